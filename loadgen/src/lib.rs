@@ -1,0 +1,1 @@
+//! The load generator with ground truth. Not built yet: issue 7.

@@ -1,0 +1,91 @@
+//! Golden fixtures: for every frame type, `fixtures/<name>.msgpack` holds the exact bytes and
+//! `fixtures/<name>.json` a readable view of them. The test checks encode(value) == bytes,
+//! decode(bytes) == value, and that the JSON view is what a generic MessagePack reader (rmp-serde,
+//! independent of our codec) sees in the bytes. `UPDATE_GOLDEN=1` rewrites the files.
+
+use std::path::PathBuf;
+
+use sentientiq_proto::*;
+
+use super::corpus;
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+fn check(name: &str, bytes: &[u8]) {
+    let bin = dir().join(format!("{name}.msgpack"));
+    let json = dir().join(format!("{name}.json"));
+    let view: serde_json::Value = rmp_serde::from_slice(bytes).expect("generic reader");
+    let view = serde_json::to_string_pretty(&view).expect("json") + "\n";
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&bin, bytes).expect("write fixture");
+        std::fs::write(&json, &view).expect("write fixture");
+        return;
+    }
+    let want = std::fs::read(&bin).unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
+    assert_eq!(bytes, want.as_slice(), "{name}: encoded bytes differ from the golden file");
+    let want_view = std::fs::read_to_string(&json).expect("json fixture");
+    assert_eq!(view, want_view, "{name}: JSON view differs");
+}
+
+#[test]
+fn client_frames_match_golden_fixtures_both_ways() {
+    for (name, frame) in corpus::client_frames() {
+        let bytes = client_to_vec(&frame);
+        check(name, &bytes);
+        let fixture = std::fs::read(dir().join(format!("{name}.msgpack"))).expect("fixture");
+        assert_eq!(
+            decode_client(&fixture, &Limits::DEFAULT).expect("decodes"),
+            frame,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn edge_frames_match_golden_fixtures_both_ways() {
+    for (name, frame) in corpus::edge_frames() {
+        let bytes = edge_to_vec(&frame);
+        check(name, &bytes);
+        let fixture = std::fs::read(dir().join(format!("{name}.msgpack"))).expect("fixture");
+        assert_eq!(
+            decode_edge(&fixture, &Limits::DEFAULT).expect("decodes"),
+            frame,
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn http_batch_matches_golden_fixture_both_ways() {
+    let body = corpus::http_batch();
+    let bytes = http_batch_to_vec(&body);
+    check("http_batch", &bytes);
+    let fixture = std::fs::read(dir().join("http_batch.msgpack")).expect("fixture");
+    assert_eq!(
+        decode_http_batch(&fixture, &Limits::DEFAULT).expect("decodes"),
+        body
+    );
+}
+
+#[test]
+fn every_frame_type_has_a_fixture() {
+    let mut names: Vec<String> = std::fs::read_dir(dir())
+        .expect("fixture dir")
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            if p.extension()? != "msgpack" { return None; }
+            Some(p.file_stem()?.to_string_lossy().into_owned())
+        })
+        .collect();
+    names.sort();
+    let mut want: Vec<String> = corpus::client_frames()
+        .iter()
+        .map(|(n, _)| n.to_string())
+        .chain(corpus::edge_frames().iter().map(|(n, _)| n.to_string()))
+        .chain(["http_batch".to_string()])
+        .collect();
+    want.sort();
+    assert_eq!(names, want);
+}

@@ -1,0 +1,4 @@
+pub mod corpus;
+mod golden;
+mod limits;
+mod props;
