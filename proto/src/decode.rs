@@ -6,8 +6,8 @@
 
 use crate::error::DecodeError;
 use crate::frame::{
-    Batch, ClientFrame, Det, EdgeFrame, Err, Hello, HttpBatch, Identify, Iv, Outcome,
-    OutcomeKind, Seq, Sid, Track, VERSION, Value, Welcome, WriteKey, kind,
+    Batch, ClientFrame, Det, EdgeFrame, Err, Hello, HttpBatch, Identify, Iv, Outcome, OutcomeKind,
+    Seq, Sid, Track, VERSION, Value, Welcome, WriteKey, kind,
 };
 use crate::limits::Limits;
 use crate::read::Reader;
@@ -135,11 +135,12 @@ fn string(r: &mut Reader<'_>, field: &'static str, limits: &Limits) -> R<String>
 }
 
 /// Optional fields accept `nil` as absent (JS encoders write `undefined` as nil).
-fn opt<'a, T>(
-    r: &mut Reader<'a>,
-    f: impl FnOnce(&mut Reader<'a>) -> R<T>,
-) -> R<Option<T>> {
-    if r.try_nil()? { Ok(None) } else { f(r).map(Some) }
+fn opt<'a, T>(r: &mut Reader<'a>, f: impl FnOnce(&mut Reader<'a>) -> R<T>) -> R<Option<T>> {
+    if r.try_nil()? {
+        Ok(None)
+    } else {
+        f(r).map(Some)
+    }
 }
 
 fn hello(r: &mut Reader<'_>, limits: &Limits) -> R<Hello> {
@@ -195,7 +196,8 @@ fn hello(r: &mut Reader<'_>, limits: &Limits) -> R<Hello> {
 fn batch(r: &mut Reader<'_>, limits: &Limits, b: &mut Batch) -> R<()> {
     b.clear();
     let (mut seq, mut t0) = (None, None);
-    let (mut has_k, mut has_dt, mut has_x, mut has_y, mut has_a) = (false, false, false, false, false);
+    let (mut has_k, mut has_dt, mut has_x, mut has_y, mut has_a) =
+        (false, false, false, false, false);
     let max = limits.max_samples;
     fields(r, limits, |key, r| {
         match key {
@@ -626,9 +628,8 @@ pub fn decode_edge(bytes: &[u8], limits: &Limits) -> R<EdgeFrame> {
                     "code" => {
                         let s = r.str("code", MAX_KEY)?;
                         // An unknown code from a newer edge is treated as internal.
-                        code = Some(
-                            crate::ErrorCode::parse(s).unwrap_or(crate::ErrorCode::Internal),
-                        );
+                        code =
+                            Some(crate::ErrorCode::parse(s).unwrap_or(crate::ErrorCode::Internal));
                     }
                     "msg" => msg = Some(string(r, "msg", l)?),
                     "fatal" => fatal = Some(r.bool("fatal")?),

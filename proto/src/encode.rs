@@ -5,9 +5,7 @@ use std::convert::Infallible;
 
 use rmp::encode::{self as enc, ByteBuf, ValueWriteError};
 
-use crate::frame::{
-    Batch, ClientFrame, EdgeFrame, Hello, HttpBatch, Seq, VERSION, Value,
-};
+use crate::frame::{Batch, ClientFrame, EdgeFrame, Hello, HttpBatch, Seq, VERSION, Value};
 
 /// A MessagePack writer over a `Vec<u8>` that cannot fail.
 struct W(ByteBuf);

@@ -65,7 +65,9 @@ impl WriteKey {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         {
-            return Err(DecodeError::BadKey("publishable key has invalid characters"));
+            return Err(DecodeError::BadKey(
+                "publishable key has invalid characters",
+            ));
         }
         Ok(WriteKey(s.to_owned()))
     }
@@ -191,7 +193,8 @@ impl StrTable {
     pub fn push(&mut self, s: &str) {
         self.buf.push_str(s);
         // The buffer is bounded by the frame limit, far below u32::MAX.
-        self.ends.push(u32::try_from(self.buf.len()).unwrap_or(u32::MAX));
+        self.ends
+            .push(u32::try_from(self.buf.len()).unwrap_or(u32::MAX));
     }
 
     pub fn len(&self) -> usize {
@@ -204,11 +207,7 @@ impl StrTable {
 
     pub fn get(&self, i: usize) -> Option<&str> {
         let end = *self.ends.get(i)? as usize;
-        let start = if i == 0 {
-            0
-        } else {
-            self.ends[i - 1] as usize
-        };
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
         self.buf.get(start..end)
     }
 

@@ -20,15 +20,20 @@ pub use decode::{decode_client, decode_client_into, decode_edge, decode_http_bat
 pub use encode::{client_to_vec, edge_to_vec, encode_client, encode_edge, http_batch_to_vec};
 pub use error::{DecodeError, ErrorCode};
 pub use frame::{
-    Batch, ClientFrame, Det, EdgeFrame, Err, Hello, HttpBatch, Identify, Iv, Outcome,
-    OutcomeKind, Seq, Sid, StrTable, Track, Value, Welcome, WriteKey, kind,
+    Batch, ClientFrame, Det, EdgeFrame, Err, Hello, HttpBatch, Identify, Iv, Outcome, OutcomeKind,
+    Seq, Sid, StrTable, Track, Value, Welcome, WriteKey, kind,
 };
 pub use limits::Limits;
 
 /// Control-plane gRPC messages and services (`sentientiq.v1`), compiled from
 /// `sentientiq/v1/control.proto` without `protoc` (by `protox`).
 #[cfg(feature = "grpc")]
-#[allow(missing_docs, missing_debug_implementations, clippy::all, clippy::pedantic)]
+#[allow(
+    missing_docs,
+    missing_debug_implementations,
+    clippy::all,
+    clippy::pedantic
+)]
 pub mod grpc {
     tonic::include_proto!("sentientiq.v1");
 }

@@ -24,7 +24,11 @@ fn check(name: &str, bytes: &[u8]) {
         return;
     }
     let want = std::fs::read(&bin).unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
-    assert_eq!(bytes, want.as_slice(), "{name}: encoded bytes differ from the golden file");
+    assert_eq!(
+        bytes,
+        want.as_slice(),
+        "{name}: encoded bytes differ from the golden file"
+    );
     let want_view = std::fs::read_to_string(&json).expect("json fixture");
     assert_eq!(view, want_view, "{name}: JSON view differs");
 }
@@ -75,7 +79,9 @@ fn every_frame_type_has_a_fixture() {
         .expect("fixture dir")
         .filter_map(|e| {
             let p = e.ok()?.path();
-            if p.extension()? != "msgpack" { return None; }
+            if p.extension()? != "msgpack" {
+                return None;
+            }
             Some(p.file_stem()?.to_string_lossy().into_owned())
         })
         .collect();

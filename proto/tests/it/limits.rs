@@ -141,7 +141,9 @@ fn traits_depth_cap() {
 fn http_frames_cap() {
     for (n, ok) in [(255, true), (256, true), (257, false)] {
         let mut body = corpus::http_batch();
-        body.frames = (1..=n as u64).map(|s| ClientFrame::Bye { seq: Seq(s) }).collect();
+        body.frames = (1..=n as u64)
+            .map(|s| ClientFrame::Bye { seq: Seq(s) })
+            .collect();
         let r = decode_http_batch(&http_batch_to_vec(&body), &L);
         assert_eq!(r.is_ok(), ok, "n = {n}");
         if let Err(e) = r {
@@ -200,8 +202,17 @@ fn keys_secret_refused_and_publishable_required() {
     assert!(WriteKey::parse("siq_pk_demo_00000000000000000000").is_ok());
     let e = WriteKey::parse("siq_sk_live_abc").expect_err("secret");
     assert_eq!((e.code(), e.fatal()), (ErrorCode::BadKey, true));
-    for bad in ["", "siq_pk_", "pk_live", "siq_pk_a b", &format!("siq_pk_{}", "a".repeat(200))] {
-        assert_eq!(WriteKey::parse(bad).map_err(|e| e.code()).err(), Some(ErrorCode::BadKey));
+    for bad in [
+        "",
+        "siq_pk_",
+        "pk_live",
+        "siq_pk_a b",
+        &format!("siq_pk_{}", "a".repeat(200)),
+    ] {
+        assert_eq!(
+            WriteKey::parse(bad).map_err(|e| e.code()).err(),
+            Some(ErrorCode::BadKey)
+        );
     }
     // Debug never prints the whole key.
     let shown = format!("{:?}", corpus::key());
@@ -236,7 +247,9 @@ fn hello_of_another_version_is_refused_with_version() {
 
 #[test]
 fn unknown_frame_type_is_bad_frame_not_fatal() {
-    let bytes = [0x82, 0xa1, b't', 0xa2, b'z', b'z', 0xa3, b's', b'e', b'q', 0x01];
+    let bytes = [
+        0x82, 0xa1, b't', 0xa2, b'z', b'z', 0xa3, b's', b'e', b'q', 0x01,
+    ];
     let e = decode_client(&bytes, &L).expect_err("unknown");
     assert_eq!(e, DecodeError::UnknownType("zz".into()));
     assert_eq!((e.code(), e.fatal()), (ErrorCode::BadFrame, false));
@@ -260,8 +273,8 @@ fn column_length_mismatch_and_bad_string_index_are_bad_frame() {
 
 #[test]
 fn seq_zero_is_refused() {
-    let e = decode_client(&client_to_vec(&ClientFrame::Bye { seq: Seq(0) }), &L)
-        .expect_err("seq 0");
+    let e =
+        decode_client(&client_to_vec(&ClientFrame::Bye { seq: Seq(0) }), &L).expect_err("seq 0");
     assert_eq!(e.code(), ErrorCode::BadFrame);
 }
 

@@ -11,10 +11,7 @@ fn arb_batch() -> impl Strategy<Value = Batch> {
     (
         1u64..1_000_000,
         0u64..4_000_000_000_000,
-        prop::collection::vec(
-            (0u8..20, any::<u32>(), any::<i32>(), any::<i32>()),
-            1..200,
-        ),
+        prop::collection::vec((0u8..20, any::<u32>(), any::<i32>(), any::<i32>()), 1..200),
         prop::collection::vec("[a-z#.]{0,12}", 0..6),
         any::<bool>(),
     )
@@ -30,8 +27,16 @@ fn arb_batch() -> impl Strategy<Value = Batch> {
             let ns = strings.len().max(1) as u32;
             for (i, (k, dt, x, y)) in samples.into_iter().enumerate() {
                 // Kinds that carry a string must index the table; with no `a`, index 0.
-                let a = if with_a && !strings.is_empty() { i as u32 % ns } else { 0 };
-                let k = if strings.is_empty() && kind::carries_string(k) { 0 } else { k };
+                let a = if with_a && !strings.is_empty() {
+                    i as u32 % ns
+                } else {
+                    0
+                };
+                let k = if strings.is_empty() && kind::carries_string(k) {
+                    0
+                } else {
+                    k
+                };
                 b.push(k, dt, x, y, a);
             }
             b
@@ -66,7 +71,12 @@ fn arb_map() -> impl Strategy<Value = Vec<(String, Value)>> {
 fn arb_client() -> impl Strategy<Value = ClientFrame> {
     prop_oneof![
         arb_batch().prop_map(ClientFrame::Batch),
-        (1u64..u64::MAX, "[ -~]{1,40}", prop::option::of("[a-z]{1,8}@[a-z]{1,8}\\.com"), arb_map())
+        (
+            1u64..u64::MAX,
+            "[ -~]{1,40}",
+            prop::option::of("[a-z]{1,8}@[a-z]{1,8}\\.com"),
+            arb_map()
+        )
             .prop_map(|(s, uid, email, traits)| ClientFrame::Identify(Identify {
                 seq: Seq(s),
                 uid,
@@ -181,10 +191,11 @@ fn split_map(bytes: &[u8]) -> Vec<&[u8]> {
 
 fn value_len(b: &[u8]) -> usize {
     let mut rd = b;
-    let _: rmp_serde::decode::Error = match rmp_serde::from_read::<_, serde::de::IgnoredAny>(&mut rd) {
-        Ok(_) => return b.len() - rd.len(),
-        Err(e) => e,
-    };
+    let _: rmp_serde::decode::Error =
+        match rmp_serde::from_read::<_, serde::de::IgnoredAny>(&mut rd) {
+            Ok(_) => return b.len() - rd.len(),
+            Err(e) => e,
+        };
     panic!("not msgpack")
 }
 
@@ -204,7 +215,9 @@ fn unknown_keys_and_nil_optionals_are_ignored() {
 #[test]
 fn k_column_may_be_bin() {
     // A JS encoder writes Uint8Array as bin: {t:"b",seq:1,t0:5,k:bin[0,3],dt:[0,1],x:[1,2],y:[3,4],a:[0,0],s:["x"]}
-    let mut bytes = vec![0x89, 0xa1, b't', 0xa1, b'b', 0xa3, b's', b'e', b'q', 0x01, 0xa2, b't', b'0', 0x05];
+    let mut bytes = vec![
+        0x89, 0xa1, b't', 0xa1, b'b', 0xa3, b's', b'e', b'q', 0x01, 0xa2, b't', b'0', 0x05,
+    ];
     bytes.extend_from_slice(&[0xa1, b'k', 0xc4, 0x02, 0x00, 0x03]);
     bytes.extend_from_slice(&[0xa2, b'd', b't', 0x92, 0x00, 0x01]);
     bytes.extend_from_slice(&[0xa1, b'x', 0x92, 0x01, 0x02]);

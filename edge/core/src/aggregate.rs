@@ -1,0 +1,127 @@
+//! Mergeable per-(tenant, minute) aggregates, the inputs of the Emotional Volatility Index.
+//!
+//! Plain counters and sums: merging two windows adds them field by field, so the aggregate of
+//! any partition of the data (shards, edges, regions) merged equals the aggregate of the whole.
+//! A session belongs to exactly one shard at a time, so `active_sessions` adds up too.
+
+use std::collections::BTreeMap;
+
+use crate::Emotion;
+
+/// One minute of one tenant, as seen by one shard (or merged).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct WindowAgg {
+    /// Minutes since the Unix epoch (server clock).
+    pub minute: u64,
+    /// Sessions that sent at least one accepted frame in this minute.
+    pub active_sessions: u64,
+    /// Detections per emotion (indexed by [`Emotion::index`]).
+    pub detections: [u64; 5],
+    /// Sum of detection confidences per emotion: intensity.
+    pub intensity: [f64; 5],
+    /// Sum over detections of the confidence squared (for the variance of intensity).
+    pub intensity_sq: f64,
+    /// Lifetime value of sessions with a negative detection this minute, in cents (each
+    /// session counted once per minute).
+    pub value_at_risk_cents: i64,
+    /// Sessions with at least one detection this minute.
+    pub affected_sessions: u64,
+}
+
+impl WindowAgg {
+    pub fn merge(&mut self, o: &WindowAgg) {
+        debug_assert_eq!(self.minute, o.minute);
+        self.active_sessions += o.active_sessions;
+        for i in 0..5 {
+            self.detections[i] += o.detections[i];
+            self.intensity[i] += o.intensity[i];
+        }
+        self.intensity_sq += o.intensity_sq;
+        self.value_at_risk_cents = self
+            .value_at_risk_cents
+            .saturating_add(o.value_at_risk_cents);
+        self.affected_sessions += o.affected_sessions;
+    }
+
+    pub fn total_detections(&self) -> u64 {
+        self.detections.iter().sum()
+    }
+}
+
+/// Open windows of one tenant on one shard, keyed by minute.
+#[derive(Debug, Clone, Default)]
+pub struct Aggregates {
+    windows: BTreeMap<u64, WindowAgg>,
+}
+
+impl Aggregates {
+    fn window(&mut self, minute: u64) -> &mut WindowAgg {
+        self.windows.entry(minute).or_insert_with(|| WindowAgg {
+            minute,
+            ..WindowAgg::default()
+        })
+    }
+
+    pub(crate) fn active(&mut self, minute: u64) {
+        self.window(minute).active_sessions += 1;
+    }
+
+    pub(crate) fn detection(
+        &mut self,
+        minute: u64,
+        e: Emotion,
+        confidence: f64,
+        first_in_minute: bool,
+        value_cents: i64,
+    ) {
+        let w = self.window(minute);
+        w.detections[e.index()] += 1;
+        w.intensity[e.index()] += confidence;
+        w.intensity_sq += confidence * confidence;
+        if first_in_minute {
+            w.affected_sessions += 1;
+            w.value_at_risk_cents = w.value_at_risk_cents.saturating_add(value_cents);
+        }
+    }
+
+    /// Removes and returns the windows of minutes before `now_minute` (closed ones).
+    pub fn drain_closed(&mut self, now_minute: u64) -> Vec<WindowAgg> {
+        let open = self.windows.split_off(&now_minute);
+        std::mem::replace(&mut self.windows, open)
+            .into_values()
+            .collect()
+    }
+
+    pub fn get(&self, minute: u64) -> Option<&WindowAgg> {
+        self.windows.get(&minute)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_adds_fieldwise_and_drain_keeps_open_minutes() {
+        let mut a = Aggregates::default();
+        a.active(10);
+        a.detection(10, Emotion::Rage, 0.9, true, 5000);
+        a.detection(10, Emotion::Rage, 0.6, false, 5000);
+        a.active(11);
+        let mut b = Aggregates::default();
+        b.active(10);
+        b.detection(10, Emotion::Confusion, 0.5, true, 100);
+        let mut w = *a.get(10).expect("window");
+        w.merge(b.get(10).expect("window"));
+        assert_eq!(w.active_sessions, 2);
+        assert_eq!(w.detections[Emotion::Rage.index()], 2);
+        assert_eq!(w.total_detections(), 3);
+        assert_eq!(w.value_at_risk_cents, 5100);
+        assert_eq!(w.affected_sessions, 2);
+        assert!((w.intensity_sq - (0.81 + 0.36 + 0.25)).abs() < 1e-12);
+        let closed = a.drain_closed(11);
+        assert_eq!(closed.len(), 1);
+        assert_eq!(closed[0].minute, 10);
+        assert!(a.get(11).is_some());
+    }
+}
