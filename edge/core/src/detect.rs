@@ -128,6 +128,9 @@ impl<const N: usize> Times<N> {
     }
 }
 
+/// Stops remembered for hesitation.
+const STOPS: usize = 8;
+
 /// Most events any "N within W" rule can count; thresholds above it are refused by validation.
 pub const MAX_COUNT: usize = 32;
 
@@ -146,11 +149,9 @@ pub struct Detectors {
     last_scroll: Option<(i32, i32)>,
     scroll_sign: i8,
     scroll_rev: Times<MAX_COUNT>,
-    // hesitation
-    zone: Option<(f64, f64)>,
-    zone_t: i64,
-    excursion: f64,
-    returns: u32,
+    // hesitation: recent stops, newest last
+    stops: Times<STOPS>,
+    stop_pos: [(f64, f64); STOPS],
     slow_since: Option<i64>,
     stopped: bool,
     // abandonment
@@ -173,8 +174,7 @@ impl Detectors {
     pub fn click(&mut self, t: i64, x: f64, y: f64, th: &Thresholds) -> Option<Found> {
         self.last_click = Some(t);
         // Acting on the page ends any hesitation cycle.
-        self.zone = None;
-        self.returns = 0;
+        self.stops.clear();
         let c = &mut self.chain;
         let gap = t - c.last_t;
         let dist = (x - c.last.0).hypot(y - c.last.1);
@@ -375,7 +375,9 @@ impl Detectors {
     }
 
     /// A pointer sample for hesitation: registers stops (after a rest of `stop_ms`, or when the
-    /// grid speed stayed slow that long) and approach–retreat cycles around one spot.
+    /// grid speed stayed slow that long) and counts approach–retreat cycles around the newest
+    /// stop: walking the recent stops (within the window) in time order, each "far" stop
+    /// (≥ excursion away) followed by a "near" one (≤ radius) is one return.
     pub fn pointer(
         &mut self,
         t: i64,
@@ -395,49 +397,41 @@ impl Detectors {
         } else {
             None
         };
-        if let Some(z) = self.zone {
-            self.excursion = self.excursion.max((x - z.0).hypot(y - z.1));
-        }
         let (sx, sy) = stop_at?;
+        self.stop_pos[self.stops.n % STOPS] = (sx, sy);
+        self.stops.push(t);
         let window = i64::from(th.hesitation_window_ms) * MS;
-        match self.zone {
-            Some(z)
-                if (sx - z.0).hypot(sy - z.1) <= th.hesitation_radius_px
-                    && self.excursion >= th.hesitation_excursion_px
-                    && t - self.zone_t <= window =>
-            {
-                self.returns += 1;
-                self.excursion = 0.0;
-            }
-            Some(z) if (sx - z.0).hypot(sy - z.1) <= th.hesitation_radius_px => {
-                // Stopped again in the zone without leaving it: not a new cycle.
-                if t - self.zone_t > window {
-                    self.zone_t = t;
-                    self.returns = 0;
+        let (count, span) = self.stops.within(t, window);
+        // Oldest first.
+        let mut returns = 0;
+        let mut far_seen = false;
+        let mut near_seen = false;
+        for back in (1..count as usize).rev() {
+            let p = self.stop_pos[(self.stops.n - 1 - back) % STOPS];
+            let d = (p.0 - sx).hypot(p.1 - sy);
+            if d <= th.hesitation_radius_px {
+                if far_seen && near_seen {
+                    returns += 1;
                 }
-                return None;
+                near_seen = true;
+                far_seen = false;
+            } else if d >= th.hesitation_excursion_px && near_seen {
+                far_seen = true;
             }
-            _ => {
-                self.zone = Some((sx, sy));
-                self.zone_t = t;
-                self.returns = 0;
-                self.excursion = 0.0;
-                return None;
-            }
+        }
+        if far_seen && near_seen {
+            returns += 1;
         }
         if !watched
-            || self.returns < th.hesitation_returns
+            || returns < th.hesitation_returns
             || self.refractory(Emotion::Hesitation, t, th)
         {
             return None;
         }
         // M = (r − r₀)/r₀ + ½·(1 − span / window): more returns, sooner.
         let r0 = f64::from(th.hesitation_returns);
-        let span = t - self.zone_t;
-        let m = (f64::from(self.returns) - r0) / r0 + 0.5 * (1.0 - span as f64 / window as f64);
-        let returns = self.returns;
-        self.zone = None;
-        self.returns = 0;
+        let m = (f64::from(returns) - r0) / r0 + 0.5 * (1.0 - span as f64 / window as f64);
+        self.stops.clear();
         self.fire(
             t,
             Found {
@@ -491,9 +485,9 @@ impl Detectors {
 
     /// The pointer left the document (kind 14): exit intent.
     ///
-    /// M = 0.6·min(2, upward speed / exit speed) + 0.4·[within 50 px of the top]
-    ///   + 1·[in checkout]. A slow exit through a side is a bare 0.5; a fast exit toward the
-    /// tab bar during checkout is ≈ 0.96.
+    /// M = 0.6·min(2, upward speed / exit speed) + 0.4·[within 50 px of the top] +
+    /// 1·[in checkout]. A slow exit through a side is a bare 0.5; a fast exit toward the tab
+    /// bar during checkout is ≈ 0.96.
     pub fn leave(
         &mut self,
         t: i64,

@@ -89,7 +89,7 @@ pub struct Identity {
 /// Dollars (a number or numeric string) → cents, refusing NaN, infinities and negatives.
 pub fn cents(v: &Value) -> Option<i64> {
     let d = v.as_f64()?;
-    (d.is_finite() && d >= 0.0 && d < 1e15).then(|| (d * 100.0).round() as i64)
+    (0.0..1e15).contains(&d).then(|| (d * 100.0).round() as i64)
 }
 
 impl Identity {

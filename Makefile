@@ -1,0 +1,53 @@
+# SentientIQ: `make demo` runs what exists on embedded defaults; `make test` runs every test.
+# Both install missing system packages first (Debian; root or sudo).
+
+SHELL := /bin/bash
+CARGO ?= cargo
+# Debian packages the build needs (C toolchain for the zstd and libFuzzer C/C++ parts).
+DEB_PACKAGES := build-essential pkg-config
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps test lint unit purity fuzz-check demo bench replay clean
+
+all: test
+
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
+	fi
+	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs)"; exit 1; }
+
+test: deps purity lint unit fuzz-check
+	@echo "make test: all checks passed"
+
+purity:
+	./scripts/check-core-purity.sh
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) clippy -p sentientiq-proto --features grpc --locked -- -D warnings
+
+unit:
+	$(CARGO) test --workspace --all-targets --locked
+	$(CARGO) test -p sentientiq-proto --features grpc --locked
+
+fuzz-check:
+	$(CARGO) check --manifest-path proto/fuzz/Cargo.toml
+
+demo: deps
+	$(CARGO) run --release --locked -p sentientiq-bench --bin demo
+
+bench: deps
+	$(CARGO) bench --locked -p sentientiq-bench
+
+# Calibration on the real human traces beside the repository (not needed by any test).
+replay: deps
+	$(CARGO) run --release --locked -p sentientiq-bench --bin replay -- --format balabit ../shared/data/balabit-mouse-train.tar.zst
+
+clean:
+	$(CARGO) clean

@@ -1,0 +1,4 @@
+mod dedup;
+mod detectors;
+mod policy;
+pub mod script;

@@ -1,0 +1,175 @@
+//! Policy: rules, identity and value → actions, cooldowns per session and per account,
+//! escalation gated by confidence and value, priority by value, aggregates.
+
+use std::sync::Arc;
+
+use sentientiq_core::*;
+use sentientiq_proto::Value;
+
+use super::script::*;
+
+fn rage_by(uid: &str, email: &str, ltv: i64) -> Script {
+    let mut s = Script::new(100.0, 100.0);
+    s.identify(uid, email, ltv)
+        .reach(300.0, 300.0, 300.0)
+        .click("button#save");
+    for _ in 0..5 {
+        s.click_at(1.0, 0.0, 150.0);
+    }
+    s.wait(500.0);
+    s
+}
+
+fn tenant() -> TenantPolicy {
+    TenantPolicy {
+        rules: vec![
+            Rule {
+                id: arc("help-on-rage"),
+                emotions: vec![Emotion::Rage],
+                min_confidence: 0.5,
+                sections: vec![],
+                require_identified: true,
+                min_value_cents: 0,
+                action: RuleAction::Intervene {
+                    kind: arc("chat"),
+                    variant: arc("a"),
+                    payload: Arc::new(Value::Str("Can we help?".into())),
+                },
+                session_cooldown_ms: 60_000,
+                account_cooldown_ms: 0,
+            },
+            Rule {
+                id: arc("escalate-big-accounts"),
+                emotions: vec![Emotion::Rage, Emotion::Frustration],
+                min_confidence: 0.0,
+                sections: vec![],
+                require_identified: true,
+                min_value_cents: 10_000_000, // $100k
+                action: RuleAction::Escalate {
+                    contacts: Arc::from(vec![arc("csm-oncall")]),
+                },
+                session_cooldown_ms: 0,
+                account_cooldown_ms: 600_000,
+            },
+        ],
+        ..TenantPolicy::default()
+    }
+}
+
+#[test]
+fn a_100k_customer_raging_gets_an_escalation_first_and_an_intervention() {
+    let mut h = Harness::new(tenant());
+    let out = h.run(&rage_by("u1", "dana@acme.example", 120_000));
+    let d = detections(&out);
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].uid.as_deref(), Some("u1"));
+    assert_eq!(d[0].account.as_deref(), Some("acme.example"));
+    assert_eq!(d[0].value_cents, 12_000_000);
+    let a = actions(&out);
+    assert_eq!(a.len(), 2);
+    assert!(
+        matches!(a[0].kind, ActionKind::Escalate { .. }),
+        "escalation first"
+    );
+    assert!(matches!(a[1].kind, ActionKind::Intervene { .. }));
+    assert_eq!(a[0].priority_cents, 12_000_000);
+}
+
+#[test]
+fn small_accounts_and_anonymous_users_are_not_escalated() {
+    let mut h = Harness::new(tenant());
+    let out = h.run(&rage_by("u2", "sam@small.example", 99_999));
+    let a = actions(&out);
+    assert_eq!(a.len(), 1);
+    assert!(matches!(a[0].kind, ActionKind::Intervene { .. }));
+    // The value cap at cap−1 / cap / cap+1 dollars.
+    for (ltv, escalated) in [(99_999, false), (100_000, true), (100_001, true)] {
+        let mut h = Harness::new(tenant());
+        let out = h.run(&rage_by("u", "x@corp.example", ltv));
+        let esc = actions(&out)
+            .iter()
+            .any(|a| matches!(a.kind, ActionKind::Escalate { .. }));
+        assert_eq!(esc, escalated, "ltv {ltv}");
+    }
+    // Anonymous: the detection happens, no rule requiring identity acts.
+    let mut s = Script::new(100.0, 100.0);
+    s.click("b");
+    for _ in 0..5 {
+        s.click_at(1.0, 0.0, 150.0);
+    }
+    let out = Harness::new(tenant()).run(&s);
+    assert_eq!(emotions(&out), [Emotion::Rage]);
+    assert!(actions(&out).is_empty());
+}
+
+#[test]
+fn escalation_needs_the_escalation_confidence() {
+    let mut t = tenant();
+    t.thresholds.escalation_confidence = 0.99;
+    let out = Harness::new(t).run(&rage_by("u1", "dana@acme.example", 120_000));
+    assert!(
+        actions(&out)
+            .iter()
+            .all(|a| !matches!(a.kind, ActionKind::Escalate { .. }))
+    );
+}
+
+#[test]
+fn account_cooldown_spans_sessions_and_session_cooldown_spans_episodes() {
+    let mut h = Harness::new(tenant());
+    let first = h.run(&rage_by("u1", "dana@acme.example", 120_000));
+    assert_eq!(actions(&first).len(), 2);
+    // Another user of the same account, a minute later: the intervention fires for the new
+    // session, the escalation is within the account's 10 min cooldown.
+    h.now_ms += 60_000;
+    let second = h.run(&rage_by("u3", "lee@acme.example", 120_000));
+    let a = actions(&second);
+    assert_eq!(a.len(), 1);
+    assert!(matches!(a[0].kind, ActionKind::Intervene { .. }));
+    // After the cooldown, escalation again.
+    h.now_ms += 600_000;
+    let third = h.run(&rage_by("u4", "kim@acme.example", 120_000));
+    assert_eq!(actions(&third).len(), 2);
+}
+
+#[test]
+fn dnt_sessions_stay_anonymous_under_the_anonymous_policy() {
+    let mut h = Harness::new(tenant());
+    let hello = sentientiq_proto::Hello {
+        key: sentientiq_proto::WriteKey::parse("siq_pk_demo_0000").expect("key"),
+        sid: sentientiq_proto::Sid::parse("s_0123456789abcdef").expect("sid"),
+        aid: None,
+        url: "https://x.example/".into(),
+        referrer: None,
+        title: None,
+        vw: 1000,
+        vh: 800,
+        dpr: None,
+        tz: None,
+        ptr: None,
+        sdk: "js/1".into(),
+        ack: None,
+        dnt: Some(true),
+    };
+    let mut s = Session::new(&hello);
+    let out = h.feed(
+        &mut s,
+        &rage_by("u1", "dana@acme.example", 120_000).frames(250),
+    );
+    assert_eq!(emotions(&out), [Emotion::Rage]);
+    assert!(actions(&out).is_empty());
+    assert_eq!(s.identity().uid, None);
+    assert_eq!(s.counters().dnt_ignored, 1);
+}
+
+#[test]
+fn aggregates_count_active_sessions_detections_and_value_at_risk() {
+    let mut h = Harness::new(tenant());
+    h.run(&rage_by("u1", "dana@acme.example", 120_000));
+    let minute = NOW_MS / 60_000;
+    let w = h.aggregates.get(minute).expect("window");
+    assert_eq!(w.active_sessions, 1);
+    assert_eq!(w.detections[Emotion::Rage.index()], 1);
+    assert_eq!(w.value_at_risk_cents, 12_000_000);
+    assert_eq!(w.affected_sessions, 1);
+}

@@ -1,0 +1,26 @@
+//! Frame decoding must never panic, and whatever it accepts must re-encode to bytes that
+//! decode to the same frame.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use sentientiq_proto::{
+    ClientFrame, Limits, Seq, client_to_vec, decode_client, decode_client_into, decode_edge,
+    decode_http_batch, edge_to_vec,
+};
+
+fuzz_target!(|data: &[u8]| {
+    let l = Limits::DEFAULT;
+    if let Ok(f) = decode_client(data, &l) {
+        let again = client_to_vec(&f);
+        let back = decode_client(&again, &l).expect("re-encoded frame decodes");
+        assert_eq!(back, f);
+        let mut slot = ClientFrame::Bye { seq: Seq(1) };
+        decode_client_into(data, &l, &mut slot).expect("same bytes decode into a slot");
+        assert_eq!(slot, f);
+    }
+    if let Ok(f) = decode_edge(data, &l) {
+        let again = edge_to_vec(&f);
+        assert_eq!(decode_edge(&again, &l).expect("re-encoded edge frame decodes"), f);
+    }
+    let _ = decode_http_batch(data, &l);
+});
