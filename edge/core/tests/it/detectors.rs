@@ -28,14 +28,22 @@ fn rage_chain(n: usize, gap_ms: f64, step_px: f64) -> Script {
 }
 
 #[test]
-fn rage_burst_is_detected_once_with_its_evidence() {
-    let out = check(&rage_chain(6, 150.0, 2.0), &[Emotion::Rage]);
-    let d = detections(&out)[0];
-    assert!(d.confidence >= 0.85, "c = {}", d.confidence);
+fn rage_burst_is_detected_then_escalated_once_with_its_evidence() {
+    // Four brisk clicks on one spot (past the held triple-click): rage below escalation level;
+    // the same chain crosses it once, at 16 brisk clicks (calibrated). Further clicks add nothing.
+    let out = check(&rage_chain(20, 150.0, 2.0), &[Emotion::Rage, Emotion::Rage]);
+    let d = detections(&out);
+    assert!(d[0].confidence < 0.85, "c = {}", d[0].confidence);
     assert!(
-        matches!(d.evidence, Evidence::Rage { clicks: 4, .. }),
+        matches!(d[0].evidence, Evidence::Rage { clicks: 4, .. }),
         "{:?}",
-        d.evidence
+        d[0].evidence
+    );
+    assert!(d[1].confidence >= 0.85, "c = {}", d[1].confidence);
+    assert!(
+        matches!(d[1].evidence, Evidence::Rage { clicks: 16, .. }),
+        "{:?}",
+        d[1].evidence
     );
 }
 
@@ -45,9 +53,10 @@ fn rage_confidence_grows_with_the_margin() {
     let out = check(&rage_chain(3, 800.0, 25.0), &[Emotion::Rage]);
     let weak = detections(&out)[0].confidence;
     assert!((0.5..0.7).contains(&weak), "weak {weak}");
-    let out = check(&rage_chain(8, 120.0, 1.0), &[Emotion::Rage]);
-    let strong = detections(&out)[0].confidence;
-    assert!(strong > 0.9, "strong {strong}");
+    let out = check(&rage_chain(16, 120.0, 1.0), &[Emotion::Rage, Emotion::Rage]);
+    let strong = detections(&out)[1].confidence;
+    assert!(strong > 0.85, "strong {strong}");
+    assert!(strong > weak);
 }
 
 #[test]
@@ -79,6 +88,16 @@ fn triple_click_selection_is_not_rage() {
     check(&rage_chain(3, 120.0, 0.0), &[]);
     // A fourth click makes it rage.
     check(&rage_chain(4, 120.0, 0.0), &[Emotion::Rage]);
+}
+
+#[test]
+fn a_dead_report_lifts_a_detected_chain_to_escalation() {
+    let mut s = rage_chain(4, 150.0, 0.0);
+    let out = default().run(&s);
+    assert!(detections(&out)[0].confidence < 0.85);
+    s.wait(-1000.0).event(kind::DEAD, Some("button#buy"), 0);
+    let out = check(&s, &[Emotion::Rage, Emotion::Rage]);
+    assert!(detections(&out)[1].confidence >= 0.85);
 }
 
 #[test]

@@ -4,18 +4,21 @@
 use std::sync::Arc;
 
 use sentientiq_core::*;
-use sentientiq_proto::Value;
+use sentientiq_proto::{Value, kind};
 
 use super::script::*;
 
 fn rage_by(uid: &str, email: &str, ltv: i64) -> Script {
+    // Five clicks on a save button that does nothing; the SDK reports the dead click ~1 s
+    // after the first ones.
     let mut s = Script::new(100.0, 100.0);
     s.identify(uid, email, ltv)
         .reach(300.0, 300.0, 300.0)
         .click("button#save");
-    for _ in 0..5 {
+    for _ in 0..4 {
         s.click_at(1.0, 0.0, 150.0);
     }
+    s.wait(400.0).event(kind::DEAD, Some("button#save"), 0);
     s.wait(500.0);
     s
 }
@@ -57,22 +60,35 @@ fn tenant() -> TenantPolicy {
 }
 
 #[test]
-fn a_100k_customer_raging_gets_an_escalation_first_and_an_intervention() {
+fn a_100k_customer_raging_gets_an_intervention_then_an_escalation() {
     let mut h = Harness::new(tenant());
     let out = h.run(&rage_by("u1", "dana@acme.example", 120_000));
     let d = detections(&out);
-    assert_eq!(d.len(), 1);
+    assert_eq!(d.len(), 2, "detected, then escalated: {d:#?}");
     assert_eq!(d[0].uid.as_deref(), Some("u1"));
     assert_eq!(d[0].account.as_deref(), Some("acme.example"));
     assert_eq!(d[0].value_cents, 12_000_000);
     let a = actions(&out);
     assert_eq!(a.len(), 2);
+    assert!(matches!(a[0].kind, ActionKind::Intervene { .. }));
+    assert_eq!(a[0].detection, 1);
+    assert!(matches!(a[1].kind, ActionKind::Escalate { .. }));
+    assert_eq!(a[1].detection, 2);
+    assert_eq!(a[1].priority_cents, 12_000_000);
+}
+
+#[test]
+fn escalations_come_before_interventions_for_one_detection() {
+    let mut t = tenant();
+    t.rules[0].min_confidence = 0.85;
+    let out = Harness::new(t).run(&rage_by("u1", "dana@acme.example", 120_000));
+    let a = actions(&out);
+    assert_eq!(a.len(), 2);
+    assert_eq!(a[0].detection, a[1].detection);
     assert!(
         matches!(a[0].kind, ActionKind::Escalate { .. }),
         "escalation first"
     );
-    assert!(matches!(a[1].kind, ActionKind::Intervene { .. }));
-    assert_eq!(a[0].priority_cents, 12_000_000);
 }
 
 #[test]
@@ -156,7 +172,7 @@ fn dnt_sessions_stay_anonymous_under_the_anonymous_policy() {
         &mut s,
         &rage_by("u1", "dana@acme.example", 120_000).frames(250),
     );
-    assert_eq!(emotions(&out), [Emotion::Rage]);
+    assert_eq!(emotions(&out), [Emotion::Rage, Emotion::Rage]);
     assert!(actions(&out).is_empty());
     assert_eq!(s.identity().uid, None);
     assert_eq!(s.counters().dnt_ignored, 1);
@@ -169,7 +185,7 @@ fn aggregates_count_active_sessions_detections_and_value_at_risk() {
     let minute = NOW_MS / 60_000;
     let w = h.aggregates.get(minute).expect("window");
     assert_eq!(w.active_sessions, 1);
-    assert_eq!(w.detections[Emotion::Rage.index()], 1);
+    assert_eq!(w.detections[Emotion::Rage.index()], 2);
     assert_eq!(w.value_at_risk_cents, 12_000_000);
     assert_eq!(w.affected_sessions, 1);
 }

@@ -1,0 +1,70 @@
+//! Calibration replay: feeds recorded human mouse traces through the core and prints, per
+//! detector, fires per active hour and per 1,000 clicks, and physics distributions.
+//!
+//! ```text
+//! cargo run --release -p sentientiq-bench --bin replay -- --format balabit [--json] FILES...
+//! ```
+//! FILES may be session CSVs, directories of them, or the `.tar.zst` of the public data set.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{Result, bail};
+use sentientiq_bench::{balabit, replay};
+use sentientiq_core::TenantPolicy;
+
+fn main() -> Result<()> {
+    let mut json = false;
+    let mut dump = false;
+    let mut format = None;
+    let mut files = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--json" => json = true,
+            "--dump" => dump = true,
+            "--format" => format = args.next(),
+            "-h" | "--help" => {
+                eprintln!("usage: replay --format balabit [--json] [--dump] FILES...");
+                eprintln!("  --dump  print every detection (trace, emotion, confidence, evidence)");
+                return Ok(());
+            }
+            s if s.starts_with("--") => bail!("unknown option {s}"),
+            _ => files.push(PathBuf::from(a)),
+        }
+    }
+    match format.as_deref() {
+        Some("balabit") => {}
+        Some(f) => bail!("unknown format {f:?} (supported: balabit)"),
+        None => bail!("--format is required (supported: balabit)"),
+    }
+    if files.is_empty() {
+        bail!("no input files");
+    }
+    let (traces, bad) = balabit::load(&files)?;
+    if traces.is_empty() {
+        bail!("no sessions found in the inputs");
+    }
+    let mut report = replay::run(&traces, &TenantPolicy::default(), dump);
+    let mut stdout = std::io::stdout().lock();
+    if let Some(d) = report.dump.take() {
+        for (trace, det) in d {
+            writeln!(
+                stdout,
+                "{trace}\t{}\t{:.3}\t{:?}",
+                det.emotion.as_str(),
+                det.confidence,
+                det.evidence
+            )?;
+        }
+    }
+    if json {
+        writeln!(stdout, "{}", report.to_json())?;
+    } else {
+        write!(stdout, "{}", report.to_text())?;
+        if bad > 0 {
+            writeln!(stdout, "\n{bad} malformed rows skipped")?;
+        }
+    }
+    Ok(())
+}
