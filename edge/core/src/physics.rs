@@ -40,8 +40,60 @@ pub const WINDOW: usize = 32;
 /// Direction-change bins.
 pub const BINS: usize = 8;
 
-const RING: usize = 2 * STRIDE + 1;
+/// Ring length per derivative level: a power of two ≥ STRIDE + 1, so indexing is a mask.
+const RING: usize = 16;
 const H: f64 = (STRIDE as f64) * (GRID_US as f64) / 1e6; // seconds per stride
+
+/// `c·ln c` for c = 0..=WINDOW, so the entropy is updated without transcendental calls:
+/// H = ln n − (Σ c·ln c) / n, normalised by ln BINS.
+const C_LN_C: [f64; WINDOW + 1] = [
+    0.0,
+    0.0,
+    1.3862943611198906,
+    3.295836866004329,
+    5.545177444479562,
+    8.047189562170502,
+    10.75055681536833,
+    13.621371043387192,
+    16.635532333438686,
+    19.775021196025975,
+    23.02585092994046,
+    26.376848000782076,
+    29.818879797456006,
+    33.34434164699998,
+    36.94680261461362,
+    40.62075301653315,
+    44.3614195558365,
+    48.16462684895568,
+    52.02669164213096,
+    55.94434060416236,
+    59.914645471079815,
+    63.93497119219188,
+    68.00293397388296,
+    72.11636696637044,
+    76.2732919283507,
+    80.47189562170502,
+    84.71050998855854,
+    88.9875953821169,
+    93.30172628490571,
+    97.65157906960775,
+    102.03592144986466,
+    106.45360333903953,
+    110.90354888959125,
+];
+
+/// The octant (0..8, counter-clockwise from +x) of a non-zero vector, by comparisons only.
+fn octant(x: f64, y: f64) -> usize {
+    if y >= 0.0 && x > 0.0 {
+        usize::from(y >= x)
+    } else if y > 0.0 {
+        2 + usize::from(-x >= y)
+    } else if x < 0.0 {
+        4 + usize::from(-y >= -x)
+    } else {
+        6 + usize::from(x >= -y)
+    }
+}
 
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 struct V2 {
@@ -63,7 +115,13 @@ impl V2 {
         }
     }
     fn norm(self) -> f64 {
-        self.x.hypot(self.y)
+        (self.x * self.x + self.y * self.y).sqrt()
+    }
+    fn cross(self, o: V2) -> f64 {
+        self.x * o.y - self.y * o.x
+    }
+    fn dot(self, o: V2) -> f64 {
+        self.x * o.x + self.y * o.y
     }
 }
 
@@ -77,12 +135,12 @@ struct Level {
 
 impl Level {
     fn push(&mut self, v: V2) {
-        self.ring[self.n % RING] = v;
+        self.ring[self.n & (RING - 1)] = v;
         self.n += 1;
     }
     /// The value pushed `back` pushes ago (0 = the latest).
     fn back(&self, back: usize) -> Option<V2> {
-        (self.n > back).then(|| self.ring[(self.n - 1 - back) % RING])
+        (self.n > back).then(|| self.ring[(self.n - 1 - back) & (RING - 1)])
     }
     /// Stride difference of the latest value, per second.
     fn diff(&self) -> Option<V2> {
@@ -121,7 +179,9 @@ pub struct Physics {
     curvature: f64,
     // shape window
     anchor: Option<V2>,
-    last_dir: Option<f64>,
+    last_step: Option<V2>,
+    /// Σ c·ln c over the direction-change bins.
+    c_ln_c: f64,
     steps: [V2; WINDOW],
     turns: [u8; WINDOW],
     n_steps: usize,
@@ -163,7 +223,8 @@ impl Physics {
             jerk: V2::default(),
             curvature: 0.0,
             anchor: None,
-            last_dir: None,
+            last_step: None,
+            c_ln_c: 0.0,
             steps: [V2::default(); WINDOW],
             turns: [0; WINDOW],
             n_steps: 0,
@@ -273,29 +334,31 @@ impl Physics {
         };
         self.path += len;
         self.n_steps += 1;
-        // direction changes
-        let dir = d.y.atan2(d.x);
-        if let Some(prev) = self.last_dir {
-            let mut turn = dir - prev;
-            if turn > std::f64::consts::PI {
-                turn -= std::f64::consts::TAU;
-            } else if turn <= -std::f64::consts::PI {
-                turn += std::f64::consts::TAU;
-            }
-            // Bin 0 is centred on "straight on": [-22.5°, 22.5°).
-            let width = std::f64::consts::TAU / BINS as f64;
-            let bin =
-                (((turn + width / 2.0).rem_euclid(std::f64::consts::TAU)) / width) as usize % BINS;
+        // Direction change between consecutive steps, binned without trigonometry: rotate
+        // (dot, cross) by +22.5° so that bin 0 is centred on "straight on", then take the
+        // octant.
+        if let Some(prev) = self.last_step {
+            let (c, dt) = (prev.cross(d), prev.dot(d));
+            const COS: f64 = 0.923_879_532_511_286_7; // cos 22.5°
+            const SIN: f64 = 0.382_683_432_365_089_8; // sin 22.5°
+            let bin = octant(dt * COS - c * SIN, dt * SIN + c * COS);
             let tslot = self.n_turns % WINDOW;
             if self.n_turns >= WINDOW {
                 let old = self.turns[tslot] as usize;
-                self.bins[old] -= 1;
+                self.bin_add(old, false);
             }
             self.turns[tslot] = bin as u8;
-            self.bins[bin] += 1;
+            self.bin_add(bin, true);
             self.n_turns += 1;
         }
-        self.last_dir = Some(dir);
+        self.last_step = Some(d);
+    }
+
+    fn bin_add(&mut self, bin: usize, add: bool) {
+        let c = self.bins[bin] as usize;
+        let n = if add { c + 1 } else { c - 1 };
+        self.c_ln_c += C_LN_C[n.min(WINDOW)] - C_LN_C[c.min(WINDOW)];
+        self.bins[bin] = n as u16;
     }
 
     /// Drops the trajectory state (e.g. after the page changed); shape windows restart too.
@@ -330,17 +393,9 @@ impl Physics {
         if n < 2 {
             return 0.0;
         }
-        let n = n as f64;
-        let h: f64 = self
-            .bins
-            .iter()
-            .filter(|c| **c > 0)
-            .map(|c| {
-                let p = f64::from(*c) / n;
-                -p * p.ln()
-            })
-            .sum();
-        h / (BINS as f64).ln()
+        let nf = n as f64;
+        let h = C_LN_C[n] / nf - self.c_ln_c / nf; // ln n − Σ c ln c / n
+        (h / (BINS as f64).ln()).clamp(0.0, 1.0)
     }
 
     /// |Σ steps| / Σ |steps| over the window (1 for a straight path; 1 when there is no path).
@@ -561,6 +616,72 @@ mod tests {
         assert_eq!(ph.dwell_ms(1_500_000), 1500.0);
         ph.push(1_600_000, 140.0, 100.0, |_| {});
         assert_eq!(ph.dwell_ms(1_700_000), 100.0);
+    }
+
+    #[test]
+    fn octants_and_turn_bins() {
+        for (deg, want) in [
+            (10.0, 0),
+            (50.0, 1),
+            (100.0, 2),
+            (150.0, 3),
+            (190.0, 4),
+            (240.0, 5),
+            (280.0, 6),
+            (330.0, 7),
+        ] {
+            let r: f64 = f64::to_radians(deg);
+            assert_eq!(octant(r.cos(), r.sin()), want, "{deg}°");
+        }
+        // Turning by θ lands in bin round(θ / 45°) mod 8.
+        for (turn_deg, want) in [
+            (0.0, 0),
+            (20.0, 0),
+            (-20.0, 0),
+            (45.0, 1),
+            (90.0, 2),
+            (180.0, 4),
+            (-90.0, 6),
+            (-45.0, 7),
+        ] {
+            let mut ph = Physics::new();
+            let r: f64 = f64::to_radians(turn_deg);
+            ph.push(0, 0.0, 0.0, |_| {});
+            ph.push(8_000, 10.0, 0.0, |_| {});
+            ph.push(16_000, 10.0 + 10.0 * r.cos(), 10.0 * r.sin(), |_| {});
+            assert_eq!(ph.bins[want], 1, "turn {turn_deg}°: {:?}", ph.bins);
+        }
+    }
+
+    #[test]
+    fn incremental_entropy_equals_the_direct_formula() {
+        let mut rng = Rng::new(5);
+        let mut ph = Physics::new();
+        let (mut x, mut y) = (0.0, 0.0);
+        for i in 0..300 {
+            let a = rng.next_f64() * 2.0;
+            x += 5.0 * a.cos();
+            y += 5.0 * a.sin();
+            ph.push(i * 8_000, x, y, |_| {});
+            let n = ph.n_turns.min(WINDOW) as f64;
+            if n >= 2.0 {
+                let direct: f64 = ph
+                    .bins
+                    .iter()
+                    .filter(|c| **c > 0)
+                    .map(|c| {
+                        let p = f64::from(*c) / n;
+                        -p * p.ln()
+                    })
+                    .sum::<f64>()
+                    / (BINS as f64).ln();
+                assert!(
+                    (ph.entropy() - direct).abs() < 1e-9,
+                    "{} vs {direct}",
+                    ph.entropy()
+                );
+            }
+        }
     }
 
     #[test]

@@ -143,6 +143,9 @@ pub struct Session {
     section: Option<Arc<str>>,
     page: Option<Arc<str>>,
     in_checkout: bool,
+    /// Whether hesitation is watched in the current section: computed on first use, dropped
+    /// when the section, page or tenant config changes.
+    watched: Option<bool>,
     interned: Vec<Arc<str>>,
     last_move: Option<(i64, f64, f64)>,
     counters: SessionCounters,
@@ -174,6 +177,7 @@ impl Session {
             section: None,
             page: None,
             in_checkout: false,
+            watched: None,
             interned: Vec::new(),
             last_move: None,
             counters: SessionCounters::default(),
@@ -275,20 +279,19 @@ impl Session {
         a
     }
 
+    /// Recomputes what depends on the section and page (on change only, not per sample).
     fn update_checkout(&mut self, tenant: &TenantPolicy) {
         let is = |v: &Option<Arc<str>>| {
             v.as_deref()
                 .is_some_and(|s| tenant.checkout_markers.iter().any(|m| s.contains(&**m)))
         };
         self.in_checkout = is(&self.section) || is(&self.page);
+        self.watched = None;
     }
 
-    fn watched(&self, tenant: &TenantPolicy) -> bool {
-        tenant.hesitation_sections.is_empty()
-            || self
-                .section
-                .as_ref()
-                .is_some_and(|s| tenant.hesitation_sections.iter().any(|w| w == s))
+    /// The tenant's config changed (the shell calls this when it applies a new version).
+    pub fn config_changed(&mut self, tenant: &TenantPolicy) {
+        self.update_checkout(tenant);
     }
 
     fn batch(&mut self, ctx: &mut Ctx<'_>, b: &Batch, out: &mut Vec<Output>) {
@@ -364,7 +367,13 @@ impl Session {
             }
         });
         self.last_move = Some((t, x, y));
-        let watched = self.watched(tenant);
+        let section = &self.section;
+        let watched = *self.watched.get_or_insert_with(|| {
+            tenant.hesitation_sections.is_empty()
+                || section
+                    .as_ref()
+                    .is_some_and(|s| tenant.hesitation_sections.iter().any(|w| w == s))
+        });
         let hes = self.det.pointer(t, x, y, rested_from, watched, th);
         thrash.or(hes)
     }
