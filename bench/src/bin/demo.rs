@@ -106,10 +106,14 @@ fn personas() -> Vec<Persona> {
 
     let mut p = Persona::new("calm");
     for i in 0..6 {
-        p.reach(300.0 + 120.0 * f64::from(i), 250.0 + 40.0 * f64::from(i), 500)
-            .wait(1500)
-            .ev(kind::CLICK, Some("a.article"))
-            .wait(900);
+        p.reach(
+            300.0 + 120.0 * f64::from(i),
+            250.0 + 40.0 * f64::from(i),
+            500,
+        )
+        .wait(1500)
+        .ev(kind::CLICK, Some("a.article"))
+        .wait(900);
     }
     v.push(p);
 
@@ -268,8 +272,14 @@ fn main() -> Result<()> {
                     "    det  {:<12} c={:.2} {}{}at seq {} ({:?})",
                     d.emotion.as_str(),
                     d.confidence,
-                    d.label.as_deref().map(|l| format!("label={l} ")).unwrap_or_default(),
-                    d.section.as_deref().map(|l| format!("section={l} ")).unwrap_or_default(),
+                    d.label
+                        .as_deref()
+                        .map(|l| format!("label={l} "))
+                        .unwrap_or_default(),
+                    d.section
+                        .as_deref()
+                        .map(|l| format!("section={l} "))
+                        .unwrap_or_default(),
                     d.at,
                     d.evidence
                 )?,
