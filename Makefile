@@ -21,8 +21,8 @@ deps:
 	fi
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs)"; exit 1; }
 
-test: deps purity lint unit fuzz-check
-	@echo "make test: all checks passed"
+# `unit` runs last so the summary line of all tests closes the output.
+test: deps purity lint fuzz-check unit
 
 purity:
 	./scripts/check-core-purity.sh
@@ -33,8 +33,7 @@ lint:
 	$(CARGO) clippy -p sentientiq-proto --features grpc --locked -- -D warnings
 
 unit:
-	$(CARGO) test --workspace --all-targets --locked
-	$(CARGO) test -p sentientiq-proto --features grpc --locked
+	CARGO=$(CARGO) ./scripts/run-tests.sh
 
 fuzz-check:
 	$(CARGO) check --manifest-path proto/fuzz/Cargo.toml

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs every cargo test of the workspace and ends with one summary line over all of them:
+# "tests: N passed, M failed".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CARGO="${CARGO:-cargo}"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+"$CARGO" test --workspace --all-targets --locked 2>&1 | tee -a "$log" || status=$?
+if [ "$status" -eq 0 ]; then
+  # The control-plane gRPC types (feature-gated so the core never pulls tonic).
+  "$CARGO" test -p sentientiq-proto --features grpc --test grpc --locked 2>&1 | tee -a "$log" || status=$?
+fi
+passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 0}')
+failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s += $1} END {print s + 0}')
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  failed=1 # a build failure runs no test but is a failure
+fi
+echo "tests: $passed passed, $failed failed"
+exit "$status"
