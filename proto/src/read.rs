@@ -378,9 +378,8 @@ mod tests {
 
     #[test]
     fn integers_of_every_width() {
-        let mut buf = Vec::new();
-        for v in [
-            0i64,
+        const VALUES: [i64; 12] = [
+            0,
             127,
             128,
             255,
@@ -392,25 +391,14 @@ mod tests {
             -33,
             -129,
             i64::MIN,
-        ] {
+        ];
+        let mut buf = Vec::new();
+        for v in VALUES {
             rmp::encode::write_sint(&mut buf, v).expect("vec write");
         }
         rmp::encode::write_u64(&mut buf, u64::MAX).expect("vec write");
         let mut r = Reader::new(&buf);
-        for v in [
-            0i64,
-            127,
-            128,
-            255,
-            256,
-            65_535,
-            65_536,
-            -1,
-            -32,
-            -33,
-            -129,
-            i64::MIN,
-        ] {
+        for v in VALUES {
             assert_eq!(r.int("v").expect("int"), i128::from(v));
         }
         assert_eq!(r.u64("v").expect("u64"), u64::MAX);

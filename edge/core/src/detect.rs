@@ -130,6 +130,21 @@ impl<const N: usize> Times<N> {
     }
 }
 
+/// "At least `n0` events within `window_ms` of `t`": the count and its margin
+/// M = (n − n₀)/n₀ + ½·(1 − span / window) (more events, closer together), or `None`.
+fn burst<const N: usize>(times: &Times<N>, t: i64, window_ms: u32, n0: u32) -> Option<(u32, f64)> {
+    let window = i64::from(window_ms) * MS;
+    let (count, span) = times.within(t, window);
+    if count < n0 {
+        return None;
+    }
+    let n0 = f64::from(n0);
+    Some((
+        count,
+        (f64::from(count) - n0) / n0 + 0.5 * (1.0 - span as f64 / window as f64),
+    ))
+}
+
 /// Stops remembered for hesitation.
 const STOPS: usize = 8;
 
@@ -271,14 +286,10 @@ impl Detectors {
             }
         }
         self.dead.push(t);
-        let window = i64::from(th.dead_window_ms) * MS;
-        let (count, span) = self.dead.within(t, window);
-        if count < th.dead_clicks || self.refractory(Emotion::Frustration, t, th) {
+        if self.refractory(Emotion::Frustration, t, th) {
             return None;
         }
-        // M = (n − n₀)/n₀ + ½·(1 − span / window): more dead clicks, closer together.
-        let n0 = f64::from(th.dead_clicks);
-        let m = (f64::from(count) - n0) / n0 + 0.5 * (1.0 - span as f64 / window as f64);
+        let (count, m) = burst(&self.dead, t, th.dead_window_ms, th.dead_clicks)?;
         self.dead.clear();
         self.fire(
             t,
@@ -470,14 +481,15 @@ impl Detectors {
             return None;
         }
         self.scroll_rev.push(t);
-        let window = i64::from(th.scroll_window_ms) * MS;
-        let (count, span) = self.scroll_rev.within(t, window);
-        if count < th.scroll_reversals || self.refractory(Emotion::Confusion, t, th) {
+        if self.refractory(Emotion::Confusion, t, th) {
             return None;
         }
-        // M = (n − n₀)/n₀ + ½·(1 − span / window).
-        let n0 = f64::from(th.scroll_reversals);
-        let m = (f64::from(count) - n0) / n0 + 0.5 * (1.0 - span as f64 / window as f64);
+        let (count, m) = burst(
+            &self.scroll_rev,
+            t,
+            th.scroll_window_ms,
+            th.scroll_reversals,
+        )?;
         self.scroll_rev.clear();
         self.fire(
             t,
