@@ -3,8 +3,9 @@
 
 SHELL := /bin/bash
 CARGO ?= cargo
-# Debian packages the build needs (C toolchain for the zstd and libFuzzer C/C++ parts).
-DEB_PACKAGES := build-essential pkg-config
+# Debian packages the build needs: a C/C++ toolchain (zstd, libFuzzer, RocksDB) and libclang
+# (RocksDB's bindgen).
+DEB_PACKAGES := build-essential pkg-config libclang-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps test lint unit purity fuzz-check demo bench replay clean

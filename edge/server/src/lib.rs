@@ -1,1 +1,17 @@
-//! The thread-per-core edge shell (glommio shards, WebSocket/HTTP/QUIC listeners, spool, RocksDB identity, lake writer). Not built yet: issues 3, 4 and 6.
+//! The SentientIQ edge: the glommio shell around the pure core.
+//!
+//! - [`shard`]: per-core state — owned sessions, spool buffer, acks, routing over the mesh.
+//! - [`conn`]: the per-shard `SO_REUSEPORT` listener, HTTP routes, WebSocket sessions, beacons.
+//! - [`spool`]: the durable, checksummed, group-committed log every ack waits for.
+//! - [`identity`]: RocksDB identity and account directory.
+//! - [`config`], [`tenants`], [`metrics`], [`http`].
+
+pub mod config;
+pub mod conn;
+pub mod http;
+pub mod identity;
+pub mod metrics;
+pub mod run;
+pub mod shard;
+pub mod spool;
+pub mod tenants;

@@ -1,0 +1,627 @@
+//! The edge's configuration file: TOML, unknown keys refused, validated once into typed values.
+//! Paths are relative to the working directory.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use sentientiq_core::{
+    ConfigError, DntPolicy, Emotion, Rule, RuleAction, TenantPolicy, Thresholds,
+};
+use sentientiq_proto::{Limits, Value};
+use serde::Deserialize;
+
+/// Why a configuration was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Toml(#[from] toml::de::Error),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("tenant `{tenant}`: {source}")]
+    Policy { tenant: String, source: ConfigError },
+}
+
+fn invalid<T>(msg: impl Into<String>) -> Result<T, Error> {
+    Err(Error::Invalid(msg.into()))
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct File {
+    pub edge: EdgeSection,
+    #[serde(default, rename = "tenant")]
+    pub tenants: Vec<TenantSection>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EdgeSection {
+    pub id: String,
+    pub region: String,
+    #[serde(default = "d_listen")]
+    pub listen: SocketAddr,
+    /// 0 = one shard per online core.
+    #[serde(default)]
+    pub shards: usize,
+    #[serde(default = "d_backlog")]
+    pub backlog: i32,
+    #[serde(default = "d_data_dir")]
+    pub data_dir: PathBuf,
+    #[serde(default = "d_commit")]
+    pub commit_interval_ms: u64,
+    #[serde(default = "d_max_conns")]
+    pub max_connections_per_shard: usize,
+    #[serde(default = "d_header_timeout")]
+    pub header_timeout_ms: u64,
+    #[serde(default = "d_idle_timeout")]
+    pub idle_timeout_ms: u64,
+    #[serde(default = "d_write_buffer")]
+    pub write_buffer_bytes: usize,
+    #[serde(default = "d_session_idle")]
+    pub session_idle_ms: u64,
+    #[serde(default = "d_segment")]
+    pub spool_segment_bytes: u64,
+    /// io_uring registered memory per shard. The machine's memlock limit (8 MiB here) bounds
+    /// the sum over shards.
+    #[serde(default = "d_io_memory")]
+    pub io_memory_bytes: usize,
+}
+
+fn d_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7400))
+}
+fn d_backlog() -> i32 {
+    4096
+}
+fn d_data_dir() -> PathBuf {
+    PathBuf::from("data/edge")
+}
+fn d_commit() -> u64 {
+    2
+}
+fn d_max_conns() -> usize {
+    20_000
+}
+fn d_header_timeout() -> u64 {
+    5_000
+}
+fn d_idle_timeout() -> u64 {
+    120_000
+}
+fn d_write_buffer() -> usize {
+    64 * 1024
+}
+fn d_session_idle() -> u64 {
+    30 * 60 * 1000
+}
+fn d_segment() -> u64 {
+    64 * 1024 * 1024
+}
+fn d_io_memory() -> usize {
+    512 * 1024
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantSection {
+    pub id: String,
+    /// SHA-256 (hex) of each publishable write key. Keys are never stored.
+    #[serde(default)]
+    pub key_sha256: Vec<String>,
+    /// Origins allowed to send (exact `scheme://host[:port]`), or `*`.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    #[serde(default)]
+    pub emit: bool,
+    #[serde(default = "d_flush")]
+    pub flush_ms: u32,
+    #[serde(default = "d_max_batch")]
+    pub max_batch: u32,
+    #[serde(default)]
+    pub dnt: DntSection,
+    /// Accounts at or above this lifetime value are never shed under overload.
+    #[serde(default = "d_high_value")]
+    pub high_value_cents: i64,
+    #[serde(default)]
+    pub thresholds: ThresholdsSection,
+    #[serde(default)]
+    pub limits: LimitsSection,
+    #[serde(default)]
+    pub hesitation_sections: Option<Vec<String>>,
+    #[serde(default)]
+    pub checkout_markers: Option<Vec<String>>,
+    #[serde(default)]
+    pub labels: Vec<LabelSection>,
+    #[serde(default)]
+    pub rules: Vec<RuleSection>,
+    /// Bootstrap account directory (the control plane pushes it later).
+    #[serde(default)]
+    pub accounts: Vec<AccountSection>,
+}
+
+fn d_flush() -> u32 {
+    250
+}
+fn d_max_batch() -> u32 {
+    512
+}
+fn d_high_value() -> i64 {
+    10_000_000
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DntSection {
+    #[default]
+    Anonymous,
+    Drop,
+}
+
+/// Optional overrides of the core's detection thresholds (see docs/CALIBRATION.md).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdsSection {
+    pub rage_clicks: Option<u32>,
+    pub rage_gap_ms: Option<u32>,
+    pub rage_radius_px: Option<f64>,
+    pub dead_clicks: Option<u32>,
+    pub dead_window_ms: Option<u32>,
+    pub error_click_ms: Option<u32>,
+    pub thrash_reversals: Option<u32>,
+    pub thrash_window_ms: Option<u32>,
+    pub scroll_reversals: Option<u32>,
+    pub scroll_window_ms: Option<u32>,
+    pub hesitation_returns: Option<u32>,
+    pub escalation_confidence: Option<f64>,
+    pub refractory_ms: Option<u32>,
+}
+
+/// Optional tightening of the protocol limits.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSection {
+    pub max_frame_bytes: Option<usize>,
+    pub max_http_body_bytes: Option<usize>,
+    pub max_samples: Option<usize>,
+    pub max_sessions_per_shard: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelSection {
+    pub emotion: String,
+    pub section: String,
+    pub label: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSection {
+    pub id: String,
+    #[serde(default)]
+    pub emotions: Vec<String>,
+    #[serde(default)]
+    pub min_confidence: f64,
+    #[serde(default)]
+    pub sections: Vec<String>,
+    #[serde(default)]
+    pub require_identified: bool,
+    #[serde(default)]
+    pub min_value_cents: i64,
+    pub intervene: Option<InterveneSection>,
+    pub escalate: Option<EscalateSection>,
+    #[serde(default)]
+    pub session_cooldown_s: u64,
+    #[serde(default)]
+    pub account_cooldown_s: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterveneSection {
+    pub kind: String,
+    #[serde(default = "d_variant")]
+    pub variant: String,
+    #[serde(default)]
+    pub payload: Option<toml::Value>,
+}
+
+fn d_variant() -> String {
+    "default".into()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EscalateSection {
+    pub contacts: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSection {
+    /// A user id, or an email domain written `@example.com`.
+    #[serde(rename = "match")]
+    pub matches: String,
+    pub company: Option<String>,
+    #[serde(default)]
+    pub value_cents: i64,
+    pub tier: Option<String>,
+}
+
+/// A validated tenant, as the shards use it.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub id: Arc<str>,
+    pub key_hashes: Vec<[u8; 32]>,
+    pub allowed_origins: Vec<String>,
+    pub emit: bool,
+    pub flush_ms: u32,
+    pub max_batch: u32,
+    pub high_value_cents: i64,
+    pub policy: TenantPolicy,
+    pub limits: Limits,
+    pub max_sessions_per_shard: usize,
+    pub accounts: Vec<AccountSection>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub edge: EdgeSection,
+    pub tenants: Vec<Tenant>,
+}
+
+impl Config {
+    pub fn load(path: &std::path::Path) -> Result<Config, Error> {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::parse(&text)
+    }
+
+    pub fn parse(text: &str) -> Result<Config, Error> {
+        let file: File = toml::from_str(text)?;
+        let e = &file.edge;
+        if e.id.is_empty() || e.region.is_empty() {
+            return invalid("edge.id and edge.region must not be empty");
+        }
+        if !(1..=1000).contains(&e.commit_interval_ms) {
+            return invalid("edge.commit_interval_ms must be within 1..=1000");
+        }
+        if e.backlog < 1 {
+            return invalid("edge.backlog must be positive");
+        }
+        if e.io_memory_bytes < 64 * 1024 {
+            return invalid("edge.io_memory_bytes must be at least 64 KiB");
+        }
+        let mut seen = HashSet::new();
+        let mut tenants = Vec::new();
+        for t in &file.tenants {
+            if !seen.insert(t.id.clone()) {
+                return invalid(format!("tenant `{}` is defined twice", t.id));
+            }
+            tenants.push(tenant(t)?);
+        }
+        let mut keys = HashSet::new();
+        for t in &tenants {
+            for k in &t.key_hashes {
+                if !keys.insert(*k) {
+                    return invalid(format!(
+                        "a write key of tenant `{}` belongs to two tenants",
+                        t.id
+                    ));
+                }
+            }
+        }
+        Ok(Config {
+            edge: file.edge,
+            tenants,
+        })
+    }
+}
+
+fn emotion(s: &str, tenant: &str) -> Result<Emotion, Error> {
+    Emotion::parse(s).ok_or_else(|| {
+        Error::Invalid(format!(
+            "tenant `{tenant}`: unknown emotion `{s}` (rage, frustration, hesitation, confusion, abandonment)"
+        ))
+    })
+}
+
+fn tenant(t: &TenantSection) -> Result<Tenant, Error> {
+    if t.id.is_empty()
+        || !t
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return invalid(format!("tenant id `{}` must be [A-Za-z0-9_-]+", t.id));
+    }
+    let mut key_hashes = Vec::new();
+    for h in &t.key_sha256 {
+        let mut k = [0u8; 32];
+        hex::decode_to_slice(h, &mut k).map_err(|_| {
+            Error::Invalid(format!(
+                "tenant `{}`: key_sha256 entries are 64 hex digits",
+                t.id
+            ))
+        })?;
+        key_hashes.push(k);
+    }
+    for o in &t.allowed_origins {
+        if o != "*" && !(o.starts_with("http://") || o.starts_with("https://")) {
+            return invalid(format!(
+                "tenant `{}`: origin `{o}` must be `*` or scheme://host[:port]",
+                t.id
+            ));
+        }
+    }
+    let d = Thresholds::default();
+    let o = &t.thresholds;
+    let thresholds = Thresholds {
+        rage_clicks: o.rage_clicks.unwrap_or(d.rage_clicks),
+        rage_gap_ms: o.rage_gap_ms.unwrap_or(d.rage_gap_ms),
+        rage_radius_px: o.rage_radius_px.unwrap_or(d.rage_radius_px),
+        dead_clicks: o.dead_clicks.unwrap_or(d.dead_clicks),
+        dead_window_ms: o.dead_window_ms.unwrap_or(d.dead_window_ms),
+        error_click_ms: o.error_click_ms.unwrap_or(d.error_click_ms),
+        thrash_reversals: o.thrash_reversals.unwrap_or(d.thrash_reversals),
+        thrash_window_ms: o.thrash_window_ms.unwrap_or(d.thrash_window_ms),
+        scroll_reversals: o.scroll_reversals.unwrap_or(d.scroll_reversals),
+        scroll_window_ms: o.scroll_window_ms.unwrap_or(d.scroll_window_ms),
+        hesitation_returns: o.hesitation_returns.unwrap_or(d.hesitation_returns),
+        escalation_confidence: o.escalation_confidence.unwrap_or(d.escalation_confidence),
+        refractory_ms: o.refractory_ms.unwrap_or(d.refractory_ms),
+        ..d
+    };
+    let mut labels = Vec::new();
+    for l in &t.labels {
+        labels.push((
+            emotion(&l.emotion, &t.id)?,
+            Arc::from(l.section.as_str()),
+            Arc::from(l.label.as_str()),
+        ));
+    }
+    let mut rules = Vec::new();
+    for r in &t.rules {
+        let action = match (&r.intervene, &r.escalate) {
+            (Some(i), None) => RuleAction::Intervene {
+                kind: Arc::from(i.kind.as_str()),
+                variant: Arc::from(i.variant.as_str()),
+                payload: Arc::new(i.payload.as_ref().map_or(Value::Nil, toml_value)),
+            },
+            (None, Some(e)) => RuleAction::Escalate {
+                contacts: e.contacts.iter().map(|c| Arc::from(c.as_str())).collect(),
+            },
+            _ => {
+                return invalid(format!(
+                    "tenant `{}`, rule `{}`: exactly one of `intervene` or `escalate`",
+                    t.id, r.id
+                ));
+            }
+        };
+        rules.push(Rule {
+            id: Arc::from(r.id.as_str()),
+            emotions: r
+                .emotions
+                .iter()
+                .map(|e| emotion(e, &t.id))
+                .collect::<Result<_, _>>()?,
+            min_confidence: r.min_confidence,
+            sections: r.sections.iter().map(|s| Arc::from(s.as_str())).collect(),
+            require_identified: r.require_identified,
+            min_value_cents: r.min_value_cents,
+            action,
+            session_cooldown_ms: r.session_cooldown_s * 1000,
+            account_cooldown_ms: r.account_cooldown_s * 1000,
+        });
+    }
+    let dflt = TenantPolicy::default();
+    let policy = TenantPolicy {
+        thresholds,
+        labels,
+        rules,
+        hesitation_sections: t
+            .hesitation_sections
+            .as_ref()
+            .map_or(dflt.hesitation_sections, |v| {
+                v.iter().map(|s| Arc::from(s.as_str())).collect()
+            }),
+        checkout_markers: t
+            .checkout_markers
+            .as_ref()
+            .map_or(dflt.checkout_markers, |v| {
+                v.iter().map(|s| Arc::from(s.as_str())).collect()
+            }),
+        dnt: match t.dnt {
+            DntSection::Anonymous => DntPolicy::Anonymous,
+            DntSection::Drop => DntPolicy::Drop,
+        },
+    };
+    policy.validate().map_err(|source| Error::Policy {
+        tenant: t.id.clone(),
+        source,
+    })?;
+    let l = &t.limits;
+    let d = Limits::DEFAULT;
+    let limits = Limits::DEFAULT.tightened(&Limits {
+        max_frame_bytes: l.max_frame_bytes.unwrap_or(d.max_frame_bytes),
+        max_http_body_bytes: l.max_http_body_bytes.unwrap_or(d.max_http_body_bytes),
+        max_samples: l.max_samples.unwrap_or(d.max_samples),
+        ..d
+    });
+    if t.flush_ms == 0 || t.max_batch == 0 || t.max_batch as usize > limits.max_samples {
+        return invalid(format!(
+            "tenant `{}`: flush_ms must be positive and max_batch within 1..=max_samples",
+            t.id
+        ));
+    }
+    Ok(Tenant {
+        id: Arc::from(t.id.as_str()),
+        key_hashes,
+        allowed_origins: t.allowed_origins.clone(),
+        emit: t.emit,
+        flush_ms: t.flush_ms,
+        max_batch: t.max_batch,
+        high_value_cents: t.high_value_cents,
+        policy,
+        limits,
+        max_sessions_per_shard: l.max_sessions_per_shard.unwrap_or(usize::MAX),
+        accounts: t.accounts.clone(),
+    })
+}
+
+/// A TOML payload as a protocol value.
+fn toml_value(v: &toml::Value) -> Value {
+    match v {
+        toml::Value::String(s) => Value::Str(s.clone()),
+        toml::Value::Integer(i) => Value::Int(*i),
+        toml::Value::Float(f) => Value::Float(*f),
+        toml::Value::Boolean(b) => Value::Bool(*b),
+        toml::Value::Datetime(d) => Value::Str(d.to_string()),
+        toml::Value::Array(a) => Value::Array(a.iter().map(toml_value).collect()),
+        toml::Value::Table(t) => {
+            Value::Map(t.iter().map(|(k, v)| (k.clone(), toml_value(v))).collect())
+        }
+    }
+}
+
+/// SHA-256 of a key, as stored in `key_sha256`.
+pub fn key_hash(key: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(key.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tenants::Tenants;
+
+    const EXAMPLE: &str = include_str!("../../../deploy/edge.example.toml");
+
+    #[test]
+    fn the_example_parses_validates_and_holds_the_demo_tenant() {
+        let c = Config::parse(EXAMPLE).expect("the example is valid");
+        assert_eq!(c.edge.listen, "127.0.0.1:7400".parse().expect("addr"));
+        assert_eq!(c.edge.commit_interval_ms, 2);
+        assert!(
+            c.edge.data_dir.is_relative(),
+            "paths are relative to the working directory"
+        );
+        let t = Tenants { list: c.tenants };
+        let key =
+            sentientiq_proto::WriteKey::parse("siq_pk_demo_00000000000000000000").expect("key");
+        let i = t
+            .by_key(&key)
+            .expect("the documented demo key maps to a tenant");
+        let demo = t.get(i);
+        assert_eq!(&*demo.id, "demo");
+        assert!(demo.emit);
+        assert!(demo.policy.rules.iter().any(|r| {
+            r.require_identified
+                && r.emotions == vec![Emotion::Rage]
+                && matches!(r.action, RuleAction::Intervene { .. })
+        }));
+        assert_eq!(
+            demo.policy
+                .label(Emotion::Hesitation, Some("pricing"))
+                .map(|s| &**s),
+            Some("price_anxiety")
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let bad = EXAMPLE.replace(
+            "commit_interval_ms = 2",
+            "commit_interval_ms = 2\ncomit_interval = 3",
+        );
+        let e = Config::parse(&bad).expect_err("typo refused");
+        assert!(e.to_string().contains("comit_interval"), "{e}");
+    }
+
+    #[test]
+    fn defaults_claimed_by_the_example_match_the_code() {
+        // The example writes out every default it documents; they must be the code's.
+        let minimal = "[edge]\nid = \"e\"\nregion = \"r\"\n";
+        let m = Config::parse(minimal).expect("minimal");
+        let ex = Config::parse(EXAMPLE).expect("example");
+        let (a, b) = (&m.edge, &ex.edge);
+        assert_eq!(
+            (
+                a.listen,
+                a.shards,
+                a.backlog,
+                &a.data_dir,
+                a.commit_interval_ms,
+                a.max_connections_per_shard
+            ),
+            (
+                b.listen,
+                b.shards,
+                b.backlog,
+                &b.data_dir,
+                b.commit_interval_ms,
+                b.max_connections_per_shard
+            )
+        );
+        assert_eq!(
+            (
+                a.header_timeout_ms,
+                a.idle_timeout_ms,
+                a.write_buffer_bytes,
+                a.session_idle_ms,
+                a.spool_segment_bytes,
+                a.io_memory_bytes
+            ),
+            (
+                b.header_timeout_ms,
+                b.idle_timeout_ms,
+                b.write_buffer_bytes,
+                b.session_idle_ms,
+                b.spool_segment_bytes,
+                b.io_memory_bytes
+            )
+        );
+    }
+
+    #[test]
+    fn invalid_values_are_named() {
+        for (from, to, needle) in [
+            (
+                "commit_interval_ms = 2",
+                "commit_interval_ms = 0",
+                "commit_interval_ms",
+            ),
+            (
+                "emotions = [\"rage\"]",
+                "emotions = [\"anger\"]",
+                "unknown emotion",
+            ),
+            (
+                "allowed_origins = [\"*\"]",
+                "allowed_origins = [\"shop.example\"]",
+                "origin",
+            ),
+            ("max_batch = 512", "max_batch = 5000", "max_batch"),
+        ] {
+            let e = Config::parse(&EXAMPLE.replacen(from, to, 1)).expect_err(needle);
+            assert!(e.to_string().contains(needle), "{e}");
+        }
+        let twice = format!("{EXAMPLE}\n[[tenant]]\nid = \"demo\"\n");
+        assert!(
+            Config::parse(&twice)
+                .expect_err("dup")
+                .to_string()
+                .contains("twice")
+        );
+    }
+}

@@ -1,0 +1,293 @@
+//! Identity in RocksDB: one database per node, column families
+//! - `sessions`: `tenant \0 sid` → uid (the binding from `id` frames),
+//! - `users`: `tenant \0 uid` → profile (JSON: email, company, tier, lifetime value),
+//! - `accounts`: `tenant \0 match` → account (match = a uid or `@domain`).
+//!
+//! Writes run on glommio's blocking-thread pool (`spawn_blocking`), never on a shard's reactor.
+//! The account directory is also held in memory (built at open, replaced on update) so the hot
+//! path looks accounts up without touching RocksDB.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+
+use rocksdb::{ColumnFamilyDescriptor, DB, Options};
+use sentientiq_core::identity::{AccountInfo, cents, company_domain};
+use sentientiq_proto::{Identify, Value, frame::get};
+use serde::{Deserialize, Serialize};
+
+use crate::config::AccountSection;
+
+const CFS: [&str; 3] = ["sessions", "users", "accounts"];
+
+/// A user's profile as stored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    pub email: Option<String>,
+    pub company: Option<String>,
+    pub tier: Option<String>,
+    pub ltv_cents: i64,
+    pub purchases_cents: i64,
+    pub sessions: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredAccount {
+    company: Option<String>,
+    value_cents: i64,
+    tier: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("rocksdb: {0}")]
+    Db(#[from] rocksdb::Error),
+    #[error("stored value is not valid: {0}")]
+    Corrupt(#[from] serde_json::Error),
+}
+
+pub struct IdentityStore {
+    db: Arc<DB>,
+    /// (tenant, match) → account.
+    accounts: RwLock<Arc<HashMap<(String, String), AccountInfo>>>,
+    /// Serialises read-modify-write of user profiles (blocking threads only).
+    rmw: Arc<Mutex<()>>,
+}
+
+impl std::fmt::Debug for IdentityStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdentityStore").finish_non_exhaustive()
+    }
+}
+
+fn key(tenant: &str, k: &str) -> Vec<u8> {
+    let mut v = Vec::with_capacity(tenant.len() + 1 + k.len());
+    v.extend_from_slice(tenant.as_bytes());
+    v.push(0);
+    v.extend_from_slice(k.as_bytes());
+    v
+}
+
+impl IdentityStore {
+    pub fn open(path: &Path) -> Result<IdentityStore, Error> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        // A small node-local store: keep memory modest and the background work light.
+        opts.set_max_background_jobs(2);
+        opts.set_write_buffer_size(8 * 1024 * 1024);
+        let cfs = CFS.map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
+        let db = DB::open_cf_descriptors(&opts, path, cfs)?;
+        let s = IdentityStore {
+            db: Arc::new(db),
+            accounts: RwLock::new(Arc::new(HashMap::new())),
+            rmw: Arc::new(Mutex::new(())),
+        };
+        s.reload_accounts()?;
+        Ok(s)
+    }
+
+    fn cf(&self, name: &str) -> Option<&rocksdb::ColumnFamily> {
+        self.db.cf_handle(name)
+    }
+
+    /// Upserts accounts (bootstrap from the config file; later, the control plane).
+    pub fn put_accounts(&self, tenant: &str, accounts: &[AccountSection]) -> Result<(), Error> {
+        let Some(cf) = self.cf("accounts") else {
+            return Ok(());
+        };
+        for a in accounts {
+            let v = serde_json::to_vec(&StoredAccount {
+                company: a.company.clone(),
+                value_cents: a.value_cents,
+                tier: a.tier.clone(),
+            })?;
+            self.db
+                .put_cf(cf, key(tenant, &a.matches.to_ascii_lowercase()), v)?;
+        }
+        self.reload_accounts()
+    }
+
+    fn reload_accounts(&self) -> Result<(), Error> {
+        let Some(cf) = self.cf("accounts") else {
+            return Ok(());
+        };
+        let mut m = HashMap::new();
+        for item in self.db.iterator_cf(cf, rocksdb::IteratorMode::Start) {
+            let (k, v) = item?;
+            let Some(split) = k.iter().position(|b| *b == 0) else {
+                continue;
+            };
+            let tenant = String::from_utf8_lossy(&k[..split]).into_owned();
+            let matches = String::from_utf8_lossy(&k[split + 1..]).into_owned();
+            let a: StoredAccount = serde_json::from_slice(&v)?;
+            let info = AccountInfo {
+                key: Arc::from(matches.trim_start_matches('@')),
+                company: a.company.map(|c| Arc::from(c.as_str())),
+                value_cents: a.value_cents,
+                tier: a.tier.map(|t| Arc::from(t.as_str())),
+            };
+            m.insert((tenant, matches), info);
+        }
+        if let Ok(mut w) = self.accounts.write() {
+            *w = Arc::new(m);
+        }
+        Ok(())
+    }
+
+    /// The account of the user an `id` frame names: by uid, else by email domain.
+    pub fn account_for(&self, tenant: &str, id: &Identify) -> Option<AccountInfo> {
+        let m = self.accounts.read().ok()?.clone();
+        if let Some(a) = m.get(&(tenant.to_string(), id.uid.to_ascii_lowercase())) {
+            return Some(a.clone());
+        }
+        let domain = id.email.as_deref().and_then(company_domain)?;
+        m.get(&(
+            tenant.to_string(),
+            format!("@{}", domain.to_ascii_lowercase()),
+        ))
+        .cloned()
+    }
+
+    /// Records the binding and updates the profile, on a blocking thread.
+    pub fn bind_later(&self, tenant: &str, sid: &str, id: &Identify) {
+        let (db, rmw) = (self.db.clone(), self.rmw.clone());
+        let (tenant, sid, id) = (tenant.to_string(), sid.to_string(), id.clone());
+        let work = glommio::executor().spawn_blocking(move || {
+            if let Err(e) = bind(&db, &rmw, &tenant, &sid, &id) {
+                tracing::error!(error = %e, "identity write failed");
+            }
+        });
+        glommio::spawn_local(work).detach();
+    }
+
+    /// Records the binding and updates the profile on the calling thread (tools, benches;
+    /// shards use [`IdentityStore::bind_later`]).
+    pub fn bind_now(&self, tenant: &str, sid: &str, id: &Identify) -> Result<(), Error> {
+        bind(&self.db, &self.rmw, tenant, sid, id)
+    }
+
+    /// Reads a user's profile (used by tools, tests and the lookup bench).
+    pub fn user(&self, tenant: &str, uid: &str) -> Result<Option<Profile>, Error> {
+        let Some(cf) = self.cf("users") else {
+            return Ok(None);
+        };
+        match self.db.get_pinned_cf(cf, key(tenant, uid))? {
+            Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The uid bound to a session, if any.
+    pub fn session_user(&self, tenant: &str, sid: &str) -> Result<Option<String>, Error> {
+        let Some(cf) = self.cf("sessions") else {
+            return Ok(None);
+        };
+        Ok(self
+            .db
+            .get_cf(cf, key(tenant, sid))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+}
+
+fn bind(db: &DB, rmw: &Mutex<()>, tenant: &str, sid: &str, id: &Identify) -> Result<(), Error> {
+    let (Some(sessions), Some(users)) = (db.cf_handle("sessions"), db.cf_handle("users")) else {
+        return Ok(());
+    };
+    db.put_cf(sessions, key(tenant, sid), id.uid.as_bytes())?;
+    let _guard = rmw.lock();
+    let k = key(tenant, &id.uid);
+    let mut p: Profile = match db.get_pinned_cf(users, &k)? {
+        Some(v) => serde_json::from_slice(&v)?,
+        None => Profile::default(),
+    };
+    if let Some(e) = &id.email {
+        p.email = Some(e.clone());
+        if let Some(d) = company_domain(e) {
+            p.company.get_or_insert_with(|| d.to_string());
+        }
+    }
+    let t = &id.traits;
+    if let Some(c) = get(t, "company").and_then(Value::as_str) {
+        p.company = Some(c.to_string());
+    }
+    if let Some(tier) = get(t, "tier")
+        .or_else(|| get(t, "plan"))
+        .and_then(Value::as_str)
+    {
+        p.tier = Some(tier.to_string());
+    }
+    if let Some(v) = get(t, "ltv").and_then(cents) {
+        p.ltv_cents = v;
+    }
+    p.sessions += 1;
+    db.put_cf(users, &k, serde_json::to_vec(&p)?)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sentientiq_proto::Seq;
+
+    #[test]
+    fn accounts_by_uid_and_email_domain_survive_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        {
+            let s = IdentityStore::open(dir.path()).expect("open");
+            s.put_accounts(
+                "demo",
+                &[AccountSection {
+                    matches: "@Acme.example".into(),
+                    company: Some("Acme".into()),
+                    value_cents: 12_000_000,
+                    tier: Some("enterprise".into()),
+                }],
+            )
+            .expect("put");
+        }
+        let s = IdentityStore::open(dir.path()).expect("reopen");
+        let id = Identify {
+            seq: Seq(1),
+            uid: "u1".into(),
+            email: Some("dana@acme.example".into()),
+            traits: vec![],
+        };
+        let a = s.account_for("demo", &id).expect("account");
+        assert_eq!(a.value_cents, 12_000_000);
+        assert_eq!(a.company.as_deref(), Some("Acme"));
+        assert_eq!(s.account_for("other", &id), None);
+        // Free mail never maps to a company account.
+        let free = Identify {
+            email: Some("x@gmail.com".into()),
+            ..id.clone()
+        };
+        assert_eq!(s.account_for("demo", &free), None);
+        // Binding and profile.
+        bind(
+            &s.db,
+            &s.rmw,
+            "demo",
+            "s_0123456789abcdef",
+            &Identify {
+                traits: vec![
+                    ("ltv".into(), Value::Int(5000)),
+                    ("plan".into(), Value::Str("pro".into())),
+                ],
+                ..id
+            },
+        )
+        .expect("bind");
+        assert_eq!(
+            s.session_user("demo", "s_0123456789abcdef")
+                .expect("get")
+                .as_deref(),
+            Some("u1")
+        );
+        let p = s.user("demo", "u1").expect("get").expect("profile");
+        assert_eq!(
+            (p.ltv_cents, p.tier.as_deref(), p.company.as_deref()),
+            (500_000, Some("pro"), Some("acme.example"))
+        );
+    }
+}

@@ -1,0 +1,219 @@
+//! Per-shard counters, written only by their own shard (relaxed atomics: one writer, readers
+//! only at scrape), summed over shards at scrape in Prometheus text format.
+
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use sentientiq_core::Emotion;
+use sentientiq_proto::ErrorCode;
+
+/// Fsync latency buckets, µs.
+pub const FSYNC_BUCKETS_US: [u64; 10] = [
+    100, 250, 500, 1_000, 2_000, 5_000, 10_000, 25_000, 50_000, 100_000,
+];
+
+#[derive(Debug, Default)]
+pub struct ShardMetrics {
+    pub connections: AtomicU64,
+    pub connections_total: AtomicU64,
+    pub frames: AtomicU64,
+    pub samples: AtomicU64,
+    pub bytes: AtomicU64,
+    pub detections: [AtomicU64; 5],
+    pub interventions: AtomicU64,
+    pub escalations: AtomicU64,
+    pub acks: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub conflicts: AtomicU64,
+    pub gaps: AtomicU64,
+    pub errors: [AtomicU64; 8],
+    pub shed: AtomicU64,
+    pub sessions: AtomicU64,
+    pub forwarded: AtomicU64,
+    pub spool_bytes: AtomicU64,
+    pub fsyncs: AtomicU64,
+    pub fsync_us_sum: AtomicU64,
+    pub fsync_buckets: [AtomicU64; 10],
+}
+
+impl ShardMetrics {
+    pub fn inc(c: &AtomicU64) {
+        c.fetch_add(1, Relaxed);
+    }
+
+    pub fn add(c: &AtomicU64, n: u64) {
+        c.fetch_add(n, Relaxed);
+    }
+
+    pub fn error(&self, code: ErrorCode) {
+        let i = ErrorCode::ALL.iter().position(|c| *c == code).unwrap_or(7);
+        Self::inc(&self.errors[i]);
+    }
+
+    pub fn detection(&self, e: Emotion) {
+        Self::inc(&self.detections[e.index()]);
+    }
+
+    pub fn fsync(&self, us: u64) {
+        Self::inc(&self.fsyncs);
+        Self::add(&self.fsync_us_sum, us);
+        for (i, b) in FSYNC_BUCKETS_US.iter().enumerate() {
+            if us <= *b {
+                Self::inc(&self.fsync_buckets[i]);
+            }
+        }
+    }
+}
+
+fn sum(shards: &[std::sync::Arc<ShardMetrics>], f: impl Fn(&ShardMetrics) -> &AtomicU64) -> u64 {
+    shards.iter().map(|s| f(s).load(Relaxed)).sum()
+}
+
+/// Prometheus text exposition of all shards.
+pub fn render(shards: &[std::sync::Arc<ShardMetrics>], edge: &str, region: &str) -> String {
+    let mut o = String::new();
+    let l = format!("edge=\"{edge}\",region=\"{region}\"");
+    let mut counter = |name: &str, help: &str, v: u64, kind: &str| {
+        let _ = writeln!(
+            o,
+            "# HELP siq_{name} {help}\n# TYPE siq_{name} {kind}\nsiq_{name}{{{l}}} {v}"
+        );
+    };
+    counter(
+        "connections",
+        "Open connections.",
+        sum(shards, |s| &s.connections),
+        "gauge",
+    );
+    counter(
+        "connections_total",
+        "Accepted connections.",
+        sum(shards, |s| &s.connections_total),
+        "counter",
+    );
+    counter(
+        "sessions",
+        "Live sessions.",
+        sum(shards, |s| &s.sessions),
+        "gauge",
+    );
+    counter(
+        "frames_total",
+        "Client frames accepted (new).",
+        sum(shards, |s| &s.frames),
+        "counter",
+    );
+    counter(
+        "samples_total",
+        "Samples in accepted batches.",
+        sum(shards, |s| &s.samples),
+        "counter",
+    );
+    counter(
+        "received_bytes_total",
+        "Frame bytes received.",
+        sum(shards, |s| &s.bytes),
+        "counter",
+    );
+    counter(
+        "acks_total",
+        "Acks sent.",
+        sum(shards, |s| &s.acks),
+        "counter",
+    );
+    counter(
+        "seq_duplicates_total",
+        "Frames already held (re-acked).",
+        sum(shards, |s| &s.duplicates),
+        "counter",
+    );
+    counter(
+        "seq_conflicts_total",
+        "Different payload under a held seq.",
+        sum(shards, |s| &s.conflicts),
+        "counter",
+    );
+    counter(
+        "seq_gaps_total",
+        "Seqs skipped over.",
+        sum(shards, |s| &s.gaps),
+        "counter",
+    );
+    counter(
+        "interventions_total",
+        "Interventions sent to pages.",
+        sum(shards, |s| &s.interventions),
+        "counter",
+    );
+    counter(
+        "escalations_total",
+        "Escalations to people.",
+        sum(shards, |s| &s.escalations),
+        "counter",
+    );
+    counter(
+        "shed_sessions_total",
+        "Sessions refused or closed as overloaded.",
+        sum(shards, |s| &s.shed),
+        "counter",
+    );
+    counter(
+        "forwarded_frames_total",
+        "Frames forwarded to their owner shard.",
+        sum(shards, |s| &s.forwarded),
+        "counter",
+    );
+    counter(
+        "spool_bytes_total",
+        "Bytes appended to the spool.",
+        sum(shards, |s| &s.spool_bytes),
+        "counter",
+    );
+    let _ = writeln!(
+        o,
+        "# HELP siq_detections_total Detections by emotion.\n# TYPE siq_detections_total counter"
+    );
+    for e in Emotion::ALL {
+        let v: u64 = shards
+            .iter()
+            .map(|s| s.detections[e.index()].load(Relaxed))
+            .sum();
+        let _ = writeln!(
+            o,
+            "siq_detections_total{{{l},emotion=\"{}\"}} {v}",
+            e.as_str()
+        );
+    }
+    let _ = writeln!(
+        o,
+        "# HELP siq_errors_total Errors answered, by code.\n# TYPE siq_errors_total counter"
+    );
+    for (i, c) in ErrorCode::ALL.iter().enumerate() {
+        let v: u64 = shards.iter().map(|s| s.errors[i].load(Relaxed)).sum();
+        let _ = writeln!(o, "siq_errors_total{{{l},code=\"{}\"}} {v}", c.as_str());
+    }
+    let _ = writeln!(
+        o,
+        "# HELP siq_fsync_seconds Spool fdatasync latency.\n# TYPE siq_fsync_seconds histogram"
+    );
+    for (i, b) in FSYNC_BUCKETS_US.iter().enumerate() {
+        let v: u64 = shards
+            .iter()
+            .map(|s| s.fsync_buckets[i].load(Relaxed))
+            .sum();
+        let _ = writeln!(
+            o,
+            "siq_fsync_seconds_bucket{{{l},le=\"{}\"}} {v}",
+            *b as f64 / 1e6
+        );
+    }
+    let n = sum(shards, |s| &s.fsyncs);
+    let _ = writeln!(o, "siq_fsync_seconds_bucket{{{l},le=\"+Inf\"}} {n}");
+    let _ = writeln!(
+        o,
+        "siq_fsync_seconds_sum{{{l}}} {}",
+        sum(shards, |s| &s.fsync_us_sum) as f64 / 1e6
+    );
+    let _ = writeln!(o, "siq_fsync_seconds_count{{{l}}} {n}");
+    o
+}

@@ -1,0 +1,214 @@
+//! Starting an edge: recovery, executors, mesh, lifecycle.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use glommio::channels::channel_mesh::MeshBuilder;
+use glommio::channels::local_channel;
+use glommio::{CpuSet, LocalExecutorPoolBuilder, PoolPlacement};
+
+use crate::config::Config;
+use crate::identity::IdentityStore;
+use crate::metrics::ShardMetrics;
+use crate::shard::{self, Msg, Node, Shard, owner};
+use crate::spool;
+use crate::tenants::Tenants;
+
+/// Runs an edge until SIGTERM/SIGINT; returns after a clean shutdown.
+pub fn run(cfg: Config) -> Result<()> {
+    let nshards = if cfg.edge.shards == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        cfg.edge.shards
+    };
+    let data = cfg.edge.data_dir.clone();
+    std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
+    let identity =
+        IdentityStore::open(&data.join("identity")).context("opening the identity store")?;
+    for t in &cfg.tenants {
+        identity
+            .put_accounts(&t.id, &t.accounts)
+            .context("loading the account directory")?;
+    }
+
+    // Recover every shard directory that exists (the shard count may have changed) and give
+    // each record to the shard that owns its session now.
+    let t0 = Instant::now();
+    let mut per_shard: Vec<Vec<spool::Record>> = (0..nshards).map(|_| Vec::new()).collect();
+    let mut next_lsn = vec![0u64; nshards];
+    let (mut total, mut truncated) = (0usize, 0u64);
+    let spool_root = data.join("spool");
+    if spool_root.exists() {
+        let mut dirs: Vec<_> = std::fs::read_dir(&spool_root)?
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .collect();
+        dirs.sort();
+        for dir in dirs {
+            let idx = dir
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_prefix("shard-"))
+                .and_then(|n| n.parse::<usize>().ok());
+            let r =
+                spool::recover(&dir).with_context(|| format!("recovering {}", dir.display()))?;
+            truncated += r.truncated_bytes;
+            if let Some(i) = idx.filter(|i| *i < nshards) {
+                next_lsn[i] = r.next_lsn;
+            }
+            for rec in r.records {
+                total += 1;
+                per_shard[owner(&rec.tenant, &rec.sid, nshards)].push(rec);
+            }
+        }
+    }
+    tracing::info!(
+        records = total,
+        truncated_bytes = truncated,
+        ms = t0.elapsed().as_millis() as u64,
+        "spool recovered"
+    );
+
+    let shutdown = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
+        signal_hook::flag::register(sig, shutdown.clone())?;
+    }
+    let node = Arc::new(Node {
+        edge: cfg.edge.clone(),
+        tenants: Tenants { list: cfg.tenants },
+        nshards,
+        metrics: (0..nshards)
+            .map(|_| Arc::new(ShardMetrics::default()))
+            .collect(),
+        identity: Arc::new(identity),
+        shutdown,
+        ready: AtomicUsize::new(0),
+    });
+    let records: Arc<Mutex<Vec<Option<Vec<spool::Record>>>>> =
+        Arc::new(Mutex::new(per_shard.into_iter().map(Some).collect()));
+    let next_lsn = Arc::new(next_lsn);
+    let mesh = MeshBuilder::<Msg, _>::full(nshards, 1024);
+    let placement = PoolPlacement::MaxSpread(nshards, CpuSet::online().ok());
+    let handles = LocalExecutorPoolBuilder::new(placement)
+        .io_memory(cfg.edge.io_memory_bytes)
+        .ring_depth(256)
+        .on_all_shards(move || {
+            let (node, mesh, records, next_lsn) = (
+                node.clone(),
+                mesh.clone(),
+                records.clone(),
+                next_lsn.clone(),
+            );
+            async move {
+                if let Err(e) = shard_main(node.clone(), mesh, records, next_lsn).await {
+                    tracing::error!(error = %e, "shard failed");
+                    node.shutdown.store(true, Ordering::Relaxed);
+                    return Err(e.to_string());
+                }
+                Ok(())
+            }
+        })
+        .map_err(|e| anyhow::anyhow!("starting executors: {e}"))?;
+    let mut failed = None;
+    for r in handles.join_all() {
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => failed = Some(e),
+            Err(e) => failed = Some(e.to_string()),
+        }
+    }
+    match failed {
+        Some(e) => Err(anyhow::anyhow!("a shard failed: {e}")),
+        None => {
+            tracing::info!("stopped cleanly");
+            Ok(())
+        }
+    }
+}
+
+async fn shard_main(
+    node: Arc<Node>,
+    mesh: MeshBuilder<Msg, glommio::channels::channel_mesh::Full>,
+    records: Arc<Mutex<Vec<Option<Vec<spool::Record>>>>>,
+    next_lsn: Arc<Vec<u64>>,
+) -> Result<()> {
+    let (senders, receivers) = mesh
+        .join()
+        .await
+        .map_err(|_| anyhow::anyhow!("joining the mesh"))?;
+    let id = senders.peer_id();
+    let mine = records
+        .lock()
+        .ok()
+        .and_then(|mut v| v.get_mut(id).and_then(Option::take))
+        .unwrap_or_default();
+    let shard = Rc::new(RefCell::new(Shard::new(id, node.clone(), next_lsn[id])));
+    let replayed = shard.borrow_mut().replay(mine);
+    if replayed > 0 {
+        tracing::info!(
+            shard = id,
+            frames = replayed,
+            "sessions rebuilt from the spool"
+        );
+    }
+    let senders = Rc::new(senders);
+    let receivers = Rc::new(receivers);
+    let n = node.nshards;
+    let outboxes = (0..n)
+        .map(|p| (p != id).then(|| shard::outbox_for(p, senders.clone())))
+        .collect();
+    shard.borrow_mut().set_outboxes(outboxes);
+    for peer in (0..n).filter(|p| *p != id) {
+        let (sh, rx) = (shard.clone(), receivers.clone());
+        glommio::spawn_local(async move {
+            while let Ok(Some(m)) = rx.recv_from(peer).await {
+                sh.borrow_mut().on_msg(m);
+            }
+        })
+        .detach();
+    }
+    let (bell_tx, bell_rx) = local_channel::new_bounded::<()>(1);
+    shard.borrow_mut().set_spool_bell(bell_tx);
+    let healthy = Rc::new(Cell::new(true));
+    glommio::spawn_local(shard::committer(
+        shard.clone(),
+        spool::shard_dir(&node.edge.data_dir, id),
+        bell_rx,
+        Duration::from_millis(node.edge.commit_interval_ms),
+        node.edge.spool_segment_bytes,
+        healthy.clone(),
+    ))
+    .detach();
+    let listener = crate::conn::bind(node.edge.listen, node.edge.backlog)
+        .with_context(|| format!("binding {}", node.edge.listen))?;
+    if id == 0 {
+        tracing::info!(listen = %node.edge.listen, shards = n, edge = %node.edge.id, region = %node.edge.region, "edge listening");
+    }
+    let accept = glommio::spawn_local(crate::conn::accept_loop(shard.clone(), listener));
+    node.ready.fetch_add(1, Ordering::AcqRel);
+
+    let mut last_evict = Instant::now();
+    while !node.shutdown.load(Ordering::Relaxed) {
+        glommio::timer::sleep(Duration::from_millis(50)).await;
+        if last_evict.elapsed() > Duration::from_secs(10) {
+            last_evict = Instant::now();
+            shard
+                .borrow_mut()
+                .evict_idle(shard::now_ms(), node.edge.session_idle_ms);
+        }
+    }
+    // Shutdown: stop accepting, flush and fsync what was accepted, close sessions with 1001.
+    node.ready.fetch_sub(1, Ordering::AcqRel);
+    let _ = accept.cancel().await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while shard.borrow().has_pending() && Instant::now() < deadline {
+        glommio::timer::sleep(Duration::from_millis(5)).await;
+    }
+    shard.borrow_mut().close_all(1001, "edge shutting down");
+    glommio::timer::sleep(Duration::from_millis(200)).await;
+    Ok(())
+}

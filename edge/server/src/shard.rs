@@ -1,0 +1,655 @@
+//! One shard: the sessions it owns, its spool, and the routing of frames and outputs between
+//! connections and owners. All state is owned by the shard's thread (`Rc<RefCell<_>>`, never
+//! borrowed across an await); other shards are reached only through the glommio channel mesh,
+//! in batches.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use glommio::channels::local_channel::{self, LocalSender};
+use sentientiq_core::{AccountCooldowns, ActionKind, Aggregates, Ctx, Output, Session};
+use sentientiq_proto::{
+    ClientFrame, Det, EdgeFrame, Iv, Limits, Seq, Sid, Value, Welcome, decode_client, edge_to_vec,
+};
+
+use crate::config::EdgeSection;
+use crate::identity::IdentityStore;
+use crate::metrics::ShardMetrics;
+use crate::spool;
+use crate::tenants::Tenants;
+
+/// What every shard shares, read-only (plus counters each shard writes only for itself).
+#[derive(Debug)]
+pub struct Node {
+    pub edge: EdgeSection,
+    pub tenants: Tenants,
+    pub nshards: usize,
+    pub metrics: Vec<Arc<ShardMetrics>>,
+    pub identity: Arc<IdentityStore>,
+    pub shutdown: Arc<AtomicBool>,
+    pub ready: AtomicUsize,
+}
+
+impl Node {
+    pub fn all_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire) == self.nshards
+    }
+}
+
+/// The shard that owns a session: a hash of (tenant, sid).
+pub fn owner(tenant: &str, sid: &str, nshards: usize) -> usize {
+    // FNV-1a: stable across processes and versions (the spool is re-partitioned with it).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in tenant.bytes().chain([0u8]).chain(sid.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h % nshards.max(1) as u64) as usize
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// A connection, wherever it lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnRef {
+    pub shard: u16,
+    pub id: u64,
+}
+
+/// What is sent to a connection.
+#[derive(Debug)]
+pub enum Out {
+    Ack(Seq),
+    /// An encoded edge frame (welcome, det, iv, err).
+    Frame(Vec<u8>),
+    /// Close with a WebSocket close code.
+    Close(u16, String),
+}
+
+/// A frame on its way to its owner shard.
+#[derive(Debug)]
+pub struct Inbound {
+    pub conn: ConnRef,
+    pub tenant: u32,
+    pub sid: Sid,
+    pub recv_ms: u64,
+    /// The frame's bytes as received (what the spool keeps).
+    pub raw: Vec<u8>,
+    pub frame: ClientFrame,
+}
+
+/// Cross-shard traffic, batched.
+#[derive(Debug)]
+pub enum Msg {
+    In(Vec<Inbound>),
+    Out(Vec<(u64, Out)>),
+}
+
+#[derive(Debug)]
+enum Item {
+    In(Box<Inbound>),
+    Out(u64, Out),
+}
+
+/// Items waiting for one peer, and the doorbell that wakes its flusher.
+#[derive(Debug)]
+pub struct Outbox {
+    items: RefCell<Vec<Item>>,
+    bell: LocalSender<()>,
+}
+
+type Key = (u32, Sid);
+
+#[derive(Debug)]
+struct Sess {
+    core: Session,
+    durable_high: Seq,
+    conn: Option<ConnRef>,
+    last_ms: u64,
+}
+
+/// One pending acknowledgement: released when the spool is durable up to `lsn`.
+#[derive(Debug)]
+struct PendingAck {
+    lsn: u64,
+    conn: ConnRef,
+    key: Key,
+    seq: Seq,
+}
+
+/// The state of one shard.
+#[derive(Debug)]
+pub struct Shard {
+    pub id: usize,
+    pub node: Arc<Node>,
+    sessions: HashMap<Key, Sess>,
+    conns: HashMap<u64, LocalSender<Out>>,
+    next_conn: u64,
+    spool_buf: Vec<u8>,
+    appended: u64,
+    durable: u64,
+    pending: VecDeque<PendingAck>,
+    spool_bell: Option<LocalSender<()>>,
+    accounts: Vec<AccountCooldowns>,
+    aggregates: Vec<Aggregates>,
+    outboxes: Vec<Option<Rc<Outbox>>>,
+    scratch: Vec<Output>,
+    metrics: Arc<ShardMetrics>,
+}
+
+pub type ShardRef = Rc<RefCell<Shard>>;
+
+impl Shard {
+    pub fn new(id: usize, node: Arc<Node>, next_lsn: u64) -> Shard {
+        let n = node.tenants.list.len();
+        Shard {
+            id,
+            metrics: node.metrics[id].clone(),
+            node,
+            sessions: HashMap::new(),
+            conns: HashMap::new(),
+            next_conn: 1,
+            spool_buf: Vec::new(),
+            appended: next_lsn,
+            durable: next_lsn,
+            pending: VecDeque::new(),
+            spool_bell: None,
+            accounts: (0..n).map(|_| AccountCooldowns::default()).collect(),
+            aggregates: (0..n).map(|_| Aggregates::default()).collect(),
+            outboxes: Vec::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    pub fn metrics(&self) -> &Arc<ShardMetrics> {
+        &self.metrics
+    }
+
+    /// Rebuilds sessions (dedup, physics, identity) from recovered spool records, in order.
+    /// Nothing is emitted and nothing is spooled again.
+    pub fn replay(&mut self, records: Vec<spool::Record>) -> usize {
+        let mut n = 0;
+        for r in records {
+            let Some(t) = self.node.tenants.index_of(&r.tenant) else {
+                continue;
+            };
+            let (Ok(sid), Ok(frame)) = (
+                Sid::parse(&r.sid),
+                decode_client(&r.frame, &Limits::DEFAULT),
+            ) else {
+                continue;
+            };
+            let key = (t as u32, sid);
+            let tenant = self.node.tenants.get(t);
+            let sess = self.sessions.entry(key).or_insert_with(|| Sess {
+                core: Session::anonymous(),
+                durable_high: Seq(0),
+                conn: None,
+                last_ms: r.recv_ms,
+            });
+            let mut ctx = Ctx {
+                now_ms: r.recv_ms,
+                tenant: &tenant.policy,
+                accounts: &mut AccountCooldowns::default(),
+                aggregates: &mut Aggregates::default(),
+            };
+            self.scratch.clear();
+            sess.core.handle_frame(&mut ctx, &frame, &mut self.scratch);
+            sess.durable_high = sess.durable_high.max(Seq(r.seq));
+            sess.last_ms = r.recv_ms;
+            n += 1;
+        }
+        self.scratch.clear();
+        self.metrics
+            .sessions
+            .store(self.sessions.len() as u64, Ordering::Relaxed);
+        n
+    }
+
+    pub fn set_outboxes(&mut self, o: Vec<Option<Rc<Outbox>>>) {
+        self.outboxes = o;
+    }
+
+    pub fn set_spool_bell(&mut self, bell: LocalSender<()>) {
+        self.spool_bell = Some(bell);
+    }
+
+    pub fn register(&mut self, tx: LocalSender<Out>) -> ConnRef {
+        let id = self.next_conn;
+        self.next_conn += 1;
+        self.conns.insert(id, tx);
+        ConnRef {
+            shard: self.id as u16,
+            id,
+        }
+    }
+
+    pub fn unregister(&mut self, id: u64) {
+        self.conns.remove(&id);
+    }
+
+    pub fn connections(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Sends an output to a connection on this shard or another.
+    fn deliver(&mut self, conn: ConnRef, out: Out) {
+        if conn.shard as usize == self.id {
+            self.deliver_local(conn.id, out);
+        } else if let Some(Some(ob)) = self.outboxes.get(conn.shard as usize) {
+            push(ob, Item::Out(conn.id, out));
+        }
+    }
+
+    /// Delivers to a local connection. A connection whose bounded queue is full is a slow
+    /// reader: it is told to close instead of growing server memory.
+    pub fn deliver_local(&mut self, id: u64, out: Out) {
+        let Some(tx) = self.conns.get(&id) else {
+            return;
+        };
+        if tx.try_send(out).is_err() {
+            // The queue is full: free one slot's worth by closing the connection.
+            self.conns.remove(&id);
+        }
+    }
+
+    /// Routes a frame to its owner: handled here, or queued for the mesh.
+    pub fn route(&mut self, owner: usize, inb: Inbound) {
+        if owner == self.id {
+            self.handle(inb);
+        } else if let Some(Some(ob)) = self.outboxes.get(owner) {
+            ShardMetrics::inc(&self.metrics.forwarded);
+            push(ob, Item::In(Box::new(inb)));
+        }
+    }
+
+    /// Handles a batch that arrived over the mesh.
+    pub fn on_msg(&mut self, m: Msg) {
+        match m {
+            Msg::In(v) => {
+                for inb in v {
+                    self.handle(inb);
+                }
+            }
+            Msg::Out(v) => {
+                for (id, out) in v {
+                    self.deliver_local(id, out);
+                }
+            }
+        }
+    }
+
+    /// The owner's handling of one frame.
+    pub fn handle(&mut self, inb: Inbound) {
+        let now = now_ms();
+        let node = self.node.clone();
+        let tenant = node.tenants.get(inb.tenant as usize);
+        let key: Key = (inb.tenant, inb.sid);
+        let is_new_session = !self.sessions.contains_key(&key);
+        let live_sessions = self.sessions.len() as u64 + u64::from(is_new_session);
+        if is_new_session && self.sessions_of(inb.tenant) >= tenant.max_sessions_per_shard {
+            self.metrics.error(sentientiq_proto::ErrorCode::Overloaded);
+            ShardMetrics::inc(&self.metrics.shed);
+            let err = EdgeFrame::Err(sentientiq_proto::Err {
+                code: sentientiq_proto::ErrorCode::Overloaded,
+                msg: "this edge is at its session limit for the tenant".into(),
+                fatal: true,
+                retry_ms: Some(5000),
+            });
+            self.deliver(inb.conn, Out::Frame(edge_to_vec(&err)));
+            self.deliver(inb.conn, Out::Close(1013, "overloaded".into()));
+            return;
+        }
+        let sess = self.sessions.entry(key.clone()).or_insert_with(|| Sess {
+            core: match &inb.frame {
+                ClientFrame::Hello(h) => Session::new(h),
+                _ => Session::anonymous(),
+            },
+            durable_high: Seq(0),
+            conn: None,
+            last_ms: now,
+        });
+        sess.last_ms = now;
+        if is_new_session {
+            self.metrics
+                .sessions
+                .store(live_sessions, Ordering::Relaxed);
+        }
+        let mut ctx = Ctx {
+            now_ms: now,
+            tenant: &tenant.policy,
+            accounts: &mut self.accounts[inb.tenant as usize],
+            aggregates: &mut self.aggregates[inb.tenant as usize],
+        };
+        self.scratch.clear();
+        if let ClientFrame::Hello(_) = &inb.frame {
+            sess.core
+                .handle_frame(&mut ctx, &inb.frame, &mut self.scratch);
+            sess.conn = Some(inb.conn);
+            let w = EdgeFrame::Welcome(Welcome {
+                edge: node.edge.id.clone(),
+                region: node.edge.region.clone(),
+                ack: sess.durable_high,
+                flush_ms: tenant.flush_ms,
+                max_batch: tenant.max_batch,
+                emit: tenant.emit,
+            });
+            self.deliver(inb.conn, Out::Frame(edge_to_vec(&w)));
+            return;
+        }
+        let Some(seq) = inb.frame.seq() else { return };
+        // The connection that sent the latest frame receives the session's outputs.
+        sess.conn = Some(inb.conn);
+        let d = sess
+            .core
+            .handle_frame(&mut ctx, &inb.frame, &mut self.scratch);
+        let m = &self.metrics;
+        ShardMetrics::add(&m.bytes, inb.raw.len() as u64);
+        match d {
+            sentientiq_core::Disposition::Accepted => {
+                ShardMetrics::inc(&m.frames);
+                if let ClientFrame::Batch(b) = &inb.frame {
+                    ShardMetrics::add(&m.samples, b.len() as u64);
+                }
+                let before = self.spool_buf.len();
+                spool::encode(
+                    inb.recv_ms,
+                    &tenant.id,
+                    key.1.as_str(),
+                    seq.0,
+                    &inb.raw,
+                    &mut self.spool_buf,
+                );
+                let n = (self.spool_buf.len() - before) as u64;
+                self.appended += n;
+                ShardMetrics::add(&m.spool_bytes, n);
+            }
+            sentientiq_core::Disposition::Duplicate => ShardMetrics::inc(&m.duplicates),
+            sentientiq_core::Disposition::Conflict => ShardMetrics::inc(&m.conflicts),
+        }
+        // Acked once everything appended so far (this record included, or the held one) is durable.
+        self.pending.push_back(PendingAck {
+            lsn: self.appended,
+            conn: inb.conn,
+            key: key.clone(),
+            seq,
+        });
+        // Wake the committer for every pending ack: new records need a write and fdatasync; a
+        // duplicate of a durable frame needs only the release (an empty commit).
+        if let Some(bell) = &self.spool_bell {
+            let _ = bell.try_send(());
+        }
+        if let ClientFrame::Identify(id) = &inb.frame
+            && d.is_new()
+        {
+            self.node
+                .identity
+                .bind_later(&tenant.id, key.1.as_str(), id);
+            if let Some(acct) = self.node.identity.account_for(&tenant.id, id)
+                && let Some(s) = self.sessions.get_mut(&key)
+            {
+                s.core.set_account(Some(acct));
+            }
+        }
+        let outputs = std::mem::take(&mut self.scratch);
+        for o in &outputs {
+            match o {
+                Output::Detection(det) => {
+                    self.metrics.detection(det.emotion);
+                    if tenant.emit {
+                        let f = EdgeFrame::Det(Det {
+                            id: format!("d{}", det.n),
+                            e: det
+                                .label
+                                .as_deref()
+                                .unwrap_or(det.emotion.as_str())
+                                .to_string(),
+                            c: (det.confidence * 1000.0).round() / 1000.0,
+                            sec: det.section.as_deref().map(str::to_string),
+                            at: det.at,
+                        });
+                        self.deliver(inb.conn, Out::Frame(edge_to_vec(&f)));
+                    }
+                }
+                Output::Action(a) => match &a.kind {
+                    ActionKind::Intervene {
+                        kind,
+                        variant,
+                        payload,
+                    } => {
+                        ShardMetrics::inc(&self.metrics.interventions);
+                        let f = EdgeFrame::Iv(Iv {
+                            id: format!("i{}", a.n),
+                            kind: kind.to_string(),
+                            variant: variant.to_string(),
+                            e: a.emotion.as_str().to_string(),
+                            payload: Value::clone(payload),
+                        });
+                        self.deliver(inb.conn, Out::Frame(edge_to_vec(&f)));
+                    }
+                    ActionKind::Escalate { contacts } => {
+                        ShardMetrics::inc(&self.metrics.escalations);
+                        tracing::info!(
+                            tenant = %tenant.id,
+                            rule = %a.rule,
+                            emotion = a.emotion.as_str(),
+                            confidence = a.confidence,
+                            value_usd = a.priority_cents as f64 / 100.0,
+                            account = a.account.as_deref().unwrap_or("-"),
+                            user = a.uid.as_deref().unwrap_or("-"),
+                            contacts = ?contacts.iter().map(|c| &**c).collect::<Vec<_>>(),
+                            "escalation"
+                        );
+                    }
+                },
+            }
+        }
+        self.scratch = outputs;
+        self.scratch.clear();
+    }
+
+    fn sessions_of(&self, tenant: u32) -> usize {
+        // Bounded by the per-shard session cap; only counted for new sessions.
+        self.sessions.keys().filter(|(t, _)| *t == tenant).count()
+    }
+
+    /// Takes what the committer must write: the buffered records and the LSN they end at.
+    pub fn take_spool(&mut self) -> (Vec<u8>, u64) {
+        (std::mem::take(&mut self.spool_buf), self.appended)
+    }
+
+    /// The spool is durable up to `lsn`: release the acks it covers, one cumulative ack per
+    /// (connection, session).
+    pub fn durable(&mut self, lsn: u64) {
+        self.durable = self.durable.max(lsn);
+        let mut acks: Vec<(ConnRef, Key, Seq)> = Vec::new();
+        while self.pending.front().is_some_and(|p| p.lsn <= self.durable) {
+            let Some(p) = self.pending.pop_front() else {
+                break;
+            };
+            if let Some(s) = self.sessions.get_mut(&p.key) {
+                s.durable_high = s.durable_high.max(p.seq);
+            }
+            match acks
+                .iter_mut()
+                .find(|(c, k, _)| *c == p.conn && *k == p.key)
+            {
+                Some(e) => e.2 = e.2.max(p.seq),
+                None => acks.push((p.conn, p.key, p.seq)),
+            }
+        }
+        for (conn, _, seq) in acks {
+            ShardMetrics::inc(&self.metrics.acks);
+            self.deliver(conn, Out::Ack(seq));
+        }
+    }
+
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty() || !self.spool_buf.is_empty()
+    }
+
+    /// Drops sessions idle for longer than `idle_ms` (their records stay in the spool).
+    pub fn evict_idle(&mut self, now: u64, idle_ms: u64) {
+        let pending: std::collections::HashSet<&Key> =
+            self.pending.iter().map(|p| &p.key).collect();
+        let before = self.sessions.len();
+        let keep: Vec<Key> = self
+            .sessions
+            .iter()
+            .filter(|(k, s)| now.saturating_sub(s.last_ms) > idle_ms && !pending.contains(k))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in keep {
+            self.sessions.remove(&k);
+        }
+        if self.sessions.len() != before {
+            self.metrics
+                .sessions
+                .store(self.sessions.len() as u64, Ordering::Relaxed);
+        }
+    }
+
+    /// Closes every connection with `code` (shutdown).
+    pub fn close_all(&mut self, code: u16, why: &str) {
+        let ids: Vec<u64> = self.conns.keys().copied().collect();
+        for id in ids {
+            self.deliver_local(id, Out::Close(code, why.to_string()));
+        }
+    }
+}
+
+fn push(ob: &Outbox, item: Item) {
+    let was_empty = {
+        let mut v = ob.items.borrow_mut();
+        let e = v.is_empty();
+        v.push(item);
+        e
+    };
+    if was_empty {
+        let _ = ob.bell.try_send(());
+    }
+}
+
+/// Creates the outbox for one peer and the task that flushes it over the mesh in batches.
+pub fn outbox_for(
+    peer: usize,
+    senders: Rc<glommio::channels::channel_mesh::Senders<Msg>>,
+) -> Rc<Outbox> {
+    let (bell, ring) = local_channel::new_bounded::<()>(1);
+    let ob = Rc::new(Outbox {
+        items: RefCell::new(Vec::new()),
+        bell,
+    });
+    let o = ob.clone();
+    glommio::spawn_local(async move {
+        while ring.recv().await.is_some() {
+            let items = std::mem::take(&mut *o.items.borrow_mut());
+            let (mut ins, mut outs) = (Vec::new(), Vec::new());
+            for it in items {
+                match it {
+                    Item::In(i) => ins.push(*i),
+                    Item::Out(id, out) => outs.push((id, out)),
+                }
+            }
+            if !ins.is_empty() && senders.send_to(peer, Msg::In(ins)).await.is_err() {
+                tracing::error!(peer, "mesh send failed");
+            }
+            if !outs.is_empty() && senders.send_to(peer, Msg::Out(outs)).await.is_err() {
+                tracing::error!(peer, "mesh send failed");
+            }
+        }
+    })
+    .detach();
+    ob
+}
+
+/// The shard's spool writer: waits for appends, groups them for `interval`, writes and
+/// fdatasyncs, then releases the acks the sync covers. On a write error nothing is acked and
+/// the data is retried; the shard reports not ready meanwhile.
+pub async fn committer(
+    shard: ShardRef,
+    dir: PathBuf,
+    bell: local_channel::LocalReceiver<()>,
+    interval: Duration,
+    segment_bytes: u64,
+    healthy: Rc<std::cell::Cell<bool>>,
+) {
+    let shard_id = shard.borrow().id as u32;
+    let mut file: Option<(glommio::io::BufferedFile, u64, u64)> = None; // (file, first lsn, offset)
+    let mut retry: Vec<u8> = Vec::new();
+    let mut retry_upto = 0u64;
+    loop {
+        if retry.is_empty() && bell.recv().await.is_none() {
+            return;
+        }
+        glommio::timer::sleep(interval).await;
+        let (mut data, upto) = shard.borrow_mut().take_spool();
+        if !retry.is_empty() {
+            retry.extend_from_slice(&data);
+            data = std::mem::take(&mut retry);
+        }
+        let upto = upto.max(retry_upto);
+        if data.is_empty() {
+            shard.borrow_mut().durable(upto);
+            continue;
+        }
+        let start_lsn = upto - data.len() as u64;
+        let t0 = Instant::now();
+        let r: std::io::Result<()> = async {
+            let rotate = match &file {
+                None => true,
+                Some((_, _, off)) => {
+                    *off + data.len() as u64 > segment_bytes && *off > spool::HEADER as u64
+                }
+            };
+            if rotate {
+                if let Some((f, _, _)) = file.take() {
+                    f.close().await?;
+                }
+                std::fs::create_dir_all(&dir)?;
+                let f =
+                    glommio::io::BufferedFile::create(spool::segment_path(&dir, start_lsn)).await?;
+                f.write_at(spool::header(shard_id).to_vec(), 0).await?;
+                file = Some((f, start_lsn, spool::HEADER as u64));
+            }
+            let Some((f, _, off)) = file.as_mut() else {
+                return Err(std::io::Error::other("no segment"));
+            };
+            let n = data.len() as u64;
+            let written = f.write_at(data.clone(), *off).await?;
+            if written as u64 != n {
+                return Err(std::io::Error::other("short write to the spool"));
+            }
+            f.fdatasync().await?;
+            *off += n;
+            Ok(())
+        }
+        .await;
+        match r {
+            Ok(()) => {
+                healthy.set(true);
+                let us = t0.elapsed().as_micros() as u64;
+                let mut s = shard.borrow_mut();
+                s.metrics().fsync(us);
+                s.durable(upto);
+            }
+            Err(e) => {
+                healthy.set(false);
+                tracing::error!(error = %e, "spool write failed; nothing is acked until it succeeds");
+                file = None;
+                retry = data;
+                retry_upto = upto;
+                glommio::timer::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,669 @@
+//! End to end: the real `sentientiq-edge` binary in its own process, real sockets, real
+//! RocksDB, real spool; kill -9 and restart.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use async_tungstenite::tungstenite::{self, Message};
+use sentientiq_proto::*;
+
+const DEMO_KEY: &str = "siq_pk_demo_00000000000000000000";
+
+struct Edge {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Option<Child>,
+    shards: usize,
+    extra: String,
+    header_timeout_ms: u64,
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+impl Edge {
+    fn start(shards: usize, extra: &str) -> Edge {
+        Edge::start_with(shards, extra, 5000)
+    }
+
+    fn start_with(shards: usize, extra: &str, header_timeout_ms: u64) -> Edge {
+        let mut e = Edge {
+            dir: tempfile::tempdir().expect("tempdir"),
+            port: free_port(),
+            child: None,
+            shards,
+            extra: extra.to_string(),
+            header_timeout_ms,
+        };
+        e.spawn();
+        e
+    }
+
+    fn config(&self) -> String {
+        let example = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/edge.example.toml"
+        ))
+        .expect("example config");
+        let example = example
+            .replace(
+                "listen = \"127.0.0.1:7400\"",
+                &format!("listen = \"127.0.0.1:{}\"", self.port),
+            )
+            .replace("shards = 0 ", &format!("shards = {} ", self.shards))
+            .replace(
+                "data_dir = \"data/edge\"",
+                &format!("data_dir = {:?}", self.dir.path().join("data")),
+            )
+            .replace(
+                "header_timeout_ms = 5000",
+                &format!("header_timeout_ms = {}", self.header_timeout_ms),
+            );
+        format!("{example}\n{}", self.extra)
+    }
+
+    fn spawn(&mut self) {
+        let cfg = self.dir.path().join("edge.toml");
+        std::fs::write(&cfg, self.config()).expect("write config");
+        let log = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("edge.log"))
+            .expect("log");
+        let child = Command::new(env!("CARGO_BIN_EXE_sentientiq-edge"))
+            .arg("--config")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn edge");
+        self.child = Some(child);
+        let t0 = Instant::now();
+        loop {
+            if let Ok((200, _, _)) = self.try_http("GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n") {
+                return;
+            }
+            if let Some(Ok(Some(st))) = self.child.as_mut().map(Child::try_wait) {
+                panic!("edge exited early ({st}): {}", self.log());
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "edge not ready: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("edge.log")).unwrap_or_default()
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn sigterm(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("running");
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
+        let t0 = Instant::now();
+        loop {
+            if let Ok(Some(st)) = c.try_wait() {
+                return st;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(15),
+                "no exit after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn spool_dir(&self) -> PathBuf {
+        self.dir.path().join("data/spool")
+    }
+
+    fn try_http(&self, raw: &str) -> std::io::Result<(u16, String, Vec<u8>)> {
+        self.try_http_bytes(raw.as_bytes())
+    }
+
+    fn try_http_bytes(&self, raw: &[u8]) -> std::io::Result<(u16, String, Vec<u8>)> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port))?;
+        s.set_read_timeout(Some(Duration::from_secs(15)))?;
+        s.write_all(raw)?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf)?;
+        let end = buf
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .ok_or_else(|| std::io::Error::other("no head"))?;
+        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        Ok((status, head, buf[end + 4..].to_vec()))
+    }
+
+    fn http(&self, raw: &str) -> (u16, String, Vec<u8>) {
+        self.try_http(raw).expect("http")
+    }
+
+    fn post_batch(&self, body: &[u8], origin: Option<&str>) -> (u16, serde_json::Value) {
+        let mut req = format!("POST /v1/batch HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n", body.len()).into_bytes();
+        if let Some(o) = origin {
+            req.extend_from_slice(format!("Origin: {o}\r\n").as_bytes());
+        }
+        req.extend_from_slice(b"\r\n");
+        req.extend_from_slice(body);
+        let (st, _, b) = self.try_http_bytes(&req).expect("http");
+        (
+            st,
+            serde_json::from_slice(&b).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    fn metric(&self, name: &str) -> f64 {
+        let (_, _, body) = self.http("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+        String::from_utf8_lossy(&body)
+            .lines()
+            .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    fn ws(&self) -> Client {
+        self.ws_with(&[])
+    }
+
+    fn ws_with(&self, headers: &[(&str, &str)]) -> Client {
+        let stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut req = tungstenite::client::IntoClientRequest::into_client_request(format!(
+            "ws://127.0.0.1:{}/v1/ws",
+            self.port
+        ))
+        .expect("request");
+        for (k, v) in headers {
+            req.headers_mut().insert(
+                tungstenite::http::HeaderName::from_bytes(k.as_bytes()).expect("name"),
+                v.parse().expect("value"),
+            );
+        }
+        let (ws, _) = tungstenite::client(req, stream).expect("ws handshake");
+        Client { ws }
+    }
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+struct Client {
+    ws: tungstenite::WebSocket<TcpStream>,
+}
+
+#[derive(Debug, PartialEq)]
+enum Got {
+    Frame(EdgeFrame),
+    Closed(Option<u16>),
+}
+
+impl Client {
+    fn send(&mut self, f: &ClientFrame) {
+        self.ws
+            .send(Message::Binary(client_to_vec(f).into()))
+            .expect("send");
+    }
+
+    fn send_raw(&mut self, m: Message) {
+        self.ws.send(m).expect("send");
+    }
+
+    fn next(&mut self) -> Got {
+        loop {
+            match self.ws.read() {
+                Ok(Message::Binary(b)) => {
+                    return Got::Frame(decode_edge(&b, &Limits::DEFAULT).expect("edge frame"));
+                }
+                Ok(Message::Close(c)) => return Got::Closed(c.map(|c| u16::from(c.code))),
+                Ok(_) => {}
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    return Got::Closed(None);
+                }
+                Err(e) => panic!("ws read: {e}"),
+            }
+        }
+    }
+
+    fn frame(&mut self) -> EdgeFrame {
+        match self.next() {
+            Got::Frame(f) => f,
+            other => panic!("expected a frame, got {other:?}"),
+        }
+    }
+
+    /// Reads until an ack of at least `seq`, collecting everything else.
+    fn until_ack(&mut self, seq: u64) -> Vec<EdgeFrame> {
+        let mut other = Vec::new();
+        loop {
+            match self.frame() {
+                EdgeFrame::Ack { seq: s } if s.0 >= seq => return other,
+                EdgeFrame::Ack { .. } => {}
+                f => other.push(f),
+            }
+        }
+    }
+
+    fn hello(&mut self, sid: &str, ack: Option<u64>) -> Welcome {
+        self.send(&ClientFrame::Hello(hello(sid, ack)));
+        match self.frame() {
+            EdgeFrame::Welcome(w) => w,
+            f => panic!("expected welcome, got {f:?}"),
+        }
+    }
+}
+
+fn hello(sid: &str, ack: Option<u64>) -> Hello {
+    Hello {
+        key: WriteKey::parse(DEMO_KEY).expect("key"),
+        sid: Sid::parse(sid).expect("sid"),
+        aid: None,
+        url: "https://shop.example/settings".into(),
+        referrer: None,
+        title: None,
+        vw: 1440,
+        vh: 900,
+        dpr: None,
+        tz: None,
+        ptr: Some("mouse".into()),
+        sdk: "test/1".into(),
+        ack: ack.map(Seq),
+        dnt: None,
+    }
+}
+
+fn moves(seq: u64, n: usize) -> ClientFrame {
+    let mut b = Batch {
+        seq: Seq(seq),
+        t0: 1_763_780_000_000 + seq * 250,
+        ..Batch::default()
+    };
+    for i in 0..n {
+        b.push(kind::MOVE, 8000, 100 + i as i32, 200, 0);
+    }
+    ClientFrame::Batch(b)
+}
+
+/// Five clicks on a dead save button, then the SDK's dead report.
+fn rage(seq: u64) -> ClientFrame {
+    let mut b = Batch {
+        seq: Seq(seq),
+        t0: 1_763_780_100_000,
+        ..Batch::default()
+    };
+    let l = b.intern("button#save");
+    b.push(kind::MOVE, 0, 600, 400, 0);
+    for _ in 0..5 {
+        b.push(kind::CLICK, 150_000, 600, 400, l);
+    }
+    b.push(kind::DEAD, 400_000, 600, 400, l);
+    ClientFrame::Batch(b)
+}
+
+fn identify(seq: u64, email: &str) -> ClientFrame {
+    ClientFrame::Identify(Identify {
+        seq: Seq(seq),
+        uid: "u_dana".into(),
+        email: Some(email.into()),
+        traits: vec![],
+    })
+}
+
+#[test]
+fn hello_welcome_batches_acks_and_rage_by_a_high_value_user_gets_det_and_iv() {
+    let edge = Edge::start(2, "");
+    let mut c = edge.ws();
+    let w = c.hello("s_e2e_rage_000000001", None);
+    assert_eq!(
+        (w.ack, w.region.as_str(), w.emit, w.flush_ms),
+        (Seq(0), "us-east-1", true, 250)
+    );
+    c.send(&moves(1, 50));
+    assert!(c.until_ack(1).is_empty());
+    c.send(&identify(2, "dana@acme.example"));
+    c.until_ack(2);
+    c.send(&rage(3));
+    let got = c.until_ack(3);
+    let dets: Vec<_> = got
+        .iter()
+        .filter_map(|f| match f {
+            EdgeFrame::Det(d) => Some(d),
+            _ => None,
+        })
+        .collect();
+    let ivs: Vec<_> = got
+        .iter()
+        .filter_map(|f| match f {
+            EdgeFrame::Iv(i) => Some(i),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        dets.iter().any(|d| d.e == "rage" && d.at == Seq(3)),
+        "{got:?}"
+    );
+    assert!(
+        dets.iter().any(|d| d.c >= 0.85),
+        "escalation-level detection: {got:?}"
+    );
+    assert_eq!(ivs.len(), 1, "{got:?}");
+    assert_eq!(ivs[0].kind, "chat");
+    // The $120k account (the config's directory) was escalated, once.
+    assert_eq!(edge.metric("siq_escalations_total"), 1.0);
+    assert_eq!(edge.metric("siq_frames_total"), 3.0);
+    assert_eq!(edge.metric("siq_samples_total"), 57.0);
+}
+
+#[test]
+fn a_reconnect_resumes_without_loss_or_duplicates() {
+    let edge = Edge::start(2, "");
+    let sid = "s_e2e_resume_0000001";
+    let mut c = edge.ws();
+    c.hello(sid, None);
+    for s in 1..=3 {
+        c.send(&moves(s, 20));
+    }
+    c.until_ack(3);
+    drop(c);
+    let mut c = edge.ws();
+    let w = c.hello(sid, Some(2));
+    assert_eq!(w.ack, Seq(3), "the edge holds seq 3 durably");
+    // A client that did not see ack 3 resends it: re-acked, stored once.
+    c.send(&moves(3, 20));
+    c.until_ack(3);
+    c.send(&moves(4, 20));
+    c.until_ack(4);
+    assert_eq!(edge.metric("siq_frames_total"), 4.0);
+    assert_eq!(edge.metric("siq_seq_duplicates_total"), 1.0);
+    // A different payload under a held seq: the first is kept, counted as a conflict.
+    c.send(&moves(4, 7));
+    c.until_ack(4);
+    assert_eq!(edge.metric("siq_seq_conflicts_total"), 1.0);
+    assert_eq!(edge.metric("siq_frames_total"), 4.0);
+}
+
+#[test]
+fn kill_9_loses_no_acked_frame_and_a_replay_adds_nothing() {
+    let mut edge = Edge::start(2, "");
+    let sids: Vec<String> = (0..6).map(|i| format!("s_e2e_crash_{i:08}")).collect();
+    let mut acked = Vec::new();
+    for sid in &sids {
+        let mut c = edge.ws();
+        c.hello(sid, None);
+        for s in 1..=5 {
+            c.send(&moves(s, 30));
+        }
+        c.until_ack(5);
+        acked.push((sid.clone(), 5u64));
+    }
+    edge.kill9();
+    edge.spawn();
+    // Conservation: every acked (sid, seq) is in the spool exactly once; nothing invented.
+    let mut seen = std::collections::HashMap::new();
+    for d in std::fs::read_dir(edge.spool_dir()).expect("spool") {
+        let r = sentientiq_edge::spool::recover(&d.expect("dir").path()).expect("recover");
+        for rec in r.records {
+            *seen.entry((rec.sid, rec.seq)).or_insert(0) += 1;
+        }
+    }
+    for (sid, upto) in &acked {
+        for s in 1..=*upto {
+            assert_eq!(seen.get(&(sid.clone(), s)), Some(&1), "{sid} seq {s}");
+        }
+    }
+    assert_eq!(seen.len(), acked.len() * 5, "no invented records");
+    // After the restart the edge knows what it holds; a replayed frame adds nothing.
+    let mut c = edge.ws();
+    let w = c.hello(&sids[0], Some(0));
+    assert_eq!(w.ack, Seq(5));
+    c.send(&moves(5, 30));
+    c.until_ack(5);
+    assert_eq!(edge.metric("siq_frames_total"), 0.0);
+    assert_eq!(edge.metric("siq_seq_duplicates_total"), 1.0);
+}
+
+#[test]
+fn websocket_errors_answer_as_the_protocol_says() {
+    let edge = Edge::start(1, "");
+    // Unknown key → bad_key, 1008.
+    let mut c = edge.ws();
+    let mut h = hello("s_e2e_errors_000001", None);
+    h.key = WriteKey::parse("siq_pk_unknown_1").expect("key");
+    c.send(&ClientFrame::Hello(h));
+    assert!(matches!(c.frame(), EdgeFrame::Err(e) if e.code == ErrorCode::BadKey && e.fatal));
+    assert_eq!(c.next(), Got::Closed(Some(1008)));
+    // A secret key never parses: bad_key, 1008.
+    let mut c = edge.ws();
+    let mut bytes = client_to_vec(&ClientFrame::Hello(hello("s_e2e_errors_000002", None)));
+    let p = bytes.windows(7).position(|w| w == b"siq_pk_").expect("key");
+    bytes[p + 4] = b's';
+    c.send_raw(Message::Binary(bytes.into()));
+    assert!(matches!(c.frame(), EdgeFrame::Err(e) if e.code == ErrorCode::BadKey));
+    assert_eq!(c.next(), Got::Closed(Some(1008)));
+    // Malformed after hello → bad_frame, 1007; what was accepted before stays acked.
+    let mut c = edge.ws();
+    c.hello("s_e2e_errors_000003", None);
+    c.send(&moves(1, 5));
+    c.until_ack(1);
+    c.send_raw(Message::Binary(vec![0x81, 0xa1, b't'].into()));
+    assert!(matches!(c.frame(), EdgeFrame::Err(e) if e.code == ErrorCode::BadFrame && e.fatal));
+    assert_eq!(c.next(), Got::Closed(Some(1007)));
+    // Unknown frame type → err, not fatal; the session goes on.
+    let mut c = edge.ws();
+    c.hello("s_e2e_errors_000004", None);
+    c.send_raw(Message::Binary(
+        vec![
+            0x82, 0xa1, b't', 0xa2, b'z', b'z', 0xa3, b's', b'e', b'q', 0x01,
+        ]
+        .into(),
+    ));
+    assert!(matches!(c.frame(), EdgeFrame::Err(e) if e.code == ErrorCode::BadFrame && !e.fatal));
+    c.send(&moves(1, 5));
+    c.until_ack(1);
+    // Text frames → 1007.
+    let mut c = edge.ws();
+    c.hello("s_e2e_errors_000005", None);
+    c.send_raw(Message::Text("{}".into()));
+    assert!(matches!(c.frame(), EdgeFrame::Err(e) if e.code == ErrorCode::BadFrame));
+    assert_eq!(c.next(), Got::Closed(Some(1007)));
+    // Frame size: 128 KiB is the cap.
+    for (size, ok) in [
+        (128 * 1024 - 1, true),
+        (128 * 1024, true),
+        (128 * 1024 + 1, false),
+    ] {
+        let mut c = edge.ws();
+        c.hello(&format!("s_e2e_size_{size:09}"), None);
+        let mut f = client_to_vec(&ClientFrame::Bye { seq: Seq(1) });
+        f[0] += 1; // one more map entry: an unknown key padded to `size`
+        f.extend_from_slice(&[0xa3, b'p', b'a', b'd', 0xc6]);
+        let pad = size - f.len() - 4;
+        f.extend_from_slice(&(pad as u32).to_be_bytes());
+        f.resize(size, 0);
+        c.send_raw(Message::Binary(f.into()));
+        if ok {
+            c.until_ack(1);
+        } else {
+            assert!(matches!(c.frame(), EdgeFrame::Err(e) if e.code == ErrorCode::TooBig));
+            assert_eq!(c.next(), Got::Closed(Some(1009)), "size {size}");
+        }
+    }
+}
+
+#[test]
+fn origin_is_checked_per_tenant_and_a_missing_hello_times_out() {
+    let edge = Edge::start_with(
+        1,
+        r#"
+[[tenant]]
+id = "strict"
+key_sha256 = ["40573357449e27ac4b5cb2657007e301ebbce2a64bd2f2f0194210fee4d3f9b0"]
+allowed_origins = ["https://shop.example"]
+"#,
+        400,
+    );
+    assert_eq!(
+        hex_sha("siq_pk_strict_key"),
+        "40573357449e27ac4b5cb2657007e301ebbce2a64bd2f2f0194210fee4d3f9b0"
+    );
+    let strict = |origin: Option<&str>| {
+        let mut c = match origin {
+            Some(o) => edge.ws_with(&[("origin", o)]),
+            None => edge.ws(),
+        };
+        let mut h = hello("s_e2e_origin_000001", None);
+        h.key = WriteKey::parse("siq_pk_strict_key").expect("key");
+        c.send(&ClientFrame::Hello(h));
+        c
+    };
+    // The allowed origin is welcome.
+    let mut c = strict(Some("https://shop.example"));
+    assert!(matches!(c.frame(), EdgeFrame::Welcome(_)));
+    // Another origin, or none, is refused with `origin` and 1008.
+    for o in [Some("https://evil.example"), None] {
+        let mut c = strict(o);
+        assert!(
+            matches!(c.frame(), EdgeFrame::Err(e) if e.code == ErrorCode::Origin),
+            "{o:?}"
+        );
+        assert_eq!(c.next(), Got::Closed(Some(1008)));
+    }
+    // The demo tenant allows any origin.
+    let mut c = edge.ws_with(&[("origin", "https://evil.example")]);
+    c.hello("s_e2e_origin_000002", None);
+    // A connection that never says hello is closed (1008) after the header deadline.
+    let mut c = edge.ws();
+    assert_eq!(c.next(), Got::Closed(Some(1008)));
+}
+
+fn hex_sha(k: &str) -> String {
+    sentientiq_edge::config::key_hash(k)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+#[test]
+fn http_routes_and_beacons() {
+    let edge = Edge::start(2, "");
+    let (st, head, _) =
+        edge.http("GET /v1/ping HTTP/1.1\r\nHost: x\r\nOrigin: https://shop.example\r\n\r\n");
+    assert_eq!(st, 204);
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("x-siq-region: us-east-1"),
+        "{head}"
+    );
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("access-control-allow-origin: https://shop.example")
+    );
+    let (st, head, _) = edge.http("OPTIONS /v1/batch HTTP/1.1\r\nHost: x\r\nOrigin: https://shop.example\r\nAccess-Control-Request-Method: POST\r\n\r\n");
+    assert_eq!(st, 204);
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("access-control-allow-methods")
+    );
+    assert_eq!(edge.http("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").0, 200);
+    assert_eq!(edge.http("GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n").0, 200);
+    assert_eq!(edge.http("GET /nope HTTP/1.1\r\nHost: x\r\n\r\n").0, 404);
+    assert_eq!(
+        edge.http("DELETE /v1/batch HTTP/1.1\r\nHost: x\r\n\r\n").0,
+        405
+    );
+    let (st, _, body) = edge.http("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(st, 200);
+    assert!(String::from_utf8_lossy(&body).contains("siq_fsync_seconds_bucket"));
+
+    // A beacon: answered 200 {ack} only when durable.
+    let body = HttpBatch {
+        key: WriteKey::parse(DEMO_KEY).expect("key"),
+        sid: Sid::parse("s_e2e_beacon_000001").expect("sid"),
+        hello: Some(hello("s_e2e_beacon_000001", None)),
+        frames: vec![moves(1, 10), moves(2, 10), ClientFrame::Bye { seq: Seq(3) }],
+    };
+    let (st, v) = edge.post_batch(&http_batch_to_vec(&body), Some("https://shop.example"));
+    assert_eq!((st, v["ack"].as_u64()), (200, Some(3)));
+    // The same beacon again (a retry): acked, nothing new stored.
+    let (st, v) = edge.post_batch(&http_batch_to_vec(&body), None);
+    assert_eq!((st, v["ack"].as_u64()), (200, Some(3)));
+    assert_eq!(edge.metric("siq_frames_total"), 3.0);
+    // Errors: bad key 401, bad body 400, too big 413, all with {code, msg}.
+    let mut bad = body.clone();
+    bad.key = WriteKey::parse("siq_pk_nobody").expect("key");
+    bad.hello = None;
+    let (st, v) = edge.post_batch(&http_batch_to_vec(&bad), None);
+    assert_eq!((st, v["code"].as_str()), (401, Some("bad_key")));
+    let (st, v) = edge.post_batch(b"\x93garbage", None);
+    assert_eq!((st, v["code"].as_str()), (400, Some("bad_frame")));
+    for (size, want) in [
+        (256 * 1024 - 1, 200),
+        (256 * 1024, 200),
+        (256 * 1024 + 1, 413),
+    ] {
+        let mut b = http_batch_to_vec(&HttpBatch {
+            hello: None,
+            frames: vec![ClientFrame::Bye { seq: Seq(9) }],
+            ..body.clone()
+        });
+        b[0] += 1;
+        b.extend_from_slice(&[0xa3, b'p', b'a', b'd', 0xc6]);
+        let pad = size - b.len() - 4;
+        b.extend_from_slice(&(pad as u32).to_be_bytes());
+        b.resize(size, 0);
+        let (st, _) = edge.post_batch(&b, None);
+        assert_eq!(st, want, "body of {size} bytes");
+    }
+}
+
+#[test]
+fn slowloris_gets_408_and_sigterm_closes_sessions_with_1001_and_exits_0() {
+    let mut edge = Edge::start_with(1, "", 300);
+    let mut s = TcpStream::connect(("127.0.0.1", edge.port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost:")
+        .expect("write");
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    assert!(
+        buf.starts_with(b"HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&buf)
+    );
+
+    let mut c = edge.ws();
+    c.hello("s_e2e_sigterm_00001", None);
+    c.send(&moves(1, 10));
+    c.until_ack(1);
+    let st = edge.sigterm();
+    assert!(st.success(), "exit status {st}");
+    assert_eq!(c.next(), Got::Closed(Some(1001)));
+}
