@@ -276,17 +276,20 @@ async fn ws(shard: ShardRef, mut stream: TcpStream, req: Request) {
     let conn = shard.borrow_mut().register(tx);
     let sid = hello.sid.clone();
     let own = owner(&tenant.id, sid.as_str(), node.nshards);
-    shard.borrow_mut().route(
-        own,
-        Inbound {
-            conn,
-            tenant: ti as u32,
-            sid: sid.clone(),
-            recv_ms: now_ms(),
-            raw: bytes.to_vec(),
-            frame: ClientFrame::Hello(hello),
-        },
-    );
+    let forward = |raw: Vec<u8>, frame: ClientFrame| {
+        shard.borrow_mut().route(
+            own,
+            Inbound {
+                conn,
+                tenant: ti as u32,
+                sid: sid.clone(),
+                recv_ms: now_ms(),
+                raw,
+                frame,
+            },
+        );
+    };
+    forward(bytes.to_vec(), ClientFrame::Hello(hello));
     let limits = tenant.limits;
     let idle = Duration::from_millis(node.edge.idle_timeout_ms);
     enum Ev {
@@ -352,19 +355,7 @@ async fn ws(shard: ShardRef, mut stream: TcpStream, req: Request) {
                         ))
                         .await;
                 }
-                Ok(frame) => {
-                    shard.borrow_mut().route(
-                        own,
-                        Inbound {
-                            conn,
-                            tenant: ti as u32,
-                            sid: sid.clone(),
-                            recv_ms: now_ms(),
-                            raw: b.to_vec(),
-                            frame,
-                        },
-                    );
-                }
+                Ok(frame) => forward(b.to_vec(), frame),
                 Err(e @ DecodeError::UnknownType(_)) => {
                     m.error(e.code());
                     let _ = ws
