@@ -77,6 +77,9 @@ pub async fn accept_loop(shard: ShardRef, listener: TcpListener) {
                 ShardMetrics::inc(&m.shed);
                 m.error(ErrorCode::Overloaded);
                 let mut stream = stream;
+                // Read the request first (briefly): closing with unread input would make the
+                // kernel reset the connection and the client would never see the 503.
+                let _ = http::read_head(&mut stream, Duration::from_millis(200)).await;
                 let _ = http::write(
                     &mut stream,
                     &Response::error(

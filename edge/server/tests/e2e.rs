@@ -667,3 +667,70 @@ fn slowloris_gets_408_and_sigterm_closes_sessions_with_1001_and_exits_0() {
     assert!(st.success(), "exit status {st}");
     assert_eq!(c.next(), Got::Closed(Some(1001)));
 }
+
+#[test]
+fn the_per_shard_connection_cap_answers_overloaded_at_cap_plus_one() {
+    let mut edge = Edge {
+        dir: tempfile::tempdir().expect("tempdir"),
+        port: free_port(),
+        child: None,
+        shards: 1,
+        extra: String::new(),
+        header_timeout_ms: 5000,
+    };
+    let cfg = edge.config().replace(
+        "max_connections_per_shard = 20000",
+        "max_connections_per_shard = 3",
+    );
+    edge.extra.clear();
+    std::fs::write(edge.dir.path().join("cap.toml"), &cfg).expect("write");
+    // Start with the capped config (readiness probes are connections too: they come and go).
+    let log = std::fs::File::create(edge.dir.path().join("edge.log")).expect("log");
+    edge.child = Some(
+        Command::new(env!("CARGO_BIN_EXE_sentientiq-edge"))
+            .arg("--config")
+            .arg(edge.dir.path().join("cap.toml"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn"),
+    );
+    let t0 = Instant::now();
+    while !matches!(
+        edge.try_http("GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n"),
+        Ok((200, _, _))
+    ) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "not ready: {}",
+            edge.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let mut held = Vec::new();
+    for i in 0..3 {
+        // cap−2, cap−1, cap: accepted.
+        let mut c = edge.ws();
+        c.hello(&format!("s_e2e_cap_{i:010}"), None);
+        held.push(c);
+    }
+    // cap+1: refused before any WebSocket handshake, 503 with Retry-After and {code, msg}.
+    let (st, head, body) = edge.http("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(st, 503, "{head}");
+    assert!(head.to_ascii_lowercase().contains("retry-after"));
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(v["code"], "overloaded");
+    // A slot frees when a connection closes.
+    drop(held.pop());
+    let t0 = Instant::now();
+    loop {
+        if let Ok((200, _, _)) = edge.try_http("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n") {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the freed slot was not reused"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
