@@ -294,21 +294,29 @@ async fn ws(shard: ShardRef, mut stream: TcpStream, req: Request) {
     };
     forward(bytes.to_vec(), ClientFrame::Hello(hello));
     let limits = tenant.limits;
+    // Anything from the client (frames, pongs) counts as life; the edge pings every third of
+    // the idle timeout so that idle-but-alive clients answer, and closes (1001) after a full
+    // idle timeout of silence.
     let idle = Duration::from_millis(node.edge.idle_timeout_ms);
+    let ping_every = idle / 3;
+    let mut last_seen = std::time::Instant::now();
     enum Ev {
         Ws(Option<Result<Message, WsError>>),
         Out(Option<Out>),
-        Idle,
+        Tick,
     }
     loop {
         let ev = futures_lite::future::or(
             async { Ev::Out(rx.recv().await) },
             futures_lite::future::or(async { Ev::Ws(ws.next().await) }, async {
-                glommio::timer::sleep(idle).await;
-                Ev::Idle
+                glommio::timer::sleep(ping_every).await;
+                Ev::Tick
             }),
         )
         .await;
+        if matches!(ev, Ev::Ws(Some(Ok(_)))) {
+            last_seen = std::time::Instant::now();
+        }
         match ev {
             Ev::Out(Some(out)) => {
                 let msg = match out {
@@ -328,9 +336,14 @@ async fn ws(shard: ShardRef, mut stream: TcpStream, req: Request) {
                 close(&mut ws, 1013, "slow reader").await;
                 break;
             }
-            Ev::Idle => {
-                close(&mut ws, 1001, "idle").await;
-                break;
+            Ev::Tick => {
+                if last_seen.elapsed() >= idle {
+                    close(&mut ws, 1001, "idle").await;
+                    break;
+                }
+                if ws.send(Message::Ping(Vec::new().into())).await.is_err() {
+                    break;
+                }
             }
             Ev::Ws(None | Some(Ok(Message::Close(_)))) => break,
             Ev::Ws(Some(Err(WsError::Capacity(_)))) => {

@@ -734,3 +734,83 @@ fn the_per_shard_connection_cap_answers_overloaded_at_cap_plus_one() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn pings_keep_a_live_idle_client_and_silence_closes_it_with_1001() {
+    let mut edge = Edge {
+        dir: tempfile::tempdir().expect("tempdir"),
+        port: free_port(),
+        child: None,
+        shards: 1,
+        extra: String::new(),
+        header_timeout_ms: 5000,
+    };
+    edge.extra = String::new();
+    let cfg = edge
+        .config()
+        .replace("idle_timeout_ms = 120000", "idle_timeout_ms = 600");
+    let path = edge.dir.path().join("idle.toml");
+    std::fs::write(&path, cfg).expect("write");
+    let log = std::fs::File::create(edge.dir.path().join("edge.log")).expect("log");
+    edge.child = Some(
+        Command::new(env!("CARGO_BIN_EXE_sentientiq-edge"))
+            .arg("--config")
+            .arg(&path)
+            .stderr(log)
+            .spawn()
+            .expect("spawn"),
+    );
+    let t0 = Instant::now();
+    while !matches!(
+        edge.try_http("GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n"),
+        Ok((200, _, _))
+    ) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "not ready: {}",
+            edge.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut c = edge.ws();
+    c.hello("s_e2e_idle_00000001", None);
+    // For 2 s (> 3 idle timeouts) the client sends no frame but keeps reading, so it answers
+    // the edge's pings (tungstenite replies to pings while reading): it stays connected.
+    c.ws.get_ref()
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let t0 = Instant::now();
+    let mut pings = 0;
+    while t0.elapsed() < Duration::from_secs(2) {
+        match c.ws.read() {
+            Ok(Message::Ping(_)) => pings += 1,
+            Ok(m) => panic!("unexpected {m:?}"),
+            Err(tungstenite::Error::Io(e))
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    || e.kind() == std::io::ErrorKind::TimedOut => {}
+            Err(e) => panic!("closed while alive: {e}"),
+        }
+    }
+    assert!(pings >= 4, "pings {pings}");
+    c.send(&moves(1, 3));
+    // Now it stops reading (no pongs): closed with 1001 after the idle timeout.
+    std::thread::sleep(Duration::from_millis(1500));
+    // Read the raw socket (tungstenite would first try to write the queued pongs): server
+    // frames are unmasked; skip pings (0x89) until the close frame (0x88) and read its code.
+    let sock = c.ws.get_mut();
+    sock.set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut raw = Vec::new();
+    let _ = sock.read_to_end(&mut raw);
+    let mut p = 0;
+    let mut code = None;
+    while p + 2 <= raw.len() {
+        let (op, len) = (raw[p] & 0x0f, usize::from(raw[p + 1] & 0x7f));
+        if op == 0x8 && len >= 2 && p + 4 <= raw.len() {
+            code = Some(u16::from_be_bytes([raw[p + 2], raw[p + 3]]));
+            break;
+        }
+        p += 2 + len;
+    }
+    assert_eq!(code, Some(1001));
+}
