@@ -454,37 +454,27 @@ async fn batch(shard: &ShardRef, stream: &mut TcpStream, req: Request) -> Respon
     let conn: ConnRef = shard.borrow_mut().register(tx);
     let mut want = None;
     let recv_ms = now_ms();
-    {
-        let mut s = shard.borrow_mut();
-        if let Some(h) = b.hello {
-            s.route(
-                own,
-                Inbound {
-                    conn,
-                    tenant: ti as u32,
-                    sid: b.sid.clone(),
-                    recv_ms,
-                    raw: Vec::new(),
-                    frame: ClientFrame::Hello(h),
-                },
-            );
-        }
-        for f in b.frames {
-            want = want.max(f.seq());
-            let mut raw = Vec::new();
-            encode_client(&f, &mut raw);
-            s.route(
-                own,
-                Inbound {
-                    conn,
-                    tenant: ti as u32,
-                    sid: b.sid.clone(),
-                    recv_ms,
-                    raw,
-                    frame: f,
-                },
-            );
-        }
+    let forward = |raw: Vec<u8>, frame: ClientFrame| {
+        shard.borrow_mut().route(
+            own,
+            Inbound {
+                conn,
+                tenant: ti as u32,
+                sid: b.sid.clone(),
+                recv_ms,
+                raw,
+                frame,
+            },
+        );
+    };
+    if let Some(h) = b.hello {
+        forward(Vec::new(), ClientFrame::Hello(h));
+    }
+    for f in b.frames {
+        want = want.max(f.seq());
+        let mut raw = Vec::new();
+        encode_client(&f, &mut raw);
+        forward(raw, f);
     }
     let result = futures_lite::future::or(
         async {

@@ -31,6 +31,22 @@ impl Edge {
         Edge::start_with(shards, extra, 5000)
     }
 
+    /// Starts an edge whose example-derived config is passed through `edit` first.
+    fn start_edited(shards: usize, edit: impl Fn(String) -> String) -> Edge {
+        let mut e = Edge {
+            dir: tempfile::tempdir().expect("tempdir"),
+            port: free_port(),
+            child: None,
+            shards,
+            extra: String::new(),
+            header_timeout_ms: 5000,
+        };
+        let cfg = edit(e.config());
+        e.extra = String::new();
+        e.spawn_with(&cfg);
+        e
+    }
+
     fn start_with(shards: usize, extra: &str, header_timeout_ms: u64) -> Edge {
         let mut e = Edge {
             dir: tempfile::tempdir().expect("tempdir"),
@@ -68,8 +84,13 @@ impl Edge {
     }
 
     fn spawn(&mut self) {
+        let cfg = self.config();
+        self.spawn_with(&cfg);
+    }
+
+    fn spawn_with(&mut self, config: &str) {
         let cfg = self.dir.path().join("edge.toml");
-        std::fs::write(&cfg, self.config()).expect("write config");
+        std::fs::write(&cfg, config).expect("write config");
         let log = std::fs::File::options()
             .create(true)
             .append(true)
@@ -670,42 +691,12 @@ fn slowloris_gets_408_and_sigterm_closes_sessions_with_1001_and_exits_0() {
 
 #[test]
 fn the_per_shard_connection_cap_answers_overloaded_at_cap_plus_one() {
-    let mut edge = Edge {
-        dir: tempfile::tempdir().expect("tempdir"),
-        port: free_port(),
-        child: None,
-        shards: 1,
-        extra: String::new(),
-        header_timeout_ms: 5000,
-    };
-    let cfg = edge.config().replace(
-        "max_connections_per_shard = 20000",
-        "max_connections_per_shard = 3",
-    );
-    edge.extra.clear();
-    std::fs::write(edge.dir.path().join("cap.toml"), &cfg).expect("write");
-    // Start with the capped config (readiness probes are connections too: they come and go).
-    let log = std::fs::File::create(edge.dir.path().join("edge.log")).expect("log");
-    edge.child = Some(
-        Command::new(env!("CARGO_BIN_EXE_sentientiq-edge"))
-            .arg("--config")
-            .arg(edge.dir.path().join("cap.toml"))
-            .stderr(log)
-            .spawn()
-            .expect("spawn"),
-    );
-    let t0 = Instant::now();
-    while !matches!(
-        edge.try_http("GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n"),
-        Ok((200, _, _))
-    ) {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "not ready: {}",
-            edge.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let edge = Edge::start_edited(1, |c| {
+        c.replace(
+            "max_connections_per_shard = 20000",
+            "max_connections_per_shard = 3",
+        )
+    });
     std::thread::sleep(Duration::from_millis(100));
     let mut held = Vec::new();
     for i in 0..3 {
@@ -737,41 +728,9 @@ fn the_per_shard_connection_cap_answers_overloaded_at_cap_plus_one() {
 
 #[test]
 fn pings_keep_a_live_idle_client_and_silence_closes_it_with_1001() {
-    let mut edge = Edge {
-        dir: tempfile::tempdir().expect("tempdir"),
-        port: free_port(),
-        child: None,
-        shards: 1,
-        extra: String::new(),
-        header_timeout_ms: 5000,
-    };
-    edge.extra = String::new();
-    let cfg = edge
-        .config()
-        .replace("idle_timeout_ms = 120000", "idle_timeout_ms = 600");
-    let path = edge.dir.path().join("idle.toml");
-    std::fs::write(&path, cfg).expect("write");
-    let log = std::fs::File::create(edge.dir.path().join("edge.log")).expect("log");
-    edge.child = Some(
-        Command::new(env!("CARGO_BIN_EXE_sentientiq-edge"))
-            .arg("--config")
-            .arg(&path)
-            .stderr(log)
-            .spawn()
-            .expect("spawn"),
-    );
-    let t0 = Instant::now();
-    while !matches!(
-        edge.try_http("GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n"),
-        Ok((200, _, _))
-    ) {
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "not ready: {}",
-            edge.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let edge = Edge::start_edited(1, |c| {
+        c.replace("idle_timeout_ms = 120000", "idle_timeout_ms = 600")
+    });
     let mut c = edge.ws();
     c.hello("s_e2e_idle_00000001", None);
     // For 2 s (> 3 idle timeouts) the client sends no frame but keeps reading, so it answers
