@@ -184,9 +184,9 @@ async fn refuse(ws: &mut Ws, m: &ShardMetrics, code: ErrorCode, msg: &str) {
 }
 
 async fn ws(shard: ShardRef, mut stream: TcpStream, req: Request) {
-    let (node, m, shard_id) = {
+    let (node, m) = {
         let s = shard.borrow();
-        (s.node.clone(), s.metrics().clone(), s.id)
+        (s.node.clone(), s.metrics().clone())
     };
     let upgrade = req
         .header("upgrade")
@@ -388,7 +388,6 @@ async fn ws(shard: ShardRef, mut stream: TcpStream, req: Request) {
         }
     }
     shard.borrow_mut().unregister(conn.id);
-    let _ = shard_id;
 }
 
 async fn batch(shard: &ShardRef, stream: &mut TcpStream, req: Request) -> Response {

@@ -141,6 +141,8 @@ pub struct Shard {
     spool_bell: Option<LocalSender<()>>,
     accounts: Vec<AccountCooldowns>,
     aggregates: Vec<Aggregates>,
+    /// Live sessions per tenant (kept with `sessions`, so the cap check is O(1)).
+    per_tenant: Vec<usize>,
     outboxes: Vec<Option<Rc<Outbox>>>,
     scratch: Vec<Output>,
     metrics: Arc<ShardMetrics>,
@@ -165,6 +167,7 @@ impl Shard {
             spool_bell: None,
             accounts: (0..n).map(|_| AccountCooldowns::default()).collect(),
             aggregates: (0..n).map(|_| Aggregates::default()).collect(),
+            per_tenant: vec![0; n],
             outboxes: Vec::new(),
             scratch: Vec::new(),
         }
@@ -190,6 +193,9 @@ impl Shard {
             };
             let key = (t as u32, sid);
             let tenant = self.node.tenants.get(t);
+            if !self.sessions.contains_key(&key) {
+                self.per_tenant[t] += 1;
+            }
             let sess = self.sessions.entry(key).or_insert_with(|| Sess {
                 core: Session::anonymous(),
                 durable_high: Seq(0),
@@ -235,10 +241,6 @@ impl Shard {
 
     pub fn unregister(&mut self, id: u64) {
         self.conns.remove(&id);
-    }
-
-    pub fn connections(&self) -> usize {
-        self.conns.len()
     }
 
     /// Sends an output to a connection on this shard or another.
@@ -295,8 +297,7 @@ impl Shard {
         let tenant = node.tenants.get(inb.tenant as usize);
         let key: Key = (inb.tenant, inb.sid);
         let is_new_session = !self.sessions.contains_key(&key);
-        let live_sessions = self.sessions.len() as u64 + u64::from(is_new_session);
-        if is_new_session && self.sessions_of(inb.tenant) >= tenant.max_sessions_per_shard {
+        if is_new_session && self.per_tenant[inb.tenant as usize] >= tenant.max_sessions_per_shard {
             self.metrics.error(sentientiq_proto::ErrorCode::Overloaded);
             ShardMetrics::inc(&self.metrics.shed);
             let err = EdgeFrame::Err(sentientiq_proto::Err {
@@ -309,21 +310,29 @@ impl Shard {
             self.deliver(inb.conn, Out::Close(1013, "overloaded".into()));
             return;
         }
-        let sess = self.sessions.entry(key.clone()).or_insert_with(|| Sess {
-            core: match &inb.frame {
-                ClientFrame::Hello(h) => Session::new(h),
-                _ => Session::anonymous(),
-            },
-            durable_high: Seq(0),
-            conn: None,
-            last_ms: now,
-        });
-        sess.last_ms = now;
         if is_new_session {
+            // The key is copied only when a session is created, not per frame.
+            self.sessions.insert(
+                key.clone(),
+                Sess {
+                    core: match &inb.frame {
+                        ClientFrame::Hello(h) => Session::new(h),
+                        _ => Session::anonymous(),
+                    },
+                    durable_high: Seq(0),
+                    conn: None,
+                    last_ms: now,
+                },
+            );
+            self.per_tenant[inb.tenant as usize] += 1;
             self.metrics
                 .sessions
-                .store(live_sessions, Ordering::Relaxed);
+                .store(self.sessions.len() as u64, Ordering::Relaxed);
         }
+        let Some(sess) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        sess.last_ms = now;
         let mut ctx = Ctx {
             now_ms: now,
             tenant: &tenant.policy,
@@ -457,11 +466,6 @@ impl Shard {
         self.scratch.clear();
     }
 
-    fn sessions_of(&self, tenant: u32) -> usize {
-        // Bounded by the per-shard session cap; only counted for new sessions.
-        self.sessions.keys().filter(|(t, _)| *t == tenant).count()
-    }
-
     /// Takes what the committer must write: the buffered records and the LSN they end at.
     pub fn take_spool(&mut self) -> (Vec<u8>, u64) {
         (std::mem::take(&mut self.spool_buf), self.appended)
@@ -509,7 +513,9 @@ impl Shard {
             .map(|(k, _)| k.clone())
             .collect();
         for k in keep {
-            self.sessions.remove(&k);
+            if self.sessions.remove(&k).is_some() {
+                self.per_tenant[k.0 as usize] -= 1;
+            }
         }
         if self.sessions.len() != before {
             self.metrics

@@ -773,3 +773,26 @@ fn pings_keep_a_live_idle_client_and_silence_closes_it_with_1001() {
     }
     assert_eq!(code, Some(1001));
 }
+
+#[test]
+fn the_per_tenant_session_cap_refuses_new_sessions_only() {
+    let edge = Edge::start_edited(1, |c| {
+        format!("{c}\n[tenant.limits]\nmax_sessions_per_shard = 2\n")
+    });
+    // cap−1, cap: welcome.
+    let mut a = edge.ws();
+    a.hello("s_e2e_scap_00000001", None);
+    let mut b = edge.ws();
+    b.hello("s_e2e_scap_00000002", None);
+    // cap+1: a new session is refused with `overloaded` and 1013.
+    let mut c = edge.ws();
+    c.send(&ClientFrame::Hello(hello("s_e2e_scap_00000003", None)));
+    assert!(matches!(c.frame(), EdgeFrame::Err(e) if e.code == ErrorCode::Overloaded && e.fatal));
+    assert_eq!(c.next(), Got::Closed(Some(1013)));
+    // A session the edge already holds is not new: it reconnects and keeps its place.
+    drop(a);
+    let mut a = edge.ws();
+    a.hello("s_e2e_scap_00000001", None);
+    a.send(&moves(1, 5));
+    a.until_ack(1);
+}
