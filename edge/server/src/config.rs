@@ -126,9 +126,6 @@ pub struct TenantSection {
     pub max_batch: u32,
     #[serde(default)]
     pub dnt: DntSection,
-    /// Accounts at or above this lifetime value are never shed under overload.
-    #[serde(default = "d_high_value")]
-    pub high_value_cents: i64,
     #[serde(default)]
     pub thresholds: ThresholdsSection,
     #[serde(default)]
@@ -151,9 +148,6 @@ fn d_flush() -> u32 {
 }
 fn d_max_batch() -> u32 {
     512
-}
-fn d_high_value() -> i64 {
-    10_000_000
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
@@ -264,7 +258,6 @@ pub struct Tenant {
     pub emit: bool,
     pub flush_ms: u32,
     pub max_batch: u32,
-    pub high_value_cents: i64,
     pub policy: TenantPolicy,
     pub limits: Limits,
     pub max_sessions_per_shard: usize,
@@ -443,7 +436,14 @@ fn tenant(t: &TenantSection) -> Result<Tenant, Error> {
             }),
         dnt: match t.dnt {
             DntSection::Anonymous => DntPolicy::Anonymous,
-            DntSection::Drop => DntPolicy::Drop,
+            DntSection::Drop => {
+                // Refused until the edge drops such sessions: accepting the setting while
+                // keeping the data would break the tenant's promise to its users.
+                return invalid(format!(
+                    "tenant `{}`: dnt = \"drop\" is not supported yet (use \"anonymous\")",
+                    t.id
+                ));
+            }
         },
     };
     policy.validate().map_err(|source| Error::Policy {
@@ -471,7 +471,6 @@ fn tenant(t: &TenantSection) -> Result<Tenant, Error> {
         emit: t.emit,
         flush_ms: t.flush_ms,
         max_batch: t.max_batch,
-        high_value_cents: t.high_value_cents,
         policy,
         limits,
         max_sessions_per_shard: l.max_sessions_per_shard.unwrap_or(usize::MAX),
@@ -612,6 +611,7 @@ mod tests {
                 "origin",
             ),
             ("max_batch = 512", "max_batch = 5000", "max_batch"),
+            ("dnt = \"anonymous\"", "dnt = \"drop\"", "not supported yet"),
         ] {
             let e = Config::parse(&EXAMPLE.replacen(from, to, 1)).expect_err(needle);
             assert!(e.to_string().contains(needle), "{e}");
