@@ -397,17 +397,18 @@ impl Shard {
         if let Some(bell) = &self.spool_bell {
             let _ = bell.try_send(());
         }
+        // Only what the core bound is stored: a Do-Not-Track session under the `anonymous`
+        // policy keeps no identity, here or in RocksDB.
         if let ClientFrame::Identify(id) = &inb.frame
             && d.is_new()
+            && let Some(s) = self.sessions.get_mut(&key)
+            && s.core.identity().uid.as_deref() == Some(id.uid.as_str())
         {
+            s.core
+                .set_account(self.node.identity.account_for(&tenant.id, id));
             self.node
                 .identity
                 .bind_later(&tenant.id, key.1.as_str(), id);
-            if let Some(acct) = self.node.identity.account_for(&tenant.id, id)
-                && let Some(s) = self.sessions.get_mut(&key)
-            {
-                s.core.set_account(Some(acct));
-            }
         }
         let outputs = std::mem::take(&mut self.scratch);
         for o in &outputs {

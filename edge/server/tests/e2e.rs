@@ -796,3 +796,52 @@ fn the_per_tenant_session_cap_refuses_new_sessions_only() {
     a.send(&moves(1, 5));
     a.until_ack(1);
 }
+
+#[test]
+fn a_do_not_track_session_stays_anonymous() {
+    let mut edge = Edge::start(1, "");
+    let mut c = edge.ws();
+    let mut h = hello("s_e2e_dnt_000000001", None);
+    h.dnt = Some(true);
+    c.send(&ClientFrame::Hello(h));
+    assert!(matches!(c.frame(), EdgeFrame::Welcome(_)));
+    c.send(&identify(1, "dana@acme.example"));
+    c.until_ack(1);
+    c.send(&rage(2));
+    let got = c.until_ack(2);
+    // Rage is still detected, but nothing that needs an identity happens: no intervention
+    // (the rule requires an identified user) and no escalation of the $120k account.
+    assert!(
+        got.iter()
+            .any(|f| matches!(f, EdgeFrame::Det(d) if d.e == "rage")),
+        "{got:?}"
+    );
+    assert!(
+        !got.iter().any(|f| matches!(f, EdgeFrame::Iv(_))),
+        "{got:?}"
+    );
+    assert_eq!(edge.metric("siq_escalations_total"), 0.0);
+    // And nothing reaches the identity store, while an ordinary session's binding does.
+    let mut o = edge.ws();
+    o.hello("s_e2e_dnt_000000002", None);
+    o.send(&identify(1, "dana@acme.example"));
+    o.until_ack(1);
+    std::thread::sleep(Duration::from_millis(300)); // identity writes run on a blocking thread
+    edge.kill9();
+    let store =
+        sentientiq_edge::identity::IdentityStore::open(&edge.dir.path().join("data/identity"))
+            .expect("open the edge's identity store");
+    assert_eq!(
+        store
+            .session_user("demo", "s_e2e_dnt_000000001")
+            .expect("read"),
+        None
+    );
+    assert_eq!(
+        store
+            .session_user("demo", "s_e2e_dnt_000000002")
+            .expect("read")
+            .as_deref(),
+        Some("u_dana")
+    );
+}
