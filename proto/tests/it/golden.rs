@@ -10,7 +10,9 @@ use sentientiq_proto::*;
 use super::corpus;
 
 fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+    // The manifest dir of this run, not of the build: a test binary cached in a shared target
+    // dir may have been built from another clone.
+    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo")).join("tests/fixtures")
 }
 
 fn check(name: &str, bytes: &[u8]) {
