@@ -85,6 +85,9 @@ pub struct SessionCounters {
 #[derive(Debug, Clone)]
 struct Dedup {
     high: u64,
+    /// Every seq at or below this is held (a session resumed from a tombstone: its frames up to
+    /// here were durable and acknowledged before it left memory).
+    floor: u64,
     /// (seq, fingerprint low bits) at index seq % DEDUP_WINDOW.
     ring: Box<[(u32, u32); DEDUP_WINDOW as usize]>,
 }
@@ -93,6 +96,7 @@ impl Dedup {
     fn new() -> Dedup {
         Dedup {
             high: 0,
+            floor: 0,
             ring: Box::new([(0, 0); DEDUP_WINDOW as usize]),
         }
     }
@@ -103,6 +107,11 @@ impl Dedup {
 
     fn check(&mut self, seq: u64, fp: u64, c: &mut SessionCounters) -> Disposition {
         let entry = (seq as u32, fp as u32);
+        if seq <= self.floor {
+            c.stale += 1;
+            c.duplicates += 1;
+            return Disposition::Duplicate;
+        }
         if seq > self.high {
             c.gaps += seq - self.high - 1;
             self.high = seq;
@@ -208,6 +217,13 @@ impl Session {
 
     pub fn section(&self) -> Option<&Arc<str>> {
         self.section.as_ref()
+    }
+
+    /// Resumes a session that left memory (idle or shed) with every seq up to `held` durable:
+    /// those are re-acknowledged as duplicates, never stored again.
+    pub fn resume_after(&mut self, held: Seq) {
+        self.dedup.floor = self.dedup.floor.max(held.0);
+        self.dedup.high = self.dedup.high.max(held.0);
     }
 
     /// Whether `bye` was received.

@@ -64,6 +64,10 @@ pub struct EdgeSection {
     pub idle_timeout_ms: u64,
     #[serde(default = "d_write_buffer")]
     pub write_buffer_bytes: usize,
+    /// A WebSocket write that cannot complete within this (the client is not reading) drops
+    /// the connection: a slow reader holds at most its bounded buffers, and not for long.
+    #[serde(default = "d_write_timeout")]
+    pub write_timeout_ms: u64,
     #[serde(default = "d_session_idle")]
     pub session_idle_ms: u64,
     #[serde(default = "d_segment")]
@@ -72,6 +76,19 @@ pub struct EdgeSection {
     /// the sum over shards.
     #[serde(default = "d_io_memory")]
     pub io_memory_bytes: usize,
+    /// Sessions that left memory (idle or shed) remembered per shard: their durable seq (so a
+    /// late retry is re-acked, never stored twice) and their value (so a returning high-value
+    /// session is recognised at `hello`). Oldest forgotten first.
+    #[serde(default = "d_tombstones")]
+    pub tombstones_per_shard: usize,
+}
+
+fn d_write_timeout() -> u64 {
+    10_000
+}
+
+fn d_tombstones() -> usize {
+    100_000
 }
 
 fn d_listen() -> SocketAddr {
@@ -141,6 +158,14 @@ pub struct TenantSection {
     /// Bootstrap account directory (the control plane pushes it later).
     #[serde(default)]
     pub accounts: Vec<AccountSection>,
+    /// Sessions whose lifetime value is at least this are never shed when a shard is at its
+    /// session limit; lower-value sessions are shed first, lowest first.
+    #[serde(default = "d_high_value")]
+    pub high_value_cents: i64,
+}
+
+fn d_high_value() -> i64 {
+    DEFAULT_HIGH_VALUE_CENTS
 }
 
 fn d_flush() -> u32 {
@@ -185,7 +210,21 @@ pub struct LimitsSection {
     pub max_http_body_bytes: Option<usize>,
     pub max_samples: Option<usize>,
     pub max_sessions_per_shard: Option<usize>,
+    /// Sustained frames per second one session may send (token bucket refill).
+    pub frames_per_sec: Option<u32>,
+    /// Frames one session may send at once (token bucket size; at least the HTTP batch cap so
+    /// a page-unload beacon fits).
+    pub frame_burst: Option<u32>,
 }
+
+/// Default per-session frame rate: an SDK flushing every 250 ms sends 4 frames/s plus the odd
+/// `id`/`tr`; 50/s leaves room for bursts of custom events while stopping a runaway loop.
+pub const DEFAULT_FRAMES_PER_SEC: u32 = 50;
+/// Default burst: one full HTTP beacon (256 frames, PROTOCOL.md §7).
+pub const DEFAULT_FRAME_BURST: u32 = 256;
+/// Default value from which a session is protected from shedding: the $100k accounts the
+/// product promises to never lose.
+pub const DEFAULT_HIGH_VALUE_CENTS: i64 = 10_000_000;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -261,6 +300,9 @@ pub struct Tenant {
     pub policy: TenantPolicy,
     pub limits: Limits,
     pub max_sessions_per_shard: usize,
+    pub frames_per_sec: u32,
+    pub frame_burst: u32,
+    pub high_value_cents: i64,
     pub accounts: Vec<AccountSection>,
 }
 
@@ -458,6 +500,20 @@ fn tenant(t: &TenantSection) -> Result<Tenant, Error> {
         max_samples: l.max_samples.unwrap_or(d.max_samples),
         ..d
     });
+    let frames_per_sec = l.frames_per_sec.unwrap_or(DEFAULT_FRAMES_PER_SEC);
+    let frame_burst = l.frame_burst.unwrap_or(DEFAULT_FRAME_BURST);
+    if frames_per_sec == 0 || frame_burst == 0 {
+        return invalid(format!(
+            "tenant `{}`: limits.frames_per_sec and limits.frame_burst must be positive",
+            t.id
+        ));
+    }
+    if t.high_value_cents < 0 {
+        return invalid(format!(
+            "tenant `{}`: high_value_cents must not be negative",
+            t.id
+        ));
+    }
     if t.flush_ms == 0 || t.max_batch == 0 || t.max_batch as usize > limits.max_samples {
         return invalid(format!(
             "tenant `{}`: flush_ms must be positive and max_batch within 1..=max_samples",
@@ -474,6 +530,9 @@ fn tenant(t: &TenantSection) -> Result<Tenant, Error> {
         policy,
         limits,
         max_sessions_per_shard: l.max_sessions_per_shard.unwrap_or(usize::MAX),
+        frames_per_sec,
+        frame_burst,
+        high_value_cents: t.high_value_cents,
         accounts: t.accounts.clone(),
     })
 }

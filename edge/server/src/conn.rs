@@ -165,6 +165,25 @@ fn err_frame(code: ErrorCode, msg: &str, fatal: bool) -> Vec<u8> {
 
 type Ws = WebSocketStream<TcpStream>;
 
+/// Sends within `timeout`. A write the client does not drain in time drops the connection (no
+/// close handshake is possible on a socket that does not drain): a slow reader holds at most
+/// its bounded buffers, and not for long.
+async fn send_within(ws: &mut Ws, msg: Message, timeout: Duration, m: &ShardMetrics) -> bool {
+    let r = futures_lite::future::or(async { Some(ws.send(msg).await) }, async {
+        glommio::timer::sleep(timeout).await;
+        None
+    })
+    .await;
+    match r {
+        Some(Ok(())) => true,
+        Some(Err(_)) => false,
+        None => {
+            ShardMetrics::inc(&m.slow_readers);
+            false
+        }
+    }
+}
+
 async fn close(ws: &mut Ws, code: u16, reason: &str) {
     let _ = ws
         .close(Some(CloseFrame {
@@ -299,6 +318,7 @@ async fn ws(shard: ShardRef, mut stream: TcpStream, req: Request) {
     // idle timeout of silence.
     let idle = Duration::from_millis(node.edge.idle_timeout_ms);
     let ping_every = idle / 3;
+    let write_timeout = Duration::from_millis(node.edge.write_timeout_ms);
     let mut last_seen = std::time::Instant::now();
     enum Ev {
         Ws(Option<Result<Message, WsError>>),
@@ -322,12 +342,30 @@ async fn ws(shard: ShardRef, mut stream: TcpStream, req: Request) {
                 let msg = match out {
                     Out::Ack(seq) => edge_to_vec(&EdgeFrame::Ack { seq }),
                     Out::Frame(b) => b,
+                    Out::Err(e) => {
+                        let (fatal, code) = (e.fatal, e.code);
+                        let sent = send_within(
+                            &mut ws,
+                            Message::Binary(edge_to_vec(&EdgeFrame::Err(e)).into()),
+                            write_timeout,
+                            &m,
+                        )
+                        .await;
+                        if !sent {
+                            break;
+                        }
+                        if fatal {
+                            close(&mut ws, code.ws_close_code(), code.as_str()).await;
+                            break;
+                        }
+                        continue;
+                    }
                     Out::Close(code, why) => {
                         close(&mut ws, code, &why).await;
                         break;
                     }
                 };
-                if ws.send(Message::Binary(msg.into())).await.is_err() {
+                if !send_within(&mut ws, Message::Binary(msg.into()), write_timeout, &m).await {
                     break;
                 }
             }
@@ -341,7 +379,8 @@ async fn ws(shard: ShardRef, mut stream: TcpStream, req: Request) {
                     close(&mut ws, 1001, "idle").await;
                     break;
                 }
-                if ws.send(Message::Ping(Vec::new().into())).await.is_err() {
+                if !send_within(&mut ws, Message::Ping(Vec::new().into()), write_timeout, &m).await
+                {
                     break;
                 }
             }
@@ -486,10 +525,12 @@ async fn batch(shard: &ShardRef, stream: &mut TcpStream, req: Request) -> Respon
                             return Ok(acked);
                         }
                     }
+                    // Counted by the shard that refused.
+                    Out::Err(e) => return Err((e.code, e.msg, e.retry_ms, false)),
                     Out::Close(1013, why) => {
-                        return Err((ErrorCode::Overloaded, why));
+                        return Err((ErrorCode::Overloaded, why, None, true));
                     }
-                    Out::Close(_, why) => return Err((ErrorCode::Internal, why)),
+                    Out::Close(_, why) => return Err((ErrorCode::Internal, why, None, true)),
                     Out::Frame(_) => {
                         if want.is_none() {
                             return Ok(None);
@@ -500,6 +541,8 @@ async fn batch(shard: &ShardRef, stream: &mut TcpStream, req: Request) -> Respon
             Err((
                 ErrorCode::Overloaded,
                 "connection queue dropped".to_string(),
+                None,
+                true,
             ))
         },
         async {
@@ -507,6 +550,8 @@ async fn batch(shard: &ShardRef, stream: &mut TcpStream, req: Request) -> Respon
             Err((
                 ErrorCode::Overloaded,
                 "frames not durable in time".to_string(),
+                None,
+                true,
             ))
         },
     )
@@ -517,9 +562,11 @@ async fn batch(shard: &ShardRef, stream: &mut TcpStream, req: Request) -> Respon
             200,
             &serde_json::json!({"ack": ack.map_or(0, |s| s.0)}),
         )),
-        Err((code, why)) => {
-            m.error(code);
-            resp(Response::error(code, &why))
+        Err((code, why, retry_ms, count)) => {
+            if count {
+                m.error(code);
+            }
+            resp(Response::error_retry(code, &why, retry_ms))
         }
     }
 }

@@ -208,12 +208,19 @@ impl Response {
 
     /// The error body of PROTOCOL.md §6: `{code, msg}`, with the status of the code.
     pub fn error(code: ErrorCode, msg: &str) -> Response {
+        Response::error_retry(code, msg, None)
+    }
+
+    /// An error answer; `overloaded` and `rate_limited` carry `Retry-After` (whole seconds,
+    /// rounded up from `retry_ms`, 5 s when the refusal named no wait).
+    pub fn error_retry(code: ErrorCode, msg: &str, retry_ms: Option<u32>) -> Response {
         let mut r = Response::json(
             code.http_status(),
             &serde_json::json!({"code": code.as_str(), "msg": msg}),
         );
         if matches!(code, ErrorCode::Overloaded | ErrorCode::RateLimited) {
-            r.headers.push(("retry-after", "5".into()));
+            let secs = retry_ms.map_or(5, |ms| ms.div_ceil(1000).max(1));
+            r.headers.push(("retry-after", secs.to_string()));
         }
         r
     }

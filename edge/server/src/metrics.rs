@@ -28,6 +28,7 @@ pub struct ShardMetrics {
     pub gaps: AtomicU64,
     pub errors: [AtomicU64; 8],
     pub shed: AtomicU64,
+    pub slow_readers: AtomicU64,
     pub sessions: AtomicU64,
     pub forwarded: AtomicU64,
     pub spool_bytes: AtomicU64,
@@ -155,6 +156,12 @@ pub fn render(shards: &[std::sync::Arc<ShardMetrics>], edge: &str, region: &str)
         "shed_sessions_total",
         "Sessions refused or closed as overloaded.",
         sum(shards, |s| &s.shed),
+        "counter",
+    );
+    counter(
+        "slow_reader_closes_total",
+        "WebSockets dropped because they did not read what the edge sent within the write timeout.",
+        sum(shards, |s| &s.slow_readers),
         "counter",
     );
     counter(

@@ -194,7 +194,9 @@ async fn shard_main(
     let mut last_evict = Instant::now();
     while !node.shutdown.load(Ordering::Relaxed) {
         glommio::timer::sleep(Duration::from_millis(50)).await;
-        if last_evict.elapsed() > Duration::from_secs(10) {
+        // Often enough that a session leaves memory within 1.5 × its idle limit.
+        let every = Duration::from_millis((node.edge.session_idle_ms / 2).clamp(50, 10_000));
+        if last_evict.elapsed() > every {
             last_evict = Instant::now();
             shard
                 .borrow_mut()

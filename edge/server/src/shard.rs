@@ -69,8 +69,11 @@ pub struct ConnRef {
 #[derive(Debug)]
 pub enum Out {
     Ack(Seq),
-    /// An encoded edge frame (welcome, det, iv, err).
+    /// An encoded edge frame (welcome, det, iv).
     Frame(Vec<u8>),
+    /// A refusal. WebSocket sends it as `err` and, when fatal, closes with its code's close
+    /// code; the beacon path answers with its HTTP status (and `Retry-After`).
+    Err(sentientiq_proto::Err),
     /// Close with a WebSocket close code.
     Close(u16, String),
 }
@@ -115,6 +118,54 @@ struct Sess {
     durable_high: Seq,
     conn: Option<ConnRef>,
     last_ms: u64,
+    /// Rate limit: frame tokens in thousandths, refilled at the tenant's `frames_per_sec`.
+    tokens_milli: u64,
+    refilled_ms: u64,
+    /// Value known before the session identified (from its tombstone).
+    known_cents: i64,
+}
+
+impl Sess {
+    fn new(core: Session, now: u64, burst: u32) -> Sess {
+        Sess {
+            core,
+            durable_high: Seq(0),
+            conn: None,
+            last_ms: now,
+            tokens_milli: u64::from(burst) * 1000,
+            refilled_ms: now,
+            known_cents: 0,
+        }
+    }
+
+    /// The session's lifetime value as far as the edge knows it.
+    fn value_cents(&self) -> i64 {
+        self.core.identity().value_cents().max(self.known_cents)
+    }
+
+    /// Takes one frame token; `Err(ms)` = empty, with the wait until the next one.
+    fn take_token(&mut self, now: u64, per_sec: u32, burst: u32) -> Result<(), u32> {
+        let cap = u64::from(burst) * 1000;
+        let elapsed = now.saturating_sub(self.refilled_ms);
+        self.tokens_milli = (self.tokens_milli + elapsed * u64::from(per_sec)).min(cap);
+        self.refilled_ms = now;
+        if self.tokens_milli >= 1000 {
+            self.tokens_milli -= 1000;
+            Ok(())
+        } else {
+            let missing = 1000 - self.tokens_milli;
+            Err(missing.div_ceil(u64::from(per_sec.max(1))).max(1) as u32)
+        }
+    }
+}
+
+/// What a shard remembers of a session that left memory.
+#[derive(Debug, Clone, Copy)]
+struct Tombstone {
+    durable_high: Seq,
+    value_cents: i64,
+    /// Matches its entry in the shard's forgetting order (a key can leave and return).
+    generation: u64,
 }
 
 /// One pending acknowledgement: released when the spool is durable up to `lsn`.
@@ -143,6 +194,9 @@ pub struct Shard {
     aggregates: Vec<Aggregates>,
     /// Live sessions per tenant (kept with `sessions`, so the cap check is O(1)).
     per_tenant: Vec<usize>,
+    tombstones: HashMap<Key, Tombstone>,
+    tomb_order: VecDeque<(Key, u64)>,
+    tomb_generation: u64,
     outboxes: Vec<Option<Rc<Outbox>>>,
     scratch: Vec<Output>,
     metrics: Arc<ShardMetrics>,
@@ -168,6 +222,9 @@ impl Shard {
             accounts: (0..n).map(|_| AccountCooldowns::default()).collect(),
             aggregates: (0..n).map(|_| Aggregates::default()).collect(),
             per_tenant: vec![0; n],
+            tombstones: HashMap::new(),
+            tomb_order: VecDeque::new(),
+            tomb_generation: 0,
             outboxes: Vec::new(),
             scratch: Vec::new(),
         }
@@ -196,12 +253,11 @@ impl Shard {
             if !self.sessions.contains_key(&key) {
                 self.per_tenant[t] += 1;
             }
-            let sess = self.sessions.entry(key).or_insert_with(|| Sess {
-                core: Session::anonymous(),
-                durable_high: Seq(0),
-                conn: None,
-                last_ms: r.recv_ms,
-            });
+            let burst = tenant.frame_burst;
+            let sess = self
+                .sessions
+                .entry(key)
+                .or_insert_with(|| Sess::new(Session::anonymous(), r.recv_ms, burst));
             let mut ctx = Ctx {
                 now_ms: r.recv_ms,
                 tenant: &tenant.policy,
@@ -296,38 +352,8 @@ impl Shard {
         let node = self.node.clone();
         let tenant = node.tenants.get(inb.tenant as usize);
         let key: Key = (inb.tenant, inb.sid);
-        let is_new_session = !self.sessions.contains_key(&key);
-        if is_new_session && self.per_tenant[inb.tenant as usize] >= tenant.max_sessions_per_shard {
-            self.metrics.error(sentientiq_proto::ErrorCode::Overloaded);
-            ShardMetrics::inc(&self.metrics.shed);
-            let err = EdgeFrame::Err(sentientiq_proto::Err {
-                code: sentientiq_proto::ErrorCode::Overloaded,
-                msg: "this edge is at its session limit for the tenant".into(),
-                fatal: true,
-                retry_ms: Some(5000),
-            });
-            self.deliver(inb.conn, Out::Frame(edge_to_vec(&err)));
-            self.deliver(inb.conn, Out::Close(1013, "overloaded".into()));
+        if !self.sessions.contains_key(&key) && !self.admit(&key, inb.conn, now) {
             return;
-        }
-        if is_new_session {
-            // The key is copied only when a session is created, not per frame.
-            self.sessions.insert(
-                key.clone(),
-                Sess {
-                    core: match &inb.frame {
-                        ClientFrame::Hello(h) => Session::new(h),
-                        _ => Session::anonymous(),
-                    },
-                    durable_high: Seq(0),
-                    conn: None,
-                    last_ms: now,
-                },
-            );
-            self.per_tenant[inb.tenant as usize] += 1;
-            self.metrics
-                .sessions
-                .store(self.sessions.len() as u64, Ordering::Relaxed);
         }
         let Some(sess) = self.sessions.get_mut(&key) else {
             return;
@@ -358,6 +384,26 @@ impl Shard {
         let Some(seq) = inb.frame.seq() else { return };
         // The connection that sent the latest frame receives the session's outputs.
         sess.conn = Some(inb.conn);
+        // Only frames beyond what the session holds spend a token: a retry of frames already
+        // accepted (a re-sent beacon) is re-acked, not refused.
+        let charged = seq > sess.core.high_seq();
+        if charged
+            && let Err(wait_ms) = sess.take_token(now, tenant.frames_per_sec, tenant.frame_burst)
+        {
+            // Not accepted, not acked: the client keeps the frame and sends it again later.
+            self.metrics.error(sentientiq_proto::ErrorCode::RateLimited);
+            let e = sentientiq_proto::Err {
+                code: sentientiq_proto::ErrorCode::RateLimited,
+                msg: format!(
+                    "over {} frames/s for this session; seq {} not accepted",
+                    tenant.frames_per_sec, seq.0
+                ),
+                fatal: false,
+                retry_ms: Some(wait_ms),
+            };
+            self.deliver(inb.conn, Out::Err(e));
+            return;
+        }
         let d = sess
             .core
             .handle_frame(&mut ctx, &inb.frame, &mut self.scratch);
@@ -467,6 +513,120 @@ impl Shard {
         self.scratch.clear();
     }
 
+    /// Creates the session for `key`, or refuses it (`false`). At the tenant's per-shard session
+    /// limit the lowest-value session goes first: a newcomer worth more than some live session
+    /// displaces the cheapest one; a newcomer at or above the tenant's high-value mark is always
+    /// admitted (shedding the cheapest session below the mark if there is one); a high-value
+    /// session is never shed. A newcomer's value is what its tombstone remembers (a session
+    /// that identified earlier and left memory), else 0 until it identifies.
+    fn admit(&mut self, key: &Key, conn: ConnRef, now: u64) -> bool {
+        let node = self.node.clone();
+        let tenant = node.tenants.get(key.0 as usize);
+        let tomb = self.tombstones.get(key).copied();
+        let value = tomb.map_or(0, |t| t.value_cents);
+        if self.per_tenant[key.0 as usize] >= tenant.max_sessions_per_shard {
+            let high = value >= tenant.high_value_cents;
+            match self.cheapest(key.0, tenant.high_value_cents) {
+                Some((victim, v)) if v < value || high => self.shed(&victim),
+                _ if high => {} // every live session is high-value: admitted over the limit
+                _ => {
+                    self.metrics.error(sentientiq_proto::ErrorCode::Overloaded);
+                    ShardMetrics::inc(&self.metrics.shed);
+                    let e = sentientiq_proto::Err {
+                        code: sentientiq_proto::ErrorCode::Overloaded,
+                        msg: "this edge is at its session limit for the tenant".into(),
+                        fatal: true,
+                        retry_ms: Some(5000),
+                    };
+                    self.deliver(conn, Out::Err(e));
+                    return false;
+                }
+            }
+        }
+        let mut sess = Sess::new(Session::anonymous(), now, tenant.frame_burst);
+        if let Some(t) = tomb {
+            self.tombstones.remove(key);
+            sess.core.resume_after(t.durable_high);
+            sess.durable_high = t.durable_high;
+            sess.known_cents = t.value_cents;
+        }
+        // The key is copied only when a session is created, not per frame.
+        self.sessions.insert(key.clone(), sess);
+        self.per_tenant[key.0 as usize] += 1;
+        self.metrics
+            .sessions
+            .store(self.sessions.len() as u64, Ordering::Relaxed);
+        true
+    }
+
+    /// The tenant's lowest-value live session below `high` with no ack pending (a session
+    /// waiting for its ack is never dropped), oldest activity first among equals.
+    fn cheapest(&self, tenant: u32, high: i64) -> Option<(Key, i64)> {
+        let pending: std::collections::HashSet<&Key> =
+            self.pending.iter().map(|p| &p.key).collect();
+        self.sessions
+            .iter()
+            .filter(|(k, _)| k.0 == tenant && !pending.contains(k))
+            .map(|(k, s)| (k, s.value_cents(), s.last_ms))
+            .filter(|(_, v, _)| *v < high)
+            .min_by_key(|(_, v, last)| (*v, *last))
+            .map(|(k, v, _)| (k.clone(), v))
+    }
+
+    /// Sheds a live session: its connection is told `overloaded` (WS 1013, HTTP 503) and the
+    /// session leaves memory. Everything it sent that was acked stays in the spool.
+    fn shed(&mut self, key: &Key) {
+        let Some(conn) = self.remove_session(key) else {
+            return;
+        };
+        ShardMetrics::inc(&self.metrics.shed);
+        if let Some(conn) = conn {
+            self.metrics.error(sentientiq_proto::ErrorCode::Overloaded);
+            let e = sentientiq_proto::Err {
+                code: sentientiq_proto::ErrorCode::Overloaded,
+                msg: "shed: this edge is at its session limit; reconnect later".into(),
+                fatal: true,
+                retry_ms: Some(5000),
+            };
+            self.deliver(conn, Out::Err(e));
+        }
+    }
+
+    /// Removes a session, leaving a tombstone. Returns its connection, `None` if absent.
+    fn remove_session(&mut self, key: &Key) -> Option<Option<ConnRef>> {
+        let s = self.sessions.remove(key)?;
+        self.per_tenant[key.0 as usize] -= 1;
+        self.metrics
+            .sessions
+            .store(self.sessions.len() as u64, Ordering::Relaxed);
+        let cap = self.node.edge.tombstones_per_shard;
+        if cap > 0 {
+            // The order holds at most `cap` entries, so the map does too.
+            while self.tomb_order.len() >= cap {
+                let Some((old, generation)) = self.tomb_order.pop_front() else {
+                    break;
+                };
+                if self
+                    .tombstones
+                    .get(&old)
+                    .is_some_and(|t| t.generation == generation)
+                {
+                    self.tombstones.remove(&old);
+                }
+            }
+            self.tomb_generation += 1;
+            let t = Tombstone {
+                durable_high: s.durable_high,
+                value_cents: s.value_cents(),
+                generation: self.tomb_generation,
+            };
+            self.tombstones.insert(key.clone(), t);
+            self.tomb_order
+                .push_back((key.clone(), self.tomb_generation));
+        }
+        Some(s.conn)
+    }
+
     /// Takes what the committer must write: the buffered records and the LSN they end at.
     pub fn take_spool(&mut self) -> (Vec<u8>, u64) {
         (std::mem::take(&mut self.spool_buf), self.appended)
@@ -514,14 +674,14 @@ impl Shard {
             .map(|(k, _)| k.clone())
             .collect();
         for k in keep {
-            if self.sessions.remove(&k).is_some() {
-                self.per_tenant[k.0 as usize] -= 1;
-            }
+            self.remove_session(&k);
         }
         if self.sessions.len() != before {
-            self.metrics
-                .sessions
-                .store(self.sessions.len() as u64, Ordering::Relaxed);
+            tracing::debug!(
+                shard = self.id,
+                evicted = before - self.sessions.len(),
+                "idle sessions left memory"
+            );
         }
     }
 

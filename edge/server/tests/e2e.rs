@@ -61,11 +61,11 @@ impl Edge {
     }
 
     fn config(&self) -> String {
-        let example = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../deploy/edge.example.toml"
-        ))
-        .expect("example config");
+        // The manifest dir of this run, not of the build: a test binary cached in a shared
+        // target dir may have been built from another clone.
+        let root = std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo");
+        let example = std::fs::read_to_string(format!("{root}/../../deploy/edge.example.toml"))
+            .expect("example config");
         let example = example
             .replace(
                 "listen = \"127.0.0.1:7400\"",
@@ -844,4 +844,257 @@ fn a_do_not_track_session_stays_anonymous() {
             .as_deref(),
         Some("u_dana")
     );
+}
+
+impl Edge {
+    /// Sum of `siq_errors_total` for one error code.
+    fn errors(&self, code: &str) -> f64 {
+        let (_, _, body) = self.http("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+        let tag = format!("code=\"{code}\"");
+        String::from_utf8_lossy(&body)
+            .lines()
+            .filter(|l| l.starts_with("siq_errors_total") && l.contains(&tag))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// Polls a metric until `ok` holds (at most 15 s).
+    fn wait_metric(&self, name: &str, ok: impl Fn(f64) -> bool) -> f64 {
+        let t0 = Instant::now();
+        loop {
+            let v = self.metric(name);
+            if ok(v) {
+                return v;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(15),
+                "{name} stuck at {v}: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let pid = self.child.as_ref().expect("running").id();
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+}
+
+fn track(seq: u64) -> ClientFrame {
+    ClientFrame::Track(Track {
+        seq: Seq(seq),
+        name: "tick".into(),
+        props: vec![],
+    })
+}
+
+#[test]
+fn at_the_session_limit_the_lowest_value_session_is_shed_and_high_value_never() {
+    let edge = Edge::start_edited(1, |c| {
+        format!(
+            "{}\n[tenant.limits]\nmax_sessions_per_shard = 2\n",
+            c.replace("session_idle_ms = 1800000", "session_idle_ms = 1500")
+        )
+    });
+    // Three sessions of the $120k Acme account identify, are acked, go quiet and leave memory;
+    // the edge remembers each one's durable seq and value.
+    let high = [
+        "s_e2e_shed_high0001",
+        "s_e2e_shed_high0002",
+        "s_e2e_shed_high0003",
+    ];
+    for pair in [&high[..2], &high[2..]] {
+        for sid in pair {
+            let mut c = edge.ws();
+            c.hello(sid, None);
+            c.send(&identify(1, "dana@acme.example"));
+            c.until_ack(1);
+        }
+        edge.wait_metric("siq_sessions", |v| v == 0.0);
+    }
+    // Two anonymous sessions (value 0) fill the limit: cap − 1, cap.
+    let mut a = edge.ws();
+    a.hello("s_e2e_shed_anon0001", None);
+    a.send(&moves(1, 3));
+    a.until_ack(1);
+    let mut b = edge.ws();
+    b.hello("s_e2e_shed_anon0002", None);
+    b.send(&moves(1, 3));
+    b.until_ack(1);
+    // cap + 1, another anonymous newcomer: it is the lowest-value session, so it is refused.
+    let mut n = edge.ws();
+    n.send(&ClientFrame::Hello(hello("s_e2e_shed_anon0003", None)));
+    assert!(matches!(n.frame(), EdgeFrame::Err(e) if e.code == ErrorCode::Overloaded && e.fatal));
+    assert_eq!(n.next(), Got::Closed(Some(1013)));
+    // A high-value session returns: the cheapest live session (a, least recently active among
+    // the value-0 ones) is shed with `overloaded` + 1013, and the returning one resumes where
+    // its acks ended; its last frame sent again is re-acked, not stored again.
+    let mut h1 = edge.ws();
+    let w = h1.hello(high[0], Some(1));
+    assert_eq!(w.ack, Seq(1));
+    assert!(matches!(a.frame(), EdgeFrame::Err(e) if e.code == ErrorCode::Overloaded && e.fatal));
+    assert_eq!(a.next(), Got::Closed(Some(1013)));
+    let frames = edge.metric("siq_frames_total");
+    h1.send(&identify(1, "dana@acme.example"));
+    h1.until_ack(1);
+    assert_eq!(edge.metric("siq_frames_total"), frames);
+    assert!(edge.metric("siq_seq_duplicates_total") >= 1.0);
+    h1.send(&moves(2, 3));
+    h1.until_ack(2);
+    // The second one sheds b.
+    let mut h2 = edge.ws();
+    h2.hello(high[1], Some(1));
+    assert!(matches!(b.frame(), EdgeFrame::Err(e) if e.code == ErrorCode::Overloaded));
+    assert_eq!(b.next(), Got::Closed(Some(1013)));
+    // Every live session is now high-value: the third is admitted over the limit, nobody is
+    // shed, and an anonymous newcomer is still refused.
+    let mut h3 = edge.ws();
+    h3.hello(high[2], Some(1));
+    h3.send(&moves(2, 3));
+    h3.until_ack(2);
+    h2.send(&moves(2, 3));
+    h2.until_ack(2);
+    h1.send(&moves(3, 3));
+    h1.until_ack(3);
+    assert_eq!(edge.metric("siq_sessions"), 3.0);
+    let mut n2 = edge.ws();
+    n2.send(&ClientFrame::Hello(hello("s_e2e_shed_anon0004", None)));
+    assert!(matches!(n2.frame(), EdgeFrame::Err(e) if e.code == ErrorCode::Overloaded));
+    // Refused: n and n2; shed: a and b.
+    assert_eq!(edge.metric("siq_shed_sessions_total"), 4.0);
+    assert_eq!(edge.errors("overloaded"), 4.0);
+}
+
+#[test]
+fn a_session_over_its_frame_rate_is_told_to_retry_and_loses_nothing() {
+    let edge = Edge::start_edited(1, |c| {
+        format!("{c}\n[tenant.limits]\nframes_per_sec = 2\nframe_burst = 3\n")
+    });
+    let mut c = edge.ws();
+    c.hello("s_e2e_rate_00000001", None);
+    // Burst: frames 1..3 (cap − 1, cap) accepted.
+    for seq in 1..=3 {
+        c.send(&track(seq));
+    }
+    c.until_ack(3);
+    // cap + 1 in the same instant: refused, not acked, the connection stays open.
+    c.send(&track(4));
+    let retry = match c.frame() {
+        EdgeFrame::Err(e) => {
+            assert_eq!((e.code, e.fatal), (ErrorCode::RateLimited, false));
+            e.retry_ms.expect("retry_ms")
+        }
+        f => panic!("expected rate_limited, got {f:?}"),
+    };
+    assert!((1..=500).contains(&retry), "{retry}");
+    // Frames the session already holds cost nothing: a re-send is re-acked at once.
+    c.send(&track(3));
+    c.until_ack(3);
+    std::thread::sleep(Duration::from_millis(u64::from(retry) + 50));
+    c.send(&track(4));
+    c.until_ack(4);
+    assert_eq!(edge.metric("siq_frames_total"), 4.0);
+    assert_eq!(edge.errors("rate_limited"), 1.0);
+
+    // A beacon over the burst: 429 with Retry-After; the same beacon later succeeds, and the
+    // frames accepted the first time are not stored twice.
+    let body = HttpBatch {
+        key: WriteKey::parse(DEMO_KEY).expect("key"),
+        sid: Sid::parse("s_e2e_rate_beacon01").expect("sid"),
+        hello: Some(hello("s_e2e_rate_beacon01", None)),
+        frames: (1..=4).map(track).collect(),
+    };
+    let bytes = http_batch_to_vec(&body);
+    let mut req = format!(
+        "POST /v1/batch HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        bytes.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(&bytes);
+    let (st, head, b) = edge.try_http_bytes(&req).expect("http");
+    assert_eq!(st, 429, "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("retry-after: 1"),
+        "{head}"
+    );
+    let v: serde_json::Value = serde_json::from_slice(&b).expect("json");
+    assert_eq!(v["code"], "rate_limited");
+    std::thread::sleep(Duration::from_millis(600));
+    let (st, v) = edge.post_batch(&bytes, None);
+    assert_eq!((st, v["ack"].as_u64()), (200, Some(4)));
+    assert_eq!(edge.metric("siq_frames_total"), 8.0);
+}
+
+#[test]
+fn a_client_that_does_not_read_is_dropped_and_cannot_grow_edge_memory() {
+    let edge = Edge::start_edited(1, |c| {
+        format!(
+            "{}\n[tenant.limits]\nframes_per_sec = 1\nframe_burst = 1\n",
+            c.replace("write_timeout_ms = 10000", "write_timeout_ms = 500")
+        )
+    });
+    let rss0 = edge.rss_kib();
+    // A client with a tiny receive buffer that never reads. Every frame over its rate earns an
+    // `err` frame, so the edge has far more to say than the client takes.
+    let sock =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    sock.set_recv_buffer_size(4096).expect("rcvbuf");
+    sock.connect(&std::net::SocketAddr::from(([127, 0, 0, 1], edge.port)).into())
+        .expect("connect");
+    let stream: TcpStream = sock.into();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let req = tungstenite::client::IntoClientRequest::into_client_request(format!(
+        "ws://127.0.0.1:{}/v1/ws",
+        edge.port
+    ))
+    .expect("request");
+    let (ws, _) = tungstenite::client(req, stream).expect("ws handshake");
+    let mut slow = Client { ws };
+    slow.hello("s_e2e_slow_00000001", None);
+    slow.ws
+        .get_ref()
+        .set_write_timeout(Some(Duration::from_millis(200)))
+        .expect("write timeout");
+    let mut sent = 0u64;
+    for seq in 1..=400_000u64 {
+        if slow
+            .ws
+            .send(Message::Binary(client_to_vec(&track(seq)).into()))
+            .is_err()
+        {
+            break;
+        }
+        sent = seq;
+    }
+    assert!(sent > 1000, "sent {sent}");
+    // The edge gives up on the connection within its write timeout...
+    edge.wait_metric("siq_slow_reader_closes_total", |v| v >= 1.0);
+    // ...keeps serving everyone else...
+    let mut ok = edge.ws();
+    ok.hello("s_e2e_slow_00000002", None);
+    ok.send(&moves(1, 3));
+    ok.until_ack(1);
+    // ...and held no more than its bounded buffers for it.
+    let grown = edge.rss_kib().saturating_sub(rss0);
+    assert!(grown < 64 * 1024, "edge RSS grew by {grown} KiB");
+    // What the client eventually reads ends (the edge dropped it); no hang.
+    let t0 = Instant::now();
+    loop {
+        match slow.ws.read() {
+            Ok(_) => {}
+            Err(_) => break,
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "connection not closed"
+        );
+    }
 }

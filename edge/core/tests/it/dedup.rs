@@ -88,6 +88,33 @@ fn dedup_window_edges() {
     assert_eq!(s.counters().stale, 1);
 }
 
+#[test]
+fn a_resumed_session_holds_everything_up_to_its_floor() {
+    let mut h = Harness::new(TenantPolicy::default());
+    let mut s = Session::anonymous();
+    s.resume_after(Seq(10));
+    assert_eq!(s.high_seq(), Seq(10));
+    // At and below the floor (cap, cap − 1, far below): held, no output, nothing counted new.
+    for seq in [10, 9, 1] {
+        assert_eq!(
+            one(&mut h, &mut s, &track(seq, "x")),
+            (Disposition::Duplicate, 0)
+        );
+    }
+    // Above it (cap + 1): new.
+    assert_eq!(
+        one(&mut h, &mut s, &track(11, "x")).0,
+        Disposition::Accepted
+    );
+    assert_eq!((s.counters().frames, s.counters().gaps), (1, 0));
+    // A lower floor never lowers what is held.
+    s.resume_after(Seq(3));
+    assert_eq!(
+        one(&mut h, &mut s, &track(10, "y")).0,
+        Disposition::Duplicate
+    );
+}
+
 #[derive(Debug, Clone)]
 enum Op {
     Send { seq: u64, variant: u8 },
