@@ -83,6 +83,9 @@ pub struct Identity {
     pub trait_value_cents: i64,
     /// `purchase` amounts seen in this session, in cents.
     pub purchases_cents: i64,
+    /// What the user's stored profile knew before this session (its `ltv` trait and earlier
+    /// sessions' purchases), in cents; set by the shell from the identity store.
+    pub history_cents: i64,
     pub account: Option<AccountInfo>,
 }
 
@@ -139,14 +142,16 @@ impl Identity {
         self.uid.is_some()
     }
 
-    /// Lifetime value in cents: the larger of the account directory's and the `ltv` trait
-    /// (they describe the same history), plus purchases seen in this session.
+    /// Lifetime value in cents: the largest of the account directory's, the `ltv` trait and the
+    /// stored profile's history (they describe the same past), plus purchases seen in this
+    /// session.
     pub fn value_cents(&self) -> i64 {
         let known = self
             .account
             .as_ref()
             .map_or(0, |a| a.value_cents)
-            .max(self.trait_value_cents);
+            .max(self.trait_value_cents)
+            .max(self.history_cents);
         known.saturating_add(self.purchases_cents)
     }
 
@@ -215,6 +220,11 @@ mod tests {
         };
         assert_eq!(i.track(&tr), Some(9_999));
         assert_eq!(i.value_cents(), 130_049);
+        // A stored history larger than the trait replaces it (same past), this session's
+        // purchase still adds.
+        i.history_cents = 500_000;
+        assert_eq!(i.value_cents(), 509_999);
+        i.history_cents = 0;
         i.account = Some(AccountInfo {
             key: "acme".into(),
             value_cents: 10_000_000,

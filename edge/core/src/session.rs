@@ -219,6 +219,16 @@ impl Session {
         self.section.as_ref()
     }
 
+    /// Sets what the identity store knew of the bound user before this session (cents), if the
+    /// session is still bound to `uid`. Returns whether it applied.
+    pub fn set_history(&mut self, uid: &str, cents: i64) -> bool {
+        if self.identity.uid.as_deref() != Some(uid) {
+            return false;
+        }
+        self.identity.history_cents = cents.max(0);
+        true
+    }
+
     /// Resumes a session that left memory (idle or shed) with every seq up to `held` durable:
     /// those are re-acknowledged as duplicates, never stored again.
     pub fn resume_after(&mut self, held: Seq) {

@@ -81,6 +81,14 @@ pub struct EdgeSection {
     /// session is recognised at `hello`). Oldest forgotten first.
     #[serde(default = "d_tombstones")]
     pub tombstones_per_shard: usize,
+    /// Users whose stored value a shard keeps in memory, so a returning user's value is known
+    /// the moment they identify (misses are read from RocksDB off the reactor).
+    #[serde(default = "d_profile_cache")]
+    pub profile_cache_per_shard: usize,
+}
+
+fn d_profile_cache() -> usize {
+    100_000
 }
 
 fn d_write_timeout() -> u64 {

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use rocksdb::{ColumnFamilyDescriptor, DB, Options};
@@ -52,6 +53,8 @@ pub struct IdentityStore {
     accounts: RwLock<Arc<HashMap<(String, String), AccountInfo>>>,
     /// Serialises read-modify-write of user profiles (blocking threads only).
     rmw: Arc<Mutex<()>>,
+    /// Writes submitted to blocking threads and not finished (shutdown waits for them).
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl std::fmt::Debug for IdentityStore {
@@ -82,6 +85,7 @@ impl IdentityStore {
             db: Arc::new(db),
             accounts: RwLock::new(Arc::new(HashMap::new())),
             rmw: Arc::new(Mutex::new(())),
+            in_flight: Arc::new(AtomicUsize::new(0)),
         };
         s.reload_accounts()?;
         Ok(s)
@@ -149,21 +153,63 @@ impl IdentityStore {
         .cloned()
     }
 
-    /// Records the binding and updates the profile, on a blocking thread.
-    pub fn bind_later(&self, tenant: &str, sid: &str, id: &Identify) {
-        let (db, rmw) = (self.db.clone(), self.rmw.clone());
+    /// Records the binding and updates the profile on a blocking thread, then calls `loaded`
+    /// back on the calling shard's thread with the profile as it was before this binding.
+    pub fn bind_later(
+        &self,
+        tenant: &str,
+        sid: &str,
+        id: &Identify,
+        loaded: impl FnOnce(Profile) + 'static,
+    ) {
+        let (db, rmw, n) = (self.db.clone(), self.rmw.clone(), self.in_flight.clone());
         let (tenant, sid, id) = (tenant.to_string(), sid.to_string(), id.clone());
+        n.fetch_add(1, Ordering::AcqRel);
         let work = glommio::executor().spawn_blocking(move || {
-            if let Err(e) = bind(&db, &rmw, &tenant, &sid, &id) {
-                tracing::error!(error = %e, "identity write failed");
-            }
+            let r = bind(&db, &rmw, &tenant, &sid, &id);
+            n.fetch_sub(1, Ordering::AcqRel);
+            r
         });
-        glommio::spawn_local(work).detach();
+        glommio::spawn_local(async move {
+            match work.await {
+                Ok(before) => loaded(before),
+                Err(e) => tracing::error!(error = %e, "identity write failed"),
+            }
+        })
+        .detach();
+    }
+
+    /// Adds a `purchase` to the user's stored lifetime purchases, on a blocking thread.
+    pub fn purchase_later(&self, tenant: &str, uid: &str, cents: i64) {
+        let (db, rmw, n) = (self.db.clone(), self.rmw.clone(), self.in_flight.clone());
+        let (tenant, uid) = (tenant.to_string(), uid.to_string());
+        n.fetch_add(1, Ordering::AcqRel);
+        let work = glommio::executor().spawn_blocking(move || {
+            let r = add_purchase(&db, &rmw, &tenant, &uid, cents);
+            n.fetch_sub(1, Ordering::AcqRel);
+            r
+        });
+        glommio::spawn_local(async move {
+            if let Err(e) = work.await {
+                tracing::error!(error = %e, "purchase write failed");
+            }
+        })
+        .detach();
+    }
+
+    /// Identity writes submitted and not yet finished.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    /// Adds a purchase on the calling thread (tools, tests).
+    pub fn purchase_now(&self, tenant: &str, uid: &str, cents: i64) -> Result<(), Error> {
+        add_purchase(&self.db, &self.rmw, tenant, uid, cents)
     }
 
     /// Records the binding and updates the profile on the calling thread (tools, benches;
     /// shards use [`IdentityStore::bind_later`]).
-    pub fn bind_now(&self, tenant: &str, sid: &str, id: &Identify) -> Result<(), Error> {
+    pub fn bind_now(&self, tenant: &str, sid: &str, id: &Identify) -> Result<Profile, Error> {
         bind(&self.db, &self.rmw, tenant, sid, id)
     }
 
@@ -190,9 +236,47 @@ impl IdentityStore {
     }
 }
 
-fn bind(db: &DB, rmw: &Mutex<()>, tenant: &str, sid: &str, id: &Identify) -> Result<(), Error> {
-    let (Some(sessions), Some(users)) = (db.cf_handle("sessions"), db.cf_handle("users")) else {
+fn add_purchase(
+    db: &DB,
+    rmw: &Mutex<()>,
+    tenant: &str,
+    uid: &str,
+    cents: i64,
+) -> Result<(), Error> {
+    let Some(users) = db.cf_handle("users") else {
         return Ok(());
+    };
+    let _guard = rmw.lock();
+    let k = key(tenant, uid);
+    let mut p: Profile = match db.get_pinned_cf(users, &k)? {
+        Some(v) => serde_json::from_slice(&v)?,
+        None => Profile::default(),
+    };
+    p.purchases_cents = p.purchases_cents.saturating_add(cents);
+    db.put_cf(users, &k, serde_json::to_vec(&p)?)?;
+    Ok(())
+}
+
+impl Profile {
+    /// What the profile says the user is worth: its stored `ltv` trait plus the purchases
+    /// recorded by earlier sessions.
+    pub fn value_cents(&self) -> i64 {
+        self.ltv_cents
+            .max(0)
+            .saturating_add(self.purchases_cents.max(0))
+    }
+}
+
+/// Binds a session to a user and updates the profile. Returns the profile as it was before.
+fn bind(
+    db: &DB,
+    rmw: &Mutex<()>,
+    tenant: &str,
+    sid: &str,
+    id: &Identify,
+) -> Result<Profile, Error> {
+    let (Some(sessions), Some(users)) = (db.cf_handle("sessions"), db.cf_handle("users")) else {
+        return Ok(Profile::default());
     };
     db.put_cf(sessions, key(tenant, sid), id.uid.as_bytes())?;
     let _guard = rmw.lock();
@@ -201,6 +285,7 @@ fn bind(db: &DB, rmw: &Mutex<()>, tenant: &str, sid: &str, id: &Identify) -> Res
         Some(v) => serde_json::from_slice(&v)?,
         None => Profile::default(),
     };
+    let before = p.clone();
     if let Some(e) = &id.email {
         p.email = Some(e.clone());
         if let Some(d) = company_domain(e) {
@@ -222,7 +307,7 @@ fn bind(db: &DB, rmw: &Mutex<()>, tenant: &str, sid: &str, id: &Identify) -> Res
     }
     p.sessions += 1;
     db.put_cf(users, &k, serde_json::to_vec(&p)?)?;
-    Ok(())
+    Ok(before)
 }
 
 #[cfg(test)]
@@ -274,7 +359,7 @@ mod tests {
                     ("ltv".into(), Value::Int(5000)),
                     ("plan".into(), Value::Str("pro".into())),
                 ],
-                ..id
+                ..id.clone()
             },
         )
         .expect("bind");
@@ -289,5 +374,22 @@ mod tests {
             (p.ltv_cents, p.tier.as_deref(), p.company.as_deref()),
             (500_000, Some("pro"), Some("acme.example"))
         );
+        // Purchases accumulate across sessions; a later binding returns the profile as it was
+        // before it (what the returning user was worth).
+        s.purchase_now("demo", "u1", 2_500).expect("purchase");
+        s.purchase_now("demo", "u1", 500).expect("purchase");
+        let before = s
+            .bind_now(
+                "demo",
+                "s_0123456789abcdee",
+                &Identify {
+                    traits: vec![],
+                    ..id
+                },
+            )
+            .expect("bind");
+        assert_eq!((before.purchases_cents, before.sessions), (3_000, 1));
+        assert_eq!(before.value_cents(), 503_000);
+        assert_eq!(s.user("demo", "u1").expect("get").expect("p").sessions, 2);
     }
 }

@@ -29,6 +29,7 @@ pub struct ShardMetrics {
     pub errors: [AtomicU64; 8],
     pub shed: AtomicU64,
     pub slow_readers: AtomicU64,
+    pub profiles_loaded: AtomicU64,
     pub sessions: AtomicU64,
     pub forwarded: AtomicU64,
     pub spool_bytes: AtomicU64,
@@ -162,6 +163,12 @@ pub fn render(shards: &[std::sync::Arc<ShardMetrics>], edge: &str, region: &str)
         "slow_reader_closes_total",
         "WebSockets dropped because they did not read what the edge sent within the write timeout.",
         sum(shards, |s| &s.slow_readers),
+        "counter",
+    );
+    counter(
+        "profiles_loaded_total",
+        "User profiles read from the identity store after an id frame.",
+        sum(shards, |s| &s.profiles_loaded),
         "counter",
     );
     counter(

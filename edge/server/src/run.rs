@@ -171,6 +171,19 @@ async fn shard_main(
         })
         .detach();
     }
+    // Profiles read from the identity store come back here (bounded: a full queue drops the
+    // cache update, never blocks the shard).
+    let (loaded_tx, loaded_rx) = local_channel::new_bounded::<shard::Loaded>(4096);
+    shard.borrow_mut().set_loaded_sender(loaded_tx);
+    {
+        let sh = shard.clone();
+        glommio::spawn_local(async move {
+            while let Some(l) = loaded_rx.recv().await {
+                sh.borrow_mut().on_profile(l);
+            }
+        })
+        .detach();
+    }
     let (bell_tx, bell_rx) = local_channel::new_bounded::<()>(1);
     shard.borrow_mut().set_spool_bell(bell_tx);
     let healthy = Rc::new(Cell::new(true));
@@ -207,7 +220,9 @@ async fn shard_main(
     node.ready.fetch_sub(1, Ordering::AcqRel);
     let _ = accept.cancel().await;
     let deadline = Instant::now() + Duration::from_secs(5);
-    while shard.borrow().has_pending() && Instant::now() < deadline {
+    while (shard.borrow().has_pending() || node.identity.in_flight() > 0)
+        && Instant::now() < deadline
+    {
         glommio::timer::sleep(Duration::from_millis(5)).await;
     }
     shard.borrow_mut().close_all(1001, "edge shutting down");

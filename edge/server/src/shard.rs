@@ -159,6 +159,15 @@ impl Sess {
     }
 }
 
+/// A user's stored value, read from the identity store after an `id` frame.
+#[derive(Debug)]
+pub struct Loaded {
+    pub tenant: u32,
+    pub sid: Sid,
+    pub uid: Arc<str>,
+    pub value_cents: i64,
+}
+
 /// What a shard remembers of a session that left memory.
 #[derive(Debug, Clone, Copy)]
 struct Tombstone {
@@ -197,6 +206,9 @@ pub struct Shard {
     tombstones: HashMap<Key, Tombstone>,
     tomb_order: VecDeque<(Key, u64)>,
     tomb_generation: u64,
+    /// (tenant, uid) → the user's stored value (cents), bounded; see `on_profile`.
+    profiles: HashMap<(u32, Arc<str>), i64>,
+    loaded_tx: Option<Rc<LocalSender<Loaded>>>,
     outboxes: Vec<Option<Rc<Outbox>>>,
     scratch: Vec<Output>,
     metrics: Arc<ShardMetrics>,
@@ -225,6 +237,8 @@ impl Shard {
             tombstones: HashMap::new(),
             tomb_order: VecDeque::new(),
             tomb_generation: 0,
+            profiles: HashMap::new(),
+            loaded_tx: None,
             outboxes: Vec::new(),
             scratch: Vec::new(),
         }
@@ -279,6 +293,36 @@ impl Shard {
 
     pub fn set_outboxes(&mut self, o: Vec<Option<Rc<Outbox>>>) {
         self.outboxes = o;
+    }
+
+    pub fn set_loaded_sender(&mut self, tx: LocalSender<Loaded>) {
+        self.loaded_tx = Some(Rc::new(tx));
+    }
+
+    /// A user's stored value arrived from the identity store: cached, and applied to the
+    /// session if it is still bound to that user.
+    pub fn on_profile(&mut self, l: Loaded) {
+        ShardMetrics::inc(&self.metrics.profiles_loaded);
+        let tenant = l.tenant;
+        if let Some(s) = self.sessions.get_mut(&(l.tenant, l.sid)) {
+            s.core.set_history(&l.uid, l.value_cents);
+        }
+        self.cache_profile(tenant, l.uid, l.value_cents);
+    }
+
+    fn cache_profile(&mut self, tenant: u32, uid: Arc<str>, value_cents: i64) {
+        let cap = self.node.edge.profile_cache_per_shard;
+        if cap == 0 {
+            return;
+        }
+        let k = (tenant, uid);
+        if !self.profiles.contains_key(&k) && self.profiles.len() >= cap {
+            // Random replacement: the first key in hash order (O(1), no bookkeeping).
+            if let Some(victim) = self.profiles.keys().next().cloned() {
+                self.profiles.remove(&victim);
+            }
+        }
+        self.profiles.insert(k, value_cents);
     }
 
     pub fn set_spool_bell(&mut self, bell: LocalSender<()>) {
@@ -404,6 +448,10 @@ impl Shard {
             self.deliver(inb.conn, Out::Err(e));
             return;
         }
+        let uid_before = match &inb.frame {
+            ClientFrame::Identify(_) => sess.core.identity().uid.clone(),
+            _ => None,
+        };
         let d = sess
             .core
             .handle_frame(&mut ctx, &inb.frame, &mut self.scratch);
@@ -448,13 +496,44 @@ impl Shard {
         if let ClientFrame::Identify(id) = &inb.frame
             && d.is_new()
             && let Some(s) = self.sessions.get_mut(&key)
-            && s.core.identity().uid.as_deref() == Some(id.uid.as_str())
+            && let Some(uid) = s.core.identity().uid.clone()
+            && *uid == *id.uid
         {
             s.core
                 .set_account(self.node.identity.account_for(&tenant.id, id));
+            // A newly bound user: their stored value applies now if cached, else when the
+            // identity store answers (off the reactor). A repeated `id` only updates the store
+            // (its history already counts this session's purchases).
+            let first = uid_before.as_deref() != Some(&*uid);
+            if first && let Some(v) = self.profiles.get(&(inb.tenant, uid.clone())) {
+                s.core.set_history(&uid, *v);
+            }
+            let reply = self.loaded_tx.clone().filter(|_| first);
+            let (t, sid) = (inb.tenant, key.1.clone());
             self.node
                 .identity
-                .bind_later(&tenant.id, key.1.as_str(), id);
+                .bind_later(&tenant.id, key.1.as_str(), id, move |before| {
+                    if let Some(tx) = reply {
+                        let _ = tx.try_send(Loaded {
+                            tenant: t,
+                            sid,
+                            uid,
+                            value_cents: before.value_cents(),
+                        });
+                    }
+                });
+        }
+        // A purchase by a bound user counts toward their stored lifetime value.
+        if let ClientFrame::Track(tr) = &inb.frame
+            && d.is_new()
+            && let Some(s) = self.sessions.get(&key)
+            && let Some(uid) = s.core.identity().uid.clone()
+            && let Some(cents) = sentientiq_core::Identity::default().track(tr)
+        {
+            self.node.identity.purchase_later(&tenant.id, &uid, cents);
+            if let Some(v) = self.profiles.get_mut(&(inb.tenant, uid)) {
+                *v = v.saturating_add(cents);
+            }
         }
         let outputs = std::mem::take(&mut self.scratch);
         for o in &outputs {

@@ -1098,3 +1098,55 @@ fn a_client_that_does_not_read_is_dropped_and_cannot_grow_edge_memory() {
         );
     }
 }
+
+fn identify_as(seq: u64, uid: &str, email: &str) -> ClientFrame {
+    ClientFrame::Identify(Identify {
+        seq: Seq(seq),
+        uid: uid.into(),
+        email: Some(email.into()),
+        traits: vec![],
+    })
+}
+
+fn purchase(seq: u64, dollars: f64) -> ClientFrame {
+    ClientFrame::Track(Track {
+        seq: Seq(seq),
+        name: "purchase".into(),
+        props: vec![("amount".into(), Value::Float(dollars))],
+    })
+}
+
+#[test]
+fn a_returning_users_stored_value_is_known_when_they_identify() {
+    let mut edge = Edge::start(1, "");
+    // First visit: a user of a company the directory does not know buys $60k, then $50k.
+    let mut c = edge.ws();
+    c.hello("s_e2e_ltv_000000001", None);
+    c.send(&identify_as(1, "u_whale", "whale@bigco.example"));
+    c.send(&purchase(2, 60_000.0));
+    c.send(&purchase(3, 50_000.0));
+    c.until_ack(3);
+    drop(c);
+    // Identity writes run off the reactor; a graceful stop waits for them.
+    assert!(edge.sigterm().success());
+    // Restarted edge (empty cache): a new session of the same user rages. Their stored $110k
+    // is read from RocksDB when they identify, so the $100k escalation rule fires, as it would
+    // not for a user with no history.
+    edge.spawn();
+    let mut n = edge.ws();
+    n.hello("s_e2e_ltv_000000002", None);
+    n.send(&identify_as(1, "u_minnow", "minnow@small.example"));
+    n.until_ack(1);
+    let mut w = edge.ws();
+    w.hello("s_e2e_ltv_000000003", None);
+    w.send(&identify_as(1, "u_whale", "whale@bigco.example"));
+    w.until_ack(1);
+    edge.wait_metric("siq_profiles_loaded_total", |v| v >= 2.0);
+    n.send(&rage(2));
+    n.until_ack(2);
+    assert_eq!(edge.metric("siq_escalations_total"), 0.0);
+    w.send(&rage(2));
+    w.until_ack(2);
+    assert_eq!(edge.metric("siq_escalations_total"), 1.0, "{}", edge.log());
+    assert!(edge.log().contains("value_usd=110000"), "{}", edge.log());
+}
