@@ -1,0 +1,342 @@
+//! The `events` table: one row per sample of a `b` frame and one per other accepted frame
+//! (`id`, `tr`, `out`, `bye`). Schema in `proto/LAKE.md`.
+
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    Float64Builder, Int32Builder, StringDictionaryBuilder, TimestampMillisecondBuilder,
+    UInt16Builder, UInt32Builder, UInt64Builder,
+};
+use arrow_array::types::Int32Type;
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use sentientiq_proto::{ClientFrame, kind};
+
+use crate::Error;
+
+/// Rows per Parquet row group: large enough for good compression and few footers, small
+/// enough that a reader's predicate pushdown skips meaningfully (Athena/Trino guidance is
+/// 64–512 MiB groups; event rows compress to a few bytes each).
+pub const ROW_GROUP_ROWS: usize = 1 << 20;
+/// zstd level: 3 is zstd's default, a good ratio at a few hundred MB/s per core.
+pub const ZSTD_LEVEL: i32 = 3;
+
+fn dict() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+}
+
+fn ts() -> DataType {
+    DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
+}
+
+/// The `events` schema.
+pub fn events_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("tenant", dict(), false),
+        Field::new("region", dict(), false),
+        Field::new("edge", dict(), false),
+        Field::new("shard", DataType::UInt16, false),
+        Field::new("session", dict(), false),
+        Field::new("user", dict(), true),
+        Field::new("account", dict(), true),
+        Field::new("seq", DataType::UInt64, false),
+        Field::new("idx", DataType::UInt32, false),
+        Field::new("recv_time", ts(), false),
+        Field::new("client_time", ts(), true),
+        Field::new("time", ts(), false),
+        Field::new("kind", dict(), false),
+        Field::new("x", DataType::Int32, true),
+        Field::new("y", DataType::Int32, true),
+        Field::new("label", dict(), true),
+        Field::new("section", dict(), true),
+        Field::new("page", dict(), true),
+        Field::new("value", DataType::Float64, true),
+    ]))
+}
+
+/// What every row of one frame shares.
+#[derive(Debug, Clone, Copy)]
+pub struct RowMeta<'a> {
+    pub tenant: &'a str,
+    pub region: &'a str,
+    pub edge: &'a str,
+    pub shard: u16,
+    pub session: &'a str,
+    pub user: Option<&'a str>,
+    pub account: Option<&'a str>,
+    pub seq: u64,
+    pub recv_ms: u64,
+}
+
+/// Per-session context carried from frame to frame (the section and page in effect).
+#[derive(Debug, Clone, Default)]
+pub struct SessionState {
+    pub section: Option<String>,
+    pub page: Option<String>,
+}
+
+/// The name of a sample kind in the `kind` column.
+pub fn kind_name(k: u8) -> &'static str {
+    const NAMES: [&str; 15] = [
+        "move",
+        "down",
+        "up",
+        "click",
+        "scroll",
+        "key",
+        "visibility",
+        "section",
+        "page",
+        "resize",
+        "dead",
+        "error",
+        "form",
+        "copy",
+        "leave",
+    ];
+    NAMES.get(usize::from(k)).copied().unwrap_or("unknown")
+}
+
+/// Column builders for `events`.
+pub struct EventsBuilder {
+    tenant: StringDictionaryBuilder<Int32Type>,
+    region: StringDictionaryBuilder<Int32Type>,
+    edge: StringDictionaryBuilder<Int32Type>,
+    shard: UInt16Builder,
+    session: StringDictionaryBuilder<Int32Type>,
+    user: StringDictionaryBuilder<Int32Type>,
+    account: StringDictionaryBuilder<Int32Type>,
+    seq: UInt64Builder,
+    idx: UInt32Builder,
+    recv: TimestampMillisecondBuilder,
+    client: TimestampMillisecondBuilder,
+    time: TimestampMillisecondBuilder,
+    kind: StringDictionaryBuilder<Int32Type>,
+    x: Int32Builder,
+    y: Int32Builder,
+    label: StringDictionaryBuilder<Int32Type>,
+    section: StringDictionaryBuilder<Int32Type>,
+    page: StringDictionaryBuilder<Int32Type>,
+    value: Float64Builder,
+    rows: usize,
+}
+
+impl std::fmt::Debug for EventsBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventsBuilder")
+            .field("rows", &self.rows)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for EventsBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl EventsBuilder {
+    pub fn new() -> EventsBuilder {
+        let tsb = || TimestampMillisecondBuilder::new().with_timezone("UTC");
+        EventsBuilder {
+            tenant: StringDictionaryBuilder::new(),
+            region: StringDictionaryBuilder::new(),
+            edge: StringDictionaryBuilder::new(),
+            shard: UInt16Builder::new(),
+            session: StringDictionaryBuilder::new(),
+            user: StringDictionaryBuilder::new(),
+            account: StringDictionaryBuilder::new(),
+            seq: UInt64Builder::new(),
+            idx: UInt32Builder::new(),
+            recv: tsb(),
+            client: tsb(),
+            time: tsb(),
+            kind: StringDictionaryBuilder::new(),
+            x: Int32Builder::new(),
+            y: Int32Builder::new(),
+            label: StringDictionaryBuilder::new(),
+            section: StringDictionaryBuilder::new(),
+            page: StringDictionaryBuilder::new(),
+            value: Float64Builder::new(),
+            rows: 0,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn row(
+        &mut self,
+        m: &RowMeta<'_>,
+        st: &SessionState,
+        idx: u32,
+        client_ms: Option<i64>,
+        time_ms: i64,
+        kind: &str,
+        xy: Option<(i32, i32)>,
+        label: Option<&str>,
+        value: Option<f64>,
+    ) {
+        self.tenant.append_value(m.tenant);
+        self.region.append_value(m.region);
+        self.edge.append_value(m.edge);
+        self.shard.append_value(m.shard);
+        self.session.append_value(m.session);
+        self.user.append_option(m.user);
+        self.account.append_option(m.account);
+        self.seq.append_value(m.seq);
+        self.idx.append_value(idx);
+        self.recv.append_value(m.recv_ms as i64);
+        self.client.append_option(client_ms);
+        self.time.append_value(time_ms);
+        self.kind.append_value(kind);
+        self.x.append_option(xy.map(|p| p.0));
+        self.y.append_option(xy.map(|p| p.1));
+        self.label.append_option(label);
+        self.section.append_option(st.section.as_deref());
+        self.page.append_option(st.page.as_deref());
+        self.value.append_option(value);
+        self.rows += 1;
+    }
+
+    /// Appends the rows of one accepted frame; returns how many. `time` is the sample's time
+    /// on the server clock: receive time minus how long before the batch's last sample it was
+    /// taken (client clock differences only, so client clock skew does not matter).
+    pub fn push_frame(
+        &mut self,
+        m: &RowMeta<'_>,
+        frame: &ClientFrame,
+        st: &mut SessionState,
+    ) -> usize {
+        let recv = m.recv_ms as i64;
+        match frame {
+            ClientFrame::Batch(b) => {
+                let t0 = i64::try_from(b.t0).unwrap_or(i64::MAX / 4);
+                let total_us: i64 = b.dt.iter().map(|d| i64::from(*d)).sum();
+                let mut at_us = 0i64;
+                for i in 0..b.len() {
+                    at_us += i64::from(b.dt.get(i).copied().unwrap_or(0));
+                    let k = b.k[i];
+                    let label = if kind::carries_string(k) {
+                        b.label(i)
+                    } else {
+                        None
+                    };
+                    match k {
+                        kind::SECTION => st.section = label.map(str::to_string),
+                        kind::PAGE => st.page = label.map(str::to_string),
+                        _ => {}
+                    }
+                    let client = t0.saturating_add(at_us / 1000);
+                    let time = recv - (total_us - at_us) / 1000;
+                    let xy = (
+                        b.x.get(i).copied().unwrap_or(0),
+                        b.y.get(i).copied().unwrap_or(0),
+                    );
+                    let value = matches!(k, kind::DOWN | kind::UP | kind::KEY | kind::VISIBILITY)
+                        .then(|| f64::from(b.a(i)));
+                    self.row(
+                        m,
+                        st,
+                        i as u32,
+                        Some(client),
+                        time,
+                        kind_name(k),
+                        Some(xy),
+                        label,
+                        value,
+                    );
+                }
+                b.len()
+            }
+            ClientFrame::Identify(_) => {
+                self.row(m, st, 0, None, recv, "identify", None, None, None);
+                1
+            }
+            ClientFrame::Track(t) => {
+                let amount =
+                    sentientiq_proto::frame::get(&t.props, "amount").and_then(|v| v.as_f64());
+                self.row(m, st, 0, None, recv, "track", None, Some(&t.name), amount);
+                1
+            }
+            ClientFrame::Outcome(o) => {
+                self.row(
+                    m,
+                    st,
+                    0,
+                    None,
+                    recv,
+                    "outcome",
+                    None,
+                    Some(o.r.as_str()),
+                    None,
+                );
+                1
+            }
+            ClientFrame::Bye { .. } => {
+                self.row(m, st, 0, None, recv, "bye", None, None, None);
+                1
+            }
+            ClientFrame::Hello(_) => 0,
+        }
+    }
+
+    /// The rows so far as one record batch (the builders are reset).
+    pub fn finish(&mut self) -> Result<RecordBatch, Error> {
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(self.tenant.finish()),
+            Arc::new(self.region.finish()),
+            Arc::new(self.edge.finish()),
+            Arc::new(self.shard.finish()),
+            Arc::new(self.session.finish()),
+            Arc::new(self.user.finish()),
+            Arc::new(self.account.finish()),
+            Arc::new(self.seq.finish()),
+            Arc::new(self.idx.finish()),
+            Arc::new(self.recv.finish()),
+            Arc::new(self.client.finish()),
+            Arc::new(self.time.finish()),
+            Arc::new(self.kind.finish()),
+            Arc::new(self.x.finish()),
+            Arc::new(self.y.finish()),
+            Arc::new(self.label.finish()),
+            Arc::new(self.section.finish()),
+            Arc::new(self.page.finish()),
+            Arc::new(self.value.finish()),
+        ];
+        self.rows = 0;
+        Ok(RecordBatch::try_new(events_schema(), cols)?)
+    }
+}
+
+/// Writer settings for every lake file: zstd, dictionaries, page statistics, fixed
+/// `created_by` (so the same rows always give the same bytes).
+pub fn writer_properties() -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(ZSTD_LEVEL).unwrap_or_default(),
+        ))
+        .set_dictionary_enabled(true)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_created_by(format!("sentientiq-lake {}", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// One Parquet file holding `batch`.
+pub fn write_parquet(batch: &RecordBatch) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    let mut w = ArrowWriter::try_new(&mut out, batch.schema(), Some(writer_properties()))?;
+    w.write(batch)?;
+    w.close()?;
+    Ok(out)
+}
