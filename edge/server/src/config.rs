@@ -36,8 +36,65 @@ fn invalid<T>(msg: impl Into<String>) -> Result<T, Error> {
 #[serde(deny_unknown_fields)]
 pub struct File {
     pub edge: EdgeSection,
+    #[serde(default)]
+    pub lake: LakeSection,
     #[serde(default, rename = "tenant")]
     pub tenants: Vec<TenantSection>,
+}
+
+/// Where accepted frames are shipped as Parquet, and how much spool may wait for it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LakeSection {
+    /// `local` (a directory). `s3` is refused until the S3 sink lands.
+    #[serde(default = "d_lake_sink")]
+    pub sink: String,
+    /// The local sink's directory.
+    #[serde(default = "d_lake_dir")]
+    pub dir: PathBuf,
+    /// Key prefix inside the sink.
+    #[serde(default)]
+    pub prefix: String,
+    /// A spool segment is sealed (and shipped) at the latest this long after it was opened.
+    #[serde(default = "d_lake_age")]
+    pub max_age_s: u64,
+    /// How often the shipper looks for sealed segments.
+    #[serde(default = "d_lake_poll")]
+    pub poll_ms: u64,
+    /// Spool bytes per shard that may wait for shipping. Past 90 % of it, new frames from
+    /// sessions below the tenant's high-value mark get `overloaded`; past 100 %, all do.
+    /// Nothing already accepted is ever dropped.
+    #[serde(default = "d_spool_max")]
+    pub spool_max_bytes: u64,
+}
+
+impl Default for LakeSection {
+    fn default() -> Self {
+        LakeSection {
+            sink: d_lake_sink(),
+            dir: d_lake_dir(),
+            prefix: String::new(),
+            max_age_s: d_lake_age(),
+            poll_ms: d_lake_poll(),
+            spool_max_bytes: d_spool_max(),
+        }
+    }
+}
+
+fn d_lake_sink() -> String {
+    "local".into()
+}
+fn d_lake_dir() -> PathBuf {
+    PathBuf::from("data/lake")
+}
+fn d_lake_age() -> u64 {
+    60
+}
+fn d_lake_poll() -> u64 {
+    1000
+}
+fn d_spool_max() -> u64 {
+    1 << 30
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -318,6 +375,7 @@ pub struct Tenant {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub edge: EdgeSection,
+    pub lake: LakeSection,
     pub tenants: Vec<Tenant>,
 }
 
@@ -364,8 +422,21 @@ impl Config {
                 }
             }
         }
+        let l = &file.lake;
+        if l.sink != "local" {
+            return invalid(format!(
+                "lake.sink `{}` is not supported yet (use \"local\")",
+                l.sink
+            ));
+        }
+        if l.max_age_s == 0 || l.poll_ms == 0 || l.spool_max_bytes < 1 << 20 {
+            return invalid(
+                "lake.max_age_s and lake.poll_ms must be positive, lake.spool_max_bytes at least 1 MiB",
+            );
+        }
         Ok(Config {
             edge: file.edge,
+            lake: file.lake,
             tenants,
         })
     }
@@ -657,6 +728,33 @@ mod tests {
                 b.io_memory_bytes
             )
         );
+        assert_eq!(
+            (a.write_timeout_ms, a.tombstones_per_shard),
+            (b.write_timeout_ms, b.tombstones_per_shard)
+        );
+        let (a, b) = (&m.lake, &ex.lake);
+        assert_eq!(
+            (
+                &a.sink,
+                &a.dir,
+                &a.prefix,
+                a.max_age_s,
+                a.poll_ms,
+                a.spool_max_bytes
+            ),
+            (
+                &b.sink,
+                &b.dir,
+                &b.prefix,
+                b.max_age_s,
+                b.poll_ms,
+                b.spool_max_bytes
+            )
+        );
+        assert_eq!(
+            ex.tenants[0].high_value_cents,
+            super::DEFAULT_HIGH_VALUE_CENTS
+        );
     }
 
     #[test]
@@ -679,6 +777,13 @@ mod tests {
             ),
             ("max_batch = 512", "max_batch = 5000", "max_batch"),
             ("dnt = \"anonymous\"", "dnt = \"drop\"", "not supported yet"),
+            ("sink = \"local\"", "sink = \"s3\"", "not supported yet"),
+            ("max_age_s = 60", "max_age_s = 0", "max_age_s"),
+            (
+                "high_value_cents = 10000000",
+                "high_value_cents = -1",
+                "high_value_cents",
+            ),
         ] {
             let e = Config::parse(&EXAMPLE.replacen(from, to, 1)).expect_err(needle);
             assert!(e.to_string().contains(needle), "{e}");

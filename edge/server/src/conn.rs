@@ -141,7 +141,8 @@ async fn serve(shard: ShardRef, mut stream: TcpStream) {
         ("GET", "/metrics") => {
             let mut r = Response::text(
                 200,
-                metrics::render(&node.metrics, &node.edge.id, &node.edge.region),
+                metrics::render(&node.metrics, &node.edge.id, &node.edge.region)
+                    + &metrics::render_lake(&node.lake_metrics, &node.edge.id, &node.edge.region),
             );
             r.headers[0].1 = "text/plain; version=0.0.4".into();
             r

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::AccountSection;
 
-const CFS: [&str; 3] = ["sessions", "users", "accounts"];
+const CFS: [&str; 4] = ["sessions", "users", "accounts", "floors"];
 
 /// A user's profile as stored.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -222,6 +222,91 @@ impl IdentityStore {
             Some(v) => Ok(Some(serde_json::from_slice(&v)?)),
             None => Ok(None),
         }
+    }
+
+    /// The uid bound to a session and the account directory key of that user, for lake rows.
+    pub fn user_and_account(&self, tenant: &str, sid: &str) -> (Option<String>, Option<String>) {
+        let Ok(Some(uid)) = self.session_user(tenant, sid) else {
+            return (None, None);
+        };
+        let email = self.user(tenant, &uid).ok().flatten().and_then(|p| p.email);
+        let id = Identify {
+            seq: sentientiq_proto::Seq(0),
+            uid: uid.clone(),
+            email,
+            traits: Vec::new(),
+        };
+        let account = self.account_for(tenant, &id).map(|a| a.key.to_string());
+        (Some(uid), account)
+    }
+
+    /// Records the highest seq of sessions whose spool records were shipped and deleted
+    /// (value: seq u64 LE, time ms u64 LE). Kept at the larger seq.
+    pub fn put_floors(&self, floors: &[(&str, &str, u64)], now_ms: u64) -> Result<(), Error> {
+        let Some(cf) = self.cf("floors") else {
+            return Ok(());
+        };
+        let _guard = self.rmw.lock();
+        let mut batch = rocksdb::WriteBatch::default();
+        for (tenant, sid, seq) in floors {
+            let k = key(tenant, sid);
+            let old = self
+                .db
+                .get_pinned_cf(cf, &k)?
+                .and_then(|v| {
+                    v.get(..8)
+                        .and_then(|b| b.try_into().ok())
+                        .map(u64::from_le_bytes)
+                })
+                .unwrap_or(0);
+            let mut v = Vec::with_capacity(16);
+            v.extend_from_slice(&old.max(*seq).to_le_bytes());
+            v.extend_from_slice(&now_ms.to_le_bytes());
+            batch.put_cf(cf, k, v);
+        }
+        let mut wo = rocksdb::WriteOptions::default();
+        wo.set_sync(true);
+        self.db.write_opt(batch, &wo)?;
+        Ok(())
+    }
+
+    /// Floors recorded within `keep_ms` of `now_ms` (older ones are deleted): (tenant, sid, seq).
+    pub fn floors(&self, now_ms: u64, keep_ms: u64) -> Result<Vec<(String, String, u64)>, Error> {
+        let Some(cf) = self.cf("floors") else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        let mut stale = Vec::new();
+        for item in self.db.iterator_cf(cf, rocksdb::IteratorMode::Start) {
+            let (k, v) = item?;
+            let (Some(seq), Some(at)) = (
+                v.get(..8)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_le_bytes),
+                v.get(8..16)
+                    .and_then(|b| b.try_into().ok())
+                    .map(u64::from_le_bytes),
+            ) else {
+                stale.push(k);
+                continue;
+            };
+            if now_ms.saturating_sub(at) > keep_ms {
+                stale.push(k);
+                continue;
+            }
+            let Some(split) = k.iter().position(|b| *b == 0) else {
+                continue;
+            };
+            out.push((
+                String::from_utf8_lossy(&k[..split]).into_owned(),
+                String::from_utf8_lossy(&k[split + 1..]).into_owned(),
+                seq,
+            ));
+        }
+        for k in stale {
+            self.db.delete_cf(cf, k)?;
+        }
+        Ok(out)
     }
 
     /// The uid bound to a session, if any.

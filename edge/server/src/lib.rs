@@ -10,6 +10,7 @@ pub mod config;
 pub mod conn;
 pub mod http;
 pub mod identity;
+pub mod lake;
 pub mod metrics;
 pub mod run;
 pub mod shard;

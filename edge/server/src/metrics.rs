@@ -231,3 +231,74 @@ pub fn render(shards: &[std::sync::Arc<ShardMetrics>], edge: &str, region: &str)
     let _ = writeln!(o, "siq_fsync_seconds_count{{{l}}} {n}");
     o
 }
+
+/// The lake shipper's counters (one writer: the shipper thread).
+#[derive(Debug, Default)]
+pub struct LakeMetrics {
+    pub files: AtomicU64,
+    pub rows: AtomicU64,
+    pub bytes: AtomicU64,
+    pub segments: AtomicU64,
+    pub errors: AtomicU64,
+    /// Spool bytes waiting to be shipped (all shards).
+    pub backlog_bytes: AtomicU64,
+    /// Age of the oldest spool segment waiting, seconds.
+    pub backlog_age_s: AtomicU64,
+}
+
+/// Prometheus text for the lake shipper.
+pub fn render_lake(m: &LakeMetrics, edge: &str, region: &str) -> String {
+    let mut o = String::new();
+    let l = format!("edge=\"{edge}\",region=\"{region}\"");
+    for (name, help, kind, v) in [
+        (
+            "lake_files_total",
+            "Parquet files stored.",
+            "counter",
+            &m.files,
+        ),
+        (
+            "lake_rows_total",
+            "Rows written to the lake.",
+            "counter",
+            &m.rows,
+        ),
+        (
+            "lake_bytes_total",
+            "Parquet bytes stored.",
+            "counter",
+            &m.bytes,
+        ),
+        (
+            "lake_segments_shipped_total",
+            "Spool segments shipped and deleted.",
+            "counter",
+            &m.segments,
+        ),
+        (
+            "lake_errors_total",
+            "Failed shipping attempts (retried).",
+            "counter",
+            &m.errors,
+        ),
+        (
+            "lake_backlog_bytes",
+            "Spool bytes waiting to be shipped.",
+            "gauge",
+            &m.backlog_bytes,
+        ),
+        (
+            "lake_backlog_age_seconds",
+            "Age of the oldest spool segment waiting to be shipped.",
+            "gauge",
+            &m.backlog_age_s,
+        ),
+    ] {
+        let _ = writeln!(
+            o,
+            "# HELP siq_{name} {help}\n# TYPE siq_{name} {kind}\nsiq_{name}{{{l}}} {}",
+            v.load(Relaxed)
+        );
+    }
+    o
+}

@@ -2,7 +2,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,9 @@ use crate::spool;
 use crate::tenants::Tenants;
 
 /// Runs an edge until SIGTERM/SIGINT; returns after a clean shutdown.
+/// Items handed to each shard once, at start (taken by the shard with its index).
+type PerShard<T> = Arc<Mutex<Vec<Option<Vec<T>>>>>;
+
 pub fn run(cfg: Config) -> Result<()> {
     let nshards = if cfg.edge.shards == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -40,6 +43,7 @@ pub fn run(cfg: Config) -> Result<()> {
     let t0 = Instant::now();
     let mut per_shard: Vec<Vec<spool::Record>> = (0..nshards).map(|_| Vec::new()).collect();
     let mut next_lsn = vec![0u64; nshards];
+    let mut backlog = vec![0u64; nshards];
     let (mut total, mut truncated) = (0usize, 0u64);
     let spool_root = data.join("spool");
     if spool_root.exists() {
@@ -59,6 +63,11 @@ pub fn run(cfg: Config) -> Result<()> {
             truncated += r.truncated_bytes;
             if let Some(i) = idx.filter(|i| *i < nshards) {
                 next_lsn[i] = r.next_lsn;
+                backlog[i] = spool::segments(&dir)?
+                    .iter()
+                    .filter_map(|(_, p)| std::fs::metadata(p).ok())
+                    .map(|m| m.len())
+                    .sum();
             }
             for rec in r.records {
                 total += 1;
@@ -72,6 +81,18 @@ pub fn run(cfg: Config) -> Result<()> {
         ms = t0.elapsed().as_millis() as u64,
         "spool recovered"
     );
+
+    // Sessions whose spool records were shipped and deleted: their highest seq, so a late retry
+    // is re-acked, never stored twice. Kept for a week.
+    let mut floors: Vec<Vec<(String, String, u64)>> = (0..nshards).map(|_| Vec::new()).collect();
+    for (t, s, q) in identity
+        .floors(shard::now_ms(), 7 * 24 * 3_600_000)
+        .context("reading session floors")?
+    {
+        floors[owner(&t, &s, nshards)].push((t, s, q));
+    }
+    let floors: PerShard<(String, String, u64)> =
+        Arc::new(Mutex::new(floors.into_iter().map(Some).collect()));
 
     let shutdown = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
@@ -87,7 +108,20 @@ pub fn run(cfg: Config) -> Result<()> {
         identity: Arc::new(identity),
         shutdown,
         ready: AtomicUsize::new(0),
+        lake: cfg.lake.clone(),
+        active_segment: next_lsn.iter().map(|l| AtomicU64::new(*l)).collect(),
+        spool_backlog: backlog.into_iter().map(AtomicU64::new).collect(),
+        lake_metrics: crate::metrics::LakeMetrics::default(),
     });
+    let sink = sentientiq_lake::LocalSink::new(cfg.lake.dir.clone());
+    tracing::info!(sink = "local", dir = %cfg.lake.dir.display(), "lake");
+    let stop = node.shutdown.clone();
+    let shipper = {
+        let node = node.clone();
+        std::thread::Builder::new()
+            .name("lake-shipper".into())
+            .spawn(move || crate::lake::Shipper::new(node, Box::new(sink)).run())?
+    };
     let records: Arc<Mutex<Vec<Option<Vec<spool::Record>>>>> =
         Arc::new(Mutex::new(per_shard.into_iter().map(Some).collect()));
     let next_lsn = Arc::new(next_lsn);
@@ -97,14 +131,15 @@ pub fn run(cfg: Config) -> Result<()> {
         .io_memory(cfg.edge.io_memory_bytes)
         .ring_depth(256)
         .on_all_shards(move || {
-            let (node, mesh, records, next_lsn) = (
+            let (node, mesh, records, next_lsn, floors) = (
                 node.clone(),
                 mesh.clone(),
                 records.clone(),
                 next_lsn.clone(),
+                floors.clone(),
             );
             async move {
-                if let Err(e) = shard_main(node.clone(), mesh, records, next_lsn).await {
+                if let Err(e) = shard_main(node.clone(), mesh, records, next_lsn, floors).await {
                     tracing::error!(error = %e, "shard failed");
                     node.shutdown.store(true, Ordering::Relaxed);
                     return Err(e.to_string());
@@ -121,6 +156,10 @@ pub fn run(cfg: Config) -> Result<()> {
             Err(e) => failed = Some(e.to_string()),
         }
     }
+    stop.store(true, Ordering::Relaxed);
+    if shipper.join().is_err() {
+        tracing::error!("the lake shipper panicked");
+    }
     match failed {
         Some(e) => Err(anyhow::anyhow!("a shard failed: {e}")),
         None => {
@@ -135,6 +174,7 @@ async fn shard_main(
     mesh: MeshBuilder<Msg, glommio::channels::channel_mesh::Full>,
     records: Arc<Mutex<Vec<Option<Vec<spool::Record>>>>>,
     next_lsn: Arc<Vec<u64>>,
+    floors: PerShard<(String, String, u64)>,
 ) -> Result<()> {
     let (senders, receivers) = mesh
         .join()
@@ -148,6 +188,12 @@ async fn shard_main(
         .unwrap_or_default();
     let shard = Rc::new(RefCell::new(Shard::new(id, node.clone(), next_lsn[id])));
     let replayed = shard.borrow_mut().replay(mine);
+    let my_floors = floors
+        .lock()
+        .ok()
+        .and_then(|mut v| v.get_mut(id).and_then(Option::take))
+        .unwrap_or_default();
+    shard.borrow_mut().seed_floors(my_floors);
     if replayed > 0 {
         tracing::info!(
             shard = id,

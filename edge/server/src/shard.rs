@@ -33,6 +33,13 @@ pub struct Node {
     pub identity: Arc<IdentityStore>,
     pub shutdown: Arc<AtomicBool>,
     pub ready: AtomicUsize,
+    pub lake: crate::config::LakeSection,
+    /// Per shard: the first LSN of the segment its committer writes (segments below it are
+    /// sealed and may be shipped). Set before the segment file is created.
+    pub active_segment: Vec<std::sync::atomic::AtomicU64>,
+    /// Per shard: spool bytes not yet shipped (appends add, the shipper subtracts).
+    pub spool_backlog: Vec<std::sync::atomic::AtomicU64>,
+    pub lake_metrics: crate::metrics::LakeMetrics,
 }
 
 impl Node {
@@ -291,6 +298,49 @@ impl Shard {
         n
     }
 
+    /// Seeds tombstones from the floors of shipped sessions not rebuilt from the spool.
+    pub fn seed_floors(&mut self, floors: Vec<(String, String, u64)>) {
+        for (t, s, seq) in floors {
+            let (Some(ti), Ok(sid)) = (self.node.tenants.index_of(&t), Sid::parse(&s)) else {
+                continue;
+            };
+            let key = (ti as u32, sid);
+            if self.sessions.contains_key(&key) {
+                continue;
+            }
+            self.tombstone(key, Seq(seq), 0);
+        }
+    }
+
+    fn tombstone(&mut self, key: Key, durable_high: Seq, value_cents: i64) {
+        let cap = self.node.edge.tombstones_per_shard;
+        if cap == 0 {
+            return;
+        }
+        // The order holds at most `cap` entries, so the map does too.
+        while self.tomb_order.len() >= cap {
+            let Some((old, generation)) = self.tomb_order.pop_front() else {
+                break;
+            };
+            if self
+                .tombstones
+                .get(&old)
+                .is_some_and(|t| t.generation == generation)
+            {
+                self.tombstones.remove(&old);
+            }
+        }
+        self.tomb_generation += 1;
+        let prev = self.tombstones.get(&key).copied();
+        let t = Tombstone {
+            durable_high: prev.map_or(durable_high, |p| p.durable_high.max(durable_high)),
+            value_cents: prev.map_or(value_cents, |p| p.value_cents.max(value_cents)),
+            generation: self.tomb_generation,
+        };
+        self.tombstones.insert(key.clone(), t);
+        self.tomb_order.push_back((key, self.tomb_generation));
+    }
+
     pub fn set_outboxes(&mut self, o: Vec<Option<Rc<Outbox>>>) {
         self.outboxes = o;
     }
@@ -428,6 +478,25 @@ impl Shard {
         let Some(seq) = inb.frame.seq() else { return };
         // The connection that sent the latest frame receives the session's outputs.
         sess.conn = Some(inb.conn);
+        // Spool headroom: while the lake is behind, new frames are refused (not acked, so the
+        // client keeps them) once the shard's unshipped spool passes its share; high-value
+        // sessions keep the last 10 %.
+        if seq > sess.core.high_seq() {
+            let backlog = node.spool_backlog[self.id].load(Ordering::Relaxed);
+            let max = node.lake.spool_max_bytes;
+            let high = sess.value_cents() >= tenant.high_value_cents;
+            if backlog >= max || (!high && backlog >= max / 10 * 9) {
+                self.metrics.error(sentientiq_proto::ErrorCode::Overloaded);
+                let e = sentientiq_proto::Err {
+                    code: sentientiq_proto::ErrorCode::Overloaded,
+                    msg: "the edge's spool is full while the lake catches up; retry later".into(),
+                    fatal: false,
+                    retry_ms: Some(5000),
+                };
+                self.deliver(inb.conn, Out::Err(e));
+                return;
+            }
+        }
         // Only frames beyond what the session holds spend a token: a retry of frames already
         // accepted (a re-sent beacon) is re-acked, not refused.
         let charged = seq > sess.core.high_seq();
@@ -474,6 +543,7 @@ impl Shard {
                 );
                 let n = (self.spool_buf.len() - before) as u64;
                 self.appended += n;
+                node.spool_backlog[self.id].fetch_add(n, Ordering::Relaxed);
                 ShardMetrics::add(&m.spool_bytes, n);
             }
             sentientiq_core::Disposition::Duplicate => ShardMetrics::inc(&m.duplicates),
@@ -678,31 +748,8 @@ impl Shard {
         self.metrics
             .sessions
             .store(self.sessions.len() as u64, Ordering::Relaxed);
-        let cap = self.node.edge.tombstones_per_shard;
-        if cap > 0 {
-            // The order holds at most `cap` entries, so the map does too.
-            while self.tomb_order.len() >= cap {
-                let Some((old, generation)) = self.tomb_order.pop_front() else {
-                    break;
-                };
-                if self
-                    .tombstones
-                    .get(&old)
-                    .is_some_and(|t| t.generation == generation)
-                {
-                    self.tombstones.remove(&old);
-                }
-            }
-            self.tomb_generation += 1;
-            let t = Tombstone {
-                durable_high: s.durable_high,
-                value_cents: s.value_cents(),
-                generation: self.tomb_generation,
-            };
-            self.tombstones.insert(key.clone(), t);
-            self.tomb_order
-                .push_back((key.clone(), self.tomb_generation));
-        }
+        let value = s.value_cents();
+        self.tombstone(key.clone(), s.durable_high, value);
         Some(s.conn)
     }
 
@@ -829,13 +876,46 @@ pub async fn committer(
     segment_bytes: u64,
     healthy: Rc<std::cell::Cell<bool>>,
 ) {
-    let shard_id = shard.borrow().id as u32;
-    let mut file: Option<(glommio::io::BufferedFile, u64, u64)> = None; // (file, first lsn, offset)
+    let (shard_id, node) = {
+        let s = shard.borrow();
+        (s.id as u32, s.node.clone())
+    };
+    let max_age = Duration::from_secs(node.lake.max_age_s);
+    let active = &node.active_segment[shard_id as usize];
+    // (file, first lsn, offset, opened)
+    let mut file: Option<(glommio::io::BufferedFile, u64, u64, Instant)> = None;
     let mut retry: Vec<u8> = Vec::new();
     let mut retry_upto = 0u64;
+    let mut synced_upto = 0u64;
     loop {
-        if retry.is_empty() && bell.recv().await.is_none() {
-            return;
+        if retry.is_empty() {
+            // Idle: wait for appends, but seal an open segment once it is `max_age` old so
+            // the lake gets it without waiting for more traffic.
+            let woke = match &file {
+                Some((_, _, _, opened)) => {
+                    let left = max_age.saturating_sub(opened.elapsed());
+                    futures_lite::future::or(async { Some(bell.recv().await) }, async {
+                        glommio::timer::sleep(left).await;
+                        None
+                    })
+                    .await
+                }
+                None => Some(bell.recv().await),
+            };
+            match woke {
+                Some(None) => return,
+                Some(Some(())) => {}
+                None => {
+                    if let Some((f, _, _, _)) = file.take() {
+                        if let Err(e) = f.close().await {
+                            tracing::error!(error = %e, "closing a spool segment");
+                        }
+                        // Everything written so far is in sealed segments.
+                        active.store(synced_upto, Ordering::Release);
+                    }
+                    continue;
+                }
+            }
         }
         glommio::timer::sleep(interval).await;
         let (mut data, upto) = shard.borrow_mut().take_spool();
@@ -853,21 +933,25 @@ pub async fn committer(
         let r: std::io::Result<()> = async {
             let rotate = match &file {
                 None => true,
-                Some((_, _, off)) => {
-                    *off + data.len() as u64 > segment_bytes && *off > spool::HEADER as u64
+                Some((_, _, off, opened)) => {
+                    (*off + data.len() as u64 > segment_bytes || opened.elapsed() >= max_age)
+                        && *off > spool::HEADER as u64
                 }
             };
             if rotate {
-                if let Some((f, _, _)) = file.take() {
+                if let Some((f, _, _, _)) = file.take() {
                     f.close().await?;
                 }
+                // Published before the file exists: the shipper never touches a segment at or
+                // above it, and everything below it is closed.
+                active.store(start_lsn, Ordering::Release);
                 std::fs::create_dir_all(&dir)?;
                 let f =
                     glommio::io::BufferedFile::create(spool::segment_path(&dir, start_lsn)).await?;
                 f.write_at(spool::header(shard_id).to_vec(), 0).await?;
-                file = Some((f, start_lsn, spool::HEADER as u64));
+                file = Some((f, start_lsn, spool::HEADER as u64, Instant::now()));
             }
-            let Some((f, _, off)) = file.as_mut() else {
+            let Some((f, _, off, _)) = file.as_mut() else {
                 return Err(std::io::Error::other("no segment"));
             };
             let n = data.len() as u64;
@@ -882,6 +966,7 @@ pub async fn committer(
         .await;
         match r {
             Ok(()) => {
+                synced_upto = upto;
                 healthy.set(true);
                 let us = t0.elapsed().as_micros() as u64;
                 let mut s = shard.borrow_mut();

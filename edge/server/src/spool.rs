@@ -140,7 +140,8 @@ pub fn shard_dir(data_dir: &Path, shard: usize) -> PathBuf {
     data_dir.join("spool").join(format!("shard-{shard:03}"))
 }
 
-fn segments(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
+/// The segments of a shard directory, by first LSN.
+pub fn segments(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
     let mut v = Vec::new();
     if !dir.exists() {
         return Ok(v);
@@ -178,7 +179,37 @@ pub fn recover(dir: &Path) -> io::Result<Recovered> {
         r.next_lsn = first + (valid.saturating_sub(HEADER)) as u64;
         r.segments += 1;
     }
+    // Segments already shipped and deleted still count: LSNs (and so lake file names) never
+    // go back.
+    r.next_lsn = r.next_lsn.max(shipped_lsn(dir)?);
     Ok(r)
+}
+
+const SHIPPED: &str = "shipped.lsn";
+
+/// The end LSN of the last segment shipped to the lake and deleted (0 if none).
+pub fn shipped_lsn(dir: &Path) -> io::Result<u64> {
+    match fs::read_to_string(dir.join(SHIPPED)) {
+        Ok(s) => s.trim().parse().map_err(|_| {
+            io::Error::other(format!("{}: not a number", dir.join(SHIPPED).display()))
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
+/// Deletes a shipped segment, first recording its end LSN durably (write, fsync, rename,
+/// fsync the directory) so a restart never reuses its LSNs.
+pub fn delete_shipped(dir: &Path, path: &Path, end_lsn: u64) -> io::Result<()> {
+    if end_lsn > shipped_lsn(dir)? {
+        let tmp = dir.join(".shipped.lsn.tmp");
+        let mut f = fs::File::create(&tmp)?;
+        io::Write::write_all(&mut f, format!("{end_lsn}\n").as_bytes())?;
+        f.sync_all()?;
+        fs::rename(&tmp, dir.join(SHIPPED))?;
+    }
+    fs::remove_file(path)?;
+    fs::File::open(dir)?.sync_all()
 }
 
 /// The name of the segment whose first record starts at `lsn`.

@@ -19,6 +19,8 @@ struct Edge {
     shards: usize,
     extra: String,
     header_timeout_ms: u64,
+    /// The config as `start_edited` produced it (restarts reuse it).
+    edited: Option<String>,
 }
 
 fn free_port() -> u16 {
@@ -40,9 +42,10 @@ impl Edge {
             shards,
             extra: String::new(),
             header_timeout_ms: 5000,
+            edited: None,
         };
         let cfg = edit(e.config());
-        e.extra = String::new();
+        e.edited = Some(cfg.clone());
         e.spawn_with(&cfg);
         e
     }
@@ -55,6 +58,7 @@ impl Edge {
             shards,
             extra: extra.to_string(),
             header_timeout_ms,
+            edited: None,
         };
         e.spawn();
         e
@@ -77,6 +81,10 @@ impl Edge {
                 &format!("data_dir = {:?}", self.dir.path().join("data")),
             )
             .replace(
+                "dir = \"data/lake\"",
+                &format!("dir = {:?}", self.dir.path().join("lake")),
+            )
+            .replace(
                 "header_timeout_ms = 5000",
                 &format!("header_timeout_ms = {}", self.header_timeout_ms),
             );
@@ -84,7 +92,7 @@ impl Edge {
     }
 
     fn spawn(&mut self) {
-        let cfg = self.config();
+        let cfg = self.edited.clone().unwrap_or_else(|| self.config());
         self.spawn_with(&cfg);
     }
 
@@ -445,8 +453,9 @@ fn kill_9_loses_no_acked_frame_and_a_replay_adds_nothing() {
         acked.push((sid.clone(), 5u64));
     }
     edge.kill9();
-    edge.spawn();
     // Conservation: every acked (sid, seq) is in the spool exactly once; nothing invented.
+    // (Read before the restart: a running edge ships sealed segments to the lake and deletes
+    // them; the lake's own conservation test covers that path.)
     let mut seen = std::collections::HashMap::new();
     for d in std::fs::read_dir(edge.spool_dir()).expect("spool") {
         let r = sentientiq_edge::spool::recover(&d.expect("dir").path()).expect("recover");
@@ -454,6 +463,7 @@ fn kill_9_loses_no_acked_frame_and_a_replay_adds_nothing() {
             *seen.entry((rec.sid, rec.seq)).or_insert(0) += 1;
         }
     }
+    edge.spawn();
     for (sid, upto) in &acked {
         for s in 1..=*upto {
             assert_eq!(seen.get(&(sid.clone(), s)), Some(&1), "{sid} seq {s}");
@@ -1149,4 +1159,229 @@ fn a_returning_users_stored_value_is_known_when_they_identify() {
     w.until_ack(2);
     assert_eq!(edge.metric("siq_escalations_total"), 1.0, "{}", edge.log());
     assert!(edge.log().contains("value_usd=110000"), "{}", edge.log());
+}
+
+/// (session, seq, idx, kind, user, account) of one lake row.
+type LakeRow = (String, u64, u32, String, Option<String>, Option<String>);
+
+/// Every `events` row in a lake directory: (session, seq, idx, kind, user, account), and the keys.
+fn lake_rows(dir: &std::path::Path) -> (Vec<LakeRow>, Vec<String>) {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Int32Type, UInt32Type, UInt64Type};
+    let mut rows = Vec::new();
+    let mut keys = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.filter_map(|e| e.ok()) {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+                continue;
+            }
+            if p.extension().is_none_or(|x| x != "parquet") {
+                continue;
+            }
+            keys.push(p.strip_prefix(dir).expect("under").display().to_string());
+            let bytes = bytes::Bytes::from(std::fs::read(&p).expect("read"));
+            let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+                .expect("parquet")
+                .build()
+                .expect("reader");
+            for b in r {
+                let b = b.expect("batch");
+                let s = |n: &str, i: usize| -> Option<String> {
+                    let c = b.column_by_name(n).expect("column");
+                    let d = c.as_dictionary::<Int32Type>();
+                    d.key(i)
+                        .map(|k| d.values().as_string::<i32>().value(k).to_string())
+                };
+                let seq = b
+                    .column_by_name("seq")
+                    .expect("seq")
+                    .as_primitive::<UInt64Type>()
+                    .clone();
+                let idx = b
+                    .column_by_name("idx")
+                    .expect("idx")
+                    .as_primitive::<UInt32Type>()
+                    .clone();
+                for i in 0..b.num_rows() {
+                    rows.push((
+                        s("session", i).expect("session"),
+                        seq.value(i),
+                        idx.value(i),
+                        s("kind", i).expect("kind"),
+                        s("user", i),
+                        s("account", i),
+                    ));
+                }
+                assert!(!seq.is_null(0));
+            }
+        }
+    }
+    keys.sort();
+    (rows, keys)
+}
+
+#[test]
+fn every_acked_frame_lands_in_the_lake_exactly_once_across_kill_9() {
+    let mut edge = Edge::start_edited(2, |c| {
+        c.replace("max_age_s = 60", "max_age_s = 1")
+            .replace("poll_ms = 1000", "poll_ms = 100")
+    });
+    let lake_dir = edge.dir.path().join("lake");
+    let sids: Vec<String> = (0..12).map(|i| format!("s_e2e_lake_{i:08}")).collect();
+    // Each session: a 10-sample batch, an identify, a 5-sample batch = 16 rows; the SDK keeps
+    // each frame until acked and re-sends what was not.
+    let frames = |i: usize| -> Vec<ClientFrame> {
+        let mut v = vec![moves(1, 10)];
+        v.push(if i == 0 {
+            identify(2, "dana@acme.example")
+        } else {
+            track(2)
+        });
+        v.push(moves(3, 5));
+        v
+    };
+    let mut acked = vec![0u64; sids.len()];
+    // Half the sessions send everything, the other half only their first frame, then kill -9.
+    for (i, sid) in sids.iter().enumerate() {
+        let mut c = edge.ws();
+        c.hello(sid, None);
+        let n = if i % 2 == 0 { 3 } else { 1 };
+        for f in frames(i).into_iter().take(n) {
+            c.send(&f);
+        }
+        c.until_ack(n as u64);
+        acked[i] = n as u64;
+    }
+    edge.kill9();
+    edge.spawn();
+    // Every session reconnects and re-sends everything after what was acked, plus (as a worst
+    // case) its last acked frame again.
+    for (i, sid) in sids.iter().enumerate() {
+        let mut c = edge.ws();
+        let w = c.hello(sid, Some(acked[i]));
+        assert_eq!(w.ack, Seq(acked[i]), "{sid}");
+        for f in frames(i).into_iter().skip(acked[i] as usize - 1) {
+            c.send(&f);
+        }
+        c.until_ack(3);
+    }
+    // Everything ships within max_age + a poll; then the spool holds nothing unshipped.
+    let t0 = Instant::now();
+    let expected = sids.len() * 16;
+    let (_, keys) = loop {
+        let (rows, keys) = lake_rows(&lake_dir);
+        if rows.len() >= expected {
+            break (rows, keys);
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "{} of {expected} rows: {}",
+            rows.len(),
+            edge.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let (rows, keys2) = lake_rows(&lake_dir);
+    assert_eq!(keys, keys2);
+    // Conservation: every frame's rows exactly once, none invented.
+    assert_eq!(rows.len(), expected);
+    let mut uniq: Vec<_> = rows.iter().map(|r| (r.0.clone(), r.1, r.2)).collect();
+    uniq.sort();
+    uniq.dedup();
+    assert_eq!(uniq.len(), expected, "a row appears twice");
+    for (i, sid) in sids.iter().enumerate() {
+        let mine: Vec<_> = rows.iter().filter(|r| &r.0 == sid).collect();
+        assert_eq!(mine.len(), 16, "{sid}");
+        assert_eq!(mine.iter().filter(|r| r.1 == 1).count(), 10);
+        assert_eq!(mine.iter().filter(|r| r.1 == 3).count(), 5);
+        let want = if i == 0 { "identify" } else { "track" };
+        assert!(mine.iter().any(|r| r.1 == 2 && r.3 == want));
+        if i == 0 {
+            assert!(mine.iter().all(|r| r.4.as_deref() == Some("u_dana")));
+            assert!(mine.iter().all(|r| r.5.as_deref() == Some("acme.example")));
+        } else {
+            assert!(mine.iter().all(|r| r.4.is_none()));
+        }
+    }
+    // Keys are Hive-style under the documented layout.
+    for k in &keys {
+        let parts: Vec<&str> = k.split('/').collect();
+        assert_eq!(parts.len(), 6, "{k}");
+        assert_eq!(
+            (parts[0], parts[1], parts[4]),
+            ("events", "tenant=demo", "region=us-east-1"),
+            "{k}"
+        );
+        assert!(
+            parts[2].starts_with("date=20") && parts[3].starts_with("hour="),
+            "{k}"
+        );
+        assert!(
+            parts[5].starts_with("edge-local-1-") && parts[5].ends_with(".parquet"),
+            "{k}"
+        );
+    }
+    assert_eq!(edge.metric("siq_lake_backlog_bytes"), 0.0, "{}", edge.log());
+    assert_eq!(edge.metric("siq_lake_errors_total"), 0.0);
+}
+
+#[test]
+fn a_lake_outage_fills_the_spool_headroom_then_drains_without_loss() {
+    let mut edge = Edge::start_edited(1, |c| {
+        c.replace("max_age_s = 60", "max_age_s = 1")
+            .replace("poll_ms = 1000", "poll_ms = 100")
+            .replace("spool_max_bytes = 1073741824", "spool_max_bytes = 1048576")
+    });
+    let lake_dir = edge.dir.path().join("lake");
+    // The outage: the lake's directory cannot be created (a file sits where it should be).
+    std::fs::write(&lake_dir, b"not a directory").expect("block the lake");
+    let mut c = edge.ws();
+    c.hello("s_e2e_outage_000001", None);
+    // ~40 KB frames until the edge says `overloaded` (90 % of 1 MiB for this value-0 session).
+    let mut acked = 0u64;
+    let refused_at = loop {
+        let seq = acked + 1;
+        c.send(&moves(seq, 4000));
+        match c.frame() {
+            EdgeFrame::Ack { seq: s } => acked = s.0,
+            EdgeFrame::Err(e) => {
+                assert_eq!((e.code, e.fatal), (ErrorCode::Overloaded, false), "{e:?}");
+                break seq;
+            }
+            f => panic!("{f:?}"),
+        }
+        assert!(seq < 200, "never refused: {}", edge.log());
+    };
+    let spooled = edge.metric("siq_spool_bytes_total");
+    assert!(
+        (0.9 * 1_048_576.0..1_048_576.0 + 64_000.0).contains(&spooled),
+        "{spooled}"
+    );
+    // Sealed segments fail to ship (and are kept), visibly.
+    edge.wait_metric("siq_lake_errors_total", |v| v >= 1.0);
+    assert!(edge.metric("siq_lake_backlog_bytes") > 0.0);
+    // Still refused while the outage lasts: nothing is silently dropped or acked.
+    c.send(&moves(refused_at, 4000));
+    assert!(matches!(c.frame(), EdgeFrame::Err(e) if e.code == ErrorCode::Overloaded));
+    // The lake returns: the backlog drains, and the refused frame is accepted on retry.
+    std::fs::remove_file(&lake_dir).expect("unblock");
+    edge.wait_metric("siq_lake_backlog_bytes", |v| v < 0.5 * 1_048_576.0);
+    c.send(&moves(refused_at, 4000));
+    c.until_ack(refused_at);
+    edge.wait_metric("siq_lake_rows_total", |v| v >= (refused_at * 4000) as f64);
+    let (rows, _) = lake_rows(&lake_dir);
+    assert_eq!(
+        rows.len() as u64,
+        refused_at * 4000,
+        "every acked sample once"
+    );
+    edge.kill9();
 }

@@ -1,0 +1,245 @@
+//! The lake shipper: a thread beside the shards (never on their reactors) that turns sealed
+//! spool segments into Parquet files, stores them in the sink, and only then deletes the
+//! segment. A failure leaves the segment in place and is retried; a retry rewrites the same keys
+//! with the same bytes, so the lake holds every accepted frame exactly once.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use sentientiq_lake::{
+    EventsBuilder, Partition, RowMeta, SessionState, Sink, object_key, write_parquet,
+};
+use sentientiq_proto::{Limits, decode_client};
+
+use crate::shard::Node;
+use crate::spool;
+
+/// Sessions whose section/page the shipper remembers between segments.
+const MAX_SESSION_STATES: usize = 100_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ShipError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("encoding: {0}")]
+    Encode(#[from] sentientiq_lake::Error),
+    #[error("storing: {0}")]
+    Sink(#[from] sentientiq_lake::SinkError),
+    #[error("deleting {path}: {source}")]
+    Delete {
+        path: String,
+        source: std::io::Error,
+    },
+}
+
+fn older(a: Option<SystemTime>, b: Option<SystemTime>) -> Option<SystemTime> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// What one shipped segment produced.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Shipped {
+    pub files: Vec<String>,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+#[derive(Debug)]
+pub struct Shipper {
+    node: Arc<Node>,
+    sink: Box<dyn Sink>,
+    states: HashMap<(String, String), SessionState>,
+}
+
+impl Shipper {
+    pub fn new(node: Arc<Node>, sink: Box<dyn Sink>) -> Shipper {
+        Shipper {
+            node,
+            sink,
+            states: HashMap::new(),
+        }
+    }
+
+    /// Runs until shutdown, polling every `lake.poll_ms`.
+    pub fn run(mut self) {
+        let poll = Duration::from_millis(self.node.lake.poll_ms);
+        while !self.node.shutdown.load(Ordering::Relaxed) {
+            self.pass();
+            std::thread::sleep(poll);
+        }
+    }
+
+    /// One pass over every shard directory: ships each sealed segment in LSN order, stopping a
+    /// directory at its first failure (so segments are deleted in order).
+    pub fn pass(&mut self) {
+        let root = self.node.edge.data_dir.join("spool");
+        let Ok(entries) = std::fs::read_dir(&root) else {
+            return;
+        };
+        let mut dirs: Vec<(usize, PathBuf)> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let p = e.path();
+                let i = p
+                    .file_name()?
+                    .to_str()?
+                    .strip_prefix("shard-")?
+                    .parse()
+                    .ok()?;
+                Some((i, p))
+            })
+            .collect();
+        dirs.sort();
+        let (mut backlog, mut oldest) = (0u64, None::<SystemTime>);
+        for (i, dir) in dirs {
+            let active = self
+                .node
+                .active_segment
+                .get(i)
+                .map_or(u64::MAX, |a| a.load(Ordering::Acquire));
+            let Ok(segs) = spool::segments(&dir) else {
+                continue;
+            };
+            let mut failed = false;
+            for (first, path) in segs {
+                let meta = std::fs::metadata(&path).ok();
+                let size = meta.as_ref().map_or(0, |m| m.len());
+                if first >= active || failed {
+                    backlog += size;
+                    if first < active {
+                        oldest = older(oldest, meta.and_then(|m| m.modified().ok()));
+                    }
+                    continue;
+                }
+                match self.ship(i, &dir, first, &path) {
+                    Ok(s) => {
+                        let m = &self.node.lake_metrics;
+                        m.files.fetch_add(s.files.len() as u64, Ordering::Relaxed);
+                        m.rows.fetch_add(s.rows, Ordering::Relaxed);
+                        m.bytes.fetch_add(s.bytes, Ordering::Relaxed);
+                        m.segments.fetch_add(1, Ordering::Relaxed);
+                        if let Some(b) = self.node.spool_backlog.get(i) {
+                            let _ = b.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                                Some(v.saturating_sub(size))
+                            });
+                        }
+                        tracing::debug!(
+                            shard = i,
+                            first,
+                            files = s.files.len(),
+                            rows = s.rows,
+                            "segment shipped"
+                        );
+                    }
+                    Err(e) => {
+                        self.node
+                            .lake_metrics
+                            .errors
+                            .fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(shard = i, first, error = %e, "shipping failed; will retry");
+                        failed = true;
+                        backlog += size;
+                        oldest = older(oldest, meta.and_then(|m| m.modified().ok()));
+                    }
+                }
+            }
+        }
+        let m = &self.node.lake_metrics;
+        m.backlog_bytes.store(backlog, Ordering::Relaxed);
+        let age = oldest
+            .and_then(|t| SystemTime::now().duration_since(t).ok())
+            .map_or(0, |d| d.as_secs());
+        m.backlog_age_s.store(age, Ordering::Relaxed);
+    }
+
+    /// Ships one sealed segment and deletes it.
+    pub fn ship(
+        &mut self,
+        shard: usize,
+        dir: &Path,
+        first: u64,
+        path: &Path,
+    ) -> Result<Shipped, ShipError> {
+        let bytes = std::fs::read(path).map_err(|source| ShipError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        let (records, valid) = spool::decode_segment(&bytes);
+        let end_lsn = first + valid.saturating_sub(spool::HEADER) as u64;
+        let node = self.node.clone();
+        let (edge, region) = (&node.edge.id, &node.edge.region);
+        let mut parts: BTreeMap<Partition, EventsBuilder> = BTreeMap::new();
+        let mut who: HashMap<(String, String), (Option<String>, Option<String>)> = HashMap::new();
+        if self.states.len() > MAX_SESSION_STATES {
+            self.states.clear();
+        }
+        for r in &records {
+            let Ok(frame) = decode_client(&r.frame, &Limits::DEFAULT) else {
+                tracing::error!(tenant = %r.tenant, sid = %r.sid, seq = r.seq, "spooled frame does not decode; skipped");
+                continue;
+            };
+            let k = (r.tenant.clone(), r.sid.clone());
+            let (user, account) = who
+                .entry(k.clone())
+                .or_insert_with(|| node.identity.user_and_account(&r.tenant, &r.sid))
+                .clone();
+            let st = self.states.entry(k).or_default();
+            let m = RowMeta {
+                tenant: &r.tenant,
+                region,
+                edge,
+                shard: shard as u16,
+                session: &r.sid,
+                user: user.as_deref(),
+                account: account.as_deref(),
+                seq: r.seq,
+                recv_ms: r.recv_ms,
+            };
+            parts
+                .entry(Partition::of(&r.tenant, r.recv_ms))
+                .or_default()
+                .push_frame(&m, &frame, st);
+        }
+        let mut out = Shipped::default();
+        for (p, mut b) in parts {
+            if b.is_empty() {
+                continue;
+            }
+            out.rows += b.len() as u64;
+            let file = write_parquet(&b.finish()?)?;
+            let key = object_key(&node.lake.prefix, "events", &p, region, edge, shard, first);
+            self.sink.put(&key, &file)?;
+            out.bytes += file.len() as u64;
+            out.files.push(key);
+        }
+        // Every file is stored: the sessions' highest seqs are kept (so a retry of a frame
+        // whose record is gone is still recognised) and the segment can go.
+        let mut floors: HashMap<(&str, &str), u64> = HashMap::new();
+        for r in &records {
+            let f = floors.entry((&r.tenant, &r.sid)).or_default();
+            *f = (*f).max(r.seq);
+        }
+        let floors: Vec<(&str, &str, u64)> =
+            floors.into_iter().map(|((t, s), q)| (t, s, q)).collect();
+        if let Err(e) = node.identity.put_floors(&floors, crate::shard::now_ms()) {
+            return Err(ShipError::Delete {
+                path: path.display().to_string(),
+                source: std::io::Error::other(e.to_string()),
+            });
+        }
+        spool::delete_shipped(dir, path, end_lsn).map_err(|source| ShipError::Delete {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Ok(out)
+    }
+}
