@@ -14,6 +14,7 @@ pub mod detect;
 pub mod identity;
 pub mod physics;
 pub mod policy;
+pub mod privacy;
 pub mod session;
 #[cfg(test)]
 pub(crate) mod testutil;

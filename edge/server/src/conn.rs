@@ -13,8 +13,8 @@ use futures_util::StreamExt;
 use glommio::channels::local_channel;
 use glommio::net::{TcpListener, TcpStream};
 use sentientiq_proto::{
-    ClientFrame, DecodeError, EdgeFrame, ErrorCode, Limits, decode_client, decode_http_batch,
-    edge_to_vec, encode_client,
+    ClientFrame, DecodeError, EdgeFrame, ErrorCode, Limits, client_to_vec, decode_client,
+    decode_http_batch, edge_to_vec, encode_client,
 };
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -312,7 +312,11 @@ async fn ws(shard: ShardRef, mut stream: TcpStream, req: Request) {
             },
         );
     };
-    forward(bytes.to_vec(), ClientFrame::Hello(hello));
+    let mut hello = ClientFrame::Hello(hello);
+    if sentientiq_core::privacy::redact(&mut hello) {
+        ShardMetrics::inc(&m.redacted);
+    }
+    forward(bytes.to_vec(), hello);
     let limits = tenant.limits;
     // Anything from the client (frames, pongs) counts as life; the edge pings every third of
     // the idle timeout so that idle-but-alive clients answer, and closes (1001) after a full
@@ -411,7 +415,15 @@ async fn ws(shard: ShardRef, mut stream: TcpStream, req: Request) {
                         ))
                         .await;
                 }
-                Ok(frame) => forward(b.to_vec(), frame),
+                Ok(mut frame) => {
+                    // Emails and card numbers never reach the spool (or the core).
+                    if sentientiq_core::privacy::redact(&mut frame) {
+                        ShardMetrics::inc(&m.redacted);
+                        forward(client_to_vec(&frame), frame);
+                    } else {
+                        forward(b.to_vec(), frame);
+                    }
+                }
                 Err(e @ DecodeError::UnknownType(_)) => {
                     m.error(e.code());
                     let _ = ws
@@ -509,7 +521,10 @@ async fn batch(shard: &ShardRef, stream: &mut TcpStream, req: Request) -> Respon
     if let Some(h) = b.hello {
         forward(Vec::new(), ClientFrame::Hello(h));
     }
-    for f in b.frames {
+    for mut f in b.frames {
+        if sentientiq_core::privacy::redact(&mut f) {
+            ShardMetrics::inc(&m.redacted);
+        }
         want = want.max(f.seq());
         let mut raw = Vec::new();
         encode_client(&f, &mut raw);

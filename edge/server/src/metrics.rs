@@ -30,6 +30,7 @@ pub struct ShardMetrics {
     pub shed: AtomicU64,
     pub slow_readers: AtomicU64,
     pub profiles_loaded: AtomicU64,
+    pub redacted: AtomicU64,
     pub sessions: AtomicU64,
     pub forwarded: AtomicU64,
     pub spool_bytes: AtomicU64,
@@ -163,6 +164,12 @@ pub fn render(shards: &[std::sync::Arc<ShardMetrics>], edge: &str, region: &str)
         "slow_reader_closes_total",
         "WebSockets dropped because they did not read what the edge sent within the write timeout.",
         sum(shards, |s| &s.slow_readers),
+        "counter",
+    );
+    counter(
+        "redacted_frames_total",
+        "Frames in which an email address or card number was redacted before storage.",
+        sum(shards, |s| &s.redacted),
         "counter",
     );
     counter(

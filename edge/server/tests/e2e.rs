@@ -1385,3 +1385,42 @@ fn a_lake_outage_fills_the_spool_headroom_then_drains_without_loss() {
     );
     edge.kill9();
 }
+
+#[test]
+fn emails_and_card_numbers_are_redacted_before_the_spool() {
+    let mut edge = Edge::start(1, "");
+    let mut c = edge.ws();
+    c.hello("s_e2e_redact_000001", None);
+    let mut b = Batch {
+        seq: Seq(1),
+        t0: 1_763_780_000_000,
+        ..Batch::default()
+    };
+    let l = b.intern("mailto dana@acme.example");
+    b.push(kind::CLICK, 0, 10, 10, l);
+    c.send(&ClientFrame::Batch(b));
+    c.send(&ClientFrame::Track(Track {
+        seq: Seq(2),
+        name: "checkout".into(),
+        props: vec![("note".into(), Value::Str("card 4111 1111 1111 1111".into()))],
+    }));
+    // The id frame's own email is identity, kept.
+    c.send(&identify(3, "dana@acme.example"));
+    c.until_ack(3);
+    assert_eq!(edge.metric("siq_redacted_frames_total"), 2.0);
+    edge.kill9();
+    let mut frames = Vec::new();
+    for d in std::fs::read_dir(edge.spool_dir()).expect("spool") {
+        let r = sentientiq_edge::spool::recover(&d.expect("dir").path()).expect("recover");
+        frames.extend(r.records.into_iter().map(|r| r.frame));
+    }
+    let all: Vec<u8> = frames.concat();
+    let text = String::from_utf8_lossy(&all);
+    assert!(
+        text.contains("mailto [email]") && text.contains("card [card]"),
+        "{text}"
+    );
+    assert!(!text.contains("4111"), "{text}");
+    // Only the identify frame still holds the address.
+    assert_eq!(text.matches("dana@acme.example").count(), 1, "{text}");
+}
