@@ -14,7 +14,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use glommio::channels::local_channel::{self, LocalSender};
 use sentientiq_core::{AccountCooldowns, ActionKind, Aggregates, Ctx, Output, Session};
 use sentientiq_proto::{
-    ClientFrame, Det, EdgeFrame, Iv, Limits, Seq, Sid, Value, Welcome, decode_client, edge_to_vec,
+    ClientFrame, Det, EdgeFrame, ErrorCode, Iv, Limits, Seq, Sid, Value, Welcome, decode_client,
+    edge_to_vec,
 };
 
 use crate::config::EdgeSection;
@@ -486,14 +487,13 @@ impl Shard {
             let max = node.lake.spool_max_bytes;
             let high = sess.value_cents() >= tenant.high_value_cents;
             if backlog >= max || (!high && backlog >= max / 10 * 9) {
-                self.metrics.error(sentientiq_proto::ErrorCode::Overloaded);
-                let e = sentientiq_proto::Err {
-                    code: sentientiq_proto::ErrorCode::Overloaded,
-                    msg: "the edge's spool is full while the lake catches up; retry later".into(),
-                    fatal: false,
-                    retry_ms: Some(5000),
-                };
-                self.deliver(inb.conn, Out::Err(e));
+                self.refuse(
+                    inb.conn,
+                    ErrorCode::Overloaded,
+                    "the edge's spool is full while the lake catches up; retry later".into(),
+                    false,
+                    5000,
+                );
                 return;
             }
         }
@@ -504,17 +504,11 @@ impl Shard {
             && let Err(wait_ms) = sess.take_token(now, tenant.frames_per_sec, tenant.frame_burst)
         {
             // Not accepted, not acked: the client keeps the frame and sends it again later.
-            self.metrics.error(sentientiq_proto::ErrorCode::RateLimited);
-            let e = sentientiq_proto::Err {
-                code: sentientiq_proto::ErrorCode::RateLimited,
-                msg: format!(
-                    "over {} frames/s for this session; seq {} not accepted",
-                    tenant.frames_per_sec, seq.0
-                ),
-                fatal: false,
-                retry_ms: Some(wait_ms),
-            };
-            self.deliver(inb.conn, Out::Err(e));
+            let msg = format!(
+                "over {} frames/s for this session; seq {} not accepted",
+                tenant.frames_per_sec, seq.0
+            );
+            self.refuse(inb.conn, ErrorCode::RateLimited, msg, false, wait_ms);
             return;
         }
         let uid_before = match &inb.frame {
@@ -679,15 +673,14 @@ impl Shard {
                 Some((victim, v)) if v < value || high => self.shed(&victim),
                 _ if high => {} // every live session is high-value: admitted over the limit
                 _ => {
-                    self.metrics.error(sentientiq_proto::ErrorCode::Overloaded);
                     ShardMetrics::inc(&self.metrics.shed);
-                    let e = sentientiq_proto::Err {
-                        code: sentientiq_proto::ErrorCode::Overloaded,
-                        msg: "this edge is at its session limit for the tenant".into(),
-                        fatal: true,
-                        retry_ms: Some(5000),
-                    };
-                    self.deliver(conn, Out::Err(e));
+                    self.refuse(
+                        conn,
+                        ErrorCode::Overloaded,
+                        "this edge is at its session limit for the tenant".into(),
+                        true,
+                        5000,
+                    );
                     return false;
                 }
             }
@@ -730,15 +723,26 @@ impl Shard {
         };
         ShardMetrics::inc(&self.metrics.shed);
         if let Some(conn) = conn {
-            self.metrics.error(sentientiq_proto::ErrorCode::Overloaded);
-            let e = sentientiq_proto::Err {
-                code: sentientiq_proto::ErrorCode::Overloaded,
-                msg: "shed: this edge is at its session limit; reconnect later".into(),
-                fatal: true,
-                retry_ms: Some(5000),
-            };
-            self.deliver(conn, Out::Err(e));
+            self.refuse(
+                conn,
+                ErrorCode::Overloaded,
+                "shed: this edge is at its session limit; reconnect later".into(),
+                true,
+                5000,
+            );
         }
+    }
+
+    /// Answers a frame or session with an error (counted by code).
+    fn refuse(&mut self, conn: ConnRef, code: ErrorCode, msg: String, fatal: bool, retry_ms: u32) {
+        self.metrics.error(code);
+        let e = sentientiq_proto::Err {
+            code,
+            msg,
+            fatal,
+            retry_ms: Some(retry_ms),
+        };
+        self.deliver(conn, Out::Err(e));
     }
 
     /// Removes a session, leaving a tombstone. Returns its connection, `None` if absent.
