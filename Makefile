@@ -44,6 +44,7 @@ demo: deps
 
 bench: deps
 	$(CARGO) bench --locked -p sentientiq-bench
+	$(CARGO) bench --locked -p sentientiq-lake
 
 # Calibration on the real human traces beside the repository (not needed by any test).
 replay: deps
