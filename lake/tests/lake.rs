@@ -39,6 +39,16 @@ fn the_events_schema_matches_its_golden_description() {
         ));
     }
     golden("events.schema.txt", text.as_bytes());
+    let mut text = String::new();
+    for f in detections_schema().fields() {
+        text.push_str(&format!(
+            "{} {} {}\n",
+            f.name(),
+            f.data_type(),
+            if f.is_nullable() { "null" } else { "not null" }
+        ));
+    }
+    golden("detections.schema.txt", text.as_bytes());
 }
 
 fn frames() -> Vec<ClientFrame> {

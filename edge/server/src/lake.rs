@@ -10,7 +10,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use sentientiq_lake::{
-    EventsBuilder, Partition, RowMeta, SessionState, Sink, object_key, write_parquet,
+    DetectionMeta, DetectionRow, DetectionsBuilder, EventsBuilder, Partition, RowMeta,
+    SessionState, Sink, object_key, write_parquet,
 };
 use sentientiq_proto::{Limits, decode_client};
 
@@ -182,7 +183,29 @@ impl Shipper {
         if self.states.len() > MAX_SESSION_STATES {
             self.states.clear();
         }
+        let mut dets: BTreeMap<Partition, DetectionsBuilder> = BTreeMap::new();
         for r in &records {
+            if r.kind == spool::KIND_DETECTION {
+                match serde_json::from_slice::<DetectionRow>(&r.frame) {
+                    Ok(d) => {
+                        let m = DetectionMeta {
+                            tenant: &r.tenant,
+                            region,
+                            edge,
+                            shard: shard as u16,
+                            session: &r.sid,
+                            recv_ms: r.recv_ms,
+                        };
+                        dets.entry(Partition::of(&r.tenant, r.recv_ms))
+                            .or_default()
+                            .push(&m, &d);
+                    }
+                    Err(e) => {
+                        tracing::error!(tenant = %r.tenant, sid = %r.sid, error = %e, "spooled detection does not decode; skipped");
+                    }
+                }
+                continue;
+            }
             let Ok(frame) = decode_client(&r.frame, &Limits::DEFAULT) else {
                 tracing::error!(tenant = %r.tenant, sid = %r.sid, seq = r.seq, "spooled frame does not decode; skipped");
                 continue;
@@ -221,10 +244,29 @@ impl Shipper {
             out.bytes += file.len() as u64;
             out.files.push(key);
         }
+        for (p, mut b) in dets {
+            if b.is_empty() {
+                continue;
+            }
+            out.rows += b.len() as u64;
+            let file = write_parquet(&b.finish()?)?;
+            let key = object_key(
+                &node.lake.prefix,
+                "detections",
+                &p,
+                region,
+                edge,
+                shard,
+                first,
+            );
+            self.sink.put(&key, &file)?;
+            out.bytes += file.len() as u64;
+            out.files.push(key);
+        }
         // Every file is stored: the sessions' highest seqs are kept (so a retry of a frame
         // whose record is gone is still recognised) and the segment can go.
         let mut floors: HashMap<(&str, &str), u64> = HashMap::new();
-        for r in &records {
+        for r in records.iter().filter(|r| r.kind == spool::KIND_FRAME) {
             let f = floors.entry((&r.tenant, &r.sid)).or_default();
             *f = (*f).max(r.seq);
         }

@@ -261,6 +261,9 @@ impl Shard {
     pub fn replay(&mut self, records: Vec<spool::Record>) -> usize {
         let mut n = 0;
         for r in records {
+            if r.kind != spool::KIND_FRAME {
+                continue;
+            }
             let Some(t) = self.node.tenants.index_of(&r.tenant) else {
                 continue;
             };
@@ -543,6 +546,28 @@ impl Shard {
             sentientiq_core::Disposition::Duplicate => ShardMetrics::inc(&m.duplicates),
             sentientiq_core::Disposition::Conflict => ShardMetrics::inc(&m.conflicts),
         }
+        // The frame's detections go to the spool (for the lake) before its ack is queued, so
+        // they are durable together.
+        for o in &self.scratch {
+            if let Output::Detection(det) = o {
+                let row = detection_row(det);
+                if let Ok(json) = serde_json::to_vec(&row) {
+                    let before = self.spool_buf.len();
+                    spool::encode_kind(
+                        spool::KIND_DETECTION,
+                        now,
+                        &tenant.id,
+                        key.1.as_str(),
+                        det.at.0,
+                        &json,
+                        &mut self.spool_buf,
+                    );
+                    let n = (self.spool_buf.len() - before) as u64;
+                    self.appended += n;
+                    node.spool_backlog[self.id].fetch_add(n, Ordering::Relaxed);
+                }
+            }
+        }
         // Acked once everything appended so far (this record included, or the held one) is durable.
         self.pending.push_back(PendingAck {
             lsn: self.appended,
@@ -821,6 +846,32 @@ impl Shard {
         for id in ids {
             self.deliver_local(id, Out::Close(code, why.to_string()));
         }
+    }
+}
+
+/// A detection as the lake stores it.
+fn detection_row(d: &sentientiq_core::Detection) -> sentientiq_lake::DetectionRow {
+    let p = &d.physics;
+    sentientiq_lake::DetectionRow {
+        n: d.n,
+        emotion: d.emotion.as_str().to_string(),
+        label: d.label.as_deref().map(str::to_string),
+        confidence: d.confidence,
+        section: d.section.as_deref().map(str::to_string),
+        page: d.page.as_deref().map(str::to_string),
+        at_seq: d.at.0,
+        sample: d.sample,
+        client_ms: d.client_ms,
+        user: d.uid.as_deref().map(str::to_string),
+        account: d.account.as_deref().map(str::to_string),
+        value_cents: d.value_cents,
+        speed: p.speed,
+        accel: p.accel,
+        jerk: p.jerk,
+        curvature: p.curvature,
+        entropy: p.entropy,
+        efficiency: p.efficiency,
+        dwell_ms: p.dwell_ms,
     }
 }
 

@@ -9,13 +9,17 @@
 //! len   u32 LE   length of body
 //! crc   u32 LE   CRC-32 (IEEE) of body
 //! body:
-//!   kind     u8       1 = client frame
+//!   kind     u8       1 = client frame, 2 = detection (the core's output for that frame)
 //!   recv_ms  u64 LE   server receive time
 //!   tenant   u8 len + UTF-8
 //!   sid      u8 len + ASCII
 //!   seq      u64 LE
-//!   frame    u32 LE len + the frame's MessagePack bytes, exactly as received
+//!   frame    u32 LE len + kind 1: the frame's MessagePack bytes as accepted (after
+//!                     redaction); kind 2: the detection as JSON (`sentientiq_lake::DetectionRow`),
+//!                     `seq` being the frame that completed its evidence
 //! ```
+//! A detection record is appended before the ack of its frame is queued, so both are durable
+//! together. A record of an unknown kind ends the valid prefix, like a corrupt one.
 //! The LSN of a record is the spool's total byte count after it (monotonic across segments).
 //! Recovery reads segments in order and stops at the first record that is short, oversized or
 //! fails its checksum; that segment is truncated there (a torn tail from a crash).
@@ -29,11 +33,13 @@ pub const VERSION: u32 = 1;
 pub const HEADER: usize = 16;
 /// Largest body a record may have (a frame plus its envelope).
 pub const MAX_BODY: usize = 512 * 1024;
-const KIND_FRAME: u8 = 1;
+pub const KIND_FRAME: u8 = 1;
+pub const KIND_DETECTION: u8 = 2;
 
-/// One spooled client frame.
+/// One spooled record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
+    pub kind: u8,
     pub recv_ms: u64,
     pub tenant: String,
     pub sid: String,
@@ -41,11 +47,24 @@ pub struct Record {
     pub frame: Vec<u8>,
 }
 
-/// Appends the encoding of a record to `out`.
+/// Appends the encoding of a client-frame record to `out`.
 pub fn encode(recv_ms: u64, tenant: &str, sid: &str, seq: u64, frame: &[u8], out: &mut Vec<u8>) {
+    encode_kind(KIND_FRAME, recv_ms, tenant, sid, seq, frame, out);
+}
+
+/// Appends the encoding of a record of `kind` to `out`.
+pub fn encode_kind(
+    kind: u8,
+    recv_ms: u64,
+    tenant: &str,
+    sid: &str,
+    seq: u64,
+    frame: &[u8],
+    out: &mut Vec<u8>,
+) {
     let start = out.len();
     out.extend_from_slice(&[0; 8]);
-    out.push(KIND_FRAME);
+    out.push(kind);
     out.extend_from_slice(&recv_ms.to_le_bytes());
     out.push(tenant.len().min(255) as u8);
     out.extend_from_slice(&tenant.as_bytes()[..tenant.len().min(255)]);
@@ -77,7 +96,8 @@ fn body(b: &[u8]) -> Option<Record> {
         p += n;
         Some(s)
     };
-    if take(1)?[0] != KIND_FRAME {
+    let kind = take(1)?[0];
+    if kind != KIND_FRAME && kind != KIND_DETECTION {
         return None;
     }
     let recv_ms = u64::from_le_bytes(take(8)?.try_into().ok()?);
@@ -92,6 +112,7 @@ fn body(b: &[u8]) -> Option<Record> {
         return None;
     }
     Some(Record {
+        kind,
         recv_ms,
         tenant,
         sid,
@@ -261,6 +282,14 @@ mod tests {
         assert_eq!(r.len(), 2);
         assert_eq!(valid, full);
         assert_eq!(r[1].frame, b"defg");
+        assert_eq!(r[1].kind, KIND_FRAME);
+        // A detection record decodes with its kind; an unknown kind ends the valid prefix.
+        let mut d = header(0).to_vec();
+        encode_kind(KIND_DETECTION, 3, "t", "s1", 2, b"{}", &mut d);
+        let ok = d.len();
+        encode_kind(9, 4, "t", "s1", 3, b"?", &mut d);
+        let (rd, valid_d) = decode_segment(&d);
+        assert_eq!((rd.len(), rd[0].kind, valid_d), (1, KIND_DETECTION, ok));
         // A torn write: the last record cut short, then zero padding.
         v.truncate(full - 2);
         v.extend_from_slice(&[0; 64]);

@@ -1424,3 +1424,103 @@ fn emails_and_card_numbers_are_redacted_before_the_spool() {
     // Only the identify frame still holds the address.
     assert_eq!(text.matches("dana@acme.example").count(), 1, "{text}");
 }
+
+#[test]
+fn detections_land_in_the_lake_with_identity_value_and_physics() {
+    use arrow_array::cast::AsArray;
+    use arrow_array::types::{Float64Type, Int32Type, Int64Type, UInt64Type};
+    let edge = Edge::start_edited(1, |c| {
+        c.replace("max_age_s = 60", "max_age_s = 1")
+            .replace("poll_ms = 1000", "poll_ms = 100")
+    });
+    let mut c = edge.ws();
+    c.hello("s_e2e_lakedet_00001", None);
+    c.send(&identify(1, "dana@acme.example"));
+    c.send(&rage(2));
+    let got = c.until_ack(2);
+    assert!(
+        got.iter()
+            .any(|f| matches!(f, EdgeFrame::Det(d) if d.e == "rage"))
+    );
+    let root = edge.dir.path().join("lake/detections");
+    let t0 = Instant::now();
+    let file = loop {
+        let found = walk(&root);
+        if let Some(f) = found
+            .into_iter()
+            .find(|p| p.extension().is_some_and(|x| x == "parquet"))
+        {
+            break f;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "no detections file: {}",
+            edge.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let rel = file
+        .strip_prefix(edge.dir.path().join("lake"))
+        .expect("under")
+        .display()
+        .to_string();
+    assert!(rel.starts_with("detections/tenant=demo/date="), "{rel}");
+    let bytes = bytes::Bytes::from(std::fs::read(&file).expect("read"));
+    let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .expect("parquet")
+        .build()
+        .expect("reader")
+        .next()
+        .expect("a batch")
+        .expect("batch");
+    let s = |n: &str, i: usize| -> String {
+        let col = b.column_by_name(n).expect("column");
+        let d = col.as_dictionary::<Int32Type>();
+        d.values()
+            .as_string::<i32>()
+            .value(d.key(i).expect("set"))
+            .to_string()
+    };
+    // The burst on a dead button is rage (and may also be frustration); every row is the
+    // identified $120k user's.
+    let i = (0..b.num_rows())
+        .find(|i| s("emotion", *i) == "rage")
+        .expect("a rage row");
+    for r in 0..b.num_rows() {
+        assert_eq!(s("user", r), "u_dana");
+        assert_eq!(s("account", r), "acme.example");
+    }
+    let col = |n: &str| b.column_by_name(n).expect("column").clone();
+    assert_eq!(
+        col("value_cents").as_primitive::<Int64Type>().value(i),
+        12_000_000
+    );
+    assert_eq!(col("seq").as_primitive::<UInt64Type>().value(i), 2);
+    assert!(
+        col("speed")
+            .as_primitive::<Float64Type>()
+            .value(i)
+            .is_finite()
+    );
+    let conf = col("confidence").as_primitive::<Float64Type>().value(i);
+    assert!((0.5..=1.0).contains(&conf), "{conf}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.filter_map(|e| e.ok()) {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
