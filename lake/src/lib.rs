@@ -5,11 +5,13 @@
 //! crate is synchronous and does no networking; the edge runs it on a shipper thread, off the
 //! shards' reactors.
 
+pub mod actions;
 pub mod detections;
 pub mod events;
 pub mod keys;
 pub mod sink;
 
+pub use actions::{ActionRow, ActionsBuilder, actions_schema};
 pub use detections::{DetectionMeta, DetectionRow, DetectionsBuilder, detections_schema};
 pub use events::{EventsBuilder, RowMeta, SessionState, events_schema, write_parquet};
 pub use keys::{Partition, civil_date, object_key};

@@ -49,6 +49,16 @@ fn the_events_schema_matches_its_golden_description() {
         ));
     }
     golden("detections.schema.txt", text.as_bytes());
+    let mut text = String::new();
+    for f in actions_schema().fields() {
+        text.push_str(&format!(
+            "{} {} {}\n",
+            f.name(),
+            f.data_type(),
+            if f.is_nullable() { "null" } else { "not null" }
+        ));
+    }
+    golden("actions.schema.txt", text.as_bytes());
 }
 
 fn frames() -> Vec<ClientFrame> {

@@ -10,8 +10,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
 use sentientiq_lake::{
-    DetectionMeta, DetectionRow, DetectionsBuilder, EventsBuilder, Partition, RowMeta,
-    SessionState, Sink, object_key, write_parquet,
+    ActionRow, ActionsBuilder, DetectionMeta, DetectionRow, DetectionsBuilder, EventsBuilder,
+    Partition, RowMeta, SessionState, Sink, object_key, write_parquet,
 };
 use sentientiq_proto::{Limits, decode_client};
 
@@ -184,22 +184,34 @@ impl Shipper {
             self.states.clear();
         }
         let mut dets: BTreeMap<Partition, DetectionsBuilder> = BTreeMap::new();
+        let mut acts: BTreeMap<Partition, ActionsBuilder> = BTreeMap::new();
         for r in &records {
+            let meta = DetectionMeta {
+                tenant: &r.tenant,
+                region,
+                edge,
+                shard: shard as u16,
+                session: &r.sid,
+                recv_ms: r.recv_ms,
+            };
+            if r.kind == spool::KIND_ACTION {
+                match serde_json::from_slice::<ActionRow>(&r.frame) {
+                    Ok(a) => acts
+                        .entry(Partition::of(&r.tenant, r.recv_ms))
+                        .or_default()
+                        .push(&meta, &a),
+                    Err(e) => {
+                        tracing::error!(tenant = %r.tenant, sid = %r.sid, error = %e, "spooled action does not decode; skipped");
+                    }
+                }
+                continue;
+            }
             if r.kind == spool::KIND_DETECTION {
                 match serde_json::from_slice::<DetectionRow>(&r.frame) {
-                    Ok(d) => {
-                        let m = DetectionMeta {
-                            tenant: &r.tenant,
-                            region,
-                            edge,
-                            shard: shard as u16,
-                            session: &r.sid,
-                            recv_ms: r.recv_ms,
-                        };
-                        dets.entry(Partition::of(&r.tenant, r.recv_ms))
-                            .or_default()
-                            .push(&m, &d);
-                    }
+                    Ok(d) => dets
+                        .entry(Partition::of(&r.tenant, r.recv_ms))
+                        .or_default()
+                        .push(&meta, &d),
                     Err(e) => {
                         tracing::error!(tenant = %r.tenant, sid = %r.sid, error = %e, "spooled detection does not decode; skipped");
                     }
@@ -210,6 +222,19 @@ impl Shipper {
                 tracing::error!(tenant = %r.tenant, sid = %r.sid, seq = r.seq, "spooled frame does not decode; skipped");
                 continue;
             };
+            // An intervention's outcome is also a row of `actions`, joined by its id.
+            if let sentientiq_proto::ClientFrame::Outcome(o) = &frame {
+                let a = ActionRow {
+                    id: o.iid.clone(),
+                    action: "outcome".into(),
+                    seq: r.seq,
+                    result: Some(o.r.as_str().to_string()),
+                    ..Default::default()
+                };
+                acts.entry(Partition::of(&r.tenant, r.recv_ms))
+                    .or_default()
+                    .push(&meta, &a);
+            }
             let k = (r.tenant.clone(), r.sid.clone());
             let (user, account) = who
                 .entry(k.clone())
@@ -240,6 +265,17 @@ impl Shipper {
             out.rows += b.len() as u64;
             let file = write_parquet(&b.finish()?)?;
             let key = object_key(&node.lake.prefix, "events", &p, region, edge, shard, first);
+            self.sink.put(&key, &file)?;
+            out.bytes += file.len() as u64;
+            out.files.push(key);
+        }
+        for (p, mut b) in acts {
+            if b.is_empty() {
+                continue;
+            }
+            out.rows += b.len() as u64;
+            let file = write_parquet(&b.finish()?)?;
+            let key = object_key(&node.lake.prefix, "actions", &p, region, edge, shard, first);
             self.sink.put(&key, &file)?;
             out.bytes += file.len() as u64;
             out.files.push(key);

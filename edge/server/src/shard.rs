@@ -549,24 +549,32 @@ impl Shard {
         // The frame's detections go to the spool (for the lake) before its ack is queued, so
         // they are durable together.
         for o in &self.scratch {
-            if let Output::Detection(det) = o {
-                let row = detection_row(det);
-                if let Ok(json) = serde_json::to_vec(&row) {
-                    let before = self.spool_buf.len();
-                    spool::encode_kind(
-                        spool::KIND_DETECTION,
-                        now,
-                        &tenant.id,
-                        key.1.as_str(),
-                        det.at.0,
-                        &json,
-                        &mut self.spool_buf,
-                    );
-                    let n = (self.spool_buf.len() - before) as u64;
-                    self.appended += n;
-                    node.spool_backlog[self.id].fetch_add(n, Ordering::Relaxed);
-                }
-            }
+            let (kind, at, json) = match o {
+                Output::Detection(det) => (
+                    spool::KIND_DETECTION,
+                    det.at.0,
+                    serde_json::to_vec(&detection_row(det)),
+                ),
+                Output::Action(a) => (
+                    spool::KIND_ACTION,
+                    seq.0,
+                    serde_json::to_vec(&action_row(a, seq.0)),
+                ),
+            };
+            let Ok(json) = json else { continue };
+            let before = self.spool_buf.len();
+            spool::encode_kind(
+                kind,
+                now,
+                &tenant.id,
+                key.1.as_str(),
+                at,
+                &json,
+                &mut self.spool_buf,
+            );
+            let n = (self.spool_buf.len() - before) as u64;
+            self.appended += n;
+            node.spool_backlog[self.id].fetch_add(n, Ordering::Relaxed);
         }
         // Acked once everything appended so far (this record included, or the held one) is durable.
         self.pending.push_back(PendingAck {
@@ -873,6 +881,36 @@ fn detection_row(d: &sentientiq_core::Detection) -> sentientiq_lake::DetectionRo
         efficiency: p.efficiency,
         dwell_ms: p.dwell_ms,
     }
+}
+
+/// An action as the lake stores it.
+fn action_row(a: &sentientiq_core::Action, seq: u64) -> sentientiq_lake::ActionRow {
+    let s = |v: &Option<Arc<str>>| v.as_deref().map(str::to_string);
+    let mut row = sentientiq_lake::ActionRow {
+        id: format!("i{}", a.n),
+        seq,
+        rule: Some(a.rule.to_string()),
+        emotion: Some(a.emotion.as_str().to_string()),
+        confidence: Some(a.confidence),
+        detection: Some(a.detection),
+        user: s(&a.uid),
+        account: s(&a.account),
+        value_cents: Some(a.priority_cents),
+        section: s(&a.section),
+        ..Default::default()
+    };
+    match &a.kind {
+        ActionKind::Intervene { kind, variant, .. } => {
+            row.action = "intervene".into();
+            row.kind = Some(kind.to_string());
+            row.variant = Some(variant.to_string());
+        }
+        ActionKind::Escalate { contacts } => {
+            row.action = "escalate".into();
+            row.contacts = Some(contacts.join(","));
+        }
+    }
+    row
 }
 
 fn push(ob: &Outbox, item: Item) {

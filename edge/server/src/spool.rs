@@ -9,16 +9,18 @@
 //! len   u32 LE   length of body
 //! crc   u32 LE   CRC-32 (IEEE) of body
 //! body:
-//!   kind     u8       1 = client frame, 2 = detection (the core's output for that frame)
+//!   kind     u8       1 = client frame, 2 = detection, 3 = action (the core's outputs for
+//!                     that frame)
 //!   recv_ms  u64 LE   server receive time
 //!   tenant   u8 len + UTF-8
 //!   sid      u8 len + ASCII
 //!   seq      u64 LE
 //!   frame    u32 LE len + kind 1: the frame's MessagePack bytes as accepted (after
-//!                     redaction); kind 2: the detection as JSON (`sentientiq_lake::DetectionRow`),
-//!                     `seq` being the frame that completed its evidence
+//!                     redaction); kind 2/3: the detection/action as JSON
+//!                     (`sentientiq_lake::DetectionRow`/`ActionRow`), `seq` being the frame
+//!                     that led to it
 //! ```
-//! A detection record is appended before the ack of its frame is queued, so both are durable
+//! Detection and action records are appended before the ack of its frame is queued, so both are durable
 //! together. A record of an unknown kind ends the valid prefix, like a corrupt one.
 //! The LSN of a record is the spool's total byte count after it (monotonic across segments).
 //! Recovery reads segments in order and stops at the first record that is short, oversized or
@@ -35,6 +37,7 @@ pub const HEADER: usize = 16;
 pub const MAX_BODY: usize = 512 * 1024;
 pub const KIND_FRAME: u8 = 1;
 pub const KIND_DETECTION: u8 = 2;
+pub const KIND_ACTION: u8 = 3;
 
 /// One spooled record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,7 +100,7 @@ fn body(b: &[u8]) -> Option<Record> {
         Some(s)
     };
     let kind = take(1)?[0];
-    if kind != KIND_FRAME && kind != KIND_DETECTION {
+    if !matches!(kind, KIND_FRAME | KIND_DETECTION | KIND_ACTION) {
         return None;
     }
     let recv_ms = u64::from_le_bytes(take(8)?.try_into().ok()?);

@@ -1504,6 +1504,68 @@ fn detections_land_in_the_lake_with_identity_value_and_physics() {
     );
     let conf = col("confidence").as_primitive::<Float64Type>().value(i);
     assert!((0.5..=1.0).contains(&conf), "{conf}");
+
+    // Actions: the intervention sent to the page and the $100k escalation, then the page's
+    // outcome for the intervention, joined by id.
+    let iv = got
+        .iter()
+        .find_map(|f| match f {
+            EdgeFrame::Iv(iv) => Some(iv.id.clone()),
+            _ => None,
+        })
+        .expect("an intervention");
+    c.send(&ClientFrame::Outcome(Outcome {
+        seq: Seq(3),
+        iid: iv.clone(),
+        r: OutcomeKind::Clicked,
+    }));
+    c.until_ack(3);
+    let root = edge.dir.path().join("lake/actions");
+    let t0 = Instant::now();
+    let rows = loop {
+        let mut rows: Vec<(String, String, Option<String>)> = Vec::new();
+        for f in walk(&root)
+            .into_iter()
+            .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        {
+            let bytes = bytes::Bytes::from(std::fs::read(&f).expect("read"));
+            for b in parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+                .expect("parquet")
+                .build()
+                .expect("reader")
+            {
+                let b = b.expect("batch");
+                let s = |n: &str, i: usize| -> Option<String> {
+                    let col = b.column_by_name(n).expect("column");
+                    let d = col.as_dictionary::<Int32Type>();
+                    d.key(i)
+                        .map(|k| d.values().as_string::<i32>().value(k).to_string())
+                };
+                for i in 0..b.num_rows() {
+                    rows.push((
+                        s("id", i).expect("id"),
+                        s("action", i).expect("action"),
+                        s("result", i),
+                    ));
+                }
+            }
+        }
+        if rows.iter().any(|r| r.1 == "outcome") {
+            break rows;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "{rows:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        rows.iter().any(|r| r.0 == iv && r.1 == "intervene"),
+        "{rows:?}"
+    );
+    assert!(rows.iter().any(|r| r.1 == "escalate"), "{rows:?}");
+    assert!(
+        rows.iter()
+            .any(|r| r.0 == iv && r.1 == "outcome" && r.2.as_deref() == Some("clicked")),
+        "{rows:?}"
+    );
 }
 
 fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
