@@ -10,11 +10,11 @@ use arrow_array::builder::{
 };
 use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
 use crate::detections::DetectionMeta;
+use crate::{Error, TableBuilder, dict, ts};
 
 /// An action (or an outcome of one) as the edge spools it (JSON) and the lake stores it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -42,10 +42,6 @@ pub struct ActionRow {
     pub result: Option<String>,
 }
 
-fn dict() -> DataType {
-    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
-}
-
 const STRINGS: [&str; 15] = [
     "tenant", "region", "edge", "session", "id", "action", "rule", "emotion", "kind", "variant",
     "contacts", "user", "account", "section", "result",
@@ -66,11 +62,7 @@ pub fn actions_schema() -> SchemaRef {
     f.extend([
         Field::new("shard", DataType::UInt16, false),
         Field::new("seq", DataType::UInt64, false),
-        Field::new(
-            "time",
-            DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into())),
-            false,
-        ),
+        Field::new("time", ts(), false),
         Field::new("confidence", DataType::Float64, true),
         Field::new("detection", DataType::UInt32, true),
         Field::new("value_cents", DataType::Int64, true),
@@ -90,13 +82,7 @@ pub struct ActionsBuilder {
     rows: usize,
 }
 
-impl std::fmt::Debug for ActionsBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ActionsBuilder")
-            .field("rows", &self.rows)
-            .finish_non_exhaustive()
-    }
-}
+crate::debug_rows!(ActionsBuilder);
 
 impl Default for ActionsBuilder {
     fn default() -> Self {
@@ -166,5 +152,17 @@ impl ActionsBuilder {
         cols.push(Arc::new(self.value.finish()));
         self.rows = 0;
         Ok(RecordBatch::try_new(actions_schema(), cols)?)
+    }
+}
+
+impl TableBuilder for ActionsBuilder {
+    const TABLE: &'static str = "actions";
+
+    fn len(&self) -> usize {
+        self.rows
+    }
+
+    fn finish(&mut self) -> Result<RecordBatch, Error> {
+        ActionsBuilder::finish(self)
     }
 }

@@ -9,10 +9,10 @@ use arrow_array::builder::{
 };
 use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use serde::{Deserialize, Serialize};
 
-use crate::Error;
+use crate::{Error, TableBuilder, dict, ts};
 
 /// A detection as the edge spools it (JSON) and the lake stores it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,14 +38,6 @@ pub struct DetectionRow {
     pub entropy: f64,
     pub efficiency: f64,
     pub dwell_ms: f64,
-}
-
-fn dict() -> DataType {
-    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
-}
-
-fn ts() -> DataType {
-    DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
 }
 
 /// The `detections` schema.
@@ -95,13 +87,7 @@ pub struct DetectionsBuilder {
     rows: usize,
 }
 
-impl std::fmt::Debug for DetectionsBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DetectionsBuilder")
-            .field("rows", &self.rows)
-            .finish_non_exhaustive()
-    }
-}
+crate::debug_rows!(DetectionsBuilder);
 
 impl Default for DetectionsBuilder {
     fn default() -> Self {
@@ -230,5 +216,17 @@ impl DetectionsBuilder {
         ];
         self.rows = 0;
         Ok(RecordBatch::try_new(detections_schema(), cols)?)
+    }
+}
+
+impl TableBuilder for DetectionsBuilder {
+    const TABLE: &'static str = "detections";
+
+    fn len(&self) -> usize {
+        self.rows
+    }
+
+    fn finish(&mut self) -> Result<RecordBatch, Error> {
+        DetectionsBuilder::finish(self)
     }
 }

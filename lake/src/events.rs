@@ -9,13 +9,13 @@ use arrow_array::builder::{
 };
 use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, RecordBatch};
-use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use sentientiq_proto::{ClientFrame, kind};
 
-use crate::Error;
+use crate::{Error, TableBuilder, dict, ts};
 
 /// Rows per Parquet row group: large enough for good compression and few footers, small
 /// enough that a reader's predicate pushdown skips meaningfully (Athena/Trino guidance is
@@ -23,14 +23,6 @@ use crate::Error;
 pub const ROW_GROUP_ROWS: usize = 1 << 20;
 /// zstd level: 3 is zstd's default, a good ratio at a few hundred MB/s per core.
 pub const ZSTD_LEVEL: i32 = 3;
-
-fn dict() -> DataType {
-    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
-}
-
-fn ts() -> DataType {
-    DataType::Timestamp(TimeUnit::Millisecond, Some("UTC".into()))
-}
 
 /// The `events` schema.
 pub fn events_schema() -> SchemaRef {
@@ -124,13 +116,7 @@ pub struct EventsBuilder {
     rows: usize,
 }
 
-impl std::fmt::Debug for EventsBuilder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EventsBuilder")
-            .field("rows", &self.rows)
-            .finish_non_exhaustive()
-    }
-}
+crate::debug_rows!(EventsBuilder);
 
 impl Default for EventsBuilder {
     fn default() -> Self {
@@ -339,4 +325,16 @@ pub fn write_parquet(batch: &RecordBatch) -> Result<Vec<u8>, Error> {
     w.write(batch)?;
     w.close()?;
     Ok(out)
+}
+
+impl TableBuilder for EventsBuilder {
+    const TABLE: &'static str = "events";
+
+    fn len(&self) -> usize {
+        self.rows
+    }
+
+    fn finish(&mut self) -> Result<RecordBatch, Error> {
+        EventsBuilder::finish(self)
+    }
 }

@@ -5,6 +5,20 @@
 //! crate is synchronous and does no networking; the edge runs it on a shipper thread, off the
 //! shards' reactors.
 
+/// `Debug` for a builder: its row count (Arrow's string builders are not `Debug`).
+macro_rules! debug_rows {
+    ($t:ident) => {
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($t))
+                    .field("rows", &self.rows)
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+pub(crate) use debug_rows;
+
 pub mod actions;
 pub mod detections;
 pub mod events;
@@ -12,10 +26,36 @@ pub mod keys;
 pub mod sink;
 
 pub use actions::{ActionRow, ActionsBuilder, actions_schema};
+pub use arrow_array::RecordBatch;
 pub use detections::{DetectionMeta, DetectionRow, DetectionsBuilder, detections_schema};
 pub use events::{EventsBuilder, RowMeta, SessionState, events_schema, write_parquet};
 pub use keys::{Partition, civil_date, object_key};
 pub use sink::{LocalSink, Sink, SinkError};
+
+/// A table's column builders.
+pub trait TableBuilder {
+    /// The table's name (the first key component).
+    const TABLE: &'static str;
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The rows so far as one record batch (the builders are reset).
+    fn finish(&mut self) -> Result<arrow_array::RecordBatch, Error>;
+}
+
+/// A dictionary-encoded string column.
+pub(crate) fn dict() -> arrow_schema::DataType {
+    arrow_schema::DataType::Dictionary(
+        Box::new(arrow_schema::DataType::Int32),
+        Box::new(arrow_schema::DataType::Utf8),
+    )
+}
+
+/// A UTC millisecond timestamp column.
+pub(crate) fn ts() -> arrow_schema::DataType {
+    arrow_schema::DataType::Timestamp(arrow_schema::TimeUnit::Millisecond, Some("UTC".into()))
+}
 
 /// Errors building or writing a lake file.
 #[derive(Debug, thiserror::Error)]

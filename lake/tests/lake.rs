@@ -27,38 +27,27 @@ fn golden(name: &str, bytes: &[u8]) {
     );
 }
 
+fn describe(schema: &arrow_schema::Schema) -> String {
+    let mut text = String::new();
+    for f in schema.fields() {
+        text.push_str(&format!(
+            "{} {} {}\n",
+            f.name(),
+            f.data_type(),
+            if f.is_nullable() { "null" } else { "not null" }
+        ));
+    }
+    text
+}
+
 #[test]
-fn the_events_schema_matches_its_golden_description() {
-    let mut text = String::new();
-    for f in events_schema().fields() {
-        text.push_str(&format!(
-            "{} {} {}\n",
-            f.name(),
-            f.data_type(),
-            if f.is_nullable() { "null" } else { "not null" }
-        ));
-    }
-    golden("events.schema.txt", text.as_bytes());
-    let mut text = String::new();
-    for f in detections_schema().fields() {
-        text.push_str(&format!(
-            "{} {} {}\n",
-            f.name(),
-            f.data_type(),
-            if f.is_nullable() { "null" } else { "not null" }
-        ));
-    }
-    golden("detections.schema.txt", text.as_bytes());
-    let mut text = String::new();
-    for f in actions_schema().fields() {
-        text.push_str(&format!(
-            "{} {} {}\n",
-            f.name(),
-            f.data_type(),
-            if f.is_nullable() { "null" } else { "not null" }
-        ));
-    }
-    golden("actions.schema.txt", text.as_bytes());
+fn the_table_schemas_match_their_golden_descriptions() {
+    golden("events.schema.txt", describe(&events_schema()).as_bytes());
+    golden(
+        "detections.schema.txt",
+        describe(&detections_schema()).as_bytes(),
+    );
+    golden("actions.schema.txt", describe(&actions_schema()).as_bytes());
 }
 
 fn frames() -> Vec<ClientFrame> {

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use sentientiq_lake::{
     ActionRow, ActionsBuilder, DetectionMeta, DetectionRow, DetectionsBuilder, EventsBuilder,
-    Partition, RowMeta, SessionState, Sink, object_key, write_parquet,
+    Partition, RecordBatch, RowMeta, SessionState, Sink, TableBuilder, object_key, write_parquet,
 };
 use sentientiq_proto::{Limits, decode_client};
 
@@ -37,6 +37,19 @@ pub enum ShipError {
         path: String,
         source: std::io::Error,
     },
+}
+
+/// The non-empty partitions of one table as record batches.
+fn finish_all<B: TableBuilder>(
+    parts: BTreeMap<Partition, B>,
+    out: &mut Vec<(&'static str, Partition, RecordBatch)>,
+) -> Result<(), sentientiq_lake::Error> {
+    for (p, mut b) in parts {
+        if !b.is_empty() {
+            out.push((B::TABLE, p, b.finish()?));
+        }
+    }
+    Ok(())
 }
 
 fn older(a: Option<SystemTime>, b: Option<SystemTime>) -> Option<SystemTime> {
@@ -258,43 +271,14 @@ impl Shipper {
                 .push_frame(&m, &frame, st);
         }
         let mut out = Shipped::default();
-        for (p, mut b) in parts {
-            if b.is_empty() {
-                continue;
-            }
-            out.rows += b.len() as u64;
-            let file = write_parquet(&b.finish()?)?;
-            let key = object_key(&node.lake.prefix, "events", &p, region, edge, shard, first);
-            self.sink.put(&key, &file)?;
-            out.bytes += file.len() as u64;
-            out.files.push(key);
-        }
-        for (p, mut b) in acts {
-            if b.is_empty() {
-                continue;
-            }
-            out.rows += b.len() as u64;
-            let file = write_parquet(&b.finish()?)?;
-            let key = object_key(&node.lake.prefix, "actions", &p, region, edge, shard, first);
-            self.sink.put(&key, &file)?;
-            out.bytes += file.len() as u64;
-            out.files.push(key);
-        }
-        for (p, mut b) in dets {
-            if b.is_empty() {
-                continue;
-            }
-            out.rows += b.len() as u64;
-            let file = write_parquet(&b.finish()?)?;
-            let key = object_key(
-                &node.lake.prefix,
-                "detections",
-                &p,
-                region,
-                edge,
-                shard,
-                first,
-            );
+        let mut batches = Vec::new();
+        finish_all(parts, &mut batches)?;
+        finish_all(dets, &mut batches)?;
+        finish_all(acts, &mut batches)?;
+        for (table, p, batch) in batches {
+            out.rows += batch.num_rows() as u64;
+            let file = write_parquet(&batch)?;
+            let key = object_key(&node.lake.prefix, table, &p, region, edge, shard, first);
             self.sink.put(&key, &file)?;
             out.bytes += file.len() as u64;
             out.files.push(key);
