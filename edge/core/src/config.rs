@@ -210,7 +210,8 @@ pub enum DntPolicy {
     /// Keep the session's behaviour but never bind an identity to it.
     #[default]
     Anonymous,
-    /// Refuse such sessions (the shell does not accept them).
+    /// Keep nothing from such sessions: the shell acknowledges their frames (so the SDK can
+    /// forget them) without processing or storing them.
     Drop,
 }
 

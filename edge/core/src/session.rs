@@ -13,7 +13,7 @@ use std::sync::Arc;
 use sentientiq_proto::{Batch, ClientFrame, Hello, Seq, kind};
 
 use crate::aggregate::Aggregates;
-use crate::config::{DntPolicy, TenantPolicy};
+use crate::config::TenantPolicy;
 use crate::detect::{Detection, Detectors, Found};
 use crate::identity::{AccountInfo, Identity};
 use crate::physics::Physics;
@@ -236,6 +236,11 @@ impl Session {
         self.dedup.high = self.dedup.high.max(held.0);
     }
 
+    /// Whether the page sent Do-Not-Track / GPC.
+    pub fn dnt(&self) -> bool {
+        self.dnt
+    }
+
     /// Whether `bye` was received.
     pub fn ended(&self) -> bool {
         self.ended
@@ -278,7 +283,8 @@ impl Session {
         match frame {
             ClientFrame::Batch(b) => self.batch(ctx, b, out),
             ClientFrame::Identify(id) => {
-                if self.dnt && ctx.tenant.dnt == DntPolicy::Anonymous {
+                // Under either policy a Do-Not-Track session never gets an identity.
+                if self.dnt {
                     self.counters.dnt_ignored += 1;
                 } else {
                     self.identity.apply(id);

@@ -557,14 +557,7 @@ fn tenant(t: &TenantSection) -> Result<Tenant, Error> {
             }),
         dnt: match t.dnt {
             DntSection::Anonymous => DntPolicy::Anonymous,
-            DntSection::Drop => {
-                // Refused until the edge drops such sessions: accepting the setting while
-                // keeping the data would break the tenant's promise to its users.
-                return invalid(format!(
-                    "tenant `{}`: dnt = \"drop\" is not supported yet (use \"anonymous\")",
-                    t.id
-                ));
-            }
+            DntSection::Drop => DntPolicy::Drop,
         },
     };
     policy.validate().map_err(|source| Error::Policy {
@@ -776,7 +769,6 @@ mod tests {
                 "origin",
             ),
             ("max_batch = 512", "max_batch = 5000", "max_batch"),
-            ("dnt = \"anonymous\"", "dnt = \"drop\"", "not supported yet"),
             ("sink = \"local\"", "sink = \"s3\"", "not supported yet"),
             ("max_age_s = 60", "max_age_s = 0", "max_age_s"),
             (

@@ -31,6 +31,7 @@ pub struct ShardMetrics {
     pub slow_readers: AtomicU64,
     pub profiles_loaded: AtomicU64,
     pub redacted: AtomicU64,
+    pub dnt_dropped: AtomicU64,
     pub sessions: AtomicU64,
     pub forwarded: AtomicU64,
     pub spool_bytes: AtomicU64,
@@ -164,6 +165,12 @@ pub fn render(shards: &[std::sync::Arc<ShardMetrics>], edge: &str, region: &str)
         "slow_reader_closes_total",
         "WebSockets dropped because they did not read what the edge sent within the write timeout.",
         sum(shards, |s| &s.slow_readers),
+        "counter",
+    );
+    counter(
+        "dnt_dropped_frames_total",
+        "Frames of Do-Not-Track sessions acknowledged and dropped (tenant dnt = \"drop\").",
+        sum(shards, |s| &s.dnt_dropped),
         "counter",
     );
     counter(

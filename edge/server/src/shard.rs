@@ -482,6 +482,13 @@ impl Shard {
         let Some(seq) = inb.frame.seq() else { return };
         // The connection that sent the latest frame receives the session's outputs.
         sess.conn = Some(inb.conn);
+        // Do-Not-Track under `dnt = "drop"`: acknowledged (the SDK may forget it) and dropped:
+        // nothing is processed, spooled or shipped.
+        if tenant.policy.dnt == sentientiq_core::DntPolicy::Drop && sess.core.dnt() {
+            ShardMetrics::inc(&self.metrics.dnt_dropped);
+            self.deliver(inb.conn, Out::Ack(seq));
+            return;
+        }
         // Spool headroom: while the lake is behind, new frames are refused (not acked, so the
         // client keeps them) once the shard's unshipped spool passes its share; high-value
         // sessions keep the last 10 %.

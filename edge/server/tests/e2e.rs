@@ -1586,3 +1586,32 @@ fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[test]
+fn under_dnt_drop_a_do_not_track_session_is_acked_and_nothing_is_kept() {
+    let mut edge = Edge::start_edited(1, |c| c.replace("dnt = \"anonymous\"", "dnt = \"drop\""));
+    let mut d = edge.ws();
+    let mut h = hello("s_e2e_dntdrop_00001", None);
+    h.dnt = Some(true);
+    d.send(&ClientFrame::Hello(h));
+    assert!(matches!(d.frame(), EdgeFrame::Welcome(_)));
+    d.send(&identify(1, "dana@acme.example"));
+    d.send(&rage(2));
+    let got = d.until_ack(2);
+    // Acked (the SDK forgets the frames), but nothing was processed: no detection.
+    assert!(got.is_empty(), "{got:?}");
+    assert_eq!(edge.metric("siq_dnt_dropped_frames_total"), 2.0);
+    assert_eq!(edge.metric("siq_frames_total"), 0.0);
+    // An ordinary session of the same tenant is kept.
+    let mut o = edge.ws();
+    o.hello("s_e2e_dntdrop_00002", None);
+    o.send(&moves(1, 3));
+    o.until_ack(1);
+    edge.kill9();
+    let mut sids = Vec::new();
+    for dir in std::fs::read_dir(edge.spool_dir()).expect("spool") {
+        let r = sentientiq_edge::spool::recover(&dir.expect("dir").path()).expect("recover");
+        sids.extend(r.records.into_iter().map(|r| r.sid));
+    }
+    assert_eq!(sids, vec!["s_e2e_dntdrop_00002".to_string()]);
+}

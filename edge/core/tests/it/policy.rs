@@ -149,8 +149,19 @@ fn account_cooldown_spans_sessions_and_session_cooldown_spans_episodes() {
 }
 
 #[test]
-fn dnt_sessions_stay_anonymous_under_the_anonymous_policy() {
-    let mut h = Harness::new(tenant());
+fn dnt_sessions_stay_anonymous_under_either_policy() {
+    for policy in [DntPolicy::Anonymous, DntPolicy::Drop] {
+        dnt_session_stays_anonymous(policy);
+    }
+}
+
+/// Under either policy the core never binds an identity to a DNT session (under `Drop` the
+/// shell also keeps none of its frames).
+fn dnt_session_stays_anonymous(policy: DntPolicy) {
+    let mut h = Harness::new(TenantPolicy {
+        dnt: policy,
+        ..tenant()
+    });
     let hello = sentientiq_proto::Hello {
         key: sentientiq_proto::WriteKey::parse("siq_pk_demo_0000").expect("key"),
         sid: sentientiq_proto::Sid::parse("s_0123456789abcdef").expect("sid"),
