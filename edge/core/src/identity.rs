@@ -89,6 +89,14 @@ pub struct Identity {
     pub account: Option<AccountInfo>,
 }
 
+/// The amount a `tr` frame adds to lifetime value: `purchase` with a valid `props.amount`.
+pub fn purchase_cents(tr: &Track) -> Option<i64> {
+    if tr.name != "purchase" {
+        return None;
+    }
+    get(&tr.props, "amount").and_then(cents)
+}
+
 /// Dollars (a number or numeric string) → cents, refusing NaN, infinities and negatives.
 pub fn cents(v: &Value) -> Option<i64> {
     let d = v.as_f64()?;
@@ -130,10 +138,7 @@ impl Identity {
     /// Applies a `tr` frame: `purchase` with `props.amount` adds to lifetime value.
     /// Returns the amount counted, in cents.
     pub fn track(&mut self, tr: &Track) -> Option<i64> {
-        if tr.name != "purchase" {
-            return None;
-        }
-        let c = get(&tr.props, "amount").and_then(cents)?;
+        let c = purchase_cents(tr)?;
         self.purchases_cents = self.purchases_cents.saturating_add(c);
         Some(c)
     }

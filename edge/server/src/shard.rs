@@ -632,7 +632,7 @@ impl Shard {
             && d.is_new()
             && let Some(s) = self.sessions.get(&key)
             && let Some(uid) = s.core.identity().uid.clone()
-            && let Some(cents) = sentientiq_core::Identity::default().track(tr)
+            && let Some(cents) = sentientiq_core::identity::purchase_cents(tr)
         {
             self.node.identity.purchase_later(&tenant.id, &uid, cents);
             if let Some(v) = self.profiles.get_mut(&(inb.tenant, uid)) {
