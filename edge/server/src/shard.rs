@@ -536,8 +536,8 @@ impl Shard {
                 if let ClientFrame::Batch(b) = &inb.frame {
                     ShardMetrics::add(&m.samples, b.len() as u64);
                 }
-                let before = self.spool_buf.len();
-                spool::encode(
+                self.spool_append(
+                    spool::KIND_FRAME,
                     inb.recv_ms,
                     &tenant.id,
                     key.1.as_str(),
@@ -553,9 +553,10 @@ impl Shard {
             sentientiq_core::Disposition::Duplicate => ShardMetrics::inc(&m.duplicates),
             sentientiq_core::Disposition::Conflict => ShardMetrics::inc(&m.conflicts),
         }
-        // The frame's detections go to the spool (for the lake) before its ack is queued, so
-        // they are durable together.
-        for o in &self.scratch {
+        // The frame's detections and actions go to the spool (for the lake) before its ack is
+        // queued, so they are durable together.
+        let outputs = std::mem::take(&mut self.scratch);
+        for o in &outputs {
             let (kind, at, json) = match o {
                 Output::Detection(det) => (
                     spool::KIND_DETECTION,
@@ -569,19 +570,7 @@ impl Shard {
                 ),
             };
             let Ok(json) = json else { continue };
-            let before = self.spool_buf.len();
-            spool::encode_kind(
-                kind,
-                now,
-                &tenant.id,
-                key.1.as_str(),
-                at,
-                &json,
-                &mut self.spool_buf,
-            );
-            let n = (self.spool_buf.len() - before) as u64;
-            self.appended += n;
-            node.spool_backlog[self.id].fetch_add(n, Ordering::Relaxed);
+            self.spool_append(kind, now, &tenant.id, key.1.as_str(), at, &json);
         }
         // Acked once everything appended so far (this record included, or the held one) is durable.
         self.pending.push_back(PendingAck {
@@ -639,7 +628,6 @@ impl Shard {
                 *v = v.saturating_add(cents);
             }
         }
-        let outputs = std::mem::take(&mut self.scratch);
         for o in &outputs {
             match o {
                 Output::Detection(det) => {
@@ -694,6 +682,24 @@ impl Shard {
         }
         self.scratch = outputs;
         self.scratch.clear();
+    }
+
+    /// Appends one record to the spool buffer; the committer writes and syncs it.
+    fn spool_append(
+        &mut self,
+        kind: u8,
+        recv_ms: u64,
+        tenant: &str,
+        sid: &str,
+        seq: u64,
+        body: &[u8],
+    ) {
+        let before = self.spool_buf.len();
+        spool::encode_kind(kind, recv_ms, tenant, sid, seq, body, &mut self.spool_buf);
+        let n = (self.spool_buf.len() - before) as u64;
+        self.appended += n;
+        self.node.spool_backlog[self.id].fetch_add(n, Ordering::Relaxed);
+        ShardMetrics::add(&self.metrics.spool_bytes, n);
     }
 
     /// Creates the session for `key`, or refuses it (`false`). At the tenant's per-shard session
