@@ -6,6 +6,7 @@
 //! - [`identity`]: RocksDB identity and account directory.
 //! - [`config`], [`tenants`], [`metrics`], [`http`].
 
+pub mod bounded;
 pub mod config;
 pub mod conn;
 pub mod http;

@@ -18,6 +18,7 @@ use sentientiq_proto::{
     edge_to_vec,
 };
 
+use crate::bounded::BoundedMap;
 use crate::config::EdgeSection;
 use crate::identity::IdentityStore;
 use crate::metrics::ShardMetrics;
@@ -181,8 +182,6 @@ pub struct Loaded {
 struct Tombstone {
     durable_high: Seq,
     value_cents: i64,
-    /// Matches its entry in the shard's forgetting order (a key can leave and return).
-    generation: u64,
 }
 
 /// One pending acknowledgement: released when the spool is durable up to `lsn`.
@@ -211,11 +210,9 @@ pub struct Shard {
     aggregates: Vec<Aggregates>,
     /// Live sessions per tenant (kept with `sessions`, so the cap check is O(1)).
     per_tenant: Vec<usize>,
-    tombstones: HashMap<Key, Tombstone>,
-    tomb_order: VecDeque<(Key, u64)>,
-    tomb_generation: u64,
+    tombstones: BoundedMap<Key, Tombstone>,
     /// (tenant, uid) → the user's stored value (cents), bounded; see `on_profile`.
-    profiles: HashMap<(u32, Arc<str>), i64>,
+    profiles: BoundedMap<(u32, Arc<str>), i64>,
     loaded_tx: Option<Rc<LocalSender<Loaded>>>,
     outboxes: Vec<Option<Rc<Outbox>>>,
     scratch: Vec<Output>,
@@ -227,6 +224,10 @@ pub type ShardRef = Rc<RefCell<Shard>>;
 impl Shard {
     pub fn new(id: usize, node: Arc<Node>, next_lsn: u64) -> Shard {
         let n = node.tenants.list.len();
+        let (tombstones_cap, profiles_cap) = (
+            node.edge.tombstones_per_shard,
+            node.edge.profile_cache_per_shard,
+        );
         Shard {
             id,
             metrics: node.metrics[id].clone(),
@@ -242,10 +243,8 @@ impl Shard {
             accounts: (0..n).map(|_| AccountCooldowns::default()).collect(),
             aggregates: (0..n).map(|_| Aggregates::default()).collect(),
             per_tenant: vec![0; n],
-            tombstones: HashMap::new(),
-            tomb_order: VecDeque::new(),
-            tomb_generation: 0,
-            profiles: HashMap::new(),
+            tombstones: BoundedMap::new(tombstones_cap),
+            profiles: BoundedMap::new(profiles_cap),
             loaded_tx: None,
             outboxes: Vec::new(),
             scratch: Vec::new(),
@@ -316,33 +315,19 @@ impl Shard {
         }
     }
 
+    /// Remembers a session that left memory (merging with what was already remembered).
     fn tombstone(&mut self, key: Key, durable_high: Seq, value_cents: i64) {
-        let cap = self.node.edge.tombstones_per_shard;
-        if cap == 0 {
-            return;
-        }
-        // The order holds at most `cap` entries, so the map does too.
-        while self.tomb_order.len() >= cap {
-            let Some((old, generation)) = self.tomb_order.pop_front() else {
-                break;
-            };
-            if self
-                .tombstones
-                .get(&old)
-                .is_some_and(|t| t.generation == generation)
-            {
-                self.tombstones.remove(&old);
-            }
-        }
-        self.tomb_generation += 1;
-        let prev = self.tombstones.get(&key).copied();
-        let t = Tombstone {
-            durable_high: prev.map_or(durable_high, |p| p.durable_high.max(durable_high)),
-            value_cents: prev.map_or(value_cents, |p| p.value_cents.max(value_cents)),
-            generation: self.tomb_generation,
+        let t = match self.tombstones.get(&key) {
+            Some(p) => Tombstone {
+                durable_high: p.durable_high.max(durable_high),
+                value_cents: p.value_cents.max(value_cents),
+            },
+            None => Tombstone {
+                durable_high,
+                value_cents,
+            },
         };
-        self.tombstones.insert(key.clone(), t);
-        self.tomb_order.push_back((key, self.tomb_generation));
+        self.tombstones.insert(key, t);
     }
 
     pub fn set_outboxes(&mut self, o: Vec<Option<Rc<Outbox>>>) {
@@ -361,22 +346,7 @@ impl Shard {
         if let Some(s) = self.sessions.get_mut(&(l.tenant, l.sid)) {
             s.core.set_history(&l.uid, l.value_cents);
         }
-        self.cache_profile(tenant, l.uid, l.value_cents);
-    }
-
-    fn cache_profile(&mut self, tenant: u32, uid: Arc<str>, value_cents: i64) {
-        let cap = self.node.edge.profile_cache_per_shard;
-        if cap == 0 {
-            return;
-        }
-        let k = (tenant, uid);
-        if !self.profiles.contains_key(&k) && self.profiles.len() >= cap {
-            // Random replacement: the first key in hash order (O(1), no bookkeeping).
-            if let Some(victim) = self.profiles.keys().next().cloned() {
-                self.profiles.remove(&victim);
-            }
-        }
-        self.profiles.insert(k, value_cents);
+        self.profiles.insert((tenant, l.uid), l.value_cents);
     }
 
     pub fn set_spool_bell(&mut self, bell: LocalSender<()>) {
@@ -543,12 +513,7 @@ impl Shard {
                     key.1.as_str(),
                     seq.0,
                     &inb.raw,
-                    &mut self.spool_buf,
                 );
-                let n = (self.spool_buf.len() - before) as u64;
-                self.appended += n;
-                node.spool_backlog[self.id].fetch_add(n, Ordering::Relaxed);
-                ShardMetrics::add(&m.spool_bytes, n);
             }
             sentientiq_core::Disposition::Duplicate => ShardMetrics::inc(&m.duplicates),
             sentientiq_core::Disposition::Conflict => ShardMetrics::inc(&m.conflicts),
