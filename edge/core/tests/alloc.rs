@@ -40,7 +40,8 @@ fn frames() -> Vec<Vec<u8>> {
                 ..Batch::default()
             };
             let sec = b.intern(if seq % 40 < 20 { "pricing" } else { "features" });
-            let lbl = b.intern("a.link");
+            // Digits and an `@` exercise the redaction scan (nothing here is an email or a card).
+            let lbl = b.intern("a.link order 1234 5678 9012 3456 @support");
             b.push(kind::SECTION, 0, 10, 10, sec);
             for i in 0..30i32 {
                 let x = (seq as i32 * 37 + i * 11) % 1200;
@@ -60,6 +61,7 @@ fn frames() -> Vec<Vec<u8>> {
 
 #[test]
 fn steady_state_batches_allocate_nothing() {
+    // decode → redaction scan → session → physics → detection → policy.
     let tenant = TenantPolicy::default();
     let mut accounts = AccountCooldowns::default();
     let mut aggregates = Aggregates::default();
@@ -71,6 +73,8 @@ fn steady_state_batches_allocate_nothing() {
     let mut run = |range: std::ops::Range<usize>, out: &mut Vec<Output>| {
         for bytes in &frames[range] {
             decode_client_into(bytes, &Limits::DEFAULT, &mut slot).expect("decodes");
+            // What the shell runs on every frame before the core.
+            assert!(!sentientiq_core::privacy::redact(&mut slot));
             let mut ctx = Ctx {
                 now_ms: now,
                 tenant: &tenant,
