@@ -10,11 +10,11 @@ use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use async_tungstenite::tungstenite::{Error as WsError, Message};
 use futures_util::StreamExt;
-use glommio::channels::local_channel;
+use glommio::channels::local_channel::{self, LocalSender};
 use glommio::net::{TcpListener, TcpStream};
 use sentientiq_proto::{
-    ClientFrame, DecodeError, EdgeFrame, ErrorCode, Limits, client_to_vec, decode_client,
-    decode_http_batch, edge_to_vec, encode_client,
+    ClientFrame, DecodeError, EdgeFrame, ErrorCode, Limits, Sid, client_to_vec, decode_client,
+    decode_http_batch, edge_to_vec,
 };
 use socket2::{Domain, Protocol, Socket, Type};
 
@@ -166,6 +166,60 @@ fn err_frame(code: ErrorCode, msg: &str, fatal: bool) -> Vec<u8> {
 
 type Ws = WebSocketStream<TcpStream>;
 
+/// Where one session's frames go from this connection: registered with the shard, owner
+/// computed once.
+struct Route<'a> {
+    shard: &'a ShardRef,
+    own: usize,
+    conn: ConnRef,
+    tenant: u32,
+    sid: Sid,
+}
+
+impl<'a> Route<'a> {
+    fn open(shard: &'a ShardRef, tenant: usize, sid: Sid, tx: LocalSender<Out>) -> Route<'a> {
+        let mut s = shard.borrow_mut();
+        let own = owner(&s.node.tenants.get(tenant).id, sid.as_str(), s.node.nshards);
+        let conn = s.register(tx);
+        drop(s);
+        Route {
+            shard,
+            own,
+            conn,
+            tenant: tenant as u32,
+            sid,
+        }
+    }
+
+    /// Routes one decoded frame to its owner. Emails and card numbers are redacted here, so
+    /// neither the core nor the spool ever sees them; `raw` (the bytes as received) is kept
+    /// when nothing changed, otherwise the frame is re-encoded.
+    fn send(&self, raw: Option<&[u8]>, mut frame: ClientFrame, recv_ms: u64) {
+        let mut s = self.shard.borrow_mut();
+        let redacted = sentientiq_core::privacy::redact(&mut frame);
+        if redacted {
+            ShardMetrics::inc(&s.metrics().redacted);
+        }
+        let raw = match raw {
+            // A hello is never spooled: its bytes are not kept.
+            _ if matches!(frame, ClientFrame::Hello(_)) => Vec::new(),
+            Some(r) if !redacted => r.to_vec(),
+            _ => client_to_vec(&frame),
+        };
+        s.route(
+            self.own,
+            Inbound {
+                conn: self.conn,
+                tenant: self.tenant,
+                sid: self.sid.clone(),
+                recv_ms,
+                raw,
+                frame,
+            },
+        );
+    }
+}
+
 /// Sends within `timeout`. A write the client does not drain in time drops the connection (no
 /// close handshake is possible on a socket that does not drain): a slow reader holds at most
 /// its bounded buffers, and not for long.
@@ -296,27 +350,9 @@ async fn ws(shard: ShardRef, mut stream: TcpStream, req: Request) {
         .await;
     }
     let (tx, rx) = local_channel::new_bounded::<Out>(CONN_QUEUE);
-    let conn = shard.borrow_mut().register(tx);
-    let sid = hello.sid.clone();
-    let own = owner(&tenant.id, sid.as_str(), node.nshards);
-    let forward = |raw: Vec<u8>, frame: ClientFrame| {
-        shard.borrow_mut().route(
-            own,
-            Inbound {
-                conn,
-                tenant: ti as u32,
-                sid: sid.clone(),
-                recv_ms: now_ms(),
-                raw,
-                frame,
-            },
-        );
-    };
-    let mut hello = ClientFrame::Hello(hello);
-    if sentientiq_core::privacy::redact(&mut hello) {
-        ShardMetrics::inc(&m.redacted);
-    }
-    forward(bytes.to_vec(), hello);
+    let route = Route::open(&shard, ti, hello.sid.clone(), tx);
+    let conn = route.conn;
+    route.send(Some(&bytes), ClientFrame::Hello(hello), now_ms());
     let limits = tenant.limits;
     // Anything from the client (frames, pongs) counts as life; the edge pings every third of
     // the idle timeout so that idle-but-alive clients answer, and closes (1001) after a full
@@ -415,15 +451,7 @@ async fn ws(shard: ShardRef, mut stream: TcpStream, req: Request) {
                         ))
                         .await;
                 }
-                Ok(mut frame) => {
-                    // Emails and card numbers never reach the spool (or the core).
-                    if sentientiq_core::privacy::redact(&mut frame) {
-                        ShardMetrics::inc(&m.redacted);
-                        forward(client_to_vec(&frame), frame);
-                    } else {
-                        forward(b.to_vec(), frame);
-                    }
-                }
+                Ok(frame) => route.send(Some(&b), frame, now_ms()),
                 Err(e @ DecodeError::UnknownType(_)) => {
                     m.error(e.code());
                     let _ = ws
@@ -500,35 +528,17 @@ async fn batch(shard: &ShardRef, stream: &mut TcpStream, req: Request) -> Respon
             "body over the tenant's limit",
         ));
     }
-    let own = owner(&tenant.id, b.sid.as_str(), node.nshards);
     let (tx, rx) = local_channel::new_bounded::<Out>(CONN_QUEUE);
-    let conn: ConnRef = shard.borrow_mut().register(tx);
+    let route = Route::open(shard, ti, b.sid.clone(), tx);
+    let conn = route.conn;
     let mut want = None;
     let recv_ms = now_ms();
-    let forward = |raw: Vec<u8>, frame: ClientFrame| {
-        shard.borrow_mut().route(
-            own,
-            Inbound {
-                conn,
-                tenant: ti as u32,
-                sid: b.sid.clone(),
-                recv_ms,
-                raw,
-                frame,
-            },
-        );
-    };
     if let Some(h) = b.hello {
-        forward(Vec::new(), ClientFrame::Hello(h));
+        route.send(None, ClientFrame::Hello(h), recv_ms);
     }
-    for mut f in b.frames {
-        if sentientiq_core::privacy::redact(&mut f) {
-            ShardMetrics::inc(&m.redacted);
-        }
+    for f in b.frames {
         want = want.max(f.seq());
-        let mut raw = Vec::new();
-        encode_client(&f, &mut raw);
-        forward(raw, f);
+        route.send(None, f, recv_ms);
     }
     let result = futures_lite::future::or(
         async {
