@@ -403,6 +403,9 @@ impl Config {
         if e.io_memory_bytes < 64 * 1024 {
             return invalid("edge.io_memory_bytes must be at least 64 KiB");
         }
+        if e.write_timeout_ms == 0 {
+            return invalid("edge.write_timeout_ms must be positive");
+        }
         let mut seen = HashSet::new();
         let mut tenants = Vec::new();
         for t in &file.tenants {
@@ -771,6 +774,28 @@ mod tests {
             ("max_batch = 512", "max_batch = 5000", "max_batch"),
             ("sink = \"local\"", "sink = \"s3\"", "not supported yet"),
             ("max_age_s = 60", "max_age_s = 0", "max_age_s"),
+            ("poll_ms = 1000", "poll_ms = 0", "poll_ms"),
+            // spool headroom: 1 MiB − 1 refused; 1 MiB (the minimum) is accepted below.
+            (
+                "spool_max_bytes = 1073741824",
+                "spool_max_bytes = 1048575",
+                "spool_max_bytes",
+            ),
+            (
+                "write_timeout_ms = 10000",
+                "write_timeout_ms = 0",
+                "write_timeout_ms",
+            ),
+            (
+                "[[tenant.labels]]",
+                "[tenant.limits]\nframes_per_sec = 0\n\n[[tenant.labels]]",
+                "frames_per_sec",
+            ),
+            (
+                "[[tenant.labels]]",
+                "[tenant.limits]\nframe_burst = 0\n\n[[tenant.labels]]",
+                "frame_burst",
+            ),
             (
                 "high_value_cents = 10000000",
                 "high_value_cents = -1",
@@ -779,6 +804,9 @@ mod tests {
         ] {
             let e = Config::parse(&EXAMPLE.replacen(from, to, 1)).expect_err(needle);
             assert!(e.to_string().contains(needle), "{e}");
+        }
+        for ok in ["spool_max_bytes = 1048576", "spool_max_bytes = 1048577"] {
+            Config::parse(&EXAMPLE.replacen("spool_max_bytes = 1073741824", ok, 1)).expect(ok);
         }
         let twice = format!("{EXAMPLE}\n[[tenant]]\nid = \"demo\"\n");
         assert!(

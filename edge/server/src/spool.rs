@@ -307,6 +307,27 @@ mod tests {
     }
 
     #[test]
+    fn lsns_continue_after_every_segment_was_shipped_and_deleted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let v = seg(&[(1, "t", "s1", 1, b"abc")]);
+        let path = segment_path(dir.path(), 0);
+        fs::write(&path, &v).expect("write");
+        let end = recover(dir.path()).expect("recover").next_lsn;
+        assert_eq!(end, (v.len() - HEADER) as u64);
+        delete_shipped(dir.path(), &path, end).expect("delete");
+        assert!(!path.exists());
+        // An empty directory still continues after the shipped segment, so a new segment (and
+        // its lake files) never reuses a name.
+        let r = recover(dir.path()).expect("recover");
+        assert_eq!((r.segments, r.next_lsn), (0, end));
+        // A lower end never moves it back.
+        let other = segment_path(dir.path(), 1);
+        fs::write(&other, header(0)).expect("write");
+        delete_shipped(dir.path(), &other, 1).expect("delete");
+        assert_eq!(shipped_lsn(dir.path()).expect("read"), end);
+    }
+
+    #[test]
     fn recover_truncates_in_place_and_continues_the_lsn() {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut v = seg(&[(1, "t", "s1", 1, b"abc"), (2, "t", "s1", 2, b"defg")]);
