@@ -465,7 +465,10 @@ impl Shard {
         if seq > sess.core.high_seq() {
             let backlog = node.spool_backlog[self.id].load(Ordering::Relaxed);
             let max = node.lake.spool_max_bytes;
-            let high = sess.value_cents() >= tenant.high_value_cents;
+            // An `id` frame may be what makes the session high-value, so it may use the reserve
+            // too (it is small, and refusing it would keep a $100k user anonymous).
+            let high = sess.value_cents() >= tenant.high_value_cents
+                || matches!(inb.frame, ClientFrame::Identify(_));
             if backlog >= max || (!high && backlog >= max / 10 * 9) {
                 self.refuse(
                     inb.conn,

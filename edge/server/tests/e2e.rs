@@ -868,21 +868,16 @@ impl Edge {
             .sum()
     }
 
-    /// Polls a metric until `ok` holds (at most 15 s).
+    /// Polls a metric until `ok` holds.
     fn wait_metric(&self, name: &str, ok: impl Fn(f64) -> bool) -> f64 {
-        let t0 = Instant::now();
-        loop {
-            let v = self.metric(name);
-            if ok(v) {
-                return v;
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(15),
-                "{name} stuck at {v}: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        poll(name, || Some(self.metric(name)).filter(|v| ok(*v)))
+    }
+
+    /// Polls the lake until its `events` table holds at least `n` rows.
+    fn wait_lake_rows(&self, lake: &std::path::Path, n: usize) -> Vec<LakeRow> {
+        poll("lake rows", || {
+            Some(lake_rows(lake).0).filter(|r| r.len() >= n)
+        })
     }
 
     fn rss_kib(&self) -> u64 {
@@ -1164,66 +1159,71 @@ fn a_returning_users_stored_value_is_known_when_they_identify() {
 /// (session, seq, idx, kind, user, account) of one lake row.
 type LakeRow = (String, u64, u32, String, Option<String>, Option<String>);
 
+/// The record batches of one Parquet file.
+fn parquet_batches(path: &std::path::Path) -> Vec<arrow_array::RecordBatch> {
+    let bytes = bytes::Bytes::from(std::fs::read(path).expect("read"));
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
+        .expect("parquet")
+        .build()
+        .expect("reader")
+        .map(|b| b.expect("batch"))
+        .collect()
+}
+
+/// Row `i` of a dictionary-encoded string column.
+fn dict_str(b: &arrow_array::RecordBatch, col: &str, i: usize) -> Option<String> {
+    use arrow_array::cast::AsArray;
+    let c = b.column_by_name(col).expect("column");
+    let d = c.as_dictionary::<arrow_array::types::Int32Type>();
+    d.key(i)
+        .map(|k| d.values().as_string::<i32>().value(k).to_string())
+}
+
+/// The Parquet files of one lake table, by key (relative to the lake directory).
+fn table_files(lake: &std::path::Path, table: &str) -> Vec<(String, PathBuf)> {
+    let mut v: Vec<(String, PathBuf)> = walk(&lake.join(table))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
+        .map(|p| {
+            let key = p.strip_prefix(lake).expect("under").display().to_string();
+            (key, p)
+        })
+        .collect();
+    v.sort();
+    v
+}
+
 /// Every `events` row in a lake directory: (session, seq, idx, kind, user, account), and the keys.
 fn lake_rows(dir: &std::path::Path) -> (Vec<LakeRow>, Vec<String>) {
-    use arrow_array::Array;
     use arrow_array::cast::AsArray;
-    use arrow_array::types::{Int32Type, UInt32Type, UInt64Type};
+    use arrow_array::types::{UInt32Type, UInt64Type};
     let mut rows = Vec::new();
     let mut keys = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.filter_map(|e| e.ok()) {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-                continue;
-            }
-            if p.extension().is_none_or(|x| x != "parquet") {
-                continue;
-            }
-            keys.push(p.strip_prefix(dir).expect("under").display().to_string());
-            let bytes = bytes::Bytes::from(std::fs::read(&p).expect("read"));
-            let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-                .expect("parquet")
-                .build()
-                .expect("reader");
-            for b in r {
-                let b = b.expect("batch");
-                let s = |n: &str, i: usize| -> Option<String> {
-                    let c = b.column_by_name(n).expect("column");
-                    let d = c.as_dictionary::<Int32Type>();
-                    d.key(i)
-                        .map(|k| d.values().as_string::<i32>().value(k).to_string())
-                };
-                let seq = b
-                    .column_by_name("seq")
-                    .expect("seq")
-                    .as_primitive::<UInt64Type>()
-                    .clone();
-                let idx = b
-                    .column_by_name("idx")
-                    .expect("idx")
-                    .as_primitive::<UInt32Type>()
-                    .clone();
-                for i in 0..b.num_rows() {
-                    rows.push((
-                        s("session", i).expect("session"),
-                        seq.value(i),
-                        idx.value(i),
-                        s("kind", i).expect("kind"),
-                        s("user", i),
-                        s("account", i),
-                    ));
-                }
-                assert!(!seq.is_null(0));
+    for (key, path) in table_files(dir, "events") {
+        keys.push(key);
+        for b in parquet_batches(&path) {
+            let seq = b
+                .column_by_name("seq")
+                .expect("seq")
+                .as_primitive::<UInt64Type>()
+                .clone();
+            let idx = b
+                .column_by_name("idx")
+                .expect("idx")
+                .as_primitive::<UInt32Type>()
+                .clone();
+            for i in 0..b.num_rows() {
+                rows.push((
+                    dict_str(&b, "session", i).expect("session"),
+                    seq.value(i),
+                    idx.value(i),
+                    dict_str(&b, "kind", i).expect("kind"),
+                    dict_str(&b, "user", i),
+                    dict_str(&b, "account", i),
+                ));
             }
         }
     }
-    keys.sort();
     (rows, keys)
 }
 
@@ -1273,21 +1273,11 @@ fn every_acked_frame_lands_in_the_lake_exactly_once_across_kill_9() {
         c.until_ack(3);
     }
     // Everything ships within max_age + a poll; then the spool holds nothing unshipped.
-    let t0 = Instant::now();
     let expected = sids.len() * 16;
-    let (_, keys) = loop {
+    let (_, keys) = poll("every row in the lake", || {
         let (rows, keys) = lake_rows(&lake_dir);
-        if rows.len() >= expected {
-            break (rows, keys);
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(30),
-            "{} of {expected} rows: {}",
-            rows.len(),
-            edge.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
+        (rows.len() >= expected).then_some((rows, keys))
+    });
     std::thread::sleep(Duration::from_millis(500));
     let (rows, keys2) = lake_rows(&lake_dir);
     assert_eq!(keys, keys2);
@@ -1371,18 +1361,28 @@ fn a_lake_outage_fills_the_spool_headroom_then_drains_without_loss() {
     // Still refused while the outage lasts: nothing is silently dropped or acked.
     c.send(&moves(refused_at, 4000));
     assert!(matches!(c.frame(), EdgeFrame::Err(e) if e.code == ErrorCode::Overloaded));
+    // The last 10 % is kept for high-value sessions: the $120k Acme user identifies and is
+    // still accepted while value-0 sessions are refused.
+    assert!(edge.metric("siq_spool_bytes_total") < 1_048_576.0);
+    let mut h = edge.ws();
+    h.hello("s_e2e_outage_000002", None);
+    h.send(&identify(1, "dana@acme.example"));
+    h.send(&moves(2, 3));
+    h.until_ack(2);
     // The lake returns: the backlog drains, and the refused frame is accepted on retry.
     std::fs::remove_file(&lake_dir).expect("unblock");
     edge.wait_metric("siq_lake_backlog_bytes", |v| v < 0.5 * 1_048_576.0);
     c.send(&moves(refused_at, 4000));
     c.until_ack(refused_at);
     edge.wait_metric("siq_lake_rows_total", |v| v >= (refused_at * 4000) as f64);
-    let (rows, _) = lake_rows(&lake_dir);
+    let rows = edge.wait_lake_rows(&lake_dir, refused_at as usize * 4000 + 4);
+    let of = |sid: &str| rows.iter().filter(|r| r.0 == sid).count() as u64;
     assert_eq!(
-        rows.len() as u64,
+        of("s_e2e_outage_000001"),
         refused_at * 4000,
         "every acked sample once"
     );
+    assert_eq!(of("s_e2e_outage_000002"), 4);
     edge.kill9();
 }
 
@@ -1428,7 +1428,7 @@ fn emails_and_card_numbers_are_redacted_before_the_spool() {
 #[test]
 fn detections_land_in_the_lake_with_identity_value_and_physics() {
     use arrow_array::cast::AsArray;
-    use arrow_array::types::{Float64Type, Int32Type, Int64Type, UInt64Type};
+    use arrow_array::types::{Float64Type, Int64Type, UInt64Type};
     let edge = Edge::start_edited(1, |c| {
         c.replace("max_age_s = 60", "max_age_s = 1")
             .replace("poll_ms = 1000", "poll_ms = 100")
@@ -1442,45 +1442,13 @@ fn detections_land_in_the_lake_with_identity_value_and_physics() {
         got.iter()
             .any(|f| matches!(f, EdgeFrame::Det(d) if d.e == "rage"))
     );
-    let root = edge.dir.path().join("lake/detections");
-    let t0 = Instant::now();
-    let file = loop {
-        let found = walk(&root);
-        if let Some(f) = found
-            .into_iter()
-            .find(|p| p.extension().is_some_and(|x| x == "parquet"))
-        {
-            break f;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "no detections file: {}",
-            edge.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let rel = file
-        .strip_prefix(edge.dir.path().join("lake"))
-        .expect("under")
-        .display()
-        .to_string();
-    assert!(rel.starts_with("detections/tenant=demo/date="), "{rel}");
-    let bytes = bytes::Bytes::from(std::fs::read(&file).expect("read"));
-    let b = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-        .expect("parquet")
-        .build()
-        .expect("reader")
-        .next()
-        .expect("a batch")
-        .expect("batch");
-    let s = |n: &str, i: usize| -> String {
-        let col = b.column_by_name(n).expect("column");
-        let d = col.as_dictionary::<Int32Type>();
-        d.values()
-            .as_string::<i32>()
-            .value(d.key(i).expect("set"))
-            .to_string()
-    };
+    let lake = edge.dir.path().join("lake");
+    let (key, file) = poll("a detections file", || {
+        table_files(&lake, "detections").into_iter().next()
+    });
+    assert!(key.starts_with("detections/tenant=demo/date="), "{key}");
+    let b = parquet_batches(&file).remove(0);
+    let s = |n: &str, i: usize| dict_str(&b, n, i).expect("set");
     // The burst on a dead button is rage (and may also be frustration); every row is the
     // identified $120k user's.
     let i = (0..b.num_rows())
@@ -1520,42 +1488,21 @@ fn detections_land_in_the_lake_with_identity_value_and_physics() {
         r: OutcomeKind::Clicked,
     }));
     c.until_ack(3);
-    let root = edge.dir.path().join("lake/actions");
-    let t0 = Instant::now();
-    let rows = loop {
+    let rows = poll("the outcome row in actions", || {
         let mut rows: Vec<(String, String, Option<String>)> = Vec::new();
-        for f in walk(&root)
-            .into_iter()
-            .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
-        {
-            let bytes = bytes::Bytes::from(std::fs::read(&f).expect("read"));
-            for b in parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-                .expect("parquet")
-                .build()
-                .expect("reader")
-            {
-                let b = b.expect("batch");
-                let s = |n: &str, i: usize| -> Option<String> {
-                    let col = b.column_by_name(n).expect("column");
-                    let d = col.as_dictionary::<Int32Type>();
-                    d.key(i)
-                        .map(|k| d.values().as_string::<i32>().value(k).to_string())
-                };
+        for (_, f) in table_files(&lake, "actions") {
+            for b in parquet_batches(&f) {
                 for i in 0..b.num_rows() {
                     rows.push((
-                        s("id", i).expect("id"),
-                        s("action", i).expect("action"),
-                        s("result", i),
+                        dict_str(&b, "id", i).expect("id"),
+                        dict_str(&b, "action", i).expect("action"),
+                        dict_str(&b, "result", i),
                     ));
                 }
             }
         }
-        if rows.iter().any(|r| r.1 == "outcome") {
-            break rows;
-        }
-        assert!(t0.elapsed() < Duration::from_secs(20), "{rows:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+        rows.iter().any(|r| r.1 == "outcome").then_some(rows)
+    });
     assert!(
         rows.iter().any(|r| r.0 == iv && r.1 == "intervene"),
         "{rows:?}"
@@ -1566,6 +1513,21 @@ fn detections_land_in_the_lake_with_identity_value_and_physics() {
             .any(|r| r.0 == iv && r.1 == "outcome" && r.2.as_deref() == Some("clicked")),
         "{rows:?}"
     );
+}
+
+/// Polls `f` every 50 ms until it returns a value (at most 20 s).
+fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let t0 = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "waited 20 s for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
