@@ -127,41 +127,43 @@ impl Shipper {
             for (first, path) in segs {
                 let meta = std::fs::metadata(&path).ok();
                 let size = meta.as_ref().map_or(0, |m| m.len());
-                if first >= active || failed {
+                let shipped = first < active
+                    && !failed
+                    && match self.ship(i, &dir, first, &path) {
+                        Ok(s) => {
+                            let m = &self.node.lake_metrics;
+                            m.files.fetch_add(s.files.len() as u64, Ordering::Relaxed);
+                            m.rows.fetch_add(s.rows, Ordering::Relaxed);
+                            m.bytes.fetch_add(s.bytes, Ordering::Relaxed);
+                            m.segments.fetch_add(1, Ordering::Relaxed);
+                            if let Some(b) = self.node.spool_backlog.get(i) {
+                                let _ = b.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
+                                    Some(v.saturating_sub(size))
+                                });
+                            }
+                            tracing::debug!(
+                                shard = i,
+                                first,
+                                files = s.files.len(),
+                                rows = s.rows,
+                                "segment shipped"
+                            );
+                            true
+                        }
+                        Err(e) => {
+                            self.node
+                                .lake_metrics
+                                .errors
+                                .fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(shard = i, first, error = %e, "shipping failed; will retry");
+                            // Later segments wait: segments are deleted in LSN order.
+                            failed = true;
+                            false
+                        }
+                    };
+                if !shipped {
                     backlog += size;
                     if first < active {
-                        oldest = older(oldest, meta.and_then(|m| m.modified().ok()));
-                    }
-                    continue;
-                }
-                match self.ship(i, &dir, first, &path) {
-                    Ok(s) => {
-                        let m = &self.node.lake_metrics;
-                        m.files.fetch_add(s.files.len() as u64, Ordering::Relaxed);
-                        m.rows.fetch_add(s.rows, Ordering::Relaxed);
-                        m.bytes.fetch_add(s.bytes, Ordering::Relaxed);
-                        m.segments.fetch_add(1, Ordering::Relaxed);
-                        if let Some(b) = self.node.spool_backlog.get(i) {
-                            let _ = b.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
-                                Some(v.saturating_sub(size))
-                            });
-                        }
-                        tracing::debug!(
-                            shard = i,
-                            first,
-                            files = s.files.len(),
-                            rows = s.rows,
-                            "segment shipped"
-                        );
-                    }
-                    Err(e) => {
-                        self.node
-                            .lake_metrics
-                            .errors
-                            .fetch_add(1, Ordering::Relaxed);
-                        tracing::warn!(shard = i, first, error = %e, "shipping failed; will retry");
-                        failed = true;
-                        backlog += size;
                         oldest = older(oldest, meta.and_then(|m| m.modified().ok()));
                     }
                 }

@@ -50,11 +50,6 @@ pub struct Record {
     pub frame: Vec<u8>,
 }
 
-/// Appends the encoding of a client-frame record to `out`.
-pub fn encode(recv_ms: u64, tenant: &str, sid: &str, seq: u64, frame: &[u8], out: &mut Vec<u8>) {
-    encode_kind(KIND_FRAME, recv_ms, tenant, sid, seq, frame, out);
-}
-
 /// Appends the encoding of a record of `kind` to `out`.
 pub fn encode_kind(
     kind: u8,
@@ -248,7 +243,7 @@ mod tests {
     fn seg(records: &[(u64, &str, &str, u64, &[u8])]) -> Vec<u8> {
         let mut v = header(3).to_vec();
         for (t, ten, sid, seq, f) in records {
-            encode(*t, ten, sid, *seq, f, &mut v);
+            encode_kind(KIND_FRAME, *t, ten, sid, *seq, f, &mut v);
         }
         v
     }
