@@ -1577,3 +1577,35 @@ fn under_dnt_drop_a_do_not_track_session_is_acked_and_nothing_is_kept() {
     }
     assert_eq!(sids, vec!["s_e2e_dntdrop_00002".to_string()]);
 }
+
+#[test]
+fn a_retry_of_a_frame_already_shipped_and_deleted_is_reacked_not_stored_again() {
+    let mut edge = Edge::start_edited(1, |c| {
+        c.replace("max_age_s = 60", "max_age_s = 1")
+            .replace("poll_ms = 1000", "poll_ms = 100")
+    });
+    let lake = edge.dir.path().join("lake");
+    let mut c = edge.ws();
+    c.hello("s_e2e_floor_0000001", None);
+    c.send(&moves(1, 5));
+    c.send(&moves(2, 5));
+    c.until_ack(2);
+    // Shipped, and the segment deleted: nothing of the session is left in the spool.
+    edge.wait_lake_rows(&lake, 10);
+    edge.wait_metric("siq_lake_backlog_bytes", |v| v == 0.0);
+    edge.kill9();
+    edge.spawn();
+    // The edge still knows seq 2 is held (its floor), so the SDK's retry adds nothing.
+    let mut c = edge.ws();
+    let w = c.hello("s_e2e_floor_0000001", Some(0));
+    assert_eq!(w.ack, Seq(2));
+    c.send(&moves(2, 5));
+    c.until_ack(2);
+    assert_eq!(edge.metric("siq_frames_total"), 0.0);
+    assert_eq!(edge.metric("siq_spool_bytes_total"), 0.0);
+    assert_eq!(edge.metric("siq_seq_duplicates_total"), 1.0);
+    // A new frame continues normally.
+    c.send(&moves(3, 5));
+    c.until_ack(3);
+    assert_eq!(edge.wait_lake_rows(&lake, 15).len(), 15);
+}
