@@ -2,8 +2,8 @@
 //! table, written as zstd Parquet files under Hive-style keys, to a local directory or S3.
 //!
 //! The table schemas are documented in `proto/LAKE.md` and pinned by a golden schema test. This
-//! crate is synchronous and does no networking; the edge runs it on a shipper thread, off the
-//! shards' reactors.
+//! crate's interface is synchronous; the edge runs it on a shipper thread, off the shards'
+//! reactors. The S3 sink (feature `s3`) does its networking on a tokio runtime of its own.
 
 /// `Debug` for a builder: its row count (Arrow's string builders are not `Debug`).
 macro_rules! debug_rows {
@@ -23,6 +23,10 @@ pub mod actions;
 pub mod detections;
 pub mod events;
 pub mod keys;
+#[cfg(feature = "s3")]
+pub mod s3;
+#[cfg(feature = "s3-server")]
+pub mod s3_server;
 pub mod sink;
 
 pub use actions::{ActionRow, ActionsBuilder, actions_schema};
@@ -30,7 +34,9 @@ pub use arrow_array::RecordBatch;
 pub use detections::{DetectionMeta, DetectionRow, DetectionsBuilder, detections_schema};
 pub use events::{EventsBuilder, RowMeta, SessionState, events_schema, write_parquet};
 pub use keys::{Partition, civil_date, object_key};
-pub use sink::{LocalSink, Sink, SinkError};
+#[cfg(feature = "s3")]
+pub use s3::{S3Options, S3Sink};
+pub use sink::{LocalSink, Sink, SinkError, check_key};
 
 /// A table's column builders.
 pub trait TableBuilder {

@@ -12,6 +12,22 @@ pub enum SinkError {
     BadKey { key: String },
     #[error("{0}")]
     Remote(String),
+    /// A conditional write found the key already complete (handled inside the sinks).
+    #[error("already stored")]
+    AlreadyStored,
+}
+
+/// Keys are relative, `/`-separated, with no empty, `.` or `..` component.
+pub fn check_key(key: &str) -> Result<(), SinkError> {
+    if key.is_empty()
+        || key.starts_with('/')
+        || key
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..")
+    {
+        return Err(SinkError::BadKey { key: key.into() });
+    }
+    Ok(())
 }
 
 /// A destination for lake files.
@@ -39,14 +55,7 @@ impl LocalSink {
 
 impl Sink for LocalSink {
     fn put(&self, key: &str, bytes: &[u8]) -> Result<(), SinkError> {
-        if key.is_empty()
-            || key.starts_with('/')
-            || key
-                .split('/')
-                .any(|c| c.is_empty() || c == "." || c == "..")
-        {
-            return Err(SinkError::BadKey { key: key.into() });
-        }
+        check_key(key)?;
         let io = |source| SinkError::Io {
             key: key.into(),
             source,

@@ -1,0 +1,397 @@
+//! The S3 sink (feature `s3`): `aws-sdk-s3` on a tokio runtime of its own (one worker thread
+//! beside the shards, never on their reactors); the caller's thread only blocks on the result.
+//!
+//! - Works with S3 and S3-compatible stores: endpoint override and path-style addressing.
+//! - Credentials come from the standard AWS chain (environment, shared profile files, web
+//!   identity, ECS and EC2 instance metadata), region from the configuration.
+//! - Every request is retried by the SDK's standard strategy: exponential backoff with full
+//!   jitter, up to `max_attempts`, with per-attempt and connect timeouts so an endpoint that
+//!   hangs cannot stall the shipper for long; a put that still fails is reported and the caller
+//!   (the shipper) retries it on its next pass.
+//! - Files of at least `multipart_threshold_bytes` go up as multipart uploads of `part_bytes`
+//!   parts (an upload that fails part-way is aborted, so no orphaned parts accrue charges).
+//! - Every put and every multipart completion carries `If-None-Match: *`. Keys are deterministic,
+//!   so a repeat upload of a key (after a crash or a lost response) is answered `412
+//!   Precondition Failed` and recognised as already stored. Stores that ignore the header simply
+//!   overwrite the key with the same rows.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_sdk_s3::Client;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+
+use crate::sink::{Sink, SinkError};
+
+/// The smallest part S3 accepts (every part but the last).
+pub const MIN_PART_BYTES: usize = 5 << 20;
+/// The most parts one upload may have.
+pub const MAX_PARTS: usize = 10_000;
+
+/// How to reach the store. Defaults suit AWS S3; set `endpoint` and `path_style` for MinIO,
+/// Ceph, R2 and the like.
+#[derive(Clone, PartialEq, Eq)]
+pub struct S3Options {
+    pub bucket: String,
+    pub region: String,
+    /// e.g. `http://127.0.0.1:9000`; `None` is AWS's own endpoint for the region.
+    pub endpoint: Option<String>,
+    /// `https://host/bucket/key` instead of `https://bucket.host/key`.
+    pub path_style: bool,
+    /// Files at least this large are uploaded in parts.
+    pub multipart_threshold_bytes: usize,
+    /// Size of each part but the last; at least [`MIN_PART_BYTES`].
+    pub part_bytes: usize,
+    /// Attempts per request, the first included.
+    pub max_attempts: u32,
+    /// Time allowed for one attempt of one request.
+    pub attempt_timeout: Duration,
+    pub connect_timeout: Duration,
+    /// Static keys `(access key id, secret access key)`, for S3-compatible stores configured
+    /// with fixed keys. `None` (the default, and the right choice on AWS) uses the standard
+    /// credential chain.
+    pub static_keys: Option<(String, String)>,
+}
+
+impl Default for S3Options {
+    fn default() -> Self {
+        S3Options {
+            bucket: String::new(),
+            region: "us-east-1".into(),
+            endpoint: None,
+            path_style: false,
+            multipart_threshold_bytes: 16 << 20,
+            part_bytes: 8 << 20,
+            max_attempts: 4,
+            attempt_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(3),
+            static_keys: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for S3Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Options")
+            .field("bucket", &self.bucket)
+            .field("region", &self.region)
+            .field("endpoint", &self.endpoint)
+            .field("path_style", &self.path_style)
+            .field("multipart_threshold_bytes", &self.multipart_threshold_bytes)
+            .field("part_bytes", &self.part_bytes)
+            .field("max_attempts", &self.max_attempts)
+            .field(
+                "static_keys",
+                &self.static_keys.as_ref().map(|(id, _)| (id, "<secret>")),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl S3Options {
+    /// Checks every limit; the message names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        if !valid_bucket(&self.bucket) {
+            return Err(format!(
+                "bucket `{}` is not a valid S3 bucket name (3-63 of a-z 0-9 . -, starting and ending with a letter or digit)",
+                self.bucket
+            ));
+        }
+        if self.region.is_empty() {
+            return Err("region must not be empty".into());
+        }
+        if let Some(e) = &self.endpoint
+            && !(e.starts_with("http://") || e.starts_with("https://"))
+        {
+            return Err(format!(
+                "endpoint `{e}` must start with http:// or https://"
+            ));
+        }
+        if self.part_bytes < MIN_PART_BYTES {
+            return Err(format!(
+                "part_bytes {} is below S3's minimum part size of {MIN_PART_BYTES}",
+                self.part_bytes
+            ));
+        }
+        if self.multipart_threshold_bytes < self.part_bytes {
+            return Err("multipart_threshold_bytes must be at least part_bytes".into());
+        }
+        if !(1..=10).contains(&self.max_attempts) {
+            return Err("max_attempts must be within 1..=10".into());
+        }
+        if self.attempt_timeout.is_zero() || self.connect_timeout.is_zero() {
+            return Err("timeouts must be positive".into());
+        }
+        Ok(())
+    }
+}
+
+/// S3's bucket naming rules (the subset that matters for addressing).
+pub fn valid_bucket(b: &str) -> bool {
+    (3..=63).contains(&b.len())
+        && b.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'.' || c == b'-')
+        && b.as_bytes()[0].is_ascii_alphanumeric()
+        && b.as_bytes()[b.len() - 1].is_ascii_alphanumeric()
+        && !b.contains("..")
+}
+
+/// An S3 bucket as a [`Sink`]. Cheap to clone; clones share the client and its runtime.
+#[derive(Clone)]
+pub struct S3Sink {
+    rt: Arc<tokio::runtime::Runtime>,
+    client: Client,
+    bucket: String,
+    opts: Arc<S3Options>,
+}
+
+impl std::fmt::Debug for S3Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Sink")
+            .field("bucket", &self.bucket)
+            .field("endpoint", &self.opts.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+fn remote(key: &str, what: &str, e: impl std::fmt::Display) -> SinkError {
+    SinkError::Remote(format!("{key}: {what}: {e}"))
+}
+
+type HttpResponse = aws_sdk_s3::config::http::HttpResponse;
+
+/// Whether a failed request was refused because the key already exists.
+fn already_exists<E: ProvideErrorMetadata>(e: &SdkError<E, HttpResponse>) -> bool {
+    match e {
+        SdkError::ServiceError(s) => {
+            s.raw().status().as_u16() == 412 || s.err().code() == Some("PreconditionFailed")
+        }
+        _ => false,
+    }
+}
+
+/// The error with its service code and message, which the SDK's `Display` leaves out.
+fn describe<E: ProvideErrorMetadata + std::error::Error + 'static>(
+    e: &SdkError<E, HttpResponse>,
+) -> String {
+    match e {
+        SdkError::ServiceError(s) => format!(
+            "{} ({})",
+            s.err().code().unwrap_or("service error"),
+            s.err().message().unwrap_or("no message")
+        ),
+        other => {
+            // The source chain says what went wrong on the wire (refused, timed out, ...).
+            let mut out = other.to_string();
+            let mut src = std::error::Error::source(other);
+            while let Some(s) = src {
+                out.push_str(": ");
+                out.push_str(&s.to_string());
+                src = s.source();
+            }
+            out
+        }
+    }
+}
+
+impl S3Sink {
+    /// Builds the client (credentials are resolved lazily, at the first request).
+    pub fn new(opts: S3Options) -> Result<S3Sink, SinkError> {
+        opts.validate().map_err(SinkError::Remote)?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("siq-s3")
+            .enable_all()
+            .build()
+            .map_err(|e| SinkError::Remote(format!("starting the S3 runtime: {e}")))?;
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let region = aws_config::Region::new(opts.region.clone());
+        let shared = rt.block_on(
+            aws_config::defaults(aws_config::BehaviorVersion::latest())
+                .http_client(http)
+                .region(region)
+                .load(),
+        );
+        let mut b = aws_sdk_s3::config::Builder::from(&shared)
+            .force_path_style(opts.path_style)
+            .retry_config(
+                aws_config::retry::RetryConfig::standard()
+                    .with_max_attempts(opts.max_attempts)
+                    .with_initial_backoff(Duration::from_millis(100))
+                    .with_max_backoff(Duration::from_secs(5)),
+            )
+            .timeout_config(
+                aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(opts.connect_timeout)
+                    .operation_attempt_timeout(opts.attempt_timeout)
+                    .build(),
+            );
+        if let Some(e) = &opts.endpoint {
+            b = b.endpoint_url(e.clone());
+        }
+        if let Some((id, secret)) = &opts.static_keys {
+            b = b.credentials_provider(aws_sdk_s3::config::Credentials::new(
+                id.clone(),
+                secret.clone(),
+                None,
+                None,
+                "sentientiq-config",
+            ));
+        }
+        Ok(S3Sink {
+            rt: Arc::new(rt),
+            client: Client::from_conf(b.build()),
+            bucket: opts.bucket.clone(),
+            opts: Arc::new(opts),
+        })
+    }
+
+    /// The same store and client, another bucket (a tenant's own destination).
+    pub fn with_bucket(&self, bucket: &str) -> Result<S3Sink, SinkError> {
+        if !valid_bucket(bucket) {
+            return Err(SinkError::Remote(format!(
+                "bucket `{bucket}` is not a valid S3 bucket name"
+            )));
+        }
+        Ok(S3Sink {
+            bucket: bucket.to_string(),
+            ..self.clone()
+        })
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// The client, for callers that read back (tests, tools).
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Runs a future on the sink's runtime from a thread outside it.
+    pub fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.rt.block_on(f)
+    }
+
+    async fn put_single(&self, key: &str, bytes: &[u8]) -> Result<(), SinkError> {
+        let r = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .if_none_match("*")
+            .content_type("application/vnd.apache.parquet")
+            .body(ByteStream::from(bytes.to_vec()))
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if already_exists(&e) => Ok(()),
+            Err(e) => Err(remote(key, "PutObject", describe(&e))),
+        }
+    }
+
+    async fn put_multipart(&self, key: &str, bytes: &[u8]) -> Result<(), SinkError> {
+        let part = self.opts.part_bytes;
+        if bytes.len().div_ceil(part) > MAX_PARTS {
+            return Err(remote(key, "multipart", "more than 10000 parts"));
+        }
+        let created = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type("application/vnd.apache.parquet")
+            .send()
+            .await
+            .map_err(|e| remote(key, "CreateMultipartUpload", describe(&e)))?;
+        let Some(upload_id) = created.upload_id().map(str::to_string) else {
+            return Err(remote(key, "CreateMultipartUpload", "no upload id"));
+        };
+        let result = self.upload_parts(key, &upload_id, bytes, part).await;
+        if result.is_err() {
+            // Best effort: the store also expires incomplete uploads by lifecycle rule.
+            let _ = self
+                .client
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(&upload_id)
+                .send()
+                .await;
+        }
+        result
+    }
+
+    async fn upload_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+        bytes: &[u8],
+        part: usize,
+    ) -> Result<(), SinkError> {
+        let mut done = Vec::new();
+        for (i, chunk) in bytes.chunks(part).enumerate() {
+            let n = i as i32 + 1;
+            let r = self
+                .client
+                .upload_part()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .part_number(n)
+                .body(ByteStream::from(chunk.to_vec()))
+                .send()
+                .await
+                .map_err(|e| remote(key, "UploadPart", describe(&e)))?;
+            done.push(
+                CompletedPart::builder()
+                    .part_number(n)
+                    .set_e_tag(r.e_tag().map(str::to_string))
+                    .build(),
+            );
+        }
+        let r = self
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(upload_id)
+            .if_none_match("*")
+            .multipart_upload(
+                CompletedMultipartUpload::builder()
+                    .set_parts(Some(done))
+                    .build(),
+            )
+            .send()
+            .await;
+        match r {
+            Ok(_) => Ok(()),
+            Err(e) if already_exists(&e) => Err(SinkError::AlreadyStored),
+            Err(e) => Err(remote(key, "CompleteMultipartUpload", describe(&e))),
+        }
+    }
+}
+
+impl Sink for S3Sink {
+    fn put(&self, key: &str, bytes: &[u8]) -> Result<(), SinkError> {
+        crate::sink::check_key(key)?;
+        self.rt.block_on(async {
+            if bytes.len() >= self.opts.multipart_threshold_bytes {
+                match self.put_multipart(key, bytes).await {
+                    // The key was already complete: this upload was aborted, the object stands.
+                    Err(SinkError::AlreadyStored) => Ok(()),
+                    r => r,
+                }
+            } else {
+                self.put_single(key, bytes).await
+            }
+        })
+    }
+}
