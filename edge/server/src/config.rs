@@ -46,7 +46,7 @@ pub struct File {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LakeSection {
-    /// `local` (a directory). `s3` is refused until the S3 sink lands.
+    /// `local` (a directory) or `s3` (see `[lake.s3]`).
     #[serde(default = "d_lake_sink")]
     pub sink: String,
     /// The local sink's directory.
@@ -66,6 +66,98 @@ pub struct LakeSection {
     /// Nothing already accepted is ever dropped.
     #[serde(default = "d_spool_max")]
     pub spool_max_bytes: u64,
+    /// The S3 sink's destination (required when `sink = "s3"`).
+    #[serde(default)]
+    pub s3: Option<S3Section>,
+}
+
+/// An S3 (or S3-compatible) bucket. Credentials come from the standard AWS chain
+/// (environment, profile files, web identity, ECS/EC2 metadata) unless both static keys are
+/// given, which suits S3-compatible stores configured with fixed keys.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Section {
+    pub bucket: String,
+    #[serde(default = "d_s3_region")]
+    pub region: String,
+    /// e.g. `http://127.0.0.1:9000` for MinIO; absent for AWS.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub path_style: bool,
+    #[serde(default = "d_s3_threshold")]
+    pub multipart_threshold_bytes: usize,
+    #[serde(default = "d_s3_part")]
+    pub part_bytes: usize,
+    #[serde(default = "d_s3_attempts")]
+    pub max_attempts: u32,
+    #[serde(default = "d_s3_attempt_timeout")]
+    pub attempt_timeout_ms: u64,
+    #[serde(default = "d_s3_connect_timeout")]
+    pub connect_timeout_ms: u64,
+    #[serde(default)]
+    pub access_key_id: Option<String>,
+    #[serde(default)]
+    pub secret_access_key: Option<String>,
+}
+
+fn d_s3_region() -> String {
+    "us-east-1".into()
+}
+fn d_s3_threshold() -> usize {
+    16 << 20
+}
+fn d_s3_part() -> usize {
+    8 << 20
+}
+fn d_s3_attempts() -> u32 {
+    4
+}
+fn d_s3_attempt_timeout() -> u64 {
+    60_000
+}
+fn d_s3_connect_timeout() -> u64 {
+    3_000
+}
+
+impl S3Section {
+    /// The sink's options, checked.
+    pub fn options(&self) -> Result<sentientiq_lake::S3Options, Error> {
+        let static_keys = match (&self.access_key_id, &self.secret_access_key) {
+            (Some(a), Some(s)) => Some((a.clone(), s.clone())),
+            (None, None) => None,
+            _ => {
+                return invalid(
+                    "lake.s3: access_key_id and secret_access_key go together (or neither, for the standard credential chain)",
+                );
+            }
+        };
+        let o = sentientiq_lake::S3Options {
+            bucket: self.bucket.clone(),
+            region: self.region.clone(),
+            endpoint: self.endpoint.clone(),
+            path_style: self.path_style,
+            multipart_threshold_bytes: self.multipart_threshold_bytes,
+            part_bytes: self.part_bytes,
+            max_attempts: self.max_attempts,
+            attempt_timeout: std::time::Duration::from_millis(self.attempt_timeout_ms),
+            connect_timeout: std::time::Duration::from_millis(self.connect_timeout_ms),
+            static_keys,
+        };
+        o.validate()
+            .map_err(|e| Error::Invalid(format!("lake.s3: {e}")))?;
+        Ok(o)
+    }
+}
+
+/// A tenant's own lake destination: its bucket (S3 sink only) and/or key prefix.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TenantLakeSection {
+    #[serde(default)]
+    pub bucket: Option<String>,
+    #[serde(default)]
+    pub prefix: Option<String>,
 }
 
 impl Default for LakeSection {
@@ -77,6 +169,7 @@ impl Default for LakeSection {
             max_age_s: d_lake_age(),
             poll_ms: d_lake_poll(),
             spool_max_bytes: d_spool_max(),
+            s3: None,
         }
     }
 }
@@ -227,6 +320,9 @@ pub struct TenantSection {
     /// session limit; lower-value sessions are shed first, lowest first.
     #[serde(default = "d_high_value")]
     pub high_value_cents: i64,
+    /// The tenant's own lake bucket and/or prefix (default: the edge's `[lake]`).
+    #[serde(default)]
+    pub lake: TenantLakeSection,
 }
 
 fn d_high_value() -> i64 {
@@ -369,6 +465,7 @@ pub struct Tenant {
     pub frame_burst: u32,
     pub high_value_cents: i64,
     pub accounts: Vec<AccountSection>,
+    pub lake: TenantLakeSection,
 }
 
 /// The validated configuration.
@@ -426,11 +523,34 @@ impl Config {
             }
         }
         let l = &file.lake;
-        if l.sink != "local" {
-            return invalid(format!(
-                "lake.sink `{}` is not supported yet (use \"local\")",
-                l.sink
-            ));
+        match (l.sink.as_str(), &l.s3) {
+            ("local", _) => {
+                if let Some(t) = tenants.iter().find(|t| t.lake.bucket.is_some()) {
+                    return invalid(format!(
+                        "tenant `{}`: lake.bucket needs lake.sink = \"s3\"",
+                        t.id
+                    ));
+                }
+            }
+            ("s3", Some(s3)) => {
+                s3.options()?;
+                for t in &tenants {
+                    if let Some(b) = &t.lake.bucket
+                        && !sentientiq_lake::s3::valid_bucket(b)
+                    {
+                        return invalid(format!(
+                            "tenant `{}`: lake.bucket `{b}` is not a valid S3 bucket name",
+                            t.id
+                        ));
+                    }
+                }
+            }
+            ("s3", None) => return invalid("lake.sink = \"s3\" needs a [lake.s3] section"),
+            (other, _) => {
+                return invalid(format!(
+                    "lake.sink `{other}` is unknown (use \"local\" or \"s3\")"
+                ));
+            }
         }
         if l.max_age_s == 0 || l.poll_ms == 0 || l.spool_max_bytes < 1 << 20 {
             return invalid(
@@ -609,6 +729,7 @@ fn tenant(t: &TenantSection) -> Result<Tenant, Error> {
         frame_burst,
         high_value_cents: t.high_value_cents,
         accounts: t.accounts.clone(),
+        lake: t.lake.clone(),
     })
 }
 
@@ -753,6 +874,120 @@ mod tests {
         );
     }
 
+    /// The example with its commented `[lake.s3]` block and tenant `lake` line switched on.
+    fn example_s3() -> String {
+        let mut out = String::new();
+        let mut in_s3 = false;
+        for line in EXAMPLE.lines() {
+            if line == "#[lake.s3]" {
+                in_s3 = true;
+            }
+            let on = in_s3 && line.starts_with('#') || line.starts_with("#lake = ");
+            if in_s3 && line.is_empty() {
+                in_s3 = false;
+            }
+            out.push_str(if on { &line[1..] } else { line });
+            out.push('\n');
+        }
+        out.replacen("sink = \"local\"", "sink = \"s3\"", 1)
+    }
+
+    #[test]
+    fn the_s3_example_parses_with_the_documented_defaults() {
+        let c = Config::parse(&example_s3()).expect("s3 example");
+        let s3 = c.lake.s3.as_ref().expect("[lake.s3]");
+        let o = s3.options().expect("options");
+        let d = sentientiq_lake::S3Options::default();
+        assert_eq!(
+            (
+                o.region.as_str(),
+                o.multipart_threshold_bytes,
+                o.part_bytes,
+                o.max_attempts,
+                o.attempt_timeout,
+                o.connect_timeout
+            ),
+            (
+                d.region.as_str(),
+                d.multipart_threshold_bytes,
+                d.part_bytes,
+                d.max_attempts,
+                d.attempt_timeout,
+                d.connect_timeout
+            )
+        );
+        // Fields left out take the same defaults.
+        let min = Config::parse(&EXAMPLE.replacen(
+            "sink = \"local\"",
+            "sink = \"s3\"\ns3 = { bucket = \"b-1\" }",
+            1,
+        ))
+        .expect("minimal");
+        let m = min.lake.s3.expect("s3").options().expect("options");
+        assert_eq!(m.part_bytes, d.part_bytes);
+        assert_eq!(m.static_keys, None);
+        assert_eq!(c.tenants[0].lake.bucket.as_deref(), Some("acme-siq"));
+        assert_eq!(c.tenants[0].lake.prefix.as_deref(), Some("siq"));
+    }
+
+    #[test]
+    fn s3_limits_are_checked_at_the_edges() {
+        let s3 = example_s3();
+        let bad = |from: &str, to: &str| {
+            Config::parse(&s3.replacen(from, to, 1))
+                .expect_err(to)
+                .to_string()
+        };
+        let ok = |from: &str, to: &str| {
+            Config::parse(&s3.replacen(from, to, 1)).expect(to);
+        };
+        // part_bytes: S3's 5 MiB minimum − 1 refused, the minimum and + 1 accepted (with a
+        // threshold not below it).
+        let part = "part_bytes = 8388608";
+        assert!(bad(part, "part_bytes = 5242879").contains("part_bytes"));
+        ok(part, "part_bytes = 5242880");
+        ok(part, "part_bytes = 5242881");
+        assert!(
+            bad(
+                "multipart_threshold_bytes = 16777216",
+                "multipart_threshold_bytes = 8388607"
+            )
+            .contains("multipart_threshold_bytes")
+        );
+        ok(
+            "multipart_threshold_bytes = 16777216",
+            "multipart_threshold_bytes = 8388608",
+        );
+        let at = "max_attempts = 4";
+        assert!(bad(at, "max_attempts = 0").contains("max_attempts"));
+        ok(at, "max_attempts = 1");
+        ok(at, "max_attempts = 10");
+        assert!(bad(at, "max_attempts = 11").contains("max_attempts"));
+        assert!(bad("bucket = \"my-siq-lake\"", "bucket = \"My_Lake\"").contains("bucket"));
+        assert!(bad("endpoint = \"http://", "endpoint = \"ftp://").contains("endpoint"));
+        assert!(
+            bad(
+                "connect_timeout_ms = 3000",
+                "connect_timeout_ms = 3000\naccess_key_id = \"AKIA\""
+            )
+            .contains("secret_access_key")
+        );
+        ok(
+            "connect_timeout_ms = 3000",
+            "connect_timeout_ms = 3000\naccess_key_id = \"AKIA\"\nsecret_access_key = \"s\"",
+        );
+        assert!(bad("bucket = \"acme-siq\"", "bucket = \"Acme\"").contains("tenant `demo`"));
+        // A tenant bucket needs the S3 sink.
+        let local = EXAMPLE.replacen("#lake = { bucket", "lake = { bucket", 1);
+        let e = Config::parse(&local)
+            .expect_err("bucket on local")
+            .to_string();
+        assert!(e.contains("needs lake.sink"), "{e}");
+        // A prefix alone is fine with the local sink.
+        Config::parse(&EXAMPLE.replacen("#lake = ", "lake = { prefix = \"p\" }\n#", 1))
+            .expect("prefix on local");
+    }
+
     #[test]
     fn invalid_values_are_named() {
         for (from, to, needle) in [
@@ -772,7 +1007,12 @@ mod tests {
                 "origin",
             ),
             ("max_batch = 512", "max_batch = 5000", "max_batch"),
-            ("sink = \"local\"", "sink = \"s3\"", "not supported yet"),
+            (
+                "sink = \"local\"",
+                "sink = \"s3\"",
+                "needs a [lake.s3] section",
+            ),
+            ("sink = \"local\"", "sink = \"gcs\"", "unknown"),
             ("max_age_s = 60", "max_age_s = 0", "max_age_s"),
             ("poll_ms = 1000", "poll_ms = 0", "poll_ms"),
             // spool headroom: 1 MiB − 1 refused; 1 MiB (the minimum) is accepted below.

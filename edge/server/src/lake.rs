@@ -11,10 +11,12 @@ use std::time::{Duration, SystemTime};
 
 use sentientiq_lake::{
     ActionRow, ActionsBuilder, DetectionMeta, DetectionRow, DetectionsBuilder, EventsBuilder,
-    Partition, RecordBatch, RowMeta, SessionState, Sink, TableBuilder, object_key, write_parquet,
+    LocalSink, Partition, RecordBatch, RowMeta, S3Sink, SessionState, Sink, TableBuilder,
+    object_key, write_parquet,
 };
 use sentientiq_proto::{Limits, decode_client};
 
+use crate::config::{Config, TenantLakeSection};
 use crate::shard::Node;
 use crate::spool;
 
@@ -32,6 +34,8 @@ pub enum ShipError {
     Encode(#[from] sentientiq_lake::Error),
     #[error("storing: {0}")]
     Sink(#[from] sentientiq_lake::SinkError),
+    #[error("lake configuration: {0}")]
+    Config(String),
     #[error("deleting {path}: {source}")]
     Delete {
         path: String,
@@ -67,18 +71,89 @@ pub struct Shipped {
     pub bytes: u64,
 }
 
+/// Where each tenant's files go: the edge's sink and prefix, or the tenant's own bucket and/or
+/// prefix (`[tenant.lake]`).
+#[derive(Debug, Clone)]
+pub struct Destinations {
+    default: (Arc<dyn Sink>, String),
+    tenants: HashMap<String, (Arc<dyn Sink>, String)>,
+}
+
+impl Destinations {
+    /// One sink for everything (tests, tools).
+    pub fn single(sink: Arc<dyn Sink>, prefix: &str) -> Destinations {
+        Destinations {
+            default: (sink, prefix.to_string()),
+            tenants: HashMap::new(),
+        }
+    }
+
+    /// The sinks the configuration names. An S3 client is built once and shared by every
+    /// bucket.
+    pub fn from_config(cfg: &Config) -> Result<Destinations, ShipError> {
+        let l = &cfg.lake;
+        let mut tenants = HashMap::new();
+        let default: Arc<dyn Sink> = match &l.s3 {
+            Some(s3) if l.sink == "s3" => {
+                let opts = s3.options().map_err(|e| ShipError::Config(e.to_string()))?;
+                let sink = S3Sink::new(opts)?;
+                for t in &cfg.tenants {
+                    if t.lake == TenantLakeSection::default() {
+                        continue;
+                    }
+                    let own: Arc<dyn Sink> = match &t.lake.bucket {
+                        Some(b) => Arc::new(sink.with_bucket(b)?),
+                        None => Arc::new(sink.clone()),
+                    };
+                    let prefix = t.lake.prefix.clone().unwrap_or_else(|| l.prefix.clone());
+                    tenants.insert(t.id.to_string(), (own, prefix));
+                }
+                Arc::new(sink)
+            }
+            _ => {
+                let sink: Arc<dyn Sink> = Arc::new(LocalSink::new(l.dir.clone()));
+                for t in &cfg.tenants {
+                    if let Some(p) = &t.lake.prefix {
+                        tenants.insert(t.id.to_string(), (sink.clone(), p.clone()));
+                    }
+                }
+                sink
+            }
+        };
+        Ok(Destinations {
+            default: (default, l.prefix.clone()),
+            tenants,
+        })
+    }
+
+    /// The sink and key prefix of a tenant's files.
+    pub fn of(&self, tenant: &str) -> (&dyn Sink, &str) {
+        let (s, p) = self.tenants.get(tenant).unwrap_or(&self.default);
+        (s.as_ref(), p.as_str())
+    }
+
+    /// For the start-up log line.
+    pub fn describe(&self) -> String {
+        format!(
+            "{:?} (+{} tenant destinations)",
+            self.default.0,
+            self.tenants.len()
+        )
+    }
+}
+
 #[derive(Debug)]
 pub struct Shipper {
     node: Arc<Node>,
-    sink: Box<dyn Sink>,
+    dest: Destinations,
     states: HashMap<(String, String), SessionState>,
 }
 
 impl Shipper {
-    pub fn new(node: Arc<Node>, sink: Box<dyn Sink>) -> Shipper {
+    pub fn new(node: Arc<Node>, dest: Destinations) -> Shipper {
         Shipper {
             node,
-            sink,
+            dest,
             states: HashMap::new(),
         }
     }
@@ -280,8 +355,9 @@ impl Shipper {
         for (table, p, batch) in batches {
             out.rows += batch.num_rows() as u64;
             let file = write_parquet(&batch)?;
-            let key = object_key(&node.lake.prefix, table, &p, region, edge, shard, first);
-            self.sink.put(&key, &file)?;
+            let (sink, prefix) = self.dest.of(&p.tenant);
+            let key = object_key(prefix, table, &p, region, edge, shard, first);
+            sink.put(&key, &file)?;
             out.bytes += file.len() as u64;
             out.files.push(key);
         }

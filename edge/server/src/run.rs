@@ -98,6 +98,8 @@ pub fn run(cfg: Config) -> Result<()> {
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, shutdown.clone())?;
     }
+    let dest = crate::lake::Destinations::from_config(&cfg)?;
+    tracing::info!(sink = %dest.describe(), "lake");
     let node = Arc::new(Node {
         edge: cfg.edge.clone(),
         tenants: Tenants { list: cfg.tenants },
@@ -113,14 +115,12 @@ pub fn run(cfg: Config) -> Result<()> {
         spool_backlog: backlog.into_iter().map(AtomicU64::new).collect(),
         lake_metrics: crate::metrics::LakeMetrics::default(),
     });
-    let sink = sentientiq_lake::LocalSink::new(cfg.lake.dir.clone());
-    tracing::info!(sink = "local", dir = %cfg.lake.dir.display(), "lake");
     let stop = node.shutdown.clone();
     let shipper = {
         let node = node.clone();
         std::thread::Builder::new()
             .name("lake-shipper".into())
-            .spawn(move || crate::lake::Shipper::new(node, Box::new(sink)).run())?
+            .spawn(move || crate::lake::Shipper::new(node, dest).run())?
     };
     let records: Arc<Mutex<Vec<Option<Vec<spool::Record>>>>> =
         Arc::new(Mutex::new(per_shard.into_iter().map(Some).collect()));
