@@ -8,6 +8,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use async_tungstenite::tungstenite::{self, Message};
+use sentientiq_lake::s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
+use sentientiq_lake::{S3Options, S3Sink};
 use sentientiq_proto::*;
 
 const DEMO_KEY: &str = "siq_pk_demo_00000000000000000000";
@@ -21,6 +23,8 @@ struct Edge {
     header_timeout_ms: u64,
     /// The config as `start_edited` produced it (restarts reuse it).
     edited: Option<String>,
+    /// Extra environment of the edge process.
+    env: Vec<(String, String)>,
 }
 
 fn free_port() -> u16 {
@@ -33,6 +37,26 @@ impl Edge {
         Edge::start_with(shards, extra, 5000)
     }
 
+    /// Starts an edge that ships to `lake` (as configured by `lake.configure`) with `edit`
+    /// applied to its config.
+    fn start_lake(shards: usize, lake: &Lake, edit: impl Fn(String) -> String) -> Edge {
+        let mut e = Edge {
+            dir: tempfile::tempdir().expect("tempdir"),
+            port: free_port(),
+            child: None,
+            shards,
+            extra: String::new(),
+            header_timeout_ms: 5000,
+            edited: None,
+            env: Vec::new(),
+        };
+        let cfg = edit(lake.configure(&e, e.config()));
+        e.env = lake.env(&e);
+        e.edited = Some(cfg.clone());
+        e.spawn_with(&cfg);
+        e
+    }
+
     /// Starts an edge whose example-derived config is passed through `edit` first.
     fn start_edited(shards: usize, edit: impl Fn(String) -> String) -> Edge {
         let mut e = Edge {
@@ -43,6 +67,7 @@ impl Edge {
             extra: String::new(),
             header_timeout_ms: 5000,
             edited: None,
+            env: Vec::new(),
         };
         let cfg = edit(e.config());
         e.edited = Some(cfg.clone());
@@ -59,6 +84,7 @@ impl Edge {
             extra: extra.to_string(),
             header_timeout_ms,
             edited: None,
+            env: Vec::new(),
         };
         e.spawn();
         e
@@ -107,6 +133,7 @@ impl Edge {
         let child = Command::new(env!("CARGO_BIN_EXE_sentientiq-edge"))
             .arg("--config")
             .arg(&cfg)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -880,6 +907,13 @@ impl Edge {
         })
     }
 
+    /// The same, for a lake of either kind.
+    fn wait_rows_in(&self, lake: &Lake, n: usize) -> Vec<LakeRow> {
+        poll("lake rows", || {
+            Some(lake_rows(&lake.sync(self)).0).filter(|r| r.len() >= n)
+        })
+    }
+
     fn rss_kib(&self) -> u64 {
         let pid = self.child.as_ref().expect("running").id();
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
@@ -1227,13 +1261,179 @@ fn lake_rows(dir: &std::path::Path) -> (Vec<LakeRow>, Vec<String>) {
     (rows, keys)
 }
 
+/// Where an edge under test ships: its local lake directory, or a real S3-compatible server
+/// (s3s over s3s-fs, SigV4) run by the test, read back through the S3 API.
+enum Lake {
+    Local,
+    S3 {
+        server: Option<S3Server>,
+        root: tempfile::TempDir,
+        port: u16,
+        bucket: &'static str,
+        /// The bucket's objects as last listed and downloaded, by key.
+        mirror: tempfile::TempDir,
+    },
+}
+
+const LAKE_BUCKET: &str = "siq-lake";
+
+impl Lake {
+    fn s3() -> Lake {
+        let root = tempfile::tempdir().expect("tempdir");
+        let server = S3Server::start(root.path(), 0, &[LAKE_BUCKET, "acme-lake"]).expect("s3");
+        Lake::S3 {
+            port: server.port(),
+            server: Some(server),
+            root,
+            bucket: LAKE_BUCKET,
+            mirror: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    /// The edge config with this lake as its sink.
+    fn configure(&self, _edge: &Edge, cfg: String) -> String {
+        match self {
+            Lake::Local => cfg,
+            Lake::S3 { port, bucket, .. } => cfg.replace("sink = \"local\"", "sink = \"s3\"").replacen(
+                "\n[[tenant]]",
+                &format!(
+                    "\n[lake.s3]\nbucket = \"{bucket}\"\nendpoint = \"http://127.0.0.1:{port}\"\npath_style = true\nmax_attempts = 2\nconnect_timeout_ms = 500\n\n[[tenant]]"
+                ),
+                1,
+            ),
+        }
+    }
+
+    /// The edge's environment: credentials by the standard chain (environment variables), and
+    /// nothing from this machine's own AWS files or instance metadata.
+    fn env(&self, edge: &Edge) -> Vec<(String, String)> {
+        match self {
+            Lake::Local => Vec::new(),
+            Lake::S3 { .. } => {
+                let none = edge.dir.path().join("no-aws-files").display().to_string();
+                [
+                    ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+                    ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
+                    ("AWS_CONFIG_FILE", none.as_str()),
+                    ("AWS_SHARED_CREDENTIALS_FILE", none.as_str()),
+                    ("AWS_EC2_METADATA_DISABLED", "true"),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+            }
+        }
+    }
+
+    fn client(port: u16, bucket: &str) -> S3Sink {
+        S3Sink::new(S3Options {
+            bucket: bucket.into(),
+            endpoint: Some(format!("http://127.0.0.1:{port}")),
+            path_style: true,
+            static_keys: Some((ACCESS_KEY.into(), SECRET_KEY.into())),
+            ..S3Options::default()
+        })
+        .expect("client")
+    }
+
+    /// A local directory holding the lake's files: the edge's own, or the S3 bucket's objects
+    /// downloaded through the S3 API (listing every page).
+    fn sync(&self, edge: &Edge) -> PathBuf {
+        match self {
+            Lake::Local => edge.dir.path().join("lake"),
+            Lake::S3 {
+                port,
+                bucket,
+                mirror,
+                ..
+            } => {
+                mirror_bucket(&Lake::client(*port, bucket), mirror.path());
+                mirror.path().to_path_buf()
+            }
+        }
+    }
+
+    /// Makes the lake refuse (S3: the server stops and its port closes).
+    fn outage(&mut self, edge: &Edge) {
+        match self {
+            // The lake's directory cannot be created: a file sits where it should be.
+            Lake::Local => std::fs::write(edge.dir.path().join("lake"), b"not a directory")
+                .expect("block the lake"),
+            Lake::S3 { server, .. } => server.take().expect("running").stop(),
+        }
+    }
+
+    fn recover(&mut self, edge: &Edge) {
+        match self {
+            Lake::Local => std::fs::remove_file(edge.dir.path().join("lake")).expect("unblock"),
+            Lake::S3 {
+                server, root, port, ..
+            } => *server = Some(S3Server::start(root.path(), *port, &[]).expect("restart s3")),
+        }
+    }
+}
+
+/// Downloads every object of the sink's bucket under `dir`, by key.
+fn mirror_bucket(sink: &S3Sink, dir: &std::path::Path) -> Vec<String> {
+    sink.block_on(async {
+        let mut keys = Vec::new();
+        let mut token = None;
+        loop {
+            let page = sink
+                .client()
+                .list_objects_v2()
+                .bucket(sink.bucket())
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .expect("list");
+            keys.extend(
+                page.contents()
+                    .iter()
+                    .filter_map(|o| o.key().map(str::to_string)),
+            );
+            match page.next_continuation_token() {
+                Some(t) => token = Some(t.to_string()),
+                None => break,
+            }
+        }
+        for k in &keys {
+            let path = dir.join(k);
+            if path.exists() {
+                continue;
+            }
+            let o = sink
+                .client()
+                .get_object()
+                .bucket(sink.bucket())
+                .key(k)
+                .send()
+                .await
+                .expect("get");
+            let body = o.body.collect().await.expect("body").into_bytes();
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(&path, &body).expect("write");
+        }
+        keys.sort();
+        keys
+    })
+}
+
 #[test]
 fn every_acked_frame_lands_in_the_lake_exactly_once_across_kill_9() {
-    let mut edge = Edge::start_edited(2, |c| {
+    acked_frames_land_exactly_once_across_kill_9(Lake::Local);
+}
+
+#[test]
+fn every_acked_frame_lands_in_s3_exactly_once_across_kill_9() {
+    acked_frames_land_exactly_once_across_kill_9(Lake::s3());
+}
+
+fn acked_frames_land_exactly_once_across_kill_9(lake: Lake) {
+    let mut edge = Edge::start_lake(2, &lake, |c| {
         c.replace("max_age_s = 60", "max_age_s = 1")
             .replace("poll_ms = 1000", "poll_ms = 100")
     });
-    let lake_dir = edge.dir.path().join("lake");
     let sids: Vec<String> = (0..12).map(|i| format!("s_e2e_lake_{i:08}")).collect();
     // Each session: a 10-sample batch, an identify, a 5-sample batch = 16 rows; the SDK keeps
     // each frame until acked and re-sends what was not.
@@ -1275,11 +1475,11 @@ fn every_acked_frame_lands_in_the_lake_exactly_once_across_kill_9() {
     // Everything ships within max_age + a poll; then the spool holds nothing unshipped.
     let expected = sids.len() * 16;
     let (_, keys) = poll("every row in the lake", || {
-        let (rows, keys) = lake_rows(&lake_dir);
+        let (rows, keys) = lake_rows(&lake.sync(&edge));
         (rows.len() >= expected).then_some((rows, keys))
     });
     std::thread::sleep(Duration::from_millis(500));
-    let (rows, keys2) = lake_rows(&lake_dir);
+    let (rows, keys2) = lake_rows(&lake.sync(&edge));
     assert_eq!(keys, keys2);
     // Conservation: every frame's rows exactly once, none invented.
     assert_eq!(rows.len(), expected);
@@ -1325,14 +1525,21 @@ fn every_acked_frame_lands_in_the_lake_exactly_once_across_kill_9() {
 
 #[test]
 fn a_lake_outage_fills_the_spool_headroom_then_drains_without_loss() {
-    let mut edge = Edge::start_edited(1, |c| {
+    outage_fills_the_headroom_then_drains(Lake::Local);
+}
+
+#[test]
+fn an_s3_outage_fills_the_spool_headroom_then_drains_without_loss() {
+    outage_fills_the_headroom_then_drains(Lake::s3());
+}
+
+fn outage_fills_the_headroom_then_drains(mut lake: Lake) {
+    let mut edge = Edge::start_lake(1, &lake, |c| {
         c.replace("max_age_s = 60", "max_age_s = 1")
             .replace("poll_ms = 1000", "poll_ms = 100")
             .replace("spool_max_bytes = 1073741824", "spool_max_bytes = 1048576")
     });
-    let lake_dir = edge.dir.path().join("lake");
-    // The outage: the lake's directory cannot be created (a file sits where it should be).
-    std::fs::write(&lake_dir, b"not a directory").expect("block the lake");
+    lake.outage(&edge);
     let mut c = edge.ws();
     c.hello("s_e2e_outage_000001", None);
     // ~40 KB frames until the edge says `overloaded` (90 % of 1 MiB for this value-0 session).
@@ -1370,12 +1577,12 @@ fn a_lake_outage_fills_the_spool_headroom_then_drains_without_loss() {
     h.send(&moves(2, 3));
     h.until_ack(2);
     // The lake returns: the backlog drains, and the refused frame is accepted on retry.
-    std::fs::remove_file(&lake_dir).expect("unblock");
+    lake.recover(&edge);
     edge.wait_metric("siq_lake_backlog_bytes", |v| v < 0.5 * 1_048_576.0);
     c.send(&moves(refused_at, 4000));
     c.until_ack(refused_at);
     edge.wait_metric("siq_lake_rows_total", |v| v >= (refused_at * 4000) as f64);
-    let rows = edge.wait_lake_rows(&lake_dir, refused_at as usize * 4000 + 4);
+    let rows = edge.wait_rows_in(&lake, refused_at as usize * 4000 + 4);
     let of = |sid: &str| rows.iter().filter(|r| r.0 == sid).count() as u64;
     assert_eq!(
         of("s_e2e_outage_000001"),
@@ -1608,4 +1815,45 @@ fn a_retry_of_a_frame_already_shipped_and_deleted_is_reacked_not_stored_again() 
     c.send(&moves(3, 5));
     c.until_ack(3);
     assert_eq!(edge.wait_lake_rows(&lake, 15).len(), 15);
+}
+
+#[test]
+fn a_tenant_with_its_own_bucket_and_prefix_ships_there_and_only_there() {
+    let lake = Lake::s3();
+    let edge = Edge::start_lake(1, &lake, |c| {
+        c.replace("max_age_s = 60", "max_age_s = 1")
+            .replace("poll_ms = 1000", "poll_ms = 100")
+            .replacen(
+                "#lake = { bucket = \"acme-siq\", prefix = \"siq\" }",
+                "lake = { bucket = \"acme-lake\", prefix = \"siq/raw\" }",
+                1,
+            )
+    });
+    let mut c = edge.ws();
+    c.hello("s_e2e_tenant_bucket_01", None);
+    c.send(&moves(1, 7));
+    c.until_ack(1);
+    let Lake::S3 { port, .. } = &lake else {
+        unreachable!()
+    };
+    let own = tempfile::tempdir().expect("tempdir");
+    let keys = poll("the tenant's bucket", || {
+        let k = mirror_bucket(&Lake::client(*port, "acme-lake"), own.path());
+        (!k.is_empty()).then_some(k)
+    });
+    assert!(
+        keys.iter()
+            .all(|k| k.starts_with("siq/raw/events/tenant=demo/date=")),
+        "{keys:?}"
+    );
+    let (rows, _) = lake_rows(&own.path().join("siq/raw"));
+    assert_eq!(rows.len(), 7);
+    // Nothing in the edge's default bucket.
+    assert!(
+        lake.sync(&edge)
+            .read_dir()
+            .expect("mirror")
+            .next()
+            .is_none()
+    );
 }
