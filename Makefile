@@ -30,8 +30,7 @@ purity:
 
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
-	$(CARGO) clippy -p sentientiq-proto --features grpc --locked -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --all-features --locked -- -D warnings
 
 unit:
 	CARGO=$(CARGO) ./scripts/run-tests.sh

@@ -7,11 +7,9 @@ CARGO="${CARGO:-cargo}"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-"$CARGO" test --workspace --all-targets --locked 2>&1 | tee -a "$log" || status=$?
-if [ "$status" -eq 0 ]; then
-  # The control-plane gRPC types (feature-gated so the core never pulls tonic).
-  "$CARGO" test -p sentientiq-proto --features grpc --test grpc --locked 2>&1 | tee -a "$log" || status=$?
-fi
+# --all-features: the gRPC types (feature-gated so the core never pulls tonic) and the lake's S3
+# sink and test server are tested too.
+"$CARGO" test --workspace --all-targets --all-features --locked 2>&1 | tee -a "$log" || status=$?
 passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 0}')
 failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s += $1} END {print s + 0}')
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
