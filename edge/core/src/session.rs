@@ -369,8 +369,8 @@ impl Session {
                     None
                 }
                 kind::LEAVE => {
-                    let (_, vy) = self.physics.velocity();
-                    self.det.leave(t, y, vy, self.in_checkout, th)
+                    let v = self.physics.velocity();
+                    self.det.leave(t, y, v, self.in_checkout, th)
                 }
                 kind::KEY | kind::RESIZE | kind::FORM => None,
                 _ => {

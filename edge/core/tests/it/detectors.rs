@@ -272,6 +272,26 @@ fn exit_intent_is_abandonment_and_speed_and_checkout_raise_it() {
     let c = |o: &Vec<Output>| detections(o)[0].confidence;
     assert!(c(&slow) < c(&fast) && c(&fast) < c(&fast_checkout));
     assert!(c(&fast_checkout) > 0.9);
+    // Through a side or the bottom (another monitor, the taskbar): not exit intent, even
+    // during checkout. 50 px from the top is still the top; 51 px is not.
+    // Nor is a leave near the top whose last movement was more sideways than up (the top
+    // corner on the way to another monitor).
+    for (x, y) in [
+        (2.0, 400.0),
+        (1278.0, 400.0),
+        (640.0, 718.0),
+        (640.0, 51.0),
+        (2.0, 30.0),
+    ] {
+        let mut s = Script::new(600.0, 500.0);
+        s.section("checkout")
+            .reach(x, y, 250.0)
+            .event(kind::LEAVE, None, 0);
+        check(&s, &[]);
+    }
+    let mut s = Script::new(600.0, 500.0);
+    s.reach(640.0, 50.0, 250.0).event(kind::LEAVE, None, 0);
+    check(&s, &[Emotion::Abandonment]);
 }
 
 #[test]
