@@ -1,0 +1,159 @@
+//! `sentientiq-loadgen`: N human-like sessions with known ground truth against one or more
+//! edges; prints a summary and optionally writes a JSON report.
+
+use std::cell::RefCell;
+use std::io::{IsTerminal, Write};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use sentientiq_loadgen::run::{Opts, Stats, parse_ws_url, run};
+use sentientiq_loadgen::synth::Mix;
+use sentientiq_loadgen::{parse_duration, report};
+
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Edge WebSocket URL; repeat to spread sessions over several edges.
+    #[arg(long = "edge", default_value = "ws://127.0.0.1:7400/v1/ws")]
+    edges: Vec<String>,
+    /// Concurrent sessions.
+    #[arg(long, default_value_t = 1000)]
+    sessions: usize,
+    /// How long each session runs (30s, 2m, ...).
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Sessions start evenly over this long.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    ramp: Duration,
+    /// Same seed, same traffic.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Persona mix, e.g. calm=0.7,rage=0.06,frustrated=0.06,hesitant=0.06,confused=0.06,abandoning=0.06
+    #[arg(long)]
+    mix: Option<String>,
+    /// The tenant's publishable write key.
+    #[arg(long, default_value = "siq_pk_demo_00000000000000000000")]
+    key: String,
+    /// Share of sessions that identify as a user of one of `--account-domain`.
+    #[arg(long, default_value_t = 0.3)]
+    identified: f64,
+    /// Email domain of an account the edge knows (repeatable).
+    #[arg(long = "account-domain", default_value = "acme.example")]
+    account_domains: Vec<String>,
+    /// `ws` (QUIC is not built yet).
+    #[arg(long, default_value = "ws")]
+    transport: String,
+    /// Write the JSON report here.
+    #[arg(long)]
+    report: Option<std::path::PathBuf>,
+    /// A tenant label and the emotion it stands for (repeatable): `det` frames carry the
+    /// tenant's contextual label where it has one. The default is the demo tenant's.
+    #[arg(long = "label", default_value = "price_anxiety=hesitation")]
+    labels: Vec<String>,
+    /// Seconds to wait for outstanding acks at the end.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    drain: Duration,
+}
+
+fn main() -> Result<()> {
+    let a = Args::parse();
+    if a.transport != "ws" {
+        bail!(
+            "--transport {}: only `ws` exists today (QUIC ingest is not built yet)",
+            a.transport
+        );
+    }
+    for e in &a.edges {
+        parse_ws_url(e).map_err(anyhow::Error::msg)?;
+    }
+    if a.sessions == 0 {
+        bail!("--sessions must be at least 1");
+    }
+    if !(0.0..=1.0).contains(&a.identified) {
+        bail!("--identified is a share in 0..=1");
+    }
+    let mix = match &a.mix {
+        Some(m) => Mix::parse(m).map_err(anyhow::Error::msg)?,
+        None => Mix::default(),
+    };
+    let mut labels = Vec::new();
+    for l in &a.labels {
+        let (label, emotion) = l
+            .split_once('=')
+            .with_context(|| format!("--label `{l}` is not LABEL=EMOTION"))?;
+        if !sentientiq_loadgen::truth::EMOTIONS.contains(&emotion) {
+            bail!("--label `{l}`: unknown emotion `{emotion}`");
+        }
+        labels.push((label.to_string(), emotion.to_string()));
+    }
+    let opts = Opts {
+        edges: a.edges.clone(),
+        sessions: a.sessions,
+        duration: a.duration,
+        ramp: a.ramp,
+        seed: a.seed,
+        mix,
+        key: a.key.clone(),
+        identified: a.identified,
+        account_domains: a.account_domains.clone(),
+        labels,
+        drain: a.drain,
+        progress: true,
+    };
+    let stats = Rc::new(RefCell::new(Stats::default()));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    let local = tokio::task::LocalSet::new();
+    let started = Instant::now();
+    let tty = std::io::stderr().is_terminal();
+    local.block_on(&rt, async {
+        let progress = {
+            let stats = stats.clone();
+            tokio::task::spawn_local(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(if tty { 1 } else { 5 }));
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let s = stats.borrow();
+                    let line = format!(
+                        "{:>5.0}s  sessions {:>6} active  frames {:>9} sent {:>9} acked  samples {:>10}  det {:>6}  errors {:>4}",
+                        started.elapsed().as_secs_f64(),
+                        s.sessions_active,
+                        s.frames_sent,
+                        s.acked,
+                        s.samples_sent,
+                        s.detections.values().sum::<u64>(),
+                        s.errors.values().sum::<u64>()
+                    );
+                    let mut err = std::io::stderr().lock();
+                    let _ = if tty {
+                        write!(err, "\r{line}")
+                    } else {
+                        writeln!(err, "{line}")
+                    };
+                    let _ = err.flush();
+                }
+            })
+        };
+        run(opts, stats.clone()).await;
+        progress.abort();
+    });
+    if tty {
+        eprintln!();
+    }
+    let elapsed = started.elapsed();
+    let r = report::report(&stats.borrow(), a.sessions, elapsed, a.seed, &a.edges);
+    let text = report::summary(&r);
+    std::io::stdout()
+        .write_all(text.as_bytes())
+        .context("stdout")?;
+    if let Some(path) = &a.report {
+        std::fs::write(path, serde_json::to_vec_pretty(&r)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,421 @@
+//! The driver: N sessions over WebSocket on one thread (tokio, current-thread), open-loop.
+//!
+//! Every frame has an intended send time (session start + the end of its flush window); it is
+//! sent then, whatever happened before, and every latency is measured from that intended time,
+//! so a stalled edge shows as latency instead of silently slowing the load (coordinated
+//! omission). Unacknowledged frames are kept and re-sent after an `err` with a retry hint or
+//! after a reconnect, as the SDK does; the edge's dedup makes re-sends harmless.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, VecDeque};
+use std::rc::Rc;
+use std::time::Duration;
+
+use async_tungstenite::tungstenite::Message;
+use futures_util::StreamExt;
+use hdrhistogram::Histogram;
+use sentientiq_proto::{
+    ClientFrame, EdgeFrame, Hello, Limits, Seq, Sid, WriteKey, client_to_vec, decode_edge,
+};
+use tokio::time::Instant;
+
+use crate::synth::{Mix, SessionGen};
+use crate::truth::Score;
+
+#[derive(Debug, Clone)]
+pub struct Opts {
+    /// `ws://host:port/v1/ws` URLs; sessions are spread over them round-robin.
+    pub edges: Vec<String>,
+    pub sessions: usize,
+    pub duration: Duration,
+    pub ramp: Duration,
+    pub seed: u64,
+    pub mix: Mix,
+    pub key: String,
+    /// Share of sessions that identify (`id` frame) as a user of a known account.
+    pub identified: f64,
+    /// Email domains of accounts the edge knows (the first is used for high-value users).
+    pub account_domains: Vec<String>,
+    /// The tenant's contextual labels as (label, emotion): a `det` carries the label instead
+    /// of the emotion when the tenant maps (emotion, section) to one.
+    pub labels: Vec<(String, String)>,
+    /// How long to wait for outstanding acks at the end.
+    pub drain: Duration,
+    pub progress: bool,
+}
+
+/// Latency histograms in µs.
+#[derive(Debug)]
+pub struct Hists {
+    pub connect: Histogram<u64>,
+    pub ack: Histogram<u64>,
+    pub detection: Histogram<u64>,
+    pub intervention: Histogram<u64>,
+}
+
+fn hist() -> Histogram<u64> {
+    // 1 µs .. 10 min at 3 significant digits; values beyond are clamped.
+    Histogram::new_with_bounds(1, 600_000_000, 3).expect("constant, valid bounds")
+}
+
+#[derive(Debug)]
+pub struct Stats {
+    pub sessions_started: u64,
+    pub sessions_connected: u64,
+    pub sessions_active: u64,
+    pub frames_sent: u64,
+    pub resent: u64,
+    pub samples_sent: u64,
+    pub acked: u64,
+    pub unacked_at_end: u64,
+    pub reconnects: u64,
+    pub connect_failures: u64,
+    pub errors: BTreeMap<String, u64>,
+    pub detections: BTreeMap<String, u64>,
+    pub interventions: u64,
+    pub hists: Hists,
+    pub score: Score,
+    pub by_persona: BTreeMap<&'static str, u64>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            sessions_started: 0,
+            sessions_connected: 0,
+            sessions_active: 0,
+            frames_sent: 0,
+            resent: 0,
+            samples_sent: 0,
+            acked: 0,
+            unacked_at_end: 0,
+            reconnects: 0,
+            connect_failures: 0,
+            errors: BTreeMap::new(),
+            detections: BTreeMap::new(),
+            interventions: 0,
+            hists: Hists {
+                connect: hist(),
+                ack: hist(),
+                detection: hist(),
+                intervention: hist(),
+            },
+            score: Score::default(),
+            by_persona: BTreeMap::new(),
+        }
+    }
+}
+
+fn record(h: &mut Histogram<u64>, d: Duration) {
+    let us = (d.as_micros() as u64).clamp(1, 600_000_000);
+    let _ = h.record(us);
+}
+
+/// Splits `ws://host:port/path`.
+pub fn parse_ws_url(u: &str) -> Result<(String, String), String> {
+    let rest = u
+        .strip_prefix("ws://")
+        .ok_or_else(|| format!("edge URL `{u}` must start with ws:// (QUIC: not yet)"))?;
+    let (host, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/v1/ws"),
+    };
+    if !host.contains(':') {
+        return Err(format!("edge URL `{u}` needs a port"));
+    }
+    Ok((host.to_string(), path.to_string()))
+}
+
+/// The sessions' ids: seeded, so a rerun with the same seed sends the same sessions.
+pub fn sid_of(seed: u64, i: usize) -> String {
+    format!("s_lg{seed:08x}_{i:08}")
+}
+
+type Ws = async_tungstenite::WebSocketStream<
+    async_tungstenite::tokio::TokioAdapter<tokio::net::TcpStream>,
+>;
+
+/// Runs the whole load; returns the stats when every session has finished.
+pub async fn run(opts: Opts, stats: Rc<RefCell<Stats>>) {
+    let t0 = Instant::now();
+    let n = opts.sessions;
+    let opts = Rc::new(opts);
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let start = t0 + opts.ramp.mul_f64(i as f64 / n.max(1) as f64);
+        let (opts, stats) = (opts.clone(), stats.clone());
+        tasks.push(tokio::task::spawn_local(async move {
+            session(i, start, &opts, &stats).await;
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+struct Sent {
+    seq: u64,
+    intended: Instant,
+    frame: ClientFrame,
+}
+
+async fn connect(
+    url: &str,
+    host: &str,
+    hello: &Hello,
+) -> Result<(Ws, sentientiq_proto::Welcome), String> {
+    let stream = tokio::net::TcpStream::connect(host)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    let (mut ws, _) = async_tungstenite::tokio::client_async(url, stream)
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    ws.send(Message::Binary(
+        client_to_vec(&ClientFrame::Hello(hello.clone())).into(),
+    ))
+    .await
+    .map_err(|e| format!("hello: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let m = tokio::time::timeout_at(deadline, ws.next())
+            .await
+            .map_err(|_| "no welcome within 10 s".to_string())?;
+        match m {
+            Some(Ok(Message::Binary(b))) => match decode_edge(&b, &Limits::DEFAULT) {
+                Ok(EdgeFrame::Welcome(w)) => return Ok((ws, w)),
+                Ok(EdgeFrame::Err(e)) => return Err(format!("refused: {}", e.code.as_str())),
+                Ok(_) => {}
+                Err(e) => return Err(format!("undecodable frame: {e}")),
+            },
+            Some(Ok(Message::Close(c))) => return Err(format!("closed: {c:?}")),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(format!("read: {e}")),
+            None => return Err("closed".into()),
+        }
+    }
+}
+
+async fn session(i: usize, start: Instant, opts: &Opts, stats: &RefCell<Stats>) {
+    tokio::time::sleep_until(start).await;
+    let persona = opts.mix.persona_of(i);
+    let url = &opts.edges[i % opts.edges.len()];
+    let Ok((host, _)) = parse_ws_url(url) else {
+        return;
+    };
+    let sid = sid_of(opts.seed, i);
+    let (Ok(key), Ok(sid_v)) = (WriteKey::parse(&opts.key), Sid::parse(&sid)) else {
+        stats.borrow_mut().connect_failures += 1;
+        return;
+    };
+    {
+        let mut s = stats.borrow_mut();
+        s.sessions_started += 1;
+        *s.by_persona.entry(persona.name()).or_default() += 1;
+    }
+    let mut rng = crate::rng::Rng::stream(opts.seed ^ 0x1d, i as u64);
+    let identify = (rng.chance(opts.identified) && !opts.account_domains.is_empty()).then(|| {
+        let d = rng.pick(&opts.account_domains).clone();
+        (format!("u_lg_{i}"), format!("user{i}@{d}"))
+    });
+    let mut hello = Hello {
+        key,
+        sid: sid_v,
+        aid: None,
+        url: "https://shop.example/".into(),
+        referrer: None,
+        title: Some("Shop".into()),
+        vw: 1440,
+        vh: 900,
+        dpr: Some(1.0),
+        tz: Some(0),
+        ptr: Some("mouse".into()),
+        sdk: concat!("sentientiq-loadgen/", env!("CARGO_PKG_VERSION")).into(),
+        ack: None,
+        dnt: None,
+    };
+    // The SDK's default flush interval; the session's viewport goes in its hello.
+    let duration_us = opts.duration.as_micros() as i64;
+    let mut script = SessionGen::new(opts.seed, i as u64, persona, duration_us, 250, identify);
+    hello.vw = script.vw;
+    hello.vh = script.vh;
+    let (mut ws, _welcome) = match connect(url, &host, &hello).await {
+        Ok(x) => x,
+        Err(e) => {
+            let mut s = stats.borrow_mut();
+            s.connect_failures += 1;
+            *s.errors.entry(format!("connect: {e}")).or_default() += 1;
+            return;
+        }
+    };
+    {
+        let mut s = stats.borrow_mut();
+        s.sessions_connected += 1;
+        s.sessions_active += 1;
+        record(&mut s.hists.connect, start.elapsed());
+    }
+    // Intended send time of every frame by seq (index seq − 1), for latencies.
+    let mut intended: Vec<Instant> = Vec::new();
+    let mut unacked: VecDeque<Sent> = VecDeque::new();
+    let mut acked_seq = 0u64;
+    let mut dets: Vec<(String, u64)> = Vec::new();
+    let mut last_det_at: Option<u64> = None;
+    let mut next = script.next_frame();
+    let mut drain_deadline: Option<Instant> = None;
+    let mut resend_at: Option<Instant> = None;
+    let mut reconnects = 0;
+    loop {
+        if next.is_none() && unacked.is_empty() {
+            break;
+        }
+        if next.is_none() && drain_deadline.is_none() {
+            drain_deadline = Some(Instant::now() + opts.drain);
+        }
+        let send_at = next
+            .as_ref()
+            .map(|p| start + Duration::from_micros(p.send_at_us.max(0) as u64));
+        let wake = [send_at, resend_at, drain_deadline]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+        let mut broken = false;
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake) => {
+                let now = Instant::now();
+                if drain_deadline.is_some_and(|d| now >= d) {
+                    break;
+                }
+                if resend_at.is_some_and(|r| now >= r) {
+                    resend_at = None;
+                    for s in &unacked {
+                        if ws.send(Message::Binary(client_to_vec(&s.frame).into())).await.is_err() {
+                            broken = true;
+                            break;
+                        }
+                        stats.borrow_mut().resent += 1;
+                    }
+                }
+                if !broken && send_at.is_some_and(|t| now >= t)
+                    && let Some(p) = next.take()
+                {
+                    let when = send_at.unwrap_or(now);
+                    if intended.len() < p.seq as usize {
+                        intended.resize(p.seq as usize, when);
+                    }
+                    intended[p.seq as usize - 1] = when;
+                    let bytes = client_to_vec(&p.frame);
+                    {
+                        let mut s = stats.borrow_mut();
+                        s.frames_sent += 1;
+                        s.samples_sent += p.samples as u64;
+                    }
+                    unacked.push_back(Sent { seq: p.seq, intended: when, frame: p.frame });
+                    if ws.send(Message::Binary(bytes.into())).await.is_err() {
+                        broken = true;
+                    }
+                    next = script.next_frame();
+                }
+            }
+            m = ws.next() => {
+                match m {
+                    Some(Ok(Message::Binary(b))) => match decode_edge(&b, &Limits::DEFAULT) {
+                        Ok(EdgeFrame::Ack { seq: Seq(a) }) => {
+                            let now = Instant::now();
+                            let mut s = stats.borrow_mut();
+                            while unacked.front().is_some_and(|f| f.seq <= a) {
+                                if let Some(f) = unacked.pop_front() {
+                                    record(&mut s.hists.ack, now - f.intended);
+                                    s.acked += 1;
+                                }
+                            }
+                            acked_seq = acked_seq.max(a);
+                        }
+                        Ok(EdgeFrame::Det(d)) => {
+                            let now = Instant::now();
+                            let mut s = stats.borrow_mut();
+                            let e = opts
+                                .labels
+                                .iter()
+                                .find(|(l, _)| *l == d.e)
+                                .map_or(d.e, |(_, e)| e.clone());
+                            *s.detections.entry(e.clone()).or_default() += 1;
+                            if let Some(t) = intended.get(d.at.0.saturating_sub(1) as usize) {
+                                record(&mut s.hists.detection, now - *t);
+                            }
+                            last_det_at = Some(d.at.0);
+                            dets.push((e, d.at.0));
+                        }
+                        Ok(EdgeFrame::Iv(_)) => {
+                            let now = Instant::now();
+                            let mut s = stats.borrow_mut();
+                            s.interventions += 1;
+                            if let Some(t) = last_det_at.and_then(|a| intended.get(a.saturating_sub(1) as usize)) {
+                                record(&mut s.hists.intervention, now - *t);
+                            }
+                        }
+                        Ok(EdgeFrame::Err(e)) => {
+                            *stats.borrow_mut().errors.entry(e.code.as_str().to_string()).or_default() += 1;
+                            if e.fatal {
+                                broken = true;
+                            } else {
+                                let wait = u64::from(e.retry_ms.unwrap_or(250));
+                                resend_at = Some(Instant::now() + Duration::from_millis(wait));
+                            }
+                        }
+                        Ok(EdgeFrame::Welcome(_)) => {}
+                        Err(_) => {
+                            *stats.borrow_mut().errors.entry("undecodable".into()).or_default() += 1;
+                        }
+                    },
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => broken = true,
+                    Some(Ok(_)) => {}
+                }
+            }
+        }
+        if broken {
+            // Reconnect and resume from the edge's ack; unacked frames are re-sent.
+            reconnects += 1;
+            stats.borrow_mut().reconnects += 1;
+            if reconnects > 5 {
+                *stats
+                    .borrow_mut()
+                    .errors
+                    .entry("gave_up".into())
+                    .or_default() += 1;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200 * reconnects)).await;
+            hello.ack = (acked_seq > 0).then_some(Seq(acked_seq));
+            match connect(url, &host, &hello).await {
+                Ok((w, welcome)) => {
+                    ws = w;
+                    let a = welcome.ack.0;
+                    let now = Instant::now();
+                    let mut s = stats.borrow_mut();
+                    while unacked.front().is_some_and(|f| f.seq <= a) {
+                        if let Some(f) = unacked.pop_front() {
+                            record(&mut s.hists.ack, now - f.intended);
+                            s.acked += 1;
+                        }
+                    }
+                    resend_at = Some(now);
+                }
+                Err(e) => {
+                    *stats
+                        .borrow_mut()
+                        .errors
+                        .entry(format!("reconnect: {e}"))
+                        .or_default() += 1;
+                }
+            }
+        }
+    }
+    let _ = ws.close(None).await;
+    let mut s = stats.borrow_mut();
+    s.unacked_at_end += unacked.len() as u64;
+    s.sessions_active = s.sessions_active.saturating_sub(1);
+    let secs = opts.duration.as_secs_f64();
+    let eps = script.episodes().to_vec();
+    s.score.add_session(persona, &eps, &dets, secs);
+}
