@@ -260,7 +260,10 @@ impl Edge {
                 v.parse().expect("value"),
             );
         }
-        let (ws, _) = tungstenite::client(req, stream).expect("ws handshake");
+        let ws = match tungstenite::client(req, stream) {
+            Ok((ws, _)) => ws,
+            Err(e) => panic!("ws handshake: {e}\nedge log:\n{}", self.log()),
+        };
         Client { ws }
     }
 }
@@ -1855,5 +1858,60 @@ fn a_tenant_with_its_own_bucket_and_prefix_ships_there_and_only_there() {
             .expect("mirror")
             .next()
             .is_none()
+    );
+}
+
+#[test]
+fn the_loadgen_against_a_real_edge_gets_exactly_what_the_core_detects_offline() {
+    use sentientiq_loadgen::run::{Opts, Stats, run};
+    use sentientiq_loadgen::synth::Mix;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    let edge = Edge::start(2, "");
+    let (sessions, secs, seed) = (60, 20, 3);
+    let opts = Opts {
+        edges: vec![format!("ws://127.0.0.1:{}/v1/ws", edge.port)],
+        sessions,
+        duration: Duration::from_secs(secs),
+        ramp: Duration::from_secs(2),
+        seed,
+        mix: Mix::default(),
+        key: DEMO_KEY.into(),
+        // No `id` frames: seqs then match the offline run frame for frame.
+        identified: 0.0,
+        account_domains: vec![],
+        // The example tenant labels hesitation in `pricing` as `price_anxiety`.
+        labels: vec![("price_anxiety".into(), "hesitation".into())],
+        drain: Duration::from_secs(10),
+        progress: false,
+    };
+    let stats = Rc::new(RefCell::new(Stats::default()));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    tokio::task::LocalSet::new().block_on(&rt, run(opts, stats.clone()));
+    let s = stats.borrow();
+    assert_eq!(s.sessions_connected, sessions as u64, "{:?}", s.errors);
+    assert!(s.errors.is_empty(), "{:?}", s.errors);
+    assert_eq!(s.unacked_at_end, 0);
+    assert_eq!(s.acked, s.frames_sent);
+    assert!(s.frames_sent > 0 && s.samples_sent > s.frames_sent);
+    assert_eq!(s.hists.ack.len(), s.acked);
+    // The edge's detections, scored against the generator's truth, are exactly those of the
+    // same sessions run through the core with no network.
+    let offline = sentientiq_loadgen::offline::score(
+        seed,
+        sessions,
+        secs as f64,
+        &Mix::default(),
+        &sentientiq_core::TenantPolicy::default(),
+    );
+    assert_eq!(s.score.by_emotion, offline.by_emotion);
+    assert!(s.score.by_emotion.values().map(|c| c.tp).sum::<u64>() >= 10);
+    assert_eq!(
+        s.hists.detection.len(),
+        s.detections.values().sum::<u64>(),
+        "every det timed"
     );
 }
