@@ -1,4 +1,4 @@
-# SentientIQ: `make demo` runs what exists on embedded defaults; `make test` runs every test.
+# SentientIQ: `make demo` runs three local edges under the loadgen; `make test` runs every test.
 # Both install missing system packages first (Debian; root or sudo).
 
 SHELL := /bin/bash
@@ -8,7 +8,7 @@ CARGO ?= cargo
 DEB_PACKAGES := build-essential pkg-config libclang-dev
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps test lint unit purity fuzz-check demo bench replay clean
+.PHONY: all deps test lint unit purity fuzz-check demo demo-scripted bench replay clean
 
 all: test
 
@@ -38,7 +38,12 @@ unit:
 fuzz-check:
 	$(CARGO) check --manifest-path proto/fuzz/Cargo.toml
 
+# Three regional edges + the loadgen (~1000 sessions, ~30 s); state under demo-data/.
 demo: deps
+	CARGO=$(CARGO) ./scripts/demo.sh
+
+# The six scripted personas through the codec and core in one process (no network).
+demo-scripted: deps
 	$(CARGO) run --release --locked -p sentientiq-bench --bin demo
 
 bench: deps

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs one benchmark case (bench/cases/NAME) with the release binaries, edge and loadgen on this
+# machine, and records it under bench/runs/<date>-<host>/NAME/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+NAME="${1:?usage: scripts/bench-case.sh NAME}"
+CASE="bench/cases/$NAME"
+[ -f "$CASE/edge.toml" ] && [ -f "$CASE/loadgen.args" ] || { echo "no case $CASE" >&2; exit 1; }
+CARGO="${CARGO:-cargo}"
+"$CARGO" build --release --locked -p sentientiq-edge -p sentientiq-loadgen
+BIN="$(cd "${CARGO_TARGET_DIR:-target}/release" && pwd)"
+OUT="bench/runs/$(date -u +%F)-$(hostname)/$NAME"
+mkdir -p "$OUT"
+OUT="$(cd "$OUT" && pwd)"
+WORK="$(mktemp -d)"
+cp "$CASE/edge.toml" "$WORK/"
+port=$(sed -n 's/^listen = "127.0.0.1:\([0-9]*\)".*/\1/p' "$CASE/edge.toml")
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+( cd "$WORK" && exec "$BIN/sentientiq-edge" --config edge.toml 2> edge.log ) &
+edge=$!
+trap 'kill -TERM $edge 2>/dev/null || true; wait $edge 2>/dev/null || true; rm -rf "$WORK"' EXIT
+for _ in $(seq 1 300); do
+  if exec 3<>"/dev/tcp/127.0.0.1/$port" 2>/dev/null; then exec 3>&-; break; fi
+  sleep 0.1
+done
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+e0=$(ticks "$edge")
+# shellcheck disable=SC2046
+"$BIN/sentientiq-loadgen" $(cat "$CASE/loadgen.args") --report "$OUT/report.json" | tee "$OUT/summary.txt"
+e1=$(ticks "$edge")
+{
+  echo "case: $NAME"
+  echo "date: $(date -u +%FT%TZ)"
+  echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet || echo '+dirty')"
+  echo "edge_cpu_s: $(awk -v a="$e0" -v b="$e1" -v hz="$hz" 'BEGIN {printf "%.2f", (b - a) / hz}')"
+  samples=$(grep -o '"samples_sent": *[0-9]*' "$OUT/report.json" | grep -o '[0-9]*$')
+  echo "edge_cpu_s_per_million_samples: $(awk -v a="$e0" -v b="$e1" -v hz="$hz" -v n="$samples" 'BEGIN {printf "%.3f", (b - a) / hz / n * 1e6}')"
+  echo "loadgen: $(cat "$CASE/loadgen.args")"
+  echo "cpus: $(nproc)"
+  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+  echo "memory: $(grep MemTotal /proc/meminfo | awk '{print $2 " kB"}')"
+  echo "kernel: $(uname -r)"
+} > "$OUT/run.txt"
+cp "$CASE/edge.toml" "$CASE/loadgen.args" "$OUT/"
+cat "$OUT/run.txt"
