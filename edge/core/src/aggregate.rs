@@ -1,8 +1,10 @@
 //! Mergeable per-(tenant, minute) aggregates, the inputs of the Emotional Volatility Index.
 //!
-//! Plain counters and sums: merging two windows adds them field by field, so the aggregate of
-//! any partition of the data (shards, edges, regions) merged equals the aggregate of the whole.
-//! A session belongs to exactly one shard at a time, so `active_sessions` adds up too.
+//! Plain integer counters and sums: merging two windows adds them field by field, exactly (no
+//! floating-point rounding that depends on the order of merging), so the aggregate of any
+//! partition of the data (shards, edges, regions) merged equals the aggregate of the whole. A
+//! session belongs to exactly one shard at a time, so `active_sessions` adds up too (a session
+//! that reconnects to another region within one minute is counted by both).
 
 use std::collections::BTreeMap;
 
@@ -17,10 +19,9 @@ pub struct WindowAgg {
     pub active_sessions: u64,
     /// Detections per emotion (indexed by [`Emotion::index`]).
     pub detections: [u64; 5],
-    /// Sum of detection confidences per emotion: intensity.
-    pub intensity: [f64; 5],
-    /// Sum over detections of the confidence squared (for the variance of intensity).
-    pub intensity_sq: f64,
+    /// Sum of detection confidences per emotion in thousandths (each confidence is rounded to
+    /// 0.001 once, when it is counted): intensity.
+    pub intensity_milli: [u64; 5],
     /// Lifetime value of sessions with a negative detection this minute, in cents (each
     /// session counted once per minute).
     pub value_at_risk_cents: i64,
@@ -34,9 +35,8 @@ impl WindowAgg {
         self.active_sessions += o.active_sessions;
         for i in 0..5 {
             self.detections[i] += o.detections[i];
-            self.intensity[i] += o.intensity[i];
+            self.intensity_milli[i] += o.intensity_milli[i];
         }
-        self.intensity_sq += o.intensity_sq;
         self.value_at_risk_cents = self
             .value_at_risk_cents
             .saturating_add(o.value_at_risk_cents);
@@ -46,6 +46,14 @@ impl WindowAgg {
     pub fn total_detections(&self) -> u64 {
         self.detections.iter().sum()
     }
+}
+
+/// A confidence in [0, 1] as thousandths (NaN and out-of-range values are clamped).
+pub fn milli(confidence: f64) -> u64 {
+    if confidence.is_nan() {
+        return 0;
+    }
+    (confidence.clamp(0.0, 1.0) * 1000.0).round() as u64
 }
 
 /// Open windows of one tenant on one shard, keyed by minute.
@@ -62,11 +70,14 @@ impl Aggregates {
         })
     }
 
-    pub(crate) fn active(&mut self, minute: u64) {
+    /// A session sent an accepted frame in `minute` (counted once per session and minute).
+    pub fn active(&mut self, minute: u64) {
         self.window(minute).active_sessions += 1;
     }
 
-    pub(crate) fn detection(
+    /// A detection of `e` with `confidence` in `minute`; `first_in_minute` when it is the
+    /// session's first detection of the minute (then `value_cents` is at risk once).
+    pub fn detection(
         &mut self,
         minute: u64,
         e: Emotion,
@@ -76,8 +87,7 @@ impl Aggregates {
     ) {
         let w = self.window(minute);
         w.detections[e.index()] += 1;
-        w.intensity[e.index()] += confidence;
-        w.intensity_sq += confidence * confidence;
+        w.intensity_milli[e.index()] += milli(confidence);
         if first_in_minute {
             w.affected_sessions += 1;
             w.value_at_risk_cents = w.value_at_risk_cents.saturating_add(value_cents);
@@ -94,6 +104,11 @@ impl Aggregates {
 
     pub fn get(&self, minute: u64) -> Option<&WindowAgg> {
         self.windows.get(&minute)
+    }
+
+    /// All open windows, oldest first.
+    pub fn windows(&self) -> impl Iterator<Item = &WindowAgg> {
+        self.windows.values()
     }
 }
 
@@ -118,7 +133,8 @@ mod tests {
         assert_eq!(w.total_detections(), 3);
         assert_eq!(w.value_at_risk_cents, 5100);
         assert_eq!(w.affected_sessions, 2);
-        assert!((w.intensity_sq - (0.81 + 0.36 + 0.25)).abs() < 1e-12);
+        assert_eq!(w.intensity_milli[Emotion::Rage.index()], 1500);
+        assert_eq!(w.intensity_milli[Emotion::Confusion.index()], 500);
         let closed = a.drain_closed(11);
         assert_eq!(closed.len(), 1);
         assert_eq!(closed[0].minute, 10);

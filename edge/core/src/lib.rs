@@ -11,6 +11,7 @@
 pub mod aggregate;
 pub mod config;
 pub mod detect;
+pub mod evi;
 pub mod identity;
 pub mod physics;
 pub mod policy;
