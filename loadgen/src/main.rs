@@ -52,6 +52,10 @@ struct Args {
     /// tenant's contextual label where it has one. The default is the demo tenant's.
     #[arg(long = "label", default_value = "price_anxiety=hesitation")]
     labels: Vec<String>,
+    /// Score the same sessions through the detection core in this process (no edge, no
+    /// network): accuracy against ground truth only, at the default thresholds.
+    #[arg(long)]
+    offline: bool,
     /// Seconds to wait for outstanding acks at the end.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     drain: Duration,
@@ -78,6 +82,9 @@ fn main() -> Result<()> {
         Some(m) => Mix::parse(m).map_err(anyhow::Error::msg)?,
         None => Mix::default(),
     };
+    if a.offline {
+        return offline(&a, &mix);
+    }
     let mut labels = Vec::new();
     for l in &a.labels {
         let (label, emotion) = l
@@ -155,5 +162,46 @@ fn main() -> Result<()> {
         std::fs::write(path, serde_json::to_vec_pretty(&r)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
+    Ok(())
+}
+
+fn offline(a: &Args, mix: &Mix) -> Result<()> {
+    let started = Instant::now();
+    let s = sentientiq_loadgen::offline::score(
+        a.seed,
+        a.sessions,
+        a.duration.as_secs_f64(),
+        mix,
+        &sentientiq_core::TenantPolicy::default(),
+    );
+    let mut out = format!(
+        "offline: {} sessions x {:.0} s, seed {}, default thresholds ({:.1} s)\n",
+        a.sessions,
+        a.duration.as_secs_f64(),
+        a.seed,
+        started.elapsed().as_secs_f64()
+    );
+    for e in sentientiq_loadgen::truth::EMOTIONS {
+        let c = s.by_emotion.get(e).copied().unwrap_or_default();
+        let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
+        out += &format!(
+            "  {e:<12} precision {}  recall {}  (tp {}, fp {}, missed {})\n",
+            f(c.precision()),
+            f(c.recall()),
+            c.tp,
+            c.fp,
+            c.missed
+        );
+    }
+    out += &format!(
+        "  false detections per calm session-hour: {} ({} over {:.1} calm session-hours)\n",
+        s.false_per_calm_hour()
+            .map_or("-".to_string(), |v| format!("{v:.3}")),
+        s.calm_false,
+        s.calm_seconds / 3600.0
+    );
+    std::io::stdout()
+        .write_all(out.as_bytes())
+        .context("stdout")?;
     Ok(())
 }

@@ -343,6 +343,23 @@ impl SessionGen {
         );
     }
 
+    /// A movement out of the window through `edge` (a point on its border), over `secs`: still
+    /// fast at the edge, as when leaving, because the reach aims past it and is cut off at 80 %
+    /// of its time.
+    fn exit_to(&mut self, edge: (f64, f64), secs: f64) {
+        let (x0, y0) = self.pos;
+        let d = ((edge.0 - x0).powi(2) + (edge.1 - y0).powi(2)).sqrt();
+        self.move_along(
+            secs,
+            |s| {
+                let mj = |q: f64| 10.0 * q.powi(3) - 15.0 * q.powi(4) + 6.0 * q.powi(5);
+                let p = mj(0.8 * s) / mj(0.8);
+                (x0 + (edge.0 - x0) * p, y0 + (edge.1 - y0) * p)
+            },
+            d,
+        );
+    }
+
     /// Samples a path `f(s)`, s ∈ (0, 1], over `secs`, with a sideways bow and tremor.
     fn move_along(&mut self, secs: f64, f: impl Fn(f64) -> (f64, f64), d: f64) {
         let dt = 1.0e6 / self.hz;
@@ -441,11 +458,14 @@ impl SessionGen {
         } else if r < 0.70 {
             // The pointer drifts out through a side of the window (to another monitor, the
             // taskbar) and comes back: not exit intent.
+            // Like every real `mouseleave`, it fires while the pointer is still moving, here
+            // sideways (an earlier version stopped at the edge first, and a stop near the top
+            // looked like an exit through it).
             let right = self.rng.chance(0.5);
             let x = if right { f64::from(self.vw) - 1.0 } else { 1.0 };
             let y = self.pos.1;
-            let w = self.rng.range(100.0, 200.0);
-            self.reach((x, y), w);
+            let secs = self.rng.range(0.35, 0.7);
+            self.exit_to((x, y), secs);
             self.push(kind::LEAVE, Label::None);
             self.wait_rand(1.0e6, 4.0e6);
             let back = (x + if right { -200.0 } else { 200.0 }, y);
@@ -616,20 +636,8 @@ impl SessionGen {
                 start = self.frontier_us;
                 // A fast, short exit through the top edge.
                 let exit = (self.pos.0 + self.rng.range(-80.0, 80.0), 1.0);
-                let (x0, y0) = self.pos;
                 let secs = self.rng.range(0.18, 0.30);
-                let d = ((exit.0 - x0).powi(2) + (exit.1 - y0).powi(2)).sqrt();
-                self.move_along(
-                    secs,
-                    |s| {
-                        // Still moving fast at the edge: the reach aims past it and is cut
-                        // off at 80 % of its time.
-                        let mj = |q: f64| 10.0 * q.powi(3) - 15.0 * q.powi(4) + 6.0 * q.powi(5);
-                        let p = mj(0.8 * s) / mj(0.8);
-                        (x0 + (exit.0 - x0) * p, y0 + (exit.1 - y0) * p)
-                    },
-                    d,
-                );
+                self.exit_to(exit, secs);
                 self.push(kind::LEAVE, Label::None);
                 end = self.frontier_us;
                 self.wait_rand(200e3, 900e3);
