@@ -29,6 +29,7 @@ e0=$(ticks "$edge")
 # shellcheck disable=SC2046
 "$BIN/sentientiq-loadgen" $(cat "$CASE/loadgen.args") --report "$OUT/report.json" | tee "$OUT/summary.txt"
 e1=$(ticks "$edge")
+rss_peak=$(awk '/VmHWM/ {print $2 " kB"}' "/proc/$edge/status")
 {
   echo "case: $NAME"
   echo "date: $(date -u +%FT%TZ)"
@@ -36,6 +37,8 @@ e1=$(ticks "$edge")
   echo "edge_cpu_s: $(awk -v a="$e0" -v b="$e1" -v hz="$hz" 'BEGIN {printf "%.2f", (b - a) / hz}')"
   samples=$(grep -o '"samples_sent": *[0-9]*' "$OUT/report.json" | grep -o '[0-9]*$')
   echo "edge_cpu_s_per_million_samples: $(awk -v a="$e0" -v b="$e1" -v hz="$hz" -v n="$samples" 'BEGIN {printf "%.3f", (b - a) / hz / n * 1e6}')"
+  echo "edge_rss_peak: $rss_peak"
+  echo "edge_samples_per_core_s_at_saturation: $(awk -v a="$e0" -v b="$e1" -v hz="$hz" -v n="$samples" 'BEGIN {printf "%.0f", n / ((b - a) / hz)}')"
   echo "loadgen: $(cat "$CASE/loadgen.args")"
   echo "cpus: $(nproc)"
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"

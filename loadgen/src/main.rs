@@ -52,6 +52,10 @@ struct Args {
     /// tenant's contextual label where it has one. The default is the demo tenant's.
     #[arg(long = "label", default_value = "price_anxiety=hesitation")]
     labels: Vec<String>,
+    /// Spread sessions over this many loopback source addresses (127.0.0.1, .2, ...), for
+    /// more connections to one edge than one ephemeral port range holds. 1: the OS chooses.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=254))]
+    source_ips: u8,
     /// Score the same sessions through the detection core in this process (no edge, no
     /// network): accuracy against ground truth only, at the default thresholds.
     #[arg(long)]
@@ -108,6 +112,7 @@ fn main() -> Result<()> {
         labels,
         drain: a.drain,
         progress: true,
+        source_ips: a.source_ips,
     };
     let stats = Rc::new(RefCell::new(Stats::default()));
     let rt = tokio::runtime::Builder::new_current_thread()

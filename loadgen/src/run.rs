@@ -42,6 +42,9 @@ pub struct Opts {
     /// How long to wait for outstanding acks at the end.
     pub drain: Duration,
     pub progress: bool,
+    /// Source addresses: session i connects from 127.0.0.(1 + i mod n), so that more than
+    /// one ephemeral port range of connections can reach one edge (1 = the OS's choice).
+    pub source_ips: u8,
 }
 
 /// Latency histograms in µs.
@@ -159,14 +162,34 @@ struct Sent {
     frame: ClientFrame,
 }
 
+/// The loopback source address of session `i` when spreading over `n` addresses.
+pub fn source_ip(i: usize, n: u8) -> Option<std::net::Ipv4Addr> {
+    (n > 1).then(|| std::net::Ipv4Addr::new(127, 0, 0, 1 + (i % usize::from(n)) as u8))
+}
+
+async fn tcp(
+    host: &str,
+    from: Option<std::net::Ipv4Addr>,
+) -> std::io::Result<tokio::net::TcpStream> {
+    let Some(ip) = from else {
+        return tokio::net::TcpStream::connect(host).await;
+    };
+    let to = tokio::net::lookup_host(host)
+        .await?
+        .find(std::net::SocketAddr::is_ipv4)
+        .ok_or_else(|| std::io::Error::other(format!("{host}: no IPv4 address")))?;
+    let sock = tokio::net::TcpSocket::new_v4()?;
+    sock.bind((ip, 0).into())?;
+    sock.connect(to).await
+}
+
 async fn connect(
     url: &str,
     host: &str,
+    from: Option<std::net::Ipv4Addr>,
     hello: &Hello,
 ) -> Result<(Ws, sentientiq_proto::Welcome), String> {
-    let stream = tokio::net::TcpStream::connect(host)
-        .await
-        .map_err(|e| format!("connect: {e}"))?;
+    let stream = tcp(host, from).await.map_err(|e| format!("connect: {e}"))?;
     let _ = stream.set_nodelay(true);
     let (mut ws, _) = async_tungstenite::tokio::client_async(url, stream)
         .await
@@ -239,7 +262,8 @@ async fn session(i: usize, start: Instant, opts: &Opts, stats: &RefCell<Stats>) 
     let mut script = SessionGen::new(opts.seed, i as u64, persona, duration_us, 250, identify);
     hello.vw = script.vw;
     hello.vh = script.vh;
-    let (mut ws, _welcome) = match connect(url, &host, &hello).await {
+    let (mut ws, _welcome) = match connect(url, &host, source_ip(i, opts.source_ips), &hello).await
+    {
         Ok(x) => x,
         Err(e) => {
             let mut s = stats.borrow_mut();
@@ -387,7 +411,7 @@ async fn session(i: usize, start: Instant, opts: &Opts, stats: &RefCell<Stats>) 
             }
             tokio::time::sleep(Duration::from_millis(200 * reconnects)).await;
             hello.ack = (acked_seq > 0).then_some(Seq(acked_seq));
-            match connect(url, &host, &hello).await {
+            match connect(url, &host, source_ip(i, opts.source_ips), &hello).await {
                 Ok((w, welcome)) => {
                     ws = w;
                     let a = welcome.ack.0;
@@ -418,4 +442,25 @@ async fn session(i: usize, start: Instant, opts: &Opts, stats: &RefCell<Stats>) 
     let secs = opts.duration.as_secs_f64();
     let eps = script.episodes().to_vec();
     s.score.add_session(persona, &eps, &dets, secs);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn source_addresses_cycle_over_127_0_0_x() {
+        assert_eq!(source_ip(5, 1), None);
+        assert_eq!(source_ip(0, 2), Some(std::net::Ipv4Addr::new(127, 0, 0, 1)));
+        assert_eq!(source_ip(3, 2), Some(std::net::Ipv4Addr::new(127, 0, 0, 2)));
+        // The CLI's cap is 254: the last address is 127.0.0.254, never .255 or a wrap to .0.
+        assert_eq!(
+            source_ip(253, 254),
+            Some(std::net::Ipv4Addr::new(127, 0, 0, 254))
+        );
+        assert_eq!(
+            source_ip(254, 254),
+            Some(std::net::Ipv4Addr::new(127, 0, 0, 1))
+        );
+    }
 }

@@ -1884,6 +1884,8 @@ fn the_loadgen_against_a_real_edge_gets_exactly_what_the_core_detects_offline() 
         labels: vec![("price_anxiety".into(), "hesitation".into())],
         drain: Duration::from_secs(10),
         progress: false,
+        // Sessions connect from 127.0.0.1 and 127.0.0.2 (the loadgen's --source-ips).
+        source_ips: 2,
     };
     let stats = Rc::new(RefCell::new(Stats::default()));
     let rt = tokio::runtime::Builder::new_current_thread()
