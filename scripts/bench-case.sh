@@ -20,7 +20,7 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 edge=$!
 trap 'kill -TERM $edge 2>/dev/null || true; wait $edge 2>/dev/null || true; rm -rf "$WORK"' EXIT
 for _ in $(seq 1 300); do
-  if exec 3<>"/dev/tcp/127.0.0.1/$port" 2>/dev/null; then exec 3>&-; break; fi
+  if { exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then exec 3>&-; break; fi
   sleep 0.1
 done
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

@@ -49,7 +49,7 @@ done
 # Ready when /readyz answers 200.
 for port in "${PORTS[@]}"; do
   for _ in $(seq 1 300); do
-    if exec 3<>"/dev/tcp/127.0.0.1/$port" 2>/dev/null; then
+    if { exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then
       printf 'GET /readyz HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n' >&3
       if head -c 12 <&3 | grep -q 200; then exec 3>&-; continue 2; fi
       exec 3>&-
