@@ -14,7 +14,19 @@ fn main() {
 #[cfg(feature = "grpc")]
 fn grpc() -> Result<(), Box<dyn std::error::Error>> {
     let fds = protox::compile(["sentientiq/v1/control.proto"], ["."])?;
+    // The encoded descriptors, for gRPC server reflection.
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(
+        out.join("control_descriptor.bin"),
+        prost::Message::encode_to_vec(&fds),
+    )?;
     tonic_prost_build::configure()
+        // JSON for siqctl --json and tenant files.
+        .message_attribute(
+            ".",
+            "#[derive(serde::Serialize, serde::Deserialize)] #[serde(default)]",
+        )
+        .enum_attribute(".", "#[derive(serde::Serialize, serde::Deserialize)]")
         .build_server(true)
         .build_client(true)
         .compile_fds(fds)?;

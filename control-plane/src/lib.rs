@@ -1,1 +1,100 @@
-//! The control plane (tonic services, tenant store, EVI). Not built yet: issue 5.
+//! The SentientIQ control plane: tenants, keys and the account directory over gRPC, stored in
+//! embedded RocksDB; live config to every edge (`EdgeSync`); the Emotional Volatility Index
+//! over the windows edges report (`Analytics`, formula in `docs/EVI.md`).
+//!
+//! Binaries: `sentientiq-control --config FILE` (the server) and `siqctl` (the operator's CLI).
+
+pub mod auth;
+pub mod config;
+pub mod keys;
+pub mod service;
+pub mod store;
+
+use std::sync::Arc;
+
+use sentientiq_proto::grpc;
+use tonic::transport::Server;
+
+pub use config::Config;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("store: {0}")]
+    Store(#[from] store::StoreError),
+    #[error("transport: {0}")]
+    Transport(#[from] tonic::transport::Error),
+    #[error("reflection: {0}")]
+    Reflection(#[from] tonic_reflection::server::Error),
+    #[error("tls: {0}")]
+    Tls(String),
+}
+
+/// Serves every service on `listener` until `shutdown` completes.
+pub async fn serve(
+    cfg: &Config,
+    store: Arc<store::Store>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), ServeError> {
+    let svc = service::Services {
+        store,
+        evi_poll: std::time::Duration::from_millis(cfg.evi_poll_ms),
+    };
+    let admin = auth::Bearer::new(&cfg.admin_token, "admin");
+    let edge = auth::Bearer::new(&cfg.edge_token, "edge");
+    let (health, health_svc) = tonic_health::server::health_reporter();
+    for name in [
+        grpc::tenant_admin_server::SERVICE_NAME,
+        grpc::accounts_server::SERVICE_NAME,
+        grpc::edge_sync_server::SERVICE_NAME,
+        grpc::analytics_server::SERVICE_NAME,
+    ] {
+        health
+            .set_service_status(name, tonic_health::ServingStatus::Serving)
+            .await;
+    }
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(grpc::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let mut builder = Server::builder()
+        // Dead edges are noticed and their streams end.
+        .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
+        .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)));
+    if let Some(tls) = &cfg.tls {
+        let cert = std::fs::read(&tls.cert)
+            .map_err(|e| ServeError::Tls(format!("{}: {e}", tls.cert.display())))?;
+        let key = std::fs::read(&tls.key)
+            .map_err(|e| ServeError::Tls(format!("{}: {e}", tls.key.display())))?;
+        builder = builder.tls_config(
+            tonic::transport::ServerTlsConfig::new()
+                .identity(tonic::transport::Identity::from_pem(cert, key)),
+        )?;
+    }
+    builder
+        .add_service(health_svc)
+        .add_service(reflection)
+        .add_service(
+            grpc::tenant_admin_server::TenantAdminServer::with_interceptor(
+                svc.clone(),
+                admin.clone(),
+            ),
+        )
+        .add_service(grpc::accounts_server::AccountsServer::with_interceptor(
+            svc.clone(),
+            admin.clone(),
+        ))
+        .add_service(grpc::analytics_server::AnalyticsServer::with_interceptor(
+            svc.clone(),
+            admin,
+        ))
+        .add_service(grpc::edge_sync_server::EdgeSyncServer::with_interceptor(
+            svc, edge,
+        ))
+        .serve_with_incoming_shutdown(
+            tokio_stream::wrappers::TcpListenerStream::new(listener),
+            shutdown,
+        )
+        .await?;
+    Ok(())
+}

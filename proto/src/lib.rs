@@ -36,4 +36,8 @@ pub use limits::Limits;
 )]
 pub mod grpc {
     tonic::include_proto!("sentientiq.v1");
+
+    /// The encoded `FileDescriptorSet` of `control.proto`, for gRPC server reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/control_descriptor.bin"));
 }

@@ -1,0 +1,482 @@
+//! `siqctl`: tenant, key, account and EVI operations against the control plane, from the shell.
+//! Human-readable by default, `--json` for scripts. The endpoint and admin token come from
+//! flags or the environment (`SIQ_ENDPOINT`, `SIQ_ADMIN_TOKEN`, `SIQ_CA`).
+
+use std::io::{BufRead, Write};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use sentientiq_proto::grpc::{
+    self, Account, DeleteUserRequest, EviRequest, ListTenantsRequest, RevokeKeyRequest,
+    RotateKeyRequest, Tenant, TenantId,
+};
+use tonic::metadata::MetadataValue;
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
+
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    about = "Operate SentientIQ tenants, keys, accounts and the EVI"
+)]
+struct Cli {
+    /// Control plane address.
+    #[arg(long, env = "SIQ_ENDPOINT", default_value = "http://127.0.0.1:7500")]
+    endpoint: String,
+    /// Admin bearer token.
+    #[arg(long, env = "SIQ_ADMIN_TOKEN", hide_env_values = true)]
+    token: String,
+    /// PEM CA certificate to verify an https endpoint with.
+    #[arg(long, env = "SIQ_CA")]
+    ca: Option<std::path::PathBuf>,
+    /// Machine-readable JSON on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Tenants.
+    #[command(subcommand)]
+    Tenant(TenantCmd),
+    /// Publishable write keys (shown once when issued).
+    #[command(subcommand)]
+    Key(KeyCmd),
+    /// The account directory and GDPR deletions.
+    #[command(subcommand)]
+    Account(AccountCmd),
+    /// Emotional Volatility Index per region and global.
+    Evi {
+        tenant: String,
+        /// Minutes back from now.
+        #[arg(long, default_value_t = 60)]
+        minutes: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantCmd {
+    /// Creates a tenant (then issue it a key).
+    Create {
+        id: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Allowed origin (repeatable); `*` allows any.
+        #[arg(long = "origin")]
+        origins: Vec<String>,
+        /// Send `det` frames back to the page.
+        #[arg(long)]
+        emit: bool,
+    },
+    Get {
+        id: String,
+    },
+    List,
+    Delete {
+        id: String,
+    },
+    /// Replaces a tenant's settings with a JSON file (as `tenant get --json` prints; keys are
+    /// kept).
+    Update {
+        #[arg(long)]
+        file: std::path::PathBuf,
+    },
+    /// Sets detection thresholds: NAME=VALUE ... (rage_clicks, rage_gap_ms, rage_radius_px,
+    /// thrash_reversals, thrash_window_ms, thrash_min_accel_px_per_ms2, hesitation_dwell_ms,
+    /// dead_clicks, dead_window_ms, escalation_confidence).
+    Thresholds {
+        id: String,
+        #[arg(required = true)]
+        set: Vec<String>,
+    },
+    /// Replaces the allowed origins.
+    Origins {
+        id: String,
+        #[arg(required = true)]
+        origins: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCmd {
+    /// Issues a new key; prints it once.
+    Issue { tenant: String },
+    /// Revokes a key by its SHA-256 (as `tenant get` lists).
+    Revoke { tenant: String, key_hash: String },
+    /// Issues a new key and revokes the old one in one change.
+    Rotate { tenant: String, key_hash: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum AccountCmd {
+    /// Imports accounts from a JSON-lines file (`-` for stdin), one object per line:
+    /// {"match": "@acme.example", "company": "Acme", "lifetime_value_cents": 12000000,
+    ///  "tier": "enterprise", "owner_contact_ids": ["csm-oncall"]}.
+    Import {
+        tenant: String,
+        file: std::path::PathBuf,
+    },
+    /// GDPR: purge a user's identity on every edge and suppress their data; recorded.
+    DeleteUser { tenant: String, uid: String },
+}
+
+/// Adds the admin token to every request.
+#[derive(Debug, Clone)]
+struct AddToken(MetadataValue<tonic::metadata::Ascii>);
+
+impl tonic::service::Interceptor for AddToken {
+    fn call(&mut self, mut r: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        r.metadata_mut().insert("authorization", self.0.clone());
+        Ok(r)
+    }
+}
+
+type Auth = tonic::service::interceptor::InterceptedService<Channel, AddToken>;
+
+async fn channel(cli: &Cli) -> Result<Channel> {
+    let mut ep = Endpoint::from_shared(cli.endpoint.clone())
+        .with_context(|| format!("endpoint `{}`", cli.endpoint))?
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .timeout(std::time::Duration::from_secs(60));
+    if cli.endpoint.starts_with("https://") {
+        let mut tls = ClientTlsConfig::new();
+        if let Some(ca) = &cli.ca {
+            let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+            tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem));
+        }
+        ep = ep.tls_config(tls)?;
+    }
+    ep.connect()
+        .await
+        .with_context(|| format!("connecting to {}", cli.endpoint))
+}
+
+fn auth(ch: Channel, token: &str) -> Result<Auth> {
+    let v: MetadataValue<_> = format!("Bearer {token}")
+        .parse()
+        .context("the token must be printable ASCII")?;
+    Ok(tonic::service::interceptor::InterceptedService::new(
+        ch,
+        AddToken(v),
+    ))
+}
+
+fn out(json: bool, value: &impl serde::Serialize, human: impl FnOnce() -> String) -> Result<()> {
+    let text = if json {
+        serde_json::to_string_pretty(value)? + "\n"
+    } else {
+        human()
+    };
+    std::io::stdout().write_all(text.as_bytes())?;
+    Ok(())
+}
+
+fn describe(t: &Tenant) -> String {
+    let mut s = format!("tenant {}", t.id);
+    if !t.name.is_empty() {
+        s += &format!(" ({})", t.name);
+    }
+    s += &format!(
+        "\n  keys (sha-256): {}\n  origins: {}\n  emit: {}  rules: {}  contacts: {}  labels: {}\n",
+        if t.key_hashes.is_empty() {
+            "none".to_string()
+        } else {
+            t.key_hashes.join(", ")
+        },
+        if t.allowed_origins.is_empty() {
+            "none".to_string()
+        } else {
+            t.allowed_origins.join(", ")
+        },
+        t.emit,
+        t.rules.len(),
+        t.contacts.len(),
+        t.labels.len()
+    );
+    if let Some(th) = &t.thresholds {
+        s += &format!(
+            "  thresholds: {}\n",
+            serde_json::to_string(th).unwrap_or_default()
+        );
+    }
+    s
+}
+
+fn set_threshold(th: &mut grpc::Thresholds, kv: &str) -> Result<()> {
+    let (k, v) = kv
+        .split_once('=')
+        .with_context(|| format!("`{kv}` is not NAME=VALUE"))?;
+    let int = || -> Result<Option<u32>> {
+        Ok(Some(v.parse().with_context(|| {
+            format!("{k}: `{v}` is not a whole number")
+        })?))
+    };
+    let float = || -> Result<Option<f64>> {
+        Ok(Some(
+            v.parse()
+                .with_context(|| format!("{k}: `{v}` is not a number"))?,
+        ))
+    };
+    match k {
+        "rage_clicks" => th.rage_clicks = int()?,
+        "rage_gap_ms" => th.rage_gap_ms = int()?,
+        "rage_radius_px" => th.rage_radius_px = int()?,
+        "thrash_reversals" => th.thrash_reversals = int()?,
+        "thrash_window_ms" => th.thrash_window_ms = int()?,
+        "thrash_min_accel_px_per_ms2" => th.thrash_min_accel_px_per_ms2 = float()?,
+        "hesitation_dwell_ms" => th.hesitation_dwell_ms = int()?,
+        "dead_clicks" => th.dead_clicks = int()?,
+        "dead_window_ms" => th.dead_window_ms = int()?,
+        "escalation_confidence" => th.escalation_confidence = float()?,
+        _ => bail!("unknown threshold `{k}`"),
+    }
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    rt.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    let ch = auth(channel(&cli).await?, &cli.token)?;
+    let mut admin = grpc::tenant_admin_client::TenantAdminClient::new(ch.clone());
+    let json = cli.json;
+    let status = |e: tonic::Status| anyhow::anyhow!("{}: {}", code_name(e.code()), e.message());
+    match cli.cmd {
+        Cmd::Tenant(TenantCmd::Create {
+            id,
+            name,
+            origins,
+            emit,
+        }) => {
+            let t = admin
+                .create_tenant(Tenant {
+                    id,
+                    name,
+                    allowed_origins: origins,
+                    emit,
+                    ..Tenant::default()
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            out(json, &t, || {
+                format!(
+                    "created {}\n(no keys yet: siqctl key issue {})\n",
+                    describe(&t),
+                    t.id
+                )
+            })?;
+        }
+        Cmd::Tenant(TenantCmd::Get { id }) => {
+            let t = admin
+                .get_tenant(TenantId { id })
+                .await
+                .map_err(status)?
+                .into_inner();
+            out(json, &t, || describe(&t))?;
+        }
+        Cmd::Tenant(TenantCmd::List) => {
+            let l = admin
+                .list_tenants(ListTenantsRequest {})
+                .await
+                .map_err(status)?
+                .into_inner();
+            out(json, &l.tenants, || {
+                if l.tenants.is_empty() {
+                    return "no tenants\n".into();
+                }
+                l.tenants
+                    .iter()
+                    .map(|t| format!("{}\t{} keys\t{}\n", t.id, t.key_hashes.len(), t.name))
+                    .collect()
+            })?;
+        }
+        Cmd::Tenant(TenantCmd::Delete { id }) => {
+            admin
+                .delete_tenant(TenantId { id: id.clone() })
+                .await
+                .map_err(status)?;
+            out(json, &serde_json::json!({"deleted": id}), || {
+                format!("deleted tenant {id}\n")
+            })?;
+        }
+        Cmd::Tenant(TenantCmd::Update { file }) => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let t: Tenant = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not a tenant in JSON", file.display()))?;
+            let t = admin.update_tenant(t).await.map_err(status)?.into_inner();
+            out(json, &t, || format!("updated {}", describe(&t)))?;
+        }
+        Cmd::Tenant(TenantCmd::Thresholds { id, set }) => {
+            let mut t = admin
+                .get_tenant(TenantId { id })
+                .await
+                .map_err(status)?
+                .into_inner();
+            let mut th = t.thresholds.take().unwrap_or_default();
+            for kv in &set {
+                set_threshold(&mut th, kv)?;
+            }
+            t.thresholds = Some(th);
+            let t = admin.update_tenant(t).await.map_err(status)?.into_inner();
+            out(json, &t, || format!("updated {}", describe(&t)))?;
+        }
+        Cmd::Tenant(TenantCmd::Origins { id, origins }) => {
+            let mut t = admin
+                .get_tenant(TenantId { id })
+                .await
+                .map_err(status)?
+                .into_inner();
+            t.allowed_origins = origins;
+            let t = admin.update_tenant(t).await.map_err(status)?.into_inner();
+            out(json, &t, || format!("updated {}", describe(&t)))?;
+        }
+        Cmd::Key(KeyCmd::Issue { tenant }) => {
+            let k = admin
+                .issue_key(TenantId { id: tenant.clone() })
+                .await
+                .map_err(status)?
+                .into_inner();
+            out(json, &k, || {
+                format!(
+                    "key for {tenant} (shown once; store it now):\n{}\nsha-256: {}\n",
+                    k.key, k.key_hash
+                )
+            })?;
+        }
+        Cmd::Key(KeyCmd::Revoke { tenant, key_hash }) => {
+            admin
+                .revoke_key(RevokeKeyRequest {
+                    tenant_id: tenant.clone(),
+                    key_hash: key_hash.clone(),
+                })
+                .await
+                .map_err(status)?;
+            out(json, &serde_json::json!({"revoked": key_hash}), || {
+                format!("revoked {key_hash} of {tenant}\n")
+            })?;
+        }
+        Cmd::Key(KeyCmd::Rotate { tenant, key_hash }) => {
+            let k = admin
+                .rotate_key(RotateKeyRequest {
+                    tenant_id: tenant.clone(),
+                    key_hash: key_hash.clone(),
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            out(json, &k, || {
+                format!(
+                    "revoked {key_hash}; new key for {tenant} (shown once; store it now):\n{}\nsha-256: {}\n",
+                    k.key, k.key_hash
+                )
+            })?;
+        }
+        Cmd::Account(AccountCmd::Import { tenant, file }) => {
+            let reader: Box<dyn BufRead + Send> = if file.as_os_str() == "-" {
+                Box::new(std::io::BufReader::new(std::io::stdin()))
+            } else {
+                Box::new(std::io::BufReader::new(
+                    std::fs::File::open(&file)
+                        .with_context(|| format!("opening {}", file.display()))?,
+                ))
+            };
+            let mut accounts = Vec::new();
+            for (i, line) in reader.lines().enumerate() {
+                let line = line.context("reading accounts")?;
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let mut a: Account = serde_json::from_str(&line)
+                    .with_context(|| format!("line {}: not an account object", i + 1))?;
+                a.tenant_id = tenant.clone();
+                accounts.push(a);
+            }
+            let n = accounts.len();
+            let mut acc = grpc::accounts_client::AccountsClient::new(ch.clone());
+            let s = acc
+                .import(tokio_stream::iter(accounts))
+                .await
+                .map_err(status)?
+                .into_inner();
+            out(json, &s, || {
+                format!("imported {} of {n} accounts into {tenant}\n", s.upserted)
+            })?;
+        }
+        Cmd::Account(AccountCmd::DeleteUser { tenant, uid }) => {
+            let mut acc = grpc::accounts_client::AccountsClient::new(ch.clone());
+            acc.delete_user(DeleteUserRequest {
+                tenant_id: tenant.clone(),
+                uid: uid.clone(),
+            })
+            .await
+            .map_err(status)?;
+            out(json, &serde_json::json!({"deleted_user": uid}), || {
+                format!("deletion of {uid} in {tenant} recorded; edges purge it\n")
+            })?;
+        }
+        Cmd::Evi { tenant, minutes } => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .context("clock before 1970")?
+                .as_secs() as i64
+                / 60;
+            let mut an = grpc::analytics_client::AnalyticsClient::new(ch.clone());
+            let r = an
+                .evi(EviRequest {
+                    tenant_id: tenant.clone(),
+                    from_minute: now - minutes,
+                    to_minute: now + 1,
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            out(json, &r, || {
+                let mut s = format!("EVI of {tenant}, last {minutes} min\n");
+                let mut regions: Vec<&str> = r.points.iter().map(|p| p.region.as_str()).collect();
+                regions.sort_unstable();
+                regions.dedup();
+                for reg in regions {
+                    let last = r
+                        .points
+                        .iter()
+                        .filter(|p| p.region == reg)
+                        .max_by_key(|p| p.minute);
+                    if let Some(p) = last {
+                        s += &format!(
+                            "  {:<10} {:>5.1}  ({} active sessions, minute {})\n",
+                            if reg.is_empty() { "global" } else { reg },
+                            p.evi,
+                            p.active_sessions,
+                            p.minute
+                        );
+                    }
+                }
+                if r.points.is_empty() {
+                    s += "  no windows reported in this range\n";
+                }
+                s
+            })?;
+        }
+    }
+    Ok(())
+}
+
+fn code_name(c: tonic::Code) -> &'static str {
+    match c {
+        tonic::Code::Unauthenticated => "unauthenticated",
+        tonic::Code::NotFound => "not found",
+        tonic::Code::AlreadyExists => "already exists",
+        tonic::Code::InvalidArgument => "invalid",
+        tonic::Code::Unavailable => "unavailable",
+        _ => "error",
+    }
+}

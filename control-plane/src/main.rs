@@ -1,0 +1,70 @@
+//! `sentientiq-control --config FILE`: the control plane server.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+#[command(
+    version,
+    about = "SentientIQ control plane: tenants, accounts, edge config, EVI"
+)]
+struct Args {
+    /// Configuration file (see deploy/control.example.toml).
+    #[arg(long)]
+    config: std::path::PathBuf,
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    let cfg = sentientiq_control::Config::load(&args.config)?;
+    std::fs::create_dir_all(&cfg.data_dir)
+        .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
+    let store = Arc::new(
+        sentientiq_control::store::Store::open(&cfg.data_dir)
+            .with_context(|| format!("opening the store in {}", cfg.data_dir.display()))?,
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("tokio runtime")?;
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(cfg.listen)
+            .await
+            .with_context(|| format!("binding {}", cfg.listen))?;
+        tracing::info!(
+            listen = %cfg.listen,
+            version = store.version()?,
+            tls = cfg.tls.is_some(),
+            "control plane serving"
+        );
+        let shutdown = async {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::error!(error = %e, "no SIGTERM handler");
+                        std::future::pending::<()>().await;
+                        unreachable!()
+                    }
+                };
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            tracing::info!("shutting down");
+        };
+        sentientiq_control::serve(&cfg, store, listener, shutdown).await?;
+        tracing::info!("stopped cleanly");
+        anyhow::Ok(())
+    })
+}

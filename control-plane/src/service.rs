@@ -1,0 +1,590 @@
+//! The gRPC services over the [`Store`]: `TenantAdmin`, `Accounts`, `EdgeSync`, `Analytics`.
+//! Authentication is an interceptor per service ([`crate::auth`]); this module assumes it passed.
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sentientiq_core::WindowAgg;
+use sentientiq_core::evi;
+use sentientiq_proto::grpc::{
+    self, Account, AggregateAck, AggregateBatch, ConfigUpdate, DeleteUserRequest, Empty, EviPoint,
+    EviRequest, EviResponse, ImportSummary, IssueKeyResponse, ListTenantsRequest,
+    ListTenantsResponse, RegisterEdge, RevokeKeyRequest, RotateKeyRequest, Tenant, TenantId,
+    WindowAggregate,
+};
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{Stream, StreamExt};
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::keys;
+use crate::store::{Store, StoreError};
+
+impl From<StoreError> for Status {
+    fn from(e: StoreError) -> Status {
+        match e {
+            StoreError::NotFound(m) => Status::not_found(format!("{m} not found")),
+            StoreError::Exists(m) => Status::already_exists(format!("{m} already exists")),
+            StoreError::Invalid(m) => Status::invalid_argument(m),
+            e @ (StoreError::Db(_) | StoreError::Corrupt(_)) => {
+                tracing::error!(error = %e, "storage");
+                Status::internal(e.to_string())
+            }
+        }
+    }
+}
+
+/// Runs blocking store work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Status::internal(format!("store task: {e}")))?
+        .map_err(Status::from)
+}
+
+#[derive(Debug, Clone)]
+pub struct Services {
+    pub store: Arc<Store>,
+    /// How often `WatchEvi` recomputes the recent minutes.
+    pub evi_poll: Duration,
+}
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+// ------------------------------------------------------------------------ TenantAdmin
+
+#[tonic::async_trait]
+impl grpc::tenant_admin_server::TenantAdmin for Services {
+    async fn create_tenant(&self, req: Request<Tenant>) -> Result<Response<Tenant>, Status> {
+        let mut t = req.into_inner();
+        // Keys are issued by IssueKey only, so that each is shown once to whoever issued it.
+        if !t.key_hashes.is_empty() {
+            return Err(Status::invalid_argument(
+                "key_hashes: keys are issued with IssueKey, not set",
+            ));
+        }
+        t.key_hashes.clear();
+        let s = self.store.clone();
+        let (t, version) = blocking(move || s.create_tenant(t)).await?;
+        tracing::info!(tenant = %t.id, version, "tenant created");
+        Ok(Response::new(t))
+    }
+
+    async fn get_tenant(&self, req: Request<TenantId>) -> Result<Response<Tenant>, Status> {
+        let id = req.into_inner().id;
+        let s = self.store.clone();
+        let t = blocking(move || s.tenant(&id).map(|t| (t, id))).await?;
+        match t {
+            (Some(t), _) => Ok(Response::new(t)),
+            (None, id) => Err(Status::not_found(format!("tenant {id} not found"))),
+        }
+    }
+
+    async fn list_tenants(
+        &self,
+        _req: Request<ListTenantsRequest>,
+    ) -> Result<Response<ListTenantsResponse>, Status> {
+        let s = self.store.clone();
+        let tenants = blocking(move || s.tenants()).await?;
+        Ok(Response::new(ListTenantsResponse { tenants }))
+    }
+
+    /// Replaces everything but the id and the keys (which only the key calls change).
+    async fn update_tenant(&self, req: Request<Tenant>) -> Result<Response<Tenant>, Status> {
+        let new = req.into_inner();
+        let s = self.store.clone();
+        let (t, (), version) = blocking(move || {
+            let id = new.id.clone();
+            s.modify_tenant(&id, move |t| {
+                let keys = std::mem::take(&mut t.key_hashes);
+                *t = Tenant {
+                    key_hashes: keys,
+                    ..new
+                };
+                Ok(())
+            })
+        })
+        .await?;
+        tracing::info!(tenant = %t.id, version, "tenant updated");
+        Ok(Response::new(t))
+    }
+
+    async fn delete_tenant(&self, req: Request<TenantId>) -> Result<Response<Empty>, Status> {
+        let id = req.into_inner().id;
+        let s = self.store.clone();
+        let version = blocking(move || s.delete_tenant(&id)).await?;
+        tracing::info!(version, "tenant deleted");
+        Ok(Response::new(Empty {}))
+    }
+
+    async fn issue_key(
+        &self,
+        req: Request<TenantId>,
+    ) -> Result<Response<IssueKeyResponse>, Status> {
+        let id = req.into_inner().id;
+        let key = keys::generate().map_err(|e| Status::internal(format!("randomness: {e}")))?;
+        let hash = keys::hash(&key);
+        let s = self.store.clone();
+        let h = hash.clone();
+        let (_, (), version) = blocking(move || {
+            s.modify_tenant(&id, move |t| {
+                if t.key_hashes.len() >= keys::MAX_KEYS_PER_TENANT {
+                    return Err(StoreError::Invalid(format!(
+                        "a tenant has at most {} keys; revoke one first",
+                        keys::MAX_KEYS_PER_TENANT
+                    )));
+                }
+                t.key_hashes.push(h);
+                Ok(())
+            })
+        })
+        .await?;
+        tracing::info!(key_hash = %hash, version, "key issued");
+        Ok(Response::new(IssueKeyResponse {
+            key,
+            key_hash: hash,
+        }))
+    }
+
+    async fn revoke_key(&self, req: Request<RevokeKeyRequest>) -> Result<Response<Empty>, Status> {
+        let r = req.into_inner();
+        let s = self.store.clone();
+        let (_, (), version) = blocking(move || {
+            s.modify_tenant(&r.tenant_id, |t| {
+                let before = t.key_hashes.len();
+                t.key_hashes
+                    .retain(|h| !h.eq_ignore_ascii_case(&r.key_hash));
+                if t.key_hashes.len() == before {
+                    return Err(StoreError::NotFound(format!("key {}", r.key_hash)));
+                }
+                Ok(())
+            })
+        })
+        .await?;
+        tracing::info!(version, "key revoked");
+        Ok(Response::new(Empty {}))
+    }
+
+    async fn rotate_key(
+        &self,
+        req: Request<RotateKeyRequest>,
+    ) -> Result<Response<IssueKeyResponse>, Status> {
+        let r = req.into_inner();
+        let key = keys::generate().map_err(|e| Status::internal(format!("randomness: {e}")))?;
+        let hash = keys::hash(&key);
+        let s = self.store.clone();
+        let h = hash.clone();
+        let (_, (), version) = blocking(move || {
+            s.modify_tenant(&r.tenant_id, |t| {
+                let before = t.key_hashes.len();
+                t.key_hashes
+                    .retain(|k| !k.eq_ignore_ascii_case(&r.key_hash));
+                if t.key_hashes.len() == before {
+                    return Err(StoreError::NotFound(format!("key {}", r.key_hash)));
+                }
+                t.key_hashes.push(h);
+                Ok(())
+            })
+        })
+        .await?;
+        tracing::info!(key_hash = %hash, version, "key rotated");
+        Ok(Response::new(IssueKeyResponse {
+            key,
+            key_hash: hash,
+        }))
+    }
+}
+
+// ------------------------------------------------------------------------ Accounts
+
+/// Accounts per committed version during an import.
+pub const IMPORT_CHUNK: usize = 1_000;
+
+#[tonic::async_trait]
+impl grpc::accounts_server::Accounts for Services {
+    /// Commits every [`IMPORT_CHUNK`] accounts; on a bad account, what came before it stays
+    /// stored and the error says how many that is.
+    async fn import(
+        &self,
+        req: Request<Streaming<Account>>,
+    ) -> Result<Response<ImportSummary>, Status> {
+        let mut stream = req.into_inner();
+        let mut buf: Vec<Account> = Vec::with_capacity(IMPORT_CHUNK);
+        let mut stored = 0u64;
+        let flush = |buf: Vec<Account>| {
+            let s = self.store.clone();
+            async move { blocking(move || s.upsert_accounts(&buf)).await }
+        };
+        loop {
+            let next = match stream.next().await {
+                None => break,
+                Some(Ok(a)) => a,
+                Some(Err(e)) => {
+                    if !buf.is_empty() {
+                        let n = buf.len() as u64;
+                        flush(std::mem::take(&mut buf)).await?;
+                        stored += n;
+                    }
+                    return Err(Status::aborted(format!(
+                        "import stream broke after {stored} accounts were stored: {e}"
+                    )));
+                }
+            };
+            buf.push(next);
+            if buf.len() == IMPORT_CHUNK {
+                let n = buf.len() as u64;
+                let chunk = std::mem::take(&mut buf);
+                if let Err(e) = flush(chunk.clone()).await {
+                    return Err(partial(e, stored, &chunk, self).await);
+                }
+                stored += n;
+            }
+        }
+        if !buf.is_empty() {
+            let n = buf.len() as u64;
+            if let Err(e) = flush(buf.clone()).await {
+                return Err(partial(e, stored, &buf, self).await);
+            }
+            stored += n;
+        }
+        tracing::info!(accounts = stored, "accounts imported");
+        Ok(Response::new(ImportSummary { upserted: stored }))
+    }
+
+    async fn delete_user(
+        &self,
+        req: Request<DeleteUserRequest>,
+    ) -> Result<Response<Empty>, Status> {
+        let r = req.into_inner();
+        let s = self.store.clone();
+        let version = blocking(move || s.delete_user(&r)).await?;
+        tracing::info!(version, "user deletion recorded");
+        Ok(Response::new(Empty {}))
+    }
+}
+
+/// A chunk failed: store the accounts before the first bad one, so nothing accepted before the
+/// bad input is lost, and say which one it was.
+async fn partial(e: Status, stored: u64, chunk: &[Account], svc: &Services) -> Status {
+    let s = svc.store.clone();
+    let owned = chunk.to_vec();
+    let good = blocking(move || {
+        let i = owned
+            .iter()
+            .position(|a| s.check_account(a).is_err())
+            .unwrap_or(owned.len());
+        if i > 0 && i < owned.len() {
+            s.upsert_accounts(&owned[..i])?;
+            return Ok(i as u64);
+        }
+        Ok(0)
+    })
+    .await
+    .unwrap_or(0);
+    let total = stored + good;
+    Status::new(
+        e.code(),
+        format!(
+            "account #{}: {}; the {total} accounts before it are stored",
+            total + 1,
+            e.message()
+        ),
+    )
+}
+
+// ------------------------------------------------------------------------ EdgeSync
+
+#[tonic::async_trait]
+impl grpc::edge_sync_server::EdgeSync for Services {
+    type WatchConfigStream = BoxStream<ConfigUpdate>;
+    type ReportAggregatesStream = BoxStream<AggregateAck>;
+
+    /// A full snapshot, or the deltas after `resume_from_version` when the log still holds
+    /// them, then every change as it is committed.
+    async fn watch_config(
+        &self,
+        req: Request<RegisterEdge>,
+    ) -> Result<Response<Self::WatchConfigStream>, Status> {
+        let r = req.into_inner();
+        if r.edge_id.is_empty() || r.region.is_empty() {
+            return Err(Status::invalid_argument("edge_id and region are required"));
+        }
+        // Subscribe before reading, so nothing committed in between is missed.
+        let mut rx = self.store.subscribe();
+        let store = self.store.clone();
+        let (tx, out) = mpsc::channel::<Result<ConfigUpdate, Status>>(64);
+        tracing::info!(edge = %r.edge_id, region = %r.region, from = r.resume_from_version, "edge watching");
+        tokio::spawn(async move {
+            let initial = catch_up(&store, r.resume_from_version).await;
+            let mut at = match initial {
+                Ok((msgs, at)) => {
+                    for m in msgs {
+                        if tx.send(Ok(m)).await.is_err() {
+                            return;
+                        }
+                    }
+                    at
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            };
+            loop {
+                let next = match rx.recv().await {
+                    Ok(u) if u.version <= at => continue,
+                    Ok(u) if u.version == at + 1 => Ok(vec![(*u).clone()]),
+                    // A gap or a lagging receiver: start over from what is stored.
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                        catch_up(&store, at).await.map(|(m, _)| m)
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                };
+                match next {
+                    Ok(msgs) => {
+                        for m in msgs {
+                            at = at.max(m.version);
+                            if tx.send(Ok(m)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(out))))
+    }
+
+    /// Stores each batch (synced) before acknowledging it.
+    async fn report_aggregates(
+        &self,
+        req: Request<Streaming<AggregateBatch>>,
+    ) -> Result<Response<Self::ReportAggregatesStream>, Status> {
+        let mut stream = req.into_inner();
+        let store = self.store.clone();
+        let out = async_stream_acks(move |tx| async move {
+            while let Some(b) = stream.next().await {
+                let b = match b {
+                    Ok(b) => b,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "aggregate stream broke");
+                        return;
+                    }
+                };
+                let s = store.clone();
+                let windows = b.windows;
+                let r = blocking(move || s.put_aggregates(&windows)).await;
+                let msg = r.map(|()| AggregateAck {
+                    batch_id: b.batch_id,
+                });
+                let stop = msg.is_err();
+                if tx.send(msg).await.is_err() || stop {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(out))
+    }
+}
+
+/// The messages that bring an edge at version `from` (0: nothing) to the current version,
+/// and that version.
+async fn catch_up(store: &Arc<Store>, from: u64) -> Result<(Vec<ConfigUpdate>, u64), Status> {
+    let s = store.clone();
+    blocking(move || {
+        if from > 0
+            && let Some(d) = s.deltas_since(from)?
+        {
+            if d.is_empty() {
+                // Current already: say so, so the edge knows its config is fresh.
+                let v = s.version()?;
+                return Ok((
+                    vec![ConfigUpdate {
+                        version: v,
+                        ..ConfigUpdate::default()
+                    }],
+                    v,
+                ));
+            }
+            let v = d.last().map_or(from, |u| u.version);
+            return Ok((d, v));
+        }
+        let snap = s.snapshot()?;
+        let v = snap.first().map_or(0, |u| u.version);
+        Ok((snap, v))
+    })
+    .await
+}
+
+fn async_stream_acks<F, Fut>(f: F) -> BoxStream<AggregateAck>
+where
+    F: FnOnce(mpsc::Sender<Result<AggregateAck, Status>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(f(tx));
+    Box::pin(ReceiverStream::new(rx))
+}
+
+// ------------------------------------------------------------------------ Analytics
+
+/// EVI points per region and global for `from <= minute < to`, each minute against the
+/// baseline of the [`evi::BASELINE_MINUTES`] before it (read from the store as well).
+pub fn evi_points(windows: &[WindowAggregate], from: i64) -> Vec<EviPoint> {
+    let mut by_region: BTreeMap<&str, Vec<WindowAgg>> = BTreeMap::new();
+    for w in windows {
+        by_region
+            .entry(w.region.as_str())
+            .or_default()
+            .push(to_core(w));
+    }
+    let mut points = Vec::new();
+    let mut all = Vec::new();
+    for (region, ws) in &by_region {
+        let merged = evi::merge(ws.iter());
+        push_points(&mut points, region, &merged, from);
+        all.extend(merged);
+    }
+    let global = evi::merge(all.iter());
+    push_points(&mut points, "", &global, from);
+    points
+}
+
+fn push_points(out: &mut Vec<EviPoint>, region: &str, merged: &[WindowAgg], from: i64) {
+    for e in evi::series(merged) {
+        let minute = e.minute as i64;
+        if minute < from {
+            continue; // baseline only
+        }
+        let active = merged
+            .iter()
+            .find(|w| w.minute == e.minute)
+            .map_or(0, |w| w.active_sessions);
+        out.push(EviPoint {
+            region: region.to_string(),
+            minute,
+            evi: e.value,
+            active_sessions: active,
+            intensity: e.intensity,
+            z: e.z,
+        });
+    }
+}
+
+/// A reported window as the core's type (minutes before the epoch do not occur).
+pub fn to_core(w: &WindowAggregate) -> WindowAgg {
+    let mut a = WindowAgg {
+        minute: w.minute.max(0) as u64,
+        active_sessions: w.active_sessions,
+        value_at_risk_cents: w.value_at_risk_cents,
+        affected_sessions: w.affected_sessions,
+        ..WindowAgg::default()
+    };
+    for (i, d) in w.detections.iter().take(5).enumerate() {
+        a.detections[i] = *d;
+    }
+    for (i, m) in w.intensity_milli.iter().take(5).enumerate() {
+        a.intensity_milli[i] = *m;
+    }
+    a
+}
+
+/// Minutes of history read before `from` so that its first minutes have a baseline.
+const BASELINE_LOOKBACK_MINUTES: i64 = 4 * evi::BASELINE_MINUTES as i64;
+
+fn evi_response(store: &Store, r: &EviRequest) -> Result<EviResponse, StoreError> {
+    if store.tenant(&r.tenant_id)?.is_none() {
+        return Err(StoreError::NotFound(format!("tenant {}", r.tenant_id)));
+    }
+    if r.to_minute <= r.from_minute {
+        return Err(StoreError::Invalid(
+            "to_minute must be after from_minute".into(),
+        ));
+    }
+    let windows = store.aggregates(
+        &r.tenant_id,
+        r.from_minute.saturating_sub(BASELINE_LOOKBACK_MINUTES),
+        r.to_minute,
+    )?;
+    let points = evi_points(&windows, r.from_minute);
+    let global = points
+        .iter()
+        .filter(|p| p.region.is_empty())
+        .max_by_key(|p| p.minute)
+        .map_or(-1.0, |p| p.evi);
+    Ok(EviResponse { points, global })
+}
+
+#[tonic::async_trait]
+impl grpc::analytics_server::Analytics for Services {
+    type WatchEviStream = BoxStream<EviPoint>;
+
+    async fn evi(&self, req: Request<EviRequest>) -> Result<Response<EviResponse>, Status> {
+        let r = req.into_inner();
+        let s = self.store.clone();
+        Ok(Response::new(blocking(move || evi_response(&s, &r)).await?))
+    }
+
+    /// Every point of the range, then each new or changed point as edges report (a point is
+    /// sent again when a late window changes it). `to_minute` 0: no end.
+    async fn watch_evi(
+        &self,
+        req: Request<EviRequest>,
+    ) -> Result<Response<Self::WatchEviStream>, Status> {
+        let r = req.into_inner();
+        let s = self.store.clone();
+        let t = r.tenant_id.clone();
+        if blocking(move || s.tenant(&t)).await?.is_none() {
+            return Err(Status::not_found(format!(
+                "tenant {} not found",
+                r.tenant_id
+            )));
+        }
+        let (tx, rx) = mpsc::channel(256);
+        let store = self.store.clone();
+        let every = self.evi_poll;
+        tokio::spawn(async move {
+            let mut sent: BTreeMap<(String, i64), f64> = BTreeMap::new();
+            loop {
+                let to = if r.to_minute > 0 {
+                    r.to_minute
+                } else {
+                    i64::MAX
+                };
+                let req = EviRequest {
+                    tenant_id: r.tenant_id.clone(),
+                    from_minute: r.from_minute,
+                    to_minute: to,
+                };
+                let s = store.clone();
+                let resp = match blocking(move || evi_response(&s, &req)).await {
+                    Ok(x) => x,
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        return;
+                    }
+                };
+                for p in resp.points {
+                    let k = (p.region.clone(), p.minute);
+                    if sent.get(&k) == Some(&p.evi) {
+                        continue;
+                    }
+                    sent.insert(k, p.evi);
+                    if tx.send(Ok(p)).await.is_err() {
+                        return;
+                    }
+                }
+                tokio::time::sleep(every).await;
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}

@@ -1,0 +1,515 @@
+//! The control plane's state, in embedded RocksDB under the data directory.
+//!
+//! Every configuration change is one **version**: the changed entities, the change itself (a
+//! `ConfigUpdate` delta, kept in the `log` column family for edges that resume) and the new
+//! version number are written in one synced batch before the caller is answered, so an
+//! acknowledged change survives a crash, and an edge that resumes from version v gets exactly
+//! the changes after v. Changes are serialised by one writer lock; readers do not take it.
+//!
+//! Column families: `tenants` (id → Tenant), `accounts` (tenant \0 match → Account),
+//! `deleted_users` (tenant \0 uid → DeletedUser), `log` (version, big-endian → ConfigUpdate),
+//! `meta` (`version`), `aggregates` (tenant \0 region \0 edge \0 minute → WindowAggregate).
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use prost::Message;
+use rocksdb::{ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch};
+use sentientiq_proto::grpc::{Account, ConfigUpdate, DeleteUserRequest, Tenant, WindowAggregate};
+use tokio::sync::broadcast;
+
+const CFS: [&str; 6] = [
+    "tenants",
+    "accounts",
+    "deleted_users",
+    "log",
+    "meta",
+    "aggregates",
+];
+
+/// Deltas kept for resuming edges; an edge further behind gets a full snapshot.
+pub const LOG_KEEP: u64 = 10_000;
+/// Accounts per snapshot message (a snapshot of a large directory spans several messages).
+pub const SNAPSHOT_ACCOUNTS_PER_MESSAGE: usize = 5_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage: {0}")]
+    Db(#[from] rocksdb::Error),
+    #[error("stored record is corrupt: {0}")]
+    Corrupt(String),
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0} already exists")]
+    Exists(String),
+    #[error("invalid: {0}")]
+    Invalid(String),
+}
+
+/// The store; clone the `Arc` to share it between services.
+pub struct Store {
+    db: DB,
+    writer: Mutex<()>,
+    updates: broadcast::Sender<Arc<ConfigUpdate>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("path", &self.db.path())
+            .finish_non_exhaustive()
+    }
+}
+
+fn key2(a: &str, b: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(a.len() + b.len() + 1);
+    k.extend_from_slice(a.as_bytes());
+    k.push(0);
+    k.extend_from_slice(b.as_bytes());
+    k
+}
+
+fn decode<M: Message + Default>(what: &str, b: &[u8]) -> Result<M, StoreError> {
+    M::decode(b).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
+}
+
+impl Store {
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        let cfs = CFS.map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
+        let db = DB::open_cf_descriptors(&opts, path, cfs)?;
+        let (updates, _) = broadcast::channel(1024);
+        Ok(Store {
+            db,
+            writer: Mutex::new(()),
+            updates,
+        })
+    }
+
+    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+        // Every name used is in CFS, created at open.
+        self.db
+            .cf_handle(name)
+            .unwrap_or_else(|| unreachable!("column family {name} is created at open"))
+    }
+
+    /// Subscribes to every committed change, in version order.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<ConfigUpdate>> {
+        self.updates.subscribe()
+    }
+
+    /// The current config version (0: nothing configured yet).
+    pub fn version(&self) -> Result<u64, StoreError> {
+        Ok(match self.db.get_cf(self.cf("meta"), b"version")? {
+            Some(b) => u64::from_be_bytes(
+                b.as_slice()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt("version".into()))?,
+            ),
+            None => 0,
+        })
+    }
+
+    pub fn tenant(&self, id: &str) -> Result<Option<Tenant>, StoreError> {
+        self.db
+            .get_cf(self.cf("tenants"), id.as_bytes())?
+            .map(|b| decode("tenant", &b))
+            .transpose()
+    }
+
+    pub fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        self.db
+            .iterator_cf(self.cf("tenants"), IteratorMode::Start)
+            .map(|r| decode("tenant", &r?.1))
+            .collect()
+    }
+
+    fn prefixed<M: Message + Default>(
+        &self,
+        cf: &str,
+        prefix: &[u8],
+    ) -> Result<Vec<M>, StoreError> {
+        let mut out = Vec::new();
+        for r in self
+            .db
+            .iterator_cf(self.cf(cf), IteratorMode::From(prefix, Direction::Forward))
+        {
+            let (k, v) = r?;
+            if !k.starts_with(prefix) {
+                break;
+            }
+            out.push(decode(cf, &v)?);
+        }
+        Ok(out)
+    }
+
+    /// The account directory of one tenant (all tenants with `None`).
+    pub fn accounts(&self, tenant: Option<&str>) -> Result<Vec<Account>, StoreError> {
+        let p = tenant.map(|t| key2(t, "")).unwrap_or_default();
+        self.prefixed("accounts", &p)
+    }
+
+    /// The recorded GDPR deletions of one tenant (all tenants with `None`).
+    pub fn deleted_users(
+        &self,
+        tenant: Option<&str>,
+    ) -> Result<Vec<DeleteUserRequest>, StoreError> {
+        let p = tenant.map(|t| key2(t, "")).unwrap_or_default();
+        self.prefixed("deleted_users", &p)
+    }
+
+    /// Commits one change as the next version: `stage` adds the entities to `batch` and fills
+    /// in the delta. Synced before it returns.
+    fn commit(
+        &self,
+        stage: impl FnOnce(&Store, &mut WriteBatch, &mut ConfigUpdate) -> Result<(), StoreError>,
+    ) -> Result<ConfigUpdate, StoreError> {
+        let _w = self
+            .writer
+            .lock()
+            .map_err(|_| StoreError::Corrupt("a writer panicked".into()))?;
+        let version = self.version()? + 1;
+        let mut batch = WriteBatch::default();
+        let mut delta = ConfigUpdate {
+            version,
+            ..ConfigUpdate::default()
+        };
+        stage(self, &mut batch, &mut delta)?;
+        batch.put_cf(self.cf("log"), version.to_be_bytes(), delta.encode_to_vec());
+        batch.put_cf(self.cf("meta"), b"version", version.to_be_bytes());
+        if version > LOG_KEEP {
+            batch.delete_range_cf(
+                self.cf("log"),
+                0u64.to_be_bytes(),
+                (version - LOG_KEEP).to_be_bytes(),
+            );
+        }
+        let mut wo = rocksdb::WriteOptions::default();
+        wo.set_sync(true);
+        self.db.write_opt(batch, &wo)?;
+        // No subscriber is not an error: edges catch up from the log when they connect.
+        let _ = self.updates.send(Arc::new(delta.clone()));
+        Ok(delta)
+    }
+
+    /// Creates a tenant; fails if it exists.
+    pub fn create_tenant(&self, t: Tenant) -> Result<(Tenant, u64), StoreError> {
+        validate_tenant(&t)?;
+        let d = self.commit(|s, b, d| {
+            if s.tenant(&t.id)?.is_some() {
+                return Err(StoreError::Exists(format!("tenant {}", t.id)));
+            }
+            b.put_cf(s.cf("tenants"), t.id.as_bytes(), t.encode_to_vec());
+            d.upserted.push(t.clone());
+            Ok(())
+        })?;
+        Ok((t, d.version))
+    }
+
+    /// Changes a tenant with `f` (read, modify, write under the writer lock); `f` may fail.
+    pub fn modify_tenant<R>(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut Tenant) -> Result<R, StoreError>,
+    ) -> Result<(Tenant, R, u64), StoreError> {
+        let mut out = None;
+        let d = self.commit(|s, b, d| {
+            let mut t = s
+                .tenant(id)?
+                .ok_or_else(|| StoreError::NotFound(format!("tenant {id}")))?;
+            let r = f(&mut t)?;
+            if t.id != id {
+                return Err(StoreError::Invalid("a tenant's id cannot change".into()));
+            }
+            validate_tenant(&t)?;
+            b.put_cf(s.cf("tenants"), t.id.as_bytes(), t.encode_to_vec());
+            d.upserted.push(t.clone());
+            out = Some((t, r));
+            Ok(())
+        })?;
+        let (t, r) = out.ok_or_else(|| StoreError::Corrupt("commit without a tenant".into()))?;
+        Ok((t, r, d.version))
+    }
+
+    /// Deletes a tenant with its accounts and deletion records.
+    pub fn delete_tenant(&self, id: &str) -> Result<u64, StoreError> {
+        let d = self.commit(|s, b, d| {
+            if s.tenant(id)?.is_none() {
+                return Err(StoreError::NotFound(format!("tenant {id}")));
+            }
+            b.delete_cf(s.cf("tenants"), id.as_bytes());
+            let (lo, mut hi) = (key2(id, ""), key2(id, ""));
+            if let Some(last) = hi.last_mut() {
+                *last = 1; // "id\x01" sorts after every "id\0…"
+            }
+            b.delete_range_cf(s.cf("accounts"), &lo, &hi);
+            b.delete_range_cf(s.cf("deleted_users"), &lo, &hi);
+            d.deleted_tenant_ids.push(id.to_string());
+            Ok(())
+        })?;
+        Ok(d.version)
+    }
+
+    /// Upserts accounts (one version for the whole slice).
+    pub fn upsert_accounts(&self, accounts: &[Account]) -> Result<u64, StoreError> {
+        for a in accounts {
+            validate_account(a)?;
+        }
+        let d = self.commit(|s, b, d| {
+            for a in accounts {
+                if s.tenant(&a.tenant_id)?.is_none() {
+                    return Err(StoreError::NotFound(format!("tenant {}", a.tenant_id)));
+                }
+                b.put_cf(
+                    s.cf("accounts"),
+                    key2(&a.tenant_id, &a.r#match),
+                    a.encode_to_vec(),
+                );
+            }
+            d.accounts = accounts.to_vec();
+            Ok(())
+        })?;
+        Ok(d.version)
+    }
+
+    /// Why `a` would be refused, if it would: invalid, or its tenant does not exist.
+    pub fn check_account(&self, a: &Account) -> Result<(), StoreError> {
+        validate_account(a)?;
+        if self.tenant(&a.tenant_id)?.is_none() {
+            return Err(StoreError::NotFound(format!("tenant {}", a.tenant_id)));
+        }
+        Ok(())
+    }
+
+    /// Records a GDPR deletion of a user; edges purge the identity and suppress the user.
+    pub fn delete_user(&self, r: &DeleteUserRequest) -> Result<u64, StoreError> {
+        if r.uid.is_empty() || r.uid.len() > 256 {
+            return Err(StoreError::Invalid("uid must be 1 to 256 bytes".into()));
+        }
+        let d = self.commit(|s, b, d| {
+            if s.tenant(&r.tenant_id)?.is_none() {
+                return Err(StoreError::NotFound(format!("tenant {}", r.tenant_id)));
+            }
+            b.put_cf(
+                s.cf("deleted_users"),
+                key2(&r.tenant_id, &r.uid),
+                r.encode_to_vec(),
+            );
+            d.deleted_users.push(r.clone());
+            Ok(())
+        })?;
+        Ok(d.version)
+    }
+
+    /// Everything as of the current version, as one or more messages (all but the last with
+    /// `more`). Taken under the writer lock so it is one consistent version.
+    pub fn snapshot(&self) -> Result<Vec<ConfigUpdate>, StoreError> {
+        let _w = self
+            .writer
+            .lock()
+            .map_err(|_| StoreError::Corrupt("a writer panicked".into()))?;
+        let version = self.version()?;
+        let mut first = ConfigUpdate {
+            version,
+            full_snapshot: true,
+            upserted: self.tenants()?,
+            deleted_users: self.deleted_users(None)?,
+            ..ConfigUpdate::default()
+        };
+        let accounts = self.accounts(None)?;
+        let mut chunks = accounts.chunks(SNAPSHOT_ACCOUNTS_PER_MESSAGE);
+        first.accounts = chunks.next().map(<[Account]>::to_vec).unwrap_or_default();
+        let mut out = vec![first];
+        for c in chunks {
+            out.push(ConfigUpdate {
+                version,
+                full_snapshot: true,
+                accounts: c.to_vec(),
+                ..ConfigUpdate::default()
+            });
+        }
+        let n = out.len();
+        for (i, u) in out.iter_mut().enumerate() {
+            u.more = i + 1 < n;
+        }
+        Ok(out)
+    }
+
+    /// The deltas after `from` up to the current version, or `None` when the log no longer
+    /// holds all of them (or `from` is ahead of this store: a store restored from an older
+    /// backup) and the edge needs a snapshot.
+    pub fn deltas_since(&self, from: u64) -> Result<Option<Vec<ConfigUpdate>>, StoreError> {
+        let current = self.version()?;
+        if from > current {
+            return Ok(None);
+        }
+        let mut out = Vec::with_capacity((current - from) as usize);
+        for v in from + 1..=current {
+            match self.db.get_cf(self.cf("log"), v.to_be_bytes())? {
+                Some(b) => out.push(decode("log entry", &b)?),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// Stores windows (idempotent: one per tenant, region, edge and minute), synced.
+    pub fn put_aggregates(&self, windows: &[WindowAggregate]) -> Result<(), StoreError> {
+        let mut b = WriteBatch::default();
+        for w in windows {
+            validate_window(w)?;
+            b.put_cf(self.cf("aggregates"), agg_key(w), w.encode_to_vec());
+        }
+        let mut wo = rocksdb::WriteOptions::default();
+        wo.set_sync(true);
+        self.db.write_opt(b, &wo)?;
+        Ok(())
+    }
+
+    /// A tenant's windows from every region and edge with `from <= minute < to`.
+    pub fn aggregates(
+        &self,
+        tenant: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<WindowAggregate>, StoreError> {
+        let all: Vec<WindowAggregate> = self.prefixed("aggregates", &key2(tenant, ""))?;
+        Ok(all
+            .into_iter()
+            .filter(|w| w.minute >= from && w.minute < to)
+            .collect())
+    }
+}
+
+fn agg_key(w: &WindowAggregate) -> Vec<u8> {
+    let mut k = key2(&w.tenant_id, &w.region);
+    k.push(0);
+    k.extend_from_slice(w.edge_id.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&w.minute.to_be_bytes());
+    k
+}
+
+/// Ids of tenants, rules and contacts: 1 to 64 of `[a-z0-9_-]`.
+pub fn valid_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+const EMOTIONS: [&str; 5] = [
+    "rage",
+    "frustration",
+    "hesitation",
+    "confusion",
+    "abandonment",
+];
+
+/// What an edge would refuse is refused here, before it reaches any edge.
+pub fn validate_tenant(t: &Tenant) -> Result<(), StoreError> {
+    let bad = |m: String| Err(StoreError::Invalid(m));
+    if !valid_id(&t.id) {
+        return bad(format!("tenant id `{}`: 1 to 64 of a-z 0-9 _ -", t.id));
+    }
+    if t.name.len() > 256 {
+        return bad("tenant name over 256 bytes".into());
+    }
+    for h in &t.key_hashes {
+        if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return bad(format!("key hash `{h}` is not 64 hex digits (SHA-256)"));
+        }
+    }
+    for o in &t.allowed_origins {
+        if o != "*" && !(o.starts_with("https://") || o.starts_with("http://")) {
+            return bad(format!("origin `{o}`: `*` or an http(s):// origin"));
+        }
+    }
+    for l in &t.labels {
+        if !EMOTIONS.contains(&l.emotion.as_str()) || l.label.is_empty() || l.section.is_empty() {
+            return bad(format!(
+                "label {:?}: a known emotion, a section and a label are required",
+                l.label
+            ));
+        }
+    }
+    let mut ids = std::collections::BTreeSet::new();
+    for c in &t.contacts {
+        if !valid_id(&c.id) || !ids.insert(c.id.as_str()) {
+            return bad(format!("contact id `{}` is invalid or repeated", c.id));
+        }
+    }
+    let mut rules = std::collections::BTreeSet::new();
+    for r in &t.rules {
+        if !valid_id(&r.id) || !rules.insert(r.id.as_str()) {
+            return bad(format!("rule id `{}` is invalid or repeated", r.id));
+        }
+        if let Some(e) = r.emotions.iter().find(|e| !EMOTIONS.contains(&e.as_str())) {
+            return bad(format!("rule {}: unknown emotion `{e}`", r.id));
+        }
+        if !(0.0..=1.0).contains(&r.min_confidence) {
+            return bad(format!("rule {}: min_confidence outside 0..=1", r.id));
+        }
+        if let Some(sentientiq_proto::grpc::rule::Action::Escalation(e)) = &r.action
+            && let Some(c) = e.contact_ids.iter().find(|c| !ids.contains(c.as_str()))
+        {
+            return bad(format!("rule {}: unknown contact `{c}`", r.id));
+        }
+    }
+    if let Some(th) = &t.thresholds {
+        let positive = [
+            th.rage_clicks,
+            th.rage_gap_ms,
+            th.rage_radius_px,
+            th.thrash_reversals,
+            th.thrash_window_ms,
+            th.hesitation_dwell_ms,
+            th.dead_clicks,
+            th.dead_window_ms,
+        ];
+        if positive.contains(&Some(0)) {
+            return bad("thresholds must be positive".into());
+        }
+        if th
+            .escalation_confidence
+            .is_some_and(|c| !(0.0..=1.0).contains(&c))
+        {
+            return bad("escalation_confidence outside 0..=1".into());
+        }
+    }
+    Ok(())
+}
+
+fn validate_account(a: &Account) -> Result<(), StoreError> {
+    let m = &a.r#match;
+    let ok = if let Some(domain) = m.strip_prefix('@') {
+        !domain.is_empty() && domain.contains('.') && domain.len() <= 253
+    } else {
+        !m.is_empty() && m.len() <= 256
+    };
+    if !ok {
+        return Err(StoreError::Invalid(format!(
+            "account match `{m}`: a user id or an email domain like @example.com"
+        )));
+    }
+    if a.lifetime_value_cents < 0 {
+        return Err(StoreError::Invalid(format!(
+            "account {m}: negative lifetime value"
+        )));
+    }
+    Ok(())
+}
+
+fn validate_window(w: &WindowAggregate) -> Result<(), StoreError> {
+    if w.tenant_id.is_empty() || w.region.is_empty() || w.edge_id.is_empty() {
+        return Err(StoreError::Invalid(
+            "a window needs tenant, region and edge".into(),
+        ));
+    }
+    if w.detections.len() > 5 || w.intensity_milli.len() > 5 {
+        return Err(StoreError::Invalid("at most 5 emotions per window".into()));
+    }
+    Ok(())
+}

@@ -1,0 +1,576 @@
+//! The real `sentientiq-control` binary over real sockets: health and reflection for standard
+//! clients, token checks, tenants and keys, config streaming with resume across a kill -9,
+//! account import with bad input, EVI from reported windows, and `siqctl`.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sentientiq_proto::grpc::{
+    self, Account, AggregateBatch, ConfigUpdate, EviRequest, ListTenantsRequest, RegisterEdge,
+    RevokeKeyRequest, RotateKeyRequest, Tenant, TenantId, WindowAggregate,
+};
+use tokio_stream::StreamExt;
+use tonic::transport::Channel;
+
+const ADMIN: &str = "test-admin-token-0123456789";
+const EDGE: &str = "test-edge-token-0123456789";
+
+struct Plane {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Option<Child>,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl Plane {
+    fn start() -> Plane {
+        let mut p = Plane {
+            dir: tempfile::tempdir().expect("tempdir"),
+            port: free_port(),
+            child: None,
+        };
+        p.spawn();
+        p
+    }
+
+    fn spawn(&mut self) {
+        let cfg = self.dir.path().join("control.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "listen = \"127.0.0.1:{}\"\ndata_dir = {:?}\nadmin_token = \"{ADMIN}\"\nedge_token = \"{EDGE}\"\nevi_poll_ms = 200\n",
+                self.port,
+                self.dir.path().join("data")
+            ),
+        )
+        .expect("config");
+        let log = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("control.log"))
+            .expect("log");
+        self.child = Some(
+            Command::new(env!("CARGO_BIN_EXE_sentientiq-control"))
+                .arg("--config")
+                .arg(&cfg)
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("spawn"),
+        );
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Some(Ok(Some(st))) = self.child.as_mut().map(Child::try_wait) {
+                panic!("control plane exited ({st}): {}", self.log());
+            }
+            assert!(t0.elapsed() < Duration::from_secs(30), "{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("control.log")).unwrap_or_default()
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    async fn channel(&self) -> Channel {
+        Channel::from_shared(self.url())
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect")
+    }
+
+    fn siqctl(&self, args: &[&str], token: &str) -> (bool, String, String) {
+        let o = Command::new(env!("CARGO_BIN_EXE_siqctl"))
+            .args(args)
+            .env("SIQ_ENDPOINT", self.url())
+            .env("SIQ_ADMIN_TOKEN", token)
+            .output()
+            .expect("siqctl runs");
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+}
+
+impl Drop for Plane {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+fn with_token<T>(msg: T, token: &str) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    r.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("ascii"),
+    );
+    r
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+async fn next_update(s: &mut tonic::Streaming<ConfigUpdate>) -> ConfigUpdate {
+    tokio::time::timeout(Duration::from_secs(5), s.next())
+        .await
+        .expect("an update within 5 s")
+        .expect("stream open")
+        .expect("no error")
+}
+
+#[test]
+fn standard_health_and_reflection_need_no_token_and_list_every_service() {
+    let p = Plane::start();
+    rt().block_on(async {
+        let ch = p.channel().await;
+        let mut h = tonic_health::pb::health_client::HealthClient::new(ch.clone());
+        for svc in ["", "sentientiq.v1.TenantAdmin", "sentientiq.v1.EdgeSync"] {
+            let r = h
+                .check(tonic_health::pb::HealthCheckRequest {
+                    service: svc.into(),
+                })
+                .await
+                .expect("health answers");
+            assert_eq!(
+                r.into_inner().status,
+                tonic_health::pb::health_check_response::ServingStatus::Serving as i32,
+                "{svc}"
+            );
+        }
+        use tonic_reflection::pb::v1::{
+            ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+            server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+        };
+        let mut refl = ServerReflectionClient::new(ch);
+        let req = ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        };
+        let mut resp = refl
+            .server_reflection_info(tokio_stream::iter([req]))
+            .await
+            .expect("reflection answers")
+            .into_inner();
+        let first = resp.next().await.expect("a response").expect("ok");
+        let Some(MessageResponse::ListServicesResponse(l)) = first.message_response else {
+            panic!("not a service list: {first:?}");
+        };
+        let mut names: Vec<String> = l.service.into_iter().map(|s| s.name).collect();
+        names.sort();
+        for want in [
+            "grpc.health.v1.Health",
+            "sentientiq.v1.Accounts",
+            "sentientiq.v1.Analytics",
+            "sentientiq.v1.EdgeSync",
+            "sentientiq.v1.TenantAdmin",
+        ] {
+            assert!(names.iter().any(|n| n == want), "{want} in {names:?}");
+        }
+    });
+}
+
+#[test]
+fn wrong_or_missing_tokens_are_unauthenticated_and_change_nothing() {
+    let p = Plane::start();
+    rt().block_on(async {
+        let ch = p.channel().await;
+        let mut admin = grpc::tenant_admin_client::TenantAdminClient::new(ch.clone());
+        let t = Tenant {
+            id: "acme".into(),
+            ..Tenant::default()
+        };
+        let e = admin.create_tenant(t.clone()).await.expect_err("no token");
+        assert_eq!(e.code(), tonic::Code::Unauthenticated);
+        for wrong in ["nope", EDGE, &ADMIN[..ADMIN.len() - 1]] {
+            let e = admin
+                .create_tenant(with_token(t.clone(), wrong))
+                .await
+                .expect_err("wrong token");
+            assert_eq!(e.code(), tonic::Code::Unauthenticated, "{wrong}");
+        }
+        // The admin token is not an edge token either.
+        let mut sync = grpc::edge_sync_client::EdgeSyncClient::new(ch);
+        let e = sync
+            .watch_config(with_token(
+                RegisterEdge {
+                    edge_id: "e".into(),
+                    region: "r".into(),
+                    resume_from_version: 0,
+                },
+                ADMIN,
+            ))
+            .await
+            .expect_err("admin token on EdgeSync");
+        assert_eq!(e.code(), tonic::Code::Unauthenticated);
+        let l = admin
+            .list_tenants(with_token(ListTenantsRequest {}, ADMIN))
+            .await
+            .expect("list")
+            .into_inner();
+        assert!(l.tenants.is_empty(), "nothing was created: {l:?}");
+    });
+}
+
+#[test]
+fn edges_get_a_snapshot_then_deltas_and_resume_across_a_kill_9() {
+    let mut p = Plane::start();
+    let r = rt();
+    let (key_hash, v_after_key) = r.block_on(async {
+        let ch = p.channel().await;
+        let mut admin = grpc::tenant_admin_client::TenantAdminClient::new(ch.clone());
+        admin
+            .create_tenant(with_token(
+                Tenant {
+                    id: "acme".into(),
+                    name: "Acme".into(),
+                    allowed_origins: vec!["https://acme.example".into()],
+                    ..Tenant::default()
+                },
+                ADMIN,
+            ))
+            .await
+            .expect("create");
+        let mut sync = grpc::edge_sync_client::EdgeSyncClient::new(ch.clone());
+        let mut w = sync
+            .watch_config(with_token(
+                RegisterEdge {
+                    edge_id: "edge-1".into(),
+                    region: "us-east-1".into(),
+                    resume_from_version: 0,
+                },
+                EDGE,
+            ))
+            .await
+            .expect("watch")
+            .into_inner();
+        let snap = next_update(&mut w).await;
+        assert!(snap.full_snapshot && !snap.more);
+        assert_eq!(snap.version, 1);
+        assert_eq!(snap.upserted.len(), 1);
+        assert!(snap.upserted[0].key_hashes.is_empty());
+        // A key issued now reaches the watching edge as the next version.
+        let k = admin
+            .issue_key(with_token(TenantId { id: "acme".into() }, ADMIN))
+            .await
+            .expect("issue")
+            .into_inner();
+        assert!(k.key.starts_with("siq_pk_"));
+        let d = next_update(&mut w).await;
+        assert_eq!(d.version, 2);
+        assert!(!d.full_snapshot);
+        assert_eq!(d.upserted[0].key_hashes, vec![k.key_hash.clone()]);
+        // Update keeps the keys whatever the request says.
+        let t = admin
+            .update_tenant(with_token(
+                Tenant {
+                    id: "acme".into(),
+                    name: "Acme Corp".into(),
+                    key_hashes: vec![],
+                    ..Tenant::default()
+                },
+                ADMIN,
+            ))
+            .await
+            .expect("update")
+            .into_inner();
+        assert_eq!(t.key_hashes, vec![k.key_hash.clone()]);
+        assert_eq!(next_update(&mut w).await.version, 3);
+        (k.key_hash, 3u64)
+    });
+    // kill -9: everything acknowledged is stored.
+    p.kill9();
+    p.spawn();
+    r.block_on(async {
+        let ch = p.channel().await;
+        let mut admin = grpc::tenant_admin_client::TenantAdminClient::new(ch.clone());
+        let t = admin
+            .get_tenant(with_token(TenantId { id: "acme".into() }, ADMIN))
+            .await
+            .expect("survived")
+            .into_inner();
+        assert_eq!(t.name, "Acme Corp");
+        assert_eq!(t.key_hashes, vec![key_hash.clone()]);
+        let mut sync = grpc::edge_sync_client::EdgeSyncClient::new(ch.clone());
+        // Resuming at the current version: told it is current, no snapshot.
+        let mut w = sync
+            .watch_config(with_token(
+                RegisterEdge {
+                    edge_id: "edge-1".into(),
+                    region: "us-east-1".into(),
+                    resume_from_version: v_after_key,
+                },
+                EDGE,
+            ))
+            .await
+            .expect("watch")
+            .into_inner();
+        let cur = next_update(&mut w).await;
+        assert_eq!(cur.version, v_after_key);
+        assert!(!cur.full_snapshot && cur.upserted.is_empty());
+        // Rotation: one version that drops the old hash and adds the new one.
+        let k2 = admin
+            .rotate_key(with_token(
+                RotateKeyRequest {
+                    tenant_id: "acme".into(),
+                    key_hash: key_hash.clone(),
+                },
+                ADMIN,
+            ))
+            .await
+            .expect("rotate")
+            .into_inner();
+        let d = next_update(&mut w).await;
+        assert_eq!(d.version, v_after_key + 1);
+        assert_eq!(d.upserted[0].key_hashes, vec![k2.key_hash.clone()]);
+        // An edge two versions behind gets exactly the deltas it missed.
+        let mut w2 = sync
+            .watch_config(with_token(
+                RegisterEdge {
+                    edge_id: "edge-2".into(),
+                    region: "eu-west-1".into(),
+                    resume_from_version: 2,
+                },
+                EDGE,
+            ))
+            .await
+            .expect("watch")
+            .into_inner();
+        assert_eq!(next_update(&mut w2).await.version, 3);
+        assert_eq!(next_update(&mut w2).await.version, 4);
+        // Revoking an unknown hash is refused and changes nothing.
+        let e = admin
+            .revoke_key(with_token(
+                RevokeKeyRequest {
+                    tenant_id: "acme".into(),
+                    key_hash: key_hash.clone(),
+                },
+                ADMIN,
+            ))
+            .await
+            .expect_err("already rotated out");
+        assert_eq!(e.code(), tonic::Code::NotFound);
+        // Deleting the tenant reaches the edge as a deletion.
+        admin
+            .delete_tenant(with_token(TenantId { id: "acme".into() }, ADMIN))
+            .await
+            .expect("delete");
+        let d = next_update(&mut w).await;
+        assert_eq!(d.deleted_tenant_ids, vec!["acme".to_string()]);
+    });
+}
+
+#[test]
+fn an_import_with_a_bad_account_keeps_everything_before_it() {
+    let p = Plane::start();
+    rt().block_on(async {
+        let ch = p.channel().await;
+        let mut admin = grpc::tenant_admin_client::TenantAdminClient::new(ch.clone());
+        admin
+            .create_tenant(with_token(
+                Tenant {
+                    id: "acme".into(),
+                    ..Tenant::default()
+                },
+                ADMIN,
+            ))
+            .await
+            .expect("create");
+        let mut accts = grpc::accounts_client::AccountsClient::new(ch.clone());
+        let good = |i: usize| Account {
+            tenant_id: "acme".into(),
+            r#match: format!("@c{i}.example"),
+            company: format!("C{i}"),
+            lifetime_value_cents: 100_000 * i as i64,
+            tier: "smb".into(),
+            owner_contact_ids: vec![],
+        };
+        let mut list: Vec<Account> = (0..1500).map(good).collect();
+        list[1200].r#match = "@nodot".into();
+        let e = accts
+            .import(with_token(tokio_stream::iter(list), ADMIN))
+            .await
+            .expect_err("bad account");
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        assert!(
+            e.message().contains("account #1201")
+                && e.message()
+                    .contains("the 1200 accounts before it are stored"),
+            "{}",
+            e.message()
+        );
+        // The snapshot an edge gets holds exactly those 1200.
+        let mut sync = grpc::edge_sync_client::EdgeSyncClient::new(ch);
+        let mut w = sync
+            .watch_config(with_token(
+                RegisterEdge {
+                    edge_id: "e".into(),
+                    region: "us-east-1".into(),
+                    resume_from_version: 0,
+                },
+                EDGE,
+            ))
+            .await
+            .expect("watch")
+            .into_inner();
+        let mut accounts = 0;
+        loop {
+            let u = next_update(&mut w).await;
+            accounts += u.accounts.len();
+            if !u.more {
+                break;
+            }
+        }
+        assert_eq!(accounts, 1200);
+    });
+}
+
+#[test]
+fn evi_per_region_and_global_from_reported_windows() {
+    let p = Plane::start();
+    rt().block_on(async {
+        let ch = p.channel().await;
+        let mut admin = grpc::tenant_admin_client::TenantAdminClient::new(ch.clone());
+        admin
+            .create_tenant(with_token(
+                Tenant {
+                    id: "acme".into(),
+                    ..Tenant::default()
+                },
+                ADMIN,
+            ))
+            .await
+            .expect("create");
+        let minute = 29_000_000i64;
+        let w = |region: &str, active: u64, rage_milli: u64| WindowAggregate {
+            tenant_id: "acme".into(),
+            region: region.into(),
+            edge_id: format!("edge-{region}"),
+            minute,
+            active_sessions: active,
+            detections: vec![rage_milli / 1000, 0, 0, 0, 0],
+            intensity_milli: vec![rage_milli, 0, 0, 0, 0],
+            value_at_risk_cents: 0,
+            affected_sessions: rage_milli / 1000,
+        };
+        let windows = vec![
+            w("us-east-1", 100, 5000),
+            w("us-west-2", 50, 0),
+            w("eu-west-1", 50, 5000),
+        ];
+        let mut sync = grpc::edge_sync_client::EdgeSyncClient::new(ch.clone());
+        // Sent twice (an edge re-sending what was not acked): stored once.
+        let batches = vec![
+            AggregateBatch {
+                windows: windows.clone(),
+                batch_id: 7,
+            },
+            AggregateBatch {
+                windows: windows.clone(),
+                batch_id: 8,
+            },
+        ];
+        let mut acks = sync
+            .report_aggregates(with_token(tokio_stream::iter(batches), EDGE))
+            .await
+            .expect("report")
+            .into_inner();
+        assert_eq!(acks.next().await.expect("ack").expect("ok").batch_id, 7);
+        assert_eq!(acks.next().await.expect("ack").expect("ok").batch_id, 8);
+        let mut an = grpc::analytics_client::AnalyticsClient::new(ch);
+        let r = an
+            .evi(with_token(
+                EviRequest {
+                    tenant_id: "acme".into(),
+                    from_minute: minute,
+                    to_minute: minute + 1,
+                },
+                ADMIN,
+            ))
+            .await
+            .expect("evi")
+            .into_inner();
+        let get = |reg: &str| {
+            r.points
+                .iter()
+                .find(|p| p.region == reg)
+                .unwrap_or_else(|| panic!("{reg} in {:?}", r.points))
+                .clone()
+        };
+        // x = 0.05 in us-east-1 (half scale, no baseline yet): 37.5.
+        assert!((get("us-east-1").evi - 37.5).abs() < 1e-9);
+        assert_eq!(get("us-west-2").evi, 0.0);
+        // eu-west-1: x = 0.1, L = 2/3, EVI = 50.
+        assert!((get("eu-west-1").evi - 50.0).abs() < 1e-9);
+        // Global over the union: 200 active, 10 rages: x = 0.05 → 37.5, and not the mean
+        // of the regions.
+        let g = get("");
+        assert_eq!(g.active_sessions, 200);
+        assert!((g.evi - 37.5).abs() < 1e-9, "{g:?}");
+        assert!((r.global - 37.5).abs() < 1e-9);
+    });
+}
+
+#[test]
+fn siqctl_runs_tenant_and_key_operations_and_reports_errors() {
+    let p = Plane::start();
+    let (ok, out, err) = p.siqctl(
+        &[
+            "tenant",
+            "create",
+            "acme",
+            "--name",
+            "Acme",
+            "--origin",
+            "https://acme.example",
+        ],
+        ADMIN,
+    );
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("created tenant acme"), "{out}");
+    let (ok, out, err) = p.siqctl(&["--json", "key", "issue", "acme"], ADMIN);
+    assert!(ok, "{err}");
+    let k: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let hash = k["key_hash"].as_str().expect("hash").to_string();
+    assert!(k["key"].as_str().expect("key").starts_with("siq_pk_"));
+    let (ok, out, _) = p.siqctl(&["tenant", "thresholds", "acme", "rage_clicks=4"], ADMIN);
+    assert!(ok, "{out}");
+    let (ok, out, _) = p.siqctl(&["--json", "tenant", "get", "acme"], ADMIN);
+    assert!(ok);
+    let t: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(t["thresholds"]["rage_clicks"], 4);
+    assert_eq!(t["key_hashes"][0], hash.as_str());
+    let (ok, _, err) = p.siqctl(&["tenant", "thresholds", "acme", "rage_clicks=0"], ADMIN);
+    assert!(!ok && err.contains("invalid"), "{err}");
+    let (ok, _, err) = p.siqctl(&["tenant", "list"], "wrong-token-wrong-token");
+    assert!(!ok && err.contains("unauthenticated"), "{err}");
+    let (ok, out, _) = p.siqctl(&["key", "revoke", "acme", &hash], ADMIN);
+    assert!(ok && out.contains("revoked"), "{out}");
+    let (ok, out, _) = p.siqctl(&["--json", "tenant", "list"], ADMIN);
+    assert!(ok);
+    let l: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(l[0]["key_hashes"].as_array().map(Vec::len), Some(0));
+}
