@@ -29,6 +29,13 @@ e0=$(ticks "$edge")
 # shellcheck disable=SC2046
 "$BIN/sentientiq-loadgen" $(cat "$CASE/loadgen.args") --report "$OUT/report.json" | tee "$OUT/summary.txt"
 e1=$(ticks "$edge")
+# The edge's own view (siq_ack_seconds: frame received -> ack released), for telling its
+# latency apart from the loadgen's queueing on a shared machine.
+{ exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null && {
+  printf 'GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n' >&3
+  cat <&3 > "$OUT/metrics.txt"
+  exec 3>&-
+}
 rss_peak=$(awk '/VmHWM/ {print $2 " kB"}' "/proc/$edge/status")
 {
   echo "case: $NAME"

@@ -12,6 +12,10 @@ pub const FSYNC_BUCKETS_US: [u64; 10] = [
     100, 250, 500, 1_000, 2_000, 5_000, 10_000, 25_000, 50_000, 100_000,
 ];
 
+/// Ack latency buckets (frame received → its ack released), ms. Receive times are kept in
+/// whole milliseconds, so the first bucket is ≤ 1 ms.
+pub const ACK_BUCKETS_MS: [u64; 10] = [1, 2, 5, 10, 25, 50, 100, 250, 1_000, 5_000];
+
 #[derive(Debug, Default)]
 pub struct ShardMetrics {
     pub connections: AtomicU64,
@@ -38,6 +42,9 @@ pub struct ShardMetrics {
     pub fsyncs: AtomicU64,
     pub fsync_us_sum: AtomicU64,
     pub fsync_buckets: [AtomicU64; 10],
+    pub acks_timed: AtomicU64,
+    pub ack_ms_sum: AtomicU64,
+    pub ack_buckets: [AtomicU64; 10],
 }
 
 impl ShardMetrics {
@@ -56,6 +63,17 @@ impl ShardMetrics {
 
     pub fn detection(&self, e: Emotion) {
         Self::inc(&self.detections[e.index()]);
+    }
+
+    /// One frame's ack released `ms` after the frame was received.
+    pub fn ack_latency(&self, ms: u64) {
+        Self::inc(&self.acks_timed);
+        Self::add(&self.ack_ms_sum, ms);
+        for (i, b) in ACK_BUCKETS_MS.iter().enumerate() {
+            if ms <= *b {
+                Self::inc(&self.ack_buckets[i]);
+            }
+        }
     }
 
     pub fn fsync(&self, us: u64) {
@@ -243,6 +261,26 @@ pub fn render(shards: &[std::sync::Arc<ShardMetrics>], edge: &str, region: &str)
         sum(shards, |s| &s.fsync_us_sum) as f64 / 1e6
     );
     let _ = writeln!(o, "siq_fsync_seconds_count{{{l}}} {n}");
+    let _ = writeln!(
+        o,
+        "# HELP siq_ack_seconds Frame received to its ack released (spool durable; before the socket write).\n# TYPE siq_ack_seconds histogram"
+    );
+    for (i, b) in ACK_BUCKETS_MS.iter().enumerate() {
+        let v: u64 = shards.iter().map(|s| s.ack_buckets[i].load(Relaxed)).sum();
+        let _ = writeln!(
+            o,
+            "siq_ack_seconds_bucket{{{l},le=\"{}\"}} {v}",
+            *b as f64 / 1e3
+        );
+    }
+    let n = sum(shards, |s| &s.acks_timed);
+    let _ = writeln!(o, "siq_ack_seconds_bucket{{{l},le=\"+Inf\"}} {n}");
+    let _ = writeln!(
+        o,
+        "siq_ack_seconds_sum{{{l}}} {}",
+        sum(shards, |s| &s.ack_ms_sum) as f64 / 1e3
+    );
+    let _ = writeln!(o, "siq_ack_seconds_count{{{l}}} {n}");
     o
 }
 

@@ -191,6 +191,8 @@ struct PendingAck {
     conn: ConnRef,
     key: Key,
     seq: Seq,
+    /// When the frame was received (server ms), for `siq_ack_seconds`.
+    recv_ms: u64,
 }
 
 /// The state of one shard.
@@ -546,6 +548,7 @@ impl Shard {
             conn: inb.conn,
             key: key.clone(),
             seq,
+            recv_ms: inb.recv_ms,
         });
         // Wake the committer for every pending ack: new records need a write and fdatasync; a
         // duplicate of a durable frame needs only the release (an empty commit).
@@ -781,10 +784,12 @@ impl Shard {
     pub fn durable(&mut self, lsn: u64) {
         self.durable = self.durable.max(lsn);
         let mut acks: Vec<(ConnRef, Key, Seq)> = Vec::new();
+        let now = now_ms();
         while self.pending.front().is_some_and(|p| p.lsn <= self.durable) {
             let Some(p) = self.pending.pop_front() else {
                 break;
             };
+            self.metrics.ack_latency(now.saturating_sub(p.recv_ms));
             if let Some(s) = self.sessions.get_mut(&p.key) {
                 s.durable_high = s.durable_high.max(p.seq);
             }

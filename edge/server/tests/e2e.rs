@@ -1900,6 +1900,14 @@ fn the_loadgen_against_a_real_edge_gets_exactly_what_the_core_detects_offline() 
     assert_eq!(s.acked, s.frames_sent);
     assert!(s.frames_sent > 0 && s.samples_sent > s.frames_sent);
     assert_eq!(s.hists.ack.len(), s.acked);
+    // The edge timed every frame it acked (siq_ack_seconds), no more: no re-sends here.
+    assert_eq!(edge.metric("siq_ack_seconds_count"), s.acked as f64);
+    assert_eq!(
+        edge.metric(
+            "siq_ack_seconds_bucket{edge=\"edge-local-1\",region=\"us-east-1\",le=\"+Inf\"}"
+        ),
+        s.acked as f64
+    );
     // The edge's detections, scored against the generator's truth, are exactly those of the
     // same sessions run through the core with no network.
     let offline = sentientiq_loadgen::offline::score(
