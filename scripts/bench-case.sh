@@ -46,6 +46,17 @@ rss_peak=$(awk '/VmHWM/ {print $2 " kB"}' "/proc/$edge/status")
   echo "edge_cpu_s_per_million_samples: $(awk -v a="$e0" -v b="$e1" -v hz="$hz" -v n="$samples" 'BEGIN {printf "%.3f", (b - a) / hz / n * 1e6}')"
   echo "edge_rss_peak: $rss_peak"
   echo "edge_samples_per_core_s_at_saturation: $(awk -v a="$e0" -v b="$e1" -v hz="$hz" -v n="$samples" 'BEGIN {printf "%.0f", n / ((b - a) / hz)}')"
+  # Upper bounds from the cumulative buckets: the smallest `le` holding the quantile.
+  for pq in 50:0.5 99:0.99; do
+    q=${pq#*:}
+    echo "edge_ack_p${pq%%:*}_ms_at_most: $(awk -v q="$q" '
+      /^siq_ack_seconds_bucket/ { match($0, /le="[^"]*"/); le = substr($0, RSTART + 4, RLENGTH - 5);
+                                  n++; les[n] = le; cnt[n] = $NF }
+      /^siq_ack_seconds_count/ { total = $NF }
+      END { for (i = 1; i <= n; i++) if (total > 0 && cnt[i] >= q * total) {
+              if (les[i] == "+Inf") print "over 5000"; else print les[i] * 1000; exit } }
+    ' "$OUT/metrics.txt" 2>/dev/null)"
+  done
   echo "loadgen: $(cat "$CASE/loadgen.args")"
   echo "cpus: $(nproc)"
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
