@@ -79,4 +79,4 @@ for r in "${REGIONS[@]}"; do
 done
 echo
 echo "demo: report in $DATA/loadgen.json; edge logs in $DATA/<region>/edge.log"
-echo "demo: EVI per region and global needs the control plane, which is not built yet"
+echo "demo: EVI per region and global: the edges do not report their windows to the control plane yet"
