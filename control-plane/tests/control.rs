@@ -19,6 +19,8 @@ struct Plane {
     dir: tempfile::TempDir,
     port: u16,
     child: Option<Child>,
+    /// `[tls]` section, when serving TLS.
+    tls: String,
 }
 
 fn free_port() -> u16 {
@@ -34,9 +36,28 @@ impl Plane {
             dir: tempfile::tempdir().expect("tempdir"),
             port: free_port(),
             child: None,
+            tls: String::new(),
         };
         p.spawn();
         p
+    }
+
+    /// Serving TLS with a fresh self-signed certificate for `localhost`; returns the CA file.
+    fn start_tls() -> (Plane, std::path::PathBuf) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ck =
+            rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert, ck.cert.pem()).expect("cert");
+        std::fs::write(&key, ck.signing_key.serialize_pem()).expect("key");
+        let mut p = Plane {
+            tls: format!("[tls]\ncert = {cert:?}\nkey = {key:?}\n"),
+            dir,
+            port: free_port(),
+            child: None,
+        };
+        p.spawn();
+        (p, cert)
     }
 
     fn spawn(&mut self) {
@@ -44,9 +65,10 @@ impl Plane {
         std::fs::write(
             &cfg,
             format!(
-                "listen = \"127.0.0.1:{}\"\ndata_dir = {:?}\nadmin_token = \"{ADMIN}\"\nedge_token = \"{EDGE}\"\nevi_poll_ms = 200\n",
+                "listen = \"127.0.0.1:{}\"\ndata_dir = {:?}\nadmin_token = \"{ADMIN}\"\nedge_token = \"{EDGE}\"\nevi_poll_ms = 200\n{}",
                 self.port,
-                self.dir.path().join("data")
+                self.dir.path().join("data"),
+                self.tls
             ),
         )
         .expect("config");
@@ -98,9 +120,13 @@ impl Plane {
     }
 
     fn siqctl(&self, args: &[&str], token: &str) -> (bool, String, String) {
+        self.siqctl_at(&self.url(), args, token)
+    }
+
+    fn siqctl_at(&self, endpoint: &str, args: &[&str], token: &str) -> (bool, String, String) {
         let o = Command::new(env!("CARGO_BIN_EXE_siqctl"))
             .args(args)
-            .env("SIQ_ENDPOINT", self.url())
+            .env("SIQ_ENDPOINT", endpoint)
             .env("SIQ_ADMIN_TOKEN", token)
             .output()
             .expect("siqctl runs");
@@ -573,4 +599,20 @@ fn siqctl_runs_tenant_and_key_operations_and_reports_errors() {
     assert!(ok);
     let l: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(l[0]["key_hashes"].as_array().map(Vec::len), Some(0));
+}
+
+#[test]
+fn tls_serves_clients_that_trust_the_certificate_and_only_them() {
+    let (p, ca) = Plane::start_tls();
+    let https = format!("https://localhost:{}", p.port);
+    let ca = ca.to_string_lossy().into_owned();
+    let (ok, out, err) = p.siqctl_at(&https, &["--ca", &ca, "tenant", "create", "acme"], ADMIN);
+    assert!(ok, "{out}{err}{}", p.log());
+    let (ok, out, _) = p.siqctl_at(&https, &["--ca", &ca, "--json", "tenant", "list"], ADMIN);
+    assert!(ok && out.contains("\"acme\""), "{out}");
+    // Without the CA the certificate is not trusted; plain HTTP/2 is not served.
+    let (ok, _, _) = p.siqctl_at(&https, &["tenant", "list"], ADMIN);
+    assert!(!ok, "an untrusted certificate was accepted");
+    let (ok, _, _) = p.siqctl_at(&p.url(), &["tenant", "list"], ADMIN);
+    assert!(!ok, "plaintext was served on the TLS port");
 }
