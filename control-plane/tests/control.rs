@@ -591,6 +591,85 @@ fn siqctl_runs_tenant_and_key_operations_and_reports_errors() {
     assert_eq!(t["key_hashes"][0], hash.as_str());
     let (ok, _, err) = p.siqctl(&["tenant", "thresholds", "acme", "rage_clicks=0"], ADMIN);
     assert!(!ok && err.contains("invalid"), "{err}");
+    // Contacts, rules, labels and policy from the shell; the plane refuses a rule that
+    // escalates to a contact the tenant does not have.
+    let (ok, _, err) = p.siqctl(
+        &[
+            "tenant",
+            "rule",
+            "acme",
+            "esc",
+            "--emotion",
+            "rage",
+            "--escalate",
+            "csm",
+        ],
+        ADMIN,
+    );
+    assert!(!ok && err.contains("unknown contact"), "{err}");
+    for args in [
+        &[
+            "tenant",
+            "contact",
+            "acme",
+            "csm",
+            "--channel",
+            "webhook",
+            "--address",
+            "https://hooks.example/x",
+        ][..],
+        &[
+            "tenant",
+            "rule",
+            "acme",
+            "esc",
+            "--emotion",
+            "rage",
+            "--emotion",
+            "frustration",
+            "--min-value-cents",
+            "10000000",
+            "--escalate",
+            "csm",
+        ],
+        &[
+            "tenant",
+            "rule",
+            "acme",
+            "chat",
+            "--emotion",
+            "rage",
+            "--intervene",
+            "chat:a:{\"text\":\"Need help?\"}",
+        ],
+        &[
+            "tenant",
+            "label",
+            "acme",
+            "hesitation",
+            "pricing",
+            "price_anxiety",
+        ],
+        &["tenant", "dnt", "acme", "drop"],
+        &["tenant", "limits", "acme", "max_sessions=5000"],
+    ] {
+        let (ok, out, err) = p.siqctl(args, ADMIN);
+        assert!(ok, "{args:?}: {out}{err}");
+    }
+    let (ok, out, _) = p.siqctl(&["--json", "tenant", "get", "acme"], ADMIN);
+    assert!(ok);
+    let t: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(t["contacts"][0]["id"], "csm");
+    assert_eq!(t["rules"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        t["rules"][0]["action"]["Escalation"]["contact_ids"][0],
+        "csm"
+    );
+    assert_eq!(t["labels"][0]["label"], "price_anxiety");
+    assert_eq!(t["dnt"], grpc::DntPolicy::Drop as i32);
+    assert_eq!(t["limits"]["max_sessions"], 5000);
+    let (ok, _, err) = p.siqctl(&["tenant", "unrule", "acme", "nope"], ADMIN);
+    assert!(!ok && err.contains("no rule nope"), "{err}");
     let (ok, _, err) = p.siqctl(&["tenant", "list"], "wrong-token-wrong-token");
     assert!(!ok && err.contains("unauthenticated"), "{err}");
     let (ok, out, _) = p.siqctl(&["key", "revoke", "acme", &hash], ADMIN);

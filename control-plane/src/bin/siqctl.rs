@@ -96,6 +96,96 @@ enum TenantCmd {
         #[arg(required = true)]
         origins: Vec<String>,
     },
+    /// Sets the label `det` frames carry for EMOTION in SECTION (replacing one there).
+    Label {
+        id: String,
+        emotion: String,
+        section: String,
+        label: String,
+    },
+    /// Removes the label of EMOTION in SECTION.
+    Unlabel {
+        id: String,
+        emotion: String,
+        section: String,
+    },
+    /// Adds or replaces an escalation contact.
+    Contact {
+        id: String,
+        contact_id: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        /// e.g. webhook, slack, email.
+        #[arg(long)]
+        channel: String,
+        #[arg(long)]
+        address: String,
+    },
+    /// Removes a contact (refused while a rule escalates to it).
+    Uncontact {
+        id: String,
+        contact_id: String,
+    },
+    /// Adds or replaces an intervention or escalation rule.
+    Rule {
+        id: String,
+        rule_id: String,
+        /// Emotion it fires on (repeatable).
+        #[arg(long = "emotion", required = true)]
+        emotions: Vec<String>,
+        #[arg(long, default_value_t = 0.5)]
+        min_confidence: f64,
+        /// Page section it is limited to (repeatable; none: everywhere).
+        #[arg(long = "section")]
+        sections: Vec<String>,
+        #[arg(long)]
+        require_identified: bool,
+        #[arg(long, default_value_t = 0)]
+        min_value_cents: i64,
+        #[arg(long, default_value_t = 0)]
+        session_cooldown_s: u32,
+        #[arg(long, default_value_t = 0)]
+        account_cooldown_s: u32,
+        /// A message to the page: KIND:VARIANT[:PAYLOAD_JSON].
+        #[arg(long, conflicts_with = "escalate")]
+        intervene: Option<String>,
+        /// Contacts to escalate to (comma-separated ids).
+        #[arg(long, value_delimiter = ',')]
+        escalate: Vec<String>,
+    },
+    /// Removes a rule.
+    Unrule {
+        id: String,
+        rule_id: String,
+    },
+    /// Do-Not-Track/GPC policy: `drop` or `anonymous`.
+    Dnt {
+        id: String,
+        policy: String,
+    },
+    /// Whether `det` frames go back to the page.
+    Emit {
+        id: String,
+        on: bool,
+    },
+    /// The tenant's own lake destination (all empty: the edge's default).
+    Lake {
+        id: String,
+        #[arg(long, default_value = "")]
+        bucket: String,
+        #[arg(long, default_value = "")]
+        prefix: String,
+        #[arg(long, default_value = "")]
+        region: String,
+        #[arg(long, default_value = "")]
+        endpoint: String,
+    },
+    /// Tightens limits: NAME=VALUE ... (max_frame_bytes, max_samples, max_sessions).
+    Limits {
+        id: String,
+        #[arg(required = true)]
+        set: Vec<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -234,6 +324,155 @@ fn set_threshold(th: &mut grpc::Thresholds, kv: &str) -> Result<()> {
     Ok(())
 }
 
+/// Applies one of the editing subcommands to a tenant read from the control plane.
+fn edit_tenant(t: &mut Tenant, edit: TenantCmd) -> Result<()> {
+    match edit {
+        TenantCmd::Label {
+            emotion,
+            section,
+            label,
+            ..
+        } => {
+            t.labels
+                .retain(|l| !(l.emotion == emotion && l.section == section));
+            t.labels.push(grpc::ContextLabel {
+                emotion,
+                section,
+                label,
+            });
+        }
+        TenantCmd::Unlabel {
+            emotion, section, ..
+        } => {
+            let before = t.labels.len();
+            t.labels
+                .retain(|l| !(l.emotion == emotion && l.section == section));
+            if t.labels.len() == before {
+                bail!("no label for {emotion} in {section}");
+            }
+        }
+        TenantCmd::Contact {
+            contact_id,
+            name,
+            channel,
+            address,
+            ..
+        } => {
+            t.contacts.retain(|c| c.id != contact_id);
+            t.contacts.push(grpc::Contact {
+                id: contact_id,
+                name,
+                channel,
+                address,
+            });
+        }
+        TenantCmd::Uncontact { contact_id, .. } => {
+            let before = t.contacts.len();
+            t.contacts.retain(|c| c.id != contact_id);
+            if t.contacts.len() == before {
+                bail!("no contact {contact_id}");
+            }
+        }
+        TenantCmd::Rule {
+            rule_id,
+            emotions,
+            min_confidence,
+            sections,
+            require_identified,
+            min_value_cents,
+            session_cooldown_s,
+            account_cooldown_s,
+            intervene,
+            escalate,
+            ..
+        } => {
+            let action = match (intervene, escalate.is_empty()) {
+                (Some(spec), _) => {
+                    let mut parts = spec.splitn(3, ':');
+                    let kind = parts.next().unwrap_or_default().to_string();
+                    let variant = parts.next().unwrap_or_default().to_string();
+                    let payload_json = parts.next().unwrap_or("{}").to_string();
+                    if kind.is_empty() {
+                        bail!("--intervene KIND:VARIANT[:PAYLOAD_JSON]");
+                    }
+                    serde_json::from_str::<serde_json::Value>(&payload_json)
+                        .with_context(|| format!("--intervene payload `{payload_json}`"))?;
+                    grpc::rule::Action::Intervention(grpc::Intervention {
+                        kind,
+                        variant,
+                        payload_json,
+                    })
+                }
+                (None, false) => grpc::rule::Action::Escalation(grpc::Escalation {
+                    contact_ids: escalate,
+                }),
+                (None, true) => bail!("a rule needs --intervene or --escalate"),
+            };
+            t.rules.retain(|r| r.id != rule_id);
+            t.rules.push(grpc::Rule {
+                id: rule_id,
+                emotions,
+                min_confidence,
+                sections,
+                require_identified,
+                min_value_cents,
+                action: Some(action),
+                session_cooldown_s,
+                account_cooldown_s,
+            });
+        }
+        TenantCmd::Unrule { rule_id, .. } => {
+            let before = t.rules.len();
+            t.rules.retain(|r| r.id != rule_id);
+            if t.rules.len() == before {
+                bail!("no rule {rule_id}");
+            }
+        }
+        TenantCmd::Dnt { policy, .. } => {
+            t.dnt = match policy.as_str() {
+                "drop" => grpc::DntPolicy::Drop,
+                "anonymous" => grpc::DntPolicy::Anonymous,
+                p => bail!("dnt policy `{p}`: drop or anonymous"),
+            } as i32;
+        }
+        TenantCmd::Emit { on, .. } => t.emit = on,
+        TenantCmd::Lake {
+            bucket,
+            prefix,
+            region,
+            endpoint,
+            ..
+        } => {
+            t.lake = Some(grpc::LakeDestination {
+                bucket,
+                prefix,
+                region,
+                endpoint,
+            });
+        }
+        TenantCmd::Limits { set, .. } => {
+            let mut l = t.limits.take().unwrap_or_default();
+            for kv in &set {
+                let (k, v) = kv
+                    .split_once('=')
+                    .with_context(|| format!("`{kv}` is not NAME=VALUE"))?;
+                let n: u32 = v
+                    .parse()
+                    .with_context(|| format!("{k}: `{v}` is not a whole number"))?;
+                match k {
+                    "max_frame_bytes" => l.max_frame_bytes = Some(n),
+                    "max_samples" => l.max_samples = Some(n),
+                    "max_sessions" => l.max_sessions = Some(n),
+                    _ => bail!("unknown limit `{k}`"),
+                }
+            }
+            t.limits = Some(l);
+        }
+        _ => unreachable!("not an editing subcommand"),
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -336,6 +575,29 @@ async fn run(cli: Cli) -> Result<()> {
                 .map_err(status)?
                 .into_inner();
             t.allowed_origins = origins;
+            let t = admin.update_tenant(t).await.map_err(status)?.into_inner();
+            out(json, &t, || format!("updated {}", describe(&t)))?;
+        }
+        Cmd::Tenant(edit) => {
+            let id = match &edit {
+                TenantCmd::Label { id, .. }
+                | TenantCmd::Unlabel { id, .. }
+                | TenantCmd::Contact { id, .. }
+                | TenantCmd::Uncontact { id, .. }
+                | TenantCmd::Rule { id, .. }
+                | TenantCmd::Unrule { id, .. }
+                | TenantCmd::Dnt { id, .. }
+                | TenantCmd::Emit { id, .. }
+                | TenantCmd::Lake { id, .. }
+                | TenantCmd::Limits { id, .. } => id.clone(),
+                _ => unreachable!("handled above"),
+            };
+            let mut t = admin
+                .get_tenant(TenantId { id })
+                .await
+                .map_err(status)?
+                .into_inner();
+            edit_tenant(&mut t, edit)?;
             let t = admin.update_tenant(t).await.map_err(status)?.into_inner();
             out(json, &t, || format!("updated {}", describe(&t)))?;
         }
