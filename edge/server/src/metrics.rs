@@ -39,12 +39,30 @@ pub struct ShardMetrics {
     pub sessions: AtomicU64,
     pub forwarded: AtomicU64,
     pub spool_bytes: AtomicU64,
-    pub fsyncs: AtomicU64,
-    pub fsync_us_sum: AtomicU64,
-    pub fsync_buckets: [AtomicU64; 10],
-    pub acks_timed: AtomicU64,
-    pub ack_ms_sum: AtomicU64,
-    pub ack_buckets: [AtomicU64; 10],
+    /// Spool fdatasync latency, µs ([`FSYNC_BUCKETS_US`]).
+    pub fsync: Histogram,
+    /// Frame received → ack released, ms ([`ACK_BUCKETS_MS`]).
+    pub ack: Histogram,
+}
+
+/// A fixed-bucket histogram written by one shard: one bucket incremented per observation
+/// (the cumulative `le` counts Prometheus wants are summed at scrape, off the hot path).
+#[derive(Debug, Default)]
+pub struct Histogram {
+    pub count: AtomicU64,
+    pub sum: AtomicU64,
+    /// Observations in (bound[i-1], bound[i]]; above the last bound only `count` grows.
+    pub buckets: [AtomicU64; 10],
+}
+
+impl Histogram {
+    pub fn record(&self, v: u64, bounds: &[u64; 10]) {
+        ShardMetrics::inc(&self.count);
+        ShardMetrics::add(&self.sum, v);
+        if let Some(i) = bounds.iter().position(|b| v <= *b) {
+            ShardMetrics::inc(&self.buckets[i]);
+        }
+    }
 }
 
 impl ShardMetrics {
@@ -67,28 +85,49 @@ impl ShardMetrics {
 
     /// One frame's ack released `ms` after the frame was received.
     pub fn ack_latency(&self, ms: u64) {
-        Self::inc(&self.acks_timed);
-        Self::add(&self.ack_ms_sum, ms);
-        for (i, b) in ACK_BUCKETS_MS.iter().enumerate() {
-            if ms <= *b {
-                Self::inc(&self.ack_buckets[i]);
-            }
-        }
+        self.ack.record(ms, &ACK_BUCKETS_MS);
     }
 
     pub fn fsync(&self, us: u64) {
-        Self::inc(&self.fsyncs);
-        Self::add(&self.fsync_us_sum, us);
-        for (i, b) in FSYNC_BUCKETS_US.iter().enumerate() {
-            if us <= *b {
-                Self::inc(&self.fsync_buckets[i]);
-            }
-        }
+        self.fsync.record(us, &FSYNC_BUCKETS_US);
     }
 }
 
 fn sum(shards: &[std::sync::Arc<ShardMetrics>], f: impl Fn(&ShardMetrics) -> &AtomicU64) -> u64 {
     shards.iter().map(|s| f(s).load(Relaxed)).sum()
+}
+
+/// One histogram over all shards, in seconds (`per_s` units of the recorded values per second),
+/// with cumulative `le` buckets.
+#[allow(clippy::too_many_arguments)]
+fn histogram(
+    o: &mut String,
+    labels: &str,
+    name: &str,
+    help: &str,
+    shards: &[std::sync::Arc<ShardMetrics>],
+    h: impl Fn(&ShardMetrics) -> &Histogram,
+    bounds: &[u64; 10],
+    per_s: f64,
+) {
+    let _ = writeln!(o, "# HELP siq_{name} {help}\n# TYPE siq_{name} histogram");
+    let mut cumulative = 0u64;
+    for (i, b) in bounds.iter().enumerate() {
+        cumulative += shards
+            .iter()
+            .map(|s| h(s).buckets[i].load(Relaxed))
+            .sum::<u64>();
+        let _ = writeln!(
+            o,
+            "siq_{name}_bucket{{{labels},le=\"{}\"}} {cumulative}",
+            *b as f64 / per_s
+        );
+    }
+    let n: u64 = shards.iter().map(|s| h(s).count.load(Relaxed)).sum();
+    let sum: u64 = shards.iter().map(|s| h(s).sum.load(Relaxed)).sum();
+    let _ = writeln!(o, "siq_{name}_bucket{{{labels},le=\"+Inf\"}} {n}");
+    let _ = writeln!(o, "siq_{name}_sum{{{labels}}} {}", sum as f64 / per_s);
+    let _ = writeln!(o, "siq_{name}_count{{{labels}}} {n}");
 }
 
 /// Prometheus text exposition of all shards.
@@ -238,49 +277,26 @@ pub fn render(shards: &[std::sync::Arc<ShardMetrics>], edge: &str, region: &str)
         let v: u64 = shards.iter().map(|s| s.errors[i].load(Relaxed)).sum();
         let _ = writeln!(o, "siq_errors_total{{{l},code=\"{}\"}} {v}", c.as_str());
     }
-    let _ = writeln!(
-        o,
-        "# HELP siq_fsync_seconds Spool fdatasync latency.\n# TYPE siq_fsync_seconds histogram"
+    histogram(
+        &mut o,
+        &l,
+        "fsync_seconds",
+        "Spool fdatasync latency.",
+        shards,
+        |s| &s.fsync,
+        &FSYNC_BUCKETS_US,
+        1e6,
     );
-    for (i, b) in FSYNC_BUCKETS_US.iter().enumerate() {
-        let v: u64 = shards
-            .iter()
-            .map(|s| s.fsync_buckets[i].load(Relaxed))
-            .sum();
-        let _ = writeln!(
-            o,
-            "siq_fsync_seconds_bucket{{{l},le=\"{}\"}} {v}",
-            *b as f64 / 1e6
-        );
-    }
-    let n = sum(shards, |s| &s.fsyncs);
-    let _ = writeln!(o, "siq_fsync_seconds_bucket{{{l},le=\"+Inf\"}} {n}");
-    let _ = writeln!(
-        o,
-        "siq_fsync_seconds_sum{{{l}}} {}",
-        sum(shards, |s| &s.fsync_us_sum) as f64 / 1e6
+    histogram(
+        &mut o,
+        &l,
+        "ack_seconds",
+        "Frame received to its ack released (spool durable; before the socket write).",
+        shards,
+        |s| &s.ack,
+        &ACK_BUCKETS_MS,
+        1e3,
     );
-    let _ = writeln!(o, "siq_fsync_seconds_count{{{l}}} {n}");
-    let _ = writeln!(
-        o,
-        "# HELP siq_ack_seconds Frame received to its ack released (spool durable; before the socket write).\n# TYPE siq_ack_seconds histogram"
-    );
-    for (i, b) in ACK_BUCKETS_MS.iter().enumerate() {
-        let v: u64 = shards.iter().map(|s| s.ack_buckets[i].load(Relaxed)).sum();
-        let _ = writeln!(
-            o,
-            "siq_ack_seconds_bucket{{{l},le=\"{}\"}} {v}",
-            *b as f64 / 1e3
-        );
-    }
-    let n = sum(shards, |s| &s.acks_timed);
-    let _ = writeln!(o, "siq_ack_seconds_bucket{{{l},le=\"+Inf\"}} {n}");
-    let _ = writeln!(
-        o,
-        "siq_ack_seconds_sum{{{l}}} {}",
-        sum(shards, |s| &s.ack_ms_sum) as f64 / 1e3
-    );
-    let _ = writeln!(o, "siq_ack_seconds_count{{{l}}} {n}");
     o
 }
 
@@ -353,4 +369,37 @@ pub fn render_lake(m: &LakeMetrics, edge: &str, region: &str) -> String {
         );
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_buckets_are_cumulative_at_their_bounds() {
+        let m = std::sync::Arc::new(ShardMetrics::default());
+        // Around the 2 ms bound: 1 and 2 fall at or under it, 3 over it; 6000 is past the last.
+        for ms in [1, 2, 3, 6_000] {
+            m.ack_latency(ms);
+        }
+        let text = render(&[m], "e", "r");
+        let line = |le: &str| {
+            text.lines()
+                .find(|l| {
+                    l.starts_with("siq_ack_seconds_bucket") && l.contains(&format!("le=\"{le}\""))
+                })
+                .and_then(|l| l.rsplit(' ').next())
+                .map(str::to_string)
+        };
+        assert_eq!(line("0.001").as_deref(), Some("1"));
+        assert_eq!(line("0.002").as_deref(), Some("2"));
+        assert_eq!(line("0.005").as_deref(), Some("3"));
+        assert_eq!(line("5").as_deref(), Some("3"));
+        assert_eq!(line("+Inf").as_deref(), Some("4"));
+        assert!(
+            text.contains("siq_ack_seconds_sum{edge=\"e\",region=\"r\"} 6.006"),
+            "{text}"
+        );
+        assert!(text.contains("siq_ack_seconds_count{edge=\"e\",region=\"r\"} 4"));
+    }
 }
