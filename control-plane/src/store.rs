@@ -8,7 +8,7 @@
 //!
 //! Column families: `tenants` (id → Tenant), `accounts` (tenant \0 match → Account),
 //! `deleted_users` (tenant \0 uid → DeletedUser), `log` (version, big-endian → ConfigUpdate),
-//! `meta` (`version`), `aggregates` (tenant \0 region \0 edge \0 minute → WindowAggregate).
+//! `meta` (`version`), `aggregates` (tenant \0 minute region \0 edge → WindowAggregate).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -32,6 +32,22 @@ pub const LOG_KEEP: u64 = 10_000;
 /// Accounts per snapshot message (a snapshot of a large directory spans several messages).
 pub const SNAPSHOT_ACCOUNTS_PER_MESSAGE: usize = 5_000;
 
+/// The store's size limits (the defaults above; tests use small ones to reach them).
+#[derive(Debug, Clone, Copy)]
+pub struct StoreLimits {
+    pub log_keep: u64,
+    pub snapshot_accounts_per_message: usize,
+}
+
+impl Default for StoreLimits {
+    fn default() -> StoreLimits {
+        StoreLimits {
+            log_keep: LOG_KEEP,
+            snapshot_accounts_per_message: SNAPSHOT_ACCOUNTS_PER_MESSAGE,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("storage: {0}")]
@@ -49,6 +65,7 @@ pub enum StoreError {
 /// The store; clone the `Arc` to share it between services.
 pub struct Store {
     db: DB,
+    limits: StoreLimits,
     writer: Mutex<()>,
     updates: broadcast::Sender<Arc<ConfigUpdate>>,
 }
@@ -75,6 +92,10 @@ fn decode<M: Message + Default>(what: &str, b: &[u8]) -> Result<M, StoreError> {
 
 impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_with(path, StoreLimits::default())
+    }
+
+    pub fn open_with(path: &Path, limits: StoreLimits) -> Result<Store, StoreError> {
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
@@ -83,6 +104,7 @@ impl Store {
         let (updates, _) = broadcast::channel(1024);
         Ok(Store {
             db,
+            limits,
             writer: Mutex::new(()),
             updates,
         })
@@ -160,12 +182,12 @@ impl Store {
         self.prefixed("deleted_users", &p)
     }
 
-    /// Commits one change as the next version: `stage` adds the entities to `batch` and fills
-    /// in the delta. Synced before it returns.
-    fn commit(
+    /// Commits one change as the next version: `stage` adds the entities to `batch`, fills in
+    /// the delta and returns what the caller needs from it. Synced before it returns.
+    fn commit<R>(
         &self,
-        stage: impl FnOnce(&Store, &mut WriteBatch, &mut ConfigUpdate) -> Result<(), StoreError>,
-    ) -> Result<ConfigUpdate, StoreError> {
+        stage: impl FnOnce(&Store, &mut WriteBatch, &mut ConfigUpdate) -> Result<R, StoreError>,
+    ) -> Result<(ConfigUpdate, R), StoreError> {
         let _w = self
             .writer
             .lock()
@@ -176,14 +198,15 @@ impl Store {
             version,
             ..ConfigUpdate::default()
         };
-        stage(self, &mut batch, &mut delta)?;
+        let r = stage(self, &mut batch, &mut delta)?;
         batch.put_cf(self.cf("log"), version.to_be_bytes(), delta.encode_to_vec());
         batch.put_cf(self.cf("meta"), b"version", version.to_be_bytes());
-        if version > LOG_KEEP {
+        let keep = self.limits.log_keep;
+        if version > keep {
             batch.delete_range_cf(
                 self.cf("log"),
                 0u64.to_be_bytes(),
-                (version - LOG_KEEP).to_be_bytes(),
+                (version - keep + 1).to_be_bytes(),
             );
         }
         let mut wo = rocksdb::WriteOptions::default();
@@ -191,13 +214,13 @@ impl Store {
         self.db.write_opt(batch, &wo)?;
         // No subscriber is not an error: edges catch up from the log when they connect.
         let _ = self.updates.send(Arc::new(delta.clone()));
-        Ok(delta)
+        Ok((delta, r))
     }
 
     /// Creates a tenant; fails if it exists.
     pub fn create_tenant(&self, t: Tenant) -> Result<(Tenant, u64), StoreError> {
         validate_tenant(&t)?;
-        let d = self.commit(|s, b, d| {
+        let (d, ()) = self.commit(|s, b, d| {
             if s.tenant(&t.id)?.is_some() {
                 return Err(StoreError::Exists(format!("tenant {}", t.id)));
             }
@@ -214,8 +237,7 @@ impl Store {
         id: &str,
         f: impl FnOnce(&mut Tenant) -> Result<R, StoreError>,
     ) -> Result<(Tenant, R, u64), StoreError> {
-        let mut out = None;
-        let d = self.commit(|s, b, d| {
+        let (d, (t, r)) = self.commit(|s, b, d| {
             let mut t = s
                 .tenant(id)?
                 .ok_or_else(|| StoreError::NotFound(format!("tenant {id}")))?;
@@ -226,16 +248,14 @@ impl Store {
             validate_tenant(&t)?;
             b.put_cf(s.cf("tenants"), t.id.as_bytes(), t.encode_to_vec());
             d.upserted.push(t.clone());
-            out = Some((t, r));
-            Ok(())
+            Ok((t, r))
         })?;
-        let (t, r) = out.ok_or_else(|| StoreError::Corrupt("commit without a tenant".into()))?;
         Ok((t, r, d.version))
     }
 
     /// Deletes a tenant with its accounts and deletion records.
     pub fn delete_tenant(&self, id: &str) -> Result<u64, StoreError> {
-        let d = self.commit(|s, b, d| {
+        let (d, ()) = self.commit(|s, b, d| {
             if s.tenant(id)?.is_none() {
                 return Err(StoreError::NotFound(format!("tenant {id}")));
             }
@@ -257,7 +277,7 @@ impl Store {
         for a in accounts {
             validate_account(a)?;
         }
-        let d = self.commit(|s, b, d| {
+        let (d, ()) = self.commit(|s, b, d| {
             for a in accounts {
                 if s.tenant(&a.tenant_id)?.is_none() {
                     return Err(StoreError::NotFound(format!("tenant {}", a.tenant_id)));
@@ -288,7 +308,7 @@ impl Store {
         if r.uid.is_empty() || r.uid.len() > 256 {
             return Err(StoreError::Invalid("uid must be 1 to 256 bytes".into()));
         }
-        let d = self.commit(|s, b, d| {
+        let (d, ()) = self.commit(|s, b, d| {
             if s.tenant(&r.tenant_id)?.is_none() {
                 return Err(StoreError::NotFound(format!("tenant {}", r.tenant_id)));
             }
@@ -319,7 +339,7 @@ impl Store {
             ..ConfigUpdate::default()
         };
         let accounts = self.accounts(None)?;
-        let mut chunks = accounts.chunks(SNAPSHOT_ACCOUNTS_PER_MESSAGE);
+        let mut chunks = accounts.chunks(self.limits.snapshot_accounts_per_message.max(1));
         first.accounts = chunks.next().map(<[Account]>::to_vec).unwrap_or_default();
         let mut out = vec![first];
         for c in chunks {
@@ -368,27 +388,46 @@ impl Store {
         Ok(())
     }
 
-    /// A tenant's windows from every region and edge with `from <= minute < to`.
+    /// A tenant's windows from every region and edge with `from <= minute < to`: a range
+    /// read (keys sort by tenant, then minute).
     pub fn aggregates(
         &self,
         tenant: &str,
         from: i64,
         to: i64,
     ) -> Result<Vec<WindowAggregate>, StoreError> {
-        let all: Vec<WindowAggregate> = self.prefixed("aggregates", &key2(tenant, ""))?;
-        Ok(all
-            .into_iter()
-            .filter(|w| w.minute >= from && w.minute < to)
-            .collect())
+        let (lo, hi) = (agg_prefix(tenant, from), agg_prefix(tenant, to));
+        let mut out = Vec::new();
+        for r in self.db.iterator_cf(
+            self.cf("aggregates"),
+            IteratorMode::From(&lo, Direction::Forward),
+        ) {
+            let (k, v) = r?;
+            if *k >= *hi {
+                break;
+            }
+            out.push(decode("window", &v)?);
+        }
+        Ok(out)
     }
 }
 
+/// Minutes as order-preserving bytes (sign bit flipped, big-endian).
+fn minute_key(m: i64) -> [u8; 8] {
+    ((m as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+fn agg_prefix(tenant: &str, minute: i64) -> Vec<u8> {
+    let mut k = key2(tenant, "");
+    k.extend_from_slice(&minute_key(minute));
+    k
+}
+
 fn agg_key(w: &WindowAggregate) -> Vec<u8> {
-    let mut k = key2(&w.tenant_id, &w.region);
+    let mut k = agg_prefix(&w.tenant_id, w.minute);
+    k.extend_from_slice(w.region.as_bytes());
     k.push(0);
     k.extend_from_slice(w.edge_id.as_bytes());
-    k.push(0);
-    k.extend_from_slice(&w.minute.to_be_bytes());
     k
 }
 
@@ -512,4 +551,98 @@ fn validate_window(w: &WindowAggregate) -> Result<(), StoreError> {
         return Err(StoreError::Invalid("at most 5 emotions per window".into()));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store(limits: StoreLimits) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = Store::open_with(dir.path(), limits).expect("open");
+        (dir, s)
+    }
+
+    fn tenant(id: &str) -> Tenant {
+        Tenant {
+            id: id.into(),
+            ..Tenant::default()
+        }
+    }
+
+    #[test]
+    fn the_log_keeps_exactly_log_keep_deltas_then_edges_need_a_snapshot() {
+        let (_d, s) = store(StoreLimits {
+            log_keep: 3,
+            ..StoreLimits::default()
+        });
+        for i in 0..5 {
+            s.create_tenant(tenant(&format!("t{i}"))).expect("create");
+        }
+        assert_eq!(s.version().expect("version"), 5);
+        // Versions 3, 4 and 5 are kept: an edge at 2 resumes, one at 1 cannot.
+        let d = s.deltas_since(2).expect("read").expect("in the log");
+        assert_eq!(d.iter().map(|u| u.version).collect::<Vec<_>>(), [3, 4, 5]);
+        assert!(s.deltas_since(1).expect("read").is_none());
+        assert_eq!(s.deltas_since(5).expect("read"), Some(vec![]));
+        assert!(
+            s.deltas_since(6).expect("read").is_none(),
+            "ahead of the store"
+        );
+    }
+
+    #[test]
+    fn snapshots_split_accounts_at_the_per_message_cap() {
+        let per = 4;
+        let (_d, s) = store(StoreLimits {
+            snapshot_accounts_per_message: per,
+            ..StoreLimits::default()
+        });
+        s.create_tenant(tenant("acme")).expect("create");
+        let account = |i: usize| Account {
+            tenant_id: "acme".into(),
+            r#match: format!("u{i}"),
+            ..Account::default()
+        };
+        for (n, messages) in [(per - 1, 1), (per, 1), (per + 1, 2)] {
+            // Upserts are by match: accounts 0..n, whatever was there before.
+            let batch: Vec<Account> = (0..n).map(account).collect();
+            s.upsert_accounts(&batch).expect("upsert");
+            let snap = s.snapshot().expect("snapshot");
+            assert_eq!(snap.len(), messages, "{n} accounts");
+            assert_eq!(snap.iter().map(|u| u.accounts.len()).sum::<usize>(), n);
+            assert!(snap.iter().all(|u| u.full_snapshot));
+            assert_eq!(
+                snap.iter().map(|u| u.more).collect::<Vec<_>>(),
+                (0..messages).map(|i| i + 1 < messages).collect::<Vec<_>>()
+            );
+            assert_eq!(snap[0].upserted.len(), 1, "tenants come first");
+        }
+    }
+
+    #[test]
+    fn windows_are_read_by_minute_range_and_stored_once_per_edge_and_minute() {
+        let (_d, s) = store(StoreLimits::default());
+        let w = |minute: i64, region: &str, active: u64| WindowAggregate {
+            tenant_id: "acme".into(),
+            region: region.into(),
+            edge_id: "e1".into(),
+            minute,
+            active_sessions: active,
+            ..WindowAggregate::default()
+        };
+        s.put_aggregates(&[w(-1, "a", 1), w(0, "a", 1), w(9, "a", 1), w(10, "b", 1)])
+            .expect("put");
+        // Re-sent with new content: replaced, not added.
+        s.put_aggregates(&[w(9, "a", 7)]).expect("put");
+        let got = s.aggregates("acme", 0, 10).expect("read");
+        assert_eq!(
+            got.iter()
+                .map(|w| (w.minute, w.active_sessions))
+                .collect::<Vec<_>>(),
+            [(0, 1), (9, 7)]
+        );
+        assert_eq!(s.aggregates("acme", -5, 11).expect("read").len(), 4);
+        assert!(s.aggregates("acm", -5, 11).expect("read").is_empty());
+    }
 }
