@@ -60,14 +60,13 @@ type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'stati
 #[tonic::async_trait]
 impl grpc::tenant_admin_server::TenantAdmin for Services {
     async fn create_tenant(&self, req: Request<Tenant>) -> Result<Response<Tenant>, Status> {
-        let mut t = req.into_inner();
+        let t = req.into_inner();
         // Keys are issued by IssueKey only, so that each is shown once to whoever issued it.
         if !t.key_hashes.is_empty() {
             return Err(Status::invalid_argument(
                 "key_hashes: keys are issued with IssueKey, not set",
             ));
         }
-        t.key_hashes.clear();
         let s = self.store.clone();
         let (t, version) = blocking(move || s.create_tenant(t)).await?;
         tracing::info!(tenant = %t.id, version, "tenant created");
@@ -77,11 +76,12 @@ impl grpc::tenant_admin_server::TenantAdmin for Services {
     async fn get_tenant(&self, req: Request<TenantId>) -> Result<Response<Tenant>, Status> {
         let id = req.into_inner().id;
         let s = self.store.clone();
-        let t = blocking(move || s.tenant(&id).map(|t| (t, id))).await?;
-        match t {
-            (Some(t), _) => Ok(Response::new(t)),
-            (None, id) => Err(Status::not_found(format!("tenant {id} not found"))),
-        }
+        let t = blocking(move || {
+            s.tenant(&id)?
+                .ok_or_else(|| StoreError::NotFound(format!("tenant {id}")))
+        })
+        .await?;
+        Ok(Response::new(t))
     }
 
     async fn list_tenants(
@@ -125,47 +125,16 @@ impl grpc::tenant_admin_server::TenantAdmin for Services {
         &self,
         req: Request<TenantId>,
     ) -> Result<Response<IssueKeyResponse>, Status> {
-        let id = req.into_inner().id;
-        let key = keys::generate().map_err(|e| Status::internal(format!("randomness: {e}")))?;
-        let hash = keys::hash(&key);
-        let s = self.store.clone();
-        let h = hash.clone();
-        let (_, (), version) = blocking(move || {
-            s.modify_tenant(&id, move |t| {
-                if t.key_hashes.len() >= keys::MAX_KEYS_PER_TENANT {
-                    return Err(StoreError::Invalid(format!(
-                        "a tenant has at most {} keys; revoke one first",
-                        keys::MAX_KEYS_PER_TENANT
-                    )));
-                }
-                t.key_hashes.push(h);
-                Ok(())
-            })
-        })
-        .await?;
-        tracing::info!(key_hash = %hash, version, "key issued");
-        Ok(Response::new(IssueKeyResponse {
-            key,
-            key_hash: hash,
-        }))
+        let issued = self.change_keys(req.into_inner().id, None, true).await?;
+        issued
+            .map(Response::new)
+            .ok_or_else(|| Status::internal("no key issued"))
     }
 
     async fn revoke_key(&self, req: Request<RevokeKeyRequest>) -> Result<Response<Empty>, Status> {
         let r = req.into_inner();
-        let s = self.store.clone();
-        let (_, (), version) = blocking(move || {
-            s.modify_tenant(&r.tenant_id, |t| {
-                let before = t.key_hashes.len();
-                t.key_hashes
-                    .retain(|h| !h.eq_ignore_ascii_case(&r.key_hash));
-                if t.key_hashes.len() == before {
-                    return Err(StoreError::NotFound(format!("key {}", r.key_hash)));
-                }
-                Ok(())
-            })
-        })
-        .await?;
-        tracing::info!(version, "key revoked");
+        self.change_keys(r.tenant_id, Some(r.key_hash), false)
+            .await?;
         Ok(Response::new(Empty {}))
     }
 
@@ -174,28 +143,61 @@ impl grpc::tenant_admin_server::TenantAdmin for Services {
         req: Request<RotateKeyRequest>,
     ) -> Result<Response<IssueKeyResponse>, Status> {
         let r = req.into_inner();
-        let key = keys::generate().map_err(|e| Status::internal(format!("randomness: {e}")))?;
-        let hash = keys::hash(&key);
+        let issued = self
+            .change_keys(r.tenant_id, Some(r.key_hash), true)
+            .await?;
+        issued
+            .map(Response::new)
+            .ok_or_else(|| Status::internal("no key issued"))
+    }
+}
+
+impl Services {
+    /// One config version that revokes `revoke` (which must exist) and/or issues a new key
+    /// (returned once; only its hash is stored), within [`keys::MAX_KEYS_PER_TENANT`].
+    async fn change_keys(
+        &self,
+        tenant: String,
+        revoke: Option<String>,
+        issue: bool,
+    ) -> Result<Option<IssueKeyResponse>, Status> {
+        let new = if issue {
+            let key = keys::generate().map_err(|e| Status::internal(format!("randomness: {e}")))?;
+            let key_hash = keys::hash(&key);
+            Some(IssueKeyResponse { key, key_hash })
+        } else {
+            None
+        };
         let s = self.store.clone();
-        let h = hash.clone();
+        let added = new.as_ref().map(|k| k.key_hash.clone());
         let (_, (), version) = blocking(move || {
-            s.modify_tenant(&r.tenant_id, |t| {
-                let before = t.key_hashes.len();
-                t.key_hashes
-                    .retain(|k| !k.eq_ignore_ascii_case(&r.key_hash));
-                if t.key_hashes.len() == before {
-                    return Err(StoreError::NotFound(format!("key {}", r.key_hash)));
+            s.modify_tenant(&tenant, |t| {
+                if let Some(old) = &revoke {
+                    let before = t.key_hashes.len();
+                    t.key_hashes.retain(|h| !h.eq_ignore_ascii_case(old));
+                    if t.key_hashes.len() == before {
+                        return Err(StoreError::NotFound(format!("key {old}")));
+                    }
                 }
-                t.key_hashes.push(h);
+                if let Some(h) = added {
+                    if t.key_hashes.len() >= keys::MAX_KEYS_PER_TENANT {
+                        return Err(StoreError::Invalid(format!(
+                            "a tenant has at most {} keys; revoke one first",
+                            keys::MAX_KEYS_PER_TENANT
+                        )));
+                    }
+                    t.key_hashes.push(h);
+                }
                 Ok(())
             })
         })
         .await?;
-        tracing::info!(key_hash = %hash, version, "key rotated");
-        Ok(Response::new(IssueKeyResponse {
-            key,
-            key_hash: hash,
-        }))
+        tracing::info!(
+            issued = ?new.as_ref().map(|k| k.key_hash.as_str()),
+            version,
+            "keys changed"
+        );
+        Ok(new)
     }
 }
 
@@ -464,15 +466,11 @@ fn push_points(out: &mut Vec<EviPoint>, region: &str, merged: &[WindowAgg], from
         if minute < from {
             continue; // baseline only
         }
-        let active = merged
-            .iter()
-            .find(|w| w.minute == e.minute)
-            .map_or(0, |w| w.active_sessions);
         out.push(EviPoint {
             region: region.to_string(),
             minute,
             evi: e.value,
-            active_sessions: active,
+            active_sessions: e.active_sessions,
             intensity: e.intensity,
             z: e.z,
         });

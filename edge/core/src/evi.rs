@@ -87,6 +87,8 @@ impl Baseline {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Evi {
     pub minute: u64,
+    /// A, the window's active sessions.
+    pub active_sessions: u64,
     /// 0..100.
     pub value: f64,
     /// x.
@@ -110,6 +112,7 @@ pub fn evi(w: &WindowAgg, baseline: &Baseline) -> Option<Evi> {
     let s = 1.0 / (1.0 + (-z).exp());
     Some(Evi {
         minute: w.minute,
+        active_sessions: w.active_sessions,
         value: (100.0 * level * (1.0 + s) / 2.0).clamp(0.0, 100.0),
         intensity: x,
         level,
