@@ -82,6 +82,13 @@ enum TenantCmd {
         #[arg(long)]
         file: std::path::PathBuf,
     },
+    /// Edits one part of a tenant (read, change, write back).
+    #[command(flatten)]
+    Edit(EditCmd),
+}
+
+#[derive(Debug, Subcommand)]
+enum EditCmd {
     /// Sets detection thresholds: NAME=VALUE ... (rage_clicks, rage_gap_ms, rage_radius_px,
     /// thrash_reversals, thrash_window_ms, thrash_min_accel_px_per_ms2, hesitation_dwell_ms,
     /// dead_clicks, dead_window_ms, escalation_confidence).
@@ -122,10 +129,7 @@ enum TenantCmd {
         address: String,
     },
     /// Removes a contact (refused while a rule escalates to it).
-    Uncontact {
-        id: String,
-        contact_id: String,
-    },
+    Uncontact { id: String, contact_id: String },
     /// Adds or replaces an intervention or escalation rule.
     Rule {
         id: String,
@@ -154,20 +158,11 @@ enum TenantCmd {
         escalate: Vec<String>,
     },
     /// Removes a rule.
-    Unrule {
-        id: String,
-        rule_id: String,
-    },
+    Unrule { id: String, rule_id: String },
     /// Do-Not-Track/GPC policy: `drop` or `anonymous`.
-    Dnt {
-        id: String,
-        policy: String,
-    },
+    Dnt { id: String, policy: String },
     /// Whether `det` frames go back to the page.
-    Emit {
-        id: String,
-        on: bool,
-    },
+    Emit { id: String, on: bool },
     /// The tenant's own lake destination (all empty: the edge's default).
     Lake {
         id: String,
@@ -186,6 +181,25 @@ enum TenantCmd {
         #[arg(required = true)]
         set: Vec<String>,
     },
+}
+
+impl EditCmd {
+    fn id(&self) -> &str {
+        match self {
+            EditCmd::Thresholds { id, .. }
+            | EditCmd::Origins { id, .. }
+            | EditCmd::Label { id, .. }
+            | EditCmd::Unlabel { id, .. }
+            | EditCmd::Contact { id, .. }
+            | EditCmd::Uncontact { id, .. }
+            | EditCmd::Rule { id, .. }
+            | EditCmd::Unrule { id, .. }
+            | EditCmd::Dnt { id, .. }
+            | EditCmd::Emit { id, .. }
+            | EditCmd::Lake { id, .. }
+            | EditCmd::Limits { id, .. } => id,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -325,9 +339,17 @@ fn set_threshold(th: &mut grpc::Thresholds, kv: &str) -> Result<()> {
 }
 
 /// Applies one of the editing subcommands to a tenant read from the control plane.
-fn edit_tenant(t: &mut Tenant, edit: TenantCmd) -> Result<()> {
+fn edit_tenant(t: &mut Tenant, edit: EditCmd) -> Result<()> {
     match edit {
-        TenantCmd::Label {
+        EditCmd::Thresholds { set, .. } => {
+            let mut th = t.thresholds.take().unwrap_or_default();
+            for kv in &set {
+                set_threshold(&mut th, kv)?;
+            }
+            t.thresholds = Some(th);
+        }
+        EditCmd::Origins { origins, .. } => t.allowed_origins = origins,
+        EditCmd::Label {
             emotion,
             section,
             label,
@@ -341,7 +363,7 @@ fn edit_tenant(t: &mut Tenant, edit: TenantCmd) -> Result<()> {
                 label,
             });
         }
-        TenantCmd::Unlabel {
+        EditCmd::Unlabel {
             emotion, section, ..
         } => {
             let before = t.labels.len();
@@ -351,7 +373,7 @@ fn edit_tenant(t: &mut Tenant, edit: TenantCmd) -> Result<()> {
                 bail!("no label for {emotion} in {section}");
             }
         }
-        TenantCmd::Contact {
+        EditCmd::Contact {
             contact_id,
             name,
             channel,
@@ -366,14 +388,14 @@ fn edit_tenant(t: &mut Tenant, edit: TenantCmd) -> Result<()> {
                 address,
             });
         }
-        TenantCmd::Uncontact { contact_id, .. } => {
+        EditCmd::Uncontact { contact_id, .. } => {
             let before = t.contacts.len();
             t.contacts.retain(|c| c.id != contact_id);
             if t.contacts.len() == before {
                 bail!("no contact {contact_id}");
             }
         }
-        TenantCmd::Rule {
+        EditCmd::Rule {
             rule_id,
             emotions,
             min_confidence,
@@ -421,22 +443,22 @@ fn edit_tenant(t: &mut Tenant, edit: TenantCmd) -> Result<()> {
                 account_cooldown_s,
             });
         }
-        TenantCmd::Unrule { rule_id, .. } => {
+        EditCmd::Unrule { rule_id, .. } => {
             let before = t.rules.len();
             t.rules.retain(|r| r.id != rule_id);
             if t.rules.len() == before {
                 bail!("no rule {rule_id}");
             }
         }
-        TenantCmd::Dnt { policy, .. } => {
+        EditCmd::Dnt { policy, .. } => {
             t.dnt = match policy.as_str() {
                 "drop" => grpc::DntPolicy::Drop,
                 "anonymous" => grpc::DntPolicy::Anonymous,
                 p => bail!("dnt policy `{p}`: drop or anonymous"),
             } as i32;
         }
-        TenantCmd::Emit { on, .. } => t.emit = on,
-        TenantCmd::Lake {
+        EditCmd::Emit { on, .. } => t.emit = on,
+        EditCmd::Lake {
             bucket,
             prefix,
             region,
@@ -450,7 +472,7 @@ fn edit_tenant(t: &mut Tenant, edit: TenantCmd) -> Result<()> {
                 endpoint,
             });
         }
-        TenantCmd::Limits { set, .. } => {
+        EditCmd::Limits { set, .. } => {
             let mut l = t.limits.take().unwrap_or_default();
             for kv in &set {
                 let (k, v) = kv
@@ -468,7 +490,6 @@ fn edit_tenant(t: &mut Tenant, edit: TenantCmd) -> Result<()> {
             }
             t.limits = Some(l);
         }
-        _ => unreachable!("not an editing subcommand"),
     }
     Ok(())
 }
@@ -554,46 +575,11 @@ async fn run(cli: Cli) -> Result<()> {
             let t = admin.update_tenant(t).await.map_err(status)?.into_inner();
             out(json, &t, || format!("updated {}", describe(&t)))?;
         }
-        Cmd::Tenant(TenantCmd::Thresholds { id, set }) => {
+        Cmd::Tenant(TenantCmd::Edit(edit)) => {
             let mut t = admin
-                .get_tenant(TenantId { id })
-                .await
-                .map_err(status)?
-                .into_inner();
-            let mut th = t.thresholds.take().unwrap_or_default();
-            for kv in &set {
-                set_threshold(&mut th, kv)?;
-            }
-            t.thresholds = Some(th);
-            let t = admin.update_tenant(t).await.map_err(status)?.into_inner();
-            out(json, &t, || format!("updated {}", describe(&t)))?;
-        }
-        Cmd::Tenant(TenantCmd::Origins { id, origins }) => {
-            let mut t = admin
-                .get_tenant(TenantId { id })
-                .await
-                .map_err(status)?
-                .into_inner();
-            t.allowed_origins = origins;
-            let t = admin.update_tenant(t).await.map_err(status)?.into_inner();
-            out(json, &t, || format!("updated {}", describe(&t)))?;
-        }
-        Cmd::Tenant(edit) => {
-            let id = match &edit {
-                TenantCmd::Label { id, .. }
-                | TenantCmd::Unlabel { id, .. }
-                | TenantCmd::Contact { id, .. }
-                | TenantCmd::Uncontact { id, .. }
-                | TenantCmd::Rule { id, .. }
-                | TenantCmd::Unrule { id, .. }
-                | TenantCmd::Dnt { id, .. }
-                | TenantCmd::Emit { id, .. }
-                | TenantCmd::Lake { id, .. }
-                | TenantCmd::Limits { id, .. } => id.clone(),
-                _ => unreachable!("handled above"),
-            };
-            let mut t = admin
-                .get_tenant(TenantId { id })
+                .get_tenant(TenantId {
+                    id: edit.id().to_string(),
+                })
                 .await
                 .map_err(status)?
                 .into_inner();
