@@ -160,6 +160,38 @@ fn rt() -> tokio::runtime::Runtime {
         .expect("runtime")
 }
 
+async fn create_acme(ch: &Channel) {
+    grpc::tenant_admin_client::TenantAdminClient::new(ch.clone())
+        .create_tenant(with_token(
+            Tenant {
+                id: "acme".into(),
+                ..Tenant::default()
+            },
+            ADMIN,
+        ))
+        .await
+        .expect("create");
+}
+
+async fn watch(
+    sync: &mut grpc::edge_sync_client::EdgeSyncClient<Channel>,
+    edge_id: &str,
+    region: &str,
+    resume_from_version: u64,
+) -> tonic::Streaming<ConfigUpdate> {
+    sync.watch_config(with_token(
+        RegisterEdge {
+            edge_id: edge_id.into(),
+            region: region.into(),
+            resume_from_version,
+        },
+        EDGE,
+    ))
+    .await
+    .expect("watch")
+    .into_inner()
+}
+
 async fn next_update(s: &mut tonic::Streaming<ConfigUpdate>) -> ConfigUpdate {
     tokio::time::timeout(Duration::from_secs(5), s.next())
         .await
@@ -281,18 +313,7 @@ fn edges_get_a_snapshot_then_deltas_and_resume_across_a_kill_9() {
             .await
             .expect("create");
         let mut sync = grpc::edge_sync_client::EdgeSyncClient::new(ch.clone());
-        let mut w = sync
-            .watch_config(with_token(
-                RegisterEdge {
-                    edge_id: "edge-1".into(),
-                    region: "us-east-1".into(),
-                    resume_from_version: 0,
-                },
-                EDGE,
-            ))
-            .await
-            .expect("watch")
-            .into_inner();
+        let mut w = watch(&mut sync, "edge-1", "us-east-1", 0).await;
         let snap = next_update(&mut w).await;
         assert!(snap.full_snapshot && !snap.more);
         assert_eq!(snap.version, 1);
@@ -342,18 +363,7 @@ fn edges_get_a_snapshot_then_deltas_and_resume_across_a_kill_9() {
         assert_eq!(t.key_hashes, vec![key_hash.clone()]);
         let mut sync = grpc::edge_sync_client::EdgeSyncClient::new(ch.clone());
         // Resuming at the current version: told it is current, no snapshot.
-        let mut w = sync
-            .watch_config(with_token(
-                RegisterEdge {
-                    edge_id: "edge-1".into(),
-                    region: "us-east-1".into(),
-                    resume_from_version: v_after_key,
-                },
-                EDGE,
-            ))
-            .await
-            .expect("watch")
-            .into_inner();
+        let mut w = watch(&mut sync, "edge-1", "us-east-1", v_after_key).await;
         let cur = next_update(&mut w).await;
         assert_eq!(cur.version, v_after_key);
         assert!(!cur.full_snapshot && cur.upserted.is_empty());
@@ -373,18 +383,7 @@ fn edges_get_a_snapshot_then_deltas_and_resume_across_a_kill_9() {
         assert_eq!(d.version, v_after_key + 1);
         assert_eq!(d.upserted[0].key_hashes, vec![k2.key_hash.clone()]);
         // An edge two versions behind gets exactly the deltas it missed.
-        let mut w2 = sync
-            .watch_config(with_token(
-                RegisterEdge {
-                    edge_id: "edge-2".into(),
-                    region: "eu-west-1".into(),
-                    resume_from_version: 2,
-                },
-                EDGE,
-            ))
-            .await
-            .expect("watch")
-            .into_inner();
+        let mut w2 = watch(&mut sync, "edge-2", "eu-west-1", 2).await;
         assert_eq!(next_update(&mut w2).await.version, 3);
         assert_eq!(next_update(&mut w2).await.version, 4);
         // Revoking an unknown hash is refused and changes nothing.
@@ -414,17 +413,7 @@ fn an_import_with_a_bad_account_keeps_everything_before_it() {
     let p = Plane::start();
     rt().block_on(async {
         let ch = p.channel().await;
-        let mut admin = grpc::tenant_admin_client::TenantAdminClient::new(ch.clone());
-        admin
-            .create_tenant(with_token(
-                Tenant {
-                    id: "acme".into(),
-                    ..Tenant::default()
-                },
-                ADMIN,
-            ))
-            .await
-            .expect("create");
+        create_acme(&ch).await;
         let mut accts = grpc::accounts_client::AccountsClient::new(ch.clone());
         let good = |i: usize| Account {
             tenant_id: "acme".into(),
@@ -450,18 +439,7 @@ fn an_import_with_a_bad_account_keeps_everything_before_it() {
         );
         // The snapshot an edge gets holds exactly those 1200.
         let mut sync = grpc::edge_sync_client::EdgeSyncClient::new(ch);
-        let mut w = sync
-            .watch_config(with_token(
-                RegisterEdge {
-                    edge_id: "e".into(),
-                    region: "us-east-1".into(),
-                    resume_from_version: 0,
-                },
-                EDGE,
-            ))
-            .await
-            .expect("watch")
-            .into_inner();
+        let mut w = watch(&mut sync, "e", "us-east-1", 0).await;
         let mut accounts = 0;
         loop {
             let u = next_update(&mut w).await;
@@ -479,17 +457,7 @@ fn evi_per_region_and_global_from_reported_windows() {
     let p = Plane::start();
     rt().block_on(async {
         let ch = p.channel().await;
-        let mut admin = grpc::tenant_admin_client::TenantAdminClient::new(ch.clone());
-        admin
-            .create_tenant(with_token(
-                Tenant {
-                    id: "acme".into(),
-                    ..Tenant::default()
-                },
-                ADMIN,
-            ))
-            .await
-            .expect("create");
+        create_acme(&ch).await;
         let minute = 29_000_000i64;
         let w = |region: &str, active: u64, rage_milli: u64| WindowAggregate {
             tenant_id: "acme".into(),
@@ -694,4 +662,49 @@ fn tls_serves_clients_that_trust_the_certificate_and_only_them() {
     assert!(!ok, "an untrusted certificate was accepted");
     let (ok, _, _) = p.siqctl_at(&p.url(), &["tenant", "list"], ADMIN);
     assert!(!ok, "plaintext was served on the TLS port");
+}
+
+#[test]
+fn a_tenant_holds_at_most_max_keys_and_rotation_at_the_cap_still_works() {
+    let p = Plane::start();
+    rt().block_on(async {
+        let ch = p.channel().await;
+        create_acme(&ch).await;
+        let mut admin = grpc::tenant_admin_client::TenantAdminClient::new(ch);
+        let issue = |admin: &mut grpc::tenant_admin_client::TenantAdminClient<Channel>| {
+            let mut a = admin.clone();
+            async move {
+                a.issue_key(with_token(TenantId { id: "acme".into() }, ADMIN))
+                    .await
+            }
+        };
+        let max = sentientiq_control::keys::MAX_KEYS_PER_TENANT;
+        let mut last = String::new();
+        for _ in 0..max {
+            last = issue(&mut admin)
+                .await
+                .expect("under the cap")
+                .into_inner()
+                .key_hash;
+        }
+        let e = issue(&mut admin).await.expect_err("over the cap");
+        assert_eq!(e.code(), tonic::Code::InvalidArgument, "{}", e.message());
+        // Rotation replaces one key: allowed at the cap, and the count stays at the cap.
+        admin
+            .rotate_key(with_token(
+                RotateKeyRequest {
+                    tenant_id: "acme".into(),
+                    key_hash: last,
+                },
+                ADMIN,
+            ))
+            .await
+            .expect("rotate at the cap");
+        let t = admin
+            .get_tenant(with_token(TenantId { id: "acme".into() }, ADMIN))
+            .await
+            .expect("get")
+            .into_inner();
+        assert_eq!(t.key_hashes.len(), max);
+    });
 }
