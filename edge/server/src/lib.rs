@@ -2,6 +2,7 @@
 //!
 //! - [`shard`]: per-core state — owned sessions, spool buffer, acks, routing over the mesh.
 //! - [`conn`]: the per-shard `SO_REUSEPORT` listener, HTTP routes, WebSocket sessions, beacons.
+//! - [`mesh`]: the shard-to-shard channels.
 //! - [`spool`]: the durable, checksummed, group-committed log every ack waits for.
 //! - [`identity`]: RocksDB identity and account directory.
 //! - [`config`], [`tenants`], [`metrics`], [`http`].
@@ -12,6 +13,7 @@ pub mod conn;
 pub mod http;
 pub mod identity;
 pub mod lake;
+pub mod mesh;
 pub mod metrics;
 pub mod run;
 pub mod shard;

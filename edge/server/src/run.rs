@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use glommio::channels::channel_mesh::MeshBuilder;
 use glommio::channels::local_channel;
 use glommio::{CpuSet, LocalExecutorPoolBuilder, PoolPlacement};
 
@@ -18,9 +17,12 @@ use crate::shard::{self, Msg, Node, Shard, owner};
 use crate::spool;
 use crate::tenants::Tenants;
 
-/// Runs an edge until SIGTERM/SIGINT; returns after a clean shutdown.
 /// Items handed to each shard once, at start (taken by the shard with its index).
-type PerShard<T> = Arc<Mutex<Vec<Option<Vec<T>>>>>;
+type PerShard<T> = PerShard1<Vec<T>>;
+/// One item per shard, taken by the shard with its index.
+type PerShard1<T> = Arc<Mutex<Vec<Option<T>>>>;
+
+/// Runs an edge until SIGTERM/SIGINT; returns after a clean shutdown.
 
 pub fn run(cfg: Config) -> Result<()> {
     let nshards = if cfg.edge.shards == 0 {
@@ -122,10 +124,14 @@ pub fn run(cfg: Config) -> Result<()> {
             .name("lake-shipper".into())
             .spawn(move || crate::lake::Shipper::new(node, dest).run())?
     };
-    let records: Arc<Mutex<Vec<Option<Vec<spool::Record>>>>> =
+    let records: PerShard<spool::Record> =
         Arc::new(Mutex::new(per_shard.into_iter().map(Some).collect()));
     let next_lsn = Arc::new(next_lsn);
-    let mesh = MeshBuilder::<Msg, _>::full(nshards, 1024);
+    // Each shard's ends of the mesh, taken once by the shard that claims index i.
+    let mesh: PerShard1<crate::mesh::Ends<Msg>> = Arc::new(Mutex::new(
+        crate::mesh::full(nshards, 1024).into_iter().map(Some).collect(),
+    ));
+    let next_index = Arc::new(AtomicUsize::new(0));
     let placement = PoolPlacement::MaxSpread(nshards, CpuSet::online().ok());
     let handles = LocalExecutorPoolBuilder::new(placement)
         .io_memory(cfg.edge.io_memory_bytes)
@@ -138,8 +144,10 @@ pub fn run(cfg: Config) -> Result<()> {
                 next_lsn.clone(),
                 floors.clone(),
             );
+            let id = next_index.fetch_add(1, Ordering::AcqRel);
             async move {
-                if let Err(e) = shard_main(node.clone(), mesh, records, next_lsn, floors).await {
+                if let Err(e) = shard_main(id, node.clone(), mesh, records, next_lsn, floors).await
+                {
                     tracing::error!(error = %e, "shard failed");
                     node.shutdown.store(true, Ordering::Relaxed);
                     return Err(e.to_string());
@@ -170,17 +178,19 @@ pub fn run(cfg: Config) -> Result<()> {
 }
 
 async fn shard_main(
+    id: usize,
     node: Arc<Node>,
-    mesh: MeshBuilder<Msg, glommio::channels::channel_mesh::Full>,
-    records: Arc<Mutex<Vec<Option<Vec<spool::Record>>>>>,
+    mesh: PerShard1<crate::mesh::Ends<Msg>>,
+    records: PerShard<spool::Record>,
     next_lsn: Arc<Vec<u64>>,
     floors: PerShard<(String, String, u64)>,
 ) -> Result<()> {
-    let (senders, receivers) = mesh
-        .join()
-        .await
-        .map_err(|_| anyhow::anyhow!("joining the mesh"))?;
-    let id = senders.peer_id();
+    let ends = mesh
+        .lock()
+        .ok()
+        .and_then(|mut v| v.get_mut(id).and_then(Option::take))
+        .ok_or_else(|| anyhow::anyhow!("shard {id} has no mesh ends"))?;
+    let crate::mesh::Connected { senders, receivers } = ends.connect().await;
     let mine = records
         .lock()
         .ok()
@@ -201,17 +211,16 @@ async fn shard_main(
             "sessions rebuilt from the spool"
         );
     }
-    let senders = Rc::new(senders);
-    let receivers = Rc::new(receivers);
-    let n = node.nshards;
-    let outboxes = (0..n)
-        .map(|p| (p != id).then(|| shard::outbox_for(p, senders.clone())))
+    let outboxes = senders
+        .into_iter()
+        .enumerate()
+        .map(|(p, tx)| tx.map(|tx| shard::outbox_for(p, tx)))
         .collect();
     shard.borrow_mut().set_outboxes(outboxes);
-    for peer in (0..n).filter(|p| *p != id) {
-        let (sh, rx) = (shard.clone(), receivers.clone());
+    for rx in receivers.into_iter().flatten() {
+        let sh = shard.clone();
         glommio::spawn_local(async move {
-            while let Ok(Some(m)) = rx.recv_from(peer).await {
+            while let Some(m) = rx.recv().await {
                 sh.borrow_mut().on_msg(m);
             }
         })
@@ -245,7 +254,7 @@ async fn shard_main(
     let listener = crate::conn::bind(node.edge.listen, node.edge.backlog)
         .with_context(|| format!("binding {}", node.edge.listen))?;
     if id == 0 {
-        tracing::info!(listen = %node.edge.listen, shards = n, edge = %node.edge.id, region = %node.edge.region, "edge listening");
+        tracing::info!(listen = %node.edge.listen, shards = node.nshards, edge = %node.edge.id, region = %node.edge.region, "edge listening");
     }
     let accept = glommio::spawn_local(crate::conn::accept_loop(shard.clone(), listener));
     node.ready.fetch_add(1, Ordering::AcqRel);

@@ -914,7 +914,7 @@ fn push(ob: &Outbox, item: Item) {
 /// Creates the outbox for one peer and the task that flushes it over the mesh in batches.
 pub fn outbox_for(
     peer: usize,
-    senders: Rc<glommio::channels::channel_mesh::Senders<Msg>>,
+    tx: glommio::channels::shared_channel::ConnectedSender<Msg>,
 ) -> Rc<Outbox> {
     let (bell, ring) = local_channel::new_bounded::<()>(1);
     let ob = Rc::new(Outbox {
@@ -932,10 +932,10 @@ pub fn outbox_for(
                     Item::Out(id, out) => outs.push((id, out)),
                 }
             }
-            if !ins.is_empty() && senders.send_to(peer, Msg::In(ins)).await.is_err() {
+            if !ins.is_empty() && tx.send(Msg::In(ins)).await.is_err() {
                 tracing::error!(peer, "mesh send failed");
             }
-            if !outs.is_empty() && senders.send_to(peer, Msg::Out(outs)).await.is_err() {
+            if !outs.is_empty() && tx.send(Msg::Out(outs)).await.is_err() {
                 tracing::error!(peer, "mesh send failed");
             }
         }
