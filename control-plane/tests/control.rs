@@ -620,6 +620,7 @@ fn siqctl_runs_tenant_and_key_operations_and_reports_errors() {
         ],
         &["tenant", "dnt", "acme", "drop"],
         &["tenant", "limits", "acme", "max_sessions=5000"],
+        &["tenant", "emit", "acme", "true"],
     ] {
         let (ok, out, err) = p.siqctl(args, ADMIN);
         assert!(ok, "{args:?}: {out}{err}");
@@ -636,6 +637,7 @@ fn siqctl_runs_tenant_and_key_operations_and_reports_errors() {
     assert_eq!(t["labels"][0]["label"], "price_anxiety");
     assert_eq!(t["dnt"], grpc::DntPolicy::Drop as i32);
     assert_eq!(t["limits"]["max_sessions"], 5000);
+    assert_eq!(t["emit"], true);
     let (ok, _, err) = p.siqctl(&["tenant", "unrule", "acme", "nope"], ADMIN);
     assert!(!ok && err.contains("no rule nope"), "{err}");
     let (ok, _, err) = p.siqctl(&["tenant", "list"], "wrong-token-wrong-token");

@@ -162,7 +162,12 @@ enum EditCmd {
     /// Do-Not-Track/GPC policy: `drop` or `anonymous`.
     Dnt { id: String, policy: String },
     /// Whether `det` frames go back to the page.
-    Emit { id: String, on: bool },
+    Emit {
+        id: String,
+        /// `true` or `false`.
+        #[arg(action = clap::ArgAction::Set)]
+        on: bool,
+    },
     /// The tenant's own lake destination (all empty: the edge's default).
     Lake {
         id: String,
