@@ -1,11 +1,12 @@
-# SentientIQ: `make demo` runs three local edges under the loadgen; `make test` runs every test.
+# SentientIQ: `make demo` runs the control plane and three local edges under the loadgen;
+# `make test` runs every test.
 # Both install missing system packages first (Debian; root or sudo).
 
 SHELL := /bin/bash
 CARGO ?= cargo
 # Debian packages the build needs: a C/C++ toolchain (zstd, libFuzzer, RocksDB) and libclang
-# (RocksDB's bindgen).
-DEB_PACKAGES := build-essential pkg-config libclang-dev
+# (RocksDB's bindgen); curl is the independent HTTP/2 gRPC client one control-plane test uses.
+DEB_PACKAGES := build-essential pkg-config libclang-dev curl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all deps test lint unit purity fuzz-check demo demo-scripted bench replay clean
@@ -38,7 +39,7 @@ unit:
 fuzz-check:
 	$(CARGO) check --manifest-path proto/fuzz/Cargo.toml
 
-# Three regional edges + the loadgen (~1000 sessions, ~30 s); state under demo-data/.
+# The control plane, three regional edges + the loadgen (~1000 sessions, ~30 s); state under demo-data/.
 demo: deps
 	CARGO=$(CARGO) ./scripts/demo.sh
 

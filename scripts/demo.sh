@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `make demo`: three regional edges on local ports (us-east-1, us-west-2, eu-west-1), the loadgen
-# with ~1000 human-like sessions of known ground truth spread over them for ~30 s, then the
-# summary, the Parquet lake files with row counts, and a clean shutdown (SIGTERM).
+# `make demo`: the control plane with a demo tenant and its account directory, three regional
+# edges following it on local ports (us-east-1, us-west-2, eu-west-1), the loadgen with ~1000
+# human-like sessions of known ground truth spread over them for ~30 s, then the summary, EVI
+# per region and global, the Parquet lake files with row counts, and a clean shutdown (SIGTERM).
 # State goes under demo-data/ (git-ignored; wiped at each run).
 # Environment: DEMO_SESSIONS (1000), DEMO_DURATION (30s), DEMO_SEED (1), CARGO.
 set -euo pipefail
@@ -13,19 +14,74 @@ SEED="${DEMO_SEED:-1}"
 DATA=demo-data
 REGIONS=(us-east-1 us-west-2 eu-west-1)
 PORTS=(7411 7412 7413)
+PLANE_PORT=7410
+PLANE="http://127.0.0.1:$PLANE_PORT"
+# Local-only demo tokens (the plane wants at least 16 bytes, and two different tokens).
+ADMIN_TOKEN=demo-admin-token-local-only
+EDGE_TOKEN=demo-edge-token-local-only
 
 echo "demo: building release binaries (the first build compiles RocksDB: ~30 min on 2 cores)"
-"$CARGO" build --release --locked -p sentientiq-edge -p sentientiq-loadgen -p sentientiq-lake
+"$CARGO" build --release --locked -p sentientiq-edge -p sentientiq-loadgen -p sentientiq-lake \
+  -p sentientiq-control
 BIN="${CARGO_TARGET_DIR:-target}/release"
 
 rm -rf "$DATA"
-mkdir -p "$DATA"
+mkdir -p "$DATA/control"
 pids=()
+plane_pid=
 stop() {
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  if [ -n "$plane_pid" ]; then
+    kill -TERM "$plane_pid" 2>/dev/null || true
+    wait "$plane_pid" 2>/dev/null || true
+  fi
 }
 trap stop EXIT
+
+# Succeeds once `GET path` on `port` answers 200 with a body matching the regex `want` (if any).
+wait_http() {
+  local port=$1 path=$2 want=${3:-} body
+  for _ in $(seq 1 300); do
+    if { exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then
+      printf 'GET %s HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n' "$path" >&3
+      body=$(cat <&3 || true)
+      exec 3>&-
+      if [[ "$body" == *" 200 "* ]] && { [ -z "$want" ] || grep -qE "$want" <<<"$body"; }; then
+        return 0
+      fi
+    fi
+    sleep 0.1
+  done
+  return 1
+}
+
+# The control plane, and in it the demo tenant that deploy/edge.example.toml describes.
+printf 'listen = "127.0.0.1:%s"\ndata_dir = "%s"\nadmin_token = "%s"\nedge_token = "%s"\nevi_poll_ms = 1000\n' \
+  "$PLANE_PORT" "$DATA/control/data" "$ADMIN_TOKEN" "$EDGE_TOKEN" > "$DATA/control/control.toml"
+RUST_LOG=warn "$BIN/sentientiq-control" --config "$DATA/control/control.toml" \
+  2> "$DATA/control/control.log" &
+plane_pid=$!
+for _ in $(seq 1 300); do
+  if { exec 3<>"/dev/tcp/127.0.0.1/$PLANE_PORT"; } 2>/dev/null; then exec 3>&-; break; fi
+  sleep 0.1
+done
+ctl() { "$BIN/siqctl" --endpoint "$PLANE" --token "$ADMIN_TOKEN" "$@"; }
+ctl tenant create demo >/dev/null
+ctl tenant origins demo '*' >/dev/null
+ctl tenant emit demo true >/dev/null
+ctl tenant label demo hesitation pricing price_anxiety >/dev/null
+ctl tenant contact demo csm-oncall --name "CSM on call" --channel webhook \
+  --address "http://127.0.0.1:9/csm-oncall" >/dev/null
+ctl tenant rule demo help-on-rage --emotion rage --min-confidence 0.5 --require-identified \
+  --session-cooldown-s 60 \
+  --intervene 'chat:a:{"text":"Something not working? We are here to help."}' >/dev/null
+ctl tenant rule demo escalate-100k --emotion rage --emotion frustration --require-identified \
+  --min-value-cents 10000000 --account-cooldown-s 600 --escalate csm-oncall >/dev/null
+echo '{"match":"@acme.example","company":"Acme Corp","lifetime_value_cents":12000000,"tier":"enterprise","owner_contact_ids":["csm-oncall"]}' \
+  | ctl account import demo - >/dev/null
+KEY=$(ctl key issue demo | grep -oE 'siq_pk_[A-Za-z0-9]+' | head -n 1)
+echo "demo: control plane on $PLANE: tenant demo, a key, 1 account (Acme Corp, \$120k)"
 
 for i in 0 1 2; do
   r=${REGIONS[$i]}
@@ -41,36 +97,43 @@ for i in 0 1 2; do
       -e "s|^dir = \"data/lake\"|dir = \"$DATA/$r/lake\"|" \
       -e "s|^max_age_s = 60 |max_age_s = 2 |" \
       -e "s|^poll_ms = 1000|poll_ms = 500|" \
+      -e "s|^#\[control\]|[control]|" \
+      -e "s|^#endpoint = \"http://127.0.0.1:7500\"|endpoint = \"$PLANE\"|" \
+      -e "s|^#token = .*|token = \"$EDGE_TOKEN\"|" \
+      -e "s|^#report_interval_ms = 60000|report_interval_ms = 5000|" \
       deploy/edge.example.toml > "$DATA/$r/edge.toml"
+  grep -q "^endpoint = \"$PLANE\"" "$DATA/$r/edge.toml" || { echo "demo: [control] not set" >&2; exit 1; }
   RUST_LOG=warn "$BIN/sentientiq-edge" --config "$DATA/$r/edge.toml" 2> "$DATA/$r/edge.log" &
   pids+=($!)
 done
 
-# Ready when /readyz answers 200.
+# Ready when /readyz answers 200 and the edge serves the plane's config (version > 0).
 for port in "${PORTS[@]}"; do
-  for _ in $(seq 1 300); do
-    if { exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then
-      printf 'GET /readyz HTTP/1.1\r\nHost: demo\r\nConnection: close\r\n\r\n' >&3
-      if head -c 12 <&3 | grep -q 200; then exec 3>&-; continue 2; fi
-      exec 3>&-
-    fi
-    sleep 0.1
-  done
-  echo "demo: the edge on port $port did not become ready; see $DATA/*/edge.log" >&2
-  exit 1
+  if ! wait_http "$port" /readyz \
+    || ! wait_http "$port" /metrics 'siq_control_config_version\{[^}]*\} [1-9]'; then
+    echo "demo: the edge on port $port did not become ready; see $DATA/*/edge.log" >&2
+    exit 1
+  fi
 done
-echo "demo: edges ready: ${REGIONS[*]} on ports ${PORTS[*]}"
+echo "demo: edges ready, following the control plane: ${REGIONS[*]} on ports ${PORTS[*]}"
 
 args=()
 for port in "${PORTS[@]}"; do args+=(--edge "ws://127.0.0.1:$port/v1/ws"); done
 "$BIN/sentientiq-loadgen" "${args[@]}" --sessions "$SESSIONS" --duration "$DURATION" \
-  --ramp 5s --seed "$SEED" --report "$DATA/loadgen.json"
+  --ramp 5s --seed "$SEED" --key "$KEY" --report "$DATA/loadgen.json"
 
-# Let the last spool segments seal and ship, then stop the edges cleanly.
+# Let the last spool segments seal and ship, then stop the edges cleanly (each reports its last
+# windows to the plane on the way out).
 sleep 4
-stop
-trap - EXIT
+for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 pids=()
+echo
+ctl evi demo --minutes 10
+kill -TERM "$plane_pid" 2>/dev/null || true
+wait "$plane_pid" 2>/dev/null || true
+plane_pid=
+trap - EXIT
 echo
 echo "lake (Parquet files written by each region's edge):"
 for r in "${REGIONS[@]}"; do
@@ -78,5 +141,4 @@ for r in "${REGIONS[@]}"; do
   "$BIN/sentientiq-lake-ls" --totals "$DATA/$r/lake"
 done
 echo
-echo "demo: report in $DATA/loadgen.json; edge logs in $DATA/<region>/edge.log"
-echo "demo: EVI per region and global: the edges do not report their windows to the control plane yet"
+echo "demo: report in $DATA/loadgen.json; logs in $DATA/<region>/edge.log and $DATA/control/control.log"

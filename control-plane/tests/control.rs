@@ -710,3 +710,62 @@ fn a_tenant_holds_at_most_max_keys_and_rotation_at_the_cap_still_works() {
         assert_eq!(t.key_hashes.len(), max);
     });
 }
+
+/// curl (libcurl + nghttp2, not our code and not tonic) speaking gRPC over HTTP/2 to the plane:
+/// health says SERVING and reflection lists the services, with no token.
+#[test]
+fn a_plain_http2_client_gets_health_and_the_service_list() {
+    let p = Plane::start();
+    let call = |method: &str, message: &[u8]| -> Vec<u8> {
+        use std::io::Write;
+        let mut body = vec![0u8];
+        body.extend_from_slice(&(message.len() as u32).to_be_bytes());
+        body.extend_from_slice(message);
+        let mut child = Command::new("curl")
+            .args([
+                "-sS",
+                "--http2-prior-knowledge",
+                "-H",
+                "content-type: application/grpc",
+                "-H",
+                "te: trailers",
+                "--data-binary",
+                "@-",
+                &format!("{}/{method}", p.url()),
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("curl (make deps installs it)");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(&body)
+            .expect("request");
+        let o = child.wait_with_output().expect("curl runs");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        o.stdout
+    };
+    // HealthCheckRequest{} → HealthCheckResponse{status: SERVING (1)}: field 1 varint 1.
+    assert_eq!(
+        call("grpc.health.v1.Health/Check", &[]),
+        vec![0, 0, 0, 0, 2, 0x08, 0x01]
+    );
+    // ServerReflectionRequest{list_services: ""}: field 7, length-delimited, empty.
+    let listed = call(
+        "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+        &[0x3a, 0x00],
+    );
+    let text = String::from_utf8_lossy(&listed);
+    for s in [
+        "sentientiq.v1.TenantAdmin",
+        "sentientiq.v1.Accounts",
+        "sentientiq.v1.EdgeSync",
+        "sentientiq.v1.Analytics",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(text.contains(s), "{s} not listed: {text:?}");
+    }
+}

@@ -38,9 +38,48 @@ pub struct File {
     pub edge: EdgeSection,
     #[serde(default)]
     pub lake: LakeSection,
+    #[serde(default)]
+    pub control: ControlSection,
     #[serde(default, rename = "tenant")]
     pub tenants: Vec<TenantSection>,
 }
+
+/// The control plane this edge follows (`[control]`). Without an endpoint the edge serves the
+/// tenants of its file and reports nothing.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ControlSection {
+    /// `http://host:port` or `https://host:port` of `sentientiq-control`.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// The plane's edge token (`SIQ_EDGE_TOKEN` in the environment overrides it).
+    #[serde(default)]
+    pub token: Option<String>,
+    /// PEM CA certificate that signed the plane's TLS certificate (https endpoints).
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    /// How often window aggregates are reported (the windows themselves are per minute).
+    #[serde(default = "d_report")]
+    pub report_interval_ms: u64,
+}
+
+impl Default for ControlSection {
+    fn default() -> Self {
+        ControlSection {
+            endpoint: None,
+            token: None,
+            ca: None,
+            report_interval_ms: d_report(),
+        }
+    }
+}
+
+fn d_report() -> u64 {
+    60_000
+}
+
+/// Bounds of `report_interval_ms`: at least a second, at most a minute (the window size).
+pub const REPORT_INTERVAL_MS: std::ops::RangeInclusive<u64> = 1_000..=60_000;
 
 /// Where accepted frames are shipped as Parquet, and how much spool may wait for it.
 #[derive(Debug, Clone, Deserialize)]
@@ -361,6 +400,10 @@ pub struct ThresholdsSection {
     pub hesitation_returns: Option<u32>,
     pub escalation_confidence: Option<f64>,
     pub refractory_ms: Option<u32>,
+    /// Confusion: the |x acceleration| a reversal needs, px/ms².
+    pub thrash_min_accel: Option<f64>,
+    /// Hesitation: how long the pointer must dwell (stay below the stop speed) to count, ms.
+    pub stop_ms: Option<u32>,
 }
 
 /// Optional tightening of the protocol limits.
@@ -473,6 +516,7 @@ pub struct Tenant {
 pub struct Config {
     pub edge: EdgeSection,
     pub lake: LakeSection,
+    pub control: ControlSection,
     pub tenants: Vec<Tenant>,
 }
 
@@ -557,9 +601,33 @@ impl Config {
                 "lake.max_age_s and lake.poll_ms must be positive, lake.spool_max_bytes at least 1 MiB",
             );
         }
+        let mut control = file.control;
+        if let Some(ep) = &control.endpoint
+            && !(ep.starts_with("http://") || ep.starts_with("https://"))
+        {
+            return invalid(format!(
+                "control.endpoint `{ep}` must start with http:// or https://"
+            ));
+        }
+        if !REPORT_INTERVAL_MS.contains(&control.report_interval_ms) {
+            return invalid(format!(
+                "control.report_interval_ms must be within {}..={}",
+                REPORT_INTERVAL_MS.start(),
+                REPORT_INTERVAL_MS.end()
+            ));
+        }
+        if let Ok(t) = std::env::var("SIQ_EDGE_TOKEN")
+            && !t.is_empty()
+        {
+            control.token = Some(t);
+        }
+        if control.endpoint.is_some() && control.token.as_deref().is_none_or(str::is_empty) {
+            return invalid("control.endpoint needs control.token (or SIQ_EDGE_TOKEN)");
+        }
         Ok(Config {
             edge: file.edge,
             lake: file.lake,
+            control,
             tenants,
         })
     }
@@ -617,6 +685,8 @@ fn tenant(t: &TenantSection) -> Result<Tenant, Error> {
         hesitation_returns: o.hesitation_returns.unwrap_or(d.hesitation_returns),
         escalation_confidence: o.escalation_confidence.unwrap_or(d.escalation_confidence),
         refractory_ms: o.refractory_ms.unwrap_or(d.refractory_ms),
+        thrash_min_accel: o.thrash_min_accel.unwrap_or(d.thrash_min_accel),
+        stop_ms: o.stop_ms.unwrap_or(d.stop_ms),
         ..d
     };
     let mut labels = Vec::new();
@@ -754,6 +824,120 @@ pub fn key_hash(key: &str) -> [u8; 32] {
     sha2::Sha256::digest(key.as_bytes()).into()
 }
 
+/// A tenant as the control plane sends it, validated as the file's tenants are. Settings the
+/// plane does not carry (flush interval, batch size, hesitation sections, checkout markers, the
+/// high-value mark, the finer thresholds) take the same defaults as in a file. Names that differ:
+/// `thrash_min_accel_px_per_ms2` is `thrash_min_accel`, `hesitation_dwell_ms` is `stop_ms`, and
+/// `limits.max_sessions` is per shard, as `limits.max_sessions_per_shard` in a file.
+pub fn tenant_from_plane(t: &sentientiq_proto::grpc::Tenant) -> Result<Tenant, Error> {
+    use sentientiq_proto::grpc::{DntPolicy, rule::Action};
+    let th = t.thresholds.unwrap_or_default();
+    let lim = t.limits.unwrap_or_default();
+    let mut rules = Vec::with_capacity(t.rules.len());
+    for r in &t.rules {
+        let (intervene, escalate) = match &r.action {
+            Some(Action::Intervention(i)) => {
+                let payload = if i.payload_json.trim().is_empty() {
+                    None
+                } else {
+                    Some(
+                        serde_json::from_str::<toml::Value>(&i.payload_json).map_err(|e| {
+                            Error::Invalid(format!(
+                                "tenant `{}`, rule `{}`: payload_json: {e}",
+                                t.id, r.id
+                            ))
+                        })?,
+                    )
+                };
+                let variant = if i.variant.is_empty() {
+                    d_variant()
+                } else {
+                    i.variant.clone()
+                };
+                (
+                    Some(InterveneSection {
+                        kind: i.kind.clone(),
+                        variant,
+                        payload,
+                    }),
+                    None,
+                )
+            }
+            Some(Action::Escalation(e)) => (
+                None,
+                Some(EscalateSection {
+                    contacts: e.contact_ids.clone(),
+                }),
+            ),
+            None => (None, None),
+        };
+        rules.push(RuleSection {
+            id: r.id.clone(),
+            emotions: r.emotions.clone(),
+            min_confidence: r.min_confidence,
+            sections: r.sections.clone(),
+            require_identified: r.require_identified,
+            min_value_cents: r.min_value_cents,
+            intervene,
+            escalate,
+            session_cooldown_s: u64::from(r.session_cooldown_s),
+            account_cooldown_s: u64::from(r.account_cooldown_s),
+        });
+    }
+    let lake = t.lake.clone().unwrap_or_default();
+    let section = TenantSection {
+        id: t.id.clone(),
+        key_sha256: t.key_hashes.clone(),
+        allowed_origins: t.allowed_origins.clone(),
+        emit: t.emit,
+        flush_ms: d_flush(),
+        max_batch: d_max_batch(),
+        dnt: if t.dnt == DntPolicy::Drop as i32 {
+            DntSection::Drop
+        } else {
+            DntSection::Anonymous
+        },
+        thresholds: ThresholdsSection {
+            rage_clicks: th.rage_clicks,
+            rage_gap_ms: th.rage_gap_ms,
+            rage_radius_px: th.rage_radius_px.map(f64::from),
+            dead_clicks: th.dead_clicks,
+            dead_window_ms: th.dead_window_ms,
+            thrash_reversals: th.thrash_reversals,
+            thrash_window_ms: th.thrash_window_ms,
+            escalation_confidence: th.escalation_confidence,
+            thrash_min_accel: th.thrash_min_accel_px_per_ms2,
+            stop_ms: th.hesitation_dwell_ms,
+            ..ThresholdsSection::default()
+        },
+        limits: LimitsSection {
+            max_frame_bytes: lim.max_frame_bytes.map(|v| v as usize),
+            max_samples: lim.max_samples.map(|v| v as usize),
+            max_sessions_per_shard: lim.max_sessions.map(|v| v as usize),
+            ..LimitsSection::default()
+        },
+        hesitation_sections: None,
+        checkout_markers: None,
+        labels: t
+            .labels
+            .iter()
+            .map(|l| LabelSection {
+                emotion: l.emotion.clone(),
+                section: l.section.clone(),
+                label: l.label.clone(),
+            })
+            .collect(),
+        rules,
+        accounts: Vec::new(),
+        high_value_cents: d_high_value(),
+        lake: TenantLakeSection {
+            bucket: Some(lake.bucket).filter(|b| !b.is_empty()),
+            prefix: Some(lake.prefix).filter(|p| !p.is_empty()),
+        },
+    };
+    tenant(&section)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -770,7 +954,7 @@ mod tests {
             c.edge.data_dir.is_relative(),
             "paths are relative to the working directory"
         );
-        let t = Tenants { list: c.tenants };
+        let t = Tenants::new(c.tenants);
         let key =
             sentientiq_proto::WriteKey::parse("siq_pk_demo_00000000000000000000").expect("key");
         let i = t

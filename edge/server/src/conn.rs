@@ -142,7 +142,13 @@ async fn serve(shard: ShardRef, mut stream: TcpStream) {
             let mut r = Response::text(
                 200,
                 metrics::render(&node.metrics, &node.edge.id, &node.edge.region)
-                    + &metrics::render_lake(&node.lake_metrics, &node.edge.id, &node.edge.region),
+                    + &metrics::render_lake(&node.lake_metrics, &node.edge.id, &node.edge.region)
+                    + &metrics::render_control(
+                        &node.control,
+                        node.reports.as_ref(),
+                        &node.edge.id,
+                        &node.edge.region,
+                    ),
             );
             r.headers[0].1 = "text/plain; version=0.0.4".into();
             r
@@ -179,7 +185,11 @@ struct Route<'a> {
 impl<'a> Route<'a> {
     fn open(shard: &'a ShardRef, tenant: usize, sid: Sid, tx: LocalSender<Out>) -> Route<'a> {
         let mut s = shard.borrow_mut();
-        let own = owner(&s.node.tenants.get(tenant).id, sid.as_str(), s.node.nshards);
+        let own = owner(
+            &s.node.tenants.load().get(tenant).id,
+            sid.as_str(),
+            s.node.nshards,
+        );
         let conn = s.register(tx);
         drop(s);
         Route {
@@ -330,7 +340,10 @@ async fn ws(shard: ShardRef, mut stream: TcpStream, req: Request) {
         }
         Err(e) => return refuse(&mut ws, &m, e.code(), &e.to_string()).await,
     };
-    let Some(ti) = node.tenants.by_key(&hello.key) else {
+    let tenants = node.tenants.load();
+    let mut seen_version = node.tenants.version();
+    let key_h = crate::config::key_hash(hello.key.as_str());
+    let Some(ti) = tenants.by_key_hash(&key_h) else {
         return refuse(
             &mut ws,
             &m,
@@ -339,7 +352,7 @@ async fn ws(shard: ShardRef, mut stream: TcpStream, req: Request) {
         )
         .await;
     };
-    let tenant = node.tenants.get(ti);
+    let tenant = tenants.get(ti);
     if !origin_allowed(tenant, origin.as_deref()) {
         return refuse(
             &mut ws,
@@ -377,6 +390,16 @@ async fn ws(shard: ShardRef, mut stream: TcpStream, req: Request) {
         .await;
         if matches!(ev, Ev::Ws(Some(Ok(_)))) {
             last_seen = std::time::Instant::now();
+        }
+        // The directory changed (control plane): a session whose key was revoked, or whose
+        // tenant was removed, is refused at its next event, as a new hello would be.
+        let v = node.tenants.version();
+        if v != seen_version {
+            seen_version = v;
+            if node.tenants.load().by_key_hash(&key_h) != Some(ti) {
+                refuse(&mut ws, &m, ErrorCode::BadKey, "write key revoked").await;
+                break;
+            }
         }
         match ev {
             Ev::Out(Some(out)) => {
@@ -506,14 +529,15 @@ async fn batch(shard: &ShardRef, stream: &mut TcpStream, req: Request) -> Respon
             return resp(Response::error(e.code(), &e.to_string()));
         }
     };
-    let Some(ti) = node.tenants.by_key(&b.key) else {
+    let tenants = node.tenants.load();
+    let Some(ti) = tenants.by_key(&b.key) else {
         m.error(ErrorCode::BadKey);
         return resp(Response::error(
             ErrorCode::BadKey,
             "unknown or revoked write key",
         ));
     };
-    let tenant = node.tenants.get(ti);
+    let tenant = tenants.get(ti);
     if !origin_allowed(tenant, origin.as_deref()) {
         m.error(ErrorCode::Origin);
         return resp(Response::error(

@@ -1,7 +1,10 @@
 //! Identity in RocksDB: one database per node, column families
 //! - `sessions`: `tenant \0 sid` → uid (the binding from `id` frames),
 //! - `users`: `tenant \0 uid` → profile (JSON: email, company, tier, lifetime value),
-//! - `accounts`: `tenant \0 match` → account (match = a uid or `@domain`).
+//! - `accounts`: `tenant \0 match` → account (match = a uid or `@domain`),
+//! - `floors`: `tenant \0 sid` → highest shipped seq and when,
+//! - `forgotten`: `tenant \0 uid` → when the control plane deleted the user (GDPR); such a
+//!   user's profile and bindings are purged and never written again.
 //!
 //! Writes run on glommio's blocking-thread pool (`spawn_blocking`), never on a shard's reactor.
 //! The account directory is also held in memory (built at open, replaced on update) so the hot
@@ -19,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::AccountSection;
 
-const CFS: [&str; 4] = ["sessions", "users", "accounts", "floors"];
+const CFS: [&str; 5] = ["sessions", "users", "accounts", "floors", "forgotten"];
 
 /// A user's profile as stored.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -55,6 +58,8 @@ pub struct IdentityStore {
     rmw: Arc<Mutex<()>>,
     /// Writes submitted to blocking threads and not finished (shutdown waits for them).
     in_flight: Arc<AtomicUsize>,
+    /// (tenant, uid) of users deleted through the control plane (loaded at open).
+    forgotten: RwLock<Arc<std::collections::HashSet<(String, String)>>>,
 }
 
 impl std::fmt::Debug for IdentityStore {
@@ -86,8 +91,24 @@ impl IdentityStore {
             accounts: RwLock::new(Arc::new(HashMap::new())),
             rmw: Arc::new(Mutex::new(())),
             in_flight: Arc::new(AtomicUsize::new(0)),
+            forgotten: RwLock::new(Arc::new(std::collections::HashSet::new())),
         };
         s.reload_accounts()?;
+        if let Some(cf) = s.cf("forgotten") {
+            let mut set = std::collections::HashSet::new();
+            for item in s.db.iterator_cf(cf, rocksdb::IteratorMode::Start) {
+                let (k, _) = item?;
+                if let Some(split) = k.iter().position(|b| *b == 0) {
+                    set.insert((
+                        String::from_utf8_lossy(&k[..split]).into_owned(),
+                        String::from_utf8_lossy(&k[split + 1..]).into_owned(),
+                    ));
+                }
+            }
+            if let Ok(mut w) = s.forgotten.write() {
+                *w = Arc::new(set);
+            }
+        }
         Ok(s)
     }
 
@@ -195,6 +216,61 @@ impl IdentityStore {
             }
         })
         .detach();
+    }
+
+    /// GDPR delete: purges the user's profile and every session binding to them, and records
+    /// the deletion so nothing about them is stored again (idempotent).
+    pub fn forget_user(&self, tenant: &str, uid: &str) -> Result<(), Error> {
+        let (Some(users), Some(sessions), Some(forgotten)) =
+            (self.cf("users"), self.cf("sessions"), self.cf("forgotten"))
+        else {
+            return Ok(());
+        };
+        let _guard = self.rmw.lock();
+        let mut batch = rocksdb::WriteBatch::default();
+        batch.delete_cf(users, key(tenant, uid));
+        let prefix = key(tenant, "");
+        for item in self.db.iterator_cf(
+            sessions,
+            rocksdb::IteratorMode::From(&prefix, rocksdb::Direction::Forward),
+        ) {
+            let (k, v) = item?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            if *v == *uid.as_bytes() {
+                batch.delete_cf(sessions, k);
+            }
+        }
+        batch.put_cf(
+            forgotten,
+            key(tenant, uid),
+            crate::shard::now_ms().to_le_bytes(),
+        );
+        let mut wo = rocksdb::WriteOptions::default();
+        wo.set_sync(true);
+        self.db.write_opt(batch, &wo)?;
+        if let Ok(mut w) = self.forgotten.write() {
+            let mut set = (**w).clone();
+            set.insert((tenant.to_string(), uid.to_string()));
+            *w = Arc::new(set);
+        }
+        Ok(())
+    }
+
+    /// Whether the user was deleted through the control plane.
+    pub fn is_forgotten(&self, tenant: &str, uid: &str) -> bool {
+        let Ok(set) = self.forgotten.read() else {
+            return false;
+        };
+        // Most tenants never delete anyone: skip the key allocation then.
+        !set.is_empty() && set.contains(&(tenant.to_string(), uid.to_string()))
+    }
+
+    /// Makes every write so far durable (the control plane's versions wait for this).
+    pub fn sync(&self) -> Result<(), Error> {
+        self.db.flush_wal(true)?;
+        Ok(())
     }
 
     /// Identity writes submitted and not yet finished.
@@ -321,6 +397,15 @@ impl IdentityStore {
     }
 }
 
+/// Whether the user was deleted (GDPR); checked under the read-modify-write lock, which
+/// [`IdentityStore::forget_user`] also holds, so no write for them can slip in after it.
+fn is_forgotten(db: &DB, tenant: &str, uid: &str) -> Result<bool, Error> {
+    Ok(match db.cf_handle("forgotten") {
+        Some(cf) => db.get_pinned_cf(cf, key(tenant, uid))?.is_some(),
+        None => false,
+    })
+}
+
 fn add_purchase(
     db: &DB,
     rmw: &Mutex<()>,
@@ -332,6 +417,9 @@ fn add_purchase(
         return Ok(());
     };
     let _guard = rmw.lock();
+    if is_forgotten(db, tenant, uid)? {
+        return Ok(());
+    }
     let k = key(tenant, uid);
     let mut p: Profile = match db.get_pinned_cf(users, &k)? {
         Some(v) => serde_json::from_slice(&v)?,
@@ -363,8 +451,11 @@ fn bind(
     let (Some(sessions), Some(users)) = (db.cf_handle("sessions"), db.cf_handle("users")) else {
         return Ok(Profile::default());
     };
-    db.put_cf(sessions, key(tenant, sid), id.uid.as_bytes())?;
     let _guard = rmw.lock();
+    if is_forgotten(db, tenant, &id.uid)? {
+        return Ok(Profile::default());
+    }
+    db.put_cf(sessions, key(tenant, sid), id.uid.as_bytes())?;
     let k = key(tenant, &id.uid);
     let mut p: Profile = match db.get_pinned_cf(users, &k)? {
         Some(v) => serde_json::from_slice(&v)?,

@@ -5,11 +5,13 @@
 //! - [`mesh`]: the shard-to-shard channels.
 //! - [`spool`]: the durable, checksummed, group-committed log every ack waits for.
 //! - [`identity`]: RocksDB identity and account directory.
+//! - [`control`]: following the control plane (live tenants, last-known-good, aggregates).
 //! - [`config`], [`tenants`], [`metrics`], [`http`].
 
 pub mod bounded;
 pub mod config;
 pub mod conn;
+pub mod control;
 pub mod http;
 pub mod identity;
 pub mod lake;

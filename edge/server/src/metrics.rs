@@ -36,6 +36,8 @@ pub struct ShardMetrics {
     pub profiles_loaded: AtomicU64,
     pub redacted: AtomicU64,
     pub dnt_dropped: AtomicU64,
+    /// Frames of sessions identified as a user deleted through the control plane (GDPR).
+    pub forgotten_dropped: AtomicU64,
     pub sessions: AtomicU64,
     pub forwarded: AtomicU64,
     pub spool_bytes: AtomicU64,
@@ -231,6 +233,12 @@ pub fn render(shards: &[std::sync::Arc<ShardMetrics>], edge: &str, region: &str)
         "counter",
     );
     counter(
+        "forgotten_user_dropped_frames_total",
+        "Frames of sessions identified as a deleted (GDPR) user, acknowledged and dropped.",
+        sum(shards, |s| &s.forgotten_dropped),
+        "counter",
+    );
+    counter(
         "redacted_frames_total",
         "Frames in which an email address or card number was redacted before storage.",
         sum(shards, |s| &s.redacted),
@@ -366,6 +374,75 @@ pub fn render_lake(m: &LakeMetrics, edge: &str, region: &str) -> String {
             o,
             "# HELP siq_{name} {help}\n# TYPE siq_{name} {kind}\nsiq_{name}{{{l}}} {}",
             v.load(Relaxed)
+        );
+    }
+    o
+}
+
+/// Prometheus text for the control-plane link.
+pub fn render_control(
+    c: &crate::control::Status,
+    reports: Option<&crate::control::Reports>,
+    edge: &str,
+    region: &str,
+) -> String {
+    let mut o = String::new();
+    let l = format!("edge=\"{edge}\",region=\"{region}\"");
+    let pending = reports.map_or(0, |r| r.pending(usize::MAX).len() as u64);
+    let dropped = reports.map_or(0, |r| r.dropped());
+    for (name, help, kind, v) in [
+        (
+            "control_connected",
+            "1 while the edge follows the control plane's config stream.",
+            "gauge",
+            u64::from(c.connected.load(Relaxed)),
+        ),
+        (
+            "control_config_version",
+            "The control-plane config version this edge serves.",
+            "gauge",
+            c.version.load(Relaxed),
+        ),
+        (
+            "control_versions_applied_total",
+            "Config versions made durable and live.",
+            "counter",
+            c.applied.load(Relaxed),
+        ),
+        (
+            "control_tenants_refused_total",
+            "Tenants from the plane this edge could not use (logged).",
+            "counter",
+            c.rejected_tenants.load(Relaxed),
+        ),
+        (
+            "control_windows_acked_total",
+            "Aggregate windows the plane acknowledged.",
+            "counter",
+            c.reports_acked.load(Relaxed),
+        ),
+        (
+            "control_report_failures_total",
+            "Aggregate reports not (fully) acknowledged; their windows go again.",
+            "counter",
+            c.report_failures.load(Relaxed),
+        ),
+        (
+            "control_windows_pending",
+            "Aggregate windows waiting for an acknowledgement.",
+            "gauge",
+            pending,
+        ),
+        (
+            "control_windows_dropped_total",
+            "Aggregate windows dropped because too many were waiting.",
+            "counter",
+            dropped,
+        ),
+    ] {
+        let _ = writeln!(
+            o,
+            "# HELP siq_{name} {help}\n# TYPE siq_{name} {kind}\nsiq_{name}{{{l}}} {v}"
         );
     }
     o

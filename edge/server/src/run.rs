@@ -15,7 +15,7 @@ use crate::identity::IdentityStore;
 use crate::metrics::ShardMetrics;
 use crate::shard::{self, Msg, Node, Shard, owner};
 use crate::spool;
-use crate::tenants::Tenants;
+use crate::tenants::{Directory, Tenants};
 
 /// Items handed to each shard once, at start (taken by the shard with its index).
 type PerShard<T> = PerShard1<Vec<T>>;
@@ -23,7 +23,6 @@ type PerShard<T> = PerShard1<Vec<T>>;
 type PerShard1<T> = Arc<Mutex<Vec<Option<T>>>>;
 
 /// Runs an edge until SIGTERM/SIGINT; returns after a clean shutdown.
-
 pub fn run(cfg: Config) -> Result<()> {
     let nshards = if cfg.edge.shards == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -100,11 +99,31 @@ pub fn run(cfg: Config) -> Result<()> {
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, shutdown.clone())?;
     }
+    // With a control plane, start from the last version it gave (keys revoked before an
+    // outage stay revoked), else from the file's tenants until the plane sends a snapshot.
+    let control_dir = data.join("control");
+    let mut synced = crate::control::Synced::default();
+    let mut tenants = Tenants::new(cfg.tenants.clone());
+    if cfg.control.endpoint.is_some()
+        && let Some(s) = crate::control::load_lkg(&control_dir)?
+    {
+        let (list, bad) = crate::control::edge_tenants(&s);
+        for b in &bad {
+            tracing::error!(tenant = %b, "last-known-good tenant refused");
+        }
+        tracing::info!(
+            version = s.version,
+            tenants = list.len(),
+            "starting from the last-known-good config"
+        );
+        tenants = Tenants::new(list);
+        synced = s;
+    }
     let dest = crate::lake::Destinations::from_config(&cfg)?;
     tracing::info!(sink = %dest.describe(), "lake");
     let node = Arc::new(Node {
         edge: cfg.edge.clone(),
-        tenants: Tenants { list: cfg.tenants },
+        tenants: Directory::new(tenants),
         nshards,
         metrics: (0..nshards)
             .map(|_| Arc::new(ShardMetrics::default()))
@@ -116,8 +135,26 @@ pub fn run(cfg: Config) -> Result<()> {
         active_segment: next_lsn.iter().map(|l| AtomicU64::new(*l)).collect(),
         spool_backlog: backlog.into_iter().map(AtomicU64::new).collect(),
         lake_metrics: crate::metrics::LakeMetrics::default(),
+        control: crate::control::Status::default(),
+        reports: cfg
+            .control
+            .endpoint
+            .is_some()
+            .then(crate::control::Reports::default),
+        boot_ms: shard::now_ms(),
+        shards_stopped: Arc::new(AtomicBool::new(false)),
     });
+    let control = match cfg.control.endpoint.is_some() {
+        true => Some(crate::control::spawn(
+            node.clone(),
+            cfg.control.clone(),
+            control_dir,
+            synced,
+        )?),
+        false => None,
+    };
     let stop = node.shutdown.clone();
+    let shards_stopped = node.shards_stopped.clone();
     let shipper = {
         let node = node.clone();
         std::thread::Builder::new()
@@ -129,7 +166,10 @@ pub fn run(cfg: Config) -> Result<()> {
     let next_lsn = Arc::new(next_lsn);
     // Each shard's ends of the mesh, taken once by the shard that claims index i.
     let mesh: PerShard1<crate::mesh::Ends<Msg>> = Arc::new(Mutex::new(
-        crate::mesh::full(nshards, 1024).into_iter().map(Some).collect(),
+        crate::mesh::full(nshards, 1024)
+            .into_iter()
+            .map(Some)
+            .collect(),
     ));
     let next_index = Arc::new(AtomicUsize::new(0));
     let placement = PoolPlacement::MaxSpread(nshards, CpuSet::online().ok());
@@ -165,6 +205,12 @@ pub fn run(cfg: Config) -> Result<()> {
         }
     }
     stop.store(true, Ordering::Relaxed);
+    shards_stopped.store(true, Ordering::Release);
+    if let Some(c) = control
+        && c.join().is_err()
+    {
+        tracing::error!("the control-plane thread panicked");
+    }
     if shipper.join().is_err() {
         tracing::error!("the lake shipper panicked");
     }
@@ -260,8 +306,13 @@ async fn shard_main(
     node.ready.fetch_add(1, Ordering::AcqRel);
 
     let mut last_evict = Instant::now();
+    let mut last_publish = Instant::now();
     while !node.shutdown.load(Ordering::Relaxed) {
         glommio::timer::sleep(Duration::from_millis(50)).await;
+        if last_publish.elapsed() >= Duration::from_secs(1) {
+            last_publish = Instant::now();
+            shard.borrow_mut().publish_aggregates();
+        }
         // Often enough that a session leaves memory within 1.5 × its idle limit.
         let every = Duration::from_millis((node.edge.session_idle_ms / 2).clamp(50, 10_000));
         if last_evict.elapsed() > every {
@@ -281,6 +332,7 @@ async fn shard_main(
         glommio::timer::sleep(Duration::from_millis(5)).await;
     }
     shard.borrow_mut().close_all(1001, "edge shutting down");
+    shard.borrow_mut().publish_aggregates();
     glommio::timer::sleep(Duration::from_millis(200)).await;
     Ok(())
 }

@@ -23,13 +23,13 @@ use crate::config::EdgeSection;
 use crate::identity::IdentityStore;
 use crate::metrics::ShardMetrics;
 use crate::spool;
-use crate::tenants::Tenants;
+use crate::tenants::Directory;
 
 /// What every shard shares, read-only (plus counters each shard writes only for itself).
 #[derive(Debug)]
 pub struct Node {
     pub edge: EdgeSection,
-    pub tenants: Tenants,
+    pub tenants: Directory,
     pub nshards: usize,
     pub metrics: Vec<Arc<ShardMetrics>>,
     pub identity: Arc<IdentityStore>,
@@ -42,11 +42,27 @@ pub struct Node {
     /// Per shard: spool bytes not yet shipped (appends add, the shipper subtracts).
     pub spool_backlog: Vec<std::sync::atomic::AtomicU64>,
     pub lake_metrics: crate::metrics::LakeMetrics,
+    /// The control-plane link's state (all zero without `[control]`).
+    pub control: crate::control::Status,
+    /// Window aggregates waiting to be reported (`None` without a control plane: shards drop
+    /// their windows as they close).
+    pub reports: Option<crate::control::Reports>,
+    /// When this process started (ms): part of the id it reports aggregates under.
+    pub boot_ms: u64,
+    /// Set once every shard has stopped (their last windows are handed over by then).
+    pub shards_stopped: Arc<AtomicBool>,
 }
 
 impl Node {
     pub fn all_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire) == self.nshards
+    }
+
+    /// The edge id aggregates are reported under: `id@boot_ms`. The plane keeps one window per
+    /// (tenant, region, edge, minute), so a restarted edge must not overwrite what the previous
+    /// process reported for the same minute; with its own id, both are kept and summed.
+    pub fn report_edge_id(&self) -> String {
+        format!("{}@{}", self.edge.id, self.boot_ms)
     }
 }
 
@@ -132,6 +148,9 @@ struct Sess {
     refilled_ms: u64,
     /// Value known before the session identified (from its tombstone).
     known_cents: i64,
+    /// The session identified as a user deleted through the control plane (GDPR): from then
+    /// on its frames are acknowledged and dropped.
+    forgotten: bool,
 }
 
 impl Sess {
@@ -144,6 +163,7 @@ impl Sess {
             tokens_milli: u64::from(burst) * 1000,
             refilled_ms: now,
             known_cents: 0,
+            forgotten: false,
         }
     }
 
@@ -225,7 +245,7 @@ pub type ShardRef = Rc<RefCell<Shard>>;
 
 impl Shard {
     pub fn new(id: usize, node: Arc<Node>, next_lsn: u64) -> Shard {
-        let n = node.tenants.list.len();
+        let n = node.tenants.load().len();
         let (tombstones_cap, profiles_cap) = (
             node.edge.tombstones_per_shard,
             node.edge.profile_cache_per_shard,
@@ -253,6 +273,29 @@ impl Shard {
         }
     }
 
+    /// Hands every window (open ones too: counts, summed downstream) to the reporter, or drops
+    /// them when nothing reports. Called every second.
+    pub fn publish_aggregates(&mut self) {
+        let tenants = self.node.tenants.load();
+        for (i, a) in self.aggregates.iter_mut().enumerate() {
+            let ws = a.drain_closed(u64::MAX);
+            if let (Some(r), Some(t)) = (&self.node.reports, tenants.list.get(i)) {
+                for w in &ws {
+                    r.add(&t.id, w);
+                }
+            }
+        }
+    }
+
+    /// Makes room for per-tenant state of `n` tenants (the directory only grows).
+    fn grow(&mut self, n: usize) {
+        if self.per_tenant.len() < n {
+            self.accounts.resize_with(n, AccountCooldowns::default);
+            self.aggregates.resize_with(n, Aggregates::default);
+            self.per_tenant.resize(n, 0);
+        }
+    }
+
     pub fn metrics(&self) -> &Arc<ShardMetrics> {
         &self.metrics
     }
@@ -261,11 +304,13 @@ impl Shard {
     /// Nothing is emitted and nothing is spooled again.
     pub fn replay(&mut self, records: Vec<spool::Record>) -> usize {
         let mut n = 0;
+        let tenants = self.node.tenants.load();
+        self.grow(tenants.len());
         for r in records {
             if r.kind != spool::KIND_FRAME {
                 continue;
             }
-            let Some(t) = self.node.tenants.index_of(&r.tenant) else {
+            let Some(t) = tenants.index_of(&r.tenant) else {
                 continue;
             };
             let (Ok(sid), Ok(frame)) = (
@@ -275,7 +320,7 @@ impl Shard {
                 continue;
             };
             let key = (t as u32, sid);
-            let tenant = self.node.tenants.get(t);
+            let tenant = tenants.get(t);
             if !self.sessions.contains_key(&key) {
                 self.per_tenant[t] += 1;
             }
@@ -306,7 +351,8 @@ impl Shard {
     /// Seeds tombstones from the floors of shipped sessions not rebuilt from the spool.
     pub fn seed_floors(&mut self, floors: Vec<(String, String, u64)>) {
         for (t, s, seq) in floors {
-            let (Some(ti), Ok(sid)) = (self.node.tenants.index_of(&t), Sid::parse(&s)) else {
+            let (Some(ti), Ok(sid)) = (self.node.tenants.load().index_of(&t), Sid::parse(&s))
+            else {
                 continue;
             };
             let key = (ti as u32, sid);
@@ -420,7 +466,9 @@ impl Shard {
     pub fn handle(&mut self, inb: Inbound) {
         let now = now_ms();
         let node = self.node.clone();
-        let tenant = node.tenants.get(inb.tenant as usize);
+        let tenants = node.tenants.load();
+        self.grow(tenants.len());
+        let tenant = tenants.get(inb.tenant as usize);
         let key: Key = (inb.tenant, inb.sid);
         if !self.sessions.contains_key(&key) && !self.admit(&key, inb.conn, now) {
             return;
@@ -454,6 +502,17 @@ impl Shard {
         let Some(seq) = inb.frame.seq() else { return };
         // The connection that sent the latest frame receives the session's outputs.
         sess.conn = Some(inb.conn);
+        // A user deleted through the control plane (GDPR): nothing more is kept for them.
+        if let ClientFrame::Identify(id) = &inb.frame
+            && node.identity.is_forgotten(&tenant.id, &id.uid)
+        {
+            sess.forgotten = true;
+        }
+        if sess.forgotten {
+            ShardMetrics::inc(&self.metrics.forgotten_dropped);
+            self.deliver(inb.conn, Out::Ack(seq));
+            return;
+        }
         // Do-Not-Track under `dnt = "drop"`: acknowledged (the SDK may forget it) and dropped:
         // nothing is processed, spooled or shipped.
         if tenant.policy.dnt == sentientiq_core::DntPolicy::Drop && sess.core.dnt() {
@@ -680,8 +739,9 @@ impl Shard {
     /// session is never shed. A newcomer's value is what its tombstone remembers (a session
     /// that identified earlier and left memory), else 0 until it identifies.
     fn admit(&mut self, key: &Key, conn: ConnRef, now: u64) -> bool {
-        let node = self.node.clone();
-        let tenant = node.tenants.get(key.0 as usize);
+        let tenants = self.node.tenants.load();
+        self.grow(tenants.len());
+        let tenant = tenants.get(key.0 as usize);
         let tomb = self.tombstones.get(key).copied();
         let value = tomb.map_or(0, |t| t.value_cents);
         if self.per_tenant[key.0 as usize] >= tenant.max_sessions_per_shard {
