@@ -136,14 +136,34 @@ impl Feed {
 }
 
 /// The edge tenants of a synced set. A tenant the edge cannot use (the plane validates less
-/// than the edge does) is left out and reported, so one bad tenant never blocks the others.
-pub fn edge_tenants(s: &Synced) -> (Vec<crate::config::Tenant>, Vec<String>) {
+/// than the edge does) is reported and, so one bad tenant never blocks the others, replaced by
+/// its version in `current` when it has one there (else left out).
+pub fn edge_tenants(
+    s: &Synced,
+    current: Option<&crate::tenants::Tenants>,
+) -> (Vec<crate::config::Tenant>, Vec<String>) {
     let mut ok = Vec::with_capacity(s.tenants.len());
     let mut bad = Vec::new();
     for t in s.tenants.values() {
         match crate::config::tenant_from_plane(t) {
             Ok(t) => ok.push(t),
-            Err(e) => bad.push(format!("{}: {e}", t.id)),
+            Err(e) => {
+                let kept = current.and_then(|c| {
+                    c.index_of(&t.id)
+                        .filter(|i| !c.is_retired(*i))
+                        .map(|i| c.get(i).clone())
+                });
+                bad.push(format!(
+                    "{}: {e} ({})",
+                    t.id,
+                    if kept.is_some() {
+                        "its previous version stays"
+                    } else {
+                        "not served"
+                    }
+                ));
+                ok.extend(kept);
+            }
         }
     }
     (ok, bad)
@@ -550,15 +570,15 @@ fn apply(node: &Node, dir: &Path, synced: &Synced, c: Changes) -> Result<(), Str
         .map_err(|e| format!("syncing the identity store: {e}"))?;
     save_lkg(dir, synced).map_err(|e| e.to_string())?;
     if c.tenants {
-        let (tenants, bad) = edge_tenants(synced);
+        let current = node.tenants.load();
+        let (tenants, bad) = edge_tenants(synced, Some(&current));
         for b in &bad {
             tracing::error!(tenant = %b, "control: tenant refused by this edge");
         }
         node.control
             .rejected_tenants
             .fetch_add(bad.len() as u64, Ordering::Relaxed);
-        let next = node.tenants.load().replaced_by(tenants);
-        node.tenants.store(next);
+        node.tenants.store(current.replaced_by(tenants));
     }
     node.control
         .version
@@ -729,6 +749,29 @@ mod tests {
         }
         assert_eq!(s.version, 7);
         assert!(s.tenants.is_empty());
+    }
+
+    #[test]
+    fn a_tenant_this_edge_refuses_keeps_its_previous_version_and_blocks_no_other() {
+        let good = |id: &str| t(id, &"ab".repeat(32));
+        let mut s = Synced::default();
+        s.tenants.insert("a".into(), good("a"));
+        s.tenants.insert("b".into(), good("b"));
+        let (list, bad) = edge_tenants(&s, None);
+        assert_eq!((list.len(), bad.len()), (2, 0));
+        let current = crate::tenants::Tenants::new(list);
+        // An update the edge cannot use (a key hash that is not hex) for `a`, a new bad `c`.
+        let mut broken = good("a");
+        broken.key_hashes = vec!["zz".into()];
+        s.tenants.insert("a".into(), broken);
+        let mut c = good("c");
+        c.key_hashes = vec!["zz".into()];
+        s.tenants.insert("c".into(), c);
+        let (list, bad) = edge_tenants(&s, Some(&current));
+        let ids: Vec<&str> = list.iter().map(|t| &*t.id).collect();
+        assert_eq!(ids, vec!["a", "b"], "a as it was, b, and no c");
+        assert_eq!(list[0].key_hashes, current.get(0).key_hashes);
+        assert_eq!(bad.len(), 2, "{bad:?}");
     }
 
     #[test]
