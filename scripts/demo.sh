@@ -78,10 +78,14 @@ ctl tenant rule demo help-on-rage --emotion rage --min-confidence 0.5 --require-
   --intervene 'chat:a:{"text":"Something not working? We are here to help."}' >/dev/null
 ctl tenant rule demo escalate-100k --emotion rage --emotion frustration --require-identified \
   --min-value-cents 10000000 --account-cooldown-s 600 --escalate csm-oncall >/dev/null
-echo '{"match":"@acme.example","company":"Acme Corp","lifetime_value_cents":12000000,"tier":"enterprise","owner_contact_ids":["csm-oncall"]}' \
-  | ctl account import demo - >/dev/null
+# The account directory (six companies, $1.2k to $500k lifetime value) goes in through the plane;
+# the loadgen's identified sessions are users of these companies.
+ctl account import demo deploy/demo-accounts.jsonl >/dev/null
+domains=()
+while read -r d; do domains+=(--account-domain "$d"); done \
+  < <(grep -oE '"match":"@[^"]+"' deploy/demo-accounts.jsonl | sed -e 's/.*"@//' -e 's/"$//')
 KEY=$(ctl key issue demo | grep -oE 'siq_pk_[A-Za-z0-9]+' | head -n 1)
-echo "demo: control plane on $PLANE: tenant demo, a key, 1 account (Acme Corp, \$120k)"
+echo "demo: control plane on $PLANE: tenant demo, a key, $((${#domains[@]} / 2)) accounts imported"
 
 for i in 0 1 2; do
   r=${REGIONS[$i]}
@@ -120,7 +124,7 @@ echo "demo: edges ready, following the control plane: ${REGIONS[*]} on ports ${P
 args=()
 for port in "${PORTS[@]}"; do args+=(--edge "ws://127.0.0.1:$port/v1/ws"); done
 "$BIN/sentientiq-loadgen" "${args[@]}" --sessions "$SESSIONS" --duration "$DURATION" \
-  --ramp 5s --seed "$SEED" --key "$KEY" --report "$DATA/loadgen.json"
+  --ramp 5s --seed "$SEED" --key "$KEY" "${domains[@]}" --report "$DATA/loadgen.json"
 
 # Let the last spool segments seal and ship, then stop the edges cleanly (each reports its last
 # windows to the plane on the way out).
