@@ -7,7 +7,9 @@ NAME="${1:?usage: scripts/bench-case.sh NAME}"
 CASE="bench/cases/$NAME"
 [ -f "$CASE/edge.toml" ] && [ -f "$CASE/loadgen.args" ] || { echo "no case $CASE" >&2; exit 1; }
 CARGO="${CARGO:-cargo}"
-"$CARGO" build --release --locked -p sentientiq-edge -p sentientiq-loadgen
+# The same packages as `make demo` builds, so both share one feature set (one RocksDB build).
+"$CARGO" build --release --locked -p sentientiq-edge -p sentientiq-loadgen -p sentientiq-lake \
+  -p sentientiq-control
 BIN="$(cd "${CARGO_TARGET_DIR:-target}/release" && pwd)"
 OUT="bench/runs/$(date -u +%F)-$(hostname)/$NAME"
 mkdir -p "$OUT"
