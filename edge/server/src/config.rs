@@ -945,6 +945,104 @@ mod tests {
 
     const EXAMPLE: &str = include_str!("../../../deploy/edge.example.toml");
 
+    /// The example with a `[control]` section made of `lines`.
+    fn with_control(lines: &str) -> Result<Config, Error> {
+        let (head, tenants) = EXAMPLE.split_once("[[tenant]]").expect("a tenant");
+        Config::parse(&format!("{head}\n[control]\n{lines}\n[[tenant]]{tenants}"))
+    }
+
+    #[test]
+    fn control_needs_an_http_endpoint_a_token_and_a_report_interval_within_bounds() {
+        // SIQ_EDGE_TOKEN would override the file's token; these cases give it in the file.
+        let ok = |l: &str| with_control(l).map(|c| c.control);
+        let ep = "endpoint = \"http://127.0.0.1:7500\"\ntoken = \"edge-token-0123456789\"";
+        for ms in [1_000, 60_000] {
+            let c = ok(&format!("{ep}\nreport_interval_ms = {ms}")).expect("within bounds");
+            assert_eq!(c.report_interval_ms, ms);
+        }
+        for ms in [999, 60_001] {
+            let e = ok(&format!("{ep}\nreport_interval_ms = {ms}")).expect_err("out of bounds");
+            assert!(e.to_string().contains("report_interval_ms"), "{e}");
+        }
+        assert_eq!(ok(ep).expect("default").report_interval_ms, 60_000);
+        if std::env::var_os("SIQ_EDGE_TOKEN").is_none() {
+            let e = ok("endpoint = \"http://127.0.0.1:7500\"").expect_err("no token");
+            assert!(e.to_string().contains("token"), "{e}");
+        }
+        let e = ok("endpoint = \"127.0.0.1:7500\"\ntoken = \"t\"").expect_err("no scheme");
+        assert!(e.to_string().contains("http://"), "{e}");
+        // Without an endpoint nothing is followed, and nothing else is required.
+        assert_eq!(ok("").expect("empty section").endpoint, None);
+    }
+
+    #[test]
+    fn a_plane_tenant_maps_onto_the_same_settings_as_a_file_tenant() {
+        use sentientiq_proto::grpc::{self, rule::Action};
+        let mut t = grpc::Tenant {
+            id: "acme".into(),
+            key_hashes: vec!["ab".repeat(32)],
+            allowed_origins: vec!["https://acme.example".into()],
+            thresholds: Some(grpc::Thresholds {
+                rage_clicks: Some(7),
+                hesitation_dwell_ms: Some(900),
+                thrash_min_accel_px_per_ms2: Some(0.02),
+                ..grpc::Thresholds::default()
+            }),
+            limits: Some(grpc::Limits {
+                max_sessions: Some(5),
+                ..grpc::Limits::default()
+            }),
+            dnt: grpc::DntPolicy::Drop as i32,
+            emit: true,
+            ..grpc::Tenant::default()
+        };
+        t.rules.push(grpc::Rule {
+            id: "help".into(),
+            emotions: vec!["rage".into()],
+            action: Some(Action::Intervention(grpc::Intervention {
+                kind: "chat".into(),
+                variant: String::new(),
+                payload_json: r#"{"text":"Need help?"}"#.into(),
+            })),
+            ..grpc::Rule::default()
+        });
+        let e = tenant_from_plane(&t).expect("valid");
+        let th = &e.policy.thresholds;
+        assert_eq!((th.rage_clicks, th.stop_ms), (7, 900));
+        assert_eq!(th.thrash_min_accel, 0.02);
+        assert_eq!(
+            th.rage_gap_ms,
+            Thresholds::default().rage_gap_ms,
+            "unset: default"
+        );
+        assert_eq!(e.max_sessions_per_shard, 5);
+        assert_eq!(e.policy.dnt, DntPolicy::Drop);
+        assert!(e.emit);
+        assert_eq!(e.key_hashes, vec![[0xab; 32]]);
+        match &e.policy.rules[0].action {
+            RuleAction::Intervene {
+                variant, payload, ..
+            } => {
+                assert_eq!(&**variant, "default");
+                assert!(matches!(&**payload, Value::Map(_)), "{payload:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // What a file would refuse, the plane's tenant is refused for too.
+        t.rules[0].action = Some(Action::Intervention(grpc::Intervention {
+            kind: "chat".into(),
+            variant: "a".into(),
+            payload_json: "{not json".into(),
+        }));
+        assert!(tenant_from_plane(&t).is_err());
+        t.rules.clear();
+        t.thresholds = Some(grpc::Thresholds {
+            rage_clicks: Some(0),
+            ..grpc::Thresholds::default()
+        });
+        assert!(tenant_from_plane(&t).is_err(), "rage_clicks = 0");
+    }
+
     #[test]
     fn the_example_parses_validates_and_holds_the_demo_tenant() {
         let c = Config::parse(EXAMPLE).expect("the example is valid");
