@@ -819,6 +819,36 @@ mod tests {
         assert_eq!(decode_lkg(&golden).expect("decode"), s);
     }
 
+    proptest::proptest! {
+        /// Any bytes: an error or a set, never a panic; a set only from intact bytes.
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = decode_lkg(&bytes);
+            let mut framed = LKG_MAGIC.to_vec();
+            framed.extend_from_slice(&bytes);
+            let _ = decode_lkg(&framed);
+        }
+
+        /// Round trip for any tenant ids, keys and version; any single flipped bit is refused.
+        #[test]
+        fn round_trip_and_every_flipped_bit_is_refused(
+            version in 0u64..u64::MAX,
+            ids in proptest::collection::btree_set("[a-z0-9_-]{1,12}", 0..5),
+            flip in 0usize..4096,
+        ) {
+            let mut s = Synced { version, ..Synced::default() };
+            for id in ids {
+                s.tenants.insert(id.clone(), t(&id, &"cd".repeat(32)));
+            }
+            let bytes = encode_lkg(&s);
+            proptest::prop_assert_eq!(decode_lkg(&bytes), Ok(s));
+            let mut bad = bytes.clone();
+            let bit = flip % (bad.len() * 8);
+            bad[bit / 8] ^= 1 << (bit % 8);
+            proptest::prop_assert!(decode_lkg(&bad).is_err());
+        }
+    }
+
     fn w(minute: u64, active: u64) -> WindowAgg {
         WindowAgg {
             minute,
