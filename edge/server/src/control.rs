@@ -136,16 +136,22 @@ impl Feed {
 }
 
 /// The edge tenants of a synced set. A tenant the edge cannot use (the plane validates less
-/// than the edge does) is reported and, so one bad tenant never blocks the others, replaced by
+/// than the edge does, and cannot know where this edge ships) is reported and, so one bad tenant never blocks the others, replaced by
 /// its version in `current` when it has one there (else left out).
 pub fn edge_tenants(
     s: &Synced,
     current: Option<&crate::tenants::Tenants>,
+    lake: &crate::config::LakeSection,
 ) -> (Vec<crate::config::Tenant>, Vec<String>) {
     let mut ok = Vec::with_capacity(s.tenants.len());
     let mut bad = Vec::new();
     for t in s.tenants.values() {
-        match crate::config::tenant_from_plane(t) {
+        let usable = crate::config::tenant_from_plane(t).and_then(|e| {
+            crate::lake::lake_usable(lake, &e.lake)
+                .map(|()| e)
+                .map_err(crate::config::Error::Invalid)
+        });
+        match usable {
             Ok(t) => ok.push(t),
             Err(e) => {
                 let kept = current.and_then(|c| {
@@ -571,7 +577,7 @@ fn apply(node: &Node, dir: &Path, synced: &Synced, c: Changes) -> Result<(), Str
     save_lkg(dir, synced).map_err(|e| e.to_string())?;
     if c.tenants {
         let current = node.tenants.load();
-        let (tenants, bad) = edge_tenants(synced, Some(&current));
+        let (tenants, bad) = edge_tenants(synced, Some(&current), &node.lake);
         for b in &bad {
             tracing::error!(tenant = %b, "control: tenant refused by this edge");
         }
@@ -757,7 +763,8 @@ mod tests {
         let mut s = Synced::default();
         s.tenants.insert("a".into(), good("a"));
         s.tenants.insert("b".into(), good("b"));
-        let (list, bad) = edge_tenants(&s, None);
+        let lake = crate::config::LakeSection::default();
+        let (list, bad) = edge_tenants(&s, None, &lake);
         assert_eq!((list.len(), bad.len()), (2, 0));
         let current = crate::tenants::Tenants::new(list);
         // An update the edge cannot use (a key hash that is not hex) for `a`, a new bad `c`.
@@ -767,11 +774,40 @@ mod tests {
         let mut c = good("c");
         c.key_hashes = vec!["zz".into()];
         s.tenants.insert("c".into(), c);
-        let (list, bad) = edge_tenants(&s, Some(&current));
+        let (list, bad) = edge_tenants(&s, Some(&current), &lake);
         let ids: Vec<&str> = list.iter().map(|t| &*t.id).collect();
         assert_eq!(ids, vec!["a", "b"], "a as it was, b, and no c");
         assert_eq!(list[0].key_hashes, current.get(0).key_hashes);
         assert_eq!(bad.len(), 2, "{bad:?}");
+        // A bucket of its own, on an edge that ships to local disk: b keeps its old version.
+        let mut own = good("b");
+        own.lake = Some(sentientiq_proto::grpc::LakeDestination {
+            bucket: "acme-lake".into(),
+            ..Default::default()
+        });
+        s.tenants.insert("b".into(), own);
+        let (list, bad) = edge_tenants(&s, Some(&current), &lake);
+        assert_eq!(
+            list.iter()
+                .find(|t| &*t.id == "b")
+                .map(|t| t.lake.bucket.clone()),
+            Some(None)
+        );
+        assert!(
+            bad.iter()
+                .any(|b| b.starts_with("b: ") && b.contains("lake.sink")),
+            "{bad:?}"
+        );
+        // A prefix only is fine anywhere.
+        let mut own = good("b");
+        own.lake = Some(sentientiq_proto::grpc::LakeDestination {
+            prefix: "tenants/b".into(),
+            ..Default::default()
+        });
+        s.tenants.insert("b".into(), own);
+        let (list, _) = edge_tenants(&s, Some(&current), &lake);
+        let b = list.iter().find(|t| &*t.id == "b").expect("b");
+        assert_eq!(b.lake.prefix.as_deref(), Some("tenants/b"));
     }
 
     #[test]

@@ -72,11 +72,13 @@ pub struct Shipped {
 }
 
 /// Where each tenant's files go: the edge's sink and prefix, or the tenant's own bucket and/or
-/// prefix (`[tenant.lake]`).
+/// prefix (`[tenant.lake]`, or the control plane's lake destination).
 #[derive(Debug, Clone)]
 pub struct Destinations {
     default: (Arc<dyn Sink>, String),
     tenants: HashMap<String, (Arc<dyn Sink>, String)>,
+    /// The edge's S3 sink when it ships to S3: tenants' own buckets share its client.
+    s3: Option<S3Sink>,
 }
 
 impl Destinations {
@@ -85,6 +87,7 @@ impl Destinations {
         Destinations {
             default: (sink, prefix.to_string()),
             tenants: HashMap::new(),
+            s3: None,
         }
     }
 
@@ -92,38 +95,53 @@ impl Destinations {
     /// bucket.
     pub fn from_config(cfg: &Config) -> Result<Destinations, ShipError> {
         let l = &cfg.lake;
-        let mut tenants = HashMap::new();
-        let default: Arc<dyn Sink> = match &l.s3 {
+        let mut d = match &l.s3 {
             Some(s3) if l.sink == "s3" => {
                 let opts = s3.options().map_err(|e| ShipError::Config(e.to_string()))?;
                 let sink = S3Sink::new(opts)?;
-                for t in &cfg.tenants {
-                    if t.lake == TenantLakeSection::default() {
-                        continue;
-                    }
-                    let own: Arc<dyn Sink> = match &t.lake.bucket {
-                        Some(b) => Arc::new(sink.with_bucket(b)?),
-                        None => Arc::new(sink.clone()),
-                    };
-                    let prefix = t.lake.prefix.clone().unwrap_or_else(|| l.prefix.clone());
-                    tenants.insert(t.id.to_string(), (own, prefix));
+                Destinations {
+                    default: (Arc::new(sink.clone()), l.prefix.clone()),
+                    tenants: HashMap::new(),
+                    s3: Some(sink),
                 }
-                Arc::new(sink)
             }
-            _ => {
-                let sink: Arc<dyn Sink> = Arc::new(LocalSink::new(l.dir.clone()));
-                for t in &cfg.tenants {
-                    if let Some(p) = &t.lake.prefix {
-                        tenants.insert(t.id.to_string(), (sink.clone(), p.clone()));
-                    }
-                }
-                sink
-            }
+            _ => Destinations::single(Arc::new(LocalSink::new(l.dir.clone())), &l.prefix),
         };
-        Ok(Destinations {
-            default: (default, l.prefix.clone()),
-            tenants,
-        })
+        d.set_tenants(cfg.tenants.iter())?;
+        Ok(d)
+    }
+
+    /// Replaces the per-tenant destinations with those of `tenants` (the live set, when the
+    /// control plane changes it). A bucket needs the edge to ship to S3; the control thread
+    /// refuses such a tenant before it gets here ([`lake_usable`]).
+    pub fn set_tenants<'a>(
+        &mut self,
+        tenants: impl Iterator<Item = &'a crate::config::Tenant>,
+    ) -> Result<(), ShipError> {
+        let mut map = HashMap::new();
+        for t in tenants {
+            if t.lake == TenantLakeSection::default() {
+                continue;
+            }
+            let own: Arc<dyn Sink> = match (&t.lake.bucket, &self.s3) {
+                (Some(b), Some(s3)) => Arc::new(s3.with_bucket(b)?),
+                (Some(b), None) => {
+                    return Err(ShipError::Config(format!(
+                        "tenant `{}`: bucket `{b}` needs lake.sink = \"s3\"",
+                        t.id
+                    )));
+                }
+                (None, _) => self.default.0.clone(),
+            };
+            let prefix = t
+                .lake
+                .prefix
+                .clone()
+                .unwrap_or_else(|| self.default.1.clone());
+            map.insert(t.id.to_string(), (own, prefix));
+        }
+        self.tenants = map;
+        Ok(())
     }
 
     /// The sink and key prefix of a tenant's files.
@@ -142,11 +160,27 @@ impl Destinations {
     }
 }
 
+/// Whether this edge can ship a tenant's files where the tenant says: a bucket needs an S3
+/// sink, and a valid bucket name. `Err` says why not.
+pub fn lake_usable(lake: &crate::config::LakeSection, t: &TenantLakeSection) -> Result<(), String> {
+    match &t.bucket {
+        Some(_) if lake.sink != "s3" => {
+            Err("its own lake bucket needs this edge's lake.sink = \"s3\"".into())
+        }
+        Some(b) if !sentientiq_lake::s3::valid_bucket(b) => {
+            Err(format!("lake bucket `{b}` is not a valid S3 bucket name"))
+        }
+        _ => Ok(()),
+    }
+}
+
 #[derive(Debug)]
 pub struct Shipper {
     node: Arc<Node>,
     dest: Destinations,
     states: HashMap<(String, String), SessionState>,
+    /// The tenant directory version `dest` was built for.
+    tenants_version: u64,
 }
 
 impl Shipper {
@@ -155,6 +189,9 @@ impl Shipper {
             node,
             dest,
             states: HashMap::new(),
+            // The first pass builds the destinations from the live directory (which may have
+            // started from the last-known-good config rather than the file).
+            tenants_version: u64::MAX,
         }
     }
 
@@ -170,6 +207,16 @@ impl Shipper {
     /// One pass over every shard directory: ships each sealed segment in LSN order, stopping a
     /// directory at its first failure (so segments are deleted in order).
     pub fn pass(&mut self) {
+        // Tenants' destinations follow the live directory (the control plane may change them):
+        // files shipped from now on go where the tenant says now.
+        let v = self.node.tenants.version();
+        if v != self.tenants_version {
+            let tenants = self.node.tenants.load();
+            match self.dest.set_tenants(tenants.live()) {
+                Ok(()) => self.tenants_version = v,
+                Err(e) => tracing::error!(error = %e, "lake: tenant destinations not updated"),
+            }
+        }
         let root = self.node.edge.data_dir.join("spool");
         let Ok(entries) = std::fs::read_dir(&root) else {
             return;

@@ -107,7 +107,7 @@ pub fn run(cfg: Config) -> Result<()> {
     if cfg.control.endpoint.is_some()
         && let Some(s) = crate::control::load_lkg(&control_dir)?
     {
-        let (list, bad) = crate::control::edge_tenants(&s, None);
+        let (list, bad) = crate::control::edge_tenants(&s, None, &cfg.lake);
         for b in &bad {
             tracing::error!(tenant = %b, "last-known-good tenant refused");
         }

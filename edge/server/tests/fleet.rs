@@ -235,7 +235,10 @@ impl Edge {
             .replace(
                 "dir = \"data/lake\"",
                 &format!("dir = {:?}", self.dir.path().join("lake")),
-            );
+            )
+            // Segments sealed and shipped within about a second, so lake files show quickly.
+            .replace("max_age_s = 60 ", "max_age_s = 1 ")
+            .replace("poll_ms = 1000", "poll_ms = 200");
         let cfg = format!(
             "{head}\n[control]\nendpoint = \"{}\"\ntoken = \"{EDGE}\"\nreport_interval_ms = 1000\n",
             self.plane
@@ -714,4 +717,58 @@ fn a_user_deleted_through_the_plane_is_purged_on_the_edge_and_nothing_more_is_ke
         );
     }
     assert!(store.is_forgotten("acme", "u_gone"));
+}
+
+/// Parquet files under `dir`, recursively.
+fn parquet_under(dir: &std::path::Path) -> usize {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    rd.filter_map(Result::ok)
+        .map(|e| {
+            let p = e.path();
+            if p.is_dir() {
+                parquet_under(&p)
+            } else {
+                usize::from(p.extension().is_some_and(|x| x == "parquet"))
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn a_lake_prefix_set_through_the_plane_is_where_the_edge_ships_the_tenant() {
+    let plane = Plane::start();
+    let key = plane.acme();
+    let edge = Edge::start("us-west-2", &plane);
+    let v0 = converged(std::slice::from_ref(&edge), 0.0);
+    plane.ctl(&["tenant", "lake", "acme", "--prefix", "tenants/acme"]);
+    converged(std::slice::from_ref(&edge), v0);
+    let mut c = edge
+        .try_hello(&key, "s_fleet_lake_0000001")
+        .expect("welcome");
+    for seq in 1..=3 {
+        c.send(&moves(seq, 20));
+    }
+    c.until_ack(3).expect("acked");
+    let lake = edge.dir.path().join("lake");
+    wait_for(
+        "files under the tenant's prefix",
+        Duration::from_secs(20),
+        || parquet_under(&lake.join("tenants/acme/events")) > 0,
+    );
+    assert_eq!(
+        parquet_under(&lake.join("events")),
+        0,
+        "nothing under the edge's prefix"
+    );
+    // A bucket of its own cannot be honoured by an edge shipping to disk: refused, logged,
+    // and the tenant keeps being served as it was.
+    let v1 = edge.metric("siq_control_config_version");
+    plane.ctl(&["tenant", "lake", "acme", "--bucket", "acme-own-lake"]);
+    wait_for("the version is applied", Duration::from_secs(10), || {
+        edge.metric("siq_control_config_version") > v1
+    });
+    assert_eq!(edge.metric("siq_control_tenants_refused_total"), 1.0);
+    assert!(edge.try_hello(&key, "s_fleet_lake_0000002").is_ok());
 }
