@@ -112,6 +112,8 @@ struct Plane {
     dir: tempfile::TempDir,
     port: u16,
     proc: Option<Proc>,
+    /// The CA file of its self-signed certificate when it serves TLS.
+    ca: Option<PathBuf>,
 }
 
 impl Plane {
@@ -120,6 +122,25 @@ impl Plane {
             dir: tempfile::tempdir().expect("tempdir"),
             port: free_port(),
             proc: None,
+            ca: None,
+        };
+        p.spawn();
+        p
+    }
+
+    /// Serving TLS only, with a fresh self-signed certificate for `localhost`.
+    fn start_tls() -> Plane {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ck =
+            rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert, ck.cert.pem()).expect("cert");
+        std::fs::write(&key, ck.signing_key.serialize_pem()).expect("key");
+        let mut p = Plane {
+            dir,
+            port: free_port(),
+            proc: None,
+            ca: Some(cert),
         };
         p.spawn();
         p
@@ -130,9 +151,13 @@ impl Plane {
         std::fs::write(
             &cfg,
             format!(
-                "listen = \"127.0.0.1:{}\"\ndata_dir = {:?}\nadmin_token = \"{ADMIN}\"\nedge_token = \"{EDGE}\"\nevi_poll_ms = 200\n",
+                "listen = \"127.0.0.1:{}\"\ndata_dir = {:?}\nadmin_token = \"{ADMIN}\"\nedge_token = \"{EDGE}\"\nevi_poll_ms = 200\n{}",
                 self.port,
                 self.dir.path().join("data"),
+                self.ca.as_ref().map_or(String::new(), |c| format!(
+                    "[tls]\ncert = {c:?}\nkey = {:?}\n",
+                    c.with_file_name("key.pem")
+                )),
             ),
         )
         .expect("config");
@@ -151,16 +176,20 @@ impl Plane {
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        match self.ca {
+            Some(_) => format!("https://localhost:{}", self.port),
+            None => format!("http://127.0.0.1:{}", self.port),
+        }
     }
 
     /// Runs siqctl; panics unless it succeeds. Returns stdout.
     fn ctl(&self, args: &[&str]) -> String {
-        let o = Command::new(sibling("siqctl"))
-            .args(["--endpoint", &self.url(), "--token", ADMIN])
-            .args(args)
-            .output()
-            .expect("siqctl runs");
+        let mut cmd = Command::new(sibling("siqctl"));
+        cmd.args(["--endpoint", &self.url(), "--token", ADMIN]);
+        if let Some(ca) = &self.ca {
+            cmd.arg("--ca").arg(ca);
+        }
+        let o = cmd.args(args).output().expect("siqctl runs");
         let (out, err) = (
             String::from_utf8_lossy(&o.stdout).into_owned(),
             String::from_utf8_lossy(&o.stderr).into_owned(),
@@ -190,6 +219,8 @@ struct Edge {
     port: u16,
     region: &'static str,
     plane: String,
+    /// `ca = ...` for a plane serving TLS.
+    ca: String,
     proc: Option<Proc>,
 }
 
@@ -200,6 +231,10 @@ impl Edge {
             port: free_port(),
             region,
             plane: plane.url(),
+            ca: plane
+                .ca
+                .as_ref()
+                .map_or(String::new(), |c| format!("ca = {c:?}\n")),
             proc: None,
         };
         e.spawn();
@@ -240,8 +275,8 @@ impl Edge {
             .replace("max_age_s = 60 ", "max_age_s = 1 ")
             .replace("poll_ms = 1000", "poll_ms = 200");
         let cfg = format!(
-            "{head}\n[control]\nendpoint = \"{}\"\ntoken = \"{EDGE}\"\nreport_interval_ms = 1000\n",
-            self.plane
+            "{head}\n[control]\nendpoint = \"{}\"\ntoken = \"{EDGE}\"\nreport_interval_ms = 1000\n{}",
+            self.plane, self.ca
         );
         let path = self.dir.path().join("edge.toml");
         std::fs::write(&path, cfg).expect("config");
@@ -771,4 +806,30 @@ fn a_lake_prefix_set_through_the_plane_is_where_the_edge_ships_the_tenant() {
     });
     assert_eq!(edge.metric("siq_control_tenants_refused_total"), 1.0);
     assert!(edge.try_hello(&key, "s_fleet_lake_0000002").is_ok());
+}
+
+#[test]
+fn an_edge_follows_a_plane_that_serves_tls_only_when_it_trusts_the_certificate() {
+    let plane = Plane::start_tls();
+    let key = plane.acme();
+    let edge = Edge::start("eu-west-1", &plane);
+    converged(std::slice::from_ref(&edge), 0.0);
+    assert!(edge.try_hello(&key, "s_fleet_tls_00000001").is_ok());
+    // Without the CA the plane's certificate is not trusted: nothing is followed.
+    let mut untrusting = Edge {
+        dir: tempfile::tempdir().expect("tempdir"),
+        port: free_port(),
+        region: "us-east-1",
+        plane: plane.url(),
+        ca: String::new(),
+        proc: None,
+    };
+    untrusting.spawn();
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(untrusting.metric("siq_control_config_version"), 0.0);
+    assert_eq!(untrusting.metric("siq_control_connected"), 0.0);
+    assert_eq!(
+        untrusting.try_hello(&key, "s_fleet_tls_00000002").err(),
+        Some(ErrorCode::BadKey)
+    );
 }
