@@ -281,6 +281,22 @@ fn out(json: bool, value: &impl serde::Serialize, human: impl FnOnce() -> String
     Ok(())
 }
 
+/// Minutes since the Unix epoch as `YYYY-MM-DD HH:MM` (UTC; proleptic Gregorian calendar).
+fn utc_minute(minute: i64) -> String {
+    let (days, m) = (minute.div_euclid(1440), minute.rem_euclid(1440));
+    // Days to civil date: H. Hinnant, "chrono-Compatible Low-Level Date Algorithms".
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(mo <= 2);
+    format!("{y:04}-{mo:02}-{d:02} {:02}:{:02}", m / 60, m % 60)
+}
+
 fn describe(t: &Tenant) -> String {
     let mut s = format!("tenant {}", t.id);
     if !t.name.is_empty() {
@@ -705,11 +721,11 @@ async fn run(cli: Cli) -> Result<()> {
                         .max_by_key(|p| p.minute);
                     if let Some(p) = last {
                         s += &format!(
-                            "  {:<10} {:>5.1}  ({} active sessions, minute {})\n",
+                            "  {:<10} {:>5.1}  ({} active sessions, minute {} UTC)\n",
                             if reg.is_empty() { "global" } else { reg },
                             p.evi,
                             p.active_sessions,
-                            p.minute
+                            utc_minute(p.minute)
                         );
                     }
                 }
@@ -731,5 +747,20 @@ fn code_name(c: tonic::Code) -> &'static str {
         tonic::Code::InvalidArgument => "invalid",
         tonic::Code::Unavailable => "unavailable",
         _ => "error",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::utc_minute;
+
+    #[test]
+    fn minutes_print_as_utc_dates() {
+        assert_eq!(utc_minute(0), "1970-01-01 00:00");
+        assert_eq!(utc_minute(-1), "1969-12-31 23:59");
+        // 2000-02-29 12:34 (a leap day in a century leap year) = 951 827 640 s.
+        assert_eq!(utc_minute(951_827_640 / 60), "2000-02-29 12:34");
+        // 2026-11-30 16:25 = 1 796 055 900 s.
+        assert_eq!(utc_minute(1_796_055_900 / 60), "2026-11-30 16:25");
     }
 }
