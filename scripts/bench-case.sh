@@ -11,6 +11,8 @@ CARGO="${CARGO:-cargo}"
 "$CARGO" build --release --locked -p sentientiq-edge -p sentientiq-loadgen -p sentientiq-lake \
   -p sentientiq-control
 BIN="$(cd "${CARGO_TARGET_DIR:-target}/release" && pwd)"
+# Flush a fresh build's dirty pages first: the edge's fdatasync would queue behind them.
+sync
 OUT="bench/runs/$(date -u +%F)-$(hostname)/$NAME"
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
