@@ -384,8 +384,13 @@ impl grpc::edge_sync_server::EdgeSync for Services {
                 let s = store.clone();
                 let windows = b.windows;
                 let r = blocking(move || s.put_aggregates(&windows)).await;
-                let msg = r.map(|()| AggregateAck {
-                    batch_id: b.batch_id,
+                let msg = r.map(|skipped| {
+                    if skipped > 0 {
+                        tracing::info!(skipped, "windows of deleted tenants not stored");
+                    }
+                    AggregateAck {
+                        batch_id: b.batch_id,
+                    }
                 });
                 let stop = msg.is_err();
                 if tx.send(msg).await.is_err() || stop {

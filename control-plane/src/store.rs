@@ -266,6 +266,8 @@ impl Store {
             }
             b.delete_range_cf(s.cf("accounts"), &lo, &hi);
             b.delete_range_cf(s.cf("deleted_users"), &lo, &hi);
+            // Its EVI windows go with it (keys start "id\0" too).
+            b.delete_range_cf(s.cf("aggregates"), &lo, &hi);
             d.deleted_tenant_ids.push(id.to_string());
             Ok(())
         })?;
@@ -375,17 +377,33 @@ impl Store {
         Ok(Some(out))
     }
 
-    /// Stores windows (idempotent: one per tenant, region, edge and minute), synced.
-    pub fn put_aggregates(&self, windows: &[WindowAggregate]) -> Result<(), StoreError> {
+    /// Stores windows (idempotent: one per tenant, region, edge and minute), synced. Windows of
+    /// a tenant that does not exist (an edge's late report after the tenant was deleted) are
+    /// not stored; their number is returned.
+    pub fn put_aggregates(&self, windows: &[WindowAggregate]) -> Result<usize, StoreError> {
         let mut b = WriteBatch::default();
+        let mut known = std::collections::HashMap::new();
+        let mut skipped = 0;
         for w in windows {
             validate_window(w)?;
-            b.put_cf(self.cf("aggregates"), agg_key(w), w.encode_to_vec());
+            let exists = match known.get(&w.tenant_id) {
+                Some(e) => *e,
+                None => {
+                    let e = self.tenant(&w.tenant_id)?.is_some();
+                    known.insert(w.tenant_id.clone(), e);
+                    e
+                }
+            };
+            if exists {
+                b.put_cf(self.cf("aggregates"), agg_key(w), w.encode_to_vec());
+            } else {
+                skipped += 1;
+            }
         }
         let mut wo = rocksdb::WriteOptions::default();
         wo.set_sync(true);
         self.db.write_opt(b, &wo)?;
-        Ok(())
+        Ok(skipped)
     }
 
     /// A tenant's windows from every region and edge with `from <= minute < to`: a range
@@ -631,6 +649,7 @@ mod tests {
             active_sessions: active,
             ..WindowAggregate::default()
         };
+        s.create_tenant(tenant("acme")).expect("tenant");
         s.put_aggregates(&[w(-1, "a", 1), w(0, "a", 1), w(9, "a", 1), w(10, "b", 1)])
             .expect("put");
         // Re-sent with new content: replaced, not added.
@@ -644,5 +663,10 @@ mod tests {
         );
         assert_eq!(s.aggregates("acme", -5, 11).expect("read").len(), 4);
         assert!(s.aggregates("acm", -5, 11).expect("read").is_empty());
+        // A deleted tenant's windows go with it, and a late report does not bring them back.
+        s.delete_tenant("acme").expect("delete");
+        assert!(s.aggregates("acme", -5, 11).expect("read").is_empty());
+        assert_eq!(s.put_aggregates(&[w(9, "a", 1)]).expect("late report"), 1);
+        assert!(s.aggregates("acme", -5, 11).expect("read").is_empty());
     }
 }
