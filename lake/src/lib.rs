@@ -22,6 +22,7 @@ pub(crate) use debug_rows;
 pub mod actions;
 pub mod detections;
 pub mod events;
+pub mod file;
 pub mod keys;
 #[cfg(feature = "s3")]
 pub mod s3;
@@ -33,6 +34,7 @@ pub use actions::{ActionRow, ActionsBuilder, actions_schema};
 pub use arrow_array::RecordBatch;
 pub use detections::{DetectionMeta, DetectionRow, DetectionsBuilder, detections_schema};
 pub use events::{EventsBuilder, RowMeta, SessionState, events_schema, write_parquet};
+pub use file::FileBuilder;
 pub use keys::{Partition, civil_date, object_key};
 #[cfg(feature = "s3")]
 pub use s3::{S3Options, S3Sink};

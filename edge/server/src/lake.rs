@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime};
 
 use sentientiq_lake::{
     ActionRow, ActionsBuilder, DetectionMeta, DetectionRow, DetectionsBuilder, EventsBuilder,
-    LocalSink, Partition, RecordBatch, RowMeta, S3Sink, SessionState, Sink, TableBuilder,
-    object_key, write_parquet,
+    FileBuilder, LocalSink, Partition, RowMeta, S3Sink, SessionState, Sink, TableBuilder,
+    object_key,
 };
 use sentientiq_proto::{Limits, decode_client};
 
@@ -44,13 +44,15 @@ pub enum ShipError {
 }
 
 /// The non-empty partitions of one table as record batches.
+/// Finishes every partition's file: (table, partition, rows, Parquet bytes).
 fn finish_all<B: TableBuilder>(
-    parts: BTreeMap<Partition, B>,
-    out: &mut Vec<(&'static str, Partition, RecordBatch)>,
+    parts: BTreeMap<Partition, FileBuilder<B>>,
+    out: &mut Vec<(&'static str, Partition, usize, Vec<u8>)>,
 ) -> Result<(), sentientiq_lake::Error> {
-    for (p, mut b) in parts {
-        if !b.is_empty() {
-            out.push((B::TABLE, p, b.finish()?));
+    for (p, f) in parts {
+        let rows = f.len();
+        if let Some(bytes) = f.finish()? {
+            out.push((B::TABLE, p, rows, bytes));
         }
     }
     Ok(())
@@ -312,16 +314,19 @@ impl Shipper {
             source,
         })?;
         let (records, valid) = spool::decode_segment(&bytes);
+        drop(bytes);
         let end_lsn = first + valid.saturating_sub(spool::HEADER) as u64;
         let node = self.node.clone();
         let (edge, region) = (&node.edge.id, &node.edge.region);
-        let mut parts: BTreeMap<Partition, EventsBuilder> = BTreeMap::new();
+        // Each partition's file is encoded as its rows arrive (FileBuilder), so a segment's rows
+        // are never all held as Arrow arrays at once.
+        let mut parts: BTreeMap<Partition, FileBuilder<EventsBuilder>> = BTreeMap::new();
         let mut who: HashMap<(String, String), (Option<String>, Option<String>)> = HashMap::new();
         if self.states.len() > MAX_SESSION_STATES {
             self.states.clear();
         }
-        let mut dets: BTreeMap<Partition, DetectionsBuilder> = BTreeMap::new();
-        let mut acts: BTreeMap<Partition, ActionsBuilder> = BTreeMap::new();
+        let mut dets: BTreeMap<Partition, FileBuilder<DetectionsBuilder>> = BTreeMap::new();
+        let mut acts: BTreeMap<Partition, FileBuilder<ActionsBuilder>> = BTreeMap::new();
         for r in &records {
             let meta = DetectionMeta {
                 tenant: &r.tenant,
@@ -333,10 +338,11 @@ impl Shipper {
             };
             if r.kind == spool::KIND_ACTION {
                 match serde_json::from_slice::<ActionRow>(&r.frame) {
-                    Ok(a) => acts
-                        .entry(Partition::of(&r.tenant, r.recv_ms))
-                        .or_default()
-                        .push(&meta, &a),
+                    Ok(a) => {
+                        let f = acts.entry(Partition::of(&r.tenant, r.recv_ms)).or_default();
+                        f.rows().push(&meta, &a);
+                        f.flush_if_full()?;
+                    }
                     Err(e) => {
                         tracing::error!(tenant = %r.tenant, sid = %r.sid, error = %e, "spooled action does not decode; skipped");
                     }
@@ -345,10 +351,11 @@ impl Shipper {
             }
             if r.kind == spool::KIND_DETECTION {
                 match serde_json::from_slice::<DetectionRow>(&r.frame) {
-                    Ok(d) => dets
-                        .entry(Partition::of(&r.tenant, r.recv_ms))
-                        .or_default()
-                        .push(&meta, &d),
+                    Ok(d) => {
+                        let f = dets.entry(Partition::of(&r.tenant, r.recv_ms)).or_default();
+                        f.rows().push(&meta, &d);
+                        f.flush_if_full()?;
+                    }
                     Err(e) => {
                         tracing::error!(tenant = %r.tenant, sid = %r.sid, error = %e, "spooled detection does not decode; skipped");
                     }
@@ -368,9 +375,9 @@ impl Shipper {
                     result: Some(o.r.as_str().to_string()),
                     ..Default::default()
                 };
-                acts.entry(Partition::of(&r.tenant, r.recv_ms))
-                    .or_default()
-                    .push(&meta, &a);
+                let f = acts.entry(Partition::of(&r.tenant, r.recv_ms)).or_default();
+                f.rows().push(&meta, &a);
+                f.flush_if_full()?;
             }
             let k = (r.tenant.clone(), r.sid.clone());
             let (user, account) = who
@@ -389,19 +396,19 @@ impl Shipper {
                 seq: r.seq,
                 recv_ms: r.recv_ms,
             };
-            parts
+            let f = parts
                 .entry(Partition::of(&r.tenant, r.recv_ms))
-                .or_default()
-                .push_frame(&m, &frame, st);
+                .or_default();
+            f.rows().push_frame(&m, &frame, st);
+            f.flush_if_full()?;
         }
         let mut out = Shipped::default();
-        let mut batches = Vec::new();
-        finish_all(parts, &mut batches)?;
-        finish_all(dets, &mut batches)?;
-        finish_all(acts, &mut batches)?;
-        for (table, p, batch) in batches {
-            out.rows += batch.num_rows() as u64;
-            let file = write_parquet(&batch)?;
+        let mut files = Vec::new();
+        finish_all(parts, &mut files)?;
+        finish_all(dets, &mut files)?;
+        finish_all(acts, &mut files)?;
+        for (table, p, rows, file) in files {
+            out.rows += rows as u64;
             let (sink, prefix) = self.dest.of(&p.tenant);
             let key = object_key(prefix, table, &p, region, edge, shard, first);
             sink.put(&key, &file)?;
