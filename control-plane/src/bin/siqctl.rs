@@ -732,6 +732,19 @@ async fn run(cli: Cli) -> Result<()> {
                 if r.points.is_empty() {
                     s += "  no windows reported in this range\n";
                 }
+                // The last minute alone moves with the clock (a run's tail may be all it holds):
+                // the global index of each minute in range, oldest first (the last ten).
+                let mut global: Vec<&grpc::EviPoint> =
+                    r.points.iter().filter(|p| p.region.is_empty()).collect();
+                global.sort_by_key(|p| p.minute);
+                if global.len() > 1 {
+                    s += "  global by minute (UTC):";
+                    for p in &global[global.len().saturating_sub(10)..] {
+                        let hm = utc_minute(p.minute);
+                        s += &format!("  {} {:.1}", &hm[hm.len() - 5..], p.evi);
+                    }
+                    s += "\n";
+                }
                 s
             })?;
         }

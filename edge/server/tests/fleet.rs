@@ -691,6 +691,15 @@ fn evi_per_region_and_global_from_traffic_to_all_three_regions() {
         .next_back()
         .unwrap_or(0);
     assert_eq!(active, 12, "global counts every region's sessions: {last}");
+    // The human form: one line per region and global, at the last minute, in UTC.
+    let text = plane.ctl(&["evi", "acme", "--minutes", "5"]);
+    for r in REGIONS.iter().chain(&["global"]) {
+        assert!(
+            text.lines()
+                .any(|l| l.trim_start().starts_with(r) && l.ends_with("UTC)")),
+            "{r}: {text}"
+        );
+    }
 }
 
 #[test]
