@@ -9,6 +9,7 @@
 //!
 //! This crate does no I/O and reads no clock.
 
+pub mod date;
 mod decode;
 mod encode;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod frame;
 pub mod limits;
 mod read;
 
+pub use date::civil_date;
 pub use decode::{decode_client, decode_client_into, decode_edge, decode_http_batch};
 pub use encode::{client_to_vec, edge_to_vec, encode_client, encode_edge, http_batch_to_vec};
 pub use error::{DecodeError, ErrorCode};

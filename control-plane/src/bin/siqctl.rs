@@ -281,19 +281,10 @@ fn out(json: bool, value: &impl serde::Serialize, human: impl FnOnce() -> String
     Ok(())
 }
 
-/// Minutes since the Unix epoch as `YYYY-MM-DD HH:MM` (UTC; proleptic Gregorian calendar).
+/// Minutes since the Unix epoch as `YYYY-MM-DD HH:MM` (UTC).
 fn utc_minute(minute: i64) -> String {
     let (days, m) = (minute.div_euclid(1440), minute.rem_euclid(1440));
-    // Days to civil date: H. Hinnant, "chrono-Compatible Low-Level Date Algorithms".
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let mo = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(mo <= 2);
+    let (y, mo, d) = sentientiq_proto::civil_date(days);
     format!("{y:04}-{mo:02}-{d:02} {:02}:{:02}", m / 60, m % 60)
 }
 
