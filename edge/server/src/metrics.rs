@@ -132,16 +132,20 @@ fn histogram(
     let _ = writeln!(o, "siq_{name}_count{{{labels}}} {n}");
 }
 
+/// One metric without labels of its own: HELP, TYPE and the value under the edge's labels `l`.
+fn metric(o: &mut String, l: &str, name: &str, help: &str, kind: &str, v: u64) {
+    let _ = writeln!(
+        o,
+        "# HELP siq_{name} {help}\n# TYPE siq_{name} {kind}\nsiq_{name}{{{l}}} {v}"
+    );
+}
+
 /// Prometheus text exposition of all shards.
 pub fn render(shards: &[std::sync::Arc<ShardMetrics>], edge: &str, region: &str) -> String {
     let mut o = String::new();
     let l = format!("edge=\"{edge}\",region=\"{region}\"");
-    let mut counter = |name: &str, help: &str, v: u64, kind: &str| {
-        let _ = writeln!(
-            o,
-            "# HELP siq_{name} {help}\n# TYPE siq_{name} {kind}\nsiq_{name}{{{l}}} {v}"
-        );
-    };
+    let mut counter =
+        |name: &str, help: &str, v: u64, kind: &str| metric(&mut o, &l, name, help, kind, v);
     counter(
         "connections",
         "Open connections.",
@@ -370,11 +374,7 @@ pub fn render_lake(m: &LakeMetrics, edge: &str, region: &str) -> String {
             &m.backlog_age_s,
         ),
     ] {
-        let _ = writeln!(
-            o,
-            "# HELP siq_{name} {help}\n# TYPE siq_{name} {kind}\nsiq_{name}{{{l}}} {}",
-            v.load(Relaxed)
-        );
+        metric(&mut o, &l, name, help, kind, v.load(Relaxed));
     }
     o
 }
@@ -440,10 +440,7 @@ pub fn render_control(
             dropped,
         ),
     ] {
-        let _ = writeln!(
-            o,
-            "# HELP siq_{name} {help}\n# TYPE siq_{name} {kind}\nsiq_{name}{{{l}}} {v}"
-        );
+        metric(&mut o, &l, name, help, kind, v);
     }
     o
 }
