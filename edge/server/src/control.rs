@@ -326,6 +326,13 @@ impl Reports {
             .collect()
     }
 
+    /// How many windows wait for an acknowledgement.
+    pub fn pending_len(&self) -> usize {
+        self.inner
+            .lock()
+            .map_or(0, |m| m.values().filter(|k| k.dirty).count())
+    }
+
     /// The plane stored these: clear them unless they changed since they were sent.
     pub fn acked(&self, sent: &[Sent]) {
         let Ok(mut m) = self.inner.lock() else {
@@ -613,6 +620,29 @@ async fn report(
     }
 }
 
+/// The pending windows as `AggregateBatch`es of at most [`BATCH_WINDOWS`] (ids from 1), and
+/// what each batch id carries (cleared when its ack comes back).
+fn batches(
+    pending: &[(Sent, WindowAgg)],
+    region: &str,
+    edge: &str,
+) -> (Vec<AggregateBatch>, BTreeMap<u64, Vec<Sent>>) {
+    pending
+        .chunks(BATCH_WINDOWS)
+        .zip(1u64..)
+        .map(|(chunk, id)| {
+            let batch = AggregateBatch {
+                batch_id: id,
+                windows: chunk
+                    .iter()
+                    .map(|(s, w)| window_message(&s.tenant, region, edge, w))
+                    .collect(),
+            };
+            (batch, (id, chunk.iter().map(|(s, _)| s.clone()).collect()))
+        })
+        .unzip()
+}
+
 /// Sends every pending window (in batches) and marks what the plane acknowledged.
 async fn report_once(
     node: &Node,
@@ -626,42 +656,26 @@ async fn report_once(
     if pending.is_empty() {
         return Ok(());
     }
-    let edge = node.report_edge_id();
-    let mut batches = Vec::new();
-    let mut sent: BTreeMap<u64, Vec<Sent>> = BTreeMap::new();
-    for (i, chunk) in pending.chunks(BATCH_WINDOWS).enumerate() {
-        let id = i as u64 + 1;
-        batches.push(AggregateBatch {
-            batch_id: id,
-            windows: chunk
-                .iter()
-                .map(|(s, w)| window_message(&s.tenant, &node.edge.region, &edge, w))
-                .collect(),
-        });
-        sent.insert(id, chunk.iter().map(|(s, _)| s.clone()).collect());
-    }
+    let (batches, mut sent) = batches(&pending, &node.edge.region, &node.report_edge_id());
     let n = batches.len();
     let mut acks = client
         .report_aggregates(authed(futures_util::stream::iter(batches), token))
         .await?
         .into_inner();
-    let mut got = 0;
-    while let Some(a) = acks.message().await? {
+    while !sent.is_empty()
+        && let Some(a) = acks.message().await?
+    {
         if let Some(s) = sent.remove(&a.batch_id) {
             reports.acked(&s);
             node.control
                 .reports_acked
                 .fetch_add(s.len() as u64, Ordering::Relaxed);
-            got += 1;
-        }
-        if got == n {
-            break;
         }
     }
-    if got < n {
+    if !sent.is_empty() {
         return Err(tonic::Status::unavailable(format!(
             "{} of {n} batches acknowledged",
-            got
+            n - sent.len()
         )));
     }
     Ok(())
@@ -916,6 +930,48 @@ mod tests {
         r.prune(12 + KEEP_MINUTES + 5);
         assert_eq!(r.len(), 1);
         assert_eq!(r.pending(10)[0].0.minute, 12);
+    }
+
+    #[test]
+    fn pending_windows_go_in_batches_of_at_most_batch_windows() {
+        let a: Arc<str> = Arc::from("a");
+        let pending = |n: usize| -> Vec<(Sent, WindowAgg)> {
+            (0..n as u64)
+                .map(|m| {
+                    let s = Sent {
+                        tenant: a.clone(),
+                        minute: m,
+                        generation: m,
+                    };
+                    (s, w(m, 1))
+                })
+                .collect()
+        };
+        for (n, want) in [
+            (0, vec![]),
+            (BATCH_WINDOWS - 1, vec![BATCH_WINDOWS - 1]),
+            (BATCH_WINDOWS, vec![BATCH_WINDOWS]),
+            (BATCH_WINDOWS + 1, vec![BATCH_WINDOWS, 1]),
+        ] {
+            let (b, sent) = batches(&pending(n), "us-east-1", "e@1");
+            assert_eq!(
+                b.iter().map(|b| b.windows.len()).collect::<Vec<_>>(),
+                want,
+                "n = {n}"
+            );
+            assert_eq!(
+                b.iter().map(|b| b.batch_id).collect::<Vec<_>>(),
+                sent.keys().copied().collect::<Vec<_>>()
+            );
+            for b in &b {
+                assert_eq!(sent[&b.batch_id].len(), b.windows.len());
+                assert!(
+                    b.windows
+                        .iter()
+                        .all(|w| w.region == "us-east-1" && w.edge_id == "e@1")
+                );
+            }
+        }
     }
 
     #[test]

@@ -388,7 +388,7 @@ pub fn render_control(
 ) -> String {
     let mut o = String::new();
     let l = format!("edge=\"{edge}\",region=\"{region}\"");
-    let pending = reports.map_or(0, |r| r.pending(usize::MAX).len() as u64);
+    let pending = reports.map_or(0, |r| r.pending_len() as u64);
     let dropped = reports.map_or(0, |r| r.dropped());
     for (name, help, kind, v) in [
         (
