@@ -191,9 +191,9 @@ impl Shipper {
             node,
             dest,
             states: HashMap::new(),
-            // The first pass builds the destinations from the live directory (which may have
-            // started from the last-known-good config rather than the file).
-            tenants_version: u64::MAX,
+            // `dest` is built for the tenants the edge starts with: the directory's first
+            // version. Any change since (the control thread runs already) rebuilds it.
+            tenants_version: 0,
         }
     }
 

@@ -119,7 +119,9 @@ pub fn run(cfg: Config) -> Result<()> {
         tenants = Tenants::new(list);
         synced = s;
     }
-    let dest = crate::lake::Destinations::from_config(&cfg)?;
+    let mut dest = crate::lake::Destinations::from_config(&cfg)?;
+    // The tenants served may be the last-known-good set, not the file's.
+    dest.set_tenants(tenants.live())?;
     tracing::info!(sink = %dest.describe(), "lake");
     let node = Arc::new(Node {
         edge: cfg.edge.clone(),

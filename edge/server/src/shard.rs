@@ -470,7 +470,7 @@ impl Shard {
         self.grow(tenants.len());
         let tenant = tenants.get(inb.tenant as usize);
         let key: Key = (inb.tenant, inb.sid);
-        if !self.sessions.contains_key(&key) && !self.admit(&key, inb.conn, now) {
+        if !self.sessions.contains_key(&key) && !self.admit(tenant, &key, inb.conn, now) {
             return;
         }
         let Some(sess) = self.sessions.get_mut(&key) else {
@@ -738,10 +738,14 @@ impl Shard {
     /// admitted (shedding the cheapest session below the mark if there is one); a high-value
     /// session is never shed. A newcomer's value is what its tombstone remembers (a session
     /// that identified earlier and left memory), else 0 until it identifies.
-    fn admit(&mut self, key: &Key, conn: ConnRef, now: u64) -> bool {
-        let tenants = self.node.tenants.load();
-        self.grow(tenants.len());
-        let tenant = tenants.get(key.0 as usize);
+    /// `tenant` is the session's tenant as the caller's directory snapshot has it.
+    fn admit(
+        &mut self,
+        tenant: &crate::config::Tenant,
+        key: &Key,
+        conn: ConnRef,
+        now: u64,
+    ) -> bool {
         let tomb = self.tombstones.get(key).copied();
         let value = tomb.map_or(0, |t| t.value_cents);
         if self.per_tenant[key.0 as usize] >= tenant.max_sessions_per_shard {

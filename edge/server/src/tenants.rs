@@ -125,7 +125,9 @@ impl Directory {
         }
     }
 
-    /// Bumped on every `store`: a connection compares it to decide whether to re-check its key.
+    /// 0 for the set the directory was created with, bumped on every `store`: a connection
+    /// compares it to decide whether to re-check its key, the lake shipper to rebuild its
+    /// destinations.
     pub fn version(&self) -> u64 {
         self.version.load(Ordering::Acquire)
     }
