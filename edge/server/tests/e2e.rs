@@ -12,6 +12,9 @@ use sentientiq_lake::s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
 use sentientiq_lake::{S3Options, S3Sink};
 use sentientiq_proto::*;
 
+mod common;
+use common::{free_port, moves};
+
 const DEMO_KEY: &str = "siq_pk_demo_00000000000000000000";
 
 struct Edge {
@@ -25,11 +28,6 @@ struct Edge {
     edited: Option<String>,
     /// Extra environment of the edge process.
     env: Vec<(String, String)>,
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
 }
 
 impl Edge {
@@ -340,48 +338,13 @@ impl Client {
 }
 
 fn hello(sid: &str, ack: Option<u64>) -> Hello {
-    Hello {
-        key: WriteKey::parse(DEMO_KEY).expect("key"),
-        sid: Sid::parse(sid).expect("sid"),
-        aid: None,
-        url: "https://shop.example/settings".into(),
-        referrer: None,
-        title: None,
-        vw: 1440,
-        vh: 900,
-        dpr: None,
-        tz: None,
-        ptr: Some("mouse".into()),
-        sdk: "test/1".into(),
-        ack: ack.map(Seq),
-        dnt: None,
-    }
-}
-
-fn moves(seq: u64, n: usize) -> ClientFrame {
-    let mut b = Batch {
-        seq: Seq(seq),
-        t0: 1_763_780_000_000 + seq * 250,
-        ..Batch::default()
-    };
-    for i in 0..n {
-        b.push(kind::MOVE, 8000, 100 + i as i32, 200, 0);
-    }
-    ClientFrame::Batch(b)
+    common::hello(DEMO_KEY, sid, ack)
 }
 
 /// Five clicks on a dead save button, then the SDK's dead report.
 fn rage(seq: u64) -> ClientFrame {
-    let mut b = Batch {
-        seq: Seq(seq),
-        t0: 1_763_780_100_000,
-        ..Batch::default()
-    };
+    let mut b = common::five_clicks(seq);
     let l = b.intern("button#save");
-    b.push(kind::MOVE, 0, 600, 400, 0);
-    for _ in 0..5 {
-        b.push(kind::CLICK, 150_000, 600, 400, l);
-    }
     b.push(kind::DEAD, 400_000, 600, 400, l);
     ClientFrame::Batch(b)
 }

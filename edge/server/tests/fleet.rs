@@ -11,22 +11,16 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use async_tungstenite::tungstenite::{self, Message};
-use sentientiq_proto::frame::kind;
+
+mod common;
+use common::{free_port, moves};
 use sentientiq_proto::{
-    Batch, ClientFrame, EdgeFrame, ErrorCode, Hello, Limits, Seq, Sid, WriteKey, client_to_vec,
-    decode_edge,
+    ClientFrame, EdgeFrame, ErrorCode, Hello, Limits, Seq, client_to_vec, decode_edge,
 };
 
 const ADMIN: &str = "fleet-admin-token-0001";
 const EDGE: &str = "fleet-edge-token-00001";
 const REGIONS: [&str; 3] = ["us-east-1", "us-west-2", "eu-west-1"];
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 /// A binary of the workspace, beside the edge's.
 fn sibling(name: &str) -> PathBuf {
@@ -386,49 +380,11 @@ impl Client {
 }
 
 fn hello(key: &str, sid: &str) -> Hello {
-    Hello {
-        key: WriteKey::parse(key).expect("key"),
-        sid: Sid::parse(sid).expect("sid"),
-        aid: None,
-        url: "https://shop.example/settings".into(),
-        referrer: None,
-        title: None,
-        vw: 1440,
-        vh: 900,
-        dpr: None,
-        tz: None,
-        ptr: Some("mouse".into()),
-        sdk: "test/1".into(),
-        ack: None,
-        dnt: None,
-    }
+    common::hello(key, sid, None)
 }
 
-fn moves(seq: u64, n: usize) -> ClientFrame {
-    let mut b = Batch {
-        seq: Seq(seq),
-        t0: 1_763_780_000_000 + seq * 250,
-        ..Batch::default()
-    };
-    for i in 0..n {
-        b.push(kind::MOVE, 8000, 100 + i as i32, 200, 0);
-    }
-    ClientFrame::Batch(b)
-}
-
-/// Five quick clicks on one spot: rage at the default thresholds (3 clicks).
 fn five_clicks(seq: u64) -> ClientFrame {
-    let mut b = Batch {
-        seq: Seq(seq),
-        t0: 1_763_780_100_000,
-        ..Batch::default()
-    };
-    let l = b.intern("button#save");
-    b.push(kind::MOVE, 0, 600, 400, 0);
-    for _ in 0..5 {
-        b.push(kind::CLICK, 150_000, 600, 400, l);
-    }
-    ClientFrame::Batch(b)
+    ClientFrame::Batch(common::five_clicks(seq))
 }
 
 fn rages(frames: &[EdgeFrame]) -> usize {
