@@ -769,6 +769,24 @@ mod tests {
         }
         assert_eq!(s.version, 7);
         assert!(s.tenants.is_empty());
+        // A snapshot cut off after a part (its stream broke) then a delta: a gap, and the
+        // held part is dropped, not applied later.
+        assert_eq!(
+            f.push(&mut s, snap(9, vec![t("b", "2")], true))
+                .expect("part"),
+            None
+        );
+        let d = ConfigUpdate {
+            version: 8,
+            upserted: vec![t("c", "3")],
+            ..ConfigUpdate::default()
+        };
+        assert!(matches!(f.push(&mut s, d), Err(Error::Gap { .. })));
+        let last = snap(10, vec![t("d", "4")], false);
+        f.push(&mut s, last)
+            .expect("a new snapshot")
+            .expect("applied");
+        assert_eq!(s.tenants.keys().collect::<Vec<_>>(), vec!["d"]);
     }
 
     #[test]
