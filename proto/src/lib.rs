@@ -4,6 +4,7 @@
 //! - [`decode_client`] / [`decode_client_into`] / [`decode_edge`] / [`decode_http_batch`]:
 //!   bounded decoding; every allocation is bounded by [`Limits`] and the input's length.
 //! - [`encode_client`] / [`encode_edge`] / [`http_batch_to_vec`]: smallest-int encodings.
+//! - [`stream`]: the u32 length-prefix framing of QUIC streams ([`stream::Deframer`]).
 //! - [`ErrorCode`]: the one mapping from errors to wire codes, HTTP statuses and WS close codes.
 //! - feature `grpc`: the control-plane gRPC types generated from `sentientiq/v1/control.proto`.
 //!
@@ -16,6 +17,7 @@ pub mod error;
 pub mod frame;
 pub mod limits;
 mod read;
+pub mod stream;
 
 pub use date::civil_date;
 pub use decode::{decode_client, decode_client_into, decode_edge, decode_http_batch};

@@ -97,3 +97,36 @@ fn every_frame_type_has_a_fixture() {
     want.sort();
     assert_eq!(names, want);
 }
+
+/// A QUIC session stream as the client sends it (PROTOCOL.md §2): every client frame of the
+/// corpus, each after its length as a u32 big-endian. `fixtures/quic_stream.bin` holds the bytes.
+#[test]
+fn a_quic_stream_matches_its_golden_fixture_and_deframes_back() {
+    use sentientiq_proto::stream::{Deframer, encode_prefixed};
+    let frames = corpus::client_frames();
+    let mut bytes = Vec::new();
+    for (_, f) in &frames {
+        encode_prefixed(&client_to_vec(f), &mut bytes);
+    }
+    let path = dir().join("quic_stream.bin");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &bytes).expect("write fixture");
+    }
+    let want = std::fs::read(&path).expect("fixture");
+    assert_eq!(bytes, want, "stream bytes differ from the golden file");
+    // The first prefix, by hand: hello's length, big-endian.
+    let hello_len = client_to_vec(&frames[0].1).len() as u32;
+    assert_eq!(want[..4], hello_len.to_be_bytes());
+    let mut d = Deframer::new(Limits::DEFAULT.max_frame_bytes);
+    d.push(&want);
+    for (name, f) in &frames {
+        let got = d.next_frame().expect("within the limit").expect("a frame");
+        assert_eq!(
+            &decode_client(got, &Limits::DEFAULT).expect("decodes"),
+            f,
+            "{name}"
+        );
+    }
+    assert_eq!(d.next_frame(), Ok(None));
+    assert_eq!(d.buffered(), 0);
+}

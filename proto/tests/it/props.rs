@@ -230,3 +230,44 @@ fn k_column_may_be_bin() {
     assert_eq!(b.k, vec![0, 3]);
     assert_eq!(b.label(1), Some("x"));
 }
+
+proptest! {
+    /// Length-prefixed frames come back whole and in order however the stream is cut.
+    #[test]
+    fn a_quic_stream_deframes_the_same_for_any_chunking(
+        frames in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..300), 0..20),
+        cuts in prop::collection::vec(1usize..97, 1..40),
+    ) {
+        use sentientiq_proto::stream::{Deframer, encode_prefixed};
+        let mut bytes = Vec::new();
+        for f in &frames {
+            encode_prefixed(f, &mut bytes);
+        }
+        let mut d = Deframer::new(300);
+        let mut got = Vec::new();
+        let mut at = 0;
+        let mut i = 0;
+        while at < bytes.len() {
+            let n = cuts[i % cuts.len()].min(bytes.len() - at);
+            d.push(&bytes[at..at + n]);
+            at += n;
+            i += 1;
+            while let Some(f) = d.next_frame().expect("within the limit") {
+                got.push(f.to_vec());
+            }
+            // Never more than one partial frame (and its prefix) held.
+            prop_assert!(d.buffered() < 4 + 300);
+        }
+        prop_assert_eq!(got, frames);
+    }
+
+    /// Arbitrary bytes never panic the deframer, and nothing over the limit is handed out.
+    #[test]
+    fn arbitrary_stream_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..2000), max in 0usize..600) {
+        let mut d = sentientiq_proto::stream::Deframer::new(max);
+        d.push(&bytes);
+        while let Ok(Some(f)) = d.next_frame() {
+            prop_assert!(f.len() <= max);
+        }
+    }
+}
