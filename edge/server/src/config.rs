@@ -40,12 +40,79 @@ pub struct File {
     pub lake: LakeSection,
     #[serde(default)]
     pub control: ControlSection,
+    #[serde(default)]
+    pub quic: QuicSection,
     #[serde(default, rename = "tenant")]
     pub tenants: Vec<TenantSection>,
 }
 
 /// The control plane this edge follows (`[control]`). Without an endpoint the edge serves the
 /// tenants of its file and reports nothing.
+/// `[quic]`: QUIC ingest (ALPN `siq/1`) on a UDP port, one socket per shard.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuicSection {
+    #[serde(default = "d_true")]
+    pub enabled: bool,
+    /// Default: the TCP listen address with the next port (7401 beside the default 7400).
+    #[serde(default)]
+    pub listen: Option<SocketAddr>,
+    /// Certificate chain and private key, PEM. Without them the edge uses a self-signed
+    /// certificate kept in `data_dir/quic/` (made at first start) and prints its SHA-256.
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+    /// Names the self-signed certificate is made for.
+    #[serde(default = "d_quic_names")]
+    pub self_signed_names: Vec<String>,
+    #[serde(default = "d_quic_conns")]
+    pub max_connections_per_shard: usize,
+    /// Sessions (bidirectional streams) open at once on one connection.
+    #[serde(default = "d_quic_streams")]
+    pub max_streams_per_connection: u32,
+}
+
+/// Bounds of `[quic]`'s limits (tested at both ends).
+pub const QUIC_MAX_CONNECTIONS: std::ops::RangeInclusive<usize> = 1..=1_000_000;
+pub const QUIC_MAX_STREAMS: std::ops::RangeInclusive<u32> = 1..=65_536;
+
+impl Default for QuicSection {
+    fn default() -> Self {
+        QuicSection {
+            enabled: true,
+            listen: None,
+            cert: None,
+            key: None,
+            self_signed_names: d_quic_names(),
+            max_connections_per_shard: d_quic_conns(),
+            max_streams_per_connection: d_quic_streams(),
+        }
+    }
+}
+
+impl QuicSection {
+    /// The UDP address QUIC listens on.
+    pub fn listen_addr(&self, edge: &EdgeSection) -> SocketAddr {
+        self.listen.unwrap_or_else(|| {
+            SocketAddr::new(edge.listen.ip(), edge.listen.port().wrapping_add(1))
+        })
+    }
+}
+
+fn d_true() -> bool {
+    true
+}
+fn d_quic_names() -> Vec<String> {
+    vec!["localhost".into(), "127.0.0.1".into()]
+}
+fn d_quic_conns() -> usize {
+    20_000
+}
+fn d_quic_streams() -> u32 {
+    1024
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ControlSection {
@@ -517,6 +584,7 @@ pub struct Config {
     pub edge: EdgeSection,
     pub lake: LakeSection,
     pub control: ControlSection,
+    pub quic: QuicSection,
     pub tenants: Vec<Tenant>,
 }
 
@@ -624,10 +692,35 @@ impl Config {
         if control.endpoint.is_some() && control.token.as_deref().is_none_or(str::is_empty) {
             return invalid("control.endpoint needs control.token (or SIQ_EDGE_TOKEN)");
         }
+        let q = &file.quic;
+        if q.cert.is_some() != q.key.is_some() {
+            return invalid("quic.cert and quic.key go together (or neither: self-signed)");
+        }
+        if !QUIC_MAX_CONNECTIONS.contains(&q.max_connections_per_shard) {
+            return invalid(format!(
+                "quic.max_connections_per_shard must be within {}..={}",
+                QUIC_MAX_CONNECTIONS.start(),
+                QUIC_MAX_CONNECTIONS.end()
+            ));
+        }
+        if !QUIC_MAX_STREAMS.contains(&q.max_streams_per_connection) {
+            return invalid(format!(
+                "quic.max_streams_per_connection must be within {}..={}",
+                QUIC_MAX_STREAMS.start(),
+                QUIC_MAX_STREAMS.end()
+            ));
+        }
+        if q.enabled && q.listen_addr(&file.edge).port() == 0 {
+            return invalid("quic.listen needs a port");
+        }
+        if q.enabled && q.self_signed_names.is_empty() && q.cert.is_none() {
+            return invalid("quic.self_signed_names must name at least one host");
+        }
         Ok(Config {
             edge: file.edge,
             lake: file.lake,
             control,
+            quic: file.quic,
             tenants,
         })
     }
@@ -1154,6 +1247,61 @@ mod tests {
             ex.tenants[0].high_value_cents,
             super::DEFAULT_HIGH_VALUE_CENTS
         );
+        let (a, b) = (&m.quic, &ex.quic);
+        assert_eq!(
+            (
+                a.enabled,
+                a.listen_addr(&m.edge),
+                &a.cert,
+                &a.key,
+                &a.self_signed_names,
+                a.max_connections_per_shard,
+                a.max_streams_per_connection
+            ),
+            (
+                b.enabled,
+                b.listen_addr(&ex.edge),
+                &b.cert,
+                &b.key,
+                &b.self_signed_names,
+                b.max_connections_per_shard,
+                b.max_streams_per_connection
+            )
+        );
+        assert_eq!(
+            a.listen_addr(&m.edge),
+            "127.0.0.1:7401".parse().expect("addr")
+        );
+    }
+
+    #[test]
+    fn quic_limits_are_checked_at_both_ends_and_cert_and_key_go_together() {
+        let with = |q: &str| {
+            Config::parse(&format!(
+                "[edge]\nid = \"e\"\nregion = \"r\"\n[quic]\n{q}\n"
+            ))
+        };
+        for (line, ok) in [
+            ("max_connections_per_shard = 0", false),
+            ("max_connections_per_shard = 1", true),
+            ("max_connections_per_shard = 1000000", true),
+            ("max_connections_per_shard = 1000001", false),
+            ("max_streams_per_connection = 0", false),
+            ("max_streams_per_connection = 1", true),
+            ("max_streams_per_connection = 65536", true),
+            ("max_streams_per_connection = 65537", false),
+            ("cert = \"c.pem\"", false),
+            ("key = \"k.pem\"", false),
+            ("cert = \"c.pem\"\nkey = \"k.pem\"", true),
+            ("listen = \"127.0.0.1:0\"", false),
+            ("self_signed_names = []", false),
+            ("enabled = false\nself_signed_names = []", true),
+            ("listen = \"127.0.0.1:9999\"", true),
+        ] {
+            assert_eq!(with(line).is_ok(), ok, "{line}: {:?}", with(line).err());
+        }
+        let c = with("listen = \"127.0.0.1:9999\"").expect("valid");
+        assert_eq!(c.quic.listen_addr(&c.edge).port(), 9999);
     }
 
     /// The example with its commented `[lake.s3]` block and tenant `lake` line switched on.

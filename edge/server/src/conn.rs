@@ -143,6 +143,7 @@ async fn serve(shard: ShardRef, mut stream: TcpStream) {
                 200,
                 metrics::render(&node.metrics, &node.edge.id, &node.edge.region)
                     + &metrics::render_lake(&node.lake_metrics, &node.edge.id, &node.edge.region)
+                    + &metrics::render_quic(&node.metrics, &node.edge.id, &node.edge.region)
                     + &metrics::render_control(
                         &node.control,
                         node.reports.as_ref(),
@@ -161,7 +162,7 @@ async fn serve(shard: ShardRef, mut stream: TcpStream) {
     let _ = http::write(&mut stream, &resp, true).await;
 }
 
-fn err_frame(code: ErrorCode, msg: &str, fatal: bool) -> Vec<u8> {
+pub(crate) fn err_frame(code: ErrorCode, msg: &str, fatal: bool) -> Vec<u8> {
     edge_to_vec(&EdgeFrame::Err(sentientiq_proto::Err {
         code,
         msg: msg.to_string(),
@@ -173,17 +174,18 @@ fn err_frame(code: ErrorCode, msg: &str, fatal: bool) -> Vec<u8> {
 type Ws = WebSocketStream<TcpStream>;
 
 /// Where one session's frames go from this connection: registered with the shard, owner
-/// computed once.
-struct Route<'a> {
-    shard: &'a ShardRef,
+/// computed once. (QUIC streams use it too.)
+#[derive(Debug)]
+pub(crate) struct Route {
+    shard: ShardRef,
     own: usize,
-    conn: ConnRef,
+    pub(crate) conn: ConnRef,
     tenant: u32,
     sid: Sid,
 }
 
-impl<'a> Route<'a> {
-    fn open(shard: &'a ShardRef, tenant: usize, sid: Sid, tx: LocalSender<Out>) -> Route<'a> {
+impl Route {
+    pub(crate) fn open(shard: &ShardRef, tenant: usize, sid: Sid, tx: LocalSender<Out>) -> Route {
         let mut s = shard.borrow_mut();
         let own = owner(
             &s.node.tenants.load().get(tenant).id,
@@ -193,7 +195,7 @@ impl<'a> Route<'a> {
         let conn = s.register(tx);
         drop(s);
         Route {
-            shard,
+            shard: shard.clone(),
             own,
             conn,
             tenant: tenant as u32,
@@ -204,7 +206,7 @@ impl<'a> Route<'a> {
     /// Routes one decoded frame to its owner. Emails and card numbers are redacted here, so
     /// neither the core nor the spool ever sees them; `raw` (the bytes as received) is kept
     /// when nothing changed, otherwise the frame is re-encoded.
-    fn send(&self, raw: Option<&[u8]>, mut frame: ClientFrame, recv_ms: u64) {
+    pub(crate) fn send(&self, raw: Option<&[u8]>, mut frame: ClientFrame, recv_ms: u64) {
         let mut s = self.shard.borrow_mut();
         let redacted = sentientiq_core::privacy::redact(&mut frame);
         if redacted {

@@ -45,6 +45,161 @@ pub struct ShardMetrics {
     pub fsync: Histogram,
     /// Frame received → ack released, ms ([`ACK_BUCKETS_MS`]).
     pub ack: Histogram,
+    pub quic: QuicMetrics,
+}
+
+/// One shard's QUIC counters (rendered per shard).
+#[derive(Debug, Default)]
+pub struct QuicMetrics {
+    pub connections: AtomicU64,
+    pub connections_total: AtomicU64,
+    pub handshakes: AtomicU64,
+    pub handshake_failures: AtomicU64,
+    pub zero_rtt_accepted: AtomicU64,
+    pub refused: AtomicU64,
+    pub streams: AtomicU64,
+    pub streams_total: AtomicU64,
+    pub rx_datagrams: AtomicU64,
+    pub rx_bytes: AtomicU64,
+    pub tx_datagrams: AtomicU64,
+    pub tx_bytes: AtomicU64,
+    pub stream_bytes_in: AtomicU64,
+    pub stream_bytes_out: AtomicU64,
+    pub lost_packets: AtomicU64,
+    pub forwarded_out: AtomicU64,
+    pub forwarded_in: AtomicU64,
+    pub forward_dropped: AtomicU64,
+    pub send_errors: AtomicU64,
+}
+
+/// The QUIC counters of every shard, labelled with the shard's index.
+pub fn render_quic(shards: &[std::sync::Arc<ShardMetrics>], edge: &str, region: &str) -> String {
+    type Get = fn(&QuicMetrics) -> &AtomicU64;
+    let rows: [(&str, &str, &str, Get); 19] = [
+        ("quic_connections", "Open QUIC connections.", "gauge", |q| {
+            &q.connections
+        }),
+        (
+            "quic_connections_total",
+            "QUIC connections accepted (handshake started).",
+            "counter",
+            |q| &q.connections_total,
+        ),
+        (
+            "quic_handshakes_total",
+            "QUIC handshakes completed.",
+            "counter",
+            |q| &q.handshakes,
+        ),
+        (
+            "quic_handshake_failures_total",
+            "QUIC connections lost or refused before their handshake completed.",
+            "counter",
+            |q| &q.handshake_failures,
+        ),
+        (
+            "quic_zero_rtt_accepted_total",
+            "QUIC connections whose 0-RTT data was accepted.",
+            "counter",
+            |q| &q.zero_rtt_accepted,
+        ),
+        (
+            "quic_refused_total",
+            "QUIC connections refused at the per-shard cap.",
+            "counter",
+            |q| &q.refused,
+        ),
+        (
+            "quic_streams",
+            "Open QUIC streams (sessions).",
+            "gauge",
+            |q| &q.streams,
+        ),
+        (
+            "quic_streams_total",
+            "QUIC streams opened by clients.",
+            "counter",
+            |q| &q.streams_total,
+        ),
+        (
+            "quic_received_datagrams_total",
+            "UDP datagrams received on the QUIC port.",
+            "counter",
+            |q| &q.rx_datagrams,
+        ),
+        (
+            "quic_received_bytes_total",
+            "UDP payload bytes received on the QUIC port.",
+            "counter",
+            |q| &q.rx_bytes,
+        ),
+        (
+            "quic_sent_datagrams_total",
+            "UDP datagrams sent from the QUIC port.",
+            "counter",
+            |q| &q.tx_datagrams,
+        ),
+        (
+            "quic_sent_bytes_total",
+            "UDP payload bytes sent from the QUIC port.",
+            "counter",
+            |q| &q.tx_bytes,
+        ),
+        (
+            "quic_stream_received_bytes_total",
+            "Stream bytes received (frames and their prefixes).",
+            "counter",
+            |q| &q.stream_bytes_in,
+        ),
+        (
+            "quic_stream_sent_bytes_total",
+            "Stream bytes sent (frames and their prefixes).",
+            "counter",
+            |q| &q.stream_bytes_out,
+        ),
+        (
+            "quic_lost_packets_total",
+            "Packets QUIC declared lost (and resent).",
+            "counter",
+            |q| &q.lost_packets,
+        ),
+        (
+            "quic_forwarded_out_total",
+            "Datagrams handed to the shard that owns their connection.",
+            "counter",
+            |q| &q.forwarded_out,
+        ),
+        (
+            "quic_forwarded_in_total",
+            "Datagrams received from another shard.",
+            "counter",
+            |q| &q.forwarded_in,
+        ),
+        (
+            "quic_forward_dropped_total",
+            "Datagrams dropped because the owner shard's queue was full.",
+            "counter",
+            |q| &q.forward_dropped,
+        ),
+        (
+            "quic_send_errors_total",
+            "Datagrams the socket refused to send.",
+            "counter",
+            |q| &q.send_errors,
+        ),
+    ];
+    let mut o = String::new();
+    for (name, help, kind, get) in rows {
+        let _ = writeln!(o, "# HELP siq_{name} {help}\n# TYPE siq_{name} {kind}");
+        for (i, s) in shards.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "siq_{name}{{edge=\"{edge}\",region=\"{region}\",shard=\"{i}\"}} {}",
+                get(&s.quic).load(Relaxed)
+            );
+        }
+    }
+    o
 }
 
 /// A fixed-bucket histogram written by one shard: one bucket incremented per observation

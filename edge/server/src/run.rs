@@ -119,6 +119,26 @@ pub fn run(cfg: Config) -> Result<()> {
         tenants = Tenants::new(list);
         synced = s;
     }
+    // Every shard binds its port with SO_REUSEPORT, which another process of the same user may
+    // also do: two edges on one port would silently split its traffic. A plain bind first
+    // fails if anyone holds the port.
+    probe_port(cfg.edge.listen, false)?;
+    if cfg.quic.enabled {
+        probe_port(cfg.quic.listen_addr(&cfg.edge), true)?;
+    }
+    let quic = match cfg.quic.enabled {
+        true => {
+            let q = crate::quic::prepare(&cfg.quic, &cfg.edge).context("preparing QUIC")?;
+            tracing::info!(
+                listen = %q.listen,
+                sha256 = %q.fingerprint,
+                file = %data.join("quic/cert.sha256").display(),
+                "QUIC certificate (pin this SHA-256 in clients)"
+            );
+            Some(Arc::new(q))
+        }
+        false => None,
+    };
     let mut dest = crate::lake::Destinations::from_config(&cfg)?;
     // The tenants served may be the last-known-good set, not the file's.
     dest.set_tenants(tenants.live())?;
@@ -173,6 +193,16 @@ pub fn run(cfg: Config) -> Result<()> {
             .map(Some)
             .collect(),
     ));
+    // QUIC datagrams that reached another shard's socket go to their connection's owner.
+    let dgram_mesh: Option<PerShard1<crate::mesh::Ends<crate::quic::Datagram>>> =
+        quic.as_ref().map(|_| {
+            Arc::new(Mutex::new(
+                crate::mesh::full(nshards, crate::quic::FORWARD_QUEUE)
+                    .into_iter()
+                    .map(Some)
+                    .collect(),
+            ))
+        });
     let next_index = Arc::new(AtomicUsize::new(0));
     let placement = PoolPlacement::MaxSpread(nshards, CpuSet::online().ok());
     let handles = LocalExecutorPoolBuilder::new(placement)
@@ -186,9 +216,11 @@ pub fn run(cfg: Config) -> Result<()> {
                 next_lsn.clone(),
                 floors.clone(),
             );
+            let quic = quic.clone().zip(dgram_mesh.clone());
             let id = next_index.fetch_add(1, Ordering::AcqRel);
             async move {
-                if let Err(e) = shard_main(id, node.clone(), mesh, records, next_lsn, floors).await
+                if let Err(e) =
+                    shard_main(id, node.clone(), mesh, records, next_lsn, floors, quic).await
                 {
                     tracing::error!(error = %e, "shard failed");
                     node.shutdown.store(true, Ordering::Relaxed);
@@ -225,6 +257,20 @@ pub fn run(cfg: Config) -> Result<()> {
     }
 }
 
+/// Fails when `addr` is already bound (TCP listener, or UDP socket).
+fn probe_port(addr: std::net::SocketAddr, udp: bool) -> Result<()> {
+    let r = match udp {
+        true => std::net::UdpSocket::bind(addr).map(drop),
+        false => std::net::TcpListener::bind(addr).map(drop),
+    };
+    r.with_context(|| {
+        format!(
+            "{} {addr} is in use (another edge on the same port?)",
+            if udp { "UDP" } else { "TCP" }
+        )
+    })
+}
+
 async fn shard_main(
     id: usize,
     node: Arc<Node>,
@@ -232,6 +278,10 @@ async fn shard_main(
     records: PerShard<spool::Record>,
     next_lsn: Arc<Vec<u64>>,
     floors: PerShard<(String, String, u64)>,
+    quic: Option<(
+        Arc<crate::quic::Shared>,
+        PerShard1<crate::mesh::Ends<crate::quic::Datagram>>,
+    )>,
 ) -> Result<()> {
     let ends = mesh
         .lock()
@@ -305,6 +355,30 @@ async fn shard_main(
         tracing::info!(listen = %node.edge.listen, shards = node.nshards, edge = %node.edge.id, region = %node.edge.region, "edge listening");
     }
     let accept = glommio::spawn_local(crate::conn::accept_loop(shard.clone(), listener));
+    let quic = match quic {
+        Some((shared, ends)) => {
+            let ends = ends
+                .lock()
+                .ok()
+                .and_then(|mut v| v.get_mut(id).and_then(Option::take))
+                .ok_or_else(|| anyhow::anyhow!("shard {id} has no QUIC mesh ends"))?;
+            let crate::mesh::Connected { senders, receivers } = ends.connect().await;
+            let q = crate::quic::start(
+                id,
+                &shared,
+                shard.clone(),
+                node.clone(),
+                senders,
+                receivers.into_iter().flatten().collect(),
+            )
+            .with_context(|| format!("binding QUIC on {}", shared.listen))?;
+            if id == 0 {
+                tracing::info!(listen = %shared.listen, alpn = "siq/1", "QUIC listening");
+            }
+            Some(q)
+        }
+        None => None,
+    };
     node.ready.fetch_add(1, Ordering::AcqRel);
 
     let mut last_evict = Instant::now();
@@ -334,6 +408,11 @@ async fn shard_main(
         glommio::timer::sleep(Duration::from_millis(5)).await;
     }
     shard.borrow_mut().close_all(1001, "edge shutting down");
+    if let Some(q) = &quic {
+        // Let the sessions' closes reach their streams, then close the connections.
+        glommio::yield_if_needed().await;
+        q.borrow_mut().close_all();
+    }
     shard.borrow_mut().publish_aggregates();
     glommio::timer::sleep(Duration::from_millis(200)).await;
     Ok(())

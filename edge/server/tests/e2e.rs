@@ -1826,7 +1826,7 @@ fn a_tenant_with_its_own_bucket_and_prefix_ships_there_and_only_there() {
 
 #[test]
 fn the_loadgen_against_a_real_edge_gets_exactly_what_the_core_detects_offline() {
-    use sentientiq_loadgen::run::{Opts, Stats, run};
+    use sentientiq_loadgen::run::{Opts, QuicOpts, Stats, Transport, run};
     use sentientiq_loadgen::synth::Mix;
     use std::cell::RefCell;
     use std::rc::Rc;
@@ -1849,15 +1849,40 @@ fn the_loadgen_against_a_real_edge_gets_exactly_what_the_core_detects_offline() 
         progress: false,
         // Sessions connect from 127.0.0.1 and 127.0.0.2 (the loadgen's --source-ips).
         source_ips: 2,
+        // Half the sessions over QUIC, three to a connection, over two client sockets.
+        transport: Transport::Mixed,
+        quic: Some(QuicOpts {
+            addrs: vec![std::net::SocketAddr::from(([127, 0, 0, 1], edge.port + 1))],
+            pin: std::fs::read_to_string(edge.dir.path().join("data/quic/cert.sha256"))
+                .expect("pin")
+                .trim()
+                .to_string(),
+            sessions_per_connection: 3,
+            sockets: 2,
+        }),
     };
     let stats = Rc::new(RefCell::new(Stats::default()));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    tokio::task::LocalSet::new().block_on(&rt, run(opts, stats.clone()));
+    tokio::task::LocalSet::new()
+        .block_on(&rt, run(opts, stats.clone()))
+        .expect("run");
     let s = stats.borrow();
     assert_eq!(s.sessions_connected, sessions as u64, "{:?}", s.errors);
+    let by: Vec<_> = s
+        .by_transport
+        .iter()
+        .map(|(k, t)| (*k, t.sessions_connected, t.acked == t.frames_sent))
+        .collect();
+    assert_eq!(
+        by,
+        vec![
+            ("quic", sessions as u64 / 2, true),
+            ("ws", sessions as u64 / 2, true)
+        ]
+    );
     assert!(s.errors.is_empty(), "{:?}", s.errors);
     assert_eq!(s.unacked_at_end, 0);
     assert_eq!(s.acked, s.frames_sent);

@@ -4,12 +4,19 @@
 use sentientiq_proto::frame::kind;
 use sentientiq_proto::{Batch, ClientFrame, Hello, Seq, Sid, WriteKey};
 
-/// A free TCP port on 127.0.0.1 (bound, then released).
+/// A free TCP port on 127.0.0.1 (bound, then released) whose next port is free for UDP too:
+/// an edge's QUIC port is its TCP port + 1 unless configured.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    for _ in 0..100 {
+        let p = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        if p < u16::MAX && std::net::UdpSocket::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+    panic!("no free TCP port with a free UDP port after it");
 }
 
 /// A browser-like `hello` for `sid` with `key`, resuming after `ack` when given.

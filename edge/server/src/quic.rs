@@ -1,0 +1,1134 @@
+//! QUIC ingest (ALPN `siq/1`, PROTOCOL.md §2) inside the shards.
+//!
+//! Each shard binds its own `SO_REUSEPORT` UDP socket on the QUIC port and drives its own
+//! `quinn-proto` [`Endpoint`] from it: no runtime beside the shard, no locks. The kernel spreads
+//! datagrams over the shards' sockets by 4-tuple hash, so a connection's packets keep reaching
+//! the shard that accepted it, until the client's address changes (migration, NAT rebinding).
+//! Then they may land on another shard: every connection ID the edge issues starts with the
+//! owning shard's index ([`ShardCids`]), and a shard hands any datagram whose destination ID
+//! names another shard to that shard over the mesh ([`owner_of`]). Replies leave from the
+//! owner's socket, which shares the port.
+//!
+//! Sessions are the WebSocket's: one bidirectional stream per session, the first frame `hello`,
+//! frames routed to the session's owner shard through [`Route`], outputs (`ack`, `det`, `iv`,
+//! `err`) written back length-prefixed. A refusal sends `err` and ends the stream with the
+//! WebSocket close code as the QUIC application error code (STOP_SENDING, then FIN).
+
+use std::cell::RefCell;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::BytesMut;
+use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
+use glommio::channels::shared_channel::ConnectedSender;
+use quinn_proto::{
+    ConnectionHandle, ConnectionId, ConnectionIdGenerator, DatagramEvent, Dir, Endpoint,
+    EndpointConfig, Event, IdleTimeout, InvalidCid, ReadError, ServerConfig, StreamEvent, StreamId,
+    TransportConfig, VarInt, WriteError,
+};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use sentientiq_proto::stream::{Deframer, encode_prefixed};
+use sentientiq_proto::{
+    ClientFrame, DecodeError, EdgeFrame, ErrorCode, Limits, decode_client, edge_to_vec,
+};
+use sha2::Digest;
+
+use crate::config::{EdgeSection, QuicSection};
+use crate::conn::{CONN_QUEUE, Route, err_frame};
+use crate::metrics::{QuicMetrics, ShardMetrics};
+use crate::shard::{Node, Out, ShardRef, now_ms};
+
+/// The ALPN protocol id.
+pub const ALPN: &[u8] = b"siq/1";
+/// Length of the connection IDs the edge issues: the shard's index, then 7 random bytes.
+pub const CID_LEN: usize = 8;
+/// Resumption tickets remembered (shared by all shards, for 0-RTT).
+pub const TICKETS: usize = 16_384;
+/// Datagrams queued from one shard to another at most; more are dropped (QUIC resends).
+pub const FORWARD_QUEUE: usize = 1024;
+
+/// QUIC application error codes: the WebSocket close codes (PROTOCOL.md §6).
+pub mod code {
+    pub const NORMAL: u32 = 1000;
+    pub const GOING_AWAY: u32 = 1001;
+    pub const OVERLOADED: u32 = 1013;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {msg}")]
+    Pem { path: PathBuf, msg: String },
+    #[error("making a self-signed certificate: {0}")]
+    Rcgen(#[from] rcgen::Error),
+    #[error("TLS: {0}")]
+    Tls(#[from] rustls::Error),
+    #[error("QUIC config: {0}")]
+    Config(String),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A datagram handed to the shard that owns its connection.
+#[derive(Debug)]
+pub struct Datagram {
+    pub remote: SocketAddr,
+    pub data: Vec<u8>,
+}
+
+/// What all shards share: one TLS config (one ticket store, so a 0-RTT client may land on any
+/// shard), one token key and one stateless-reset key.
+#[derive(Clone)]
+pub struct Shared {
+    pub server: Arc<ServerConfig>,
+    pub endpoint: EndpointConfig,
+    pub listen: SocketAddr,
+    /// SHA-256 of the certificate, lowercase hex.
+    pub fingerprint: String,
+    pub max_connections: usize,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("listen", &self.listen)
+            .field("fingerprint", &self.fingerprint)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds the shared QUIC config: the certificate from `[quic]`, or the self-signed one kept in
+/// `data_dir/quic/` (made at first start). The fingerprint goes to `data_dir/quic/cert.sha256`.
+pub fn prepare(q: &QuicSection, edge: &EdgeSection) -> Result<Shared, Error> {
+    let dir = edge.data_dir.join("quic");
+    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+    let (chain, key) = match (&q.cert, &q.key) {
+        (Some(c), Some(k)) => (read_chain(c)?, read_key(k)?),
+        _ => self_signed(&dir, &q.self_signed_names)?,
+    };
+    let leaf = chain.first().ok_or_else(|| Error::Pem {
+        path: q.cert.clone().unwrap_or_default(),
+        msg: "no certificate".into(),
+    })?;
+    let fingerprint = hex::encode(sha2::Sha256::digest(leaf.as_ref()));
+    let fp_path = dir.join("cert.sha256");
+    std::fs::write(&fp_path, format!("{fingerprint}\n")).map_err(io(&fp_path))?;
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)?;
+    tls.alpn_protocols = vec![ALPN.to_vec()];
+    // 0-RTT: QUIC allows only 0 or u32::MAX here. Replayed early data is harmless: every
+    // client frame is deduplicated by (tenant, sid, seq).
+    tls.max_early_data_size = u32::MAX;
+    tls.session_storage = rustls::server::ServerSessionMemoryCache::new(TICKETS);
+    let crypto = quinn_proto::crypto::rustls::QuicServerConfig::try_from(tls)
+        .map_err(|e| Error::Config(e.to_string()))?;
+    let mut server = ServerConfig::with_crypto(Arc::new(crypto));
+    server.transport_config(Arc::new(transport(q, edge)?));
+    Ok(Shared {
+        server: Arc::new(server),
+        endpoint: EndpointConfig::default(),
+        listen: q.listen_addr(edge),
+        fingerprint,
+        max_connections: q.max_connections_per_shard,
+    })
+}
+
+fn transport(q: &QuicSection, edge: &EdgeSection) -> Result<TransportConfig, Error> {
+    let mut t = TransportConfig::default();
+    t.max_concurrent_bidi_streams(q.max_streams_per_connection.into());
+    t.max_concurrent_uni_streams(0u8.into());
+    let idle = IdleTimeout::try_from(Duration::from_millis(edge.idle_timeout_ms))
+        .map_err(|e| Error::Config(format!("edge.idle_timeout_ms: {e}")))?;
+    t.max_idle_timeout(Some(idle));
+    // One whole frame and its prefix fit in a stream's window; a connection's sessions share
+    // 4 MiB, which bounds what one connection can make the edge buffer.
+    let max_frame = Limits::DEFAULT.max_frame_bytes as u32 + 4;
+    t.stream_receive_window((2 * max_frame).into());
+    t.receive_window((4u32 << 20).into());
+    Ok(t)
+}
+
+fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
+    let pem = |msg: String| Error::Pem {
+        path: path.to_path_buf(),
+        msg,
+    };
+    let chain = CertificateDer::pem_file_iter(path)
+        .map_err(|e| pem(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| pem(e.to_string()))?;
+    if chain.is_empty() {
+        return Err(pem("no certificate".into()));
+    }
+    Ok(chain)
+}
+
+fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, Error> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| Error::Pem {
+        path: path.to_path_buf(),
+        msg: e.to_string(),
+    })
+}
+
+/// The self-signed certificate in `dir` (`cert.pem`, `key.pem`), made on first use: clients pin
+/// its fingerprint, so it must survive restarts.
+fn self_signed(
+    dir: &Path,
+    names: &[String],
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), Error> {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    if cert.exists() && key.exists() {
+        return Ok((read_chain(&cert)?, read_key(&key)?));
+    }
+    let made = rcgen::generate_simple_self_signed(names.to_vec())?;
+    {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let tmp = dir.join("key.pem.tmp");
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)
+            .map_err(io(&tmp))?;
+        f.write_all(made.signing_key.serialize_pem().as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(io(&tmp))?;
+        std::fs::rename(&tmp, &key).map_err(io(&key))?;
+    }
+    std::fs::write(&cert, made.cert.pem()).map_err(io(&cert))?;
+    tracing::info!(cert = %cert.display(), "made a self-signed QUIC certificate");
+    Ok((read_chain(&cert)?, read_key(&key)?))
+}
+
+/// Issues connection IDs that start with the shard's index (then 7 random bytes), so that any
+/// shard can tell which one owns a packet.
+#[derive(Debug)]
+pub struct ShardCids {
+    shard: u8,
+    rng: ring::rand::SystemRandom,
+}
+
+impl ShardCids {
+    pub fn new(shard: u8) -> ShardCids {
+        ShardCids {
+            shard,
+            rng: ring::rand::SystemRandom::new(),
+        }
+    }
+}
+
+impl ConnectionIdGenerator for ShardCids {
+    fn generate_cid(&mut self) -> ConnectionId {
+        use ring::rand::SecureRandom;
+        let mut b = [0u8; CID_LEN];
+        if self.rng.fill(&mut b[1..]).is_err() {
+            // The system RNG failing is not recoverable; a constant ID would be worse.
+            tracing::error!("the system random generator failed");
+            std::process::abort();
+        }
+        b[0] = self.shard;
+        ConnectionId::new(&b)
+    }
+
+    fn validate(&self, cid: &ConnectionId) -> Result<(), InvalidCid> {
+        if cid.len() == CID_LEN && cid[0] == self.shard {
+            Ok(())
+        } else {
+            Err(InvalidCid)
+        }
+    }
+
+    fn cid_len(&self) -> usize {
+        CID_LEN
+    }
+
+    fn cid_lifetime(&self) -> Option<Duration> {
+        None
+    }
+}
+
+/// The shard that should handle a datagram, from its destination connection ID: the ID's first
+/// byte, when the ID has the edge's length. `None` (handle here) for anything else: a client's
+/// first packets carry an ID the client chose, and they reach one socket by their 4-tuple.
+/// Pure, and total on any bytes.
+pub fn owner_of(d: &[u8], nshards: usize) -> Option<usize> {
+    let first = *d.first()?;
+    let cid = if first & 0x80 != 0 {
+        // Long header: flags, version (4), DCID length, DCID.
+        let len = usize::from(*d.get(5)?);
+        if len != CID_LEN {
+            return None;
+        }
+        d.get(6..6 + CID_LEN)?
+    } else {
+        d.get(1..1 + CID_LEN)?
+    };
+    Some(usize::from(cid[0]) % nshards.max(1))
+}
+
+struct Conn {
+    c: quinn_proto::Connection,
+    streams: HashMap<StreamId, Stream>,
+    /// The deadline this connection has in the timer heap.
+    timer: Option<Instant>,
+    lost_seen: u64,
+    connected: bool,
+}
+
+struct Stream {
+    deframer: Deframer,
+    sess: Option<Sess>,
+    /// Framed output the stream's send window did not take yet.
+    pending: Vec<u8>,
+    /// The session is over; nothing more is read, the send side finishes once `pending` is out.
+    done: bool,
+    finish_after_flush: bool,
+}
+
+struct Sess {
+    route: Route,
+    key_h: [u8; 32],
+    tenant: usize,
+    limits: Limits,
+    seen_version: u64,
+    /// Highest seq routed, highest acknowledged, and whether the client finished its side: the
+    /// stream ends once everything routed is acknowledged.
+    last_seq: u64,
+    acked: u64,
+    fin: bool,
+}
+
+/// One shard's QUIC endpoint and connections.
+pub struct QuicShard {
+    id: usize,
+    endpoint: Endpoint,
+    conns: HashMap<ConnectionHandle, Box<Conn>>,
+    /// The shard's socket, for sends (non-blocking; a full socket buffer drops the datagram,
+    /// which QUIC's loss recovery resends).
+    tx: std::net::UdpSocket,
+    peers: Vec<Option<ConnectedSender<Datagram>>>,
+    timers: BinaryHeap<Reverse<(Instant, ConnectionHandle)>>,
+    timer_bell: LocalSender<()>,
+    armed: Option<Instant>,
+    buf: Vec<u8>,
+    shard: ShardRef,
+    node: Arc<Node>,
+    m: Arc<ShardMetrics>,
+    max_connections: usize,
+    me: Weak<RefCell<QuicShard>>,
+}
+
+impl std::fmt::Debug for QuicShard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuicShard")
+            .field("id", &self.id)
+            .field("connections", &self.conns.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn qm(m: &ShardMetrics) -> &QuicMetrics {
+    &m.quic
+}
+
+/// Binds shard `id`'s socket and starts its receive and timer tasks. Returns the shard's QUIC
+/// state (for shutdown) once bound.
+pub fn start(
+    id: usize,
+    shared: &Shared,
+    shard: ShardRef,
+    node: Arc<Node>,
+    peers: Vec<Option<ConnectedSender<Datagram>>>,
+    forwarded: Vec<glommio::channels::shared_channel::ConnectedReceiver<Datagram>>,
+) -> Result<Rc<RefCell<QuicShard>>, Error> {
+    let addr = shared.listen;
+    let domain = if addr.is_ipv6() {
+        socket2::Domain::IPV6
+    } else {
+        socket2::Domain::IPV4
+    };
+    let bind = || -> std::io::Result<(socket2::Socket, std::net::UdpSocket)> {
+        let s = socket2::Socket::new(domain, socket2::Type::DGRAM, Some(socket2::Protocol::UDP))?;
+        s.set_reuse_port(true)?;
+        s.set_nonblocking(true)?;
+        // Bursts of datagrams from thousands of clients: room for them between reads.
+        let _ = s.set_recv_buffer_size(4 << 20);
+        let _ = s.set_send_buffer_size(4 << 20);
+        s.bind(&addr.into())?;
+        let tx: std::net::UdpSocket = s.try_clone()?.into();
+        Ok((s, tx))
+    };
+    let (rx, tx) = bind().map_err(|source| Error::Io {
+        path: PathBuf::from(format!("udp {addr}")),
+        source,
+    })?;
+    let rx = {
+        use std::os::fd::{FromRawFd, IntoRawFd};
+        let fd = rx.into_raw_fd();
+        #[allow(unsafe_code)]
+        // SAFETY: `fd` is a valid, owned, bound UDP socket we just created and released.
+        unsafe {
+            glommio::net::UdpSocket::from_raw_fd(fd)
+        }
+    };
+    let mut ep_cfg = shared.endpoint.clone();
+    let shard_byte = u8::try_from(id).map_err(|_| Error::Config("more than 256 shards".into()))?;
+    ep_cfg.cid_generator(move || Box::new(ShardCids::new(shard_byte)));
+    let endpoint = Endpoint::new(Arc::new(ep_cfg), Some(shared.server.clone()), true, None);
+    let m = node.metrics[id].clone();
+    let (timer_bell, timer_ring) = local_channel::new_bounded::<()>(1);
+    let q = Rc::new_cyclic(|me| {
+        RefCell::new(QuicShard {
+            id,
+            endpoint,
+            conns: HashMap::new(),
+            tx,
+            peers,
+            timers: BinaryHeap::new(),
+            timer_bell,
+            armed: None,
+            buf: Vec::with_capacity(2048),
+            shard,
+            node,
+            m,
+            max_connections: shared.max_connections,
+            me: me.clone(),
+        })
+    });
+    let qr = q.clone();
+    glommio::spawn_local(async move {
+        let mut buf = vec![0u8; 65_536];
+        loop {
+            match rx.recv_from(&mut buf).await {
+                Ok((n, from)) => qr.borrow_mut().on_datagram(from, &buf[..n], false),
+                Err(e) => {
+                    tracing::warn!(error = %e, "QUIC receive failed");
+                    glommio::timer::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    })
+    .detach();
+    for rx in forwarded {
+        let qr = q.clone();
+        glommio::spawn_local(async move {
+            while let Some(d) = rx.recv().await {
+                qr.borrow_mut().on_datagram(d.remote, &d.data, true);
+            }
+        })
+        .detach();
+    }
+    glommio::spawn_local(timer_loop(Rc::downgrade(&q), timer_ring)).detach();
+    Ok(q)
+}
+
+async fn timer_loop(q: Weak<RefCell<QuicShard>>, ring: LocalReceiver<()>) {
+    loop {
+        let next = {
+            let Some(q) = q.upgrade() else { return };
+            let mut q = q.borrow_mut();
+            q.fire_timers(Instant::now());
+            q.next_deadline()
+        };
+        match next {
+            Some(t) => {
+                let wait = t.saturating_duration_since(Instant::now());
+                futures_lite::future::or(
+                    async {
+                        glommio::timer::sleep(wait).await;
+                        Some(())
+                    },
+                    ring.recv(),
+                )
+                .await;
+            }
+            None => {
+                if ring.recv().await.is_none() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl QuicShard {
+    /// A datagram from this shard's socket (`forwarded` = handed over by another shard, which
+    /// already routed it).
+    pub fn on_datagram(&mut self, remote: SocketAddr, data: &[u8], forwarded: bool) {
+        let m = self.m.clone();
+        let qm = qm(&m);
+        ShardMetrics::inc(&qm.rx_datagrams);
+        ShardMetrics::add(&qm.rx_bytes, data.len() as u64);
+        if forwarded {
+            ShardMetrics::inc(&qm.forwarded_in);
+        } else if let Some(o) = owner_of(data, self.peers.len()).filter(|o| *o != self.id)
+            && let Some(Some(tx)) = self.peers.get(o)
+        {
+            let d = Datagram {
+                remote,
+                data: data.to_vec(),
+            };
+            match tx.try_send(d) {
+                Ok(()) => ShardMetrics::inc(&qm.forwarded_out),
+                Err(_) => ShardMetrics::inc(&qm.forward_dropped),
+            }
+            return;
+        }
+        let now = Instant::now();
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let ev = self
+            .endpoint
+            .handle(now, remote, None, None, BytesMut::from(data), &mut buf);
+        match ev {
+            Some(DatagramEvent::ConnectionEvent(ch, ev)) => {
+                self.buf = buf;
+                if let Some(c) = self.conns.get_mut(&ch) {
+                    c.c.handle_event(ev);
+                    self.drive(ch, now);
+                }
+            }
+            Some(DatagramEvent::NewConnection(incoming)) => {
+                if self.conns.len() >= self.max_connections {
+                    ShardMetrics::inc(&qm.refused);
+                    let t = self.endpoint.refuse(incoming, &mut buf);
+                    self.send(&t, &buf);
+                    self.buf = buf;
+                    return;
+                }
+                match self.endpoint.accept(incoming, now, &mut buf, None) {
+                    Ok((ch, c)) => {
+                        self.buf = buf;
+                        ShardMetrics::inc(&qm.connections_total);
+                        ShardMetrics::add(&qm.connections, 1);
+                        self.conns.insert(
+                            ch,
+                            Box::new(Conn {
+                                c,
+                                streams: HashMap::new(),
+                                timer: None,
+                                lost_seen: 0,
+                                connected: false,
+                            }),
+                        );
+                        self.drive(ch, now);
+                    }
+                    Err(e) => {
+                        ShardMetrics::inc(&qm.handshake_failures);
+                        tracing::debug!(error = %e.cause, "QUIC connection not accepted");
+                        if let Some(t) = e.response {
+                            self.send(&t, &buf);
+                        }
+                        self.buf = buf;
+                    }
+                }
+            }
+            Some(DatagramEvent::Response(t)) => {
+                self.send(&t, &buf);
+                self.buf = buf;
+            }
+            None => self.buf = buf,
+        }
+    }
+
+    fn send(&self, t: &quinn_proto::Transmit, data: &[u8]) {
+        let qm = qm(&self.m);
+        let seg = t.segment_size.unwrap_or(t.size).max(1);
+        for d in data[..t.size.min(data.len())].chunks(seg) {
+            match self.tx.send_to(d, t.destination) {
+                Ok(n) => {
+                    ShardMetrics::inc(&qm.tx_datagrams);
+                    ShardMetrics::add(&qm.tx_bytes, n as u64);
+                }
+                Err(_) => ShardMetrics::inc(&qm.send_errors),
+            }
+        }
+    }
+
+    /// Runs a connection's state machine after anything happened to it: endpoint events, its
+    /// application events, its datagrams out, its next deadline.
+    fn drive(&mut self, ch: ConnectionHandle, now: Instant) {
+        let Some(mut conn) = self.conns.remove(&ch) else {
+            return;
+        };
+        loop {
+            let mut progress = false;
+            while let Some(ev) = conn.c.poll_endpoint_events() {
+                progress = true;
+                if let Some(cev) = self.endpoint.handle_event(ch, ev) {
+                    conn.c.handle_event(cev);
+                }
+            }
+            while let Some(ev) = conn.c.poll() {
+                progress = true;
+                self.on_event(ch, &mut conn, ev);
+            }
+            if !progress {
+                break;
+            }
+        }
+        let mut buf = std::mem::take(&mut self.buf);
+        loop {
+            buf.clear();
+            match conn.c.poll_transmit(now, 1, &mut buf) {
+                Some(t) => self.send(&t, &buf),
+                None => break,
+            }
+        }
+        self.buf = buf;
+        while let Some(ev) = conn.c.poll_endpoint_events() {
+            if let Some(cev) = self.endpoint.handle_event(ch, ev) {
+                conn.c.handle_event(cev);
+            }
+        }
+        let lost = conn.c.stats().path.lost_packets;
+        ShardMetrics::add(
+            &qm(&self.m).lost_packets,
+            lost.saturating_sub(conn.lost_seen),
+        );
+        conn.lost_seen = lost;
+        if conn.c.is_drained() {
+            self.gone(&mut conn);
+            return;
+        }
+        let t = conn.c.poll_timeout();
+        if t != conn.timer {
+            conn.timer = t;
+            if let Some(t) = t {
+                self.timers.push(Reverse((t, ch)));
+                if self.armed.is_none_or(|a| t < a) {
+                    self.armed = Some(t);
+                    let _ = self.timer_bell.try_send(());
+                }
+            }
+        }
+        self.conns.insert(ch, conn);
+    }
+
+    /// A connection is over: its sessions leave the shard.
+    fn gone(&mut self, conn: &mut Conn) {
+        let qm = qm(&self.m);
+        qm.connections
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        for (_, s) in conn.streams.drain() {
+            qm.streams
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            if let Some(sess) = s.sess {
+                self.shard.borrow_mut().unregister(sess.route.conn.id);
+            }
+        }
+    }
+
+    fn on_event(&mut self, ch: ConnectionHandle, conn: &mut Conn, ev: Event) {
+        let m = self.m.clone();
+        let qm = qm(&m);
+        match ev {
+            Event::HandshakeDataReady => {}
+            Event::Connected => {
+                conn.connected = true;
+                ShardMetrics::inc(&qm.handshakes);
+                // Server side: 0-RTT keys exist only when the edge accepted early data.
+                if conn.c.has_0rtt() {
+                    ShardMetrics::inc(&qm.zero_rtt_accepted);
+                }
+            }
+            Event::ConnectionLost { reason } => {
+                if !conn.connected {
+                    ShardMetrics::inc(&qm.handshake_failures);
+                }
+                tracing::debug!(reason = %reason, "QUIC connection lost");
+                for s in conn.streams.values_mut() {
+                    s.done = true;
+                    if let Some(sess) = s.sess.take() {
+                        self.shard.borrow_mut().unregister(sess.route.conn.id);
+                    }
+                }
+            }
+            Event::Stream(StreamEvent::Opened { dir: Dir::Bi }) => {
+                while let Some(id) = conn.c.streams().accept(Dir::Bi) {
+                    ShardMetrics::inc(&qm.streams_total);
+                    ShardMetrics::add(&qm.streams, 1);
+                    conn.streams.insert(
+                        id,
+                        Stream {
+                            deframer: Deframer::new(Limits::DEFAULT.max_frame_bytes),
+                            sess: None,
+                            pending: Vec::new(),
+                            done: false,
+                            finish_after_flush: false,
+                        },
+                    );
+                    self.read(ch, conn, id);
+                }
+            }
+            Event::Stream(StreamEvent::Opened { dir: Dir::Uni }) => {
+                // The edge allows none; a peer that opens one anyway gets it stopped.
+                while let Some(id) = conn.c.streams().accept(Dir::Uni) {
+                    let _ = conn.c.recv_stream(id).stop(VarInt::from_u32(1007));
+                }
+            }
+            Event::Stream(StreamEvent::Readable { id }) => self.read(ch, conn, id),
+            Event::Stream(StreamEvent::Writable { id }) => self.flush(conn, id),
+            Event::Stream(StreamEvent::Finished { id }) => {
+                if conn.streams.get(&id).is_some_and(|s| s.done) {
+                    self.remove_stream(conn, id);
+                }
+            }
+            Event::Stream(StreamEvent::Stopped { id, .. }) => {
+                // The client will not read this session's outputs any more: it is over.
+                self.end(conn, id, None);
+                self.remove_stream(conn, id);
+            }
+            Event::Stream(StreamEvent::Available { .. })
+            | Event::DatagramReceived
+            | Event::DatagramsUnblocked => {}
+        }
+    }
+
+    fn remove_stream(&mut self, conn: &mut Conn, id: StreamId) {
+        if let Some(s) = conn.streams.remove(&id) {
+            qm(&self.m)
+                .streams
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            if let Some(sess) = s.sess {
+                self.shard.borrow_mut().unregister(sess.route.conn.id);
+            }
+        }
+    }
+
+    /// Reads what arrived on a stream and handles every whole frame.
+    fn read(&mut self, ch: ConnectionHandle, conn: &mut Conn, id: StreamId) {
+        let Conn { c, streams, .. } = conn;
+        let Some(s) = streams.get_mut(&id) else {
+            return;
+        };
+        let mut rs = c.recv_stream(id);
+        let Ok(mut chunks) = rs.read(true) else {
+            return;
+        };
+        let (mut fin, mut reset) = (false, false);
+        loop {
+            match chunks.next(usize::MAX) {
+                Ok(Some(chunk)) => {
+                    if !s.done {
+                        ShardMetrics::add(&qm(&self.m).stream_bytes_in, chunk.bytes.len() as u64);
+                        s.deframer.push(&chunk.bytes);
+                    }
+                }
+                Ok(None) => {
+                    fin = true;
+                    break;
+                }
+                Err(ReadError::Blocked) => break,
+                Err(ReadError::Reset(_)) => {
+                    reset = true;
+                    break;
+                }
+            }
+        }
+        let _ = chunks.finalize();
+        loop {
+            let Some(s) = conn.streams.get_mut(&id) else {
+                return;
+            };
+            if s.done {
+                break;
+            }
+            let frame = match s.deframer.next_frame() {
+                Ok(Some(f)) => f.to_vec(),
+                Ok(None) => break,
+                Err(e) => {
+                    self.refuse(conn, id, ErrorCode::TooBig, &e.to_string());
+                    break;
+                }
+            };
+            self.on_frame(ch, conn, id, frame);
+        }
+        let Some(s) = conn.streams.get_mut(&id) else {
+            return;
+        };
+        if reset {
+            // The client abandoned the stream: the session ends here (what was acked is kept).
+            self.end(conn, id, None);
+        } else if fin && !s.done {
+            if s.deframer.buffered() > 0 {
+                self.refuse(
+                    conn,
+                    id,
+                    ErrorCode::BadFrame,
+                    "the stream ended inside a frame",
+                );
+            } else {
+                match s.sess.as_mut() {
+                    // Finish once everything sent is acknowledged.
+                    Some(sess) if sess.acked < sess.last_seq => sess.fin = true,
+                    _ => self.end(conn, id, Some(code::NORMAL)),
+                }
+            }
+        }
+    }
+
+    fn on_frame(&mut self, ch: ConnectionHandle, conn: &mut Conn, id: StreamId, bytes: Vec<u8>) {
+        let node = self.node.clone();
+        let Some(s) = conn.streams.get_mut(&id) else {
+            return;
+        };
+        let Some(sess) = s.sess.as_mut() else {
+            return self.hello(ch, conn, id, bytes);
+        };
+        // The directory changed (control plane): a session whose key was revoked is refused at
+        // its next frame, as on WebSocket.
+        let v = node.tenants.version();
+        if v != sess.seen_version {
+            sess.seen_version = v;
+            if node.tenants.load().by_key_hash(&sess.key_h) != Some(sess.tenant) {
+                return self.refuse(conn, id, ErrorCode::BadKey, "write key revoked");
+            }
+        }
+        match decode_client(&bytes, &sess.limits) {
+            Ok(ClientFrame::Hello(_)) => {
+                self.m.error(ErrorCode::BadFrame);
+                let e = err_frame(ErrorCode::BadFrame, "hello was already sent", false);
+                self.write(conn, id, &e);
+            }
+            Ok(frame) => {
+                sess.last_seq = sess.last_seq.max(frame.seq().map_or(0, |q| q.0));
+                sess.route.send(Some(&bytes), frame, now_ms());
+            }
+            Err(e @ DecodeError::UnknownType(_)) => {
+                self.m.error(e.code());
+                let f = err_frame(e.code(), &e.to_string(), false);
+                self.write(conn, id, &f);
+            }
+            Err(e) => self.refuse(conn, id, e.code(), &e.to_string()),
+        }
+    }
+
+    fn hello(&mut self, ch: ConnectionHandle, conn: &mut Conn, id: StreamId, bytes: Vec<u8>) {
+        let hello = match decode_client(&bytes, &Limits::DEFAULT) {
+            Ok(ClientFrame::Hello(h)) => h,
+            Ok(_) => {
+                return self.refuse(
+                    conn,
+                    id,
+                    ErrorCode::BadFrame,
+                    "the first frame must be hello",
+                );
+            }
+            Err(e) => return self.refuse(conn, id, e.code(), &e.to_string()),
+        };
+        let tenants = self.node.tenants.load();
+        let seen_version = self.node.tenants.version();
+        let key_h = crate::config::key_hash(hello.key.as_str());
+        let Some(ti) = tenants.by_key_hash(&key_h) else {
+            return self.refuse(conn, id, ErrorCode::BadKey, "unknown or revoked write key");
+        };
+        // No origin check: allowed origins guard browsers, and page scripts cannot open a raw
+        // QUIC connection (WebTransport is another protocol).
+        let limits = tenants.get(ti).limits;
+        let (tx, rx) = local_channel::new_bounded::<Out>(CONN_QUEUE);
+        let route = Route::open(&self.shard, ti, hello.sid.clone(), tx);
+        route.send(Some(&bytes), ClientFrame::Hello(hello), now_ms());
+        let Some(s) = conn.streams.get_mut(&id) else {
+            self.shard.borrow_mut().unregister(route.conn.id);
+            return;
+        };
+        s.deframer.set_max(limits.max_frame_bytes);
+        s.sess = Some(Sess {
+            route,
+            key_h,
+            tenant: ti,
+            limits,
+            seen_version,
+            last_seq: 0,
+            acked: 0,
+            fin: false,
+        });
+        let me = self.me.clone();
+        glommio::spawn_local(async move {
+            // glommio may poll a new task inside `spawn_local`, i.e. while this shard's QUIC
+            // state is borrowed by the caller: never touch it before the first yield.
+            futures_lite::future::yield_now().await;
+            loop {
+                let out = rx.recv().await;
+                let end = out.is_none();
+                let Some(q) = me.upgrade() else { return };
+                let more = q.borrow_mut().on_out(ch, id, out);
+                if end || !more {
+                    return;
+                }
+            }
+        })
+        .detach();
+    }
+
+    /// An output for a session (`None`: the shard dropped its queue). False when the stream is
+    /// gone (the task stops).
+    fn on_out(&mut self, ch: ConnectionHandle, id: StreamId, out: Option<Out>) -> bool {
+        let Some(mut conn) = self.conns.remove(&ch) else {
+            return false;
+        };
+        let live = conn
+            .streams
+            .get(&id)
+            .is_some_and(|s| s.sess.is_some() && !s.done);
+        if live {
+            match out {
+                Some(Out::Ack(seq)) => {
+                    self.write(&mut conn, id, &edge_to_vec(&EdgeFrame::Ack { seq }));
+                    let ended = conn
+                        .streams
+                        .get_mut(&id)
+                        .and_then(|s| s.sess.as_mut())
+                        .is_some_and(|s| {
+                            s.acked = s.acked.max(seq.0);
+                            s.fin && s.acked >= s.last_seq
+                        });
+                    if ended {
+                        self.end(&mut conn, id, Some(code::NORMAL));
+                    }
+                }
+                Some(Out::Frame(b)) => self.write(&mut conn, id, &b),
+                Some(Out::Err(e)) => {
+                    let (fatal, code) = (e.fatal, e.code);
+                    self.write(&mut conn, id, &edge_to_vec(&EdgeFrame::Err(e)));
+                    if fatal {
+                        self.end(&mut conn, id, Some(u32::from(code.ws_close_code())));
+                    }
+                }
+                Some(Out::Close(code, _)) => self.end(&mut conn, id, Some(u32::from(code))),
+                None => {
+                    ShardMetrics::inc(&self.m.slow_readers);
+                    self.end(&mut conn, id, Some(code::OVERLOADED));
+                }
+            }
+        }
+        self.conns.insert(ch, conn);
+        self.drive(ch, Instant::now());
+        live
+    }
+
+    /// Writes one frame, length-prefixed. What the stream's window does not take waits in
+    /// `pending`; a client that lets more than `write_buffer_bytes` wait is dropped (1013).
+    fn write(&mut self, conn: &mut Conn, id: StreamId, frame: &[u8]) {
+        let Conn { c, streams, .. } = conn;
+        let Some(s) = streams.get_mut(&id) else {
+            return;
+        };
+        if s.pending.is_empty() {
+            let mut b = Vec::with_capacity(4 + frame.len());
+            encode_prefixed(frame, &mut b);
+            match c.send_stream(id).write(&b) {
+                Ok(n) => {
+                    ShardMetrics::add(&qm(&self.m).stream_bytes_out, n as u64);
+                    if n < b.len() {
+                        s.pending = b.split_off(n);
+                    }
+                }
+                Err(WriteError::Blocked) => s.pending = b,
+                Err(_) => {
+                    self.end(conn, id, None);
+                    return;
+                }
+            }
+        } else {
+            encode_prefixed(frame, &mut s.pending);
+        }
+        if s.pending.len() > self.node.edge.write_buffer_bytes {
+            ShardMetrics::inc(&self.m.slow_readers);
+            s.pending = Vec::new();
+            let _ = c.send_stream(id).reset(VarInt::from_u32(code::OVERLOADED));
+            self.end(conn, id, Some(code::OVERLOADED));
+        }
+    }
+
+    fn flush(&mut self, conn: &mut Conn, id: StreamId) {
+        let Conn { c, streams, .. } = conn;
+        let Some(s) = streams.get_mut(&id) else {
+            return;
+        };
+        if !s.pending.is_empty() {
+            match c.send_stream(id).write(&s.pending) {
+                Ok(n) => {
+                    ShardMetrics::add(&qm(&self.m).stream_bytes_out, n as u64);
+                    s.pending.drain(..n);
+                }
+                Err(WriteError::Blocked) => {}
+                Err(_) => s.pending = Vec::new(),
+            }
+        }
+        if s.pending.is_empty() && s.finish_after_flush {
+            s.finish_after_flush = false;
+            let _ = c.send_stream(id).finish();
+        }
+    }
+
+    /// Sends a fatal `err` and ends the stream with the code's close code.
+    fn refuse(&mut self, conn: &mut Conn, id: StreamId, code: ErrorCode, msg: &str) {
+        self.m.error(code);
+        self.write(conn, id, &err_frame(code, msg, true));
+        self.end(conn, id, Some(u32::from(code.ws_close_code())));
+    }
+
+    /// Ends a session: it leaves the shard, the client's side is stopped with `code`, ours is
+    /// finished once pending output is out. `None`: the stream is already dead.
+    fn end(&mut self, conn: &mut Conn, id: StreamId, code: Option<u32>) {
+        let Conn { c, streams, .. } = conn;
+        let Some(s) = streams.get_mut(&id) else {
+            return;
+        };
+        if s.done {
+            return;
+        }
+        s.done = true;
+        s.deframer = Deframer::new(0);
+        if let Some(sess) = s.sess.take() {
+            self.shard.borrow_mut().unregister(sess.route.conn.id);
+        }
+        let Some(code) = code else {
+            return;
+        };
+        if code != code::NORMAL {
+            let _ = c.recv_stream(id).stop(VarInt::from_u32(code));
+        }
+        if s.pending.is_empty() {
+            let _ = c.send_stream(id).finish();
+        } else {
+            s.finish_after_flush = true;
+        }
+    }
+
+    fn fire_timers(&mut self, now: Instant) {
+        self.armed = None;
+        while let Some(Reverse((t, ch))) = self.timers.peek().copied() {
+            if t > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(conn) = self.conns.get_mut(&ch) else {
+                continue;
+            };
+            if conn.timer != Some(t) {
+                continue;
+            }
+            conn.timer = None;
+            conn.c.handle_timeout(now);
+            self.drive(ch, now);
+        }
+        // Superseded deadlines stay in the heap until they pass; rebuild it when they dominate.
+        if self.timers.len() > 4 * self.conns.len() + 1024 {
+            self.timers = self
+                .conns
+                .iter()
+                .filter_map(|(ch, c)| c.timer.map(|t| Reverse((t, *ch))))
+                .collect();
+        }
+    }
+
+    /// The earliest live deadline (what the timer task sleeps until).
+    fn next_deadline(&mut self) -> Option<Instant> {
+        while let Some(Reverse((t, ch))) = self.timers.peek().copied() {
+            if self.conns.get(&ch).is_some_and(|c| c.timer == Some(t)) {
+                self.armed = Some(t);
+                return Some(t);
+            }
+            self.timers.pop();
+        }
+        self.armed = None;
+        None
+    }
+
+    /// Shutdown: every connection is closed with 1001 (its sessions were closed by the shard).
+    pub fn close_all(&mut self) {
+        let now = Instant::now();
+        let chs: Vec<_> = self.conns.keys().copied().collect();
+        for ch in chs {
+            if let Some(c) = self.conns.get_mut(&ch) {
+                c.c.close(
+                    now,
+                    VarInt::from_u32(code::GOING_AWAY),
+                    bytes::Bytes::from_static(b"edge shutting down"),
+                );
+            }
+            self.drive(ch, now);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn short(cid0: u8) -> Vec<u8> {
+        let mut d = vec![0x40, cid0];
+        d.extend_from_slice(&[9; CID_LEN - 1]);
+        d.extend_from_slice(&[0; 20]);
+        d
+    }
+
+    fn long(dcid: &[u8]) -> Vec<u8> {
+        let mut d = vec![0xc0, 0, 0, 0, 1, dcid.len() as u8];
+        d.extend_from_slice(dcid);
+        d.extend_from_slice(&[0; 20]);
+        d
+    }
+
+    #[test]
+    fn datagrams_go_to_the_shard_their_connection_id_names() {
+        assert_eq!(owner_of(&short(1), 4), Some(1));
+        assert_eq!(owner_of(&short(3), 4), Some(3));
+        assert_eq!(owner_of(&long(&[2, 1, 1, 1, 1, 1, 1, 1]), 4), Some(2));
+        // A client-chosen ID of another length: handled where it arrived.
+        assert_eq!(owner_of(&long(&[2; 16]), 4), None);
+        assert_eq!(owner_of(&long(&[2; CID_LEN - 1]), 4), None);
+        assert_eq!(owner_of(&long(&[2; CID_LEN + 1]), 4), None);
+        // Too short to hold an ID: here.
+        assert_eq!(owner_of(&short(1)[..CID_LEN], 4), None);
+        assert_eq!(owner_of(&short(1)[..CID_LEN + 1], 4), Some(1));
+        assert_eq!(owner_of(&[], 4), None);
+        assert_eq!(owner_of(&[0xc0, 0, 0], 4), None);
+    }
+
+    #[test]
+    fn issued_ids_carry_the_shard_and_validate_only_there() {
+        let mut g = ShardCids::new(3);
+        let a = g.generate_cid();
+        let b = g.generate_cid();
+        assert_eq!((a.len(), a[0], b[0]), (CID_LEN, 3, 3));
+        assert_ne!(a, b, "random after the shard byte");
+        assert!(g.validate(&a).is_ok());
+        assert!(ShardCids::new(2).validate(&a).is_err());
+        assert_eq!(owner_of(&short(a[0]), 4), Some(3));
+    }
+
+    proptest! {
+        #[test]
+        fn routing_never_panics_and_stays_in_range(d in proptest::collection::vec(any::<u8>(), 0..64), n in 1usize..8) {
+            if let Some(o) = owner_of(&d, n) {
+                prop_assert!(o < n);
+            }
+        }
+    }
+}

@@ -1,0 +1,640 @@
+//! QUIC end to end: the real edge binary, real UDP sockets, the `sentientiq-client` crate.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sentientiq_client::{Client, Connection, Error as QError, Session, Trust, code};
+use sentientiq_proto::*;
+
+mod common;
+use common::{five_clicks, free_port, moves};
+
+const DEMO_KEY: &str = "siq_pk_demo_00000000000000000000";
+
+struct Edge {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Option<Child>,
+    config: String,
+}
+
+impl Edge {
+    /// Starts an edge from the example config; `edit` is `FROM => TO` (a replacement) or empty.
+    fn start(shards: usize, edit: &str) -> Edge {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let root = std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo");
+        let example = std::fs::read_to_string(format!("{root}/../../deploy/edge.example.toml"))
+            .expect("example config");
+        let config = example
+            .replace(
+                "listen = \"127.0.0.1:7400\"",
+                &format!("listen = \"127.0.0.1:{port}\""),
+            )
+            .replace("shards = 0 ", &format!("shards = {shards} "))
+            .replace(
+                "data_dir = \"data/edge\"",
+                &format!("data_dir = {:?}", dir.path().join("data")),
+            )
+            .replace(
+                "dir = \"data/lake\"",
+                &format!("dir = {:?}", dir.path().join("lake")),
+            );
+        let mut e = Edge {
+            dir,
+            port,
+            child: None,
+            config: match edit.split_once(" => ") {
+                Some((from, to)) => config.replace(from, to),
+                None => config,
+            },
+        };
+        e.spawn();
+        e
+    }
+
+    fn spawn(&mut self) {
+        let cfg = self.dir.path().join("edge.toml");
+        std::fs::write(&cfg, &self.config).expect("write config");
+        let log = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("edge.log"))
+            .expect("log");
+        self.child = Some(
+            Command::new(env!("CARGO_BIN_EXE_sentientiq-edge"))
+                .arg("--config")
+                .arg(&cfg)
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .expect("spawn edge"),
+        );
+        let t0 = Instant::now();
+        while self.http("GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n").0 != 200 {
+            if let Some(Ok(Some(st))) = self.child.as_mut().map(Child::try_wait) {
+                panic!("edge exited early ({st}): {}", self.log());
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(30),
+                "not ready: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn sigterm(&mut self) {
+        let mut c = self.child.take().expect("running");
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
+        let st = c.wait().expect("wait");
+        assert!(st.success(), "exit {st}: {}", self.log());
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("edge.log")).unwrap_or_default()
+    }
+
+    fn quic_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port + 1))
+    }
+
+    fn fingerprint(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("data/quic/cert.sha256"))
+            .expect("fingerprint file")
+            .trim()
+            .to_string()
+    }
+
+    fn client(&self) -> Client {
+        Client::new(
+            "127.0.0.1:0".parse().expect("addr"),
+            Trust::Pin(self.fingerprint()),
+        )
+        .expect("client")
+    }
+
+    async fn connect(&self, c: &Client) -> Connection {
+        c.connect(self.quic_addr(), "localhost")
+            .await
+            .expect("connect")
+    }
+
+    fn http(&self, raw: &str) -> (u16, Vec<u8>) {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return (0, Vec::new());
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+        let _ = s.write_all(raw.as_bytes());
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+            return (0, Vec::new());
+        };
+        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+        let st = head
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        (st, buf[end + 4..].to_vec())
+    }
+
+    /// The sum of a metric's samples over its labels (exact name).
+    fn metric(&self, name: &str) -> f64 {
+        let (_, body) = self.http("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+        let prefix = format!("{name}{{");
+        String::from_utf8_lossy(&body)
+            .lines()
+            .filter(|l| l.starts_with(&prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    fn metrics_text(&self) -> String {
+        String::from_utf8_lossy(&self.http("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").1)
+            .into_owned()
+    }
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("edge log:\n{}", self.log());
+        }
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn hello(sid: &str, ack: Option<u64>) -> Hello {
+    common::hello(DEMO_KEY, sid, ack)
+}
+
+/// Reads frames until the ack for `seq` (inclusive); returns what came before it.
+async fn until_ack(s: &mut Session, seq: u64) -> Vec<EdgeFrame> {
+    let mut got = Vec::new();
+    let r = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match s.recv().await.expect("recv") {
+                Some(EdgeFrame::Ack { seq: Seq(a) }) if a >= seq => return,
+                Some(f) => got.push(f),
+                None => panic!("stream ended before ack {seq}: {got:?}"),
+            }
+        }
+    })
+    .await;
+    assert!(r.is_ok(), "no ack {seq} in 15 s: {got:?}");
+    got
+}
+
+/// The next frame, which must be a fatal `err` with `code`, then the end of the stream; returns
+/// the edge's STOP_SENDING code.
+async fn refused(s: Session, want: ErrorCode) -> u32 {
+    refused_maybe_stopped(s, want)
+        .await
+        .unwrap_or_else(|| panic!("no STOP_SENDING code after {want}"))
+}
+
+/// As [`refused`], for a stream the client already finished: the edge's STOP_SENDING may come
+/// after the client's stream state is gone (everything it sent was acknowledged).
+async fn refused_maybe_stopped(s: Session, want: ErrorCode) -> Option<u32> {
+    let (mut tx, mut rx) = s.split();
+    let read = async {
+        let f = rx.recv().await.expect("recv");
+        match f {
+            Some(EdgeFrame::Err(e)) => {
+                assert_eq!((e.code, e.fatal), (want, true), "{e:?}");
+            }
+            other => panic!("expected err {want}, got {other:?}"),
+        }
+        let end = rx.recv().await;
+        assert!(matches!(end, Ok(None)), "{end:?}");
+    };
+    // Waiting for the stop from the start: once the stream is over its state may be gone.
+    let (code, ()) = tokio::time::timeout(Duration::from_secs(10), async {
+        tokio::join!(tx.stopped(), read)
+    })
+    .await
+    .expect("refused in time");
+    code
+}
+
+fn identify(seq: u64, email: &str) -> ClientFrame {
+    ClientFrame::Identify(Identify {
+        seq: Seq(seq),
+        uid: "u_dana".into(),
+        email: Some(email.into()),
+        traits: vec![],
+    })
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn hello_welcome_batches_acks_and_rage_by_a_high_value_user_gets_det_and_iv() {
+    let edge = Edge::start(2, "");
+    let c = edge.client();
+    let conn = edge.connect(&c).await;
+    let (mut s, w) = conn
+        .open_session(&hello("s_quic_rage_00000001", None))
+        .await
+        .expect("session");
+    assert_eq!(
+        (w.ack, w.region.as_str(), w.emit, w.flush_ms),
+        (Seq(0), "us-east-1", true, 250)
+    );
+    s.send(&moves(1, 50)).await.expect("send");
+    assert!(until_ack(&mut s, 1).await.is_empty());
+    s.send(&identify(2, "dana@acme.example"))
+        .await
+        .expect("send");
+    until_ack(&mut s, 2).await;
+    let mut b = five_clicks(3);
+    let l = b.intern("button#save");
+    b.push(kind::DEAD, 400_000, 600, 400, l);
+    s.send(&ClientFrame::Batch(b)).await.expect("send");
+    let got = until_ack(&mut s, 3).await;
+    assert!(
+        got.iter()
+            .any(|f| matches!(f, EdgeFrame::Det(d) if d.e == "rage" && d.at == Seq(3))),
+        "{got:?}"
+    );
+    assert_eq!(
+        got.iter()
+            .filter(|f| matches!(f, EdgeFrame::Iv(i) if i.kind == "chat"))
+            .count(),
+        1,
+        "{got:?}"
+    );
+    assert_eq!(edge.metric("siq_escalations_total"), 1.0);
+    assert_eq!(edge.metric("siq_frames_total"), 3.0);
+    assert_eq!(edge.metric("siq_samples_total"), 57.0);
+    // Per-shard QUIC metrics.
+    let text = edge.metrics_text();
+    for name in [
+        "siq_quic_connections",
+        "siq_quic_streams",
+        "siq_quic_handshakes_total",
+        "siq_quic_received_bytes_total",
+        "siq_quic_lost_packets_total",
+    ] {
+        for shard in 0..2 {
+            assert!(
+                text.contains(&format!(
+                    "{name}{{edge=\"edge-local-1\",region=\"us-east-1\",shard=\"{shard}\"}}"
+                )),
+                "{name} shard {shard}"
+            );
+        }
+    }
+    assert_eq!(edge.metric("siq_quic_connections"), 1.0);
+    assert_eq!(edge.metric("siq_quic_streams"), 1.0);
+    assert_eq!(edge.metric("siq_quic_handshakes_total"), 1.0);
+    // The client ends its side: once everything is acked, the edge ends the stream normally.
+    s.finish();
+    let end = tokio::time::timeout(Duration::from_secs(10), s.recv()).await;
+    assert!(matches!(end, Ok(Ok(None))), "{end:?}");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn many_sessions_share_one_connection_across_shards() {
+    let edge = Edge::start(2, "");
+    let c = edge.client();
+    let conn = edge.connect(&c).await;
+    let n = 40u64;
+    let mut sessions = Vec::new();
+    for i in 0..n {
+        let (s, w) = conn
+            .open_session(&hello(&format!("s_quic_mux_{i:09}"), None))
+            .await
+            .expect("session");
+        assert_eq!(w.ack, Seq(0));
+        sessions.push(s);
+    }
+    for (i, s) in sessions.iter_mut().enumerate() {
+        s.send(&moves(1, 5 + i)).await.expect("send");
+        s.send(&moves(2, 3)).await.expect("send");
+    }
+    for s in &mut sessions {
+        until_ack(s, 2).await;
+    }
+    assert_eq!(edge.metric("siq_frames_total"), (2 * n) as f64);
+    assert_eq!(edge.metric("siq_quic_connections"), 1.0);
+    assert_eq!(edge.metric("siq_quic_streams"), n as f64);
+    // Sessions are owned by both shards (hash of tenant and sid), whatever shard holds the
+    // connection: frames crossed the mesh.
+    assert!(edge.metric("siq_forwarded_frames_total") > 0.0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn one_session_per_connection_like_a_browser() {
+    let edge = Edge::start(2, "");
+    let c = edge.client();
+    let mut conns = Vec::new();
+    for i in 0..20 {
+        let conn = edge.connect(&c).await;
+        let (mut s, _) = conn
+            .open_session(&hello(&format!("s_quic_one_{i:09}"), None))
+            .await
+            .expect("session");
+        s.send(&moves(1, 10)).await.expect("send");
+        until_ack(&mut s, 1).await;
+        conns.push((conn, s));
+    }
+    assert_eq!(edge.metric("siq_quic_connections"), 20.0);
+    assert_eq!(edge.metric("siq_frames_total"), 20.0);
+    for (conn, _) in &conns {
+        conn.close(code::NORMAL, "done");
+    }
+    let t0 = Instant::now();
+    while edge.metric("siq_quic_connections") > 0.0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "connections not closed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(edge.metric("siq_quic_streams"), 0.0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_dropped_connection_resumes_without_loss_or_duplicates() {
+    let edge = Edge::start(2, "");
+    let sid = "s_quic_resume_00001";
+    let c = edge.client();
+    let conn = edge.connect(&c).await;
+    let (mut s, _) = conn.open_session(&hello(sid, None)).await.expect("session");
+    for q in 1..=3 {
+        s.send(&moves(q, 20)).await.expect("send");
+    }
+    until_ack(&mut s, 3).await;
+    // Two more frames go out and the connection dies before their acks are read.
+    s.send(&moves(4, 20)).await.expect("send");
+    s.send(&moves(5, 20)).await.expect("send");
+    conn.close(code::GOING_AWAY, "network lost");
+    drop(s);
+    // A new connection (a new client: new socket, new address) resumes from what it saw.
+    let c2 = edge.client();
+    let conn = edge.connect(&c2).await;
+    let (mut s, w) = conn
+        .open_session(&hello(sid, Some(3)))
+        .await
+        .expect("resume");
+    let held = w.ack.0;
+    assert!((3..=5).contains(&held), "welcome.ack {held}");
+    // The client resends everything after what the edge holds; 4 and 5 once more at most.
+    for q in held + 1..=5 {
+        s.send(&moves(q, 20)).await.expect("send");
+    }
+    // And a resend of something already held is re-acked, not stored.
+    s.send(&moves(3, 20)).await.expect("send");
+    s.send(&moves(6, 20)).await.expect("send");
+    until_ack(&mut s, 6).await;
+    assert_eq!(edge.metric("siq_frames_total"), 6.0, "each frame once");
+    assert_eq!(edge.metric("siq_samples_total"), 120.0);
+    assert!(edge.metric("siq_seq_duplicates_total") >= 1.0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn bad_and_oversize_frames_are_refused_as_the_protocol_says() {
+    let edge = Edge::start(2, "");
+    let c = edge.client();
+    let conn = edge.connect(&c).await;
+
+    // The first frame is not hello: bad_frame, 1007.
+    let mut s = conn.open_stream().await.expect("stream");
+    s.send(&moves(1, 3)).await.expect("send");
+    assert_eq!(refused(s, ErrorCode::BadFrame).await, 1007);
+
+    // An unknown key: bad_key, 1008.
+    let mut s = conn.open_stream().await.expect("stream");
+    s.send(&ClientFrame::Hello(common::hello(
+        "siq_pk_nope_00000000000000000000",
+        "s_quic_badkey_00001",
+        None,
+    )))
+    .await
+    .expect("send");
+    assert_eq!(refused(s, ErrorCode::BadKey).await, 1008);
+
+    // A length prefix over 128 KiB: too_big, 1009, before its body is sent.
+    let (mut s, _) = conn
+        .open_session(&hello("s_quic_big_000000001", None))
+        .await
+        .expect("session");
+    let over = (Limits::DEFAULT.max_frame_bytes as u32 + 1).to_be_bytes();
+    s.send_raw(&over).await.expect("send");
+    assert_eq!(refused(s, ErrorCode::TooBig).await, 1009);
+
+    // Garbage after hello: bad_frame, 1007.
+    let (mut s, _) = conn
+        .open_session(&hello("s_quic_junk_00000001", None))
+        .await
+        .expect("session");
+    s.send_frame(&[0xc1, 0xc1, 0xc1]).await.expect("send");
+    assert_eq!(refused(s, ErrorCode::BadFrame).await, 1007);
+
+    // An unknown frame type is not fatal; a second hello neither.
+    let (mut s, _) = conn
+        .open_session(&hello("s_quic_unknown_00001", None))
+        .await
+        .expect("session");
+    // {t:"zz", seq:1}
+    let unknown = [
+        0x82, 0xa1, b't', 0xa2, b'z', b'z', 0xa3, b's', b'e', b'q', 0x01,
+    ];
+    s.send_frame(&unknown).await.expect("send");
+    s.send(&ClientFrame::Hello(hello("s_quic_unknown_00001", None)))
+        .await
+        .expect("send");
+    s.send(&moves(1, 4)).await.expect("send");
+    let got = until_ack(&mut s, 1).await;
+    let errs: Vec<_> = got
+        .iter()
+        .filter_map(|f| match f {
+            EdgeFrame::Err(e) => Some((e.code, e.fatal)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        errs,
+        vec![(ErrorCode::BadFrame, false), (ErrorCode::BadFrame, false)],
+        "{got:?}"
+    );
+
+    // The stream ends in the middle of a frame: bad_frame.
+    let (mut s, _) = conn
+        .open_session(&hello("s_quic_cut_000000001", None))
+        .await
+        .expect("session");
+    s.send_raw(&[0, 0, 0, 10, 1, 2]).await.expect("send");
+    s.finish();
+    let stop = refused_maybe_stopped(s, ErrorCode::BadFrame).await;
+    assert!(matches!(stop, None | Some(1007)), "{stop:?}");
+
+    // None of this broke the connection or stored a frame it should not have.
+    let (mut s, _) = conn
+        .open_session(&hello("s_quic_after_0000001", None))
+        .await
+        .expect("session");
+    s.send(&moves(1, 2)).await.expect("send");
+    until_ack(&mut s, 1).await;
+    assert_eq!(edge.metric("siq_frames_total"), 2.0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_second_connection_resumes_with_0rtt_and_the_certificate_survives_a_restart() {
+    let mut edge = Edge::start(2, "");
+    let fp = edge.fingerprint();
+    assert_eq!(fp.len(), 64);
+    assert!(edge.log().contains(&fp), "the fingerprint is printed");
+    let c = edge.client();
+    let first = edge.connect(&c).await;
+    let (mut s, _) = first
+        .open_session(&hello("s_quic_0rtt_00000001", None))
+        .await
+        .expect("session");
+    s.send(&moves(1, 5)).await.expect("send");
+    until_ack(&mut s, 1).await;
+    first.close(code::NORMAL, "bye");
+    // Tickets arrive after the handshake; the one above has them by now.
+    let second = c
+        .connect_0rtt(edge.quic_addr(), "localhost")
+        .await
+        .expect("0-RTT connect");
+    assert!(second.zero_rtt(), "a ticket was held: 0-RTT attempted");
+    let (mut s, w) = second
+        .open_session(&hello("s_quic_0rtt_00000001", Some(1)))
+        .await
+        .expect("session in 0-RTT");
+    assert_eq!(w.ack, Seq(1));
+    assert!(
+        second.zero_rtt_accepted().await,
+        "the edge took the 0-RTT data"
+    );
+    s.send(&moves(2, 5)).await.expect("send");
+    until_ack(&mut s, 2).await;
+    assert_eq!(edge.metric("siq_quic_zero_rtt_accepted_total"), 1.0);
+    assert_eq!(edge.metric("siq_frames_total"), 2.0);
+    second.close(code::NORMAL, "bye");
+
+    // Restarted, the edge keeps its certificate: the pin still holds.
+    edge.sigterm();
+    edge.spawn();
+    assert_eq!(edge.fingerprint(), fp);
+    let conn = edge.connect(&edge.client()).await;
+    let (_, w) = conn
+        .open_session(&hello("s_quic_0rtt_00000001", Some(2)))
+        .await
+        .expect("session after restart");
+    assert_eq!(w.ack, Seq(2));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_wrong_pin_is_refused_by_the_client() {
+    let edge = Edge::start(1, "");
+    let c = Client::new(
+        "127.0.0.1:0".parse().expect("addr"),
+        Trust::Pin("00".repeat(32)),
+    )
+    .expect("client");
+    let r = c.connect(edge.quic_addr(), "localhost").await;
+    assert!(matches!(r, Err(QError::Connection(_))), "{r:?}");
+    assert!(edge.metric("siq_quic_handshake_failures_total") >= 1.0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn after_address_changes_packets_reach_the_owning_shard() {
+    let edge = Edge::start(2, "");
+    let c = edge.client();
+    let conn = edge.connect(&c).await;
+    let (mut s, _) = conn
+        .open_session(&hello("s_quic_migrate_00001", None))
+        .await
+        .expect("session");
+    s.send(&moves(1, 5)).await.expect("send");
+    until_ack(&mut s, 1).await;
+    // Each rebind is a new source port: the kernel hashes it to either shard's socket. Half
+    // the time it is not the owner's, and the datagrams must be forwarded to it.
+    let mut seq = 1;
+    let mut rebinds = 0;
+    while edge.metric("siq_quic_forwarded_in_total") == 0.0 {
+        assert!(rebinds < 40, "no packet ever reached the other shard");
+        rebinds += 1;
+        c.rebind(std::net::UdpSocket::bind("127.0.0.1:0").expect("socket"))
+            .expect("rebind");
+        seq += 1;
+        s.send(&moves(seq, 5)).await.expect("send");
+        until_ack(&mut s, seq).await;
+    }
+    // And the session goes on, every frame stored once.
+    for _ in 0..3 {
+        c.rebind(std::net::UdpSocket::bind("127.0.0.1:0").expect("socket"))
+            .expect("rebind");
+        seq += 1;
+        s.send(&moves(seq, 5)).await.expect("send");
+        until_ack(&mut s, seq).await;
+    }
+    assert_eq!(edge.metric("siq_frames_total"), seq as f64);
+    assert_eq!(edge.metric("siq_quic_connections"), 1.0);
+    assert!(edge.metric("siq_quic_forwarded_out_total") >= 1.0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_connection_cap_refuses_at_cap_plus_one() {
+    let edge = Edge::start(
+        1,
+        "max_connections_per_shard = 20000   # one more => max_connections_per_shard = 3   # one more",
+    );
+    let c = edge.client();
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(edge.connect(&c).await);
+    }
+    let r = c.connect(edge.quic_addr(), "localhost").await;
+    assert!(matches!(r, Err(QError::Connection(_))), "{r:?}");
+    assert_eq!(edge.metric("siq_quic_refused_total"), 1.0);
+    // Cap − 1 again after one leaves: a new one is taken.
+    held.pop().expect("one").close(code::NORMAL, "bye");
+    let t0 = Instant::now();
+    while edge.metric("siq_quic_connections") > 2.0 {
+        assert!(t0.elapsed() < Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let conn = edge.connect(&c).await;
+    let (mut s, _) = conn
+        .open_session(&hello("s_quic_cap_000000001", None))
+        .await
+        .expect("session");
+    s.send(&moves(1, 2)).await.expect("send");
+    until_ack(&mut s, 1).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn sigterm_closes_quic_connections_with_1001() {
+    let mut edge = Edge::start(2, "");
+    let c = edge.client();
+    let conn = edge.connect(&c).await;
+    let (mut s, _) = conn
+        .open_session(&hello("s_quic_term_00000001", None))
+        .await
+        .expect("session");
+    s.send(&moves(1, 2)).await.expect("send");
+    until_ack(&mut s, 1).await;
+    let kill = std::thread::spawn(move || {
+        edge.sigterm();
+        edge
+    });
+    let why = tokio::time::timeout(Duration::from_secs(15), conn.closed())
+        .await
+        .expect("closed in time");
+    let text = why.to_string();
+    assert!(text.contains("1001"), "{text}");
+    let _edge = kill.join().expect("edge");
+}
