@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use sentientiq_loadgen::run::{Opts, Stats, parse_ws_url, run};
+use sentientiq_loadgen::run::{Opts, QuicOpts, Stats, Transport, parse_ws_url, run};
 use sentientiq_loadgen::synth::Mix;
 use sentientiq_loadgen::{parse_duration, report};
 
@@ -42,9 +42,22 @@ struct Args {
     /// Email domain of an account the edge knows (repeatable).
     #[arg(long = "account-domain", default_value = "acme.example")]
     account_domains: Vec<String>,
-    /// `ws` (QUIC is not built yet).
+    /// `ws`, `quic`, or `mixed` (even sessions over WebSocket, odd over QUIC, in one run).
     #[arg(long, default_value = "ws")]
     transport: String,
+    /// An edge's QUIC address, one per `--edge` in the same order (default: each edge's host
+    /// with the next port, as the edge defaults).
+    #[arg(long = "quic")]
+    quic_addrs: Vec<std::net::SocketAddr>,
+    /// The edges' certificate SHA-256 (hex), or a file holding it (`data_dir/quic/cert.sha256`).
+    #[arg(long)]
+    quic_pin: Option<String>,
+    /// Sessions per QUIC connection (1: like browsers; more: like a server-side SDK).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    quic_sessions_per_connection: u32,
+    /// Client UDP sockets QUIC connections are spread over.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    quic_sockets: u32,
     /// Write the JSON report here.
     #[arg(long)]
     report: Option<std::path::PathBuf>,
@@ -67,15 +80,15 @@ struct Args {
 
 fn main() -> Result<()> {
     let a = Args::parse();
-    if a.transport != "ws" {
-        bail!(
-            "--transport {}: only `ws` exists today (QUIC ingest is not built yet)",
-            a.transport
-        );
-    }
+    let transport = Transport::parse(&a.transport).map_err(anyhow::Error::msg)?;
+    let mut hosts = Vec::new();
     for e in &a.edges {
-        parse_ws_url(e).map_err(anyhow::Error::msg)?;
+        hosts.push(parse_ws_url(e).map_err(anyhow::Error::msg)?.0);
     }
+    let quic = match transport {
+        Transport::Ws => None,
+        Transport::Quic | Transport::Mixed => Some(quic_opts(&a, &hosts)?),
+    };
     if a.sessions == 0 {
         bail!("--sessions must be at least 1");
     }
@@ -113,6 +126,8 @@ fn main() -> Result<()> {
         drain: a.drain,
         progress: true,
         source_ips: a.source_ips,
+        transport,
+        quic,
     };
     let stats = Rc::new(RefCell::new(Stats::default()));
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -151,9 +166,11 @@ fn main() -> Result<()> {
                 }
             })
         };
-        run(opts, stats.clone()).await;
+        let r = run(opts, stats.clone()).await;
         progress.abort();
-    });
+        r
+    })
+    .map_err(anyhow::Error::msg)?;
     if tty {
         eprintln!();
     }
@@ -168,6 +185,41 @@ fn main() -> Result<()> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+fn quic_opts(a: &Args, hosts: &[String]) -> Result<QuicOpts> {
+    let addrs = if a.quic_addrs.is_empty() {
+        let mut v = Vec::new();
+        for h in hosts {
+            let addr = std::net::ToSocketAddrs::to_socket_addrs(h.as_str())
+                .with_context(|| format!("resolving {h}"))?
+                .next()
+                .with_context(|| format!("{h}: no address"))?;
+            v.push(std::net::SocketAddr::new(
+                addr.ip(),
+                addr.port().wrapping_add(1),
+            ));
+        }
+        v
+    } else if a.quic_addrs.len() == a.edges.len() {
+        a.quic_addrs.clone()
+    } else {
+        bail!("give one --quic address per --edge, or none");
+    };
+    let pin = a
+        .quic_pin
+        .as_deref()
+        .context("QUIC needs --quic-pin (the edge prints it; data_dir/quic/cert.sha256)")?;
+    let pin = match std::fs::read_to_string(pin) {
+        Ok(text) => text.trim().to_string(),
+        Err(_) => pin.to_string(),
+    };
+    Ok(QuicOpts {
+        addrs,
+        pin,
+        sessions_per_connection: a.quic_sessions_per_connection as usize,
+        sockets: a.quic_sockets as usize,
+    })
 }
 
 fn offline(a: &Args, mix: &Mix) -> Result<()> {

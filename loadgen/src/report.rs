@@ -45,6 +45,22 @@ pub fn report(s: &Stats, sessions: usize, elapsed: Duration, seed: u64, edges: &
         );
     }
     let secs = elapsed.as_secs_f64();
+    let mut transports = serde_json::Map::new();
+    for (name, t) in &s.by_transport {
+        transports.insert(
+            name.to_string(),
+            json!({
+                "sessions_connected": t.sessions_connected,
+                "frames_sent": t.frames_sent,
+                "frames_per_s": if secs > 0.0 { (t.frames_sent as f64 / secs).round() } else { 0.0 },
+                "samples_sent": t.samples_sent,
+                "acked": t.acked,
+                "reconnects": t.reconnects,
+                "connect_ms": latency(&t.connect),
+                "ack_ms": latency(&t.ack),
+            }),
+        );
+    }
     json!({
         "seed": seed,
         "edges": edges,
@@ -72,6 +88,7 @@ pub fn report(s: &Stats, sessions: usize, elapsed: Duration, seed: u64, edges: &
         "false_detections_calm": s.score.calm_false,
         "calm_session_hours": (s.score.calm_seconds / 3600.0 * 1000.0).round() / 1000.0,
         "false_per_calm_hour": opt(s.score.false_per_calm_hour()),
+        "transports": transports,
     })
 }
 
@@ -110,6 +127,18 @@ pub fn summary(r: &Value) -> String {
     out.push_str(&format!("ack           {}\n", fmt_lat(&l["ack"])));
     out.push_str(&format!("detection     {}\n", fmt_lat(&l["detection"])));
     out.push_str(&format!("intervention  {}\n", fmt_lat(&l["intervention"])));
+    if let Some(ts) = r["transports"]
+        .as_object()
+        .filter(|t| t.len() > 1 || t.contains_key("quic"))
+    {
+        for (name, t) in ts {
+            out.push_str(&format!(
+                "{name:<5} sessions {} frames {} ({}/s) acked {} reconnects {}\n  connect {}\n  ack     {}\n",
+                t["sessions_connected"], t["frames_sent"], t["frames_per_s"], t["acked"], t["reconnects"],
+                fmt_lat(&t["connect_ms"]), fmt_lat(&t["ack_ms"])
+            ));
+        }
+    }
     out.push_str("emotion       precision  recall   true  false  missed\n");
     for e in EMOTIONS {
         let a = &r["accuracy"][e];

@@ -1,4 +1,5 @@
-//! The driver: N sessions over WebSocket on one thread (tokio, current-thread), open-loop.
+//! The driver: N sessions over WebSocket, QUIC or both on one thread (tokio, current-thread),
+//! open-loop.
 //!
 //! Every frame has an intended send time (session start + the end of its flush window); it is
 //! sent then, whatever happened before, and every latency is measured from that intended time,
@@ -45,6 +46,96 @@ pub struct Opts {
     /// Source addresses: session i connects from 127.0.0.(1 + i mod n), so that more than
     /// one ephemeral port range of connections can reach one edge (1 = the OS's choice).
     pub source_ips: u8,
+    pub transport: Transport,
+    /// Needed when `transport` is not `Ws`.
+    pub quic: Option<QuicOpts>,
+}
+
+/// Which transport sessions use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    Ws,
+    Quic,
+    /// Even sessions over WebSocket, odd over QUIC: both measured in the same run.
+    Mixed,
+}
+
+impl Transport {
+    pub fn parse(s: &str) -> Result<Transport, String> {
+        match s {
+            "ws" => Ok(Transport::Ws),
+            "quic" => Ok(Transport::Quic),
+            "mixed" => Ok(Transport::Mixed),
+            _ => Err(format!("--transport `{s}`: use ws, quic or mixed")),
+        }
+    }
+
+    /// The transport of session `i`.
+    pub fn of(self, i: usize) -> Kind {
+        match self {
+            Transport::Ws => Kind::Ws,
+            Transport::Quic => Kind::Quic,
+            Transport::Mixed if i.is_multiple_of(2) => Kind::Ws,
+            Transport::Mixed => Kind::Quic,
+        }
+    }
+}
+
+/// One session's transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    Ws,
+    Quic,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Ws => "ws",
+            Kind::Quic => "quic",
+        }
+    }
+}
+
+/// QUIC settings: where each edge listens, the certificate pin, how sessions share connections.
+#[derive(Debug, Clone)]
+pub struct QuicOpts {
+    /// One per `edges` entry, same order.
+    pub addrs: Vec<std::net::SocketAddr>,
+    /// SHA-256 of the edges' certificate (hex).
+    pub pin: String,
+    /// Sessions multiplexed on one connection (1: one connection per session, as a browser-like
+    /// client; more: as a server-side SDK).
+    pub sessions_per_connection: usize,
+    /// Client UDP sockets the connections are spread over (each its own 4-tuple, so the edge's
+    /// kernel spreads them over its shards).
+    pub sockets: usize,
+}
+
+/// Per-transport counts, for comparing transports within one run.
+#[derive(Debug)]
+pub struct PerTransport {
+    pub sessions_connected: u64,
+    pub frames_sent: u64,
+    pub samples_sent: u64,
+    pub acked: u64,
+    pub reconnects: u64,
+    pub connect: Histogram<u64>,
+    pub ack: Histogram<u64>,
+}
+
+impl Default for PerTransport {
+    fn default() -> Self {
+        PerTransport {
+            sessions_connected: 0,
+            frames_sent: 0,
+            samples_sent: 0,
+            acked: 0,
+            reconnects: 0,
+            connect: hist(),
+            ack: hist(),
+        }
+    }
 }
 
 /// Latency histograms in µs.
@@ -79,6 +170,7 @@ pub struct Stats {
     pub hists: Hists,
     pub score: Score,
     pub by_persona: BTreeMap<&'static str, u64>,
+    pub by_transport: BTreeMap<&'static str, PerTransport>,
 }
 
 impl Default for Stats {
@@ -105,6 +197,7 @@ impl Default for Stats {
             },
             score: Score::default(),
             by_persona: BTreeMap::new(),
+            by_transport: BTreeMap::new(),
         }
     }
 }
@@ -118,7 +211,7 @@ fn record(h: &mut Histogram<u64>, d: Duration) {
 pub fn parse_ws_url(u: &str) -> Result<(String, String), String> {
     let rest = u
         .strip_prefix("ws://")
-        .ok_or_else(|| format!("edge URL `{u}` must start with ws:// (QUIC: not yet)"))?;
+        .ok_or_else(|| format!("edge URL `{u}` must start with ws://"))?;
     let (host, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/v1/ws"),
@@ -139,20 +232,136 @@ type Ws = async_tungstenite::WebSocketStream<
 >;
 
 /// Runs the whole load; returns the stats when every session has finished.
-pub async fn run(opts: Opts, stats: Rc<RefCell<Stats>>) {
+pub async fn run(opts: Opts, stats: Rc<RefCell<Stats>>) -> Result<(), String> {
     let t0 = Instant::now();
     let n = opts.sessions;
+    let pool = match (&opts.quic, opts.transport) {
+        (_, Transport::Ws) => None,
+        (Some(q), _) => Some(Rc::new(QuicPool::new(q)?)),
+        (None, _) => return Err("QUIC sessions need QUIC settings (edge addresses, pin)".into()),
+    };
     let opts = Rc::new(opts);
     let mut tasks = Vec::with_capacity(n);
     for i in 0..n {
         let start = t0 + opts.ramp.mul_f64(i as f64 / n.max(1) as f64);
-        let (opts, stats) = (opts.clone(), stats.clone());
+        let (opts, stats, pool) = (opts.clone(), stats.clone(), pool.clone());
         tasks.push(tokio::task::spawn_local(async move {
-            session(i, start, &opts, &stats).await;
+            session(i, start, &opts, &stats, pool.as_deref()).await;
         }));
     }
     for t in tasks {
         let _ = t.await;
+    }
+    if let Some(p) = pool {
+        p.close().await;
+    }
+    Ok(())
+}
+
+/// One connection group's connection, opened by the first session that needs it.
+type Slot = tokio::sync::Mutex<Option<Rc<sentientiq_client::Connection>>>;
+
+/// QUIC connections shared by sessions: session `i` of edge `e` uses connection group
+/// `i / sessions_per_connection`, opened on client socket `group % sockets`.
+struct QuicPool {
+    opts: QuicOpts,
+    clients: Vec<sentientiq_client::Client>,
+    groups: RefCell<std::collections::HashMap<usize, Rc<Slot>>>,
+}
+
+impl QuicPool {
+    fn new(q: &QuicOpts) -> Result<QuicPool, String> {
+        let mut clients = Vec::new();
+        for _ in 0..q.sockets.max(1) {
+            let bind = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+            clients.push(
+                sentientiq_client::Client::new(bind, sentientiq_client::Trust::Pin(q.pin.clone()))
+                    .map_err(|e| format!("QUIC client: {e}"))?,
+            );
+        }
+        Ok(QuicPool {
+            opts: q.clone(),
+            clients,
+            groups: RefCell::new(std::collections::HashMap::new()),
+        })
+    }
+
+    /// The session's connection: the group's, opened (again) if it has none or it closed.
+    async fn conn(
+        &self,
+        i: usize,
+        edge: usize,
+    ) -> Result<Rc<sentientiq_client::Connection>, String> {
+        let g = i / self.opts.sessions_per_connection.max(1);
+        let slot = self.groups.borrow_mut().entry(g).or_default().clone();
+        let mut held = slot.lock().await;
+        if let Some(c) = held.as_ref().filter(|c| !c.is_closed()) {
+            return Ok(c.clone());
+        }
+        let client = &self.clients[g % self.clients.len()];
+        let addr = self.opts.addrs[edge % self.opts.addrs.len()];
+        let c = Rc::new(
+            client
+                .connect(addr, "localhost")
+                .await
+                .map_err(|e| format!("quic connect: {e}"))?,
+        );
+        *held = Some(c.clone());
+        Ok(c)
+    }
+
+    async fn close(&self) {
+        for slot in self.groups.borrow().values() {
+            if let Ok(g) = slot.try_lock()
+                && let Some(c) = g.as_ref()
+            {
+                c.close(sentientiq_client::code::NORMAL, "done");
+            }
+        }
+        for c in &self.clients {
+            let _ = tokio::time::timeout(Duration::from_secs(2), c.wait_idle()).await;
+        }
+    }
+}
+
+/// A session's link to its edge.
+enum Link {
+    Ws(Box<Ws>),
+    Quic(sentientiq_client::Session),
+}
+
+impl Link {
+    async fn send(&mut self, bytes: Vec<u8>) -> Result<(), String> {
+        match self {
+            Link::Ws(ws) => ws
+                .send(Message::Binary(bytes.into()))
+                .await
+                .map_err(|e| e.to_string()),
+            Link::Quic(s) => s.send_frame(&bytes).await.map_err(|e| e.to_string()),
+        }
+    }
+
+    /// The next edge frame's bytes; `None` when the link is gone. Cancel-safe.
+    async fn next(&mut self) -> Option<Vec<u8>> {
+        match self {
+            Link::Ws(ws) => loop {
+                match ws.next().await {
+                    Some(Ok(Message::Binary(b))) => return Some(b.to_vec()),
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
+                    Some(Ok(_)) => {}
+                }
+            },
+            Link::Quic(s) => s.recv_frame().await.ok().flatten(),
+        }
+    }
+
+    async fn close(self) {
+        match self {
+            Link::Ws(mut ws) => {
+                let _ = ws.close(None).await;
+            }
+            Link::Quic(mut s) => s.finish(),
+        }
     }
 }
 
@@ -183,7 +392,34 @@ async fn tcp(
     sock.connect(to).await
 }
 
+/// Opens the session over its transport and waits for `welcome`.
 async fn connect(
+    i: usize,
+    opts: &Opts,
+    pool: Option<&QuicPool>,
+    hello: &Hello,
+) -> Result<(Link, sentientiq_proto::Welcome), String> {
+    let edge = i % opts.edges.len();
+    match (opts.transport.of(i), pool) {
+        (Kind::Quic, Some(p)) => {
+            let c = p.conn(i, edge).await?;
+            let (s, w) = c.open_session(hello).await.map_err(|e| match e {
+                sentientiq_client::Error::Refused(e) => format!("refused: {}", e.code.as_str()),
+                e => e.to_string(),
+            })?;
+            Ok((Link::Quic(s), w))
+        }
+        (Kind::Quic, None) => Err("no QUIC settings".into()),
+        (Kind::Ws, _) => {
+            let url = &opts.edges[edge];
+            let (host, _) = parse_ws_url(url)?;
+            let (ws, w) = connect_ws(url, &host, source_ip(i, opts.source_ips), hello).await?;
+            Ok((Link::Ws(Box::new(ws)), w))
+        }
+    }
+}
+
+async fn connect_ws(
     url: &str,
     host: &str,
     from: Option<std::net::Ipv4Addr>,
@@ -224,13 +460,16 @@ async fn connect(
     }
 }
 
-async fn session(i: usize, start: Instant, opts: &Opts, stats: &RefCell<Stats>) {
+async fn session(
+    i: usize,
+    start: Instant,
+    opts: &Opts,
+    stats: &RefCell<Stats>,
+    pool: Option<&QuicPool>,
+) {
     tokio::time::sleep_until(start).await;
     let persona = opts.mix.persona_of(i);
-    let url = &opts.edges[i % opts.edges.len()];
-    let Ok((host, _)) = parse_ws_url(url) else {
-        return;
-    };
+    let kind = opts.transport.of(i).name();
     let sid = sid_of(opts.seed, i);
     let (Ok(key), Ok(sid_v)) = (WriteKey::parse(&opts.key), Sid::parse(&sid)) else {
         stats.borrow_mut().connect_failures += 1;
@@ -267,8 +506,7 @@ async fn session(i: usize, start: Instant, opts: &Opts, stats: &RefCell<Stats>) 
     let mut script = SessionGen::new(opts.seed, i as u64, persona, duration_us, 250, identify);
     hello.vw = script.vw;
     hello.vh = script.vh;
-    let (mut ws, _welcome) = match connect(url, &host, source_ip(i, opts.source_ips), &hello).await
-    {
+    let (mut link, _welcome) = match connect(i, opts, pool, &hello).await {
         Ok(x) => x,
         Err(e) => {
             let mut s = stats.borrow_mut();
@@ -282,6 +520,9 @@ async fn session(i: usize, start: Instant, opts: &Opts, stats: &RefCell<Stats>) 
         s.sessions_connected += 1;
         s.sessions_active += 1;
         record(&mut s.hists.connect, start.elapsed());
+        let t = s.by_transport.entry(kind).or_default();
+        t.sessions_connected += 1;
+        record(&mut t.connect, start.elapsed());
     }
     // Intended send time of every frame by seq (index seq − 1), for latencies.
     let mut intended: Vec<Instant> = Vec::new();
@@ -318,7 +559,7 @@ async fn session(i: usize, start: Instant, opts: &Opts, stats: &RefCell<Stats>) 
                 if resend_at.is_some_and(|r| now >= r) {
                     resend_at = None;
                     for s in &unacked {
-                        if ws.send(Message::Binary(client_to_vec(&s.frame).into())).await.is_err() {
+                        if link.send(client_to_vec(&s.frame)).await.is_err() {
                             broken = true;
                             break;
                         }
@@ -338,17 +579,20 @@ async fn session(i: usize, start: Instant, opts: &Opts, stats: &RefCell<Stats>) 
                         let mut s = stats.borrow_mut();
                         s.frames_sent += 1;
                         s.samples_sent += p.samples as u64;
+                        let t = s.by_transport.entry(kind).or_default();
+                        t.frames_sent += 1;
+                        t.samples_sent += p.samples as u64;
                     }
                     unacked.push_back(Sent { seq: p.seq, intended: when, frame: p.frame });
-                    if ws.send(Message::Binary(bytes.into())).await.is_err() {
+                    if link.send(bytes).await.is_err() {
                         broken = true;
                     }
                     next = script.next_frame();
                 }
             }
-            m = ws.next() => {
+            m = link.next() => {
                 match m {
-                    Some(Ok(Message::Binary(b))) => match decode_edge(&b, &Limits::DEFAULT) {
+                    Some(b) => match decode_edge(&b, &Limits::DEFAULT) {
                         Ok(EdgeFrame::Ack { seq: Seq(a) }) => {
                             let now = Instant::now();
                             let mut s = stats.borrow_mut();
@@ -356,6 +600,9 @@ async fn session(i: usize, start: Instant, opts: &Opts, stats: &RefCell<Stats>) 
                                 if let Some(f) = unacked.pop_front() {
                                     record(&mut s.hists.ack, now - f.intended);
                                     s.acked += 1;
+                                    let t = s.by_transport.entry(kind).or_default();
+                                    record(&mut t.ack, now - f.intended);
+                                    t.acked += 1;
                                 }
                             }
                             acked_seq = acked_seq.max(a);
@@ -397,15 +644,18 @@ async fn session(i: usize, start: Instant, opts: &Opts, stats: &RefCell<Stats>) 
                             *stats.borrow_mut().errors.entry("undecodable".into()).or_default() += 1;
                         }
                     },
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => broken = true,
-                    Some(Ok(_)) => {}
+                    None => broken = true,
                 }
             }
         }
         if broken {
             // Reconnect and resume from the edge's ack; unacked frames are re-sent.
             reconnects += 1;
-            stats.borrow_mut().reconnects += 1;
+            {
+                let mut s = stats.borrow_mut();
+                s.reconnects += 1;
+                s.by_transport.entry(kind).or_default().reconnects += 1;
+            }
             if reconnects > 5 {
                 *stats
                     .borrow_mut()
@@ -416,9 +666,9 @@ async fn session(i: usize, start: Instant, opts: &Opts, stats: &RefCell<Stats>) 
             }
             tokio::time::sleep(Duration::from_millis(200 * reconnects)).await;
             hello.ack = (acked_seq > 0).then_some(Seq(acked_seq));
-            match connect(url, &host, source_ip(i, opts.source_ips), &hello).await {
-                Ok((w, welcome)) => {
-                    ws = w;
+            match connect(i, opts, pool, &hello).await {
+                Ok((l, welcome)) => {
+                    link = l;
                     let a = welcome.ack.0;
                     let now = Instant::now();
                     let mut s = stats.borrow_mut();
@@ -426,6 +676,9 @@ async fn session(i: usize, start: Instant, opts: &Opts, stats: &RefCell<Stats>) 
                         if let Some(f) = unacked.pop_front() {
                             record(&mut s.hists.ack, now - f.intended);
                             s.acked += 1;
+                            let t = s.by_transport.entry(kind).or_default();
+                            record(&mut t.ack, now - f.intended);
+                            t.acked += 1;
                         }
                     }
                     resend_at = Some(now);
@@ -440,7 +693,7 @@ async fn session(i: usize, start: Instant, opts: &Opts, stats: &RefCell<Stats>) 
             }
         }
     }
-    let _ = ws.close(None).await;
+    link.close().await;
     let mut s = stats.borrow_mut();
     s.unacked_at_end += unacked.len() as u64;
     s.sessions_active = s.sessions_active.saturating_sub(1);
