@@ -126,6 +126,10 @@ echo "demo: edges ready, following the control plane: ${REGIONS[*]} on ports ${P
 
 args=()
 for port in "${PORTS[@]}"; do args+=(--edge "ws://127.0.0.1:$port/v1/ws"); done
+# Half the sessions over QUIC (each edge's UDP port is its TCP port + 1), pinning each edge's
+# self-signed certificate.
+args+=(--transport mixed)
+for r in "${REGIONS[@]}"; do args+=(--quic-pin "$DATA/$r/edge/quic/cert.sha256"); done
 "$BIN/sentientiq-loadgen" "${args[@]}" --sessions "$SESSIONS" --duration "$DURATION" \
   --ramp 5s --seed "$SEED" --key "$KEY" "${domains[@]}" --report "$DATA/loadgen.json"
 

@@ -66,6 +66,8 @@ pub mod code {
 pub enum Trust {
     /// The certificate's SHA-256 fingerprint, hex (colons and case ignored).
     Pin(String),
+    /// Any of these fingerprints (several edges, each with its own self-signed certificate).
+    Pins(Vec<String>),
     /// CA certificates, PEM.
     CaPem(Vec<u8>),
 }
@@ -117,13 +119,15 @@ impl Client {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13])?;
+        let pins = match &trust {
+            Trust::Pin(hex) => vec![parse_pin(hex)?],
+            Trust::Pins(v) => v.iter().map(|h| parse_pin(h)).collect::<Result<_, _>>()?,
+            Trust::CaPem(_) => Vec::new(),
+        };
         let mut tls = match trust {
-            Trust::Pin(hex) => builder
+            Trust::Pin(_) | Trust::Pins(_) => builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(Pinned {
-                    sha256: parse_pin(&hex)?,
-                    provider,
-                }))
+                .with_custom_certificate_verifier(Arc::new(Pinned { pins, provider }))
                 .with_no_client_auth(),
             Trust::CaPem(pem) => {
                 let mut roots = rustls::RootCertStore::empty();
@@ -439,11 +443,11 @@ pub fn fingerprint(der: &[u8]) -> String {
     hex::encode(Sha256::digest(der))
 }
 
-/// Accepts exactly the certificate whose SHA-256 is pinned (the handshake signature is still
+/// Accepts exactly the certificates whose SHA-256 is pinned (the handshake signature is still
 /// verified with its key, so only the holder of that key passes).
 #[derive(Debug)]
 struct Pinned {
-    sha256: [u8; 32],
+    pins: Vec<[u8; 32]>,
     provider: Arc<CryptoProvider>,
 }
 
@@ -456,7 +460,8 @@ impl ServerCertVerifier for Pinned {
         _ocsp: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        if Sha256::digest(end_entity.as_ref()).as_slice() == self.sha256 {
+        let got = Sha256::digest(end_entity.as_ref());
+        if self.pins.iter().any(|p| got.as_slice() == p) {
             Ok(ServerCertVerified::assertion())
         } else {
             Err(rustls::Error::InvalidCertificate(

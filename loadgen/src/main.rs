@@ -49,9 +49,10 @@ struct Args {
     /// with the next port, as the edge defaults).
     #[arg(long = "quic")]
     quic_addrs: Vec<std::net::SocketAddr>,
-    /// The edges' certificate SHA-256 (hex), or a file holding it (`data_dir/quic/cert.sha256`).
-    #[arg(long)]
-    quic_pin: Option<String>,
+    /// An edge certificate's SHA-256 (hex), or a file holding it (`data_dir/quic/cert.sha256`);
+    /// repeat for edges with different certificates.
+    #[arg(long = "quic-pin")]
+    quic_pins: Vec<String>,
     /// Sessions per QUIC connection (1: like browsers; more: like a server-side SDK).
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=65536))]
     quic_sessions_per_connection: u32,
@@ -206,17 +207,20 @@ fn quic_opts(a: &Args, hosts: &[String]) -> Result<QuicOpts> {
     } else {
         bail!("give one --quic address per --edge, or none");
     };
-    let pin = a
-        .quic_pin
-        .as_deref()
-        .context("QUIC needs --quic-pin (the edge prints it; data_dir/quic/cert.sha256)")?;
-    let pin = match std::fs::read_to_string(pin) {
-        Ok(text) => text.trim().to_string(),
-        Err(_) => pin.to_string(),
-    };
+    if a.quic_pins.is_empty() {
+        bail!("QUIC needs --quic-pin (the edge prints it; data_dir/quic/cert.sha256)");
+    }
+    let pins = a
+        .quic_pins
+        .iter()
+        .map(|p| match std::fs::read_to_string(p) {
+            Ok(text) => text.trim().to_string(),
+            Err(_) => p.clone(),
+        })
+        .collect();
     Ok(QuicOpts {
         addrs,
-        pin,
+        pins,
         sessions_per_connection: a.quic_sessions_per_connection as usize,
         sockets: a.quic_sockets as usize,
     })

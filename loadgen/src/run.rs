@@ -102,8 +102,8 @@ impl Kind {
 pub struct QuicOpts {
     /// One per `edges` entry, same order.
     pub addrs: Vec<std::net::SocketAddr>,
-    /// SHA-256 of the edges' certificate (hex).
-    pub pin: String,
+    /// SHA-256 of the edges' certificates (hex), any of which is accepted.
+    pub pins: Vec<String>,
     /// Sessions multiplexed on one connection (1: one connection per session, as a browser-like
     /// client; more: as a server-side SDK).
     pub sessions_per_connection: usize,
@@ -275,8 +275,11 @@ impl QuicPool {
         for _ in 0..q.sockets.max(1) {
             let bind = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
             clients.push(
-                sentientiq_client::Client::new(bind, sentientiq_client::Trust::Pin(q.pin.clone()))
-                    .map_err(|e| format!("QUIC client: {e}"))?,
+                sentientiq_client::Client::new(
+                    bind,
+                    sentientiq_client::Trust::Pins(q.pins.clone()),
+                )
+                .map_err(|e| format!("QUIC client: {e}"))?,
             );
         }
         Ok(QuicPool {

@@ -1853,10 +1853,12 @@ fn the_loadgen_against_a_real_edge_gets_exactly_what_the_core_detects_offline() 
         transport: Transport::Mixed,
         quic: Some(QuicOpts {
             addrs: vec![std::net::SocketAddr::from(([127, 0, 0, 1], edge.port + 1))],
-            pin: std::fs::read_to_string(edge.dir.path().join("data/quic/cert.sha256"))
-                .expect("pin")
-                .trim()
-                .to_string(),
+            pins: vec![
+                std::fs::read_to_string(edge.dir.path().join("data/quic/cert.sha256"))
+                    .expect("pin")
+                    .trim()
+                    .to_string(),
+            ],
             sessions_per_connection: 3,
             sockets: 2,
         }),
