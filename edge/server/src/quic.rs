@@ -304,6 +304,8 @@ struct Stream {
     /// The session is over; nothing more is read, the send side finishes once `pending` is out.
     done: bool,
     finish_after_flush: bool,
+    /// When the stream opened: without a `hello` by `header_timeout_ms` it is closed.
+    opened: Instant,
 }
 
 struct Sess {
@@ -440,6 +442,16 @@ pub fn start(
         .detach();
     }
     glommio::spawn_local(timer_loop(Rc::downgrade(&q), timer_ring)).detach();
+    // Streams that never said hello, as a WebSocket without one, end after header_timeout_ms.
+    let (qr, every) = (Rc::downgrade(&q), Duration::from_millis(250));
+    glommio::spawn_local(async move {
+        loop {
+            glommio::timer::sleep(every).await;
+            let Some(q) = qr.upgrade() else { return };
+            q.borrow_mut().end_silent_streams(Instant::now());
+        }
+    })
+    .detach();
     Ok(q)
 }
 
@@ -677,6 +689,7 @@ impl QuicShard {
                             pending: Vec::new(),
                             done: false,
                             finish_after_flush: false,
+                            opened: Instant::now(),
                         },
                     );
                     self.read(ch, conn, id);
@@ -1057,6 +1070,31 @@ impl QuicShard {
         }
         self.armed = None;
         None
+    }
+
+    /// Ends (1008, as a WebSocket without hello) the streams open longer than `header_timeout_ms`
+    /// without a `hello`.
+    fn end_silent_streams(&mut self, now: Instant) {
+        let limit = Duration::from_millis(self.node.edge.header_timeout_ms);
+        let late: Vec<(ConnectionHandle, StreamId)> = self
+            .conns
+            .iter()
+            .flat_map(|(ch, c)| {
+                c.streams
+                    .iter()
+                    .filter(|(_, s)| {
+                        s.sess.is_none() && !s.done && now.duration_since(s.opened) >= limit
+                    })
+                    .map(|(id, _)| (*ch, *id))
+            })
+            .collect();
+        for (ch, id) in late {
+            if let Some(mut conn) = self.conns.remove(&ch) {
+                self.end(&mut conn, id, Some(1008));
+                self.conns.insert(ch, conn);
+                self.drive(ch, now);
+            }
+        }
     }
 
     /// Shutdown: every connection is closed with 1001 (its sessions were closed by the shard).

@@ -403,7 +403,7 @@ async fn a_dropped_connection_resumes_without_loss_or_duplicates() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn bad_and_oversize_frames_are_refused_as_the_protocol_says() {
-    let edge = Edge::start(2, "");
+    let edge = Edge::start(2, "header_timeout_ms = 5000 => header_timeout_ms = 1000");
     let c = edge.client();
     let conn = edge.connect(&c).await;
 
@@ -477,6 +477,24 @@ async fn bad_and_oversize_frames_are_refused_as_the_protocol_says() {
     s.finish();
     let stop = refused_maybe_stopped(s, ErrorCode::BadFrame).await;
     assert!(matches!(stop, None | Some(1007)), "{stop:?}");
+
+    // A stream that never says hello ends after header_timeout_ms (1 s here) with 1008 and no
+    // frame, as a WebSocket without hello.
+    let mut s = conn.open_stream().await.expect("stream");
+    s.send_raw(&[0, 0]).await.expect("send"); // half a prefix: the stream exists, no frame yet
+    let t0 = Instant::now();
+    let (mut tx, mut rx) = s.split();
+    let (code, end) = tokio::time::timeout(Duration::from_secs(15), async {
+        tokio::join!(tx.stopped(), rx.recv())
+    })
+    .await
+    .expect("ended in time");
+    assert_eq!(code, Some(1008));
+    assert!(matches!(end, Ok(None)), "{end:?}");
+    assert!(
+        t0.elapsed() >= Duration::from_millis(700),
+        "not before the deadline"
+    );
 
     // None of this broke the connection or stored a frame it should not have.
     let (mut s, _) = conn
