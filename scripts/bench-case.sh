@@ -36,10 +36,16 @@ fi
 args=$(sed "s|@QUIC_PIN@|$pin|g" "$CASE/loadgen.args")
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
+# CPU seconds of this script's reaped children (the loadgen, once it exited; the edge is still
+# running, so it is not in them).
+# (`times` must run in this shell, not in a $(...) subshell, to see them.)
+children_cpu() { tail -1 "$1" | awk '{ for (i = 1; i <= 2; i++) { split($i, p, "m"); sub("s", "", p[2]); s += p[1] * 60 + p[2] } printf "%.2f", s }'; }
+times > "$WORK/times0"
 e0=$(ticks "$edge")
 # shellcheck disable=SC2046
 "$BIN/sentientiq-loadgen" $args --report "$OUT/report.json" | tee "$OUT/summary.txt"
 e1=$(ticks "$edge")
+times > "$WORK/times1"
 # The edge's own view (siq_ack_seconds: frame received -> ack released), for telling its
 # latency apart from the loadgen's queueing on a shared machine.
 { exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null && {
@@ -56,6 +62,7 @@ rss_peak=$(awk '/VmHWM/ {print $2 " kB"}' "/proc/$edge/status")
   samples=$(grep -o '"samples_sent": *[0-9]*' "$OUT/report.json" | grep -o '[0-9]*$')
   echo "edge_cpu_s_per_million_samples: $(awk -v a="$e0" -v b="$e1" -v hz="$hz" -v n="$samples" 'BEGIN {printf "%.3f", (b - a) / hz / n * 1e6}')"
   echo "edge_rss_peak: $rss_peak"
+  echo "loadgen_cpu_s: $(awk -v a="$(children_cpu "$WORK/times0")" -v b="$(children_cpu "$WORK/times1")" 'BEGIN {printf "%.2f", b - a}')"
   echo "edge_samples_per_core_s_at_saturation: $(awk -v a="$e0" -v b="$e1" -v hz="$hz" -v n="$samples" 'BEGIN {printf "%.0f", n / ((b - a) / hz)}')"
   # Upper bounds from the cumulative buckets: the smallest `le` holding the quantile.
   for pq in 50:0.5 99:0.99; do
