@@ -429,8 +429,8 @@ pub fn start(
             // load this loop would hold the shard and starve its other tasks (the spool
             // committer, session outputs) until the socket ran dry. In a 10k-session QUIC run
             // that showed as frames waiting up to 1 s inside the edge for their ack.
-            handled += 1;
-            if handled % RECV_BURST == 0 {
+            handled = handled.wrapping_add(1);
+            if handled.is_multiple_of(RECV_BURST) {
                 futures_lite::future::yield_now().await;
             }
             match rx.recv_from(&mut buf).await {
@@ -449,8 +449,8 @@ pub fn start(
             let mut handled = 0u32;
             while let Some(d) = rx.recv().await {
                 qr.borrow_mut().on_datagram(d.remote, &d.data, true);
-                handled += 1;
-                if handled % RECV_BURST == 0 {
+                handled = handled.wrapping_add(1);
+                if handled.is_multiple_of(RECV_BURST) {
                     futures_lite::future::yield_now().await;
                 }
             }
