@@ -1,5 +1,5 @@
 //! The control plane and three regional edges as separate processes, driven with `siqctl` and
-//! real WebSocket clients: live key rotation and thresholds, a plane restart under live
+//! real WebSocket (and QUIC) clients: live key rotation and thresholds, a plane restart under live
 //! sessions, a cold start from the last-known-good config, and EVI from all three regions.
 //!
 //! The plane's binaries are the workspace's (`cargo test --workspace` builds them beside the
@@ -797,4 +797,102 @@ fn an_edge_follows_a_plane_that_serves_tls_only_when_it_trusts_the_certificate()
         untrusting.try_hello(&key, "s_fleet_tls_00000002").err(),
         Some(ErrorCode::BadKey)
     );
+}
+
+/// A key revoked through the plane ends QUIC sessions as it ends WebSocket ones: at their next
+/// frame (`bad_key`, STOP_SENDING 1008), and a new QUIC session with it is refused.
+#[test]
+fn a_revoked_key_ends_quic_sessions_at_their_next_frame() {
+    use sentientiq_client::{Client, Trust};
+    let plane = Plane::start();
+    let old = plane.acme();
+    let edge = Edge::start("us-east-1", &plane);
+    converged(std::slice::from_ref(&edge), 0.0);
+    let pin = std::fs::read_to_string(edge.dir.path().join("data/quic/cert.sha256"))
+        .expect("pin")
+        .trim()
+        .to_string();
+    let quic = std::net::SocketAddr::from(([127, 0, 0, 1], edge.port + 1));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let c = Client::new("127.0.0.1:0".parse().expect("addr"), Trust::Pin(pin)).expect("client");
+        let conn = c.connect(quic, "localhost").await.expect("connect");
+        let (mut s, _) = conn
+            .open_session(&hello(&old, "s_fleet_quic_live_01"))
+            .await
+            .expect("session under the old key");
+        s.send(&moves(1, 5)).await.expect("send");
+        loop {
+            match s.recv().await.expect("recv") {
+                Some(EdgeFrame::Ack { seq: Seq(1) }) => break,
+                Some(_) => {}
+                None => panic!("stream ended"),
+            }
+        }
+        let hash = plane.json(&["tenant", "get", "acme"])["key_hashes"][0]
+            .as_str()
+            .expect("hash")
+            .to_string();
+        let rotated = plane.json(&["key", "rotate", "acme", &hash]);
+        let new = rotated["key"].as_str().expect("new key").to_string();
+        // The edge applies the rotation; then a new QUIC session with the old key is refused.
+        let t0 = Instant::now();
+        loop {
+            match conn
+                .open_session(&hello(
+                    &old,
+                    &format!("s_fleet_quic_old_{:05}", t0.elapsed().as_millis() % 100_000),
+                ))
+                .await
+            {
+                Err(sentientiq_client::Error::Refused(e)) if e.code == ErrorCode::BadKey => break,
+                Ok(_) => {
+                    assert!(
+                        t0.elapsed() < Duration::from_secs(5),
+                        "old key still accepted"
+                    );
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+        // The session opened under it is refused at its next frame.
+        s.send(&moves(2, 5)).await.expect("send");
+        let (mut tx, mut rx) = s.split();
+        let read = async {
+            loop {
+                match rx.recv().await.expect("recv") {
+                    Some(EdgeFrame::Err(e)) => return (e.code, e.fatal),
+                    Some(EdgeFrame::Ack { seq }) => {
+                        panic!("frame 2 acked ({seq:?}) under a revoked key")
+                    }
+                    Some(_) => {}
+                    None => panic!("ended without err"),
+                }
+            }
+        };
+        let (code, err) = tokio::time::timeout(Duration::from_secs(10), async {
+            tokio::join!(tx.stopped(), read)
+        })
+        .await
+        .expect("in time");
+        assert_eq!(err, (ErrorCode::BadKey, true));
+        assert_eq!(code, Some(1008));
+        // The new key works over QUIC.
+        let (mut s, _) = conn
+            .open_session(&hello(&new, "s_fleet_quic_new_001"))
+            .await
+            .expect("session under the new key");
+        s.send(&moves(1, 5)).await.expect("send");
+        loop {
+            match s.recv().await.expect("recv") {
+                Some(EdgeFrame::Ack { seq: Seq(1) }) => break,
+                Some(_) => {}
+                None => panic!("stream ended"),
+            }
+        }
+    });
 }
