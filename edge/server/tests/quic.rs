@@ -21,7 +21,8 @@ struct Edge {
 }
 
 impl Edge {
-    /// Starts an edge from the example config; `edit` is `FROM => TO` (a replacement) or empty.
+    /// Starts an edge from the example config; `edit` is `FROM => TO` replacements joined by
+    /// ` && `, or empty.
     fn start(shards: usize, edit: &str) -> Edge {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
@@ -46,10 +47,10 @@ impl Edge {
             dir,
             port,
             child: None,
-            config: match edit.split_once(" => ") {
-                Some((from, to)) => config.replace(from, to),
-                None => config,
-            },
+            config: edit
+                .split(" && ")
+                .filter_map(|e| e.split_once(" => "))
+                .fold(config, |c, (from, to)| c.replace(from, to)),
         };
         e.spawn();
         e
@@ -655,4 +656,68 @@ async fn sigterm_closes_quic_connections_with_1001() {
     let text = why.to_string();
     assert!(text.contains("1001"), "{text}");
     let _edge = kill.join().expect("edge");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_configured_certificate_is_served_and_its_fingerprint_written() {
+    let certs = tempfile::tempdir().expect("tempdir");
+    let made = rcgen::generate_simple_self_signed(vec!["edge.example".into()]).expect("cert");
+    let (cert, key) = (certs.path().join("c.pem"), certs.path().join("k.pem"));
+    std::fs::write(&cert, made.cert.pem()).expect("cert");
+    std::fs::write(&key, made.signing_key.serialize_pem()).expect("key");
+    let want = sentientiq_client::fingerprint(made.cert.der());
+    let edit = format!(
+        "# cert = \"edge-cert.pem\" => cert = {cert:?} && # key = \"edge-key.pem\" => key = {key:?}"
+    );
+    let edge = Edge::start(1, &edit);
+    assert_eq!(
+        edge.fingerprint(),
+        want,
+        "the configured certificate's SHA-256"
+    );
+    assert!(
+        !edge.dir.path().join("data/quic/key.pem").exists(),
+        "no self-signed key made"
+    );
+    let conn = edge.connect(&edge.client()).await;
+    let (mut s, _) = conn
+        .open_session(&hello("s_quic_cert_00000001", None))
+        .await
+        .expect("session");
+    s.send(&moves(1, 2)).await.expect("send");
+    until_ack(&mut s, 1).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn sessions_per_connection_are_capped_and_a_closed_one_frees_its_place() {
+    let edge = Edge::start(
+        1,
+        "max_streams_per_connection = 1024 => max_streams_per_connection = 2",
+    );
+    let conn = edge.connect(&edge.client()).await;
+    let (mut a, _) = conn
+        .open_session(&hello("s_quic_cap_a_0000001", None))
+        .await
+        .expect("cap - 1");
+    let (_b, _) = conn
+        .open_session(&hello("s_quic_cap_b_0000001", None))
+        .await
+        .expect("cap");
+    // Cap + 1: QUIC flow control holds the third stream until one of the two ends.
+    let third = tokio::time::timeout(Duration::from_millis(500), conn.open_stream()).await;
+    assert!(third.is_err(), "a third stream opened past the cap");
+    a.send(&moves(1, 2)).await.expect("send");
+    until_ack(&mut a, 1).await;
+    a.finish();
+    let end = tokio::time::timeout(Duration::from_secs(10), a.recv()).await;
+    assert!(matches!(end, Ok(Ok(None))), "{end:?}");
+    let (mut c, _) = tokio::time::timeout(
+        Duration::from_secs(10),
+        conn.open_session(&hello("s_quic_cap_c_0000001", None)),
+    )
+    .await
+    .expect("a place freed in time")
+    .expect("session");
+    c.send(&moves(1, 2)).await.expect("send");
+    until_ack(&mut c, 1).await;
 }
