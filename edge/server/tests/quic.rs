@@ -692,7 +692,7 @@ async fn a_configured_certificate_is_served_and_its_fingerprint_written() {
 async fn sessions_per_connection_are_capped_and_a_closed_one_frees_its_place() {
     let edge = Edge::start(
         1,
-        "max_streams_per_connection = 1024 => max_streams_per_connection = 2",
+        "max_streams_per_connection = 100  => max_streams_per_connection = 2 ",
     );
     let conn = edge.connect(&edge.client()).await;
     let (mut a, _) = conn
