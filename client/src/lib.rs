@@ -32,34 +32,16 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
+use sentientiq_proto::stream::{Deframer, encode_prefixed};
 use sentientiq_proto::{
     ClientFrame, DecodeError, EdgeFrame, Hello, Limits, Welcome, client_to_vec, decode_edge,
 };
 use sha2::{Digest, Sha256};
 
-/// The ALPN protocol id of `siq/1` over QUIC.
-pub const ALPN: &[u8] = b"siq/1";
-
-/// The largest frame either side may send (PROTOCOL.md §7).
-pub const MAX_FRAME: usize = 128 * 1024;
-
-/// QUIC application error codes: the WebSocket close codes of PROTOCOL.md §6.
-pub mod code {
-    /// The session or connection ended normally.
-    pub const NORMAL: u32 = 1000;
-    /// The edge is shutting down, or the connection was idle.
-    pub const GOING_AWAY: u32 = 1001;
-    /// A malformed frame.
-    pub const MALFORMED: u32 = 1007;
-    /// Policy: bad key, origin.
-    pub const POLICY: u32 = 1008;
-    /// A frame over the limit.
-    pub const TOO_BIG: u32 = 1009;
-    /// Internal error.
-    pub const INTERNAL: u32 = 1011;
-    /// Overloaded (a slow reader, a connection or stream cap): try later.
-    pub const OVERLOADED: u32 = 1013;
-}
+pub use sentientiq_proto::stream::ALPN;
+/// QUIC application error codes: the WebSocket close codes (PROTOCOL.md §6); a refusal's is
+/// its [`sentientiq_proto::ErrorCode::ws_close_code`].
+pub use sentientiq_proto::stream::close as code;
 
 /// How the client trusts the edge's certificate.
 #[derive(Debug, Clone)]
@@ -90,8 +72,8 @@ pub enum Error {
     Write(#[from] quinn::WriteError),
     #[error("read: {0}")]
     Read(#[from] quinn::ReadError),
-    #[error("the edge sent a frame of {0} bytes (over 128 KiB)")]
-    TooBig(usize),
+    #[error("the edge sent {0}")]
+    TooBig(#[from] sentientiq_proto::stream::TooBig),
     #[error("undecodable edge frame: {0}")]
     Decode(#[from] DecodeError),
     #[error("refused: {} ({})", .0.code.as_str(), .0.msg)]
@@ -249,7 +231,7 @@ impl Connection {
             tx: SendHalf { send },
             rx: RecvHalf {
                 recv,
-                buf: Vec::new(),
+                deframer: Deframer::new(Limits::DEFAULT.max_frame_bytes),
             },
         })
     }
@@ -313,7 +295,7 @@ pub struct SendHalf {
 #[derive(Debug)]
 pub struct RecvHalf {
     recv: quinn::RecvStream,
-    buf: Vec<u8>,
+    deframer: Deframer,
 }
 
 impl Session {
@@ -368,10 +350,8 @@ impl SendHalf {
 
     /// Sends one encoded frame with its length prefix.
     pub async fn send_frame(&mut self, frame: &[u8]) -> Result<(), Error> {
-        let len = u32::try_from(frame.len()).unwrap_or(u32::MAX);
         let mut b = Vec::with_capacity(4 + frame.len());
-        b.extend_from_slice(&len.to_be_bytes());
-        b.extend_from_slice(frame);
+        encode_prefixed(frame, &mut b);
         self.send_raw(&b).await
     }
 
@@ -403,31 +383,36 @@ impl RecvHalf {
     /// The next edge frame; `None` when the edge finished the stream. Cancel-safe: dropping it
     /// loses nothing (partial frames stay buffered).
     pub async fn recv(&mut self) -> Result<Option<EdgeFrame>, Error> {
-        match self.recv_frame().await? {
-            Some(b) => Ok(Some(decode_edge(&b, &Limits::DEFAULT)?)),
-            None => Ok(None),
+        loop {
+            if let Some(f) = self.deframer.next_frame()? {
+                return Ok(Some(decode_edge(f, &Limits::DEFAULT)?));
+            }
+            if !self.fill().await? {
+                return Ok(None);
+            }
         }
     }
 
     /// The next edge frame's bytes; `None` when the edge finished the stream. Cancel-safe.
     pub async fn recv_frame(&mut self) -> Result<Option<Vec<u8>>, Error> {
         loop {
-            if self.buf.len() >= 4 {
-                let n = u32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]])
-                    as usize;
-                if n > MAX_FRAME {
-                    return Err(Error::TooBig(n));
-                }
-                if self.buf.len() >= 4 + n {
-                    let f = self.buf[4..4 + n].to_vec();
-                    self.buf.drain(..4 + n);
-                    return Ok(Some(f));
-                }
+            if let Some(f) = self.deframer.next_frame()? {
+                return Ok(Some(f.to_vec()));
             }
-            match self.recv.read_chunk(64 * 1024, true).await? {
-                Some(c) => self.buf.extend_from_slice(&c.bytes),
-                None => return Ok(None),
+            if !self.fill().await? {
+                return Ok(None);
             }
+        }
+    }
+
+    /// Reads what arrived into the deframer; false at the end of the stream.
+    async fn fill(&mut self) -> Result<bool, Error> {
+        match self.recv.read_chunk(64 * 1024, true).await? {
+            Some(c) => {
+                self.deframer.push(&c.bytes);
+                Ok(true)
+            }
+            None => Ok(false),
         }
     }
 }

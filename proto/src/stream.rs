@@ -1,6 +1,20 @@
 //! Stream framing for QUIC (PROTOCOL.md §2): each frame on a session's stream is prefixed by its
 //! length as a u32 big-endian. Pure: bytes in, frames out, nothing read beyond the limit.
 
+/// The ALPN protocol id of `siq/1` over QUIC.
+pub const ALPN: &[u8] = b"siq/1";
+
+/// Close codes: WebSocket close codes, also the QUIC application error codes of sessions and
+/// connections. The fatal errors' codes are [`crate::ErrorCode::ws_close_code`].
+pub mod close {
+    /// The session or connection ended normally.
+    pub const NORMAL: u32 = 1000;
+    /// The edge is shutting down, or the connection was idle.
+    pub const GOING_AWAY: u32 = 1001;
+    /// Overloaded (a slow reader, a cap): try later.
+    pub const OVERLOADED: u32 = 1013;
+}
+
 /// Appends `frame` with its length prefix to `out`.
 pub fn encode_prefixed(frame: &[u8], out: &mut Vec<u8>) {
     let n = u32::try_from(frame.len()).unwrap_or(u32::MAX);

@@ -33,7 +33,7 @@ use quinn_proto::{
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use sentientiq_proto::stream::{Deframer, encode_prefixed};
+use sentientiq_proto::stream::{ALPN, Deframer, close as code, encode_prefixed};
 use sentientiq_proto::{
     ClientFrame, DecodeError, EdgeFrame, ErrorCode, Limits, decode_client, edge_to_vec,
 };
@@ -44,8 +44,6 @@ use crate::conn::{CONN_QUEUE, Route, err_frame};
 use crate::metrics::{QuicMetrics, ShardMetrics};
 use crate::shard::{Node, Out, ShardRef, now_ms};
 
-/// The ALPN protocol id.
-pub const ALPN: &[u8] = b"siq/1";
 /// Length of the connection IDs the edge issues: the shard's index, then 7 random bytes.
 pub const CID_LEN: usize = 8;
 /// Resumption tickets remembered (shared by all shards, for 0-RTT).
@@ -54,13 +52,6 @@ pub const TICKETS: usize = 16_384;
 pub const RECV_BURST: u32 = 8;
 /// Datagrams queued from one shard to another at most; more are dropped (QUIC resends).
 pub const FORWARD_QUEUE: usize = 1024;
-
-/// QUIC application error codes: the WebSocket close codes (PROTOCOL.md §6).
-pub mod code {
-    pub const NORMAL: u32 = 1000;
-    pub const GOING_AWAY: u32 = 1001;
-    pub const OVERLOADED: u32 = 1013;
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
