@@ -355,17 +355,22 @@ impl Link {
         }
     }
 
-    /// The next edge frame's bytes; `None` when the link is gone. Cancel-safe.
-    async fn next(&mut self) -> Option<Vec<u8>> {
+    /// The next edge frame, decoded where it was received; `None` when the link is gone.
+    /// Cancel-safe.
+    async fn next(&mut self) -> Option<Result<EdgeFrame, sentientiq_proto::DecodeError>> {
         match self {
             Link::Ws(ws) => loop {
                 match ws.next().await {
-                    Some(Ok(Message::Binary(b))) => return Some(b.to_vec()),
+                    Some(Ok(Message::Binary(b))) => return Some(decode_edge(&b, &Limits::DEFAULT)),
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
                     Some(Ok(_)) => {}
                 }
             },
-            Link::Quic(s) => s.recv_frame().await.ok().flatten(),
+            Link::Quic(s) => match s.recv().await {
+                Ok(f) => f.map(Ok),
+                Err(sentientiq_client::Error::Decode(e)) => Some(Err(e)),
+                Err(_) => None,
+            },
         }
     }
 
@@ -606,7 +611,7 @@ async fn session(
             }
             m = link.next() => {
                 match m {
-                    Some(b) => match decode_edge(&b, &Limits::DEFAULT) {
+                    Some(f) => match f {
                         Ok(EdgeFrame::Ack { seq: Seq(a) }) => {
                             let now = Instant::now();
                             let mut s = stats.borrow_mut();
