@@ -449,13 +449,12 @@ pub fn start(
         .detach();
     }
     glommio::spawn_local(timer_loop(Rc::downgrade(&q), timer_ring)).detach();
-    // Streams that never said hello, as a WebSocket without one, end after header_timeout_ms.
     let (qr, every) = (Rc::downgrade(&q), Duration::from_millis(250));
     glommio::spawn_local(async move {
         loop {
             glommio::timer::sleep(every).await;
             let Some(q) = qr.upgrade() else { return };
-            q.borrow_mut().end_silent_streams(Instant::now());
+            q.borrow_mut().sweep(Instant::now());
         }
     })
     .detach();
@@ -621,12 +620,6 @@ impl QuicShard {
                 conn.c.handle_event(cev);
             }
         }
-        let lost = conn.c.stats().path.lost_packets;
-        ShardMetrics::add(
-            &qm(&self.m).lost_packets,
-            lost.saturating_sub(conn.lost_seen),
-        );
-        conn.lost_seen = lost;
         if conn.c.is_drained() {
             self.gone(&mut conn);
             return;
@@ -645,8 +638,17 @@ impl QuicShard {
         self.conns.insert(ch, conn);
     }
 
+    /// Adds the packets a connection declared lost since last asked to the shard's counter.
+    /// Not per datagram: on the sweep and when the connection goes.
+    fn count_lost(m: &ShardMetrics, conn: &mut Conn) {
+        let lost = conn.c.stats().path.lost_packets;
+        ShardMetrics::add(&m.quic.lost_packets, lost.saturating_sub(conn.lost_seen));
+        conn.lost_seen = lost;
+    }
+
     /// A connection is over: its sessions leave the shard.
     fn gone(&mut self, conn: &mut Conn) {
+        Self::count_lost(&self.m, conn);
         let qm = qm(&self.m);
         qm.connections
             .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
@@ -1079,9 +1081,12 @@ impl QuicShard {
         None
     }
 
-    /// Ends (1008, as a WebSocket without hello) the streams open longer than `header_timeout_ms`
-    /// without a `hello`.
-    fn end_silent_streams(&mut self, now: Instant) {
+    /// Every 250 ms: counts lost packets, and ends (1008, as a WebSocket without hello) the
+    /// streams open longer than `header_timeout_ms` without a `hello`.
+    fn sweep(&mut self, now: Instant) {
+        for c in self.conns.values_mut() {
+            Self::count_lost(&self.m, c);
+        }
         let limit = Duration::from_millis(self.node.edge.header_timeout_ms);
         let late: Vec<(ConnectionHandle, StreamId)> = self
             .conns
