@@ -206,7 +206,7 @@ impl Route {
     /// Routes one decoded frame to its owner. Emails and card numbers are redacted here, so
     /// neither the core nor the spool ever sees them; `raw` (the bytes as received) is kept
     /// when nothing changed, otherwise the frame is re-encoded.
-    pub(crate) fn send(&self, raw: Option<&[u8]>, mut frame: ClientFrame, recv_ms: u64) {
+    pub(crate) fn send(&self, raw: Option<Vec<u8>>, mut frame: ClientFrame, recv_ms: u64) {
         let mut s = self.shard.borrow_mut();
         let redacted = sentientiq_core::privacy::redact(&mut frame);
         if redacted {
@@ -215,7 +215,7 @@ impl Route {
         let raw = match raw {
             // A hello is never spooled: its bytes are not kept.
             _ if matches!(frame, ClientFrame::Hello(_)) => Vec::new(),
-            Some(r) if !redacted => r.to_vec(),
+            Some(r) if !redacted => r,
             _ => client_to_vec(&frame),
         };
         s.route(
@@ -367,7 +367,7 @@ async fn ws(shard: ShardRef, mut stream: TcpStream, req: Request) {
     let (tx, rx) = local_channel::new_bounded::<Out>(CONN_QUEUE);
     let route = Route::open(&shard, ti, hello.sid.clone(), tx);
     let conn = route.conn;
-    route.send(Some(&bytes), ClientFrame::Hello(hello), now_ms());
+    route.send(None, ClientFrame::Hello(hello), now_ms());
     let limits = tenant.limits;
     // Anything from the client (frames, pongs) counts as life; the edge pings every third of
     // the idle timeout so that idle-but-alive clients answer, and closes (1001) after a full
@@ -476,7 +476,7 @@ async fn ws(shard: ShardRef, mut stream: TcpStream, req: Request) {
                         ))
                         .await;
                 }
-                Ok(frame) => route.send(Some(&b), frame, now_ms()),
+                Ok(frame) => route.send(Some(b.to_vec()), frame, now_ms()),
                 Err(e @ DecodeError::UnknownType(_)) => {
                     m.error(e.code());
                     let _ = ws

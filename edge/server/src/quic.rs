@@ -836,7 +836,7 @@ impl QuicShard {
             }
             Ok(frame) => {
                 sess.last_seq = sess.last_seq.max(frame.seq().map_or(0, |q| q.0));
-                sess.route.send(Some(&bytes), frame, now_ms());
+                sess.route.send(Some(bytes), frame, now_ms());
             }
             Err(e @ DecodeError::UnknownType(_)) => {
                 self.m.error(e.code());
@@ -871,7 +871,7 @@ impl QuicShard {
         let limits = tenants.get(ti).limits;
         let (tx, rx) = local_channel::new_bounded::<Out>(CONN_QUEUE);
         let route = Route::open(&self.shard, ti, hello.sid.clone(), tx);
-        route.send(Some(&bytes), ClientFrame::Hello(hello), now_ms());
+        route.send(None, ClientFrame::Hello(hello), now_ms());
         let Some(s) = conn.streams.get_mut(&id) else {
             self.shard.borrow_mut().unregister(route.conn.id);
             return;
