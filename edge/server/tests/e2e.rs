@@ -89,29 +89,10 @@ impl Edge {
     }
 
     fn config(&self) -> String {
-        // The manifest dir of this run, not of the build: a test binary cached in a shared
-        // target dir may have been built from another clone.
-        let root = std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo");
-        let example = std::fs::read_to_string(format!("{root}/../../deploy/edge.example.toml"))
-            .expect("example config");
-        let example = example
-            .replace(
-                "listen = \"127.0.0.1:7400\"",
-                &format!("listen = \"127.0.0.1:{}\"", self.port),
-            )
-            .replace("shards = 0 ", &format!("shards = {} ", self.shards))
-            .replace(
-                "data_dir = \"data/edge\"",
-                &format!("data_dir = {:?}", self.dir.path().join("data")),
-            )
-            .replace(
-                "dir = \"data/lake\"",
-                &format!("dir = {:?}", self.dir.path().join("lake")),
-            )
-            .replace(
-                "header_timeout_ms = 5000",
-                &format!("header_timeout_ms = {}", self.header_timeout_ms),
-            );
+        let example = common::example_config(self.port, self.shards, self.dir.path()).replace(
+            "header_timeout_ms = 5000",
+            &format!("header_timeout_ms = {}", self.header_timeout_ms),
+        );
         format!("{example}\n{}", self.extra)
     }
 
@@ -1853,12 +1834,7 @@ fn the_loadgen_against_a_real_edge_gets_exactly_what_the_core_detects_offline() 
         transport: Transport::Mixed,
         quic: Some(QuicOpts {
             addrs: vec![std::net::SocketAddr::from(([127, 0, 0, 1], edge.port + 1))],
-            pins: vec![
-                std::fs::read_to_string(edge.dir.path().join("data/quic/cert.sha256"))
-                    .expect("pin")
-                    .trim()
-                    .to_string(),
-            ],
+            pins: vec![common::quic_pin(&edge.dir.path().join("data"))],
             sessions_per_connection: 3,
             sockets: 2,
         }),

@@ -236,19 +236,11 @@ impl Edge {
     }
 
     fn spawn(&mut self) {
-        let root = std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo");
-        let example = std::fs::read_to_string(format!("{root}/../../deploy/edge.example.toml"))
-            .expect("example config");
         // The example's own tenant goes: the plane is the source of tenants here.
-        let head = example
+        let head = common::example_config(self.port, 2, self.dir.path())
             .split("[[tenant]]")
             .next()
             .expect("example head")
-            .replace(
-                "listen = \"127.0.0.1:7400\"",
-                &format!("listen = \"127.0.0.1:{}\"", self.port),
-            )
-            .replace("shards = 0 ", "shards = 2 ")
             .replace(
                 "id = \"edge-local-1\"",
                 &format!("id = \"edge-{}\"", self.region),
@@ -256,14 +248,6 @@ impl Edge {
             .replace(
                 "region = \"us-east-1\"",
                 &format!("region = \"{}\"", self.region),
-            )
-            .replace(
-                "data_dir = \"data/edge\"",
-                &format!("data_dir = {:?}", self.dir.path().join("data")),
-            )
-            .replace(
-                "dir = \"data/lake\"",
-                &format!("dir = {:?}", self.dir.path().join("lake")),
             )
             // Segments sealed and shipped within about a second, so lake files show quickly.
             .replace("max_age_s = 60 ", "max_age_s = 1 ")
@@ -808,10 +792,7 @@ fn a_revoked_key_ends_quic_sessions_at_their_next_frame() {
     let old = plane.acme();
     let edge = Edge::start("us-east-1", &plane);
     converged(std::slice::from_ref(&edge), 0.0);
-    let pin = std::fs::read_to_string(edge.dir.path().join("data/quic/cert.sha256"))
-        .expect("pin")
-        .trim()
-        .to_string();
+    let pin = common::quic_pin(&edge.dir.path().join("data"));
     let quic = std::net::SocketAddr::from(([127, 0, 0, 1], edge.port + 1));
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -820,18 +801,8 @@ fn a_revoked_key_ends_quic_sessions_at_their_next_frame() {
     rt.block_on(async {
         let c = Client::new("127.0.0.1:0".parse().expect("addr"), Trust::Pin(pin)).expect("client");
         let conn = c.connect(quic, "localhost").await.expect("connect");
-        let (mut s, _) = conn
-            .open_session(&hello(&old, "s_fleet_quic_live_01"))
-            .await
-            .expect("session under the old key");
-        s.send(&moves(1, 5)).await.expect("send");
-        loop {
-            match s.recv().await.expect("recv") {
-                Some(EdgeFrame::Ack { seq: Seq(1) }) => break,
-                Some(_) => {}
-                None => panic!("stream ended"),
-            }
-        }
+        let mut s =
+            common::quic_session_acked(&conn, &hello(&old, "s_fleet_quic_live_01"), 5).await;
         let hash = plane.json(&["tenant", "get", "acme"])["key_hashes"][0]
             .as_str()
             .expect("hash")
@@ -882,17 +853,6 @@ fn a_revoked_key_ends_quic_sessions_at_their_next_frame() {
         assert_eq!(err, (ErrorCode::BadKey, true));
         assert_eq!(code, Some(1008));
         // The new key works over QUIC.
-        let (mut s, _) = conn
-            .open_session(&hello(&new, "s_fleet_quic_new_001"))
-            .await
-            .expect("session under the new key");
-        s.send(&moves(1, 5)).await.expect("send");
-        loop {
-            match s.recv().await.expect("recv") {
-                Some(EdgeFrame::Ack { seq: Seq(1) }) => break,
-                Some(_) => {}
-                None => panic!("stream ended"),
-            }
-        }
+        common::quic_session_acked(&conn, &hello(&new, "s_fleet_quic_new_001"), 5).await;
     });
 }

@@ -9,7 +9,9 @@ use sentientiq_client::{Client, Connection, Error as QError, Session, Trust, cod
 use sentientiq_proto::*;
 
 mod common;
-use common::{five_clicks, free_port, moves};
+use common::{
+    example_config, five_clicks, free_port, moves, quic_pin, quic_session_acked, quic_until_ack,
+};
 
 const DEMO_KEY: &str = "siq_pk_demo_00000000000000000000";
 
@@ -26,23 +28,7 @@ impl Edge {
     fn start(shards: usize, edit: &str) -> Edge {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
-        let root = std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo");
-        let example = std::fs::read_to_string(format!("{root}/../../deploy/edge.example.toml"))
-            .expect("example config");
-        let config = example
-            .replace(
-                "listen = \"127.0.0.1:7400\"",
-                &format!("listen = \"127.0.0.1:{port}\""),
-            )
-            .replace("shards = 0 ", &format!("shards = {shards} "))
-            .replace(
-                "data_dir = \"data/edge\"",
-                &format!("data_dir = {:?}", dir.path().join("data")),
-            )
-            .replace(
-                "dir = \"data/lake\"",
-                &format!("dir = {:?}", dir.path().join("lake")),
-            );
+        let config = example_config(port, shards, dir.path());
         let mut e = Edge {
             dir,
             port,
@@ -106,10 +92,7 @@ impl Edge {
     }
 
     fn fingerprint(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("data/quic/cert.sha256"))
-            .expect("fingerprint file")
-            .trim()
-            .to_string()
+        quic_pin(&self.dir.path().join("data"))
     }
 
     fn client(&self) -> Client {
@@ -179,23 +162,6 @@ fn hello(sid: &str, ack: Option<u64>) -> Hello {
     common::hello(DEMO_KEY, sid, ack)
 }
 
-/// Reads frames until the ack for `seq` (inclusive); returns what came before it.
-async fn until_ack(s: &mut Session, seq: u64) -> Vec<EdgeFrame> {
-    let mut got = Vec::new();
-    let r = tokio::time::timeout(Duration::from_secs(15), async {
-        loop {
-            match s.recv().await.expect("recv") {
-                Some(EdgeFrame::Ack { seq: Seq(a) }) if a >= seq => return,
-                Some(f) => got.push(f),
-                None => panic!("stream ended before ack {seq}: {got:?}"),
-            }
-        }
-    })
-    .await;
-    assert!(r.is_ok(), "no ack {seq} in 15 s: {got:?}");
-    got
-}
-
 /// The next frame, which must be a fatal `err` with `code`, then the end of the stream; returns
 /// the edge's STOP_SENDING code.
 async fn refused(s: Session, want: ErrorCode) -> u32 {
@@ -251,16 +217,16 @@ async fn hello_welcome_batches_acks_and_rage_by_a_high_value_user_gets_det_and_i
         (Seq(0), "us-east-1", true, 250)
     );
     s.send(&moves(1, 50)).await.expect("send");
-    assert!(until_ack(&mut s, 1).await.is_empty());
+    assert!(quic_until_ack(&mut s, 1).await.is_empty());
     s.send(&identify(2, "dana@acme.example"))
         .await
         .expect("send");
-    until_ack(&mut s, 2).await;
+    quic_until_ack(&mut s, 2).await;
     let mut b = five_clicks(3);
     let l = b.intern("button#save");
     b.push(kind::DEAD, 400_000, 600, 400, l);
     s.send(&ClientFrame::Batch(b)).await.expect("send");
-    let got = until_ack(&mut s, 3).await;
+    let got = quic_until_ack(&mut s, 3).await;
     assert!(
         got.iter()
             .any(|f| matches!(f, EdgeFrame::Det(d) if d.e == "rage" && d.at == Seq(3))),
@@ -323,7 +289,7 @@ async fn many_sessions_share_one_connection_across_shards() {
         s.send(&moves(2, 3)).await.expect("send");
     }
     for s in &mut sessions {
-        until_ack(s, 2).await;
+        quic_until_ack(s, 2).await;
     }
     assert_eq!(edge.metric("siq_frames_total"), (2 * n) as f64);
     assert_eq!(edge.metric("siq_quic_connections"), 1.0);
@@ -345,7 +311,7 @@ async fn one_session_per_connection_like_a_browser() {
             .await
             .expect("session");
         s.send(&moves(1, 10)).await.expect("send");
-        until_ack(&mut s, 1).await;
+        quic_until_ack(&mut s, 1).await;
         conns.push((conn, s));
     }
     assert_eq!(edge.metric("siq_quic_connections"), 20.0);
@@ -374,7 +340,7 @@ async fn a_dropped_connection_resumes_without_loss_or_duplicates() {
     for q in 1..=3 {
         s.send(&moves(q, 20)).await.expect("send");
     }
-    until_ack(&mut s, 3).await;
+    quic_until_ack(&mut s, 3).await;
     // Two more frames go out and the connection dies before their acks are read.
     s.send(&moves(4, 20)).await.expect("send");
     s.send(&moves(5, 20)).await.expect("send");
@@ -396,7 +362,7 @@ async fn a_dropped_connection_resumes_without_loss_or_duplicates() {
     // And a resend of something already held is re-acked, not stored.
     s.send(&moves(3, 20)).await.expect("send");
     s.send(&moves(6, 20)).await.expect("send");
-    until_ack(&mut s, 6).await;
+    quic_until_ack(&mut s, 6).await;
     assert_eq!(edge.metric("siq_frames_total"), 6.0, "each frame once");
     assert_eq!(edge.metric("siq_samples_total"), 120.0);
     assert!(edge.metric("siq_seq_duplicates_total") >= 1.0);
@@ -455,7 +421,7 @@ async fn bad_and_oversize_frames_are_refused_as_the_protocol_says() {
         .await
         .expect("send");
     s.send(&moves(1, 4)).await.expect("send");
-    let got = until_ack(&mut s, 1).await;
+    let got = quic_until_ack(&mut s, 1).await;
     let errs: Vec<_> = got
         .iter()
         .filter_map(|f| match f {
@@ -498,12 +464,7 @@ async fn bad_and_oversize_frames_are_refused_as_the_protocol_says() {
     );
 
     // None of this broke the connection or stored a frame it should not have.
-    let (mut s, _) = conn
-        .open_session(&hello("s_quic_after_0000001", None))
-        .await
-        .expect("session");
-    s.send(&moves(1, 2)).await.expect("send");
-    until_ack(&mut s, 1).await;
+    let _s = quic_session_acked(&conn, &hello("s_quic_after_0000001", None), 2).await;
     assert_eq!(edge.metric("siq_frames_total"), 2.0);
 }
 
@@ -515,12 +476,7 @@ async fn a_second_connection_resumes_with_0rtt_and_the_certificate_survives_a_re
     assert!(edge.log().contains(&fp), "the fingerprint is printed");
     let c = edge.client();
     let first = edge.connect(&c).await;
-    let (mut s, _) = first
-        .open_session(&hello("s_quic_0rtt_00000001", None))
-        .await
-        .expect("session");
-    s.send(&moves(1, 5)).await.expect("send");
-    until_ack(&mut s, 1).await;
+    let _s = quic_session_acked(&first, &hello("s_quic_0rtt_00000001", None), 5).await;
     first.close(code::NORMAL, "bye");
     // Tickets arrive after the handshake; the one above has them by now.
     let second = c
@@ -538,7 +494,7 @@ async fn a_second_connection_resumes_with_0rtt_and_the_certificate_survives_a_re
         "the edge took the 0-RTT data"
     );
     s.send(&moves(2, 5)).await.expect("send");
-    until_ack(&mut s, 2).await;
+    quic_until_ack(&mut s, 2).await;
     assert_eq!(edge.metric("siq_quic_zero_rtt_accepted_total"), 1.0);
     assert_eq!(edge.metric("siq_frames_total"), 2.0);
     second.close(code::NORMAL, "bye");
@@ -573,12 +529,7 @@ async fn after_address_changes_packets_reach_the_owning_shard() {
     let edge = Edge::start(2, "");
     let c = edge.client();
     let conn = edge.connect(&c).await;
-    let (mut s, _) = conn
-        .open_session(&hello("s_quic_migrate_00001", None))
-        .await
-        .expect("session");
-    s.send(&moves(1, 5)).await.expect("send");
-    until_ack(&mut s, 1).await;
+    let mut s = quic_session_acked(&conn, &hello("s_quic_migrate_00001", None), 5).await;
     // Each rebind is a new source port: the kernel hashes it to either shard's socket. Half
     // the time it is not the owner's, and the datagrams must be forwarded to it.
     let mut seq = 1;
@@ -590,7 +541,7 @@ async fn after_address_changes_packets_reach_the_owning_shard() {
             .expect("rebind");
         seq += 1;
         s.send(&moves(seq, 5)).await.expect("send");
-        until_ack(&mut s, seq).await;
+        quic_until_ack(&mut s, seq).await;
     }
     // And the session goes on, every frame stored once.
     for _ in 0..3 {
@@ -598,7 +549,7 @@ async fn after_address_changes_packets_reach_the_owning_shard() {
             .expect("rebind");
         seq += 1;
         s.send(&moves(seq, 5)).await.expect("send");
-        until_ack(&mut s, seq).await;
+        quic_until_ack(&mut s, seq).await;
     }
     assert_eq!(edge.metric("siq_frames_total"), seq as f64);
     assert_eq!(edge.metric("siq_quic_connections"), 1.0);
@@ -627,12 +578,7 @@ async fn the_connection_cap_refuses_at_cap_plus_one() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let conn = edge.connect(&c).await;
-    let (mut s, _) = conn
-        .open_session(&hello("s_quic_cap_000000001", None))
-        .await
-        .expect("session");
-    s.send(&moves(1, 2)).await.expect("send");
-    until_ack(&mut s, 1).await;
+    let _s = quic_session_acked(&conn, &hello("s_quic_cap_000000001", None), 2).await;
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -640,12 +586,7 @@ async fn sigterm_closes_quic_connections_with_1001() {
     let mut edge = Edge::start(2, "");
     let c = edge.client();
     let conn = edge.connect(&c).await;
-    let (mut s, _) = conn
-        .open_session(&hello("s_quic_term_00000001", None))
-        .await
-        .expect("session");
-    s.send(&moves(1, 2)).await.expect("send");
-    until_ack(&mut s, 1).await;
+    let _s = quic_session_acked(&conn, &hello("s_quic_term_00000001", None), 2).await;
     let kill = std::thread::spawn(move || {
         edge.sigterm();
         edge
@@ -680,12 +621,7 @@ async fn a_configured_certificate_is_served_and_its_fingerprint_written() {
         "no self-signed key made"
     );
     let conn = edge.connect(&edge.client()).await;
-    let (mut s, _) = conn
-        .open_session(&hello("s_quic_cert_00000001", None))
-        .await
-        .expect("session");
-    s.send(&moves(1, 2)).await.expect("send");
-    until_ack(&mut s, 1).await;
+    let _s = quic_session_acked(&conn, &hello("s_quic_cert_00000001", None), 2).await;
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -707,7 +643,7 @@ async fn sessions_per_connection_are_capped_and_a_closed_one_frees_its_place() {
     let third = tokio::time::timeout(Duration::from_millis(500), conn.open_stream()).await;
     assert!(third.is_err(), "a third stream opened past the cap");
     a.send(&moves(1, 2)).await.expect("send");
-    until_ack(&mut a, 1).await;
+    quic_until_ack(&mut a, 1).await;
     a.finish();
     let end = tokio::time::timeout(Duration::from_secs(10), a.recv()).await;
     assert!(matches!(end, Ok(Ok(None))), "{end:?}");
@@ -719,5 +655,34 @@ async fn sessions_per_connection_are_capped_and_a_closed_one_frees_its_place() {
     .expect("a place freed in time")
     .expect("session");
     c.send(&moves(1, 2)).await.expect("send");
-    until_ack(&mut c, 1).await;
+    quic_until_ack(&mut c, 1).await;
+}
+
+/// Every shard binds with SO_REUSEPORT, so a second process on the same port would silently
+/// share its traffic: an edge whose TCP or UDP port is already bound refuses to start.
+#[test]
+fn an_edge_refuses_to_start_on_a_port_already_bound() {
+    for udp in [false, true] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let _held: Box<dyn std::any::Any> = match udp {
+            true => Box::new(std::net::UdpSocket::bind(("127.0.0.1", port + 1)).expect("udp")),
+            false => Box::new(std::net::TcpListener::bind(("127.0.0.1", port)).expect("tcp")),
+        };
+        let cfg = dir.path().join("edge.toml");
+        std::fs::write(&cfg, example_config(port, 1, dir.path())).expect("config");
+        let out = Command::new(env!("CARGO_BIN_EXE_sentientiq-edge"))
+            .arg("--config")
+            .arg(&cfg)
+            .output()
+            .expect("run edge");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "started on a held port: {err}");
+        let want = if udp {
+            format!("UDP 127.0.0.1:{} is in use", port + 1)
+        } else {
+            format!("TCP 127.0.0.1:{port} is in use")
+        };
+        assert!(err.contains(&want), "{err}");
+    }
 }

@@ -66,3 +66,68 @@ pub fn five_clicks(seq: u64) -> Batch {
     }
     b
 }
+
+/// `deploy/edge.example.toml` listening on 127.0.0.1:`port` (QUIC on `port` + 1) with `shards`
+/// shards, its data and lake under `dir`.
+pub fn example_config(port: u16, shards: usize, dir: &std::path::Path) -> String {
+    // The manifest dir of this run, not of the build: a test binary cached in a shared target
+    // dir may have been built from another clone.
+    let root = std::env::var("CARGO_MANIFEST_DIR").expect("run by cargo");
+    std::fs::read_to_string(format!("{root}/../../deploy/edge.example.toml"))
+        .expect("example config")
+        .replace(
+            "listen = \"127.0.0.1:7400\"",
+            &format!("listen = \"127.0.0.1:{port}\""),
+        )
+        .replace("shards = 0 ", &format!("shards = {shards} "))
+        .replace(
+            "data_dir = \"data/edge\"",
+            &format!("data_dir = {:?}", dir.join("data")),
+        )
+        .replace(
+            "dir = \"data/lake\"",
+            &format!("dir = {:?}", dir.join("lake")),
+        )
+}
+
+/// The SHA-256 pin of the QUIC certificate of an edge whose data dir is `data`.
+pub fn quic_pin(data: &std::path::Path) -> String {
+    std::fs::read_to_string(data.join("quic/cert.sha256"))
+        .expect("the edge's certificate fingerprint")
+        .trim()
+        .to_string()
+}
+
+/// Reads a QUIC session's frames up to the ack of `seq` (within 15 s); returns what came
+/// before it.
+pub async fn quic_until_ack(
+    s: &mut sentientiq_client::Session,
+    seq: u64,
+) -> Vec<sentientiq_proto::EdgeFrame> {
+    use sentientiq_proto::EdgeFrame;
+    let mut got = Vec::new();
+    let r = tokio::time::timeout(std::time::Duration::from_secs(15), async {
+        loop {
+            match s.recv().await.expect("recv") {
+                Some(EdgeFrame::Ack { seq: Seq(a) }) if a >= seq => return,
+                Some(f) => got.push(f),
+                None => panic!("stream ended before ack {seq}: {got:?}"),
+            }
+        }
+    })
+    .await;
+    assert!(r.is_ok(), "no ack {seq} in 15 s: {got:?}");
+    got
+}
+
+/// Opens a QUIC session for `hello` on `conn`, sends `n` moves as seq 1 and waits for its ack.
+pub async fn quic_session_acked(
+    conn: &sentientiq_client::Connection,
+    hello: &Hello,
+    n: usize,
+) -> sentientiq_client::Session {
+    let (mut s, _) = conn.open_session(hello).await.expect("session");
+    s.send(&moves(1, n)).await.expect("send");
+    quic_until_ack(&mut s, 1).await;
+    s
+}
