@@ -32,6 +32,22 @@ fn invalid<T>(msg: impl Into<String>) -> Result<T, Error> {
     Err(Error::Invalid(msg.into()))
 }
 
+/// `name must be within a..=b` unless `v` is in `range`.
+fn within<T: PartialOrd + std::fmt::Display>(
+    name: &str,
+    v: T,
+    range: &std::ops::RangeInclusive<T>,
+) -> Result<(), Error> {
+    if range.contains(&v) {
+        return Ok(());
+    }
+    invalid(format!(
+        "{name} must be within {}..={}",
+        range.start(),
+        range.end()
+    ))
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct File {
@@ -682,13 +698,11 @@ impl Config {
                 "control.endpoint `{ep}` must start with http:// or https://"
             ));
         }
-        if !REPORT_INTERVAL_MS.contains(&control.report_interval_ms) {
-            return invalid(format!(
-                "control.report_interval_ms must be within {}..={}",
-                REPORT_INTERVAL_MS.start(),
-                REPORT_INTERVAL_MS.end()
-            ));
-        }
+        within(
+            "control.report_interval_ms",
+            control.report_interval_ms,
+            &REPORT_INTERVAL_MS,
+        )?;
         if let Ok(t) = std::env::var("SIQ_EDGE_TOKEN")
             && !t.is_empty()
         {
@@ -701,20 +715,16 @@ impl Config {
         if q.cert.is_some() != q.key.is_some() {
             return invalid("quic.cert and quic.key go together (or neither: self-signed)");
         }
-        if !QUIC_MAX_CONNECTIONS.contains(&q.max_connections_per_shard) {
-            return invalid(format!(
-                "quic.max_connections_per_shard must be within {}..={}",
-                QUIC_MAX_CONNECTIONS.start(),
-                QUIC_MAX_CONNECTIONS.end()
-            ));
-        }
-        if !QUIC_MAX_STREAMS.contains(&q.max_streams_per_connection) {
-            return invalid(format!(
-                "quic.max_streams_per_connection must be within {}..={}",
-                QUIC_MAX_STREAMS.start(),
-                QUIC_MAX_STREAMS.end()
-            ));
-        }
+        within(
+            "quic.max_connections_per_shard",
+            q.max_connections_per_shard,
+            &QUIC_MAX_CONNECTIONS,
+        )?;
+        within(
+            "quic.max_streams_per_connection",
+            q.max_streams_per_connection,
+            &QUIC_MAX_STREAMS,
+        )?;
         if q.enabled && q.listen_addr(&file.edge).port() == 0 {
             return invalid("quic.listen needs a port");
         }
