@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use async_tungstenite::tungstenite::{self, Message};
 
 mod common;
-use common::{free_port, moves};
+use common::{free_port, http, moves};
 use sentientiq_proto::{
     ClientFrame, EdgeFrame, ErrorCode, Hello, Limits, Seq, client_to_vec, decode_edge,
 };
@@ -305,23 +305,6 @@ impl Edge {
             other => panic!("expected welcome or err, got {other:?}"),
         }
     }
-}
-
-fn http(port: u16, path: &str) -> Option<(u16, String)> {
-    use std::io::{Read, Write};
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).ok()?;
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text.split(' ').nth(1)?.parse().ok()?;
-    let body = text.split_once("\r\n\r\n")?.1.to_string();
-    Some((status, body))
 }
 
 struct Client {

@@ -1,7 +1,6 @@
 //! QUIC end to end: the real edge binary, real UDP sockets, the `sentientiq-client` crate.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -10,7 +9,8 @@ use sentientiq_proto::*;
 
 mod common;
 use common::{
-    example_config, five_clicks, free_port, moves, quic_pin, quic_session_acked, quic_until_ack,
+    example_config, five_clicks, free_port, http, moves, quic_pin, quic_session_acked,
+    quic_until_ack,
 };
 
 const DEMO_KEY: &str = "siq_pk_demo_00000000000000000000";
@@ -60,7 +60,7 @@ impl Edge {
                 .expect("spawn edge"),
         );
         let t0 = Instant::now();
-        while self.http("GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n").0 != 200 {
+        while http(self.port, "/readyz").is_none_or(|(st, _)| st != 200) {
             if let Some(Ok(Some(st))) = self.child.as_mut().map(Child::try_wait) {
                 panic!("edge exited early ({st}): {}", self.log());
             }
@@ -109,40 +109,22 @@ impl Edge {
             .expect("connect")
     }
 
-    fn http(&self, raw: &str) -> (u16, Vec<u8>) {
-        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
-            return (0, Vec::new());
-        };
-        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
-        let _ = s.write_all(raw.as_bytes());
-        let mut buf = Vec::new();
-        let _ = s.read_to_end(&mut buf);
-        let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-            return (0, Vec::new());
-        };
-        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-        let st = head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        (st, buf[end + 4..].to_vec())
-    }
-
     /// The sum of a metric's samples over its labels (exact name).
     fn metric(&self, name: &str) -> f64 {
-        let (_, body) = self.http("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+        let body = http(self.port, "/metrics")
+            .map(|(_, b)| b)
+            .unwrap_or_default();
         let prefix = format!("{name}{{");
-        String::from_utf8_lossy(&body)
-            .lines()
+        body.lines()
             .filter(|l| l.starts_with(&prefix))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     }
 
     fn metrics_text(&self) -> String {
-        String::from_utf8_lossy(&self.http("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n").1)
-            .into_owned()
+        http(self.port, "/metrics")
+            .map(|(_, b)| b)
+            .unwrap_or_default()
     }
 }
 
