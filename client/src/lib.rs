@@ -98,6 +98,16 @@ impl Client {
 
     /// A client endpoint on an existing socket.
     pub fn with_socket(socket: std::net::UdpSocket, trust: Trust) -> Result<Client, Error> {
+        Client::with_receive_window(socket, trust, None)
+    }
+
+    /// As [`Client::with_socket`], with each stream's receive window set to `bytes` (quinn's
+    /// default when `None`): what the edge may send on one session before the client reads.
+    pub fn with_receive_window(
+        socket: std::net::UdpSocket,
+        trust: Trust,
+        bytes: Option<u32>,
+    ) -> Result<Client, Error> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&[&rustls::version::TLS13])?;
@@ -131,6 +141,9 @@ impl Client {
         let mut transport = quinn::TransportConfig::default();
         transport.keep_alive_interval(Some(Duration::from_secs(10)));
         transport.max_concurrent_uni_streams(0u8.into());
+        if let Some(b) = bytes {
+            transport.stream_receive_window(b.into());
+        }
         cfg.transport_config(Arc::new(transport));
         let runtime = quinn::default_runtime()
             .ok_or_else(|| std::io::Error::other("no tokio runtime for the QUIC client"))?;

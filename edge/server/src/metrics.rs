@@ -381,7 +381,7 @@ pub fn render(shards: &[std::sync::Arc<ShardMetrics>], edge: &str, region: &str)
     );
     counter(
         "slow_reader_closes_total",
-        "WebSockets dropped because they did not read what the edge sent within the write timeout.",
+        "Sessions dropped because they did not read what the edge sent (WebSocket: within the write timeout; QUIC: more than write_buffer_bytes waiting).",
         sum(shards, |s| &s.slow_readers),
         "counter",
     );

@@ -982,6 +982,8 @@ impl QuicShard {
             s.pending = Vec::new();
             let _ = c.send_stream(id).reset(VarInt::from_u32(code::OVERLOADED));
             self.end(conn, id, Some(code::OVERLOADED));
+            // A reset send side gets no `Finished` event: the stream goes now.
+            self.remove_stream(conn, id);
         }
     }
 

@@ -668,3 +668,61 @@ fn an_edge_refuses_to_start_on_a_port_already_bound() {
         assert!(err.contains(&want), "{err}");
     }
 }
+
+/// A client that does not read: once its stream window is full, what the edge cannot send waits
+/// up to `write_buffer_bytes` (256 here); one byte more resets the stream with 1013 and the
+/// session leaves the shard. The edge's memory for it stays bounded.
+#[tokio::test(flavor = "current_thread")]
+async fn a_client_that_does_not_read_is_reset_with_1013() {
+    let edge = Edge::start(
+        1,
+        "write_buffer_bytes = 65536 => write_buffer_bytes = 256  ",
+    );
+    let c = Client::with_receive_window(
+        std::net::UdpSocket::bind("127.0.0.1:0").expect("socket"),
+        Trust::Pin(edge.fingerprint()),
+        Some(512),
+    )
+    .expect("client");
+    let conn = edge.connect(&c).await;
+    let (s, _) = conn
+        .open_session(&hello("s_quic_slow_00000001", None))
+        .await
+        .expect("session");
+    let (mut tx, mut rx) = s.split();
+    // Frames whose acks (about 11 bytes each, framed) fill 512 + 256 bytes several times over.
+    let mut seq = 0;
+    let reset = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            seq += 1;
+            if tx.send(&moves(seq, 2)).await.is_err() {
+                return;
+            }
+            if edge.metric("siq_slow_reader_closes_total") >= 1.0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(reset.is_ok(), "never dropped after {seq} frames");
+    assert_eq!(edge.metric("siq_slow_reader_closes_total"), 1.0);
+    // Reading now: the acks that fit, then the reset.
+    let end = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match rx.recv().await {
+                Ok(Some(_)) => {}
+                other => return other,
+            }
+        }
+    })
+    .await
+    .expect("ends in time");
+    // quinn's ReadError::Reset(1013), as the client reports it.
+    let text = format!("{end:?}");
+    assert!(
+        matches!(end, Err(sentientiq_client::Error::Read(_))) && text.contains("Reset(1013)"),
+        "{text}"
+    );
+    assert_eq!(edge.metric("siq_quic_streams"), 0.0, "the session left");
+}
