@@ -11,6 +11,10 @@ use sentientiq_proto::Value;
 
 use crate::Emotion;
 
+/// Most events any "N within W" rule can count (the detectors keep that many times per rule);
+/// thresholds above it are refused by validation.
+pub const MAX_COUNT: usize = 32;
+
 /// Per-tenant detection thresholds. Times in milliseconds, distances in CSS pixels.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Thresholds {
@@ -155,7 +159,7 @@ impl Thresholds {
                 "must exceed hesitation_radius_px",
             ),
         ];
-        let max = crate::detect::MAX_COUNT as u32;
+        let max = MAX_COUNT as u32;
         for (n, name) in [
             (t.dead_clicks, "dead_clicks"),
             (t.thrash_reversals, "thrash_reversals"),

@@ -151,8 +151,7 @@ fn burst<const N: usize>(times: &Times<N>, t: i64, window_ms: u32, n0: u32) -> O
 /// Stops remembered for hesitation.
 const STOPS: usize = 8;
 
-/// Most events any "N within W" rule can count; thresholds above it are refused by validation.
-pub const MAX_COUNT: usize = 32;
+pub use crate::config::MAX_COUNT;
 
 /// All detector state of one session.
 #[derive(Debug, Clone, Default)]
