@@ -5,11 +5,12 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 # Debian packages the build needs: a C/C++ toolchain (zstd, libFuzzer, RocksDB) and libclang
-# (RocksDB's bindgen); curl is the independent HTTP/2 gRPC client one control-plane test uses.
-DEB_PACKAGES := build-essential pkg-config libclang-dev curl
+# (RocksDB's bindgen); curl is the independent HTTP/2 gRPC client one control-plane test uses;
+# python3 runs the module-cycle check.
+DEB_PACKAGES := build-essential pkg-config libclang-dev curl python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps test lint unit purity fuzz-check demo demo-scripted bench replay clean
+.PHONY: all deps test lint unit purity cycles fuzz-check demo demo-scripted bench replay clean
 
 all: test
 
@@ -24,10 +25,14 @@ deps:
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs)"; exit 1; }
 
 # `unit` runs last so the summary line of all tests closes the output.
-test: deps purity lint fuzz-check unit
+test: deps purity cycles lint fuzz-check unit
 
 purity:
 	./scripts/check-core-purity.sh
+
+# No module of a crate imports one that imports it back (files and top-level folders).
+cycles:
+	./scripts/check-cycles.py
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -15,6 +15,9 @@ pub const MIN_TOKEN_LEN: usize = 16;
 pub struct Config {
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// The plane's HTTP face (`/metrics`, `/healthz`).
+    #[serde(default = "default_http_listen")]
+    pub http_listen: SocketAddr,
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
     #[serde(default)]
@@ -39,6 +42,9 @@ pub struct Tls {
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7500))
+}
+fn default_http_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7510))
 }
 fn default_data_dir() -> PathBuf {
     PathBuf::from("data/control")
@@ -126,6 +132,7 @@ mod tests {
         let c = Config::parse(&text).expect("parses");
         c.validate().expect("valid");
         assert_eq!(c.listen, default_listen());
+        assert_eq!(c.http_listen, default_http_listen());
         let d = Config::parse(OK).expect("parses");
         assert_eq!(d.data_dir, PathBuf::from("data/control"));
         assert_eq!(d.evi_poll_ms, 5000);

@@ -9,6 +9,7 @@ pub mod config;
 pub mod keys;
 pub mod service;
 pub mod store;
+pub mod telemetry;
 
 use std::sync::Arc;
 
@@ -33,12 +34,14 @@ pub enum ServeError {
 pub async fn serve(
     cfg: &Config,
     store: Arc<store::Store>,
+    metrics: Arc<telemetry::Metrics>,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
     let svc = service::Services {
         store,
         evi_poll: std::time::Duration::from_millis(cfg.evi_poll_ms),
+        metrics: metrics.clone(),
     };
     let admin = auth::Bearer::new(&cfg.admin_token, "admin");
     let edge = auth::Bearer::new(&cfg.edge_token, "edge");
@@ -57,7 +60,13 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(grpc::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
+    // Older tools (Python's grpcio-reflection, grpcurl before 1.8) speak v1alpha.
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(grpc::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
     let mut builder = Server::builder()
+        .layer(telemetry::CountLayer(metrics))
         // Dead edges are noticed and their streams end.
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
         .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)));
@@ -74,6 +83,7 @@ pub async fn serve(
     builder
         .add_service(health_svc)
         .add_service(reflection)
+        .add_service(reflection_v1alpha)
         .add_service(
             grpc::tenant_admin_server::TenantAdminServer::with_interceptor(
                 svc.clone(),
@@ -97,4 +107,36 @@ pub async fn serve(
         )
         .await?;
     Ok(())
+}
+
+/// Serves the plane's HTTP face (`/metrics`, `/healthz`) on `listener` until `shutdown`.
+pub async fn serve_http(
+    store: Arc<store::Store>,
+    metrics: Arc<telemetry::Metrics>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/metrics",
+            get(move || {
+                let (store, metrics) = (store.clone(), metrics.clone());
+                async move {
+                    let version = store.version().unwrap_or(0);
+                    let tenants = store.tenants().map_or(0, |t| t.len() as u64);
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4",
+                        )],
+                        metrics.render(version, tenants),
+                    )
+                }
+            }),
+        );
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }

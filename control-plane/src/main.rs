@@ -41,10 +41,24 @@ fn main() -> Result<()> {
         let listener = tokio::net::TcpListener::bind(cfg.listen)
             .await
             .with_context(|| format!("binding {}", cfg.listen))?;
+        let http = tokio::net::TcpListener::bind(cfg.http_listen)
+            .await
+            .with_context(|| format!("binding {}", cfg.http_listen))?;
+        let metrics = Arc::new(sentientiq_control::telemetry::Metrics::default());
+        let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
+        let http_task = tokio::spawn(sentientiq_control::serve_http(
+            store.clone(),
+            metrics.clone(),
+            http,
+            async move {
+                let _ = http_stopped.await;
+            },
+        ));
         tracing::info!(
             listen = %cfg.listen,
             version = store.version()?,
             tls = cfg.tls.is_some(),
+            http = %cfg.http_listen,
             "control plane serving"
         );
         let shutdown = async {
@@ -63,7 +77,9 @@ fn main() -> Result<()> {
             }
             tracing::info!("shutting down");
         };
-        sentientiq_control::serve(&cfg, store, listener, shutdown).await?;
+        sentientiq_control::serve(&cfg, store, metrics, listener, shutdown).await?;
+        let _ = stop_http.send(());
+        let _ = http_task.await;
         tracing::info!("stopped cleanly");
         anyhow::Ok(())
     })

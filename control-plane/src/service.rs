@@ -51,6 +51,7 @@ pub struct Services {
     pub store: Arc<Store>,
     /// How often `WatchEvi` recomputes the recent minutes.
     pub evi_poll: Duration,
+    pub metrics: Arc<crate::telemetry::Metrics>,
 }
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -320,7 +321,26 @@ impl grpc::edge_sync_server::EdgeSync for Services {
         let store = self.store.clone();
         let (tx, out) = mpsc::channel::<Result<ConfigUpdate, Status>>(64);
         tracing::info!(edge = %r.edge_id, region = %r.region, from = r.resume_from_version, "edge watching");
+        let metrics = self.metrics.clone();
         tokio::spawn(async move {
+            metrics
+                .watchers
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            // Counted down however the stream ends.
+            struct Watching(Arc<crate::telemetry::Metrics>);
+            impl Drop for Watching {
+                fn drop(&mut self) {
+                    self.0
+                        .watchers
+                        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            let _watching = Watching(metrics.clone());
+            let sent = |n: usize| {
+                metrics
+                    .updates_sent
+                    .fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed)
+            };
             let initial = catch_up(&store, r.resume_from_version).await;
             let mut at = match initial {
                 Ok((msgs, at)) => {
@@ -328,6 +348,7 @@ impl grpc::edge_sync_server::EdgeSync for Services {
                         if tx.send(Ok(m)).await.is_err() {
                             return;
                         }
+                        sent(1);
                     }
                     at
                 }
@@ -353,6 +374,7 @@ impl grpc::edge_sync_server::EdgeSync for Services {
                             if tx.send(Ok(m)).await.is_err() {
                                 return;
                             }
+                            sent(1);
                         }
                     }
                     Err(e) => {
@@ -372,6 +394,7 @@ impl grpc::edge_sync_server::EdgeSync for Services {
     ) -> Result<Response<Self::ReportAggregatesStream>, Status> {
         let mut stream = req.into_inner();
         let store = self.store.clone();
+        let metrics = self.metrics.clone();
         let out = async_stream_acks(move |tx| async move {
             while let Some(b) = stream.next().await {
                 let b = match b {
@@ -383,8 +406,13 @@ impl grpc::edge_sync_server::EdgeSync for Services {
                 };
                 let s = store.clone();
                 let windows = b.windows;
+                let n = windows.len() as u64;
                 let r = blocking(move || s.put_aggregates(&windows)).await;
                 let msg = r.map(|skipped| {
+                    metrics.windows_stored.fetch_add(
+                        n.saturating_sub(skipped as u64),
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
                     if skipped > 0 {
                         tracing::info!(skipped, "windows of deleted tenants not stored");
                     }

@@ -449,114 +449,17 @@ fn agg_key(w: &WindowAggregate) -> Vec<u8> {
     k
 }
 
-/// Ids of tenants, rules and contacts: 1 to 64 of `[a-z0-9_-]`.
-pub fn valid_id(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 64
-        && s.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
-}
-
-const EMOTIONS: [&str; 5] = [
-    "rage",
-    "frustration",
-    "hesitation",
-    "confusion",
-    "abandonment",
-];
-
-/// What an edge would refuse is refused here, before it reaches any edge.
+/// What an edge would refuse is refused here, before it reaches any edge: the tenant goes
+/// through the same validator (`sentientiq_tenant`) edges build their tenants with.
 pub fn validate_tenant(t: &Tenant) -> Result<(), StoreError> {
-    let bad = |m: String| Err(StoreError::Invalid(m));
-    if !valid_id(&t.id) {
-        return bad(format!("tenant id `{}`: 1 to 64 of a-z 0-9 _ -", t.id));
-    }
-    if t.name.len() > 256 {
-        return bad("tenant name over 256 bytes".into());
-    }
-    for h in &t.key_hashes {
-        if h.len() != 64 || !h.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return bad(format!("key hash `{h}` is not 64 hex digits (SHA-256)"));
-        }
-    }
-    for o in &t.allowed_origins {
-        if o != "*" && !(o.starts_with("https://") || o.starts_with("http://")) {
-            return bad(format!("origin `{o}`: `*` or an http(s):// origin"));
-        }
-    }
-    for l in &t.labels {
-        if !EMOTIONS.contains(&l.emotion.as_str()) || l.label.is_empty() || l.section.is_empty() {
-            return bad(format!(
-                "label {:?}: a known emotion, a section and a label are required",
-                l.label
-            ));
-        }
-    }
-    let mut ids = std::collections::BTreeSet::new();
-    for c in &t.contacts {
-        if !valid_id(&c.id) || !ids.insert(c.id.as_str()) {
-            return bad(format!("contact id `{}` is invalid or repeated", c.id));
-        }
-    }
-    let mut rules = std::collections::BTreeSet::new();
-    for r in &t.rules {
-        if !valid_id(&r.id) || !rules.insert(r.id.as_str()) {
-            return bad(format!("rule id `{}` is invalid or repeated", r.id));
-        }
-        if let Some(e) = r.emotions.iter().find(|e| !EMOTIONS.contains(&e.as_str())) {
-            return bad(format!("rule {}: unknown emotion `{e}`", r.id));
-        }
-        if !(0.0..=1.0).contains(&r.min_confidence) {
-            return bad(format!("rule {}: min_confidence outside 0..=1", r.id));
-        }
-        if let Some(sentientiq_proto::grpc::rule::Action::Escalation(e)) = &r.action
-            && let Some(c) = e.contact_ids.iter().find(|c| !ids.contains(c.as_str()))
-        {
-            return bad(format!("rule {}: unknown contact `{c}`", r.id));
-        }
-    }
-    if let Some(th) = &t.thresholds {
-        let positive = [
-            th.rage_clicks,
-            th.rage_gap_ms,
-            th.rage_radius_px,
-            th.thrash_reversals,
-            th.thrash_window_ms,
-            th.hesitation_dwell_ms,
-            th.dead_clicks,
-            th.dead_window_ms,
-        ];
-        if positive.contains(&Some(0)) {
-            return bad("thresholds must be positive".into());
-        }
-        if th
-            .escalation_confidence
-            .is_some_and(|c| !(0.0..=1.0).contains(&c))
-        {
-            return bad("escalation_confidence outside 0..=1".into());
-        }
-    }
-    Ok(())
+    sentientiq_tenant::plane::validate(t)
+        .map(drop)
+        .map_err(|e| StoreError::Invalid(e.to_string()))
 }
 
 fn validate_account(a: &Account) -> Result<(), StoreError> {
-    let m = &a.r#match;
-    let ok = if let Some(domain) = m.strip_prefix('@') {
-        !domain.is_empty() && domain.contains('.') && domain.len() <= 253
-    } else {
-        !m.is_empty() && m.len() <= 256
-    };
-    if !ok {
-        return Err(StoreError::Invalid(format!(
-            "account match `{m}`: a user id or an email domain like @example.com"
-        )));
-    }
-    if a.lifetime_value_cents < 0 {
-        return Err(StoreError::Invalid(format!(
-            "account {m}: negative lifetime value"
-        )));
-    }
-    Ok(())
+    sentientiq_tenant::check_account(&a.r#match, a.lifetime_value_cents)
+        .map_err(StoreError::Invalid)
 }
 
 fn validate_window(w: &WindowAggregate) -> Result<(), StoreError> {

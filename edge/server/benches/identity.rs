@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use sentientiq_edge::identity::IdentityStore;
+use sentientiq_edge::storage::identity::IdentityStore;
 use sentientiq_proto::{Identify, Seq, Value};
 
 fn main() {

@@ -1,25 +1,27 @@
-//! The SentientIQ edge: the glommio shell around the pure core.
+//! The SentientIQ edge: the glommio shell around the pure core. Folders are roles:
 //!
-//! - [`shard`]: per-core state — owned sessions, spool buffer, acks, routing over the mesh.
-//! - [`conn`]: the per-shard `SO_REUSEPORT` listener, HTTP routes, WebSocket sessions, beacons.
-//! - [`quic`]: QUIC ingest: quinn-proto driven from each shard's UDP socket.
-//! - [`mesh`]: the shard-to-shard channels.
-//! - [`spool`]: the durable, checksummed, group-committed log every ack waits for.
-//! - [`identity`]: RocksDB identity and account directory.
-//! - [`control`]: following the control plane (live tenants, last-known-good, aggregates).
-//! - [`config`], [`tenants`], [`metrics`], [`http`].
+//! - [`ingest`]: what takes SDK traffic in — each shard's listener and HTTP routes, WebSocket
+//!   sessions, beacons, QUIC, the session-start checks they share, the route to a session's
+//!   owner shard.
+//! - [`shard`]: one shard per core — the owner's pure per-frame pipeline (admission, rate,
+//!   dedup, spool records, acks, identity work, escalations as effects), the glommio shell that
+//!   carries the effects out, the mesh between shards, the spool writer.
+//! - [`storage`]: the spool format and recovery; the RocksDB identity store.
+//! - [`ship`]: the lake shipper (sealed spool segments → Parquet → local disk or S3).
+//! - [`control`]: following the control plane (config feed, last-known-good, window reports).
+//! - [`config`]: the config file, one module per section; tenants are `sentientiq_tenant`'s.
+//! - [`telemetry`]: counters and their Prometheus text.
+//! - [`tenants`]: the live tenant directory; [`node`]: what shards share; [`clock`]: the one
+//!   wall-clock read; [`run`]: startup and shutdown.
 
-pub mod bounded;
+pub mod clock;
 pub mod config;
-pub mod conn;
 pub mod control;
-pub mod http;
-pub mod identity;
-pub mod lake;
-pub mod mesh;
-pub mod metrics;
-pub mod quic;
+pub mod ingest;
+pub mod node;
 pub mod run;
 pub mod shard;
-pub mod spool;
+pub mod ship;
+pub mod storage;
+pub mod telemetry;
 pub mod tenants;

@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use sentientiq_edge::config::{Config, key_hash};
+use sentientiq_edge::config::Config;
+use sentientiq_tenant::key_hash;
 
 fn main() -> Result<()> {
     tracing_subscriber::fmt()

@@ -2,7 +2,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -10,11 +10,14 @@ use anyhow::{Context, Result};
 use glommio::channels::local_channel;
 use glommio::{CpuSet, LocalExecutorPoolBuilder, PoolPlacement};
 
+use crate::clock::now_ms;
 use crate::config::Config;
-use crate::identity::IdentityStore;
-use crate::metrics::ShardMetrics;
-use crate::shard::{self, Msg, Node, Shard, owner};
-use crate::spool;
+use crate::ingest::quic;
+use crate::node::Node;
+use crate::shard::{self, Msg, Shard, mesh, owner};
+use crate::storage::identity::IdentityStore;
+use crate::storage::{SpoolShare, spool};
+use crate::telemetry::{LakeMetrics, ShardMetrics};
 use crate::tenants::{Directory, Tenants};
 
 /// Items handed to each shard once, at start (taken by the shard with its index).
@@ -87,7 +90,7 @@ pub fn run(cfg: Config) -> Result<()> {
     // is re-acked, never stored twice. Kept for a week.
     let mut floors: Vec<Vec<(String, String, u64)>> = (0..nshards).map(|_| Vec::new()).collect();
     for (t, s, q) in identity
-        .floors(shard::now_ms(), 7 * 24 * 3_600_000)
+        .floors(now_ms(), 7 * 24 * 3_600_000)
         .context("reading session floors")?
     {
         floors[owner(&t, &s, nshards)].push((t, s, q));
@@ -128,7 +131,7 @@ pub fn run(cfg: Config) -> Result<()> {
     }
     let quic = match cfg.quic.enabled {
         true => {
-            let q = crate::quic::prepare(&cfg.quic, &cfg.edge).context("preparing QUIC")?;
+            let q = quic::prepare(&cfg.quic, &cfg.edge).context("preparing QUIC")?;
             tracing::info!(
                 listen = %q.listen,
                 sha256 = %q.fingerprint,
@@ -139,13 +142,15 @@ pub fn run(cfg: Config) -> Result<()> {
         }
         false => None,
     };
-    let mut dest = crate::lake::Destinations::from_config(&cfg)?;
+    let mut dest = crate::ship::Destinations::from_config(&cfg)?;
     // The tenants served may be the last-known-good set, not the file's.
     dest.set_tenants(tenants.live())?;
     tracing::info!(sink = %dest.describe(), "lake");
+    let spool_share = Arc::new(SpoolShare::new(&next_lsn, &backlog));
     let node = Arc::new(Node {
         edge: cfg.edge.clone(),
-        tenants: Directory::new(tenants),
+        lake: cfg.lake.clone(),
+        tenants: Arc::new(Directory::new(tenants)),
         nshards,
         metrics: (0..nshards)
             .map(|_| Arc::new(ShardMetrics::default()))
@@ -153,27 +158,38 @@ pub fn run(cfg: Config) -> Result<()> {
         identity: Arc::new(identity),
         shutdown,
         ready: AtomicUsize::new(0),
-        lake: cfg.lake.clone(),
-        active_segment: next_lsn.iter().map(|l| AtomicU64::new(*l)).collect(),
-        spool_backlog: backlog.into_iter().map(AtomicU64::new).collect(),
-        lake_metrics: crate::metrics::LakeMetrics::default(),
-        control: crate::control::Status::default(),
+        spool: spool_share,
+        lake_metrics: Arc::new(LakeMetrics::default()),
+        control: Arc::new(crate::control::Status::default()),
         reports: cfg
             .control
             .endpoint
             .is_some()
-            .then(crate::control::Reports::default),
-        boot_ms: shard::now_ms(),
+            .then(|| Arc::new(crate::control::Reports::default())),
+        boot_ms: now_ms(),
         shards_stopped: Arc::new(AtomicBool::new(false)),
     });
-    let control = match cfg.control.endpoint.is_some() {
-        true => Some(crate::control::spawn(
-            node.clone(),
-            cfg.control.clone(),
-            control_dir,
-            synced,
-        )?),
-        false => None,
+    let control = match &node.reports {
+        Some(reports) => {
+            let link = crate::control::Link {
+                edge_id: node.edge.id.clone(),
+                region: node.edge.region.clone(),
+                report_id: node.report_edge_id(),
+                tenants: node.tenants.clone(),
+                identity: node.identity.clone(),
+                lake: node.lake.clone(),
+                status: node.control.clone(),
+                reports: reports.clone(),
+                shards_stopped: node.shards_stopped.clone(),
+            };
+            Some(crate::control::spawn(
+                link,
+                cfg.control.clone(),
+                control_dir,
+                synced,
+            )?)
+        }
+        None => None,
     };
     let stop = node.shutdown.clone();
     let shards_stopped = node.shards_stopped.clone();
@@ -181,28 +197,37 @@ pub fn run(cfg: Config) -> Result<()> {
         let node = node.clone();
         std::thread::Builder::new()
             .name("lake-shipper".into())
-            .spawn(move || crate::lake::Shipper::new(node, dest).run())?
+            .spawn(move || {
+                let env = crate::ship::Env {
+                    edge_id: node.edge.id.clone(),
+                    region: node.edge.region.clone(),
+                    data_dir: node.edge.data_dir.clone(),
+                    poll: Duration::from_millis(node.lake.poll_ms),
+                    tenants: node.tenants.clone(),
+                    identity: node.identity.clone(),
+                    spool: node.spool.clone(),
+                    metrics: node.lake_metrics.clone(),
+                    shutdown: node.shutdown.clone(),
+                };
+                crate::ship::Shipper::new(env, dest).run()
+            })?
     };
     let records: PerShard<spool::Record> =
         Arc::new(Mutex::new(per_shard.into_iter().map(Some).collect()));
     let next_lsn = Arc::new(next_lsn);
     // Each shard's ends of the mesh, taken once by the shard that claims index i.
-    let mesh: PerShard1<crate::mesh::Ends<Msg>> = Arc::new(Mutex::new(
-        crate::mesh::full(nshards, 1024)
-            .into_iter()
-            .map(Some)
-            .collect(),
+    let mesh: PerShard1<mesh::Ends<Msg>> = Arc::new(Mutex::new(
+        mesh::full(nshards, 1024).into_iter().map(Some).collect(),
     ));
     // QUIC datagrams that reached another shard's socket go to their connection's owner.
-    let dgram_mesh: Option<PerShard1<crate::mesh::Ends<crate::quic::Datagram>>> =
-        quic.as_ref().map(|_| {
-            Arc::new(Mutex::new(
-                crate::mesh::full(nshards, crate::quic::FORWARD_QUEUE)
-                    .into_iter()
-                    .map(Some)
-                    .collect(),
-            ))
-        });
+    let dgram_mesh: Option<PerShard1<mesh::Ends<quic::Datagram>>> = quic.as_ref().map(|_| {
+        Arc::new(Mutex::new(
+            mesh::full(nshards, quic::FORWARD_QUEUE)
+                .into_iter()
+                .map(Some)
+                .collect(),
+        ))
+    });
     let next_index = Arc::new(AtomicUsize::new(0));
     let placement = PoolPlacement::MaxSpread(nshards, CpuSet::online().ok());
     let handles = LocalExecutorPoolBuilder::new(placement)
@@ -274,21 +299,18 @@ fn probe_port(addr: std::net::SocketAddr, udp: bool) -> Result<()> {
 async fn shard_main(
     id: usize,
     node: Arc<Node>,
-    mesh: PerShard1<crate::mesh::Ends<Msg>>,
+    mesh: PerShard1<mesh::Ends<Msg>>,
     records: PerShard<spool::Record>,
     next_lsn: Arc<Vec<u64>>,
     floors: PerShard<(String, String, u64)>,
-    quic: Option<(
-        Arc<crate::quic::Shared>,
-        PerShard1<crate::mesh::Ends<crate::quic::Datagram>>,
-    )>,
+    quic: Option<(Arc<quic::Shared>, PerShard1<mesh::Ends<quic::Datagram>>)>,
 ) -> Result<()> {
     let ends = mesh
         .lock()
         .ok()
         .and_then(|mut v| v.get_mut(id).and_then(Option::take))
         .ok_or_else(|| anyhow::anyhow!("shard {id} has no mesh ends"))?;
-    let crate::mesh::Connected { senders, receivers } = ends.connect().await;
+    let mesh::Connected { senders, receivers } = ends.connect().await;
     let mine = records
         .lock()
         .ok()
@@ -312,7 +334,7 @@ async fn shard_main(
     let outboxes = senders
         .into_iter()
         .enumerate()
-        .map(|(p, tx)| tx.map(|tx| shard::outbox_for(p, tx)))
+        .map(|(p, tx)| tx.map(|tx| mesh::outbox_for(p, tx)))
         .collect();
     shard.borrow_mut().set_outboxes(outboxes);
     for rx in receivers.into_iter().flatten() {
@@ -340,7 +362,7 @@ async fn shard_main(
     let (bell_tx, bell_rx) = local_channel::new_bounded::<()>(1);
     shard.borrow_mut().set_spool_bell(bell_tx);
     let healthy = Rc::new(Cell::new(true));
-    glommio::spawn_local(shard::committer(
+    glommio::spawn_local(shard::committer::committer(
         shard.clone(),
         spool::shard_dir(&node.edge.data_dir, id),
         bell_rx,
@@ -349,12 +371,15 @@ async fn shard_main(
         healthy.clone(),
     ))
     .detach();
-    let listener = crate::conn::bind(node.edge.listen, node.edge.backlog)
+    let listener = crate::ingest::listener::bind(node.edge.listen, node.edge.backlog)
         .with_context(|| format!("binding {}", node.edge.listen))?;
     if id == 0 {
         tracing::info!(listen = %node.edge.listen, shards = node.nshards, edge = %node.edge.id, region = %node.edge.region, "edge listening");
     }
-    let accept = glommio::spawn_local(crate::conn::accept_loop(shard.clone(), listener));
+    let accept = glommio::spawn_local(crate::ingest::listener::accept_loop(
+        shard.clone(),
+        listener,
+    ));
     let quic = match quic {
         Some((shared, ends)) => {
             let ends = ends
@@ -362,8 +387,8 @@ async fn shard_main(
                 .ok()
                 .and_then(|mut v| v.get_mut(id).and_then(Option::take))
                 .ok_or_else(|| anyhow::anyhow!("shard {id} has no QUIC mesh ends"))?;
-            let crate::mesh::Connected { senders, receivers } = ends.connect().await;
-            let q = crate::quic::start(
+            let mesh::Connected { senders, receivers } = ends.connect().await;
+            let q = quic::start(
                 id,
                 &shared,
                 shard.clone(),
@@ -395,7 +420,7 @@ async fn shard_main(
             last_evict = Instant::now();
             shard
                 .borrow_mut()
-                .evict_idle(shard::now_ms(), node.edge.session_idle_ms);
+                .evict_idle(now_ms(), node.edge.session_idle_ms);
         }
     }
     // Shutdown: stop accepting, flush and fsync what was accepted, close sessions with 1001.

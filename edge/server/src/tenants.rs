@@ -13,8 +13,8 @@ use std::sync::{Arc, RwLock};
 
 use subtle::ConstantTimeEq;
 
-use crate::config::{Tenant, key_hash};
 use sentientiq_proto::WriteKey;
+use sentientiq_tenant::{Tenant, key_hash};
 
 #[derive(Debug, Clone)]
 pub struct Tenants {

@@ -2,8 +2,8 @@
 //! clients, token checks, tenants and keys, config streaming with resume across a kill -9,
 //! account import with bad input, EVI from reported windows, and `siqctl`.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use sentientiq_proto::grpc::{
     self, Account, AggregateBatch, ConfigUpdate, EviRequest, ListTenantsRequest, RegisterEdge,
@@ -12,137 +12,8 @@ use sentientiq_proto::grpc::{
 use tokio_stream::StreamExt;
 use tonic::transport::Channel;
 
-const ADMIN: &str = "test-admin-token-0123456789";
-const EDGE: &str = "test-edge-token-0123456789";
-
-struct Plane {
-    dir: tempfile::TempDir,
-    port: u16,
-    child: Option<Child>,
-    /// `[tls]` section, when serving TLS.
-    tls: String,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-impl Plane {
-    fn start() -> Plane {
-        let mut p = Plane {
-            dir: tempfile::tempdir().expect("tempdir"),
-            port: free_port(),
-            child: None,
-            tls: String::new(),
-        };
-        p.spawn();
-        p
-    }
-
-    /// Serving TLS with a fresh self-signed certificate for `localhost`; returns the CA file.
-    fn start_tls() -> (Plane, std::path::PathBuf) {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let ck =
-            rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
-        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-        std::fs::write(&cert, ck.cert.pem()).expect("cert");
-        std::fs::write(&key, ck.signing_key.serialize_pem()).expect("key");
-        let mut p = Plane {
-            tls: format!("[tls]\ncert = {cert:?}\nkey = {key:?}\n"),
-            dir,
-            port: free_port(),
-            child: None,
-        };
-        p.spawn();
-        (p, cert)
-    }
-
-    fn spawn(&mut self) {
-        let cfg = self.dir.path().join("control.toml");
-        std::fs::write(
-            &cfg,
-            format!(
-                "listen = \"127.0.0.1:{}\"\ndata_dir = {:?}\nadmin_token = \"{ADMIN}\"\nedge_token = \"{EDGE}\"\nevi_poll_ms = 200\n{}",
-                self.port,
-                self.dir.path().join("data"),
-                self.tls
-            ),
-        )
-        .expect("config");
-        let log = std::fs::File::options()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("control.log"))
-            .expect("log");
-        self.child = Some(
-            Command::new(env!("CARGO_BIN_EXE_sentientiq-control"))
-                .arg("--config")
-                .arg(&cfg)
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .expect("spawn"),
-        );
-        let t0 = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            if let Some(Ok(Some(st))) = self.child.as_mut().map(Child::try_wait) {
-                panic!("control plane exited ({st}): {}", self.log());
-            }
-            assert!(t0.elapsed() < Duration::from_secs(30), "{}", self.log());
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("control.log")).unwrap_or_default()
-    }
-
-    fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    async fn channel(&self) -> Channel {
-        Channel::from_shared(self.url())
-            .expect("url")
-            .connect()
-            .await
-            .expect("connect")
-    }
-
-    fn siqctl(&self, args: &[&str], token: &str) -> (bool, String, String) {
-        self.siqctl_at(&self.url(), args, token)
-    }
-
-    fn siqctl_at(&self, endpoint: &str, args: &[&str], token: &str) -> (bool, String, String) {
-        let o = Command::new(env!("CARGO_BIN_EXE_siqctl"))
-            .args(args)
-            .env("SIQ_ENDPOINT", endpoint)
-            .env("SIQ_ADMIN_TOKEN", token)
-            .output()
-            .expect("siqctl runs");
-        (
-            o.status.success(),
-            String::from_utf8_lossy(&o.stdout).into_owned(),
-            String::from_utf8_lossy(&o.stderr).into_owned(),
-        )
-    }
-}
-
-impl Drop for Plane {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
+use sentientiq_testkit::Plane;
+use sentientiq_testkit::plane::{ADMIN_TOKEN as ADMIN, EDGE_TOKEN as EDGE};
 
 fn with_token<T>(msg: T, token: &str) -> tonic::Request<T> {
     let mut r = tonic::Request::new(msg);
@@ -652,7 +523,9 @@ fn siqctl_runs_tenant_and_key_operations_and_reports_errors() {
 
 #[test]
 fn tls_serves_clients_that_trust_the_certificate_and_only_them() {
-    let (p, ca) = Plane::start_tls();
+    let p = Plane::start_tls();
+    let ca = p.ca.clone().expect("a CA file");
+    let plain = format!("http://127.0.0.1:{}", p.port);
     let https = format!("https://localhost:{}", p.port);
     let ca = ca.to_string_lossy().into_owned();
     let (ok, out, err) = p.siqctl_at(&https, &["--ca", &ca, "tenant", "create", "acme"], ADMIN);
@@ -662,7 +535,7 @@ fn tls_serves_clients_that_trust_the_certificate_and_only_them() {
     // Without the CA the certificate is not trusted; plain HTTP/2 is not served.
     let (ok, _, _) = p.siqctl_at(&https, &["tenant", "list"], ADMIN);
     assert!(!ok, "an untrusted certificate was accepted");
-    let (ok, _, _) = p.siqctl_at(&p.url(), &["tenant", "list"], ADMIN);
+    let (ok, _, _) = p.siqctl_at(&plain, &["tenant", "list"], ADMIN);
     assert!(!ok, "plaintext was served on the TLS port");
 }
 

@@ -3,347 +3,43 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use async_tungstenite::tungstenite::{self, Message};
-use sentientiq_lake::s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
-use sentientiq_lake::{S3Options, S3Sink};
 use sentientiq_proto::*;
-
-mod common;
-use common::{free_port, moves};
-
-const DEMO_KEY: &str = "siq_pk_demo_00000000000000000000";
-
-struct Edge {
-    dir: tempfile::TempDir,
-    port: u16,
-    child: Option<Child>,
-    shards: usize,
-    extra: String,
-    header_timeout_ms: u64,
-    /// The config as `start_edited` produced it (restarts reuse it).
-    edited: Option<String>,
-    /// Extra environment of the edge process.
-    env: Vec<(String, String)>,
-}
-
-impl Edge {
-    fn start(shards: usize, extra: &str) -> Edge {
-        Edge::start_with(shards, extra, 5000)
-    }
-
-    /// Starts an edge that ships to `lake` (as configured by `lake.configure`) with `edit`
-    /// applied to its config.
-    fn start_lake(shards: usize, lake: &Lake, edit: impl Fn(String) -> String) -> Edge {
-        let mut e = Edge {
-            dir: tempfile::tempdir().expect("tempdir"),
-            port: free_port(),
-            child: None,
-            shards,
-            extra: String::new(),
-            header_timeout_ms: 5000,
-            edited: None,
-            env: Vec::new(),
-        };
-        let cfg = edit(lake.configure(&e, e.config()));
-        e.env = lake.env(&e);
-        e.edited = Some(cfg.clone());
-        e.spawn_with(&cfg);
-        e
-    }
-
-    /// Starts an edge whose example-derived config is passed through `edit` first.
-    fn start_edited(shards: usize, edit: impl Fn(String) -> String) -> Edge {
-        let mut e = Edge {
-            dir: tempfile::tempdir().expect("tempdir"),
-            port: free_port(),
-            child: None,
-            shards,
-            extra: String::new(),
-            header_timeout_ms: 5000,
-            edited: None,
-            env: Vec::new(),
-        };
-        let cfg = edit(e.config());
-        e.edited = Some(cfg.clone());
-        e.spawn_with(&cfg);
-        e
-    }
-
-    fn start_with(shards: usize, extra: &str, header_timeout_ms: u64) -> Edge {
-        let mut e = Edge {
-            dir: tempfile::tempdir().expect("tempdir"),
-            port: free_port(),
-            child: None,
-            shards,
-            extra: extra.to_string(),
-            header_timeout_ms,
-            edited: None,
-            env: Vec::new(),
-        };
-        e.spawn();
-        e
-    }
-
-    fn config(&self) -> String {
-        let example = common::example_config(self.port, self.shards, self.dir.path()).replace(
-            "header_timeout_ms = 5000",
-            &format!("header_timeout_ms = {}", self.header_timeout_ms),
-        );
-        format!("{example}\n{}", self.extra)
-    }
-
-    fn spawn(&mut self) {
-        let cfg = self.edited.clone().unwrap_or_else(|| self.config());
-        self.spawn_with(&cfg);
-    }
-
-    fn spawn_with(&mut self, config: &str) {
-        let cfg = self.dir.path().join("edge.toml");
-        std::fs::write(&cfg, config).expect("write config");
-        let log = std::fs::File::options()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("edge.log"))
-            .expect("log");
-        let child = Command::new(env!("CARGO_BIN_EXE_sentientiq-edge"))
-            .arg("--config")
-            .arg(&cfg)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn edge");
-        self.child = Some(child);
-        let t0 = Instant::now();
-        loop {
-            if let Ok((200, _, _)) = self.try_http("GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n") {
-                return;
-            }
-            if let Some(Ok(Some(st))) = self.child.as_mut().map(Child::try_wait) {
-                panic!("edge exited early ({st}): {}", self.log());
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(30),
-                "edge not ready: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("edge.log")).unwrap_or_default()
-    }
-
-    fn kill9(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn sigterm(&mut self) -> std::process::ExitStatus {
-        let mut c = self.child.take().expect("running");
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(c.id().to_string())
-            .status();
-        let t0 = Instant::now();
-        loop {
-            if let Ok(Some(st)) = c.try_wait() {
-                return st;
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(15),
-                "no exit after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn spool_dir(&self) -> PathBuf {
-        self.dir.path().join("data/spool")
-    }
-
-    fn try_http(&self, raw: &str) -> std::io::Result<(u16, String, Vec<u8>)> {
-        self.try_http_bytes(raw.as_bytes())
-    }
-
-    fn try_http_bytes(&self, raw: &[u8]) -> std::io::Result<(u16, String, Vec<u8>)> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port))?;
-        s.set_read_timeout(Some(Duration::from_secs(15)))?;
-        s.write_all(raw)?;
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf)?;
-        let end = buf
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .ok_or_else(|| std::io::Error::other("no head"))?;
-        let head = String::from_utf8_lossy(&buf[..end]).into_owned();
-        let status = head
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        Ok((status, head, buf[end + 4..].to_vec()))
-    }
-
-    fn http(&self, raw: &str) -> (u16, String, Vec<u8>) {
-        self.try_http(raw).expect("http")
-    }
-
-    fn post_batch(&self, body: &[u8], origin: Option<&str>) -> (u16, serde_json::Value) {
-        let mut req = format!("POST /v1/batch HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n", body.len()).into_bytes();
-        if let Some(o) = origin {
-            req.extend_from_slice(format!("Origin: {o}\r\n").as_bytes());
-        }
-        req.extend_from_slice(b"\r\n");
-        req.extend_from_slice(body);
-        let (st, _, b) = self.try_http_bytes(&req).expect("http");
-        (
-            st,
-            serde_json::from_slice(&b).unwrap_or(serde_json::Value::Null),
-        )
-    }
-
-    fn metric(&self, name: &str) -> f64 {
-        let (_, _, body) = self.http("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
-        String::from_utf8_lossy(&body)
-            .lines()
-            .filter(|l| l.starts_with(name) && !l.starts_with('#'))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    }
-
-    fn ws(&self) -> Client {
-        self.ws_with(&[])
-    }
-
-    fn ws_with(&self, headers: &[(&str, &str)]) -> Client {
-        let stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
-        let mut req = tungstenite::client::IntoClientRequest::into_client_request(format!(
-            "ws://127.0.0.1:{}/v1/ws",
-            self.port
-        ))
-        .expect("request");
-        for (k, v) in headers {
-            req.headers_mut().insert(
-                tungstenite::http::HeaderName::from_bytes(k.as_bytes()).expect("name"),
-                v.parse().expect("value"),
-            );
-        }
-        let ws = match tungstenite::client(req, stream) {
-            Ok((ws, _)) => ws,
-            Err(e) => panic!("ws handshake: {e}\nedge log:\n{}", self.log()),
-        };
-        Client { ws }
-    }
-}
-
-impl Drop for Edge {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
-
-struct Client {
-    ws: tungstenite::WebSocket<TcpStream>,
-}
-
-#[derive(Debug, PartialEq)]
-enum Got {
-    Frame(EdgeFrame),
-    Closed(Option<u16>),
-}
-
-impl Client {
-    fn send(&mut self, f: &ClientFrame) {
-        self.ws
-            .send(Message::Binary(client_to_vec(f).into()))
-            .expect("send");
-    }
-
-    fn send_raw(&mut self, m: Message) {
-        self.ws.send(m).expect("send");
-    }
-
-    fn next(&mut self) -> Got {
-        loop {
-            match self.ws.read() {
-                Ok(Message::Binary(b)) => {
-                    return Got::Frame(decode_edge(&b, &Limits::DEFAULT).expect("edge frame"));
-                }
-                Ok(Message::Close(c)) => return Got::Closed(c.map(|c| u16::from(c.code))),
-                Ok(_) => {}
-                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
-                    return Got::Closed(None);
-                }
-                Err(e) => panic!("ws read: {e}"),
-            }
-        }
-    }
-
-    fn frame(&mut self) -> EdgeFrame {
-        match self.next() {
-            Got::Frame(f) => f,
-            other => panic!("expected a frame, got {other:?}"),
-        }
-    }
-
-    /// Reads until an ack of at least `seq`, collecting everything else.
-    fn until_ack(&mut self, seq: u64) -> Vec<EdgeFrame> {
-        let mut other = Vec::new();
-        loop {
-            match self.frame() {
-                EdgeFrame::Ack { seq: s } if s.0 >= seq => return other,
-                EdgeFrame::Ack { .. } => {}
-                f => other.push(f),
-            }
-        }
-    }
-
-    fn hello(&mut self, sid: &str, ack: Option<u64>) -> Welcome {
-        self.send(&ClientFrame::Hello(hello(sid, ack)));
-        match self.frame() {
-            EdgeFrame::Welcome(w) => w,
-            f => panic!("expected welcome, got {f:?}"),
-        }
-    }
-}
+use sentientiq_testkit::frames::{identify_as, moves, purchase, rage};
+use sentientiq_testkit::lake::{
+    Lake, dict_str, lake_rows, mirror_bucket, parquet_batches, table_files, wait_lake_rows,
+    wait_rows_in,
+};
+use sentientiq_testkit::wait::poll;
+use sentientiq_testkit::ws::{Client, Got};
+use sentientiq_testkit::{DEMO_KEY, Edge};
 
 fn hello(sid: &str, ack: Option<u64>) -> Hello {
-    common::hello(DEMO_KEY, sid, ack)
-}
-
-/// Five clicks on a dead save button, then the SDK's dead report.
-fn rage(seq: u64) -> ClientFrame {
-    let mut b = common::five_clicks(seq);
-    let l = b.intern("button#save");
-    b.push(kind::DEAD, 400_000, 600, 400, l);
-    ClientFrame::Batch(b)
+    sentientiq_testkit::frames::hello(DEMO_KEY, sid, ack)
 }
 
 fn identify(seq: u64, email: &str) -> ClientFrame {
-    ClientFrame::Identify(Identify {
-        seq: Seq(seq),
-        uid: "u_dana".into(),
-        email: Some(email.into()),
-        traits: vec![],
-    })
+    identify_as(seq, "u_dana", email)
+}
+
+/// Starts an edge that ships to `lake`, with `edit` applied to its config.
+fn start_lake(shards: usize, lake: &Lake, edit: impl Fn(String) -> String) -> Edge {
+    let env = lake.env(std::path::Path::new("/nonexistent-aws-files"));
+    Edge::launch(
+        |dir, port| {
+            edit(lake.configure(sentientiq_testkit::edge::example_config(port, shards, dir)))
+        },
+        env,
+    )
 }
 
 #[test]
 fn hello_welcome_batches_acks_and_rage_by_a_high_value_user_gets_det_and_iv() {
     let edge = Edge::start(2, "");
     let mut c = edge.ws();
-    let w = c.hello("s_e2e_rage_000000001", None);
+    let w = c.hello(DEMO_KEY, "s_e2e_rage_000000001", None);
     assert_eq!(
         (w.ack, w.region.as_str(), w.emit, w.flush_ms),
         (Seq(0), "us-east-1", true, 250)
@@ -389,14 +85,14 @@ fn a_reconnect_resumes_without_loss_or_duplicates() {
     let edge = Edge::start(2, "");
     let sid = "s_e2e_resume_0000001";
     let mut c = edge.ws();
-    c.hello(sid, None);
+    c.hello(DEMO_KEY, sid, None);
     for s in 1..=3 {
         c.send(&moves(s, 20));
     }
     c.until_ack(3);
     drop(c);
     let mut c = edge.ws();
-    let w = c.hello(sid, Some(2));
+    let w = c.hello(DEMO_KEY, sid, Some(2));
     assert_eq!(w.ack, Seq(3), "the edge holds seq 3 durably");
     // A client that did not see ack 3 resends it: re-acked, stored once.
     c.send(&moves(3, 20));
@@ -419,7 +115,7 @@ fn kill_9_loses_no_acked_frame_and_a_replay_adds_nothing() {
     let mut acked = Vec::new();
     for sid in &sids {
         let mut c = edge.ws();
-        c.hello(sid, None);
+        c.hello(DEMO_KEY, sid, None);
         for s in 1..=5 {
             c.send(&moves(s, 30));
         }
@@ -432,7 +128,7 @@ fn kill_9_loses_no_acked_frame_and_a_replay_adds_nothing() {
     // them; the lake's own conservation test covers that path.)
     let mut seen = std::collections::HashMap::new();
     for d in std::fs::read_dir(edge.spool_dir()).expect("spool") {
-        let r = sentientiq_edge::spool::recover(&d.expect("dir").path()).expect("recover");
+        let r = sentientiq_edge::storage::spool::recover(&d.expect("dir").path()).expect("recover");
         for rec in r.records {
             *seen.entry((rec.sid, rec.seq)).or_insert(0) += 1;
         }
@@ -446,7 +142,7 @@ fn kill_9_loses_no_acked_frame_and_a_replay_adds_nothing() {
     assert_eq!(seen.len(), acked.len() * 5, "no invented records");
     // After the restart the edge knows what it holds; a replayed frame adds nothing.
     let mut c = edge.ws();
-    let w = c.hello(&sids[0], Some(0));
+    let w = c.hello(DEMO_KEY, &sids[0], Some(0));
     assert_eq!(w.ack, Seq(5));
     c.send(&moves(5, 30));
     c.until_ack(5);
@@ -463,7 +159,7 @@ fn websocket_errors_answer_as_the_protocol_says() {
     h.key = WriteKey::parse("siq_pk_unknown_1").expect("key");
     c.send(&ClientFrame::Hello(h));
     assert!(matches!(c.frame(), EdgeFrame::Err(e) if e.code == ErrorCode::BadKey && e.fatal));
-    assert_eq!(c.next(), Got::Closed(Some(1008)));
+    assert_eq!(c.got(), Got::Closed(Some(1008)));
     // A secret key never parses: bad_key, 1008.
     let mut c = edge.ws();
     let mut bytes = client_to_vec(&ClientFrame::Hello(hello("s_e2e_errors_000002", None)));
@@ -471,18 +167,18 @@ fn websocket_errors_answer_as_the_protocol_says() {
     bytes[p + 4] = b's';
     c.send_raw(Message::Binary(bytes.into()));
     assert!(matches!(c.frame(), EdgeFrame::Err(e) if e.code == ErrorCode::BadKey));
-    assert_eq!(c.next(), Got::Closed(Some(1008)));
+    assert_eq!(c.got(), Got::Closed(Some(1008)));
     // Malformed after hello → bad_frame, 1007; what was accepted before stays acked.
     let mut c = edge.ws();
-    c.hello("s_e2e_errors_000003", None);
+    c.hello(DEMO_KEY, "s_e2e_errors_000003", None);
     c.send(&moves(1, 5));
     c.until_ack(1);
     c.send_raw(Message::Binary(vec![0x81, 0xa1, b't'].into()));
     assert!(matches!(c.frame(), EdgeFrame::Err(e) if e.code == ErrorCode::BadFrame && e.fatal));
-    assert_eq!(c.next(), Got::Closed(Some(1007)));
+    assert_eq!(c.got(), Got::Closed(Some(1007)));
     // Unknown frame type → err, not fatal; the session goes on.
     let mut c = edge.ws();
-    c.hello("s_e2e_errors_000004", None);
+    c.hello(DEMO_KEY, "s_e2e_errors_000004", None);
     c.send_raw(Message::Binary(
         vec![
             0x82, 0xa1, b't', 0xa2, b'z', b'z', 0xa3, b's', b'e', b'q', 0x01,
@@ -494,10 +190,10 @@ fn websocket_errors_answer_as_the_protocol_says() {
     c.until_ack(1);
     // Text frames → 1007.
     let mut c = edge.ws();
-    c.hello("s_e2e_errors_000005", None);
+    c.hello(DEMO_KEY, "s_e2e_errors_000005", None);
     c.send_raw(Message::Text("{}".into()));
     assert!(matches!(c.frame(), EdgeFrame::Err(e) if e.code == ErrorCode::BadFrame));
-    assert_eq!(c.next(), Got::Closed(Some(1007)));
+    assert_eq!(c.got(), Got::Closed(Some(1007)));
     // Frame size: 128 KiB is the cap.
     for (size, ok) in [
         (128 * 1024 - 1, true),
@@ -505,7 +201,7 @@ fn websocket_errors_answer_as_the_protocol_says() {
         (128 * 1024 + 1, false),
     ] {
         let mut c = edge.ws();
-        c.hello(&format!("s_e2e_size_{size:09}"), None);
+        c.hello(DEMO_KEY, &format!("s_e2e_size_{size:09}"), None);
         let mut f = client_to_vec(&ClientFrame::Bye { seq: Seq(1) });
         f[0] += 1; // one more map entry: an unknown key padded to `size`
         f.extend_from_slice(&[0xa3, b'p', b'a', b'd', 0xc6]);
@@ -517,7 +213,7 @@ fn websocket_errors_answer_as_the_protocol_says() {
             c.until_ack(1);
         } else {
             assert!(matches!(c.frame(), EdgeFrame::Err(e) if e.code == ErrorCode::TooBig));
-            assert_eq!(c.next(), Got::Closed(Some(1009)), "size {size}");
+            assert_eq!(c.got(), Got::Closed(Some(1009)), "size {size}");
         }
     }
 }
@@ -558,18 +254,18 @@ allowed_origins = ["https://shop.example"]
             matches!(c.frame(), EdgeFrame::Err(e) if e.code == ErrorCode::Origin),
             "{o:?}"
         );
-        assert_eq!(c.next(), Got::Closed(Some(1008)));
+        assert_eq!(c.got(), Got::Closed(Some(1008)));
     }
     // The demo tenant allows any origin.
     let mut c = edge.ws_with(&[("origin", "https://evil.example")]);
-    c.hello("s_e2e_origin_000002", None);
+    c.hello(DEMO_KEY, "s_e2e_origin_000002", None);
     // A connection that never says hello is closed (1008) after the header deadline.
     let mut c = edge.ws();
-    assert_eq!(c.next(), Got::Closed(Some(1008)));
+    assert_eq!(c.got(), Got::Closed(Some(1008)));
 }
 
 fn hex_sha(k: &str) -> String {
-    sentientiq_edge::config::key_hash(k)
+    sentientiq_tenant::key_hash(k)
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
@@ -665,12 +361,12 @@ fn slowloris_gets_408_and_sigterm_closes_sessions_with_1001_and_exits_0() {
     );
 
     let mut c = edge.ws();
-    c.hello("s_e2e_sigterm_00001", None);
+    c.hello(DEMO_KEY, "s_e2e_sigterm_00001", None);
     c.send(&moves(1, 10));
     c.until_ack(1);
     let st = edge.sigterm();
     assert!(st.success(), "exit status {st}");
-    assert_eq!(c.next(), Got::Closed(Some(1001)));
+    assert_eq!(c.got(), Got::Closed(Some(1001)));
 }
 
 #[test]
@@ -686,7 +382,7 @@ fn the_per_shard_connection_cap_answers_overloaded_at_cap_plus_one() {
     for i in 0..3 {
         // cap−2, cap−1, cap: accepted.
         let mut c = edge.ws();
-        c.hello(&format!("s_e2e_cap_{i:010}"), None);
+        c.hello(DEMO_KEY, &format!("s_e2e_cap_{i:010}"), None);
         held.push(c);
     }
     // cap+1: refused before any WebSocket handshake, 503 with Retry-After and {code, msg}.
@@ -716,7 +412,7 @@ fn pings_keep_a_live_idle_client_and_silence_closes_it_with_1001() {
         c.replace("idle_timeout_ms = 120000", "idle_timeout_ms = 600")
     });
     let mut c = edge.ws();
-    c.hello("s_e2e_idle_00000001", None);
+    c.hello(DEMO_KEY, "s_e2e_idle_00000001", None);
     // For 2 s (> 3 idle timeouts) the client sends no frame but keeps reading, so it answers
     // the edge's pings (tungstenite replies to pings while reading): it stays connected.
     c.ws.get_ref()
@@ -765,18 +461,18 @@ fn the_per_tenant_session_cap_refuses_new_sessions_only() {
     });
     // cap−1, cap: welcome.
     let mut a = edge.ws();
-    a.hello("s_e2e_scap_00000001", None);
+    a.hello(DEMO_KEY, "s_e2e_scap_00000001", None);
     let mut b = edge.ws();
-    b.hello("s_e2e_scap_00000002", None);
+    b.hello(DEMO_KEY, "s_e2e_scap_00000002", None);
     // cap+1: a new session is refused with `overloaded` and 1013.
     let mut c = edge.ws();
     c.send(&ClientFrame::Hello(hello("s_e2e_scap_00000003", None)));
     assert!(matches!(c.frame(), EdgeFrame::Err(e) if e.code == ErrorCode::Overloaded && e.fatal));
-    assert_eq!(c.next(), Got::Closed(Some(1013)));
+    assert_eq!(c.got(), Got::Closed(Some(1013)));
     // A session the edge already holds is not new: it reconnects and keeps its place.
     drop(a);
     let mut a = edge.ws();
-    a.hello("s_e2e_scap_00000001", None);
+    a.hello(DEMO_KEY, "s_e2e_scap_00000001", None);
     a.send(&moves(1, 5));
     a.until_ack(1);
 }
@@ -807,14 +503,15 @@ fn a_do_not_track_session_stays_anonymous() {
     assert_eq!(edge.metric("siq_escalations_total"), 0.0);
     // And nothing reaches the identity store, while an ordinary session's binding does.
     let mut o = edge.ws();
-    o.hello("s_e2e_dnt_000000002", None);
+    o.hello(DEMO_KEY, "s_e2e_dnt_000000002", None);
     o.send(&identify(1, "dana@acme.example"));
     o.until_ack(1);
     std::thread::sleep(Duration::from_millis(300)); // identity writes run on a blocking thread
     edge.kill9();
-    let store =
-        sentientiq_edge::identity::IdentityStore::open(&edge.dir.path().join("data/identity"))
-            .expect("open the edge's identity store");
+    let store = sentientiq_edge::storage::identity::IdentityStore::open(
+        &edge.dir.path().join("data/identity"),
+    )
+    .expect("open the edge's identity store");
     assert_eq!(
         store
             .session_user("demo", "s_e2e_dnt_000000001")
@@ -828,48 +525,6 @@ fn a_do_not_track_session_stays_anonymous() {
             .as_deref(),
         Some("u_dana")
     );
-}
-
-impl Edge {
-    /// Sum of `siq_errors_total` for one error code.
-    fn errors(&self, code: &str) -> f64 {
-        let (_, _, body) = self.http("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
-        let tag = format!("code=\"{code}\"");
-        String::from_utf8_lossy(&body)
-            .lines()
-            .filter(|l| l.starts_with("siq_errors_total") && l.contains(&tag))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    }
-
-    /// Polls a metric until `ok` holds.
-    fn wait_metric(&self, name: &str, ok: impl Fn(f64) -> bool) -> f64 {
-        poll(name, || Some(self.metric(name)).filter(|v| ok(*v)))
-    }
-
-    /// Polls the lake until its `events` table holds at least `n` rows.
-    fn wait_lake_rows(&self, lake: &std::path::Path, n: usize) -> Vec<LakeRow> {
-        poll("lake rows", || {
-            Some(lake_rows(lake).0).filter(|r| r.len() >= n)
-        })
-    }
-
-    /// The same, for a lake of either kind.
-    fn wait_rows_in(&self, lake: &Lake, n: usize) -> Vec<LakeRow> {
-        poll("lake rows", || {
-            Some(lake_rows(&lake.sync(self)).0).filter(|r| r.len() >= n)
-        })
-    }
-
-    fn rss_kib(&self) -> u64 {
-        let pid = self.child.as_ref().expect("running").id();
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS")
-    }
 }
 
 fn track(seq: u64) -> ClientFrame {
@@ -898,34 +553,34 @@ fn at_the_session_limit_the_lowest_value_session_is_shed_and_high_value_never() 
     for pair in [&high[..2], &high[2..]] {
         for sid in pair {
             let mut c = edge.ws();
-            c.hello(sid, None);
+            c.hello(DEMO_KEY, sid, None);
             c.send(&identify(1, "dana@acme.example"));
             c.until_ack(1);
         }
-        edge.wait_metric("siq_sessions", |v| v == 0.0);
+        edge.wait_metric("siq_live_sessions", |v| v == 0.0);
     }
     // Two anonymous sessions (value 0) fill the limit: cap − 1, cap.
     let mut a = edge.ws();
-    a.hello("s_e2e_shed_anon0001", None);
+    a.hello(DEMO_KEY, "s_e2e_shed_anon0001", None);
     a.send(&moves(1, 3));
     a.until_ack(1);
     let mut b = edge.ws();
-    b.hello("s_e2e_shed_anon0002", None);
+    b.hello(DEMO_KEY, "s_e2e_shed_anon0002", None);
     b.send(&moves(1, 3));
     b.until_ack(1);
     // cap + 1, another anonymous newcomer: it is the lowest-value session, so it is refused.
     let mut n = edge.ws();
     n.send(&ClientFrame::Hello(hello("s_e2e_shed_anon0003", None)));
     assert!(matches!(n.frame(), EdgeFrame::Err(e) if e.code == ErrorCode::Overloaded && e.fatal));
-    assert_eq!(n.next(), Got::Closed(Some(1013)));
+    assert_eq!(n.got(), Got::Closed(Some(1013)));
     // A high-value session returns: the cheapest live session (a, least recently active among
     // the value-0 ones) is shed with `overloaded` + 1013, and the returning one resumes where
     // its acks ended; its last frame sent again is re-acked, not stored again.
     let mut h1 = edge.ws();
-    let w = h1.hello(high[0], Some(1));
+    let w = h1.hello(DEMO_KEY, high[0], Some(1));
     assert_eq!(w.ack, Seq(1));
     assert!(matches!(a.frame(), EdgeFrame::Err(e) if e.code == ErrorCode::Overloaded && e.fatal));
-    assert_eq!(a.next(), Got::Closed(Some(1013)));
+    assert_eq!(a.got(), Got::Closed(Some(1013)));
     let frames = edge.metric("siq_frames_total");
     h1.send(&identify(1, "dana@acme.example"));
     h1.until_ack(1);
@@ -935,20 +590,20 @@ fn at_the_session_limit_the_lowest_value_session_is_shed_and_high_value_never() 
     h1.until_ack(2);
     // The second one sheds b.
     let mut h2 = edge.ws();
-    h2.hello(high[1], Some(1));
+    h2.hello(DEMO_KEY, high[1], Some(1));
     assert!(matches!(b.frame(), EdgeFrame::Err(e) if e.code == ErrorCode::Overloaded));
-    assert_eq!(b.next(), Got::Closed(Some(1013)));
+    assert_eq!(b.got(), Got::Closed(Some(1013)));
     // Every live session is now high-value: the third is admitted over the limit, nobody is
     // shed, and an anonymous newcomer is still refused.
     let mut h3 = edge.ws();
-    h3.hello(high[2], Some(1));
+    h3.hello(DEMO_KEY, high[2], Some(1));
     h3.send(&moves(2, 3));
     h3.until_ack(2);
     h2.send(&moves(2, 3));
     h2.until_ack(2);
     h1.send(&moves(3, 3));
     h1.until_ack(3);
-    assert_eq!(edge.metric("siq_sessions"), 3.0);
+    assert_eq!(edge.metric("siq_live_sessions"), 3.0);
     let mut n2 = edge.ws();
     n2.send(&ClientFrame::Hello(hello("s_e2e_shed_anon0004", None)));
     assert!(matches!(n2.frame(), EdgeFrame::Err(e) if e.code == ErrorCode::Overloaded));
@@ -963,7 +618,7 @@ fn a_session_over_its_frame_rate_is_told_to_retry_and_loses_nothing() {
         format!("{c}\n[tenant.limits]\nframes_per_sec = 2\nframe_burst = 3\n")
     });
     let mut c = edge.ws();
-    c.hello("s_e2e_rate_00000001", None);
+    c.hello(DEMO_KEY, "s_e2e_rate_00000001", None);
     // Burst: frames 1..3 (cap − 1, cap) accepted.
     for seq in 1..=3 {
         c.send(&track(seq));
@@ -1044,7 +699,7 @@ fn a_client_that_does_not_read_is_dropped_and_cannot_grow_edge_memory() {
     .expect("request");
     let (ws, _) = tungstenite::client(req, stream).expect("ws handshake");
     let mut slow = Client { ws };
-    slow.hello("s_e2e_slow_00000001", None);
+    slow.hello(DEMO_KEY, "s_e2e_slow_00000001", None);
     slow.ws
         .get_ref()
         .set_write_timeout(Some(Duration::from_millis(200)))
@@ -1065,7 +720,7 @@ fn a_client_that_does_not_read_is_dropped_and_cannot_grow_edge_memory() {
     edge.wait_metric("siq_slow_reader_closes_total", |v| v >= 1.0);
     // ...keeps serving everyone else...
     let mut ok = edge.ws();
-    ok.hello("s_e2e_slow_00000002", None);
+    ok.hello(DEMO_KEY, "s_e2e_slow_00000002", None);
     ok.send(&moves(1, 3));
     ok.until_ack(1);
     // ...and held no more than its bounded buffers for it.
@@ -1085,29 +740,12 @@ fn a_client_that_does_not_read_is_dropped_and_cannot_grow_edge_memory() {
     }
 }
 
-fn identify_as(seq: u64, uid: &str, email: &str) -> ClientFrame {
-    ClientFrame::Identify(Identify {
-        seq: Seq(seq),
-        uid: uid.into(),
-        email: Some(email.into()),
-        traits: vec![],
-    })
-}
-
-fn purchase(seq: u64, dollars: f64) -> ClientFrame {
-    ClientFrame::Track(Track {
-        seq: Seq(seq),
-        name: "purchase".into(),
-        props: vec![("amount".into(), Value::Float(dollars))],
-    })
-}
-
 #[test]
 fn a_returning_users_stored_value_is_known_when_they_identify() {
     let mut edge = Edge::start(1, "");
     // First visit: a user of a company the directory does not know buys $60k, then $50k.
     let mut c = edge.ws();
-    c.hello("s_e2e_ltv_000000001", None);
+    c.hello(DEMO_KEY, "s_e2e_ltv_000000001", None);
     c.send(&identify_as(1, "u_whale", "whale@bigco.example"));
     c.send(&purchase(2, 60_000.0));
     c.send(&purchase(3, 50_000.0));
@@ -1120,11 +758,11 @@ fn a_returning_users_stored_value_is_known_when_they_identify() {
     // not for a user with no history.
     edge.spawn();
     let mut n = edge.ws();
-    n.hello("s_e2e_ltv_000000002", None);
+    n.hello(DEMO_KEY, "s_e2e_ltv_000000002", None);
     n.send(&identify_as(1, "u_minnow", "minnow@small.example"));
     n.until_ack(1);
     let mut w = edge.ws();
-    w.hello("s_e2e_ltv_000000003", None);
+    w.hello(DEMO_KEY, "s_e2e_ltv_000000003", None);
     w.send(&identify_as(1, "u_whale", "whale@bigco.example"));
     w.until_ack(1);
     edge.wait_metric("siq_profiles_loaded_total", |v| v >= 2.0);
@@ -1135,235 +773,6 @@ fn a_returning_users_stored_value_is_known_when_they_identify() {
     w.until_ack(2);
     assert_eq!(edge.metric("siq_escalations_total"), 1.0, "{}", edge.log());
     assert!(edge.log().contains("value_usd=110000"), "{}", edge.log());
-}
-
-/// (session, seq, idx, kind, user, account) of one lake row.
-type LakeRow = (String, u64, u32, String, Option<String>, Option<String>);
-
-/// The record batches of one Parquet file.
-fn parquet_batches(path: &std::path::Path) -> Vec<arrow_array::RecordBatch> {
-    let bytes = bytes::Bytes::from(std::fs::read(path).expect("read"));
-    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-        .expect("parquet")
-        .build()
-        .expect("reader")
-        .map(|b| b.expect("batch"))
-        .collect()
-}
-
-/// Row `i` of a dictionary-encoded string column.
-fn dict_str(b: &arrow_array::RecordBatch, col: &str, i: usize) -> Option<String> {
-    use arrow_array::cast::AsArray;
-    let c = b.column_by_name(col).expect("column");
-    let d = c.as_dictionary::<arrow_array::types::Int32Type>();
-    d.key(i)
-        .map(|k| d.values().as_string::<i32>().value(k).to_string())
-}
-
-/// The Parquet files of one lake table, by key (relative to the lake directory).
-fn table_files(lake: &std::path::Path, table: &str) -> Vec<(String, PathBuf)> {
-    let mut v: Vec<(String, PathBuf)> = walk(&lake.join(table))
-        .into_iter()
-        .filter(|p| p.extension().is_some_and(|x| x == "parquet"))
-        .map(|p| {
-            let key = p.strip_prefix(lake).expect("under").display().to_string();
-            (key, p)
-        })
-        .collect();
-    v.sort();
-    v
-}
-
-/// Every `events` row in a lake directory: (session, seq, idx, kind, user, account), and the keys.
-fn lake_rows(dir: &std::path::Path) -> (Vec<LakeRow>, Vec<String>) {
-    use arrow_array::cast::AsArray;
-    use arrow_array::types::{UInt32Type, UInt64Type};
-    let mut rows = Vec::new();
-    let mut keys = Vec::new();
-    for (key, path) in table_files(dir, "events") {
-        keys.push(key);
-        for b in parquet_batches(&path) {
-            let seq = b
-                .column_by_name("seq")
-                .expect("seq")
-                .as_primitive::<UInt64Type>()
-                .clone();
-            let idx = b
-                .column_by_name("idx")
-                .expect("idx")
-                .as_primitive::<UInt32Type>()
-                .clone();
-            for i in 0..b.num_rows() {
-                rows.push((
-                    dict_str(&b, "session", i).expect("session"),
-                    seq.value(i),
-                    idx.value(i),
-                    dict_str(&b, "kind", i).expect("kind"),
-                    dict_str(&b, "user", i),
-                    dict_str(&b, "account", i),
-                ));
-            }
-        }
-    }
-    (rows, keys)
-}
-
-/// Where an edge under test ships: its local lake directory, or a real S3-compatible server
-/// (s3s over s3s-fs, SigV4) run by the test, read back through the S3 API.
-enum Lake {
-    Local,
-    S3 {
-        server: Option<S3Server>,
-        root: tempfile::TempDir,
-        port: u16,
-        bucket: &'static str,
-        /// The bucket's objects as last listed and downloaded, by key.
-        mirror: tempfile::TempDir,
-    },
-}
-
-const LAKE_BUCKET: &str = "siq-lake";
-
-impl Lake {
-    fn s3() -> Lake {
-        let root = tempfile::tempdir().expect("tempdir");
-        let server = S3Server::start(root.path(), 0, &[LAKE_BUCKET, "acme-lake"]).expect("s3");
-        Lake::S3 {
-            port: server.port(),
-            server: Some(server),
-            root,
-            bucket: LAKE_BUCKET,
-            mirror: tempfile::tempdir().expect("tempdir"),
-        }
-    }
-
-    /// The edge config with this lake as its sink.
-    fn configure(&self, _edge: &Edge, cfg: String) -> String {
-        match self {
-            Lake::Local => cfg,
-            Lake::S3 { port, bucket, .. } => cfg.replace("sink = \"local\"", "sink = \"s3\"").replacen(
-                "\n[[tenant]]",
-                &format!(
-                    "\n[lake.s3]\nbucket = \"{bucket}\"\nendpoint = \"http://127.0.0.1:{port}\"\npath_style = true\nmax_attempts = 2\nconnect_timeout_ms = 500\n\n[[tenant]]"
-                ),
-                1,
-            ),
-        }
-    }
-
-    /// The edge's environment: credentials by the standard chain (environment variables), and
-    /// nothing from this machine's own AWS files or instance metadata.
-    fn env(&self, edge: &Edge) -> Vec<(String, String)> {
-        match self {
-            Lake::Local => Vec::new(),
-            Lake::S3 { .. } => {
-                let none = edge.dir.path().join("no-aws-files").display().to_string();
-                [
-                    ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
-                    ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
-                    ("AWS_CONFIG_FILE", none.as_str()),
-                    ("AWS_SHARED_CREDENTIALS_FILE", none.as_str()),
-                    ("AWS_EC2_METADATA_DISABLED", "true"),
-                ]
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect()
-            }
-        }
-    }
-
-    fn client(port: u16, bucket: &str) -> S3Sink {
-        S3Sink::new(S3Options {
-            bucket: bucket.into(),
-            endpoint: Some(format!("http://127.0.0.1:{port}")),
-            path_style: true,
-            static_keys: Some((ACCESS_KEY.into(), SECRET_KEY.into())),
-            ..S3Options::default()
-        })
-        .expect("client")
-    }
-
-    /// A local directory holding the lake's files: the edge's own, or the S3 bucket's objects
-    /// downloaded through the S3 API (listing every page).
-    fn sync(&self, edge: &Edge) -> PathBuf {
-        match self {
-            Lake::Local => edge.dir.path().join("lake"),
-            Lake::S3 {
-                port,
-                bucket,
-                mirror,
-                ..
-            } => {
-                mirror_bucket(&Lake::client(*port, bucket), mirror.path());
-                mirror.path().to_path_buf()
-            }
-        }
-    }
-
-    /// Makes the lake refuse (S3: the server stops and its port closes).
-    fn outage(&mut self, edge: &Edge) {
-        match self {
-            // The lake's directory cannot be created: a file sits where it should be.
-            Lake::Local => std::fs::write(edge.dir.path().join("lake"), b"not a directory")
-                .expect("block the lake"),
-            Lake::S3 { server, .. } => server.take().expect("running").stop(),
-        }
-    }
-
-    fn recover(&mut self, edge: &Edge) {
-        match self {
-            Lake::Local => std::fs::remove_file(edge.dir.path().join("lake")).expect("unblock"),
-            Lake::S3 {
-                server, root, port, ..
-            } => *server = Some(S3Server::start(root.path(), *port, &[]).expect("restart s3")),
-        }
-    }
-}
-
-/// Downloads every object of the sink's bucket under `dir`, by key.
-fn mirror_bucket(sink: &S3Sink, dir: &std::path::Path) -> Vec<String> {
-    sink.block_on(async {
-        let mut keys = Vec::new();
-        let mut token = None;
-        loop {
-            let page = sink
-                .client()
-                .list_objects_v2()
-                .bucket(sink.bucket())
-                .set_continuation_token(token.take())
-                .send()
-                .await
-                .expect("list");
-            keys.extend(
-                page.contents()
-                    .iter()
-                    .filter_map(|o| o.key().map(str::to_string)),
-            );
-            match page.next_continuation_token() {
-                Some(t) => token = Some(t.to_string()),
-                None => break,
-            }
-        }
-        for k in &keys {
-            let path = dir.join(k);
-            if path.exists() {
-                continue;
-            }
-            let o = sink
-                .client()
-                .get_object()
-                .bucket(sink.bucket())
-                .key(k)
-                .send()
-                .await
-                .expect("get");
-            let body = o.body.collect().await.expect("body").into_bytes();
-            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-            std::fs::write(&path, &body).expect("write");
-        }
-        keys.sort();
-        keys
-    })
 }
 
 #[test]
@@ -1377,7 +786,7 @@ fn every_acked_frame_lands_in_s3_exactly_once_across_kill_9() {
 }
 
 fn acked_frames_land_exactly_once_across_kill_9(lake: Lake) {
-    let mut edge = Edge::start_lake(2, &lake, |c| {
+    let mut edge = start_lake(2, &lake, |c| {
         c.replace("max_age_s = 60", "max_age_s = 1")
             .replace("poll_ms = 1000", "poll_ms = 100")
     });
@@ -1398,7 +807,7 @@ fn acked_frames_land_exactly_once_across_kill_9(lake: Lake) {
     // Half the sessions send everything, the other half only their first frame, then kill -9.
     for (i, sid) in sids.iter().enumerate() {
         let mut c = edge.ws();
-        c.hello(sid, None);
+        c.hello(DEMO_KEY, sid, None);
         let n = if i % 2 == 0 { 3 } else { 1 };
         for f in frames(i).into_iter().take(n) {
             c.send(&f);
@@ -1412,7 +821,7 @@ fn acked_frames_land_exactly_once_across_kill_9(lake: Lake) {
     // case) its last acked frame again.
     for (i, sid) in sids.iter().enumerate() {
         let mut c = edge.ws();
-        let w = c.hello(sid, Some(acked[i]));
+        let w = c.hello(DEMO_KEY, sid, Some(acked[i]));
         assert_eq!(w.ack, Seq(acked[i]), "{sid}");
         for f in frames(i).into_iter().skip(acked[i] as usize - 1) {
             c.send(&f);
@@ -1481,14 +890,14 @@ fn an_s3_outage_fills_the_spool_headroom_then_drains_without_loss() {
 }
 
 fn outage_fills_the_headroom_then_drains(mut lake: Lake) {
-    let mut edge = Edge::start_lake(1, &lake, |c| {
+    let mut edge = start_lake(1, &lake, |c| {
         c.replace("max_age_s = 60", "max_age_s = 1")
             .replace("poll_ms = 1000", "poll_ms = 100")
             .replace("spool_max_bytes = 1073741824", "spool_max_bytes = 1048576")
     });
     lake.outage(&edge);
     let mut c = edge.ws();
-    c.hello("s_e2e_outage_000001", None);
+    c.hello(DEMO_KEY, "s_e2e_outage_000001", None);
     // ~40 KB frames until the edge says `overloaded` (90 % of 1 MiB for this value-0 session).
     let mut acked = 0u64;
     let refused_at = loop {
@@ -1519,7 +928,7 @@ fn outage_fills_the_headroom_then_drains(mut lake: Lake) {
     // still accepted while value-0 sessions are refused.
     assert!(edge.metric("siq_spool_bytes_total") < 1_048_576.0);
     let mut h = edge.ws();
-    h.hello("s_e2e_outage_000002", None);
+    h.hello(DEMO_KEY, "s_e2e_outage_000002", None);
     h.send(&identify(1, "dana@acme.example"));
     h.send(&moves(2, 3));
     h.until_ack(2);
@@ -1529,7 +938,7 @@ fn outage_fills_the_headroom_then_drains(mut lake: Lake) {
     c.send(&moves(refused_at, 4000));
     c.until_ack(refused_at);
     edge.wait_metric("siq_lake_rows_total", |v| v >= (refused_at * 4000) as f64);
-    let rows = edge.wait_rows_in(&lake, refused_at as usize * 4000 + 4);
+    let rows = wait_rows_in(&lake, &edge, refused_at as usize * 4000 + 4);
     let of = |sid: &str| rows.iter().filter(|r| r.0 == sid).count() as u64;
     assert_eq!(
         of("s_e2e_outage_000001"),
@@ -1544,7 +953,7 @@ fn outage_fills_the_headroom_then_drains(mut lake: Lake) {
 fn emails_and_card_numbers_are_redacted_before_the_spool() {
     let mut edge = Edge::start(1, "");
     let mut c = edge.ws();
-    c.hello("s_e2e_redact_000001", None);
+    c.hello(DEMO_KEY, "s_e2e_redact_000001", None);
     let mut b = Batch {
         seq: Seq(1),
         t0: 1_763_780_000_000,
@@ -1565,7 +974,7 @@ fn emails_and_card_numbers_are_redacted_before_the_spool() {
     edge.kill9();
     let mut frames = Vec::new();
     for d in std::fs::read_dir(edge.spool_dir()).expect("spool") {
-        let r = sentientiq_edge::spool::recover(&d.expect("dir").path()).expect("recover");
+        let r = sentientiq_edge::storage::spool::recover(&d.expect("dir").path()).expect("recover");
         frames.extend(r.records.into_iter().map(|r| r.frame));
     }
     let all: Vec<u8> = frames.concat();
@@ -1588,7 +997,7 @@ fn detections_land_in_the_lake_with_identity_value_and_physics() {
             .replace("poll_ms = 1000", "poll_ms = 100")
     });
     let mut c = edge.ws();
-    c.hello("s_e2e_lakedet_00001", None);
+    c.hello(DEMO_KEY, "s_e2e_lakedet_00001", None);
     c.send(&identify(1, "dana@acme.example"));
     c.send(&rage(2));
     let got = c.until_ack(2);
@@ -1669,40 +1078,6 @@ fn detections_land_in_the_lake_with_identity_value_and_physics() {
     );
 }
 
-/// Polls `f` every 50 ms until it returns a value (at most 20 s).
-fn poll<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
-    let t0 = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(20),
-            "waited 20 s for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else {
-            continue;
-        };
-        for e in rd.filter_map(|e| e.ok()) {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
-
 #[test]
 fn under_dnt_drop_a_do_not_track_session_is_acked_and_nothing_is_kept() {
     let mut edge = Edge::start_edited(1, |c| c.replace("dnt = \"anonymous\"", "dnt = \"drop\""));
@@ -1716,17 +1091,21 @@ fn under_dnt_drop_a_do_not_track_session_is_acked_and_nothing_is_kept() {
     let got = d.until_ack(2);
     // Acked (the SDK forgets the frames), but nothing was processed: no detection.
     assert!(got.is_empty(), "{got:?}");
-    assert_eq!(edge.metric("siq_dnt_dropped_frames_total"), 2.0);
+    assert_eq!(
+        edge.metric_with("siq_dropped_frames_total", "reason=\"dnt\""),
+        2.0
+    );
     assert_eq!(edge.metric("siq_frames_total"), 0.0);
     // An ordinary session of the same tenant is kept.
     let mut o = edge.ws();
-    o.hello("s_e2e_dntdrop_00002", None);
+    o.hello(DEMO_KEY, "s_e2e_dntdrop_00002", None);
     o.send(&moves(1, 3));
     o.until_ack(1);
     edge.kill9();
     let mut sids = Vec::new();
     for dir in std::fs::read_dir(edge.spool_dir()).expect("spool") {
-        let r = sentientiq_edge::spool::recover(&dir.expect("dir").path()).expect("recover");
+        let r =
+            sentientiq_edge::storage::spool::recover(&dir.expect("dir").path()).expect("recover");
         sids.extend(r.records.into_iter().map(|r| r.sid));
     }
     assert_eq!(sids, vec!["s_e2e_dntdrop_00002".to_string()]);
@@ -1740,18 +1119,18 @@ fn a_retry_of_a_frame_already_shipped_and_deleted_is_reacked_not_stored_again() 
     });
     let lake = edge.dir.path().join("lake");
     let mut c = edge.ws();
-    c.hello("s_e2e_floor_0000001", None);
+    c.hello(DEMO_KEY, "s_e2e_floor_0000001", None);
     c.send(&moves(1, 5));
     c.send(&moves(2, 5));
     c.until_ack(2);
     // Shipped, and the segment deleted: nothing of the session is left in the spool.
-    edge.wait_lake_rows(&lake, 10);
+    wait_lake_rows(&lake, 10);
     edge.wait_metric("siq_lake_backlog_bytes", |v| v == 0.0);
     edge.kill9();
     edge.spawn();
     // The edge still knows seq 2 is held (its floor), so the SDK's retry adds nothing.
     let mut c = edge.ws();
-    let w = c.hello("s_e2e_floor_0000001", Some(0));
+    let w = c.hello(DEMO_KEY, "s_e2e_floor_0000001", Some(0));
     assert_eq!(w.ack, Seq(2));
     c.send(&moves(2, 5));
     c.until_ack(2);
@@ -1761,13 +1140,13 @@ fn a_retry_of_a_frame_already_shipped_and_deleted_is_reacked_not_stored_again() 
     // A new frame continues normally.
     c.send(&moves(3, 5));
     c.until_ack(3);
-    assert_eq!(edge.wait_lake_rows(&lake, 15).len(), 15);
+    assert_eq!(wait_lake_rows(&lake, 15).len(), 15);
 }
 
 #[test]
 fn a_tenant_with_its_own_bucket_and_prefix_ships_there_and_only_there() {
     let lake = Lake::s3();
-    let edge = Edge::start_lake(1, &lake, |c| {
+    let edge = start_lake(1, &lake, |c| {
         c.replace("max_age_s = 60", "max_age_s = 1")
             .replace("poll_ms = 1000", "poll_ms = 100")
             .replacen(
@@ -1777,7 +1156,7 @@ fn a_tenant_with_its_own_bucket_and_prefix_ships_there_and_only_there() {
             )
     });
     let mut c = edge.ws();
-    c.hello("s_e2e_tenant_bucket_01", None);
+    c.hello(DEMO_KEY, "s_e2e_tenant_bucket_01", None);
     c.send(&moves(1, 7));
     c.until_ack(1);
     let Lake::S3 { port, .. } = &lake else {
@@ -1834,7 +1213,9 @@ fn the_loadgen_against_a_real_edge_gets_exactly_what_the_core_detects_offline() 
         transport: Transport::Mixed,
         quic: Some(QuicOpts {
             addrs: vec![std::net::SocketAddr::from(([127, 0, 0, 1], edge.port + 1))],
-            pins: vec![common::quic_pin(&edge.dir.path().join("data"))],
+            pins: vec![sentientiq_testkit::quic::quic_pin(
+                &edge.dir.path().join("data"),
+            )],
             sessions_per_connection: 3,
             sockets: 2,
         }),

@@ -1,147 +1,17 @@
 //! QUIC end to end: the real edge binary, real UDP sockets, the `sentientiq-client` crate.
 
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use sentientiq_client::{Client, Connection, Error as QError, Session, Trust, code};
+use sentientiq_client::{Client, Error as QError, Session, Trust, code};
 use sentientiq_proto::*;
-
-mod common;
-use common::{
-    example_config, five_clicks, free_port, http, moves, quic_pin, quic_session_acked,
-    quic_until_ack,
-};
-
-const DEMO_KEY: &str = "siq_pk_demo_00000000000000000000";
-
-struct Edge {
-    dir: tempfile::TempDir,
-    port: u16,
-    child: Option<Child>,
-    config: String,
-}
-
-impl Edge {
-    /// Starts an edge from the example config; `edit` is `FROM => TO` replacements joined by
-    /// ` && `, or empty.
-    fn start(shards: usize, edit: &str) -> Edge {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let port = free_port();
-        let config = example_config(port, shards, dir.path());
-        let mut e = Edge {
-            dir,
-            port,
-            child: None,
-            config: edit
-                .split(" && ")
-                .filter_map(|e| e.split_once(" => "))
-                .fold(config, |c, (from, to)| c.replace(from, to)),
-        };
-        e.spawn();
-        e
-    }
-
-    fn spawn(&mut self) {
-        let cfg = self.dir.path().join("edge.toml");
-        std::fs::write(&cfg, &self.config).expect("write config");
-        let log = std::fs::File::options()
-            .create(true)
-            .append(true)
-            .open(self.dir.path().join("edge.log"))
-            .expect("log");
-        self.child = Some(
-            Command::new(env!("CARGO_BIN_EXE_sentientiq-edge"))
-                .arg("--config")
-                .arg(&cfg)
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .expect("spawn edge"),
-        );
-        let t0 = Instant::now();
-        while http(self.port, "/readyz").is_none_or(|(st, _)| st != 200) {
-            if let Some(Ok(Some(st))) = self.child.as_mut().map(Child::try_wait) {
-                panic!("edge exited early ({st}): {}", self.log());
-            }
-            assert!(
-                t0.elapsed() < Duration::from_secs(30),
-                "not ready: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    fn sigterm(&mut self) {
-        let mut c = self.child.take().expect("running");
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(c.id().to_string())
-            .status();
-        let st = c.wait().expect("wait");
-        assert!(st.success(), "exit {st}: {}", self.log());
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("edge.log")).unwrap_or_default()
-    }
-
-    fn quic_addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port + 1))
-    }
-
-    fn fingerprint(&self) -> String {
-        quic_pin(&self.dir.path().join("data"))
-    }
-
-    fn client(&self) -> Client {
-        Client::new(
-            "127.0.0.1:0".parse().expect("addr"),
-            Trust::Pin(self.fingerprint()),
-        )
-        .expect("client")
-    }
-
-    async fn connect(&self, c: &Client) -> Connection {
-        c.connect(self.quic_addr(), "localhost")
-            .await
-            .expect("connect")
-    }
-
-    /// The sum of a metric's samples over its labels (exact name).
-    fn metric(&self, name: &str) -> f64 {
-        let body = http(self.port, "/metrics")
-            .map(|(_, b)| b)
-            .unwrap_or_default();
-        let prefix = format!("{name}{{");
-        body.lines()
-            .filter(|l| l.starts_with(&prefix))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    }
-
-    fn metrics_text(&self) -> String {
-        http(self.port, "/metrics")
-            .map(|(_, b)| b)
-            .unwrap_or_default()
-    }
-}
-
-impl Drop for Edge {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("edge log:\n{}", self.log());
-        }
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
+use sentientiq_testkit::edge::example_config;
+use sentientiq_testkit::frames::{five_clicks, moves};
+use sentientiq_testkit::net::free_port;
+use sentientiq_testkit::quic::{quic_session_acked, quic_until_ack};
+use sentientiq_testkit::{DEMO_KEY, Edge};
 
 fn hello(sid: &str, ack: Option<u64>) -> Hello {
-    common::hello(DEMO_KEY, sid, ack)
+    sentientiq_testkit::frames::hello(DEMO_KEY, sid, ack)
 }
 
 /// The next frame, which must be a fatal `err` with `code`, then the end of the stream; returns
@@ -187,8 +57,8 @@ fn identify(seq: u64, email: &str) -> ClientFrame {
 
 #[tokio::test(flavor = "current_thread")]
 async fn hello_welcome_batches_acks_and_rage_by_a_high_value_user_gets_det_and_iv() {
-    let edge = Edge::start(2, "");
-    let c = edge.client();
+    let edge = Edge::start_replacing(2, "");
+    let c = edge.quic_client();
     let conn = edge.connect(&c).await;
     let (mut s, w) = conn
         .open_session(&hello("s_quic_rage_00000001", None))
@@ -227,8 +97,7 @@ async fn hello_welcome_batches_acks_and_rage_by_a_high_value_user_gets_det_and_i
     // Per-shard QUIC metrics.
     let text = edge.metrics_text();
     for name in [
-        "siq_quic_connections",
-        "siq_quic_streams",
+        "siq_quic_open_streams",
         "siq_quic_handshakes_total",
         "siq_quic_received_bytes_total",
         "siq_quic_lost_packets_total",
@@ -242,8 +111,11 @@ async fn hello_welcome_batches_acks_and_rage_by_a_high_value_user_gets_det_and_i
             );
         }
     }
-    assert_eq!(edge.metric("siq_quic_connections"), 1.0);
-    assert_eq!(edge.metric("siq_quic_streams"), 1.0);
+    assert_eq!(
+        edge.metric_with("siq_open_connections", "transport=\"quic\""),
+        1.0
+    );
+    assert_eq!(edge.metric("siq_quic_open_streams"), 1.0);
     assert_eq!(edge.metric("siq_quic_handshakes_total"), 1.0);
     // The client ends its side: once everything is acked, the edge ends the stream normally.
     s.finish();
@@ -253,8 +125,8 @@ async fn hello_welcome_batches_acks_and_rage_by_a_high_value_user_gets_det_and_i
 
 #[tokio::test(flavor = "current_thread")]
 async fn many_sessions_share_one_connection_across_shards() {
-    let edge = Edge::start(2, "");
-    let c = edge.client();
+    let edge = Edge::start_replacing(2, "");
+    let c = edge.quic_client();
     let conn = edge.connect(&c).await;
     let n = 40u64;
     let mut sessions = Vec::new();
@@ -274,8 +146,11 @@ async fn many_sessions_share_one_connection_across_shards() {
         quic_until_ack(s, 2).await;
     }
     assert_eq!(edge.metric("siq_frames_total"), (2 * n) as f64);
-    assert_eq!(edge.metric("siq_quic_connections"), 1.0);
-    assert_eq!(edge.metric("siq_quic_streams"), n as f64);
+    assert_eq!(
+        edge.metric_with("siq_open_connections", "transport=\"quic\""),
+        1.0
+    );
+    assert_eq!(edge.metric("siq_quic_open_streams"), n as f64);
     // Sessions are owned by both shards (hash of tenant and sid), whatever shard holds the
     // connection: frames crossed the mesh.
     assert!(edge.metric("siq_forwarded_frames_total") > 0.0);
@@ -283,8 +158,8 @@ async fn many_sessions_share_one_connection_across_shards() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn one_session_per_connection_like_a_browser() {
-    let edge = Edge::start(2, "");
-    let c = edge.client();
+    let edge = Edge::start_replacing(2, "");
+    let c = edge.quic_client();
     let mut conns = Vec::new();
     for i in 0..20 {
         let conn = edge.connect(&c).await;
@@ -296,27 +171,30 @@ async fn one_session_per_connection_like_a_browser() {
         quic_until_ack(&mut s, 1).await;
         conns.push((conn, s));
     }
-    assert_eq!(edge.metric("siq_quic_connections"), 20.0);
+    assert_eq!(
+        edge.metric_with("siq_open_connections", "transport=\"quic\""),
+        20.0
+    );
     assert_eq!(edge.metric("siq_frames_total"), 20.0);
     for (conn, _) in &conns {
         conn.close(code::NORMAL, "done");
     }
     let t0 = Instant::now();
-    while edge.metric("siq_quic_connections") > 0.0 {
+    while edge.metric_with("siq_open_connections", "transport=\"quic\"") > 0.0 {
         assert!(
             t0.elapsed() < Duration::from_secs(10),
             "connections not closed"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(edge.metric("siq_quic_streams"), 0.0);
+    assert_eq!(edge.metric("siq_quic_open_streams"), 0.0);
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_dropped_connection_resumes_without_loss_or_duplicates() {
-    let edge = Edge::start(2, "");
+    let edge = Edge::start_replacing(2, "");
     let sid = "s_quic_resume_00001";
-    let c = edge.client();
+    let c = edge.quic_client();
     let conn = edge.connect(&c).await;
     let (mut s, _) = conn.open_session(&hello(sid, None)).await.expect("session");
     for q in 1..=3 {
@@ -329,7 +207,7 @@ async fn a_dropped_connection_resumes_without_loss_or_duplicates() {
     conn.close(code::GOING_AWAY, "network lost");
     drop(s);
     // A new connection (a new client: new socket, new address) resumes from what it saw.
-    let c2 = edge.client();
+    let c2 = edge.quic_client();
     let conn = edge.connect(&c2).await;
     let (mut s, w) = conn
         .open_session(&hello(sid, Some(3)))
@@ -352,8 +230,8 @@ async fn a_dropped_connection_resumes_without_loss_or_duplicates() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn bad_and_oversize_frames_are_refused_as_the_protocol_says() {
-    let edge = Edge::start(2, "header_timeout_ms = 5000 => header_timeout_ms = 1000");
-    let c = edge.client();
+    let edge = Edge::start_replacing(2, "header_timeout_ms = 5000 => header_timeout_ms = 1000");
+    let c = edge.quic_client();
     let conn = edge.connect(&c).await;
 
     // The first frame is not hello: bad_frame, 1007.
@@ -363,7 +241,7 @@ async fn bad_and_oversize_frames_are_refused_as_the_protocol_says() {
 
     // An unknown key: bad_key, 1008.
     let mut s = conn.open_stream().await.expect("stream");
-    s.send(&ClientFrame::Hello(common::hello(
+    s.send(&ClientFrame::Hello(sentientiq_testkit::frames::hello(
         "siq_pk_nope_00000000000000000000",
         "s_quic_badkey_00001",
         None,
@@ -452,11 +330,11 @@ async fn bad_and_oversize_frames_are_refused_as_the_protocol_says() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_second_connection_resumes_with_0rtt_and_the_certificate_survives_a_restart() {
-    let mut edge = Edge::start(2, "");
+    let mut edge = Edge::start_replacing(2, "");
     let fp = edge.fingerprint();
     assert_eq!(fp.len(), 64);
     assert!(edge.log().contains(&fp), "the fingerprint is printed");
-    let c = edge.client();
+    let c = edge.quic_client();
     let first = edge.connect(&c).await;
     let _s = quic_session_acked(&first, &hello("s_quic_0rtt_00000001", None), 5).await;
     first.close(code::NORMAL, "bye");
@@ -482,10 +360,11 @@ async fn a_second_connection_resumes_with_0rtt_and_the_certificate_survives_a_re
     second.close(code::NORMAL, "bye");
 
     // Restarted, the edge keeps its certificate: the pin still holds.
-    edge.sigterm();
+    let st = edge.sigterm();
+    assert!(st.success(), "exit {st}: {}", edge.log());
     edge.spawn();
     assert_eq!(edge.fingerprint(), fp);
-    let conn = edge.connect(&edge.client()).await;
+    let conn = edge.connect(&edge.quic_client()).await;
     let (_, w) = conn
         .open_session(&hello("s_quic_0rtt_00000001", Some(2)))
         .await
@@ -495,7 +374,7 @@ async fn a_second_connection_resumes_with_0rtt_and_the_certificate_survives_a_re
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_wrong_pin_is_refused_by_the_client() {
-    let edge = Edge::start(1, "");
+    let edge = Edge::start_replacing(1, "");
     let c = Client::new(
         "127.0.0.1:0".parse().expect("addr"),
         Trust::Pin("00".repeat(32)),
@@ -508,8 +387,8 @@ async fn a_wrong_pin_is_refused_by_the_client() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn after_address_changes_packets_reach_the_owning_shard() {
-    let edge = Edge::start(2, "");
-    let c = edge.client();
+    let edge = Edge::start_replacing(2, "");
+    let c = edge.quic_client();
     let conn = edge.connect(&c).await;
     let mut s = quic_session_acked(&conn, &hello("s_quic_migrate_00001", None), 5).await;
     // Each rebind is a new source port: the kernel hashes it to either shard's socket. Half
@@ -534,17 +413,20 @@ async fn after_address_changes_packets_reach_the_owning_shard() {
         quic_until_ack(&mut s, seq).await;
     }
     assert_eq!(edge.metric("siq_frames_total"), seq as f64);
-    assert_eq!(edge.metric("siq_quic_connections"), 1.0);
+    assert_eq!(
+        edge.metric_with("siq_open_connections", "transport=\"quic\""),
+        1.0
+    );
     assert!(edge.metric("siq_quic_forwarded_out_total") >= 1.0);
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn the_connection_cap_refuses_at_cap_plus_one() {
-    let edge = Edge::start(
+    let edge = Edge::start_replacing(
         1,
         "max_connections_per_shard = 20000   # one more => max_connections_per_shard = 3   # one more",
     );
-    let c = edge.client();
+    let c = edge.quic_client();
     let mut held = Vec::new();
     for _ in 0..3 {
         held.push(edge.connect(&c).await);
@@ -555,7 +437,7 @@ async fn the_connection_cap_refuses_at_cap_plus_one() {
     // Cap − 1 again after one leaves: a new one is taken.
     held.pop().expect("one").close(code::NORMAL, "bye");
     let t0 = Instant::now();
-    while edge.metric("siq_quic_connections") > 2.0 {
+    while edge.metric_with("siq_open_connections", "transport=\"quic\"") > 2.0 {
         assert!(t0.elapsed() < Duration::from_secs(10));
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -565,12 +447,13 @@ async fn the_connection_cap_refuses_at_cap_plus_one() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn sigterm_closes_quic_connections_with_1001() {
-    let mut edge = Edge::start(2, "");
-    let c = edge.client();
+    let mut edge = Edge::start_replacing(2, "");
+    let c = edge.quic_client();
     let conn = edge.connect(&c).await;
     let _s = quic_session_acked(&conn, &hello("s_quic_term_00000001", None), 2).await;
     let kill = std::thread::spawn(move || {
-        edge.sigterm();
+        let st = edge.sigterm();
+        assert!(st.success(), "exit {st}: {}", edge.log());
         edge
     });
     let why = tokio::time::timeout(Duration::from_secs(15), conn.closed())
@@ -592,7 +475,7 @@ async fn a_configured_certificate_is_served_and_its_fingerprint_written() {
     let edit = format!(
         "# cert = \"edge-cert.pem\" => cert = {cert:?} && # key = \"edge-key.pem\" => key = {key:?}"
     );
-    let edge = Edge::start(1, &edit);
+    let edge = Edge::start_replacing(1, &edit);
     assert_eq!(
         edge.fingerprint(),
         want,
@@ -602,17 +485,17 @@ async fn a_configured_certificate_is_served_and_its_fingerprint_written() {
         !edge.dir.path().join("data/quic/key.pem").exists(),
         "no self-signed key made"
     );
-    let conn = edge.connect(&edge.client()).await;
+    let conn = edge.connect(&edge.quic_client()).await;
     let _s = quic_session_acked(&conn, &hello("s_quic_cert_00000001", None), 2).await;
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn sessions_per_connection_are_capped_and_a_closed_one_frees_its_place() {
-    let edge = Edge::start(
+    let edge = Edge::start_replacing(
         1,
         "max_streams_per_connection = 100  => max_streams_per_connection = 2 ",
     );
-    let conn = edge.connect(&edge.client()).await;
+    let conn = edge.connect(&edge.quic_client()).await;
     let (mut a, _) = conn
         .open_session(&hello("s_quic_cap_a_0000001", None))
         .await
@@ -653,7 +536,7 @@ fn an_edge_refuses_to_start_on_a_port_already_bound() {
         };
         let cfg = dir.path().join("edge.toml");
         std::fs::write(&cfg, example_config(port, 1, dir.path())).expect("config");
-        let out = Command::new(env!("CARGO_BIN_EXE_sentientiq-edge"))
+        let out = std::process::Command::new(sentientiq_testkit::bins::bin("sentientiq-edge"))
             .arg("--config")
             .arg(&cfg)
             .output()
@@ -674,7 +557,7 @@ fn an_edge_refuses_to_start_on_a_port_already_bound() {
 /// session leaves the shard. The edge's memory for it stays bounded.
 #[tokio::test(flavor = "current_thread")]
 async fn a_client_that_does_not_read_is_reset_with_1013() {
-    let edge = Edge::start(
+    let edge = Edge::start_replacing(
         1,
         "write_buffer_bytes = 65536 => write_buffer_bytes = 256  ",
     );
@@ -724,5 +607,9 @@ async fn a_client_that_does_not_read_is_reset_with_1013() {
         matches!(end, Err(sentientiq_client::Error::Read(_))) && text.contains("Reset(1013)"),
         "{text}"
     );
-    assert_eq!(edge.metric("siq_quic_streams"), 0.0, "the session left");
+    assert_eq!(
+        edge.metric("siq_quic_open_streams"),
+        0.0,
+        "the session left"
+    );
 }

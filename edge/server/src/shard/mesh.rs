@@ -9,9 +9,15 @@
 //! `malloc(): unaligned tcache chunk detected`, in about 1 of 100 starts under the e2e tests
 //! (core dumps: a freed 64-byte chunk whose first word, an `Rc` count, was changed after free).
 
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use glommio::channels::local_channel::{self, LocalSender};
 use glommio::channels::shared_channel::{
     self, ConnectedReceiver, ConnectedSender, SharedReceiver, SharedSender,
 };
+
+use super::msg::{Inbound, Msg, Out};
 
 /// One shard's unconnected ends: `senders[p]` sends to shard `p`, `receivers[p]` receives from
 /// shard `p`; both are `None` at the shard's own index.
@@ -122,4 +128,61 @@ mod tests {
             assert_eq!(got, want, "shard {me}");
         }
     }
+}
+
+/// One item waiting for a peer.
+#[derive(Debug)]
+pub enum Item {
+    In(Box<Inbound>),
+    Out(u64, Out),
+}
+
+/// Items waiting for one peer, and the doorbell that wakes its flusher.
+#[derive(Debug)]
+pub struct Outbox {
+    items: RefCell<Vec<Item>>,
+    bell: LocalSender<()>,
+}
+
+/// Queues an item for the peer; the first item of a batch rings the flusher.
+pub fn push(ob: &Outbox, item: Item) {
+    let was_empty = {
+        let mut v = ob.items.borrow_mut();
+        let e = v.is_empty();
+        v.push(item);
+        e
+    };
+    if was_empty {
+        let _ = ob.bell.try_send(());
+    }
+}
+
+/// Creates the outbox for one peer and the task that flushes it over the mesh in batches.
+pub fn outbox_for(peer: usize, tx: ConnectedSender<Msg>) -> Rc<Outbox> {
+    let (bell, ring) = local_channel::new_bounded::<()>(1);
+    let ob = Rc::new(Outbox {
+        items: RefCell::new(Vec::new()),
+        bell,
+    });
+    let o = ob.clone();
+    glommio::spawn_local(async move {
+        while ring.recv().await.is_some() {
+            let items = std::mem::take(&mut *o.items.borrow_mut());
+            let (mut ins, mut outs) = (Vec::new(), Vec::new());
+            for it in items {
+                match it {
+                    Item::In(i) => ins.push(*i),
+                    Item::Out(id, out) => outs.push((id, out)),
+                }
+            }
+            if !ins.is_empty() && tx.send(Msg::In(ins)).await.is_err() {
+                tracing::error!(peer, "mesh send failed");
+            }
+            if !outs.is_empty() && tx.send(Msg::Out(outs)).await.is_err() {
+                tracing::error!(peer, "mesh send failed");
+            }
+        }
+    })
+    .detach();
+    ob
 }

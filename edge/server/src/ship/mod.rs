@@ -3,22 +3,26 @@
 //! segment. A failure leaves the segment in place and is retried; a retry rewrites the same keys
 //! with the same bytes, so the lake holds every accepted frame exactly once.
 
+pub mod destinations;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use sentientiq_lake::{
     ActionRow, ActionsBuilder, DetectionMeta, DetectionRow, DetectionsBuilder, EventsBuilder,
-    FileBuilder, LocalSink, Partition, RowMeta, S3Sink, SessionState, Sink, TableBuilder,
-    object_key,
+    FileBuilder, Partition, RowMeta, SessionState, TableBuilder, object_key,
 };
 use sentientiq_proto::{Limits, decode_client};
 
-use crate::config::{Config, TenantLakeSection};
-use crate::shard::Node;
-use crate::spool;
+pub use destinations::Destinations;
+
+use crate::storage::identity::IdentityStore;
+use crate::storage::{SpoolShare, spool};
+use crate::telemetry::LakeMetrics;
+use crate::tenants::Directory;
 
 /// Sessions whose section/page the shipper remembers between segments.
 const MAX_SESSION_STATES: usize = 100_000;
@@ -73,112 +77,23 @@ pub struct Shipped {
     pub bytes: u64,
 }
 
-/// Where each tenant's files go: the edge's sink and prefix, or the tenant's own bucket and/or
-/// prefix (`[tenant.lake]`, or the control plane's lake destination).
+/// What the shipper reads of the node.
 #[derive(Debug, Clone)]
-pub struct Destinations {
-    default: (Arc<dyn Sink>, String),
-    tenants: HashMap<String, (Arc<dyn Sink>, String)>,
-    /// The edge's S3 sink when it ships to S3: tenants' own buckets share its client.
-    s3: Option<S3Sink>,
-}
-
-impl Destinations {
-    /// One sink for everything (tests, tools).
-    pub fn single(sink: Arc<dyn Sink>, prefix: &str) -> Destinations {
-        Destinations {
-            default: (sink, prefix.to_string()),
-            tenants: HashMap::new(),
-            s3: None,
-        }
-    }
-
-    /// The sinks the configuration names. An S3 client is built once and shared by every
-    /// bucket.
-    pub fn from_config(cfg: &Config) -> Result<Destinations, ShipError> {
-        let l = &cfg.lake;
-        let mut d = match &l.s3 {
-            Some(s3) if l.sink == "s3" => {
-                let opts = s3.options().map_err(|e| ShipError::Config(e.to_string()))?;
-                let sink = S3Sink::new(opts)?;
-                Destinations {
-                    default: (Arc::new(sink.clone()), l.prefix.clone()),
-                    tenants: HashMap::new(),
-                    s3: Some(sink),
-                }
-            }
-            _ => Destinations::single(Arc::new(LocalSink::new(l.dir.clone())), &l.prefix),
-        };
-        d.set_tenants(cfg.tenants.iter())?;
-        Ok(d)
-    }
-
-    /// Replaces the per-tenant destinations with those of `tenants` (the live set, when the
-    /// control plane changes it). A bucket needs the edge to ship to S3; the control thread
-    /// refuses such a tenant before it gets here ([`lake_usable`]).
-    pub fn set_tenants<'a>(
-        &mut self,
-        tenants: impl Iterator<Item = &'a crate::config::Tenant>,
-    ) -> Result<(), ShipError> {
-        let mut map = HashMap::new();
-        for t in tenants {
-            if t.lake == TenantLakeSection::default() {
-                continue;
-            }
-            let own: Arc<dyn Sink> = match (&t.lake.bucket, &self.s3) {
-                (Some(b), Some(s3)) => Arc::new(s3.with_bucket(b)?),
-                (Some(b), None) => {
-                    return Err(ShipError::Config(format!(
-                        "tenant `{}`: bucket `{b}` needs lake.sink = \"s3\"",
-                        t.id
-                    )));
-                }
-                (None, _) => self.default.0.clone(),
-            };
-            let prefix = t
-                .lake
-                .prefix
-                .clone()
-                .unwrap_or_else(|| self.default.1.clone());
-            map.insert(t.id.to_string(), (own, prefix));
-        }
-        self.tenants = map;
-        Ok(())
-    }
-
-    /// The sink and key prefix of a tenant's files.
-    pub fn of(&self, tenant: &str) -> (&dyn Sink, &str) {
-        let (s, p) = self.tenants.get(tenant).unwrap_or(&self.default);
-        (s.as_ref(), p.as_str())
-    }
-
-    /// For the start-up log line.
-    pub fn describe(&self) -> String {
-        format!(
-            "{:?} (+{} tenant destinations)",
-            self.default.0,
-            self.tenants.len()
-        )
-    }
-}
-
-/// Whether this edge can ship a tenant's files where the tenant says: a bucket needs an S3
-/// sink, and a valid bucket name. `Err` says why not.
-pub fn lake_usable(lake: &crate::config::LakeSection, t: &TenantLakeSection) -> Result<(), String> {
-    match &t.bucket {
-        Some(_) if lake.sink != "s3" => {
-            Err("its own lake bucket needs this edge's lake.sink = \"s3\"".into())
-        }
-        Some(b) if !sentientiq_lake::s3::valid_bucket(b) => {
-            Err(format!("lake bucket `{b}` is not a valid S3 bucket name"))
-        }
-        _ => Ok(()),
-    }
+pub struct Env {
+    pub edge_id: String,
+    pub region: String,
+    pub data_dir: PathBuf,
+    pub poll: Duration,
+    pub tenants: Arc<Directory>,
+    pub identity: Arc<IdentityStore>,
+    pub spool: Arc<SpoolShare>,
+    pub metrics: Arc<LakeMetrics>,
+    pub shutdown: Arc<AtomicBool>,
 }
 
 #[derive(Debug)]
 pub struct Shipper {
-    node: Arc<Node>,
+    env: Env,
     dest: Destinations,
     states: HashMap<(String, String), SessionState>,
     /// The tenant directory version `dest` was built for.
@@ -186,9 +101,9 @@ pub struct Shipper {
 }
 
 impl Shipper {
-    pub fn new(node: Arc<Node>, dest: Destinations) -> Shipper {
+    pub fn new(env: Env, dest: Destinations) -> Shipper {
         Shipper {
-            node,
+            env,
             dest,
             states: HashMap::new(),
             // `dest` is built for the tenants the edge starts with: the directory's first
@@ -199,8 +114,8 @@ impl Shipper {
 
     /// Runs until shutdown, polling every `lake.poll_ms`.
     pub fn run(mut self) {
-        let poll = Duration::from_millis(self.node.lake.poll_ms);
-        while !self.node.shutdown.load(Ordering::Relaxed) {
+        let poll = self.env.poll;
+        while !self.env.shutdown.load(Ordering::Relaxed) {
             self.pass();
             std::thread::sleep(poll);
         }
@@ -211,15 +126,15 @@ impl Shipper {
     pub fn pass(&mut self) {
         // Tenants' destinations follow the live directory (the control plane may change them):
         // files shipped from now on go where the tenant says now.
-        let v = self.node.tenants.version();
+        let v = self.env.tenants.version();
         if v != self.tenants_version {
-            let tenants = self.node.tenants.load();
+            let tenants = self.env.tenants.load();
             match self.dest.set_tenants(tenants.live()) {
                 Ok(()) => self.tenants_version = v,
                 Err(e) => tracing::error!(error = %e, "lake: tenant destinations not updated"),
             }
         }
-        let root = self.node.edge.data_dir.join("spool");
+        let root = self.env.data_dir.join("spool");
         let Ok(entries) = std::fs::read_dir(&root) else {
             return;
         };
@@ -240,7 +155,8 @@ impl Shipper {
         let (mut backlog, mut oldest) = (0u64, None::<SystemTime>);
         for (i, dir) in dirs {
             let active = self
-                .node
+                .env
+                .spool
                 .active_segment
                 .get(i)
                 .map_or(u64::MAX, |a| a.load(Ordering::Acquire));
@@ -255,12 +171,12 @@ impl Shipper {
                     && !failed
                     && match self.ship(i, &dir, first, &path) {
                         Ok(s) => {
-                            let m = &self.node.lake_metrics;
+                            let m = &self.env.metrics;
                             m.files.fetch_add(s.files.len() as u64, Ordering::Relaxed);
                             m.rows.fetch_add(s.rows, Ordering::Relaxed);
                             m.bytes.fetch_add(s.bytes, Ordering::Relaxed);
                             m.segments.fetch_add(1, Ordering::Relaxed);
-                            if let Some(b) = self.node.spool_backlog.get(i) {
+                            if let Some(b) = self.env.spool.backlog.get(i) {
                                 let _ = b.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
                                     Some(v.saturating_sub(size))
                                 });
@@ -275,10 +191,7 @@ impl Shipper {
                             true
                         }
                         Err(e) => {
-                            self.node
-                                .lake_metrics
-                                .errors
-                                .fetch_add(1, Ordering::Relaxed);
+                            self.env.metrics.errors.fetch_add(1, Ordering::Relaxed);
                             tracing::warn!(shard = i, first, error = %e, "shipping failed; will retry");
                             // Later segments wait: segments are deleted in LSN order.
                             failed = true;
@@ -293,7 +206,7 @@ impl Shipper {
                 }
             }
         }
-        let m = &self.node.lake_metrics;
+        let m = &self.env.metrics;
         m.backlog_bytes.store(backlog, Ordering::Relaxed);
         let age = oldest
             .and_then(|t| SystemTime::now().duration_since(t).ok())
@@ -316,8 +229,8 @@ impl Shipper {
         let (records, valid) = spool::decode_segment(&bytes);
         drop(bytes);
         let end_lsn = first + valid.saturating_sub(spool::HEADER) as u64;
-        let node = self.node.clone();
-        let (edge, region) = (&node.edge.id, &node.edge.region);
+        let env = self.env.clone();
+        let (edge, region) = (&env.edge_id, &env.region);
         // Each partition's file is encoded as its rows arrive (FileBuilder), so a segment's rows
         // are never all held as Arrow arrays at once.
         let mut parts: BTreeMap<Partition, FileBuilder<EventsBuilder>> = BTreeMap::new();
@@ -327,7 +240,14 @@ impl Shipper {
         }
         let mut dets: BTreeMap<Partition, FileBuilder<DetectionsBuilder>> = BTreeMap::new();
         let mut acts: BTreeMap<Partition, FileBuilder<ActionsBuilder>> = BTreeMap::new();
+        let unknown: Vec<&spool::Record> = records
+            .iter()
+            .filter(|r| !spool::known_kind(r.kind))
+            .collect();
         for r in &records {
+            if !spool::known_kind(r.kind) {
+                continue;
+            }
             let meta = DetectionMeta {
                 tenant: &r.tenant,
                 region,
@@ -345,6 +265,9 @@ impl Shipper {
                     }
                     Err(e) => {
                         tracing::error!(tenant = %r.tenant, sid = %r.sid, error = %e, "spooled action does not decode; skipped");
+                        env.metrics
+                            .undecodable_records
+                            .fetch_add(1, Ordering::Relaxed);
                     }
                 }
                 continue;
@@ -358,12 +281,18 @@ impl Shipper {
                     }
                     Err(e) => {
                         tracing::error!(tenant = %r.tenant, sid = %r.sid, error = %e, "spooled detection does not decode; skipped");
+                        env.metrics
+                            .undecodable_records
+                            .fetch_add(1, Ordering::Relaxed);
                     }
                 }
                 continue;
             }
             let Ok(frame) = decode_client(&r.frame, &Limits::DEFAULT) else {
                 tracing::error!(tenant = %r.tenant, sid = %r.sid, seq = r.seq, "spooled frame does not decode; skipped");
+                env.metrics
+                    .undecodable_records
+                    .fetch_add(1, Ordering::Relaxed);
                 continue;
             };
             // An intervention's outcome is also a row of `actions`, joined by its id.
@@ -382,7 +311,7 @@ impl Shipper {
             let k = (r.tenant.clone(), r.sid.clone());
             let (user, account) = who
                 .entry(k.clone())
-                .or_insert_with(|| node.identity.user_and_account(&r.tenant, &r.sid))
+                .or_insert_with(|| env.identity.user_and_account(&r.tenant, &r.sid))
                 .clone();
             let st = self.states.entry(k).or_default();
             let m = RowMeta {
@@ -424,11 +353,29 @@ impl Shipper {
         }
         let floors: Vec<(&str, &str, u64)> =
             floors.into_iter().map(|((t, s), q)| (t, s, q)).collect();
-        if let Err(e) = node.identity.put_floors(&floors, crate::shard::now_ms()) {
+        if let Err(e) = env.identity.put_floors(&floors, crate::clock::now_ms()) {
             return Err(ShipError::Delete {
                 path: path.display().to_string(),
                 source: std::io::Error::other(e.to_string()),
             });
+        }
+        // Records of kinds a newer binary wrote are kept, not deleted with the segment.
+        spool::keep_unknown(dir, shard as u32, first, &unknown).map_err(|source| {
+            ShipError::Delete {
+                path: path.display().to_string(),
+                source,
+            }
+        })?;
+        if !unknown.is_empty() {
+            env.metrics
+                .unknown_records
+                .fetch_add(unknown.len() as u64, Ordering::Relaxed);
+            tracing::warn!(
+                shard,
+                first,
+                records = unknown.len(),
+                "spool records of an unknown kind kept beside the spool"
+            );
         }
         spool::delete_shipped(dir, path, end_lsn).map_err(|source| ShipError::Delete {
             path: path.display().to_string(),

@@ -20,7 +20,7 @@ use sentientiq_core::identity::{AccountInfo, cents, company_domain};
 use sentientiq_proto::{Identify, Value, frame::get};
 use serde::{Deserialize, Serialize};
 
-use crate::config::AccountSection;
+use sentientiq_tenant::AccountSpec;
 
 const CFS: [&str; 5] = ["sessions", "users", "accounts", "floors", "forgotten"];
 
@@ -68,6 +68,12 @@ impl std::fmt::Debug for IdentityStore {
     }
 }
 
+/// The lock's contents even when a panicking holder poisoned it: everything behind these locks
+/// is an `Arc` replaced whole, so it is never seen half-written.
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(|p| p.into_inner())
+}
+
 fn key(tenant: &str, k: &str) -> Vec<u8> {
     let mut v = Vec::with_capacity(tenant.len() + 1 + k.len());
     v.extend_from_slice(tenant.as_bytes());
@@ -105,9 +111,7 @@ impl IdentityStore {
                     ));
                 }
             }
-            if let Ok(mut w) = s.forgotten.write() {
-                *w = Arc::new(set);
-            }
+            *write(&s.forgotten) = Arc::new(set);
         }
         Ok(s)
     }
@@ -117,7 +121,7 @@ impl IdentityStore {
     }
 
     /// Upserts accounts (bootstrap from the config file; later, the control plane).
-    pub fn put_accounts(&self, tenant: &str, accounts: &[AccountSection]) -> Result<(), Error> {
+    pub fn put_accounts(&self, tenant: &str, accounts: &[AccountSpec]) -> Result<(), Error> {
         let Some(cf) = self.cf("accounts") else {
             return Ok(());
         };
@@ -154,15 +158,17 @@ impl IdentityStore {
             };
             m.insert((tenant, matches), info);
         }
-        if let Ok(mut w) = self.accounts.write() {
-            *w = Arc::new(m);
-        }
+        *write(&self.accounts) = Arc::new(m);
         Ok(())
     }
 
     /// The account of the user an `id` frame names: by uid, else by email domain.
     pub fn account_for(&self, tenant: &str, id: &Identify) -> Option<AccountInfo> {
-        let m = self.accounts.read().ok()?.clone();
+        let m = self
+            .accounts
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         if let Some(a) = m.get(&(tenant.to_string(), id.uid.to_ascii_lowercase())) {
             return Some(a.clone());
         }
@@ -245,24 +251,23 @@ impl IdentityStore {
         batch.put_cf(
             forgotten,
             key(tenant, uid),
-            crate::shard::now_ms().to_le_bytes(),
+            crate::clock::now_ms().to_le_bytes(),
         );
         let mut wo = rocksdb::WriteOptions::default();
         wo.set_sync(true);
         self.db.write_opt(batch, &wo)?;
-        if let Ok(mut w) = self.forgotten.write() {
-            let mut set = (**w).clone();
-            set.insert((tenant.to_string(), uid.to_string()));
-            *w = Arc::new(set);
-        }
+        let mut w = write(&self.forgotten);
+        let mut set = (**w).clone();
+        set.insert((tenant.to_string(), uid.to_string()));
+        *w = Arc::new(set);
         Ok(())
     }
 
-    /// Whether the user was deleted through the control plane.
+    /// Whether the user was deleted through the control plane. Fails closed: a lock poisoned
+    /// by a panicking writer still answers from the set (it is swapped whole, so it is never
+    /// half-written), so a deleted user is never taken for a kept one.
     pub fn is_forgotten(&self, tenant: &str, uid: &str) -> bool {
-        let Ok(set) = self.forgotten.read() else {
-            return false;
-        };
+        let set = self.forgotten.read().unwrap_or_else(|p| p.into_inner());
         // Most tenants never delete anyone: skip the key allocation then.
         !set.is_empty() && set.contains(&(tenant.to_string(), uid.to_string()))
     }
@@ -498,7 +503,7 @@ mod tests {
             let s = IdentityStore::open(dir.path()).expect("open");
             s.put_accounts(
                 "demo",
-                &[AccountSection {
+                &[AccountSpec {
                     matches: "@Acme.example".into(),
                     company: Some("Acme".into()),
                     value_cents: 12_000_000,

@@ -21,7 +21,13 @@
 //!                     that led to it
 //! ```
 //! Detection and action records are appended before the ack of its frame is queued, so both are durable
-//! together. A record of an unknown kind ends the valid prefix, like a corrupt one.
+//! together.
+//!
+//! A record of a kind this binary does not know (written by a newer binary, before a rollback)
+//! is kept: it decodes like any other (its kind is in the record), recovery never truncates at
+//! it, replay skips it, and the shipper keeps it beside the spool (`unknown-<first lsn>.seg`,
+//! the same format) instead of deleting it with its segment. New kinds must therefore never be
+//! what an ack depends on alone.
 //! The LSN of a record is the spool's total byte count after it (monotonic across segments).
 //! Recovery reads segments in order and stops at the first record that is short, oversized or
 //! fails its checksum; that segment is truncated there (a torn tail from a crash).
@@ -38,6 +44,11 @@ pub const MAX_BODY: usize = 512 * 1024;
 pub const KIND_FRAME: u8 = 1;
 pub const KIND_DETECTION: u8 = 2;
 pub const KIND_ACTION: u8 = 3;
+
+/// Whether this binary knows what a record of `kind` holds.
+pub fn known_kind(kind: u8) -> bool {
+    matches!(kind, KIND_FRAME | KIND_DETECTION | KIND_ACTION)
+}
 
 /// One spooled record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,9 +106,6 @@ fn body(b: &[u8]) -> Option<Record> {
         Some(s)
     };
     let kind = take(1)?[0];
-    if !matches!(kind, KIND_FRAME | KIND_DETECTION | KIND_ACTION) {
-        return None;
-    }
     let recv_ms = u64::from_le_bytes(take(8)?.try_into().ok()?);
     let tl = take(1)?[0] as usize;
     let tenant = std::str::from_utf8(take(tl)?).ok()?.to_owned();
@@ -231,6 +239,28 @@ pub fn delete_shipped(dir: &Path, path: &Path, end_lsn: u64) -> io::Result<()> {
     fs::File::open(dir)?.sync_all()
 }
 
+/// Keeps records this binary cannot read (unknown kinds) from the segment starting at `first`
+/// before that segment is deleted: written durably to `unknown-<first>.seg` in the same format
+/// (its name is not a segment's, so nothing here reads it again).
+pub fn keep_unknown(dir: &Path, shard: u32, first: u64, records: &[&Record]) -> io::Result<()> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let mut v = header(shard).to_vec();
+    for r in records {
+        encode_kind(
+            r.kind, r.recv_ms, &r.tenant, &r.sid, r.seq, &r.frame, &mut v,
+        );
+    }
+    let path = dir.join(format!("unknown-{first:020}.seg"));
+    let tmp = dir.join(format!(".unknown-{first:020}.tmp"));
+    let mut f = fs::File::create(&tmp)?;
+    io::Write::write_all(&mut f, &v)?;
+    f.sync_all()?;
+    fs::rename(&tmp, path)?;
+    fs::File::open(dir)?.sync_all()
+}
+
 /// The name of the segment whose first record starts at `lsn`.
 pub fn segment_path(dir: &Path, lsn: u64) -> PathBuf {
     dir.join(format!("{lsn:020}.seg"))
@@ -281,13 +311,14 @@ mod tests {
         assert_eq!(valid, full);
         assert_eq!(r[1].frame, b"defg");
         assert_eq!(r[1].kind, KIND_FRAME);
-        // A detection record decodes with its kind; an unknown kind ends the valid prefix.
+        // A detection record decodes with its kind.
         let mut d = header(0).to_vec();
         encode_kind(KIND_DETECTION, 3, "t", "s1", 2, b"{}", &mut d);
-        let ok = d.len();
-        encode_kind(9, 4, "t", "s1", 3, b"?", &mut d);
         let (rd, valid_d) = decode_segment(&d);
-        assert_eq!((rd.len(), rd[0].kind, valid_d), (1, KIND_DETECTION, ok));
+        assert_eq!(
+            (rd.len(), rd[0].kind, valid_d),
+            (1, KIND_DETECTION, d.len())
+        );
         // A torn write: the last record cut short, then zero padding.
         v.truncate(full - 2);
         v.extend_from_slice(&[0; 64]);
@@ -299,6 +330,70 @@ mod tests {
         w[n - 1] ^= 1;
         assert_eq!(decode_segment(&w).0.len(), 1);
         assert!(valid < full);
+    }
+
+    #[test]
+    fn a_record_of_an_unknown_kind_is_kept_and_what_follows_it_is_read() {
+        // A newer binary appended kind 9 between two frames, then was rolled back: the frames
+        // on both sides stay readable, nothing is truncated, and the kind-9 record is kept whole.
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/spool-v1-unknown-kind.seg"
+        );
+        let mut v = header(0).to_vec();
+        encode_kind(
+            KIND_FRAME,
+            1,
+            "demo",
+            "s_0123456789abcdef",
+            1,
+            b"\x81\xa1t\xa3bye",
+            &mut v,
+        );
+        encode_kind(
+            9,
+            2,
+            "demo",
+            "s_0123456789abcdef",
+            1,
+            b"{\"future\":true}",
+            &mut v,
+        );
+        encode_kind(
+            KIND_FRAME,
+            3,
+            "demo",
+            "s_0123456789abcdef",
+            2,
+            b"\x81\xa1t\xa3bye",
+            &mut v,
+        );
+        if std::env::var_os("SIQ_BLESS").is_some() {
+            fs::write(path, &v).expect("bless");
+        }
+        let golden = fs::read(path).expect("fixture (SIQ_BLESS=1 writes it)");
+        assert_eq!(v, golden, "the format is pinned");
+        let (records, valid) = decode_segment(&golden);
+        assert_eq!(
+            valid,
+            golden.len(),
+            "nothing after the unknown record is cut off"
+        );
+        let kinds: Vec<(u8, u64)> = records.iter().map(|r| (r.kind, r.seq)).collect();
+        assert_eq!(kinds, vec![(KIND_FRAME, 1), (9, 1), (KIND_FRAME, 2)]);
+        assert!(!known_kind(9) && known_kind(KIND_ACTION));
+        assert_eq!(records[1].frame, b"{\"future\":true}");
+        // Recovery leaves such a segment as it is.
+        let dir = tempfile::tempdir().expect("tempdir");
+        fs::write(segment_path(dir.path(), 0), &golden).expect("write");
+        let r = recover(dir.path()).expect("recover");
+        assert_eq!((r.records.len(), r.truncated_bytes), (3, 0));
+        assert_eq!(
+            fs::metadata(segment_path(dir.path(), 0))
+                .expect("meta")
+                .len(),
+            golden.len() as u64
+        );
     }
 
     #[test]

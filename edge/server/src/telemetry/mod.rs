@@ -1,11 +1,17 @@
-//! Per-shard counters, written only by their own shard (relaxed atomics: one writer, readers
-//! only at scrape), summed over shards at scrape in Prometheus text format.
+//! Telemetry: per-shard counters, written only by their own shard (relaxed atomics: one writer,
+//! readers only at scrape), summed over shards at scrape; the lake shipper's counters; and the
+//! Prometheus text they render to ([`prom`]). The control link renders its own families
+//! (`control::status`) with the same writer.
 
-use std::fmt::Write;
+pub mod prom;
+
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use sentientiq_core::Emotion;
 use sentientiq_proto::ErrorCode;
+
+pub use prom::{Exposition, Kind};
 
 /// Fsync latency buckets, µs.
 pub const FSYNC_BUCKETS_US: [u64; 10] = [
@@ -16,8 +22,29 @@ pub const FSYNC_BUCKETS_US: [u64; 10] = [
 /// whole milliseconds, so the first bucket is ≤ 1 ms.
 pub const ACK_BUCKETS_MS: [u64; 10] = [1, 2, 5, 10, 25, 50, 100, 250, 1_000, 5_000];
 
+/// Why an acknowledged frame was not kept (`siq_dropped_frames_total{reason}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dropped {
+    /// A Do-Not-Track session under the tenant's `dnt = "drop"`.
+    Dnt = 0,
+    /// A session identified as a user deleted through the control plane (GDPR).
+    ForgottenUser = 1,
+}
+
+impl Dropped {
+    pub const ALL: [Dropped; 2] = [Dropped::Dnt, Dropped::ForgottenUser];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dropped::Dnt => "dnt",
+            Dropped::ForgottenUser => "forgotten_user",
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct ShardMetrics {
+    /// Open TCP connections (WebSocket, beacons, scrapes).
     pub connections: AtomicU64,
     pub connections_total: AtomicU64,
     pub frames: AtomicU64,
@@ -35,9 +62,10 @@ pub struct ShardMetrics {
     pub slow_readers: AtomicU64,
     pub profiles_loaded: AtomicU64,
     pub redacted: AtomicU64,
-    pub dnt_dropped: AtomicU64,
-    /// Frames of sessions identified as a user deleted through the control plane (GDPR).
-    pub forgotten_dropped: AtomicU64,
+    /// Acknowledged frames not kept, by [`Dropped`].
+    pub dropped: [AtomicU64; 2],
+    /// Detections or actions that could not be serialised for the lake (their frame is kept).
+    pub unserialisable: AtomicU64,
     pub sessions: AtomicU64,
     pub forwarded: AtomicU64,
     pub spool_bytes: AtomicU64,
@@ -70,136 +98,6 @@ pub struct QuicMetrics {
     pub forwarded_in: AtomicU64,
     pub forward_dropped: AtomicU64,
     pub send_errors: AtomicU64,
-}
-
-/// The QUIC counters of every shard, labelled with the shard's index.
-pub fn render_quic(shards: &[std::sync::Arc<ShardMetrics>], edge: &str, region: &str) -> String {
-    type Get = fn(&QuicMetrics) -> &AtomicU64;
-    let rows: [(&str, &str, &str, Get); 19] = [
-        ("quic_connections", "Open QUIC connections.", "gauge", |q| {
-            &q.connections
-        }),
-        (
-            "quic_connections_total",
-            "QUIC connections accepted (handshake started).",
-            "counter",
-            |q| &q.connections_total,
-        ),
-        (
-            "quic_handshakes_total",
-            "QUIC handshakes completed.",
-            "counter",
-            |q| &q.handshakes,
-        ),
-        (
-            "quic_handshake_failures_total",
-            "QUIC connections lost or refused before their handshake completed.",
-            "counter",
-            |q| &q.handshake_failures,
-        ),
-        (
-            "quic_zero_rtt_accepted_total",
-            "QUIC connections whose 0-RTT data was accepted.",
-            "counter",
-            |q| &q.zero_rtt_accepted,
-        ),
-        (
-            "quic_refused_total",
-            "QUIC connections refused at the per-shard cap.",
-            "counter",
-            |q| &q.refused,
-        ),
-        (
-            "quic_streams",
-            "Open QUIC streams (sessions).",
-            "gauge",
-            |q| &q.streams,
-        ),
-        (
-            "quic_streams_total",
-            "QUIC streams opened by clients.",
-            "counter",
-            |q| &q.streams_total,
-        ),
-        (
-            "quic_received_datagrams_total",
-            "UDP datagrams received on the QUIC port.",
-            "counter",
-            |q| &q.rx_datagrams,
-        ),
-        (
-            "quic_received_bytes_total",
-            "UDP payload bytes received on the QUIC port.",
-            "counter",
-            |q| &q.rx_bytes,
-        ),
-        (
-            "quic_sent_datagrams_total",
-            "UDP datagrams sent from the QUIC port.",
-            "counter",
-            |q| &q.tx_datagrams,
-        ),
-        (
-            "quic_sent_bytes_total",
-            "UDP payload bytes sent from the QUIC port.",
-            "counter",
-            |q| &q.tx_bytes,
-        ),
-        (
-            "quic_stream_received_bytes_total",
-            "Stream bytes received (frames and their prefixes).",
-            "counter",
-            |q| &q.stream_bytes_in,
-        ),
-        (
-            "quic_stream_sent_bytes_total",
-            "Stream bytes sent (frames and their prefixes).",
-            "counter",
-            |q| &q.stream_bytes_out,
-        ),
-        (
-            "quic_lost_packets_total",
-            "Packets QUIC declared lost (and resent).",
-            "counter",
-            |q| &q.lost_packets,
-        ),
-        (
-            "quic_forwarded_out_total",
-            "Datagrams handed to the shard that owns their connection.",
-            "counter",
-            |q| &q.forwarded_out,
-        ),
-        (
-            "quic_forwarded_in_total",
-            "Datagrams received from another shard.",
-            "counter",
-            |q| &q.forwarded_in,
-        ),
-        (
-            "quic_forward_dropped_total",
-            "Datagrams dropped because the owner shard's queue was full.",
-            "counter",
-            |q| &q.forward_dropped,
-        ),
-        (
-            "quic_send_errors_total",
-            "Datagrams the socket refused to send.",
-            "counter",
-            |q| &q.send_errors,
-        ),
-    ];
-    let mut o = String::new();
-    for (name, help, kind, get) in rows {
-        let _ = writeln!(o, "# HELP siq_{name} {help}\n# TYPE siq_{name} {kind}");
-        for (i, s) in shards.iter().enumerate() {
-            let _ = writeln!(
-                o,
-                "siq_{name}{{edge=\"{edge}\",region=\"{region}\",shard=\"{i}\"}} {}",
-                get(&s.quic).load(Relaxed)
-            );
-        }
-    }
-    o
 }
 
 /// A fixed-bucket histogram written by one shard: one bucket incremented per observation
@@ -240,6 +138,10 @@ impl ShardMetrics {
         Self::inc(&self.detections[e.index()]);
     }
 
+    pub fn dropped(&self, why: Dropped) {
+        Self::inc(&self.dropped[why as usize]);
+    }
+
     /// One frame's ack released `ms` after the frame was received.
     pub fn ack_latency(&self, ms: u64) {
         self.ack.record(ms, &ACK_BUCKETS_MS);
@@ -250,223 +152,6 @@ impl ShardMetrics {
     }
 }
 
-fn sum(shards: &[std::sync::Arc<ShardMetrics>], f: impl Fn(&ShardMetrics) -> &AtomicU64) -> u64 {
-    shards.iter().map(|s| f(s).load(Relaxed)).sum()
-}
-
-/// One histogram over all shards, in seconds (`per_s` units of the recorded values per second),
-/// with cumulative `le` buckets.
-#[allow(clippy::too_many_arguments)]
-fn histogram(
-    o: &mut String,
-    labels: &str,
-    name: &str,
-    help: &str,
-    shards: &[std::sync::Arc<ShardMetrics>],
-    h: impl Fn(&ShardMetrics) -> &Histogram,
-    bounds: &[u64; 10],
-    per_s: f64,
-) {
-    let _ = writeln!(o, "# HELP siq_{name} {help}\n# TYPE siq_{name} histogram");
-    let mut cumulative = 0u64;
-    for (i, b) in bounds.iter().enumerate() {
-        cumulative += shards
-            .iter()
-            .map(|s| h(s).buckets[i].load(Relaxed))
-            .sum::<u64>();
-        let _ = writeln!(
-            o,
-            "siq_{name}_bucket{{{labels},le=\"{}\"}} {cumulative}",
-            *b as f64 / per_s
-        );
-    }
-    let n: u64 = shards.iter().map(|s| h(s).count.load(Relaxed)).sum();
-    let sum: u64 = shards.iter().map(|s| h(s).sum.load(Relaxed)).sum();
-    let _ = writeln!(o, "siq_{name}_bucket{{{labels},le=\"+Inf\"}} {n}");
-    let _ = writeln!(o, "siq_{name}_sum{{{labels}}} {}", sum as f64 / per_s);
-    let _ = writeln!(o, "siq_{name}_count{{{labels}}} {n}");
-}
-
-/// One metric without labels of its own: HELP, TYPE and the value under the edge's labels `l`.
-fn metric(o: &mut String, l: &str, name: &str, help: &str, kind: &str, v: u64) {
-    let _ = writeln!(
-        o,
-        "# HELP siq_{name} {help}\n# TYPE siq_{name} {kind}\nsiq_{name}{{{l}}} {v}"
-    );
-}
-
-/// Prometheus text exposition of all shards.
-pub fn render(shards: &[std::sync::Arc<ShardMetrics>], edge: &str, region: &str) -> String {
-    let mut o = String::new();
-    let l = format!("edge=\"{edge}\",region=\"{region}\"");
-    let mut counter =
-        |name: &str, help: &str, v: u64, kind: &str| metric(&mut o, &l, name, help, kind, v);
-    counter(
-        "connections",
-        "Open connections.",
-        sum(shards, |s| &s.connections),
-        "gauge",
-    );
-    counter(
-        "connections_total",
-        "Accepted connections.",
-        sum(shards, |s| &s.connections_total),
-        "counter",
-    );
-    counter(
-        "sessions",
-        "Live sessions.",
-        sum(shards, |s| &s.sessions),
-        "gauge",
-    );
-    counter(
-        "frames_total",
-        "Client frames accepted (new).",
-        sum(shards, |s| &s.frames),
-        "counter",
-    );
-    counter(
-        "samples_total",
-        "Samples in accepted batches.",
-        sum(shards, |s| &s.samples),
-        "counter",
-    );
-    counter(
-        "received_bytes_total",
-        "Frame bytes received.",
-        sum(shards, |s| &s.bytes),
-        "counter",
-    );
-    counter(
-        "acks_total",
-        "Acks sent.",
-        sum(shards, |s| &s.acks),
-        "counter",
-    );
-    counter(
-        "seq_duplicates_total",
-        "Frames already held (re-acked).",
-        sum(shards, |s| &s.duplicates),
-        "counter",
-    );
-    counter(
-        "seq_conflicts_total",
-        "Different payload under a held seq.",
-        sum(shards, |s| &s.conflicts),
-        "counter",
-    );
-    counter(
-        "seq_gaps_total",
-        "Seqs skipped over.",
-        sum(shards, |s| &s.gaps),
-        "counter",
-    );
-    counter(
-        "interventions_total",
-        "Interventions sent to pages.",
-        sum(shards, |s| &s.interventions),
-        "counter",
-    );
-    counter(
-        "escalations_total",
-        "Escalations to people.",
-        sum(shards, |s| &s.escalations),
-        "counter",
-    );
-    counter(
-        "shed_sessions_total",
-        "Sessions refused or closed as overloaded.",
-        sum(shards, |s| &s.shed),
-        "counter",
-    );
-    counter(
-        "slow_reader_closes_total",
-        "Sessions dropped because they did not read what the edge sent (WebSocket: within the write timeout; QUIC: more than write_buffer_bytes waiting).",
-        sum(shards, |s| &s.slow_readers),
-        "counter",
-    );
-    counter(
-        "dnt_dropped_frames_total",
-        "Frames of Do-Not-Track sessions acknowledged and dropped (tenant dnt = \"drop\").",
-        sum(shards, |s| &s.dnt_dropped),
-        "counter",
-    );
-    counter(
-        "forgotten_user_dropped_frames_total",
-        "Frames of sessions identified as a deleted (GDPR) user, acknowledged and dropped.",
-        sum(shards, |s| &s.forgotten_dropped),
-        "counter",
-    );
-    counter(
-        "redacted_frames_total",
-        "Frames in which an email address or card number was redacted before storage.",
-        sum(shards, |s| &s.redacted),
-        "counter",
-    );
-    counter(
-        "profiles_loaded_total",
-        "User profiles read from the identity store after an id frame.",
-        sum(shards, |s| &s.profiles_loaded),
-        "counter",
-    );
-    counter(
-        "forwarded_frames_total",
-        "Frames forwarded to their owner shard.",
-        sum(shards, |s| &s.forwarded),
-        "counter",
-    );
-    counter(
-        "spool_bytes_total",
-        "Bytes appended to the spool.",
-        sum(shards, |s| &s.spool_bytes),
-        "counter",
-    );
-    let _ = writeln!(
-        o,
-        "# HELP siq_detections_total Detections by emotion.\n# TYPE siq_detections_total counter"
-    );
-    for e in Emotion::ALL {
-        let v: u64 = shards
-            .iter()
-            .map(|s| s.detections[e.index()].load(Relaxed))
-            .sum();
-        let _ = writeln!(
-            o,
-            "siq_detections_total{{{l},emotion=\"{}\"}} {v}",
-            e.as_str()
-        );
-    }
-    let _ = writeln!(
-        o,
-        "# HELP siq_errors_total Errors answered, by code.\n# TYPE siq_errors_total counter"
-    );
-    for (i, c) in ErrorCode::ALL.iter().enumerate() {
-        let v: u64 = shards.iter().map(|s| s.errors[i].load(Relaxed)).sum();
-        let _ = writeln!(o, "siq_errors_total{{{l},code=\"{}\"}} {v}", c.as_str());
-    }
-    histogram(
-        &mut o,
-        &l,
-        "fsync_seconds",
-        "Spool fdatasync latency.",
-        shards,
-        |s| &s.fsync,
-        &FSYNC_BUCKETS_US,
-        1e6,
-    );
-    histogram(
-        &mut o,
-        &l,
-        "ack_seconds",
-        "Frame received to its ack released (spool durable; before the socket write).",
-        shards,
-        |s| &s.ack,
-        &ACK_BUCKETS_MS,
-        1e3,
-    );
-    o
-}
-
 /// The lake shipper's counters (one writer: the shipper thread).
 #[derive(Debug, Default)]
 pub struct LakeMetrics {
@@ -475,143 +160,427 @@ pub struct LakeMetrics {
     pub bytes: AtomicU64,
     pub segments: AtomicU64,
     pub errors: AtomicU64,
+    /// Spool records of a kind this binary does not know, kept beside the spool.
+    pub unknown_records: AtomicU64,
+    /// Spool records of a known kind whose body does not decode (skipped; never expected).
+    pub undecodable_records: AtomicU64,
     /// Spool bytes waiting to be shipped (all shards).
     pub backlog_bytes: AtomicU64,
     /// Age of the oldest spool segment waiting, seconds.
     pub backlog_age_s: AtomicU64,
 }
 
-/// Prometheus text for the lake shipper.
-pub fn render_lake(m: &LakeMetrics, edge: &str, region: &str) -> String {
-    let mut o = String::new();
-    let l = format!("edge=\"{edge}\",region=\"{region}\"");
+fn sum(shards: &[Arc<ShardMetrics>], f: impl Fn(&ShardMetrics) -> &AtomicU64) -> u64 {
+    shards.iter().map(|s| f(s).load(Relaxed)).sum()
+}
+
+/// One histogram over all shards.
+fn histogram(
+    e: &mut Exposition,
+    name: &str,
+    help: &str,
+    shards: &[Arc<ShardMetrics>],
+    h: impl Fn(&ShardMetrics) -> &Histogram,
+    bounds: &[u64; 10],
+    per_unit: f64,
+) {
+    let buckets: Vec<u64> = (0..bounds.len())
+        .map(|i| shards.iter().map(|s| h(s).buckets[i].load(Relaxed)).sum())
+        .collect();
+    let count = shards.iter().map(|s| h(s).count.load(Relaxed)).sum();
+    let total = shards.iter().map(|s| h(s).sum.load(Relaxed)).sum();
+    e.histogram(name, help, bounds, &buckets, count, total, per_unit);
+}
+
+/// The shards' families: sessions, frames, acks, connections (both transports), errors,
+/// detections, latencies, and QUIC's own per shard.
+pub fn render_shards(e: &mut Exposition, shards: &[Arc<ShardMetrics>]) {
+    use Kind::{Counter, Gauge};
+    let q = |f: fn(&QuicMetrics) -> &AtomicU64| -> u64 {
+        shards.iter().map(|s| f(&s.quic).load(Relaxed)).sum()
+    };
+    e.family(
+        "siq_open_connections",
+        "Open connections, by transport (tcp: WebSocket, beacons and scrapes; quic).",
+        Gauge,
+    )
+    .sample(
+        "siq_open_connections",
+        &[("transport", "tcp")],
+        sum(shards, |s| &s.connections),
+    )
+    .sample(
+        "siq_open_connections",
+        &[("transport", "quic")],
+        q(|q| &q.connections),
+    );
+    e.family(
+        "siq_accepted_connections_total",
+        "Connections accepted, by transport (QUIC: handshake started).",
+        Counter,
+    )
+    .sample(
+        "siq_accepted_connections_total",
+        &[("transport", "tcp")],
+        sum(shards, |s| &s.connections_total),
+    )
+    .sample(
+        "siq_accepted_connections_total",
+        &[("transport", "quic")],
+        q(|q| &q.connections_total),
+    );
+    let rows: [(&str, &str, Kind, u64); 15] = [
+        (
+            "siq_live_sessions",
+            "Sessions in memory.",
+            Gauge,
+            sum(shards, |s| &s.sessions),
+        ),
+        (
+            "siq_frames_total",
+            "Client frames accepted (new).",
+            Counter,
+            sum(shards, |s| &s.frames),
+        ),
+        (
+            "siq_samples_total",
+            "Samples in accepted batches.",
+            Counter,
+            sum(shards, |s| &s.samples),
+        ),
+        (
+            "siq_received_bytes_total",
+            "Frame bytes received.",
+            Counter,
+            sum(shards, |s| &s.bytes),
+        ),
+        (
+            "siq_acks_total",
+            "Acks sent.",
+            Counter,
+            sum(shards, |s| &s.acks),
+        ),
+        (
+            "siq_seq_duplicates_total",
+            "Frames already held (re-acked).",
+            Counter,
+            sum(shards, |s| &s.duplicates),
+        ),
+        (
+            "siq_seq_conflicts_total",
+            "Different payload under a held seq.",
+            Counter,
+            sum(shards, |s| &s.conflicts),
+        ),
+        (
+            "siq_seq_gaps_total",
+            "Seqs skipped over.",
+            Counter,
+            sum(shards, |s| &s.gaps),
+        ),
+        (
+            "siq_interventions_total",
+            "Interventions sent to pages.",
+            Counter,
+            sum(shards, |s| &s.interventions),
+        ),
+        (
+            "siq_escalations_total",
+            "Escalations to people.",
+            Counter,
+            sum(shards, |s| &s.escalations),
+        ),
+        (
+            "siq_shed_sessions_total",
+            "Sessions refused or closed as overloaded.",
+            Counter,
+            sum(shards, |s| &s.shed),
+        ),
+        (
+            "siq_slow_reader_closes_total",
+            "Sessions dropped because they did not read what the edge sent (WebSocket: within the write timeout; QUIC: more than write_buffer_bytes waiting).",
+            Counter,
+            sum(shards, |s| &s.slow_readers),
+        ),
+        (
+            "siq_redacted_frames_total",
+            "Frames in which an email address or card number was redacted before storage.",
+            Counter,
+            sum(shards, |s| &s.redacted),
+        ),
+        (
+            "siq_profiles_loaded_total",
+            "User profiles read from the identity store after an id frame.",
+            Counter,
+            sum(shards, |s| &s.profiles_loaded),
+        ),
+        (
+            "siq_forwarded_frames_total",
+            "Frames forwarded to their owner shard.",
+            Counter,
+            sum(shards, |s| &s.forwarded),
+        ),
+    ];
+    for (name, help, kind, v) in rows {
+        e.single(name, help, kind, v);
+    }
+    e.single(
+        "siq_spool_bytes_total",
+        "Bytes appended to the spool.",
+        Counter,
+        sum(shards, |s| &s.spool_bytes),
+    );
+    e.single(
+        "siq_unserialisable_outputs_total",
+        "Detections or actions that could not be serialised for the lake (their frame is kept).",
+        Counter,
+        sum(shards, |s| &s.unserialisable),
+    );
+    e.family(
+        "siq_dropped_frames_total",
+        "Frames acknowledged and deliberately not kept, by reason (dnt: Do-Not-Track under dnt = \"drop\"; forgotten_user: a user deleted through the control plane).",
+        Counter,
+    );
+    for d in Dropped::ALL {
+        e.sample(
+            "siq_dropped_frames_total",
+            &[("reason", d.as_str())],
+            sum(shards, |s| &s.dropped[d as usize]),
+        );
+    }
+    e.family("siq_detections_total", "Detections by emotion.", Counter);
+    for em in Emotion::ALL {
+        e.sample(
+            "siq_detections_total",
+            &[("emotion", em.as_str())],
+            sum(shards, |s| &s.detections[em.index()]),
+        );
+    }
+    e.family("siq_errors_total", "Errors answered, by code.", Counter);
+    for (i, c) in ErrorCode::ALL.iter().enumerate() {
+        e.sample(
+            "siq_errors_total",
+            &[("code", c.as_str())],
+            sum(shards, |s| &s.errors[i]),
+        );
+    }
+    histogram(
+        e,
+        "siq_fsync_seconds",
+        "Spool fdatasync latency.",
+        shards,
+        |s| &s.fsync,
+        &FSYNC_BUCKETS_US,
+        1e6,
+    );
+    histogram(
+        e,
+        "siq_ack_seconds",
+        "Frame received to its ack released (spool durable; before the socket write).",
+        shards,
+        |s| &s.ack,
+        &ACK_BUCKETS_MS,
+        1e3,
+    );
+    render_quic(e, shards);
+}
+
+/// QUIC's own counters, per shard (label `shard`).
+fn render_quic(e: &mut Exposition, shards: &[Arc<ShardMetrics>]) {
+    type Get = fn(&QuicMetrics) -> &AtomicU64;
+    let rows: [(&str, &str, Kind, Get); 17] = [
+        (
+            "siq_quic_handshakes_total",
+            "QUIC handshakes completed.",
+            Kind::Counter,
+            |q| &q.handshakes,
+        ),
+        (
+            "siq_quic_handshake_failures_total",
+            "QUIC connections lost or refused before their handshake completed.",
+            Kind::Counter,
+            |q| &q.handshake_failures,
+        ),
+        (
+            "siq_quic_zero_rtt_accepted_total",
+            "QUIC connections whose 0-RTT data was accepted.",
+            Kind::Counter,
+            |q| &q.zero_rtt_accepted,
+        ),
+        (
+            "siq_quic_refused_total",
+            "QUIC connections refused at the per-shard cap.",
+            Kind::Counter,
+            |q| &q.refused,
+        ),
+        (
+            "siq_quic_open_streams",
+            "Open QUIC streams (sessions).",
+            Kind::Gauge,
+            |q| &q.streams,
+        ),
+        (
+            "siq_quic_opened_streams_total",
+            "QUIC streams opened by clients.",
+            Kind::Counter,
+            |q| &q.streams_total,
+        ),
+        (
+            "siq_quic_received_datagrams_total",
+            "UDP datagrams received on the QUIC port.",
+            Kind::Counter,
+            |q| &q.rx_datagrams,
+        ),
+        (
+            "siq_quic_received_bytes_total",
+            "UDP payload bytes received on the QUIC port.",
+            Kind::Counter,
+            |q| &q.rx_bytes,
+        ),
+        (
+            "siq_quic_sent_datagrams_total",
+            "UDP datagrams sent from the QUIC port.",
+            Kind::Counter,
+            |q| &q.tx_datagrams,
+        ),
+        (
+            "siq_quic_sent_bytes_total",
+            "UDP payload bytes sent from the QUIC port.",
+            Kind::Counter,
+            |q| &q.tx_bytes,
+        ),
+        (
+            "siq_quic_stream_received_bytes_total",
+            "Stream bytes received (frames and their prefixes).",
+            Kind::Counter,
+            |q| &q.stream_bytes_in,
+        ),
+        (
+            "siq_quic_stream_sent_bytes_total",
+            "Stream bytes sent (frames and their prefixes).",
+            Kind::Counter,
+            |q| &q.stream_bytes_out,
+        ),
+        (
+            "siq_quic_lost_packets_total",
+            "Packets QUIC declared lost (and resent).",
+            Kind::Counter,
+            |q| &q.lost_packets,
+        ),
+        (
+            "siq_quic_forwarded_out_total",
+            "Datagrams handed to the shard that owns their connection.",
+            Kind::Counter,
+            |q| &q.forwarded_out,
+        ),
+        (
+            "siq_quic_forwarded_in_total",
+            "Datagrams received from another shard.",
+            Kind::Counter,
+            |q| &q.forwarded_in,
+        ),
+        (
+            "siq_quic_forward_dropped_total",
+            "Datagrams dropped because the owner shard's queue was full.",
+            Kind::Counter,
+            |q| &q.forward_dropped,
+        ),
+        (
+            "siq_quic_send_errors_total",
+            "Datagrams the socket refused to send.",
+            Kind::Counter,
+            |q| &q.send_errors,
+        ),
+    ];
+    for (name, help, kind, get) in rows {
+        e.family(name, help, kind);
+        for (i, s) in shards.iter().enumerate() {
+            let shard = i.to_string();
+            e.sample(name, &[("shard", &shard)], get(&s.quic).load(Relaxed));
+        }
+    }
+}
+
+/// The lake shipper's families.
+pub fn render_lake(e: &mut Exposition, m: &LakeMetrics) {
     for (name, help, kind, v) in [
         (
-            "lake_files_total",
+            "siq_lake_files_total",
             "Parquet files stored.",
-            "counter",
+            Kind::Counter,
             &m.files,
         ),
         (
-            "lake_rows_total",
+            "siq_lake_rows_total",
             "Rows written to the lake.",
-            "counter",
+            Kind::Counter,
             &m.rows,
         ),
         (
-            "lake_bytes_total",
+            "siq_lake_bytes_total",
             "Parquet bytes stored.",
-            "counter",
+            Kind::Counter,
             &m.bytes,
         ),
         (
-            "lake_segments_shipped_total",
+            "siq_lake_segments_shipped_total",
             "Spool segments shipped and deleted.",
-            "counter",
+            Kind::Counter,
             &m.segments,
         ),
         (
-            "lake_errors_total",
+            "siq_lake_errors_total",
             "Failed shipping attempts (retried).",
-            "counter",
+            Kind::Counter,
             &m.errors,
         ),
         (
-            "lake_backlog_bytes",
+            "siq_lake_unknown_records_total",
+            "Spool records of a kind this binary does not know (written by a newer one): kept in their segment while it waits, skipped when shipped.",
+            Kind::Counter,
+            &m.unknown_records,
+        ),
+        (
+            "siq_lake_undecodable_records_total",
+            "Spool records whose body did not decode, skipped when shipped (never expected; logged).",
+            Kind::Counter,
+            &m.undecodable_records,
+        ),
+        (
+            "siq_lake_backlog_bytes",
             "Spool bytes waiting to be shipped.",
-            "gauge",
+            Kind::Gauge,
             &m.backlog_bytes,
         ),
         (
-            "lake_backlog_age_seconds",
+            "siq_lake_backlog_age_seconds",
             "Age of the oldest spool segment waiting to be shipped.",
-            "gauge",
+            Kind::Gauge,
             &m.backlog_age_s,
         ),
     ] {
-        metric(&mut o, &l, name, help, kind, v.load(Relaxed));
+        e.single(name, help, kind, v.load(Relaxed));
     }
-    o
-}
-
-/// Prometheus text for the control-plane link.
-pub fn render_control(
-    c: &crate::control::Status,
-    reports: Option<&crate::control::Reports>,
-    edge: &str,
-    region: &str,
-) -> String {
-    let mut o = String::new();
-    let l = format!("edge=\"{edge}\",region=\"{region}\"");
-    let pending = reports.map_or(0, |r| r.pending_len() as u64);
-    let dropped = reports.map_or(0, |r| r.dropped());
-    for (name, help, kind, v) in [
-        (
-            "control_connected",
-            "1 while the edge follows the control plane's config stream.",
-            "gauge",
-            u64::from(c.connected.load(Relaxed)),
-        ),
-        (
-            "control_config_version",
-            "The control-plane config version this edge serves.",
-            "gauge",
-            c.version.load(Relaxed),
-        ),
-        (
-            "control_versions_applied_total",
-            "Config versions made durable and live.",
-            "counter",
-            c.applied.load(Relaxed),
-        ),
-        (
-            "control_tenants_refused_total",
-            "Tenants from the plane this edge could not use (logged).",
-            "counter",
-            c.rejected_tenants.load(Relaxed),
-        ),
-        (
-            "control_windows_acked_total",
-            "Aggregate windows the plane acknowledged.",
-            "counter",
-            c.reports_acked.load(Relaxed),
-        ),
-        (
-            "control_report_failures_total",
-            "Aggregate reports not (fully) acknowledged; their windows go again.",
-            "counter",
-            c.report_failures.load(Relaxed),
-        ),
-        (
-            "control_windows_pending",
-            "Aggregate windows waiting for an acknowledgement.",
-            "gauge",
-            pending,
-        ),
-        (
-            "control_windows_dropped_total",
-            "Aggregate windows dropped because too many were waiting.",
-            "counter",
-            dropped,
-        ),
-    ] {
-        metric(&mut o, &l, name, help, kind, v);
-    }
-    o
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn render(m: Arc<ShardMetrics>) -> String {
+        let mut e = Exposition::new(&[("edge", "e"), ("region", "r")]);
+        render_shards(&mut e, &[m]);
+        e.finish()
+    }
+
     #[test]
     fn histogram_buckets_are_cumulative_at_their_bounds() {
-        let m = std::sync::Arc::new(ShardMetrics::default());
+        let m = Arc::new(ShardMetrics::default());
         // Around the 2 ms bound: 1 and 2 fall at or under it, 3 over it; 6000 is past the last.
         for ms in [1, 2, 3, 6_000] {
             m.ack_latency(ms);
         }
-        let text = render(&[m], "e", "r");
+        let text = render(m);
         let line = |le: &str| {
             text.lines()
                 .find(|l| {
@@ -630,5 +599,35 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("siq_ack_seconds_count{edge=\"e\",region=\"r\"} 4"));
+    }
+
+    #[test]
+    fn no_family_is_both_a_gauge_and_a_counters_stem() {
+        // OpenMetrics: counter `x_total` belongs to family `x`; a gauge named `x` would clash.
+        let mut e = Exposition::new(&[("edge", "e"), ("region", "r")]);
+        render_shards(&mut e, &[Arc::new(ShardMetrics::default())]);
+        render_lake(&mut e, &LakeMetrics::default());
+        let text = e.finish();
+        let mut families = std::collections::HashMap::new();
+        for l in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+            let mut p = l["# TYPE ".len()..].split(' ');
+            let (name, kind) = (p.next().unwrap_or(""), p.next().unwrap_or(""));
+            let stem = name.strip_suffix("_total").unwrap_or(name).to_string();
+            assert!(
+                families.insert(stem.clone(), kind.to_string()).is_none(),
+                "two families named {stem}"
+            );
+            assert_eq!(
+                kind == "counter",
+                name.ends_with("_total"),
+                "{name} is a {kind}"
+            );
+        }
+        assert!(
+            text.contains("siq_dropped_frames_total{edge=\"e\",region=\"r\",reason=\"dnt\"} 0")
+        );
+        assert!(
+            text.contains("siq_open_connections{edge=\"e\",region=\"r\",transport=\"quic\"} 0")
+        );
     }
 }

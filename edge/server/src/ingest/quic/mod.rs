@@ -14,11 +14,17 @@
 //! `err`) written back length-prefixed. A refusal sends `err` and ends the stream with the
 //! WebSocket close code as the QUIC application error code (STOP_SENDING, then FIN).
 
+mod cids;
+mod tls;
+
+pub use cids::{CID_LEN, ShardCids, owner_of};
+pub use tls::{Error, Shared, TICKETS, prepare};
+
 use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,257 +33,31 @@ use bytes::BytesMut;
 use glommio::channels::local_channel::{self, LocalReceiver, LocalSender};
 use glommio::channels::shared_channel::ConnectedSender;
 use quinn_proto::{
-    ConnectionHandle, ConnectionId, ConnectionIdGenerator, DatagramEvent, Dir, Endpoint,
-    EndpointConfig, Event, IdleTimeout, InvalidCid, ReadError, ServerConfig, StreamEvent, StreamId,
-    TransportConfig, VarInt, WriteError,
+    ConnectionHandle, DatagramEvent, Dir, Endpoint, Event, ReadError, StreamEvent, StreamId,
+    VarInt, WriteError,
 };
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use sentientiq_proto::stream::{ALPN, Deframer, close as code, encode_prefixed};
+use sentientiq_proto::stream::{Deframer, close as code, encode_prefixed};
 use sentientiq_proto::{
     ClientFrame, DecodeError, EdgeFrame, ErrorCode, Limits, decode_client, edge_to_vec,
 };
-use sha2::Digest;
 
-use crate::config::{EdgeSection, QuicSection};
-use crate::conn::{CONN_QUEUE, Route, err_frame};
-use crate::metrics::{QuicMetrics, ShardMetrics};
-use crate::shard::{Node, Out, ShardRef, now_ms};
+use super::hello::{self, From};
+use super::route::{CONN_QUEUE, Route, err_frame};
+use crate::clock::now_ms;
+use crate::node::Node;
+use crate::shard::{Out, ShardRef};
+use crate::telemetry::{QuicMetrics, ShardMetrics};
 
-/// Length of the connection IDs the edge issues: the shard's index, then 7 random bytes.
-pub const CID_LEN: usize = 8;
-/// Resumption tickets remembered (shared by all shards, for 0-RTT).
-pub const TICKETS: usize = 16_384;
 /// Datagrams a shard's receive loop handles before it lets the shard's other tasks run.
 pub const RECV_BURST: u32 = 8;
 /// Datagrams queued from one shard to another at most; more are dropped (QUIC resends).
 pub const FORWARD_QUEUE: usize = 1024;
-
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{path}: {msg}")]
-    Pem { path: PathBuf, msg: String },
-    #[error("making a self-signed certificate: {0}")]
-    Rcgen(#[from] rcgen::Error),
-    #[error("TLS: {0}")]
-    Tls(#[from] rustls::Error),
-    #[error("QUIC config: {0}")]
-    Config(String),
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
 
 /// A datagram handed to the shard that owns its connection.
 #[derive(Debug)]
 pub struct Datagram {
     pub remote: SocketAddr,
     pub data: Vec<u8>,
-}
-
-/// What all shards share: one TLS config (one ticket store, so a 0-RTT client may land on any
-/// shard), one token key and one stateless-reset key.
-#[derive(Clone)]
-pub struct Shared {
-    pub server: Arc<ServerConfig>,
-    pub endpoint: EndpointConfig,
-    pub listen: SocketAddr,
-    /// SHA-256 of the certificate, lowercase hex.
-    pub fingerprint: String,
-    pub max_connections: usize,
-}
-
-impl std::fmt::Debug for Shared {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Shared")
-            .field("listen", &self.listen)
-            .field("fingerprint", &self.fingerprint)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Builds the shared QUIC config: the certificate from `[quic]`, or the self-signed one kept in
-/// `data_dir/quic/` (made at first start). The fingerprint goes to `data_dir/quic/cert.sha256`.
-pub fn prepare(q: &QuicSection, edge: &EdgeSection) -> Result<Shared, Error> {
-    let dir = edge.data_dir.join("quic");
-    std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-    let (chain, key) = match (&q.cert, &q.key) {
-        (Some(c), Some(k)) => (read_chain(c)?, read_key(k)?),
-        _ => self_signed(&dir, &q.self_signed_names)?,
-    };
-    let leaf = chain.first().ok_or_else(|| Error::Pem {
-        path: q.cert.clone().unwrap_or_default(),
-        msg: "no certificate".into(),
-    })?;
-    let fingerprint = hex::encode(sha2::Sha256::digest(leaf.as_ref()));
-    let fp_path = dir.join("cert.sha256");
-    std::fs::write(&fp_path, format!("{fingerprint}\n")).map_err(io(&fp_path))?;
-
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])?
-        .with_no_client_auth()
-        .with_single_cert(chain, key)?;
-    tls.alpn_protocols = vec![ALPN.to_vec()];
-    // 0-RTT: QUIC allows only 0 or u32::MAX here. Replayed early data is harmless: every
-    // client frame is deduplicated by (tenant, sid, seq).
-    tls.max_early_data_size = u32::MAX;
-    tls.session_storage = rustls::server::ServerSessionMemoryCache::new(TICKETS);
-    let crypto = quinn_proto::crypto::rustls::QuicServerConfig::try_from(tls)
-        .map_err(|e| Error::Config(e.to_string()))?;
-    let mut server = ServerConfig::with_crypto(Arc::new(crypto));
-    server.transport_config(Arc::new(transport(q, edge)?));
-    Ok(Shared {
-        server: Arc::new(server),
-        endpoint: EndpointConfig::default(),
-        listen: q.listen_addr(edge),
-        fingerprint,
-        max_connections: q.max_connections_per_shard,
-    })
-}
-
-fn transport(q: &QuicSection, edge: &EdgeSection) -> Result<TransportConfig, Error> {
-    let mut t = TransportConfig::default();
-    t.max_concurrent_bidi_streams(q.max_streams_per_connection.into());
-    t.max_concurrent_uni_streams(0u8.into());
-    let idle = IdleTimeout::try_from(Duration::from_millis(edge.idle_timeout_ms))
-        .map_err(|e| Error::Config(format!("edge.idle_timeout_ms: {e}")))?;
-    t.max_idle_timeout(Some(idle));
-    // One whole frame and its prefix fit in a stream's window; a connection's sessions share
-    // 4 MiB, which bounds what one connection can make the edge buffer.
-    let max_frame = Limits::DEFAULT.max_frame_bytes as u32 + 4;
-    t.stream_receive_window((2 * max_frame).into());
-    t.receive_window((4u32 << 20).into());
-    Ok(t)
-}
-
-fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, Error> {
-    let pem = |msg: String| Error::Pem {
-        path: path.to_path_buf(),
-        msg,
-    };
-    let chain = CertificateDer::pem_file_iter(path)
-        .map_err(|e| pem(e.to_string()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| pem(e.to_string()))?;
-    if chain.is_empty() {
-        return Err(pem("no certificate".into()));
-    }
-    Ok(chain)
-}
-
-fn read_key(path: &Path) -> Result<PrivateKeyDer<'static>, Error> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| Error::Pem {
-        path: path.to_path_buf(),
-        msg: e.to_string(),
-    })
-}
-
-/// The self-signed certificate in `dir` (`cert.pem`, `key.pem`), made on first use: clients pin
-/// its fingerprint, so it must survive restarts.
-fn self_signed(
-    dir: &Path,
-    names: &[String],
-) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), Error> {
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    if cert.exists() && key.exists() {
-        return Ok((read_chain(&cert)?, read_key(&key)?));
-    }
-    let made = rcgen::generate_simple_self_signed(names.to_vec())?;
-    {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let tmp = dir.join("key.pem.tmp");
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io(&tmp))?;
-        f.write_all(made.signing_key.serialize_pem().as_bytes())
-            .and_then(|()| f.sync_all())
-            .map_err(io(&tmp))?;
-        std::fs::rename(&tmp, &key).map_err(io(&key))?;
-    }
-    std::fs::write(&cert, made.cert.pem()).map_err(io(&cert))?;
-    tracing::info!(cert = %cert.display(), "made a self-signed QUIC certificate");
-    Ok((read_chain(&cert)?, read_key(&key)?))
-}
-
-/// Issues connection IDs that start with the shard's index (then 7 random bytes), so that any
-/// shard can tell which one owns a packet.
-#[derive(Debug)]
-pub struct ShardCids {
-    shard: u8,
-    rng: ring::rand::SystemRandom,
-}
-
-impl ShardCids {
-    pub fn new(shard: u8) -> ShardCids {
-        ShardCids {
-            shard,
-            rng: ring::rand::SystemRandom::new(),
-        }
-    }
-}
-
-impl ConnectionIdGenerator for ShardCids {
-    fn generate_cid(&mut self) -> ConnectionId {
-        use ring::rand::SecureRandom;
-        let mut b = [0u8; CID_LEN];
-        if self.rng.fill(&mut b[1..]).is_err() {
-            // The system RNG failing is not recoverable; a constant ID would be worse.
-            tracing::error!("the system random generator failed");
-            std::process::abort();
-        }
-        b[0] = self.shard;
-        ConnectionId::new(&b)
-    }
-
-    fn validate(&self, cid: &ConnectionId) -> Result<(), InvalidCid> {
-        if cid.len() == CID_LEN && cid[0] == self.shard {
-            Ok(())
-        } else {
-            Err(InvalidCid)
-        }
-    }
-
-    fn cid_len(&self) -> usize {
-        CID_LEN
-    }
-
-    fn cid_lifetime(&self) -> Option<Duration> {
-        None
-    }
-}
-
-/// The shard that should handle a datagram, from its destination connection ID: the ID's first
-/// byte, when the ID has the edge's length. `None` (handle here) for anything else: a client's
-/// first packets carry an ID the client chose, and they reach one socket by their 4-tuple.
-/// Pure, and total on any bytes.
-pub fn owner_of(d: &[u8], nshards: usize) -> Option<usize> {
-    let first = *d.first()?;
-    let cid = if first & 0x80 != 0 {
-        // Long header: flags, version (4), DCID length, DCID.
-        let len = usize::from(*d.get(5)?);
-        if len != CID_LEN {
-            return None;
-        }
-        d.get(6..6 + CID_LEN)?
-    } else {
-        d.get(1..1 + CID_LEN)?
-    };
-    Some(usize::from(cid[0]) % nshards.max(1))
 }
 
 struct Conn {
@@ -824,7 +604,7 @@ impl QuicShard {
         let v = node.tenants.version();
         if v != sess.seen_version {
             sess.seen_version = v;
-            if node.tenants.load().by_key_hash(&sess.key_h) != Some(sess.tenant) {
+            if !hello::still_valid(&node.tenants.load(), &sess.key_h, sess.tenant) {
                 return self.refuse(conn, id, ErrorCode::BadKey, "write key revoked");
             }
         }
@@ -862,12 +642,13 @@ impl QuicShard {
         };
         let tenants = self.node.tenants.load();
         let seen_version = self.node.tenants.version();
-        let key_h = crate::config::key_hash(hello.key.as_str());
-        let Some(ti) = tenants.by_key_hash(&key_h) else {
-            return self.refuse(conn, id, ErrorCode::BadKey, "unknown or revoked write key");
-        };
+        let key_h = sentientiq_tenant::key_hash(hello.key.as_str());
         // No origin check: allowed origins guard browsers, and page scripts cannot open a raw
         // QUIC connection (WebTransport is another protocol).
+        let ti = match hello::tenant_for(&tenants, &key_h, From::Quic) {
+            Ok(ti) => ti,
+            Err(r) => return self.refuse(conn, id, r.code, r.msg),
+        };
         let limits = tenants.get(ti).limits;
         let (tx, rx) = local_channel::new_bounded::<Out>(CONN_QUEUE);
         let route = Route::open(&self.shard, ti, hello.sid.clone(), tx);
@@ -1124,63 +905,6 @@ impl QuicShard {
                 );
             }
             self.drive(ch, now);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    fn short(cid0: u8) -> Vec<u8> {
-        let mut d = vec![0x40, cid0];
-        d.extend_from_slice(&[9; CID_LEN - 1]);
-        d.extend_from_slice(&[0; 20]);
-        d
-    }
-
-    fn long(dcid: &[u8]) -> Vec<u8> {
-        let mut d = vec![0xc0, 0, 0, 0, 1, dcid.len() as u8];
-        d.extend_from_slice(dcid);
-        d.extend_from_slice(&[0; 20]);
-        d
-    }
-
-    #[test]
-    fn datagrams_go_to_the_shard_their_connection_id_names() {
-        assert_eq!(owner_of(&short(1), 4), Some(1));
-        assert_eq!(owner_of(&short(3), 4), Some(3));
-        assert_eq!(owner_of(&long(&[2, 1, 1, 1, 1, 1, 1, 1]), 4), Some(2));
-        // A client-chosen ID of another length: handled where it arrived.
-        assert_eq!(owner_of(&long(&[2; 16]), 4), None);
-        assert_eq!(owner_of(&long(&[2; CID_LEN - 1]), 4), None);
-        assert_eq!(owner_of(&long(&[2; CID_LEN + 1]), 4), None);
-        // Too short to hold an ID: here.
-        assert_eq!(owner_of(&short(1)[..CID_LEN], 4), None);
-        assert_eq!(owner_of(&short(1)[..CID_LEN + 1], 4), Some(1));
-        assert_eq!(owner_of(&[], 4), None);
-        assert_eq!(owner_of(&[0xc0, 0, 0], 4), None);
-    }
-
-    #[test]
-    fn issued_ids_carry_the_shard_and_validate_only_there() {
-        let mut g = ShardCids::new(3);
-        let a = g.generate_cid();
-        let b = g.generate_cid();
-        assert_eq!((a.len(), a[0], b[0]), (CID_LEN, 3, 3));
-        assert_ne!(a, b, "random after the shard byte");
-        assert!(g.validate(&a).is_ok());
-        assert!(ShardCids::new(2).validate(&a).is_err());
-        assert_eq!(owner_of(&short(a[0]), 4), Some(3));
-    }
-
-    proptest! {
-        #[test]
-        fn routing_never_panics_and_stays_in_range(d in proptest::collection::vec(any::<u8>(), 0..64), n in 1usize..8) {
-            if let Some(o) = owner_of(&d, n) {
-                prop_assert!(o < n);
-            }
         }
     }
 }

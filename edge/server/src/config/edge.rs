@@ -1,0 +1,122 @@
+//! `[edge]`: the node itself: identity, listener, shards, spool, timeouts and memory bounds.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::{Error, invalid};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EdgeSection {
+    pub id: String,
+    pub region: String,
+    #[serde(default = "d_listen")]
+    pub listen: SocketAddr,
+    /// 0 = one shard per online core.
+    #[serde(default)]
+    pub shards: usize,
+    #[serde(default = "d_backlog")]
+    pub backlog: i32,
+    #[serde(default = "d_data_dir")]
+    pub data_dir: PathBuf,
+    #[serde(default = "d_commit")]
+    pub commit_interval_ms: u64,
+    #[serde(default = "d_max_conns")]
+    pub max_connections_per_shard: usize,
+    #[serde(default = "d_header_timeout")]
+    pub header_timeout_ms: u64,
+    #[serde(default = "d_idle_timeout")]
+    pub idle_timeout_ms: u64,
+    #[serde(default = "d_write_buffer")]
+    pub write_buffer_bytes: usize,
+    /// A WebSocket write that cannot complete within this (the client is not reading) drops
+    /// the connection: a slow reader holds at most its bounded buffers, and not for long.
+    #[serde(default = "d_write_timeout")]
+    pub write_timeout_ms: u64,
+    #[serde(default = "d_session_idle")]
+    pub session_idle_ms: u64,
+    #[serde(default = "d_segment")]
+    pub spool_segment_bytes: u64,
+    /// io_uring registered memory per shard. The machine's memlock limit (8 MiB here) bounds
+    /// the sum over shards.
+    #[serde(default = "d_io_memory")]
+    pub io_memory_bytes: usize,
+    /// Sessions that left memory (idle or shed) remembered per shard: their durable seq (so a
+    /// late retry is re-acked, never stored twice) and their value (so a returning high-value
+    /// session is recognised at `hello`). Oldest forgotten first.
+    #[serde(default = "d_tombstones")]
+    pub tombstones_per_shard: usize,
+    /// Users whose stored value a shard keeps in memory, so a returning user's value is known
+    /// the moment they identify (misses are read from RocksDB off the reactor).
+    #[serde(default = "d_profile_cache")]
+    pub profile_cache_per_shard: usize,
+}
+
+fn d_profile_cache() -> usize {
+    100_000
+}
+
+fn d_write_timeout() -> u64 {
+    10_000
+}
+
+fn d_tombstones() -> usize {
+    100_000
+}
+
+fn d_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 7400))
+}
+fn d_backlog() -> i32 {
+    4096
+}
+fn d_data_dir() -> PathBuf {
+    PathBuf::from("data/edge")
+}
+fn d_commit() -> u64 {
+    2
+}
+fn d_max_conns() -> usize {
+    20_000
+}
+fn d_header_timeout() -> u64 {
+    5_000
+}
+fn d_idle_timeout() -> u64 {
+    120_000
+}
+fn d_write_buffer() -> usize {
+    64 * 1024
+}
+fn d_session_idle() -> u64 {
+    30 * 60 * 1000
+}
+fn d_segment() -> u64 {
+    64 * 1024 * 1024
+}
+fn d_io_memory() -> usize {
+    512 * 1024
+}
+
+impl EdgeSection {
+    pub fn validate(&self) -> Result<(), Error> {
+        if self.id.is_empty() || self.region.is_empty() {
+            return invalid("edge.id and edge.region must not be empty");
+        }
+        if !(1..=1000).contains(&self.commit_interval_ms) {
+            return invalid("edge.commit_interval_ms must be within 1..=1000");
+        }
+        if self.backlog < 1 {
+            return invalid("edge.backlog must be positive");
+        }
+        if self.io_memory_bytes < 64 * 1024 {
+            return invalid("edge.io_memory_bytes must be at least 64 KiB");
+        }
+        if self.write_timeout_ms == 0 {
+            return invalid("edge.write_timeout_ms must be positive");
+        }
+        Ok(())
+    }
+}

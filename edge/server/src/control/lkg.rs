@@ -1,0 +1,172 @@
+//! The last-known-good tenant set: the last version the plane gave, kept under
+//! `data_dir/control/` so an edge started while the plane is down serves it (keys revoked
+//! before the outage stay revoked).
+
+use std::path::Path;
+
+use prost::Message;
+use sentientiq_proto::grpc::ConfigUpdate;
+
+use super::Error;
+use super::feed::Synced;
+
+/// File name of the last-known-good tenant set under `data_dir/control/`.
+pub const LKG_FILE: &str = "last-known-good.bin";
+const LKG_MAGIC: &[u8; 8] = b"SIQLKG\x00\x01";
+
+/// The file's bytes: magic `SIQLKG\0\x01`, CRC-32 (IEEE, u32 LE) of the body, body length
+/// (u32 LE), body = a protobuf `ConfigUpdate` {version, full_snapshot = true, upserted = the
+/// tenants in id order}.
+pub fn encode_lkg(s: &Synced) -> Vec<u8> {
+    let body = ConfigUpdate {
+        version: s.version,
+        full_snapshot: true,
+        upserted: s.tenants.values().cloned().collect(),
+        ..ConfigUpdate::default()
+    }
+    .encode_to_vec();
+    let mut out = Vec::with_capacity(16 + body.len());
+    out.extend_from_slice(LKG_MAGIC);
+    out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    out.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+pub fn decode_lkg(bytes: &[u8]) -> Result<Synced, String> {
+    if bytes.len() < 16 || &bytes[..8] != LKG_MAGIC {
+        return Err("not a last-known-good file (magic)".into());
+    }
+    let crc = u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+    let len = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]) as usize;
+    let body = &bytes[16..];
+    if body.len() != len {
+        return Err(format!("body is {} bytes, header says {len}", body.len()));
+    }
+    if crc32fast::hash(body) != crc {
+        return Err("checksum mismatch".into());
+    }
+    let u = ConfigUpdate::decode(body).map_err(|e| format!("body: {e}"))?;
+    Ok(Synced {
+        version: u.version,
+        tenants: u.upserted.into_iter().map(|t| (t.id.clone(), t)).collect(),
+    })
+}
+
+/// Reads `dir/last-known-good.bin`; `Ok(None)` when there is none.
+pub fn load_lkg(dir: &Path) -> Result<Option<Synced>, Error> {
+    let path = dir.join(LKG_FILE);
+    match std::fs::read(&path) {
+        Ok(b) => decode_lkg(&b).map(Some).map_err(|why| Error::Lkg {
+            path: path.display().to_string(),
+            why,
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Writes the file durably: temporary file, fsync, rename, fsync of the directory.
+pub fn save_lkg(dir: &Path, s: &Synced) -> Result<(), Error> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!("{LKG_FILE}.tmp"));
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(&encode_lkg(s))?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, dir.join(LKG_FILE))?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sentientiq_proto::grpc::Tenant as PlaneTenant;
+
+    fn t(id: &str, key: &str) -> PlaneTenant {
+        PlaneTenant {
+            id: id.into(),
+            key_hashes: vec![key.into()],
+            allowed_origins: vec!["*".into()],
+            ..PlaneTenant::default()
+        }
+    }
+
+    #[test]
+    fn the_last_known_good_file_round_trips_and_refuses_damage() {
+        let mut s = Synced {
+            version: 42,
+            ..Synced::default()
+        };
+        s.tenants.insert("a".into(), t("a", &"ab".repeat(32)));
+        let bytes = encode_lkg(&s);
+        assert_eq!(decode_lkg(&bytes).expect("decode"), s);
+        let mut bad = bytes.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert!(decode_lkg(&bad).expect_err("crc").contains("checksum"));
+        assert!(decode_lkg(&bytes[..bytes.len() - 1]).is_err(), "truncated");
+        assert!(
+            decode_lkg(b"SIQLKG\x00\x02xxxxxxxx").is_err(),
+            "other version"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert_eq!(load_lkg(dir.path()).expect("none"), None);
+        save_lkg(dir.path(), &s).expect("save");
+        assert_eq!(load_lkg(dir.path()).expect("load"), Some(s));
+    }
+
+    #[test]
+    fn the_last_known_good_format_matches_its_golden_fixture() {
+        let mut s = Synced {
+            version: 3,
+            ..Synced::default()
+        };
+        let mut a = t(
+            "acme",
+            "fd201facda5fb5fba65e6c90d80657ff6cbf5fb220890c8f950233a9982e579d",
+        );
+        a.emit = true;
+        s.tenants.insert("acme".into(), a);
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/lkg-v1.bin");
+        if std::env::var_os("SIQ_BLESS").is_some() {
+            std::fs::write(path, encode_lkg(&s)).expect("bless");
+        }
+        let golden = std::fs::read(path).expect("fixture (SIQ_BLESS=1 writes it)");
+        assert_eq!(encode_lkg(&s), golden);
+        assert_eq!(decode_lkg(&golden).expect("decode"), s);
+    }
+
+    proptest::proptest! {
+        /// Any bytes: an error or a set, never a panic; a set only from intact bytes.
+        #[test]
+        fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = decode_lkg(&bytes);
+            let mut framed = LKG_MAGIC.to_vec();
+            framed.extend_from_slice(&bytes);
+            let _ = decode_lkg(&framed);
+        }
+
+        /// Round trip for any tenant ids, keys and version; any single flipped bit is refused.
+        #[test]
+        fn round_trip_and_every_flipped_bit_is_refused(
+            version in 0u64..u64::MAX,
+            ids in proptest::collection::btree_set("[a-z0-9_-]{1,12}", 0..5),
+            flip in 0usize..4096,
+        ) {
+            let mut s = Synced { version, ..Synced::default() };
+            for id in ids {
+                s.tenants.insert(id.clone(), t(&id, &"cd".repeat(32)));
+            }
+            let bytes = encode_lkg(&s);
+            proptest::prop_assert_eq!(decode_lkg(&bytes), Ok(s));
+            let mut bad = bytes.clone();
+            let bit = flip % (bad.len() * 8);
+            bad[bit / 8] ^= 1 << (bit % 8);
+            proptest::prop_assert!(decode_lkg(&bad).is_err());
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! Window aggregates on their way to the plane: every shard's per-minute counts, summed per
+//! (minute, tenant), and which the plane has not acknowledged yet.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use sentientiq_core::WindowAgg;
+use sentientiq_proto::grpc::{AggregateBatch, WindowAggregate};
+
+/// Windows kept for reporting at most (oldest minutes dropped first, counted).
+pub const MAX_WINDOWS: usize = 100_000;
+/// Windows per `AggregateBatch`.
+pub const BATCH_WINDOWS: usize = 1_000;
+/// Acknowledged windows are forgotten once this many minutes old.
+const KEEP_MINUTES: u64 = 120;
+
+#[derive(Debug, Clone, Copy)]
+struct Kept {
+    w: WindowAgg,
+    /// Bumped on every change; an acknowledgement clears `dirty` only for the generation sent.
+    generation: u64,
+    dirty: bool,
+}
+
+/// Every shard's window totals, per (minute, tenant), and which are not yet acknowledged.
+#[derive(Debug, Default)]
+pub struct Reports {
+    inner: Mutex<BTreeMap<(u64, Arc<str>), Kept>>,
+    generation: AtomicU64,
+    dropped: AtomicU64,
+    poisoned: AtomicU64,
+}
+
+/// One window as sent: its key and the generation it had.
+#[derive(Debug, Clone)]
+pub struct Sent {
+    pub tenant: Arc<str>,
+    pub minute: u64,
+    pub generation: u64,
+}
+
+impl Reports {
+    /// The windows. A shard that panicked while holding the lock leaves the map as it was
+    /// between two whole operations (each is one short update), so its contents are used,
+    /// not dropped: dropping them would lose the minutes silently.
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(u64, Arc<str>), Kept>> {
+        self.inner.lock().unwrap_or_else(|p| {
+            self.poisoned.fetch_add(1, Ordering::Relaxed);
+            p.into_inner()
+        })
+    }
+
+    /// Times the lock was found poisoned (its windows were used anyway).
+    pub fn poisoned(&self) -> u64 {
+        self.poisoned.load(Ordering::Relaxed)
+    }
+
+    /// Adds a shard's drained counts for `tenant` (counts, not totals: they are summed).
+    pub fn add(&self, tenant: &Arc<str>, w: &WindowAgg) {
+        let g = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
+        let mut m = self.lock();
+        m.entry((w.minute, tenant.clone()))
+            .and_modify(|k| {
+                k.w.merge(w);
+                k.generation = g;
+                k.dirty = true;
+            })
+            .or_insert(Kept {
+                w: *w,
+                generation: g,
+                dirty: true,
+            });
+        while m.len() > MAX_WINDOWS {
+            m.pop_first();
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The windows not yet acknowledged, oldest first, at most `max`.
+    pub fn pending(&self, max: usize) -> Vec<(Sent, WindowAgg)> {
+        let m = self.lock();
+        m.iter()
+            .filter(|(_, k)| k.dirty)
+            .take(max)
+            .map(|((minute, t), k)| {
+                (
+                    Sent {
+                        tenant: t.clone(),
+                        minute: *minute,
+                        generation: k.generation,
+                    },
+                    k.w,
+                )
+            })
+            .collect()
+    }
+
+    /// How many windows wait for an acknowledgement.
+    pub fn pending_len(&self) -> usize {
+        self.lock().values().filter(|k| k.dirty).count()
+    }
+
+    /// The plane stored these: clear them unless they changed since they were sent.
+    pub fn acked(&self, sent: &[Sent]) {
+        let mut m = self.lock();
+        for s in sent {
+            if let Some(k) = m.get_mut(&(s.minute, s.tenant.clone()))
+                && k.generation == s.generation
+            {
+                k.dirty = false;
+            }
+        }
+    }
+
+    /// Forgets acknowledged windows older than two hours before `now_minute`.
+    pub fn prune(&self, now_minute: u64) {
+        let mut m = self.lock();
+        let floor = now_minute.saturating_sub(KEEP_MINUTES);
+        m.retain(|(minute, _), k| k.dirty || *minute >= floor);
+    }
+
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Windows dropped because `MAX_WINDOWS` were waiting.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// The wire form of one window.
+pub fn window_message(tenant: &str, region: &str, edge: &str, w: &WindowAgg) -> WindowAggregate {
+    WindowAggregate {
+        tenant_id: tenant.to_string(),
+        region: region.to_string(),
+        edge_id: edge.to_string(),
+        minute: w.minute as i64,
+        active_sessions: w.active_sessions,
+        detections: w.detections.to_vec(),
+        value_at_risk_cents: w.value_at_risk_cents,
+        intensity_milli: w.intensity_milli.to_vec(),
+        affected_sessions: w.affected_sessions,
+    }
+}
+
+/// The pending windows as `AggregateBatch`es of at most [`BATCH_WINDOWS`] (ids from 1), and
+/// what each batch id carries (cleared when its ack comes back).
+pub fn batches(
+    pending: &[(Sent, WindowAgg)],
+    region: &str,
+    edge: &str,
+) -> (Vec<AggregateBatch>, BTreeMap<u64, Vec<Sent>>) {
+    pending
+        .chunks(BATCH_WINDOWS)
+        .zip(1u64..)
+        .map(|(chunk, id)| {
+            let batch = AggregateBatch {
+                batch_id: id,
+                windows: chunk
+                    .iter()
+                    .map(|(s, w)| window_message(&s.tenant, region, edge, w))
+                    .collect(),
+            };
+            (batch, (id, chunk.iter().map(|(s, _)| s.clone()).collect()))
+        })
+        .unzip()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(minute: u64, active: u64) -> WindowAgg {
+        WindowAgg {
+            minute,
+            active_sessions: active,
+            ..WindowAgg::default()
+        }
+    }
+
+    #[test]
+    fn reports_sum_shard_counts_and_an_ack_clears_only_what_did_not_change_since() {
+        let r = Reports::default();
+        let a: Arc<str> = Arc::from("a");
+        r.add(&a, &w(10, 2));
+        r.add(&a, &w(10, 3));
+        r.add(&a, &w(11, 1));
+        let p = r.pending(10);
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].1.active_sessions, 5, "two shards' counts summed");
+        // Minute 10 changes after it was sent: its ack must not clear it.
+        r.add(&a, &w(10, 1));
+        r.acked(&p.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>());
+        let p = r.pending(10);
+        assert_eq!(p.len(), 1);
+        assert_eq!((p[0].0.minute, p[0].1.active_sessions), (10, 6));
+        r.acked(&[p[0].0.clone()]);
+        assert!(r.pending(10).is_empty());
+        // Acknowledged windows leave after two hours; pending ones never do.
+        r.add(&a, &w(12, 1));
+        r.prune(12 + KEEP_MINUTES + 5);
+        assert_eq!(r.len(), 1);
+        assert_eq!(r.pending(10)[0].0.minute, 12);
+    }
+
+    #[test]
+    fn pending_windows_go_in_batches_of_at_most_batch_windows() {
+        let a: Arc<str> = Arc::from("a");
+        let pending = |n: usize| -> Vec<(Sent, WindowAgg)> {
+            (0..n as u64)
+                .map(|m| {
+                    let s = Sent {
+                        tenant: a.clone(),
+                        minute: m,
+                        generation: m,
+                    };
+                    (s, w(m, 1))
+                })
+                .collect()
+        };
+        for (n, want) in [
+            (0, vec![]),
+            (BATCH_WINDOWS - 1, vec![BATCH_WINDOWS - 1]),
+            (BATCH_WINDOWS, vec![BATCH_WINDOWS]),
+            (BATCH_WINDOWS + 1, vec![BATCH_WINDOWS, 1]),
+        ] {
+            let (b, sent) = batches(&pending(n), "us-east-1", "e@1");
+            assert_eq!(
+                b.iter().map(|b| b.windows.len()).collect::<Vec<_>>(),
+                want,
+                "n = {n}"
+            );
+            assert_eq!(
+                b.iter().map(|b| b.batch_id).collect::<Vec<_>>(),
+                sent.keys().copied().collect::<Vec<_>>()
+            );
+            for b in &b {
+                assert_eq!(sent[&b.batch_id].len(), b.windows.len());
+                assert!(
+                    b.windows
+                        .iter()
+                        .all(|w| w.region == "us-east-1" && w.edge_id == "e@1")
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_poisoned_lock_keeps_its_windows() {
+        let r = Arc::new(Reports::default());
+        let a: Arc<str> = Arc::from("a");
+        r.add(&a, &w(10, 2));
+        let r2 = r.clone();
+        let _ = std::thread::spawn(move || {
+            let _g = r2.inner.lock();
+            panic!("a shard dies holding the lock");
+        })
+        .join();
+        assert!(r.inner.is_poisoned());
+        r.add(&a, &w(10, 3));
+        let p = r.pending(10);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].1.active_sessions, 5, "nothing dropped");
+        assert!(r.poisoned() >= 1);
+    }
+
+    #[test]
+    fn reports_keep_at_most_max_windows_dropping_the_oldest() {
+        let r = Reports::default();
+        let a: Arc<str> = Arc::from("a");
+        for m in 0..MAX_WINDOWS as u64 - 1 {
+            r.add(&a, &w(m, 1));
+        }
+        assert_eq!((r.len(), r.dropped()), (MAX_WINDOWS - 1, 0), "cap - 1");
+        r.add(&a, &w(MAX_WINDOWS as u64 - 1, 1));
+        assert_eq!((r.len(), r.dropped()), (MAX_WINDOWS, 0), "at the cap");
+        r.add(&a, &w(MAX_WINDOWS as u64, 1));
+        assert_eq!((r.len(), r.dropped()), (MAX_WINDOWS, 1), "cap + 1");
+        assert_eq!(r.pending(1)[0].0.minute, 1, "minute 0 went first");
+    }
+}

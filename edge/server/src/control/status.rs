@@ -1,0 +1,77 @@
+//! The link's health, for `/metrics`.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+
+use super::reports::Reports;
+use crate::telemetry::{Exposition, Kind};
+
+/// Health of the link, written by the control thread.
+#[derive(Debug, Default)]
+pub struct Status {
+    pub connected: AtomicBool,
+    pub version: AtomicU64,
+    pub applied: AtomicU64,
+    pub rejected_tenants: AtomicU64,
+    pub reports_acked: AtomicU64,
+    pub report_failures: AtomicU64,
+}
+
+impl Status {
+    /// The link's families (`reports`: `None` without a control plane).
+    pub fn render(&self, e: &mut Exposition, reports: Option<&Reports>) {
+        let pending = reports.map_or(0, |r| r.pending_len() as u64);
+        let dropped = reports.map_or(0, |r| r.dropped());
+        for (name, help, kind, v) in [
+            (
+                "siq_control_connected",
+                "1 while the edge follows the control plane's config stream.",
+                Kind::Gauge,
+                u64::from(self.connected.load(Relaxed)),
+            ),
+            (
+                "siq_control_config_version",
+                "The control-plane config version this edge serves.",
+                Kind::Gauge,
+                self.version.load(Relaxed),
+            ),
+            (
+                "siq_control_versions_applied_total",
+                "Config versions made durable and live.",
+                Kind::Counter,
+                self.applied.load(Relaxed),
+            ),
+            (
+                "siq_control_tenants_refused_total",
+                "Tenants from the plane this edge could not use (logged).",
+                Kind::Counter,
+                self.rejected_tenants.load(Relaxed),
+            ),
+            (
+                "siq_control_windows_acked_total",
+                "Aggregate windows the plane acknowledged.",
+                Kind::Counter,
+                self.reports_acked.load(Relaxed),
+            ),
+            (
+                "siq_control_report_failures_total",
+                "Aggregate reports not (fully) acknowledged; their windows go again.",
+                Kind::Counter,
+                self.report_failures.load(Relaxed),
+            ),
+            (
+                "siq_control_windows_pending",
+                "Aggregate windows waiting for an acknowledgement.",
+                Kind::Gauge,
+                pending,
+            ),
+            (
+                "siq_control_windows_dropped_total",
+                "Aggregate windows dropped because too many were waiting.",
+                Kind::Counter,
+                dropped,
+            ),
+        ] {
+            e.single(name, help, kind, v);
+        }
+    }
+}

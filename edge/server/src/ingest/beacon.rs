@@ -1,0 +1,140 @@
+//! `POST /v1/batch`: a beacon of frames (sendBeacon, fetch keepalive, or the fallback when
+//! WebSocket is blocked), answered only after its frames are durable.
+
+use std::time::Duration;
+
+use glommio::channels::local_channel;
+use glommio::net::TcpStream;
+use sentientiq_proto::{ClientFrame, ErrorCode, Limits, decode_http_batch};
+
+use super::hello::{self, From};
+use super::http::{self, Request, Response};
+use super::route::{CONN_QUEUE, Route};
+use crate::clock::now_ms;
+use crate::shard::{Out, ShardRef};
+
+/// How long a beacon waits for its frames to become durable.
+pub const BATCH_DEADLINE: Duration = Duration::from_secs(10);
+
+/// One beacon: answered only once its frames are durable (or refused).
+pub async fn serve(shard: &ShardRef, stream: &mut TcpStream, req: Request) -> Response {
+    let (node, m) = {
+        let s = shard.borrow();
+        (s.node.clone(), s.metrics().clone())
+    };
+    let origin = req.header("origin").map(str::to_string);
+    let resp = |r: Response| r.cors(origin.as_deref());
+    let Some(len) = req
+        .header("content-length")
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    else {
+        return resp(Response::text(411, "content-length required"));
+    };
+    if len > Limits::DEFAULT.max_http_body_bytes {
+        m.error(ErrorCode::TooBig);
+        http::drain(stream, req.rest.len(), len, Duration::from_secs(2)).await;
+        return resp(Response::error(ErrorCode::TooBig, "body over 256 KiB"));
+    }
+    let body = match http::read_body(
+        stream,
+        req.rest.clone(),
+        len,
+        Duration::from_millis(node.edge.header_timeout_ms),
+    )
+    .await
+    {
+        Ok(b) => b,
+        Err(_) => return resp(Response::text(408, "body not received in time")),
+    };
+    let b = match decode_http_batch(&body, &Limits::DEFAULT) {
+        Ok(b) => b,
+        Err(e) => {
+            m.error(e.code());
+            return resp(Response::error(e.code(), &e.to_string()));
+        }
+    };
+    let tenants = node.tenants.load();
+    let key_h = sentientiq_tenant::key_hash(b.key.as_str());
+    let ti = match hello::tenant_for(&tenants, &key_h, From::Web(origin.as_deref())) {
+        Ok(ti) => ti,
+        Err(r) => {
+            m.error(r.code);
+            return resp(Response::error(r.code, r.msg));
+        }
+    };
+    let tenant = tenants.get(ti);
+    if body.len() > tenant.limits.max_http_body_bytes {
+        m.error(ErrorCode::TooBig);
+        return resp(Response::error(
+            ErrorCode::TooBig,
+            "body over the tenant's limit",
+        ));
+    }
+    let (tx, rx) = local_channel::new_bounded::<Out>(CONN_QUEUE);
+    let route = Route::open(shard, ti, b.sid.clone(), tx);
+    let conn = route.conn;
+    let mut want = None;
+    let recv_ms = now_ms();
+    if let Some(h) = b.hello {
+        route.send(None, ClientFrame::Hello(h), recv_ms);
+    }
+    for f in b.frames {
+        want = want.max(f.seq());
+        route.send(None, f, recv_ms);
+    }
+    let result = futures_lite::future::or(
+        async {
+            let mut acked = None;
+            while let Some(out) = rx.recv().await {
+                match out {
+                    Out::Ack(seq) => {
+                        acked = acked.max(Some(seq));
+                        if acked >= want {
+                            return Ok(acked);
+                        }
+                    }
+                    // Counted by the shard that refused.
+                    Out::Err(e) => return Err((e.code, e.msg, e.retry_ms, false)),
+                    Out::Close(1013, why) => {
+                        return Err((ErrorCode::Overloaded, why, None, true));
+                    }
+                    Out::Close(_, why) => return Err((ErrorCode::Internal, why, None, true)),
+                    Out::Frame(_) => {
+                        if want.is_none() {
+                            return Ok(None);
+                        }
+                    }
+                }
+            }
+            Err((
+                ErrorCode::Overloaded,
+                "connection queue dropped".to_string(),
+                None,
+                true,
+            ))
+        },
+        async {
+            glommio::timer::sleep(BATCH_DEADLINE).await;
+            Err((
+                ErrorCode::Overloaded,
+                "frames not durable in time".to_string(),
+                None,
+                true,
+            ))
+        },
+    )
+    .await;
+    shard.borrow_mut().unregister(conn.id);
+    match result {
+        Ok(ack) => resp(Response::json(
+            200,
+            &serde_json::json!({"ack": ack.map_or(0, |s| s.0)}),
+        )),
+        Err((code, why, retry_ms, count)) => {
+            if count {
+                m.error(code);
+            }
+            resp(Response::error_retry(code, &why, retry_ms))
+        }
+    }
+}

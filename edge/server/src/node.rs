@@ -1,0 +1,58 @@
+//! What every shard of one edge process shares: settings, the tenant directory, the identity
+//! store, the spool's shared counters, metrics and the control link. Read-only but for atomics
+//! each writer owns (a shard its metrics, the control thread the directory and its status).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use crate::config::{EdgeSection, LakeSection};
+use crate::control::{Reports, Status};
+use crate::storage::SpoolShare;
+use crate::storage::identity::IdentityStore;
+use crate::telemetry::{Exposition, LakeMetrics, ShardMetrics};
+use crate::tenants::Directory;
+
+#[derive(Debug)]
+pub struct Node {
+    pub edge: EdgeSection,
+    pub lake: LakeSection,
+    pub tenants: Arc<Directory>,
+    pub nshards: usize,
+    pub metrics: Vec<Arc<ShardMetrics>>,
+    pub identity: Arc<IdentityStore>,
+    pub shutdown: Arc<AtomicBool>,
+    pub ready: AtomicUsize,
+    pub spool: Arc<SpoolShare>,
+    pub lake_metrics: Arc<LakeMetrics>,
+    /// The control-plane link's state (all zero without `[control]`).
+    pub control: Arc<Status>,
+    /// Window aggregates waiting to be reported (`None` without a control plane: shards drop
+    /// their windows as they close).
+    pub reports: Option<Arc<Reports>>,
+    /// When this process started (ms): part of the id it reports aggregates under.
+    pub boot_ms: u64,
+    /// Set once every shard has stopped (their last windows are handed over by then).
+    pub shards_stopped: Arc<AtomicBool>,
+}
+
+impl Node {
+    pub fn all_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire) == self.nshards
+    }
+
+    /// The edge id aggregates are reported under: `id@boot_ms`. The plane keeps one window per
+    /// (tenant, region, edge, minute), so a restarted edge must not overwrite what the previous
+    /// process reported for the same minute; with its own id, both are kept and summed.
+    pub fn report_edge_id(&self) -> String {
+        format!("{}@{}", self.edge.id, self.boot_ms)
+    }
+
+    /// `/metrics`: every family of this edge.
+    pub fn render_metrics(&self) -> String {
+        let mut e = Exposition::new(&[("edge", &self.edge.id), ("region", &self.edge.region)]);
+        crate::telemetry::render_shards(&mut e, &self.metrics);
+        crate::telemetry::render_lake(&mut e, &self.lake_metrics);
+        self.control.render(&mut e, self.reports.as_deref());
+        e.finish()
+    }
+}

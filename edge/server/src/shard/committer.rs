@@ -1,0 +1,135 @@
+//! The shard's spool writer (glommio task): groups appends for `commit_interval_ms`, writes
+//! them with io_uring into the current segment, fdatasyncs, and only then releases the acks the
+//! sync covers. Segments roll at `spool_segment_bytes` or `lake.max_age_s`; the segment being
+//! written is published (`SpoolShare::active_segment`) before its file exists, so the shipper
+//! never touches it.
+
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use glommio::channels::local_channel;
+
+use super::ShardRef;
+use crate::storage::spool;
+
+/// The shard's spool writer: waits for appends, groups them for `interval`, writes and
+/// fdatasyncs, then releases the acks the sync covers. On a write error nothing is acked and
+/// the data is retried; the shard reports not ready meanwhile.
+pub async fn committer(
+    shard: ShardRef,
+    dir: PathBuf,
+    bell: local_channel::LocalReceiver<()>,
+    interval: Duration,
+    segment_bytes: u64,
+    healthy: Rc<std::cell::Cell<bool>>,
+) {
+    let (shard_id, node) = {
+        let s = shard.borrow();
+        (s.id as u32, s.node.clone())
+    };
+    let max_age = Duration::from_secs(node.lake.max_age_s);
+    let active = &node.spool.active_segment[shard_id as usize];
+    // (file, first lsn, offset, opened)
+    let mut file: Option<(glommio::io::BufferedFile, u64, u64, Instant)> = None;
+    let mut retry: Vec<u8> = Vec::new();
+    let mut retry_upto = 0u64;
+    let mut synced_upto = 0u64;
+    loop {
+        if retry.is_empty() {
+            // Idle: wait for appends, but seal an open segment once it is `max_age` old so
+            // the lake gets it without waiting for more traffic.
+            let woke = match &file {
+                Some((_, _, _, opened)) => {
+                    let left = max_age.saturating_sub(opened.elapsed());
+                    futures_lite::future::or(async { Some(bell.recv().await) }, async {
+                        glommio::timer::sleep(left).await;
+                        None
+                    })
+                    .await
+                }
+                None => Some(bell.recv().await),
+            };
+            match woke {
+                Some(None) => return,
+                Some(Some(())) => {}
+                None => {
+                    if let Some((f, _, _, _)) = file.take() {
+                        if let Err(e) = f.close().await {
+                            tracing::error!(error = %e, "closing a spool segment");
+                        }
+                        // Everything written so far is in sealed segments.
+                        active.store(synced_upto, Ordering::Release);
+                    }
+                    continue;
+                }
+            }
+        }
+        glommio::timer::sleep(interval).await;
+        let (mut data, upto) = shard.borrow_mut().take_spool();
+        if !retry.is_empty() {
+            retry.extend_from_slice(&data);
+            data = std::mem::take(&mut retry);
+        }
+        let upto = upto.max(retry_upto);
+        if data.is_empty() {
+            shard.borrow_mut().durable(upto);
+            continue;
+        }
+        let start_lsn = upto - data.len() as u64;
+        let t0 = Instant::now();
+        let r: std::io::Result<()> = async {
+            let rotate = match &file {
+                None => true,
+                Some((_, _, off, opened)) => {
+                    (*off + data.len() as u64 > segment_bytes || opened.elapsed() >= max_age)
+                        && *off > spool::HEADER as u64
+                }
+            };
+            if rotate {
+                if let Some((f, _, _, _)) = file.take() {
+                    f.close().await?;
+                }
+                // Published before the file exists: the shipper never touches a segment at or
+                // above it, and everything below it is closed.
+                active.store(start_lsn, Ordering::Release);
+                std::fs::create_dir_all(&dir)?;
+                let f =
+                    glommio::io::BufferedFile::create(spool::segment_path(&dir, start_lsn)).await?;
+                f.write_at(spool::header(shard_id).to_vec(), 0).await?;
+                file = Some((f, start_lsn, spool::HEADER as u64, Instant::now()));
+            }
+            let Some((f, _, off, _)) = file.as_mut() else {
+                return Err(std::io::Error::other("no segment"));
+            };
+            let n = data.len() as u64;
+            let written = f.write_at(data.clone(), *off).await?;
+            if written as u64 != n {
+                return Err(std::io::Error::other("short write to the spool"));
+            }
+            f.fdatasync().await?;
+            *off += n;
+            Ok(())
+        }
+        .await;
+        match r {
+            Ok(()) => {
+                synced_upto = upto;
+                healthy.set(true);
+                let us = t0.elapsed().as_micros() as u64;
+                let mut s = shard.borrow_mut();
+                s.metrics().fsync(us);
+                s.durable(upto);
+            }
+            Err(e) => {
+                healthy.set(false);
+                tracing::error!(error = %e, "spool write failed; nothing is acked until it succeeds");
+                file = None;
+                retry = data;
+                retry_upto = upto;
+                glommio::timer::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}

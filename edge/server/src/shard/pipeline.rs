@@ -1,0 +1,848 @@
+//! The owner's per-frame pipeline, sans I/O: what a shard decides for every frame of the
+//! sessions it owns.
+//!
+//! ```text
+//! pipeline.handle(&env, inbound, &mut effects)     env.now_ms: the server clock
+//! pipeline.durable(now_ms, lsn, &mut effects)      the spool is synced up to lsn
+//! ```
+//! In quinn-proto's shape: state in, effects out. Admission and shedding, the frame rate, the
+//! spool headroom, Do-Not-Track and GDPR drops, dedup (the core's), spool records, acks queued
+//! behind the LSN they need, identity work and escalations all happen here; the glommio shell
+//! ([`super::Shard`]) carries the effects out (sockets, the mesh, the committer, RocksDB on the
+//! blocking pool). Nothing here reads a clock, touches a socket or a file, or spawns.
+//!
+//! Records are appended to an in-memory buffer the committer takes ([`Pipeline::take_spool`]);
+//! the LSN of a record is the spool's byte count after it.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use sentientiq_core::identity::AccountInfo;
+use sentientiq_core::{
+    AccountCooldowns, Action, ActionKind, Aggregates, Ctx, Disposition, DntPolicy, Output, Session,
+    WindowAgg,
+};
+use sentientiq_proto::{
+    ClientFrame, Det, EdgeFrame, ErrorCode, Identify, Iv, Limits, Seq, Sid, Value, Welcome,
+    decode_client, edge_to_vec,
+};
+use sentientiq_tenant::Tenant;
+
+#[cfg(test)]
+mod tests;
+
+use super::bounded::BoundedMap;
+use super::msg::{ConnRef, Inbound, Out};
+use super::rate::TokenBucket;
+use crate::storage::spool;
+use crate::telemetry::{Dropped, ShardMetrics};
+use crate::tenants::Tenants;
+
+/// What the pipeline asks of the identity store, answered from memory (no I/O on the hot path).
+pub trait Lookup {
+    /// Whether the user was deleted through the control plane (GDPR). Must fail closed.
+    fn is_forgotten(&self, tenant: &str, uid: &str) -> bool;
+    /// The account directory's entry for the user an `id` frame names.
+    fn account_for(&self, tenant: &str, id: &Identify) -> Option<AccountInfo>;
+}
+
+/// The world as one frame sees it.
+pub struct Env<'a> {
+    /// Server time, ms since the Unix epoch.
+    pub now_ms: u64,
+    pub tenants: &'a Tenants,
+    pub edge_id: &'a str,
+    pub region: &'a str,
+    /// This shard's unshipped spool bytes (appends add to it, the shipper subtracts).
+    pub spool_backlog: &'a AtomicU64,
+    /// `lake.spool_max_bytes`.
+    pub spool_max: u64,
+    pub lookup: &'a dyn Lookup,
+}
+
+impl std::fmt::Debug for Env<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Env")
+            .field("now_ms", &self.now_ms)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the shell must carry out.
+#[derive(Debug)]
+pub enum Effect {
+    /// Send to a connection, on this shard or another.
+    Deliver(ConnRef, Out),
+    /// Records were appended or an ack is queued: the committer has work.
+    WakeCommitter,
+    /// Record a session's binding to a user and update the user's profile (off the reactor).
+    /// With `reply`, the user's stored value comes back as [`Loaded`].
+    Bind {
+        tenant: u32,
+        tenant_id: Arc<str>,
+        sid: Sid,
+        uid: Arc<str>,
+        id: Identify,
+        reply: bool,
+    },
+    /// Add a purchase to a user's stored lifetime value.
+    Purchase {
+        tenant_id: Arc<str>,
+        uid: Arc<str>,
+        cents: i64,
+    },
+    /// A person must be told.
+    Escalate { tenant_id: Arc<str>, action: Action },
+}
+
+/// A user's stored value, read from the identity store after an `id` frame.
+#[derive(Debug)]
+pub struct Loaded {
+    pub tenant: u32,
+    pub sid: Sid,
+    pub uid: Arc<str>,
+    pub value_cents: i64,
+}
+
+type Key = (u32, Sid);
+
+#[derive(Debug)]
+struct Sess {
+    core: Session,
+    durable_high: Seq,
+    conn: Option<ConnRef>,
+    last_ms: u64,
+    rate: TokenBucket,
+    /// Value known before the session identified (from its tombstone).
+    known_cents: i64,
+    /// The session identified as a user deleted through the control plane (GDPR): from then
+    /// on its frames are acknowledged and dropped.
+    forgotten: bool,
+}
+
+impl Sess {
+    fn new(core: Session, now: u64, burst: u32) -> Sess {
+        Sess {
+            core,
+            durable_high: Seq(0),
+            conn: None,
+            last_ms: now,
+            rate: TokenBucket::full(now, burst),
+            known_cents: 0,
+            forgotten: false,
+        }
+    }
+
+    /// The session's lifetime value as far as the edge knows it.
+    fn value_cents(&self) -> i64 {
+        self.core.identity().value_cents().max(self.known_cents)
+    }
+}
+
+/// What a shard remembers of a session that left memory.
+#[derive(Debug, Clone, Copy)]
+struct Tombstone {
+    durable_high: Seq,
+    value_cents: i64,
+}
+
+/// One pending acknowledgement: released when the spool is durable up to `lsn`.
+#[derive(Debug)]
+struct PendingAck {
+    lsn: u64,
+    conn: ConnRef,
+    key: Key,
+    seq: Seq,
+    /// When the frame was received (server ms), for `siq_ack_seconds`.
+    recv_ms: u64,
+}
+
+/// The sessions one shard owns, its spool buffer and its pending acks.
+#[derive(Debug)]
+pub struct Pipeline {
+    sessions: HashMap<Key, Sess>,
+    spool_buf: Vec<u8>,
+    appended: u64,
+    durable: u64,
+    pending: VecDeque<PendingAck>,
+    accounts: Vec<AccountCooldowns>,
+    aggregates: Vec<Aggregates>,
+    /// Live sessions per tenant (kept with `sessions`, so the cap check is O(1)).
+    per_tenant: Vec<usize>,
+    tombstones: BoundedMap<Key, Tombstone>,
+    /// (tenant, uid) → the user's stored value (cents), bounded; see `on_profile`.
+    profiles: BoundedMap<(u32, Arc<str>), i64>,
+    scratch: Vec<Output>,
+    metrics: Arc<ShardMetrics>,
+}
+
+impl Pipeline {
+    /// A shard whose spool continues at `next_lsn`, remembering at most `tombstones` sessions
+    /// that left memory and `profiles` users' stored values.
+    pub fn new(
+        metrics: Arc<ShardMetrics>,
+        next_lsn: u64,
+        tombstones: usize,
+        profiles: usize,
+    ) -> Pipeline {
+        Pipeline {
+            sessions: HashMap::new(),
+            spool_buf: Vec::new(),
+            appended: next_lsn,
+            durable: next_lsn,
+            pending: VecDeque::new(),
+            accounts: Vec::new(),
+            aggregates: Vec::new(),
+            per_tenant: Vec::new(),
+            tombstones: BoundedMap::new(tombstones),
+            profiles: BoundedMap::new(profiles),
+            scratch: Vec::new(),
+            metrics,
+        }
+    }
+
+    pub fn metrics(&self) -> &Arc<ShardMetrics> {
+        &self.metrics
+    }
+
+    /// Makes room for per-tenant state of `n` tenants (the directory only grows).
+    fn grow(&mut self, n: usize) {
+        if self.per_tenant.len() < n {
+            self.accounts.resize_with(n, AccountCooldowns::default);
+            self.aggregates.resize_with(n, Aggregates::default);
+            self.per_tenant.resize(n, 0);
+        }
+    }
+
+    /// Every window (open ones too: counts, summed downstream), by tenant index.
+    pub fn drain_windows(&mut self) -> Vec<(usize, WindowAgg)> {
+        let mut out = Vec::new();
+        for (i, a) in self.aggregates.iter_mut().enumerate() {
+            out.extend(a.drain_closed(u64::MAX).into_iter().map(|w| (i, w)));
+        }
+        out
+    }
+
+    /// Rebuilds sessions (dedup, physics, identity) from recovered spool records, in order.
+    /// Nothing is emitted and nothing is spooled again.
+    pub fn replay(&mut self, tenants: &Tenants, records: Vec<spool::Record>) -> usize {
+        let mut n = 0;
+        self.grow(tenants.len());
+        for r in records {
+            if r.kind != spool::KIND_FRAME {
+                continue;
+            }
+            let Some(t) = tenants.index_of(&r.tenant) else {
+                continue;
+            };
+            let (Ok(sid), Ok(frame)) = (
+                Sid::parse(&r.sid),
+                decode_client(&r.frame, &Limits::DEFAULT),
+            ) else {
+                continue;
+            };
+            let key = (t as u32, sid);
+            let tenant = tenants.get(t);
+            if !self.sessions.contains_key(&key) {
+                self.per_tenant[t] += 1;
+            }
+            let burst = tenant.frame_burst;
+            let sess = self
+                .sessions
+                .entry(key)
+                .or_insert_with(|| Sess::new(Session::anonymous(), r.recv_ms, burst));
+            let mut ctx = Ctx {
+                now_ms: r.recv_ms,
+                tenant: &tenant.policy,
+                accounts: &mut AccountCooldowns::default(),
+                aggregates: &mut Aggregates::default(),
+            };
+            self.scratch.clear();
+            sess.core.handle_frame(&mut ctx, &frame, &mut self.scratch);
+            sess.durable_high = sess.durable_high.max(Seq(r.seq));
+            sess.last_ms = r.recv_ms;
+            n += 1;
+        }
+        self.scratch.clear();
+        self.metrics
+            .sessions
+            .store(self.sessions.len() as u64, Ordering::Relaxed);
+        n
+    }
+
+    /// Seeds tombstones from the floors of shipped sessions not rebuilt from the spool.
+    pub fn seed_floors(&mut self, tenants: &Tenants, floors: Vec<(String, String, u64)>) {
+        for (t, s, seq) in floors {
+            let (Some(ti), Ok(sid)) = (tenants.index_of(&t), Sid::parse(&s)) else {
+                continue;
+            };
+            let key = (ti as u32, sid);
+            if self.sessions.contains_key(&key) {
+                continue;
+            }
+            self.tombstone(key, Seq(seq), 0);
+        }
+    }
+
+    /// Remembers a session that left memory (merging with what was already remembered).
+    fn tombstone(&mut self, key: Key, durable_high: Seq, value_cents: i64) {
+        let t = match self.tombstones.get(&key) {
+            Some(p) => Tombstone {
+                durable_high: p.durable_high.max(durable_high),
+                value_cents: p.value_cents.max(value_cents),
+            },
+            None => Tombstone {
+                durable_high,
+                value_cents,
+            },
+        };
+        self.tombstones.insert(key, t);
+    }
+
+    /// A user's stored value arrived from the identity store: cached, and applied to the
+    /// session if it is still bound to that user.
+    pub fn on_profile(&mut self, l: Loaded) {
+        ShardMetrics::inc(&self.metrics.profiles_loaded);
+        let tenant = l.tenant;
+        if let Some(s) = self.sessions.get_mut(&(l.tenant, l.sid)) {
+            s.core.set_history(&l.uid, l.value_cents);
+        }
+        self.profiles.insert((tenant, l.uid), l.value_cents);
+    }
+
+    /// The owner's handling of one frame.
+    pub fn handle(&mut self, env: &Env<'_>, inb: Inbound, fx: &mut Vec<Effect>) {
+        let now = env.now_ms;
+        self.grow(env.tenants.len());
+        let tenant = env.tenants.get(inb.tenant as usize);
+        let key: Key = (inb.tenant, inb.sid);
+        if !self.sessions.contains_key(&key) && !self.admit(tenant, &key, inb.conn, now, fx) {
+            return;
+        }
+        let Some(sess) = self.sessions.get_mut(&key) else {
+            return;
+        };
+        sess.last_ms = now;
+        let mut ctx = Ctx {
+            now_ms: now,
+            tenant: &tenant.policy,
+            accounts: &mut self.accounts[inb.tenant as usize],
+            aggregates: &mut self.aggregates[inb.tenant as usize],
+        };
+        self.scratch.clear();
+        if let ClientFrame::Hello(_) = &inb.frame {
+            sess.core
+                .handle_frame(&mut ctx, &inb.frame, &mut self.scratch);
+            sess.conn = Some(inb.conn);
+            let w = EdgeFrame::Welcome(Welcome {
+                edge: env.edge_id.to_string(),
+                region: env.region.to_string(),
+                ack: sess.durable_high,
+                flush_ms: tenant.flush_ms,
+                max_batch: tenant.max_batch,
+                emit: tenant.emit,
+            });
+            fx.push(Effect::Deliver(inb.conn, Out::Frame(edge_to_vec(&w))));
+            return;
+        }
+        let Some(seq) = inb.frame.seq() else { return };
+        // The connection that sent the latest frame receives the session's outputs.
+        sess.conn = Some(inb.conn);
+        // A user deleted through the control plane (GDPR): nothing more is kept for them.
+        if let ClientFrame::Identify(id) = &inb.frame
+            && env.lookup.is_forgotten(&tenant.id, &id.uid)
+        {
+            sess.forgotten = true;
+        }
+        if sess.forgotten {
+            self.metrics.dropped(Dropped::ForgottenUser);
+            fx.push(Effect::Deliver(inb.conn, Out::Ack(seq)));
+            return;
+        }
+        // Do-Not-Track under `dnt = "drop"`: acknowledged (the SDK may forget it) and dropped:
+        // nothing is processed, spooled or shipped.
+        if tenant.policy.dnt == DntPolicy::Drop && sess.core.dnt() {
+            self.metrics.dropped(Dropped::Dnt);
+            fx.push(Effect::Deliver(inb.conn, Out::Ack(seq)));
+            return;
+        }
+        // Spool headroom: while the lake is behind, new frames are refused (not acked, so the
+        // client keeps them) once the shard's unshipped spool passes its share; high-value
+        // sessions keep the last 10 %.
+        if seq > sess.core.high_seq() {
+            let backlog = env.spool_backlog.load(Ordering::Relaxed);
+            let max = env.spool_max;
+            // An `id` frame may be what makes the session high-value, so it may use the reserve
+            // too (it is small, and refusing it would keep a $100k user anonymous).
+            let high = sess.value_cents() >= tenant.high_value_cents
+                || matches!(inb.frame, ClientFrame::Identify(_));
+            if backlog >= max || (!high && backlog >= max / 10 * 9) {
+                self.refuse(
+                    fx,
+                    inb.conn,
+                    ErrorCode::Overloaded,
+                    "the edge's spool is full while the lake catches up; retry later".into(),
+                    false,
+                    5000,
+                );
+                return;
+            }
+        }
+        // Only frames beyond what the session holds spend a token: a retry of frames already
+        // accepted (a re-sent beacon) is re-acked, not refused.
+        let charged = seq > sess.core.high_seq();
+        if charged
+            && let Err(wait_ms) = sess
+                .rate
+                .take(now, tenant.frames_per_sec, tenant.frame_burst)
+        {
+            // Not accepted, not acked: the client keeps the frame and sends it again later.
+            let msg = format!(
+                "over {} frames/s for this session; seq {} not accepted",
+                tenant.frames_per_sec, seq.0
+            );
+            self.refuse(fx, inb.conn, ErrorCode::RateLimited, msg, false, wait_ms);
+            return;
+        }
+        let uid_before = match &inb.frame {
+            ClientFrame::Identify(_) => sess.core.identity().uid.clone(),
+            _ => None,
+        };
+        let d = sess
+            .core
+            .handle_frame(&mut ctx, &inb.frame, &mut self.scratch);
+        let m = &self.metrics;
+        ShardMetrics::add(&m.bytes, inb.raw.len() as u64);
+        match d {
+            Disposition::Accepted => {
+                ShardMetrics::inc(&m.frames);
+                if let ClientFrame::Batch(b) = &inb.frame {
+                    ShardMetrics::add(&m.samples, b.len() as u64);
+                }
+                self.spool_append(
+                    env,
+                    spool::KIND_FRAME,
+                    inb.recv_ms,
+                    &tenant.id,
+                    key.1.as_str(),
+                    seq.0,
+                    &inb.raw,
+                );
+            }
+            Disposition::Duplicate => ShardMetrics::inc(&m.duplicates),
+            Disposition::Conflict => ShardMetrics::inc(&m.conflicts),
+        }
+        // The frame's detections and actions go to the spool (for the lake) before its ack is
+        // queued, so they are durable together.
+        let outputs = std::mem::take(&mut self.scratch);
+        for o in &outputs {
+            let (kind, at, json) = match o {
+                Output::Detection(det) => (
+                    spool::KIND_DETECTION,
+                    det.at.0,
+                    serde_json::to_vec(&detection_row(det)),
+                ),
+                Output::Action(a) => (
+                    spool::KIND_ACTION,
+                    seq.0,
+                    serde_json::to_vec(&action_row(a, seq.0)),
+                ),
+            };
+            match json {
+                Ok(json) => {
+                    self.spool_append(env, kind, now, &tenant.id, key.1.as_str(), at, &json)
+                }
+                // A row that cannot be serialised is counted (never expected: the rows are
+                // plain structs); the frame itself is kept.
+                Err(_) => ShardMetrics::inc(&self.metrics.unserialisable),
+            }
+        }
+        // Acked once everything appended so far (this record included, or the held one) is durable.
+        self.pending.push_back(PendingAck {
+            lsn: self.appended,
+            conn: inb.conn,
+            key: key.clone(),
+            seq,
+            recv_ms: inb.recv_ms,
+        });
+        // Wake the committer for every pending ack: new records need a write and fdatasync; a
+        // duplicate of a durable frame needs only the release (an empty commit).
+        fx.push(Effect::WakeCommitter);
+        self.identity_work(env, tenant, &key, inb.frame, d, uid_before, fx);
+        self.answer(tenant, inb.conn, &outputs, fx);
+        self.scratch = outputs;
+        self.scratch.clear();
+    }
+
+    /// Bindings and purchases for the identity store.
+    #[allow(clippy::too_many_arguments)]
+    fn identity_work(
+        &mut self,
+        env: &Env<'_>,
+        tenant: &Tenant,
+        key: &Key,
+        frame: ClientFrame,
+        d: Disposition,
+        uid_before: Option<Arc<str>>,
+        fx: &mut Vec<Effect>,
+    ) {
+        if !d.is_new() {
+            return;
+        }
+        match frame {
+            // Only what the core bound is stored: a Do-Not-Track session under the `anonymous`
+            // policy keeps no identity, here or in RocksDB.
+            ClientFrame::Identify(id) => {
+                let Some(s) = self.sessions.get_mut(key) else {
+                    return;
+                };
+                let Some(uid) = s.core.identity().uid.clone() else {
+                    return;
+                };
+                if *uid != *id.uid {
+                    return;
+                }
+                // Answered from memory (the directory is held in RAM).
+                s.core.set_account(env.lookup.account_for(&tenant.id, &id));
+                // A newly bound user: their stored value applies now if cached, else when the
+                // identity store answers (off the reactor). A repeated `id` only updates the
+                // store (its history already counts this session's purchases).
+                let first = uid_before.as_deref() != Some(&*uid);
+                if first && let Some(v) = self.profiles.get(&(key.0, uid.clone())) {
+                    s.core.set_history(&uid, *v);
+                }
+                fx.push(Effect::Bind {
+                    tenant: key.0,
+                    tenant_id: tenant.id.clone(),
+                    sid: key.1.clone(),
+                    uid,
+                    id,
+                    reply: first,
+                });
+            }
+            // A purchase by a bound user counts toward their stored lifetime value.
+            ClientFrame::Track(tr) => {
+                let Some(s) = self.sessions.get(key) else {
+                    return;
+                };
+                let (Some(uid), Some(cents)) = (
+                    s.core.identity().uid.clone(),
+                    sentientiq_core::identity::purchase_cents(&tr),
+                ) else {
+                    return;
+                };
+                if let Some(v) = self.profiles.get_mut(&(key.0, uid.clone())) {
+                    *v = v.saturating_add(cents);
+                }
+                fx.push(Effect::Purchase {
+                    tenant_id: tenant.id.clone(),
+                    uid,
+                    cents,
+                });
+            }
+            _ => {}
+        }
+    }
+
+    /// Detections and interventions back to the page; escalations out.
+    fn answer(&self, tenant: &Tenant, conn: ConnRef, outputs: &[Output], fx: &mut Vec<Effect>) {
+        for o in outputs {
+            match o {
+                Output::Detection(det) => {
+                    self.metrics.detection(det.emotion);
+                    if tenant.emit {
+                        let f = EdgeFrame::Det(Det {
+                            id: format!("d{}", det.n),
+                            e: det
+                                .label
+                                .as_deref()
+                                .unwrap_or(det.emotion.as_str())
+                                .to_string(),
+                            c: (det.confidence * 1000.0).round() / 1000.0,
+                            sec: det.section.as_deref().map(str::to_string),
+                            at: det.at,
+                        });
+                        fx.push(Effect::Deliver(conn, Out::Frame(edge_to_vec(&f))));
+                    }
+                }
+                Output::Action(a) => match &a.kind {
+                    ActionKind::Intervene {
+                        kind,
+                        variant,
+                        payload,
+                    } => {
+                        ShardMetrics::inc(&self.metrics.interventions);
+                        let f = EdgeFrame::Iv(Iv {
+                            id: format!("i{}", a.n),
+                            kind: kind.to_string(),
+                            variant: variant.to_string(),
+                            e: a.emotion.as_str().to_string(),
+                            payload: Value::clone(payload),
+                        });
+                        fx.push(Effect::Deliver(conn, Out::Frame(edge_to_vec(&f))));
+                    }
+                    ActionKind::Escalate { .. } => {
+                        ShardMetrics::inc(&self.metrics.escalations);
+                        fx.push(Effect::Escalate {
+                            tenant_id: tenant.id.clone(),
+                            action: a.clone(),
+                        });
+                    }
+                },
+            }
+        }
+    }
+
+    /// Appends one record to the spool buffer; the committer writes and syncs it.
+    #[allow(clippy::too_many_arguments)]
+    fn spool_append(
+        &mut self,
+        env: &Env<'_>,
+        kind: u8,
+        recv_ms: u64,
+        tenant: &str,
+        sid: &str,
+        seq: u64,
+        body: &[u8],
+    ) {
+        let before = self.spool_buf.len();
+        spool::encode_kind(kind, recv_ms, tenant, sid, seq, body, &mut self.spool_buf);
+        let n = (self.spool_buf.len() - before) as u64;
+        self.appended += n;
+        env.spool_backlog.fetch_add(n, Ordering::Relaxed);
+        ShardMetrics::add(&self.metrics.spool_bytes, n);
+    }
+
+    /// Creates the session for `key`, or refuses it (`false`). At the tenant's per-shard session
+    /// limit the lowest-value session goes first: a newcomer worth more than some live session
+    /// displaces the cheapest one; a newcomer at or above the tenant's high-value mark is always
+    /// admitted (shedding the cheapest session below the mark if there is one); a high-value
+    /// session is never shed. A newcomer's value is what its tombstone remembers (a session
+    /// that identified earlier and left memory), else 0 until it identifies.
+    fn admit(
+        &mut self,
+        tenant: &Tenant,
+        key: &Key,
+        conn: ConnRef,
+        now: u64,
+        fx: &mut Vec<Effect>,
+    ) -> bool {
+        let tomb = self.tombstones.get(key).copied();
+        let value = tomb.map_or(0, |t| t.value_cents);
+        if self.per_tenant[key.0 as usize] >= tenant.max_sessions_per_shard {
+            let high = value >= tenant.high_value_cents;
+            match self.cheapest(key.0, tenant.high_value_cents) {
+                Some((victim, v)) if v < value || high => self.shed(&victim, fx),
+                _ if high => {} // every live session is high-value: admitted over the limit
+                _ => {
+                    ShardMetrics::inc(&self.metrics.shed);
+                    self.refuse(
+                        fx,
+                        conn,
+                        ErrorCode::Overloaded,
+                        "this edge is at its session limit for the tenant".into(),
+                        true,
+                        5000,
+                    );
+                    return false;
+                }
+            }
+        }
+        let mut sess = Sess::new(Session::anonymous(), now, tenant.frame_burst);
+        if let Some(t) = tomb {
+            self.tombstones.remove(key);
+            sess.core.resume_after(t.durable_high);
+            sess.durable_high = t.durable_high;
+            sess.known_cents = t.value_cents;
+        }
+        // The key is copied only when a session is created, not per frame.
+        self.sessions.insert(key.clone(), sess);
+        self.per_tenant[key.0 as usize] += 1;
+        self.metrics
+            .sessions
+            .store(self.sessions.len() as u64, Ordering::Relaxed);
+        true
+    }
+
+    /// The tenant's lowest-value live session below `high` with no ack pending (a session
+    /// waiting for its ack is never dropped), oldest activity first among equals.
+    fn cheapest(&self, tenant: u32, high: i64) -> Option<(Key, i64)> {
+        let pending: HashSet<&Key> = self.pending.iter().map(|p| &p.key).collect();
+        self.sessions
+            .iter()
+            .filter(|(k, _)| k.0 == tenant && !pending.contains(k))
+            .map(|(k, s)| (k, s.value_cents(), s.last_ms))
+            .filter(|(_, v, _)| *v < high)
+            .min_by_key(|(_, v, last)| (*v, *last))
+            .map(|(k, v, _)| (k.clone(), v))
+    }
+
+    /// Sheds a live session: its connection is told `overloaded` (WS 1013, HTTP 503) and the
+    /// session leaves memory. Everything it sent that was acked stays in the spool.
+    fn shed(&mut self, key: &Key, fx: &mut Vec<Effect>) {
+        let Some(conn) = self.remove_session(key) else {
+            return;
+        };
+        ShardMetrics::inc(&self.metrics.shed);
+        if let Some(conn) = conn {
+            self.refuse(
+                fx,
+                conn,
+                ErrorCode::Overloaded,
+                "shed: this edge is at its session limit; reconnect later".into(),
+                true,
+                5000,
+            );
+        }
+    }
+
+    /// Answers a frame or session with an error (counted by code).
+    fn refuse(
+        &self,
+        fx: &mut Vec<Effect>,
+        conn: ConnRef,
+        code: ErrorCode,
+        msg: String,
+        fatal: bool,
+        retry_ms: u32,
+    ) {
+        self.metrics.error(code);
+        let e = sentientiq_proto::Err {
+            code,
+            msg,
+            fatal,
+            retry_ms: Some(retry_ms),
+        };
+        fx.push(Effect::Deliver(conn, Out::Err(e)));
+    }
+
+    /// Removes a session, leaving a tombstone. Returns its connection, `None` if absent.
+    fn remove_session(&mut self, key: &Key) -> Option<Option<ConnRef>> {
+        let s = self.sessions.remove(key)?;
+        self.per_tenant[key.0 as usize] -= 1;
+        self.metrics
+            .sessions
+            .store(self.sessions.len() as u64, Ordering::Relaxed);
+        let value = s.value_cents();
+        self.tombstone(key.clone(), s.durable_high, value);
+        Some(s.conn)
+    }
+
+    /// Takes what the committer must write: the buffered records and the LSN they end at.
+    pub fn take_spool(&mut self) -> (Vec<u8>, u64) {
+        (std::mem::take(&mut self.spool_buf), self.appended)
+    }
+
+    /// The spool is durable up to `lsn`: release the acks it covers, one cumulative ack per
+    /// (connection, session).
+    pub fn durable(&mut self, now: u64, lsn: u64, fx: &mut Vec<Effect>) {
+        self.durable = self.durable.max(lsn);
+        let mut acks: Vec<(ConnRef, Key, Seq)> = Vec::new();
+        while self.pending.front().is_some_and(|p| p.lsn <= self.durable) {
+            let Some(p) = self.pending.pop_front() else {
+                break;
+            };
+            self.metrics.ack_latency(now.saturating_sub(p.recv_ms));
+            if let Some(s) = self.sessions.get_mut(&p.key) {
+                s.durable_high = s.durable_high.max(p.seq);
+            }
+            match acks
+                .iter_mut()
+                .find(|(c, k, _)| *c == p.conn && *k == p.key)
+            {
+                Some(e) => e.2 = e.2.max(p.seq),
+                None => acks.push((p.conn, p.key, p.seq)),
+            }
+        }
+        for (conn, _, seq) in acks {
+            ShardMetrics::inc(&self.metrics.acks);
+            fx.push(Effect::Deliver(conn, Out::Ack(seq)));
+        }
+    }
+
+    pub fn has_pending(&self) -> bool {
+        !self.pending.is_empty() || !self.spool_buf.is_empty()
+    }
+
+    /// Drops sessions idle for longer than `idle_ms` (their records stay in the spool).
+    /// Returns how many left memory.
+    pub fn evict_idle(&mut self, now: u64, idle_ms: u64) -> usize {
+        let pending: HashSet<&Key> = self.pending.iter().map(|p| &p.key).collect();
+        let idle: Vec<Key> = self
+            .sessions
+            .iter()
+            .filter(|(k, s)| now.saturating_sub(s.last_ms) > idle_ms && !pending.contains(k))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in &idle {
+            self.remove_session(k);
+        }
+        idle.len()
+    }
+
+    /// Live sessions (tests, tools).
+    pub fn len(&self) -> usize {
+        self.sessions.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+}
+
+/// A detection as the lake stores it.
+fn detection_row(d: &sentientiq_core::Detection) -> sentientiq_lake::DetectionRow {
+    let p = &d.physics;
+    sentientiq_lake::DetectionRow {
+        n: d.n,
+        emotion: d.emotion.as_str().to_string(),
+        label: d.label.as_deref().map(str::to_string),
+        confidence: d.confidence,
+        section: d.section.as_deref().map(str::to_string),
+        page: d.page.as_deref().map(str::to_string),
+        at_seq: d.at.0,
+        sample: d.sample,
+        client_ms: d.client_ms,
+        user: d.uid.as_deref().map(str::to_string),
+        account: d.account.as_deref().map(str::to_string),
+        value_cents: d.value_cents,
+        speed: p.speed,
+        accel: p.accel,
+        jerk: p.jerk,
+        curvature: p.curvature,
+        entropy: p.entropy,
+        efficiency: p.efficiency,
+        dwell_ms: p.dwell_ms,
+    }
+}
+
+/// An action as the lake stores it.
+fn action_row(a: &Action, seq: u64) -> sentientiq_lake::ActionRow {
+    let s = |v: &Option<Arc<str>>| v.as_deref().map(str::to_string);
+    let mut row = sentientiq_lake::ActionRow {
+        id: format!("i{}", a.n),
+        seq,
+        rule: Some(a.rule.to_string()),
+        emotion: Some(a.emotion.as_str().to_string()),
+        confidence: Some(a.confidence),
+        detection: Some(a.detection),
+        user: s(&a.uid),
+        account: s(&a.account),
+        value_cents: Some(a.priority_cents),
+        section: s(&a.section),
+        ..Default::default()
+    };
+    match &a.kind {
+        ActionKind::Intervene { kind, variant, .. } => {
+            row.action = "intervene".into();
+            row.kind = Some(kind.to_string());
+            row.variant = Some(variant.to_string());
+        }
+        ActionKind::Escalate { contacts } => {
+            row.action = "escalate".into();
+            row.contacts = Some(contacts.join(","));
+        }
+    }
+    row
+}

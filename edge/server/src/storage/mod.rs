@@ -1,0 +1,27 @@
+//! What the edge keeps on its own disks: the spool (the durable log every ack waits for) and
+//! the identity store (RocksDB: users, sessions, accounts, shipped floors, GDPR deletions).
+
+pub mod identity;
+pub mod spool;
+
+use std::sync::atomic::AtomicU64;
+
+/// What each shard's spool writer shares with the lake shipper.
+#[derive(Debug)]
+pub struct SpoolShare {
+    /// Per shard: the first LSN of the segment its writer writes (segments below it are sealed
+    /// and may be shipped). Set before the segment file is created.
+    pub active_segment: Vec<AtomicU64>,
+    /// Per shard: spool bytes not yet shipped (appends add, the shipper subtracts).
+    pub backlog: Vec<AtomicU64>,
+}
+
+impl SpoolShare {
+    /// Shards starting at these LSNs with these backlogs.
+    pub fn new(next_lsn: &[u64], backlog: &[u64]) -> SpoolShare {
+        SpoolShare {
+            active_segment: next_lsn.iter().map(|l| AtomicU64::new(*l)).collect(),
+            backlog: backlog.iter().map(|b| AtomicU64::new(*b)).collect(),
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! The SentientIQ tenant model: one spec ([`TenantSpec`]), one validator
+//! ([`TenantSpec::validate`]) and the validated runtime [`Tenant`].
+//!
+//! Everything that configures a tenant goes through here: an edge's config file (TOML
+//! `[[tenant]]` tables), the control plane before it stores a tenant, and the edge again when
+//! the plane's tenant arrives over gRPC (`plane`, feature `grpc`). What one of them accepts,
+//! the others accept; the id rules and the emotion vocabulary exist once
+//! ([`valid_id`], [`sentientiq_core::Emotion::parse`]).
+//!
+//! Pure: no I/O, no environment, no clock.
+
+mod model;
+#[cfg(feature = "grpc")]
+pub mod plane;
+mod spec;
+
+pub use model::{Tenant, check_account};
+pub use spec::{
+    AccountSpec, ContactSpec, Dnt, EscalateSpec, InterveneSpec, LabelSpec, LakeSpec, LimitsSpec,
+    RuleSpec, TenantSpec, ThresholdsSpec,
+};
+
+/// Default per-session frame rate: an SDK flushing every 250 ms sends 4 frames/s plus the odd
+/// `id`/`tr`; 50/s leaves room for bursts of custom events while stopping a runaway loop.
+pub const DEFAULT_FRAMES_PER_SEC: u32 = 50;
+/// Default burst: one full HTTP beacon (256 frames, PROTOCOL.md §7).
+pub const DEFAULT_FRAME_BURST: u32 = 256;
+/// Default value from which a session is protected from shedding: the $100k accounts the
+/// product promises to never lose.
+pub const DEFAULT_HIGH_VALUE_CENTS: i64 = 10_000_000;
+/// Longest id of a tenant, rule or contact.
+pub const MAX_ID_LEN: usize = 64;
+/// Longest tenant display name, bytes.
+pub const MAX_NAME_LEN: usize = 256;
+
+/// Why a tenant was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Error {
+    #[error("tenant `{tenant}`: {msg}")]
+    Invalid { tenant: String, msg: String },
+    #[error("tenant `{tenant}`: {source}")]
+    Policy {
+        tenant: String,
+        source: sentientiq_core::ConfigError,
+    },
+}
+
+/// Ids of tenants, rules and contacts: 1 to [`MAX_ID_LEN`] of `[a-z0-9_-]`.
+pub fn valid_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= MAX_ID_LEN
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-')
+}
+
+/// SHA-256 of a write key, as stored in `key_sha256` (keys themselves are never stored).
+pub fn key_hash(key: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(key.as_bytes()).into()
+}

@@ -1,0 +1,436 @@
+//! The validated tenant, as edges use it, and the one validator that makes it.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use sentientiq_core::{DntPolicy, Emotion, Rule, RuleAction, TenantPolicy, Thresholds};
+use sentientiq_proto::{Limits, Value};
+
+use crate::spec::{AccountSpec, ContactSpec, Dnt, LakeSpec, TenantSpec};
+use crate::{
+    DEFAULT_FRAME_BURST, DEFAULT_FRAMES_PER_SEC, Error, MAX_ID_LEN, MAX_NAME_LEN, valid_id,
+};
+
+/// A validated tenant.
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub id: Arc<str>,
+    pub name: String,
+    pub key_hashes: Vec<[u8; 32]>,
+    pub allowed_origins: Vec<String>,
+    pub emit: bool,
+    pub flush_ms: u32,
+    pub max_batch: u32,
+    pub policy: TenantPolicy,
+    pub limits: Limits,
+    pub max_sessions_per_shard: usize,
+    pub frames_per_sec: u32,
+    pub frame_burst: u32,
+    pub high_value_cents: i64,
+    pub contacts: Vec<ContactSpec>,
+    pub accounts: Vec<AccountSpec>,
+    pub lake: LakeSpec,
+}
+
+impl TenantSpec {
+    /// Checks everything and builds the runtime tenant. The error names the tenant and the
+    /// setting.
+    pub fn validate(&self) -> Result<Tenant, Error> {
+        let t = self;
+        let bad = |msg: String| Error::Invalid {
+            tenant: t.id.clone(),
+            msg,
+        };
+        if !valid_id(&t.id) {
+            return Err(bad(format!(
+                "the id must be 1 to {MAX_ID_LEN} of a-z 0-9 _ -"
+            )));
+        }
+        if t.name.len() > MAX_NAME_LEN {
+            return Err(bad(format!("name over {MAX_NAME_LEN} bytes")));
+        }
+        let mut key_hashes = Vec::with_capacity(t.key_sha256.len());
+        for h in &t.key_sha256 {
+            let mut k = [0u8; 32];
+            hex::decode_to_slice(h, &mut k).map_err(|_| {
+                bad(format!(
+                    "key hash `{h}` is not 64 hex digits (SHA-256 of the key)"
+                ))
+            })?;
+            key_hashes.push(k);
+        }
+        for o in &t.allowed_origins {
+            if o != "*" && !(o.starts_with("http://") || o.starts_with("https://")) {
+                return Err(bad(format!(
+                    "origin `{o}` must be `*` or scheme://host[:port]"
+                )));
+            }
+        }
+        let emotion = |s: &str| {
+            Emotion::parse(s).ok_or_else(|| {
+                bad(format!(
+                    "unknown emotion `{s}` (rage, frustration, hesitation, confusion, abandonment)"
+                ))
+            })
+        };
+        let thresholds = thresholds(t);
+        let mut labels = Vec::with_capacity(t.labels.len());
+        for l in &t.labels {
+            if l.section.is_empty() || l.label.is_empty() {
+                return Err(bad(format!(
+                    "label {:?}: a section and a label are required",
+                    l.label
+                )));
+            }
+            labels.push((
+                emotion(&l.emotion)?,
+                Arc::from(l.section.as_str()),
+                Arc::from(l.label.as_str()),
+            ));
+        }
+        let mut contact_ids = HashSet::new();
+        for c in &t.contacts {
+            if !valid_id(&c.id) || !contact_ids.insert(c.id.as_str()) {
+                return Err(bad(format!("contact id `{}` is invalid or repeated", c.id)));
+            }
+        }
+        let mut rule_ids = HashSet::new();
+        let mut rules = Vec::with_capacity(t.rules.len());
+        for r in &t.rules {
+            if !valid_id(&r.id) || !rule_ids.insert(r.id.as_str()) {
+                return Err(bad(format!("rule id `{}` is invalid or repeated", r.id)));
+            }
+            let action = match (&r.intervene, &r.escalate) {
+                (Some(i), None) => RuleAction::Intervene {
+                    kind: Arc::from(i.kind.as_str()),
+                    variant: Arc::from(i.variant.as_str()),
+                    payload: Arc::new(i.payload.as_ref().map_or(Value::Nil, json_value)),
+                },
+                (None, Some(e)) => {
+                    if let Some(c) = e
+                        .contacts
+                        .iter()
+                        .find(|c| !contact_ids.contains(c.as_str()))
+                    {
+                        return Err(bad(format!("rule `{}`: unknown contact `{c}`", r.id)));
+                    }
+                    RuleAction::Escalate {
+                        contacts: e.contacts.iter().map(|c| Arc::from(c.as_str())).collect(),
+                    }
+                }
+                _ => {
+                    return Err(bad(format!(
+                        "rule `{}`: exactly one of `intervene` or `escalate`",
+                        r.id
+                    )));
+                }
+            };
+            if !(0.0..=1.0).contains(&r.min_confidence) {
+                return Err(bad(format!(
+                    "rule `{}`: min_confidence outside 0..=1",
+                    r.id
+                )));
+            }
+            rules.push(Rule {
+                id: Arc::from(r.id.as_str()),
+                emotions: r
+                    .emotions
+                    .iter()
+                    .map(|e| emotion(e))
+                    .collect::<Result<_, _>>()?,
+                min_confidence: r.min_confidence,
+                sections: r.sections.iter().map(|s| Arc::from(s.as_str())).collect(),
+                require_identified: r.require_identified,
+                min_value_cents: r.min_value_cents,
+                action,
+                session_cooldown_ms: r.session_cooldown_s.saturating_mul(1000),
+                account_cooldown_ms: r.account_cooldown_s.saturating_mul(1000),
+            });
+        }
+        let dflt = TenantPolicy::default();
+        let arcs = |v: &Vec<String>| v.iter().map(|s| Arc::from(s.as_str())).collect();
+        let policy = TenantPolicy {
+            thresholds,
+            labels,
+            rules,
+            hesitation_sections: t
+                .hesitation_sections
+                .as_ref()
+                .map_or(dflt.hesitation_sections, arcs),
+            checkout_markers: t
+                .checkout_markers
+                .as_ref()
+                .map_or(dflt.checkout_markers, arcs),
+            dnt: match t.dnt {
+                Dnt::Anonymous => DntPolicy::Anonymous,
+                Dnt::Drop => DntPolicy::Drop,
+            },
+        };
+        policy.validate().map_err(|source| Error::Policy {
+            tenant: t.id.clone(),
+            source,
+        })?;
+        let l = &t.limits;
+        let d = Limits::DEFAULT;
+        let limits = Limits::DEFAULT.tightened(&Limits {
+            max_frame_bytes: l.max_frame_bytes.unwrap_or(d.max_frame_bytes),
+            max_http_body_bytes: l.max_http_body_bytes.unwrap_or(d.max_http_body_bytes),
+            max_samples: l.max_samples.unwrap_or(d.max_samples),
+            ..d
+        });
+        let frames_per_sec = l.frames_per_sec.unwrap_or(DEFAULT_FRAMES_PER_SEC);
+        let frame_burst = l.frame_burst.unwrap_or(DEFAULT_FRAME_BURST);
+        if frames_per_sec == 0 || frame_burst == 0 {
+            return Err(bad(
+                "limits.frames_per_sec and limits.frame_burst must be positive".into(),
+            ));
+        }
+        if l.max_sessions_per_shard == Some(0) {
+            return Err(bad("limits.max_sessions_per_shard must be positive".into()));
+        }
+        if t.high_value_cents < 0 {
+            return Err(bad("high_value_cents must not be negative".into()));
+        }
+        if t.flush_ms == 0 || t.max_batch == 0 || t.max_batch as usize > limits.max_samples {
+            return Err(bad(
+                "flush_ms must be positive and max_batch within 1..=max_samples".into(),
+            ));
+        }
+        for a in &t.accounts {
+            check_account(&a.matches, a.value_cents).map_err(bad)?;
+        }
+        Ok(Tenant {
+            id: Arc::from(t.id.as_str()),
+            name: t.name.clone(),
+            key_hashes,
+            allowed_origins: t.allowed_origins.clone(),
+            emit: t.emit,
+            flush_ms: t.flush_ms,
+            max_batch: t.max_batch,
+            policy,
+            limits,
+            max_sessions_per_shard: l.max_sessions_per_shard.unwrap_or(usize::MAX),
+            frames_per_sec,
+            frame_burst,
+            high_value_cents: t.high_value_cents,
+            contacts: t.contacts.clone(),
+            accounts: t.accounts.clone(),
+            lake: t.lake.clone(),
+        })
+    }
+}
+
+/// An account of the directory: `matches` is a user id (1 to 256 bytes) or an email domain
+/// written `@example.com`; the value is not negative.
+pub fn check_account(matches: &str, value_cents: i64) -> Result<(), String> {
+    let ok = match matches.strip_prefix('@') {
+        Some(domain) => !domain.is_empty() && domain.contains('.') && domain.len() <= 253,
+        None => !matches.is_empty() && matches.len() <= 256,
+    };
+    if !ok {
+        return Err(format!(
+            "account match `{matches}`: a user id or an email domain like @example.com"
+        ));
+    }
+    if value_cents < 0 {
+        return Err(format!("account {matches}: negative lifetime value"));
+    }
+    Ok(())
+}
+
+/// The spec's overrides over the core's defaults.
+fn thresholds(t: &TenantSpec) -> Thresholds {
+    let d = Thresholds::default();
+    let o = &t.thresholds;
+    Thresholds {
+        rage_clicks: o.rage_clicks.unwrap_or(d.rage_clicks),
+        rage_gap_ms: o.rage_gap_ms.unwrap_or(d.rage_gap_ms),
+        rage_radius_px: o.rage_radius_px.unwrap_or(d.rage_radius_px),
+        dead_clicks: o.dead_clicks.unwrap_or(d.dead_clicks),
+        dead_window_ms: o.dead_window_ms.unwrap_or(d.dead_window_ms),
+        error_click_ms: o.error_click_ms.unwrap_or(d.error_click_ms),
+        thrash_reversals: o.thrash_reversals.unwrap_or(d.thrash_reversals),
+        thrash_window_ms: o.thrash_window_ms.unwrap_or(d.thrash_window_ms),
+        scroll_reversals: o.scroll_reversals.unwrap_or(d.scroll_reversals),
+        scroll_window_ms: o.scroll_window_ms.unwrap_or(d.scroll_window_ms),
+        hesitation_returns: o.hesitation_returns.unwrap_or(d.hesitation_returns),
+        escalation_confidence: o.escalation_confidence.unwrap_or(d.escalation_confidence),
+        refractory_ms: o.refractory_ms.unwrap_or(d.refractory_ms),
+        thrash_min_accel: o.thrash_min_accel.unwrap_or(d.thrash_min_accel),
+        stop_ms: o.stop_ms.unwrap_or(d.stop_ms),
+        ..d
+    }
+}
+
+/// A JSON payload as a protocol value.
+fn json_value(v: &serde_json::Value) -> Value {
+    match v {
+        serde_json::Value::Null => Value::Nil,
+        serde_json::Value::Bool(b) => Value::Bool(*b),
+        serde_json::Value::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => Value::Float(n.as_f64().unwrap_or(0.0)),
+        },
+        serde_json::Value::String(s) => Value::Str(s.clone()),
+        serde_json::Value::Array(a) => Value::Array(a.iter().map(json_value).collect()),
+        serde_json::Value::Object(m) => {
+            Value::Map(m.iter().map(|(k, v)| (k.clone(), json_value(v))).collect())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec::{EscalateSpec, InterveneSpec, RuleSpec};
+
+    fn rule(id: &str) -> RuleSpec {
+        RuleSpec {
+            id: id.into(),
+            emotions: vec!["rage".into()],
+            min_confidence: 0.5,
+            sections: vec![],
+            require_identified: false,
+            min_value_cents: 0,
+            intervene: Some(InterveneSpec {
+                kind: "chat".into(),
+                variant: "a".into(),
+                payload: Some(serde_json::json!({"text": "Need help?", "n": 2, "x": 1.5})),
+            }),
+            escalate: None,
+            session_cooldown_s: 60,
+            account_cooldown_s: 0,
+        }
+    }
+
+    fn refused(t: &TenantSpec, needle: &str) {
+        let e = t.validate().expect_err(needle).to_string();
+        assert!(e.contains(needle), "{e}");
+    }
+
+    #[test]
+    fn ids_are_1_to_64_of_lowercase_digits_dash_underscore() {
+        for (id, ok) in [
+            ("", false),
+            ("a", true),
+            ("acme_eu-1", true),
+            ("Acme", false),
+            ("a b", false),
+            (&"a".repeat(MAX_ID_LEN - 1), true),
+            (&"a".repeat(MAX_ID_LEN), true),
+            (&"a".repeat(MAX_ID_LEN + 1), false),
+        ] {
+            assert_eq!(TenantSpec::new(id).validate().is_ok(), ok, "{id:?}");
+        }
+    }
+
+    #[test]
+    fn a_payload_becomes_a_protocol_value_and_defaults_apply() {
+        let mut t = TenantSpec::new("acme");
+        t.rules.push(rule("help"));
+        let v = t.validate().expect("valid");
+        assert_eq!((v.flush_ms, v.max_batch), (250, 512));
+        assert_eq!(v.frames_per_sec, DEFAULT_FRAMES_PER_SEC);
+        assert_eq!(v.max_sessions_per_shard, usize::MAX);
+        match &v.policy.rules[0].action {
+            RuleAction::Intervene { payload, .. } => match &**payload {
+                Value::Map(m) => {
+                    assert!(m.contains(&("n".to_string(), Value::Int(2))));
+                    assert!(m.contains(&("x".to_string(), Value::Float(1.5))));
+                }
+                other => panic!("{other:?}"),
+            },
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(v.policy.rules[0].session_cooldown_ms, 60_000);
+    }
+
+    #[test]
+    fn what_is_refused_is_named() {
+        let mut t = TenantSpec::new("acme");
+        t.key_sha256 = vec!["zz".into()];
+        refused(&t, "64 hex digits");
+        let mut t = TenantSpec::new("acme");
+        t.allowed_origins = vec!["shop.example".into()];
+        refused(&t, "origin");
+        let mut t = TenantSpec::new("acme");
+        let mut r = rule("help");
+        r.emotions = vec!["anger".into()];
+        t.rules.push(r);
+        refused(&t, "unknown emotion");
+        let mut t = TenantSpec::new("acme");
+        t.rules.push(rule("help"));
+        t.rules.push(rule("help"));
+        refused(&t, "repeated");
+        let mut t = TenantSpec::new("acme");
+        let mut r = rule("page");
+        r.intervene = None;
+        r.escalate = Some(EscalateSpec {
+            contacts: vec!["csm".into()],
+        });
+        t.rules.push(r.clone());
+        refused(&t, "unknown contact `csm`");
+        t.contacts.push(ContactSpec {
+            id: "csm".into(),
+            name: String::new(),
+            channel: "webhook".into(),
+            address: "https://hooks.example/x".into(),
+        });
+        t.validate().expect("the contact exists now");
+        let mut both = r;
+        both.intervene = rule("x").intervene;
+        t.rules = vec![both];
+        refused(&t, "exactly one");
+        let mut t = TenantSpec::new("acme");
+        t.max_batch = 5000;
+        refused(&t, "max_batch");
+        let mut t = TenantSpec::new("acme");
+        t.high_value_cents = -1;
+        refused(&t, "high_value_cents");
+        let mut t = TenantSpec::new("acme");
+        t.limits.frames_per_sec = Some(0);
+        refused(&t, "frames_per_sec");
+        let mut t = TenantSpec::new("acme");
+        t.thresholds.rage_clicks = Some(0);
+        assert!(matches!(t.validate(), Err(Error::Policy { .. })));
+        let mut t = TenantSpec::new("acme");
+        t.name = "n".repeat(MAX_NAME_LEN + 1);
+        refused(&t, "name");
+        t.name = "n".repeat(MAX_NAME_LEN);
+        t.validate().expect("at the cap");
+    }
+
+    #[test]
+    fn account_matches_are_a_user_id_or_a_domain() {
+        for (m, v, ok) in [
+            ("u1", 0, true),
+            ("@acme.example", 12_000_000, true),
+            ("@", 0, false),
+            ("@nodot", 0, false),
+            ("", 0, false),
+            ("u1", -1, false),
+        ] {
+            assert_eq!(check_account(m, v).is_ok(), ok, "{m} {v}");
+        }
+    }
+
+    #[test]
+    fn a_toml_tenant_table_parses_into_the_spec() {
+        let t: TenantSpec = toml::from_str(
+            r#"
+id = "demo"
+key_sha256 = ["fd201facda5fb5fba65e6c90d80657ff6cbf5fb220890c8f950233a9982e579d"]
+allowed_origins = ["*"]
+[[rules]]
+id = "help"
+emotions = ["rage"]
+intervene = { kind = "chat", variant = "a", payload = { text = "Hi" } }
+"#,
+        )
+        .expect("toml");
+        let v = t.validate().expect("valid");
+        assert_eq!(v.key_hashes.len(), 1);
+        let typo: Result<TenantSpec, _> = toml::from_str("id = \"x\"\nemitt = true\n");
+        assert!(typo.is_err(), "unknown keys are refused");
+    }
+}

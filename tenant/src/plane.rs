@@ -1,0 +1,216 @@
+//! The control plane's gRPC `Tenant` as a [`TenantSpec`]: the plane validates with it before it
+//! stores a tenant, and edges build their runtime tenant from it, so both refuse the same things.
+//!
+//! Settings the plane does not carry (flush interval, batch size, hesitation sections, checkout
+//! markers, the high-value mark, the finer thresholds) take the same defaults as in a file.
+//! Names that differ: `thrash_min_accel_px_per_ms2` is `thrash_min_accel`, `hesitation_dwell_ms`
+//! is `stop_ms`, and `limits.max_sessions` is per shard, as `limits.max_sessions_per_shard` in a
+//! file.
+
+use sentientiq_proto::grpc::{self, rule::Action};
+
+use crate::spec::{
+    ContactSpec, Dnt, EscalateSpec, InterveneSpec, LabelSpec, LakeSpec, LimitsSpec, RuleSpec,
+    TenantSpec, ThresholdsSpec, d_variant,
+};
+use crate::{Error, Tenant};
+
+impl TenantSpec {
+    /// The spec of a plane tenant. Fails only on what cannot be mapped (a payload that is not
+    /// JSON); everything else is [`TenantSpec::validate`]'s.
+    pub fn from_plane(t: &grpc::Tenant) -> Result<TenantSpec, Error> {
+        let th = t.thresholds.unwrap_or_default();
+        let lim = t.limits.unwrap_or_default();
+        let mut rules = Vec::with_capacity(t.rules.len());
+        for r in &t.rules {
+            let (intervene, escalate) = match &r.action {
+                Some(Action::Intervention(i)) => {
+                    let payload = match i.payload_json.trim() {
+                        "" => None,
+                        json => Some(serde_json::from_str(json).map_err(|e| Error::Invalid {
+                            tenant: t.id.clone(),
+                            msg: format!("rule `{}`: payload_json: {e}", r.id),
+                        })?),
+                    };
+                    let variant = match i.variant.as_str() {
+                        "" => d_variant(),
+                        v => v.to_string(),
+                    };
+                    let kind = i.kind.clone();
+                    (
+                        Some(InterveneSpec {
+                            kind,
+                            variant,
+                            payload,
+                        }),
+                        None,
+                    )
+                }
+                Some(Action::Escalation(e)) => (
+                    None,
+                    Some(EscalateSpec {
+                        contacts: e.contact_ids.clone(),
+                    }),
+                ),
+                None => (None, None),
+            };
+            rules.push(RuleSpec {
+                id: r.id.clone(),
+                emotions: r.emotions.clone(),
+                min_confidence: r.min_confidence,
+                sections: r.sections.clone(),
+                require_identified: r.require_identified,
+                min_value_cents: r.min_value_cents,
+                intervene,
+                escalate,
+                session_cooldown_s: u64::from(r.session_cooldown_s),
+                account_cooldown_s: u64::from(r.account_cooldown_s),
+            });
+        }
+        let lake = t.lake.clone().unwrap_or_default();
+        let mut spec = TenantSpec::new(&t.id);
+        spec.name = t.name.clone();
+        spec.key_sha256 = t.key_hashes.clone();
+        spec.allowed_origins = t.allowed_origins.clone();
+        spec.emit = t.emit;
+        spec.dnt = if t.dnt == grpc::DntPolicy::Drop as i32 {
+            Dnt::Drop
+        } else {
+            Dnt::Anonymous
+        };
+        spec.thresholds = ThresholdsSpec {
+            rage_clicks: th.rage_clicks,
+            rage_gap_ms: th.rage_gap_ms,
+            rage_radius_px: th.rage_radius_px.map(f64::from),
+            dead_clicks: th.dead_clicks,
+            dead_window_ms: th.dead_window_ms,
+            thrash_reversals: th.thrash_reversals,
+            thrash_window_ms: th.thrash_window_ms,
+            escalation_confidence: th.escalation_confidence,
+            thrash_min_accel: th.thrash_min_accel_px_per_ms2,
+            stop_ms: th.hesitation_dwell_ms,
+            ..ThresholdsSpec::default()
+        };
+        spec.limits = LimitsSpec {
+            max_frame_bytes: lim.max_frame_bytes.map(|v| v as usize),
+            max_samples: lim.max_samples.map(|v| v as usize),
+            max_sessions_per_shard: lim.max_sessions.map(|v| v as usize),
+            ..LimitsSpec::default()
+        };
+        spec.labels = t
+            .labels
+            .iter()
+            .map(|l| LabelSpec {
+                emotion: l.emotion.clone(),
+                section: l.section.clone(),
+                label: l.label.clone(),
+            })
+            .collect();
+        spec.contacts = t
+            .contacts
+            .iter()
+            .map(|c| ContactSpec {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                channel: c.channel.clone(),
+                address: c.address.clone(),
+            })
+            .collect();
+        spec.rules = rules;
+        spec.lake = LakeSpec {
+            bucket: Some(lake.bucket).filter(|b| !b.is_empty()),
+            prefix: Some(lake.prefix).filter(|p| !p.is_empty()),
+        };
+        Ok(spec)
+    }
+}
+
+/// A plane tenant, mapped and validated.
+pub fn validate(t: &grpc::Tenant) -> Result<Tenant, Error> {
+    TenantSpec::from_plane(t)?.validate()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sentientiq_core::{DntPolicy, RuleAction, Thresholds};
+    use sentientiq_proto::Value;
+
+    #[test]
+    fn a_plane_tenant_maps_onto_the_same_settings_as_a_file_tenant() {
+        let mut t = grpc::Tenant {
+            id: "acme".into(),
+            key_hashes: vec!["ab".repeat(32)],
+            allowed_origins: vec!["https://acme.example".into()],
+            thresholds: Some(grpc::Thresholds {
+                rage_clicks: Some(7),
+                hesitation_dwell_ms: Some(900),
+                thrash_min_accel_px_per_ms2: Some(0.02),
+                ..grpc::Thresholds::default()
+            }),
+            limits: Some(grpc::Limits {
+                max_sessions: Some(5),
+                ..grpc::Limits::default()
+            }),
+            dnt: grpc::DntPolicy::Drop as i32,
+            emit: true,
+            ..grpc::Tenant::default()
+        };
+        t.rules.push(grpc::Rule {
+            id: "help".into(),
+            emotions: vec!["rage".into()],
+            action: Some(Action::Intervention(grpc::Intervention {
+                kind: "chat".into(),
+                variant: String::new(),
+                payload_json: r#"{"text":"Need help?"}"#.into(),
+            })),
+            ..grpc::Rule::default()
+        });
+        let e = validate(&t).expect("valid");
+        let th = &e.policy.thresholds;
+        assert_eq!((th.rage_clicks, th.stop_ms), (7, 900));
+        assert_eq!(th.thrash_min_accel, 0.02);
+        assert_eq!(
+            th.rage_gap_ms,
+            Thresholds::default().rage_gap_ms,
+            "unset: default"
+        );
+        assert_eq!(e.max_sessions_per_shard, 5);
+        assert_eq!(e.policy.dnt, DntPolicy::Drop);
+        assert!(e.emit);
+        assert_eq!(e.key_hashes, vec![[0xab; 32]]);
+        match &e.policy.rules[0].action {
+            RuleAction::Intervene {
+                variant, payload, ..
+            } => {
+                assert_eq!(&**variant, "default");
+                assert!(matches!(&**payload, Value::Map(_)), "{payload:?}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // What a file would refuse, the plane's tenant is refused for too.
+        t.rules[0].action = Some(Action::Intervention(grpc::Intervention {
+            kind: "chat".into(),
+            variant: "a".into(),
+            payload_json: "{not json".into(),
+        }));
+        assert!(validate(&t).is_err());
+        t.rules.clear();
+        t.thresholds = Some(grpc::Thresholds {
+            rage_clicks: Some(0),
+            ..grpc::Thresholds::default()
+        });
+        assert!(validate(&t).is_err(), "rage_clicks = 0");
+        t.thresholds = None;
+        t.rules.push(grpc::Rule {
+            id: "page".into(),
+            emotions: vec!["rage".into()],
+            action: Some(Action::Escalation(grpc::Escalation {
+                contact_ids: vec!["csm".into()],
+            })),
+            ..grpc::Rule::default()
+        });
+        let e = validate(&t).expect_err("unknown contact").to_string();
+        assert!(e.contains("unknown contact"), "{e}");
+    }
+}

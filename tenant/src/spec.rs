@@ -1,0 +1,228 @@
+//! A tenant as written by people: the `[[tenant]]` tables of an edge's config file, and what the
+//! control plane's gRPC `Tenant` maps onto (`plane.rs`). Unknown keys are refused; optional
+//! settings take the defaults named here. [`TenantSpec::validate`] is the one validator.
+
+use serde::Deserialize;
+
+/// One tenant as configured.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct TenantSpec {
+    pub id: String,
+    /// A display name (the control plane's; files may leave it out).
+    #[serde(default)]
+    pub name: String,
+    /// SHA-256 (hex) of each publishable write key. Keys are never stored.
+    #[serde(default)]
+    pub key_sha256: Vec<String>,
+    /// Origins allowed to send (exact `scheme://host[:port]`), or `*`.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+    #[serde(default)]
+    pub emit: bool,
+    #[serde(default = "d_flush")]
+    pub flush_ms: u32,
+    #[serde(default = "d_max_batch")]
+    pub max_batch: u32,
+    #[serde(default)]
+    pub dnt: Dnt,
+    #[serde(default)]
+    pub thresholds: ThresholdsSpec,
+    #[serde(default)]
+    pub limits: LimitsSpec,
+    #[serde(default)]
+    pub hesitation_sections: Option<Vec<String>>,
+    #[serde(default)]
+    pub checkout_markers: Option<Vec<String>>,
+    #[serde(default)]
+    pub labels: Vec<LabelSpec>,
+    /// People (and systems) escalations go to.
+    #[serde(default)]
+    pub contacts: Vec<ContactSpec>,
+    #[serde(default)]
+    pub rules: Vec<RuleSpec>,
+    /// Bootstrap account directory (the control plane pushes it later).
+    #[serde(default)]
+    pub accounts: Vec<AccountSpec>,
+    /// Sessions whose lifetime value is at least this are never shed when a shard is at its
+    /// session limit; lower-value sessions are shed first, lowest first.
+    #[serde(default = "d_high_value")]
+    pub high_value_cents: i64,
+    /// The tenant's own lake bucket and/or prefix (default: the edge's `[lake]`).
+    #[serde(default)]
+    pub lake: LakeSpec,
+}
+
+impl TenantSpec {
+    /// A tenant with this id and every default (tests, tools).
+    pub fn new(id: &str) -> TenantSpec {
+        TenantSpec {
+            id: id.to_string(),
+            name: String::new(),
+            key_sha256: Vec::new(),
+            allowed_origins: Vec::new(),
+            emit: false,
+            flush_ms: d_flush(),
+            max_batch: d_max_batch(),
+            dnt: Dnt::default(),
+            thresholds: ThresholdsSpec::default(),
+            limits: LimitsSpec::default(),
+            hesitation_sections: None,
+            checkout_markers: None,
+            labels: Vec::new(),
+            contacts: Vec::new(),
+            rules: Vec::new(),
+            accounts: Vec::new(),
+            high_value_cents: d_high_value(),
+            lake: LakeSpec::default(),
+        }
+    }
+}
+
+pub(crate) fn d_high_value() -> i64 {
+    crate::DEFAULT_HIGH_VALUE_CENTS
+}
+pub(crate) fn d_flush() -> u32 {
+    250
+}
+pub(crate) fn d_max_batch() -> u32 {
+    512
+}
+
+/// What happens to Do-Not-Track / Global Privacy Control sessions.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Dnt {
+    /// Kept, never identified.
+    #[default]
+    Anonymous,
+    /// Acknowledged and dropped: nothing kept.
+    Drop,
+}
+
+/// Optional overrides of the core's detection thresholds (see docs/CALIBRATION.md).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ThresholdsSpec {
+    pub rage_clicks: Option<u32>,
+    pub rage_gap_ms: Option<u32>,
+    pub rage_radius_px: Option<f64>,
+    pub dead_clicks: Option<u32>,
+    pub dead_window_ms: Option<u32>,
+    pub error_click_ms: Option<u32>,
+    pub thrash_reversals: Option<u32>,
+    pub thrash_window_ms: Option<u32>,
+    pub scroll_reversals: Option<u32>,
+    pub scroll_window_ms: Option<u32>,
+    pub hesitation_returns: Option<u32>,
+    pub escalation_confidence: Option<f64>,
+    pub refractory_ms: Option<u32>,
+    /// Confusion: the |x acceleration| a reversal needs, px/ms².
+    pub thrash_min_accel: Option<f64>,
+    /// Hesitation: how long the pointer must dwell (stay below the stop speed) to count, ms.
+    pub stop_ms: Option<u32>,
+}
+
+/// Optional tightening of the protocol limits, and the per-session rate and per-shard caps.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsSpec {
+    pub max_frame_bytes: Option<usize>,
+    pub max_http_body_bytes: Option<usize>,
+    pub max_samples: Option<usize>,
+    pub max_sessions_per_shard: Option<usize>,
+    /// Sustained frames per second one session may send (token bucket refill).
+    pub frames_per_sec: Option<u32>,
+    /// Frames one session may send at once (token bucket size; at least the HTTP batch cap so
+    /// a page-unload beacon fits).
+    pub frame_burst: Option<u32>,
+}
+
+/// A contextual label: `emotion` in `section` is reported as `label`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LabelSpec {
+    pub emotion: String,
+    pub section: String,
+    pub label: String,
+}
+
+/// Someone an escalation reaches.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ContactSpec {
+    pub id: String,
+    #[serde(default)]
+    pub name: String,
+    /// e.g. `webhook`, `slack`, `email`.
+    #[serde(default)]
+    pub channel: String,
+    #[serde(default)]
+    pub address: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSpec {
+    pub id: String,
+    #[serde(default)]
+    pub emotions: Vec<String>,
+    #[serde(default)]
+    pub min_confidence: f64,
+    #[serde(default)]
+    pub sections: Vec<String>,
+    #[serde(default)]
+    pub require_identified: bool,
+    #[serde(default)]
+    pub min_value_cents: i64,
+    pub intervene: Option<InterveneSpec>,
+    pub escalate: Option<EscalateSpec>,
+    #[serde(default)]
+    pub session_cooldown_s: u64,
+    #[serde(default)]
+    pub account_cooldown_s: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct InterveneSpec {
+    pub kind: String,
+    #[serde(default = "d_variant")]
+    pub variant: String,
+    /// Tenant-defined content sent to the page as the `iv` frame's `payload`.
+    #[serde(default)]
+    pub payload: Option<serde_json::Value>,
+}
+
+pub(crate) fn d_variant() -> String {
+    "default".into()
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct EscalateSpec {
+    pub contacts: Vec<String>,
+}
+
+/// An account of the directory: who a user is worth.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AccountSpec {
+    /// A user id, or an email domain written `@example.com`.
+    #[serde(rename = "match")]
+    pub matches: String,
+    pub company: Option<String>,
+    #[serde(default)]
+    pub value_cents: i64,
+    pub tier: Option<String>,
+}
+
+/// A tenant's own lake destination: its bucket (S3 sink only) and/or key prefix.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct LakeSpec {
+    #[serde(default)]
+    pub bucket: Option<String>,
+    #[serde(default)]
+    pub prefix: Option<String>,
+}

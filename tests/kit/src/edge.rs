@@ -1,0 +1,316 @@
+//! A real `sentientiq-edge` process with its own directory, port and config.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitStatus;
+use std::time::Duration;
+
+use sentientiq_proto::{ClientFrame, EdgeFrame, ErrorCode};
+
+use crate::bins::bin;
+use crate::net::{self, free_port};
+use crate::plane::Plane;
+use crate::proc::Proc;
+use crate::wait::{poll, wait_for};
+use crate::ws::Client;
+
+/// `deploy/edge.example.toml` listening on 127.0.0.1:`port` (QUIC on `port` + 1) with `shards`
+/// shards, its data and lake under `dir`.
+pub fn example_config(port: u16, shards: usize, dir: &Path) -> String {
+    std::fs::read_to_string(crate::repo_root().join("deploy/edge.example.toml"))
+        .expect("example config")
+        .replace(
+            "listen = \"127.0.0.1:7400\"",
+            &format!("listen = \"127.0.0.1:{port}\""),
+        )
+        .replace("shards = 0 ", &format!("shards = {shards} "))
+        .replace(
+            "data_dir = \"data/edge\"",
+            &format!("data_dir = {:?}", dir.join("data")),
+        )
+        .replace(
+            "dir = \"data/lake\"",
+            &format!("dir = {:?}", dir.join("lake")),
+        )
+}
+
+/// An edge process. Killed (SIGKILL) when dropped; its log is printed if a test panics.
+#[derive(Debug)]
+pub struct Edge {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    /// The config file's text (restarts reuse it).
+    pub config: String,
+    /// Extra environment of the edge process.
+    pub env: Vec<(String, String)>,
+    proc: Option<Proc>,
+}
+
+impl Edge {
+    /// An edge whose config is `config(dir, port)`, started and ready.
+    pub fn launch(config: impl FnOnce(&Path, u16) -> String, env: Vec<(String, String)>) -> Edge {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let config = config(dir.path(), port);
+        let mut e = Edge {
+            dir,
+            port,
+            config,
+            env,
+            proc: None,
+        };
+        e.spawn();
+        e
+    }
+
+    /// The example config with `shards` shards and `extra` appended.
+    pub fn start(shards: usize, extra: &str) -> Edge {
+        Edge::start_with(shards, extra, 5000)
+    }
+
+    /// The same with another `header_timeout_ms`.
+    pub fn start_with(shards: usize, extra: &str, header_timeout_ms: u64) -> Edge {
+        Edge::launch(
+            |dir, port| {
+                let c = example_config(port, shards, dir).replace(
+                    "header_timeout_ms = 5000",
+                    &format!("header_timeout_ms = {header_timeout_ms}"),
+                );
+                format!("{c}\n{extra}")
+            },
+            Vec::new(),
+        )
+    }
+
+    /// The example config passed through `edit` first.
+    pub fn start_edited(shards: usize, edit: impl Fn(String) -> String) -> Edge {
+        Edge::launch(
+            |dir, port| edit(example_config(port, shards, dir)),
+            Vec::new(),
+        )
+    }
+
+    /// The example config with `FROM => TO` replacements joined by ` && ` (or none).
+    pub fn start_replacing(shards: usize, edits: &str) -> Edge {
+        Edge::start_edited(shards, |c| {
+            edits
+                .split(" && ")
+                .filter_map(|e| e.split_once(" => "))
+                .fold(c, |c, (from, to)| c.replace(from, to))
+        })
+    }
+
+    /// An edge of `region` following `plane` (no tenants of its own; 2 shards; lake segments
+    /// shipped within about a second; windows reported every second).
+    pub fn follow(region: &str, plane: &Plane) -> Edge {
+        Edge::follow_at(region, &plane.url(), &plane.ca_line())
+    }
+
+    /// The same for a plane at `url`, trusting what `ca` (an `[control]` line, or empty) says.
+    pub fn follow_at(region: &str, url: &str, ca: &str) -> Edge {
+        Edge::launch(
+            |dir, port| {
+                // The example's own tenant goes: the plane is the source of tenants here.
+                let head = example_config(port, 2, dir)
+                    .split("[[tenant]]")
+                    .next()
+                    .expect("example head")
+                    .replace("id = \"edge-local-1\"", &format!("id = \"edge-{region}\""))
+                    .replace("region = \"us-east-1\"", &format!("region = \"{region}\""))
+                    .replace("max_age_s = 60 ", "max_age_s = 1 ")
+                    .replace("poll_ms = 1000", "poll_ms = 200");
+                format!(
+                    "{head}\n[control]\nendpoint = \"{url}\"\ntoken = \"{}\"\nreport_interval_ms = 1000\n{ca}",
+                    crate::plane::EDGE_TOKEN
+                )
+            },
+            Vec::new(),
+        )
+    }
+
+    /// The region its config names.
+    pub fn region(&self) -> String {
+        self.config
+            .lines()
+            .find_map(|l| l.strip_prefix("region = \""))
+            .and_then(|r| r.split('"').next())
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// Starts the process with the current config and waits for `/readyz`.
+    pub fn spawn(&mut self) {
+        let path = self.dir.path().join("edge.toml");
+        std::fs::write(&path, &self.config).expect("write config");
+        let mut p = Proc::spawn(
+            bin("sentientiq-edge"),
+            &path,
+            self.dir.path().join("edge.log"),
+            &self.env,
+        );
+        let port = self.port;
+        wait_for("the edge is ready", Duration::from_secs(30), || {
+            if let Some(st) = p.exited() {
+                panic!("edge exited early ({st}): {}", p.log());
+            }
+            net::http(port, "/readyz").is_some_and(|(s, _)| s == 200)
+        });
+        self.proc = Some(p);
+    }
+
+    /// Starts the process without waiting for it to be ready (it may be meant to fail).
+    pub fn spawn_unchecked(&mut self) -> &mut Proc {
+        let path = self.dir.path().join("edge.toml");
+        std::fs::write(&path, &self.config).expect("write config");
+        self.proc = Some(Proc::spawn(
+            bin("sentientiq-edge"),
+            &path,
+            self.dir.path().join("edge.log"),
+            &self.env,
+        ));
+        self.proc.as_mut().expect("just set")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("edge.log")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.proc.as_ref().and_then(Proc::pid)
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.kill9();
+        }
+    }
+
+    pub fn sigterm(&mut self) -> ExitStatus {
+        self.proc.take().expect("running").sigterm()
+    }
+
+    pub fn rss_kib(&self) -> u64 {
+        self.proc.as_ref().expect("running").rss_kib()
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn spool_dir(&self) -> PathBuf {
+        self.dir.path().join("data/spool")
+    }
+
+    pub fn lake_dir(&self) -> PathBuf {
+        self.dir.path().join("lake")
+    }
+
+    pub fn try_http(&self, raw: &str) -> std::io::Result<(u16, String, Vec<u8>)> {
+        net::raw(self.port, raw.as_bytes())
+    }
+
+    pub fn try_http_bytes(&self, raw: &[u8]) -> std::io::Result<(u16, String, Vec<u8>)> {
+        net::raw(self.port, raw)
+    }
+
+    pub fn http(&self, raw: &str) -> (u16, String, Vec<u8>) {
+        self.try_http(raw).expect("http")
+    }
+
+    /// `GET path`: status and body, or `None` when there is no answer.
+    pub fn get(&self, path: &str) -> Option<(u16, String)> {
+        net::http(self.port, path)
+    }
+
+    /// A beacon (`POST /v1/batch`) with `body`, from `origin`: status and JSON answer.
+    pub fn post_batch(&self, body: &[u8], origin: Option<&str>) -> (u16, serde_json::Value) {
+        let mut req = format!("POST /v1/batch HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n", body.len()).into_bytes();
+        if let Some(o) = origin {
+            req.extend_from_slice(format!("Origin: {o}\r\n").as_bytes());
+        }
+        req.extend_from_slice(b"\r\n");
+        req.extend_from_slice(body);
+        let (st, _, b) = self.try_http_bytes(&req).expect("http");
+        (
+            st,
+            serde_json::from_slice(&b).unwrap_or(serde_json::Value::Null),
+        )
+    }
+
+    pub fn metrics_text(&self) -> String {
+        self.get("/metrics").map(|(_, b)| b).unwrap_or_default()
+    }
+
+    /// The sum of a metric's samples over its labels.
+    pub fn metric(&self, name: &str) -> f64 {
+        net::metric_sum(&self.metrics_text(), name)
+    }
+
+    /// The sum of a metric's samples carrying `label` (`key="value"`).
+    pub fn metric_with(&self, name: &str, label: &str) -> f64 {
+        net::metric_with(&self.metrics_text(), name, label)
+    }
+
+    /// `siq_errors_total` for one error code.
+    pub fn errors(&self, code: &str) -> f64 {
+        self.metric_with("siq_errors_total", &format!("code=\"{code}\""))
+    }
+
+    /// Polls a metric until `ok` holds.
+    pub fn wait_metric(&self, name: &str, ok: impl Fn(f64) -> bool) -> f64 {
+        poll(name, || Some(self.metric(name)).filter(|v| ok(*v)))
+    }
+
+    pub fn ws(&self) -> Client {
+        self.ws_with(&[])
+    }
+
+    pub fn ws_with(&self, headers: &[(&str, &str)]) -> Client {
+        Client::connect(self.port, headers)
+            .unwrap_or_else(|e| panic!("ws handshake: {e}\nedge log:\n{}", self.log()))
+    }
+
+    /// What a new session with `key` gets: its welcome, or the error code it is refused with.
+    pub fn try_hello(&self, key: &str, sid: &str) -> Result<Client, ErrorCode> {
+        let mut c = self.ws();
+        c.send(&ClientFrame::Hello(crate::frames::hello(key, sid, None)));
+        match c.recv() {
+            Some(EdgeFrame::Welcome(_)) => Ok(c),
+            Some(EdgeFrame::Err(e)) => Err(e.code),
+            other => panic!("expected welcome or err, got {other:?}"),
+        }
+    }
+
+    pub fn quic_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port + 1))
+    }
+
+    /// The pin of its QUIC certificate.
+    pub fn fingerprint(&self) -> String {
+        crate::quic::quic_pin(&self.data_dir())
+    }
+
+    /// A QUIC client trusting this edge's certificate.
+    pub fn quic_client(&self) -> sentientiq_client::Client {
+        sentientiq_client::Client::new(
+            "127.0.0.1:0".parse().expect("addr"),
+            sentientiq_client::Trust::Pin(self.fingerprint()),
+        )
+        .expect("client")
+    }
+
+    pub async fn connect(&self, c: &sentientiq_client::Client) -> sentientiq_client::Connection {
+        c.connect(self.quic_addr(), "localhost")
+            .await
+            .expect("connect")
+    }
+}
+
+impl Drop for Edge {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("edge log:\n{}", self.log());
+        }
+        self.kill9();
+    }
+}

@@ -1,0 +1,39 @@
+//! The one test kit: real `sentientiq-edge` and `sentientiq-control` processes ([`Edge`],
+//! [`Plane`]), clients for each transport ([`ws::Client`], [`quic`], HTTP in [`net`]), the
+//! frames tests send ([`frames`]), lake readers ([`lake`]) and waiting helpers ([`wait`]).
+//!
+//! Binaries are the workspace's own, found beside the running test executable
+//! (`cargo test --workspace --all-targets` builds them with the tests; see [`bins`]).
+
+pub mod bins;
+pub mod edge;
+pub mod frames;
+pub mod lake;
+pub mod net;
+pub mod plane;
+pub mod proc;
+pub mod quic;
+pub mod wait;
+pub mod ws;
+
+pub use edge::Edge;
+pub use plane::Plane;
+
+/// The documented demo tenant's key (`deploy/edge.example.toml`).
+pub const DEMO_KEY: &str = "siq_pk_demo_00000000000000000000";
+
+/// The repository's root (for `deploy/` and other files tests read). The manifest dir of this
+/// run, not of the build: a test binary cached in a shared target dir may have been built from
+/// another clone.
+pub fn repo_root() -> std::path::PathBuf {
+    let here =
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into());
+    let mut p = std::path::PathBuf::from(here);
+    while !p.join("deploy/edge.example.toml").exists() {
+        assert!(
+            p.pop(),
+            "the repository root (with deploy/) is above the test's manifest dir"
+        );
+    }
+    p
+}

@@ -1,0 +1,197 @@
+//! A real `sentientiq-control` process, and `siqctl` against it.
+
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use crate::bins::bin;
+use crate::net::free_port;
+use crate::proc::Proc;
+use crate::wait::wait_for;
+
+/// The admin token of planes started here.
+pub const ADMIN_TOKEN: &str = "kit-admin-token-000001";
+/// The edge token of planes started here.
+pub const EDGE_TOKEN: &str = "kit-edge-token-0000001";
+
+#[derive(Debug)]
+pub struct Plane {
+    pub dir: tempfile::TempDir,
+    pub port: u16,
+    /// Its HTTP face (`/metrics`).
+    pub http_port: u16,
+    proc: Option<Proc>,
+    /// The CA file of its self-signed certificate when it serves TLS.
+    pub ca: Option<PathBuf>,
+}
+
+impl Plane {
+    pub fn start() -> Plane {
+        let mut p = Plane {
+            dir: tempfile::tempdir().expect("tempdir"),
+            port: free_port(),
+            http_port: free_port(),
+            proc: None,
+            ca: None,
+        };
+        p.spawn();
+        p
+    }
+
+    /// Serving TLS only, with a fresh self-signed certificate for `localhost`.
+    pub fn start_tls() -> Plane {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ck =
+            rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert, ck.cert.pem()).expect("cert");
+        std::fs::write(&key, ck.signing_key.serialize_pem()).expect("key");
+        let mut p = Plane {
+            dir,
+            port: free_port(),
+            http_port: free_port(),
+            proc: None,
+            ca: Some(cert),
+        };
+        p.spawn();
+        p
+    }
+
+    pub fn spawn(&mut self) {
+        let cfg = self.dir.path().join("control.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "listen = \"127.0.0.1:{}\"\nhttp_listen = \"127.0.0.1:{}\"\ndata_dir = {:?}\nadmin_token = \"{ADMIN_TOKEN}\"\nedge_token = \"{EDGE_TOKEN}\"\nevi_poll_ms = 200\n{}",
+                self.port,
+                self.http_port,
+                self.dir.path().join("data"),
+                self.ca.as_ref().map_or(String::new(), |c| format!(
+                    "[tls]\ncert = {c:?}\nkey = {:?}\n",
+                    c.with_file_name("key.pem")
+                )),
+            ),
+        )
+        .expect("config");
+        let mut p = Proc::spawn(
+            bin("sentientiq-control"),
+            &cfg,
+            self.dir.path().join("control.log"),
+            &[],
+        );
+        let port = self.port;
+        wait_for("the control plane listens", Duration::from_secs(30), || {
+            if let Some(st) = p.exited() {
+                panic!("control plane exited ({st}): {}", p.log());
+            }
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        self.proc = Some(p);
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("control.log")).unwrap_or_default()
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut p) = self.proc.take() {
+            p.kill9();
+        }
+    }
+
+    /// SIGTERM; whether it exited 0.
+    pub fn sigterm(&mut self) -> bool {
+        self.proc.take().is_some_and(|mut p| p.sigterm().success())
+    }
+
+    pub fn url(&self) -> String {
+        match self.ca {
+            Some(_) => format!("https://localhost:{}", self.port),
+            None => format!("http://127.0.0.1:{}", self.port),
+        }
+    }
+
+    /// `ca = "…"` for an edge's `[control]` section when the plane serves TLS, else empty.
+    pub fn ca_line(&self) -> String {
+        self.ca
+            .as_ref()
+            .map_or(String::new(), |c| format!("ca = {c:?}\n"))
+    }
+
+    /// Runs siqctl; panics unless it succeeds. Returns stdout.
+    pub fn ctl(&self, args: &[&str]) -> String {
+        let o = self.try_ctl(args);
+        let (out, err) = (
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        );
+        assert!(o.status.success(), "siqctl {args:?}: {err}{out}");
+        out
+    }
+
+    /// Runs siqctl, whatever the outcome.
+    pub fn try_ctl(&self, args: &[&str]) -> std::process::Output {
+        let mut cmd = Command::new(bin("siqctl"));
+        cmd.args(["--endpoint", &self.url(), "--token", ADMIN_TOKEN]);
+        if let Some(ca) = &self.ca {
+            cmd.arg("--ca").arg(ca);
+        }
+        cmd.args(args).output().expect("siqctl runs")
+    }
+
+    /// `siqctl --json …` parsed.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        serde_json::from_str(&self.ctl(&a)).expect("siqctl --json prints JSON")
+    }
+
+    /// A gRPC channel to it (plaintext planes).
+    pub async fn channel(&self) -> tonic::transport::Channel {
+        tonic::transport::Channel::from_shared(self.url())
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect")
+    }
+
+    /// siqctl with the endpoint and `token` from the environment (`SIQ_ENDPOINT`,
+    /// `SIQ_ADMIN_TOKEN`): whether it succeeded, stdout, stderr.
+    pub fn siqctl(&self, args: &[&str], token: &str) -> (bool, String, String) {
+        self.siqctl_at(&self.url(), args, token)
+    }
+
+    /// The same against `endpoint`.
+    pub fn siqctl_at(&self, endpoint: &str, args: &[&str], token: &str) -> (bool, String, String) {
+        let o = Command::new(bin("siqctl"))
+            .args(args)
+            .env("SIQ_ENDPOINT", endpoint)
+            .env("SIQ_ADMIN_TOKEN", token)
+            .output()
+            .expect("siqctl runs");
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    }
+
+    /// A tenant `acme` that emits detections to the page, with one key; returns the key.
+    pub fn acme(&self) -> String {
+        self.ctl(&["tenant", "create", "acme"]);
+        self.ctl(&["tenant", "origins", "acme", "*"]);
+        self.ctl(&["tenant", "emit", "acme", "true"]);
+        let k = self.json(&["key", "issue", "acme"]);
+        k["key"].as_str().expect("key").to_string()
+    }
+}
+
+impl Drop for Plane {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("control plane log:\n{}", self.log());
+        }
+        self.kill9();
+    }
+}
