@@ -1,0 +1,4 @@
+mod bandit;
+mod coverage;
+mod holdout;
+mod merge;
