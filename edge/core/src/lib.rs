@@ -25,7 +25,7 @@ pub use config::{ConfigError, DntPolicy, Rule, RuleAction, TenantPolicy, Thresho
 pub use detect::{Detection, Evidence};
 pub use identity::Identity;
 pub use policy::{AccountCooldowns, Action, ActionKind};
-pub use session::{Ctx, Disposition, Output, Session, SessionCounters};
+pub use session::{Ctx, Disposition, Held, Output, Session, SessionCounters};
 
 /// The emotions the core detects (PROTOCOL.md §5 vocabulary).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -20,9 +20,9 @@ use crate::physics::Physics;
 use crate::policy::{AccountCooldowns, Action, SessionCooldowns, decide};
 use crate::{Emotion, confidence};
 
-/// Seqs below the highest one seen by more than this are not compared any more: they are
-/// re-acked as duplicates (a client resends only frames it has not seen acked, which are far
-/// fewer). 128 entries × 8 bytes = 1 KiB per session.
+/// How far above the contiguous prefix a frame may arrive and still be accepted (a gap the
+/// client will fill). 128 seqs is 32 s of frames at the SDK's 4 per second, far more than a
+/// refused frame's retry takes; a frame further ahead is refused until the gap is filled.
 pub const DEDUP_WINDOW: u64 = 128;
 
 /// Interned section/page strings kept per session (further ones are allocated per use).
@@ -47,6 +47,9 @@ pub enum Disposition {
     Duplicate,
     /// Already held with different content: the first is kept; ack again, store nothing.
     Conflict,
+    /// More than [`DEDUP_WINDOW`] seqs above the first one the session has not delivered:
+    /// not accepted (not held, not acked); the client sends it again after the gap is filled.
+    Ahead,
 }
 
 impl Disposition {
@@ -82,12 +85,14 @@ pub struct SessionCounters {
     pub dnt_ignored: u64,
 }
 
+/// The seqs a session holds: every seq up to `floor` (the contiguous prefix), the ones above it
+/// marked in `above` (bit i = seq floor + 1 + i), and the fingerprints of the last
+/// [`DEDUP_WINDOW`] seqs for telling a duplicate from a conflict. 1 KiB + 40 bytes per session.
 #[derive(Debug, Clone)]
 struct Dedup {
-    high: u64,
-    /// Every seq at or below this is held (a session resumed from a tombstone: its frames up to
-    /// here were durable and acknowledged before it left memory).
     floor: u64,
+    above: u128,
+    high: u64,
     /// (seq, fingerprint low bits) at index seq % DEDUP_WINDOW.
     ring: Box<[(u32, u32); DEDUP_WINDOW as usize]>,
 }
@@ -95,8 +100,19 @@ struct Dedup {
 impl Dedup {
     fn new() -> Dedup {
         Dedup {
-            high: 0,
             floor: 0,
+            above: 0,
+            high: 0,
+            ring: Box::new([(0, 0); DEDUP_WINDOW as usize]),
+        }
+    }
+
+    /// Without the fingerprint ring: for merging held sets only.
+    fn new_bare() -> Dedup {
+        Dedup {
+            floor: 0,
+            above: 0,
+            high: 0,
             ring: Box::new([(0, 0); DEDUP_WINDOW as usize]),
         }
     }
@@ -105,38 +121,126 @@ impl Dedup {
         (seq % DEDUP_WINDOW) as usize
     }
 
-    fn check(&mut self, seq: u64, fp: u64, c: &mut SessionCounters) -> Disposition {
-        let entry = (seq as u32, fp as u32);
-        if seq <= self.floor {
+    /// Compares a held seq's fingerprint, when it is still in the ring.
+    fn held(&self, seq: u64, fp: u64, c: &mut SessionCounters) -> Disposition {
+        let (s, f) = self.ring[Self::slot(seq)];
+        if s == seq as u32 && f != fp as u32 {
+            c.conflicts += 1;
+            return Disposition::Conflict;
+        }
+        if s != seq as u32 {
             c.stale += 1;
-            c.duplicates += 1;
-            return Disposition::Duplicate;
+        }
+        c.duplicates += 1;
+        Disposition::Duplicate
+    }
+
+    fn check(&mut self, seq: u64, fp: u64, c: &mut SessionCounters) -> Disposition {
+        if seq <= self.floor {
+            return self.held(seq, fp, c);
+        }
+        let i = seq - self.floor - 1;
+        if i >= DEDUP_WINDOW {
+            return Disposition::Ahead;
+        }
+        if self.above & (1u128 << i) != 0 {
+            return self.held(seq, fp, c);
         }
         if seq > self.high {
             c.gaps += seq - self.high - 1;
             self.high = seq;
-            self.ring[Self::slot(seq)] = entry;
-            return Disposition::Accepted;
-        }
-        if self.high - seq >= DEDUP_WINDOW {
-            c.stale += 1;
-            c.duplicates += 1;
-            return Disposition::Duplicate;
-        }
-        let held = self.ring[Self::slot(seq)];
-        if held.0 == seq as u32 && seq != 0 {
-            if held.1 == fp as u32 {
-                c.duplicates += 1;
-                Disposition::Duplicate
-            } else {
-                c.conflicts += 1;
-                Disposition::Conflict
-            }
         } else {
             c.late += 1;
-            self.ring[Self::slot(seq)] = entry;
-            Disposition::Accepted
         }
+        self.ring[Self::slot(seq)] = (seq as u32, fp as u32);
+        self.above |= 1u128 << i;
+        self.advance();
+        Disposition::Accepted
+    }
+
+    /// Moves the floor over every held seq right above it.
+    fn advance(&mut self) {
+        let run = self.above.trailing_ones();
+        if run == 0 {
+            return;
+        }
+        self.floor += u64::from(run);
+        self.above = if run >= 128 { 0 } else { self.above >> run };
+    }
+
+    /// Holds everything up to `floor` and the seqs `above` marks over it (merged with what is
+    /// held already).
+    fn resume(&mut self, floor: u64, above: u128) {
+        if floor > self.floor {
+            let shift = floor - self.floor;
+            self.above = if shift >= 128 { 0 } else { self.above >> shift };
+            self.floor = floor;
+        }
+        // `above` is relative to `floor`; rebase it onto ours.
+        let delta = self.floor - floor.min(self.floor);
+        let rebased = if delta >= 128 { 0 } else { above >> delta };
+        self.above |= rebased;
+        self.high = self.high.max(self.floor).max(top(self.floor, self.above));
+        self.advance();
+    }
+}
+
+/// A set of held seqs as it travels outside a session (tombstones, shipped floors): every seq up
+/// to `prefix`, and those `above` marks over it (bit i = seq prefix + 1 + i). Merging two is a
+/// union, exact for seqs within [`DEDUP_WINDOW`] of the merged prefix.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Held {
+    pub prefix: u64,
+    pub above: u128,
+}
+
+impl Held {
+    /// Everything up to `prefix`.
+    pub fn upto(prefix: u64) -> Held {
+        Held { prefix, above: 0 }
+    }
+
+    /// The union of both.
+    pub fn merge(self, other: Held) -> Held {
+        let mut d = Dedup::new_bare();
+        d.resume(self.prefix, self.above);
+        d.resume(other.prefix, other.above);
+        Held {
+            prefix: d.floor,
+            above: d.above,
+        }
+    }
+
+    /// Adds `seq`; `false` when it lies beyond the window above the prefix and cannot be kept.
+    pub fn insert(&mut self, seq: u64) -> bool {
+        if seq <= self.prefix {
+            return true;
+        }
+        let i = seq - self.prefix - 1;
+        if i >= DEDUP_WINDOW {
+            return false;
+        }
+        self.above |= 1u128 << i;
+        let run = self.above.trailing_ones();
+        self.prefix += u64::from(run);
+        self.above = if run >= 128 { 0 } else { self.above >> run };
+        true
+    }
+
+    /// Whether `seq` is in the set.
+    pub fn contains(&self, seq: u64) -> bool {
+        seq <= self.prefix
+            || (seq - self.prefix - 1 < DEDUP_WINDOW
+                && self.above & (1u128 << (seq - self.prefix - 1)) != 0)
+    }
+}
+
+/// The highest seq `above` marks over `floor` (or `floor`).
+fn top(floor: u64, above: u128) -> u64 {
+    if above == 0 {
+        floor
+    } else {
+        floor + 128 - u64::from(above.leading_zeros())
     }
 }
 
@@ -215,6 +319,40 @@ impl Session {
         Seq(self.dedup.high)
     }
 
+    /// Every seq up to this one is held (the contiguous prefix an ack may cover once durable).
+    pub fn held_prefix(&self) -> Seq {
+        Seq(self.dedup.floor)
+    }
+
+    /// The seqs held above [`Session::held_prefix`]: bit i is seq prefix + 1 + i.
+    pub fn held_above(&self) -> u128 {
+        self.dedup.above
+    }
+
+    /// Whether `seq` is held.
+    pub fn holds(&self, seq: Seq) -> bool {
+        self.held().contains(seq.0)
+    }
+
+    /// The held set, as tombstones and floors keep it.
+    pub fn held(&self) -> Held {
+        Held {
+            prefix: self.dedup.floor,
+            above: self.dedup.above,
+        }
+    }
+
+    /// Takes a frame into the dedup only, without processing it (frames a session's policy
+    /// drops unseen: they are still acknowledged in order).
+    pub fn hold(&mut self, frame: &ClientFrame) -> Disposition {
+        match frame.seq() {
+            Some(seq) => self
+                .dedup
+                .check(seq.0, frame.fingerprint(), &mut self.counters),
+            None => Disposition::Accepted,
+        }
+    }
+
     pub fn section(&self) -> Option<&Arc<str>> {
         self.section.as_ref()
     }
@@ -229,11 +367,16 @@ impl Session {
         true
     }
 
-    /// Resumes a session that left memory (idle or shed) with every seq up to `held` durable:
-    /// those are re-acknowledged as duplicates, never stored again.
+    /// Resumes a session that left memory (idle or shed), or that a client says was
+    /// acknowledged up to `held` (`hello.ack`): every seq up to it is held, re-acknowledged as a
+    /// duplicate, never stored again.
     pub fn resume_after(&mut self, held: Seq) {
-        self.dedup.floor = self.dedup.floor.max(held.0);
-        self.dedup.high = self.dedup.high.max(held.0);
+        self.dedup.resume(held.0, 0);
+    }
+
+    /// Resumes with a held set (a tombstone's or a shipped floor's exact set).
+    pub fn resume_held(&mut self, held: Held) {
+        self.dedup.resume(held.prefix, held.above);
     }
 
     /// Whether the page sent Do-Not-Track / GPC.

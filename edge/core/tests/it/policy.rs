@@ -177,6 +177,7 @@ fn dnt_session_stays_anonymous(policy: DntPolicy) {
         sdk: "js/1".into(),
         ack: None,
         dnt: Some(true),
+        uid: None,
     };
     let mut s = Session::new(&hello);
     let out = h.feed(
