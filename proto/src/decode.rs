@@ -148,6 +148,7 @@ fn hello(r: &mut Reader<'_>, limits: &Limits) -> R<Hello> {
         (None, None, None, None, None, None, None);
     let (mut aid, mut referrer, mut title, mut dpr, mut tz, mut ptr, mut ack, mut dnt) =
         (None, None, None, None, None, None, None, None);
+    let mut uid = None;
     fields(r, limits, |k, r| {
         match k {
             "v" => v = Some(r.u64("v")?),
@@ -165,6 +166,7 @@ fn hello(r: &mut Reader<'_>, limits: &Limits) -> R<Hello> {
             "sdk" => sdk = Some(string(r, "sdk", limits)?),
             "ack" => ack = opt(r, |r| r.u64("ack").map(Seq))?,
             "dnt" => dnt = opt(r, |r| r.bool("dnt"))?,
+            "uid" => uid = opt(r, |r| string(r, "uid", limits))?,
             _ => r.skip()?,
         }
         Ok(())
@@ -190,6 +192,7 @@ fn hello(r: &mut Reader<'_>, limits: &Limits) -> R<Hello> {
         sdk: sdk.ok_or(DecodeError::Missing("sdk"))?,
         ack,
         dnt,
+        uid,
     })
 }
 

@@ -154,6 +154,7 @@ fn hello(w: &mut W, h: &Hello) {
         h.ptr.is_some(),
         h.ack.is_some(),
         h.dnt.is_some(),
+        h.uid.is_some(),
     ];
     w.map(8 + opt.iter().filter(|b| **b).count());
     w.kv_str("t", "hello");
@@ -190,6 +191,9 @@ fn hello(w: &mut W, h: &Hello) {
     if let Some(v) = h.dnt {
         w.str("dnt");
         w.bool(v);
+    }
+    if let Some(v) = &h.uid {
+        w.kv_str("uid", v);
     }
 }
 

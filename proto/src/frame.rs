@@ -147,6 +147,11 @@ pub struct Hello {
     pub sdk: String,
     pub ack: Option<Seq>,
     pub dnt: Option<bool>,
+    /// The user the SDK believes is signed in (from an earlier `identify` or the site's auth
+    /// library): a hint the edge uses to know a session's value at admission, before its `id`
+    /// frame. An extension within v1 (unknown keys are ignored by older edges; see
+    /// docs/DELIVERY.md); it binds nothing: only an `id` frame identifies a session.
+    pub uid: Option<String>,
 }
 
 /// The protocol version this crate speaks.

@@ -26,6 +26,7 @@ pub fn hello() -> Hello {
         sdk: "js/1.0.0".into(),
         ack: Some(Seq(7)),
         dnt: Some(false),
+        uid: None,
     }
 }
 
@@ -71,6 +72,14 @@ pub fn track() -> Track {
             ("amount".into(), Value::Float(249.99)),
             ("currency".into(), Value::Str("USD".into())),
         ],
+    }
+}
+
+/// A hello with the identity hint (`uid`), an optional field added within v1.
+pub fn hello_uid() -> Hello {
+    Hello {
+        uid: Some("u_dana".into()),
+        ..hello()
     }
 }
 

@@ -76,6 +76,23 @@ fn http_batch_matches_golden_fixture_both_ways() {
 }
 
 #[test]
+fn a_hello_with_the_identity_hint_matches_its_fixture_and_older_readers_skip_it() {
+    let frame = ClientFrame::Hello(corpus::hello_uid());
+    let bytes = client_to_vec(&frame);
+    check("hello_uid", &bytes);
+    let fixture = std::fs::read(dir().join("hello_uid.msgpack")).expect("fixture");
+    assert_eq!(
+        decode_client(&fixture, &Limits::DEFAULT).expect("decodes"),
+        frame
+    );
+    // Without the hint, the bytes are the plain hello's: the field is optional and absent.
+    assert_eq!(
+        client_to_vec(&ClientFrame::Hello(corpus::hello())),
+        std::fs::read(dir().join("hello.msgpack")).expect("fixture")
+    );
+}
+
+#[test]
 fn every_frame_type_has_a_fixture() {
     let mut names: Vec<String> = std::fs::read_dir(dir())
         .expect("fixture dir")
@@ -92,7 +109,7 @@ fn every_frame_type_has_a_fixture() {
         .iter()
         .map(|(n, _)| n.to_string())
         .chain(corpus::edge_frames().iter().map(|(n, _)| n.to_string()))
-        .chain(["http_batch".to_string()])
+        .chain(["http_batch".to_string(), "hello_uid".to_string()])
         .collect();
     want.sort();
     assert_eq!(names, want);
