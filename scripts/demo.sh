@@ -95,7 +95,8 @@ for i in 0 1 2; do
   port=${PORTS[$i]}
   mkdir -p "$DATA/$r"
   # The example config with this region's id, port and directories; one shard each (three
-  # edges and the loadgen share this machine), lake files sealed every 2 s so they show.
+  # edges and the loadgen share this machine), lake files sealed every 2 s so they show, and
+  # the per-address limit on new sessions lifted (every loadgen session comes from 127.0.0.1).
   sed -e "s|^id = \"edge-local-1\"|id = \"edge-$r\"|" \
       -e "s|^region = \"us-east-1\"|region = \"$r\"|" \
       -e "s|^listen = \"127.0.0.1:7400\"|listen = \"127.0.0.1:$port\"|" \
@@ -104,6 +105,8 @@ for i in 0 1 2; do
       -e "s|^dir = \"data/lake\"|dir = \"$DATA/$r/lake\"|" \
       -e "s|^max_age_s = 60 |max_age_s = 2 |" \
       -e "s|^poll_ms = 1000|poll_ms = 500|" \
+      -e "s|^new_sessions_per_address_per_sec = 20 |new_sessions_per_address_per_sec = 100000 |" \
+      -e "s|^new_session_burst_per_address = 200 |new_session_burst_per_address = 100000 |" \
       -e "s|^#\[control\]|[control]|" \
       -e "s|^#endpoint = \"http://127.0.0.1:7500\"|endpoint = \"$PLANE\"|" \
       -e "s|^#token = .*|token = \"$EDGE_TOKEN\"|" \

@@ -519,6 +519,7 @@ async fn session(
         sdk: concat!("sentientiq-loadgen/", env!("CARGO_PKG_VERSION")).into(),
         ack: None,
         dnt: None,
+        uid: None,
     };
     // The SDK's default flush interval; the session's viewport goes in its hello.
     let duration_us = opts.duration.as_micros() as i64;

@@ -28,6 +28,13 @@ pub const DEFAULT_FRAME_BURST: u32 = 256;
 /// Default value from which a session is protected from shedding: the $100k accounts the
 /// product promises to never lose.
 pub const DEFAULT_HIGH_VALUE_CENTS: i64 = 10_000_000;
+/// Default live sessions per tenant per shard. The write key is public (it is in every page), so
+/// without a cap anyone could fill an edge with sessions (the fault matrix took one from 21 MB to
+/// 143 MB with 20,000 beacon sessions in 12 s). 20,000 matches `max_connections_per_shard`; at
+/// the ~33 KB a live session costs (bench/runs/2026-11-30-vm, ws-10k-noship) that is ~660 MB per
+/// shard for one tenant at most. At the cap the lowest-value session goes first, high-value
+/// never.
+pub const DEFAULT_MAX_SESSIONS_PER_SHARD: usize = 20_000;
 /// Longest id of a tenant, rule or contact.
 pub const MAX_ID_LEN: usize = 64;
 /// Longest tenant display name, bytes.

@@ -209,7 +209,9 @@ impl TenantSpec {
             max_batch: t.max_batch,
             policy,
             limits,
-            max_sessions_per_shard: l.max_sessions_per_shard.unwrap_or(usize::MAX),
+            max_sessions_per_shard: l
+                .max_sessions_per_shard
+                .unwrap_or(crate::DEFAULT_MAX_SESSIONS_PER_SHARD),
             frames_per_sec,
             frame_burst,
             high_value_cents: t.high_value_cents,
@@ -331,7 +333,10 @@ mod tests {
         let v = t.validate().expect("valid");
         assert_eq!((v.flush_ms, v.max_batch), (250, 512));
         assert_eq!(v.frames_per_sec, DEFAULT_FRAMES_PER_SEC);
-        assert_eq!(v.max_sessions_per_shard, usize::MAX);
+        assert_eq!(
+            v.max_sessions_per_shard,
+            crate::DEFAULT_MAX_SESSIONS_PER_SHARD
+        );
         match &v.policy.rules[0].action {
             RuleAction::Intervene { payload, .. } => match &**payload {
                 Value::Map(m) => {

@@ -36,8 +36,14 @@ pub struct Node {
 }
 
 impl Node {
+    /// Every shard serves, and every shard's spool can be written.
     pub fn all_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire) == self.nshards
+            && self
+                .spool
+                .writable
+                .iter()
+                .all(|w| w.load(Ordering::Relaxed))
     }
 
     /// The edge id aggregates are reported under: `id@boot_ms`. The plane keeps one window per

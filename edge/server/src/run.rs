@@ -1,6 +1,6 @@
 //! Starting an edge: recovery, executors, mesh, lifecycle.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -34,6 +34,7 @@ pub fn run(cfg: Config) -> Result<()> {
     };
     let data = cfg.edge.data_dir.clone();
     std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
+    room_to_start(&data)?;
     let identity =
         IdentityStore::open(&data.join("identity")).context("opening the identity store")?;
     for t in &cfg.tenants {
@@ -88,14 +89,15 @@ pub fn run(cfg: Config) -> Result<()> {
 
     // Sessions whose spool records were shipped and deleted: their highest seq, so a late retry
     // is re-acked, never stored twice. Kept for a week.
-    let mut floors: Vec<Vec<(String, String, u64)>> = (0..nshards).map(|_| Vec::new()).collect();
+    let mut floors: Vec<Vec<(String, String, sentientiq_core::Held)>> =
+        (0..nshards).map(|_| Vec::new()).collect();
     for (t, s, q) in identity
         .floors(now_ms(), 7 * 24 * 3_600_000)
         .context("reading session floors")?
     {
         floors[owner(&t, &s, nshards)].push((t, s, q));
     }
-    let floors: PerShard<(String, String, u64)> =
+    let floors: PerShard<(String, String, sentientiq_core::Held)> =
         Arc::new(Mutex::new(floors.into_iter().map(Some).collect()));
 
     let shutdown = Arc::new(AtomicBool::new(false));
@@ -282,6 +284,32 @@ pub fn run(cfg: Config) -> Result<()> {
     }
 }
 
+/// Bytes an edge must be able to write in its data directory to start: a spool segment's first
+/// records and the identity store's log and manifest (RocksDB writes a few MiB when it opens).
+pub const START_ROOM_BYTES: usize = 8 << 20;
+
+/// Refuses to start on a disk too full to write what starting needs: an edge that came up on
+/// such a disk could accept nothing (every frame must be spooled before it is acked) and would
+/// fail in RocksDB with a less clear error. Written, synced and removed: the probe proves the
+/// space is writable, not just reported free.
+fn room_to_start(data: &std::path::Path) -> Result<()> {
+    use std::io::Write;
+    let probe = data.join(".start-room");
+    let r = (|| {
+        let mut f = std::fs::File::create(&probe)?;
+        f.write_all(&vec![0u8; START_ROOM_BYTES])?;
+        f.sync_all()
+    })();
+    let _ = std::fs::remove_file(&probe);
+    r.with_context(|| {
+        format!(
+            "{} has no room to start (writing {} MiB failed): free space on its disk and start again; nothing was lost (what was acknowledged is in the spool)",
+            data.display(),
+            START_ROOM_BYTES >> 20
+        )
+    })
+}
+
 /// Fails when `addr` is already bound (TCP listener, or UDP socket).
 fn probe_port(addr: std::net::SocketAddr, udp: bool) -> Result<()> {
     let r = match udp {
@@ -302,7 +330,7 @@ async fn shard_main(
     mesh: PerShard1<mesh::Ends<Msg>>,
     records: PerShard<spool::Record>,
     next_lsn: Arc<Vec<u64>>,
-    floors: PerShard<(String, String, u64)>,
+    floors: PerShard<(String, String, sentientiq_core::Held)>,
     quic: Option<(Arc<quic::Shared>, PerShard1<mesh::Ends<quic::Datagram>>)>,
 ) -> Result<()> {
     let ends = mesh
@@ -361,14 +389,12 @@ async fn shard_main(
     }
     let (bell_tx, bell_rx) = local_channel::new_bounded::<()>(1);
     shard.borrow_mut().set_spool_bell(bell_tx);
-    let healthy = Rc::new(Cell::new(true));
     glommio::spawn_local(shard::committer::committer(
         shard.clone(),
         spool::shard_dir(&node.edge.data_dir, id),
         bell_rx,
         Duration::from_millis(node.edge.commit_interval_ms),
         node.edge.spool_segment_bytes,
-        healthy.clone(),
     ))
     .detach();
     let listener = crate::ingest::listener::bind(node.edge.listen, node.edge.backlog)

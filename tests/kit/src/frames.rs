@@ -20,6 +20,7 @@ pub fn hello(key: &str, sid: &str, ack: Option<u64>) -> Hello {
         sdk: "test/1".into(),
         ack: ack.map(Seq),
         dnt: None,
+        uid: None,
     }
 }
 

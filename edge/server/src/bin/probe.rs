@@ -91,6 +91,7 @@ async fn open(addr: SocketAddr, sid: &str) -> Result<Ws> {
         sdk: "probe/1".into(),
         ack: None,
         dnt: None,
+        uid: None,
     };
     ws.send(Message::Binary(
         client_to_vec(&ClientFrame::Hello(h)).into(),

@@ -52,6 +52,23 @@ pub struct EdgeSection {
     /// the moment they identify (misses are read from RocksDB off the reactor).
     #[serde(default = "d_profile_cache")]
     pub profile_cache_per_shard: usize,
+    /// New sessions one client address may start per second on each shard (a token bucket),
+    /// and at once (its size). The write key is public, so anyone can start sessions; this keeps
+    /// one address from filling a shard. Returning sessions and high-value ones do not count.
+    #[serde(default = "d_new_sessions_rate")]
+    pub new_sessions_per_address_per_sec: u32,
+    #[serde(default = "d_new_sessions_burst")]
+    pub new_session_burst_per_address: u32,
+}
+
+/// 20 new sessions per second per address and shard (1200 a minute: an office behind one NAT
+/// opening tabs is far below it), with a burst of 200 (a page of a busy office at once). A flood
+/// from one address is held to this; the fault matrix's 1,650/s beacon flood is refused past it.
+fn d_new_sessions_rate() -> u32 {
+    20
+}
+fn d_new_sessions_burst() -> u32 {
+    200
 }
 
 fn d_profile_cache() -> usize {
@@ -116,6 +133,11 @@ impl EdgeSection {
         }
         if self.write_timeout_ms == 0 {
             return invalid("edge.write_timeout_ms must be positive");
+        }
+        if self.new_sessions_per_address_per_sec == 0 || self.new_session_burst_per_address == 0 {
+            return invalid(
+                "edge.new_sessions_per_address_per_sec and edge.new_session_burst_per_address must be positive",
+            );
         }
         Ok(())
     }

@@ -279,6 +279,16 @@ mod tests {
             (a.write_timeout_ms, a.tombstones_per_shard),
             (b.write_timeout_ms, b.tombstones_per_shard)
         );
+        assert_eq!(
+            (
+                a.new_sessions_per_address_per_sec,
+                a.new_session_burst_per_address
+            ),
+            (
+                b.new_sessions_per_address_per_sec,
+                b.new_session_burst_per_address
+            )
+        );
         let (a, b) = (&m.lake, &ex.lake);
         assert_eq!(
             (
@@ -510,6 +520,11 @@ mod tests {
                 "write_timeout_ms = 10000",
                 "write_timeout_ms = 0",
                 "write_timeout_ms",
+            ),
+            (
+                "new_sessions_per_address_per_sec = 20",
+                "new_sessions_per_address_per_sec = 0",
+                "new_sessions_per_address_per_sec",
             ),
             (
                 "[[tenant.labels]]",

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use glommio::channels::local_channel;
 use glommio::net::TcpStream;
-use sentientiq_proto::{ClientFrame, ErrorCode, Limits, decode_http_batch};
+use sentientiq_proto::{ClientFrame, EdgeFrame, ErrorCode, Limits, decode_edge, decode_http_batch};
 
 use super::hello::{self, From};
 use super::http::{self, Request, Response};
@@ -24,27 +24,40 @@ pub async fn serve(shard: &ShardRef, stream: &mut TcpStream, req: Request) -> Re
     };
     let origin = req.header("origin").map(str::to_string);
     let resp = |r: Response| r.cors(origin.as_deref());
-    let Some(len) = req
-        .header("content-length")
-        .and_then(|v| v.trim().parse::<usize>().ok())
-    else {
-        return resp(Response::text(411, "content-length required"));
-    };
-    if len > Limits::DEFAULT.max_http_body_bytes {
-        m.error(ErrorCode::TooBig);
-        http::drain(stream, req.rest.len(), len, Duration::from_secs(2)).await;
-        return resp(Response::error(ErrorCode::TooBig, "body over 256 KiB"));
-    }
-    let body = match http::read_body(
-        stream,
-        req.rest.clone(),
-        len,
-        Duration::from_millis(node.edge.header_timeout_ms),
-    )
-    .await
-    {
-        Ok(b) => b,
-        Err(_) => return resp(Response::text(408, "body not received in time")),
+    let max = Limits::DEFAULT.max_http_body_bytes;
+    let deadline = Duration::from_millis(node.edge.header_timeout_ms);
+    let body = match http::framing(&req) {
+        Err(http::BadFraming(status, why)) => {
+            m.error(ErrorCode::BadFrame);
+            return resp(Response::refusal(status, why));
+        }
+        Ok(http::Framing::Length(len)) if len > max => {
+            m.error(ErrorCode::TooBig);
+            http::drain(stream, req.rest.len(), len, Duration::from_secs(2)).await;
+            return resp(Response::error(ErrorCode::TooBig, "body over 256 KiB"));
+        }
+        Ok(http::Framing::Length(len)) => {
+            match http::read_body(stream, req.rest.clone(), len, deadline).await {
+                Ok(b) => b,
+                Err(_) => return resp(Response::refusal(408, "body not received in time")),
+            }
+        }
+        Ok(http::Framing::Chunked) => {
+            match http::read_chunked(stream, req.rest.clone(), max, deadline).await {
+                Ok(b) => b,
+                Err(http::ChunkError::Bad(http::BadFraming(status, why))) => {
+                    m.error(if status == 413 {
+                        ErrorCode::TooBig
+                    } else {
+                        ErrorCode::BadFrame
+                    });
+                    // Read (briefly) what is left, so the client sees the answer, not a reset.
+                    http::drain(stream, 0, http::MAX_DRAIN, Duration::from_millis(500)).await;
+                    return resp(Response::refusal(status, why));
+                }
+                Err(_) => return resp(Response::refusal(408, "body not received in time")),
+            }
+        }
     };
     let b = match decode_http_batch(&body, &Limits::DEFAULT) {
         Ok(b) => b,
@@ -71,7 +84,10 @@ pub async fn serve(shard: &ShardRef, stream: &mut TcpStream, req: Request) -> Re
         ));
     }
     let (tx, rx) = local_channel::new_bounded::<Out>(CONN_QUEUE);
-    let route = Route::open(shard, ti, b.sid.clone(), tx);
+    let peer = stream
+        .peer_addr()
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
+    let route = Route::open(shard, ti, b.sid.clone(), peer, tx);
     let conn = route.conn;
     let mut want = None;
     let recv_ms = now_ms();
@@ -84,12 +100,14 @@ pub async fn serve(shard: &ShardRef, stream: &mut TcpStream, req: Request) -> Re
     }
     let result = futures_lite::future::or(
         async {
+            // The answer waits until every frame of the body is handled durably (`upto`); it
+            // carries the session's durable prefix (`ack`), which a gap below may keep lower.
             let mut acked = None;
             while let Some(out) = rx.recv().await {
                 match out {
-                    Out::Ack(seq) => {
-                        acked = acked.max(Some(seq));
-                        if acked >= want {
+                    Out::Ack { ack, upto } => {
+                        acked = acked.max(Some(ack));
+                        if Some(upto) >= want {
                             return Ok(acked);
                         }
                     }
@@ -99,9 +117,13 @@ pub async fn serve(shard: &ShardRef, stream: &mut TcpStream, req: Request) -> Re
                         return Err((ErrorCode::Overloaded, why, None, true));
                     }
                     Out::Close(_, why) => return Err((ErrorCode::Internal, why, None, true)),
-                    Out::Frame(_) => {
+                    // A body with a hello and no frames is answered with the welcome's ack.
+                    Out::Frame(f) => {
                         if want.is_none() {
-                            return Ok(None);
+                            return Ok(match decode_edge(&f, &Limits::DEFAULT) {
+                                Ok(EdgeFrame::Welcome(w)) => Some(w.ack),
+                                _ => None,
+                            });
                         }
                     }
                 }

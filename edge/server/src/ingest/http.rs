@@ -101,6 +101,133 @@ pub async fn read_head<S: futures_lite::AsyncRead + Unpin>(
     .await
 }
 
+/// How a request's body is framed (RFC 9112 §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// `Content-Length: n`.
+    Length(usize),
+    /// `Transfer-Encoding: chunked` (browsers' `fetch` with a stream body).
+    Chunked,
+}
+
+/// Why a body's framing was refused: the status and message to answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadFraming(pub u16, pub &'static str);
+
+/// The framing of `req`'s body. Both `Transfer-Encoding` and `Content-Length` is refused: a
+/// proxy in front may frame it by the other header (request smuggling; RFC 9112 §6.1 allows the
+/// refusal). A transfer coding other than `chunked` is refused too (501 in RFC 9112 §6.1; 400
+/// here: nothing but chunked is ever meant).
+pub fn framing(req: &Request) -> Result<Framing, BadFraming> {
+    let te = req.header("transfer-encoding");
+    let cl = req.header("content-length");
+    match (te, cl) {
+        (Some(_), Some(_)) => Err(BadFraming(
+            400,
+            "both Transfer-Encoding and Content-Length: refused (request smuggling)",
+        )),
+        (Some(t), None) if t.trim().eq_ignore_ascii_case("chunked") => Ok(Framing::Chunked),
+        (Some(_), None) => Err(BadFraming(
+            400,
+            "only the chunked transfer coding is accepted",
+        )),
+        (None, Some(v)) => v
+            .trim()
+            .parse()
+            .map(Framing::Length)
+            .map_err(|_| BadFraming(400, "Content-Length is not a number")),
+        (None, None) => Err(BadFraming(
+            411,
+            "Content-Length or chunked Transfer-Encoding required",
+        )),
+    }
+}
+
+/// Decodes a complete chunked body in `buf`: `Ok(Some(body))` once the last chunk (and any
+/// trailers) is there, `Ok(None)` while more is needed, `Err` when it is malformed or would be
+/// over `max` bytes.
+pub fn dechunk(buf: &[u8], max: usize) -> Result<Option<Vec<u8>>, BadFraming> {
+    let mut body = Vec::new();
+    let mut p = 0;
+    loop {
+        let Some(eol) = buf[p..].windows(2).position(|w| w == b"\r\n") else {
+            return if buf.len() - p > 1024 {
+                Err(BadFraming(400, "chunk size line too long"))
+            } else {
+                Ok(None)
+            };
+        };
+        let line = std::str::from_utf8(&buf[p..p + eol])
+            .map_err(|_| BadFraming(400, "chunk size is not text"))?;
+        let hex = line.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(hex, 16)
+            .map_err(|_| BadFraming(400, "chunk size is not hexadecimal"))?;
+        p += eol + 2;
+        if size == 0 {
+            // Trailers (ignored) end with an empty line.
+            let rest = &buf[p..];
+            if rest.starts_with(b"\r\n") {
+                return Ok(Some(body));
+            }
+            return match rest.windows(4).position(|w| w == b"\r\n\r\n") {
+                Some(_) => Ok(Some(body)),
+                None if rest.len() > 4096 => Err(BadFraming(431, "trailers too large")),
+                None => Ok(None),
+            };
+        }
+        if body.len() + size > max {
+            return Err(BadFraming(413, "body over 256 KiB"));
+        }
+        if buf.len() < p + size + 2 {
+            return Ok(None);
+        }
+        if &buf[p + size..p + size + 2] != b"\r\n" {
+            return Err(BadFraming(400, "chunk data does not end with CRLF"));
+        }
+        body.extend_from_slice(&buf[p..p + size]);
+        p += size + 2;
+    }
+}
+
+/// Reads a chunked body (after `rest`) within `deadline`, at most `max` bytes of data.
+pub async fn read_chunked<S: futures_lite::AsyncRead + Unpin>(
+    s: &mut S,
+    mut buf: Vec<u8>,
+    max: usize,
+    deadline: Duration,
+) -> Result<Vec<u8>, ChunkError> {
+    let fut = async {
+        let mut chunk = [0u8; 8192];
+        loop {
+            if let Some(body) = dechunk(&buf, max).map_err(ChunkError::Bad)? {
+                return Ok(body);
+            }
+            // Framing overhead is bounded too: a body of many tiny chunks.
+            if buf.len() > max * 2 + 64 * 1024 {
+                return Err(ChunkError::Bad(BadFraming(413, "body over 256 KiB")));
+            }
+            let n = s.read(&mut chunk).await.map_err(|_| ChunkError::Closed)?;
+            if n == 0 {
+                return Err(ChunkError::Closed);
+            }
+            buf.extend_from_slice(&chunk[..n]);
+        }
+    };
+    futures_lite::future::or(fut, async {
+        glommio::timer::sleep(deadline).await;
+        Err(ChunkError::Timeout)
+    })
+    .await
+}
+
+/// Why a chunked body could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChunkError {
+    Bad(BadFraming),
+    Timeout,
+    Closed,
+}
+
 /// Reads a body of `len` bytes (after `rest`) within `deadline`.
 pub async fn read_body<S: futures_lite::AsyncRead + Unpin>(
     s: &mut S,
@@ -173,6 +300,7 @@ pub fn reason(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         408 => "Request Timeout",
         411 => "Length Required",
+        501 => "Not Implemented",
         413 => "Payload Too Large",
         426 => "Upgrade Required",
         429 => "Too Many Requests",
@@ -209,6 +337,22 @@ impl Response {
     /// The error body of PROTOCOL.md §6: `{code, msg}`, with the status of the code.
     pub fn error(code: ErrorCode, msg: &str) -> Response {
         Response::error_retry(code, msg, None)
+    }
+
+    /// An HTTP-level refusal (a head or body the protocol never got to: 400, 408, 411, 431,
+    /// 413) with the same `{code, msg}` body every error has: `too_big` for sizes, `bad_frame`
+    /// for the rest.
+    pub fn refusal(status: u16, msg: &str) -> Response {
+        let code = match status {
+            413 | 431 => ErrorCode::TooBig,
+            _ => ErrorCode::BadFrame,
+        };
+        let mut r = Response::json(
+            status,
+            &serde_json::json!({"code": code.as_str(), "msg": msg}),
+        );
+        r.status = status;
+        r
     }
 
     /// An error answer; `overloaded` and `rate_limited` carry `Retry-After` (whole seconds,
@@ -295,6 +439,82 @@ mod tests {
         assert_eq!(r.rest, b"abc");
         assert_eq!(n, 73); // 25 + 19 + 27 + 2
         assert!(parse_head(b"\x00\x01 garbage\r\n\r\n").is_err());
+    }
+
+    #[test]
+    fn framing_refuses_smuggling_and_accepts_chunked() {
+        let req = |hs: &[(&str, &str)]| Request {
+            method: "POST".into(),
+            path: "/v1/batch".into(),
+            headers: hs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            rest: Vec::new(),
+        };
+        assert_eq!(
+            framing(&req(&[("Content-Length", "3")])),
+            Ok(Framing::Length(3))
+        );
+        assert_eq!(
+            framing(&req(&[("Transfer-Encoding", "chunked")])),
+            Ok(Framing::Chunked)
+        );
+        assert_eq!(
+            framing(&req(&[
+                ("Transfer-Encoding", "chunked"),
+                ("Content-Length", "4")
+            ]))
+            .map_err(|e| e.0),
+            Err(400)
+        );
+        assert_eq!(
+            framing(&req(&[("Transfer-Encoding", "gzip")])).map_err(|e| e.0),
+            Err(400)
+        );
+        assert_eq!(framing(&req(&[])).map_err(|e| e.0), Err(411));
+    }
+
+    #[test]
+    fn chunked_bodies_decode_within_the_cap() {
+        assert_eq!(
+            dechunk(b"3\r\nabc\r\n2;x=1\r\nde\r\n0\r\n\r\n", 16),
+            Ok(Some(b"abcde".to_vec()))
+        );
+        assert_eq!(
+            dechunk(b"3\r\nabc\r\n0\r\nX-T: 1\r\n\r\n", 16),
+            Ok(Some(b"abc".to_vec()))
+        );
+        assert_eq!(dechunk(b"3\r\nab", 16), Ok(None), "more to come");
+        assert_eq!(dechunk(b"3\r\nabc\r\n", 16), Ok(None));
+        assert_eq!(dechunk(b"zz\r\n", 16).map_err(|e| e.0), Err(400));
+        assert_eq!(
+            dechunk(b"3\r\nabcXY0\r\n\r\n", 16).map_err(|e| e.0),
+            Err(400)
+        );
+        // The cap: cap − 1, cap and cap + 1 bytes of data.
+        let body = |n: usize| format!("{n:x}\r\n{}\r\n0\r\n\r\n", "a".repeat(n)).into_bytes();
+        assert!(matches!(dechunk(&body(15), 16), Ok(Some(b)) if b.len() == 15));
+        assert!(matches!(dechunk(&body(16), 16), Ok(Some(b)) if b.len() == 16));
+        assert_eq!(dechunk(&body(17), 16).map_err(|e| e.0), Err(413));
+    }
+
+    #[test]
+    fn refusals_have_the_protocols_error_body() {
+        for (status, code) in [
+            (400, "bad_frame"),
+            (408, "bad_frame"),
+            (411, "bad_frame"),
+            (431, "too_big"),
+        ] {
+            let r = Response::refusal(status, "why");
+            assert_eq!(r.status, status);
+            let v: serde_json::Value = serde_json::from_slice(&r.body).expect("json");
+            assert_eq!(
+                (v["code"].as_str(), v["msg"].as_str()),
+                (Some(code), Some("why"))
+            );
+        }
     }
 
     #[test]

@@ -96,9 +96,9 @@ async fn serve(shard: ShardRef, mut stream: TcpStream) {
         Err(e) => {
             let r = match e {
                 HeadError::Closed | HeadError::Io(_) => return,
-                HeadError::Timeout => Response::text(408, "request head not received in time"),
-                HeadError::TooBig => Response::text(431, "request head too large"),
-                HeadError::Malformed(m) => Response::text(400, m),
+                HeadError::Timeout => Response::refusal(408, "request head not received in time"),
+                HeadError::TooBig => Response::refusal(431, "request head too large"),
+                HeadError::Malformed(m) => Response::refusal(400, &m),
             };
             let _ = http::write(&mut stream, &r, true).await;
             return;
@@ -128,9 +128,9 @@ async fn serve(shard: ShardRef, mut stream: TcpStream) {
             r
         }
         (_, "/v1/ws" | "/v1/batch" | "/v1/ping" | "/healthz" | "/readyz" | "/metrics") => {
-            Response::text(405, "method not allowed")
+            Response::refusal(405, "method not allowed")
         }
-        _ => Response::text(404, "not found"),
+        _ => Response::refusal(404, "not found"),
     };
     let _ = http::write(&mut stream, &resp, true).await;
 }

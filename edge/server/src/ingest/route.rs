@@ -27,10 +27,17 @@ pub(crate) struct Route {
     pub(crate) conn: ConnRef,
     tenant: u32,
     sid: Sid,
+    peer: std::net::IpAddr,
 }
 
 impl Route {
-    pub(crate) fn open(shard: &ShardRef, tenant: usize, sid: Sid, tx: LocalSender<Out>) -> Route {
+    pub(crate) fn open(
+        shard: &ShardRef,
+        tenant: usize,
+        sid: Sid,
+        peer: std::net::IpAddr,
+        tx: LocalSender<Out>,
+    ) -> Route {
         let mut s = shard.borrow_mut();
         let own = owner(
             &s.node.tenants.load().get(tenant).id,
@@ -45,6 +52,7 @@ impl Route {
             conn,
             tenant: tenant as u32,
             sid,
+            peer,
         }
     }
 
@@ -69,6 +77,7 @@ impl Route {
                 conn: self.conn,
                 tenant: self.tenant,
                 sid: self.sid.clone(),
+                peer: self.peer,
                 recv_ms,
                 raw,
                 frame,

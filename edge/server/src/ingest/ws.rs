@@ -72,7 +72,7 @@ pub async fn serve(shard: ShardRef, mut stream: TcpStream, req: Request) {
     let Some(key) = req.header("sec-websocket-key").filter(|_| upgrade) else {
         let _ = http::write(
             &mut stream,
-            &Response::text(426, "WebSocket upgrade required"),
+            &Response::refusal(426, "WebSocket upgrade required"),
             true,
         )
         .await;
@@ -92,6 +92,9 @@ pub async fn serve(shard: ShardRef, mut stream: TcpStream, req: Request) {
         .max_write_buffer_size(node.edge.write_buffer_bytes)
         .max_message_size(Some(Limits::DEFAULT.max_frame_bytes))
         .max_frame_size(Some(Limits::DEFAULT.max_frame_bytes));
+    let peer = stream
+        .peer_addr()
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
     let mut ws =
         WebSocketStream::from_partially_read(stream, req.rest.clone(), Role::Server, Some(cfg))
             .await;
@@ -143,7 +146,7 @@ pub async fn serve(shard: ShardRef, mut stream: TcpStream, req: Request) {
     };
     let tenant = tenants.get(ti);
     let (tx, rx) = local_channel::new_bounded::<Out>(CONN_QUEUE);
-    let route = Route::open(&shard, ti, hello.sid.clone(), tx);
+    let route = Route::open(&shard, ti, hello.sid.clone(), peer, tx);
     let conn = route.conn;
     route.send(None, ClientFrame::Hello(hello), now_ms());
     let limits = tenant.limits;
@@ -184,7 +187,7 @@ pub async fn serve(shard: ShardRef, mut stream: TcpStream, req: Request) {
         match ev {
             Ev::Out(Some(out)) => {
                 let msg = match out {
-                    Out::Ack(seq) => edge_to_vec(&EdgeFrame::Ack { seq }),
+                    Out::Ack { ack, .. } => edge_to_vec(&EdgeFrame::Ack { seq: ack }),
                     Out::Frame(b) => b,
                     Out::Err(e) => {
                         let (fatal, code) = (e.fatal, e.code);

@@ -5,7 +5,6 @@
 //! never touches it.
 
 use std::path::PathBuf;
-use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -15,15 +14,19 @@ use super::ShardRef;
 use crate::storage::spool;
 
 /// The shard's spool writer: waits for appends, groups them for `interval`, writes and
-/// fdatasyncs, then releases the acks the sync covers. On a write error nothing is acked and
-/// the data is retried; the shard reports not ready meanwhile.
+/// fdatasyncs, then releases the acks the sync covers.
+///
+/// On a write error (a full disk) nothing is acked, the shard's spool is marked not writable
+/// (new frames are refused with `overloaded`, `/readyz` answers 503), and the same bytes are
+/// retried **at the same offset of the same segment**, after the segment is cut back to where
+/// the failed write began. A short write leaves whole records in the file; writing them again
+/// into a new segment would store them twice. Until the cut succeeds nothing else is written.
 pub async fn committer(
     shard: ShardRef,
     dir: PathBuf,
     bell: local_channel::LocalReceiver<()>,
     interval: Duration,
     segment_bytes: u64,
-    healthy: Rc<std::cell::Cell<bool>>,
 ) {
     let (shard_id, node) = {
         let s = shard.borrow();
@@ -31,6 +34,7 @@ pub async fn committer(
     };
     let max_age = Duration::from_secs(node.lake.max_age_s);
     let active = &node.spool.active_segment[shard_id as usize];
+    let writable = &node.spool.writable[shard_id as usize];
     // (file, first lsn, offset, opened)
     let mut file: Option<(glommio::io::BufferedFile, u64, u64, Instant)> = None;
     let mut retry: Vec<u8> = Vec::new();
@@ -79,6 +83,8 @@ pub async fn committer(
         }
         let start_lsn = upto - data.len() as u64;
         let t0 = Instant::now();
+        // Where this write begins in the current segment (to cut back to on failure).
+        let mut began: Option<u64> = None;
         let r: std::io::Result<()> = async {
             let rotate = match &file {
                 None => true,
@@ -103,6 +109,7 @@ pub async fn committer(
             let Some((f, _, off, _)) = file.as_mut() else {
                 return Err(std::io::Error::other("no segment"));
             };
+            began = Some(*off);
             let n = data.len() as u64;
             let written = f.write_at(data.clone(), *off).await?;
             if written as u64 != n {
@@ -116,18 +123,49 @@ pub async fn committer(
         match r {
             Ok(()) => {
                 synced_upto = upto;
-                healthy.set(true);
+                writable.store(true, Ordering::Relaxed);
                 let us = t0.elapsed().as_micros() as u64;
                 let mut s = shard.borrow_mut();
                 s.metrics().fsync(us);
                 s.durable(upto);
             }
             Err(e) => {
-                healthy.set(false);
+                writable.store(false, Ordering::Relaxed);
                 tracing::error!(error = %e, "spool write failed; nothing is acked until it succeeds");
-                file = None;
                 retry = data;
                 retry_upto = upto;
+                match (began, &file) {
+                    // The write began in the open segment: cut it back to where it began, so
+                    // the retry writes these records once. Retried until it holds.
+                    (Some(at), Some((f, first, _, _))) => {
+                        let first = *first;
+                        loop {
+                            let cut = async {
+                                f.truncate(at).await?;
+                                f.fdatasync().await
+                            }
+                            .await;
+                            match cut {
+                                Ok(()) => break,
+                                Err(e) => {
+                                    tracing::error!(error = %e, segment = first, "cutting a failed write back; retrying");
+                                    glommio::timer::sleep(Duration::from_millis(100)).await;
+                                }
+                            }
+                        }
+                        if let Some((_, _, off, _)) = file.as_mut() {
+                            *off = at;
+                        }
+                    }
+                    // Creating the new segment failed: what it holds (a header at most) goes,
+                    // and it is made again from nothing.
+                    _ => {
+                        if let Some((f, _, _, _)) = file.take() {
+                            let _ = f.close().await;
+                        }
+                        let _ = std::fs::remove_file(spool::segment_path(&dir, start_lsn));
+                    }
+                }
                 glommio::timer::sleep(Duration::from_millis(100)).await;
             }
         }

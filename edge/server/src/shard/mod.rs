@@ -104,8 +104,8 @@ impl Shard {
         self.pipeline.replay(&tenants, records)
     }
 
-    /// Seeds tombstones from the floors of shipped sessions not rebuilt from the spool.
-    pub fn seed_floors(&mut self, floors: Vec<(String, String, u64)>) {
+    /// Seeds tombstones from the floors of shipped sessions.
+    pub fn seed_floors(&mut self, floors: Vec<(String, String, sentientiq_core::Held)>) {
         let tenants = self.node.tenants.load();
         self.pipeline.seed_floors(&tenants, floors);
     }
@@ -198,6 +198,9 @@ impl Shard {
             region: &node.edge.region,
             spool_backlog: &node.spool.backlog[self.id],
             spool_max: node.lake.spool_max_bytes,
+            spool_writable: node.spool.writable[self.id].load(std::sync::atomic::Ordering::Relaxed),
+            new_sessions_per_sec: node.edge.new_sessions_per_address_per_sec,
+            new_session_burst: node.edge.new_session_burst_per_address,
             lookup: &*node.identity,
         };
         let mut fx = std::mem::take(&mut self.effects);

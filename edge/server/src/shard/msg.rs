@@ -12,7 +12,11 @@ pub struct ConnRef {
 /// What is sent to a connection.
 #[derive(Debug)]
 pub enum Out {
-    Ack(Seq),
+    /// `ack`: every seq of the session up to it is durable (the contiguous durable prefix:
+    /// what the client may forget). `upto`: the highest seq of this connection's frames that
+    /// this release made durable (a beacon is answered once it covers all of its frames, even
+    /// when a gap below keeps `ack` lower).
+    Ack { ack: Seq, upto: Seq },
     /// An encoded edge frame (welcome, det, iv).
     Frame(Vec<u8>),
     /// A refusal. WebSocket sends it as `err` and, when fatal, closes with its code's close
@@ -28,6 +32,8 @@ pub struct Inbound {
     pub conn: ConnRef,
     pub tenant: u32,
     pub sid: Sid,
+    /// The client's address (per-address limits on new sessions).
+    pub peer: std::net::IpAddr,
     pub recv_ms: u64,
     /// The frame's bytes as received (what the spool keeps).
     pub raw: Vec<u8>,

@@ -19,9 +19,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use sentientiq_core::identity::AccountInfo;
+use sentientiq_core::session::DEDUP_WINDOW;
 use sentientiq_core::{
-    AccountCooldowns, Action, ActionKind, Aggregates, Ctx, Disposition, DntPolicy, Output, Session,
-    WindowAgg,
+    AccountCooldowns, Action, ActionKind, Aggregates, Ctx, Disposition, DntPolicy, Held, Output,
+    Session, WindowAgg,
 };
 use sentientiq_proto::{
     ClientFrame, Det, EdgeFrame, ErrorCode, Identify, Iv, Limits, Seq, Sid, Value, Welcome,
@@ -58,6 +59,12 @@ pub struct Env<'a> {
     pub spool_backlog: &'a AtomicU64,
     /// `lake.spool_max_bytes`.
     pub spool_max: u64,
+    /// Whether the spool could be written the last time it was tried (a full or failing disk
+    /// refuses new frames with `overloaded` until it can).
+    pub spool_writable: bool,
+    /// New sessions one client address may start per second on this shard, and at once.
+    pub new_sessions_per_sec: u32,
+    pub new_session_burst: u32,
     pub lookup: &'a dyn Lookup,
 }
 
@@ -140,10 +147,11 @@ impl Sess {
     }
 }
 
-/// What a shard remembers of a session that left memory.
+/// What a shard remembers of a session that left memory: the seqs it held (all durable: a
+/// session leaves memory only with no ack pending) and its value.
 #[derive(Debug, Clone, Copy)]
 struct Tombstone {
-    durable_high: Seq,
+    held: Held,
     value_cents: i64,
 }
 
@@ -153,7 +161,11 @@ struct PendingAck {
     lsn: u64,
     conn: ConnRef,
     key: Key,
+    /// The frame's own seq.
     seq: Seq,
+    /// The session's contiguous held prefix once this frame was taken: durable, with
+    /// everything below it, once `lsn` is (records are appended in the order they are taken).
+    prefix: Seq,
     /// When the frame was received (server ms), for `siq_ack_seconds`.
     recv_ms: u64,
 }
@@ -173,6 +185,8 @@ pub struct Pipeline {
     tombstones: BoundedMap<Key, Tombstone>,
     /// (tenant, uid) → the user's stored value (cents), bounded; see `on_profile`.
     profiles: BoundedMap<(u32, Arc<str>), i64>,
+    /// Client address → its budget of new sessions, bounded (oldest forgotten first).
+    newcomers: BoundedMap<std::net::IpAddr, TokenBucket>,
     scratch: Vec<Output>,
     metrics: Arc<ShardMetrics>,
 }
@@ -197,6 +211,7 @@ impl Pipeline {
             per_tenant: Vec::new(),
             tombstones: BoundedMap::new(tombstones),
             profiles: BoundedMap::new(profiles),
+            newcomers: BoundedMap::new(tombstones),
             scratch: Vec::new(),
             metrics,
         }
@@ -260,7 +275,8 @@ impl Pipeline {
             };
             self.scratch.clear();
             sess.core.handle_frame(&mut ctx, &frame, &mut self.scratch);
-            sess.durable_high = sess.durable_high.max(Seq(r.seq));
+            // Every replayed record is durable: its contiguous part may be acked.
+            sess.durable_high = sess.core.held_prefix();
             sess.last_ms = r.recv_ms;
             n += 1;
         }
@@ -271,31 +287,31 @@ impl Pipeline {
         n
     }
 
-    /// Seeds tombstones from the floors of shipped sessions not rebuilt from the spool.
-    pub fn seed_floors(&mut self, tenants: &Tenants, floors: Vec<(String, String, u64)>) {
-        for (t, s, seq) in floors {
+    /// Seeds tombstones from the floors of shipped sessions (their held sets); a session the
+    /// spool rebuilt holds them too.
+    pub fn seed_floors(&mut self, tenants: &Tenants, floors: Vec<(String, String, Held)>) {
+        for (t, s, held) in floors {
             let (Some(ti), Ok(sid)) = (tenants.index_of(&t), Sid::parse(&s)) else {
                 continue;
             };
             let key = (ti as u32, sid);
-            if self.sessions.contains_key(&key) {
+            if let Some(sess) = self.sessions.get_mut(&key) {
+                sess.core.resume_held(held);
+                sess.durable_high = sess.durable_high.max(sess.core.held_prefix());
                 continue;
             }
-            self.tombstone(key, Seq(seq), 0);
+            self.tombstone(key, held, 0);
         }
     }
 
     /// Remembers a session that left memory (merging with what was already remembered).
-    fn tombstone(&mut self, key: Key, durable_high: Seq, value_cents: i64) {
+    fn tombstone(&mut self, key: Key, held: Held, value_cents: i64) {
         let t = match self.tombstones.get(&key) {
             Some(p) => Tombstone {
-                durable_high: p.durable_high.max(durable_high),
+                held: p.held.merge(held),
                 value_cents: p.value_cents.max(value_cents),
             },
-            None => Tombstone {
-                durable_high,
-                value_cents,
-            },
+            None => Tombstone { held, value_cents },
         };
         self.tombstones.insert(key, t);
     }
@@ -317,7 +333,9 @@ impl Pipeline {
         self.grow(env.tenants.len());
         let tenant = env.tenants.get(inb.tenant as usize);
         let key: Key = (inb.tenant, inb.sid);
-        if !self.sessions.contains_key(&key) && !self.admit(tenant, &key, inb.conn, now, fx) {
+        if !self.sessions.contains_key(&key)
+            && !self.admit(env, tenant, &key, &inb.frame, inb.conn, inb.peer, fx)
+        {
             return;
         }
         let Some(sess) = self.sessions.get_mut(&key) else {
@@ -331,9 +349,15 @@ impl Pipeline {
             aggregates: &mut self.aggregates[inb.tenant as usize],
         };
         self.scratch.clear();
-        if let ClientFrame::Hello(_) = &inb.frame {
+        if let ClientFrame::Hello(h) = &inb.frame {
             sess.core
                 .handle_frame(&mut ctx, &inb.frame, &mut self.scratch);
+            // The client was told (by this edge or another region's) that everything up to its
+            // `ack` is durable, and has forgotten it: it is held, never waited for.
+            if let Some(a) = h.ack {
+                sess.core.resume_after(a);
+                sess.durable_high = sess.durable_high.max(a);
+            }
             sess.conn = Some(inb.conn);
             let w = EdgeFrame::Welcome(Welcome {
                 edge: env.edge_id.to_string(),
@@ -349,50 +373,68 @@ impl Pipeline {
         let Some(seq) = inb.frame.seq() else { return };
         // The connection that sent the latest frame receives the session's outputs.
         sess.conn = Some(inb.conn);
+        // Beyond the window above the first seq not delivered: not taken until the gap is
+        // filled (an ack may only cover what is durable, so frames past a gap wait).
+        let prefix = sess.core.held_prefix();
+        if seq.0 > prefix.0 + DEDUP_WINDOW {
+            let msg = format!(
+                "seq {} is more than {DEDUP_WINDOW} ahead of seq {}, the first this session has not delivered; send from there",
+                seq.0,
+                prefix.0 + 1
+            );
+            self.refuse(fx, inb.conn, ErrorCode::RateLimited, msg, false, 250);
+            return;
+        }
         // A user deleted through the control plane (GDPR): nothing more is kept for them.
         if let ClientFrame::Identify(id) = &inb.frame
             && env.lookup.is_forgotten(&tenant.id, &id.uid)
         {
             sess.forgotten = true;
         }
-        if sess.forgotten {
-            self.metrics.dropped(Dropped::ForgottenUser);
-            fx.push(Effect::Deliver(inb.conn, Out::Ack(seq)));
+        // Do-Not-Track under `dnt = "drop"`, or a deleted user: acknowledged (the SDK may forget
+        // it) and dropped: nothing is processed, spooled or shipped. Taken into the dedup, so
+        // its ack waits for everything before it like any other.
+        let drop = if sess.forgotten {
+            Some(Dropped::ForgottenUser)
+        } else if tenant.policy.dnt == DntPolicy::Drop && sess.core.dnt() {
+            Some(Dropped::Dnt)
+        } else {
+            None
+        };
+        if let Some(why) = drop {
+            self.metrics.dropped(why);
+            sess.core.hold(&inb.frame);
+            let prefix = sess.core.held_prefix();
+            self.queue_ack(inb.conn, key, seq, prefix, inb.recv_ms, fx);
             return;
         }
-        // Do-Not-Track under `dnt = "drop"`: acknowledged (the SDK may forget it) and dropped:
-        // nothing is processed, spooled or shipped.
-        if tenant.policy.dnt == DntPolicy::Drop && sess.core.dnt() {
-            self.metrics.dropped(Dropped::Dnt);
-            fx.push(Effect::Deliver(inb.conn, Out::Ack(seq)));
-            return;
-        }
+        let held = sess.core.holds(seq);
         // Spool headroom: while the lake is behind, new frames are refused (not acked, so the
         // client keeps them) once the shard's unshipped spool passes its share; high-value
-        // sessions keep the last 10 %.
-        if seq > sess.core.high_seq() {
+        // sessions keep the last 10 %. While the spool cannot be written at all (a full disk),
+        // every new frame is refused.
+        if !held {
             let backlog = env.spool_backlog.load(Ordering::Relaxed);
             let max = env.spool_max;
             // An `id` frame may be what makes the session high-value, so it may use the reserve
             // too (it is small, and refusing it would keep a $100k user anonymous).
             let high = sess.value_cents() >= tenant.high_value_cents
                 || matches!(inb.frame, ClientFrame::Identify(_));
-            if backlog >= max || (!high && backlog >= max / 10 * 9) {
-                self.refuse(
-                    fx,
-                    inb.conn,
-                    ErrorCode::Overloaded,
-                    "the edge's spool is full while the lake catches up; retry later".into(),
-                    false,
-                    5000,
-                );
+            let why = if !env.spool_writable {
+                Some("the edge cannot write its spool (disk full or failing); retry later")
+            } else if backlog >= max || (!high && backlog >= max / 10 * 9) {
+                Some("the edge's spool is full while the lake catches up; retry later")
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                self.refuse(fx, inb.conn, ErrorCode::Overloaded, why.into(), false, 5000);
                 return;
             }
         }
-        // Only frames beyond what the session holds spend a token: a retry of frames already
+        // Only frames the session does not hold spend a token: a retry of frames already
         // accepted (a re-sent beacon) is re-acked, not refused.
-        let charged = seq > sess.core.high_seq();
-        if charged
+        if !held
             && let Err(wait_ms) = sess
                 .rate
                 .take(now, tenant.frames_per_sec, tenant.frame_burst)
@@ -412,6 +454,7 @@ impl Pipeline {
         let d = sess
             .core
             .handle_frame(&mut ctx, &inb.frame, &mut self.scratch);
+        let prefix = sess.core.held_prefix();
         let m = &self.metrics;
         ShardMetrics::add(&m.bytes, inb.raw.len() as u64);
         match d {
@@ -432,6 +475,8 @@ impl Pipeline {
             }
             Disposition::Duplicate => ShardMetrics::inc(&m.duplicates),
             Disposition::Conflict => ShardMetrics::inc(&m.conflicts),
+            // Checked above: within the window.
+            Disposition::Ahead => return,
         }
         // The frame's detections and actions go to the spool (for the lake) before its ack is
         // queued, so they are durable together.
@@ -458,21 +503,35 @@ impl Pipeline {
                 Err(_) => ShardMetrics::inc(&self.metrics.unserialisable),
             }
         }
-        // Acked once everything appended so far (this record included, or the held one) is durable.
-        self.pending.push_back(PendingAck {
-            lsn: self.appended,
-            conn: inb.conn,
-            key: key.clone(),
-            seq,
-            recv_ms: inb.recv_ms,
-        });
-        // Wake the committer for every pending ack: new records need a write and fdatasync; a
-        // duplicate of a durable frame needs only the release (an empty commit).
-        fx.push(Effect::WakeCommitter);
+        self.queue_ack(inb.conn, key.clone(), seq, prefix, inb.recv_ms, fx);
         self.identity_work(env, tenant, &key, inb.frame, d, uid_before, fx);
         self.answer(tenant, inb.conn, &outputs, fx);
         self.scratch = outputs;
         self.scratch.clear();
+    }
+
+    /// Queues the ack of a frame behind everything appended so far (its record, or the held
+    /// one's): released, as the session's durable prefix, once that is synced.
+    fn queue_ack(
+        &mut self,
+        conn: ConnRef,
+        key: Key,
+        seq: Seq,
+        prefix: Seq,
+        recv_ms: u64,
+        fx: &mut Vec<Effect>,
+    ) {
+        self.pending.push_back(PendingAck {
+            lsn: self.appended,
+            conn,
+            key,
+            seq,
+            prefix,
+            recv_ms,
+        });
+        // Wake the committer for every pending ack: new records need a write and fdatasync; a
+        // duplicate of a durable frame needs only the release (an empty commit).
+        fx.push(Effect::WakeCommitter);
     }
 
     /// Bindings and purchases for the identity store.
@@ -618,20 +677,60 @@ impl Pipeline {
     /// limit the lowest-value session goes first: a newcomer worth more than some live session
     /// displaces the cheapest one; a newcomer at or above the tenant's high-value mark is always
     /// admitted (shedding the cheapest session below the mark if there is one); a high-value
-    /// session is never shed. A newcomer's value is what its tombstone remembers (a session
-    /// that identified earlier and left memory), else 0 until it identifies.
+    /// session is never shed. A newcomer's value is known before it identifies from its
+    /// tombstone (a session that identified earlier and left memory) or from the identity hint
+    /// in its `hello` (`uid`: the user the SDK believes is signed in), looked up in memory (the
+    /// shard's profile cache, the account directory). A brand-new session also spends one of its
+    /// client address's new-session tokens, so one address cannot fill the shard.
+    #[allow(clippy::too_many_arguments)]
     fn admit(
         &mut self,
+        env: &Env<'_>,
         tenant: &Tenant,
         key: &Key,
+        frame: &ClientFrame,
         conn: ConnRef,
-        now: u64,
+        peer: std::net::IpAddr,
         fx: &mut Vec<Effect>,
     ) -> bool {
+        let now = env.now_ms;
         let tomb = self.tombstones.get(key).copied();
-        let value = tomb.map_or(0, |t| t.value_cents);
+        let hinted = match frame {
+            ClientFrame::Hello(h) => h
+                .uid
+                .as_deref()
+                .map_or(0, |uid| self.hinted_value(env, tenant, key.0, uid)),
+            _ => 0,
+        };
+        let value = tomb.map_or(0, |t| t.value_cents).max(hinted);
+        let high = value >= tenant.high_value_cents;
+        // Newcomers per address: a returning session (tombstone) and a high-value one do not
+        // spend from it.
+        if tomb.is_none() && !high {
+            let (rate, burst) = (env.new_sessions_per_sec, env.new_session_burst);
+            let ok = match self.newcomers.get_mut(&peer) {
+                Some(b) => b.take(now, rate, burst).is_ok(),
+                None => {
+                    let mut b = TokenBucket::full(now, burst);
+                    let ok = b.take(now, rate, burst).is_ok();
+                    self.newcomers.insert(peer, b);
+                    ok
+                }
+            };
+            if !ok {
+                ShardMetrics::inc(&self.metrics.shed);
+                self.refuse(
+                    fx,
+                    conn,
+                    ErrorCode::Overloaded,
+                    "too many new sessions from this address; retry later".into(),
+                    true,
+                    5000,
+                );
+                return false;
+            }
+        }
         if self.per_tenant[key.0 as usize] >= tenant.max_sessions_per_shard {
-            let high = value >= tenant.high_value_cents;
             match self.cheapest(key.0, tenant.high_value_cents) {
                 Some((victim, v)) if v < value || high => self.shed(&victim, fx),
                 _ if high => {} // every live session is high-value: admitted over the limit
@@ -650,11 +749,11 @@ impl Pipeline {
             }
         }
         let mut sess = Sess::new(Session::anonymous(), now, tenant.frame_burst);
+        sess.known_cents = value;
         if let Some(t) = tomb {
             self.tombstones.remove(key);
-            sess.core.resume_after(t.durable_high);
-            sess.durable_high = t.durable_high;
-            sess.known_cents = t.value_cents;
+            sess.core.resume_held(t.held);
+            sess.durable_high = sess.core.held_prefix();
         }
         // The key is copied only when a session is created, not per frame.
         self.sessions.insert(key.clone(), sess);
@@ -663,6 +762,27 @@ impl Pipeline {
             .sessions
             .store(self.sessions.len() as u64, Ordering::Relaxed);
         true
+    }
+
+    /// What the edge already knows a user is worth, from memory only: the shard's cache of
+    /// stored values, or the account directory's entry for the uid.
+    fn hinted_value(&self, env: &Env<'_>, tenant: &Tenant, t: u32, uid: &str) -> i64 {
+        let cached = self
+            .profiles
+            .get(&(t, Arc::from(uid)))
+            .copied()
+            .unwrap_or(0);
+        let id = Identify {
+            seq: Seq(0),
+            uid: uid.to_string(),
+            email: None,
+            traits: Vec::new(),
+        };
+        let account = env
+            .lookup
+            .account_for(&tenant.id, &id)
+            .map_or(0, |a| a.value_cents);
+        cached.max(account)
     }
 
     /// The tenant's lowest-value live session below `high` with no ack pending (a session
@@ -725,7 +845,7 @@ impl Pipeline {
             .sessions
             .store(self.sessions.len() as u64, Ordering::Relaxed);
         let value = s.value_cents();
-        self.tombstone(key.clone(), s.durable_high, value);
+        self.tombstone(key.clone(), s.core.held(), value);
         Some(s.conn)
     }
 
@@ -734,30 +854,38 @@ impl Pipeline {
         (std::mem::take(&mut self.spool_buf), self.appended)
     }
 
-    /// The spool is durable up to `lsn`: release the acks it covers, one cumulative ack per
-    /// (connection, session).
+    /// The spool is durable up to `lsn`: release the acks it covers. One ack per (connection,
+    /// session): the session's durable prefix (every seq up to it is durable), and the highest
+    /// of this connection's frames released.
     pub fn durable(&mut self, now: u64, lsn: u64, fx: &mut Vec<Effect>) {
         self.durable = self.durable.max(lsn);
-        let mut acks: Vec<(ConnRef, Key, Seq)> = Vec::new();
+        let mut acks: Vec<(ConnRef, Key, Seq, Seq)> = Vec::new();
         while self.pending.front().is_some_and(|p| p.lsn <= self.durable) {
             let Some(p) = self.pending.pop_front() else {
                 break;
             };
             self.metrics.ack_latency(now.saturating_sub(p.recv_ms));
-            if let Some(s) = self.sessions.get_mut(&p.key) {
-                s.durable_high = s.durable_high.max(p.seq);
-            }
+            let ack = match self.sessions.get_mut(&p.key) {
+                Some(s) => {
+                    s.durable_high = s.durable_high.max(p.prefix);
+                    s.durable_high
+                }
+                None => p.prefix,
+            };
             match acks
                 .iter_mut()
-                .find(|(c, k, _)| *c == p.conn && *k == p.key)
+                .find(|(c, k, _, _)| *c == p.conn && *k == p.key)
             {
-                Some(e) => e.2 = e.2.max(p.seq),
-                None => acks.push((p.conn, p.key, p.seq)),
+                Some(e) => {
+                    e.2 = e.2.max(ack);
+                    e.3 = e.3.max(p.seq);
+                }
+                None => acks.push((p.conn, p.key, ack, p.seq)),
             }
         }
-        for (conn, _, seq) in acks {
+        for (conn, _, ack, upto) in acks {
             ShardMetrics::inc(&self.metrics.acks);
-            fx.push(Effect::Deliver(conn, Out::Ack(seq)));
+            fx.push(Effect::Deliver(conn, Out::Ack { ack, upto }));
         }
     }
 

@@ -5,7 +5,7 @@
 
 pub mod destinations;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -95,6 +95,8 @@ pub struct Env {
 pub struct Shipper {
     env: Env,
     dest: Destinations,
+    /// Shipped seqs per session not yet recorded in the floors (their store failed).
+    pending_floors: Vec<((String, String), Vec<u64>)>,
     states: HashMap<(String, String), SessionState>,
     /// The tenant directory version `dest` was built for.
     tenants_version: u64,
@@ -104,6 +106,7 @@ impl Shipper {
     pub fn new(env: Env, dest: Destinations) -> Shipper {
         Shipper {
             env,
+            pending_floors: Vec::new(),
             dest,
             states: HashMap::new(),
             // `dest` is built for the tenants the edge starts with: the directory's first
@@ -124,6 +127,7 @@ impl Shipper {
     /// One pass over every shard directory: ships each sealed segment in LSN order, stopping a
     /// directory at its first failure (so segments are deleted in order).
     pub fn pass(&mut self) {
+        self.write_floors();
         // Tenants' destinations follow the live directory (the control plane may change them):
         // files shipped from now on go where the tenant says now.
         let v = self.env.tenants.version();
@@ -214,6 +218,40 @@ impl Shipper {
         m.backlog_age_s.store(age, Ordering::Relaxed);
     }
 
+    /// Records the pending floors; on failure they stay pending (retried every pass).
+    fn write_floors(&mut self) {
+        if self.pending_floors.is_empty() {
+            return;
+        }
+        let floors: Vec<(&str, &str, &[u64])> = self
+            .pending_floors
+            .iter()
+            .map(|((t, s), q)| (t.as_str(), s.as_str(), q.as_slice()))
+            .collect();
+        match self
+            .env
+            .identity
+            .put_floors(&floors, crate::clock::now_ms())
+        {
+            Ok(lost) => {
+                if lost > 0 {
+                    self.env
+                        .metrics
+                        .floor_overflow
+                        .fetch_add(lost, Ordering::Relaxed);
+                }
+                self.pending_floors.clear();
+            }
+            Err(e) => {
+                self.env
+                    .metrics
+                    .floor_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, sessions = floors.len(), "shipped floors not recorded yet; retrying");
+            }
+        }
+    }
+
     /// Ships one sealed segment and deletes it.
     pub fn ship(
         &mut self,
@@ -244,8 +282,31 @@ impl Shipper {
             .iter()
             .filter(|r| !spool::known_kind(r.kind))
             .collect();
+        // The lake holds each (tenant, session, seq) once. The spool writer never writes a
+        // record twice, but should a frame appear again (in this segment, or shipped before:
+        // the session's stored floor holds it), it is skipped and counted, with the rows of
+        // what it produced.
+        let mut shipped: HashMap<(&str, &str), sentientiq_core::Held> = HashMap::new();
+        for r in records.iter().filter(|r| r.kind == spool::KIND_FRAME) {
+            if let std::collections::hash_map::Entry::Vacant(v) =
+                shipped.entry((r.tenant.as_str(), r.sid.as_str()))
+            {
+                v.insert(env.identity.floor(&r.tenant, &r.sid).unwrap_or_default());
+            }
+        }
+        let mut seen: HashSet<(&str, &str, u64)> = HashSet::new();
+        let mut duplicates = 0u64;
         for r in &records {
             if !spool::known_kind(r.kind) {
+                continue;
+            }
+            let before = shipped
+                .get(&(r.tenant.as_str(), r.sid.as_str()))
+                .is_some_and(|h| h.contains(r.seq));
+            let again = r.kind == spool::KIND_FRAME
+                && !seen.insert((r.tenant.as_str(), r.sid.as_str(), r.seq));
+            if before || again {
+                duplicates += 1;
                 continue;
             }
             let meta = DetectionMeta {
@@ -344,21 +405,30 @@ impl Shipper {
             out.bytes += file.len() as u64;
             out.files.push(key);
         }
-        // Every file is stored: the sessions' highest seqs are kept (so a retry of a frame
-        // whose record is gone is still recognised) and the segment can go.
-        let mut floors: HashMap<(&str, &str), u64> = HashMap::new();
+        if duplicates > 0 {
+            env.metrics
+                .duplicate_records
+                .fetch_add(duplicates, Ordering::Relaxed);
+            tracing::error!(
+                shard,
+                first,
+                duplicates,
+                "spool records already shipped; skipped"
+            );
+        }
+        // Every file is stored: the sessions' shipped seqs are kept (so a retry of a frame
+        // whose record is gone is still recognised) and the segment can go. Should the floors
+        // not be writable now (their store shares the spool's full disk), they wait in memory
+        // and the segment goes anyway: deleting it is what frees the disk.
+        let mut floors: HashMap<(String, String), Vec<u64>> = HashMap::new();
         for r in records.iter().filter(|r| r.kind == spool::KIND_FRAME) {
-            let f = floors.entry((&r.tenant, &r.sid)).or_default();
-            *f = (*f).max(r.seq);
+            floors
+                .entry((r.tenant.clone(), r.sid.clone()))
+                .or_default()
+                .push(r.seq);
         }
-        let floors: Vec<(&str, &str, u64)> =
-            floors.into_iter().map(|((t, s), q)| (t, s, q)).collect();
-        if let Err(e) = env.identity.put_floors(&floors, crate::clock::now_ms()) {
-            return Err(ShipError::Delete {
-                path: path.display().to_string(),
-                source: std::io::Error::other(e.to_string()),
-            });
-        }
+        self.pending_floors.extend(floors);
+        self.write_floors();
         // Records of kinds a newer binary wrote are kept, not deleted with the segment.
         spool::keep_unknown(dir, shard as u32, first, &unknown).map_err(|source| {
             ShipError::Delete {

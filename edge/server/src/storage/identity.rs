@@ -2,7 +2,7 @@
 //! - `sessions`: `tenant \0 sid` → uid (the binding from `id` frames),
 //! - `users`: `tenant \0 uid` → profile (JSON: email, company, tier, lifetime value),
 //! - `accounts`: `tenant \0 match` → account (match = a uid or `@domain`),
-//! - `floors`: `tenant \0 sid` → highest shipped seq and when,
+//! - `floors`: `tenant \0 sid` → the seqs shipped (a held set: prefix and bitmap) and when,
 //! - `forgotten`: `tenant \0 uid` → when the control plane deleted the user (GDPR); such a
 //!   user's profile and bindings are purged and never written again.
 //!
@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use rocksdb::{ColumnFamilyDescriptor, DB, Options};
+use sentientiq_core::Held;
 use sentientiq_core::identity::{AccountInfo, cents, company_domain};
 use sentientiq_proto::{Identify, Value, frame::get};
 use serde::{Deserialize, Serialize};
@@ -321,38 +322,59 @@ impl IdentityStore {
         (Some(uid), account)
     }
 
-    /// Records the highest seq of sessions whose spool records were shipped and deleted
-    /// (value: seq u64 LE, time ms u64 LE). Kept at the larger seq.
-    pub fn put_floors(&self, floors: &[(&str, &str, u64)], now_ms: u64) -> Result<(), Error> {
+    /// Records what was shipped of sessions whose spool records are about to be deleted: each
+    /// session's held set (`Held`) becomes the union of what was stored and `seqs`. Returns how
+    /// many seqs lay beyond the window above the stored prefix and could not be kept (a late
+    /// retry of one of those would be stored again: never expected, counted).
+    ///
+    /// Value format (`floors` column family), little-endian: prefix u64, written-at ms u64,
+    /// then, since session 7, the seqs held above the prefix as a u128 bitmap (bit i = prefix +
+    /// 1 + i). Readers take the first 16 bytes when that is all there is (an older value:
+    /// nothing held above), and ignore bytes past 32 (a newer writer's). An older binary reads
+    /// the prefix and the time and ignores the rest, so rolling back never loses a frame; it
+    /// may store again a late retry of a frame held above the prefix.
+    pub fn put_floors(&self, floors: &[(&str, &str, &[u64])], now_ms: u64) -> Result<u64, Error> {
         let Some(cf) = self.cf("floors") else {
-            return Ok(());
+            return Ok(0);
         };
         let _guard = self.rmw.lock();
         let mut batch = rocksdb::WriteBatch::default();
-        for (tenant, sid, seq) in floors {
+        let mut lost = 0u64;
+        for (tenant, sid, seqs) in floors {
             let k = key(tenant, sid);
-            let old = self
+            let mut held = self
                 .db
                 .get_pinned_cf(cf, &k)?
-                .and_then(|v| {
-                    v.get(..8)
-                        .and_then(|b| b.try_into().ok())
-                        .map(u64::from_le_bytes)
-                })
-                .unwrap_or(0);
-            let mut v = Vec::with_capacity(16);
-            v.extend_from_slice(&old.max(*seq).to_le_bytes());
-            v.extend_from_slice(&now_ms.to_le_bytes());
-            batch.put_cf(cf, k, v);
+                .and_then(|v| decode_floor(&v))
+                .map_or(Held::default(), |(h, _)| h);
+            for q in seqs.iter() {
+                if !held.insert(*q) {
+                    lost += 1;
+                }
+            }
+            batch.put_cf(cf, k, encode_floor(held, now_ms));
         }
         let mut wo = rocksdb::WriteOptions::default();
         wo.set_sync(true);
         self.db.write_opt(batch, &wo)?;
-        Ok(())
+        Ok(lost)
     }
 
-    /// Floors recorded within `keep_ms` of `now_ms` (older ones are deleted): (tenant, sid, seq).
-    pub fn floors(&self, now_ms: u64, keep_ms: u64) -> Result<Vec<(String, String, u64)>, Error> {
+    /// The held set shipped for one session (empty when none was recorded).
+    pub fn floor(&self, tenant: &str, sid: &str) -> Result<Held, Error> {
+        let Some(cf) = self.cf("floors") else {
+            return Ok(Held::default());
+        };
+        Ok(self
+            .db
+            .get_pinned_cf(cf, key(tenant, sid))?
+            .and_then(|v| decode_floor(&v))
+            .map_or(Held::default(), |(h, _)| h))
+    }
+
+    /// Floors recorded within `keep_ms` of `now_ms` (older ones are deleted): (tenant, sid,
+    /// held set).
+    pub fn floors(&self, now_ms: u64, keep_ms: u64) -> Result<Vec<(String, String, Held)>, Error> {
         let Some(cf) = self.cf("floors") else {
             return Ok(Vec::new());
         };
@@ -360,14 +382,7 @@ impl IdentityStore {
         let mut stale = Vec::new();
         for item in self.db.iterator_cf(cf, rocksdb::IteratorMode::Start) {
             let (k, v) = item?;
-            let (Some(seq), Some(at)) = (
-                v.get(..8)
-                    .and_then(|b| b.try_into().ok())
-                    .map(u64::from_le_bytes),
-                v.get(8..16)
-                    .and_then(|b| b.try_into().ok())
-                    .map(u64::from_le_bytes),
-            ) else {
+            let Some((held, at)) = decode_floor(&v) else {
                 stale.push(k);
                 continue;
             };
@@ -381,7 +396,7 @@ impl IdentityStore {
             out.push((
                 String::from_utf8_lossy(&k[..split]).into_owned(),
                 String::from_utf8_lossy(&k[split + 1..]).into_owned(),
-                seq,
+                held,
             ));
         }
         for k in stale {
@@ -400,6 +415,26 @@ impl IdentityStore {
             .get_cf(cf, key(tenant, sid))?
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
+}
+
+/// A `floors` value (format in [`IdentityStore::put_floors`]).
+pub fn encode_floor(held: Held, now_ms: u64) -> Vec<u8> {
+    let mut v = Vec::with_capacity(32);
+    v.extend_from_slice(&held.prefix.to_le_bytes());
+    v.extend_from_slice(&now_ms.to_le_bytes());
+    v.extend_from_slice(&held.above.to_le_bytes());
+    v
+}
+
+/// Reads a `floors` value of any version: (held set, written at ms).
+pub fn decode_floor(v: &[u8]) -> Option<(Held, u64)> {
+    let prefix = u64::from_le_bytes(v.get(..8)?.try_into().ok()?);
+    let at = u64::from_le_bytes(v.get(8..16)?.try_into().ok()?);
+    let above = match v.get(16..32) {
+        Some(b) => u128::from_le_bytes(b.try_into().ok()?),
+        None => 0,
+    };
+    Some((Held { prefix, above }, at))
 }
 
 /// Whether the user was deleted (GDPR); checked under the read-modify-write lock, which

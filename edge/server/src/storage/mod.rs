@@ -4,7 +4,7 @@
 pub mod identity;
 pub mod spool;
 
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 
 /// What each shard's spool writer shares with the lake shipper.
 #[derive(Debug)]
@@ -14,6 +14,10 @@ pub struct SpoolShare {
     pub active_segment: Vec<AtomicU64>,
     /// Per shard: spool bytes not yet shipped (appends add, the shipper subtracts).
     pub backlog: Vec<AtomicU64>,
+    /// Per shard: whether the last write and sync of the spool succeeded (a full or failing
+    /// disk makes it false until a retry succeeds; new frames are refused meanwhile and
+    /// `/readyz` answers 503).
+    pub writable: Vec<AtomicBool>,
 }
 
 impl SpoolShare {
@@ -22,6 +26,7 @@ impl SpoolShare {
         SpoolShare {
             active_segment: next_lsn.iter().map(|l| AtomicU64::new(*l)).collect(),
             backlog: backlog.iter().map(|b| AtomicU64::new(*b)).collect(),
+            writable: next_lsn.iter().map(|_| AtomicBool::new(true)).collect(),
         }
     }
 }

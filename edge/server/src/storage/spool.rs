@@ -225,15 +225,27 @@ pub fn shipped_lsn(dir: &Path) -> io::Result<u64> {
     }
 }
 
-/// Deletes a shipped segment, first recording its end LSN durably (write, fsync, rename,
-/// fsync the directory) so a restart never reuses its LSNs.
+/// Deletes a shipped segment, first recording its end LSN durably so a restart never reuses
+/// its LSNs (lake object keys are named by them). The file holds 20 digits and a newline; it is
+/// made once with a temporary file, fsync and rename, and afterwards rewritten in place (the
+/// same 21 bytes, one sector: no new block is needed, so this works on a full disk, where the
+/// shipper must go on deleting to free space).
 pub fn delete_shipped(dir: &Path, path: &Path, end_lsn: u64) -> io::Result<()> {
     if end_lsn > shipped_lsn(dir)? {
-        let tmp = dir.join(".shipped.lsn.tmp");
-        let mut f = fs::File::create(&tmp)?;
-        io::Write::write_all(&mut f, format!("{end_lsn}\n").as_bytes())?;
-        f.sync_all()?;
-        fs::rename(&tmp, dir.join(SHIPPED))?;
+        let text = format!("{end_lsn:020}\n");
+        let target = dir.join(SHIPPED);
+        if target.exists() {
+            let mut f = fs::OpenOptions::new().write(true).open(&target)?;
+            io::Write::write_all(&mut f, text.as_bytes())?;
+            f.set_len(text.len() as u64)?;
+            f.sync_all()?;
+        } else {
+            let tmp = dir.join(".shipped.lsn.tmp");
+            let mut f = fs::File::create(&tmp)?;
+            io::Write::write_all(&mut f, text.as_bytes())?;
+            f.sync_all()?;
+            fs::rename(&tmp, target)?;
+        }
     }
     fs::remove_file(path)?;
     fs::File::open(dir)?.sync_all()

@@ -164,6 +164,12 @@ pub struct LakeMetrics {
     pub unknown_records: AtomicU64,
     /// Spool records of a known kind whose body does not decode (skipped; never expected).
     pub undecodable_records: AtomicU64,
+    /// Records of frames already shipped (or twice in one segment), skipped (never expected).
+    pub duplicate_records: AtomicU64,
+    /// Failed writes of the shipped floors (retried; the segment is deleted anyway).
+    pub floor_failures: AtomicU64,
+    /// Shipped seqs too far above a session's floor to be recorded (never expected).
+    pub floor_overflow: AtomicU64,
     /// Spool bytes waiting to be shipped (all shards).
     pub backlog_bytes: AtomicU64,
     /// Age of the oldest spool segment waiting, seconds.
@@ -545,6 +551,24 @@ pub fn render_lake(e: &mut Exposition, m: &LakeMetrics) {
             "Spool records whose body did not decode, skipped when shipped (never expected; logged).",
             Kind::Counter,
             &m.undecodable_records,
+        ),
+        (
+            "siq_lake_duplicate_records_total",
+            "Spool records of frames already shipped (or twice in one segment), skipped so the lake holds each frame once (never expected).",
+            Kind::Counter,
+            &m.duplicate_records,
+        ),
+        (
+            "siq_lake_floor_failures_total",
+            "Failed writes of shipped sessions' floors (retried; the segment is deleted anyway, which frees a full disk).",
+            Kind::Counter,
+            &m.floor_failures,
+        ),
+        (
+            "siq_lake_floor_overflow_total",
+            "Shipped seqs too far above a session's floor to be recorded (never expected).",
+            Kind::Counter,
+            &m.floor_overflow,
         ),
         (
             "siq_lake_backlog_bytes",

@@ -651,7 +651,8 @@ impl QuicShard {
         };
         let limits = tenants.get(ti).limits;
         let (tx, rx) = local_channel::new_bounded::<Out>(CONN_QUEUE);
-        let route = Route::open(&self.shard, ti, hello.sid.clone(), tx);
+        let peer = conn.c.remote_address().ip();
+        let route = Route::open(&self.shard, ti, hello.sid.clone(), peer, tx);
         route.send(None, ClientFrame::Hello(hello), now_ms());
         let Some(s) = conn.streams.get_mut(&id) else {
             self.shard.borrow_mut().unregister(route.conn.id);
@@ -698,14 +699,16 @@ impl QuicShard {
             .is_some_and(|s| s.sess.is_some() && !s.done);
         if live {
             match out {
-                Some(Out::Ack(seq)) => {
-                    self.write(&mut conn, id, &edge_to_vec(&EdgeFrame::Ack { seq }));
+                Some(Out::Ack { ack, upto }) => {
+                    self.write(&mut conn, id, &edge_to_vec(&EdgeFrame::Ack { seq: ack }));
+                    // Finished once every frame this stream carried is handled durably (the
+                    // ack itself may stay below a gap the client must fill on a new stream).
                     let ended = conn
                         .streams
                         .get_mut(&id)
                         .and_then(|s| s.sess.as_mut())
                         .is_some_and(|s| {
-                            s.acked = s.acked.max(seq.0);
+                            s.acked = s.acked.max(upto.0).max(ack.0);
                             s.fin && s.acked >= s.last_seq
                         });
                     if ended {

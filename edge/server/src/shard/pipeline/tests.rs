@@ -6,6 +6,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use sentientiq_core::Held;
 use sentientiq_core::identity::AccountInfo;
 use sentientiq_proto::{
     ClientFrame, EdgeFrame, ErrorCode, Identify, Limits, Seq, Sid, decode_edge,
@@ -35,11 +36,12 @@ impl Lookup for Directory {
         self.forgotten.contains(uid)
     }
 
+    /// By uid, else by the email's domain (as the identity store's directory).
     fn account_for(&self, _tenant: &str, id: &Identify) -> Option<AccountInfo> {
-        let domain = id.email.as_deref()?.split('@').nth(1)?;
+        let domain = id.email.as_deref().and_then(|e| e.split('@').nth(1));
         self.accounts
             .iter()
-            .find(|(d, _)| d == domain)
+            .find(|(d, _)| *d == id.uid || Some(d.as_str()) == domain)
             .map(|(d, v)| AccountInfo {
                 key: Arc::from(d.as_str()),
                 company: None,
@@ -54,8 +56,13 @@ struct Harness {
     tenants: Tenants,
     backlog: AtomicU64,
     spool_max: u64,
+    spool_writable: bool,
     dir: Directory,
     now: u64,
+    /// The address frames come from.
+    peer: std::net::IpAddr,
+    new_sessions_per_sec: u32,
+    new_session_burst: u32,
 }
 
 /// A tenant that emits detections, helps on rage and pages for $100k accounts.
@@ -122,8 +129,12 @@ impl Harness {
             tenants: Tenants::new(vec![t.validate().expect("valid")]),
             backlog: AtomicU64::new(0),
             spool_max: 1 << 30,
+            spool_writable: true,
             dir,
             now: 1_000_000,
+            peer: std::net::IpAddr::from([10, 0, 0, 1]),
+            new_sessions_per_sec: 1000,
+            new_session_burst: 1000,
         }
     }
 
@@ -134,6 +145,7 @@ impl Harness {
             conn: ConnRef { shard: 0, id: conn },
             tenant: 0,
             sid: Sid::parse(sid).expect("sid"),
+            peer: self.peer,
             recv_ms: self.now,
             raw,
             frame,
@@ -146,6 +158,9 @@ impl Harness {
             region: "r1",
             spool_backlog: &self.backlog,
             spool_max: self.spool_max,
+            spool_writable: self.spool_writable,
+            new_sessions_per_sec: self.new_sessions_per_sec,
+            new_session_burst: self.new_session_burst,
             lookup: &self.dir,
         };
         self.p.handle(&env, inb, &mut fx);
@@ -186,7 +201,7 @@ fn frames(fx: &[Effect]) -> Vec<EdgeFrame> {
 fn acks(fx: &[Effect]) -> Vec<(u64, u64)> {
     fx.iter()
         .filter_map(|e| match e {
-            Effect::Deliver(c, Out::Ack(s)) => Some((c.id, s.0)),
+            Effect::Deliver(c, Out::Ack { ack, .. }) => Some((c.id, ack.0)),
             _ => None,
         })
         .collect()
@@ -329,7 +344,7 @@ fn a_shipped_sessions_floor_makes_a_late_retry_a_duplicate() {
     let tenants = h.tenants.clone();
     h.p.seed_floors(
         &tenants,
-        vec![("acme".into(), "s_pipeline_floor01".into(), 5)],
+        vec![("acme".into(), "s_pipeline_floor01".into(), Held::upto(5))],
     );
     let w = h.hello(1, "s_pipeline_floor01");
     assert_eq!(w.ack, Seq(5), "resumes after the shipped floor");
@@ -425,24 +440,28 @@ fn dropped_sessions_are_acked_and_nothing_is_spooled() {
         "s_pipeline_gdpr_001",
         identify_as(2, "u_gone", "gone@x.example"),
     );
-    assert_eq!(acks(&fx), vec![(1, 2)]);
+    assert!(
+        acks(&fx).is_empty(),
+        "acked behind seq 1, once that is durable"
+    );
     assert!(!fx.iter().any(|e| matches!(e, Effect::Bind { .. })));
     h.send(1, "s_pipeline_gdpr_001", track(3, "x"));
-    let (records, _) = h.commit();
+    let (records, fx) = h.commit();
     assert_eq!(
         frame_records(&records),
         vec![1],
         "only what came before the id"
     );
+    assert_eq!(acks(&fx), vec![(1, 3)]);
     // Do-Not-Track under `dnt = "drop"`: nothing at all.
     let mut h = Harness::new(|t| t.dnt = sentientiq_tenant::Dnt::Drop);
     let mut hl = hello(KEY, "s_pipeline_dnt_0001", None);
     hl.dnt = Some(true);
     h.send(1, "s_pipeline_dnt_0001", ClientFrame::Hello(hl));
-    let fx = h.send(1, "s_pipeline_dnt_0001", moves(1, 2));
-    assert_eq!(acks(&fx), vec![(1, 1)]);
-    let (records, _) = h.commit();
+    h.send(1, "s_pipeline_dnt_0001", moves(1, 2));
+    let (records, fx) = h.commit();
     assert!(records.is_empty());
+    assert_eq!(acks(&fx), vec![(1, 1)]);
 }
 
 #[test]
@@ -485,4 +504,318 @@ fn replay_rebuilds_dedup_and_the_durable_seq_without_effects() {
     let (records, fx) = fresh.commit();
     assert!(records.is_empty(), "a replayed frame is held");
     assert_eq!(acks(&fx), vec![(1, 3)]);
+}
+
+/// Issue 19 §1, the fault matrix's finding: a client sending faster than its frame rate got
+/// `rate_limited` for some frames, went on, and later received a cumulative ack above them,
+/// so it forgot frames that were never stored. An ack may only cover a durable prefix.
+#[test]
+fn regression_an_ack_never_covers_a_rate_limited_frame() {
+    let mut h = Harness::new(|t| {
+        t.limits.frames_per_sec = Some(10);
+        t.limits.frame_burst = Some(2);
+    });
+    h.hello(1, "s_regress_rate_0001");
+    let mut refused = Vec::new();
+    for seq in 1..=6 {
+        if !errs(&h.send(1, "s_regress_rate_0001", moves(seq, 1))).is_empty() {
+            refused.push(seq);
+        }
+        h.now += 60; // 6 tokens per 100 ms at 10/s: some frames find the bucket empty
+    }
+    assert!(!refused.is_empty());
+    let (records, fx) = h.commit();
+    let stored = frame_records(&records);
+    let ack = acks(&fx).iter().map(|a| a.1).max().unwrap_or(0);
+    for seq in 1..=ack {
+        assert!(
+            stored.contains(&seq),
+            "ack {ack} covers seq {seq}, not stored: {stored:?}"
+        );
+    }
+    assert!(
+        ack < refused[0],
+        "the ack stops before the first refused frame"
+    );
+    // The client resends what was not acked; the gap fills and the ack runs to the end.
+    h.now += 1000;
+    for seq in (ack + 1)..=6 {
+        h.send(1, "s_regress_rate_0001", moves(seq, 1));
+        h.now += 200;
+    }
+    let (records, fx) = h.commit();
+    assert_eq!(acks(&fx).last().map(|a| a.1), Some(6));
+    let mut all = stored;
+    all.extend(frame_records(&records));
+    all.sort_unstable();
+    assert_eq!(all, vec![1, 2, 3, 4, 5, 6], "each frame stored once");
+}
+
+#[test]
+fn a_frame_past_the_window_above_a_gap_is_refused_until_the_gap_fills() {
+    let w = sentientiq_core::session::DEDUP_WINDOW;
+    let mut h = Harness::new(|_| {});
+    h.hello(1, "s_pipeline_window01");
+    // Seq 1 is missing; w is within the window, w + 1 is not.
+    assert!(errs(&h.send(1, "s_pipeline_window01", moves(w, 1))).is_empty());
+    let fx = h.send(1, "s_pipeline_window01", moves(w + 1, 1));
+    assert_eq!(errs(&fx), vec![(ErrorCode::RateLimited, false)]);
+    let (records, fx) = h.commit();
+    assert_eq!(frame_records(&records), vec![w]);
+    assert_eq!(acks(&fx), vec![(1, 0)], "nothing contiguous yet");
+}
+
+#[test]
+fn a_hello_resumes_after_the_ack_the_client_was_given() {
+    // Another region (or a forgotten tombstone) acknowledged up to 40: this edge holds those as
+    // durable and acks from there, so the client is never stuck behind seqs it dropped.
+    let mut h = Harness::new(|_| {});
+    let fx = h.send(
+        1,
+        "s_pipeline_resume01",
+        ClientFrame::Hello(hello(KEY, "s_pipeline_resume01", Some(40))),
+    );
+    assert!(matches!(frames(&fx).as_slice(), [EdgeFrame::Welcome(w)] if w.ack == Seq(40)));
+    h.send(1, "s_pipeline_resume01", moves(41, 2));
+    h.send(1, "s_pipeline_resume01", moves(40, 2));
+    let (records, fx) = h.commit();
+    assert_eq!(frame_records(&records), vec![41]);
+    assert_eq!(acks(&fx), vec![(1, 41)]);
+}
+
+#[test]
+fn a_high_value_newcomer_is_admitted_at_the_cap_by_its_hello_hint() {
+    let mut h = Harness::new(|t| t.limits.max_sessions_per_shard = Some(2));
+    h.hello(1, "s_pipeline_hint_001");
+    h.hello(2, "s_pipeline_hint_002");
+    // A low-value newcomer: refused.
+    let fx = h.send(
+        3,
+        "s_pipeline_hint_003",
+        ClientFrame::Hello(hello(KEY, "s_pipeline_hint_003", None)),
+    );
+    assert_eq!(errs(&fx), vec![(ErrorCode::Overloaded, true)]);
+    // A $250k user, known by the account directory from the uid in `hello`: admitted, the
+    // cheapest session shed.
+    h.dir.accounts.push(("u_whale".into(), 25_000_000));
+    let mut hl = hello(KEY, "s_pipeline_hint_004", None);
+    hl.uid = Some("u_whale".into());
+    let fx = h.send(4, "s_pipeline_hint_004", ClientFrame::Hello(hl));
+    assert!(
+        frames(&fx)
+            .iter()
+            .any(|f| matches!(f, EdgeFrame::Welcome(_))),
+        "{fx:?}"
+    );
+    assert_eq!(
+        errs(&fx),
+        vec![(ErrorCode::Overloaded, true)],
+        "one low-value session shed"
+    );
+    assert_eq!(h.p.len(), 2);
+    // And it is never the one shed: another low-value newcomer is refused, not it.
+    let fx = h.send(
+        5,
+        "s_pipeline_hint_005",
+        ClientFrame::Hello(hello(KEY, "s_pipeline_hint_005", None)),
+    );
+    assert_eq!(errs(&fx), vec![(ErrorCode::Overloaded, true)]);
+    assert!(frames(&fx).is_empty());
+}
+
+#[test]
+fn new_sessions_from_one_address_are_limited_and_established_ones_stay() {
+    let mut h = Harness::new(|_| {});
+    h.new_sessions_per_sec = 2;
+    h.new_session_burst = 3;
+    // Established from another address.
+    h.peer = std::net::IpAddr::from([10, 0, 0, 9]);
+    h.hello(1, "s_pipeline_estab_01");
+    // A flood from one address: the burst (cap), then refusals (cap + 1 on).
+    h.peer = std::net::IpAddr::from([203, 0, 113, 7]);
+    let mut admitted = 0;
+    for i in 0..20 {
+        let sid = format!("s_pipeline_flood_{i:03}");
+        let fx = h.send(100 + i, &sid, ClientFrame::Hello(hello(KEY, &sid, None)));
+        if frames(&fx)
+            .iter()
+            .any(|f| matches!(f, EdgeFrame::Welcome(_)))
+        {
+            admitted += 1;
+        } else {
+            assert_eq!(errs(&fx), vec![(ErrorCode::Overloaded, true)]);
+        }
+    }
+    assert_eq!(
+        admitted, 3,
+        "the burst, then nothing within the same millisecond"
+    );
+    // Half a second later one more token (2/s); the established session never noticed.
+    h.now += 500;
+    let fx = h.send(
+        200,
+        "s_pipeline_flood_new",
+        ClientFrame::Hello(hello(KEY, "s_pipeline_flood_new", None)),
+    );
+    assert!(
+        frames(&fx)
+            .iter()
+            .any(|f| matches!(f, EdgeFrame::Welcome(_)))
+    );
+    h.send(1, "s_pipeline_estab_01", moves(1, 2));
+    let (_, fx) = h.commit();
+    assert_eq!(acks(&fx), vec![(1, 1)]);
+    // Another address has its own budget.
+    h.peer = std::net::IpAddr::from([198, 51, 100, 1]);
+    assert!(
+        frames(&h.send(
+            300,
+            "s_pipeline_other01",
+            ClientFrame::Hello(hello(KEY, "s_pipeline_other01", None))
+        ))
+        .iter()
+        .any(|f| matches!(f, EdgeFrame::Welcome(_)))
+    );
+}
+
+#[test]
+fn while_the_spool_cannot_be_written_new_frames_are_refused_and_held_ones_reacked() {
+    let mut h = Harness::new(|_| {});
+    h.hello(1, "s_pipeline_disk_001");
+    h.send(1, "s_pipeline_disk_001", moves(1, 2));
+    h.commit();
+    h.spool_writable = false;
+    let fx = h.send(1, "s_pipeline_disk_001", moves(2, 2));
+    assert_eq!(errs(&fx), vec![(ErrorCode::Overloaded, false)]);
+    let fx = h.send(1, "s_pipeline_disk_001", moves(1, 2));
+    assert!(errs(&fx).is_empty(), "a held frame needs no write");
+    let (records, fx) = h.commit();
+    assert!(records.is_empty());
+    assert_eq!(acks(&fx), vec![(1, 1)]);
+    h.spool_writable = true;
+    assert!(errs(&h.send(1, "s_pipeline_disk_001", moves(2, 2))).is_empty());
+}
+
+mod model {
+    //! Model-based: random interleavings of sends, refusals (a tight frame rate), commits,
+    //! reconnects, evictions and crashes (the unsynced spool lost, the edge rebuilt from what was
+    //! synced). The conservation property: every seq the client was told is acknowledged is in
+    //! the store, each exactly once.
+
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Send,
+        Resend,
+        Wait(u64),
+        Commit,
+        Reconnect,
+        Evict,
+        Crash,
+    }
+
+    fn ops() -> impl Strategy<Value = Vec<Op>> {
+        prop::collection::vec(
+            prop_oneof![
+                8 => Just(Op::Send),
+                2 => Just(Op::Resend),
+                3 => (1u64..400).prop_map(Op::Wait),
+                4 => Just(Op::Commit),
+                1 => Just(Op::Reconnect),
+                1 => Just(Op::Evict),
+                1 => Just(Op::Crash),
+            ],
+            1..120,
+        )
+    }
+
+    const SID: &str = "s_model_session_0001";
+
+    fn edge() -> Harness {
+        Harness::new(|t| {
+            t.limits.frames_per_sec = Some(5);
+            t.limits.frame_burst = Some(3);
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+        #[test]
+        fn every_acked_seq_is_stored_exactly_once(ops in ops()) {
+            let mut h = edge();
+            // The store: what reached disk (frame records), in order.
+            let mut store: Vec<spool::Record> = Vec::new();
+            let mut unacked: BTreeMap<u64, ClientFrame> = BTreeMap::new();
+            let (mut next, mut acked, mut conn) = (1u64, 0u64, 1u64);
+            h.send(conn, SID, ClientFrame::Hello(hello(KEY, SID, None)));
+            for op in ops {
+                match op {
+                    Op::Send => {
+                        let f = moves(next, 1);
+                        unacked.insert(next, f.clone());
+                        next += 1;
+                        h.send(conn, SID, f);
+                    }
+                    Op::Resend => {
+                        for f in unacked.values().cloned().collect::<Vec<_>>() {
+                            h.send(conn, SID, f);
+                        }
+                    }
+                    Op::Wait(ms) => h.now += ms,
+                    Op::Commit => {
+                        let (records, fx) = h.commit();
+                        store.extend(records.into_iter().filter(|r| r.kind == spool::KIND_FRAME));
+                        for (c, a) in acks(&fx) {
+                            if c == conn {
+                                acked = acked.max(a);
+                                unacked.retain(|s, _| *s > a);
+                            }
+                        }
+                    }
+                    Op::Reconnect => {
+                        conn += 1;
+                        let fx = h.send(conn, SID, ClientFrame::Hello(hello(KEY, SID, Some(acked))));
+                        if let [EdgeFrame::Welcome(w)] = frames(&fx).as_slice() {
+                            acked = acked.max(w.ack.0);
+                            unacked.retain(|s, _| *s > w.ack.0);
+                        }
+                        for f in unacked.values().cloned().collect::<Vec<_>>() {
+                            h.send(conn, SID, f);
+                        }
+                    }
+                    Op::Evict => {
+                        let later = h.now + 10_000;
+                        h.p.evict_idle(later, 5_000);
+                    }
+                    Op::Crash => {
+                        // What was not synced is lost; the edge comes back from the spool.
+                        let mut fresh = edge();
+                        fresh.now = h.now;
+                        let tenants = fresh.tenants.clone();
+                        fresh.p.replay(&tenants, store.clone());
+                        h = fresh;
+                        conn += 1;
+                        let fx = h.send(conn, SID, ClientFrame::Hello(hello(KEY, SID, Some(acked))));
+                        if let [EdgeFrame::Welcome(w)] = frames(&fx).as_slice() {
+                            acked = acked.max(w.ack.0);
+                            unacked.retain(|s, _| *s > w.ack.0);
+                        }
+                    }
+                }
+                let mut seqs: Vec<u64> = store.iter().map(|r| r.seq).collect();
+                seqs.sort_unstable();
+                let n = seqs.len();
+                seqs.dedup();
+                prop_assert_eq!(seqs.len(), n, "a frame stored twice: {:?}", seqs);
+                for s in 1..=acked {
+                    prop_assert!(seqs.binary_search(&s).is_ok(), "ack {} covers seq {}, not stored ({:?})", acked, s, seqs);
+                }
+            }
+        }
+    }
 }
