@@ -10,7 +10,7 @@ CARGO ?= cargo
 DEB_PACKAGES := build-essential pkg-config libclang-dev curl python3
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps test lint unit purity cycles fuzz-check demo demo-scripted bench replay clean
+.PHONY: all deps test lint unit purity cycles fuzz-check faults demo demo-scripted bench replay clean
 
 all: test
 
@@ -51,6 +51,11 @@ demo: deps
 # The six scripted personas through the codec and core in one process (no network).
 demo-scripted: deps
 	$(CARGO) run --release --locked -p sentientiq-bench --bin demo
+
+# The fault matrix at full scale against release binaries, recorded in bench/runs/ (minutes;
+# `make test` runs the same rows at small scale).
+faults: deps
+	CARGO=$(CARGO) ./scripts/faults.sh
 
 bench: deps
 	$(CARGO) bench --locked -p sentientiq-bench

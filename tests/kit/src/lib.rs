@@ -6,6 +6,7 @@
 //! (`cargo test --workspace --all-targets` builds them with the tests; see [`bins`]).
 
 pub mod bins;
+pub mod drive;
 pub mod edge;
 pub mod frames;
 pub mod lake;

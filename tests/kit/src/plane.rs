@@ -30,8 +30,8 @@ impl Plane {
     pub fn start() -> Plane {
         let mut p = Plane {
             dir: tempfile::tempdir().expect("tempdir"),
-            port: free_port(),
-            http_port: free_port(),
+            port: 0,
+            http_port: 0,
             proc: None,
             ca: None,
         };
@@ -49,8 +49,8 @@ impl Plane {
         std::fs::write(&key, ck.signing_key.serialize_pem()).expect("key");
         let mut p = Plane {
             dir,
-            port: free_port(),
-            http_port: free_port(),
+            port: 0,
+            http_port: 0,
             proc: None,
             ca: Some(cert),
         };
@@ -58,7 +58,21 @@ impl Plane {
         p
     }
 
+    /// Two distinct free ports (gRPC, HTTP), chosen once.
+    fn ports(&mut self) {
+        if self.port == 0 {
+            self.port = free_port();
+            self.http_port = loop {
+                let p = free_port();
+                if p != self.port && p != self.port + 1 {
+                    break p;
+                }
+            };
+        }
+    }
+
     pub fn spawn(&mut self) {
+        self.ports();
         let cfg = self.dir.path().join("control.toml");
         std::fs::write(
             &cfg,
