@@ -94,7 +94,7 @@ fn standard_health_and_reflection_need_no_token_and_list_every_service() {
             ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
             server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
         };
-        let mut refl = ServerReflectionClient::new(ch);
+        let mut refl = ServerReflectionClient::new(ch.clone());
         let req = ServerReflectionRequest {
             host: String::new(),
             message_request: Some(MessageRequest::ListServices(String::new())),
@@ -119,7 +119,48 @@ fn standard_health_and_reflection_need_no_token_and_list_every_service() {
         ] {
             assert!(names.iter().any(|n| n == want), "{want} in {names:?}");
         }
+        // Older tools (Python's grpcio-reflection, grpcurl before 1.8) speak v1alpha: served too.
+        use tonic_reflection::pb::v1alpha::{
+            ServerReflectionRequest as AlphaRequest,
+            server_reflection_client::ServerReflectionClient as AlphaClient,
+            server_reflection_request::MessageRequest as AlphaMessage,
+            server_reflection_response::MessageResponse as AlphaResponse,
+        };
+        let req = AlphaRequest {
+            host: String::new(),
+            message_request: Some(AlphaMessage::ListServices(String::new())),
+        };
+        let mut resp = AlphaClient::new(ch)
+            .server_reflection_info(tokio_stream::iter([req]))
+            .await
+            .expect("v1alpha reflection answers")
+            .into_inner();
+        let first = resp.next().await.expect("a response").expect("ok");
+        let Some(AlphaResponse::ListServicesResponse(l)) = first.message_response else {
+            panic!("not a service list: {first:?}");
+        };
+        assert!(l.service.iter().any(|s| s.name == "sentientiq.v1.TenantAdmin"));
     });
+}
+
+#[test]
+fn the_plane_serves_its_own_metrics() {
+    let p = Plane::start();
+    p.ctl(&["tenant", "create", "acme"]);
+    let (status, body) = sentientiq_testkit::net::http(p.http_port, "/metrics").expect("metrics");
+    assert_eq!(status, 200);
+    for want in [
+        "siq_control_grpc_requests_total{method=\"/sentientiq.v1.TenantAdmin/CreateTenant\"} 1",
+        "siq_control_tenants 1",
+        "siq_control_watching_edges 0",
+    ] {
+        assert!(body.contains(want), "{want} in {body}");
+    }
+    assert!(body.contains("siq_control_config_version "), "{body}");
+    assert_eq!(
+        sentientiq_testkit::net::http(p.http_port, "/healthz").map(|(s, _)| s),
+        Some(200)
+    );
 }
 
 #[test]
