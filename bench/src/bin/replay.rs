@@ -26,7 +26,9 @@ fn main() -> Result<()> {
             "--format" => format = args.next(),
             "-h" | "--help" => {
                 eprintln!("usage: replay --format balabit [--json] [--dump] FILES...");
-                eprintln!("  --dump  print every detection (trace, emotion, confidence, evidence)");
+                eprintln!(
+                    "  --dump  print every detection (trace, client ms, emotion, confidence, evidence)"
+                );
                 return Ok(());
             }
             s if s.starts_with("--") => bail!("unknown option {s}"),
@@ -51,7 +53,8 @@ fn main() -> Result<()> {
         for (trace, det) in d {
             writeln!(
                 stdout,
-                "{trace}\t{}\t{:.3}\t{:?}",
+                "{trace}\t{}\t{}\t{:.3}\t{:?}",
+                det.client_ms,
                 det.emotion.as_str(),
                 det.confidence,
                 det.evidence
