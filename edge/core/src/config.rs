@@ -73,8 +73,10 @@ pub struct Thresholds {
     /// exit (toward the tab bar / close button), which raises the confidence of exit intent.
     pub exit_speed: f64,
 
-    /// Detections at or above this confidence may escalate to a person. 0.85: the replay
-    /// calibration shows ≤ 1 rage and ≤ 1 confusion per active hour of ordinary work at it.
+    /// Detections at or above this confidence may escalate to a person, if the page also
+    /// reported a fact backing them (`detect::escalation_eligible`). 0.85: the replay
+    /// calibration shows ≤ 1 rage and ≤ 1 confusion per active hour of ordinary work at it on
+    /// motion alone; with the corroboration rule, none (docs/CALIBRATION.md, 2026-12-01).
     pub escalation_confidence: f64,
     /// After a detection of an emotion, the same emotion is not detected again in this
     /// session for this long (one episode, one detection).

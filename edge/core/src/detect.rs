@@ -5,7 +5,7 @@
 //! over the thresholds (mapped to confidence by [`crate::confidence`]), and the evidence itself.
 //! Every margin's terms are documented where it is computed. One episode gives one detection:
 //! after an emotion is detected it is not detected again for `refractory_ms` (a rage chain may
-//! be detected once more, when it grows past the escalation confidence).
+//! be detected once more, when it becomes escalation-eligible: see [`escalation_eligible`]).
 
 use std::sync::Arc;
 
@@ -21,7 +21,10 @@ pub enum Evidence {
         span_ms: f64,
         mean_gap_ms: f64,
         max_dist_px: f64,
+        /// A `dead` report (kind 10) on the chain's spot: its clicks got no response.
         confirmed_dead: bool,
+        /// A JS `error` (kind 11) within `error_click_ms` of one of the chain's clicks.
+        error_click: bool,
     },
     Frustration {
         dead_clicks: u32,
@@ -42,6 +45,61 @@ pub enum Evidence {
         upward_speed: f64,
         hidden_in_checkout: bool,
     },
+}
+
+/// What the page reported, beyond the pointer's motion, that backs a detection. An escalation
+/// needs one ([`escalation_eligible`]): motion alone is a reading of behaviour, and ordinary work
+/// produces every pattern the detectors read (long same-spot click chains recur in clusters in
+/// the Balabit traces, docs/CALIBRATION.md), while these are facts the SDK saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Corroboration {
+    /// A click of the episode got no response (`dead`, kind 10).
+    Dead,
+    /// A JavaScript error followed a click of the episode (`error`, kind 11).
+    Error,
+    /// The pointer left the document (`leave`, kind 14) or the tab was hidden in checkout
+    /// (`visibility`, kind 6): abandonment is only ever detected from these.
+    Exit,
+}
+
+impl Evidence {
+    /// The page's reports among this evidence, if any (a pure function of the evidence).
+    /// Rage: a dead report on the chain, else an error after one of its clicks. Frustration and
+    /// abandonment are made of reports. Hesitation and confusion are motion only, never
+    /// corroborated.
+    pub fn corroboration(&self) -> Option<Corroboration> {
+        match *self {
+            Evidence::Rage {
+                confirmed_dead: true,
+                ..
+            } => Some(Corroboration::Dead),
+            Evidence::Rage {
+                error_click: true, ..
+            } => Some(Corroboration::Error),
+            Evidence::Rage { .. } => None,
+            Evidence::Frustration {
+                error_click_ms: Some(_),
+                ..
+            } => Some(Corroboration::Error),
+            Evidence::Frustration { .. } => Some(Corroboration::Dead),
+            Evidence::Abandonment { .. } => Some(Corroboration::Exit),
+            Evidence::Hesitation { .. } | Evidence::Confusion { .. } => None,
+        }
+    }
+}
+
+/// Whether a detection may escalate to a person: its confidence is at least the tenant's
+/// `escalation_confidence` **and** the page corroborated it ([`Evidence::corroboration`]).
+/// The policy additionally requires an identified user, whatever the rule says.
+///
+/// Before this rule, a same-spot chain reached the escalation confidence on click count alone
+/// (≈ 16 tight clicks) 0.82 times per active hour of ordinary office work; with it, 0 (the
+/// traces carry no page reports). A repeated episode is not taken as corroboration: it is
+/// more of the same motion, and in those traces 32 of the 86 chains that reached the escalation
+/// confidence had another within 5 minutes (people repeat a task). Replay figures in
+/// docs/CALIBRATION.md (2026-12-01).
+pub fn escalation_eligible(confidence: f64, evidence: &Evidence, th: &Thresholds) -> bool {
+    confidence >= th.escalation_confidence && evidence.corroboration().is_some()
 }
 
 /// A detector's finding, before the session adds context.
@@ -68,6 +126,10 @@ pub struct Detection {
     pub client_ms: i64,
     pub physics: Snapshot,
     pub evidence: Evidence,
+    /// What the page reported that backs the evidence ([`Evidence::corroboration`]).
+    pub corroboration: Option<Corroboration>,
+    /// The detection may escalate ([`escalation_eligible`]); escalation rules act on no other.
+    pub escalation_eligible: bool,
     /// Per-session detection number, 1, 2, …
     pub n: u32,
     pub uid: Option<Arc<str>>,
@@ -89,7 +151,9 @@ struct Chain {
     multi: bool,
     /// A `dead` report came for this chain: the clicks got no response.
     confirmed: bool,
-    /// 0: not detected; 1: detected below escalation; 2: detected at or above it.
+    /// A JS error followed one of the chain's clicks within `error_click_ms`.
+    errored: bool,
+    /// 0: not detected; 1: detected, not escalation-eligible; 2: detected eligible.
     fired: u8,
 }
 
@@ -224,31 +288,49 @@ impl Detectors {
     /// Rage margin, set on the Balabit calibration run (docs/CALIBRATION.md):
     ///
     /// M = 0.08·(n − n₀) + 0.15·(1 − mean gap / max gap) + 0.1·(1 − max distance / radius)
-    ///   + 1.0·[a `dead` report confirmed the chain].
+    ///   + 1.0·[a `dead` report or a JS error corroborated the chain].
     ///
     /// Ordinary desktop work is full of long same-spot chains (steppers, "next" buttons,
     /// double-clicks in a row): chains of ≥ 6 clicks occur 4.6 times and of ≥ 15 clicks
     /// 0.98 times per active hour in the Balabit traces. Click count alone therefore reaches
     /// the default escalation level (0.85, M ≥ 1.2) only at about 15 tight clicks; a tight
     /// chain of 3 is c ≈ 0.61, of 6 ≈ 0.69. On the web the SDK's dead-click report is the
-    /// discriminating evidence: 3 tight clicks that got no response reach c ≈ 0.86.
+    /// discriminating evidence: 3 tight clicks that got no response reach c ≈ 0.86. A JS error
+    /// right after a click of the chain is the same fact told another way (the element broke),
+    /// so it weighs the same.
+    ///
+    /// A chain is detected once when it crosses the thresholds and once more if it later
+    /// becomes escalation-eligible ([`escalation_eligible`]): a long chain with no
+    /// corroboration is not detected again however long it grows.
     fn rage(&mut self, t: i64, th: &Thresholds) -> Option<Found> {
         let c = self.chain;
         if c.count < th.rage_clicks {
             return None;
         }
+        let corroborated = c.confirmed || c.errored;
         // An OS double/triple click (all within multi-click time and distance) is a selection
-        // gesture until a further click or a dead report proves otherwise.
-        if c.count <= 3 && c.multi && !c.confirmed {
+        // gesture until a further click or a page report proves otherwise.
+        if c.count <= 3 && c.multi && !corroborated {
             return None;
         }
         let mean_gap = c.gap_sum as f64 / f64::from(c.count - 1) / 1000.0;
         let m = 0.08 * f64::from(c.count - th.rage_clicks)
             + 0.15 * (1.0 - mean_gap / f64::from(th.rage_gap_ms)).max(0.0)
             + 0.1 * (1.0 - c.max_dist / th.rage_radius_px).max(0.0)
-            + if c.confirmed { 1.0 } else { 0.0 };
-        let escalates = confidence(m) >= th.escalation_confidence;
-        let new_level = if escalates { 2 } else { 1 };
+            + if corroborated { 1.0 } else { 0.0 };
+        let evidence = Evidence::Rage {
+            clicks: c.count,
+            span_ms: (c.last_t - c.first_t) as f64 / 1000.0,
+            mean_gap_ms: mean_gap,
+            max_dist_px: c.max_dist,
+            confirmed_dead: c.confirmed,
+            error_click: c.errored,
+        };
+        let new_level = if escalation_eligible(confidence(m), &evidence, th) {
+            2
+        } else {
+            1
+        };
         if c.fired >= new_level {
             return None;
         }
@@ -261,30 +343,33 @@ impl Detectors {
             Found {
                 emotion: Emotion::Rage,
                 margin: m,
-                evidence: Evidence::Rage {
-                    clicks: c.count,
-                    span_ms: (c.last_t - c.first_t) as f64 / 1000.0,
-                    mean_gap_ms: mean_gap,
-                    max_dist_px: c.max_dist,
-                    confirmed_dead: c.confirmed,
-                },
+                evidence,
             },
         )
     }
 
-    /// A dead click report (kind 10): the SDK saw no response to a click.
-    pub fn dead(&mut self, t: i64, x: f64, y: f64, th: &Thresholds) -> Option<Found> {
-        // A dead report for the current chain confirms it: a held triple-click is rage after
-        // all, and a detected chain may now reach the escalation level.
-        let c = self.chain;
-        if c.count >= th.rage_clicks
-            && !c.confirmed
+    /// Whether a report at `t`, `(x, y)` is about the current chain: on its spot (within the
+    /// rage radius of its last click) and soon enough after that click for the SDK's
+    /// 1000 ms no-response timer (max gap + 1.5 s).
+    fn on_chain(&self, t: i64, x: f64, y: f64, th: &Thresholds) -> bool {
+        let c = &self.chain;
+        c.count > 0
             && (x - c.last.0).hypot(y - c.last.1) <= th.rage_radius_px
-            && t - c.last_t <= (i64::from(th.rage_gap_ms) + 1500) * MS
-        {
+            && (0..=(i64::from(th.rage_gap_ms) + 1500) * MS).contains(&(t - c.last_t))
+    }
+
+    /// A dead click report (kind 10): the SDK saw no response to a click.
+    ///
+    /// A report on the current chain confirms it: a held triple-click is rage after all, and a
+    /// detected chain may now become escalation-eligible. The SDK reports every click that got
+    /// no response, so a rage chain brings several reports: those on a chain of at least
+    /// `rage_clicks` are that episode's evidence, not further dead clicks (counting them made
+    /// every confirmed rage chain a frustration episode too).
+    pub fn dead(&mut self, t: i64, x: f64, y: f64, th: &Thresholds) -> Option<Found> {
+        if self.on_chain(t, x, y, th) {
             self.chain.confirmed = true;
-            if let Some(f) = self.rage(t, th) {
-                return Some(f);
+            if self.chain.count >= th.rage_clicks {
+                return self.rage(t, th);
             }
         }
         self.dead.push(t);
@@ -306,12 +391,24 @@ impl Detectors {
         )
     }
 
-    /// A JS error report (kind 11).
+    /// A JS error report (kind 11). Within `error_click_ms` of a click it is an error click.
+    /// The newest click always belongs to the current chain, so the error corroborates that
+    /// chain; on a chain of at least `rage_clicks` it is that rage episode's evidence (like a
+    /// dead report), otherwise a frustration episode of its own.
     pub fn error(&mut self, t: i64, th: &Thresholds) -> Option<Found> {
         let click = self.last_click?;
         let dt = t - click;
         let limit = i64::from(th.error_click_ms) * MS;
-        if dt < 0 || dt > limit || self.refractory(Emotion::Frustration, t, th) {
+        if dt < 0 || dt > limit {
+            return None;
+        }
+        if self.chain.count > 0 && self.chain.last_t == click {
+            self.chain.errored = true;
+            if self.chain.count >= th.rage_clicks {
+                return self.rage(t, th);
+            }
+        }
+        if self.refractory(Emotion::Frustration, t, th) {
             return None;
         }
         // M = 1.2·(1 − dt / limit) + ½·(dead clicks in the window): an error right on the
@@ -568,5 +665,82 @@ impl Detectors {
                 },
             },
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rage(confirmed_dead: bool, error_click: bool) -> Evidence {
+        Evidence::Rage {
+            clicks: 20,
+            span_ms: 3000.0,
+            mean_gap_ms: 150.0,
+            max_dist_px: 2.0,
+            confirmed_dead,
+            error_click,
+        }
+    }
+
+    /// (evidence, corroboration, eligible at the escalation confidence).
+    fn check(evidence: Evidence, want: Option<Corroboration>) {
+        let th = Thresholds::default();
+        let esc = th.escalation_confidence;
+        assert_eq!(evidence.corroboration(), want, "{evidence:?}");
+        // Confidence just below / at / above the escalation confidence.
+        for (c, at_level) in [(esc - 1e-9, false), (esc, true), (esc + 1e-9, true)] {
+            assert_eq!(
+                escalation_eligible(c, &evidence, &th),
+                at_level && want.is_some(),
+                "{evidence:?} at c = {c}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_page_reports_make_a_detection_escalation_eligible() {
+        check(rage(false, false), None);
+        check(rage(true, false), Some(Corroboration::Dead));
+        check(rage(false, true), Some(Corroboration::Error));
+        check(rage(true, true), Some(Corroboration::Dead));
+        check(
+            Evidence::Frustration {
+                dead_clicks: 2,
+                error_click_ms: None,
+            },
+            Some(Corroboration::Dead),
+        );
+        check(
+            Evidence::Frustration {
+                dead_clicks: 0,
+                error_click_ms: Some(40.0),
+            },
+            Some(Corroboration::Error),
+        );
+        check(
+            Evidence::Abandonment {
+                leave: true,
+                upward_speed: 900.0,
+                hidden_in_checkout: false,
+            },
+            Some(Corroboration::Exit),
+        );
+        check(
+            Evidence::Hesitation {
+                returns: 4,
+                span_ms: 3000.0,
+            },
+            None,
+        );
+        check(
+            Evidence::Confusion {
+                reversals: 12,
+                scroll_reversals: 0,
+                entropy: 0.9,
+                peak_speed: 2000.0,
+            },
+            None,
+        );
     }
 }

@@ -22,7 +22,7 @@ pub(crate) mod testutil;
 
 pub use aggregate::{Aggregates, WindowAgg};
 pub use config::{ConfigError, DntPolicy, Rule, RuleAction, TenantPolicy, Thresholds};
-pub use detect::{Detection, Evidence};
+pub use detect::{Corroboration, Detection, Evidence, escalation_eligible};
 pub use identity::Identity;
 pub use policy::{AccountCooldowns, Action, ActionKind};
 pub use session::{Ctx, Disposition, Held, Output, Session, SessionCounters};

@@ -102,9 +102,12 @@ impl SessionCooldowns {
     }
 }
 
-/// Applies the tenant's rules to a detection. Escalations additionally require the tenant's
-/// escalation confidence. Actions are appended ordered by priority (escalations of the most
-/// valuable accounts first) and each is counted against its cooldowns.
+/// Applies the tenant's rules to a detection. An escalation rule acts only on an
+/// escalation-eligible detection (the tenant's escalation confidence and a page report backing
+/// it: [`crate::detect::escalation_eligible`]) of an identified user, whatever the rule's own
+/// `require_identified` says: a person is never paged about an anonymous session. Actions are
+/// appended ordered by priority (escalations of the most valuable accounts first) and each is
+/// counted against its cooldowns.
 #[allow(clippy::too_many_arguments)]
 pub fn decide(
     now_ms: u64,
@@ -121,11 +124,11 @@ pub fn decide(
         if !rule.emotions.is_empty() && !rule.emotions.contains(&det.emotion) {
             continue;
         }
-        let mut min_c = rule.min_confidence;
-        if matches!(rule.action, RuleAction::Escalate { .. }) {
-            min_c = min_c.max(tenant.thresholds.escalation_confidence);
+        let escalates = matches!(rule.action, RuleAction::Escalate { .. });
+        if escalates && !(det.escalation_eligible && identified) {
+            continue;
         }
-        if det.confidence < min_c
+        if det.confidence < rule.min_confidence
             || (rule.require_identified && !identified)
             || det.value_cents < rule.min_value_cents
         {

@@ -14,7 +14,7 @@ use sentientiq_proto::{Batch, ClientFrame, Hello, Seq, kind};
 
 use crate::aggregate::Aggregates;
 use crate::config::TenantPolicy;
-use crate::detect::{Detection, Detectors, Found};
+use crate::detect::{Detection, Detectors, Found, escalation_eligible};
 use crate::identity::{AccountInfo, Identity};
 use crate::physics::Physics;
 use crate::policy::{AccountCooldowns, Action, SessionCooldowns, decide};
@@ -581,6 +581,8 @@ impl Session {
             client_ms,
             physics: self.physics.snapshot(t_us),
             evidence: f.evidence,
+            corroboration: f.evidence.corroboration(),
+            escalation_eligible: escalation_eligible(c, &f.evidence, &ctx.tenant.thresholds),
             n: self.counters.detections as u32,
             uid: self.identity.uid.clone(),
             account: self.identity.account_key().cloned(),

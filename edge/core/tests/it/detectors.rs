@@ -28,10 +28,12 @@ fn rage_chain(n: usize, gap_ms: f64, step_px: f64) -> Script {
 }
 
 #[test]
-fn rage_burst_is_detected_then_escalated_once_with_its_evidence() {
-    // Four brisk clicks on one spot (past the held triple-click): rage below escalation level;
-    // the same chain crosses it once, at 16 brisk clicks (calibrated). Further clicks add nothing.
-    let out = check(&rage_chain(20, 150.0, 2.0), &[Emotion::Rage, Emotion::Rage]);
+fn a_long_chain_with_no_page_report_is_detected_once_and_never_escalation_eligible() {
+    // Twenty brisk clicks on one spot: rage at the fourth (past the held triple-click), below
+    // the escalation confidence. However long such a chain grows it is not detected again:
+    // click count alone crossed the escalation confidence 0.82 times per active hour of
+    // ordinary office work (docs/CALIBRATION.md).
+    let out = check(&rage_chain(20, 150.0, 2.0), &[Emotion::Rage]);
     let d = detections(&out);
     assert!(d[0].confidence < 0.85, "c = {}", d[0].confidence);
     assert!(
@@ -39,9 +41,30 @@ fn rage_burst_is_detected_then_escalated_once_with_its_evidence() {
         "{:?}",
         d[0].evidence
     );
-    assert!(d[1].confidence >= 0.85, "c = {}", d[1].confidence);
+    assert_eq!(d[0].corroboration, None);
+    assert!(!d[0].escalation_eligible);
+}
+
+#[test]
+fn a_dead_report_makes_a_long_chain_escalation_eligible_once() {
+    let mut s = rage_chain(20, 150.0, 2.0);
+    s.wait(-1000.0).event(kind::DEAD, Some("button#buy"), 0);
+    let out = check(&s, &[Emotion::Rage, Emotion::Rage]);
+    let d = detections(&out);
+    assert!(!d[0].escalation_eligible);
+    assert!(d[1].escalation_eligible);
+    assert_eq!(d[1].corroboration, Some(Corroboration::Dead));
+    assert!(d[1].confidence >= 0.95, "c = {}", d[1].confidence);
     assert!(
-        matches!(d[1].evidence, Evidence::Rage { clicks: 16, .. }),
+        matches!(
+            d[1].evidence,
+            Evidence::Rage {
+                clicks: 20,
+                confirmed_dead: true,
+                error_click: false,
+                ..
+            }
+        ),
         "{:?}",
         d[1].evidence
     );
@@ -53,10 +76,16 @@ fn rage_confidence_grows_with_the_margin() {
     let out = check(&rage_chain(3, 800.0, 25.0), &[Emotion::Rage]);
     let weak = detections(&out)[0].confidence;
     assert!((0.5..0.7).contains(&weak), "weak {weak}");
-    let out = check(&rage_chain(16, 120.0, 1.0), &[Emotion::Rage, Emotion::Rage]);
+    // Tighter and brisker: more.
+    let out = check(&rage_chain(4, 120.0, 1.0), &[Emotion::Rage]);
+    let tight = detections(&out)[0].confidence;
+    assert!(tight > weak, "tight {tight} weak {weak}");
+    // The same chain confirmed by a dead report: more again.
+    let mut s = rage_chain(4, 120.0, 1.0);
+    s.wait(-1000.0).event(kind::DEAD, Some("button#buy"), 0);
+    let out = check(&s, &[Emotion::Rage, Emotion::Rage]);
     let strong = detections(&out)[1].confidence;
-    assert!(strong > 0.85, "strong {strong}");
-    assert!(strong > weak);
+    assert!(strong > 0.85 && strong > tight, "strong {strong}");
 }
 
 #[test]
@@ -113,6 +142,122 @@ fn triple_click_confirmed_by_a_dead_report_is_rage() {
             ..
         }
     ));
+}
+
+/// A chain of `n` clicks `gap_ms` apart on one spot, then the SDK's dead report for each of
+/// them, 1000 ms after it (PROTOCOL.md §4 kind 10: no response within 1000 ms).
+fn chain_reported_dead(n: usize, gap_ms: f64) -> Script {
+    let mut s = Script::new(400.0, 300.0);
+    s.reach(600.0, 320.0, 400.0).wait(100.0);
+    for _ in 0..n {
+        s.click_at(0.0, 0.0, gap_ms);
+    }
+    s.wait(1000.0 - gap_ms * (n - 1) as f64);
+    for _ in 0..n {
+        s.event(kind::DEAD, Some("button#buy"), 0).wait(gap_ms);
+    }
+    s.wait(2000.0);
+    s
+}
+
+#[test]
+fn dead_reports_on_a_rage_chain_are_its_evidence_not_frustration() {
+    // The SDK reports every click that got no response. On a chain shorter than rage_clicks
+    // they are dead clicks (two make frustration); from rage_clicks on they corroborate the
+    // rage episode and make no frustration of their own: 2 / 3 / 4 clicks.
+    check(&chain_reported_dead(2, 150.0), &[Emotion::Frustration]);
+    let out = check(&chain_reported_dead(3, 150.0), &[Emotion::Rage]);
+    let d = detections(&out);
+    assert!(d[0].escalation_eligible, "c = {}", d[0].confidence);
+    assert_eq!(d[0].corroboration, Some(Corroboration::Dead));
+    let out = check(
+        &chain_reported_dead(4, 150.0),
+        &[Emotion::Rage, Emotion::Rage],
+    );
+    let d = detections(&out);
+    assert!(!d[0].escalation_eligible && d[1].escalation_eligible);
+}
+
+#[test]
+fn a_dead_report_corroborates_only_on_the_chains_spot_and_in_time() {
+    let eligible = |out: &[Output]| detections(out).iter().any(|d| d.escalation_eligible);
+    // Time after the chain's last click: max gap + 1.5 s = 2500 ms (inclusive).
+    for (after, want) in [(2499.0, true), (2500.0, true), (2501.0, false)] {
+        let mut s = rage_chain(4, 150.0, 0.0);
+        s.wait(after - 2000.0)
+            .event(kind::DEAD, Some("button#buy"), 0);
+        let out = default().run(&s);
+        assert_eq!(eligible(&out), want, "dead report {after} ms after");
+        // Off the chain it is one dead click: nothing on its own.
+        assert_eq!(emotions(&out).len(), 1 + usize::from(want), "{after} ms");
+    }
+    // Distance from the chain's last click: the rage radius, 30 px (inclusive).
+    for (dx, want) in [(29.0, true), (30.0, true), (31.0, false)] {
+        let mut s = rage_chain(4, 150.0, 0.0);
+        s.wait(-1000.0).event_at(dx, kind::DEAD, Some("button#buy"));
+        assert_eq!(
+            eligible(&default().run(&s)),
+            want,
+            "dead report {dx} px away"
+        );
+    }
+}
+
+#[test]
+fn an_error_after_a_click_of_the_chain_corroborates_it() {
+    // Error click window: 1000 ms after the chain's last click (inclusive).
+    for (after, want) in [(999.0, true), (1000.0, true), (1001.0, false)] {
+        let mut s = rage_chain(4, 150.0, 0.0);
+        s.wait(after - 2000.0)
+            .event(kind::ERROR, Some("TypeError: x is undefined"), 0);
+        let out = default().run(&s);
+        let d = detections(&out);
+        // The error is the rage episode's evidence: never a frustration episode besides.
+        assert_eq!(
+            emotions(&out),
+            vec![Emotion::Rage; 1 + usize::from(want)],
+            "error {after} ms after"
+        );
+        assert_eq!(d.last().map(|d| d.escalation_eligible), Some(want));
+        if want {
+            assert_eq!(d[1].corroboration, Some(Corroboration::Error));
+            assert!(matches!(
+                d[1].evidence,
+                Evidence::Rage {
+                    error_click: true,
+                    confirmed_dead: false,
+                    ..
+                }
+            ));
+        }
+    }
+    // An error on a held triple-click makes it rage, eligible at once.
+    let mut s = rage_chain(3, 120.0, 0.0);
+    s.wait(-1500.0)
+        .event(kind::ERROR, Some("TypeError: x is undefined"), 0);
+    let out = check(&s, &[Emotion::Rage]);
+    assert!(detections(&out)[0].escalation_eligible);
+}
+
+#[test]
+fn eligibility_needs_the_escalation_confidence_too() {
+    let mut s = rage_chain(4, 150.0, 0.0);
+    s.wait(-1000.0).event(kind::DEAD, Some("button#buy"), 0);
+    let c = detections(&default().run(&s))[1].confidence;
+    // The tenant's escalation confidence just below / at / just above the chain's.
+    for (level, want) in [(c - 1e-9, true), (c, true), (c + 1e-9, false)] {
+        let mut h = default();
+        h.tenant.thresholds.escalation_confidence = level;
+        let out = h.run(&s);
+        let d = detections(&out);
+        assert_eq!(
+            d.iter().any(|d| d.escalation_eligible),
+            want,
+            "escalation confidence {level} for c = {c}"
+        );
+        // Below it the confirmed chain is not detected again: one episode, one detection.
+        assert_eq!(d.len(), 1 + usize::from(want));
+    }
 }
 
 #[test]

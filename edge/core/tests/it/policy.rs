@@ -118,6 +118,74 @@ fn small_accounts_and_anonymous_users_are_not_escalated() {
     assert!(actions(&out).is_empty());
 }
 
+fn escalates(out: &[Output]) -> bool {
+    actions(out)
+        .iter()
+        .any(|a| matches!(a.kind, ActionKind::Escalate { .. }))
+}
+
+#[test]
+fn a_long_chain_alone_is_not_escalated_a_page_report_makes_it_so() {
+    // Twenty brisk clicks by a $120k user with no dead or error report: someone stepping
+    // through a spreadsheet or a pager looks like this. An intervention, no page.
+    let chain = |s: &mut Script| {
+        s.identify("u1", "dana@acme.example", 120_000)
+            .reach(300.0, 300.0, 300.0)
+            .click("button#next");
+        for _ in 0..19 {
+            s.click_at(1.0, 0.0, 150.0);
+        }
+    };
+    let mut s = Script::new(100.0, 100.0);
+    chain(&mut s);
+    s.wait(2000.0);
+    let out = Harness::new(tenant()).run(&s);
+    assert_eq!(emotions(&out), [Emotion::Rage]);
+    assert!(!escalates(&out));
+    assert_eq!(actions(&out).len(), 1);
+    // The same chain, then a JS error right after the last click: escalated.
+    let mut s = Script::new(100.0, 100.0);
+    chain(&mut s);
+    s.wait(200.0)
+        .event(kind::ERROR, Some("TypeError: cart is undefined"), 0)
+        .wait(2000.0);
+    let out = Harness::new(tenant()).run(&s);
+    assert!(escalates(&out));
+    let d = detections(&out);
+    assert_eq!(d[1].corroboration, Some(Corroboration::Error));
+}
+
+#[test]
+fn anonymous_sessions_are_never_escalated_even_by_a_rule_that_allows_them() {
+    // A rule that does not require identity and asks no value: its intervention reaches
+    // anonymous sessions, its escalation never does, eligible detection or not.
+    let mut t = tenant();
+    for r in &mut t.rules {
+        r.require_identified = false;
+        r.min_value_cents = 0;
+    }
+    let mut s = Script::new(100.0, 100.0);
+    s.reach(300.0, 300.0, 300.0).click("button#save");
+    for _ in 0..4 {
+        s.click_at(1.0, 0.0, 150.0);
+    }
+    s.wait(400.0).event(kind::DEAD, Some("button#save"), 0);
+    s.wait(500.0);
+    let out = Harness::new(t.clone()).run(&s);
+    let d = detections(&out);
+    assert_eq!(d.len(), 2);
+    assert!(d[1].escalation_eligible && d[1].uid.is_none());
+    assert!(!escalates(&out));
+    assert!(
+        actions(&out)
+            .iter()
+            .any(|a| matches!(a.kind, ActionKind::Intervene { .. }))
+    );
+    // The same session identified: escalated (the rule itself is not what stopped it).
+    let out = Harness::new(t).run(&rage_by("u1", "dana@acme.example", 0));
+    assert!(escalates(&out));
+}
+
 #[test]
 fn escalation_needs_the_escalation_confidence() {
     let mut t = tenant();

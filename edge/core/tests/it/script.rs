@@ -101,6 +101,13 @@ impl Script {
         self
     }
 
+    /// An event at an offset from the pointer (the pointer does not move).
+    pub fn event_at(&mut self, dx: f64, k: u8, label: Option<&'static str>) -> &mut Self {
+        let (x, y) = self.pos;
+        self.push(k, x + dx, y, label, 0);
+        self
+    }
+
     pub fn scroll_to(&mut self, y: i32) -> &mut Self {
         self.evs.push(Ev {
             t_us: self.t_us,
