@@ -32,8 +32,8 @@ pub struct Report {
     pub clicks: u64,
     pub samples: u64,
     pub frames: u64,
-    /// (emotion, confidence) of every detection.
-    pub detections: Vec<(Emotion, f64)>,
+    /// (emotion, confidence, escalation-eligible) of every detection.
+    pub detections: Vec<(Emotion, f64, bool)>,
     /// Every detection in full (trace name, detection), when asked for.
     pub dump: Option<Vec<(String, Detection)>>,
     pub speed: Vec<f32>,
@@ -133,7 +133,8 @@ pub fn run(traces: &[Trace], tenant: &TenantPolicy, dump: bool) -> Report {
             r.samples += b.len() as u64;
             for o in &out {
                 if let Output::Detection(d) = o {
-                    r.detections.push((d.emotion, d.confidence));
+                    r.detections
+                        .push((d.emotion, d.confidence, d.escalation_eligible));
                     if let Some(dump) = &mut r.dump {
                         dump.push((trace.name.clone(), d.clone()));
                     }
@@ -176,7 +177,16 @@ impl Report {
     pub fn fires(&self, e: Emotion, min_c: f64) -> usize {
         self.detections
             .iter()
-            .filter(|(de, c)| *de == e && *c >= min_c)
+            .filter(|(de, c, _)| *de == e && *c >= min_c)
+            .count()
+    }
+
+    /// Detections that could page a person ([`sentientiq_core::escalation_eligible`]: the
+    /// escalation confidence and a page report backing them).
+    pub fn eligible(&self, e: Emotion) -> usize {
+        self.detections
+            .iter()
+            .filter(|(de, _, ok)| *de == e && *ok)
             .count()
     }
 
@@ -191,6 +201,7 @@ impl Report {
         let mut per_hour = BTreeMap::new();
         let mut per_1k = BTreeMap::new();
         let mut at_esc = BTreeMap::new();
+        let mut eligible = BTreeMap::new();
         let mut levels = BTreeMap::new();
         for e in Emotion::ALL {
             let n = self.fires(e, 0.0);
@@ -205,6 +216,10 @@ impl Report {
                 json!(round(
                     self.per(self.fires(e, self.escalation_confidence), h)
                 )),
+            );
+            eligible.insert(
+                e.as_str(),
+                json!({"fires": self.eligible(e), "per_hour": round(self.per(self.eligible(e), h))}),
             );
             let lv: BTreeMap<String, J> = LEVELS
                 .iter()
@@ -230,6 +245,7 @@ impl Report {
             "per_hour": per_hour,
             "per_1000_clicks": per_1k,
             "per_hour_at_escalation": at_esc,
+            "escalation_eligible": eligible,
             "by_confidence": levels,
             "physics": {
                 "moving_samples": self.speed.len(),
@@ -250,20 +266,26 @@ impl Report {
             self.sessions, h, self.clicks, self.samples, self.frames
         );
         s += &format!(
-            "{:<12} {:>6} {:>9} {:>11} {:>13}\n",
-            "detector", "fires", "per hour", "per 1k clk", "≥esc per hour"
+            "{:<12} {:>6} {:>9} {:>11} {:>13} {:>18}\n",
+            "detector", "fires", "per hour", "per 1k clk", "≥esc per hour", "eligible per hour"
         );
         for e in Emotion::ALL {
             let n = self.fires(e, 0.0);
             s += &format!(
-                "{:<12} {:>6} {:>9.2} {:>11.2} {:>13.2}\n",
+                "{:<12} {:>6} {:>9.2} {:>11.2} {:>13.2} {:>18.2}\n",
                 e.as_str(),
                 n,
                 self.per(n, h),
                 self.per(n, self.clicks as f64 / 1000.0),
-                self.per(self.fires(e, self.escalation_confidence), h)
+                self.per(self.fires(e, self.escalation_confidence), h),
+                self.per(self.eligible(e), h)
             );
         }
+        s += &format!(
+            "(≥esc: confidence ≥ {}; eligible: that and a dead, error or exit report backing it, \
+             what an escalation rule acts on)\n",
+            self.escalation_confidence
+        );
         s += "\nfires at or above each confidence level (per active hour):\n";
         s += &format!("{:<12}", "detector");
         for l in LEVELS {
@@ -350,5 +372,28 @@ mod tests {
         let j = r.to_json();
         assert_eq!(j["fires"]["rage"], 1);
         assert_eq!(j["sessions"], 1);
+        // Motion only: the traces carry no dead or error reports, nothing may page.
+        assert_eq!(j["escalation_eligible"]["rage"]["fires"], 0);
+        assert!(r.to_text().contains("eligible per hour"));
+    }
+
+    #[test]
+    fn a_long_same_spot_chain_is_not_escalation_eligible() {
+        // Twenty clicks 150 ms apart on one spot (a stepper, a pager): one rage detection, below
+        // the escalation confidence, and never eligible (it had 0.85 at 16 clicks before
+        // corroboration was required).
+        let mut text = String::from("record timestamp,client timestamp,button,state,x,y\n");
+        for i in 0..20 {
+            let t = 1.0 + f64::from(i) * 0.15;
+            text += &format!(
+                "0,{t},Left,Pressed,500,500\n0,{},Left,Released,500,500\n",
+                t + 0.05
+            );
+        }
+        let (t, _) = parse("s", &text).expect("parses");
+        let r = run(&[t], &TenantPolicy::default(), false);
+        assert_eq!(r.fires(Emotion::Rage, 0.0), 1);
+        assert_eq!(r.fires(Emotion::Rage, r.escalation_confidence), 0);
+        assert_eq!(r.eligible(Emotion::Rage), 0);
     }
 }
