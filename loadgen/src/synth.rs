@@ -28,7 +28,9 @@ pub enum Persona {
     /// Browses, reads, scrolls, clicks links; no episodes.
     Calm,
     /// Click bursts (4–7 clicks, 120–300 ms apart, within a few px) on an element that does not
-    /// respond, then the SDK's `dead` report.
+    /// respond: the SDK reports each click `dead` once its 1000 ms no-response timer expires
+    /// (PROTOCOL.md §4 kind 10), so the reports trail the clicks by 1000–1050 ms. (An earlier
+    /// version sent one report 200–600 ms after the last click, sooner than any SDK could.)
     Rage,
     /// Dead clicks (two within 10 s) or a click followed by a JavaScript error.
     Frustrated,
@@ -307,6 +309,17 @@ impl SessionGen {
         });
     }
 
+    /// Queues an event at an earlier time than the frontier, in time order (frames carry
+    /// events in order); the caller has already advanced the frontier past it.
+    fn push_at(&mut self, ev: Ev) {
+        let at = self
+            .queue
+            .iter()
+            .rposition(|e| e.t_us <= ev.t_us)
+            .map_or(0, |i| i + 1);
+        self.queue.insert(at, ev);
+    }
+
     fn wait_rand(&mut self, lo_us: f64, hi_us: f64) {
         let d = self.rng.range(lo_us, hi_us);
         self.wait_us(d);
@@ -502,6 +515,7 @@ impl SessionGen {
                 let n = 4 + self.rng.below(4);
                 let center = self.pos;
                 let mut e = start;
+                let mut dead = Vec::with_capacity(n);
                 for i in 0..n {
                     if i > 0 {
                         self.wait_rand(120e3, 300e3);
@@ -512,10 +526,27 @@ impl SessionGen {
                     if i == 3 {
                         e = self.frontier_us;
                     }
+                    // The SDK's report for this click: 1000 ms of no response, plus up to
+                    // 50 ms of timer slack; at the click's position.
+                    let (x, y) = self.pos;
+                    dead.push(Ev {
+                        t_us: self.frontier_us + 1_000_000 + self.rng.range(0.0, 50e3) as i64,
+                        k: kind::DEAD,
+                        x: x.round() as i32,
+                        y: y.round() as i32,
+                        label: Label::Str(label),
+                    });
                 }
                 end = e;
-                self.wait_rand(200e3, 600e3);
-                self.push(kind::DEAD, Label::Str(label));
+                let last = dead
+                    .iter()
+                    .map(|d| d.t_us)
+                    .max()
+                    .unwrap_or(self.frontier_us);
+                self.frontier_us = self.frontier_us.max(last);
+                for d in dead {
+                    self.push_at(d);
+                }
             }
             Persona::Frustrated => {
                 if self.rng.chance(0.5) {
@@ -833,6 +864,38 @@ mod tests {
         gaps.sort();
         let median = gaps[gaps.len() / 2];
         assert!((8_000..=17_000).contains(&median), "{median} µs");
+    }
+
+    #[test]
+    fn rage_bursts_are_reported_dead_click_by_click_as_an_sdk_would() {
+        // PROTOCOL.md §4 kind 10: a click with no response within 1000 ms is reported, at its
+        // position. Every click of a burst gets its report 1000–1050 ms later, in time order
+        // with the clicks that follow it.
+        let mut g = SessionGen::new(2, 7, Persona::Rage, 60_000_000, 250, None);
+        let (mut clicks, mut dead, mut last_t) = (Vec::new(), Vec::new(), 0);
+        while let Some(f) = g.next_frame() {
+            let ClientFrame::Batch(b) = f.frame else {
+                continue;
+            };
+            let mut t = b.t0 as i64 * 1000;
+            for i in 0..b.len() {
+                t += i64::from(b.dt[i]);
+                assert!(t >= last_t && b.dt[i] < 60_000_000, "events in time order");
+                last_t = t;
+                match b.k[i] {
+                    kind::CLICK => clicks.push((t, b.x[i], b.y[i])),
+                    kind::DEAD => dead.push((t, b.x[i], b.y[i])),
+                    _ => {}
+                }
+            }
+        }
+        assert!(dead.len() >= 8, "{} reports", dead.len());
+        for (t, x, y) in &dead {
+            let of = clicks
+                .iter()
+                .filter(|c| (c.1, c.2) == (*x, *y) && (1_000_000..=1_050_000).contains(&(t - c.0)));
+            assert_eq!(of.count(), 1, "report at {t} µs ({x}, {y})");
+        }
     }
 
     #[test]
