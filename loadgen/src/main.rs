@@ -261,6 +261,18 @@ fn offline(a: &Args, mix: &Mix) -> Result<()> {
         s.calm_false,
         s.calm_seconds / 3600.0
     );
+    let e = s.escalations;
+    out += &format!(
+        "  escalations (rage of identified ${}k accounts, {:.0} % of sessions identified): \
+         expected {}, escalated {}, repeats {}, unexpected {}, anonymous {}\n",
+        sentientiq_loadgen::offline::ACCOUNT_VALUE_CENTS / 100_000,
+        sentientiq_loadgen::offline::IDENTIFIED_SHARE * 100.0,
+        e.expected,
+        e.escalated,
+        e.repeats,
+        e.unexpected,
+        e.anonymous
+    );
     std::io::stdout()
         .write_all(out.as_bytes())
         .context("stdout")?;

@@ -45,6 +45,30 @@ impl Counts {
     }
 }
 
+/// Escalations against the episodes that must page a person: every rage episode of an
+/// identified high-value session (each is a burst on an element that did not respond, which the
+/// SDK reports), and nothing else.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Escalations {
+    /// Rage episodes of identified sessions.
+    pub expected: u64,
+    /// Of those, escalated.
+    pub escalated: u64,
+    /// Further escalations of an episode already escalated.
+    pub repeats: u64,
+    /// Escalations of anything else in identified sessions.
+    pub unexpected: u64,
+    /// Escalations in anonymous sessions: must be none.
+    pub anonymous: u64,
+}
+
+impl Escalations {
+    /// Escalated / expected (`None` when nothing was expected).
+    pub fn recall(&self) -> Option<f64> {
+        (self.expected > 0).then(|| self.escalated as f64 / self.expected as f64)
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Score {
     pub by_emotion: BTreeMap<&'static str, Counts>,
@@ -53,6 +77,7 @@ pub struct Score {
     pub calm_seconds: f64,
     /// False detections by (persona of the session, emotion detected): where they come from.
     pub false_by_persona: BTreeMap<(&'static str, &'static str), u64>,
+    pub escalations: Escalations,
 }
 
 fn emotion_key(e: &str) -> Option<&'static str> {
@@ -103,6 +128,40 @@ impl Score {
         }
         if persona == Persona::Calm {
             self.calm_seconds += seconds;
+        }
+    }
+
+    /// Scores one session's escalations, given as (emotion, `at` seq of the detection that
+    /// escalated), against its episodes: in an identified session each rage episode must be
+    /// escalated once (matched as detections are); an anonymous session must have none.
+    pub fn add_escalations(
+        &mut self,
+        identified: bool,
+        episodes: &[PlacedEpisode],
+        escalated: &[(String, u64)],
+    ) {
+        let e = &mut self.escalations;
+        if !identified {
+            e.anonymous += escalated.len() as u64;
+            return;
+        }
+        let mut matched = vec![false; episodes.len()];
+        e.expected += episodes.iter().filter(|ep| ep.emotion == "rage").count() as u64;
+        for (emotion, at) in escalated {
+            let hit = episodes.iter().position(|ep| {
+                ep.emotion == "rage"
+                    && emotion == "rage"
+                    && ep.start_seq <= *at
+                    && *at <= ep.done_seq + GRACE_FRAMES
+            });
+            match hit {
+                Some(i) if !matched[i] => {
+                    matched[i] = true;
+                    e.escalated += 1;
+                }
+                Some(_) => e.repeats += 1,
+                None => e.unexpected += 1,
+            }
         }
     }
 
@@ -166,6 +225,41 @@ mod tests {
             ),
             (1, 1)
         );
+    }
+
+    #[test]
+    fn escalations_are_expected_for_identified_rage_episodes_only() {
+        let eps = [
+            ep("rage", 5, 7),
+            ep("rage", 40, 41),
+            ep("confusion", 60, 61),
+        ];
+        let mut s = Score::default();
+        s.add_escalations(
+            true,
+            &eps,
+            &[
+                ("rage".into(), 7),       // first episode
+                ("rage".into(), 8),       // again: a repeat
+                ("confusion".into(), 60), // not to be escalated
+                ("rage".into(), 20),      // outside every episode
+            ],
+        );
+        let e = s.escalations;
+        assert_eq!(
+            (
+                e.expected,
+                e.escalated,
+                e.repeats,
+                e.unexpected,
+                e.anonymous
+            ),
+            (2, 1, 1, 2, 0)
+        );
+        assert_eq!(e.recall(), Some(0.5));
+        // Anonymous: nothing expected, anything escalated counted against the core.
+        s.add_escalations(false, &eps, &[("rage".into(), 7)]);
+        assert_eq!((s.escalations.expected, s.escalations.anonymous), (2, 1));
     }
 
     #[test]

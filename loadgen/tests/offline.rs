@@ -29,6 +29,13 @@ fn personas_scored_against_the_core_at_default_thresholds() {
         s.false_by_persona
     );
     assert!(f <= 1.0, "{f}");
+    // Every rage episode of an identified $120k session pages once (its clicks got no response
+    // and the SDK said so); nothing else pages, and no anonymous session ever does.
+    let e = s.escalations;
+    eprintln!("escalations {e:?}");
+    assert!(e.expected >= 25, "{e:?}");
+    assert_eq!(e.escalated, e.expected, "{e:?}");
+    assert_eq!((e.repeats, e.unexpected, e.anonymous), (0, 0, 0), "{e:?}");
 }
 
 #[test]
