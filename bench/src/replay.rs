@@ -42,37 +42,76 @@ pub struct Report {
     pub escalation_confidence: f64,
 }
 
+/// Cuts events into `b` frames every [`FLUSH_US`] of client time.
+struct Cutter {
+    out: Vec<ClientFrame>,
+    b: Batch,
+    seq: u64,
+    batch_start: Option<i64>,
+    prev_t: i64,
+}
+
+impl Cutter {
+    fn flush(&mut self) {
+        if !self.b.is_empty() {
+            self.seq += 1;
+            self.b.seq = Seq(self.seq);
+            self.out
+                .push(ClientFrame::Batch(std::mem::take(&mut self.b)));
+        }
+    }
+
+    /// The batch for an event at `t` (a new one at a flush boundary) and the event's `dt`.
+    fn at(&mut self, t: i64) -> u32 {
+        if self.batch_start.is_none_or(|s| t - s >= FLUSH_US) || self.b.len() + 2 > 4096 {
+            self.flush();
+            self.batch_start = Some(t - t % FLUSH_US);
+            self.b.t0 = (EPOCH_MS + t / 1000) as u64;
+            self.prev_t = (t / 1000) * 1000; // t0 has ms resolution
+        }
+        let dt = u32::try_from(t - self.prev_t).unwrap_or(u32::MAX);
+        self.prev_t = t;
+        dt
+    }
+}
+
 /// Converts a trace into the frames a browser SDK would have sent.
-pub fn frames(trace: &Trace) -> (Vec<ClientFrame>, u64, i64) {
-    let mut out = Vec::new();
-    let mut b = Batch::default();
-    let mut seq = 0u64;
-    let mut batch_start: Option<i64> = None;
-    let mut prev_t = 0i64;
+///
+/// With `dead_every_click` (a what-if, `replay --dead-every-click`), every click is also
+/// reported `dead` 1000 ms after it at its position, as an SDK would if no click of the trace
+/// had got a response: the worst case of an SDK whose dead-click check misfires.
+pub fn frames(trace: &Trace, dead_every_click: bool) -> (Vec<ClientFrame>, u64, i64) {
+    let mut c = Cutter {
+        out: Vec::new(),
+        b: Batch::default(),
+        seq: 0,
+        batch_start: None,
+        prev_t: 0,
+    };
     let mut press: Option<(i32, i32)> = None;
     let mut scroll_y = 0i32;
     let mut clicks = 0u64;
     let mut active = 0i64;
-    let flush = |b: &mut Batch, seq: &mut u64, out: &mut Vec<ClientFrame>| {
-        if !b.is_empty() {
-            *seq += 1;
-            b.seq = Seq(*seq);
-            out.push(ClientFrame::Batch(std::mem::take(b)));
-        }
+    let mut last_row_t = 0i64;
+    // Dead reports due, oldest first: (time, x, y).
+    let mut dead: std::collections::VecDeque<(i64, i32, i32)> = Default::default();
+    let report_dead = |c: &mut Cutter, (t, x, y): (i64, i32, i32)| {
+        let dt = c.at(t);
+        let label = c.b.intern("screen");
+        c.b.push(kind::DEAD, dt, x, y, label);
     };
     for (i, r) in trace.rows.iter().enumerate() {
-        let t = r.t_us.max(prev_t);
+        let t = r.t_us.max(last_row_t).max(c.prev_t);
         if i > 0 {
-            active += (t - prev_t).min(ACTIVE_GAP_CAP_US);
+            active += (t - last_row_t).min(ACTIVE_GAP_CAP_US);
         }
-        if batch_start.is_none_or(|s| t - s >= FLUSH_US) || b.len() + 2 > 4096 {
-            flush(&mut b, &mut seq, &mut out);
-            batch_start = Some(t - t % FLUSH_US);
-            b.t0 = (EPOCH_MS + t / 1000) as u64;
-            prev_t = (t / 1000) * 1000; // t0 has ms resolution
+        last_row_t = t;
+        while let Some(d) = dead.front().copied().filter(|d| d.0 <= t) {
+            dead.pop_front();
+            report_dead(&mut c, d);
         }
-        let dt = u32::try_from(t - prev_t).unwrap_or(u32::MAX);
-        prev_t = t;
+        let dt = c.at(t);
+        let b = &mut c.b;
         match r.ev {
             Ev::Move => b.push(kind::MOVE, dt, r.x, r.y, 0),
             Ev::Down { left } => {
@@ -87,6 +126,9 @@ pub fn frames(trace: &Trace) -> (Vec<ClientFrame>, u64, i64) {
                     let label = b.intern("screen");
                     b.push(kind::CLICK, 0, r.x, r.y, label);
                     clicks += 1;
+                    if dead_every_click {
+                        dead.push_back((t + 1_000_000, r.x, r.y));
+                    }
                 }
             }
             Ev::Wheel(d) => {
@@ -95,13 +137,16 @@ pub fn frames(trace: &Trace) -> (Vec<ClientFrame>, u64, i64) {
             }
         }
     }
-    flush(&mut b, &mut seq, &mut out);
-    (out, clicks, active)
+    while let Some(d) = dead.pop_front() {
+        report_dead(&mut c, d);
+    }
+    c.flush();
+    (c.out, clicks, active)
 }
 
 /// Replays traces with `tenant` (its hesitation watch list is cleared: no sections here).
-/// With `dump`, every detection is kept in full.
-pub fn run(traces: &[Trace], tenant: &TenantPolicy, dump: bool) -> Report {
+/// With `dump`, every detection is kept in full; `dead_every_click`: see [`frames`].
+pub fn run(traces: &[Trace], tenant: &TenantPolicy, dump: bool, dead_every_click: bool) -> Report {
     let mut tenant = tenant.clone();
     tenant.hesitation_sections.clear();
     let mut r = Report {
@@ -111,7 +156,7 @@ pub fn run(traces: &[Trace], tenant: &TenantPolicy, dump: bool) -> Report {
     };
     let mut out = Vec::new();
     for trace in traces {
-        let (frames, clicks, active) = frames(trace);
+        let (frames, clicks, active) = frames(trace, dead_every_click);
         r.sessions += 1;
         r.clicks += clicks;
         r.active_us += active;
@@ -338,7 +383,7 @@ mod tests {
                     0,0.5,Left,Released,100,20\n\
                     0,60.5,Scroll,Down,100,20\n";
         let (t, _) = parse("s", text).expect("parses");
-        let (frames, clicks, active) = frames(&t);
+        let (frames, clicks, active) = frames(&t, false);
         assert_eq!(clicks, 1, "the drag is not a click");
         assert_eq!(active, 500_000 + ACTIVE_GAP_CAP_US);
         let samples: usize = frames
@@ -366,7 +411,7 @@ mod tests {
             );
         }
         let (t, _) = parse("s", &text).expect("parses");
-        let mut r = run(&[t], &TenantPolicy::default(), false);
+        let mut r = run(&[t], &TenantPolicy::default(), false, false);
         assert_eq!(r.clicks, 6);
         assert_eq!(r.fires(Emotion::Rage, 0.0), 1);
         let j = r.to_json();
@@ -391,9 +436,24 @@ mod tests {
             );
         }
         let (t, _) = parse("s", &text).expect("parses");
-        let r = run(&[t], &TenantPolicy::default(), false);
+        let r = run(
+            std::slice::from_ref(&t),
+            &TenantPolicy::default(),
+            false,
+            false,
+        );
         assert_eq!(r.fires(Emotion::Rage, 0.0), 1);
         assert_eq!(r.fires(Emotion::Rage, r.escalation_confidence), 0);
         assert_eq!(r.eligible(Emotion::Rage), 0);
+        // Had the SDK reported its clicks dead, the chain would be eligible: detected, then
+        // detected again once the first report (1 s after the first click) confirms it.
+        let r = run(&[t], &TenantPolicy::default(), false, true);
+        assert_eq!(r.fires(Emotion::Rage, 0.0), 2);
+        assert_eq!(r.eligible(Emotion::Rage), 1);
+        assert_eq!(
+            r.fires(Emotion::Frustration, 0.0),
+            0,
+            "its reports are the chain's"
+        );
     }
 }

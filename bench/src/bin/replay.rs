@@ -2,9 +2,11 @@
 //! detector, fires per active hour and per 1,000 clicks, and physics distributions.
 //!
 //! ```text
-//! cargo run --release -p sentientiq-bench --bin replay -- --format balabit [--json] FILES...
+//! cargo run --release -p sentientiq-bench --bin replay -- --format balabit [--json] [--dump]
+//!     [--dead-every-click] FILES...
 //! ```
 //! FILES may be session CSVs, directories of them, or the `.tar.zst` of the public data set.
+//! `--dead-every-click` is a what-if: the traces as if the SDK had reported every click dead.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -16,6 +18,7 @@ use sentientiq_core::TenantPolicy;
 fn main() -> Result<()> {
     let mut json = false;
     let mut dump = false;
+    let mut dead_every_click = false;
     let mut format = None;
     let mut files = Vec::new();
     let mut args = std::env::args().skip(1);
@@ -23,11 +26,18 @@ fn main() -> Result<()> {
         match a.as_str() {
             "--json" => json = true,
             "--dump" => dump = true,
+            "--dead-every-click" => dead_every_click = true,
             "--format" => format = args.next(),
             "-h" | "--help" => {
-                eprintln!("usage: replay --format balabit [--json] [--dump] FILES...");
+                eprintln!(
+                    "usage: replay --format balabit [--json] [--dump] [--dead-every-click] FILES..."
+                );
                 eprintln!(
                     "  --dump  print every detection (trace, client ms, emotion, confidence, evidence)"
+                );
+                eprintln!(
+                    "  --dead-every-click  what if the SDK had reported every click dead (1 s after \
+                     it): the worst case of a misfiring dead-click check"
                 );
                 return Ok(());
             }
@@ -47,7 +57,7 @@ fn main() -> Result<()> {
     if traces.is_empty() {
         bail!("no sessions found in the inputs");
     }
-    let mut report = replay::run(&traces, &TenantPolicy::default(), dump);
+    let mut report = replay::run(&traces, &TenantPolicy::default(), dump, dead_every_click);
     let mut stdout = std::io::stdout().lock();
     if let Some(d) = report.dump.take() {
         for (trace, det) in d {
