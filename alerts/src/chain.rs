@@ -196,6 +196,30 @@ pub struct Policy {
 }
 
 impl Policy {
+    /// One step paging `contacts`, every other setting at its default (a rule that names
+    /// contacts rather than a chain).
+    pub fn one_step(contacts: Vec<ContactId>) -> Self {
+        Self {
+            steps: vec![Step {
+                contacts,
+                wait_ms: default_wait_ms(),
+            }],
+            retry: RetryPolicy::default(),
+            group_window_ms: default_group_window_ms(),
+        }
+    }
+
+    /// Every contact the chain may page, in step order, each once.
+    pub fn contacts(&self) -> Vec<ContactId> {
+        let mut v: Vec<ContactId> = Vec::new();
+        for c in self.steps.iter().flat_map(|s| &s.contacts) {
+            if !v.contains(c) {
+                v.push(c.clone());
+            }
+        }
+        v
+    }
+
     pub fn validate(&self, roster: &Roster) -> Result<(), ConfigError> {
         if self.steps.is_empty() {
             return Err(ConfigError::Chain("needs at least one step"));

@@ -60,6 +60,20 @@ type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'stati
 
 #[tonic::async_trait]
 impl grpc::tenant_admin_server::TenantAdmin for Services {
+    async fn set_alerts(
+        &self,
+        _req: Request<grpc::SetAlertsRequest>,
+    ) -> Result<Response<grpc::AlertsConfig>, Status> {
+        Err(Status::unimplemented("SetAlerts"))
+    }
+
+    async fn get_alerts(
+        &self,
+        _req: Request<TenantId>,
+    ) -> Result<Response<grpc::AlertsConfig>, Status> {
+        Err(Status::unimplemented("GetAlerts"))
+    }
+
     async fn create_tenant(&self, req: Request<Tenant>) -> Result<Response<Tenant>, Status> {
         let t = req.into_inner();
         // Keys are issued by IssueKey only, so that each is shown once to whoever issued it.
@@ -305,6 +319,14 @@ async fn partial(e: Status, stored: u64, chunk: &[Account], svc: &Services) -> S
 impl grpc::edge_sync_server::EdgeSync for Services {
     type WatchConfigStream = BoxStream<ConfigUpdate>;
     type ReportAggregatesStream = BoxStream<AggregateAck>;
+    type ReportAlertsStream = BoxStream<grpc::AlertBatchAck>;
+
+    async fn report_alerts(
+        &self,
+        _req: Request<Streaming<grpc::AlertBatch>>,
+    ) -> Result<Response<Self::ReportAlertsStream>, Status> {
+        Err(Status::unimplemented("ReportAlerts"))
+    }
 
     /// A full snapshot, or the deltas after `resume_from_version` when the log still holds
     /// them, then every change as it is committed.

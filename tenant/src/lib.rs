@@ -16,8 +16,8 @@ mod spec;
 
 pub use model::{Tenant, check_account};
 pub use spec::{
-    AccountSpec, ContactSpec, Dnt, EscalateSpec, InterveneSpec, LabelSpec, LakeSpec, LimitsSpec,
-    RuleSpec, TenantSpec, ThresholdsSpec,
+    AccountSpec, AlertsSpec, ContactSpec, Dnt, EscalateSpec, InterveneSpec, LabelSpec, LakeSpec,
+    LimitsSpec, MAX_ALERTS_TOML, RuleSpec, TenantSpec, ThresholdsSpec,
 };
 
 /// Default per-session frame rate: an SDK flushing every 250 ms sends 4 frames/s plus the odd

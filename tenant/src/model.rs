@@ -1,7 +1,11 @@
 //! The validated tenant, as edges use it, and the one validator that makes it.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+
+use sentientiq_alerts::chain::Policy;
+use sentientiq_alerts::config::Validated;
+use sentientiq_alerts::ids::ContactId;
 
 use sentientiq_core::{DntPolicy, Emotion, Rule, RuleAction, TenantPolicy, Thresholds};
 use sentientiq_proto::{Limits, Value};
@@ -30,6 +34,11 @@ pub struct Tenant {
     pub contacts: Vec<ContactSpec>,
     pub accounts: Vec<AccountSpec>,
     pub lake: LakeSpec,
+    /// The validated alerting config (`[tenant.alerts]`), if any.
+    pub alerts: Option<Arc<Validated>>,
+    /// Per escalation rule, the chain it pages: only rules whose contacts are in `alerts`
+    /// (a rule naming only legacy `contacts` is recorded, not delivered).
+    pub escalations: HashMap<Arc<str>, Arc<Policy>>,
 }
 
 impl TenantSpec {
@@ -94,6 +103,16 @@ impl TenantSpec {
                 return Err(bad(format!("contact id `{}` is invalid or repeated", c.id)));
             }
         }
+        let alerts = match &t.alerts {
+            None => None,
+            Some(a) => Some(Arc::new(
+                a.parse()
+                    .map_err(&bad)?
+                    .validate()
+                    .map_err(|e| bad(format!("alerts: {e}")))?,
+            )),
+        };
+        let mut escalations = HashMap::new();
         let mut rule_ids = HashSet::new();
         let mut rules = Vec::with_capacity(t.rules.len());
         for r in &t.rules {
@@ -107,15 +126,13 @@ impl TenantSpec {
                     payload: Arc::new(i.payload.as_ref().map_or(Value::Nil, json_value)),
                 },
                 (None, Some(e)) => {
-                    if let Some(c) = e
-                        .contacts
-                        .iter()
-                        .find(|c| !contact_ids.contains(c.as_str()))
-                    {
-                        return Err(bad(format!("rule `{}`: unknown contact `{c}`", r.id)));
+                    let (contacts, chain) =
+                        escalation(&r.id, e, &contact_ids, alerts.as_deref()).map_err(&bad)?;
+                    if let Some(chain) = chain {
+                        escalations.insert(Arc::from(r.id.as_str()), Arc::new(chain));
                     }
                     RuleAction::Escalate {
-                        contacts: e.contacts.iter().map(|c| Arc::from(c.as_str())).collect(),
+                        contacts: contacts.iter().map(|c| Arc::from(c.as_str())).collect(),
                     }
                 }
                 _ => {
@@ -218,7 +235,71 @@ impl TenantSpec {
             contacts: t.contacts.clone(),
             accounts: t.accounts.clone(),
             lake: t.lake.clone(),
+            alerts,
+            escalations,
         })
+    }
+}
+
+/// An escalation rule's contacts (as its `actions` rows name them) and the chain it pages, if
+/// its contacts are in the alerting config. Refused: neither or both of `chain` and
+/// `contacts`; a chain that does not exist; a contact in neither the legacy `contacts` nor
+/// `[tenant.alerts]`; with `[tenant.alerts]`, a contact only in the legacy list (it could not
+/// be paged, and a page that silently goes nowhere is the worst outcome).
+fn escalation(
+    rule: &str,
+    e: &crate::spec::EscalateSpec,
+    legacy: &HashSet<&str>,
+    alerts: Option<&Validated>,
+) -> Result<(Vec<String>, Option<Policy>), String> {
+    match (&e.chain, e.contacts.is_empty()) {
+        (Some(name), true) => {
+            let Some(a) = alerts else {
+                return Err(format!(
+                    "rule `{rule}`: chain `{name}` needs a [tenant.alerts] config"
+                ));
+            };
+            let Some(p) = a.chains.get(name) else {
+                return Err(format!(
+                    "rule `{rule}`: no chain `{name}` in [tenant.alerts.chains]"
+                ));
+            };
+            let contacts = p
+                .contacts()
+                .iter()
+                .map(|c| c.as_str().to_string())
+                .collect();
+            Ok((contacts, Some(p.clone())))
+        }
+        (None, false) => {
+            let ids = e
+                .contacts
+                .iter()
+                .map(|c| ContactId::new(c.as_str()).map_err(|_| c))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|c| format!("rule `{rule}`: unknown contact `{c}`"))?;
+            match alerts {
+                Some(a) => {
+                    if let Some(c) = ids.iter().find(|c| a.roster.get(c).is_none()) {
+                        let c = c.as_str();
+                        return Err(match legacy.contains(c) {
+                            true => format!(
+                                "rule `{rule}`: contact `{c}` is not in [tenant.alerts] contacts, so it could not be paged"
+                            ),
+                            false => format!("rule `{rule}`: unknown contact `{c}`"),
+                        });
+                    }
+                    Ok((e.contacts.clone(), Some(Policy::one_step(ids))))
+                }
+                None => match e.contacts.iter().find(|c| !legacy.contains(c.as_str())) {
+                    Some(c) => Err(format!("rule `{rule}`: unknown contact `{c}`")),
+                    None => Ok((e.contacts.clone(), None)),
+                },
+            }
+        }
+        _ => Err(format!(
+            "rule `{rule}`: escalate needs exactly one of `chain` or `contacts`"
+        )),
     }
 }
 
@@ -371,6 +452,7 @@ mod tests {
         let mut r = rule("page");
         r.intervene = None;
         r.escalate = Some(EscalateSpec {
+            chain: None,
             contacts: vec!["csm".into()],
         });
         t.rules.push(r.clone());
@@ -437,5 +519,142 @@ intervene = { kind = "chat", variant = "a", payload = { text = "Hi" } }
         assert_eq!(v.key_hashes.len(), 1);
         let typo: Result<TenantSpec, _> = toml::from_str("id = \"x\"\nemitt = true\n");
         assert!(typo.is_err(), "unknown keys are refused");
+    }
+
+    const ALERTS: &str = r#"
+[providers]
+slack_bot_token = "xoxb-1111-secret-token"
+
+[[contacts]]
+id = "csm"
+name = "Ana"
+addresses = [{ kind = "slack_chat", channel = "C0123456789" }]
+
+[[contacts]]
+id = "vp"
+name = "VP"
+addresses = [{ kind = "webhook", url = "https://ops.example.com/h", secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" }]
+
+[chains.enterprise]
+steps = [{ contacts = ["csm"] }, { contacts = ["vp"], wait_ms = 120000 }]
+"#;
+
+    fn paging(escalate: EscalateSpec) -> TenantSpec {
+        let mut t = TenantSpec::new("acme");
+        t.alerts = Some(crate::AlertsSpec::from_toml(ALERTS).expect("toml"));
+        let mut r = rule("page");
+        r.intervene = None;
+        r.escalate = Some(escalate);
+        t.rules.push(r);
+        t
+    }
+
+    #[test]
+    fn an_escalation_rule_pages_a_chain_or_one_step_of_contacts() {
+        let chain = |c: &str| EscalateSpec {
+            contacts: vec![],
+            chain: Some(c.into()),
+        };
+        let contacts = |c: &[&str]| EscalateSpec {
+            contacts: c.iter().map(|s| s.to_string()).collect(),
+            chain: None,
+        };
+        let v = paging(chain("enterprise")).validate().expect("valid");
+        let p = &v.escalations["page"];
+        assert_eq!(p.steps.len(), 2);
+        assert_eq!(p.steps[1].wait_ms, 120_000);
+        match &v.policy.rules[0].action {
+            RuleAction::Escalate { contacts } => {
+                let c: Vec<&str> = contacts.iter().map(|c| &**c).collect();
+                assert_eq!(c, ["csm", "vp"], "the actions row names every contact");
+            }
+            other => panic!("{other:?}"),
+        }
+        let v = paging(contacts(&["vp"])).validate().expect("valid");
+        assert_eq!(v.escalations["page"].steps.len(), 1);
+        assert_eq!(v.escalations["page"].steps[0].wait_ms, 60_000);
+
+        refused(&paging(chain("nope")), "no chain `nope`");
+        refused(&paging(contacts(&["ceo"])), "unknown contact `ceo`");
+        let both = EscalateSpec {
+            contacts: vec!["csm".into()],
+            chain: Some("enterprise".into()),
+        };
+        refused(&paging(both), "exactly one of `chain` or `contacts`");
+        refused(
+            &paging(contacts(&[])),
+            "exactly one of `chain` or `contacts`",
+        );
+        // A legacy contact cannot be paged once the tenant has an alerting config.
+        let mut t = paging(contacts(&["old"]));
+        t.contacts.push(ContactSpec {
+            id: "old".into(),
+            name: String::new(),
+            channel: "email".into(),
+            address: "a@b.example".into(),
+        });
+        refused(&t, "could not be paged");
+        // Without one, legacy contacts are recorded, not delivered.
+        t.alerts = None;
+        let v = t.validate().expect("legacy");
+        assert!(v.escalations.is_empty() && v.alerts.is_none());
+        // A chain needs an alerting config.
+        let mut t = paging(chain("enterprise"));
+        t.alerts = None;
+        refused(&t, "needs a [tenant.alerts] config");
+        // The alerting config itself is validated.
+        let mut t = paging(chain("enterprise"));
+        t.alerts = Some(
+            crate::AlertsSpec::from_toml(&ALERTS.replace("\"vp\"]", "\"cfo\"]")).expect("toml"),
+        );
+        refused(&t, "alerts: chain names unknown contact cfo");
+    }
+
+    #[test]
+    fn the_alerting_config_travels_whole_but_is_never_shown() {
+        let a = crate::AlertsSpec::from_toml(ALERTS).expect("toml");
+        let debug = format!("{:?}", paging(EscalateSpec::default()));
+        assert!(
+            !debug.contains("xoxb") && !debug.contains("whsec"),
+            "{debug}"
+        );
+        let red = a.redacted().expect("redacted");
+        assert!(
+            !red.contains("xoxb-1111") && !red.contains("whsec_"),
+            "{red}"
+        );
+        assert!(
+            red.contains("[redacted]") && red.contains("C0123456789"),
+            "{red}"
+        );
+        // What edges get: every secret, and it parses back to the same config.
+        let whole = a.to_toml();
+        assert!(whole.contains("xoxb-1111-secret-token"));
+        assert_eq!(crate::AlertsSpec::from_toml(&whole).expect("again"), a);
+        // A TOML file's [tenant.alerts] is the same thing.
+        let file = format!(
+            "id = \"acme\"\n[alerts]\n{}",
+            ALERTS
+                .replace("[providers]", "[alerts.providers]")
+                .replace("[[contacts]]", "[[alerts.contacts]]")
+                .replace("[chains.", "[alerts.chains.")
+        );
+        let t: TenantSpec = toml::from_str(&file).expect("file");
+        assert_eq!(t.alerts.as_ref(), Some(&a));
+    }
+
+    #[test]
+    fn the_alerting_config_is_capped() {
+        let cap = crate::MAX_ALERTS_TOML;
+        let pad = |n: usize| format!("# {}\n", "x".repeat(n - 3));
+        for (n, ok) in [(cap - 1, true), (cap, true), (cap + 1, false)] {
+            let text = pad(n);
+            assert_eq!(text.len(), n);
+            let r = crate::AlertsSpec::from_toml(&text);
+            assert_eq!(r.is_ok(), ok, "{n} bytes");
+            if let Err(e) = r {
+                assert!(e.contains("at most"), "{e}");
+            }
+        }
     }
 }

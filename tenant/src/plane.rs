@@ -10,8 +10,8 @@
 use sentientiq_proto::grpc::{self, rule::Action};
 
 use crate::spec::{
-    ContactSpec, Dnt, EscalateSpec, InterveneSpec, LabelSpec, LakeSpec, LimitsSpec, RuleSpec,
-    TenantSpec, ThresholdsSpec, d_variant,
+    AlertsSpec, ContactSpec, Dnt, EscalateSpec, InterveneSpec, LabelSpec, LakeSpec, LimitsSpec,
+    RuleSpec, TenantSpec, ThresholdsSpec, d_variant,
 };
 use crate::{Error, Tenant};
 
@@ -50,6 +50,7 @@ impl TenantSpec {
                     None,
                     Some(EscalateSpec {
                         contacts: e.contact_ids.clone(),
+                        chain: Some(e.chain.clone()).filter(|c| !c.is_empty()),
                     }),
                 ),
                 None => (None, None),
@@ -117,6 +118,15 @@ impl TenantSpec {
             })
             .collect();
         spec.rules = rules;
+        if !t.alerts_toml.is_empty() {
+            spec.alerts =
+                Some(
+                    AlertsSpec::from_toml(&t.alerts_toml).map_err(|msg| Error::Invalid {
+                        tenant: t.id.clone(),
+                        msg,
+                    })?,
+                );
+        }
         spec.lake = LakeSpec {
             bucket: Some(lake.bucket).filter(|b| !b.is_empty()),
             prefix: Some(lake.prefix).filter(|p| !p.is_empty()),
@@ -207,6 +217,7 @@ mod tests {
             emotions: vec!["rage".into()],
             action: Some(Action::Escalation(grpc::Escalation {
                 contact_ids: vec!["csm".into()],
+                chain: String::new(),
             })),
             ..grpc::Rule::default()
         });

@@ -51,6 +51,10 @@ pub struct TenantSpec {
     /// The tenant's own lake bucket and/or prefix (default: the edge's `[lake]`).
     #[serde(default)]
     pub lake: LakeSpec,
+    /// Where escalations are delivered (`[tenant.alerts]`): vendor accounts, contacts with
+    /// typed channels, chains. Without it escalations are recorded, not delivered.
+    #[serde(default)]
+    pub alerts: Option<AlertsSpec>,
 }
 
 impl TenantSpec {
@@ -75,6 +79,7 @@ impl TenantSpec {
             accounts: Vec::new(),
             high_value_cents: d_high_value(),
             lake: LakeSpec::default(),
+            alerts: None,
         }
     }
 }
@@ -198,10 +203,75 @@ pub(crate) fn d_variant() -> String {
     "default".into()
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+/// Who an escalation pages: a chain of the tenant's `[tenant.alerts]` by name, or contacts
+/// (one step, the default wait). Exactly one of the two.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct EscalateSpec {
+    #[serde(default)]
     pub contacts: Vec<String>,
+    #[serde(default)]
+    pub chain: Option<String>,
+}
+
+/// A tenant's alerting config as its owner wrote it, secrets included
+/// ([`sentientiq_alerts::config::TenantAlerts`], example `alerts/alerts.example.toml`). Kept as
+/// the TOML table it was written as, so it travels to edges unchanged; [`AlertsSpec::redacted`]
+/// is what people see. Its `Debug` shows no value.
+#[derive(Clone, PartialEq)]
+pub struct AlertsSpec {
+    table: toml::Table,
+}
+
+impl std::fmt::Debug for AlertsSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AlertsSpec([redacted])")
+    }
+}
+
+impl<'de> Deserialize<'de> for AlertsSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        toml::Table::deserialize(d).map(|table| AlertsSpec { table })
+    }
+}
+
+/// Longest alerting config, bytes of TOML: contacts and chains for a large organisation fit
+/// in a few kilobytes; the cap keeps a config update small enough for every edge.
+pub const MAX_ALERTS_TOML: usize = 256 * 1024;
+
+impl AlertsSpec {
+    /// Parses the TOML of a `[tenant.alerts]` table (as `siqctl alerts set` sends it). Syntax
+    /// only: [`AlertsSpec::parse`] checks the content.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        if text.len() > MAX_ALERTS_TOML {
+            return Err(format!(
+                "alerting config is {} bytes; at most {MAX_ALERTS_TOML}",
+                text.len()
+            ));
+        }
+        text.parse::<toml::Table>()
+            .map(|table| AlertsSpec { table })
+            .map_err(|e| format!("alerting config: {}", e.message()))
+    }
+
+    /// The TOML as written, secrets included: for edges only.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(&self.table).unwrap_or_default()
+    }
+
+    /// The typed config (unchecked: [`crate::TenantSpec::validate`] validates it).
+    pub fn parse(&self) -> Result<sentientiq_alerts::config::TenantAlerts, String> {
+        self.table
+            .clone()
+            .try_into()
+            .map_err(|e: toml::de::Error| format!("alerts: {}", e.message()))
+    }
+
+    /// The config with every secret shown as `[redacted]` (what an admin reads back).
+    pub fn redacted(&self) -> Result<String, String> {
+        let typed = self.parse()?;
+        toml::to_string(&typed).map_err(|e| format!("alerts: {e}"))
+    }
 }
 
 /// An account of the directory: who a user is worth.

@@ -439,6 +439,7 @@ fn edit_tenant(t: &mut Tenant, edit: EditCmd) -> Result<()> {
                 }
                 (None, false) => grpc::rule::Action::Escalation(grpc::Escalation {
                     contact_ids: escalate,
+                    chain: String::new(),
                 }),
                 (None, true) => bail!("a rule needs --intervene or --escalate"),
             };

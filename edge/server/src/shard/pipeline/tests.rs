@@ -103,6 +103,7 @@ fn spec() -> TenantSpec {
         intervene: None,
         escalate: Some(EscalateSpec {
             contacts: vec!["csm".into()],
+            chain: None,
         }),
         session_cooldown_s: 0,
         account_cooldown_s: 600,
