@@ -139,7 +139,11 @@ fn standard_health_and_reflection_need_no_token_and_list_every_service() {
         let Some(AlphaResponse::ListServicesResponse(l)) = first.message_response else {
             panic!("not a service list: {first:?}");
         };
-        assert!(l.service.iter().any(|s| s.name == "sentientiq.v1.TenantAdmin"));
+        assert!(
+            l.service
+                .iter()
+                .any(|s| s.name == "sentientiq.v1.TenantAdmin")
+        );
     });
 }
 
