@@ -46,6 +46,10 @@ static EMPTY: std::sync::LazyLock<Roster> = std::sync::LazyLock::new(Roster::def
 #[derive(Debug, Default)]
 pub struct Book {
     chains: BTreeMap<AlertId, Chain>,
+    /// Chains that finished during the current call, kept until [`Book::clear_finished`] so
+    /// the caller can still store their final state (the `Persist` effect of the call that
+    /// finished them comes before `Finished`).
+    finished: BTreeMap<AlertId, Chain>,
     /// (tenant, account) → its open alert.
     open: HashMap<(String, String), AlertId>,
 }
@@ -190,14 +194,31 @@ impl Book {
         {
             return;
         }
-        self.chains.retain(|_, c| !c.is_finished());
+        let done: Vec<AlertId> = self
+            .chains
+            .iter()
+            .filter(|(_, c)| c.is_finished())
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in done {
+            if let Some(c) = self.chains.remove(&id) {
+                self.finished.insert(id, c);
+            }
+        }
         let chains = &self.chains;
         self.open
             .retain(|_, id| chains.get(id).is_some_and(Chain::is_open));
     }
 
+    /// An alert this book holds, or one that finished since the last
+    /// [`Book::clear_finished`].
     pub fn get(&self, alert: &AlertId) -> Option<&Chain> {
-        self.chains.get(alert)
+        self.chains.get(alert).or_else(|| self.finished.get(alert))
+    }
+
+    /// Forgets the chains that finished (call once their effects are applied).
+    pub fn clear_finished(&mut self) {
+        self.finished.clear();
     }
 
     pub fn chains(&self) -> impl Iterator<Item = &Chain> {
@@ -295,6 +316,15 @@ mod tests {
         book.tick(t0 + 5_000 + 600_000, &roster, &mut out);
         assert!(out.contains(&Effect::Closed(a1.clone())));
         assert!(out.contains(&Effect::Finished(a1.clone())));
+        // Until the caller has applied the turn's effects, the finished chain is still there
+        // (its final state must be stored before `Finished` archives it).
+        let at = |e: Effect| out.iter().position(|x| *x == e).expect("effect");
+        assert!(
+            at(Effect::Persist(a1.clone())) < at(Effect::Finished(a1.clone())),
+            "{out:?}"
+        );
+        assert!(book.get(&a1).is_some_and(Chain::is_finished));
+        book.clear_finished();
         assert!(book.get(&a1).is_none());
         let a3 = AlertId::new("al_3").expect("id");
         assert_eq!(

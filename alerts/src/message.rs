@@ -42,6 +42,9 @@ pub struct Detection {
     pub evidence: Vec<(String, String)>,
     /// Server time of the frame that completed the evidence, ms since the epoch.
     pub at_ms: u64,
+    /// The tenant's rule that escalated (for records; messages do not show it).
+    #[serde(default)]
+    pub rule: Option<String>,
 }
 
 /// One alert as a message renders it.
@@ -316,6 +319,7 @@ pub(crate) mod tests {
                 ("jerk".into(), "41,000 px/s³".into()),
             ],
             at_ms: 1_700_000_000_000,
+            rule: None,
         }
     }
 

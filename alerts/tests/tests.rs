@@ -28,6 +28,7 @@ pub fn detection() -> Detection {
             ("jerk".into(), "41,000 px/s³".into()),
         ],
         at_ms: 1_700_000_000_000,
+        rule: None,
     }
 }
 

@@ -1,11 +1,12 @@
 //! The `detections` table: one row per detection the edge emitted (whether or not the tenant
-//! has `emit` on), with the physics snapshot that supported it. Schema in `proto/LAKE.md`.
+//! has `emit` on), with the physics snapshot that supported it, what corroborated it and whether
+//! it could page a person. Schema in `proto/LAKE.md` (the last two columns in `lake/README.md`).
 
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    Float64Builder, Int64Builder, StringDictionaryBuilder, TimestampMillisecondBuilder,
-    UInt16Builder, UInt32Builder, UInt64Builder,
+    BooleanBuilder, Float64Builder, Int64Builder, StringDictionaryBuilder,
+    TimestampMillisecondBuilder, UInt16Builder, UInt32Builder, UInt64Builder,
 };
 use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, RecordBatch};
@@ -15,7 +16,11 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, TableBuilder, dict, ts};
 
 /// A detection as the edge spools it (JSON) and the lake stores it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Fields added after the first version carry `#[serde(default)]`, so a record spooled by an
+/// older edge still decodes (pinned by `lake/tests/fixtures/detections.row.v1.json`); fields this
+/// version does not know are ignored, never refused.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DetectionRow {
     /// Per-session detection number.
     pub n: u32,
@@ -38,6 +43,15 @@ pub struct DetectionRow {
     pub entropy: f64,
     pub efficiency: f64,
     pub dwell_ms: f64,
+    /// What corroborated the evidence, as escalation requires it: `dead` (a dead click reported
+    /// by the SDK), `error` (an error click), `exit` (the user left after it); `None` if nothing
+    /// did, or the edge that spooled it predates the column.
+    #[serde(default)]
+    pub corroboration: Option<String>,
+    /// Whether the detection met the bar for paging a person (escalation-grade and
+    /// corroborated). `None` when the edge that spooled it predates the column.
+    #[serde(default)]
+    pub escalation_eligible: Option<bool>,
 }
 
 /// The `detections` schema.
@@ -69,12 +83,14 @@ pub fn detections_schema() -> SchemaRef {
         f64n("entropy"),
         f64n("efficiency"),
         f64n("dwell_ms"),
+        Field::new("corroboration", dict(), true),
+        Field::new("escalation_eligible", DataType::Boolean, true),
     ]))
 }
 
 /// Column builders for `detections`.
 pub struct DetectionsBuilder {
-    s: [StringDictionaryBuilder<Int32Type>; 10],
+    s: [StringDictionaryBuilder<Int32Type>; 11],
     shard: UInt16Builder,
     value: Int64Builder,
     n: UInt32Builder,
@@ -84,6 +100,7 @@ pub struct DetectionsBuilder {
     time: TimestampMillisecondBuilder,
     client: TimestampMillisecondBuilder,
     phys: [Float64Builder; 7],
+    eligible: BooleanBuilder,
     rows: usize,
 }
 
@@ -102,6 +119,7 @@ impl Default for DetectionsBuilder {
             time: TimestampMillisecondBuilder::new().with_timezone("UTC"),
             client: TimestampMillisecondBuilder::new().with_timezone("UTC"),
             phys: std::array::from_fn(|_| Float64Builder::new()),
+            eligible: BooleanBuilder::new(),
             rows: 0,
         }
     }
@@ -139,6 +157,7 @@ impl DetectionsBuilder {
             label,
             section,
             page,
+            corroboration,
         ] = &mut self.s;
         tenant.append_value(m.tenant);
         region.append_value(m.region);
@@ -150,6 +169,8 @@ impl DetectionsBuilder {
         label.append_option(d.label.as_deref());
         section.append_option(d.section.as_deref());
         page.append_option(d.page.as_deref());
+        corroboration.append_option(d.corroboration.as_deref());
+        self.eligible.append_option(d.escalation_eligible);
         self.shard.append_value(m.shard);
         self.value.append_value(d.value_cents);
         self.n.append_value(d.n);
@@ -185,6 +206,7 @@ impl DetectionsBuilder {
             label,
             section,
             page,
+            corroboration,
         ] = &mut self.s;
         let [speed, accel, jerk, curv, ent, eff, dwell] = &mut self.phys;
         let cols: Vec<ArrayRef> = vec![
@@ -213,6 +235,8 @@ impl DetectionsBuilder {
             Arc::new(ent.finish()),
             Arc::new(eff.finish()),
             Arc::new(dwell.finish()),
+            Arc::new(corroboration.finish()),
+            Arc::new(self.eligible.finish()),
         ];
         self.rows = 0;
         Ok(RecordBatch::try_new(detections_schema(), cols)?)

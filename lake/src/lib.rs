@@ -1,7 +1,10 @@
 //! The columnar lake: accepted frames (as the edge spooled them) become rows of the `events`
-//! table, written as zstd Parquet files under Hive-style keys, to a local directory or S3.
+//! table, and the detections, actions and finished alerts the edge spooled (as JSON) rows of
+//! `detections`, `actions` and `alerts`, written as zstd Parquet files under Hive-style keys, to a
+//! local directory or S3.
 //!
-//! The table schemas are documented in `proto/LAKE.md` and pinned by a golden schema test. This
+//! The table schemas are documented in `proto/LAKE.md` and `lake/README.md` (the `alerts` table
+//! and the newest `detections` columns) and pinned by golden tests (`tests/fixtures/`). This
 //! crate's interface is synchronous; the edge runs it on a shipper thread, off the shards'
 //! reactors. The S3 sink (feature `s3`) does its networking on a tokio runtime of its own.
 
@@ -20,6 +23,7 @@ macro_rules! debug_rows {
 pub(crate) use debug_rows;
 
 pub mod actions;
+pub mod alerts;
 pub mod detections;
 pub mod events;
 pub mod file;
@@ -31,6 +35,7 @@ pub mod s3_server;
 pub mod sink;
 
 pub use actions::{ActionRow, ActionsBuilder, actions_schema};
+pub use alerts::{AlertRow, AlertsBuilder, DeliveryRow, alerts_schema};
 pub use arrow_array::RecordBatch;
 pub use detections::{DetectionMeta, DetectionRow, DetectionsBuilder, detections_schema};
 pub use events::{EventsBuilder, RowMeta, SessionState, events_schema, write_parquet};

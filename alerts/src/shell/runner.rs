@@ -290,6 +290,7 @@ impl<S: Store> Runner<S> {
                 other => self.emit(Event::Effect(other)),
             }
         }
+        self.book.clear_finished();
     }
 
     /// Reports an attempt that could not be made as its answer, through the lanes' channel

@@ -33,6 +33,8 @@ pub struct Node {
     pub boot_ms: u64,
     /// Set once every shard has stopped (their last windows are handed over by then).
     pub shards_stopped: Arc<AtomicBool>,
+    /// Alert delivery (the `alerts` thread, the link page's state).
+    pub alerts: Option<Arc<crate::alerts::Handle>>,
 }
 
 impl Node {
@@ -59,6 +61,9 @@ impl Node {
         crate::telemetry::render_shards(&mut e, &self.metrics);
         crate::telemetry::render_lake(&mut e, &self.lake_metrics);
         self.control.render(&mut e, self.reports.as_deref());
+        if let Some(a) = &self.alerts {
+            a.metrics.render(&mut e);
+        }
         e.finish()
     }
 }

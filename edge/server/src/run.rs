@@ -109,8 +109,15 @@ pub fn run(cfg: Config) -> Result<()> {
     let control_dir = data.join("control");
     let mut synced = crate::control::Synced::default();
     let mut tenants = Tenants::new(cfg.tenants.clone());
+    let secrets = match &cfg.alerts.secrets_key {
+        Some(k) => Some(Arc::new(
+            sentientiq_alerts::secret::SealingKey::parse(k)
+                .map_err(|_| anyhow::anyhow!("SIQ_SECRETS_KEY is not a 32-byte key"))?,
+        )),
+        None => None,
+    };
     if cfg.control.endpoint.is_some()
-        && let Some(s) = crate::control::load_lkg(&control_dir)?
+        && let Some(s) = crate::control::load_lkg(&control_dir, secrets.as_deref())?
     {
         let (list, bad) = crate::control::edge_tenants(&s, None, &cfg.lake);
         for b in &bad {
@@ -148,6 +155,21 @@ pub fn run(cfg: Config) -> Result<()> {
     // The tenants served may be the last-known-good set, not the file's.
     dest.set_tenants(tenants.live())?;
     tracing::info!(sink = %dest.describe(), "lake");
+    let alerts_dir = data.join("alerts");
+    let alerts = Arc::new(
+        crate::alerts::Handle::new(
+            &cfg.edge.id,
+            &cfg.edge.region,
+            nshards,
+            crate::alerts::link_key(&alerts_dir).context("the alerts' link key")?,
+            Duration::from_millis(cfg.alerts.intervene_wait_ms),
+        )
+        .context("starting alert delivery")?,
+    );
+    let recovered: Vec<crate::alerts::Escalation> = per_shard
+        .iter()
+        .flat_map(|r| crate::alerts::recover::escalations(r))
+        .collect();
     let spool_share = Arc::new(SpoolShare::new(&next_lsn, &backlog));
     let node = Arc::new(Node {
         edge: cfg.edge.clone(),
@@ -170,7 +192,22 @@ pub fn run(cfg: Config) -> Result<()> {
             .then(|| Arc::new(crate::control::Reports::default())),
         boot_ms: now_ms(),
         shards_stopped: Arc::new(AtomicBool::new(false)),
+        alerts: Some(alerts.clone()),
     });
+    let alerts_thread = crate::alerts::spawn(
+        alerts,
+        crate::alerts::Ctx {
+            tenants: node.tenants.clone(),
+            dir: alerts_dir,
+            cfg: cfg.alerts.clone(),
+            control: cfg.control.clone(),
+            base_url: cfg.alerts.base_url(cfg.edge.listen),
+            recovered,
+            nshards,
+            stopped: node.shards_stopped.clone(),
+        },
+    )
+    .context("starting alert delivery")?;
     let control = match &node.reports {
         Some(reports) => {
             let link = crate::control::Link {
@@ -183,6 +220,7 @@ pub fn run(cfg: Config) -> Result<()> {
                 status: node.control.clone(),
                 reports: reports.clone(),
                 shards_stopped: node.shards_stopped.clone(),
+                secrets: secrets.clone(),
             };
             Some(crate::control::spawn(
                 link,
@@ -274,6 +312,9 @@ pub fn run(cfg: Config) -> Result<()> {
     }
     if shipper.join().is_err() {
         tracing::error!("the lake shipper panicked");
+    }
+    if alerts_thread.join().is_err() {
+        tracing::error!("the alerts thread panicked");
     }
     match failed {
         Some(e) => Err(anyhow::anyhow!("a shard failed: {e}")),
@@ -436,6 +477,7 @@ async fn shard_main(
     let mut last_publish = Instant::now();
     while !node.shutdown.load(Ordering::Relaxed) {
         glommio::timer::sleep(Duration::from_millis(50)).await;
+        shard.borrow_mut().alert_work();
         if last_publish.elapsed() >= Duration::from_secs(1) {
             last_publish = Instant::now();
             shard.borrow_mut().publish_aggregates();

@@ -1,5 +1,7 @@
 //! `sentientiq-lake-ls [--totals] DIR`: the Parquet files of a local lake with their row counts
-//! and sizes (read from each file's footer), and totals per table (`--totals`: only those).
+//! and sizes (read from each file's footer), and totals per table (`--totals`: only those). A
+//! table is a key's first component (`events`, `detections`, `actions`, `alerts`, and any table
+//! a newer edge writes).
 
 use std::collections::BTreeMap;
 use std::io::Write;

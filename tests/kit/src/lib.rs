@@ -5,6 +5,7 @@
 //! Binaries are the workspace's own, found beside the running test executable
 //! (`cargo test --workspace --all-targets` builds them with the tests; see [`bins`]).
 
+pub mod alerts;
 pub mod bins;
 pub mod drive;
 pub mod edge;

@@ -6,6 +6,7 @@
 //! parse the text ([`Config::parse`], pure), apply the environment's overrides ([`env`]), then
 //! validate. [`Config::load`] does all three for a file.
 
+pub mod alerts;
 pub mod control;
 pub mod edge;
 pub mod env;
@@ -17,6 +18,7 @@ use std::collections::HashSet;
 use sentientiq_tenant::{Tenant, TenantSpec};
 use serde::Deserialize;
 
+pub use alerts::AlertsSection;
 pub use control::{ControlSection, REPORT_INTERVAL_MS};
 pub use edge::EdgeSection;
 pub use lake::{LakeSection, S3Section};
@@ -69,6 +71,8 @@ pub struct File {
     pub control: ControlSection,
     #[serde(default)]
     pub quic: QuicSection,
+    #[serde(default)]
+    pub alerts: AlertsSection,
     #[serde(default, rename = "tenant")]
     pub tenants: Vec<TenantSpec>,
 }
@@ -80,6 +84,7 @@ pub struct Config {
     pub lake: LakeSection,
     pub control: ControlSection,
     pub quic: QuicSection,
+    pub alerts: AlertsSection,
     pub tenants: Vec<Tenant>,
 }
 
@@ -135,11 +140,13 @@ impl File {
         self.lake.validate(&tenants)?;
         self.control.validate()?;
         self.quic.validate(&self.edge)?;
+        self.alerts.validate()?;
         Ok(Config {
             edge: self.edge,
             lake: self.lake,
             control: self.control,
             quic: self.quic,
+            alerts: self.alerts,
             tenants,
         })
     }

@@ -103,6 +103,29 @@ impl Feed {
 /// The edge tenants of a synced set. A tenant the edge cannot use (the plane validates less
 /// than the edge does, and cannot know where this edge ships) is reported and, so one bad tenant never blocks the others, replaced by
 /// its version in `current` when it has one there (else left out).
+/// A plane tenant, validated. One whose alerting config is missing here (a last-known-good
+/// file written without `SIQ_SECRETS_KEY`, or one that did not unseal) while its rules page
+/// chains of it is served without those rules (logged): its traffic is taken and its
+/// detections recorded, and nobody is paged until the plane sends the config again.
+fn validate_or_record_only(
+    t: &sentientiq_proto::grpc::Tenant,
+) -> Result<sentientiq_tenant::Tenant, sentientiq_tenant::Error> {
+    use sentientiq_proto::grpc::rule::Action;
+    let first = sentientiq_tenant::plane::validate(t);
+    if first.is_ok() || !t.alerts_toml.is_empty() {
+        return first;
+    }
+    let pages_a_chain = |r: &sentientiq_proto::grpc::Rule| matches!(&r.action, Some(Action::Escalation(e)) if !e.chain.is_empty());
+    if !t.rules.iter().any(pages_a_chain) {
+        return first;
+    }
+    let mut without = t.clone();
+    without.rules.retain(|r| !pages_a_chain(r));
+    let v = sentientiq_tenant::plane::validate(&without)?;
+    tracing::error!(tenant = %t.id, "its alerting config is not available on this edge: escalation rules that page a chain are off until the plane sends it");
+    Ok(v)
+}
+
 pub fn edge_tenants(
     s: &Synced,
     current: Option<&Tenants>,
@@ -111,7 +134,7 @@ pub fn edge_tenants(
     let mut ok = Vec::with_capacity(s.tenants.len());
     let mut bad = Vec::new();
     for t in s.tenants.values() {
-        let usable = sentientiq_tenant::plane::validate(t)
+        let usable = validate_or_record_only(t)
             .map_err(|e| e.to_string())
             .and_then(|e| lake.usable_for(&e.lake).map(|()| e));
         match usable {

@@ -5,7 +5,8 @@
 use std::path::Path;
 
 use prost::Message;
-use sentientiq_proto::grpc::ConfigUpdate;
+use sentientiq_alerts::secret::SealingKey;
+use sentientiq_proto::grpc::{ConfigUpdate, Tenant};
 
 use super::Error;
 use super::feed::Synced;
@@ -14,14 +15,36 @@ use super::feed::Synced;
 pub const LKG_FILE: &str = "last-known-good.bin";
 const LKG_MAGIC: &[u8; 8] = b"SIQLKG\x00\x01";
 
+/// The additional data a tenant's sealed alerting config is bound to: it opens only as that
+/// tenant's, in this file.
+fn aad(tenant: &str) -> Vec<u8> {
+    [b"siq-lkg-alerts/1\n".as_slice(), tenant.as_bytes()].concat()
+}
+
+/// A tenant as the file keeps it: its alerting config (vendor credentials) sealed with the
+/// operator's key into `alerts_sealed` (AES-256-GCM, `sentientiq_alerts::secret::SealingKey`),
+/// never in the clear; without a key it is not kept at all (an edge restarted while the plane
+/// is down then records its escalations without delivering them, and says so).
+fn at_rest(t: &Tenant, key: Option<&SealingKey>) -> Tenant {
+    let mut t = t.clone();
+    if !t.alerts_toml.is_empty() {
+        t.alerts_sealed = key
+            .and_then(|k| k.seal(&aad(&t.id), t.alerts_toml.as_bytes()).ok())
+            .unwrap_or_default();
+        t.alerts_toml.clear();
+    }
+    t
+}
+
 /// The file's bytes: magic `SIQLKG\0\x01`, CRC-32 (IEEE, u32 LE) of the body, body length
 /// (u32 LE), body = a protobuf `ConfigUpdate` {version, full_snapshot = true, upserted = the
-/// tenants in id order}.
-pub fn encode_lkg(s: &Synced) -> Vec<u8> {
+/// tenants in id order, each one's `alerts_toml` sealed into `alerts_sealed` with `key`, or
+/// dropped without one}.
+pub fn encode_lkg(s: &Synced, key: Option<&SealingKey>) -> Vec<u8> {
     let body = ConfigUpdate {
         version: s.version,
         full_snapshot: true,
-        upserted: s.tenants.values().cloned().collect(),
+        upserted: s.tenants.values().map(|t| at_rest(t, key)).collect(),
         ..ConfigUpdate::default()
     }
     .encode_to_vec();
@@ -33,7 +56,9 @@ pub fn encode_lkg(s: &Synced) -> Vec<u8> {
     out
 }
 
-pub fn decode_lkg(bytes: &[u8]) -> Result<Synced, String> {
+/// Decodes the file; each tenant's sealed alerting config is opened with `key` (without the
+/// key, or if it does not open, the tenant comes back without it, logged).
+pub fn decode_lkg(bytes: &[u8], key: Option<&SealingKey>) -> Result<Synced, String> {
     if bytes.len() < 16 || &bytes[..8] != LKG_MAGIC {
         return Err("not a last-known-good file (magic)".into());
     }
@@ -47,17 +72,37 @@ pub fn decode_lkg(bytes: &[u8]) -> Result<Synced, String> {
         return Err("checksum mismatch".into());
     }
     let u = ConfigUpdate::decode(body).map_err(|e| format!("body: {e}"))?;
+    let mut tenants = std::collections::BTreeMap::new();
+    for mut t in u.upserted {
+        if !t.alerts_sealed.is_empty() {
+            let opened = key
+                .ok_or("no SIQ_SECRETS_KEY".to_string())
+                .and_then(|k| {
+                    k.open(&aad(&t.id), &t.alerts_sealed)
+                        .map_err(|e| e.to_string())
+                })
+                .and_then(|b| String::from_utf8(b).map_err(|e| e.to_string()));
+            match opened {
+                Ok(toml) => t.alerts_toml = toml,
+                Err(e) => {
+                    tracing::error!(tenant = %t.id, error = %e, "last-known-good: the tenant's alerting config cannot be unsealed; its escalations are recorded, not delivered, until the plane answers")
+                }
+            }
+            t.alerts_sealed.clear();
+        }
+        tenants.insert(t.id.clone(), t);
+    }
     Ok(Synced {
         version: u.version,
-        tenants: u.upserted.into_iter().map(|t| (t.id.clone(), t)).collect(),
+        tenants,
     })
 }
 
 /// Reads `dir/last-known-good.bin`; `Ok(None)` when there is none.
-pub fn load_lkg(dir: &Path) -> Result<Option<Synced>, Error> {
+pub fn load_lkg(dir: &Path, key: Option<&SealingKey>) -> Result<Option<Synced>, Error> {
     let path = dir.join(LKG_FILE);
     match std::fs::read(&path) {
-        Ok(b) => decode_lkg(&b).map(Some).map_err(|why| Error::Lkg {
+        Ok(b) => decode_lkg(&b, key).map(Some).map_err(|why| Error::Lkg {
             path: path.display().to_string(),
             why,
         }),
@@ -67,13 +112,13 @@ pub fn load_lkg(dir: &Path) -> Result<Option<Synced>, Error> {
 }
 
 /// Writes the file durably: temporary file, fsync, rename, fsync of the directory.
-pub fn save_lkg(dir: &Path, s: &Synced) -> Result<(), Error> {
+pub fn save_lkg(dir: &Path, s: &Synced, key: Option<&SealingKey>) -> Result<(), Error> {
     use std::io::Write;
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!("{LKG_FILE}.tmp"));
     {
         let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(&encode_lkg(s))?;
+        f.write_all(&encode_lkg(s, key))?;
         f.sync_all()?;
     }
     std::fs::rename(&tmp, dir.join(LKG_FILE))?;
@@ -102,21 +147,28 @@ mod tests {
             ..Synced::default()
         };
         s.tenants.insert("a".into(), t("a", &"ab".repeat(32)));
-        let bytes = encode_lkg(&s);
-        assert_eq!(decode_lkg(&bytes).expect("decode"), s);
+        let bytes = encode_lkg(&s, None);
+        assert_eq!(decode_lkg(&bytes, None).expect("decode"), s);
         let mut bad = bytes.clone();
         let last = bad.len() - 1;
         bad[last] ^= 1;
-        assert!(decode_lkg(&bad).expect_err("crc").contains("checksum"));
-        assert!(decode_lkg(&bytes[..bytes.len() - 1]).is_err(), "truncated");
         assert!(
-            decode_lkg(b"SIQLKG\x00\x02xxxxxxxx").is_err(),
+            decode_lkg(&bad, None)
+                .expect_err("crc")
+                .contains("checksum")
+        );
+        assert!(
+            decode_lkg(&bytes[..bytes.len() - 1], None).is_err(),
+            "truncated"
+        );
+        assert!(
+            decode_lkg(b"SIQLKG\x00\x02xxxxxxxx", None).is_err(),
             "other version"
         );
         let dir = tempfile::tempdir().expect("tempdir");
-        assert_eq!(load_lkg(dir.path()).expect("none"), None);
-        save_lkg(dir.path(), &s).expect("save");
-        assert_eq!(load_lkg(dir.path()).expect("load"), Some(s));
+        assert_eq!(load_lkg(dir.path(), None).expect("none"), None);
+        save_lkg(dir.path(), &s, None).expect("save");
+        assert_eq!(load_lkg(dir.path(), None).expect("load"), Some(s));
     }
 
     #[test]
@@ -133,21 +185,21 @@ mod tests {
         s.tenants.insert("acme".into(), a);
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/lkg-v1.bin");
         if std::env::var_os("SIQ_BLESS").is_some() {
-            std::fs::write(path, encode_lkg(&s)).expect("bless");
+            std::fs::write(path, encode_lkg(&s, None)).expect("bless");
         }
         let golden = std::fs::read(path).expect("fixture (SIQ_BLESS=1 writes it)");
-        assert_eq!(encode_lkg(&s), golden);
-        assert_eq!(decode_lkg(&golden).expect("decode"), s);
+        assert_eq!(encode_lkg(&s, None), golden);
+        assert_eq!(decode_lkg(&golden, None).expect("decode"), s);
     }
 
     proptest::proptest! {
         /// Any bytes: an error or a set, never a panic; a set only from intact bytes.
         #[test]
         fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
-            let _ = decode_lkg(&bytes);
+            let _ = decode_lkg(&bytes, None);
             let mut framed = LKG_MAGIC.to_vec();
             framed.extend_from_slice(&bytes);
-            let _ = decode_lkg(&framed);
+            let _ = decode_lkg(&framed, None);
         }
 
         /// Round trip for any tenant ids, keys and version; any single flipped bit is refused.
@@ -161,12 +213,52 @@ mod tests {
             for id in ids {
                 s.tenants.insert(id.clone(), t(&id, &"cd".repeat(32)));
             }
-            let bytes = encode_lkg(&s);
-            proptest::prop_assert_eq!(decode_lkg(&bytes), Ok(s));
+            let bytes = encode_lkg(&s, None);
+            proptest::prop_assert_eq!(decode_lkg(&bytes, None), Ok(s));
             let mut bad = bytes.clone();
             let bit = flip % (bad.len() * 8);
             bad[bit / 8] ^= 1 << (bit % 8);
-            proptest::prop_assert!(decode_lkg(&bad).is_err());
+            proptest::prop_assert!(decode_lkg(&bad, None).is_err());
         }
+    }
+
+    #[test]
+    fn alerting_secrets_are_sealed_at_rest_and_open_only_with_the_key_as_that_tenant() {
+        let toml = "[providers]\nslack_bot_token = \"xoxb-super-secret\"\n";
+        let mut s = Synced {
+            version: 7,
+            ..Synced::default()
+        };
+        let mut a = t("a", &"ab".repeat(32));
+        a.alerts_toml = toml.into();
+        s.tenants.insert("a".into(), a);
+        let key = SealingKey::from_bytes(&[9u8; 32]).expect("key");
+        let bytes = encode_lkg(&s, Some(&key));
+        let hay = String::from_utf8_lossy(&bytes);
+        assert!(!hay.contains("xoxb-super-secret"), "never in the clear");
+        assert_eq!(decode_lkg(&bytes, Some(&key)).expect("open"), s);
+        // Without the key, or with another, the tenant comes back without its alerting config.
+        let other = SealingKey::from_bytes(&[8u8; 32]).expect("key");
+        for k in [None, Some(&other)] {
+            let d = decode_lkg(&bytes, k).expect("decode");
+            assert_eq!(d.tenants["a"].alerts_toml, "");
+            assert!(d.tenants["a"].alerts_sealed.is_empty());
+        }
+        // Sealed as tenant `a`, it does not open as tenant `b`.
+        let mut moved = decode_lkg(&encode_lkg(&s, Some(&key)), None).expect("decode");
+        assert_eq!(moved.tenants["a"].alerts_toml, "");
+        let sealed = at_rest(&s.tenants["a"], Some(&key));
+        let mut b = sealed.clone();
+        b.id = "b".into();
+        moved.tenants.insert("b".into(), b);
+        let again = decode_lkg(&encode_lkg(&moved, None), Some(&key)).expect("decode");
+        assert_eq!(again.tenants["b"].alerts_toml, "", "bound to its tenant");
+        // No key: nothing of it is kept at all.
+        let plain = encode_lkg(&s, None);
+        assert!(!String::from_utf8_lossy(&plain).contains("xoxb"));
+        assert_eq!(
+            decode_lkg(&plain, Some(&key)).expect("decode").tenants["a"].alerts_toml,
+            ""
+        );
     }
 }

@@ -65,6 +65,8 @@ pub struct Link {
     pub reports: Arc<Reports>,
     /// Set once every shard has stopped (their last windows are handed over by then).
     pub shards_stopped: Arc<AtomicBool>,
+    /// Seals tenants' alerting secrets in the last-known-good file (`SIQ_SECRETS_KEY`).
+    pub secrets: Option<Arc<sentientiq_alerts::secret::SealingKey>>,
 }
 
 /// Starts the `control-sync` thread. `synced` is what the edge starts from (the last-known-good
@@ -92,7 +94,7 @@ pub fn spawn(
         })
 }
 
-fn channel(cfg: &ControlSection) -> Result<Channel, String> {
+pub(crate) fn channel(cfg: &ControlSection) -> Result<Channel, String> {
     let ep = cfg.endpoint.clone().unwrap_or_default();
     let mut e = Endpoint::from_shared(ep.clone())
         .map_err(|e| format!("endpoint `{ep}`: {e}"))?
@@ -190,7 +192,10 @@ async fn watch(
                                 if let Err(e) = apply(link, &dir, &synced, c) {
                                     // Not durable: do not move on; resume from what is stored.
                                     tracing::error!(error = %e, "control: applying a version failed");
-                                    synced = load_lkg(&dir).ok().flatten().unwrap_or_default();
+                                    synced = load_lkg(&dir, link.secrets.as_deref())
+                                        .ok()
+                                        .flatten()
+                                        .unwrap_or_default();
                                     resume = 0;
                                     break;
                                 }
@@ -249,7 +254,7 @@ fn apply(link: &Link, dir: &Path, synced: &Synced, c: Changes) -> Result<(), Str
     link.identity
         .sync()
         .map_err(|e| format!("syncing the identity store: {e}"))?;
-    save_lkg(dir, synced).map_err(|e| e.to_string())?;
+    save_lkg(dir, synced, link.secrets.as_deref()).map_err(|e| e.to_string())?;
     if c.tenants {
         let current = link.tenants.load();
         let (tenants, bad) = edge_tenants(synced, Some(&current), &link.lake);

@@ -127,6 +127,29 @@ async fn serve(shard: ShardRef, mut stream: TcpStream) {
             r.headers[0].1 = "text/plain; version=0.0.4".into();
             r
         }
+        ("GET", p) if p.starts_with("/a/") => {
+            crate::alerts::page::serve(&node, &p[3..], None).await
+        }
+        ("POST", p) if p.starts_with("/a/") => {
+            let token = p[3..].to_string();
+            let len = match http::framing(&req) {
+                Ok(http::Framing::Length(n)) if n <= crate::alerts::page::MAX_FORM => n,
+                Ok(_) => {
+                    let r = Response::refusal(413, "form too large");
+                    let _ = http::write(&mut stream, &r, true).await;
+                    return;
+                }
+                Err(http::BadFraming(status, msg)) => {
+                    let _ = http::write(&mut stream, &Response::refusal(status, msg), true).await;
+                    return;
+                }
+            };
+            let deadline = Duration::from_millis(node.edge.header_timeout_ms);
+            match http::read_body(&mut stream, req.rest.clone(), len, deadline).await {
+                Ok(body) => crate::alerts::page::serve(&node, &token, Some(&body)).await,
+                Err(_) => return,
+            }
+        }
         (_, "/v1/ws" | "/v1/batch" | "/v1/ping" | "/healthz" | "/readyz" | "/metrics") => {
             Response::refusal(405, "method not allowed")
         }

@@ -189,6 +189,11 @@ impl Shard {
 
     /// The owner's handling of one frame: the pipeline decides, the shell carries it out.
     pub fn handle(&mut self, inb: Inbound) {
+        self.with_env(|p, env, fx| p.handle(env, inb, fx));
+    }
+
+    /// Runs `f` on the pipeline with the current environment, then carries out its effects.
+    fn with_env<R>(&mut self, f: impl FnOnce(&mut Pipeline, &Env<'_>, &mut Vec<Effect>) -> R) -> R {
         let node = self.node.clone();
         let tenants = node.tenants.load();
         let env = Env {
@@ -204,9 +209,37 @@ impl Shard {
             lookup: &*node.identity,
         };
         let mut fx = std::mem::take(&mut self.effects);
-        self.pipeline.handle(&env, inb, &mut fx);
+        let r = f(&mut self.pipeline, &env, &mut fx);
         self.apply(&mut fx);
         self.effects = fx;
+        r
+    }
+
+    /// What the alerts thread asked of this shard: lake rows of finished alerts to spool,
+    /// interventions to push to live sessions.
+    pub fn alert_work(&mut self) {
+        let Some(h) = self.node.alerts.clone() else {
+            return;
+        };
+        for w in h.take_work(self.id) {
+            match w {
+                crate::alerts::ShardWork::Row { tenant, sid, json } => {
+                    self.with_env(|p, env, fx| p.spool_alert(env, &tenant, &sid, &json, fx));
+                }
+                crate::alerts::ShardWork::Intervene {
+                    tenant,
+                    sid,
+                    frame,
+                    row,
+                    reply,
+                } => {
+                    let live = self.with_env(|p, env, fx| {
+                        p.push_to_session(env, &tenant, &sid, frame, &row, fx)
+                    });
+                    let _ = reply.send(live);
+                }
+            }
+        }
     }
 
     /// Carries out effects, leaving `fx` empty.
@@ -247,22 +280,25 @@ impl Shard {
                     uid,
                     cents,
                 } => self.node.identity.purchase_later(&tenant_id, &uid, cents),
-                Effect::Escalate { tenant_id, action } => {
-                    let contacts: &[Arc<str>] = match &action.kind {
-                        sentientiq_core::ActionKind::Escalate { contacts } => contacts,
-                        sentientiq_core::ActionKind::Intervene { .. } => &[],
-                    };
+                Effect::Escalate(e) => {
                     tracing::info!(
-                        tenant = %tenant_id,
-                        rule = %action.rule,
-                        emotion = action.emotion.as_str(),
-                        confidence = action.confidence,
-                        value_usd = action.priority_cents as f64 / 100.0,
-                        account = action.account.as_deref().unwrap_or("-"),
-                        user = action.uid.as_deref().unwrap_or("-"),
-                        contacts = ?contacts.iter().map(|c| &**c).collect::<Vec<_>>(),
+                        tenant = %e.tenant,
+                        rule = %e.rule,
+                        emotion = %e.emotion,
+                        confidence = e.confidence,
+                        value_usd = e.value_cents as f64 / 100.0,
+                        account = e.account.as_deref().unwrap_or("-"),
+                        user = e.uid.as_deref().unwrap_or("-"),
                         "escalation"
                     );
+                    if let Some(h) = &self.node.alerts {
+                        h.escalate(*e);
+                    }
+                }
+                Effect::HumanOutcome { iid, r } => {
+                    if let Some(h) = &self.node.alerts {
+                        h.outcome(&iid, r);
+                    }
                 }
             }
         }

@@ -100,7 +100,13 @@ pub enum Effect {
         cents: i64,
     },
     /// A person must be told.
-    Escalate { tenant_id: Arc<str>, action: Action },
+    Escalate(Box<crate::alerts::Escalation>),
+    /// A session reported the outcome of an intervention a person pushed from an alert's
+    /// link page (ids `h…`).
+    HumanOutcome {
+        iid: String,
+        r: sentientiq_proto::OutcomeKind,
+    },
 }
 
 /// A user's stored value, read from the identity store after an `id` frame.
@@ -460,6 +466,14 @@ impl Pipeline {
         match d {
             Disposition::Accepted => {
                 ShardMetrics::inc(&m.frames);
+                if let ClientFrame::Outcome(o) = &inb.frame
+                    && o.iid.starts_with('h')
+                {
+                    fx.push(Effect::HumanOutcome {
+                        iid: o.iid.clone(),
+                        r: o.r,
+                    });
+                }
                 if let ClientFrame::Batch(b) = &inb.frame {
                     ShardMetrics::add(&m.samples, b.len() as u64);
                 }
@@ -505,7 +519,7 @@ impl Pipeline {
         }
         self.queue_ack(inb.conn, key.clone(), seq, prefix, inb.recv_ms, fx);
         self.identity_work(env, tenant, &key, inb.frame, d, uid_before, fx);
-        self.answer(tenant, inb.conn, &outputs, fx);
+        self.answer(tenant, &key, seq, inb.recv_ms, inb.conn, &outputs, fx);
         self.scratch = outputs;
         self.scratch.clear();
     }
@@ -605,7 +619,17 @@ impl Pipeline {
     }
 
     /// Detections and interventions back to the page; escalations out.
-    fn answer(&self, tenant: &Tenant, conn: ConnRef, outputs: &[Output], fx: &mut Vec<Effect>) {
+    #[allow(clippy::too_many_arguments)]
+    fn answer(
+        &self,
+        tenant: &Tenant,
+        key: &Key,
+        seq: Seq,
+        recv_ms: u64,
+        conn: ConnRef,
+        outputs: &[Output],
+        fx: &mut Vec<Effect>,
+    ) {
         for o in outputs {
             match o {
                 Output::Detection(det) => {
@@ -643,14 +667,89 @@ impl Pipeline {
                     }
                     ActionKind::Escalate { .. } => {
                         ShardMetrics::inc(&self.metrics.escalations);
-                        fx.push(Effect::Escalate {
-                            tenant_id: tenant.id.clone(),
-                            action: a.clone(),
+                        let det = outputs.iter().find_map(|o| match o {
+                            Output::Detection(d) if d.n == a.detection => Some(d),
+                            _ => None,
                         });
+                        fx.push(Effect::Escalate(Box::new(crate::alerts::Escalation {
+                            tenant: tenant.id.clone(),
+                            sid: key.1.as_str().to_string(),
+                            seq: seq.0,
+                            n: a.n,
+                            rule: a.rule.clone(),
+                            account: a.account.clone(),
+                            company: self
+                                .sessions
+                                .get(key)
+                                .and_then(|s| s.core.identity().account.as_ref())
+                                .and_then(|x| x.company.clone()),
+                            uid: a.uid.clone(),
+                            value_cents: a.priority_cents,
+                            emotion: a.emotion.as_str().to_string(),
+                            confidence: a.confidence,
+                            section: a.section.clone(),
+                            page: det.and_then(|d| d.page.clone()),
+                            evidence: det.map_or_else(Vec::new, |d| {
+                                crate::alerts::escalation::evidence_lines(
+                                    &d.evidence,
+                                    d.physics.speed,
+                                    d.physics.dwell_ms,
+                                )
+                            }),
+                            at_ms: recv_ms,
+                        })));
                     }
                 },
             }
         }
+    }
+
+    /// Spools a finished alert's lake row under its session (the alerts thread hands it over;
+    /// the shipper writes it to the `alerts` table).
+    pub fn spool_alert(
+        &mut self,
+        env: &Env<'_>,
+        tenant: &str,
+        sid: &str,
+        json: &[u8],
+        fx: &mut Vec<Effect>,
+    ) {
+        self.spool_append(env, spool::KIND_ALERT, env.now_ms, tenant, sid, 0, json);
+        fx.push(Effect::WakeCommitter);
+    }
+
+    /// Sends an encoded edge frame to a session's live connection (an intervention a person
+    /// pushed from an alert's link page) and spools its `actions` row; `false` when the session
+    /// is not here or has no connection.
+    pub fn push_to_session(
+        &mut self,
+        env: &Env<'_>,
+        tenant: &str,
+        sid: &str,
+        frame: Vec<u8>,
+        row: &[u8],
+        fx: &mut Vec<Effect>,
+    ) -> bool {
+        let (Some(t), Ok(sid)) = (env.tenants.index_of(tenant), Sid::parse(sid)) else {
+            return false;
+        };
+        let key = (t as u32, sid);
+        let Some(conn) = self.sessions.get(&key).and_then(|s| s.conn) else {
+            return false;
+        };
+        fx.push(Effect::Deliver(conn, Out::Frame(frame)));
+        // seq 0: no frame led to it.
+        self.spool_append(
+            env,
+            spool::KIND_ACTION,
+            env.now_ms,
+            tenant,
+            key.1.as_str(),
+            0,
+            row,
+        );
+        fx.push(Effect::WakeCommitter);
+        true
     }
 
     /// Appends one record to the spool buffer; the committer writes and syncs it.
@@ -942,6 +1041,15 @@ fn detection_row(d: &sentientiq_core::Detection) -> sentientiq_lake::DetectionRo
         entropy: p.entropy,
         efficiency: p.efficiency,
         dwell_ms: p.dwell_ms,
+        corroboration: d.corroboration.map(|c| {
+            match c {
+                sentientiq_core::Corroboration::Dead => "dead",
+                sentientiq_core::Corroboration::Error => "error",
+                sentientiq_core::Corroboration::Exit => "exit",
+            }
+            .to_string()
+        }),
+        escalation_eligible: Some(d.escalation_eligible),
     }
 }
 

@@ -12,8 +12,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
 use sentientiq_lake::{
-    ActionRow, ActionsBuilder, DetectionMeta, DetectionRow, DetectionsBuilder, EventsBuilder,
-    FileBuilder, Partition, RowMeta, SessionState, TableBuilder, object_key,
+    ActionRow, ActionsBuilder, AlertRow, AlertsBuilder, DetectionMeta, DetectionRow,
+    DetectionsBuilder, EventsBuilder, FileBuilder, Partition, RowMeta, SessionState, TableBuilder,
+    object_key,
 };
 use sentientiq_proto::{Limits, decode_client};
 
@@ -278,6 +279,7 @@ impl Shipper {
         }
         let mut dets: BTreeMap<Partition, FileBuilder<DetectionsBuilder>> = BTreeMap::new();
         let mut acts: BTreeMap<Partition, FileBuilder<ActionsBuilder>> = BTreeMap::new();
+        let mut alerts: BTreeMap<Partition, FileBuilder<AlertsBuilder>> = BTreeMap::new();
         let unknown: Vec<&spool::Record> = records
             .iter()
             .filter(|r| !spool::known_kind(r.kind))
@@ -300,9 +302,12 @@ impl Shipper {
             if !spool::known_kind(r.kind) {
                 continue;
             }
-            let before = shipped
-                .get(&(r.tenant.as_str(), r.sid.as_str()))
-                .is_some_and(|h| h.contains(r.seq));
+            // Rows with seq 0 come from no frame (a finished alert, an intervention a person
+            // pushed): the session's floor says nothing about them.
+            let before = r.seq != 0
+                && shipped
+                    .get(&(r.tenant.as_str(), r.sid.as_str()))
+                    .is_some_and(|h| h.contains(r.seq));
             let again = r.kind == spool::KIND_FRAME
                 && !seen.insert((r.tenant.as_str(), r.sid.as_str(), r.seq));
             if before || again {
@@ -326,6 +331,24 @@ impl Shipper {
                     }
                     Err(e) => {
                         tracing::error!(tenant = %r.tenant, sid = %r.sid, error = %e, "spooled action does not decode; skipped");
+                        env.metrics
+                            .undecodable_records
+                            .fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                continue;
+            }
+            if r.kind == spool::KIND_ALERT {
+                match serde_json::from_slice::<AlertRow>(&r.frame) {
+                    Ok(a) => {
+                        let f = alerts
+                            .entry(Partition::of(&r.tenant, r.recv_ms))
+                            .or_default();
+                        f.rows().push(&meta, &a);
+                        f.flush_if_full()?;
+                    }
+                    Err(e) => {
+                        tracing::error!(tenant = %r.tenant, sid = %r.sid, error = %e, "spooled alert does not decode; skipped");
                         env.metrics
                             .undecodable_records
                             .fetch_add(1, Ordering::Relaxed);
@@ -397,6 +420,7 @@ impl Shipper {
         finish_all(parts, &mut files)?;
         finish_all(dets, &mut files)?;
         finish_all(acts, &mut files)?;
+        finish_all(alerts, &mut files)?;
         for (table, p, rows, file) in files {
             out.rows += rows as u64;
             let (sink, prefix) = self.dest.of(&p.tenant);

@@ -10,7 +10,7 @@
 //! crc   u32 LE   CRC-32 (IEEE) of body
 //! body:
 //!   kind     u8       1 = client frame, 2 = detection, 3 = action (the core's outputs for
-//!                     that frame)
+//!                     that frame), 4 = a finished alert (the lake's `alerts` row)
 //!   recv_ms  u64 LE   server receive time
 //!   tenant   u8 len + UTF-8
 //!   sid      u8 len + ASCII
@@ -18,7 +18,7 @@
 //!   frame    u32 LE len + kind 1: the frame's MessagePack bytes as accepted (after
 //!                     redaction); kind 2/3: the detection/action as JSON
 //!                     (`sentientiq_lake::DetectionRow`/`ActionRow`), `seq` being the frame
-//!                     that led to it
+//!                     that led to it; kind 4: `sentientiq_lake::AlertRow` as JSON, `seq` 0
 //! ```
 //! Detection and action records are appended before the ack of its frame is queued, so both are durable
 //! together.
@@ -44,10 +44,12 @@ pub const MAX_BODY: usize = 512 * 1024;
 pub const KIND_FRAME: u8 = 1;
 pub const KIND_DETECTION: u8 = 2;
 pub const KIND_ACTION: u8 = 3;
+/// A finished alert: its lake row (JSON `sentientiq_lake::AlertRow`), under its session.
+pub const KIND_ALERT: u8 = 4;
 
 /// Whether this binary knows what a record of `kind` holds.
 pub fn known_kind(kind: u8) -> bool {
-    matches!(kind, KIND_FRAME | KIND_DETECTION | KIND_ACTION)
+    matches!(kind, KIND_FRAME | KIND_DETECTION | KIND_ACTION | KIND_ALERT)
 }
 
 /// One spooled record.

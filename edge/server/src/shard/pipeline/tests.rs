@@ -389,7 +389,7 @@ fn rage_by_a_high_value_user_answers_det_and_iv_and_escalates_once() {
     let esc: Vec<_> = fx
         .iter()
         .filter_map(|e| match e {
-            Effect::Escalate { action, .. } => Some(action.priority_cents),
+            Effect::Escalate(e) => Some(e.value_cents),
             _ => None,
         })
         .collect();

@@ -1,0 +1,149 @@
+//! Alert delivery in tests: local stand-ins for every vendor (`sentientiq_alerts::stubs`,
+//! strict about request shapes) on their own runtime, and the demo tenant's `[tenant.alerts]`
+//! pointing at them.
+
+use std::time::Duration;
+
+use sentientiq_alerts::secret::WebhookSecret;
+use sentientiq_alerts::stubs::pagerduty::PagerDuty;
+use sentientiq_alerts::stubs::slack::Slack;
+use sentientiq_alerts::stubs::twilio::Twilio;
+use sentientiq_alerts::stubs::webhook::Receiver;
+use sentientiq_alerts::stubs::{Recorded, Stub};
+
+pub const TWILIO_SID: &str = "ACaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+pub const TWILIO_TOKEN: &str = "tw-secret-token-0000";
+pub const SLACK_TOKEN: &str = "xoxb-test-token";
+pub const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+pub const PD_KEY: &str = "R0123456789abcdef0123456789abcde";
+/// The Slack incoming webhook's path.
+pub const HOOK_PATH: &str = "/services/T000/B000/XXXX";
+
+/// Every vendor, listening on loopback.
+#[derive(Debug)]
+pub struct Vendors {
+    pub rt: tokio::runtime::Runtime,
+    pub slack: Stub<Slack>,
+    pub twilio: Stub<Twilio>,
+    pub pagerduty: Stub<PagerDuty>,
+    pub webhook: Stub<Receiver>,
+}
+
+impl Vendors {
+    pub fn start() -> Vendors {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let (slack, twilio, pagerduty, webhook) = rt.block_on(async {
+            (
+                Stub::start(Slack::with_token(SLACK_TOKEN))
+                    .await
+                    .expect("slack"),
+                Stub::start(Twilio::new(TWILIO_SID, TWILIO_TOKEN))
+                    .await
+                    .expect("twilio"),
+                Stub::start(PagerDuty::default()).await.expect("pagerduty"),
+                Stub::start(Receiver::new(WebhookSecret::new(WHSEC).expect("secret")))
+                    .await
+                    .expect("webhook"),
+            )
+        });
+        Vendors {
+            rt,
+            slack,
+            twilio,
+            pagerduty,
+            webhook,
+        }
+    }
+
+    /// The demo tenant's alerting config: `csm-oncall` (Slack webhook + signed webhook) is
+    /// paged first; `vp` (PagerDuty + SMS) after `wait_ms` without an acknowledgement.
+    pub fn tenant_alerts(&self, wait_ms: u64) -> String {
+        format!(
+            r#"
+[tenant.alerts.providers]
+slack_api_base = "{slack}"
+slack_bot_token = "{SLACK_TOKEN}"
+pagerduty_base = "{pd}"
+
+[tenant.alerts.providers.twilio]
+base = "{twilio}"
+account_sid = "{TWILIO_SID}"
+auth = {{ kind = "auth_token", token = "{TWILIO_TOKEN}" }}
+sms_from = {{ number = "+14155552345" }}
+
+[[tenant.alerts.contacts]]
+id = "csm-oncall"
+name = "Casey (CSM)"
+addresses = [
+  {{ kind = "slack_webhook", url = "{slack}{HOOK_PATH}" }},
+  {{ kind = "webhook", url = "{hook}/hooks/siq", secret = "{WHSEC}" }},
+]
+
+[[tenant.alerts.contacts]]
+id = "vp"
+name = "Vera (VP Customer Success)"
+addresses = [
+  {{ kind = "pagerduty", routing_key = "{PD_KEY}" }},
+  {{ kind = "sms", to = "+14155550101" }},
+]
+
+[tenant.alerts.chains.enterprise]
+steps = [{{ contacts = ["csm-oncall"], wait_ms = {wait_ms} }}, {{ contacts = ["vp"] }}]
+"#,
+            slack = self.slack.url(),
+            pd = self.pagerduty.url(),
+            twilio = self.twilio.url(),
+            hook = self.webhook.url(),
+        )
+    }
+
+    /// Every request any vendor found malformed.
+    pub fn violations(&self) -> Vec<String> {
+        let mut v = self.slack.violations();
+        v.extend(self.twilio.violations());
+        v.extend(self.pagerduty.violations());
+        v.extend(self.webhook.violations());
+        v
+    }
+
+    /// Requests the signed-webhook receiver answered 2xx.
+    pub fn webhooks_accepted(&self) -> Vec<Recorded> {
+        self.webhook
+            .requests()
+            .into_iter()
+            .filter(|r| r.status.is_some_and(|s| (200..300).contains(&s)))
+            .collect()
+    }
+
+    /// Waits until `f` holds (polling every 20 ms), up to `within`.
+    pub fn wait(&self, what: &str, within: Duration, f: impl FnMut() -> bool) -> Duration {
+        crate::wait::wait_for(what, within, f)
+    }
+}
+
+/// The example config with its escalation rule paging the `enterprise` chain of `alerts`
+/// (appended to the demo tenant, the file's last table).
+pub fn paging(config: String, alerts: &str) -> String {
+    let c = config.replace(
+        r#"escalate = { contacts = ["csm-oncall"] }"#,
+        r#"escalate = { chain = "enterprise" }"#,
+    );
+    assert!(
+        c.contains("chain = \"enterprise\""),
+        "the example's escalation rule moved"
+    );
+    format!("{c}\n{alerts}")
+}
+
+/// The one-click link in a signed webhook's body (`data.link`).
+pub fn link_of(r: &Recorded) -> String {
+    let v: serde_json::Value = serde_json::from_slice(&r.request.body).expect("webhook json");
+    v.pointer("/data/link")
+        .and_then(|l| l.as_str())
+        .unwrap_or_else(|| panic!("no data.link in {v}"))
+        .to_string()
+}

@@ -1,0 +1,279 @@
+//! Alert delivery end to end: the real edge binary, a real browser-like session over WebSocket,
+//! and local stand-ins for Slack, Twilio, PagerDuty and a Standard-Webhooks receiver that
+//! check every request's shape strictly (issue 15).
+
+use std::time::Duration;
+
+use sentientiq_alerts::stubs::Scripted;
+use sentientiq_alerts::stubs::pagerduty::AlertState;
+use sentientiq_proto::*;
+use sentientiq_testkit::alerts::{HOOK_PATH, Vendors, link_of, paging};
+use sentientiq_testkit::frames::{identify_as, moves, rage};
+use sentientiq_testkit::lake::{dict_str, parquet_batches, table_files};
+use sentientiq_testkit::wait::{poll, wait_for};
+use sentientiq_testkit::ws::Client;
+use sentientiq_testkit::{DEMO_KEY, Edge};
+
+const SEC: Duration = Duration::from_secs(1);
+
+fn edge_paging(v: &Vendors, wait_ms: u64, shards: usize) -> Edge {
+    let alerts = v.tenant_alerts(wait_ms);
+    Edge::start_edited(shards, |c| paging(c, &alerts))
+}
+
+/// A session of the $120k account (`@acme.example` in the example's directory) that rages on
+/// a button the SDK reported dead: an escalation-grade detection.
+fn rage_as_acme(edge: &Edge, sid: &str) -> Client {
+    let mut c = edge.ws();
+    c.hello(DEMO_KEY, sid, None);
+    c.send(&moves(1, 30));
+    c.until_ack(1);
+    c.send(&identify_as(2, "u_dana", "dana@acme.example"));
+    c.until_ack(2);
+    c.send(&rage(3));
+    c.until_ack(3);
+    c
+}
+
+/// `(status, body)` of an HTTP request to the edge.
+fn request(edge: &Edge, method: &str, path: &str, form: Option<&str>) -> (u16, String) {
+    let raw = match form {
+        None => format!("{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"),
+        Some(f) => format!(
+            "{method} {path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{f}",
+            f.len()
+        ),
+    };
+    let (status, _, body) = edge.http(&raw);
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn path_of(link: &str) -> String {
+    let rest = link.strip_prefix("http://").expect("http link");
+    rest[rest.find('/').expect("path")..].to_string()
+}
+
+#[test]
+fn a_120k_customer_rages_and_the_chain_pages_escalates_intervenes_and_stops_on_acknowledge() {
+    let v = Vendors::start();
+    let edge = edge_paging(&v, 1_500, 2);
+    let sid = "s_alert_rage_00000001";
+    let mut c = rage_as_acme(&edge, sid);
+
+    // Step 1 at once: Casey on Slack (incoming webhook) and on the signed webhook.
+    wait_for("slack + webhook", 5 * SEC, || {
+        v.slack.vendor(|s| !s.posted.is_empty()) && !v.webhooks_accepted().is_empty()
+    });
+    let hook = &v.webhooks_accepted()[0];
+    let body: serde_json::Value = serde_json::from_slice(&hook.request.body).expect("json");
+    assert_eq!(body["type"], "alert.triggered");
+    let d = &body["data"];
+    assert_eq!(
+        (
+            d["account"].as_str(),
+            d["value_cents"].as_i64(),
+            d["user"].as_str()
+        ),
+        (Some("Acme Corp"), Some(12_000_000), Some("u_dana")),
+        "{body}"
+    );
+    assert_eq!(
+        (d["emotion"].as_str(), d["session"].as_str()),
+        (Some("rage"), Some(sid))
+    );
+    assert!(d["evidence"]["page reported"].as_str().is_some(), "{body}");
+    let slack = v.slack.vendor(|s| s.posted.clone());
+    assert_eq!(slack.len(), 1);
+    assert!(
+        v.slack.requests()[0].request.path == HOOK_PATH,
+        "{:?}",
+        v.slack.requests()[0].request.path
+    );
+    // Nobody else yet: the VP is step 2.
+    assert!(v.pagerduty.requests().is_empty() && v.twilio.requests().is_empty());
+
+    // No acknowledgement within 1.5 s: step 2 pages the VP on PagerDuty and by SMS.
+    wait_for("step 2: pagerduty + sms", 5 * SEC, || {
+        v.pagerduty.vendor(|p| !p.events.is_empty()) && v.twilio.vendor(|t| !t.messages.is_empty())
+    });
+    let alert_id = v
+        .pagerduty
+        .vendor(|p| p.events[0]["dedup_key"].as_str().map(str::to_string));
+    let alert_id = alert_id.expect("dedup_key");
+    assert!(alert_id.starts_with("al_"), "{alert_id}");
+    assert_eq!(d["alert_id"].as_str(), Some(alert_id.as_str()));
+
+    // The link page shows who and what.
+    let link = path_of(&link_of(hook));
+    let (status, page) = request(&edge, "GET", &link, None);
+    assert_eq!(status, 200, "{page}");
+    for s in [
+        "Acme Corp",
+        "$120,000",
+        "u_dana",
+        "Rage",
+        "I'm on it",
+        "Intervene now",
+        "False alarm",
+    ] {
+        assert!(page.contains(s), "{s} not on the page:\n{page}");
+    }
+    // A tampered token gets the one refusal page.
+    let (status, _) = request(&edge, "GET", &format!("{link}x"), None);
+    assert_eq!(status, 403);
+
+    // Intervene now: the customer's live page receives an `iv`, shows it, says so.
+    let port_path = link.clone();
+    let edge_port = edge.port;
+    let pressed = std::thread::spawn(move || {
+        let raw = format!(
+            "POST {port_path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 12\r\n\r\ndo=intervene"
+        );
+        sentientiq_testkit::net::raw(edge_port, raw.as_bytes()).expect("post")
+    });
+    let iv = poll("the iv on the customer's page", || match c.recv() {
+        Some(EdgeFrame::Iv(iv)) if iv.variant == "human" => Some(iv),
+        _ => None,
+    });
+    assert_eq!(iv.kind, "help");
+    c.send(&ClientFrame::Outcome(Outcome {
+        seq: Seq(4),
+        iid: iv.id.clone(),
+        r: OutcomeKind::Shown,
+    }));
+    let (status, _, body) = pressed.join().expect("thread");
+    let body = String::from_utf8_lossy(&body);
+    assert_eq!(status, 200);
+    assert!(body.contains("Shown on the customer"), "{body}");
+
+    // I'm on it: the chain stops everywhere, PagerDuty included.
+    let (status, page) = request(&edge, "POST", &link, Some("do=ack"));
+    assert_eq!(status, 200);
+    assert!(page.contains("is on it since"), "{page}");
+    wait_for("pagerduty acknowledged", 5 * SEC, || {
+        v.pagerduty.vendor(|p| {
+            p.alerts
+                .get(&alert_id)
+                .is_some_and(|(s, _)| *s == AlertState::Acknowledged)
+        })
+    });
+    let ack = v
+        .pagerduty
+        .vendor(|p| {
+            p.events
+                .iter()
+                .find(|e| e["event_action"] == "acknowledge")
+                .cloned()
+        })
+        .expect("acknowledge event");
+    assert_eq!(ack["dedup_key"].as_str(), Some(alert_id.as_str()));
+    assert_eq!(edge.metric("siq_alert_opened_total"), 1.0);
+    assert_eq!(edge.metric("siq_alert_interventions_shown_total"), 1.0);
+
+    // A repeat rage of the same account folds into the open alert: nobody is paged again.
+    let before = v.slack.requests().len() + v.webhook.requests().len();
+    let mut again = edge.ws();
+    again.hello(DEMO_KEY, "s_alert_rage_00000002", None);
+    again.send(&identify_as(1, "u_eli", "eli@acme.example"));
+    again.until_ack(1);
+    again.send(&rage(2));
+    again.until_ack(2);
+    std::thread::sleep(SEC);
+    assert_eq!(
+        v.slack.requests().len() + v.webhook.requests().len(),
+        before
+    );
+    assert_eq!(v.violations(), Vec::<String>::new());
+}
+
+#[test]
+fn a_kill_9_between_detection_and_delivery_delivers_exactly_once_after_restart() {
+    let v = Vendors::start();
+    // The webhook receiver is down: the page is stored, attempted, retried.
+    v.webhook.stop();
+    let mut edge = edge_paging(&v, 60_000, 2);
+    let _c = rage_as_acme(&edge, "s_alert_kill_00000001");
+    wait_for(
+        "the slack page (the other channel is not held up)",
+        5 * SEC,
+        || v.slack.vendor(|s| s.posted.len() == 1),
+    );
+    edge.kill9();
+    v.rt.block_on(v.webhook.resume()).expect("resume");
+    edge.spawn();
+    wait_for("the webhook after the restart", 10 * SEC, || {
+        !v.webhooks_accepted().is_empty()
+    });
+    std::thread::sleep(2 * SEC);
+    let accepted = v.webhooks_accepted();
+    assert_eq!(accepted.len(), 1, "exactly once: {accepted:?}");
+    // Slack answered before the crash and was stored delivered: not sent again.
+    assert_eq!(v.slack.vendor(|s| s.posted.len()), 1);
+    assert_eq!(v.webhook.vendor(|r| r.ids.len()), 1);
+    assert_eq!(v.violations(), Vec::<String>::new());
+}
+
+#[test]
+fn a_500_then_a_200_is_one_delivery_and_a_429_retry_after_is_waited() {
+    let v = Vendors::start();
+    v.webhook.script(1, Scripted::status(500));
+    v.slack.script(1, Scripted::retry_after(429, "2"));
+    let edge = edge_paging(&v, 60_000, 1);
+    let _c = rage_as_acme(&edge, "s_alert_retry_0000001");
+    wait_for("both delivered", 10 * SEC, || {
+        v.webhooks_accepted().len() == 1 && v.slack.vendor(|s| s.posted.len() == 1)
+    });
+    let hooks = v.webhook.requests();
+    assert_eq!(hooks.len(), 2, "a 500 and the retry");
+    assert_eq!(
+        hooks[0].request.header("webhook-id"),
+        hooks[1].request.header("webhook-id"),
+        "the retry carries the same webhook-id"
+    );
+    let s = v.slack.requests();
+    assert_eq!(
+        (s.len(), s[0].status, s[1].status),
+        (2, Some(429), Some(200))
+    );
+    let waited = s[1].request.at_ms - s[0].request.at_ms;
+    assert!(waited >= 2_000, "Retry-After: 2 was honoured ({waited} ms)");
+    std::thread::sleep(SEC);
+    assert_eq!(v.webhooks_accepted().len(), 1);
+    assert_eq!(v.violations(), Vec::<String>::new());
+}
+
+#[test]
+fn a_false_alarm_stops_the_chain_and_the_alert_reaches_the_lake() {
+    let v = Vendors::start();
+    let edge = Edge::start_edited(1, |c| {
+        paging(c, &v.tenant_alerts(60_000))
+            .replace("max_age_s = 60", "max_age_s = 1")
+            .replace("poll_ms = 1000", "poll_ms = 200")
+    });
+    let _c = rage_as_acme(&edge, "s_alert_false_000001");
+    wait_for("the first page", 5 * SEC, || {
+        !v.webhooks_accepted().is_empty()
+    });
+    let link = path_of(&link_of(&v.webhooks_accepted()[0]));
+    let (status, page) = request(&edge, "POST", &link, Some("do=false_alarm"));
+    assert_eq!(status, 200);
+    assert!(page.contains("false alarm, said csm-oncall"), "{page}");
+    // The alert finished: its row is spooled, shipped on the next segment, and in the lake.
+    let files = poll("the alerts table", || {
+        let f = table_files(&edge.lake_dir(), "alerts");
+        (!f.is_empty()).then_some(f)
+    });
+    let batches = parquet_batches(&files[0].1);
+    let b = &batches[0];
+    assert_eq!(b.num_rows(), 1);
+    assert_eq!(dict_str(b, "state", 0).as_deref(), Some("false_alarm"));
+    assert_eq!(
+        dict_str(b, "false_alarm_by", 0).as_deref(),
+        Some("csm-oncall")
+    );
+    assert_eq!(
+        dict_str(b, "session", 0).as_deref(),
+        Some("s_alert_false_000001")
+    );
+    assert_eq!(edge.metric("siq_alert_lake_rows_total"), 1.0);
+}
