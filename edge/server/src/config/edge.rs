@@ -59,7 +59,26 @@ pub struct EdgeSection {
     pub new_sessions_per_address_per_sec: u32,
     #[serde(default = "d_new_sessions_burst")]
     pub new_session_burst_per_address: u32,
+    /// This edge's URL as pages reach it (`https://use1.edge.example`), for `GET /v1/edges`
+    /// (default `http://{listen}`).
+    #[serde(default)]
+    pub public_url: Option<String>,
+    /// The other regions' edges a page may fail over to, nearest first or in any order (the
+    /// SDK ranks them by its own round trips): `GET /v1/edges` lists this edge, then these.
+    #[serde(default)]
+    pub peers: Vec<Peer>,
 }
+
+/// Another region's edge, as `GET /v1/edges` lists it.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Peer {
+    pub region: String,
+    pub url: String,
+}
+
+/// Most peers an edge lists (a page pings each twice).
+pub const MAX_PEERS: usize = 16;
 
 /// 20 new sessions per second per address and shard (1200 a minute: an office behind one NAT
 /// opening tabs is far below it), with a burst of 200 (a page of a busy office at once). A flood
@@ -133,6 +152,26 @@ impl EdgeSection {
         }
         if self.write_timeout_ms == 0 {
             return invalid("edge.write_timeout_ms must be positive");
+        }
+        let url_ok = |u: &str| {
+            (u.starts_with("http://") || u.starts_with("https://"))
+                && !u.contains(['"', '\\', '<', '>', ' '])
+        };
+        if let Some(u) = &self.public_url
+            && !url_ok(u)
+        {
+            return invalid(format!("edge.public_url `{u}` must be an http(s) URL"));
+        }
+        if self.peers.len() > MAX_PEERS {
+            return invalid(format!("edge.peers: at most {MAX_PEERS}"));
+        }
+        for p in &self.peers {
+            if p.region.is_empty() || !url_ok(&p.url) {
+                return invalid(format!(
+                    "edge.peers: `{}` needs a region and an http(s) URL",
+                    p.url
+                ));
+            }
         }
         if self.new_sessions_per_address_per_sec == 0 || self.new_session_burst_per_address == 0 {
             return invalid(

@@ -385,8 +385,10 @@ impl Response {
             .push(("access-control-allow-methods", "GET, POST, OPTIONS".into()));
         self.headers
             .push(("access-control-allow-headers", "content-type".into()));
-        self.headers
-            .push(("access-control-expose-headers", "x-siq-region".into()));
+        self.headers.push((
+            "access-control-expose-headers",
+            "x-siq-region, retry-after".into(),
+        ));
         self.headers
             .push(("access-control-max-age", "86400".into()));
         self

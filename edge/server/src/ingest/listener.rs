@@ -83,77 +83,114 @@ pub async fn accept_loop(shard: ShardRef, listener: TcpListener) {
     }
 }
 
+/// Serves one connection: a WebSocket upgrade or a beacon takes it over; the small GETs pages
+/// make again and again (`/v1/ping`, the SDK, `/v1/edges`) keep it alive for the next request
+/// (the SDK's warm ping must not pay a new connection); anything else is answered and closed.
 async fn serve(shard: ShardRef, mut stream: TcpStream) {
     let _ = stream.set_nodelay(true);
     let node = shard.borrow().node.clone();
-    let req = match http::read_head(
-        &mut stream,
-        Duration::from_millis(node.edge.header_timeout_ms),
-    )
-    .await
-    {
-        Ok(r) => r,
-        Err(e) => {
-            let r = match e {
-                HeadError::Closed | HeadError::Io(_) => return,
-                HeadError::Timeout => Response::refusal(408, "request head not received in time"),
-                HeadError::TooBig => Response::refusal(431, "request head too large"),
-                HeadError::Malformed(m) => Response::refusal(400, &m),
-            };
-            let _ = http::write(&mut stream, &r, true).await;
+    let mut first = true;
+    loop {
+        let req = match http::read_head(
+            &mut stream,
+            Duration::from_millis(node.edge.header_timeout_ms),
+        )
+        .await
+        {
+            Ok(r) => r,
+            // A kept-alive connection that goes quiet or closes just ends.
+            Err(_) if !first => return,
+            Err(e) => {
+                let r = match e {
+                    HeadError::Closed | HeadError::Io(_) => return,
+                    HeadError::Timeout => {
+                        Response::refusal(408, "request head not received in time")
+                    }
+                    HeadError::TooBig => Response::refusal(431, "request head too large"),
+                    HeadError::Malformed(m) => Response::refusal(400, &m),
+                };
+                let _ = http::write(&mut stream, &r, true).await;
+                return;
+            }
+        };
+        first = false;
+        let origin = req.header("origin").map(str::to_string);
+        let path = req.path.split('?').next().unwrap_or("").to_string();
+        let reusable = req.method == "GET"
+            && req.rest.is_empty()
+            && !req
+                .header("connection")
+                .is_some_and(|c| c.eq_ignore_ascii_case("close"));
+        let mut keep = false;
+        let resp = match (req.method.as_str(), path.as_str()) {
+            ("GET", "/v1/ws") => return super::ws::serve(shard, stream, req).await,
+            ("POST", "/v1/batch") => super::beacon::serve(&shard, &mut stream, req).await,
+            ("OPTIONS", _) => Response::new(204).cors(origin.as_deref()),
+            ("GET", "/v1/ping") => {
+                keep = reusable;
+                Response::new(204)
+                    .header("x-siq-region", node.edge.region.clone())
+                    .header("cache-control", "no-store")
+                    .header("timing-allow-origin", "*")
+                    .cors(origin.as_deref())
+            }
+            ("GET", "/v1/edges") => {
+                keep = reusable;
+                super::sdk::edges(&node.edge)
+            }
+            ("GET", p) if p.starts_with("/v1/sdk") => match super::sdk::serve(&req, p) {
+                Some(r) => {
+                    keep = reusable;
+                    r
+                }
+                None => Response::refusal(404, "no such SDK version"),
+            },
+            ("GET", "/healthz") => Response::text(200, "ok\n"),
+            ("GET", "/readyz") => {
+                if node.all_ready() {
+                    Response::text(200, "ready\n")
+                } else {
+                    Response::text(503, "not ready\n")
+                }
+            }
+            ("GET", "/metrics") => {
+                let mut r = Response::text(200, node.render_metrics());
+                r.headers[0].1 = "text/plain; version=0.0.4".into();
+                r
+            }
+            ("GET", p) if p.starts_with("/a/") => {
+                crate::alerts::page::serve(&node, &p[3..], None).await
+            }
+            ("POST", p) if p.starts_with("/a/") => {
+                let token = p[3..].to_string();
+                let len = match http::framing(&req) {
+                    Ok(http::Framing::Length(n)) if n <= crate::alerts::page::MAX_FORM => n,
+                    Ok(_) => {
+                        let r = Response::refusal(413, "form too large");
+                        let _ = http::write(&mut stream, &r, true).await;
+                        return;
+                    }
+                    Err(http::BadFraming(status, msg)) => {
+                        let _ =
+                            http::write(&mut stream, &Response::refusal(status, msg), true).await;
+                        return;
+                    }
+                };
+                let deadline = Duration::from_millis(node.edge.header_timeout_ms);
+                match http::read_body(&mut stream, req.rest.clone(), len, deadline).await {
+                    Ok(body) => crate::alerts::page::serve(&node, &token, Some(&body)).await,
+                    Err(_) => return,
+                }
+            }
+            (
+                _,
+                "/v1/ws" | "/v1/batch" | "/v1/ping" | "/v1/edges" | "/healthz" | "/readyz"
+                | "/metrics",
+            ) => Response::refusal(405, "method not allowed"),
+            _ => Response::refusal(404, "not found"),
+        };
+        if http::write(&mut stream, &resp, !keep).await.is_err() || !keep {
             return;
         }
-    };
-    let origin = req.header("origin").map(str::to_string);
-    let path = req.path.split('?').next().unwrap_or("").to_string();
-    let resp = match (req.method.as_str(), path.as_str()) {
-        ("GET", "/v1/ws") => return super::ws::serve(shard, stream, req).await,
-        ("POST", "/v1/batch") => super::beacon::serve(&shard, &mut stream, req).await,
-        ("OPTIONS", _) => Response::new(204).cors(origin.as_deref()),
-        ("GET", "/v1/ping") => Response::new(204)
-            .header("x-siq-region", node.edge.region.clone())
-            .header("cache-control", "no-store")
-            .cors(origin.as_deref()),
-        ("GET", "/healthz") => Response::text(200, "ok\n"),
-        ("GET", "/readyz") => {
-            if node.all_ready() {
-                Response::text(200, "ready\n")
-            } else {
-                Response::text(503, "not ready\n")
-            }
-        }
-        ("GET", "/metrics") => {
-            let mut r = Response::text(200, node.render_metrics());
-            r.headers[0].1 = "text/plain; version=0.0.4".into();
-            r
-        }
-        ("GET", p) if p.starts_with("/a/") => {
-            crate::alerts::page::serve(&node, &p[3..], None).await
-        }
-        ("POST", p) if p.starts_with("/a/") => {
-            let token = p[3..].to_string();
-            let len = match http::framing(&req) {
-                Ok(http::Framing::Length(n)) if n <= crate::alerts::page::MAX_FORM => n,
-                Ok(_) => {
-                    let r = Response::refusal(413, "form too large");
-                    let _ = http::write(&mut stream, &r, true).await;
-                    return;
-                }
-                Err(http::BadFraming(status, msg)) => {
-                    let _ = http::write(&mut stream, &Response::refusal(status, msg), true).await;
-                    return;
-                }
-            };
-            let deadline = Duration::from_millis(node.edge.header_timeout_ms);
-            match http::read_body(&mut stream, req.rest.clone(), len, deadline).await {
-                Ok(body) => crate::alerts::page::serve(&node, &token, Some(&body)).await,
-                Err(_) => return,
-            }
-        }
-        (_, "/v1/ws" | "/v1/batch" | "/v1/ping" | "/healthz" | "/readyz" | "/metrics") => {
-            Response::refusal(405, "method not allowed")
-        }
-        _ => Response::refusal(404, "not found"),
-    };
-    let _ = http::write(&mut stream, &resp, true).await;
+    }
 }

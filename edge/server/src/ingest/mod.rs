@@ -9,4 +9,5 @@ pub mod http;
 pub mod listener;
 pub mod quic;
 pub mod route;
+pub mod sdk;
 pub mod ws;
