@@ -1,6 +1,7 @@
 //! The SentientIQ control plane: tenants, keys and the account directory over gRPC, stored in
 //! embedded RocksDB; live config to every edge (`EdgeSync`); the Emotional Volatility Index
-//! over the windows edges report (`Analytics`, formula in `docs/EVI.md`).
+//! over the windows edges report (`Analytics`, formula in `docs/EVI.md`); alerts across every
+//! region, as edges report them, and admins' acknowledgements back to them (`Alerts`).
 //!
 //! Binaries: `sentientiq-control --config FILE` (the server) and `siqctl` (the operator's CLI).
 
@@ -51,6 +52,7 @@ pub async fn serve(
         grpc::accounts_server::SERVICE_NAME,
         grpc::edge_sync_server::SERVICE_NAME,
         grpc::analytics_server::SERVICE_NAME,
+        grpc::alerts_server::SERVICE_NAME,
     ] {
         health
             .set_service_status(name, tonic_health::ServingStatus::Serving)
@@ -80,7 +82,12 @@ pub async fn serve(
                 .identity(tonic::transport::Identity::from_pem(cert, key)),
         )?;
     }
-    builder
+    // Alert records past their retention go, now and hourly, for as long as the server runs.
+    let pruner = tokio::spawn(service::alerts::prune_alerts_periodically(
+        svc.store.clone(),
+        svc.metrics.clone(),
+    ));
+    let served = builder
         .add_service(health_svc)
         .add_service(reflection)
         .add_service(reflection_v1alpha)
@@ -96,6 +103,10 @@ pub async fn serve(
         ))
         .add_service(grpc::analytics_server::AnalyticsServer::with_interceptor(
             svc.clone(),
+            admin.clone(),
+        ))
+        .add_service(grpc::alerts_server::AlertsServer::with_interceptor(
+            svc.clone(),
             admin,
         ))
         .add_service(grpc::edge_sync_server::EdgeSyncServer::with_interceptor(
@@ -105,7 +116,9 @@ pub async fn serve(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             shutdown,
         )
-        .await?;
+        .await;
+    pruner.abort();
+    served?;
     Ok(())
 }
 
@@ -124,14 +137,19 @@ pub async fn serve_http(
             get(move || {
                 let (store, metrics) = (store.clone(), metrics.clone());
                 async move {
-                    let version = store.version().unwrap_or(0);
-                    let tenants = store.tenants().map_or(0, |t| t.len() as u64);
+                    let stored = tokio::task::spawn_blocking(move || telemetry::Stored {
+                        version: store.version().unwrap_or(0),
+                        tenants: store.tenants().map_or(0, |t| t.len() as u64),
+                        pending_commands: store.pending_commands().unwrap_or(0),
+                    })
+                    .await
+                    .unwrap_or_default();
                     (
                         [(
                             axum::http::header::CONTENT_TYPE,
                             "text/plain; version=0.0.4",
                         )],
-                        metrics.render(version, tenants),
+                        metrics.render(stored),
                     )
                 }
             }),

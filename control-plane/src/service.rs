@@ -1,4 +1,5 @@
-//! The gRPC services over the [`Store`]: `TenantAdmin`, `Accounts`, `EdgeSync`, `Analytics`.
+//! The gRPC services over the [`Store`]: `TenantAdmin`, `Accounts`, `EdgeSync`, `Analytics`,
+//! and `Alerts` (with `EdgeSync.ReportAlerts` and the alerting config, in [`alerts`]).
 //! Authentication is an interceptor per service ([`crate::auth`]); this module assumes it passed.
 
 use std::collections::BTreeMap;
@@ -21,6 +22,8 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::keys;
 use crate::store::{Store, StoreError};
+
+pub mod alerts;
 
 impl From<StoreError> for Status {
     fn from(e: StoreError) -> Status {
@@ -60,18 +63,25 @@ type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'stati
 
 #[tonic::async_trait]
 impl grpc::tenant_admin_server::TenantAdmin for Services {
+    /// Validates the tenant with this alerting config, stores the TOML as written (one config
+    /// version: edges get it), and answers it redacted. An empty `toml` removes the config.
     async fn set_alerts(
         &self,
-        _req: Request<grpc::SetAlertsRequest>,
+        req: Request<grpc::SetAlertsRequest>,
     ) -> Result<Response<grpc::AlertsConfig>, Status> {
-        Err(Status::unimplemented("SetAlerts"))
+        alerts::set_alerts(self, req.into_inner())
+            .await
+            .map(Response::new)
     }
 
+    /// The alerting config with every secret shown as `[redacted]`.
     async fn get_alerts(
         &self,
-        _req: Request<TenantId>,
+        req: Request<TenantId>,
     ) -> Result<Response<grpc::AlertsConfig>, Status> {
-        Err(Status::unimplemented("GetAlerts"))
+        alerts::get_alerts(self, req.into_inner().id)
+            .await
+            .map(Response::new)
     }
 
     async fn create_tenant(&self, req: Request<Tenant>) -> Result<Response<Tenant>, Status> {
@@ -82,6 +92,7 @@ impl grpc::tenant_admin_server::TenantAdmin for Services {
                 "key_hashes: keys are issued with IssueKey, not set",
             ));
         }
+        alerts::refuse_alerts_fields(&t)?;
         let s = self.store.clone();
         let (t, version) = blocking(move || s.create_tenant(t)).await?;
         tracing::info!(tenant = %t.id, version, "tenant created");
@@ -108,16 +119,20 @@ impl grpc::tenant_admin_server::TenantAdmin for Services {
         Ok(Response::new(ListTenantsResponse { tenants }))
     }
 
-    /// Replaces everything but the id and the keys (which only the key calls change).
+    /// Replaces everything but the id, the keys (which only the key calls change) and the
+    /// alerting config (`SetAlerts`'s); the rules are validated with the stored alerting config.
     async fn update_tenant(&self, req: Request<Tenant>) -> Result<Response<Tenant>, Status> {
         let new = req.into_inner();
+        alerts::refuse_alerts_fields(&new)?;
         let s = self.store.clone();
         let (t, (), version) = blocking(move || {
             let id = new.id.clone();
             s.modify_tenant(&id, move |t| {
                 let keys = std::mem::take(&mut t.key_hashes);
+                let alerts_toml = std::mem::take(&mut t.alerts_toml);
                 *t = Tenant {
                     key_hashes: keys,
+                    alerts_toml,
                     ..new
                 };
                 Ok(())
@@ -321,11 +336,13 @@ impl grpc::edge_sync_server::EdgeSync for Services {
     type ReportAggregatesStream = BoxStream<AggregateAck>;
     type ReportAlertsStream = BoxStream<grpc::AlertBatchAck>;
 
+    /// Upserts each batch's records (synced) and answers it with the commands pending for
+    /// the alerts the reporting edge holds ([`alerts::report_alerts`]).
     async fn report_alerts(
         &self,
-        _req: Request<Streaming<grpc::AlertBatch>>,
+        req: Request<Streaming<grpc::AlertBatch>>,
     ) -> Result<Response<Self::ReportAlertsStream>, Status> {
-        Err(Status::unimplemented("ReportAlerts"))
+        Ok(Response::new(alerts::report_alerts(self, req)))
     }
 
     /// A full snapshot, or the deltas after `resume_from_version` when the log still holds

@@ -8,23 +8,43 @@
 //!
 //! Column families: `tenants` (id → Tenant), `accounts` (tenant \0 match → Account),
 //! `deleted_users` (tenant \0 uid → DeletedUser), `log` (version, big-endian → ConfigUpdate),
-//! `meta` (`version`), `aggregates` (tenant \0 minute region \0 edge → WindowAggregate).
+//! `meta` (`version`), `aggregates` (tenant \0 minute region \0 edge → WindowAggregate),
+//! `alerts` (tenant \0 alert → AlertRecord) and `alert_commands` (tenant \0 alert \0 action →
+//! AlertCommand), both in [`alerts`].
+//!
+//! **Three views of a tenant.** The stored tenant holds everything, its alerting config
+//! (`alerts_toml`, secrets included, as the owner wrote it) too. Admins get [`admin_view`]
+//! ([`Store::tenant`], [`Store::tenants`] and every tenant a change returns): never the alerting
+//! config, which `GetAlerts` shows redacted. Edges get [`edge_view`] (snapshots and deltas):
+//! the alerting config, since edges deliver alerts, and legacy contacts reduced to their ids,
+//! since edges need nothing else of them. The stored tenant itself leaves this module only
+//! through [`Store::alerts_toml`] and the closure of [`Store::modify_tenant`].
+//!
+//! Secrets at rest: the alerting config's credentials are stored in the clear in RocksDB, as
+//! the rest of the plane's state is (protect `data_dir` as you would the admin token: file
+//! permissions, an encrypted volume). Edges seal them in their last-known-good file.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use prost::Message;
 use rocksdb::{ColumnFamilyDescriptor, DB, Direction, IteratorMode, Options, WriteBatch};
-use sentientiq_proto::grpc::{Account, ConfigUpdate, DeleteUserRequest, Tenant, WindowAggregate};
+use sentientiq_proto::grpc::{
+    Account, ConfigUpdate, Contact, DeleteUserRequest, Tenant, WindowAggregate,
+};
 use tokio::sync::broadcast;
 
-const CFS: [&str; 6] = [
+pub mod alerts;
+
+const CFS: [&str; 8] = [
     "tenants",
     "accounts",
     "deleted_users",
     "log",
     "meta",
     "aggregates",
+    "alerts",
+    "alert_commands",
 ];
 
 /// Deltas kept for resuming edges; an edge further behind gets a full snapshot.
@@ -67,6 +87,8 @@ pub struct Store {
     db: DB,
     limits: StoreLimits,
     writer: Mutex<()>,
+    /// Serialises alert upserts (a record never replaces a newer one) and command changes.
+    alerts_writer: Mutex<()>,
     updates: broadcast::Sender<Arc<ConfigUpdate>>,
 }
 
@@ -106,6 +128,7 @@ impl Store {
             db,
             limits,
             writer: Mutex::new(()),
+            alerts_writer: Mutex::new(()),
             updates,
         })
     }
@@ -134,18 +157,50 @@ impl Store {
         })
     }
 
+    /// A tenant as admins see it ([`admin_view`]: no alerting config).
     pub fn tenant(&self, id: &str) -> Result<Option<Tenant>, StoreError> {
+        Ok(self.stored_tenant(id)?.map(admin_view))
+    }
+
+    /// Every tenant as admins see them ([`admin_view`]).
+    pub fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+        Ok(self.stored_tenants()?.into_iter().map(admin_view).collect())
+    }
+
+    /// The tenant as stored: its alerting config included. Never for an admin's answer.
+    fn stored_tenant(&self, id: &str) -> Result<Option<Tenant>, StoreError> {
         self.db
             .get_cf(self.cf("tenants"), id.as_bytes())?
             .map(|b| decode("tenant", &b))
             .transpose()
     }
 
-    pub fn tenants(&self) -> Result<Vec<Tenant>, StoreError> {
+    fn stored_tenants(&self) -> Result<Vec<Tenant>, StoreError> {
         self.db
             .iterator_cf(self.cf("tenants"), IteratorMode::Start)
             .map(|r| decode("tenant", &r?.1))
             .collect()
+    }
+
+    /// A tenant's alerting config as its owner wrote it, secrets included (`None`: it has
+    /// none). For redaction before it is shown; [`NotFound`](StoreError::NotFound) without the
+    /// tenant.
+    pub fn alerts_toml(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let t = self
+            .stored_tenant(id)?
+            .ok_or_else(|| StoreError::NotFound(format!("tenant {id}")))?;
+        Ok(Some(t.alerts_toml).filter(|a| !a.is_empty()))
+    }
+
+    /// Sets (or, with an empty `toml`, removes) a tenant's alerting config as one version,
+    /// after validating the tenant with it: its rules' chains and contacts must resolve
+    /// against it, so removing a config a rule still pages is refused.
+    pub fn set_alerts(&self, id: &str, toml: String) -> Result<u64, StoreError> {
+        let (_, (), version) = self.modify_tenant(id, |t| {
+            t.alerts_toml = toml;
+            Ok(())
+        })?;
+        Ok(version)
     }
 
     fn prefixed<M: Message + Default>(
@@ -217,21 +272,25 @@ impl Store {
         Ok((delta, r))
     }
 
-    /// Creates a tenant; fails if it exists.
-    pub fn create_tenant(&self, t: Tenant) -> Result<(Tenant, u64), StoreError> {
+    /// Creates a tenant; fails if it exists. Returns it as admins see it.
+    pub fn create_tenant(&self, mut t: Tenant) -> Result<(Tenant, u64), StoreError> {
+        // Edges' sealed copies never come from here.
+        t.alerts_sealed.clear();
         validate_tenant(&t)?;
         let (d, ()) = self.commit(|s, b, d| {
-            if s.tenant(&t.id)?.is_some() {
+            if s.stored_tenant(&t.id)?.is_some() {
                 return Err(StoreError::Exists(format!("tenant {}", t.id)));
             }
             b.put_cf(s.cf("tenants"), t.id.as_bytes(), t.encode_to_vec());
-            d.upserted.push(t.clone());
+            d.upserted.push(edge_view(&t));
             Ok(())
         })?;
-        Ok((t, d.version))
+        Ok((admin_view(t), d.version))
     }
 
     /// Changes a tenant with `f` (read, modify, write under the writer lock); `f` may fail.
+    /// `f` sees the tenant as stored (its alerting config included); the tenant returned is
+    /// what admins see of the result.
     pub fn modify_tenant<R>(
         &self,
         id: &str,
@@ -239,24 +298,28 @@ impl Store {
     ) -> Result<(Tenant, R, u64), StoreError> {
         let (d, (t, r)) = self.commit(|s, b, d| {
             let mut t = s
-                .tenant(id)?
+                .stored_tenant(id)?
                 .ok_or_else(|| StoreError::NotFound(format!("tenant {id}")))?;
             let r = f(&mut t)?;
             if t.id != id {
                 return Err(StoreError::Invalid("a tenant's id cannot change".into()));
             }
+            t.alerts_sealed.clear();
             validate_tenant(&t)?;
             b.put_cf(s.cf("tenants"), t.id.as_bytes(), t.encode_to_vec());
-            d.upserted.push(t.clone());
+            d.upserted.push(edge_view(&t));
             Ok((t, r))
         })?;
-        Ok((t, r, d.version))
+        Ok((admin_view(t), r, d.version))
     }
 
-    /// Deletes a tenant with its accounts and deletion records.
+    /// Deletes a tenant with its accounts, deletion records, EVI windows, alert records and
+    /// pending alert commands.
     pub fn delete_tenant(&self, id: &str) -> Result<u64, StoreError> {
+        // No alert record of it is being stored meanwhile.
+        let _alerts = self.alerts_lock()?;
         let (d, ()) = self.commit(|s, b, d| {
-            if s.tenant(id)?.is_none() {
+            if s.stored_tenant(id)?.is_none() {
                 return Err(StoreError::NotFound(format!("tenant {id}")));
             }
             b.delete_cf(s.cf("tenants"), id.as_bytes());
@@ -266,8 +329,11 @@ impl Store {
             }
             b.delete_range_cf(s.cf("accounts"), &lo, &hi);
             b.delete_range_cf(s.cf("deleted_users"), &lo, &hi);
-            // Its EVI windows go with it (keys start "id\0" too).
+            // Its EVI windows, alert records and pending commands go with it (keys start
+            // "id\0" too).
             b.delete_range_cf(s.cf("aggregates"), &lo, &hi);
+            b.delete_range_cf(s.cf("alerts"), &lo, &hi);
+            b.delete_range_cf(s.cf("alert_commands"), &lo, &hi);
             d.deleted_tenant_ids.push(id.to_string());
             Ok(())
         })?;
@@ -281,7 +347,7 @@ impl Store {
         }
         let (d, ()) = self.commit(|s, b, d| {
             for a in accounts {
-                if s.tenant(&a.tenant_id)?.is_none() {
+                if s.stored_tenant(&a.tenant_id)?.is_none() {
                     return Err(StoreError::NotFound(format!("tenant {}", a.tenant_id)));
                 }
                 b.put_cf(
@@ -299,7 +365,7 @@ impl Store {
     /// Why `a` would be refused, if it would: invalid, or its tenant does not exist.
     pub fn check_account(&self, a: &Account) -> Result<(), StoreError> {
         validate_account(a)?;
-        if self.tenant(&a.tenant_id)?.is_none() {
+        if self.stored_tenant(&a.tenant_id)?.is_none() {
             return Err(StoreError::NotFound(format!("tenant {}", a.tenant_id)));
         }
         Ok(())
@@ -311,7 +377,7 @@ impl Store {
             return Err(StoreError::Invalid("uid must be 1 to 256 bytes".into()));
         }
         let (d, ()) = self.commit(|s, b, d| {
-            if s.tenant(&r.tenant_id)?.is_none() {
+            if s.stored_tenant(&r.tenant_id)?.is_none() {
                 return Err(StoreError::NotFound(format!("tenant {}", r.tenant_id)));
             }
             b.put_cf(
@@ -326,7 +392,8 @@ impl Store {
     }
 
     /// Everything as of the current version, as one or more messages (all but the last with
-    /// `more`). Taken under the writer lock so it is one consistent version.
+    /// `more`), tenants as edges see them ([`edge_view`]). Taken under the writer lock so it is
+    /// one consistent version.
     pub fn snapshot(&self) -> Result<Vec<ConfigUpdate>, StoreError> {
         let _w = self
             .writer
@@ -336,7 +403,7 @@ impl Store {
         let mut first = ConfigUpdate {
             version,
             full_snapshot: true,
-            upserted: self.tenants()?,
+            upserted: self.stored_tenants()?.iter().map(edge_view).collect(),
             deleted_users: self.deleted_users(None)?,
             ..ConfigUpdate::default()
         };
@@ -370,7 +437,14 @@ impl Store {
         let mut out = Vec::with_capacity((current - from) as usize);
         for v in from + 1..=current {
             match self.db.get_cf(self.cf("log"), v.to_be_bytes())? {
-                Some(b) => out.push(decode("log entry", &b)?),
+                Some(b) => {
+                    let mut u: ConfigUpdate = decode("log entry", &b)?;
+                    // Entries logged before edges got their own view carry the admin's.
+                    for t in &mut u.upserted {
+                        *t = edge_view(t);
+                    }
+                    out.push(u);
+                }
                 None => return Ok(None),
             }
         }
@@ -389,7 +463,7 @@ impl Store {
             let exists = match known.get(&w.tenant_id) {
                 Some(e) => *e,
                 None => {
-                    let e = self.tenant(&w.tenant_id)?.is_some();
+                    let e = self.stored_tenant(&w.tenant_id)?.is_some();
                     known.insert(w.tenant_id.clone(), e);
                     e
                 }
@@ -447,6 +521,29 @@ fn agg_key(w: &WindowAggregate) -> Vec<u8> {
     k.push(0);
     k.extend_from_slice(w.edge_id.as_bytes());
     k
+}
+
+/// What an edge gets of a tenant: everything it runs with, the alerting config included (edges
+/// deliver alerts, so they need its credentials), and legacy contacts reduced to their ids
+/// (an edge only names them in its `actions` rows). Never a sealed copy.
+pub fn edge_view(t: &Tenant) -> Tenant {
+    let mut e = t.clone();
+    for c in &mut e.contacts {
+        *c = Contact {
+            id: std::mem::take(&mut c.id),
+            ..Contact::default()
+        };
+    }
+    e.alerts_sealed.clear();
+    e
+}
+
+/// What an admin gets of a tenant: everything but its alerting config (`GetAlerts` shows that
+/// redacted).
+pub fn admin_view(mut t: Tenant) -> Tenant {
+    t.alerts_toml.clear();
+    t.alerts_sealed.clear();
+    t
 }
 
 /// What an edge would refuse is refused here, before it reaches any edge: the tenant goes

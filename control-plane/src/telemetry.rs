@@ -1,6 +1,7 @@
 //! The plane's own metrics, served on its HTTP port at `/metrics` (Prometheus text): gRPC
 //! requests by method (and the errors answered at the head, by code), edges following the
-//! config stream, config updates sent, windows stored, and what the store holds.
+//! config stream, config updates sent, windows stored, alert records and commands, and what
+//! the store holds.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -18,6 +19,29 @@ pub struct Metrics {
     pub watchers: AtomicU64,
     pub updates_sent: AtomicU64,
     pub windows_stored: AtomicU64,
+    /// `ReportAlerts` streams open.
+    pub alert_streams: AtomicU64,
+    /// Alert records stored from edge reports.
+    pub alert_records: AtomicU64,
+    /// Records not stored, by reason: older than the stored one, of a tenant that does not
+    /// exist, invalid.
+    pub alert_records_stale: AtomicU64,
+    pub alert_records_unknown_tenant: AtomicU64,
+    pub alert_records_invalid: AtomicU64,
+    /// Commands queued by `Alerts.Act`.
+    pub alert_commands_queued: AtomicU64,
+    /// Commands sent in acks (a pending command is sent again in every ack to its edge).
+    pub alert_commands_sent: AtomicU64,
+    /// Alert records pruned past their retention.
+    pub alerts_pruned: AtomicU64,
+}
+
+/// What the store holds, read by the caller at each scrape.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Stored {
+    pub version: u64,
+    pub tenants: u64,
+    pub pending_commands: u64,
 }
 
 impl Metrics {
@@ -26,8 +50,8 @@ impl Metrics {
         *m.entry((method.to_string(), code.to_string())).or_default() += 1;
     }
 
-    /// Prometheus text; `version` and `tenants` are read from the store by the caller.
-    pub fn render(&self, version: u64, tenants: u64) -> String {
+    /// Prometheus text; `stored` is read from the store by the caller.
+    pub fn render(&self, stored: Stored) -> String {
         let mut o = String::new();
         let esc = |v: &str| {
             v.replace('\\', "\\\\")
@@ -85,11 +109,67 @@ impl Metrics {
                 "siq_control_config_version",
                 "The latest config version.",
                 "gauge",
-                version,
+                stored.version,
             ),
-            ("siq_control_tenants", "Tenants stored.", "gauge", tenants),
+            (
+                "siq_control_tenants",
+                "Tenants stored.",
+                "gauge",
+                stored.tenants,
+            ),
+            (
+                "siq_plane_alert_streams",
+                "Edges reporting alerts now (ReportAlerts streams open).",
+                "gauge",
+                self.alert_streams.load(Relaxed),
+            ),
+            (
+                "siq_plane_alert_records_total",
+                "Alert records stored from edge reports.",
+                "counter",
+                self.alert_records.load(Relaxed),
+            ),
+            (
+                "siq_plane_alert_commands_queued_total",
+                "Commands (acknowledge, false_alarm) queued by Alerts.Act.",
+                "counter",
+                self.alert_commands_queued.load(Relaxed),
+            ),
+            (
+                "siq_plane_alert_commands_sent_total",
+                "Commands sent in acks to edges (a pending one is sent in every ack to its edge).",
+                "counter",
+                self.alert_commands_sent.load(Relaxed),
+            ),
+            (
+                "siq_plane_alert_commands_pending",
+                "Commands not yet shown applied by a record of their alert.",
+                "gauge",
+                stored.pending_commands,
+            ),
+            (
+                "siq_plane_alerts_pruned_total",
+                "Alert records pruned past their retention (30 days).",
+                "counter",
+                self.alerts_pruned.load(Relaxed),
+            ),
         ] {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+        }
+        let _ = writeln!(
+            o,
+            "# HELP siq_plane_alert_records_dropped_total Alert records not stored, by reason.\n# TYPE siq_plane_alert_records_dropped_total counter"
+        );
+        for (reason, n) in [
+            ("stale", &self.alert_records_stale),
+            ("unknown_tenant", &self.alert_records_unknown_tenant),
+            ("invalid", &self.alert_records_invalid),
+        ] {
+            let _ = writeln!(
+                o,
+                "siq_plane_alert_records_dropped_total{{reason=\"{reason}\"}} {}",
+                n.load(Relaxed)
+            );
         }
         o
     }
@@ -163,7 +243,13 @@ mod tests {
         m.rpc("/sentientiq.v1.TenantAdmin/GetTenant", "");
         m.rpc("/sentientiq.v1.TenantAdmin/GetTenant", "16");
         m.watchers.store(3, Relaxed);
-        let t = m.render(7, 2);
+        m.alert_records.store(5, Relaxed);
+        m.alert_records_invalid.store(1, Relaxed);
+        let t = m.render(Stored {
+            version: 7,
+            tenants: 2,
+            pending_commands: 4,
+        });
         assert!(
             t.contains(
                 "siq_control_grpc_requests_total{method=\"/sentientiq.v1.TenantAdmin/GetTenant\"} 2"
@@ -173,5 +259,13 @@ mod tests {
         assert!(t.contains("siq_control_grpc_errors_total{method=\"/sentientiq.v1.TenantAdmin/GetTenant\",code=\"16\"} 1"));
         assert!(t.contains("siq_control_watching_edges 3"));
         assert!(t.contains("siq_control_config_version 7"));
+        assert!(t.contains("siq_plane_alert_records_total 5"), "{t}");
+        assert!(t.contains("siq_plane_alert_commands_pending 4"), "{t}");
+        assert!(t.contains("siq_plane_alert_records_dropped_total{reason=\"invalid\"} 1"));
+        // Every sample has its TYPE line, and no gauge shares a counter's stem.
+        for line in t.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap_or_default();
+            assert!(t.contains(&format!("# TYPE {name} ")), "{name}");
+        }
     }
 }

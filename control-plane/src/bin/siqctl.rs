@@ -1,14 +1,19 @@
-//! `siqctl`: tenant, key, account and EVI operations against the control plane, from the shell.
-//! Human-readable by default, `--json` for scripts. The endpoint and admin token come from
-//! flags or the environment (`SIQ_ENDPOINT`, `SIQ_ADMIN_TOKEN`, `SIQ_CA`).
+//! `siqctl`: tenant, key, account, alert and EVI operations against the control plane, from
+//! the shell. Human-readable by default, `--json` for scripts. The endpoint and admin token come
+//! from flags or the environment (`SIQ_ENDPOINT`, `SIQ_ADMIN_TOKEN`, `SIQ_CA`).
+//!
+//! No command prints a secret: the plane never answers an alerting config but redacted
+//! (`[redacted]`), and `siqctl alerts set` prints what the plane answered, not the file.
 
 use std::io::{BufRead, Write};
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
+use sentientiq_control::store::alerts::MAX_LIST_ALERTS;
 use sentientiq_proto::grpc::{
-    self, Account, DeleteUserRequest, EviRequest, ListTenantsRequest, RevokeKeyRequest,
-    RotateKeyRequest, Tenant, TenantId,
+    self, Account, AlertActionRequest, AlertRecord, DeleteUserRequest, EviRequest,
+    ListAlertsRequest, ListTenantsRequest, RevokeKeyRequest, RotateKeyRequest, SetAlertsRequest,
+    Tenant, TenantId,
 };
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
@@ -16,7 +21,7 @@ use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 #[derive(Debug, Parser)]
 #[command(
     version,
-    about = "Operate SentientIQ tenants, keys, accounts and the EVI"
+    about = "Operate SentientIQ tenants, keys, accounts, alerts and the EVI"
 )]
 struct Cli {
     /// Control plane address.
@@ -46,6 +51,9 @@ enum Cmd {
     /// The account directory and GDPR deletions.
     #[command(subcommand)]
     Account(AccountCmd),
+    /// Alert delivery: a tenant's alerting config, and alerts across every region.
+    #[command(subcommand)]
+    Alerts(AlertsCmd),
     /// Emotional Volatility Index per region and global.
     Evi {
         tenant: String,
@@ -151,11 +159,14 @@ enum EditCmd {
         #[arg(long, default_value_t = 0)]
         account_cooldown_s: u32,
         /// A message to the page: KIND:VARIANT[:PAYLOAD_JSON].
-        #[arg(long, conflicts_with = "escalate")]
+        #[arg(long, conflicts_with_all = ["escalate", "escalate_chain"])]
         intervene: Option<String>,
-        /// Contacts to escalate to (comma-separated ids).
-        #[arg(long, value_delimiter = ',')]
+        /// Contacts to escalate to (comma-separated ids): one step, the default wait.
+        #[arg(long, value_delimiter = ',', conflicts_with = "escalate_chain")]
         escalate: Vec<String>,
+        /// A chain of the tenant's alerting config to escalate through (`siqctl alerts set`).
+        #[arg(long)]
+        escalate_chain: Option<String>,
     },
     /// Removes a rule.
     Unrule { id: String, rule_id: String },
@@ -228,6 +239,50 @@ enum AccountCmd {
     },
     /// GDPR: purge a user's identity on every edge and suppress their data; recorded.
     DeleteUser { tenant: String, uid: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum AlertsCmd {
+    /// Sets a tenant's alerting config (vendor accounts, contacts, chains) from a TOML file
+    /// (`-`: stdin; see alerts/alerts.example.toml) and prints it as stored, secrets redacted.
+    Set {
+        tenant: String,
+        file: std::path::PathBuf,
+    },
+    /// Prints a tenant's alerting config, secrets redacted.
+    Get { tenant: String },
+    /// Removes a tenant's alerting config (refused while a rule pages through it).
+    Remove { tenant: String },
+    /// Alerts from every region, newest first (at most 1000).
+    List {
+        /// Only this tenant's.
+        #[arg(long)]
+        tenant: Option<String>,
+        /// Only open ones (not acknowledged, labelled or closed).
+        #[arg(long)]
+        open: bool,
+        /// Only those changed at or after this time (ms since the Unix epoch).
+        #[arg(long, default_value_t = 0)]
+        since_ms: i64,
+    },
+    /// "I'm on it": stops the alert's chain everywhere (PagerDuty included).
+    Ack {
+        alert: String,
+        #[arg(long)]
+        tenant: String,
+        /// Who acknowledges (shown with the alert).
+        #[arg(long)]
+        by: String,
+    },
+    /// Labels the alert a false alarm and closes it.
+    FalseAlarm {
+        alert: String,
+        #[arg(long)]
+        tenant: String,
+        /// Who labels it.
+        #[arg(long)]
+        by: String,
+    },
 }
 
 /// Adds the admin token to every request.
@@ -418,9 +473,16 @@ fn edit_tenant(t: &mut Tenant, edit: EditCmd) -> Result<()> {
             account_cooldown_s,
             intervene,
             escalate,
+            escalate_chain,
             ..
         } => {
             let action = match (intervene, escalate.is_empty()) {
+                (None, true) if escalate_chain.is_some() => {
+                    grpc::rule::Action::Escalation(grpc::Escalation {
+                        contact_ids: Vec::new(),
+                        chain: escalate_chain.unwrap_or_default(),
+                    })
+                }
                 (Some(spec), _) => {
                     let mut parts = spec.splitn(3, ':');
                     let kind = parts.next().unwrap_or_default().to_string();
@@ -441,7 +503,9 @@ fn edit_tenant(t: &mut Tenant, edit: EditCmd) -> Result<()> {
                     contact_ids: escalate,
                     chain: String::new(),
                 }),
-                (None, true) => bail!("a rule needs --intervene or --escalate"),
+                (None, true) => {
+                    bail!("a rule needs --intervene, --escalate or --escalate-chain")
+                }
             };
             t.rules.retain(|r| r.id != rule_id);
             t.rules.push(grpc::Rule {
@@ -549,11 +613,28 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Tenant(TenantCmd::Get { id }) => {
             let t = admin
-                .get_tenant(TenantId { id })
+                .get_tenant(TenantId { id: id.clone() })
                 .await
                 .map_err(status)?
                 .into_inner();
-            out(json, &t, || describe(&t))?;
+            // Whether it has an alerting config (never its content: `alerts get` shows that).
+            let alerting = match json {
+                true => None,
+                false => Some(admin.get_alerts(TenantId { id: id.clone() }).await.is_ok()),
+            };
+            out(json, &t, || {
+                let mut s = describe(&t);
+                if let Some(set) = alerting {
+                    s += &match set {
+                        true => format!("  alerting config: set (siqctl alerts get {id})\n"),
+                        false => {
+                            "  alerting config: none (escalations are recorded, not delivered)\n"
+                                .to_string()
+                        }
+                    };
+                }
+                s
+            })?;
         }
         Cmd::Tenant(TenantCmd::List) => {
             let l = admin
@@ -684,6 +765,7 @@ async fn run(cli: Cli) -> Result<()> {
                 format!("deletion of {uid} in {tenant} recorded; edges purge it\n")
             })?;
         }
+        Cmd::Alerts(cmd) => alerts(ch, json, cmd).await?,
         Cmd::Evi { tenant, minutes } => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -744,6 +826,237 @@ async fn run(cli: Cli) -> Result<()> {
     Ok(())
 }
 
+/// `siqctl alerts …`.
+async fn alerts(ch: Auth, json: bool, cmd: AlertsCmd) -> Result<()> {
+    let status = |e: tonic::Status| anyhow::anyhow!("{}: {}", code_name(e.code()), e.message());
+    let mut admin = grpc::tenant_admin_client::TenantAdminClient::new(ch.clone());
+    let mut alerts = grpc::alerts_client::AlertsClient::new(ch);
+    match cmd {
+        AlertsCmd::Set { tenant, file } => {
+            let toml = if file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin()).context("reading stdin")?
+            } else {
+                std::fs::read_to_string(&file)
+                    .with_context(|| format!("reading {}", file.display()))?
+            };
+            if toml.trim().is_empty() {
+                bail!(
+                    "{} is empty; to remove the alerting config: siqctl alerts remove {tenant}",
+                    file.display()
+                );
+            }
+            let c = admin
+                .set_alerts(SetAlertsRequest {
+                    tenant_id: tenant.clone(),
+                    toml,
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            out(json, &c, || {
+                format!(
+                    "alerting config of {tenant} set (secrets redacted):\n{}",
+                    c.toml_redacted
+                )
+            })?;
+        }
+        AlertsCmd::Get { tenant } => {
+            let c = admin
+                .get_alerts(TenantId { id: tenant })
+                .await
+                .map_err(status)?
+                .into_inner();
+            out(json, &c, || c.toml_redacted.clone())?;
+        }
+        AlertsCmd::Remove { tenant } => {
+            admin
+                .set_alerts(SetAlertsRequest {
+                    tenant_id: tenant.clone(),
+                    toml: String::new(),
+                })
+                .await
+                .map_err(status)?;
+            out(json, &serde_json::json!({"removed": tenant}), || {
+                format!(
+                    "alerting config of {tenant} removed; escalations are recorded, not delivered\n"
+                )
+            })?;
+        }
+        AlertsCmd::List {
+            tenant,
+            open,
+            since_ms,
+        } => {
+            let l = alerts
+                .list(ListAlertsRequest {
+                    tenant_id: tenant.unwrap_or_default(),
+                    since_ms,
+                    open_only: open,
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            let now = now_ms()?;
+            out(json, &l.alerts, || alert_table(&l.alerts, now))?;
+        }
+        AlertsCmd::Ack { alert, tenant, by } => {
+            act(&mut alerts, json, tenant, alert, "acknowledge", by).await?;
+        }
+        AlertsCmd::FalseAlarm { alert, tenant, by } => {
+            act(&mut alerts, json, tenant, alert, "false_alarm", by).await?;
+        }
+    }
+    Ok(())
+}
+
+async fn act(
+    alerts: &mut grpc::alerts_client::AlertsClient<Auth>,
+    json: bool,
+    tenant: String,
+    alert: String,
+    action: &str,
+    by: String,
+) -> Result<()> {
+    alerts
+        .act(AlertActionRequest {
+            tenant_id: tenant.clone(),
+            alert_id: alert.clone(),
+            action: action.to_string(),
+            by: by.clone(),
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: {}", code_name(e.code()), e.message()))?;
+    let v = serde_json::json!({"tenant": tenant, "alert": alert, "action": action, "by": by});
+    out(json, &v, || {
+        let what = match action {
+            "acknowledge" => "acknowledged",
+            _ => "labelled a false alarm",
+        };
+        format!(
+            "{alert} of {tenant}: {what} by {by}; the edge holding it applies it at its next report \
+             (siqctl alerts list --tenant {tenant} shows when)\n"
+        )
+    })
+}
+
+fn now_ms() -> Result<i64> {
+    Ok(std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("clock before 1970")?
+        .as_millis() as i64)
+}
+
+/// Cents as dollars with thousands separators: `$120,000`, `$1,234.50`, `-$5`.
+fn dollars(cents: i64) -> String {
+    let (sign, c) = match cents < 0 {
+        true => ("-", cents.unsigned_abs()),
+        false => ("", cents.unsigned_abs()),
+    };
+    let whole = (c / 100).to_string();
+    let mut grouped = String::with_capacity(whole.len() + whole.len() / 3);
+    for (i, ch) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(ch);
+    }
+    match c % 100 {
+        0 => format!("{sign}${grouped}"),
+        r => format!("{sign}${grouped}.{r:02}"),
+    }
+}
+
+/// How long ago, in the largest unit that fits: `45s`, `12m`, `3h`, `2d`.
+fn age(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86_400 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
+    }
+}
+
+/// `2/3 delivered`, with failures and give-ups when there are any.
+fn deliveries(a: &AlertRecord) -> String {
+    let count = |st: &[&str]| {
+        a.deliveries
+            .iter()
+            .filter(|d| st.contains(&d.status.as_str()))
+            .count()
+    };
+    let mut s = format!("{}/{} delivered", count(&["delivered"]), a.deliveries.len());
+    let failed = count(&["failed", "gave_up"]);
+    if failed > 0 {
+        s += &format!(", {failed} failed");
+    }
+    s
+}
+
+/// Alerts as a table, newest first as the plane answers them.
+fn alert_table(alerts: &[AlertRecord], now_ms: i64) -> String {
+    if alerts.is_empty() {
+        return "no alerts\n".into();
+    }
+    let dash = |s: &str| match s.is_empty() {
+        true => "-".to_string(),
+        false => s.to_string(),
+    };
+    let mut rows = vec![
+        [
+            "ID",
+            "TENANT",
+            "REGION",
+            "ACCOUNT",
+            "VALUE",
+            "USER",
+            "EMOTION",
+            "STATE",
+            "STEP",
+            "DELIVERIES",
+            "ACKED BY",
+            "AGE",
+        ]
+        .map(String::from),
+    ];
+    for a in alerts {
+        rows.push([
+            a.alert_id.clone(),
+            a.tenant_id.clone(),
+            dash(&a.region),
+            dash(&a.account),
+            dollars(a.value_cents),
+            dash(&a.user),
+            dash(&a.emotion),
+            a.state.clone(),
+            a.step.to_string(),
+            deliveries(a),
+            dash(&a.acked_by),
+            age(now_ms - a.opened_ms),
+        ]);
+    }
+    let mut width = [0usize; 12];
+    for r in &rows {
+        for (w, c) in width.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut s = String::new();
+    for r in &rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(width)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        s += line.join("  ").trim_end();
+        s.push('\n');
+    }
+    if alerts.len() >= MAX_LIST_ALERTS {
+        s += &format!("(the newest {MAX_LIST_ALERTS}; narrow with --tenant or --since-ms)\n");
+    }
+    s
+}
+
 fn code_name(c: tonic::Code) -> &'static str {
     match c {
         tonic::Code::Unauthenticated => "unauthenticated",
@@ -757,7 +1070,81 @@ fn code_name(c: tonic::Code) -> &'static str {
 
 #[cfg(test)]
 mod tests {
-    use super::utc_minute;
+    use super::{age, alert_table, dollars, utc_minute};
+    use sentientiq_proto::grpc::{AlertDelivery, AlertRecord};
+
+    #[test]
+    fn values_print_as_dollars() {
+        for (cents, want) in [
+            (0, "$0"),
+            (5, "$0.05"),
+            (100, "$1"),
+            (99_999, "$999.99"),
+            (100_000, "$1,000"),
+            (12_000_000, "$120,000"),
+            (123_456_789, "$1,234,567.89"),
+            (-150, "-$1.50"),
+            (i64::MIN, "-$92,233,720,368,547,758.08"),
+        ] {
+            assert_eq!(dollars(cents), want, "{cents}");
+        }
+    }
+
+    #[test]
+    fn ages_print_in_the_largest_unit_that_fits() {
+        for (ms, want) in [
+            (-5, "0s"),
+            (59_999, "59s"),
+            (60_000, "1m"),
+            (3_599_999, "59m"),
+            (3_600_000, "1h"),
+            (86_399_999, "23h"),
+            (86_400_000, "1d"),
+        ] {
+            assert_eq!(age(ms), want, "{ms}");
+        }
+    }
+
+    #[test]
+    fn alerts_print_as_an_aligned_table() {
+        let d = |status: &str| AlertDelivery {
+            status: status.into(),
+            ..AlertDelivery::default()
+        };
+        let a = AlertRecord {
+            alert_id: "al_1".into(),
+            tenant_id: "acme".into(),
+            region: "us-east-1".into(),
+            account: "Globex".into(),
+            value_cents: 12_000_000,
+            user: "ana@globex.example".into(),
+            emotion: "rage".into(),
+            state: "acknowledged".into(),
+            step: 1,
+            deliveries: vec![d("delivered"), d("delivered"), d("gave_up")],
+            acked_by: "bob".into(),
+            opened_ms: 1_000,
+            ..AlertRecord::default()
+        };
+        let t = alert_table(&[a], 181_000);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 2, "{t}");
+        assert!(lines[0].starts_with("ID    TENANT  REGION"), "{t}");
+        for want in [
+            "$120,000",
+            "ana@globex.example",
+            "2/3 delivered, 1 failed",
+            "bob",
+            "3m",
+        ] {
+            assert!(lines[1].contains(want), "{want} in {t}");
+        }
+        // Columns line up: every column starts where its header does.
+        let col = |l: &str, s: &str| l.find(s).expect("present");
+        assert_eq!(col(lines[0], "VALUE"), col(lines[1], "$120,000"));
+        assert_eq!(col(lines[0], "AGE"), col(lines[1], "3m"));
+        assert_eq!(alert_table(&[], 0), "no alerts\n");
+    }
 
     #[test]
     fn minutes_print_as_utc_dates() {

@@ -59,23 +59,32 @@ impl Vendors {
         }
     }
 
-    /// The demo tenant's alerting config: `csm-oncall` (Slack webhook + signed webhook) is
-    /// paged first; `vp` (PagerDuty + SMS) after `wait_ms` without an acknowledgement.
+    /// The demo tenant's alerting config as a `[tenant.alerts]` table of an edge's file.
     pub fn tenant_alerts(&self, wait_ms: u64) -> String {
+        self.alerts_toml(wait_ms)
+            .replace("[providers", "[tenant.alerts.providers")
+            .replace("[[contacts]]", "[[tenant.alerts.contacts]]")
+            .replace("[chains.", "[tenant.alerts.chains.")
+    }
+
+    /// The alerting config (`siqctl alerts set`'s file): `csm-oncall` (Slack webhook + signed
+    /// webhook) is paged first; `vp` (PagerDuty + SMS) after `wait_ms` without an
+    /// acknowledgement.
+    pub fn alerts_toml(&self, wait_ms: u64) -> String {
         format!(
             r#"
-[tenant.alerts.providers]
+[providers]
 slack_api_base = "{slack}"
 slack_bot_token = "{SLACK_TOKEN}"
 pagerduty_base = "{pd}"
 
-[tenant.alerts.providers.twilio]
+[providers.twilio]
 base = "{twilio}"
 account_sid = "{TWILIO_SID}"
 auth = {{ kind = "auth_token", token = "{TWILIO_TOKEN}" }}
 sms_from = {{ number = "+14155552345" }}
 
-[[tenant.alerts.contacts]]
+[[contacts]]
 id = "csm-oncall"
 name = "Casey (CSM)"
 addresses = [
@@ -83,7 +92,7 @@ addresses = [
   {{ kind = "webhook", url = "{hook}/hooks/siq", secret = "{WHSEC}" }},
 ]
 
-[[tenant.alerts.contacts]]
+[[contacts]]
 id = "vp"
 name = "Vera (VP Customer Success)"
 addresses = [
@@ -91,7 +100,7 @@ addresses = [
   {{ kind = "sms", to = "+14155550101" }},
 ]
 
-[tenant.alerts.chains.enterprise]
+[chains.enterprise]
 steps = [{{ contacts = ["csm-oncall"], wait_ms = {wait_ms} }}, {{ contacts = ["vp"] }}]
 "#,
             slack = self.slack.url(),

@@ -108,6 +108,11 @@ impl Edge {
 
     /// The same for a plane at `url`, trusting what `ca` (an `[control]` line, or empty) says.
     pub fn follow_at(region: &str, url: &str, ca: &str) -> Edge {
+        Edge::follow_env(region, url, ca, Vec::new())
+    }
+
+    /// The same with extra environment for the edge process.
+    pub fn follow_env(region: &str, url: &str, ca: &str, env: Vec<(String, String)>) -> Edge {
         Edge::launch(
             |dir, port| {
                 // The example's own tenant goes: the plane is the source of tenants here.
@@ -124,7 +129,7 @@ impl Edge {
                     crate::plane::EDGE_TOKEN
                 )
             },
-            Vec::new(),
+            env,
         )
     }
 

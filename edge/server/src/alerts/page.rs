@@ -61,8 +61,15 @@ fn shell(title: &str, body: &str) -> String {
     )
 }
 
-/// The page of an alert, for the contact the link was made for.
-pub fn render(c: &Chain, claims: &Claims, contact_name: &str, notice: Option<&str>) -> String {
+/// The page of an alert, for the contact the link was made for; `name` gives a contact's
+/// display name from its id.
+pub fn render(
+    c: &Chain,
+    claims: &Claims,
+    name: &dyn Fn(&str) -> String,
+    notice: Option<&str>,
+) -> String {
+    let contact_name = name(claims.contact.as_str());
     let d = &c.detection;
     let st = state(c);
     let mut b = String::new();
@@ -82,9 +89,9 @@ pub fn render(c: &Chain, claims: &Claims, contact_name: &str, notice: Option<&st
         escape(d.user.as_deref().unwrap_or("anonymous")),
         match &c.state {
             State::Acknowledged { by, at_ms } =>
-                format!("{} is on it since {}", escape(by), utc(*at_ms)),
+                format!("{} is on it since {}", escape(&name(by)), utc(*at_ms)),
             State::FalseAlarm { by, at_ms } =>
-                format!("false alarm, said {} at {}", escape(by), utc(*at_ms)),
+                format!("false alarm, said {} at {}", escape(&name(by)), utc(*at_ms)),
             State::Open if c.closed_ms.is_some() => "closed".into(),
             State::Open => "open: nobody has acknowledged it yet".into(),
         }
@@ -146,12 +153,18 @@ pub fn render(c: &Chain, claims: &Claims, contact_name: &str, notice: Option<&st
         let lat = c.latency_ms(x).map_or(String::new(), |ms| {
             format!(" in {:.1} s", ms as f64 / 1000.0)
         });
+        let purpose = serde_json::to_value(x.purpose)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .filter(|p| p != "page")
+            .map_or(String::new(), |p| format!(" ({p})"));
         let _ = write!(
             b,
-            "<tr><th>step {} · {}</th><td>{} {}{}{}</td></tr>",
+            "<tr><th>step {} · {}</th><td>{}{} {}{}{}</td></tr>",
             x.step,
-            escape(x.contact.as_str()),
+            escape(&name(x.contact.as_str())),
             escape(x.channel.as_str()),
+            escape(&purpose),
             escape(&status),
             lat,
             if x.attempts > 1 {
@@ -165,7 +178,7 @@ pub fn render(c: &Chain, claims: &Claims, contact_name: &str, notice: Option<&st
         b,
         "</table><p class=sub>Alert {} · this link is for {} and expires {}.</p>",
         escape(c.id.as_str()),
-        escape(contact_name),
+        escape(&contact_name),
         utc(claims.expires_s.saturating_mul(1000))
     );
     shell(&format!("{emotion}: {}", d.account), &b)
@@ -210,17 +223,22 @@ pub fn form_action(body: &[u8]) -> Option<Action> {
     }
 }
 
-fn contact_name(node: &Node, tenant: &str, claims: &Claims) -> String {
+/// A contact's display name (its id when it has none, or is no longer configured).
+fn contact_name(node: &Node, tenant: &str, id: &str) -> String {
     let tenants = node.tenants.load();
-    tenants
-        .list
-        .iter()
-        .find(|t| &*t.id == tenant)
-        .and_then(|t| t.alerts.as_ref())
-        .and_then(|a| a.roster.get(&claims.contact))
-        .map(|c| c.name.clone())
+    sentientiq_alerts::ids::ContactId::new(id)
+        .ok()
+        .and_then(|cid| {
+            tenants
+                .list
+                .iter()
+                .find(|t| &*t.id == tenant)
+                .and_then(|t| t.alerts.as_ref())
+                .and_then(|a| a.roster.get(&cid))
+                .map(|c| c.name.clone())
+        })
         .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| claims.contact.to_string())
+        .unwrap_or_else(|| id.to_string())
 }
 
 /// `GET /a/{token}` (`form` None) or `POST` (`form` the body).
@@ -243,7 +261,9 @@ pub async fn serve(node: &Node, token: &str, form: Option<&[u8]>) -> Response {
     let Some(chain) = h.views.get(&claims.alert) else {
         return html(404, refused());
     };
-    let name = contact_name(node, &chain.detection.tenant, &claims);
+    let tenant = chain.detection.tenant.clone();
+    let names = |id: &str| contact_name(node, &tenant, id);
+    let name = names(claims.contact.as_str());
     let notice = match action {
         Action::View => None,
         Action::Intervene => Some(
@@ -280,7 +300,7 @@ pub async fn serve(node: &Node, token: &str, form: Option<&[u8]>) -> Response {
         }
     };
     let chain = h.views.get(&claims.alert).unwrap_or(chain);
-    html(200, render(&chain, &claims, &name, notice.as_deref()))
+    html(200, render(&chain, &claims, &names, notice.as_deref()))
 }
 
 #[cfg(test)]
@@ -331,7 +351,8 @@ mod tests {
     #[test]
     fn the_page_escapes_customer_data_and_offers_what_the_link_allows() {
         let c = chain();
-        let p = render(&c, &claims(Scope::Respond), "Ana", Some("done <b>"));
+        let ana = |_: &str| "Ana".to_string();
+        let p = render(&c, &claims(Scope::Respond), &ana, Some("done <b>"));
         assert!(
             p.contains("Globex &lt;script&gt;") && !p.contains("<script>"),
             "{p}"
@@ -341,7 +362,7 @@ mod tests {
         for b in ["value=ack", "value=intervene", "value=false_alarm"] {
             assert!(p.contains(b), "{b}");
         }
-        let p = render(&c, &claims(Scope::Acknowledge), "Ana", None);
+        let p = render(&c, &claims(Scope::Acknowledge), &ana, None);
         assert!(p.contains("value=ack"));
         assert!(!p.contains("value=intervene") && !p.contains("value=false_alarm"));
         assert!(refused().contains("not valid"));

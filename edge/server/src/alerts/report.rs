@@ -179,6 +179,11 @@ async fn stream(
     let (tx, rx) = mpsc::channel::<grpc::AlertBatch>(4);
     let mut req = tonic::Request::new(ReceiverStream(rx));
     req.metadata_mut().insert("authorization", token.clone());
+    // The plane learns which edge holds which alerts from this (commands for an edge wait
+    // for its stream, even when it reports nothing new).
+    if let Ok(v) = h.edge_id.parse() {
+        req.metadata_mut().insert("siq-edge-id", v);
+    }
     let first = tx.clone();
     // The first batch goes before the call returns: a plane answers a stream's headers only
     // once it has read from it.

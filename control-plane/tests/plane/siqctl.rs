@@ -1,0 +1,370 @@
+//! `siqctl alerts …` and `siqctl tenant rule … --escalate-chain` end to end against a real
+//! plane, with an edge reporting alerts; and no siqctl command ever prints a secret.
+
+use crate::kit::{Plane, Reporter, SECRET_ALERTS, SECRETS, assert_no_secret, now_ms, record, rt};
+
+/// Every siqctl run of a test, so that all of their output can be checked for secrets.
+struct Runs<'a> {
+    p: &'a Plane,
+    seen: Vec<(String, String)>,
+}
+
+impl Runs<'_> {
+    /// Runs siqctl; returns stdout if it succeeded, panics if not.
+    fn ok(&mut self, args: &[&str]) -> String {
+        let (ok, out, err) = self.run(args);
+        assert!(ok, "siqctl {args:?} failed:\n{err}{out}");
+        out
+    }
+
+    /// Runs siqctl; returns stderr if it failed, panics if not.
+    fn fails(&mut self, args: &[&str]) -> String {
+        let (ok, out, err) = self.run(args);
+        assert!(!ok, "siqctl {args:?} succeeded:\n{out}");
+        err
+    }
+
+    fn run(&mut self, args: &[&str]) -> (bool, String, String) {
+        let (ok, out, err) = self.p.siqctl(args);
+        self.seen.push((
+            format!("siqctl {}", args.join(" ")),
+            format!("{out}\n{err}"),
+        ));
+        (ok, out, err)
+    }
+}
+
+#[test]
+fn siqctl_sets_shows_lists_and_acts_on_alerts_and_never_prints_a_secret() {
+    let p = Plane::start();
+    let r = rt();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write");
+        path.to_string_lossy().into_owned()
+    };
+    let good = file("alerts.toml", SECRET_ALERTS);
+    let empty = file("empty.toml", "\n");
+    let unknown_contact = file("bad.toml", &SECRET_ALERTS.replace("[\"ceo\"]", "[\"cfo\"]"));
+    let bad_key = file(
+        "bad-key.toml",
+        &SECRET_ALERTS.replace(
+            "R0ut1ngKeySecret0123456789abcdef",
+            "R0ut1ngKeySecret0123456789abcde",
+        ),
+    );
+    let mut c = Runs {
+        p: &p,
+        seen: vec![],
+    };
+
+    c.ok(&["tenant", "create", "acme", "--name", "Acme"]);
+    c.ok(&[
+        "tenant",
+        "contact",
+        "acme",
+        "old",
+        "--channel",
+        "webhook",
+        "--address",
+        "https://old.example/hook",
+    ]);
+    // A chain needs a config that has it.
+    let e = c.fails(&[
+        "tenant",
+        "rule",
+        "acme",
+        "page",
+        "--emotion",
+        "rage",
+        "--escalate-chain",
+        "enterprise",
+    ]);
+    assert!(e.contains("needs a [tenant.alerts] config"), "{e}");
+    let out = c.ok(&["alerts", "set", "acme", &good]);
+    assert!(
+        out.starts_with("alerting config of acme set (secrets redacted):\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("[redacted]") && out.contains("enterprise"),
+        "{out}"
+    );
+    let shown = c.ok(&["alerts", "get", "acme"]);
+    assert!(
+        out.ends_with(&shown),
+        "set prints what get does:\n{out}\n{shown}"
+    );
+    let j: serde_json::Value =
+        serde_json::from_str(&c.ok(&["--json", "alerts", "get", "acme"])).expect("json");
+    assert_eq!(j["tenant_id"], "acme");
+    assert_eq!(j["toml_redacted"].as_str(), Some(shown.as_str()));
+    // Refusals say why, without quoting the config.
+    let e = c.fails(&["alerts", "set", "acme", &unknown_contact]);
+    assert!(
+        e.contains("invalid") && e.contains("unknown contact cfo"),
+        "{e}"
+    );
+    let e = c.fails(&["alerts", "set", "acme", &bad_key]);
+    assert!(e.contains("PagerDutyRoutingKey"), "{e}");
+    assert!(!e.contains("R0ut1ngKey"), "{e}");
+    let e = c.fails(&["alerts", "set", "acme", &empty]);
+    assert!(e.contains("siqctl alerts remove acme"), "{e}");
+    let e = c.fails(&["alerts", "get", "globex"]);
+    assert!(e.contains("not found"), "{e}");
+
+    // Rules page its chains (--escalate-chain) or its contacts (--escalate).
+    let e = c.fails(&[
+        "tenant",
+        "rule",
+        "acme",
+        "page",
+        "--emotion",
+        "rage",
+        "--escalate-chain",
+        "nope",
+    ]);
+    assert!(e.contains("no chain `nope`"), "{e}");
+    let e = c.fails(&[
+        "tenant",
+        "rule",
+        "acme",
+        "page",
+        "--emotion",
+        "rage",
+        "--escalate-chain",
+        "enterprise",
+        "--escalate",
+        "ceo",
+    ]);
+    assert!(e.contains("cannot be used with"), "{e}");
+    c.ok(&[
+        "tenant",
+        "rule",
+        "acme",
+        "page",
+        "--emotion",
+        "rage",
+        "--min-value-cents",
+        "10000000",
+        "--escalate-chain",
+        "enterprise",
+    ]);
+    c.ok(&[
+        "tenant",
+        "rule",
+        "acme",
+        "ceo",
+        "--emotion",
+        "rage",
+        "--escalate",
+        "ceo",
+    ]);
+    let t: serde_json::Value =
+        serde_json::from_str(&c.ok(&["--json", "tenant", "get", "acme"])).expect("json");
+    assert_eq!(
+        t["rules"][0]["action"]["Escalation"]["chain"], "enterprise",
+        "{t}"
+    );
+    assert_eq!(
+        t["rules"][1]["action"]["Escalation"]["contact_ids"][0], "ceo",
+        "{t}"
+    );
+    assert_eq!(t["alerts_toml"], "", "{t}");
+    let human = c.ok(&["tenant", "get", "acme"]);
+    assert!(
+        human.contains("alerting config: set (siqctl alerts get acme)"),
+        "{human}"
+    );
+    // A tenant file round trip (get --json, update --file) keeps the config and its rules.
+    let tenant_file = file("acme.json", &t.to_string());
+    c.ok(&["tenant", "update", "--file", &tenant_file]);
+    assert_eq!(c.ok(&["alerts", "get", "acme"]), shown);
+    c.ok(&["tenant", "list"]);
+    c.ok(&["--json", "tenant", "list"]);
+    c.ok(&["tenant", "thresholds", "acme", "rage_clicks=4"]);
+    c.ok(&["tenant", "origins", "acme", "https://acme.example"]);
+    let key = c.ok(&["--json", "key", "issue", "acme"]);
+    let key: serde_json::Value = serde_json::from_str(&key).expect("json");
+    let hash = key["key_hash"].as_str().expect("hash").to_string();
+    // Every other tenant command prints the tenant (or what changed) and nothing of the config.
+    for args in [
+        &[
+            "tenant",
+            "label",
+            "acme",
+            "rage",
+            "checkout",
+            "checkout_rage",
+        ][..],
+        &["tenant", "unlabel", "acme", "rage", "checkout"],
+        &["tenant", "dnt", "acme", "drop"],
+        &["tenant", "emit", "acme", "true"],
+        &["tenant", "lake", "acme", "--prefix", "siq"],
+        &["tenant", "limits", "acme", "max_sessions=100"],
+        &["tenant", "uncontact", "acme", "old"],
+        &["--json", "tenant", "emit", "acme", "false"],
+        &["key", "rotate", "acme", &hash],
+        &["evi", "acme", "--minutes", "5"],
+    ] {
+        c.ok(args);
+    }
+    assert_eq!(
+        c.ok(&["alerts", "get", "acme"]),
+        shown,
+        "edits keep the config"
+    );
+    c.ok(&["tenant", "create", "globex"]);
+    let human = c.ok(&["tenant", "get", "globex"]);
+    assert!(human.contains("alerting config: none"), "{human}");
+
+    // An edge reports alerts; siqctl lists them.
+    let t0 = now_ms() - 5 * 60_000;
+    let (mut edge, ch) = r.block_on(async {
+        let ch = p.channel().await;
+        let mut e = Reporter::connect(&ch, Some("edge-1")).await;
+        let mut acked = record("acme", "al_acked", "edge-1", "acknowledged", t0 - 3_600_000);
+        acked.acked_by = "bob".into();
+        acked.updated_ms = t0 - 3_000_000;
+        e.report(vec![
+            record("acme", "al_open", "edge-1", "open", t0),
+            acked,
+            record("globex", "al_globex", "edge-1", "open", t0 - 60_000),
+        ])
+        .await;
+        (e, ch)
+    });
+    let table = c.ok(&["alerts", "list"]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 4, "{table}");
+    for head in [
+        "ID",
+        "TENANT",
+        "REGION",
+        "ACCOUNT",
+        "VALUE",
+        "USER",
+        "EMOTION",
+        "STATE",
+        "STEP",
+        "DELIVERIES",
+        "ACKED BY",
+        "AGE",
+    ] {
+        assert!(lines[0].contains(head), "{head} in {table}");
+    }
+    assert!(lines[1].starts_with("al_open "), "newest first:\n{table}");
+    assert!(lines[2].starts_with("al_globex "), "{table}");
+    for want in [
+        "acme",
+        "us-east-1",
+        "Globex",
+        "$120,000",
+        "ana@globex.example",
+        "rage",
+        "open",
+        "2/3 delivered",
+        "5m",
+    ] {
+        assert!(lines[1].contains(want), "{want} in {table}");
+    }
+    assert!(
+        lines[3].contains("acknowledged") && lines[3].contains("bob"),
+        "{table}"
+    );
+    assert!(lines[3].contains("1h"), "{table}");
+    let open = c.ok(&["alerts", "list", "--open", "--tenant", "acme"]);
+    assert_eq!(open.lines().count(), 2, "{open}");
+    assert!(open.contains("al_open"), "{open}");
+    let since = c.ok(&["alerts", "list", "--since-ms", &(t0 - 1).to_string()]);
+    assert_eq!(since.lines().count(), 2, "{since}");
+    let none = c.ok(&[
+        "alerts",
+        "list",
+        "--since-ms",
+        &(now_ms() + 60_000).to_string(),
+    ]);
+    assert_eq!(none, "no alerts\n");
+    let j: serde_json::Value =
+        serde_json::from_str(&c.ok(&["alerts", "list", "--json", "--tenant", "acme"]))
+            .expect("json");
+    assert_eq!(j.as_array().map(Vec::len), Some(2), "{j}");
+    assert_eq!(j[0]["alert_id"], "al_open");
+    assert_eq!(j[0]["value_cents"], 12_000_000);
+    let e = c.fails(&["alerts", "list", "--tenant", "initech"]);
+    assert!(e.contains("not found"), "{e}");
+
+    // Acting: the command reaches the edge holding the alert.
+    let out = c.ok(&[
+        "alerts", "ack", "al_open", "--tenant", "acme", "--by", "ana",
+    ]);
+    assert!(
+        out.contains("al_open of acme: acknowledged by ana"),
+        "{out}"
+    );
+    let e = c.fails(&[
+        "alerts", "ack", "al_open", "--tenant", "globex", "--by", "ana",
+    ]);
+    assert!(e.contains("not found"), "{e}");
+    let e = c.fails(&[
+        "alerts", "ack", "al_nope", "--tenant", "acme", "--by", "ana",
+    ]);
+    assert!(e.contains("not found"), "{e}");
+    let long = "b".repeat(129);
+    let e = c.fails(&[
+        "alerts", "ack", "al_open", "--tenant", "acme", "--by", &long,
+    ]);
+    assert!(e.contains("invalid") && e.contains("128"), "{e}");
+    let out = c.ok(&[
+        "--json",
+        "alerts",
+        "false-alarm",
+        "al_acked",
+        "--tenant",
+        "acme",
+        "--by",
+        "cy",
+    ]);
+    let j: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(j["action"], "false_alarm");
+    let mut got = r.block_on(edge.heartbeat());
+    got.sort();
+    assert_eq!(got, ["al_acked:false_alarm:cy", "al_open:acknowledge:ana"]);
+
+    // The config cannot go while rules page through it; then it can.
+    let e = c.fails(&["alerts", "remove", "acme"]);
+    assert!(e.contains("needs a [tenant.alerts] config"), "{e}");
+    c.ok(&["tenant", "unrule", "acme", "page"]);
+    c.ok(&["tenant", "unrule", "acme", "ceo"]);
+    let out = c.ok(&["alerts", "remove", "acme"]);
+    assert!(out.contains("removed"), "{out}");
+    let e = c.fails(&["alerts", "get", "acme"]);
+    assert!(e.contains("not found"), "{e}");
+    // Set again from stdin.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_siqctl"))
+        .args(["alerts", "set", "acme", "-"])
+        .env("SIQ_ENDPOINT", p.url())
+        .env("SIQ_ADMIN_TOKEN", crate::kit::ADMIN)
+        .stdin(std::fs::File::open(&good).expect("open"))
+        .output()
+        .expect("siqctl runs");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{err}");
+    assert!(out.ends_with(&shown), "{out}");
+    c.seen.push(("siqctl alerts set acme -".into(), out + &err));
+    drop(ch);
+    c.ok(&["tenant", "delete", "globex"]);
+    c.ok(&["--json", "tenant", "list"]);
+
+    // Not one run printed a secret; nor did the plane log one.
+    assert!(c.seen.len() > 40, "{} runs", c.seen.len());
+    for (what, text) in &c.seen {
+        assert_no_secret(what, text);
+    }
+    assert_no_secret("the plane's log", &p.log());
+    // The check itself: the file siqctl read holds every secret.
+    let f = std::fs::read_to_string(&good).expect("read");
+    assert!(SECRETS.iter().all(|s| f.contains(s)));
+}
