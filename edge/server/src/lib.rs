@@ -22,6 +22,7 @@ pub mod config;
 pub mod control;
 pub mod ingest;
 pub mod node;
+pub mod placement;
 pub mod run;
 pub mod shard;
 pub mod ship;

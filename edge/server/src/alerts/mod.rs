@@ -272,7 +272,7 @@ impl Handle {
             .unwrap_or_else(|e| e.into_inner())
             .insert(iid.clone(), shown_tx);
         let (live_tx, live_rx) = oneshot::channel();
-        let owner = crate::shard::owner(&d.tenant, &d.session, nshards);
+        let owner = crate::placement::owner(&d.tenant, &d.session, nshards);
         self.to_shard(
             owner,
             ShardWork::Intervene {
@@ -566,7 +566,7 @@ fn on_event(h: &Handle, store: &RocksStore, ctx: &Ctx, ev: Event, detects: &mut 
                     Ok(json) => {
                         let d = &c.detection;
                         h.to_shard(
-                            crate::shard::owner(&d.tenant, &d.session, ctx.nshards),
+                            crate::placement::owner(&d.tenant, &d.session, ctx.nshards),
                             ShardWork::Row {
                                 tenant: d.tenant.clone(),
                                 sid: d.session.clone(),

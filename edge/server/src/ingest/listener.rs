@@ -159,7 +159,7 @@ async fn serve(shard: ShardRef, mut stream: TcpStream) {
                 r
             }
             ("GET", p) if p.starts_with("/a/") => {
-                crate::alerts::page::serve(&node, &p[3..], None).await
+                super::alert_page::serve(&node, &p[3..], None).await
             }
             ("POST", p) if p.starts_with("/a/") => {
                 let token = p[3..].to_string();
@@ -178,7 +178,7 @@ async fn serve(shard: ShardRef, mut stream: TcpStream) {
                 };
                 let deadline = Duration::from_millis(node.edge.header_timeout_ms);
                 match http::read_body(&mut stream, req.rest.clone(), len, deadline).await {
-                    Ok(body) => crate::alerts::page::serve(&node, &token, Some(&body)).await,
+                    Ok(body) => super::alert_page::serve(&node, &token, Some(&body)).await,
                     Err(_) => return,
                 }
             }

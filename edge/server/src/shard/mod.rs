@@ -8,7 +8,7 @@ pub mod bounded;
 pub mod committer;
 pub mod mesh;
 pub mod msg;
-pub mod owner;
+
 pub mod pipeline;
 pub mod rate;
 
@@ -21,8 +21,8 @@ use glommio::channels::local_channel::LocalSender;
 use sentientiq_core::identity::AccountInfo;
 use sentientiq_proto::Identify;
 
+pub use crate::placement::owner;
 pub use msg::{ConnRef, Inbound, Msg, Out};
-pub use owner::owner;
 pub use pipeline::{Effect, Env, Loaded, Lookup, Pipeline};
 
 use crate::clock::now_ms;

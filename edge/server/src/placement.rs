@@ -1,4 +1,4 @@
-//! Which shard owns a session.
+//! Which shard owns a session (below every layer that routes to one: ingest, shard, alerts).
 
 /// The shard that owns a session: a hash of (tenant, sid).
 pub fn owner(tenant: &str, sid: &str, nshards: usize) -> usize {
