@@ -7,6 +7,10 @@
 //! and the newest `detections` columns) and pinned by golden tests (`tests/fixtures/`). This
 //! crate's interface is synchronous; the edge runs it on a shipper thread, off the shards'
 //! reactors. The S3 sink (feature `s3`) does its networking on a tokio runtime of its own.
+//!
+//! [`compact`] writes one file per (tenant, table, hour) in which each (tenant, session, seq) is
+//! once across regions (a session that failed over to another region's edge had its
+//! unacknowledged frames stored by both); `sentientiq-lake-compact` runs it.
 
 /// `Debug` for a builder: its row count (Arrow's string builders are not `Debug`).
 macro_rules! debug_rows {
@@ -24,6 +28,7 @@ pub(crate) use debug_rows;
 
 pub mod actions;
 pub mod alerts;
+pub mod compact;
 pub mod detections;
 pub mod events;
 pub mod file;
@@ -40,7 +45,7 @@ pub use arrow_array::RecordBatch;
 pub use detections::{DetectionMeta, DetectionRow, DetectionsBuilder, detections_schema};
 pub use events::{EventsBuilder, RowMeta, SessionState, events_schema, write_parquet};
 pub use file::FileBuilder;
-pub use keys::{Partition, civil_date, object_key};
+pub use keys::{Partition, civil_date, compacted_key, hour_prefix, object_key};
 #[cfg(feature = "s3")]
 pub use s3::{S3Options, S3Sink};
 pub use sink::{LocalSink, Sink, SinkError, check_key};

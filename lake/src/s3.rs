@@ -279,13 +279,18 @@ impl S3Sink {
         self.rt.block_on(f)
     }
 
-    async fn put_single(&self, key: &str, bytes: &[u8]) -> Result<(), SinkError> {
+    async fn put_single(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        create_only: bool,
+    ) -> Result<(), SinkError> {
         let r = self
             .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
-            .if_none_match("*")
+            .set_if_none_match(create_only.then(|| "*".to_string()))
             .content_type("application/vnd.apache.parquet")
             .body(ByteStream::from(bytes.to_vec()))
             .send()
@@ -297,7 +302,12 @@ impl S3Sink {
         }
     }
 
-    async fn put_multipart(&self, key: &str, bytes: &[u8]) -> Result<(), SinkError> {
+    async fn put_multipart(
+        &self,
+        key: &str,
+        bytes: &[u8],
+        create_only: bool,
+    ) -> Result<(), SinkError> {
         let part = self.opts.part_bytes;
         if bytes.len().div_ceil(part) > MAX_PARTS {
             return Err(remote(key, "multipart", "more than 10000 parts"));
@@ -314,7 +324,9 @@ impl S3Sink {
         let Some(upload_id) = created.upload_id().map(str::to_string) else {
             return Err(remote(key, "CreateMultipartUpload", "no upload id"));
         };
-        let result = self.upload_parts(key, &upload_id, bytes, part).await;
+        let result = self
+            .upload_parts(key, &upload_id, bytes, part, create_only)
+            .await;
         if result.is_err() {
             // Best effort: the store also expires incomplete uploads by lifecycle rule.
             let _ = self
@@ -335,6 +347,7 @@ impl S3Sink {
         upload_id: &str,
         bytes: &[u8],
         part: usize,
+        create_only: bool,
     ) -> Result<(), SinkError> {
         let mut done = Vec::new();
         for (i, chunk) in bytes.chunks(part).enumerate() {
@@ -363,7 +376,7 @@ impl S3Sink {
             .bucket(&self.bucket)
             .key(key)
             .upload_id(upload_id)
-            .if_none_match("*")
+            .set_if_none_match(create_only.then(|| "*".to_string()))
             .multipart_upload(
                 CompletedMultipartUpload::builder()
                     .set_parts(Some(done))
@@ -379,19 +392,92 @@ impl S3Sink {
     }
 }
 
-impl Sink for S3Sink {
-    fn put(&self, key: &str, bytes: &[u8]) -> Result<(), SinkError> {
+impl S3Sink {
+    fn put_with(&self, key: &str, bytes: &[u8], create_only: bool) -> Result<(), SinkError> {
         crate::sink::check_key(key)?;
         self.rt.block_on(async {
             if bytes.len() >= self.opts.multipart_threshold_bytes {
-                match self.put_multipart(key, bytes).await {
+                match self.put_multipart(key, bytes, create_only).await {
                     // The key was already complete: this upload was aborted, the object stands.
                     Err(SinkError::AlreadyStored) => Ok(()),
                     r => r,
                 }
             } else {
-                self.put_single(key, bytes).await
+                self.put_single(key, bytes, create_only).await
             }
         })
+    }
+
+    /// Stores `bytes` under `key` whatever is there (no `If-None-Match`): for objects that
+    /// are rewritten on purpose (a compacted file whose inputs changed). One PUT (or one
+    /// multipart completion) replaces the object atomically for readers.
+    pub fn put_replacing(&self, key: &str, bytes: &[u8]) -> Result<(), SinkError> {
+        self.put_with(key, bytes, false)
+    }
+
+    /// The keys under `prefix`, every page of the listing, sorted.
+    pub fn list_keys(&self, prefix: &str) -> Result<Vec<String>, SinkError> {
+        self.rt.block_on(async {
+            let mut keys = Vec::new();
+            let mut token: Option<String> = None;
+            loop {
+                let page = self
+                    .client
+                    .list_objects_v2()
+                    .bucket(&self.bucket)
+                    .prefix(prefix)
+                    .set_continuation_token(token.take())
+                    .send()
+                    .await
+                    .map_err(|e| remote(prefix, "ListObjectsV2", describe(&e)))?;
+                keys.extend(
+                    page.contents()
+                        .iter()
+                        .filter_map(|o| o.key().map(str::to_string)),
+                );
+                match page.next_continuation_token() {
+                    Some(t) if page.is_truncated() == Some(true) => token = Some(t.to_string()),
+                    _ => break,
+                }
+            }
+            keys.sort();
+            Ok(keys)
+        })
+    }
+
+    /// The object's bytes; `None` if there is no such key.
+    pub fn get_bytes(&self, key: &str) -> Result<Option<Vec<u8>>, SinkError> {
+        crate::sink::check_key(key)?;
+        self.rt.block_on(async {
+            let r = self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .send()
+                .await;
+            match r {
+                Ok(o) => {
+                    let body = o
+                        .body
+                        .collect()
+                        .await
+                        .map_err(|e| remote(key, "GetObject body", e))?;
+                    Ok(Some(body.into_bytes().to_vec()))
+                }
+                Err(SdkError::ServiceError(s))
+                    if s.raw().status().as_u16() == 404 || s.err().is_no_such_key() =>
+                {
+                    Ok(None)
+                }
+                Err(e) => Err(remote(key, "GetObject", describe(&e))),
+            }
+        })
+    }
+}
+
+impl Sink for S3Sink {
+    fn put(&self, key: &str, bytes: &[u8]) -> Result<(), SinkError> {
+        self.put_with(key, bytes, true)
     }
 }
