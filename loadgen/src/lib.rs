@@ -1,8 +1,9 @@
 //! The load generator with ground truth: sessions that move like people (documented in
 //! [`synth`]), personas that inject known episodes, an open-loop WebSocket driver that measures
 //! latencies from intended send times ([`run`]), scoring against the truth ([`truth`]) and the
-//! report ([`report`]).
+//! report ([`report`]); the alert sink and its expectations ([`alerts`]).
 
+pub mod alerts;
 pub mod offline;
 pub mod report;
 pub mod rng;

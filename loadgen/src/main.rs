@@ -8,7 +8,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Parser;
-use sentientiq_loadgen::run::{Opts, QuicOpts, Stats, Transport, parse_ws_url, run};
+use sentientiq_alerts::secret::WebhookSecret;
+use sentientiq_loadgen::alerts::expect::{self, Directory, Plan, load_tenant};
+use sentientiq_loadgen::alerts::score;
+use sentientiq_loadgen::alerts::sink::{Sink, SinkConfig};
+use sentientiq_loadgen::alerts::{Epoch, drain};
+use sentientiq_loadgen::run::{Opts, QuicOpts, Stats, Transport, parse_ws_url, run_watching};
 use sentientiq_loadgen::synth::Mix;
 use sentientiq_loadgen::{parse_duration, report};
 
@@ -39,8 +44,9 @@ struct Args {
     /// Share of sessions that identify as a user of one of `--account-domain`.
     #[arg(long, default_value_t = 0.3)]
     identified: f64,
-    /// Email domain of an account the edge knows (repeatable).
-    #[arg(long = "account-domain", default_value = "acme.example")]
+    /// Email domain of an account the edge knows (repeatable). Default: the `@domain` accounts
+    /// of the tenant in `--edge-config` when given, else acme.example.
+    #[arg(long = "account-domain")]
     account_domains: Vec<String>,
     /// `ws`, `quic`, or `mixed` (even sessions over WebSocket, odd over QUIC, in one run).
     #[arg(long, default_value = "ws")]
@@ -77,6 +83,67 @@ struct Args {
     /// Seconds to wait for outstanding acks at the end.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     drain: Duration,
+    /// Receive the edge's alerts on this address (e.g. 127.0.0.1:7490): Standard Webhooks on
+    /// any path, Slack incoming webhooks on /services/…, PagerDuty on /v2/enqueue. The report
+    /// then gives alerts expected/received/missing/duplicated/unexpected and their latency
+    /// (the frame that completed the evidence, as sent → the request received).
+    #[arg(long, requires = "edge_config")]
+    alert_sink: Option<std::net::SocketAddr>,
+    /// The signed webhooks' secret (`whsec_…`).
+    #[arg(long, default_value = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]
+    alert_secret: String,
+    /// The edge's config file: its tenant for `--key` (rules, thresholds, account directory,
+    /// `[tenant.alerts]` chains) decides which sessions must page, as the edge decides.
+    #[arg(long, requires = "alert_sink")]
+    edge_config: Option<std::path::PathBuf>,
+    /// After the sessions end, how long to wait for late alerts (less once every expected
+    /// alert came and nothing arrived for a second).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    alert_drain: Duration,
+}
+
+/// The alert sink and what it should receive.
+struct Alerts {
+    sink: Sink,
+    plan: Plan,
+    epoch: Epoch,
+}
+
+/// Plans the run's alerts against the edge's config and starts the sink.
+fn alerts(a: &Args, mix: &Mix, domains: &[String]) -> Result<Option<Alerts>> {
+    let (Some(addr), Some(path)) = (a.alert_sink, &a.edge_config) else {
+        return Ok(None);
+    };
+    let secret = WebhookSecret::new(a.alert_secret.clone())
+        .map_err(|e| anyhow::anyhow!("--alert-secret: {e}"))?;
+    let tenant = load_tenant(path, &a.key)?;
+    let started = Instant::now();
+    let plan = Plan::new(
+        &expect::Run {
+            seed: a.seed,
+            sessions: a.sessions,
+            duration: a.duration,
+            ramp: a.ramp,
+            mix,
+            identified: a.identified,
+            domains,
+        },
+        &tenant,
+    );
+    eprintln!(
+        "alerts: {} expected from {} escalating sessions of tenant `{}` ({} accounts must page by the truth; planned in {:.1} s)",
+        plan.alerts.len(),
+        plan.sessions
+            .iter()
+            .filter(|s| !s.escalations.is_empty())
+            .count(),
+        tenant.id,
+        plan.truth_accounts.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let epoch = Epoch::now();
+    let sink = Sink::start(SinkConfig::new(addr, secret, epoch.at))?;
+    Ok(Some(Alerts { sink, plan, epoch }))
 }
 
 fn main() -> Result<()> {
@@ -113,6 +180,28 @@ fn main() -> Result<()> {
         }
         labels.push((label.to_string(), emotion.to_string()));
     }
+    let mut domains = a.account_domains.clone();
+    if domains.is_empty()
+        && let Some(path) = &a.edge_config
+    {
+        domains = Directory::of(&load_tenant(path, &a.key)?)
+            .domains()
+            .to_vec();
+        if domains.is_empty() {
+            bail!(
+                "{}: the tenant has no `@domain` accounts; give --account-domain",
+                path.display()
+            );
+        }
+    }
+    if domains.is_empty() {
+        domains.push("acme.example".into());
+    }
+    let alerting = alerts(&a, &mix, &domains)?;
+    let watch = alerting
+        .as_ref()
+        .map(|al| al.plan.watch())
+        .unwrap_or_default();
     let opts = Opts {
         edges: a.edges.clone(),
         sessions: a.sessions,
@@ -122,7 +211,7 @@ fn main() -> Result<()> {
         mix,
         key: a.key.clone(),
         identified: a.identified,
-        account_domains: a.account_domains.clone(),
+        account_domains: domains,
         labels,
         drain: a.drain,
         progress: true,
@@ -167,7 +256,7 @@ fn main() -> Result<()> {
                 }
             })
         };
-        let r = run(opts, stats.clone()).await;
+        let r = run_watching(opts, stats.clone(), watch).await;
         progress.abort();
         r
     })
@@ -176,7 +265,22 @@ fn main() -> Result<()> {
         eprintln!();
     }
     let elapsed = started.elapsed();
-    let r = report::report(&stats.borrow(), a.sessions, elapsed, a.seed, &a.edges);
+    let mut r = report::report(&stats.borrow(), a.sessions, elapsed, a.seed, &a.edges);
+    if let Some(al) = &alerting {
+        let sent = al.epoch.sent(&stats.borrow().watched);
+        let drained = drain(&al.sink, &al.plan, &sent, &al.epoch, a.alert_drain);
+        let s = score::score(&al.plan, &al.sink.arrivals(), &sent, al.epoch.wall_ms);
+        r["alerts"] = report::alerts(
+            &s,
+            &al.plan,
+            &al.sink.addr().to_string(),
+            drained,
+            al.sink.dropped(),
+        );
+    }
+    if let Some(al) = alerting {
+        al.sink.stop();
+    }
     let text = report::summary(&r);
     std::io::stdout()
         .write_all(text.as_bytes())

@@ -5,8 +5,13 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 
+use crate::alerts::expect::Plan;
+use crate::alerts::score::{AlertScore, Odd};
 use crate::run::Stats;
 use crate::truth::EMOTIONS;
+
+/// How many missing, duplicated or unexpected alerts the report lists by name (all are counted).
+pub const LISTED: usize = 20;
 
 fn ms(us: u64) -> f64 {
     us as f64 / 1000.0
@@ -92,6 +97,132 @@ pub fn report(s: &Stats, sessions: usize, elapsed: Duration, seed: u64, edges: &
     })
 }
 
+fn odd(v: &[Odd]) -> Value {
+    Value::Array(
+        v.iter()
+            .take(LISTED)
+            .map(|o| json!({"alert": o.alert, "account": o.account, "session": o.session, "why": o.why}))
+            .collect(),
+    )
+}
+
+/// The alert sink's figures (`"alerts"` in the report).
+pub fn alerts(s: &AlertScore, plan: &Plan, sink: &str, drain: Duration, dropped: u64) -> Value {
+    let mut channels = serde_json::Map::new();
+    for (name, c) in &s.by_channel {
+        channels.insert(
+            name.to_string(),
+            json!({"accepted": c.accepted, "alerts": c.alerts, "latency_ms": latency(&c.latency)}),
+        );
+    }
+    json!({
+        "sink": sink,
+        "clean": s.clean(),
+        "expected": s.expected,
+        "received": s.received,
+        "matched": s.matched,
+        "missing": s.missing.len(),
+        "duplicated": s.duplicated(),
+        "duplicated_alerts": s.duplicated_alerts.len(),
+        "duplicated_deliveries": s.duplicated_deliveries.iter().map(|(_, n)| n.saturating_sub(1)).sum::<u32>(),
+        "unexpected": s.unexpected.len(),
+        "signature_failures": s.signature_failures,
+        "rejected": s.rejected,
+        "other_events": s.other_events,
+        "records_dropped": dropped,
+        "latency_ms": latency(&s.latency),
+        "latency_from_intended_ms": latency(&s.from_intended),
+        "edge_latency_ms": latency(&s.edge),
+        "untimed": s.untimed,
+        "by_channel": channels,
+        "expected_folded": plan.folded,
+        "expected_exact": plan.exact,
+        "undeliverable_escalations": plan.undeliverable,
+        "truth": {
+            "accounts": plan.truth_accounts.len(),
+            "not_expected": s.truth_not_expected.iter().take(LISTED).collect::<Vec<_>>(),
+            "not_expected_count": s.truth_not_expected.len(),
+            "expected_not_truth": s.expected_not_truth.iter().take(LISTED).collect::<Vec<_>>(),
+            "expected_not_truth_count": s.expected_not_truth.len(),
+        },
+        "missing_alerts": s.missing.iter().take(LISTED)
+            .map(|m| json!({"account": m.account, "session": m.session})).collect::<Vec<_>>(),
+        "duplicated_alert_list": odd(&s.duplicated_alerts),
+        "duplicated_delivery_list": s.duplicated_deliveries.iter().take(LISTED)
+            .map(|(d, n)| json!({"delivery": d, "accepted": n})).collect::<Vec<_>>(),
+        "unexpected_alerts": odd(&s.unexpected),
+        "drain_s": (drain.as_secs_f64() * 10.0).round() / 10.0,
+    })
+}
+
+/// The alert lines of the summary; empty without an alert sink.
+fn alert_summary(a: &Value) -> String {
+    if a.is_null() {
+        return String::new();
+    }
+    let mut out = format!(
+        "alerts        expected {}  received {}  missing {}  duplicated {} (alerts {}, deliveries {})  unexpected {}  signature failures {}  rejected {}\n",
+        a["expected"],
+        a["received"],
+        a["missing"],
+        a["duplicated"],
+        a["duplicated_alerts"],
+        a["duplicated_deliveries"],
+        a["unexpected"],
+        a["signature_failures"],
+        a["rejected"]
+            .as_object()
+            .map_or(0, |r| r.values().filter_map(Value::as_u64).sum::<u64>()),
+    );
+    out.push_str(&format!(
+        "alert latency {}  (frame sent -> request received)\n",
+        fmt_lat(&a["latency_ms"])
+    ));
+    out.push_str(&format!(
+        "  edge view   {}  (detected_at -> received, ms clocks)\n",
+        fmt_lat(&a["edge_latency_ms"])
+    ));
+    if let Some(cs) = a["by_channel"].as_object() {
+        for (name, c) in cs {
+            out.push_str(&format!(
+                "  {name:<10}  {} accepted, {} alerts: {}\n",
+                c["accepted"],
+                c["alerts"],
+                fmt_lat(&c["latency_ms"])
+            ));
+        }
+    }
+    let t = &a["truth"];
+    out.push_str(&format!(
+        "  expected from the core: {} alerts ({} escalations fold into them){}; truth: {} accounts must page, {} of them not paged by the core, {} paged beyond the truth\n",
+        a["expected"],
+        a["expected_folded"],
+        if a["expected_exact"].as_bool() == Some(false) { " [inexact: an alert closes during the run]" } else { "" },
+        t["accounts"], t["not_expected_count"], t["expected_not_truth_count"],
+    ));
+    if a["clean"].as_bool() != Some(true) {
+        out.push_str("ALERTS NOT CLEAN:");
+        for (k, what) in [
+            ("missing_alerts", "missing"),
+            ("duplicated_alert_list", "duplicated alert"),
+            ("duplicated_delivery_list", "duplicated delivery"),
+            ("unexpected_alerts", "unexpected"),
+        ] {
+            for x in a[k].as_array().into_iter().flatten() {
+                out.push_str(&format!("\n  {what}: {x}"));
+            }
+        }
+        if a["signature_failures"].as_u64().unwrap_or(0) > 0 {
+            out.push_str(&format!(
+                "\n  signature failures: {}",
+                a["signature_failures"]
+            ));
+        }
+        out.push('\n');
+    }
+    out
+}
+
 fn fmt_lat(v: &Value) -> String {
     if v.is_null() {
         return "—".into();
@@ -158,5 +289,6 @@ pub fn summary(r: &Value) -> String {
         r["calm_session_hours"],
         pct(&r["false_per_calm_hour"])
     ));
+    out.push_str(&alert_summary(&r["alerts"]));
     out
 }

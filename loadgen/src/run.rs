@@ -147,7 +147,7 @@ pub struct Hists {
     pub intervention: Histogram<u64>,
 }
 
-fn hist() -> Histogram<u64> {
+pub(crate) fn hist() -> Histogram<u64> {
     // 1 µs .. 10 min at 3 significant digits; values beyond are clamped.
     Histogram::new_with_bounds(1, 600_000_000, 3).expect("constant, valid bounds")
 }
@@ -171,6 +171,8 @@ pub struct Stats {
     pub score: Score,
     pub by_persona: BTreeMap<&'static str, u64>,
     pub by_transport: BTreeMap<&'static str, PerTransport>,
+    /// First sends of the frames [`run_watching`] was asked to watch.
+    pub watched: Vec<WatchedSend>,
 }
 
 impl Default for Stats {
@@ -198,11 +200,12 @@ impl Default for Stats {
             score: Score::default(),
             by_persona: BTreeMap::new(),
             by_transport: BTreeMap::new(),
+            watched: Vec::new(),
         }
     }
 }
 
-fn record(h: &mut Histogram<u64>, d: Duration) {
+pub(crate) fn record(h: &mut Histogram<u64>, d: Duration) {
     let us = (d.as_micros() as u64).clamp(1, 600_000_000);
     let _ = h.record(us);
 }
@@ -227,12 +230,65 @@ pub fn sid_of(seed: u64, i: usize) -> String {
     format!("s_lg{seed:08x}_{i:08}")
 }
 
+/// Whether session `i` identifies, and as whom: `(uid, email)` of a user of one of `domains`,
+/// drawn from the seed (a share `identified` of the sessions). The alert sink's expectations
+/// ([`crate::alerts::expect`]) call the same function, so they name the same users.
+pub fn identity_of(
+    seed: u64,
+    i: usize,
+    identified: f64,
+    domains: &[String],
+) -> Option<(String, String)> {
+    let mut rng = crate::rng::Rng::stream(seed ^ 0x1d, i as u64);
+    (rng.chance(identified) && !domains.is_empty()).then(|| {
+        let d = rng.pick(domains).clone();
+        (format!("u_lg_{i}"), format!("user{i}@{d}"))
+    })
+}
+
+/// The frames whose send time the alert sink needs: per session, the seqs of the frames that
+/// complete an escalation's evidence ([`crate::alerts::expect::Plan::watch`]).
+#[derive(Debug, Clone, Default)]
+pub struct Watch {
+    seqs: Vec<Vec<u64>>,
+}
+
+impl Watch {
+    pub fn new(seqs: Vec<Vec<u64>>) -> Watch {
+        Watch { seqs }
+    }
+
+    /// Session `i`'s watched seqs.
+    pub fn of(&self, i: usize) -> &[u64] {
+        self.seqs.get(i).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// When a watched frame was first sent: session, seq, the moment its bytes were handed to the
+/// connection, and its intended send time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatchedSend {
+    pub session: usize,
+    pub seq: u64,
+    pub sent: Instant,
+    pub intended: Instant,
+}
+
 type Ws = async_tungstenite::WebSocketStream<
     async_tungstenite::tokio::TokioAdapter<tokio::net::TcpStream>,
 >;
 
 /// Runs the whole load; returns the stats when every session has finished.
 pub async fn run(opts: Opts, stats: Rc<RefCell<Stats>>) -> Result<(), String> {
+    run_watching(opts, stats, Watch::default()).await
+}
+
+/// [`run`], also recording in [`Stats::watched`] when each frame `watch` names was first sent.
+pub async fn run_watching(
+    opts: Opts,
+    stats: Rc<RefCell<Stats>>,
+    watch: Watch,
+) -> Result<(), String> {
     let t0 = Instant::now();
     let n = opts.sessions;
     let pool = match (&opts.quic, opts.transport) {
@@ -241,12 +297,13 @@ pub async fn run(opts: Opts, stats: Rc<RefCell<Stats>>) -> Result<(), String> {
         (None, _) => return Err("QUIC sessions need QUIC settings (edge addresses, pin)".into()),
     };
     let opts = Rc::new(opts);
+    let watch = Rc::new(watch);
     let mut tasks = Vec::with_capacity(n);
     for i in 0..n {
         let start = t0 + opts.ramp.mul_f64(i as f64 / n.max(1) as f64);
-        let (opts, stats, pool) = (opts.clone(), stats.clone(), pool.clone());
+        let (opts, stats, pool, watch) = (opts.clone(), stats.clone(), pool.clone(), watch.clone());
         tasks.push(tokio::task::spawn_local(async move {
-            session(i, start, &opts, &stats, pool.as_deref()).await;
+            session(i, start, &opts, &stats, pool.as_deref(), watch.of(i)).await;
         }));
     }
     for t in tasks {
@@ -485,6 +542,7 @@ async fn session(
     opts: &Opts,
     stats: &RefCell<Stats>,
     pool: Option<&QuicPool>,
+    watch: &[u64],
 ) {
     tokio::time::sleep_until(start).await;
     let persona = opts.mix.persona_of(i);
@@ -499,11 +557,7 @@ async fn session(
         s.sessions_started += 1;
         *s.by_persona.entry(persona.name()).or_default() += 1;
     }
-    let mut rng = crate::rng::Rng::stream(opts.seed ^ 0x1d, i as u64);
-    let identify = (rng.chance(opts.identified) && !opts.account_domains.is_empty()).then(|| {
-        let d = rng.pick(&opts.account_domains).clone();
-        (format!("u_lg_{i}"), format!("user{i}@{d}"))
-    });
+    let identify = identity_of(opts.seed, i, opts.identified, &opts.account_domains);
     let mut hello = Hello {
         key,
         sid: sid_v,
@@ -604,6 +658,14 @@ async fn session(
                         t.samples_sent += p.samples as u64;
                     }
                     unacked.push_back(Sent { seq: p.seq, intended: when, frame: p.frame });
+                    if watch.contains(&p.seq) {
+                        stats.borrow_mut().watched.push(WatchedSend {
+                            session: i,
+                            seq: p.seq,
+                            sent: Instant::now(),
+                            intended: when,
+                        });
+                    }
                     if link.send(bytes).await.is_err() {
                         broken = true;
                     }
