@@ -2,9 +2,13 @@
 # `make demo`: the control plane with a demo tenant and its account directory, three regional
 # edges following it on local ports (us-east-1, us-west-2, eu-west-1), the loadgen with ~1000
 # human-like sessions of known ground truth spread over them for ~30 s, then the summary, EVI
-# per region and global, the Parquet lake files with row counts, and a clean shutdown (SIGTERM).
+# per region and global, the escalations paged to local receivers (a signed webhook and a Slack
+# incoming webhook, served by the loadgen's --alert-sink) with their one-click links and the
+# plane's view of each alert, the Parquet lake files with row counts, and a clean shutdown
+# (SIGTERM).
 # State goes under demo-data/ (git-ignored; wiped at each run).
-# Environment: DEMO_SESSIONS (1000), DEMO_DURATION (30s), DEMO_SEED (1), CARGO.
+# Environment: DEMO_SESSIONS (1000), DEMO_DURATION (30s), DEMO_SEED (1), CARGO, DEMO_BIN (a
+# directory of built binaries to use instead of building release ones).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CARGO="${CARGO:-cargo}"
@@ -16,14 +20,25 @@ REGIONS=(us-east-1 us-west-2 eu-west-1)
 PORTS=(7411 7412 7413)
 PLANE_PORT=7410
 PLANE="http://127.0.0.1:$PLANE_PORT"
+# The local receivers standing in for the vendors (strict: they check each vendor's request shape).
+SINK="127.0.0.1:7490"
+# The signed webhooks' secret: the Standard Webhooks spec's published example (local only).
+WHSEC=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+# The key that seals the edges' copies of alerting secrets at rest (a new one per run).
+export SIQ_SECRETS_KEY
+SIQ_SECRETS_KEY=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
 # Local-only demo tokens (the plane wants at least 16 bytes, and two different tokens).
 ADMIN_TOKEN=demo-admin-token-local-only
 EDGE_TOKEN=demo-edge-token-local-only
 
-echo "demo: building release binaries (the first build compiles RocksDB: ~30 min on 2 cores)"
-"$CARGO" build --release --locked -p sentientiq-edge -p sentientiq-loadgen -p sentientiq-lake \
-  -p sentientiq-control
-BIN="${CARGO_TARGET_DIR:-target}/release"
+if [ -n "${DEMO_BIN:-}" ]; then
+  BIN="$DEMO_BIN" # binaries built already (e.g. a debug build's directory): no build
+else
+  echo "demo: building release binaries (the first build compiles RocksDB: ~30 min on 2 cores)"
+  "$CARGO" build --release --locked -p sentientiq-edge -p sentientiq-loadgen -p sentientiq-lake \
+    -p sentientiq-control
+  BIN="${CARGO_TARGET_DIR:-target}/release"
+fi
 # A fresh build leaves gigabytes of dirty pages; the edges' fdatasync would queue behind their
 # writeback during the run (ack p99 31-44 ms on the first run after a build, 6 ms after).
 sync
@@ -74,13 +89,32 @@ ctl tenant create demo >/dev/null
 ctl tenant origins demo '*' >/dev/null
 ctl tenant emit demo true >/dev/null
 ctl tenant label demo hesitation pricing price_anxiety >/dev/null
-ctl tenant contact demo csm-oncall --name "CSM on call" --channel webhook \
-  --address "http://127.0.0.1:9/csm-oncall" >/dev/null
+# Who is paged, and how: a CSM on a signed webhook and a Slack incoming webhook (both the local
+# receivers), then a VP after 60 s unacknowledged. Stored by the plane, shown redacted.
+cat > "$DATA/control/alerts.toml" <<TOML
+[[contacts]]
+id = "csm-oncall"
+name = "CSM on call"
+addresses = [
+  { kind = "webhook", url = "http://$SINK/hooks/csm-oncall", secret = "$WHSEC" },
+  { kind = "slack_webhook", url = "http://$SINK/services/T0DEMO/B0DEMO/demo" },
+]
+rate = { burst = 100, interval_ms = 1000 }
+
+[[contacts]]
+id = "vp-cs"
+name = "VP Customer Success"
+addresses = [{ kind = "webhook", url = "http://$SINK/hooks/vp-cs", secret = "$WHSEC" }]
+
+[chains.oncall]
+steps = [{ contacts = ["csm-oncall"] }, { contacts = ["vp-cs"], wait_ms = 60000 }]
+TOML
+ctl alerts set demo "$DATA/control/alerts.toml" >/dev/null
 ctl tenant rule demo help-on-rage --emotion rage --min-confidence 0.5 --require-identified \
   --session-cooldown-s 60 \
   --intervene 'chat:a:{"text":"Something not working? We are here to help."}' >/dev/null
 ctl tenant rule demo escalate-100k --emotion rage --emotion frustration --require-identified \
-  --min-value-cents 10000000 --account-cooldown-s 600 --escalate csm-oncall >/dev/null
+  --min-value-cents 10000000 --account-cooldown-s 600 --escalate-chain oncall >/dev/null
 # The account directory (six companies, $1.2k to $500k lifetime value) goes in through the plane;
 # the loadgen's identified sessions are users of these companies.
 ctl account import demo deploy/demo-accounts.jsonl >/dev/null
@@ -134,7 +168,8 @@ for port in "${PORTS[@]}"; do args+=(--edge "ws://127.0.0.1:$port/v1/ws"); done
 args+=(--transport mixed)
 for r in "${REGIONS[@]}"; do args+=(--quic-pin "$DATA/$r/edge/quic/cert.sha256"); done
 "$BIN/sentientiq-loadgen" "${args[@]}" --sessions "$SESSIONS" --duration "$DURATION" \
-  --ramp 5s --seed "$SEED" --key "$KEY" "${domains[@]}" --report "$DATA/loadgen.json"
+  --ramp 5s --seed "$SEED" --key "$KEY" "${domains[@]}" --report "$DATA/loadgen.json" \
+  --alert-sink "$SINK" --alert-secret "$WHSEC"
 
 # Let the last spool segments seal and ship, then stop the edges cleanly (each reports its last
 # windows to the plane on the way out).
@@ -144,6 +179,9 @@ for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
 pids=()
 echo
 ctl evi demo --minutes 10
+echo
+echo "alerts (the plane's view across regions: who was told, by which channel, and the outcome):"
+ctl alerts list --tenant demo
 kill -TERM "$plane_pid" 2>/dev/null || true
 wait "$plane_pid" 2>/dev/null || true
 plane_pid=

@@ -86,8 +86,9 @@ struct Args {
     /// Receive the edge's alerts on this address (e.g. 127.0.0.1:7490): Standard Webhooks on
     /// any path, Slack incoming webhooks on /services/…, PagerDuty on /v2/enqueue. The report
     /// then gives alerts expected/received/missing/duplicated/unexpected and their latency
-    /// (the frame that completed the evidence, as sent → the request received).
-    #[arg(long, requires = "edge_config")]
+    /// (the frame that completed the evidence, as sent → the request received). Without
+    /// `--edge-config` nothing is expected: it lists the alerts received, with their links.
+    #[arg(long)]
     alert_sink: Option<std::net::SocketAddr>,
     /// The signed webhooks' secret (`whsec_…`).
     #[arg(long, default_value = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]
@@ -105,17 +106,31 @@ struct Args {
 /// The alert sink and what it should receive.
 struct Alerts {
     sink: Sink,
-    plan: Plan,
+    /// What the edge must send; None without `--edge-config` (receive and list only).
+    plan: Option<Plan>,
     epoch: Epoch,
 }
 
 /// Plans the run's alerts against the edge's config and starts the sink.
 fn alerts(a: &Args, mix: &Mix, domains: &[String]) -> Result<Option<Alerts>> {
-    let (Some(addr), Some(path)) = (a.alert_sink, &a.edge_config) else {
+    let Some(addr) = a.alert_sink else {
         return Ok(None);
     };
     let secret = WebhookSecret::new(a.alert_secret.clone())
         .map_err(|e| anyhow::anyhow!("--alert-secret: {e}"))?;
+    let Some(path) = &a.edge_config else {
+        let epoch = Epoch::now();
+        let sink = Sink::start(SinkConfig::new(addr, secret, epoch.at))?;
+        eprintln!(
+            "alerts: receiving on {addr} (no --edge-config: listed, not scored)",
+            addr = sink.addr()
+        );
+        return Ok(Some(Alerts {
+            sink,
+            plan: None,
+            epoch,
+        }));
+    };
     let tenant = load_tenant(path, &a.key)?;
     let started = Instant::now();
     let plan = Plan::new(
@@ -143,7 +158,11 @@ fn alerts(a: &Args, mix: &Mix, domains: &[String]) -> Result<Option<Alerts>> {
     );
     let epoch = Epoch::now();
     let sink = Sink::start(SinkConfig::new(addr, secret, epoch.at))?;
-    Ok(Some(Alerts { sink, plan, epoch }))
+    Ok(Some(Alerts {
+        sink,
+        plan: Some(plan),
+        epoch,
+    }))
 }
 
 fn main() -> Result<()> {
@@ -200,7 +219,8 @@ fn main() -> Result<()> {
     let alerting = alerts(&a, &mix, &domains)?;
     let watch = alerting
         .as_ref()
-        .map(|al| al.plan.watch())
+        .and_then(|al| al.plan.as_ref())
+        .map(Plan::watch)
         .unwrap_or_default();
     let opts = Opts {
         edges: a.edges.clone(),
@@ -268,15 +288,24 @@ fn main() -> Result<()> {
     let mut r = report::report(&stats.borrow(), a.sessions, elapsed, a.seed, &a.edges);
     if let Some(al) = &alerting {
         let sent = al.epoch.sent(&stats.borrow().watched);
-        let drained = drain(&al.sink, &al.plan, &sent, &al.epoch, a.alert_drain);
-        let s = score::score(&al.plan, &al.sink.arrivals(), &sent, al.epoch.wall_ms);
-        r["alerts"] = report::alerts(
-            &s,
-            &al.plan,
-            &al.sink.addr().to_string(),
-            drained,
-            al.sink.dropped(),
-        );
+        let drained = drain(&al.sink, al.plan.as_ref(), &sent, &al.epoch, a.alert_drain);
+        let arrivals = al.sink.arrivals();
+        let sink = al.sink.addr().to_string();
+        r["alerts"] = match &al.plan {
+            Some(plan) => report::alerts(
+                &score::score(plan, &arrivals, &sent, al.epoch.wall_ms),
+                plan,
+                &sink,
+                drained,
+                al.sink.dropped(),
+            ),
+            None => report::alerts_received(
+                &score::received(&arrivals),
+                &sink,
+                drained,
+                al.sink.dropped(),
+            ),
+        };
     }
     if let Some(al) = alerting {
         al.sink.stop();

@@ -155,10 +155,70 @@ pub fn alerts(s: &AlertScore, plan: &Plan, sink: &str, drain: Duration, dropped:
     })
 }
 
+/// What an alert sink without a plan received (`"alerts"` in the report; see
+/// [`crate::alerts::score::Received`]).
+pub fn alerts_received(
+    r: &crate::alerts::score::Received<'_>,
+    sink: &str,
+    drain: Duration,
+    dropped: u64,
+) -> Value {
+    json!({
+        "sink": sink,
+        "planned": false,
+        "received": r.accepted,
+        "alerts": r.alerts.len(),
+        "duplicated_deliveries": r.duplicated_deliveries.iter().map(|(_, n)| n.saturating_sub(1)).sum::<u32>(),
+        "signature_failures": r.signature_failures,
+        "rejected": r.rejected,
+        "other_events": r.other_events,
+        "records_dropped": dropped,
+        "edge_latency_ms": latency(&r.edge),
+        "alert_list": r.alerts.iter().take(LISTED).map(|a| json!({
+            "alert": a.alert, "channel": a.channel.name(), "account": a.account, "user": a.uid,
+            "emotion": a.emotion, "link": a.link,
+        })).collect::<Vec<_>>(),
+        "drain_s": (drain.as_secs_f64() * 10.0).round() / 10.0,
+    })
+}
+
+/// The lines of an alert sink without a plan.
+fn received_summary(a: &Value) -> String {
+    let mut out = format!(
+        "alerts        received {} pages of {} alerts  duplicated deliveries {}  signature failures {}  rejected {}  (not scored: no --edge-config)\n",
+        a["received"],
+        a["alerts"],
+        a["duplicated_deliveries"],
+        a["signature_failures"],
+        a["rejected"]
+            .as_object()
+            .map_or(0, |r| r.values().filter_map(Value::as_u64).sum::<u64>()),
+    );
+    out.push_str(&format!(
+        "  edge view   {}  (detected_at -> received, ms clocks)\n",
+        fmt_lat(&a["edge_latency_ms"])
+    ));
+    let s = |v: &Value| v.as_str().unwrap_or("-").to_string();
+    for x in a["alert_list"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "  {}  {:<8} {:<10} {:<24} {}\n",
+            s(&x["alert"]),
+            s(&x["channel"]),
+            s(&x["emotion"]),
+            s(&x["account"]),
+            s(&x["link"])
+        ));
+    }
+    out
+}
+
 /// The alert lines of the summary; empty without an alert sink.
 fn alert_summary(a: &Value) -> String {
     if a.is_null() {
         return String::new();
+    }
+    if a["planned"] == json!(false) {
+        return received_summary(a);
     }
     let mut out = format!(
         "alerts        expected {}  received {}  missing {}  duplicated {} (alerts {}, deliveries {})  unexpected {}  signature failures {}  rejected {}\n",

@@ -368,5 +368,71 @@ fn unexpected_why(plan: &Plan, session: Option<usize>) -> String {
     "an account not expected to page".into()
 }
 
+/// What a sink received when no plan says what to expect (`--alert-sink` without
+/// `--edge-config`, as `make demo` runs it): nothing can be missing or unexpected, but every
+/// alert is listed once, duplicated deliveries and bad signatures still count, and the edge's
+/// own latency (its `detected_at` → the first page received) is measured.
+#[derive(Debug)]
+pub struct Received<'a> {
+    /// Accepted pages (messages to a person).
+    pub accepted: u64,
+    /// Each alert's first accepted page, in arrival order.
+    pub alerts: Vec<&'a Arrival>,
+    pub duplicated_deliveries: Vec<(String, u32)>,
+    pub signature_failures: u64,
+    pub rejected: BTreeMap<String, u64>,
+    /// PagerDuty `acknowledge`/`resolve` and other non-page events.
+    pub other_events: u64,
+    /// µs from the edge's `detected_at` to the alert's first page, per alert that carries it.
+    pub edge: Histogram<u64>,
+}
+
+/// Lists what the sink received (see [`Received`]).
+pub fn received(arrivals: &[Arrival]) -> Received<'_> {
+    let mut r = Received {
+        accepted: 0,
+        alerts: Vec::new(),
+        duplicated_deliveries: repeated_deliveries(arrivals),
+        signature_failures: 0,
+        rejected: BTreeMap::new(),
+        other_events: 0,
+        edge: hist(),
+    };
+    let mut by_alert: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut order: Vec<&Arrival> = arrivals.iter().collect();
+    order.sort_by_key(|a| a.at_us);
+    for a in order {
+        match &a.verdict {
+            Verdict::BadSignature => r.signature_failures += 1,
+            Verdict::Rejected(why) => *r.rejected.entry(why.clone()).or_default() += 1,
+            Verdict::Accepted if !a.page => r.other_events += 1,
+            Verdict::Accepted => {
+                r.accepted += 1;
+                let Some(alert) = a.alert.as_deref() else {
+                    continue;
+                };
+                if !by_alert.contains_key(alert) {
+                    by_alert.insert(alert, r.alerts.len());
+                    r.alerts.push(a);
+                }
+            }
+        }
+    }
+    for a in &r.alerts {
+        // The first page that carries `detected_at` (Slack's body does not).
+        let first = arrivals
+            .iter()
+            .filter(|x| x.alert == a.alert && x.detected_at_ms.is_some())
+            .filter(|x| matches!(x.verdict, Verdict::Accepted) && x.page)
+            .min_by_key(|x| x.at_us);
+        if let Some(f) = first
+            && let Some(d) = f.detected_at_ms
+        {
+            record_us(&mut r.edge, f.wall_ms.saturating_sub(d) * 1000);
+        }
+    }
+    r
+}
+
 #[cfg(test)]
 mod tests;

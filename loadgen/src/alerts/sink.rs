@@ -109,6 +109,10 @@ pub struct Arrival {
     pub account: Option<String>,
     /// The edge's `detected_at` (server time of the frame that completed the evidence).
     pub detected_at_ms: Option<u64>,
+    /// The message's one-click link (webhook `link`, Slack's button, PagerDuty's `links`).
+    pub link: Option<String>,
+    /// The detected emotion (webhook and PagerDuty bodies carry it).
+    pub emotion: Option<String>,
 }
 
 /// `2024-03-01T12:00:00.123Z` → ms since the Unix epoch (what `sentientiq_alerts::time`
@@ -204,6 +208,8 @@ pub fn describe(req: &Request, reply: &Reply, at_us: u64) -> Arrival {
         uid: None,
         account: None,
         detected_at_ms: None,
+        link: None,
+        emotion: None,
     };
     let body = req.json().unwrap_or(Value::Null);
     let facts = |a: &mut Arrival, d: &Value| {
@@ -212,6 +218,8 @@ pub fn describe(req: &Request, reply: &Reply, at_us: u64) -> Arrival {
         a.uid = str_at(d, "/user");
         a.account = str_at(d, "/account");
         a.detected_at_ms = str_at(d, "/detected_at").and_then(|t| parse_rfc3339_ms(&t));
+        a.link = str_at(d, "/link");
+        a.emotion = str_at(d, "/emotion");
     };
     match channel {
         Channel::Webhook => {
@@ -226,6 +234,7 @@ pub fn describe(req: &Request, reply: &Reply, at_us: u64) -> Arrival {
             if let Some(d) = body.pointer("/payload/custom_details") {
                 facts(&mut a, d);
             }
+            a.link = a.link.take().or_else(|| str_at(&body, "/links/0/href"));
             let key = str_at(&body, "/dedup_key");
             a.alert = a.alert.take().or_else(|| key.clone());
             a.delivery = key.map(|k| format!("{k}:{action}"));
@@ -237,10 +246,13 @@ pub fn describe(req: &Request, reply: &Reply, at_us: u64) -> Arrival {
                 .into_iter()
                 .flatten()
                 .filter_map(|b| b.pointer("/elements/0/url").and_then(Value::as_str))
-                .find_map(link_alert);
-            if let Some((alert, n)) = link {
-                a.delivery = Some(format!("{alert}-d{n}"));
-                a.alert = Some(alert);
+                .find(|u| link_alert(u).is_some());
+            if let Some(url) = link {
+                if let Some((alert, n)) = link_alert(url) {
+                    a.delivery = Some(format!("{alert}-d{n}"));
+                    a.alert = Some(alert);
+                }
+                a.link = Some(url.to_string());
             }
             // The facts block: `*Rage* on *Acme* ($120,000)\nUser: u_1\n…` (mrkdwn-escaped).
             a.uid = str_at(&body, "/blocks/0/text/text").and_then(|t| {

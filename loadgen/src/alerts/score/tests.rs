@@ -87,6 +87,8 @@ impl A {
             uid: None,
             account: None,
             detected_at_ms: None,
+            link: None,
+            emotion: None,
         })
     }
     fn hook(alert: &str, n: u32, sid: &str, account: &str, detected_ms: u64, at_us: u64) -> A {
@@ -234,4 +236,34 @@ fn a_clean_run_is_clean_and_an_untimed_alert_is_counted() {
     assert_eq!(s.missing.len(), 3);
     assert_eq!((s.received, s.matched, s.duplicated()), (0, 0, 0));
     assert!(!s.clean());
+}
+
+#[test]
+fn received_without_a_plan_lists_each_alert_once_with_its_first_page() {
+    let mut slack = A::new(Channel::Slack, 900_000);
+    slack.0.alert = Some("al_1".into());
+    slack.0.delivery = Some("al_1-d2".into());
+    let mut bad = A::new(Channel::Webhook, 950_000);
+    bad.0.verdict = Verdict::BadSignature;
+    let arrivals = vec![
+        A::hook("al_1", 1, "s0", "Big", 100, 400_000).0,
+        slack.0,
+        // The same delivery accepted twice: a duplicated delivery, still one alert.
+        A::hook("al_2", 1, "s2", "Other", 200, 700_000).0,
+        A::hook("al_2", 1, "s2", "Other", 200, 800_000).0,
+        bad.0,
+    ];
+    let r = received(&arrivals);
+    assert_eq!(r.accepted, 4);
+    assert_eq!(
+        r.alerts.iter().map(|a| a.alert.as_deref()).collect::<Vec<_>>(),
+        [Some("al_1"), Some("al_2")]
+    );
+    assert_eq!(r.alerts[0].channel, Channel::Webhook, "the first page of al_1");
+    assert_eq!(r.duplicated_deliveries, vec![("al_2-d1".to_string(), 2)]);
+    assert_eq!(r.signature_failures, 1);
+    // Edge view: al_1 detected at +100 ms, first page at +400 ms; al_2 at +200 → +700.
+    assert_eq!(r.edge.len(), 2);
+    assert_eq!(r.edge.max() / 1000, 500);
+    assert_eq!(received(&[]).alerts.len(), 0);
 }
