@@ -256,10 +256,17 @@ fn received_without_a_plan_lists_each_alert_once_with_its_first_page() {
     let r = received(&arrivals);
     assert_eq!(r.accepted, 4);
     assert_eq!(
-        r.alerts.iter().map(|a| a.alert.as_deref()).collect::<Vec<_>>(),
+        r.alerts
+            .iter()
+            .map(|a| a.alert.as_deref())
+            .collect::<Vec<_>>(),
         [Some("al_1"), Some("al_2")]
     );
-    assert_eq!(r.alerts[0].channel, Channel::Webhook, "the first page of al_1");
+    assert_eq!(
+        r.alerts[0].channel,
+        Channel::Webhook,
+        "the first page of al_1"
+    );
     assert_eq!(r.duplicated_deliveries, vec![("al_2-d1".to_string(), 2)]);
     assert_eq!(r.signature_failures, 1);
     // Edge view: al_1 detected at +100 ms, first page at +400 ms; al_2 at +200 → +700.
