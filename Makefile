@@ -8,9 +8,13 @@ CARGO ?= cargo
 # (RocksDB's bindgen); curl is the independent HTTP/2 gRPC client one control-plane test uses;
 # python3 runs the module-cycle check.
 DEB_PACKAGES := build-essential pkg-config libclang-dev curl python3
+# The browser SDK's tests (sdk/js) need Node 20+ with npm and headless Chromium: Debian's nodejs,
+# npm and chromium, installed only when the commands are missing (a Node from elsewhere, e.g.
+# NodeSource's nodejs, which carries its own npm and conflicts with Debian's, is kept).
+SDK_COMMANDS := node:nodejs npm:npm /usr/bin/chromium:chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps test lint unit purity cycles fuzz-check faults demo demo-scripted bench replay clean
+.PHONY: all deps test lint unit sdk-test purity cycles fuzz-check faults demo demo-scripted bench replay clean
 
 all: test
 
@@ -18,13 +22,17 @@ deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
 	done; \
+	for c in $(SDK_COMMANDS); do \
+	  command -v $${c%%:*} >/dev/null || missing="$$missing $${c##*:}"; \
+	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q $$missing; \
 	fi
 	@command -v $(CARGO) >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs)"; exit 1; }
 
-# `unit` runs last so the summary line of all tests closes the output.
+# `unit` runs last so the summary line of all tests closes the output: the cargo tests, then the
+# browser SDK's (against the debug binaries that build made), then one line over both.
 test: deps purity cycles lint fuzz-check unit
 
 purity:
@@ -40,6 +48,12 @@ lint:
 
 unit:
 	CARGO=$(CARGO) ./scripts/run-tests.sh
+
+# The browser SDK alone (sdk/js: npm ci, unit tests, the dist/ check, the Chromium suite) against
+# sentientiq-edge and sentientiq-lake-compact in $CARGO_TARGET_DIR (default target)/debug, already built
+# (`make test` runs it after the cargo build and tests, without a second build).
+sdk-test: deps
+	./scripts/run-tests.sh --sdk-only
 
 fuzz-check:
 	$(CARGO) check --manifest-path proto/fuzz/Cargo.toml

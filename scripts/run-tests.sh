@@ -1,24 +1,100 @@
 #!/usr/bin/env bash
-# Runs every cargo test of the workspace and ends with one summary line over all of them:
-# "tests: N passed, M failed".
+# Runs every cargo test of the workspace, then the browser SDK's tests (sdk/js: unit, the dist/
+# check, and the browser suite in headless Chromium against the edge and lake compaction binaries
+# the cargo build just made), and ends with one summary line over all of them:
+# "tests: N passed, M failed" (then each part's counts).
+#
+#   scripts/run-tests.sh             everything
+#   scripts/run-tests.sh --sdk-only  only the SDK (the binaries must have been built already)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CARGO="${CARGO:-cargo}"
+sdk_only=0
+[ "${1:-}" = "--sdk-only" ] && sdk_only=1
 log=$(mktemp)
-trap 'rm -f "$log"' EXIT
+sdklog=$(mktemp)
+trap 'rm -f "$log" "$sdklog"' EXIT
 status=0
-# --all-features: the gRPC types (feature-gated so the core never pulls tonic) and the lake's S3
-# sink and test server are tested too. The system tests (tests/system) start the workspace's
-# binaries, so `cargo build --all-targets` builds them first (the same flags as the tests, so
-# nothing is built twice); `cargo test` alone would build only their test harnesses.
-"$CARGO" build --workspace --all-targets --all-features --locked 2>&1 | tee -a "$log" || status=$?
-if [ "$status" -eq 0 ]; then
-  "$CARGO" test --workspace --all-targets --all-features --locked 2>&1 | tee -a "$log" || status=$?
+build=0
+rust_passed=0
+rust_failed=0
+if [ "$sdk_only" -eq 0 ]; then
+  # --all-features: the gRPC types (feature-gated so the core never pulls tonic) and the lake's S3
+  # sink and test server are tested too. The system tests (tests/system) start the workspace's
+  # binaries, so `cargo build --all-targets` builds them first (the same flags as the tests, so
+  # nothing is built twice); `cargo test` alone would build only their test harnesses.
+  "$CARGO" build --workspace --all-targets --all-features --locked 2>&1 | tee -a "$log" || build=$?
+  status=$build
+  if [ "$build" -eq 0 ]; then
+    "$CARGO" test --workspace --all-targets --all-features --locked 2>&1 | tee -a "$log" || status=$?
+  fi
+  rust_passed=$({ grep -Eo '[0-9]+ passed' "$log" || true; } | awk '{s += $1} END {print s + 0}')
+  rust_failed=$({ grep -Eo '[0-9]+ failed' "$log" || true; } | awk '{s += $1} END {print s + 0}')
+  if [ "$status" -ne 0 ] && [ "$rust_failed" -eq 0 ]; then
+    rust_failed=1 # a build failure runs no test but is a failure
+  fi
 fi
-passed=$(grep -Eo '[0-9]+ passed' "$log" | awk '{s += $1} END {print s + 0}')
-failed=$(grep -Eo '[0-9]+ failed' "$log" | awk '{s += $1} END {print s + 0}')
-if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
-  failed=1 # a build failure runs no test but is a failure
+
+# The browser SDK, against the debug binaries of the build above (no second Rust build). It runs
+# when that build succeeded, even if some Rust test failed: its binaries are current.
+sdk_passed=0
+sdk_failed=0
+sdk_skipped=0
+sdk_note=""
+if [ "$build" -ne 0 ]; then
+  sdk_note="not run: the Rust build failed"
+else
+  bin="${CARGO_TARGET_DIR:-target}/debug"
+  sdk_status=0
+  if {
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+      echo "sdk: node and npm are needed (make deps installs them)"
+      sdk_status=1
+    elif [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 20 ]; then
+      echo "sdk: Node $(node --version) is too old: playwright-core and node:test's --test-concurrency need Node 20+"
+      sdk_status=1
+    elif [ ! -x "$bin/sentientiq-edge" ] || [ ! -x "$bin/sentientiq-lake-compact" ]; then
+      echo "sdk: no sentientiq-edge / sentientiq-lake-compact in $bin (run the Rust build first)"
+      sdk_status=1
+    else
+      bin="$(cd "$bin" && pwd)"
+      export SIQ_EDGE_BIN="$bin/sentientiq-edge" SIQ_LAKE_COMPACT_BIN="$bin/sentientiq-lake-compact"
+      cd sdk/js
+      # The committed lockfile, once per run.
+      npm ci --no-audit --no-fund || sdk_status=$?
+      if [ "$sdk_status" -eq 0 ]; then
+        npm test || sdk_status=$?
+        # dist/ is what the sources build (the edge binary embeds it).
+        if ! npm run check; then
+          sdk_status=1
+          printf 'dist/ is stale: npm run build\n# fail 1\n'
+        fi
+        # Sequential (one Chromium and up to three edges at a time).
+        npm run test:browser || sdk_status=$?
+        # The SDK as the edge serves it (built into the binary): serving, loader, strict CSP.
+        SIQ_SDK_FROM=edge node --test --test-concurrency=1 test/browser/serving.test.js test/browser/csp.test.js || sdk_status=$?
+      fi
+    fi
+    exit "$sdk_status"
+  } 2>&1 | tee "$sdklog"; then sdk_status=0; else sdk_status=$?; fi
+  # Counted from node:test's TAP summaries (one per `node --test` run).
+  sdk_passed=$(awk '/^# pass [0-9]+$/ {s += $3} END {print s + 0}' "$sdklog")
+  sdk_failed=$(awk '/^# fail [0-9]+$/ {s += $3} END {print s + 0}' "$sdklog")
+  sdk_skipped=$(awk '/^# skipped [0-9]+$/ {s += $3} END {print s + 0}' "$sdklog")
+  if grep -qE '^sdk: |npm (error|ERR!)' "$sdklog" && [ "$sdk_failed" -eq 0 ]; then
+    sdk_failed=1 # no test ran (tools or binaries missing, npm ci failed) but it is a failure
+  fi
+  [ "$sdk_status" -ne 0 ] && [ "$sdk_failed" -eq 0 ] && sdk_failed=1
+  sdk_note="$sdk_passed passed, $sdk_failed failed, $sdk_skipped skipped"
 fi
+
+passed=$((rust_passed + sdk_passed))
+failed=$((rust_failed + sdk_failed))
+[ "$sdk_failed" -ne 0 ] && [ "$status" -eq 0 ] && status=1
+echo
+if [ "$sdk_only" -eq 0 ]; then
+  echo "  rust (cargo test): $rust_passed passed, $rust_failed failed"
+fi
+echo "  browser SDK (sdk/js: unit, dist/ check, Chromium): $sdk_note"
 echo "tests: $passed passed, $failed failed"
 exit "$status"

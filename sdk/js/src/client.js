@@ -49,11 +49,15 @@ export function start(w, key, o, count, cbs) {
         count()
       }
     }
-  // Timers that outlive a call (reconnects, retries, auto-identify): cleared by stop().
-  const timers = []
+  // Timers that outlive a call (reconnects, retries, auto-identify): cleared by stop(); each
+  // leaves the set when it fires (a long session must not collect their ids).
+  const timers = new Set()
   const later = (f, ms) => {
-    const t = setTimeout(g(() => stopped || f()), ms)
-    timers.push(t)
+    const t = setTimeout(
+      g(() => timers.delete(t) && !stopped && f()),
+      ms,
+    )
+    timers.add(t)
     return t
   }
   const dnt = nav.doNotTrack == '1' || nav.globalPrivacyControl == true
@@ -63,11 +67,13 @@ export function start(w, key, o, count, cbs) {
   let s = load(SS, 'siq:s')
   if (!/^[\w-]{16,64}$/.test(s?.sid)) s = { sid: rid() }
   let uid = s.uid
+  // Set once the page called identify() itself: auto-identify then never overrides it.
+  let own = s.m
   let aid = !dnt && load('localStorage', 'siq:aid')
   if (!dnt && typeof aid != 'string') save('localStorage', 'siq:aid', (aid = rid()))
   let ws
   const pipe = new Pipe((b) => (ws?.readyState == 1 ? ws.send(b) : false), s.seq | 0, s.ack | 0)
-  const persist = () => save(SS, 'siq:s', { sid: s.sid, seq: pipe.seq, ack: pipe.ack, uid })
+  const persist = () => save(SS, 'siq:s', { sid: s.sid, seq: pipe.seq, ack: pipe.ack, uid, m: own })
   // Frames the previous page of this session could not get acknowledged.
   const kept = load(SS, 'siq:o')
   save(SS, 'siq:o')
@@ -118,7 +124,7 @@ export function start(w, key, o, count, cbs) {
     else timer = timer || setTimeout(flush, flushMs)
   }
   const push = (f) => {
-    if (stopped) return
+    if (stopped || dead) return
     pipe.push(f)
     persist()
     if (http) post()
@@ -132,6 +138,7 @@ export function start(w, key, o, count, cbs) {
   let dead
   let region
   let posting
+  let held
   let hide
   const acked = (n) => {
     pipe.acked(n)
@@ -150,7 +157,7 @@ export function start(w, key, o, count, cbs) {
       }
     }
     if (f.t == 'err') {
-      if (FINAL.includes(f.code)) dead = 1
+      if (FINAL.includes(f.code)) die()
       else if (f.retry_ms >= 0 && !f.fatal) {
         pipe.paused = 1
         later(() => pipe.resume(), f.retry_ms)
@@ -216,7 +223,7 @@ export function start(w, key, o, count, cbs) {
   // `POST /v1/batch` with every unacknowledged frame (`probe`: even none). True when the edge
   // answered.
   const post = async (probe) => {
-    if (posting || !list[0]) return
+    if (posting || held || !list[0]) return
     posting = 1
     try {
       const bs = bodies(head(), pipe.pending())
@@ -225,9 +232,12 @@ export function start(w, key, o, count, cbs) {
         const r = await fetch(list[0] + '/v1/batch', { method: 'POST', body: x.b })
         const j = await r.json()
         if (r.ok) acked(j.ack)
-        else if (FINAL.includes(j.code)) dead = 1
-        else if (r.status == 429 || r.status == 503) later(post, 2000)
-        else throw 0
+        else if (FINAL.includes(j.code)) die()
+        else if (r.status == 429 || r.status == 503) {
+          // Refused for now: nothing more until its Retry-After (seconds) has passed.
+          held = later(() => post((held = 0)), r.headers.get('retry-after') * 1e3 || 2000)
+          return 1
+        } else throw 0
       }
       // Frames pushed while this post was in flight go with the next one.
       if (http && pipe.pending()[0]) later(post, flushMs)
@@ -273,6 +283,8 @@ export function start(w, key, o, count, cbs) {
   }
 
   const cap = capture(w, (...a) => stopped || emit(...a), g)
+  // The edge refused the key, the origin or the version: retrying cannot help; stop collecting.
+  const die = () => cap.stop((dead = 1))
   const offs = []
   const on = (t, ev, f) => {
     t.addEventListener(ev, (f = g(f)))
@@ -285,7 +297,8 @@ export function start(w, key, o, count, cbs) {
   const api = {
     // Identity: `identify`, or the signed-in user of Clerk, Auth0, Supabase or Firebase.
     identify(id, traits, auto) {
-      if (dnt || id == null || id === '' || (auto && cut(id, 256) == uid)) return
+      if (dnt || id == null || id === '' || (auto && (own || cut(id, 256) == uid))) return
+      own ||= !auto
       traits = props(traits || {}, 0) || {}
       const email = traits.email
       delete traits.email
@@ -300,7 +313,7 @@ export function start(w, key, o, count, cbs) {
     stop() {
       gone()
       stopped = 1
-      timers.map(clearTimeout)
+      timers.forEach(clearTimeout)
       cap.stop()
       for (const off of offs) off()
       hide?.()

@@ -14,17 +14,19 @@ const sel = (el) =>
 
 /**
  * A click target's label: `tag#id.class "text"`, from the nearest actionable ancestor. The text
- * is `data-siq-label`, `aria-label`, or the visible text of buttons and links; a form field gives
- * only its name (never its value), and editable content gives no text at all.
+ * is `data-siq-label`, `aria-label`, or the visible text of an actionable element (button, link,
+ * label, `[role]`); a form field gives only its name (never its value), editable content and
+ * anything else (a paragraph, a table cell, a container) no text at all.
  */
 export function label(t) {
-  const el = (t && t.closest && t.closest(ACTION)) || t
-  if (!el || !el.tagName) return ''
+  const act = t?.closest?.(ACTION)
+  const el = act || t
+  if (!el?.tagName) return ''
   const at = (n) => el.getAttribute(n)
   let text = at('data-siq-label') || at('aria-label')
-  if (!text) {
+  if (!text && act) {
     if (FIELD.test(el.tagName)) text = at('name') || at('type')
-    else if (!el.isContentEditable && !(el.querySelector && el.querySelector('input,textarea,select,[contenteditable]')))
+    else if (!el.isContentEditable && !el.querySelector?.('input,textarea,select,[contenteditable]'))
       text = (el.textContent || '').slice(0, 200)
   }
   text = clean(text, 60)

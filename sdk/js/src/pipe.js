@@ -47,8 +47,11 @@ export class Pipe {
     if (q > this.seq) this.seq = q
   }
 
-  /** A connection is ready: the edge holds everything up to `ack`; the rest goes again. */
+  /** A connection is ready: the edge holds everything up to `ack`; the rest goes again. An ack
+   * beyond our last seq (the stored seq was stale: storage refused a write) moves seq past it, so
+   * that no new frame reuses a seq the edge already holds (it would be dropped as a duplicate). */
   up(ack) {
+    if (ack > this.seq) this.seq = ack
     this.live = true
     this.paused = false
     this.acked(ack)

@@ -28,7 +28,9 @@ after(async () => {
 
 test('hostile CSS and a strict CSP: connected, no violation, widget intact and clickable', { skip, timeout: 60000 }, async () => {
   const host = new URL(edge.url).host
-  const csp = `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src http://${host} ws://${host}; base-uri 'none'; form-action 'self'`
+  // A site that loads the SDK from the edge allows that origin for scripts, as it must.
+  const sdkFrom = h.sdkBase({ edges: [edge.url] })
+  const csp = `default-src 'none'; script-src 'self'${sdkFrom && ' ' + sdkFrom}; style-src 'self'; img-src 'self'; connect-src http://${host} ws://${host}; base-uri 'none'; form-action 'self'`
   const url = srv.page(
     '/csp',
     h.shopPage({ head: '<link rel="stylesheet" href="/hostile.css"><script src="/csp-hooks.js"></script>', sdk: h.sdkTag({ edges: [edge.url] }) }),
@@ -103,8 +105,10 @@ test("a nonce-based strict CSP ('strict-dynamic'): the loader passes its nonce o
   const rec = h.record(page, decode)
   await page.goto(url)
   await h.until(() => page.evaluate(() => SentientIQ.state?.()?.region), 'a welcome under a nonce CSP')
-  const injected = await page.evaluate((p) => [...document.scripts].find((s) => s.src.endsWith(p))?.nonce, srv.manifest.path)
-  assert.equal(injected, nonce, 'the injected SDK carries the nonce')
+  // The versioned SDK that loader injects (the edge's own copy with SIQ_SDK_FROM=edge).
+  const { path } = await h.servedSdk(h.sdkBase({ edges: [edge.url], from: srv.origin }))
+  const injected = await page.evaluate((p) => [...document.scripts].filter((s) => new URL(s.src || 'x:').pathname == p).map((s) => s.nonce), path)
+  assert.deepEqual(injected, [nonce], `the injected SDK ${path} carries the nonce`)
   assert.deepEqual(await page.evaluate(() => window.__csp), [])
   assert.deepEqual(rec.errors, [])
   await page.close()

@@ -2,13 +2,13 @@
 // TCP delay proxies, a static server for test pages and the SDK, headless Chromium, and readers
 // for what the edge stored (its lake's Parquet files and its /metrics).
 
-import { spawn } from 'node:child_process'
+import { spawn, execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, existsSync, rmSync } from 'node:fs'
+import { mkdtempSync, mkdirSync, writeFileSync, readFileSync, readdirSync, existsSync, rmSync, cpSync } from 'node:fs'
 import { createServer } from 'node:http'
 import net from 'node:net'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { chromium } from 'playwright-core'
 import { parquetReadObjects } from 'hyparquet'
@@ -16,6 +16,8 @@ import { compressors } from 'hyparquet-compressors'
 
 export const EDGE_BIN = process.env.SIQ_EDGE_BIN || '/var/tmp/sentientiq-ci-target/debug/sentientiq-edge'
 export const CHROMIUM = process.env.SIQ_CHROMIUM || '/usr/bin/chromium'
+/** The lake compaction binary (built beside the edge by the same cargo build). */
+export const COMPACT_BIN = process.env.SIQ_LAKE_COMPACT_BIN || join(dirname(EDGE_BIN), 'sentientiq-lake-compact')
 export const KEY = 'siq_pk_browsertest_000000000000000'
 /** A second tenant whose Do-Not-Track policy is `drop`. */
 export const KEY_DROP = 'siq_pk_browsertest_dnt_drop_000000'
@@ -23,10 +25,11 @@ export const ARTIFACTS = new URL('../../test-artifacts/', import.meta.url).pathn
 const DIST = new URL('../../dist/', import.meta.url).pathname
 const PAGES = new URL('./pages/', import.meta.url).pathname
 
-/** Why the suite cannot run here, or null. */
-export function missing() {
+/** Why the suite cannot run here, or null (`compact`: the test needs the compaction binary too). */
+export function missing({ compact = false } = {}) {
   if (!existsSync(EDGE_BIN)) return `no edge binary at ${EDGE_BIN} (set SIQ_EDGE_BIN)`
   if (!existsSync(CHROMIUM)) return `no Chromium at ${CHROMIUM} (apt-get install chromium)`
+  if (compact && !existsSync(COMPACT_BIN)) return `no lake compaction binary at ${COMPACT_BIN} (set SIQ_LAKE_COMPACT_BIN)`
   return null
 }
 
@@ -168,6 +171,32 @@ export async function lakeRows(lakeDir, { session, table = 'events' } = {}) {
   return rows
 }
 
+/**
+ * Merges the edges' local lakes into one lake directory (as edges of several regions shipping to
+ * one bucket: their keys differ by region and edge) and runs `sentientiq-lake-compact` over it
+ * for every UTC hour `tenant`'s events were stored in. Returns {dir, rows (the compacted events
+ * rows), out (the binary's report)}. The edges' own files are left as they are.
+ */
+export async function compactLakes(lakeDirs, { tenant = 'test', tables = 'events,detections,actions' } = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'siq-browser-lake-'))
+  for (const d of lakeDirs) if (existsSync(d)) cpSync(d, dir, { recursive: true })
+  const hours = new Set()
+  for (const f of parquetFiles(join(dir, 'events', `tenant=${tenant}`))) {
+    const m = f.match(/date=(\d{4}-\d\d-\d\d)\/hour=(\d\d)\//)
+    if (m) hours.add(`${m[1]}T${m[2]}`)
+  }
+  let out = ''
+  for (const hour of [...hours].sort()) {
+    const args = ['--tenant', tenant, '--hour', hour, '--dir', dir, '--tables', tables]
+    out += await new Promise((res, rej) =>
+      execFile(COMPACT_BIN, args, { env: { ...process.env, RUST_BACKTRACE: '0' } }, (e, stdout, stderr) =>
+        e ? rej(new Error(`${COMPACT_BIN} ${args.join(' ')}: ${e.message}\n${stderr}`)) : res(stdout),
+      ),
+    )
+  }
+  return { dir, hours: [...hours], out, rows: await lakeRows(dir, { table: 'events_compacted' }) }
+}
+
 /** Waits until `f()` returns a truthy value (polling), or throws with `what`. */
 export async function until(f, what, ms = 15000, every = 100) {
   const deadline = Date.now() + ms
@@ -205,16 +234,18 @@ export function conservation(rows) {
 
 /**
  * A TCP proxy adding `delayMs` each way (so about 2 × delayMs to every round trip), in order.
- * `kill()` closes the listener and every connection (the edge behind it looks dead).
+ * `mute()` drops what the edge sends from then on; `kill()` closes the listener and every
+ * connection (the edge behind it looks dead).
  */
 export async function delayProxy(target, delayMs) {
   const socks = new Set()
+  let muted = false
   const server = net.createServer((c) => {
     const u = net.connect(target, '127.0.0.1')
     socks.add(c)
     socks.add(u)
     const pipe = (from, to) => {
-      from.on('data', (d) => setTimeout(() => to.writable && to.write(d), delayMs))
+      from.on('data', (d) => (from == u && muted) || setTimeout(() => to.writable && to.write(d), delayMs))
       from.on('end', () => setTimeout(() => to.end(), delayMs))
       from.on('error', () => to.destroy())
       from.on('close', () => setTimeout(() => to.destroy(), delayMs))
@@ -227,6 +258,11 @@ export async function delayProxy(target, delayMs) {
   return {
     port,
     url: `http://127.0.0.1:${port}`,
+    /** From now on the edge's answers are dropped (requests still reach it): it stores frames
+     * whose acks never arrive. */
+    mute() {
+      muted = true
+    },
     kill() {
       server.close()
       for (const s of socks) s.destroy()
@@ -274,9 +310,21 @@ export async function pageServer() {
   }
 }
 
+/** Where the SDK comes from: the first edge with SIQ_SDK_FROM=edge, else `from` ('' = the page's own server). */
+export const sdkBase = ({ edges = [], from } = {}) => (process.env.SIQ_SDK_FROM == 'edge' && edges[0] ? edges[0] : from || '')
+
+/**
+ * The versioned SDK the loader at `base` injects: {path, sri}, read from the loader itself (an
+ * edge serves the copy built into its binary, which may differ from dist/ when the binary is older).
+ */
+export async function servedSdk(base) {
+  const t = await (await fetch(base + '/v1/sdk.js')).text()
+  return { path: t.match(/"(\/v1\/sdk\/[^"]+\.js)"/)?.[1], sri: t.match(/"(sha384-[^"]+)"/)?.[1] }
+}
+
 /** The SDK script tag: from the page server (default) or, with SIQ_SDK_FROM=edge, the edge. */
 export function sdkTag({ key = KEY, edges = [], loader = false, from, attrs = '' } = {}) {
-  const base = process.env.SIQ_SDK_FROM == 'edge' && edges[0] ? edges[0] : from || ''
+  const base = sdkBase({ edges, from })
   const src = loader || process.env.SIQ_SDK_FROM == 'edge' ? `${base}/v1/sdk.js` : `${base}/sdk/siq.js`
   return `<script src="${src}" data-key="${key}" data-edges="${edges.join(',')}" ${attrs} async></script>`
 }

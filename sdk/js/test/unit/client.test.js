@@ -5,6 +5,7 @@
 import { test, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
 import { start } from '../../src/client.js'
+import * as ref from '@msgpack/msgpack'
 import { fakeWindow, until, wait, Mem } from './fakedom.js'
 
 const KEY = 'siq_pk_unit_000000000000000000'
@@ -107,15 +108,32 @@ test('err with retry_ms: nothing sent meanwhile, then everything unacknowledged 
   assert.deepEqual(seqs(ws), [1, 2, 3, 2, 3, 4])
 })
 
-test('a fatal bad_key stops the SDK; it does not reconnect', async () => {
+test('a fatal bad_key stops the SDK: no reconnect, nothing more collected', async () => {
   const env = fakeWindow()
-  boot(env)
+  const { c } = boot(env)
   const ws = await until(() => env.sockets[0], 'socket')
+  assert.ok(env.w.l.pointermove?.length, 'capturing')
   ws.open()
   ws.recv({ t: 'err', code: 'bad_key', msg: 'unknown key', fatal: true })
   ws.close()
+  const seq = c.state().seq
+  c.track('after')
+  env.w.dispatch('click', { clientX: 1, clientY: 1, detail: 1 })
   await wait(400)
   assert.equal(env.sockets.length, 1)
+  assert.equal(c.state().seq, seq, 'no frame made after the refusal')
+  assert.deepEqual(env.w.l.pointermove, [], 'capture listeners removed')
+})
+
+test('stop(): a pending reconnect never fires, every listener is gone', async () => {
+  const env = fakeWindow()
+  const { c } = boot(env)
+  const ws = await welcome(env, 0)
+  ws.close() // a reconnect is now scheduled (250 ms, jittered)
+  c.stop()
+  await wait(700)
+  assert.equal(env.sockets.length, 1, 'no reconnect after stop()')
+  for (const [ev, l] of Object.entries(env.w.l)) assert.deepEqual(l, [], `no ${ev} listener left`)
 })
 
 test('pagehide: unacked frames and a bye by sendBeacon, in bodies under 64 KiB; kept for the next page', async () => {
@@ -186,6 +204,62 @@ test('WebSocket refused but HTTP answers: frames go by POST /v1/batch', async ()
   assert.equal(post.u, EDGE + '/v1/batch')
   assert.equal(post.i.method, 'POST')
   assert.equal(post.i.headers, undefined)
+})
+
+test('HTTP 429 with Retry-After: nothing is posted until it has passed, then everything', async () => {
+  const posts = []
+  let refuse = true
+  const env = fakeWindow({
+    fetch: (u, i) => {
+      const frames = i.body ? ref.decode(i.body).frames : []
+      posts.push({ at: Date.now(), n: frames.length })
+      if (refuse && frames.some((f) => f.t == 'tr')) {
+        refuse = false
+        return { status: 429, headers: { 'retry-after': '1' }, body: { code: 'rate_limited', msg: 'slow down' } }
+      }
+      return { status: 200, body: { ack: Math.max(0, ...frames.map((f) => f.seq)) } }
+    },
+  })
+  env.w.WebSocket = function () {
+    throw new Error('blocked')
+  }
+  const { c } = boot(env)
+  await until(() => c.state().http, 'HTTP mode')
+  c.track('a')
+  await until(() => !refuse, 'the 429')
+  const refused = posts.length
+  const at = Date.now()
+  for (let i = 0; i < 5; i++) {
+    c.track('b' + i)
+    await wait(100)
+  }
+  assert.equal(posts.length, refused, 'no post while refused')
+  await until(() => c.state().unacked == 0, 'everything acked after the wait', 3000)
+  assert.ok(posts[refused].at - at >= 900, `the next post waited for Retry-After (${posts[refused].at - at} ms)`)
+})
+
+test('an explicit identify() wins over auto-identify, on this page and the next', async () => {
+  const local = new Mem()
+  const session = new Mem()
+  local.setItem('sb-abcd-auth-token', JSON.stringify({ access_token: 'eyJsecret', user: { id: 'uuid-1', email: 'cy@example.com' } }))
+  const env = fakeWindow({ local, session })
+  const { c } = boot(env, { autoIdentify: true })
+  const ws = await welcome(env, 0)
+  await until(() => ws.sent.some((f) => f.t == 'id'), 'the auto id')
+  c.identify('crm-42', { email: 'cy@example.com' })
+  await until(() => ws.sent.filter((f) => f.t == 'id').length == 2, 'the explicit id')
+  assert.equal(c.state().uid, 'crm-42')
+  // Both acknowledged: the next page has nothing of this one to send again.
+  ws.recv({ t: 'ack', seq: c.state().seq })
+  assert.equal(c.state().unacked, 0)
+  c.stop()
+  const env2 = fakeWindow({ local, session })
+  const { c: c2 } = boot(env2, { autoIdentify: true })
+  const ws2 = await welcome(env2, 0)
+  assert.equal(ws2.sent[0].uid, 'crm-42')
+  await wait(150)
+  assert.equal(ws2.sent.filter((f) => f.t == 'id').length, 0, 'auto-identify did not override it')
+  assert.equal(c2.state().uid, 'crm-42')
 })
 
 test('three failed connects move to the next edge (and it is remembered)', async () => {

@@ -73,7 +73,7 @@ export function fakeSockets() {
 
 /**
  * A window. Options: storage (false: every access throws), dnt, beacon (sendBeacon's answer),
- * fetch (handler (url, init) => {status, body}).
+ * fetch (handler (url, init) => {status, body, headers?}).
  */
 export function fakeWindow({ storage = true, dnt = false, beacon = true, fetch, local, session } = {}) {
   const w = new Target()
@@ -115,7 +115,15 @@ export function fakeWindow({ storage = true, dnt = false, beacon = true, fetch, 
     async fetch(u, i = {}) {
       calls.fetch.push({ u, i, body: i.body && ref.decode(i.body) })
       const r = fetch ? await fetch(u, i) : { status: 404, body: {} }
-      return { ok: r.status >= 200 && r.status < 300, status: r.status, json: async () => r.body }
+      const headers = new Map(Object.entries(r.headers || {}))
+      return {
+        ok: r.status >= 200 && r.status < 300,
+        status: r.status,
+        url: u,
+        headers: { get: (k) => headers.get(k.toLowerCase()) ?? null },
+        json: async () => r.body,
+        arrayBuffer: async () => new ArrayBuffer(0),
+      }
     },
   })
   if (storage) {

@@ -62,6 +62,15 @@ test('editable content and containers of fields give no text', () => {
   assert.equal(label(lab), 'label')
 })
 
+test('anything not actionable gives its selector only, never its text (it may be personal data)', () => {
+  assert.equal(label(el('p', { class: 'balance' }, { text: 'Balance: 12,345.67 EUR, IBAN DE89 3704' })), 'p.balance')
+  const td = el('td', { id: 'addr' }, { text: '221B Baker Street' })
+  assert.equal(label(el('span', {}, { text: '221B Baker Street', parent: td })), 'span')
+  // Inside a button the button's text is the label.
+  const b = el('button', { id: 'go' }, { text: 'Go' })
+  assert.equal(label(el('span', {}, { text: 'Go', parent: b })), 'button#go "Go"')
+})
+
 test('labels are bounded', () => {
   const l = label(el('button', { id: 'x'.repeat(500), class: 'c'.repeat(500) }, { text: 'y'.repeat(5000) }))
   assert.ok(l.length <= 120, `${l.length}`)

@@ -56,6 +56,13 @@ test('after a reconnect, resend from welcome.ack, in order, exactly the unacknow
   assert.equal(p.ack, 4)
 })
 
+test('a welcome ack beyond the stored seq (a stale seq: storage refused a write) moves seq past it', () => {
+  const { p, wire } = rig(5, 5)
+  p.up(9) // the edge holds 1..9 of this session
+  assert.equal(p.push(frame()), 10, 'a new frame never reuses a seq the edge holds')
+  assert.deepEqual(wire, [10])
+})
+
 test('a welcome from another region (ack 0) resends everything still unacknowledged', () => {
   const { p, wire } = rig()
   p.up(0)
