@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    Float64Builder, Int64Builder, StringDictionaryBuilder, TimestampMillisecondBuilder,
-    UInt16Builder, UInt32Builder, UInt64Builder,
+    Float64Builder, Int64Builder, StringBuilder, StringDictionaryBuilder,
+    TimestampMillisecondBuilder, UInt16Builder, UInt32Builder, UInt64Builder,
 };
 use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, RecordBatch};
@@ -40,6 +40,11 @@ pub struct ActionRow {
     pub section: Option<String>,
     /// Outcome rows: `shown`, `clicked`, `dismissed`, `converted`.
     pub result: Option<String>,
+    /// The row that assigned a session to an experiment's arm (issue 17): the assignment as
+    /// JSON (`{seed, shard, assignment: {arm, reason, rng_before, posteriors, draws, …}}`),
+    /// enough to replay the decision. Absent from rows spooled before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assignment: Option<String>,
 }
 
 const STRINGS: [&str; 15] = [
@@ -66,6 +71,7 @@ pub fn actions_schema() -> SchemaRef {
         Field::new("confidence", DataType::Float64, true),
         Field::new("detection", DataType::UInt32, true),
         Field::new("value_cents", DataType::Int64, true),
+        Field::new("assignment", DataType::Utf8, true),
     ]);
     Arc::new(Schema::new(f))
 }
@@ -79,6 +85,7 @@ pub struct ActionsBuilder {
     conf: Float64Builder,
     det: UInt32Builder,
     value: Int64Builder,
+    assignment: StringBuilder,
     rows: usize,
 }
 
@@ -94,6 +101,7 @@ impl Default for ActionsBuilder {
             conf: Float64Builder::new(),
             det: UInt32Builder::new(),
             value: Int64Builder::new(),
+            assignment: StringBuilder::new(),
             rows: 0,
         }
     }
@@ -135,6 +143,7 @@ impl ActionsBuilder {
         self.conf.append_option(a.confidence);
         self.det.append_option(a.detection);
         self.value.append_option(a.value_cents);
+        self.assignment.append_option(a.assignment.as_deref());
         self.rows += 1;
     }
 
@@ -150,6 +159,7 @@ impl ActionsBuilder {
         cols.push(Arc::new(self.conf.finish()));
         cols.push(Arc::new(self.det.finish()));
         cols.push(Arc::new(self.value.finish()));
+        cols.push(Arc::new(self.assignment.finish()));
         self.rows = 0;
         Ok(RecordBatch::try_new(actions_schema(), cols)?)
     }

@@ -14,10 +14,11 @@ mod model;
 pub mod plane;
 mod spec;
 
-pub use model::{Tenant, check_account};
+pub use model::{RuleExperiment, Tenant, VariantIv, check_account};
 pub use spec::{
-    AccountSpec, AlertsSpec, ContactSpec, Dnt, EscalateSpec, InterveneSpec, LabelSpec, LakeSpec,
-    LimitsSpec, MAX_ALERTS_TOML, RuleSpec, TenantSpec, ThresholdsSpec,
+    AccountSpec, AlertsSpec, ContactSpec, Dnt, EscalateSpec, ExperimentSpec, InterveneSpec,
+    LabelSpec, LakeSpec, LimitsSpec, MAX_ALERTS_TOML, RuleSpec, TenantSpec, ThresholdsSpec,
+    VariantSpec,
 };
 
 /// Default per-session frame rate: an SDK flushing every 250 ms sends 4 frames/s plus the odd

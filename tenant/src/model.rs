@@ -39,6 +39,27 @@ pub struct Tenant {
     /// Per escalation rule, the chain it pages: only rules whose contacts are in `alerts`
     /// (a rule naming only legacy `contacts` is recorded, not delivered).
     pub escalations: HashMap<Arc<str>, Arc<Policy>>,
+    /// Per rule with an experiment, the experiment (validated by `sentientiq_experiments`) and
+    /// each variant's intervention. The core's policy decides when such a rule acts (its
+    /// action stands for variant 0); the edge assigns the session and shows its variant's
+    /// intervention, or nothing for the holdout.
+    pub experiments: HashMap<Arc<str>, Arc<RuleExperiment>>,
+}
+
+/// A rule's experiment, as edges run it.
+#[derive(Debug)]
+pub struct RuleExperiment {
+    pub experiment: sentientiq_experiments::Experiment,
+    /// Variant i's intervention, in the experiment's order.
+    pub variants: Vec<VariantIv>,
+}
+
+/// The intervention of one variant: the `iv` frame's `kind`, `variant` and `payload`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VariantIv {
+    pub kind: Arc<str>,
+    pub variant: Arc<str>,
+    pub payload: Arc<Value>,
 }
 
 impl TenantSpec {
@@ -113,19 +134,52 @@ impl TenantSpec {
             )),
         };
         let mut escalations = HashMap::new();
+        let mut experiments = HashMap::new();
         let mut rule_ids = HashSet::new();
         let mut rules = Vec::with_capacity(t.rules.len());
         for r in &t.rules {
             if !valid_id(&r.id) || !rule_ids.insert(r.id.as_str()) {
                 return Err(bad(format!("rule id `{}` is invalid or repeated", r.id)));
             }
-            let action = match (&r.intervene, &r.escalate) {
-                (Some(i), None) => RuleAction::Intervene {
+            let action = match (&r.intervene, &r.escalate, &r.experiment) {
+                (None, None, Some(x)) => {
+                    let experiment = x
+                        .config(&r.id)
+                        .validate()
+                        .map_err(|e| bad(format!("rule `{}`: experiment: {e}", r.id)))?;
+                    let variants: Vec<VariantIv> = x
+                        .variants
+                        .iter()
+                        .map(|v| VariantIv {
+                            kind: Arc::from(v.kind.as_str()),
+                            variant: Arc::from(v.id.as_str()),
+                            payload: Arc::new(v.payload.as_ref().map_or(Value::Nil, json_value)),
+                        })
+                        .collect();
+                    // The validator refuses an experiment without variants.
+                    let first = variants
+                        .first()
+                        .cloned()
+                        .ok_or_else(|| bad(format!("rule `{}`: experiment: no variants", r.id)))?;
+                    experiments.insert(
+                        Arc::from(r.id.as_str()),
+                        Arc::new(RuleExperiment {
+                            experiment,
+                            variants,
+                        }),
+                    );
+                    RuleAction::Intervene {
+                        kind: first.kind,
+                        variant: first.variant,
+                        payload: first.payload,
+                    }
+                }
+                (Some(i), None, None) => RuleAction::Intervene {
                     kind: Arc::from(i.kind.as_str()),
                     variant: Arc::from(i.variant.as_str()),
                     payload: Arc::new(i.payload.as_ref().map_or(Value::Nil, json_value)),
                 },
-                (None, Some(e)) => {
+                (None, Some(e), None) => {
                     let (contacts, chain) =
                         escalation(&r.id, e, &contact_ids, alerts.as_deref()).map_err(&bad)?;
                     if let Some(chain) = chain {
@@ -137,7 +191,7 @@ impl TenantSpec {
                 }
                 _ => {
                     return Err(bad(format!(
-                        "rule `{}`: exactly one of `intervene` or `escalate`",
+                        "rule `{}`: exactly one of `intervene`, `escalate` or `experiment`",
                         r.id
                     )));
                 }
@@ -237,6 +291,7 @@ impl TenantSpec {
             lake: t.lake.clone(),
             alerts,
             escalations,
+            experiments,
         })
     }
 }
@@ -381,6 +436,7 @@ mod tests {
                 payload: Some(serde_json::json!({"text": "Need help?", "n": 2, "x": 1.5})),
             }),
             escalate: None,
+            experiment: None,
             session_cooldown_s: 60,
             account_cooldown_s: 0,
         }
@@ -656,5 +712,193 @@ steps = [{ contacts = ["csm"] }, { contacts = ["vp"], wait_ms = 120000 }]
                 assert!(e.contains("at most"), "{e}");
             }
         }
+    }
+
+    /// A rule with an experiment instead of `intervene`.
+    fn experiment_rule(edit: impl FnOnce(&mut crate::ExperimentSpec)) -> TenantSpec {
+        let mut x = crate::ExperimentSpec::new(&["chat", "offer-10", "help"]);
+        edit(&mut x);
+        let mut r = rule("help");
+        r.intervene = None;
+        r.experiment = Some(x);
+        let mut t = TenantSpec::new("acme");
+        t.rules.push(r);
+        t
+    }
+
+    #[test]
+    fn a_toml_rule_may_carry_variants_and_a_holdout() {
+        let t: TenantSpec = toml::from_str(
+            r#"
+id = "acme"
+[[rules]]
+id = "rage-checkout"
+emotions = ["rage"]
+session_cooldown_s = 60
+[rules.experiment]
+holdout_share = 0.2
+attribution_window_ms = 600000
+[[rules.experiment.variants]]
+id = "chat"
+kind = "chat"
+payload = { text = "Need a hand?" }
+[[rules.experiment.variants]]
+id = "offer-10"
+kind = "offer"
+payload = { pct = 10 }
+paused = true
+"#,
+        )
+        .expect("toml");
+        let v = t.validate().expect("valid");
+        let x = &v.experiments["rage-checkout"];
+        let e = &x.experiment;
+        assert_eq!(e.rule_id(), "rage-checkout");
+        assert_eq!(e.holdout_share(), 0.2);
+        assert_eq!(e.attribution_window_ms(), 600_000);
+        // Unset settings take the experiment crate's defaults.
+        assert_eq!(e.burn_in(), sentientiq_experiments::config::DEFAULT_BURN_IN);
+        assert_eq!(
+            e.floor_weight(),
+            sentientiq_experiments::config::DEFAULT_FLOOR_WEIGHT
+        );
+        assert_eq!((e.n_variants(), e.n_active()), (2, 1));
+        assert_eq!(
+            x.variants[1],
+            VariantIv {
+                kind: Arc::from("offer"),
+                variant: Arc::from("offer-10"),
+                payload: Arc::new(Value::Map(vec![("pct".into(), Value::Int(10))])),
+            }
+        );
+        // The core's rule acts as an intervention (variant 0 stands in for the edge's choice).
+        match &v.policy.rules[0].action {
+            RuleAction::Intervene { kind, variant, .. } => {
+                assert_eq!((&**kind, &**variant), ("chat", "chat"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let typo =
+            "id = \"a\"\n[[rules]]\nid = \"r\"\n[rules.experiment]\nholdout = 0.1\nvariants = []\n";
+        assert!(
+            toml::from_str::<TenantSpec>(typo).is_err(),
+            "unknown experiment keys are refused"
+        );
+        let no_kind =
+            "id = \"a\"\n[[rules]]\nid = \"r\"\n[rules.experiment]\nvariants = [{ id = \"v\" }]\n";
+        assert!(
+            toml::from_str::<TenantSpec>(no_kind).is_err(),
+            "a variant names its intervention's kind"
+        );
+    }
+
+    #[test]
+    fn an_experiment_is_validated_by_the_experiment_crate() {
+        use sentientiq_experiments::MAX_VARIANTS;
+        use sentientiq_experiments::config::{
+            MAX_ATTRIBUTION_WINDOW_MS, MAX_BURN_IN, MAX_HOLDOUT_SHARE, MAX_ID_BYTES,
+            MIN_ATTRIBUTION_WINDOW_MS,
+        };
+        let check = |edit: &dyn Fn(&mut crate::ExperimentSpec), ok: bool, needle: &str| {
+            let t = experiment_rule(edit);
+            match t.validate() {
+                Ok(_) => assert!(ok, "{needle}: accepted"),
+                Err(e) => {
+                    let e = e.to_string();
+                    assert!(!ok, "{needle}: refused: {e}");
+                    assert!(
+                        e.contains("rule `help`: experiment: ") && e.contains(needle),
+                        "{e}"
+                    );
+                }
+            }
+        };
+        let variants = |n: usize| {
+            move |x: &mut crate::ExperimentSpec| {
+                *x = crate::ExperimentSpec::new(&[]);
+                x.floor_weight = 0.0;
+                for i in 0..n {
+                    x.variants.push(crate::VariantSpec {
+                        id: format!("v{i}"),
+                        kind: "chat".into(),
+                        payload: None,
+                        paused: false,
+                    });
+                }
+            }
+        };
+        // Variants: 1..=MAX_VARIANTS.
+        check(&variants(0), false, "0 variants");
+        check(&variants(MAX_VARIANTS - 1), true, "cap - 1");
+        check(&variants(MAX_VARIANTS), true, "cap");
+        check(&variants(MAX_VARIANTS + 1), false, "9 variants");
+        // Variant ids: at most MAX_ID_BYTES, distinct.
+        for (len, ok) in [
+            (MAX_ID_BYTES - 1, true),
+            (MAX_ID_BYTES, true),
+            (MAX_ID_BYTES + 1, false),
+        ] {
+            check(&|x| x.variants[0].id = "v".repeat(len), ok, "bytes long");
+        }
+        check(
+            &|x| x.variants[1].id = "chat".into(),
+            false,
+            "more than once",
+        );
+        // Holdout share: 0..=½.
+        check(&|x| x.holdout_share = 0.0, true, "holdout 0");
+        check(
+            &|x| x.holdout_share = MAX_HOLDOUT_SHARE.next_down(),
+            true,
+            "cap - 1",
+        );
+        check(&|x| x.holdout_share = MAX_HOLDOUT_SHARE, true, "cap");
+        check(
+            &|x| x.holdout_share = MAX_HOLDOUT_SHARE.next_up(),
+            false,
+            "holdout_share",
+        );
+        // Burn-in: at most MAX_BURN_IN.
+        check(
+            &|x| x.burn_in_min_samples = MAX_BURN_IN - 1,
+            true,
+            "cap - 1",
+        );
+        check(&|x| x.burn_in_min_samples = MAX_BURN_IN, true, "cap");
+        check(
+            &|x| x.burn_in_min_samples = MAX_BURN_IN + 1,
+            false,
+            "burn_in_min_samples",
+        );
+        // Floor weight: at most 1/k (three variants here).
+        check(&|x| x.floor_weight = 1.0 / 3.0, true, "cap");
+        check(
+            &|x| x.floor_weight = (1.0f64 / 3.0).next_up(),
+            false,
+            "floor_weight",
+        );
+        // Attribution window: MIN..=MAX.
+        for (w, ok) in [
+            (MIN_ATTRIBUTION_WINDOW_MS - 1, false),
+            (MIN_ATTRIBUTION_WINDOW_MS, true),
+            (MAX_ATTRIBUTION_WINDOW_MS, true),
+            (MAX_ATTRIBUTION_WINDOW_MS + 1, false),
+        ] {
+            check(
+                &|x| x.attribution_window_ms = w,
+                ok,
+                "attribution_window_ms",
+            );
+        }
+        // An experiment is the rule's action: not beside `intervene` or `escalate`.
+        let mut t = experiment_rule(|_| {});
+        t.rules[0].intervene = rule("x").intervene;
+        refused(&t, "exactly one of `intervene`, `escalate` or `experiment`");
+        // Every variant may be paused (the experiment stops; no session is enrolled).
+        let mut t = experiment_rule(|x| x.variants.iter_mut().for_each(|v| v.paused = true));
+        let v = t.validate().expect("all paused is a stopped experiment");
+        assert_eq!(v.experiments["help"].experiment.n_active(), 0);
+        t.rules[0].experiment = None;
+        refused(&t, "exactly one");
     }
 }

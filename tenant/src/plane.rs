@@ -10,8 +10,8 @@
 use sentientiq_proto::grpc::{self, rule::Action};
 
 use crate::spec::{
-    AlertsSpec, ContactSpec, Dnt, EscalateSpec, InterveneSpec, LabelSpec, LakeSpec, LimitsSpec,
-    RuleSpec, TenantSpec, ThresholdsSpec, d_variant,
+    AlertsSpec, ContactSpec, Dnt, EscalateSpec, ExperimentSpec, InterveneSpec, LabelSpec, LakeSpec,
+    LimitsSpec, RuleSpec, TenantSpec, ThresholdsSpec, VariantSpec, d_variant,
 };
 use crate::{Error, Tenant};
 
@@ -23,15 +23,39 @@ impl TenantSpec {
         let lim = t.limits.unwrap_or_default();
         let mut rules = Vec::with_capacity(t.rules.len());
         for r in &t.rules {
+            let payload = |json: &str| match json.trim() {
+                "" => Ok(None),
+                json => serde_json::from_str(json)
+                    .map(Some)
+                    .map_err(|e| Error::Invalid {
+                        tenant: t.id.clone(),
+                        msg: format!("rule `{}`: payload_json: {e}", r.id),
+                    }),
+            };
+            let mut experiment = None;
             let (intervene, escalate) = match &r.action {
+                Some(Action::Experiment(x)) => {
+                    let mut spec = ExperimentSpec::new(&[]);
+                    for v in &x.variants {
+                        spec.variants.push(VariantSpec {
+                            id: v.id.clone(),
+                            kind: v.kind.clone(),
+                            payload: payload(&v.payload_json)?,
+                            paused: v.paused,
+                        });
+                    }
+                    spec.holdout_share = x.holdout_share.unwrap_or(spec.holdout_share);
+                    spec.burn_in_min_samples =
+                        x.burn_in_min_samples.unwrap_or(spec.burn_in_min_samples);
+                    spec.floor_weight = x.floor_weight.unwrap_or(spec.floor_weight);
+                    spec.attribution_window_ms = x
+                        .attribution_window_ms
+                        .unwrap_or(spec.attribution_window_ms);
+                    experiment = Some(spec);
+                    (None, None)
+                }
                 Some(Action::Intervention(i)) => {
-                    let payload = match i.payload_json.trim() {
-                        "" => None,
-                        json => Some(serde_json::from_str(json).map_err(|e| Error::Invalid {
-                            tenant: t.id.clone(),
-                            msg: format!("rule `{}`: payload_json: {e}", r.id),
-                        })?),
-                    };
+                    let payload = payload(&i.payload_json)?;
                     let variant = match i.variant.as_str() {
                         "" => d_variant(),
                         v => v.to_string(),
@@ -64,6 +88,7 @@ impl TenantSpec {
                 min_value_cents: r.min_value_cents,
                 intervene,
                 escalate,
+                experiment,
                 session_cooldown_s: u64::from(r.session_cooldown_s),
                 account_cooldown_s: u64::from(r.account_cooldown_s),
             });
@@ -223,5 +248,53 @@ mod tests {
         });
         let e = validate(&t).expect_err("unknown contact").to_string();
         assert!(e.contains("unknown contact"), "{e}");
+
+        // An experiment: mapped onto the file's settings, validated by the experiment crate.
+        let variant = |id: &str, payload_json: &str| grpc::Variant {
+            id: id.into(),
+            kind: "chat".into(),
+            payload_json: payload_json.into(),
+            paused: false,
+        };
+        let experiment = |x: grpc::Experiment| grpc::Tenant {
+            id: "acme".into(),
+            rules: vec![grpc::Rule {
+                id: "help".into(),
+                emotions: vec!["rage".into()],
+                action: Some(Action::Experiment(x)),
+                ..grpc::Rule::default()
+            }],
+            ..grpc::Tenant::default()
+        };
+        let e = validate(&experiment(grpc::Experiment {
+            variants: vec![variant("a", r#"{"text":"Hi"}"#), variant("b", "")],
+            holdout_share: Some(0.25),
+            ..grpc::Experiment::default()
+        }))
+        .expect("valid");
+        let x = &e.experiments["help"];
+        assert_eq!(x.experiment.holdout_share(), 0.25);
+        assert_eq!(
+            x.experiment.burn_in(),
+            sentientiq_experiments::config::DEFAULT_BURN_IN,
+            "unset: the experiment crate's default"
+        );
+        assert!(matches!(&*x.variants[0].payload, Value::Map(_)));
+        assert_eq!(*x.variants[1].payload, Value::Nil);
+        let e = validate(&experiment(grpc::Experiment {
+            variants: vec![variant("a", "")],
+            holdout_share: Some(0.75),
+            ..grpc::Experiment::default()
+        }))
+        .expect_err("holdout above one half")
+        .to_string();
+        assert!(e.contains("rule `help`: experiment: holdout_share"), "{e}");
+        let e = validate(&experiment(grpc::Experiment {
+            variants: vec![variant("a", "{nope")],
+            ..grpc::Experiment::default()
+        }))
+        .expect_err("bad payload")
+        .to_string();
+        assert!(e.contains("payload_json"), "{e}");
     }
 }

@@ -182,10 +182,105 @@ pub struct RuleSpec {
     pub min_value_cents: i64,
     pub intervene: Option<InterveneSpec>,
     pub escalate: Option<EscalateSpec>,
+    /// Variants of the rule's intervention and a holdout (`[tenant.rules.experiment]`): instead
+    /// of `intervene`, each qualifying session is assigned once to one variant or to the holdout.
+    #[serde(default)]
+    pub experiment: Option<ExperimentSpec>,
     #[serde(default)]
     pub session_cooldown_s: u64,
     #[serde(default)]
     pub account_cooldown_s: u64,
+}
+
+/// An experiment on a rule's intervention (issue 17), as written: the variants (each an
+/// intervention) and the allocation settings. Limits and defaults are
+/// `sentientiq_experiments::config`'s, checked by its one validator
+/// ([`sentientiq_experiments::ExperimentConfig::validate`]); the rule's id is the experiment's.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentSpec {
+    /// In a fixed order: a running experiment may pause variants and append new ones, never
+    /// reorder or remove them (counts are kept by position).
+    pub variants: Vec<VariantSpec>,
+    /// Share of qualifying sessions that get no intervention (recorded as "would have shown").
+    #[serde(default = "d_holdout")]
+    pub holdout_share: f64,
+    /// Sessions every active variant gets, uniformly, before Thompson sampling takes over.
+    #[serde(default = "d_burn_in")]
+    pub burn_in_min_samples: u64,
+    /// Least probability with which each active variant is chosen.
+    #[serde(default = "d_floor")]
+    pub floor_weight: f64,
+    /// How long after its assignment a session's outcomes count.
+    #[serde(default = "d_window")]
+    pub attribution_window_ms: u64,
+}
+
+impl ExperimentSpec {
+    /// An experiment with these variants (kind `chat`, no payload) and every default.
+    pub fn new(variant_ids: &[&str]) -> ExperimentSpec {
+        ExperimentSpec {
+            variants: variant_ids
+                .iter()
+                .map(|id| VariantSpec {
+                    id: (*id).to_string(),
+                    kind: "chat".into(),
+                    payload: None,
+                    paused: false,
+                })
+                .collect(),
+            holdout_share: d_holdout(),
+            burn_in_min_samples: d_burn_in(),
+            floor_weight: d_floor(),
+            attribution_window_ms: d_window(),
+        }
+    }
+
+    /// The experiment crate's configuration of rule `rule_id` (unvalidated).
+    pub fn config(&self, rule_id: &str) -> sentientiq_experiments::ExperimentConfig {
+        sentientiq_experiments::ExperimentConfig {
+            rule_id: rule_id.to_string(),
+            variants: self
+                .variants
+                .iter()
+                .map(|v| sentientiq_experiments::VariantConfig {
+                    id: v.id.clone(),
+                    paused: v.paused,
+                })
+                .collect(),
+            holdout_share: self.holdout_share,
+            burn_in_min_samples: self.burn_in_min_samples,
+            floor_weight: self.floor_weight,
+            attribution_window_ms: self.attribution_window_ms,
+        }
+    }
+}
+
+/// One variant: its id (the `iv` frame's `variant`), the intervention it shows, and whether it
+/// is paused (never assigned; its counts stay).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct VariantSpec {
+    pub id: String,
+    pub kind: String,
+    /// Tenant-defined content sent to the page as the `iv` frame's `payload`.
+    #[serde(default)]
+    pub payload: Option<serde_json::Value>,
+    #[serde(default)]
+    pub paused: bool,
+}
+
+fn d_holdout() -> f64 {
+    sentientiq_experiments::config::DEFAULT_HOLDOUT_SHARE
+}
+fn d_burn_in() -> u64 {
+    sentientiq_experiments::config::DEFAULT_BURN_IN
+}
+fn d_floor() -> f64 {
+    sentientiq_experiments::config::DEFAULT_FLOOR_WEIGHT
+}
+fn d_window() -> u64 {
+    sentientiq_experiments::config::DEFAULT_ATTRIBUTION_WINDOW_MS
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -167,6 +167,8 @@ enum EditCmd {
         /// A chain of the tenant's alerting config to escalate through (`siqctl alerts set`).
         #[arg(long)]
         escalate_chain: Option<String>,
+        #[command(flatten)]
+        experiment: Box<ExperimentArgs>,
     },
     /// Removes a rule.
     Unrule { id: String, rule_id: String },
@@ -474,9 +476,51 @@ fn edit_tenant(t: &mut Tenant, edit: EditCmd) -> Result<()> {
             intervene,
             escalate,
             escalate_chain,
+            experiment,
             ..
         } => {
+            let ExperimentArgs {
+                variants,
+                paused,
+                holdout,
+                burn_in,
+                floor,
+                attribution_window_s,
+            } = *experiment;
             let action = match (intervene, escalate.is_empty()) {
+                (None, true) if !variants.is_empty() => {
+                    let mut x = grpc::Experiment {
+                        holdout_share: holdout,
+                        burn_in_min_samples: burn_in,
+                        floor_weight: floor,
+                        attribution_window_ms: attribution_window_s.map(|s| s.saturating_mul(1000)),
+                        ..grpc::Experiment::default()
+                    };
+                    for v in variants {
+                        let mut parts = v.splitn(3, ':');
+                        let id = parts.next().unwrap_or_default().to_string();
+                        let kind = parts.next().unwrap_or_default().to_string();
+                        let payload_json = parts.next().unwrap_or("{}").to_string();
+                        if id.is_empty() || kind.is_empty() {
+                            bail!("--variant ID:KIND[:PAYLOAD_JSON]");
+                        }
+                        serde_json::from_str::<serde_json::Value>(&payload_json)
+                            .with_context(|| format!("--variant payload `{payload_json}`"))?;
+                        x.variants.push(grpc::Variant {
+                            paused: paused.contains(&id),
+                            id,
+                            kind,
+                            payload_json,
+                        });
+                    }
+                    if let Some(p) = paused
+                        .iter()
+                        .find(|p| !x.variants.iter().any(|v| v.id == **p))
+                    {
+                        bail!("--paused {p}: no such --variant");
+                    }
+                    grpc::rule::Action::Experiment(x)
+                }
                 (None, true) if escalate_chain.is_some() => {
                     grpc::rule::Action::Escalation(grpc::Escalation {
                         contact_ids: Vec::new(),
@@ -504,7 +548,7 @@ fn edit_tenant(t: &mut Tenant, edit: EditCmd) -> Result<()> {
                     chain: String::new(),
                 }),
                 (None, true) => {
-                    bail!("a rule needs --intervene, --escalate or --escalate-chain")
+                    bail!("a rule needs --intervene, --variant, --escalate or --escalate-chain")
                 }
             };
             t.rules.retain(|r| r.id != rule_id);
@@ -1155,4 +1199,28 @@ mod tests {
         // 2026-11-30 16:25 = 1 796 055 900 s.
         assert_eq!(utc_minute(1_796_055_900 / 60), "2026-11-30 16:25");
     }
+}
+
+/// `siqctl tenant rule … --variant …`: an experiment instead of one intervention (issue 17).
+#[derive(Debug, clap::Args)]
+struct ExperimentArgs {
+    /// A variant ID:KIND[:PAYLOAD_JSON] (repeatable, in a fixed order: append or pause, never
+    /// reorder or remove).
+    #[arg(long = "variant", conflicts_with_all = ["intervene", "escalate", "escalate_chain"])]
+    variants: Vec<String>,
+    /// A variant that is never assigned (repeatable; its counts stay).
+    #[arg(long = "paused", requires = "variants")]
+    paused: Vec<String>,
+    /// Share of qualifying sessions held out, shown nothing (0..=0.5; default 0.1).
+    #[arg(long, requires = "variants")]
+    holdout: Option<f64>,
+    /// Sessions every variant gets before Thompson sampling takes over (default 100).
+    #[arg(long, requires = "variants")]
+    burn_in: Option<u64>,
+    /// Least probability of each active variant (default 0.01; at most 1/variants).
+    #[arg(long, requires = "variants")]
+    floor: Option<f64>,
+    /// How long after assignment outcomes count, seconds (default 1800).
+    #[arg(long, requires = "variants")]
+    attribution_window_s: Option<u64>,
 }

@@ -368,3 +368,92 @@ fn siqctl_sets_shows_lists_and_acts_on_alerts_and_never_prints_a_secret() {
     let f = std::fs::read_to_string(&good).expect("read");
     assert!(SECRETS.iter().all(|s| f.contains(s)));
 }
+
+/// `siqctl tenant rule … --variant` (issue 17): a rule with an experiment, stored by the plane
+/// after the one validator (`sentientiq_experiments::config`, through the tenant crate) accepted
+/// it, and refused with its message when it does not.
+#[test]
+fn siqctl_sets_a_rule_with_variants_and_a_holdout_validated_by_the_experiment_crate() {
+    let p = Plane::start();
+    let mut c = Runs {
+        p: &p,
+        seen: vec![],
+    };
+    c.ok(&["tenant", "create", "acme", "--name", "Acme"]);
+    let rule = |extra: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = ["tenant", "rule", "acme", "help", "--emotion", "rage"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let run_ok = |c: &mut Runs<'_>, extra: &[&str]| {
+        let a = rule(extra);
+        c.ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    };
+    let run_fails = |c: &mut Runs<'_>, extra: &[&str]| {
+        let a = rule(extra);
+        c.fails(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    run_ok(
+        &mut c,
+        &[
+            "--variant",
+            r#"chat:chat:{"text":"Need a hand?"}"#,
+            "--variant",
+            "offer-10:offer",
+            "--paused",
+            "offer-10",
+            "--holdout",
+            "0.2",
+            "--attribution-window-s",
+            "600",
+        ],
+    );
+    let t: serde_json::Value =
+        serde_json::from_str(&c.ok(&["--json", "tenant", "get", "acme"])).expect("json");
+    let x = &t["rules"][0]["action"]["Experiment"];
+    assert_eq!(x["holdout_share"], 0.2, "{t}");
+    assert_eq!(x["attribution_window_ms"], 600_000, "{t}");
+    assert_eq!(
+        x["burn_in_min_samples"],
+        serde_json::Value::Null,
+        "unset: {t}"
+    );
+    assert_eq!(x["variants"][0]["id"], "chat", "{t}");
+    assert_eq!(x["variants"][1]["paused"], true, "{t}");
+    // Refused by the experiment crate's validator, its message passed on.
+    let e = run_fails(&mut c, &["--variant", "chat:chat", "--holdout", "0.6"]);
+    assert!(e.contains("holdout_share 0.6 is outside"), "{e}");
+    // Variants: cap (8) accepted, cap + 1 refused.
+    let many = |n: usize| -> Vec<String> {
+        (0..n)
+            .flat_map(|i| ["--variant".to_string(), format!("v{i}:chat")])
+            .chain(["--floor".to_string(), "0".to_string()])
+            .collect()
+    };
+    let eight = many(8);
+    run_ok(
+        &mut c,
+        &eight.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    let nine = many(9);
+    let e = run_fails(&mut c, &nine.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(e.contains("9 variants"), "{e}");
+    // Locally refused: a malformed variant, a paused id that is not a variant.
+    let e = run_fails(&mut c, &["--variant", "chat"]);
+    assert!(e.contains("--variant ID:KIND"), "{e}");
+    let e = run_fails(&mut c, &["--variant", "chat:chat", "--paused", "nope"]);
+    assert!(e.contains("--paused nope"), "{e}");
+    // What was stored last is the eight-variant experiment.
+    let t: serde_json::Value =
+        serde_json::from_str(&c.ok(&["--json", "tenant", "get", "acme"])).expect("json");
+    assert_eq!(
+        t["rules"][0]["action"]["Experiment"]["variants"]
+            .as_array()
+            .map(Vec::len),
+        Some(8),
+        "{t}"
+    );
+}

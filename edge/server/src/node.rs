@@ -31,6 +31,8 @@ pub struct Node {
     pub reports: Option<Arc<Reports>>,
     /// When this process started (ms): part of the id it reports aggregates under.
     pub boot_ms: u64,
+    /// The experiments' seed: `[edge] experiment_seed`, else `boot_ms`.
+    pub experiment_seed: u64,
     /// Set once every shard has stopped (their last windows are handed over by then).
     pub shards_stopped: Arc<AtomicBool>,
     /// Alert delivery (the `alerts` thread, the link page's state).

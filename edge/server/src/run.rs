@@ -171,6 +171,7 @@ pub fn run(cfg: Config) -> Result<()> {
         .flat_map(|r| crate::alerts::recover::escalations(r))
         .collect();
     let spool_share = Arc::new(SpoolShare::new(&next_lsn, &backlog));
+    let boot_ms = now_ms();
     let node = Arc::new(Node {
         edge: cfg.edge.clone(),
         lake: cfg.lake.clone(),
@@ -190,7 +191,8 @@ pub fn run(cfg: Config) -> Result<()> {
             .endpoint
             .is_some()
             .then(|| Arc::new(crate::control::Reports::default())),
-        boot_ms: now_ms(),
+        boot_ms,
+        experiment_seed: cfg.edge.experiment_seed.unwrap_or(boot_ms),
         shards_stopped: Arc::new(AtomicBool::new(false)),
         alerts: Some(alerts.clone()),
     });

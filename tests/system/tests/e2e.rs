@@ -1272,3 +1272,185 @@ fn the_loadgen_against_a_real_edge_gets_exactly_what_the_core_detects_offline() 
         "every det timed"
     );
 }
+
+/// Issue 17 through the real edge: the example tenant's `help-on-rage` rule as an experiment
+/// (variants `chat` and `offer`, half held out, seed 7, one shard), 40 identified sessions one
+/// after another over WebSocket.
+#[test]
+fn an_experiment_assigns_each_session_once_holds_out_its_share_and_counts_outcomes() {
+    use arrow_array::Array;
+    use arrow_array::cast::AsArray;
+    use sentientiq_experiments::{Arm, ExperimentConfig, ExperimentCounts, Exposure, Rng, assign};
+    const SEED: u64 = 7;
+    const N: usize = 40;
+    let edge = Edge::start_edited(1, |c| {
+        c.replace(
+            "io_memory_bytes = 524288 ",
+            &format!("experiment_seed = {SEED}\nio_memory_bytes = 524288 "),
+        )
+        .replace("session_cooldown_s = 60", "session_cooldown_s = 1")
+        .replace(
+            r#"intervene = { kind = "chat", variant = "a", payload = { text = "Something not working? We're here to help." } }"#,
+            r#"experiment = { holdout_share = 0.5, variants = [{ id = "chat", kind = "chat" }, { id = "offer", kind = "offer", payload = { pct = 10 } }] }"#,
+        )
+        .replace("max_age_s = 60", "max_age_s = 1")
+        .replace("poll_ms = 1000", "poll_ms = 100")
+    });
+    // What seed 7 must decide for sessions assigned one after another (shard 0 draws from the
+    // seed's own stream): the same experiment, through the same library.
+    let mut cfg = ExperimentConfig::new("help-on-rage", &["chat", "offer"]);
+    cfg.holdout_share = 0.5;
+    let exp = cfg.validate().expect("valid");
+    let mut rng = Rng::seed_from_u64(SEED);
+    let mut counts = ExperimentCounts::default();
+    let arms: Vec<Arm> = (0..N)
+        .map(|_| {
+            let a = assign(&exp, &counts, &mut rng).expect("active");
+            Exposure::start(a.arm, 0, &mut counts);
+            a.arm
+        })
+        .collect();
+    let held = arms.iter().filter(|a| **a == Arm::Holdout).count();
+    // Seed 7 holds out 17 of 40 (binomial(40, ½): 20 ± 3.2, so 0.9 σ low).
+    assert_eq!(held, 17);
+    let variant = |a: Arm| match a {
+        Arm::Holdout => None,
+        Arm::Variant(v) => Some(["chat", "offer"][usize::from(v)]),
+    };
+    let iv_of = |got: &[EdgeFrame]| {
+        got.iter().find_map(|f| match f {
+            EdgeFrame::Iv(iv) => Some(iv.clone()),
+            _ => None,
+        })
+    };
+    let mut sessions = Vec::new();
+    for (i, arm) in arms.iter().enumerate() {
+        let sid = format!("s_e2e_experiment_{i:03}");
+        let mut c = edge.ws();
+        c.hello(DEMO_KEY, &sid, None);
+        // The rule helps identified users only; these are worth nothing (no escalation).
+        c.send(&identify_as(
+            1,
+            &format!("u_exp_{i}"),
+            &format!("u{i}@shop.example"),
+        ));
+        c.send(&rage(2));
+        let iv = iv_of(&c.until_ack(2));
+        assert_eq!(
+            iv.as_ref().map(|iv| iv.variant.as_str()),
+            variant(*arm),
+            "session {i}"
+        );
+        if let Some(iv) = &iv {
+            let kind = if iv.variant == "offer" {
+                "offer"
+            } else {
+                "chat"
+            };
+            assert_eq!(iv.kind, kind);
+        }
+        sessions.push((c, iv));
+    }
+    // Sticky: once the rule's cooldown (1 s) has passed, rage again (20 s later on the page's
+    // clock, past the detector's refractory period): the same variant, or nothing.
+    std::thread::sleep(Duration::from_millis(1100));
+    let (mut shown, mut buyers) = (0.0, 0.0);
+    for (i, (c, first)) in sessions.iter_mut().enumerate() {
+        let ClientFrame::Batch(mut b) = rage(3) else {
+            unreachable!("rage is a batch")
+        };
+        b.t0 += 20_000;
+        c.send(&ClientFrame::Batch(b));
+        let again = iv_of(&c.until_ack(3));
+        assert_eq!(
+            again.as_ref().map(|iv| iv.variant.clone()),
+            first.as_ref().map(|iv| iv.variant.clone()),
+            "session {i} keeps its arm"
+        );
+        // Outcomes: a shown session reports `shown` and `clicked` (the click twice: counted
+        // once); every fourth session buys, held out or not.
+        let mut seq = 3;
+        if let Some(iv) = first {
+            shown += 1.0;
+            for r in [
+                OutcomeKind::Shown,
+                OutcomeKind::Clicked,
+                OutcomeKind::Clicked,
+            ] {
+                seq += 1;
+                c.send(&ClientFrame::Outcome(Outcome {
+                    seq: Seq(seq),
+                    iid: iv.id.clone(),
+                    r,
+                }));
+            }
+        }
+        if i % 4 == 0 {
+            buyers += 1.0;
+            seq += 1;
+            c.send(&purchase(seq, 30.0));
+        }
+        if seq > 3 {
+            c.until_ack(seq);
+        }
+    }
+    let m = |name: &str, label: &str| edge.metric_with(name, label);
+    let held = held as f64;
+    assert_eq!(
+        (
+            m("siq_experiment_assignments_total", "arm=\"holdout\""),
+            m("siq_experiment_assignments_total", "arm=\"variant\"")
+        ),
+        (held, N as f64 - held),
+        "each session assigned once"
+    );
+    assert_eq!(edge.metric("siq_interventions_held_out_total"), 2.0 * held);
+    assert_eq!(edge.metric("siq_interventions_total"), 2.0 * shown);
+    let outcome = |o: &str| m("siq_experiment_outcomes_total", &format!("outcome=\"{o}\""));
+    assert_eq!(
+        (outcome("shown"), outcome("clicked"), outcome("purchase")),
+        (shown, shown, buyers)
+    );
+    // The lake: one assigning row per session, with the seed and the state it drew from.
+    let lake = edge.dir.path().join("lake");
+    let assigned = poll("every assignment in the actions table", || {
+        let mut rows = Vec::new();
+        for (_, f) in table_files(&lake, "actions") {
+            for b in parquet_batches(&f) {
+                let col = b.column_by_name("assignment").expect("assignment column");
+                let col = col.as_string::<i32>();
+                for i in 0..b.num_rows() {
+                    if col.is_valid(i) {
+                        rows.push((
+                            dict_str(&b, "session", i).expect("session"),
+                            dict_str(&b, "action", i).expect("action"),
+                            col.value(i).to_string(),
+                        ));
+                    }
+                }
+            }
+        }
+        (rows.len() == N).then_some(rows)
+    });
+    for (sid, action, json) in assigned {
+        let i: usize = sid["s_e2e_experiment_".len()..].parse().expect("index");
+        let v: serde_json::Value = serde_json::from_str(&json).expect("json");
+        assert_eq!(
+            (&v["seed"], &v["shard"]),
+            (&SEED.into(), &0.into()),
+            "{json}"
+        );
+        // Every decision replays from what the lake holds: the generator state and the
+        // posteriors it was drawn from.
+        let a: sentientiq_experiments::Assignment =
+            serde_json::from_value(v["assignment"].clone()).expect("an assignment");
+        assert_eq!(a.arm, arms[i], "{sid}");
+        assert_eq!(a.replay(&exp), Ok(a), "{sid}");
+        let expected = if arms[i] == Arm::Holdout {
+            "holdout"
+        } else {
+            "intervene"
+        };
+        assert_eq!(action, expected, "{sid}");
+    }
+}

@@ -500,3 +500,59 @@ fn a_revoked_key_ends_quic_sessions_at_their_next_frame() {
         .await;
     });
 }
+
+/// Issue 17 through the plane: a rule with variants and a holdout set with `siqctl` reaches an
+/// edge live; the edge assigns each qualifying session once, shows its variant's intervention
+/// or nothing (the holdout).
+#[test]
+fn an_experiment_set_through_the_plane_runs_on_a_following_edge() {
+    let plane = Plane::start();
+    let key = plane.acme();
+    let edge = Edge::follow("us-east-1", &plane);
+    let v0 = converged(std::slice::from_ref(&edge), 0.0);
+    plane.ctl(&[
+        "tenant",
+        "rule",
+        "acme",
+        "help",
+        "--emotion",
+        "rage",
+        "--min-confidence",
+        "0",
+        "--variant",
+        r#"chat:chat:{"text":"Need a hand?"}"#,
+        "--variant",
+        r#"offer-10:offer:{"pct":10}"#,
+        "--holdout",
+        "0.5",
+    ]);
+    converged(std::slice::from_ref(&edge), v0);
+    const N: usize = 24;
+    let mut shown = Vec::new();
+    for i in 0..N {
+        let mut c = edge
+            .try_hello(&key, &format!("s_fleet_exp_{i:08}"))
+            .expect("welcome");
+        c.send(&five_clicks(1));
+        let got = c.try_until_ack(1).expect("acked");
+        assert_eq!(rages(&got), 1);
+        shown.extend(got.into_iter().filter_map(|f| match f {
+            EdgeFrame::Iv(iv) => Some((iv.variant, iv.kind)),
+            _ => None,
+        }));
+    }
+    for (variant, kind) in &shown {
+        assert!(
+            [("chat", "chat"), ("offer-10", "offer")].contains(&(variant.as_str(), kind.as_str())),
+            "{variant} {kind}"
+        );
+    }
+    let held = edge.metric_with("siq_experiment_assignments_total", "arm=\"holdout\"");
+    let treated = edge.metric_with("siq_experiment_assignments_total", "arm=\"variant\"");
+    assert_eq!((held + treated, treated), (N as f64, shown.len() as f64));
+    // Half held out at random (the seed is the edge's boot time): P(none or all) = 2·2⁻²⁴.
+    assert!(
+        held > 0.0 && treated > 0.0,
+        "held {held}, treated {treated}"
+    );
+}

@@ -486,7 +486,17 @@ async fn run(h: Arc<Handle>, mut ctx: Ctx, store: RocksStore, chains: Vec<Chain>
     loop {
         tokio::select! {
             w = work.recv() => match w {
-                Some(Work::Escalate(e)) => escalate(e, false, &mut detects),
+                Some(Work::Escalate(e)) => {
+                    // A config version applied since the last tick may hold the contacts this
+                    // escalation pages: the runner learns them first (its commands are taken in
+                    // order), or it would find no address and fail the page permanently.
+                    let v = ctx.tenants.version();
+                    if v != seen_version {
+                        seen_version = v;
+                        configure(&ctx.tenants, &cmd_tx);
+                    }
+                    escalate(e, false, &mut detects)
+                }
                 Some(Work::Command(c)) => { let _ = cmd_tx.send(c); }
                 None => break,
             },

@@ -67,6 +67,12 @@ pub struct EdgeSection {
     /// SDK ranks them by its own round trips): `GET /v1/edges` lists this edge, then these.
     #[serde(default)]
     pub peers: Vec<Peer>,
+    /// Seed of the experiments' generator (issue 17; the only randomness in the edge, used
+    /// only to assign sessions to arms). Shard i draws from the seed's stream jumped i times,
+    /// and every assignment's lake row records the seed and the state it drew from. Default:
+    /// the boot time in ms (a different stream per process).
+    #[serde(default)]
+    pub experiment_seed: Option<u64>,
 }
 
 /// Another region's edge, as `GET /v1/edges` lists it.

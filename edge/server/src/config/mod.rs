@@ -230,6 +230,40 @@ mod tests {
     }
 
     #[test]
+    fn the_examples_commented_experiment_parses_and_validates_as_documented() {
+        let start = EXAMPLE
+            .find("# [[tenant.rules]]\n# id = \"help-on-rage-test\"")
+            .expect("the commented experiment");
+        let end = start + EXAMPLE[start..].find("# ]\n").expect("its end") + 4;
+        let block: Vec<&str> = EXAMPLE[start..end]
+            .lines()
+            .map(|l| l.strip_prefix("# ").unwrap_or(l))
+            .collect();
+        let text = format!(
+            "{}{}\n{}",
+            &EXAMPLE[..start],
+            block.join("\n"),
+            &EXAMPLE[end..]
+        );
+        let c = Config::parse(&text).expect("uncommented, the example is valid");
+        let demo = c.tenants.iter().find(|t| &*t.id == "demo").expect("demo");
+        let x = &demo.experiments["help-on-rage-test"];
+        let e = &x.experiment;
+        assert_eq!(
+            (
+                e.holdout_share(),
+                e.burn_in(),
+                e.floor_weight(),
+                e.attribution_window_ms()
+            ),
+            (0.1, 100, 0.01, 1_800_000),
+            "the stated values are the defaults"
+        );
+        assert_eq!((e.n_variants(), e.n_active()), (3, 2));
+        assert_eq!(&*x.variants[1].kind, "offer");
+    }
+
+    #[test]
     fn unknown_keys_are_refused() {
         let bad = EXAMPLE.replace(
             "commit_interval_ms = 2",

@@ -6,6 +6,7 @@
 
 pub mod bounded;
 pub mod committer;
+pub mod experiment;
 pub mod mesh;
 pub mod msg;
 
@@ -30,6 +31,7 @@ use crate::node::Node;
 use crate::storage::identity::IdentityStore;
 use crate::storage::spool;
 use crate::telemetry::ShardMetrics;
+use experiment::Lab;
 use mesh::{Item, Outbox};
 
 impl Lookup for IdentityStore {
@@ -66,6 +68,7 @@ impl Shard {
             next_lsn,
             node.edge.tombstones_per_shard,
             node.edge.profile_cache_per_shard,
+            Lab::new(node.experiment_seed, id as u16),
         );
         Shard {
             id,

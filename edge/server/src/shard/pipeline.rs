@@ -7,7 +7,8 @@
 //! ```
 //! In quinn-proto's shape: state in, effects out. Admission and shedding, the frame rate, the
 //! spool headroom, Do-Not-Track and GDPR drops, dedup (the core's), spool records, acks queued
-//! behind the LSN they need, identity work and escalations all happen here; the glommio shell
+//! behind the LSN they need, identity work, escalations and experiments (the session's arm and
+//! outcomes, [`super::experiment`]) all happen here; the glommio shell
 //! ([`super::Shard`]) carries the effects out (sockets, the mesh, the committer, RocksDB on the
 //! blocking pool). Nothing here reads a clock, touches a socket or a file, or spawns.
 //!
@@ -34,6 +35,7 @@ use sentientiq_tenant::Tenant;
 mod tests;
 
 use super::bounded::BoundedMap;
+use super::experiment::{AssignmentRecord, Enrolled, Enrolment, Lab};
 use super::msg::{ConnRef, Inbound, Out};
 use super::rate::TokenBucket;
 use crate::storage::spool;
@@ -132,6 +134,8 @@ struct Sess {
     /// The session identified as a user deleted through the control plane (GDPR): from then
     /// on its frames are acknowledged and dropped.
     forgotten: bool,
+    /// Its arms in the tenant's experiments, sticky for the visit (usually none).
+    enrolled: Vec<Enrolment>,
 }
 
 impl Sess {
@@ -144,6 +148,7 @@ impl Sess {
             rate: TokenBucket::full(now, burst),
             known_cents: 0,
             forgotten: false,
+            enrolled: Vec::new(),
         }
     }
 
@@ -194,17 +199,29 @@ pub struct Pipeline {
     /// Client address → its budget of new sessions, bounded (oldest forgotten first).
     newcomers: BoundedMap<std::net::IpAddr, TokenBucket>,
     scratch: Vec<Output>,
+    /// Experiments: the shard's seeded generator and local counts.
+    lab: Lab,
     metrics: Arc<ShardMetrics>,
+}
+
+/// What an experiment made of one of a frame's actions (`n`).
+#[derive(Debug)]
+struct ExpAction {
+    n: u32,
+    holdout: bool,
+    record: Option<AssignmentRecord>,
 }
 
 impl Pipeline {
     /// A shard whose spool continues at `next_lsn`, remembering at most `tombstones` sessions
-    /// that left memory and `profiles` users' stored values.
+    /// that left memory and `profiles` users' stored values, and running experiments with
+    /// `lab`.
     pub fn new(
         metrics: Arc<ShardMetrics>,
         next_lsn: u64,
         tombstones: usize,
         profiles: usize,
+        lab: Lab,
     ) -> Pipeline {
         Pipeline {
             sessions: HashMap::new(),
@@ -219,12 +236,18 @@ impl Pipeline {
             profiles: BoundedMap::new(profiles),
             newcomers: BoundedMap::new(tombstones),
             scratch: Vec::new(),
+            lab,
             metrics,
         }
     }
 
     pub fn metrics(&self) -> &Arc<ShardMetrics> {
         &self.metrics
+    }
+
+    /// The shard's experiments (counts, for tests and reports).
+    pub fn lab(&self) -> &Lab {
+        &self.lab
     }
 
     /// Makes room for per-tenant state of `n` tenants (the directory only grows).
@@ -251,6 +274,10 @@ impl Pipeline {
         let mut n = 0;
         self.grow(tenants.len());
         for r in records {
+            if r.kind == spool::KIND_ACTION {
+                self.restore_enrolment(tenants, &r);
+                continue;
+            }
             if r.kind != spool::KIND_FRAME {
                 continue;
             }
@@ -280,7 +307,11 @@ impl Pipeline {
                 aggregates: &mut Aggregates::default(),
             };
             self.scratch.clear();
-            sess.core.handle_frame(&mut ctx, &frame, &mut self.scratch);
+            let d = sess.core.handle_frame(&mut ctx, &frame, &mut self.scratch);
+            if d == Disposition::Accepted && !sess.enrolled.is_empty() {
+                self.lab
+                    .outcome(t, tenant, &mut sess.enrolled, &frame, r.recv_ms);
+            }
             // Every replayed record is durable: its contiguous part may be acked.
             sess.durable_high = sess.core.held_prefix();
             sess.last_ms = r.recv_ms;
@@ -291,6 +322,34 @@ impl Pipeline {
             .sessions
             .store(self.sessions.len() as u64, Ordering::Relaxed);
         n
+    }
+
+    /// A recovered `actions` record: the session's experiment enrolment, if it is one of a rule
+    /// with an experiment (see [`Lab::restore`]). Its frames were replayed before it.
+    fn restore_enrolment(&mut self, tenants: &Tenants, r: &spool::Record) {
+        let (Some(t), Ok(sid)) = (tenants.index_of(&r.tenant), Sid::parse(&r.sid)) else {
+            return;
+        };
+        let tenant = tenants.get(t);
+        if tenant.experiments.is_empty() {
+            return;
+        }
+        let Ok(row) = serde_json::from_slice::<sentientiq_lake::ActionRow>(&r.frame) else {
+            return;
+        };
+        let Some(rule) = row
+            .rule
+            .as_deref()
+            .and_then(|id| tenant.experiments.get_key_value(id))
+            .map(|(k, _)| k.clone())
+        else {
+            return;
+        };
+        let Some(sess) = self.sessions.get_mut(&(t as u32, sid)) else {
+            return;
+        };
+        self.lab
+            .restore(t, &rule, &row, &mut sess.enrolled, r.recv_ms);
     }
 
     /// Seeds tombstones from the floors of shipped sessions (their held sets); a session the
@@ -463,6 +522,13 @@ impl Pipeline {
         let prefix = sess.core.held_prefix();
         let m = &self.metrics;
         ShardMetrics::add(&m.bytes, inb.raw.len() as u64);
+        if d == Disposition::Accepted && !sess.enrolled.is_empty() {
+            let t = inb.tenant as usize;
+            let (label, n) = self
+                .lab
+                .outcome(t, tenant, &mut sess.enrolled, &inb.frame, now);
+            ShardMetrics::add(&self.metrics.experiment_outcomes[label], n as u64);
+        }
         match d {
             Disposition::Accepted => {
                 ShardMetrics::inc(&m.frames);
@@ -494,7 +560,8 @@ impl Pipeline {
         }
         // The frame's detections and actions go to the spool (for the lake) before its ack is
         // queued, so they are durable together.
-        let outputs = std::mem::take(&mut self.scratch);
+        let mut outputs = std::mem::take(&mut self.scratch);
+        let exps = self.experiments(tenant, &key, now, &mut outputs);
         for o in &outputs {
             let (kind, at, json) = match o {
                 Output::Detection(det) => (
@@ -502,11 +569,21 @@ impl Pipeline {
                     det.at.0,
                     serde_json::to_vec(&detection_row(det)),
                 ),
-                Output::Action(a) => (
-                    spool::KIND_ACTION,
-                    seq.0,
-                    serde_json::to_vec(&action_row(a, seq.0)),
-                ),
+                Output::Action(a) => {
+                    let mut row = action_row(a, seq.0);
+                    if let Some(e) = exps.iter().find(|e| e.n == a.n) {
+                        if e.holdout {
+                            row.action = "holdout".into();
+                            row.kind = None;
+                            row.variant = None;
+                        }
+                        row.assignment = e
+                            .record
+                            .as_ref()
+                            .and_then(|r| serde_json::to_string(r).ok());
+                    }
+                    (spool::KIND_ACTION, seq.0, serde_json::to_vec(&row))
+                }
             };
             match json {
                 Ok(json) => {
@@ -519,9 +596,82 @@ impl Pipeline {
         }
         self.queue_ack(inb.conn, key.clone(), seq, prefix, inb.recv_ms, fx);
         self.identity_work(env, tenant, &key, inb.frame, d, uid_before, fx);
-        self.answer(tenant, &key, seq, inb.recv_ms, inb.conn, &outputs, fx);
+        self.answer(
+            tenant,
+            &key,
+            seq,
+            inb.recv_ms,
+            inb.conn,
+            &outputs,
+            &exps,
+            fx,
+        );
         self.scratch = outputs;
         self.scratch.clear();
+    }
+
+    /// Interventions of rules with an experiment: the session's arm (assigned at its first),
+    /// the variant's intervention in place of the rule's, and which actions are held out
+    /// (shown nothing). An action whose experiment enrols nobody (every variant paused) is
+    /// removed. Allocates only when a rule with an experiment acted.
+    fn experiments(
+        &mut self,
+        tenant: &Tenant,
+        key: &Key,
+        now: u64,
+        outputs: &mut Vec<Output>,
+    ) -> Vec<ExpAction> {
+        let mut exps = Vec::new();
+        if tenant.experiments.is_empty() {
+            return exps;
+        }
+        let Some(sess) = self.sessions.get_mut(key) else {
+            return exps;
+        };
+        let mut off = Vec::new();
+        for o in outputs.iter_mut() {
+            let Output::Action(a) = o else { continue };
+            if !matches!(a.kind, ActionKind::Intervene { .. }) {
+                continue;
+            }
+            let Some(x) = tenant.experiments.get(&a.rule) else {
+                continue;
+            };
+            let t = key.0 as usize;
+            match self.lab.enrol(t, &a.rule, x, &mut sess.enrolled, a.n, now) {
+                Enrolled::Variant { iv, record, .. } => {
+                    if record.is_some() {
+                        ShardMetrics::inc(&self.metrics.experiment_assignments[1]);
+                    }
+                    a.kind = ActionKind::Intervene {
+                        kind: iv.kind,
+                        variant: iv.variant,
+                        payload: iv.payload,
+                    };
+                    exps.push(ExpAction {
+                        n: a.n,
+                        holdout: false,
+                        record,
+                    });
+                }
+                Enrolled::Holdout { record } => {
+                    ShardMetrics::inc(&self.metrics.held_out);
+                    if record.is_some() {
+                        ShardMetrics::inc(&self.metrics.experiment_assignments[0]);
+                    }
+                    exps.push(ExpAction {
+                        n: a.n,
+                        holdout: true,
+                        record,
+                    });
+                }
+                Enrolled::Off => off.push(a.n),
+            }
+        }
+        if !off.is_empty() {
+            outputs.retain(|o| !matches!(o, Output::Action(a) if off.contains(&a.n)));
+        }
+        exps
     }
 
     /// Queues the ack of a frame behind everything appended so far (its record, or the held
@@ -628,6 +778,7 @@ impl Pipeline {
         recv_ms: u64,
         conn: ConnRef,
         outputs: &[Output],
+        exps: &[ExpAction],
         fx: &mut Vec<Effect>,
     ) {
         for o in outputs {
@@ -650,6 +801,10 @@ impl Pipeline {
                     }
                 }
                 Output::Action(a) => match &a.kind {
+                    // Held out: nothing is shown (its spooled `holdout` row records that an
+                    // intervention would have been).
+                    ActionKind::Intervene { .. }
+                        if exps.iter().any(|e| e.n == a.n && e.holdout) => {}
                     ActionKind::Intervene {
                         kind,
                         variant,

@@ -42,6 +42,11 @@ impl Dropped {
     }
 }
 
+/// The outcomes experiments count, as the labels of `siq_experiment_outcomes_total` (indexes of
+/// `ShardMetrics::experiment_outcomes`).
+pub const EXPERIMENT_OUTCOMES: [&str; 5] =
+    ["shown", "clicked", "dismissed", "converted", "purchase"];
+
 #[derive(Debug, Default)]
 pub struct ShardMetrics {
     /// Open TCP connections (WebSocket, beacons, scrapes).
@@ -52,6 +57,13 @@ pub struct ShardMetrics {
     pub bytes: AtomicU64,
     pub detections: [AtomicU64; 5],
     pub interventions: AtomicU64,
+    /// Interventions not shown because the session is in an experiment's holdout.
+    pub held_out: AtomicU64,
+    /// Sessions assigned to an experiment's arm: [holdout, a variant].
+    pub experiment_assignments: [AtomicU64; 2],
+    /// Experiment outcomes counted (once per session and enrolment, inside the attribution
+    /// window), by [`EXPERIMENT_OUTCOMES`].
+    pub experiment_outcomes: [AtomicU64; 5],
     pub escalations: AtomicU64,
     pub acks: AtomicU64,
     pub duplicates: AtomicU64,
@@ -235,7 +247,7 @@ pub fn render_shards(e: &mut Exposition, shards: &[Arc<ShardMetrics>]) {
         &[("transport", "quic")],
         q(|q| &q.connections_total),
     );
-    let rows: [(&str, &str, Kind, u64); 15] = [
+    let rows: [(&str, &str, Kind, u64); 16] = [
         (
             "siq_live_sessions",
             "Sessions in memory.",
@@ -289,6 +301,12 @@ pub fn render_shards(e: &mut Exposition, shards: &[Arc<ShardMetrics>]) {
             "Interventions sent to pages.",
             Counter,
             sum(shards, |s| &s.interventions),
+        ),
+        (
+            "siq_interventions_held_out_total",
+            "Interventions not shown: the session is in the experiment's holdout (recorded as would have shown).",
+            Counter,
+            sum(shards, |s| &s.held_out),
         ),
         (
             "siq_escalations_total",
@@ -360,6 +378,30 @@ pub fn render_shards(e: &mut Exposition, shards: &[Arc<ShardMetrics>]) {
             "siq_detections_total",
             &[("emotion", em.as_str())],
             sum(shards, |s| &s.detections[em.index()]),
+        );
+    }
+    e.family(
+        "siq_experiment_assignments_total",
+        "Sessions assigned to an experiment's arm (once per session and experiment), by arm.",
+        Counter,
+    );
+    for (i, arm) in ["holdout", "variant"].iter().enumerate() {
+        e.sample(
+            "siq_experiment_assignments_total",
+            &[("arm", arm)],
+            sum(shards, |s| &s.experiment_assignments[i]),
+        );
+    }
+    e.family(
+        "siq_experiment_outcomes_total",
+        "Experiment outcomes counted (once per session and experiment, inside the attribution window), by outcome.",
+        Counter,
+    );
+    for (i, o) in EXPERIMENT_OUTCOMES.iter().enumerate() {
+        e.sample(
+            "siq_experiment_outcomes_total",
+            &[("outcome", o)],
+            sum(shards, |s| &s.experiment_outcomes[i]),
         );
     }
     e.family("siq_errors_total", "Errors answered, by code.", Counter);

@@ -90,6 +90,7 @@ fn spec() -> TenantSpec {
             payload: None,
         }),
         escalate: None,
+        experiment: None,
         session_cooldown_s: 60,
         account_cooldown_s: 0,
     });
@@ -105,6 +106,7 @@ fn spec() -> TenantSpec {
             contacts: vec!["csm".into()],
             chain: None,
         }),
+        experiment: None,
         session_cooldown_s: 0,
         account_cooldown_s: 600,
     });
@@ -126,7 +128,13 @@ impl Harness {
             ..Directory::default()
         };
         Harness {
-            p: Pipeline::new(Arc::new(ShardMetrics::default()), 0, 1000, 1000),
+            p: Pipeline::new(
+                Arc::new(ShardMetrics::default()),
+                0,
+                1000,
+                1000,
+                crate::shard::experiment::Lab::new(42, 0),
+            ),
             tenants: Tenants::new(vec![t.validate().expect("valid")]),
             backlog: AtomicU64::new(0),
             spool_max: 1 << 30,
@@ -819,4 +827,255 @@ mod model {
             }
         }
     }
+}
+
+/// The `help` rule as an experiment: variants `chat` and `offer`, the given holdout share.
+fn experiment(holdout: f64) -> impl FnOnce(&mut TenantSpec) {
+    move |t: &mut TenantSpec| {
+        let mut x = sentientiq_tenant::ExperimentSpec::new(&["chat", "offer"]);
+        x.variants[1].kind = "offer".into();
+        x.holdout_share = holdout;
+        t.rules[0].intervene = None;
+        t.rules[0].experiment = Some(x);
+    }
+}
+
+/// The `actions` rows among spooled records.
+fn action_rows(records: &[spool::Record]) -> Vec<sentientiq_lake::ActionRow> {
+    records
+        .iter()
+        .filter(|r| r.kind == spool::KIND_ACTION)
+        .map(|r| serde_json::from_slice(&r.frame).expect("action row"))
+        .collect()
+}
+
+/// A rage batch `after_ms` later on the client clock than [`rage`]'s.
+fn rage_later(seq: u64, after_ms: u64) -> ClientFrame {
+    let ClientFrame::Batch(mut b) = rage(seq) else {
+        unreachable!("rage is a batch")
+    };
+    b.t0 += after_ms;
+    ClientFrame::Batch(b)
+}
+
+fn outcome(seq: u64, iid: &str, r: sentientiq_proto::OutcomeKind) -> ClientFrame {
+    ClientFrame::Outcome(sentientiq_proto::Outcome {
+        seq: Seq(seq),
+        iid: iid.into(),
+        r,
+    })
+}
+
+#[test]
+fn an_experiment_assigns_each_session_from_the_seeded_stream_and_holds_out_without_an_iv() {
+    use crate::shard::experiment::AssignmentRecord;
+    use sentientiq_experiments::{Arm, ExperimentCounts, Rng, assign};
+    let mut h = Harness::new(experiment(0.5));
+    let exp = h.tenants.get(0).experiments["help"].experiment.clone();
+    // What the edge must do: shard 0 draws from seed 42's stream, one assignment per session in
+    // arrival order, from the counts so far.
+    let mut rng = Rng::seed_from_u64(42);
+    let mut counts = ExperimentCounts::default();
+    let (mut held, mut shown) = (0u64, 0u64);
+    for i in 0..60 {
+        let sid = format!("s_pipeline_exp_{i:04}");
+        h.hello(1, &sid);
+        let expected = assign(&exp, &counts, &mut rng).expect("active");
+        sentientiq_experiments::Exposure::start(expected.arm, h.now, &mut counts);
+        let f = frames(&h.send(1, &sid, rage(1)));
+        let ivs: Vec<_> = f
+            .iter()
+            .filter_map(|f| match f {
+                EdgeFrame::Iv(iv) => Some(iv.clone()),
+                _ => None,
+            })
+            .collect();
+        let (records, _) = h.commit();
+        let rows = action_rows(&records);
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        let row = &rows[0];
+        let rec: AssignmentRecord =
+            serde_json::from_str(row.assignment.as_deref().expect("the assigning row"))
+                .expect("json");
+        assert_eq!((rec.seed, rec.shard), (42, 0));
+        assert_eq!(rec.assignment, expected, "session {i}");
+        assert_eq!(rec.assignment.replay(&exp).expect("replay"), expected);
+        match expected.arm {
+            Arm::Holdout => {
+                held += 1;
+                assert!(
+                    ivs.is_empty(),
+                    "a held-out session is shown nothing: {ivs:?}"
+                );
+                assert_eq!(row.action, "holdout");
+                assert_eq!((row.kind.as_deref(), row.variant.as_deref()), (None, None));
+                assert_eq!(row.rule.as_deref(), Some("help"));
+            }
+            Arm::Variant(v) => {
+                shown += 1;
+                let (kind, id) = [("chat", "chat"), ("offer", "offer")][usize::from(v)];
+                assert_eq!(ivs.len(), 1, "{ivs:?}");
+                assert_eq!((ivs[0].kind.as_str(), ivs[0].variant.as_str()), (kind, id));
+                assert_eq!(row.action, "intervene");
+                assert_eq!(row.variant.as_deref(), Some(id));
+                assert_eq!(row.id, ivs[0].id);
+            }
+        }
+    }
+    let c = h.p.lab().counts(0, "help").expect("counts");
+    assert_eq!(*c, counts, "the shard's counts are the assignments'");
+    assert_eq!((c.holdout.sessions, c.treated().sessions), (held, shown));
+    // Seed 42 holds out 24 of 60 (binomial(60, ½): 30 ± 3.9, so 1.5 σ low).
+    assert_eq!(held, 24);
+    let m = h.p.metrics();
+    assert_eq!(
+        (
+            m.held_out.load(Ordering::Relaxed),
+            m.interventions.load(Ordering::Relaxed)
+        ),
+        (held, shown)
+    );
+}
+
+#[test]
+fn an_assignment_is_sticky_for_the_visit_and_its_outcomes_are_counted_once() {
+    use sentientiq_proto::OutcomeKind;
+    let mut h = Harness::new(experiment(0.0));
+    let sid = "s_pipeline_exp_sticky";
+    h.hello(1, sid);
+    let iv = |fx: &[Effect]| {
+        frames(fx).into_iter().find_map(|f| match f {
+            EdgeFrame::Iv(iv) => Some(iv),
+            _ => None,
+        })
+    };
+    let first = iv(&h.send(1, sid, rage(1))).expect("an intervention");
+    let (records, _) = h.commit();
+    assert!(action_rows(&records)[0].assignment.is_some());
+    // The page reports what happened to it; a `shown` for another id is not this one's.
+    h.now += 1000;
+    h.send(1, sid, outcome(2, &first.id, OutcomeKind::Shown));
+    h.send(1, sid, outcome(3, "i99", OutcomeKind::Clicked));
+    h.send(1, sid, outcome(4, &first.id, OutcomeKind::Clicked));
+    h.send(1, sid, sentientiq_testkit::frames::purchase(5, 25.0));
+    // A re-sent frame (same seq) is a duplicate: not counted again.
+    h.send(1, sid, sentientiq_testkit::frames::purchase(5, 25.0));
+    h.commit();
+    // After the rule's cooldown the rule acts again: the same variant, no new assignment.
+    h.now += 61_000;
+    let second = iv(&h.send(1, sid, rage_later(6, 62_000))).expect("an intervention again");
+    assert_eq!(
+        (second.variant.as_str(), second.kind.as_str()),
+        (first.variant.as_str(), first.kind.as_str())
+    );
+    assert_ne!(second.id, first.id);
+    let (records, _) = h.commit();
+    let rows = action_rows(&records);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].assignment, None, "assigned once");
+    // A purchase after the attribution window (30 min) is not the intervention's doing.
+    h.now += 31 * 60 * 1000;
+    h.send(1, sid, sentientiq_testkit::frames::purchase(7, 100.0));
+    let c = h.p.lab().counts(0, "help").expect("counts");
+    let v = if first.variant == "chat" { 0 } else { 1 };
+    let arm = c.variants[v];
+    assert_eq!(
+        (
+            arm.sessions,
+            arm.shown,
+            arm.clicked,
+            arm.conversions,
+            arm.revenue_cents
+        ),
+        (1, 1, 1, 1, 2500)
+    );
+    assert_eq!(c.holdout, Default::default());
+    assert_eq!(c.variants[1 - v], Default::default());
+}
+
+#[test]
+fn a_held_out_sessions_purchase_counts_for_the_holdout() {
+    let mut h = Harness::new(experiment(0.5));
+    // Sessions until one is held out (seed 42: the first few decide it).
+    for i in 0..20 {
+        let sid = format!("s_pipeline_hold_{i:03}");
+        h.hello(1, &sid);
+        let f = frames(&h.send(1, &sid, rage(1)));
+        if f.iter().any(|f| matches!(f, EdgeFrame::Iv(_))) {
+            continue;
+        }
+        h.send(1, &sid, sentientiq_testkit::frames::purchase(2, 40.0));
+        let c = h.p.lab().counts(0, "help").expect("counts");
+        assert_eq!(
+            (
+                c.holdout.conversions,
+                c.holdout.revenue_cents,
+                c.holdout.shown
+            ),
+            (1, 4000, 0)
+        );
+        return;
+    }
+    panic!("no session was held out at a 50 % share");
+}
+
+#[test]
+fn a_stopped_experiment_shows_nothing_and_records_nothing() {
+    let mut h = Harness::new(|t| {
+        experiment(0.1)(t);
+        if let Some(x) = &mut t.rules[0].experiment {
+            x.variants.iter_mut().for_each(|v| v.paused = true);
+        }
+    });
+    h.hello(1, "s_pipeline_exp_stop");
+    let f = frames(&h.send(1, "s_pipeline_exp_stop", rage(1)));
+    assert!(!f.iter().any(|f| matches!(f, EdgeFrame::Iv(_))), "{f:?}");
+    let (records, _) = h.commit();
+    assert!(action_rows(&records).is_empty());
+    assert!(
+        h.p.lab()
+            .counts(0, "help")
+            .is_none_or(|c| c.holdout.sessions == 0)
+    );
+}
+
+#[test]
+fn after_a_crash_the_recovered_spool_keeps_each_session_in_its_arm_and_its_counts() {
+    use sentientiq_proto::OutcomeKind;
+    let mut h = Harness::new(experiment(0.0));
+    let sid = "s_pipeline_exp_crash";
+    h.hello(1, sid);
+    let first = frames(&h.send(1, sid, rage(1)))
+        .into_iter()
+        .find_map(|f| match f {
+            EdgeFrame::Iv(iv) => Some(iv),
+            _ => None,
+        })
+        .expect("an intervention");
+    let (mut spooled, _) = h.commit();
+    h.now += 1000;
+    h.send(1, sid, outcome(2, &first.id, OutcomeKind::Shown));
+    h.send(1, sid, sentientiq_testkit::frames::purchase(3, 10.0));
+    spooled.extend(h.commit().0);
+    let before = *h.p.lab().counts(0, "help").expect("counts");
+    // A new process recovers the spool: the enrolment and the counts come back from it.
+    let mut after = Harness::new(experiment(0.0));
+    after.now = h.now + 61_000;
+    after.p.replay(&after.tenants, spooled);
+    assert_eq!(after.p.lab().counts(0, "help"), Some(&before));
+    after.hello(2, sid);
+    let again = frames(&after.send(2, sid, rage_later(4, 62_000)))
+        .into_iter()
+        .find_map(|f| match f {
+            EdgeFrame::Iv(iv) => Some(iv),
+            _ => None,
+        })
+        .expect("an intervention again");
+    assert_eq!(again.variant, first.variant, "the same arm");
+    let rows = action_rows(&after.commit().0);
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].assignment, None, "not assigned again");
+    // The `shown` already counted before the crash is not counted twice.
+    after.send(2, sid, outcome(5, &first.id, OutcomeKind::Shown));
+    assert_eq!(after.p.lab().counts(0, "help"), Some(&before));
 }
