@@ -147,7 +147,11 @@ for i in 0 1 2; do
       -e "s|^#report_interval_ms = 60000|report_interval_ms = 5000|" \
       deploy/edge.example.toml > "$DATA/$r/edge.toml"
   grep -q "^endpoint = \"$PLANE\"" "$DATA/$r/edge.toml" || { echo "demo: [control] not set" >&2; exit 1; }
-  RUST_LOG=warn "$BIN/sentientiq-edge" --config "$DATA/$r/edge.toml" 2> "$DATA/$r/edge.log" &
+  # Each edge's shard on its own core where there are enough (an edge pins its shards to the
+  # CPUs it may use, from the first up: unpinned, all three would share CPU 0).
+  pin=()
+  command -v taskset >/dev/null && pin=(taskset -c "$((i % $(nproc)))")
+  RUST_LOG=warn "${pin[@]}" "$BIN/sentientiq-edge" --config "$DATA/$r/edge.toml" 2> "$DATA/$r/edge.log" &
   pids+=($!)
 done
 

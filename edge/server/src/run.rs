@@ -271,7 +271,7 @@ pub fn run(cfg: Config) -> Result<()> {
         ))
     });
     let next_index = Arc::new(AtomicUsize::new(0));
-    let placement = PoolPlacement::MaxSpread(nshards, CpuSet::online().ok());
+    let placement = PoolPlacement::MaxSpread(nshards, shard_cpus());
     let handles = LocalExecutorPoolBuilder::new(placement)
         .io_memory(cfg.edge.io_memory_bytes)
         .ring_depth(256)
@@ -511,4 +511,61 @@ async fn shard_main(
     shard.borrow_mut().publish_aggregates();
     glommio::timer::sleep(Duration::from_millis(200)).await;
     Ok(())
+}
+
+/// The CPUs shards are spread over: the online ones this process may run on. Without the
+/// affinity filter every edge on a host would pin its shards from CPU 0 up, whatever `taskset`
+/// or a cgroup's cpuset said, so several edges on one machine shared the first cores.
+fn shard_cpus() -> Option<CpuSet> {
+    let online = CpuSet::online().ok()?;
+    let Some(allowed) = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .as_deref()
+        .and_then(allowed_cpus)
+    else {
+        return Some(online);
+    };
+    let set = online.clone().filter(|l| allowed.contains(&l.cpu));
+    Some(if set.is_empty() { online } else { set })
+}
+
+/// `Cpus_allowed_list:` of a `/proc/<pid>/status` text (e.g. `0-3,8,10-11`) as CPU numbers.
+fn allowed_cpus(status: &str) -> Option<Vec<usize>> {
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?
+        .trim();
+    let mut cpus = Vec::new();
+    for part in list.split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (usize, usize) = (a.trim().parse().ok()?, b.trim().parse().ok()?);
+                if b < a || b - a > 65_536 {
+                    return None;
+                }
+                cpus.extend(a..=b);
+            }
+            None => cpus.push(part.trim().parse().ok()?),
+        }
+    }
+    (!cpus.is_empty()).then_some(cpus)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::allowed_cpus;
+
+    #[test]
+    fn the_allowed_cpu_list_is_read_from_proc_status() {
+        let st = |l: &str| {
+            format!("Name:\tx\nCpus_allowed:\tf\nCpus_allowed_list:\t{l}\nMems_allowed:\t1\n")
+        };
+        assert_eq!(allowed_cpus(&st("0-1")), Some(vec![0, 1]));
+        assert_eq!(allowed_cpus(&st("1")), Some(vec![1]));
+        assert_eq!(allowed_cpus(&st("0-2,5,7-8")), Some(vec![0, 1, 2, 5, 7, 8]));
+        assert_eq!(allowed_cpus(&st("")), None);
+        assert_eq!(allowed_cpus(&st("3-1")), None);
+        assert_eq!(allowed_cpus(&st("x")), None);
+        assert_eq!(allowed_cpus("Name:\tx\n"), None);
+    }
 }
