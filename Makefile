@@ -8,9 +8,10 @@ CARGO ?= cargo
 # (RocksDB's bindgen); curl is the independent HTTP/2 gRPC client one control-plane test uses;
 # python3 runs the module-cycle check.
 DEB_PACKAGES := build-essential pkg-config libclang-dev curl python3
-# The browser SDK's tests (sdk/js) need Node 20+ with npm and headless Chromium: Debian's nodejs,
-# npm and chromium, installed only when the commands are missing (a Node from elsewhere, e.g.
-# NodeSource's nodejs, which carries its own npm and conflicts with Debian's, is kept).
+# The browser SDK's tests (sdk/js) need Node 18+ with npm and headless Chromium: Debian's nodejs
+# (18 on Debian 12), npm and chromium, installed only when the commands are missing (a Node from
+# elsewhere, e.g. NodeSource's nodejs 20, which carries its own npm and conflicts with Debian's,
+# is kept).
 SDK_COMMANDS := node:nodejs npm:npm /usr/bin/chromium:chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

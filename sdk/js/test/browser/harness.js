@@ -113,14 +113,19 @@ ${tenant('dropdnt', KEY_DROP, 'drop')}`
     metrics: () => metrics(url),
     rows: (opts) => lakeRows(join(dir, 'lake'), opts),
   }
-  const deadline = Date.now() + 20000
+  // Generous: a debug build starting on a busy machine. One that never gets ready is killed (a
+  // running child would keep the test file's process, and so the whole suite, from ending).
+  const deadline = Date.now() + 60000
   for (;;) {
     if (proc.exitCode != null) throw new Error(`edge exited ${proc.exitCode}:\n${edge.log()}`)
     try {
       const r = await fetch(url + '/readyz')
       if (r.status == 200) break
     } catch {}
-    if (Date.now() > deadline) throw new Error(`edge not ready:\n${edge.log()}`)
+    if (Date.now() > deadline) {
+      proc.kill('SIGKILL')
+      throw new Error(`edge not ready after 60 s:\n${edge.log()}`)
+    }
     await sleep(50)
   }
   return edge

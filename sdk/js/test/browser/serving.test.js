@@ -47,6 +47,11 @@ test('the loader injects the versioned SDK with its integrity; queued calls arri
   const rec = h.record(page, decode)
   const scripts = []
   page.on('request', (r) => r.resourceType() == 'script' && scripts.push(new URL(r.url()).pathname))
+  const open = new Set()
+  page.on('websocket', (ws) => {
+    open.add(ws)
+    ws.on('close', () => open.delete(ws))
+  })
   await page.goto(url)
   await h.until(() => page.evaluate(() => SentientIQ.state?.()?.region), 'a welcome through the loader')
   assert.ok(scripts.includes('/v1/sdk.js') && scripts.includes(sdk.path), `scripts: ${scripts}`)
@@ -67,11 +72,14 @@ test('the loader injects the versioned SDK with its integrity; queued calls arri
   // shutdown(): what is unacknowledged goes, then nothing more; the page is as it was.
   assert.equal(await page.evaluate(() => history.pushState.toString().includes('[native code]')), false)
   await page.evaluate(() => SentientIQ.shutdown())
+  // What shutdown() sends, and the edge's acks of it, can be reported after it returns (the
+  // browser tells Playwright asynchronously): counted once the socket it closes has closed.
+  await h.until(() => open.size == 0, 'the socket closed by shutdown()')
   const n = rec.frames.length
   for (let i = 0; i < 10; i++) await page.mouse.move(10 + i * 30, 200)
   await page.click('#spa')
   await page.waitForTimeout(400)
-  assert.equal(rec.frames.length, n, 'nothing sent after shutdown')
+  assert.equal(rec.frames.length, n, `nothing sent after shutdown (then: ${JSON.stringify(rec.frames.slice(n))})`)
   assert.equal(await page.evaluate(() => history.pushState.toString().includes('[native code]')), true, 'history restored')
   assert.equal(await page.evaluate(() => SentientIQ.state()), undefined)
   await page.close()

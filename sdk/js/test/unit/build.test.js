@@ -14,7 +14,7 @@ const built = await make()
 
 test(`the whole minified SDK is <= ${BUDGET} bytes gzipped (level 9)`, () => {
   const gz = gzipSync(built['siq.js'], { level: 9 }).length
-  console.log(`# siq.js: ${Buffer.byteLength(built['siq.js'])} bytes, ${gz} bytes gzipped (budget ${BUDGET})`)
+  console.log(`# siq.js: ${Buffer.byteLength(built['siq.js'])} bytes, ${gz} bytes gzipped (budget ${BUDGET}; zlib ${process.versions.zlib})`)
   assert.ok(gz <= BUDGET, `${gz} > ${BUDGET}`)
 })
 
@@ -22,7 +22,7 @@ test('dist/ is what the sources build (run `npm run build` after changing src/)'
   for (const f of Object.keys(built)) assert.equal(dist(f), built[f], `dist/${f} is stale`)
 })
 
-test('manifest: version, versioned file, sha256, SRI and gzipped size of dist/siq.js', () => {
+test('manifest: version, versioned file, sha256, SRI and size of dist/siq.js', () => {
   const m = JSON.parse(dist('manifest.json'))
   const sdk = dist('siq.js')
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'))
@@ -31,7 +31,8 @@ test('manifest: version, versioned file, sha256, SRI and gzipped size of dist/si
   assert.equal(m.file, `${pkg.version}-${m.sha256.slice(0, 8)}.js`)
   assert.equal(m.path, '/v1/sdk/' + m.file)
   assert.equal(m.sri, 'sha384-' + createHash('sha384').update(sdk).digest('base64'))
-  assert.equal(m.gzip_bytes, gzipSync(sdk, { level: 9 }).length)
+  // The gzipped size depends on Node's zlib build, so it is not in dist/ (see build.mjs).
+  assert.equal(m.gzip_bytes, undefined)
   assert.equal(m.bytes, Buffer.byteLength(sdk))
   assert.equal(m.loader.sha256, createHash('sha256').update(dist('loader.js')).digest('hex'))
 })

@@ -3,6 +3,11 @@
 // by the browser suite.
 
 import * as ref from '@msgpack/msgpack'
+import { webcrypto } from 'node:crypto'
+
+// The browser's global `crypto` (store.js's session ids): Node has it from 19 on, Node 18
+// (Debian 12's) only as node:crypto's webcrypto.
+globalThis.crypto ??= webcrypto
 
 export class Target {
   constructor() {

@@ -4,6 +4,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { load, save, keys, latin1, bytes, rid } from '../../src/store.js'
+import './fakedom.js' // the global `crypto` on Node 18
 
 class Mem {
   constructor() {
