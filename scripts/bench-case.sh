@@ -8,12 +8,18 @@ CASE="bench/cases/$NAME"
 [ -f "$CASE/edge.toml" ] && [ -f "$CASE/loadgen.args" ] || { echo "no case $CASE" >&2; exit 1; }
 CARGO="${CARGO:-cargo}"
 # The same packages as `make demo` builds, so both share one feature set (one RocksDB build).
-"$CARGO" build --release --locked -p sentientiq-edge -p sentientiq-loadgen -p sentientiq-lake \
-  -p sentientiq-control
-BIN="$(cd "${CARGO_TARGET_DIR:-target}/release" && pwd)"
+# BENCH_BIN=DIR runs other binaries (e.g. an older commit's release build, for before/after
+# figures on the same day and machine) and BENCH_LABEL names the record (default NAME).
+if [ -n "${BENCH_BIN:-}" ]; then
+  BIN="$(cd "$BENCH_BIN" && pwd)"
+else
+  "$CARGO" build --release --locked -p sentientiq-edge -p sentientiq-loadgen -p sentientiq-lake \
+    -p sentientiq-control
+  BIN="$(cd "${CARGO_TARGET_DIR:-target}/release" && pwd)"
+fi
 # Flush a fresh build's dirty pages first: the edge's fdatasync would queue behind them.
 sync
-OUT="bench/runs/$(date -u +%F)-$(hostname)/$NAME"
+OUT="bench/runs/$(date -u +%F)-$(hostname)/${BENCH_LABEL:-$NAME}"
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 WORK="$(mktemp -d)"
@@ -57,7 +63,11 @@ rss_peak=$(awk '/VmHWM/ {print $2 " kB"}' "/proc/$edge/status")
 {
   echo "case: $NAME"
   echo "date: $(date -u +%FT%TZ)"
-  echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet || echo '+dirty')"
+  if [ -n "${BENCH_BIN:-}" ]; then
+    echo "binaries: $BIN (not this tree's build)"
+  else
+    echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet || echo '+dirty')"
+  fi
   echo "edge_cpu_s: $(awk -v a="$e0" -v b="$e1" -v hz="$hz" 'BEGIN {printf "%.2f", (b - a) / hz}')"
   samples=$(grep -o '"samples_sent": *[0-9]*' "$OUT/report.json" | grep -o '[0-9]*$')
   echo "edge_cpu_s_per_million_samples: $(awk -v a="$e0" -v b="$e1" -v hz="$hz" -v n="$samples" 'BEGIN {printf "%.3f", (b - a) / hz / n * 1e6}')"

@@ -30,7 +30,7 @@ set +e
   2>&1 | tee "$OUT/output.txt"
 status=${PIPESTATUS[0]}
 set -e
-grep '^FAULTS ' "$OUT/output.txt" | sed 's/^FAULTS //' > "$OUT/faults.jsonl" || true
+grep -o 'FAULTS {.*' "$OUT/output.txt" | sed 's/^FAULTS //' > "$OUT/faults.jsonl" || true
 {
   echo "commit: $(git rev-parse HEAD)"
   echo "binaries: $BIN"
