@@ -26,7 +26,7 @@ if [ "$sdk_only" -eq 0 ]; then
   "$CARGO" build --workspace --all-targets --all-features --locked 2>&1 | tee -a "$log" || build=$?
   status=$build
   if [ "$build" -eq 0 ]; then
-    "$CARGO" test --workspace --all-targets --all-features --locked 2>&1 | tee -a "$log" || status=$?
+    "$CARGO" test --workspace --all-targets --all-features --locked --no-fail-fast 2>&1 | tee -a "$log" || status=$?
   fi
   rust_passed=$({ grep -Eo '[0-9]+ passed' "$log" || true; } | awk '{s += $1} END {print s + 0}')
   rust_failed=$({ grep -Eo '[0-9]+ failed' "$log" || true; } | awk '{s += $1} END {print s + 0}')
