@@ -2,41 +2,25 @@
 // style, connect-src only the edge): the SDK connects, no CSP violation is caused, and the
 // intervention widget shows with its own styles and works with the mouse.
 
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { decode } from '@msgpack/msgpack'
 import * as h from './harness.js'
 
 const skip = h.missing() || false
-let edge
-let srv
-let browser
-
-before(async () => {
-  if (skip) return
-  edge = await h.startEdge()
-  srv = await h.pageServer()
-  browser = await h.launch()
-})
-
-after(async () => {
-  await browser?.close()
-  await srv?.close()
-  await edge?.stop()
-  if (edge) h.cleanup(edge)
-})
+const fx = h.oneEdge(skip)
 
 test('hostile CSS and a strict CSP: connected, no violation, widget intact and clickable', { skip, timeout: 60000 }, async () => {
-  const host = new URL(edge.url).host
+  const host = new URL(fx.edge.url).host
   // A site that loads the SDK from the edge allows that origin for scripts, as it must.
-  const sdkFrom = h.sdkBase({ edges: [edge.url] })
+  const sdkFrom = h.sdkBase({ edges: [fx.edge.url] })
   const csp = `default-src 'none'; script-src 'self'${sdkFrom && ' ' + sdkFrom}; style-src 'self'; img-src 'self'; connect-src http://${host} ws://${host}; base-uri 'none'; form-action 'self'`
-  const url = srv.page(
+  const url = fx.srv.page(
     '/csp',
-    h.shopPage({ head: '<link rel="stylesheet" href="/hostile.css"><script src="/csp-hooks.js"></script>', sdk: h.sdkTag({ edges: [edge.url] }) }),
+    h.shopPage({ head: '<link rel="stylesheet" href="/hostile.css"><script src="/csp-hooks.js"></script>', sdk: h.sdkTag({ edges: [fx.edge.url] }) }),
     { 'content-security-policy': csp },
   )
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+  const page = await fx.browser.newPage({ viewport: { width: 1280, height: 900 } })
   const rec = h.record(page, decode)
   await page.goto(url)
   await h.until(() => page.evaluate(() => SentientIQ.state()?.region), 'a welcome under the CSP')
@@ -90,23 +74,23 @@ test('hostile CSS and a strict CSP: connected, no violation, widget intact and c
   assert.deepEqual(rec.errors, [])
   const sid = await page.evaluate(() => SentientIQ.state().sid)
   await page.close({ runBeforeUnload: true })
-  await h.until(async () => (await edge.rows({ session: sid })).some((r) => r.kind == 'outcome' && r.label == 'clicked'), 'the outcome in the lake')
+  await h.until(async () => (await fx.edge.rows({ session: sid })).some((r) => r.kind == 'outcome' && r.label == 'clicked'), 'the outcome in the lake')
 })
 
 test("a nonce-based strict CSP ('strict-dynamic'): the loader passes its nonce on and the SDK connects", { skip, timeout: 40000 }, async () => {
-  const host = new URL(edge.url).host
+  const host = new URL(fx.edge.url).host
   const nonce = 'r4nd0m-n0nce-42'
   const csp = `script-src 'nonce-${nonce}' 'strict-dynamic'; object-src 'none'; base-uri 'none'; style-src 'self'; connect-src http://${host} ws://${host}`
   const html = h
-    .shopPage({ head: '<script src="/csp-hooks.js"></script>', sdk: h.sdkTag({ edges: [edge.url], loader: true, from: srv.origin }) })
+    .shopPage({ head: '<script src="/csp-hooks.js"></script>', sdk: h.sdkTag({ edges: [fx.edge.url], loader: true, from: fx.srv.origin }) })
     .replaceAll('<script ', `<script nonce="${nonce}" `)
-  const url = srv.page('/csp-nonce', html, { 'content-security-policy': csp })
-  const page = await browser.newPage()
+  const url = fx.srv.page('/csp-nonce', html, { 'content-security-policy': csp })
+  const page = await fx.browser.newPage()
   const rec = h.record(page, decode)
   await page.goto(url)
   await h.until(() => page.evaluate(() => SentientIQ.state?.()?.region), 'a welcome under a nonce CSP')
   // The versioned SDK that loader injects (the edge's own copy with SIQ_SDK_FROM=edge).
-  const { path } = await h.servedSdk(h.sdkBase({ edges: [edge.url], from: srv.origin }))
+  const { path } = await h.servedSdk(h.sdkBase({ edges: [fx.edge.url], from: fx.srv.origin }))
   const injected = await page.evaluate((p) => [...document.scripts].filter((s) => new URL(s.src || 'x:').pathname == p).map((s) => s.nonce), path)
   assert.deepEqual(injected, [nonce], `the injected SDK ${path} carries the nonce`)
   assert.deepEqual(await page.evaluate(() => window.__csp), [])

@@ -10,6 +10,7 @@ import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { before, after } from 'node:test'
 import { chromium } from 'playwright-core'
 import { parquetReadObjects } from 'hyparquet'
 import { compressors } from 'hyparquet-compressors'
@@ -370,3 +371,22 @@ export function cleanup(edge) {
 }
 
 export { sleep }
+
+/** One edge, one page server and one browser for a test file: started before its tests (unless
+ * `skip`), stopped after them. Returns the object whose `edge`, `srv` and `browser` they fill. */
+export function oneEdge(skip) {
+  const w = { edge: undefined, srv: undefined, browser: undefined }
+  before(async () => {
+    if (skip) return
+    w.edge = await startEdge()
+    w.srv = await pageServer()
+    w.browser = await launch()
+  })
+  after(async () => {
+    await w.browser?.close()
+    await w.srv?.close()
+    await w.edge?.stop()
+    if (w.edge) cleanup(w.edge)
+  })
+  return w
+}

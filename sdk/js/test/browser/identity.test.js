@@ -4,29 +4,13 @@
 // the edge binds the session to the user (the lake's `user` column). The uid is kept for the
 // tab and sent as a hint in the next hellos.
 
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { decode } from '@msgpack/msgpack'
 import * as h from './harness.js'
 
 const skip = h.missing() || false
-let edge
-let srv
-let browser
-
-before(async () => {
-  if (skip) return
-  edge = await h.startEdge()
-  srv = await h.pageServer()
-  browser = await h.launch()
-})
-
-after(async () => {
-  await browser?.close()
-  await srv?.close()
-  await edge?.stop()
-  if (edge) h.cleanup(edge)
-})
+const fx = h.oneEdge(skip)
 
 // Token-looking secrets in each shape: none of them may appear in anything the SDK sends.
 const JWT = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzZWNyZXQifQ.c2lnbmF0dXJlLXNlY3JldA'
@@ -84,15 +68,15 @@ const FIREBASE_SEED = `<!doctype html><script>
 
 for (const [lib, u] of Object.entries(LIBS)) {
   test(`auto-identify from ${lib}: id and email only, bound at the edge`, { skip, timeout: 40000 }, async () => {
-    const sdk = h.sdkTag({ edges: [edge.url] })
-    const url = srv.page(`/id-${lib}`, h.shopPage({ sdk, next: `/id-${lib}-2` }))
-    srv.page(`/id-${lib}-2`, h.shopPage({ sdk }))
-    const ctx = await browser.newContext()
+    const sdk = h.sdkTag({ edges: [fx.edge.url] })
+    const url = fx.srv.page(`/id-${lib}`, h.shopPage({ sdk, next: `/id-${lib}-2` }))
+    fx.srv.page(`/id-${lib}-2`, h.shopPage({ sdk }))
+    const ctx = await fx.browser.newContext()
     const page = await ctx.newPage()
     const rec = h.record(page, decode)
     if (u.seed) await page.addInitScript(u.seed)
     else {
-      await page.goto(srv.page('/firebase-seed', FIREBASE_SEED))
+      await page.goto(fx.srv.page('/firebase-seed', FIREBASE_SEED))
       await h.until(() => page.evaluate(() => document.title == 'seeded'), 'the IndexedDB seed')
     }
     await page.goto(url)
@@ -117,7 +101,7 @@ for (const [lib, u] of Object.entries(LIBS)) {
     await page.close({ runBeforeUnload: true })
     await ctx.close()
     const rows = await h.until(async () => {
-      const r = await edge.rows({ session: sid })
+      const r = await fx.edge.rows({ session: sid })
       return r.some((x) => x.kind == 'identify') && r.some((x) => x.kind == 'bye') && r
     }, 'the session in the lake')
     const users = new Set(rows.map((r) => r.user))

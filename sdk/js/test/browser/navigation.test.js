@@ -2,36 +2,20 @@
 // moves, an SPA navigation) is one session, and every frame the page produced (seq 1 up to the
 // final `bye` sent as the tab closes) is in the edge's lake exactly once.
 
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { decode } from '@msgpack/msgpack'
 import * as h from './harness.js'
 
 const skip = h.missing() || false
-let edge
-let srv
-let browser
-
-before(async () => {
-  if (skip) return
-  edge = await h.startEdge()
-  srv = await h.pageServer()
-  browser = await h.launch()
-})
-
-after(async () => {
-  await browser?.close()
-  await srv?.close()
-  await edge?.stop()
-  if (edge) h.cleanup(edge)
-})
+const fx = h.oneEdge(skip)
 
 test('a multi-page visit is one session; every frame is stored exactly once, the tab-close ones too', { skip, timeout: 60000 }, async () => {
-  const sdk = h.sdkTag({ edges: [edge.url] })
-  srv.page('/nav-c', h.shopPage({ sdk }))
-  srv.page('/nav-b', h.shopPage({ sdk, next: '/nav-c' }))
-  const url = srv.page('/nav-a', h.shopPage({ sdk, next: '/nav-b' }))
-  const ctx = await browser.newContext()
+  const sdk = h.sdkTag({ edges: [fx.edge.url] })
+  fx.srv.page('/nav-c', h.shopPage({ sdk }))
+  fx.srv.page('/nav-b', h.shopPage({ sdk, next: '/nav-c' }))
+  const url = fx.srv.page('/nav-a', h.shopPage({ sdk, next: '/nav-b' }))
+  const ctx = await fx.browser.newContext()
   const page = await ctx.newPage()
   const rec = h.record(page, decode)
   await page.goto(url)
@@ -63,13 +47,13 @@ test('a multi-page visit is one session; every frame is stored exactly once, the
   assert.deepEqual(rec.errors, [])
 
   const rows = await h.until(async () => {
-    const r = await edge.rows({ session: sid })
+    const r = await fx.edge.rows({ session: sid })
     return r.some((x) => x.kind == 'bye' && Number(x.seq) > seqBeforeClose) && r
   }, 'the bye of the closed tab in the lake', 20000)
   const c = h.conservation(rows)
   const kinds = {}
   for (const r of rows) kinds[r.kind] = (kinds[r.kind] || 0) + 1
-  const m = await edge.metrics()
+  const m = await fx.edge.metrics()
   console.log(
     `# navigation: ${c.max} frames (seq 1..${c.max}), ${rows.length} rows; kinds ${JSON.stringify(kinds)}; ` +
       `edge: ${m.siq_frames_total} frames accepted, ${m.siq_seq_duplicates_total} duplicates re-acked, ${m.siq_seq_gaps_total ?? 0} gaps`,

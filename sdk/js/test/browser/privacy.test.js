@@ -3,29 +3,13 @@
 // tenant's `dnt = "drop"` nothing at all, under `anonymous` rows without a user. Input values
 // never leave the page either.
 
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { decode } from '@msgpack/msgpack'
 import * as h from './harness.js'
 
 const skip = h.missing() || false
-let edge
-let srv
-let browser
-
-before(async () => {
-  if (skip) return
-  edge = await h.startEdge()
-  srv = await h.pageServer()
-  browser = await h.launch()
-})
-
-after(async () => {
-  await browser?.close()
-  await srv?.close()
-  await edge?.stop()
-  if (edge) h.cleanup(edge)
-})
+const fx = h.oneEdge(skip)
 
 const SIGNALS = {
   dnt: `Object.defineProperty(Navigator.prototype, 'doNotTrack', { get: () => '1' })`,
@@ -36,8 +20,8 @@ const CLERK = `window.Clerk = { user: { id: 'user_dnt', primaryEmailAddress: { e
 const SECRET = '4111 1111 1111 1111'
 
 async function session(signal, key) {
-  const url = srv.page(`/privacy-${signal}-${key.length}`, h.shopPage({ sdk: h.sdkTag({ key, edges: [edge.url] }) }))
-  const ctx = await browser.newContext()
+  const url = fx.srv.page(`/privacy-${signal}-${key.length}`, h.shopPage({ sdk: h.sdkTag({ key, edges: [fx.edge.url] }) }))
+  const ctx = await fx.browser.newContext()
   const page = await ctx.newPage()
   if (signal) await page.addInitScript(SIGNALS[signal])
   await page.addInitScript(CLERK)
@@ -62,7 +46,7 @@ async function session(signal, key) {
 const noValue = (sent) => assert.ok(!JSON.stringify(sent).includes('4111'), 'the card number never left the page')
 
 test('Do-Not-Track under dnt = "drop": hello has dnt, no id frames, the edge stores nothing', { skip, timeout: 40000 }, async () => {
-  const before = h.pick(await edge.metrics(), 'siq_dropped_frames_total', 'reason="dnt"')
+  const before = h.pick(await fx.edge.metrics(), 'siq_dropped_frames_total', 'reason="dnt"')
   const { st, sent } = await session('dnt', h.KEY_DROP)
   assert.equal(st.dnt, true)
   assert.equal(sent[0].t, 'hello')
@@ -73,8 +57,8 @@ test('Do-Not-Track under dnt = "drop": hello has dnt, no id frames, the edge sto
   noValue(sent)
   assert.ok(st.ack > 0, 'the edge acknowledged the frames')
   await h.sleep(2500) // two lake shipping rounds
-  assert.equal((await edge.rows({ session: st.sid })).length, 0, 'nothing stored')
-  const after = h.pick(await edge.metrics(), 'siq_dropped_frames_total', 'reason="dnt"')
+  assert.equal((await fx.edge.rows({ session: st.sid })).length, 0, 'nothing stored')
+  const after = h.pick(await fx.edge.metrics(), 'siq_dropped_frames_total', 'reason="dnt"')
   assert.ok(after - before >= st.ack, `the edge dropped them as Do-Not-Track (${before} -> ${after})`)
 })
 
@@ -84,7 +68,7 @@ test('Global Privacy Control under dnt = "anonymous": stored without any identit
   assert.equal(sent.filter((f) => f.t == 'id').length, 0)
   noValue(sent)
   const rows = await h.until(async () => {
-    const r = await edge.rows({ session: st.sid })
+    const r = await fx.edge.rows({ session: st.sid })
     return h.conservation(r).max >= st.ack && r
   }, 'rows in the lake')
   assert.ok(rows.every((r) => r.user == null && r.account == null), 'no user, no account')
@@ -101,7 +85,7 @@ test('without DNT the same page identifies (control)', { skip, timeout: 40000 },
   assert.ok(ids.some((f) => f.uid == 'user_explicit' && f.email == 'x@y.example' && f.traits.plan == 'pro'))
   noValue(sent)
   const rows = await h.until(async () => {
-    const r = await edge.rows({ session: st.sid })
+    const r = await fx.edge.rows({ session: st.sid })
     return r.some((x) => x.kind == 'identify') && r
   }, 'identify rows')
   assert.ok(rows.some((r) => r.user == 'user_explicit' || r.user == 'user_dnt'))

@@ -3,7 +3,7 @@
 // (target p95 <= 300 ms; reported, not asserted), measured on the page's own clock: from the click that completed the
 // evidence to the widget's insertion. A screenshot of the widget goes to test-artifacts/.
 
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
 import { decode } from '@msgpack/msgpack'
@@ -11,23 +11,7 @@ import * as h from './harness.js'
 
 const skip = h.missing() || false
 const TRIALS = 24
-let edge
-let srv
-let browser
-
-before(async () => {
-  if (skip) return
-  edge = await h.startEdge()
-  srv = await h.pageServer()
-  browser = await h.launch()
-})
-
-after(async () => {
-  await browser?.close()
-  await srv?.close()
-  await edge?.stop()
-  if (edge) h.cleanup(edge)
-})
+const fx = h.oneEdge(skip)
 
 const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b)
@@ -35,8 +19,8 @@ const pct = (xs, p) => {
 }
 
 test(`rage clicks show the intervention widget; click-to-widget latency over ${TRIALS} trials (measured, reported)`, { skip, timeout: 90000 }, async () => {
-  const url = srv.page('/rage', h.shopPage({ sdk: h.sdkTag({ edges: [edge.url] }) }))
-  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+  const url = fx.srv.page('/rage', h.shopPage({ sdk: h.sdkTag({ edges: [fx.edge.url] }) }))
+  const page = await fx.browser.newPage({ viewport: { width: 1280, height: 900 } })
   const rec = h.record(page, decode)
   await page.goto(url)
   await h.until(() => page.evaluate(() => SentientIQ.state()?.region), 'a welcome')
@@ -93,7 +77,7 @@ test(`rage clicks show the intervention widget; click-to-widget latency over ${T
   assert.equal(outs.filter((o) => o.r == 'dismissed').length, TRIALS)
   // And they reached the store: `outcome` rows in the lake.
   await page.close({ runBeforeUnload: true })
-  await h.until(async () => (await edge.rows({ session: t.sid })).filter((r) => r.kind == 'outcome').length == 2 * TRIALS, 'outcome rows in the lake')
-  const m = await edge.metrics()
+  await h.until(async () => (await fx.edge.rows({ session: t.sid })).filter((r) => r.kind == 'outcome').length == 2 * TRIALS, 'outcome rows in the lake')
+  const m = await fx.edge.metrics()
   assert.ok(m.siq_interventions_total >= TRIALS)
 })

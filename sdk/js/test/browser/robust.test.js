@@ -3,30 +3,14 @@
 // (and are reported as `error` samples). The main-thread cost per event is measured. The bundle
 // size budget itself is asserted by the unit suite (test/unit/build.test.js).
 
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { writeFileSync } from 'node:fs'
 import { decode } from '@msgpack/msgpack'
 import * as h from './harness.js'
 
 const skip = h.missing() || false
-let edge
-let srv
-let browser
-
-before(async () => {
-  if (skip) return
-  edge = await h.startEdge()
-  srv = await h.pageServer()
-  browser = await h.launch()
-})
-
-after(async () => {
-  await browser?.close()
-  await srv?.close()
-  await edge?.stop()
-  if (edge) h.cleanup(edge)
-})
+const fx = h.oneEdge(skip)
 
 const HOSTILE_ENV = `(() => {
   const deny = () => { throw new DOMException('The operation is insecure.', 'SecurityError') }
@@ -36,8 +20,8 @@ const HOSTILE_ENV = `(() => {
 })()`
 
 test('storage and WebSocket that throw, garbage API calls, throwing callbacks: nothing reaches the page', { skip, timeout: 60000 }, async () => {
-  const url = srv.page('/robust', h.shopPage({ sdk: h.sdkTag({ edges: [edge.url] }) }))
-  const page = await browser.newPage()
+  const url = fx.srv.page('/robust', h.shopPage({ sdk: h.sdkTag({ edges: [fx.edge.url] }) }))
+  const page = await fx.browser.newPage()
   await page.addInitScript(HOSTILE_ENV)
   const rec = h.record(page, decode)
   await page.goto(url)
@@ -96,7 +80,7 @@ test('storage and WebSocket that throw, garbage API calls, throwing callbacks: n
   await h.until(() => page.evaluate(() => SentientIQ.state().unacked == 0), 'HTTP acks')
   await page.close({ runBeforeUnload: true })
   const rows = await h.until(async () => {
-    const r = await edge.rows({ session: st.sid })
+    const r = await fx.edge.rows({ session: st.sid })
     return r.some((x) => x.kind == 'error') && r.some((x) => x.kind == 'bye') && r
   }, 'rows in the lake')
   assert.ok(rows.some((r) => r.kind == 'error' && String(r.label).includes('host bug 42')))
@@ -109,8 +93,8 @@ test('main-thread cost per event and long tasks while the pointer moves (measure
   // One page: the same events timed before and after init (the bundle is loaded in both), each
   // the fastest of ten runs after a warm-up (the least disturbed by the rest of a shared
   // machine), so that JIT and layout state are alike.
-  const url = srv.page('/jank', h.shopPage({ sdk: '<script src="/sdk/siq.js"></script>' }))
-  const page = await browser.newPage()
+  const url = fx.srv.page('/jank', h.shopPage({ sdk: '<script src="/sdk/siq.js"></script>' }))
+  const page = await fx.browser.newPage()
   const measure = () =>
     page.evaluate(() => {
       const med = (f) => Math.min(...Array.from({ length: 11 }, f).slice(1))
@@ -128,7 +112,7 @@ test('main-thread cost per event and long tasks while the pointer moves (measure
     })
   await page.goto(url)
   const a = await measure()
-  await page.evaluate((e) => SentientIQ.init(e.key, { edges: [e.url] }), { key: h.KEY, url: edge.url })
+  await page.evaluate((e) => SentientIQ.init(e.key, { edges: [e.url] }), { key: h.KEY, url: fx.edge.url })
   await h.until(() => page.evaluate(() => SentientIQ.state()?.region), 'a welcome')
   const b = await measure()
   // Long tasks during a real pointer sweep.

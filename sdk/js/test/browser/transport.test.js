@@ -2,28 +2,12 @@
 // lives and by sendBeacon as it goes away. sendBeacon refused: fetch(keepalive) carries the
 // pagehide frames. Checked in the edge's lake, not in the page.
 
-import { test, before, after } from 'node:test'
+import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import * as h from './harness.js'
 
 const skip = h.missing() || false
-let edge
-let srv
-let browser
-
-before(async () => {
-  if (skip) return
-  edge = await h.startEdge()
-  srv = await h.pageServer()
-  browser = await h.launch()
-})
-
-after(async () => {
-  await browser?.close()
-  await srv?.close()
-  await edge?.stop()
-  if (edge) h.cleanup(edge)
-})
+const fx = h.oneEdge(skip)
 
 // Counts the page's sendBeacon / fetch(keepalive) calls in sessionStorage, which survives the
 // navigation away (the page that made them is gone by the time the test looks).
@@ -36,10 +20,10 @@ const SPY = ({ refuseBeacon }) => `(() => {
 })()`
 
 async function visit({ refuseBeacon }) {
-  const sdk = h.sdkTag({ edges: [edge.url] })
-  srv.page('/t-end', '<!doctype html><title>end</title><p>bye</p>')
-  const url = srv.page('/t-' + (refuseBeacon ? 'nobeacon' : 'beacon'), h.shopPage({ sdk, next: '/t-end' }))
-  const ctx = await browser.newContext()
+  const sdk = h.sdkTag({ edges: [fx.edge.url] })
+  fx.srv.page('/t-end', '<!doctype html><title>end</title><p>bye</p>')
+  const url = fx.srv.page('/t-' + (refuseBeacon ? 'nobeacon' : 'beacon'), h.shopPage({ sdk, next: '/t-end' }))
+  const ctx = await fx.browser.newContext()
   const page = await ctx.newPage()
   const errors = []
   page.on('pageerror', (e) => errors.push(String(e)))
@@ -62,7 +46,7 @@ async function visit({ refuseBeacon }) {
   const spy = await page.evaluate(() => ({ beacon: +sessionStorage.getItem('t:beacon'), keepalive: +sessionStorage.getItem('t:keepalive'), post: +sessionStorage.getItem('t:post') }))
   await ctx.close()
   const rows = await h.until(async () => {
-    const r = await edge.rows({ session: st.sid })
+    const r = await fx.edge.rows({ session: st.sid })
     return r.some((x) => x.kind == 'bye') && r
   }, 'the pagehide frames in the lake', 20000)
   return { st, spy, rows, errors, wsTries }
