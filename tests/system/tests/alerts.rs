@@ -388,3 +388,17 @@ fn the_plane_distributes_alerting_config_siqctl_acks_and_edges_page_while_it_is_
     assert_eq!(body["data"]["account"], "Globex");
     assert_eq!(v.violations(), Vec::<String>::new());
 }
+
+#[test]
+fn the_link_page_form_is_read_up_to_its_limit_and_refused_beyond() {
+    let v = Vendors::start();
+    let edge = edge_paging(&v, 60_000, 1);
+    let limit = sentientiq_edge::alerts::page::MAX_FORM;
+    // `do=ack&pad=…` of exactly `len` bytes: read and judged (the token is not valid: 403,
+    // the one refusal page) up to the limit; refused unread (413) beyond it.
+    let form = |len: usize| format!("do=ack&pad={}", "x".repeat(len - "do=ack&pad=".len()));
+    for (len, want) in [(limit - 1, 403), (limit, 403), (limit + 1, 413)] {
+        let (status, body) = request(&edge, "POST", "/a/not-a-token", Some(&form(len)));
+        assert_eq!(status, want, "a {len}-byte form: {body}");
+    }
+}
