@@ -258,7 +258,9 @@ fn regression_a_flood_of_new_sessions_from_one_address_cannot_push_out_establish
             other => panic!("unexpected {other}"),
         }
     }
-    assert!((20..60).contains(&ok), "the burst and a few refills: {ok}");
+    // The burst of 20, less the one the established session (same address) took, plus the
+    // refills (5 a second) while the flood lasted.
+    assert!((19..60).contains(&ok), "the burst and a few refills: {ok}");
     assert_eq!(ok + refused, 300);
     assert!(edge.metric("siq_live_sessions") <= 62.0);
     // The established session goes on as if nothing happened.
