@@ -27,6 +27,10 @@ pub struct Config {
     /// How often a `WatchEvi` stream recomputes recent minutes.
     #[serde(default = "default_evi_poll_ms")]
     pub evi_poll_ms: u64,
+    /// How often each edge's config stream is sent every other edge's experiment counts
+    /// (when they changed): how fresh the global posteriors are.
+    #[serde(default = "default_experiment_totals_ms")]
+    pub experiment_totals_ms: u64,
     #[serde(default)]
     pub tls: Option<Tls>,
 }
@@ -51,6 +55,11 @@ fn default_data_dir() -> PathBuf {
 }
 fn default_evi_poll_ms() -> u64 {
     5000
+}
+/// One second: the edges hand their experiment counts over and report every second by
+/// default, so a fresher total would carry nothing new.
+fn default_experiment_totals_ms() -> u64 {
+    1000
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +121,11 @@ impl Config {
         if !(100..=3_600_000).contains(&self.evi_poll_ms) {
             return Err(ConfigError::Invalid(
                 "evi_poll_ms must be 100..=3600000".into(),
+            ));
+        }
+        if !(100..=3_600_000).contains(&self.experiment_totals_ms) {
+            return Err(ConfigError::Invalid(
+                "experiment_totals_ms must be 100..=3600000".into(),
             ));
         }
         Ok(())

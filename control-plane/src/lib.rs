@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod forensics;
 pub mod keys;
 pub mod service;
 pub mod store;
@@ -42,6 +43,7 @@ pub async fn serve(
     let svc = service::Services {
         store,
         evi_poll: std::time::Duration::from_millis(cfg.evi_poll_ms),
+        experiment_totals: std::time::Duration::from_millis(cfg.experiment_totals_ms),
         metrics: metrics.clone(),
     };
     let admin = auth::Bearer::new(&cfg.admin_token, "admin");

@@ -54,6 +54,8 @@ pub struct Services {
     pub store: Arc<Store>,
     /// How often `WatchEvi` recomputes the recent minutes.
     pub evi_poll: Duration,
+    /// How often a config stream is sent the other edges' experiment counts (if changed).
+    pub experiment_totals: Duration,
     pub metrics: Arc<crate::telemetry::Metrics>,
 }
 
@@ -361,6 +363,7 @@ impl grpc::edge_sync_server::EdgeSync for Services {
         let (tx, out) = mpsc::channel::<Result<ConfigUpdate, Status>>(64);
         tracing::info!(edge = %r.edge_id, region = %r.region, from = r.resume_from_version, "edge watching");
         let metrics = self.metrics.clone();
+        let every = self.experiment_totals;
         tokio::spawn(async move {
             metrics
                 .watchers
@@ -396,8 +399,31 @@ impl grpc::edge_sync_server::EdgeSync for Services {
                     return;
                 }
             };
+            // Other edges' experiment counts, on the current version, whenever they changed.
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last_totals = Vec::new();
             loop {
-                let next = match rx.recv().await {
+                let got = tokio::select! {
+                    got = rx.recv() => got,
+                    _ = tick.tick(), if !r.report_id.is_empty() => {
+                        let totals = store.experiment_totals_for(&r.report_id);
+                        if totals != last_totals {
+                            let u = ConfigUpdate {
+                                version: at,
+                                experiment_totals: totals.clone(),
+                                ..ConfigUpdate::default()
+                            };
+                            if tx.send(Ok(u)).await.is_err() {
+                                return;
+                            }
+                            sent(1);
+                            last_totals = totals;
+                        }
+                        continue;
+                    }
+                };
+                let next = match got {
                     Ok(u) if u.version <= at => continue,
                     Ok(u) if u.version == at + 1 => Ok(vec![(*u).clone()]),
                     // A gap or a lagging receiver: start over from what is stored.
@@ -444,9 +470,14 @@ impl grpc::edge_sync_server::EdgeSync for Services {
                     }
                 };
                 let s = store.clone();
-                let windows = b.windows;
+                let (windows, experiments) = (b.windows, b.experiments);
                 let n = windows.len() as u64;
-                let r = blocking(move || s.put_aggregates(&windows)).await;
+                let r = blocking(move || {
+                    let skipped = s.put_aggregates(&windows)?;
+                    s.put_experiments(&experiments)?;
+                    Ok(skipped)
+                })
+                .await;
                 let msg = r.map(|skipped| {
                     metrics.windows_stored.fetch_add(
                         n.saturating_sub(skipped as u64),
@@ -596,6 +627,35 @@ fn evi_response(store: &Store, r: &EviRequest) -> Result<EviResponse, StoreError
 #[tonic::async_trait]
 impl grpc::analytics_server::Analytics for Services {
     type WatchEviStream = BoxStream<EviPoint>;
+
+    /// Experiments and failures of a tenant over a minute range ([`crate::forensics`]).
+    async fn forensics(
+        &self,
+        req: Request<grpc::ForensicsRequest>,
+    ) -> Result<Response<grpc::ForensicsResponse>, Status> {
+        let r = req.into_inner();
+        crate::forensics::check_range(r.from_minute, r.to_minute)
+            .map_err(Status::invalid_argument)?;
+        let s = self.store.clone();
+        let resp = blocking(move || {
+            let t = s
+                .tenant(&r.tenant_id)?
+                .ok_or_else(|| StoreError::NotFound(format!("tenant {}", r.tenant_id)))?;
+            let (from, to) = (r.from_minute, r.to_minute);
+            let windows = s.experiment_windows(&t.id, from, to)?;
+            let evi = s.aggregates(&t.id, from, to)?;
+            let alerts = s.list_alerts(Some(&t.id), from.saturating_mul(60_000), false)?;
+            let f = crate::forensics::tenant_forensics(&t, from, to, &windows, &evi, &alerts);
+            let report_json = serde_json::to_string(&f)
+                .map_err(|e| StoreError::Corrupt(format!("forensics report: {e}")))?;
+            Ok(grpc::ForensicsResponse {
+                totals: crate::forensics::totals(&t.id, &windows).0,
+                report_json,
+            })
+        })
+        .await?;
+        Ok(Response::new(resp))
+    }
 
     async fn evi(&self, req: Request<EviRequest>) -> Result<Response<EviResponse>, Status> {
         let r = req.into_inner();

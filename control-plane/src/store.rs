@@ -35,8 +35,9 @@ use sentientiq_proto::grpc::{
 use tokio::sync::broadcast;
 
 pub mod alerts;
+pub mod experiments;
 
-const CFS: [&str; 8] = [
+const CFS: [&str; 9] = [
     "tenants",
     "accounts",
     "deleted_users",
@@ -45,6 +46,7 @@ const CFS: [&str; 8] = [
     "aggregates",
     "alerts",
     "alert_commands",
+    "experiments",
 ];
 
 /// Deltas kept for resuming edges; an edge further behind gets a full snapshot.
@@ -89,6 +91,10 @@ pub struct Store {
     writer: Mutex<()>,
     /// Serialises alert upserts (a record never replaces a newer one) and command changes.
     alerts_writer: Mutex<()>,
+    /// Serialises experiment puts (each reads the window it replaces).
+    experiments_writer: Mutex<()>,
+    /// Every edge boot's experiment counts, summed ([`experiments`]).
+    experiment_sums: Mutex<experiments::Sums>,
     updates: broadcast::Sender<Arc<ConfigUpdate>>,
 }
 
@@ -124,13 +130,21 @@ impl Store {
         let cfs = CFS.map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
         let db = DB::open_cf_descriptors(&opts, path, cfs)?;
         let (updates, _) = broadcast::channel(1024);
-        Ok(Store {
+        let store = Store {
             db,
             limits,
             writer: Mutex::new(()),
             alerts_writer: Mutex::new(()),
+            experiments_writer: Mutex::new(()),
+            experiment_sums: Mutex::new(experiments::Sums::new()),
             updates,
-        })
+        };
+        let sums = store.load_experiment_sums()?;
+        *store
+            .experiment_sums
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = sums;
+        Ok(store)
     }
 
     fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {

@@ -62,6 +62,23 @@ impl ArmCounts {
         self.dismissed = self.dismissed.saturating_add(o.dismissed);
     }
 
+    /// What was added to these counts since they were `earlier` (field by field; a field
+    /// below its earlier value, which sums that only grow never have, reads as 0). An edge
+    /// reports these differences, so each count reaches the plane once.
+    #[must_use]
+    pub fn since(&self, earlier: &ArmCounts) -> ArmCounts {
+        ArmCounts {
+            sessions: self.sessions.saturating_sub(earlier.sessions),
+            conversions: self.conversions.saturating_sub(earlier.conversions),
+            revenue_cents: self.revenue_cents.saturating_sub(earlier.revenue_cents),
+            revenue_sq: self.revenue_sq.saturating_sub(earlier.revenue_sq),
+            revenue_cube: self.revenue_cube.saturating_sub(earlier.revenue_cube),
+            shown: self.shown.saturating_sub(earlier.shown),
+            clicked: self.clicked.saturating_sub(earlier.clicked),
+            dismissed: self.dismissed.saturating_sub(earlier.dismissed),
+        }
+    }
+
     /// Sessions that did not convert. Conversions can exceed assignments in one edge's local
     /// counts (a session assigned elsewhere that converts here), never in complete merged
     /// counts; the difference saturates at 0.
@@ -114,6 +131,29 @@ impl ExperimentCounts {
     pub fn merged(mut self, o: &ExperimentCounts) -> ExperimentCounts {
         self.merge(o);
         self
+    }
+
+    /// What was added since `earlier`, arm by arm ([`ArmCounts::since`]).
+    #[must_use]
+    pub fn since(&self, earlier: &ExperimentCounts) -> ExperimentCounts {
+        let mut d = ExperimentCounts {
+            holdout: self.holdout.since(&earlier.holdout),
+            ..ExperimentCounts::default()
+        };
+        for ((d, a), b) in d
+            .variants
+            .iter_mut()
+            .zip(&self.variants)
+            .zip(&earlier.variants)
+        {
+            *d = a.since(b);
+        }
+        d
+    }
+
+    /// Whether every count is 0.
+    pub fn is_empty(&self) -> bool {
+        *self == ExperimentCounts::default()
     }
 
     /// The counts of `arm`; a variant index past [`MAX_VARIANTS`] reads as zero counts.

@@ -144,12 +144,48 @@ pub struct TEstimate {
     pub estimate: Estimate,
     /// Standard error of the point estimate.
     pub se: f64,
-    /// Degrees of freedom of the t quantile (n − 1, or Welch–Satterthwaite).
+    /// Degrees of freedom of the t quantile (n − 1, or Welch–Satterthwaite); infinite when
+    /// both samples are constant. JSON has no infinity: it is written as the string `"inf"`.
+    #[serde(with = "df_text")]
     pub df: f64,
     /// Estimated skewness of the point estimate's sampling distribution (κ₃ / se³ from the
     /// samples' k₃); `None` below 3 sessions in a group or with se = 0. The t interval assumes
     /// it is near 0: see [`crate::forensics::MAX_CLAIM_SKEWNESS`].
     pub skewness: Option<f64>,
+}
+
+/// `df` in JSON: a number, or `"inf"` (JSON numbers cannot be infinite, and serde_json would
+/// write `null`, which no reader could take back as a number).
+mod df_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(x: &f64, s: S) -> Result<S::Ok, S::Error> {
+        if x.is_finite() {
+            s.serialize_f64(*x)
+        } else if *x > 0.0 {
+            s.serialize_str("inf")
+        } else {
+            s.serialize_str("nan")
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Df {
+        Number(f64),
+        Text(String),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        match Df::deserialize(d)? {
+            Df::Number(x) => Ok(x),
+            Df::Text(t) if t == "inf" => Ok(f64::INFINITY),
+            Df::Text(t) if t == "nan" => Ok(f64::NAN),
+            Df::Text(t) => Err(serde::de::Error::custom(format!(
+                "df `{t}`: a number, \"inf\" or \"nan\""
+            ))),
+        }
+    }
 }
 
 /// The mean with its t interval on n − 1 degrees of freedom; `None` for n < 2.

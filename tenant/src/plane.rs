@@ -14,6 +14,7 @@ use crate::spec::{
     LimitsSpec, RuleSpec, TenantSpec, ThresholdsSpec, VariantSpec, d_variant,
 };
 use crate::{Error, Tenant};
+use sentientiq_experiments::{Arm, ArmCounts, Experiment, ExperimentCounts};
 
 impl TenantSpec {
     /// The spec of a plane tenant. Fails only on what cannot be mapped (a payload that is not
@@ -165,6 +166,76 @@ pub fn validate(t: &grpc::Tenant) -> Result<Tenant, Error> {
     TenantSpec::from_plane(t)?.validate()
 }
 
+/// One arm's counts on the wire (`ArmTally`), under the variant id `variant` (empty: the
+/// holdout).
+pub fn arm_tally(variant: &str, c: &ArmCounts) -> grpc::ArmTally {
+    let halves = |x: u128| ((x >> 64) as u64, x as u64);
+    let (sq_hi, sq_lo) = halves(c.revenue_sq);
+    let (cube_hi, cube_lo) = halves(c.revenue_cube);
+    grpc::ArmTally {
+        variant: variant.to_string(),
+        sessions: c.sessions,
+        conversions: c.conversions,
+        revenue_cents: c.revenue_cents,
+        revenue_sq_hi: sq_hi,
+        revenue_sq_lo: sq_lo,
+        revenue_cube_hi: cube_hi,
+        revenue_cube_lo: cube_lo,
+        shown: c.shown,
+        clicked: c.clicked,
+        dismissed: c.dismissed,
+    }
+}
+
+/// The counts an `ArmTally` carries.
+pub fn arm_counts(t: &grpc::ArmTally) -> ArmCounts {
+    let whole = |hi: u64, lo: u64| (u128::from(hi) << 64) | u128::from(lo);
+    ArmCounts {
+        sessions: t.sessions,
+        conversions: t.conversions,
+        revenue_cents: t.revenue_cents,
+        revenue_sq: whole(t.revenue_sq_hi, t.revenue_sq_lo),
+        revenue_cube: whole(t.revenue_cube_hi, t.revenue_cube_lo),
+        shown: t.shown,
+        clicked: t.clicked,
+        dismissed: t.dismissed,
+    }
+}
+
+/// An experiment's counts (arms by index) on the wire, arms by id: the holdout, then every
+/// variant of `exp` with any count. Ids, not indices, travel, so edges running different
+/// versions of a rule's variant list still add up the same variant.
+pub fn tallies(exp: &Experiment, c: &ExperimentCounts) -> Vec<grpc::ArmTally> {
+    let mut out = vec![arm_tally("", &c.holdout)];
+    for (v, counts) in exp.variants().iter().zip(&c.variants) {
+        if *counts != ArmCounts::default() {
+            out.push(arm_tally(&v.id, counts));
+        }
+    }
+    out
+}
+
+/// Tallies back as `exp`'s counts, summed per arm; a variant `exp` does not have (removed from
+/// the rule) is left out.
+pub fn counts_of(exp: &Experiment, tallies: &[grpc::ArmTally]) -> ExperimentCounts {
+    let mut c = ExperimentCounts::default();
+    for t in tallies {
+        let arm = if t.variant.is_empty() {
+            Some(Arm::Holdout)
+        } else {
+            exp.variants()
+                .iter()
+                .position(|v| v.id == t.variant)
+                .and_then(|i| u8::try_from(i).ok())
+                .map(Arm::Variant)
+        };
+        if let Some(a) = arm.and_then(|a| c.arm_mut(a)) {
+            a.merge(&arm_counts(t));
+        }
+    }
+    c
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -296,5 +367,41 @@ mod tests {
         .expect_err("bad payload")
         .to_string();
         assert!(e.contains("payload_json"), "{e}");
+    }
+
+    #[test]
+    fn tallies_carry_every_count_exactly_and_arms_by_id() {
+        let exp = sentientiq_experiments::ExperimentConfig::new("help", &["chat", "offer"])
+            .validate()
+            .expect("valid");
+        let mut c = ExperimentCounts::default();
+        c.holdout.sessions = 7;
+        c.variants[1] = ArmCounts {
+            sessions: 3,
+            conversions: 2,
+            revenue_cents: 1234,
+            revenue_sq: u128::MAX - 5,
+            revenue_cube: (1u128 << 100) + 9,
+            shown: 3,
+            clicked: 1,
+            dismissed: 1,
+        };
+        let t = tallies(&exp, &c);
+        // The holdout always, then only variants with counts, by id.
+        assert_eq!(
+            t.iter().map(|t| t.variant.as_str()).collect::<Vec<_>>(),
+            ["", "offer"]
+        );
+        assert_eq!(counts_of(&exp, &t), c);
+        // The same ids in another order (a newer version of the rule) add up the same arms; an
+        // id the rule no longer has is left out.
+        let reordered = sentientiq_experiments::ExperimentConfig::new("help", &["offer", "chat"])
+            .validate()
+            .expect("valid");
+        let mut more = t.clone();
+        more.push(arm_tally("gone", &c.variants[1]));
+        let back = counts_of(&reordered, &more);
+        assert_eq!((back.variants[0], back.holdout), (c.variants[1], c.holdout));
+        assert_eq!(back.variants[1], ArmCounts::default());
     }
 }

@@ -18,6 +18,10 @@ use sentientiq_proto::grpc::{
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
+#[path = "siqctl/experiment.rs"]
+mod experiment;
+use experiment::ExperimentCmd;
+
 #[derive(Debug, Parser)]
 #[command(
     version,
@@ -54,6 +58,16 @@ enum Cmd {
     /// Alert delivery: a tenant's alerting config, and alerts across every region.
     #[command(subcommand)]
     Alerts(AlertsCmd),
+    /// Experiments on a rule's interventions: variants, a holdout, Thompson sampling.
+    #[command(subcommand)]
+    Experiment(ExperimentCmd),
+    /// Revenue forensics: every experiment's arms with 95 % intervals, the uplift against the
+    /// holdout, the money claimed (only where the holdout supports it), and the failures.
+    Forensics {
+        tenant: String,
+        #[arg(long, default_value_t = 7)]
+        days: i64,
+    },
     /// Emotional Volatility Index per region and global.
     Evi {
         tenant: String,
@@ -159,13 +173,13 @@ enum EditCmd {
         #[arg(long, default_value_t = 0)]
         account_cooldown_s: u32,
         /// A message to the page: KIND:VARIANT[:PAYLOAD_JSON].
-        #[arg(long, conflicts_with_all = ["escalate", "escalate_chain"])]
+        #[arg(long, conflicts_with_all = ["escalate", "escalate_chain", "variants"])]
         intervene: Option<String>,
         /// Contacts to escalate to (comma-separated ids): one step, the default wait.
-        #[arg(long, value_delimiter = ',', conflicts_with = "escalate_chain")]
+        #[arg(long, value_delimiter = ',', conflicts_with_all = ["escalate_chain", "variants"])]
         escalate: Vec<String>,
         /// A chain of the tenant's alerting config to escalate through (`siqctl alerts set`).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "variants")]
         escalate_chain: Option<String>,
         #[command(flatten)]
         experiment: Box<ExperimentArgs>,
@@ -338,6 +352,36 @@ fn out(json: bool, value: &impl serde::Serialize, human: impl FnOnce() -> String
     Ok(())
 }
 
+fn now_minute() -> Result<i64> {
+    Ok(std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .context("clock before 1970")?
+        .as_secs() as i64
+        / 60)
+}
+
+/// The plane's forensics of `tenant` over the last `days` (the current minute included).
+async fn forensics(
+    ch: &Auth,
+    tenant: &str,
+    days: i64,
+) -> Result<sentientiq_control::forensics::TenantForensics> {
+    if !(1..=366).contains(&days) {
+        bail!("--days must be 1..=366");
+    }
+    let now = now_minute()?;
+    let r = grpc::analytics_client::AnalyticsClient::new(ch.clone())
+        .forensics(grpc::ForensicsRequest {
+            tenant_id: tenant.to_string(),
+            from_minute: now + 1 - days * 1440,
+            to_minute: now + 1,
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("{}: {}", code_name(e.code()), e.message()))?
+        .into_inner();
+    serde_json::from_str(&r.report_json).context("the plane's forensics report")
+}
+
 /// Minutes since the Unix epoch as `YYYY-MM-DD HH:MM` (UTC).
 fn utc_minute(minute: i64) -> String {
     let (days, m) = (minute.div_euclid(1440), minute.rem_euclid(1440));
@@ -479,47 +523,9 @@ fn edit_tenant(t: &mut Tenant, edit: EditCmd) -> Result<()> {
             experiment,
             ..
         } => {
-            let ExperimentArgs {
-                variants,
-                paused,
-                holdout,
-                burn_in,
-                floor,
-                attribution_window_s,
-            } = *experiment;
             let action = match (intervene, escalate.is_empty()) {
-                (None, true) if !variants.is_empty() => {
-                    let mut x = grpc::Experiment {
-                        holdout_share: holdout,
-                        burn_in_min_samples: burn_in,
-                        floor_weight: floor,
-                        attribution_window_ms: attribution_window_s.map(|s| s.saturating_mul(1000)),
-                        ..grpc::Experiment::default()
-                    };
-                    for v in variants {
-                        let mut parts = v.splitn(3, ':');
-                        let id = parts.next().unwrap_or_default().to_string();
-                        let kind = parts.next().unwrap_or_default().to_string();
-                        let payload_json = parts.next().unwrap_or("{}").to_string();
-                        if id.is_empty() || kind.is_empty() {
-                            bail!("--variant ID:KIND[:PAYLOAD_JSON]");
-                        }
-                        serde_json::from_str::<serde_json::Value>(&payload_json)
-                            .with_context(|| format!("--variant payload `{payload_json}`"))?;
-                        x.variants.push(grpc::Variant {
-                            paused: paused.contains(&id),
-                            id,
-                            kind,
-                            payload_json,
-                        });
-                    }
-                    if let Some(p) = paused
-                        .iter()
-                        .find(|p| !x.variants.iter().any(|v| v.id == **p))
-                    {
-                        bail!("--paused {p}: no such --variant");
-                    }
-                    grpc::rule::Action::Experiment(x)
+                (None, true) if !experiment.variants.is_empty() => {
+                    grpc::rule::Action::Experiment(experiment::experiment_of(*experiment)?)
                 }
                 (None, true) if escalate_chain.is_some() => {
                     grpc::rule::Action::Escalation(grpc::Escalation {
@@ -810,12 +816,34 @@ async fn run(cli: Cli) -> Result<()> {
             })?;
         }
         Cmd::Alerts(cmd) => alerts(ch, json, cmd).await?,
+        Cmd::Experiment(ExperimentCmd::Show { tenant, rule, days }) => {
+            let t = admin
+                .get_tenant(TenantId { id: tenant.clone() })
+                .await
+                .map_err(status)?
+                .into_inner();
+            let f = forensics(&ch, &tenant, days).await?;
+            let shown = experiment::show(&t, &rule, &f)?;
+            out(json, &shown, || experiment::render_shown(&shown, &f))?;
+        }
+        Cmd::Experiment(cmd) => {
+            let mut t = admin
+                .get_tenant(TenantId {
+                    id: cmd.tenant().to_string(),
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            let said = experiment::edit(&mut t, cmd)?;
+            let t = admin.update_tenant(t).await.map_err(status)?.into_inner();
+            out(json, &t, || format!("{said}\nupdated {}", describe(&t)))?;
+        }
+        Cmd::Forensics { tenant, days } => {
+            let f = forensics(&ch, &tenant, days).await?;
+            out(json, &f, || sentientiq_control::forensics::render(&f))?;
+        }
         Cmd::Evi { tenant, minutes } => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .context("clock before 1970")?
-                .as_secs() as i64
-                / 60;
+            let now = now_minute()?;
             let mut an = grpc::analytics_client::AnalyticsClient::new(ch.clone());
             let r = an
                 .evi(EviRequest {
@@ -1206,7 +1234,7 @@ mod tests {
 struct ExperimentArgs {
     /// A variant ID:KIND[:PAYLOAD_JSON] (repeatable, in a fixed order: append or pause, never
     /// reorder or remove).
-    #[arg(long = "variant", conflicts_with_all = ["intervene", "escalate", "escalate_chain"])]
+    #[arg(long = "variant")]
     variants: Vec<String>,
     /// A variant that is never assigned (repeatable; its counts stay).
     #[arg(long = "paused", requires = "variants")]

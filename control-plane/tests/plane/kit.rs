@@ -236,6 +236,7 @@ pub async fn watch(ch: &Channel, edge_id: &str, from: u64) -> tonic::Streaming<C
                 edge_id: edge_id.into(),
                 region: "us-east-1".into(),
                 resume_from_version: from,
+                ..RegisterEdge::default()
             },
             EDGE,
         ))

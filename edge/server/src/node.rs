@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::config::{EdgeSection, LakeSection};
-use crate::control::{Reports, Status};
+use crate::control::{Priors, Reports, Status};
 use crate::storage::SpoolShare;
 use crate::storage::identity::IdentityStore;
 use crate::telemetry::{Exposition, LakeMetrics, ShardMetrics};
@@ -29,6 +29,9 @@ pub struct Node {
     /// Window aggregates waiting to be reported (`None` without a control plane: shards drop
     /// their windows as they close).
     pub reports: Option<Arc<Reports>>,
+    /// Every shard's experiment counts of this boot and the plane's totals of other boots:
+    /// what shards draw assignments from (always kept: shards share it even without a plane).
+    pub priors: Arc<Priors>,
     /// When this process started (ms): part of the id it reports aggregates under.
     pub boot_ms: u64,
     /// The experiments' seed: `[edge] experiment_seed`, else `boot_ms`.
@@ -63,6 +66,13 @@ impl Node {
         crate::telemetry::render_shards(&mut e, &self.metrics);
         crate::telemetry::render_lake(&mut e, &self.lake_metrics);
         self.control.render(&mut e, self.reports.as_deref());
+        e.single(
+            "siq_experiment_sessions_known",
+            "Experiment assignments the draws know of: every shard's of this boot plus the \
+             plane's totals of every other edge boot.",
+            crate::telemetry::Kind::Gauge,
+            self.priors.sessions_known(),
+        );
         if let Some(a) = &self.alerts {
             a.metrics.render(&mut e);
         }

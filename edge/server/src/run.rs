@@ -191,6 +191,7 @@ pub fn run(cfg: Config) -> Result<()> {
             .endpoint
             .is_some()
             .then(|| Arc::new(crate::control::Reports::default())),
+        priors: Arc::new(crate::control::Priors::default()),
         boot_ms,
         experiment_seed: cfg.edge.experiment_seed.unwrap_or(boot_ms),
         shards_stopped: Arc::new(AtomicBool::new(false)),
@@ -221,6 +222,7 @@ pub fn run(cfg: Config) -> Result<()> {
                 lake: node.lake.clone(),
                 status: node.control.clone(),
                 reports: reports.clone(),
+                priors: node.priors.clone(),
                 shards_stopped: node.shards_stopped.clone(),
                 secrets: secrets.clone(),
             };

@@ -46,6 +46,27 @@ fn merge_is_commutative_and_associative() {
 }
 
 #[test]
+fn reported_differences_add_back_up_to_the_totals() {
+    // An edge reports `now.since(reported)` at every tick: the reports merge to its total,
+    // whatever the ticks, and a tick with nothing new reports nothing.
+    let mut rng = Rng::seed_from_u64(406);
+    for _ in 0..200 {
+        let mut total = ExperimentCounts::default();
+        let mut reported = ExperimentCounts::default();
+        let mut sum_of_reports = ExperimentCounts::default();
+        for _ in 0..1 + rng.below(8) {
+            total.merge(&random_counts(&mut rng));
+            let d = total.since(&reported);
+            sum_of_reports.merge(&d);
+            reported = total;
+            assert!(total.since(&reported).is_empty());
+        }
+        assert_eq!(sum_of_reports, total);
+        assert_eq!(total.since(&ExperimentCounts::default()), total);
+    }
+}
+
+#[test]
 fn any_partition_of_the_sessions_merges_to_the_whole() {
     let e = ExperimentConfig::new("r", &["a", "b", "c"])
         .validate()

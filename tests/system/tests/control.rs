@@ -55,6 +55,7 @@ async fn watch(
             edge_id: edge_id.into(),
             region: region.into(),
             resume_from_version,
+            ..RegisterEdge::default()
         },
         EDGE,
     ))
@@ -194,6 +195,7 @@ fn wrong_or_missing_tokens_are_unauthenticated_and_change_nothing() {
                     edge_id: "e".into(),
                     region: "r".into(),
                     resume_from_version: 0,
+                    ..RegisterEdge::default()
                 },
                 ADMIN,
             ))
@@ -397,10 +399,12 @@ fn evi_per_region_and_global_from_reported_windows() {
             AggregateBatch {
                 windows: windows.clone(),
                 batch_id: 7,
+                ..AggregateBatch::default()
             },
             AggregateBatch {
                 windows: windows.clone(),
                 batch_id: 8,
+                ..AggregateBatch::default()
             },
         ];
         let mut acks = sync

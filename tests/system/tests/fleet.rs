@@ -556,3 +556,98 @@ fn an_experiment_set_through_the_plane_runs_on_a_following_edge() {
         "held {held}, treated {treated}"
     );
 }
+
+/// Issue 17, global posteriors: two edges count their own assignments, report them, and draw
+/// from everyone's (each edge's draws come to know all the fleet's sessions, the other edge's
+/// through the plane); the plane's forensics add every session and conversion up exactly once;
+/// `siqctl experiment pause` reaches the rule.
+#[test]
+fn experiment_counts_go_round_the_fleet_and_add_up_once_in_the_forensics() {
+    let plane = Plane::start();
+    let key = plane.acme();
+    let edges: Vec<Edge> = REGIONS[..2]
+        .iter()
+        .map(|r| Edge::follow(r, &plane))
+        .collect();
+    let v0 = converged(&edges, 0.0);
+    plane.ctl(&[
+        "tenant",
+        "rule",
+        "acme",
+        "help",
+        "--emotion",
+        "rage",
+        "--min-confidence",
+        "0",
+        "--variant",
+        r#"chat:chat:{"text":"Need a hand?"}"#,
+        "--variant",
+        r#"offer-10:offer:{"pct":10}"#,
+        "--holdout",
+        "0.2",
+    ]);
+    converged(&edges, v0);
+    let converted = |seq: u64| {
+        ClientFrame::Outcome(sentientiq_proto::Outcome {
+            seq: Seq(seq),
+            iid: "goal".into(),
+            r: sentientiq_proto::OutcomeKind::Converted,
+        })
+    };
+    // 10 sessions at the first edge, 6 at the second; every third converts.
+    let mut conversions = 0;
+    for (e, n) in [(0, 10), (1, 6)] {
+        for i in 0..n {
+            let mut c = edges[e]
+                .try_hello(&key, &format!("s_global_{e}_{i:07}"))
+                .expect("welcome");
+            c.send(&five_clicks(1));
+            assert_eq!(rages(&c.try_until_ack(1).expect("acked")), 1);
+            if i % 3 == 0 {
+                c.send(&converted(2));
+                c.try_until_ack(2).expect("acked");
+                conversions += 1;
+            }
+        }
+    }
+    let enrolled: f64 = edges
+        .iter()
+        .map(|e| e.metric("siq_experiment_assignments_total"))
+        .sum();
+    assert_eq!(enrolled, 16.0, "every raging session enrolled once");
+    wait_for(
+        "each edge's draws know all 16 assignments",
+        Duration::from_secs(15),
+        || {
+            edges
+                .iter()
+                .all(|e| e.metric("siq_experiment_sessions_known") == 16.0)
+        },
+    );
+    let mut report = serde_json::Value::Null;
+    wait_for("the forensics add up", Duration::from_secs(15), || {
+        let out = plane.ctl(&["--json", "forensics", "acme", "--days", "1"]);
+        let f: serde_json::Value = serde_json::from_str(&out).expect("json");
+        report = f["experiments"][0].clone();
+        let arm = |a: &str, k: &str| report["report"][a]["counts"][k].as_u64().unwrap_or(0);
+        arm("holdout", "sessions") + arm("treated", "sessions") == 16
+            && arm("holdout", "conversions") + arm("treated", "conversions") == conversions
+    });
+    assert_eq!(report["rule"], "help");
+    assert_eq!(report["edges"], 2, "both edges' boots reported: {report}");
+    let table = plane.ctl(&["forensics", "acme"]);
+    eprintln!("{table}");
+    assert!(
+        table.contains("rule help")
+            && table.contains("holdout check")
+            && table.contains("failures"),
+        "{table}"
+    );
+    // Pausing one variant reaches the rule; show prints it.
+    plane.ctl(&["experiment", "pause", "acme", "help", "chat"]);
+    let shown = plane.ctl(&["experiment", "show", "acme", "help"]);
+    assert!(shown.contains("(paused)"), "{shown}");
+    let err = plane.try_ctl(&["experiment", "pause", "acme", "help", "nope"]);
+    assert!(!err.status.success());
+    assert!(String::from_utf8_lossy(&err.stderr).contains("no variant nope"));
+}

@@ -13,12 +13,18 @@
 //!   window again replaces it with the same or a larger total. What was not acknowledged stays
 //!   marked and goes again next time.
 //!
+//! - **Experiments.** Shards hand over what their experiment counts gained every second, with
+//!   their windows; they are reported per (tenant, rule, minute) in the same batches. The plane
+//!   answers in the config stream with every other edge boot's totals ([`Priors`]), sent with
+//!   the current version and no change, which this thread takes without touching the config.
+//!
 //! When the plane is unreachable the edge keeps serving what it has. At start that is the
 //! last-known-good file when there is one (so keys revoked before an outage stay revoked), else
 //! the tenants of the config file.
 
 pub mod feed;
 pub mod lkg;
+pub mod priors;
 pub mod reports;
 pub mod status;
 
@@ -34,7 +40,8 @@ use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 pub use feed::{Changes, Feed, Synced, edge_tenants};
 pub use lkg::{LKG_FILE, decode_lkg, encode_lkg, load_lkg, save_lkg};
-pub use reports::{Reports, Sent};
+pub use priors::Priors;
+pub use reports::{Reports, Sent, Tally};
 pub use status::Status;
 
 use crate::config::{ControlSection, LakeSection};
@@ -63,6 +70,8 @@ pub struct Link {
     pub lake: LakeSection,
     pub status: Arc<Status>,
     pub reports: Arc<Reports>,
+    /// What shards draw experiment assignments from; the plane's totals go in here.
+    pub priors: Arc<Priors>,
     /// Set once every shard has stopped (their last windows are handed over by then).
     pub shards_stopped: Arc<AtomicBool>,
     /// Seals tenants' alerting secrets in the last-known-good file (`SIQ_SECRETS_KEY`).
@@ -176,6 +185,7 @@ async fn watch(
             edge_id: link.edge_id.clone(),
             region: link.region.clone(),
             resume_from_version: resume,
+            report_id: link.report_id.clone(),
         };
         match client.watch_config(authed(reg, token)).await {
             Ok(resp) => {
@@ -185,28 +195,40 @@ async fn watch(
                 let mut feed = Feed::default();
                 loop {
                     match stream.message().await {
-                        Ok(Some(u)) => match feed.push(&mut synced, u) {
-                            Ok(None) => {}
-                            Ok(Some(c)) => {
-                                backoff = Duration::from_millis(100);
-                                if let Err(e) = apply(link, &dir, &synced, c) {
-                                    // Not durable: do not move on; resume from what is stored.
-                                    tracing::error!(error = %e, "control: applying a version failed");
-                                    synced = load_lkg(&dir, link.secrets.as_deref())
-                                        .ok()
-                                        .flatten()
-                                        .unwrap_or_default();
+                        Ok(Some(mut u)) => {
+                            if !u.experiment_totals.is_empty() {
+                                let totals = std::mem::take(&mut u.experiment_totals);
+                                link.priors.set_plane(&link.tenants.load(), &totals);
+                                link.status.priors.fetch_add(1, Ordering::Relaxed);
+                                // Totals ride on an update of the current version with nothing
+                                // else in it: taking them is all there is to do.
+                                if priors_only(&u, synced.version) {
+                                    continue;
+                                }
+                            }
+                            match feed.push(&mut synced, u) {
+                                Ok(None) => {}
+                                Ok(Some(c)) => {
+                                    backoff = Duration::from_millis(100);
+                                    if let Err(e) = apply(link, &dir, &synced, c) {
+                                        // Not durable: do not move on; resume from what is stored.
+                                        tracing::error!(error = %e, "control: applying a version failed");
+                                        synced = load_lkg(&dir, link.secrets.as_deref())
+                                            .ok()
+                                            .flatten()
+                                            .unwrap_or_default();
+                                        resume = 0;
+                                        break;
+                                    }
+                                    resume = synced.version;
+                                }
+                                Err(e) => {
+                                    tracing::warn!(error = %e, "control: resyncing from a snapshot");
                                     resume = 0;
                                     break;
                                 }
-                                resume = synced.version;
                             }
-                            Err(e) => {
-                                tracing::warn!(error = %e, "control: resyncing from a snapshot");
-                                resume = 0;
-                                break;
-                            }
-                        },
+                        }
                         Ok(None) => break,
                         Err(s) => {
                             tracing::warn!(code = ?s.code(), message = s.message(), "control: watch broke");
@@ -223,6 +245,17 @@ async fn watch(
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
+}
+
+/// An update that only carries experiment totals: the current version, not a snapshot,
+/// nothing else.
+fn priors_only(u: &sentientiq_proto::grpc::ConfigUpdate, version: u64) -> bool {
+    u.version == version
+        && !u.full_snapshot
+        && u.upserted.is_empty()
+        && u.deleted_tenant_ids.is_empty()
+        && u.accounts.is_empty()
+        && u.deleted_users.is_empty()
 }
 
 /// Makes one version durable, then live.
@@ -300,7 +333,12 @@ async fn report_once(
     if pending.is_empty() {
         return Ok(());
     }
-    let (batches, mut sent) = reports::batches(&pending, &link.region, &link.report_id);
+    let (batches, mut sent) = reports::batches(
+        &pending,
+        &link.tenants.load(),
+        &link.region,
+        &link.report_id,
+    );
     let n = batches.len();
     let mut acks = client
         .report_aggregates(authed(futures_util::stream::iter(batches), token))

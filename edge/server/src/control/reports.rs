@@ -1,12 +1,16 @@
 //! Window aggregates on their way to the plane: every shard's per-minute counts, summed per
-//! (minute, tenant), and which the plane has not acknowledged yet.
+//! (minute, tenant) for the EVI and per (minute, tenant, rule) for experiments, and which the
+//! plane has not acknowledged yet.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use sentientiq_core::WindowAgg;
-use sentientiq_proto::grpc::{AggregateBatch, WindowAggregate};
+use sentientiq_experiments::ExperimentCounts;
+use sentientiq_proto::grpc::{AggregateBatch, ExperimentWindow, WindowAggregate};
+
+use crate::tenants::Tenants;
 
 /// Windows kept for reporting at most (oldest minutes dropped first, counted).
 pub const MAX_WINDOWS: usize = 100_000;
@@ -15,9 +19,30 @@ pub const BATCH_WINDOWS: usize = 1_000;
 /// Acknowledged windows are forgotten once this many minutes old.
 const KEEP_MINUTES: u64 = 120;
 
-#[derive(Debug, Clone, Copy)]
+/// What a window counts: the EVI's aggregates of a tenant, or one rule's experiment.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Tally {
+    Evi(WindowAgg),
+    Experiment(Box<ExperimentCounts>),
+}
+
+impl Tally {
+    fn merge(&mut self, o: &Tally) {
+        match (self, o) {
+            (Tally::Evi(a), Tally::Evi(b)) => a.merge(b),
+            (Tally::Experiment(a), Tally::Experiment(b)) => a.merge(b),
+            // Keys tell the kinds apart (`rule` is set only for experiments).
+            _ => {}
+        }
+    }
+}
+
+/// (minute, tenant, rule): `rule` is `None` for the EVI window.
+type Key = (u64, Arc<str>, Option<Arc<str>>);
+
+#[derive(Debug, Clone)]
 struct Kept {
-    w: WindowAgg,
+    w: Tally,
     /// Bumped on every change; an acknowledgement clears `dirty` only for the generation sent.
     generation: u64,
     dirty: bool,
@@ -26,7 +51,7 @@ struct Kept {
 /// Every shard's window totals, per (minute, tenant), and which are not yet acknowledged.
 #[derive(Debug, Default)]
 pub struct Reports {
-    inner: Mutex<BTreeMap<(u64, Arc<str>), Kept>>,
+    inner: Mutex<BTreeMap<Key, Kept>>,
     generation: AtomicU64,
     dropped: AtomicU64,
     poisoned: AtomicU64,
@@ -37,6 +62,8 @@ pub struct Reports {
 pub struct Sent {
     pub tenant: Arc<str>,
     pub minute: u64,
+    /// The experiment's rule; `None` for the EVI window.
+    pub rule: Option<Arc<str>>,
     pub generation: u64,
 }
 
@@ -44,7 +71,7 @@ impl Reports {
     /// The windows. A shard that panicked while holding the lock leaves the map as it was
     /// between two whole operations (each is one short update), so its contents are used,
     /// not dropped: dropping them would lose the minutes silently.
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<(u64, Arc<str>), Kept>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<Key, Kept>> {
         self.inner.lock().unwrap_or_else(|p| {
             self.poisoned.fetch_add(1, Ordering::Relaxed);
             p.into_inner()
@@ -58,19 +85,43 @@ impl Reports {
 
     /// Adds a shard's drained counts for `tenant` (counts, not totals: they are summed).
     pub fn add(&self, tenant: &Arc<str>, w: &WindowAgg) {
+        self.add_tally((w.minute, tenant.clone(), None), Tally::Evi(*w));
+    }
+
+    /// Adds what a shard's experiment counts of `tenant`'s `rule` gained, to `minute`'s window.
+    pub fn add_experiment(
+        &self,
+        tenant: &Arc<str>,
+        rule: &Arc<str>,
+        minute: u64,
+        d: &ExperimentCounts,
+    ) {
+        self.add_tally(
+            (minute, tenant.clone(), Some(rule.clone())),
+            Tally::Experiment(Box::new(*d)),
+        );
+    }
+
+    fn add_tally(&self, key: Key, w: Tally) {
         let g = self.generation.fetch_add(1, Ordering::Relaxed) + 1;
         let mut m = self.lock();
-        m.entry((w.minute, tenant.clone()))
-            .and_modify(|k| {
-                k.w.merge(w);
+        match m.get_mut(&key) {
+            Some(k) => {
+                k.w.merge(&w);
                 k.generation = g;
                 k.dirty = true;
-            })
-            .or_insert(Kept {
-                w: *w,
-                generation: g,
-                dirty: true,
-            });
+            }
+            None => {
+                m.insert(
+                    key,
+                    Kept {
+                        w,
+                        generation: g,
+                        dirty: true,
+                    },
+                );
+            }
+        }
         while m.len() > MAX_WINDOWS {
             m.pop_first();
             self.dropped.fetch_add(1, Ordering::Relaxed);
@@ -78,19 +129,20 @@ impl Reports {
     }
 
     /// The windows not yet acknowledged, oldest first, at most `max`.
-    pub fn pending(&self, max: usize) -> Vec<(Sent, WindowAgg)> {
+    pub fn pending(&self, max: usize) -> Vec<(Sent, Tally)> {
         let m = self.lock();
         m.iter()
             .filter(|(_, k)| k.dirty)
             .take(max)
-            .map(|((minute, t), k)| {
+            .map(|((minute, t, rule), k)| {
                 (
                     Sent {
                         tenant: t.clone(),
                         minute: *minute,
+                        rule: rule.clone(),
                         generation: k.generation,
                     },
-                    k.w,
+                    k.w.clone(),
                 )
             })
             .collect()
@@ -105,7 +157,7 @@ impl Reports {
     pub fn acked(&self, sent: &[Sent]) {
         let mut m = self.lock();
         for s in sent {
-            if let Some(k) = m.get_mut(&(s.minute, s.tenant.clone()))
+            if let Some(k) = m.get_mut(&(s.minute, s.tenant.clone(), s.rule.clone()))
                 && k.generation == s.generation
             {
                 k.dirty = false;
@@ -117,7 +169,7 @@ impl Reports {
     pub fn prune(&self, now_minute: u64) {
         let mut m = self.lock();
         let floor = now_minute.saturating_sub(KEEP_MINUTES);
-        m.retain(|(minute, _), k| k.dirty || *minute >= floor);
+        m.retain(|(minute, _, _), k| k.dirty || *minute >= floor);
     }
 
     pub fn len(&self) -> usize {
@@ -149,10 +201,34 @@ pub fn window_message(tenant: &str, region: &str, edge: &str, w: &WindowAgg) -> 
     }
 }
 
+/// The wire form of one rule's experiment window, arms by variant id as `tenants` names them
+/// now; `None` when the tenant or its rule's experiment is gone (nothing to name the arms by).
+pub fn experiment_message(
+    tenants: &Tenants,
+    s: &Sent,
+    region: &str,
+    edge: &str,
+    c: &ExperimentCounts,
+) -> Option<ExperimentWindow> {
+    let rule = s.rule.as_ref()?;
+    let t = tenants.get(tenants.index_of(&s.tenant)?);
+    let x = t.experiments.get(rule)?;
+    Some(ExperimentWindow {
+        tenant_id: s.tenant.to_string(),
+        region: region.to_string(),
+        edge_id: edge.to_string(),
+        minute: s.minute as i64,
+        rule: rule.to_string(),
+        arms: sentientiq_tenant::plane::tallies(&x.experiment, c),
+    })
+}
+
 /// The pending windows as `AggregateBatch`es of at most [`BATCH_WINDOWS`] (ids from 1), and
-/// what each batch id carries (cleared when its ack comes back).
+/// what each batch id carries (cleared when its ack comes back). An experiment window whose
+/// rule no longer has an experiment is acknowledged without being sent.
 pub fn batches(
-    pending: &[(Sent, WindowAgg)],
+    pending: &[(Sent, Tally)],
+    tenants: &Tenants,
     region: &str,
     edge: &str,
 ) -> (Vec<AggregateBatch>, BTreeMap<u64, Vec<Sent>>) {
@@ -160,13 +236,20 @@ pub fn batches(
         .chunks(BATCH_WINDOWS)
         .zip(1u64..)
         .map(|(chunk, id)| {
-            let batch = AggregateBatch {
+            let mut batch = AggregateBatch {
                 batch_id: id,
-                windows: chunk
-                    .iter()
-                    .map(|(s, w)| window_message(&s.tenant, region, edge, w))
-                    .collect(),
+                ..AggregateBatch::default()
             };
+            for (s, w) in chunk {
+                match w {
+                    Tally::Evi(w) => batch
+                        .windows
+                        .push(window_message(&s.tenant, region, edge, w)),
+                    Tally::Experiment(c) => batch
+                        .experiments
+                        .extend(experiment_message(tenants, s, region, edge, c)),
+                }
+            }
             (batch, (id, chunk.iter().map(|(s, _)| s.clone()).collect()))
         })
         .unzip()
@@ -175,6 +258,13 @@ pub fn batches(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn evi(t: &Tally) -> WindowAgg {
+        match t {
+            Tally::Evi(w) => *w,
+            Tally::Experiment(_) => panic!("an EVI window"),
+        }
+    }
 
     fn w(minute: u64, active: u64) -> WindowAgg {
         WindowAgg {
@@ -193,13 +283,13 @@ mod tests {
         r.add(&a, &w(11, 1));
         let p = r.pending(10);
         assert_eq!(p.len(), 2);
-        assert_eq!(p[0].1.active_sessions, 5, "two shards' counts summed");
+        assert_eq!(evi(&p[0].1).active_sessions, 5, "two shards' counts summed");
         // Minute 10 changes after it was sent: its ack must not clear it.
         r.add(&a, &w(10, 1));
         r.acked(&p.iter().map(|(s, _)| s.clone()).collect::<Vec<_>>());
         let p = r.pending(10);
         assert_eq!(p.len(), 1);
-        assert_eq!((p[0].0.minute, p[0].1.active_sessions), (10, 6));
+        assert_eq!((p[0].0.minute, evi(&p[0].1).active_sessions), (10, 6));
         r.acked(&[p[0].0.clone()]);
         assert!(r.pending(10).is_empty());
         // Acknowledged windows leave after two hours; pending ones never do.
@@ -212,15 +302,16 @@ mod tests {
     #[test]
     fn pending_windows_go_in_batches_of_at_most_batch_windows() {
         let a: Arc<str> = Arc::from("a");
-        let pending = |n: usize| -> Vec<(Sent, WindowAgg)> {
+        let pending = |n: usize| -> Vec<(Sent, Tally)> {
             (0..n as u64)
                 .map(|m| {
                     let s = Sent {
                         tenant: a.clone(),
                         minute: m,
+                        rule: None,
                         generation: m,
                     };
-                    (s, w(m, 1))
+                    (s, Tally::Evi(w(m, 1)))
                 })
                 .collect()
         };
@@ -230,7 +321,7 @@ mod tests {
             (BATCH_WINDOWS, vec![BATCH_WINDOWS]),
             (BATCH_WINDOWS + 1, vec![BATCH_WINDOWS, 1]),
         ] {
-            let (b, sent) = batches(&pending(n), "us-east-1", "e@1");
+            let (b, sent) = batches(&pending(n), &Tenants::new(Vec::new()), "us-east-1", "e@1");
             assert_eq!(
                 b.iter().map(|b| b.windows.len()).collect::<Vec<_>>(),
                 want,
@@ -266,7 +357,7 @@ mod tests {
         r.add(&a, &w(10, 3));
         let p = r.pending(10);
         assert_eq!(p.len(), 1);
-        assert_eq!(p[0].1.active_sessions, 5, "nothing dropped");
+        assert_eq!(evi(&p[0].1).active_sessions, 5, "nothing dropped");
         assert!(r.poisoned() >= 1);
     }
 

@@ -14,6 +14,8 @@ pub struct Status {
     pub rejected_tenants: AtomicU64,
     pub reports_acked: AtomicU64,
     pub report_failures: AtomicU64,
+    /// Experiment totals received from the plane.
+    pub priors: AtomicU64,
 }
 
 impl Status {
@@ -57,6 +59,12 @@ impl Status {
                 "Aggregate reports not (fully) acknowledged; their windows go again.",
                 Kind::Counter,
                 self.report_failures.load(Relaxed),
+            ),
+            (
+                "siq_control_experiment_totals_received_total",
+                "Updates of other edges' experiment counts received from the plane.",
+                Kind::Counter,
+                self.priors.load(Relaxed),
             ),
             (
                 "siq_control_windows_pending",

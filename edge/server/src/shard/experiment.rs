@@ -25,6 +25,7 @@
 //! it recovers (assigning rows, then the outcomes that followed), so a session stays in its arm
 //! across a crash while its records are unshipped; sessions and counts whose segments were
 //! shipped before the restart are not rebuilt (a session seen again may be assigned again).
+//! Rebuilt counts are [`Lab::settle`]d: the previous boot reported them, so this boot does not.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -77,7 +78,13 @@ pub enum Enrolled {
     Off,
 }
 
-/// A shard's experiments: its generator and its local counts.
+/// A shard's experiments: its generator, its local counts, and what it draws from.
+///
+/// Posteriors are global (issue 17): every second the shard hands what its counts gained
+/// ([`Lab::drain`]) to the edge, which sums every shard's and reports them to the plane; and it
+/// takes back the edge's view of everyone else ([`Lab::set_base`]: the plane's totals of every
+/// other edge boot, plus every shard of this boot as of that second). It draws from that base
+/// plus what it counted since ([`Lab::draw_counts`]), so each count is in the draw once.
 #[derive(Debug)]
 pub struct Lab {
     seed: u64,
@@ -85,6 +92,10 @@ pub struct Lab {
     rng: Rng,
     /// Per tenant index: rule id → counts.
     counts: Vec<HashMap<Arc<str>, ExperimentCounts>>,
+    /// Per tenant index: rule id → `counts` as last drained.
+    reported: Vec<HashMap<Arc<str>, ExperimentCounts>>,
+    /// Per tenant index: rule id → everyone else's counts (see above).
+    base: Vec<HashMap<Arc<str>, ExperimentCounts>>,
 }
 
 impl Lab {
@@ -99,7 +110,56 @@ impl Lab {
             shard,
             rng,
             counts: Vec::new(),
+            reported: Vec::new(),
+            base: Vec::new(),
         }
+    }
+
+    /// What the shard draws a rule's assignments from: the base plus what it counted since it
+    /// last drained.
+    pub fn draw_counts(&self, tenant: usize, rule: &str) -> ExperimentCounts {
+        let get = |v: &Vec<HashMap<Arc<str>, ExperimentCounts>>| {
+            v.get(tenant)
+                .and_then(|m| m.get(rule))
+                .copied()
+                .unwrap_or_default()
+        };
+        get(&self.base).merged(&get(&self.counts).since(&get(&self.reported)))
+    }
+
+    /// What the counts gained since the last drain, per (tenant index, rule), and only those
+    /// that gained anything.
+    pub fn drain(&mut self) -> Vec<(usize, Arc<str>, ExperimentCounts)> {
+        let mut out = Vec::new();
+        if self.reported.len() < self.counts.len() {
+            self.reported.resize_with(self.counts.len(), HashMap::new);
+        }
+        for (t, (now, then)) in self.counts.iter().zip(self.reported.iter_mut()).enumerate() {
+            for (rule, c) in now {
+                let last = then.entry(rule.clone()).or_default();
+                let d = c.since(last);
+                if !d.is_empty() {
+                    out.push((t, rule.clone(), d));
+                    *last = *c;
+                }
+            }
+        }
+        out
+    }
+
+    /// Marks everything counted so far as reported: what a recovery rebuilt from the spool was
+    /// reported by the edge's previous boot (or lost with it), and must not reach the plane a
+    /// second time under this boot's id.
+    pub fn settle(&mut self) {
+        self.reported = self.counts.clone();
+    }
+
+    /// Everyone else's counts of a tenant's rule, as the edge knows them now.
+    pub fn set_base(&mut self, tenant: usize, rule: &Arc<str>, counts: ExperimentCounts) {
+        if self.base.len() <= tenant {
+            self.base.resize_with(tenant + 1, HashMap::new);
+        }
+        self.base[tenant].insert(rule.clone(), counts);
     }
 
     /// This shard's counts of a tenant's rule (tests, reports).
@@ -128,7 +188,7 @@ impl Lab {
         let (arm, record) = match enrolled.iter().position(|e| e.rule == *rule) {
             Some(i) => (enrolled[i].exposure.arm, None),
             None => {
-                let counts = *self.counts_mut(tenant, rule);
+                let counts = self.draw_counts(tenant, rule);
                 let Ok(a) = assign(&x.experiment, &counts, &mut self.rng) else {
                     return Enrolled::Off;
                 };
@@ -446,5 +506,36 @@ mod tests {
         );
         assert_eq!(r, Enrolled::Off);
         assert!(mine.is_empty());
+    }
+
+    #[test]
+    fn each_count_is_drained_once_and_drawn_once() {
+        let t = tenant(0.0);
+        let rule: Arc<str> = Arc::from("help");
+        let x = &t.experiments["help"];
+        let mut lab = Lab::new(5, 0);
+        for _ in 0..3 {
+            lab.enrol(0, &rule, x, &mut Vec::new(), 1, 0);
+        }
+        // Nothing from elsewhere yet: the draw is the shard's own three sessions.
+        assert_eq!(lab.draw_counts(0, "help").treated().sessions, 3);
+        let d = lab.drain();
+        assert_eq!(d.len(), 1);
+        assert_eq!((d[0].0, d[0].2.treated().sessions), (0, 3));
+        assert!(lab.drain().is_empty(), "nothing new, nothing drained");
+        // Drained and not yet back in the base: the draw misses them for at most a tick...
+        assert_eq!(lab.draw_counts(0, "help").treated().sessions, 0);
+        // ...until the edge hands back everyone's counts (these three, and 40 from elsewhere).
+        let mut base = d[0].2;
+        base.variants[0].sessions += 40;
+        lab.set_base(0, &rule, base);
+        lab.enrol(0, &rule, x, &mut Vec::new(), 1, 0);
+        assert_eq!(lab.draw_counts(0, "help").treated().sessions, 44);
+        assert_eq!(lab.drain()[0].2.treated().sessions, 1);
+        // A recovery's rebuilt counts are settled: never drained again.
+        lab.enrol(0, &rule, x, &mut Vec::new(), 1, 0);
+        lab.settle();
+        assert!(lab.drain().is_empty());
+        assert_eq!(lab.counts(0, "help").expect("counts").treated().sessions, 5);
     }
 }

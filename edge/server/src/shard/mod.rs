@@ -89,14 +89,36 @@ impl Shard {
 
     /// Hands every window (open ones too: counts, summed downstream) to the reporter, or drops
     /// them when nothing reports. Called every second.
+    ///
+    /// Experiments too: what the shard's counts gained goes to the edge's [`Priors`] (and to
+    /// the reporter, in this minute's window), and the shard takes back everyone else's counts
+    /// of every rule with an experiment, to draw from until the next second.
+    ///
+    /// [`Priors`]: crate::control::Priors
     pub fn publish_aggregates(&mut self) {
         let windows = self.pipeline.drain_windows();
+        let tenants = self.node.tenants.load();
         if let Some(r) = &self.node.reports {
-            let tenants = self.node.tenants.load();
             for (i, w) in &windows {
                 if let Some(t) = tenants.list.get(*i) {
                     r.add(&t.id, w);
                 }
+            }
+        }
+        let minute = crate::clock::now_ms() / 60_000;
+        for (i, rule, d) in self.pipeline.drain_experiments() {
+            let Some(t) = tenants.list.get(i) else {
+                continue;
+            };
+            self.node.priors.add(&t.id, &rule, &d);
+            if let Some(r) = &self.node.reports {
+                r.add_experiment(&t.id, &rule, minute, &d);
+            }
+        }
+        for (i, t) in tenants.list.iter().enumerate() {
+            for rule in t.experiments.keys() {
+                let base = self.node.priors.view(&t.id, rule);
+                self.pipeline.set_experiment_base(i, rule, base);
             }
         }
     }

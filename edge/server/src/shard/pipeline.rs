@@ -25,6 +25,7 @@ use sentientiq_core::{
     AccountCooldowns, Action, ActionKind, Aggregates, Ctx, Disposition, DntPolicy, Held, Output,
     Session, WindowAgg,
 };
+use sentientiq_experiments::ExperimentCounts;
 use sentientiq_proto::{
     ClientFrame, Det, EdgeFrame, ErrorCode, Identify, Iv, Limits, Seq, Sid, Value, Welcome,
     decode_client, edge_to_vec,
@@ -318,10 +319,22 @@ impl Pipeline {
             n += 1;
         }
         self.scratch.clear();
+        // The previous boot reported (or lost) these counts; this boot must not report them.
+        self.lab.settle();
         self.metrics
             .sessions
             .store(self.sessions.len() as u64, Ordering::Relaxed);
         n
+    }
+
+    /// What the shard's experiment counts gained since the last call (see [`Lab::drain`]).
+    pub fn drain_experiments(&mut self) -> Vec<(usize, Arc<str>, ExperimentCounts)> {
+        self.lab.drain()
+    }
+
+    /// Everyone else's counts of a rule (see [`Lab::set_base`]).
+    pub fn set_experiment_base(&mut self, tenant: usize, rule: &Arc<str>, c: ExperimentCounts) {
+        self.lab.set_base(tenant, rule, c);
     }
 
     /// A recovered `actions` record: the session's experiment enrolment, if it is one of a rule
