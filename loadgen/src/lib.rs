@@ -1,7 +1,8 @@
 //! The load generator with ground truth: sessions that move like people (documented in
 //! [`synth`]), personas that inject known episodes, an open-loop WebSocket driver that measures
 //! latencies from intended send times ([`run`]), scoring against the truth ([`truth`]) and the
-//! report ([`report`]); the alert sink and its expectations ([`alerts`]).
+//! report ([`report`]); the alert sink and its expectations ([`alerts`]); sessions that answer
+//! interventions with known per-variant conversion probabilities (`--uplift`, [`uplift`]).
 
 pub mod alerts;
 pub mod offline;
@@ -10,6 +11,7 @@ pub mod rng;
 pub mod run;
 pub mod synth;
 pub mod truth;
+pub mod uplift;
 
 /// Parses `30s`, `2m`, `500ms`, `1h` or plain seconds.
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {

@@ -13,8 +13,9 @@ use sentientiq_loadgen::alerts::expect::{self, Directory, Plan, load_tenant};
 use sentientiq_loadgen::alerts::score;
 use sentientiq_loadgen::alerts::sink::{Sink, SinkConfig};
 use sentientiq_loadgen::alerts::{Epoch, drain};
-use sentientiq_loadgen::run::{Opts, QuicOpts, Stats, Transport, parse_ws_url, run_watching};
+use sentientiq_loadgen::run::{Opts, QuicOpts, Stats, Transport, parse_ws_url, run_with};
 use sentientiq_loadgen::synth::Mix;
+use sentientiq_loadgen::uplift::Uplift;
 use sentientiq_loadgen::{parse_duration, report};
 
 #[derive(Debug, Parser)]
@@ -101,6 +102,21 @@ struct Args {
     /// alert came and nothing arrived for a second).
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     alert_drain: Duration,
+    /// Sessions answer interventions with known conversion probabilities (issue 17), e.g.
+    /// `holdout=0.05,chat=0.08,offer=0.06`: `holdout` (or `none`) is the probability of a session
+    /// whose script injected a qualifying episode and that got no `iv`; every other key is a
+    /// variant id (the `iv`'s `variant`), the probability of a session shown it. Each session
+    /// draws from its own seeded stream; after its scripted frames are acked it sends `out shown`
+    /// per `iv` and, if it converts, `out converted`. The report adds "Experiment truth": per arm
+    /// the injected probability, sessions, conversions sent and realized rate, and the injected
+    /// uplift of each variant and of the pooled treatment against the baseline. At most 9
+    /// entries (8 variants and the baseline).
+    #[arg(long, conflicts_with = "offline")]
+    uplift: Option<String>,
+    /// With `--uplift`: an emotion whose injected episode makes a session qualify for the
+    /// baseline (repeatable; default: any episode). Name the experiment rule's emotions.
+    #[arg(long = "uplift-emotion", requires = "uplift")]
+    uplift_emotions: Vec<String>,
 }
 
 /// The alert sink and what it should receive.
@@ -189,6 +205,14 @@ fn main() -> Result<()> {
     if a.offline {
         return offline(&a, &mix);
     }
+    let uplift = match &a.uplift {
+        Some(u) => Some(
+            Uplift::parse(u)
+                .and_then(|u| u.with_emotions(&a.uplift_emotions))
+                .map_err(anyhow::Error::new)?,
+        ),
+        None => None,
+    };
     let mut labels = Vec::new();
     for l in &a.labels {
         let (label, emotion) = l
@@ -276,7 +300,7 @@ fn main() -> Result<()> {
                 }
             })
         };
-        let r = run_watching(opts, stats.clone(), watch).await;
+        let r = run_with(opts, stats.clone(), watch, uplift).await;
         progress.abort();
         r
     })

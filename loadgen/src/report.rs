@@ -9,6 +9,7 @@ use crate::alerts::expect::Plan;
 use crate::alerts::score::{AlertScore, Odd};
 use crate::run::Stats;
 use crate::truth::EMOTIONS;
+use crate::uplift::Tally;
 
 /// How many missing, duplicated or unexpected alerts the report lists by name (all are counted).
 pub const LISTED: usize = 20;
@@ -66,7 +67,7 @@ pub fn report(s: &Stats, sessions: usize, elapsed: Duration, seed: u64, edges: &
             }),
         );
     }
-    json!({
+    let mut r = json!({
         "seed": seed,
         "edges": edges,
         "sessions": sessions,
@@ -94,7 +95,163 @@ pub fn report(s: &Stats, sessions: usize, elapsed: Duration, seed: u64, edges: &
         "calm_session_hours": (s.score.calm_seconds / 3600.0 * 1000.0).round() / 1000.0,
         "false_per_calm_hour": opt(s.score.false_per_calm_hour()),
         "transports": transports,
+    });
+    if let Some(t) = &s.uplift {
+        r["experiment_truth"] = experiment_truth(t);
+    }
+    r
+}
+
+fn prob(v: f64) -> Value {
+    json!((v * 1_000_000.0).round() / 1_000_000.0)
+}
+
+/// The experiment truth of a run with `--uplift` (`"experiment_truth"` in the report): per arm
+/// the injected probability, the sessions that reached it as the loadgen saw them, the
+/// conversions they sent and the realized rate; the injected uplift of each variant and of the
+/// pooled treatment against the baseline.
+pub fn experiment_truth(t: &Tally) -> Value {
+    let u = &t.uplift;
+    let arm = |name: &str, p: Option<f64>, a: &crate::uplift::ArmTally, baseline: bool| {
+        json!({
+            "arm": name,
+            "baseline": baseline,
+            "p": p.map_or(Value::Null, prob),
+            "sessions": a.sessions,
+            "conversions": a.conversions,
+            "rate": opt(a.rate()),
+            "outcomes_unsent": a.unsent,
+        })
+    };
+    let mut arms = vec![arm(u.baseline_key, Some(u.baseline), &t.baseline, true)];
+    // Variants in the flag's order, then any the edge showed that the flag does not name.
+    for (v, p) in &u.variants {
+        arms.push(arm(
+            v,
+            Some(*p),
+            &t.variants.get(v).copied().unwrap_or_default(),
+            false,
+        ));
+    }
+    for (v, a) in t.variants.iter().filter(|(v, _)| u.p(v).is_none()) {
+        arms.push(arm(v, None, a, false));
+    }
+    let mut uplift = serde_json::Map::new();
+    for (v, d) in t.true_uplift() {
+        let realized = match (t.variants.get(&v).and_then(|a| a.rate()), t.baseline.rate()) {
+            (Some(a), Some(b)) => Some(a - b),
+            _ => None,
+        };
+        uplift.insert(
+            v,
+            json!({
+                "true": prob(d),
+                "true_relative": if u.baseline > 0.0 { prob(d / u.baseline) } else { Value::Null },
+                "realized": opt(realized),
+            }),
+        );
+    }
+    let pooled_realized = match (t.pooled_rate(), t.baseline.rate()) {
+        (Some(a), Some(b)) => Some(a - b),
+        _ => None,
+    };
+    json!({
+        "baseline_key": u.baseline_key,
+        "qualifying_emotions": if u.emotions.is_empty() { json!("any") } else { json!(u.emotions) },
+        "arms": arms,
+        "not_in_experiment": t.neither,
+        "shown_sent": t.shown_sent,
+        "uplift": uplift,
+        "pooled": {
+            "p": t.pooled_p().map_or(Value::Null, prob),
+            "sessions": t.variants.values().map(|a| a.sessions).sum::<u64>(),
+            "conversions": t.variants.values().map(|a| a.conversions).sum::<u64>(),
+            "rate": opt(t.pooled_rate()),
+            "true": t.pooled_true_uplift().map_or(Value::Null, prob),
+            "true_relative": match t.pooled_true_uplift() {
+                Some(d) if u.baseline > 0.0 => prob(d / u.baseline),
+                _ => Value::Null,
+            },
+            "realized": opt(pooled_realized),
+        },
     })
+}
+
+/// Percentage points of a probability difference, signed.
+fn pp(v: &Value) -> String {
+    v.as_f64()
+        .map_or("—".into(), |x| format!("{:+.2} pp", x * 100.0))
+}
+
+/// A probability as a percentage.
+fn percent(v: &Value) -> String {
+    v.as_f64()
+        .map_or("—".into(), |x| format!("{:.2} %", x * 100.0))
+}
+
+/// The "Experiment truth" lines of the summary; empty without `--uplift`.
+fn truth_summary(x: &Value) -> String {
+    if x.is_null() {
+        return String::new();
+    }
+    let emotions = match &x["qualifying_emotions"] {
+        Value::Array(a) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => "any".into(),
+    };
+    let mut out = format!(
+        "Experiment truth (--uplift; qualifying episodes: {emotions}; arms as the loadgen saw them)\n"
+    );
+    out.push_str("  arm              injected  sessions  conversions  realized\n");
+    let row = |name: &str, a: &Value| {
+        format!(
+            "  {:<16} {:>8}  {:>8}  {:>11}  {:>8}{}\n",
+            name,
+            percent(&a["p"]),
+            a["sessions"].as_u64().unwrap_or(0),
+            a["conversions"].as_u64().unwrap_or(0),
+            percent(&a["rate"]),
+            match a["outcomes_unsent"].as_u64() {
+                Some(n) if n > 0 => format!("  ({n} sessions' outcomes not sent)"),
+                _ => String::new(),
+            }
+        )
+    };
+    for a in x["arms"].as_array().into_iter().flatten() {
+        let name = a["arm"].as_str().unwrap_or("-");
+        let name = if a["baseline"].as_bool() == Some(true) {
+            format!("{name} (none)")
+        } else {
+            name.to_string()
+        };
+        out.push_str(&row(&name, a));
+    }
+    let p = &x["pooled"];
+    out.push_str(&row("pooled (shown)", p));
+    let base = x["baseline_key"].as_str().unwrap_or("holdout");
+    out.push_str(&format!("  true uplift against {base}:"));
+    if let Some(m) = x["uplift"].as_object() {
+        for (v, d) in m {
+            out.push_str(&format!(
+                "  {v} {} (realized {});",
+                pp(&d["true"]),
+                pp(&d["realized"])
+            ));
+        }
+    }
+    out.push_str(&format!(
+        "  pooled {} (weighted by sessions; realized {})\n",
+        pp(&p["true"]),
+        pp(&p["realized"])
+    ));
+    out.push_str(&format!(
+        "  not in the experiment (no qualifying episode, no iv): {}   out shown sent: {}\n",
+        x["not_in_experiment"], x["shown_sent"]
+    ));
+    out
 }
 
 fn odd(v: &[Odd]) -> Value {
@@ -350,5 +507,62 @@ pub fn summary(r: &Value) -> String {
         pct(&r["false_per_calm_hour"])
     ));
     out.push_str(&alert_summary(&r["alerts"]));
+    out.push_str(&truth_summary(&r["experiment_truth"]));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::uplift::{Seen, SessionOutcome, Tally, Uplift};
+
+    #[test]
+    fn the_report_prints_the_experiment_truth_beside_what_the_sessions_did() {
+        let mut s = Stats::default();
+        let none = report(&s, 1, Duration::from_secs(1), 1, &[]);
+        assert!(none.get("experiment_truth").is_none());
+        assert!(!summary(&none).contains("Experiment truth"));
+        let u = Uplift::parse("holdout=0.05,chat=0.08,offer=0.06").expect("valid");
+        let mut t = Tally::new(u);
+        let o = |arm: Seen, converts: bool| SessionOutcome {
+            session: 0,
+            arm,
+            qualified: true,
+            converts,
+            sent: true,
+            ivs: 1,
+            shown: 1,
+        };
+        for i in 0..4 {
+            t.add(o(Seen::Variant("chat".into()), i == 0));
+            t.add(o(Seen::Baseline, false));
+        }
+        t.add(o(Seen::Variant("offer".into()), true));
+        t.add(o(Seen::Variant("mystery".into()), false));
+        s.uplift = Some(t);
+        let r = report(&s, 10, Duration::from_secs(1), 1, &[]);
+        let x = &r["experiment_truth"];
+        let arms: Vec<&str> = x["arms"]
+            .as_array()
+            .expect("arms")
+            .iter()
+            .filter_map(|a| a["arm"].as_str())
+            .collect();
+        assert_eq!(arms, ["holdout", "chat", "offer", "mystery"]);
+        assert_eq!(x["arms"][1]["p"], 0.08);
+        assert_eq!(x["arms"][1]["sessions"], 4);
+        assert_eq!(x["arms"][1]["conversions"], 1);
+        assert_eq!(x["arms"][1]["rate"], 0.25);
+        assert_eq!(x["arms"][3]["p"], Value::Null);
+        assert_eq!(x["uplift"]["chat"]["true"], 0.03);
+        assert_eq!(x["uplift"]["offer"]["true"], 0.01);
+        // Pooled over 6 shown sessions: (4 × 8 % + 6 % + 0) / 6 = 6.33 %, 1.33 pp above.
+        assert_eq!(x["pooled"]["true"], 0.013333);
+        assert_eq!(x["pooled"]["sessions"], 6);
+        let text = summary(&r);
+        assert!(text.contains("Experiment truth"), "{text}");
+        assert!(text.contains("holdout (none)"), "{text}");
+        assert!(text.contains("chat +3.00 pp"), "{text}");
+        assert!(text.contains("pooled +1.33 pp"), "{text}");
+    }
 }

@@ -20,8 +20,9 @@ use sentientiq_proto::{
 };
 use tokio::time::Instant;
 
-use crate::synth::{Mix, SessionGen};
+use crate::synth::{Mix, Planned, SessionGen};
 use crate::truth::Score;
+use crate::uplift::{Responder, Tally, Uplift};
 
 #[derive(Debug, Clone)]
 pub struct Opts {
@@ -173,6 +174,8 @@ pub struct Stats {
     pub by_transport: BTreeMap<&'static str, PerTransport>,
     /// First sends of the frames [`run_watching`] was asked to watch.
     pub watched: Vec<WatchedSend>,
+    /// The experiment truth of a run with `--uplift` ([`run_with`]).
+    pub uplift: Option<Tally>,
 }
 
 impl Default for Stats {
@@ -201,6 +204,7 @@ impl Default for Stats {
             by_persona: BTreeMap::new(),
             by_transport: BTreeMap::new(),
             watched: Vec::new(),
+            uplift: None,
         }
     }
 }
@@ -289,6 +293,21 @@ pub async fn run_watching(
     stats: Rc<RefCell<Stats>>,
     watch: Watch,
 ) -> Result<(), String> {
+    run_with(opts, stats, watch, None).await
+}
+
+/// [`run_watching`], with sessions answering interventions as `uplift` says (see
+/// [`crate::uplift`]); their outcomes go to [`Stats::uplift`].
+pub async fn run_with(
+    opts: Opts,
+    stats: Rc<RefCell<Stats>>,
+    watch: Watch,
+    uplift: Option<Uplift>,
+) -> Result<(), String> {
+    if let Some(u) = &uplift {
+        stats.borrow_mut().uplift = Some(Tally::new(u.clone()));
+    }
+    let uplift = uplift.map(Rc::new);
     let t0 = Instant::now();
     let n = opts.sessions;
     let pool = match (&opts.quic, opts.transport) {
@@ -302,8 +321,10 @@ pub async fn run_watching(
     for i in 0..n {
         let start = t0 + opts.ramp.mul_f64(i as f64 / n.max(1) as f64);
         let (opts, stats, pool, watch) = (opts.clone(), stats.clone(), pool.clone(), watch.clone());
+        let uplift = uplift.clone();
         tasks.push(tokio::task::spawn_local(async move {
-            session(i, start, &opts, &stats, pool.as_deref(), watch.of(i)).await;
+            let (pool, uplift) = (pool.as_deref(), uplift.as_deref());
+            session(i, start, &opts, &stats, pool, watch.of(i), uplift).await;
         }));
     }
     for t in tasks {
@@ -543,6 +564,7 @@ async fn session(
     stats: &RefCell<Stats>,
     pool: Option<&QuicPool>,
     watch: &[u64],
+    uplift: Option<&Uplift>,
 ) {
     tokio::time::sleep_until(start).await;
     let persona = opts.mix.persona_of(i);
@@ -608,9 +630,43 @@ async fn session(
     let mut drain_deadline: Option<Instant> = None;
     let mut resend_at: Option<Instant> = None;
     let mut reconnects = 0;
+    // With `--uplift`: the session's responses, and its outcome frames once its script is over
+    // and acked (numbered on from the script's last seq, so scripted seqs are as without).
+    let mut responder = uplift.map(|_| Responder::new(opts.seed, i));
+    let mut last_seq = 0u64;
+    let mut tail: Option<VecDeque<Planned>> = None;
+    let mut outcome = None;
     loop {
         if next.is_none() && unacked.is_empty() {
-            break;
+            match (uplift, responder.as_ref(), tail.is_none()) {
+                (Some(u), Some(r), true) => {
+                    let qualified = u.qualifies(script.episodes());
+                    let (frames, mut o) = r.finish(u, qualified, last_seq + 1);
+                    o.sent = true;
+                    outcome = Some(o);
+                    let at = start.elapsed().as_micros() as i64;
+                    let mut q: VecDeque<Planned> = frames
+                        .into_iter()
+                        .filter_map(|frame| {
+                            let seq = frame.seq()?.0;
+                            Some(Planned {
+                                frame,
+                                seq,
+                                send_at_us: at,
+                                samples: 0,
+                            })
+                        })
+                        .collect();
+                    next = q.pop_front();
+                    tail = Some(q);
+                    // The outcome frames get their own time to be acked.
+                    drain_deadline = None;
+                    if next.is_none() {
+                        break;
+                    }
+                }
+                _ => break,
+            }
         }
         if next.is_none() && drain_deadline.is_none() {
             drain_deadline = Some(Instant::now() + opts.drain);
@@ -669,7 +725,11 @@ async fn session(
                     if link.send(bytes).await.is_err() {
                         broken = true;
                     }
-                    next = script.next_frame();
+                    last_seq = last_seq.max(p.seq);
+                    next = match tail.as_mut() {
+                        Some(q) => q.pop_front(),
+                        None => script.next_frame(),
+                    };
                 }
             }
             m = link.next() => {
@@ -704,7 +764,10 @@ async fn session(
                             last_det_at = Some(d.at.0);
                             dets.push((e, d.at.0));
                         }
-                        Ok(EdgeFrame::Iv(_)) => {
+                        Ok(EdgeFrame::Iv(iv)) => {
+                            if tail.is_none() && let Some(r) = responder.as_mut() {
+                                r.on_iv(&iv.id, &iv.variant);
+                            }
                             let now = Instant::now();
                             let mut s = stats.borrow_mut();
                             s.interventions += 1;
@@ -777,6 +840,23 @@ async fn session(
     }
     link.close().await;
     let mut s = stats.borrow_mut();
+    if let (Some(u), Some(r)) = (uplift, responder.as_ref()) {
+        // Outcome frames not all sent and acked (the script's frames were not all acked in
+        // time, or the session gave up): the session's arm, without a conversion.
+        let o = match outcome {
+            Some(o)
+                if next.is_none()
+                    && unacked.is_empty()
+                    && tail.as_ref().is_some_and(VecDeque::is_empty) =>
+            {
+                o
+            }
+            _ => r.finish(u, u.qualifies(script.episodes()), last_seq + 1).1,
+        };
+        if let Some(t) = s.uplift.as_mut() {
+            t.add(o);
+        }
+    }
     s.unacked_at_end += unacked.len() as u64;
     s.sessions_active = s.sessions_active.saturating_sub(1);
     let secs = opts.duration.as_secs_f64();
