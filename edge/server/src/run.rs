@@ -276,7 +276,7 @@ pub fn run(cfg: Config) -> Result<()> {
     let placement = PoolPlacement::MaxSpread(nshards, shard_cpus());
     let handles = LocalExecutorPoolBuilder::new(placement)
         .io_memory(cfg.edge.io_memory_bytes)
-        .ring_depth(256)
+        .ring_depth(cfg.edge.ring_depth)
         .on_all_shards(move || {
             let (node, mesh, records, next_lsn, floors) = (
                 node.clone(),

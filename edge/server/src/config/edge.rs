@@ -43,6 +43,14 @@ pub struct EdgeSection {
     /// the sum over shards.
     #[serde(default = "d_io_memory")]
     pub io_memory_bytes: usize,
+    /// Submission-queue entries of each shard's io_uring ([`MIN_RING_DEPTH`]..=
+    /// [`MAX_RING_DEPTH`], a power of two). Issue 20: the kernel sizes the table it searches on
+    /// every cancellation by the completion queue (2 × this; `hash_bits = log2(cq) − 5`,
+    /// at most 8), and glommio cancels its preemption timers on every reactor turn while every
+    /// idle connection holds a poll there: at 256 that table has 16 buckets, at 4096 it has
+    /// 256. Measured in bench/runs (ws-10k).
+    #[serde(default = "d_ring_depth")]
+    pub ring_depth: usize,
     /// Sessions that left memory (idle or shed) remembered per shard: their durable seq (so a
     /// late retry is re-acked, never stored twice) and their value (so a returning high-value
     /// session is recognised at `hello`). Oldest forgotten first.
@@ -141,6 +149,13 @@ fn d_segment() -> u64 {
 fn d_io_memory() -> usize {
     512 * 1024
 }
+/// Smallest ring: glommio's own default.
+pub const MIN_RING_DEPTH: usize = 128;
+/// Largest ring the kernel accepts for the submission queue (`IORING_MAX_ENTRIES`, 32768).
+pub const MAX_RING_DEPTH: usize = 32_768;
+fn d_ring_depth() -> usize {
+    4096
+}
 
 impl EdgeSection {
     pub fn validate(&self) -> Result<(), Error> {
@@ -155,6 +170,13 @@ impl EdgeSection {
         }
         if self.io_memory_bytes < 64 * 1024 {
             return invalid("edge.io_memory_bytes must be at least 64 KiB");
+        }
+        if !(MIN_RING_DEPTH..=MAX_RING_DEPTH).contains(&self.ring_depth)
+            || !self.ring_depth.is_power_of_two()
+        {
+            return invalid(format!(
+                "edge.ring_depth must be a power of two in {MIN_RING_DEPTH}..={MAX_RING_DEPTH}"
+            ));
         }
         if self.write_timeout_ms == 0 {
             return invalid("edge.write_timeout_ms must be positive");

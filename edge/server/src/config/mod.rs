@@ -381,6 +381,31 @@ mod tests {
     }
 
     #[test]
+    fn the_ring_depth_is_a_power_of_two_within_its_limits() {
+        use super::edge::{MAX_RING_DEPTH, MIN_RING_DEPTH};
+        let with = |n: usize| {
+            Config::parse(&format!(
+                "[edge]\nid = \"e\"\nregion = \"r\"\nring_depth = {n}\n"
+            ))
+        };
+        for (n, ok) in [
+            (MIN_RING_DEPTH - 1, false),
+            (MIN_RING_DEPTH, true),
+            (MIN_RING_DEPTH + 1, false),
+            (4095, false),
+            (4096, true),
+            (MAX_RING_DEPTH - 1, false),
+            (MAX_RING_DEPTH, true),
+            (MAX_RING_DEPTH + 1, false),
+            (MAX_RING_DEPTH * 2, false),
+        ] {
+            assert_eq!(with(n).is_ok(), ok, "ring_depth = {n}");
+        }
+        let d = Config::parse("[edge]\nid = \"e\"\nregion = \"r\"\n").expect("defaults");
+        assert_eq!(d.edge.ring_depth, 4096);
+    }
+
+    #[test]
     fn quic_limits_are_checked_at_both_ends_and_cert_and_key_go_together() {
         let with = |q: &str| {
             Config::parse(&format!(
