@@ -9,9 +9,7 @@
 use std::collections::BTreeMap;
 
 use sentientiq_experiments::{Claim, ExperimentCounts, NoClaim, Report, Srm, forensics};
-use sentientiq_proto::grpc::{
-    AlertRecord, ExperimentTotals, ExperimentWindow, Tenant, WindowAggregate,
-};
+use sentientiq_proto::grpc::{AlertRecord, ExperimentTotals, ExperimentWindow, Tenant};
 use sentientiq_tenant::plane::{arm_counts, counts_of};
 use serde::{Deserialize, Serialize};
 
@@ -26,9 +24,6 @@ pub struct TenantForensics {
     pub tenant: String,
     pub from_minute: i64,
     pub to_minute: i64,
-    /// The account values behind the tenant's detections in the range (the EVI windows'
-    /// `value_at_risk_cents`, summed over every region and edge).
-    pub value_at_risk_cents: i64,
     pub experiments: Vec<ExperimentForensics>,
     pub failures: Failures,
 }
@@ -79,11 +74,16 @@ pub fn check_range(from: i64, to: i64) -> Result<(), String> {
 /// Every rule's counts over the windows, arms by id, by rule; and how many edge boots
 /// reported each.
 pub fn totals(tenant: &str, windows: &[ExperimentWindow]) -> (Vec<ExperimentTotals>, Vec<usize>) {
-    let mut by_rule: BTreeMap<&str, (BTreeMap<String, _>, std::collections::BTreeSet<&str>)> =
-        BTreeMap::new();
+    type Rule<'a> = (
+        BTreeMap<String, sentientiq_experiments::ArmCounts>,
+        std::collections::BTreeSet<&'a str>,
+        i64,
+    );
+    let mut by_rule: BTreeMap<&str, Rule<'_>> = BTreeMap::new();
     for w in windows {
-        let (arms, edges) = by_rule.entry(&w.rule).or_default();
+        let (arms, edges, value) = by_rule.entry(&w.rule).or_default();
         edges.insert(&w.edge_id);
+        *value = value.saturating_add(w.value_at_risk_cents);
         for a in &w.arms {
             arms.entry(a.variant.clone())
                 .or_insert_with(sentientiq_experiments::ArmCounts::default)
@@ -92,12 +92,13 @@ pub fn totals(tenant: &str, windows: &[ExperimentWindow]) -> (Vec<ExperimentTota
     }
     by_rule
         .into_iter()
-        .map(|(rule, (arms, edges))| {
+        .map(|(rule, (arms, edges, value))| {
             (
                 ExperimentTotals {
                     tenant_id: tenant.to_string(),
                     rule: rule.to_string(),
                     arms: to_tallies(&arms),
+                    value_at_risk_cents: value,
                 },
                 edges.len(),
             )
@@ -105,20 +106,31 @@ pub fn totals(tenant: &str, windows: &[ExperimentWindow]) -> (Vec<ExperimentTota
         .unzip()
 }
 
-/// The report of `tenant` over `[from, to)` minutes, from its experiment windows, EVI windows
-/// and alerts (those opened in the range count).
+/// The experiments a tenant runs now, validated by the edges' own validator. Only the rules
+/// with an experiment are judged here, so the rest (an escalation naming a chain of the
+/// alerting config, which admins' views leave out) is set aside first.
+fn running(tenant: &Tenant) -> Option<sentientiq_tenant::Tenant> {
+    let mut t = tenant.clone();
+    t.rules.retain(|r| {
+        matches!(
+            r.action,
+            Some(sentientiq_proto::grpc::rule::Action::Experiment(_))
+        )
+    });
+    sentientiq_tenant::plane::validate(&t).ok()
+}
+
+/// The report of `tenant` over `[from, to)` minutes, from its experiment windows and alerts
+/// (those opened in the range count). Each experiment's value at risk is the lifetime value of
+/// the sessions it assigned, summed (edges report it with the counts).
 pub fn tenant_forensics(
     tenant: &Tenant,
     from: i64,
     to: i64,
     experiments: &[ExperimentWindow],
-    evi: &[WindowAggregate],
     alerts: &[AlertRecord],
 ) -> TenantForensics {
-    let value_at_risk_cents = evi
-        .iter()
-        .fold(0i64, |a, w| a.saturating_add(w.value_at_risk_cents));
-    let running = sentientiq_tenant::plane::validate(tenant).ok();
+    let running = running(tenant);
     let (totals, edges) = totals(&tenant.id, experiments);
     let mut out = Vec::new();
     let mut failures = Failures::default();
@@ -139,10 +151,13 @@ pub fn tenant_forensics(
             .as_ref()
             .and_then(|t| t.experiments.get(rule.as_str()));
         let report = x.map(|x| {
-            let counts = i.map_or(ExperimentCounts::default(), |i| {
-                counts_of(&x.experiment, &totals[i].arms)
+            let (counts, value) = i.map_or((ExperimentCounts::default(), 0), |i| {
+                (
+                    counts_of(&x.experiment, &totals[i].arms),
+                    totals[i].value_at_risk_cents,
+                )
             });
-            forensics(&x.experiment, &counts, value_at_risk_cents)
+            forensics(&x.experiment, &counts, value)
         });
         if let Some(i) = i {
             for a in &totals[i].arms {
@@ -179,7 +194,6 @@ pub fn tenant_forensics(
         tenant: tenant.id.clone(),
         from_minute: from,
         to_minute: to,
-        value_at_risk_cents,
         experiments: out,
         failures,
     }
@@ -251,10 +265,9 @@ fn claim(c: &Claim, unit: &str, scale: f64) -> String {
 /// The report as a person reads it: one table per experiment, then the failures.
 pub fn render(f: &TenantForensics) -> String {
     let mut s = format!(
-        "Forensics of {} ({} days), value at risk ${:.2}\n",
+        "Forensics of {} (last {} minutes)\n",
         f.tenant,
-        (f.to_minute - f.from_minute) / 1440,
-        f.value_at_risk_cents as f64 / 100.0
+        f.to_minute - f.from_minute
     );
     if f.experiments.is_empty() {
         s += "  no experiments\n";
@@ -267,7 +280,13 @@ pub fn render(f: &TenantForensics) -> String {
             );
             continue;
         };
-        s += &format!("\nrule {} — reported by {} edge boot(s)\n", x.rule, x.edges);
+        s += &format!(
+            "\nrule {} — reported by {} edge boot(s); value at risk ${:.2} (lifetime value of the \
+             sessions it assigned)\n",
+            x.rule,
+            x.edges,
+            r.value_at_risk_cents as f64 / 100.0
+        );
         s += &format!(
             "  {:<14} {:>8} {:>6} {:<26} {:<26} {:<28} {:>7}\n",
             "arm",
@@ -414,6 +433,7 @@ mod tests {
                     )
                 })
                 .collect(),
+            value_at_risk_cents: 1_000,
         }
     }
 
@@ -440,10 +460,6 @@ mod tests {
             // A rule whose experiment was removed: kept, not judged.
             window("e1@1", 11, "old", &[("", 1, 1)]),
         ];
-        let evi = [WindowAggregate {
-            value_at_risk_cents: 500_000,
-            ..WindowAggregate::default()
-        }];
         let alerts = [
             alert("false_alarm", "ceo", 10, false),
             alert("acknowledged", "csm", 10, false),
@@ -452,12 +468,15 @@ mod tests {
             // Outside the range: not counted.
             alert("false_alarm", "ceo", 99, false),
         ];
-        let f = tenant_forensics(&tenant(), 10, 12, &windows, &evi, &alerts);
-        assert_eq!(f.value_at_risk_cents, 500_000);
+        let f = tenant_forensics(&tenant(), 10, 12, &windows, &alerts);
         assert_eq!(f.experiments.len(), 2);
         let help = &f.experiments[0];
         assert_eq!((help.rule.as_str(), help.edges), ("help", 2));
         let r = help.report.as_ref().expect("runs an experiment");
+        assert_eq!(
+            r.value_at_risk_cents, 3_000,
+            "three windows of the rule, 1000 each"
+        );
         assert_eq!(
             (r.holdout.counts.sessions, r.holdout.counts.conversions),
             (5, 1)
@@ -509,7 +528,7 @@ mod tests {
             "help",
             &[("", 40, 4), ("chat", 40, 8), ("offer", 40, 6)],
         )];
-        let f = tenant_forensics(&tenant(), 10, 11, &windows, &[], &[]);
+        let f = tenant_forensics(&tenant(), 10, 11, &windows, &[]);
         let json = serde_json::to_string(&f).expect("json");
         assert!(json.contains("\"df\":\"inf\""), "{json}");
         let back: TenantForensics = serde_json::from_str(&json).expect("parses back");

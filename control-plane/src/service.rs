@@ -643,9 +643,8 @@ impl grpc::analytics_server::Analytics for Services {
                 .ok_or_else(|| StoreError::NotFound(format!("tenant {}", r.tenant_id)))?;
             let (from, to) = (r.from_minute, r.to_minute);
             let windows = s.experiment_windows(&t.id, from, to)?;
-            let evi = s.aggregates(&t.id, from, to)?;
             let alerts = s.list_alerts(Some(&t.id), from.saturating_mul(60_000), false)?;
-            let f = crate::forensics::tenant_forensics(&t, from, to, &windows, &evi, &alerts);
+            let f = crate::forensics::tenant_forensics(&t, from, to, &windows, &alerts);
             let report_json = serde_json::to_string(&f)
                 .map_err(|e| StoreError::Corrupt(format!("forensics report: {e}")))?;
             Ok(grpc::ForensicsResponse {

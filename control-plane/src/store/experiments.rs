@@ -181,6 +181,7 @@ impl Store {
                     tenant_id: tenant.clone(),
                     rule: rule.clone(),
                     arms: to_tallies(&arms),
+                    value_at_risk_cents: 0,
                 })
             })
             .collect();
@@ -247,6 +248,7 @@ mod tests {
             minute,
             rule: "help".into(),
             arms: vec![arm_tally("", &arm(holdout)), arm_tally("chat", &arm(chat))],
+            value_at_risk_cents: 0,
         }
     }
 

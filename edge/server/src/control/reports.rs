@@ -23,14 +23,18 @@ const KEEP_MINUTES: u64 = 120;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Tally {
     Evi(WindowAgg),
-    Experiment(Box<ExperimentCounts>),
+    /// The counts, and the value at risk behind the assignments (cents).
+    Experiment(Box<(ExperimentCounts, i64)>),
 }
 
 impl Tally {
     fn merge(&mut self, o: &Tally) {
         match (self, o) {
             (Tally::Evi(a), Tally::Evi(b)) => a.merge(b),
-            (Tally::Experiment(a), Tally::Experiment(b)) => a.merge(b),
+            (Tally::Experiment(a), Tally::Experiment(b)) => {
+                a.0.merge(&b.0);
+                a.1 = a.1.saturating_add(b.1);
+            }
             // Keys tell the kinds apart (`rule` is set only for experiments).
             _ => {}
         }
@@ -88,17 +92,19 @@ impl Reports {
         self.add_tally((w.minute, tenant.clone(), None), Tally::Evi(*w));
     }
 
-    /// Adds what a shard's experiment counts of `tenant`'s `rule` gained, to `minute`'s window.
+    /// Adds what a shard's experiment counts of `tenant`'s `rule` (and the value at risk behind
+    /// its assignments) gained, to `minute`'s window.
     pub fn add_experiment(
         &self,
         tenant: &Arc<str>,
         rule: &Arc<str>,
         minute: u64,
         d: &ExperimentCounts,
+        value_cents: i64,
     ) {
         self.add_tally(
             (minute, tenant.clone(), Some(rule.clone())),
-            Tally::Experiment(Box::new(*d)),
+            Tally::Experiment(Box::new((*d, value_cents))),
         );
     }
 
@@ -208,7 +214,7 @@ pub fn experiment_message(
     s: &Sent,
     region: &str,
     edge: &str,
-    c: &ExperimentCounts,
+    c: &(ExperimentCounts, i64),
 ) -> Option<ExperimentWindow> {
     let rule = s.rule.as_ref()?;
     let t = tenants.get(tenants.index_of(&s.tenant)?);
@@ -219,7 +225,8 @@ pub fn experiment_message(
         edge_id: edge.to_string(),
         minute: s.minute as i64,
         rule: rule.to_string(),
-        arms: sentientiq_tenant::plane::tallies(&x.experiment, c),
+        arms: sentientiq_tenant::plane::tallies(&x.experiment, &c.0),
+        value_at_risk_cents: c.1,
     })
 }
 

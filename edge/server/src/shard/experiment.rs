@@ -96,6 +96,9 @@ pub struct Lab {
     reported: Vec<HashMap<Arc<str>, ExperimentCounts>>,
     /// Per tenant index: rule id → everyone else's counts (see above).
     base: Vec<HashMap<Arc<str>, ExperimentCounts>>,
+    /// Per tenant index: rule id → the value at risk behind this shard's assignments (each
+    /// assigned session's value, in cents, when assigned), and as last drained.
+    values: Vec<HashMap<Arc<str>, (i64, i64)>>,
 }
 
 impl Lab {
@@ -112,7 +115,17 @@ impl Lab {
             counts: Vec::new(),
             reported: Vec::new(),
             base: Vec::new(),
+            values: Vec::new(),
         }
+    }
+
+    /// A session of `value_cents` was assigned in `tenant`'s `rule` (its value is at risk).
+    pub fn add_value(&mut self, tenant: usize, rule: &Arc<str>, value_cents: i64) {
+        if self.values.len() <= tenant {
+            self.values.resize_with(tenant + 1, HashMap::new);
+        }
+        let v = self.values[tenant].entry(rule.clone()).or_default();
+        v.0 = v.0.saturating_add(value_cents.max(0));
     }
 
     /// What the shard draws a rule's assignments from: the base plus what it counted since it
@@ -127,9 +140,9 @@ impl Lab {
         get(&self.base).merged(&get(&self.counts).since(&get(&self.reported)))
     }
 
-    /// What the counts gained since the last drain, per (tenant index, rule), and only those
-    /// that gained anything.
-    pub fn drain(&mut self) -> Vec<(usize, Arc<str>, ExperimentCounts)> {
+    /// What the counts (and the value at risk) gained since the last drain, per (tenant index,
+    /// rule), and only those that gained anything.
+    pub fn drain(&mut self) -> Vec<(usize, Arc<str>, ExperimentCounts, i64)> {
         let mut out = Vec::new();
         if self.reported.len() < self.counts.len() {
             self.reported.resize_with(self.counts.len(), HashMap::new);
@@ -138,8 +151,17 @@ impl Lab {
             for (rule, c) in now {
                 let last = then.entry(rule.clone()).or_default();
                 let d = c.since(last);
-                if !d.is_empty() {
-                    out.push((t, rule.clone(), d));
+                let value = self
+                    .values
+                    .get_mut(t)
+                    .and_then(|m| m.get_mut(rule))
+                    .map_or(0, |v| {
+                        let gained = v.0.saturating_sub(v.1);
+                        v.1 = v.0;
+                        gained
+                    });
+                if !d.is_empty() || value != 0 {
+                    out.push((t, rule.clone(), d, value));
                     *last = *c;
                 }
             }
@@ -152,6 +174,9 @@ impl Lab {
     /// second time under this boot's id.
     pub fn settle(&mut self) {
         self.reported = self.counts.clone();
+        for v in self.values.iter_mut().flat_map(|m| m.values_mut()) {
+            v.1 = v.0;
+        }
     }
 
     /// Everyone else's counts of a tenant's rule, as the edge knows them now.

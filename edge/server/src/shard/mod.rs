@@ -106,13 +106,13 @@ impl Shard {
             }
         }
         let minute = crate::clock::now_ms() / 60_000;
-        for (i, rule, d) in self.pipeline.drain_experiments() {
+        for (i, rule, d, value) in self.pipeline.drain_experiments() {
             let Some(t) = tenants.list.get(i) else {
                 continue;
             };
             self.node.priors.add(&t.id, &rule, &d);
             if let Some(r) = &self.node.reports {
-                r.add_experiment(&t.id, &rule, minute, &d);
+                r.add_experiment(&t.id, &rule, minute, &d, value);
             }
         }
         for (i, t) in tenants.list.iter().enumerate() {

@@ -328,7 +328,7 @@ impl Pipeline {
     }
 
     /// What the shard's experiment counts gained since the last call (see [`Lab::drain`]).
-    pub fn drain_experiments(&mut self) -> Vec<(usize, Arc<str>, ExperimentCounts)> {
+    pub fn drain_experiments(&mut self) -> Vec<(usize, Arc<str>, ExperimentCounts, i64)> {
         self.lab.drain()
     }
 
@@ -655,6 +655,7 @@ impl Pipeline {
                 Enrolled::Variant { iv, record, .. } => {
                     if record.is_some() {
                         ShardMetrics::inc(&self.metrics.experiment_assignments[1]);
+                        self.lab.add_value(t, &a.rule, a.priority_cents);
                     }
                     a.kind = ActionKind::Intervene {
                         kind: iv.kind,
@@ -671,6 +672,7 @@ impl Pipeline {
                     ShardMetrics::inc(&self.metrics.held_out);
                     if record.is_some() {
                         ShardMetrics::inc(&self.metrics.experiment_assignments[0]);
+                        self.lab.add_value(t, &a.rule, a.priority_cents);
                     }
                     exps.push(ExpAction {
                         n: a.n,
