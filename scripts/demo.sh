@@ -7,13 +7,17 @@
 # plane's view of each alert, the Parquet lake files with row counts, and a clean shutdown
 # (SIGTERM).
 # State goes under demo-data/ (git-ignored; wiped at each run).
-# Environment: DEMO_SESSIONS (1000), DEMO_DURATION (30s), DEMO_SEED (1), CARGO, DEMO_BIN (a
-# directory of built binaries to use instead of building release ones).
+# Environment: DEMO_SESSIONS (1000), DEMO_DURATION (30s), DEMO_RAMP (5s: how long sessions take
+# to start, so a long one lets later sessions be assigned from earlier ones' conversions),
+# DEMO_SEED (1), DEMO_MIX (the loadgen's
+# --mix; its default when unset), CARGO, DEMO_BIN (a directory of built binaries to use instead
+# of building release ones).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CARGO="${CARGO:-cargo}"
 SESSIONS="${DEMO_SESSIONS:-1000}"
 DURATION="${DEMO_DURATION:-30s}"
+RAMP="${DEMO_RAMP:-5s}"
 SEED="${DEMO_SEED:-1}"
 DATA=demo-data
 REGIONS=(us-east-1 us-west-2 eu-west-1)
@@ -110,9 +114,15 @@ addresses = [{ kind = "webhook", url = "http://$SINK/hooks/vp-cs", secret = "$WH
 steps = [{ contacts = ["csm-oncall"] }, { contacts = ["vp-cs"], wait_ms = 60000 }]
 TOML
 ctl alerts set demo "$DATA/control/alerts.toml" >/dev/null
+# The intervention is an experiment: three variants and a 20 % holdout (issue 17); the loadgen's
+# sessions answer with known conversion probabilities (--uplift below), so the forensics table at
+# the end can be read against the truth the loadgen prints.
 ctl tenant rule demo help-on-rage --emotion rage --min-confidence 0.5 --require-identified \
   --session-cooldown-s 60 \
-  --intervene 'chat:a:{"text":"Something not working? We are here to help."}' >/dev/null
+  --variant 'chat:chat:{"text":"Something not working? We are here to help."}' \
+  --variant 'offer-10:offer:{"text":"10 % off if you finish today","pct":10}' \
+  --variant 'article:help:{"text":"How checkout works","url":"/help/checkout"}' \
+  --holdout 0.2 >/dev/null
 ctl tenant rule demo escalate-100k --emotion rage --emotion frustration --require-identified \
   --min-value-cents 10000000 --account-cooldown-s 600 --escalate-chain oncall >/dev/null
 # The account directory (six companies, $1.2k to $500k lifetime value) goes in through the plane;
@@ -170,10 +180,12 @@ for port in "${PORTS[@]}"; do args+=(--edge "ws://127.0.0.1:$port/v1/ws"); done
 # Half the sessions over QUIC (each edge's UDP port is its TCP port + 1), pinning each edge's
 # self-signed certificate.
 args+=(--transport mixed)
+[ -n "${DEMO_MIX:-}" ] && args+=(--mix "$DEMO_MIX")
 for r in "${REGIONS[@]}"; do args+=(--quic-pin "$DATA/$r/edge/quic/cert.sha256"); done
 "$BIN/sentientiq-loadgen" "${args[@]}" --sessions "$SESSIONS" --duration "$DURATION" \
-  --ramp 5s --seed "$SEED" --key "$KEY" "${domains[@]}" --report "$DATA/loadgen.json" \
-  --alert-sink "$SINK" --alert-secret "$WHSEC"
+  --ramp "$RAMP" --seed "$SEED" --key "$KEY" "${domains[@]}" --report "$DATA/loadgen.json" \
+  --alert-sink "$SINK" --alert-secret "$WHSEC" \
+  --uplift holdout=0.10,chat=0.20,offer-10=0.30,article=0.12 --uplift-emotion rage
 
 # Let the last spool segments seal and ship, then stop the edges cleanly (each reports its last
 # windows to the plane on the way out).
@@ -186,6 +198,9 @@ ctl evi demo --minutes 10
 echo
 echo "alerts (the plane's view across regions: who was told, by which channel, and the outcome):"
 ctl alerts list --tenant demo
+echo
+echo "experiments (the plane's merge of every edge's counts; the loadgen's truth is above):"
+ctl forensics demo --days 1
 kill -TERM "$plane_pid" 2>/dev/null || true
 wait "$plane_pid" 2>/dev/null || true
 plane_pid=
