@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs every cargo test of the workspace, then the browser SDK's tests (sdk/js: unit, the dist/
 # check, and the browser suite in headless Chromium against the edge and lake compaction binaries
-# the cargo build just made), and ends with one summary line over all of them:
-# "tests: N passed, M failed" (then each part's counts).
+# the cargo build just made), then the control plane's dashboard in headless Chromium
+# (control-plane/web/test, against the sentientiq-control and siqctl binaries), and ends with one
+# summary line over all of them: "tests: N passed, M failed" (then each part's counts).
 #
 #   scripts/run-tests.sh             everything
-#   scripts/run-tests.sh --sdk-only  only the SDK (the binaries must have been built already)
+#   scripts/run-tests.sh --sdk-only  only the browser suites: the SDK and the dashboard (the
+#                                    binaries must have been built already)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CARGO="${CARGO:-cargo}"
@@ -13,7 +15,8 @@ sdk_only=0
 [ "${1:-}" = "--sdk-only" ] && sdk_only=1
 log=$(mktemp)
 sdklog=$(mktemp)
-trap 'rm -f "$log" "$sdklog"' EXIT
+weblog=$(mktemp)
+trap 'rm -f "$log" "$sdklog" "$weblog"' EXIT
 status=0
 build=0
 rust_passed=0
@@ -90,13 +93,49 @@ else
   sdk_note="$sdk_passed passed, $sdk_failed failed, $sdk_skipped skipped"
 fi
 
-passed=$((rust_passed + sdk_passed))
-failed=$((rust_failed + sdk_failed))
+# The control plane's web dashboard (control-plane/web/test) in Debian's Chromium, through the
+# playwright-core that sdk/js's `npm ci` installed (no package of its own), against the debug
+# sentientiq-control and siqctl of the build above. Skipped, with a note, without Node 18+,
+# Chromium or that playwright-core.
+web_passed=0
+web_failed=0
+web_skipped=0
+chromium="${SIQ_CHROMIUM:-/usr/bin/chromium}"
+if [ "$build" -ne 0 ]; then
+  web_note="not run: the Rust build failed"
+elif ! command -v node >/dev/null; then
+  web_note="skipped: no node (make deps installs it)"
+elif [ "$(node -p 'process.versions.node.split(".")[0]')" -lt 18 ]; then
+  web_note="skipped: Node $(node --version) is too old (18+)"
+elif [ ! -x "$chromium" ]; then
+  web_note="skipped: no Chromium at $chromium (apt-get install chromium)"
+elif [ ! -f sdk/js/node_modules/playwright-core/package.json ]; then
+  web_note="skipped: no sdk/js/node_modules/playwright-core (npm ci in sdk/js)"
+else
+  webbin="${CARGO_TARGET_DIR:-target}/debug"
+  if [ ! -x "$webbin/sentientiq-control" ] || [ ! -x "$webbin/siqctl" ]; then
+    echo "web: no sentientiq-control / siqctl in $webbin (run the Rust build first)" | tee "$weblog"
+    web_failed=1
+  else
+    web_status=0
+    SIQ_WEB_BIN="$(cd "$webbin" && pwd)" node --test control-plane/web/test/ 2>&1 | tee "$weblog" || web_status=$?
+    web_passed=$(awk '/^# pass [0-9]+$/ {s += $3} END {print s + 0}' "$weblog")
+    web_failed=$(awk '/^# fail [0-9]+$/ {s += $3} END {print s + 0}' "$weblog")
+    web_skipped=$(awk '/^# skipped [0-9]+$/ {s += $3} END {print s + 0}' "$weblog")
+    [ "$web_status" -ne 0 ] && [ "$web_failed" -eq 0 ] && web_failed=1
+  fi
+  web_note="$web_passed passed, $web_failed failed, $web_skipped skipped"
+fi
+
+passed=$((rust_passed + sdk_passed + web_passed))
+failed=$((rust_failed + sdk_failed + web_failed))
 [ "$sdk_failed" -ne 0 ] && [ "$status" -eq 0 ] && status=1
+[ "$web_failed" -ne 0 ] && [ "$status" -eq 0 ] && status=1
 echo
 if [ "$sdk_only" -eq 0 ]; then
   echo "  rust (cargo test): $rust_passed passed, $rust_failed failed"
 fi
 echo "  browser SDK (sdk/js: unit, dist/ check, Chromium): $sdk_note"
+echo "  dashboard (control-plane/web, Chromium): $web_note"
 echo "tests: $passed passed, $failed failed"
 exit "$status"

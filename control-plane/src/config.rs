@@ -31,6 +31,9 @@ pub struct Config {
     /// (when they changed): how fresh the global posteriors are.
     #[serde(default = "default_experiment_totals_ms")]
     pub experiment_totals_ms: u64,
+    /// How long a dashboard sign-in lasts, seconds (no renewal: sign in again after it).
+    #[serde(default = "default_dashboard_session_s")]
+    pub dashboard_session_s: u64,
     #[serde(default)]
     pub tls: Option<Tls>,
 }
@@ -61,6 +64,13 @@ fn default_evi_poll_ms() -> u64 {
 fn default_experiment_totals_ms() -> u64 {
     1000
 }
+
+/// Eight hours: a working day.
+fn default_dashboard_session_s() -> u64 {
+    8 * 3600
+}
+/// Bounds of `dashboard_session_s`: one minute to seven days.
+pub const DASHBOARD_SESSION_S: std::ops::RangeInclusive<u64> = 60..=7 * 86_400;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -128,6 +138,13 @@ impl Config {
                 "experiment_totals_ms must be 100..=3600000".into(),
             ));
         }
+        if !DASHBOARD_SESSION_S.contains(&self.dashboard_session_s) {
+            return Err(ConfigError::Invalid(format!(
+                "dashboard_session_s must be {}..={} (one minute to seven days)",
+                DASHBOARD_SESSION_S.start(),
+                DASHBOARD_SESSION_S.end()
+            )));
+        }
         Ok(())
     }
 }
@@ -150,6 +167,21 @@ mod tests {
         let d = Config::parse(OK).expect("parses");
         assert_eq!(d.data_dir, PathBuf::from("data/control"));
         assert_eq!(d.evi_poll_ms, 5000);
+        assert_eq!(d.dashboard_session_s, 8 * 3600);
+    }
+
+    #[test]
+    fn the_dashboard_session_lifetime_is_checked_at_its_bounds() {
+        let mk = |s: u64| {
+            Config::parse(&format!("{OK}dashboard_session_s = {s}\n"))
+                .expect("parses")
+                .validate()
+        };
+        let (lo, hi) = (*DASHBOARD_SESSION_S.start(), *DASHBOARD_SESSION_S.end());
+        assert!(mk(lo - 1).is_err());
+        assert!(mk(lo).is_ok());
+        assert!(mk(hi).is_ok());
+        assert!(mk(hi + 1).is_err());
     }
 
     #[test]

@@ -233,7 +233,8 @@ fn dollars(e: Option<sentientiq_experiments::TEstimate>) -> String {
     })
 }
 
-fn claim(c: &Claim, unit: &str, scale: f64) -> String {
+/// A money or churn claim as text: the estimate and interval, or why it is not claimed.
+pub fn claim_text(c: &Claim, unit: &str, scale: f64) -> String {
     let e = |e: &sentientiq_experiments::Estimate| {
         format!(
             "{:.1} [{:.1}, {:.1}] {unit}",
@@ -355,11 +356,11 @@ pub fn render(f: &TenantForensics) -> String {
         );
         s += &format!(
             "  prevented churn: {}\n",
-            claim(&r.prevented_churn, "sessions", 1.0)
+            claim_text(&r.prevented_churn, "sessions", 1.0)
         );
         s += &format!(
             "  attributed revenue: {}\n",
-            claim(&r.attributed_revenue_cents, "dollars", 100.0)
+            claim_text(&r.attributed_revenue_cents, "dollars", 100.0)
         );
         s += "  (per-variant uplifts are adaptively collected: shown, never claimed)\n";
     }

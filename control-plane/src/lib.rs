@@ -12,6 +12,7 @@ pub mod keys;
 pub mod service;
 pub mod store;
 pub mod telemetry;
+pub mod web;
 
 use std::sync::Arc;
 
@@ -40,6 +41,7 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    web::configure(cfg);
     let svc = service::Services {
         store,
         evi_poll: std::time::Duration::from_millis(cfg.evi_poll_ms),
@@ -124,7 +126,8 @@ pub async fn serve(
     Ok(())
 }
 
-/// Serves the plane's HTTP face (`/metrics`, `/healthz`) on `listener` until `shutdown`.
+/// Serves the plane's HTTP face (`/metrics`, `/healthz`, the web dashboard of [`web`]) on
+/// `listener` until `shutdown`.
 pub async fn serve_http(
     store: Arc<store::Store>,
     metrics: Arc<telemetry::Metrics>,
@@ -132,6 +135,10 @@ pub async fn serve_http(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use axum::routing::get;
+    // Open live feeds (server-sent events) end when the server stops, so that the graceful
+    // shutdown, which waits for every connection, ends too.
+    let (stopping, stop_feeds) = tokio::sync::watch::channel(false);
+    let dashboard = web::router(store.clone(), metrics.clone(), stop_feeds);
     let app = axum::Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route(
@@ -155,8 +162,15 @@ pub async fn serve_http(
                     )
                 }
             }),
-        );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+        )
+        .merge(dashboard);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = stopping.send(true);
+    })
+    .await
 }

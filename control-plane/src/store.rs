@@ -10,7 +10,7 @@
 //! `deleted_users` (tenant \0 uid → DeletedUser), `log` (version, big-endian → ConfigUpdate),
 //! `meta` (`version`), `aggregates` (tenant \0 minute region \0 edge → WindowAggregate),
 //! `alerts` (tenant \0 alert → AlertRecord) and `alert_commands` (tenant \0 alert \0 action →
-//! AlertCommand), both in [`alerts`].
+//! AlertCommand), both in [`alerts`]; `dashboard` (tenant \0 `token`|`public`, in [`dashboard`]).
 //!
 //! **Three views of a tenant.** The stored tenant holds everything, its alerting config
 //! (`alerts_toml`, secrets included, as the owner wrote it) too. Admins get [`admin_view`]
@@ -35,9 +35,10 @@ use sentientiq_proto::grpc::{
 use tokio::sync::broadcast;
 
 pub mod alerts;
+pub mod dashboard;
 pub mod experiments;
 
-const CFS: [&str; 9] = [
+const CFS: [&str; 10] = [
     "tenants",
     "accounts",
     "deleted_users",
@@ -47,6 +48,7 @@ const CFS: [&str; 9] = [
     "alerts",
     "alert_commands",
     "experiments",
+    "dashboard",
 ];
 
 /// Deltas kept for resuming edges; an edge further behind gets a full snapshot.
@@ -348,6 +350,8 @@ impl Store {
             b.delete_range_cf(s.cf("aggregates"), &lo, &hi);
             b.delete_range_cf(s.cf("alerts"), &lo, &hi);
             b.delete_range_cf(s.cf("alert_commands"), &lo, &hi);
+            // Its dashboard token and publication ([`dashboard`]).
+            b.delete_range_cf(s.cf("dashboard"), &lo, &hi);
             d.deleted_tenant_ids.push(id.to_string());
             Ok(())
         })?;

@@ -18,6 +18,8 @@ use sentientiq_proto::grpc::{
 use tonic::metadata::MetadataValue;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
+#[path = "siqctl/dashboard.rs"]
+mod dashboard;
 #[path = "siqctl/experiment.rs"]
 mod experiment;
 use experiment::ExperimentCmd;
@@ -68,6 +70,8 @@ enum Cmd {
         #[arg(long, default_value_t = 7)]
         days: i64,
     },
+    /// The web dashboard: a tenant's sign-in token, its public failures page.
+    Dashboard(dashboard::DashboardArgs),
     /// Emotional Volatility Index per region and global.
     Evi {
         tenant: String,
@@ -631,6 +635,9 @@ fn main() -> Result<()> {
 }
 
 async fn run(cli: Cli) -> Result<()> {
+    if let Cmd::Dashboard(args) = &cli.cmd {
+        return dashboard::run(args, &cli.token, cli.json).await;
+    }
     let ch = auth(channel(&cli).await?, &cli.token)?;
     let mut admin = grpc::tenant_admin_client::TenantAdminClient::new(ch.clone());
     let json = cli.json;
@@ -842,6 +849,8 @@ async fn run(cli: Cli) -> Result<()> {
             let f = forensics(&ch, &tenant, days).await?;
             out(json, &f, || sentientiq_control::forensics::render(&f))?;
         }
+        // Answered above, before any gRPC connection.
+        Cmd::Dashboard(_) => {}
         Cmd::Evi { tenant, minutes } => {
             let now = now_minute()?;
             let mut an = grpc::analytics_client::AnalyticsClient::new(ch.clone());

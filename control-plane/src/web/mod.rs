@@ -1,0 +1,1071 @@
+//! The control plane's web dashboard (issue 18), served on `http_listen` beside `/metrics`.
+//!
+//! - **Login**: a tenant's dashboard token (`siqctl dashboard token TENANT`: random, shown
+//!   once, only its SHA-256 stored, [`crate::store::dashboard`]) or the admin token (every
+//!   tenant). A login sets an `HttpOnly`, `SameSite=Strict` cookie naming a server-side session
+//!   ([`session`]) that lives `dashboard_session_s`; a tenant's session ends when its token is
+//!   revoked or replaced (checked at every request). Failed logins are limited per address
+//!   ([`limit`]). Tokens are never logged.
+//! - **Scoping**: a tenant's session sees only its own pages; another tenant's URL answers 404,
+//!   as an unknown tenant does (existence is not disclosed).
+//! - **CSRF**: every state-changing POST checks `Origin` (or `Referer`) against `Host`, and,
+//!   once signed in, the session's token in a hidden field.
+//! - **Pages** ([`pages`], pure): live (EVI chart and a server-sent feed of alerts, [`feed`]),
+//!   alerts (chain state; Acknowledge / False alarm queue the command `siqctl alerts ack`
+//!   does), forensics, and the public failures page (only when the tenant published it).
+//! - **Operator API** for `siqctl dashboard` (admin bearer token):
+//!   `POST /admin/dashboard/{tenant}/token|revoke|publish?on=true|false`.
+//!
+//! Static assets (`control-plane/web/`) are compiled into the binary.
+
+pub mod feed;
+pub mod limit;
+pub mod pages;
+pub mod session;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Form, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use sentientiq_proto::grpc::AlertCommand;
+use serde::Deserialize;
+use sha2::Digest;
+use subtle::ConstantTimeEq;
+
+use crate::store::{Store, StoreError};
+use crate::telemetry::Metrics;
+use session::{Sessions, Who};
+
+/// The session cookie's name.
+pub const COOKIE: &str = "siq_session";
+/// Dashboard tokens: this prefix and 64 hex digits (256 bits from the OS generator).
+pub const TOKEN_PREFIX: &str = "siq_dash_";
+/// How far back the live page's chart goes, minutes.
+pub const LIVE_MINUTES: i64 = 60;
+/// The live feed's poll of the store.
+pub const FEED_POLL: Duration = Duration::from_secs(1);
+/// The feed starts with the alerts changed in the last hour.
+pub const FEED_BACKLOG_MS: i64 = 60 * 60 * 1000;
+
+const CSS: &str = include_str!("../../web/dashboard.css");
+const JS: &str = include_str!("../../web/dashboard.js");
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+                   connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// What the dashboard needs of the plane's config.
+#[derive(Clone)]
+pub struct Settings {
+    pub admin_token: String,
+    pub session_lifetime_ms: i64,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("admin_token", &"<redacted>")
+            .field("session_lifetime_ms", &self.session_lifetime_ms)
+            .finish()
+    }
+}
+
+/// The settings of the running server, set by [`configure`] (`crate::serve` calls it with the
+/// config). Until then the dashboard answers 503.
+static SETTINGS: RwLock<Option<Settings>> = RwLock::new(None);
+
+/// Gives the dashboard the plane's config.
+pub fn configure(cfg: &crate::Config) {
+    set_settings(Settings {
+        admin_token: cfg.admin_token.clone(),
+        session_lifetime_ms: (cfg.dashboard_session_s as i64).saturating_mul(1000),
+    });
+}
+
+fn set_settings(s: Settings) {
+    *SETTINGS.write().unwrap_or_else(|p| p.into_inner()) = Some(s);
+}
+
+fn settings() -> Option<Settings> {
+    SETTINGS.read().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+#[derive(Debug, Clone)]
+pub struct Dashboard {
+    store: Arc<Store>,
+    metrics: Arc<Metrics>,
+    sessions: Arc<Mutex<Sessions>>,
+    limiter: Arc<Mutex<limit::LoginLimiter>>,
+    /// Becomes true when the server stops: live feeds end.
+    stopping: tokio::sync::watch::Receiver<bool>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// 32 random bytes as hex.
+fn random_hex() -> Result<String, getrandom::Error> {
+    let mut b = [0u8; 32];
+    getrandom::fill(&mut b)?;
+    Ok(hex::encode(b))
+}
+
+/// A new dashboard token.
+pub fn generate_token() -> Result<String, getrandom::Error> {
+    Ok(format!("{TOKEN_PREFIX}{}", random_hex()?))
+}
+
+/// What is stored of a token: lowercase hex SHA-256.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(sha2::Sha256::digest(token.as_bytes()))
+}
+
+/// An HTML response with the dashboard's security headers.
+fn html(status: StatusCode, body: String) -> Response {
+    let mut r = (status, body).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    secure(h);
+    r
+}
+
+fn secure(h: &mut HeaderMap) {
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CSP),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+}
+
+fn redirect(to: &str) -> Response {
+    let mut r = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(to) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    secure(r.headers_mut());
+    r
+}
+
+fn not_found() -> Response {
+    html(
+        StatusCode::NOT_FOUND,
+        pages::message("Not found", "There is no such page here."),
+    )
+}
+
+fn unavailable(why: &str) -> Response {
+    html(
+        StatusCode::SERVICE_UNAVAILABLE,
+        pages::message("Unavailable", why),
+    )
+}
+
+fn forbidden(why: &str) -> Response {
+    html(StatusCode::FORBIDDEN, pages::message("Refused", why))
+}
+
+fn store_error(e: StoreError) -> Response {
+    match e {
+        StoreError::NotFound(_) => not_found(),
+        e => {
+            tracing::error!(error = %e, "dashboard: storage");
+            unavailable("The plane's store could not be read; try again.")
+        }
+    }
+}
+
+/// Runs blocking store work off the async threads.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, Response> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(store_error),
+        Err(e) => {
+            tracing::error!(error = %e, "dashboard: store task");
+            Err(unavailable("The plane is busy; try again."))
+        }
+    }
+}
+
+fn header_str(h: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn same_origin(h: &HeaderMap) -> bool {
+    session::origin_ok(
+        header_str(h, header::ORIGIN),
+        header_str(h, header::REFERER),
+        header_str(h, header::HOST),
+    )
+}
+
+/// The signed-in session of a request: (session id, session).
+struct Signed {
+    id: String,
+    s: session::Session,
+}
+
+impl Dashboard {
+    pub fn new(
+        store: Arc<Store>,
+        metrics: Arc<Metrics>,
+        stopping: tokio::sync::watch::Receiver<bool>,
+    ) -> Dashboard {
+        Dashboard {
+            store,
+            metrics,
+            stopping,
+            sessions: Arc::new(Mutex::new(Sessions::new(0))),
+            limiter: Arc::new(Mutex::new(limit::LoginLimiter::default())),
+        }
+    }
+
+    fn sessions(&self) -> std::sync::MutexGuard<'_, Sessions> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The request's live session, if any. A tenant session whose token was revoked or
+    /// replaced ends here.
+    async fn signed(&self, h: &HeaderMap) -> Result<Option<Signed>, Response> {
+        let Some(id) = header_str(h, header::COOKIE)
+            .and_then(|c| session::cookie(c, COOKIE))
+            .map(str::to_string)
+        else {
+            return Ok(None);
+        };
+        let Some(s) = self.sessions().get(&id, now_ms()).cloned() else {
+            return Ok(None);
+        };
+        if let Who::Tenant { id: t, token_hash } = &s.who {
+            let (store, t2) = (self.store.clone(), t.clone());
+            let current = blocking(move || store.dashboard_token_hash(&t2)).await?;
+            if current.as_deref() != Some(token_hash.as_str()) {
+                self.sessions().end_tenant(t);
+                return Ok(None);
+            }
+        }
+        Ok(Some(Signed { id, s }))
+    }
+
+    /// The session allowed to see `tenant`'s pages, or the answer: sign in (303 to the
+    /// login), or 404 for another tenant's or an unknown tenant.
+    async fn guard(&self, h: &HeaderMap, tenant: &str) -> Result<Signed, Response> {
+        let Some(s) = self.signed(h).await? else {
+            return Err(redirect("/login"));
+        };
+        if !s.s.who.may_see(tenant) {
+            return Err(not_found());
+        }
+        let (store, t) = (self.store.clone(), tenant.to_string());
+        if blocking(move || store.tenant(&t)).await?.is_none() {
+            return Err(not_found());
+        }
+        Ok(s)
+    }
+}
+
+fn frame<'a>(tenant: &'a str, s: &'a Signed, who: &'a str) -> pages::Frame<'a> {
+    pages::Frame {
+        tenant,
+        csrf: &s.s.csrf,
+        who,
+        admin: s.s.who == Who::Admin,
+    }
+}
+
+fn who_name(w: &Who) -> String {
+    match w {
+        Who::Admin => "admin".into(),
+        Who::Tenant { id, .. } => id.clone(),
+    }
+}
+
+/// The dashboard's routes, to merge into the plane's HTTP app (which must be served with
+/// `ConnectInfo<SocketAddr>`). Live feeds end once `stopping` is true.
+pub fn router(
+    store: Arc<Store>,
+    metrics: Arc<Metrics>,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/static/dashboard.css", get(css))
+        .route("/static/dashboard.js", get(js))
+        .route("/t", get(tenants))
+        .route("/t/{tenant}", get(live))
+        .route("/t/{tenant}/evi.json", get(evi_json))
+        .route("/t/{tenant}/events", get(events))
+        .route("/t/{tenant}/alerts", get(alerts))
+        .route("/t/{tenant}/alerts/{alert}", post(act))
+        .route("/t/{tenant}/forensics", get(forensics))
+        .route("/public/{tenant}/failures", get(public_failures))
+        .route("/admin/dashboard/{tenant}/{op}", post(admin))
+        .with_state(Dashboard::new(store, metrics, stopping))
+}
+
+async fn css() -> Response {
+    let mut r = CSS.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/css; charset=utf-8"),
+    );
+    r.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
+async fn js() -> Response {
+    let mut r = JS.into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    r.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
+async fn index(State(d): State<Dashboard>, h: HeaderMap) -> Response {
+    match d.signed(&h).await {
+        Ok(Some(_)) => redirect("/t"),
+        Ok(None) => redirect("/login"),
+        Err(r) => r,
+    }
+}
+
+async fn login_page() -> Response {
+    html(StatusCode::OK, pages::login(None))
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    token: String,
+}
+
+async fn login(
+    State(d): State<Dashboard>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    h: HeaderMap,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let Some(cfg) = settings() else {
+        return unavailable("The plane is starting; try again in a moment.");
+    };
+    if !same_origin(&h) {
+        return forbidden("This form must be sent from the dashboard's own page.");
+    }
+    let now = now_ms();
+    let ip = peer.ip();
+    let limited = d
+        .limiter
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .check(ip, now);
+    if let Err(retry_ms) = limited {
+        let mut r = html(
+            StatusCode::TOO_MANY_REQUESTS,
+            pages::login(Some(&format!(
+                "Too many failed sign-ins from this address; try again in {} s.",
+                (retry_ms + 999) / 1000
+            ))),
+        );
+        if let Ok(v) = HeaderValue::from_str(&((retry_ms + 999) / 1000).to_string()) {
+            r.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        return r;
+    }
+    let token = f.token.trim().to_string();
+    let who = if token.is_empty() {
+        None
+    } else if bool::from(token.as_bytes().ct_eq(cfg.admin_token.as_bytes())) {
+        Some(Who::Admin)
+    } else if token.starts_with(TOKEN_PREFIX) {
+        let hash = token_hash(&token);
+        let (store, h2) = (d.store.clone(), hash.clone());
+        match blocking(move || store.dashboard_tenant_of(&h2)).await {
+            Ok(t) => t.map(|id| Who::Tenant {
+                id,
+                token_hash: hash,
+            }),
+            Err(r) => return r,
+        }
+    } else {
+        None
+    };
+    let Some(who) = who else {
+        d.limiter
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .failed(ip, now);
+        tracing::info!(peer = %ip, "dashboard: sign-in refused");
+        let msg = if token.is_empty() {
+            "Enter a dashboard token."
+        } else {
+            "That token is not valid: it may be mistyped, revoked or replaced by a newer one."
+        };
+        return html(StatusCode::UNAUTHORIZED, pages::login(Some(msg)));
+    };
+    let (id, csrf) = match (random_hex(), random_hex()) {
+        (Ok(a), Ok(b)) => (a, b),
+        _ => return unavailable("No randomness for a session; try again."),
+    };
+    tracing::info!(who = %who_name(&who), "dashboard: signed in");
+    {
+        let mut s = d.sessions();
+        s.set_lifetime(cfg.session_lifetime_ms);
+        s.create(id.clone(), csrf, who, now);
+    }
+    let mut r = redirect("/t");
+    let cookie = format!(
+        "{COOKIE}={id}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
+        cfg.session_lifetime_ms / 1000
+    );
+    if let Ok(v) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn logout(State(d): State<Dashboard>, h: HeaderMap, Form(f): Form<CsrfForm>) -> Response {
+    let s = match d.signed(&h).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return redirect("/login"),
+        Err(r) => return r,
+    };
+    if !same_origin(&h) || !session::csrf_ok(&s.s, &f.csrf) {
+        return forbidden("This form must be sent from the dashboard's own page.");
+    }
+    d.sessions().remove(&s.id);
+    let mut r = redirect("/login");
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("siq_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    r
+}
+
+async fn tenants(State(d): State<Dashboard>, h: HeaderMap) -> Response {
+    let s = match d.signed(&h).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return redirect("/login"),
+        Err(r) => return r,
+    };
+    match &s.s.who {
+        Who::Tenant { id, .. } => redirect(&format!("/t/{id}")),
+        Who::Admin => {
+            let store = d.store.clone();
+            match blocking(move || store.tenants()).await {
+                Ok(ts) => {
+                    let ids: Vec<String> = ts.into_iter().map(|t| t.id).collect();
+                    html(StatusCode::OK, pages::tenants(&ids, &s.s.csrf))
+                }
+                Err(r) => r,
+            }
+        }
+    }
+}
+
+fn minute_now() -> i64 {
+    now_ms().div_euclid(60_000)
+}
+
+/// The EVI points of the last [`LIVE_MINUTES`], as `Analytics.Evi` computes them.
+async fn evi_points(
+    d: &Dashboard,
+    tenant: &str,
+) -> Result<Vec<sentientiq_proto::grpc::EviPoint>, Response> {
+    let to = minute_now() + 1;
+    let from = to - LIVE_MINUTES;
+    let (store, t) = (d.store.clone(), tenant.to_string());
+    blocking(move || {
+        let lookback = 4 * sentientiq_core::evi::BASELINE_MINUTES as i64;
+        let windows = store.aggregates(&t, from - lookback, to)?;
+        Ok(crate::service::evi_points(&windows, from))
+    })
+    .await
+}
+
+async fn live(State(d): State<Dashboard>, Path(tenant): Path<String>, h: HeaderMap) -> Response {
+    let s = match d.guard(&h, &tenant).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    match evi_points(&d, &tenant).await {
+        Ok(p) => {
+            let who = who_name(&s.s.who);
+            html(
+                StatusCode::OK,
+                pages::live(&frame(&tenant, &s, &who), &p, LIVE_MINUTES),
+            )
+        }
+        Err(r) => r,
+    }
+}
+
+async fn evi_json(
+    State(d): State<Dashboard>,
+    Path(tenant): Path<String>,
+    h: HeaderMap,
+) -> Response {
+    if let Err(r) = d.guard(&h, &tenant).await {
+        return r;
+    }
+    match evi_points(&d, &tenant).await {
+        Ok(p) => {
+            let mut r = axum::Json(pages::evi_json(&p)).into_response();
+            secure(r.headers_mut());
+            r
+        }
+        Err(r) => r,
+    }
+}
+
+/// Server-sent events: every new or changed alert of the tenant (polled every second), as
+/// `alert` events of [`pages::alert_json`]. Ends when the session does.
+async fn events(State(d): State<Dashboard>, Path(tenant): Path<String>, h: HeaderMap) -> Response {
+    let s = match d.guard(&h, &tenant).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Event, Infallible>>(64);
+    let cookie = h.get(header::COOKIE).cloned();
+    let mut stop = d.stopping.clone();
+    tokio::spawn(async move {
+        let mut f = feed::Feed::new(now_ms() - FEED_BACKLOG_MS);
+        let mut auth = HeaderMap::new();
+        if let Some(c) = cookie {
+            auth.insert(header::COOKIE, c);
+        }
+        let _ = tx
+            .send(Ok(Event::default().event("ready").data("{}")))
+            .await;
+        loop {
+            if *stop.borrow() {
+                return;
+            }
+            // The session still holds (not expired, logged out or revoked).
+            match d.signed(&auth).await {
+                Ok(Some(now)) if now.id == s.id => {}
+                _ => return,
+            }
+            let (store, t, since) = (d.store.clone(), tenant.clone(), f.since_ms());
+            // A failed read (logged) is retried at the next poll.
+            let read = blocking(move || store.list_alerts(Some(&t), since, false))
+                .await
+                .unwrap_or_default();
+            for a in f.changes(read) {
+                let ev = Event::default()
+                    .event("alert")
+                    .data(pages::alert_json(&a).to_string());
+                if tx.send(Ok(ev)).await.is_err() {
+                    return;
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(FEED_POLL) => {}
+                _ = stop.changed() => return,
+            }
+            if tx.is_closed() {
+                return;
+            }
+        }
+    });
+    let mut r = Sse::new(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+#[derive(Deserialize)]
+struct Notice {
+    #[serde(default)]
+    done: String,
+    #[serde(default)]
+    alert: String,
+}
+
+async fn alerts(
+    State(d): State<Dashboard>,
+    Path(tenant): Path<String>,
+    Query(q): Query<Notice>,
+    h: HeaderMap,
+) -> Response {
+    let s = match d.guard(&h, &tenant).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let (store, t) = (d.store.clone(), tenant.clone());
+    let (list, pending) = match blocking(move || {
+        Ok((
+            store.list_alerts(Some(&t), 0, false)?,
+            store.pending_alert_actions(&t)?,
+        ))
+    })
+    .await
+    {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let notice = match q.done.as_str() {
+        "acknowledge" => Some(format!(
+            "Acknowledgement of {} sent to the edge holding it.",
+            q.alert
+        )),
+        "false_alarm" => Some(format!(
+            "False alarm label of {} sent to the edge holding it.",
+            q.alert
+        )),
+        "noop" => Some(format!("{} already shows that.", q.alert)),
+        _ => None,
+    };
+    let who = who_name(&s.s.who);
+    html(
+        StatusCode::OK,
+        pages::alerts(
+            &frame(&tenant, &s, &who),
+            &list,
+            &pending,
+            notice.as_deref(),
+        ),
+    )
+}
+
+#[derive(Deserialize)]
+struct ActForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    action: String,
+}
+
+/// Acknowledge / False alarm: queues the command `Alerts.Act` (`siqctl alerts ack`) does.
+async fn act(
+    State(d): State<Dashboard>,
+    Path((tenant, alert)): Path<(String, String)>,
+    h: HeaderMap,
+    Form(f): Form<ActForm>,
+) -> Response {
+    let s = match d.guard(&h, &tenant).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !same_origin(&h) || !session::csrf_ok(&s.s, &f.csrf) {
+        return forbidden("This form must be sent from the dashboard's own page.");
+    }
+    if !crate::store::alerts::ACTIONS.contains(&f.action.as_str()) {
+        return html(
+            StatusCode::BAD_REQUEST,
+            pages::message("Refused", "Unknown action."),
+        );
+    }
+    let c = AlertCommand {
+        alert_id: alert.clone(),
+        action: f.action.clone(),
+        by: s.s.who.by(),
+        tenant_id: tenant.clone(),
+    };
+    let store = d.store.clone();
+    let queued = match blocking(move || store.queue_command(&c)).await {
+        Ok(q) => q,
+        Err(r) => return r,
+    };
+    if queued {
+        d.metrics.alert_commands_queued.fetch_add(1, Relaxed);
+    }
+    tracing::info!(%tenant, %alert, action = %f.action, queued, "dashboard: alert action");
+    let done = if queued { f.action.as_str() } else { "noop" };
+    let alert_q: String = alert
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .collect();
+    redirect(&format!("/t/{tenant}/alerts?done={done}&alert={alert_q}"))
+}
+
+#[derive(Deserialize)]
+struct Days {
+    days: Option<i64>,
+}
+
+async fn tenant_report(
+    d: &Dashboard,
+    tenant: &str,
+    days: i64,
+) -> Result<crate::forensics::TenantForensics, Response> {
+    let to = minute_now() + 1;
+    let from = to - days * 1440;
+    let (store, t) = (d.store.clone(), tenant.to_string());
+    blocking(move || {
+        let tn = store
+            .tenant(&t)?
+            .ok_or_else(|| StoreError::NotFound(format!("tenant {t}")))?;
+        let windows = store.experiment_windows(&tn.id, from, to)?;
+        let alerts = store.list_alerts(Some(&tn.id), from.saturating_mul(60_000), false)?;
+        Ok(crate::forensics::tenant_forensics(
+            &tn, from, to, &windows, &alerts,
+        ))
+    })
+    .await
+}
+
+/// The `days` asked (default 7), or the answer refusing it.
+fn days_of(q: &Days) -> Result<i64, Box<Response>> {
+    let d = q.days.unwrap_or(7);
+    if !(1..=366).contains(&d) {
+        return Err(Box::new(html(
+            StatusCode::BAD_REQUEST,
+            pages::message("Refused", "days must be 1 to 366."),
+        )));
+    }
+    Ok(d)
+}
+
+async fn forensics(
+    State(d): State<Dashboard>,
+    Path(tenant): Path<String>,
+    Query(q): Query<Days>,
+    h: HeaderMap,
+) -> Response {
+    let s = match d.guard(&h, &tenant).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let days = match days_of(&q) {
+        Ok(d) => d,
+        Err(r) => return *r,
+    };
+    match tenant_report(&d, &tenant, days).await {
+        Ok(r) => {
+            let who = who_name(&s.s.who);
+            html(
+                StatusCode::OK,
+                pages::forensics(&frame(&tenant, &s, &who), &r, days),
+            )
+        }
+        Err(r) => r,
+    }
+}
+
+/// No login; 404 unless the tenant published it (an unknown tenant is 404 too).
+async fn public_failures(
+    State(d): State<Dashboard>,
+    Path(tenant): Path<String>,
+    Query(q): Query<Days>,
+) -> Response {
+    let days = match days_of(&q) {
+        Ok(d) => d,
+        Err(r) => return *r,
+    };
+    let (store, t) = (d.store.clone(), tenant.clone());
+    match blocking(move || store.failures_public(&t)).await {
+        Ok(true) => {}
+        Ok(false) => return not_found(),
+        Err(r) => return r,
+    }
+    match tenant_report(&d, &tenant, days).await {
+        Ok(r) => html(StatusCode::OK, pages::public_failures(&tenant, &r, days)),
+        Err(r) => r,
+    }
+}
+
+#[derive(Deserialize)]
+struct On {
+    on: Option<bool>,
+}
+
+fn json_answer(status: StatusCode, v: serde_json::Value) -> Response {
+    let mut r = (status, axum::Json(v)).into_response();
+    secure(r.headers_mut());
+    r
+}
+
+/// `siqctl dashboard`: the admin bearer token; `token` issues (shown once in the answer),
+/// `revoke` revokes, `publish?on=` publishes or withdraws the failures page.
+async fn admin(
+    State(d): State<Dashboard>,
+    Path((tenant, op)): Path<(String, String)>,
+    Query(on): Query<On>,
+    h: HeaderMap,
+) -> Response {
+    let err = |status: StatusCode, m: &str| json_answer(status, serde_json::json!({ "error": m }));
+    let Some(cfg) = settings() else {
+        return err(StatusCode::SERVICE_UNAVAILABLE, "the plane is starting");
+    };
+    let bearer = header_str(&h, header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer "));
+    match bearer {
+        Some(t) if bool::from(t.as_bytes().ct_eq(cfg.admin_token.as_bytes())) => {}
+        Some(_) => return err(StatusCode::UNAUTHORIZED, "wrong admin token"),
+        None => {
+            return err(
+                StatusCode::UNAUTHORIZED,
+                "missing `authorization: Bearer <admin token>`",
+            );
+        }
+    }
+    let store = d.store.clone();
+    let t = tenant.clone();
+    let answer = match op.as_str() {
+        "token" => {
+            let Ok(token) = generate_token() else {
+                return err(StatusCode::INTERNAL_SERVER_ERROR, "no randomness");
+            };
+            let hash = token_hash(&token);
+            let h2 = hash.clone();
+            match blocking(move || store.set_dashboard_token(&t, &h2)).await {
+                Ok(()) => {
+                    // A new token replaces the old one: its sessions end.
+                    d.sessions().end_tenant(&tenant);
+                    tracing::info!(%tenant, "dashboard token issued");
+                    serde_json::json!({ "tenant": tenant, "token": token, "token_hash": hash })
+                }
+                Err(_) => return err(StatusCode::NOT_FOUND, &format!("tenant {tenant} not found")),
+            }
+        }
+        "revoke" => match blocking(move || store.revoke_dashboard_token(&t)).await {
+            Ok(had) => {
+                d.sessions().end_tenant(&tenant);
+                tracing::info!(%tenant, had, "dashboard token revoked");
+                serde_json::json!({ "tenant": tenant, "revoked": had })
+            }
+            Err(_) => return err(StatusCode::NOT_FOUND, &format!("tenant {tenant} not found")),
+        },
+        "publish" => {
+            let Some(on) = on.on else {
+                return err(StatusCode::BAD_REQUEST, "publish?on=true|false");
+            };
+            match blocking(move || store.set_failures_public(&t, on)).await {
+                Ok(()) => {
+                    tracing::info!(%tenant, on, "dashboard failures page publication");
+                    serde_json::json!({ "tenant": tenant, "public_failures": on })
+                }
+                Err(_) => return err(StatusCode::NOT_FOUND, &format!("tenant {tenant} not found")),
+            }
+        }
+        _ => return err(StatusCode::NOT_FOUND, "token, revoke or publish"),
+    };
+    json_answer(StatusCode::OK, answer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_random_prefixed_and_stored_as_their_hash() {
+        let a = generate_token().expect("random");
+        let b = generate_token().expect("random");
+        assert_ne!(a, b);
+        assert!(a.starts_with(TOKEN_PREFIX) && a.len() == TOKEN_PREFIX.len() + 64);
+        let h = token_hash(&a);
+        assert_eq!(h.len(), 64);
+        assert!(!h.contains(&a[TOKEN_PREFIX.len()..]));
+        assert_eq!(h, token_hash(&a));
+    }
+
+    const ADMIN: &str = "unit-admin-token-000001";
+
+    /// One HTTP/1.1 exchange: (status, head, body).
+    async fn http(port: u16, req: String) -> (u16, String, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        s.write_all(req.as_bytes()).await.expect("write");
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.expect("read");
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").expect("http");
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .expect("status");
+        (status, head.to_string(), body.to_string())
+    }
+
+    fn get(path: &str, cookie: &str) -> String {
+        format!("GET {path} HTTP/1.1\r\nHost: h\r\nCookie: {cookie}\r\nConnection: close\r\n\r\n")
+    }
+
+    fn post(path: &str, extra: &str, body: &str) -> String {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: h\r\n{extra}Content-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    fn cookie_of(head: &str) -> String {
+        head.lines()
+            .find_map(|l| l.strip_prefix("set-cookie: "))
+            .and_then(|c| c.split(';').next())
+            .expect("a session cookie")
+            .to_string()
+    }
+
+    #[tokio::test]
+    async fn the_handlers_scope_sessions_to_their_tenant_and_check_csrf_and_tokens() {
+        use sentientiq_proto::grpc::Tenant;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(Store::open(dir.path()).expect("open"));
+        for id in ["acme", "globex"] {
+            store
+                .create_tenant(Tenant {
+                    id: id.into(),
+                    ..Tenant::default()
+                })
+                .expect("tenant");
+        }
+        set_settings(Settings {
+            admin_token: ADMIN.into(),
+            session_lifetime_ms: 60_000,
+        });
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(crate::serve_http(
+            store.clone(),
+            Arc::new(Metrics::default()),
+            l,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        let origin = "Origin: http://h\r\n";
+        // The operator API: the admin bearer token only.
+        let (st, _, _) = http(port, post("/admin/dashboard/acme/token", "", "")).await;
+        assert_eq!(st, 401);
+        let bearer = format!("Authorization: Bearer {ADMIN}\r\n");
+        let (st, _, body) = http(port, post("/admin/dashboard/acme/token", &bearer, "")).await;
+        assert_eq!(st, 200, "{body}");
+        let token = serde_json::from_str::<serde_json::Value>(&body).expect("json")["token"]
+            .as_str()
+            .expect("token")
+            .to_string();
+        assert_eq!(
+            store.dashboard_token_hash("acme").expect("read"),
+            Some(token_hash(&token)),
+            "only the hash is stored"
+        );
+        // Sign in: refused from another origin, 401 for a wrong token, 303 + cookie for acme's.
+        let form = format!("token={token}");
+        let (st, _, _) = http(port, post("/login", "Origin: http://evil\r\n", &form)).await;
+        assert_eq!(st, 403);
+        let (st, _, _) = http(port, post("/login", origin, "token=siq_dash_00")).await;
+        assert_eq!(st, 401);
+        let (st, head, _) = http(port, post("/login", origin, &form)).await;
+        assert_eq!(st, 303);
+        assert!(head.contains("HttpOnly; SameSite=Strict"), "{head}");
+        let c = cookie_of(&head);
+        // Its own pages; nothing of globex's, which answers as an unknown tenant does.
+        for (path, want) in [
+            ("/t/acme", 200),
+            ("/t/acme/alerts", 200),
+            ("/t/acme/forensics", 200),
+            ("/t/globex", 404),
+            ("/t/globex/alerts", 404),
+            ("/t/globex/evi.json", 404),
+            ("/t/globex/events", 404),
+            ("/t/nosuch", 404),
+        ] {
+            assert_eq!(http(port, get(path, &c)).await.0, want, "{path}");
+        }
+        assert_eq!(
+            http(port, get("/t/acme", "siq_session=forged")).await.0,
+            303
+        );
+        // A POST without the session's CSRF token is refused.
+        let (st, _, _) = http(
+            port,
+            post(
+                "/t/acme/alerts/al_1",
+                &format!("{origin}Cookie: {c}\r\n"),
+                "csrf=nope&action=acknowledge",
+            ),
+        )
+        .await;
+        assert_eq!(st, 403);
+        // A revoked token ends the session at its next request.
+        let (st, _, _) = http(port, post("/admin/dashboard/acme/revoke", &bearer, "")).await;
+        assert_eq!(st, 200);
+        assert_eq!(http(port, get("/t/acme", &c)).await.0, 303);
+        // The failures page is public only once published.
+        assert_eq!(http(port, get("/public/acme/failures", "")).await.0, 404);
+        let (st, _, _) = http(
+            port,
+            post("/admin/dashboard/acme/publish?on=true", &bearer, ""),
+        )
+        .await;
+        assert_eq!(st, 200);
+        assert_eq!(http(port, get("/public/acme/failures", "")).await.0, 200);
+        assert_eq!(http(port, get("/public/globex/failures", "")).await.0, 404);
+
+        // An open live feed does not hold the server's shutdown up.
+        let (_, head, _) = http(port, post("/login", origin, &format!("token={ADMIN}"))).await;
+        let admin = cookie_of(&head);
+        let mut feed = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            feed.write_all(get("/t/globex/events", &admin).as_bytes())
+                .await
+                .expect("write");
+            let mut first = [0u8; 64];
+            let n = feed.read(&mut first).await.expect("read");
+            assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"));
+        }
+        let _ = stop.send(());
+        tokio::time::timeout(Duration::from_secs(5), server)
+            .await
+            .expect("the server stops with a feed open")
+            .expect("joined")
+            .expect("served");
+    }
+
+    #[test]
+    fn settings_never_show_the_admin_token() {
+        let s = Settings {
+            admin_token: "secret-admin-token".into(),
+            session_lifetime_ms: 1,
+        };
+        assert!(!format!("{s:?}").contains("secret"));
+    }
+}

@@ -1,0 +1,814 @@
+//! The dashboard's pages as HTML, pure: each takes what the handler read from the store and
+//! returns the document. Everything a tenant, an edge or a visitor wrote is escaped
+//! ([`esc`]); data for the scripts travels as JSON in a non-executed `<script
+//! type="application/json">` with `<` escaped, so no value can close the element. Pages need
+//! no inline script or style (the server's CSP forbids both): charts and bars are SVG
+//! elements whose geometry is in attributes.
+
+use std::fmt::Write;
+
+use sentientiq_experiments::{ArmReport, Estimate, Srm};
+use sentientiq_proto::grpc::{AlertRecord, EviPoint};
+
+use crate::forensics::{Failures, TenantForensics, claim_text};
+
+/// HTML-escapes text for element content and quoted attributes.
+pub fn esc(s: &str) -> String {
+    let mut o = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => o.push_str("&amp;"),
+            '<' => o.push_str("&lt;"),
+            '>' => o.push_str("&gt;"),
+            '"' => o.push_str("&quot;"),
+            '\'' => o.push_str("&#39;"),
+            c => o.push(c),
+        }
+    }
+    o
+}
+
+/// JSON for a `<script type="application/json">` element.
+pub fn json_script(v: &serde_json::Value) -> String {
+    v.to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+}
+
+/// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS` UTC.
+pub fn utc_ms(ms: i64) -> String {
+    if ms <= 0 {
+        return "—".into();
+    }
+    let secs = ms.div_euclid(1000);
+    let (days, s) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, mo, d) = sentientiq_proto::civil_date(days);
+    format!(
+        "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02}",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
+/// Cents as dollars with thousands separators: `$1,234.50`.
+pub fn dollars_cents(c: i64) -> String {
+    let (sign, c) = if c < 0 {
+        ("-", c.unsigned_abs())
+    } else {
+        ("", c as u64)
+    };
+    let whole = (c / 100).to_string();
+    let mut grouped = String::new();
+    for (i, ch) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(ch);
+    }
+    format!("{sign}${grouped}.{:02}", c % 100)
+}
+
+/// Which page the navigation marks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Live,
+    Alerts,
+    Forensics,
+}
+
+/// What every signed-in page shows in its header.
+#[derive(Debug, Clone)]
+pub struct Frame<'a> {
+    pub tenant: &'a str,
+    /// The session's CSRF token (for the logout form and the page's own forms).
+    pub csrf: &'a str,
+    /// Shown as who is signed in.
+    pub who: &'a str,
+    /// The admin sees the list of tenants.
+    pub admin: bool,
+}
+
+fn head(title: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{} · SentientIQ</title>\
+         <link rel=\"stylesheet\" href=\"/static/dashboard.css\">\
+         <script src=\"/static/dashboard.js\" defer></script></head><body>",
+        esc(title)
+    )
+}
+
+fn page(f: &Frame<'_>, tab: Tab, title: &str, body: &str) -> String {
+    let t = esc(f.tenant);
+    let link = |tb: Tab, href: String, name: &str| {
+        format!(
+            "<a href=\"{href}\"{}>{name}</a>",
+            if tb == tab {
+                " class=\"on\" aria-current=\"page\""
+            } else {
+                ""
+            }
+        )
+    };
+    let mut s = head(&format!("{title} — {}", f.tenant));
+    let _ = write!(
+        s,
+        "<header><span class=\"brand\">SentientIQ</span><span class=\"tenant\">{t}</span><nav>{}{}{}\
+         <a href=\"/public/{t}/failures\">Public failures</a>{}</nav>\
+         <form method=\"post\" action=\"/logout\" class=\"logout\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{}\"><span class=\"who\">{}</span>\
+         <button type=\"submit\">Sign out</button></form></header><main>{body}</main></body></html>",
+        link(Tab::Live, format!("/t/{t}"), "Live"),
+        link(Tab::Alerts, format!("/t/{t}/alerts"), "Alerts"),
+        link(Tab::Forensics, format!("/t/{t}/forensics"), "Forensics"),
+        if f.admin {
+            "<a href=\"/t\">All tenants</a>"
+        } else {
+            ""
+        },
+        esc(f.csrf),
+        esc(f.who),
+    );
+    s
+}
+
+/// The login page; `error` is shown above the form.
+pub fn login(error: Option<&str>) -> String {
+    let mut s = head("Sign in");
+    let _ = write!(
+        s,
+        "<main class=\"login\"><h1>SentientIQ dashboard</h1>{}\
+         <form method=\"post\" action=\"/login\">\
+         <label for=\"token\">Dashboard token</label>\
+         <input id=\"token\" name=\"token\" type=\"password\" autocomplete=\"off\" required autofocus>\
+         <button type=\"submit\">Sign in</button></form>\
+         <p class=\"hint\">Ask your operator for a token: <code>siqctl dashboard token TENANT</code>.</p>\
+         </main></body></html>",
+        error.map_or(String::new(), |e| format!(
+            "<p class=\"error\" role=\"alert\">{}</p>",
+            esc(e)
+        )),
+    );
+    s
+}
+
+/// A plain message page (not found, refused, ...).
+pub fn message(title: &str, text: &str) -> String {
+    let mut s = head(title);
+    let _ = write!(
+        s,
+        "<main class=\"login\"><h1>{}</h1><p>{}</p><p><a href=\"/\">Dashboard</a></p></main></body></html>",
+        esc(title),
+        esc(text)
+    );
+    s
+}
+
+/// The admin's list of tenants.
+pub fn tenants(ids: &[String], csrf: &str) -> String {
+    let f = Frame {
+        tenant: "all tenants",
+        csrf,
+        who: "admin",
+        admin: true,
+    };
+    let mut body = String::from("<h1>Tenants</h1><ul class=\"tenants\">");
+    for id in ids {
+        let _ = write!(
+            body,
+            "<li><a href=\"/t/{0}\">{0}</a> · <a href=\"/t/{0}/alerts\">alerts</a> · \
+             <a href=\"/t/{0}/forensics\">forensics</a></li>",
+            esc(id)
+        );
+    }
+    if ids.is_empty() {
+        body += "<li>No tenants yet: <code>siqctl tenant create ID</code>.</li>";
+    }
+    body += "</ul>";
+    let mut s = head("Tenants");
+    let _ = write!(
+        s,
+        "<header><span class=\"brand\">SentientIQ</span><span class=\"tenant\">{}</span><nav></nav>\
+         <form method=\"post\" action=\"/logout\" class=\"logout\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{}\"><span class=\"who\">admin</span>\
+         <button type=\"submit\">Sign out</button></form></header><main>{body}</main></body></html>",
+        esc(f.tenant),
+        esc(f.csrf)
+    );
+    s
+}
+
+/// The EVI points as the chart script reads them: `{region, minute, evi, active}`; the global
+/// index has region `""`.
+pub fn evi_json(points: &[EviPoint]) -> serde_json::Value {
+    serde_json::Value::Array(
+        points
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "region": p.region,
+                    "minute": p.minute,
+                    "evi": p.evi,
+                    "active": p.active_sessions,
+                })
+            })
+            .collect(),
+    )
+}
+
+/// An alert as the live feed shows it.
+pub fn alert_json(a: &AlertRecord) -> serde_json::Value {
+    serde_json::json!({
+        "id": a.alert_id,
+        "account": a.account,
+        "value_cents": a.value_cents,
+        "emotion": a.emotion,
+        "confidence": a.confidence,
+        "section": a.section,
+        "state": a.state,
+        "region": a.region,
+        "opened_ms": a.opened_ms,
+        "updated_ms": a.updated_ms,
+        "acked_by": a.acked_by,
+    })
+}
+
+/// The live page: the EVI chart (drawn by the script from the embedded points, refreshed from
+/// `evi.json`) and the feed of alerts (server-sent events from `events`).
+pub fn live(f: &Frame<'_>, points: &[EviPoint], minutes: i64) -> String {
+    let t = esc(f.tenant);
+    let latest = points
+        .iter()
+        .filter(|p| p.region.is_empty())
+        .max_by_key(|p| p.minute)
+        .map_or("no data yet".to_string(), |p| format!("{:.1}", p.evi));
+    let regions: std::collections::BTreeSet<&str> = points
+        .iter()
+        .filter(|p| !p.region.is_empty())
+        .map(|p| p.region.as_str())
+        .collect();
+    let body = format!(
+        "<h1>Live</h1>\
+         <section class=\"card\"><h2>Emotional Volatility Index <small>last {minutes} minutes, per region and global</small></h2>\
+         <p class=\"big\">Global now: <strong id=\"evi-global\">{latest}</strong> <small>(0 calm … 100 volatile)</small></p>\
+         <p class=\"small\">{} point(s) from {} region(s)</p>\
+         <svg id=\"evi-chart\" class=\"chart\" viewBox=\"0 0 800 260\" role=\"img\" aria-label=\"EVI over time\" data-src=\"/t/{t}/evi.json\"></svg>\
+         <div id=\"evi-legend\" class=\"legend\"></div>\
+         <script type=\"application/json\" id=\"evi-data\">{}</script></section>\
+         <section class=\"card\"><h2>Live alerts <small id=\"feed-status\">connecting…</small></h2>\
+         <table class=\"feed\"><thead><tr><th>time (UTC)</th><th>account</th><th>value</th><th>emotion</th>\
+         <th>confidence</th><th>section</th><th>state</th></tr></thead>\
+         <tbody id=\"feed\" data-events=\"/t/{t}/events\"></tbody></table>\
+         <p class=\"small\" id=\"feed-empty\">No alerts yet. New and changed alerts appear here within a second.</p></section>",
+        points.len(),
+        regions.len(),
+        json_script(&evi_json(points)),
+    );
+    page(f, Tab::Live, "Live", &body)
+}
+
+fn delivery_rows(a: &AlertRecord) -> String {
+    if a.deliveries.is_empty() {
+        return "<span class=\"small\">nobody told yet</span>".into();
+    }
+    let mut s = String::from("<ul class=\"deliveries\">");
+    for d in &a.deliveries {
+        let _ = write!(
+            s,
+            "<li><span class=\"st st-{}\">{}</span> {} via {} <span class=\"small\">step {}{}{}</span></li>",
+            esc(&d.status),
+            esc(&d.status.replace('_', " ")),
+            esc(&d.contact),
+            esc(&d.channel),
+            d.step,
+            if d.latency_ms > 0 {
+                format!(", in {} ms", d.latency_ms)
+            } else {
+                String::new()
+            },
+            if d.attempts > 1 {
+                format!(", {} attempts", d.attempts)
+            } else {
+                String::new()
+            }
+        );
+    }
+    s + "</ul>"
+}
+
+/// The alerts page: open alerts first, then recent ones, each with its chain and the actions.
+/// `notice` is shown on top (what the last action did).
+pub fn alerts(
+    f: &Frame<'_>,
+    list: &[AlertRecord],
+    pending: &[(String, String)],
+    notice: Option<&str>,
+) -> String {
+    let t = esc(f.tenant);
+    let mut body = String::from("<h1>Alerts</h1>");
+    if let Some(n) = notice {
+        let _ = write!(body, "<p class=\"notice\" role=\"status\">{}</p>", esc(n));
+    }
+    let is_pending = |id: &str, action: &str| {
+        pending
+            .iter()
+            .any(|(a, act)| a.as_str() == id && act.as_str() == action)
+    };
+    let (open, rest): (Vec<&AlertRecord>, Vec<&AlertRecord>) =
+        list.iter().partition(|a| a.state == "open");
+    for (title, group) in [("Open", open), ("Recent", rest)] {
+        let _ = write!(
+            body,
+            "<section class=\"card\"><h2>{title} <small>{}</small></h2>",
+            group.len()
+        );
+        if group.is_empty() {
+            body += "<p class=\"small\">None.</p></section>";
+            continue;
+        }
+        body += "<table class=\"alerts\"><thead><tr><th>opened (UTC)</th><th>account · user</th><th>value</th>\
+                 <th>emotion</th><th>section · region</th><th>state</th><th>who was told</th><th>actions</th></tr></thead><tbody>";
+        for a in group {
+            let id = esc(&a.alert_id);
+            let mut actions = String::new();
+            let form = |action: &str, label: &str| {
+                format!(
+                    "<form method=\"post\" action=\"/t/{t}/alerts/{id}\">\
+                     <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+                     <input type=\"hidden\" name=\"action\" value=\"{action}\">\
+                     <button type=\"submit\" class=\"act-{action}\">{label}</button></form>",
+                    esc(f.csrf)
+                )
+            };
+            for (action, label, applies, waiting) in [
+                (
+                    "acknowledge",
+                    "Acknowledge",
+                    a.state == "open",
+                    "acknowledgement sent, waiting for the edge",
+                ),
+                (
+                    "false_alarm",
+                    "False alarm",
+                    a.state != "false_alarm",
+                    "false alarm label sent, waiting for the edge",
+                ),
+            ] {
+                if !applies {
+                    continue;
+                }
+                if is_pending(&a.alert_id, action) {
+                    let _ = write!(
+                        actions,
+                        "<div class=\"pending\" data-pending=\"{action}\">{waiting}</div>"
+                    );
+                } else {
+                    actions += &form(action, label);
+                }
+            }
+            let _ = write!(
+                body,
+                "<tr id=\"alert-{id}\" data-alert=\"{id}\" data-state=\"{}\"><td class=\"when\">{}</td>\
+                 <td>{}<div class=\"small\">{}</div></td><td class=\"n\">{}</td>\
+                 <td>{}<div class=\"small\">confidence {:.2}</div></td><td>{}<div class=\"small\">{}</div></td>\
+                 <td><span class=\"state state-{}\">{}</span>{}\
+                 <div class=\"small\">step {}{}</div></td><td class=\"told\">{}</td><td class=\"actions\">{actions}</td></tr>",
+                esc(&a.state),
+                utc_ms(a.opened_ms),
+                esc(&a.account),
+                esc(&a.user),
+                dollars_cents(a.value_cents),
+                esc(&a.emotion),
+                a.confidence,
+                esc(&a.section),
+                esc(&a.region),
+                esc(&a.state),
+                esc(&a.state.replace('_', " ")),
+                if a.acked_by.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "<div class=\"small\">by {} at {}</div>",
+                        esc(&a.acked_by),
+                        utc_ms(a.acked_ms)
+                    )
+                },
+                a.step,
+                if a.repeats > 0 {
+                    format!(", repeated {}×", a.repeats)
+                } else {
+                    String::new()
+                },
+                delivery_rows(a),
+            );
+        }
+        body += "</tbody></table></section>";
+    }
+    body += "<p class=\"small\">Acknowledge and False alarm are sent to the edge holding the alert; \
+             its state here changes once that edge reports it applied.</p>";
+    page(f, Tab::Alerts, "Alerts", &body)
+}
+
+/// An interval as an SVG bar on `[lo_axis, hi_axis]`: the interval's span and its point.
+pub fn interval_bar(e: Option<Estimate>, lo_axis: f64, hi_axis: f64) -> String {
+    const W: f64 = 220.0;
+    let Some(e) = e.filter(|e| e.lo.is_finite() && e.hi.is_finite() && e.point.is_finite()) else {
+        return "<span class=\"small\">—</span>".into();
+    };
+    let span = (hi_axis - lo_axis).max(f64::MIN_POSITIVE);
+    let x = |v: f64| ((v - lo_axis) / span * W).clamp(0.0, W);
+    let zero = if lo_axis < 0.0 && hi_axis > 0.0 {
+        format!(
+            "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"0\" y2=\"16\" class=\"zero\"/>",
+            x(0.0)
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "<svg class=\"bar\" width=\"{W}\" height=\"16\" viewBox=\"0 0 {W} 16\" role=\"img\" \
+         aria-label=\"95 % interval {:.4} to {:.4}\"><rect x=\"0\" y=\"7\" width=\"{W}\" height=\"2\" class=\"axis\"/>{zero}\
+         <rect x=\"{:.1}\" y=\"3\" width=\"{:.1}\" height=\"10\" rx=\"2\" class=\"ci\"/>\
+         <rect x=\"{:.1}\" y=\"1\" width=\"2\" height=\"14\" class=\"pt\"/></svg>",
+        e.lo,
+        e.hi,
+        x(e.lo),
+        (x(e.hi) - x(e.lo)).max(1.0),
+        x(e.point) - 1.0
+    )
+}
+
+fn pct(e: Option<Estimate>) -> String {
+    e.map_or("—".into(), |e| {
+        format!(
+            "{:.2} % [{:.2}, {:.2}]",
+            100.0 * e.point,
+            100.0 * e.lo,
+            100.0 * e.hi
+        )
+    })
+}
+
+fn pts(e: Option<Estimate>) -> String {
+    e.map_or("—".into(), |e| {
+        format!(
+            "{:+.2} pt [{:+.2}, {:+.2}]",
+            100.0 * e.point,
+            100.0 * e.lo,
+            100.0 * e.hi
+        )
+    })
+}
+
+fn failures_table(fl: &Failures) -> String {
+    let rate = |n: u64, of: u64| {
+        if of == 0 {
+            "—".to_string()
+        } else {
+            format!("{:.1} %", 100.0 * n as f64 / of as f64)
+        }
+    };
+    let mut s = format!(
+        "<table class=\"failures\"><tbody>\
+         <tr><th>Alerts opened</th><td>{}</td><td></td></tr>\
+         <tr><th>False alarms</th><td id=\"f-false-alarms\">{}</td><td>{} of alerts</td></tr>\
+         <tr><th>Unanswered escalations</th><td id=\"f-unanswered\">{}</td><td>{} of alerts</td></tr>\
+         <tr><th>Acknowledged</th><td>{}</td><td>{} of alerts</td></tr>\
+         <tr><th>Failed deliveries</th><td id=\"f-failed\">{}</td><td></td></tr>\
+         <tr><th>Interventions dismissed</th><td id=\"f-dismissed\">{}</td><td>of {} shown ({})</td></tr>\
+         </tbody></table>",
+        fl.alerts,
+        fl.false_alarms,
+        rate(fl.false_alarms, fl.alerts),
+        fl.unanswered,
+        rate(fl.unanswered, fl.alerts),
+        fl.acknowledged,
+        rate(fl.acknowledged, fl.alerts),
+        fl.failed_deliveries,
+        fl.interventions_dismissed,
+        fl.interventions_shown,
+        rate(fl.interventions_dismissed, fl.interventions_shown),
+    );
+    if fl.alerts_capped {
+        s += "<p class=\"small\">Alert counts are of the newest 1000 alerts only.</p>";
+    }
+    s
+}
+
+fn arm_row(
+    name: &str,
+    a: &ArmReport,
+    up: Option<Estimate>,
+    pb: String,
+    axis: (f64, f64),
+    up_axis: (f64, f64),
+) -> String {
+    format!(
+        "<tr><td>{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}<br>{}</td><td>{}</td><td>{}<br>{}</td><td class=\"n\">{}</td></tr>",
+        esc(name),
+        a.counts.sessions,
+        a.counts.conversions,
+        pct(a.conversion_rate),
+        interval_bar(a.conversion_rate, axis.0, axis.1),
+        a.revenue_per_session.map_or("—".into(), |t| format!(
+            "${:.2} [{:.2}, {:.2}]",
+            t.estimate.point / 100.0,
+            t.estimate.lo / 100.0,
+            t.estimate.hi / 100.0
+        )),
+        if up.is_some() {
+            pts(up)
+        } else {
+            "(baseline)".into()
+        },
+        if up.is_some() {
+            interval_bar(up, up_axis.0, up_axis.1)
+        } else {
+            String::new()
+        },
+        pb
+    )
+}
+
+/// The forensics page: per experiment its arms with 95 % intervals drawn as bars (conversion
+/// on one axis for the table, uplift on a symmetric axis around zero), the holdout check and
+/// the claims; then the failures.
+pub fn forensics(f: &Frame<'_>, r: &TenantForensics, days: i64) -> String {
+    let mut body = format!("<h1>Forensics <small>last {days} day(s)</small></h1>");
+    if r.experiments.is_empty() {
+        body += "<section class=\"card\"><p>No experiments in this range.</p></section>";
+    }
+    for x in &r.experiments {
+        let _ = write!(
+            body,
+            "<section class=\"card experiment\"><h2>Rule {}",
+            esc(&x.rule)
+        );
+        let Some(rep) = &x.report else {
+            body += "</h2><p>No experiment runs on it now (its counts are kept).</p></section>";
+            continue;
+        };
+        let _ = write!(
+            body,
+            " <small>reported by {} edge boot(s)</small></h2>",
+            x.edges
+        );
+        let mut arms: Vec<(String, &ArmReport, Option<Estimate>, String)> =
+            vec![("holdout".into(), &rep.holdout, None, String::new())];
+        for v in &rep.variants {
+            let name = if v.paused {
+                format!("{} (paused)", v.id)
+            } else {
+                v.id.clone()
+            };
+            arms.push((
+                name,
+                &v.arm,
+                v.uplift_vs_holdout.conversion,
+                format!("{:.3}", v.prob_best),
+            ));
+        }
+        arms.push((
+            "all variants".into(),
+            &rep.treated,
+            rep.uplift.conversion,
+            String::new(),
+        ));
+        let hi = arms
+            .iter()
+            .filter_map(|a| a.1.conversion_rate.map(|e| e.hi))
+            .filter(|h| h.is_finite())
+            .fold(0.0f64, f64::max)
+            .max(0.01)
+            * 1.1;
+        let m = arms
+            .iter()
+            .filter_map(|a| a.2.map(|e| e.lo.abs().max(e.hi.abs())))
+            .filter(|h| h.is_finite())
+            .fold(0.0f64, f64::max)
+            .max(0.01)
+            * 1.1;
+        body += "<table class=\"forensics\"><thead><tr><th>arm</th><th>sessions</th><th>conversions</th>\
+                 <th>conversion (95 %)</th><th>revenue / session</th><th>uplift vs holdout (95 %)</th><th>P(best)</th></tr></thead><tbody>";
+        for (name, a, up, pb) in &arms {
+            body += &arm_row(name, a, *up, pb.clone(), (0.0, hi), (-m, m));
+        }
+        let _ = write!(
+            body,
+            "</tbody></table><p class=\"small\">Bars: 95 % intervals (light) and estimates (dark \
+             tick); conversion on 0 to {:.1} %, uplift on ±{:.1} pt with the grey line at no \
+             change.</p>",
+            100.0 * hi,
+            100.0 * m
+        );
+        let _ = write!(
+            body,
+            "<p>Holdout check: {}</p><p>Prevented churn: {}; attributed revenue: {}</p>\
+             <p class=\"small\">Per-variant uplifts are adaptively collected: shown, never claimed.</p></section>",
+            esc(&match rep.srm {
+                Srm::NoHoldout => "no holdout configured".to_string(),
+                Srm::TooFewSessions { sessions } =>
+                    format!("too few sessions ({sessions}) to check"),
+                Srm::Checked(c) => format!(
+                    "{:.1} % held out of {} (expected {:.1} %), p = {:.3}{}",
+                    100.0 * c.observed_share,
+                    c.total_sessions,
+                    100.0 * c.expected_share,
+                    c.p_value,
+                    if c.alert {
+                        " — SAMPLE RATIO MISMATCH"
+                    } else {
+                        ""
+                    }
+                ),
+            }),
+            esc(&claim_text(&rep.prevented_churn, "sessions", 1.0)),
+            esc(&claim_text(&rep.attributed_revenue_cents, "dollars", 100.0)),
+        );
+    }
+    let _ = write!(
+        body,
+        "<section class=\"card\"><h2>Failures</h2>{}</section>",
+        failures_table(&r.failures)
+    );
+    page(f, Tab::Forensics, "Forensics", &body)
+}
+
+/// The public failures page (no login; only when the tenant published it).
+pub fn public_failures(tenant: &str, r: &TenantForensics, days: i64) -> String {
+    let mut s = head(&format!("Failures — {tenant}"));
+    let _ = write!(
+        s,
+        "<header><span class=\"brand\">SentientIQ</span><span class=\"tenant\">{}</span><nav></nav></header>\
+         <main><h1>What went wrong <small>last {days} day(s)</small></h1>\
+         <p>{} publishes its failures: every false alarm, unanswered escalation, failed delivery and \
+         dismissed intervention, as measured, beside the wins.</p>\
+         <section class=\"card\">{}</section></main></body></html>",
+        esc(tenant),
+        esc(tenant),
+        failures_table(&r.failures)
+    );
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame() -> Frame<'static> {
+        Frame {
+            tenant: "acme",
+            csrf: "csrf123",
+            who: "acme",
+            admin: false,
+        }
+    }
+
+    #[test]
+    fn everything_written_by_others_is_escaped() {
+        assert_eq!(
+            esc("<a href=\"x\">'&'</a>"),
+            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+        );
+        let a = AlertRecord {
+            alert_id: "al_1".into(),
+            tenant_id: "acme".into(),
+            account: "<script>alert(1)</script>".into(),
+            section: "\"><img src=x>".into(),
+            state: "open".into(),
+            ..AlertRecord::default()
+        };
+        let html = alerts(&frame(), &[a], &[], None);
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(!html.contains("<img src=x>"));
+        // A value closing the data element cannot: `<` is escaped inside the JSON.
+        let p = EviPoint {
+            region: "</script><script>x()</script>".into(),
+            ..EviPoint::default()
+        };
+        let live_html = live(&frame(), &[p], 60);
+        assert!(!live_html.contains("</script><script>x()"));
+        assert!(live_html.contains("\\u003c/script\\u003e"));
+    }
+
+    #[test]
+    fn the_alerts_page_shows_the_chain_and_offers_only_what_applies() {
+        use sentientiq_proto::grpc::AlertDelivery;
+        let open = AlertRecord {
+            alert_id: "al_open".into(),
+            account: "Acme Corp".into(),
+            value_cents: 12_000_000,
+            emotion: "rage".into(),
+            confidence: 0.91,
+            section: "checkout".into(),
+            state: "open".into(),
+            deliveries: vec![AlertDelivery {
+                contact: "csm".into(),
+                channel: "slack".into(),
+                status: "delivered".into(),
+                latency_ms: 420,
+                ..AlertDelivery::default()
+            }],
+            ..AlertRecord::default()
+        };
+        let acked = AlertRecord {
+            alert_id: "al_acked".into(),
+            state: "acknowledged".into(),
+            acked_by: "ana".into(),
+            ..AlertRecord::default()
+        };
+        let pending = [("al_acked".to_string(), "false_alarm".to_string())];
+        let html = alerts(&frame(), &[open, acked], &pending, Some("queued"));
+        for want in [
+            "Acme Corp",
+            "$120,000.00",
+            "0.91",
+            "checkout",
+            "csm via slack",
+            "in 420 ms",
+            "by ana",
+            "action=\"/t/acme/alerts/al_open\"",
+            "name=\"csrf\" value=\"csrf123\"",
+            "queued",
+        ] {
+            assert!(html.contains(want), "{want}");
+        }
+        // The open alert offers both actions; the acknowledged one only False alarm, which is
+        // pending: shown as waiting instead of a button.
+        assert_eq!(html.matches("value=\"acknowledge\"").count(), 1);
+        assert_eq!(html.matches("value=\"false_alarm\"").count(), 1);
+        assert!(html.contains("data-pending=\"false_alarm\""));
+    }
+
+    #[test]
+    fn the_live_page_embeds_every_point_and_the_latest_global_value() {
+        let pts: Vec<EviPoint> = [("", 1, 10.0), ("", 2, 42.5), ("us-east-1", 1, 5.0)]
+            .iter()
+            .map(|(r, m, v)| EviPoint {
+                region: r.to_string(),
+                minute: *m,
+                evi: *v,
+                active_sessions: 3,
+                ..EviPoint::default()
+            })
+            .collect();
+        let html = live(&frame(), &pts, 60);
+        assert!(html.contains("<strong id=\"evi-global\">42.5</strong>"));
+        assert!(html.contains("3 point(s) from 1 region(s)"));
+        assert!(html.contains("data-events=\"/t/acme/events\""));
+        let data = html
+            .split("id=\"evi-data\">")
+            .nth(1)
+            .and_then(|s| s.split("</script>").next())
+            .expect("data");
+        let v: serde_json::Value = serde_json::from_str(data).expect("json");
+        assert_eq!(v.as_array().map(Vec::len), Some(3));
+    }
+
+    #[test]
+    fn interval_bars_place_the_interval_on_the_axis() {
+        let e = Estimate {
+            point: 0.5,
+            lo: 0.25,
+            hi: 0.75,
+        };
+        let svg = interval_bar(Some(e), 0.0, 1.0);
+        assert!(svg.contains("x=\"55.0\" y=\"3\" width=\"110.0\""), "{svg}");
+        assert!(svg.contains("x=\"109.0\""), "{svg}");
+        let neg = interval_bar(
+            Some(Estimate {
+                point: -0.1,
+                lo: -0.2,
+                hi: 0.1,
+            }),
+            -0.2,
+            0.2,
+        );
+        assert!(neg.contains("class=\"zero\""), "{neg}");
+        assert!(interval_bar(None, 0.0, 1.0).contains("—"));
+        let inf = Estimate {
+            point: 0.1,
+            lo: f64::NEG_INFINITY,
+            hi: 0.2,
+        };
+        assert!(interval_bar(Some(inf), 0.0, 1.0).contains("—"));
+    }
+
+    #[test]
+    fn money_has_thousands_separators() {
+        assert_eq!(dollars_cents(0), "$0.00");
+        assert_eq!(dollars_cents(99_999), "$999.99");
+        assert_eq!(dollars_cents(100_000), "$1,000.00");
+        assert_eq!(dollars_cents(50_000_000), "$500,000.00");
+        assert_eq!(dollars_cents(-123_456_789), "-$1,234,567.89");
+    }
+
+    #[test]
+    fn times_are_utc() {
+        assert_eq!(utc_ms(0), "—");
+        assert_eq!(utc_ms(86_400_000 + 3_723_000), "1970-01-02 01:02:03");
+    }
+}
