@@ -31,6 +31,10 @@ pub struct Config {
     /// (when they changed): how fresh the global posteriors are.
     #[serde(default = "default_experiment_totals_ms")]
     pub experiment_totals_ms: u64,
+    /// The rate card of `siqctl usage`: millicents per 1000 billable events (1000 = $0.01 per
+    /// 1000 events, the default).
+    #[serde(default = "default_rate")]
+    pub millicents_per_1000_events: u64,
     /// How long a dashboard sign-in lasts, seconds (no renewal: sign in again after it).
     #[serde(default = "default_dashboard_session_s")]
     pub dashboard_session_s: u64,
@@ -63,6 +67,9 @@ fn default_evi_poll_ms() -> u64 {
 /// default, so a fresher total would carry nothing new.
 fn default_experiment_totals_ms() -> u64 {
     1000
+}
+fn default_rate() -> u64 {
+    crate::metering::DEFAULT_MILLICENTS_PER_1000_EVENTS
 }
 
 /// Eight hours: a working day.
@@ -132,6 +139,12 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "evi_poll_ms must be 100..=3600000".into(),
             ));
+        }
+        if self.millicents_per_1000_events > crate::metering::MAX_MILLICENTS_PER_1000_EVENTS {
+            return Err(ConfigError::Invalid(format!(
+                "millicents_per_1000_events must be at most {}",
+                crate::metering::MAX_MILLICENTS_PER_1000_EVENTS
+            )));
         }
         if !(100..=3_600_000).contains(&self.experiment_totals_ms) {
             return Err(ConfigError::Invalid(

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod config;
 pub mod forensics;
 pub mod keys;
+pub mod metering;
 pub mod service;
 pub mod store;
 pub mod telemetry;
@@ -46,6 +47,7 @@ pub async fn serve(
         store,
         evi_poll: std::time::Duration::from_millis(cfg.evi_poll_ms),
         experiment_totals: std::time::Duration::from_millis(cfg.experiment_totals_ms),
+        rate: cfg.millicents_per_1000_events,
         metrics: metrics.clone(),
     };
     let admin = auth::Bearer::new(&cfg.admin_token, "admin");

@@ -56,6 +56,8 @@ pub struct Services {
     pub evi_poll: Duration,
     /// How often a config stream is sent the other edges' experiment counts (if changed).
     pub experiment_totals: Duration,
+    /// The rate card: millicents per 1000 billable events.
+    pub rate: u64,
     pub metrics: Arc<crate::telemetry::Metrics>,
 }
 
@@ -587,6 +589,15 @@ pub fn to_core(w: &WindowAggregate) -> WindowAgg {
         active_sessions: w.active_sessions,
         value_at_risk_cents: w.value_at_risk_cents,
         affected_sessions: w.affected_sessions,
+        usage: sentientiq_core::Usage {
+            new_sessions: w.new_sessions,
+            frames: w.frames,
+            samples: w.samples,
+            events: w.events,
+            bytes: w.bytes,
+            interventions: w.interventions,
+            escalations: w.escalations,
+        },
         ..WindowAgg::default()
     };
     for (i, d) in w.detections.iter().take(5).enumerate() {
@@ -627,6 +638,33 @@ fn evi_response(store: &Store, r: &EviRequest) -> Result<EviResponse, StoreError
 #[tonic::async_trait]
 impl grpc::analytics_server::Analytics for Services {
     type WatchEviStream = BoxStream<EviPoint>;
+
+    /// Usage per UTC day, priced ([`crate::metering`]).
+    async fn usage(
+        &self,
+        req: Request<grpc::UsageRequest>,
+    ) -> Result<Response<grpc::UsageResponse>, Status> {
+        let r = req.into_inner();
+        crate::metering::check_range(r.from_day, r.to_day).map_err(Status::invalid_argument)?;
+        let (s, rate) = (self.store.clone(), self.rate);
+        let resp = blocking(move || {
+            let t = s
+                .tenant(&r.tenant_id)?
+                .ok_or_else(|| StoreError::NotFound(format!("tenant {}", r.tenant_id)))?;
+            let (from, to) = (
+                r.from_day.saturating_mul(1440),
+                r.to_day.saturating_mul(1440),
+            );
+            let windows = s.aggregates(&t.id, from, to)?;
+            let alerts = s.list_alerts(Some(&t.id), from.saturating_mul(60_000), false)?;
+            let capped = alerts.len() >= crate::store::alerts::MAX_LIST_ALERTS;
+            Ok(crate::metering::usage(
+                &windows, &alerts, r.from_day, r.to_day, rate, capped,
+            ))
+        })
+        .await?;
+        Ok(Response::new(resp))
+    }
 
     /// Experiments and failures of a tenant over a minute range ([`crate::forensics`]).
     async fn forensics(

@@ -72,6 +72,16 @@ enum Cmd {
     },
     /// The web dashboard: a tenant's sign-in token, its public failures page.
     Dashboard(dashboard::DashboardArgs),
+    /// Usage per UTC day of a month, priced by the plane's rate card (table, --json or --csv).
+    Usage {
+        tenant: String,
+        /// YYYY-MM (default: the current month).
+        #[arg(long)]
+        month: Option<String>,
+        /// CSV on stdout instead of the table.
+        #[arg(long, conflicts_with = "json")]
+        csv: bool,
+    },
     /// Emotional Volatility Index per region and global.
     Evi {
         tenant: String,
@@ -844,6 +854,34 @@ async fn run(cli: Cli) -> Result<()> {
             let said = experiment::edit(&mut t, cmd)?;
             let t = admin.update_tenant(t).await.map_err(status)?.into_inner();
             out(json, &t, || format!("{said}\nupdated {}", describe(&t)))?;
+        }
+        Cmd::Usage { tenant, month, csv } => {
+            let (from_day, to_day) = match &month {
+                Some(m) => {
+                    sentientiq_control::metering::month_days(m).map_err(anyhow::Error::msg)?
+                }
+                None => {
+                    let (y, m, _) = sentientiq_proto::civil_date(now_minute()?.div_euclid(1440));
+                    sentientiq_control::metering::month_days(&format!("{y:04}-{m:02}"))
+                        .map_err(anyhow::Error::msg)?
+                }
+            };
+            let u = grpc::analytics_client::AnalyticsClient::new(ch.clone())
+                .usage(grpc::UsageRequest {
+                    tenant_id: tenant.clone(),
+                    from_day,
+                    to_day,
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            if csv {
+                std::io::stdout().write_all(sentientiq_control::metering::csv(&u).as_bytes())?;
+            } else {
+                out(json, &u, || {
+                    sentientiq_control::metering::render(&tenant, &u)
+                })?;
+            }
         }
         Cmd::Forensics { tenant, days } => {
             let f = forensics(&ch, &tenant, days).await?;

@@ -27,6 +27,35 @@ pub struct WindowAgg {
     pub value_at_risk_cents: i64,
     /// Sessions with at least one detection this minute.
     pub affected_sessions: u64,
+    /// Usage (metering, issue 18), counted by the edge as it accepts, never on replay:
+    /// sessions started (a session back from a tombstone is not new), accepted frames, the
+    /// samples in their batches, billable events (each sample, and each frame that is not a
+    /// batch), the frames' bytes, and interventions and escalations decided.
+    pub usage: Usage,
+}
+
+/// The metered counts of a window (see [`WindowAgg::usage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    pub new_sessions: u64,
+    pub frames: u64,
+    pub samples: u64,
+    pub events: u64,
+    pub bytes: u64,
+    pub interventions: u64,
+    pub escalations: u64,
+}
+
+impl Usage {
+    pub fn merge(&mut self, o: &Usage) {
+        self.new_sessions += o.new_sessions;
+        self.frames += o.frames;
+        self.samples += o.samples;
+        self.events += o.events;
+        self.bytes += o.bytes;
+        self.interventions += o.interventions;
+        self.escalations += o.escalations;
+    }
 }
 
 impl WindowAgg {
@@ -41,6 +70,7 @@ impl WindowAgg {
             .value_at_risk_cents
             .saturating_add(o.value_at_risk_cents);
         self.affected_sessions += o.affected_sessions;
+        self.usage.merge(&o.usage);
     }
 
     pub fn total_detections(&self) -> u64 {
@@ -94,6 +124,35 @@ impl Aggregates {
         }
     }
 
+    /// A session started in `minute` (metering).
+    pub fn session_started(&mut self, minute: u64) {
+        self.window(minute).usage.new_sessions += 1;
+    }
+
+    /// A frame of `bytes` was accepted in `minute`; `samples` if it is a batch (metering).
+    pub fn accepted(&mut self, minute: u64, samples: Option<u64>, bytes: u64) {
+        let u = &mut self.window(minute).usage;
+        u.frames += 1;
+        u.bytes += bytes;
+        match samples {
+            Some(n) => {
+                u.samples += n;
+                u.events += n;
+            }
+            None => u.events += 1,
+        }
+    }
+
+    /// An intervention (or, `escalation`, an escalation) was decided in `minute` (metering).
+    pub fn acted(&mut self, minute: u64, escalation: bool) {
+        let u = &mut self.window(minute).usage;
+        if escalation {
+            u.escalations += 1;
+        } else {
+            u.interventions += 1;
+        }
+    }
+
     /// Removes and returns the windows of minutes before `now_minute` (closed ones).
     pub fn drain_closed(&mut self, now_minute: u64) -> Vec<WindowAgg> {
         let open = self.windows.split_off(&now_minute);
@@ -135,6 +194,28 @@ mod tests {
         assert_eq!(w.affected_sessions, 2);
         assert_eq!(w.intensity_milli[Emotion::Rage.index()], 1500);
         assert_eq!(w.intensity_milli[Emotion::Confusion.index()], 500);
+        // Usage adds up alike.
+        a.session_started(10);
+        a.accepted(10, Some(12), 300);
+        a.accepted(10, None, 40);
+        a.acted(10, false);
+        b.session_started(10);
+        b.accepted(10, Some(3), 100);
+        b.acted(10, true);
+        let mut w = *a.get(10).expect("window");
+        w.merge(b.get(10).expect("window"));
+        assert_eq!(
+            w.usage,
+            Usage {
+                new_sessions: 2,
+                frames: 3,
+                samples: 15,
+                events: 16,
+                bytes: 440,
+                interventions: 1,
+                escalations: 1,
+            }
+        );
         let closed = a.drain_closed(11);
         assert_eq!(closed.len(), 1);
         assert_eq!(closed[0].minute, 10);

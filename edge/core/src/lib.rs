@@ -20,7 +20,7 @@ pub mod session;
 #[cfg(test)]
 pub(crate) mod testutil;
 
-pub use aggregate::{Aggregates, WindowAgg};
+pub use aggregate::{Aggregates, Usage, WindowAgg};
 pub use config::{ConfigError, DntPolicy, Rule, RuleAction, TenantPolicy, Thresholds};
 pub use detect::{Corroboration, Detection, Evidence, escalation_eligible};
 pub use identity::Identity;

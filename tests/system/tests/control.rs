@@ -387,6 +387,7 @@ fn evi_per_region_and_global_from_reported_windows() {
             intensity_milli: vec![rage_milli, 0, 0, 0, 0],
             value_at_risk_cents: 0,
             affected_sessions: rage_milli / 1000,
+            ..WindowAggregate::default()
         };
         let windows = vec![
             w("us-east-1", 100, 5000),

@@ -651,3 +651,104 @@ fn experiment_counts_go_round_the_fleet_and_add_up_once_in_the_forensics() {
     assert!(!err.status.success());
     assert!(String::from_utf8_lossy(&err.stderr).contains("no variant nope"));
 }
+
+/// Issue 18, metering: what an edge accepted is what `siqctl usage` reports (sessions, frames,
+/// samples, billable events, bytes, detections, interventions), priced at the default rate;
+/// and an edge restart (its spool replayed, a new boot reporting) and a re-sent report count
+/// nothing twice.
+#[test]
+fn usage_is_counted_once_at_the_edge_and_priced_by_the_plane() {
+    let plane = Plane::start();
+    let key = plane.acme();
+    let mut edge = Edge::follow("us-east-1", &plane);
+    let v0 = converged(std::slice::from_ref(&edge), 0.0);
+    plane.ctl(&[
+        "tenant",
+        "rule",
+        "acme",
+        "help",
+        "--emotion",
+        "rage",
+        "--min-confidence",
+        "0",
+        "--intervene",
+        r#"chat:a:{"text":"Need a hand?"}"#,
+    ]);
+    converged(std::slice::from_ref(&edge), v0);
+    const N: u64 = 7;
+    let batch = five_clicks(1);
+    let bytes = sentientiq_proto::client_to_vec(&batch).len() as u64;
+    let samples = match &batch {
+        ClientFrame::Batch(b) => b.len() as u64,
+        _ => unreachable!("a batch"),
+    };
+    for i in 0..N {
+        let mut c = edge
+            .try_hello(&key, &format!("s_usage_{i:010}"))
+            .expect("welcome");
+        c.send(&batch);
+        assert_eq!(rages(&c.try_until_ack(1).expect("acked")), 1);
+    }
+    let usage = |plane: &Plane| -> serde_json::Value {
+        serde_json::from_str(&plane.ctl(&["--json", "usage", "acme"])).expect("json")
+    };
+    let want = |t: &serde_json::Value, frames: u64| {
+        let n = |k: &str| t[k].as_u64().unwrap_or(0);
+        (
+            n("sessions"),
+            n("frames"),
+            n("samples"),
+            n("events"),
+            n("bytes"),
+        ) == (
+            N,
+            frames,
+            frames * samples,
+            frames * samples,
+            frames * bytes,
+        ) && n("detections") >= frames
+            && n("interventions") == N
+    };
+    let mut u = serde_json::Value::Null;
+    wait_for("usage reported", Duration::from_secs(15), || {
+        u = usage(&plane);
+        want(&u["total"], N)
+    });
+    // $0.01 per 1000 events, rounded half up: 7 × samples events is under a cent.
+    let events = N * samples;
+    assert_eq!(
+        u["total"]["price_cents"].as_u64(),
+        Some((events * 1000 / 1000 + 500) / 1000)
+    );
+    assert_eq!(u["millicents_per_1000_events"], 1000);
+    // A restart: the spool is replayed (nothing counted), a new boot reports; one returning
+    // session sends one more frame, which is all that is added.
+    edge.sigterm();
+    edge.spawn();
+    converged(std::slice::from_ref(&edge), 0.0);
+    let mut c = edge
+        .try_hello(&key, &format!("s_usage_{:010}", 0))
+        .expect("welcome back");
+    c.send(&five_clicks(2));
+    c.try_until_ack(2).expect("acked");
+    wait_for("the new frame reported", Duration::from_secs(15), || {
+        u = usage(&plane);
+        u["total"]["frames"].as_u64() == Some(N + 1)
+    });
+    // Give a re-send (the shutdown report, the new boot's first) time to land, then check
+    // nothing moved twice.
+    std::thread::sleep(Duration::from_secs(2));
+    let t = &usage(&plane)["total"];
+    assert_eq!(t["frames"].as_u64(), Some(N + 1), "{t}");
+    assert_eq!(
+        t["sessions"].as_u64(),
+        Some(N),
+        "a returning session is not new: {t}"
+    );
+    assert_eq!(t["samples"].as_u64(), Some((N + 1) * samples));
+    let csv = plane.ctl(&["usage", "acme", "--csv"]);
+    assert!(csv.starts_with("day,sessions,frames,"), "{csv}");
+    assert!(csv.contains(&format!("total,{N},{},", N + 1)), "{csv}");
+    let bad = plane.try_ctl(&["usage", "acme", "--month", "2026-13"]);
+    assert!(!bad.status.success());
+}

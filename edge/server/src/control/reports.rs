@@ -204,6 +204,13 @@ pub fn window_message(tenant: &str, region: &str, edge: &str, w: &WindowAgg) -> 
         value_at_risk_cents: w.value_at_risk_cents,
         intensity_milli: w.intensity_milli.to_vec(),
         affected_sessions: w.affected_sessions,
+        new_sessions: w.usage.new_sessions,
+        frames: w.usage.frames,
+        samples: w.usage.samples,
+        events: w.usage.events,
+        bytes: w.usage.bytes,
+        interventions: w.usage.interventions,
+        escalations: w.usage.escalations,
     }
 }
 

@@ -545,6 +545,15 @@ impl Pipeline {
         match d {
             Disposition::Accepted => {
                 ShardMetrics::inc(&m.frames);
+                let samples = match &inb.frame {
+                    ClientFrame::Batch(b) => Some(b.len() as u64),
+                    _ => None,
+                };
+                self.aggregates[inb.tenant as usize].accepted(
+                    now / 60_000,
+                    samples,
+                    inb.raw.len() as u64,
+                );
                 if let ClientFrame::Outcome(o) = &inb.frame
                     && o.iid.starts_with('h')
                 {
@@ -594,6 +603,16 @@ impl Pipeline {
                             .record
                             .as_ref()
                             .and_then(|r| serde_json::to_string(r).ok());
+                    }
+                    // Metering: what was decided (a held-out "would have shown" is not shown).
+                    match row.action.as_str() {
+                        "intervene" => {
+                            self.aggregates[inb.tenant as usize].acted(now / 60_000, false)
+                        }
+                        "escalate" => {
+                            self.aggregates[inb.tenant as usize].acted(now / 60_000, true)
+                        }
+                        _ => {}
                     }
                     (spool::KIND_ACTION, seq.0, serde_json::to_vec(&row))
                 }
@@ -1023,6 +1042,9 @@ impl Pipeline {
             self.tombstones.remove(key);
             sess.core.resume_held(t.held);
             sess.durable_high = sess.core.held_prefix();
+        } else {
+            // Metering: a session back from a tombstone is the same session, not a new one.
+            self.aggregates[key.0 as usize].session_started(now / 60_000);
         }
         // The key is copied only when a session is created, not per frame.
         self.sessions.insert(key.clone(), sess);

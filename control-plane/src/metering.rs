@@ -1,0 +1,310 @@
+//! Usage metering (issue 18): per tenant and UTC day, the sessions, frames, samples, billable
+//! events, bytes, detections, interventions, escalations and alerts, priced by the rate card.
+//!
+//! Pure: the service reads the EVI windows edges report (each carries the minute's usage, counted
+//! as the edge accepted and never on replay) and the alert records; this sums them per day.
+//! Windows are stored one per (tenant, region, edge boot, minute), replaced on re-send, so a
+//! re-sent report or a restarted edge (a new boot id) never counts anything twice.
+
+use std::collections::BTreeMap;
+
+use sentientiq_proto::grpc::{AlertRecord, UsageDay, UsageResponse, WindowAggregate};
+
+/// The default rate card: $0.01 per 1000 events (issue 18), in millicents per 1000 events.
+pub const DEFAULT_MILLICENTS_PER_1000_EVENTS: u64 = 1_000;
+/// The largest rate accepted: $100 per 1000 events (a typo guard, not a business rule).
+pub const MAX_MILLICENTS_PER_1000_EVENTS: u64 = 10_000_000;
+/// The longest range one request may cover.
+pub const MAX_RANGE_DAYS: i64 = 366;
+
+/// Why a range is refused.
+pub fn check_range(from_day: i64, to_day: i64) -> Result<(), String> {
+    if to_day <= from_day {
+        return Err(format!("to_day {to_day} must be after from_day {from_day}"));
+    }
+    if to_day - from_day > MAX_RANGE_DAYS {
+        return Err(format!(
+            "a range covers at most {MAX_RANGE_DAYS} days, not {}",
+            to_day - from_day
+        ));
+    }
+    Ok(())
+}
+
+/// The price of `events` at `rate` millicents per 1000 events, in cents, rounded half up
+/// (integer arithmetic: no float touches money).
+pub fn price_cents(events: u64, rate: u64) -> u64 {
+    let millicents = u128::from(events) * u128::from(rate) / 1000;
+    u64::try_from((millicents + 500) / 1000).unwrap_or(u64::MAX)
+}
+
+fn add(d: &mut UsageDay, o: &UsageDay) {
+    d.sessions += o.sessions;
+    d.frames += o.frames;
+    d.samples += o.samples;
+    d.events += o.events;
+    d.bytes += o.bytes;
+    d.detections += o.detections;
+    d.interventions += o.interventions;
+    d.escalations += o.escalations;
+    d.alerts += o.alerts;
+}
+
+/// Usage per day of `[from_day, to_day)` from the tenant's windows and alert records.
+/// `alerts_capped`: the alert records read were capped (the counts are a lower bound).
+pub fn usage(
+    windows: &[WindowAggregate],
+    alerts: &[AlertRecord],
+    from_day: i64,
+    to_day: i64,
+    rate: u64,
+    alerts_capped: bool,
+) -> UsageResponse {
+    let mut days: BTreeMap<i64, UsageDay> = BTreeMap::new();
+    let in_range = |day: i64| (from_day..to_day).contains(&day);
+    for w in windows {
+        let day = w.minute.div_euclid(1440);
+        if !in_range(day) {
+            continue;
+        }
+        let d = days.entry(day).or_insert_with(|| UsageDay {
+            day,
+            ..UsageDay::default()
+        });
+        add(
+            d,
+            &UsageDay {
+                sessions: w.new_sessions,
+                frames: w.frames,
+                samples: w.samples,
+                events: w.events,
+                bytes: w.bytes,
+                detections: w.detections.iter().sum(),
+                interventions: w.interventions,
+                escalations: w.escalations,
+                ..UsageDay::default()
+            },
+        );
+    }
+    for a in alerts {
+        let day = a.opened_ms.div_euclid(86_400_000);
+        if in_range(day) {
+            days.entry(day)
+                .or_insert_with(|| UsageDay {
+                    day,
+                    ..UsageDay::default()
+                })
+                .alerts += 1;
+        }
+    }
+    let mut total = UsageDay::default();
+    let days: Vec<UsageDay> = days
+        .into_values()
+        .map(|mut d| {
+            d.price_cents = price_cents(d.events, rate);
+            add(&mut total, &d);
+            d
+        })
+        .collect();
+    // The total is priced on the summed events (not the sum of rounded daily prices).
+    total.price_cents = price_cents(total.events, rate);
+    UsageResponse {
+        days,
+        total: Some(total),
+        millicents_per_1000_events: rate,
+        alerts_capped,
+    }
+}
+
+/// `YYYY-MM` as its days: `[first day, first day of the next month)`.
+pub fn month_days(month: &str) -> Result<(i64, i64), String> {
+    let bad = || format!("month `{month}`: YYYY-MM");
+    let (y, m) = month.split_once('-').ok_or_else(bad)?;
+    if y.len() != 4 || m.len() != 2 {
+        return Err(bad());
+    }
+    let y: i64 = y.parse().map_err(|_| bad())?;
+    let m: u32 = m.parse().map_err(|_| bad())?;
+    if !(1..=12).contains(&m) {
+        return Err(bad());
+    }
+    let from = sentientiq_proto::days_from_civil(y, m, 1);
+    let to = if m == 12 {
+        sentientiq_proto::days_from_civil(y + 1, 1, 1)
+    } else {
+        sentientiq_proto::days_from_civil(y, m + 1, 1)
+    };
+    Ok((from, to))
+}
+
+/// The usage as CSV (a header, a row per day, then `total`).
+pub fn csv(u: &UsageResponse) -> String {
+    let mut s = String::from(
+        "day,sessions,frames,samples,events,bytes,detections,interventions,escalations,alerts,price_usd\n",
+    );
+    let row = |label: String, d: &UsageDay| {
+        format!(
+            "{label},{},{},{},{},{},{},{},{},{},{}.{:02}\n",
+            d.sessions,
+            d.frames,
+            d.samples,
+            d.events,
+            d.bytes,
+            d.detections,
+            d.interventions,
+            d.escalations,
+            d.alerts,
+            d.price_cents / 100,
+            d.price_cents % 100
+        )
+    };
+    for d in &u.days {
+        let (y, m, dd) = sentientiq_proto::civil_date(d.day);
+        s += &row(format!("{y:04}-{m:02}-{dd:02}"), d);
+    }
+    if let Some(t) = &u.total {
+        s += &row("total".into(), t);
+    }
+    s
+}
+
+/// The usage as a person reads it.
+pub fn render(tenant: &str, u: &UsageResponse) -> String {
+    let mut s = format!(
+        "Usage of {tenant} (UTC days), rate ${}.{:05} per 1000 events\n  {:<10} {:>9} {:>11} {:>12} {:>12} {:>14} {:>10} {:>7} {:>7} {:>6} {:>11}\n",
+        u.millicents_per_1000_events / 100_000,
+        u.millicents_per_1000_events % 100_000,
+        "day",
+        "sessions",
+        "frames",
+        "samples",
+        "events",
+        "bytes",
+        "detections",
+        "interv",
+        "escal",
+        "alerts",
+        "price"
+    );
+    let row = |label: String, d: &UsageDay| {
+        format!(
+            "  {label:<10} {:>9} {:>11} {:>12} {:>12} {:>14} {:>10} {:>7} {:>7} {:>6} {:>7}.{:02}\n",
+            d.sessions,
+            d.frames,
+            d.samples,
+            d.events,
+            d.bytes,
+            d.detections,
+            d.interventions,
+            d.escalations,
+            d.alerts,
+            format!("${}", d.price_cents / 100),
+            d.price_cents % 100
+        )
+    };
+    for d in &u.days {
+        let (y, m, dd) = sentientiq_proto::civil_date(d.day);
+        s += &row(format!("{y:04}-{m:02}-{dd:02}"), d);
+    }
+    if u.days.is_empty() {
+        s += "  no usage in this range\n";
+    }
+    if let Some(t) = &u.total {
+        s += &row("total".into(), t);
+    }
+    if u.alerts_capped {
+        s += "  (alert counts are of the newest 1000 alerts only)\n";
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(minute: i64, events: u64, sessions: u64) -> WindowAggregate {
+        WindowAggregate {
+            tenant_id: "acme".into(),
+            minute,
+            new_sessions: sessions,
+            frames: events,
+            samples: events,
+            events,
+            bytes: 10 * events,
+            detections: vec![1, 0, 2, 0, 0],
+            interventions: 1,
+            ..WindowAggregate::default()
+        }
+    }
+
+    #[test]
+    fn usage_sums_minutes_into_utc_days_and_prices_with_integers() {
+        let day = 20_788; // 2026-12-01
+        let m = day * 1440;
+        let windows = [
+            w(m, 600_000, 10),
+            w(m + 1439, 400_000, 5),
+            w(m + 1440, 1_499, 1),
+            // Outside the range: not counted.
+            w(m - 1, 9, 9),
+            w(m + 2 * 1440, 9, 9),
+        ];
+        let alert = |ms: i64| AlertRecord {
+            opened_ms: ms,
+            ..AlertRecord::default()
+        };
+        let alerts = [alert(m * 60_000 + 5), alert((m + 1440) * 60_000 - 1)];
+        let u = usage(
+            &windows,
+            &alerts,
+            day,
+            day + 2,
+            DEFAULT_MILLICENTS_PER_1000_EVENTS,
+            false,
+        );
+        assert_eq!(u.days.len(), 2);
+        let d0 = &u.days[0];
+        assert_eq!(
+            (d0.day, d0.sessions, d0.events, d0.bytes),
+            (day, 15, 1_000_000, 10_000_000)
+        );
+        assert_eq!((d0.detections, d0.interventions, d0.alerts), (6, 2, 2));
+        // $0.01 per 1000 events: a million events is $10.
+        assert_eq!(d0.price_cents, 1_000);
+        // 1499 events: 1.499 cents, rounded half up to 1; the total is priced on its events.
+        assert_eq!(u.days[1].price_cents, 1);
+        let t = u.total.expect("total");
+        assert_eq!((t.events, t.price_cents), (1_001_499, 1_001));
+        assert!(csv(&u).contains("2026-12-01,15,"));
+        assert!(csv(&u).ends_with("total,16,1001499,1001499,1001499,10014990,9,3,0,2,10.01\n"));
+        assert!(render("acme", &u).contains("2026-12-01"));
+    }
+
+    #[test]
+    fn prices_round_half_up_and_never_overflow() {
+        assert_eq!(price_cents(0, 1000), 0);
+        assert_eq!(price_cents(499, 1000), 0); // 0.499 cents
+        assert_eq!(price_cents(500, 1000), 1); // 0.5 cents
+        assert_eq!(price_cents(1000, 1000), 1);
+        // 1.8e20 cents does not fit: saturated, never wrapped.
+        assert_eq!(
+            price_cents(u64::MAX, MAX_MILLICENTS_PER_1000_EVENTS),
+            u64::MAX
+        );
+        assert_eq!(price_cents(u64::MAX, 1000), u64::MAX / 1000 + 1);
+    }
+
+    #[test]
+    fn months_and_ranges_are_checked() {
+        assert_eq!(month_days("2026-12"), Ok((20_788, 20_819)));
+        assert_eq!(month_days("2024-02").map(|(a, b)| b - a), Ok(29));
+        assert_eq!(month_days("2023-02").map(|(a, b)| b - a), Ok(28));
+        for bad in ["2026-13", "2026-00", "26-12", "2026-1", "2026/12", "x"] {
+            assert!(month_days(bad).is_err(), "{bad}");
+        }
+        assert!(check_range(1, 1).is_err());
+        assert!(check_range(0, MAX_RANGE_DAYS - 1).is_ok());
+        assert!(check_range(0, MAX_RANGE_DAYS).is_ok());
+        assert!(check_range(0, MAX_RANGE_DAYS + 1).is_err());
+    }
+}
