@@ -6,12 +6,18 @@
 # incoming webhook, served by the loadgen's --alert-sink) with their one-click links and the
 # plane's view of each alert, the Parquet lake files with row counts, and a clean shutdown
 # (SIGTERM).
+# Before the loadgen starts it prints what a person can touch meanwhile: the demo shop served by
+# the first edge (`[edge] demo_shop = true`; its URL carries the write key and a user of a $500k
+# account in its fragment: rage-click Checkout and the intervention shows, the escalation pages
+# the local receivers) and the plane's web dashboard with a sign-in token for the demo tenant.
 # State goes under demo-data/ (git-ignored; wiped at each run).
 # Environment: DEMO_SESSIONS (1000), DEMO_DURATION (30s), DEMO_RAMP (5s: how long sessions take
 # to start, so a long one lets later sessions be assigned from earlier ones' conversions),
 # DEMO_SEED (1), DEMO_MIX (the loadgen's
-# --mix; its default when unset), CARGO, DEMO_BIN (a directory of built binaries to use instead
-# of building release ones).
+# --mix; its default when unset), DEMO_HOLD (0: seconds to keep everything running after the
+# loadgen's run, with a light loadgen of DEMO_HOLD_SESSIONS (20) sessions and the alert
+# receivers still going, so a person has time to click around the shop and the dashboard),
+# CARGO, DEMO_BIN (a directory of built binaries to use instead of building release ones).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CARGO="${CARGO:-cargo}"
@@ -19,11 +25,23 @@ SESSIONS="${DEMO_SESSIONS:-1000}"
 DURATION="${DEMO_DURATION:-30s}"
 RAMP="${DEMO_RAMP:-5s}"
 SEED="${DEMO_SEED:-1}"
+HOLD="${DEMO_HOLD:-0}"
+HOLD_SESSIONS="${DEMO_HOLD_SESSIONS:-20}"
+[[ "$HOLD" =~ ^[0-9]+$ ]] || { echo "demo: DEMO_HOLD must be a whole number of seconds" >&2; exit 2; }
+[[ "$HOLD_SESSIONS" =~ ^[1-9][0-9]*$ ]] || { echo "demo: DEMO_HOLD_SESSIONS must be positive" >&2; exit 2; }
 DATA=demo-data
 REGIONS=(us-east-1 us-west-2 eu-west-1)
 PORTS=(7411 7412 7413)
 PLANE_PORT=7410
 PLANE="http://127.0.0.1:$PLANE_PORT"
+# The plane's HTTP face: the web dashboard (and `siqctl dashboard`). Not 7411-7414: the edges'
+# TCP ports and their QUIC (UDP) ports, each the TCP port + 1.
+HTTP_PORT=7420
+DASHBOARD="http://127.0.0.1:$HTTP_PORT"
+# The demo shop's visitor: a user of an account of its own (the loadgen's users are of the six in
+# deploy/demo-accounts.jsonl, whose escalations may be cooling down by the time a person clicks).
+SHOP_UID=u_shop_bruce
+SHOP_EMAIL=bruce@wayne.example
 # The local receivers standing in for the vendors (strict: they check each vendor's request shape).
 SINK="127.0.0.1:7490"
 # The signed webhooks' secret: the Standard Webhooks spec's published example (local only).
@@ -79,8 +97,8 @@ wait_http() {
 }
 
 # The control plane, and in it the demo tenant that deploy/edge.example.toml describes.
-printf 'listen = "127.0.0.1:%s"\ndata_dir = "%s"\nadmin_token = "%s"\nedge_token = "%s"\nevi_poll_ms = 1000\n' \
-  "$PLANE_PORT" "$DATA/control/data" "$ADMIN_TOKEN" "$EDGE_TOKEN" > "$DATA/control/control.toml"
+printf 'listen = "127.0.0.1:%s"\nhttp_listen = "127.0.0.1:%s"\ndata_dir = "%s"\nadmin_token = "%s"\nedge_token = "%s"\nevi_poll_ms = 1000\n' \
+  "$PLANE_PORT" "$HTTP_PORT" "$DATA/control/data" "$ADMIN_TOKEN" "$EDGE_TOKEN" > "$DATA/control/control.toml"
 RUST_LOG=warn "$BIN/sentientiq-control" --config "$DATA/control/control.toml" \
   2> "$DATA/control/control.log" &
 plane_pid=$!
@@ -128,11 +146,15 @@ ctl tenant rule demo escalate-100k --emotion rage --emotion frustration --requir
 # The account directory (six companies, $1.2k to $500k lifetime value) goes in through the plane;
 # the loadgen's identified sessions are users of these companies.
 ctl account import demo deploy/demo-accounts.jsonl >/dev/null
+# The shop visitor's company ($500k, paged like the others); not among the loadgen's domains.
+printf '%s\n' '{"match":"@wayne.example","company":"Wayne Enterprises","lifetime_value_cents":50000000,"tier":"strategic","owner_contact_ids":["csm-oncall"]}' \
+  > "$DATA/control/shop-account.jsonl"
+ctl account import demo "$DATA/control/shop-account.jsonl" >/dev/null
 domains=()
 while read -r d; do domains+=(--account-domain "$d"); done \
   < <(grep -oE '"match":"@[^"]+"' deploy/demo-accounts.jsonl | sed -e 's/.*"@//' -e 's/"$//')
 KEY=$(ctl key issue demo | grep -oE 'siq_pk_[A-Za-z0-9]+' | head -n 1)
-echo "demo: control plane on $PLANE: tenant demo, a key, $((${#domains[@]} / 2)) accounts imported"
+echo "demo: control plane on $PLANE: tenant demo, a key, $((${#domains[@]} / 2 + 1)) accounts imported"
 
 for i in 0 1 2; do
   r=${REGIONS[$i]}
@@ -155,8 +177,10 @@ for i in 0 1 2; do
       -e "s|^#endpoint = \"http://127.0.0.1:7500\"|endpoint = \"$PLANE\"|" \
       -e "s|^#token = .*|token = \"$EDGE_TOKEN\"|" \
       -e "s|^#report_interval_ms = 60000|report_interval_ms = 5000|" \
+      -e "s|^demo_shop = false |demo_shop = true  |" \
       deploy/edge.example.toml > "$DATA/$r/edge.toml"
   grep -q "^endpoint = \"$PLANE\"" "$DATA/$r/edge.toml" || { echo "demo: [control] not set" >&2; exit 1; }
+  grep -q "^demo_shop = true" "$DATA/$r/edge.toml" || { echo "demo: demo_shop not set" >&2; exit 1; }
   # Each edge's shard on its own core where there are enough (an edge pins its shards to the
   # CPUs it may use, from the first up: unpinned, all three would share CPU 0).
   pin=()
@@ -175,6 +199,29 @@ for port in "${PORTS[@]}"; do
 done
 echo "demo: edges ready, following the control plane: ${REGIONS[*]} on ports ${PORTS[*]}"
 
+# What a person can touch while it runs: the shop (first edge) and the dashboard.
+wait_http "${PORTS[0]}" /demo/shop || { echo "demo: the edge does not serve /demo/shop" >&2; exit 1; }
+DASH_TOKEN=$(ctl dashboard --http "$DASHBOARD" token demo | tail -n 1)
+SHOP="http://127.0.0.1:${PORTS[0]}/demo/shop#key=$KEY&uid=$SHOP_UID&email=$SHOP_EMAIL"
+hold_note="then everything stays up for DEMO_HOLD=${HOLD}s more"
+[ "$HOLD" -eq 0 ] && hold_note="then it stops (DEMO_HOLD=600 keeps it up 10 minutes more)"
+cat <<EOF
+
+================================================================================================
+ Try it while the demo runs: the loadgen's sessions run for $DURATION, $hold_note.
+
+ Shop (as a user of Wayne Enterprises, a \$500k account; rage-click Checkout, which does nothing):
+   $SHOP
+   The help widget appears (1 visit in 5 is the experiment's holdout and gets none: press
+   "New visit"), the escalation pages the local receivers on $SINK (the loadgen lists the
+   alerts they got when it ends), and the dashboard's feed and EVI move.
+
+ Dashboard: $DASHBOARD/login
+   token (tenant demo): $DASH_TOKEN
+================================================================================================
+
+EOF
+
 args=()
 for port in "${PORTS[@]}"; do args+=(--edge "ws://127.0.0.1:$port/v1/ws"); done
 # Half the sessions over QUIC (each edge's UDP port is its TCP port + 1), pinning each edge's
@@ -186,6 +233,18 @@ for r in "${REGIONS[@]}"; do args+=(--quic-pin "$DATA/$r/edge/quic/cert.sha256")
   --ramp "$RAMP" --seed "$SEED" --key "$KEY" "${domains[@]}" --report "$DATA/loadgen.json" \
   --alert-sink "$SINK" --alert-secret "$WHSEC" \
   --uplift holdout=0.10,chat=0.20,offer-10=0.30,article=0.12 --uplift-emotion rage
+
+# DEMO_HOLD: everything stays up a while longer for a person at the shop and the dashboard, with
+# a light loadgen beside them (the alert receivers are its, so they keep listening too).
+if [ "$HOLD" -gt 0 ]; then
+  echo
+  echo "demo: holding for ${HOLD}s (DEMO_HOLD) with $HOLD_SESSIONS loadgen sessions beside you:"
+  echo "demo:   shop $SHOP"
+  echo "demo:   dashboard $DASHBOARD/login, token $DASH_TOKEN"
+  "$BIN/sentientiq-loadgen" "${args[@]}" --sessions "$HOLD_SESSIONS" --duration "${HOLD}s" \
+    --ramp "$((HOLD < 10 ? HOLD : 10))s" --seed "$((SEED + 1))" --key "$KEY" "${domains[@]}" \
+    --report "$DATA/loadgen-hold.json" --alert-sink "$SINK" --alert-secret "$WHSEC"
+fi
 
 # Let the last spool segments seal and ship, then stop the edges cleanly (each reports its last
 # windows to the plane on the way out).

@@ -81,6 +81,11 @@ pub struct EdgeSection {
     /// the boot time in ms (a different stream per process).
     #[serde(default)]
     pub experiment_seed: Option<u64>,
+    /// Serve the demo shop page at `GET /demo/shop` (issue 18: `make demo` turns it on). A
+    /// static page built into the binary that loads this edge's SDK with the write key given in
+    /// its URL fragment; off (404) unless set, as a production edge has no business serving it.
+    #[serde(default)]
+    pub demo_shop: bool,
 }
 
 /// Another region's edge, as `GET /v1/edges` lists it.
@@ -207,5 +212,30 @@ impl EdgeSection {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+
+    const EXAMPLE: &str = include_str!("../../../../deploy/edge.example.toml");
+
+    /// The example with its `demo_shop` line replaced by `line`.
+    fn with(line: &str) -> Result<Config, crate::config::Error> {
+        let at = EXAMPLE
+            .lines()
+            .find(|l| l.starts_with("demo_shop"))
+            .expect("the example documents demo_shop");
+        Config::parse(&EXAMPLE.replacen(at, line, 1))
+    }
+
+    #[test]
+    fn the_demo_shop_is_off_unless_turned_on_and_must_be_a_boolean() {
+        assert!(!Config::parse(EXAMPLE).expect("example").edge.demo_shop);
+        assert!(!with("").expect("default").edge.demo_shop);
+        assert!(with("demo_shop = true").expect("on").edge.demo_shop);
+        assert!(with("demo_shop = \"yes\"").is_err(), "not a boolean");
+        assert!(with("demoshop = true").is_err(), "a misspelling is refused");
     }
 }

@@ -145,6 +145,16 @@ async fn serve(shard: ShardRef, mut stream: TcpStream) {
                 }
                 None => Response::refusal(404, "no such SDK version"),
             },
+            // The demo shop, only where `[edge] demo_shop = true` (404 otherwise).
+            ("GET", p) if node.edge.demo_shop && p.starts_with("/demo/") => {
+                match super::demo_shop::serve(p) {
+                    Some(r) => {
+                        keep = reusable;
+                        r
+                    }
+                    None => Response::refusal(404, "not found"),
+                }
+            }
             ("GET", "/healthz") => Response::text(200, "ok\n"),
             ("GET", "/readyz") => {
                 if node.all_ready() {

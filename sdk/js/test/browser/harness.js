@@ -48,8 +48,9 @@ export async function freePort() {
  * Starts an edge in a temporary directory: one shard, no QUIC, the lake shipped to a local
  * directory within a second, two tenants (KEY with dnt "anonymous", KEY_DROP with "drop"), an
  * intervention on rage for anyone (no cooldowns, a short refractory so that trials repeat).
+ * `demoShop`: the edge also serves its demo shop page (`[edge] demo_shop = true`).
  */
-export async function startEdge({ region = 'us-east-1', id = 'edge-' + region } = {}) {
+export async function startEdge({ region = 'us-east-1', id = 'edge-' + region, demoShop = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'siq-browser-edge-'))
   const port = await freePort()
   const tenant = (tid, key, dnt) => `
@@ -80,6 +81,7 @@ shards = 1
 data_dir = "${dir}/data"
 commit_interval_ms = 2
 idle_timeout_ms = 120000
+${demoShop ? 'demo_shop = true' : ''}
 
 [quic]
 enabled = false
