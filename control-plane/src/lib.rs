@@ -42,7 +42,6 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    web::configure(cfg);
     let svc = service::Services {
         store,
         evi_poll: std::time::Duration::from_millis(cfg.evi_poll_ms),
@@ -133,6 +132,7 @@ pub async fn serve(
 pub async fn serve_http(
     store: Arc<store::Store>,
     metrics: Arc<telemetry::Metrics>,
+    dashboard: web::Settings,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
@@ -140,7 +140,7 @@ pub async fn serve_http(
     // Open live feeds (server-sent events) end when the server stops, so that the graceful
     // shutdown, which waits for every connection, ends too.
     let (stopping, stop_feeds) = tokio::sync::watch::channel(false);
-    let dashboard = web::router(store.clone(), metrics.clone(), stop_feeds);
+    let dashboard = web::router(store.clone(), metrics.clone(), dashboard, stop_feeds);
     let app = axum::Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route(

@@ -49,6 +49,7 @@ fn main() -> Result<()> {
         let http_task = tokio::spawn(sentientiq_control::serve_http(
             store.clone(),
             metrics.clone(),
+            sentientiq_control::web::Settings::from_config(&cfg),
             http,
             async move {
                 let _ = http_stopped.await;

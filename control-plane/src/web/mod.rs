@@ -26,7 +26,7 @@ pub mod session;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
@@ -76,24 +76,14 @@ impl std::fmt::Debug for Settings {
     }
 }
 
-/// The settings of the running server, set by [`configure`] (`crate::serve` calls it with the
-/// config). Until then the dashboard answers 503.
-static SETTINGS: RwLock<Option<Settings>> = RwLock::new(None);
-
-/// Gives the dashboard the plane's config.
-pub fn configure(cfg: &crate::Config) {
-    set_settings(Settings {
-        admin_token: cfg.admin_token.clone(),
-        session_lifetime_ms: (cfg.dashboard_session_s as i64).saturating_mul(1000),
-    });
-}
-
-fn set_settings(s: Settings) {
-    *SETTINGS.write().unwrap_or_else(|p| p.into_inner()) = Some(s);
-}
-
-fn settings() -> Option<Settings> {
-    SETTINGS.read().unwrap_or_else(|p| p.into_inner()).clone()
+impl Settings {
+    /// The dashboard's part of the plane's config.
+    pub fn from_config(cfg: &crate::Config) -> Settings {
+        Settings {
+            admin_token: cfg.admin_token.clone(),
+            session_lifetime_ms: (cfg.dashboard_session_s as i64).saturating_mul(1000),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -102,6 +92,7 @@ pub struct Dashboard {
     metrics: Arc<Metrics>,
     sessions: Arc<Mutex<Sessions>>,
     limiter: Arc<Mutex<limit::LoginLimiter>>,
+    settings: Arc<Settings>,
     /// Becomes true when the server stops: live feeds end.
     stopping: tokio::sync::watch::Receiver<bool>,
 }
@@ -230,11 +221,13 @@ impl Dashboard {
     pub fn new(
         store: Arc<Store>,
         metrics: Arc<Metrics>,
+        settings: Settings,
         stopping: tokio::sync::watch::Receiver<bool>,
     ) -> Dashboard {
         Dashboard {
             store,
             metrics,
+            settings: Arc::new(settings),
             stopping,
             sessions: Arc::new(Mutex::new(Sessions::new(0))),
             limiter: Arc::new(Mutex::new(limit::LoginLimiter::default())),
@@ -306,6 +299,7 @@ fn who_name(w: &Who) -> String {
 pub fn router(
     store: Arc<Store>,
     metrics: Arc<Metrics>,
+    settings: Settings,
     stopping: tokio::sync::watch::Receiver<bool>,
 ) -> Router {
     Router::new()
@@ -323,7 +317,7 @@ pub fn router(
         .route("/t/{tenant}/forensics", get(forensics))
         .route("/public/{tenant}/failures", get(public_failures))
         .route("/admin/dashboard/{tenant}/{op}", post(admin))
-        .with_state(Dashboard::new(store, metrics, stopping))
+        .with_state(Dashboard::new(store, metrics, settings, stopping))
 }
 
 async fn css() -> Response {
@@ -376,9 +370,7 @@ async fn login(
     h: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
-    let Some(cfg) = settings() else {
-        return unavailable("The plane is starting; try again in a moment.");
-    };
+    let cfg = d.settings.clone();
     if !same_origin(&h) {
         return forbidden("This form must be sent from the dashboard's own page.");
     }
@@ -823,9 +815,7 @@ async fn admin(
     h: HeaderMap,
 ) -> Response {
     let err = |status: StatusCode, m: &str| json_answer(status, serde_json::json!({ "error": m }));
-    let Some(cfg) = settings() else {
-        return err(StatusCode::SERVICE_UNAVAILABLE, "the plane is starting");
-    };
+    let cfg = d.settings.clone();
     let bearer = header_str(&h, header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer "));
     match bearer {
         Some(t) if bool::from(t.as_bytes().ct_eq(cfg.admin_token.as_bytes())) => {}
@@ -951,10 +941,6 @@ mod tests {
                 })
                 .expect("tenant");
         }
-        set_settings(Settings {
-            admin_token: ADMIN.into(),
-            session_lifetime_ms: 60_000,
-        });
         let l = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -963,6 +949,10 @@ mod tests {
         let server = tokio::spawn(crate::serve_http(
             store.clone(),
             Arc::new(Metrics::default()),
+            Settings {
+                admin_token: ADMIN.into(),
+                session_lifetime_ms: 60_000,
+            },
             l,
             async move {
                 let _ = stopped.await;
