@@ -500,13 +500,33 @@ async fn evi_points(
     d: &Dashboard,
     tenant: &str,
 ) -> Result<Vec<sentientiq_proto::grpc::EviPoint>, Response> {
+    Ok(live_data(d, tenant).await?.0)
+}
+
+/// The EVI points of the last [`LIVE_MINUTES`], and the windows of the last
+/// [`pages::TRAFFIC_MINUTES`] (one read of the store for both).
+async fn live_data(
+    d: &Dashboard,
+    tenant: &str,
+) -> Result<
+    (
+        Vec<sentientiq_proto::grpc::EviPoint>,
+        Vec<sentientiq_proto::grpc::WindowAggregate>,
+    ),
+    Response,
+> {
     let to = minute_now() + 1;
     let from = to - LIVE_MINUTES;
     let (store, t) = (d.store.clone(), tenant.to_string());
     blocking(move || {
         let lookback = 4 * sentientiq_core::evi::BASELINE_MINUTES as i64;
         let windows = store.aggregates(&t, from - lookback, to)?;
-        Ok(crate::service::evi_points(&windows, from))
+        let points = crate::service::evi_points(&windows, from);
+        let recent = windows
+            .into_iter()
+            .filter(|w| w.minute >= to - pages::TRAFFIC_MINUTES)
+            .collect();
+        Ok((points, recent))
     })
     .await
 }
@@ -516,12 +536,12 @@ async fn live(State(d): State<Dashboard>, Path(tenant): Path<String>, h: HeaderM
         Ok(s) => s,
         Err(r) => return r,
     };
-    match evi_points(&d, &tenant).await {
-        Ok(p) => {
+    match live_data(&d, &tenant).await {
+        Ok((p, recent)) => {
             let who = who_name(&s.s.who);
             html(
                 StatusCode::OK,
-                pages::live(&frame(&tenant, &s, &who), &p, LIVE_MINUTES),
+                pages::live(&frame(&tenant, &s, &who), &p, LIVE_MINUTES, &recent),
             )
         }
         Err(r) => r,

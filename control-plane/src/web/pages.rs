@@ -8,7 +8,7 @@
 use std::fmt::Write;
 
 use sentientiq_experiments::{ArmReport, Estimate, Srm};
-use sentientiq_proto::grpc::{AlertRecord, EviPoint};
+use sentientiq_proto::grpc::{AlertRecord, EviPoint, WindowAggregate};
 
 use crate::forensics::{Failures, TenantForensics, claim_text};
 
@@ -238,7 +238,49 @@ pub fn alert_json(a: &AlertRecord) -> serde_json::Value {
 
 /// The live page: the EVI chart (drawn by the script from the embedded points, refreshed from
 /// `evi.json`) and the feed of alerts (server-sent events from `events`).
-pub fn live(f: &Frame<'_>, points: &[EviPoint], minutes: i64) -> String {
+/// Minutes of the Live page's traffic table.
+pub const TRAFFIC_MINUTES: i64 = 10;
+
+/// Sessions, detections and events per minute and region, newest minute first, from the
+/// windows edges reported (every edge of a region summed).
+pub fn traffic(windows: &[WindowAggregate]) -> String {
+    // (minute, region) → (active sessions, detections, events, new sessions)
+    let mut rows: std::collections::BTreeMap<(i64, &str), (u64, u64, u64, u64)> =
+        std::collections::BTreeMap::new();
+    for w in windows {
+        let r = rows.entry((w.minute, w.region.as_str())).or_default();
+        r.0 += w.active_sessions;
+        r.1 += w.detections.iter().sum::<u64>();
+        r.2 += w.events;
+        r.3 += w.new_sessions;
+    }
+    if rows.is_empty() {
+        return "<p class=\"small\">No windows reported in the last minutes yet (edges report each \
+                minute as it goes).</p>"
+            .into();
+    }
+    let mut s = String::from(
+        "<table class=\"traffic\"><thead><tr><th>minute (UTC)</th><th>region</th>\
+         <th>active sessions</th><th>new sessions</th><th>detections</th><th>events</th></tr></thead><tbody>",
+    );
+    for ((minute, region), (active, dets, events, new)) in rows.iter().rev() {
+        let (h, m) = (minute.rem_euclid(1440) / 60, minute.rem_euclid(60));
+        let _ = write!(
+            s,
+            "<tr><td>{h:02}:{m:02}</td><td>{}</td><td class=\"n\">{active}</td>\
+             <td class=\"n\">{new}</td><td class=\"n\">{dets}</td><td class=\"n\">{events}</td></tr>",
+            esc(region)
+        );
+    }
+    s + "</tbody></table>"
+}
+
+pub fn live(
+    f: &Frame<'_>,
+    points: &[EviPoint],
+    minutes: i64,
+    recent: &[WindowAggregate],
+) -> String {
     let t = esc(f.tenant);
     let latest = points
         .iter()
@@ -262,10 +304,12 @@ pub fn live(f: &Frame<'_>, points: &[EviPoint], minutes: i64) -> String {
          <table class=\"feed\"><thead><tr><th>time (UTC)</th><th>account</th><th>value</th><th>emotion</th>\
          <th>confidence</th><th>section</th><th>state</th></tr></thead>\
          <tbody id=\"feed\" data-events=\"/t/{t}/events\"></tbody></table>\
-         <p class=\"small\" id=\"feed-empty\">No alerts yet. New and changed alerts appear here within a second.</p></section>",
+         <p class=\"small\" id=\"feed-empty\">No alerts yet. New and changed alerts appear here within a second.</p></section>\
+         <section class=\"card\"><h2>Traffic <small>per minute and region, last {TRAFFIC_MINUTES} minutes (reload to refresh)</small></h2>{}</section>",
         points.len(),
         regions.len(),
         json_script(&evi_json(points)),
+        traffic(recent),
     );
     page(f, Tab::Live, "Live", &body)
 }
@@ -689,7 +733,7 @@ mod tests {
             region: "</script><script>x()</script>".into(),
             ..EviPoint::default()
         };
-        let live_html = live(&frame(), &[p], 60);
+        let live_html = live(&frame(), &[p], 60, &[]);
         assert!(!live_html.contains("</script><script>x()"));
         assert!(live_html.contains("\\u003c/script\\u003e"));
     }
@@ -755,7 +799,7 @@ mod tests {
                 ..EviPoint::default()
             })
             .collect();
-        let html = live(&frame(), &pts, 60);
+        let html = live(&frame(), &pts, 60, &[]);
         assert!(html.contains("<strong id=\"evi-global\">42.5</strong>"));
         assert!(html.contains("3 point(s) from 1 region(s)"));
         assert!(html.contains("data-events=\"/t/acme/events\""));
@@ -810,5 +854,28 @@ mod tests {
     fn times_are_utc() {
         assert_eq!(utc_ms(0), "—");
         assert_eq!(utc_ms(86_400_000 + 3_723_000), "1970-01-02 01:02:03");
+    }
+
+    #[test]
+    fn traffic_sums_edges_of_a_region_per_minute_newest_first() {
+        let w = |minute: i64, region: &str, edge: &str, active: u64| WindowAggregate {
+            minute,
+            region: region.into(),
+            edge_id: edge.into(),
+            active_sessions: active,
+            detections: vec![1, 1, 0, 0, 0],
+            events: 100,
+            new_sessions: 1,
+            ..WindowAggregate::default()
+        };
+        let html = traffic(&[
+            w(600, "us-east-1", "a@1", 3),
+            w(600, "us-east-1", "b@1", 4),
+            w(601, "eu-west-1<", "c@1", 5),
+        ]);
+        assert!(html.contains("<td>10:00</td><td>us-east-1</td><td class=\"n\">7</td><td class=\"n\">2</td><td class=\"n\">4</td><td class=\"n\">200</td>"), "{html}");
+        assert!(html.find("10:01").expect("newest") < html.find("10:00").expect("older"));
+        assert!(html.contains("eu-west-1&lt;"), "escaped: {html}");
+        assert!(traffic(&[]).contains("No windows"));
     }
 }
