@@ -233,6 +233,26 @@ fn dollars(e: Option<sentientiq_experiments::TEstimate>) -> String {
     })
 }
 
+/// The holdout check as text.
+pub fn srm_text(srm: &Srm) -> String {
+    match srm {
+        Srm::NoHoldout => "no holdout configured".to_string(),
+        Srm::TooFewSessions { sessions } => format!("too few sessions ({sessions}) to check"),
+        Srm::Checked(c) => format!(
+            "{:.1} % held out of {} (expected {:.1} %), p = {:.3}{}",
+            100.0 * c.observed_share,
+            c.total_sessions,
+            100.0 * c.expected_share,
+            c.p_value,
+            if c.alert {
+                " — SAMPLE RATIO MISMATCH"
+            } else {
+                ""
+            }
+        ),
+    }
+}
+
 /// A money or churn claim as text: the estimate and interval, or why it is not claimed.
 pub fn claim_text(c: &Claim, unit: &str, scale: f64) -> String {
     let e = |e: &sentientiq_experiments::Estimate| {
@@ -330,26 +350,7 @@ pub fn render(f: &TenantForensics) -> String {
             pts(r.uplift.conversion),
             String::new(),
         );
-        s += &format!(
-            "  holdout check: {}\n",
-            match r.srm {
-                Srm::NoHoldout => "no holdout configured".to_string(),
-                Srm::TooFewSessions { sessions } =>
-                    format!("too few sessions ({sessions}) to check"),
-                Srm::Checked(c) => format!(
-                    "{:.1} % held out of {} (expected {:.1} %), p = {:.3}{}",
-                    100.0 * c.observed_share,
-                    c.total_sessions,
-                    100.0 * c.expected_share,
-                    c.p_value,
-                    if c.alert {
-                        "  SAMPLE RATIO MISMATCH"
-                    } else {
-                        ""
-                    }
-                ),
-            }
-        );
+        s += &format!("  holdout check: {}\n", srm_text(&r.srm));
         s += &format!(
             "  revenue uplift per session (Welch ∪ Hall): {}\n",
             dollars(r.uplift.revenue_per_session_corrected)

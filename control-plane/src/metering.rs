@@ -137,14 +137,11 @@ pub fn month_days(month: &str) -> Result<(i64, i64), String> {
     Ok((from, to))
 }
 
-/// The usage as CSV (a header, a row per day, then `total`).
-pub fn csv(u: &UsageResponse) -> String {
-    let mut s = String::from(
-        "day,sessions,frames,samples,events,bytes,detections,interventions,escalations,alerts,price_usd\n",
-    );
-    let row = |label: String, d: &UsageDay| {
-        format!(
-            "{label},{},{},{},{},{},{},{},{},{},{}.{:02}\n",
+/// Each row of the report: its label (the UTC date, then `total`), its counts in the columns'
+/// order, and its price in dollars (`D.CC`).
+fn rows(u: &UsageResponse) -> Vec<(String, [u64; 9], String)> {
+    let cells = |d: &UsageDay| {
+        [
             d.sessions,
             d.frames,
             d.samples,
@@ -154,63 +151,67 @@ pub fn csv(u: &UsageResponse) -> String {
             d.interventions,
             d.escalations,
             d.alerts,
-            d.price_cents / 100,
-            d.price_cents % 100
-        )
+        ]
     };
-    for d in &u.days {
-        let (y, m, dd) = sentientiq_proto::civil_date(d.day);
-        s += &row(format!("{y:04}-{m:02}-{dd:02}"), d);
-    }
+    let price = |d: &UsageDay| format!("{}.{:02}", d.price_cents / 100, d.price_cents % 100);
+    let mut out: Vec<(String, [u64; 9], String)> = u
+        .days
+        .iter()
+        .map(|d| {
+            let (y, m, dd) = sentientiq_proto::civil_date(d.day);
+            (format!("{y:04}-{m:02}-{dd:02}"), cells(d), price(d))
+        })
+        .collect();
     if let Some(t) = &u.total {
-        s += &row("total".into(), t);
+        out.push(("total".into(), cells(t), price(t)));
+    }
+    out
+}
+
+const COLUMNS: [&str; 9] = [
+    "sessions",
+    "frames",
+    "samples",
+    "events",
+    "bytes",
+    "detections",
+    "interventions",
+    "escalations",
+    "alerts",
+];
+
+/// The usage as CSV (a header, a row per day, then `total`).
+pub fn csv(u: &UsageResponse) -> String {
+    let mut s = format!("day,{},price_usd\n", COLUMNS.join(","));
+    for (label, cells, price) in rows(u) {
+        let cells: Vec<String> = cells.iter().map(u64::to_string).collect();
+        s += &format!("{label},{},{price}\n", cells.join(","));
     }
     s
 }
 
 /// The usage as a person reads it.
 pub fn render(tenant: &str, u: &UsageResponse) -> String {
+    const WIDTHS: [usize; 9] = [9, 11, 12, 12, 14, 10, 13, 11, 6];
     let mut s = format!(
-        "Usage of {tenant} (UTC days), rate ${}.{:05} per 1000 events\n  {:<10} {:>9} {:>11} {:>12} {:>12} {:>14} {:>10} {:>7} {:>7} {:>6} {:>11}\n",
+        "Usage of {tenant} (UTC days), rate ${}.{:05} per 1000 events\n  {:<10}",
         u.millicents_per_1000_events / 100_000,
         u.millicents_per_1000_events % 100_000,
-        "day",
-        "sessions",
-        "frames",
-        "samples",
-        "events",
-        "bytes",
-        "detections",
-        "interv",
-        "escal",
-        "alerts",
-        "price"
+        "day"
     );
-    let row = |label: String, d: &UsageDay| {
-        format!(
-            "  {label:<10} {:>9} {:>11} {:>12} {:>12} {:>14} {:>10} {:>7} {:>7} {:>6} {:>7}.{:02}\n",
-            d.sessions,
-            d.frames,
-            d.samples,
-            d.events,
-            d.bytes,
-            d.detections,
-            d.interventions,
-            d.escalations,
-            d.alerts,
-            format!("${}", d.price_cents / 100),
-            d.price_cents % 100
-        )
-    };
-    for d in &u.days {
-        let (y, m, dd) = sentientiq_proto::civil_date(d.day);
-        s += &row(format!("{y:04}-{m:02}-{dd:02}"), d);
+    for (c, w) in COLUMNS.iter().zip(WIDTHS) {
+        s += &format!(" {c:>w$}");
     }
+    s += &format!(" {:>11}\n", "price");
     if u.days.is_empty() {
         s += "  no usage in this range\n";
     }
-    if let Some(t) = &u.total {
-        s += &row("total".into(), t);
+    for (label, cells, price) in rows(u) {
+        s += &format!("  {label:<10}");
+        for (c, w) in cells.iter().zip(WIDTHS) {
+            s += &format!(" {c:>w$}");
+        }
+        s += &format!(" {:>11}\n", format!("${price}"));
     }
     if u.alerts_capped {
         s += "  (alert counts are of the newest 1000 alerts only)\n";

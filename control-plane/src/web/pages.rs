@@ -7,10 +7,10 @@
 
 use std::fmt::Write;
 
-use sentientiq_experiments::{ArmReport, Estimate, Srm};
+use sentientiq_experiments::{ArmReport, Estimate};
 use sentientiq_proto::grpc::{AlertRecord, EviPoint, WindowAggregate};
 
-use crate::forensics::{Failures, TenantForensics, claim_text};
+use crate::forensics::{Failures, TenantForensics, claim_text, srm_text};
 
 /// HTML-escapes text for element content and quoted attributes.
 pub fn esc(s: &str) -> String {
@@ -652,23 +652,7 @@ pub fn forensics(f: &Frame<'_>, r: &TenantForensics, days: i64) -> String {
             body,
             "<p>Holdout check: {}</p><p>Prevented churn: {}; attributed revenue: {}</p>\
              <p class=\"small\">Per-variant uplifts are adaptively collected: shown, never claimed.</p></section>",
-            esc(&match rep.srm {
-                Srm::NoHoldout => "no holdout configured".to_string(),
-                Srm::TooFewSessions { sessions } =>
-                    format!("too few sessions ({sessions}) to check"),
-                Srm::Checked(c) => format!(
-                    "{:.1} % held out of {} (expected {:.1} %), p = {:.3}{}",
-                    100.0 * c.observed_share,
-                    c.total_sessions,
-                    100.0 * c.expected_share,
-                    c.p_value,
-                    if c.alert {
-                        " — SAMPLE RATIO MISMATCH"
-                    } else {
-                        ""
-                    }
-                ),
-            }),
+            esc(&srm_text(&rep.srm)),
             esc(&claim_text(&rep.prevented_churn, "sessions", 1.0)),
             esc(&claim_text(&rep.attributed_revenue_cents, "dollars", 100.0)),
         );

@@ -27,6 +27,23 @@ fn fleet(plane: &Plane) -> Vec<Edge> {
     REGIONS.iter().map(|r| Edge::follow(r, plane)).collect()
 }
 
+/// Sets acme's rule `help` on rage at any confidence, acting as `action` says (`--intervene …`
+/// or `--variant …` flags).
+fn help_on_rage(plane: &Plane, action: &[&str]) {
+    let mut args = vec![
+        "tenant",
+        "rule",
+        "acme",
+        "help",
+        "--emotion",
+        "rage",
+        "--min-confidence",
+        "0",
+    ];
+    args.extend_from_slice(action);
+    plane.ctl(&args);
+}
+
 /// Waits until every edge serves the same config version, greater than `after`; returns it.
 fn converged(edges: &[Edge], after: f64) -> f64 {
     let mut v = 0.0;
@@ -510,22 +527,17 @@ fn an_experiment_set_through_the_plane_runs_on_a_following_edge() {
     let key = plane.acme();
     let edge = Edge::follow("us-east-1", &plane);
     let v0 = converged(std::slice::from_ref(&edge), 0.0);
-    plane.ctl(&[
-        "tenant",
-        "rule",
-        "acme",
-        "help",
-        "--emotion",
-        "rage",
-        "--min-confidence",
-        "0",
-        "--variant",
-        r#"chat:chat:{"text":"Need a hand?"}"#,
-        "--variant",
-        r#"offer-10:offer:{"pct":10}"#,
-        "--holdout",
-        "0.5",
-    ]);
+    help_on_rage(
+        &plane,
+        &[
+            "--variant",
+            r#"chat:chat:{"text":"Need a hand?"}"#,
+            "--variant",
+            r#"offer-10:offer:{"pct":10}"#,
+            "--holdout",
+            "0.5",
+        ],
+    );
     converged(std::slice::from_ref(&edge), v0);
     const N: usize = 24;
     let mut shown = Vec::new();
@@ -570,22 +582,17 @@ fn experiment_counts_go_round_the_fleet_and_add_up_once_in_the_forensics() {
         .map(|r| Edge::follow(r, &plane))
         .collect();
     let v0 = converged(&edges, 0.0);
-    plane.ctl(&[
-        "tenant",
-        "rule",
-        "acme",
-        "help",
-        "--emotion",
-        "rage",
-        "--min-confidence",
-        "0",
-        "--variant",
-        r#"chat:chat:{"text":"Need a hand?"}"#,
-        "--variant",
-        r#"offer-10:offer:{"pct":10}"#,
-        "--holdout",
-        "0.2",
-    ]);
+    help_on_rage(
+        &plane,
+        &[
+            "--variant",
+            r#"chat:chat:{"text":"Need a hand?"}"#,
+            "--variant",
+            r#"offer-10:offer:{"pct":10}"#,
+            "--holdout",
+            "0.2",
+        ],
+    );
     converged(&edges, v0);
     let converted = |seq: u64| {
         ClientFrame::Outcome(sentientiq_proto::Outcome {
@@ -662,18 +669,10 @@ fn usage_is_counted_once_at_the_edge_and_priced_by_the_plane() {
     let key = plane.acme();
     let mut edge = Edge::follow("us-east-1", &plane);
     let v0 = converged(std::slice::from_ref(&edge), 0.0);
-    plane.ctl(&[
-        "tenant",
-        "rule",
-        "acme",
-        "help",
-        "--emotion",
-        "rage",
-        "--min-confidence",
-        "0",
-        "--intervene",
-        r#"chat:a:{"text":"Need a hand?"}"#,
-    ]);
+    help_on_rage(
+        &plane,
+        &["--intervene", r#"chat:a:{"text":"Need a hand?"}"#],
+    );
     converged(std::slice::from_ref(&edge), v0);
     const N: u64 = 7;
     let batch = five_clicks(1);
