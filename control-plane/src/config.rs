@@ -198,6 +198,35 @@ mod tests {
     }
 
     #[test]
+    fn experiment_totals_interval_and_rate_card_are_checked_at_their_bounds() {
+        let mk = |line: String| {
+            Config::parse(&format!("{OK}{line}\n"))
+                .expect("parses")
+                .validate()
+                .is_ok()
+        };
+        for (ms, ok) in [
+            (99, false),
+            (100, true),
+            (101, true),
+            (3_599_999, true),
+            (3_600_000, true),
+            (3_600_001, false),
+        ] {
+            assert_eq!(mk(format!("experiment_totals_ms = {ms}")), ok, "{ms}");
+        }
+        let max = crate::metering::MAX_MILLICENTS_PER_1000_EVENTS;
+        for (rate, ok) in [(0, true), (max - 1, true), (max, true), (max + 1, false)] {
+            assert_eq!(mk(format!("millicents_per_1000_events = {rate}")), ok, "{rate}");
+        }
+        let d = Config::parse(OK).expect("parses");
+        assert_eq!(
+            (d.experiment_totals_ms, d.millicents_per_1000_events),
+            (1000, crate::metering::DEFAULT_MILLICENTS_PER_1000_EVENTS)
+        );
+    }
+
+    #[test]
     fn tokens_are_checked_at_the_length_limit() {
         let mk = |a: usize| {
             Config::parse(&format!(
