@@ -217,7 +217,11 @@ mod tests {
         }
         let max = crate::metering::MAX_MILLICENTS_PER_1000_EVENTS;
         for (rate, ok) in [(0, true), (max - 1, true), (max, true), (max + 1, false)] {
-            assert_eq!(mk(format!("millicents_per_1000_events = {rate}")), ok, "{rate}");
+            assert_eq!(
+                mk(format!("millicents_per_1000_events = {rate}")),
+                ok,
+                "{rate}"
+            );
         }
         let d = Config::parse(OK).expect("parses");
         assert_eq!(

@@ -357,6 +357,43 @@ mod tests {
     }
 
     #[test]
+    fn experiment_windows_sum_per_rule_and_go_by_variant_id_or_are_acked_unsent() {
+        let t = crate::shard::experiment::tests::tenant(0.1);
+        let tenants = Tenants::new(vec![t]);
+        let (acme, help, gone): (Arc<str>, Arc<str>, Arc<str>) =
+            (Arc::from("acme"), Arc::from("help"), Arc::from("gone"));
+        let mut c = ExperimentCounts::default();
+        c.holdout.sessions = 1;
+        c.variants[1].sessions = 2;
+        let r = Reports::default();
+        // Two shards' gains in one minute sum; an EVI window of the same minute stays apart.
+        r.add_experiment(&acme, &help, 10, &c, 500);
+        r.add_experiment(&acme, &help, 10, &c, 700);
+        r.add(&acme, &w(10, 1));
+        // A rule that has no experiment (any more): nothing names its arms.
+        r.add_experiment(&acme, &gone, 10, &c, 1);
+        let p = r.pending(10);
+        assert_eq!(p.len(), 3);
+        let (b, sent) = batches(&p, &tenants, "us-east-1", "e@1");
+        assert_eq!((b.len(), b[0].windows.len()), (1, 1));
+        assert_eq!(b[0].experiments.len(), 1, "the gone rule is not sent");
+        let x = &b[0].experiments[0];
+        assert_eq!(
+            (x.rule.as_str(), x.minute, x.value_at_risk_cents),
+            ("help", 10, 1200)
+        );
+        let arms: Vec<(&str, u64)> = x
+            .arms
+            .iter()
+            .map(|a| (a.variant.as_str(), a.sessions))
+            .collect();
+        assert_eq!(arms, [("", 2), ("offer", 4)]);
+        // Its window is acknowledged with the batch all the same: it does not wait forever.
+        r.acked(&sent[&1]);
+        assert!(r.pending(10).is_empty());
+    }
+
+    #[test]
     fn a_poisoned_lock_keeps_its_windows() {
         let r = Arc::new(Reports::default());
         let a: Arc<str> = Arc::from("a");

@@ -350,12 +350,13 @@ impl Lab {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use sentientiq_experiments::ExperimentConfig;
     use sentientiq_proto::Seq;
 
-    fn tenant(holdout: f64) -> Tenant {
+    /// Tenant acme with rule `help` testing variants `chat` and `offer` (tests elsewhere too).
+    pub(crate) fn tenant(holdout: f64) -> Tenant {
         let mut x = sentientiq_tenant::ExperimentSpec::new(&["chat", "offer"]);
         x.holdout_share = holdout;
         x.attribution_window_ms = 60_000;
