@@ -270,8 +270,30 @@ pub fn batches(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Tenant acme with rule `help` testing variants `chat` and `offer` (tests elsewhere too).
+    pub(crate) fn tenant(holdout: f64) -> sentientiq_tenant::Tenant {
+        let mut x = sentientiq_tenant::ExperimentSpec::new(&["chat", "offer"]);
+        x.holdout_share = holdout;
+        x.attribution_window_ms = 60_000;
+        let mut t = sentientiq_tenant::TenantSpec::new("acme");
+        t.rules.push(sentientiq_tenant::RuleSpec {
+            id: "help".into(),
+            emotions: vec!["rage".into()],
+            min_confidence: 0.0,
+            sections: vec![],
+            require_identified: false,
+            min_value_cents: 0,
+            intervene: None,
+            escalate: None,
+            experiment: Some(x),
+            session_cooldown_s: 0,
+            account_cooldown_s: 0,
+        });
+        t.validate().expect("valid")
+    }
 
     fn evi(t: &Tally) -> WindowAgg {
         match t {
@@ -358,7 +380,7 @@ mod tests {
 
     #[test]
     fn experiment_windows_sum_per_rule_and_go_by_variant_id_or_are_acked_unsent() {
-        let t = crate::shard::experiment::tests::tenant(0.1);
+        let t = tenant(0.1);
         let tenants = Tenants::new(vec![t]);
         let (acme, help, gone): (Arc<str>, Arc<str>, Arc<str>) =
             (Arc::from("acme"), Arc::from("help"), Arc::from("gone"));

@@ -350,32 +350,12 @@ impl Lab {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use sentientiq_experiments::ExperimentConfig;
     use sentientiq_proto::Seq;
 
-    /// Tenant acme with rule `help` testing variants `chat` and `offer` (tests elsewhere too).
-    pub(crate) fn tenant(holdout: f64) -> Tenant {
-        let mut x = sentientiq_tenant::ExperimentSpec::new(&["chat", "offer"]);
-        x.holdout_share = holdout;
-        x.attribution_window_ms = 60_000;
-        let mut t = sentientiq_tenant::TenantSpec::new("acme");
-        t.rules.push(sentientiq_tenant::RuleSpec {
-            id: "help".into(),
-            emotions: vec!["rage".into()],
-            min_confidence: 0.0,
-            sections: vec![],
-            require_identified: false,
-            min_value_cents: 0,
-            intervene: None,
-            escalate: None,
-            experiment: Some(x),
-            session_cooldown_s: 0,
-            account_cooldown_s: 0,
-        });
-        t.validate().expect("valid")
-    }
+    use crate::control::reports::tests::tenant;
 
     fn out(iid: &str, r: OutcomeKind) -> ClientFrame {
         ClientFrame::Outcome(sentientiq_proto::Outcome {
