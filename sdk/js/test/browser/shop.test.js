@@ -95,7 +95,10 @@ test('rage on the demo shop: the widget appears and the edge has the frames', { 
     () => page.evaluate(() => document.getElementById('siq-console').shadowRoot.textContent.includes('Intervention: chat')),
     'the console to show the intervention',
   )
-  await page.waitForTimeout(300) // let the entry animation settle
+  // Wait for the clicks after the widget to be sent as dead before the screenshot: Playwright's
+  // screenshot injects a caret-hiding <style>, a DOM mutation that would answer them.
+  const sentDead = () => rec.frames.some((x) => x.dir == 'sent' && x.f.t == 'b' && x.f.k.includes(10))
+  await h.until(() => sentDead(), 'dead clicks sent', 5000, 20)
   await page.screenshot({ path: h.artifact('demo-shop-widget.png') })
   const widget = await page.evaluate(() => {
     const host = document.querySelector('siq-widget')
