@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use sentientiq_proto::grpc::{AlertRecord, UsageDay, UsageResponse, WindowAggregate};
+use sentientiq_proto::grpc::{AlertRecord, Tenant, UsageDay, UsageResponse, WindowAggregate};
 
 /// The default rate card: $0.01 per 1000 events (issue 18), in millicents per 1000 events.
 pub const DEFAULT_MILLICENTS_PER_1000_EVENTS: u64 = 1_000;
@@ -48,6 +48,20 @@ fn add(d: &mut UsageDay, o: &UsageDay) {
     d.interventions += o.interventions;
     d.escalations += o.escalations;
     d.alerts += o.alerts;
+}
+
+/// Fills in the tenant's quota for this month: its limits, `month_events` counted so far and
+/// where they stand ([`sentientiq_tenant::Quota`]).
+pub fn quota_status(u: &mut UsageResponse, t: &Tenant, month_events: u64) {
+    let l = t.limits.unwrap_or_default();
+    let q = sentientiq_tenant::Quota {
+        soft: l.events_per_month_soft,
+        hard: l.events_per_month_hard,
+    };
+    u.quota_soft = q.soft.unwrap_or(0);
+    u.quota_hard = q.hard.unwrap_or(0);
+    u.month_events = month_events;
+    u.quota_state = q.state(month_events).as_str().to_string();
 }
 
 /// Usage per day of `[from_day, to_day)` from the tenant's windows and alert records.
@@ -113,6 +127,8 @@ pub fn usage(
         total: Some(total),
         millicents_per_1000_events: rate,
         alerts_capped,
+        quota_state: "under".into(),
+        ..UsageResponse::default()
     }
 }
 
@@ -216,6 +232,36 @@ pub fn render(tenant: &str, u: &UsageResponse) -> String {
     if u.alerts_capped {
         s += "  (alert counts are of the newest 1000 alerts only)\n";
     }
+    s += &quota_line(u);
+    s
+}
+
+/// The quota's line under the table: this month's events against the limits, and a warning
+/// past either.
+pub fn quota_line(u: &UsageResponse) -> String {
+    if u.quota_soft == 0 && u.quota_hard == 0 {
+        return format!("  quota: none set ({} events this month)\n", u.month_events);
+    }
+    let lim = |v: u64| {
+        if v == 0 {
+            "none".to_string()
+        } else {
+            v.to_string()
+        }
+    };
+    let mut s = format!(
+        "  quota this month: {} events of soft {} / hard {}",
+        u.month_events,
+        lim(u.quota_soft),
+        lim(u.quota_hard)
+    );
+    s += match u.quota_state.as_str() {
+        "soft" => " -- WARNING: past the soft limit\n",
+        "hard" => {
+            " -- HARD LIMIT REACHED: edges refuse frames (429 / rate_limited) but from high-value sessions\n"
+        }
+        _ => "\n",
+    };
     s
 }
 
@@ -236,6 +282,50 @@ mod tests {
             interventions: 1,
             ..WindowAggregate::default()
         }
+    }
+
+    #[test]
+    fn the_quota_is_reported_at_cap_minus_one_cap_and_cap_plus_one() {
+        let mut t = Tenant {
+            id: "acme".into(),
+            limits: Some(sentientiq_proto::grpc::Limits {
+                events_per_month_soft: Some(800),
+                events_per_month_hard: Some(1_000),
+                ..Default::default()
+            }),
+            ..Tenant::default()
+        };
+        let mut u = UsageResponse::default();
+        for (used, state, says) in [
+            (799, "under", None),
+            (800, "soft", Some("WARNING: past the soft limit")),
+            (999, "soft", Some("WARNING")),
+            (1_000, "hard", Some("HARD LIMIT REACHED")),
+            (1_001, "hard", Some("HARD LIMIT REACHED")),
+        ] {
+            quota_status(&mut u, &t, used);
+            assert_eq!(u.quota_state, state, "{used}");
+            assert_eq!(
+                (u.quota_soft, u.quota_hard, u.month_events),
+                (800, 1_000, used)
+            );
+            let line = quota_line(&u);
+            assert!(
+                line.contains(&format!("{used} events of soft 800 / hard 1000")),
+                "{line}"
+            );
+            match says {
+                Some(w) => assert!(line.contains(w), "{line}"),
+                None => assert!(!line.contains("--"), "{line}"),
+            }
+        }
+        t.limits = None;
+        quota_status(&mut u, &t, 5);
+        assert_eq!(
+            (u.quota_soft, u.quota_hard, u.quota_state.as_str()),
+            (0, 0, "under")
+        );
+        assert_eq!(quota_line(&u), "  quota: none set (5 events this month)\n");
     }
 
     #[test]

@@ -61,6 +61,26 @@ pub struct Services {
     pub metrics: Arc<crate::telemetry::Metrics>,
 }
 
+impl Services {
+    /// The services over `store`, with the plane's intervals (ms) and rate card: what `serve`
+    /// answers gRPC with and the dashboard's setup wizard calls in-process.
+    pub fn new(
+        store: Arc<Store>,
+        metrics: Arc<crate::telemetry::Metrics>,
+        evi_poll_ms: u64,
+        experiment_totals_ms: u64,
+        rate: u64,
+    ) -> Services {
+        Services {
+            store,
+            evi_poll: Duration::from_millis(evi_poll_ms),
+            experiment_totals: Duration::from_millis(experiment_totals_ms),
+            rate,
+            metrics,
+        }
+    }
+}
+
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 // ------------------------------------------------------------------------ TenantAdmin
@@ -404,7 +424,10 @@ impl grpc::edge_sync_server::EdgeSync for Services {
             // Other edges' experiment counts, on the current version, whenever they changed.
             let mut tick = tokio::time::interval(every);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            // And their events of the month, for the tenants' quotas (the first tick always
+            // sends them, so an edge knows the month's count from its start).
             let mut last_totals = Vec::new();
+            let mut last_usage = None;
             loop {
                 let got = tokio::select! {
                     got = rx.recv() => got,
@@ -421,6 +444,21 @@ impl grpc::edge_sync_server::EdgeSync for Services {
                             }
                             sent(1);
                             last_totals = totals;
+                        }
+                        let month = crate::store::usage::month_of_minute(now_minute());
+                        let usage = (month, store.quota_usage_for(&r.report_id, month));
+                        if last_usage.as_ref() != Some(&usage) {
+                            let u = ConfigUpdate {
+                                version: at,
+                                quota_month: usage.0,
+                                quota_usage: usage.1.clone(),
+                                ..ConfigUpdate::default()
+                            };
+                            if tx.send(Ok(u)).await.is_err() {
+                                return;
+                            }
+                            sent(1);
+                            last_usage = Some(usage);
                         }
                         continue;
                     }
@@ -474,9 +512,20 @@ impl grpc::edge_sync_server::EdgeSync for Services {
                 let s = store.clone();
                 let (windows, experiments) = (b.windows, b.experiments);
                 let n = windows.len() as u64;
+                let crossings = metrics.clone();
                 let r = blocking(move || {
+                    let month = crate::store::usage::month_of_minute(now_minute());
+                    let mut tenants: Vec<&str> =
+                        windows.iter().map(|w| w.tenant_id.as_str()).collect();
+                    tenants.sort_unstable();
+                    tenants.dedup();
+                    let before: Vec<u64> =
+                        tenants.iter().map(|t| s.month_events(t, month)).collect();
                     let skipped = s.put_aggregates(&windows)?;
                     s.put_experiments(&experiments)?;
+                    for (t, before) in tenants.iter().zip(before) {
+                        warn_quota(&s, &crossings, t, month, before)?;
+                    }
                     Ok(skipped)
                 })
                 .await;
@@ -500,6 +549,48 @@ impl grpc::edge_sync_server::EdgeSync for Services {
         });
         Ok(Response::new(out))
     }
+}
+
+/// Logs (and counts) a tenant whose events of `month` went past its soft or hard quota with
+/// the windows just stored: once per crossing, by whichever report made it.
+fn warn_quota(
+    s: &Store,
+    metrics: &crate::telemetry::Metrics,
+    tenant: &str,
+    month: i64,
+    before: u64,
+) -> Result<(), StoreError> {
+    let Some(t) = s.tenant(tenant)? else {
+        return Ok(());
+    };
+    let l = t.limits.unwrap_or_default();
+    let q = sentientiq_tenant::Quota {
+        soft: l.events_per_month_soft,
+        hard: l.events_per_month_hard,
+    };
+    let after = s.month_events(tenant, month);
+    let (was, is) = (q.state(before), q.state(after));
+    if is > was {
+        metrics
+            .quota_crossings
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::warn!(
+            tenant,
+            events = after,
+            soft = ?q.soft,
+            hard = ?q.hard,
+            state = is.as_str(),
+            "tenant past its monthly quota of events"
+        );
+    }
+    Ok(())
+}
+
+/// The current UTC minute (since the Unix epoch).
+fn now_minute() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64 / 60)
 }
 
 /// The messages that bring an edge at version `from` (0: nothing) to the current version,
@@ -658,9 +749,11 @@ impl grpc::analytics_server::Analytics for Services {
             let windows = s.aggregates(&t.id, from, to)?;
             let alerts = s.list_alerts(Some(&t.id), from.saturating_mul(60_000), false)?;
             let capped = alerts.len() >= crate::store::alerts::MAX_LIST_ALERTS;
-            Ok(crate::metering::usage(
-                &windows, &alerts, r.from_day, r.to_day, rate, capped,
-            ))
+            let mut u =
+                crate::metering::usage(&windows, &alerts, r.from_day, r.to_day, rate, capped);
+            let month = crate::store::usage::month_of_minute(now_minute());
+            crate::metering::quota_status(&mut u, &t, s.month_events(&t.id, month));
+            Ok(u)
         })
         .await?;
         Ok(Response::new(resp))

@@ -37,6 +37,7 @@ use tokio::sync::broadcast;
 pub mod alerts;
 pub mod dashboard;
 pub mod experiments;
+pub mod usage;
 
 const CFS: [&str; 10] = [
     "tenants",
@@ -97,6 +98,10 @@ pub struct Store {
     experiments_writer: Mutex<()>,
     /// Every edge boot's experiment counts, summed ([`experiments`]).
     experiment_sums: Mutex<experiments::Sums>,
+    /// Serialises window puts (each reads the window it replaces, for the month sums).
+    usage_writer: Mutex<()>,
+    /// Every edge boot's events per tenant and month ([`usage`]).
+    month_sums: Mutex<usage::MonthSums>,
     updates: broadcast::Sender<Arc<ConfigUpdate>>,
 }
 
@@ -139,8 +144,15 @@ impl Store {
             alerts_writer: Mutex::new(()),
             experiments_writer: Mutex::new(()),
             experiment_sums: Mutex::new(experiments::Sums::new()),
+            usage_writer: Mutex::new(()),
+            month_sums: Mutex::new(usage::MonthSums::new()),
             updates,
         };
+        let today = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64 / 86_400);
+        let month = store.load_month_sums(sentientiq_proto::month_of_day(today))?;
+        *store.lock_month_sums() = month;
         let sums = store.load_experiment_sums()?;
         *store
             .experiment_sums
@@ -473,11 +485,15 @@ impl Store {
     /// a tenant that does not exist (an edge's late report after the tenant was deleted) are
     /// not stored; their number is returned.
     pub fn put_aggregates(&self, windows: &[WindowAggregate]) -> Result<usize, StoreError> {
+        for w in windows {
+            validate_window(w)?;
+        }
+        let _w = self.usage_writer.lock().unwrap_or_else(|p| p.into_inner());
         let mut b = WriteBatch::default();
         let mut known = std::collections::HashMap::new();
         let mut skipped = 0;
+        let mut gains = Vec::with_capacity(windows.len());
         for w in windows {
-            validate_window(w)?;
             let exists = match known.get(&w.tenant_id) {
                 Some(e) => *e,
                 None => {
@@ -487,7 +503,10 @@ impl Store {
                 }
             };
             if exists {
-                b.put_cf(self.cf("aggregates"), agg_key(w), w.encode_to_vec());
+                let k = agg_key(w);
+                let old = self.stored_events(&k)?;
+                b.put_cf(self.cf("aggregates"), &k, w.encode_to_vec());
+                gains.push((k, w, old));
             } else {
                 skipped += 1;
             }
@@ -495,6 +514,14 @@ impl Store {
         let mut wo = rocksdb::WriteOptions::default();
         wo.set_sync(true);
         self.db.write_opt(b, &wo)?;
+        // Two windows of one key in the same call: the second gains over the first.
+        let mut sums = self.lock_month_sums();
+        let mut last: std::collections::HashMap<&[u8], u64> = std::collections::HashMap::new();
+        for (k, w, old) in &gains {
+            let before = last.get(k.as_slice()).copied().or(*old);
+            usage::add_gain(&mut sums, w, before);
+            last.insert(k, w.events);
+        }
         Ok(skipped)
     }
 

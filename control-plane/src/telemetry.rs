@@ -19,6 +19,8 @@ pub struct Metrics {
     pub watchers: AtomicU64,
     pub updates_sent: AtomicU64,
     pub windows_stored: AtomicU64,
+    /// Tenants that went past their soft or hard monthly quota (each crossing once).
+    pub quota_crossings: AtomicU64,
     /// `ReportAlerts` streams open.
     pub alert_streams: AtomicU64,
     /// Alert records stored from edge reports.
@@ -104,6 +106,12 @@ impl Metrics {
                 "Aggregate windows stored from edge reports.",
                 "counter",
                 self.windows_stored.load(Relaxed),
+            ),
+            (
+                "siq_control_quota_crossings_total",
+                "Times a tenant's events of the month went past its soft or hard quota (logged).",
+                "counter",
+                self.quota_crossings.load(Relaxed),
             ),
             (
                 "siq_control_config_version",

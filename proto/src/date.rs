@@ -28,6 +28,19 @@ pub fn civil_date(days: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+/// The month of a day count since 1970-01-01, as months since 1970-01 (the month quotas count
+/// in; UTC calendar months).
+pub fn month_of_day(days: i64) -> i64 {
+    let (y, m, _) = civil_date(days);
+    (y - 1970) * 12 + i64::from(m) - 1
+}
+
+/// The first day (days since 1970-01-01) of a month counted as [`month_of_day`] counts it.
+pub fn month_first_day(month: i64) -> i64 {
+    let (y, m) = (1970 + month.div_euclid(12), month.rem_euclid(12) as u32 + 1);
+    days_from_civil(y, m, 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,5 +54,20 @@ mod tests {
         assert_eq!(days_from_civil(1970, 1, 1), 0);
         assert_eq!(days_from_civil(2000, 3, 1), 11_017);
         assert_eq!(days_from_civil(2026, 12, 1), 20_788);
+    }
+
+    #[test]
+    fn months_start_on_their_first_day() {
+        assert_eq!(month_of_day(0), 0);
+        assert_eq!(month_of_day(-1), -1);
+        // 2026-12 is month 683: its first day and the day before, the last of November.
+        assert_eq!(month_of_day(20_788), 683);
+        assert_eq!(month_of_day(20_787), 682);
+        assert_eq!(month_first_day(683), 20_788);
+        for month in -30..800 {
+            let first = month_first_day(month);
+            assert_eq!(month_of_day(first), month);
+            assert_eq!(month_of_day(first - 1), month - 1);
+        }
     }
 }

@@ -19,7 +19,7 @@ pub mod limits;
 mod read;
 pub mod stream;
 
-pub use date::{civil_date, days_from_civil};
+pub use date::{civil_date, days_from_civil, month_first_day, month_of_day};
 pub use decode::{decode_client, decode_client_into, decode_edge, decode_http_batch};
 pub use encode::{client_to_vec, edge_to_vec, encode_client, encode_edge, http_batch_to_vec};
 pub use error::{DecodeError, ErrorCode};

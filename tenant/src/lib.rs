@@ -12,9 +12,11 @@
 mod model;
 #[cfg(feature = "grpc")]
 pub mod plane;
+pub mod quota;
 mod spec;
 
 pub use model::{RuleExperiment, Tenant, VariantIv, check_account};
+pub use quota::{Quota, QuotaState};
 pub use spec::{
     AccountSpec, AlertsSpec, ContactSpec, Dnt, EscalateSpec, ExperimentSpec, InterveneSpec,
     LabelSpec, LakeSpec, LimitsSpec, MAX_ALERTS_TOML, RuleSpec, TenantSpec, ThresholdsSpec,

@@ -31,6 +31,8 @@ pub struct Tenant {
     pub frames_per_sec: u32,
     pub frame_burst: u32,
     pub high_value_cents: i64,
+    /// The monthly quota of billable events.
+    pub quota: crate::Quota,
     pub contacts: Vec<ContactSpec>,
     pub accounts: Vec<AccountSpec>,
     pub lake: LakeSpec,
@@ -259,6 +261,8 @@ impl TenantSpec {
         if l.max_sessions_per_shard == Some(0) {
             return Err(bad("limits.max_sessions_per_shard must be positive".into()));
         }
+        let quota =
+            crate::Quota::new(l.events_per_month_soft, l.events_per_month_hard).map_err(bad)?;
         if t.high_value_cents < 0 {
             return Err(bad("high_value_cents must not be negative".into()));
         }
@@ -286,6 +290,7 @@ impl TenantSpec {
             frames_per_sec,
             frame_burst,
             high_value_cents: t.high_value_cents,
+            quota,
             contacts: t.contacts.clone(),
             accounts: t.accounts.clone(),
             lake: t.lake.clone(),

@@ -122,8 +122,13 @@ impl TenantSpec {
             max_frame_bytes: lim.max_frame_bytes.map(|v| v as usize),
             max_samples: lim.max_samples.map(|v| v as usize),
             max_sessions_per_shard: lim.max_sessions.map(|v| v as usize),
+            events_per_month_soft: lim.events_per_month_soft,
+            events_per_month_hard: lim.events_per_month_hard,
             ..LimitsSpec::default()
         };
+        if let Some(v) = t.high_value_cents {
+            spec.high_value_cents = v;
+        }
         spec.labels = t
             .labels
             .iter()
@@ -256,10 +261,13 @@ mod tests {
             }),
             limits: Some(grpc::Limits {
                 max_sessions: Some(5),
+                events_per_month_soft: Some(800),
+                events_per_month_hard: Some(1_000),
                 ..grpc::Limits::default()
             }),
             dnt: grpc::DntPolicy::Drop as i32,
             emit: true,
+            high_value_cents: Some(2_500_000),
             ..grpc::Tenant::default()
         };
         t.rules.push(grpc::Rule {
@@ -282,6 +290,14 @@ mod tests {
             "unset: default"
         );
         assert_eq!(e.max_sessions_per_shard, 5);
+        assert_eq!(
+            e.quota,
+            crate::Quota {
+                soft: Some(800),
+                hard: Some(1_000)
+            }
+        );
+        assert_eq!(e.high_value_cents, 2_500_000);
         assert_eq!(e.policy.dnt, DntPolicy::Drop);
         assert!(e.emit);
         assert_eq!(e.key_hashes, vec![[0xab; 32]]);

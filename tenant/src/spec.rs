@@ -141,6 +141,10 @@ pub struct LimitsSpec {
     /// Frames one session may send at once (token bucket size; at least the HTTP batch cap so
     /// a page-unload beacon fits).
     pub frame_burst: Option<u32>,
+    /// Billable events per UTC month, fleet-wide: past the soft limit the plane warns; past
+    /// the hard one edges refuse frames but from high-value sessions ([`crate::Quota`]).
+    pub events_per_month_soft: Option<u64>,
+    pub events_per_month_hard: Option<u64>,
 }
 
 /// A contextual label: `emotion` in `section` is reported as `label`.

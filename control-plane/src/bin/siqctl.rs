@@ -221,12 +221,17 @@ enum EditCmd {
         #[arg(long, default_value = "")]
         endpoint: String,
     },
-    /// Tightens limits: NAME=VALUE ... (max_frame_bytes, max_samples, max_sessions).
+    /// Sets limits: NAME=VALUE ... (max_frame_bytes, max_samples, max_sessions tighten the
+    /// protocol's; events_per_month_soft and events_per_month_hard are the monthly quota of
+    /// billable events). VALUE `none` removes a limit.
     Limits {
         id: String,
         #[arg(required = true)]
         set: Vec<String>,
     },
+    /// The account value (cents) from which a session is high-value (kept under load, never
+    /// refused for the quota); `none`: the default, $100,000.
+    HighValue { id: String, cents: String },
 }
 
 impl EditCmd {
@@ -243,7 +248,8 @@ impl EditCmd {
             | EditCmd::Dnt { id, .. }
             | EditCmd::Emit { id, .. }
             | EditCmd::Lake { id, .. }
-            | EditCmd::Limits { id, .. } => id,
+            | EditCmd::Limits { id, .. }
+            | EditCmd::HighValue { id, .. } => id,
         }
     }
 }
@@ -619,17 +625,36 @@ fn edit_tenant(t: &mut Tenant, edit: EditCmd) -> Result<()> {
                 let (k, v) = kv
                     .split_once('=')
                     .with_context(|| format!("`{kv}` is not NAME=VALUE"))?;
-                let n: u32 = v
-                    .parse()
-                    .with_context(|| format!("{k}: `{v}` is not a whole number"))?;
+                let n: Option<u64> =
+                    match v {
+                        "none" => None,
+                        _ => Some(v.parse().with_context(|| {
+                            format!("{k}: `{v}` is not a whole number or `none`")
+                        })?),
+                    };
+                let small = |n: Option<u64>| -> Result<Option<u32>> {
+                    n.map(|n| u32::try_from(n).with_context(|| format!("{k}: {n} is too large")))
+                        .transpose()
+                };
                 match k {
-                    "max_frame_bytes" => l.max_frame_bytes = Some(n),
-                    "max_samples" => l.max_samples = Some(n),
-                    "max_sessions" => l.max_sessions = Some(n),
+                    "max_frame_bytes" => l.max_frame_bytes = small(n)?,
+                    "max_samples" => l.max_samples = small(n)?,
+                    "max_sessions" => l.max_sessions = small(n)?,
+                    "events_per_month_soft" => l.events_per_month_soft = n,
+                    "events_per_month_hard" => l.events_per_month_hard = n,
                     _ => bail!("unknown limit `{k}`"),
                 }
             }
             t.limits = Some(l);
+        }
+        EditCmd::HighValue { cents, .. } => {
+            t.high_value_cents = match cents.as_str() {
+                "none" => None,
+                c => Some(
+                    c.parse()
+                        .with_context(|| format!("`{c}` is not a whole number of cents"))?,
+                ),
+            };
         }
     }
     Ok(())

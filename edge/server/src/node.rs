@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use crate::config::{EdgeSection, LakeSection};
-use crate::control::{Priors, Reports, Status};
+use crate::control::{Priors, Quotas, Reports, Status};
 use crate::storage::SpoolShare;
 use crate::storage::identity::IdentityStore;
 use crate::telemetry::{Exposition, LakeMetrics, ShardMetrics};
@@ -32,6 +32,9 @@ pub struct Node {
     /// Every shard's experiment counts of this boot and the plane's totals of other boots:
     /// what shards draw assignments from (always kept: shards share it even without a plane).
     pub priors: Arc<Priors>,
+    /// This month's events per tenant (this boot's shards and the plane's other boots): what
+    /// shards check tenants' hard quotas against.
+    pub quotas: Arc<Quotas>,
     /// When this process started (ms): part of the id it reports aggregates under.
     pub boot_ms: u64,
     /// The experiments' seed: `[edge] experiment_seed`, else `boot_ms`.
@@ -73,6 +76,23 @@ impl Node {
             crate::telemetry::Kind::Gauge,
             self.priors.sessions_known(),
         );
+        // Tenants with a hard quota: this month's events as shards check them (without the
+        // events shards accepted since their last hand-over, at most a second's).
+        let tenants = self.tenants.load();
+        let month = sentientiq_proto::month_of_day((crate::clock::now_ms() / 86_400_000) as i64);
+        e.family(
+            "siq_quota_month_events",
+            "A tenant with a hard quota: its events this UTC month, this boot's and the plane's \
+             count of every other edge boot.",
+            crate::telemetry::Kind::Gauge,
+        );
+        for t in tenants.list.iter().filter(|t| t.quota.hard.is_some()) {
+            e.sample(
+                "siq_quota_month_events",
+                &[("tenant", &t.id)],
+                self.quotas.view(&t.id, month),
+            );
+        }
         if let Some(a) = &self.alerts {
             a.metrics.render(&mut e);
         }

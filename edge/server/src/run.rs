@@ -192,6 +192,7 @@ pub fn run(cfg: Config) -> Result<()> {
             .is_some()
             .then(|| Arc::new(crate::control::Reports::default())),
         priors: Arc::new(crate::control::Priors::default()),
+        quotas: Arc::new(crate::control::Quotas::default()),
         boot_ms,
         experiment_seed: cfg.edge.experiment_seed.unwrap_or(boot_ms),
         shards_stopped: Arc::new(AtomicBool::new(false)),
@@ -223,6 +224,7 @@ pub fn run(cfg: Config) -> Result<()> {
                 status: node.control.clone(),
                 reports: reports.clone(),
                 priors: node.priors.clone(),
+                quotas: node.quotas.clone(),
                 shards_stopped: node.shards_stopped.clone(),
                 secrets: secrets.clone(),
             };

@@ -751,3 +751,125 @@ fn usage_is_counted_once_at_the_edge_and_priced_by_the_plane() {
     let bad = plane.try_ctl(&["usage", "acme", "--month", "2026-13"]);
     assert!(!bad.status.success());
 }
+
+/// Issue 18's quotas across two edges and the plane: a soft limit warns in `siqctl usage`; at
+/// the hard limit an edge refuses a frame its own count alone would have taken (it knows what
+/// the other edge counted, through the plane), with `rate_limited`, and keeps taking a
+/// high-value session's frames.
+#[test]
+fn a_hard_quota_counts_the_whole_fleet_and_never_refuses_a_high_value_session() {
+    let plane = Plane::start();
+    let key = plane.acme();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let accounts = dir.path().join("accounts.jsonl");
+    std::fs::write(
+        &accounts,
+        "{\"match\":\"@acme.example\",\"company\":\"Acme Corp\",\"lifetime_value_cents\":12000000}\n",
+    )
+    .expect("accounts");
+    plane.ctl(&["account", "import", "acme", &accounts.display().to_string()]);
+    let samples = sentientiq_testkit::frames::five_clicks(1).len() as u64;
+    // Soft at two batches' events, hard at three.
+    let (soft, hard) = (2 * samples, 3 * samples);
+    plane.ctl(&[
+        "tenant",
+        "limits",
+        "acme",
+        &format!("events_per_month_soft={soft}"),
+        &format!("events_per_month_hard={hard}"),
+    ]);
+    let edges = [
+        Edge::follow("us-east-1", &plane),
+        Edge::follow("eu-west-1", &plane),
+    ];
+    converged(&edges, 0.0);
+    // Two batches on the first edge: taken; the plane warns.
+    let mut a = edges[0]
+        .try_hello(&key, "s_quota_a_000001")
+        .expect("welcome");
+    for seq in 1..=2 {
+        a.send(&five_clicks(seq));
+        a.try_until_ack(seq).expect("acked under the quota");
+    }
+    let usage = || -> serde_json::Value {
+        serde_json::from_str(&plane.ctl(&["--json", "usage", "acme"])).expect("json")
+    };
+    wait_for("the soft limit passed", Duration::from_secs(15), || {
+        usage()["quota_state"] == "soft"
+    });
+    let table = plane.ctl(&["usage", "acme"]);
+    assert!(
+        table.contains(&format!(
+            "{soft} events of soft {soft} / hard {hard} -- WARNING"
+        )),
+        "{table}"
+    );
+    // The second edge learns the first's count from the plane.
+    edges[1].wait_metric("siq_quota_month_events", |v| v == soft as f64);
+    // Shards take the edge's count at their next hand-over, within a second.
+    std::thread::sleep(Duration::from_millis(2_000));
+    let mut b = edges[1]
+        .try_hello(&key, "s_quota_b_000001")
+        .expect("welcome");
+    b.send(&five_clicks(1));
+    b.try_until_ack(1)
+        .expect("the third batch reaches the cap exactly");
+    // cap + 1: refused, with the reason; on its own, this edge had counted one batch.
+    b.send(&five_clicks(2));
+    let refused = loop {
+        match b.recv() {
+            Some(EdgeFrame::Err(e)) => break e,
+            Some(EdgeFrame::Ack { seq }) => panic!("acked past the hard quota: {seq:?}"),
+            Some(_) => continue,
+            None => panic!("no answer"),
+        }
+    };
+    assert_eq!(refused.code, ErrorCode::RateLimited);
+    assert!(refused.msg.contains("monthly quota"), "{}", refused.msg);
+    assert_eq!(edges[1].metric("siq_quota_refused_total"), 1.0);
+    // A page-unload beacon of another anonymous session: 429 with the reason.
+    let beacon = sentientiq_proto::HttpBatch {
+        key: sentientiq_proto::WriteKey::parse(&key).expect("key"),
+        sid: sentientiq_proto::Sid::parse("s_quota_beacon_01").expect("sid"),
+        hello: Some(hello(&key, "s_quota_beacon_01")),
+        frames: vec![moves(1, 3)],
+    };
+    let (st, v) = edges[1].post_batch(&sentientiq_proto::http_batch_to_vec(&beacon), None);
+    assert_eq!((st, v["code"].as_str()), (429, Some("rate_limited")), "{v}");
+    assert!(
+        v["msg"].as_str().unwrap_or("").contains("monthly quota"),
+        "{v}"
+    );
+    // A $120k account's session on the same edge: its `id` and everything after are taken.
+    let mut vip = edges[1]
+        .try_hello(&key, "s_quota_vip_0001")
+        .expect("welcome");
+    vip.send(&sentientiq_testkit::frames::identify_as(
+        1,
+        "u_dana",
+        "dana@acme.example",
+    ));
+    vip.try_until_ack(1).expect("the id is taken");
+    vip.send(&five_clicks(2));
+    vip.try_until_ack(2)
+        .expect("high-value: taken past the quota");
+    wait_for("the hard limit reported", Duration::from_secs(15), || {
+        let u = usage();
+        u["quota_state"] == "hard" && u["month_events"].as_u64() == Some(hard + 1 + samples)
+    });
+    assert!(plane.ctl(&["usage", "acme"]).contains("HARD LIMIT REACHED"));
+    // The plane logged each crossing once.
+    let log = plane.log();
+    let crossed = |state: &str| {
+        log.lines()
+            .filter(|l| {
+                l.contains("past its monthly quota") && l.contains(&format!("state=\"{state}\""))
+            })
+            .count()
+    };
+    assert_eq!((crossed("soft"), crossed("hard")), (1, 1), "{log}");
+    // Limits are checked once: soft above hard is refused with the reason.
+    let bad = plane.try_ctl(&["tenant", "limits", "acme", "events_per_month_soft=999999"]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("must not be above"));
+}

@@ -18,6 +18,9 @@
 //!   answers in the config stream with every other edge boot's totals ([`Priors`]), sent with
 //!   the current version and no change, which this thread takes without touching the config.
 //!
+//! - **Quotas.** Shards hand over their events each second too ([`Quotas`]); the plane sends
+//!   every other edge boot's events of the month the same way as the experiment totals.
+//!
 //! When the plane is unreachable the edge keeps serving what it has. At start that is the
 //! last-known-good file when there is one (so keys revoked before an outage stay revoked), else
 //! the tenants of the config file.
@@ -25,6 +28,7 @@
 pub mod feed;
 pub mod lkg;
 pub mod priors;
+pub mod quotas;
 pub mod reports;
 pub mod status;
 
@@ -41,6 +45,7 @@ use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 pub use feed::{Changes, Feed, Synced, edge_tenants};
 pub use lkg::{LKG_FILE, decode_lkg, encode_lkg, load_lkg, save_lkg};
 pub use priors::Priors;
+pub use quotas::Quotas;
 pub use reports::{Reports, Sent, Tally};
 pub use status::Status;
 
@@ -72,6 +77,8 @@ pub struct Link {
     pub reports: Arc<Reports>,
     /// What shards draw experiment assignments from; the plane's totals go in here.
     pub priors: Arc<Priors>,
+    /// This month's events per tenant; the plane's counts of other boots go in here.
+    pub quotas: Arc<Quotas>,
     /// Set once every shard has stopped (their last windows are handed over by then).
     pub shards_stopped: Arc<AtomicBool>,
     /// Seals tenants' alerting secrets in the last-known-good file (`SIQ_SECRETS_KEY`).
@@ -196,15 +203,21 @@ async fn watch(
                 loop {
                     match stream.message().await {
                         Ok(Some(mut u)) => {
+                            let counts = !u.experiment_totals.is_empty() || u.quota_month != 0;
                             if !u.experiment_totals.is_empty() {
                                 let totals = std::mem::take(&mut u.experiment_totals);
                                 link.priors.set_plane(&link.tenants.load(), &totals);
                                 link.status.priors.fetch_add(1, Ordering::Relaxed);
-                                // Totals ride on an update of the current version with nothing
-                                // else in it: taking them is all there is to do.
-                                if priors_only(&u, synced.version) {
-                                    continue;
-                                }
+                            }
+                            // The month is set whenever usage is sent (the list may be empty).
+                            if u.quota_month != 0 {
+                                let usage = std::mem::take(&mut u.quota_usage);
+                                link.quotas.set_plane(u.quota_month, &usage);
+                            }
+                            // Counts ride on an update of the current version with nothing
+                            // else in it: taking them is all there is to do.
+                            if counts && priors_only(&u, synced.version) {
+                                continue;
                             }
                             match feed.push(&mut synced, u) {
                                 Ok(None) => {}
@@ -247,8 +260,8 @@ async fn watch(
     }
 }
 
-/// An update that only carries experiment totals: the current version, not a snapshot,
-/// nothing else.
+/// An update that only carries experiment totals or quota usage: the current version, not a
+/// snapshot, nothing else.
 fn priors_only(u: &sentientiq_proto::grpc::ConfigUpdate, version: u64) -> bool {
     u.version == version
         && !u.full_snapshot

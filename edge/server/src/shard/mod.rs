@@ -94,7 +94,11 @@ impl Shard {
     /// the reporter, in this minute's window), and the shard takes back everyone else's counts
     /// of every rule with an experiment, to draw from until the next second.
     ///
+    /// And quotas: the events the shard accepted go to the edge's [`Quotas`], and it takes
+    /// back everyone's count of the month.
+    ///
     /// [`Priors`]: crate::control::Priors
+    /// [`Quotas`]: crate::control::Quotas
     pub fn publish_aggregates(&mut self) {
         let windows = self.pipeline.drain_windows();
         let tenants = self.node.tenants.load();
@@ -115,7 +119,19 @@ impl Shard {
                 r.add_experiment(&t.id, &rule, minute, &d, value);
             }
         }
+        // Quotas: this shard's events since its last hand-over go to the edge's count, and it
+        // takes back everyone's, for each tenant with a hard limit.
+        let month = sentientiq_proto::month_of_day((minute / 1440) as i64);
+        for (i, n) in self.pipeline.drain_quota() {
+            if let Some(t) = tenants.list.get(i) {
+                self.node.quotas.add(&t.id, month, n);
+            }
+        }
         for (i, t) in tenants.list.iter().enumerate() {
+            if t.quota.hard.is_some() {
+                let used = self.node.quotas.view(&t.id, month);
+                self.pipeline.set_quota_base(i, used);
+            }
             for rule in t.experiments.keys() {
                 let base = self.node.priors.view(&t.id, rule);
                 self.pipeline.set_experiment_base(i, rule, base);

@@ -202,8 +202,21 @@ pub struct Pipeline {
     scratch: Vec<Output>,
     /// Experiments: the shard's seeded generator and local counts.
     lab: Lab,
+    /// Per tenant, this month's events for its quota.
+    quota: Vec<QuotaCount>,
     metrics: Arc<ShardMetrics>,
 }
+
+/// A tenant's events this month as a shard knows them: everyone else's (this boot's other
+/// shards and the plane's other boots, as of the last hand-over) and its own since.
+#[derive(Debug, Default, Clone, Copy)]
+struct QuotaCount {
+    base: u64,
+    pending: u64,
+}
+
+/// How long a client refused for its tenant's quota is told to wait before trying again.
+pub const QUOTA_RETRY_MS: u32 = 60_000;
 
 /// What an experiment made of one of a frame's actions (`n`).
 #[derive(Debug)]
@@ -233,6 +246,7 @@ impl Pipeline {
             accounts: Vec::new(),
             aggregates: Vec::new(),
             per_tenant: Vec::new(),
+            quota: Vec::new(),
             tombstones: BoundedMap::new(tombstones),
             profiles: BoundedMap::new(profiles),
             newcomers: BoundedMap::new(tombstones),
@@ -257,7 +271,25 @@ impl Pipeline {
             self.accounts.resize_with(n, AccountCooldowns::default);
             self.aggregates.resize_with(n, Aggregates::default);
             self.per_tenant.resize(n, 0);
+            self.quota.resize(n, QuotaCount::default());
         }
+    }
+
+    /// Per tenant, the events accepted since the last call (for the edge's quota count).
+    pub fn drain_quota(&mut self) -> Vec<(usize, u64)> {
+        let mut out = Vec::new();
+        for (i, q) in self.quota.iter_mut().enumerate() {
+            if q.pending > 0 {
+                out.push((i, std::mem::take(&mut q.pending)));
+            }
+        }
+        out
+    }
+
+    /// Everyone else's events of `tenant` this month, as of the last [`Self::drain_quota`].
+    pub fn set_quota_base(&mut self, tenant: usize, base: u64) {
+        self.grow(tenant + 1);
+        self.quota[tenant].base = base;
     }
 
     /// Every window (open ones too: counts, summed downstream), by tenant index.
@@ -510,6 +542,38 @@ impl Pipeline {
                 return;
             }
         }
+        // The tenant's hard monthly quota: a frame that would take the month past it is
+        // refused (not acked; the client keeps it), unless the session is high-value or the
+        // frame is an `id` (which may make it so). A frame already held is re-acked.
+        if !held && tenant.quota.hard.is_some() {
+            let events = match &inb.frame {
+                ClientFrame::Batch(b) => b.len() as u64,
+                _ => 1,
+            };
+            let q = self.quota[inb.tenant as usize];
+            let used = q.base.saturating_add(q.pending);
+            let high = sess.value_cents() >= tenant.high_value_cents
+                || matches!(inb.frame, ClientFrame::Identify(_));
+            if !tenant.quota.admits(used, events, high) {
+                ShardMetrics::inc(&self.metrics.quota_refused);
+                let msg = format!(
+                    "tenant {} is past its monthly quota of {} events ({used} counted); seq {} not accepted. Sessions of accounts worth ${} or more are still taken",
+                    tenant.id,
+                    tenant.quota.hard.unwrap_or(0),
+                    seq.0,
+                    tenant.high_value_cents / 100
+                );
+                self.refuse(
+                    fx,
+                    inb.conn,
+                    ErrorCode::RateLimited,
+                    msg,
+                    false,
+                    QUOTA_RETRY_MS,
+                );
+                return;
+            }
+        }
         // Only frames the session does not hold spend a token: a retry of frames already
         // accepted (a re-sent beacon) is re-acked, not refused.
         if !held
@@ -554,6 +618,7 @@ impl Pipeline {
                     samples,
                     inb.raw.len() as u64,
                 );
+                self.quota[inb.tenant as usize].pending += samples.unwrap_or(1);
                 if let ClientFrame::Outcome(o) = &inb.frame
                     && o.iid.starts_with('h')
                 {

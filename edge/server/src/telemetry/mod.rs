@@ -73,6 +73,8 @@ pub struct ShardMetrics {
     pub shed: AtomicU64,
     pub slow_readers: AtomicU64,
     pub profiles_loaded: AtomicU64,
+    /// Frames refused because their tenant is past its hard monthly quota.
+    pub quota_refused: AtomicU64,
     pub redacted: AtomicU64,
     /// Acknowledged frames not kept, by [`Dropped`].
     pub dropped: [AtomicU64; 2],
@@ -247,7 +249,7 @@ pub fn render_shards(e: &mut Exposition, shards: &[Arc<ShardMetrics>]) {
         &[("transport", "quic")],
         q(|q| &q.connections_total),
     );
-    let rows: [(&str, &str, Kind, u64); 16] = [
+    let rows: [(&str, &str, Kind, u64); 17] = [
         (
             "siq_live_sessions",
             "Sessions in memory.",
@@ -331,6 +333,12 @@ pub fn render_shards(e: &mut Exposition, shards: &[Arc<ShardMetrics>]) {
             "Frames in which an email address or card number was redacted before storage.",
             Counter,
             sum(shards, |s| &s.redacted),
+        ),
+        (
+            "siq_quota_refused_total",
+            "Frames refused (rate_limited, HTTP 429) because their tenant is past its hard monthly quota of events.",
+            Counter,
+            sum(shards, |s| &s.quota_refused),
         ),
         (
             "siq_profiles_loaded_total",

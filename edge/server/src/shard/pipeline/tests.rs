@@ -1079,3 +1079,67 @@ fn after_a_crash_the_recovered_spool_keeps_each_session_in_its_arm_and_its_count
     after.send(2, sid, outcome(5, &first.id, OutcomeKind::Shown));
     assert_eq!(after.p.lab().counts(0, "help"), Some(&before));
 }
+
+fn err_text(fx: &[Effect]) -> Option<(String, Option<u32>)> {
+    fx.iter().find_map(|e| match e {
+        Effect::Deliver(_, Out::Err(e)) => Some((e.msg.clone(), e.retry_ms)),
+        _ => None,
+    })
+}
+
+#[test]
+fn past_the_hard_quota_frames_are_refused_unless_the_session_is_high_value() {
+    let mut h = Harness::new(|t| t.limits.events_per_month_hard = Some(10));
+    let sid = "s_pipeline_quota_01";
+    h.hello(1, sid);
+    // Five events counted elsewhere (other shards, other edges) as of the last hand-over.
+    h.p.set_quota_base(0, 5);
+    // cap − 1, then cap: taken.
+    assert!(errs(&h.send(1, sid, moves(1, 4))).is_empty(), "5 + 4 = 9");
+    assert!(errs(&h.send(1, sid, moves(2, 1))).is_empty(), "10, the cap");
+    // cap + 1: refused, not acknowledged, with a clear message and a minute's wait.
+    let fx = h.send(1, sid, moves(3, 1));
+    assert_eq!(errs(&fx), vec![(ErrorCode::RateLimited, false)]);
+    let (msg, retry) = err_text(&fx).expect("an err frame");
+    assert!(
+        msg.contains("past its monthly quota of 10 events (10 counted)"),
+        "{msg}"
+    );
+    assert!(msg.contains("$100000 or more are still taken"), "{msg}");
+    assert_eq!(retry, Some(super::QUOTA_RETRY_MS));
+    let (records, fx) = h.commit();
+    assert_eq!(frame_records(&records), vec![1, 2]);
+    assert_eq!(acks(&fx), vec![(1, 2)], "the refused frame is not acked");
+    // A frame already held is acked again, not refused.
+    assert!(errs(&h.send(1, sid, moves(2, 1))).is_empty());
+    // The `id` that makes the session a $120k account is taken past the cap, and so is
+    // everything after it.
+    assert!(errs(&h.send(1, sid, identify_as(3, "u_dana", "dana@acme.example"))).is_empty());
+    let (records, _) = h.commit();
+    assert_eq!(frame_records(&records), vec![3]);
+    assert!(errs(&h.send(1, sid, moves(4, 30))).is_empty(), "high-value");
+    let (records, _) = h.commit();
+    assert_eq!(frame_records(&records), vec![4]);
+    // Every event taken is handed over once: 4 + 1 + 1 (the id) + 30.
+    assert_eq!(h.p.drain_quota(), vec![(0, 36)]);
+    assert_eq!(h.p.drain_quota(), vec![]);
+    // Another anonymous session stays refused; with a new month's base (0) it is taken.
+    h.hello(2, "s_pipeline_quota_02");
+    h.p.set_quota_base(0, 36);
+    assert_eq!(
+        errs(&h.send(2, "s_pipeline_quota_02", moves(1, 1))),
+        vec![(ErrorCode::RateLimited, false)]
+    );
+    h.p.set_quota_base(0, 0);
+    assert!(errs(&h.send(2, "s_pipeline_quota_02", moves(1, 10))).is_empty());
+    assert_eq!(h.p.metrics().quota_refused.load(Ordering::Relaxed), 2);
+}
+
+#[test]
+fn a_tenant_without_a_hard_quota_is_never_refused_for_it() {
+    let mut h = Harness::new(|t| t.limits.events_per_month_soft = Some(1));
+    h.hello(1, "s_pipeline_quota_03");
+    h.p.set_quota_base(0, u64::MAX);
+    assert!(errs(&h.send(1, "s_pipeline_quota_03", moves(1, 50))).is_empty());
+    assert_eq!(h.p.drain_quota(), vec![(0, 50)]);
+}
