@@ -42,13 +42,13 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    let svc = service::Services {
+    let svc = service::Services::new(
         store,
-        evi_poll: std::time::Duration::from_millis(cfg.evi_poll_ms),
-        experiment_totals: std::time::Duration::from_millis(cfg.experiment_totals_ms),
-        rate: cfg.millicents_per_1000_events,
-        metrics: metrics.clone(),
-    };
+        metrics.clone(),
+        cfg.evi_poll_ms,
+        cfg.experiment_totals_ms,
+        cfg.millicents_per_1000_events,
+    );
     let admin = auth::Bearer::new(&cfg.admin_token, "admin");
     let edge = auth::Bearer::new(&cfg.edge_token, "edge");
     let (health, health_svc) = tonic_health::server::health_reporter();
@@ -140,7 +140,18 @@ pub async fn serve_http(
     // Open live feeds (server-sent events) end when the server stops, so that the graceful
     // shutdown, which waits for every connection, ends too.
     let (stopping, stop_feeds) = tokio::sync::watch::channel(false);
-    let dashboard = web::router(store.clone(), metrics.clone(), dashboard, stop_feeds);
+    // The dashboard's setup wizard calls the same service implementations `serve` serves.
+    let dashboard = web::router(
+        service::Services::new(
+            store.clone(),
+            metrics.clone(),
+            dashboard.evi_poll_ms,
+            dashboard.experiment_totals_ms,
+            dashboard.millicents_per_1000_events,
+        ),
+        dashboard,
+        stop_feeds,
+    );
     let app = axum::Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route(

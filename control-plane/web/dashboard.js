@@ -140,5 +140,68 @@
     es.onerror = function () { status.textContent = 'reconnecting…'; status.className = ''; };
   }
 
-  document.addEventListener('DOMContentLoaded', function () { initChart(); initFeed(); });
+  // The setup wizard's script tag: rebuilt as the edges' addresses are edited (the same shape
+  // as web::wizard::script_tag), and copied with one click.
+  function edgesOf(text) {
+    return text.split(/[\s,]+/).map(function (u) { return u.replace(/\/+$/, ''); })
+      .filter(function (u) { return /^https?:\/\/[A-Za-z0-9.:\/_~%\[\]-]+$/.test(u) && !/^https?:\/\/\//.test(u); });
+  }
+
+  function tagFor(key, edges) {
+    if (!edges.length) return '<script src="https://EDGE/v1/sdk.js" data-key="' + key + '" async></' + 'script>';
+    return '<script src="' + edges[0] + '/v1/sdk.js" data-key="' + key + '" data-edges="' + edges.join(',') + '" async></' + 'script>';
+  }
+
+  function initTag() {
+    var box = document.querySelector('.tagbox');
+    if (!box) return;
+    var tag = document.getElementById('tag');
+    var input = document.getElementById('tag-edges');
+    var copied = document.getElementById('copied');
+    var key = box.getAttribute('data-key');
+    if (input) input.addEventListener('input', function () { tag.value = tagFor(key, edgesOf(input.value)); copied.textContent = ''; });
+    document.getElementById('copy-tag').addEventListener('click', function () {
+      var done = function () { copied.textContent = 'Copied to the clipboard.'; };
+      var fallback = function () {
+        tag.focus();
+        tag.select();
+        try { document.execCommand('copy'); done(); } catch (e) { copied.textContent = 'Select the tag and copy it.'; }
+      };
+      if (navigator.clipboard && navigator.clipboard.writeText) navigator.clipboard.writeText(tag.value).then(done, fallback);
+      else fallback();
+    });
+  }
+
+  // The wizard's last step: polls first.json until a session arrived.
+  function initFirst() {
+    var st = document.getElementById('first-status');
+    if (!st || st.className === 'arrived') return;
+    var src = st.getAttribute('data-src');
+    var timer = setInterval(function () {
+      fetch(src, { credentials: 'same-origin' }).then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (j) {
+          if (!j || !j.arrived) return;
+          clearInterval(timer);
+          st.textContent = j.text;
+          st.className = 'arrived';
+          st.setAttribute('data-region', j.region);
+        }).catch(function () {});
+    }, 1000);
+  }
+
+  // The simple alerting form: the secret only for webhooks.
+  function initAlertsForm() {
+    var kind = document.getElementById('kind');
+    var secret = document.getElementById('secret');
+    if (!kind || !secret) return;
+    var sync = function () {
+      var hide = kind.value !== 'webhook';
+      secret.disabled = hide;
+      secret.parentNode.querySelector('label[for=secret]').className = hide ? 'off' : '';
+    };
+    kind.addEventListener('change', sync);
+    sync();
+  }
+
+  document.addEventListener('DOMContentLoaded', function () { initChart(); initFeed(); initTag(); initFirst(); initAlertsForm(); });
 })();

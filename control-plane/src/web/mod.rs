@@ -12,16 +12,24 @@
 //!   once signed in, the session's token in a hidden field.
 //! - **Pages** ([`pages`], pure): live (EVI chart and a server-sent feed of alerts, [`feed`]),
 //!   alerts (chain state; Acknowledge / False alarm queue the command `siqctl alerts ack`
-//!   does), forensics, and the public failures page (only when the tenant published it).
+//!   does), experiments (arms with intervals), forensics, and the public failures page (only
+//!   when the tenant published it); the latter two with the false-positive rate per emotion
+//!   from people's labels ([`labels`]).
+//! - **Setup wizard** ([`setup`], the admin's): create a tenant, issue a key, copy the script
+//!   tag, set contacts and a chain, see the first session. It calls the `TenantAdmin` service
+//!   implementation `siqctl` calls ([`crate::service::Services`]), in-process.
 //! - **Operator API** for `siqctl dashboard` (admin bearer token):
 //!   `POST /admin/dashboard/{tenant}/token|revoke|publish?on=true|false`.
 //!
 //! Static assets (`control-plane/web/`) are compiled into the binary.
 
 pub mod feed;
+pub mod labels;
 pub mod limit;
 pub mod pages;
 pub mod session;
+pub mod setup;
+pub mod wizard;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -40,6 +48,7 @@ use serde::Deserialize;
 use sha2::Digest;
 use subtle::ConstantTimeEq;
 
+use crate::service::Services;
 use crate::store::{Store, StoreError};
 use crate::telemetry::Metrics;
 use session::{Sessions, Who};
@@ -65,6 +74,11 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 pub struct Settings {
     pub admin_token: String,
     pub session_lifetime_ms: i64,
+    /// The plane's `evi_poll_ms`, `experiment_totals_ms` and rate card, for the services the
+    /// wizard calls (as `serve` builds them).
+    pub evi_poll_ms: u64,
+    pub experiment_totals_ms: u64,
+    pub millicents_per_1000_events: u64,
 }
 
 impl std::fmt::Debug for Settings {
@@ -72,6 +86,12 @@ impl std::fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("admin_token", &"<redacted>")
             .field("session_lifetime_ms", &self.session_lifetime_ms)
+            .field("evi_poll_ms", &self.evi_poll_ms)
+            .field("experiment_totals_ms", &self.experiment_totals_ms)
+            .field(
+                "millicents_per_1000_events",
+                &self.millicents_per_1000_events,
+            )
             .finish()
     }
 }
@@ -82,6 +102,20 @@ impl Settings {
         Settings {
             admin_token: cfg.admin_token.clone(),
             session_lifetime_ms: (cfg.dashboard_session_s as i64).saturating_mul(1000),
+            evi_poll_ms: cfg.evi_poll_ms,
+            experiment_totals_ms: cfg.experiment_totals_ms,
+            millicents_per_1000_events: cfg.millicents_per_1000_events,
+        }
+    }
+
+    /// Settings with the given admin token and session lifetime, the rest defaults (tests).
+    pub fn new(admin_token: &str, session_lifetime_ms: i64) -> Settings {
+        Settings {
+            admin_token: admin_token.into(),
+            session_lifetime_ms,
+            evi_poll_ms: 1000,
+            experiment_totals_ms: 1000,
+            millicents_per_1000_events: 0,
         }
     }
 }
@@ -89,6 +123,8 @@ impl Settings {
 #[derive(Debug, Clone)]
 pub struct Dashboard {
     store: Arc<Store>,
+    /// The gRPC services `siqctl` calls, called in-process by the setup wizard.
+    services: Services,
     metrics: Arc<Metrics>,
     sessions: Arc<Mutex<Sessions>>,
     limiter: Arc<Mutex<limit::LoginLimiter>>,
@@ -218,15 +254,16 @@ struct Signed {
 }
 
 impl Dashboard {
+    /// The dashboard over `services` (its store and metrics are the dashboard's).
     pub fn new(
-        store: Arc<Store>,
-        metrics: Arc<Metrics>,
+        services: Services,
         settings: Settings,
         stopping: tokio::sync::watch::Receiver<bool>,
     ) -> Dashboard {
         Dashboard {
-            store,
-            metrics,
+            store: services.store.clone(),
+            metrics: services.metrics.clone(),
+            services,
             settings: Arc::new(settings),
             stopping,
             sessions: Arc::new(Mutex::new(Sessions::new(0))),
@@ -295,10 +332,10 @@ fn who_name(w: &Who) -> String {
 }
 
 /// The dashboard's routes, to merge into the plane's HTTP app (which must be served with
-/// `ConnectInfo<SocketAddr>`). Live feeds end once `stopping` is true.
+/// `ConnectInfo<SocketAddr>`), over the plane's `services` (the wizard calls them). Live feeds
+/// end once `stopping` is true.
 pub fn router(
-    store: Arc<Store>,
-    metrics: Arc<Metrics>,
+    services: Services,
     settings: Settings,
     stopping: tokio::sync::watch::Receiver<bool>,
 ) -> Router {
@@ -314,10 +351,22 @@ pub fn router(
         .route("/t/{tenant}/events", get(events))
         .route("/t/{tenant}/alerts", get(alerts))
         .route("/t/{tenant}/alerts/{alert}", post(act))
+        .route("/t/{tenant}/experiments", get(experiments))
         .route("/t/{tenant}/forensics", get(forensics))
+        .route("/setup", get(setup::start).post(setup::create))
+        .route(
+            "/setup/{tenant}/key",
+            get(setup::key_page).post(setup::issue),
+        )
+        .route(
+            "/setup/{tenant}/alerts",
+            get(setup::alerts_page).post(setup::set_alerts),
+        )
+        .route("/setup/{tenant}/first", get(setup::first_page))
+        .route("/setup/{tenant}/first.json", get(setup::first_json))
         .route("/public/{tenant}/failures", get(public_failures))
         .route("/admin/dashboard/{tenant}/{op}", post(admin))
-        .with_state(Dashboard::new(store, metrics, settings, stopping))
+        .with_state(Dashboard::new(services, settings, stopping))
 }
 
 async fn css() -> Response {
@@ -734,11 +783,14 @@ struct Days {
     days: Option<i64>,
 }
 
-async fn tenant_report(
-    d: &Dashboard,
-    tenant: &str,
-    days: i64,
-) -> Result<crate::forensics::TenantForensics, Response> {
+/// What the forensics, experiments and public failures pages show of a tenant over `days`.
+struct TenantReport {
+    tenant: sentientiq_proto::grpc::Tenant,
+    forensics: crate::forensics::TenantForensics,
+    labels: Vec<labels::EmotionLabels>,
+}
+
+async fn tenant_report(d: &Dashboard, tenant: &str, days: i64) -> Result<TenantReport, Response> {
     let to = minute_now() + 1;
     let from = to - days * 1440;
     let (store, t) = (d.store.clone(), tenant.to_string());
@@ -748,9 +800,18 @@ async fn tenant_report(
             .ok_or_else(|| StoreError::NotFound(format!("tenant {t}")))?;
         let windows = store.experiment_windows(&tn.id, from, to)?;
         let alerts = store.list_alerts(Some(&tn.id), from.saturating_mul(60_000), false)?;
-        Ok(crate::forensics::tenant_forensics(
-            &tn, from, to, &windows, &alerts,
-        ))
+        let forensics = crate::forensics::tenant_forensics(&tn, from, to, &windows, &alerts);
+        let labels = labels::by_emotion(
+            &tn.id,
+            from.saturating_mul(60_000),
+            to.saturating_mul(60_000),
+            &alerts,
+        );
+        Ok(TenantReport {
+            tenant: tn,
+            forensics,
+            labels,
+        })
     })
     .await
 }
@@ -786,7 +847,34 @@ async fn forensics(
             let who = who_name(&s.s.who);
             html(
                 StatusCode::OK,
-                pages::forensics(&frame(&tenant, &s, &who), &r, days),
+                pages::forensics(&frame(&tenant, &s, &who), &r.forensics, &r.labels, days),
+            )
+        }
+        Err(r) => r,
+    }
+}
+
+/// The tenant's experiments (from the stored tenant) with their arms over `days`.
+async fn experiments(
+    State(d): State<Dashboard>,
+    Path(tenant): Path<String>,
+    Query(q): Query<Days>,
+    h: HeaderMap,
+) -> Response {
+    let s = match d.guard(&h, &tenant).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let days = match days_of(&q) {
+        Ok(d) => d,
+        Err(r) => return *r,
+    };
+    match tenant_report(&d, &tenant, days).await {
+        Ok(r) => {
+            let who = who_name(&s.s.who);
+            html(
+                StatusCode::OK,
+                pages::experiments(&frame(&tenant, &s, &who), &r.tenant, &r.forensics, days),
             )
         }
         Err(r) => r,
@@ -810,7 +898,10 @@ async fn public_failures(
         Err(r) => return r,
     }
     match tenant_report(&d, &tenant, days).await {
-        Ok(r) => html(StatusCode::OK, pages::public_failures(&tenant, &r, days)),
+        Ok(r) => html(
+            StatusCode::OK,
+            pages::public_failures(&tenant, &r.forensics, &r.labels, days),
+        ),
         Err(r) => r,
     }
 }
@@ -969,10 +1060,7 @@ mod tests {
         let server = tokio::spawn(crate::serve_http(
             store.clone(),
             Arc::new(Metrics::default()),
-            Settings {
-                admin_token: ADMIN.into(),
-                session_lifetime_ms: 60_000,
-            },
+            Settings::new(ADMIN, 60_000),
             l,
             async move {
                 let _ = stopped.await;
@@ -1009,6 +1097,12 @@ mod tests {
             ("/t/acme", 200),
             ("/t/acme/alerts", 200),
             ("/t/acme/forensics", 200),
+            ("/t/acme/experiments", 200),
+            ("/t/globex/experiments", 404),
+            // The setup wizard is the admin's.
+            ("/setup", 404),
+            ("/setup/acme/key", 404),
+            ("/setup/acme/first.json", 404),
             ("/t/globex", 404),
             ("/t/globex/alerts", 404),
             ("/t/globex/evi.json", 404),
@@ -1072,10 +1166,7 @@ mod tests {
 
     #[test]
     fn settings_never_show_the_admin_token() {
-        let s = Settings {
-            admin_token: "secret-admin-token".into(),
-            session_lifetime_ms: 1,
-        };
+        let s = Settings::new("secret-admin-token", 1);
         assert!(!format!("{s:?}").contains("secret"));
     }
 }

@@ -7,9 +7,10 @@
 
 use std::fmt::Write;
 
-use sentientiq_experiments::{ArmReport, Estimate};
+use sentientiq_experiments::{ArmReport, Estimate, Report};
 use sentientiq_proto::grpc::{AlertRecord, EviPoint, WindowAggregate};
 
+use super::labels::{EmotionLabels, MIN_LABELS};
 use crate::forensics::{Failures, TenantForensics, claim_text, srm_text};
 
 /// HTML-escapes text for element content and quoted attributes.
@@ -75,6 +76,7 @@ pub fn dollars_cents(c: i64) -> String {
 pub enum Tab {
     Live,
     Alerts,
+    Experiments,
     Forensics,
 }
 
@@ -116,16 +118,21 @@ fn page(f: &Frame<'_>, tab: Tab, title: &str, body: &str) -> String {
     let mut s = head(&format!("{title} — {}", f.tenant));
     let _ = write!(
         s,
-        "<header><span class=\"brand\">SentientIQ</span><span class=\"tenant\">{t}</span><nav>{}{}{}\
+        "<header><span class=\"brand\">SentientIQ</span><span class=\"tenant\">{t}</span><nav>{}{}{}{}\
          <a href=\"/public/{t}/failures\">Public failures</a>{}</nav>\
          <form method=\"post\" action=\"/logout\" class=\"logout\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{}\"><span class=\"who\">{}</span>\
          <button type=\"submit\">Sign out</button></form></header><main>{body}</main></body></html>",
         link(Tab::Live, format!("/t/{t}"), "Live"),
         link(Tab::Alerts, format!("/t/{t}/alerts"), "Alerts"),
+        link(
+            Tab::Experiments,
+            format!("/t/{t}/experiments"),
+            "Experiments"
+        ),
         link(Tab::Forensics, format!("/t/{t}/forensics"), "Forensics"),
         if f.admin {
-            "<a href=\"/t\">All tenants</a>"
+            "<a href=\"/t\">All tenants</a><a href=\"/setup\">Set up a tenant</a>"
         } else {
             ""
         },
@@ -180,25 +187,370 @@ pub fn tenants(ids: &[String], csrf: &str) -> String {
         let _ = write!(
             body,
             "<li><a href=\"/t/{0}\">{0}</a> · <a href=\"/t/{0}/alerts\">alerts</a> · \
-             <a href=\"/t/{0}/forensics\">forensics</a></li>",
+             <a href=\"/t/{0}/experiments\">experiments</a> · \
+             <a href=\"/t/{0}/forensics\">forensics</a> · \
+             <a href=\"/setup/{0}/key\">setup</a></li>",
             esc(id)
         );
     }
     if ids.is_empty() {
-        body += "<li>No tenants yet: <code>siqctl tenant create ID</code>.</li>";
+        body += "<li>No tenants yet.</li>";
     }
-    body += "</ul>";
+    body += "</ul><p><a class=\"button primary\" href=\"/setup\">Set up a new tenant</a> \
+             <span class=\"small\">(or <code>siqctl tenant create ID</code>)</span></p>";
     let mut s = head("Tenants");
     let _ = write!(
         s,
-        "<header><span class=\"brand\">SentientIQ</span><span class=\"tenant\">{}</span><nav></nav>\
+        "<header><span class=\"brand\">SentientIQ</span><span class=\"tenant\">{}</span>{}\
          <form method=\"post\" action=\"/logout\" class=\"logout\">\
          <input type=\"hidden\" name=\"csrf\" value=\"{}\"><span class=\"who\">admin</span>\
          <button type=\"submit\">Sign out</button></form></header><main>{body}</main></body></html>",
         esc(f.tenant),
+        admin_nav(false),
         esc(f.csrf)
     );
     s
+}
+
+fn admin_nav(setup: bool) -> String {
+    format!(
+        "<nav><a href=\"/t\">All tenants</a><a href=\"/setup\"{}>Set up a tenant</a></nav>",
+        if setup {
+            " class=\"on\" aria-current=\"page\""
+        } else {
+            ""
+        }
+    )
+}
+
+// ------------------------------------------------------------------ the setup wizard
+
+/// What the first step's form held (kept when refused).
+#[derive(Debug, Clone, Default)]
+pub struct TenantForm {
+    pub id: String,
+    pub name: String,
+    pub origins: String,
+}
+
+/// What the alerting step's form held (kept when refused).
+#[derive(Debug, Clone, Default)]
+pub struct AlertsForm {
+    pub contact_id: String,
+    pub name: String,
+    pub kind: String,
+    pub url: String,
+    pub secret: String,
+    pub chain: String,
+    /// The advanced form: a whole alerting TOML (used instead of the simple form when set).
+    pub toml: String,
+}
+
+/// What the last step shows: the first session, if one arrived.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FirstSession {
+    pub region: String,
+    pub minute: i64,
+    pub sessions: u64,
+}
+
+/// The first session as the last step's script reads it.
+pub fn first_json(first: Option<&FirstSession>) -> serde_json::Value {
+    match first {
+        None => serde_json::json!({ "arrived": false }),
+        Some(f) => serde_json::json!({
+            "arrived": true,
+            "region": f.region,
+            "minute": f.minute,
+            "at": format!("{} UTC", &utc_ms(f.minute * 60_000)[..16]),
+            "sessions": f.sessions,
+            "text": first_text(f),
+        }),
+    }
+}
+
+fn first_text(f: &FirstSession) -> String {
+    format!(
+        "First session arrived from {} at {} UTC",
+        f.region,
+        &utc_ms(f.minute * 60_000)[..16]
+    )
+}
+
+/// A wizard page: the steps (the current one marked, later ones linked once a tenant exists),
+/// then `body`.
+fn setup_page(csrf: &str, step: usize, tenant: Option<&str>, body: &str) -> String {
+    let mut steps = String::from("<ol class=\"steps\">");
+    for (i, (seg, title)) in super::wizard::STEPS.iter().enumerate() {
+        let cls = match i.cmp(&step) {
+            std::cmp::Ordering::Less => "done",
+            std::cmp::Ordering::Equal => "on",
+            std::cmp::Ordering::Greater => "todo",
+        };
+        // Step 3 (the tag) needs a key issued now: its link is step 2's.
+        let href = match (tenant, i) {
+            (None, _) | (_, 0) => None,
+            (Some(t), 2) => Some(format!("/setup/{}/key", esc(t))),
+            (Some(t), _) => Some(format!("/setup/{}/{seg}", esc(t))),
+        };
+        let label = format!("<span class=\"n\">{}</span> {}", i + 1, title);
+        let _ = match href {
+            Some(h) if i != step => write!(
+                steps,
+                "<li class=\"{cls}\"><a href=\"{h}\">{label}</a></li>"
+            ),
+            _ => write!(
+                steps,
+                "<li class=\"{cls}\"{}>{label}</li>",
+                if i == step {
+                    " aria-current=\"step\""
+                } else {
+                    ""
+                }
+            ),
+        };
+    }
+    steps += "</ol>";
+    let mut s = head("Set up a tenant");
+    let _ = write!(
+        s,
+        "<header><span class=\"brand\">SentientIQ</span><span class=\"tenant\">{}</span>{}\
+         <form method=\"post\" action=\"/logout\" class=\"logout\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{}\"><span class=\"who\">admin</span>\
+         <button type=\"submit\">Sign out</button></form></header>\
+         <main class=\"setup\"><h1>Set up a tenant{}</h1>{steps}{body}</main></body></html>",
+        esc(tenant.unwrap_or("new tenant")),
+        admin_nav(true),
+        esc(csrf),
+        tenant.map_or(String::new(), |t| format!(" <small>{}</small>", esc(t))),
+    );
+    s
+}
+
+fn error_box(error: Option<&str>) -> String {
+    error.map_or(String::new(), |e| {
+        format!("<p class=\"error\" role=\"alert\">{}</p>", esc(e))
+    })
+}
+
+fn csrf_field(csrf: &str) -> String {
+    format!(
+        "<input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+        esc(csrf)
+    )
+}
+
+/// Step 1: the tenant's id, name and allowed origins.
+pub fn setup_tenant(csrf: &str, form: &TenantForm, error: Option<&str>) -> String {
+    let body = format!(
+        "<section class=\"card\"><h2>1. Create the tenant</h2>{}\
+         <p>A tenant is one customer: its pages, its people, its numbers. Everything below can be \
+         changed later.</p>\
+         <form method=\"post\" action=\"/setup\" class=\"wizard\" id=\"tenant-form\">{}\
+         <label for=\"id\">Tenant id</label>\
+         <input id=\"id\" name=\"id\" value=\"{}\" required autocomplete=\"off\" spellcheck=\"false\">\
+         <p class=\"hint\">Lowercase letters, digits, <code>-</code> and <code>_</code>, e.g. <code>acme-shop</code>. \
+         It appears in URLs and cannot be changed.</p>\
+         <label for=\"name\">Display name</label>\
+         <input id=\"name\" name=\"name\" value=\"{}\" autocomplete=\"off\" placeholder=\"Acme Shop\">\
+         <label for=\"origins\">Websites allowed to send sessions</label>\
+         <textarea id=\"origins\" name=\"origins\" rows=\"3\" spellcheck=\"false\" \
+         placeholder=\"https://shop.acme.example\">{}</textarea>\
+         <p class=\"hint\">One origin per line (scheme, host and port, no path), e.g. \
+         <code>https://www.acme.example</code>. Pages elsewhere are refused. <code>*</code> allows any site.</p>\
+         <button type=\"submit\" class=\"primary\">Create tenant</button></form></section>",
+        error_box(error),
+        csrf_field(csrf),
+        esc(&form.id),
+        esc(&form.name),
+        esc(&form.origins),
+    );
+    setup_page(csrf, 0, None, &body)
+}
+
+/// Step 2: the edges' addresses, and the button issuing a key.
+pub fn setup_key(
+    csrf: &str,
+    tenant: &sentientiq_proto::grpc::Tenant,
+    edges: &str,
+    error: Option<&str>,
+) -> String {
+    let t = esc(&tenant.id);
+    let origins = if tenant.allowed_origins.is_empty() {
+        "none yet (no page may send sessions)".to_string()
+    } else {
+        tenant
+            .allowed_origins
+            .iter()
+            .map(|o| format!("<code>{}</code>", esc(o)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let body = format!(
+        "<section class=\"card\"><h2>2. Issue a publishable key</h2>{}\
+         <p class=\"notice\" role=\"status\">Tenant <strong id=\"tenant-id\">{t}</strong>{} is set up. \
+         Allowed websites: {origins}. Keys issued so far: <span id=\"key-count\">{}</span>.</p>\
+         <p>The publishable key identifies {t}'s pages to the edges. It is safe in a web page, \
+         but it will be <strong>shown only once</strong>: the plane keeps only a fingerprint of it.</p>\
+         <form method=\"post\" action=\"/setup/{t}/key\" class=\"wizard\" id=\"key-form\">{}\
+         <label for=\"edges\">Your edges' addresses</label>\
+         <input id=\"edges\" name=\"edges\" value=\"{}\" autocomplete=\"off\" spellcheck=\"false\" \
+         placeholder=\"https://use1.edge.example, https://euw1.edge.example\">\
+         <p class=\"hint\">The public addresses of the regional edges that receive sessions, separated by \
+         commas (your operator has them). The script is loaded from the first; the browser picks the \
+         nearest. You can leave this empty and fill it in on the next step.</p>\
+         <button type=\"submit\" class=\"primary\">Issue key</button></form></section>",
+        error_box(error),
+        if tenant.name.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", esc(&tenant.name))
+        },
+        tenant.key_hashes.len(),
+        csrf_field(csrf),
+        esc(edges),
+    );
+    setup_page(csrf, 1, Some(&tenant.id), &body)
+}
+
+/// Step 3: the key, once, and the script tag to copy (rebuilt in the page as the edges are
+/// edited).
+pub fn setup_tag(csrf: &str, tenant: &str, key: &str, edges: &[String]) -> String {
+    let t = esc(tenant);
+    let tag = super::wizard::script_tag(key, edges);
+    let body = format!(
+        "<section class=\"card\"><h2>3. Copy the script tag</h2>\
+         <p class=\"notice\" role=\"status\">Key issued: <code id=\"key\">{}</code></p>\
+         <p class=\"warn\"><strong>This is the only time the key is shown.</strong> The tag below contains \
+         it; copy the tag now. Lost keys are not recovered: issue another.</p>\
+         <p>Paste this one line into every page of the site, just before <code>&lt;/head&gt;</code>:</p>\
+         <div class=\"tagbox\" data-key=\"{}\"><textarea id=\"tag\" rows=\"3\" readonly spellcheck=\"false\">{}</textarea>\
+         <button type=\"button\" id=\"copy-tag\" class=\"primary\">Copy</button> <span id=\"copied\" class=\"small\" role=\"status\"></span></div>\
+         <label for=\"tag-edges\">Edges' addresses</label>\
+         <input id=\"tag-edges\" value=\"{}\" autocomplete=\"off\" spellcheck=\"false\" \
+         placeholder=\"https://use1.edge.example, https://euw1.edge.example\">\
+         <p class=\"hint\">Editing the addresses rewrites the tag above; nothing is sent.{}</p>\
+         <p><a class=\"button primary\" href=\"/setup/{t}/alerts\" id=\"next\">Next: who is told</a></p></section>",
+        esc(key),
+        esc(key),
+        esc(&tag),
+        esc(&edges.join(", ")),
+        if edges.is_empty() {
+            " Until you give one, <code>https://EDGE</code> stands for your edge's address."
+        } else {
+            ""
+        },
+    );
+    setup_page(csrf, 2, Some(tenant), &body)
+}
+
+/// Step 4: contacts and an escalation chain, the simple form or the whole TOML. `done`: the
+/// config as stored, redacted, and a signing secret generated for the webhook (shown once).
+pub fn setup_alerts(
+    csrf: &str,
+    tenant: &str,
+    form: &AlertsForm,
+    error: Option<&str>,
+    done: Option<(&str, Option<&str>)>,
+) -> String {
+    let t = esc(tenant);
+    let mut body = String::from("<section class=\"card\"><h2>4. Who is told, and when</h2>");
+    if let Some((redacted, secret)) = done {
+        let _ = write!(
+            body,
+            "<p class=\"notice\" role=\"status\" id=\"alerts-saved\">Saved: every edge has it within seconds.</p>{}\
+             <p>The configuration as stored (secrets hidden):</p><pre class=\"toml\" id=\"alerts-redacted\">{}</pre>\
+             <p>Nobody is paged until a rule says when, e.g. \
+             <code>siqctl tenant rule {t} page --emotion rage --min-value-cents 10000000 --escalate-chain {}</code>.</p>\
+             <p><a class=\"button primary\" href=\"/setup/{t}/first\" id=\"next\">Next: see the first session</a></p></section>",
+            secret.map_or(String::new(), |s| format!(
+                "<p class=\"warn\">The webhook's signing secret, <strong>shown only now</strong> (give it to whoever \
+                 receives the webhook, to check the signatures): <code id=\"webhook-secret\">{}</code></p>",
+                esc(s)
+            )),
+            esc(redacted),
+            esc(if form.chain.is_empty() { "oncall" } else { &form.chain }),
+        );
+        return setup_page(csrf, 3, Some(tenant), &body);
+    }
+    let kind = if form.kind.is_empty() {
+        "webhook"
+    } else {
+        form.kind.as_str()
+    };
+    let opt = |v: &str, label: &str| {
+        format!(
+            "<option value=\"{v}\"{}>{label}</option>",
+            if kind == v { " selected" } else { "" }
+        )
+    };
+    let _ = write!(
+        body,
+        "{}<p>When a valuable customer struggles, SentientIQ pages a person. Name the first person to tell \
+         and how to reach them; they form a one-step escalation chain.</p>\
+         <form method=\"post\" action=\"/setup/{t}/alerts\" class=\"wizard\" id=\"alerts-form\">{}\
+         <div class=\"row\"><div><label for=\"contact_id\">Contact id</label>\
+         <input id=\"contact_id\" name=\"contact_id\" value=\"{}\" placeholder=\"csm-oncall\" spellcheck=\"false\"></div>\
+         <div><label for=\"cname\">Name</label>\
+         <input id=\"cname\" name=\"name\" value=\"{}\" placeholder=\"Customer success on call\"></div></div>\
+         <label for=\"kind\">How to reach them</label>\
+         <select id=\"kind\" name=\"kind\">{}{}</select>\
+         <label for=\"url\">Address</label>\
+         <input id=\"url\" name=\"url\" value=\"{}\" placeholder=\"https://hooks.slack.com/services/…\" spellcheck=\"false\">\
+         <p class=\"hint\">A Slack incoming webhook URL, or your system's HTTPS endpoint for a signed webhook.</p>\
+         <label for=\"secret\">Webhook signing secret <span class=\"small\">(webhook only)</span></label>\
+         <input id=\"secret\" name=\"secret\" value=\"{}\" placeholder=\"leave empty to generate one\" autocomplete=\"off\" spellcheck=\"false\">\
+         <label for=\"chain\">Chain name</label>\
+         <input id=\"chain\" name=\"chain\" value=\"{}\" spellcheck=\"false\">\
+         <details{}><summary>Advanced: the whole alerting configuration</summary>\
+         <p class=\"hint\">The TOML <code>siqctl alerts set {t} FILE</code> takes (contacts with several addresses, \
+         quiet hours, chains of several steps; see <code>alerts/alerts.example.toml</code>). When filled in, it is \
+         used instead of the fields above.</p>\
+         <textarea id=\"toml\" name=\"toml\" rows=\"12\" spellcheck=\"false\">{}</textarea></details>\
+         <button type=\"submit\" class=\"primary\">Save contacts and chain</button> \
+         <a href=\"/setup/{t}/first\" class=\"small\">skip for now</a></form></section>",
+        error_box(error),
+        csrf_field(csrf),
+        esc(&form.contact_id),
+        esc(&form.name),
+        opt("webhook", "Signed webhook"),
+        opt("slack", "Slack (incoming webhook)"),
+        esc(&form.url),
+        esc(&form.secret),
+        esc(if form.chain.is_empty() {
+            "oncall"
+        } else {
+            &form.chain
+        }),
+        if form.toml.is_empty() { "" } else { " open" },
+        esc(&form.toml),
+    );
+    setup_page(csrf, 3, Some(tenant), &body)
+}
+
+/// Step 5: waits for the first session (the script polls `first.json`).
+pub fn setup_first(csrf: &str, tenant: &str, first: Option<&FirstSession>) -> String {
+    let t = esc(tenant);
+    let status = match first {
+        Some(f) => format!(
+            "<p id=\"first-status\" class=\"arrived\" data-src=\"/setup/{t}/first.json\">{}</p>",
+            esc(&first_text(f))
+        ),
+        None => format!(
+            "<p id=\"first-status\" class=\"waiting\" data-src=\"/setup/{t}/first.json\">\
+             <span class=\"spinner\" aria-hidden=\"true\"></span>Waiting for the first session…</p>"
+        ),
+    };
+    let body = format!(
+        "<section class=\"card\"><h2>5. The first session</h2>\
+         <p>Open a page of the site with the tag in it, and move the mouse. Edges report every minute's \
+         sessions to the plane; this page looks at the last {} minutes and updates by itself.</p>\
+         {status}\
+         <p class=\"small\">Then: <a href=\"/t/{t}\">{t}'s live dashboard</a> · \
+         <a href=\"/t/{t}/alerts\">alerts</a> · <a href=\"/t/{t}/experiments\">experiments</a></p></section>",
+        super::wizard::FIRST_SESSION_MINUTES
+    );
+    setup_page(csrf, 4, Some(tenant), &body)
 }
 
 /// The EVI points as the chart script reads them: `{region, minute, evi, active}`; the global
@@ -577,10 +929,71 @@ fn arm_row(
     )
 }
 
-/// The forensics page: per experiment its arms with 95 % intervals drawn as bars (conversion
-/// on one axis for the table, uplift on a symmetric axis around zero), the holdout check and
-/// the claims; then the failures.
-pub fn forensics(f: &Frame<'_>, r: &TenantForensics, days: i64) -> String {
+/// An experiment's arms with 95 % intervals drawn as bars (conversion on one axis for the
+/// table, uplift on a symmetric axis around zero), and the note reading the bars. Shared by the
+/// forensics and experiments pages.
+pub fn arms_table(rep: &Report) -> String {
+    let mut arms: Vec<(String, &ArmReport, Option<Estimate>, String)> =
+        vec![("holdout".into(), &rep.holdout, None, String::new())];
+    for v in &rep.variants {
+        let name = if v.paused {
+            format!("{} (paused)", v.id)
+        } else {
+            v.id.clone()
+        };
+        arms.push((
+            name,
+            &v.arm,
+            v.uplift_vs_holdout.conversion,
+            format!("{:.3}", v.prob_best),
+        ));
+    }
+    arms.push((
+        "all variants".into(),
+        &rep.treated,
+        rep.uplift.conversion,
+        String::new(),
+    ));
+    let hi = arms
+        .iter()
+        .filter_map(|a| a.1.conversion_rate.map(|e| e.hi))
+        .filter(|h| h.is_finite())
+        .fold(0.0f64, f64::max)
+        .max(0.01)
+        * 1.1;
+    let m = arms
+        .iter()
+        .filter_map(|a| a.2.map(|e| e.lo.abs().max(e.hi.abs())))
+        .filter(|h| h.is_finite())
+        .fold(0.0f64, f64::max)
+        .max(0.01)
+        * 1.1;
+    let mut body = String::from(
+        "<table class=\"forensics\"><thead><tr><th>arm</th><th>sessions</th><th>conversions</th>\
+         <th>conversion (95 %)</th><th>revenue / session</th><th>uplift vs holdout (95 %)</th><th>P(best)</th></tr></thead><tbody>",
+    );
+    for (name, a, up, pb) in &arms {
+        body += &arm_row(name, a, *up, pb.clone(), (0.0, hi), (-m, m));
+    }
+    let _ = write!(
+        body,
+        "</tbody></table><p class=\"small\">Bars: 95 % intervals (light) and estimates (dark \
+         tick); conversion on 0 to {:.1} %, uplift on ±{:.1} pt with the grey line at no \
+         change.</p>",
+        100.0 * hi,
+        100.0 * m
+    );
+    body
+}
+
+/// The forensics page: per experiment its arms ([`arms_table`]), the holdout check and the
+/// claims; then the failures and the false-positive rates per emotion.
+pub fn forensics(
+    f: &Frame<'_>,
+    r: &TenantForensics,
+    labels: &[EmotionLabels],
+    days: i64,
+) -> String {
     let mut body = format!("<h1>Forensics <small>last {days} day(s)</small></h1>");
     if r.experiments.is_empty() {
         body += "<section class=\"card\"><p>No experiments in this range.</p></section>";
@@ -600,54 +1013,7 @@ pub fn forensics(f: &Frame<'_>, r: &TenantForensics, days: i64) -> String {
             " <small>reported by {} edge boot(s)</small></h2>",
             x.edges
         );
-        let mut arms: Vec<(String, &ArmReport, Option<Estimate>, String)> =
-            vec![("holdout".into(), &rep.holdout, None, String::new())];
-        for v in &rep.variants {
-            let name = if v.paused {
-                format!("{} (paused)", v.id)
-            } else {
-                v.id.clone()
-            };
-            arms.push((
-                name,
-                &v.arm,
-                v.uplift_vs_holdout.conversion,
-                format!("{:.3}", v.prob_best),
-            ));
-        }
-        arms.push((
-            "all variants".into(),
-            &rep.treated,
-            rep.uplift.conversion,
-            String::new(),
-        ));
-        let hi = arms
-            .iter()
-            .filter_map(|a| a.1.conversion_rate.map(|e| e.hi))
-            .filter(|h| h.is_finite())
-            .fold(0.0f64, f64::max)
-            .max(0.01)
-            * 1.1;
-        let m = arms
-            .iter()
-            .filter_map(|a| a.2.map(|e| e.lo.abs().max(e.hi.abs())))
-            .filter(|h| h.is_finite())
-            .fold(0.0f64, f64::max)
-            .max(0.01)
-            * 1.1;
-        body += "<table class=\"forensics\"><thead><tr><th>arm</th><th>sessions</th><th>conversions</th>\
-                 <th>conversion (95 %)</th><th>revenue / session</th><th>uplift vs holdout (95 %)</th><th>P(best)</th></tr></thead><tbody>";
-        for (name, a, up, pb) in &arms {
-            body += &arm_row(name, a, *up, pb.clone(), (0.0, hi), (-m, m));
-        }
-        let _ = write!(
-            body,
-            "</tbody></table><p class=\"small\">Bars: 95 % intervals (light) and estimates (dark \
-             tick); conversion on 0 to {:.1} %, uplift on ±{:.1} pt with the grey line at no \
-             change.</p>",
-            100.0 * hi,
-            100.0 * m
-        );
+        body += &arms_table(rep);
         let _ = write!(
             body,
             "<p>Holdout check: {}</p><p>Prevented churn: {}; attributed revenue: {}</p>\
@@ -659,14 +1025,153 @@ pub fn forensics(f: &Frame<'_>, r: &TenantForensics, days: i64) -> String {
     }
     let _ = write!(
         body,
-        "<section class=\"card\"><h2>Failures</h2>{}</section>",
-        failures_table(&r.failures)
+        "<section class=\"card\"><h2>Failures</h2>{}</section>{}",
+        failures_table(&r.failures),
+        false_positive_section(labels, r.failures.alerts_capped)
     );
     page(f, Tab::Forensics, "Forensics", &body)
 }
 
-/// The public failures page (no login; only when the tenant published it).
-pub fn public_failures(tenant: &str, r: &TenantForensics, days: i64) -> String {
+/// The false-positive rate per emotion, from the alerts people labelled, with Wilson's 95 %
+/// interval drawn on 0–100 %; "not enough labels" below [`MIN_LABELS`].
+pub fn false_positive_section(rows: &[EmotionLabels], capped: bool) -> String {
+    let mut s = format!(
+        "<section class=\"card\" id=\"fp-rates\"><h2>False-positive rate per emotion</h2>\
+         <p class=\"how\">Measured from the alerts people labelled: each alert someone \
+         acknowledged counts as a true alarm and each one marked <em>False alarm</em> as a \
+         false one, and the rate is false alarms divided by labelled alerts, with a 95 % \
+         Wilson interval, shown once an emotion has at least {MIN_LABELS} labels.</p>\
+         <table class=\"fp\"><thead><tr><th>emotion</th><th>alerts</th><th>labelled</th>\
+         <th>true alarms</th><th>false alarms</th><th>false-positive rate (95 %)</th><th></th></tr></thead><tbody>"
+    );
+    for r in rows {
+        let (rate, bar) = match r.rate {
+            Some(e) => (pct(Some(e)), interval_bar(Some(e), 0.0, 1.0)),
+            None => (
+                format!(
+                    "<span class=\"small\">not enough labels ({} of {MIN_LABELS})</span>",
+                    r.labelled()
+                ),
+                String::new(),
+            ),
+        };
+        let _ = write!(
+            s,
+            "<tr data-emotion=\"{0}\"><td>{0}</td><td class=\"n\">{1}</td><td class=\"n\">{2}</td>\
+             <td class=\"n\">{3}</td><td class=\"n\">{4}</td><td class=\"rate\">{rate}</td><td>{bar}</td></tr>",
+            esc(&r.emotion),
+            r.alerts,
+            r.labelled(),
+            r.true_alarms,
+            r.false_alarms,
+        );
+    }
+    s += "</tbody></table><p class=\"small\">Bars: the rate's 95 % interval (light) and estimate \
+          (dark tick) on 0 to 100 %.</p>";
+    if capped {
+        s += "<p class=\"small\">Counted over the newest 1000 alerts only.</p>";
+    }
+    s + "</section>"
+}
+
+/// The experiments page: per rule with an experiment, what it tests (its trigger, holdout share,
+/// variants and which are paused, from the stored tenant) and its arms with their counts and
+/// intervals ([`arms_table`], over the last `days`).
+pub fn experiments(
+    f: &Frame<'_>,
+    tenant: &sentientiq_proto::grpc::Tenant,
+    r: &TenantForensics,
+    days: i64,
+) -> String {
+    use sentientiq_proto::grpc::rule::Action;
+    let mut body = format!("<h1>Experiments <small>counts of the last {days} day(s)</small></h1>");
+    let mut shown = 0;
+    for rule in &tenant.rules {
+        let Some(Action::Experiment(x)) = &rule.action else {
+            continue;
+        };
+        shown += 1;
+        let trigger = if rule.emotions.is_empty() {
+            "any emotion".to_string()
+        } else {
+            rule.emotions.join(", ")
+        };
+        let holdout = match x.holdout_share {
+            Some(h) => format!("{:.0} %", 100.0 * h),
+            None => format!(
+                "{:.0} % (default)",
+                100.0 * sentientiq_experiments::config::DEFAULT_HOLDOUT_SHARE
+            ),
+        };
+        let _ = write!(
+            body,
+            "<section class=\"card experiment\" data-rule=\"{0}\"><h2>Rule {0} <small>on {1}{2}</small></h2>\
+             <p>Holdout: <strong class=\"holdout\">{holdout}</strong> of qualifying sessions are shown nothing. \
+             Variants: {3} ({4} paused).</p>\
+             <table class=\"variants\"><thead><tr><th>variant</th><th>kind</th><th>state</th><th>payload</th></tr></thead><tbody>",
+            esc(&rule.id),
+            esc(&trigger),
+            if rule.min_confidence > 0.0 {
+                format!(", confidence ≥ {:.2}", rule.min_confidence)
+            } else {
+                String::new()
+            },
+            x.variants.len(),
+            x.variants.iter().filter(|v| v.paused).count(),
+        );
+        for v in &x.variants {
+            let payload: String = v.payload_json.chars().take(120).collect();
+            let _ = write!(
+                body,
+                "<tr data-variant=\"{0}\"><td>{0}</td><td>{1}</td><td>{2}</td><td><code>{3}</code></td></tr>",
+                esc(&v.id),
+                esc(&v.kind),
+                if v.paused {
+                    "<span class=\"state state-false_alarm\">paused</span>"
+                } else {
+                    "<span class=\"state state-acknowledged\">running</span>"
+                },
+                esc(if payload.is_empty() { "{}" } else { &payload }),
+            );
+        }
+        body += "</tbody></table>";
+        let found = r.experiments.iter().find(|e| e.rule == rule.id);
+        match found.and_then(|e| e.report.as_ref().map(|rep| (e, rep))) {
+            Some((e, rep)) => {
+                let _ = write!(
+                    body,
+                    "<h3>Arms <small>reported by {} edge boot(s)</small></h3>{}<p>Holdout check: {}</p>",
+                    e.edges,
+                    arms_table(rep),
+                    esc(&srm_text(&rep.srm))
+                );
+            }
+            None => {
+                body += "<p class=\"small\">No counts yet: edges report each arm as sessions are assigned.</p>"
+            }
+        }
+        body += "</section>";
+    }
+    if shown == 0 {
+        body += "<section class=\"card\"><p>No experiments. A rule tests variants of its intervention with \
+                 <code>siqctl experiment create TENANT RULE --variant ID:KIND --holdout 0.1</code>.</p></section>";
+    }
+    let _ = write!(
+        body,
+        "<p class=\"small\">Money and uplift claims, and the failures beside them: <a href=\"/t/{}/forensics\">Forensics</a>.</p>",
+        esc(f.tenant)
+    );
+    page(f, Tab::Experiments, "Experiments", &body)
+}
+
+/// The public failures page (no login; only when the tenant published it), with the
+/// false-positive rate per emotion.
+pub fn public_failures(
+    tenant: &str,
+    r: &TenantForensics,
+    labels: &[EmotionLabels],
+    days: i64,
+) -> String {
     let mut s = head(&format!("Failures — {tenant}"));
     let _ = write!(
         s,
@@ -674,10 +1179,11 @@ pub fn public_failures(tenant: &str, r: &TenantForensics, days: i64) -> String {
          <main><h1>What went wrong <small>last {days} day(s)</small></h1>\
          <p>{} publishes its failures: every false alarm, unanswered escalation, failed delivery and \
          dismissed intervention, as measured, beside the wins.</p>\
-         <section class=\"card\">{}</section></main></body></html>",
+         <section class=\"card\">{}</section>{}</main></body></html>",
         esc(tenant),
         esc(tenant),
-        failures_table(&r.failures)
+        failures_table(&r.failures),
+        false_positive_section(labels, r.failures.alerts_capped)
     );
     s
 }
@@ -823,6 +1329,52 @@ mod tests {
             hi: 0.2,
         };
         assert!(interval_bar(Some(inf), 0.0, 1.0).contains("—"));
+    }
+
+    #[test]
+    fn the_wizard_keeps_what_was_typed_escaped_and_shows_the_key_once_in_the_tag() {
+        let form = TenantForm {
+            id: "\"><script>x()</script>".into(),
+            name: "A & B".into(),
+            origins: "https://a.example</textarea><b>".into(),
+        };
+        let html = setup_tenant("csrf1", &form, Some("That was not <accepted>"));
+        assert!(!html.contains("<script>x()"), "{html}");
+        assert!(!html.contains("</textarea><b>"));
+        assert!(html.contains("value=\"&quot;&gt;&lt;script&gt;x()&lt;/script&gt;\""));
+        assert!(html.contains("That was not &lt;accepted&gt;"));
+        assert!(html.contains("name=\"csrf\" value=\"csrf1\""));
+        let tag = setup_tag("c", "acme", "siq_pk_abc", &["https://e.example".into()]);
+        assert!(tag.contains("<code id=\"key\">siq_pk_abc</code>"));
+        assert!(tag.contains(
+            "&lt;script src=&quot;https://e.example/v1/sdk.js&quot; data-key=&quot;siq_pk_abc&quot; \
+             data-edges=&quot;https://e.example&quot; async&gt;&lt;/script&gt;"
+        ));
+        let first = FirstSession {
+            region: "eu-west-1".into(),
+            minute: 1440 + 61,
+            sessions: 2,
+        };
+        assert!(
+            setup_first("c", "acme", Some(&first))
+                .contains("First session arrived from eu-west-1 at 1970-01-02 01:01 UTC")
+        );
+        assert_eq!(first_json(None), serde_json::json!({ "arrived": false }));
+        assert_eq!(first_json(Some(&first))["region"], "eu-west-1");
+    }
+
+    #[test]
+    fn false_positive_rates_say_how_and_refuse_below_the_minimum() {
+        let rows = super::super::labels::by_emotion("acme", 0, 1, &[]);
+        let html = false_positive_section(&rows, false);
+        assert_eq!(html.matches("not enough labels (0 of 10)").count(), 5);
+        assert!(html.contains("95 % Wilson interval"));
+        let mut r = rows[0].clone();
+        (r.true_alarms, r.false_alarms) = (9, 3);
+        r.rate = sentientiq_experiments::stats::wilson(3, 12);
+        let html = false_positive_section(&[r], true);
+        assert!(html.contains("25.00 % [8.89, 53.23]"), "{html}");
+        assert!(html.contains("newest 1000 alerts"));
     }
 
     #[test]

@@ -20,6 +20,15 @@ const NOW = Date.now()
 // Failed sign-ins this file caused from 127.0.0.1 (the limit is per address).
 let failedLogins = 0
 
+/** Wilson's 95 % score interval of k of n, as sentientiq_experiments::stats::wilson. */
+function wilson (k, n, z = 1.959963984540054) {
+  const p = k / n
+  const d = 1 + (z * z) / n
+  const c = (p + (z * z) / (2 * n)) / d
+  const half = (z * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n))) / d
+  return [Math.max(0, c - half), Math.min(1, c + half)]
+}
+
 const shot = (page, name) => page.screenshot({ path: path.join(h.ARTIFACTS, name), fullPage: true })
 
 async function signIn (token) {
@@ -70,7 +79,15 @@ before(async () => {
     arms: [{ variant: '', sessions: 200, conversions: 20 }, { variant: 'chat', sessions: 420, conversions: 63, shown: 420, dismissed: 90 }, { variant: 'offer', sessions: 380, conversions: 49, shown: 380, dismissed: 120 }],
   }]
   await h.reportAggregates(plane.port, windows, experiments)
+  // Labels people gave: 12 frustration alerts, 9 acknowledged and 3 marked false alarms (enough
+  // for a false-positive rate), beside single labels of rage and confusion (not enough).
+  const labelled = []
+  for (let i = 0; i < 12; i++) {
+    const fa = i % 4 === 3
+    labelled.push(alert(`al_fp${i}`, 'acme', { emotion: 'frustration', state: fa ? 'false_alarm' : 'acknowledged', acked_by: 'ana', acked_ms: NOW - 60_000, opened_ms: NOW - 600_000 - i * 1000, updated_ms: NOW - 60_000, deliveries: [] }))
+  }
   await h.reportAlerts(plane.port, 'edge-us-1', [
+    ...labelled,
     alert('al_acme1', 'acme'),
     alert('al_acme0', 'acme', { state: 'false_alarm', acked_by: 'ana', acked_ms: NOW - 3_000_000, opened_ms: NOW - 3_600_000, updated_ms: NOW - 3_000_000, account: 'Globochem', section: 'pricing', emotion: 'confusion', confidence: 0.71 }),
     alert('al_globex1', 'globex', { account: 'Globex Secret Account' }),
@@ -223,7 +240,7 @@ test('forensics shows each arm with its 95 % interval drawn', { skip, timeout: 6
   }
   // A bar per interval: conversion for the holdout, both variants and all variants; uplift
   // for both variants and all variants.
-  const bars = await page.$$eval('svg.bar rect.ci', (rs) => rs.map((r) => Number(r.getAttribute('width'))))
+  const bars = await page.$$eval('.experiment svg.bar rect.ci', (rs) => rs.map((r) => Number(r.getAttribute('width'))))
   assert.equal(bars.length, 7)
   assert.ok(bars.every((w) => w > 0))
   // The same numbers the plane's Forensics answers (siqctl forensics --json).
@@ -231,6 +248,34 @@ test('forensics shows each arm with its 95 % interval drawn', { skip, timeout: 6
   assert.equal(f.experiments[0].report.holdout.counts.sessions, 200)
   assert.ok(text.includes(String(f.failures.false_alarms)))
   await shot(page, 'forensics.png')
+  await ctx.close()
+})
+
+test('the experiments page shows each rule\'s variants, holdout and arms with intervals', { skip, timeout: 60000 }, async () => {
+  // A paused variant is shown paused (siqctl pauses it, the page reads the stored tenant).
+  assert.doesNotThrow(() => plane.ctl(['experiment', 'pause', 'acme', 'help', 'offer']))
+  const { ctx, page } = await signIn(tokens.acme)
+  await Promise.all([page.waitForNavigation(), page.click('header nav a:has-text("Experiments")')])
+  assert.match(page.url(), /\/t\/acme\/experiments$/)
+  assert.equal(await page.getAttribute('header nav a.on', 'href'), '/t/acme/experiments')
+  const x = page.locator('section[data-rule="help"]')
+  assert.match(await x.locator('h2').textContent(), /Rule help.*frustration/)
+  assert.equal(await x.locator('.holdout').textContent(), '20 %')
+  assert.deepEqual(await x.locator('table.variants tbody tr').evaluateAll((rs) => rs.map((r) => [r.dataset.variant, r.children[2].textContent])), [['chat', 'running'], ['offer', 'paused']])
+  // Per arm: sessions and conversions as reported, a conversion interval bar each.
+  const arms = await x.locator('table.forensics tbody tr').evaluateAll((rs) => rs.map((r) => [...r.children].slice(0, 3).map((c) => c.textContent)))
+  assert.deepEqual(arms, [['holdout', '200', '20'], ['chat', '420', '63'], ['offer (paused)', '380', '49'], ['all variants', '800', '112']])
+  const bars = await x.locator('svg.bar rect.ci').evaluateAll((rs) => rs.map((r) => Number(r.getAttribute('width'))))
+  assert.equal(bars.length, 7)
+  assert.ok(bars.every((w) => w > 0))
+  // The same counts as the plane's Forensics (siqctl forensics --json).
+  const f = plane.json(['forensics', 'acme', '--days', '7'])
+  const rep = f.experiments.find((e) => e.rule === 'help').report
+  assert.equal(rep.holdout.counts.sessions, 200)
+  assert.deepEqual(rep.variants.map((v) => [v.id, v.paused]), [['chat', false], ['offer', true]])
+  await shot(page, 'experiments.png')
+  // Another tenant's experiments are not this session's.
+  assert.equal((await page.goto(`${plane.url}/t/globex/experiments`)).status(), 404)
   await ctx.close()
 })
 
@@ -242,7 +287,23 @@ test('the public failures page needs no sign-in only while published', { skip, t
   assert.match(plane.ctl(['dashboard', 'publish', 'acme', 'on']), /published/)
   r = await page.goto(`${plane.url}/public/acme/failures`)
   assert.equal(r.status(), 200)
-  assert.equal(await page.textContent('#f-false-alarms'), '1')
+  assert.equal(await page.textContent('#f-false-alarms'), '4')
+  // The false-positive rate per emotion, from the labels, with its Wilson interval; the same
+  // counts as the plane's alert records (siqctl alerts list).
+  const listed = plane.json(['alerts', 'list', '--tenant', 'acme'])
+  const count = (emotion, state) => listed.filter((a) => a.emotion === emotion && a.state === state).length
+  assert.equal(count('frustration', 'false_alarm'), 3)
+  assert.equal(count('frustration', 'acknowledged'), 9)
+  const row = (emotion) => page.locator(`#fp-rates tr[data-emotion="${emotion}"]`)
+  const cells = await row('frustration').locator('td').allTextContents()
+  assert.deepEqual(cells.slice(1, 5), ['13', '12', '9', '3'])
+  const [lo, hi] = wilson(3, 12)
+  assert.equal(cells[5], `25.00 % [${(100 * lo).toFixed(2)}, ${(100 * hi).toFixed(2)}]`)
+  assert.equal(await row('frustration').locator('svg.bar rect.ci').count(), 1)
+  for (const emotion of ['rage', 'confusion']) {
+    assert.match(await row(emotion).locator('td.rate').textContent(), /^not enough labels \(1 of 10\)$/)
+  }
+  assert.match(await page.textContent('#fp-rates .how'), /acknowledged counts as a true alarm.*False alarm.*95 % Wilson interval/s)
   assert.ok(Number(await page.textContent('#f-failed')) >= 1)
   assert.equal(await page.textContent('#f-dismissed'), '210')
   await shot(page, 'public-failures.png')

@@ -238,5 +238,5 @@ async function reportAlerts (port, edge, records, batchId = 1) {
 }
 
 module.exports = {
-  ADMIN_TOKEN, ARTIFACTS, CHROMIUM, PLAYWRIGHT, missing, startPlane, request, until, sleep, reportAggregates, reportAlerts,
+  ADMIN_TOKEN, EDGE_TOKEN, BIN, ARTIFACTS, freePort, CHROMIUM, PLAYWRIGHT, missing, startPlane, request, until, sleep, reportAggregates, reportAlerts,
 }
