@@ -509,6 +509,11 @@ impl grpc::edge_sync_server::EdgeSync for Services {
                         return;
                     }
                 };
+                if let Some(h) = b.health
+                    && let Err(e) = store.put_health(h, now_ms())
+                {
+                    tracing::warn!(error = %e, "edge health not kept");
+                }
                 let s = store.clone();
                 let (windows, experiments) = (b.windows, b.experiments);
                 let n = windows.len() as u64;
@@ -586,11 +591,16 @@ fn warn_quota(
     Ok(())
 }
 
-/// The current UTC minute (since the Unix epoch).
-fn now_minute() -> i64 {
+/// Milliseconds since the Unix epoch.
+fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64 / 60)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The current UTC minute (since the Unix epoch).
+fn now_minute() -> i64 {
+    now_ms().div_euclid(60_000)
 }
 
 /// The messages that bring an edge at version `from` (0: nothing) to the current version,

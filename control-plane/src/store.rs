@@ -37,6 +37,7 @@ use tokio::sync::broadcast;
 pub mod alerts;
 pub mod dashboard;
 pub mod experiments;
+pub mod fleet;
 pub mod usage;
 
 const CFS: [&str; 10] = [
@@ -102,6 +103,8 @@ pub struct Store {
     usage_writer: Mutex<()>,
     /// Every edge boot's events per tenant and month ([`usage`]).
     month_sums: Mutex<usage::MonthSums>,
+    /// Every edge's latest health report, in memory ([`fleet`]).
+    fleet: Mutex<fleet::Fleet>,
     updates: broadcast::Sender<Arc<ConfigUpdate>>,
 }
 
@@ -146,6 +149,7 @@ impl Store {
             experiment_sums: Mutex::new(experiments::Sums::new()),
             usage_writer: Mutex::new(()),
             month_sums: Mutex::new(usage::MonthSums::new()),
+            fleet: Mutex::new(fleet::Fleet::new()),
             updates,
         };
         let today = std::time::SystemTime::now()

@@ -346,6 +346,8 @@ pub fn router(
         .route("/static/dashboard.css", get(css))
         .route("/static/dashboard.js", get(js))
         .route("/t", get(tenants))
+        .route("/regions", get(regions))
+        .route("/admin/regions.json", get(regions_json))
         .route("/t/{tenant}", get(live))
         .route("/t/{tenant}/evi.json", get(evi_json))
         .route("/t/{tenant}/events", get(events))
@@ -538,6 +540,60 @@ async fn tenants(State(d): State<Dashboard>, h: HeaderMap) -> Response {
             }
         }
     }
+}
+
+/// The fleet's health (the admin's only; a tenant's session gets 404).
+async fn regions(State(d): State<Dashboard>, h: HeaderMap) -> Response {
+    let s = match d.signed(&h).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return redirect("/login"),
+        Err(r) => return r,
+    };
+    if s.s.who != Who::Admin {
+        return not_found();
+    }
+    let store = d.store.clone();
+    match blocking(move || store.version()).await {
+        Ok(v) => html(
+            StatusCode::OK,
+            pages::regions(&s.s.csrf, &d.store.fleet(), now_ms(), v),
+        ),
+        Err(r) => r,
+    }
+}
+
+/// The same as JSON, for the operator's tools: `authorization: Bearer <admin token>`.
+async fn regions_json(State(d): State<Dashboard>, h: HeaderMap) -> Response {
+    let bearer = header_str(&h, header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer "));
+    if !bearer.is_some_and(|t| bool::from(t.as_bytes().ct_eq(d.settings.admin_token.as_bytes()))) {
+        return json_answer(
+            StatusCode::UNAUTHORIZED,
+            serde_json::json!({ "error": "`authorization: Bearer <admin token>` required" }),
+        );
+    }
+    let store = d.store.clone();
+    let version = match blocking(move || store.version()).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let now = now_ms();
+    let edges: Vec<serde_json::Value> = d
+        .store
+        .fleet()
+        .iter()
+        .map(|x| {
+            serde_json::json!({
+                "health": x.health,
+                "received_ms": x.received_ms,
+                "age_ms": now.saturating_sub(x.received_ms),
+                "problems": pages::edge_problems(x, now, version),
+            })
+        })
+        .collect();
+    json_answer(
+        StatusCode::OK,
+        serde_json::json!({ "config_version": version, "edges": edges }),
+    )
 }
 
 fn minute_now() -> i64 {

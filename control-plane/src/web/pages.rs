@@ -132,7 +132,7 @@ fn page(f: &Frame<'_>, tab: Tab, title: &str, body: &str) -> String {
         ),
         link(Tab::Forensics, format!("/t/{t}/forensics"), "Forensics"),
         if f.admin {
-            "<a href=\"/t\">All tenants</a><a href=\"/setup\">Set up a tenant</a>"
+            "<a href=\"/t\">All tenants</a><a href=\"/setup\">Set up a tenant</a><a href=\"/regions\">Regions</a>"
         } else {
             ""
         },
@@ -206,21 +206,189 @@ pub fn tenants(ids: &[String], csrf: &str) -> String {
          <input type=\"hidden\" name=\"csrf\" value=\"{}\"><span class=\"who\">admin</span>\
          <button type=\"submit\">Sign out</button></form></header><main>{body}</main></body></html>",
         esc(f.tenant),
-        admin_nav(false),
+        admin_nav("/t"),
         esc(f.csrf)
     );
     s
 }
 
-fn admin_nav(setup: bool) -> String {
+fn admin_nav(on: &str) -> String {
+    let link = |href: &str, name: &str| {
+        format!(
+            "<a href=\"{href}\"{}>{name}</a>",
+            if href == on {
+                " class=\"on\" aria-current=\"page\""
+            } else {
+                ""
+            }
+        )
+    };
     format!(
-        "<nav><a href=\"/t\">All tenants</a><a href=\"/setup\"{}>Set up a tenant</a></nav>",
-        if setup {
-            " class=\"on\" aria-current=\"page\""
-        } else {
-            ""
-        }
+        "<nav>{}{}{}</nav>",
+        link("/t", "All tenants"),
+        link("/setup", "Set up a tenant"),
+        link("/regions", "Regions")
     )
+}
+
+// ------------------------------------------------------------------ regions
+
+/// An edge whose last report is older than this is shown stale: ten report intervals at the
+/// edges' default `report_interval_ms` (1 s).
+pub const STALE_MS: i64 = 10_000;
+
+fn mib(b: u64) -> String {
+    format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0))
+}
+
+/// The admin's regions page: each edge's last health report (`fleet`), as of `now_ms`, against
+/// the plane's config version `current`.
+pub fn regions(
+    csrf: &str,
+    fleet: &[crate::store::fleet::Seen],
+    now_ms: i64,
+    current: u64,
+) -> String {
+    let mut body =
+        String::from("<h1>Regions <span class=\"small\">each edge's last report</span></h1>");
+    if fleet.is_empty() {
+        body += "<p>No edge has reported yet. Edges report every second once their \
+                 <code>[control]</code> section names this plane.</p>";
+    }
+    let mut regions: Vec<&str> = fleet.iter().map(|x| x.health.region.as_str()).collect();
+    regions.dedup();
+    for r in regions {
+        let edges: Vec<&crate::store::fleet::Seen> =
+            fleet.iter().filter(|x| x.health.region == r).collect();
+        let problems: Vec<String> = edges
+            .iter()
+            .flat_map(|x| edge_problems(x, now_ms, current))
+            .collect();
+        let _ = write!(
+            body,
+            "<section class=\"card\"><h2>{} <span class=\"badge {}\">{}</span></h2>\
+             <table class=\"regions\"><thead><tr><th>Edge</th><th>Last report</th><th>Config</th>\
+             <th class=\"num\">Sessions</th><th class=\"num\">Frames</th><th class=\"num\">Errors</th>\
+             <th class=\"num\">Spool backlog</th><th class=\"num\">Lake lag</th>\
+             <th class=\"num\">Lake files / errors</th><th class=\"num\">Windows pending</th>\
+             <th>Build</th></tr></thead><tbody>",
+            esc(r),
+            if problems.is_empty() { "ok" } else { "warn" },
+            if problems.is_empty() {
+                "healthy".to_string()
+            } else {
+                format!("{} problem(s)", problems.len())
+            }
+        );
+        for x in &edges {
+            let h = &x.health;
+            let age = now_ms.saturating_sub(x.received_ms).max(0);
+            let config = if !h.following {
+                format!("v{} (not following the plane)", h.config_version)
+            } else if h.config_version >= current {
+                format!("v{} current", h.config_version)
+            } else {
+                format!(
+                    "v{} ({} behind)",
+                    h.config_version,
+                    current - h.config_version
+                )
+            };
+            let _ = write!(
+                body,
+                "<tr data-edge=\"{}\"><td>{}<div class=\"small\">{}</div></td><td{}>{}</td><td>{}</td>\
+                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+                 <td class=\"num\">{}{}</td><td class=\"num\">{} s</td><td class=\"num\">{} / {}</td>\
+                 <td class=\"num\">{}</td><td>{}</td></tr>",
+                esc(&h.edge_id),
+                esc(&h.edge_id),
+                esc(&h.report_id),
+                if age > STALE_MS { " class=\"bad\"" } else { "" },
+                if age > STALE_MS {
+                    format!("{} s ago (stale)", age / 1000)
+                } else {
+                    format!("{:.1} s ago", age as f64 / 1000.0)
+                },
+                esc(&config),
+                h.live_sessions,
+                h.frames,
+                h.errors,
+                mib(h.spool_backlog_bytes),
+                if h.spool_writable {
+                    ""
+                } else {
+                    " <b class=\"bad\">not writable</b>"
+                },
+                h.lake_backlog_age_s,
+                h.lake_files,
+                h.lake_errors,
+                h.windows_pending,
+                esc(&h.build),
+            );
+        }
+        body += "</tbody></table>";
+        if !problems.is_empty() {
+            body += "<ul class=\"problems\">";
+            for p in &problems {
+                let _ = write!(body, "<li>{}</li>", esc(p));
+            }
+            body += "</ul>";
+        }
+        body += "</section>";
+    }
+    let _ = write!(
+        body,
+        "<p class=\"small\">Plane config version v{current}. Counters (frames, errors, lake files) are since \
+         each edge's boot. An edge is stale after {} s without a report.</p>",
+        STALE_MS / 1000
+    );
+    let mut s = head("Regions");
+    let _ = write!(
+        s,
+        "<header><span class=\"brand\">SentientIQ</span><span class=\"tenant\">fleet</span>{}\
+         <form method=\"post\" action=\"/logout\" class=\"logout\">\
+         <input type=\"hidden\" name=\"csrf\" value=\"{}\"><span class=\"who\">admin</span>\
+         <button type=\"submit\">Sign out</button></form></header><main>{body}</main></body></html>",
+        admin_nav("/regions"),
+        esc(csrf)
+    );
+    s
+}
+
+/// What is wrong with one edge, in words (nothing: healthy).
+pub fn edge_problems(x: &crate::store::fleet::Seen, now_ms: i64, current: u64) -> Vec<String> {
+    let h = &x.health;
+    let mut p = Vec::new();
+    let age = now_ms.saturating_sub(x.received_ms);
+    if age > STALE_MS {
+        p.push(format!("{}: no report for {} s", h.edge_id, age / 1000));
+    }
+    if !h.following {
+        p.push(format!(
+            "{}: not following the plane's config stream",
+            h.edge_id
+        ));
+    } else if h.config_version < current {
+        p.push(format!(
+            "{}: serves config v{}, {} behind",
+            h.edge_id,
+            h.config_version,
+            current - h.config_version
+        ));
+    }
+    if !h.spool_writable {
+        p.push(format!(
+            "{}: cannot write its spool (disk full or failing)",
+            h.edge_id
+        ));
+    }
+    if h.lake_errors > 0 {
+        p.push(format!(
+            "{}: {} lake shipping errors since boot",
+            h.edge_id, h.lake_errors
+        ));
+    }
+    p
 }
 
 // ------------------------------------------------------------------ the setup wizard
@@ -320,7 +488,7 @@ fn setup_page(csrf: &str, step: usize, tenant: Option<&str>, body: &str) -> Stri
          <button type=\"submit\">Sign out</button></form></header>\
          <main class=\"setup\"><h1>Set up a tenant{}</h1>{steps}{body}</main></body></html>",
         esc(tenant.unwrap_or("new tenant")),
-        admin_nav(true),
+        admin_nav("/setup"),
         esc(csrf),
         tenant.map_or(String::new(), |t| format!(" <small>{}</small>", esc(t))),
     );
@@ -1191,6 +1359,50 @@ pub fn public_failures(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_regions_page_names_each_problem_and_escapes_what_edges_send() {
+        use crate::store::fleet::Seen;
+        use sentientiq_proto::grpc::EdgeHealth;
+        let seen = |edge: &str, region: &str, version: u64, received_ms: i64| Seen {
+            health: EdgeHealth {
+                edge_id: edge.into(),
+                region: region.into(),
+                report_id: format!("{edge}@1"),
+                config_version: version,
+                following: true,
+                spool_writable: true,
+                ..EdgeHealth::default()
+            },
+            received_ms,
+        };
+        let now = 100_000;
+        let ok = seen("use1", "us-east-1", 7, now - 500);
+        assert!(edge_problems(&ok, now, 7).is_empty());
+        // The stale limit: at STALE_MS still fresh, one ms past it stale.
+        assert!(edge_problems(&seen("a", "r", 7, now - STALE_MS), now, 7).is_empty());
+        let stale = seen("a", "r", 7, now - STALE_MS - 1);
+        assert_eq!(edge_problems(&stale, now, 7), ["a: no report for 10 s"]);
+        let behind = seen("b", "r", 5, now);
+        assert_eq!(
+            edge_problems(&behind, now, 7),
+            ["b: serves config v5, 2 behind"]
+        );
+        let mut bad = seen("<c>", "eu-west-1", 7, now);
+        bad.health.spool_writable = false;
+        bad.health.lake_errors = 3;
+        bad.health.following = false;
+        assert_eq!(edge_problems(&bad, now, 7).len(), 3);
+        let html = regions("tok", &[bad, ok], now, 7);
+        assert!(
+            html.contains("&lt;c&gt;") && !html.contains("<c>"),
+            "escaped"
+        );
+        assert!(html.contains("3 problem(s)"), "{html}");
+        assert!(html.contains("us-east-1 <span class=\"badge ok\">healthy</span>"));
+        assert!(html.contains("not writable"));
+        assert!(regions("tok", &[], now, 7).contains("No edge has reported yet"));
+    }
 
     fn frame() -> Frame<'static> {
         Frame {

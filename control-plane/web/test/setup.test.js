@@ -247,5 +247,22 @@ test('the setup flow creates a tenant, issues a key that works on a real edge, a
   // The key is in no log: the plane's, the edge's.
   assert.ok(!plane.log().includes(key) && !edge.log().includes(key), 'a key in a log')
   await visitor.close()
+  // The regions page shows the edge that served the session: reporting, current, healthy.
+  await page.goto(`${plane.url}/regions`)
+  const row = page.locator('tr[data-edge="edge-us-east-1"]')
+  await h.until(async () => {
+    await page.reload()
+    return /current/.test(await row.textContent()) && /s ago/.test(await row.textContent())
+  }, 'the edge on the regions page', 15000)
+  assert.match(await page.locator('section.card h2').first().textContent(), /us-east-1\s*healthy/)
+  await shot(page, 'regions.png')
+  await ctx.close()
+})
+
+test('the regions page is the admin\'s: a tenant\'s session gets 404', { skip, timeout: 60000 }, async () => {
+  const token = plane.json(['dashboard', 'token', 'bluebird']).token
+  const { ctx, page } = await signIn(token)
+  const resp = await page.goto(`${plane.url}/regions`)
+  assert.equal(resp.status(), 404)
   await ctx.close()
 })

@@ -225,6 +225,9 @@ pub fn run(cfg: Config) -> Result<()> {
                 reports: reports.clone(),
                 priors: node.priors.clone(),
                 quotas: node.quotas.clone(),
+                shard_metrics: node.metrics.clone(),
+                lake_metrics: node.lake_metrics.clone(),
+                spool: node.spool.clone(),
                 shards_stopped: node.shards_stopped.clone(),
                 secrets: secrets.clone(),
             };

@@ -873,3 +873,79 @@ fn a_hard_quota_counts_the_whole_fleet_and_never_refuses_a_high_value_session() 
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("must not be above"));
 }
+
+/// Issue 18's regions page: every edge reports its health every second (idle too), and the
+/// plane shows each edge's config version against its own, its sessions and its spool.
+#[test]
+fn every_edge_reports_its_health_and_the_plane_shows_who_is_behind() {
+    let plane = Plane::start();
+    let key = plane.acme();
+    let mut edges = [
+        Edge::follow("us-east-1", &plane),
+        Edge::follow("eu-west-1", &plane),
+    ];
+    let v = converged(&edges, 0.0);
+    let fleet = |plane: &Plane| -> serde_json::Value {
+        let req = format!(
+            "GET /admin/regions.json HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+            sentientiq_testkit::plane::ADMIN_TOKEN
+        );
+        let (st, _, body) =
+            sentientiq_testkit::net::raw(plane.http_port, req.as_bytes()).expect("http");
+        assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+        serde_json::from_slice(&body).expect("json")
+    };
+    let edge_of = |f: &serde_json::Value, id: &str| -> serde_json::Value {
+        f["edges"]
+            .as_array()
+            .and_then(|a| a.iter().find(|e| e["health"]["edge_id"] == id).cloned())
+            .unwrap_or(serde_json::Value::Null)
+    };
+    // `Edge::follow` names each edge `edge-REGION`.
+    let (us, eu) = ("edge-us-east-1".to_string(), "edge-eu-west-1".to_string());
+    // A session on the first edge; both edges are current and healthy.
+    let mut c = edges[0]
+        .try_hello(&key, "s_health_00000001")
+        .expect("welcome");
+    c.send(&five_clicks(1));
+    c.try_until_ack(1).expect("acked");
+    let mut f = serde_json::Value::Null;
+    wait_for("both edges reported", Duration::from_secs(15), || {
+        f = fleet(&plane);
+        let (a, b) = (edge_of(&f, &us), edge_of(&f, &eu));
+        a["health"]["live_sessions"] == 1
+            && a["health"]["frames"] == 1
+            && b["health"]["config_version"].as_f64() == Some(v)
+            && a["health"]["config_version"].as_f64() == Some(v)
+    });
+    for id in [&us, &eu] {
+        let e = edge_of(&f, id);
+        assert_eq!(e["problems"], serde_json::json!([]), "{e}");
+        assert_eq!(e["health"]["following"], true);
+        assert_eq!(e["health"]["spool_writable"], true);
+    }
+    assert_eq!(edge_of(&f, &eu)["health"]["region"], "eu-west-1");
+    // The second edge stops: its report ages; the plane changes a version: the first edge
+    // follows it and the plane says nothing is behind but the stopped edge.
+    edges[1].sigterm();
+    plane.ctl(&["tenant", "emit", "acme", "false"]);
+    wait_for(
+        "the first edge current again",
+        Duration::from_secs(15),
+        || {
+            f = fleet(&plane);
+            f["config_version"].as_f64() == Some(v + 1.0)
+                && edge_of(&f, &us)["health"]["config_version"].as_f64() == Some(v + 1.0)
+        },
+    );
+    let stopped = edge_of(&f, &eu);
+    let problems = stopped["problems"].to_string();
+    assert!(problems.contains("1 behind"), "{problems}");
+    // Without a token, nothing.
+    let (st, _, _) = sentientiq_testkit::net::raw(
+        plane.http_port,
+        b"GET /admin/regions.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .expect("http");
+    assert_eq!(st, 401);
+}

@@ -79,6 +79,10 @@ pub struct Link {
     pub priors: Arc<Priors>,
     /// This month's events per tenant; the plane's counts of other boots go in here.
     pub quotas: Arc<Quotas>,
+    /// What the edge's health report reads (every shard's metrics, the lake's, the spool's).
+    pub shard_metrics: Vec<Arc<crate::telemetry::ShardMetrics>>,
+    pub lake_metrics: Arc<crate::telemetry::LakeMetrics>,
+    pub spool: Arc<crate::storage::SpoolShare>,
     /// Set once every shard has stopped (their last windows are handed over by then).
     pub shards_stopped: Arc<AtomicBool>,
     /// Seals tenants' alerting secrets in the last-known-good file (`SIQ_SECRETS_KEY`).
@@ -343,15 +347,26 @@ async fn report_once(
 ) -> Result<(), tonic::Status> {
     let reports = &link.reports;
     let pending = reports.pending(reports::MAX_WINDOWS);
-    if pending.is_empty() {
-        return Ok(());
-    }
-    let (batches, mut sent) = reports::batches(
+    let (mut batches, mut sent) = reports::batches(
         &pending,
         &link.tenants.load(),
         &link.region,
         &link.report_id,
     );
+    // The edge's health rides on the first batch; an idle edge sends it alone (a batch whose
+    // ack clears nothing, waited for so the plane has read it).
+    let health = status::health(link, crate::clock::now_ms());
+    match batches.first_mut() {
+        Some(b) => b.health = Some(health),
+        None => {
+            batches.push(sentientiq_proto::grpc::AggregateBatch {
+                batch_id: 1,
+                health: Some(health),
+                ..Default::default()
+            });
+            sent.insert(1, Vec::new());
+        }
+    }
     let n = batches.len();
     let mut acks = client
         .report_aggregates(authed(futures_util::stream::iter(batches), token))

@@ -83,3 +83,31 @@ impl Status {
         }
     }
 }
+
+/// The edge's health as the plane's regions page shows it ([`EdgeHealth`]).
+///
+/// [`EdgeHealth`]: sentientiq_proto::grpc::EdgeHealth
+pub fn health(link: &super::Link, now_ms: u64) -> sentientiq_proto::grpc::EdgeHealth {
+    let sum = |f: &dyn Fn(&crate::telemetry::ShardMetrics) -> u64| -> u64 {
+        link.shard_metrics.iter().map(|m| f(m)).sum()
+    };
+    let lake = &link.lake_metrics;
+    sentientiq_proto::grpc::EdgeHealth {
+        edge_id: link.edge_id.clone(),
+        region: link.region.clone(),
+        report_id: link.report_id.clone(),
+        config_version: link.status.version.load(Relaxed),
+        following: link.status.connected.load(Relaxed),
+        sent_ms: now_ms as i64,
+        live_sessions: sum(&|m| m.sessions.load(Relaxed)),
+        frames: sum(&|m| m.frames.load(Relaxed)),
+        errors: sum(&|m| m.errors.iter().map(|e| e.load(Relaxed)).sum()),
+        spool_backlog_bytes: link.spool.backlog.iter().map(|b| b.load(Relaxed)).sum(),
+        lake_backlog_age_s: lake.backlog_age_s.load(Relaxed),
+        lake_files: lake.files.load(Relaxed),
+        lake_errors: lake.errors.load(Relaxed),
+        spool_writable: link.spool.writable.iter().all(|w| w.load(Relaxed)),
+        windows_pending: link.reports.pending_len() as u64,
+        build: env!("CARGO_PKG_VERSION").to_string(),
+    }
+}

@@ -1,0 +1,113 @@
+//! The latest health report of every edge (issue 18's regions page), in memory: edges report
+//! every second (`AggregateBatch.health`), so after a plane restart each is back within one
+//! report interval. Keyed by the edge's id, so a restarted edge (a new boot) replaces itself.
+
+use std::collections::BTreeMap;
+
+use sentientiq_proto::grpc::EdgeHealth;
+
+use super::{Store, StoreError};
+
+/// Edges kept at most: a report from a new edge past this is refused (a typo guard against a
+/// misconfigured fleet inventing ids, not a business limit).
+pub const MAX_EDGES: usize = 1_000;
+
+/// One edge's last report and when the plane received it (ms since the Unix epoch).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seen {
+    pub health: EdgeHealth,
+    pub received_ms: i64,
+}
+
+pub(super) type Fleet = BTreeMap<String, Seen>;
+
+impl Store {
+    /// Keeps `h` as its edge's latest report.
+    pub fn put_health(&self, h: EdgeHealth, received_ms: i64) -> Result<(), StoreError> {
+        if h.edge_id.is_empty() || h.region.is_empty() {
+            return Err(StoreError::Invalid(
+                "an edge's health needs its edge id and region".into(),
+            ));
+        }
+        let mut f = self.fleet.lock().unwrap_or_else(|p| p.into_inner());
+        if f.len() >= MAX_EDGES && !f.contains_key(&h.edge_id) {
+            return Err(StoreError::Invalid(format!(
+                "the plane keeps the health of at most {MAX_EDGES} edges"
+            )));
+        }
+        f.insert(
+            h.edge_id.clone(),
+            Seen {
+                health: h,
+                received_ms,
+            },
+        );
+        Ok(())
+    }
+
+    /// Every edge's last report, by region then edge id.
+    pub fn fleet(&self) -> Vec<Seen> {
+        let f = self.fleet.lock().unwrap_or_else(|p| p.into_inner());
+        let mut v: Vec<Seen> = f.values().cloned().collect();
+        v.sort_by(|a, b| {
+            (&a.health.region, &a.health.edge_id).cmp(&(&b.health.region, &b.health.edge_id))
+        });
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn health(edge: &str, boot: u64) -> EdgeHealth {
+        EdgeHealth {
+            edge_id: edge.into(),
+            region: if edge.starts_with("eu") {
+                "eu-west-1".into()
+            } else {
+                "us-east-1".into()
+            },
+            report_id: format!("{edge}@{boot}"),
+            ..EdgeHealth::default()
+        }
+    }
+
+    #[test]
+    fn the_latest_report_per_edge_is_kept_up_to_the_cap() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = Store::open(dir.path()).expect("open");
+        s.put_health(health("us-1", 1), 10).expect("put");
+        s.put_health(health("eu-1", 1), 11).expect("put");
+        // A restart: the new boot replaces the old one's report.
+        s.put_health(health("us-1", 2), 12).expect("put");
+        let f = s.fleet();
+        let ids: Vec<(&str, &str, i64)> = f
+            .iter()
+            .map(|x| {
+                (
+                    x.health.region.as_str(),
+                    x.health.report_id.as_str(),
+                    x.received_ms,
+                )
+            })
+            .collect();
+        assert_eq!(
+            ids,
+            [("eu-west-1", "eu-1@1", 11), ("us-east-1", "us-1@2", 12)]
+        );
+        assert!(s.put_health(EdgeHealth::default(), 1).is_err(), "no id");
+        // Up to the cap: cap − 1 and cap edges are kept, cap + 1 is refused, and a known
+        // edge still reports at the cap.
+        for i in 2..MAX_EDGES - 1 {
+            s.put_health(health(&format!("us-{i}"), 1), 13)
+                .expect("under the cap");
+        }
+        assert_eq!(s.fleet().len(), MAX_EDGES - 1);
+        s.put_health(health("us-last", 1), 14).expect("the cap");
+        assert_eq!(s.fleet().len(), MAX_EDGES);
+        assert!(s.put_health(health("us-over", 1), 15).is_err(), "cap + 1");
+        s.put_health(health("us-1", 3), 16).expect("a known edge");
+        assert_eq!(s.fleet().len(), MAX_EDGES);
+    }
+}
