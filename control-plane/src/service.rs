@@ -514,6 +514,12 @@ impl grpc::edge_sync_server::EdgeSync for Services {
                 {
                     tracing::warn!(error = %e, "edge health not kept");
                 }
+                if !b.detections.is_empty() {
+                    let (s, ds) = (store.clone(), b.detections);
+                    if let Err(e) = blocking(move || s.put_detections(ds)).await {
+                        tracing::warn!(error = %e, "live detections not kept");
+                    }
+                }
                 let s = store.clone();
                 let (windows, experiments) = (b.windows, b.experiments);
                 let n = windows.len() as u64;

@@ -38,6 +38,7 @@ pub mod alerts;
 pub mod dashboard;
 pub mod experiments;
 pub mod fleet;
+pub mod live;
 pub mod usage;
 
 const CFS: [&str; 10] = [
@@ -105,6 +106,9 @@ pub struct Store {
     month_sums: Mutex<usage::MonthSums>,
     /// Every edge's latest health report, in memory ([`fleet`]).
     fleet: Mutex<fleet::Fleet>,
+    /// The newest detections per tenant for the live feed ([`live`]), and its bell.
+    live: Mutex<live::Live>,
+    live_bell: tokio::sync::watch::Sender<u64>,
     updates: broadcast::Sender<Arc<ConfigUpdate>>,
 }
 
@@ -150,6 +154,8 @@ impl Store {
             usage_writer: Mutex::new(()),
             month_sums: Mutex::new(usage::MonthSums::new()),
             fleet: Mutex::new(fleet::Fleet::new()),
+            live: Mutex::new(live::Live::default()),
+            live_bell: tokio::sync::watch::Sender::new(0),
             updates,
         };
         let today = std::time::SystemTime::now()

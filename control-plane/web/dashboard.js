@@ -1,4 +1,4 @@
-// SentientIQ dashboard: the EVI chart (inline SVG, no library) and the live alert feed
+// SentientIQ dashboard: the EVI chart (inline SVG, no library) and the live alert and detection feed
 // (server-sent events). Served by sentientiq-control from control-plane/web/, compiled in.
 'use strict';
 (function () {
@@ -136,6 +136,26 @@
       body.insertBefore(tr, body.firstChild);
       if (empty) empty.hidden = true;
       while (body.children.length > 200) body.removeChild(body.lastChild);
+    });
+    var dets = document.getElementById('detections');
+    var detsEmpty = document.getElementById('detections-empty');
+    es.addEventListener('detection', function (ev) {
+      var d;
+      try { d = JSON.parse(ev.data); } catch (e) { return; }
+      if (!dets) return;
+      var tr = document.createElement('tr');
+      tr.setAttribute('data-sid', d.sid);
+      cell(tr, new Date(d.at_ms).toISOString().replace('T', ' ').slice(0, 19));
+      cell(tr, d.account || d.uid || '(anonymous)');
+      cell(tr, '$' + (d.value_cents / 100).toLocaleString('en-US', { minimumFractionDigits: 2, maximumFractionDigits: 2 }), 'n');
+      cell(tr, d.emotion);
+      cell(tr, Number(d.confidence).toFixed(2), 'n');
+      cell(tr, d.section || '—');
+      cell(tr, d.region);
+      cell(tr, (d.done && d.done.length) ? d.done.join('; ') : 'nothing');
+      dets.insertBefore(tr, dets.firstChild);
+      if (detsEmpty) detsEmpty.hidden = true;
+      while (dets.children.length > 200) dets.removeChild(dets.lastChild);
     });
     es.onerror = function () { status.textContent = 'reconnecting…'; status.className = ''; };
   }

@@ -690,6 +690,9 @@ async fn events(State(d): State<Dashboard>, Path(tenant): Path<String>, h: Heade
         let _ = tx
             .send(Ok(Event::default().event("ready").data("{}")))
             .await;
+        // Detections: the kept ones first, then each as it arrives (the bell wakes the loop).
+        let mut bell = d.store.detection_bell();
+        let mut shown = 0u64;
         loop {
             if *stop.borrow() {
                 return;
@@ -712,8 +715,18 @@ async fn events(State(d): State<Dashboard>, Path(tenant): Path<String>, h: Heade
                     return;
                 }
             }
+            for (n, det) in d.store.detections_after(&tenant, shown) {
+                shown = n;
+                let ev = Event::default()
+                    .event("detection")
+                    .data(pages::detection_json(&det).to_string());
+                if tx.send(Ok(ev)).await.is_err() {
+                    return;
+                }
+            }
             tokio::select! {
                 _ = tokio::time::sleep(FEED_POLL) => {}
+                _ = bell.changed() => {}
                 _ = stop.changed() => return,
             }
             if tx.is_closed() {

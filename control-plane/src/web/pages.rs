@@ -739,6 +739,22 @@ pub fn evi_json(points: &[EviPoint]) -> serde_json::Value {
     )
 }
 
+/// A detection as the live feed shows it.
+pub fn detection_json(d: &sentientiq_proto::grpc::DetectionEvent) -> serde_json::Value {
+    serde_json::json!({
+        "sid": d.sid,
+        "uid": d.uid,
+        "account": if d.company.is_empty() { &d.account } else { &d.company },
+        "value_cents": d.value_cents,
+        "emotion": d.emotion,
+        "confidence": d.confidence,
+        "section": d.section,
+        "region": d.region,
+        "at_ms": d.at_ms,
+        "done": d.done,
+    })
+}
+
 /// An alert as the live feed shows it.
 pub fn alert_json(a: &AlertRecord) -> serde_json::Value {
     serde_json::json!({
@@ -825,6 +841,11 @@ pub fn live(
          <th>confidence</th><th>section</th><th>state</th></tr></thead>\
          <tbody id=\"feed\" data-events=\"/t/{t}/events\"></tbody></table>\
          <p class=\"small\" id=\"feed-empty\">No alerts yet. New and changed alerts appear here within a second.</p></section>\
+         <section class=\"card\"><h2>Live detections <small>the newest 200, as edges report them (each second)</small></h2>\
+         <table class=\"feed\"><thead><tr><th>time (UTC)</th><th>account</th><th>value</th><th>emotion</th>\
+         <th>confidence</th><th>section</th><th>region</th><th>what was done</th></tr></thead>\
+         <tbody id=\"detections\"></tbody></table>\
+         <p class=\"small\" id=\"detections-empty\">No detections yet.</p></section>\
          <section class=\"card\"><h2>Traffic <small>per minute and region, last {TRAFFIC_MINUTES} minutes (reload to refresh)</small></h2>{}</section>",
         points.len(),
         regions.len(),

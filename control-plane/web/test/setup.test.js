@@ -244,6 +244,28 @@ test('the setup flow creates a tenant, issues a key that works on a real edge, a
   const usage = plane.json(['usage', 'bluebird'])
   assert.ok(Number(usage.total.sessions) >= 1, JSON.stringify(usage.total))
   await shot(page, 'setup-5-first-session.png')
+  // The live feed: a rage the visitor causes on the customer's page reaches the tenant's Live
+  // page (edge -> plane report -> server-sent event), with its section and region.
+  const live = await ctx.newPage()
+  await live.goto(`${plane.url}/t/bluebird`)
+  await live.waitForSelector('#feed-status.live')
+  const detections = (text) => text.split('\n').filter((l) => l.startsWith('siq_detections_total')).reduce((a, l) => a + Number(l.split(' ').pop()), 0)
+  const detections0 = detections(await edge.metrics())
+  const box = await vp.locator('#buy').boundingBox()
+  for (let c = 0; c < 5; c++) {
+    await vp.mouse.click(box.x + 10 + c * 3, box.y + box.height / 2)
+    await vp.waitForTimeout(80)
+  }
+  await h.until(async () => detections(await edge.metrics()) > detections0, 'the edge to detect the rage', 15000, 20)
+  const detected = Date.now()
+  await live.waitForSelector('#detections tr', { timeout: 15000 })
+  const shownAfterMs = Date.now() - detected
+  const rows = await live.$$eval('#detections tr', (rs) => rs.map((r) => [...r.children].map((td) => td.textContent)))
+  assert.ok(rows.some((r) => r[3] === 'rage' && r[6] === 'us-east-1' && r[7] === 'nothing'), JSON.stringify(rows))
+  assert.equal(await live.isHidden('#detections-empty'), true)
+  console.log(`# live feed: the rage shown ${shownAfterMs} ms after the edge counted it`)
+  await shot(live, 'live-detections.png')
+  await live.close()
   // The key is in no log: the plane's, the edge's.
   assert.ok(!plane.log().includes(key) && !edge.log().includes(key), 'a key in a log')
   await visitor.close()

@@ -356,15 +356,20 @@ async fn report_once(
     // The edge's health rides on the first batch; an idle edge sends it alone (a batch whose
     // ack clears nothing, waited for so the plane has read it).
     let health = status::health(link, crate::clock::now_ms());
-    match batches.first_mut() {
-        Some(b) => b.health = Some(health),
-        None => {
-            batches.push(sentientiq_proto::grpc::AggregateBatch {
-                batch_id: 1,
-                health: Some(health),
-                ..Default::default()
-            });
-            sent.insert(1, Vec::new());
+    if batches.is_empty() {
+        batches.push(sentientiq_proto::grpc::AggregateBatch {
+            batch_id: 1,
+            ..Default::default()
+        });
+        sent.insert(1, Vec::new());
+    }
+    if let Some(b) = batches.first_mut() {
+        b.health = Some(health);
+        // The live feed's detections, with where they come from.
+        b.detections = reports.take_detections();
+        for d in &mut b.detections {
+            d.region.clone_from(&link.region);
+            d.edge_id.clone_from(&link.edge_id);
         }
     }
     let n = batches.len();

@@ -59,7 +59,13 @@ pub struct Reports {
     generation: AtomicU64,
     dropped: AtomicU64,
     poisoned: AtomicU64,
+    /// Detections for the dashboard's live feed, newest last, at most [`MAX_FEED`].
+    feed: Mutex<std::collections::VecDeque<sentientiq_proto::grpc::DetectionEvent>>,
 }
+
+/// Detections held for the next report at most; past it the oldest go (the feed is a live
+/// view: a report a second carries far fewer than this at the loads measured, 10k sessions).
+pub const MAX_FEED: usize = 1_000;
 
 /// One window as sent: its key and the generation it had.
 #[derive(Debug, Clone)]
@@ -189,6 +195,21 @@ impl Reports {
     /// Windows dropped because `MAX_WINDOWS` were waiting.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// A shard's detection, for the live feed.
+    pub fn add_detection(&self, d: sentientiq_proto::grpc::DetectionEvent) {
+        let mut f = self.feed.lock().unwrap_or_else(|p| p.into_inner());
+        if f.len() >= MAX_FEED {
+            f.pop_front();
+        }
+        f.push_back(d);
+    }
+
+    /// The detections held, oldest first (the held list is emptied).
+    pub fn take_detections(&self) -> Vec<sentientiq_proto::grpc::DetectionEvent> {
+        let mut f = self.feed.lock().unwrap_or_else(|p| p.into_inner());
+        f.drain(..).collect()
     }
 }
 

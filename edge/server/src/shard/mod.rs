@@ -341,6 +341,11 @@ impl Shard {
                         h.outcome(&iid, r);
                     }
                 }
+                Effect::Detected(d) => {
+                    if let Some(r) = &self.node.reports {
+                        r.add_detection(*d);
+                    }
+                }
             }
         }
     }

@@ -110,6 +110,8 @@ pub enum Effect {
         iid: String,
         r: sentientiq_proto::OutcomeKind,
     },
+    /// A detection, for the dashboard's live feed.
+    Detected(Box<sentientiq_proto::grpc::DetectionEvent>),
 }
 
 /// A user's stored value, read from the identity store after an `id` frame.
@@ -867,6 +869,66 @@ impl Pipeline {
         }
     }
 
+    /// What the live feed shows of `det`: who (the session's identity and value), what, where,
+    /// and what its actions did (`exps`: which interventions were held out).
+    fn feed_item(
+        &self,
+        tenant: &Tenant,
+        key: &Key,
+        recv_ms: u64,
+        det: &sentientiq_core::Detection,
+        outputs: &[Output],
+        exps: &[ExpAction],
+    ) -> sentientiq_proto::grpc::DetectionEvent {
+        let sess = self.sessions.get(key);
+        let id = sess.map(|s| s.core.identity());
+        let account = id.and_then(|i| i.account.as_ref());
+        let done = outputs
+            .iter()
+            .filter_map(|o| match o {
+                Output::Action(a) if a.detection == det.n => Some(a),
+                _ => None,
+            })
+            .map(|a| match &a.kind {
+                ActionKind::Intervene { kind, variant, .. }
+                    if exps.iter().any(|e| e.n == a.n && e.holdout) =>
+                {
+                    format!("held out (would have shown {kind}/{variant})")
+                }
+                ActionKind::Intervene { kind, variant, .. } => {
+                    format!("intervention {kind}/{variant}")
+                }
+                ActionKind::Escalate { .. } => format!("escalated (rule {})", a.rule),
+            })
+            .collect();
+        sentientiq_proto::grpc::DetectionEvent {
+            tenant_id: tenant.id.to_string(),
+            sid: key.1.as_str().to_string(),
+            uid: det.uid.as_deref().unwrap_or_default().to_string(),
+            account: account.map(|a| a.key.to_string()).unwrap_or_default(),
+            company: id
+                .and_then(|i| {
+                    i.company
+                        .as_deref()
+                        .or(account.and_then(|a| a.company.as_deref()))
+                })
+                .unwrap_or_default()
+                .to_string(),
+            value_cents: sess.map_or(0, |s| s.value_cents()),
+            emotion: det
+                .label
+                .as_deref()
+                .unwrap_or(det.emotion.as_str())
+                .to_string(),
+            confidence: (det.confidence * 1000.0).round() / 1000.0,
+            section: det.section.as_deref().unwrap_or_default().to_string(),
+            page: det.page.as_deref().unwrap_or_default().to_string(),
+            at_ms: recv_ms as i64,
+            done,
+            ..Default::default()
+        }
+    }
+
     /// Detections and interventions back to the page; escalations out.
     #[allow(clippy::too_many_arguments)]
     fn answer(
@@ -884,6 +946,9 @@ impl Pipeline {
             match o {
                 Output::Detection(det) => {
                     self.metrics.detection(det.emotion);
+                    fx.push(Effect::Detected(Box::new(
+                        self.feed_item(tenant, key, recv_ms, det, outputs, exps),
+                    )));
                     if tenant.emit {
                         let f = EdgeFrame::Det(Det {
                             id: format!("d{}", det.n),

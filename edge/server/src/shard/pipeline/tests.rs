@@ -1143,3 +1143,39 @@ fn a_tenant_without_a_hard_quota_is_never_refused_for_it() {
     assert!(errs(&h.send(1, "s_pipeline_quota_03", moves(1, 50))).is_empty());
     assert_eq!(h.p.drain_quota(), vec![(0, 50)]);
 }
+
+fn feed(fx: &[Effect]) -> Vec<sentientiq_proto::grpc::DetectionEvent> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Detected(d) => Some((**d).clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn each_detection_goes_to_the_live_feed_with_who_it_was_and_what_was_done() {
+    let mut h = Harness::new(|_| {});
+    let sid = "s_pipeline_feed_001";
+    h.hello(1, sid);
+    h.send(1, sid, identify_as(1, "u_dana", "dana@acme.example"));
+    let fx = h.send(1, sid, rage(2));
+    let mut got = feed(&fx);
+    let (_, more) = h.commit();
+    got.extend(feed(&more));
+    // Two detections of the burst: the first showed the help rule's chat; the second, surer
+    // one escalated the $120k account by the page rule.
+    assert_eq!(got.len(), 2, "{got:?}");
+    let d = &got[0];
+    assert_eq!((d.tenant_id.as_str(), d.sid.as_str()), ("acme", sid));
+    assert_eq!(
+        (d.uid.as_str(), d.account.as_str()),
+        ("u_dana", "acme.example")
+    );
+    assert_eq!(d.value_cents, 12_000_000);
+    assert_eq!(d.emotion, "rage");
+    assert!(d.confidence > 0.0 && d.confidence < got[1].confidence && got[1].confidence <= 1.0);
+    assert_eq!(d.done, ["intervention chat/a".to_string()]);
+    assert_eq!(got[1].done, ["escalated (rule page)".to_string()]);
+    assert_eq!(d.at_ms, h.now as i64);
+}
