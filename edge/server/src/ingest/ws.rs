@@ -1,6 +1,9 @@
 //! WebSocket sessions (`GET /v1/ws`): one binary message is one frame.
 
-use std::time::Duration;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use async_tungstenite::WebSocketStream;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -25,18 +28,102 @@ type Ws = WebSocketStream<TcpStream>;
 /// Sends within `timeout`. A write the client does not drain in time drops the connection (no
 /// close handshake is possible on a socket that does not drain): a slow reader holds at most
 /// its bounded buffers, and not for long.
+///
+/// Most sends complete on their first poll (glommio tries the socket's `send(2)` before going
+/// through io_uring), and those need no timer: the timeout's timer is made only for a send that
+/// is still pending after it, and then measures from there.
 async fn send_within(ws: &mut Ws, msg: Message, timeout: Duration, m: &ShardMetrics) -> bool {
-    let r = futures_lite::future::or(async { Some(ws.send(msg).await) }, async {
-        glommio::timer::sleep(timeout).await;
-        None
-    })
-    .await;
+    let mut send = std::pin::pin!(ws.send(msg));
+    let r = match futures_lite::future::poll_once(send.as_mut()).await {
+        Some(r) => Some(r),
+        None => {
+            futures_lite::future::or(async { Some(send.await) }, async {
+                glommio::timer::sleep(timeout).await;
+                None
+            })
+            .await
+        }
+    };
     match r {
         Some(Ok(())) => true,
         Some(Err(_)) => false,
         None => {
             ShardMetrics::inc(&m.slow_readers);
             false
+        }
+    }
+}
+
+/// A connection's ping timer: due `every` after the start of the connection loop's current
+/// wait, that is after `every` without any event (a client message, or anything from the shard
+/// to send), as a fresh timer per wait used to say, but with one glommio timer for the
+/// connection's life.
+///
+/// A fresh timer per wait cost a reactor timer insert and remove (a `BTreeMap` holding every
+/// connection's timer) and an allocation on nearly every loop turn, about two turns per frame.
+/// Here a turn only forgets when the quiet spell began ([`Quiet::restart`]); the next poll
+/// notes the time. The timer stays armed for the due time it was set to: if events moved the
+/// due time on, it fires early (at most once per `every` for a busy connection), and is then
+/// re-armed for the new due time; it is re-registered too if the task's waker changed.
+struct Quiet {
+    every: Duration,
+    /// When the current quiet spell began: `None` until the first poll after a restart.
+    since: Option<Instant>,
+    timer: glommio::timer::Timer,
+    /// When the timer fires and the waker it wakes, while it is registered with the reactor.
+    armed: Option<(Instant, Waker)>,
+    /// How often the timer was (re)armed (tests).
+    #[cfg(test)]
+    arms: u32,
+}
+
+impl Quiet {
+    fn new(every: Duration) -> Quiet {
+        Quiet {
+            every,
+            since: None,
+            timer: glommio::timer::Timer::new(every),
+            armed: None,
+            #[cfg(test)]
+            arms: 0,
+        }
+    }
+
+    /// An event happened: a new quiet spell begins (at the next poll). No timer operation.
+    fn restart(&mut self) {
+        self.since = None;
+    }
+
+    /// Ready once `every` has passed since the quiet spell began.
+    fn poll_due(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let now = Instant::now();
+        let due = *self.since.get_or_insert(now) + self.every;
+        if now >= due {
+            return Poll::Ready(());
+        }
+        // An armed timer fires at or before `due` (due times only move on) and wakes this task:
+        // it will be polled again by then.
+        if let Some((at, waker)) = &self.armed
+            && *at > now
+            && waker.will_wake(cx.waker())
+        {
+            return Poll::Pending;
+        }
+        #[cfg(test)]
+        {
+            self.arms += 1;
+        }
+        self.timer.reset(due - now);
+        match Pin::new(&mut self.timer).poll(cx) {
+            // `due` passed between the two clock readings.
+            Poll::Ready(_) => {
+                self.armed = None;
+                Poll::Ready(())
+            }
+            Poll::Pending => {
+                self.armed = Some((due, cx.waker().clone()));
+                Poll::Pending
+            }
         }
     }
 }
@@ -156,23 +243,26 @@ pub async fn serve(shard: ShardRef, mut stream: TcpStream, req: Request) {
     let idle = Duration::from_millis(node.edge.idle_timeout_ms);
     let ping_every = idle / 3;
     let write_timeout = Duration::from_millis(node.edge.write_timeout_ms);
-    let mut last_seen = std::time::Instant::now();
+    let mut last_seen = Instant::now();
+    // One ping timer for the connection's life; every loop turn restarts its quiet spell.
+    let mut quiet = Quiet::new(ping_every);
     enum Ev {
         Ws(Option<Result<Message, WsError>>),
         Out(Option<Out>),
         Tick,
     }
     loop {
+        quiet.restart();
         let ev = futures_lite::future::or(
             async { Ev::Out(rx.recv().await) },
             futures_lite::future::or(async { Ev::Ws(ws.next().await) }, async {
-                glommio::timer::sleep(ping_every).await;
+                std::future::poll_fn(|cx| quiet.poll_due(cx)).await;
                 Ev::Tick
             }),
         )
         .await;
         if matches!(ev, Ev::Ws(Some(Ok(_)))) {
-            last_seen = std::time::Instant::now();
+            last_seen = Instant::now();
         }
         // The directory changed (control plane): a session whose key was revoked, or whose
         // tenant was removed, is refused at its next event, as a new hello would be.
@@ -274,4 +364,60 @@ pub async fn serve(shard: ShardRef, mut stream: TcpStream, req: Request) {
         }
     }
     shard.borrow_mut().unregister(conn.id);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use glommio::LocalExecutorBuilder;
+
+    /// Busy turns keep the ping from being due and do not re-arm the timer each turn; once
+    /// the turns stop, it is due a full `every` later, woken by its one timer.
+    #[test]
+    fn quiet_is_due_after_a_quiet_spell_and_busy_turns_do_not_rearm_it() {
+        LocalExecutorBuilder::default()
+            .spawn(|| async {
+                let every = Duration::from_millis(300);
+                let mut q = Quiet::new(every);
+                let turns = 100;
+                for _ in 0..turns {
+                    q.restart();
+                    let due = futures_lite::future::or(
+                        async {
+                            std::future::poll_fn(|cx| q.poll_due(cx)).await;
+                            true
+                        },
+                        async {
+                            glommio::timer::sleep(Duration::from_millis(5)).await;
+                            false
+                        },
+                    )
+                    .await;
+                    assert!(!due, "due while busy");
+                }
+                // About 0.5 s of turns: armed once, then once per early fire (one per `every`),
+                // not once per turn (the margin is for a loaded machine's late sleeps).
+                assert!(q.arms < turns / 4, "{} arms for {turns} turns", q.arms);
+                q.restart();
+                let t0 = Instant::now();
+                let woke = futures_lite::future::or(
+                    async {
+                        std::future::poll_fn(|cx| q.poll_due(cx)).await;
+                        true
+                    },
+                    async {
+                        glommio::timer::sleep(Duration::from_secs(5)).await;
+                        false
+                    },
+                )
+                .await;
+                assert!(woke, "never due");
+                let waited = t0.elapsed();
+                assert!(waited >= every, "due after {waited:?}");
+                assert!(waited < Duration::from_secs(2), "due after {waited:?}");
+            })
+            .expect("executor")
+            .join()
+            .expect("join");
+    }
 }
