@@ -842,9 +842,9 @@ pub fn live(
          <tbody id=\"feed\" data-events=\"/t/{t}/events\"></tbody></table>\
          <p class=\"small\" id=\"feed-empty\">No alerts yet. New and changed alerts appear here within a second.</p></section>\
          <section class=\"card\"><h2>Live detections <small>the newest 200, as edges report them (each second)</small></h2>\
-         <table class=\"feed\"><thead><tr><th>time (UTC)</th><th>account</th><th>value</th><th>emotion</th>\
+         <div class=\"scroll\"><table class=\"feed\"><thead><tr><th>time (UTC)</th><th>account</th><th>value</th><th>emotion</th>\
          <th>confidence</th><th>section</th><th>region</th><th>what was done</th></tr></thead>\
-         <tbody id=\"detections\"></tbody></table>\
+         <tbody id=\"detections\"></tbody></table></div>\
          <p class=\"small\" id=\"detections-empty\">No detections yet.</p></section>\
          <section class=\"card\"><h2>Traffic <small>per minute and region, last {TRAFFIC_MINUTES} minutes (reload to refresh)</small></h2>{}</section>",
         points.len(),
