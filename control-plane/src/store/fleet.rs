@@ -1,6 +1,6 @@
-//! The latest health report of every edge (issue 18's regions page), in memory: edges report
-//! every second (`AggregateBatch.health`), so after a plane restart each is back within one
-//! report interval. Keyed by the edge's id, so a restarted edge (a new boot) replaces itself.
+//! The latest health report of every edge (issue 18's regions page), in memory: edges send one
+//! with every report (`AggregateBatch.health`, every `report_interval_ms`), so after a plane
+//! restart each is back within one of its report intervals. Keyed by the edge's id, so a restarted edge (a new boot) replaces itself.
 
 use std::collections::BTreeMap;
 

@@ -1,5 +1,5 @@
 //! The newest detections per tenant, in memory, for the dashboard's live feed (issue 18): edges
-//! send them with each report (`AggregateBatch.detections`); each gets a sequence number, and
+//! send them with each report (every `report_interval_ms`) (`AggregateBatch.detections`); each gets a sequence number, and
 //! a feed asks for those after the last it showed. Nothing here is counted anywhere: the
 //! counts are the windows'. A plane restart starts the feed empty.
 

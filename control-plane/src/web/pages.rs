@@ -233,9 +233,20 @@ fn admin_nav(on: &str) -> String {
 
 // ------------------------------------------------------------------ regions
 
-/// An edge whose last report is older than this is shown stale: ten report intervals at the
-/// edges' default `report_interval_ms` (1 s).
-pub const STALE_MS: i64 = 10_000;
+/// An edge is shown stale after this many of its report intervals without a report (one late
+/// report is normal: a report waits for the plane's acknowledgement).
+pub const STALE_REPORTS: i64 = 3;
+/// The interval assumed of an edge that does not say: the edges' default `report_interval_ms`.
+pub const DEFAULT_REPORT_INTERVAL_MS: i64 = 60_000;
+
+/// How long after its last report an edge is stale: [`STALE_REPORTS`] of its intervals.
+pub fn stale_after_ms(h: &sentientiq_proto::grpc::EdgeHealth) -> i64 {
+    let every = match i64::try_from(h.report_interval_ms) {
+        Ok(0) | Err(_) => DEFAULT_REPORT_INTERVAL_MS,
+        Ok(ms) => ms,
+    };
+    every.saturating_mul(STALE_REPORTS)
+}
 
 fn mib(b: u64) -> String {
     format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0))
@@ -252,7 +263,7 @@ pub fn regions(
     let mut body =
         String::from("<h1>Regions <span class=\"small\">each edge's last report</span></h1>");
     if fleet.is_empty() {
-        body += "<p>No edge has reported yet. Edges report every second once their \
+        body += "<p>No edge has reported yet. Edges report every <code>report_interval_ms</code> once their \
                  <code>[control]</code> section names this plane.</p>";
     }
     let mut regions: Vec<&str> = fleet.iter().map(|x| x.health.region.as_str()).collect();
@@ -283,6 +294,7 @@ pub fn regions(
         for x in &edges {
             let h = &x.health;
             let age = now_ms.saturating_sub(x.received_ms).max(0);
+            let stale = age > stale_after_ms(h);
             let config = if !h.following {
                 format!("v{} (not following the plane)", h.config_version)
             } else if h.config_version >= current {
@@ -303,8 +315,8 @@ pub fn regions(
                 esc(&h.edge_id),
                 esc(&h.edge_id),
                 esc(&h.report_id),
-                if age > STALE_MS { " class=\"bad\"" } else { "" },
-                if age > STALE_MS {
+                if stale { " class=\"bad\"" } else { "" },
+                if stale {
                     format!("{} s ago (stale)", age / 1000)
                 } else {
                     format!("{:.1} s ago", age as f64 / 1000.0)
@@ -339,8 +351,8 @@ pub fn regions(
     let _ = write!(
         body,
         "<p class=\"small\">Plane config version v{current}. Counters (frames, errors, lake files) are since \
-         each edge's boot. An edge is stale after {} s without a report.</p>",
-        STALE_MS / 1000
+         each edge's boot. An edge is stale after {STALE_REPORTS} of its report intervals \
+         (<code>[control] report_interval_ms</code>) without a report.</p>"
     );
     let mut s = head("Regions");
     let _ = write!(
@@ -360,7 +372,7 @@ pub fn edge_problems(x: &crate::store::fleet::Seen, now_ms: i64, current: u64) -
     let h = &x.health;
     let mut p = Vec::new();
     let age = now_ms.saturating_sub(x.received_ms);
-    if age > STALE_MS {
+    if age > stale_after_ms(h) {
         p.push(format!("{}: no report for {} s", h.edge_id, age / 1000));
     }
     if !h.following {
@@ -841,7 +853,7 @@ pub fn live(
          <th>confidence</th><th>section</th><th>state</th></tr></thead>\
          <tbody id=\"feed\" data-events=\"/t/{t}/events\"></tbody></table>\
          <p class=\"small\" id=\"feed-empty\">No alerts yet. New and changed alerts appear here within a second.</p></section>\
-         <section class=\"card\"><h2>Live detections <small>the newest 200, as edges report them (each second)</small></h2>\
+         <section class=\"card\"><h2>Live detections <small>the newest 200, as edges report them (every <code>report_interval_ms</code>)</small></h2>\
          <div class=\"scroll\"><table class=\"feed\"><thead><tr><th>time (UTC)</th><th>account</th><th>value</th><th>emotion</th>\
          <th>confidence</th><th>section</th><th>region</th><th>what was done</th></tr></thead>\
          <tbody id=\"detections\"></tbody></table></div>\
@@ -1393,6 +1405,7 @@ mod tests {
                 config_version: version,
                 following: true,
                 spool_writable: true,
+                report_interval_ms: 1_000,
                 ..EdgeHealth::default()
             },
             received_ms,
@@ -1400,10 +1413,15 @@ mod tests {
         let now = 100_000;
         let ok = seen("use1", "us-east-1", 7, now - 500);
         assert!(edge_problems(&ok, now, 7).is_empty());
-        // The stale limit: at STALE_MS still fresh, one ms past it stale.
-        assert!(edge_problems(&seen("a", "r", 7, now - STALE_MS), now, 7).is_empty());
-        let stale = seen("a", "r", 7, now - STALE_MS - 1);
-        assert_eq!(edge_problems(&stale, now, 7), ["a: no report for 10 s"]);
+        // The stale limit, three of the edge's intervals (1 s here): at 3 s still fresh, one
+        // ms past it stale; an edge that does not say its interval gets the default (60 s).
+        assert!(edge_problems(&seen("a", "r", 7, now - 3_000), now, 7).is_empty());
+        let stale = seen("a", "r", 7, now - 3_001);
+        assert_eq!(edge_problems(&stale, now, 7), ["a: no report for 3 s"]);
+        let mut unsaid = seen("a", "r", 7, now - 3_001);
+        unsaid.health.report_interval_ms = 0;
+        assert_eq!(stale_after_ms(&unsaid.health), 180_000);
+        assert!(edge_problems(&unsaid, now, 7).is_empty());
         let behind = seen("b", "r", 5, now);
         assert_eq!(
             edge_problems(&behind, now, 7),

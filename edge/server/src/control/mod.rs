@@ -175,7 +175,12 @@ async fn run(link: Link, cfg: ControlSection, dir: PathBuf, synced: Synced) {
     {
         let _ = tokio::time::timeout(
             Duration::from_secs(2),
-            report_once(&link, &mut EdgeSyncClient::new(ch), &token),
+            report_once(
+                &link,
+                &mut EdgeSyncClient::new(ch),
+                &token,
+                Duration::from_millis(cfg.report_interval_ms),
+            ),
         )
         .await;
     }
@@ -331,7 +336,7 @@ async fn report(
     let mut client = EdgeSyncClient::new(ch);
     loop {
         tokio::time::sleep(every).await;
-        if let Err(s) = report_once(link, &mut client, token).await {
+        if let Err(s) = report_once(link, &mut client, token, every).await {
             link.status.report_failures.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(code = ?s.code(), message = s.message(), "control: report not acknowledged (kept for the next one)");
         }
@@ -344,6 +349,7 @@ async fn report_once(
     link: &Link,
     client: &mut EdgeSyncClient<Channel>,
     token: &tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+    every: Duration,
 ) -> Result<(), tonic::Status> {
     let reports = &link.reports;
     let pending = reports.pending(reports::MAX_WINDOWS);
@@ -355,7 +361,7 @@ async fn report_once(
     );
     // The edge's health rides on the first batch; an idle edge sends it alone (a batch whose
     // ack clears nothing, waited for so the plane has read it).
-    let health = status::health(link, crate::clock::now_ms());
+    let health = status::health(link, crate::clock::now_ms(), every);
     if batches.is_empty() {
         batches.push(sentientiq_proto::grpc::AggregateBatch {
             batch_id: 1,

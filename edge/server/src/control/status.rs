@@ -87,7 +87,11 @@ impl Status {
 /// The edge's health as the plane's regions page shows it ([`EdgeHealth`]).
 ///
 /// [`EdgeHealth`]: sentientiq_proto::grpc::EdgeHealth
-pub fn health(link: &super::Link, now_ms: u64) -> sentientiq_proto::grpc::EdgeHealth {
+pub fn health(
+    link: &super::Link,
+    now_ms: u64,
+    report_interval: std::time::Duration,
+) -> sentientiq_proto::grpc::EdgeHealth {
     let sum = |f: &dyn Fn(&crate::telemetry::ShardMetrics) -> u64| -> u64 {
         link.shard_metrics.iter().map(|m| f(m)).sum()
     };
@@ -109,5 +113,6 @@ pub fn health(link: &super::Link, now_ms: u64) -> sentientiq_proto::grpc::EdgeHe
         spool_writable: link.spool.writable.iter().all(|w| w.load(Relaxed)),
         windows_pending: link.reports.pending_len() as u64,
         build: env!("CARGO_PKG_VERSION").to_string(),
+        report_interval_ms: report_interval.as_millis() as u64,
     }
 }
