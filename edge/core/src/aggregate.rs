@@ -92,6 +92,12 @@ pub struct Aggregates {
     windows: BTreeMap<u64, WindowAgg>,
 }
 
+/// The billable events of an accepted frame (docs/METERING.md): each sample of a batch
+/// (`samples`), or 1 for any other frame. What usage counts and quotas judge.
+pub fn billable_events(samples: Option<u64>) -> u64 {
+    samples.unwrap_or(1)
+}
+
 impl Aggregates {
     fn window(&mut self, minute: u64) -> &mut WindowAgg {
         self.windows.entry(minute).or_insert_with(|| WindowAgg {
@@ -134,13 +140,8 @@ impl Aggregates {
         let u = &mut self.window(minute).usage;
         u.frames += 1;
         u.bytes += bytes;
-        match samples {
-            Some(n) => {
-                u.samples += n;
-                u.events += n;
-            }
-            None => u.events += 1,
-        }
+        u.samples += samples.unwrap_or(0);
+        u.events += billable_events(samples);
     }
 
     /// An intervention (or, `escalation`, an escalation) was decided in `minute` (metering).

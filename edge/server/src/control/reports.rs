@@ -63,8 +63,8 @@ pub struct Reports {
     feed: Mutex<std::collections::VecDeque<sentientiq_proto::grpc::DetectionEvent>>,
 }
 
-/// Detections held for the next report at most; past it the oldest go (the feed is a live
-/// view: a report a second carries far fewer than this at the loads measured, 10k sessions).
+/// Detections held for the next report at most; past it the oldest go. The feed is a live view
+/// of the newest (the plane keeps 200 per tenant); the counts are the windows', never this.
 pub const MAX_FEED: usize = 1_000;
 
 /// One window as sent: its key and the generation it had.
@@ -293,6 +293,32 @@ pub fn batches(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn the_feed_holds_the_newest_detections_up_to_its_cap() {
+        let r = Reports::default();
+        let det = |i: usize| sentientiq_proto::grpc::DetectionEvent {
+            sid: format!("s{i}"),
+            ..Default::default()
+        };
+        // cap − 1 and cap: all held; cap + 1: the oldest goes.
+        for i in 0..MAX_FEED - 1 {
+            r.add_detection(det(i));
+        }
+        assert_eq!(r.take_detections().len(), MAX_FEED - 1);
+        assert!(r.take_detections().is_empty(), "taken once");
+        for i in 0..MAX_FEED {
+            r.add_detection(det(i));
+        }
+        assert_eq!(r.take_detections().len(), MAX_FEED);
+        for i in 0..=MAX_FEED {
+            r.add_detection(det(i));
+        }
+        let got = r.take_detections();
+        assert_eq!(got.len(), MAX_FEED);
+        assert_eq!(got[0].sid, "s1", "the oldest went");
+        assert_eq!(got[MAX_FEED - 1].sid, format!("s{MAX_FEED}"));
+    }
 
     /// Tenant acme with rule `help` testing variants `chat` and `offer` (tests elsewhere too).
     pub(crate) fn tenant(holdout: f64) -> sentientiq_tenant::Tenant {

@@ -248,6 +248,7 @@ impl Shard {
             new_sessions_per_sec: node.edge.new_sessions_per_address_per_sec,
             new_session_burst: node.edge.new_session_burst_per_address,
             lookup: &*node.identity,
+            live_feed: node.reports.is_some(),
         };
         let mut fx = std::mem::take(&mut self.effects);
         let r = f(&mut self.pipeline, &env, &mut fx);

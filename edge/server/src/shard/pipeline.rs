@@ -69,6 +69,9 @@ pub struct Env<'a> {
     pub new_sessions_per_sec: u32,
     pub new_session_burst: u32,
     pub lookup: &'a dyn Lookup,
+    /// Whether detections go to the dashboard's live feed ([`Effect::Detected`]): only when
+    /// the edge reports to a plane (otherwise nothing would read them).
+    pub live_feed: bool,
 }
 
 impl std::fmt::Debug for Env<'_> {
@@ -547,11 +550,12 @@ impl Pipeline {
         // The tenant's hard monthly quota: a frame that would take the month past it is
         // refused (not acked; the client keeps it), unless the session is high-value or the
         // frame is an `id` (which may make it so). A frame already held is re-acked.
+        let samples = match &inb.frame {
+            ClientFrame::Batch(b) => Some(b.len() as u64),
+            _ => None,
+        };
         if !held && tenant.quota.hard.is_some() {
-            let events = match &inb.frame {
-                ClientFrame::Batch(b) => b.len() as u64,
-                _ => 1,
-            };
+            let events = sentientiq_core::aggregate::billable_events(samples);
             let q = self.quota[inb.tenant as usize];
             let used = q.base.saturating_add(q.pending);
             let high = sess.value_cents() >= tenant.high_value_cents
@@ -611,16 +615,13 @@ impl Pipeline {
         match d {
             Disposition::Accepted => {
                 ShardMetrics::inc(&m.frames);
-                let samples = match &inb.frame {
-                    ClientFrame::Batch(b) => Some(b.len() as u64),
-                    _ => None,
-                };
                 self.aggregates[inb.tenant as usize].accepted(
                     now / 60_000,
                     samples,
                     inb.raw.len() as u64,
                 );
-                self.quota[inb.tenant as usize].pending += samples.unwrap_or(1);
+                self.quota[inb.tenant as usize].pending +=
+                    sentientiq_core::aggregate::billable_events(samples);
                 if let ClientFrame::Outcome(o) = &inb.frame
                     && o.iid.starts_with('h')
                 {
@@ -703,6 +704,7 @@ impl Pipeline {
             inb.conn,
             &outputs,
             &exps,
+            env.live_feed,
             fx,
         );
         self.scratch = outputs;
@@ -940,15 +942,18 @@ impl Pipeline {
         conn: ConnRef,
         outputs: &[Output],
         exps: &[ExpAction],
+        live_feed: bool,
         fx: &mut Vec<Effect>,
     ) {
         for o in outputs {
             match o {
                 Output::Detection(det) => {
                     self.metrics.detection(det.emotion);
-                    fx.push(Effect::Detected(Box::new(
-                        self.feed_item(tenant, key, recv_ms, det, outputs, exps),
-                    )));
+                    if live_feed {
+                        fx.push(Effect::Detected(Box::new(
+                            self.feed_item(tenant, key, recv_ms, det, outputs, exps),
+                        )));
+                    }
                     if tenant.emit {
                         let f = EdgeFrame::Det(Det {
                             id: format!("d{}", det.n),

@@ -63,6 +63,8 @@ struct Harness {
     peer: std::net::IpAddr,
     new_sessions_per_sec: u32,
     new_session_burst: u32,
+    /// Whether detections go to the live feed (the edge reports to a plane).
+    live_feed: bool,
 }
 
 /// A tenant that emits detections, helps on rage and pages for $100k accounts.
@@ -144,6 +146,7 @@ impl Harness {
             peer: std::net::IpAddr::from([10, 0, 0, 1]),
             new_sessions_per_sec: 1000,
             new_session_burst: 1000,
+            live_feed: true,
         }
     }
 
@@ -171,6 +174,7 @@ impl Harness {
             new_sessions_per_sec: self.new_sessions_per_sec,
             new_session_burst: self.new_session_burst,
             lookup: &self.dir,
+            live_feed: self.live_feed,
         };
         self.p.handle(&env, inb, &mut fx);
         fx
@@ -1177,5 +1181,12 @@ fn each_detection_goes_to_the_live_feed_with_who_it_was_and_what_was_done() {
     assert!(d.confidence > 0.0 && d.confidence < got[1].confidence && got[1].confidence <= 1.0);
     assert_eq!(d.done, ["intervention chat/a".to_string()]);
     assert_eq!(got[1].done, ["escalated (rule page)".to_string()]);
+    // An edge that reports to no plane builds nothing for a feed nobody reads.
+    h.live_feed = false;
+    h.hello(2, "s_pipeline_feed_002");
+    let mut fx = h.send(2, "s_pipeline_feed_002", rage(1));
+    fx.extend(h.commit().1);
+    assert!(!frames(&fx).is_empty(), "the page is still answered");
+    assert!(feed(&fx).is_empty());
     assert_eq!(d.at_ms, h.now as i64);
 }
