@@ -17,7 +17,9 @@ use crate::store::alerts::MAX_LIST_ALERTS;
 use crate::store::experiments::to_tallies;
 
 /// The longest range one request may cover (a year of minutes).
-pub const MAX_RANGE_MINUTES: i64 = 366 * 24 * 60;
+pub const MAX_RANGE_MINUTES: i64 = MAX_DAYS * 24 * 60;
+/// The same in days (`siqctl forensics --days`, the dashboard's `?days=`).
+pub const MAX_DAYS: i64 = 366;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TenantForensics {

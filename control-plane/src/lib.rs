@@ -15,6 +15,19 @@ pub mod store;
 pub mod telemetry;
 pub mod web;
 
+/// The plane's wall clock, ms since the Unix epoch (0 before 1970). The only clock read of the
+/// plane's shells; pure code takes the time as a parameter.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The current UTC minute since the Unix epoch.
+pub(crate) fn now_minute() -> i64 {
+    now_ms().div_euclid(60_000)
+}
+
 use std::sync::Arc;
 
 use sentientiq_proto::grpc;

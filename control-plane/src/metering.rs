@@ -50,14 +50,20 @@ fn add(d: &mut UsageDay, o: &UsageDay) {
     d.alerts += o.alerts;
 }
 
+/// A stored tenant's quota (stored tenants passed `sentientiq_tenant`'s validator, limits
+/// included).
+pub fn quota_of(t: &Tenant) -> sentientiq_tenant::Quota {
+    let l = t.limits.unwrap_or_default();
+    sentientiq_tenant::Quota {
+        soft: l.events_per_month_soft,
+        hard: l.events_per_month_hard,
+    }
+}
+
 /// Fills in the tenant's quota for this month: its limits, `month_events` counted so far and
 /// where they stand ([`sentientiq_tenant::Quota`]).
 pub fn quota_status(u: &mut UsageResponse, t: &Tenant, month_events: u64) {
-    let l = t.limits.unwrap_or_default();
-    let q = sentientiq_tenant::Quota {
-        soft: l.events_per_month_soft,
-        hard: l.events_per_month_hard,
-    };
+    let q = quota_of(t);
     u.quota_soft = q.soft.unwrap_or(0);
     u.quota_hard = q.hard.unwrap_or(0);
     u.month_events = month_events;

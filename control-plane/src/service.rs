@@ -22,6 +22,7 @@ use tonic::{Request, Response, Status, Streaming};
 
 use crate::keys;
 use crate::store::{Store, StoreError};
+use crate::{now_minute, now_ms};
 
 pub mod alerts;
 
@@ -574,11 +575,7 @@ fn warn_quota(
     let Some(t) = s.tenant(tenant)? else {
         return Ok(());
     };
-    let l = t.limits.unwrap_or_default();
-    let q = sentientiq_tenant::Quota {
-        soft: l.events_per_month_soft,
-        hard: l.events_per_month_hard,
-    };
+    let q = crate::metering::quota_of(&t);
     let after = s.month_events(tenant, month);
     let (was, is) = (q.state(before), q.state(after));
     if is > was {
@@ -595,18 +592,6 @@ fn warn_quota(
         );
     }
     Ok(())
-}
-
-/// Milliseconds since the Unix epoch.
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
-/// The current UTC minute (since the Unix epoch).
-fn now_minute() -> i64 {
-    now_ms().div_euclid(60_000)
 }
 
 /// The messages that bring an edge at version `from` (0: nothing) to the current version,

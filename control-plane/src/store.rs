@@ -158,10 +158,7 @@ impl Store {
             live_bell: tokio::sync::watch::Sender::new(0),
             updates,
         };
-        let today = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64 / 86_400);
-        let month = store.load_month_sums(sentientiq_proto::month_of_day(today))?;
+        let month = store.load_month_sums(usage::month_of_minute(crate::now_minute()))?;
         *store.lock_month_sums() = month;
         let sums = store.load_experiment_sums()?;
         *store

@@ -386,8 +386,9 @@ async fn forensics(
     tenant: &str,
     days: i64,
 ) -> Result<sentientiq_control::forensics::TenantForensics> {
-    if !(1..=366).contains(&days) {
-        bail!("--days must be 1..=366");
+    let max = sentientiq_control::forensics::MAX_DAYS;
+    if !(1..=max).contains(&days) {
+        bail!("--days must be 1..={max}");
     }
     let now = now_minute()?;
     let r = grpc::analytics_client::AnalyticsClient::new(ch.clone())

@@ -13,6 +13,7 @@
 //! last record it reported. Each ack carries the pending commands of the alerts whose latest
 //! record that edge reported.
 
+use crate::now_ms;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
@@ -190,13 +191,6 @@ pub async fn prune_alerts_periodically(store: Arc<Store>, metrics: Arc<Metrics>)
             Err(e) => tracing::warn!(error = %e, "pruning alert records"),
         }
     }
-}
-
-/// The plane's wall clock, ms since the epoch (0 before 1970).
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[tonic::async_trait]

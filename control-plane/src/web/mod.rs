@@ -51,6 +51,7 @@ use subtle::ConstantTimeEq;
 use crate::service::Services;
 use crate::store::{Store, StoreError};
 use crate::telemetry::Metrics;
+use crate::{now_minute, now_ms};
 use session::{Sessions, Who};
 
 /// The session cookie's name.
@@ -131,12 +132,6 @@ pub struct Dashboard {
     settings: Arc<Settings>,
     /// Becomes true when the server stops: live feeds end.
     stopping: tokio::sync::watch::Receiver<bool>,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 /// 32 random bytes as hex.
@@ -596,10 +591,6 @@ async fn regions_json(State(d): State<Dashboard>, h: HeaderMap) -> Response {
     )
 }
 
-fn minute_now() -> i64 {
-    now_ms().div_euclid(60_000)
-}
-
 /// The EVI points of the last [`LIVE_MINUTES`], as `Analytics.Evi` computes them.
 async fn evi_points(
     d: &Dashboard,
@@ -620,7 +611,7 @@ async fn live_data(
     ),
     Response,
 > {
-    let to = minute_now() + 1;
+    let to = now_minute() + 1;
     let from = to - LIVE_MINUTES;
     let (store, t) = (d.store.clone(), tenant.to_string());
     blocking(move || {
@@ -860,7 +851,7 @@ struct TenantReport {
 }
 
 async fn tenant_report(d: &Dashboard, tenant: &str, days: i64) -> Result<TenantReport, Response> {
-    let to = minute_now() + 1;
+    let to = now_minute() + 1;
     let from = to - days * 1440;
     let (store, t) = (d.store.clone(), tenant.to_string());
     blocking(move || {
@@ -888,13 +879,39 @@ async fn tenant_report(d: &Dashboard, tenant: &str, days: i64) -> Result<TenantR
 /// The `days` asked (default 7), or the answer refusing it.
 fn days_of(q: &Days) -> Result<i64, Box<Response>> {
     let d = q.days.unwrap_or(7);
-    if !(1..=366).contains(&d) {
+    let max = crate::forensics::MAX_DAYS;
+    if !(1..=max).contains(&d) {
         return Err(Box::new(html(
             StatusCode::BAD_REQUEST,
-            pages::message("Refused", "days must be 1 to 366."),
+            pages::message("Refused", &format!("days must be 1 to {max}.")),
         )));
     }
     Ok(d)
+}
+
+/// A signed-in page over the tenant's report of the last `days` (`?days=`, default 7).
+async fn report_page(
+    d: &Dashboard,
+    tenant: &str,
+    q: &Days,
+    h: &HeaderMap,
+    render: impl FnOnce(&pages::Frame<'_>, &TenantReport, i64) -> String,
+) -> Response {
+    let s = match d.guard(h, tenant).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let days = match days_of(q) {
+        Ok(d) => d,
+        Err(r) => return *r,
+    };
+    match tenant_report(d, tenant, days).await {
+        Ok(r) => {
+            let who = who_name(&s.s.who);
+            html(StatusCode::OK, render(&frame(tenant, &s, &who), &r, days))
+        }
+        Err(r) => r,
+    }
 }
 
 async fn forensics(
@@ -903,24 +920,10 @@ async fn forensics(
     Query(q): Query<Days>,
     h: HeaderMap,
 ) -> Response {
-    let s = match d.guard(&h, &tenant).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let days = match days_of(&q) {
-        Ok(d) => d,
-        Err(r) => return *r,
-    };
-    match tenant_report(&d, &tenant, days).await {
-        Ok(r) => {
-            let who = who_name(&s.s.who);
-            html(
-                StatusCode::OK,
-                pages::forensics(&frame(&tenant, &s, &who), &r.forensics, &r.labels, days),
-            )
-        }
-        Err(r) => r,
-    }
+    report_page(&d, &tenant, &q, &h, |f, r, days| {
+        pages::forensics(f, &r.forensics, &r.labels, days)
+    })
+    .await
 }
 
 /// The tenant's experiments (from the stored tenant) with their arms over `days`.
@@ -930,24 +933,10 @@ async fn experiments(
     Query(q): Query<Days>,
     h: HeaderMap,
 ) -> Response {
-    let s = match d.guard(&h, &tenant).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let days = match days_of(&q) {
-        Ok(d) => d,
-        Err(r) => return *r,
-    };
-    match tenant_report(&d, &tenant, days).await {
-        Ok(r) => {
-            let who = who_name(&s.s.who);
-            html(
-                StatusCode::OK,
-                pages::experiments(&frame(&tenant, &s, &who), &r.tenant, &r.forensics, days),
-            )
-        }
-        Err(r) => r,
-    }
+    report_page(&d, &tenant, &q, &h, |f, r, days| {
+        pages::experiments(f, &r.tenant, &r.forensics, days)
+    })
+    .await
 }
 
 /// No login; 404 unless the tenant published it (an unknown tenant is 404 too).

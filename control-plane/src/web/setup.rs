@@ -18,7 +18,8 @@ use tonic::{Code, Request, Status};
 
 use super::pages::{self, AlertsForm, FirstSession, TenantForm};
 use super::{Dashboard, Signed, blocking, forbidden, html, json_answer, not_found, redirect};
-use super::{minute_now, same_origin, session, session::Who, wizard};
+use super::{same_origin, session, session::Who, wizard};
+use crate::now_minute;
 
 /// What the page says of a refusal: the service's own message, introduced for a person.
 pub fn status_text(s: &Status) -> String {
@@ -61,6 +62,21 @@ impl Dashboard {
         tenant: &str,
     ) -> Result<(Signed, Tenant), Response> {
         let s = self.admin(h).await?;
+        self.stored_tenant(s, tenant).await
+    }
+
+    /// A POST's checks ([`Self::admin_post`]) and the stored tenant.
+    async fn admin_tenant_post(
+        &self,
+        h: &HeaderMap,
+        csrf: &str,
+        tenant: &str,
+    ) -> Result<(Signed, Tenant), Response> {
+        let s = self.admin_post(h, csrf).await?;
+        self.stored_tenant(s, tenant).await
+    }
+
+    async fn stored_tenant(&self, s: Signed, tenant: &str) -> Result<(Signed, Tenant), Response> {
         let got =
             TenantAdmin::get_tenant(&self.services, Request::new(TenantId { id: tenant.into() }))
                 .await;
@@ -170,10 +186,7 @@ pub(super) async fn issue(
     h: HeaderMap,
     Form(f): Form<KeyForm>,
 ) -> Response {
-    if let Err(r) = d.admin_post(&h, &f.csrf).await {
-        return r;
-    }
-    let (s, t) = match d.admin_tenant(&h, &tenant).await {
+    let (s, t) = match d.admin_tenant_post(&h, &f.csrf, &tenant).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -245,10 +258,7 @@ pub(super) async fn set_alerts(
     h: HeaderMap,
     Form(f): Form<AlertsPost>,
 ) -> Response {
-    if let Err(r) = d.admin_post(&h, &f.csrf).await {
-        return r;
-    }
-    let (s, t) = match d.admin_tenant(&h, &tenant).await {
+    let (s, t) = match d.admin_tenant_post(&h, &f.csrf, &tenant).await {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -327,7 +337,7 @@ pub(super) async fn set_alerts(
 
 /// The first session among the windows of the last [`wizard::FIRST_SESSION_MINUTES`].
 async fn first_session(d: &Dashboard, tenant: &str) -> Result<Option<FirstSession>, Response> {
-    let to = minute_now() + 1;
+    let to = now_minute() + 1;
     let from = to - wizard::FIRST_SESSION_MINUTES;
     let (store, t) = (d.store.clone(), tenant.to_string());
     let windows = blocking(move || store.aggregates(&t, from, to)).await?;
