@@ -144,14 +144,46 @@ impl Plane {
         out
     }
 
+    /// `siqctl account import TENANT -` with `jsonl` (one account object per line) on stdin.
+    pub fn import_accounts(&self, tenant: &str, jsonl: &str) -> String {
+        use std::io::Write;
+        let mut child = self
+            .admin_ctl()
+            .args(["account", "import", tenant, "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("siqctl runs");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(jsonl.as_bytes())
+            .expect("accounts written");
+        let o = child.wait_with_output().expect("siqctl ends");
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(
+            o.status.success(),
+            "siqctl account import: {}{out}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        out
+    }
+
     /// Runs siqctl, whatever the outcome.
     pub fn try_ctl(&self, args: &[&str]) -> std::process::Output {
+        self.admin_ctl().args(args).output().expect("siqctl runs")
+    }
+
+    /// siqctl pointed at this plane with the admin token.
+    fn admin_ctl(&self) -> Command {
         let mut cmd = Command::new(bin("siqctl"));
         cmd.args(["--endpoint", &self.url(), "--token", ADMIN_TOKEN]);
         if let Some(ca) = &self.ca {
             cmd.arg("--ca").arg(ca);
         }
-        cmd.args(args).output().expect("siqctl runs")
+        cmd
     }
 
     /// `siqctl --json …` parsed.

@@ -307,14 +307,11 @@ fn the_plane_distributes_alerting_config_siqctl_acks_and_edges_page_while_it_is_
     let mut plane = Plane::start();
     let key = plane.acme();
     let dir = tempfile::tempdir().expect("tempdir");
-    let accounts = dir.path().join("accounts.jsonl");
-    std::fs::write(
-        &accounts,
+    plane.import_accounts(
+        "acme",
         "{\"match\":\"@acme.example\",\"company\":\"Acme Corp\",\"lifetime_value_cents\":12000000}\n\
          {\"match\":\"@globex.example\",\"company\":\"Globex\",\"lifetime_value_cents\":25000000}\n",
-    )
-    .expect("accounts");
-    plane.ctl(&["account", "import", "acme", &accounts.display().to_string()]);
+    );
     let file = dir.path().join("alerts.toml");
     std::fs::write(&file, v.alerts_toml(60_000)).expect("toml");
     let shown = plane.ctl(&["alerts", "set", "acme", &file.display().to_string()]);

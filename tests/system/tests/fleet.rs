@@ -760,14 +760,10 @@ fn usage_is_counted_once_at_the_edge_and_priced_by_the_plane() {
 fn a_hard_quota_counts_the_whole_fleet_and_never_refuses_a_high_value_session() {
     let plane = Plane::start();
     let key = plane.acme();
-    let dir = tempfile::tempdir().expect("tempdir");
-    let accounts = dir.path().join("accounts.jsonl");
-    std::fs::write(
-        &accounts,
+    plane.import_accounts(
+        "acme",
         "{\"match\":\"@acme.example\",\"company\":\"Acme Corp\",\"lifetime_value_cents\":12000000}\n",
-    )
-    .expect("accounts");
-    plane.ctl(&["account", "import", "acme", &accounts.display().to_string()]);
+    );
     let samples = sentientiq_testkit::frames::five_clicks(1).len() as u64;
     // Soft at two batches' events, hard at three.
     let (soft, hard) = (2 * samples, 3 * samples);
