@@ -4,10 +4,9 @@
 use std::sync::Arc;
 
 use arrow_array::builder::{
-    Float64Builder, Int32Builder, StringDictionaryBuilder, TimestampMillisecondBuilder,
-    UInt16Builder, UInt32Builder, UInt64Builder,
+    Float64Builder, Int32Builder, TimestampMillisecondBuilder, UInt16Builder, UInt32Builder,
+    UInt64Builder,
 };
-use arrow_array::types::Int32Type;
 use arrow_array::{ArrayRef, RecordBatch};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::ArrowWriter;
@@ -15,6 +14,7 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use sentientiq_proto::{ClientFrame, kind};
 
+use crate::keyed::KeyedDict;
 use crate::{Error, TableBuilder, dict, ts};
 
 /// Rows per Parquet row group: large enough for good compression and few footers, small
@@ -92,28 +92,49 @@ pub fn kind_name(k: u8) -> &'static str {
     NAMES.get(usize::from(k)).copied().unwrap_or("unknown")
 }
 
-/// Column builders for `events`.
+/// Column builders for `events`. The string columns are dictionaries whose keys are looked up
+/// once per frame (or once per change, for section and page) and appended per row.
 pub struct EventsBuilder {
-    tenant: StringDictionaryBuilder<Int32Type>,
-    region: StringDictionaryBuilder<Int32Type>,
-    edge: StringDictionaryBuilder<Int32Type>,
+    tenant: KeyedDict,
+    region: KeyedDict,
+    edge: KeyedDict,
     shard: UInt16Builder,
-    session: StringDictionaryBuilder<Int32Type>,
-    user: StringDictionaryBuilder<Int32Type>,
-    account: StringDictionaryBuilder<Int32Type>,
+    session: KeyedDict,
+    user: KeyedDict,
+    account: KeyedDict,
     seq: UInt64Builder,
     idx: UInt32Builder,
     recv: TimestampMillisecondBuilder,
     client: TimestampMillisecondBuilder,
     time: TimestampMillisecondBuilder,
-    kind: StringDictionaryBuilder<Int32Type>,
+    kind: KeyedDict,
+    /// The `kind` column's key of each sample kind code (index 15: every unknown code).
+    kind_keys: [Option<i32>; 16],
     x: Int32Builder,
     y: Int32Builder,
-    label: StringDictionaryBuilder<Int32Type>,
-    section: StringDictionaryBuilder<Int32Type>,
-    page: StringDictionaryBuilder<Int32Type>,
+    label: KeyedDict,
+    section: KeyedDict,
+    page: KeyedDict,
     value: Float64Builder,
     rows: usize,
+}
+
+/// The dictionary keys every row of one frame shares.
+#[derive(Debug, Clone, Copy)]
+struct FrameKeys {
+    tenant: i32,
+    region: i32,
+    edge: i32,
+    session: i32,
+    user: Option<i32>,
+    account: Option<i32>,
+}
+
+/// The keys of the section and page in effect.
+#[derive(Debug, Clone, Copy)]
+struct PlaceKeys {
+    section: Option<i32>,
+    page: Option<i32>,
 }
 
 crate::debug_rows!(EventsBuilder);
@@ -128,24 +149,25 @@ impl EventsBuilder {
     pub fn new() -> EventsBuilder {
         let tsb = || TimestampMillisecondBuilder::new().with_timezone("UTC");
         EventsBuilder {
-            tenant: StringDictionaryBuilder::new(),
-            region: StringDictionaryBuilder::new(),
-            edge: StringDictionaryBuilder::new(),
+            tenant: KeyedDict::default(),
+            region: KeyedDict::default(),
+            edge: KeyedDict::default(),
             shard: UInt16Builder::new(),
-            session: StringDictionaryBuilder::new(),
-            user: StringDictionaryBuilder::new(),
-            account: StringDictionaryBuilder::new(),
+            session: KeyedDict::default(),
+            user: KeyedDict::default(),
+            account: KeyedDict::default(),
             seq: UInt64Builder::new(),
             idx: UInt32Builder::new(),
             recv: tsb(),
             client: tsb(),
             time: tsb(),
-            kind: StringDictionaryBuilder::new(),
+            kind: KeyedDict::default(),
+            kind_keys: [None; 16],
             x: Int32Builder::new(),
             y: Int32Builder::new(),
-            label: StringDictionaryBuilder::new(),
-            section: StringDictionaryBuilder::new(),
-            page: StringDictionaryBuilder::new(),
+            label: KeyedDict::default(),
+            section: KeyedDict::default(),
+            page: KeyedDict::default(),
             value: Float64Builder::new(),
             rows: 0,
         }
@@ -159,39 +181,85 @@ impl EventsBuilder {
         self.rows == 0
     }
 
+    fn frame_keys(&mut self, m: &RowMeta<'_>) -> FrameKeys {
+        FrameKeys {
+            tenant: self.tenant.key(m.tenant),
+            region: self.region.key(m.region),
+            edge: self.edge.key(m.edge),
+            session: self.session.key(m.session),
+            user: self.user.key_of(m.user),
+            account: self.account.key_of(m.account),
+        }
+    }
+
+    fn place_keys(&mut self, st: &SessionState) -> PlaceKeys {
+        PlaceKeys {
+            section: self.section.key_of(st.section.as_deref()),
+            page: self.page.key_of(st.page.as_deref()),
+        }
+    }
+
+    /// The `kind` column's key of sample kind `k`.
+    fn kind_key(&mut self, k: u8) -> i32 {
+        let slot = usize::from(k).min(15);
+        if let Some(key) = self.kind_keys[slot] {
+            return key;
+        }
+        let key = self.kind.key(kind_name(k));
+        self.kind_keys[slot] = Some(key);
+        key
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn row(
         &mut self,
         m: &RowMeta<'_>,
-        st: &SessionState,
+        fk: FrameKeys,
+        place: PlaceKeys,
         idx: u32,
         client_ms: Option<i64>,
         time_ms: i64,
-        kind: &str,
+        kind: i32,
         xy: Option<(i32, i32)>,
         label: Option<&str>,
         value: Option<f64>,
     ) {
-        self.tenant.append_value(m.tenant);
-        self.region.append_value(m.region);
-        self.edge.append_value(m.edge);
+        self.tenant.push(Some(fk.tenant));
+        self.region.push(Some(fk.region));
+        self.edge.push(Some(fk.edge));
         self.shard.append_value(m.shard);
-        self.session.append_value(m.session);
-        self.user.append_option(m.user);
-        self.account.append_option(m.account);
+        self.session.push(Some(fk.session));
+        self.user.push(fk.user);
+        self.account.push(fk.account);
         self.seq.append_value(m.seq);
         self.idx.append_value(idx);
         self.recv.append_value(m.recv_ms as i64);
         self.client.append_option(client_ms);
         self.time.append_value(time_ms);
-        self.kind.append_value(kind);
+        self.kind.push(Some(kind));
         self.x.append_option(xy.map(|p| p.0));
         self.y.append_option(xy.map(|p| p.1));
-        self.label.append_option(label);
-        self.section.append_option(st.section.as_deref());
-        self.page.append_option(st.page.as_deref());
+        self.label.push_value(label);
+        self.section.push(place.section);
+        self.page.push(place.page);
         self.value.append_option(value);
         self.rows += 1;
+    }
+
+    /// One row that is not a sample (`identify`, `track`, `outcome`, `bye`).
+    fn frame_row(
+        &mut self,
+        m: &RowMeta<'_>,
+        st: &SessionState,
+        kind: &str,
+        label: Option<&str>,
+        value: Option<f64>,
+    ) {
+        let fk = self.frame_keys(m);
+        let place = self.place_keys(st);
+        let kind = self.kind.key(kind);
+        let recv = m.recv_ms as i64;
+        self.row(m, fk, place, 0, None, recv, kind, None, label, value);
     }
 
     /// Appends the rows of one accepted frame; returns how many. `time` is the sample's time
@@ -206,6 +274,8 @@ impl EventsBuilder {
         let recv = m.recv_ms as i64;
         match frame {
             ClientFrame::Batch(b) => {
+                let fk = self.frame_keys(m);
+                let mut place = self.place_keys(st);
                 let t0 = i64::try_from(b.t0).unwrap_or(i64::MAX / 4);
                 let total_us: i64 = b.dt.iter().map(|d| i64::from(*d)).sum();
                 let mut at_us = 0i64;
@@ -218,8 +288,14 @@ impl EventsBuilder {
                         None
                     };
                     match k {
-                        kind::SECTION => st.section = label.map(str::to_string),
-                        kind::PAGE => st.page = label.map(str::to_string),
+                        kind::SECTION => {
+                            st.section = label.map(str::to_string);
+                            place.section = self.section.key_of(label);
+                        }
+                        kind::PAGE => {
+                            st.page = label.map(str::to_string);
+                            place.page = self.page.key_of(label);
+                        }
                         _ => {}
                     }
                     let client = t0.saturating_add(at_us / 1000);
@@ -230,13 +306,15 @@ impl EventsBuilder {
                     );
                     let value = matches!(k, kind::DOWN | kind::UP | kind::KEY | kind::VISIBILITY)
                         .then(|| f64::from(b.a(i)));
+                    let kind = self.kind_key(k);
                     self.row(
                         m,
-                        st,
+                        fk,
+                        place,
                         i as u32,
                         Some(client),
                         time,
-                        kind_name(k),
+                        kind,
                         Some(xy),
                         label,
                         value,
@@ -245,31 +323,21 @@ impl EventsBuilder {
                 b.len()
             }
             ClientFrame::Identify(_) => {
-                self.row(m, st, 0, None, recv, "identify", None, None, None);
+                self.frame_row(m, st, "identify", None, None);
                 1
             }
             ClientFrame::Track(t) => {
                 let amount =
                     sentientiq_proto::frame::get(&t.props, "amount").and_then(|v| v.as_f64());
-                self.row(m, st, 0, None, recv, "track", None, Some(&t.name), amount);
+                self.frame_row(m, st, "track", Some(&t.name), amount);
                 1
             }
             ClientFrame::Outcome(o) => {
-                self.row(
-                    m,
-                    st,
-                    0,
-                    None,
-                    recv,
-                    "outcome",
-                    None,
-                    Some(o.r.as_str()),
-                    None,
-                );
+                self.frame_row(m, st, "outcome", Some(o.r.as_str()), None);
                 1
             }
             ClientFrame::Bye { .. } => {
-                self.row(m, st, 0, None, recv, "bye", None, None, None);
+                self.frame_row(m, st, "bye", None, None);
                 1
             }
             ClientFrame::Hello(_) => 0,
@@ -279,26 +347,27 @@ impl EventsBuilder {
     /// The rows so far as one record batch (the builders are reset).
     pub fn finish(&mut self) -> Result<RecordBatch, Error> {
         let cols: Vec<ArrayRef> = vec![
-            Arc::new(self.tenant.finish()),
-            Arc::new(self.region.finish()),
-            Arc::new(self.edge.finish()),
+            Arc::new(self.tenant.finish()?),
+            Arc::new(self.region.finish()?),
+            Arc::new(self.edge.finish()?),
             Arc::new(self.shard.finish()),
-            Arc::new(self.session.finish()),
-            Arc::new(self.user.finish()),
-            Arc::new(self.account.finish()),
+            Arc::new(self.session.finish()?),
+            Arc::new(self.user.finish()?),
+            Arc::new(self.account.finish()?),
             Arc::new(self.seq.finish()),
             Arc::new(self.idx.finish()),
             Arc::new(self.recv.finish()),
             Arc::new(self.client.finish()),
             Arc::new(self.time.finish()),
-            Arc::new(self.kind.finish()),
+            Arc::new(self.kind.finish()?),
             Arc::new(self.x.finish()),
             Arc::new(self.y.finish()),
-            Arc::new(self.label.finish()),
-            Arc::new(self.section.finish()),
-            Arc::new(self.page.finish()),
+            Arc::new(self.label.finish()?),
+            Arc::new(self.section.finish()?),
+            Arc::new(self.page.finish()?),
             Arc::new(self.value.finish()),
         ];
+        self.kind_keys = [None; 16];
         self.rows = 0;
         Ok(RecordBatch::try_new(events_schema(), cols)?)
     }

@@ -32,6 +32,7 @@ pub mod compact;
 pub mod detections;
 pub mod events;
 pub mod file;
+pub mod keyed;
 pub mod keys;
 #[cfg(feature = "s3")]
 pub mod s3;

@@ -1,0 +1,115 @@
+//! A dictionary-encoded string column built from keys.
+//!
+//! Arrow's `StringDictionaryBuilder` hashes and compares its value on every append. Most of the
+//! `events` table's string columns hold one value for all of a frame's rows (tenant, region,
+//! edge, session, user, account, and the section and page in effect), and a frame carries about
+//! a dozen samples, so the events builder looks each value up once per frame ([`KeyedDict::key`])
+//! and appends only its key to each row ([`KeyedDict::push`]). Keys are given in order of first
+//! appearance, as Arrow's builder gives them, so the finished array is the same.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::DictionaryArray;
+use arrow_array::builder::{Int32Builder, StringBuilder};
+use arrow_array::types::Int32Type;
+
+use crate::Error;
+
+/// Keys and values of one dictionary column until [`KeyedDict::finish`].
+#[derive(Default)]
+pub struct KeyedDict {
+    keys: Int32Builder,
+    values: StringBuilder,
+    index: HashMap<Box<str>, i32>,
+}
+
+impl std::fmt::Debug for KeyedDict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyedDict")
+            .field("values", &self.index.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyedDict {
+    /// The key of `value`, added to the dictionary if new. A column holds at most as many
+    /// distinct values as rows, and a builder is finished every [`crate::file::FLUSH_ROWS`]
+    /// rows, far below `i32::MAX`; should a caller push more, the key type's limit is an error
+    /// at [`KeyedDict::finish`], as with Arrow's builder, never a wrong key.
+    pub fn key(&mut self, value: &str) -> i32 {
+        if let Some(k) = self.index.get(value) {
+            return *k;
+        }
+        let k = i32::try_from(self.index.len()).unwrap_or(-1);
+        self.values.append_value(value);
+        self.index.insert(value.into(), k);
+        k
+    }
+
+    /// The key of `value`, or `None` (a null row) for `None`.
+    pub fn key_of(&mut self, value: Option<&str>) -> Option<i32> {
+        value.map(|v| self.key(v))
+    }
+
+    /// Appends a row holding the value of `key` (from [`KeyedDict::key`]), or null.
+    pub fn push(&mut self, key: Option<i32>) {
+        self.keys.append_option(key);
+    }
+
+    /// Appends a row holding `value` (a lookup and a key).
+    pub fn push_value(&mut self, value: Option<&str>) {
+        let k = self.key_of(value);
+        self.push(k);
+    }
+
+    /// The rows so far as one dictionary array; the column starts empty again.
+    pub fn finish(&mut self) -> Result<DictionaryArray<Int32Type>, Error> {
+        self.index.clear();
+        let keys = self.keys.finish();
+        let values = self.values.finish();
+        Ok(DictionaryArray::try_new(keys, Arc::new(values))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::builder::StringDictionaryBuilder;
+
+    use super::*;
+
+    #[test]
+    fn the_same_array_as_arrows_builder() -> anyhow::Result<()> {
+        let rows = [
+            Some("b"),
+            None,
+            Some("a"),
+            Some("b"),
+            Some(""),
+            None,
+            Some("a"),
+        ];
+        let mut arrow = StringDictionaryBuilder::<Int32Type>::new();
+        let mut ours = KeyedDict::default();
+        for r in rows {
+            arrow.append_option(r);
+            ours.push_value(r);
+        }
+        let (a, o) = (arrow.finish(), ours.finish()?);
+        assert_eq!(a, o);
+        assert_eq!(o.values().len(), 3, "b, a and the empty string, each once");
+        // Finishing starts a new dictionary: keys from 0 again, old values gone.
+        ours.push_value(Some("z"));
+        let o = ours.finish()?;
+        assert_eq!(o.keys().values().as_ref(), &[0]);
+        assert_eq!(o.values().len(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn a_key_past_the_key_types_range_is_an_error_not_a_wrong_row() {
+        let mut col = KeyedDict::default();
+        col.push(Some(-1));
+        assert!(col.finish().is_err(), "key -1 names no value");
+    }
+}
