@@ -14,8 +14,13 @@ impl Partition {
     pub fn of(tenant: &str, recv_ms: u64) -> Partition {
         Partition {
             tenant: tenant.to_string(),
-            hour: recv_ms / 3_600_000,
+            hour: Partition::hour_of(recv_ms),
         }
+    }
+
+    /// The hour (since the Unix epoch, UTC) a receive time falls in.
+    pub fn hour_of(recv_ms: u64) -> u64 {
+        recv_ms / 3_600_000
     }
 }
 

@@ -50,13 +50,36 @@ pub enum ShipError {
 
 /// The non-empty partitions of one table as record batches.
 /// Finishes every partition's file: (table, partition, rows, Parquet bytes).
+/// A session's user and account (from the identity store) and its section and page, while one
+/// segment is shipped.
+type SegmentSession = (Option<String>, Option<String>, SessionState);
+
+/// A segment's files of one table by (tenant, hour), keyed by the records' own strings so that
+/// finding a row's file allocates nothing; each becomes a [`Partition`] when it is finished.
+type Files<'a, B> = BTreeMap<(&'a str, u64), FileBuilder<B>>;
+
+/// The file of `tenant`'s rows received at `recv_ms`.
+fn file_of<'a, 'm, B: TableBuilder + Default>(
+    files: &'m mut Files<'a, B>,
+    tenant: &'a str,
+    recv_ms: u64,
+) -> &'m mut FileBuilder<B> {
+    files
+        .entry((tenant, Partition::hour_of(recv_ms)))
+        .or_default()
+}
+
 fn finish_all<B: TableBuilder>(
-    parts: BTreeMap<Partition, FileBuilder<B>>,
+    files: Files<'_, B>,
     out: &mut Vec<(&'static str, Partition, usize, Vec<u8>)>,
 ) -> Result<(), sentientiq_lake::Error> {
-    for (p, f) in parts {
+    for ((tenant, hour), f) in files {
         let rows = f.len();
         if let Some(bytes) = f.finish()? {
+            let p = Partition {
+                tenant: tenant.to_string(),
+                hour,
+            };
             out.push((B::TABLE, p, rows, bytes));
         }
     }
@@ -265,22 +288,26 @@ impl Shipper {
             path: path.display().to_string(),
             source,
         })?;
-        let (records, valid) = spool::decode_segment(&bytes);
-        drop(bytes);
+        // The records borrow from `bytes`, which lives until the segment is shipped.
+        let (records, valid) = spool::decode_segment_refs(&bytes);
         let end_lsn = first + valid.saturating_sub(spool::HEADER) as u64;
         let env = self.env.clone();
         let (edge, region) = (&env.edge_id, &env.region);
         // Each partition's file is encoded as its rows arrive (FileBuilder), so a segment's rows
         // are never all held as Arrow arrays at once.
-        let mut parts: BTreeMap<Partition, FileBuilder<EventsBuilder>> = BTreeMap::new();
-        let mut who: HashMap<(String, String), (Option<String>, Option<String>)> = HashMap::new();
+        let mut parts: Files<'_, EventsBuilder> = BTreeMap::new();
+        // Per session of this segment (keyed by the records' strings: no allocation per record):
+        // its user and account, and its section and page (copied from `self.states` at the
+        // session's first record, and stored back only once the segment's files are, so a
+        // retried segment starts from the same state).
+        let mut sessions: HashMap<(&str, &str), SegmentSession> = HashMap::new();
         if self.states.len() > MAX_SESSION_STATES {
             self.states.clear();
         }
-        let mut dets: BTreeMap<Partition, FileBuilder<DetectionsBuilder>> = BTreeMap::new();
-        let mut acts: BTreeMap<Partition, FileBuilder<ActionsBuilder>> = BTreeMap::new();
-        let mut alerts: BTreeMap<Partition, FileBuilder<AlertsBuilder>> = BTreeMap::new();
-        let unknown: Vec<&spool::Record> = records
+        let mut dets: Files<'_, DetectionsBuilder> = BTreeMap::new();
+        let mut acts: Files<'_, ActionsBuilder> = BTreeMap::new();
+        let mut alerts: Files<'_, AlertsBuilder> = BTreeMap::new();
+        let unknown: Vec<&spool::RecordRef<'_>> = records
             .iter()
             .filter(|r| !spool::known_kind(r.kind))
             .collect();
@@ -290,10 +317,8 @@ impl Shipper {
         // what it produced.
         let mut shipped: HashMap<(&str, &str), sentientiq_core::Held> = HashMap::new();
         for r in records.iter().filter(|r| r.kind == spool::KIND_FRAME) {
-            if let std::collections::hash_map::Entry::Vacant(v) =
-                shipped.entry((r.tenant.as_str(), r.sid.as_str()))
-            {
-                v.insert(env.identity.floor(&r.tenant, &r.sid).unwrap_or_default());
+            if let std::collections::hash_map::Entry::Vacant(v) = shipped.entry((r.tenant, r.sid)) {
+                v.insert(env.identity.floor(r.tenant, r.sid).unwrap_or_default());
             }
         }
         let mut seen: HashSet<(&str, &str, u64)> = HashSet::new();
@@ -306,26 +331,25 @@ impl Shipper {
             // pushed): the session's floor says nothing about them.
             let before = r.seq != 0
                 && shipped
-                    .get(&(r.tenant.as_str(), r.sid.as_str()))
+                    .get(&(r.tenant, r.sid))
                     .is_some_and(|h| h.contains(r.seq));
-            let again = r.kind == spool::KIND_FRAME
-                && !seen.insert((r.tenant.as_str(), r.sid.as_str(), r.seq));
+            let again = r.kind == spool::KIND_FRAME && !seen.insert((r.tenant, r.sid, r.seq));
             if before || again {
                 duplicates += 1;
                 continue;
             }
             let meta = DetectionMeta {
-                tenant: &r.tenant,
+                tenant: r.tenant,
                 region,
                 edge,
                 shard: shard as u16,
-                session: &r.sid,
+                session: r.sid,
                 recv_ms: r.recv_ms,
             };
             if r.kind == spool::KIND_ACTION {
-                match serde_json::from_slice::<ActionRow>(&r.frame) {
+                match serde_json::from_slice::<ActionRow>(r.frame) {
                     Ok(a) => {
-                        let f = acts.entry(Partition::of(&r.tenant, r.recv_ms)).or_default();
+                        let f = file_of(&mut acts, r.tenant, r.recv_ms);
                         f.rows().push(&meta, &a);
                         f.flush_if_full()?;
                     }
@@ -339,11 +363,9 @@ impl Shipper {
                 continue;
             }
             if r.kind == spool::KIND_ALERT {
-                match serde_json::from_slice::<AlertRow>(&r.frame) {
+                match serde_json::from_slice::<AlertRow>(r.frame) {
                     Ok(a) => {
-                        let f = alerts
-                            .entry(Partition::of(&r.tenant, r.recv_ms))
-                            .or_default();
+                        let f = file_of(&mut alerts, r.tenant, r.recv_ms);
                         f.rows().push(&meta, &a);
                         f.flush_if_full()?;
                     }
@@ -357,9 +379,9 @@ impl Shipper {
                 continue;
             }
             if r.kind == spool::KIND_DETECTION {
-                match serde_json::from_slice::<DetectionRow>(&r.frame) {
+                match serde_json::from_slice::<DetectionRow>(r.frame) {
                     Ok(d) => {
-                        let f = dets.entry(Partition::of(&r.tenant, r.recv_ms)).or_default();
+                        let f = file_of(&mut dets, r.tenant, r.recv_ms);
                         f.rows().push(&meta, &d);
                         f.flush_if_full()?;
                     }
@@ -372,7 +394,7 @@ impl Shipper {
                 }
                 continue;
             }
-            let Ok(frame) = decode_client(&r.frame, &Limits::DEFAULT) else {
+            let Ok(frame) = decode_client(r.frame, &Limits::DEFAULT) else {
                 tracing::error!(tenant = %r.tenant, sid = %r.sid, seq = r.seq, "spooled frame does not decode; skipped");
                 env.metrics
                     .undecodable_records
@@ -388,30 +410,31 @@ impl Shipper {
                     result: Some(o.r.as_str().to_string()),
                     ..Default::default()
                 };
-                let f = acts.entry(Partition::of(&r.tenant, r.recv_ms)).or_default();
+                let f = file_of(&mut acts, r.tenant, r.recv_ms);
                 f.rows().push(&meta, &a);
                 f.flush_if_full()?;
             }
-            let k = (r.tenant.clone(), r.sid.clone());
-            let (user, account) = who
-                .entry(k.clone())
-                .or_insert_with(|| env.identity.user_and_account(&r.tenant, &r.sid))
-                .clone();
-            let st = self.states.entry(k).or_default();
+            let (user, account, st) = sessions.entry((r.tenant, r.sid)).or_insert_with(|| {
+                let (user, account) = env.identity.user_and_account(r.tenant, r.sid);
+                let st = self
+                    .states
+                    .get(&(r.tenant.to_string(), r.sid.to_string()))
+                    .cloned()
+                    .unwrap_or_default();
+                (user, account, st)
+            });
             let m = RowMeta {
-                tenant: &r.tenant,
+                tenant: r.tenant,
                 region,
                 edge,
                 shard: shard as u16,
-                session: &r.sid,
+                session: r.sid,
                 user: user.as_deref(),
                 account: account.as_deref(),
                 seq: r.seq,
                 recv_ms: r.recv_ms,
             };
-            let f = parts
-                .entry(Partition::of(&r.tenant, r.recv_ms))
-                .or_default();
+            let f = file_of(&mut parts, r.tenant, r.recv_ms);
             f.rows().push_frame(&m, &frame, st);
             f.flush_if_full()?;
         }
@@ -444,14 +467,19 @@ impl Shipper {
         // whose record is gone is still recognised) and the segment can go. Should the floors
         // not be writable now (their store shares the spool's full disk), they wait in memory
         // and the segment goes anyway: deleting it is what frees the disk.
-        let mut floors: HashMap<(String, String), Vec<u64>> = HashMap::new();
-        for r in records.iter().filter(|r| r.kind == spool::KIND_FRAME) {
-            floors
-                .entry((r.tenant.clone(), r.sid.clone()))
-                .or_default()
-                .push(r.seq);
+        for ((tenant, sid), (_, _, st)) in sessions {
+            self.states
+                .insert((tenant.to_string(), sid.to_string()), st);
         }
-        self.pending_floors.extend(floors);
+        let mut floors: HashMap<(&str, &str), Vec<u64>> = HashMap::new();
+        for r in records.iter().filter(|r| r.kind == spool::KIND_FRAME) {
+            floors.entry((r.tenant, r.sid)).or_default().push(r.seq);
+        }
+        self.pending_floors.extend(
+            floors
+                .into_iter()
+                .map(|((tenant, sid), seqs)| ((tenant.to_string(), sid.to_string()), seqs)),
+        );
         self.write_floors();
         // Records of kinds a newer binary wrote are kept, not deleted with the segment.
         spool::keep_unknown(dir, shard as u32, first, &unknown).map_err(|source| {

@@ -63,6 +63,31 @@ pub struct Record {
     pub frame: Vec<u8>,
 }
 
+/// One spooled record, borrowed from its segment's bytes: the shipper reads a segment this way,
+/// so a record costs it no allocation and no copy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    pub kind: u8,
+    pub recv_ms: u64,
+    pub tenant: &'a str,
+    pub sid: &'a str,
+    pub seq: u64,
+    pub frame: &'a [u8],
+}
+
+impl RecordRef<'_> {
+    pub fn to_owned(&self) -> Record {
+        Record {
+            kind: self.kind,
+            recv_ms: self.recv_ms,
+            tenant: self.tenant.to_owned(),
+            sid: self.sid.to_owned(),
+            seq: self.seq,
+            frame: self.frame.to_vec(),
+        }
+    }
+}
+
 /// Appends the encoding of a record of `kind` to `out`.
 pub fn encode_kind(
     kind: u8,
@@ -100,7 +125,7 @@ pub fn header(shard: u32) -> [u8; HEADER] {
     h
 }
 
-fn body(b: &[u8]) -> Option<Record> {
+fn body(b: &[u8]) -> Option<RecordRef<'_>> {
     let mut p = 0usize;
     let mut take = |n: usize| -> Option<&[u8]> {
         let s = b.get(p..p + n)?;
@@ -110,16 +135,16 @@ fn body(b: &[u8]) -> Option<Record> {
     let kind = take(1)?[0];
     let recv_ms = u64::from_le_bytes(take(8)?.try_into().ok()?);
     let tl = take(1)?[0] as usize;
-    let tenant = std::str::from_utf8(take(tl)?).ok()?.to_owned();
+    let tenant = std::str::from_utf8(take(tl)?).ok()?;
     let sl = take(1)?[0] as usize;
-    let sid = std::str::from_utf8(take(sl)?).ok()?.to_owned();
+    let sid = std::str::from_utf8(take(sl)?).ok()?;
     let seq = u64::from_le_bytes(take(8)?.try_into().ok()?);
     let fl = u32::from_le_bytes(take(4)?.try_into().ok()?) as usize;
-    let frame = take(fl)?.to_vec();
+    let frame = take(fl)?;
     if p != b.len() {
         return None;
     }
-    Some(Record {
+    Some(RecordRef {
         kind,
         recv_ms,
         tenant,
@@ -132,6 +157,12 @@ fn body(b: &[u8]) -> Option<Record> {
 /// Decodes the records of one segment's bytes (header included). Returns the records and the
 /// length of the valid prefix (where a torn or corrupt tail starts).
 pub fn decode_segment(bytes: &[u8]) -> (Vec<Record>, usize) {
+    let (refs, valid) = decode_segment_refs(bytes);
+    (refs.iter().map(RecordRef::to_owned).collect(), valid)
+}
+
+/// [`decode_segment`], with the records borrowed from `bytes`.
+pub fn decode_segment_refs(bytes: &[u8]) -> (Vec<RecordRef<'_>>, usize) {
     if bytes.len() < HEADER || &bytes[..8] != MAGIC {
         return (Vec::new(), 0);
     }
@@ -256,15 +287,18 @@ pub fn delete_shipped(dir: &Path, path: &Path, end_lsn: u64) -> io::Result<()> {
 /// Keeps records this binary cannot read (unknown kinds) from the segment starting at `first`
 /// before that segment is deleted: written durably to `unknown-<first>.seg` in the same format
 /// (its name is not a segment's, so nothing here reads it again).
-pub fn keep_unknown(dir: &Path, shard: u32, first: u64, records: &[&Record]) -> io::Result<()> {
+pub fn keep_unknown(
+    dir: &Path,
+    shard: u32,
+    first: u64,
+    records: &[&RecordRef<'_>],
+) -> io::Result<()> {
     if records.is_empty() {
         return Ok(());
     }
     let mut v = header(shard).to_vec();
     for r in records {
-        encode_kind(
-            r.kind, r.recv_ms, &r.tenant, &r.sid, r.seq, &r.frame, &mut v,
-        );
+        encode_kind(r.kind, r.recv_ms, r.tenant, r.sid, r.seq, r.frame, &mut v);
     }
     let path = dir.join(format!("unknown-{first:020}.seg"));
     let tmp = dir.join(format!(".unknown-{first:020}.tmp"));
