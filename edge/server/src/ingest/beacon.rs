@@ -3,14 +3,14 @@
 
 use std::time::Duration;
 
-use glommio::channels::local_channel;
 use glommio::net::TcpStream;
 use sentientiq_proto::{ClientFrame, EdgeFrame, ErrorCode, Limits, decode_edge, decode_http_batch};
 
 use super::hello::{self, From};
 use super::http::{self, Request, Response};
-use super::route::{CONN_QUEUE, Route};
+use super::route::Route;
 use crate::clock::now_ms;
+use crate::shard::msg::conn_queue;
 use crate::shard::{Out, ShardRef};
 
 /// How long a beacon waits for its frames to become durable.
@@ -83,7 +83,7 @@ pub async fn serve(shard: &ShardRef, stream: &mut TcpStream, req: Request) -> Re
             "body over the tenant's limit",
         ));
     }
-    let (tx, rx) = local_channel::new_bounded::<Out>(CONN_QUEUE);
+    let (tx, rx) = conn_queue();
     let peer = stream
         .peer_addr()
         .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());

@@ -6,9 +6,6 @@ use sentientiq_proto::{ClientFrame, EdgeFrame, ErrorCode, Sid, client_to_vec, ed
 use crate::shard::{ConnRef, Inbound, Out, ShardRef, owner};
 use crate::telemetry::ShardMetrics;
 
-/// Frames queued for one connection at most; a reader slower than this is closed.
-pub const CONN_QUEUE: usize = 256;
-
 pub(crate) fn err_frame(code: ErrorCode, msg: &str, fatal: bool) -> Vec<u8> {
     edge_to_vec(&EdgeFrame::Err(sentientiq_proto::Err {
         code,

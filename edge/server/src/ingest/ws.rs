@@ -10,7 +10,6 @@ use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use async_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use async_tungstenite::tungstenite::{Error as WsError, Message};
 use futures_util::StreamExt;
-use glommio::channels::local_channel;
 use glommio::net::TcpStream;
 use sentientiq_proto::{
     ClientFrame, DecodeError, EdgeFrame, ErrorCode, Limits, decode_client, edge_to_vec,
@@ -18,8 +17,9 @@ use sentientiq_proto::{
 
 use super::hello::{self, From};
 use super::http::{self, Request, Response};
-use super::route::{CONN_QUEUE, Route, err_frame};
+use super::route::{Route, err_frame};
 use crate::clock::now_ms;
+use crate::shard::msg::conn_queue;
 use crate::shard::{Out, ShardRef};
 use crate::telemetry::ShardMetrics;
 
@@ -232,7 +232,7 @@ pub async fn serve(shard: ShardRef, mut stream: TcpStream, req: Request) {
         Err(r) => return refuse(&mut ws, &m, r.code, r.msg).await,
     };
     let tenant = tenants.get(ti);
-    let (tx, rx) = local_channel::new_bounded::<Out>(CONN_QUEUE);
+    let (tx, rx) = conn_queue();
     let route = Route::open(&shard, ti, hello.sid.clone(), peer, tx);
     let conn = route.conn;
     route.send(None, ClientFrame::Hello(hello), now_ms());

@@ -196,7 +196,7 @@ impl Shard {
         let Some(tx) = self.conns.get(&id) else {
             return;
         };
-        if tx.try_send(out).is_err() {
+        if !msg::offer(tx, out) {
             // The queue is full: free one slot's worth by closing the connection.
             self.conns.remove(&id);
         }

@@ -42,9 +42,10 @@ use sentientiq_proto::{
 };
 
 use super::hello::{self, From};
-use super::route::{CONN_QUEUE, Route, err_frame};
+use super::route::{Route, err_frame};
 use crate::clock::now_ms;
 use crate::node::Node;
+use crate::shard::msg::conn_queue;
 use crate::shard::{Out, ShardRef};
 use crate::telemetry::{QuicMetrics, ShardMetrics};
 
@@ -650,7 +651,7 @@ impl QuicShard {
             Err(r) => return self.refuse(conn, id, r.code, r.msg),
         };
         let limits = tenants.get(ti).limits;
-        let (tx, rx) = local_channel::new_bounded::<Out>(CONN_QUEUE);
+        let (tx, rx) = conn_queue();
         let peer = conn.c.remote_address().ip();
         let route = Route::open(&self.shard, ti, hello.sid.clone(), peer, tx);
         route.send(None, ClientFrame::Hello(hello), now_ms());
