@@ -10,11 +10,15 @@ CARGO="${CARGO:-cargo}"
 # The same packages as `make demo` builds, so both share one feature set (one RocksDB build).
 # BENCH_BIN=DIR runs other binaries (e.g. an older commit's release build, for before/after
 # figures on the same day and machine) and BENCH_LABEL names the record (default NAME).
+# BENCH_SERVER=baseline serves the case with `sentientiq-baseline` (bench/src/bin/baseline.rs,
+# the plain tokio design the edge is judged against) instead of the edge, on the case's port.
+# BENCH_SESSIONS=N replaces the case's `--sessions`. BENCH_SERVER_CPUS / BENCH_LOADGEN_CPUS
+# (taskset lists, e.g. 0 and 1) pin the server and the loadgen to separate cores.
 if [ -n "${BENCH_BIN:-}" ]; then
   BIN="$(cd "$BENCH_BIN" && pwd)"
 else
   "$CARGO" build --release --locked -p sentientiq-edge -p sentientiq-loadgen -p sentientiq-lake \
-    -p sentientiq-control
+    -p sentientiq-control -p sentientiq-bench
   BIN="$(cd "${CARGO_TARGET_DIR:-target}/release" && pwd)"
 fi
 # Flush a fresh build's dirty pages first: the edge's fdatasync would queue behind them.
@@ -26,7 +30,16 @@ WORK="$(mktemp -d)"
 cp "$CASE/edge.toml" "$WORK/"
 port=$(sed -n 's/^listen = "127.0.0.1:\([0-9]*\)".*/\1/p' "$CASE/edge.toml")
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-( cd "$WORK" && exec "$BIN/sentientiq-edge" --config edge.toml 2> edge.log ) &
+SERVER="${BENCH_SERVER:-edge}"
+pin_server=(); pin_loadgen=()
+[ -n "${BENCH_SERVER_CPUS:-}" ] && pin_server=(taskset -c "$BENCH_SERVER_CPUS")
+[ -n "${BENCH_LOADGEN_CPUS:-}" ] && pin_loadgen=(taskset -c "$BENCH_LOADGEN_CPUS")
+case "$SERVER" in
+  edge) ( cd "$WORK" && exec "${pin_server[@]}" "$BIN/sentientiq-edge" --config edge.toml 2> edge.log ) & ;;
+  baseline) ( cd "$WORK" && exec "${pin_server[@]}" "$BIN/sentientiq-baseline" \
+                --listen "127.0.0.1:$port" --data data/baseline 2> baseline.log ) & ;;
+  *) echo "BENCH_SERVER is edge or baseline, not $SERVER" >&2; exit 1 ;;
+esac
 edge=$!
 trap 'kill -TERM $edge 2>/dev/null || true; wait $edge 2>/dev/null || true; rm -rf "$WORK"' EXIT
 for _ in $(seq 1 300); do
@@ -40,6 +53,7 @@ if grep -q '@QUIC_PIN@' "$CASE/loadgen.args"; then
   sleep 0.5 # every shard's UDP socket bound
 fi
 args=$(sed "s|@QUIC_PIN@|$pin|g" "$CASE/loadgen.args")
+[ -n "${BENCH_SESSIONS:-}" ] && args=$(sed -E "s/--sessions [0-9]+/--sessions $BENCH_SESSIONS/" <<< "$args")
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 # CPU seconds of this script's reaped children (the loadgen, once it exited; the edge is still
@@ -48,13 +62,13 @@ hz=$(getconf CLK_TCK)
 children_cpu() { tail -1 "$1" | awk '{ for (i = 1; i <= 2; i++) { split($i, p, "m"); sub("s", "", p[2]); s += p[1] * 60 + p[2] } printf "%.2f", s }'; }
 times > "$WORK/times0"
 e0=$(ticks "$edge")
-# shellcheck disable=SC2046
-"$BIN/sentientiq-loadgen" $args --report "$OUT/report.json" | tee "$OUT/summary.txt"
+# shellcheck disable=SC2086
+"${pin_loadgen[@]}" "$BIN/sentientiq-loadgen" $args --report "$OUT/report.json" | tee "$OUT/summary.txt"
 e1=$(ticks "$edge")
 times > "$WORK/times1"
 # The edge's own view (siq_ack_seconds: frame received -> ack released), for telling its
 # latency apart from the loadgen's queueing on a shared machine.
-{ exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null && {
+[ "$SERVER" = edge ] && { exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null && {
   printf 'GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n' >&3
   cat <&3 > "$OUT/metrics.txt"
   exec 3>&-
@@ -62,6 +76,7 @@ times > "$WORK/times1"
 rss_peak=$(awk '/VmHWM/ {print $2 " kB"}' "/proc/$edge/status")
 {
   echo "case: $NAME"
+  echo "server: $SERVER${BENCH_SERVER_CPUS:+ (cpus $BENCH_SERVER_CPUS)}"
   echo "date: $(date -u +%FT%TZ)"
   if [ -n "${BENCH_BIN:-}" ]; then
     echo "binaries: $BIN (not this tree's build)"
@@ -85,7 +100,7 @@ rss_peak=$(awk '/VmHWM/ {print $2 " kB"}' "/proc/$edge/status")
               if (les[i] == "+Inf") print "over 5000"; else print les[i] * 1000; exit } }
     ' "$OUT/metrics.txt" 2>/dev/null)"
   done
-  echo "loadgen: $(cat "$CASE/loadgen.args")"
+  echo "loadgen: $args${BENCH_LOADGEN_CPUS:+ (cpus $BENCH_LOADGEN_CPUS)}"
   echo "cpus: $(nproc)"
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
   echo "memory: $(grep MemTotal /proc/meminfo | awk '{print $2 " kB"}')"

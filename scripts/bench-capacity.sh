@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Capacity at SLO on one core (issue 20): the edge with one shard (bench/cases/capacity-1core)
+# pinned to CPU 0 with taskset, the loadgen pinned to CPU 1, and sessions raised step by step
+# until the loadgen's ack p99 passes the SLO (25 ms) in two steps running. Every step is an
+# ordinary bench record (scripts/bench-case.sh) under <run dir>/LABEL/<sessions>/, and the
+# steps' table goes to <run dir>/LABEL/capacity.md.
+#
+#   scripts/bench-capacity.sh [START STEP MAX]      # default 2000 2000 20000 sessions
+#
+# Environment: BENCH_BIN (binaries' directory, else this tree's release build), BENCH_SERVER
+# (edge or baseline), SLO_MS (25), CAPACITY_CASE (capacity-1core), CAPACITY_LABEL (the case's
+# name, or NAME-baseline for the baseline).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+start=${1:-2000}
+step=${2:-2000}
+max=${3:-20000}
+slo=${SLO_MS:-25}
+case=${CAPACITY_CASE:-capacity-1core}
+server=${BENCH_SERVER:-edge}
+label=${CAPACITY_LABEL:-$case$([ "$server" = edge ] || echo "-$server")}
+dir="bench/runs/$(date -u +%F)-$(hostname)/$label"
+mkdir -p "$dir"
+table="$dir/capacity.md"
+{
+  echo "server: $server, pinned to CPU 0; loadgen pinned to CPU 1; SLO: ack p99 <= $slo ms at the loadgen"
+  echo "loadgen: $(cat "bench/cases/$case/loadgen.args") (--sessions per row)"
+  echo
+  scripts/bench-row.py --header --slo "$slo"
+} > "$table"
+over=0
+n=$start
+while [ "$n" -le "$max" ]; do
+  # The previous step's server has exited; let its dirty pages and the load settle.
+  sync
+  while [ "$(awk '{print ($1 < 1.0)}' /proc/loadavg)" != 1 ]; do sleep 5; done
+  BENCH_SESSIONS=$n BENCH_SERVER_CPUS=0 BENCH_LOADGEN_CPUS=1 BENCH_LABEL="$label/$n" \
+    scripts/bench-case.sh "$case" > "$dir/$n.log" 2>&1
+  row=$(scripts/bench-row.py --slo "$slo" "$dir/$n")
+  echo "$row" | tee -a "$table"
+  if [[ "$row" == *"| no |" ]]; then
+    over=$((over + 1))
+    [ "$over" -ge 2 ] && break
+  else
+    over=0
+  fi
+  n=$((n + step))
+done
+echo "table: $table"

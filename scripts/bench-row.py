@@ -1,0 +1,89 @@
+#!/usr/bin/env python3
+"""One markdown table row per bench record (a directory scripts/bench-case.sh wrote).
+
+    scripts/bench-row.py [--header] [--slo MS] RECORD_DIR...
+
+Columns: the record, the server (edge or baseline), sessions, frames acked per second while
+every session was connected (from the loadgen's cumulative progress lines, ramp + 5 s to
+duration - 5 s), the server's CPU per frame (all its threads, over the whole run), ack p50/p99
+and detection p99 at the loadgen, the server's and the loadgen's CPU as a share of one core
+(over the whole run, ramp included), the server's peak RSS, and errors. With --slo, a last
+column says whether ack p99 was within it with every frame acked and no error.
+"""
+import json
+import re
+import sys
+
+
+def row(d, slo):
+    rep = json.load(open(f"{d}/report.json"))
+    run = dict(
+        line.split(": ", 1) for line in open(f"{d}/run.txt").read().splitlines() if ": " in line
+    )
+    args = run["loadgen"]
+    dur = int(re.search(r"--duration (\d+)s", args).group(1))
+    ramp = int(re.search(r"--ramp (\d+)s", args).group(1))
+    acked = {}
+    for line in open(f"{d}/summary.txt"):
+        m = re.match(r"\s*(\d+)s\s+sessions.*?(\d+) acked", line)
+        if m:
+            acked[int(m.group(1))] = int(m.group(2))
+    a, b = ramp + 5, dur - 5
+    rate = (acked[b] - acked[a]) / (b - a) if a in acked and b in acked and b > a else float("nan")
+    lat = rep["latency_ms"]
+    wall = rep["duration_s"]
+    cpu = float(run["edge_cpu_s"])
+    frames = rep["acked"]
+    errors = rep["errors"]
+    cells = [
+        d.rstrip("/").split("/")[-1],
+        run.get("server", "edge").split(" ")[0],
+        str(rep["sessions"]),
+        f"{rate:.0f}",
+        f"{cpu / frames * 1e6:.1f}" if frames else "-",
+        f"{lat['ack']['p50']:.2f} / {lat['ack']['p99']:.2f}",
+        f"{lat['detection']['p99']:.2f}",
+        f"{cpu / wall:.2f}",
+        f"{float(run['loadgen_cpu_s']) / wall:.2f}",
+        run["edge_rss_peak"],
+        str(errors),
+    ]
+    if slo is not None:
+        ok = lat["ack"]["p99"] <= slo and errors == 0 and rep["acked"] == rep["frames_sent"]
+        cells.append("yes" if ok else "no")
+    return "| " + " | ".join(cells) + " |"
+
+
+def main():
+    argv = sys.argv[1:]
+    header = "--header" in argv
+    argv = [a for a in argv if a != "--header"]
+    slo = None
+    if "--slo" in argv:
+        i = argv.index("--slo")
+        slo = float(argv[i + 1])
+        del argv[i : i + 2]
+    if header:
+        cols = [
+            "record",
+            "server",
+            "sessions",
+            "frames/s at full load",
+            "server CPU µs per frame",
+            "ack p50 / p99 ms",
+            "detection p99 ms",
+            "server CPU, cores",
+            "loadgen CPU, cores",
+            "server RSS peak",
+            "errors",
+        ]
+        if slo is not None:
+            cols.append(f"ack p99 <= {slo:g} ms")
+        print("| " + " | ".join(cols) + " |")
+        print("|" + "---|" * len(cols))
+    for d in argv:
+        print(row(d, slo))
+
+
+if __name__ == "__main__":
+    main()

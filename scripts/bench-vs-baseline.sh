@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The edge and the baseline (`sentientiq-baseline`, the plain tokio design issue 20 judges the
+# edge against) on the same case, one after the other, with the same loadgen command; the
+# records go to <run dir>/LABEL/CASE-{edge,baseline}-N and a table to <run dir>/LABEL/table.md.
+#
+#   scripts/bench-vs-baseline.sh LABEL ROUNDS CASE...     # e.g. vs-baseline 2 ws-1k ws-5k ws-10k
+#
+# Rounds alternate the servers (edge, baseline, edge, baseline ...), each started once the
+# machine's load is below 1.0. BENCH_BIN as in scripts/bench-case.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+label=${1:?usage: scripts/bench-vs-baseline.sh LABEL ROUNDS CASE...}
+rounds=${2:?rounds}
+shift 2
+dir="bench/runs/$(date -u +%F)-$(hostname)/$label"
+mkdir -p "$dir"
+records=()
+for c in "$@"; do
+  for i in $(seq 1 "$rounds"); do
+    for server in edge baseline; do
+      sync
+      while [ "$(awk '{print ($1 < 1.0)}' /proc/loadavg)" != 1 ]; do sleep 5; done
+      BENCH_SERVER=$server BENCH_LABEL="$label/$c-$server-$i" scripts/bench-case.sh "$c" \
+        > "$dir/$c-$server-$i.log" 2>&1
+      records+=("$dir/$c-$server-$i")
+      scripts/bench-row.py "$dir/$c-$server-$i"
+    done
+  done
+done
+scripts/bench-row.py --header "${records[@]}" > "$dir/table.md"
+echo "table: $dir/table.md"
