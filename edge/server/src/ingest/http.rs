@@ -79,7 +79,9 @@ pub async fn read_head<S: futures_lite::AsyncRead + Unpin>(
 ) -> Result<Request, HeadError> {
     let fut = async {
         let mut buf = Vec::with_capacity(1024);
-        let mut chunk = [0u8; 2048];
+        // On the heap, not in the future: every connection's task is as large as its
+        // largest await state, so an array here made each one this much larger.
+        let mut chunk = vec![0u8; 2048];
         loop {
             let n = s.read(&mut chunk).await?;
             if n == 0 {
@@ -197,7 +199,9 @@ pub async fn read_chunked<S: futures_lite::AsyncRead + Unpin>(
     deadline: Duration,
 ) -> Result<Vec<u8>, ChunkError> {
     let fut = async {
-        let mut chunk = [0u8; 8192];
+        // On the heap, not in the future: every connection's task is as large as its
+        // largest await state, so an array here made each one this much larger.
+        let mut chunk = vec![0u8; 8192];
         loop {
             if let Some(body) = dechunk(&buf, max).map_err(ChunkError::Bad)? {
                 return Ok(body);
@@ -237,7 +241,9 @@ pub async fn read_body<S: futures_lite::AsyncRead + Unpin>(
 ) -> Result<Vec<u8>, HeadError> {
     rest.truncate(len);
     let fut = async {
-        let mut chunk = [0u8; 8192];
+        // On the heap, not in the future: every connection's task is as large as its
+        // largest await state, so an array here made each one this much larger.
+        let mut chunk = vec![0u8; 8192];
         while rest.len() < len {
             let want = (len - rest.len()).min(chunk.len());
             let n = s.read(&mut chunk[..want]).await?;
@@ -268,7 +274,9 @@ pub async fn drain<S: futures_lite::AsyncRead + Unpin>(
 ) {
     let want = len.min(MAX_DRAIN).saturating_sub(already);
     let fut = async {
-        let mut chunk = [0u8; 8192];
+        // On the heap, not in the future: every connection's task is as large as its
+        // largest await state, so an array here made each one this much larger.
+        let mut chunk = vec![0u8; 8192];
         let mut got = 0;
         while got < want {
             match s.read(&mut chunk[..(want - got).min(8192)]).await {
