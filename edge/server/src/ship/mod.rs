@@ -25,6 +25,25 @@ use crate::storage::{SpoolShare, spool};
 use crate::telemetry::LakeMetrics;
 use crate::tenants::Directory;
 
+/// How much the shipper thread lowers its priority (`nice` increment). It works in bursts (a
+/// sealed 64 MiB segment is several CPU-seconds of Parquet encoding) on a core it shares with a
+/// shard; at equal priority the scheduler splits that core between them and the shard's acks
+/// wait (`bench/runs/2026-12-02-vm/README.md`: ack p99 101 ms at 2 000 sessions on one core).
+/// At nice 10 its weight is 110 to a shard's 1024 (the kernel's `sched_prio_to_weight`), so a
+/// waking shard runs first, and the shipper still gets about a tenth of a contended core and
+/// all of an idle one. Should it fall behind, the spool's backlog grows and, past
+/// `lake.spool_max_bytes`, new frames are refused with `overloaded`: visible, not lost.
+pub const SHIPPER_NICE: i32 = 10;
+
+/// Lowers the calling thread's priority by [`SHIPPER_NICE`] (on Linux the nice value is per
+/// thread). A failure is logged, not fatal: the shipper then runs at the process's priority.
+pub fn lower_priority() {
+    match rustix::process::nice(SHIPPER_NICE) {
+        Ok(now) => tracing::debug!(nice = now, "lake shipper priority lowered"),
+        Err(e) => tracing::warn!(error = %e, "lake shipper priority not lowered"),
+    }
+}
+
 /// Sessions whose section/page the shipper remembers between segments.
 const MAX_SESSION_STATES: usize = 100_000;
 
@@ -288,8 +307,16 @@ impl Shipper {
             path: path.display().to_string(),
             source,
         })?;
-        // The records borrow from `bytes`, which lives until the segment is shipped.
-        let (records, valid) = spool::decode_segment_refs(&bytes);
+        // The records borrow from `bytes`, which lives until the segment is shipped, and are
+        // decoded again on each pass over them (no record list: see `spool::segment_records`).
+        // The first pass finds the valid prefix and the records of kinds a newer binary wrote.
+        let mut scan = spool::segment_records(&bytes);
+        let unknown: Vec<spool::RecordRef<'_>> = scan
+            .by_ref()
+            .filter(|r| !spool::known_kind(r.kind))
+            .collect();
+        let valid = scan.valid();
+        let records = || spool::segment_records(&bytes[..valid]);
         let end_lsn = first + valid.saturating_sub(spool::HEADER) as u64;
         let env = self.env.clone();
         let (edge, region) = (&env.edge_id, &env.region);
@@ -307,23 +334,19 @@ impl Shipper {
         let mut dets: Files<'_, DetectionsBuilder> = BTreeMap::new();
         let mut acts: Files<'_, ActionsBuilder> = BTreeMap::new();
         let mut alerts: Files<'_, AlertsBuilder> = BTreeMap::new();
-        let unknown: Vec<&spool::RecordRef<'_>> = records
-            .iter()
-            .filter(|r| !spool::known_kind(r.kind))
-            .collect();
         // The lake holds each (tenant, session, seq) once. The spool writer never writes a
         // record twice, but should a frame appear again (in this segment, or shipped before:
         // the session's stored floor holds it), it is skipped and counted, with the rows of
         // what it produced.
         let mut shipped: HashMap<(&str, &str), sentientiq_core::Held> = HashMap::new();
-        for r in records.iter().filter(|r| r.kind == spool::KIND_FRAME) {
+        for r in records().filter(|r| r.kind == spool::KIND_FRAME) {
             if let std::collections::hash_map::Entry::Vacant(v) = shipped.entry((r.tenant, r.sid)) {
                 v.insert(env.identity.floor(r.tenant, r.sid).unwrap_or_default());
             }
         }
         let mut seen: HashSet<(&str, &str, u64)> = HashSet::new();
         let mut duplicates = 0u64;
-        for r in &records {
+        for r in records() {
             if !spool::known_kind(r.kind) {
                 continue;
             }
@@ -472,7 +495,7 @@ impl Shipper {
                 .insert((tenant.to_string(), sid.to_string()), st);
         }
         let mut floors: HashMap<(&str, &str), Vec<u64>> = HashMap::new();
-        for r in records.iter().filter(|r| r.kind == spool::KIND_FRAME) {
+        for r in records().filter(|r| r.kind == spool::KIND_FRAME) {
             floors.entry((r.tenant, r.sid)).or_default().push(r.seq);
         }
         self.pending_floors.extend(
@@ -504,5 +527,28 @@ impl Shipper {
             source,
         })?;
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipper_lowers_only_its_own_threads_priority() -> anyhow::Result<()> {
+        let before = rustix::process::getpriority_process(None)?;
+        let on_thread = std::thread::spawn(|| {
+            lower_priority();
+            rustix::process::getpriority_process(None)
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("thread panicked"))??;
+        assert_eq!(on_thread, (before + SHIPPER_NICE).min(19));
+        assert_eq!(
+            rustix::process::getpriority_process(None)?,
+            before,
+            "the other threads (the shards) keep theirs"
+        );
+        Ok(())
     }
 }
