@@ -25,25 +25,6 @@ use crate::storage::{SpoolShare, spool};
 use crate::telemetry::LakeMetrics;
 use crate::tenants::Directory;
 
-/// How much the shipper thread lowers its priority (`nice` increment). It works in bursts (a
-/// sealed 64 MiB segment is several CPU-seconds of Parquet encoding) on a core it shares with a
-/// shard; at equal priority the scheduler splits that core between them and the shard's acks
-/// wait (`bench/runs/2026-12-02-vm/README.md`: ack p99 101 ms at 2 000 sessions on one core).
-/// At nice 10 its weight is 110 to a shard's 1024 (the kernel's `sched_prio_to_weight`), so a
-/// waking shard runs first, and the shipper still gets about a tenth of a contended core and
-/// all of an idle one. Should it fall behind, the spool's backlog grows and, past
-/// `lake.spool_max_bytes`, new frames are refused with `overloaded`: visible, not lost.
-pub const SHIPPER_NICE: i32 = 10;
-
-/// Lowers the calling thread's priority by [`SHIPPER_NICE`] (on Linux the nice value is per
-/// thread). A failure is logged, not fatal: the shipper then runs at the process's priority.
-pub fn lower_priority() {
-    match rustix::process::nice(SHIPPER_NICE) {
-        Ok(now) => tracing::debug!(nice = now, "lake shipper priority lowered"),
-        Err(e) => tracing::warn!(error = %e, "lake shipper priority not lowered"),
-    }
-}
-
 /// Sessions whose section/page the shipper remembers between segments.
 const MAX_SESSION_STATES: usize = 100_000;
 
@@ -527,28 +508,5 @@ impl Shipper {
             source,
         })?;
         Ok(out)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_shipper_lowers_only_its_own_threads_priority() -> anyhow::Result<()> {
-        let before = rustix::process::getpriority_process(None)?;
-        let on_thread = std::thread::spawn(|| {
-            lower_priority();
-            rustix::process::getpriority_process(None)
-        })
-        .join()
-        .map_err(|_| anyhow::anyhow!("thread panicked"))??;
-        assert_eq!(on_thread, (before + SHIPPER_NICE).min(19));
-        assert_eq!(
-            rustix::process::getpriority_process(None)?,
-            before,
-            "the other threads (the shards) keep theirs"
-        );
-        Ok(())
     }
 }
