@@ -63,7 +63,8 @@ children_cpu() { tail -1 "$1" | awk '{ for (i = 1; i <= 2; i++) { split($i, p, "
 times > "$WORK/times0"
 e0=$(ticks "$edge")
 # shellcheck disable=SC2086
-"${pin_loadgen[@]}" "$BIN/sentientiq-loadgen" $args --report "$OUT/report.json" | tee "$OUT/summary.txt"
+"${pin_loadgen[@]}" "$BIN/sentientiq-loadgen" $args --report "$OUT/report.json" \
+  2> >(tee "$OUT/progress.txt" >&2) | tee "$OUT/summary.txt"
 e1=$(ticks "$edge")
 times > "$WORK/times1"
 # The edge's own view (siq_ack_seconds: frame received -> ack released), for telling its

@@ -11,6 +11,7 @@ and detection p99 at the loadgen, the server's and the loadgen's CPU as a share 
 column says whether ack p99 was within it with every frame acked and no error.
 """
 import json
+import os
 import re
 import sys
 
@@ -24,7 +25,10 @@ def row(d, slo):
     dur = int(re.search(r"--duration (\d+)s", args).group(1))
     ramp = int(re.search(r"--ramp (\d+)s", args).group(1))
     acked = {}
-    for line in open(f"{d}/summary.txt"):
+    # The loadgen's progress lines (its stderr): the record's progress.txt, or the log beside
+    # the record that the batch scripts write.
+    progress = next((p for p in (f"{d}/progress.txt", f"{d.rstrip('/')}.log") if os.path.exists(p)), None)
+    for line in open(progress) if progress else []:
         m = re.match(r"\s*(\d+)s\s+sessions.*?(\d+) acked", line)
         if m:
             acked[int(m.group(1))] = int(m.group(2))
@@ -34,12 +38,12 @@ def row(d, slo):
     wall = rep["duration_s"]
     cpu = float(run["edge_cpu_s"])
     frames = rep["acked"]
-    errors = rep["errors"]
+    errors = sum(rep["errors"].values()) if isinstance(rep["errors"], dict) else rep["errors"]
     cells = [
         d.rstrip("/").split("/")[-1],
         run.get("server", "edge").split(" ")[0],
         str(rep["sessions"]),
-        f"{rate:.0f}",
+        f"{rate:.0f}" if rate == rate else "-",
         f"{cpu / frames * 1e6:.1f}" if frames else "-",
         f"{lat['ack']['p50']:.2f} / {lat['ack']['p99']:.2f}",
         f"{lat['detection']['p99']:.2f}",
