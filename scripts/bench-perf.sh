@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# A CPU profile of the edge under a benchmark case: the edge and loadgen of BIN_DIR run
+# bench/cases/CASE; 55 s in (every session connected), `perf record -F 499 -g` of the edge for
+# 15 s into /tmp/perf-LABEL.data, and the top symbols plus the loadgen's ack line into
+# /tmp/perf-LABEL.txt. The profile's own overhead shows in that run's figures: use only its
+# shares, and take CPU and latency from scripts/bench-case.sh runs.
+#
+#   scripts/bench-perf.sh CASE LABEL BIN_DIR
+set -u
+cd "$(dirname "$0")/.."
+CASE="bench/cases/${1:?usage: scripts/bench-perf.sh CASE LABEL BIN_DIR}"
+LABEL=${2:?label}
+BIN=$(cd "${3:?binaries directory}" && pwd)
+W=$(mktemp -d); cp "$CASE/edge.toml" "$W/"
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+( cd "$W" && exec "$BIN/sentientiq-edge" --config edge.toml 2> edge.log ) &
+E=$!
+sleep 3
+# shellcheck disable=SC2046
+"$BIN/sentientiq-loadgen" $(cat "$CASE/loadgen.args") --report "$W/r.json" > "$W/lg.txt" 2>&1 &
+L=$!
+sleep 55
+perf record -F 499 -g -p "$E" -o "/tmp/perf-$LABEL.data" -- sleep 15 > /dev/null 2>&1
+wait "$L"
+kill -TERM "$E"; wait "$E"
+perf report -i "/tmp/perf-$LABEL.data" --no-children --sort symbol 2>/dev/null | grep -v "^#" \
+  | grep -v "^$" | head -25 > "/tmp/perf-$LABEL.txt"
+grep -E "ack " "$W/lg.txt" | head -2 >> "/tmp/perf-$LABEL.txt"
+rm -rf "$W"
