@@ -76,7 +76,7 @@ pub struct RecordRef<'a> {
 }
 
 impl RecordRef<'_> {
-    pub fn to_owned(&self) -> Record {
+    pub fn to_record(&self) -> Record {
         Record {
             kind: self.kind,
             recv_ms: self.recv_ms,
@@ -158,7 +158,7 @@ fn body(b: &[u8]) -> Option<RecordRef<'_>> {
 /// length of the valid prefix (where a torn or corrupt tail starts).
 pub fn decode_segment(bytes: &[u8]) -> (Vec<Record>, usize) {
     let mut it = segment_records(bytes);
-    let records = it.by_ref().map(|r| r.to_owned()).collect();
+    let records = it.by_ref().map(|r| r.to_record()).collect();
     (records, it.valid())
 }
 
