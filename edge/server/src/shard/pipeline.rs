@@ -920,12 +920,8 @@ impl Pipeline {
                 .unwrap_or_default()
                 .to_string(),
             value_cents: sess.map_or(0, |s| s.value_cents()),
-            emotion: det
-                .label
-                .as_deref()
-                .unwrap_or(det.emotion.as_str())
-                .to_string(),
-            confidence: (det.confidence * 1000.0).round() / 1000.0,
+            emotion: shown_label(det).to_string(),
+            confidence: shown_confidence(det),
             section: det.section.as_deref().unwrap_or_default().to_string(),
             page: det.page.as_deref().unwrap_or_default().to_string(),
             at_ms: recv_ms as i64,
@@ -960,12 +956,8 @@ impl Pipeline {
                     if tenant.emit {
                         let f = EdgeFrame::Det(Det {
                             id: format!("d{}", det.n),
-                            e: det
-                                .label
-                                .as_deref()
-                                .unwrap_or(det.emotion.as_str())
-                                .to_string(),
-                            c: (det.confidence * 1000.0).round() / 1000.0,
+                            e: shown_label(det).to_string(),
+                            c: shown_confidence(det),
                             sec: det.section.as_deref().map(str::to_string),
                             at: det.at,
                         });
@@ -1411,4 +1403,15 @@ fn action_row(a: &Action, seq: u64) -> sentientiq_lake::ActionRow {
         }
     }
     row
+}
+
+/// The name a page (`det.e`) and the live feed show for a detection: the tenant's label for
+/// it, else the emotion's.
+fn shown_label(det: &sentientiq_core::Detection) -> &str {
+    det.label.as_deref().unwrap_or(det.emotion.as_str())
+}
+
+/// A detection's confidence as the page and the live feed show it: three decimals.
+fn shown_confidence(det: &sentientiq_core::Detection) -> f64 {
+    (det.confidence * 1000.0).round() / 1000.0
 }
