@@ -5,7 +5,7 @@
 
 pub mod destinations;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,31 +48,77 @@ pub enum ShipError {
     },
 }
 
-/// The non-empty partitions of one table as record batches.
-/// Finishes every partition's file: (table, partition, rows, Parquet bytes).
-/// A session's user and account (from the identity store) and its section and page, while one
-/// segment is shipped.
-type SegmentSession = (Option<String>, Option<String>, SessionState);
-
-/// A segment's files of one table by (tenant, hour), keyed by the records' own strings so that
-/// finding a row's file allocates nothing; each becomes a [`Partition`] when it is finished.
-type Files<'a, B> = BTreeMap<(&'a str, u64), FileBuilder<B>>;
-
-/// The file of `tenant`'s rows received at `recv_ms`.
-fn file_of<'a, 'm, B: TableBuilder + Default>(
-    files: &'m mut Files<'a, B>,
-    tenant: &'a str,
-    recv_ms: u64,
-) -> &'m mut FileBuilder<B> {
-    files
-        .entry((tenant, Partition::hour_of(recv_ms)))
-        .or_default()
+/// A session's key in the shipper's maps: the tenant's length, the tenant, the session id.
+/// Built into one reused buffer per record, so finding a record's session allocates nothing.
+fn session_key(tenant: &str, sid: &str, out: &mut Vec<u8>) {
+    out.clear();
+    out.push(tenant.len().min(255) as u8);
+    out.extend_from_slice(tenant.as_bytes());
+    out.extend_from_slice(sid.as_bytes());
 }
 
+/// The tenant and session id of a [`session_key`].
+fn split_key(key: &[u8]) -> (String, String) {
+    let tl = usize::from(key.first().copied().unwrap_or(0)).min(key.len().saturating_sub(1));
+    let (t, s) = key.get(1..).unwrap_or_default().split_at(tl);
+    (
+        String::from_utf8_lossy(t).into_owned(),
+        String::from_utf8_lossy(s).into_owned(),
+    )
+}
+
+/// A session with frames in the segment being shipped.
+#[derive(Debug, Default)]
+struct SegSession {
+    /// What was shipped of it before (its stored floor).
+    floor: sentientiq_core::Held,
+    /// Its frames' seqs in this segment, in record order (found by the first pass).
+    seqs: Vec<u64>,
+    /// The second pass: how many of its frame records it has passed, and their highest seq.
+    passed: usize,
+    top: u64,
+    /// Its user and account (from the identity store) and its section and page: set at its
+    /// first frame in the second pass.
+    rows: Option<(Option<String>, Option<String>, SessionState)>,
+}
+
+impl SegSession {
+    /// Whether the frame record the second pass is at repeats one before it in this segment.
+    /// Seqs mostly rise, so that is one comparison; only a seq at or below the highest so far
+    /// is looked for among the earlier ones.
+    fn again(&mut self, seq: u64) -> bool {
+        let earlier = &self.seqs[..self.passed.min(self.seqs.len())];
+        let again = self.passed > 0 && seq <= self.top && earlier.contains(&seq);
+        self.passed += 1;
+        self.top = self.top.max(seq);
+        again
+    }
+}
+
+/// A segment's files of one table by (tenant number, hour); each becomes a [`Partition`] when it
+/// is finished.
+type Files<B> = BTreeMap<(u32, u64), FileBuilder<B>>;
+
+/// The file of tenant `t`'s rows received at `recv_ms`.
+fn file_of<B: TableBuilder + Default>(
+    files: &mut Files<B>,
+    t: u32,
+    recv_ms: u64,
+) -> &mut FileBuilder<B> {
+    files.entry((t, Partition::hour_of(recv_ms))).or_default()
+}
+
+/// Finishes every partition's file, in (tenant, hour) order: (table, partition, rows, bytes).
 fn finish_all<B: TableBuilder>(
-    files: Files<'_, B>,
+    files: Files<B>,
+    tenants: &[Box<str>],
     out: &mut Vec<(&'static str, Partition, usize, Vec<u8>)>,
 ) -> Result<(), sentientiq_lake::Error> {
+    let mut files: Vec<((&str, u64), FileBuilder<B>)> = files
+        .into_iter()
+        .map(|((t, hour), f)| ((tenants.get(t as usize).map_or("", |t| &**t), hour), f))
+        .collect();
+    files.sort_by(|a, b| a.0.cmp(&b.0));
     for ((tenant, hour), f) in files {
         let rows = f.len();
         if let Some(bytes) = f.finish()? {
@@ -84,6 +130,17 @@ fn finish_all<B: TableBuilder>(
         }
     }
     Ok(())
+}
+
+/// The number of `tenant` among a segment's tenants (`names`, found by `index`).
+fn tenant_no(index: &mut HashMap<Box<str>, u32>, names: &mut Vec<Box<str>>, tenant: &str) -> u32 {
+    if let Some(&t) = index.get(tenant) {
+        return t;
+    }
+    let t = names.len() as u32;
+    names.push(tenant.into());
+    index.insert(tenant.into(), t);
+    t
 }
 
 fn older(a: Option<SystemTime>, b: Option<SystemTime>) -> Option<SystemTime> {
@@ -119,9 +176,11 @@ pub struct Env {
 pub struct Shipper {
     env: Env,
     dest: Destinations,
-    /// Shipped seqs per session not yet recorded in the floors (their store failed).
-    pending_floors: Vec<((String, String), Vec<u64>)>,
-    states: HashMap<(String, String), SessionState>,
+    /// Shipped seqs per session ([`session_key`]) not yet recorded in the floors (their store
+    /// failed).
+    pending_floors: Vec<(Box<[u8]>, Vec<u64>)>,
+    /// Section and page per session ([`session_key`]), carried from segment to segment.
+    states: HashMap<Box<[u8]>, SessionState>,
     /// The tenant directory version `dest` was built for.
     tenants_version: u64,
 }
@@ -247,10 +306,15 @@ impl Shipper {
         if self.pending_floors.is_empty() {
             return;
         }
-        let floors: Vec<(&str, &str, &[u64])> = self
+        let keys: Vec<(String, String)> = self
             .pending_floors
             .iter()
-            .map(|((t, s), q)| (t.as_str(), s.as_str(), q.as_slice()))
+            .map(|(k, _)| split_key(k))
+            .collect();
+        let floors: Vec<(&str, &str, &[u64])> = keys
+            .iter()
+            .zip(&self.pending_floors)
+            .map(|((t, s), (_, q))| (t.as_str(), s.as_str(), q.as_slice()))
             .collect();
         match self
             .env
@@ -284,64 +348,81 @@ impl Shipper {
         first: u64,
         path: &Path,
     ) -> Result<Shipped, ShipError> {
-        let bytes = std::fs::read(path).map_err(|source| ShipError::Read {
+        let read_err = |source| ShipError::Read {
             path: path.display().to_string(),
             source,
-        })?;
-        // The records borrow from `bytes`, which lives until the segment is shipped, and are
-        // decoded again on each pass over them (no record list: see `spool::segment_records`).
-        // The first pass finds the valid prefix and the records of kinds a newer binary wrote.
-        let mut scan = spool::segment_records(&bytes);
-        let unknown: Vec<spool::RecordRef<'_>> = scan
-            .by_ref()
-            .filter(|r| !spool::known_kind(r.kind))
-            .collect();
-        let valid = scan.valid();
-        let records = || spool::segment_records(&bytes[..valid]);
-        let end_lsn = first + valid.saturating_sub(spool::HEADER) as u64;
+        };
+        let open = || {
+            std::fs::File::open(path)
+                .map(spool::SegmentReader::new)
+                .map_err(read_err)
+        };
         let env = self.env.clone();
         let (edge, region) = (&env.edge_id, &env.region);
-        // Each partition's file is encoded as its rows arrive (FileBuilder), so a segment's rows
-        // are never all held as Arrow arrays at once.
-        let mut parts: Files<'_, EventsBuilder> = BTreeMap::new();
-        // Per session of this segment (keyed by the records' strings: no allocation per record):
-        // its user and account, and its section and page (copied from `self.states` at the
-        // session's first record, and stored back only once the segment's files are, so a
-        // retried segment starts from the same state).
-        let mut sessions: HashMap<(&str, &str), SegmentSession> = HashMap::new();
+        // The segment is read twice through a small buffer (`spool::SegmentReader`), never held
+        // whole. The first pass finds the valid prefix, the records of kinds a newer binary
+        // wrote, and every session with frames here: its stored floor and its frames' seqs.
+        let mut key = Vec::new();
+        let mut index: HashMap<Box<[u8]>, usize> = HashMap::new();
+        let mut sessions: Vec<SegSession> = Vec::new();
+        let mut unknown: Vec<spool::Record> = Vec::new();
+        let mut scan = open()?;
+        while let Some(r) = scan.next_record().map_err(read_err)? {
+            if !spool::known_kind(r.kind) {
+                unknown.push(r.to_record());
+                continue;
+            }
+            if r.kind != spool::KIND_FRAME {
+                continue;
+            }
+            session_key(r.tenant, r.sid, &mut key);
+            let i = match index.get(key.as_slice()) {
+                Some(&i) => i,
+                None => {
+                    sessions.push(SegSession {
+                        floor: env.identity.floor(r.tenant, r.sid).unwrap_or_default(),
+                        ..SegSession::default()
+                    });
+                    index.insert(key.as_slice().into(), sessions.len() - 1);
+                    sessions.len() - 1
+                }
+            };
+            sessions[i].seqs.push(r.seq);
+        }
+        let end_lsn = first + scan.valid().saturating_sub(spool::HEADER) as u64;
+        drop(scan);
         if self.states.len() > MAX_SESSION_STATES {
             self.states.clear();
         }
-        let mut dets: Files<'_, DetectionsBuilder> = BTreeMap::new();
-        let mut acts: Files<'_, ActionsBuilder> = BTreeMap::new();
-        let mut alerts: Files<'_, AlertsBuilder> = BTreeMap::new();
+        // Each partition's file is encoded as its rows arrive (FileBuilder), so a segment's rows
+        // are never all held as Arrow arrays at once.
+        let (mut tenant_index, mut tenants) = (HashMap::new(), Vec::new());
+        let mut parts: Files<EventsBuilder> = BTreeMap::new();
+        let mut dets: Files<DetectionsBuilder> = BTreeMap::new();
+        let mut acts: Files<ActionsBuilder> = BTreeMap::new();
+        let mut alerts: Files<AlertsBuilder> = BTreeMap::new();
         // The lake holds each (tenant, session, seq) once. The spool writer never writes a
         // record twice, but should a frame appear again (in this segment, or shipped before:
         // the session's stored floor holds it), it is skipped and counted, with the rows of
         // what it produced.
-        let mut shipped: HashMap<(&str, &str), sentientiq_core::Held> = HashMap::new();
-        for r in records().filter(|r| r.kind == spool::KIND_FRAME) {
-            if let std::collections::hash_map::Entry::Vacant(v) = shipped.entry((r.tenant, r.sid)) {
-                v.insert(env.identity.floor(r.tenant, r.sid).unwrap_or_default());
-            }
-        }
-        let mut seen: HashSet<(&str, &str, u64)> = HashSet::new();
         let mut duplicates = 0u64;
-        for r in records() {
+        let mut rows = open()?;
+        while let Some(r) = rows.next_record().map_err(read_err)? {
             if !spool::known_kind(r.kind) {
                 continue;
             }
+            session_key(r.tenant, r.sid, &mut key);
+            let mut sess = index.get(key.as_slice()).and_then(|&i| sessions.get_mut(i));
             // Rows with seq 0 come from no frame (a finished alert, an intervention a person
             // pushed): the session's floor says nothing about them.
-            let before = r.seq != 0
-                && shipped
-                    .get(&(r.tenant, r.sid))
-                    .is_some_and(|h| h.contains(r.seq));
-            let again = r.kind == spool::KIND_FRAME && !seen.insert((r.tenant, r.sid, r.seq));
+            let before = r.seq != 0 && sess.as_ref().is_some_and(|s| s.floor.contains(r.seq));
+            let again =
+                r.kind == spool::KIND_FRAME && sess.as_mut().is_some_and(|s| s.again(r.seq));
             if before || again {
                 duplicates += 1;
                 continue;
             }
+            let t = tenant_no(&mut tenant_index, &mut tenants, r.tenant);
             let meta = DetectionMeta {
                 tenant: r.tenant,
                 region,
@@ -353,7 +434,7 @@ impl Shipper {
             if r.kind == spool::KIND_ACTION {
                 match serde_json::from_slice::<ActionRow>(r.frame) {
                     Ok(a) => {
-                        let f = file_of(&mut acts, r.tenant, r.recv_ms);
+                        let f = file_of(&mut acts, t, r.recv_ms);
                         f.rows().push(&meta, &a);
                         f.flush_if_full()?;
                     }
@@ -369,7 +450,7 @@ impl Shipper {
             if r.kind == spool::KIND_ALERT {
                 match serde_json::from_slice::<AlertRow>(r.frame) {
                     Ok(a) => {
-                        let f = file_of(&mut alerts, r.tenant, r.recv_ms);
+                        let f = file_of(&mut alerts, t, r.recv_ms);
                         f.rows().push(&meta, &a);
                         f.flush_if_full()?;
                     }
@@ -385,7 +466,7 @@ impl Shipper {
             if r.kind == spool::KIND_DETECTION {
                 match serde_json::from_slice::<DetectionRow>(r.frame) {
                     Ok(d) => {
-                        let f = file_of(&mut dets, r.tenant, r.recv_ms);
+                        let f = file_of(&mut dets, t, r.recv_ms);
                         f.rows().push(&meta, &d);
                         f.flush_if_full()?;
                     }
@@ -414,17 +495,20 @@ impl Shipper {
                     result: Some(o.r.as_str().to_string()),
                     ..Default::default()
                 };
-                let f = file_of(&mut acts, r.tenant, r.recv_ms);
+                let f = file_of(&mut acts, t, r.recv_ms);
                 f.rows().push(&meta, &a);
                 f.flush_if_full()?;
             }
-            let (user, account, st) = sessions.entry((r.tenant, r.sid)).or_insert_with(|| {
+            // Every frame's session was found by the first pass; should the segment have
+            // changed since (it must not: it is sealed), its rows are still written.
+            let mut extra = SegSession::default();
+            let sess = sess.unwrap_or(&mut extra);
+            // Its section and page come from `self.states` at its first frame here and are
+            // stored back only once the segment's files are, so a retried segment starts from
+            // the same state.
+            let (user, account, st) = sess.rows.get_or_insert_with(|| {
                 let (user, account) = env.identity.user_and_account(r.tenant, r.sid);
-                let st = self
-                    .states
-                    .get(&(r.tenant.to_string(), r.sid.to_string()))
-                    .cloned()
-                    .unwrap_or_default();
+                let st = self.states.get(key.as_slice()).cloned().unwrap_or_default();
                 (user, account, st)
             });
             let m = RowMeta {
@@ -438,16 +522,17 @@ impl Shipper {
                 seq: r.seq,
                 recv_ms: r.recv_ms,
             };
-            let f = file_of(&mut parts, r.tenant, r.recv_ms);
+            let f = file_of(&mut parts, t, r.recv_ms);
             f.rows().push_frame(&m, &frame, st);
             f.flush_if_full()?;
         }
+        drop(rows);
         let mut out = Shipped::default();
         let mut files = Vec::new();
-        finish_all(parts, &mut files)?;
-        finish_all(dets, &mut files)?;
-        finish_all(acts, &mut files)?;
-        finish_all(alerts, &mut files)?;
+        finish_all(parts, &tenants, &mut files)?;
+        finish_all(dets, &tenants, &mut files)?;
+        finish_all(acts, &tenants, &mut files)?;
+        finish_all(alerts, &tenants, &mut files)?;
         for (table, p, rows, file) in files {
             out.rows += rows as u64;
             let (sink, prefix) = self.dest.of(&p.tenant);
@@ -471,19 +556,16 @@ impl Shipper {
         // whose record is gone is still recognised) and the segment can go. Should the floors
         // not be writable now (their store shares the spool's full disk), they wait in memory
         // and the segment goes anyway: deleting it is what frees the disk.
-        for ((tenant, sid), (_, _, st)) in sessions {
-            self.states
-                .insert((tenant.to_string(), sid.to_string()), st);
+        for (key, i) in index {
+            let Some(sess) = sessions.get_mut(i) else {
+                continue;
+            };
+            if let Some((_, _, st)) = sess.rows.take() {
+                self.states.insert(key.clone(), st);
+            }
+            self.pending_floors
+                .push((key, std::mem::take(&mut sess.seqs)));
         }
-        let mut floors: HashMap<(&str, &str), Vec<u64>> = HashMap::new();
-        for r in records().filter(|r| r.kind == spool::KIND_FRAME) {
-            floors.entry((r.tenant, r.sid)).or_default().push(r.seq);
-        }
-        self.pending_floors.extend(
-            floors
-                .into_iter()
-                .map(|((tenant, sid), seqs)| ((tenant.to_string(), sid.to_string()), seqs)),
-        );
         self.write_floors();
         // Records of kinds a newer binary wrote are kept, not deleted with the segment.
         spool::keep_unknown(dir, shard as u32, first, &unknown).map_err(|source| {
@@ -508,5 +590,134 @@ impl Shipper {
             source,
         })?;
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::SpoolShare;
+    use crate::tenants::{Directory, Tenants};
+    use sentientiq_lake::LocalSink;
+    use sentientiq_testkit::{frames, lake::lake_rows};
+
+    const T0: u64 = 1_763_780_000_000;
+
+    fn frame(seq: u64) -> Vec<u8> {
+        let mut v = Vec::new();
+        sentientiq_proto::encode_client(&frames::moves(seq, 2), &mut v);
+        v
+    }
+
+    /// (session, seq) of every `events` row (each frame holds two moves).
+    fn shipped(lake: &Path) -> Vec<(String, u64)> {
+        let mut v: Vec<(String, u64)> = lake_rows(lake).0.into_iter().map(|r| (r.0, r.1)).collect();
+        v.sort();
+        v
+    }
+
+    fn pairs(v: &[(&str, u64)]) -> Vec<(String, u64)> {
+        let mut out: Vec<(String, u64)> = v
+            .iter()
+            .flat_map(|(s, q)| [(s.to_string(), *q), (s.to_string(), *q)])
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn a_segment_is_shipped_once_its_repeats_skipped_and_unknown_records_kept() {
+        let data = tempfile::tempdir().expect("tempdir");
+        let lake = tempfile::tempdir().expect("tempdir");
+        let identity =
+            Arc::new(IdentityStore::open(&data.path().join("identity")).expect("identity"));
+        // s2's seq 1 was shipped before (its stored floor).
+        identity
+            .put_floors(&[("demo", "s2", &[1])], T0)
+            .expect("floor");
+        let env = Env {
+            edge_id: "e1".into(),
+            region: "eu".into(),
+            data_dir: data.path().to_path_buf(),
+            poll: Duration::from_millis(10),
+            tenants: Arc::new(Directory::new(Tenants::new(vec![]))),
+            identity: identity.clone(),
+            spool: Arc::new(SpoolShare::new(&[0], &[0])),
+            metrics: Arc::new(LakeMetrics::default()),
+            shutdown: Arc::new(AtomicBool::new(false)),
+        };
+        let metrics = env.metrics.clone();
+        let mut shipper = Shipper::new(
+            env,
+            Destinations::single(Arc::new(LocalSink::new(lake.path())), ""),
+        );
+        let dir = spool::shard_dir(data.path(), 0);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let record = |kind, sid, seq, body: &[u8], v: &mut Vec<u8>| {
+            spool::encode_kind(kind, T0 + seq, "demo", sid, seq, body, v);
+        };
+        let mut v = spool::header(0).to_vec();
+        record(spool::KIND_FRAME, "s1", 1, &frame(1), &mut v);
+        record(spool::KIND_FRAME, "s2", 1, &frame(1), &mut v); // shipped before
+        record(spool::KIND_FRAME, "s1", 3, &frame(3), &mut v);
+        record(9, "s1", 3, b"{\"future\":true}", &mut v); // a newer binary's kind
+        record(spool::KIND_FRAME, "s1", 2, &frame(2), &mut v); // late, not a repeat
+        record(spool::KIND_FRAME, "s1", 3, &frame(3), &mut v); // a repeat in the segment
+        record(spool::KIND_FRAME, "s2", 2, &frame(2), &mut v);
+        let path = spool::segment_path(&dir, 0);
+        std::fs::write(&path, &v).expect("write");
+
+        let out = shipper.ship(0, &dir, 0, &path).expect("ship");
+        assert_eq!(out.rows, 8);
+        assert_eq!(
+            shipped(lake.path()),
+            pairs(&[("s1", 1), ("s1", 2), ("s1", 3), ("s2", 2)])
+        );
+        assert_eq!(metrics.duplicate_records.load(Ordering::Relaxed), 2);
+        assert!(!path.exists(), "a shipped segment is deleted");
+        let kept = std::fs::read(dir.join(format!("unknown-{:020}.seg", 0))).expect("kept");
+        let (unknown, _) = spool::decode_segment(&kept);
+        assert_eq!(
+            unknown
+                .iter()
+                .map(|r| (r.kind, r.sid.as_str(), r.seq))
+                .collect::<Vec<_>>(),
+            vec![(9, "s1", 3)]
+        );
+        let floor = identity.floor("demo", "s1").expect("floor");
+        assert!((1..=3).all(|q| floor.contains(q)) && !floor.contains(4));
+
+        // The next segment: s1's seq 3 again (shipped: its floor holds it) and a new seq 4.
+        let mut w = spool::header(0).to_vec();
+        record(spool::KIND_FRAME, "s1", 3, &frame(3), &mut w);
+        record(spool::KIND_FRAME, "s1", 4, &frame(4), &mut w);
+        let end = (v.len() - spool::HEADER) as u64;
+        let next = spool::segment_path(&dir, end);
+        std::fs::write(&next, &w).expect("write");
+        shipper.ship(0, &dir, end, &next).expect("ship");
+        assert_eq!(
+            shipped(lake.path()),
+            pairs(&[("s1", 1), ("s1", 2), ("s1", 3), ("s1", 4), ("s2", 2)])
+        );
+        assert_eq!(metrics.duplicate_records.load(Ordering::Relaxed), 3);
+
+        // A segment that cannot be read is an error (retried later), and nothing is lost.
+        let missing = spool::segment_path(&dir, 1 << 40);
+        assert!(matches!(
+            shipper.ship(0, &dir, 1 << 40, &missing),
+            Err(ShipError::Read { .. })
+        ));
+    }
+
+    #[test]
+    fn a_session_key_splits_back_into_its_tenant_and_session() {
+        let mut k = Vec::new();
+        session_key("acme", "s_01", &mut k);
+        assert_eq!(split_key(&k), ("acme".to_string(), "s_01".to_string()));
+        // Tenant and session boundaries cannot be confused.
+        let mut j = Vec::new();
+        session_key("acm", "es_01", &mut j);
+        assert_ne!(k, j);
+        assert_eq!(split_key(&[]), (String::new(), String::new()));
     }
 }
