@@ -66,6 +66,10 @@ struct Args {
     /// Client UDP sockets QUIC connections are spread over.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
     quic_sockets: u32,
+    /// Threads that read and write the QUIC sockets and drive the connections (the sockets are
+    /// spread over them); 0 runs them on the sessions' thread.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=64))]
+    quic_io_threads: u32,
     /// Write the JSON report here.
     #[arg(long)]
     report: Option<std::path::PathBuf>,
@@ -380,6 +384,7 @@ fn quic_opts(a: &Args, hosts: &[String]) -> Result<QuicOpts> {
         pins,
         sessions_per_connection: a.quic_sessions_per_connection as usize,
         sockets: a.quic_sockets as usize,
+        io_threads: a.quic_io_threads as usize,
     })
 }
 

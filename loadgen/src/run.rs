@@ -111,6 +111,9 @@ pub struct QuicOpts {
     /// Client UDP sockets the connections are spread over (each its own 4-tuple, so the edge's
     /// kernel spreads them over its shards).
     pub sockets: usize,
+    /// Threads that drive the sockets and connections (the sockets spread over them); 0: the
+    /// sessions' own thread.
+    pub io_threads: usize,
 }
 
 /// Per-transport counts, for comparing transports within one run.
@@ -345,24 +348,79 @@ struct QuicPool {
     opts: QuicOpts,
     clients: Vec<sentientiq_client::Client>,
     groups: RefCell<std::collections::HashMap<usize, Rc<Slot>>>,
+    /// Declared last: stopped once the clients are gone.
+    _io: IoThreads,
+}
+
+/// Threads, each a current-thread tokio runtime, that drive the QUIC clients' sockets and
+/// connections ([`QuicOpts::io_threads`]). With 10 000 connections on the sessions' one thread,
+/// that thread fell behind reading its sockets (165 MB queued in them at the end of a run,
+/// ack p50 10.8 s: `bench/runs/2026-12-02-vm/quic-10k-tail/`).
+struct IoThreads {
+    handles: Vec<tokio::runtime::Handle>,
+    stops: Vec<tokio::sync::oneshot::Sender<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl IoThreads {
+    fn start(n: usize) -> Result<IoThreads, String> {
+        let mut io = IoThreads {
+            handles: Vec::new(),
+            stops: Vec::new(),
+            threads: Vec::new(),
+        };
+        for i in 0..n {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| format!("QUIC I/O runtime: {e}"))?;
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            io.handles.push(rt.handle().clone());
+            io.stops.push(stop);
+            io.threads.push(
+                std::thread::Builder::new()
+                    .name(format!("quic-io-{i}"))
+                    .spawn(move || {
+                        rt.block_on(async {
+                            let _ = stopped.await;
+                        });
+                    })
+                    .map_err(|e| format!("QUIC I/O thread: {e}"))?,
+            );
+        }
+        Ok(io)
+    }
+}
+
+impl Drop for IoThreads {
+    fn drop(&mut self) {
+        for s in self.stops.drain(..) {
+            let _ = s.send(());
+        }
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
 }
 
 impl QuicPool {
     fn new(q: &QuicOpts) -> Result<QuicPool, String> {
+        let io = IoThreads::start(q.io_threads)?;
         let mut clients = Vec::new();
-        for _ in 0..q.sockets.max(1) {
-            clients.push(
-                sentientiq_client::Client::with_socket(
-                    client_socket().map_err(|e| format!("QUIC client socket: {e}"))?,
-                    sentientiq_client::Trust::Pins(q.pins.clone()),
-                )
-                .map_err(|e| format!("QUIC client: {e}"))?,
-            );
+        for s in 0..q.sockets.max(1) {
+            let socket = client_socket().map_err(|e| format!("QUIC client socket: {e}"))?;
+            let trust = sentientiq_client::Trust::Pins(q.pins.clone());
+            let client = match io.handles.get(s % io.handles.len().max(1)) {
+                Some(h) => sentientiq_client::Client::with_socket_on(socket, trust, h.clone()),
+                None => sentientiq_client::Client::with_socket(socket, trust),
+            };
+            clients.push(client.map_err(|e| format!("QUIC client: {e}"))?);
         }
         Ok(QuicPool {
             opts: q.clone(),
             clients,
             groups: RefCell::new(std::collections::HashMap::new()),
+            _io: io,
         })
     }
 
@@ -398,8 +456,11 @@ impl QuicPool {
                 c.close(sentientiq_client::code::NORMAL, "done");
             }
         }
+        // One 2 s deadline for all of them, not 2 s each: with the 64 sockets of a 10k run
+        // whose connections still held data, waiting in turn took over 100 s.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
         for c in &self.clients {
-            let _ = tokio::time::timeout(Duration::from_secs(2), c.wait_idle()).await;
+            let _ = tokio::time::timeout_at(deadline, c.wait_idle()).await;
         }
     }
 }

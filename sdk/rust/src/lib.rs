@@ -84,6 +84,35 @@ pub enum Error {
     Timeout(Duration),
 }
 
+/// quinn's tokio runtime, on a given runtime rather than the caller's ([`Client::with_socket_on`]).
+#[derive(Debug)]
+struct OnRuntime(tokio::runtime::Handle);
+
+impl quinn::Runtime for OnRuntime {
+    fn new_timer(&self, at: std::time::Instant) -> std::pin::Pin<Box<dyn quinn::AsyncTimer>> {
+        let _in = self.0.enter();
+        quinn::TokioRuntime.new_timer(at)
+    }
+
+    fn spawn(&self, future: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) {
+        self.0.spawn(future);
+    }
+
+    fn wrap_udp_socket(
+        &self,
+        socket: std::net::UdpSocket,
+    ) -> std::io::Result<Arc<dyn quinn::AsyncUdpSocket>> {
+        // Registered with `io`'s reactor, where the endpoint's driver polls it.
+        let _in = self.0.enter();
+        quinn::TokioRuntime.wrap_udp_socket(socket)
+    }
+
+    fn now(&self) -> std::time::Instant {
+        let _in = self.0.enter();
+        quinn::TokioRuntime.now()
+    }
+}
+
 /// A QUIC endpoint for talking to edges: one UDP socket, any number of connections.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -107,6 +136,30 @@ impl Client {
         socket: std::net::UdpSocket,
         trust: Trust,
         bytes: Option<u32>,
+    ) -> Result<Client, Error> {
+        let runtime = quinn::default_runtime()
+            .ok_or_else(|| std::io::Error::other("no tokio runtime for the QUIC client"))?;
+        Client::build(socket, trust, bytes, runtime)
+    }
+
+    /// As [`Client::with_socket`], with the client's I/O (its socket, its connections' QUIC
+    /// state and timers) driven by the tokio runtime behind `io` instead of the caller's. A
+    /// caller whose own thread is busy keeps its connections read and acknowledged on another:
+    /// the loadgen's one session thread, reading 10 000 connections' datagrams as well, fell
+    /// behind by seconds (`bench/runs/2026-12-02-vm/quic-10k-tail/`).
+    pub fn with_socket_on(
+        socket: std::net::UdpSocket,
+        trust: Trust,
+        io: tokio::runtime::Handle,
+    ) -> Result<Client, Error> {
+        Client::build(socket, trust, None, Arc::new(OnRuntime(io)))
+    }
+
+    fn build(
+        socket: std::net::UdpSocket,
+        trust: Trust,
+        bytes: Option<u32>,
+        runtime: Arc<dyn quinn::Runtime>,
     ) -> Result<Client, Error> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
@@ -145,8 +198,6 @@ impl Client {
             transport.stream_receive_window(b.into());
         }
         cfg.transport_config(Arc::new(transport));
-        let runtime = quinn::default_runtime()
-            .ok_or_else(|| std::io::Error::other("no tokio runtime for the QUIC client"))?;
         let mut endpoint =
             quinn::Endpoint::new(quinn::EndpointConfig::default(), None, socket, runtime)?;
         endpoint.set_default_client_config(cfg);

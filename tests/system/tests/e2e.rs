@@ -1218,6 +1218,8 @@ fn the_loadgen_against_a_real_edge_gets_exactly_what_the_core_detects_offline() 
             )],
             sessions_per_connection: 3,
             sockets: 2,
+            // The sockets driven on a thread of their own, as the loadgen does by default.
+            io_threads: 1,
         }),
     };
     let stats = Rc::new(RefCell::new(Stats::default()));
