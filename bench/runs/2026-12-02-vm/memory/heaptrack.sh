@@ -8,7 +8,10 @@ set -eu
 BIN=$1; OUT=$2
 mkdir -p "$OUT"; cp /work/main/bench/cases/ws-10k/edge.toml "$OUT/"; cd "$OUT"
 (heaptrack -o "$OUT/ht" "$BIN/sentientiq-edge" --config edge.toml > ht.out 2> edge.log &)
-sleep 5
+# Wait for the listener (heaptrack slows the edge's start: a fixed 5 s was not always enough,
+# and sessions started before it were refused).
+for _ in $(seq 600); do { exec 3<>/dev/tcp/127.0.0.1/7460; } 2>/dev/null && { exec 3>&-; break; }; sleep 0.1; done
+sleep 1
 "$BIN/sentientiq-loadgen" --edge ws://127.0.0.1:7460/v1/ws --sessions 4000 --duration 75s \
   --ramp 5s --seed 1 --report r.json | tail -3
 pkill -TERM -f "sentientiq-edge --config edge.toml"; sleep 8
