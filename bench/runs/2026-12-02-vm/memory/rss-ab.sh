@@ -10,7 +10,7 @@ OUT="bench/runs/$(date -u +%F)-$(hostname)/$LABEL"
 mkdir -p "$OUT"
 sample() {
   local f=$1 pid="" t=0
-  for _ in $(seq 600); do pid=$(pgrep -f "sentientiq-edge --config edge.toml" | head -1) && break; sleep 0.2; done
+  for _ in $(seq 600); do pid=$(pgrep -f "sentientiq-edge --config edge.toml" | head -1); [ -n "$pid" ] && break; sleep 0.2; done
   : > "$f"
   while [ -n "$pid" ] && [ -r "/proc/$pid/status" ]; do
     awk -v t="$t" '/VmRSS/ {r=$2} /VmHWM/ {h=$2} END {if (r) print t, r, h}' "/proc/$pid/status" >> "$f" 2>/dev/null || true
