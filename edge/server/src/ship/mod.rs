@@ -48,28 +48,21 @@ pub enum ShipError {
     },
 }
 
-/// A session's key in the shipper's maps: the tenant's length, the tenant, the session id.
-/// Built into one reused buffer per record, so finding a record's session allocates nothing.
+/// A session's key in the shipper's maps: the tenant's length (u32 LE), the tenant, the session
+/// id. Built into one reused buffer per record, so finding a record's session allocates nothing.
 fn session_key(tenant: &str, sid: &str, out: &mut Vec<u8>) {
     out.clear();
-    out.push(tenant.len().min(255) as u8);
+    out.extend_from_slice(&(tenant.len() as u32).to_le_bytes());
     out.extend_from_slice(tenant.as_bytes());
     out.extend_from_slice(sid.as_bytes());
-}
-
-/// The tenant and session id of a [`session_key`].
-fn split_key(key: &[u8]) -> (String, String) {
-    let tl = usize::from(key.first().copied().unwrap_or(0)).min(key.len().saturating_sub(1));
-    let (t, s) = key.get(1..).unwrap_or_default().split_at(tl);
-    (
-        String::from_utf8_lossy(t).into_owned(),
-        String::from_utf8_lossy(s).into_owned(),
-    )
 }
 
 /// A session with frames in the segment being shipped.
 #[derive(Debug, Default)]
 struct SegSession {
+    /// Its tenant and id, for its floors.
+    tenant: String,
+    sid: String,
     /// What was shipped of it before (its stored floor).
     floor: sentientiq_core::Held,
     /// Its frames' seqs in this segment, in record order (found by the first pass).
@@ -88,7 +81,7 @@ impl SegSession {
     /// is looked for among the earlier ones.
     fn again(&mut self, seq: u64) -> bool {
         let earlier = &self.seqs[..self.passed.min(self.seqs.len())];
-        let again = self.passed > 0 && seq <= self.top && earlier.contains(&seq);
+        let again = seq <= self.top && earlier.contains(&seq);
         self.passed += 1;
         self.top = self.top.max(seq);
         again
@@ -176,9 +169,8 @@ pub struct Env {
 pub struct Shipper {
     env: Env,
     dest: Destinations,
-    /// Shipped seqs per session ([`session_key`]) not yet recorded in the floors (their store
-    /// failed).
-    pending_floors: Vec<(Box<[u8]>, Vec<u64>)>,
+    /// Shipped seqs per session not yet recorded in the floors (their store failed).
+    pending_floors: Vec<((String, String), Vec<u64>)>,
     /// Section and page per session ([`session_key`]), carried from segment to segment.
     states: HashMap<Box<[u8]>, SessionState>,
     /// The tenant directory version `dest` was built for.
@@ -306,15 +298,10 @@ impl Shipper {
         if self.pending_floors.is_empty() {
             return;
         }
-        let keys: Vec<(String, String)> = self
+        let floors: Vec<(&str, &str, &[u64])> = self
             .pending_floors
             .iter()
-            .map(|(k, _)| split_key(k))
-            .collect();
-        let floors: Vec<(&str, &str, &[u64])> = keys
-            .iter()
-            .zip(&self.pending_floors)
-            .map(|((t, s), (_, q))| (t.as_str(), s.as_str(), q.as_slice()))
+            .map(|((t, s), q)| (t.as_str(), s.as_str(), q.as_slice()))
             .collect();
         match self
             .env
@@ -380,6 +367,8 @@ impl Shipper {
                 Some(&i) => i,
                 None => {
                     sessions.push(SegSession {
+                        tenant: r.tenant.to_owned(),
+                        sid: r.sid.to_owned(),
                         floor: env.identity.floor(r.tenant, r.sid).unwrap_or_default(),
                         ..SegSession::default()
                     });
@@ -561,10 +550,14 @@ impl Shipper {
                 continue;
             };
             if let Some((_, _, st)) = sess.rows.take() {
-                self.states.insert(key.clone(), st);
+                self.states.insert(key, st);
             }
+            let who = (
+                std::mem::take(&mut sess.tenant),
+                std::mem::take(&mut sess.sid),
+            );
             self.pending_floors
-                .push((key, std::mem::take(&mut sess.seqs)));
+                .push((who, std::mem::take(&mut sess.seqs)));
         }
         self.write_floors();
         // Records of kinds a newer binary wrote are kept, not deleted with the segment.
@@ -710,14 +703,15 @@ mod tests {
     }
 
     #[test]
-    fn a_session_key_splits_back_into_its_tenant_and_session() {
-        let mut k = Vec::new();
+    fn session_keys_keep_tenant_and_session_apart() {
+        let (mut k, mut j) = (Vec::new(), Vec::new());
         session_key("acme", "s_01", &mut k);
-        assert_eq!(split_key(&k), ("acme".to_string(), "s_01".to_string()));
-        // Tenant and session boundaries cannot be confused.
-        let mut j = Vec::new();
         session_key("acm", "es_01", &mut j);
         assert_ne!(k, j);
-        assert_eq!(split_key(&[]), (String::new(), String::new()));
+        session_key("acme", "s_01", &mut j);
+        assert_eq!(
+            k, j,
+            "the same session, the same key (the buffer is reused)"
+        );
     }
 }
