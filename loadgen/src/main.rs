@@ -440,3 +440,19 @@ fn offline(a: &Args, mix: &Mix) -> Result<()> {
         .context("stdout")?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quic_io_threads_take_0_to_64() {
+        let parse = |n: &str| Args::try_parse_from(["sentientiq-loadgen", "--quic-io-threads", n]);
+        assert_eq!(parse("63").expect("63").quic_io_threads, 63);
+        assert_eq!(parse("64").expect("64").quic_io_threads, 64);
+        assert!(parse("65").is_err(), "one more than the cap is refused");
+        assert_eq!(parse("0").expect("0").quic_io_threads, 0);
+        let default = Args::try_parse_from(["sentientiq-loadgen"]).expect("defaults");
+        assert_eq!(default.quic_io_threads, 1);
+    }
+}
