@@ -419,7 +419,10 @@ async fn shard_main(
         let sh = shard.clone();
         glommio::spawn_local(async move {
             while let Some(m) = rx.recv().await {
-                sh.borrow_mut().on_msg(m);
+                let conns = sh.borrow_mut().on_msg(m);
+                for h in conns {
+                    glommio::spawn_local(crate::ingest::ws::adopt(sh.clone(), h)).detach();
+                }
             }
         })
         .detach();

@@ -108,6 +108,49 @@ fn a_reconnect_resumes_without_loss_or_duplicates() {
     assert_eq!(edge.metric("siq_frames_total"), 4.0);
 }
 
+/// A WebSocket connection is given, after its hello, to the shard that owns its session: no
+/// frame or ack crosses the mesh, frames sent in the same write as the hello travel with the
+/// connection, and both shards' connection counts come back to zero.
+#[test]
+fn a_websocket_is_served_by_the_shard_that_owns_its_session() {
+    let edge = Edge::start(2, "");
+    let n = 24;
+    let mut clients = Vec::new();
+    for i in 0..n {
+        let mut c = edge.ws();
+        let sid = format!("s_e2e_owner_{i:010}");
+        // The hello and the first batch in one write (tungstenite buffers until the flush).
+        for f in [ClientFrame::Hello(hello(&sid, None)), moves(1, 5 + i)] {
+            c.ws.write(Message::Binary(client_to_vec(&f).into()))
+                .expect("write");
+        }
+        c.ws.flush().expect("flush");
+        clients.push(c);
+    }
+    for c in &mut clients {
+        assert!(matches!(c.frame(), EdgeFrame::Welcome(_)));
+        c.until_ack(1);
+        c.send(&moves(2, 3));
+        c.until_ack(2);
+    }
+    assert_eq!(edge.metric("siq_frames_total"), (2 * n) as f64);
+    assert_eq!(edge.metric("siq_live_sessions"), n as f64);
+    assert_eq!(
+        edge.metric("siq_forwarded_frames_total"),
+        0.0,
+        "every session's frames were handled where its connection is"
+    );
+    // Each connection lands on either shard (SO_REUSEPORT) and its session is owned by
+    // either (a hash): about half are handed over; none at all would be 2^-24 likely.
+    let handed = edge.metric("siq_ws_handoffs_total");
+    assert!(handed >= 1.0 && handed < n as f64, "{handed} handed over");
+    drop(clients);
+    // Only the scrape's own connection stays open.
+    poll("connections closed on both shards", || {
+        (edge.metric_with("siq_open_connections", "transport=\"tcp\"") == 1.0).then_some(())
+    });
+}
+
 #[test]
 fn kill_9_loses_no_acked_frame_and_a_replay_adds_nothing() {
     let mut edge = Edge::start(2, "");

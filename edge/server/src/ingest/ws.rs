@@ -19,8 +19,8 @@ use super::hello::{self, From};
 use super::http::{self, Request, Response};
 use super::route::{Route, err_frame};
 use crate::clock::now_ms;
-use crate::shard::msg::conn_queue;
-use crate::shard::{Out, ShardRef};
+use crate::shard::msg::{Handoff, conn_queue};
+use crate::shard::{Out, ShardRef, owner};
 use crate::telemetry::ShardMetrics;
 
 type Ws = WebSocketStream<TcpStream>;
@@ -128,6 +128,101 @@ impl Quiet {
     }
 }
 
+/// The first WebSocket message, as far as the edge reads it itself (RFC 6455 §5.2).
+#[derive(Debug, PartialEq, Eq)]
+enum FirstMsg {
+    /// More bytes are needed.
+    Need,
+    /// One complete, unfragmented, masked binary message of at most `max` bytes, unmasked,
+    /// and how many bytes of the input it took.
+    Binary { payload: Vec<u8>, used: usize },
+    /// Anything else (text, a control frame, fragments, no mask, reserved bits, over `max`):
+    /// the WebSocket library reads it from the start and answers as it always has.
+    Other,
+}
+
+/// Parses the first client message at the start of `buf`. Only what a conforming SDK sends
+/// first, a hello in one masked binary frame, is taken; everything else is left to the
+/// library, so this reader adds no rules of its own.
+fn first_message(buf: &[u8], max: usize) -> FirstMsg {
+    let [b0, b1, ..] = *buf else {
+        return FirstMsg::Need;
+    };
+    // FIN, no reserved bits, opcode 2 (binary); masked, as every client frame must be.
+    if b0 != 0x82 || b1 & 0x80 == 0 {
+        return FirstMsg::Other;
+    }
+    let (len, at) = match b1 & 0x7f {
+        126 => match buf.get(2..4) {
+            Some(b) => (u64::from(u16::from_be_bytes([b[0], b[1]])), 4),
+            None => return FirstMsg::Need,
+        },
+        127 => match buf.get(2..10).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
+            Some(b) => (u64::from_be_bytes(b), 10),
+            None => return FirstMsg::Need,
+        },
+        n => (u64::from(n), 2),
+    };
+    let Some(len) = usize::try_from(len).ok().filter(|l| *l <= max) else {
+        return FirstMsg::Other;
+    };
+    let Some(mask) = buf.get(at..at + 4) else {
+        return FirstMsg::Need;
+    };
+    let Some(body) = buf.get(at + 4..at + 4 + len) else {
+        return FirstMsg::Need;
+    };
+    let payload = body
+        .iter()
+        .zip(mask.iter().cycle())
+        .map(|(b, m)| b ^ m)
+        .collect();
+    FirstMsg::Binary {
+        payload,
+        used: at + 4 + len,
+    }
+}
+
+/// What reading the first message gave.
+enum First {
+    /// A binary message, and the bytes read after it.
+    Binary(Vec<u8>, Vec<u8>),
+    /// Something for the WebSocket library (every byte read so far).
+    Other(Vec<u8>),
+    /// No complete message in time (every byte read so far).
+    Late(Vec<u8>),
+    /// The connection closed or failed.
+    Gone,
+}
+
+/// Reads the first message from the socket (after `buf`, bytes already read) by `until`.
+/// At most the message's header, `max` bytes and one read's worth past them are held.
+async fn read_first(stream: &mut TcpStream, mut buf: Vec<u8>, until: Instant, max: usize) -> First {
+    use futures_lite::AsyncReadExt;
+    let mut chunk = vec![0u8; 4096];
+    loop {
+        match first_message(&buf, max) {
+            FirstMsg::Binary { payload, used } => {
+                buf.drain(..used);
+                return First::Binary(payload, buf);
+            }
+            FirstMsg::Other => return First::Other(buf),
+            FirstMsg::Need => {}
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        let read = futures_lite::future::or(async { Some(stream.read(&mut chunk).await) }, async {
+            glommio::timer::sleep(left).await;
+            None
+        })
+        .await;
+        match read {
+            Some(Ok(0) | Err(_)) => return First::Gone,
+            Some(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+            None => return First::Late(buf),
+        }
+    }
+}
+
 async fn close(ws: &mut Ws, code: u16, reason: &str) {
     let _ = ws
         .close(Some(CloseFrame {
@@ -173,47 +268,38 @@ pub async fn serve(shard: ShardRef, mut stream: TcpStream, req: Request) {
     if http::write(&mut stream, &resp, false).await.is_err() {
         return;
     }
-    let cfg = WebSocketConfig::default()
-        .read_buffer_size(4096)
-        .write_buffer_size(0)
-        .max_write_buffer_size(node.edge.write_buffer_bytes)
-        .max_message_size(Some(Limits::DEFAULT.max_frame_bytes))
-        .max_frame_size(Some(Limits::DEFAULT.max_frame_bytes));
     let peer = stream
         .peer_addr()
         .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |a| a.ip());
-    let mut ws =
-        WebSocketStream::from_partially_read(stream, req.rest.clone(), Role::Server, Some(cfg))
-            .await;
     let origin = req.header("origin").map(str::to_string);
-    let header_deadline = Duration::from_millis(node.edge.header_timeout_ms);
+    let until = Instant::now() + Duration::from_millis(node.edge.header_timeout_ms);
+    let cfg = ws_config(&node);
 
-    // The first message must be `hello`.
-    let first = futures_lite::future::or(async { Some(ws.next().await) }, async {
-        glommio::timer::sleep(header_deadline).await;
-        None
-    })
-    .await;
-    let bytes = match first {
-        Some(Some(Ok(Message::Binary(b)))) => b,
-        None => return close(&mut ws, 1008, "no hello in time").await,
-        Some(Some(Err(WsError::Capacity(_)))) => {
-            return refuse(&mut ws, &m, ErrorCode::TooBig, "frame over 128 KiB").await;
+    // The first message must be `hello`. The edge reads it itself while the socket is still
+    // its own to give away: once the hello names the session, the connection goes to the
+    // shard that owns the session, so its frames and acks never cross the mesh.
+    let max = Limits::DEFAULT.max_frame_bytes;
+    let (start, bytes) = match read_first(&mut stream, req.rest.clone(), until, max).await {
+        First::Binary(payload, rest) => (Start::Raw(stream, rest), payload),
+        First::Other(read) => {
+            let mut ws =
+                WebSocketStream::from_partially_read(stream, read, Role::Server, Some(cfg)).await;
+            match first_by_library(&mut ws, &m, until).await {
+                Some(b) => (Start::Ws(ws), b),
+                None => return,
+            }
         }
-        Some(Some(Ok(_))) => {
-            return refuse(
-                &mut ws,
-                &m,
-                ErrorCode::BadFrame,
-                "the first frame must be a binary hello",
-            )
-            .await;
+        First::Late(read) => {
+            let mut ws =
+                WebSocketStream::from_partially_read(stream, read, Role::Server, Some(cfg)).await;
+            return close(&mut ws, 1008, "no hello in time").await;
         }
-        Some(_) => return,
+        First::Gone => return,
     };
-    let hello = match decode_client(&bytes, &Limits::DEFAULT) {
+    let mut hello = match decode_client(&bytes, &Limits::DEFAULT) {
         Ok(ClientFrame::Hello(h)) => h,
         Ok(_) => {
+            let mut ws = start.ws(cfg).await;
             return refuse(
                 &mut ws,
                 &m,
@@ -222,15 +308,192 @@ pub async fn serve(shard: ShardRef, mut stream: TcpStream, req: Request) {
             )
             .await;
         }
-        Err(e) => return refuse(&mut ws, &m, e.code(), &e.to_string()).await,
+        Err(e) => {
+            let mut ws = start.ws(cfg).await;
+            return refuse(&mut ws, &m, e.code(), &e.to_string()).await;
+        }
+    };
+    let key_h = sentientiq_tenant::key_hash(hello.key.as_str());
+    let tenants = node.tenants.load();
+    let ti = match hello::tenant_for(&tenants, &key_h, From::Web(origin.as_deref())) {
+        Ok(ti) => ti,
+        Err(r) => {
+            let mut ws = start.ws(cfg).await;
+            return refuse(&mut ws, &m, r.code, r.msg).await;
+        }
+    };
+    let own = owner(&tenants.get(ti).id, hello.sid.as_str(), node.nshards);
+    drop(tenants);
+    let ws = match start {
+        Start::Raw(stream, rest) => {
+            match hand_over(&shard, own, stream, rest, hello, ti, key_h, peer) {
+                Ok(()) => return,
+                Err((stream, rest, h)) => {
+                    hello = *h;
+                    WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(cfg))
+                        .await
+                }
+            }
+        }
+        Start::Ws(ws) => ws,
+    };
+    session(shard, ws, hello, ti, key_h, peer).await
+}
+
+/// The WebSocket settings of every session.
+fn ws_config(node: &crate::node::Node) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0)
+        .max_write_buffer_size(node.edge.write_buffer_bytes)
+        .max_message_size(Some(Limits::DEFAULT.max_frame_bytes))
+        .max_frame_size(Some(Limits::DEFAULT.max_frame_bytes))
+}
+
+/// A connection after its first message: the socket with the bytes read past that message, or
+/// already the library's stream. One per connection, for its first moments only.
+#[allow(clippy::large_enum_variant)]
+enum Start {
+    Raw(TcpStream, Vec<u8>),
+    Ws(Ws),
+}
+
+impl Start {
+    async fn ws(self, cfg: WebSocketConfig) -> Ws {
+        match self {
+            Start::Raw(stream, rest) => {
+                WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(cfg)).await
+            }
+            Start::Ws(ws) => ws,
+        }
+    }
+}
+
+/// The first message read by the WebSocket library (whatever the edge's own reader left to
+/// it), answered as the protocol says when it is not a binary message in time.
+async fn first_by_library(ws: &mut Ws, m: &ShardMetrics, until: Instant) -> Option<Vec<u8>> {
+    let left = until.saturating_duration_since(Instant::now());
+    let first = futures_lite::future::or(async { Some(ws.next().await) }, async {
+        glommio::timer::sleep(left).await;
+        None
+    })
+    .await;
+    match first {
+        Some(Some(Ok(Message::Binary(b)))) => Some(b.to_vec()),
+        None => {
+            close(ws, 1008, "no hello in time").await;
+            None
+        }
+        Some(Some(Err(WsError::Capacity(_)))) => {
+            refuse(ws, m, ErrorCode::TooBig, "frame over 128 KiB").await;
+            None
+        }
+        Some(Some(Ok(_))) => {
+            refuse(
+                ws,
+                m,
+                ErrorCode::BadFrame,
+                "the first frame must be a binary hello",
+            )
+            .await;
+            None
+        }
+        Some(_) => None,
+    }
+}
+
+/// Gives the connection to `own`, the shard that owns its session, with the bytes read past
+/// the hello. It stays here (and its frames cross the mesh, as a beacon's or a QUIC stream's
+/// do) when this shard is the owner, when the owner is at its connection cap, or when the
+/// socket cannot be duplicated; then the arguments come back.
+// The `Err` path gives the connection back to be served here: once per connection.
+#[allow(
+    clippy::type_complexity,
+    clippy::too_many_arguments,
+    clippy::result_large_err
+)]
+fn hand_over(
+    shard: &ShardRef,
+    own: usize,
+    stream: TcpStream,
+    rest: Vec<u8>,
+    hello: sentientiq_proto::Hello,
+    ti: usize,
+    key_h: [u8; 32],
+    peer: std::net::IpAddr,
+) -> Result<(), (TcpStream, Vec<u8>, Box<sentientiq_proto::Hello>)> {
+    use std::os::fd::{AsRawFd, BorrowedFd};
+    let s = shard.borrow();
+    let room = s.node.metrics.get(own).is_some_and(|m| {
+        (m.connections.load(std::sync::atomic::Ordering::Relaxed) as usize)
+            < s.node.edge.max_connections_per_shard
+    });
+    if own == s.id || !room || !s.reaches(own) {
+        return Err((stream, rest, Box::new(hello)));
+    }
+    drop(s);
+    #[allow(unsafe_code)]
+    // SAFETY: `stream` owns this open descriptor for the whole borrow.
+    let fd = unsafe { BorrowedFd::borrow_raw(stream.as_raw_fd()) }.try_clone_to_owned();
+    let Ok(fd) = fd else {
+        return Err((stream, rest, Box::new(hello)));
+    };
+    // Our descriptor closes here; the socket lives on in the duplicate, now the owner's.
+    drop(stream);
+    shard.borrow_mut().hand_over(
+        own,
+        Handoff {
+            fd,
+            rest,
+            hello,
+            tenant: ti,
+            key_h,
+            peer,
+        },
+    );
+    Ok(())
+}
+
+/// Serves a connection another shard handed over ([`hand_over`]): this shard owns its session.
+pub async fn adopt(shard: ShardRef, h: Handoff) {
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    let (node, m) = {
+        let s = shard.borrow();
+        (s.node.clone(), s.metrics().clone())
+    };
+    ShardMetrics::add(&m.connections, 1);
+    #[allow(unsafe_code)]
+    // SAFETY: the handoff owns this open TCP socket's descriptor and gives it up here.
+    let stream = unsafe { TcpStream::from_raw_fd(h.fd.into_raw_fd()) };
+    let ws =
+        WebSocketStream::from_partially_read(stream, h.rest, Role::Server, Some(ws_config(&node)))
+            .await;
+    session(shard, ws, h.hello, h.tenant, h.key_h, h.peer).await;
+    m.connections
+        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A session after its hello: frames in and acks, detections and interventions out until
+/// either side ends it.
+async fn session(
+    shard: ShardRef,
+    mut ws: Ws,
+    hello: sentientiq_proto::Hello,
+    ti: usize,
+    key_h: [u8; 32],
+    peer: std::net::IpAddr,
+) {
+    let (node, m) = {
+        let s = shard.borrow();
+        (s.node.clone(), s.metrics().clone())
     };
     let tenants = node.tenants.load();
     let mut seen_version = node.tenants.version();
-    let key_h = sentientiq_tenant::key_hash(hello.key.as_str());
-    let ti = match hello::tenant_for(&tenants, &key_h, From::Web(origin.as_deref())) {
-        Ok(ti) => ti,
-        Err(r) => return refuse(&mut ws, &m, r.code, r.msg).await,
-    };
+    // The directory may have changed since the hello was checked (or while the connection
+    // travelled to this shard).
+    if !hello::still_valid(&tenants, &key_h, ti) {
+        return refuse(&mut ws, &m, ErrorCode::BadKey, "write key revoked").await;
+    }
     let tenant = tenants.get(ti);
     let (tx, rx) = conn_queue();
     let route = Route::open(&shard, ti, hello.sid.clone(), peer, tx);
@@ -370,6 +633,117 @@ pub async fn serve(shard: ShardRef, mut stream: TcpStream, req: Request) {
 mod tests {
     use super::*;
     use glommio::LocalExecutorBuilder;
+
+    /// A client frame laid out as RFC 6455 §5.2 says: `b0` (FIN, reserved bits, opcode), the
+    /// shortest length encoding, then the mask and the masked payload when `mask` is given.
+    fn client_frame(b0: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+        let m = if mask.is_some() { 0x80 } else { 0 };
+        let mut f = vec![b0];
+        match payload.len() {
+            n @ 0..=125 => f.push(m | n as u8),
+            n @ 126..=0xffff => {
+                f.push(m | 126);
+                f.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                f.push(m | 127);
+                f.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        match mask {
+            Some(k) => {
+                f.extend_from_slice(&k);
+                f.extend(payload.iter().zip(k.iter().cycle()).map(|(b, k)| b ^ k));
+            }
+            None => f.extend_from_slice(payload),
+        }
+        f
+    }
+
+    const MASK: Option<[u8; 4]> = Some([0x37, 0xfa, 0x21, 0x3d]);
+    const MAX: usize = Limits::DEFAULT.max_frame_bytes;
+
+    fn payload(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i % 251) as u8).collect()
+    }
+
+    #[test]
+    fn a_masked_binary_message_is_read_whole_and_the_bytes_past_it_are_left() {
+        // Each length encoding: 7-bit, 16-bit, 64-bit.
+        for n in [0, 5, 125, 126, 300, 0xffff, 0x1_0000, 70_000] {
+            let p = payload(n);
+            let mut bytes = client_frame(0x82, &p, MASK);
+            let len = bytes.len();
+            assert_eq!(
+                first_message(&bytes, MAX),
+                FirstMsg::Binary {
+                    payload: p.clone(),
+                    used: len
+                },
+                "{n} bytes"
+            );
+            // A frame sent right behind it stays for the library.
+            bytes.extend_from_slice(&client_frame(0x82, b"next", MASK));
+            assert_eq!(
+                first_message(&bytes, MAX),
+                FirstMsg::Binary {
+                    payload: p,
+                    used: len
+                },
+                "{n} bytes and the next frame"
+            );
+        }
+    }
+
+    #[test]
+    fn every_part_of_a_message_needs_the_rest() {
+        for n in [3, 200, 70_000] {
+            let bytes = client_frame(0x82, &payload(n), MASK);
+            for cut in [0, 1, 2, 3, 5, 9, 11, 13, bytes.len() - 1]
+                .into_iter()
+                .filter(|c| *c < bytes.len())
+            {
+                assert_eq!(
+                    first_message(&bytes[..cut], MAX),
+                    FirstMsg::Need,
+                    "{n} bytes cut at {cut}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_message_of_max_bytes_is_read_and_one_byte_more_is_left_to_the_library() {
+        for (n, read) in [(MAX - 1, true), (MAX, true), (MAX + 1, false)] {
+            let bytes = client_frame(0x82, &payload(n), MASK);
+            let got = first_message(&bytes, MAX);
+            assert_eq!(matches!(got, FirstMsg::Binary { .. }), read, "{n} bytes");
+            if !read {
+                assert_eq!(got, FirstMsg::Other, "known from the header alone");
+                assert_eq!(first_message(&bytes[..10], MAX), FirstMsg::Other);
+            }
+        }
+    }
+
+    #[test]
+    fn anything_but_one_masked_binary_frame_is_left_to_the_library() {
+        for (what, b0, mask) in [
+            ("text", 0x81, MASK),
+            ("a first fragment", 0x02, MASK),
+            ("a continuation", 0x80, MASK),
+            ("a ping", 0x89, MASK),
+            ("a close", 0x88, MASK),
+            ("a reserved bit", 0xc2, MASK),
+            ("no mask", 0x82, None),
+        ] {
+            let bytes = client_frame(b0, b"hello", mask);
+            assert_eq!(first_message(&bytes, MAX), FirstMsg::Other, "{what}");
+        }
+        // A 64-bit length past what memory could hold.
+        let mut huge = vec![0x82, 0x80 | 127];
+        huge.extend_from_slice(&u64::MAX.to_be_bytes());
+        assert_eq!(first_message(&huge, MAX), FirstMsg::Other);
+    }
 
     /// Busy turns keep the ping from being due and do not re-arm the timer each turn; once
     /// the turns stop, it is due a full `every` later, woken by its one timer.

@@ -17,7 +17,7 @@ use glommio::channels::shared_channel::{
     self, ConnectedReceiver, ConnectedSender, SharedReceiver, SharedSender,
 };
 
-use super::msg::{Inbound, Msg, Out};
+use super::msg::{Handoff, Inbound, Msg, Out};
 
 /// One shard's unconnected ends: `senders[p]` sends to shard `p`, `receivers[p]` receives from
 /// shard `p`; both are `None` at the shard's own index.
@@ -135,6 +135,7 @@ mod tests {
 pub enum Item {
     In(Box<Inbound>),
     Out(u64, Out),
+    Conn(Box<Handoff>),
 }
 
 /// Items waiting for one peer, and the doorbell that wakes its flusher.
@@ -168,12 +169,18 @@ pub fn outbox_for(peer: usize, tx: ConnectedSender<Msg>) -> Rc<Outbox> {
     glommio::spawn_local(async move {
         while ring.recv().await.is_some() {
             let items = std::mem::take(&mut *o.items.borrow_mut());
-            let (mut ins, mut outs) = (Vec::new(), Vec::new());
+            let (mut ins, mut outs, mut conns) = (Vec::new(), Vec::new(), Vec::new());
             for it in items {
                 match it {
                     Item::In(i) => ins.push(*i),
                     Item::Out(id, out) => outs.push((id, out)),
+                    Item::Conn(h) => conns.push(*h),
                 }
+            }
+            // A connection whose send fails is closed (its descriptor dropped): it had no
+            // frame acknowledged yet, so its client sends them again elsewhere.
+            if !conns.is_empty() && tx.send(Msg::Conn(conns)).await.is_err() {
+                tracing::error!(peer, "mesh send failed");
             }
             if !ins.is_empty() && tx.send(Msg::In(ins)).await.is_err() {
                 tracing::error!(peer, "mesh send failed");

@@ -23,7 +23,7 @@ use sentientiq_core::identity::AccountInfo;
 use sentientiq_proto::Identify;
 
 pub use crate::placement::owner;
-pub use msg::{ConnRef, Inbound, Msg, Out};
+pub use msg::{ConnRef, Handoff, Inbound, Msg, Out};
 pub use pipeline::{Effect, Env, Loaded, Lookup, Pipeline};
 
 use crate::clock::now_ms;
@@ -212,8 +212,23 @@ impl Shard {
         }
     }
 
-    /// Handles a batch that arrived over the mesh.
-    pub fn on_msg(&mut self, m: Msg) {
+    /// Whether frames and connections can reach shard `peer` over the mesh.
+    pub fn reaches(&self, peer: usize) -> bool {
+        matches!(self.outboxes.get(peer), Some(Some(_)))
+    }
+
+    /// Gives a WebSocket connection to `owner`, the shard that owns its session (see
+    /// [`Shard::reaches`]); without a way there the connection closes, before any ack.
+    pub fn hand_over(&mut self, owner: usize, h: Handoff) {
+        if let Some(Some(ob)) = self.outboxes.get(owner) {
+            ShardMetrics::inc(&self.metrics().handed_over);
+            mesh::push(ob, Item::Conn(Box::new(h)));
+        }
+    }
+
+    /// Handles a batch that arrived over the mesh. Connections handed to this shard are
+    /// returned for the caller to serve.
+    pub fn on_msg(&mut self, m: Msg) -> Vec<Handoff> {
         match m {
             Msg::In(v) => {
                 for inb in v {
@@ -225,7 +240,9 @@ impl Shard {
                     self.deliver_local(id, out);
                 }
             }
+            Msg::Conn(v) => return v,
         }
+        Vec::new()
     }
 
     /// The owner's handling of one frame: the pipeline decides, the shell carries it out.

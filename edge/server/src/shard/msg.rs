@@ -59,11 +59,26 @@ pub struct Inbound {
     pub frame: ClientFrame,
 }
 
+/// A WebSocket connection given to the shard that owns its session, right after its hello.
+#[derive(Debug)]
+pub struct Handoff {
+    /// The connection's socket (a duplicate; the giving shard closed its own descriptor).
+    pub fd: std::os::fd::OwnedFd,
+    /// Bytes the giving shard read past the hello.
+    pub rest: Vec<u8>,
+    pub hello: sentientiq_proto::Hello,
+    /// The tenant's index and the SHA-256 of the write key the hello was checked with.
+    pub tenant: usize,
+    pub key_h: [u8; 32],
+    pub peer: std::net::IpAddr,
+}
+
 /// Cross-shard traffic, batched.
 #[derive(Debug)]
 pub enum Msg {
     In(Vec<Inbound>),
     Out(Vec<(u64, Out)>),
+    Conn(Vec<Handoff>),
 }
 
 #[cfg(test)]

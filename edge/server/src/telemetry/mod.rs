@@ -82,6 +82,8 @@ pub struct ShardMetrics {
     pub unserialisable: AtomicU64,
     pub sessions: AtomicU64,
     pub forwarded: AtomicU64,
+    /// WebSocket connections this shard gave to the shard owning their session.
+    pub handed_over: AtomicU64,
     pub spool_bytes: AtomicU64,
     /// Spool fdatasync latency, µs ([`FSYNC_BUCKETS_US`]).
     pub fsync: Histogram,
@@ -249,7 +251,7 @@ pub fn render_shards(e: &mut Exposition, shards: &[Arc<ShardMetrics>]) {
         &[("transport", "quic")],
         q(|q| &q.connections_total),
     );
-    let rows: [(&str, &str, Kind, u64); 17] = [
+    let rows: [(&str, &str, Kind, u64); 18] = [
         (
             "siq_live_sessions",
             "Sessions in memory.",
@@ -351,6 +353,12 @@ pub fn render_shards(e: &mut Exposition, shards: &[Arc<ShardMetrics>]) {
             "Frames forwarded to their owner shard.",
             Counter,
             sum(shards, |s| &s.forwarded),
+        ),
+        (
+            "siq_ws_handoffs_total",
+            "WebSocket connections given, after their hello, to the shard that owns their session.",
+            Counter,
+            sum(shards, |s| &s.handed_over),
         ),
     ];
     for (name, help, kind, v) in rows {
