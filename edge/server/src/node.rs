@@ -46,6 +46,14 @@ pub struct Node {
 }
 
 impl Node {
+    /// Whether shard `shard` holds fewer open connections than `max_connections_per_shard`:
+    /// what a new connection (accepted there, or handed to it) needs.
+    pub fn has_room(&self, shard: usize) -> bool {
+        self.metrics.get(shard).is_some_and(|m| {
+            (m.connections.load(Ordering::Relaxed) as usize) < self.edge.max_connections_per_shard
+        })
+    }
+
     /// Every shard serves, and every shard's spool can be written.
     pub fn all_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire) == self.nshards

@@ -52,8 +52,7 @@ pub async fn accept_loop(shard: ShardRef, listener: TcpListener) {
             return;
         }
         ShardMetrics::inc(&m.connections_total);
-        let open = m.connections.load(std::sync::atomic::Ordering::Relaxed) as usize;
-        let over = open >= node.edge.max_connections_per_shard;
+        let over = !node.has_room(shard.borrow().id);
         let sh = shard.clone();
         glommio::spawn_local(async move {
             ShardMetrics::add(&m.connections, 1);

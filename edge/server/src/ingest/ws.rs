@@ -6,7 +6,8 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use async_tungstenite::WebSocketStream;
-use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use async_tungstenite::tungstenite::protocol::frame::FrameHeader;
+use async_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use async_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use async_tungstenite::tungstenite::{Error as WsError, Message};
 use futures_util::StreamExt;
@@ -143,33 +144,26 @@ enum FirstMsg {
 
 /// Parses the first client message at the start of `buf`. Only what a conforming SDK sends
 /// first, a hello in one masked binary frame, is taken; everything else is left to the
-/// library, so this reader adds no rules of its own.
+/// library, so this reader adds no rules of its own. The header is the library's own parser's
+/// (`FrameHeader::parse`); unmasking is not public there, so it is done here.
 fn first_message(buf: &[u8], max: usize) -> FirstMsg {
-    let [b0, b1, ..] = *buf else {
-        return FirstMsg::Need;
+    let mut at = std::io::Cursor::new(buf);
+    let (h, len) = match FrameHeader::parse(&mut at) {
+        Ok(Some(h)) => h,
+        Ok(None) => return FirstMsg::Need,
+        Err(_) => return FirstMsg::Other,
     };
-    // FIN, no reserved bits, opcode 2 (binary); masked, as every client frame must be.
-    if b0 != 0x82 || b1 & 0x80 == 0 {
+    // FIN, no reserved bits, binary; masked, as every client frame must be.
+    let (true, false, false, false, OpCode::Data(Data::Binary), Some(mask)) =
+        (h.is_final, h.rsv1, h.rsv2, h.rsv3, h.opcode, h.mask)
+    else {
         return FirstMsg::Other;
-    }
-    let (len, at) = match b1 & 0x7f {
-        126 => match buf.get(2..4) {
-            Some(b) => (u64::from(u16::from_be_bytes([b[0], b[1]])), 4),
-            None => return FirstMsg::Need,
-        },
-        127 => match buf.get(2..10).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
-            Some(b) => (u64::from_be_bytes(b), 10),
-            None => return FirstMsg::Need,
-        },
-        n => (u64::from(n), 2),
     };
     let Some(len) = usize::try_from(len).ok().filter(|l| *l <= max) else {
         return FirstMsg::Other;
     };
-    let Some(mask) = buf.get(at..at + 4) else {
-        return FirstMsg::Need;
-    };
-    let Some(body) = buf.get(at + 4..at + 4 + len) else {
+    let start = at.position() as usize;
+    let Some(body) = buf.get(start..start + len) else {
         return FirstMsg::Need;
     };
     let payload = body
@@ -179,7 +173,7 @@ fn first_message(buf: &[u8], max: usize) -> FirstMsg {
         .collect();
     FirstMsg::Binary {
         payload,
-        used: at + 4 + len,
+        used: start + len,
     }
 }
 
@@ -282,16 +276,14 @@ pub async fn serve(shard: ShardRef, mut stream: TcpStream, req: Request) {
     let (start, bytes) = match read_first(&mut stream, req.rest.clone(), until, max).await {
         First::Binary(payload, rest) => (Start::Raw(stream, rest), payload),
         First::Other(read) => {
-            let mut ws =
-                WebSocketStream::from_partially_read(stream, read, Role::Server, Some(cfg)).await;
+            let mut ws = ws_over(stream, read, cfg).await;
             match first_by_library(&mut ws, &m, until).await {
                 Some(b) => (Start::Ws(ws), b),
                 None => return,
             }
         }
         First::Late(read) => {
-            let mut ws =
-                WebSocketStream::from_partially_read(stream, read, Role::Server, Some(cfg)).await;
+            let mut ws = ws_over(stream, read, cfg).await;
             return close(&mut ws, 1008, "no hello in time").await;
         }
         First::Gone => return,
@@ -330,8 +322,7 @@ pub async fn serve(shard: ShardRef, mut stream: TcpStream, req: Request) {
                 Ok(()) => return,
                 Err((stream, rest, h)) => {
                     hello = *h;
-                    WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(cfg))
-                        .await
+                    ws_over(stream, rest, cfg).await
                 }
             }
         }
@@ -361,12 +352,15 @@ enum Start {
 impl Start {
     async fn ws(self, cfg: WebSocketConfig) -> Ws {
         match self {
-            Start::Raw(stream, rest) => {
-                WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(cfg)).await
-            }
+            Start::Raw(stream, rest) => ws_over(stream, rest, cfg).await,
             Start::Ws(ws) => ws,
         }
     }
+}
+
+/// The library's stream over a connection whose first `read` bytes were read already.
+async fn ws_over(stream: TcpStream, read: Vec<u8>, cfg: WebSocketConfig) -> Ws {
+    WebSocketStream::from_partially_read(stream, read, Role::Server, Some(cfg)).await
 }
 
 /// The first message read by the WebSocket library (whatever the edge's own reader left to
@@ -424,11 +418,7 @@ fn hand_over(
 ) -> Result<(), (TcpStream, Vec<u8>, Box<sentientiq_proto::Hello>)> {
     use std::os::fd::{AsRawFd, BorrowedFd};
     let s = shard.borrow();
-    let room = s.node.metrics.get(own).is_some_and(|m| {
-        (m.connections.load(std::sync::atomic::Ordering::Relaxed) as usize)
-            < s.node.edge.max_connections_per_shard
-    });
-    if own == s.id || !room || !s.reaches(own) {
+    if own == s.id || !s.node.has_room(own) || !s.reaches(own) {
         return Err((stream, rest, Box::new(hello)));
     }
     drop(s);
@@ -465,9 +455,7 @@ pub async fn adopt(shard: ShardRef, h: Handoff) {
     #[allow(unsafe_code)]
     // SAFETY: the handoff owns this open TCP socket's descriptor and gives it up here.
     let stream = unsafe { TcpStream::from_raw_fd(h.fd.into_raw_fd()) };
-    let ws =
-        WebSocketStream::from_partially_read(stream, h.rest, Role::Server, Some(ws_config(&node)))
-            .await;
+    let ws = ws_over(stream, h.rest, ws_config(&node)).await;
     session(shard, ws, h.hello, h.tenant, h.key_h, h.peer).await;
     m.connections
         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
@@ -720,7 +708,8 @@ mod tests {
             assert_eq!(matches!(got, FirstMsg::Binary { .. }), read, "{n} bytes");
             if !read {
                 assert_eq!(got, FirstMsg::Other, "known from the header alone");
-                assert_eq!(first_message(&bytes[..10], MAX), FirstMsg::Other);
+                // The header: 2 bytes, the 64-bit length, the mask.
+                assert_eq!(first_message(&bytes[..14], MAX), FirstMsg::Other);
             }
         }
     }
@@ -742,6 +731,7 @@ mod tests {
         // A 64-bit length past what memory could hold.
         let mut huge = vec![0x82, 0x80 | 127];
         huge.extend_from_slice(&u64::MAX.to_be_bytes());
+        huge.extend_from_slice(&[1, 2, 3, 4]);
         assert_eq!(first_message(&huge, MAX), FirstMsg::Other);
     }
 
