@@ -6,6 +6,11 @@
 # shares, and take CPU and latency from scripts/bench-case.sh runs.
 #
 #   scripts/bench-perf.sh CASE LABEL BIN_DIR
+#
+# PERF_STAT=1 counts instead of sampling: per thread, 10 s of context switches and the
+# syscalls the shards make per frame (membarrier, io_uring_enter, sendto, recvfrom, write,
+# futex, fdatasync), with the edge's CPU ticks and frame counter around them, into
+# /tmp/perf-LABEL.txt. Tracepoints cost time per syscall: use the counts, not its CPU.
 set -u
 cd "$(dirname "$0")/.."
 CASE="bench/cases/${1:?usage: scripts/bench-perf.sh CASE LABEL BIN_DIR}"
@@ -20,10 +25,26 @@ sleep 3
 "$BIN/sentientiq-loadgen" $(cat "$CASE/loadgen.args") --report "$W/r.json" > "$W/lg.txt" 2>&1 &
 L=$!
 sleep 55
-perf record -F 499 -g -p "$E" -o "/tmp/perf-$LABEL.data" -- sleep 15 > /dev/null 2>&1
-wait "$L"
-kill -TERM "$E"; wait "$E"
-perf report -i "/tmp/perf-$LABEL.data" --no-children --sort symbol 2>/dev/null | grep -v "^#" \
-  | grep -v "^$" | head -25 > "/tmp/perf-$LABEL.txt"
-grep -E "ack " "$W/lg.txt" | head -2 >> "/tmp/perf-$LABEL.txt"
+OUT="/tmp/perf-$LABEL.txt"
+if [ -n "${PERF_STAT:-}" ]; then
+  port=$(sed -n 's/^listen = "127.0.0.1:\([0-9]*\)".*/\1/p' "$CASE/edge.toml")
+  frames() { curl -s "http://127.0.0.1:$port/metrics" | grep -E "^siq_(frames|forwarded_frames|ws_handoffs)_total"; }
+  ticks() { awk '{print "edge utime+stime ticks", $14 + $15}' "/proc/$E/stat"; }
+  { ticks; frames; } > "$OUT"
+  ev=context-switches
+  for c in membarrier io_uring_enter sendto recvfrom write futex fdatasync; do
+    ev="$ev,syscalls:sys_enter_$c"
+  done
+  perf stat --per-thread -e "$ev" -p "$E" -- sleep 10 2>&1 | grep -v "not counted" >> "$OUT"
+  { ticks; frames; } >> "$OUT"
+  wait "$L"
+  kill -TERM "$E"; wait "$E"
+else
+  perf record -F 499 -g -p "$E" -o "/tmp/perf-$LABEL.data" -- sleep 15 > /dev/null 2>&1
+  wait "$L"
+  kill -TERM "$E"; wait "$E"
+  perf report -i "/tmp/perf-$LABEL.data" --no-children --sort symbol 2>/dev/null | grep -v "^#" \
+    | grep -v "^$" | head -25 > "$OUT"
+fi
+grep -E "ack " "$W/lg.txt" | head -2 >> "$OUT"
 rm -rf "$W"
