@@ -70,7 +70,7 @@ impl<B: TableBuilder> FileBuilder<B> {
             None => self.writer.insert(ArrowWriter::try_new(
                 Vec::new(),
                 batch.schema(),
-                Some(writer_properties()),
+                Some(writer_properties(&batch.schema())),
             )?),
         };
         w.write(&batch)?;

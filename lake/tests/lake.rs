@@ -119,6 +119,44 @@ fn build() -> RecordBatch {
     eb.finish().expect("batch")
 }
 
+/// Each column's encoding follows its type (`writer_properties`): strings as dictionaries,
+/// integers and times as deltas without a dictionary, floats plain without one.
+#[test]
+fn columns_are_encoded_by_their_type() {
+    use parquet::basic::Encoding;
+    let bytes = write_parquet(&build()).expect("parquet");
+    let r = SerializedFileReader::new(bytes::Bytes::from(bytes)).expect("reader");
+    let meta = r.metadata();
+    let rg = meta.row_group(0);
+    let mut seen = 0;
+    for c in rg.columns() {
+        let name = c.column_path().string();
+        let enc = c.encodings().collect::<Vec<_>>();
+        let dict = c.dictionary_page_offset().is_some();
+        match name.as_str() {
+            "tenant" | "region" | "edge" | "session" | "user" | "account" | "kind" | "label"
+            | "section" | "page" => {
+                assert!(dict, "{name}: a dictionary page ({enc:?})");
+                assert!(enc.contains(&Encoding::RLE_DICTIONARY), "{name}: {enc:?}");
+            }
+            "shard" | "seq" | "idx" | "recv_time" | "client_time" | "time" | "x" | "y" => {
+                assert!(!dict, "{name}: no dictionary page ({enc:?})");
+                assert!(
+                    enc.contains(&Encoding::DELTA_BINARY_PACKED),
+                    "{name}: {enc:?}"
+                );
+            }
+            "value" => {
+                assert!(!dict, "{name}: no dictionary page ({enc:?})");
+                assert!(enc.contains(&Encoding::PLAIN), "{name}: {enc:?}");
+            }
+            other => panic!("a column this test does not know: {other}"),
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, events_schema().fields().len());
+}
+
 #[test]
 fn rows_carry_the_frames_values_and_survive_a_parquet_round_trip() {
     let bytes = write_parquet(&build()).expect("parquet");

@@ -140,7 +140,7 @@ pub(crate) fn write_filtered(
         key: "(the compacted file)".into(),
         source: e,
     };
-    let mut writer = ArrowWriter::try_new(Vec::new(), out.clone(), Some(writer_properties()))
+    let mut writer = ArrowWriter::try_new(Vec::new(), out.clone(), Some(writer_properties(&out)))
         .map_err(parquet)?;
     let mut tally = Tally::default();
     let mut keep = Vec::with_capacity(batch_rows);
