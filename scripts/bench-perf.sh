@@ -9,8 +9,10 @@
 #
 # PERF_STAT=1 counts instead of sampling: per thread, 10 s of context switches and the
 # syscalls the shards make per frame (membarrier, io_uring_enter, sendto, recvfrom, write,
-# futex, fdatasync), with the edge's CPU ticks and frame counter around them, into
-# /tmp/perf-LABEL.txt. Tracepoints cost time per syscall: use the counts, not its CPU.
+# futex, fdatasync), with the edge's CPU ticks (the process's and each thread's), its frame
+# counters and the lake's shipped rows and segments around them, into /tmp/perf-LABEL.txt.
+# Tracepoints cost time per syscall: use the counts, not its CPU. PERF_STAT_S sets the window
+# (default 10 s); 45 s from 55 s covers the first segments' shipping in `ws-10k` (sealed at 60 s).
 set -u
 cd "$(dirname "$0")/.."
 CASE="bench/cases/${1:?usage: scripts/bench-perf.sh CASE LABEL BIN_DIR}"
@@ -28,14 +30,20 @@ sleep 55
 OUT="/tmp/perf-$LABEL.txt"
 if [ -n "${PERF_STAT:-}" ]; then
   port=$(sed -n 's/^listen = "127.0.0.1:\([0-9]*\)".*/\1/p' "$CASE/edge.toml")
-  frames() { curl -s "http://127.0.0.1:$port/metrics" | grep -E "^siq_(frames|forwarded_frames|ws_handoffs)_total"; }
-  ticks() { awk '{print "edge utime+stime ticks", $14 + $15}' "/proc/$E/stat"; }
+  frames() { curl -s "http://127.0.0.1:$port/metrics" | grep -E "^siq_(frames|forwarded_frames|ws_handoffs|lake_rows|lake_segments_shipped)_total"; }
+  # utime+stime are fields 14 and 15 of stat; the thread's name (field 2) has no spaces here.
+  ticks() {
+    awk '{print "edge utime+stime ticks", $14 + $15}' "/proc/$E/stat"
+    for t in /proc/"$E"/task/*; do
+      awk '{print "thread", $2, "utime+stime ticks", $14 + $15}' "$t/stat"
+    done
+  }
   { ticks; frames; } > "$OUT"
   ev=context-switches
   for c in membarrier io_uring_enter sendto recvfrom write futex fdatasync; do
     ev="$ev,syscalls:sys_enter_$c"
   done
-  perf stat --per-thread -e "$ev" -p "$E" -- sleep 10 2>&1 | grep -v "not counted" >> "$OUT"
+  perf stat --per-thread -e "$ev" -p "$E" -- sleep "${PERF_STAT_S:-10}" 2>&1 | grep -v "not counted" >> "$OUT"
   { ticks; frames; } >> "$OUT"
   wait "$L"
   kill -TERM "$E"; wait "$E"
