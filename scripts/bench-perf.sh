@@ -7,8 +7,8 @@
 #
 #   scripts/bench-perf.sh CASE LABEL BIN_DIR
 #
-# PERF_STAT=1 counts instead of sampling: per thread, 10 s of context switches and the
-# syscalls the shards make per frame (membarrier, io_uring_enter, sendto, recvfrom, write,
+# PERF_STAT=1 counts instead of sampling: per thread, over PERF_STAT_S seconds (below), context
+# switches and the syscalls the shards make per frame (membarrier, io_uring_enter, sendto, recvfrom, write,
 # futex, fdatasync), with the edge's CPU ticks (the process's and each thread's), its frame
 # counters and the lake's shipped rows and segments around them, into /tmp/perf-LABEL.txt.
 # Tracepoints cost time per syscall: use the counts, not its CPU. PERF_STAT_S sets the window

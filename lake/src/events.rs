@@ -382,9 +382,10 @@ impl EventsBuilder {
 ///   costs a hash and a lookup per value and saves little, while deltas pack small;
 /// - floats: `PLAIN` under zstd, no dictionary.
 ///
-/// Measured on the edge-shaped events bench (8 000 sessions × 8 frames × 16 samples), against
-/// dictionaries on every column: 1.60 bytes per row instead of 2.91, and the Parquet write in
-/// 0.32 µs per row instead of 0.36 (`bench/runs/2026-12-02-vm/README.md`, "Lake encodings").
+/// Measured with `cargo bench -p sentientiq-lake --bench events`, against dictionaries on every
+/// column: 1.60 bytes per row instead of 2.91 at the edge's shape, 1.25 instead of 5.49 at 512
+/// samples per frame; the write's time within this VM's noise (`bench/runs/2026-12-02-vm/
+/// README.md`, "The lake's numeric columns").
 /// DuckDB, Trino (so Athena v3) and Spark 3.3+ read `DELTA_BINARY_PACKED`. Nested columns (the
 /// `alerts` table's deliveries) keep the defaults.
 pub fn writer_properties(schema: &Schema) -> WriterProperties {
