@@ -21,7 +21,9 @@ import sys
 from collections import defaultdict
 
 ROOT = os.path.abspath(sys.argv[1]) if len(sys.argv) > 1 else os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SKIP = {"target", "node_modules", ".git", "fuzz"}
+# vendor/: third-party crates kept as published plus a patch (vendor/README.md); their module
+# structure is upstream's.
+SKIP = {"target", "node_modules", ".git", "fuzz", "vendor"}
 
 PATH_RE = re.compile(r"\b(crate|super|self)((?:::[A-Za-z_][A-Za-z0-9_]*)+)")
 USE_GROUP_RE = re.compile(r"\buse\s+(crate|super|self)((?:::[A-Za-z_][A-Za-z0-9_]*)*)::\{", re.S)
