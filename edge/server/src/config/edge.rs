@@ -46,9 +46,10 @@ pub struct EdgeSection {
     /// Submission-queue entries of each shard's io_uring ([`MIN_RING_DEPTH`]..=
     /// [`MAX_RING_DEPTH`], a power of two). Issue 20: the kernel sizes the table it searches on
     /// every cancellation by the completion queue (2 × this; `hash_bits = log2(cq) − 5`,
-    /// at most 8), and glommio cancels its preemption timers on every reactor turn while every
-    /// idle connection holds a poll there: at 256 that table has 16 buckets, at 4096 it has
-    /// 256. Measured in bench/runs (ws-10k).
+    /// at most 8), and every idle connection holds a poll there: at 256 that table has 16
+    /// buckets, at 4096 it has 256. Measured in bench/runs (ws-10k) when glommio cancelled its
+    /// preemption timers on every reactor turn; the copy in vendor/glommio keeps them while
+    /// they are pending, so cancellations are now rare (vendor/README.md).
     #[serde(default = "d_ring_depth")]
     pub ring_depth: usize,
     /// Sessions that left memory (idle or shed) remembered per shard: their durable seq (so a

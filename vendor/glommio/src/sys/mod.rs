@@ -306,6 +306,11 @@ impl SleepNotifier {
     }
 
     pub(crate) fn notify(&self, force: bool) {
+        // Pairs with the fence a reactor issues between `prepare_to_sleep` and
+        // its last sweep of the remote channels: whatever this executor pushed
+        // before calling `notify` is seen by that sweep, or `should_notify` is
+        // seen here.
+        std::sync::atomic::fence(Ordering::SeqCst);
         if self
             .should_notify
             .compare_exchange(true, false, Ordering::Relaxed, Ordering::Relaxed)

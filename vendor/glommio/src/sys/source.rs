@@ -224,6 +224,12 @@ impl Source {
         })
     }
 
+    /// Whether this source's request has not completed yet (no result has been
+    /// recorded). Unlike [`Source::result`] it has no side effects.
+    pub(crate) fn is_pending(&self) -> bool {
+        self.inner.borrow().wakers.result.is_none()
+    }
+
     pub(crate) fn result(&self) -> Option<io::Result<usize>> {
         let mut inner = self.inner.borrow_mut();
         let ret = inner

@@ -37,7 +37,7 @@ use crate::{
         self,
         blocking::{BlockingThreadOp, BlockingThreadPool},
         dma_buffer::{BufferStorage, DmaBuffer},
-        membarrier, DirectIo, EnqueuedSource, EnqueuedStatus, InnerSource, IoBuffer,
+        DirectIo, EnqueuedSource, EnqueuedStatus, InnerSource, IoBuffer,
         PollableStatus, Source, SourceType, Statx, TimeSpec64,
     },
     uring_sys::{self, IoRingOp},
@@ -637,6 +637,7 @@ pub(crate) trait UringCommon {
     fn submission_queue(&mut self) -> ReactorQueue;
     fn submit_sqes(&mut self) -> io::Result<usize>;
     fn waiting_kernel_submission(&self) -> usize;
+    #[allow(dead_code)] // unused upstream too; newer rustc warns
     fn in_kernel(&self) -> usize;
     fn waiting_kernel_collection(&self) -> usize;
     fn needs_kernel_enter(&self) -> bool;
@@ -1222,6 +1223,9 @@ pub(crate) struct Reactor {
     poll_ring: RefCell<PollRing>,
 
     latency_preemption_timeout_src: Cell<Option<Source>>,
+    /// When the armed latency timer is a preemption timer (not a user timer
+    /// armed for a sleep), the instant it expires.
+    latency_preemption_deadline: Cell<Option<Instant>>,
     throughput_preemption_timeout_src: Cell<Option<Source>>,
 
     link_fd: RawFd,
@@ -1353,6 +1357,7 @@ impl Reactor {
             latency_ring: RefCell::new(latency_ring),
             poll_ring: RefCell::new(poll_ring),
             latency_preemption_timeout_src: Cell::new(None),
+            latency_preemption_deadline: Cell::new(None),
             throughput_preemption_timeout_src: Cell::new(None),
             blocking_thread,
             link_fd,
@@ -1814,22 +1819,38 @@ impl Reactor {
         // consume all events from the rings
         consume_rings!(into &mut woke; lat_ring, poll_ring, main_ring);
 
-        // Cancel the old timer regardless of whether we can sleep:
-        // if we won't sleep, we will register the new timer with its new
-        // value.
+        // Keep the latency preemption timer while it is still pending and its
+        // deadline still gives the running task queue at least half of its slice
+        // and no more than all of it (`keep_latency_preemption_timer`);
+        // otherwise cancel it. Cancelling and re-arming it on every pass cost two
+        // io_uring requests per pass (a TIMEOUT and an ASYNC_CANCEL), which under
+        // a steady stream of small socket reads is about one pass per read.
         //
-        // But if we will sleep, there might be a timer registered that needs
-        // to be removed otherwise we'll wake up when it expires.
-        drop(self.latency_preemption_timeout_src.take());
+        // If we will sleep, any timer left registered here is removed: we must
+        // not wake up when it expires.
+        let now = Instant::now();
+        if !preempt_timer().map_or(false, |d| self.keep_latency_preemption_timer(d, now)) {
+            drop(self.latency_preemption_timeout_src.take());
+            self.latency_preemption_deadline.set(None);
+        }
 
-        // Schedule the throughput-based timeout immediately: it won't matter if we end
-        // up sleeping.
-        self.throughput_preemption_timeout_src.replace(Some(
-            main_ring.prepare_throughput_preemption_timer(
-                self.ring_depth() as u32,
-                self.eventfd_src.raw(),
-            ),
-        ));
+        // The throughput-based timeout fires after `ring_depth` completions on
+        // the main ring; it does not matter if we end up sleeping. Keep the armed
+        // one while it is pending: re-arming it only restarts its count, at the
+        // price of a TIMEOUT, its linked eventfd WRITE and an ASYNC_CANCEL per
+        // pass.
+        let throughput = self.throughput_preemption_timeout_src.take();
+        if throughput.as_ref().map_or(false, Source::is_pending) {
+            self.throughput_preemption_timeout_src.set(throughput);
+        } else {
+            drop(throughput);
+            self.throughput_preemption_timeout_src.set(Some(
+                main_ring.prepare_throughput_preemption_timer(
+                    self.ring_depth() as u32,
+                    self.eventfd_src.raw(),
+                ),
+            ));
+        }
 
         // This will only dispatch if we run out of sqes. Which means until
         // flush_rings! nothing is really send to the kernel...
@@ -1850,6 +1871,13 @@ impl Reactor {
         if should_sleep {
             // We are about to go to sleep. It's ok to sleep, but if there
             // is a timer set, we need to make sure we wake up to handle it.
+            // A preemption timer kept above must not wake us up. (The executor
+            // passes no preemption timer when it parks, so this is only a guard.)
+            if self.latency_preemption_deadline.take().is_some() {
+                drop(self.latency_preemption_timeout_src.take());
+                flush_cancellations!(into &mut 0; lat_ring);
+                flush_rings!(lat_ring)?;
+            }
             if let Some(dur) = user_timer {
                 self.latency_preemption_timeout_src
                     .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
@@ -1860,10 +1888,16 @@ impl Reactor {
             // last time until now it could be that something happened in a remote executor
             // that opened up room. If it did we bail on sleep and go process it.
             self.notifier.prepare_to_sleep();
-            // See https://www.scylladb.com/2018/02/15/memory-barriers-seastar-linux/ for
-            // details. This translates to `sys_membarrier()` /
-            // `MEMBARRIER_CMD_PRIVATE_EXPEDITED`
-            membarrier::heavy();
+            // Dekker's pattern with `SleepNotifier::notify`: we store
+            // `should_notify` and then read the remote channels; a remote
+            // executor pushes into a channel and then reads `should_notify`.
+            // A `SeqCst` fence on each side (here and in `notify`) makes at
+            // least one of them see the other's store. Upstream issues a
+            // process-wide `membarrier()` here instead, a syscall and an IPI to
+            // every CPU running this process on every sleep, so that the
+            // remote side needs no fence; under load the executor sleeps far
+            // more often than a remote channel is pushed.
+            std::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
             let events = process_remote_channels() + self.flush_syscall_thread();
             if events == 0 {
                 if self.eventfd_src.is_installed().unwrap() {
@@ -1880,9 +1914,13 @@ impl Reactor {
         }
 
         if let Some(preempt) = preempt_timer() {
-            self.latency_preemption_timeout_src
-                .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
-            flush_rings!(lat_ring, main_ring)?;
+            let now = Instant::now();
+            if !self.keep_latency_preemption_timer(preempt, now) {
+                self.latency_preemption_timeout_src
+                    .set(Some(lat_ring.prepare_latency_preemption_timer(preempt)));
+                self.latency_preemption_deadline.set(Some(now + preempt));
+                flush_rings!(lat_ring, main_ring)?;
+            }
         }
 
         // A Note about `need_preempt`:
@@ -1893,6 +1931,25 @@ impl Reactor {
         // need_preempt() should be false at this point. As soon as the next event
         // in the preempt ring completes, though, then it will be true.
         Ok(should_sleep)
+    }
+
+    /// Whether the armed latency timer can stay as the preemption timer for a
+    /// slice of `slice` starting at `now`: it is a preemption timer, it has not
+    /// fired, and it expires between `now + slice / 2` and `now + slice`. A task
+    /// queue thus always gets at least half of its slice and never more than
+    /// all of it.
+    fn keep_latency_preemption_timer(&self, slice: Duration, now: Instant) -> bool {
+        let deadline = match self.latency_preemption_deadline.get() {
+            Some(deadline) => deadline,
+            None => return false,
+        };
+        if deadline > now + slice || deadline < now + slice / 2 {
+            return false;
+        }
+        let src = self.latency_preemption_timeout_src.take();
+        let pending = src.as_ref().map_or(false, Source::is_pending);
+        self.latency_preemption_timeout_src.set(src);
+        pending
     }
 
     pub(crate) fn flush_syscall_thread(&self) -> usize {

@@ -1,0 +1,120 @@
+//! What the edge relies on from its (patched) glommio reactor: `vendor/glommio`, see
+//! `vendor/README.md`. Both patches remove work from the reactor's loop, so these tests check
+//! that nothing it guaranteed went with it:
+//!
+//! - a busy task queue is still preempted, again and again: the preemption timer the reactor now
+//!   keeps armed across loop passes is re-armed once it has fired;
+//! - an executor that went to sleep is always woken by a shared-channel send: the fences that
+//!   replace the per-sleep `membarrier()` never lose a wakeup (Dekker's pattern; a lost wakeup
+//!   would hang a round trip, caught by the watchdog).
+//!
+//! The time limits are watchdogs for liveness (a broken patch hangs), not speed assertions.
+use anyhow::{Result, bail};
+use glommio::channels::shared_channel;
+use glommio::{LocalExecutorBuilder, Placement};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// How long a test may take before its work is presumed stuck (a lost preemption or wakeup).
+const WATCHDOG: Duration = Duration::from_secs(120);
+
+#[test]
+fn a_busy_task_queue_is_preempted_again_and_again() -> Result<()> {
+    const PREEMPTIONS: u32 = 50;
+    let handle = LocalExecutorBuilder::new(Placement::Unbound)
+        .preempt_timer(Duration::from_millis(2))
+        .spawn(|| async {
+            let give_up = Instant::now() + WATCHDOG;
+            let mut preempted = 0;
+            // The task never awaits anything but `yield_if_needed`: only the preemption timer
+            // firing in the latency ring can make `need_preempt` true.
+            while preempted < PREEMPTIONS {
+                if glommio::executor().need_preempt() {
+                    preempted += 1;
+                    glommio::yield_if_needed().await;
+                } else if Instant::now() > give_up {
+                    return preempted;
+                }
+                std::hint::spin_loop();
+            }
+            preempted
+        })
+        .map_err(|e| anyhow::anyhow!("executor: {e:?}"))?;
+    let preempted = handle
+        .join()
+        .map_err(|e| anyhow::anyhow!("executor: {e:?}"))?;
+    if preempted < PREEMPTIONS {
+        bail!(
+            "preempted {preempted} times, then never again: the preemption timer was not re-armed"
+        );
+    }
+    Ok(())
+}
+
+#[test]
+fn a_sleeping_executor_is_always_woken_by_a_shared_channel_send() -> Result<()> {
+    // Each round trip puts both executors to sleep in turn (nothing else runs on them), so each
+    // is a fresh race between a sleeper's last sweep of its channels and the sender's check of
+    // whether it sleeps.
+    const ROUND_TRIPS: u64 = 20_000;
+    let (ping_tx, ping_rx) = shared_channel::new_bounded::<u64>(1);
+    let (pong_tx, pong_rx) = shared_channel::new_bounded::<u64>(1);
+    let (done_tx, done_rx) = mpsc::channel::<Result<u64, String>>();
+
+    let echo_done = done_tx.clone();
+    let echo = LocalExecutorBuilder::new(Placement::Unbound)
+        .name("echo")
+        .spawn(move || async move {
+            let rx = ping_rx.connect().await;
+            let tx = pong_tx.connect().await;
+            let mut echoed = 0;
+            while let Some(n) = rx.recv().await {
+                if tx.send(n).await.is_err() {
+                    let _ = echo_done.send(Err(format!("pong {n} refused")));
+                    return;
+                }
+                echoed += 1;
+            }
+            let _ = echo_done.send(Ok(echoed));
+        })
+        .map_err(|e| anyhow::anyhow!("echo executor: {e:?}"))?;
+    let pinger = LocalExecutorBuilder::new(Placement::Unbound)
+        .name("ping")
+        .spawn(move || async move {
+            let tx = ping_tx.connect().await;
+            let rx = pong_rx.connect().await;
+            for n in 0..ROUND_TRIPS {
+                if tx.send(n).await.is_err() {
+                    let _ = done_tx.send(Err(format!("ping {n} refused")));
+                    return;
+                }
+                match rx.recv().await {
+                    Some(m) if m == n => {}
+                    other => {
+                        let _ = done_tx.send(Err(format!("ping {n} answered by {other:?}")));
+                        return;
+                    }
+                }
+            }
+            let _ = done_tx.send(Ok(ROUND_TRIPS));
+        })
+        .map_err(|e| anyhow::anyhow!("ping executor: {e:?}"))?;
+
+    let deadline = Instant::now() + WATCHDOG;
+    let mut results = Vec::new();
+    while results.len() < 2 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match done_rx.recv_timeout(left) {
+            Ok(r) => results.push(r.map_err(anyhow::Error::msg)?),
+            Err(_) => bail!(
+                "no answer within {WATCHDOG:?} after {} of 2 executors finished: a wakeup was lost",
+                results.len()
+            ),
+        }
+    }
+    pinger.join().map_err(|e| anyhow::anyhow!("ping: {e:?}"))?;
+    echo.join().map_err(|e| anyhow::anyhow!("echo: {e:?}"))?;
+    // The pinger reports its round trips, the echo how many it answered.
+    assert_eq!(results.iter().sum::<u64>(), 2 * ROUND_TRIPS, "{results:?}");
+    Ok(())
+}
