@@ -6,7 +6,10 @@
 //!   keeps armed across loop passes is re-armed once it has fired;
 //! - an executor that went to sleep is always woken by a shared-channel send: the fences that
 //!   replace the per-sleep `membarrier()` never lose a wakeup (Dekker's pattern; a lost wakeup
-//!   would hang a round trip, caught by the watchdog).
+//!   would hang a round trip, caught by the watchdog). The store-load reordering the fences
+//!   prevent is too rare to provoke here (the test passed with both fences removed, on x86):
+//!   it catches a wake path or a sweep that went missing; the ordering rests on the fence
+//!   argument in vendor/README.md.
 //!
 //! The time limits are watchdogs for liveness (a broken patch hangs), not speed assertions.
 use anyhow::{Result, bail};
