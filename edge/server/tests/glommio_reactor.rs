@@ -2,8 +2,10 @@
 //! `vendor/README.md`. Both patches remove work from the reactor's loop, so these tests check
 //! that nothing it guaranteed went with it:
 //!
-//! - a busy task queue is still preempted, again and again: the preemption timer the reactor now
-//!   keeps armed across loop passes is re-armed once it has fired;
+//! - a busy task queue is still preempted, again and again: the preemption timer, which the
+//!   reactor now keeps armed across loop passes, is armed again once it has fired (each pass
+//!   here follows a fired timer, so this guards preemption, not the keep path; that one's
+//!   saving is measured in the bench record);
 //! - an executor that went to sleep is always woken by a shared-channel send: the fences that
 //!   replace the per-sleep `membarrier()` never lose a wakeup (Dekker's pattern; a lost wakeup
 //!   would hang a round trip, caught by the watchdog). The store-load reordering the fences
