@@ -11,7 +11,10 @@ CARGO="${CARGO:-cargo}"
 # BENCH_BIN=DIR runs other binaries (e.g. an older commit's release build, for before/after
 # figures on the same day and machine) and BENCH_LABEL names the record (default NAME).
 # BENCH_SERVER=baseline serves the case with `sentientiq-baseline` (bench/src/bin/baseline.rs,
-# the plain tokio design the edge is judged against) instead of the edge, on the case's port.
+# the plain tokio design the edge is judged against) instead of the edge, on the case's port;
+# BENCH_SERVER=floor serves it with `sentientiq-baseline --floor`, which acks each frame at once
+# and does no other work (tokio's transport cost per frame), and BENCH_SERVER=floor-glommio with
+# `sentientiq-floor-glommio` (bench/src/bin/floor_glommio.rs, the same on the edge's glommio).
 # BENCH_SESSIONS=N replaces the case's `--sessions`. BENCH_SERVER_CPUS / BENCH_LOADGEN_CPUS
 # (taskset lists, e.g. 0 and 1) pin the server and the loadgen to separate cores.
 if [ -n "${BENCH_BIN:-}" ]; then
@@ -38,7 +41,11 @@ case "$SERVER" in
   edge) ( cd "$WORK" && exec "${pin_server[@]}" "$BIN/sentientiq-edge" --config edge.toml 2> edge.log ) & ;;
   baseline) ( cd "$WORK" && exec "${pin_server[@]}" "$BIN/sentientiq-baseline" \
                 --listen "127.0.0.1:$port" --data data/baseline 2> baseline.log ) & ;;
-  *) echo "BENCH_SERVER is edge or baseline, not $SERVER" >&2; exit 1 ;;
+  floor) ( cd "$WORK" && exec "${pin_server[@]}" "$BIN/sentientiq-baseline" \
+                --listen "127.0.0.1:$port" --data data/baseline --floor 2> baseline.log ) & ;;
+  floor-glommio) ( cd "$WORK" && exec "${pin_server[@]}" "$BIN/sentientiq-floor-glommio" \
+                --listen "127.0.0.1:$port" 2> floor.log ) & ;;
+  *) echo "BENCH_SERVER is edge, baseline, floor or floor-glommio, not $SERVER" >&2; exit 1 ;;
 esac
 edge=$!
 trap 'kill -TERM $edge 2>/dev/null || true; wait $edge 2>/dev/null || true; rm -rf "$WORK"' EXIT

@@ -8,9 +8,10 @@
 #   scripts/bench-perf.sh CASE LABEL BIN_DIR
 #
 # PERF_STAT=1 counts instead of sampling: per thread, over PERF_STAT_S seconds (below), context
-# switches and the syscalls the shards make per frame (membarrier, io_uring_enter, sendto, recvfrom, write,
-# futex, fdatasync), with the edge's CPU ticks (the process's and each thread's), its frame
-# counters and the lake's shipped rows and segments around them, into /tmp/perf-LABEL.txt.
+# switches, the syscalls the shards make (membarrier, io_uring_enter, sendto, recvfrom, write,
+# futex, fdatasync), their io_uring requests, armed polls and completions, with the edge's CPU
+# ticks (the process's and each thread's), its frame counters and the lake's shipped rows and
+# segments around them, into /tmp/perf-LABEL.txt.
 # Tracepoints cost time per syscall: use the counts, not its CPU. PERF_STAT_S sets the window
 # (default 10 s); 45 s from 55 s covers the first segments' shipping in `ws-10k` (sealed at 60 s).
 set -u
@@ -43,6 +44,8 @@ if [ -n "${PERF_STAT:-}" ]; then
   for c in membarrier io_uring_enter sendto recvfrom write futex fdatasync; do
     ev="$ev,syscalls:sys_enter_$c"
   done
+  # The io_uring requests the shards submit, the polls the kernel arms and the completions.
+  ev="$ev,io_uring:io_uring_submit_req,io_uring:io_uring_poll_arm,io_uring:io_uring_complete"
   perf stat --per-thread -e "$ev" -p "$E" -- sleep "${PERF_STAT_S:-10}" 2>&1 | grep -v "not counted" >> "$OUT"
   { ticks; frames; } >> "$OUT"
   wait "$L"

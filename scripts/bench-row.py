@@ -46,7 +46,7 @@ def row(d, slo):
         f"{rate:.0f}" if rate == rate else "-",
         f"{cpu / frames * 1e6:.1f}" if frames else "-",
         f"{lat['ack']['p50']:.2f} / {lat['ack']['p99']:.2f}",
-        f"{lat['detection']['p99']:.2f}",
+        f"{lat['detection']['p99']:.2f}" if lat.get("detection") else "-",
         f"{cpu / wall:.2f}",
         f"{float(run['loadgen_cpu_s']) / wall:.2f}",
         run["edge_rss_peak"],

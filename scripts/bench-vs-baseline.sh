@@ -6,7 +6,8 @@
 #   scripts/bench-vs-baseline.sh LABEL ROUNDS CASE...     # e.g. vs-baseline 2 ws-1k ws-5k ws-10k
 #
 # Rounds alternate the servers (edge, baseline, edge, baseline ...), each started once the
-# machine's load is below 1.0. BENCH_BIN as in scripts/bench-case.sh.
+# machine's load is below 1.0. BENCH_BIN as in scripts/bench-case.sh. SERVERS="edge baseline
+# floor floor-glommio" adds the two transport floors (scripts/bench-case.sh) to each round.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 label=${1:?usage: scripts/bench-vs-baseline.sh LABEL ROUNDS CASE...}
@@ -17,7 +18,7 @@ mkdir -p "$dir"
 records=()
 for c in "$@"; do
   for i in $(seq 1 "$rounds"); do
-    for server in edge baseline; do
+    for server in ${SERVERS:-edge baseline}; do
       sync
       while [ "$(awk '{print ($1 < 1.0)}' /proc/loadavg)" != 1 ]; do sleep 5; done
       BENCH_SERVER=$server BENCH_LABEL="$label/$c-$server-$i" scripts/bench-case.sh "$c" \

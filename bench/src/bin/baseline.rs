@@ -6,8 +6,13 @@
 //! `det`), enough for the loadgen.
 //!
 //! ```text
-//! sentientiq-baseline --listen 127.0.0.1:7400 --data DIR [--commit-ms 2] [--key KEY]
+//! sentientiq-baseline --listen 127.0.0.1:7400 --data DIR [--commit-ms 2] [--key KEY] [--floor]
 //! ```
+//!
+//! `--floor` does none of the work: each frame is decoded for its seq and acked at once, with no
+//! detection, no spool and no fsync. It measures what receiving a frame and sending its ack over
+//! tokio, tungstenite and this machine's TCP costs by itself, the floor under any server's CPU
+//! per frame in the same case (`BENCH_SERVER=floor scripts/bench-case.sh CASE`).
 #![allow(clippy::print_stdout)]
 
 use std::io::Write;
@@ -17,10 +22,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use async_tungstenite::tokio::accept_async;
+use async_tungstenite::tokio::accept_async_with_config;
 use async_tungstenite::tungstenite::Message;
 use dashmap::DashMap;
 use futures_util::StreamExt;
+use sentientiq_bench::servers::ws_config;
 use sentientiq_core::{AccountCooldowns, Aggregates, Ctx, Output, Session, TenantPolicy};
 use sentientiq_proto::{
     ClientFrame, Det, EdgeFrame, Limits, Seq, Welcome, decode_client, edge_to_vec,
@@ -44,6 +50,7 @@ fn main() -> Result<()> {
     let mut data = PathBuf::from("data/baseline");
     let mut commit_ms = 2u64;
     let mut key = "siq_pk_demo_00000000000000000000".to_string();
+    let mut floor = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -51,6 +58,7 @@ fn main() -> Result<()> {
             "--data" => data = args.next().context("--data DIR")?.into(),
             "--commit-ms" => commit_ms = args.next().context("--commit-ms N")?.parse()?,
             "--key" => key = args.next().context("--key KEY")?,
+            "--floor" => floor = true,
             other => bail!("unknown argument {other:?}"),
         }
     }
@@ -79,7 +87,7 @@ fn main() -> Result<()> {
                 key.clone(),
             );
             tokio::spawn(async move {
-                let _ = conn(s, sessions, policy, spool, key).await;
+                let _ = conn(s, sessions, policy, spool, key, floor).await;
             });
         }
     })
@@ -114,8 +122,9 @@ async fn conn(
     policy: Arc<TenantPolicy>,
     spool: std::sync::mpsc::Sender<Append>,
     key: String,
+    floor: bool,
 ) -> Result<()> {
-    let ws = accept_async(s).await?;
+    let ws = accept_async_with_config(s, Some(ws_config())).await?;
     let (mut out, mut inp) = ws.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
     let writer = tokio::spawn(async move {
@@ -163,6 +172,10 @@ async fn conn(
         let (Some(id), Some(seq)) = (&sid, frame.seq()) else {
             continue;
         };
+        if floor {
+            let _ = tx.send(edge_to_vec(&EdgeFrame::Ack { seq }));
+            continue;
+        }
         let mut outputs = Vec::new();
         let disposition = {
             let Some(mut st) = sessions.get_mut(id) else {

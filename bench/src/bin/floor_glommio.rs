@@ -1,0 +1,108 @@
+//! `sentientiq-floor-glommio`: the edge's transport and nothing else, to measure what receiving
+//! a frame and sending its ack costs on the edge's own stack. One glommio executor per core
+//! (as the edge: `PoolPlacement::MaxSpread`, the same ring depth and I/O memory as its default
+//! config), each accepting on its own `SO_REUSEPORT` socket, async-tungstenite over glommio's
+//! `TcpStream` with the edge's WebSocket settings; each frame is decoded for its seq and acked
+//! at once. No session routing, detection, spool, fsync, identity or lake shipping. The tokio
+//! counterpart is `sentientiq-baseline --floor`.
+//!
+//! ```text
+//! sentientiq-floor-glommio --listen 127.0.0.1:7400 [--shards N] [--key KEY]
+//! ```
+//!
+//! `BENCH_SERVER=floor-glommio scripts/bench-case.sh CASE` serves a case with it.
+#![allow(clippy::print_stdout)]
+
+use std::net::SocketAddr;
+
+use anyhow::{Context, Result, bail};
+use async_tungstenite::tungstenite::Message;
+use futures_util::StreamExt;
+use glommio::net::{TcpListener, TcpStream};
+use glommio::{LocalExecutorPoolBuilder, PoolPlacement};
+use sentientiq_bench::servers::ws_config;
+use sentientiq_proto::{ClientFrame, EdgeFrame, Limits, Seq, Welcome, decode_client, edge_to_vec};
+
+/// The edge's defaults (`edge/server/src/config/edge.rs`: `ring_depth`; `io_memory_bytes` as in
+/// `bench/cases/*/edge.toml`).
+const RING_DEPTH: usize = 4096;
+const IO_MEMORY: usize = 512 * 1024;
+
+fn main() -> Result<()> {
+    let mut listen: SocketAddr = "127.0.0.1:7400".parse()?;
+    let mut shards = 0usize;
+    let mut key = "siq_pk_demo_00000000000000000000".to_string();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--listen" => listen = args.next().context("--listen ADDR")?.parse()?,
+            "--shards" => shards = args.next().context("--shards N")?.parse()?,
+            "--key" => key = args.next().context("--key KEY")?,
+            other => bail!("unknown argument {other:?}"),
+        }
+    }
+    if shards == 0 {
+        shards = std::thread::available_parallelism().map_or(1, |n| n.get());
+    }
+    eprintln!("floor-glommio listening on {listen} with {shards} shards");
+    let handles = LocalExecutorPoolBuilder::new(PoolPlacement::MaxSpread(shards, None))
+        .io_memory(IO_MEMORY)
+        .ring_depth(RING_DEPTH)
+        .on_all_shards(move || {
+            let key = key.clone();
+            async move {
+                let l = TcpListener::bind(listen)?;
+                loop {
+                    let s = l.accept().await?;
+                    let key = key.clone();
+                    glommio::spawn_local(async move {
+                        let _ = conn(s, &key).await;
+                    })
+                    .detach();
+                }
+                #[allow(unreachable_code)]
+                Ok::<(), glommio::GlommioError<()>>(())
+            }
+        })
+        .map_err(|e| anyhow::anyhow!("starting executors: {e}"))?;
+    for r in handles.join_all() {
+        match r {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => bail!("shard failed: {e}"),
+            Err(e) => bail!("shard failed: {e}"),
+        }
+    }
+    Ok(())
+}
+
+async fn conn(s: TcpStream, key: &str) -> Result<()> {
+    let _ = s.set_nodelay(true); // as the edge's listener
+    let mut ws = async_tungstenite::accept_async_with_config(s, Some(ws_config())).await?;
+    while let Some(m) = ws.next().await {
+        let Message::Binary(b) = m? else { continue };
+        let Ok(frame) = decode_client(&b, &Limits::DEFAULT) else {
+            continue;
+        };
+        let reply = match &frame {
+            ClientFrame::Hello(h) => {
+                if h.key.as_str() != key {
+                    break;
+                }
+                EdgeFrame::Welcome(Welcome {
+                    edge: "floor-glommio".into(),
+                    region: "local".into(),
+                    ack: Seq(0),
+                    flush_ms: 250,
+                    max_batch: 512,
+                    emit: true,
+                })
+            }
+            f => match f.seq() {
+                Some(seq) => EdgeFrame::Ack { seq },
+                None => continue,
+            },
+        };
+        ws.send(Message::Binary(edge_to_vec(&reply).into())).await?;
+    }
+    Ok(())
+}
