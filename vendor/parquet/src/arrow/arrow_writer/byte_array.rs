@@ -432,6 +432,24 @@ pub struct ByteArrayEncoder {
     bloom_filter_target_fpp: f64,
     geo_stats_accumulator: Option<Box<dyn GeoStatsAccumulator>>,
     is_decimal: bool,
+    keyed: KeyedCache,
+}
+
+/// What the dictionary encoder already knows about the values of a string dictionary array
+/// (`Dictionary(Int32, Utf8)`) given to it, so that a row costs a lookup by its key instead of
+/// hashing and comparing its value (the interner) and comparing it twice more (min and max).
+/// Every row holding a key holds the same value, so the result is the same as value by value.
+#[derive(Debug, Default)]
+struct KeyedCache {
+    /// The dictionary values this cache describes. Holding the `Arc` keeps them alive, so a
+    /// pointer comparison is a sound identity test.
+    of: Option<arrow_array::ArrayRef>,
+    /// Per dictionary key: its value's index in the interner, plus one (0: not interned yet).
+    interned: Vec<u64>,
+    /// Per dictionary key: the data page whose statistics include its value (0: none).
+    in_page: Vec<u64>,
+    /// The data page being written, from 1.
+    page: u64,
 }
 
 impl ColumnValueEncoder for ByteArrayEncoder {
@@ -473,6 +491,10 @@ impl ColumnValueEncoder for ByteArrayEncoder {
             max_value: None,
             geo_stats_accumulator,
             is_decimal,
+            keyed: KeyedCache {
+                page: 1,
+                ..KeyedCache::default()
+            },
         })
     }
 
@@ -481,6 +503,20 @@ impl ColumnValueEncoder for ByteArrayEncoder {
     }
 
     fn write_gather(&mut self, values: &Self::Values, indices: &[usize]) -> Result<()> {
+        if self.dict_encoder.is_some() && self.geo_stats_accumulator.is_none() && !self.is_decimal
+        {
+            if let Some(d) = values
+                .as_any()
+                .downcast_ref::<DictionaryArray<arrow_array::types::Int32Type>>()
+            {
+                if let Some(strings) = d.values().as_any().downcast_ref::<StringArray>() {
+                    if strings.null_count() == 0 {
+                        encode_keyed(self, d, strings, indices);
+                        return Ok(());
+                    }
+                }
+            }
+        }
         downcast_op!(
             values.data_type(),
             values,
@@ -648,6 +684,7 @@ impl ColumnValueEncoder for ByteArrayEncoder {
     fn flush_data_page(&mut self) -> Result<DataPageValues<ByteArray>> {
         let min_value = self.min_value.take();
         let max_value = self.max_value.take();
+        self.keyed.page += 1;
 
         match &mut self.dict_encoder {
             Some(encoder) => Ok(encoder.flush_data_page(min_value, max_value)),
@@ -710,6 +747,66 @@ where
                 }
             }
             encoder.fallback.encode(values, indices)
+        }
+    }
+}
+
+/// [`encode`] for a string dictionary array whose values have no nulls, while the dictionary
+/// encoder is in use: each dictionary value is interned once per column chunk and enters the
+/// statistics once per data page, however many rows hold it.
+fn encode_keyed(
+    encoder: &mut ByteArrayEncoder,
+    array: &DictionaryArray<arrow_array::types::Int32Type>,
+    strings: &StringArray,
+    indices: &[usize],
+) {
+    let Some(dict) = encoder.dict_encoder.as_mut() else {
+        return;
+    };
+    let cache = &mut encoder.keyed;
+    if !cache
+        .of
+        .as_ref()
+        .is_some_and(|of| std::sync::Arc::ptr_eq(of, array.values()))
+    {
+        cache.of = Some(array.values().clone());
+        cache.interned.clear();
+        cache.interned.resize(strings.len(), 0);
+        cache.in_page.clear();
+        cache.in_page.resize(strings.len(), 0);
+    }
+    let stats = encoder.statistics_enabled != EnabledStatistics::None;
+    let keys = array.keys();
+    dict.indices.reserve(indices.len());
+    for &idx in indices {
+        let key = keys.value(idx).as_usize();
+        let value = strings.value(key).as_bytes();
+        let interned = match cache.interned[key] {
+            0 => {
+                let i = dict.interner.intern(value);
+                cache.interned[key] = i + 1;
+                i
+            }
+            i => i - 1,
+        };
+        dict.indices.push(interned);
+        dict.variable_length_bytes += value.len() as i64;
+        if stats && cache.in_page[key] != cache.page {
+            cache.in_page[key] = cache.page;
+            if encoder
+                .min_value
+                .as_ref()
+                .is_none_or(|m| m.data() > value)
+            {
+                encoder.min_value = Some(value.to_vec().into());
+            }
+            if encoder
+                .max_value
+                .as_ref()
+                .is_none_or(|m| value > m.data())
+            {
+                encoder.max_value = Some(value.to_vec().into());
+            }
         }
     }
 }
