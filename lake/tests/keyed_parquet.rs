@@ -1,26 +1,32 @@
 //! The Parquet writer's keyed path for string dictionary columns (`vendor/parquet.patch`): a
-//! `Dictionary(Int32, Utf8)` column must be written exactly as the same strings given as a plain
-//! `Utf8` column, which the writer encodes value by value. Both files skip the Arrow schema
-//! (the only place the two input types differ), so they must be the same bytes: dictionary
-//! pages, data pages, chunk and page statistics (column index) and footer. The cases drive what
-//! the keyed path keeps between calls: many small data pages (a value re-enters each page's
+//! `Dictionary(Int32, Utf8)` column must be written exactly as upstream's value-by-value path
+//! writes the same data. Two references take that path: the same dictionary with 16-bit keys
+//! (the keyed path is for 32-bit keys; the writer sizes pages the same way for any dictionary)
+//! and the same strings as a plain `Utf8` column. All files skip the Arrow schema (the only
+//! place the input types differ), so they must be the same bytes: dictionary pages, data pages,
+//! chunk and page statistics (column index), bloom filters and footer. The cases drive what the
+//! keyed path keeps between calls: many small data pages (a value re-enters each page's
 //! min/max), mini-batches that split pages, several row groups sliced from one batch (one
 //! dictionary shared), several batches with new dictionaries (the cache must notice), the same
-//! batch twice (the cache is reused), null keys, unused and repeated dictionary values, empty
-//! and non-ASCII strings. A dictionary that outgrows its page limit mid-chunk (the writer falls
-//! back to plain encoding) cannot be compared byte for byte: the writer sizes its plain pages by
-//! bytes for a string column but by rows for a dictionary column, upstream as here. There the
-//! test compares what a reader sees: every row, and each row group's statistics.
+//! batch twice (the cache is reused), a dictionary too large for its rows (value by value, in
+//! the same pages as keyed batches), null keys, unused and repeated dictionary values, empty and
+//! non-ASCII strings; under page, chunk and no statistics, a bloom filter, the v2 writer and
+//! truncated statistics. Where a dictionary outgrows its page limit mid-chunk (the writer falls
+//! back to plain encoding), the plain `Utf8` column is no byte-for-byte reference (the writer
+//! sizes plain pages by bytes for strings but by rows for dictionaries, upstream as here): the
+//! 16-bit-key file is, and against the strings the test compares what a reader sees.
 
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use arrow_array::types::Int32Type;
-use arrow_array::{Array, ArrayRef, DictionaryArray, Int32Array, RecordBatch, StringArray};
+use arrow_array::types::{Int16Type, Int32Type};
+use arrow_array::{
+    Array, ArrayRef, DictionaryArray, Int16Array, Int32Array, RecordBatch, StringArray,
+};
 use arrow_schema::{DataType, Field, Schema};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
-use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::properties::{EnabledStatistics, WriterProperties, WriterVersion};
 
 /// A seeded xorshift, so every run writes the same columns.
 struct Rng(u64);
@@ -94,59 +100,122 @@ fn write(batches: &[ArrayRef], props: &WriterProperties) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-/// Writes `parts` both ways and requires the same bytes.
-fn same_bytes(
+/// The same dictionary with 16-bit keys: the writer takes it value by value (the keyed path is
+/// for 32-bit keys), and sizes its pages as for any dictionary, so its file is the reference
+/// byte for byte even where the writer falls back to plain encoding.
+fn with_i16_keys(d: &DictionaryArray<Int32Type>) -> DictionaryArray<Int16Type> {
+    let keys: Int16Array = d
+        .keys()
+        .iter()
+        .map(|k| k.map(|k| i16::try_from(k).expect("small dictionaries")))
+        .collect();
+    DictionaryArray::try_new(keys, d.values().clone()).expect("the same keys")
+}
+
+/// `parts` written three ways: as 32-bit-key dictionaries (the keyed path), as 16-bit-key
+/// dictionaries and as plain strings (both value by value).
+fn three_ways(
     name: &str,
     parts: &[(DictionaryArray<Int32Type>, StringArray)],
     props: &WriterProperties,
-) -> Result<()> {
-    let dicts: Vec<ArrayRef> = parts
+) -> Result<[Vec<u8>; 3]> {
+    let keyed: Vec<ArrayRef> = parts
         .iter()
         .map(|(d, _)| Arc::new(d.clone()) as ArrayRef)
+        .collect();
+    let i16_keys: Vec<ArrayRef> = parts
+        .iter()
+        .map(|(d, _)| Arc::new(with_i16_keys(d)) as ArrayRef)
         .collect();
     let plain: Vec<ArrayRef> = parts
         .iter()
         .map(|(_, s)| Arc::new(s.clone()) as ArrayRef)
         .collect();
-    assert!(matches!(dicts[0].data_type(), DataType::Dictionary(..)));
-    let keyed = write(&dicts, props).with_context(|| format!("{name}: keyed"))?;
-    let by_value = write(&plain, props).with_context(|| format!("{name}: by value"))?;
+    assert!(matches!(keyed[0].data_type(), DataType::Dictionary(..)));
+    Ok([
+        write(&keyed, props).with_context(|| format!("{name}: keyed"))?,
+        write(&i16_keys, props).with_context(|| format!("{name}: 16-bit keys"))?,
+        write(&plain, props).with_context(|| format!("{name}: plain"))?,
+    ])
+}
+
+/// Writes `parts` three ways and requires the same bytes.
+fn same_bytes(
+    name: &str,
+    parts: &[(DictionaryArray<Int32Type>, StringArray)],
+    props: &WriterProperties,
+) -> Result<()> {
+    let [keyed, i16_keys, plain] = three_ways(name, parts, props)?;
     assert!(
-        keyed == by_value,
+        keyed == i16_keys,
+        "{name}: the keyed file ({} bytes) differs from the 16-bit-key one ({} bytes)",
+        keyed.len(),
+        i16_keys.len()
+    );
+    assert!(
+        keyed == plain,
         "{name}: the dictionary column's file ({} bytes) differs from the plain column's ({} bytes)",
         keyed.len(),
-        by_value.len()
+        plain.len()
     );
     Ok(())
 }
 
-fn props(stats: EnabledStatistics) -> WriterProperties {
-    WriterProperties::builder()
-        .set_dictionary_enabled(true)
-        .set_statistics_enabled(stats)
-        .set_write_batch_size(5)
-        .set_data_page_row_count_limit(7)
-        .set_max_row_group_row_count(Some(300))
-        .build()
-}
-
-#[test]
-fn dictionary_columns_are_written_as_their_strings() -> Result<()> {
-    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+/// Small pages and mini-batches, so values re-enter many pages' statistics, and row groups
+/// sliced from one batch; with the given statistics level and, in some cases, a bloom filter,
+/// the v2 writer (data page v2) or truncated statistics.
+fn settings() -> Vec<(String, WriterProperties)> {
+    let base = || {
+        WriterProperties::builder()
+            .set_dictionary_enabled(true)
+            .set_write_batch_size(5)
+            .set_data_page_row_count_limit(7)
+            .set_max_row_group_row_count(Some(300))
+    };
+    let mut out = Vec::new();
     for stats in [
         EnabledStatistics::Page,
         EnabledStatistics::Chunk,
         EnabledStatistics::None,
     ] {
-        let p = props(stats);
+        out.push((
+            format!("{stats:?}"),
+            base().set_statistics_enabled(stats).build(),
+        ));
+    }
+    let page = || base().set_statistics_enabled(EnabledStatistics::Page);
+    out.push((
+        "bloom filter".into(),
+        page().set_bloom_filter_enabled(true).build(),
+    ));
+    out.push((
+        "writer v2".into(),
+        page()
+            .set_writer_version(WriterVersion::PARQUET_2_0)
+            .build(),
+    ));
+    out.push((
+        "truncated statistics".into(),
+        page()
+            .set_statistics_truncate_length(Some(4))
+            .set_column_index_truncate_length(Some(4))
+            .build(),
+    ));
+    out
+}
+
+#[test]
+fn dictionary_columns_are_written_as_their_strings() -> Result<()> {
+    let mut rng = Rng(0x2545_f491_4f6c_dd1d);
+    for (name, p) in settings() {
         let one = batch(&mut rng, 1_000, 40, 0);
         same_bytes(
-            &format!("{stats:?}: one batch, 4 row groups"),
+            &format!("{name}: one batch, 4 row groups"),
             std::slice::from_ref(&one),
             &p,
         )?;
         same_bytes(
-            &format!("{stats:?}: the same batch twice"),
+            &format!("{name}: the same batch twice"),
             &[one.clone(), one],
             &p,
         )?;
@@ -154,12 +223,20 @@ fn dictionary_columns_are_written_as_their_strings() -> Result<()> {
             .map(|i| batch(&mut rng, 137 + i * 50, 3 + i * 20, 9))
             .collect();
         same_bytes(
-            &format!("{stats:?}: new dictionaries per batch, null keys"),
+            &format!("{name}: new dictionaries per batch, null keys"),
             &many,
             &p,
         )?;
         let single = batch(&mut rng, 64, 1, 0);
-        same_bytes(&format!("{stats:?}: a one-value dictionary"), &[single], &p)?;
+        same_bytes(&format!("{name}: a one-value dictionary"), &[single], &p)?;
+        // A dictionary more than four times the rows given with it goes value by value (the
+        // cache would cost more); mixed with keyed batches in the same pages.
+        let mixed = vec![
+            batch(&mut rng, 200, 30, 0),
+            batch(&mut rng, 10, 100, 0),
+            batch(&mut rng, 200, 30, 7),
+        ];
+        same_bytes(&format!("{name}: a large dictionary, few rows"), &mixed, &p)?;
     }
     Ok(())
 }
@@ -175,18 +252,13 @@ fn a_dictionary_that_outgrows_its_page_falls_back_the_same() -> Result<()> {
         .set_dictionary_page_size_limit(256)
         .build();
     let parts: Vec<_> = (0..3).map(|_| batch(&mut rng, 400, 300, 11)).collect();
-    let dicts: Vec<ArrayRef> = parts
-        .iter()
-        .map(|(d, _)| Arc::new(d.clone()) as ArrayRef)
-        .collect();
-    let plain: Vec<ArrayRef> = parts
-        .iter()
-        .map(|(_, s)| Arc::new(s.clone()) as ArrayRef)
-        .collect();
-    let keyed = write(&dicts, &p)?;
-    let by_value = write(&plain, &p)?;
+    let [keyed, i16_keys, plain] = three_ways("fallback mid-chunk", &parts, &p)?;
+    assert!(
+        keyed == i16_keys,
+        "the keyed file differs from the 16-bit-key one"
+    );
     let (rows_k, stats_k, fell_back) = read_back(keyed)?;
-    let (rows_v, stats_v, _) = read_back(by_value)?;
+    let (rows_v, stats_v, _) = read_back(plain)?;
     assert!(
         fell_back,
         "the dictionary never outgrew its page: the case tests nothing"

@@ -510,7 +510,9 @@ impl ColumnValueEncoder for ByteArrayEncoder {
                 .downcast_ref::<DictionaryArray<arrow_array::types::Int32Type>>()
             {
                 if let Some(strings) = d.values().as_any().downcast_ref::<StringArray>() {
-                    if strings.null_count() == 0 {
+                    // A dictionary far larger than the rows given with it would cost more to
+                    // cache (zeroed per dictionary entry) than to take value by value.
+                    if strings.null_count() == 0 && strings.len() <= 4 * d.len().max(1) {
                         encode_keyed(self, d, strings, indices);
                         return Ok(());
                     }
@@ -660,6 +662,11 @@ impl ColumnValueEncoder for ByteArrayEncoder {
     }
 
     fn flush_dict_page(&mut self) -> Result<Option<DictionaryPage>> {
+        // The keyed path needs the dictionary encoder, which does not come back: free its cache.
+        self.keyed = KeyedCache {
+            page: self.keyed.page,
+            ..KeyedCache::default()
+        };
         match self.dict_encoder.take() {
             Some(encoder) => {
                 if !encoder.indices.is_empty() {
