@@ -237,6 +237,16 @@ fn dictionary_columns_are_written_as_their_strings() -> Result<()> {
             batch(&mut rng, 200, 30, 7),
         ];
         same_bytes(&format!("{name}: a large dictionary, few rows"), &mixed, &p)?;
+        // The limit itself: a dictionary of 4 × rows − 1, 4 × rows (keyed) and 4 × rows + 1
+        // (value by value) entries, each between keyed batches.
+        for card in [79, 80, 81] {
+            let around = vec![
+                batch(&mut rng, 100, 20, 0),
+                batch(&mut rng, 20, card, 3),
+                batch(&mut rng, 100, 20, 0),
+            ];
+            same_bytes(&format!("{name}: {card} values for 20 rows"), &around, &p)?;
+        }
     }
     Ok(())
 }

@@ -26,7 +26,7 @@ use async_tungstenite::tokio::accept_async_with_config;
 use async_tungstenite::tungstenite::Message;
 use dashmap::DashMap;
 use futures_util::StreamExt;
-use sentientiq_bench::servers::ws_config;
+use sentientiq_bench::servers::{DEMO_KEY, ws_config};
 use sentientiq_core::{AccountCooldowns, Aggregates, Ctx, Output, Session, TenantPolicy};
 use sentientiq_proto::{
     ClientFrame, Det, EdgeFrame, Limits, Seq, Welcome, decode_client, edge_to_vec,
@@ -49,7 +49,7 @@ fn main() -> Result<()> {
     let mut listen: SocketAddr = "127.0.0.1:7400".parse()?;
     let mut data = PathBuf::from("data/baseline");
     let mut commit_ms = 2u64;
-    let mut key = "siq_pk_demo_00000000000000000000".to_string();
+    let mut key = DEMO_KEY.to_string();
     let mut floor = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {

@@ -20,7 +20,7 @@ use async_tungstenite::tungstenite::Message;
 use futures_util::StreamExt;
 use glommio::net::{TcpListener, TcpStream};
 use glommio::{LocalExecutorPoolBuilder, PoolPlacement};
-use sentientiq_bench::servers::ws_config;
+use sentientiq_bench::servers::{DEMO_KEY, ws_config};
 use sentientiq_proto::{ClientFrame, EdgeFrame, Limits, Seq, Welcome, decode_client, edge_to_vec};
 
 /// The edge's defaults (`edge/server/src/config/edge.rs`: `ring_depth`; `io_memory_bytes` as in
@@ -31,7 +31,7 @@ const IO_MEMORY: usize = 512 * 1024;
 fn main() -> Result<()> {
     let mut listen: SocketAddr = "127.0.0.1:7400".parse()?;
     let mut shards = 0usize;
-    let mut key = "siq_pk_demo_00000000000000000000".to_string();
+    let mut key = DEMO_KEY.to_string();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
