@@ -1,6 +1,6 @@
 //! What the edge relies on from its (patched) glommio reactor: `vendor/glommio`, see
-//! `vendor/README.md`. Both patches remove work from the reactor's loop, so these tests check
-//! that nothing it guaranteed went with it:
+//! `vendor/README.md`. The patch's changes remove work from the reactor's loop, so these tests
+//! check that nothing it guaranteed went with it:
 //!
 //! - a busy task queue is still preempted, again and again: the preemption timer, which the
 //!   reactor now keeps armed across loop passes, is armed again once it has fired (each pass
@@ -11,11 +11,18 @@
 //!   would hang a round trip, caught by the watchdog). The store-load reordering the fences
 //!   prevent is too rare to provoke here (the test passed with both fences removed, on x86):
 //!   it catches a wake path or a sweep that went missing; the ordering rests on the fence
-//!   argument in vendor/README.md.
+//!   argument in vendor/README.md;
+//! - a sleeping executor wakes for its earliest timer even when the timeout it kept armed from
+//!   an earlier sleep is for a later one: the reactor keeps its sleep timeout, its preemption
+//!   timer and the rings' link armed from one sleep to the next, and must re-arm the timeout
+//!   when a timer earlier than it appears (a kept timeout that is too late hangs the test);
+//! - an idle executor stops waking up: the preemption timer kept through a sleep fires at most
+//!   once per idle spell, instead of once per slice for as long as the executor is idle.
 //!
 //! The time limits are watchdogs for liveness (a broken patch hangs), not speed assertions.
 use anyhow::{Result, bail};
 use glommio::channels::shared_channel;
+use glommio::timer::sleep;
 use glommio::{LocalExecutorBuilder, Placement};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -121,5 +128,126 @@ fn a_sleeping_executor_is_always_woken_by_a_shared_channel_send() -> Result<()> 
     echo.join().map_err(|e| anyhow::anyhow!("echo: {e:?}"))?;
     // The pinger reports its round trips, the echo how many it answered.
     assert_eq!(results.iter().sum::<u64>(), 2 * ROUND_TRIPS, "{results:?}");
+    Ok(())
+}
+
+#[test]
+fn a_sleeping_executor_wakes_for_a_timer_earlier_than_the_one_it_armed() -> Result<()> {
+    // The sleeper always has a far timer (ten minutes). Each round it sleeps on a channel, so
+    // its reactor arms the sleep timeout for the far timer (its preemption slice, 20 minutes,
+    // is longer, so the preemption timer it keeps through the sleep cannot stand in); a send
+    // wakes it, it then sleeps 2 ms: the kept timeout is later than that timer and must be
+    // replaced, or the round waits for the far timer and the watchdog fails the test.
+    const ROUNDS: u64 = 200;
+    let (go_tx, go_rx) = shared_channel::new_bounded::<u64>(1);
+    let (ack_tx, ack_rx) = shared_channel::new_bounded::<u64>(1);
+    let (done_tx, done_rx) = mpsc::channel::<Result<u64, String>>();
+
+    let sleeper_done = done_tx.clone();
+    let sleeper = LocalExecutorBuilder::new(Placement::Unbound)
+        .name("sleeper")
+        .preempt_timer(Duration::from_secs(1200))
+        .spawn(move || async move {
+            let far = glommio::spawn_local(sleep(Duration::from_secs(600))).detach();
+            let rx = go_rx.connect().await;
+            let tx = ack_tx.connect().await;
+            let mut rounds = 0;
+            while let Some(n) = rx.recv().await {
+                sleep(Duration::from_millis(2)).await;
+                if tx.send(n).await.is_err() {
+                    let _ = sleeper_done.send(Err(format!("ack {n} refused")));
+                    return;
+                }
+                rounds += 1;
+            }
+            far.cancel();
+            let _ = sleeper_done.send(Ok(rounds));
+        })
+        .map_err(|e| anyhow::anyhow!("sleeper executor: {e:?}"))?;
+    let waker = LocalExecutorBuilder::new(Placement::Unbound)
+        .name("waker")
+        .spawn(move || async move {
+            let tx = go_tx.connect().await;
+            let rx = ack_rx.connect().await;
+            for n in 0..ROUNDS {
+                // Give the sleeper time to park on its channel first.
+                sleep(Duration::from_millis(1)).await;
+                if tx.send(n).await.is_err() {
+                    let _ = done_tx.send(Err(format!("go {n} refused")));
+                    return;
+                }
+                if rx.recv().await != Some(n) {
+                    let _ = done_tx.send(Err(format!("round {n} not acknowledged")));
+                    return;
+                }
+            }
+            let _ = done_tx.send(Ok(ROUNDS));
+        })
+        .map_err(|e| anyhow::anyhow!("waker executor: {e:?}"))?;
+
+    let deadline = Instant::now() + WATCHDOG;
+    let mut results = Vec::new();
+    while results.len() < 2 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match done_rx.recv_timeout(left) {
+            Ok(r) => results.push(r.map_err(anyhow::Error::msg)?),
+            Err(_) => bail!(
+                "no answer within {WATCHDOG:?} after {} of 2 executors finished: a timer was \
+                 overslept",
+                results.len()
+            ),
+        }
+    }
+    waker.join().map_err(|e| anyhow::anyhow!("waker: {e:?}"))?;
+    sleeper
+        .join()
+        .map_err(|e| anyhow::anyhow!("sleeper: {e:?}"))?;
+    assert_eq!(results.iter().sum::<u64>(), 2 * ROUNDS, "{results:?}");
+    Ok(())
+}
+
+/// This thread's voluntary context switches: one per sleep of its executor.
+fn voluntary_context_switches() -> Result<u64> {
+    let status = std::fs::read_to_string("/proc/thread-self/status")?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .ok_or_else(|| anyhow::anyhow!("no voluntary_ctxt_switches in /proc/thread-self/status"))?
+        .trim()
+        .parse()
+        .map_err(Into::into)
+}
+
+#[test]
+fn an_idle_executor_stops_waking_up() -> Result<()> {
+    // With a 5 ms slice, an idle spell of 400 ms would be about 80 wake-ups (one per slice) if
+    // the preemption timer kept through a sleep were armed again after every idle wake-up; it
+    // is at most a couple: the timer fires once, and the next sleep cancels it.
+    const SLICE: Duration = Duration::from_millis(5);
+    const IDLE: Duration = Duration::from_millis(400);
+    const MAX_WAKEUPS: u64 = 10;
+    let handle = LocalExecutorBuilder::new(Placement::Unbound)
+        .preempt_timer(SLICE)
+        .spawn(|| async {
+            // Some work first, so the reactor has a preemption timer to keep.
+            for _ in 0..50 {
+                glommio::yield_if_needed().await;
+                sleep(Duration::from_micros(200)).await;
+            }
+            let before = voluntary_context_switches()?;
+            sleep(IDLE).await;
+            let after = voluntary_context_switches()?;
+            Ok::<u64, anyhow::Error>(after.saturating_sub(before))
+        })
+        .map_err(|e| anyhow::anyhow!("executor: {e:?}"))?;
+    let wakeups = handle
+        .join()
+        .map_err(|e| anyhow::anyhow!("executor: {e:?}"))??;
+    if wakeups > MAX_WAKEUPS {
+        bail!(
+            "{wakeups} wake-ups in an idle spell of {IDLE:?} with a {SLICE:?} slice: the \
+             preemption timer keeps waking an idle executor"
+        );
+    }
     Ok(())
 }

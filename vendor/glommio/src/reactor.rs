@@ -119,9 +119,9 @@ impl Timers {
         self.timers.insert((when, id), waker);
     }
 
-    /// Return the duration until next event and the number of
+    /// Return the instant of the next event and the number of
     /// ready and woke timers.
-    fn process_timers(&mut self) -> (Option<Duration>, usize) {
+    fn process_timers(&mut self) -> (Option<Instant>, usize) {
         let now = Instant::now();
 
         // Split timers into ready and pending timers.
@@ -132,12 +132,10 @@ impl Timers {
             wake!(waker);
         }
 
-        // Calculate the duration until the next event.
-        let next = self
-            .timers
-            .keys()
-            .next()
-            .map(|(when, _)| when.saturating_duration_since(now));
+        // The next event's instant (the reactor keeps a sleep timeout armed
+        // for it while it does not move earlier, so it needs the instant, not
+        // the duration from `now`).
+        let next = self.timers.keys().next().map(|(when, _)| *when);
         (next, woke)
     }
 }
@@ -817,7 +815,7 @@ impl Reactor {
     /// Processes ready timers and extends the list of wakers to wake.
     ///
     /// Returns the duration until the next timer
-    fn process_timers(&self) -> (Option<Duration>, usize) {
+    fn process_timers(&self) -> (Option<Instant>, usize) {
         let mut timers = self.timers.borrow_mut();
         timers.process_timers()
     }
@@ -858,7 +856,7 @@ impl Reactor {
         Ok(woke > 0)
     }
 
-    fn process_external_events(&self) -> (Option<Duration>, usize) {
+    fn process_external_events(&self) -> (Option<Instant>, usize) {
         let (next_timer, mut woke) = self.process_timers();
         woke += self.process_shared_channels();
         (next_timer, woke)

@@ -1045,12 +1045,29 @@ impl SleepableRing {
         }
     }
 
-    fn sleep(&mut self, link: &Source) -> io::Result<usize> {
+    /// Sleeps until this ring has a completion. `link` is the `POLL_ADD` on
+    /// the other ring's fd to arm first, or `None` when the one armed before
+    /// is still pending. Returns whether `link` is now armed in the kernel.
+    fn sleep(&mut self, link: Option<&Source>) -> io::Result<bool> {
         assert_eq!(
             self.waiting_kernel_submission(),
             0,
             "sleeping with pending SQEs"
         );
+        let link = match link {
+            Some(link) => link,
+            None => {
+                // The rings are still linked. Goodnight!
+                return self
+                    .ring
+                    .cq()
+                    .wait(1)
+                    .map(|_| false)
+                    .or_else(Reactor::busy_ok)
+                    .or_else(Reactor::again_ok)
+                    .or_else(Reactor::intr_ok);
+            }
+        };
         if let Some(mut sqe) = self.ring.sq().prepare_sqe() {
             let sqe_ptr = unsafe { sqe.raw_mut() as *mut _ };
             let op = UringDescriptor {
@@ -1091,10 +1108,13 @@ impl SleepableRing {
                 self.ring
                     .cq()
                     .wait(1)
-                    .map(|_| 1)
+                    .map(|_| true)
                     .or_else(Reactor::busy_ok)
                     .or_else(Reactor::again_ok)
                     .or_else(Reactor::intr_ok)
+                    // The link was submitted, so it is armed even if the wait
+                    // itself failed.
+                    .map(|_| true)
             }
         } else {
             // Can't link rings because we ran out of `CQE`s. Just can't sleep.
@@ -1104,6 +1124,7 @@ impl SleepableRing {
                 .or_else(Reactor::busy_ok)
                 .or_else(Reactor::again_ok)
                 .or_else(Reactor::intr_ok)
+                .map(|_| false)
         }
     }
 }
@@ -1167,10 +1188,10 @@ impl UringCommon for SleepableRing {
         let source_map = self.source_map.clone();
         process_one_event(
             self.ring.peek_for_cqe(),
-            |source| match source.source_type {
-                SourceType::LinkRings => Some(()),
-                _ => None,
-            },
+            // The rings' link records its result like any source: the reactor
+            // keeps it armed between sleeps and re-arms it once it has fired
+            // (`Source::is_pending`).
+            |_| None,
             |mut src, res| {
                 record_stats(self, &mut src, &res);
                 if let SourceType::ForeignNotifier(_, installed) = &mut src.source_type {
@@ -1226,9 +1247,23 @@ pub(crate) struct Reactor {
     /// When the armed latency timer is a preemption timer (not a user timer
     /// armed for a sleep), the instant it expires.
     latency_preemption_deadline: Cell<Option<Instant>>,
+    /// Set when the preemption timer kept through a sleep fired during it: the
+    /// executor was idle for at least half a slice, so the next sleep cancels
+    /// the timer instead of keeping it (an idle executor does not wake up
+    /// once a slice).
+    latency_preemption_fired_in_sleep: Cell<bool>,
+    /// The timeout armed on the latency ring for the next user timer when the
+    /// reactor sleeps, and that timer's instant. It stays armed while it is
+    /// pending and the next user timer is not earlier.
+    sleep_timeout_src: Cell<Option<Source>>,
+    sleep_timeout_deadline: Cell<Option<Instant>>,
     throughput_preemption_timeout_src: Cell<Option<Source>>,
 
     link_fd: RawFd,
+    /// The main ring's `POLL_ADD` on the latency ring's fd, which lets a
+    /// sleep on the main ring wake for the latency ring's completions. It is
+    /// kept, armed, between sleeps until it fires.
+    link_rings_src: Cell<Option<Source>>,
 
     // This keeps the `eventfd` alive. Drop will close it when we're done
     notifier: Arc<sys::SleepNotifier>,
@@ -1358,9 +1393,13 @@ impl Reactor {
             poll_ring: RefCell::new(poll_ring),
             latency_preemption_timeout_src: Cell::new(None),
             latency_preemption_deadline: Cell::new(None),
+            latency_preemption_fired_in_sleep: Cell::new(false),
+            sleep_timeout_src: Cell::new(None),
+            sleep_timeout_deadline: Cell::new(None),
             throughput_preemption_timeout_src: Cell::new(None),
             blocking_thread,
             link_fd,
+            link_rings_src: Cell::new(None),
             notifier,
             eventfd_src,
             source_map,
@@ -1730,7 +1769,17 @@ impl Reactor {
     ///
     /// We may not be able to register an `SQE` at this point, so we return an
     /// Error and will just not sleep.
+    ///
+    /// The `POLL_ADD` stays armed after the sleep until the latency ring has a
+    /// completion. Upstream cancelled it on every wake-up and armed a new one
+    /// on every sleep: two io_uring requests per sleep, when under load the
+    /// wake-up usually comes from the main ring (a socket), not the latency
+    /// ring.
     fn link_rings_and_sleep(&self, ring: &mut SleepableRing) -> io::Result<()> {
+        if let Some(armed) = self.link_rings_src.take().filter(Source::is_pending) {
+            self.link_rings_src.set(Some(armed));
+            return ring.sleep(None).or_else(Self::busy_ok).map(|_| {});
+        }
         let link_rings = Source::new(
             IoRequirements::default(),
             self.link_fd,
@@ -1738,7 +1787,11 @@ impl Reactor {
             None,
             None,
         );
-        ring.sleep(&link_rings).or_else(Self::busy_ok).map(|_| {})
+        let armed = ring.sleep(Some(&link_rings)).or_else(Self::busy_ok)?;
+        if armed {
+            self.link_rings_src.set(Some(link_rings));
+        }
+        Ok(())
     }
 
     pub(crate) fn poll_io(&self, woke: &mut usize) -> io::Result<()> {
@@ -1802,7 +1855,7 @@ impl Reactor {
     pub(crate) fn wait<Preempt, F>(
         &self,
         preempt_timer: Preempt,
-        user_timer: Option<Duration>,
+        user_timer: Option<Instant>,
         mut woke: usize,
         process_remote_channels: F,
     ) -> io::Result<bool>
@@ -1828,8 +1881,24 @@ impl Reactor {
         //
         // If we will sleep, any timer left registered here is removed: we must
         // not wake up when it expires.
+        //
+        // When the executor parks (no preemption timer is asked for), the
+        // pending timer is kept through the sleep too, unless the one kept
+        // through the previous sleep fired during it (then the executor has
+        // been idle for half a slice or more, and upstream's behaviour returns:
+        // cancel, so that an idle executor sleeps until there is work). Under
+        // load a sleep lasts far less than half a slice, and the timer's
+        // cancellation and re-arming cost two requests per sleep; a timer that
+        // fires during a sleep costs one wake-up, at most once per idle spell.
         let now = Instant::now();
-        if !preempt_timer().map_or(false, |d| self.keep_latency_preemption_timer(d, now)) {
+        let keep = match preempt_timer() {
+            Some(slice) => self.keep_latency_preemption_timer(slice, now),
+            None => {
+                !self.latency_preemption_fired_in_sleep.replace(false)
+                    && self.latency_preemption_pending()
+            }
+        };
+        if !keep {
             drop(self.latency_preemption_timeout_src.take());
             self.latency_preemption_deadline.set(None);
         }
@@ -1870,18 +1939,32 @@ impl Reactor {
 
         if should_sleep {
             // We are about to go to sleep. It's ok to sleep, but if there
-            // is a timer set, we need to make sure we wake up to handle it.
-            // A preemption timer kept above must not wake us up. (The executor
-            // passes no preemption timer when it parks, so this is only a guard.)
-            if self.latency_preemption_deadline.take().is_some() {
-                drop(self.latency_preemption_timeout_src.take());
-                flush_cancellations!(into &mut 0; lat_ring);
-                flush_rings!(lat_ring)?;
-            }
-            if let Some(dur) = user_timer {
-                self.latency_preemption_timeout_src
-                    .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
-                assert!(flush_rings!(lat_ring)? > 0);
+            // is a timer set, we need to make sure we wake up to handle it:
+            // some timeout on the latency ring must expire no later than it.
+            // A preemption timer kept through the sleep (above) that expires
+            // first will do; otherwise the sleep timeout is kept while it is
+            // pending and does not expire later than the user timer (it may
+            // expire earlier, for a user timer that was removed or moved
+            // later: one early wake-up, and the next sleep arms it again).
+            // Upstream armed a new timeout for every sleep and cancelled it on
+            // every wake-up.
+            let preempt_first = self.latency_preemption_deadline.get();
+            if let Some(when) = user_timer.filter(|when| preempt_first.map_or(true, |p| p > *when))
+            {
+                let armed = self.sleep_timeout_src.take();
+                let keep = armed.as_ref().map_or(false, Source::is_pending)
+                    && self.sleep_timeout_deadline.get().map_or(false, |d| d <= when);
+                if keep {
+                    self.sleep_timeout_src.set(armed);
+                } else {
+                    drop(armed);
+                    let dur = when.saturating_duration_since(Instant::now());
+                    self.sleep_timeout_src
+                        .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
+                    self.sleep_timeout_deadline.set(Some(when));
+                    flush_cancellations!(into &mut 0; lat_ring);
+                    assert!(flush_rings!(lat_ring)? > 0);
+                }
             }
             // From this moment on the remote executors are aware that we are sleeping
             // We have to sweep the remote channels function once more because since
@@ -1907,6 +1990,11 @@ impl Reactor {
                     flush_cancellations!(into &mut 0; lat_ring, poll_ring, main_ring);
                     flush_rings!(lat_ring, poll_ring, main_ring)?;
                     consume_rings!(into &mut 0; lat_ring, poll_ring, main_ring);
+                    if self.latency_preemption_deadline.get().is_some()
+                        && !self.latency_preemption_pending()
+                    {
+                        self.latency_preemption_fired_in_sleep.set(true);
+                    }
                 }
                 // Woke up, so no need to notify us anymore.
                 self.notifier.wake_up();
@@ -1944,6 +2032,14 @@ impl Reactor {
             None => return false,
         };
         if deadline > now + slice || deadline < now + slice / 2 {
+            return false;
+        }
+        self.latency_preemption_pending()
+    }
+
+    /// Whether a preemption timer is armed and has not fired.
+    fn latency_preemption_pending(&self) -> bool {
+        if self.latency_preemption_deadline.get().is_none() {
             return false;
         }
         let src = self.latency_preemption_timeout_src.take();
