@@ -1948,7 +1948,17 @@ impl Reactor {
             // later: one early wake-up, and the next sleep arms it again).
             // Upstream armed a new timeout for every sleep and cancelled it on
             // every wake-up.
-            let preempt_first = self.latency_preemption_deadline.get();
+            //
+            // The kept preemption timer stands in only if it is still pending
+            // now: one that fired after it was kept had its completion consumed
+            // above and will not wake us. One that fires from here on leaves
+            // its completion in the latency ring, which fires the rings' link:
+            // nothing below consumes the latency ring's completions before the
+            // sleep (a completion taken here would be a lost wake-up).
+            let preempt_first = self
+                .latency_preemption_deadline
+                .get()
+                .filter(|_| self.latency_preemption_pending());
             if let Some(when) = user_timer.filter(|when| preempt_first.map_or(true, |p| p > *when))
             {
                 let armed = self.sleep_timeout_src.take();
@@ -1962,7 +1972,10 @@ impl Reactor {
                     self.sleep_timeout_src
                         .set(Some(lat_ring.prepare_latency_preemption_timer(dur)));
                     self.sleep_timeout_deadline.set(Some(when));
-                    flush_cancellations!(into &mut 0; lat_ring);
+                    // The replaced timeout's cancellation goes out with the
+                    // next flush, after the sleep: `flush_cancellations!` would
+                    // also consume the latency ring's completions (see above).
+                    // Until then it can only wake us early, once.
                     assert!(flush_rings!(lat_ring)? > 0);
                 }
             }
