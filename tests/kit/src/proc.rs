@@ -13,15 +13,28 @@ pub struct Proc {
 impl Proc {
     /// Runs `bin --config config` with `env`, stderr appended to `log`.
     pub fn spawn(bin: PathBuf, config: &Path, log: PathBuf, env: &[(String, String)]) -> Proc {
+        let mut cmd = Command::new(bin);
+        cmd.arg("--config")
+            .arg(config)
+            .envs(env.iter().map(|(k, v)| (k, v)));
+        Proc::run(cmd, log)
+    }
+
+    /// Runs `bin args…`, stderr appended to `log` (the bench's servers take flags, not a
+    /// config file).
+    pub fn spawn_args(bin: PathBuf, args: &[&str], log: PathBuf) -> Proc {
+        let mut cmd = Command::new(bin);
+        cmd.args(args);
+        Proc::run(cmd, log)
+    }
+
+    fn run(mut cmd: Command, log: PathBuf) -> Proc {
         let file = std::fs::File::options()
             .create(true)
             .append(true)
             .open(&log)
             .expect("log");
-        let child = Command::new(bin)
-            .arg("--config")
-            .arg(config)
-            .envs(env.iter().map(|(k, v)| (k, v)))
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(file)
             .spawn()

@@ -1,0 +1,140 @@
+//! The bench's comparison servers (`bench/`), which every capacity figure in the bench record
+//! is judged against, speak enough siq/1 for the loadgen and do the work they claim:
+//! `sentientiq-baseline` dedups, detects and acks a frame only once its record is in its spool;
+//! `--floor` and `sentientiq-floor-glommio` ack at once and store nothing. Real processes and
+//! real sockets, as the bench runs them.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sentientiq_proto::EdgeFrame;
+use sentientiq_testkit::DEMO_KEY;
+use sentientiq_testkit::bins::bin;
+use sentientiq_testkit::frames::{moves, rage};
+use sentientiq_testkit::net::free_port;
+use sentientiq_testkit::proc::Proc;
+use sentientiq_testkit::wait::wait_for;
+use sentientiq_testkit::ws::{Client, rages};
+
+/// Starts one of the bench's servers on a free port; returns it with the port once it accepts.
+fn serve(name: &str, extra: &[&str], dir: &Path) -> (Proc, u16) {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut args = vec!["--listen", &listen];
+    args.extend_from_slice(extra);
+    let p = Proc::spawn_args(bin(name), &args, dir.join(format!("{name}.log")));
+    wait_for(
+        &format!("{name} listening"),
+        Duration::from_secs(20),
+        || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+    );
+    (p, port)
+}
+
+fn connect(port: u16) -> Client {
+    Client::connect(port, &[]).expect("websocket handshake")
+}
+
+/// The spool's size; the baseline appends one record of 40 bytes of header plus the frame for
+/// every new frame.
+fn spool_bytes(dir: &Path) -> u64 {
+    std::fs::metadata(dir.join("spool.log")).map_or(0, |m| m.len())
+}
+
+#[test]
+fn the_baseline_stores_a_frame_before_its_ack_dedups_and_detects() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let data_arg = data.to_string_lossy().into_owned();
+    let (_server, port) = serve("sentientiq-baseline", &["--data", &data_arg], dir.path());
+
+    let mut c = connect(port);
+    let w = c.hello(DEMO_KEY, "s_bench_baseline_0001", None);
+    assert_eq!(w.ack.0, 0, "a new session starts at 0");
+    assert_eq!(spool_bytes(&data), 0);
+
+    c.send(&moves(1, 20));
+    c.until_ack(1);
+    let stored = spool_bytes(&data);
+    let frame_len = sentientiq_proto::client_to_vec(&moves(1, 20)).len() as u64;
+    assert_eq!(
+        stored,
+        40 + frame_len,
+        "the frame's record is in the spool when it is acked"
+    );
+
+    // A resent frame is acked again and not stored twice.
+    c.send(&moves(1, 20));
+    c.until_ack(1);
+    assert_eq!(spool_bytes(&data), stored, "a duplicate was stored");
+
+    // The core's detection runs: five quick clicks are rage (the core may escalate within the
+    // frame, so one detection or more), and a resent frame is not detected again.
+    c.send(&rage(2));
+    let other = c.until_ack(2);
+    assert!(rages(&other) >= 1, "{other:?}");
+    assert!(spool_bytes(&data) > stored);
+    c.send(&rage(2));
+    let again = c.until_ack(2);
+    assert!(
+        again.is_empty(),
+        "a duplicate was processed again: {again:?}"
+    );
+
+    // A reconnect resumes after what was acked.
+    drop(c);
+    let mut again = connect(port);
+    let w = again.hello(DEMO_KEY, "s_bench_baseline_0001", None);
+    assert_eq!(w.ack.0, 2, "the session's high seq survives the connection");
+}
+
+#[test]
+fn the_floors_ack_at_once_and_store_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let data_arg = data.to_string_lossy().into_owned();
+    let tokio_floor = serve(
+        "sentientiq-baseline",
+        &["--floor", "--data", &data_arg],
+        dir.path(),
+    );
+    let glommio_floor = serve("sentientiq-floor-glommio", &["--shards", "1"], dir.path());
+    for (name, port) in [("tokio", tokio_floor.1), ("glommio", glommio_floor.1)] {
+        let mut c = connect(port);
+        c.hello(DEMO_KEY, "s_bench_floor_000001", None);
+        c.send(&rage(1));
+        let other = c.until_ack(1);
+        assert!(
+            other.iter().all(|f| !matches!(f, EdgeFrame::Det(_))),
+            "the {name} floor detected something: {other:?}"
+        );
+        c.send(&moves(2, 5));
+        c.until_ack(2);
+    }
+    assert_eq!(spool_bytes(&data), 0, "the tokio floor wrote its spool");
+}
+
+#[test]
+fn a_wrong_write_key_gets_no_welcome() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let data_arg = data.to_string_lossy().into_owned();
+    let servers = [
+        serve("sentientiq-baseline", &["--data", &data_arg], dir.path()),
+        serve("sentientiq-floor-glommio", &["--shards", "1"], dir.path()),
+    ];
+    for (_, port) in &servers {
+        let mut c = connect(*port);
+        c.send(&sentientiq_proto::ClientFrame::Hello(
+            sentientiq_testkit::frames::hello(
+                "siq_pk_other_0000000000000000000",
+                "s_bench_key_0000001",
+                None,
+            ),
+        ));
+        // The servers drop the connection (no close frame): `recv` is `None` either way.
+        if let Some(f) = c.recv() {
+            panic!("port {port}: a wrong key was answered with {f:?}");
+        }
+    }
+}
