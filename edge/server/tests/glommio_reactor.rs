@@ -30,6 +30,24 @@ use std::time::{Duration, Instant};
 /// How long a test may take before its work is presumed stuck (a lost preemption or wakeup).
 const WATCHDOG: Duration = Duration::from_secs(120);
 
+/// The reports of a test's two executors (each a count, or what went wrong), failing with
+/// `stuck` when they do not both arrive within the watchdog.
+fn both_reports(done: &mpsc::Receiver<Result<u64, String>>, stuck: &str) -> Result<Vec<u64>> {
+    let deadline = Instant::now() + WATCHDOG;
+    let mut results = Vec::new();
+    while results.len() < 2 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match done.recv_timeout(left) {
+            Ok(r) => results.push(r.map_err(anyhow::Error::msg)?),
+            Err(_) => bail!(
+                "no answer within {WATCHDOG:?} after {} of 2 executors finished: {stuck}",
+                results.len()
+            ),
+        }
+    }
+    Ok(results)
+}
+
 #[test]
 fn a_busy_task_queue_is_preempted_again_and_again() -> Result<()> {
     const PREEMPTIONS: u32 = 50;
@@ -112,18 +130,7 @@ fn a_sleeping_executor_is_always_woken_by_a_shared_channel_send() -> Result<()> 
         })
         .map_err(|e| anyhow::anyhow!("ping executor: {e:?}"))?;
 
-    let deadline = Instant::now() + WATCHDOG;
-    let mut results = Vec::new();
-    while results.len() < 2 {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match done_rx.recv_timeout(left) {
-            Ok(r) => results.push(r.map_err(anyhow::Error::msg)?),
-            Err(_) => bail!(
-                "no answer within {WATCHDOG:?} after {} of 2 executors finished: a wakeup was lost",
-                results.len()
-            ),
-        }
-    }
+    let results = both_reports(&done_rx, "a wakeup was lost")?;
     pinger.join().map_err(|e| anyhow::anyhow!("ping: {e:?}"))?;
     echo.join().map_err(|e| anyhow::anyhow!("echo: {e:?}"))?;
     // The pinger reports its round trips, the echo how many it answered.
@@ -185,19 +192,7 @@ fn a_sleeping_executor_wakes_for_a_timer_earlier_than_the_one_it_armed() -> Resu
         })
         .map_err(|e| anyhow::anyhow!("waker executor: {e:?}"))?;
 
-    let deadline = Instant::now() + WATCHDOG;
-    let mut results = Vec::new();
-    while results.len() < 2 {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match done_rx.recv_timeout(left) {
-            Ok(r) => results.push(r.map_err(anyhow::Error::msg)?),
-            Err(_) => bail!(
-                "no answer within {WATCHDOG:?} after {} of 2 executors finished: a timer was \
-                 overslept",
-                results.len()
-            ),
-        }
-    }
+    let results = both_reports(&done_rx, "a timer was overslept")?;
     waker.join().map_err(|e| anyhow::anyhow!("waker: {e:?}"))?;
     sleeper
         .join()
