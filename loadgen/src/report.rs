@@ -90,6 +90,10 @@ pub fn report(s: &Stats, sessions: usize, elapsed: Duration, seed: u64, edges: &
             "detection": latency(&s.hists.detection),
             "intervention": latency(&s.hists.intervention),
         },
+        "loadgen_lag_ms": {
+            "send": latency(&s.hists.send_lag),
+            "loop": latency(&s.hists.loop_lag),
+        },
         "accuracy": accuracy,
         "false_detections_calm": s.score.calm_false,
         "calm_session_hours": (s.score.calm_seconds / 3600.0 * 1000.0).round() / 1000.0,
@@ -475,6 +479,11 @@ pub fn summary(r: &Value) -> String {
     out.push_str(&format!("ack           {}\n", fmt_lat(&l["ack"])));
     out.push_str(&format!("detection     {}\n", fmt_lat(&l["detection"])));
     out.push_str(&format!("intervention  {}\n", fmt_lat(&l["intervention"])));
+    // The loadgen's own lateness (included in the latencies above, which count from each
+    // frame's intended send time): large values here mean the loadgen, not the edge, was late.
+    let lag = &r["loadgen_lag_ms"];
+    out.push_str(&format!("loadgen send lag  {}\n", fmt_lat(&lag["send"])));
+    out.push_str(&format!("loadgen loop lag  {}\n", fmt_lat(&lag["loop"])));
     if let Some(ts) = r["transports"]
         .as_object()
         .filter(|t| t.len() > 1 || t.contains_key("quic"))

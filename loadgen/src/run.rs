@@ -149,7 +149,19 @@ pub struct Hists {
     pub ack: Histogram<u64>,
     pub detection: Histogram<u64>,
     pub intervention: Histogram<u64>,
+    /// The loadgen's own lateness: how late a frame's bytes reached its socket after the
+    /// frame's intended send time (the ack and detection latencies above count from that
+    /// intended time, so a loadgen that falls behind shows up in them too; this tells the two
+    /// apart).
+    pub send_lag: Histogram<u64>,
+    /// How late the sessions' thread ran a timer that asked for it every [`LAG_TICK`]: a stall
+    /// of the loadgen's own loop (busy, or not given a CPU) delays every frame and ack it holds.
+    pub loop_lag: Histogram<u64>,
 }
+
+/// The loop-lag probe's period ([`Hists::loop_lag`]); tokio's timer has 1 ms resolution, so
+/// lags under about 1 ms are the timer's, not the loop's.
+pub const LAG_TICK: Duration = Duration::from_millis(5);
 
 pub(crate) fn hist() -> Histogram<u64> {
     // 1 µs .. 10 min at 3 significant digits; values beyond are clamped.
@@ -202,6 +214,8 @@ impl Default for Stats {
                 ack: hist(),
                 detection: hist(),
                 intervention: hist(),
+                send_lag: hist(),
+                loop_lag: hist(),
             },
             score: Score::default(),
             by_persona: BTreeMap::new(),
@@ -320,6 +334,7 @@ pub async fn run_with(
     };
     let opts = Rc::new(opts);
     let watch = Rc::new(watch);
+    let probe = spawn_lag_probe(stats.clone());
     let mut tasks = Vec::with_capacity(n);
     for i in 0..n {
         let start = t0 + opts.ramp.mul_f64(i as f64 / n.max(1) as f64);
@@ -333,10 +348,29 @@ pub async fn run_with(
     for t in tasks {
         let _ = t.await;
     }
+    probe.abort();
     if let Some(p) = pool {
         p.close().await;
     }
     Ok(())
+}
+
+/// Starts the loop-lag probe ([`Hists::loop_lag`]) on the current `LocalSet`; abort it when
+/// the run is over.
+fn spawn_lag_probe(stats: Rc<RefCell<Stats>>) -> tokio::task::JoinHandle<()> {
+    tokio::task::spawn_local(async move {
+        let mut due = Instant::now() + LAG_TICK;
+        loop {
+            tokio::time::sleep_until(due).await;
+            let now = Instant::now();
+            record(
+                &mut stats.borrow_mut().hists.loop_lag,
+                now.saturating_duration_since(due),
+            );
+            // After a stall the next tick is one period on, not a burst of missed ticks.
+            due = (due + LAG_TICK).max(now + Duration::from_micros(1));
+        }
+    })
 }
 
 /// One connection group's connection, opened by the first session that needs it.
@@ -786,6 +820,7 @@ async fn session(
                     if link.send(bytes).await.is_err() {
                         broken = true;
                     }
+                    record(&mut stats.borrow_mut().hists.send_lag, Instant::now().saturating_duration_since(when));
                     last_seq = last_seq.max(p.seq);
                     next = match tail.as_mut() {
                         Some(q) => q.pop_front(),
@@ -928,6 +963,35 @@ async fn session(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The probe sees a stall of the sessions' thread: 100 ms of blocking shows as a lag of
+    /// at least 90 ms (a tick falls due within 5 ms of the stall's start), while the ticks
+    /// around it are on time (under the stall's length).
+    #[test]
+    fn the_lag_probe_sees_a_stalled_loop() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime");
+        let stats = Rc::new(RefCell::new(Stats::default()));
+        let local = tokio::task::LocalSet::new();
+        local.block_on(&rt, async {
+            let probe = spawn_lag_probe(stats.clone());
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            std::thread::sleep(Duration::from_millis(100));
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            probe.abort();
+        });
+        let s = stats.borrow();
+        let h = &s.hists.loop_lag;
+        assert!(h.len() >= 5, "ticks recorded: {}", h.len());
+        assert!(h.max() >= 90_000, "max lag {} µs", h.max());
+        assert!(
+            h.value_at_quantile(0.5) < 90_000,
+            "median lag {} µs",
+            h.value_at_quantile(0.5)
+        );
+    }
 
     #[test]
     fn source_addresses_cycle_over_127_0_0_x() {
