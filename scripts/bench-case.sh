@@ -17,6 +17,9 @@ CARGO="${CARGO:-cargo}"
 # `sentientiq-floor-glommio` (bench/src/bin/floor_glommio.rs, the same on the edge's glommio).
 # BENCH_SESSIONS=N replaces the case's `--sessions`. BENCH_SERVER_CPUS / BENCH_LOADGEN_CPUS
 # (taskset lists, e.g. 0 and 1) pin the server and the loadgen to separate cores.
+# BENCH_LOADGEN_NICE=N runs the loadgen at that nice value (e.g. -10): on a shared machine its
+# sends wake the server's threads, which can preempt it and make it late; its summary's
+# `loadgen send lag` line says how late it was (see bench/runs/2026-12-03-vm/README.md).
 if [ -n "${BENCH_BIN:-}" ]; then
   BIN="$(cd "$BENCH_BIN" && pwd)"
 else
@@ -37,6 +40,7 @@ SERVER="${BENCH_SERVER:-edge}"
 pin_server=(); pin_loadgen=()
 [ -n "${BENCH_SERVER_CPUS:-}" ] && pin_server=(taskset -c "$BENCH_SERVER_CPUS")
 [ -n "${BENCH_LOADGEN_CPUS:-}" ] && pin_loadgen=(taskset -c "$BENCH_LOADGEN_CPUS")
+[ -n "${BENCH_LOADGEN_NICE:-}" ] && pin_loadgen+=(nice -n "$BENCH_LOADGEN_NICE")
 case "$SERVER" in
   edge) ( cd "$WORK" && exec "${pin_server[@]}" "$BIN/sentientiq-edge" --config edge.toml 2> edge.log ) & ;;
   baseline) ( cd "$WORK" && exec "${pin_server[@]}" "$BIN/sentientiq-baseline" \
@@ -108,7 +112,7 @@ rss_peak=$(awk '/VmHWM/ {print $2 " kB"}' "/proc/$edge/status")
               if (les[i] == "+Inf") print "over 5000"; else print les[i] * 1000; exit } }
     ' "$OUT/metrics.txt" 2>/dev/null)"
   done
-  echo "loadgen: $args${BENCH_LOADGEN_CPUS:+ (cpus $BENCH_LOADGEN_CPUS)}"
+  echo "loadgen: $args${BENCH_LOADGEN_CPUS:+ (cpus $BENCH_LOADGEN_CPUS)}${BENCH_LOADGEN_NICE:+ (nice $BENCH_LOADGEN_NICE)}"
   echo "cpus: $(nproc)"
   echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
   echo "memory: $(grep MemTotal /proc/meminfo | awk '{print $2 " kB"}')"
