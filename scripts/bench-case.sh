@@ -17,6 +17,10 @@ CARGO="${CARGO:-cargo}"
 # `sentientiq-floor-glommio` (bench/src/bin/floor_glommio.rs, the same on the edge's glommio).
 # BENCH_SESSIONS=N replaces the case's `--sessions`. BENCH_SERVER_CPUS / BENCH_LOADGEN_CPUS
 # (taskset lists, e.g. 0 and 1) pin the server and the loadgen to separate cores.
+# BENCH_DATA_TMPFS=SIZE (e.g. 4g; needs root) mounts a tmpfs of that size on the run's `data/`
+# (the cases keep the spool, the identity store and the lake there): a diagnostic that takes
+# the disk out, so nothing the edge acks is durable; it measures what the CPU can do when
+# fdatasync costs nothing. Its records say so in run.txt.
 # BENCH_LOADGEN_NICE=N runs the loadgen at that nice value (e.g. -10): on a shared machine its
 # sends wake the server's threads, which can preempt it and make it late; its summary's
 # `loadgen send lag` line says how late it was (see bench/runs/2026-12-03-vm/README.md).
@@ -34,6 +38,10 @@ mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 WORK="$(mktemp -d)"
 cp "$CASE/edge.toml" "$WORK/"
+if [ -n "${BENCH_DATA_TMPFS:-}" ]; then
+  mkdir -p "$WORK/data"
+  mount -t tmpfs -o "size=$BENCH_DATA_TMPFS" tmpfs "$WORK/data"
+fi
 port=$(sed -n 's/^listen = "127.0.0.1:\([0-9]*\)".*/\1/p' "$CASE/edge.toml")
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 SERVER="${BENCH_SERVER:-edge}"
@@ -52,7 +60,8 @@ case "$SERVER" in
   *) echo "BENCH_SERVER is edge, baseline, floor or floor-glommio, not $SERVER" >&2; exit 1 ;;
 esac
 edge=$!
-trap 'kill -TERM $edge 2>/dev/null || true; wait $edge 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'kill -TERM $edge 2>/dev/null || true; wait $edge 2>/dev/null || true
+      [ -n "${BENCH_DATA_TMPFS:-}" ] && umount "$WORK/data"; rm -rf "$WORK"' EXIT
 for _ in $(seq 1 300); do
   if { exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null; then exec 3>&-; break; fi
   sleep 0.1
@@ -88,7 +97,7 @@ times > "$WORK/times1"
 rss_peak=$(awk '/VmHWM/ {print $2 " kB"}' "/proc/$edge/status")
 {
   echo "case: $NAME"
-  echo "server: $SERVER${BENCH_SERVER_CPUS:+ (cpus $BENCH_SERVER_CPUS)}"
+  echo "server: $SERVER${BENCH_SERVER_CPUS:+ (cpus $BENCH_SERVER_CPUS)}${BENCH_DATA_TMPFS:+ (data on a tmpfs: NOT durable, diagnostic)}"
   echo "date: $(date -u +%FT%TZ)"
   if [ -n "${BENCH_BIN:-}" ]; then
     echo "binaries: $BIN (not this tree's build)"
