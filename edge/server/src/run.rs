@@ -247,6 +247,7 @@ pub fn run(cfg: Config) -> Result<()> {
         std::thread::Builder::new()
             .name("lake-shipper".into())
             .spawn(move || {
+                crate::ship::lower_priority();
                 let env = crate::ship::Env {
                     edge_id: node.edge.id.clone(),
                     region: node.edge.region.clone(),

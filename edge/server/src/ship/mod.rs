@@ -25,6 +25,28 @@ use crate::storage::{SpoolShare, spool};
 use crate::telemetry::LakeMetrics;
 use crate::tenants::Directory;
 
+/// How much the shipper thread lowers its priority (`nice` increment). It works in bursts (a
+/// sealed 64 MiB segment is several CPU-seconds of Parquet encoding) on a core it shares with a
+/// shard; at equal priority the scheduler splits that core between them and the shard's acks
+/// wait. Measured with the disk taken out (it hid the effect on 2026-12-02, when this was first
+/// tried and reverted), one core, 12 000 sessions: the edge's own acks over 25 ms were
+/// 1 280–62 986 per run at equal priority (five runs) and 37–2 707 at nice 10 (four runs)
+/// (`bench/runs/2026-12-03-vm/README.md`, "The lake shipper's priority").
+/// At nice 10 its weight is 110 to a shard's 1024 (the kernel's `sched_prio_to_weight`), so a
+/// waking shard runs first, and the shipper still gets about a tenth of a contended core and
+/// all of an idle one. Should it fall behind, the spool's backlog grows and, past
+/// `lake.spool_max_bytes`, new frames are refused with `overloaded`: visible, not lost.
+pub const SHIPPER_NICE: i32 = 10;
+
+/// Lowers the calling thread's priority by [`SHIPPER_NICE`] (on Linux the nice value is per
+/// thread). A failure is logged, not fatal: the shipper then runs at the process's priority.
+pub fn lower_priority() {
+    match rustix::process::nice(SHIPPER_NICE) {
+        Ok(now) => tracing::debug!(nice = now, "lake shipper priority lowered"),
+        Err(e) => tracing::warn!(error = %e, "lake shipper priority not lowered"),
+    }
+}
+
 /// Sessions whose section/page the shipper remembers between segments.
 const MAX_SESSION_STATES: usize = 100_000;
 
@@ -713,5 +735,23 @@ mod tests {
             k, j,
             "the same session, the same key (the buffer is reused)"
         );
+    }
+
+    #[test]
+    fn the_shipper_lowers_only_its_own_threads_priority() -> anyhow::Result<()> {
+        let before = rustix::process::getpriority_process(None)?;
+        let on_thread = std::thread::spawn(|| {
+            lower_priority();
+            rustix::process::getpriority_process(None)
+        })
+        .join()
+        .map_err(|_| anyhow::anyhow!("thread panicked"))??;
+        assert_eq!(on_thread, (before + SHIPPER_NICE).min(19));
+        assert_eq!(
+            rustix::process::getpriority_process(None)?,
+            before,
+            "the other threads (the shards) keep theirs"
+        );
+        Ok(())
     }
 }
