@@ -150,7 +150,7 @@ pub struct Hists {
     pub detection: Histogram<u64>,
     pub intervention: Histogram<u64>,
     /// The loadgen's own lateness: how late a frame's bytes reached its socket after the
-    /// frame's intended send time (the ack and detection latencies above count from that
+    /// frame's intended send time (first sends that succeeded; re-sends are not counted) (the ack and detection latencies above count from that
     /// intended time, so a loadgen that falls behind shows up in them too; this tells the two
     /// apart).
     pub send_lag: Histogram<u64>,
@@ -819,8 +819,10 @@ async fn session(
                     }
                     if link.send(bytes).await.is_err() {
                         broken = true;
+                    } else {
+                        let lag = Instant::now().saturating_duration_since(when);
+                        record(&mut stats.borrow_mut().hists.send_lag, lag);
                     }
-                    record(&mut stats.borrow_mut().hists.send_lag, Instant::now().saturating_duration_since(when));
                     last_seq = last_seq.max(p.seq);
                     next = match tail.as_mut() {
                         Some(q) => q.pop_front(),
