@@ -40,7 +40,7 @@ WORK="$(mktemp -d)"
 cp "$CASE/edge.toml" "$WORK/"
 if [ -n "${BENCH_DATA_TMPFS:-}" ]; then
   mkdir -p "$WORK/data"
-  mount -t tmpfs -o "size=$BENCH_DATA_TMPFS" tmpfs "$WORK/data"
+  mount -t tmpfs -o "size=$BENCH_DATA_TMPFS" tmpfs "$WORK/data" || { rm -rf "$WORK"; exit 1; }
 fi
 port=$(sed -n 's/^listen = "127.0.0.1:\([0-9]*\)".*/\1/p' "$CASE/edge.toml")
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
