@@ -10,8 +10,8 @@
 # PERF_STAT=1 counts instead of sampling: per thread, over PERF_STAT_S seconds (below), context
 # switches, the syscalls the shards make (membarrier, io_uring_enter, sendto, recvfrom, write,
 # futex, fdatasync), their io_uring requests, armed polls and completions, with the edge's CPU
-# ticks (the process's and each thread's), its frame counters and the lake's shipped rows and
-# segments around them, into /tmp/perf-LABEL.txt.
+# ticks (the process's and each thread's), its frame counters, spool commits (fdatasyncs) and the
+# lake's shipped rows and segments around them, into /tmp/perf-LABEL.txt.
 # Tracepoints cost time per syscall: use the counts, not its CPU. PERF_STAT_S sets the window
 # (default 10 s); 45 s from 55 s covers the first segments' shipping in `ws-10k` (sealed at 60 s).
 set -u
@@ -31,7 +31,7 @@ sleep 55
 OUT="/tmp/perf-$LABEL.txt"
 if [ -n "${PERF_STAT:-}" ]; then
   port=$(sed -n 's/^listen = "127.0.0.1:\([0-9]*\)".*/\1/p' "$CASE/edge.toml")
-  frames() { curl -s "http://127.0.0.1:$port/metrics" | grep -E "^siq_(frames|forwarded_frames|ws_handoffs|lake_rows|lake_segments_shipped)_total"; }
+  frames() { curl -s "http://127.0.0.1:$port/metrics" | grep -E "^siq_((frames|forwarded_frames|ws_handoffs|lake_rows|lake_segments_shipped)_total|fsync_seconds_count)"; }
   # utime+stime are fields 14 and 15 of stat; the thread's name (field 2) has no spaces here.
   ticks() {
     awk '{print "edge utime+stime ticks", $14 + $15}' "/proc/$E/stat"
@@ -44,8 +44,10 @@ if [ -n "${PERF_STAT:-}" ]; then
   for c in membarrier io_uring_enter sendto recvfrom write futex fdatasync; do
     ev="$ev,syscalls:sys_enter_$c"
   done
-  # The io_uring requests the shards submit, the polls the kernel arms and the completions.
-  ev="$ev,io_uring:io_uring_submit_req,io_uring:io_uring_poll_arm,io_uring:io_uring_complete"
+  # The io_uring requests the shards submit, the polls the kernel arms, the requests it hands to
+  # its io-wq workers (the iou-wrk threads) and the completions.
+  ev="$ev,io_uring:io_uring_submit_req,io_uring:io_uring_poll_arm,io_uring:io_uring_queue_async_work"
+  ev="$ev,io_uring:io_uring_complete"
   perf stat --per-thread -e "$ev" -p "$E" -- sleep "${PERF_STAT_S:-10}" 2>&1 | grep -v "not counted" >> "$OUT"
   { ticks; frames; } >> "$OUT"
   wait "$L"
