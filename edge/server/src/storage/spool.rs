@@ -1,5 +1,6 @@
 //! The per-shard spool: append-only segments of checksummed records, group-committed with
-//! fdatasync. An accepted frame is acknowledged only after the fdatasync that covers its record.
+//! synchronous writes (`O_DSYNC`, fdatasync's guarantee per write; `shard/committer.rs`). An
+//! accepted frame is acknowledged only after the write that covers its record is durable.
 //!
 //! # On-disk format (version 1)
 //! A segment file `<shard dir>/<first lsn, 20 digits>.seg` starts with a 16-byte header:

@@ -85,7 +85,8 @@ pub struct ShardMetrics {
     /// WebSocket connections this shard gave to the shard owning their session.
     pub handed_over: AtomicU64,
     pub spool_bytes: AtomicU64,
-    /// Spool fdatasync latency, µs ([`FSYNC_BUCKETS_US`]).
+    /// Spool commit latency, µs ([`FSYNC_BUCKETS_US`]): a commit's synchronous (`O_DSYNC`)
+    /// write, which is its fdatasync (the name is kept for dashboards).
     pub fsync: Histogram,
     /// Frame received → ack released, ms ([`ACK_BUCKETS_MS`]).
     pub ack: Histogram,
@@ -431,7 +432,7 @@ pub fn render_shards(e: &mut Exposition, shards: &[Arc<ShardMetrics>]) {
     histogram(
         e,
         "siq_fsync_seconds",
-        "Spool fdatasync latency.",
+        "Spool commit latency: the synchronous (O_DSYNC) write of a commit's records.",
         shards,
         |s| &s.fsync,
         &FSYNC_BUCKETS_US,
