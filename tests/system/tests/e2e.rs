@@ -12,6 +12,7 @@ use sentientiq_testkit::lake::{
     Lake, dict_str, lake_rows, mirror_bucket, parquet_batches, table_files, wait_lake_rows,
     wait_rows_in,
 };
+use sentientiq_testkit::net::{metric_sum, metric_with};
 use sentientiq_testkit::wait::poll;
 use sentientiq_testkit::ws::{Client, Got};
 use sentientiq_testkit::{DEMO_KEY, Edge};
@@ -149,6 +150,78 @@ fn a_websocket_is_served_by_the_shard_that_owns_its_session() {
     poll("connections closed on both shards", || {
         (edge.metric_with("siq_open_connections", "transport=\"tcp\"") == 1.0).then_some(())
     });
+}
+
+/// When the shard that owns a session is at its connection cap, a WebSocket that landed on the
+/// other shard is not handed over: it is served where it landed, its hello and frames cross
+/// the mesh to the owner, as a beacon's do. (Landing on the full owner itself is refused, as
+/// at any shard's cap.)
+#[test]
+fn a_websocket_stays_where_it_landed_when_its_owner_is_at_its_connection_cap() {
+    let edge = Edge::start_edited(2, |c| {
+        c.replace(
+            "max_connections_per_shard = 20000",
+            "max_connections_per_shard = 3",
+        )
+    });
+    let mut owned_by_0 = (0u32..)
+        .map(|i| format!("s_e2e_full_{i:010}"))
+        .filter(|sid| sentientiq_edge::placement::owner("demo", sid, 2) == 0);
+    // Shard 0 takes three of its own sessions, wherever their connections land: its cap.
+    let mut held = Vec::new();
+    for seq in 1..=3u64 {
+        let sid = owned_by_0.next().expect("a sid");
+        let mut c = edge.ws();
+        c.hello(DEMO_KEY, &sid, None);
+        c.send(&moves(1, 4 + seq as usize));
+        c.until_ack(1);
+        held.push(c);
+    }
+    let m = edge.metrics_text_past_cap();
+    assert_eq!(metric_sum(&m, "siq_forwarded_frames_total"), 0.0);
+    let handed = metric_sum(&m, "siq_ws_handoffs_total");
+    // One more of shard 0's sessions. A connection the kernel gives to shard 0 is refused
+    // (cap + 1); one given to shard 1 is served there. Forty refusals in a row would be
+    // 2^-40 likely.
+    let mut refused = 0;
+    let mut c = loop {
+        match Client::connect(edge.port, &[]) {
+            Ok(c) => break c,
+            Err(e) => {
+                assert!(e.contains("503"), "refused with {e}");
+                refused += 1;
+                assert!(refused < 40, "every connection landed on the full shard");
+            }
+        }
+    };
+    let sid = owned_by_0.next().expect("a sid");
+    let w = c.hello(DEMO_KEY, &sid, None);
+    assert_eq!(w.ack, Seq(0));
+    c.send(&moves(1, 6));
+    c.until_ack(1);
+    c.send(&moves(2, 6));
+    c.until_ack(2);
+    // Shard 0 is full: a scrape can only be answered by shard 1.
+    let m = edge.metrics_text_past_cap();
+    assert_eq!(
+        metric_sum(&m, "siq_ws_handoffs_total"),
+        handed,
+        "not handed to the full owner"
+    );
+    assert_eq!(
+        metric_sum(&m, "siq_forwarded_frames_total"),
+        3.0,
+        "its hello and two frames crossed the mesh to the owner"
+    );
+    assert_eq!(metric_sum(&m, "siq_frames_total"), 5.0);
+    assert_eq!(metric_sum(&m, "siq_live_sessions"), 4.0);
+    // Four sessions and the scrape's own connection (earlier scrapes' and refused connections'
+    // closes are counted as the shards see them).
+    poll("four sessions and one scrape connected", || {
+        let m = edge.metrics_text_past_cap();
+        (metric_with(&m, "siq_open_connections", "transport=\"tcp\"") == 5.0).then_some(())
+    });
+    drop(held);
 }
 
 #[test]
