@@ -31,8 +31,8 @@ async fn open_segment(path: &std::path::Path) -> std::io::Result<glommio::io::Bu
         .map_err(std::io::Error::from)
 }
 
-/// The shard's spool writer: waits for appends, groups them for `interval`, writes and
-/// fdatasyncs, then releases the acks the sync covers.
+/// The shard's spool writer: waits for appends, groups them for `interval`, writes them
+/// durably (one `O_DSYNC` write), then releases the acks the write covers.
 ///
 /// On a write error (a full disk) nothing is acked, the shard's spool is marked not writable
 /// (new frames are refused with `overloaded`, `/readyz` answers 503), and the same bytes are
@@ -53,7 +53,7 @@ pub async fn committer(
     let max_age = Duration::from_secs(node.lake.max_age_s);
     let active = &node.spool.active_segment[shard_id as usize];
     let writable = &node.spool.writable[shard_id as usize];
-    // (file, first lsn, offset, opened)
+    // (file, first lsn, bytes written: 0 until its first commit, opened)
     let mut file: Option<(glommio::io::BufferedFile, u64, u64, Instant)> = None;
     let mut retry: Vec<u8> = Vec::new();
     let mut retry_upto = 0u64;
@@ -120,17 +120,27 @@ pub async fn committer(
                 active.store(start_lsn, Ordering::Release);
                 std::fs::create_dir_all(&dir)?;
                 let f = open_segment(&spool::segment_path(&dir, start_lsn)).await?;
-                f.write_at(spool::header(shard_id).to_vec(), 0).await?;
-                file = Some((f, start_lsn, spool::HEADER as u64, Instant::now()));
+                // Empty until its first commit, which writes the header with the records.
+                file = Some((f, start_lsn, 0, Instant::now()));
             }
             let Some((f, _, off, _)) = file.as_mut() else {
                 return Err(std::io::Error::other("no segment"));
             };
             began = Some(*off);
-            let n = data.len() as u64;
+            // A new (or cut back to empty) segment's header goes in the same write as its
+            // first records: each `O_DSYNC` write is a disk flush of its own.
+            let buf = if *off == 0 {
+                let mut b = Vec::with_capacity(spool::HEADER + data.len());
+                b.extend_from_slice(&spool::header(shard_id));
+                b.extend_from_slice(&data);
+                b
+            } else {
+                data.clone()
+            };
+            let n = buf.len() as u64;
             // `O_DSYNC`: the write returns once its data, and the size that reaches it, are
             // on the disk, as a write followed by fdatasync would.
-            let written = f.write_at(data.clone(), *off).await?;
+            let written = f.write_at(buf, *off).await?;
             if written as u64 != n {
                 return Err(std::io::Error::other("short write to the spool"));
             }
@@ -175,8 +185,8 @@ pub async fn committer(
                             *off = at;
                         }
                     }
-                    // Creating the new segment failed: what it holds (a header at most) goes,
-                    // and it is made again from nothing.
+                    // Creating the new segment failed: the file, if it was made, holds
+                    // nothing; it goes, and is made again.
                     _ => {
                         if let Some((f, _, _, _)) = file.take() {
                             let _ = f.close().await;
