@@ -20,7 +20,7 @@ CARGO="${CARGO:-cargo}"
 # BENCH_DATA_TMPFS=SIZE (e.g. 4g; needs root) mounts a tmpfs of that size on the run's `data/`
 # (the cases keep the spool, the identity store and the lake there): a diagnostic that takes
 # the disk out, so nothing the edge acks is durable; it measures what the CPU can do when
-# fdatasync costs nothing. Its records say so in run.txt.
+# a synchronous write costs nothing. Its records say so in run.txt.
 # BENCH_LOADGEN_NICE=N runs the loadgen at that nice value (e.g. -10): on a shared machine its
 # sends wake the server's threads, which can preempt it and make it late; its summary's
 # `loadgen send lag` line says how late it was (see bench/runs/2026-12-03-vm/README.md).
@@ -31,7 +31,7 @@ else
     -p sentientiq-control -p sentientiq-bench
   BIN="$(cd "${CARGO_TARGET_DIR:-target}/release" && pwd)"
 fi
-# Flush a fresh build's dirty pages first: the edge's fdatasync would queue behind them.
+# Flush a fresh build's dirty pages first: the edge's synchronous spool writes would queue behind them.
 sync
 OUT="bench/runs/$(date -u +%F)-$(hostname)/${BENCH_LABEL:-$NAME}"
 mkdir -p "$OUT"

@@ -10,7 +10,7 @@
 # PERF_STAT=1 counts instead of sampling: per thread, over PERF_STAT_S seconds (below), context
 # switches, the syscalls the shards make (membarrier, io_uring_enter, sendto, recvfrom, write,
 # futex, fdatasync), their io_uring requests, armed polls and completions, with the edge's CPU
-# ticks (the process's and each thread's), its frame counters, spool commits (fdatasyncs) and the
+# ticks (the process's and each thread's), its frame counters, spool commits (synchronous writes) and the
 # lake's shipped rows and segments around them, into /tmp/perf-LABEL.txt.
 # Tracepoints cost time per syscall: use the counts, not its CPU. PERF_STAT_S sets the window
 # (default 10 s); 45 s from 55 s covers the first segments' shipping in `ws-10k` (sealed at 60 s).

@@ -10,9 +10,11 @@ and detection p99 at the loadgen, the server's and the loadgen's CPU as a share 
 (over the whole run, ramp included), the server's peak RSS, and errors. With --slo, a last
 column says whether ack p99 was within it with every frame acked and no error. With --tail,
 columns that tell a tail's source apart (bench/runs/2026-12-03-vm/README.md): connect p99, the
-loadgen's own send lag (p99 / max) and loop lag (max), and from the edge's /metrics at the end of the run its
-fdatasyncs over 100 ms, its acks over 25 and 100 ms (frame read -> ack released) and its spool
-commits over 25 ms ("-" where the record has no such figure: an older loadgen, or not the edge).
+loadgen's own send lag (p99 / max) and loop lag (max), and from the edge's /metrics at the end
+of the run its spool commits over 100 ms (siq_fsync_seconds: the synchronous write; a write and
+an fdatasync before 5718589), its acks over 25 and 100 ms (frame read -> ack released) and its
+spool commits over 25 ms ("-" where the record has no such figure: an older loadgen, or not the
+edge).
 """
 import json
 import os

@@ -61,8 +61,8 @@ else
     -p sentientiq-control
   BIN="${CARGO_TARGET_DIR:-target}/release"
 fi
-# A fresh build leaves gigabytes of dirty pages; the edges' fdatasync would queue behind their
-# writeback during the run (ack p99 31-44 ms on the first run after a build, 6 ms after).
+# A fresh build leaves gigabytes of dirty pages; the edges' synchronous spool writes would queue
+# behind their writeback during the run (ack p99 31-44 ms on the first run after a build, 6 ms after).
 sync
 
 rm -rf "$DATA"

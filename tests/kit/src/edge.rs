@@ -255,7 +255,7 @@ impl Edge {
             }
         }
         panic!(
-            "40 scrapes in a row were refused\nedge log:\n{}",
+            "40 scrapes in a row were refused or unanswered\nedge log:\n{}",
             self.log()
         )
     }

@@ -799,7 +799,7 @@ impl Pipeline {
             prefix,
             recv_ms,
         });
-        // Wake the committer for every pending ack: new records need a write and fdatasync; a
+        // Wake the committer for every pending ack: new records need a durable write; a
         // duplicate of a durable frame needs only the release (an empty commit).
         fx.push(Effect::WakeCommitter);
     }
