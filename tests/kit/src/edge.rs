@@ -247,17 +247,12 @@ impl Edge {
     }
 
     /// `/metrics` from a shard with room: a scrape the kernel gives to a shard at its
-    /// connection cap is refused (503), so it is asked again, up to 40 times.
+    /// connection cap is refused (503), so it is asked again ([`poll`]).
     pub fn metrics_text_past_cap(&self) -> String {
-        for _ in 0..40 {
-            if let Some((200, body)) = self.get("/metrics") {
-                return body;
-            }
-        }
-        panic!(
-            "40 scrapes in a row were refused or unanswered\nedge log:\n{}",
-            self.log()
-        )
+        poll("a scrape answered by a shard with room", || {
+            self.get("/metrics")
+                .and_then(|(st, body)| (st == 200).then_some(body))
+        })
     }
 
     /// The sum of a metric's samples over its labels.
