@@ -120,7 +120,7 @@ def main():
                 "connect p99 ms",
                 "loadgen send lag p99 / max ms",
                 "loadgen loop lag max ms",
-                "edge fsyncs > 100 ms",
+                "edge commits > 100 ms",
                 "edge acks > 25 / > 100 ms",
                 "edge commits > 25 ms",
             ]
@@ -129,6 +129,9 @@ def main():
         print("| " + " | ".join(cols) + " |")
         print("|" + "---|" * len(cols))
     for d in argv:
+        if not os.path.exists(f"{d}/report.json"):
+            print(f"bench-row.py: {d} is not a bench record (no report.json); skipped", file=sys.stderr)
+            continue
         print(row(d, slo, tail))
 
 

@@ -150,9 +150,9 @@ pub struct Hists {
     pub detection: Histogram<u64>,
     pub intervention: Histogram<u64>,
     /// The loadgen's own lateness: how late a frame's bytes reached its socket after the
-    /// frame's intended send time (first sends that succeeded; re-sends are not counted) (the ack and detection latencies above count from that
-    /// intended time, so a loadgen that falls behind shows up in them too; this tells the two
-    /// apart).
+    /// frame's intended send time, for first sends that succeeded (re-sends are not counted).
+    /// The ack and detection latencies above count from that intended time, so a loadgen that
+    /// falls behind shows up in them too; this tells the two apart.
     pub send_lag: Histogram<u64>,
     /// How late the sessions' thread ran a timer that asked for it every [`LAG_TICK`]: a stall
     /// of the loadgen's own loop (busy, or not given a CPU) delays every frame and ack it holds.

@@ -1,8 +1,8 @@
 //! The shard's spool writer (glommio task): groups appends for `commit_interval_ms`, writes
 //! them with io_uring into the current segment (opened `O_DSYNC`: the write is durable when it
-//! completes), and only then releases the acks the write covers. Segments roll at `spool_segment_bytes` or `lake.max_age_s`; the segment being
-//! written is published (`SpoolShare::active_segment`) before its file exists, so the shipper
-//! never touches it.
+//! completes), and only then releases the acks the write covers. Segments roll at
+//! `spool_segment_bytes` or `lake.max_age_s`; the segment being written is published
+//! (`SpoolShare::active_segment`) before its file exists, so the shipper never touches it.
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
