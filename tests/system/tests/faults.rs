@@ -327,6 +327,60 @@ fn fault_a_full_disk_refuses_new_frames_and_never_stores_one_twice() {
     }
 }
 
+/// The disk is full when a new segment gets its first records: the segment's file is made, the
+/// write of its header and records fails, the file is cut back to empty, and once space frees
+/// the same records are written again whole, header first. Nothing is acked before that, and
+/// the spool then holds each record once behind a valid header.
+#[test]
+fn fault_a_new_segments_first_write_on_a_full_disk_is_written_again_whole() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let disk = Tmpfs::mount(&root.path().join("disk"), 48);
+    let data = disk.0.clone();
+    let mut edge = Edge::launch(
+        |_, p| {
+            config(root.path(), p, 1, "", "")
+                .replace(
+                    &format!("data_dir = {:?}", root.path().join("data")),
+                    &format!("data_dir = {data:?}"),
+                )
+                // No sealing: the segment stays in the spool to be read below.
+                .replace("max_age_s = 1", "max_age_s = 600")
+        },
+        Vec::new(),
+    );
+    let sid = "s_fault_first_write_0001";
+    let mut c = edge.ws();
+    c.hello(DEMO_KEY, sid, None);
+    let filler = disk.fill();
+    // The first frame opens the shard's first segment on the full disk.
+    c.send(&sentientiq_testkit::frames::moves(1, 12));
+    wait_for("the spool write to fail", Duration::from_secs(20), || {
+        edge.log().contains("spool write failed")
+    });
+    std::fs::remove_file(&filler).expect("free the disk");
+    c.until_ack(1);
+    c.send(&sentientiq_testkit::frames::moves(2, 12));
+    c.until_ack(2);
+    edge.kill9();
+    let mut seqs = Vec::new();
+    for d in std::fs::read_dir(data.join("spool")).expect("spool") {
+        let r = sentientiq_edge::storage::spool::recover(&d.expect("dir").path()).expect("recover");
+        assert_eq!(r.truncated_bytes, 0, "no torn or stray bytes");
+        seqs.extend(
+            r.records
+                .iter()
+                .filter(|rec| rec.kind == 1 && rec.sid == sid)
+                .map(|rec| rec.seq),
+        );
+    }
+    seqs.sort_unstable();
+    assert_eq!(
+        seqs,
+        [1, 2],
+        "each frame stored once, readable behind the header"
+    );
+}
+
 /// One category of hostile input: bytes made from a random number.
 type Input = Box<dyn Fn(u64) -> Vec<u8>>;
 
