@@ -21,6 +21,7 @@ CARGO="${CARGO:-cargo}"
 # (the cases keep the spool, the identity store and the lake there): a diagnostic that takes
 # the disk out, so nothing the edge acks is durable; it measures what the CPU can do when
 # a synchronous write costs nothing. Its records say so in run.txt.
+# BENCH_LOADGEN_ARGS="..." adds to the case's loadgen arguments (e.g. --source-ips 4).
 # BENCH_LOADGEN_NICE=N runs the loadgen at that nice value (e.g. -10): on a shared machine its
 # sends wake the server's threads, which can preempt it and make it late; its summary's
 # `loadgen send lag` line says how late it was (see bench/runs/2026-12-03-vm/README.md).
@@ -74,6 +75,7 @@ if grep -q '@QUIC_PIN@' "$CASE/loadgen.args"; then
 fi
 args=$(sed "s|@QUIC_PIN@|$pin|g" "$CASE/loadgen.args")
 [ -n "${BENCH_SESSIONS:-}" ] && args=$(sed -E "s/--sessions [0-9]+/--sessions $BENCH_SESSIONS/" <<< "$args")
+[ -n "${BENCH_LOADGEN_ARGS:-}" ] && args="$args $BENCH_LOADGEN_ARGS"
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 # CPU seconds of this script's reaped children (the loadgen, once it exited; the edge is still

@@ -77,8 +77,12 @@ struct Args {
     /// tenant's contextual label where it has one. The default is the demo tenant's.
     #[arg(long = "label", default_value = "price_anxiety=hesitation")]
     labels: Vec<String>,
-    /// Spread sessions over this many loopback source addresses (127.0.0.1, .2, ...), for
-    /// more connections to one edge than one ephemeral port range holds. 1: the OS chooses.
+    /// Spread sessions over this many loopback source addresses (127.0.0.1, .2, ...), each
+    /// bound with its port left for `connect` to choose (`IP_BIND_ADDRESS_NO_PORT`). 1: the OS
+    /// chooses the address. Needed past about 14 000 connections to one edge: `connect` looks
+    /// for a free port in one half of the ephemeral range (28 232 ports here) first, and once
+    /// that half is taken, every connect scans the ports in use (measured in
+    /// `bench/runs/2026-12-03-vm/README.md`, "Thirteenth session").
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=254))]
     source_ips: u8,
     /// Score the same sessions through the detection core in this process (no edge, no

@@ -579,9 +579,37 @@ async fn tcp(
         .await?
         .find(std::net::SocketAddr::is_ipv4)
         .ok_or_else(|| std::io::Error::other(format!("{host}: no IPv4 address")))?;
+    source_socket(ip)?.connect(to).await
+}
+
+/// A TCP socket bound to source address `ip`, its port left for `connect` to choose
+/// (`IP_BIND_ADDRESS_NO_PORT`, `ip(7)`).
+///
+/// A plain `bind(ip, 0)` picks the port at bind time, before the destination is known: every
+/// port it hands out is then taken on that address for any destination, and its search over
+/// the range slows as the range fills. Left to `connect`, the port is chosen for the whole
+/// 4-tuple, so the same port serves each source address, as `connect` does without a bind.
+fn source_socket(ip: std::net::Ipv4Addr) -> std::io::Result<tokio::net::TcpSocket> {
+    use std::os::fd::AsRawFd;
     let sock = tokio::net::TcpSocket::new_v4()?;
+    let one: libc::c_int = 1;
+    // SAFETY: a valid socket descriptor this function owns, and a pointer to a `c_int` that
+    // outlives the call, with its size; the kernel only reads it.
+    #[allow(unsafe_code)]
+    let r = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_BIND_ADDRESS_NO_PORT,
+            (&raw const one).cast::<libc::c_void>(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
     sock.bind((ip, 0).into())?;
-    sock.connect(to).await
+    Ok(sock)
 }
 
 /// Opens the session over its transport and waits for `welcome`.
@@ -1009,5 +1037,28 @@ mod tests {
             source_ip(254, 254),
             Some(std::net::Ipv4Addr::new(127, 0, 0, 1))
         );
+    }
+
+    /// A session's source address is bound without taking a port: the port is chosen when it
+    /// connects (for the whole 4-tuple), and the connection comes from that address.
+    #[test]
+    fn a_source_address_is_bound_without_taking_a_port_until_connect() -> anyhow::Result<()> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        rt.block_on(async {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+            let to = listener.local_addr()?;
+            let from = std::net::Ipv4Addr::new(127, 0, 0, 3);
+            let sock = source_socket(from)?;
+            // A plain bind(ip, 0) would have taken an ephemeral port here.
+            assert_eq!(sock.local_addr()?, std::net::SocketAddr::from((from, 0)));
+            let stream = sock.connect(to).await?;
+            let (_, peer) = listener.accept().await?;
+            assert_eq!(peer.ip(), std::net::IpAddr::V4(from));
+            assert_ne!(peer.port(), 0);
+            assert_eq!(stream.local_addr()?, peer);
+            Ok(())
+        })
     }
 }
