@@ -585,10 +585,11 @@ async fn tcp(
 /// A TCP socket bound to source address `ip`, its port left for `connect` to choose
 /// (`IP_BIND_ADDRESS_NO_PORT`, `ip(7)`).
 ///
-/// A plain `bind(ip, 0)` picks the port at bind time, before the destination is known: every
-/// port it hands out is then taken on that address for any destination, and its search over
-/// the range slows as the range fills. Left to `connect`, the port is chosen for the whole
-/// 4-tuple, so the same port serves each source address, as `connect` does without a bind.
+/// A plain `bind(ip, 0)` picks the port at bind time, before the destination is known, so each
+/// port it hands out is taken on that address whatever the destination. Left to `connect`, the
+/// port is chosen for the whole 4-tuple, as `connect` does without a bind: each address has
+/// the whole range for the edge's port. Why it matters past 14 000 connections from one
+/// address: `bench/runs/2026-12-03-vm/README.md`, "Thirteenth session".
 fn source_socket(ip: std::net::Ipv4Addr) -> std::io::Result<tokio::net::TcpSocket> {
     use std::os::fd::AsRawFd;
     let sock = tokio::net::TcpSocket::new_v4()?;
