@@ -12,7 +12,7 @@ mkdir -p "$OUT"
 scripts/bench-case.sh "$CASE" > "$OUT/bench.log" 2>&1 &
 B=$!
 for _ in $(seq 1 600); do
-  L=$(pgrep -x sentientiq-load | head -1)
+  L=$(pgrep -x sentientiq-load | head -1) # the kernel keeps 15 characters of a name
   [ -n "$L" ] && break
   sleep 0.05
 done
