@@ -3,8 +3,9 @@
 //! completes), and only then releases the acks the write covers. Segments roll at
 //! `spool_segment_bytes` or `lake.max_age_s`; the segment being written is published
 //! (`SpoolShare::active_segment`) before its file exists, so the shipper never touches it.
+//! A new segment's first acks also wait for its directory entry to be durable ([`sync_dir`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -29,6 +30,27 @@ async fn open_segment(path: &std::path::Path) -> std::io::Result<glommio::io::Bu
         .buffered_open(path)
         .await
         .map_err(std::io::Error::from)
+}
+
+/// Makes the entry naming a new segment durable: an `fsync` of its directory. Syncing a file
+/// does not sync the entry that names it (`fsync(2)`), so without this a power cut could lose
+/// a whole acknowledged segment even though its data was written. On the first segment since
+/// start the shard's directory may be new itself, so the entries naming it (in `spool/`, and
+/// `spool/` in the data directory) are synced too.
+///
+/// It runs on glommio's blocking pool, once per segment: the reactor offers only `fdatasync`,
+/// and POSIX asks for `fsync` of the directory.
+async fn sync_dir(dir: &Path, with_parents: bool) -> std::io::Result<()> {
+    let dir = dir.to_path_buf();
+    glommio::executor()
+        .spawn_blocking(move || {
+            let levels = if with_parents { 3 } else { 1 };
+            for d in dir.ancestors().take(levels) {
+                std::fs::File::open(d)?.sync_all()?;
+            }
+            Ok(())
+        })
+        .await
 }
 
 /// The shard's spool writer: waits for appends, groups them for `interval`, writes them
@@ -58,6 +80,8 @@ pub async fn committer(
     let mut retry: Vec<u8> = Vec::new();
     let mut retry_upto = 0u64;
     let mut synced_upto = 0u64;
+    // Whether the shard directory's own entry has been synced since start (see `sync_dir`).
+    let mut dir_known = false;
     loop {
         if retry.is_empty() {
             // Idle: wait for appends, but seal an open segment once it is `max_age` old so
@@ -138,6 +162,7 @@ pub async fn committer(
                 data.clone()
             };
             let n = buf.len() as u64;
+            let first = *off == 0;
             // `O_DSYNC`: the write returns once its data, and the size that reaches it, are
             // on the disk, as a write followed by fdatasync would.
             let written = f.write_at(buf, *off).await?;
@@ -145,6 +170,17 @@ pub async fn committer(
                 return Err(std::io::Error::other("short write to the spool"));
             }
             *off += n;
+            if first {
+                // After the write, not before: the write's own flush may carry the entry
+                // (ext4 commits its journal for it), leaving this sync less to flush.
+                sync_dir(&dir, !dir_known).await?;
+                dir_known = true;
+                shard
+                    .borrow()
+                    .metrics()
+                    .spool_dir_syncs
+                    .fetch_add(1, Ordering::Relaxed);
+            }
             Ok(())
         }
         .await;
