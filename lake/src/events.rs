@@ -211,11 +211,27 @@ impl EventsBuilder {
         key
     }
 
+    /// The columns every row of one frame shares, for its `n` rows at once (one call per
+    /// column per frame instead of one per row: `bench/runs/2026-12-03-vm/README.md`,
+    /// "Fourteenth session").
+    fn frame_columns(&mut self, m: &RowMeta<'_>, fk: FrameKeys, n: usize) {
+        self.tenant.push_n(Some(fk.tenant), n);
+        self.region.push_n(Some(fk.region), n);
+        self.edge.push_n(Some(fk.edge), n);
+        self.shard.append_value_n(m.shard, n);
+        self.session.push_n(Some(fk.session), n);
+        self.user.push_n(fk.user, n);
+        self.account.push_n(fk.account, n);
+        self.seq.append_value_n(m.seq, n);
+        self.recv.append_value_n(m.recv_ms as i64, n);
+        self.rows += n;
+    }
+
+    /// The columns of one row that differ between a frame's rows; the frame's shared columns
+    /// come from [`EventsBuilder::frame_columns`].
     #[allow(clippy::too_many_arguments)]
-    fn row(
+    fn own_columns(
         &mut self,
-        m: &RowMeta<'_>,
-        fk: FrameKeys,
         place: PlaceKeys,
         idx: u32,
         client_ms: Option<i64>,
@@ -225,16 +241,7 @@ impl EventsBuilder {
         label: Option<&str>,
         value: Option<f64>,
     ) {
-        self.tenant.push(Some(fk.tenant));
-        self.region.push(Some(fk.region));
-        self.edge.push(Some(fk.edge));
-        self.shard.append_value(m.shard);
-        self.session.push(Some(fk.session));
-        self.user.push(fk.user);
-        self.account.push(fk.account);
-        self.seq.append_value(m.seq);
         self.idx.append_value(idx);
-        self.recv.append_value(m.recv_ms as i64);
         self.client.append_option(client_ms);
         self.time.append_value(time_ms);
         self.kind.push(Some(kind));
@@ -244,7 +251,6 @@ impl EventsBuilder {
         self.section.push(place.section);
         self.page.push(place.page);
         self.value.append_option(value);
-        self.rows += 1;
     }
 
     /// One row that is not a sample (`identify`, `track`, `outcome`, `bye`).
@@ -259,8 +265,8 @@ impl EventsBuilder {
         let fk = self.frame_keys(m);
         let place = self.place_keys(st);
         let kind = self.kind.key(kind);
-        let recv = m.recv_ms as i64;
-        self.row(m, fk, place, 0, None, recv, kind, None, label, value);
+        self.frame_columns(m, fk, 1);
+        self.own_columns(place, 0, None, m.recv_ms as i64, kind, None, label, value);
     }
 
     /// Appends the rows of one accepted frame; returns how many. `time` is the sample's time
@@ -276,6 +282,7 @@ impl EventsBuilder {
         match frame {
             ClientFrame::Batch(b) => {
                 let fk = self.frame_keys(m);
+                self.frame_columns(m, fk, b.len());
                 let mut place = self.place_keys(st);
                 let t0 = i64::try_from(b.t0).unwrap_or(i64::MAX / 4);
                 let total_us: i64 = b.dt.iter().map(|d| i64::from(*d)).sum();
@@ -308,9 +315,7 @@ impl EventsBuilder {
                     let value = matches!(k, kind::DOWN | kind::UP | kind::KEY | kind::VISIBILITY)
                         .then(|| f64::from(b.a(i)));
                     let kind = self.kind_key(k);
-                    self.row(
-                        m,
-                        fk,
+                    self.own_columns(
                         place,
                         i as u32,
                         Some(client),

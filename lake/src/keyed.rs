@@ -57,6 +57,14 @@ impl KeyedDict {
         self.keys.append_option(key);
     }
 
+    /// Appends `n` rows holding the value of `key`, or `n` nulls.
+    pub fn push_n(&mut self, key: Option<i32>, n: usize) {
+        match key {
+            Some(k) => self.keys.append_value_n(k, n),
+            None => self.keys.append_nulls(n),
+        }
+    }
+
     /// Appends a row holding `value` (a lookup and a key).
     pub fn push_value(&mut self, value: Option<&str>) {
         let k = self.key_of(value);
@@ -103,6 +111,30 @@ mod tests {
         let o = ours.finish()?;
         assert_eq!(o.keys().values().as_ref(), &[0]);
         assert_eq!(o.values().len(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn n_rows_at_once_are_the_same_array_as_n_appends() -> anyhow::Result<()> {
+        let runs = [
+            (Some("b"), 3),
+            (None, 2),
+            (Some("a"), 1),
+            (Some("b"), 0),
+            (None, 1),
+        ];
+        let mut arrow = StringDictionaryBuilder::<Int32Type>::new();
+        let mut ours = KeyedDict::default();
+        for (v, n) in runs {
+            for _ in 0..n {
+                arrow.append_option(v);
+            }
+            let k = ours.key_of(v);
+            ours.push_n(k, n);
+        }
+        let (a, o) = (arrow.finish(), ours.finish()?);
+        assert_eq!(o.len(), 7);
+        assert_eq!(a, o);
         Ok(())
     }
 
