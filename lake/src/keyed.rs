@@ -4,7 +4,8 @@
 //! `events` table's string columns hold one value for all of a frame's rows (tenant, region,
 //! edge, session, user, account, and the section and page in effect), and a frame carries about
 //! a dozen samples, so the events builder looks each value up once per frame ([`KeyedDict::key`])
-//! and appends only its key to each row ([`KeyedDict::push`]). Keys are given in order of first
+//! and appends only its key: for all the frame's rows at once ([`KeyedDict::push_n`]), or to
+//! each row where rows differ ([`KeyedDict::push`]). Keys are given in order of first
 //! appearance, as Arrow's builder gives them, so the finished array is the same.
 
 use std::collections::HashMap;

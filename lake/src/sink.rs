@@ -36,8 +36,28 @@ pub trait Sink: Send + Sync + std::fmt::Debug {
     fn put(&self, key: &str, bytes: &[u8]) -> Result<(), SinkError>;
 }
 
+/// Makes the entries from `dir` up to `root` durable: fsyncs `dir` and each directory above it,
+/// up to and including `root` (`root` itself when `dir` is `root`). Returns how many it synced.
+///
+/// Syncing a file does not make the entry naming it durable; that takes an fsync of its
+/// directory (`fsync(2)`), and a directory made by `create_dir_all` is itself an entry in its
+/// parent. The whole chain is synced, not only what the caller just made: a directory left by
+/// a process that stopped before its syncs exists but may not be on the disk. A `dir` outside
+/// `root` is an error, and nothing is synced.
+pub fn sync_up(root: &Path, dir: &Path) -> std::io::Result<usize> {
+    let below = dir.strip_prefix(root).map_err(|_| {
+        std::io::Error::other(format!("{} is not under {}", dir.display(), root.display()))
+    })?;
+    let levels = below.components().count() + 1;
+    for d in dir.ancestors().take(levels) {
+        std::fs::File::open(d)?.sync_all()?;
+    }
+    Ok(levels)
+}
+
 /// A local directory (the embedded default): write to a temporary file, fsync, rename into
-/// place, fsync the directory. A reader never sees a partial file.
+/// place, fsync the directory and each one above it up to the root ([`sync_up`]: the date and
+/// hour partitions are new directories). A reader never sees a partial file.
 #[derive(Debug, Clone)]
 pub struct LocalSink {
     root: PathBuf,
@@ -72,9 +92,7 @@ impl Sink for LocalSink {
         f.sync_data().map_err(io)?;
         drop(f);
         std::fs::rename(&tmp, &path).map_err(io)?;
-        std::fs::File::open(&dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io)?;
+        sync_up(&self.root, &dir).map_err(io)?;
         Ok(())
     }
 }
@@ -106,5 +124,26 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
             .collect();
         assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn sync_up_syncs_from_the_directory_to_the_root_and_nothing_outside_it() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let root = d.path().join("lake");
+        let leaf = root.join("events/tenant=a/date=2026-12-03/hour=17");
+        std::fs::create_dir_all(&leaf).expect("mkdir");
+        assert_eq!(
+            sync_up(&root, &leaf).expect("sync"),
+            5,
+            "hour, date, tenant, events, lake"
+        );
+        assert_eq!(sync_up(&root, &root).expect("sync"), 1);
+        assert!(
+            sync_up(&leaf, &root).is_err(),
+            "the root is above the directory"
+        );
+        assert!(sync_up(&root, &d.path().join("other")).is_err());
+        // A directory that is not there cannot be made durable: an error, not a silent success.
+        assert!(sync_up(&root, &root.join("events/gone")).is_err());
     }
 }

@@ -32,24 +32,19 @@ async fn open_segment(path: &std::path::Path) -> std::io::Result<glommio::io::Bu
         .map_err(std::io::Error::from)
 }
 
-/// Makes the entry naming a new segment durable: an `fsync` of its directory. Syncing a file
-/// does not sync the entry that names it (`fsync(2)`), so without this a power cut could lose
-/// a whole acknowledged segment even though its data was written. On the first segment since
-/// start the shard's directory may be new itself, so the entries naming it (in `spool/`, and
-/// `spool/` in the data directory) are synced too.
+/// Makes the entry naming a new segment durable: an `fsync` of its directory (syncing a file
+/// does not sync the entry that names it), so a power cut cannot lose a whole acknowledged
+/// segment whose data was written. On the first segment since start, the entries above it up
+/// to the data directory (`spool/`, the shard's directory) are synced too
+/// ([`sentientiq_lake::sync_up`]: the directories may be new, or left unsynced by a process
+/// that stopped).
 ///
 /// It runs on glommio's blocking pool, once per segment: the reactor offers only `fdatasync`,
 /// and POSIX asks for `fsync` of the directory.
-async fn sync_dir(dir: &Path, with_parents: bool) -> std::io::Result<()> {
-    let dir = dir.to_path_buf();
+async fn sync_dir(dir: &Path, up_to: &Path) -> std::io::Result<()> {
+    let (dir, up_to) = (dir.to_path_buf(), up_to.to_path_buf());
     glommio::executor()
-        .spawn_blocking(move || {
-            let levels = if with_parents { 3 } else { 1 };
-            for d in dir.ancestors().take(levels) {
-                std::fs::File::open(d)?.sync_all()?;
-            }
-            Ok(())
-        })
+        .spawn_blocking(move || sentientiq_lake::sync_up(&up_to, &dir).map(|_| ()))
         .await
 }
 
@@ -73,6 +68,8 @@ pub async fn committer(
         (s.id as u32, s.node.clone())
     };
     let max_age = Duration::from_secs(node.lake.max_age_s);
+    // `dir` is `<data_dir>/spool/shard-N`: the first segment's syncs go up to `data_dir`.
+    let data_dir = node.edge.data_dir.clone();
     let active = &node.spool.active_segment[shard_id as usize];
     let writable = &node.spool.writable[shard_id as usize];
     // (file, first lsn, bytes written: 0 until its first commit, opened)
@@ -80,7 +77,7 @@ pub async fn committer(
     let mut retry: Vec<u8> = Vec::new();
     let mut retry_upto = 0u64;
     let mut synced_upto = 0u64;
-    // Whether the shard directory's own entry has been synced since start (see `sync_dir`).
+    // Whether the entries above the shard directory have been synced since start (`sync_dir`).
     let mut dir_known = false;
     loop {
         if retry.is_empty() {
@@ -173,7 +170,8 @@ pub async fn committer(
             if first {
                 // After the write, not before: the write's own flush may carry the entry
                 // (ext4 commits its journal for it), leaving this sync less to flush.
-                sync_dir(&dir, !dir_known).await?;
+                let up_to = if dir_known { &dir } else { &data_dir };
+                sync_dir(&dir, up_to).await?;
                 dir_known = true;
                 shard
                     .borrow()
