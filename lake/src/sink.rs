@@ -50,14 +50,21 @@ pub fn sync_up(root: &Path, dir: &Path) -> std::io::Result<usize> {
     })?;
     let levels = below.components().count() + 1;
     for d in dir.ancestors().take(levels) {
+        // A relative path's last ancestor is the empty path: the working directory.
+        let d = if d.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            d
+        };
         std::fs::File::open(d)?.sync_all()?;
     }
     Ok(levels)
 }
 
 /// A local directory (the embedded default): write to a temporary file, fsync, rename into
-/// place, fsync the directory and each one above it up to the root ([`sync_up`]: the date and
-/// hour partitions are new directories). A reader never sees a partial file.
+/// place, fsync the directory and each one above it up to the root's parent ([`sync_up`]: the
+/// date and hour partitions, and the root itself on the first put, are new directories). A
+/// reader never sees a partial file.
 #[derive(Debug, Clone)]
 pub struct LocalSink {
     root: PathBuf,
@@ -92,7 +99,8 @@ impl Sink for LocalSink {
         f.sync_data().map_err(io)?;
         drop(f);
         std::fs::rename(&tmp, &path).map_err(io)?;
-        sync_up(&self.root, &dir).map_err(io)?;
+        let top = self.root.parent().unwrap_or(&self.root);
+        sync_up(top, &dir).map_err(io)?;
         Ok(())
     }
 }
@@ -145,5 +153,13 @@ mod tests {
         assert!(sync_up(&root, &d.path().join("other")).is_err());
         // A directory that is not there cannot be made durable: an error, not a silent success.
         assert!(sync_up(&root, &root.join("events/gone")).is_err());
+        // A sink whose root does not exist yet makes it on its first put, and syncs up to the
+        // root's parent (which holds the root's new entry).
+        let fresh = LocalSink::new(d.path().join("new/lake"));
+        fresh.put("events/x.parquet", b"x").expect("put");
+        assert_eq!(
+            std::fs::read(d.path().join("new/lake/events/x.parquet")).expect("read"),
+            b"x"
+        );
     }
 }
