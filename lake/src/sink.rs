@@ -36,35 +36,68 @@ pub trait Sink: Send + Sync + std::fmt::Debug {
     fn put(&self, key: &str, bytes: &[u8]) -> Result<(), SinkError>;
 }
 
+/// A path to open as a directory: a relative path's last ancestor (the empty path) is the
+/// working directory.
+fn as_dir(d: &Path) -> &Path {
+    if d.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        d
+    }
+}
+
 /// Makes the entries from `dir` up to `root` durable: fsyncs `dir` and each directory above it,
-/// up to and including `root` (`root` itself when `dir` is `root`). Returns how many it synced.
+/// up to and including `root` (`root` itself when `dir` is `root`). `dir` is `root` joined with
+/// a relative path (as every caller builds it); anything else is an error, and nothing is
+/// synced. Returns how many directories it synced.
 ///
 /// Syncing a file does not make the entry naming it durable; that takes an fsync of its
 /// directory (`fsync(2)`), and a directory made by `create_dir_all` is itself an entry in its
 /// parent. The whole chain is synced, not only what the caller just made: a directory left by
-/// a process that stopped before its syncs exists but may not be on the disk. A `dir` outside
-/// `root` is an error, and nothing is synced.
+/// a process that stopped before its syncs exists but may not be on the disk. `root`'s own
+/// entry is [`make_dir`]'s to make durable.
 pub fn sync_up(root: &Path, dir: &Path) -> std::io::Result<usize> {
     let below = dir.strip_prefix(root).map_err(|_| {
         std::io::Error::other(format!("{} is not under {}", dir.display(), root.display()))
     })?;
-    let levels = below.components().count() + 1;
-    for d in dir.ancestors().take(levels) {
-        // A relative path's last ancestor is the empty path: the working directory.
-        let d = if d.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            d
-        };
-        std::fs::File::open(d)?.sync_all()?;
+    let mut synced = 0;
+    for d in dir.ancestors().take(below.components().count() + 1) {
+        std::fs::File::open(as_dir(d))?.sync_all()?;
+        synced += 1;
     }
-    Ok(levels)
+    Ok(synced)
+}
+
+/// Creates `dir` and whatever is missing above it, and makes every entry it creates durable: it
+/// fsyncs from `dir` up to the nearest directory that was already there (which holds the first
+/// new entry). When `dir` is already there nothing is synced. Returns the directories synced,
+/// nearest first.
+pub fn make_dir(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let Some(existing) = dir.ancestors().find(|d| as_dir(d).is_dir()) else {
+        return Err(std::io::Error::other(format!(
+            "{}: no directory above it",
+            dir.display()
+        )));
+    };
+    if existing == dir {
+        return Ok(Vec::new());
+    }
+    std::fs::create_dir_all(dir)?;
+    let mut synced = Vec::new();
+    for d in dir.ancestors() {
+        std::fs::File::open(as_dir(d))?.sync_all()?;
+        synced.push(as_dir(d).to_path_buf());
+        if d == existing {
+            break;
+        }
+    }
+    Ok(synced)
 }
 
 /// A local directory (the embedded default): write to a temporary file, fsync, rename into
-/// place, fsync the directory and each one above it up to the root's parent ([`sync_up`]: the
-/// date and hour partitions, and the root itself on the first put, are new directories). A
-/// reader never sees a partial file.
+/// place, fsync the directory and each one above it up to the root ([`sync_up`]: the date and
+/// hour partitions are new directories). A root that is not there yet is made with
+/// [`make_dir`], its own entry durable. A reader never sees a partial file.
 #[derive(Debug, Clone)]
 pub struct LocalSink {
     root: PathBuf,
@@ -89,6 +122,7 @@ impl Sink for LocalSink {
         };
         let path = self.root.join(key);
         let dir = path.parent().unwrap_or(&self.root).to_path_buf();
+        make_dir(&self.root).map_err(io)?;
         std::fs::create_dir_all(&dir).map_err(io)?;
         let tmp = dir.join(format!(
             ".{}.tmp",
@@ -99,8 +133,7 @@ impl Sink for LocalSink {
         f.sync_data().map_err(io)?;
         drop(f);
         std::fs::rename(&tmp, &path).map_err(io)?;
-        let top = self.root.parent().unwrap_or(&self.root);
-        sync_up(top, &dir).map_err(io)?;
+        sync_up(&self.root, &dir).map_err(io)?;
         Ok(())
     }
 }
@@ -135,6 +168,27 @@ mod tests {
     }
 
     #[test]
+    fn make_dir_syncs_what_it_made_up_to_the_directory_that_was_there() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let top = d.path().to_path_buf();
+        let leaf = top.join("a/b/c");
+        assert_eq!(
+            make_dir(&leaf).expect("make"),
+            vec![leaf.clone(), top.join("a/b"), top.join("a"), top.clone()],
+            "c, b and a are new; their entries are in b, a and the directory that was there"
+        );
+        assert!(leaf.is_dir());
+        assert_eq!(make_dir(&leaf).expect("again"), Vec::<PathBuf>::new());
+        assert_eq!(
+            make_dir(&top.join("a/d")).expect("one more"),
+            vec![top.join("a/d"), top.join("a")]
+        );
+        // A file in the way is an error, not a directory.
+        std::fs::write(top.join("f"), b"x").expect("file");
+        assert!(make_dir(&top.join("f/g")).is_err());
+    }
+
+    #[test]
     fn sync_up_syncs_from_the_directory_to_the_root_and_nothing_outside_it() {
         let d = tempfile::tempdir().expect("tempdir");
         let root = d.path().join("lake");
@@ -153,8 +207,7 @@ mod tests {
         assert!(sync_up(&root, &d.path().join("other")).is_err());
         // A directory that is not there cannot be made durable: an error, not a silent success.
         assert!(sync_up(&root, &root.join("events/gone")).is_err());
-        // A sink whose root does not exist yet makes it on its first put, and syncs up to the
-        // root's parent (which holds the root's new entry).
+        // A sink whose root does not exist yet makes it on its first put.
         let fresh = LocalSink::new(d.path().join("new/lake"));
         fresh.put("events/x.parquet", b"x").expect("put");
         assert_eq!(

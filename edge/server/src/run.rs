@@ -33,7 +33,8 @@ pub fn run(cfg: Config) -> Result<()> {
         cfg.edge.shards
     };
     let data = cfg.edge.data_dir.clone();
-    std::fs::create_dir_all(&data).with_context(|| format!("creating {}", data.display()))?;
+    // Made with its entries durable: the committer's syncs of the spool go up to `data`.
+    sentientiq_lake::make_dir(&data).with_context(|| format!("creating {}", data.display()))?;
     room_to_start(&data)?;
     let identity =
         IdentityStore::open(&data.join("identity")).context("opening the identity store")?;

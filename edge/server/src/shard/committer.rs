@@ -37,7 +37,7 @@ async fn open_segment(path: &std::path::Path) -> std::io::Result<glommio::io::Bu
 /// segment whose data was written. On the first segment since start, the entries above it up
 /// to the data directory (`spool/`, the shard's directory) are synced too
 /// ([`sentientiq_lake::sync_up`]: the directories may be new, or left unsynced by a process
-/// that stopped).
+/// that stopped); the data directory's own entry was made durable at start (`run`).
 ///
 /// It runs on glommio's blocking pool, once per segment: the reactor offers only `fdatasync`,
 /// and POSIX asks for `fsync` of the directory.

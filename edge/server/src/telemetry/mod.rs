@@ -85,11 +85,11 @@ pub struct ShardMetrics {
     /// WebSocket connections this shard gave to the shard owning their session.
     pub handed_over: AtomicU64,
     pub spool_bytes: AtomicU64,
-    /// Syncs of the spool directory: one per new segment (again if its first write is
-    /// retried), before its first acks.
+    /// Syncs of the spool directory: one per new segment, before its first acks.
     pub spool_dir_syncs: AtomicU64,
     /// Spool commit latency, µs ([`FSYNC_BUCKETS_US`]): a commit's synchronous (`O_DSYNC`)
-    /// write, which is its fdatasync (the name is kept for dashboards).
+    /// write, which is its fdatasync (the name is kept for dashboards), and for a new
+    /// segment's first commit the fsync of its directory.
     pub fsync: Histogram,
     /// Frame received → ack released, ms ([`ACK_BUCKETS_MS`]).
     pub ack: Histogram,
@@ -376,7 +376,7 @@ pub fn render_shards(e: &mut Exposition, shards: &[Arc<ShardMetrics>]) {
     );
     e.single(
         "siq_spool_dir_syncs_total",
-        "Syncs of a shard's spool directory: one per new segment (again if its first write is retried), before the segment's first acks, so the entry naming it survives a power cut.",
+        "Syncs of a shard's spool directory: one per new segment, before the segment's first acks, so the entry naming it survives a power cut.",
         Counter,
         sum(shards, |s| &s.spool_dir_syncs),
     );
@@ -441,7 +441,7 @@ pub fn render_shards(e: &mut Exposition, shards: &[Arc<ShardMetrics>]) {
     histogram(
         e,
         "siq_fsync_seconds",
-        "Spool commit latency: the synchronous (O_DSYNC) write of a commit's records.",
+        "Spool commit latency: the synchronous (O_DSYNC) write of a commit's records (and, for a new segment's first commit, the fsync of its directory).",
         shards,
         |s| &s.fsync,
         &FSYNC_BUCKETS_US,
