@@ -32,8 +32,7 @@ over=0
 n=$start
 while [ "$n" -le "$max" ]; do
   # The previous step's server has exited; let its dirty pages and the load settle.
-  sync
-  while [ "$(awk '{print ($1 < 1.0)}' /proc/loadavg)" != 1 ]; do sleep 5; done
+  scripts/bench-settle.sh
   BENCH_SESSIONS=$n BENCH_SERVER_CPUS=0 BENCH_LOADGEN_CPUS=1 BENCH_LABEL="$label/$n" \
     scripts/bench-case.sh "$case" > "$dir/$n.log" 2>&1
   row=$(scripts/bench-row.py --slo "$slo" "$dir/$n")

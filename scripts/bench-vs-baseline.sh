@@ -19,8 +19,7 @@ records=()
 for c in "$@"; do
   for i in $(seq 1 "$rounds"); do
     for server in ${SERVERS:-edge baseline}; do
-      sync
-      while [ "$(awk '{print ($1 < 1.0)}' /proc/loadavg)" != 1 ]; do sleep 5; done
+      scripts/bench-settle.sh
       BENCH_SERVER=$server BENCH_LABEL="$label/$c-$server-$i" scripts/bench-case.sh "$c" \
         > "$dir/$c-$server-$i.log" 2>&1
       records+=("$dir/$c-$server-$i")

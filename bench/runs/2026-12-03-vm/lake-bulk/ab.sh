@@ -9,7 +9,7 @@ set -u
 cd "$(dirname "$0")"
 for round in ${ROUNDS:-1 2 3}; do
   for v in ${ORDER:-A B}; do
-    while [ "$(awk '{print ($1 < 1.0)}' /proc/loadavg)" != 1 ]; do sleep 5; done
+    ../../../../scripts/bench-settle.sh
     taskset -c 1 /var/tmp/lakebench-$v --bench --noplot --discard-baseline > "$v-$round.txt" 2>&1
   done
 done

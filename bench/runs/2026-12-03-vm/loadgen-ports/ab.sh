@@ -16,8 +16,7 @@ R=bench/runs/2026-12-03-vm/loadgen-ports
 CASE=${CASE:-capacity-1core}
 for round in ${ROUNDS:-1 2}; do
   for v in A B; do
-    sync
-    while [ "$(awk '{print ($1 < 1.0)}' /proc/loadavg)" != 1 ]; do sleep 5; done
+    scripts/bench-settle.sh
     if [ "$v" = A ]; then bin=/var/tmp/binE; extra=; else bin=/var/tmp/binN; extra="--source-ips 4"; fi
     if [ "$CASE" = capacity-1core ]; then
       name=${SESSIONS:-16000}-$v-$round

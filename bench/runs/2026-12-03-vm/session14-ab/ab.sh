@@ -10,8 +10,7 @@ cd "$(dirname "$0")/../../../.."
 R=bench/runs/2026-12-03-vm/session14-ab
 for round in ${ROUNDS:-1 2 3}; do
   for v in N S; do
-    sync
-    while [ "$(awk '{print ($1 < 1.0)}' /proc/loadavg)" != 1 ]; do sleep 5; done
+    scripts/bench-settle.sh
     BENCH_BIN=/var/tmp/bin$v BENCH_LABEL="session14-ab/$v-$round" \
       scripts/bench-case.sh ws-10k > "$R/$v-$round.log" 2>&1
   done
