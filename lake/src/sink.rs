@@ -46,6 +46,11 @@ fn as_dir(d: &Path) -> &Path {
     }
 }
 
+/// fsyncs directory `d` (the empty path: the working directory).
+fn fsync_dir(d: &Path) -> std::io::Result<()> {
+    std::fs::File::open(as_dir(d))?.sync_all()
+}
+
 /// Makes the entries from `dir` up to `root` durable: fsyncs `dir` and each directory above it,
 /// up to and including `root` (`root` itself when `dir` is `root`). `dir` is `root` joined with
 /// a relative path (as every caller builds it); anything else is an error, and nothing is
@@ -62,7 +67,7 @@ pub fn sync_up(root: &Path, dir: &Path) -> std::io::Result<usize> {
     })?;
     let mut synced = 0;
     for d in dir.ancestors().take(below.components().count() + 1) {
-        std::fs::File::open(as_dir(d))?.sync_all()?;
+        fsync_dir(d)?;
         synced += 1;
     }
     Ok(synced)
@@ -85,7 +90,7 @@ pub fn make_dir(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let mut synced = Vec::new();
     for d in dir.ancestors() {
-        std::fs::File::open(as_dir(d))?.sync_all()?;
+        fsync_dir(d)?;
         synced.push(as_dir(d).to_path_buf());
         if d == existing {
             break;

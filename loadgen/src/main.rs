@@ -80,9 +80,9 @@ struct Args {
     /// Spread sessions over this many loopback source addresses (127.0.0.1, .2, ...), each
     /// bound with its port left for `connect` to choose (`IP_BIND_ADDRESS_NO_PORT`). 1: the OS
     /// chooses the address. Needed past about 14 000 connections to one edge: `connect` looks
-    /// for a free port in one half of the ephemeral range (28 232 ports here) first, and once
-    /// that half is taken, every connect scans the ports in use (measured in
-    /// `bench/runs/2026-12-03-vm/README.md`, "Thirteenth session").
+    /// for a free port in one half of the ephemeral range first (14 116 ports with Linux's
+    /// default 32768–60999), and once that half is taken, every connect scans the ports in
+    /// use (measured in `bench/runs/2026-12-03-vm/README.md`, "Thirteenth session").
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=254))]
     source_ips: u8,
     /// Score the same sessions through the detection core in this process (no edge, no

@@ -13,6 +13,7 @@ use glommio::channels::local_channel;
 
 use super::ShardRef;
 use crate::storage::spool;
+use crate::telemetry::ShardMetrics;
 
 /// Creates a segment opened `O_DSYNC`: each write is durable when it completes.
 ///
@@ -173,11 +174,7 @@ pub async fn committer(
                 let up_to = if dir_known { &dir } else { &data_dir };
                 sync_dir(&dir, up_to).await?;
                 dir_known = true;
-                shard
-                    .borrow()
-                    .metrics()
-                    .spool_dir_syncs
-                    .fetch_add(1, Ordering::Relaxed);
+                ShardMetrics::inc(&shard.borrow().metrics().spool_dir_syncs);
             }
             Ok(())
         }
