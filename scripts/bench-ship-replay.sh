@@ -46,16 +46,18 @@ case "$MODE" in
     port=$(sed -n 's/^listen = "127.0.0.1:\([0-9]*\)".*/\1/p' "$CASE/edge.toml")
     ( cd "$W" && exec "$BIN/sentientiq-edge" --config edge.toml 2> edge.log ) &
     E=$!
+    trap 'kill -TERM $E 2>/dev/null || true; wait $E 2>/dev/null || true; rm -rf "$W"' EXIT
     wait_port "$port"
     # shellcheck disable=SC2046
     "$BIN/sentientiq-loadgen" $(cat "$CASE/loadgen.args") --report "$DIR/record-report.json" \
       > "$DIR/record-summary.txt" 2>&1
     shipped=$(metric siq_lake_segments_shipped_total)
     kill -TERM "$E"; wait "$E" || true
+    trap - EXIT
     [ "${shipped:-0}" = 0 ] || { echo "the edge shipped $shipped segments while recording" >&2; exit 1; }
     mv "$W/data/edge" "$DIR/data-edge"
     rm -rf "$W"
-    find "$DIR/data-edge/spool" -name '*.seg' -printf '%p %s\n' | sort > "$DIR/segments.txt"
+    find "$DIR/data-edge/spool" -name '[0-9]*.seg' -printf '%p %s\n' | sort > "$DIR/segments.txt"
     cat "$DIR/segments.txt"
     ;;
   replay)
@@ -63,7 +65,8 @@ case "$MODE" in
     BIN=$(cd "${4:?binaries directory}" && pwd)
     CASE=bench/cases/ws-10k
     [ -d "$DIR/data-edge" ] || { echo "no $DIR/data-edge: record first" >&2; exit 1; }
-    segs=$(find "$DIR/data-edge/spool" -name '*.seg' | wc -l)
+    # Segments only: records of unknown kinds are kept as `unknown-<first>.seg`.
+    segs=$(find "$DIR/data-edge/spool" -name '[0-9]*.seg' | wc -l)
     W=$(mktemp -d)
     trap 'kill -TERM ${E:-0} 2>/dev/null || true; wait ${E:-0} 2>/dev/null || true; rm -rf "$W"' EXIT
     cp "$CASE/edge.toml" "$W/"
@@ -100,8 +103,12 @@ case "$MODE" in
     errors=$(metric siq_lake_errors_total)
     if [ -n "$P" ]; then
       kill -INT "$P"; wait "$P" || true
-      perf report -i "$DIR/perf-$LABEL.data" --no-children --sort symbol 2>/dev/null \
-        | grep -v "^#" | grep -v "^$" | head -40 > "$DIR/perf-$LABEL.txt"
+      # Flat (`-g none`): with call chains, the first 40 lines hold only a few symbols.
+      # Whole, then cut: `head` closing the pipe early would fail it (pipefail) and end the run.
+      perf report -i "$DIR/perf-$LABEL.data" --no-children --sort symbol -g none \
+        > "$W/perf-report.txt" 2>/dev/null
+      grep -v "^#" "$W/perf-report.txt" | grep -v "^$" | sed 's/ *$//' | sed -n 1,30p \
+        > "$DIR/perf-$LABEL.txt"
     fi
     kill -TERM "$E"; wait "$E" || true
     [ "$done_segs" -ge "$segs" ] || { echo "shipped $done_segs of $segs segments" >&2; exit 1; }
