@@ -22,7 +22,8 @@ use crate::Error;
 pub struct KeyedDict {
     keys: Int32Builder,
     values: StringBuilder,
-    index: HashMap<Box<str>, i32>,
+    /// Arrow's own hasher: a value is looked up once per frame per column.
+    index: HashMap<Box<str>, i32, ahash::RandomState>,
 }
 
 impl std::fmt::Debug for KeyedDict {

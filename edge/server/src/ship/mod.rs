@@ -114,6 +114,11 @@ impl SegSession {
 /// is finished.
 type Files<B> = BTreeMap<(u32, u64), FileBuilder<B>>;
 
+/// The shipper's maps are looked up once or twice per record, keyed by what clients sent:
+/// Arrow's own hasher, runtime-seeded, in place of SipHash (4.5 % of a replay's profile before,
+/// the hasher 1.7 % after: `bench/runs/2026-12-04-vm/README.md`).
+type Map<K, V> = HashMap<K, V, ahash::RandomState>;
+
 /// The file of tenant `t`'s rows received at `recv_ms`.
 fn file_of<B: TableBuilder + Default>(
     files: &mut Files<B>,
@@ -148,7 +153,7 @@ fn finish_all<B: TableBuilder>(
 }
 
 /// The number of `tenant` among a segment's tenants (`names`, found by `index`).
-fn tenant_no(index: &mut HashMap<Box<str>, u32>, names: &mut Vec<Box<str>>, tenant: &str) -> u32 {
+fn tenant_no(index: &mut Map<Box<str>, u32>, names: &mut Vec<Box<str>>, tenant: &str) -> u32 {
     if let Some(&t) = index.get(tenant) {
         return t;
     }
@@ -194,7 +199,7 @@ pub struct Shipper {
     /// Shipped seqs per session not yet recorded in the floors (their store failed).
     pending_floors: Vec<((String, String), Vec<u64>)>,
     /// Section and page per session ([`session_key`]), carried from segment to segment.
-    states: HashMap<Box<[u8]>, SessionState>,
+    states: Map<Box<[u8]>, SessionState>,
     /// The tenant directory version `dest` was built for.
     tenants_version: u64,
 }
@@ -205,7 +210,7 @@ impl Shipper {
             env,
             pending_floors: Vec::new(),
             dest,
-            states: HashMap::new(),
+            states: Map::default(),
             // `dest` is built for the tenants the edge starts with: the directory's first
             // version. Any change since (the control thread runs already) rebuilds it.
             tenants_version: 0,
@@ -372,7 +377,7 @@ impl Shipper {
         // whole. The first pass finds the valid prefix, the records of kinds a newer binary
         // wrote, and every session with frames here: its stored floor and its frames' seqs.
         let mut key = Vec::new();
-        let mut index: HashMap<Box<[u8]>, usize> = HashMap::new();
+        let mut index: Map<Box<[u8]>, usize> = Map::default();
         let mut sessions: Vec<SegSession> = Vec::new();
         let mut unknown: Vec<spool::Record> = Vec::new();
         let mut scan = open()?;
@@ -407,7 +412,7 @@ impl Shipper {
         }
         // Each partition's file is encoded as its rows arrive (FileBuilder), so a segment's rows
         // are never all held as Arrow arrays at once.
-        let (mut tenant_index, mut tenants) = (HashMap::new(), Vec::new());
+        let (mut tenant_index, mut tenants) = (Map::default(), Vec::new());
         let mut parts: Files<EventsBuilder> = BTreeMap::new();
         let mut dets: Files<DetectionsBuilder> = BTreeMap::new();
         let mut acts: Files<ActionsBuilder> = BTreeMap::new();
