@@ -122,7 +122,7 @@ case "$MODE" in
       echo "shipper_cpu_ns: $ns"
       echo "shipper_ns_per_row: $(awk -v n="$ns" -v r="$rows" 'BEGIN {printf "%.1f", n / r}')"
       echo "wall_s: $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}')"
-      echo "perf: ${PERF:+yes (its CPU includes the cost of profiling)}${PERF:-no}"
+      if [ -n "${PERF:-}" ]; then echo "perf: yes (its CPU includes the cost of profiling)"; else echo "perf: no"; fi
       echo "lake files (sha256, path under data/lake):"
       (cd "$W/data/lake" && find . -type f | sort | xargs sha256sum)
     } > "$DIR/$LABEL.txt"

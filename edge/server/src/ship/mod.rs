@@ -115,8 +115,8 @@ impl SegSession {
 type Files<B> = BTreeMap<(u32, u64), FileBuilder<B>>;
 
 /// The shipper's maps are looked up once or twice per record, keyed by what clients sent:
-/// Arrow's own hasher, runtime-seeded, in place of SipHash (4.5 % of a replay's profile before,
-/// the hasher 1.7 % after: `bench/runs/2026-12-04-vm/README.md`).
+/// Arrow's own hasher, keyed at runtime, in place of SipHash (4.5 % of a replay's profile;
+/// `hash_one`, shared with parquet's interner, is 1.7 % after: `bench/runs/2026-12-04-vm/`).
 type Map<K, V> = HashMap<K, V, ahash::RandomState>;
 
 /// The file of tenant `t`'s rows received at `recv_ms`.

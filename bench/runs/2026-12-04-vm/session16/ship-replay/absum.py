@@ -18,6 +18,9 @@ for lab in sys.argv[1:]:
         t = open(f).read()
         v.append(float(re.search(r"shipper_ns_per_row: ([\d.]+)", t).group(1)))
         files.add(t.split("lake files")[1])
+    if not v:
+        print(f"{lab}: no replays named {lab}-N.txt or {lab}N.txt")
+        continue
     print(f"{lab}: n {len(v)} mean {statistics.mean(v):.1f} median {statistics.median(v):.1f} "
           f"min {min(v):.1f} max {max(v):.1f}")
 print("distinct sets of lake files over all:", len(files))
