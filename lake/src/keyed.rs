@@ -8,7 +8,6 @@
 //! each row where rows differ ([`KeyedDict::push`]). Keys are given in order of first
 //! appearance, as Arrow's builder gives them, so the finished array is the same.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::DictionaryArray;
@@ -22,8 +21,9 @@ use crate::Error;
 pub struct KeyedDict {
     keys: Int32Builder,
     values: StringBuilder,
-    /// Arrow's own hasher: a value is looked up once per frame per column.
-    index: HashMap<Box<str>, i32, ahash::RandomState>,
+    /// With Arrow's own hasher (ahash, keyed at runtime): a value is looked up once per frame
+    /// per column.
+    index: ahash::HashMap<Box<str>, i32>,
 }
 
 impl std::fmt::Debug for KeyedDict {

@@ -5,12 +5,15 @@
 
 pub mod destinations;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
+// Arrow's own hasher, keyed at runtime, for maps looked up once or twice per record by keys
+// clients sent (SipHash was 4.5 % of a replay's profile: `bench/runs/2026-12-04-vm/`).
+use ahash::HashMap;
 use sentientiq_lake::{
     ActionRow, ActionsBuilder, AlertRow, AlertsBuilder, DetectionMeta, DetectionRow,
     DetectionsBuilder, EventsBuilder, FileBuilder, Partition, RowMeta, SessionState, TableBuilder,
@@ -114,11 +117,6 @@ impl SegSession {
 /// is finished.
 type Files<B> = BTreeMap<(u32, u64), FileBuilder<B>>;
 
-/// The shipper's maps are looked up once or twice per record, keyed by what clients sent:
-/// Arrow's own hasher, keyed at runtime, in place of SipHash (4.5 % of a replay's profile;
-/// `hash_one`, shared with parquet's interner, is 1.7 % after: `bench/runs/2026-12-04-vm/`).
-type Map<K, V> = HashMap<K, V, ahash::RandomState>;
-
 /// The file of tenant `t`'s rows received at `recv_ms`.
 fn file_of<B: TableBuilder + Default>(
     files: &mut Files<B>,
@@ -153,7 +151,7 @@ fn finish_all<B: TableBuilder>(
 }
 
 /// The number of `tenant` among a segment's tenants (`names`, found by `index`).
-fn tenant_no(index: &mut Map<Box<str>, u32>, names: &mut Vec<Box<str>>, tenant: &str) -> u32 {
+fn tenant_no(index: &mut HashMap<Box<str>, u32>, names: &mut Vec<Box<str>>, tenant: &str) -> u32 {
     if let Some(&t) = index.get(tenant) {
         return t;
     }
@@ -199,7 +197,7 @@ pub struct Shipper {
     /// Shipped seqs per session not yet recorded in the floors (their store failed).
     pending_floors: Vec<((String, String), Vec<u64>)>,
     /// Section and page per session ([`session_key`]), carried from segment to segment.
-    states: Map<Box<[u8]>, SessionState>,
+    states: HashMap<Box<[u8]>, SessionState>,
     /// The tenant directory version `dest` was built for.
     tenants_version: u64,
 }
@@ -210,7 +208,7 @@ impl Shipper {
             env,
             pending_floors: Vec::new(),
             dest,
-            states: Map::default(),
+            states: HashMap::default(),
             // `dest` is built for the tenants the edge starts with: the directory's first
             // version. Any change since (the control thread runs already) rebuilds it.
             tenants_version: 0,
@@ -377,7 +375,7 @@ impl Shipper {
         // whole. The first pass finds the valid prefix, the records of kinds a newer binary
         // wrote, and every session with frames here: its stored floor and its frames' seqs.
         let mut key = Vec::new();
-        let mut index: Map<Box<[u8]>, usize> = Map::default();
+        let mut index: HashMap<Box<[u8]>, usize> = HashMap::default();
         let mut sessions: Vec<SegSession> = Vec::new();
         let mut unknown: Vec<spool::Record> = Vec::new();
         let mut scan = open()?;
@@ -412,7 +410,7 @@ impl Shipper {
         }
         // Each partition's file is encoded as its rows arrive (FileBuilder), so a segment's rows
         // are never all held as Arrow arrays at once.
-        let (mut tenant_index, mut tenants) = (Map::default(), Vec::new());
+        let (mut tenant_index, mut tenants) = (HashMap::default(), Vec::new());
         let mut parts: Files<EventsBuilder> = BTreeMap::new();
         let mut dets: Files<DetectionsBuilder> = BTreeMap::new();
         let mut acts: Files<ActionsBuilder> = BTreeMap::new();
