@@ -32,6 +32,20 @@ wait_port() {
   echo "nothing listens on $1" >&2
   return 1
 }
+# The port of a case's edge (its `listen` line).
+case_port() {
+  sed -n 's/^listen = "127.0.0.1:\([0-9]*\)".*/\1/p' "$1/edge.toml"
+}
+# Starts BIN's edge in the directory $W on the config copied there; sets E to its pid.
+start_edge() {
+  ( cd "$W" && exec "$BIN/sentientiq-edge" --config edge.toml 2> edge.log ) &
+  E=$!
+}
+# Stops the edge (if started) and removes $W: the exit trap of both modes.
+cleanup() {
+  if [ -n "${E:-}" ]; then kill -TERM "$E" 2>/dev/null || true; wait "$E" 2>/dev/null || true; fi
+  rm -rf "$W"
+}
 metric() {
   # A metric's line is its name, its labels ({...}) and its value.
   curl -s "http://127.0.0.1:$port/metrics" | awk -v m="$1" '$1 == m || index($1, m "{") == 1 {print $NF}'
@@ -43,10 +57,9 @@ case "$MODE" in
     [ -e "$DIR/data-edge" ] && { echo "$DIR/data-edge exists" >&2; exit 1; }
     W=$(mktemp -d)
     cp "$CASE/edge.toml" "$W/"
-    port=$(sed -n 's/^listen = "127.0.0.1:\([0-9]*\)".*/\1/p' "$CASE/edge.toml")
-    ( cd "$W" && exec "$BIN/sentientiq-edge" --config edge.toml 2> edge.log ) &
-    E=$!
-    trap 'kill -TERM $E 2>/dev/null || true; wait $E 2>/dev/null || true; rm -rf "$W"' EXIT
+    port=$(case_port "$CASE")
+    start_edge
+    trap cleanup EXIT
     wait_port "$port"
     # shellcheck disable=SC2046
     "$BIN/sentientiq-loadgen" $(cat "$CASE/loadgen.args") --report "$DIR/record-report.json" \
@@ -68,15 +81,14 @@ case "$MODE" in
     # Segments only: records of unknown kinds are kept as `unknown-<first>.seg`.
     segs=$(find "$DIR/data-edge/spool" -name '[0-9]*.seg' | wc -l)
     W=$(mktemp -d)
-    trap 'kill -TERM ${E:-0} 2>/dev/null || true; wait ${E:-0} 2>/dev/null || true; rm -rf "$W"' EXIT
+    trap cleanup EXIT
     cp "$CASE/edge.toml" "$W/"
     mkdir -p "$W/data"
     cp -a "$DIR/data-edge" "$W/data/edge"
     scripts/bench-settle.sh
-    port=$(sed -n 's/^listen = "127.0.0.1:\([0-9]*\)".*/\1/p' "$CASE/edge.toml")
+    port=$(case_port "$CASE")
     t0=$(date +%s.%N)
-    ( cd "$W" && exec "$BIN/sentientiq-edge" --config edge.toml 2> edge.log ) &
-    E=$!
+    start_edge
     tid=
     for _ in $(seq 1 300); do
       for t in /proc/"$E"/task/*; do
