@@ -14,7 +14,9 @@ CARGO="${CARGO:-cargo}"
 # the plain tokio design the edge is judged against) instead of the edge, on the case's port;
 # BENCH_SERVER=floor serves it with `sentientiq-baseline --floor`, which acks each frame at once
 # and does no other work (tokio's transport cost per frame), and BENCH_SERVER=floor-glommio with
-# `sentientiq-floor-glommio` (bench/src/bin/floor_glommio.rs, the same on the edge's glommio).
+# `sentientiq-floor-glommio` (bench/src/bin/floor_glommio.rs, the same on the edge's glommio), and
+# BENCH_SERVER=floor-uring with `sentientiq-floor-uring` (bench/src/bin/floor_uring.rs, the same
+# on bare io_uring with no runtime: the least a frame costs on this machine).
 # BENCH_SESSIONS=N replaces the case's `--sessions`. BENCH_SERVER_CPUS / BENCH_LOADGEN_CPUS
 # (taskset lists, e.g. 0 and 1) pin the server and the loadgen to separate cores.
 # BENCH_DATA_TMPFS=SIZE (e.g. 4g; needs root) mounts a tmpfs of that size on the run's `data/`
@@ -58,7 +60,9 @@ case "$SERVER" in
                 --listen "127.0.0.1:$port" --data data/baseline --floor 2> baseline.log ) & ;;
   floor-glommio) ( cd "$WORK" && exec "${pin_server[@]}" "$BIN/sentientiq-floor-glommio" \
                 --listen "127.0.0.1:$port" 2> floor.log ) & ;;
-  *) echo "BENCH_SERVER is edge, baseline, floor or floor-glommio, not $SERVER" >&2; exit 1 ;;
+  floor-uring) ( cd "$WORK" && exec "${pin_server[@]}" "$BIN/sentientiq-floor-uring" \
+                --listen "127.0.0.1:$port" 2> floor.log ) & ;;
+  *) echo "BENCH_SERVER is edge, baseline, floor, floor-glommio or floor-uring, not $SERVER" >&2; exit 1 ;;
 esac
 edge=$!
 trap 'kill -TERM $edge 2>/dev/null || true; wait $edge 2>/dev/null || true

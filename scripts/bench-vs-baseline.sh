@@ -7,7 +7,8 @@
 #
 # Rounds alternate the servers (edge, baseline, edge, baseline ...), each started once the
 # machine's load is below 1.0. BENCH_BIN as in scripts/bench-case.sh. SERVERS="edge baseline
-# floor floor-glommio" adds the two transport floors (scripts/bench-case.sh) to each round.
+# floor floor-glommio floor-uring" adds the three transport floors (scripts/bench-case.sh) to each
+# round.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 label=${1:?usage: scripts/bench-vs-baseline.sh LABEL ROUNDS CASE...}

@@ -1,8 +1,8 @@
 //! The bench's comparison servers (`bench/`), which every capacity figure in the bench record
 //! is judged against, speak enough siq/1 for the loadgen and do the work they claim:
 //! `sentientiq-baseline` dedups, detects and acks a frame only once its record is in its spool;
-//! `--floor` and `sentientiq-floor-glommio` ack at once and store nothing. Real processes and
-//! real sockets, as the bench runs them.
+//! `--floor`, `sentientiq-floor-glommio` and `sentientiq-floor-uring` ack at once and store
+//! nothing. Real processes and real sockets, as the bench runs them.
 
 use std::path::Path;
 use std::time::Duration;
@@ -99,7 +99,12 @@ fn the_floors_ack_at_once_and_store_nothing() {
         dir.path(),
     );
     let glommio_floor = serve("sentientiq-floor-glommio", &["--shards", "1"], dir.path());
-    for (name, port) in [("tokio", tokio_floor.1), ("glommio", glommio_floor.1)] {
+    let uring_floor = serve("sentientiq-floor-uring", &["--shards", "1"], dir.path());
+    for (name, port) in [
+        ("tokio", tokio_floor.1),
+        ("glommio", glommio_floor.1),
+        ("io_uring", uring_floor.1),
+    ] {
         let mut c = connect(port);
         c.hello(DEMO_KEY, "s_bench_floor_000001", None);
         c.send(&rage(1));
@@ -122,6 +127,7 @@ fn a_wrong_write_key_gets_no_welcome() {
     let servers = [
         serve("sentientiq-baseline", &["--data", &data_arg], dir.path()),
         serve("sentientiq-floor-glommio", &["--shards", "1"], dir.path()),
+        serve("sentientiq-floor-uring", &["--shards", "1"], dir.path()),
     ];
     for (_, port) in &servers {
         let mut c = connect(*port);
@@ -137,4 +143,69 @@ fn a_wrong_write_key_gets_no_welcome() {
             panic!("port {port}: a wrong key was answered with {f:?}");
         }
     }
+}
+
+/// `sentientiq-floor-uring` parses WebSocket by hand: every length form, messages pipelined in
+/// one write (their acks leave in one send, in order), a ping, and the size cap at
+/// cap−1, cap and cap+1 (`Limits::DEFAULT.max_frame_bytes`; over it the connection is closed).
+#[test]
+fn the_io_uring_floor_frames_websocket_messages_of_every_length() {
+    use async_tungstenite::tungstenite::Message;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_floor, port) = serve("sentientiq-floor-uring", &["--shards", "1"], dir.path());
+    let cap = sentientiq_proto::Limits::DEFAULT.max_frame_bytes;
+    let mut c = connect(port);
+    c.hello(DEMO_KEY, "s_bench_uring_000001", None);
+
+    // 7-bit and 16-bit lengths, each acked.
+    let small = sentientiq_proto::client_to_vec(&moves(1, 2));
+    let medium = sentientiq_proto::client_to_vec(&moves(2, 400));
+    assert!(small.len() < 126 && (126..=65_535).contains(&medium.len()));
+    c.send(&moves(1, 2));
+    c.until_ack(1);
+    c.send(&moves(2, 400));
+    c.until_ack(2);
+
+    // A 64-bit length: bytes that are no frame are skipped (no reply), and the frame after
+    // them is found and acked. At cap−1 and at the cap the connection stays.
+    for n in [70_000, cap - 1, cap] {
+        c.send_raw(Message::Binary(vec![0xc1; n].into()));
+    }
+    c.send(&moves(3, 2));
+    c.until_ack(3);
+
+    // Pipelined: fifty messages in one write, fifty acks in order.
+    for seq in 4..54 {
+        let m = sentientiq_proto::client_to_vec(&moves(seq, 3));
+        c.ws.write(Message::Binary(m.into())).expect("queue");
+    }
+    c.ws.flush().expect("flush");
+    for seq in 4..54 {
+        assert_eq!(
+            c.frame(),
+            EdgeFrame::Ack {
+                seq: sentientiq_proto::Seq(seq)
+            }
+        );
+    }
+
+    // A ping is answered with its payload.
+    c.send_raw(Message::Ping(b"floor".to_vec().into()));
+    let pong = loop {
+        match c.ws.read().expect("read") {
+            Message::Pong(p) => break p,
+            Message::Binary(b) => panic!("unexpected {b:?}"),
+            _ => {}
+        }
+    };
+    assert_eq!(&pong[..], b"floor");
+
+    // One byte over the cap closes the connection; the floor goes on serving others.
+    c.send_raw(Message::Binary(vec![0xc1; cap + 1].into()));
+    assert!(c.recv().is_none(), "a message over the cap was kept");
+    let mut d = connect(port);
+    d.hello(DEMO_KEY, "s_bench_uring_000002", None);
+    d.send(&moves(1, 2));
+    d.until_ack(1);
 }

@@ -1,0 +1,509 @@
+//! `sentientiq-floor-uring`: the least a thread-per-core server can spend to receive a frame and
+//! send its ack on this machine, without an async runtime. It answers one question issue 20
+//! leaves open: is the transport floor the two other floors measure (tokio's, glommio's) this
+//! machine's, or their runtimes'?
+//!
+//! One thread per core, pinned (as the edge's `MaxSpread`), each with its own `SO_REUSEPORT`
+//! listener and its own io_uring (`SINGLE_ISSUER`, `DEFER_TASKRUN`: completions are run only when
+//! the thread asks for them, no task-work interrupts). One multishot accept per thread; one
+//! receive per connection armed at a time into the connection's own buffer (the kernel polls the
+//! socket internally, no worker thread); every ack produced while reaping one batch of
+//! completions goes out with one send per connection, and all of a batch's submissions and the
+//! wait for the next share one `io_uring_enter`. WebSocket is parsed by hand (server side:
+//! masked client frames, whole messages, the handshake's `Sec-WebSocket-Accept`); each binary
+//! message is decoded for its seq and acked, as the other two floors do. No session routing,
+//! detection, spool, fsync, identity or lake shipping.
+//!
+//! It is a bench tool, not a server to run: fragmented messages and messages over
+//! `Limits::DEFAULT.max_frame_bytes` close the connection.
+//!
+//! ```text
+//! sentientiq-floor-uring --listen 127.0.0.1:7400 [--shards N] [--key KEY]
+//! ```
+//!
+//! `BENCH_SERVER=floor-uring scripts/bench-case.sh CASE` serves a case with it.
+#![allow(clippy::print_stdout)]
+// io_uring takes raw buffers and descriptors: each unsafe block says what keeps it sound.
+#![allow(unsafe_code)]
+
+use std::net::SocketAddrV4;
+use std::os::fd::RawFd;
+
+use anyhow::{Context, Result, bail};
+use async_tungstenite::tungstenite::handshake::derive_accept_key;
+use io_uring::{IoUring, cqueue, opcode, squeue, types};
+use sentientiq_bench::servers::DEMO_KEY;
+use sentientiq_proto::{ClientFrame, EdgeFrame, Limits, Seq, Welcome, decode_client, encode_edge};
+
+/// The edge's default ring depth (`edge/server/src/config/edge.rs`).
+const RING_DEPTH: u32 = 4096;
+/// The edge's WebSocket read buffer (`bench/src/servers.rs`): the most one receive takes.
+const READ_CHUNK: usize = 4096;
+const ACCEPT: u64 = u64::MAX;
+const OP_RECV: u64 = 1;
+const OP_SEND: u64 = 2;
+
+fn main() -> Result<()> {
+    let mut listen: SocketAddrV4 = "127.0.0.1:7400".parse()?;
+    let mut shards = 0usize;
+    let mut key = DEMO_KEY.to_string();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--listen" => listen = args.next().context("--listen ADDR (IPv4)")?.parse()?,
+            "--shards" => shards = args.next().context("--shards N")?.parse()?,
+            "--key" => key = args.next().context("--key KEY")?,
+            other => bail!("unknown argument {other:?}"),
+        }
+    }
+    if shards == 0 {
+        shards = std::thread::available_parallelism().map_or(1, |n| n.get());
+    }
+    eprintln!("floor-uring listening on {listen} with {shards} shards");
+    let threads: Vec<_> = (0..shards)
+        .map(|cpu| {
+            let key = key.clone();
+            std::thread::Builder::new()
+                .name(format!("floor-uring-{cpu}"))
+                .spawn(move || shard(cpu, listen, &key))
+        })
+        .collect::<std::io::Result<_>>()?;
+    for t in threads {
+        match t.join() {
+            Ok(r) => r?,
+            Err(_) => bail!("a shard panicked"),
+        }
+    }
+    Ok(())
+}
+
+/// A negative libc return as an error.
+fn check(r: i32, what: &str) -> Result<i32> {
+    if r < 0 {
+        Err(std::io::Error::last_os_error()).with_context(|| what.to_string())
+    } else {
+        Ok(r)
+    }
+}
+
+fn pin(cpu: usize) -> Result<()> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes inside it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        check(
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set),
+            "sched_setaffinity",
+        )?;
+    }
+    Ok(())
+}
+
+fn listener(addr: SocketAddrV4) -> Result<RawFd> {
+    let one: libc::c_int = 1;
+    let optlen = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: plain socket calls on a descriptor this function owns, with valid pointers.
+    unsafe {
+        let fd = check(
+            libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0),
+            "socket",
+        )?;
+        for opt in [libc::SO_REUSEADDR, libc::SO_REUSEPORT] {
+            let p = (&one as *const libc::c_int).cast();
+            check(
+                libc::setsockopt(fd, libc::SOL_SOCKET, opt, p, optlen),
+                "setsockopt",
+            )?;
+        }
+        let sa = libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: addr.port().to_be(),
+            sin_addr: libc::in_addr {
+                s_addr: u32::from(*addr.ip()).to_be(),
+            },
+            sin_zero: [0; 8],
+        };
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        check(
+            libc::bind(fd, (&sa as *const libc::sockaddr_in).cast(), len),
+            "bind",
+        )?;
+        check(libc::listen(fd, 4096), "listen")?;
+        Ok(fd)
+    }
+}
+
+fn nodelay(fd: RawFd) {
+    let one: libc::c_int = 1;
+    // SAFETY: a valid descriptor and option pointer; failure only costs latency.
+    unsafe {
+        libc::setsockopt(
+            fd,
+            libc::IPPROTO_TCP,
+            libc::TCP_NODELAY,
+            (&one as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+enum Phase {
+    Handshake,
+    Open,
+}
+
+struct Conn {
+    fd: RawFd,
+    phase: Phase,
+    /// Bytes received and not yet parsed; a receive writes into its spare capacity.
+    inb: Vec<u8>,
+    /// Acks queued while a send is in flight (or before the batch's sends go out).
+    out: Vec<u8>,
+    /// What the send in flight is sending, and how much of it has gone.
+    sending: Vec<u8>,
+    sent: usize,
+    send_inflight: bool,
+    closing: bool,
+    /// Queued in this batch's list of connections with acks to send.
+    dirty: bool,
+}
+
+struct Shard<'k> {
+    ring: IoUring,
+    conns: Vec<Option<Conn>>,
+    free: Vec<usize>,
+    dirty: Vec<usize>,
+    key: &'k str,
+    scratch: Vec<u8>,
+}
+
+fn shard(cpu: usize, addr: SocketAddrV4, key: &str) -> Result<()> {
+    pin(cpu)?;
+    let lfd = listener(addr)?;
+    let ring = IoUring::builder()
+        .setup_single_issuer()
+        .setup_defer_taskrun()
+        .setup_coop_taskrun()
+        .build(RING_DEPTH)
+        .context("io_uring setup")?;
+    let mut s = Shard {
+        ring,
+        conns: Vec::new(),
+        free: Vec::new(),
+        dirty: Vec::new(),
+        key,
+        scratch: Vec::new(),
+    };
+    s.push(
+        opcode::AcceptMulti::new(types::Fd(lfd))
+            .build()
+            .user_data(ACCEPT),
+    )?;
+    let mut cqes: Vec<(u64, i32, u32)> = Vec::with_capacity(RING_DEPTH as usize);
+    loop {
+        match s.ring.submit_and_wait(1) {
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+            Err(e) => return Err(e).context("io_uring_enter"),
+        }
+        cqes.clear();
+        cqes.extend(
+            s.ring
+                .completion()
+                .map(|c| (c.user_data(), c.result(), c.flags())),
+        );
+        for &(ud, res, flags) in &cqes {
+            if ud == ACCEPT {
+                if res >= 0 {
+                    s.accepted(res)?;
+                } else {
+                    eprintln!("accept: {}", std::io::Error::from_raw_os_error(-res));
+                }
+                if !cqueue::more(flags) {
+                    s.push(
+                        opcode::AcceptMulti::new(types::Fd(lfd))
+                            .build()
+                            .user_data(ACCEPT),
+                    )?;
+                }
+                continue;
+            }
+            let (slot, op) = ((ud >> 2) as usize, ud & 3);
+            match op {
+                OP_RECV => s.received(slot, res)?,
+                OP_SEND => s.sent(slot, res)?,
+                _ => bail!("unknown completion {ud:#x}"),
+            }
+        }
+        s.flush()?;
+    }
+}
+
+impl Shard<'_> {
+    /// Queues a submission, submitting what is queued first if the ring is full.
+    fn push(&mut self, e: squeue::Entry) -> Result<()> {
+        // SAFETY: every entry's buffers live in a `Conn` that is not freed or touched while
+        // its operation is in flight (`received`, `sent`, `close`).
+        unsafe {
+            if self.ring.submission().push(&e).is_err() {
+                self.ring.submit().context("io_uring_enter")?;
+                self.ring
+                    .submission()
+                    .push(&e)
+                    .map_err(|_| anyhow::anyhow!("ring full"))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn accepted(&mut self, fd: RawFd) -> Result<()> {
+        nodelay(fd);
+        let c = Conn {
+            fd,
+            phase: Phase::Handshake,
+            inb: Vec::with_capacity(2 * READ_CHUNK),
+            out: Vec::new(),
+            sending: Vec::new(),
+            sent: 0,
+            send_inflight: false,
+            closing: false,
+            dirty: false,
+        };
+        let slot = match self.free.pop() {
+            Some(i) => {
+                self.conns[i] = Some(c);
+                i
+            }
+            None => {
+                self.conns.push(Some(c));
+                self.conns.len() - 1
+            }
+        };
+        self.arm_recv(slot)
+    }
+
+    fn arm_recv(&mut self, slot: usize) -> Result<()> {
+        let Some(c) = self.conns[slot].as_mut() else {
+            return Ok(());
+        };
+        c.inb.reserve(READ_CHUNK);
+        let spare = c.inb.capacity() - c.inb.len();
+        // SAFETY: within the Vec's allocation; the Vec is not touched until the completion.
+        let ptr = unsafe { c.inb.as_mut_ptr().add(c.inb.len()) };
+        let e = opcode::Recv::new(types::Fd(c.fd), ptr, spare.min(u32::MAX as usize) as u32)
+            .build()
+            .user_data(((slot as u64) << 2) | OP_RECV);
+        self.push(e)
+    }
+
+    fn received(&mut self, slot: usize, res: i32) -> Result<()> {
+        let Some(c) = self.conns[slot].as_mut() else {
+            return Ok(());
+        };
+        if res <= 0 {
+            c.closing = true;
+            return self.close_if_idle(slot);
+        }
+        // SAFETY: the kernel wrote `res` bytes into the spare capacity this receive was given.
+        unsafe { c.inb.set_len(c.inb.len() + res as usize) };
+        let key = self.key;
+        let ok = parse(c, key, &mut self.scratch);
+        if !ok {
+            c.closing = true;
+        }
+        if !c.out.is_empty() && !c.dirty {
+            c.dirty = true;
+            self.dirty.push(slot);
+        }
+        if ok {
+            self.arm_recv(slot)
+        } else {
+            self.close_if_idle(slot)
+        }
+    }
+
+    fn sent(&mut self, slot: usize, res: i32) -> Result<()> {
+        let Some(c) = self.conns[slot].as_mut() else {
+            return Ok(());
+        };
+        c.send_inflight = false;
+        if res < 0 {
+            c.closing = true;
+            return self.close_if_idle(slot);
+        }
+        c.sent += res as usize;
+        if c.sent < c.sending.len() {
+            return self.arm_send(slot); // the rest of a short send
+        }
+        c.sending.clear();
+        c.sent = 0;
+        if c.closing {
+            return self.close_if_idle(slot);
+        }
+        if !c.out.is_empty() && !c.dirty {
+            c.dirty = true;
+            self.dirty.push(slot);
+        }
+        Ok(())
+    }
+
+    /// One send per connection with acks queued in this batch (after all its completions).
+    fn flush(&mut self) -> Result<()> {
+        let dirty = std::mem::take(&mut self.dirty);
+        for &slot in &dirty {
+            let Some(c) = self.conns[slot].as_mut() else {
+                continue;
+            };
+            c.dirty = false;
+            if c.send_inflight || c.out.is_empty() || c.closing {
+                continue;
+            }
+            std::mem::swap(&mut c.out, &mut c.sending);
+            c.sent = 0;
+            self.arm_send(slot)?;
+        }
+        self.dirty = dirty;
+        self.dirty.clear();
+        Ok(())
+    }
+
+    fn arm_send(&mut self, slot: usize) -> Result<()> {
+        let Some(c) = self.conns[slot].as_mut() else {
+            return Ok(());
+        };
+        let rest = &c.sending[c.sent..];
+        let e = opcode::Send::new(types::Fd(c.fd), rest.as_ptr(), rest.len() as u32)
+            .build()
+            .user_data(((slot as u64) << 2) | OP_SEND);
+        c.send_inflight = true;
+        self.push(e)
+    }
+
+    fn close_if_idle(&mut self, slot: usize) -> Result<()> {
+        let idle = matches!(&self.conns[slot], Some(c) if !c.send_inflight);
+        if idle && let Some(c) = self.conns[slot].take() {
+            // SAFETY: no operation on this descriptor is in flight (receives are re-armed
+            // only on an open connection; the send in flight was waited for).
+            unsafe { libc::close(c.fd) };
+            self.free.push(slot);
+        }
+        Ok(())
+    }
+}
+
+/// Parses what `c` has received: the handshake, then whole WebSocket messages, queueing each
+/// reply in `c.out`. False when the connection is to be closed.
+fn parse(c: &mut Conn, key: &str, scratch: &mut Vec<u8>) -> bool {
+    let mut at = 0usize;
+    if let Phase::Handshake = c.phase {
+        let Some(end) = c.inb.windows(4).position(|w| w == b"\r\n\r\n") else {
+            return c.inb.len() < 8192; // a request head that never ends
+        };
+        let head = String::from_utf8_lossy(&c.inb[..end]);
+        let Some(client_key) = head.lines().find_map(|l| {
+            let (name, value) = l.split_once(':')?;
+            name.trim()
+                .eq_ignore_ascii_case("sec-websocket-key")
+                .then(|| value.trim().to_string())
+        }) else {
+            return false;
+        };
+        c.out.extend_from_slice(
+            format!(
+                "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                 Sec-WebSocket-Accept: {}\r\n\r\n",
+                derive_accept_key(client_key.as_bytes())
+            )
+            .as_bytes(),
+        );
+        c.phase = Phase::Open;
+        at = end + 4;
+    }
+    let max = Limits::DEFAULT.max_frame_bytes;
+    let mut keep = true;
+    loop {
+        let b = &mut c.inb[at..];
+        if b.len() < 2 {
+            break;
+        }
+        let (fin, opcode, masked) = (b[0] & 0x80 != 0, b[0] & 0x0f, b[1] & 0x80 != 0);
+        let (len, mut hdr) = match b[1] & 0x7f {
+            126 if b.len() >= 4 => (u64::from(u16::from_be_bytes([b[2], b[3]])), 4),
+            127 if b.len() >= 10 => (
+                u64::from_be_bytes(b[2..10].try_into().unwrap_or([0xff; 8])),
+                10,
+            ),
+            126 | 127 => break,
+            n => (u64::from(n), 2),
+        };
+        if !fin || !masked || len > max as u64 {
+            keep = false;
+            break;
+        }
+        let len = len as usize;
+        if b.len() < hdr + 4 + len {
+            break;
+        }
+        let mask = [b[hdr], b[hdr + 1], b[hdr + 2], b[hdr + 3]];
+        hdr += 4;
+        let payload = &mut b[hdr..hdr + len];
+        for (i, x) in payload.iter_mut().enumerate() {
+            *x ^= mask[i & 3];
+        }
+        match opcode {
+            0x2 => {
+                let reply = match decode_client(payload, &Limits::DEFAULT) {
+                    Ok(ClientFrame::Hello(h)) if h.key.as_str() != key => {
+                        keep = false;
+                        break;
+                    }
+                    Ok(ClientFrame::Hello(_)) => Some(EdgeFrame::Welcome(Welcome {
+                        edge: "floor-uring".into(),
+                        region: "local".into(),
+                        ack: Seq(0),
+                        flush_ms: 250,
+                        max_batch: 512,
+                        emit: true,
+                    })),
+                    Ok(f) => f.seq().map(|seq| EdgeFrame::Ack { seq }),
+                    Err(_) => None,
+                };
+                if let Some(r) = reply {
+                    scratch.clear();
+                    encode_edge(&r, scratch);
+                    write_frame(&mut c.out, 0x2, scratch);
+                }
+            }
+            0x8 => {
+                keep = false;
+                break;
+            }
+            0x9 => {
+                scratch.clear();
+                scratch.extend_from_slice(payload);
+                write_frame(&mut c.out, 0xA, scratch);
+            }
+            _ => {}
+        }
+        at += hdr + len;
+    }
+    c.inb.drain(..at);
+    keep
+}
+
+/// Appends an unmasked, final server frame.
+fn write_frame(out: &mut Vec<u8>, opcode: u8, payload: &[u8]) {
+    out.push(0x80 | opcode);
+    match payload.len() {
+        n if n < 126 => out.push(n as u8),
+        n if n <= usize::from(u16::MAX) => {
+            out.push(126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    out.extend_from_slice(payload);
+}
