@@ -17,6 +17,8 @@ CARGO="${CARGO:-cargo}"
 # `sentientiq-floor-glommio` (bench/src/bin/floor_glommio.rs, the same on the edge's glommio), and
 # BENCH_SERVER=floor-uring with `sentientiq-floor-uring` (bench/src/bin/floor_uring.rs, the same
 # on bare io_uring with no runtime: the least a frame costs on this machine).
+# BENCH_SERVER_ARGS="..." adds to a comparison server's arguments (e.g. --batch-us 1000 for
+# floor-uring); the edge takes its case's edge.toml.
 # BENCH_SESSIONS=N replaces the case's `--sessions`. BENCH_SERVER_CPUS / BENCH_LOADGEN_CPUS
 # (taskset lists, e.g. 0 and 1) pin the server and the loadgen to separate cores.
 # BENCH_DATA_TMPFS=SIZE (e.g. 4g; needs root) mounts a tmpfs of that size on the run's `data/`
@@ -52,16 +54,18 @@ pin_server=(); pin_loadgen=()
 [ -n "${BENCH_SERVER_CPUS:-}" ] && pin_server=(taskset -c "$BENCH_SERVER_CPUS")
 [ -n "${BENCH_LOADGEN_CPUS:-}" ] && pin_loadgen=(taskset -c "$BENCH_LOADGEN_CPUS")
 [ -n "${BENCH_LOADGEN_NICE:-}" ] && pin_loadgen+=(nice -n "$BENCH_LOADGEN_NICE")
+sargs=${BENCH_SERVER_ARGS:-}
+# shellcheck disable=SC2086 # $sargs is split into arguments on purpose
 case "$SERVER" in
   edge) ( cd "$WORK" && exec "${pin_server[@]}" "$BIN/sentientiq-edge" --config edge.toml 2> edge.log ) & ;;
   baseline) ( cd "$WORK" && exec "${pin_server[@]}" "$BIN/sentientiq-baseline" \
-                --listen "127.0.0.1:$port" --data data/baseline 2> baseline.log ) & ;;
+                --listen "127.0.0.1:$port" --data data/baseline $sargs 2> baseline.log ) & ;;
   floor) ( cd "$WORK" && exec "${pin_server[@]}" "$BIN/sentientiq-baseline" \
-                --listen "127.0.0.1:$port" --data data/baseline --floor 2> baseline.log ) & ;;
+                --listen "127.0.0.1:$port" --data data/baseline --floor $sargs 2> baseline.log ) & ;;
   floor-glommio) ( cd "$WORK" && exec "${pin_server[@]}" "$BIN/sentientiq-floor-glommio" \
-                --listen "127.0.0.1:$port" 2> floor.log ) & ;;
+                --listen "127.0.0.1:$port" $sargs 2> floor.log ) & ;;
   floor-uring) ( cd "$WORK" && exec "${pin_server[@]}" "$BIN/sentientiq-floor-uring" \
-                --listen "127.0.0.1:$port" 2> floor.log ) & ;;
+                --listen "127.0.0.1:$port" $sargs 2> floor.log ) & ;;
   *) echo "BENCH_SERVER is edge, baseline, floor, floor-glommio or floor-uring, not $SERVER" >&2; exit 1 ;;
 esac
 edge=$!
@@ -103,7 +107,7 @@ times > "$WORK/times1"
 rss_peak=$(awk '/VmHWM/ {print $2 " kB"}' "/proc/$edge/status")
 {
   echo "case: $NAME"
-  echo "server: $SERVER${BENCH_SERVER_CPUS:+ (cpus $BENCH_SERVER_CPUS)}${BENCH_DATA_TMPFS:+ (data on a tmpfs: NOT durable, diagnostic)}"
+  echo "server: $SERVER${BENCH_SERVER_ARGS:+ $BENCH_SERVER_ARGS}${BENCH_SERVER_CPUS:+ (cpus $BENCH_SERVER_CPUS)}${BENCH_DATA_TMPFS:+ (data on a tmpfs: NOT durable, diagnostic)}"
   echo "date: $(date -u +%FT%TZ)"
   if [ -n "${BENCH_BIN:-}" ]; then
     echo "binaries: $BIN (not this tree's build)"

@@ -13,15 +13,13 @@
 //! `BENCH_SERVER=floor-glommio scripts/bench-case.sh CASE` serves a case with it.
 #![allow(clippy::print_stdout)]
 
-use std::net::SocketAddr;
-
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use async_tungstenite::tungstenite::Message;
 use futures_util::StreamExt;
 use glommio::net::{TcpListener, TcpStream};
 use glommio::{LocalExecutorPoolBuilder, PoolPlacement};
-use sentientiq_bench::servers::{DEMO_KEY, ws_config};
-use sentientiq_proto::{ClientFrame, EdgeFrame, Limits, Seq, Welcome, decode_client, edge_to_vec};
+use sentientiq_bench::servers::{FloorArgs, FloorReply, floor_reply, ws_config};
+use sentientiq_proto::{Limits, decode_client, edge_to_vec};
 
 /// The edge's defaults (`edge/server/src/config/edge.rs`: `ring_depth`; `io_memory_bytes` as in
 /// `bench/cases/*/edge.toml`).
@@ -29,21 +27,11 @@ const RING_DEPTH: usize = 4096;
 const IO_MEMORY: usize = 512 * 1024;
 
 fn main() -> Result<()> {
-    let mut listen: SocketAddr = "127.0.0.1:7400".parse()?;
-    let mut shards = 0usize;
-    let mut key = DEMO_KEY.to_string();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--listen" => listen = args.next().context("--listen ADDR")?.parse()?,
-            "--shards" => shards = args.next().context("--shards N")?.parse()?,
-            "--key" => key = args.next().context("--key KEY")?,
-            other => bail!("unknown argument {other:?}"),
-        }
-    }
-    if shards == 0 {
-        shards = std::thread::available_parallelism().map_or(1, |n| n.get());
-    }
+    let FloorArgs {
+        listen,
+        shards,
+        key,
+    } = FloorArgs::parse(|_, _| Ok(false))?;
     eprintln!("floor-glommio listening on {listen} with {shards} shards");
     let handles = LocalExecutorPoolBuilder::new(PoolPlacement::MaxSpread(shards, None))
         .io_memory(IO_MEMORY)
@@ -83,24 +71,10 @@ async fn conn(s: TcpStream, key: &str) -> Result<()> {
         let Ok(frame) = decode_client(&b, &Limits::DEFAULT) else {
             continue;
         };
-        let reply = match &frame {
-            ClientFrame::Hello(h) => {
-                if h.key.as_str() != key {
-                    break;
-                }
-                EdgeFrame::Welcome(Welcome {
-                    edge: "floor-glommio".into(),
-                    region: "local".into(),
-                    ack: Seq(0),
-                    flush_ms: 250,
-                    max_batch: 512,
-                    emit: true,
-                })
-            }
-            f => match f.seq() {
-                Some(seq) => EdgeFrame::Ack { seq },
-                None => continue,
-            },
+        let reply = match floor_reply(&frame, key, "floor-glommio") {
+            FloorReply::Send(r) => r,
+            FloorReply::Nothing => continue,
+            FloorReply::Refuse => break,
         };
         ws.send(Message::Binary(edge_to_vec(&reply).into())).await?;
     }

@@ -18,54 +18,64 @@
 //! `Limits::DEFAULT.max_frame_bytes` close the connection.
 //!
 //! ```text
-//! sentientiq-floor-uring --listen 127.0.0.1:7400 [--shards N] [--key KEY]
+//! sentientiq-floor-uring --listen 127.0.0.1:7400 [--shards N] [--key KEY] [--batch-us N]
 //! ```
+//!
+//! `--batch-us N` makes each wait gather completions for up to N µs (io_uring's min-wait,
+//! Linux 6.12) before returning on the first: fewer wake-ups per frame, each ack up to N µs
+//! later. Without it a thread wakes as soon as one completion is ready.
+//!
+//! Shard i is pinned to the i-th CPU the process may use (`taskset` is honoured).
 //!
 //! `BENCH_SERVER=floor-uring scripts/bench-case.sh CASE` serves a case with it.
 #![allow(clippy::print_stdout)]
 // io_uring takes raw buffers and descriptors: each unsafe block says what keeps it sound.
 #![allow(unsafe_code)]
 
-use std::net::SocketAddrV4;
+use std::net::{SocketAddr, SocketAddrV4};
 use std::os::fd::RawFd;
 
 use anyhow::{Context, Result, bail};
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
-use sentientiq_bench::servers::DEMO_KEY;
-use sentientiq_proto::{ClientFrame, EdgeFrame, Limits, Seq, Welcome, decode_client, encode_edge};
+use sentientiq_bench::servers::{FloorArgs, FloorReply, READ_BUFFER, floor_reply};
+use sentientiq_proto::{Limits, decode_client, encode_edge};
 
 /// The edge's default ring depth (`edge/server/src/config/edge.rs`).
 const RING_DEPTH: u32 = 4096;
-/// The edge's WebSocket read buffer (`bench/src/servers.rs`): the most one receive takes.
-const READ_CHUNK: usize = 4096;
+/// The most completions one wait gathers under `--batch-us`.
+const BATCH_WANT: usize = 256;
 const ACCEPT: u64 = u64::MAX;
 const OP_RECV: u64 = 1;
 const OP_SEND: u64 = 2;
 
 fn main() -> Result<()> {
-    let mut listen: SocketAddrV4 = "127.0.0.1:7400".parse()?;
-    let mut shards = 0usize;
-    let mut key = DEMO_KEY.to_string();
-    let mut args = std::env::args().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--listen" => listen = args.next().context("--listen ADDR (IPv4)")?.parse()?,
-            "--shards" => shards = args.next().context("--shards N")?.parse()?,
-            "--key" => key = args.next().context("--key KEY")?,
-            other => bail!("unknown argument {other:?}"),
+    let mut batch_us = 0u32;
+    let FloorArgs {
+        listen,
+        shards,
+        key,
+    } = FloorArgs::parse(|a, rest| match a {
+        "--batch-us" => {
+            batch_us = rest.next().context("--batch-us N")?.parse()?;
+            Ok(true)
         }
-    }
-    if shards == 0 {
-        shards = std::thread::available_parallelism().map_or(1, |n| n.get());
-    }
-    eprintln!("floor-uring listening on {listen} with {shards} shards");
+        _ => Ok(false),
+    })?;
+    let SocketAddr::V4(listen) = listen else {
+        bail!("--listen takes an IPv4 address")
+    };
+    let cpus = allowed_cpus()?;
+    eprintln!(
+        "floor-uring listening on {listen} with {shards} shards on cpus {cpus:?}, batch {batch_us} µs"
+    );
     let threads: Vec<_> = (0..shards)
-        .map(|cpu| {
+        .map(|i| {
             let key = key.clone();
+            let cpu = cpus[i % cpus.len()];
             std::thread::Builder::new()
-                .name(format!("floor-uring-{cpu}"))
-                .spawn(move || shard(cpu, listen, &key))
+                .name(format!("floor-uring-{i}"))
+                .spawn(move || shard(cpu, listen, &key, batch_us))
         })
         .collect::<std::io::Result<_>>()?;
     for t in threads {
@@ -84,6 +94,28 @@ fn check(r: i32, what: &str) -> Result<i32> {
     } else {
         Ok(r)
     }
+}
+
+/// The CPUs this process may run on (as `taskset` left them), in order: shard i is pinned to
+/// the i-th (modulo their number), as glommio's `MaxSpread` places the edge's shards.
+fn allowed_cpus() -> Result<Vec<usize>> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set for the kernel to fill.
+    let set = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        check(
+            libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set),
+            "sched_getaffinity",
+        )?;
+        set
+    };
+    // SAFETY: CPU_ISSET reads inside the set for every index below CPU_SETSIZE.
+    let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+        .filter(|&c| unsafe { libc::CPU_ISSET(c, &set) })
+        .collect();
+    if cpus.is_empty() {
+        bail!("no CPU allowed");
+    }
+    Ok(cpus)
 }
 
 fn pin(cpu: usize) -> Result<()> {
@@ -157,14 +189,20 @@ struct Conn {
     phase: Phase,
     /// Bytes received and not yet parsed; a receive writes into its spare capacity.
     inb: Vec<u8>,
-    /// Acks queued while a send is in flight (or before the batch's sends go out).
+    /// Replies queued while a send is in flight (or before the batch's sends go out).
     out: Vec<u8>,
     /// What the send in flight is sending, and how much of it has gone.
     sending: Vec<u8>,
     sent: usize,
+    recv_inflight: bool,
     send_inflight: bool,
+    /// No more receives: the peer closed, sent a close or something over the cap, or a send
+    /// failed. What is queued is still sent (unless a send failed); the slot is freed once no
+    /// operation on it is in flight.
     closing: bool,
-    /// Queued in this batch's list of connections with acks to send.
+    /// `shutdown(2)` was called to end the receive in flight.
+    shut: bool,
+    /// Queued in this batch's list of connections with replies to send.
     dirty: bool,
 }
 
@@ -177,7 +215,7 @@ struct Shard<'k> {
     scratch: Vec<u8>,
 }
 
-fn shard(cpu: usize, addr: SocketAddrV4, key: &str) -> Result<()> {
+fn shard(cpu: usize, addr: SocketAddrV4, key: &str, batch_us: u32) -> Result<()> {
     pin(cpu)?;
     let lfd = listener(addr)?;
     let ring = IoUring::builder()
@@ -186,6 +224,9 @@ fn shard(cpu: usize, addr: SocketAddrV4, key: &str) -> Result<()> {
         .setup_coop_taskrun()
         .build(RING_DEPTH)
         .context("io_uring setup")?;
+    if batch_us > 0 && !ring.params().is_feature_min_timeout() {
+        bail!("--batch-us needs IORING_FEAT_MIN_TIMEOUT (Linux 6.12)");
+    }
     let mut s = Shard {
         ring,
         conns: Vec::new(),
@@ -199,11 +240,19 @@ fn shard(cpu: usize, addr: SocketAddrV4, key: &str) -> Result<()> {
             .build()
             .user_data(ACCEPT),
     )?;
+    // `--batch-us N`: wait up to N µs for BATCH_WANT completions, then return as soon as there
+    // is one (min-wait); with no traffic the thread sleeps until the first, as without it.
+    let args = types::SubmitArgs::new().min_wait_usec(batch_us);
     let mut cqes: Vec<(u64, i32, u32)> = Vec::with_capacity(RING_DEPTH as usize);
     loop {
-        match s.ring.submit_and_wait(1) {
+        let r = if batch_us > 0 {
+            s.ring.submitter().submit_with_args(BATCH_WANT, &args)
+        } else {
+            s.ring.submit_and_wait(1)
+        };
+        match r {
             Ok(_) => {}
-            Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::ETIME)) => {}
             Err(e) => return Err(e).context("io_uring_enter"),
         }
         cqes.clear();
@@ -220,6 +269,10 @@ fn shard(cpu: usize, addr: SocketAddrV4, key: &str) -> Result<()> {
                     eprintln!("accept: {}", std::io::Error::from_raw_os_error(-res));
                 }
                 if !cqueue::more(flags) {
+                    if res < 0 {
+                        // Out of descriptors, say: do not spin on re-arming.
+                        std::thread::sleep(std::time::Duration::from_millis(10));
+                    }
                     s.push(
                         opcode::AcceptMulti::new(types::Fd(lfd))
                             .build()
@@ -242,8 +295,8 @@ fn shard(cpu: usize, addr: SocketAddrV4, key: &str) -> Result<()> {
 impl Shard<'_> {
     /// Queues a submission, submitting what is queued first if the ring is full.
     fn push(&mut self, e: squeue::Entry) -> Result<()> {
-        // SAFETY: every entry's buffers live in a `Conn` that is not freed or touched while
-        // its operation is in flight (`received`, `sent`, `close`).
+        // SAFETY: every entry's buffers live in a `Conn` that is not freed while an operation
+        // on it is in flight (`close_if_idle`), and are not touched until its completion.
         unsafe {
             if self.ring.submission().push(&e).is_err() {
                 self.ring.submit().context("io_uring_enter")?;
@@ -261,12 +314,14 @@ impl Shard<'_> {
         let c = Conn {
             fd,
             phase: Phase::Handshake,
-            inb: Vec::with_capacity(2 * READ_CHUNK),
+            inb: Vec::with_capacity(READ_BUFFER),
             out: Vec::new(),
             sending: Vec::new(),
             sent: 0,
+            recv_inflight: false,
             send_inflight: false,
             closing: false,
+            shut: false,
             dirty: false,
         };
         let slot = match self.free.pop() {
@@ -282,17 +337,20 @@ impl Shard<'_> {
         self.arm_recv(slot)
     }
 
+    /// One receive of at most `READ_BUFFER` bytes (the edge's read size) into the spare
+    /// capacity of the connection's buffer.
     fn arm_recv(&mut self, slot: usize) -> Result<()> {
         let Some(c) = self.conns[slot].as_mut() else {
             return Ok(());
         };
-        c.inb.reserve(READ_CHUNK);
-        let spare = c.inb.capacity() - c.inb.len();
+        c.inb.reserve(READ_BUFFER);
+        let len = (c.inb.capacity() - c.inb.len()).min(READ_BUFFER);
         // SAFETY: within the Vec's allocation; the Vec is not touched until the completion.
         let ptr = unsafe { c.inb.as_mut_ptr().add(c.inb.len()) };
-        let e = opcode::Recv::new(types::Fd(c.fd), ptr, spare.min(u32::MAX as usize) as u32)
+        let e = opcode::Recv::new(types::Fd(c.fd), ptr, len as u32)
             .build()
             .user_data(((slot as u64) << 2) | OP_RECV);
+        c.recv_inflight = true;
         self.push(e)
     }
 
@@ -300,25 +358,25 @@ impl Shard<'_> {
         let Some(c) = self.conns[slot].as_mut() else {
             return Ok(());
         };
-        if res <= 0 {
+        c.recv_inflight = false;
+        if res <= 0 || c.closing {
             c.closing = true;
             return self.close_if_idle(slot);
         }
         // SAFETY: the kernel wrote `res` bytes into the spare capacity this receive was given.
         unsafe { c.inb.set_len(c.inb.len() + res as usize) };
         let key = self.key;
-        let ok = parse(c, key, &mut self.scratch);
-        if !ok {
+        if !parse(c, key, &mut self.scratch) {
             c.closing = true;
         }
         if !c.out.is_empty() && !c.dirty {
             c.dirty = true;
             self.dirty.push(slot);
         }
-        if ok {
-            self.arm_recv(slot)
-        } else {
+        if c.closing {
             self.close_if_idle(slot)
+        } else {
+            self.arm_recv(slot)
         }
     }
 
@@ -327,7 +385,9 @@ impl Shard<'_> {
             return Ok(());
         };
         c.send_inflight = false;
-        if res < 0 {
+        if res <= 0 {
+            // The peer is gone: what is queued goes nowhere.
+            c.out.clear();
             c.closing = true;
             return self.close_if_idle(slot);
         }
@@ -337,33 +397,33 @@ impl Shard<'_> {
         }
         c.sending.clear();
         c.sent = 0;
-        if c.closing {
-            return self.close_if_idle(slot);
-        }
         if !c.out.is_empty() && !c.dirty {
             c.dirty = true;
             self.dirty.push(slot);
+        } else if c.closing {
+            return self.close_if_idle(slot);
         }
         Ok(())
     }
 
-    /// One send per connection with acks queued in this batch (after all its completions).
+    /// One send per connection with replies queued in this batch (after all its completions).
     fn flush(&mut self) -> Result<()> {
-        let dirty = std::mem::take(&mut self.dirty);
+        let mut dirty = std::mem::take(&mut self.dirty);
         for &slot in &dirty {
             let Some(c) = self.conns[slot].as_mut() else {
                 continue;
             };
             c.dirty = false;
-            if c.send_inflight || c.out.is_empty() || c.closing {
-                continue;
+            if !c.send_inflight && !c.out.is_empty() {
+                std::mem::swap(&mut c.out, &mut c.sending);
+                c.sent = 0;
+                self.arm_send(slot)?;
+            } else if c.closing {
+                self.close_if_idle(slot)?;
             }
-            std::mem::swap(&mut c.out, &mut c.sending);
-            c.sent = 0;
-            self.arm_send(slot)?;
         }
+        dirty.clear();
         self.dirty = dirty;
-        self.dirty.clear();
         Ok(())
     }
 
@@ -379,11 +439,26 @@ impl Shard<'_> {
         self.push(e)
     }
 
+    /// Frees a closing connection's slot once nothing on it is in flight and nothing is left
+    /// to send; a receive still armed is ended with `shutdown(2)` (closing the descriptor
+    /// would not end it), and its completion comes back here.
     fn close_if_idle(&mut self, slot: usize) -> Result<()> {
-        let idle = matches!(&self.conns[slot], Some(c) if !c.send_inflight);
-        if idle && let Some(c) = self.conns[slot].take() {
-            // SAFETY: no operation on this descriptor is in flight (receives are re-armed
-            // only on an open connection; the send in flight was waited for).
+        let Some(c) = self.conns[slot].as_mut() else {
+            return Ok(());
+        };
+        if c.recv_inflight {
+            if !c.shut {
+                c.shut = true;
+                // SAFETY: a valid descriptor this connection owns.
+                unsafe { libc::shutdown(c.fd, libc::SHUT_RDWR) };
+            }
+            return Ok(());
+        }
+        if c.send_inflight || c.dirty {
+            return Ok(());
+        }
+        if let Some(c) = self.conns[slot].take() {
+            // SAFETY: no operation on this descriptor is in flight (both flags are clear).
             unsafe { libc::close(c.fd) };
             self.free.push(slot);
         }
@@ -453,19 +528,14 @@ fn parse(c: &mut Conn, key: &str, scratch: &mut Vec<u8>) -> bool {
         match opcode {
             0x2 => {
                 let reply = match decode_client(payload, &Limits::DEFAULT) {
-                    Ok(ClientFrame::Hello(h)) if h.key.as_str() != key => {
-                        keep = false;
-                        break;
-                    }
-                    Ok(ClientFrame::Hello(_)) => Some(EdgeFrame::Welcome(Welcome {
-                        edge: "floor-uring".into(),
-                        region: "local".into(),
-                        ack: Seq(0),
-                        flush_ms: 250,
-                        max_batch: 512,
-                        emit: true,
-                    })),
-                    Ok(f) => f.seq().map(|seq| EdgeFrame::Ack { seq }),
+                    Ok(f) => match floor_reply(&f, key, "floor-uring") {
+                        FloorReply::Send(r) => Some(r),
+                        FloorReply::Nothing => None,
+                        FloorReply::Refuse => {
+                            keep = false;
+                            break;
+                        }
+                    },
                     Err(_) => None,
                 };
                 if let Some(r) = reply {
