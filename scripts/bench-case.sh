@@ -137,5 +137,10 @@ rss_peak=$(awk '/VmHWM/ {print $2 " kB"}' "/proc/$edge/status")
   echo "memory: $(grep MemTotal /proc/meminfo | awk '{print $2 " kB"}')"
   echo "kernel: $(uname -r)"
 } > "$OUT/run.txt"
+# A comparison server's log is a few lines (how it started; floor-uring with --batch-want adds
+# a line for each switch of its waits): kept with the record. The edge's is not (it can be large).
+for f in floor.log baseline.log; do
+  if [ -f "$WORK/$f" ]; then cp "$WORK/$f" "$OUT/server.log"; fi
+done
 cp "$CASE/edge.toml" "$CASE/loadgen.args" "$OUT/"
 cat "$OUT/run.txt"

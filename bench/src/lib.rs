@@ -6,3 +6,4 @@ pub mod balabit;
 pub mod corpus;
 pub mod replay;
 pub mod servers;
+pub mod wait;

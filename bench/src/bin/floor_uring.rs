@@ -18,12 +18,15 @@
 //! `Limits::DEFAULT.max_frame_bytes` close the connection.
 //!
 //! ```text
-//! sentientiq-floor-uring --listen 127.0.0.1:7400 [--shards N] [--key KEY] [--batch-us N]
+//! sentientiq-floor-uring --listen 127.0.0.1:7400 [--shards N] [--key KEY] [--batch-us N [--batch-want K]]
 //! ```
 //!
 //! `--batch-us N` makes each wait gather completions for up to N µs (io_uring's min-wait,
 //! Linux 6.12) before returning on the first: fewer wake-ups per frame, each ack up to N µs
-//! later. Without it a thread wakes as soon as one completion is ready.
+//! later. Without it a thread wakes as soon as one completion is ready. `--batch-want K`
+//! gathers only while the thread's completions over the last 100 ms say at least K arrive per
+//! window (`sentientiq_bench::wait::WaitBatcher`): batching when busy, waking per completion
+//! when not.
 //!
 //! Shard i is pinned to the i-th CPU the process may use (`taskset` is honoured).
 //!
@@ -39,6 +42,7 @@ use anyhow::{Context, Result, bail};
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
 use sentientiq_bench::servers::{FloorArgs, FloorReply, READ_BUFFER, floor_reply};
+use sentientiq_bench::wait::WaitBatcher;
 use sentientiq_proto::{Limits, decode_client, encode_edge};
 
 /// The edge's default ring depth (`edge/server/src/config/edge.rs`).
@@ -51,6 +55,7 @@ const OP_SEND: u64 = 2;
 
 fn main() -> Result<()> {
     let mut batch_us = 0u32;
+    let mut batch_want = 0u32;
     let FloorArgs {
         listen,
         shards,
@@ -60,14 +65,21 @@ fn main() -> Result<()> {
             batch_us = rest.next().context("--batch-us N")?.parse()?;
             Ok(true)
         }
+        "--batch-want" => {
+            batch_want = rest.next().context("--batch-want K")?.parse()?;
+            Ok(true)
+        }
         _ => Ok(false),
     })?;
+    if batch_want > 0 && batch_us == 0 {
+        bail!("--batch-want needs --batch-us");
+    }
     let SocketAddr::V4(listen) = listen else {
         bail!("--listen takes an IPv4 address")
     };
     let cpus = allowed_cpus()?;
     eprintln!(
-        "floor-uring listening on {listen} with {shards} shards on cpus {cpus:?}, batch {batch_us} µs"
+        "floor-uring listening on {listen} with {shards} shards on cpus {cpus:?}, batch {batch_us} µs when {batch_want} per window"
     );
     let threads: Vec<_> = (0..shards)
         .map(|i| {
@@ -75,7 +87,7 @@ fn main() -> Result<()> {
             let cpu = cpus[i % cpus.len()];
             std::thread::Builder::new()
                 .name(format!("floor-uring-{i}"))
-                .spawn(move || shard(cpu, listen, &key, batch_us))
+                .spawn(move || shard(cpu, listen, &key, WaitBatcher::new(batch_us, batch_want)))
         })
         .collect::<std::io::Result<_>>()?;
     for t in threads {
@@ -215,7 +227,7 @@ struct Shard<'k> {
     scratch: Vec<u8>,
 }
 
-fn shard(cpu: usize, addr: SocketAddrV4, key: &str, batch_us: u32) -> Result<()> {
+fn shard(cpu: usize, addr: SocketAddrV4, key: &str, mut batcher: WaitBatcher) -> Result<()> {
     pin(cpu)?;
     let lfd = listener(addr)?;
     let ring = IoUring::builder()
@@ -224,7 +236,8 @@ fn shard(cpu: usize, addr: SocketAddrV4, key: &str, batch_us: u32) -> Result<()>
         .setup_coop_taskrun()
         .build(RING_DEPTH)
         .context("io_uring setup")?;
-    if batch_us > 0 && !ring.params().is_feature_min_timeout() {
+    let batching = batcher.window_us() > 0;
+    if batching && !ring.params().is_feature_min_timeout() {
         bail!("--batch-us needs IORING_FEAT_MIN_TIMEOUT (Linux 6.12)");
     }
     let mut s = Shard {
@@ -242,10 +255,16 @@ fn shard(cpu: usize, addr: SocketAddrV4, key: &str, batch_us: u32) -> Result<()>
     )?;
     // `--batch-us N`: wait up to N µs for BATCH_WANT completions, then return as soon as there
     // is one (min-wait); with no traffic the thread sleeps until the first, as without it.
-    let args = types::SubmitArgs::new().min_wait_usec(batch_us);
+    let clock = std::time::Instant::now();
+    let mut min_wait = if batcher.gathering() {
+        batcher.window_us()
+    } else {
+        0
+    };
     let mut cqes: Vec<(u64, i32, u32)> = Vec::with_capacity(RING_DEPTH as usize);
     loop {
-        let r = if batch_us > 0 {
+        let r = if min_wait > 0 {
+            let args = types::SubmitArgs::new().min_wait_usec(min_wait);
             s.ring.submitter().submit_with_args(BATCH_WANT, &args)
         } else {
             s.ring.submit_and_wait(1)
@@ -261,6 +280,14 @@ fn shard(cpu: usize, addr: SocketAddrV4, key: &str, batch_us: u32) -> Result<()>
                 .completion()
                 .map(|c| (c.user_data(), c.result(), c.flags())),
         );
+        if batching {
+            let now = u64::try_from(clock.elapsed().as_micros()).unwrap_or(u64::MAX);
+            let was = min_wait;
+            min_wait = batcher.after_wait(now, cqes.len());
+            if (was == 0) != (min_wait == 0) {
+                eprintln!("floor-uring shard on cpu {cpu}: waits gather for {min_wait} µs");
+            }
+        }
         for &(ud, res, flags) in &cqes {
             if ud == ACCEPT {
                 if res >= 0 {

@@ -265,3 +265,64 @@ fn the_io_uring_floor_acks_with_batched_waits() {
         c.until_ack(seq);
     }
 }
+
+/// `--batch-want K`: waits gather only while the shard's completions say at least K arrive per
+/// window. Busy, it starts gathering; idle, it returns to waking per completion; acks come
+/// throughout. The floor logs each switch.
+#[test]
+fn the_io_uring_floor_gathers_only_while_busy() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_floor, port) = serve(
+        "sentientiq-floor-uring",
+        &["--shards", "1", "--batch-us", "2000", "--batch-want", "2"],
+        dir.path(),
+    );
+    let log = dir.path().join("sentientiq-floor-uring.log");
+    // Every switch the floor logged, in order: the window its waits gather for from then on.
+    let switches = || -> Vec<String> {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split("waits gather for ").nth(1))
+            .map(|w| w.trim_end_matches(" µs").to_string())
+            .collect()
+    };
+    let mut c = connect(port);
+    c.hello(DEMO_KEY, "s_bench_uring_busy01", None);
+    assert!(switches().is_empty(), "gathering before any load");
+
+    // Frame, ack, frame, ack for four periods: far more than one completion a millisecond.
+    let mut seq = 0;
+    let start = std::time::Instant::now();
+    while start.elapsed() < Duration::from_millis(400) {
+        seq += 1;
+        c.send(&moves(seq, 2));
+        c.until_ack(seq);
+    }
+    wait_for("the floor to gather", Duration::from_secs(5), || {
+        switches().first().map(String::as_str) == Some("2000")
+    });
+
+    // Idle past a period, then one frame: the wait that brings it ends the gathering.
+    std::thread::sleep(Duration::from_millis(300));
+    seq += 1;
+    c.send(&moves(seq, 2));
+    c.until_ack(seq);
+    wait_for(
+        "the floor to stop gathering",
+        Duration::from_secs(5),
+        || switches().last().map(String::as_str) == Some("0"),
+    );
+}
+
+/// `--batch-want` means nothing without a window: refused, not ignored.
+#[test]
+fn the_io_uring_floor_refuses_batch_want_without_batch_us() {
+    let out = std::process::Command::new(bin("sentientiq-floor-uring"))
+        .args(["--listen", "127.0.0.1:0", "--batch-want", "2"])
+        .output()
+        .expect("run the floor");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--batch-want needs --batch-us"), "{err}");
+}
