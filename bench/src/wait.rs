@@ -6,7 +6,7 @@
 //! record measured both sides on the bare floor (`bench/runs/2026-12-04-vm/README.md`,
 //! "Batched waits"): a fixed 1 000 µs window cut the floor's CPU per frame by 15 % at about
 //! 12 completions per window per thread (`ws-10k`) and more than doubled it at about 1.2
-//! (`ws-1k`).
+//! (`ws-1k`); those rates are estimated from frames per second, one receive and one send each.
 
 /// How long a rate is measured before the decision is taken again: long enough to hold
 /// many windows at any load where batching pays, short enough to follow a ramp.
@@ -49,11 +49,16 @@ impl WaitBatcher {
         self.on
     }
 
+    /// The next wait's min-wait in µs, 0 to return on the first completion.
+    pub fn min_wait_us(&self) -> u32 {
+        if self.on { self.window_us } else { 0 }
+    }
+
     /// After a wait that returned at `now_us` (a monotonic clock) with `reaped` completions:
-    /// the next wait's min-wait in µs, 0 to return on the first completion.
+    /// the next wait's min-wait ([`WaitBatcher::min_wait_us`]).
     pub fn after_wait(&mut self, now_us: u64, reaped: usize) -> u32 {
         if self.want == 0 || self.window_us == 0 {
-            return if self.on { self.window_us } else { 0 };
+            return self.min_wait_us();
         }
         let start = *self.start_us.get_or_insert(now_us);
         self.count = self.count.saturating_add(reaped as u64);
@@ -71,7 +76,7 @@ impl WaitBatcher {
             self.start_us = Some(now_us);
             self.count = 0;
         }
-        if self.on { self.window_us } else { 0 }
+        self.min_wait_us()
     }
 }
 
@@ -79,14 +84,22 @@ impl WaitBatcher {
 mod tests {
     use super::*;
 
+    /// A batcher with a 1 000 µs window that starts at 4 completions per window, its first
+    /// period begun at time 0 (returned as the test clock).
+    fn started() -> (WaitBatcher, u64) {
+        let mut b = WaitBatcher::new(1_000, 4);
+        b.after_wait(0, 0);
+        (b, 0)
+    }
+
     /// Feeds `per_period` completions spread over one period's waits, from `t`; returns the
     /// decision after the period closes.
     fn period(b: &mut WaitBatcher, t: &mut u64, per_period: usize) -> u32 {
-        let waits = 10u64;
+        const WAITS: usize = 10;
         let mut last = 0;
-        for i in 0..waits {
-            *t += PERIOD_US / waits;
-            let n = per_period / waits as usize + usize::from((i as usize) < per_period % 10);
+        for i in 0..WAITS {
+            *t += PERIOD_US / WAITS as u64;
+            let n = per_period / WAITS + usize::from(i < per_period % WAITS);
             last = b.after_wait(*t, n);
         }
         last
@@ -96,9 +109,7 @@ mod tests {
     fn gathers_from_the_expected_count_per_window_at_cap_minus_one_cap_and_cap_plus_one() {
         // Window 1 000 µs, want 4 per window: 4 per ms is 400 per 100 ms period.
         for (per_period, gathers) in [(399, false), (400, true), (401, true)] {
-            let mut b = WaitBatcher::new(1_000, 4);
-            let mut t = 0;
-            b.after_wait(t, 0);
+            let (mut b, mut t) = started();
             let next = period(&mut b, &mut t, per_period);
             assert_eq!(next != 0, gathers, "{per_period} per period");
             assert_eq!(b.gathering(), gathers);
@@ -110,9 +121,7 @@ mod tests {
 
     #[test]
     fn stops_below_half_the_start_rate_and_not_before() {
-        let mut b = WaitBatcher::new(1_000, 4);
-        let mut t = 0;
-        b.after_wait(t, 0);
+        let (mut b, mut t) = started();
         assert_ne!(period(&mut b, &mut t, 1_000), 0);
         // Between half and the start rate it keeps gathering (200 per period is 2 per window).
         assert_ne!(period(&mut b, &mut t, 200), 0);
@@ -125,9 +134,7 @@ mod tests {
 
     #[test]
     fn a_wait_after_a_long_idle_stops_gathering() {
-        let mut b = WaitBatcher::new(1_000, 4);
-        let mut t = 0;
-        b.after_wait(t, 0);
+        let (mut b, mut t) = started();
         assert_ne!(period(&mut b, &mut t, 5_000), 0);
         // No traffic for ten seconds: the first completion ends the wait.
         t += 10_000_000;
@@ -136,8 +143,7 @@ mod tests {
 
     #[test]
     fn the_decision_holds_within_a_period() {
-        let mut b = WaitBatcher::new(1_000, 4);
-        b.after_wait(0, 0);
+        let (mut b, _) = started();
         // A burst inside the period does not switch it on early.
         assert_eq!(b.after_wait(PERIOD_US - 1, 10_000), 0);
         assert_eq!(b.after_wait(PERIOD_US, 0), 1_000);

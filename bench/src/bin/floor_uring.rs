@@ -256,11 +256,7 @@ fn shard(cpu: usize, addr: SocketAddrV4, key: &str, mut batcher: WaitBatcher) ->
     // `--batch-us N`: wait up to N µs for BATCH_WANT completions, then return as soon as there
     // is one (min-wait); with no traffic the thread sleeps until the first, as without it.
     let clock = std::time::Instant::now();
-    let mut min_wait = if batcher.gathering() {
-        batcher.window_us()
-    } else {
-        0
-    };
+    let mut min_wait = batcher.min_wait_us();
     let mut cqes: Vec<(u64, i32, u32)> = Vec::with_capacity(RING_DEPTH as usize);
     loop {
         let r = if min_wait > 0 {
