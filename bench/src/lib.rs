@@ -6,4 +6,3 @@ pub mod balabit;
 pub mod corpus;
 pub mod replay;
 pub mod servers;
-pub mod wait;

@@ -25,7 +25,7 @@
 //! Linux 6.12) before returning on the first: fewer wake-ups per frame, each ack up to N µs
 //! later. Without it a thread wakes as soon as one completion is ready. `--batch-want K`
 //! gathers only while the thread's completions over the last 100 ms say at least K arrive per
-//! window (`sentientiq_bench::wait::WaitBatcher`): batching when busy, waking per completion
+//! window (`sentientiq_core::wait::WaitBatcher`): batching when busy, waking per completion
 //! when not.
 //!
 //! Shard i is pinned to the i-th CPU the process may use (`taskset` is honoured).
@@ -42,7 +42,7 @@ use anyhow::{Context, Result, bail};
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
 use sentientiq_bench::servers::{FloorArgs, FloorReply, READ_BUFFER, floor_reply};
-use sentientiq_bench::wait::WaitBatcher;
+use sentientiq_core::wait::WaitBatcher;
 use sentientiq_proto::{Limits, decode_client, encode_edge};
 
 /// The edge's default ring depth (`edge/server/src/config/edge.rs`).

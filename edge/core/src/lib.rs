@@ -1,7 +1,8 @@
 //! The pure core of the SentientIQ edge.
 //!
 //! frames → [`Session`] (dedup, pointer, clicks, sections, identity) → [`physics`] →
-//! [`detect`] → [`policy`] → detections and actions as values.
+//! [`detect`] → [`policy`] → detections and actions as values; and one decision for the
+//! shell's runtime: how long a busy shard's sleeps gather completions ([`wait`]).
 //!
 //! **Architecture invariant:** this crate does no I/O, reads no clock (time is a parameter:
 //! `now_ms` for the server's clock, sample times for the client's), spawns nothing and has no
@@ -19,6 +20,7 @@ pub mod privacy;
 pub mod session;
 #[cfg(test)]
 pub(crate) mod testutil;
+pub mod wait;
 
 pub use aggregate::{Aggregates, Usage, WindowAgg};
 pub use config::{ConfigError, DntPolicy, Rule, RuleAction, TenantPolicy, Thresholds};
