@@ -435,6 +435,7 @@ mod executor;
 pub mod io;
 pub mod net;
 mod shares;
+mod sleep_policy;
 pub mod sync;
 pub mod timer;
 
@@ -454,6 +455,7 @@ pub use crate::{
         PoolThreadHandles, ScopedTask, Task, TaskQueueHandle, TaskQueueStats,
     },
     shares::{Shares, SharesManager},
+    sleep_policy::{sleep_policy_supported, SleepPolicy},
     sys::hardware_topology::CpuLocation,
 };
 pub use enclose::enclose;

@@ -480,6 +480,8 @@ pub struct LocalExecutorBuilder {
     /// [`stall::DefaultStallDetectionHandler`] installs a signal handler for
     /// [`nix::libc::SIGUSR1`], so is disabled by default.
     detect_stalls: Option<Box<dyn stall::StallDetectionHandler + 'static>>,
+    /// How long the executor's sleeps gather completions (none: return on the first)
+    sleep_policy: Option<Box<dyn crate::SleepPolicy>>,
 }
 
 impl LocalExecutorBuilder {
@@ -499,7 +501,19 @@ impl LocalExecutorBuilder {
             record_io_latencies: false,
             blocking_thread_pool_placement: PoolPlacement::from(placement),
             detect_stalls: None,
+            sleep_policy: None,
         }
+    }
+
+    /// How long the executor's sleeps gather completions on its main ring
+    /// before it wakes (see [`SleepPolicy`](crate::SleepPolicy)). Without one,
+    /// a sleep returns on the first completion. Making the executor fails if
+    /// the kernel has no io_uring min-wait (`IORING_FEAT_MIN_TIMEOUT`, Linux
+    /// 6.12).
+    #[must_use = "The builder must be built to be useful"]
+    pub fn sleep_policy(mut self, policy: Box<dyn crate::SleepPolicy>) -> LocalExecutorBuilder {
+        self.sleep_policy = Some(policy);
+        self
     }
 
     /// Spin for duration before parking a reactor
@@ -624,6 +638,7 @@ impl LocalExecutorBuilder {
                 spin_before_park: self.spin_before_park,
                 thread_pool_placement: self.blocking_thread_pool_placement,
                 detect_stalls: self.detect_stalls,
+                sleep_policy: self.sleep_policy,
             },
         )?;
         le.init();
@@ -690,6 +705,7 @@ impl LocalExecutorBuilder {
         let detect_stalls = self.detect_stalls;
         let record_io_latencies = self.record_io_latencies;
         let blocking_thread_pool_placement = self.blocking_thread_pool_placement;
+        let sleep_policy = self.sleep_policy;
 
         Builder::new()
             .name(name)
@@ -705,6 +721,7 @@ impl LocalExecutorBuilder {
                         spin_before_park,
                         thread_pool_placement: blocking_thread_pool_placement,
                         detect_stalls,
+                        sleep_policy,
                     },
                 )?;
                 le.init();
@@ -773,6 +790,8 @@ pub struct LocalExecutorPoolBuilder {
     /// [`DefaultStallDetectionHandler installs`] a signal handler for
     /// [`nix::libc::SIGUSR1`], so is disabled by default.
     handler_gen: Option<Box<dyn Fn() -> Box<dyn stall::StallDetectionHandler + 'static>>>,
+    /// Factory function to generate each executor's sleep policy.
+    sleep_policy_gen: Option<Box<dyn Fn() -> Box<dyn crate::SleepPolicy>>>,
 }
 
 impl fmt::Debug for LocalExecutorPoolBuilder {
@@ -809,7 +828,19 @@ impl LocalExecutorPoolBuilder {
             record_io_latencies: false,
             blocking_thread_pool_placement: placement.shrink_to(1),
             handler_gen: None,
+            sleep_policy_gen: None,
         }
+    }
+
+    /// Please see documentation under [`LocalExecutorBuilder::sleep_policy`]
+    /// for details. `policy_gen` is called once per executor in the pool.
+    #[must_use = "The builder must be built to be useful"]
+    pub fn sleep_policy(
+        mut self,
+        policy_gen: Box<dyn Fn() -> Box<dyn crate::SleepPolicy>>,
+    ) -> Self {
+        self.sleep_policy_gen = Some(policy_gen);
+        self
     }
 
     /// Please see documentation under
@@ -971,6 +1002,7 @@ impl LocalExecutorPoolBuilder {
             let record_io_latencies = self.record_io_latencies;
             let blocking_thread_pool_placement = self.blocking_thread_pool_placement.clone();
             let detect_stalls = self.handler_gen.as_ref().map(|x| (*x.deref())());
+            let sleep_policy = self.sleep_policy_gen.as_ref().map(|x| (*x.deref())());
             let latch = Latch::clone(latch);
 
             move || {
@@ -988,6 +1020,7 @@ impl LocalExecutorPoolBuilder {
                             spin_before_park,
                             thread_pool_placement: blocking_thread_pool_placement,
                             detect_stalls,
+                            sleep_policy,
                         },
                     )?;
                     le.init();
@@ -1083,6 +1116,7 @@ pub struct LocalExecutorConfig {
     pub spin_before_park: Option<Duration>,
     pub thread_pool_placement: PoolPlacement,
     pub detect_stalls: Option<Box<dyn stall::StallDetectionHandler + 'static>>,
+    pub sleep_policy: Option<Box<dyn crate::SleepPolicy>>,
 }
 
 /// Single-threaded executor.
@@ -1170,6 +1204,7 @@ impl LocalExecutor {
                 config.ring_depth,
                 config.record_io_latencies,
                 blocking_thread,
+                config.sleep_policy,
             )?),
             stall_detector: RefCell::new(
                 config

@@ -894,6 +894,25 @@ struct SleepableRing {
     task_queue_stats: AHashMap<TaskQueueHandle, RingIoStats>,
     source_map: Rc<RefCell<SourceMap>>,
     in_kernel: usize,
+    /// Completions consumed, for the sleep policy (wrapping).
+    completions: u64,
+}
+
+/// `struct io_uring_getevents_arg` (Linux 6.12; `min_wait_usec` was `pad`).
+#[repr(C)]
+struct GeteventsArg {
+    sigmask: u64,
+    sigmask_sz: u32,
+    min_wait_usec: u32,
+    ts: u64,
+}
+const IORING_ENTER_EXT_ARG: libc::c_uint = 1 << 3;
+/// `io_uring_params.features`: the kernel reads `min_wait_usec` (Linux 6.12).
+const IORING_FEAT_MIN_TIMEOUT: libc::c_uint = 1 << 15;
+
+/// Whether this kernel's io_uring has min-wait (a small ring is set up to ask).
+pub(crate) fn min_wait_supported() -> bool {
+    iou::IoUring::new(2).map_or(false, |r| r.raw().features & IORING_FEAT_MIN_TIMEOUT != 0)
 }
 
 impl SleepableRing {
@@ -914,11 +933,54 @@ impl SleepableRing {
             task_queue_stats: AHashMap::new(),
             source_map,
             in_kernel: 0,
+            completions: 0,
         })
     }
 
     fn ring_fd(&self) -> RawFd {
         self.ring.raw().ring_fd
+    }
+
+    /// Whether the kernel honours a min-wait on this ring.
+    fn has_min_wait(&self) -> bool {
+        self.ring.raw().features & IORING_FEAT_MIN_TIMEOUT != 0
+    }
+
+    /// Waits for a completion. With `min_wait_us > 0`, waits up to that long
+    /// for `gather` completions and then returns as soon as there is one
+    /// (io_uring's min-wait); with no completion at all it sleeps until the
+    /// first, like `wait(1)`. Nothing must wait for submission.
+    fn wait_for_completions(&mut self, min_wait_us: u32, gather: u32) -> io::Result<()> {
+        if min_wait_us == 0 || self.ring.cq().ready() > 0 {
+            return self.ring.cq().wait(1);
+        }
+        let arg = GeteventsArg {
+            sigmask: 0,
+            sigmask_sz: 0,
+            min_wait_usec: min_wait_us,
+            ts: 0,
+        };
+        // SAFETY: `arg` outlives the call and its size is passed with it; the
+        // kernel only reads it.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_io_uring_enter,
+                self.ring_fd(),
+                0 as libc::c_uint,
+                gather,
+                crate::uring_sys::IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
+                &arg as *const GeteventsArg,
+                std::mem::size_of::<GeteventsArg>(),
+            )
+        };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::ETIME) {
+                return Ok(());
+            }
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// This function prepares a timer that fires unconditionally after a
@@ -1048,7 +1110,9 @@ impl SleepableRing {
     /// Sleeps until this ring has a completion. `link` is the `POLL_ADD` on
     /// the other ring's fd to arm first, or `None` when the one armed before
     /// is still pending. Returns whether `link` is now armed in the kernel.
-    fn sleep(&mut self, link: Option<&Source>) -> io::Result<bool> {
+    ///
+    /// `min_wait_us` and `gather`: see `wait_for_completions`.
+    fn sleep(&mut self, link: Option<&Source>, min_wait_us: u32, gather: u32) -> io::Result<bool> {
         assert_eq!(
             self.waiting_kernel_submission(),
             0,
@@ -1059,9 +1123,7 @@ impl SleepableRing {
             None => {
                 // The rings are still linked. Goodnight!
                 return self
-                    .ring
-                    .cq()
-                    .wait(1)
+                    .wait_for_completions(min_wait_us, gather)
                     .map(|_| false)
                     .or_else(Reactor::busy_ok)
                     .or_else(Reactor::again_ok)
@@ -1105,9 +1167,7 @@ impl SleepableRing {
                 Err(io::Error::from_raw_os_error(libc::EBUSY))
             } else {
                 // The rings are linked. Goodnight!
-                self.ring
-                    .cq()
-                    .wait(1)
+                self.wait_for_completions(min_wait_us, gather)
                     .map(|_| true)
                     .or_else(Reactor::busy_ok)
                     .or_else(Reactor::again_ok)
@@ -1203,6 +1263,7 @@ impl UringCommon for SleepableRing {
         )
         .map(|x| {
             self.in_kernel -= 1;
+            self.completions = self.completions.wrapping_add(1);
             x
         })
     }
@@ -1277,6 +1338,12 @@ pub(crate) struct Reactor {
     blocking_thread: BlockingThreadPool,
 
     rings_depth: usize,
+
+    /// Asked before each sleep how long it gathers the main ring's
+    /// completions (`crate::SleepPolicy`); none: return on the first.
+    sleep_policy: RefCell<Option<Box<dyn crate::SleepPolicy>>>,
+    /// The main ring's completion count at the policy's previous call.
+    policy_seen: Cell<u64>,
 }
 
 pub(crate) fn common_flags() -> PollFlags {
@@ -1328,6 +1395,7 @@ impl Reactor {
         mut io_memory: usize,
         ring_depth: usize,
         blocking_thread: BlockingThreadPool,
+        sleep_policy: Option<Box<dyn crate::SleepPolicy>>,
     ) -> crate::Result<Reactor, ()> {
         const MIN_MEMLOCK_LIMIT: u64 = 512 * 1024;
         let (memlock_limit, _) = Resource::MEMLOCK.get()?;
@@ -1373,6 +1441,14 @@ impl Reactor {
             },
         }
 
+        if sleep_policy.is_some() && !main_ring.has_min_wait() {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "a sleep policy needs io_uring min-wait (IORING_FEAT_MIN_TIMEOUT, Linux 6.12)",
+            )
+            .into());
+        }
+
         let link_fd = latency_ring.ring_fd();
 
         let eventfd_src = Source::new(
@@ -1404,6 +1480,8 @@ impl Reactor {
             eventfd_src,
             source_map,
             rings_depth: ring_depth,
+            sleep_policy: RefCell::new(sleep_policy),
+            policy_seen: Cell::new(0),
         })
     }
 
@@ -1776,9 +1854,20 @@ impl Reactor {
     /// wake-up usually comes from the main ring (a socket), not the latency
     /// ring.
     fn link_rings_and_sleep(&self, ring: &mut SleepableRing) -> io::Result<()> {
+        let min_wait = match &mut *self.sleep_policy.borrow_mut() {
+            Some(policy) => {
+                let seen = self.policy_seen.replace(ring.completions);
+                policy.min_wait_us(Instant::now(), ring.completions.wrapping_sub(seen))
+            }
+            None => 0,
+        };
+        let gather = self.rings_depth as u32;
         if let Some(armed) = self.link_rings_src.take().filter(Source::is_pending) {
             self.link_rings_src.set(Some(armed));
-            return ring.sleep(None).or_else(Self::busy_ok).map(|_| {});
+            return ring
+                .sleep(None, min_wait, gather)
+                .or_else(Self::busy_ok)
+                .map(|_| {});
         }
         let link_rings = Source::new(
             IoRequirements::default(),
@@ -1787,7 +1876,9 @@ impl Reactor {
             None,
             None,
         );
-        let armed = ring.sleep(Some(&link_rings)).or_else(Self::busy_ok)?;
+        let armed = ring
+            .sleep(Some(&link_rings), min_wait, gather)
+            .or_else(Self::busy_ok)?;
         if armed {
             self.link_rings_src.set(Some(link_rings));
         }
@@ -2205,7 +2296,7 @@ mod tests {
     fn timeout_smoke_test() {
         let notifier = sys::new_sleep_notifier().unwrap();
         let pool = BlockingThreadPool::new(PoolPlacement::Unbound(1), notifier.clone()).unwrap();
-        let reactor = Reactor::new(notifier, 0, 128, pool).unwrap();
+        let reactor = Reactor::new(notifier, 0, 128, pool, None).unwrap();
 
         fn timeout_source(millis: u64) -> (Source, UringOpDescriptor) {
             let source = Source::new(
