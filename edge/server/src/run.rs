@@ -281,9 +281,27 @@ pub fn run(cfg: Config) -> Result<()> {
     });
     let next_index = Arc::new(AtomicUsize::new(0));
     let placement = PoolPlacement::MaxSpread(nshards, shard_cpus());
-    let handles = LocalExecutorPoolBuilder::new(placement)
+    let mut pool = LocalExecutorPoolBuilder::new(placement)
         .io_memory(cfg.edge.io_memory_bytes)
-        .ring_depth(cfg.edge.ring_depth)
+        .ring_depth(cfg.edge.ring_depth);
+    let supported = glommio::sleep_policy_supported();
+    match shard::gather::window(&cfg.edge, supported).map_err(anyhow::Error::msg)? {
+        Some((window_us, want)) => {
+            tracing::info!(
+                window_us,
+                want,
+                "busy shards' sleeps gather completions (io_uring min-wait)"
+            );
+            pool = pool.sleep_policy(Box::new(move || {
+                Box::new(shard::gather::Gather::new(window_us, want))
+            }));
+        }
+        None if !supported && cfg.edge.wait_gather_us.is_none() => tracing::warn!(
+            "this kernel's io_uring has no min-wait (Linux 6.12): shards wake on every completion"
+        ),
+        None => {}
+    }
+    let handles = pool
         .on_all_shards(move || {
             let (node, mesh, records, next_lsn, floors) = (
                 node.clone(),

@@ -18,6 +18,9 @@
 //!   when a timer earlier than it appears (a kept timeout that is too late hangs the test);
 //! - an idle executor stops waking up: the preemption timer kept through a sleep fires at most
 //!   once per idle spell, instead of once per slice for as long as the executor is idle.
+//! - an executor with a sleep policy (change 5) lets completions gather in its sleeps: a
+//!   socket written a byte at a time wakes it about once per window, not once per byte, and
+//!   the policy is told the completions it had.
 //!
 //! The time limits are watchdogs for liveness (a broken patch hangs), not speed assertions.
 use anyhow::{Result, bail};
@@ -244,5 +247,85 @@ fn an_idle_executor_stops_waking_up() -> Result<()> {
              preemption timer keeps waking an idle executor"
         );
     }
+    Ok(())
+}
+
+/// A policy that always gathers for `WINDOW_US` and adds up the completions it is told of.
+#[derive(Debug)]
+struct AlwaysGather(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl glommio::SleepPolicy for AlwaysGather {
+    fn min_wait_us(&mut self, _now: Instant, completions: u64) -> u32 {
+        self.0
+            .fetch_add(completions, std::sync::atomic::Ordering::Relaxed);
+        AlwaysGather::WINDOW_US
+    }
+}
+
+impl AlwaysGather {
+    const WINDOW_US: u32 = 50_000;
+}
+
+#[test]
+fn a_sleep_policy_lets_completions_gather() -> Result<()> {
+    use futures_lite::AsyncReadExt;
+    use std::io::Write;
+    // A byte a millisecond for at least 100 ms. An executor that wakes on every completion
+    // wakes about once per byte (100 times); one that gathers for 50 ms wakes about twice per
+    // 100 ms of writing, however slow the writer is made (a writer a tenth as fast still gives
+    // about 20).
+    const BYTES: usize = 100;
+    const MAX_WAKEUPS: u64 = 40;
+    if !glommio::sleep_policy_supported() {
+        bail!("this kernel's io_uring has no min-wait (Linux 6.12): the edge cannot gather");
+    }
+    let told = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let policy = AlwaysGather(told.clone());
+    let (addr_tx, addr_rx) = mpsc::channel::<std::net::SocketAddr>();
+    let handle = LocalExecutorBuilder::new(Placement::Unbound)
+        .sleep_policy(Box::new(policy))
+        .spawn(move || async move {
+            let glommio_err = |e: glommio::GlommioError<()>| anyhow::anyhow!("{e}");
+            let listener = glommio::net::TcpListener::bind("127.0.0.1:0").map_err(glommio_err)?;
+            addr_tx.send(listener.local_addr().map_err(glommio_err)?)?;
+            let mut stream = listener.accept().await.map_err(glommio_err)?;
+            let mut buf = [0u8; BYTES];
+            let mut got = 0;
+            let mut reads = 0u64;
+            let before = voluntary_context_switches()?;
+            while got < BYTES {
+                let n = stream.read(&mut buf[got..]).await?;
+                if n == 0 {
+                    bail!("the writer closed after {got} bytes");
+                }
+                got += n;
+                reads += 1;
+            }
+            let after = voluntary_context_switches()?;
+            Ok::<(u64, u64), anyhow::Error>((after.saturating_sub(before), reads))
+        })
+        .map_err(|e| anyhow::anyhow!("executor: {e:?}"))?;
+    let mut writer = std::net::TcpStream::connect(addr_rx.recv_timeout(WATCHDOG)?)?;
+    writer.set_nodelay(true)?;
+    for _ in 0..BYTES {
+        writer.write_all(b"x")?;
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let (wakeups, reads) = handle
+        .join()
+        .map_err(|e| anyhow::anyhow!("executor: {e:?}"))??;
+    eprintln!("{wakeups} wake-ups, {reads} reads for {BYTES} bytes");
+    if wakeups > MAX_WAKEUPS {
+        bail!(
+            "{wakeups} wake-ups ({reads} reads) for {BYTES} bytes a millisecond apart with a \
+             {} µs window: the sleeps do not gather",
+            AlwaysGather::WINDOW_US
+        );
+    }
+    let told = told.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        told > 0,
+        "the policy was never told of a completion ({reads} reads)"
+    );
     Ok(())
 }

@@ -152,6 +152,53 @@ fn a_websocket_is_served_by_the_shard_that_owns_its_session() {
     });
 }
 
+/// Shards whose sleeps always gather completions (`wait_gather_want = 0`, a 5 ms window, where
+/// the default gathers only while busy) still answer every hello, ack every frame, detect and
+/// escalate, and hand connections to their owners over the mesh: what wakes a gathering shard
+/// (its sockets, its commit timer, the spool's writes, the other shard's messages) still does.
+#[test]
+fn shards_whose_sleeps_always_gather_still_ack_detect_and_hand_over() {
+    let edge = Edge::start_replacing(
+        2,
+        "# wait_gather_us = 1000 => wait_gather_us = 5000 && \
+         wait_gather_want = 4 => wait_gather_want = 0",
+    );
+    assert!(
+        edge.log().contains("window_us=5000 want=0"),
+        "the shards gather: {}",
+        edge.log()
+    );
+    let n = 16;
+    let mut clients = Vec::new();
+    for i in 0..n {
+        let mut c = edge.ws();
+        c.hello(DEMO_KEY, &format!("s_e2e_gather_{i:09}"), None);
+        clients.push(c);
+    }
+    for c in &mut clients {
+        for s in 1..=3 {
+            c.send(&moves(s, 10));
+        }
+    }
+    for c in &mut clients {
+        c.until_ack(3);
+    }
+    let c = &mut clients[0];
+    c.send(&identify(4, "dana@acme.example"));
+    c.until_ack(4);
+    c.send(&rage(5));
+    let got = c.until_ack(5);
+    assert!(
+        got.iter()
+            .any(|f| matches!(f, EdgeFrame::Det(d) if d.e == "rage" && d.at == Seq(5))),
+        "{got:?}"
+    );
+    assert_eq!(edge.metric("siq_frames_total"), (3 * n + 2) as f64);
+    assert_eq!(edge.metric("siq_escalations_total"), 1.0);
+    let handed = edge.metric("siq_ws_handoffs_total");
+    assert!(handed >= 1.0 && handed < n as f64, "{handed} handed over");
+}
+
 /// When the shard that owns a session is at its connection cap, a WebSocket that landed on the
 /// other shard is not handed over: it is served where it landed, its hello and frames cross
 /// the mesh to the owner, as a beacon's do. (Landing on the full owner itself is refused, as

@@ -52,6 +52,19 @@ pub struct EdgeSection {
     /// they are pending, so cancellations are now rare (vendor/README.md).
     #[serde(default = "d_ring_depth")]
     pub ring_depth: usize,
+    /// How long a busy shard's sleeps gather completions, in µs (io_uring's min-wait, Linux
+    /// 6.12): 0 never gathers. A shard gathers only while it expects at least
+    /// [`EdgeSection::wait_gather_want`] completions per window (`sentientiq_core::wait`), so
+    /// an idle or lightly loaded shard still wakes on every completion; a busy one wakes at
+    /// most about once per window, and a completion waits up to this much longer. Unset: on,
+    /// with [`DEFAULT_WAIT_GATHER_US`], where the kernel has min-wait, and off (with a warning)
+    /// where it has not; set and not 0, an edge on an older kernel refuses to start.
+    #[serde(default)]
+    pub wait_gather_us: Option<u32>,
+    /// Completions expected per window at which a shard starts gathering; it stops below half
+    /// as many. 0 gathers on every sleep.
+    #[serde(default = "d_wait_gather_want")]
+    pub wait_gather_want: u32,
     /// Sessions that left memory (idle or shed) remembered per shard: their durable seq (so a
     /// late retry is re-acked, never stored twice) and their value (so a returning high-value
     /// session is recognised at `hello`). Oldest forgotten first.
@@ -162,6 +175,18 @@ pub const MAX_RING_DEPTH: usize = 32_768;
 fn d_ring_depth() -> usize {
     4096
 }
+/// The window the bare floor and the edge were measured with (bench/runs/2026-12-04-vm,
+/// "Batched waits" and "Batched waits in the edge's reactor").
+pub const DEFAULT_WAIT_GATHER_US: u32 = 1_000;
+/// Longest window: it is added to the ack and detection latency of what arrives while a shard
+/// gathers, and the ack p99 goal is 25 ms (issue 20).
+pub const MAX_WAIT_GATHER_US: u32 = 10_000;
+/// Most completions a shard may wait for (the completion queue holds 2 × `MIN_RING_DEPTH`).
+pub const MAX_WAIT_GATHER_WANT: u32 = 256;
+/// 4 per window: where the bare floor's adaptive rule was measured (bench/runs/2026-12-04-vm).
+fn d_wait_gather_want() -> u32 {
+    4
+}
 
 impl EdgeSection {
     pub fn validate(&self) -> Result<(), Error> {
@@ -182,6 +207,19 @@ impl EdgeSection {
         {
             return invalid(format!(
                 "edge.ring_depth must be a power of two in {MIN_RING_DEPTH}..={MAX_RING_DEPTH}"
+            ));
+        }
+        if self
+            .wait_gather_us
+            .is_some_and(|us| us > MAX_WAIT_GATHER_US)
+        {
+            return invalid(format!(
+                "edge.wait_gather_us must be within 0..={MAX_WAIT_GATHER_US}"
+            ));
+        }
+        if self.wait_gather_want > MAX_WAIT_GATHER_WANT {
+            return invalid(format!(
+                "edge.wait_gather_want must be within 0..={MAX_WAIT_GATHER_WANT}"
             ));
         }
         if self.write_timeout_ms == 0 {

@@ -406,6 +406,40 @@ mod tests {
     }
 
     #[test]
+    fn the_wait_gathering_window_and_want_are_checked_at_their_caps() {
+        use super::edge::{MAX_WAIT_GATHER_US, MAX_WAIT_GATHER_WANT};
+        let with =
+            |line: String| Config::parse(&format!("[edge]\nid = \"e\"\nregion = \"r\"\n{line}\n"));
+        for (n, ok) in [
+            (0, true),
+            (MAX_WAIT_GATHER_US - 1, true),
+            (MAX_WAIT_GATHER_US, true),
+            (MAX_WAIT_GATHER_US + 1, false),
+        ] {
+            let c = with(format!("wait_gather_us = {n}"));
+            assert_eq!(c.is_ok(), ok, "wait_gather_us = {n}");
+            if let Ok(c) = c {
+                assert_eq!(c.edge.wait_gather_us, Some(n));
+            }
+        }
+        for (n, ok) in [
+            (0, true),
+            (MAX_WAIT_GATHER_WANT - 1, true),
+            (MAX_WAIT_GATHER_WANT, true),
+            (MAX_WAIT_GATHER_WANT + 1, false),
+        ] {
+            assert_eq!(
+                with(format!("wait_gather_want = {n}")).is_ok(),
+                ok,
+                "wait_gather_want = {n}"
+            );
+        }
+        assert!(with("wait_gather_us = -1".into()).is_err(), "not negative");
+        let d = Config::parse("[edge]\nid = \"e\"\nregion = \"r\"\n").expect("defaults");
+        assert_eq!((d.edge.wait_gather_us, d.edge.wait_gather_want), (None, 4));
+    }
+
+    #[test]
     fn quic_limits_are_checked_at_both_ends_and_cert_and_key_go_together() {
         let with = |q: &str| {
             Config::parse(&format!(

@@ -7,6 +7,7 @@
 pub mod bounded;
 pub mod committer;
 pub mod experiment;
+pub mod gather;
 pub mod mesh;
 pub mod msg;
 

@@ -1,0 +1,103 @@
+//! How long a shard's sleeps gather completions: the core's [`WaitBatcher`] as glommio's
+//! [`SleepPolicy`] (io_uring's min-wait, in `vendor/glommio`; vendor/README.md, change 5).
+//!
+//! A shard that sleeps until its first completion pays a wake-up and a reactor pass per
+//! socket read. While it is busy enough that several completions land within the window, it
+//! lets them gather instead; below half that rate it wakes on every completion again, so an
+//! idle or lightly loaded edge keeps its latency. The decision is the core's, fed the reactor's
+//! clock and its main ring's completions.
+
+use std::time::Instant;
+
+use glommio::SleepPolicy;
+use sentientiq_core::wait::WaitBatcher;
+
+use crate::config::edge::{DEFAULT_WAIT_GATHER_US, EdgeSection};
+
+/// The window and want the shards run with, from the config and whether the kernel has
+/// io_uring min-wait; `None`: the shards wake on every completion.
+pub fn window(edge: &EdgeSection, supported: bool) -> Result<Option<(u32, u32)>, String> {
+    match edge.wait_gather_us {
+        Some(0) => Ok(None),
+        Some(us) if supported => Ok(Some((us, edge.wait_gather_want))),
+        Some(us) => Err(format!(
+            "edge.wait_gather_us = {us} needs io_uring min-wait (IORING_FEAT_MIN_TIMEOUT, Linux \
+             6.12), which this kernel does not have: set it to 0 or remove it"
+        )),
+        None if supported => Ok(Some((DEFAULT_WAIT_GATHER_US, edge.wait_gather_want))),
+        None => Ok(None),
+    }
+}
+
+/// One shard's policy.
+#[derive(Debug)]
+pub struct Gather {
+    batcher: WaitBatcher,
+    origin: Instant,
+}
+
+impl Gather {
+    pub fn new(window_us: u32, want: u32) -> Gather {
+        Gather {
+            batcher: WaitBatcher::new(window_us, want),
+            origin: Instant::now(),
+        }
+    }
+}
+
+impl SleepPolicy for Gather {
+    fn min_wait_us(&mut self, now: Instant, completions: u64) -> u32 {
+        let us = u64::try_from(now.saturating_duration_since(self.origin).as_micros())
+            .unwrap_or(u64::MAX);
+        let was = self.batcher.gathering();
+        let next = self
+            .batcher
+            .after_wait(us, usize::try_from(completions).unwrap_or(usize::MAX));
+        if was != self.batcher.gathering() {
+            tracing::info!(min_wait_us = next, "shard sleeps: gathering switched");
+        }
+        next
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn edge(lines: &str) -> EdgeSection {
+        Config::parse(&format!("[edge]\nid = \"e\"\nregion = \"r\"\n{lines}\n"))
+            .expect("config")
+            .edge
+    }
+
+    #[test]
+    fn unset_gathers_where_the_kernel_can_and_set_insists() {
+        assert_eq!(
+            window(&edge(""), true),
+            Ok(Some((DEFAULT_WAIT_GATHER_US, 4)))
+        );
+        assert_eq!(window(&edge(""), false), Ok(None));
+        assert_eq!(window(&edge("wait_gather_us = 0"), true), Ok(None));
+        assert_eq!(window(&edge("wait_gather_us = 0"), false), Ok(None));
+        assert_eq!(
+            window(&edge("wait_gather_us = 500\nwait_gather_want = 2"), true),
+            Ok(Some((500, 2)))
+        );
+        let e = window(&edge("wait_gather_us = 500"), false).expect_err("old kernel");
+        assert!(e.contains("edge.wait_gather_us = 500"), "{e}");
+    }
+
+    #[test]
+    fn the_policy_gathers_once_a_period_is_busy_and_stops_when_idle() {
+        let mut g = Gather::new(1_000, 4);
+        let t0 = g.origin;
+        let at = |us: u64| t0 + std::time::Duration::from_micros(us);
+        assert_eq!(g.min_wait_us(at(0), 0), 0);
+        // 1 000 completions in the first 100 ms period: 10 per window.
+        assert_eq!(g.min_wait_us(at(50_000), 500), 0, "decided per period");
+        assert_eq!(g.min_wait_us(at(100_000), 500), 1_000);
+        // Ten seconds without a completion: the next sleep wakes on the first.
+        assert_eq!(g.min_wait_us(at(10_100_000), 1), 0);
+    }
+}
