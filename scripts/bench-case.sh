@@ -18,7 +18,8 @@ CARGO="${CARGO:-cargo}"
 # BENCH_SERVER=floor-uring with `sentientiq-floor-uring` (bench/src/bin/floor_uring.rs, the same
 # on bare io_uring with no runtime: the least a frame costs on this machine).
 # BENCH_SERVER_ARGS="..." adds to a comparison server's arguments (e.g. --batch-us 1000 for
-# floor-uring); the edge takes its case's edge.toml.
+# floor-uring); for the edge it is `[edge]` settings written KEY=VALUE with no spaces (e.g.
+# wait_gather_us=0), each added to the case's edge.toml under `[edge]`.
 # BENCH_SESSIONS=N replaces the case's `--sessions`. BENCH_SERVER_CPUS / BENCH_LOADGEN_CPUS
 # (taskset lists, e.g. 0 and 1) pin the server and the loadgen to separate cores.
 # BENCH_DATA_TMPFS=SIZE (e.g. 4g; needs root) mounts a tmpfs of that size on the run's `data/`
@@ -43,6 +44,12 @@ mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 WORK="$(mktemp -d)"
 cp "$CASE/edge.toml" "$WORK/"
+if [ "${BENCH_SERVER:-edge}" = edge ]; then
+  for kv in ${BENCH_SERVER_ARGS:-}; do
+    [[ $kv == *=* ]] || { echo "edge setting $kv is not KEY=VALUE" >&2; rm -rf "$WORK"; exit 1; }
+    sed -i "/^\[edge\]/a ${kv%%=*} = ${kv#*=}" "$WORK/edge.toml"
+  done
+fi
 if [ -n "${BENCH_DATA_TMPFS:-}" ]; then
   mkdir -p "$WORK/data"
   mount -t tmpfs -o "size=$BENCH_DATA_TMPFS" tmpfs "$WORK/data" || { rm -rf "$WORK"; exit 1; }
@@ -138,9 +145,11 @@ rss_peak=$(awk '/VmHWM/ {print $2 " kB"}' "/proc/$edge/status")
   echo "kernel: $(uname -r)"
 } > "$OUT/run.txt"
 # A comparison server's log is a few lines (how it started; floor-uring with --batch-want adds
-# a line for each switch of its waits): kept with the record. The edge's is not (it can be large).
+# a line for each switch of its waits): kept with the record. The edge's is not (it can be large):
+# only its lines about gathering completions are.
 for f in floor.log baseline.log; do
   if [ -f "$WORK/$f" ]; then cp "$WORK/$f" "$OUT/server.log"; fi
 done
-cp "$CASE/edge.toml" "$CASE/loadgen.args" "$OUT/"
+if [ -f "$WORK/edge.log" ]; then grep -a "gather" "$WORK/edge.log" > "$OUT/server.log" || true; fi
+cp "$WORK/edge.toml" "$CASE/loadgen.args" "$OUT/"
 cat "$OUT/run.txt"
