@@ -11,6 +11,12 @@ shift 3
 [ $# -gt 0 ] || { echo "no server given (NAME=BIN_DIR:SERVER[:ARGS])" >&2; exit 1; }
 cd "$(dirname "$0")/.."
 dir="bench/runs/$(date -u +%F)-$(hostname)/$label"
+# A record is never overwritten: a label already used for one of these runs is refused.
+for c in $cases; do for i in $(seq 1 "$rounds"); do for spec in "$@"; do
+  if [ -e "$dir/$c-${spec%%=*}-$i" ]; then
+    echo "$dir/$c-${spec%%=*}-$i exists: use another label" >&2; exit 1
+  fi
+done; done; done
 mkdir -p "$dir"
 for c in $cases; do
   for i in $(seq 1 "$rounds"); do

@@ -20,7 +20,8 @@
 //!   once per idle spell, instead of once per slice for as long as the executor is idle.
 //! - an executor with a sleep policy (change 5) lets completions gather in its sleeps: a
 //!   socket written a byte at a time wakes it about once per window, not once per byte, and
-//!   the policy is told the completions it had.
+//!   the policy is told the completions it had; and an idle executor whose policy gathers
+//!   still sleeps until there is something to do, not once per window.
 //!
 //! The time limits are watchdogs for liveness (a broken patch hangs), not speed assertions.
 use anyhow::{Result, bail};
@@ -250,20 +251,16 @@ fn an_idle_executor_stops_waking_up() -> Result<()> {
     Ok(())
 }
 
-/// A policy that always gathers for `WINDOW_US` and adds up the completions it is told of.
+/// A policy that always gathers for its window (µs) and adds up the completions it is told of.
 #[derive(Debug)]
-struct AlwaysGather(std::sync::Arc<std::sync::atomic::AtomicU64>);
+struct AlwaysGather(u32, std::sync::Arc<std::sync::atomic::AtomicU64>);
 
 impl glommio::SleepPolicy for AlwaysGather {
     fn min_wait_us(&mut self, _now: Instant, completions: u64) -> u32 {
-        self.0
+        self.1
             .fetch_add(completions, std::sync::atomic::Ordering::Relaxed);
-        AlwaysGather::WINDOW_US
+        self.0
     }
-}
-
-impl AlwaysGather {
-    const WINDOW_US: u32 = 50_000;
 }
 
 #[test]
@@ -276,11 +273,12 @@ fn a_sleep_policy_lets_completions_gather() -> Result<()> {
     // about 20).
     const BYTES: usize = 100;
     const MAX_WAKEUPS: u64 = 40;
+    const WINDOW_US: u32 = 50_000;
     if !glommio::sleep_policy_supported() {
         bail!("this kernel's io_uring has no min-wait (Linux 6.12): the edge cannot gather");
     }
     let told = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let policy = AlwaysGather(told.clone());
+    let policy = AlwaysGather(WINDOW_US, told.clone());
     let (addr_tx, addr_rx) = mpsc::channel::<std::net::SocketAddr>();
     let handle = LocalExecutorBuilder::new(Placement::Unbound)
         .sleep_policy(Box::new(policy))
@@ -318,8 +316,7 @@ fn a_sleep_policy_lets_completions_gather() -> Result<()> {
     if wakeups > MAX_WAKEUPS {
         bail!(
             "{wakeups} wake-ups ({reads} reads) for {BYTES} bytes a millisecond apart with a \
-             {} µs window: the sleeps do not gather",
-            AlwaysGather::WINDOW_US
+             {WINDOW_US} µs window: the sleeps do not gather"
         );
     }
     let told = told.load(std::sync::atomic::Ordering::Relaxed);
@@ -327,5 +324,40 @@ fn a_sleep_policy_lets_completions_gather() -> Result<()> {
         told > 0,
         "the policy was never told of a completion ({reads} reads)"
     );
+    Ok(())
+}
+
+#[test]
+fn an_idle_executor_that_gathers_still_sleeps_until_its_first_completion() -> Result<()> {
+    // The kernel ends a min-wait with no overall timeout after the window even when nothing
+    // completed; the reactor gives it one far away, so an idle executor whose policy gathers
+    // for 5 ms sleeps through 400 ms (its timer's one wake-up), where waking once per window
+    // would be about 80 wake-ups.
+    const WINDOW_US: u32 = 5_000;
+    const IDLE: Duration = Duration::from_millis(400);
+    const MAX_WAKEUPS: u64 = 10;
+    let told = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let handle = LocalExecutorBuilder::new(Placement::Unbound)
+        .sleep_policy(Box::new(AlwaysGather(WINDOW_US, told)))
+        .spawn(|| async {
+            // A few sleeps first, so the reactor has settled.
+            for _ in 0..5 {
+                sleep(Duration::from_millis(1)).await;
+            }
+            let before = voluntary_context_switches()?;
+            sleep(IDLE).await;
+            let after = voluntary_context_switches()?;
+            Ok::<u64, anyhow::Error>(after.saturating_sub(before))
+        })
+        .map_err(|e| anyhow::anyhow!("executor: {e:?}"))?;
+    let wakeups = handle
+        .join()
+        .map_err(|e| anyhow::anyhow!("executor: {e:?}"))??;
+    if wakeups > MAX_WAKEUPS {
+        bail!(
+            "{wakeups} wake-ups in an idle spell of {IDLE:?} with a {WINDOW_US} µs window: \
+             a gathering sleep ends with its window even when nothing completed"
+        );
+    }
     Ok(())
 }
