@@ -217,6 +217,26 @@ fn voluntary_context_switches() -> Result<u64> {
         .map_err(Into::into)
 }
 
+/// The wake-ups of an executor made by `builder` while it sleeps for `idle` after some work
+/// (so the reactor has a preemption timer to keep, and has settled).
+fn wakeups_while_idle(builder: LocalExecutorBuilder, idle: Duration) -> Result<u64> {
+    let handle = builder
+        .spawn(move || async move {
+            for _ in 0..50 {
+                glommio::yield_if_needed().await;
+                sleep(Duration::from_micros(200)).await;
+            }
+            let before = voluntary_context_switches()?;
+            sleep(idle).await;
+            let after = voluntary_context_switches()?;
+            Ok::<u64, anyhow::Error>(after.saturating_sub(before))
+        })
+        .map_err(|e| anyhow::anyhow!("executor: {e:?}"))?;
+    handle
+        .join()
+        .map_err(|e| anyhow::anyhow!("executor: {e:?}"))?
+}
+
 #[test]
 fn an_idle_executor_stops_waking_up() -> Result<()> {
     // With a 5 ms slice, an idle spell of 400 ms would be about 80 wake-ups (one per slice) if
@@ -225,23 +245,10 @@ fn an_idle_executor_stops_waking_up() -> Result<()> {
     const SLICE: Duration = Duration::from_millis(5);
     const IDLE: Duration = Duration::from_millis(400);
     const MAX_WAKEUPS: u64 = 10;
-    let handle = LocalExecutorBuilder::new(Placement::Unbound)
-        .preempt_timer(SLICE)
-        .spawn(|| async {
-            // Some work first, so the reactor has a preemption timer to keep.
-            for _ in 0..50 {
-                glommio::yield_if_needed().await;
-                sleep(Duration::from_micros(200)).await;
-            }
-            let before = voluntary_context_switches()?;
-            sleep(IDLE).await;
-            let after = voluntary_context_switches()?;
-            Ok::<u64, anyhow::Error>(after.saturating_sub(before))
-        })
-        .map_err(|e| anyhow::anyhow!("executor: {e:?}"))?;
-    let wakeups = handle
-        .join()
-        .map_err(|e| anyhow::anyhow!("executor: {e:?}"))??;
+    let wakeups = wakeups_while_idle(
+        LocalExecutorBuilder::new(Placement::Unbound).preempt_timer(SLICE),
+        IDLE,
+    )?;
     if wakeups > MAX_WAKEUPS {
         bail!(
             "{wakeups} wake-ups in an idle spell of {IDLE:?} with a {SLICE:?} slice: the \
@@ -337,22 +344,11 @@ fn an_idle_executor_that_gathers_still_sleeps_until_its_first_completion() -> Re
     const IDLE: Duration = Duration::from_millis(400);
     const MAX_WAKEUPS: u64 = 10;
     let told = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let handle = LocalExecutorBuilder::new(Placement::Unbound)
-        .sleep_policy(Box::new(AlwaysGather(WINDOW_US, told)))
-        .spawn(|| async {
-            // A few sleeps first, so the reactor has settled.
-            for _ in 0..5 {
-                sleep(Duration::from_millis(1)).await;
-            }
-            let before = voluntary_context_switches()?;
-            sleep(IDLE).await;
-            let after = voluntary_context_switches()?;
-            Ok::<u64, anyhow::Error>(after.saturating_sub(before))
-        })
-        .map_err(|e| anyhow::anyhow!("executor: {e:?}"))?;
-    let wakeups = handle
-        .join()
-        .map_err(|e| anyhow::anyhow!("executor: {e:?}"))??;
+    let wakeups = wakeups_while_idle(
+        LocalExecutorBuilder::new(Placement::Unbound)
+            .sleep_policy(Box::new(AlwaysGather(WINDOW_US, told))),
+        IDLE,
+    )?;
     if wakeups > MAX_WAKEUPS {
         bail!(
             "{wakeups} wake-ups in an idle spell of {IDLE:?} with a {WINDOW_US} µs window: \
