@@ -15,8 +15,11 @@ pub const PERIOD_US: u64 = 100_000;
 /// Whether the next wait gathers completions, from the rate of completions over the last
 /// [`PERIOD_US`]. Gathering starts when at least `want` completions are expected within the
 /// window and stops when fewer than half as many are (the gap keeps it from flapping at the
-/// boundary). The rate is the same whether or not the waits gather, so gathering does not
-/// feed its own decision.
+/// boundary). On the bare floor the rate is the same whether or not the waits gather (one
+/// completion per receive and per send). Where gathering lowers the count (a reader that takes
+/// several messages per completion, as the edge's QUIC path does), it feeds its own decision:
+/// the edge's shards under QUIC traffic switched on and off every period (bench/runs/
+/// 2026-12-04-vm, "Nineteenth session").
 #[derive(Debug, Clone)]
 pub struct WaitBatcher {
     window_us: u32,

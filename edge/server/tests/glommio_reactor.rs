@@ -21,7 +21,8 @@
 //! - an executor with a sleep policy (change 5) lets completions gather in its sleeps: a
 //!   socket written a byte at a time wakes it about once per window, not once per byte, and
 //!   the policy is told the completions it had; and an idle executor whose policy gathers
-//!   still sleeps until there is something to do, not once per window.
+//!   still sleeps until there is something to do, not once per window, and wakes for
+//!   completions that io_uring's workers post directly (an `fsync`) after an empty window.
 //!
 //! The time limits are watchdogs for liveness (a broken patch hangs), not speed assertions.
 use anyhow::{Result, bail};
@@ -282,7 +283,9 @@ fn a_sleep_policy_lets_completions_gather() -> Result<()> {
     const MAX_WAKEUPS: u64 = 40;
     const WINDOW_US: u32 = 50_000;
     if !glommio::sleep_policy_supported() {
-        bail!("this kernel's io_uring has no min-wait (Linux 6.12): the edge cannot gather");
+        bail!(
+            "this kernel's io_uring has no min-wait (Linux 6.12): a sleep policy cannot be tested here"
+        );
     }
     let told = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let policy = AlwaysGather(WINDOW_US, told.clone());
@@ -354,6 +357,49 @@ fn an_idle_executor_that_gathers_still_sleeps_until_its_first_completion() -> Re
             "{wakeups} wake-ups in an idle spell of {IDLE:?} with a {WINDOW_US} µs window: \
              a gathering sleep ends with its window even when nothing completed"
         );
+    }
+    Ok(())
+}
+
+#[test]
+fn a_gathering_executor_wakes_for_completions_that_io_uring_workers_post() -> Result<()> {
+    // io_uring hands an fsync to its workers, which post its completion directly, not as task
+    // work. With a 1 µs window each fdatasync completes after its sleep's window has ended
+    // empty, and must still wake the executor: a wait that went on for more completions after
+    // an empty window would not be woken by it, and the watchdog fails the test.
+    const SYNCS: u64 = 20;
+    if !glommio::sleep_policy_supported() {
+        bail!(
+            "this kernel's io_uring has no min-wait (Linux 6.12): a sleep policy cannot be tested here"
+        );
+    }
+    // On the target's disk, not a tmpfs, so each fdatasync has something to write.
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))?;
+    let path = dir.path().join("synced");
+    let (done_tx, done_rx) = mpsc::channel::<Result<u64, String>>();
+    let told = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let _detached = LocalExecutorBuilder::new(Placement::Unbound)
+        .sleep_policy(Box::new(AlwaysGather(1, told)))
+        .spawn(move || async move {
+            let synced = async {
+                let f = glommio::io::BufferedFile::create(&path).await?;
+                for i in 0..SYNCS {
+                    f.write_at(vec![7u8; 64 * 1024], i * 64 * 1024).await?;
+                    f.fdatasync().await?;
+                }
+                f.close().await?;
+                Ok::<u64, glommio::GlommioError<()>>(SYNCS)
+            }
+            .await;
+            let _ = done_tx.send(synced.map_err(|e| e.to_string()));
+        })
+        .map_err(|e| anyhow::anyhow!("executor: {e:?}"))?;
+    match done_rx.recv_timeout(WATCHDOG) {
+        Ok(synced) => assert_eq!(synced.map_err(anyhow::Error::msg)?, SYNCS),
+        Err(_) => bail!(
+            "no answer within {WATCHDOG:?}: a gathering sleep was not woken by an fdatasync's \
+             completion"
+        ),
     }
     Ok(())
 }

@@ -11,9 +11,10 @@ use std::time::Instant;
 /// the reactor, per completion. A policy can ask instead for io_uring's
 /// *min-wait* (Linux 6.12, `IORING_FEAT_MIN_TIMEOUT`): the sleep waits up to
 /// N µs for completions to gather, then returns as soon as there is one. An
-/// idle executor still sleeps until its first completion; a busy one wakes at
-/// most about once per N µs, and what a wake-up costs is shared by the
-/// completions it finds. The price is latency: a completion (a socket read, a
+/// idle executor still sleeps until its first completion; a busy one returns
+/// to the reactor at most about once per N µs, and what a pass of the reactor
+/// costs is shared by the completions it finds (completions that the kernel
+/// delivers as task work may still wake the thread inside the kernel). The price is latency: a completion (a socket read, a
 /// timer, a message from another executor) waits up to N µs longer.
 ///
 /// Set one with [`LocalExecutorBuilder::sleep_policy`] or

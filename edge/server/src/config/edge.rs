@@ -55,10 +55,11 @@ pub struct EdgeSection {
     /// How long a busy shard's sleeps gather completions, in µs (io_uring's min-wait, Linux
     /// 6.12): 0 never gathers. A shard gathers only while it expects at least
     /// [`EdgeSection::wait_gather_want`] completions per window (`sentientiq_core::wait`), so
-    /// an idle or lightly loaded shard still wakes on every completion; a busy one wakes at
-    /// most about once per window, and a completion waits up to this much longer. Unset: on,
-    /// with [`DEFAULT_WAIT_GATHER_US`], where the kernel has min-wait, and off (with a warning)
-    /// where it has not; set and not 0, an edge on an older kernel refuses to start.
+    /// an idle or lightly loaded shard still wakes on every completion; a busy one returns to
+    /// its reactor at most about once per window, and a completion waits up to this much
+    /// longer. Unset: on, with [`DEFAULT_WAIT_GATHER_US`], where the kernel has min-wait, and
+    /// off (with a warning) where it has not; set and not 0, an edge on an older kernel
+    /// refuses to start.
     #[serde(default)]
     pub wait_gather_us: Option<u32>,
     /// Completions expected per window at which a shard starts gathering; it stops below half
@@ -181,7 +182,9 @@ pub const DEFAULT_WAIT_GATHER_US: u32 = 1_000;
 /// Longest window: it is added to the ack and detection latency of what arrives while a shard
 /// gathers, and the ack p99 goal is 25 ms (issue 20).
 pub const MAX_WAIT_GATHER_US: u32 = 10_000;
-/// Most completions a shard may wait for (the completion queue holds 2 × `MIN_RING_DEPTH`).
+/// Largest start threshold, in completions expected per window: a shard expecting that many
+/// is far past where gathering pays (the floor gained at about 12 per 1 000 µs window, issue 20's
+/// record); a larger value would only keep gathering off.
 pub const MAX_WAIT_GATHER_WANT: u32 = 256;
 /// 4 per window: where the bare floor's adaptive rule was measured (bench/runs/2026-12-04-vm).
 fn d_wait_gather_want() -> u32 {

@@ -29,11 +29,20 @@ pub fn window(edge: &EdgeSection, supported: bool) -> Result<Option<(u32, u32)>,
     }
 }
 
+/// Least time between two log lines about a shard's switches: where a shard's rate sits at the
+/// threshold, or gathering itself lowers the count (QUIC reads several datagrams per completion:
+/// `mixed-10k` and `quic-10k-mux` switched every period, bench/runs/2026-12-04-vm), it switches
+/// up to ten times a second.
+const LOG_EVERY_US: u64 = 10_000_000;
+
 /// One shard's policy.
 #[derive(Debug)]
 pub struct Gather {
     batcher: WaitBatcher,
     origin: Instant,
+    /// Switches since the last log line, and when that line was written.
+    switches: u64,
+    logged_us: Option<u64>,
 }
 
 impl Gather {
@@ -41,6 +50,8 @@ impl Gather {
         Gather {
             batcher: WaitBatcher::new(window_us, want),
             origin: Instant::now(),
+            switches: 0,
+            logged_us: None,
         }
     }
 }
@@ -54,7 +65,19 @@ impl SleepPolicy for Gather {
             .batcher
             .after_wait(us, usize::try_from(completions).unwrap_or(usize::MAX));
         if was != self.batcher.gathering() {
-            tracing::info!(min_wait_us = next, "shard sleeps: gathering switched");
+            self.switches += 1;
+            if self
+                .logged_us
+                .is_none_or(|t| us.saturating_sub(t) >= LOG_EVERY_US)
+            {
+                tracing::info!(
+                    min_wait_us = next,
+                    switches = self.switches,
+                    "shard sleeps: gathering switched"
+                );
+                self.logged_us = Some(us);
+                self.switches = 0;
+            }
         }
         next
     }

@@ -907,14 +907,6 @@ struct GeteventsArg {
     ts: u64,
 }
 const IORING_ENTER_EXT_ARG: libc::c_uint = 1 << 3;
-/// `struct __kernel_timespec`.
-#[repr(C)]
-struct KernelTimespec {
-    tv_sec: i64,
-    tv_nsec: i64,
-}
-/// A gathering sleep's overall timeout (`wait_for_completions`): a day.
-const IDLE_WAIT_S: i64 = 86_400;
 /// `io_uring_params.features`: the kernel reads `min_wait_usec` (Linux 6.12).
 const IORING_FEAT_MIN_TIMEOUT: libc::c_uint = 1 << 15;
 
@@ -956,31 +948,28 @@ impl SleepableRing {
 
     /// Waits for a completion. With `min_wait_us > 0`, waits up to that long
     /// for `gather` completions and then returns as soon as there is one
-    /// (io_uring's min-wait); with no completion by then it sleeps until the
-    /// first, like `wait(1)`. Nothing must wait for submission.
+    /// (io_uring's min-wait); with none by then, it waits for the first like
+    /// `wait(1)`. Nothing must wait for submission.
     ///
-    /// The kernel treats a min-wait with no overall timeout as the timeout
-    /// itself (`io_cqring_min_timer_wakeup`: "no general timeout ... we are
-    /// done"): the wait would return empty after `min_wait_us`, and an idle
-    /// executor would wake once per window. An overall timeout far away
-    /// (`IDLE_WAIT`) makes the kernel go on waiting for the first completion
-    /// instead; when it expires the reactor simply sleeps again.
+    /// The kernel takes a min-wait with no overall timeout for the timeout
+    /// itself: the call returns empty (`ETIME`) when the window ends with no
+    /// completion, and the second wait below follows it. It does not give the
+    /// wait an overall timeout instead: after an empty window the kernel would
+    /// go on waiting for `gather` completions, and on a ring without
+    /// `DEFER_TASKRUN` a completion that io_uring's workers post directly (a
+    /// file write or `fsync`) would not wake it.
     fn wait_for_completions(&mut self, min_wait_us: u32, gather: u32) -> io::Result<()> {
         if min_wait_us == 0 || self.ring.cq().ready() > 0 {
             return self.ring.cq().wait(1);
         }
-        let idle = KernelTimespec {
-            tv_sec: IDLE_WAIT_S,
-            tv_nsec: 0,
-        };
         let arg = GeteventsArg {
             sigmask: 0,
             sigmask_sz: 0,
             min_wait_usec: min_wait_us,
-            ts: &idle as *const KernelTimespec as u64,
+            ts: 0,
         };
-        // SAFETY: `arg` and the timespec it points to outlive the call, and
-        // its size is passed with it; the kernel only reads them.
+        // SAFETY: `arg` outlives the call and its size is passed with it; the
+        // kernel only reads it.
         let r = unsafe {
             libc::syscall(
                 libc::SYS_io_uring_enter,
@@ -994,10 +983,13 @@ impl SleepableRing {
         };
         if r < 0 {
             let e = io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::ETIME) {
-                return Ok(());
+            if e.raw_os_error() != Some(libc::ETIME) {
+                return Err(e);
             }
-            return Err(e);
+        }
+        if self.ring.cq().ready() == 0 {
+            // The window ended with nothing: sleep until there is something.
+            return self.ring.cq().wait(1);
         }
         Ok(())
     }
