@@ -177,7 +177,7 @@ fn d_ring_depth() -> usize {
     4096
 }
 /// The window the bare floor and the edge were measured with (bench/runs/2026-12-04-vm,
-/// "Batched waits" and "Batched waits in the edge's reactor").
+/// "Batched waits" and "Nineteenth session"; 2 000 µs saved nothing more at `ws-10k`).
 pub const DEFAULT_WAIT_GATHER_US: u32 = 1_000;
 /// Longest window: it is added to the ack and detection latency of what arrives while a shard
 /// gathers, and the ack p99 goal is 25 ms (issue 20).

@@ -64,22 +64,32 @@ impl SleepPolicy for Gather {
         let next = self
             .batcher
             .after_wait(us, usize::try_from(completions).unwrap_or(usize::MAX));
-        if was != self.batcher.gathering() {
-            self.switches += 1;
-            if self
-                .logged_us
-                .is_none_or(|t| us.saturating_sub(t) >= LOG_EVERY_US)
-            {
-                tracing::info!(
-                    min_wait_us = next,
-                    switches = self.switches,
-                    "shard sleeps: gathering switched"
-                );
-                self.logged_us = Some(us);
-                self.switches = 0;
-            }
+        if was != self.batcher.gathering()
+            && let Some(switches) = self.switched(us)
+        {
+            tracing::info!(
+                min_wait_us = next,
+                switches,
+                "shard sleeps: gathering switched"
+            );
         }
         next
+    }
+}
+
+impl Gather {
+    /// Counts a switch at `us`; returns the switches to log now (those since the last line),
+    /// or `None` within [`LOG_EVERY_US`] of it.
+    fn switched(&mut self, us: u64) -> Option<u64> {
+        self.switches += 1;
+        if self
+            .logged_us
+            .is_some_and(|t| us.saturating_sub(t) < LOG_EVERY_US)
+        {
+            return None;
+        }
+        self.logged_us = Some(us);
+        Some(std::mem::take(&mut self.switches))
     }
 }
 
@@ -109,6 +119,18 @@ mod tests {
         );
         let e = window(&edge("wait_gather_us = 500"), false).expect_err("old kernel");
         assert!(e.contains("edge.wait_gather_us = 500"), "{e}");
+    }
+
+    #[test]
+    fn switches_are_logged_at_most_once_per_interval_with_their_count() {
+        let mut g = Gather::new(1_000, 4);
+        assert_eq!(g.switched(5), Some(1), "the first is logged");
+        assert_eq!(g.switched(6), None);
+        // cap − 1, cap, cap + 1 after the last line.
+        assert_eq!(g.switched(5 + LOG_EVERY_US - 1), None);
+        assert_eq!(g.switched(5 + LOG_EVERY_US), Some(3));
+        assert_eq!(g.switched(5 + LOG_EVERY_US + 1), None);
+        assert_eq!(g.switched(5 + 2 * LOG_EVERY_US + 1), Some(2));
     }
 
     #[test]

@@ -910,9 +910,14 @@ const IORING_ENTER_EXT_ARG: libc::c_uint = 1 << 3;
 /// `io_uring_params.features`: the kernel reads `min_wait_usec` (Linux 6.12).
 const IORING_FEAT_MIN_TIMEOUT: libc::c_uint = 1 << 15;
 
+/// Whether `ring`'s kernel honours a min-wait.
+fn has_min_wait(ring: &iou::IoUring) -> bool {
+    ring.raw().features & IORING_FEAT_MIN_TIMEOUT != 0
+}
+
 /// Whether this kernel's io_uring has min-wait (a small ring is set up to ask).
 pub(crate) fn min_wait_supported() -> bool {
-    iou::IoUring::new(2).map_or(false, |r| r.raw().features & IORING_FEAT_MIN_TIMEOUT != 0)
+    iou::IoUring::new(2).map_or(false, |r| has_min_wait(&r))
 }
 
 impl SleepableRing {
@@ -941,13 +946,8 @@ impl SleepableRing {
         self.ring.raw().ring_fd
     }
 
-    /// Whether the kernel honours a min-wait on this ring.
-    fn has_min_wait(&self) -> bool {
-        self.ring.raw().features & IORING_FEAT_MIN_TIMEOUT != 0
-    }
-
     /// Waits for a completion. With `min_wait_us > 0`, waits up to that long
-    /// for `gather` completions and then returns as soon as there is one
+    /// for as many completions as the ring has entries and then returns as soon as there is one
     /// (io_uring's min-wait); with none by then, it waits for the first like
     /// `wait(1)`. Nothing must wait for submission.
     ///
@@ -955,10 +955,10 @@ impl SleepableRing {
     /// itself: the call returns empty (`ETIME`) when the window ends with no
     /// completion, and the second wait below follows it. It does not give the
     /// wait an overall timeout instead: after an empty window the kernel would
-    /// go on waiting for `gather` completions, and on a ring without
+    /// go on waiting for that many completions, and on a ring without
     /// `DEFER_TASKRUN` a completion that io_uring's workers post directly (a
     /// file write or `fsync`) would not wake it.
-    fn wait_for_completions(&mut self, min_wait_us: u32, gather: u32) -> io::Result<()> {
+    fn wait_for_completions(&mut self, min_wait_us: u32) -> io::Result<()> {
         if min_wait_us == 0 || self.ring.cq().ready() > 0 {
             return self.ring.cq().wait(1);
         }
@@ -975,7 +975,7 @@ impl SleepableRing {
                 libc::SYS_io_uring_enter,
                 self.ring_fd(),
                 0 as libc::c_uint,
-                gather,
+                self.size as libc::c_uint,
                 crate::uring_sys::IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
                 &arg as *const GeteventsArg,
                 std::mem::size_of::<GeteventsArg>(),
@@ -1122,8 +1122,8 @@ impl SleepableRing {
     /// the other ring's fd to arm first, or `None` when the one armed before
     /// is still pending. Returns whether `link` is now armed in the kernel.
     ///
-    /// `min_wait_us` and `gather`: see `wait_for_completions`.
-    fn sleep(&mut self, link: Option<&Source>, min_wait_us: u32, gather: u32) -> io::Result<bool> {
+    /// `min_wait_us`: see `wait_for_completions`.
+    fn sleep(&mut self, link: Option<&Source>, min_wait_us: u32) -> io::Result<bool> {
         assert_eq!(
             self.waiting_kernel_submission(),
             0,
@@ -1134,7 +1134,7 @@ impl SleepableRing {
             None => {
                 // The rings are still linked. Goodnight!
                 return self
-                    .wait_for_completions(min_wait_us, gather)
+                    .wait_for_completions(min_wait_us)
                     .map(|_| false)
                     .or_else(Reactor::busy_ok)
                     .or_else(Reactor::again_ok)
@@ -1178,7 +1178,7 @@ impl SleepableRing {
                 Err(io::Error::from_raw_os_error(libc::EBUSY))
             } else {
                 // The rings are linked. Goodnight!
-                self.wait_for_completions(min_wait_us, gather)
+                self.wait_for_completions(min_wait_us)
                     .map(|_| true)
                     .or_else(Reactor::busy_ok)
                     .or_else(Reactor::again_ok)
@@ -1452,7 +1452,7 @@ impl Reactor {
             },
         }
 
-        if sleep_policy.is_some() && !main_ring.has_min_wait() {
+        if sleep_policy.is_some() && !has_min_wait(&main_ring.ring) {
             return Err(io::Error::new(
                 io::ErrorKind::Unsupported,
                 "a sleep policy needs io_uring min-wait (IORING_FEAT_MIN_TIMEOUT, Linux 6.12)",
@@ -1864,19 +1864,21 @@ impl Reactor {
     /// on every sleep: two io_uring requests per sleep, when under load the
     /// wake-up usually comes from the main ring (a socket), not the latency
     /// ring.
-    fn link_rings_and_sleep(&self, ring: &mut SleepableRing) -> io::Result<()> {
+    ///
+    /// `now`: the pass's clock reading, for the sleep policy (a decision per
+    /// 100 ms period needs no fresher one).
+    fn link_rings_and_sleep(&self, ring: &mut SleepableRing, now: Instant) -> io::Result<()> {
         let min_wait = match &mut *self.sleep_policy.borrow_mut() {
             Some(policy) => {
                 let seen = self.policy_seen.replace(ring.completions);
-                policy.min_wait_us(Instant::now(), ring.completions.wrapping_sub(seen))
+                policy.min_wait_us(now, ring.completions.wrapping_sub(seen))
             }
             None => 0,
         };
-        let gather = self.rings_depth as u32;
         if let Some(armed) = self.link_rings_src.take().filter(Source::is_pending) {
             self.link_rings_src.set(Some(armed));
             return ring
-                .sleep(None, min_wait, gather)
+                .sleep(None, min_wait)
                 .or_else(Self::busy_ok)
                 .map(|_| {});
         }
@@ -1888,7 +1890,7 @@ impl Reactor {
             None,
         );
         let armed = ring
-            .sleep(Some(&link_rings), min_wait, gather)
+            .sleep(Some(&link_rings), min_wait)
             .or_else(Self::busy_ok)?;
         if armed {
             self.link_rings_src.set(Some(link_rings));
@@ -2099,7 +2101,7 @@ impl Reactor {
             let events = process_remote_channels() + self.flush_syscall_thread();
             if events == 0 {
                 if self.eventfd_src.is_installed().unwrap() {
-                    self.link_rings_and_sleep(&mut main_ring)
+                    self.link_rings_and_sleep(&mut main_ring, now)
                         .expect("some error");
                     // May have new cancellations related to the link ring fd.
                     flush_cancellations!(into &mut 0; lat_ring, poll_ring, main_ring);
