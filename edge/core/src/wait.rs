@@ -1,5 +1,6 @@
 //! When a server's waits should gather completions (io_uring's min-wait) and when they should
-//! return on the first: a pure decision, fed the shell's clock.
+//! return on the first: a pure decision, fed the shell's clock and a count of the work that
+//! arrives (the caller's unit: completions on the bare floor, frames in the edge).
 //!
 //! Gathering pays only when several completions arrive within the window; otherwise the
 //! min-wait timer wakes the thread anyway and the wait costs more than it saves. The bench
@@ -12,14 +13,16 @@
 /// many windows at any load where batching pays, short enough to follow a ramp.
 pub const PERIOD_US: u64 = 100_000;
 
-/// Whether the next wait gathers completions, from the rate of completions over the last
-/// [`PERIOD_US`]. Gathering starts when at least `want` completions are expected within the
+/// Whether the next wait gathers completions, from the rate of arrivals over the last
+/// [`PERIOD_US`]. Gathering starts when at least `want` arrivals are expected within the
 /// window and stops when fewer than half as many are (the gap keeps it from flapping at the
-/// boundary). On the bare floor the rate is the same whether or not the waits gather (one
-/// completion per receive and per send). Where gathering lowers the count (a reader that takes
-/// several messages per completion, as the edge's QUIC path does), it feeds its own decision:
-/// the edge's shards under QUIC traffic switched on and off every period (bench/runs/
-/// 2026-12-04-vm, "Nineteenth session").
+/// boundary).
+///
+/// The count must not depend on the decision, or the rule feeds itself. Completions are such
+/// a count on the bare floor (one per receive and per send either way), but not in the edge:
+/// its QUIC path reads several datagrams per completion, so gathering lowered the count and
+/// the shards switched on and off every period under QUIC traffic (bench/runs/2026-12-04-vm,
+/// "Nineteenth session"). The edge counts frames instead.
 #[derive(Debug, Clone)]
 pub struct WaitBatcher {
     window_us: u32,
@@ -30,7 +33,7 @@ pub struct WaitBatcher {
 }
 
 impl WaitBatcher {
-    /// `window_us`: the min-wait when gathering. `want`: completions expected per window at
+    /// `window_us`: the min-wait when gathering. `want`: arrivals expected per window at
     /// which gathering starts; 0 gathers on every wait.
     pub fn new(window_us: u32, want: u32) -> WaitBatcher {
         WaitBatcher {
@@ -57,17 +60,17 @@ impl WaitBatcher {
         if self.on { self.window_us } else { 0 }
     }
 
-    /// After a wait that returned at `now_us` (a monotonic clock) with `reaped` completions:
-    /// the next wait's min-wait ([`WaitBatcher::min_wait_us`]).
-    pub fn after_wait(&mut self, now_us: u64, reaped: usize) -> u32 {
+    /// After a wait that returned at `now_us` (a monotonic clock), with `arrived` arrivals
+    /// since the last call: the next wait's min-wait ([`WaitBatcher::min_wait_us`]).
+    pub fn after_wait(&mut self, now_us: u64, arrived: usize) -> u32 {
         if self.want == 0 || self.window_us == 0 {
             return self.min_wait_us();
         }
         let start = *self.start_us.get_or_insert(now_us);
-        self.count = self.count.saturating_add(reaped as u64);
+        self.count = self.count.saturating_add(arrived as u64);
         let elapsed = now_us.saturating_sub(start);
         if elapsed >= PERIOD_US {
-            // Completions expected within one window at the measured rate, scaled to avoid a
+            // Arrivals expected within one window at the measured rate, scaled to avoid a
             // division that rounds a busy period down to nothing.
             let expected_x2 = self.count.saturating_mul(2 * u64::from(self.window_us)) / elapsed;
             let want_x2 = 2 * self.want;

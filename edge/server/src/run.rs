@@ -414,6 +414,9 @@ async fn shard_main(
         .ok()
         .and_then(|mut v| v.get_mut(id).and_then(Option::take))
         .unwrap_or_default();
+    if let Some(m) = node.metrics.get(id) {
+        shard::gather::watch(m.clone());
+    }
     let shard = Rc::new(RefCell::new(Shard::new(id, node.clone(), next_lsn[id])));
     let replayed = shard.borrow_mut().replay(mine);
     let my_floors = floors

@@ -161,7 +161,7 @@ fn shards_whose_sleeps_always_gather_still_ack_detect_and_hand_over() {
     let edge = Edge::start_replacing(
         2,
         "# wait_gather_us = 1000 => wait_gather_us = 5000 && \
-         wait_gather_want = 4 => wait_gather_want = 0",
+         wait_gather_want = 2 => wait_gather_want = 0",
     );
     assert!(
         edge.log().contains("window_us=5000 want=0"),
@@ -197,6 +197,46 @@ fn shards_whose_sleeps_always_gather_still_ack_detect_and_hand_over() {
     assert_eq!(edge.metric("siq_escalations_total"), 1.0);
     let handed = edge.metric("siq_ws_handoffs_total");
     assert!(handed >= 1.0 && handed < n as f64, "{handed} handed over");
+}
+
+/// A shard starts gathering once frames arrive faster than its threshold: its sleep policy
+/// counts the frames the shard takes (`shard::gather::watch`), not the ring's completions. At
+/// a 10 ms window and a want of 1, 20 frames per 100 ms is 2 per window.
+#[test]
+fn a_shard_starts_gathering_when_its_frames_arrive_faster_than_its_want() {
+    let edge = Edge::start_replacing(
+        1,
+        "# wait_gather_us = 1000 => wait_gather_us = 10000 && \
+         wait_gather_want = 2 => wait_gather_want = 1",
+    );
+    assert!(
+        edge.log().contains("window_us=10000 want=1"),
+        "{}",
+        edge.log()
+    );
+    let mut c = edge.ws();
+    c.hello(DEMO_KEY, "s_e2e_gather_busy_00001", None);
+    let switched = |e: &Edge| e.log().contains("gathering switched");
+    assert!(
+        !switched(&edge),
+        "gathering before any load: {}",
+        edge.log()
+    );
+    // 20 frames per 100 ms for 800 ms: several whole periods above the threshold.
+    let frames = 160;
+    for s in 1..=frames {
+        c.send(&moves(s, 2));
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    c.until_ack(frames);
+    poll("the shard to start gathering", || {
+        switched(&edge).then_some(())
+    });
+    assert!(
+        edge.log().contains("min_wait_us=10000"),
+        "switched on: {}",
+        edge.log()
+    );
 }
 
 /// When the shard that owns a session is at its connection cap, a WebSocket that landed on the

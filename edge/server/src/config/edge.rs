@@ -54,7 +54,7 @@ pub struct EdgeSection {
     pub ring_depth: usize,
     /// How long a busy shard's sleeps gather completions, in µs (io_uring's min-wait, Linux
     /// 6.12): 0 never gathers. A shard gathers only while it expects at least
-    /// [`EdgeSection::wait_gather_want`] completions per window (`sentientiq_core::wait`), so
+    /// [`EdgeSection::wait_gather_want`] frames per window (`sentientiq_core::wait`), so
     /// an idle or lightly loaded shard still wakes on every completion; a busy one returns to
     /// its reactor at most about once per window, and a completion waits up to this much
     /// longer. Unset: on, with [`DEFAULT_WAIT_GATHER_US`], where the kernel has min-wait, and
@@ -62,8 +62,8 @@ pub struct EdgeSection {
     /// refuses to start.
     #[serde(default)]
     pub wait_gather_us: Option<u32>,
-    /// Completions expected per window at which a shard starts gathering; it stops below half
-    /// as many. 0 gathers on every sleep.
+    /// Frames expected per window at which a shard starts gathering; it stops below half as
+    /// many. 0 gathers on every sleep.
     #[serde(default = "d_wait_gather_want")]
     pub wait_gather_want: u32,
     /// Sessions that left memory (idle or shed) remembered per shard: their durable seq (so a
@@ -182,13 +182,15 @@ pub const DEFAULT_WAIT_GATHER_US: u32 = 1_000;
 /// Longest window: it is added to the ack and detection latency of what arrives while a shard
 /// gathers, and the ack p99 goal is 25 ms (issue 20).
 pub const MAX_WAIT_GATHER_US: u32 = 10_000;
-/// Largest start threshold, in completions expected per window: a shard expecting that many
-/// is far past where gathering pays (the floor gained at about 12 per 1 000 µs window, issue 20's
-/// record); a larger value would only keep gathering off.
+/// Largest start threshold, in frames expected per window: a shard expecting that many is far
+/// past where gathering pays (the floor gained at about 6 frames, 12 completions, per 1 000 µs
+/// window, issue 20's record); a larger value would only keep gathering off.
 pub const MAX_WAIT_GATHER_WANT: u32 = 256;
-/// 4 per window: where the bare floor's adaptive rule was measured (bench/runs/2026-12-04-vm).
+/// 2 frames per window: the bare floor's adaptive rule was measured starting at 4 completions
+/// per window (bench/runs/2026-12-04-vm, "Continuation on a new machine"), and a WebSocket
+/// frame is two (its receive and its ack's send).
 fn d_wait_gather_want() -> u32 {
-    4
+    2
 }
 
 impl EdgeSection {

@@ -436,7 +436,7 @@ mod tests {
         }
         assert!(with("wait_gather_us = -1".into()).is_err(), "not negative");
         let d = Config::parse("[edge]\nid = \"e\"\nregion = \"r\"\n").expect("defaults");
-        assert_eq!((d.edge.wait_gather_us, d.edge.wait_gather_want), (None, 4));
+        assert_eq!((d.edge.wait_gather_us, d.edge.wait_gather_want), (None, 2));
     }
 
     #[test]

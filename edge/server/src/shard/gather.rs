@@ -2,17 +2,42 @@
 //! [`SleepPolicy`] (io_uring's min-wait, in `vendor/glommio`; vendor/README.md, change 5).
 //!
 //! A shard that sleeps until its first completion pays a wake-up and a reactor pass per
-//! socket read. While it is busy enough that several completions land within the window, it
-//! lets them gather instead; below half that rate it wakes on every completion again, so an
-//! idle or lightly loaded edge keeps its latency. The decision is the core's, fed the reactor's
-//! clock and its main ring's completions.
+//! socket read. While it is busy enough that several frames arrive within the window, it
+//! lets their completions gather instead; below half that rate it wakes on every completion
+//! again, so an idle or lightly loaded edge keeps its latency. The decision is the core's, fed
+//! the reactor's clock and the shard's frame count ([`watch`]).
+//!
+//! Frames, not the ring's completions: gathering lowers the completion count of the QUIC path
+//! (several datagrams per completion), and a rule fed that count switched on and off every
+//! period under QUIC traffic (bench/runs/2026-12-04-vm, "Nineteenth session").
 
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use glommio::SleepPolicy;
 use sentientiq_core::wait::WaitBatcher;
 
 use crate::config::edge::{DEFAULT_WAIT_GATHER_US, EdgeSection};
+use crate::telemetry::ShardMetrics;
+
+thread_local! {
+    /// The metrics of the shard this thread runs, whose frames its sleep policy counts.
+    static WATCHED: RefCell<Option<Arc<ShardMetrics>>> = const { RefCell::new(None) };
+}
+
+/// Gives this thread's sleep policy the shard's frame count: called by the shard at its start,
+/// on its executor's thread (glommio builds the policy before the shard exists, on another
+/// thread). Until then the policy counts no frames, so it does not start gathering.
+pub fn watch(metrics: Arc<ShardMetrics>) {
+    WATCHED.with(|w| *w.borrow_mut() = Some(metrics));
+}
+
+/// Frames the watched shard has taken so far, `None` before [`watch`].
+fn frames() -> Option<u64> {
+    WATCHED.with(|w| w.borrow().as_ref().map(|m| m.frames.load(Relaxed)))
+}
 
 /// The window and want the shards run with, from the config and whether the kernel has
 /// io_uring min-wait; `None`: the shards wake on every completion.
@@ -40,6 +65,8 @@ const LOG_EVERY_US: u64 = 10_000_000;
 pub struct Gather {
     batcher: WaitBatcher,
     origin: Instant,
+    /// The frame count at the last sleep (`None` before the shard is watched).
+    seen: Option<u64>,
     /// Switches since the last log line, and when that line was written.
     switches: u64,
     logged_us: Option<u64>,
@@ -50,6 +77,7 @@ impl Gather {
         Gather {
             batcher: WaitBatcher::new(window_us, want),
             origin: Instant::now(),
+            seen: None,
             switches: 0,
             logged_us: None,
         }
@@ -57,13 +85,21 @@ impl Gather {
 }
 
 impl SleepPolicy for Gather {
-    fn min_wait_us(&mut self, now: Instant, completions: u64) -> u32 {
+    fn min_wait_us(&mut self, now: Instant, _completions: u64) -> u32 {
         let us = u64::try_from(now.saturating_duration_since(self.origin).as_micros())
             .unwrap_or(u64::MAX);
+        let frames = frames();
+        // The first count seen is where counting starts (frames replayed before it are not
+        // arrivals).
+        let arrived = match (self.seen, frames) {
+            (Some(seen), Some(now)) => now.saturating_sub(seen),
+            _ => 0,
+        };
+        self.seen = frames.or(self.seen);
         let was = self.batcher.gathering();
         let next = self
             .batcher
-            .after_wait(us, usize::try_from(completions).unwrap_or(usize::MAX));
+            .after_wait(us, usize::try_from(arrived).unwrap_or(usize::MAX));
         if was != self.batcher.gathering()
             && let Some(switches) = self.switched(us)
         {
@@ -108,7 +144,7 @@ mod tests {
     fn unset_gathers_where_the_kernel_can_and_set_insists() {
         assert_eq!(
             window(&edge(""), true),
-            Ok(Some((DEFAULT_WAIT_GATHER_US, 4)))
+            Ok(Some((DEFAULT_WAIT_GATHER_US, 2)))
         );
         assert_eq!(window(&edge(""), false), Ok(None));
         assert_eq!(window(&edge("wait_gather_us = 0"), true), Ok(None));
@@ -133,16 +169,66 @@ mod tests {
         assert_eq!(g.switched(5 + 2 * LOG_EVERY_US + 1), Some(2));
     }
 
+    /// A policy on this test's thread watching a fresh shard's metrics (each test runs on a
+    /// thread of its own), and a clock from its origin.
+    fn watched() -> (Gather, Arc<ShardMetrics>, impl Fn(u64) -> Instant) {
+        let m = Arc::new(ShardMetrics::default());
+        watch(m.clone());
+        let g = Gather::new(1_000, 4);
+        let t0 = g.origin;
+        (g, m, move |us| t0 + std::time::Duration::from_micros(us))
+    }
+
     #[test]
     fn the_policy_gathers_once_a_period_is_busy_and_stops_when_idle() {
+        let (mut g, m, at) = watched();
+        assert_eq!(g.min_wait_us(at(0), 0), 0);
+        // 1 000 frames in the first 100 ms period: 10 per window.
+        m.frames.fetch_add(500, Relaxed);
+        assert_eq!(g.min_wait_us(at(50_000), 0), 0, "decided per period");
+        m.frames.fetch_add(500, Relaxed);
+        assert_eq!(g.min_wait_us(at(100_000), 0), 1_000);
+        // Ten seconds without a frame: the next sleep wakes on the first completion.
+        m.frames.fetch_add(1, Relaxed);
+        assert_eq!(g.min_wait_us(at(10_100_000), 0), 0);
+    }
+
+    /// The rule counts frames, not completions: what gathering does to the completion count
+    /// (QUIC reads several datagrams per completion) cannot switch it, which is what made it
+    /// flap every period under QUIC traffic.
+    #[test]
+    fn completions_neither_start_nor_stop_gathering_frames_do() {
+        let (mut g, m, at) = watched();
+        g.min_wait_us(at(0), 0);
+        // A million completions and no frame: no gathering.
+        assert_eq!(g.min_wait_us(at(100_000), 1_000_000), 0);
+        // 600 frames a period (6 per window, `ws-10k`'s rate per shard) with few completions,
+        // as when gathering merges reads: it starts, and holds period after period.
+        for p in 2..12 {
+            m.frames.fetch_add(600, Relaxed);
+            assert_eq!(g.min_wait_us(at(p * 100_000), 1), 1_000, "period {p}");
+        }
+        assert!(g.batcher.gathering());
+    }
+
+    #[test]
+    fn frames_before_the_first_sleep_that_sees_them_are_not_counted() {
+        let m = Arc::new(ShardMetrics::default());
+        // Frames replayed from the spool before the shard was watched.
+        m.frames.fetch_add(1_000_000, Relaxed);
         let mut g = Gather::new(1_000, 4);
         let t0 = g.origin;
-        let at = |us: u64| t0 + std::time::Duration::from_micros(us);
-        assert_eq!(g.min_wait_us(at(0), 0), 0);
-        // 1 000 completions in the first 100 ms period: 10 per window.
-        assert_eq!(g.min_wait_us(at(50_000), 500), 0, "decided per period");
-        assert_eq!(g.min_wait_us(at(100_000), 500), 1_000);
-        // Ten seconds without a completion: the next sleep wakes on the first.
-        assert_eq!(g.min_wait_us(at(10_100_000), 1), 0);
+        let at = |us| t0 + std::time::Duration::from_micros(us);
+        // Unwatched: nothing counted, however many completions.
+        assert_eq!(g.min_wait_us(at(0), 5_000), 0);
+        assert_eq!(g.seen, None);
+        watch(m.clone());
+        assert_eq!(
+            g.min_wait_us(at(100_000), 0),
+            0,
+            "the replayed frames are not arrivals"
+        );
+        m.frames.fetch_add(500, Relaxed);
+        assert_eq!(g.min_wait_us(at(200_000), 0), 1_000, "new ones are");
     }
 }
