@@ -414,10 +414,9 @@ async fn shard_main(
         .ok()
         .and_then(|mut v| v.get_mut(id).and_then(Option::take))
         .unwrap_or_default();
-    if let Some(m) = node.metrics.get(id) {
-        shard::gather::watch(m.clone());
-    }
     let shard = Rc::new(RefCell::new(Shard::new(id, node.clone(), next_lsn[id])));
+    // This thread's sleep policy counts the frames its shard handles.
+    shard::gather::watch(shard.borrow().metrics().clone());
     let replayed = shard.borrow_mut().replay(mine);
     let my_floors = floors
         .lock()

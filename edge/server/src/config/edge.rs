@@ -177,9 +177,9 @@ fn d_ring_depth() -> usize {
     4096
 }
 /// The window the bare floor and the edge were measured with (bench/runs/2026-12-04-vm,
-/// "Batched waits" and "Nineteenth session"; 2 000 µs saved nothing more at `ws-10k`, and 500 µs
-/// about half as much at `ws-10k` and `quic-10k-mux`, with the ack p50 1–3 ms earlier,
-/// "Twentieth session").
+/// "Batched waits" and "Nineteenth session"; 2 000 µs saved nothing more at `ws-10k`; 500 µs
+/// saved about half as much at `quic-10k-mux`, with the ack p50 2–3 ms earlier, and was not
+/// resolved at `ws-10k`, "Twentieth session").
 pub const DEFAULT_WAIT_GATHER_US: u32 = 1_000;
 /// Longest window: it is added to the ack and detection latency of what arrives while a shard
 /// gathers, and the ack p99 goal is 25 ms (issue 20).

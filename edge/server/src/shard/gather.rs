@@ -5,11 +5,18 @@
 //! socket read. While it is busy enough that several frames arrive within the window, it
 //! lets their completions gather instead; below half that rate it wakes on every completion
 //! again, so an idle or lightly loaded edge keeps its latency. The decision is the core's, fed
-//! the reactor's clock and the shard's frame count ([`watch`]).
+//! the reactor's clock and the frames handed to the shard's pipeline ([`watch`]).
 //!
 //! Frames, not the ring's completions: gathering lowers the completion count of the QUIC path
 //! (several datagrams per completion), and a rule fed that count switched on and off every
-//! period under QUIC traffic (bench/runs/2026-12-04-vm, "Nineteenth session").
+//! period under QUIC traffic (bench/runs/2026-12-04-vm, "Nineteenth session"; with frames, 4
+//! switches a run, "Twentieth session"). Every frame handed over counts, whatever became of it,
+//! so a shard refusing frames (rate limits, a full spool) does not stop gathering while busy.
+//! Frames are counted on the shard that owns their session, not on the one whose socket read
+//! them: a frame that crossed the mesh (a beacon's, a QUIC datagram that reached the other
+//! shard's socket; half of them at `quic-10k-mux`) counts on its owner, which woke for the
+//! mesh's message. On the bench's two shards the traffic is symmetric and this evens out; a
+//! shard that mostly forwards would gather later than its reads alone would say.
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -23,7 +30,7 @@ use crate::config::edge::{DEFAULT_WAIT_GATHER_US, EdgeSection};
 use crate::telemetry::ShardMetrics;
 
 thread_local! {
-    /// The metrics of the shard this thread runs, whose frames its sleep policy counts.
+    /// The metrics of the shard this thread runs, whose handled frames its sleep policy counts.
     static WATCHED: RefCell<Option<Arc<ShardMetrics>>> = const { RefCell::new(None) };
 }
 
@@ -34,9 +41,9 @@ pub fn watch(metrics: Arc<ShardMetrics>) {
     WATCHED.with(|w| *w.borrow_mut() = Some(metrics));
 }
 
-/// Frames the watched shard has taken so far, `None` before [`watch`].
+/// Frames handed to the watched shard's pipeline so far, `None` before [`watch`].
 fn frames() -> Option<u64> {
-    WATCHED.with(|w| w.borrow().as_ref().map(|m| m.frames.load(Relaxed)))
+    WATCHED.with(|w| w.borrow().as_ref().map(|m| m.handled.load(Relaxed)))
 }
 
 /// The window and want the shards run with, from the config and whether the kernel has
@@ -55,9 +62,8 @@ pub fn window(edge: &EdgeSection, supported: bool) -> Result<Option<(u32, u32)>,
 }
 
 /// Least time between two log lines about a shard's switches: where a shard's rate sits at the
-/// threshold, or gathering itself lowers the count (QUIC reads several datagrams per completion:
-/// `mixed-10k` and `quic-10k-mux` switched every period, bench/runs/2026-12-04-vm), it switches
-/// up to ten times a second.
+/// threshold it may switch up to ten times a second (the rule counting completions did, under
+/// QUIC: bench/runs/2026-12-04-vm, "Nineteenth session").
 const LOG_EVERY_US: u64 = 10_000_000;
 
 /// One shard's policy.
@@ -89,8 +95,8 @@ impl SleepPolicy for Gather {
         let us = u64::try_from(now.saturating_duration_since(self.origin).as_micros())
             .unwrap_or(u64::MAX);
         let frames = frames();
-        // The first count seen is where counting starts (frames replayed before it are not
-        // arrivals).
+        // The first count seen is where counting starts: frames handled between `watch` and
+        // this thread's first sleep are not counted.
         let arrived = match (self.seen, frames) {
             (Some(seen), Some(now)) => now.saturating_sub(seen),
             _ => 0,
@@ -184,13 +190,26 @@ mod tests {
         let (mut g, m, at) = watched();
         assert_eq!(g.min_wait_us(at(0), 0), 0);
         // 1 000 frames in the first 100 ms period: 10 per window.
-        m.frames.fetch_add(500, Relaxed);
+        m.handled.fetch_add(500, Relaxed);
         assert_eq!(g.min_wait_us(at(50_000), 0), 0, "decided per period");
-        m.frames.fetch_add(500, Relaxed);
+        m.handled.fetch_add(500, Relaxed);
         assert_eq!(g.min_wait_us(at(100_000), 0), 1_000);
         // Ten seconds without a frame: the next sleep wakes on the first completion.
-        m.frames.fetch_add(1, Relaxed);
+        m.handled.fetch_add(1, Relaxed);
         assert_eq!(g.min_wait_us(at(10_100_000), 0), 0);
+    }
+
+    /// Each handled frame is one arrival: at a 1 000 µs window and a want of 4, 400 frames in a
+    /// 100 ms period is 4 per window (cap), 399 is below it.
+    #[test]
+    fn one_handled_frame_is_one_arrival_at_cap_minus_one_cap_and_cap_plus_one() {
+        for (n, gathers) in [(399, false), (400, true), (401, true)] {
+            let (mut g, m, at) = watched();
+            g.min_wait_us(at(0), 0);
+            m.handled.fetch_add(n, Relaxed);
+            let next = g.min_wait_us(at(100_000), 0);
+            assert_eq!(next == 1_000, gathers, "{n} frames");
+        }
     }
 
     /// The rule counts frames, not completions: what gathering does to the completion count
@@ -205,7 +224,7 @@ mod tests {
         // 600 frames a period (6 per window, `ws-10k`'s rate per shard) with few completions,
         // as when gathering merges reads: it starts, and holds period after period.
         for p in 2..12 {
-            m.frames.fetch_add(600, Relaxed);
+            m.handled.fetch_add(600, Relaxed);
             assert_eq!(g.min_wait_us(at(p * 100_000), 1), 1_000, "period {p}");
         }
         assert!(g.batcher.gathering());
@@ -214,8 +233,8 @@ mod tests {
     #[test]
     fn frames_before_the_first_sleep_that_sees_them_are_not_counted() {
         let m = Arc::new(ShardMetrics::default());
-        // Frames replayed from the spool before the shard was watched.
-        m.frames.fetch_add(1_000_000, Relaxed);
+        // Frames the shard handled before its policy first saw the count.
+        m.handled.fetch_add(1_000_000, Relaxed);
         let mut g = Gather::new(1_000, 4);
         let t0 = g.origin;
         let at = |us| t0 + std::time::Duration::from_micros(us);
@@ -223,12 +242,8 @@ mod tests {
         assert_eq!(g.min_wait_us(at(0), 5_000), 0);
         assert_eq!(g.seen, None);
         watch(m.clone());
-        assert_eq!(
-            g.min_wait_us(at(100_000), 0),
-            0,
-            "the replayed frames are not arrivals"
-        );
-        m.frames.fetch_add(500, Relaxed);
+        assert_eq!(g.min_wait_us(at(100_000), 0), 0, "those are not arrivals");
+        m.handled.fetch_add(500, Relaxed);
         assert_eq!(g.min_wait_us(at(200_000), 0), 1_000, "new ones are");
     }
 }

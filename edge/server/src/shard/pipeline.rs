@@ -447,6 +447,7 @@ impl Pipeline {
 
     /// The owner's handling of one frame.
     pub fn handle(&mut self, env: &Env<'_>, inb: Inbound, fx: &mut Vec<Effect>) {
+        ShardMetrics::inc(&self.metrics.handled);
         let now = env.now_ms;
         self.grow(env.tenants.len());
         let tenant = env.tenants.get(inb.tenant as usize);

@@ -53,6 +53,9 @@ pub struct ShardMetrics {
     pub connections: AtomicU64,
     pub connections_total: AtomicU64,
     pub frames: AtomicU64,
+    /// Frames handed to this shard's pipeline, whatever became of them (accepted, a duplicate,
+    /// refused): the work its sleep policy measures (`shard/gather.rs`). Not exported.
+    pub handled: AtomicU64,
     pub samples: AtomicU64,
     pub bytes: AtomicU64,
     pub detections: [AtomicU64; 5],

@@ -304,6 +304,30 @@ fn over_the_frame_rate_a_frame_is_refused_not_acked_and_a_retry_later_is_accepte
     assert_eq!(frame_records(&records), vec![4]);
 }
 
+/// What the shard's sleep policy counts (`shard/gather.rs`): every frame handed to the
+/// pipeline, so a shard refusing frames (rate limits, a full spool) still counts its work.
+#[test]
+fn every_frame_handed_to_the_pipeline_is_counted_whatever_became_of_it() {
+    let mut h = Harness::new(|t| {
+        t.limits.frames_per_sec = Some(10);
+        t.limits.frame_burst = Some(1);
+    });
+    h.hello(1, "s_pipeline_work_001");
+    assert!(errs(&h.send(1, "s_pipeline_work_001", moves(1, 1))).is_empty());
+    let fx = h.send(1, "s_pipeline_work_001", moves(2, 1));
+    assert_eq!(errs(&fx), vec![(ErrorCode::RateLimited, false)]);
+    h.commit();
+    h.send(1, "s_pipeline_work_001", moves(1, 1));
+    let m = h.p.metrics();
+    assert_eq!(m.duplicates.load(Ordering::Relaxed), 1);
+    assert_eq!(m.frames.load(Ordering::Relaxed), 1, "one accepted");
+    assert_eq!(
+        m.handled.load(Ordering::Relaxed),
+        4,
+        "the hello, the accepted, the refused and the duplicate"
+    );
+}
+
 #[test]
 fn at_the_session_cap_newcomers_are_refused_unless_they_are_worth_more() {
     let mut h = Harness::new(|t| t.limits.max_sessions_per_shard = Some(2));
