@@ -259,6 +259,17 @@ fn an_idle_executor_stops_waking_up() -> Result<()> {
     Ok(())
 }
 
+/// A sleep policy's precondition: an executor with one fails to start without io_uring
+/// min-wait, and these tests say why instead.
+fn needs_min_wait() -> Result<()> {
+    if !glommio::sleep_policy_supported() {
+        bail!(
+            "this kernel's io_uring has no min-wait (Linux 6.12): a sleep policy cannot be tested here"
+        );
+    }
+    Ok(())
+}
+
 /// A policy that always gathers for its window (µs) and adds up the completions it is told of.
 #[derive(Debug)]
 struct AlwaysGather(u32, std::sync::Arc<std::sync::atomic::AtomicU64>);
@@ -282,11 +293,7 @@ fn a_sleep_policy_lets_completions_gather() -> Result<()> {
     const BYTES: usize = 100;
     const MAX_WAKEUPS: u64 = 40;
     const WINDOW_US: u32 = 50_000;
-    if !glommio::sleep_policy_supported() {
-        bail!(
-            "this kernel's io_uring has no min-wait (Linux 6.12): a sleep policy cannot be tested here"
-        );
-    }
+    needs_min_wait()?;
     let told = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let policy = AlwaysGather(WINDOW_US, told.clone());
     let (addr_tx, addr_rx) = mpsc::channel::<std::net::SocketAddr>();
@@ -346,6 +353,7 @@ fn an_idle_executor_that_gathers_still_sleeps_until_its_first_completion() -> Re
     const WINDOW_US: u32 = 5_000;
     const IDLE: Duration = Duration::from_millis(400);
     const MAX_WAKEUPS: u64 = 10;
+    needs_min_wait()?;
     let told = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
     let wakeups = wakeups_while_idle(
         LocalExecutorBuilder::new(Placement::Unbound)
@@ -368,11 +376,7 @@ fn a_gathering_executor_wakes_for_completions_that_io_uring_workers_post() -> Re
     // empty, and must still wake the executor: a wait that went on for more completions after
     // an empty window would not be woken by it, and the watchdog fails the test.
     const SYNCS: u64 = 20;
-    if !glommio::sleep_policy_supported() {
-        bail!(
-            "this kernel's io_uring has no min-wait (Linux 6.12): a sleep policy cannot be tested here"
-        );
-    }
+    needs_min_wait()?;
     // On the target's disk, not a tmpfs, so each fdatasync has something to write.
     let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR"))?;
     let path = dir.path().join("synced");

@@ -14,8 +14,9 @@ use std::time::Instant;
 /// idle executor still sleeps until its first completion; a busy one returns
 /// to the reactor at most about once per N µs, and what a pass of the reactor
 /// costs is shared by the completions it finds (completions that the kernel
-/// delivers as task work may still wake the thread inside the kernel). The price is latency: a completion (a socket read, a
-/// timer, a message from another executor) waits up to N µs longer.
+/// delivers as task work may still wake the thread inside the kernel). The
+/// price is latency: a completion (a socket read, a timer, a message from
+/// another executor) waits up to N µs longer.
 ///
 /// Set one with [`LocalExecutorBuilder::sleep_policy`] or
 /// [`LocalExecutorPoolBuilder::sleep_policy`]. It runs on the executor's
