@@ -1,3 +1,6 @@
+/* A paced loop of synchronous spool-like writes (bench/runs/2026-12-04-vm, "Twenty-first session").
+ * Its own printed CPU figure is read from /proc/stat ticks and is NOT used: the record takes CPU
+ * from run.sh + calc.sh (perf sampling of the whole machine); from this program only wall time. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>

@@ -150,6 +150,14 @@ impl Harness {
         }
     }
 
+    /// A harness whose tenant allows `per_sec` frames a second per session, `burst` at once.
+    fn rate_limited(per_sec: u32, burst: u32) -> Harness {
+        Harness::new(|t| {
+            t.limits.frames_per_sec = Some(per_sec);
+            t.limits.frame_burst = Some(burst);
+        })
+    }
+
     /// One frame from connection `conn` for `sid`.
     fn send(&mut self, conn: u64, sid: &str, frame: ClientFrame) -> Vec<Effect> {
         let raw = sentientiq_proto::client_to_vec(&frame);
@@ -278,10 +286,7 @@ fn acks_are_cumulative_per_connection_and_session() {
 
 #[test]
 fn over_the_frame_rate_a_frame_is_refused_not_acked_and_a_retry_later_is_accepted() {
-    let mut h = Harness::new(|t| {
-        t.limits.frames_per_sec = Some(10);
-        t.limits.frame_burst = Some(3);
-    });
+    let mut h = Harness::rate_limited(10, 3);
     h.hello(1, "s_pipeline_rate_001");
     // cap − 1, cap: accepted; cap + 1: refused with the wait until the next token.
     for seq in 1..=3 {
@@ -308,10 +313,7 @@ fn over_the_frame_rate_a_frame_is_refused_not_acked_and_a_retry_later_is_accepte
 /// pipeline, so a shard refusing frames (rate limits, a full spool) still counts its work.
 #[test]
 fn every_frame_handed_to_the_pipeline_is_counted_whatever_became_of_it() {
-    let mut h = Harness::new(|t| {
-        t.limits.frames_per_sec = Some(10);
-        t.limits.frame_burst = Some(1);
-    });
+    let mut h = Harness::rate_limited(10, 1);
     h.hello(1, "s_pipeline_work_001");
     assert!(errs(&h.send(1, "s_pipeline_work_001", moves(1, 1))).is_empty());
     let fx = h.send(1, "s_pipeline_work_001", moves(2, 1));
@@ -548,10 +550,7 @@ fn replay_rebuilds_dedup_and_the_durable_seq_without_effects() {
 /// so it forgot frames that were never stored. An ack may only cover a durable prefix.
 #[test]
 fn regression_an_ack_never_covers_a_rate_limited_frame() {
-    let mut h = Harness::new(|t| {
-        t.limits.frames_per_sec = Some(10);
-        t.limits.frame_burst = Some(2);
-    });
+    let mut h = Harness::rate_limited(10, 2);
     h.hello(1, "s_regress_rate_0001");
     let mut refused = Vec::new();
     for seq in 1..=6 {
@@ -774,10 +773,7 @@ mod model {
     const SID: &str = "s_model_session_0001";
 
     fn edge() -> Harness {
-        Harness::new(|t| {
-            t.limits.frames_per_sec = Some(5);
-            t.limits.frame_burst = Some(3);
-        })
+        Harness::rate_limited(5, 3)
     }
 
     proptest! {
