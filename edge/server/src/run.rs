@@ -284,9 +284,10 @@ pub fn run(cfg: Config) -> Result<()> {
     let mut pool = LocalExecutorPoolBuilder::new(placement)
         .io_memory(cfg.edge.io_memory_bytes)
         .ring_depth(cfg.edge.ring_depth);
-    let supported = glommio::sleep_policy_supported();
-    match shard::gather::window(&cfg.edge, supported).map_err(anyhow::Error::msg)? {
-        Some((window_us, want)) => {
+    match shard::gather::window(&cfg.edge, glommio::sleep_policy_supported())
+        .map_err(anyhow::Error::msg)?
+    {
+        shard::gather::Sleeps::Gather { window_us, want } => {
             tracing::info!(
                 window_us,
                 want,
@@ -296,10 +297,10 @@ pub fn run(cfg: Config) -> Result<()> {
                 Box::new(shard::gather::Gather::new(window_us, want))
             }));
         }
-        None if !supported && cfg.edge.wait_gather_us.is_none() => tracing::warn!(
+        shard::gather::Sleeps::NoMinWait => tracing::warn!(
             "this kernel's io_uring has no min-wait (Linux 6.12): shards wake on every completion"
         ),
-        None => {}
+        shard::gather::Sleeps::Off => {}
     }
     let handles = pool
         .on_all_shards(move || {

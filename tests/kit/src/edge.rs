@@ -34,6 +34,14 @@ pub fn example_config(port: u16, shards: usize, dir: &Path) -> String {
         )
 }
 
+/// `config` with `FROM => TO` replacements joined by ` && ` (or none).
+fn replacing(config: String, edits: &str) -> String {
+    edits
+        .split(" && ")
+        .filter_map(|e| e.split_once(" => "))
+        .fold(config, |c, (from, to)| c.replace(from, to))
+}
+
 /// An edge process. Killed (SIGKILL) when dropped; its log is printed if a test panics.
 #[derive(Debug)]
 pub struct Edge {
@@ -49,18 +57,23 @@ pub struct Edge {
 impl Edge {
     /// An edge whose config is `config(dir, port)`, started and ready.
     pub fn launch(config: impl FnOnce(&Path, u16) -> String, env: Vec<(String, String)>) -> Edge {
+        let mut e = Edge::unstarted(config, env);
+        e.spawn();
+        e
+    }
+
+    /// An edge whose config is `config(dir, port)`, not started yet.
+    fn unstarted(config: impl FnOnce(&Path, u16) -> String, env: Vec<(String, String)>) -> Edge {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let config = config(dir.path(), port);
-        let mut e = Edge {
+        Edge {
             dir,
             port,
             config,
             env,
             proc: None,
-        };
-        e.spawn();
-        e
+        }
     }
 
     /// The example config with `shards` shards and `extra` appended.
@@ -92,12 +105,26 @@ impl Edge {
 
     /// The example config with `FROM => TO` replacements joined by ` && ` (or none).
     pub fn start_replacing(shards: usize, edits: &str) -> Edge {
-        Edge::start_edited(shards, |c| {
-            edits
-                .split(" && ")
-                .filter_map(|e| e.split_once(" => "))
-                .fold(c, |c, (from, to)| c.replace(from, to))
-        })
+        Edge::start_edited(shards, |c| replacing(c, edits))
+    }
+
+    /// [`Edge::start_replacing`] for edits that make the shards gather their wake-ups
+    /// (`edge.wait_gather_us`), which needs io_uring min-wait (Linux 6.12). On a kernel
+    /// without it the edge must refuse such a config and say why: that is checked, the test is
+    /// reported skipped, and `None` returned.
+    pub fn start_gathering(shards: usize, edits: &str) -> Option<Edge> {
+        let mut e = Edge::unstarted(
+            |dir, port| replacing(example_config(port, shards, dir), edits),
+            Vec::new(),
+        );
+        match e.try_spawn() {
+            Ok(()) => Some(e),
+            Err(early) if early.contains("needs io_uring min-wait") => {
+                eprintln!("skipped: the edge refuses to gather without io_uring min-wait: {early}");
+                None
+            }
+            Err(early) => panic!("{early}"),
+        }
     }
 
     /// An edge of `region` following `plane` (no tenants of its own; 2 shards; lake segments
@@ -145,6 +172,13 @@ impl Edge {
 
     /// Starts the process with the current config and waits for `/readyz`.
     pub fn spawn(&mut self) {
+        if let Err(early) = self.try_spawn() {
+            panic!("{early}");
+        }
+    }
+
+    /// The same, returning how the edge exited (and its log) if it exited before it was ready.
+    pub fn try_spawn(&mut self) -> Result<(), String> {
         let path = self.dir.path().join("edge.toml");
         std::fs::write(&path, &self.config).expect("write config");
         let mut p = Proc::spawn(
@@ -154,13 +188,21 @@ impl Edge {
             &self.env,
         );
         let port = self.port;
+        let mut early = None;
         wait_for("the edge is ready", Duration::from_secs(30), || {
             if let Some(st) = p.exited() {
-                panic!("edge exited early ({st}): {}", p.log());
+                early = Some(format!("edge exited early ({st}): {}", p.log()));
+                return true;
             }
             net::http(port, "/readyz").is_some_and(|(s, _)| s == 200)
         });
-        self.proc = Some(p);
+        match early {
+            Some(early) => Err(early),
+            None => {
+                self.proc = Some(p);
+                Ok(())
+            }
+        }
     }
 
     /// Starts the process without waiting for it to be ready (it may be meant to fail).

@@ -46,18 +46,36 @@ fn frames() -> Option<u64> {
     WATCHED.with(|w| w.borrow().as_ref().map(|m| m.handled.load(Relaxed)))
 }
 
-/// The window and want the shards run with, from the config and whether the kernel has
-/// io_uring min-wait; `None`: the shards wake on every completion.
-pub fn window(edge: &EdgeSection, supported: bool) -> Result<Option<(u32, u32)>, String> {
+/// How the shards sleep, from the config and whether the kernel has io_uring min-wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sleeps {
+    /// Busy shards gather completions for `window_us` while they expect `want` frames in it.
+    Gather { window_us: u32, want: u32 },
+    /// Gathering is configured off (`wait_gather_us = 0`): every completion wakes a shard.
+    Off,
+    /// Gathering was left to the default, and this kernel cannot (no min-wait before Linux
+    /// 6.12): every completion wakes a shard, which the operator is told once at start.
+    NoMinWait,
+}
+
+/// How the shards sleep: a gathering configured explicitly on a kernel without min-wait is an
+/// error (the config asks for what cannot be done), a default one is [`Sleeps::NoMinWait`].
+pub fn window(edge: &EdgeSection, supported: bool) -> Result<Sleeps, String> {
     match edge.wait_gather_us {
-        Some(0) => Ok(None),
-        Some(us) if supported => Ok(Some((us, edge.wait_gather_want))),
+        Some(0) => Ok(Sleeps::Off),
+        Some(us) if supported => Ok(Sleeps::Gather {
+            window_us: us,
+            want: edge.wait_gather_want,
+        }),
         Some(us) => Err(format!(
             "edge.wait_gather_us = {us} needs io_uring min-wait (IORING_FEAT_MIN_TIMEOUT, Linux \
              6.12), which this kernel does not have: set it to 0 or remove it"
         )),
-        None if supported => Ok(Some((DEFAULT_WAIT_GATHER_US, edge.wait_gather_want))),
-        None => Ok(None),
+        None if supported => Ok(Sleeps::Gather {
+            window_us: DEFAULT_WAIT_GATHER_US,
+            want: edge.wait_gather_want,
+        }),
+        None => Ok(Sleeps::NoMinWait),
     }
 }
 
@@ -148,16 +166,14 @@ mod tests {
 
     #[test]
     fn unset_gathers_where_the_kernel_can_and_set_insists() {
-        assert_eq!(
-            window(&edge(""), true),
-            Ok(Some((DEFAULT_WAIT_GATHER_US, 2)))
-        );
-        assert_eq!(window(&edge(""), false), Ok(None));
-        assert_eq!(window(&edge("wait_gather_us = 0"), true), Ok(None));
-        assert_eq!(window(&edge("wait_gather_us = 0"), false), Ok(None));
+        let gather = |window_us, want| Ok(Sleeps::Gather { window_us, want });
+        assert_eq!(window(&edge(""), true), gather(DEFAULT_WAIT_GATHER_US, 2));
+        assert_eq!(window(&edge(""), false), Ok(Sleeps::NoMinWait));
+        assert_eq!(window(&edge("wait_gather_us = 0"), true), Ok(Sleeps::Off));
+        assert_eq!(window(&edge("wait_gather_us = 0"), false), Ok(Sleeps::Off));
         assert_eq!(
             window(&edge("wait_gather_us = 500\nwait_gather_want = 2"), true),
-            Ok(Some((500, 2)))
+            gather(500, 2)
         );
         let e = window(&edge("wait_gather_us = 500"), false).expect_err("old kernel");
         assert!(e.contains("edge.wait_gather_us = 500"), "{e}");
