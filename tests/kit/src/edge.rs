@@ -108,19 +108,23 @@ impl Edge {
         Edge::start_edited(shards, |c| replacing(c, edits))
     }
 
-    /// [`Edge::start_replacing`] for edits that make the shards gather their wake-ups
-    /// (`edge.wait_gather_us`), which needs io_uring min-wait (Linux 6.12). On a kernel
-    /// without it the edge must refuse such a config and say why: that is checked, the test is
-    /// reported skipped, and `None` returned.
-    pub fn start_gathering(shards: usize, edits: &str) -> Option<Edge> {
+    /// [`Edge::start_replacing`] for edits that set `edge.wait_gather_us` (the shards gather
+    /// their wake-ups), which needs io_uring min-wait (Linux 6.12). On a kernel without it the
+    /// edge must refuse such a config at start, naming the setting and the reason: that is
+    /// checked (and that the kernel is indeed older than 6.12), `test` is reported skipped on
+    /// stderr (shown with `--show-output`), and `None` returned.
+    pub fn start_gathering(test: &str, shards: usize, edits: &str) -> Option<Edge> {
         let mut e = Edge::unstarted(
             |dir, port| replacing(example_config(port, shards, dir), edits),
             Vec::new(),
         );
         match e.try_spawn() {
             Ok(()) => Some(e),
-            Err(early) if early.contains("needs io_uring min-wait") => {
-                eprintln!("skipped: the edge refuses to gather without io_uring min-wait: {early}");
+            Err(early)
+                if early.contains("edge.wait_gather_us = ")
+                    && early.contains("needs io_uring min-wait") =>
+            {
+                crate::kernel::refused_for_min_wait(test, &early);
                 None
             }
             Err(early) => panic!("{early}"),

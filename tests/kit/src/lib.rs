@@ -10,6 +10,7 @@ pub mod bins;
 pub mod drive;
 pub mod edge;
 pub mod frames;
+pub mod kernel;
 pub mod lake;
 pub mod net;
 pub mod plane;

@@ -159,6 +159,7 @@ fn a_websocket_is_served_by_the_shard_that_owns_its_session() {
 #[test]
 fn shards_whose_sleeps_always_gather_still_ack_detect_and_hand_over() {
     let Some(edge) = Edge::start_gathering(
+        "shards_whose_sleeps_always_gather_still_ack_detect_and_hand_over",
         2,
         "# wait_gather_us = 1000 => wait_gather_us = 5000 && \
          wait_gather_want = 2 => wait_gather_want = 0",
@@ -209,6 +210,7 @@ fn shards_whose_sleeps_always_gather_still_ack_detect_and_hand_over() {
 #[test]
 fn a_shard_starts_gathering_when_its_frames_arrive_faster_than_its_want() {
     let Some(edge) = Edge::start_gathering(
+        "a_shard_starts_gathering_when_its_frames_arrive_faster_than_its_want",
         1,
         "# wait_gather_us = 1000 => wait_gather_us = 10000 && \
          wait_gather_want = 2 => wait_gather_want = 3",
