@@ -217,22 +217,42 @@ async fn read_first(stream: &mut TcpStream, mut buf: Vec<u8>, until: Instant, ma
     }
 }
 
-async fn close(ws: &mut Ws, code: u16, reason: &str) {
-    let _ = ws
-        .close(Some(CloseFrame {
-            code: CloseCode::from(code),
-            reason: reason.to_string().into(),
-        }))
-        .await;
+/// Closes with `code`, giving up (the connection is dropped without its close handshake) when
+/// the client does not take the close frame within `within`: a client that does not read must
+/// not hold its connection, and the task serving it, for as long as it likes.
+async fn close(ws: &mut Ws, code: u16, reason: &str, within: Duration) {
+    let frame = CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason.to_string().into(),
+    };
+    futures_lite::future::or(
+        async {
+            let _ = ws.close(Some(frame)).await;
+        },
+        glommio::timer::sleep(within),
+    )
+    .await;
 }
 
-/// Sends a fatal `err` and closes with the code PROTOCOL.md §6 gives it.
-async fn refuse(ws: &mut Ws, m: &ShardMetrics, code: ErrorCode, msg: &str) {
+/// Sends a fatal `err` and closes with the code PROTOCOL.md §6 gives it, each step bounded by
+/// `within` as [`close`] is.
+async fn refuse(ws: &mut Ws, m: &ShardMetrics, code: ErrorCode, msg: &str, within: Duration) {
     m.error(code);
-    let _ = ws
-        .send(Message::Binary(err_frame(code, msg, true).into()))
-        .await;
-    close(ws, code.ws_close_code(), code.as_str()).await;
+    let sent = futures_lite::future::or(
+        async {
+            ws.send(Message::Binary(err_frame(code, msg, true).into()))
+                .await
+                .is_ok()
+        },
+        async {
+            glommio::timer::sleep(within).await;
+            false
+        },
+    )
+    .await;
+    if sent {
+        close(ws, code.ws_close_code(), code.as_str(), within).await;
+    }
 }
 
 /// A WebSocket session: upgrade, `hello`, then frames in and acks, detections and
@@ -268,6 +288,7 @@ pub async fn serve(shard: ShardRef, mut stream: TcpStream, req: Request) {
     let origin = req.header("origin").map(str::to_string);
     let until = Instant::now() + Duration::from_millis(node.edge.header_timeout_ms);
     let cfg = ws_config(&node);
+    let write_timeout = Duration::from_millis(node.edge.write_timeout_ms);
 
     // The first message must be `hello`. The edge reads it itself while the socket is still
     // its own to give away: once the hello names the session, the connection goes to the
@@ -277,14 +298,14 @@ pub async fn serve(shard: ShardRef, mut stream: TcpStream, req: Request) {
         First::Binary(payload, rest) => (Start::Raw(stream, rest), payload),
         First::Other(read) => {
             let mut ws = ws_over(stream, read, cfg).await;
-            match first_by_library(&mut ws, &m, until).await {
+            match first_by_library(&mut ws, &m, until, write_timeout).await {
                 Some(b) => (Start::Ws(ws), b),
                 None => return,
             }
         }
         First::Late(read) => {
             let mut ws = ws_over(stream, read, cfg).await;
-            return close(&mut ws, 1008, "no hello in time").await;
+            return close(&mut ws, 1008, "no hello in time", write_timeout).await;
         }
         First::Gone => return,
     };
@@ -297,12 +318,13 @@ pub async fn serve(shard: ShardRef, mut stream: TcpStream, req: Request) {
                 &m,
                 ErrorCode::BadFrame,
                 "the first frame must be hello",
+                write_timeout,
             )
             .await;
         }
         Err(e) => {
             let mut ws = start.ws(cfg).await;
-            return refuse(&mut ws, &m, e.code(), &e.to_string()).await;
+            return refuse(&mut ws, &m, e.code(), &e.to_string(), write_timeout).await;
         }
     };
     let key_h = sentientiq_tenant::key_hash(hello.key.as_str());
@@ -311,7 +333,7 @@ pub async fn serve(shard: ShardRef, mut stream: TcpStream, req: Request) {
         Ok(ti) => ti,
         Err(r) => {
             let mut ws = start.ws(cfg).await;
-            return refuse(&mut ws, &m, r.code, r.msg).await;
+            return refuse(&mut ws, &m, r.code, r.msg, write_timeout).await;
         }
     };
     let own = owner(&tenants.get(ti).id, hello.sid.as_str(), node.nshards);
@@ -365,7 +387,12 @@ async fn ws_over(stream: TcpStream, read: Vec<u8>, cfg: WebSocketConfig) -> Ws {
 
 /// The first message read by the WebSocket library (whatever the edge's own reader left to
 /// it), answered as the protocol says when it is not a binary message in time.
-async fn first_by_library(ws: &mut Ws, m: &ShardMetrics, until: Instant) -> Option<Vec<u8>> {
+async fn first_by_library(
+    ws: &mut Ws,
+    m: &ShardMetrics,
+    until: Instant,
+    write_timeout: Duration,
+) -> Option<Vec<u8>> {
     let left = until.saturating_duration_since(Instant::now());
     let first = futures_lite::future::or(async { Some(ws.next().await) }, async {
         glommio::timer::sleep(left).await;
@@ -375,11 +402,18 @@ async fn first_by_library(ws: &mut Ws, m: &ShardMetrics, until: Instant) -> Opti
     match first {
         Some(Some(Ok(Message::Binary(b)))) => Some(b.to_vec()),
         None => {
-            close(ws, 1008, "no hello in time").await;
+            close(ws, 1008, "no hello in time", write_timeout).await;
             None
         }
         Some(Some(Err(WsError::Capacity(_)))) => {
-            refuse(ws, m, ErrorCode::TooBig, "frame over 128 KiB").await;
+            refuse(
+                ws,
+                m,
+                ErrorCode::TooBig,
+                "frame over 128 KiB",
+                write_timeout,
+            )
+            .await;
             None
         }
         Some(Some(Ok(_))) => {
@@ -388,6 +422,7 @@ async fn first_by_library(ws: &mut Ws, m: &ShardMetrics, until: Instant) -> Opti
                 m,
                 ErrorCode::BadFrame,
                 "the first frame must be a binary hello",
+                write_timeout,
             )
             .await;
             None
@@ -475,12 +510,20 @@ async fn session(
         let s = shard.borrow();
         (s.node.clone(), s.metrics().clone())
     };
+    let write_timeout = Duration::from_millis(node.edge.write_timeout_ms);
     let tenants = node.tenants.load();
     let mut seen_version = node.tenants.version();
     // The directory may have changed since the hello was checked (or while the connection
     // travelled to this shard).
     if !hello::still_valid(&tenants, &key_h, ti) {
-        return refuse(&mut ws, &m, ErrorCode::BadKey, "write key revoked").await;
+        return refuse(
+            &mut ws,
+            &m,
+            ErrorCode::BadKey,
+            "write key revoked",
+            write_timeout,
+        )
+        .await;
     }
     let tenant = tenants.get(ti);
     let (tx, rx) = conn_queue();
@@ -493,7 +536,6 @@ async fn session(
     // idle timeout of silence.
     let idle = Duration::from_millis(node.edge.idle_timeout_ms);
     let ping_every = idle / 3;
-    let write_timeout = Duration::from_millis(node.edge.write_timeout_ms);
     let mut last_seen = Instant::now();
     // One ping timer for the connection's life; every loop turn restarts its quiet spell.
     let mut quiet = Quiet::new(ping_every);
@@ -521,7 +563,14 @@ async fn session(
         if v != seen_version {
             seen_version = v;
             if !hello::still_valid(&node.tenants.load(), &key_h, ti) {
-                refuse(&mut ws, &m, ErrorCode::BadKey, "write key revoked").await;
+                refuse(
+                    &mut ws,
+                    &m,
+                    ErrorCode::BadKey,
+                    "write key revoked",
+                    write_timeout,
+                )
+                .await;
                 break;
             }
         }
@@ -543,13 +592,14 @@ async fn session(
                             break;
                         }
                         if fatal {
-                            close(&mut ws, code.ws_close_code(), code.as_str()).await;
+                            close(&mut ws, code.ws_close_code(), code.as_str(), write_timeout)
+                                .await;
                             break;
                         }
                         continue;
                     }
                     Out::Close(code, why) => {
-                        close(&mut ws, code, &why).await;
+                        close(&mut ws, code, &why, write_timeout).await;
                         break;
                     }
                 };
@@ -557,14 +607,18 @@ async fn session(
                     break;
                 }
             }
-            // The shard dropped our queue (slow reader) or is shutting down.
+            // The shard dropped our queue: it was full (`shard::msg::CONN_QUEUE`), a slow
+            // reader as surely as a send past the write timeout; or the shard is going away.
             Ev::Out(None) => {
-                close(&mut ws, 1013, "slow reader").await;
+                if !node.shutdown.load(std::sync::atomic::Ordering::Relaxed) {
+                    ShardMetrics::inc(&m.slow_readers);
+                }
+                close(&mut ws, 1013, "slow reader", write_timeout).await;
                 break;
             }
             Ev::Tick => {
                 if last_seen.elapsed() >= idle {
-                    close(&mut ws, 1001, "idle").await;
+                    close(&mut ws, 1001, "idle", write_timeout).await;
                     break;
                 }
                 if !send_within(&mut ws, Message::Ping(Vec::new().into()), write_timeout, &m).await
@@ -574,7 +628,14 @@ async fn session(
             }
             Ev::Ws(None | Some(Ok(Message::Close(_)))) => break,
             Ev::Ws(Some(Err(WsError::Capacity(_)))) => {
-                refuse(&mut ws, &m, ErrorCode::TooBig, "frame over 128 KiB").await;
+                refuse(
+                    &mut ws,
+                    &m,
+                    ErrorCode::TooBig,
+                    "frame over 128 KiB",
+                    write_timeout,
+                )
+                .await;
                 break;
             }
             Ev::Ws(Some(Err(_))) => break,
@@ -585,6 +646,7 @@ async fn session(
                     &m,
                     ErrorCode::BadFrame,
                     "frames are binary MessagePack",
+                    write_timeout,
                 )
                 .await;
                 break;
@@ -592,23 +654,21 @@ async fn session(
             Ev::Ws(Some(Ok(Message::Binary(b)))) => match decode_client(&b, &limits) {
                 Ok(ClientFrame::Hello(_)) => {
                     m.error(ErrorCode::BadFrame);
-                    let _ = ws
-                        .send(Message::Binary(
-                            err_frame(ErrorCode::BadFrame, "hello was already sent", false).into(),
-                        ))
-                        .await;
+                    let e = err_frame(ErrorCode::BadFrame, "hello was already sent", false);
+                    if !send_within(&mut ws, Message::Binary(e.into()), write_timeout, &m).await {
+                        break;
+                    }
                 }
                 Ok(frame) => route.send(Some(b.to_vec()), frame, now_ms()),
                 Err(e @ DecodeError::UnknownType(_)) => {
                     m.error(e.code());
-                    let _ = ws
-                        .send(Message::Binary(
-                            err_frame(e.code(), &e.to_string(), false).into(),
-                        ))
-                        .await;
+                    let e = err_frame(e.code(), &e.to_string(), false);
+                    if !send_within(&mut ws, Message::Binary(e.into()), write_timeout, &m).await {
+                        break;
+                    }
                 }
                 Err(e) => {
-                    refuse(&mut ws, &m, e.code(), &e.to_string()).await;
+                    refuse(&mut ws, &m, e.code(), &e.to_string(), write_timeout).await;
                     break;
                 }
             },
@@ -737,6 +797,53 @@ mod tests {
 
     /// Busy turns keep the ping from being due and do not re-arm the timer each turn; once
     /// the turns stop, it is due a full `every` later, woken by its one timer.
+    /// A client that never reads: once the edge's sends stop draining, a send gives up within
+    /// the write timeout and counts a slow reader, and a close or a refusal sent to that client
+    /// afterwards gives up within it too, instead of holding the connection and its task until
+    /// the client goes away. (The watchdog is for liveness: without the bound, a close waits
+    /// for a reader that never comes.)
+    #[test]
+    fn sends_closes_and_refusals_to_a_client_that_never_reads_give_up_within_the_timeout() {
+        LocalExecutorBuilder::default()
+            .spawn(|| async {
+                let listener = glommio::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+                let addr = listener.local_addr().expect("addr");
+                // Loopback connects complete from the listen backlog, before the accept.
+                let client = std::net::TcpStream::connect(addr).expect("connect");
+                let stream = listener.accept().await.expect("accept");
+                let mut ws = ws_over(stream, Vec::new(), WebSocketConfig::default()).await;
+                let m = ShardMetrics::default();
+                let within = Duration::from_millis(200);
+                let watchdog = Duration::from_secs(30);
+                let ended = futures_lite::future::or(
+                    async {
+                        let big = vec![7u8; 1 << 20];
+                        let mut sent = 0;
+                        while send_within(&mut ws, Message::Binary(big.clone().into()), within, &m)
+                            .await
+                        {
+                            sent += 1;
+                            assert!(sent < 1_000, "1 GiB sent to a client that never reads");
+                        }
+                        assert_eq!(m.slow_readers.load(std::sync::atomic::Ordering::Relaxed), 1);
+                        close(&mut ws, 1013, "slow reader", within).await;
+                        refuse(&mut ws, &m, ErrorCode::BadKey, "write key revoked", within).await;
+                        true
+                    },
+                    async {
+                        glommio::timer::sleep(watchdog).await;
+                        false
+                    },
+                )
+                .await;
+                assert!(ended, "still sending or closing after {watchdog:?}");
+                drop(client);
+            })
+            .expect("executor")
+            .join()
+            .expect("join");
+    }
+
     #[test]
     fn quiet_is_due_after_a_quiet_spell_and_busy_turns_do_not_rearm_it() {
         LocalExecutorBuilder::default()

@@ -333,7 +333,7 @@ pub fn render_shards(e: &mut Exposition, shards: &[Arc<ShardMetrics>]) {
         ),
         (
             "siq_slow_reader_closes_total",
-            "Sessions dropped because they did not read what the edge sent (WebSocket: within the write timeout; QUIC: more than write_buffer_bytes waiting).",
+            "Sessions dropped because they did not read what the edge sent (WebSocket: within the write timeout, or with its outbound queue full; QUIC: more than write_buffer_bytes waiting).",
             Counter,
             sum(shards, |s| &s.slow_readers),
         ),
