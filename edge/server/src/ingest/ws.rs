@@ -255,6 +255,11 @@ async fn refuse(ws: &mut Ws, m: &ShardMetrics, code: ErrorCode, msg: &str, withi
     }
 }
 
+/// Refuses a session whose write key was revoked (or whose tenant was removed) since its hello.
+async fn revoked(ws: &mut Ws, m: &ShardMetrics, within: Duration) {
+    refuse(ws, m, ErrorCode::BadKey, "write key revoked", within).await;
+}
+
 /// A WebSocket session: upgrade, `hello`, then frames in and acks, detections and
 /// interventions out until either side ends it.
 pub async fn serve(shard: ShardRef, mut stream: TcpStream, req: Request) {
@@ -516,14 +521,7 @@ async fn session(
     // The directory may have changed since the hello was checked (or while the connection
     // travelled to this shard).
     if !hello::still_valid(&tenants, &key_h, ti) {
-        return refuse(
-            &mut ws,
-            &m,
-            ErrorCode::BadKey,
-            "write key revoked",
-            write_timeout,
-        )
-        .await;
+        return revoked(&mut ws, &m, write_timeout).await;
     }
     let tenant = tenants.get(ti);
     let (tx, rx) = conn_queue();
@@ -563,14 +561,7 @@ async fn session(
         if v != seen_version {
             seen_version = v;
             if !hello::still_valid(&node.tenants.load(), &key_h, ti) {
-                refuse(
-                    &mut ws,
-                    &m,
-                    ErrorCode::BadKey,
-                    "write key revoked",
-                    write_timeout,
-                )
-                .await;
+                revoked(&mut ws, &m, write_timeout).await;
                 break;
             }
         }
