@@ -284,7 +284,7 @@ pub fn run(cfg: Config) -> Result<()> {
     let mut pool = LocalExecutorPoolBuilder::new(placement)
         .io_memory(cfg.edge.io_memory_bytes)
         .ring_depth(cfg.edge.ring_depth);
-    match shard::gather::window(&cfg.edge, glommio::sleep_policy_supported())
+    match shard::gather::sleeps(&cfg.edge, glommio::sleep_policy_supported())
         .map_err(anyhow::Error::msg)?
     {
         shard::gather::Sleeps::Gather { window_us, want } => {

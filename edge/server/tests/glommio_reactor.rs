@@ -265,7 +265,7 @@ fn an_idle_executor_stops_waking_up() -> Result<()> {
 /// returns true and the test goes on. Where it does not (Debian 12's 6.1, say), the test
 /// cannot run: this checks instead that an executor given a policy refuses to start and says
 /// why, and that the kernel is indeed older than 6.12 (the edge then runs without a policy, or
-/// refuses to start if `edge.wait_gather_us` asks for one: `gather::window`), prints that the
+/// refuses to start if `edge.wait_gather_us` asks for one: `gather::sleeps`), prints that the
 /// test was skipped (shown with `--show-output`), and returns false.
 fn min_wait_or_skip(test: &str) -> Result<bool> {
     if glommio::sleep_policy_supported() {

@@ -37,13 +37,7 @@ async fn send_within(ws: &mut Ws, msg: Message, timeout: Duration, m: &ShardMetr
     let mut send = std::pin::pin!(ws.send(msg));
     let r = match futures_lite::future::poll_once(send.as_mut()).await {
         Some(r) => Some(r),
-        None => {
-            futures_lite::future::or(async { Some(send.await) }, async {
-                glommio::timer::sleep(timeout).await;
-                None
-            })
-            .await
-        }
+        None => within(timeout, send).await,
     };
     match r {
         Some(Ok(())) => true,
@@ -204,11 +198,7 @@ async fn read_first(stream: &mut TcpStream, mut buf: Vec<u8>, until: Instant, ma
             FirstMsg::Need => {}
         }
         let left = until.saturating_duration_since(Instant::now());
-        let read = futures_lite::future::or(async { Some(stream.read(&mut chunk).await) }, async {
-            glommio::timer::sleep(left).await;
-            None
-        })
-        .await;
+        let read = within(left, stream.read(&mut chunk)).await;
         match read {
             Some(Ok(0) | Err(_)) => return First::Gone,
             Some(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
@@ -218,46 +208,38 @@ async fn read_first(stream: &mut TcpStream, mut buf: Vec<u8>, until: Instant, ma
 }
 
 /// Closes with `code`, giving up (the connection is dropped without its close handshake) when
-/// the client does not take the close frame within `within`: a client that does not read must
+/// the client does not take the close frame within `timeout`: a client that does not read must
 /// not hold its connection, and the task serving it, for as long as it likes.
-async fn close(ws: &mut Ws, code: u16, reason: &str, within: Duration) {
+async fn close(ws: &mut Ws, code: u16, reason: &str, timeout: Duration) {
     let frame = CloseFrame {
         code: CloseCode::from(code),
         reason: reason.to_string().into(),
     };
-    futures_lite::future::or(
-        async {
-            let _ = ws.close(Some(frame)).await;
-        },
-        glommio::timer::sleep(within),
-    )
-    .await;
+    let _ = within(timeout, ws.close(Some(frame))).await;
+}
+
+/// `f`'s output, or `None` when `timeout` passes first (`f` is then dropped).
+async fn within<T>(timeout: Duration, f: impl Future<Output = T>) -> Option<T> {
+    futures_lite::future::or(async { Some(f.await) }, async {
+        glommio::timer::sleep(timeout).await;
+        None
+    })
+    .await
 }
 
 /// Sends a fatal `err` and closes with the code PROTOCOL.md §6 gives it, each step bounded by
-/// `within` as [`close`] is.
-async fn refuse(ws: &mut Ws, m: &ShardMetrics, code: ErrorCode, msg: &str, within: Duration) {
+/// `timeout` as [`close`] is.
+async fn refuse(ws: &mut Ws, m: &ShardMetrics, code: ErrorCode, msg: &str, timeout: Duration) {
     m.error(code);
-    let sent = futures_lite::future::or(
-        async {
-            ws.send(Message::Binary(err_frame(code, msg, true).into()))
-                .await
-                .is_ok()
-        },
-        async {
-            glommio::timer::sleep(within).await;
-            false
-        },
-    )
-    .await;
-    if sent {
-        close(ws, code.ws_close_code(), code.as_str(), within).await;
+    let err = Message::Binary(err_frame(code, msg, true).into());
+    if let Some(Ok(())) = within(timeout, ws.send(err)).await {
+        close(ws, code.ws_close_code(), code.as_str(), timeout).await;
     }
 }
 
 /// Refuses a session whose write key was revoked (or whose tenant was removed) since its hello.
-async fn revoked(ws: &mut Ws, m: &ShardMetrics, within: Duration) {
-    refuse(ws, m, ErrorCode::BadKey, "write key revoked", within).await;
+async fn revoked(ws: &mut Ws, m: &ShardMetrics, timeout: Duration) {
+    refuse(ws, m, ErrorCode::BadKey, "write key revoked", timeout).await;
 }
 
 /// A WebSocket session: upgrade, `hello`, then frames in and acks, detections and
@@ -399,11 +381,7 @@ async fn first_by_library(
     write_timeout: Duration,
 ) -> Option<Vec<u8>> {
     let left = until.saturating_duration_since(Instant::now());
-    let first = futures_lite::future::or(async { Some(ws.next().await) }, async {
-        glommio::timer::sleep(left).await;
-        None
-    })
-    .await;
+    let first = within(left, ws.next()).await;
     match first {
         Some(Some(Ok(Message::Binary(b)))) => Some(b.to_vec()),
         None => {
@@ -786,8 +764,6 @@ mod tests {
         assert_eq!(first_message(&huge, MAX), FirstMsg::Other);
     }
 
-    /// Busy turns keep the ping from being due and do not re-arm the timer each turn; once
-    /// the turns stop, it is due a full `every` later, woken by its one timer.
     /// A client that never reads: once the edge's sends stop draining, a send gives up within
     /// the write timeout and counts a slow reader, and a close or a refusal sent to that client
     /// afterwards gives up within it too, instead of holding the connection and its task until
@@ -804,21 +780,21 @@ mod tests {
                 let stream = listener.accept().await.expect("accept");
                 let mut ws = ws_over(stream, Vec::new(), WebSocketConfig::default()).await;
                 let m = ShardMetrics::default();
-                let within = Duration::from_millis(200);
+                let timeout = Duration::from_millis(200);
                 let watchdog = Duration::from_secs(30);
                 let ended = futures_lite::future::or(
                     async {
                         let big = vec![7u8; 1 << 20];
                         let mut sent = 0;
-                        while send_within(&mut ws, Message::Binary(big.clone().into()), within, &m)
+                        while send_within(&mut ws, Message::Binary(big.clone().into()), timeout, &m)
                             .await
                         {
                             sent += 1;
                             assert!(sent < 1_000, "1 GiB sent to a client that never reads");
                         }
                         assert_eq!(m.slow_readers.load(std::sync::atomic::Ordering::Relaxed), 1);
-                        close(&mut ws, 1013, "slow reader", within).await;
-                        refuse(&mut ws, &m, ErrorCode::BadKey, "write key revoked", within).await;
+                        close(&mut ws, 1013, "slow reader", timeout).await;
+                        refuse(&mut ws, &m, ErrorCode::BadKey, "write key revoked", timeout).await;
                         true
                     },
                     async {
@@ -835,6 +811,8 @@ mod tests {
             .expect("join");
     }
 
+    /// Busy turns keep the ping from being due and do not re-arm the timer each turn; once
+    /// the turns stop, it is due a full `every` later, woken by its one timer.
     #[test]
     fn quiet_is_due_after_a_quiet_spell_and_busy_turns_do_not_rearm_it() {
         LocalExecutorBuilder::default()

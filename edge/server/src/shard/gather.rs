@@ -60,7 +60,7 @@ pub enum Sleeps {
 
 /// How the shards sleep: a gathering configured explicitly on a kernel without min-wait is an
 /// error (the config asks for what cannot be done), a default one is [`Sleeps::NoMinWait`].
-pub fn window(edge: &EdgeSection, supported: bool) -> Result<Sleeps, String> {
+pub fn sleeps(edge: &EdgeSection, supported: bool) -> Result<Sleeps, String> {
     match edge.wait_gather_us {
         Some(0) => Ok(Sleeps::Off),
         Some(us) if supported => Ok(Sleeps::Gather {
@@ -167,15 +167,15 @@ mod tests {
     #[test]
     fn unset_gathers_where_the_kernel_can_and_set_insists() {
         let gather = |window_us, want| Ok(Sleeps::Gather { window_us, want });
-        assert_eq!(window(&edge(""), true), gather(DEFAULT_WAIT_GATHER_US, 2));
-        assert_eq!(window(&edge(""), false), Ok(Sleeps::NoMinWait));
-        assert_eq!(window(&edge("wait_gather_us = 0"), true), Ok(Sleeps::Off));
-        assert_eq!(window(&edge("wait_gather_us = 0"), false), Ok(Sleeps::Off));
+        assert_eq!(sleeps(&edge(""), true), gather(DEFAULT_WAIT_GATHER_US, 2));
+        assert_eq!(sleeps(&edge(""), false), Ok(Sleeps::NoMinWait));
+        assert_eq!(sleeps(&edge("wait_gather_us = 0"), true), Ok(Sleeps::Off));
+        assert_eq!(sleeps(&edge("wait_gather_us = 0"), false), Ok(Sleeps::Off));
         assert_eq!(
-            window(&edge("wait_gather_us = 500\nwait_gather_want = 2"), true),
+            sleeps(&edge("wait_gather_us = 500\nwait_gather_want = 2"), true),
             gather(500, 2)
         );
-        let e = window(&edge("wait_gather_us = 500"), false).expect_err("old kernel");
+        let e = sleeps(&edge("wait_gather_us = 500"), false).expect_err("old kernel");
         assert!(e.contains("edge.wait_gather_us = 500"), "{e}");
     }
 
