@@ -124,11 +124,17 @@ impl Timers {
     fn process_timers(&mut self) -> (Option<Instant>, usize) {
         let now = Instant::now();
 
-        // Split timers into ready and pending timers.
-        let pending = self.timers.split_off(&(now, 0));
-        let ready = mem::replace(&mut self.timers, pending);
-        let woke = ready.len();
-        for (_, waker) in ready {
+        // Take the ready timers (those before `now`) off the front, one by one.
+        // Upstream split the map at `now` on every call and dropped the ready
+        // part: a split allocates nodes along the tree's height and frees them
+        // again even when nothing is ready, which is almost every call.
+        let mut woke = 0;
+        while let Some(first) = self.timers.first_entry() {
+            if first.key().0 >= now {
+                break;
+            }
+            let waker = first.remove();
+            woke += 1;
             wake!(waker);
         }
 

@@ -909,6 +909,9 @@ struct GeteventsArg {
 const IORING_ENTER_EXT_ARG: libc::c_uint = 1 << 3;
 /// `io_uring_params.features`: the kernel reads `min_wait_usec` (Linux 6.12).
 const IORING_FEAT_MIN_TIMEOUT: libc::c_uint = 1 << 15;
+/// `io_uring_params.features`: `io_uring_enter` takes `IORING_ENTER_EXT_ARG`
+/// (Linux 5.11), so a wait can carry its own timeout.
+const IORING_FEAT_EXT_ARG: libc::c_uint = 1 << 8;
 
 /// Whether `ring`'s kernel honours a min-wait.
 fn has_min_wait(ring: &iou::IoUring) -> bool {
@@ -946,50 +949,88 @@ impl SleepableRing {
         self.ring.raw().ring_fd
     }
 
-    /// Waits for a completion. With `min_wait_us > 0`, waits up to that long
-    /// for as many completions as the ring has entries and then returns as soon as there is one
-    /// (io_uring's min-wait); with none by then, it waits for the first like
-    /// `wait(1)`. Nothing must wait for submission.
+    /// Waits for a completion, or until `until` when it is given (the next
+    /// user timer; see [`Reactor::wait`]). With `min_wait_us > 0`, waits up to
+    /// that long for as many completions as the ring has entries and then
+    /// returns as soon as there is one (io_uring's min-wait); with none by
+    /// then, it waits for the first like `wait(1)`. Nothing must wait for
+    /// submission.
     ///
     /// The kernel takes a min-wait with no overall timeout for the timeout
     /// itself: the call returns empty (`ETIME`) when the window ends with no
     /// completion, and the second wait below follows it. It does not give the
-    /// wait an overall timeout instead: after an empty window the kernel would
-    /// go on waiting for that many completions, and on a ring without
+    /// min-wait an overall timeout instead: after an empty window the kernel
+    /// would go on waiting for that many completions, and on a ring without
     /// `DEFER_TASKRUN` a completion that io_uring's workers post directly (a
-    /// file write or `fsync`) would not wake it.
-    fn wait_for_completions(&mut self, min_wait_us: u32) -> io::Result<()> {
-        if min_wait_us == 0 || self.ring.cq().ready() > 0 {
-            return self.ring.cq().wait(1);
+    /// file write or `fsync`) would not wake it. `until` bounds only the
+    /// second wait, which waits for one completion (as liburing's
+    /// `io_uring_wait_cqe_timeout` does), so a user timer may be served up to
+    /// one min-wait window late, as it was when a latency-ring timeout stood
+    /// for it (that timeout's completion also only ended the window).
+    fn wait_for_completions(&mut self, min_wait_us: u32, until: Option<Instant>) -> io::Result<()> {
+        if self.ring.cq().ready() > 0 {
+            return Ok(());
         }
+        if min_wait_us > 0 {
+            match self.enter_wait(self.size as libc::c_uint, min_wait_us, None) {
+                Err(e) if e.raw_os_error() != Some(libc::ETIME) => return Err(e),
+                _ => {}
+            }
+            if self.ring.cq().ready() > 0 {
+                return Ok(());
+            }
+            // The window ended with nothing: sleep until there is something.
+        }
+        match until {
+            None => self.ring.cq().wait(1),
+            Some(until) => match self.enter_wait(1, 0, Some(until)) {
+                // The timer is due (or the window above already took the time).
+                Err(e) if e.raw_os_error() == Some(libc::ETIME) => Ok(()),
+                r => r,
+            },
+        }
+    }
+
+    /// One `io_uring_enter` that only waits: for `want` completions, with
+    /// io_uring's min-wait (`min_wait_us`, 0 for none) and an overall timeout
+    /// ending at `until` (`IORING_ENTER_EXT_ARG`, Linux 5.11; `ETIME` when it
+    /// passes).
+    fn enter_wait(
+        &mut self,
+        want: libc::c_uint,
+        min_wait_us: u32,
+        until: Option<Instant>,
+    ) -> io::Result<()> {
+        let ts = until.map(|until| {
+            let d = until.saturating_duration_since(Instant::now());
+            uring_sys::__kernel_timespec {
+                tv_sec: d.as_secs() as i64,
+                tv_nsec: d.subsec_nanos() as _,
+            }
+        });
         let arg = GeteventsArg {
             sigmask: 0,
             sigmask_sz: 0,
             min_wait_usec: min_wait_us,
-            ts: 0,
+            ts: ts
+                .as_ref()
+                .map_or(0, |ts| ts as *const uring_sys::__kernel_timespec as u64),
         };
-        // SAFETY: `arg` outlives the call and its size is passed with it; the
-        // kernel only reads it.
+        // SAFETY: `arg` and `ts` outlive the call and the argument's size is
+        // passed with it; the kernel only reads them.
         let r = unsafe {
             libc::syscall(
                 libc::SYS_io_uring_enter,
                 self.ring_fd(),
                 0 as libc::c_uint,
-                self.size as libc::c_uint,
+                want,
                 crate::uring_sys::IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG,
                 &arg as *const GeteventsArg,
                 std::mem::size_of::<GeteventsArg>(),
             )
         };
         if r < 0 {
-            let e = io::Error::last_os_error();
-            if e.raw_os_error() != Some(libc::ETIME) {
-                return Err(e);
-            }
-        }
-        if self.ring.cq().ready() == 0 {
-            // The window ended with nothing: sleep until there is something.
-            return self.ring.cq().wait(1);
+            return Err(io::Error::last_os_error());
         }
         Ok(())
     }
@@ -1123,7 +1164,12 @@ impl SleepableRing {
     /// is still pending. Returns whether `link` is now armed in the kernel.
     ///
     /// `min_wait_us`: see `wait_for_completions`.
-    fn sleep(&mut self, link: Option<&Source>, min_wait_us: u32) -> io::Result<bool> {
+    fn sleep(
+        &mut self,
+        link: Option<&Source>,
+        min_wait_us: u32,
+        until: Option<Instant>,
+    ) -> io::Result<bool> {
         assert_eq!(
             self.waiting_kernel_submission(),
             0,
@@ -1134,7 +1180,7 @@ impl SleepableRing {
             None => {
                 // The rings are still linked. Goodnight!
                 return self
-                    .wait_for_completions(min_wait_us)
+                    .wait_for_completions(min_wait_us, until)
                     .map(|_| false)
                     .or_else(Reactor::busy_ok)
                     .or_else(Reactor::again_ok)
@@ -1178,7 +1224,7 @@ impl SleepableRing {
                 Err(io::Error::from_raw_os_error(libc::EBUSY))
             } else {
                 // The rings are linked. Goodnight!
-                self.wait_for_completions(min_wait_us)
+                self.wait_for_completions(min_wait_us, until)
                     .map(|_| true)
                     .or_else(Reactor::busy_ok)
                     .or_else(Reactor::again_ok)
@@ -1329,6 +1375,10 @@ pub(crate) struct Reactor {
     /// pending and the next user timer is not earlier.
     sleep_timeout_src: Cell<Option<Source>>,
     sleep_timeout_deadline: Cell<Option<Instant>>,
+    /// The kernel takes a timeout with the sleep's wait itself
+    /// (`IORING_FEAT_EXT_ARG`): the next user timer then bounds the wait, and
+    /// `sleep_timeout_src` is never armed.
+    timer_in_wait: bool,
     throughput_preemption_timeout_src: Cell<Option<Source>>,
 
     link_fd: RawFd,
@@ -1461,6 +1511,7 @@ impl Reactor {
         }
 
         let link_fd = latency_ring.ring_fd();
+        let timer_in_wait = main_ring.ring.raw().features & IORING_FEAT_EXT_ARG != 0;
 
         let eventfd_src = Source::new(
             IoRequirements::default(),
@@ -1483,6 +1534,7 @@ impl Reactor {
             latency_preemption_fired_in_sleep: Cell::new(false),
             sleep_timeout_src: Cell::new(None),
             sleep_timeout_deadline: Cell::new(None),
+            timer_in_wait,
             throughput_preemption_timeout_src: Cell::new(None),
             blocking_thread,
             link_fd,
@@ -1866,8 +1918,14 @@ impl Reactor {
     /// ring.
     ///
     /// `now`: the pass's clock reading, for the sleep policy (a decision per
-    /// 100 ms period needs no fresher one).
-    fn link_rings_and_sleep(&self, ring: &mut SleepableRing, now: Instant) -> io::Result<()> {
+    /// 100 ms period needs no fresher one). `until`: the next user timer, when
+    /// the wait carries it (`timer_in_wait`).
+    fn link_rings_and_sleep(
+        &self,
+        ring: &mut SleepableRing,
+        now: Instant,
+        until: Option<Instant>,
+    ) -> io::Result<()> {
         let min_wait = match &mut *self.sleep_policy.borrow_mut() {
             Some(policy) => {
                 let seen = self.policy_seen.replace(ring.completions);
@@ -1878,7 +1936,7 @@ impl Reactor {
         if let Some(armed) = self.link_rings_src.take().filter(Source::is_pending) {
             self.link_rings_src.set(Some(armed));
             return ring
-                .sleep(None, min_wait)
+                .sleep(None, min_wait, until)
                 .or_else(Self::busy_ok)
                 .map(|_| {});
         }
@@ -1890,7 +1948,7 @@ impl Reactor {
             None,
         );
         let armed = ring
-            .sleep(Some(&link_rings), min_wait)
+            .sleep(Some(&link_rings), min_wait, until)
             .or_else(Self::busy_ok)?;
         if armed {
             self.link_rings_src.set(Some(link_rings));
@@ -2043,15 +2101,25 @@ impl Reactor {
 
         if should_sleep {
             // We are about to go to sleep. It's ok to sleep, but if there
-            // is a timer set, we need to make sure we wake up to handle it:
-            // some timeout on the latency ring must expire no later than it.
-            // A preemption timer kept through the sleep (above) that expires
-            // first will do; otherwise the sleep timeout is kept while it is
-            // pending and does not expire later than the user timer (it may
-            // expire earlier, for a user timer that was removed or moved
-            // later: one early wake-up, and the next sleep arms it again).
-            // Upstream armed a new timeout for every sleep and cancelled it on
-            // every wake-up.
+            // is a timer set, we need to make sure we wake up to handle it.
+            //
+            // Where the kernel allows it (`timer_in_wait`), the sleep's wait
+            // carries the timer as its own timeout (`IORING_ENTER_EXT_ARG`):
+            // no request, no cancellation, and no completion on the latency
+            // ring to cross the rings' link when it expires. Under light load
+            // a shard's user timers (the spool's group commit every couple of
+            // milliseconds) moved the next timer on almost every sleep, and
+            // each move cost an `io_uring_enter` to arm a timeout there and an
+            // `ASYNC_CANCEL` for the one it replaced.
+            //
+            // Otherwise some timeout on the latency ring must expire no later
+            // than the timer. A preemption timer kept through the sleep (above)
+            // that expires first will do; otherwise the sleep timeout is kept
+            // while it is pending and does not expire later than the user
+            // timer (it may expire earlier, for a user timer that was removed
+            // or moved later: one early wake-up, and the next sleep arms it
+            // again). Upstream armed a new timeout for every sleep and
+            // cancelled it on every wake-up.
             //
             // The kept preemption timer stands in only if it is still pending
             // now: one that fired after it was kept had its completion consumed
@@ -2063,8 +2131,9 @@ impl Reactor {
                 .latency_preemption_deadline
                 .get()
                 .filter(|_| self.latency_preemption_pending());
-            if let Some(when) = user_timer.filter(|when| preempt_first.map_or(true, |p| p > *when))
-            {
+            if let Some(when) = user_timer.filter(|when| {
+                !self.timer_in_wait && preempt_first.map_or(true, |p| p > *when)
+            }) {
                 let armed = self.sleep_timeout_src.take();
                 let keep = armed.as_ref().map_or(false, Source::is_pending)
                     && self.sleep_timeout_deadline.get().map_or(false, |d| d <= when);
@@ -2101,7 +2170,8 @@ impl Reactor {
             let events = process_remote_channels() + self.flush_syscall_thread();
             if events == 0 {
                 if self.eventfd_src.is_installed().unwrap() {
-                    self.link_rings_and_sleep(&mut main_ring, now)
+                    let until = user_timer.filter(|_| self.timer_in_wait);
+                    self.link_rings_and_sleep(&mut main_ring, now, until)
                         .expect("some error");
                     // May have new cancellations related to the link ring fd.
                     flush_cancellations!(into &mut 0; lat_ring, poll_ring, main_ring);
