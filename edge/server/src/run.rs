@@ -44,43 +44,23 @@ pub fn run(cfg: Config) -> Result<()> {
             .context("loading the account directory")?;
     }
 
-    // Recover every shard directory that exists (the shard count may have changed) and give
-    // each record to the shard that owns its session now.
+    // Recover every shard directory that exists (the shard count may have changed): cut torn
+    // tails and find where each shard's LSNs continue. Nothing is kept but the escalations:
+    // each shard reads its records back from disk when it starts (`spool::Replay`), so a
+    // restart needs memory for one read buffer, not for the spool.
     let t0 = Instant::now();
-    let mut per_shard: Vec<Vec<spool::Record>> = (0..nshards).map(|_| Vec::new()).collect();
-    let mut next_lsn = vec![0u64; nshards];
-    let mut backlog = vec![0u64; nshards];
-    let (mut total, mut truncated) = (0usize, 0u64);
-    let spool_root = data.join("spool");
-    if spool_root.exists() {
-        let mut dirs: Vec<_> = std::fs::read_dir(&spool_root)?
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .collect();
-        dirs.sort();
-        for dir in dirs {
-            let idx = dir
-                .file_name()
-                .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_prefix("shard-"))
-                .and_then(|n| n.parse::<usize>().ok());
-            let r =
-                spool::recover(&dir).with_context(|| format!("recovering {}", dir.display()))?;
-            truncated += r.truncated_bytes;
-            if let Some(i) = idx.filter(|i| *i < nshards) {
-                next_lsn[i] = r.next_lsn;
-                backlog[i] = spool::segments(&dir)?
-                    .iter()
-                    .filter_map(|(_, p)| std::fs::metadata(p).ok())
-                    .map(|m| m.len())
-                    .sum();
-            }
-            for rec in r.records {
-                total += 1;
-                per_shard[owner(&rec.tenant, &rec.sid, nshards)].push(rec);
-            }
-        }
-    }
+    let mut escalations: Vec<crate::alerts::recover::Escalations> =
+        (0..nshards).map(|_| Default::default()).collect();
+    let spool::RecoveredSpool {
+        next_lsn,
+        backlog,
+        records: total,
+        truncated_bytes: truncated,
+        replay,
+    } = spool::recover_spool(&data.join("spool"), nshards, |o, rec| {
+        escalations[o].push(rec)
+    })?;
+    let replay = Arc::new(replay);
     tracing::info!(
         records = total,
         truncated_bytes = truncated,
@@ -167,10 +147,8 @@ pub fn run(cfg: Config) -> Result<()> {
         )
         .context("starting alert delivery")?,
     );
-    let recovered: Vec<crate::alerts::Escalation> = per_shard
-        .iter()
-        .flat_map(|r| crate::alerts::recover::escalations(r))
-        .collect();
+    let recovered: Vec<crate::alerts::Escalation> =
+        escalations.into_iter().flat_map(|e| e.finish()).collect();
     let spool_share = Arc::new(SpoolShare::new(&next_lsn, &backlog));
     let boot_ms = now_ms();
     let node = Arc::new(Node {
@@ -263,8 +241,6 @@ pub fn run(cfg: Config) -> Result<()> {
                 crate::ship::Shipper::new(env, dest).run()
             })?
     };
-    let records: PerShard<spool::Record> =
-        Arc::new(Mutex::new(per_shard.into_iter().map(Some).collect()));
     let next_lsn = Arc::new(next_lsn);
     // Each shard's ends of the mesh, taken once by the shard that claims index i.
     let mesh: PerShard1<mesh::Ends<Msg>> = Arc::new(Mutex::new(
@@ -304,10 +280,10 @@ pub fn run(cfg: Config) -> Result<()> {
     }
     let handles = pool
         .on_all_shards(move || {
-            let (node, mesh, records, next_lsn, floors) = (
+            let (node, mesh, replay, next_lsn, floors) = (
                 node.clone(),
                 mesh.clone(),
-                records.clone(),
+                replay.clone(),
                 next_lsn.clone(),
                 floors.clone(),
             );
@@ -315,7 +291,7 @@ pub fn run(cfg: Config) -> Result<()> {
             let id = next_index.fetch_add(1, Ordering::AcqRel);
             async move {
                 if let Err(e) =
-                    shard_main(id, node.clone(), mesh, records, next_lsn, floors, quic).await
+                    shard_main(id, node.clone(), mesh, replay, next_lsn, floors, quic).await
                 {
                     tracing::error!(error = %e, "shard failed");
                     node.shutdown.store(true, Ordering::Relaxed);
@@ -399,7 +375,7 @@ async fn shard_main(
     id: usize,
     node: Arc<Node>,
     mesh: PerShard1<mesh::Ends<Msg>>,
-    records: PerShard<spool::Record>,
+    replay: Arc<spool::Replay>,
     next_lsn: Arc<Vec<u64>>,
     floors: PerShard<(String, String, sentientiq_core::Held)>,
     quic: Option<(Arc<quic::Shared>, PerShard1<mesh::Ends<quic::Datagram>>)>,
@@ -410,15 +386,16 @@ async fn shard_main(
         .and_then(|mut v| v.get_mut(id).and_then(Option::take))
         .ok_or_else(|| anyhow::anyhow!("shard {id} has no mesh ends"))?;
     let mesh::Connected { senders, receivers } = ends.connect().await;
-    let mine = records
-        .lock()
-        .ok()
-        .and_then(|mut v| v.get_mut(id).and_then(Option::take))
-        .unwrap_or_default();
     let shard = Rc::new(RefCell::new(Shard::new(id, node.clone(), next_lsn[id])));
     // This thread's sleep policy counts the frames its shard handles.
     shard::gather::watch(shard.borrow().metrics().clone());
-    let replayed = shard.borrow_mut().replay(mine);
+    // The spool is read back from disk, one buffer at a time; the shipper deletes no segment
+    // until every shard has.
+    let replayed = shard
+        .borrow_mut()
+        .replay(|each| replay.read(id, node.nshards, each))
+        .with_context(|| format!("shard {id}: rebuilding sessions from the spool"))?;
+    node.spool.replayed();
     let my_floors = floors
         .lock()
         .ok()

@@ -26,6 +26,17 @@ fn identify(seq: u64, email: &str) -> ClientFrame {
 }
 
 /// Starts an edge that ships to `lake`, with `edit` applied to its config.
+/// Every record in a (stopped) edge's spool, read as recovery reads it.
+fn spooled(edge: &Edge) -> Vec<sentientiq_edge::storage::spool::Record> {
+    let mut out = Vec::new();
+    for d in std::fs::read_dir(edge.spool_dir()).expect("spool") {
+        let dir = d.expect("dir").path();
+        sentientiq_edge::storage::spool::recover(&dir, |r| out.push(r.to_record()))
+            .expect("recover");
+    }
+    out
+}
+
 fn start_lake(shards: usize, lake: &Lake, edit: impl Fn(String) -> String) -> Edge {
     let env = lake.env(std::path::Path::new("/nonexistent-aws-files"));
     Edge::launch(
@@ -362,11 +373,8 @@ fn kill_9_loses_no_acked_frame_and_a_replay_adds_nothing() {
     // (Read before the restart: a running edge ships sealed segments to the lake and deletes
     // them; the lake's own conservation test covers that path.)
     let mut seen = std::collections::HashMap::new();
-    for d in std::fs::read_dir(edge.spool_dir()).expect("spool") {
-        let r = sentientiq_edge::storage::spool::recover(&d.expect("dir").path()).expect("recover");
-        for rec in r.records {
-            *seen.entry((rec.sid, rec.seq)).or_insert(0) += 1;
-        }
+    for rec in spooled(&edge) {
+        *seen.entry((rec.sid, rec.seq)).or_insert(0) += 1;
     }
     edge.spawn();
     for (sid, upto) in &acked {
@@ -383,6 +391,65 @@ fn kill_9_loses_no_acked_frame_and_a_replay_adds_nothing() {
     c.until_ack(5);
     assert_eq!(edge.metric("siq_frames_total"), 0.0);
     assert_eq!(edge.metric("siq_seq_duplicates_total"), 1.0);
+}
+
+/// Recovery reads the spool back from disk shard by shard (never the whole spool in memory). A
+/// directory written under another shard count holds sessions that now belong elsewhere: each
+/// is rebuilt by its new owner all the same. (This machine's two cores allow one or two shards:
+/// from two to one, `shard-001` is read by shard 0 and `shard-000` is still its own.)
+#[test]
+fn after_a_restart_with_another_shard_count_every_session_is_rebuilt_by_its_owner() {
+    let mut edge = Edge::start(2, "");
+    let sids: Vec<String> = (0..8).map(|i| format!("s_e2e_reshard_{i:07}")).collect();
+    for sid in &sids {
+        let mut c = edge.ws();
+        c.hello(DEMO_KEY, sid, None);
+        for s in 1..=4 {
+            c.send(&moves(s, 30));
+        }
+        c.until_ack(4);
+    }
+    edge.kill9();
+    let dirs: Vec<_> = std::fs::read_dir(edge.spool_dir())
+        .expect("spool")
+        .map(|d| d.expect("dir").file_name())
+        .collect();
+    assert_eq!(dirs.len(), 2, "both shards spooled: {dirs:?}");
+    // To one shard, then back to two (by then the first restart's shipper may have shipped
+    // the spool: those sessions are known from their shipped floors instead).
+    for shards in [1, 2] {
+        edge.config = edge
+            .config
+            .replace("shards = 2 ", &format!("shards = {shards} "))
+            .replace("shards = 1 ", &format!("shards = {shards} "));
+        edge.spawn();
+        if shards == 1 {
+            let frames = sids.len() * 4;
+            assert!(
+                edge.log().contains(&format!(
+                    "sessions rebuilt from the spool shard=0 frames={frames}"
+                )),
+                "every frame rebuilt: {}",
+                edge.log()
+            );
+        }
+        // Every session knows what it holds, whichever shard owns it now; a frame sent again
+        // is acked and not stored again.
+        for sid in &sids {
+            let mut c = edge.ws();
+            let w = c.hello(DEMO_KEY, sid, Some(0));
+            assert_eq!(w.ack, Seq(4), "{sid} with {shards} shards");
+            c.send(&moves(4, 30));
+            c.until_ack(4);
+        }
+        assert_eq!(edge.metric("siq_frames_total"), 0.0, "{shards} shards");
+        assert_eq!(
+            edge.metric("siq_seq_duplicates_total"),
+            sids.len() as f64,
+            "{shards} shards"
+        );
+        edge.kill9();
+    }
 }
 
 #[test]
@@ -1221,12 +1288,7 @@ fn emails_and_card_numbers_are_redacted_before_the_spool() {
     c.until_ack(3);
     assert_eq!(edge.metric("siq_redacted_frames_total"), 2.0);
     edge.kill9();
-    let mut frames = Vec::new();
-    for d in std::fs::read_dir(edge.spool_dir()).expect("spool") {
-        let r = sentientiq_edge::storage::spool::recover(&d.expect("dir").path()).expect("recover");
-        frames.extend(r.records.into_iter().map(|r| r.frame));
-    }
-    let all: Vec<u8> = frames.concat();
+    let all: Vec<u8> = spooled(&edge).into_iter().flat_map(|r| r.frame).collect();
     let text = String::from_utf8_lossy(&all);
     assert!(
         text.contains("mailto [email]") && text.contains("card [card]"),
@@ -1351,12 +1413,7 @@ fn under_dnt_drop_a_do_not_track_session_is_acked_and_nothing_is_kept() {
     o.send(&moves(1, 3));
     o.until_ack(1);
     edge.kill9();
-    let mut sids = Vec::new();
-    for dir in std::fs::read_dir(edge.spool_dir()).expect("spool") {
-        let r =
-            sentientiq_edge::storage::spool::recover(&dir.expect("dir").path()).expect("recover");
-        sids.extend(r.records.into_iter().map(|r| r.sid));
-    }
+    let sids: Vec<String> = spooled(&edge).into_iter().map(|r| r.sid).collect();
     assert_eq!(sids, vec!["s_e2e_dntdrop_00002".to_string()]);
 }
 

@@ -364,14 +364,13 @@ fn fault_a_new_segments_first_write_on_a_full_disk_is_written_again_whole() {
     edge.kill9();
     let mut seqs = Vec::new();
     for d in std::fs::read_dir(data.join("spool")).expect("spool") {
-        let r = sentientiq_edge::storage::spool::recover(&d.expect("dir").path()).expect("recover");
+        let r = sentientiq_edge::storage::spool::recover(&d.expect("dir").path(), |rec| {
+            if rec.kind == 1 && rec.sid == sid {
+                seqs.push(rec.seq);
+            }
+        })
+        .expect("recover");
         assert_eq!(r.truncated_bytes, 0, "no torn or stray bytes");
-        seqs.extend(
-            r.records
-                .iter()
-                .filter(|rec| rec.kind == 1 && rec.sid == sid)
-                .map(|rec| rec.seq),
-        );
     }
     seqs.sort_unstable();
     assert_eq!(

@@ -9,64 +9,99 @@ use std::sync::Arc;
 use sentientiq_lake::{ActionRow, DetectionRow};
 
 use super::Escalation;
-use crate::storage::spool::{self, Record};
+use crate::storage::spool::{self, RecordRef};
 
-/// The escalations among `records`, with what their detections add (page, physics).
-pub fn escalations(records: &[Record]) -> Vec<Escalation> {
-    let mut dets: HashMap<(&str, &str, u32), DetectionRow> = HashMap::new();
-    for r in records.iter().filter(|r| r.kind == spool::KIND_DETECTION) {
-        if let Ok(d) = serde_json::from_slice::<DetectionRow>(&r.frame) {
-            dets.insert((r.tenant.as_str(), r.sid.as_str(), d.n), d);
+/// What an escalation takes from its detection.
+#[derive(Debug)]
+struct Det {
+    page: Option<String>,
+    speed: f64,
+    dwell_ms: f64,
+}
+
+/// The escalations among the spool's records, given one at a time in spool order
+/// ([`Escalations::push`]), with what their detections add (page, physics). It keeps only
+/// detections and escalations, never the spool's frames.
+#[derive(Debug, Default)]
+pub struct Escalations {
+    /// By (tenant, session, detection number).
+    dets: HashMap<(Box<str>, Box<str>, u32), Det>,
+    /// The escalate rows in order: tenant, session, when received, the row and its number.
+    rows: Vec<(Box<str>, String, u64, ActionRow, u32)>,
+}
+
+impl Escalations {
+    pub fn push(&mut self, r: RecordRef<'_>) {
+        match r.kind {
+            spool::KIND_DETECTION => {
+                if let Ok(d) = serde_json::from_slice::<DetectionRow>(r.frame) {
+                    let det = Det {
+                        page: d.page,
+                        speed: d.speed,
+                        dwell_ms: d.dwell_ms,
+                    };
+                    self.dets.insert((r.tenant.into(), r.sid.into(), d.n), det);
+                }
+            }
+            spool::KIND_ACTION => {
+                let Ok(a) = serde_json::from_slice::<ActionRow>(r.frame) else {
+                    return;
+                };
+                if a.action != "escalate" {
+                    return;
+                }
+                let Some(n) = a.id.strip_prefix('i').and_then(|n| n.parse::<u32>().ok()) else {
+                    return;
+                };
+                self.rows
+                    .push((r.tenant.into(), r.sid.to_owned(), r.recv_ms, a, n));
+            }
+            _ => {}
         }
     }
-    let mut out = Vec::new();
-    for r in records.iter().filter(|r| r.kind == spool::KIND_ACTION) {
-        let Ok(a) = serde_json::from_slice::<ActionRow>(&r.frame) else {
-            continue;
-        };
-        if a.action != "escalate" {
-            continue;
+
+    pub fn finish(self) -> Vec<Escalation> {
+        let mut out = Vec::with_capacity(self.rows.len());
+        for (tenant, sid, recv_ms, a, n) in self.rows {
+            let det = a
+                .detection
+                .and_then(|d| self.dets.get(&(tenant.clone(), sid.as_str().into(), d)));
+            let arc = |s: &Option<String>| s.as_deref().map(Arc::from);
+            let mut evidence = Vec::new();
+            if let Some(d) = det {
+                evidence.push(("pointer speed".into(), format!("{:.0} px/s", d.speed)));
+                evidence.push(("dwell".into(), format!("{:.0} ms", d.dwell_ms)));
+            }
+            evidence.push((
+                "note".into(),
+                "recovered from the spool after the edge restarted".into(),
+            ));
+            out.push(Escalation {
+                tenant: Arc::from(&*tenant),
+                sid,
+                seq: a.seq,
+                n,
+                rule: Arc::from(a.rule.as_deref().unwrap_or("")),
+                account: arc(&a.account),
+                company: None,
+                uid: arc(&a.user),
+                value_cents: a.value_cents.unwrap_or(0),
+                emotion: a.emotion.clone().unwrap_or_default(),
+                confidence: a.confidence.unwrap_or(0.0),
+                section: arc(&a.section),
+                page: det.and_then(|d| d.page.as_deref().map(Arc::from)),
+                evidence,
+                at_ms: recv_ms,
+            });
         }
-        let Some(n) = a.id.strip_prefix('i').and_then(|n| n.parse::<u32>().ok()) else {
-            continue;
-        };
-        let det = a
-            .detection
-            .and_then(|n| dets.get(&(r.tenant.as_str(), r.sid.as_str(), n)));
-        let arc = |s: &Option<String>| s.as_deref().map(Arc::from);
-        let mut evidence = Vec::new();
-        if let Some(d) = det {
-            evidence.push(("pointer speed".into(), format!("{:.0} px/s", d.speed)));
-            evidence.push(("dwell".into(), format!("{:.0} ms", d.dwell_ms)));
-        }
-        evidence.push((
-            "note".into(),
-            "recovered from the spool after the edge restarted".into(),
-        ));
-        out.push(Escalation {
-            tenant: Arc::from(r.tenant.as_str()),
-            sid: r.sid.clone(),
-            seq: a.seq,
-            n,
-            rule: Arc::from(a.rule.as_deref().unwrap_or("")),
-            account: arc(&a.account),
-            company: None,
-            uid: arc(&a.user),
-            value_cents: a.value_cents.unwrap_or(0),
-            emotion: a.emotion.clone().unwrap_or_default(),
-            confidence: a.confidence.unwrap_or(0.0),
-            section: arc(&a.section),
-            page: det.and_then(|d| d.page.as_deref().map(Arc::from)),
-            evidence,
-            at_ms: r.recv_ms,
-        });
+        out
     }
-    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::spool::Record;
 
     fn rec(kind: u8, sid: &str, seq: u64, body: &impl serde::Serialize) -> Record {
         Record {
@@ -113,7 +148,11 @@ mod tests {
             rec(spool::KIND_ACTION, "s1", 9, &esc),
             rec(spool::KIND_ACTION, "s2", 4, &esc),
         ];
-        let v = escalations(&records);
+        let mut e = Escalations::default();
+        for r in &records {
+            e.push(r.as_ref());
+        }
+        let v = e.finish();
         assert_eq!(v.len(), 2, "interventions are not escalations");
         assert_eq!((v[0].sid.as_str(), v[0].seq, v[0].n), ("s1", 9, 2));
         assert_eq!(v[0].page.as_deref(), Some("/cart"));

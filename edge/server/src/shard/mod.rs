@@ -140,10 +140,23 @@ impl Shard {
         }
     }
 
-    /// Rebuilds sessions from recovered spool records (nothing emitted or spooled again).
-    pub fn replay(&mut self, records: Vec<spool::Record>) -> usize {
+    /// Rebuilds sessions from the recovered spool (nothing emitted or spooled again): `read`
+    /// gives every record of this shard's sessions, in spool order, to the closure it is
+    /// passed. Returns the frames replayed, or `read`'s error.
+    pub fn replay<E>(
+        &mut self,
+        read: impl FnOnce(&mut dyn FnMut(spool::RecordRef<'_>)) -> Result<(), E>,
+    ) -> Result<usize, E> {
         let tenants = self.node.tenants.load();
-        self.pipeline.replay(&tenants, records)
+        let mut n = 0;
+        let pipeline = &mut self.pipeline;
+        let r = read(&mut |rec| {
+            if pipeline.replay_record(&tenants, rec) {
+                n += 1;
+            }
+        });
+        pipeline.replay_done();
+        r.map(|()| n)
     }
 
     /// Seeds tombstones from the floors of shipped sessions.

@@ -310,61 +310,74 @@ impl Pipeline {
     }
 
     /// Rebuilds sessions (dedup, physics, identity) from recovered spool records, in order.
-    /// Nothing is emitted and nothing is spooled again.
-    pub fn replay(&mut self, tenants: &Tenants, records: Vec<spool::Record>) -> usize {
-        let mut n = 0;
+    /// Nothing is emitted and nothing is spooled again. Returns the frames replayed.
+    pub fn replay<'a>(
+        &mut self,
+        tenants: &Tenants,
+        records: impl IntoIterator<Item = spool::RecordRef<'a>>,
+    ) -> usize {
+        let n = records
+            .into_iter()
+            .filter(|r| self.replay_record(tenants, *r))
+            .count();
+        self.replay_done();
+        n
+    }
+
+    /// Rebuilds from one recovered spool record (records come in spool order; call
+    /// [`Pipeline::replay_done`] after the last). True when it was a frame of a known session.
+    pub fn replay_record(&mut self, tenants: &Tenants, r: spool::RecordRef<'_>) -> bool {
         self.grow(tenants.len());
-        for r in records {
-            if r.kind == spool::KIND_ACTION {
-                self.restore_enrolment(tenants, &r);
-                continue;
-            }
-            if r.kind != spool::KIND_FRAME {
-                continue;
-            }
-            let Some(t) = tenants.index_of(&r.tenant) else {
-                continue;
-            };
-            let (Ok(sid), Ok(frame)) = (
-                Sid::parse(&r.sid),
-                decode_client(&r.frame, &Limits::DEFAULT),
-            ) else {
-                continue;
-            };
-            let key = (t as u32, sid);
-            let tenant = tenants.get(t);
-            if !self.sessions.contains_key(&key) {
-                self.per_tenant[t] += 1;
-            }
-            let burst = tenant.frame_burst;
-            let sess = self
-                .sessions
-                .entry(key)
-                .or_insert_with(|| Box::new(Sess::new(Session::anonymous(), r.recv_ms, burst)));
-            let mut ctx = Ctx {
-                now_ms: r.recv_ms,
-                tenant: &tenant.policy,
-                accounts: &mut AccountCooldowns::default(),
-                aggregates: &mut Aggregates::default(),
-            };
-            self.scratch.clear();
-            let d = sess.core.handle_frame(&mut ctx, &frame, &mut self.scratch);
-            if d == Disposition::Accepted && !sess.enrolled.is_empty() {
-                self.lab
-                    .outcome(t, tenant, &mut sess.enrolled, &frame, r.recv_ms);
-            }
-            // Every replayed record is durable: its contiguous part may be acked.
-            sess.durable_high = sess.core.held_prefix();
-            sess.last_ms = r.recv_ms;
-            n += 1;
+        if r.kind == spool::KIND_ACTION {
+            self.restore_enrolment(tenants, r);
+            return false;
         }
+        if r.kind != spool::KIND_FRAME {
+            return false;
+        }
+        let Some(t) = tenants.index_of(r.tenant) else {
+            return false;
+        };
+        let (Ok(sid), Ok(frame)) = (Sid::parse(r.sid), decode_client(r.frame, &Limits::DEFAULT))
+        else {
+            return false;
+        };
+        let key = (t as u32, sid);
+        let tenant = tenants.get(t);
+        if !self.sessions.contains_key(&key) {
+            self.per_tenant[t] += 1;
+        }
+        let burst = tenant.frame_burst;
+        let sess = self
+            .sessions
+            .entry(key)
+            .or_insert_with(|| Box::new(Sess::new(Session::anonymous(), r.recv_ms, burst)));
+        let mut ctx = Ctx {
+            now_ms: r.recv_ms,
+            tenant: &tenant.policy,
+            accounts: &mut AccountCooldowns::default(),
+            aggregates: &mut Aggregates::default(),
+        };
+        self.scratch.clear();
+        let d = sess.core.handle_frame(&mut ctx, &frame, &mut self.scratch);
+        if d == Disposition::Accepted && !sess.enrolled.is_empty() {
+            self.lab
+                .outcome(t, tenant, &mut sess.enrolled, &frame, r.recv_ms);
+        }
+        // Every replayed record is durable: its contiguous part may be acked.
+        sess.durable_high = sess.core.held_prefix();
+        sess.last_ms = r.recv_ms;
+        true
+    }
+
+    /// Ends a replay ([`Pipeline::replay_record`]).
+    pub fn replay_done(&mut self) {
         self.scratch.clear();
         // The previous boot reported (or lost) these counts; this boot must not report them.
         self.lab.settle();
         self.metrics
             .sessions
             .store(self.sessions.len() as u64, Ordering::Relaxed);
-        n
     }
 
     /// What the shard's experiment counts gained since the last call (see [`Lab::drain`]).
@@ -379,15 +392,15 @@ impl Pipeline {
 
     /// A recovered `actions` record: the session's experiment enrolment, if it is one of a rule
     /// with an experiment (see [`Lab::restore`]). Its frames were replayed before it.
-    fn restore_enrolment(&mut self, tenants: &Tenants, r: &spool::Record) {
-        let (Some(t), Ok(sid)) = (tenants.index_of(&r.tenant), Sid::parse(&r.sid)) else {
+    fn restore_enrolment(&mut self, tenants: &Tenants, r: spool::RecordRef<'_>) {
+        let (Some(t), Ok(sid)) = (tenants.index_of(r.tenant), Sid::parse(r.sid)) else {
             return;
         };
         let tenant = tenants.get(t);
         if tenant.experiments.is_empty() {
             return;
         }
-        let Ok(row) = serde_json::from_slice::<sentientiq_lake::ActionRow>(&r.frame) else {
+        let Ok(row) = serde_json::from_slice::<sentientiq_lake::ActionRow>(r.frame) else {
             return;
         };
         let Some(rule) = row

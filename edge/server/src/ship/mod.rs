@@ -225,8 +225,12 @@ impl Shipper {
     }
 
     /// One pass over every shard directory: ships each sealed segment in LSN order, stopping a
-    /// directory at its first failure (so segments are deleted in order).
+    /// directory at its first failure (so segments are deleted in order). Nothing is shipped
+    /// while a shard still rebuilds its sessions from the spool: it reads the segments back.
     pub fn pass(&mut self) {
+        if !self.env.spool.all_replayed() {
+            return;
+        }
         self.write_floors();
         // Tenants' destinations follow the live directory (the control plane may change them):
         // files shipped from now on go where the tenant says now.
@@ -643,6 +647,56 @@ mod tests {
         out
     }
 
+    /// A shipper's view of an edge `e1` in region `eu` with data under `data`, no tenants.
+    fn test_env(data: &Path, identity: Arc<IdentityStore>, spool: Arc<SpoolShare>) -> Env {
+        Env {
+            edge_id: "e1".into(),
+            region: "eu".into(),
+            data_dir: data.to_path_buf(),
+            poll: Duration::from_millis(10),
+            tenants: Arc::new(Directory::new(Tenants::new(vec![]))),
+            identity,
+            spool,
+            metrics: Arc::new(LakeMetrics::default()),
+            shutdown: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Shards rebuild their sessions by reading the spool back from disk at start: until the
+    /// last has, a pass ships (and deletes) nothing, then the sealed segment goes.
+    #[test]
+    fn no_segment_is_shipped_while_a_shard_rebuilds_from_the_spool() {
+        let data = tempfile::tempdir().expect("tempdir");
+        let lake = tempfile::tempdir().expect("tempdir");
+        let share = Arc::new(SpoolShare::new(&[1 << 20, 1 << 20], &[0, 0]));
+        let identity =
+            Arc::new(IdentityStore::open(&data.path().join("identity")).expect("identity"));
+        let env = test_env(data.path(), identity, share.clone());
+        let mut shipper = Shipper::new(
+            env,
+            Destinations::single(Arc::new(LocalSink::new(lake.path())), ""),
+        );
+        let dir = spool::shard_dir(data.path(), 0);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let mut v = spool::header(0).to_vec();
+        spool::encode_kind(spool::KIND_FRAME, T0, "demo", "s1", 1, &frame(1), &mut v);
+        let path = spool::segment_path(&dir, 0);
+        std::fs::write(&path, &v).expect("write");
+        for replaying in [2, 1] {
+            assert_eq!(share.replaying.load(Ordering::Acquire), replaying);
+            shipper.pass();
+            assert!(path.exists(), "{replaying} shards still read the spool");
+            share.replayed();
+        }
+        assert!(share.all_replayed());
+        shipper.pass();
+        assert!(!path.exists(), "shipped once every shard has rebuilt");
+        assert_eq!(shipped(lake.path()), pairs(&[("s1", 1)]));
+        // One more shard reporting does not wrap the count.
+        share.replayed();
+        assert!(share.all_replayed());
+    }
+
     #[test]
     fn a_segment_is_shipped_once_its_repeats_skipped_and_unknown_records_kept() {
         let data = tempfile::tempdir().expect("tempdir");
@@ -653,17 +707,11 @@ mod tests {
         identity
             .put_floors(&[("demo", "s2", &[1])], T0)
             .expect("floor");
-        let env = Env {
-            edge_id: "e1".into(),
-            region: "eu".into(),
-            data_dir: data.path().to_path_buf(),
-            poll: Duration::from_millis(10),
-            tenants: Arc::new(Directory::new(Tenants::new(vec![]))),
-            identity: identity.clone(),
-            spool: Arc::new(SpoolShare::new(&[0], &[0])),
-            metrics: Arc::new(LakeMetrics::default()),
-            shutdown: Arc::new(AtomicBool::new(false)),
-        };
+        let env = test_env(
+            data.path(),
+            identity.clone(),
+            Arc::new(SpoolShare::new(&[0], &[0])),
+        );
         let metrics = env.metrics.clone();
         let mut shipper = Shipper::new(
             env,

@@ -4,7 +4,7 @@
 pub mod identity;
 pub mod spool;
 
-use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 /// What each shard's spool writer shares with the lake shipper.
 #[derive(Debug)]
@@ -18,15 +18,33 @@ pub struct SpoolShare {
     /// disk makes it false until a retry succeeds; new frames are refused meanwhile and
     /// `/readyz` answers 503).
     pub writable: Vec<AtomicBool>,
+    /// Shards still rebuilding their sessions from the spool at start. Each reads its
+    /// segments back from disk (`spool::read_records`), so the shipper ships (and deletes) no
+    /// segment until this is 0.
+    pub replaying: AtomicUsize,
 }
 
 impl SpoolShare {
-    /// Shards starting at these LSNs with these backlogs.
+    /// Shards starting at these LSNs with these backlogs, each about to rebuild its sessions
+    /// from the spool ([`SpoolShare::replayed`] when it has).
     pub fn new(next_lsn: &[u64], backlog: &[u64]) -> SpoolShare {
         SpoolShare {
             active_segment: next_lsn.iter().map(|l| AtomicU64::new(*l)).collect(),
             backlog: backlog.iter().map(|b| AtomicU64::new(*b)).collect(),
             writable: next_lsn.iter().map(|_| AtomicBool::new(true)).collect(),
+            replaying: AtomicUsize::new(next_lsn.len()),
         }
+    }
+
+    /// A shard has rebuilt its sessions from the spool.
+    pub fn replayed(&self) {
+        let _ = self
+            .replaying
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    }
+
+    /// Whether every shard has rebuilt its sessions (segments may be shipped and deleted).
+    pub fn all_replayed(&self) -> bool {
+        self.replaying.load(Ordering::Acquire) == 0
     }
 }
