@@ -25,6 +25,22 @@ type PerShard<T> = PerShard1<Vec<T>>;
 /// One item per shard, taken by the shard with its index.
 type PerShard1<T> = Arc<Mutex<Vec<Option<T>>>>;
 
+/// Sets the edge's shutdown flag when dropped before `done`: a shard that fails or panics
+/// before it has rebuilt its sessions from the spool stops the edge, since the shipper ships
+/// nothing until every shard has.
+struct StopUnlessReplayed<'a> {
+    shutdown: &'a AtomicBool,
+    done: bool,
+}
+
+impl Drop for StopUnlessReplayed<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.shutdown.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Runs an edge until SIGTERM/SIGINT; returns after a clean shutdown.
 pub fn run(cfg: Config) -> Result<()> {
     let nshards = if cfg.edge.shards == 0 {
@@ -390,12 +406,18 @@ async fn shard_main(
     // This thread's sleep policy counts the frames its shard handles.
     shard::gather::watch(shard.borrow().metrics().clone());
     // The spool is read back from disk, one buffer at a time; the shipper deletes no segment
-    // until every shard has.
+    // until every shard has. A shard that unwinds before then stops the edge (the guard): the
+    // shipper would otherwise wait for it while the spool fills.
+    let mut stop = StopUnlessReplayed {
+        shutdown: &node.shutdown,
+        done: false,
+    };
     let replayed = shard
         .borrow_mut()
-        .replay(|each| replay.read(id, node.nshards, each))
+        .replay(|each| replay.read(id, node.nshards, each).map(|_| ()))
         .with_context(|| format!("shard {id}: rebuilding sessions from the spool"))?;
     node.spool.replayed();
+    stop.done = true;
     let my_floors = floors
         .lock()
         .ok()

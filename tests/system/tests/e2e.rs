@@ -25,7 +25,6 @@ fn identify(seq: u64, email: &str) -> ClientFrame {
     identify_as(seq, "u_dana", email)
 }
 
-/// Starts an edge that ships to `lake`, with `edit` applied to its config.
 /// Every record in a (stopped) edge's spool, read as recovery reads it.
 fn spooled(edge: &Edge) -> Vec<sentientiq_edge::storage::spool::Record> {
     let mut out = Vec::new();
@@ -37,6 +36,7 @@ fn spooled(edge: &Edge) -> Vec<sentientiq_edge::storage::spool::Record> {
     out
 }
 
+/// Starts an edge that ships to `lake`, with `edit` applied to its config.
 fn start_lake(shards: usize, lake: &Lake, edit: impl Fn(String) -> String) -> Edge {
     let env = lake.env(std::path::Path::new("/nonexistent-aws-files"));
     Edge::launch(

@@ -226,11 +226,10 @@ impl Shipper {
 
     /// One pass over every shard directory: ships each sealed segment in LSN order, stopping a
     /// directory at its first failure (so segments are deleted in order). Nothing is shipped
-    /// while a shard still rebuilds its sessions from the spool: it reads the segments back.
+    /// while a shard still rebuilds its sessions from the spool (it reads the segments back);
+    /// the backlog is still measured.
     pub fn pass(&mut self) {
-        if !self.env.spool.all_replayed() {
-            return;
-        }
+        let replayed = self.env.spool.all_replayed();
         self.write_floors();
         // Tenants' destinations follow the live directory (the control plane may change them):
         // files shipped from now on go where the tenant says now.
@@ -271,12 +270,13 @@ impl Shipper {
             let Ok(segs) = spool::segments(&dir) else {
                 continue;
             };
-            let mut failed = false;
+            // Nothing ships while a shard replays; after a failure, later segments wait.
+            let mut wait = !replayed;
             for (first, path) in segs {
                 let meta = std::fs::metadata(&path).ok();
                 let size = meta.as_ref().map_or(0, |m| m.len());
                 let shipped = first < active
-                    && !failed
+                    && !wait
                     && match self.ship(i, &dir, first, &path) {
                         Ok(s) => {
                             let m = &self.env.metrics;
@@ -302,7 +302,7 @@ impl Shipper {
                             self.env.metrics.errors.fetch_add(1, Ordering::Relaxed);
                             tracing::warn!(shard = i, first, error = %e, "shipping failed; will retry");
                             // Later segments wait: segments are deleted in LSN order.
-                            failed = true;
+                            wait = true;
                             false
                         }
                     };
@@ -672,6 +672,7 @@ mod tests {
         let identity =
             Arc::new(IdentityStore::open(&data.path().join("identity")).expect("identity"));
         let env = test_env(data.path(), identity, share.clone());
+        let metrics = env.metrics.clone();
         let mut shipper = Shipper::new(
             env,
             Destinations::single(Arc::new(LocalSink::new(lake.path())), ""),
@@ -686,11 +687,17 @@ mod tests {
             assert_eq!(share.replaying.load(Ordering::Acquire), replaying);
             shipper.pass();
             assert!(path.exists(), "{replaying} shards still read the spool");
+            assert_eq!(
+                metrics.backlog_bytes.load(Ordering::Relaxed),
+                v.len() as u64,
+                "the backlog is measured meanwhile"
+            );
             share.replayed();
         }
         assert!(share.all_replayed());
         shipper.pass();
         assert!(!path.exists(), "shipped once every shard has rebuilt");
+        assert_eq!(metrics.backlog_bytes.load(Ordering::Relaxed), 0);
         assert_eq!(shipped(lake.path()), pairs(&[("s1", 1)]));
         // One more shard reporting does not wrap the count.
         share.replayed();

@@ -300,7 +300,13 @@ pub struct Recovered {
     /// The LSN the next append continues from.
     pub next_lsn: u64,
     pub segments: usize,
+    /// Each segment with records and the length of its valid prefix, in LSN order: what
+    /// [`read_segments`] reads back (appends made after recovery are past it).
+    pub valid: Valid,
 }
+
+/// Segments and the lengths of their valid prefixes, in LSN order.
+pub type Valid = Vec<(PathBuf, u64)>;
 
 pub fn shard_dir(data_dir: &Path, shard: usize) -> PathBuf {
     data_dir.join("spool").join(format!("shard-{shard:03}"))
@@ -331,19 +337,24 @@ pub fn segments(dir: &Path) -> io::Result<Vec<(u64, PathBuf)>> {
 /// and truncating torn tails in place. Segments are read through a [`SegmentReader`], so
 /// recovery holds one read buffer, never the spool: a spool grown to its cap during a lake
 /// outage (`lake.spool_max_bytes` per shard) is read back at a restart in the same memory as
-/// an empty one. (Until 2026-12-05 every record was collected first: 250 MB of spool made a
-/// restarted edge 430 MB larger before it served anything.)
+/// an empty one. (Until 2026-12-05 every record was collected first: an edge restarted on 250 MB
+/// of spool peaked at 585 MB before it served anything; it now peaks at 85 MB.)
 pub fn recover(dir: &Path, mut each: impl FnMut(RecordRef<'_>)) -> io::Result<Recovered> {
     let mut r = Recovered::default();
     for (first, path) in segments(dir)? {
         let f = fs::File::open(&path)?;
         let len = f.metadata()?.len();
         let mut it = SegmentReader::new(f);
+        let mut records = 0;
         while let Some(rec) = it.next_record()? {
             each(rec);
-            r.records += 1;
+            records += 1;
         }
+        r.records += records;
         let valid = it.valid().max(HEADER.min(len as usize)) as u64;
+        if records > 0 {
+            r.valid.push((path.clone(), valid));
+        }
         if valid < len {
             r.truncated_bytes += len - valid;
             let f = fs::OpenOptions::new().write(true).open(&path)?;
@@ -359,14 +370,17 @@ pub fn recover(dir: &Path, mut each: impl FnMut(RecordRef<'_>)) -> io::Result<Re
     Ok(r)
 }
 
-/// Reads the valid records of a shard directory's segments again, in LSN order, after
-/// [`recover`] has cut their torn tails: a shard rebuilding its sessions reads them this way,
-/// one buffer at a time. The shipper deletes no segment until every shard has rebuilt
-/// ([`super::SpoolShare::replaying`]), so every segment recovery read is still there.
-pub fn read_records(dir: &Path, mut each: impl FnMut(RecordRef<'_>)) -> io::Result<usize> {
+/// Reads back the records [`recover`] found: each segment's valid prefix (`valid`), in order,
+/// one buffer at a time. Bytes appended since (a shard's committer may already write to a
+/// directory another shard still reads) are not read. The shipper deletes no segment until
+/// every shard has read its records ([`super::SpoolShare::replaying`]).
+pub fn read_segments(
+    valid: &[(PathBuf, u64)],
+    mut each: impl FnMut(RecordRef<'_>),
+) -> io::Result<usize> {
     let mut n = 0;
-    for (_, path) in segments(dir)? {
-        let mut it = SegmentReader::new(fs::File::open(&path)?);
+    for (path, len) in valid {
+        let mut it = SegmentReader::new(fs::File::open(path)?.take(*len));
         while let Some(rec) = it.next_record()? {
             each(rec);
             n += 1;
@@ -401,6 +415,10 @@ pub fn recover_spool(
     let mut r = RecoveredSpool {
         next_lsn: vec![0; nshards],
         backlog: vec![0; nshards],
+        replay: Replay {
+            dirs: Vec::new(),
+            records: vec![0; nshards],
+        },
         ..RecoveredSpool::default()
     };
     if !root.exists() {
@@ -419,9 +437,11 @@ pub fn recover_spool(
             .and_then(|n| n.parse::<usize>().ok())
             .filter(|i| *i < nshards);
         let mut only_own = own.is_some();
+        let counts = &mut r.replay.records;
         let d = recover(&dir, |rec| {
             let o = owner(rec.tenant, rec.sid, nshards);
             only_own &= own == Some(o);
+            counts[o] += 1;
             each(o, rec);
         })
         .map_err(|e| io::Error::new(e.kind(), format!("recovering {}: {e}", dir.display())))?;
@@ -436,45 +456,57 @@ pub fn recover_spool(
                 .sum();
         }
         if d.records > 0 {
-            r.replay.dirs.push((dir, if only_own { own } else { None }));
+            r.replay
+                .dirs
+                .push((d.valid, if only_own { own } else { None }));
         }
     }
     Ok(r)
 }
 
 /// The spool directories whose records rebuild sessions at start, in recovery's (sorted)
-/// order. A directory marked with a shard holds only that shard's records (the shard count has
-/// not changed since they were written): no other shard reads it. One not marked is read by
-/// every shard, each taking the records of its own sessions.
+/// order, each as the segments recovery read and their valid lengths. A directory marked with
+/// a shard holds only that shard's records (the shard count has not changed since they were
+/// written): no other shard reads it. One not marked is read by every shard, each taking the
+/// records of its own sessions.
 #[derive(Debug, Default)]
 pub struct Replay {
-    dirs: Vec<(PathBuf, Option<usize>)>,
+    dirs: Vec<(Valid, Option<usize>)>,
+    /// Per shard: the records recovery found for it.
+    records: Vec<usize>,
 }
 
 impl Replay {
-    /// Gives shard `id` of `nshards` every record of its sessions, in spool order.
+    /// Gives shard `id` of `nshards` every record of its sessions, in spool order, and fails
+    /// unless they are as many as recovery counted (the spool changed under it).
     pub fn read(
         &self,
         id: usize,
         nshards: usize,
         each: &mut dyn FnMut(RecordRef<'_>),
-    ) -> io::Result<()> {
-        for (dir, only) in &self.dirs {
+    ) -> io::Result<usize> {
+        let mut n = 0;
+        for (segments, only) in &self.dirs {
             match only {
                 Some(s) if *s != id => {}
-                Some(_) => {
-                    read_records(dir, &mut *each)?;
-                }
+                Some(_) => n += read_segments(segments, &mut *each)?,
                 None => {
-                    read_records(dir, |r| {
+                    read_segments(segments, |r| {
                         if owner(r.tenant, r.sid, nshards) == id {
+                            n += 1;
                             each(r);
                         }
                     })?;
                 }
             }
         }
-        Ok(())
+        let expected = self.records.get(id).copied().unwrap_or(0);
+        if n != expected {
+            return Err(io::Error::other(format!(
+                "shard {id} read {n} spool records back where recovery found {expected}"
+            )));
+        }
+        Ok(n)
     }
 }
 
@@ -858,6 +890,61 @@ mod tests {
         assert_eq!(
             (none.records, none.next_lsn, none.replay.dirs.len()),
             (0, vec![0, 0], 0)
+        );
+    }
+
+    /// A session whose records sit in two directories (the shard count changed) is read back in
+    /// recovery's order: directory, then segment, then record. A torn tail is cut first, and
+    /// what a committer appends after recovery is not read back.
+    #[test]
+    fn replay_reads_what_recovery_found_in_its_order_and_nothing_appended_since() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let (d0, d1) = (root.path().join("shard-000"), root.path().join("shard-001"));
+        for d in [&d0, &d1] {
+            fs::create_dir_all(d).expect("dir");
+        }
+        let s = "s_spool_spread_0001";
+        let first = seg(&[(1, "t", s, 1, b"a")]);
+        fs::write(segment_path(&d0, 0), &first).expect("write");
+        let mut second = seg(&[(3, "t", s, 3, b"c")]);
+        second.extend_from_slice(&[7, 0, 0, 0, 1]); // a torn record
+        let second_at = (first.len() - HEADER) as u64;
+        fs::write(segment_path(&d0, second_at), &second).expect("write");
+        let third = seg(&[(2, "t", s, 2, b"b")]);
+        fs::write(segment_path(&d1, 0), &third).expect("write");
+        let r = recover_spool(root.path(), 1, |_, _| {}).expect("recover");
+        assert_eq!((r.records, r.truncated_bytes), (3, 5));
+        assert_eq!(r.next_lsn, [second_at + (second.len() - 5 - HEADER) as u64]);
+        // A committer appends to shard-001's segment after recovery (here: more of the same
+        // session, as if the shard count had changed back).
+        let mut more = Vec::new();
+        encode_kind(KIND_FRAME, 4, "t", s, 4, b"d", &mut more);
+        fs::OpenOptions::new()
+            .append(true)
+            .open(segment_path(&d1, 0))
+            .and_then(|mut f| std::io::Write::write_all(&mut f, &more))
+            .expect("append");
+        let mut seqs = Vec::new();
+        let n = r
+            .replay
+            .read(0, 1, &mut |rec| seqs.push(rec.seq))
+            .expect("read");
+        assert_eq!((n, seqs), (3, vec![1, 3, 2]));
+        // Fewer records than recovery counted (a segment gone) is an error, not a quiet gap.
+        fs::remove_file(segment_path(&d1, 0)).expect("remove");
+        let err = r
+            .replay
+            .read(0, 1, &mut |_| {})
+            .expect_err("a segment is missing");
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+        fs::write(segment_path(&d1, 0), header(1)).expect("write");
+        let err = r
+            .replay
+            .read(0, 1, &mut |_| {})
+            .expect_err("records are missing");
+        assert!(
+            err.to_string()
+                .contains("read 2 spool records back where recovery found 3")
         );
     }
 
