@@ -11,8 +11,9 @@
 #     Starts BIN_DIR's edge with bench/cases/ws-10k's config on a copy of DIR/data-edge and no
 #     load. Its shipper ships every recorded segment at once. Once all are shipped, it writes
 #     DIR/LABEL.txt: segments, rows, the shipper thread's CPU (its schedstat runtime, ns), CPU ns
-#     per row, and a sha256 of every lake file written, so two builds can be checked to write
-#     the same bytes.
+#     per row, the edge's peak RSS (VmHWM: an idle edge's plus what shipping needed at its peak),
+#     and a sha256 of every lake file written, so two builds can be checked to write the same
+#     bytes.
 #
 # PERF=1 also profiles the shipper thread (`perf record -F 999 -g -t TID`) from its start to
 # the last segment into DIR/perf-LABEL.data and the top symbols into DIR/perf-LABEL.txt; use
@@ -110,6 +111,8 @@ case "$MODE" in
     done
     t1=$(date +%s.%N)
     ns=$(awk '{print $1}' "/proc/$E/task/$tid/schedstat")
+    # The edge's peak resident memory: an idle edge's plus what shipping needed at its peak.
+    hwm=$(awk '/VmHWM/ {print $2}' "/proc/$E/status")
     rows=$(metric siq_lake_rows_total)
     done_segs=$(metric siq_lake_segments_shipped_total)
     errors=$(metric siq_lake_errors_total)
@@ -133,6 +136,7 @@ case "$MODE" in
       echo "lake_errors: ${errors:-0}"
       echo "shipper_cpu_ns: $ns"
       echo "shipper_ns_per_row: $(awk -v n="$ns" -v r="$rows" 'BEGIN {printf "%.1f", n / r}')"
+      echo "edge_rss_peak_kb: $hwm"
       echo "wall_s: $(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}')"
       if [ -n "${PERF:-}" ]; then echo "perf: yes (its CPU includes the cost of profiling)"; else echo "perf: no"; fi
       echo "lake files (sha256, path under data/lake):"
