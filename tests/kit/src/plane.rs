@@ -99,7 +99,11 @@ impl Plane {
             if let Some(st) = p.exited() {
                 panic!("control plane exited ({st}): {}", p.log());
             }
-            TcpStream::connect(("127.0.0.1", port)).is_ok()
+            // A connect to a port in the ephemeral range that nothing listens on yet can
+            // connect the socket to itself (TCP simultaneous open, source port = port): that
+            // is not the plane.
+            TcpStream::connect(("127.0.0.1", port))
+                .is_ok_and(|s| s.local_addr().ok() != s.peer_addr().ok())
         });
         self.proc = Some(p);
     }
