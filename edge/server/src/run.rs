@@ -67,22 +67,22 @@ pub fn run(cfg: Config) -> Result<()> {
     let t0 = Instant::now();
     let mut escalations: Vec<crate::alerts::recover::Escalations> =
         (0..nshards).map(|_| Default::default()).collect();
-    let spool::RecoveredSpool {
-        next_lsn,
-        backlog,
-        records: total,
-        truncated_bytes: truncated,
-        replay,
-    } = spool::recover_spool(&data.join("spool"), nshards, |o, rec| {
+    let recovered = spool::recover_spool(&data.join("spool"), nshards, |o, rec| {
         escalations[o].push(rec)
     })?;
-    let replay = Arc::new(replay);
     tracing::info!(
-        records = total,
-        truncated_bytes = truncated,
+        records = recovered.records(),
+        truncated_bytes = recovered.truncated_bytes,
         ms = t0.elapsed().as_millis() as u64,
         "spool recovered"
     );
+    let spool::RecoveredSpool {
+        next_lsn,
+        backlog,
+        replay,
+        ..
+    } = recovered;
+    let replay = Arc::new(replay);
 
     // Sessions whose spool records were shipped and deleted: their highest seq, so a late retry
     // is re-acked, never stored twice. Kept for a week.
@@ -414,7 +414,7 @@ async fn shard_main(
     };
     let replayed = shard
         .borrow_mut()
-        .replay(|each| replay.read(id, node.nshards, each).map(|_| ()))
+        .replay(&replay)
         .with_context(|| format!("shard {id}: rebuilding sessions from the spool"))?;
     node.spool.replayed();
     stop.done = true;

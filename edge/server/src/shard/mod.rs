@@ -140,23 +140,19 @@ impl Shard {
         }
     }
 
-    /// Rebuilds sessions from the recovered spool (nothing emitted or spooled again): `read`
-    /// gives every record of this shard's sessions, in spool order, to the closure it is
-    /// passed. Returns the frames replayed, or `read`'s error.
-    pub fn replay<E>(
-        &mut self,
-        read: impl FnOnce(&mut dyn FnMut(spool::RecordRef<'_>)) -> Result<(), E>,
-    ) -> Result<usize, E> {
+    /// Rebuilds sessions from the recovered spool (nothing emitted or spooled again), reading
+    /// this shard's records back from disk. Returns the frames replayed.
+    pub fn replay(&mut self, from: &spool::Replay) -> std::io::Result<usize> {
         let tenants = self.node.tenants.load();
         let mut n = 0;
         let pipeline = &mut self.pipeline;
-        let r = read(&mut |rec| {
+        let read = from.read(self.id, self.node.nshards, &mut |rec| {
             if pipeline.replay_record(&tenants, rec) {
                 n += 1;
             }
         });
         pipeline.replay_done();
-        r.map(|()| n)
+        read.map(|_| n)
     }
 
     /// Seeds tombstones from the floors of shipped sessions.

@@ -309,23 +309,9 @@ impl Pipeline {
         out
     }
 
-    /// Rebuilds sessions (dedup, physics, identity) from recovered spool records, in order.
-    /// Nothing is emitted and nothing is spooled again. Returns the frames replayed.
-    pub fn replay<'a>(
-        &mut self,
-        tenants: &Tenants,
-        records: impl IntoIterator<Item = spool::RecordRef<'a>>,
-    ) -> usize {
-        let n = records
-            .into_iter()
-            .filter(|r| self.replay_record(tenants, *r))
-            .count();
-        self.replay_done();
-        n
-    }
-
-    /// Rebuilds from one recovered spool record (records come in spool order; call
-    /// [`Pipeline::replay_done`] after the last). True when it was a frame of a known session.
+    /// Rebuilds sessions (dedup, physics, identity) from one recovered spool record. Records
+    /// come in spool order; call [`Pipeline::replay_done`] after the last. Nothing is emitted
+    /// and nothing is spooled again. True when it was a frame of a known session.
     pub fn replay_record(&mut self, tenants: &Tenants, r: spool::RecordRef<'_>) -> bool {
         self.grow(tenants.len());
         if r.kind == spool::KIND_ACTION {

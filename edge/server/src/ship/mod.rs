@@ -647,9 +647,16 @@ mod tests {
         out
     }
 
-    /// A shipper's view of an edge `e1` in region `eu` with data under `data`, no tenants.
-    fn test_env(data: &Path, identity: Arc<IdentityStore>, spool: Arc<SpoolShare>) -> Env {
-        Env {
+    /// A shipper of edge `e1` in region `eu` with data under `data` and no tenants, shipping
+    /// to a local lake at `lake`, and its metrics.
+    fn test_shipper(
+        data: &Path,
+        lake: &Path,
+        identity: Arc<IdentityStore>,
+        spool: Arc<SpoolShare>,
+    ) -> (Shipper, Arc<LakeMetrics>) {
+        let metrics = Arc::new(LakeMetrics::default());
+        let env = Env {
             edge_id: "e1".into(),
             region: "eu".into(),
             data_dir: data.to_path_buf(),
@@ -657,9 +664,11 @@ mod tests {
             tenants: Arc::new(Directory::new(Tenants::new(vec![]))),
             identity,
             spool,
-            metrics: Arc::new(LakeMetrics::default()),
+            metrics: metrics.clone(),
             shutdown: Arc::new(AtomicBool::new(false)),
-        }
+        };
+        let dest = Destinations::single(Arc::new(LocalSink::new(lake)), "");
+        (Shipper::new(env, dest), metrics)
     }
 
     /// Shards rebuild their sessions by reading the spool back from disk at start: until the
@@ -671,12 +680,8 @@ mod tests {
         let share = Arc::new(SpoolShare::new(&[1 << 20, 1 << 20], &[0, 0]));
         let identity =
             Arc::new(IdentityStore::open(&data.path().join("identity")).expect("identity"));
-        let env = test_env(data.path(), identity, share.clone());
-        let metrics = env.metrics.clone();
-        let mut shipper = Shipper::new(
-            env,
-            Destinations::single(Arc::new(LocalSink::new(lake.path())), ""),
-        );
+        let (mut shipper, metrics) =
+            test_shipper(data.path(), lake.path(), identity, share.clone());
         let dir = spool::shard_dir(data.path(), 0);
         std::fs::create_dir_all(&dir).expect("dir");
         let mut v = spool::header(0).to_vec();
@@ -714,16 +719,9 @@ mod tests {
         identity
             .put_floors(&[("demo", "s2", &[1])], T0)
             .expect("floor");
-        let env = test_env(
-            data.path(),
-            identity.clone(),
-            Arc::new(SpoolShare::new(&[0], &[0])),
-        );
-        let metrics = env.metrics.clone();
-        let mut shipper = Shipper::new(
-            env,
-            Destinations::single(Arc::new(LocalSink::new(lake.path())), ""),
-        );
+        let share = Arc::new(SpoolShare::new(&[0], &[0]));
+        let (mut shipper, metrics) =
+            test_shipper(data.path(), lake.path(), identity.clone(), share);
         let dir = spool::shard_dir(data.path(), 0);
         std::fs::create_dir_all(&dir).expect("dir");
         let record = |kind, sid, seq, body: &[u8], v: &mut Vec<u8>| {

@@ -176,9 +176,7 @@ pub fn decode_segment(bytes: &[u8]) -> (Vec<Record>, usize) {
     let mut it = SegmentReader::new(bytes);
     let mut records = Vec::new();
     // Reading from a slice cannot fail; the iteration ends at the valid prefix's end.
-    while let Ok(Some(r)) = it.next_record() {
-        records.push(r.to_record());
-    }
+    let _ = it.for_each(|r| records.push(r.to_record()));
     (records, it.valid())
 }
 
@@ -288,6 +286,16 @@ impl<R: Read> SegmentReader<R> {
         self.valid += 8 + len;
         Ok(body(&self.buf[s..e]))
     }
+
+    /// Gives every remaining record to `each`; returns how many there were.
+    pub fn for_each(&mut self, mut each: impl FnMut(RecordRef<'_>)) -> io::Result<usize> {
+        let mut n = 0;
+        while let Some(r) = self.next_record()? {
+            each(r);
+            n += 1;
+        }
+        Ok(n)
+    }
 }
 
 /// What recovery found in one shard directory.
@@ -300,6 +308,8 @@ pub struct Recovered {
     /// The LSN the next append continues from.
     pub next_lsn: u64,
     pub segments: usize,
+    /// The segments' bytes once torn tails are cut (none of them shipped yet).
+    pub bytes: u64,
     /// Each segment with records and the length of its valid prefix, in LSN order: what
     /// [`read_segments`] reads back (appends made after recovery are past it).
     pub valid: Valid,
@@ -345,11 +355,7 @@ pub fn recover(dir: &Path, mut each: impl FnMut(RecordRef<'_>)) -> io::Result<Re
         let f = fs::File::open(&path)?;
         let len = f.metadata()?.len();
         let mut it = SegmentReader::new(f);
-        let mut records = 0;
-        while let Some(rec) = it.next_record()? {
-            each(rec);
-            records += 1;
-        }
+        let records = it.for_each(&mut each)?;
         r.records += records;
         let valid = it.valid().max(HEADER.min(len as usize)) as u64;
         if records > 0 {
@@ -362,6 +368,7 @@ pub fn recover(dir: &Path, mut each: impl FnMut(RecordRef<'_>)) -> io::Result<Re
             f.sync_all()?;
         }
         r.next_lsn = first + valid.saturating_sub(HEADER as u64);
+        r.bytes += valid;
         r.segments += 1;
     }
     // Segments already shipped and deleted still count: LSNs (and so lake file names) never
@@ -374,17 +381,13 @@ pub fn recover(dir: &Path, mut each: impl FnMut(RecordRef<'_>)) -> io::Result<Re
 /// one buffer at a time. Bytes appended since (a shard's committer may already write to a
 /// directory another shard still reads) are not read. The shipper deletes no segment until
 /// every shard has read its records ([`super::SpoolShare::replaying`]).
-pub fn read_segments(
+fn read_segments(
     valid: &[(PathBuf, u64)],
     mut each: impl FnMut(RecordRef<'_>),
 ) -> io::Result<usize> {
     let mut n = 0;
     for (path, len) in valid {
-        let mut it = SegmentReader::new(fs::File::open(path)?.take(*len));
-        while let Some(rec) = it.next_record()? {
-            each(rec);
-            n += 1;
-        }
+        n += SegmentReader::new(fs::File::open(path)?.take(*len)).for_each(&mut each)?;
     }
     Ok(n)
 }
@@ -396,12 +399,17 @@ pub struct RecoveredSpool {
     pub next_lsn: Vec<u64>,
     /// Per shard: the bytes of its directory's segments, not shipped yet.
     pub backlog: Vec<u64>,
-    /// Valid records read.
-    pub records: usize,
     /// Bytes cut off torn segment tails.
     pub truncated_bytes: u64,
     /// Where each shard reads its records back.
     pub replay: Replay,
+}
+
+impl RecoveredSpool {
+    /// Valid records read.
+    pub fn records(&self) -> usize {
+        self.replay.records.iter().sum()
+    }
 }
 
 /// Recovers every `shard-NNN` directory under `root` ([`recover`]) for `nshards` shards (the
@@ -445,15 +453,10 @@ pub fn recover_spool(
             each(o, rec);
         })
         .map_err(|e| io::Error::new(e.kind(), format!("recovering {}: {e}", dir.display())))?;
-        r.records += d.records;
         r.truncated_bytes += d.truncated_bytes;
         if let Some(i) = own {
             r.next_lsn[i] = d.next_lsn;
-            r.backlog[i] = segments(&dir)?
-                .iter()
-                .filter_map(|(_, p)| fs::metadata(p).ok())
-                .map(|m| m.len())
-                .sum();
+            r.backlog[i] = d.bytes;
         }
         if d.records > 0 {
             r.replay
@@ -845,7 +848,7 @@ mod tests {
             })
             .expect("recover");
             assert_eq!(
-                (r.records, seen, r.truncated_bytes),
+                (r.records(), seen, r.truncated_bytes),
                 (36, 36, 0),
                 "{n} shards"
             );
@@ -888,7 +891,7 @@ mod tests {
         // No spool at all: nothing to read.
         let none = recover_spool(&root.path().join("absent"), 2, |_, _| {}).expect("recover");
         assert_eq!(
-            (none.records, none.next_lsn, none.replay.dirs.len()),
+            (none.records(), none.next_lsn, none.replay.dirs.len()),
             (0, vec![0, 0], 0)
         );
     }
@@ -913,7 +916,7 @@ mod tests {
         let third = seg(&[(2, "t", s, 2, b"b")]);
         fs::write(segment_path(&d1, 0), &third).expect("write");
         let r = recover_spool(root.path(), 1, |_, _| {}).expect("recover");
-        assert_eq!((r.records, r.truncated_bytes), (3, 5));
+        assert_eq!((r.records(), r.truncated_bytes), (3, 5));
         assert_eq!(r.next_lsn, [second_at + (second.len() - 5 - HEADER) as u64]);
         // A committer appends to shard-001's segment after recovery (here: more of the same
         // session, as if the shard count had changed back).

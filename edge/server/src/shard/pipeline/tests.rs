@@ -237,6 +237,16 @@ fn errs(fx: &[Effect]) -> Vec<(ErrorCode, bool)> {
         .collect()
 }
 
+/// Rebuilds `p` from spooled records as a restarted shard does; returns the frames replayed.
+fn replay(p: &mut Pipeline, tenants: &Tenants, records: &[spool::Record]) -> usize {
+    let n = records
+        .iter()
+        .filter(|r| p.replay_record(tenants, r.as_ref()))
+        .count();
+    p.replay_done();
+    n
+}
+
 fn frame_records(r: &[spool::Record]) -> Vec<u64> {
     r.iter()
         .filter(|r| r.kind == spool::KIND_FRAME)
@@ -537,12 +547,7 @@ fn replay_rebuilds_dedup_and_the_durable_seq_without_effects() {
     let (records, _) = h.commit();
     let mut fresh = Harness::new(|_| {});
     let tenants = fresh.tenants.clone();
-    assert_eq!(
-        fresh
-            .p
-            .replay(&tenants, records.iter().map(spool::Record::as_ref)),
-        3
-    );
+    assert_eq!(replay(&mut fresh.p, &tenants, &records), 3);
     assert_eq!(fresh.hello(1, "s_pipeline_replay01").ack, Seq(3));
     fresh.send(1, "s_pipeline_replay01", moves(3, 4));
     let (records, fx) = fresh.commit();
@@ -835,7 +840,7 @@ mod model {
                         let mut fresh = edge();
                         fresh.now = h.now;
                         let tenants = fresh.tenants.clone();
-                        fresh.p.replay(&tenants, store.iter().map(spool::Record::as_ref));
+                        replay(&mut fresh.p, &tenants, &store);
                         h = fresh;
                         conn += 1;
                         let fx = h.send(conn, SID, ClientFrame::Hello(hello(KEY, SID, Some(acked))));
@@ -1090,9 +1095,7 @@ fn after_a_crash_the_recovered_spool_keeps_each_session_in_its_arm_and_its_count
     // A new process recovers the spool: the enrolment and the counts come back from it.
     let mut after = Harness::new(experiment(0.0));
     after.now = h.now + 61_000;
-    after
-        .p
-        .replay(&after.tenants, spooled.iter().map(spool::Record::as_ref));
+    replay(&mut after.p, &after.tenants, &spooled);
     assert_eq!(after.p.lab().counts(0, "help"), Some(&before));
     after.hello(2, sid);
     let again = frames(&after.send(2, sid, rage_later(4, 62_000)))
