@@ -19,7 +19,7 @@ pub struct SpoolShare {
     /// `/readyz` answers 503).
     pub writable: Vec<AtomicBool>,
     /// Shards still rebuilding their sessions from the spool at start. Each reads its
-    /// segments back from disk (`spool::read_records`), so the shipper ships (and deletes) no
+    /// segments back from disk (`spool::Replay::read`), so the shipper ships (and deletes) no
     /// segment until this is 0.
     pub replaying: AtomicUsize,
 }

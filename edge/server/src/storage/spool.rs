@@ -311,7 +311,7 @@ pub struct Recovered {
     /// The segments' bytes once torn tails are cut (none of them shipped yet).
     pub bytes: u64,
     /// Each segment with records and the length of its valid prefix, in LSN order: what
-    /// [`read_segments`] reads back (appends made after recovery are past it).
+    /// [`Replay::read`] reads back (appends made after recovery are past it).
     pub valid: Valid,
 }
 
