@@ -1,9 +1,13 @@
 //! One Parquet file of one table, written as its rows arrive.
 
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
 use parquet::arrow::ArrowWriter;
+use parquet::errors::ParquetError;
 
 use crate::events::writer_properties;
-use crate::{Error, TableBuilder};
+use crate::{Error, SinkError, TableBuilder};
 
 /// Rows moved from the column builders into the Parquet writer every this many rows, so a file
 /// never holds all its rows as Arrow arrays at once.
@@ -12,23 +16,58 @@ pub const FLUSH_ROWS: usize = 1 << 16;
 /// A table's rows for one file. Rows go into `rows` (the table's builder); every
 /// [`FLUSH_ROWS`] they are encoded into the file. Row groups still hold
 /// [`crate::events::ROW_GROUP_ROWS`] rows, as when the rows are written as one batch.
-pub struct FileBuilder<B> {
+///
+/// The file's bytes go to `W` as each row group is written: into memory for `Vec<u8>` (the
+/// default), straight to the lake for a [`crate::Staged`] file, so a finished row group is not
+/// held by the process until the file is stored.
+pub struct FileBuilder<B, W: Write + Send = Vec<u8>> {
     rows: B,
-    writer: Option<ArrowWriter<Vec<u8>>>,
+    /// Where the file goes, until the first flush hands it to the writer.
+    out: Option<W>,
+    writer: Option<ArrowWriter<Out<W>>>,
     written: usize,
+    /// The first error the output failed with (shared with the writer's [`Out`]).
+    failed: Failed,
 }
 
-impl<B: TableBuilder + Default> Default for FileBuilder<B> {
-    fn default() -> Self {
-        FileBuilder {
-            rows: B::default(),
-            writer: None,
-            written: 0,
+/// The first write error of a file's output.
+type Failed = Arc<Mutex<Option<std::io::Error>>>;
+
+/// A file's output, keeping the first error it fails with: parquet passes some write errors on
+/// only as text (a flush as it gives the output back), and a file's error must stay the sink's
+/// own.
+struct Out<W> {
+    w: W,
+    failed: Failed,
+}
+
+impl<W> Out<W> {
+    fn keep(&self, e: std::io::Error) -> std::io::Error {
+        let told = std::io::Error::new(e.kind(), e.to_string());
+        if let Ok(mut f) = self.failed.lock() {
+            f.get_or_insert(e);
         }
+        told
     }
 }
 
-impl<B> std::fmt::Debug for FileBuilder<B> {
+impl<W: Write> Write for Out<W> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.w.write(b).map_err(|e| self.keep(e))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.w.flush().map_err(|e| self.keep(e))
+    }
+}
+
+impl<B: TableBuilder + Default, W: Write + Send + Default> Default for FileBuilder<B, W> {
+    fn default() -> Self {
+        FileBuilder::new(W::default())
+    }
+}
+
+impl<B, W: Write + Send> std::fmt::Debug for FileBuilder<B, W> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FileBuilder")
             .field("written", &self.written)
@@ -36,7 +75,20 @@ impl<B> std::fmt::Debug for FileBuilder<B> {
     }
 }
 
-impl<B: TableBuilder> FileBuilder<B> {
+impl<B: TableBuilder + Default, W: Write + Send> FileBuilder<B, W> {
+    /// A file written to `out`.
+    pub fn new(out: W) -> Self {
+        FileBuilder {
+            rows: B::default(),
+            out: Some(out),
+            writer: None,
+            written: 0,
+            failed: Failed::default(),
+        }
+    }
+}
+
+impl<B: TableBuilder, W: Write + Send> FileBuilder<B, W> {
     /// The builder to push rows into; call [`FileBuilder::flush_if_full`] after pushing.
     pub fn rows(&mut self) -> &mut B {
         &mut self.rows
@@ -65,25 +117,50 @@ impl<B: TableBuilder> FileBuilder<B> {
         }
         let batch = self.rows.finish()?;
         self.written += batch.num_rows();
-        let w = match &mut self.writer {
-            Some(w) => w,
-            None => self.writer.insert(ArrowWriter::try_new(
-                Vec::new(),
-                batch.schema(),
-                Some(writer_properties(&batch.schema())),
-            )?),
+        let w = match (&mut self.writer, self.out.take()) {
+            (Some(w), _) => w,
+            (None, Some(w)) => {
+                let out = Out {
+                    w,
+                    failed: self.failed.clone(),
+                };
+                let props = writer_properties(&batch.schema());
+                let w = ArrowWriter::try_new(out, batch.schema(), Some(props))
+                    .map_err(|e| out_error(&self.failed, e))?;
+                self.writer.insert(w)
+            }
+            (None, None) => {
+                return Err(Error::Parquet(ParquetError::General(
+                    "the file's writer failed before".into(),
+                )));
+            }
         };
-        w.write(&batch)?;
+        w.write(&batch).map_err(|e| out_error(&self.failed, e))?;
         Ok(())
     }
 
-    /// The finished file's bytes (`None` when no row was pushed).
-    pub fn finish(mut self) -> Result<Option<Vec<u8>>, Error> {
+    /// The finished file's output, every byte written to it (`None` when no row was pushed).
+    pub fn finish(mut self) -> Result<Option<W>, Error> {
         self.flush()?;
         match self.writer {
-            Some(w) => Ok(Some(w.into_inner()?)),
+            Some(w) => match w.into_inner() {
+                Ok(out) => Ok(Some(out.w)),
+                Err(e) => Err(out_error(&self.failed, e)),
+            },
             None => Ok(None),
         }
+    }
+}
+
+/// The [`SinkError`] the file's output failed with (a [`crate::Staged`] write carries it
+/// inside an `io::Error`), or else parquet's error.
+fn out_error(failed: &Failed, e: ParquetError) -> Error {
+    let first = failed.lock().ok().and_then(|mut f| f.take());
+    match first {
+        Some(io) if io.get_ref().is_some_and(|i| i.is::<SinkError>()) => {
+            Error::Sink(crate::into_sink_error("", io))
+        }
+        _ => Error::Parquet(e),
     }
 }
 

@@ -49,7 +49,7 @@ pub use file::FileBuilder;
 pub use keys::{Partition, civil_date, compacted_key, hour_prefix, object_key};
 #[cfg(feature = "s3")]
 pub use s3::{S3Options, S3Sink};
-pub use sink::{LocalSink, Sink, SinkError, check_key, make_dir, sync_up};
+pub use sink::{LocalSink, Sink, SinkError, Staged, check_key, into_sink_error, make_dir, sync_up};
 
 /// A table's column builders.
 pub trait TableBuilder {
@@ -83,4 +83,7 @@ pub enum Error {
     Arrow(#[from] arrow_schema::ArrowError),
     #[error("parquet: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
+    /// The file's destination failed while the file was written to it.
+    #[error(transparent)]
+    Sink(#[from] SinkError),
 }

@@ -9,12 +9,15 @@
 //!   hangs cannot stall the shipper for long; a put that still fails is reported and the caller
 //!   (the shipper) retries it on its next pass.
 //! - Files of at least `multipart_threshold_bytes` go up as multipart uploads of `part_bytes`
-//!   parts (an upload that fails part-way is aborted, so no orphaned parts accrue charges).
+//!   parts (an upload that fails part-way is aborted, so no orphaned parts accrue charges). A
+//!   file written as it is encoded ([`Sink::stage`]) sends each part as soon as it is full, so
+//!   the sink holds at most `multipart_threshold_bytes` of it.
 //! - Every put and every multipart completion carries `If-None-Match: *`. Keys are deterministic,
 //!   so a repeat upload of a key (after a crash or a lost response) is answered `412
 //!   Precondition Failed` and recognised as already stored. Stores that ignore the header simply
 //!   overwrite the key with the same rows.
 
+use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,7 +26,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 
-use crate::sink::{Sink, SinkError};
+use crate::sink::{Sink, SinkError, Staged, into_sink_error};
 
 /// The smallest part S3 accepts (every part but the last).
 pub const MIN_PART_BYTES: usize = 5 << 20;
@@ -282,7 +285,7 @@ impl S3Sink {
     async fn put_single(
         &self,
         key: &str,
-        bytes: &[u8],
+        bytes: Vec<u8>,
         create_only: bool,
     ) -> Result<(), SinkError> {
         let r = self
@@ -292,7 +295,7 @@ impl S3Sink {
             .key(key)
             .set_if_none_match(create_only.then(|| "*".to_string()))
             .content_type("application/vnd.apache.parquet")
-            .body(ByteStream::from(bytes.to_vec()))
+            .body(ByteStream::from(bytes))
             .send()
             .await;
         match r {
@@ -301,111 +304,207 @@ impl S3Sink {
             Err(e) => Err(remote(key, "PutObject", describe(&e))),
         }
     }
+}
 
-    async fn put_multipart(
-        &self,
-        key: &str,
-        bytes: &[u8],
-        create_only: bool,
-    ) -> Result<(), SinkError> {
-        let part = self.opts.part_bytes;
-        if bytes.len().div_ceil(part) > MAX_PARTS {
-            return Err(remote(key, "multipart", "more than 10000 parts"));
+/// A multipart upload in progress: its id and the parts sent so far.
+#[derive(Debug)]
+struct Upload {
+    id: String,
+    parts: Vec<CompletedPart>,
+}
+
+/// An S3 file being written ([`Sink::stage`]). Its bytes are held until they reach
+/// `multipart_threshold_bytes`; a file that ends below that is one `PutObject` at commit. Past
+/// it, a multipart upload starts and every `part_bytes` go up as a part as soon as they are
+/// written, the rest as the last part at commit. So at most `multipart_threshold_bytes` are
+/// held, whatever the file's size, and the parts are the same as `put` of the whole file makes.
+#[derive(Debug)]
+struct S3Staged {
+    sink: S3Sink,
+    key: String,
+    create_only: bool,
+    buf: Vec<u8>,
+    /// `Some` from the first part until the upload completes; aborted when dropped `Some`.
+    upload: Option<Upload>,
+    len: u64,
+}
+
+impl S3Staged {
+    /// How many bytes may be held before some must go up.
+    fn hold(&self) -> usize {
+        if self.upload.is_some() {
+            self.sink.opts.part_bytes
+        } else {
+            self.sink.opts.multipart_threshold_bytes
         }
-        let created = self
-            .client
-            .create_multipart_upload()
-            .bucket(&self.bucket)
-            .key(key)
-            .content_type("application/vnd.apache.parquet")
-            .send()
-            .await
-            .map_err(|e| remote(key, "CreateMultipartUpload", describe(&e)))?;
-        let Some(upload_id) = created.upload_id().map(str::to_string) else {
-            return Err(remote(key, "CreateMultipartUpload", "no upload id"));
-        };
-        let result = self
-            .upload_parts(key, &upload_id, bytes, part, create_only)
-            .await;
-        if result.is_err() {
-            // Best effort: the store also expires incomplete uploads by lifecycle rule.
-            let _ = self
-                .client
-                .abort_multipart_upload()
-                .bucket(&self.bucket)
-                .key(key)
-                .upload_id(&upload_id)
-                .send()
-                .await;
-        }
-        result
     }
 
-    async fn upload_parts(
-        &self,
-        key: &str,
-        upload_id: &str,
-        bytes: &[u8],
-        part: usize,
-        create_only: bool,
-    ) -> Result<(), SinkError> {
-        let mut done = Vec::new();
-        for (i, chunk) in bytes.chunks(part).enumerate() {
-            let n = i as i32 + 1;
-            let r = self
+    /// Starts the upload if needed and sends every full part held; with `last`, what remains
+    /// too.
+    async fn send_parts(&mut self, last: bool) -> Result<(), SinkError> {
+        let key = self.key.as_str();
+        let part = self.sink.opts.part_bytes;
+        let s = &self.sink;
+        if self.upload.is_none() {
+            let created = s
+                .client
+                .create_multipart_upload()
+                .bucket(&s.bucket)
+                .key(key)
+                .content_type("application/vnd.apache.parquet")
+                .send()
+                .await
+                .map_err(|e| remote(key, "CreateMultipartUpload", describe(&e)))?;
+            let Some(id) = created.upload_id().map(str::to_string) else {
+                return Err(remote(key, "CreateMultipartUpload", "no upload id"));
+            };
+            self.upload = Some(Upload {
+                id,
+                parts: Vec::new(),
+            });
+        }
+        let Some(up) = self.upload.as_mut() else {
+            return Err(remote(key, "multipart", "no upload"));
+        };
+        while self.buf.len() >= part || (last && !self.buf.is_empty()) {
+            let number = up.parts.len() + 1;
+            if number > MAX_PARTS {
+                return Err(remote(key, "multipart", "more than 10000 parts"));
+            }
+            let n = self.buf.len().min(part);
+            let mut rest = Vec::with_capacity(part);
+            rest.extend_from_slice(&self.buf[n..]);
+            self.buf.truncate(n);
+            let body = std::mem::replace(&mut self.buf, rest);
+            let r = s
                 .client
                 .upload_part()
-                .bucket(&self.bucket)
+                .bucket(&s.bucket)
                 .key(key)
-                .upload_id(upload_id)
-                .part_number(n)
-                .body(ByteStream::from(chunk.to_vec()))
+                .upload_id(&up.id)
+                .part_number(number as i32)
+                .body(ByteStream::from(body))
                 .send()
                 .await
                 .map_err(|e| remote(key, "UploadPart", describe(&e)))?;
-            done.push(
+            up.parts.push(
                 CompletedPart::builder()
-                    .part_number(n)
+                    .part_number(number as i32)
                     .set_e_tag(r.e_tag().map(str::to_string))
                     .build(),
             );
         }
-        let r = self
+        Ok(())
+    }
+
+    async fn store(&mut self) -> Result<(), SinkError> {
+        if self.upload.is_none()
+            && (self.buf.len() < self.sink.opts.multipart_threshold_bytes || self.buf.is_empty())
+        {
+            let body = std::mem::take(&mut self.buf);
+            return self
+                .sink
+                .put_single(&self.key, body, self.create_only)
+                .await;
+        }
+        self.send_parts(true).await?;
+        let key = self.key.as_str();
+        let Some(up) = self.upload.as_mut() else {
+            return Err(remote(key, "multipart", "no upload"));
+        };
+        let s = &self.sink;
+        let r = s
             .client
             .complete_multipart_upload()
-            .bucket(&self.bucket)
+            .bucket(&s.bucket)
             .key(key)
-            .upload_id(upload_id)
-            .set_if_none_match(create_only.then(|| "*".to_string()))
+            .upload_id(&up.id)
+            .set_if_none_match(self.create_only.then(|| "*".to_string()))
             .multipart_upload(
                 CompletedMultipartUpload::builder()
-                    .set_parts(Some(done))
+                    .set_parts(Some(std::mem::take(&mut up.parts)))
                     .build(),
             )
             .send()
             .await;
         match r {
-            Ok(_) => Ok(()),
-            Err(e) if already_exists(&e) => Err(SinkError::AlreadyStored),
+            Ok(_) => {
+                self.upload = None;
+                Ok(())
+            }
+            // The key was already complete: this upload is aborted (on drop) and the object
+            // stands.
+            Err(e) if already_exists(&e) => Ok(()),
             Err(e) => Err(remote(key, "CompleteMultipartUpload", describe(&e))),
         }
     }
 }
 
+impl std::io::Write for S3Staged {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if b.is_empty() {
+            return Ok(0);
+        }
+        if self.buf.len() >= self.hold() {
+            let rt = self.sink.rt.clone();
+            rt.block_on(self.send_parts(false))
+                .map_err(std::io::Error::other)?;
+        }
+        let n = b.len().min(self.hold() - self.buf.len());
+        self.buf.extend_from_slice(&b[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Staged for S3Staged {
+    fn commit(mut self: Box<Self>) -> Result<u64, SinkError> {
+        let rt = self.sink.rt.clone();
+        rt.block_on(self.store())?;
+        Ok(self.len)
+    }
+}
+
+impl Drop for S3Staged {
+    /// An upload that did not complete is aborted, so no orphaned parts accrue charges (best
+    /// effort: the store also expires incomplete uploads by lifecycle rule).
+    fn drop(&mut self) {
+        let Some(up) = self.upload.take() else {
+            return;
+        };
+        let s = &self.sink;
+        let _ = s.rt.block_on(
+            s.client
+                .abort_multipart_upload()
+                .bucket(&s.bucket)
+                .key(&self.key)
+                .upload_id(&up.id)
+                .send(),
+        );
+    }
+}
+
 impl S3Sink {
-    fn put_with(&self, key: &str, bytes: &[u8], create_only: bool) -> Result<(), SinkError> {
+    fn stage_with(&self, key: &str, create_only: bool) -> Result<Box<dyn Staged>, SinkError> {
         crate::sink::check_key(key)?;
-        self.rt.block_on(async {
-            if bytes.len() >= self.opts.multipart_threshold_bytes {
-                match self.put_multipart(key, bytes, create_only).await {
-                    // The key was already complete: this upload was aborted, the object stands.
-                    Err(SinkError::AlreadyStored) => Ok(()),
-                    r => r,
-                }
-            } else {
-                self.put_single(key, bytes, create_only).await
-            }
-        })
+        Ok(Box::new(S3Staged {
+            sink: self.clone(),
+            key: key.to_string(),
+            create_only,
+            buf: Vec::new(),
+            upload: None,
+            len: 0,
+        }))
+    }
+
+    fn put_with(&self, key: &str, bytes: &[u8], create_only: bool) -> Result<(), SinkError> {
+        let mut f = self.stage_with(key, create_only)?;
+        f.write_all(bytes).map_err(|e| into_sink_error(key, e))?;
+        f.commit().map(|_| ())
     }
 
     /// Stores `bytes` under `key` whatever is there (no `If-None-Match`): for objects that
@@ -477,7 +576,7 @@ impl S3Sink {
 }
 
 impl Sink for S3Sink {
-    fn put(&self, key: &str, bytes: &[u8]) -> Result<(), SinkError> {
-        self.put_with(key, bytes, true)
+    fn stage(&self, key: &str) -> Result<Box<dyn Staged>, SinkError> {
+        self.stage_with(key, true)
     }
 }

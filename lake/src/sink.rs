@@ -33,7 +33,43 @@ pub fn check_key(key: &str) -> Result<(), SinkError> {
 /// A destination for lake files.
 pub trait Sink: Send + Sync + std::fmt::Debug {
     /// Stores `bytes` under `key`; returns once durable. Storing a key again is not an error.
-    fn put(&self, key: &str, bytes: &[u8]) -> Result<(), SinkError>;
+    fn put(&self, key: &str, bytes: &[u8]) -> Result<(), SinkError> {
+        let mut f = self.stage(key)?;
+        f.write_all(bytes).map_err(|e| into_sink_error(key, e))?;
+        f.commit().map(|_| ())
+    }
+
+    /// Starts the file `key`, to be written as it is encoded ([`Staged`]): the sink holds at
+    /// most a bounded part of it in memory, whatever the file's size.
+    fn stage(&self, key: &str) -> Result<Box<dyn Staged>, SinkError>;
+}
+
+/// A lake file being written to its sink. Its bytes go out as they are written; the object
+/// appears under its key only at [`Staged::commit`], whole and durable, as with
+/// [`Sink::put`]. Dropped before that, it leaves nothing a reader sees (a local temporary file
+/// is removed, an S3 multipart upload aborted).
+///
+/// A write fails with an [`std::io::Error`] that carries the [`SinkError`] (see
+/// [`into_sink_error`]).
+pub trait Staged: Write + Send {
+    /// Stores the file under its key and returns its length in bytes. Storing a key again is
+    /// not an error.
+    fn commit(self: Box<Self>) -> Result<u64, SinkError>;
+}
+
+/// The [`SinkError`] a [`Staged`] write failed with (anything else as [`SinkError::Io`] of
+/// `key`).
+pub fn into_sink_error(key: &str, e: std::io::Error) -> SinkError {
+    if e.get_ref().is_some_and(|i| i.is::<SinkError>()) {
+        if let Some(Ok(s)) = e.into_inner().map(|i| i.downcast::<SinkError>()) {
+            return *s;
+        }
+        return SinkError::Remote(format!("{key}: a write failed"));
+    }
+    SinkError::Io {
+        key: key.into(),
+        source: e,
+    }
 }
 
 /// A path to open as a directory: a relative path's last ancestor (the empty path) is the
@@ -119,7 +155,7 @@ impl LocalSink {
 }
 
 impl Sink for LocalSink {
-    fn put(&self, key: &str, bytes: &[u8]) -> Result<(), SinkError> {
+    fn stage(&self, key: &str) -> Result<Box<dyn Staged>, SinkError> {
         check_key(key)?;
         let io = |source| SinkError::Io {
             key: key.into(),
@@ -133,13 +169,92 @@ impl Sink for LocalSink {
             ".{}.tmp",
             path.file_name().and_then(|n| n.to_str()).unwrap_or("part")
         ));
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(bytes).map_err(io)?;
-        f.sync_data().map_err(io)?;
-        drop(f);
-        std::fs::rename(&tmp, &path).map_err(io)?;
-        sync_up(&self.root, &dir).map_err(io)?;
+        let file = std::fs::File::create(&tmp).map_err(io)?;
+        Ok(Box::new(LocalStaged {
+            key: key.into(),
+            root: self.root.clone(),
+            dir,
+            tmp,
+            path,
+            file: Some(file),
+            len: 0,
+        }))
+    }
+}
+
+/// A [`LocalSink`] file being written: a temporary file beside its final name (`.NAME.tmp`,
+/// which no `*.parquet` glob matches), renamed into place at commit. The bytes go to the file
+/// as they come; the page cache holds them, not the process.
+#[derive(Debug)]
+struct LocalStaged {
+    key: String,
+    root: PathBuf,
+    dir: PathBuf,
+    tmp: PathBuf,
+    path: PathBuf,
+    /// `None` once committed.
+    file: Option<std::fs::File>,
+    len: u64,
+}
+
+impl LocalStaged {
+    fn io(&self, source: std::io::Error) -> SinkError {
+        SinkError::Io {
+            key: self.key.clone(),
+            source,
+        }
+    }
+}
+
+impl Write for LocalStaged {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let Some(f) = self.file.as_mut() else {
+            return Err(std::io::Error::other(SinkError::Remote(format!(
+                "{}: written after its commit",
+                self.key
+            ))));
+        };
+        match f.write(buf) {
+            Ok(n) => {
+                self.len += n as u64;
+                Ok(n)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => Err(e),
+            Err(e) => Err(std::io::Error::other(self.io(e))),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+impl Staged for LocalStaged {
+    fn commit(mut self: Box<Self>) -> Result<u64, SinkError> {
+        let Some(f) = self.file.take() else {
+            return Ok(self.len);
+        };
+        let synced = f.sync_data();
+        drop(f);
+        // From here on the temporary file is this function's to remove on failure.
+        let done = synced
+            .and_then(|()| std::fs::rename(&self.tmp, &self.path))
+            .map_err(|e| {
+                let _ = std::fs::remove_file(&self.tmp);
+                self.io(e)
+            });
+        done?;
+        sync_up(&self.root, &self.dir).map_err(|e| self.io(e))?;
+        Ok(self.len)
+    }
+}
+
+impl Drop for LocalStaged {
+    /// An uncommitted file is removed: a failed or abandoned write leaves nothing behind.
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
     }
 }
 
@@ -170,6 +285,56 @@ mod tests {
             .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
             .collect();
         assert!(leftovers.is_empty());
+    }
+
+    #[test]
+    fn a_staged_file_appears_whole_at_commit_and_a_dropped_one_leaves_nothing() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let s = LocalSink::new(d.path().join("lake"));
+        let dir = d.path().join("lake/events/tenant=a");
+        let key = "events/tenant=a/x.parquet";
+        let mut f = s.stage(key).expect("stage");
+        f.write_all(b"one ").expect("write");
+        f.write_all(b"two").expect("write");
+        assert!(!dir.join("x.parquet").exists(), "nothing under the key yet");
+        assert_eq!(f.commit().expect("commit"), 7);
+        assert_eq!(
+            std::fs::read(dir.join("x.parquet")).expect("read"),
+            b"one two"
+        );
+        // A staged file dropped before its commit (a failed shipment) is removed; what was
+        // stored under its key before stays.
+        let mut again = s.stage(key).expect("stage again");
+        again.write_all(b"partial").expect("write");
+        drop(again);
+        let mut other = s.stage("events/tenant=a/y.parquet").expect("stage");
+        other.write_all(b"partial").expect("write");
+        drop(other);
+        assert_eq!(
+            std::fs::read(dir.join("x.parquet")).expect("read"),
+            b"one two"
+        );
+        let names: Vec<String> = std::fs::read_dir(&dir)
+            .expect("dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, vec!["x.parquet".to_string()]);
+        assert!(matches!(s.stage("a/../b"), Err(SinkError::BadKey { .. })));
+    }
+
+    #[test]
+    fn a_staged_write_error_comes_back_as_the_sinks_error() {
+        let carried = std::io::Error::other(SinkError::Remote("k: UploadPart: refused".into()));
+        assert!(matches!(
+            into_sink_error("k", carried),
+            SinkError::Remote(m) if m == "k: UploadPart: refused"
+        ));
+        let plain = std::io::Error::from(std::io::ErrorKind::StorageFull);
+        assert!(matches!(
+            into_sink_error("k", plain),
+            SinkError::Io { key, source } if key == "k" && source.kind() == std::io::ErrorKind::StorageFull
+        ));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! by the test itself on a loopback port.
 #![cfg(all(feature = "s3", feature = "s3-server"))]
 
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 use sentientiq_lake::s3::{MIN_PART_BYTES, S3Options, S3Sink, valid_bucket};
@@ -131,6 +132,90 @@ fn large_files_go_up_in_parts_and_a_repeat_is_recognised_as_done() {
     sink.put("t/big", &bytes(2 * MIN_PART_BYTES + 12345, 6))
         .expect("repeat");
     assert_eq!(get(&sink, "t/big"), big);
+}
+
+/// The parts of multipart uploads in progress on the test server (s3s-fs keeps each as a file
+/// `.upload_id-<id>.part-<n>` in its root until the upload completes or is aborted).
+fn parts_in_progress(root: &std::path::Path) -> usize {
+    std::fs::read_dir(root)
+        .expect("server root")
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.starts_with(".upload_id-") && n.contains(".part-")
+        })
+        .count()
+}
+
+#[test]
+fn a_staged_file_sends_each_part_as_it_fills_and_appears_only_at_commit() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let server = S3Server::start(d.path(), 0, &["lake"]).expect("server");
+    let o = S3Options {
+        part_bytes: MIN_PART_BYTES,
+        multipart_threshold_bytes: MIN_PART_BYTES,
+        ..opts(&server.endpoint(), "lake")
+    };
+    let sink = S3Sink::new(o).expect("sink");
+    let big = bytes(2 * MIN_PART_BYTES + 12345, 7);
+    let mut f = sink.stage("t/staged").expect("stage");
+    // One write takes at most what the sink holds (the threshold, here one part) ...
+    assert_eq!(f.write(&big).expect("write"), MIN_PART_BYTES);
+    assert_eq!(
+        parts_in_progress(d.path()),
+        0,
+        "nothing sent below the threshold"
+    );
+    // ... and the next one sends it as the first part before it takes more.
+    for c in big[MIN_PART_BYTES..].chunks(64 << 10) {
+        f.write_all(c).expect("write");
+    }
+    assert_eq!(
+        parts_in_progress(d.path()),
+        2,
+        "two full parts went up as they filled"
+    );
+    assert!(
+        list(&sink, "t/").is_empty(),
+        "nothing under the key before the commit"
+    );
+    assert_eq!(f.commit().expect("commit"), big.len() as u64);
+    assert_eq!(get(&sink, "t/staged"), big);
+    assert_eq!(parts_in_progress(d.path()), 0);
+    // The same bytes given to `put` make the same object (parts at the same boundaries: a
+    // multipart ETag is the MD5 of the parts' MD5s).
+    sink.put("t/whole", &big).expect("put");
+    let etag = |key: &str| {
+        sink.block_on(async {
+            sink.client()
+                .head_object()
+                .bucket("lake")
+                .key(key)
+                .send()
+                .await
+                .expect("head")
+                .e_tag()
+                .map(str::to_string)
+        })
+    };
+    assert_eq!(etag("t/staged"), etag("t/whole"));
+    assert!(etag("t/staged").is_some_and(|e| e.trim_matches('"').ends_with("-3")));
+    // A staged file dropped after a part went up (a failed shipment) leaves no object and no
+    // parts: its upload is aborted.
+    let mut g = sink.stage("t/dropped").expect("stage");
+    g.write_all(&big[..2 * MIN_PART_BYTES]).expect("write");
+    assert_eq!(parts_in_progress(d.path()), 1);
+    drop(g);
+    assert_eq!(parts_in_progress(d.path()), 0);
+    assert_eq!(
+        list(&sink, "t/"),
+        vec!["t/staged".to_string(), "t/whole".to_string()]
+    );
+    // A small staged file is one PUT at commit; committing a key again keeps the first object.
+    let mut h = sink.stage("t/staged").expect("stage");
+    h.write_all(b"other").expect("write");
+    assert_eq!(h.commit().expect("repeat"), 5);
+    assert_eq!(get(&sink, "t/staged"), big);
 }
 
 #[test]

@@ -16,8 +16,8 @@ use std::time::{Duration, SystemTime};
 use ahash::HashMap;
 use sentientiq_lake::{
     ActionRow, ActionsBuilder, AlertRow, AlertsBuilder, DetectionMeta, DetectionRow,
-    DetectionsBuilder, EventsBuilder, FileBuilder, Partition, RowMeta, SessionState, TableBuilder,
-    object_key,
+    DetectionsBuilder, EventsBuilder, FileBuilder, Partition, RowMeta, SessionState, Staged,
+    TableBuilder, object_key,
 };
 use sentientiq_proto::{Limits, decode_client};
 
@@ -61,7 +61,7 @@ pub enum ShipError {
         source: std::io::Error,
     },
     #[error("encoding: {0}")]
-    Encode(#[from] sentientiq_lake::Error),
+    Encode(sentientiq_lake::Error),
     #[error("storing: {0}")]
     Sink(#[from] sentientiq_lake::SinkError),
     #[error("lake configuration: {0}")]
@@ -71,6 +71,16 @@ pub enum ShipError {
         path: String,
         source: std::io::Error,
     },
+}
+
+impl From<sentientiq_lake::Error> for ShipError {
+    /// A file's sink failing while the file is written is a storing error, not an encoding one.
+    fn from(e: sentientiq_lake::Error) -> ShipError {
+        match e {
+            sentientiq_lake::Error::Sink(s) => ShipError::Sink(s),
+            e => ShipError::Encode(e),
+        }
+    }
 }
 
 /// A session's key in the shipper's maps: the tenant's length (u32 LE), the tenant, the session
@@ -113,38 +123,53 @@ impl SegSession {
     }
 }
 
-/// A segment's files of one table by (tenant number, hour); each becomes a [`Partition`] when it
-/// is finished.
-type Files<B> = BTreeMap<(u32, u64), FileBuilder<B>>;
+/// A segment's files of one table by (tenant number, hour), each with its key; each is written
+/// to its sink as it is encoded ([`Staged`]) and stored when it is finished.
+type Files<B> = BTreeMap<(u32, u64), (String, LakeFile<B>)>;
 
-/// The file of tenant `t`'s rows received at `recv_ms`.
-fn file_of<B: TableBuilder + Default>(
-    files: &mut Files<B>,
-    t: u32,
+/// A table's file written straight to its sink.
+type LakeFile<B> = FileBuilder<B, Box<dyn Staged>>;
+
+/// The file of the rows of `tenant` (number `t`) received at `recv_ms`; `stage` starts a new
+/// one, given the table, the tenant and the hour.
+fn file_of<'f, B: TableBuilder + Default>(
+    files: &'f mut Files<B>,
+    (t, tenant): (u32, &str),
     recv_ms: u64,
-) -> &mut FileBuilder<B> {
-    files.entry((t, Partition::hour_of(recv_ms))).or_default()
+    stage: &impl Fn(&'static str, &str, u64) -> Result<(String, Box<dyn Staged>), ShipError>,
+) -> Result<&'f mut LakeFile<B>, ShipError> {
+    let hour = Partition::hour_of(recv_ms);
+    let f = match files.entry((t, hour)) {
+        std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::btree_map::Entry::Vacant(e) => {
+            let (key, out) = stage(B::TABLE, tenant, hour)?;
+            e.insert((key, FileBuilder::new(out)))
+        }
+    };
+    Ok(&mut f.1)
 }
 
-/// Finishes every partition's file, in (tenant, hour) order: (table, partition, rows, bytes).
-fn finish_all<B: TableBuilder>(
+/// Finishes and stores every partition's file of one table, in (tenant, hour) order, one at a
+/// time.
+fn store_all<B: TableBuilder>(
     files: Files<B>,
     tenants: &[Box<str>],
-    out: &mut Vec<(&'static str, Partition, usize, Vec<u8>)>,
-) -> Result<(), sentientiq_lake::Error> {
-    let mut files: Vec<((&str, u64), FileBuilder<B>)> = files
+    out: &mut Shipped,
+) -> Result<(), ShipError> {
+    let mut files: Vec<((&str, u64), String, LakeFile<B>)> = files
         .into_iter()
-        .map(|((t, hour), f)| ((tenants.get(t as usize).map_or("", |t| &**t), hour), f))
+        .map(|((t, hour), (key, f))| {
+            let tenant = tenants.get(t as usize).map_or("", |t| &**t);
+            ((tenant, hour), key, f)
+        })
         .collect();
     files.sort_by(|a, b| a.0.cmp(&b.0));
-    for ((tenant, hour), f) in files {
+    for (_, key, f) in files {
         let rows = f.len();
-        if let Some(bytes) = f.finish()? {
-            let p = Partition {
-                tenant: tenant.to_string(),
-                hour,
-            };
-            out.push((B::TABLE, p, rows, bytes));
+        if let Some(file) = f.finish()? {
+            out.bytes += file.commit()?;
+            out.rows += rows as u64;
+            out.files.push(key);
         }
     }
     Ok(())
@@ -413,7 +438,19 @@ impl Shipper {
             self.states.clear();
         }
         // Each partition's file is encoded as its rows arrive (FileBuilder), so a segment's rows
-        // are never all held as Arrow arrays at once.
+        // are never all held as Arrow arrays at once, and its bytes go to the lake as they are
+        // encoded (Sink::stage), so no file is held whole either.
+        let dest = &self.dest;
+        let stage = |table: &'static str, tenant: &str, hour: u64| {
+            let (sink, prefix) = dest.of(tenant);
+            let p = Partition {
+                tenant: tenant.to_string(),
+                hour,
+            };
+            let key = object_key(prefix, table, &p, region, edge, shard, first);
+            let out = sink.stage(&key)?;
+            Ok::<_, ShipError>((key, out))
+        };
         let (mut tenant_index, mut tenants) = (HashMap::default(), Vec::new());
         let mut parts: Files<EventsBuilder> = BTreeMap::new();
         let mut dets: Files<DetectionsBuilder> = BTreeMap::new();
@@ -452,7 +489,7 @@ impl Shipper {
             if r.kind == spool::KIND_ACTION {
                 match serde_json::from_slice::<ActionRow>(r.frame) {
                     Ok(a) => {
-                        let f = file_of(&mut acts, t, r.recv_ms);
+                        let f = file_of(&mut acts, (t, r.tenant), r.recv_ms, &stage)?;
                         f.rows().push(&meta, &a);
                         f.flush_if_full()?;
                     }
@@ -468,7 +505,7 @@ impl Shipper {
             if r.kind == spool::KIND_ALERT {
                 match serde_json::from_slice::<AlertRow>(r.frame) {
                     Ok(a) => {
-                        let f = file_of(&mut alerts, t, r.recv_ms);
+                        let f = file_of(&mut alerts, (t, r.tenant), r.recv_ms, &stage)?;
                         f.rows().push(&meta, &a);
                         f.flush_if_full()?;
                     }
@@ -484,7 +521,7 @@ impl Shipper {
             if r.kind == spool::KIND_DETECTION {
                 match serde_json::from_slice::<DetectionRow>(r.frame) {
                     Ok(d) => {
-                        let f = file_of(&mut dets, t, r.recv_ms);
+                        let f = file_of(&mut dets, (t, r.tenant), r.recv_ms, &stage)?;
                         f.rows().push(&meta, &d);
                         f.flush_if_full()?;
                     }
@@ -513,7 +550,7 @@ impl Shipper {
                     result: Some(o.r.as_str().to_string()),
                     ..Default::default()
                 };
-                let f = file_of(&mut acts, t, r.recv_ms);
+                let f = file_of(&mut acts, (t, r.tenant), r.recv_ms, &stage)?;
                 f.rows().push(&meta, &a);
                 f.flush_if_full()?;
             }
@@ -540,25 +577,16 @@ impl Shipper {
                 seq: r.seq,
                 recv_ms: r.recv_ms,
             };
-            let f = file_of(&mut parts, t, r.recv_ms);
+            let f = file_of(&mut parts, (t, r.tenant), r.recv_ms, &stage)?;
             f.rows().push_frame(&m, &frame, st);
             f.flush_if_full()?;
         }
         drop(rows);
         let mut out = Shipped::default();
-        let mut files = Vec::new();
-        finish_all(parts, &tenants, &mut files)?;
-        finish_all(dets, &tenants, &mut files)?;
-        finish_all(acts, &tenants, &mut files)?;
-        finish_all(alerts, &tenants, &mut files)?;
-        for (table, p, rows, file) in files {
-            out.rows += rows as u64;
-            let (sink, prefix) = self.dest.of(&p.tenant);
-            let key = object_key(prefix, table, &p, region, edge, shard, first);
-            sink.put(&key, &file)?;
-            out.bytes += file.len() as u64;
-            out.files.push(key);
-        }
+        store_all(parts, &tenants, &mut out)?;
+        store_all(dets, &tenants, &mut out)?;
+        store_all(acts, &tenants, &mut out)?;
+        store_all(alerts, &tenants, &mut out)?;
         if duplicates > 0 {
             env.metrics
                 .duplicate_records
@@ -620,7 +648,7 @@ mod tests {
     use super::*;
     use crate::storage::SpoolShare;
     use crate::tenants::{Directory, Tenants};
-    use sentientiq_lake::LocalSink;
+    use sentientiq_lake::{LocalSink, Sink, SinkError};
     use sentientiq_testkit::{frames, lake::lake_rows};
 
     const T0: u64 = 1_763_780_000_000;
@@ -648,10 +676,10 @@ mod tests {
     }
 
     /// A shipper of edge `e1` in region `eu` with data under `data` and no tenants, shipping
-    /// to a local lake at `lake`, and its metrics.
+    /// to `sink`, and its metrics.
     fn test_shipper(
         data: &Path,
-        lake: &Path,
+        sink: Arc<dyn Sink>,
         identity: Arc<IdentityStore>,
         spool: Arc<SpoolShare>,
     ) -> (Shipper, Arc<LakeMetrics>) {
@@ -667,8 +695,129 @@ mod tests {
             metrics: metrics.clone(),
             shutdown: Arc::new(AtomicBool::new(false)),
         };
-        let dest = Destinations::single(Arc::new(LocalSink::new(lake)), "");
+        let dest = Destinations::single(sink, "");
         (Shipper::new(env, dest), metrics)
+    }
+
+    fn local(lake: &Path) -> Arc<dyn Sink> {
+        Arc::new(LocalSink::new(lake))
+    }
+
+    /// A local lake that takes `budget` bytes in all and fails every write after: a store that
+    /// goes away while a file is being written to it.
+    #[derive(Debug)]
+    struct GoesAway {
+        lake: LocalSink,
+        budget: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    struct GoesAwayFile {
+        file: Box<dyn Staged>,
+        budget: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Sink for GoesAway {
+        fn stage(&self, key: &str) -> Result<Box<dyn Staged>, SinkError> {
+            Ok(Box::new(GoesAwayFile {
+                file: self.lake.stage(key)?,
+                budget: self.budget.clone(),
+            }))
+        }
+    }
+
+    impl std::io::Write for GoesAwayFile {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            let left = self.budget.load(Ordering::Relaxed);
+            if left == 0 && !b.is_empty() {
+                return Err(std::io::Error::other(SinkError::Remote(
+                    "the store went away".into(),
+                )));
+            }
+            let n = left.min(b.len());
+            self.file.write_all(&b[..n])?;
+            self.budget.store(left - n, Ordering::Relaxed);
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.file.flush()
+        }
+    }
+
+    impl Staged for GoesAwayFile {
+        fn commit(self: Box<Self>) -> Result<u64, SinkError> {
+            self.file.commit()
+        }
+    }
+
+    /// Every file under `dir`, hidden ones too.
+    fn files_under(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(files_under(&p));
+            } else {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    /// Files go to the lake as they are encoded. A store that fails part-way through a file is
+    /// a storing error; the segment stays, the lake holds nothing of it (no partial or
+    /// temporary file), and the next try ships every row.
+    #[test]
+    fn a_store_failing_while_a_file_is_written_loses_nothing_and_leaves_nothing() {
+        let data = tempfile::tempdir().expect("tempdir");
+        let lake = tempfile::tempdir().expect("tempdir");
+        let identity =
+            Arc::new(IdentityStore::open(&data.path().join("identity")).expect("identity"));
+        let share = Arc::new(SpoolShare::new(&[0], &[0]));
+        let dir = spool::shard_dir(data.path(), 0);
+        std::fs::create_dir_all(&dir).expect("dir");
+        let mut v = spool::header(0).to_vec();
+        let mut want = Vec::new();
+        for seq in 1..=200u64 {
+            let sid = if seq % 2 == 0 { "s1" } else { "s2" };
+            spool::encode_kind(
+                spool::KIND_FRAME,
+                T0 + seq,
+                "demo",
+                sid,
+                seq,
+                &frame(seq),
+                &mut v,
+            );
+            want.push((sid, seq));
+        }
+        let path = spool::segment_path(&dir, 0);
+        std::fs::write(&path, &v).expect("write");
+        for budget in [0, 4, 1000] {
+            let away = Arc::new(GoesAway {
+                lake: LocalSink::new(lake.path()),
+                budget: Arc::new(budget.into()),
+            });
+            let (mut shipper, _) = test_shipper(data.path(), away, identity.clone(), share.clone());
+            match shipper.ship(0, &dir, 0, &path) {
+                Err(ShipError::Sink(SinkError::Remote(m))) => {
+                    assert_eq!(m, "the store went away", "budget {budget}")
+                }
+                other => panic!("budget {budget}: {other:?}"),
+            }
+            assert!(path.exists(), "the segment stays (budget {budget})");
+            assert_eq!(files_under(lake.path()), Vec::<PathBuf>::new());
+        }
+        let (mut shipper, _) =
+            test_shipper(data.path(), local(lake.path()), identity.clone(), share);
+        let out = shipper.ship(0, &dir, 0, &path).expect("ship");
+        assert_eq!(out.rows, 400);
+        assert!(
+            out.bytes > 1000,
+            "the last failure came part-way through the file"
+        );
+        assert_eq!(shipped(lake.path()), pairs(&want));
+        assert!(!path.exists());
     }
 
     /// Shards rebuild their sessions by reading the spool back from disk at start: until the
@@ -681,7 +830,7 @@ mod tests {
         let identity =
             Arc::new(IdentityStore::open(&data.path().join("identity")).expect("identity"));
         let (mut shipper, metrics) =
-            test_shipper(data.path(), lake.path(), identity, share.clone());
+            test_shipper(data.path(), local(lake.path()), identity, share.clone());
         let dir = spool::shard_dir(data.path(), 0);
         std::fs::create_dir_all(&dir).expect("dir");
         let mut v = spool::header(0).to_vec();
@@ -721,7 +870,7 @@ mod tests {
             .expect("floor");
         let share = Arc::new(SpoolShare::new(&[0], &[0]));
         let (mut shipper, metrics) =
-            test_shipper(data.path(), lake.path(), identity.clone(), share);
+            test_shipper(data.path(), local(lake.path()), identity.clone(), share);
         let dir = spool::shard_dir(data.path(), 0);
         std::fs::create_dir_all(&dir).expect("dir");
         let record = |kind, sid, seq, body: &[u8], v: &mut Vec<u8>| {
