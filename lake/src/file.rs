@@ -43,6 +43,10 @@ struct Out<W> {
 
 impl<W> Out<W> {
     fn keep(&self, e: std::io::Error) -> std::io::Error {
+        // An interrupted write is retried, not a failure.
+        if e.kind() == std::io::ErrorKind::Interrupted {
+            return e;
+        }
         let told = std::io::Error::new(e.kind(), e.to_string());
         if let Ok(mut f) = self.failed.lock() {
             f.get_or_insert(e);
@@ -213,20 +217,127 @@ mod tests {
                 continue;
             };
             let one = write_parquet(&whole.finish().expect("batch")).expect("one batch");
-            let read = |bytes: Vec<u8>| -> Vec<RecordBatch> {
-                ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
-                    .expect("parquet")
-                    .with_batch_size(n)
-                    .build()
-                    .expect("reader")
-                    .collect::<Result<_, _>>()
-                    .expect("batches")
-            };
-            let (a, b) = (read(file), read(one));
+            let (a, b) = (read_all(file, n), read_all(one, n));
             assert_eq!((a.len(), b.len()), (1, 1), "one batch each");
             assert_eq!(a[0].num_rows(), n);
             assert_eq!(a[0], b[0], "n = {n}");
         }
+    }
+
+    fn read_all(bytes: Vec<u8>, n: usize) -> Vec<RecordBatch> {
+        ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(bytes))
+            .expect("parquet")
+            .with_batch_size(n)
+            .build()
+            .expect("reader")
+            .collect::<Result<_, _>>()
+            .expect("batches")
+    }
+
+    /// The `events` table as the shipper writes it: a frame's rows at a time (12 here, so
+    /// flushes fall between frames, past multiples of FLUSH_ROWS), sessions interleaved,
+    /// sections changing. Read back, the rows are those written as one batch. (The bytes may
+    /// differ: parquet's page boundaries follow the batches it is given.)
+    #[test]
+    fn events_written_frame_by_frame_hold_the_same_rows_as_one_batch() {
+        use crate::{EventsBuilder, RowMeta, SessionState};
+        use sentientiq_proto::{Batch, ClientFrame, Seq, kind};
+        const SESSIONS: usize = 7;
+        let frames = (FLUSH_ROWS + 100) / 12;
+        let mut streamed = FileBuilder::<EventsBuilder>::default();
+        let mut whole = EventsBuilder::default();
+        let (mut st_a, mut st_b) = (
+            vec![SessionState::default(); SESSIONS],
+            vec![SessionState::default(); SESSIONS],
+        );
+        let sids: Vec<String> = (0..SESSIONS).map(|s| format!("s_flush_{s:02}")).collect();
+        let mut flushed = 0;
+        for f in 0..frames {
+            let s = f % SESSIONS;
+            let mut b = Batch {
+                seq: Seq((f / SESSIONS) as u64 + 1),
+                t0: 1_795_350_000_000 + f as u64 * 40,
+                ..Batch::default()
+            };
+            for i in 0..12 {
+                if i == 0 && f % 50 == 0 {
+                    let a = b.intern(&format!("section-{}", f / 50 % 9));
+                    b.push(kind::SECTION, 0, 0, 0, a);
+                } else {
+                    b.push(kind::MOVE, 8_000, (f + i) as i32, (f * 3 % 700) as i32, 0);
+                }
+            }
+            let frame = ClientFrame::Batch(b);
+            let m = RowMeta {
+                tenant: "acme",
+                region: "us-east-1",
+                edge: "e1",
+                shard: 0,
+                session: &sids[s],
+                user: s.is_multiple_of(2).then_some("u1"),
+                account: None,
+                seq: (f / SESSIONS) as u64 + 1,
+                recv_ms: 1_795_350_000_000 + f as u64 * 40,
+            };
+            streamed.rows().push_frame(&m, &frame, &mut st_a[s]);
+            let before = streamed.rows().len();
+            streamed.flush_if_full().expect("flush");
+            if streamed.rows().len() < before {
+                flushed += 1;
+                assert_ne!(
+                    before % FLUSH_ROWS,
+                    0,
+                    "a flush between frames, off the multiple"
+                );
+            }
+            whole.push_frame(&m, &frame, &mut st_b[s]);
+        }
+        assert_eq!(
+            flushed, 1,
+            "one flush before the last rows, which finish writes"
+        );
+        let n = streamed.len();
+        assert_eq!(n, frames * 12);
+        let file = streamed.finish().expect("finish").expect("rows");
+        let one = write_parquet(&whole.finish().expect("batch")).expect("one batch");
+        let (a, b) = (read_all(file, n), read_all(one, n));
+        assert_eq!((a.len(), b.len()), (1, 1), "one batch each");
+        assert_eq!(a[0].num_rows(), n);
+        assert_eq!(a[0], b[0]);
+    }
+
+    /// An output that fails every write with `err()`.
+    struct Failing(fn() -> std::io::Error);
+
+    impl Write for Failing {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err((self.0)())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Err((self.0)())
+        }
+    }
+
+    /// A sink's error comes out of the file as that error, however parquet wraps it on the way
+    /// (here as text, when the file's last bytes are flushed to its output); any other output
+    /// error stays parquet's.
+    #[test]
+    fn an_output_failure_is_the_sinks_own_error() {
+        let write = |err: fn() -> std::io::Error| {
+            let mut f = FileBuilder::<ActionsBuilder, Failing>::new(Failing(err));
+            for i in 0..10 {
+                push(f.rows(), i);
+            }
+            f.finish().map(|_| ())
+        };
+        let r = write(|| std::io::Error::other(SinkError::Remote("k: UploadPart: refused".into())));
+        assert!(
+            matches!(&r, Err(Error::Sink(SinkError::Remote(m))) if m == "k: UploadPart: refused"),
+            "{r:?}"
+        );
+        let r = write(|| std::io::Error::from(std::io::ErrorKind::StorageFull));
+        assert!(matches!(r, Err(Error::Parquet(_))), "{r:?}");
     }
 
     use arrow_array::RecordBatch;

@@ -49,7 +49,10 @@ pub use file::FileBuilder;
 pub use keys::{Partition, civil_date, compacted_key, hour_prefix, object_key};
 #[cfg(feature = "s3")]
 pub use s3::{S3Options, S3Sink};
-pub use sink::{LocalSink, Sink, SinkError, Staged, check_key, into_sink_error, make_dir, sync_up};
+pub use sink::{
+    LocalSink, Sink, SinkError, StageOnWrite, Staged, check_key, into_sink_error, make_dir,
+    put_staged, sync_up,
+};
 
 /// A table's column builders.
 pub trait TableBuilder {

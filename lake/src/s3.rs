@@ -17,7 +17,6 @@
 //!   Precondition Failed` and recognised as already stored. Stores that ignore the header simply
 //!   overwrite the key with the same rows.
 
-use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -26,7 +25,7 @@ use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 
-use crate::sink::{Sink, SinkError, Staged, into_sink_error};
+use crate::sink::{Sink, SinkError, Staged, put_staged};
 
 /// The smallest part S3 accepts (every part but the last).
 pub const MIN_PART_BYTES: usize = 5 << 20;
@@ -307,7 +306,6 @@ impl S3Sink {
 }
 
 /// A multipart upload in progress: its id and the parts sent so far.
-#[derive(Debug)]
 struct Upload {
     id: String,
     parts: Vec<CompletedPart>,
@@ -318,7 +316,8 @@ struct Upload {
 /// it, a multipart upload starts and every `part_bytes` go up as a part as soon as they are
 /// written, the rest as the last part at commit. So at most `multipart_threshold_bytes` are
 /// held, whatever the file's size, and the parts are the same as `put` of the whole file makes.
-#[derive(Debug)]
+/// Once a request fails, bytes it was given are gone: every later write and the commit fail
+/// too, so a file with a hole is never completed.
 struct S3Staged {
     sink: S3Sink,
     key: String,
@@ -327,9 +326,18 @@ struct S3Staged {
     /// `Some` from the first part until the upload completes; aborted when dropped `Some`.
     upload: Option<Upload>,
     len: u64,
+    failed: bool,
 }
 
 impl S3Staged {
+    fn refused(&self) -> SinkError {
+        remote(
+            &self.key,
+            "multipart",
+            "an earlier request of this upload failed",
+        )
+    }
+
     /// How many bytes may be held before some must go up.
     fn hold(&self) -> usize {
         if self.upload.is_some() {
@@ -398,9 +406,7 @@ impl S3Staged {
     }
 
     async fn store(&mut self) -> Result<(), SinkError> {
-        if self.upload.is_none()
-            && (self.buf.len() < self.sink.opts.multipart_threshold_bytes || self.buf.is_empty())
-        {
+        if self.upload.is_none() && self.buf.len() < self.sink.opts.multipart_threshold_bytes {
             let body = std::mem::take(&mut self.buf);
             return self
                 .sink
@@ -442,13 +448,18 @@ impl S3Staged {
 
 impl std::io::Write for S3Staged {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if self.failed {
+            return Err(std::io::Error::other(self.refused()));
+        }
         if b.is_empty() {
             return Ok(0);
         }
         if self.buf.len() >= self.hold() {
             let rt = self.sink.rt.clone();
-            rt.block_on(self.send_parts(false))
-                .map_err(std::io::Error::other)?;
+            if let Err(e) = rt.block_on(self.send_parts(false)) {
+                self.failed = true;
+                return Err(std::io::Error::other(e));
+            }
         }
         let n = b.len().min(self.hold() - self.buf.len());
         self.buf.extend_from_slice(&b[..n]);
@@ -463,6 +474,9 @@ impl std::io::Write for S3Staged {
 
 impl Staged for S3Staged {
     fn commit(mut self: Box<Self>) -> Result<u64, SinkError> {
+        if self.failed {
+            return Err(self.refused());
+        }
         let rt = self.sink.rt.clone();
         rt.block_on(self.store())?;
         Ok(self.len)
@@ -498,13 +512,12 @@ impl S3Sink {
             buf: Vec::new(),
             upload: None,
             len: 0,
+            failed: false,
         }))
     }
 
     fn put_with(&self, key: &str, bytes: &[u8], create_only: bool) -> Result<(), SinkError> {
-        let mut f = self.stage_with(key, create_only)?;
-        f.write_all(bytes).map_err(|e| into_sink_error(key, e))?;
-        f.commit().map(|_| ())
+        put_staged(self.stage_with(key, create_only)?, key, bytes)
     }
 
     /// Stores `bytes` under `key` whatever is there (no `If-None-Match`): for objects that

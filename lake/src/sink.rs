@@ -34,14 +34,79 @@ pub fn check_key(key: &str) -> Result<(), SinkError> {
 pub trait Sink: Send + Sync + std::fmt::Debug {
     /// Stores `bytes` under `key`; returns once durable. Storing a key again is not an error.
     fn put(&self, key: &str, bytes: &[u8]) -> Result<(), SinkError> {
-        let mut f = self.stage(key)?;
-        f.write_all(bytes).map_err(|e| into_sink_error(key, e))?;
-        f.commit().map(|_| ())
+        put_staged(self.stage(key)?, key, bytes)
     }
 
-    /// Starts the file `key`, to be written as it is encoded ([`Staged`]): the sink holds at
-    /// most a bounded part of it in memory, whatever the file's size.
+    /// Starts the file `key`, to be written in pieces as it is encoded ([`Staged`]): the sink
+    /// holds a bounded part of it in memory (none for a local file, at most
+    /// `multipart_threshold_bytes` for S3), whatever the file's size.
     fn stage(&self, key: &str) -> Result<Box<dyn Staged>, SinkError>;
+}
+
+/// Writes all of `bytes` to the staged file `f` of `key` and commits it.
+pub fn put_staged(mut f: Box<dyn Staged>, key: &str, bytes: &[u8]) -> Result<(), SinkError> {
+    f.write_all(bytes).map_err(|e| into_sink_error(key, e))?;
+    f.commit().map(|_| ())
+}
+
+/// The file `key` of `sink`, staged only when its first byte is written. A Parquet writer
+/// emits nothing until a row group closes or the file ends, so a file being filled holds no
+/// descriptor, temporary file or upload until then: a segment with rows of many tenants and
+/// hours has at most the files that passed a row group staged at once, not one per partition.
+pub struct StageOnWrite<'a> {
+    sink: &'a dyn Sink,
+    key: String,
+    file: Option<Box<dyn Staged>>,
+}
+
+impl std::fmt::Debug for StageOnWrite<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StageOnWrite")
+            .field("key", &self.key)
+            .field("staged", &self.file.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> StageOnWrite<'a> {
+    pub fn new(sink: &'a dyn Sink, key: String) -> StageOnWrite<'a> {
+        StageOnWrite {
+            sink,
+            key,
+            file: None,
+        }
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// Stores the file ([`Staged::commit`]); one nothing was written to is stored empty.
+    pub fn commit(self) -> Result<u64, SinkError> {
+        match self.file {
+            Some(f) => f.commit(),
+            None => self.sink.stage(&self.key)?.commit(),
+        }
+    }
+}
+
+impl Write for StageOnWrite<'_> {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        if self.file.is_none() {
+            self.file = Some(self.sink.stage(&self.key).map_err(std::io::Error::other)?);
+        }
+        match self.file.as_mut() {
+            Some(f) => f.write(b),
+            None => Err(std::io::Error::other(SinkError::Remote(format!(
+                "{}: not staged",
+                self.key
+            )))),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.as_mut().map_or(Ok(()), |f| f.flush())
+    }
 }
 
 /// A lake file being written to its sink. Its bytes go out as they are written; the object
@@ -60,15 +125,16 @@ pub trait Staged: Write + Send {
 /// The [`SinkError`] a [`Staged`] write failed with (anything else as [`SinkError::Io`] of
 /// `key`).
 pub fn into_sink_error(key: &str, e: std::io::Error) -> SinkError {
-    if e.get_ref().is_some_and(|i| i.is::<SinkError>()) {
-        if let Some(Ok(s)) = e.into_inner().map(|i| i.downcast::<SinkError>()) {
-            return *s;
-        }
-        return SinkError::Remote(format!("{key}: a write failed"));
+    if !e.get_ref().is_some_and(|i| i.is::<SinkError>()) {
+        return SinkError::Io {
+            key: key.into(),
+            source: e,
+        };
     }
-    SinkError::Io {
-        key: key.into(),
-        source: e,
+    match e.into_inner().map(|i| i.downcast::<SinkError>()) {
+        Some(Ok(s)) => *s,
+        // Not reached: the error was checked to carry a SinkError.
+        _ => SinkError::Remote(format!("{key}: a write failed")),
     }
 }
 

@@ -132,6 +132,11 @@ fn large_files_go_up_in_parts_and_a_repeat_is_recognised_as_done() {
     sink.put("t/big", &bytes(2 * MIN_PART_BYTES + 12345, 6))
         .expect("repeat");
     assert_eq!(get(&sink, "t/big"), big);
+    assert_eq!(
+        parts_in_progress(d.path()),
+        0,
+        "the repeat's upload, refused at completion, was aborted"
+    );
 }
 
 /// The parts of multipart uploads in progress on the test server (s3s-fs keeps each as a file
@@ -216,6 +221,51 @@ fn a_staged_file_sends_each_part_as_it_fills_and_appears_only_at_commit() {
     h.write_all(b"other").expect("write");
     assert_eq!(h.commit().expect("repeat"), 5);
     assert_eq!(get(&sink, "t/staged"), big);
+}
+
+/// A store that goes away in the middle of a staged file: the write that needed it fails with
+/// the cause, every later write and the commit fail too (the bytes of the failed part are gone,
+/// so the file must not be completed with a hole), nothing appears under the key, and the same
+/// file staged again once the store is back is stored whole.
+#[test]
+fn an_outage_in_the_middle_of_a_staged_file_never_completes_it() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let server = S3Server::start(d.path(), 0, &["lake"]).expect("server");
+    let port = server.port();
+    let o = S3Options {
+        part_bytes: MIN_PART_BYTES,
+        multipart_threshold_bytes: MIN_PART_BYTES,
+        ..opts(&server.endpoint(), "lake")
+    };
+    let sink = S3Sink::new(o).expect("sink");
+    let big = bytes(3 * MIN_PART_BYTES + 7, 8);
+    let mut f = sink.stage("t/cut").expect("stage");
+    f.write_all(&big[..2 * MIN_PART_BYTES]).expect("first part");
+    assert_eq!(parts_in_progress(d.path()), 1);
+    server.stop();
+    let e = f
+        .write_all(&big[2 * MIN_PART_BYTES..])
+        .expect_err("the second part cannot go up");
+    let e = sentientiq_lake::into_sink_error("t/cut", e);
+    assert!(
+        matches!(&e, SinkError::Remote(m) if m.contains("t/cut") && m.contains("UploadPart")),
+        "{e}"
+    );
+    assert!(
+        f.write(b"more").is_err(),
+        "a failed upload takes no more bytes"
+    );
+    assert!(
+        matches!(f.commit(), Err(SinkError::Remote(m)) if m.contains("earlier request")),
+        "a failed upload is never completed"
+    );
+    let server = S3Server::start(d.path(), port, &[]).expect("restart");
+    assert!(list(&sink, "t/").is_empty());
+    let mut again = sink.stage("t/cut").expect("stage again");
+    again.write_all(&big).expect("write");
+    assert_eq!(again.commit().expect("commit"), big.len() as u64);
+    assert_eq!(get(&sink, "t/cut"), big);
+    drop(server);
 }
 
 #[test]

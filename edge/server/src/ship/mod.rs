@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 use ahash::HashMap;
 use sentientiq_lake::{
     ActionRow, ActionsBuilder, AlertRow, AlertsBuilder, DetectionMeta, DetectionRow,
-    DetectionsBuilder, EventsBuilder, FileBuilder, Partition, RowMeta, SessionState, Staged,
+    DetectionsBuilder, EventsBuilder, FileBuilder, Partition, RowMeta, SessionState, StageOnWrite,
     TableBuilder, object_key,
 };
 use sentientiq_proto::{Limits, decode_client};
@@ -123,50 +123,43 @@ impl SegSession {
     }
 }
 
-/// A segment's files of one table by (tenant number, hour), each with its key; each is written
-/// to its sink as it is encoded ([`Staged`]) and stored when it is finished.
-type Files<B> = BTreeMap<(u32, u64), (String, LakeFile<B>)>;
+/// A segment's files of one table by (tenant number, hour); each goes to its sink as its row
+/// groups are encoded ([`StageOnWrite`]) and is stored as soon as it is finished.
+type Files<'a, B> = BTreeMap<(u32, u64), LakeFile<'a, B>>;
 
 /// A table's file written straight to its sink.
-type LakeFile<B> = FileBuilder<B, Box<dyn Staged>>;
+type LakeFile<'a, B> = FileBuilder<B, StageOnWrite<'a>>;
 
-/// The file of the rows of `tenant` (number `t`) received at `recv_ms`; `stage` starts a new
+/// The file of the rows of `tenant` (number `t`) received at `recv_ms`; `file` names a new
 /// one, given the table, the tenant and the hour.
-fn file_of<'f, B: TableBuilder + Default>(
-    files: &'f mut Files<B>,
+fn file_of<'f, 'a, B: TableBuilder + Default>(
+    files: &'f mut Files<'a, B>,
     (t, tenant): (u32, &str),
     recv_ms: u64,
-    stage: &impl Fn(&'static str, &str, u64) -> Result<(String, Box<dyn Staged>), ShipError>,
-) -> Result<&'f mut LakeFile<B>, ShipError> {
+    file: &impl Fn(&'static str, &str, u64) -> StageOnWrite<'a>,
+) -> &'f mut LakeFile<'a, B> {
     let hour = Partition::hour_of(recv_ms);
-    let f = match files.entry((t, hour)) {
-        std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
-        std::collections::btree_map::Entry::Vacant(e) => {
-            let (key, out) = stage(B::TABLE, tenant, hour)?;
-            e.insert((key, FileBuilder::new(out)))
-        }
-    };
-    Ok(&mut f.1)
+    files
+        .entry((t, hour))
+        .or_insert_with(|| FileBuilder::new(file(B::TABLE, tenant, hour)))
 }
 
 /// Finishes and stores every partition's file of one table, in (tenant, hour) order, one at a
 /// time.
 fn store_all<B: TableBuilder>(
-    files: Files<B>,
+    files: Files<'_, B>,
     tenants: &[Box<str>],
     out: &mut Shipped,
 ) -> Result<(), ShipError> {
-    let mut files: Vec<((&str, u64), String, LakeFile<B>)> = files
+    let mut files: Vec<((&str, u64), LakeFile<'_, B>)> = files
         .into_iter()
-        .map(|((t, hour), (key, f))| {
-            let tenant = tenants.get(t as usize).map_or("", |t| &**t);
-            ((tenant, hour), key, f)
-        })
+        .map(|((t, hour), f)| ((tenants.get(t as usize).map_or("", |t| &**t), hour), f))
         .collect();
     files.sort_by(|a, b| a.0.cmp(&b.0));
-    for (_, key, f) in files {
+    for (_, f) in files {
         let rows = f.len();
         if let Some(file) = f.finish()? {
+            let key = file.key().to_string();
             out.bytes += file.commit()?;
             out.rows += rows as u64;
             out.files.push(key);
@@ -438,24 +431,25 @@ impl Shipper {
             self.states.clear();
         }
         // Each partition's file is encoded as its rows arrive (FileBuilder), so a segment's rows
-        // are never all held as Arrow arrays at once, and its bytes go to the lake as they are
-        // encoded (Sink::stage), so no file is held whole either.
+        // are never all held as Arrow arrays at once, and its row groups go to the lake as they
+        // close (StageOnWrite), so a finished row group is not held either.
         let dest = &self.dest;
-        let stage = |table: &'static str, tenant: &str, hour: u64| {
+        let file = |table: &'static str, tenant: &str, hour: u64| {
             let (sink, prefix) = dest.of(tenant);
             let p = Partition {
                 tenant: tenant.to_string(),
                 hour,
             };
-            let key = object_key(prefix, table, &p, region, edge, shard, first);
-            let out = sink.stage(&key)?;
-            Ok::<_, ShipError>((key, out))
+            StageOnWrite::new(
+                sink,
+                object_key(prefix, table, &p, region, edge, shard, first),
+            )
         };
         let (mut tenant_index, mut tenants) = (HashMap::default(), Vec::new());
-        let mut parts: Files<EventsBuilder> = BTreeMap::new();
-        let mut dets: Files<DetectionsBuilder> = BTreeMap::new();
-        let mut acts: Files<ActionsBuilder> = BTreeMap::new();
-        let mut alerts: Files<AlertsBuilder> = BTreeMap::new();
+        let mut parts: Files<'_, EventsBuilder> = BTreeMap::new();
+        let mut dets: Files<'_, DetectionsBuilder> = BTreeMap::new();
+        let mut acts: Files<'_, ActionsBuilder> = BTreeMap::new();
+        let mut alerts: Files<'_, AlertsBuilder> = BTreeMap::new();
         // The lake holds each (tenant, session, seq) once. The spool writer never writes a
         // record twice, but should a frame appear again (in this segment, or shipped before:
         // the session's stored floor holds it), it is skipped and counted, with the rows of
@@ -489,7 +483,7 @@ impl Shipper {
             if r.kind == spool::KIND_ACTION {
                 match serde_json::from_slice::<ActionRow>(r.frame) {
                     Ok(a) => {
-                        let f = file_of(&mut acts, (t, r.tenant), r.recv_ms, &stage)?;
+                        let f = file_of(&mut acts, (t, r.tenant), r.recv_ms, &file);
                         f.rows().push(&meta, &a);
                         f.flush_if_full()?;
                     }
@@ -505,7 +499,7 @@ impl Shipper {
             if r.kind == spool::KIND_ALERT {
                 match serde_json::from_slice::<AlertRow>(r.frame) {
                     Ok(a) => {
-                        let f = file_of(&mut alerts, (t, r.tenant), r.recv_ms, &stage)?;
+                        let f = file_of(&mut alerts, (t, r.tenant), r.recv_ms, &file);
                         f.rows().push(&meta, &a);
                         f.flush_if_full()?;
                     }
@@ -521,7 +515,7 @@ impl Shipper {
             if r.kind == spool::KIND_DETECTION {
                 match serde_json::from_slice::<DetectionRow>(r.frame) {
                     Ok(d) => {
-                        let f = file_of(&mut dets, (t, r.tenant), r.recv_ms, &stage)?;
+                        let f = file_of(&mut dets, (t, r.tenant), r.recv_ms, &file);
                         f.rows().push(&meta, &d);
                         f.flush_if_full()?;
                     }
@@ -550,7 +544,7 @@ impl Shipper {
                     result: Some(o.r.as_str().to_string()),
                     ..Default::default()
                 };
-                let f = file_of(&mut acts, (t, r.tenant), r.recv_ms, &stage)?;
+                let f = file_of(&mut acts, (t, r.tenant), r.recv_ms, &file);
                 f.rows().push(&meta, &a);
                 f.flush_if_full()?;
             }
@@ -577,7 +571,7 @@ impl Shipper {
                 seq: r.seq,
                 recv_ms: r.recv_ms,
             };
-            let f = file_of(&mut parts, (t, r.tenant), r.recv_ms, &stage)?;
+            let f = file_of(&mut parts, (t, r.tenant), r.recv_ms, &file);
             f.rows().push_frame(&m, &frame, st);
             f.flush_if_full()?;
         }
@@ -648,7 +642,7 @@ mod tests {
     use super::*;
     use crate::storage::SpoolShare;
     use crate::tenants::{Directory, Tenants};
-    use sentientiq_lake::{LocalSink, Sink, SinkError};
+    use sentientiq_lake::{LocalSink, Sink, SinkError, Staged};
     use sentientiq_testkit::{frames, lake::lake_rows};
 
     const T0: u64 = 1_763_780_000_000;
@@ -703,11 +697,12 @@ mod tests {
         Arc::new(LocalSink::new(lake))
     }
 
-    /// A local lake that takes `budget` bytes in all and fails every write after: a store that
-    /// goes away while a file is being written to it.
+    /// A local lake that takes `budget` bytes of the files whose key holds `only` and fails
+    /// every write of them after: a store that goes away while a file is being written to it.
     #[derive(Debug)]
     struct GoesAway {
         lake: LocalSink,
+        only: &'static str,
         budget: Arc<std::sync::atomic::AtomicUsize>,
     }
 
@@ -718,8 +713,12 @@ mod tests {
 
     impl Sink for GoesAway {
         fn stage(&self, key: &str) -> Result<Box<dyn Staged>, SinkError> {
+            let file = self.lake.stage(key)?;
+            if !key.contains(self.only) {
+                return Ok(file);
+            }
             Ok(Box::new(GoesAwayFile {
-                file: self.lake.stage(key)?,
+                file,
                 budget: self.budget.clone(),
             }))
         }
@@ -764,9 +763,10 @@ mod tests {
         out
     }
 
-    /// Files go to the lake as they are encoded. A store that fails part-way through a file is
-    /// a storing error; the segment stays, the lake holds nothing of it (no partial or
-    /// temporary file), and the next try ships every row.
+    /// Files go to the lake as they are encoded and are stored one at a time. A store that
+    /// fails part-way through a file is a storing error; the segment stays, the lake holds
+    /// nothing partial (no temporary file either; a file stored before the failure is whole),
+    /// and the next try ships every row.
     #[test]
     fn a_store_failing_while_a_file_is_written_loses_nothing_and_leaves_nothing() {
         let data = tempfile::tempdir().expect("tempdir");
@@ -776,14 +776,19 @@ mod tests {
         let share = Arc::new(SpoolShare::new(&[0], &[0]));
         let dir = spool::shard_dir(data.path(), 0);
         std::fs::create_dir_all(&dir).expect("dir");
+        // Two tenants: two `events` files, tenant a's stored first.
         let mut v = spool::header(0).to_vec();
         let mut want = Vec::new();
         for seq in 1..=200u64 {
-            let sid = if seq % 2 == 0 { "s1" } else { "s2" };
+            let (tenant, sid) = if seq % 2 == 0 {
+                ("a", "s1")
+            } else {
+                ("b", "s2")
+            };
             spool::encode_kind(
                 spool::KIND_FRAME,
                 T0 + seq,
-                "demo",
+                tenant,
                 sid,
                 seq,
                 &frame(seq),
@@ -793,31 +798,46 @@ mod tests {
         }
         let path = spool::segment_path(&dir, 0);
         std::fs::write(&path, &v).expect("write");
-        for budget in [0, 4, 1000] {
+        for (only, budget) in [
+            ("tenant=a", 0),
+            ("tenant=a", 4),
+            ("tenant=a", 1000),
+            ("tenant=b", 1000),
+        ] {
             let away = Arc::new(GoesAway {
                 lake: LocalSink::new(lake.path()),
+                only,
                 budget: Arc::new(budget.into()),
             });
             let (mut shipper, _) = test_shipper(data.path(), away, identity.clone(), share.clone());
             match shipper.ship(0, &dir, 0, &path) {
                 Err(ShipError::Sink(SinkError::Remote(m))) => {
-                    assert_eq!(m, "the store went away", "budget {budget}")
+                    assert_eq!(m, "the store went away", "{only} {budget}")
                 }
-                other => panic!("budget {budget}: {other:?}"),
+                other => panic!("{only} {budget}: {other:?}"),
             }
-            assert!(path.exists(), "the segment stays (budget {budget})");
-            assert_eq!(files_under(lake.path()), Vec::<PathBuf>::new());
+            assert!(path.exists(), "the segment stays ({only} {budget})");
+            let files = files_under(lake.path());
+            if only == "tenant=a" {
+                assert_eq!(files, Vec::<PathBuf>::new(), "{budget}");
+            } else {
+                assert_eq!(files.len(), 1, "{files:?}");
+                let a = files[0].to_string_lossy();
+                assert!(a.contains("/tenant=a/") && a.ends_with(".parquet"), "{a}");
+            }
         }
         let (mut shipper, _) =
             test_shipper(data.path(), local(lake.path()), identity.clone(), share);
         let out = shipper.ship(0, &dir, 0, &path).expect("ship");
         assert_eq!(out.rows, 400);
+        assert_eq!(out.files.len(), 2);
         assert!(
-            out.bytes > 1000,
-            "the last failure came part-way through the file"
+            out.bytes > 2000,
+            "the 1000-byte failures came part-way through a file"
         );
         assert_eq!(shipped(lake.path()), pairs(&want));
         assert!(!path.exists());
+        assert_eq!(files_under(lake.path()).len(), 2);
     }
 
     /// Shards rebuild their sessions by reading the spool back from disk at start: until the
