@@ -21,6 +21,7 @@ pub mod clock;
 pub mod config;
 pub mod control;
 pub mod ingest;
+pub mod malloc;
 pub mod node;
 pub mod placement;
 pub mod run;

@@ -8,6 +8,8 @@ use sentientiq_edge::config::Config;
 use sentientiq_tenant::key_hash;
 
 fn main() -> Result<()> {
+    // First, before any thread: freed blocks of the shipper's bursts go back to the kernel.
+    let released = sentientiq_edge::malloc::release_freed_memory();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -35,6 +37,9 @@ fn main() -> Result<()> {
             }
             other => bail!("unknown argument {other:?} (see --help)"),
         }
+    }
+    if !released {
+        tracing::info!("the C library's malloc thresholds were not set (not glibc)");
     }
     let path = config.context("--config FILE is required")?;
     let cfg = Config::load(&path).with_context(|| format!("loading {}", path.display()))?;
