@@ -21,7 +21,8 @@ pub const RELEASE_BYTES: i32 = 128 * 1024;
 
 /// Sets glibc's mmap and trim thresholds to [`RELEASE_BYTES`]. Call it first in `main`, before
 /// any thread starts. Returns whether glibc accepted both (`false` on other C libraries, where
-/// there is nothing to set).
+/// there is nothing to set). It runs after glibc has read `GLIBC_TUNABLES`, so it overrides
+/// `glibc.malloc.mmap_threshold` and `glibc.malloc.trim_threshold` given there.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 pub fn release_freed_memory() -> bool {
     #[allow(unsafe_code)]
