@@ -353,27 +353,28 @@ impl S3Staged {
         let key = self.key.as_str();
         let part = self.sink.opts.part_bytes;
         let s = &self.sink;
-        if self.upload.is_none() {
-            let created = s
-                .client
-                .create_multipart_upload()
-                .bucket(&s.bucket)
-                .key(key)
-                .content_type("application/vnd.apache.parquet")
-                .send()
-                .await
-                .map_err(|e| remote(key, "CreateMultipartUpload", describe(&e)))?;
-            let Some(id) = created.upload_id().map(str::to_string) else {
-                return Err(remote(key, "CreateMultipartUpload", "no upload id"));
-            };
-            self.upload = Some(Upload {
-                id,
-                parts: Vec::new(),
-            });
-        }
-        let Some(up) = self.upload.as_mut() else {
-            return Err(remote(key, "multipart", "no upload"));
+        let up = match self.upload.take() {
+            Some(up) => up,
+            None => {
+                let created = s
+                    .client
+                    .create_multipart_upload()
+                    .bucket(&s.bucket)
+                    .key(key)
+                    .content_type("application/vnd.apache.parquet")
+                    .send()
+                    .await
+                    .map_err(|e| remote(key, "CreateMultipartUpload", describe(&e)))?;
+                let Some(id) = created.upload_id().map(str::to_string) else {
+                    return Err(remote(key, "CreateMultipartUpload", "no upload id"));
+                };
+                Upload {
+                    id,
+                    parts: Vec::new(),
+                }
+            }
         };
+        let up = self.upload.insert(up);
         while self.buf.len() >= part || (last && !self.buf.is_empty()) {
             let number = up.parts.len() + 1;
             if number > MAX_PARTS {

@@ -92,16 +92,11 @@ impl<'a> StageOnWrite<'a> {
 
 impl Write for StageOnWrite<'_> {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        if self.file.is_none() {
-            self.file = Some(self.sink.stage(&self.key).map_err(std::io::Error::other)?);
-        }
-        match self.file.as_mut() {
-            Some(f) => f.write(b),
-            None => Err(std::io::Error::other(SinkError::Remote(format!(
-                "{}: not staged",
-                self.key
-            )))),
-        }
+        let f = match self.file.take() {
+            Some(f) => f,
+            None => self.sink.stage(&self.key).map_err(std::io::Error::other)?,
+        };
+        self.file.insert(f).write(b)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
@@ -242,8 +237,9 @@ impl Sink for LocalSink {
             dir,
             tmp,
             path,
-            file: Some(file),
+            file,
             len: 0,
+            renamed: false,
         }))
     }
 }
@@ -258,9 +254,10 @@ struct LocalStaged {
     dir: PathBuf,
     tmp: PathBuf,
     path: PathBuf,
-    /// `None` once committed.
-    file: Option<std::fs::File>,
+    file: std::fs::File,
     len: u64,
+    /// Set once the temporary file is renamed into place; until then dropping removes it.
+    renamed: bool,
 }
 
 impl LocalStaged {
@@ -274,13 +271,7 @@ impl LocalStaged {
 
 impl Write for LocalStaged {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let Some(f) = self.file.as_mut() else {
-            return Err(std::io::Error::other(SinkError::Remote(format!(
-                "{}: written after its commit",
-                self.key
-            ))));
-        };
-        match f.write(buf) {
+        match self.file.write(buf) {
             Ok(n) => {
                 self.len += n as u64;
                 Ok(n)
@@ -297,28 +288,20 @@ impl Write for LocalStaged {
 
 impl Staged for LocalStaged {
     fn commit(mut self: Box<Self>) -> Result<u64, SinkError> {
-        let Some(f) = self.file.take() else {
-            return Ok(self.len);
-        };
-        let synced = f.sync_data();
-        drop(f);
-        // From here on the temporary file is this function's to remove on failure.
-        let done = synced
-            .and_then(|()| std::fs::rename(&self.tmp, &self.path))
-            .map_err(|e| {
-                let _ = std::fs::remove_file(&self.tmp);
-                self.io(e)
-            });
-        done?;
+        // A failure before the rename leaves the temporary file to `Drop`, which removes it.
+        self.file.sync_data().map_err(|e| self.io(e))?;
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| self.io(e))?;
+        self.renamed = true;
         sync_up(&self.root, &self.dir).map_err(|e| self.io(e))?;
         Ok(self.len)
     }
 }
 
 impl Drop for LocalStaged {
-    /// An uncommitted file is removed: a failed or abandoned write leaves nothing behind.
+    /// A file not renamed into place is removed: a failed or abandoned write leaves nothing
+    /// behind.
     fn drop(&mut self) {
-        if self.file.take().is_some() {
+        if !self.renamed {
             let _ = std::fs::remove_file(&self.tmp);
         }
     }
@@ -387,6 +370,31 @@ mod tests {
             .collect();
         assert_eq!(names, vec!["x.parquet".to_string()]);
         assert!(matches!(s.stage("a/../b"), Err(SinkError::BadKey { .. })));
+    }
+
+    /// A commit that cannot rename the file into place (here a directory holds the name) is
+    /// an error of the key, and the temporary file goes.
+    #[test]
+    fn a_commit_that_fails_leaves_no_temporary_file() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let s = LocalSink::new(d.path());
+        std::fs::create_dir_all(d.path().join("events/x.parquet/in-the-way")).expect("dir");
+        let mut f = s.stage("events/x.parquet").expect("stage");
+        f.write_all(b"rows").expect("write");
+        assert!(matches!(
+            f.commit(),
+            Err(SinkError::Io { key, .. }) if key == "events/x.parquet"
+        ));
+        let names: Vec<String> = std::fs::read_dir(d.path().join("events"))
+            .expect("dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            vec!["x.parquet".to_string()],
+            "only the directory in the way"
+        );
     }
 
     #[test]

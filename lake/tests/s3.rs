@@ -69,6 +69,17 @@ fn bytes(n: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
+/// A sink of `server`'s bucket `lake` that goes multipart from S3's smallest part size, in
+/// parts of that size.
+fn smallest_parts(server: &S3Server) -> S3Sink {
+    S3Sink::new(S3Options {
+        part_bytes: MIN_PART_BYTES,
+        multipart_threshold_bytes: MIN_PART_BYTES,
+        ..opts(&server.endpoint(), "lake")
+    })
+    .expect("sink")
+}
+
 #[test]
 fn a_put_lands_under_its_key_and_a_repeat_is_recognised_as_done() {
     let d = tempfile::tempdir().expect("tempdir");
@@ -96,12 +107,7 @@ fn a_put_lands_under_its_key_and_a_repeat_is_recognised_as_done() {
 fn large_files_go_up_in_parts_and_a_repeat_is_recognised_as_done() {
     let d = tempfile::tempdir().expect("tempdir");
     let server = S3Server::start(d.path(), 0, &["lake"]).expect("server");
-    let o = S3Options {
-        part_bytes: MIN_PART_BYTES,
-        multipart_threshold_bytes: MIN_PART_BYTES,
-        ..opts(&server.endpoint(), "lake")
-    };
-    let sink = S3Sink::new(o).expect("sink");
+    let sink = smallest_parts(&server);
     // Threshold − 1 is a single put; the threshold and above are multipart (3 parts here).
     let small = bytes(MIN_PART_BYTES - 1, 3);
     sink.put("t/small", &small).expect("small");
@@ -156,12 +162,7 @@ fn parts_in_progress(root: &std::path::Path) -> usize {
 fn a_staged_file_sends_each_part_as_it_fills_and_appears_only_at_commit() {
     let d = tempfile::tempdir().expect("tempdir");
     let server = S3Server::start(d.path(), 0, &["lake"]).expect("server");
-    let o = S3Options {
-        part_bytes: MIN_PART_BYTES,
-        multipart_threshold_bytes: MIN_PART_BYTES,
-        ..opts(&server.endpoint(), "lake")
-    };
-    let sink = S3Sink::new(o).expect("sink");
+    let sink = smallest_parts(&server);
     let big = bytes(2 * MIN_PART_BYTES + 12345, 7);
     let mut f = sink.stage("t/staged").expect("stage");
     // One write takes at most what the sink holds (the threshold, here one part) ...
@@ -232,12 +233,7 @@ fn an_outage_in_the_middle_of_a_staged_file_never_completes_it() {
     let d = tempfile::tempdir().expect("tempdir");
     let server = S3Server::start(d.path(), 0, &["lake"]).expect("server");
     let port = server.port();
-    let o = S3Options {
-        part_bytes: MIN_PART_BYTES,
-        multipart_threshold_bytes: MIN_PART_BYTES,
-        ..opts(&server.endpoint(), "lake")
-    };
-    let sink = S3Sink::new(o).expect("sink");
+    let sink = smallest_parts(&server);
     let big = bytes(3 * MIN_PART_BYTES + 7, 8);
     let mut f = sink.stage("t/cut").expect("stage");
     f.write_all(&big[..2 * MIN_PART_BYTES]).expect("first part");
