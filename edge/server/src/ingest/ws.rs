@@ -256,8 +256,9 @@ async fn revoked(ws: &mut Ws, m: &ShardMetrics, timeout: Duration) {
     refuse(ws, m, ErrorCode::BadKey, "write key revoked", timeout).await;
 }
 
-/// A WebSocket session: upgrade, `hello`, then frames in and acks, detections and
-/// interventions out until either side ends it.
+/// A WebSocket connection's start: the upgrade and the `hello`. The session then goes to the
+/// shard that owns it ([`hand_over`]) or runs here in a task of its own ([`spawn_session`]);
+/// this returns once it has gone either way.
 pub async fn serve(shard: ShardRef, mut stream: TcpStream, req: Request) {
     let (node, m) = {
         let s = shard.borrow();
@@ -498,8 +499,8 @@ pub async fn adopt(shard: ShardRef, h: Handoff) {
 
 /// Starts a session after its hello: checks its key again (the directory may have changed
 /// since the hello was checked, or while the connection travelled to this shard), routes the
-/// hello, and runs the rest in a task of its own, counted in the shard's connections while it
-/// lives.
+/// hello, and runs the rest in a task of its own, counted in the shard's connections until it
+/// ends.
 ///
 /// A task holds its future's largest state for its whole life. The upgrade and the hello
 /// (reading the request and the first frame, the refusals) take several times a session's
@@ -517,11 +518,19 @@ fn spawn_session(
         let s = shard.borrow();
         (s.node.clone(), s.metrics().clone())
     };
+    // Counted from here, before the task that did the upgrade stops counting it: the shard's
+    // connection cap (`Node::has_room`) sees it while its new task waits for its first poll.
+    ShardMetrics::add(&m.connections, 1);
     let seen_version = node.tenants.version();
     let tenants = node.tenants.load();
     if !hello::still_valid(&tenants, &key_h, ti) {
         let timeout = Duration::from_millis(node.edge.write_timeout_ms);
-        glommio::spawn_local(async move { revoked(&mut ws, &m, timeout).await }).detach();
+        glommio::spawn_local(async move {
+            revoked(&mut ws, &m, timeout).await;
+            m.connections
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        })
+        .detach();
         return;
     }
     let (tx, rx) = conn_queue();
@@ -581,7 +590,6 @@ fn session(
             (s.node.clone(), s.metrics().clone())
         };
         let m = &*m;
-        ShardMetrics::add(&m.connections, 1);
         let write_timeout = Duration::from_millis(node.edge.write_timeout_ms);
         // Anything from the client (frames, pongs) counts as life; the edge pings every third of
         // the idle timeout so that idle-but-alive clients answer, and closes (1001) after a full
@@ -746,7 +754,8 @@ mod tests {
     /// The most a session's future may hold: the memory every connection keeps for its whole
     /// life besides its buffers. It is 1 160 bytes (a test build, 2026-12-05); it was 3 152
     /// bytes (7 632 in the task that also did the upgrade) before the session's start and its
-    /// rare ends (refusals, closes, pings, a send's timeout) left the loop's own state.
+    /// rare ends (refusals, closes, a send's timeout) left the loop's own state. The figure
+    /// depends on the compiler's layout of futures: a new toolchain may move it.
     const SESSION_FUTURE_BYTES: usize = 1200;
 
     /// A session's future stays within its budget.
