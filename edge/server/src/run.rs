@@ -443,7 +443,8 @@ async fn shard_main(
             while let Some(m) = rx.recv().await {
                 let conns = sh.borrow_mut().on_msg(m);
                 for h in conns {
-                    glommio::spawn_local(crate::ingest::ws::adopt(sh.clone(), h)).detach();
+                    glommio::spawn_local(crate::ingest::ws::adopt(sh.clone(), Box::new(h)))
+                        .detach();
                 }
             }
         })

@@ -54,38 +54,50 @@ pub async fn accept_loop(shard: ShardRef, listener: TcpListener) {
         ShardMetrics::inc(&m.connections_total);
         let over = !node.has_room(shard.borrow().id);
         let sh = shard.clone();
+        // The task holds its future's largest state for the connection's whole life: what
+        // comes before a WebSocket session (the request, the upgrade, the hello) runs boxed,
+        // and the session (boxed too, counting itself) is awaited once that is done.
         glommio::spawn_local(async move {
             ShardMetrics::add(&m.connections, 1);
-            if over {
-                ShardMetrics::inc(&m.shed);
-                m.error(ErrorCode::Overloaded);
-                let mut stream = stream;
-                // Read the request first (briefly): closing with unread input would make the
-                // kernel reset the connection and the client would never see the 503.
-                let _ = http::read_head(&mut stream, Duration::from_millis(200)).await;
-                let _ = http::write(
-                    &mut stream,
-                    &Response::error(
-                        ErrorCode::Overloaded,
-                        "this shard is at its connection limit",
-                    ),
-                    true,
-                )
-                .await;
+            let session = if over {
+                Box::pin(shed(stream, &m)).await;
+                None
             } else {
-                serve(sh, stream).await;
-            }
+                Box::pin(serve(sh, stream)).await
+            };
             m.connections
                 .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+            if let Some(session) = session {
+                session.await;
+            }
         })
         .detach();
     }
 }
 
+/// Answers a connection over the shard's connection cap with 503.
+async fn shed(mut stream: TcpStream, m: &ShardMetrics) {
+    ShardMetrics::inc(&m.shed);
+    m.error(ErrorCode::Overloaded);
+    // Read the request first (briefly): closing with unread input would make the kernel reset
+    // the connection and the client would never see the 503.
+    let _ = http::read_head(&mut stream, Duration::from_millis(200)).await;
+    let _ = http::write(
+        &mut stream,
+        &Response::error(
+            ErrorCode::Overloaded,
+            "this shard is at its connection limit",
+        ),
+        true,
+    )
+    .await;
+}
+
 /// Serves one connection: a WebSocket upgrade or a beacon takes it over; the small GETs pages
 /// make again and again (`/v1/ping`, the SDK, `/v1/edges`) keep it alive for the next request
 /// (the SDK's warm ping must not pay a new connection); anything else is answered and closed.
-async fn serve(shard: ShardRef, mut stream: TcpStream) {
+/// A WebSocket session to be run on this shard comes back, for the connection's task to await.
+async fn serve(shard: ShardRef, mut stream: TcpStream) -> Option<super::ws::Session> {
     let _ = stream.set_nodelay(true);
     let node = shard.borrow().node.clone();
     let mut first = true;
@@ -98,10 +110,10 @@ async fn serve(shard: ShardRef, mut stream: TcpStream) {
         {
             Ok(r) => r,
             // A kept-alive connection that goes quiet or closes just ends.
-            Err(_) if !first => return,
+            Err(_) if !first => return None,
             Err(e) => {
                 let r = match e {
-                    HeadError::Closed | HeadError::Io(_) => return,
+                    HeadError::Closed | HeadError::Io(_) => return None,
                     HeadError::Timeout => {
                         Response::refusal(408, "request head not received in time")
                     }
@@ -109,7 +121,7 @@ async fn serve(shard: ShardRef, mut stream: TcpStream) {
                     HeadError::Malformed(m) => Response::refusal(400, &m),
                 };
                 let _ = http::write(&mut stream, &r, true).await;
-                return;
+                return None;
             }
         };
         first = false;
@@ -177,18 +189,18 @@ async fn serve(shard: ShardRef, mut stream: TcpStream) {
                     Ok(_) => {
                         let r = Response::refusal(413, "form too large");
                         let _ = http::write(&mut stream, &r, true).await;
-                        return;
+                        return None;
                     }
                     Err(http::BadFraming(status, msg)) => {
                         let _ =
                             http::write(&mut stream, &Response::refusal(status, msg), true).await;
-                        return;
+                        return None;
                     }
                 };
                 let deadline = Duration::from_millis(node.edge.header_timeout_ms);
                 match http::read_body(&mut stream, req.rest.clone(), len, deadline).await {
                     Ok(body) => super::alert_page::serve(&node, &token, Some(&body)).await,
-                    Err(_) => return,
+                    Err(_) => return None,
                 }
             }
             (
@@ -199,7 +211,7 @@ async fn serve(shard: ShardRef, mut stream: TcpStream) {
             _ => Response::refusal(404, "not found"),
         };
         if http::write(&mut stream, &resp, !keep).await.is_err() || !keep {
-            return;
+            return None;
         }
     }
 }

@@ -257,9 +257,8 @@ async fn revoked(ws: &mut Ws, m: &ShardMetrics, timeout: Duration) {
 }
 
 /// A WebSocket connection's start: the upgrade and the `hello`. The session then goes to the
-/// shard that owns it ([`hand_over`]) or runs here in a task of its own ([`spawn_session`]);
-/// this returns once it has gone either way.
-pub async fn serve(shard: ShardRef, mut stream: TcpStream, req: Request) {
+/// shard that owns it ([`hand_over`]), or comes back to be run here ([`start_session`]).
+pub async fn serve(shard: ShardRef, mut stream: TcpStream, req: Request) -> Option<Session> {
     let (node, m) = {
         let s = shard.borrow();
         (s.node.clone(), s.metrics().clone())
@@ -274,7 +273,7 @@ pub async fn serve(shard: ShardRef, mut stream: TcpStream, req: Request) {
             true,
         )
         .await;
-        return;
+        return None;
     };
     let accept = async_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
     let resp = Response::new(101)
@@ -282,7 +281,7 @@ pub async fn serve(shard: ShardRef, mut stream: TcpStream, req: Request) {
         .header("connection", "Upgrade")
         .header("sec-websocket-accept", accept);
     if http::write(&mut stream, &resp, false).await.is_err() {
-        return;
+        return None;
     }
     let peer = stream
         .peer_addr()
@@ -302,20 +301,21 @@ pub async fn serve(shard: ShardRef, mut stream: TcpStream, req: Request) {
             let mut ws = ws_over(stream, read, cfg).await;
             match first_by_library(&mut ws, &m, until, write_timeout).await {
                 Some(b) => (Start::Ws(ws), b),
-                None => return,
+                None => return None,
             }
         }
         First::Late(read) => {
             let mut ws = ws_over(stream, read, cfg).await;
-            return close(&mut ws, 1008, "no hello in time", write_timeout).await;
+            close(&mut ws, 1008, "no hello in time", write_timeout).await;
+            return None;
         }
-        First::Gone => return,
+        First::Gone => return None,
     };
     let mut hello = match decode_client(&bytes, &Limits::DEFAULT) {
         Ok(ClientFrame::Hello(h)) => h,
         Ok(_) => {
             let mut ws = start.ws(cfg).await;
-            return refuse(
+            refuse(
                 &mut ws,
                 &m,
                 ErrorCode::BadFrame,
@@ -323,10 +323,12 @@ pub async fn serve(shard: ShardRef, mut stream: TcpStream, req: Request) {
                 write_timeout,
             )
             .await;
+            return None;
         }
         Err(e) => {
             let mut ws = start.ws(cfg).await;
-            return refuse(&mut ws, &m, e.code(), &e.to_string(), write_timeout).await;
+            refuse(&mut ws, &m, e.code(), &e.to_string(), write_timeout).await;
+            return None;
         }
     };
     let key_h = sentientiq_tenant::key_hash(hello.key.as_str());
@@ -335,7 +337,8 @@ pub async fn serve(shard: ShardRef, mut stream: TcpStream, req: Request) {
         Ok(ti) => ti,
         Err(r) => {
             let mut ws = start.ws(cfg).await;
-            return refuse(&mut ws, &m, r.code, r.msg, write_timeout).await;
+            refuse(&mut ws, &m, r.code, r.msg, write_timeout).await;
+            return None;
         }
     };
     let own = owner(&tenants.get(ti).id, hello.sid.as_str(), node.nshards);
@@ -343,7 +346,7 @@ pub async fn serve(shard: ShardRef, mut stream: TcpStream, req: Request) {
     let ws = match start {
         Start::Raw(stream, rest) => {
             match hand_over(&shard, own, stream, rest, hello, ti, key_h, peer) {
-                Ok(()) => return,
+                Ok(()) => return None,
                 Err((stream, rest, h)) => {
                     hello = *h;
                     ws_over(stream, rest, cfg).await
@@ -352,7 +355,7 @@ pub async fn serve(shard: ShardRef, mut stream: TcpStream, req: Request) {
         }
         Start::Ws(ws) => ws,
     };
-    spawn_session(shard, ws, hello, ti, key_h, peer);
+    Some(start_session(shard, ws, hello, ti, key_h, peer))
 }
 
 /// What the WebSocket library reads into, per connection, for its whole life: its read
@@ -487,51 +490,60 @@ fn hand_over(
 }
 
 /// Serves a connection another shard handed over ([`hand_over`]): this shard owns its session.
-pub async fn adopt(shard: ShardRef, h: Handoff) {
-    use std::os::fd::{FromRawFd, IntoRawFd};
-    let node = shard.borrow().node.clone();
-    #[allow(unsafe_code)]
-    // SAFETY: the handoff owns this open TCP socket's descriptor and gives it up here.
-    let stream = unsafe { TcpStream::from_raw_fd(h.fd.into_raw_fd()) };
-    let ws = ws_over(stream, h.rest, ws_config(&node)).await;
-    spawn_session(shard, ws, h.hello, h.tenant, h.key_h, h.peer);
+///
+/// The task holds this future for the connection's whole life, so it keeps only a pointer to
+/// the hand-off and to the boxed steps (an `async` block, not an `async fn`, for the reason
+/// [`session`] gives).
+#[allow(clippy::manual_async_fn)]
+pub fn adopt(shard: ShardRef, h: Box<Handoff>) -> impl Future<Output = ()> {
+    async move {
+        use std::os::fd::{FromRawFd, IntoRawFd};
+        let node = shard.borrow().node.clone();
+        #[allow(unsafe_code)]
+        // SAFETY: the handoff owns this open TCP socket's descriptor and gives it up here.
+        let stream = unsafe { TcpStream::from_raw_fd(h.fd.into_raw_fd()) };
+        let ws = Box::pin(ws_over(stream, h.rest, ws_config(&node))).await;
+        // The rest of the hand-off stays boxed across that wait.
+        start_session(shard, ws, h.hello, h.tenant, h.key_h, h.peer).await;
+    }
 }
 
+/// A session's future, boxed: what a connection's task awaits once its start is done.
+pub type Session = Pin<Box<dyn Future<Output = ()>>>;
+
 /// Starts a session after its hello: checks its key again (the directory may have changed
-/// since the hello was checked, or while the connection travelled to this shard), routes the
-/// hello, and runs the rest in a task of its own, counted in the shard's connections until it
-/// ends.
+/// since the hello was checked, or while the connection travelled to this shard) and routes
+/// the hello, synchronously; the rest is the future this returns, counted in the shard's
+/// connections from now until it ends.
 ///
 /// A task holds its future's largest state for its whole life. The upgrade and the hello
 /// (reading the request and the first frame, the refusals) take several times a session's
-/// state, so the task that did them ends here instead of awaiting the session, and the session's
-/// own future keeps only what its loop needs (its budget is a test's).
-fn spawn_session(
+/// state, so the connection's task runs them boxed and then awaits this, boxed too: a
+/// connection keeps only the session's own future (its budget is a test's) for its life.
+fn start_session(
     shard: ShardRef,
     mut ws: Ws,
     hello: sentientiq_proto::Hello,
     ti: usize,
     key_h: [u8; 32],
     peer: std::net::IpAddr,
-) {
+) -> Session {
     let (node, m) = {
         let s = shard.borrow();
         (s.node.clone(), s.metrics().clone())
     };
-    // Counted from here, before the task that did the upgrade stops counting it: the shard's
-    // connection cap (`Node::has_room`) sees it while its new task waits for its first poll.
+    // Counted from here, before the connection's task stops counting its start: the shard's
+    // connection cap (`Node::has_room`) always sees it.
     ShardMetrics::add(&m.connections, 1);
     let seen_version = node.tenants.version();
     let tenants = node.tenants.load();
     if !hello::still_valid(&tenants, &key_h, ti) {
         let timeout = Duration::from_millis(node.edge.write_timeout_ms);
-        glommio::spawn_local(async move {
+        return Box::pin(async move {
             revoked(&mut ws, &m, timeout).await;
             m.connections
                 .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-        })
-        .detach();
-        return;
+        });
     }
     let (tx, rx) = conn_queue();
     let route = Route::open(&shard, ti, hello.sid.clone(), peer, tx);
@@ -543,8 +555,7 @@ fn spawn_session(
         limits: tenants.get(ti).limits,
     };
     drop(tenants);
-    // The task's future is the session's own: nothing around it keeps a second copy of `ws`.
-    glommio::spawn_local(session(shard, ws, route, rx, live)).detach();
+    Box::pin(session(shard, ws, route, rx, live))
 }
 
 /// What a session keeps of its start: what its key is checked against on every event, and its
@@ -758,7 +769,8 @@ mod tests {
     /// depends on the compiler's layout of futures: a new toolchain may move it.
     const SESSION_FUTURE_BYTES: usize = 1200;
 
-    /// A session's future stays within its budget.
+    /// A session's future, and the task of a connection handed over, stay within their
+    /// budgets.
     #[test]
     fn a_sessions_future_stays_within_its_budget() {
         fn output_size<A, B, C, D, E, R>(_: fn(A, B, C, D, E) -> R) -> usize {
@@ -766,6 +778,13 @@ mod tests {
         }
         let n = output_size::<ShardRef, Ws, Route, LocalReceiver<Out>, Live, _>(session);
         assert!(n <= SESSION_FUTURE_BYTES, "{n} bytes");
+        fn output_size2<A, B, R>(_: fn(A, B) -> R) -> usize {
+            std::mem::size_of::<R>()
+        }
+        // A handed-over connection's task: the hand-off and the boxed steps, by pointer (48
+        // bytes on 2026-12-05).
+        let a = output_size2::<ShardRef, Box<Handoff>, _>(adopt);
+        assert!(a <= 64, "{a} bytes");
     }
 
     #[test]
