@@ -93,9 +93,10 @@ async fn shed(mut stream: TcpStream, m: &ShardMetrics) {
     .await;
 }
 
-/// Serves one connection: a WebSocket upgrade or a beacon takes it over; the small GETs pages
-/// make again and again (`/v1/ping`, the SDK, `/v1/edges`) keep it alive for the next request
-/// (the SDK's warm ping must not pay a new connection); anything else is answered and closed.
+/// Serves one connection: a WebSocket upgrade takes it over; the small GETs pages make again
+/// and again (`/v1/ping`, the SDK, `/v1/edges`) keep it alive for the next request (the SDK's
+/// warm ping must not pay a new connection); anything else, a beacon too, is answered and
+/// closed.
 /// A WebSocket session to be run on this shard comes back, for the connection's task to await.
 async fn serve(shard: ShardRef, mut stream: TcpStream) -> Option<super::ws::Session> {
     let _ = stream.set_nodelay(true);

@@ -491,20 +491,33 @@ fn hand_over(
 
 /// Serves a connection another shard handed over ([`hand_over`]): this shard owns its session.
 ///
-/// The task holds this future for the connection's whole life, so it keeps only a pointer to
-/// the hand-off and to the boxed steps (an `async` block, not an `async fn`, for the reason
-/// [`session`] gives).
+/// The task holds this future for the connection's whole life, so it keeps only pointers: the
+/// hand-off is taken apart at once (its box freed), what the session needs after the
+/// WebSocket layer is set up waits in a box of its own, freed when the session starts, and
+/// the steps are boxed (an `async` block, not an `async fn`, for the reason [`session`]
+/// gives).
 #[allow(clippy::manual_async_fn)]
 pub fn adopt(shard: ShardRef, h: Box<Handoff>) -> impl Future<Output = ()> {
     async move {
         use std::os::fd::{FromRawFd, IntoRawFd};
         let node = shard.borrow().node.clone();
+        // Moved out whole, so the hand-off's box is freed here; a box moved out of field by
+        // field would live until the end of this block, that is the session's.
+        let Handoff {
+            fd,
+            rest,
+            hello,
+            tenant,
+            key_h,
+            peer,
+        } = *h;
+        let later = Box::new((hello, tenant, key_h, peer));
         #[allow(unsafe_code)]
         // SAFETY: the handoff owns this open TCP socket's descriptor and gives it up here.
-        let stream = unsafe { TcpStream::from_raw_fd(h.fd.into_raw_fd()) };
-        let ws = Box::pin(ws_over(stream, h.rest, ws_config(&node))).await;
-        // The rest of the hand-off stays boxed across that wait.
-        start_session(shard, ws, h.hello, h.tenant, h.key_h, h.peer).await;
+        let stream = unsafe { TcpStream::from_raw_fd(fd.into_raw_fd()) };
+        let ws = Box::pin(ws_over(stream, rest, ws_config(&node))).await;
+        let (hello, tenant, key_h, peer) = *later;
+        start_session(shard, ws, hello, tenant, key_h, peer).await;
     }
 }
 
@@ -762,8 +775,9 @@ mod tests {
         (0..n).map(|i| (i % 251) as u8).collect()
     }
 
-    /// The most a session's future may hold: the memory every connection keeps for its whole
-    /// life besides its buffers. It is 1 160 bytes (a test build, 2026-12-05); it was 3 152
+    /// The most a session's future may hold: with its connection task's own (a few hundred
+    /// bytes), the memory every connection keeps for its whole life besides its buffers and the
+    /// shard's session state. It is 1 160 bytes (a test build, 2026-12-05); it was 3 152
     /// bytes (7 632 in the task that also did the upgrade) before the session's start and its
     /// rare ends (refusals, closes, a send's timeout) left the loop's own state. The figure
     /// depends on the compiler's layout of futures: a new toolchain may move it.
@@ -781,8 +795,8 @@ mod tests {
         fn output_size2<A, B, R>(_: fn(A, B) -> R) -> usize {
             std::mem::size_of::<R>()
         }
-        // A handed-over connection's task: the hand-off and the boxed steps, by pointer (48
-        // bytes on 2026-12-05).
+        // A handed-over connection's task: pointers to the boxed steps (48 bytes on
+        // 2026-12-05; the hand-off's own box is freed before the session starts).
         let a = output_size2::<ShardRef, Box<Handoff>, _>(adopt);
         assert!(a <= 64, "{a} bytes");
     }
