@@ -34,31 +34,20 @@ type Ws = WebSocketStream<TcpStream>;
 /// Most sends complete on their first poll (glommio tries the socket's `send(2)` before going
 /// through io_uring), and those need no timer: the timeout's timer is made only for a send that
 /// is still pending after it, and then measures from there.
-///
-/// Every session's future holds this one's room (an `async` block, not an `async fn`, for the
-/// reason [`session`] gives).
-#[allow(clippy::manual_async_fn)]
-fn send_within<'a>(
-    ws: &'a mut Ws,
-    msg: Message,
-    timeout: Duration,
-    m: &'a ShardMetrics,
-) -> impl Future<Output = bool> + 'a {
-    async move {
-        let mut send = std::pin::pin!(ws.send(msg));
-        let r = match futures_lite::future::poll_once(send.as_mut()).await {
-            Some(r) => Some(r),
-            // Rare (the socket's buffer is full): boxed, so the timer's room is not part of
-            // every session's future.
-            None => Box::pin(within(timeout, send)).await,
-        };
-        match r {
-            Some(Ok(())) => true,
-            Some(Err(_)) => false,
-            None => {
-                ShardMetrics::inc(&m.slow_readers);
-                false
-            }
+async fn send_within(ws: &mut Ws, msg: Message, timeout: Duration, m: &ShardMetrics) -> bool {
+    let mut send = std::pin::pin!(ws.send(msg));
+    let r = match futures_lite::future::poll_once(send.as_mut()).await {
+        Some(r) => Some(r),
+        // Rare (the socket's buffer is full): boxed, so the timer's room is not part of every
+        // session's future.
+        None => Box::pin(within(timeout, send)).await,
+    };
+    match r {
+        Some(Ok(())) => true,
+        Some(Err(_)) => false,
+        None => {
+            ShardMetrics::inc(&m.slow_readers);
+            false
         }
     }
 }
@@ -362,7 +351,8 @@ pub async fn serve(shard: ShardRef, mut stream: TcpStream, req: Request) -> Opti
 /// buffer's first capacity and the most one read takes. 1 KiB holds a frame of the loadgen's
 /// average size (about 180 bytes: `bench/runs/2026-12-05-vm/README.md`, "Twenty-seventh
 /// session") five times over. A larger frame grows the buffer to its length once its header is
-/// in, and is read a KiB at a time (a full 512-sample batch, about 8 KiB, in about eight reads).
+/// in, and is read a KiB at a time (a full 512-sample batch, about 8 KiB at the loadgen's 15
+/// bytes a sample, in about eight reads).
 /// It was 4 KiB: 8.0 MB of the edge's heap at 1 960 sessions (heaptrack), the largest single
 /// part of a session's memory.
 const WS_READ_BYTES: usize = 1024;
@@ -777,7 +767,7 @@ mod tests {
 
     /// The most a session's future may hold: with its connection task's own (a few hundred
     /// bytes), the memory every connection keeps for its whole life besides its buffers and the
-    /// shard's session state. It is 1 160 bytes (a test build, 2026-12-05); it was 3 152
+    /// shard's session state. It is 1 184 bytes (a test build, 2026-12-05); it was 3 152
     /// bytes (7 632 in the task that also did the upgrade) before the session's start and its
     /// rare ends (refusals, closes, a send's timeout) left the loop's own state. The figure
     /// depends on the compiler's layout of futures: a new toolchain may move it.
