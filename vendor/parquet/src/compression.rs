@@ -531,25 +531,38 @@ pub use lz4_codec::*;
 mod zstd_codec {
     use crate::compression::{Codec, ZstdLevel};
     use crate::errors::Result;
+    use std::cell::RefCell;
     use std::io::Cursor;
 
     /// Codec for Zstandard compression algorithm.
     ///
     /// Uses `zstd::bulk` API with reusable compressor/decompressor contexts
     /// to avoid the overhead of reinitializing contexts for each operation.
+    ///
+    /// SentientIQ patch (`vendor/parquet.patch`): every codec on a thread
+    /// compresses with that thread's one context ([`COMPRESSOR`]) instead of a
+    /// context of its own, and a codec makes its decompressor at its first
+    /// decompression. A writer has a codec per column chunk, and each context
+    /// kept its workspace (tens to hundreds of KB) for the chunk's life, while a
+    /// thread compresses one page at a time. zstd's output depends only on the
+    /// level and the input, so the bytes are the same.
     pub struct ZSTDCodec {
-        compressor: zstd::bulk::Compressor<'static>,
-        decompressor: zstd::bulk::Decompressor<'static>,
+        level: i32,
+        decompressor: Option<zstd::bulk::Decompressor<'static>>,
+    }
+
+    thread_local! {
+        /// The thread's compression context and its level.
+        static COMPRESSOR: RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+            const { RefCell::new(None) };
     }
 
     impl ZSTDCodec {
         /// Creates new Zstandard compression codec.
         pub(crate) fn new(level: ZstdLevel) -> Self {
             Self {
-                compressor: zstd::bulk::Compressor::new(level.compression_level())
-                    .expect("valid zstd compression level"),
-                decompressor: zstd::bulk::Decompressor::new()
-                    .expect("can create zstd decompressor"),
+                level: level.compression_level(),
+                decompressor: None,
             }
         }
     }
@@ -575,9 +588,11 @@ mod zstd_codec {
 
             let mut cursor = Cursor::new(output_buf);
             cursor.set_position(offset as u64);
-            let len = self
-                .decompressor
-                .decompress_to_buffer(input_buf, &mut cursor)?;
+            let decompressor = match &mut self.decompressor {
+                Some(d) => d,
+                none => none.insert(zstd::bulk::Decompressor::new()?),
+            };
+            let len = decompressor.decompress_to_buffer(input_buf, &mut cursor)?;
             Ok(len)
         }
 
@@ -588,8 +603,17 @@ mod zstd_codec {
 
             let mut cursor = Cursor::new(output_buf);
             cursor.set_position(offset as u64);
-            let _written = self.compressor.compress_to_buffer(input_buf, &mut cursor)?;
-            Ok(())
+            COMPRESSOR.with(|c| {
+                let mut c = c.borrow_mut();
+                let compressor = match &mut *c {
+                    Some((level, compressor)) if *level == self.level => compressor,
+                    other => &mut other
+                        .insert((self.level, zstd::bulk::Compressor::new(self.level)?))
+                        .1,
+                };
+                let _written = compressor.compress_to_buffer(input_buf, &mut cursor)?;
+                Ok(())
+            })
         }
     }
 }
