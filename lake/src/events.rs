@@ -182,6 +182,27 @@ impl EventsBuilder {
         self.rows == 0
     }
 
+    /// The most rows any of its columns holds without growing.
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        [
+            self.tenant.capacity(),
+            self.shard.capacity(),
+            self.seq.capacity(),
+            self.idx.capacity(),
+            self.recv.capacity(),
+            self.client.capacity(),
+            self.time.capacity(),
+            self.kind.capacity(),
+            self.x.capacity(),
+            self.y.capacity(),
+            self.value.capacity(),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0)
+    }
+
     fn frame_keys(&mut self, m: &RowMeta<'_>) -> FrameKeys {
         FrameKeys {
             tenant: self.tenant.key(m.tenant),

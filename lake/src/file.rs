@@ -4,17 +4,34 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::errors::ParquetError;
 
 use crate::events::writer_properties;
+use crate::pages::SpillPages;
 use crate::{Error, SinkError, TableBuilder};
 
-/// Rows moved from the column builders into the Parquet writer every this many rows, so a file
-/// never holds all its rows as Arrow arrays at once.
-pub const FLUSH_ROWS: usize = 1 << 16;
+/// The most rows one push into a table's builder adds: a frame's samples, at most the
+/// protocol's `max_samples` (the shipper decodes spooled frames with the default limits, which a
+/// tenant's can only tighten). Other tables add one row per push.
+pub const MAX_PUSH_ROWS: usize = sentientiq_proto::Limits::DEFAULT.max_samples;
 
-/// A table's rows for one file. Rows go into `rows` (the table's builder); every
-/// [`FLUSH_ROWS`] they are encoded into the file. Row groups still hold
+/// The column builders' capacity in rows: a power of two, because Arrow's builders grow by
+/// doubling from 64 bytes (`MutableBuffer::reserve`), so their capacity is always one. The
+/// `events` builders take about 95 bytes a row: 1.6 MB at 16 384 rows, where 65 536 rows took
+/// 6 MB, or 12 MB once a frame had pushed them past it. At `ws-5k` the edge's peak RSS was
+/// 88.8 MB against 94.6–94.8 MB with 65 536, with CPU per frame within the pairs' spread
+/// (`bench/runs/2026-12-05-vm/README.md`, "Twenty-eighth session"; 8 192 had cost 4–10 % at
+/// `ws-10k` in the twenty-sixth session's three pairs).
+pub const BUILDER_ROWS: usize = 1 << 14;
+
+/// Rows moved from the column builders into the Parquet writer once there are this many, so a
+/// file never holds all its rows as Arrow arrays at once. The flush comes a whole push before
+/// [`BUILDER_ROWS`]: had a push crossed it, every builder would double.
+pub const FLUSH_ROWS: usize = BUILDER_ROWS - MAX_PUSH_ROWS;
+
+/// A table's rows for one file. Rows go into `rows` (the table's builder); past [`FLUSH_ROWS`]
+/// they are encoded into the file. Row groups still hold
 /// [`crate::events::ROW_GROUP_ROWS`] rows, as when the rows are written as one batch.
 ///
 /// The file's bytes go to `W` as each row group is written: into memory for `Vec<u8>` (the
@@ -25,6 +42,8 @@ pub struct FileBuilder<B, W: Write + Send = Vec<u8>> {
     /// Where the file goes, until the first flush hands it to the writer.
     out: Option<W>,
     writer: Option<ArrowWriter<Out<W>>>,
+    /// Where the open row group's finished pages wait: the heap when `None`.
+    pages: Option<SpillPages>,
     written: usize,
     /// The first error the output failed with (shared with the writer's [`Out`]).
     failed: Failed,
@@ -86,6 +105,7 @@ impl<B: TableBuilder + Default, W: Write + Send> FileBuilder<B, W> {
             rows: B::default(),
             out: Some(out),
             writer: None,
+            pages: None,
             written: 0,
             failed: Failed::default(),
         }
@@ -93,6 +113,14 @@ impl<B: TableBuilder + Default, W: Write + Send> FileBuilder<B, W> {
 }
 
 impl<B: TableBuilder, W: Write + Send> FileBuilder<B, W> {
+    /// Keeps the open row group's finished pages in temporary files ([`SpillPages`]) instead
+    /// of on the heap. The file's bytes are the same.
+    #[must_use]
+    pub fn with_pages(mut self, pages: SpillPages) -> Self {
+        self.pages = Some(pages);
+        self
+    }
+
     /// The builder to push rows into; call [`FileBuilder::flush_if_full`] after pushing.
     pub fn rows(&mut self) -> &mut B {
         &mut self.rows
@@ -128,8 +156,12 @@ impl<B: TableBuilder, W: Write + Send> FileBuilder<B, W> {
                     w,
                     failed: self.failed.clone(),
                 };
-                let props = writer_properties(&batch.schema());
-                let w = ArrowWriter::try_new(out, batch.schema(), Some(props))
+                let mut options =
+                    ArrowWriterOptions::new().with_properties(writer_properties(&batch.schema()));
+                if let Some(p) = &self.pages {
+                    options = options.with_page_store_factory(Arc::new(p.clone()));
+                }
+                let w = ArrowWriter::try_new_with_options(out, batch.schema(), options)
                     .map_err(|e| out_error(&self.failed, e))?;
                 self.writer.insert(w)
             }
@@ -234,7 +266,103 @@ mod tests {
             .expect("batches")
     }
 
-    /// The `events` table as the shipper writes it: a frame's rows at a time (12 here, so
+    /// A frame of `samples` moves at the edge's shape, `seq` in session `s_cap`.
+    fn frame_of(samples: usize, seq: u64) -> sentientiq_proto::ClientFrame {
+        use sentientiq_proto::{Batch, ClientFrame, Seq, kind};
+        let mut b = Batch {
+            seq: Seq(seq),
+            t0: 1_795_350_000_000 + seq * 40,
+            ..Batch::default()
+        };
+        // Positions that do not repeat, so pages compress as the loadgen's do, to kilobytes.
+        let mut h = seq.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        for _ in 0..samples {
+            h = h.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let (x, y) = ((h >> 33) % 1920, (h >> 45) % 1080);
+            b.push(kind::MOVE, 8_000 + (h >> 60) as u32, x as i32, y as i32, 0);
+        }
+        ClientFrame::Batch(b)
+    }
+
+    /// The flush comes a whole frame before the column builders would double: with the file
+    /// one row short of FLUSH_ROWS, the largest frame (MAX_PUSH_ROWS samples) takes it to
+    /// BUILDER_ROWS − 1, within the builders' capacity, and then it flushes. Had it flushed only
+    /// at BUILDER_ROWS, the builders would hold twice that.
+    #[test]
+    fn the_largest_frame_before_a_flush_fits_the_builders() {
+        use crate::{EventsBuilder, RowMeta, SessionState};
+        let mut f = FileBuilder::<EventsBuilder>::default();
+        let mut st = SessionState::default();
+        let m = |seq| RowMeta {
+            tenant: "acme",
+            region: "us-east-1",
+            edge: "e1",
+            shard: 0,
+            session: "s_cap",
+            user: None,
+            account: None,
+            seq,
+            recv_ms: 1_795_350_000_000 + seq * 40,
+        };
+        let mut seq = 0;
+        while f.len() < FLUSH_ROWS - 1 {
+            seq += 1;
+            let n = (FLUSH_ROWS - 1 - f.len()).min(7);
+            f.rows().push_frame(&m(seq), &frame_of(n, seq), &mut st);
+            f.flush_if_full().expect("flush");
+        }
+        assert_eq!(f.rows().len(), FLUSH_ROWS - 1, "no flush below FLUSH_ROWS");
+        seq += 1;
+        let big = frame_of(MAX_PUSH_ROWS, seq);
+        f.rows().push_frame(&m(seq), &big, &mut st);
+        assert_eq!(f.rows().len(), BUILDER_ROWS - 1);
+        assert_eq!(f.rows().capacity(), BUILDER_ROWS, "no builder doubled");
+        f.flush_if_full().expect("flush");
+        assert_eq!(f.rows().len(), 0, "flushed past FLUSH_ROWS");
+        assert_eq!(f.len(), BUILDER_ROWS - 1);
+    }
+
+    /// With its pages spilled to temporary files, the same file, byte for byte; and pages did
+    /// spill.
+    #[test]
+    fn a_file_with_spilled_pages_is_the_same_file() {
+        use crate::{EventsBuilder, RowMeta, SessionState};
+        let dir = tempfile::tempdir().expect("dir");
+        let pages = SpillPages::new(dir.path());
+        let mut heap = FileBuilder::<EventsBuilder>::default();
+        let mut spilled = FileBuilder::<EventsBuilder>::default().with_pages(pages.clone());
+        let (mut a, mut b) = (SessionState::default(), SessionState::default());
+        for seq in 1..=(FLUSH_ROWS as u64 + 999) / 12 {
+            let sid = format!("s_spill_{}", seq % 37);
+            let m = RowMeta {
+                tenant: "acme",
+                region: "us-east-1",
+                edge: "e1",
+                shard: 0,
+                session: &sid,
+                user: None,
+                account: None,
+                seq,
+                recv_ms: 1_795_350_000_000 + seq * 40,
+            };
+            let f = frame_of(12, seq);
+            heap.rows().push_frame(&m, &f, &mut a);
+            heap.flush_if_full().expect("flush");
+            spilled.rows().push_frame(&m, &f, &mut b);
+            spilled.flush_if_full().expect("flush");
+        }
+        let heap = heap.finish().expect("finish").expect("rows");
+        let spilled = spilled.finish().expect("finish").expect("rows");
+        assert!(pages.spilled() > 0, "some pages went to files");
+        assert_eq!(heap, spilled);
+        assert_eq!(
+            std::fs::read_dir(dir.path()).expect("dir").count(),
+            0,
+            "nothing left in the directory"
+        );
+    }
+
+    /// The `events` table as the shipper writes it: a frame's rows at a time (11 here, so
     /// flushes fall between frames, past multiples of FLUSH_ROWS), sessions interleaved,
     /// sections changing. Read back, the rows are those written as one batch. (The bytes may
     /// differ: parquet's page boundaries follow the batches it is given.)
@@ -243,7 +371,7 @@ mod tests {
         use crate::{EventsBuilder, RowMeta, SessionState};
         use sentientiq_proto::{Batch, ClientFrame, Seq, kind};
         const SESSIONS: usize = 7;
-        let frames = (FLUSH_ROWS + 100) / 12;
+        let frames = (FLUSH_ROWS + 100) / 11;
         let mut streamed = FileBuilder::<EventsBuilder>::default();
         let mut whole = EventsBuilder::default();
         let (mut st_a, mut st_b) = (
@@ -259,7 +387,7 @@ mod tests {
                 t0: 1_795_350_000_000 + f as u64 * 40,
                 ..Batch::default()
             };
-            for i in 0..12 {
+            for i in 0..11 {
                 if i == 0 && f % 50 == 0 {
                     let a = b.intern(&format!("section-{}", f / 50 % 9));
                     b.push(kind::SECTION, 0, 0, 0, a);
@@ -297,7 +425,7 @@ mod tests {
             "one flush before the last rows, which finish writes"
         );
         let n = streamed.len();
-        assert_eq!(n, frames * 12);
+        assert_eq!(n, frames * 11);
         let file = streamed.finish().expect("finish").expect("rows");
         let one = write_parquet(&whole.finish().expect("batch")).expect("one batch");
         let (a, b) = (read_all(file, n), read_all(one, n));

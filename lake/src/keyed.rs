@@ -73,6 +73,12 @@ impl KeyedDict {
         self.push(k);
     }
 
+    /// Rows its keys hold without growing.
+    #[cfg(test)]
+    pub(crate) fn capacity(&self) -> usize {
+        self.keys.capacity()
+    }
+
     /// The rows so far as one dictionary array; the column starts empty again.
     pub fn finish(&mut self) -> Result<DictionaryArray<Int32Type>, Error> {
         self.index.clear();

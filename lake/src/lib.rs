@@ -34,6 +34,7 @@ pub mod events;
 pub mod file;
 pub mod keyed;
 pub mod keys;
+pub mod pages;
 #[cfg(feature = "s3")]
 pub mod s3;
 #[cfg(feature = "s3-server")]
@@ -47,6 +48,7 @@ pub use detections::{DetectionMeta, DetectionRow, DetectionsBuilder, detections_
 pub use events::{EventsBuilder, RowMeta, SessionState, events_schema, write_parquet};
 pub use file::FileBuilder;
 pub use keys::{Partition, civil_date, compacted_key, hour_prefix, object_key};
+pub use pages::SpillPages;
 #[cfg(feature = "s3")]
 pub use s3::{S3Options, S3Sink};
 pub use sink::{

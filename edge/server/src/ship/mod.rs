@@ -6,6 +6,7 @@
 pub mod destinations;
 
 use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,8 +17,8 @@ use std::time::{Duration, SystemTime};
 use ahash::HashMap;
 use sentientiq_lake::{
     ActionRow, ActionsBuilder, AlertRow, AlertsBuilder, DetectionMeta, DetectionRow,
-    DetectionsBuilder, EventsBuilder, FileBuilder, Partition, RowMeta, SessionState, StageOnWrite,
-    TableBuilder, object_key,
+    DetectionsBuilder, EventsBuilder, FileBuilder, Partition, RowMeta, SessionState, SpillPages,
+    StageOnWrite, TableBuilder, object_key,
 };
 use sentientiq_proto::{Limits, decode_client};
 
@@ -92,6 +93,45 @@ fn session_key(tenant: &str, sid: &str, out: &mut Vec<u8>) {
     out.extend_from_slice(sid.as_bytes());
 }
 
+/// A session's frame seqs in one segment, as runs of consecutive seqs in record order. A
+/// session's seqs rise by one from frame to frame, so a segment holds one run of them or a few:
+/// as a list of seqs they were 8 bytes a frame, with the session index about 8.3 MB of the
+/// shipper's peak with 10 000 sessions (heaptrack, `bench/runs/2026-12-05-vm/README.md`,
+/// "Twenty-eighth session").
+#[derive(Debug, Default)]
+struct Seqs {
+    runs: Vec<RangeInclusive<u64>>,
+    /// The highest seq so far, and the run that ends with it.
+    top: u64,
+    top_run: usize,
+}
+
+impl Seqs {
+    /// Adds `seq`; `false` when it was there already. Seqs mostly rise, so that is one
+    /// comparison; only a seq at or below the highest so far is looked for among the runs.
+    fn insert(&mut self, seq: u64) -> bool {
+        if self.runs.is_empty() || seq > self.top {
+            match self.runs.get_mut(self.top_run) {
+                Some(run) if seq == self.top + 1 => *run = *run.start()..=seq,
+                _ => {
+                    self.top_run = self.runs.len();
+                    self.runs.push(seq..=seq);
+                }
+            }
+            self.top = seq;
+            return true;
+        }
+        if self.runs.iter().any(|r| r.contains(&seq)) {
+            return false;
+        }
+        self.runs.push(seq..=seq);
+        true
+    }
+}
+
+/// A session's (tenant, id) and the runs of seqs shipped of it, until its floor is recorded.
+type PendingFloor = ((String, String), Vec<RangeInclusive<u64>>);
+
 /// A session with frames in the segment being shipped.
 #[derive(Debug, Default)]
 struct SegSession {
@@ -100,11 +140,8 @@ struct SegSession {
     sid: String,
     /// What was shipped of it before (its stored floor).
     floor: sentientiq_core::Held,
-    /// Its frames' seqs in this segment, in record order (found by the first pass).
-    seqs: Vec<u64>,
-    /// The second pass: how many of its frame records it has passed, and their highest seq.
-    passed: usize,
-    top: u64,
+    /// The seqs of its frame records the second pass has passed.
+    seqs: Seqs,
     /// Its user and account (from the identity store) and its section and page: set at its
     /// first frame in the second pass.
     rows: Option<(Option<String>, Option<String>, SessionState)>,
@@ -112,14 +149,8 @@ struct SegSession {
 
 impl SegSession {
     /// Whether the frame record the second pass is at repeats one before it in this segment.
-    /// Seqs mostly rise, so that is one comparison; only a seq at or below the highest so far
-    /// is looked for among the earlier ones.
     fn again(&mut self, seq: u64) -> bool {
-        let earlier = &self.seqs[..self.passed.min(self.seqs.len())];
-        let again = seq <= self.top && earlier.contains(&seq);
-        self.passed += 1;
-        self.top = self.top.max(seq);
-        again
+        !self.seqs.insert(seq)
     }
 }
 
@@ -131,17 +162,21 @@ type Files<'a, B> = BTreeMap<(u32, u64), LakeFile<'a, B>>;
 type LakeFile<'a, B> = FileBuilder<B, StageOnWrite<'a>>;
 
 /// The file of the rows of `tenant` (number `t`) received at `recv_ms`; `file` names a new
-/// one, given the table, the tenant and the hour.
+/// one, given the table, the tenant and the hour, whose open row group's pages wait in
+/// temporary files (`pages`), not on the heap.
 fn file_of<'f, 'a, B: TableBuilder + Default>(
     files: &'f mut Files<'a, B>,
     (t, tenant): (u32, &str),
     recv_ms: u64,
-    file: &impl Fn(&'static str, &str, u64) -> StageOnWrite<'a>,
+    (file, pages): (
+        &impl Fn(&'static str, &str, u64) -> StageOnWrite<'a>,
+        &SpillPages,
+    ),
 ) -> &'f mut LakeFile<'a, B> {
     let hour = Partition::hour_of(recv_ms);
     files
         .entry((t, hour))
-        .or_insert_with(|| FileBuilder::new(file(B::TABLE, tenant, hour)))
+        .or_insert_with(|| FileBuilder::new(file(B::TABLE, tenant, hour)).with_pages(pages.clone()))
 }
 
 /// Finishes and stores every partition's file of one table, in (tenant, hour) order, one at a
@@ -213,16 +248,19 @@ pub struct Shipper {
     env: Env,
     dest: Destinations,
     /// Shipped seqs per session not yet recorded in the floors (their store failed).
-    pending_floors: Vec<((String, String), Vec<u64>)>,
+    pending_floors: Vec<PendingFloor>,
     /// Section and page per session ([`session_key`]), carried from segment to segment.
     states: HashMap<Box<[u8]>, SessionState>,
     /// The tenant directory version `dest` was built for.
     tenants_version: u64,
+    /// Where files being written keep their open row group's pages.
+    pages: SpillPages,
 }
 
 impl Shipper {
     pub fn new(env: Env, dest: Destinations) -> Shipper {
         Shipper {
+            pages: SpillPages::new(&env.data_dir),
             env,
             pending_floors: Vec::new(),
             dest,
@@ -345,7 +383,7 @@ impl Shipper {
         if self.pending_floors.is_empty() {
             return;
         }
-        let floors: Vec<(&str, &str, &[u64])> = self
+        let floors: Vec<(&str, &str, &[RangeInclusive<u64>])> = self
             .pending_floors
             .iter()
             .map(|((t, s), q)| (t.as_str(), s.as_str(), q.as_slice()))
@@ -393,9 +431,10 @@ impl Shipper {
         };
         let env = self.env.clone();
         let (edge, region) = (&env.edge_id, &env.region);
+        let refused = self.pages.refused();
         // The segment is read twice through a small buffer (`spool::SegmentReader`), never held
         // whole. The first pass finds the valid prefix, the records of kinds a newer binary
-        // wrote, and every session with frames here: its stored floor and its frames' seqs.
+        // wrote, and every session with frames here, with its stored floor.
         let mut key = Vec::new();
         let mut index: HashMap<Box<[u8]>, usize> = HashMap::default();
         let mut sessions: Vec<SegSession> = Vec::new();
@@ -410,20 +449,15 @@ impl Shipper {
                 continue;
             }
             session_key(r.tenant, r.sid, &mut key);
-            let i = match index.get(key.as_slice()) {
-                Some(&i) => i,
-                None => {
-                    sessions.push(SegSession {
-                        tenant: r.tenant.to_owned(),
-                        sid: r.sid.to_owned(),
-                        floor: env.identity.floor(r.tenant, r.sid).unwrap_or_default(),
-                        ..SegSession::default()
-                    });
-                    index.insert(key.as_slice().into(), sessions.len() - 1);
-                    sessions.len() - 1
-                }
-            };
-            sessions[i].seqs.push(r.seq);
+            if !index.contains_key(key.as_slice()) {
+                sessions.push(SegSession {
+                    tenant: r.tenant.to_owned(),
+                    sid: r.sid.to_owned(),
+                    floor: env.identity.floor(r.tenant, r.sid).unwrap_or_default(),
+                    ..SegSession::default()
+                });
+                index.insert(key.as_slice().into(), sessions.len() - 1);
+            }
         }
         let end_lsn = first + scan.valid().saturating_sub(spool::HEADER) as u64;
         drop(scan);
@@ -445,6 +479,7 @@ impl Shipper {
                 object_key(prefix, table, &p, region, edge, shard, first),
             )
         };
+        let file = (&file, &self.pages);
         let (mut tenant_index, mut tenants) = (HashMap::default(), Vec::new());
         let mut parts: Files<'_, EventsBuilder> = BTreeMap::new();
         let mut dets: Files<'_, DetectionsBuilder> = BTreeMap::new();
@@ -483,7 +518,7 @@ impl Shipper {
             if r.kind == spool::KIND_ACTION {
                 match serde_json::from_slice::<ActionRow>(r.frame) {
                     Ok(a) => {
-                        let f = file_of(&mut acts, (t, r.tenant), r.recv_ms, &file);
+                        let f = file_of(&mut acts, (t, r.tenant), r.recv_ms, file);
                         f.rows().push(&meta, &a);
                         f.flush_if_full()?;
                     }
@@ -499,7 +534,7 @@ impl Shipper {
             if r.kind == spool::KIND_ALERT {
                 match serde_json::from_slice::<AlertRow>(r.frame) {
                     Ok(a) => {
-                        let f = file_of(&mut alerts, (t, r.tenant), r.recv_ms, &file);
+                        let f = file_of(&mut alerts, (t, r.tenant), r.recv_ms, file);
                         f.rows().push(&meta, &a);
                         f.flush_if_full()?;
                     }
@@ -515,7 +550,7 @@ impl Shipper {
             if r.kind == spool::KIND_DETECTION {
                 match serde_json::from_slice::<DetectionRow>(r.frame) {
                     Ok(d) => {
-                        let f = file_of(&mut dets, (t, r.tenant), r.recv_ms, &file);
+                        let f = file_of(&mut dets, (t, r.tenant), r.recv_ms, file);
                         f.rows().push(&meta, &d);
                         f.flush_if_full()?;
                     }
@@ -544,7 +579,7 @@ impl Shipper {
                     result: Some(o.r.as_str().to_string()),
                     ..Default::default()
                 };
-                let f = file_of(&mut acts, (t, r.tenant), r.recv_ms, &file);
+                let f = file_of(&mut acts, (t, r.tenant), r.recv_ms, file);
                 f.rows().push(&meta, &a);
                 f.flush_if_full()?;
             }
@@ -571,7 +606,7 @@ impl Shipper {
                 seq: r.seq,
                 recv_ms: r.recv_ms,
             };
-            let f = file_of(&mut parts, (t, r.tenant), r.recv_ms, &file);
+            let f = file_of(&mut parts, (t, r.tenant), r.recv_ms, file);
             f.rows().push_frame(&m, &frame, st);
             f.flush_if_full()?;
         }
@@ -581,6 +616,16 @@ impl Shipper {
         store_all(dets, &tenants, &mut out)?;
         store_all(acts, &tenants, &mut out)?;
         store_all(alerts, &tenants, &mut out)?;
+        let kept = self.pages.refused() - refused;
+        if kept > 0 {
+            tracing::warn!(
+                shard,
+                first,
+                bytes = kept,
+                dir = %env.data_dir.display(),
+                "lake pages kept in memory: the data directory refused their temporary files"
+            );
+        }
         if duplicates > 0 {
             env.metrics
                 .duplicate_records
@@ -608,7 +653,7 @@ impl Shipper {
                 std::mem::take(&mut sess.sid),
             );
             self.pending_floors
-                .push((who, std::mem::take(&mut sess.seqs)));
+                .push((who, std::mem::take(&mut sess.seqs.runs)));
         }
         self.write_floors();
         // Records of kinds a newer binary wrote are kept, not deleted with the segment.
@@ -878,6 +923,27 @@ mod tests {
         assert!(share.all_replayed());
     }
 
+    /// A session's seqs are kept as runs: rising seqs extend the highest run, a gap starts a new
+    /// one, and a seq seen before, in any run, is a repeat, whatever came between.
+    #[test]
+    fn seqs_are_runs_and_repeats_are_found_in_any_of_them() {
+        let mut s = Seqs::default();
+        let mut repeats = Vec::new();
+        for q in [5, 6, 7, 7, 9, 10, 6, 3, 3, 11, 8, 8, 12] {
+            if !s.insert(q) {
+                repeats.push(q);
+            }
+        }
+        assert_eq!(repeats, [7, 6, 3, 8]);
+        assert_eq!(s.runs, [5..=7, 9..=12, 3..=3, 8..=8]);
+        let held: Vec<u64> = s.runs.iter().flat_map(|r| r.clone()).collect();
+        assert_eq!(held.len(), 9, "every distinct seq once: 3 and 5 to 12");
+        // One run for a session whose seqs rise by one, however many.
+        let mut s = Seqs::default();
+        assert!((1..=10_000).all(|q| s.insert(q)));
+        assert_eq!(s.runs, [1..=10_000]);
+    }
+
     #[test]
     fn a_segment_is_shipped_once_its_repeats_skipped_and_unknown_records_kept() {
         let data = tempfile::tempdir().expect("tempdir");
@@ -886,7 +952,7 @@ mod tests {
             Arc::new(IdentityStore::open(&data.path().join("identity")).expect("identity"));
         // s2's seq 1 was shipped before (its stored floor).
         identity
-            .put_floors(&[("demo", "s2", &[1])], T0)
+            .put_floors(&[("demo", "s2", &[1..=1])], T0)
             .expect("floor");
         let share = Arc::new(SpoolShare::new(&[0], &[0]));
         let (mut shipper, metrics) =

@@ -11,6 +11,7 @@
 //! path looks accounts up without touching RocksDB.
 
 use std::collections::HashMap;
+use std::ops::RangeInclusive;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -323,7 +324,8 @@ impl IdentityStore {
     }
 
     /// Records what was shipped of sessions whose spool records are about to be deleted: each
-    /// session's held set (`Held`) becomes the union of what was stored and `seqs`. Returns how
+    /// session's held set (`Held`) becomes the union of what was stored and `seqs` (runs of
+    /// seqs). Returns how
     /// many seqs lay beyond the window above the stored prefix and could not be kept (a late
     /// retry of one of those would be stored again: never expected, counted).
     ///
@@ -333,7 +335,11 @@ impl IdentityStore {
     /// nothing held above), and ignore bytes past 32 (a newer writer's). An older binary reads
     /// the prefix and the time and ignores the rest, so rolling back never loses a frame; it
     /// may store again a late retry of a frame held above the prefix.
-    pub fn put_floors(&self, floors: &[(&str, &str, &[u64])], now_ms: u64) -> Result<u64, Error> {
+    pub fn put_floors(
+        &self,
+        floors: &[(&str, &str, &[RangeInclusive<u64>])],
+        now_ms: u64,
+    ) -> Result<u64, Error> {
         let Some(cf) = self.cf("floors") else {
             return Ok(0);
         };
@@ -347,8 +353,8 @@ impl IdentityStore {
                 .get_pinned_cf(cf, &k)?
                 .and_then(|v| decode_floor(&v))
                 .map_or(Held::default(), |(h, _)| h);
-            for q in seqs.iter() {
-                if !held.insert(*q) {
+            for q in seqs.iter().flat_map(|r| r.clone()) {
+                if !held.insert(q) {
                     lost += 1;
                 }
             }
