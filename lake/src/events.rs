@@ -457,4 +457,37 @@ impl TableBuilder for EventsBuilder {
     fn finish(&mut self) -> Result<RecordBatch, Error> {
         EventsBuilder::finish(self)
     }
+
+    /// Arrow's builders are empty after a finish, with no room: the next rows would grow them
+    /// from the first frame's size (24 rows, say), doubling past the flush to twice
+    /// `BUILDER_ROWS`. Given room for `rows` instead, they never grow.
+    fn reserve(&mut self, rows: usize) {
+        if self.rows > 0 {
+            return;
+        }
+        let tsb = || TimestampMillisecondBuilder::with_capacity(rows).with_timezone("UTC");
+        self.shard = UInt16Builder::with_capacity(rows);
+        self.seq = UInt64Builder::with_capacity(rows);
+        self.idx = UInt32Builder::with_capacity(rows);
+        self.recv = tsb();
+        self.client = tsb();
+        self.time = tsb();
+        self.x = Int32Builder::with_capacity(rows);
+        self.y = Int32Builder::with_capacity(rows);
+        self.value = Float64Builder::with_capacity(rows);
+        for k in [
+            &mut self.tenant,
+            &mut self.region,
+            &mut self.edge,
+            &mut self.session,
+            &mut self.user,
+            &mut self.account,
+            &mut self.kind,
+            &mut self.label,
+            &mut self.section,
+            &mut self.page,
+        ] {
+            k.reserve(rows);
+        }
+    }
 }

@@ -16,9 +16,10 @@ use crate::{Error, SinkError, TableBuilder};
 /// tenant's can only tighten). Other tables add one row per push.
 pub const MAX_PUSH_ROWS: usize = sentientiq_proto::Limits::DEFAULT.max_samples;
 
-/// The column builders' capacity in rows: a power of two, because Arrow's builders grow by
-/// doubling from 64 bytes (`MutableBuffer::reserve`), so their capacity is always one. The
-/// `events` builders take about 95 bytes a row: 1.6 MB at 16 384 rows, where 65 536 rows took
+/// The column builders' capacity in rows. A new builder has room for 1 024 rows and doubles
+/// (`MutableBuffer::reserve`), so it reaches 16 384 exactly; after a flush the builders are
+/// given room for this many ([`TableBuilder::reserve`]), where Arrow's would start again from
+/// the first frame's rows and double past it. The `events` builders take about 95 bytes a row: 1.6 MB at 16 384 rows, where 65 536 rows took
 /// 6 MB, or 12 MB once a frame had pushed them past it. At `ws-5k` the edge's peak RSS was
 /// 88.8 MB against 94.6–94.8 MB with 65 536, with CPU per frame within the pairs' spread
 /// (`bench/runs/2026-12-05-vm/README.md`, "Twenty-eighth session"; 8 192 had cost 4–10 % at
@@ -135,10 +136,12 @@ impl<B: TableBuilder, W: Write + Send> FileBuilder<B, W> {
         self.len() == 0
     }
 
-    /// Encodes the buffered rows into the file once there are [`FLUSH_ROWS`] of them.
+    /// Encodes the buffered rows into the file once there are [`FLUSH_ROWS`] of them; the
+    /// builders then get room for [`BUILDER_ROWS`], as a file this large likely fills them again.
     pub fn flush_if_full(&mut self) -> Result<(), Error> {
         if self.rows.len() >= FLUSH_ROWS {
             self.flush()?;
+            self.rows.reserve(BUILDER_ROWS);
         }
         Ok(())
     }
@@ -159,7 +162,7 @@ impl<B: TableBuilder, W: Write + Send> FileBuilder<B, W> {
                 let mut options =
                     ArrowWriterOptions::new().with_properties(writer_properties(&batch.schema()));
                 if let Some(p) = &self.pages {
-                    options = options.with_page_store_factory(Arc::new(p.clone()));
+                    options = options.with_page_store_factory(p.for_file());
                 }
                 let w = ArrowWriter::try_new_with_options(out, batch.schema(), options)
                     .map_err(|e| out_error(&self.failed, e))?;
@@ -287,7 +290,8 @@ mod tests {
     /// The flush comes a whole frame before the column builders would double: with the file
     /// one row short of FLUSH_ROWS, the largest frame (MAX_PUSH_ROWS samples) takes it to
     /// BUILDER_ROWS − 1, within the builders' capacity, and then it flushes. Had it flushed only
-    /// at BUILDER_ROWS, the builders would hold twice that.
+    /// at BUILDER_ROWS, the builders would hold twice that. The same after the flush, whose
+    /// builders first take a 17-row frame (without room given, 24-row steps doubled to 24 576).
     #[test]
     fn the_largest_frame_before_a_flush_fits_the_builders() {
         use crate::{EventsBuilder, RowMeta, SessionState};
@@ -305,21 +309,29 @@ mod tests {
             recv_ms: 1_795_350_000_000 + seq * 40,
         };
         let mut seq = 0;
-        while f.len() < FLUSH_ROWS - 1 {
+        for fill in 1..=2 {
+            let mut first = 17;
+            while f.rows().len() < FLUSH_ROWS - 1 {
+                seq += 1;
+                let n = (FLUSH_ROWS - 1 - f.rows().len()).min(first);
+                first = 7;
+                f.rows().push_frame(&m(seq), &frame_of(n, seq), &mut st);
+                f.flush_if_full().expect("flush");
+            }
+            assert_eq!(f.rows().len(), FLUSH_ROWS - 1, "no flush below FLUSH_ROWS");
             seq += 1;
-            let n = (FLUSH_ROWS - 1 - f.len()).min(7);
-            f.rows().push_frame(&m(seq), &frame_of(n, seq), &mut st);
+            let big = frame_of(MAX_PUSH_ROWS, seq);
+            f.rows().push_frame(&m(seq), &big, &mut st);
+            assert_eq!(f.rows().len(), BUILDER_ROWS - 1);
+            assert_eq!(
+                f.rows().capacity(),
+                BUILDER_ROWS,
+                "no builder doubled, fill {fill}"
+            );
             f.flush_if_full().expect("flush");
+            assert_eq!(f.rows().len(), 0, "flushed past FLUSH_ROWS");
+            assert_eq!(f.len(), fill * (BUILDER_ROWS - 1));
         }
-        assert_eq!(f.rows().len(), FLUSH_ROWS - 1, "no flush below FLUSH_ROWS");
-        seq += 1;
-        let big = frame_of(MAX_PUSH_ROWS, seq);
-        f.rows().push_frame(&m(seq), &big, &mut st);
-        assert_eq!(f.rows().len(), BUILDER_ROWS - 1);
-        assert_eq!(f.rows().capacity(), BUILDER_ROWS, "no builder doubled");
-        f.flush_if_full().expect("flush");
-        assert_eq!(f.rows().len(), 0, "flushed past FLUSH_ROWS");
-        assert_eq!(f.len(), BUILDER_ROWS - 1);
     }
 
     /// With its pages spilled to temporary files, the same file, byte for byte; and pages did
@@ -332,7 +344,9 @@ mod tests {
         let mut heap = FileBuilder::<EventsBuilder>::default();
         let mut spilled = FileBuilder::<EventsBuilder>::default().with_pages(pages.clone());
         let (mut a, mut b) = (SessionState::default(), SessionState::default());
-        for seq in 1..=(FLUSH_ROWS as u64 + 999) / 12 {
+        // Past two flushes and parquet's 20 000 rows a page: pages wait in the file across
+        // flushes, and a column chunk has several.
+        for seq in 1..=(3 * FLUSH_ROWS as u64 + 999) / 12 {
             let sid = format!("s_spill_{}", seq % 37);
             let m = RowMeta {
                 tenant: "acme",

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use arrow_array::DictionaryArray;
-use arrow_array::builder::{Int32Builder, StringBuilder};
+use arrow_array::builder::{ArrayBuilder, Int32Builder, StringBuilder};
 use arrow_array::types::Int32Type;
 
 use crate::Error;
@@ -71,6 +71,13 @@ impl KeyedDict {
     pub fn push_value(&mut self, value: Option<&str>) {
         let k = self.key_of(value);
         self.push(k);
+    }
+
+    /// Room for `rows` keys, once finished (empty).
+    pub fn reserve(&mut self, rows: usize) {
+        if self.keys.is_empty() {
+            self.keys = Int32Builder::with_capacity(rows);
+        }
     }
 
     /// Rows its keys hold without growing.

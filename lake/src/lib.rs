@@ -66,6 +66,9 @@ pub trait TableBuilder {
     }
     /// The rows so far as one record batch (the builders are reset).
     fn finish(&mut self) -> Result<arrow_array::RecordBatch, Error>;
+    /// Gives a builder just finished room for `rows` rows in its fixed-width columns, so that
+    /// a file that flushed once refills without growing them. The default does nothing.
+    fn reserve(&mut self, _rows: usize) {}
 }
 
 /// A dictionary-encoded string column.

@@ -5,17 +5,19 @@
 //! at once, so the writer holds every finished page of the open row group until the group
 //! closes. On the heap that is the whole compressed row group: 5.4 MB in the shipper's replay
 //! (heaptrack, `bench/runs/2026-12-05-vm/README.md`, "Twenty-eighth session"). parquet's
-//! [`PageStore`] lets the pages live elsewhere; here each column chunk's pages go to an
-//! unnamed temporary file in a directory of the caller's (the edge's data directory), which the
-//! kernel removes when the chunk is spliced into the file and the store dropped, or the process
-//! ends. Its bytes stay in the page cache, which is not the process's memory, and are usually
-//! read back before they ever reach the disk.
+//! [`PageStore`] lets the pages live elsewhere. Here every column chunk of one lake file puts its
+//! pages in one unnamed temporary file in a directory of the caller's (the edge's data
+//! directory): one descriptor per lake file being written, emptied (truncated) each time every
+//! page in it has been taken back, that is when a row group closes, and removed by the kernel
+//! when the file is finished or the process ends. Its bytes are page cache, not the process's
+//! memory (a cgroup's memory limit does count it, as reclaimable cache), and are usually read
+//! back before they reach the disk.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use parquet::arrow::arrow_writer::{PageKey, PageStore, PageStoreArgs, PageStoreFactory};
@@ -30,9 +32,9 @@ use parquet::errors::{ParquetError, Result};
 /// group's bytes spill, with one write and one read per page of about 11 of the 19 columns.
 pub const SPILL_MIN_BYTES: usize = 1024;
 
-/// Makes one [`SpillStore`] per column chunk, each with its temporary file in `dir`. Its
-/// clones share the counts of bytes spilled and of bytes kept on the heap because the disk
-/// refused them.
+/// Where lake files keep their open row group's pages: temporary files in `dir`, one per lake
+/// file ([`SpillPages::for_file`]). Its clones share the counts of bytes spilled and of bytes
+/// kept on the heap because the disk refused them.
 #[derive(Debug, Clone)]
 pub struct SpillPages {
     dir: PathBuf,
@@ -59,22 +61,64 @@ impl SpillPages {
     }
 
     /// Bytes its stores kept on the heap because their file could not be made or written
-    /// (a full disk): the file is written all the same.
+    /// (a full disk): the lake file is written all the same.
     pub fn refused(&self) -> u64 {
         self.counts.refused.load(Ordering::Relaxed)
     }
+
+    /// The page stores of one lake file's writer: every column chunk's share one temporary
+    /// file.
+    pub(crate) fn for_file(&self) -> Arc<dyn PageStoreFactory> {
+        Arc::new(FilePages {
+            dir: self.dir.clone(),
+            counts: self.counts.clone(),
+            spill: Arc::default(),
+        })
+    }
 }
 
-impl PageStoreFactory for SpillPages {
+/// The factory of one lake file's page stores.
+#[derive(Debug)]
+struct FilePages {
+    dir: PathBuf,
+    counts: Arc<Counts>,
+    spill: Arc<Mutex<Spill>>,
+}
+
+impl PageStoreFactory for FilePages {
     fn create(&self, _args: &PageStoreArgs<'_>) -> Result<Box<dyn PageStore>> {
         Ok(Box::new(SpillStore {
             dir: self.dir.clone(),
             counts: self.counts.clone(),
-            file: None,
-            refused: false,
-            end: 0,
+            spill: self.spill.clone(),
             blobs: Vec::new(),
         }))
+    }
+}
+
+/// One lake file's temporary file, made at its first spilled page.
+#[derive(Debug, Default)]
+struct Spill {
+    file: Option<File>,
+    end: u64,
+    /// Spilled pages not taken back yet; at 0 the file is emptied.
+    live: usize,
+    /// The disk refused a page: this lake file's later pages stay on the heap.
+    refused: bool,
+}
+
+impl Spill {
+    /// Appends `value` (made the file at the first call); its offset.
+    fn append(&mut self, dir: &std::path::Path, value: &[u8]) -> std::io::Result<u64> {
+        let file = match &mut self.file {
+            Some(f) => f,
+            slot => slot.insert(tempfile::tempfile_in(dir)?),
+        };
+        let at = self.end;
+        file.write_all_at(value, at)?;
+        self.end += value.len() as u64;
+        self.live += 1;
+        Ok(at)
     }
 }
 
@@ -87,79 +131,82 @@ enum Blob {
     Spilled(u64, usize),
 }
 
-/// One column chunk's pages: small blobs on the heap, the rest appended to a temporary file
-/// made at the first of them. Should the file not be made or written (the data directory's disk
-/// full: the spool's, which the shipper must still be able to free by shipping), the store keeps
-/// that blob and every later one on the heap, as parquet would, and counts them.
+/// One column chunk's pages: small blobs on the heap, the rest in its lake file's temporary
+/// file. Should that file not be made or written (the data directory's disk full: the spool's,
+/// which the shipper must still be able to free by shipping), the blob and every later one of
+/// the lake file stay on the heap, as parquet would keep them, counted.
 #[derive(Debug)]
 pub struct SpillStore {
     dir: PathBuf,
     counts: Arc<Counts>,
-    file: Option<File>,
-    /// The disk refused a blob: the rest stay on the heap.
-    refused: bool,
-    end: u64,
+    spill: Arc<Mutex<Spill>>,
     blobs: Vec<Blob>,
 }
 
 impl SpillStore {
-    /// Appends `value` to the file (made at the first call); its offset.
-    fn spill(&mut self, value: &[u8]) -> std::io::Result<u64> {
-        let file = match &mut self.file {
-            Some(f) => f,
-            slot => slot.insert(tempfile::tempfile_in(&self.dir)?),
-        };
-        let at = self.end;
-        file.write_all_at(value, at)?;
-        self.end += value.len() as u64;
-        Ok(at)
+    fn spill(&self) -> Result<std::sync::MutexGuard<'_, Spill>> {
+        self.spill
+            .lock()
+            .map_err(|_| ParquetError::General("page spill state poisoned".into()))
     }
 }
 
 impl PageStore for SpillStore {
     fn put(&mut self, value: Bytes) -> Result<PageKey> {
         let key = PageKey::new(self.blobs.len() as u64);
-        if value.len() < SPILL_MIN_BYTES || self.refused {
-            if value.len() >= SPILL_MIN_BYTES {
-                let n = value.len() as u64;
-                self.counts.refused.fetch_add(n, Ordering::Relaxed);
-            }
+        let n = value.len() as u64;
+        if value.len() < SPILL_MIN_BYTES {
             self.blobs.push(Blob::Held(value));
             return Ok(key);
         }
-        match self.spill(&value) {
-            Ok(at) => {
-                let n = value.len() as u64;
-                self.counts.spilled.fetch_add(n, Ordering::Relaxed);
-                self.blobs.push(Blob::Spilled(at, value.len()));
+        let blob = {
+            let mut spill = self.spill()?;
+            let at = match spill.refused {
+                true => None,
+                false => spill.append(&self.dir, &value).ok(),
+            };
+            match at {
+                Some(at) => {
+                    self.counts.spilled.fetch_add(n, Ordering::Relaxed);
+                    Blob::Spilled(at, value.len())
+                }
+                None => {
+                    spill.refused = true;
+                    self.counts.refused.fetch_add(n, Ordering::Relaxed);
+                    Blob::Held(value)
+                }
             }
-            Err(_) => {
-                self.refused = true;
-                let n = value.len() as u64;
-                self.counts.refused.fetch_add(n, Ordering::Relaxed);
-                self.blobs.push(Blob::Held(value));
-            }
-        }
+        };
+        self.blobs.push(blob);
         Ok(key)
     }
 
     fn take(&mut self, key: PageKey) -> Result<Bytes> {
         let missing = || ParquetError::General(format!("no page under key {}", key.get()));
-        let blob = self.blobs.get_mut(key.get() as usize).ok_or_else(missing)?;
-        match blob {
-            Blob::Held(b) => Ok(std::mem::take(b)),
-            &mut Blob::Spilled(at, len) => {
-                let mut buf = vec![0u8; len];
-                let file = self.file.as_ref().ok_or_else(missing)?;
-                file.read_exact_at(&mut buf, at).map_err(|e| {
-                    ParquetError::External(Box::new(std::io::Error::new(
-                        e.kind(),
-                        format!("reading back a page spilled in {}: {e}", self.dir.display()),
-                    )))
-                })?;
-                Ok(Bytes::from(buf))
+        let (at, len) = match self.blobs.get_mut(key.get() as usize).ok_or_else(missing)? {
+            Blob::Held(b) => return Ok(std::mem::take(b)),
+            &mut Blob::Spilled(at, len) => (at, len),
+        };
+        let mut buf = vec![0u8; len];
+        {
+            let mut spill = self.spill()?;
+            let file = spill.file.as_ref().ok_or_else(missing)?;
+            file.read_exact_at(&mut buf, at).map_err(|e| {
+                ParquetError::External(Box::new(std::io::Error::new(
+                    e.kind(),
+                    format!("reading back a page spilled in {}: {e}", self.dir.display()),
+                )))
+            })?;
+            spill.live = spill.live.saturating_sub(1);
+            // Every page is back (a row group closed): the file is emptied for the next.
+            if spill.live == 0 && spill.file.as_ref().is_some_and(|f| f.set_len(0).is_ok()) {
+                spill.end = 0;
             }
         }
+        if let Some(b) = self.blobs.get_mut(key.get() as usize) {
+            *b = Blob::Held(Bytes::new());
+        }
+        Ok(Bytes::from(buf))
     }
 
     fn memory_size(&self) -> usize {
@@ -177,13 +224,24 @@ impl PageStore for SpillStore {
 mod tests {
     use super::*;
 
-    fn store(dir: &std::path::Path, pages: &SpillPages) -> SpillStore {
-        SpillStore {
-            dir: dir.to_path_buf(),
+    /// A store of a new lake file of `pages`, with the file's shared state.
+    fn store(pages: &SpillPages) -> (SpillStore, Arc<Mutex<Spill>>) {
+        let spill = Arc::<Mutex<Spill>>::default();
+        let s = SpillStore {
+            dir: pages.dir.clone(),
             counts: pages.counts.clone(),
-            file: None,
-            refused: false,
-            end: 0,
+            spill: spill.clone(),
+            blobs: Vec::new(),
+        };
+        (s, spill)
+    }
+
+    /// A second store of the same lake file.
+    fn sibling(s: &SpillStore) -> SpillStore {
+        SpillStore {
+            dir: s.dir.clone(),
+            counts: s.counts.clone(),
+            spill: s.spill.clone(),
             blobs: Vec::new(),
         }
     }
@@ -197,13 +255,22 @@ mod tests {
             .collect()
     }
 
+    fn file_len(spill: &Arc<Mutex<Spill>>) -> u64 {
+        let s = spill.lock().expect("lock");
+        s.file
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .map_or(0, |m| m.len())
+    }
+
     /// Blobs below, at and above the spill size come back as they went in, in any order, and
-    /// only those at or above it reach the file.
+    /// only those at or above it reach the file, which has no name and is emptied once every
+    /// blob in it is back.
     #[test]
     fn blobs_come_back_as_stored_and_only_large_ones_spill() -> anyhow::Result<()> {
         let dir = tempfile::tempdir()?;
         let pages = SpillPages::new(dir.path());
-        let mut s = store(dir.path(), &pages);
+        let (mut s, spill) = store(&pages);
         let blobs = blobs(&[
             0,
             17,
@@ -222,51 +289,85 @@ mod tests {
             "held: the short ones"
         );
         let spilled = (2 * SPILL_MIN_BYTES + 1 + 300_000) as u64;
-        assert_eq!(
-            (s.end, pages.spilled(), pages.refused()),
-            (spilled, spilled, 0)
-        );
+        assert_eq!((pages.spilled(), pages.refused()), (spilled, 0));
+        assert_eq!(file_len(&spill), spilled);
         assert_eq!(
             std::fs::read_dir(dir.path())?.count(),
             0,
             "the file has no name"
         );
-        for i in [5, 0, 3, 2, 4, 1] {
+        for i in [5, 0, 3, 2, 4] {
             assert_eq!(s.take(keys[i])?, blobs[i], "blob {i}");
         }
+        assert_eq!(file_len(&spill), 0, "emptied once all are back");
+        assert_eq!(s.take(keys[1])?, blobs[1]);
         assert_eq!(s.memory_size(), 0, "taken blobs are released");
         assert!(s.take(PageKey::new(6)).is_err(), "an unknown key");
         Ok(())
     }
 
-    /// Where no file can be made, or the file refuses a write, the blobs stay on the heap,
-    /// counted, and come back all the same: a full disk never fails the lake file.
+    /// The column chunks of one lake file share its file: it is emptied only when the last
+    /// spilled page of any of them is back, and then serves the next row group from 0.
+    #[test]
+    fn one_file_per_lake_file_emptied_when_every_chunk_is_back() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let pages = SpillPages::new(dir.path());
+        let (mut a, spill) = store(&pages);
+        let mut b = sibling(&a);
+        let bl = blobs(&[SPILL_MIN_BYTES, 5_000, 7_000, 2_000]);
+        let ka = [a.put(bl[0].clone())?, a.put(bl[1].clone())?];
+        let kb = [b.put(bl[2].clone())?, b.put(bl[3].clone())?];
+        assert_eq!(file_len(&spill), 14_000 + SPILL_MIN_BYTES as u64);
+        assert_eq!(a.take(ka[0])?, bl[0]);
+        assert_eq!(a.take(ka[1])?, bl[1]);
+        assert_ne!(file_len(&spill), 0, "b's pages are still in it");
+        assert_eq!(b.take(kb[1])?, bl[3]);
+        assert_eq!(b.take(kb[0])?, bl[2]);
+        assert_eq!(file_len(&spill), 0);
+        // The next row group's chunks write from the start again.
+        let mut c = sibling(&a);
+        let k = c.put(bl[1].clone())?;
+        assert_eq!(file_len(&spill), 5_000);
+        assert_eq!(c.take(k)?, bl[1]);
+        Ok(())
+    }
+
+    /// Where no file can be made, or the file refuses a write (after taking one), the blobs
+    /// stay on the heap, counted, for the rest of the lake file, and all come back: a full disk
+    /// never fails the lake file.
     #[test]
     fn a_disk_that_refuses_keeps_the_pages_on_the_heap() -> anyhow::Result<()> {
-        let blobs = blobs(&[SPILL_MIN_BYTES, 50, SPILL_MIN_BYTES * 3]);
+        let bl = blobs(&[SPILL_MIN_BYTES, 50, SPILL_MIN_BYTES * 3]);
         let big = (SPILL_MIN_BYTES * 4) as u64;
         // No directory to make the file in.
         let pages = SpillPages::new("/nonexistent/sentientiq-pages");
-        let mut s = store(
-            std::path::Path::new("/nonexistent/sentientiq-pages"),
-            &pages,
-        );
-        // A file that refuses writes (opened read-only).
-        let dir = tempfile::tempdir()?;
-        let ro = SpillPages::new(dir.path());
-        let mut r = store(dir.path(), &ro);
-        r.file = Some(File::open("/dev/null")?);
-        for (s, pages) in [(&mut s, &pages), (&mut r, &ro)] {
-            let keys = blobs
-                .iter()
-                .map(|b| s.put(b.clone()))
-                .collect::<Result<Vec<_>>>()?;
-            assert_eq!((pages.spilled(), pages.refused()), (0, big));
-            assert_eq!(s.memory_size() as u64, big + 50);
-            for (k, b) in keys.iter().zip(&blobs) {
-                assert_eq!(&s.take(*k)?, b);
-            }
+        let (mut s, _) = store(&pages);
+        let keys = bl
+            .iter()
+            .map(|b| s.put(b.clone()))
+            .collect::<Result<Vec<_>>>()?;
+        assert_eq!((pages.spilled(), pages.refused()), (0, big));
+        assert_eq!(s.memory_size() as u64, big + 50);
+        for (k, b) in keys.iter().zip(&bl) {
+            assert_eq!(&s.take(*k)?, b);
         }
+        // A file that took one page, then refuses (swapped for one opened read-only).
+        let dir = tempfile::tempdir()?;
+        let pages = SpillPages::new(dir.path());
+        let (mut s, spill) = store(&pages);
+        let first = s.put(bl[0].clone())?;
+        let mut ro = tempfile::NamedTempFile::new_in(dir.path())?;
+        std::io::Write::write_all(&mut ro, &bl[0])?;
+        spill.lock().expect("lock").file = Some(File::open(ro.path())?);
+        let keys = [s.put(bl[1].clone())?, s.put(bl[2].clone())?];
+        let mut sib = sibling(&s);
+        let k = sib.put(bl[0].clone())?;
+        let n = SPILL_MIN_BYTES as u64;
+        assert_eq!((pages.spilled(), pages.refused()), (n, 3 * n + n));
+        assert_eq!(s.take(first)?, bl[0], "read back from the file");
+        assert_eq!(s.take(keys[0])?, bl[1]);
+        assert_eq!(s.take(keys[1])?, bl[2]);
+        assert_eq!(sib.take(k)?, bl[0], "the sibling's, on the heap");
         Ok(())
     }
 }

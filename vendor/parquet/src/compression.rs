@@ -603,7 +603,7 @@ mod zstd_codec {
 
             let mut cursor = Cursor::new(output_buf);
             cursor.set_position(offset as u64);
-            COMPRESSOR.with(|c| {
+            let shared = COMPRESSOR.try_with(|c| -> Result<()> {
                 let mut c = c.borrow_mut();
                 let compressor = match &mut *c {
                     Some((level, compressor)) if *level == self.level => compressor,
@@ -613,7 +613,16 @@ mod zstd_codec {
                 };
                 let _written = compressor.compress_to_buffer(input_buf, &mut cursor)?;
                 Ok(())
-            })
+            });
+            match shared {
+                Ok(done) => done,
+                // The thread's storage is being torn down: a context of its own, once.
+                Err(_) => {
+                    let mut compressor = zstd::bulk::Compressor::new(self.level)?;
+                    let _written = compressor.compress_to_buffer(input_buf, &mut cursor)?;
+                    Ok(())
+                }
+            }
         }
     }
 }

@@ -618,6 +618,9 @@ impl Shipper {
         store_all(alerts, &tenants, &mut out)?;
         let kept = self.pages.refused() - refused;
         if kept > 0 {
+            env.metrics
+                .spill_refused_bytes
+                .fetch_add(kept, Ordering::Relaxed);
             tracing::warn!(
                 shard,
                 first,

@@ -325,7 +325,10 @@ impl IdentityStore {
 
     /// Records what was shipped of sessions whose spool records are about to be deleted: each
     /// session's held set (`Held`) becomes the union of what was stored and `seqs` (runs of
-    /// seqs). Returns how
+    /// seqs, in any order). The held set keeps a window of 128 seqs above its prefix, and the
+    /// prefix moves only as the seqs just above it are filled, so the runs are added lowest
+    /// first: a gap filled late (a run of its own after the runs above it) then lets the prefix
+    /// pass before the seqs above the window are added. Returns how
     /// many seqs lay beyond the window above the stored prefix and could not be kept (a late
     /// retry of one of those would be stored again: never expected, counted).
     ///
@@ -353,7 +356,9 @@ impl IdentityStore {
                 .get_pinned_cf(cf, &k)?
                 .and_then(|v| decode_floor(&v))
                 .map_or(Held::default(), |(h, _)| h);
-            for q in seqs.iter().flat_map(|r| r.clone()) {
+            let mut runs: Vec<&RangeInclusive<u64>> = seqs.iter().collect();
+            runs.sort_unstable_by_key(|r| *r.start());
+            for q in runs.into_iter().flat_map(|r| r.clone()) {
                 if !held.insert(q) {
                     lost += 1;
                 }
@@ -536,6 +541,29 @@ fn bind(
 mod tests {
     use super::*;
     use sentientiq_proto::Seq;
+
+    /// Runs of shipped seqs are added to a session's floor lowest first, whatever their order:
+    /// a gap filled late (seq 2 after 3..=200) still lets the prefix reach 200, nothing lost.
+    /// Without a gap, the window above the prefix (128 seqs) keeps seqs up to prefix + 128:
+    /// at cap − 1, cap and cap + 1 above it, 0, 0 and 1 seq lost.
+    #[test]
+    fn floors_take_runs_in_any_order_and_keep_the_window() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let s = IdentityStore::open(dir.path())?;
+        let lost = s.put_floors(&[("demo", "late", &[1..=1, 3..=200, 2..=2])], 1)?;
+        assert_eq!(lost, 0);
+        assert_eq!(s.floor("demo", "late")?, Held::upto(200));
+        for (sid, top, lost) in [("w127", 128, 0), ("w128", 129, 0), ("w129", 130, 1)] {
+            // 1, then 3..=top: the prefix stays at 1 (2 is missing), the window holds 2..=129.
+            let got = s.put_floors(&[("demo", sid, &[3..=top, 1..=1])], 1)?;
+            assert_eq!(got, lost, "{sid}");
+            let held = s.floor("demo", sid)?;
+            assert_eq!(held.prefix, 1, "{sid}");
+            assert!(held.contains(129.min(top)), "{sid}");
+            assert!(!held.contains(130), "{sid}");
+        }
+        Ok(())
+    }
 
     #[test]
     fn accounts_by_uid_and_email_domain_survive_reopen() {

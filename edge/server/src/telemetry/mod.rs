@@ -193,6 +193,9 @@ pub struct LakeMetrics {
     pub floor_failures: AtomicU64,
     /// Shipped seqs too far above a session's floor to be recorded (never expected).
     pub floor_overflow: AtomicU64,
+    /// Bytes of lake pages kept in memory because the data directory refused their temporary
+    /// files (a full disk; the files are written all the same).
+    pub spill_refused_bytes: AtomicU64,
     /// Spool bytes waiting to be shipped (all shards).
     pub backlog_bytes: AtomicU64,
     /// Age of the oldest spool segment waiting, seconds.
@@ -640,6 +643,12 @@ pub fn render_lake(e: &mut Exposition, m: &LakeMetrics) {
             "Shipped seqs too far above a session's floor to be recorded (never expected).",
             Kind::Counter,
             &m.floor_overflow,
+        ),
+        (
+            "siq_lake_spill_refused_bytes_total",
+            "Bytes of lake pages kept in memory while a file was written because the data directory refused their temporary files (a full disk); the files are written all the same.",
+            Kind::Counter,
+            &m.spill_refused_bytes,
         ),
         (
             "siq_lake_backlog_bytes",
