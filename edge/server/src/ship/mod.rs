@@ -255,12 +255,15 @@ pub struct Shipper {
     tenants_version: u64,
     /// Where files being written keep their open row group's pages.
     pages: SpillPages,
+    /// `pages.refused()` as last counted in the metrics.
+    refused_noted: u64,
 }
 
 impl Shipper {
     pub fn new(env: Env, dest: Destinations) -> Shipper {
         Shipper {
             pages: SpillPages::new(&env.data_dir),
+            refused_noted: 0,
             env,
             pending_floors: Vec::new(),
             dest,
@@ -333,7 +336,7 @@ impl Shipper {
                 let size = meta.as_ref().map_or(0, |m| m.len());
                 let shipped = first < active
                     && !wait
-                    && match self.ship(i, &dir, first, &path) {
+                    && match self.ship_noting_spills(i, &dir, first, &path) {
                         Ok(s) => {
                             let m = &self.env.metrics;
                             m.files.fetch_add(s.files.len() as u64, Ordering::Relaxed);
@@ -412,6 +415,33 @@ impl Shipper {
         }
     }
 
+    /// [`Shipper::ship`], then counts and logs the lake pages its files kept in memory because
+    /// the data directory refused them, whether or not the shipment succeeded (a full disk is
+    /// when both happen).
+    fn ship_noting_spills(
+        &mut self,
+        shard: usize,
+        dir: &Path,
+        first: u64,
+        path: &Path,
+    ) -> Result<Shipped, ShipError> {
+        let r = self.ship(shard, dir, first, path);
+        let refused = self.pages.refused();
+        let kept = refused - std::mem::replace(&mut self.refused_noted, refused);
+        if kept > 0 {
+            let m = &self.env.metrics;
+            m.spill_refused_bytes.fetch_add(kept, Ordering::Relaxed);
+            tracing::warn!(
+                shard,
+                first,
+                bytes = kept,
+                dir = %self.env.data_dir.display(),
+                "lake pages kept in memory: the data directory refused their temporary files"
+            );
+        }
+        r
+    }
+
     /// Ships one sealed segment and deletes it.
     pub fn ship(
         &mut self,
@@ -431,7 +461,6 @@ impl Shipper {
         };
         let env = self.env.clone();
         let (edge, region) = (&env.edge_id, &env.region);
-        let refused = self.pages.refused();
         // The segment is read twice through a small buffer (`spool::SegmentReader`), never held
         // whole. The first pass finds the valid prefix, the records of kinds a newer binary
         // wrote, and every session with frames here, with its stored floor.
@@ -616,19 +645,6 @@ impl Shipper {
         store_all(dets, &tenants, &mut out)?;
         store_all(acts, &tenants, &mut out)?;
         store_all(alerts, &tenants, &mut out)?;
-        let kept = self.pages.refused() - refused;
-        if kept > 0 {
-            env.metrics
-                .spill_refused_bytes
-                .fetch_add(kept, Ordering::Relaxed);
-            tracing::warn!(
-                shard,
-                first,
-                bytes = kept,
-                dir = %env.data_dir.display(),
-                "lake pages kept in memory: the data directory refused their temporary files"
-            );
-        }
         if duplicates > 0 {
             env.metrics
                 .duplicate_records
@@ -741,6 +757,22 @@ mod tests {
         (Shipper::new(env, dest), metrics)
     }
 
+    /// A data directory, a lake directory and the identity store in the first.
+    fn stores() -> (tempfile::TempDir, tempfile::TempDir, Arc<IdentityStore>) {
+        let data = tempfile::tempdir().expect("tempdir");
+        let lake = tempfile::tempdir().expect("tempdir");
+        let identity =
+            Arc::new(IdentityStore::open(&data.path().join("identity")).expect("identity"));
+        (data, lake, identity)
+    }
+
+    /// Shard 0's spool directory under `data`, made.
+    fn shard0(data: &tempfile::TempDir) -> PathBuf {
+        let dir = spool::shard_dir(data.path(), 0);
+        std::fs::create_dir_all(&dir).expect("dir");
+        dir
+    }
+
     fn local(lake: &Path) -> Arc<dyn Sink> {
         Arc::new(LocalSink::new(lake))
     }
@@ -817,13 +849,9 @@ mod tests {
     /// and the next try ships every row.
     #[test]
     fn a_store_failing_while_a_file_is_written_loses_nothing_and_leaves_nothing() {
-        let data = tempfile::tempdir().expect("tempdir");
-        let lake = tempfile::tempdir().expect("tempdir");
-        let identity =
-            Arc::new(IdentityStore::open(&data.path().join("identity")).expect("identity"));
+        let (data, lake, identity) = stores();
         let share = Arc::new(SpoolShare::new(&[0], &[0]));
-        let dir = spool::shard_dir(data.path(), 0);
-        std::fs::create_dir_all(&dir).expect("dir");
+        let dir = shard0(&data);
         // Two tenants: two `events` files, tenant a's stored first.
         let mut v = spool::header(0).to_vec();
         let mut want = Vec::new();
@@ -888,19 +916,70 @@ mod tests {
         assert_eq!(files_under(lake.path()).len(), 2);
     }
 
+    /// A data directory that refuses the lake's page spill files (no directory here; a full
+    /// disk in life) loses nothing: the pages stay in memory, every row is shipped, and the
+    /// bytes kept are counted.
+    #[test]
+    fn pages_the_data_directory_refuses_stay_in_memory_and_are_counted() {
+        use sentientiq_proto::{Batch, ClientFrame, Seq, kind};
+        let (data, lake, identity) = stores();
+        let share = Arc::new(SpoolShare::new(&[0], &[0]));
+        let dir = shard0(&data);
+        // 1 500 frames of 20 moves that do not repeat: pages of kilobytes.
+        let (frames, per) = (1_500u64, 20);
+        let mut v = spool::header(0).to_vec();
+        let mut h = 0x9e37_79b9_7f4a_7c15u64;
+        for seq in 1..=frames {
+            let mut b = Batch {
+                seq: Seq(seq),
+                t0: T0 + seq * 250,
+                ..Batch::default()
+            };
+            for _ in 0..per {
+                h = h.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                b.push(
+                    kind::MOVE,
+                    8_000,
+                    ((h >> 33) % 1920) as i32,
+                    ((h >> 45) % 1080) as i32,
+                    0,
+                );
+            }
+            let mut body = Vec::new();
+            sentientiq_proto::encode_client(&ClientFrame::Batch(b), &mut body);
+            spool::encode_kind(
+                spool::KIND_FRAME,
+                T0 + seq,
+                "demo",
+                "s1",
+                seq,
+                &body,
+                &mut v,
+            );
+        }
+        let path = spool::segment_path(&dir, 0);
+        std::fs::write(&path, &v).expect("write");
+        let (mut shipper, metrics) = test_shipper(data.path(), local(lake.path()), identity, share);
+        shipper.pages = SpillPages::new(data.path().join("missing"));
+        let out = shipper.ship_noting_spills(0, &dir, 0, &path).expect("ship");
+        assert_eq!(out.rows, frames * per as u64);
+        assert_eq!(lake_rows(lake.path()).0.len() as u64, frames * per as u64);
+        assert!(!path.exists(), "the segment went");
+        let kept = metrics.spill_refused_bytes.load(Ordering::Relaxed);
+        assert!(kept > 0, "pages were refused and counted");
+        assert_eq!(kept, shipper.pages.refused());
+        assert_eq!(shipper.pages.spilled(), 0);
+    }
+
     /// Shards rebuild their sessions by reading the spool back from disk at start: until the
     /// last has, a pass ships (and deletes) nothing, then the sealed segment goes.
     #[test]
     fn no_segment_is_shipped_while_a_shard_rebuilds_from_the_spool() {
-        let data = tempfile::tempdir().expect("tempdir");
-        let lake = tempfile::tempdir().expect("tempdir");
+        let (data, lake, identity) = stores();
         let share = Arc::new(SpoolShare::new(&[1 << 20, 1 << 20], &[0, 0]));
-        let identity =
-            Arc::new(IdentityStore::open(&data.path().join("identity")).expect("identity"));
         let (mut shipper, metrics) =
             test_shipper(data.path(), local(lake.path()), identity, share.clone());
-        let dir = spool::shard_dir(data.path(), 0);
-        std::fs::create_dir_all(&dir).expect("dir");
+        let dir = shard0(&data);
         let mut v = spool::header(0).to_vec();
         spool::encode_kind(spool::KIND_FRAME, T0, "demo", "s1", 1, &frame(1), &mut v);
         let path = spool::segment_path(&dir, 0);
@@ -949,10 +1028,7 @@ mod tests {
 
     #[test]
     fn a_segment_is_shipped_once_its_repeats_skipped_and_unknown_records_kept() {
-        let data = tempfile::tempdir().expect("tempdir");
-        let lake = tempfile::tempdir().expect("tempdir");
-        let identity =
-            Arc::new(IdentityStore::open(&data.path().join("identity")).expect("identity"));
+        let (data, lake, identity) = stores();
         // s2's seq 1 was shipped before (its stored floor).
         identity
             .put_floors(&[("demo", "s2", &[1..=1])], T0)
@@ -960,8 +1036,7 @@ mod tests {
         let share = Arc::new(SpoolShare::new(&[0], &[0]));
         let (mut shipper, metrics) =
             test_shipper(data.path(), local(lake.path()), identity.clone(), share);
-        let dir = spool::shard_dir(data.path(), 0);
-        std::fs::create_dir_all(&dir).expect("dir");
+        let dir = shard0(&data);
         let record = |kind, sid, seq, body: &[u8], v: &mut Vec<u8>| {
             spool::encode_kind(kind, T0 + seq, "demo", sid, seq, body, v);
         };
