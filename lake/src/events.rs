@@ -148,28 +148,35 @@ impl Default for EventsBuilder {
 
 impl EventsBuilder {
     pub fn new() -> EventsBuilder {
-        let tsb = || TimestampMillisecondBuilder::new().with_timezone("UTC");
+        // Arrow's own default: room for 1 024 rows.
+        EventsBuilder::with_capacity(1024)
+    }
+
+    /// Builders with room for `rows` rows in every fixed-width column.
+    pub fn with_capacity(rows: usize) -> EventsBuilder {
+        let tsb = || TimestampMillisecondBuilder::with_capacity(rows).with_timezone("UTC");
+        let dict = || KeyedDict::with_capacity(rows);
         EventsBuilder {
-            tenant: KeyedDict::default(),
-            region: KeyedDict::default(),
-            edge: KeyedDict::default(),
-            shard: UInt16Builder::new(),
-            session: KeyedDict::default(),
-            user: KeyedDict::default(),
-            account: KeyedDict::default(),
-            seq: UInt64Builder::new(),
-            idx: UInt32Builder::new(),
+            tenant: dict(),
+            region: dict(),
+            edge: dict(),
+            shard: UInt16Builder::with_capacity(rows),
+            session: dict(),
+            user: dict(),
+            account: dict(),
+            seq: UInt64Builder::with_capacity(rows),
+            idx: UInt32Builder::with_capacity(rows),
             recv: tsb(),
             client: tsb(),
             time: tsb(),
-            kind: KeyedDict::default(),
+            kind: dict(),
             kind_keys: [None; 16],
-            x: Int32Builder::new(),
-            y: Int32Builder::new(),
-            label: KeyedDict::default(),
-            section: KeyedDict::default(),
-            page: KeyedDict::default(),
-            value: Float64Builder::new(),
+            x: Int32Builder::with_capacity(rows),
+            y: Int32Builder::with_capacity(rows),
+            label: dict(),
+            section: dict(),
+            page: dict(),
+            value: Float64Builder::with_capacity(rows),
             rows: 0,
         }
     }
@@ -462,32 +469,8 @@ impl TableBuilder for EventsBuilder {
     /// from the first frame's size (24 rows, say), doubling past the flush to twice
     /// `BUILDER_ROWS`. Given room for `rows` instead, they never grow.
     fn reserve(&mut self, rows: usize) {
-        if self.rows > 0 {
-            return;
-        }
-        let tsb = || TimestampMillisecondBuilder::with_capacity(rows).with_timezone("UTC");
-        self.shard = UInt16Builder::with_capacity(rows);
-        self.seq = UInt64Builder::with_capacity(rows);
-        self.idx = UInt32Builder::with_capacity(rows);
-        self.recv = tsb();
-        self.client = tsb();
-        self.time = tsb();
-        self.x = Int32Builder::with_capacity(rows);
-        self.y = Int32Builder::with_capacity(rows);
-        self.value = Float64Builder::with_capacity(rows);
-        for k in [
-            &mut self.tenant,
-            &mut self.region,
-            &mut self.edge,
-            &mut self.session,
-            &mut self.user,
-            &mut self.account,
-            &mut self.kind,
-            &mut self.label,
-            &mut self.section,
-            &mut self.page,
-        ] {
-            k.reserve(rows);
+        if self.rows == 0 {
+            *self = EventsBuilder::with_capacity(rows);
         }
     }
 }

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use arrow_array::DictionaryArray;
-use arrow_array::builder::{ArrayBuilder, Int32Builder, StringBuilder};
+use arrow_array::builder::{Int32Builder, StringBuilder};
 use arrow_array::types::Int32Type;
 
 use crate::Error;
@@ -73,10 +73,11 @@ impl KeyedDict {
         self.push(k);
     }
 
-    /// Room for `rows` keys, once finished (empty).
-    pub fn reserve(&mut self, rows: usize) {
-        if self.keys.is_empty() {
-            self.keys = Int32Builder::with_capacity(rows);
+    /// A column with room for `rows` keys.
+    pub fn with_capacity(rows: usize) -> KeyedDict {
+        KeyedDict {
+            keys: Int32Builder::with_capacity(rows),
+            ..KeyedDict::default()
         }
     }
 

@@ -10,8 +10,9 @@
 //! directory): one descriptor per lake file being written, emptied (truncated) each time every
 //! page in it has been taken back, that is when a row group closes, and removed by the kernel
 //! when the file is finished or the process ends. Its bytes are page cache, not the process's
-//! memory (a cgroup's memory limit does count it, as reclaimable cache), and are usually read
-//! back before they reach the disk.
+//! memory (a cgroup's memory limit does count it, as reclaimable cache). Whether they reach the
+//! disk before they are read back and truncated depends on the kernel's writeback (dirty pages
+//! older than `vm.dirty_expire_centisecs`, 30 s by default, are written); not measured.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -37,12 +38,13 @@ pub const SPILL_MIN_BYTES: usize = 1024;
 /// kept on the heap because the disk refused them.
 #[derive(Debug, Clone)]
 pub struct SpillPages {
-    dir: PathBuf,
-    counts: Arc<Counts>,
+    of: Arc<Shared>,
 }
 
-#[derive(Debug, Default)]
-struct Counts {
+/// What every lake file's pages share: the directory and the counts.
+#[derive(Debug)]
+struct Shared {
+    dir: PathBuf,
     spilled: AtomicU64,
     refused: AtomicU64,
 }
@@ -50,47 +52,62 @@ struct Counts {
 impl SpillPages {
     pub fn new(dir: impl Into<PathBuf>) -> SpillPages {
         SpillPages {
-            dir: dir.into(),
-            counts: Arc::default(),
+            of: Arc::new(Shared {
+                dir: dir.into(),
+                spilled: AtomicU64::new(0),
+                refused: AtomicU64::new(0),
+            }),
         }
     }
 
     /// Bytes its stores have written to their files so far.
     pub fn spilled(&self) -> u64 {
-        self.counts.spilled.load(Ordering::Relaxed)
+        self.of.spilled.load(Ordering::Relaxed)
     }
 
     /// Bytes its stores kept on the heap because their file could not be made or written
     /// (a full disk): the lake file is written all the same.
     pub fn refused(&self) -> u64 {
-        self.counts.refused.load(Ordering::Relaxed)
+        self.of.refused.load(Ordering::Relaxed)
     }
 
     /// The page stores of one lake file's writer: every column chunk's share one temporary
     /// file.
     pub(crate) fn for_file(&self) -> Arc<dyn PageStoreFactory> {
-        Arc::new(FilePages {
-            dir: self.dir.clone(),
-            counts: self.counts.clone(),
-            spill: Arc::default(),
+        Arc::new(FilePages(self.one_file()))
+    }
+
+    fn one_file(&self) -> Arc<OneFile> {
+        Arc::new(OneFile {
+            of: self.of.clone(),
+            spill: Mutex::default(),
         })
     }
 }
 
-/// The factory of one lake file's page stores.
+/// One lake file's pages: its temporary file, and where the rest is shared.
 #[derive(Debug)]
-struct FilePages {
-    dir: PathBuf,
-    counts: Arc<Counts>,
-    spill: Arc<Mutex<Spill>>,
+struct OneFile {
+    of: Arc<Shared>,
+    spill: Mutex<Spill>,
 }
+
+impl OneFile {
+    fn spill(&self) -> Result<std::sync::MutexGuard<'_, Spill>> {
+        self.spill
+            .lock()
+            .map_err(|_| ParquetError::General("page spill state poisoned".into()))
+    }
+}
+
+/// The factory of one lake file's page stores, one per column chunk.
+#[derive(Debug)]
+struct FilePages(Arc<OneFile>);
 
 impl PageStoreFactory for FilePages {
     fn create(&self, _args: &PageStoreArgs<'_>) -> Result<Box<dyn PageStore>> {
         Ok(Box::new(SpillStore {
-            dir: self.dir.clone(),
-            counts: self.counts.clone(),
-            spill: self.spill.clone(),
+            file: self.0.clone(),
             blobs: Vec::new(),
         }))
     }
@@ -137,75 +154,64 @@ enum Blob {
 /// the lake file stay on the heap, as parquet would keep them, counted.
 #[derive(Debug)]
 pub struct SpillStore {
-    dir: PathBuf,
-    counts: Arc<Counts>,
-    spill: Arc<Mutex<Spill>>,
+    file: Arc<OneFile>,
     blobs: Vec<Blob>,
-}
-
-impl SpillStore {
-    fn spill(&self) -> Result<std::sync::MutexGuard<'_, Spill>> {
-        self.spill
-            .lock()
-            .map_err(|_| ParquetError::General("page spill state poisoned".into()))
-    }
 }
 
 impl PageStore for SpillStore {
     fn put(&mut self, value: Bytes) -> Result<PageKey> {
         let key = PageKey::new(self.blobs.len() as u64);
-        let n = value.len() as u64;
         if value.len() < SPILL_MIN_BYTES {
             self.blobs.push(Blob::Held(value));
             return Ok(key);
         }
-        let blob = {
-            let mut spill = self.spill()?;
-            let at = match spill.refused {
-                true => None,
-                false => spill.append(&self.dir, &value).ok(),
-            };
-            match at {
-                Some(at) => {
-                    self.counts.spilled.fetch_add(n, Ordering::Relaxed);
-                    Blob::Spilled(at, value.len())
-                }
-                None => {
-                    spill.refused = true;
-                    self.counts.refused.fetch_add(n, Ordering::Relaxed);
-                    Blob::Held(value)
-                }
-            }
+        let of = &self.file.of;
+        let n = value.len() as u64;
+        let mut spill = self.file.spill()?;
+        let at = if spill.refused {
+            None
+        } else {
+            spill.append(&of.dir, &value).ok()
         };
-        self.blobs.push(blob);
+        self.blobs.push(match at {
+            Some(at) => {
+                of.spilled.fetch_add(n, Ordering::Relaxed);
+                Blob::Spilled(at, value.len())
+            }
+            None => {
+                spill.refused = true;
+                of.refused.fetch_add(n, Ordering::Relaxed);
+                Blob::Held(value)
+            }
+        });
         Ok(key)
     }
 
     fn take(&mut self, key: PageKey) -> Result<Bytes> {
         let missing = || ParquetError::General(format!("no page under key {}", key.get()));
-        let (at, len) = match self.blobs.get_mut(key.get() as usize).ok_or_else(missing)? {
+        let blob = self.blobs.get_mut(key.get() as usize).ok_or_else(missing)?;
+        let (at, len) = match blob {
             Blob::Held(b) => return Ok(std::mem::take(b)),
             &mut Blob::Spilled(at, len) => (at, len),
         };
         let mut buf = vec![0u8; len];
-        {
-            let mut spill = self.spill()?;
-            let file = spill.file.as_ref().ok_or_else(missing)?;
-            file.read_exact_at(&mut buf, at).map_err(|e| {
-                ParquetError::External(Box::new(std::io::Error::new(
-                    e.kind(),
-                    format!("reading back a page spilled in {}: {e}", self.dir.display()),
-                )))
-            })?;
-            spill.live = spill.live.saturating_sub(1);
-            // Every page is back (a row group closed): the file is emptied for the next.
-            if spill.live == 0 && spill.file.as_ref().is_some_and(|f| f.set_len(0).is_ok()) {
-                spill.end = 0;
-            }
+        let mut spill = self.file.spill()?;
+        let file = spill.file.as_ref().ok_or_else(missing)?;
+        file.read_exact_at(&mut buf, at).map_err(|e| {
+            ParquetError::External(Box::new(std::io::Error::new(
+                e.kind(),
+                format!(
+                    "reading back a page spilled in {}: {e}",
+                    self.file.of.dir.display()
+                ),
+            )))
+        })?;
+        spill.live = spill.live.saturating_sub(1);
+        // Every page is back (a row group closed): the file is emptied for the next.
+        if spill.live == 0 && spill.file.as_ref().is_some_and(|f| f.set_len(0).is_ok()) {
+            spill.end = 0;
         }
-        if let Some(b) = self.blobs.get_mut(key.get() as usize) {
-            *b = Blob::Held(Bytes::new());
-        }
+        *blob = Blob::Held(Bytes::new());
         Ok(Bytes::from(buf))
     }
 
@@ -224,24 +230,20 @@ impl PageStore for SpillStore {
 mod tests {
     use super::*;
 
-    /// A store of a new lake file of `pages`, with the file's shared state.
-    fn store(pages: &SpillPages) -> (SpillStore, Arc<Mutex<Spill>>) {
-        let spill = Arc::<Mutex<Spill>>::default();
+    /// A store of a new lake file of `pages`, and that file.
+    fn store(pages: &SpillPages) -> (SpillStore, Arc<OneFile>) {
+        let file = pages.one_file();
         let s = SpillStore {
-            dir: pages.dir.clone(),
-            counts: pages.counts.clone(),
-            spill: spill.clone(),
+            file: file.clone(),
             blobs: Vec::new(),
         };
-        (s, spill)
+        (s, file)
     }
 
     /// A second store of the same lake file.
     fn sibling(s: &SpillStore) -> SpillStore {
         SpillStore {
-            dir: s.dir.clone(),
-            counts: s.counts.clone(),
-            spill: s.spill.clone(),
+            file: s.file.clone(),
             blobs: Vec::new(),
         }
     }
@@ -255,8 +257,8 @@ mod tests {
             .collect()
     }
 
-    fn file_len(spill: &Arc<Mutex<Spill>>) -> u64 {
-        let s = spill.lock().expect("lock");
+    fn file_len(file: &OneFile) -> u64 {
+        let s = file.spill.lock().expect("lock");
         s.file
             .as_ref()
             .and_then(|f| f.metadata().ok())
@@ -358,7 +360,7 @@ mod tests {
         let first = s.put(bl[0].clone())?;
         let mut ro = tempfile::NamedTempFile::new_in(dir.path())?;
         std::io::Write::write_all(&mut ro, &bl[0])?;
-        spill.lock().expect("lock").file = Some(File::open(ro.path())?);
+        spill.spill.lock().expect("lock").file = Some(File::open(ro.path())?);
         let keys = [s.put(bl[1].clone())?, s.put(bl[2].clone())?];
         let mut sib = sibling(&s);
         let k = sib.put(bl[0].clone())?;

@@ -336,7 +336,7 @@ impl Shipper {
                 let size = meta.as_ref().map_or(0, |m| m.len());
                 let shipped = first < active
                     && !wait
-                    && match self.ship_noting_spills(i, &dir, first, &path) {
+                    && match self.ship(i, &dir, first, &path) {
                         Ok(s) => {
                             let m = &self.env.metrics;
                             m.files.fetch_add(s.files.len() as u64, Ordering::Relaxed);
@@ -373,6 +373,7 @@ impl Shipper {
                 }
             }
         }
+        self.note_spills();
         let m = &self.env.metrics;
         m.backlog_bytes.store(backlog, Ordering::Relaxed);
         let age = oldest
@@ -415,31 +416,21 @@ impl Shipper {
         }
     }
 
-    /// [`Shipper::ship`], then counts and logs the lake pages its files kept in memory because
-    /// the data directory refused them, whether or not the shipment succeeded (a full disk is
+    /// Counts and logs the lake pages that shipments since the last call kept in memory
+    /// because the data directory refused them, whether or not they succeeded (a full disk is
     /// when both happen).
-    fn ship_noting_spills(
-        &mut self,
-        shard: usize,
-        dir: &Path,
-        first: u64,
-        path: &Path,
-    ) -> Result<Shipped, ShipError> {
-        let r = self.ship(shard, dir, first, path);
+    fn note_spills(&mut self) {
         let refused = self.pages.refused();
         let kept = refused - std::mem::replace(&mut self.refused_noted, refused);
         if kept > 0 {
             let m = &self.env.metrics;
             m.spill_refused_bytes.fetch_add(kept, Ordering::Relaxed);
             tracing::warn!(
-                shard,
-                first,
                 bytes = kept,
                 dir = %self.env.data_dir.display(),
                 "lake pages kept in memory: the data directory refused their temporary files"
             );
         }
-        r
     }
 
     /// Ships one sealed segment and deletes it.
@@ -961,7 +952,8 @@ mod tests {
         std::fs::write(&path, &v).expect("write");
         let (mut shipper, metrics) = test_shipper(data.path(), local(lake.path()), identity, share);
         shipper.pages = SpillPages::new(data.path().join("missing"));
-        let out = shipper.ship_noting_spills(0, &dir, 0, &path).expect("ship");
+        let out = shipper.ship(0, &dir, 0, &path).expect("ship");
+        shipper.note_spills();
         assert_eq!(out.rows, frames * per as u64);
         assert_eq!(lake_rows(lake.path()).0.len() as u64, frames * per as u64);
         assert!(!path.exists(), "the segment went");
