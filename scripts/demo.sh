@@ -56,7 +56,7 @@ EDGE_TOKEN=demo-edge-token-local-only
 if [ -n "${DEMO_BIN:-}" ]; then
   BIN="$DEMO_BIN" # binaries built already (e.g. a debug build's directory): no build
 else
-  echo "demo: building release binaries (the first build compiles RocksDB: ~30 min on 2 cores)"
+  echo "demo: building release binaries (the first build compiles RocksDB and links with LTO: ~35 min on 2 cores)"
   "$CARGO" build --release --locked -p sentientiq-edge -p sentientiq-loadgen -p sentientiq-lake \
     -p sentientiq-control
   BIN="${CARGO_TARGET_DIR:-target}/release"
