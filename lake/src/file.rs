@@ -16,14 +16,14 @@ use crate::{Error, SinkError, TableBuilder};
 /// tenant's can only tighten). Other tables add one row per push.
 pub const MAX_PUSH_ROWS: usize = sentientiq_proto::Limits::DEFAULT.max_samples;
 
-/// The column builders' capacity in rows. A new builder has room for 1 024 rows and doubles
-/// (`MutableBuffer::reserve`), so it reaches 16 384 exactly; after a flush the builders are
+/// The column builders' capacity in rows. A new builder has room for 1 024 rows and grows as
+/// its `Vec` does, by doubling, so it reaches 16 384 exactly; after a flush the builders are
 /// given room for this many ([`TableBuilder::reserve`]), where Arrow's would start again from
-/// the first frame's rows and double past it. The `events` builders take about 95 bytes a row: 1.6 MB at 16 384 rows, where 65 536 rows took
-/// 6 MB, or 12 MB once a frame had pushed them past it. At `ws-5k` the edge's peak RSS was
-/// 88.8 MB against 94.6–94.8 MB with 65 536, with CPU per frame within the pairs' spread
-/// (`bench/runs/2026-12-05-vm/README.md`, "Twenty-eighth session"; 8 192 had cost 4–10 % at
-/// `ws-10k` in the twenty-sixth session's three pairs).
+/// the first frame's rows and double past it. The `events` builders take about 95 bytes a row:
+/// 1.6 MB at 16 384 rows, where 65 536 rows took 6 MB, or 12 MB once a frame had pushed them
+/// past it. At `ws-5k` the edge's peak RSS was 88.8 MB against 94.6–94.8 MB with 65 536, with
+/// CPU per frame within the pairs' spread (`bench/runs/2026-12-05-vm/README.md`, "Twenty-eighth
+/// session"; 8 192 had cost 4–10 % at `ws-10k` in the twenty-sixth session's three pairs).
 pub const BUILDER_ROWS: usize = 1 << 14;
 
 /// Rows moved from the column builders into the Parquet writer once there are this many, so a
@@ -291,7 +291,7 @@ mod tests {
     /// one row short of FLUSH_ROWS, the largest frame (MAX_PUSH_ROWS samples) takes it to
     /// BUILDER_ROWS − 1, within the builders' capacity, and then it flushes. Had it flushed only
     /// at BUILDER_ROWS, the builders would hold twice that. The same after the flush, whose
-    /// builders first take a 17-row frame (without room given, 24-row steps doubled to 24 576).
+    /// builders first take a 17-row frame (without room given, they double from 17 to 17 408).
     #[test]
     fn the_largest_frame_before_a_flush_fits_the_builders() {
         use crate::{EventsBuilder, RowMeta, SessionState};

@@ -421,7 +421,7 @@ impl Shipper {
     /// when both happen).
     fn note_spills(&mut self) {
         let refused = self.pages.refused();
-        let kept = refused - std::mem::replace(&mut self.refused_noted, refused);
+        let kept = refused.saturating_sub(std::mem::replace(&mut self.refused_noted, refused));
         if kept > 0 {
             let m = &self.env.metrics;
             m.spill_refused_bytes.fetch_add(kept, Ordering::Relaxed);

@@ -10,7 +10,7 @@
 //! The account directory is also held in memory (built at open, replaced on update) so the hot
 //! path looks accounts up without touching RocksDB.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::RangeInclusive;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -349,14 +349,22 @@ impl IdentityStore {
         let _guard = self.rmw.lock();
         let mut batch = rocksdb::WriteBatch::default();
         let mut lost = 0u64;
+        // A session may come more than once (the floors a failed write kept, then the next
+        // segment's): its runs are gathered first, all added to its one stored value. Read one
+        // entry at a time, the second would not see the first's put in this batch.
+        let mut sessions: BTreeMap<Vec<u8>, Vec<&RangeInclusive<u64>>> = BTreeMap::new();
         for (tenant, sid, seqs) in floors {
-            let k = key(tenant, sid);
+            sessions
+                .entry(key(tenant, sid))
+                .or_default()
+                .extend(seqs.iter());
+        }
+        for (k, mut runs) in sessions {
             let mut held = self
                 .db
                 .get_pinned_cf(cf, &k)?
                 .and_then(|v| decode_floor(&v))
                 .map_or(Held::default(), |(h, _)| h);
-            let mut runs: Vec<&RangeInclusive<u64>> = seqs.iter().collect();
             runs.sort_unstable_by_key(|r| *r.start());
             for q in runs.into_iter().flat_map(|r| r.clone()) {
                 if !held.insert(q) {
@@ -553,6 +561,14 @@ mod tests {
         let lost = s.put_floors(&[("demo", "late", &[1..=1, 3..=200, 2..=2])], 1)?;
         assert_eq!(lost, 0);
         assert_eq!(s.floor("demo", "late")?, Held::upto(200));
+        // The same session twice in one write (a failed write's floors kept, then the next
+        // segment's): both entries' runs reach its floor.
+        let lost = s.put_floors(
+            &[("demo", "twice", &[4..=9]), ("demo", "twice", &[1..=3])],
+            1,
+        )?;
+        assert_eq!(lost, 0);
+        assert_eq!(s.floor("demo", "twice")?, Held::upto(9));
         for (sid, top, lost) in [("w127", 128, 0), ("w128", 129, 0), ("w129", 130, 1)] {
             // 1, then 3..=top: the prefix stays at 1 (2 is missing), the window holds 2..=129.
             let got = s.put_floors(&[("demo", sid, &[3..=top, 1..=1])], 1)?;
