@@ -45,13 +45,49 @@ pub struct Node {
     pub alerts: Option<Arc<crate::alerts::Handle>>,
 }
 
+/// One connection counted in a shard's open connections (`siq_connections`, the gauge the
+/// connection cap is checked against) for as long as this lives. It is given back when dropped,
+/// however its holder ends: a future that finishes or is dropped mid-way, a hand-off no shard
+/// adopts.
+#[derive(Debug)]
+pub struct Room(Arc<ShardMetrics>);
+
+impl Room {
+    /// Counts a connection whatever the cap (one being refused at the cap is open too).
+    pub fn count(m: &Arc<ShardMetrics>) -> Room {
+        m.connections.fetch_add(1, Ordering::Relaxed);
+        Room(m.clone())
+    }
+
+    /// Counts a connection if fewer than `cap` are open; `None` at the cap. The check and the
+    /// count are one step, so two takers never both get the last place.
+    pub fn take(m: &Arc<ShardMetrics>, cap: usize) -> Option<Room> {
+        let cap = cap as u64;
+        m.connections
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < cap).then_some(n + 1)
+            })
+            .ok()?;
+        Some(Room(m.clone()))
+    }
+}
+
+impl Drop for Room {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 impl Node {
-    /// Whether shard `shard` holds fewer open connections than `max_connections_per_shard`:
-    /// what a new connection (accepted there, or handed to it) needs.
-    pub fn has_room(&self, shard: usize) -> bool {
-        self.metrics.get(shard).is_some_and(|m| {
-            (m.connections.load(Ordering::Relaxed) as usize) < self.edge.max_connections_per_shard
-        })
+    /// A place for one more connection on shard `shard` (accepted there, or handed to it),
+    /// taken at once when it holds fewer than `max_connections_per_shard`; `None` at the cap.
+    /// ([`Room::take`]): connections accepted in a burst, or handed over from several shards
+    /// at once, never take the cap's last place twice.
+    pub fn room(&self, shard: usize) -> Option<Room> {
+        Room::take(
+            self.metrics.get(shard)?,
+            self.edge.max_connections_per_shard,
+        )
     }
 
     /// Every shard serves, and every shard's spool can be written.
@@ -105,5 +141,59 @@ impl Node {
             a.metrics.render(&mut e);
         }
         e.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(m: &ShardMetrics) -> u64 {
+        m.connections.load(Ordering::Relaxed)
+    }
+
+    /// The cap at cap − 1, cap and cap + 1; a place dropped is a place free again; a counted
+    /// connection (one being refused) is open whatever the cap.
+    #[test]
+    fn a_place_is_taken_below_the_cap_and_given_back_when_dropped() {
+        let m = Arc::new(ShardMetrics::default());
+        let cap = 3;
+        let mut held: Vec<Room> = (0..cap - 1)
+            .map(|_| Room::take(&m, cap).expect("below the cap"))
+            .collect();
+        assert_eq!(open(&m), 2, "cap - 1 open");
+        held.push(Room::take(&m, cap).expect("the last place"));
+        assert_eq!(open(&m), 3, "cap open");
+        assert!(Room::take(&m, cap).is_none(), "cap + 1 refused");
+        assert_eq!(open(&m), 3, "a refusal takes nothing");
+        let refused = Room::count(&m);
+        assert_eq!(open(&m), 4, "a connection being refused is open too");
+        drop(refused);
+        drop(held.pop());
+        assert_eq!(open(&m), 2);
+        held.push(Room::take(&m, cap).expect("the freed place"));
+        drop(held);
+        assert_eq!(open(&m), 0);
+    }
+
+    /// Takers on several threads at once (shards handing connections to one owner) get the
+    /// cap's places and no more.
+    #[test]
+    fn takers_at_once_never_pass_the_cap() {
+        let m = Arc::new(ShardMetrics::default());
+        let cap = 50;
+        let got: Vec<Vec<Room>> = std::thread::scope(|s| {
+            let takers: Vec<_> = (0..4)
+                .map(|_| s.spawn(|| (0..100).filter_map(|_| Room::take(&m, cap)).collect()))
+                .collect();
+            takers
+                .into_iter()
+                .map(|t| t.join().expect("a taker"))
+                .collect()
+        });
+        assert_eq!(got.iter().map(Vec::len).sum::<usize>(), cap);
+        assert_eq!(open(&m), cap as u64);
+        drop(got);
+        assert_eq!(open(&m), 0);
     }
 }

@@ -9,6 +9,7 @@ use sentientiq_proto::ErrorCode;
 use socket2::{Domain, Protocol, Socket, Type};
 
 use super::http::{self, HeadError, Response};
+use crate::node::Room;
 use crate::shard::ShardRef;
 use crate::telemetry::ShardMetrics;
 
@@ -52,21 +53,22 @@ pub async fn accept_loop(shard: ShardRef, listener: TcpListener) {
             return;
         }
         ShardMetrics::inc(&m.connections_total);
-        let over = !node.has_room(shard.borrow().id);
+        // Taken here, before the task runs: a burst of accepts sees every one before it.
+        let room = node.room(shard.borrow().id);
         let sh = shard.clone();
         // The task holds its future's largest state for the connection's whole life: what
         // comes before a WebSocket session (the request, the upgrade, the hello) runs boxed,
-        // and the session (boxed too, counting itself) is awaited once that is done.
+        // and the session (boxed too, counting itself) is awaited once that is done. The
+        // connection's place is given back once its start is done (the session has its own).
         glommio::spawn_local(async move {
-            ShardMetrics::add(&m.connections, 1);
-            let session = if over {
-                Box::pin(shed(stream, &m)).await;
-                None
-            } else {
-                Box::pin(serve(sh, stream)).await
+            let session = match room {
+                None => {
+                    let _open = Room::count(&m);
+                    Box::pin(shed(stream, &m)).await;
+                    None
+                }
+                Some(_room) => Box::pin(serve(sh, stream)).await,
             };
-            m.connections
-                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
             if let Some(session) = session {
                 session.await;
             }

@@ -21,6 +21,7 @@ use super::hello::{self, From};
 use super::http::{self, Request, Response};
 use super::route::{Route, err_frame};
 use crate::clock::now_ms;
+use crate::node::Room;
 use crate::shard::msg::{Handoff, conn_queue};
 use crate::shard::{Out, ShardRef, owner};
 use crate::telemetry::ShardMetrics;
@@ -453,9 +454,12 @@ fn hand_over(
 ) -> Result<(), (TcpStream, Vec<u8>, Box<sentientiq_proto::Hello>)> {
     use std::os::fd::{AsRawFd, BorrowedFd};
     let s = shard.borrow();
-    if own == s.id || !s.node.has_room(own) || !s.reaches(own) {
+    if own == s.id || !s.reaches(own) {
         return Err((stream, rest, Box::new(hello)));
     }
+    let Some(room) = s.node.room(own) else {
+        return Err((stream, rest, Box::new(hello)));
+    };
     drop(s);
     #[allow(unsafe_code)]
     // SAFETY: `stream` owns this open descriptor for the whole borrow.
@@ -474,6 +478,7 @@ fn hand_over(
             tenant: ti,
             key_h,
             peer,
+            room,
         },
     );
     Ok(())
@@ -500,14 +505,18 @@ pub fn adopt(shard: ShardRef, h: Box<Handoff>) -> impl Future<Output = ()> {
             tenant,
             key_h,
             peer,
+            room,
         } = *h;
-        let later = Box::new((hello, tenant, key_h, peer));
+        let later = Box::new((hello, tenant, key_h, peer, room));
         #[allow(unsafe_code)]
         // SAFETY: the handoff owns this open TCP socket's descriptor and gives it up here.
         let stream = unsafe { TcpStream::from_raw_fd(fd.into_raw_fd()) };
         let ws = Box::pin(ws_over(stream, rest, ws_config(&node))).await;
-        let (hello, tenant, key_h, peer) = *later;
-        start_session(shard, ws, hello, tenant, key_h, peer).await;
+        let (hello, tenant, key_h, peer, room) = *later;
+        let session = start_session(shard, ws, hello, tenant, key_h, peer);
+        // The session counts itself from its start: the place taken in transit goes back.
+        drop(room);
+        session.await;
     }
 }
 
@@ -535,17 +544,16 @@ fn start_session(
         let s = shard.borrow();
         (s.node.clone(), s.metrics().clone())
     };
-    // Counted from here, before the connection's task stops counting its start: the shard's
-    // connection cap (`Node::has_room`) always sees it.
-    ShardMetrics::add(&m.connections, 1);
+    // Counted from here, before the connection's start gives back its place (the listener's,
+    // or the one taken in transit): the shard's connection cap (`Node::room`) always sees it.
+    let room = Room::count(&m);
     let seen_version = node.tenants.version();
     let tenants = node.tenants.load();
     if !hello::still_valid(&tenants, &key_h, ti) {
         let timeout = Duration::from_millis(node.edge.write_timeout_ms);
         return Box::pin(async move {
+            let _room = room;
             revoked(&mut ws, &m, timeout).await;
-            m.connections
-                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         });
     }
     let (tx, rx) = conn_queue();
@@ -556,6 +564,7 @@ fn start_session(
         ti,
         seen_version,
         limits: tenants.get(ti).limits,
+        _room: room,
     };
     drop(tenants);
     Box::pin(session(shard, ws, route, rx, live))
@@ -570,6 +579,9 @@ struct Live {
     seen_version: u64,
     /// Its tenant's limits, as they were at its start.
     limits: Limits,
+    /// Its place in the shard's open connections, given back when the session ends or its
+    /// future is dropped.
+    _room: Room,
 }
 
 /// How a session's loop turn ends, when it does not simply go on.
@@ -703,8 +715,10 @@ fn session(
         };
         Box::pin(finish(&mut ws, m, end, write_timeout)).await;
         shard.borrow_mut().unregister(route.conn.id);
-        m.connections
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        // Its place in the shard's open connections goes back last. Used whole here, `live`
+        // is the block's own: a block that used only its fields would hold only those, and
+        // its `_room` would be dropped with `session`'s arguments, before the session ran.
+        drop(live);
     }
 }
 

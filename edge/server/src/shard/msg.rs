@@ -71,6 +71,9 @@ pub struct Handoff {
     pub tenant: usize,
     pub key_h: [u8; 32],
     pub peer: std::net::IpAddr,
+    /// Its place under the owner's connection cap, taken by the giving shard: a connection in
+    /// transit is counted by the owner until its session counts itself.
+    pub room: crate::node::Room,
 }
 
 /// Cross-shard traffic, batched.
