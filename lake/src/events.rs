@@ -210,6 +210,12 @@ impl EventsBuilder {
         .unwrap_or(0)
     }
 
+    /// Sessions the `session` column's index holds without rehashing.
+    #[cfg(test)]
+    pub(crate) fn session_index_capacity(&self) -> usize {
+        self.session.index_capacity()
+    }
+
     fn frame_keys(&mut self, m: &RowMeta<'_>) -> FrameKeys {
         FrameKeys {
             tenant: self.tenant.key(m.tenant),
@@ -467,10 +473,36 @@ impl TableBuilder for EventsBuilder {
 
     /// Arrow's builders are empty after a finish, with no room: the next rows would grow them
     /// from the first frame's size (24 rows, say), doubling past the flush to twice
-    /// `BUILDER_ROWS`. Given room for `rows` instead, they never grow.
+    /// `BUILDER_ROWS`. Given room for `rows` instead, they never grow. The builder is kept, not
+    /// replaced, so the dictionaries' indexes keep their room too.
     fn reserve(&mut self, rows: usize) {
-        if self.rows == 0 {
-            *self = EventsBuilder::with_capacity(rows);
+        if self.rows != 0 {
+            return;
         }
+        for d in [
+            &mut self.tenant,
+            &mut self.region,
+            &mut self.edge,
+            &mut self.session,
+            &mut self.user,
+            &mut self.account,
+            &mut self.kind,
+            &mut self.label,
+            &mut self.section,
+            &mut self.page,
+        ] {
+            d.reserve(rows);
+        }
+        // Arrow 60's primitive builders have no `reserve`: empty ones are replaced.
+        let tsb = || TimestampMillisecondBuilder::with_capacity(rows).with_timezone("UTC");
+        self.shard = UInt16Builder::with_capacity(rows);
+        self.seq = UInt64Builder::with_capacity(rows);
+        self.idx = UInt32Builder::with_capacity(rows);
+        self.recv = tsb();
+        self.client = tsb();
+        self.time = tsb();
+        self.x = Int32Builder::with_capacity(rows);
+        self.y = Int32Builder::with_capacity(rows);
+        self.value = Float64Builder::with_capacity(rows);
     }
 }

@@ -292,17 +292,19 @@ mod tests {
     /// BUILDER_ROWS − 1, within the builders' capacity, and then it flushes. Had it flushed only
     /// at BUILDER_ROWS, the builders would hold twice that. The same after the flush, whose
     /// builders first take a 17-row frame (without room given, they double from 17 to 17 408).
+    /// The session column's index keeps the room its 500 sessions took through the flush.
     #[test]
     fn the_largest_frame_before_a_flush_fits_the_builders() {
         use crate::{EventsBuilder, RowMeta, SessionState};
         let mut f = FileBuilder::<EventsBuilder>::default();
         let mut st = SessionState::default();
-        let m = |seq| RowMeta {
+        let sessions: Vec<String> = (0..500).map(|i| format!("s_cap_{i}")).collect();
+        let m = |seq: u64| RowMeta {
             tenant: "acme",
             region: "us-east-1",
             edge: "e1",
             shard: 0,
-            session: "s_cap",
+            session: &sessions[seq as usize % sessions.len()],
             user: None,
             account: None,
             seq,
@@ -328,8 +330,11 @@ mod tests {
                 BUILDER_ROWS,
                 "no builder doubled, fill {fill}"
             );
+            let room = f.rows().session_index_capacity();
+            assert!(room >= sessions.len());
             f.flush_if_full().expect("flush");
             assert_eq!(f.rows().len(), 0, "flushed past FLUSH_ROWS");
+            assert_eq!(f.rows().session_index_capacity(), room, "fill {fill}");
             assert_eq!(f.len(), fill * (BUILDER_ROWS - 1));
         }
     }

@@ -77,7 +77,17 @@ impl KeyedDict {
     pub fn with_capacity(rows: usize) -> KeyedDict {
         KeyedDict {
             keys: Int32Builder::with_capacity(rows),
-            ..KeyedDict::default()
+            values: StringBuilder::new(),
+            index: ahash::HashMap::default(),
+        }
+    }
+
+    /// A column just finished (no rows) gets room for `rows` keys. Its index keeps the room it
+    /// grew to before [`KeyedDict::finish`] (which clears it, not frees it), so a column
+    /// refilled after a flush looks its values up without rehashing.
+    pub fn reserve(&mut self, rows: usize) {
+        if arrow_array::builder::ArrayBuilder::is_empty(&self.keys) {
+            self.keys = Int32Builder::with_capacity(rows);
         }
     }
 
@@ -85,6 +95,12 @@ impl KeyedDict {
     #[cfg(test)]
     pub(crate) fn capacity(&self) -> usize {
         self.keys.capacity()
+    }
+
+    /// Values its index holds without rehashing.
+    #[cfg(test)]
+    pub(crate) fn index_capacity(&self) -> usize {
+        self.index.capacity()
     }
 
     /// The rows so far as one dictionary array; the column starts empty again.
@@ -151,6 +167,29 @@ mod tests {
         let (a, o) = (arrow.finish(), ours.finish()?);
         assert_eq!(o.len(), 7);
         assert_eq!(a, o);
+        Ok(())
+    }
+
+    /// A finished column given room keeps its index's room (no rehash while it refills) and
+    /// starts its keys from 0 again.
+    #[test]
+    fn a_refilled_column_keeps_its_index_and_starts_over() -> anyhow::Result<()> {
+        let mut col = KeyedDict::default();
+        let names: Vec<String> = (0..1000).map(|i| format!("s_{i}")).collect();
+        for n in &names {
+            col.push_value(Some(n));
+        }
+        let room = col.index_capacity();
+        assert!(room >= 1000);
+        assert_eq!(col.finish()?.values().len(), 1000);
+        col.reserve(64);
+        assert_eq!(col.index_capacity(), room, "the index kept its room");
+        assert!(col.capacity() >= 64);
+        col.push_value(Some("s_999"));
+        col.push_value(Some("new"));
+        let o = col.finish()?;
+        assert_eq!(o.keys().values().as_ref(), &[0, 1]);
+        assert_eq!(o.values().len(), 2);
         Ok(())
     }
 

@@ -20,7 +20,7 @@ use sentientiq_lake::{
     DetectionsBuilder, EventsBuilder, FileBuilder, Partition, RowMeta, SessionState, SpillPages,
     StageOnWrite, TableBuilder, object_key,
 };
-use sentientiq_proto::{Limits, decode_client};
+use sentientiq_proto::{ClientFrame, Limits, Seq, decode_client_into};
 
 pub use destinations::Destinations;
 
@@ -510,6 +510,7 @@ impl Shipper {
         // the session's stored floor holds it), it is skipped and counted, with the rows of
         // what it produced.
         let mut duplicates = 0u64;
+        let mut slot = ClientFrame::Bye { seq: Seq(0) };
         let mut rows = open()?;
         while let Some(r) = rows.next_record().map_err(read_err)? {
             if !spool::known_kind(r.kind) {
@@ -583,15 +584,18 @@ impl Shipper {
                 }
                 continue;
             }
-            let Ok(frame) = decode_client(r.frame, &Limits::DEFAULT) else {
+            // Decoded into one frame kept across records: a batch reuses the last batch's
+            // columns instead of allocating its own.
+            if decode_client_into(r.frame, &Limits::DEFAULT, &mut slot).is_err() {
                 tracing::error!(tenant = %r.tenant, sid = %r.sid, seq = r.seq, "spooled frame does not decode; skipped");
                 env.metrics
                     .undecodable_records
                     .fetch_add(1, Ordering::Relaxed);
                 continue;
-            };
+            }
+            let frame = &slot;
             // An intervention's outcome is also a row of `actions`, joined by its id.
-            if let sentientiq_proto::ClientFrame::Outcome(o) = &frame {
+            if let ClientFrame::Outcome(o) = frame {
                 let a = ActionRow {
                     id: o.iid.clone(),
                     action: "outcome".into(),
@@ -627,7 +631,7 @@ impl Shipper {
                 recv_ms: r.recv_ms,
             };
             let f = file_of(&mut parts, (t, r.tenant), r.recv_ms, file);
-            f.rows().push_frame(&m, &frame, st);
+            f.rows().push_frame(&m, frame, st);
             f.flush_if_full()?;
         }
         drop(rows);
