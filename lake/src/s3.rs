@@ -29,7 +29,8 @@ use crate::sink::{Sink, SinkError, Staged, put_staged};
 
 /// The smallest part S3 accepts (every part but the last).
 pub const MIN_PART_BYTES: usize = 5 << 20;
-/// The most parts one upload may have.
+/// The most parts one upload may have: S3's documented limit (AWS, "Amazon S3 multipart upload
+/// limits"), which MinIO and R2 share.
 pub const MAX_PARTS: usize = 10_000;
 
 /// How to reach the store. Defaults suit AWS S3; set `endpoint` and `path_style` for MinIO,
@@ -46,6 +47,10 @@ pub struct S3Options {
     pub multipart_threshold_bytes: usize,
     /// Size of each part but the last; at least [`MIN_PART_BYTES`].
     pub part_bytes: usize,
+    /// The most parts of one upload: [`MAX_PARTS`] (1 to [`MAX_PARTS`], for a store with a
+    /// lower limit). A file that would need more fails with an error naming the limit, and its
+    /// upload is aborted.
+    pub max_parts: usize,
     /// Attempts per request, the first included.
     pub max_attempts: u32,
     /// Time allowed for one attempt of one request.
@@ -66,6 +71,7 @@ impl Default for S3Options {
             path_style: false,
             multipart_threshold_bytes: 16 << 20,
             part_bytes: 8 << 20,
+            max_parts: MAX_PARTS,
             max_attempts: 4,
             attempt_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(3),
@@ -83,6 +89,7 @@ impl std::fmt::Debug for S3Options {
             .field("path_style", &self.path_style)
             .field("multipart_threshold_bytes", &self.multipart_threshold_bytes)
             .field("part_bytes", &self.part_bytes)
+            .field("max_parts", &self.max_parts)
             .field("max_attempts", &self.max_attempts)
             .field(
                 "static_keys",
@@ -119,6 +126,9 @@ impl S3Options {
         }
         if self.multipart_threshold_bytes < self.part_bytes {
             return Err("multipart_threshold_bytes must be at least part_bytes".into());
+        }
+        if !(1..=MAX_PARTS).contains(&self.max_parts) {
+            return Err(format!("max_parts must be within 1..={MAX_PARTS}"));
         }
         if !(1..=10).contains(&self.max_attempts) {
             return Err("max_attempts must be within 1..=10".into());
@@ -377,8 +387,13 @@ impl S3Staged {
         let up = self.upload.insert(up);
         while self.buf.len() >= part || (last && !self.buf.is_empty()) {
             let number = up.parts.len() + 1;
-            if number > MAX_PARTS {
-                return Err(remote(key, "multipart", "more than 10000 parts"));
+            let max = s.opts.max_parts;
+            if number > max {
+                return Err(remote(
+                    key,
+                    "multipart",
+                    format!("the file needs more than {max} parts of {part} bytes"),
+                ));
             }
             let n = self.buf.len().min(part);
             let mut rest = Vec::with_capacity(part);

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use sentientiq_lake::s3::{MIN_PART_BYTES, S3Options, S3Sink, valid_bucket};
+use sentientiq_lake::s3::{MAX_PARTS, MIN_PART_BYTES, S3Options, S3Sink, valid_bucket};
 use sentientiq_lake::s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
 use sentientiq_lake::{Sink, SinkError};
 
@@ -143,6 +143,53 @@ fn large_files_go_up_in_parts_and_a_repeat_is_recognised_as_done() {
         0,
         "the repeat's upload, refused at completion, was aborted"
     );
+}
+
+/// The part limit at cap − 1, cap and cap + 1 (a limit of 3 here; S3's is 10 000, whose
+/// files of at least 50 GB a test cannot send): a file of cap − 1 or cap parts is stored whole,
+/// one that needs another part fails with the limit named, nothing appears under its key and
+/// its upload is aborted (no part is left on the store).
+#[test]
+fn the_part_limit_holds_at_cap_minus_one_cap_and_cap_plus_one() {
+    let d = tempfile::tempdir().expect("tempdir");
+    let server = S3Server::start(d.path(), 0, &["lake"]).expect("server");
+    let cap = 3;
+    let sink = S3Sink::new(S3Options {
+        part_bytes: MIN_PART_BYTES,
+        multipart_threshold_bytes: MIN_PART_BYTES,
+        max_parts: cap,
+        ..opts(&server.endpoint(), "lake")
+    })
+    .expect("sink");
+    for (parts, key) in [(cap - 1, "t/cap-1"), (cap, "t/cap")] {
+        let file = bytes(parts * MIN_PART_BYTES, parts as u64);
+        sink.put(key, &file).expect(key);
+        assert_eq!(get(&sink, key), file, "{key}");
+    }
+    let over = bytes(cap * MIN_PART_BYTES + 1, 9);
+    let e = sink.put("t/cap+1", &over).expect_err("one part too many");
+    assert!(
+        matches!(&e, SinkError::Remote(m) if m.contains("t/cap+1") && m.contains("more than 3 parts")),
+        "{e}"
+    );
+    assert_eq!(
+        list(&sink, "t/"),
+        vec!["t/cap".to_string(), "t/cap-1".to_string()]
+    );
+    assert_eq!(parts_in_progress(d.path()), 0, "the upload was aborted");
+    // The limit itself is checked: 1 to S3's 10 000.
+    for (n, ok) in [
+        (0, false),
+        (1, true),
+        (MAX_PARTS, true),
+        (MAX_PARTS + 1, false),
+    ] {
+        let o = S3Options {
+            max_parts: n,
+            ..opts(&server.endpoint(), "lake")
+        };
+        assert_eq!(o.validate().is_ok(), ok, "max_parts {n}");
+    }
 }
 
 /// The parts of multipart uploads in progress on the test server (s3s-fs keeps each as a file

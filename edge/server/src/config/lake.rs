@@ -104,6 +104,7 @@ impl S3Section {
             path_style: self.path_style,
             multipart_threshold_bytes: self.multipart_threshold_bytes,
             part_bytes: self.part_bytes,
+            max_parts: sentientiq_lake::s3::MAX_PARTS,
             max_attempts: self.max_attempts,
             attempt_timeout: std::time::Duration::from_millis(self.attempt_timeout_ms),
             connect_timeout: std::time::Duration::from_millis(self.connect_timeout_ms),
