@@ -45,8 +45,9 @@ pub struct Node {
     pub alerts: Option<Arc<crate::alerts::Handle>>,
 }
 
-/// One connection counted in a shard's open connections (`siq_connections`, the gauge the
-/// connection cap is checked against) for as long as this lives. It is given back when dropped,
+/// One connection counted in a shard's open connections (`siq_open_connections{transport="tcp"}`,
+/// the gauge the connection cap is checked against) for as long as this lives. A connection has
+/// one, moved along with it: from its accept into its session. It is given back when dropped,
 /// however its holder ends: a future that finishes or is dropped mid-way, a hand-off no shard
 /// adopts.
 #[derive(Debug)]
@@ -81,8 +82,9 @@ impl Drop for Room {
 impl Node {
     /// A place for one more connection on shard `shard` (accepted there, or handed to it),
     /// taken at once when it holds fewer than `max_connections_per_shard`; `None` at the cap.
-    /// ([`Room::take`]): connections accepted in a burst, or handed over from several shards
-    /// at once, never take the cap's last place twice.
+    /// The check and the count are one step ([`Room::take`]), so connections accepted in a
+    /// burst, or handed over from several shards at once, never take the cap's last place
+    /// twice.
     pub fn room(&self, shard: usize) -> Option<Room> {
         Room::take(
             self.metrics.get(shard)?,

@@ -58,8 +58,8 @@ pub async fn accept_loop(shard: ShardRef, listener: TcpListener) {
         let sh = shard.clone();
         // The task holds its future's largest state for the connection's whole life: what
         // comes before a WebSocket session (the request, the upgrade, the hello) runs boxed,
-        // and the session (boxed too, counting itself) is awaited once that is done. The
-        // connection's place is given back once its start is done (the session has its own).
+        // and the session (boxed too) is awaited once that is done. The connection's place
+        // goes with it: into its session if it becomes one here, else given back at its end.
         glommio::spawn_local(async move {
             let session = match room {
                 None => {
@@ -67,7 +67,7 @@ pub async fn accept_loop(shard: ShardRef, listener: TcpListener) {
                     Box::pin(shed(stream, &m)).await;
                     None
                 }
-                Some(_room) => Box::pin(serve(sh, stream)).await,
+                Some(room) => Box::pin(serve(sh, stream, room)).await,
             };
             if let Some(session) = session {
                 session.await;
@@ -100,7 +100,7 @@ async fn shed(mut stream: TcpStream, m: &ShardMetrics) {
 /// warm ping must not pay a new connection); anything else, a beacon too, is answered and
 /// closed.
 /// A WebSocket session to be run on this shard comes back, for the connection's task to await.
-async fn serve(shard: ShardRef, mut stream: TcpStream) -> Option<super::ws::Session> {
+async fn serve(shard: ShardRef, mut stream: TcpStream, room: Room) -> Option<super::ws::Session> {
     let _ = stream.set_nodelay(true);
     let node = shard.borrow().node.clone();
     let mut first = true;
@@ -137,7 +137,7 @@ async fn serve(shard: ShardRef, mut stream: TcpStream) -> Option<super::ws::Sess
                 .is_some_and(|c| c.eq_ignore_ascii_case("close"));
         let mut keep = false;
         let resp = match (req.method.as_str(), path.as_str()) {
-            ("GET", "/v1/ws") => return super::ws::serve(shard, stream, req).await,
+            ("GET", "/v1/ws") => return super::ws::serve(shard, stream, req, room).await,
             ("POST", "/v1/batch") => super::beacon::serve(&shard, &mut stream, req).await,
             ("OPTIONS", _) => Response::new(204).cors(origin.as_deref()),
             ("GET", "/v1/ping") => {

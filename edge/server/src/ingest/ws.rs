@@ -248,7 +248,14 @@ async fn revoked(ws: &mut Ws, m: &ShardMetrics, timeout: Duration) {
 
 /// A WebSocket connection's start: the upgrade and the `hello`. The session then goes to the
 /// shard that owns it ([`hand_over`]), or comes back to be run here ([`start_session`]).
-pub async fn serve(shard: ShardRef, mut stream: TcpStream, req: Request) -> Option<Session> {
+/// `room` is the connection's place on this shard: it goes into the session, or back when the
+/// connection is handed over (the owner's place is taken first) or ends here.
+pub async fn serve(
+    shard: ShardRef,
+    mut stream: TcpStream,
+    req: Request,
+    room: Room,
+) -> Option<Session> {
     let (node, m) = {
         let s = shard.borrow();
         (s.node.clone(), s.metrics().clone())
@@ -345,7 +352,7 @@ pub async fn serve(shard: ShardRef, mut stream: TcpStream, req: Request) -> Opti
         }
         Start::Ws(ws) => ws,
     };
-    Some(start_session(shard, ws, hello, ti, key_h, peer))
+    Some(start_session(shard, ws, hello, ti, key_h, peer, room))
 }
 
 /// What the WebSocket library reads into, per connection, for its whole life: its read
@@ -495,7 +502,6 @@ fn hand_over(
 pub fn adopt(shard: ShardRef, h: Box<Handoff>) -> impl Future<Output = ()> {
     async move {
         use std::os::fd::{FromRawFd, IntoRawFd};
-        let node = shard.borrow().node.clone();
         // Moved out whole, so the hand-off's box is freed here; a box moved out of field by
         // field would live until the end of this block, that is the session's.
         let Handoff {
@@ -511,12 +517,11 @@ pub fn adopt(shard: ShardRef, h: Box<Handoff>) -> impl Future<Output = ()> {
         #[allow(unsafe_code)]
         // SAFETY: the handoff owns this open TCP socket's descriptor and gives it up here.
         let stream = unsafe { TcpStream::from_raw_fd(fd.into_raw_fd()) };
-        let ws = Box::pin(ws_over(stream, rest, ws_config(&node))).await;
+        let cfg = ws_config(&shard.borrow().node);
+        let ws = Box::pin(ws_over(stream, rest, cfg)).await;
         let (hello, tenant, key_h, peer, room) = *later;
-        let session = start_session(shard, ws, hello, tenant, key_h, peer);
-        // The session counts itself from its start: the place taken in transit goes back.
-        drop(room);
-        session.await;
+        // The place taken in transit is the session's.
+        start_session(shard, ws, hello, tenant, key_h, peer, room).await;
     }
 }
 
@@ -525,8 +530,8 @@ pub type Session = Pin<Box<dyn Future<Output = ()>>>;
 
 /// Starts a session after its hello: checks its key again (the directory may have changed
 /// since the hello was checked, or while the connection travelled to this shard) and routes
-/// the hello, synchronously; the rest is the future this returns, counted in the shard's
-/// connections from now until it ends.
+/// the hello, synchronously; the rest is the future this returns, which holds `room` (the
+/// connection's place in the shard's open connections) until it ends.
 ///
 /// A task holds its future's largest state for its whole life. The upgrade and the hello
 /// (reading the request and the first frame, the refusals) take several times a session's
@@ -539,14 +544,12 @@ fn start_session(
     ti: usize,
     key_h: [u8; 32],
     peer: std::net::IpAddr,
+    room: Room,
 ) -> Session {
     let (node, m) = {
         let s = shard.borrow();
         (s.node.clone(), s.metrics().clone())
     };
-    // Counted from here, before the connection's start gives back its place (the listener's,
-    // or the one taken in transit): the shard's connection cap (`Node::room`) always sees it.
-    let room = Room::count(&m);
     let seen_version = node.tenants.version();
     let tenants = node.tenants.load();
     if !hello::still_valid(&tenants, &key_h, ti) {
@@ -781,7 +784,8 @@ mod tests {
 
     /// The most a session's future may hold: with its connection task's own (a few hundred
     /// bytes), the memory every connection keeps for its whole life besides its buffers and the
-    /// shard's session state. It is 1 184 bytes (a test build, 2026-12-05); it was 3 152
+    /// shard's session state. It is 1 192 bytes (a test build, 2026-12-05: 1 184 before it held
+    /// its connection's `Room`); it was 3 152
     /// bytes (7 632 in the task that also did the upgrade) before the session's start and its
     /// rare ends (refusals, closes, a send's timeout) left the loop's own state. The figure
     /// depends on the compiler's layout of futures: a new toolchain may move it.

@@ -72,7 +72,7 @@ pub struct Handoff {
     pub key_h: [u8; 32],
     pub peer: std::net::IpAddr,
     /// Its place under the owner's connection cap, taken by the giving shard: a connection in
-    /// transit is counted by the owner until its session counts itself.
+    /// transit is counted by the owner, and its session there keeps the place.
     pub room: crate::node::Room,
 }
 
