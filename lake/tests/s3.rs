@@ -147,8 +147,9 @@ fn large_files_go_up_in_parts_and_a_repeat_is_recognised_as_done() {
 
 /// The part limit at cap − 1, cap and cap + 1 (a limit of 3 here; S3's is 10 000, whose
 /// files of at least 50 GB a test cannot send): a file of cap − 1 or cap parts is stored whole,
-/// one that needs another part fails with the limit named, nothing appears under its key and
-/// its upload is aborted (no part is left on the store).
+/// one that needs another part fails with the limit named (at its commit, or while a staged
+/// file is written), nothing appears under its key and its upload is aborted (no part is left
+/// on the store).
 #[test]
 fn the_part_limit_holds_at_cap_minus_one_cap_and_cap_plus_one() {
     let d = tempfile::tempdir().expect("tempdir");
@@ -177,6 +178,23 @@ fn the_part_limit_holds_at_cap_minus_one_cap_and_cap_plus_one() {
         vec!["t/cap".to_string(), "t/cap-1".to_string()]
     );
     assert_eq!(parts_in_progress(d.path()), 0, "the upload was aborted");
+    // A staged file meets the limit while it is written (a part goes up as each fills): the
+    // write that needs part cap + 1 fails, so does the commit, and nothing is left.
+    let mut f = sink.stage("t/staged").expect("stage");
+    let e = f
+        .write_all(&bytes((cap + 1) * MIN_PART_BYTES + 1, 10))
+        .expect_err("part cap + 1 refused while writing");
+    let e = sentientiq_lake::into_sink_error("t/staged", e);
+    assert!(
+        matches!(&e, SinkError::Remote(m) if m.contains("more than 3 parts")),
+        "{e}"
+    );
+    assert!(f.commit().is_err(), "a refused file is never completed");
+    assert_eq!(
+        list(&sink, "t/"),
+        vec!["t/cap".to_string(), "t/cap-1".to_string()]
+    );
+    assert_eq!(parts_in_progress(d.path()), 0, "its upload was aborted");
     // The limit itself is checked: 1 to S3's 10 000.
     for (n, ok) in [
         (0, false),
