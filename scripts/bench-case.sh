@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs one benchmark case (bench/cases/NAME) with the release binaries, edge and loadgen on this
-# machine, and records it under bench/runs/<date>-<host>/NAME/.
+# machine, and records it under bench/runs/<date>-<host>/NAME/: the loadgen's summary and report,
+# the edge's /metrics at the end, run.txt (CPU, peak RSS, and the sampled peaks of its anonymous
+# and file parts) and rss.txt (the server's memory by kind every 0.5 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 NAME="${1:?usage: scripts/bench-case.sh NAME}"
@@ -89,6 +91,26 @@ if grep -q '@QUIC_PIN@' "$CASE/loadgen.args"; then
   for _ in $(seq 1 100); do [ -s "$pin" ] && break; sleep 0.1; done
   sleep 0.5 # every shard's UDP socket bound
 fi
+# The server's resident memory by kind every 0.5 s until it is stopped below (rss.txt: seconds,
+# VmRSS, RssAnon, RssFile in kB): its own heap and stacks (anonymous) apart from the mapped pages
+# of its binary and libraries (file), which move by up to 3 MB between builds of the same code
+# with the linker's layout (bench/runs/2026-12-05-vm/README.md, "Thirtieth session"). Builtins
+# only, but for `sleep`: the sampler shares the machine with the run.
+rss_sample() {
+  local t0=${EPOCHREALTIME/./} now k v _ vm anon file
+  while :; do
+    vm='' anon='' file=''
+    { while read -r k v _; do
+        case $k in VmRSS:) vm=$v ;; RssAnon:) anon=$v ;; RssFile:) file=$v ;; esac
+      done < "/proc/$1/status"; } 2>/dev/null || return 0
+    [ -n "$vm" ] || return 0
+    now=$(( (${EPOCHREALTIME/./} - t0) / 100000 ))
+    echo "$(( now / 10 )).$(( now % 10 )) $vm $anon $file"
+    sleep 0.5
+  done
+}
+rss_sample "$edge" > "$OUT/rss.txt" &
+sampler=$!
 args=$(sed "s|@QUIC_PIN@|$pin|g" "$CASE/loadgen.args")
 [ -n "${BENCH_SESSIONS:-}" ] && args=$(sed -E "s/--sessions [0-9]+/--sessions $BENCH_SESSIONS/" <<< "$args")
 [ -n "${BENCH_LOADGEN_ARGS:-}" ] && args="$args $BENCH_LOADGEN_ARGS"
@@ -113,6 +135,11 @@ times > "$WORK/times1"
   exec 3>&-
 }
 rss_peak=$(awk '/VmHWM/ {print $2 " kB"}' "/proc/$edge/status")
+kill "$sampler" 2>/dev/null || true
+wait "$sampler" 2>/dev/null || true
+# The sampled peaks of each kind (VmHWM above is the kernel's exact peak of their sum).
+rss_kind_peaks=$(awk 'NF == 4 { if ($3 > a) a = $3; if ($4 > f) f = $4 }
+                      END { printf "%d kB %d kB", a, f }' "$OUT/rss.txt")
 {
   echo "case: $NAME"
   echo "server: $SERVER${BENCH_SERVER_ARGS:+ $BENCH_SERVER_ARGS}${BENCH_SERVER_CPUS:+ (cpus $BENCH_SERVER_CPUS)}${BENCH_DATA_TMPFS:+ (data on a tmpfs: NOT durable, diagnostic)}"
@@ -126,6 +153,8 @@ rss_peak=$(awk '/VmHWM/ {print $2 " kB"}' "/proc/$edge/status")
   samples=$(grep -o '"samples_sent": *[0-9]*' "$OUT/report.json" | grep -o '[0-9]*$')
   echo "edge_cpu_s_per_million_samples: $(awk -v a="$e0" -v b="$e1" -v hz="$hz" -v n="$samples" 'BEGIN {printf "%.3f", (b - a) / hz / n * 1e6}')"
   echo "edge_rss_peak: $rss_peak"
+  echo "edge_rss_anon_peak: ${rss_kind_peaks% * kB}"
+  echo "edge_rss_file_peak: ${rss_kind_peaks#* kB }"
   echo "loadgen_cpu_s: $(awk -v a="$(children_cpu "$WORK/times0")" -v b="$(children_cpu "$WORK/times1")" 'BEGIN {printf "%.2f", b - a}')"
   echo "edge_samples_per_core_s_at_saturation: $(awk -v a="$e0" -v b="$e1" -v hz="$hz" -v n="$samples" 'BEGIN {printf "%.0f", n / ((b - a) / hz)}')"
   # Upper bounds from the cumulative buckets: the smallest `le` holding the quantile.

@@ -7,7 +7,9 @@ Columns: the record, the server (edge or baseline), sessions, frames acked per s
 every session was connected (from the loadgen's cumulative progress lines, ramp + 5 s to
 duration - 5 s), the server's CPU per frame (all its threads, over the whole run), ack p50/p99
 and detection p99 at the loadgen, the server's and the loadgen's CPU as a share of one core
-(over the whole run, ramp included), the server's peak RSS, and errors. With --slo, a last
+(over the whole run, ramp included), the server's peak RSS and its sampled peak of anonymous
+memory (heap and stacks, without the mapped pages of its binary: "-" in records made before
+bench-case.sh sampled it), and errors. With --slo, a last
 column says whether ack p99 was within it with every frame acked and no error. With --tail,
 columns that tell a tail's source apart (bench/runs/2026-12-03-vm/README.md): connect p99, the
 loadgen's own send lag (p99 / max) and loop lag (max), and from the edge's /metrics at the end
@@ -81,6 +83,7 @@ def row(d, slo, tail=False):
         f"{cpu / wall:.2f}",
         f"{float(run['loadgen_cpu_s']) / wall:.2f}",
         run["edge_rss_peak"],
+        run.get("edge_rss_anon_peak", "-"),
         str(errors),
     ]
     if tail:
@@ -113,6 +116,7 @@ def main():
             "server CPU, cores",
             "loadgen CPU, cores",
             "server RSS peak",
+            "server anonymous memory peak",
             "errors",
         ]
         if tail:
