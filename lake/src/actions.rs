@@ -97,7 +97,7 @@ impl Default for ActionsBuilder {
             s: std::array::from_fn(|_| StringDictionaryBuilder::new()),
             shard: UInt16Builder::new(),
             seq: UInt64Builder::new(),
-            time: TimestampMillisecondBuilder::new().with_timezone("UTC"),
+            time: crate::ts_builder(1024),
             conf: Float64Builder::new(),
             det: UInt32Builder::new(),
             value: Int64Builder::new(),

@@ -344,7 +344,7 @@ impl Default for AlertsBuilder {
             value: Int64Builder::new(),
             detection: UInt32Builder::new(),
             conf: Float64Builder::new(),
-            t: std::array::from_fn(|_| TimestampMillisecondBuilder::new().with_timezone("UTC")),
+            t: std::array::from_fn(|_| crate::ts_builder(1024)),
             n: std::array::from_fn(|_| UInt32Builder::new()),
             deliveries: ListBuilder::new(DeliveriesBuilder::default())
                 .with_field(Arc::new(delivery_element())),

@@ -154,7 +154,6 @@ impl EventsBuilder {
 
     /// Builders with room for `rows` rows in every fixed-width column.
     pub fn with_capacity(rows: usize) -> EventsBuilder {
-        let tsb = || TimestampMillisecondBuilder::with_capacity(rows).with_timezone("UTC");
         let dict = || KeyedDict::with_capacity(rows);
         EventsBuilder {
             tenant: dict(),
@@ -166,9 +165,9 @@ impl EventsBuilder {
             account: dict(),
             seq: UInt64Builder::with_capacity(rows),
             idx: UInt32Builder::with_capacity(rows),
-            recv: tsb(),
-            client: tsb(),
-            time: tsb(),
+            recv: crate::ts_builder(rows),
+            client: crate::ts_builder(rows),
+            time: crate::ts_builder(rows),
             kind: dict(),
             kind_keys: [None; 16],
             x: Int32Builder::with_capacity(rows),
@@ -494,13 +493,12 @@ impl TableBuilder for EventsBuilder {
             d.reserve(rows);
         }
         // Arrow 60's primitive builders have no `reserve`: empty ones are replaced.
-        let tsb = || TimestampMillisecondBuilder::with_capacity(rows).with_timezone("UTC");
         self.shard = UInt16Builder::with_capacity(rows);
         self.seq = UInt64Builder::with_capacity(rows);
         self.idx = UInt32Builder::with_capacity(rows);
-        self.recv = tsb();
-        self.client = tsb();
-        self.time = tsb();
+        self.recv = crate::ts_builder(rows);
+        self.client = crate::ts_builder(rows);
+        self.time = crate::ts_builder(rows);
         self.x = Int32Builder::with_capacity(rows);
         self.y = Int32Builder::with_capacity(rows);
         self.value = Float64Builder::with_capacity(rows);

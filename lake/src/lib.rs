@@ -84,6 +84,12 @@ pub(crate) fn ts() -> arrow_schema::DataType {
     arrow_schema::DataType::Timestamp(arrow_schema::TimeUnit::Millisecond, Some("UTC".into()))
 }
 
+/// A builder of a [`ts`] column with room for `rows` values (1 024 where Arrow's `new()` would
+/// be used: its own default), its type the schema's own.
+pub(crate) fn ts_builder(rows: usize) -> arrow_array::builder::TimestampMillisecondBuilder {
+    arrow_array::builder::TimestampMillisecondBuilder::with_capacity(rows).with_data_type(ts())
+}
+
 /// Errors building or writing a lake file.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

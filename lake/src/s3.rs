@@ -47,9 +47,10 @@ pub struct S3Options {
     pub multipart_threshold_bytes: usize,
     /// Size of each part but the last; at least [`MIN_PART_BYTES`].
     pub part_bytes: usize,
-    /// The most parts of one upload: [`MAX_PARTS`] (1 to [`MAX_PARTS`], for a store with a
-    /// lower limit). A file that would need more fails with an error naming the limit, and its
-    /// upload is aborted.
+    /// The most parts of one upload: [`MAX_PARTS`], or lower (1 to [`MAX_PARTS`]) for a caller
+    /// of this library whose store has a lower limit; the edge's config does not offer it, and
+    /// the tests set 3 to reach it with small files. A file that would need more fails with an
+    /// error naming the limit, and its upload is aborted.
     pub max_parts: usize,
     /// Attempts per request, the first included.
     pub max_attempts: u32,
