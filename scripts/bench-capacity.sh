@@ -19,7 +19,9 @@ slo=${SLO_MS:-25}
 case=${CAPACITY_CASE:-capacity-1core}
 server=${BENCH_SERVER:-edge}
 label=${CAPACITY_LABEL:-$case$([ "$server" = edge ] || echo "-$server")}
-dir="bench/runs/$(date -u +%F)-$(hostname)/$label"
+# One day for the whole series (bench-case.sh's BENCH_DAY): a series crossing midnight stays in one folder.
+export BENCH_DAY=${BENCH_DAY:-$(date -u +%F)}
+dir="bench/runs/$BENCH_DAY-$(hostname)/$label"
 mkdir -p "$dir"
 table="$dir/capacity.md"
 {

@@ -42,7 +42,9 @@ else
 fi
 # Flush a fresh build's dirty pages first: the edge's synchronous spool writes would queue behind them.
 sync
-OUT="bench/runs/$(date -u +%F)-$(hostname)/${BENCH_LABEL:-$NAME}"
+# BENCH_DAY (YYYY-MM-DD) names the record's day; the series scripts set it once, so runs that
+# cross midnight stay in one folder.
+OUT="bench/runs/${BENCH_DAY:-$(date -u +%F)}-$(hostname)/${BENCH_LABEL:-$NAME}"
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 WORK="$(mktemp -d)"

@@ -10,7 +10,9 @@ label=${1:?label} rounds=${2:?rounds} cases=${3:?cases}
 shift 3
 [ $# -gt 0 ] || { echo "no server given (NAME=BIN_DIR:SERVER[:ARGS])" >&2; exit 1; }
 cd "$(dirname "$0")/.."
-dir="bench/runs/$(date -u +%F)-$(hostname)/$label"
+# One day for the whole series (bench-case.sh's BENCH_DAY): a series crossing midnight stays in one folder.
+export BENCH_DAY=${BENCH_DAY:-$(date -u +%F)}
+dir="bench/runs/$BENCH_DAY-$(hostname)/$label"
 # A record is never overwritten: a label already used for one of these runs is refused.
 for c in $cases; do for i in $(seq 1 "$rounds"); do for spec in "$@"; do
   if [ -e "$dir/$c-${spec%%=*}-$i" ]; then

@@ -14,7 +14,9 @@ cd "$(dirname "$0")/.."
 label=${1:?usage: scripts/bench-vs-baseline.sh LABEL ROUNDS CASE...}
 rounds=${2:?rounds}
 shift 2
-dir="bench/runs/$(date -u +%F)-$(hostname)/$label"
+# One day for the whole series (bench-case.sh's BENCH_DAY): a series crossing midnight stays in one folder.
+export BENCH_DAY=${BENCH_DAY:-$(date -u +%F)}
+dir="bench/runs/$BENCH_DAY-$(hostname)/$label"
 mkdir -p "$dir"
 records=()
 for c in "$@"; do
