@@ -12,9 +12,12 @@ use sentientiq_proto::{ClientFrame, EdgeFrame, Limits, Seq, Welcome};
 /// loadgen sends unless told otherwise.
 pub const DEMO_KEY: &str = "siq_pk_demo_00000000000000000000";
 
-/// The edge's WebSocket read buffer (`ws_config` in `edge/server/src/ingest/ws.rs`): the most
-/// one read takes from a socket.
-pub const READ_BUFFER: usize = 4096;
+/// The edge's WebSocket read buffer (`WS_READ_BYTES` in `edge/server/src/ingest/ws.rs`): the
+/// most one read takes from a socket, and the buffer every connection holds. The edge went from
+/// 4 KiB to 1 KiB on 2026-12-05 (`bench/runs/2026-12-05-vm/README.md`, "Twenty-seventh
+/// session"); this stayed at 4 KiB until the thirty-first session, so the baseline's memory in
+/// the runs between held 3 KiB per connection more than the edge's setting would give it.
+pub const READ_BUFFER: usize = 1024;
 
 /// The edge's WebSocket settings (`ws_config` in `edge/server/src/ingest/ws.rs`). The library's
 /// default read buffer is 128 KiB, which it zero-fills before every read: a server on the

@@ -16,6 +16,20 @@ use sentientiq_testkit::proc::Proc;
 use sentientiq_testkit::wait::wait_for;
 use sentientiq_testkit::ws::{Client, rages};
 
+/// The comparison servers read a socket as the edge does (the baseline's WebSocket settings, the
+/// io_uring floor's receives): a difference in their CPU or memory is the design, not a buffer.
+#[test]
+fn the_comparison_servers_read_as_much_at_once_as_the_edge() {
+    assert_eq!(
+        sentientiq_bench::servers::READ_BUFFER,
+        sentientiq_edge::ingest::ws::WS_READ_BYTES
+    );
+    assert_eq!(
+        sentientiq_bench::servers::ws_config().read_buffer_size,
+        sentientiq_edge::ingest::ws::WS_READ_BYTES
+    );
+}
+
 /// Starts one of the bench's servers on a free port; returns it with the port once it accepts.
 fn serve(name: &str, extra: &[&str], dir: &Path) -> (Proc, u16) {
     let port = free_port();

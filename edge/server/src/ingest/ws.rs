@@ -362,8 +362,10 @@ pub async fn serve(
 /// in, and is read a KiB at a time (a full 512-sample batch, about 8 KiB at the loadgen's 15
 /// bytes a sample, in about eight reads).
 /// It was 4 KiB: 8.0 MB of the edge's heap at 1 960 sessions (heaptrack), the largest single
-/// part of a session's memory.
-const WS_READ_BYTES: usize = 1024;
+/// part of a session's memory. The bench's comparison servers read the same
+/// (`sentientiq_bench::servers::READ_BUFFER`; `tests/system/tests/bench_servers.rs` holds the
+/// two equal).
+pub const WS_READ_BYTES: usize = 1024;
 
 /// The WebSocket settings of every session.
 fn ws_config(node: &crate::node::Node) -> WebSocketConfig {
