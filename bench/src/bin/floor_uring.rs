@@ -12,14 +12,25 @@
 //! wait for the next share one `io_uring_enter`. WebSocket is parsed by hand (server side:
 //! masked client frames, whole messages, the handshake's `Sec-WebSocket-Accept`); each binary
 //! message is decoded for its seq and acked, as the other two floors do. No session routing,
-//! detection, spool, fsync, identity or lake shipping.
+//! detection, identity or lake shipping; no spool unless asked for (`--spool`, below).
 //!
 //! It is a bench tool, not a server to run: fragmented messages and messages over
 //! `Limits::DEFAULT.max_frame_bytes` close the connection.
 //!
 //! ```text
 //! sentientiq-floor-uring --listen 127.0.0.1:7400 [--shards N] [--key KEY] [--batch-us N [--batch-want K]]
+//!                        [--spool DIR [--commit-ms N]]
 //! ```
+//!
+//! `--spool DIR` adds the durable write, as the edge does it and nothing else: each shard
+//! appends every acked frame as a record of the edge's spool layout (the baseline's too: 40
+//! bytes of header, then the frame) to its own file in DIR, opened `O_DSYNC`, and group-commits:
+//! the first record after an idle spell starts a `--commit-ms` timer (2 ms, the edge's and the
+//! baseline's), its expiry writes everything gathered with one io_uring write, and the acks wait
+//! for that write to complete. Records that arrive while a write is in flight start the next
+//! timer when it completes. This is the edge committer's cycle (`edge/server/src/shard/
+//! committer.rs`) without segments, recovery or the lake: the least a thread-per-core server
+//! spends for "never ack before durable" on this machine.
 //!
 //! `--batch-us N` makes each wait gather completions for up to N µs (io_uring's min-wait,
 //! Linux 6.12) before returning on the first: fewer wake-ups per frame, each ack up to N µs
@@ -36,26 +47,35 @@
 #![allow(unsafe_code)]
 
 use std::net::{SocketAddr, SocketAddrV4};
-use std::os::fd::RawFd;
+use std::os::fd::{IntoRawFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
 use sentientiq_bench::servers::{FloorArgs, FloorReply, READ_BUFFER, floor_reply};
 use sentientiq_core::wait::WaitBatcher;
-use sentientiq_proto::{Limits, decode_client, encode_edge};
+use sentientiq_proto::{EdgeFrame, Limits, Seq, decode_client, encode_edge};
 
 /// The edge's default ring depth (`edge/server/src/config/edge.rs`).
 const RING_DEPTH: u32 = 4096;
 /// The most completions one wait gathers under `--batch-us`.
 const BATCH_WANT: usize = 256;
 const ACCEPT: u64 = u64::MAX;
+/// The group commit's timer and its write (`--spool`).
+const COMMIT_TIMER: u64 = u64::MAX - 1;
+const COMMIT_WRITE: u64 = u64::MAX - 2;
+/// The edge's spool record header (`edge/server/src/storage/spool.rs`), as the baseline writes it.
+const RECORD_HEADER: usize = 40;
 const OP_RECV: u64 = 1;
 const OP_SEND: u64 = 2;
 
 fn main() -> Result<()> {
     let mut batch_us = 0u32;
     let mut batch_want = 0u32;
+    let mut spool_dir: Option<PathBuf> = None;
+    let mut commit_ms = 2u64;
     let FloorArgs {
         listen,
         shards,
@@ -69,27 +89,57 @@ fn main() -> Result<()> {
             batch_want = rest.next().context("--batch-want K")?.parse()?;
             Ok(true)
         }
+        "--spool" => {
+            spool_dir = Some(rest.next().context("--spool DIR")?.into());
+            Ok(true)
+        }
+        "--commit-ms" => {
+            commit_ms = rest.next().context("--commit-ms N")?.parse()?;
+            Ok(true)
+        }
         _ => Ok(false),
     })?;
     if batch_want > 0 && batch_us == 0 {
         bail!("--batch-want needs --batch-us");
+    }
+    if !(1..=1000).contains(&commit_ms) {
+        bail!("--commit-ms is 1..=1000 (the edge's commit_interval_ms range)");
+    }
+    if let Some(d) = &spool_dir {
+        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
     }
     let SocketAddr::V4(listen) = listen else {
         bail!("--listen takes an IPv4 address")
     };
     let cpus = allowed_cpus()?;
     eprintln!(
-        "floor-uring listening on {listen} with {shards} shards on cpus {cpus:?}, batch {batch_us} µs when {batch_want} per window"
+        "floor-uring listening on {listen} with {shards} shards on cpus {cpus:?}, batch {batch_us} µs when {batch_want} per window, spool {}",
+        match &spool_dir {
+            Some(d) => format!("{} committed every {commit_ms} ms", d.display()),
+            None => "none".into(),
+        }
     );
     let threads: Vec<_> = (0..shards)
-        .map(|i| {
+        .map(|i| -> Result<_> {
             let key = key.clone();
             let cpu = cpus[i % cpus.len()];
-            std::thread::Builder::new()
+            let spool = match &spool_dir {
+                Some(d) => Some(Spool::open(d, i, commit_ms)?),
+                None => None,
+            };
+            Ok(std::thread::Builder::new()
                 .name(format!("floor-uring-{i}"))
-                .spawn(move || shard(cpu, listen, &key, WaitBatcher::new(batch_us, batch_want)))
+                .spawn(move || {
+                    shard(
+                        cpu,
+                        listen,
+                        &key,
+                        WaitBatcher::new(batch_us, batch_want),
+                        spool,
+                    )
+                })?)
         })
-        .collect::<std::io::Result<_>>()?;
+        .collect::<Result<_>>()?;
     for t in threads {
         match t.join() {
             Ok(r) => r?,
@@ -198,6 +248,10 @@ enum Phase {
 
 struct Conn {
     fd: RawFd,
+    /// Its slot and which connection of that slot it is: a held ack goes to this connection
+    /// only, not to one that took the slot after it closed.
+    slot: usize,
+    nth: u64,
     phase: Phase,
     /// Bytes received and not yet parsed; a receive writes into its spare capacity.
     inb: Vec<u8>,
@@ -225,9 +279,83 @@ struct Shard<'k> {
     dirty: Vec<usize>,
     key: &'k str,
     scratch: Vec<u8>,
+    /// Connections accepted so far (each one's `nth`).
+    accepted: u64,
+    spool: Option<Spool>,
 }
 
-fn shard(cpu: usize, addr: SocketAddrV4, key: &str, mut batcher: WaitBatcher) -> Result<()> {
+/// Where the group commit is (`--spool`).
+#[derive(Clone, Copy, PartialEq)]
+enum Commit {
+    /// Nothing gathered.
+    Idle,
+    /// Records gathered; the timer is armed.
+    Gathering,
+    /// The write is in flight.
+    Writing,
+}
+
+/// A shard's spool file and group commit (`--spool`).
+struct Spool {
+    fd: RawFd,
+    /// The commit interval, boxed: the kernel reads it while the timer is armed.
+    every: Box<types::Timespec>,
+    /// Where the next write goes.
+    off: u64,
+    state: Commit,
+    /// Records gathered since the last write began, and the acks (slot, nth, seq) they hold.
+    gathered: Vec<u8>,
+    held: Vec<(usize, u64, Seq)>,
+    /// The write in flight, how much of it is written, and the acks it releases.
+    writing: Vec<u8>,
+    written: usize,
+    releasing: Vec<(usize, u64, Seq)>,
+}
+
+impl Spool {
+    fn open(dir: &Path, shard: usize, commit_ms: u64) -> Result<Spool> {
+        let path = dir.join(format!("shard-{shard}.spool"));
+        let f = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(libc::O_DSYNC | libc::O_CLOEXEC)
+            .open(&path)
+            .with_context(|| format!("opening {}", path.display()))?;
+        Ok(Spool {
+            fd: f.into_raw_fd(),
+            every: Box::new(
+                types::Timespec::new()
+                    .sec(commit_ms / 1000)
+                    .nsec(((commit_ms % 1000) * 1_000_000) as u32),
+            ),
+            off: 0,
+            state: Commit::Idle,
+            gathered: Vec::new(),
+            held: Vec::new(),
+            writing: Vec::new(),
+            written: 0,
+            releasing: Vec::new(),
+        })
+    }
+
+    /// Gathers one acked frame's record and holds its ack.
+    fn hold_record(&mut self, slot: usize, nth: u64, frame: &[u8], seq: Seq) {
+        self.gathered
+            .extend_from_slice(&(frame.len() as u32 + RECORD_HEADER as u32).to_le_bytes());
+        self.gathered.extend_from_slice(&[0u8; RECORD_HEADER - 4]);
+        self.gathered.extend_from_slice(frame);
+        self.held.push((slot, nth, seq));
+    }
+}
+
+fn shard(
+    cpu: usize,
+    addr: SocketAddrV4,
+    key: &str,
+    mut batcher: WaitBatcher,
+    spool: Option<Spool>,
+) -> Result<()> {
     pin(cpu)?;
     let lfd = listener(addr)?;
     let ring = IoUring::builder()
@@ -247,6 +375,8 @@ fn shard(cpu: usize, addr: SocketAddrV4, key: &str, mut batcher: WaitBatcher) ->
         dirty: Vec::new(),
         key,
         scratch: Vec::new(),
+        accepted: 0,
+        spool,
     };
     s.push(
         opcode::AcceptMulti::new(types::Fd(lfd))
@@ -304,6 +434,14 @@ fn shard(cpu: usize, addr: SocketAddrV4, key: &str, mut batcher: WaitBatcher) ->
                 }
                 continue;
             }
+            if ud == COMMIT_TIMER {
+                s.commit_due()?;
+                continue;
+            }
+            if ud == COMMIT_WRITE {
+                s.committed(res)?;
+                continue;
+            }
             let (slot, op) = ((ud >> 2) as usize, ud & 3);
             match op {
                 OP_RECV => s.received(slot, res)?,
@@ -311,6 +449,7 @@ fn shard(cpu: usize, addr: SocketAddrV4, key: &str, mut batcher: WaitBatcher) ->
                 _ => bail!("unknown completion {ud:#x}"),
             }
         }
+        s.arm_commit()?;
         s.flush()?;
     }
 }
@@ -334,8 +473,12 @@ impl Shard<'_> {
 
     fn accepted(&mut self, fd: RawFd) -> Result<()> {
         nodelay(fd);
+        self.accepted += 1;
+        let slot = self.free.last().copied().unwrap_or(self.conns.len());
         let c = Conn {
             fd,
+            slot,
+            nth: self.accepted,
             phase: Phase::Handshake,
             inb: Vec::with_capacity(READ_BUFFER),
             out: Vec::new(),
@@ -347,16 +490,10 @@ impl Shard<'_> {
             shut: false,
             dirty: false,
         };
-        let slot = match self.free.pop() {
-            Some(i) => {
-                self.conns[i] = Some(c);
-                i
-            }
-            None => {
-                self.conns.push(Some(c));
-                self.conns.len() - 1
-            }
-        };
+        match self.free.pop() {
+            Some(i) => self.conns[i] = Some(c),
+            None => self.conns.push(Some(c)),
+        }
         self.arm_recv(slot)
     }
 
@@ -389,7 +526,7 @@ impl Shard<'_> {
         // SAFETY: the kernel wrote `res` bytes into the spare capacity this receive was given.
         unsafe { c.inb.set_len(c.inb.len() + res as usize) };
         let key = self.key;
-        if !parse(c, key, &mut self.scratch) {
+        if !parse(c, key, &mut self.scratch, self.spool.as_mut()) {
             c.closing = true;
         }
         if !c.out.is_empty() && !c.dirty {
@@ -425,6 +562,85 @@ impl Shard<'_> {
             self.dirty.push(slot);
         } else if c.closing {
             return self.close_if_idle(slot);
+        }
+        Ok(())
+    }
+
+    /// Starts the commit timer when records were gathered while the spool was idle.
+    fn arm_commit(&mut self) -> Result<()> {
+        let Some(sp) = self.spool.as_mut() else {
+            return Ok(());
+        };
+        if sp.state != Commit::Idle || sp.gathered.is_empty() {
+            return Ok(());
+        }
+        sp.state = Commit::Gathering;
+        let e = opcode::Timeout::new(&*sp.every as *const types::Timespec)
+            .build()
+            .user_data(COMMIT_TIMER);
+        self.push(e)
+    }
+
+    /// The commit interval is over: everything gathered goes out in one write.
+    fn commit_due(&mut self) -> Result<()> {
+        let Some(sp) = self.spool.as_mut() else {
+            bail!("a commit timer without a spool");
+        };
+        std::mem::swap(&mut sp.gathered, &mut sp.writing);
+        std::mem::swap(&mut sp.held, &mut sp.releasing);
+        sp.written = 0;
+        sp.state = Commit::Writing;
+        self.arm_write()
+    }
+
+    fn arm_write(&mut self) -> Result<()> {
+        let Some(sp) = self.spool.as_mut() else {
+            return Ok(());
+        };
+        let rest = &sp.writing[sp.written..];
+        let e = opcode::Write::new(types::Fd(sp.fd), rest.as_ptr(), rest.len() as u32)
+            .offset(sp.off)
+            .build()
+            .user_data(COMMIT_WRITE);
+        self.push(e)
+    }
+
+    /// A spool write completed: once all of it is on the disk, its acks are sent.
+    fn committed(&mut self, res: i32) -> Result<()> {
+        let Some(sp) = self.spool.as_mut() else {
+            bail!("a commit write without a spool");
+        };
+        if res <= 0 {
+            // The floor stops rather than ack what it could not store.
+            let e = std::io::Error::from_raw_os_error(-res.min(-libc::EIO));
+            return Err(e).context("spool write");
+        }
+        sp.written += res as usize;
+        sp.off += res as u64;
+        if sp.written < sp.writing.len() {
+            return self.arm_write(); // the rest of a short write
+        }
+        sp.writing.clear();
+        sp.state = Commit::Idle;
+        let mut releasing = std::mem::take(&mut sp.releasing);
+        for &(slot, nth, seq) in &releasing {
+            let Some(c) = self.conns.get_mut(slot).and_then(Option::as_mut) else {
+                continue;
+            };
+            if c.nth != nth {
+                continue;
+            }
+            self.scratch.clear();
+            encode_edge(&EdgeFrame::Ack { seq }, &mut self.scratch);
+            write_frame(&mut c.out, 0x2, &self.scratch);
+            if !c.dirty {
+                c.dirty = true;
+                self.dirty.push(slot);
+            }
+        }
+        releasing.clear();
+        if let Some(sp) = self.spool.as_mut() {
+            sp.releasing = releasing;
         }
         Ok(())
     }
@@ -490,8 +706,9 @@ impl Shard<'_> {
 }
 
 /// Parses what `c` has received: the handshake, then whole WebSocket messages, queueing each
-/// reply in `c.out`. False when the connection is to be closed.
-fn parse(c: &mut Conn, key: &str, scratch: &mut Vec<u8>) -> bool {
+/// reply in `c.out`, or, with a spool, holding each ack for its commit. False when the
+/// connection is to be closed.
+fn parse(c: &mut Conn, key: &str, scratch: &mut Vec<u8>, mut spool: Option<&mut Spool>) -> bool {
     let mut at = 0usize;
     if let Phase::Handshake = c.phase {
         let Some(end) = c.inb.windows(4).position(|w| w == b"\r\n\r\n") else {
@@ -561,7 +778,9 @@ fn parse(c: &mut Conn, key: &str, scratch: &mut Vec<u8>) -> bool {
                     },
                     Err(_) => None,
                 };
-                if let Some(r) = reply {
+                if let (Some(EdgeFrame::Ack { seq }), Some(sp)) = (&reply, spool.as_deref_mut()) {
+                    sp.hold_record(c.slot, c.nth, payload, *seq);
+                } else if let Some(r) = reply {
                     scratch.clear();
                     encode_edge(&r, scratch);
                     write_frame(&mut c.out, 0x2, scratch);

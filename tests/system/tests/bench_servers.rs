@@ -2,7 +2,8 @@
 //! is judged against, speak enough siq/1 for the loadgen and do the work they claim:
 //! `sentientiq-baseline` dedups, detects and acks a frame only once its record is in its spool;
 //! `--floor`, `sentientiq-floor-glommio` and `sentientiq-floor-uring` ack at once and store
-//! nothing. Real processes and real sockets, as the bench runs them.
+//! nothing, unless `sentientiq-floor-uring` is given a spool (`--spool`): then it acks only what
+//! its group commit has written. Real processes and real sockets, as the bench runs them.
 
 use std::path::Path;
 use std::time::Duration;
@@ -260,6 +261,90 @@ fn the_io_uring_floor_frames_websocket_messages_of_every_length() {
     }
     d.send(&moves(2, 2));
     d.until_ack(2);
+}
+
+/// `--spool DIR`: the io_uring floor with the edge's durable group commit and nothing else. An
+/// ack comes only once its frame's record is in the shard's spool file, whose records have the
+/// baseline's layout (40 bytes of header, then the frame); frames keep their order.
+#[test]
+fn the_io_uring_floor_with_a_spool_acks_only_what_it_has_written() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spool = dir.path().join("spool");
+    let spool_arg = spool.to_string_lossy().into_owned();
+    let (_floor, port) = serve(
+        "sentientiq-floor-uring",
+        &["--shards", "1", "--spool", &spool_arg, "--commit-ms", "200"],
+        dir.path(),
+    );
+    let file = spool.join("shard-0.spool");
+    let size = || std::fs::metadata(&file).map_or(0, |m| m.len());
+    let mut c = connect(port);
+    c.hello(DEMO_KEY, "s_bench_uring_spool1", None);
+    assert_eq!(size(), 0, "a hello is not stored");
+
+    let mut stored = Vec::new();
+    for seq in 1..=3 {
+        let f = moves(seq, 20);
+        stored.extend_from_slice(&sentientiq_proto::client_to_vec(&f));
+        c.send(&f);
+    }
+    assert_eq!(
+        c.frame(),
+        EdgeFrame::Ack {
+            seq: sentientiq_proto::Seq(1)
+        }
+    );
+    let after_ack = size();
+    assert!(
+        after_ack >= 40 + sentientiq_proto::client_to_vec(&moves(1, 20)).len() as u64,
+        "frame 1 was acked before its record was written ({after_ack} bytes)"
+    );
+    c.until_ack(3);
+    let bytes = std::fs::read(&file).expect("read the spool");
+    let mut frames = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+        assert!(bytes[at + 4..at + 40].iter().all(|&b| b == 0));
+        frames.extend_from_slice(&bytes[at + 40..at + len]);
+        at += len;
+    }
+    assert_eq!(frames, stored, "the records are the frames, in order");
+}
+
+/// A held ack belongs to its connection: one that closed before its commit gets nothing, and
+/// its ack does not go to the next connection in its slot.
+#[test]
+fn the_io_uring_floor_sends_a_held_ack_to_its_own_connection_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spool = dir.path().join("spool");
+    let spool_arg = spool.to_string_lossy().into_owned();
+    let (_floor, port) = serve(
+        "sentientiq-floor-uring",
+        &[
+            "--shards",
+            "1",
+            "--spool",
+            &spool_arg,
+            "--commit-ms",
+            "1000",
+        ],
+        dir.path(),
+    );
+    let mut gone = connect(port);
+    gone.hello(DEMO_KEY, "s_bench_uring_gone01", None);
+    gone.send(&moves(7, 2));
+    drop(gone);
+    std::thread::sleep(Duration::from_millis(100));
+    let mut c = connect(port);
+    c.hello(DEMO_KEY, "s_bench_uring_next01", None);
+    c.send(&moves(1, 2));
+    assert_eq!(
+        c.frame(),
+        EdgeFrame::Ack {
+            seq: sentientiq_proto::Seq(1)
+        }
+    );
 }
 
 /// `--batch-us`: completions gathered for up to that long per wait; acks still come, one by
