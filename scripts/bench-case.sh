@@ -20,7 +20,8 @@ CARGO="${CARGO:-cargo}"
 # BENCH_SERVER=floor-uring with `sentientiq-floor-uring` (bench/src/bin/floor_uring.rs, the same
 # on bare io_uring with no runtime: the least a frame costs on this machine).
 # BENCH_SERVER_ARGS="..." adds to a comparison server's arguments (e.g. --batch-us 1000 for
-# floor-uring); for the edge it is `[edge]` settings written KEY=VALUE with no spaces (e.g.
+# floor-uring, or "--spool data/floor" for floor-uring with the edge's durable group commit and
+# nothing else: the durable floor); for the edge it is `[edge]` settings written KEY=VALUE with no spaces (e.g.
 # wait_gather_us=0), each added to the case's edge.toml under `[edge]` (a string value keeps its
 # TOML quotes; a key the case already sets makes the file invalid and the edge refuses it).
 # BENCH_SESSIONS=N replaces the case's `--sessions`. BENCH_SERVER_CPUS / BENCH_LOADGEN_CPUS
