@@ -79,6 +79,80 @@ impl Drop for Room {
     }
 }
 
+/// Descriptors the edge keeps for itself whatever its connections: RocksDB's open files (at
+/// most [`crate::storage::identity::MAX_OPEN_FILES`]), the lake shipper's segment, lake and
+/// temporary files, the alerts' and the control plane's sockets, the blocking pool's files,
+/// logging, and what the process opened at start. Measured (`bench/runs/2026-12-05-vm/README.md`,
+/// "Thirty-first session"): an idle one-shard edge holds 32 descriptors (25 besides its shard's),
+/// and at most 37 that are not connections through a `ws-1k` run and its lake shipment; the
+/// rest is room for RocksDB's table cache (256) and the lake files of a segment of many
+/// tenants (two per table, tenant and hour being written).
+pub const FDS_RESERVED: u64 = 512;
+/// Connections a shard may be refusing at once at its cap (each holds its descriptor while
+/// it is told 503); past this, one more is closed without an answer.
+pub const SHED_IN_FLIGHT: usize = 64;
+/// Descriptors each shard keeps for itself: its io_uring ring and event descriptors, its TCP
+/// listener and QUIC socket, its open spool segment and the segment a directory sync holds,
+/// and its connections being refused ([`SHED_IN_FLIGHT`]). Measured: 7 per shard idle (a
+/// two-shard edge holds 39, a one-shard edge 32); 16 leaves room for the rest.
+pub const FDS_PER_SHARD: u64 = 16 + SHED_IN_FLIGHT as u64;
+
+/// The per-shard connection cap the process's open-file limit allows (`RLIMIT_NOFILE`).
+///
+/// Every TCP connection holds a descriptor for its life, so `max_connections_per_shard` is a
+/// descriptor budget too: past the limit the edge could not open its next spool segment, and
+/// a full edge would refuse every frame rather than the next connection (measured: with a
+/// limit of 20 000 and a cap of 20 000 on one shard, acks stopped at the first segment's end for
+/// 45 s; `bench/runs/2026-12-05-vm/README.md`, "Thirty-first session").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionBudget {
+    /// The cap each shard keeps.
+    pub per_shard: usize,
+    /// The configured cap, when the limit made it lower.
+    pub lowered_from: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "this process may open {limit} files (RLIMIT_NOFILE), and {shards} shards keep {kept} for themselves before any connection: raise the limit (systemd `LimitNOFILE=`, `ulimit -n`, a container's `nofile`) or run fewer shards"
+)]
+pub struct FdLimitError {
+    pub limit: u64,
+    pub shards: usize,
+    pub kept: u64,
+}
+
+/// The connection cap per shard that leaves the edge its own descriptors under `limit`:
+/// `asked` when `shards × asked` fits beside them, else the most that fits (at least one
+/// connection per shard, or an error).
+pub fn connection_budget(
+    limit: u64,
+    shards: usize,
+    asked: usize,
+) -> Result<ConnectionBudget, FdLimitError> {
+    let shards_n = shards.max(1) as u64;
+    let kept = FDS_RESERVED + FDS_PER_SHARD * shards_n;
+    let fits = limit.saturating_sub(kept) / shards_n;
+    if fits == 0 {
+        return Err(FdLimitError {
+            limit,
+            shards,
+            kept,
+        });
+    }
+    Ok(if asked as u64 <= fits {
+        ConnectionBudget {
+            per_shard: asked,
+            lowered_from: None,
+        }
+    } else {
+        ConnectionBudget {
+            per_shard: usize::try_from(fits).unwrap_or(usize::MAX),
+            lowered_from: Some(asked),
+        }
+    })
+}
+
 impl Node {
     /// A place for one more connection on shard `shard` (accepted there, or handed to it),
     /// taken at once when it holds fewer than `max_connections_per_shard`; `None` at the cap.
@@ -176,6 +250,46 @@ mod tests {
         held.push(Room::take(&m, cap).expect("the freed place"));
         drop(held);
         assert_eq!(open(&m), 0);
+    }
+
+    /// The budget at its edges: `shards × asked` beside the kept descriptors fits exactly
+    /// (cap), one descriptor short lowers the cap by one (cap − 1 of the limit), one more is
+    /// room to spare (cap + 1); a limit that leaves no connection per shard is an error.
+    #[test]
+    fn the_connection_cap_fits_the_open_file_limit() {
+        for shards in [1usize, 2, 8] {
+            let kept = FDS_RESERVED + FDS_PER_SHARD * shards as u64;
+            let asked = 1000usize;
+            let exact = kept + (shards * asked) as u64;
+            let keep = ConnectionBudget {
+                per_shard: asked,
+                lowered_from: None,
+            };
+            assert_eq!(connection_budget(exact, shards, asked), Ok(keep));
+            assert_eq!(connection_budget(exact + 1, shards, asked), Ok(keep));
+            assert_eq!(
+                connection_budget(exact - 1, shards, asked),
+                Ok(ConnectionBudget {
+                    per_shard: asked - 1,
+                    lowered_from: Some(asked),
+                }),
+                "{shards} shards, one descriptor short"
+            );
+            // One connection per shard is the least an edge serves with.
+            let least = kept + shards as u64;
+            assert_eq!(
+                connection_budget(least, shards, asked).map(|b| b.per_shard),
+                Ok(1)
+            );
+            let e = connection_budget(least - 1, shards, asked).expect_err("no room");
+            assert_eq!((e.limit, e.shards, e.kept), (least - 1, shards, kept));
+            assert!(e.to_string().contains("RLIMIT_NOFILE"), "{e}");
+        }
+        // A limit far above the ask keeps the ask.
+        assert_eq!(
+            connection_budget(1 << 20, 2, 20_000).map(|b| b.per_shard),
+            Ok(20_000)
+        );
     }
 
     /// Takers on several threads at once (shards handing connections to one owner) get the

@@ -42,12 +42,33 @@ impl Drop for StopUnlessReplayed<'_> {
 }
 
 /// Runs an edge until SIGTERM/SIGINT; returns after a clean shutdown.
-pub fn run(cfg: Config) -> Result<()> {
+pub fn run(mut cfg: Config) -> Result<()> {
     let nshards = if cfg.edge.shards == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
         cfg.edge.shards
     };
+    // The connection cap is a descriptor budget too: it must leave the spool, the identity
+    // store and the lake theirs under the process's open-file limit.
+    let nofile = open_file_limit();
+    let budget =
+        crate::node::connection_budget(nofile, nshards, cfg.edge.max_connections_per_shard)?;
+    match budget.lowered_from {
+        Some(asked) => tracing::warn!(
+            asked,
+            cap = budget.per_shard,
+            shards = nshards,
+            open_file_limit = nofile,
+            "max_connections_per_shard lowered to fit the open-file limit (RLIMIT_NOFILE) beside the descriptors the edge keeps for its spool, identity store and lake; raise the limit to serve more"
+        ),
+        None => tracing::info!(
+            cap = budget.per_shard,
+            shards = nshards,
+            open_file_limit = nofile,
+            "connection cap per shard"
+        ),
+    }
+    cfg.edge.max_connections_per_shard = budget.per_shard;
     let data = cfg.edge.data_dir.clone();
     // Made with its entries durable: the committer's syncs of the spool go up to `data`.
     sentientiq_lake::make_dir(&data).with_context(|| format!("creating {}", data.display()))?;
@@ -371,6 +392,35 @@ fn room_to_start(data: &std::path::Path) -> Result<()> {
             START_ROOM_BYTES >> 20
         )
     })
+}
+
+/// The process's open-file limit (`RLIMIT_NOFILE`), its soft limit first raised to its hard
+/// limit. The soft limit is often 1 024, kept low for programs that use select(2), which the
+/// edge does not; servers raise it the same way (Go's runtime does at start). Unknown (the
+/// call failed) counts as no limit.
+fn open_file_limit() -> u64 {
+    let mut r = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    #[allow(unsafe_code)]
+    // SAFETY: getrlimit(2) and setrlimit(2) read and write only the struct passed, which
+    // lives here.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
+            return u64::MAX;
+        }
+        if r.rlim_cur < r.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: r.rlim_max,
+                rlim_max: r.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                r.rlim_cur = r.rlim_max;
+            }
+        }
+    }
+    r.rlim_cur
 }
 
 /// Fails when `addr` is already bound (TCP listener, or UDP socket).

@@ -51,6 +51,9 @@ pub struct Edge {
     pub config: String,
     /// Extra environment of the edge process.
     pub env: Vec<(String, String)>,
+    /// The open-file limit (`RLIMIT_NOFILE`, soft and hard) the process starts under, if
+    /// not the test's own.
+    pub nofile: Option<u64>,
     proc: Option<Proc>,
 }
 
@@ -72,6 +75,7 @@ impl Edge {
             port,
             config,
             env,
+            nofile: None,
             proc: None,
         }
     }
@@ -101,6 +105,21 @@ impl Edge {
             |dir, port| edit(example_config(port, shards, dir)),
             Vec::new(),
         )
+    }
+
+    /// [`Edge::start_edited`] under an open-file limit of `nofile` (soft and hard).
+    pub fn start_edited_with_open_files(
+        shards: usize,
+        nofile: u64,
+        edit: impl Fn(String) -> String,
+    ) -> Edge {
+        let mut e = Edge::unstarted(
+            |dir, port| edit(example_config(port, shards, dir)),
+            Vec::new(),
+        );
+        e.nofile = Some(nofile);
+        e.spawn();
+        e
     }
 
     /// The example config with `FROM => TO` replacements joined by ` && ` (or none).
@@ -185,12 +204,7 @@ impl Edge {
     pub fn try_spawn(&mut self) -> Result<(), String> {
         let path = self.dir.path().join("edge.toml");
         std::fs::write(&path, &self.config).expect("write config");
-        let mut p = Proc::spawn(
-            bin("sentientiq-edge"),
-            &path,
-            self.dir.path().join("edge.log"),
-            &self.env,
-        );
+        let mut p = self.start_process(&path);
         let port = self.port;
         let mut early = None;
         wait_for("the edge is ready", Duration::from_secs(30), || {
@@ -213,13 +227,17 @@ impl Edge {
     pub fn spawn_unchecked(&mut self) -> &mut Proc {
         let path = self.dir.path().join("edge.toml");
         std::fs::write(&path, &self.config).expect("write config");
-        self.proc = Some(Proc::spawn(
-            bin("sentientiq-edge"),
-            &path,
-            self.dir.path().join("edge.log"),
-            &self.env,
-        ));
+        self.proc = Some(self.start_process(&path));
         self.proc.as_mut().expect("just set")
+    }
+
+    /// The edge process on config `path`, under `nofile` if set.
+    fn start_process(&self, path: &Path) -> Proc {
+        let log = self.dir.path().join("edge.log");
+        match self.nofile {
+            None => Proc::spawn(bin("sentientiq-edge"), path, log, &self.env),
+            Some(n) => Proc::spawn_with_open_files(bin("sentientiq-edge"), path, log, &self.env, n),
+        }
     }
 
     pub fn log(&self) -> String {

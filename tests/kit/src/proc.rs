@@ -20,6 +20,25 @@ impl Proc {
         Proc::run(cmd, log)
     }
 
+    /// [`Proc::spawn`] under an open-file limit of `nofile` (`RLIMIT_NOFILE`, soft and hard:
+    /// the process cannot raise it), set by the shell that then becomes the process.
+    pub fn spawn_with_open_files(
+        bin: PathBuf,
+        config: &Path,
+        log: PathBuf,
+        env: &[(String, String)],
+        nofile: u64,
+    ) -> Proc {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c")
+            .arg("ulimit -n \"$0\" && exec \"$1\" --config \"$2\"")
+            .arg(nofile.to_string())
+            .arg(bin)
+            .arg(config)
+            .envs(env.iter().map(|(k, v)| (k, v)));
+        Proc::run(cmd, log)
+    }
+
     /// Runs `bin args…`, stderr appended to `log` (the bench's servers take flags, not a
     /// config file).
     pub fn spawn_args(bin: PathBuf, args: &[&str], log: PathBuf) -> Proc {

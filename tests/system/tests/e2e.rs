@@ -719,6 +719,70 @@ fn the_per_shard_connection_cap_answers_overloaded_at_cap_plus_one() {
     }
 }
 
+/// The connection cap leaves the edge its own descriptors under the process's open-file limit.
+/// Started under a limit too low for its configured cap (20 000), the edge lowers the cap to
+/// what fits beside the descriptors it keeps (`node::FDS_RESERVED`, `node::FDS_PER_SHARD`)
+/// and says so; the connection past that cap is told 503, and a burst of connections past it,
+/// more than it answers at once, takes no place. Meanwhile its spool keeps opening new
+/// segments (4 KiB each here) and every frame on the held sessions is acked: at the limit,
+/// the next connection is refused, not the next frame.
+#[test]
+fn the_connection_cap_fits_the_open_file_limit_and_the_spool_keeps_writing_at_it() {
+    use sentientiq_edge::node::{FDS_PER_SHARD, FDS_RESERVED, SHED_IN_FLIGHT};
+    let cap = 8usize;
+    let nofile = FDS_RESERVED + FDS_PER_SHARD + cap as u64;
+    let edge = Edge::start_edited_with_open_files(1, nofile, |c| {
+        c.replace(
+            "spool_segment_bytes = 67108864",
+            "spool_segment_bytes = 4096",
+        )
+    });
+    let log = edge.log();
+    assert!(
+        log.contains("max_connections_per_shard lowered") && log.contains("cap=8"),
+        "{log}"
+    );
+    let mut held: Vec<Client> = (0..cap)
+        .map(|i| {
+            let mut c = edge.ws();
+            c.hello(DEMO_KEY, &format!("s_e2e_nofile_{i:07}"), None);
+            c
+        })
+        .collect();
+    // cap + 1: refused before any handshake.
+    let (st, head, _) = edge.http("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(st, 503, "{head}");
+    // Twice as many as it answers at once, held open: refused or closed, never served.
+    let burst: Vec<TcpStream> = (0..2 * SHED_IN_FLIGHT)
+        .filter_map(|_| TcpStream::connect(("127.0.0.1", edge.port)).ok())
+        .collect();
+    for seq in 1..=8 {
+        for c in held.iter_mut() {
+            c.send(&moves(seq, 30));
+        }
+        for c in held.iter_mut() {
+            c.until_ack(seq);
+        }
+    }
+    drop(held);
+    drop(burst);
+    // About 32 KiB of frames went into 4 KiB segments, each a new file (and a directory sync).
+    poll_or_explain(
+        "the spool to roll into new segments",
+        || {
+            edge.try_http("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                .ok()
+                .filter(|(st, _, _)| *st == 200)
+                .map(|(_, _, body)| {
+                    metric_sum(&String::from_utf8_lossy(&body), "siq_spool_dir_syncs_total")
+                })
+                .filter(|n| *n >= 4.0)
+        },
+        || edge.log(),
+    );
+    assert!(!edge.log().contains("spool write failed"), "{}", edge.log());
+}
+
 #[test]
 fn pings_keep_a_live_idle_client_and_silence_closes_it_with_1001() {
     let edge = Edge::start_edited(1, |c| {

@@ -36,6 +36,9 @@ pub fn bind(addr: SocketAddr, backlog: i32) -> std::io::Result<TcpListener> {
 
 /// Accepts connections until shutdown.
 pub async fn accept_loop(shard: ShardRef, listener: TcpListener) {
+    // Connections being refused at the cap right now: each holds a descriptor while it is
+    // answered, so they are bounded too (`node::SHED_IN_FLIGHT`, kept in the descriptor budget).
+    let shedding = std::rc::Rc::new(std::cell::Cell::new(0usize));
     loop {
         let stream = match listener.accept().await {
             Ok(s) => s,
@@ -55,7 +58,15 @@ pub async fn accept_loop(shard: ShardRef, listener: TcpListener) {
         ShardMetrics::inc(&m.connections_total);
         // Taken here, before the task runs: a burst of accepts sees every one before it.
         let room = node.room(shard.borrow().id);
+        if room.is_none() && shedding.get() >= crate::node::SHED_IN_FLIGHT {
+            // Past the cap and past the refusals in flight: closed unanswered.
+            ShardMetrics::inc(&m.shed);
+            m.error(ErrorCode::Overloaded);
+            drop(stream);
+            continue;
+        }
         let sh = shard.clone();
+        let shedding = shedding.clone();
         // The task holds its future's largest state for the connection's whole life: what
         // comes before a WebSocket session (the request, the upgrade, the hello) runs boxed,
         // and the session (boxed too) is awaited once that is done. The connection's place
@@ -64,6 +75,7 @@ pub async fn accept_loop(shard: ShardRef, listener: TcpListener) {
             let session = match room {
                 None => {
                     let _open = Room::count(&m);
+                    let _refusing = Refusing::count(shedding);
                     Box::pin(shed(stream, &m)).await;
                     None
                 }
@@ -74,6 +86,22 @@ pub async fn accept_loop(shard: ShardRef, listener: TcpListener) {
             }
         })
         .detach();
+    }
+}
+
+/// One connection counted among a shard's refusals in flight while this lives.
+struct Refusing(std::rc::Rc<std::cell::Cell<usize>>);
+
+impl Refusing {
+    fn count(n: std::rc::Rc<std::cell::Cell<usize>>) -> Refusing {
+        n.set(n.get() + 1);
+        Refusing(n)
+    }
+}
+
+impl Drop for Refusing {
+    fn drop(&mut self) {
+        self.0.set(self.0.get() - 1);
     }
 }
 
