@@ -189,6 +189,23 @@ fn alerts(a: &Args, mix: &Mix, domains: &[String]) -> Result<Option<Alerts>> {
     }))
 }
 
+/// Files the loadgen keeps open besides its sessions' sockets: its runtime's, its QUIC
+/// endpoints', its report's and the process's own (a WebSocket run of 10 sessions held 8
+/// besides its sockets, 2026-12-06); the rest is room.
+const OWN_FILES: u64 = 128;
+
+/// The soft open-file limit (`Max open files` in `/proc/self/limits`); `None` when unlimited
+/// or unknown.
+fn open_file_limit() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 fn main() -> Result<()> {
     let a = Args::parse();
     let transport = Transport::parse(&a.transport).map_err(anyhow::Error::msg)?;
@@ -202,6 +219,17 @@ fn main() -> Result<()> {
     };
     if a.sessions == 0 {
         bail!("--sessions must be at least 1");
+    }
+    // One socket per session: a run that cannot open them would report the machine's limit
+    // as the server's errors.
+    if let Some(limit) = open_file_limit() {
+        let needed = a.sessions as u64 + OWN_FILES;
+        if needed > limit {
+            bail!(
+                "--sessions {} needs about {needed} open files (a socket per session and {OWN_FILES} of its own); this process may open {limit} (RLIMIT_NOFILE): raise it (ulimit -n) or run fewer sessions",
+                a.sessions
+            );
+        }
     }
     if !(0.0..=1.0).contains(&a.identified) {
         bail!("--identified is a share in 0..=1");

@@ -1,0 +1,34 @@
+//! The loadgen's command line refuses a run it cannot open the sockets for, before it starts.
+
+use std::process::Command;
+
+/// `OWN_FILES` in `src/main.rs`: what the loadgen keeps open besides one socket per session.
+const OWN_FILES: u64 = 128;
+
+/// Runs the loadgen for `sessions` under an open-file limit of `nofile` against a port nobody
+/// listens on; its stderr.
+fn run_under(nofile: u64, sessions: u64) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -n \"$0\" && exec \"$1\" --edge ws://127.0.0.1:9/v1/ws --sessions \"$2\" --duration 1s --ramp 0s --seed 1")
+        .arg(nofile.to_string())
+        .arg(env!("CARGO_BIN_EXE_sentientiq-loadgen"))
+        .arg(sessions.to_string())
+        .output()
+        .expect("run the loadgen");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A socket per session and its own files: at the limit it runs (cap), one file short it
+/// refuses (cap + 1 session), naming the limit.
+#[test]
+fn a_run_needing_more_open_files_than_allowed_is_refused() {
+    let sessions = 50;
+    let err = run_under(sessions + OWN_FILES, sessions);
+    assert!(!err.contains("RLIMIT_NOFILE"), "{err}");
+    let err = run_under(sessions + OWN_FILES, sessions + 1);
+    assert!(
+        err.contains("--sessions 51 needs about 179 open files") && err.contains("may open 178"),
+        "{err}"
+    );
+}
