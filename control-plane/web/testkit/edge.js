@@ -61,11 +61,14 @@ async function startEdge (planePort, { region = 'us-east-1' } = {}) {
     dir,
     log: () => fs.readFileSync(logPath, 'utf8'),
     async metrics () { return (await fetch(url + '/metrics')).text() },
+    /** SIGTERM (SIGKILL after 10 s), then its directory goes (75 MB of stores each; kept
+     * with SIQ_KEEP_TMP=1). */
     async stop () {
       if (exited === null) {
         proc.kill('SIGTERM')
         await until(() => exited !== null, 'the edge to stop', 10000).catch(() => proc.kill('SIGKILL'))
       }
+      if (!process.env.SIQ_KEEP_TMP) fs.rmSync(dir, { recursive: true, force: true })
     },
   }
   try {

@@ -111,12 +111,14 @@ async function startPlane () {
       })
     },
     json (args) { return JSON.parse(plane.ctl(['--json', ...args])) },
-    /** SIGTERM; resolves with how it exited ("0": cleanly), SIGKILL after 15 s. */
+    /** SIGTERM; resolves with how it exited ("0": cleanly), SIGKILL after 15 s. Its directory
+     * goes then (kept with SIQ_KEEP_TMP=1). */
     async stop () {
       if (exited === null) {
         proc.kill('SIGTERM')
         await until(() => exited !== null, 'the plane to stop', 15000).catch(() => proc.kill('SIGKILL'))
       }
+      if (!process.env.SIQ_KEEP_TMP) fs.rmSync(dir, { recursive: true, force: true })
       return exited
     },
   }
