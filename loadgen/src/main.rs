@@ -220,13 +220,18 @@ fn main() -> Result<()> {
     if a.sessions == 0 {
         bail!("--sessions must be at least 1");
     }
-    // One socket per session: a run that cannot open them would report the machine's limit
-    // as the server's errors.
+    // A WebSocket session is a socket; QUIC sessions share `--quic-sockets`. A run that cannot
+    // open them would report the machine's limit as the server's errors.
     if let Some(limit) = open_file_limit() {
-        let needed = a.sessions as u64 + OWN_FILES;
+        let sockets = match transport {
+            Transport::Ws => a.sessions as u64,
+            Transport::Quic => u64::from(a.quic_sockets),
+            Transport::Mixed => a.sessions as u64 + u64::from(a.quic_sockets),
+        };
+        let needed = sockets + OWN_FILES;
         if needed > limit {
             bail!(
-                "--sessions {} needs about {needed} open files (a socket per session and {OWN_FILES} of its own); this process may open {limit} (RLIMIT_NOFILE): raise it (ulimit -n) or run fewer sessions",
+                "--sessions {} needs about {needed} open files ({sockets} sockets and {OWN_FILES} of its own); this process may open {limit} (RLIMIT_NOFILE): raise it (ulimit -n) or run fewer sessions",
                 a.sessions
             );
         }

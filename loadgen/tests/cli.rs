@@ -6,8 +6,9 @@ use std::process::Command;
 const OWN_FILES: u64 = 128;
 
 /// Runs the loadgen for `sessions` under an open-file limit of `nofile` against a port nobody
-/// listens on; its stderr.
-fn run_under(nofile: u64, sessions: u64) -> String {
+/// listens on: whether it exited 0, and what it printed (its summary on stdout, errors on
+/// stderr).
+fn run_under(nofile: u64, sessions: u64) -> (bool, String) {
     let out = Command::new("sh")
         .arg("-c")
         .arg("ulimit -n \"$0\" && exec \"$1\" --edge ws://127.0.0.1:9/v1/ws --sessions \"$2\" --duration 1s --ramp 0s --seed 1")
@@ -16,19 +17,24 @@ fn run_under(nofile: u64, sessions: u64) -> String {
         .arg(sessions.to_string())
         .output()
         .expect("run the loadgen");
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    let mut printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    printed.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), printed)
 }
 
-/// A socket per session and its own files: at the limit it runs (cap), one file short it
-/// refuses (cap + 1 session), naming the limit.
+/// A socket per session and its own files: at the limit it runs (cap: its summary, exit 0,
+/// every connect refused by the closed port), one session more is refused before it starts
+/// (cap + 1), naming the limit.
 #[test]
 fn a_run_needing_more_open_files_than_allowed_is_refused() {
     let sessions = 50;
-    let err = run_under(sessions + OWN_FILES, sessions);
-    assert!(!err.contains("RLIMIT_NOFILE"), "{err}");
-    let err = run_under(sessions + OWN_FILES, sessions + 1);
+    let (ok, err) = run_under(sessions + OWN_FILES, sessions);
+    assert!(ok && err.contains("sessions 50 (connected 0)"), "{err}");
+    let (ok, err) = run_under(sessions + OWN_FILES, sessions + 1);
+    assert!(!ok);
     assert!(
-        err.contains("--sessions 51 needs about 179 open files") && err.contains("may open 178"),
+        err.contains("--sessions 51 needs about 179 open files (51 sockets and 128 of its own)")
+            && err.contains("may open 178"),
         "{err}"
     );
 }

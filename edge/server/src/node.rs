@@ -79,15 +79,19 @@ impl Drop for Room {
     }
 }
 
-/// Descriptors the edge keeps for itself whatever its connections: RocksDB's open files (at
-/// most [`crate::storage::identity::MAX_OPEN_FILES`]), the lake shipper's segment, lake and
-/// temporary files, the alerts' and the control plane's sockets, the blocking pool's files,
-/// logging, and what the process opened at start. Measured (`bench/runs/2026-12-05-vm/README.md`,
-/// "Thirty-first session"): an idle one-shard edge holds 32 descriptors (25 besides its shard's),
-/// and at most 37 that are not connections through a `ws-1k` run and its lake shipment; the
-/// rest is room for RocksDB's table cache (256) and the lake files of a segment of many
-/// tenants (two per table, tenant and hour being written).
-pub const FDS_RESERVED: u64 = 512;
+/// Descriptors the edge keeps for itself whatever its connections: its two RocksDB stores'
+/// open tables (at most [`crate::storage::ROCKSDB_MAX_OPEN_FILES`] each), the lake shipper's
+/// segment, lake and temporary files, the alerts' and the control plane's sockets, the
+/// blocking pool's files, logging, and what the process opened at start. Measured
+/// (`bench/runs/2026-12-05-vm/README.md`, "Thirty-first session"): an idle one-shard edge
+/// holds 32 descriptors (25 besides its shard's), and at most 37 that are not connections
+/// through a `ws-1k` run and its lake shipment. Of the rest, 256 are the stores' table
+/// caches and about 450 the lake files a shipment holds open at once: a segment's files of
+/// table (four tables) by tenant and hour, each with its staged file and, once a page is
+/// spilled, its temporary file: about 50 tenants in one segment's hour. Past that a shipment's
+/// opens fail (it is retried, logged) and the spool shares what is left: the lake's open files
+/// are not bounded yet.
+pub const FDS_RESERVED: u64 = 768;
 /// Connections a shard may be refusing at once at its cap (each holds its descriptor while
 /// it is told 503); past this, one more is closed without an answer.
 pub const SHED_IN_FLIGHT: usize = 64;
@@ -131,7 +135,9 @@ pub fn connection_budget(
     asked: usize,
 ) -> Result<ConnectionBudget, FdLimitError> {
     let shards_n = shards.max(1) as u64;
-    let kept = FDS_RESERVED + FDS_PER_SHARD * shards_n;
+    let kept = FDS_PER_SHARD
+        .saturating_mul(shards_n)
+        .saturating_add(FDS_RESERVED);
     let fits = limit.saturating_sub(kept) / shards_n;
     if fits == 0 {
         return Err(FdLimitError {

@@ -722,10 +722,10 @@ fn the_per_shard_connection_cap_answers_overloaded_at_cap_plus_one() {
 /// The connection cap leaves the edge its own descriptors under the process's open-file limit.
 /// Started under a limit too low for its configured cap (20 000), the edge lowers the cap to
 /// what fits beside the descriptors it keeps (`node::FDS_RESERVED`, `node::FDS_PER_SHARD`)
-/// and says so; the connection past that cap is told 503, and a burst of connections past it,
-/// more than it answers at once, takes no place. Meanwhile its spool keeps opening new
-/// segments (4 KiB each here) and every frame on the held sessions is acked: at the limit,
-/// the next connection is refused, not the next frame.
+/// and says so; the connection past that cap is told 503; a burst of connections past it is
+/// answered at most `SHED_IN_FLIGHT` at a time (each answer holds a descriptor for a while),
+/// the rest closed unanswered, and none takes a place. The held sessions keep working: their
+/// frames roll the spool into new segments (4 KiB each here), every one acked.
 #[test]
 fn the_connection_cap_fits_the_open_file_limit_and_the_spool_keeps_writing_at_it() {
     use sentientiq_edge::node::{FDS_PER_SHARD, FDS_RESERVED, SHED_IN_FLIGHT};
@@ -739,7 +739,7 @@ fn the_connection_cap_fits_the_open_file_limit_and_the_spool_keeps_writing_at_it
     });
     let log = edge.log();
     assert!(
-        log.contains("max_connections_per_shard lowered") && log.contains("cap=8"),
+        log.contains("max_connections_per_shard lowered") && log.contains(" cap=8 "),
         "{log}"
     );
     let mut held: Vec<Client> = (0..cap)
@@ -752,10 +752,32 @@ fn the_connection_cap_fits_the_open_file_limit_and_the_spool_keeps_writing_at_it
     // cap + 1: refused before any handshake.
     let (st, head, _) = edge.http("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
     assert_eq!(st, 503, "{head}");
-    // Twice as many as it answers at once, held open: refused or closed, never served.
-    let burst: Vec<TcpStream> = (0..2 * SHED_IN_FLIGHT)
+    // A burst four times what it answers at once, silent (each answer waits for a request
+    // head first): some answered 503, the rest closed with nothing.
+    let burst: Vec<TcpStream> = (0..4 * SHED_IN_FLIGHT)
         .filter_map(|_| TcpStream::connect(("127.0.0.1", edge.port)).ok())
         .collect();
+    let (mut answered, mut closed) = (0usize, 0usize);
+    for mut s in burst {
+        s.set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut got = Vec::new();
+        let _ = s.read_to_end(&mut got);
+        if got.starts_with(b"HTTP/1.1 503") {
+            answered += 1;
+        } else {
+            assert!(got.is_empty(), "{}", String::from_utf8_lossy(&got));
+            closed += 1;
+        }
+    }
+    eprintln!("the burst: {answered} answered 503, {closed} closed unanswered");
+    assert!(
+        answered >= 1 && closed >= 1 && answered < 4 * SHED_IN_FLIGHT,
+        "{answered} answered, {closed} closed"
+    );
+    // No place was taken: still 503 at cap + 1.
+    let (st, head, _) = edge.http("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert_eq!(st, 503, "{head}");
     for seq in 1..=8 {
         for c in held.iter_mut() {
             c.send(&moves(seq, 30));
@@ -765,7 +787,6 @@ fn the_connection_cap_fits_the_open_file_limit_and_the_spool_keeps_writing_at_it
         }
     }
     drop(held);
-    drop(burst);
     // About 32 KiB of frames went into 4 KiB segments, each a new file (and a directory sync).
     poll_or_explain(
         "the spool to roll into new segments",

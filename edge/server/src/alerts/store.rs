@@ -121,6 +121,7 @@ impl RocksStore {
         // A small database: a few KB per alert.
         o.set_max_background_jobs(1);
         o.set_keep_log_file_num(2);
+        o.set_max_open_files(crate::storage::ROCKSDB_MAX_OPEN_FILES);
         let db = DB::open(&o, path).map_err(|e| Error(e.to_string()))?;
         Ok(Self {
             db: Arc::new(db),

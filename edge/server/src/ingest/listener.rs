@@ -56,30 +56,33 @@ pub async fn accept_loop(shard: ShardRef, listener: TcpListener) {
             return;
         }
         ShardMetrics::inc(&m.connections_total);
-        // Taken here, before the task runs: a burst of accepts sees every one before it.
-        let room = node.room(shard.borrow().id);
-        if room.is_none() && shedding.get() >= crate::node::SHED_IN_FLIGHT {
-            // Past the cap and past the refusals in flight: closed unanswered.
-            ShardMetrics::inc(&m.shed);
-            m.error(ErrorCode::Overloaded);
-            drop(stream);
-            continue;
-        }
+        // Taken here, before the task runs: a burst of accepts (glommio accepts what waits in
+        // the backlog without yielding) sees every one before it, for the cap's places and for
+        // the refusals in flight alike.
+        let place = match node.room(shard.borrow().id) {
+            Some(room) => Ok(room),
+            None if shedding.get() >= crate::node::SHED_IN_FLIGHT => {
+                // Past the cap and past the refusals in flight: closed unanswered (counted as
+                // shed, not as an error answered).
+                ShardMetrics::inc(&m.shed);
+                drop(stream);
+                continue;
+            }
+            None => Err((Room::count(&m), Refusing::count(shedding.clone()))),
+        };
         let sh = shard.clone();
-        let shedding = shedding.clone();
         // The task holds its future's largest state for the connection's whole life: what
         // comes before a WebSocket session (the request, the upgrade, the hello) runs boxed,
         // and the session (boxed too) is awaited once that is done. The connection's place
         // goes with it: into its session if it becomes one here, else given back at its end.
         glommio::spawn_local(async move {
-            let session = match room {
-                None => {
-                    let _open = Room::count(&m);
-                    let _refusing = Refusing::count(shedding);
+            let session = match place {
+                Err(refusing) => {
                     Box::pin(shed(stream, &m)).await;
+                    drop(refusing);
                     None
                 }
-                Some(room) => Box::pin(serve(sh, stream, room)).await,
+                Ok(room) => Box::pin(serve(sh, stream, room)).await,
             };
             if let Some(session) = session {
                 session.await;

@@ -84,12 +84,6 @@ fn key(tenant: &str, k: &str) -> Vec<u8> {
     v
 }
 
-/// The most table files RocksDB keeps open (its default, −1, keeps every one open: a store
-/// that grows would take descriptors from connections). Part of the descriptors the edge keeps
-/// for itself (`node::FDS_RESERVED`); RocksDB reopens a table evicted from this cache on a
-/// miss. 256 tables of the 64 MiB RocksDB writes by default are 16 GiB of identities.
-pub const MAX_OPEN_FILES: i32 = 256;
-
 impl IdentityStore {
     pub fn open(path: &Path) -> Result<IdentityStore, Error> {
         let mut opts = Options::default();
@@ -98,7 +92,7 @@ impl IdentityStore {
         // A small node-local store: keep memory modest and the background work light.
         opts.set_max_background_jobs(2);
         opts.set_write_buffer_size(8 * 1024 * 1024);
-        opts.set_max_open_files(MAX_OPEN_FILES);
+        opts.set_max_open_files(super::ROCKSDB_MAX_OPEN_FILES);
         let cfs = CFS.map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
         let db = DB::open_cf_descriptors(&opts, path, cfs)?;
         let s = IdentityStore {

@@ -4,6 +4,13 @@
 pub mod identity;
 pub mod spool;
 
+/// The most table files each of the edge's RocksDB stores (identities, alerts) keeps open.
+/// RocksDB's default (−1) keeps every table open, so a store that grows would take descriptors
+/// from connections; a table evicted from this cache is reopened on a miss. Both count in the
+/// descriptors the edge keeps for itself (`node::FDS_RESERVED`). 128 tables of the 64 MiB
+/// RocksDB writes by default are 8 GiB of identities.
+pub const ROCKSDB_MAX_OPEN_FILES: i32 = 128;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 /// What each shard's spool writer shares with the lake shipper.
