@@ -7,7 +7,8 @@
 //! (heaptrack, `bench/runs/2026-12-05-vm/README.md`, "Twenty-eighth session"). parquet's
 //! [`PageStore`] lets the pages live elsewhere. Here every column chunk of one lake file puts its
 //! pages in one unnamed temporary file in a directory of the caller's (the edge's data
-//! directory): one descriptor per lake file being written, emptied (truncated) each time every
+//! directory): one descriptor per lake file being written, at most [`MAX_SPILL_FILES`] at once
+//! (a lake file past that keeps its pages on the heap), emptied (truncated) each time every
 //! page in it has been taken back, that is when a row group closes, and removed by the kernel
 //! when the file is finished or the process ends. Its bytes are page cache, not the process's
 //! memory (a cgroup's memory limit does count it, as reclaimable cache). Whether they reach the
@@ -17,7 +18,7 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -33,6 +34,14 @@ use parquet::errors::{ParquetError, Result};
 /// group's bytes spill, with one write and one read per page of about 11 of the 19 columns.
 pub const SPILL_MIN_BYTES: usize = 1024;
 
+/// The most temporary files a [`SpillPages`] keeps open at once (one per lake file being
+/// written). Each is a descriptor, and a segment of many tenants writes many lake files at
+/// once: a lake file that would be past this keeps its pages on the heap, as parquet would
+/// (counted, [`SpillPages::capped`]). The edge counts these in the descriptors it keeps for
+/// itself (`node::FDS_RESERVED`); 64 holds every lake file of a segment of 16 tenants, four
+/// tables each, in one hour.
+pub const MAX_SPILL_FILES: usize = 64;
+
 /// Where lake files keep their open row group's pages: temporary files in `dir`, one per lake
 /// file ([`SpillPages::for_file`]). Its clones share the counts of bytes spilled and of bytes
 /// kept on the heap because the disk refused them.
@@ -41,23 +50,41 @@ pub struct SpillPages {
     of: Arc<Shared>,
 }
 
-/// What every lake file's pages share: the directory and the counts.
+/// What every lake file's pages share: the directory, the files open and the counts.
 #[derive(Debug)]
 struct Shared {
     dir: PathBuf,
     spilled: AtomicU64,
     refused: AtomicU64,
+    capped: AtomicU64,
+    /// Temporary files open now, and the most there may be.
+    files: AtomicUsize,
+    max_files: usize,
 }
 
 impl SpillPages {
     pub fn new(dir: impl Into<PathBuf>) -> SpillPages {
+        SpillPages::with_max_files(dir, MAX_SPILL_FILES)
+    }
+
+    /// Keeping at most `max_files` temporary files open at once.
+    pub fn with_max_files(dir: impl Into<PathBuf>, max_files: usize) -> SpillPages {
         SpillPages {
             of: Arc::new(Shared {
                 dir: dir.into(),
                 spilled: AtomicU64::new(0),
                 refused: AtomicU64::new(0),
+                capped: AtomicU64::new(0),
+                files: AtomicUsize::new(0),
+                max_files,
             }),
         }
+    }
+
+    /// Bytes its stores kept on the heap because [`MAX_SPILL_FILES`] (or `max_files`) other
+    /// lake files had their temporary file open.
+    pub fn capped(&self) -> u64 {
+        self.of.capped.load(Ordering::Relaxed)
     }
 
     /// Bytes its stores have written to their files so far.
@@ -92,6 +119,19 @@ struct OneFile {
     spill: Mutex<Spill>,
 }
 
+impl Drop for OneFile {
+    /// Its temporary file closes with it: its place among the open files is free again.
+    fn drop(&mut self) {
+        let had = match self.spill.get_mut() {
+            Ok(s) => s.file.is_some(),
+            Err(poisoned) => poisoned.get_ref().file.is_some(),
+        };
+        if had {
+            self.of.files.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
 impl OneFile {
     fn spill(&self) -> Result<std::sync::MutexGuard<'_, Spill>> {
         self.spill
@@ -120,19 +160,42 @@ struct Spill {
     end: u64,
     /// Spilled pages not taken back yet; at 0 the file is emptied.
     live: usize,
-    /// The disk refused a page: this lake file's later pages stay on the heap.
+    /// The disk refused a page, or no file could be open: this lake file's later pages stay
+    /// on the heap.
     refused: bool,
 }
 
+/// Why a page stays on the heap.
+enum NoSpill {
+    /// [`Shared::max_files`] temporary files are open.
+    Capped,
+    /// The disk refused it.
+    Io,
+}
+
 impl Spill {
-    /// Appends `value` (made the file at the first call); its offset.
-    fn append(&mut self, dir: &std::path::Path, value: &[u8]) -> std::io::Result<u64> {
+    /// Appends `value` (made the file at the first call, if a place among the open files is
+    /// free); its offset.
+    fn append(&mut self, of: &Shared, value: &[u8]) -> std::result::Result<u64, NoSpill> {
         let file = match &mut self.file {
             Some(f) => f,
-            slot => slot.insert(tempfile::tempfile_in(dir)?),
+            slot => {
+                of.files
+                    .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                        (n < of.max_files).then_some(n + 1)
+                    })
+                    .map_err(|_| NoSpill::Capped)?;
+                match tempfile::tempfile_in(&of.dir) {
+                    Ok(f) => slot.insert(f),
+                    Err(_) => {
+                        of.files.fetch_sub(1, Ordering::Relaxed);
+                        return Err(NoSpill::Io);
+                    }
+                }
+            }
         };
         let at = self.end;
-        file.write_all_at(value, at)?;
+        file.write_all_at(value, at).map_err(|_| NoSpill::Io)?;
         self.end += value.len() as u64;
         self.live += 1;
         Ok(at)
@@ -169,18 +232,26 @@ impl PageStore for SpillStore {
         let n = value.len() as u64;
         let mut spill = self.file.spill()?;
         let at = if spill.refused {
-            None
+            Err(NoSpill::Io)
         } else {
-            spill.append(&of.dir, &value).ok()
+            spill.append(of, &value)
         };
         self.blobs.push(match at {
-            Some(at) => {
+            Ok(at) => {
                 of.spilled.fetch_add(n, Ordering::Relaxed);
                 Blob::Spilled(at, value.len())
             }
-            None => {
-                spill.refused = true;
-                of.refused.fetch_add(n, Ordering::Relaxed);
+            Err(why) => {
+                // A lake file that found no place keeps looking at its next page (others may
+                // have finished); one the disk refused stops trying.
+                let counter = match why {
+                    NoSpill::Capped => &of.capped,
+                    NoSpill::Io => {
+                        spill.refused = true;
+                        &of.refused
+                    }
+                };
+                counter.fetch_add(n, Ordering::Relaxed);
                 Blob::Held(value)
             }
         });
@@ -305,6 +376,46 @@ mod tests {
         assert_eq!(s.take(keys[1])?, blobs[1]);
         assert_eq!(s.memory_size(), 0, "taken blobs are released");
         assert!(s.take(PageKey::new(6)).is_err(), "an unknown key");
+        Ok(())
+    }
+
+    /// At most `max_files` temporary files are open at once: lake files below the cap and at
+    /// it spill, the one past it keeps its pages on the heap (counted as capped, not as
+    /// refused), and takes a place once a lake file finishes.
+    #[test]
+    fn temporary_files_are_capped_and_a_finished_lake_file_frees_its_place() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let cap = 3;
+        let pages = SpillPages::with_max_files(dir.path(), cap);
+        let page = blobs(&[5_000]).remove(0);
+        let mut open: Vec<(SpillStore, Arc<OneFile>)> = Vec::new();
+        for i in 0..cap {
+            let (mut s, f) = store(&pages);
+            s.put(page.clone())?;
+            assert_eq!(
+                file_len(&f),
+                5_000,
+                "lake file {i} (cap - {}) spills",
+                cap - 1 - i
+            );
+            open.push((s, f));
+        }
+        assert_eq!(pages.of.files.load(Ordering::Relaxed), cap);
+        let (mut past, past_file) = store(&pages);
+        let key = past.put(page.clone())?;
+        assert_eq!(file_len(&past_file), 0, "cap + 1 has no file");
+        assert_eq!(past.memory_size(), 5_000, "its page is on the heap");
+        assert_eq!((pages.capped(), pages.refused()), (5_000, 0));
+        assert_eq!(past.take(key)?, page);
+        // A lake file finishes (its stores and itself dropped): its place is free.
+        drop(open.pop());
+        assert_eq!(pages.of.files.load(Ordering::Relaxed), cap - 1);
+        past.put(page.clone())?;
+        assert_eq!(file_len(&past_file), 5_000, "it spills now");
+        assert_eq!(pages.of.files.load(Ordering::Relaxed), cap);
+        drop((past, past_file));
+        drop(open);
+        assert_eq!(pages.of.files.load(Ordering::Relaxed), 0);
         Ok(())
     }
 

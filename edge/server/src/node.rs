@@ -86,11 +86,11 @@ impl Drop for Room {
 /// (`bench/runs/2026-12-05-vm/README.md`, "Thirty-first session"): an idle one-shard edge
 /// holds 32 descriptors (25 besides its shard's), and at most 37 that are not connections
 /// through a `ws-1k` run and its lake shipment. Of the rest, 256 are the stores' table
-/// caches and about 450 the lake files a shipment holds open at once: a segment's files of
-/// table (four tables) by tenant and hour, each with its staged file and, once a page is
-/// spilled, its temporary file: about 50 tenants in one segment's hour. Past that a shipment's
-/// opens fail (it is retried, logged) and the spool shares what is left: the lake's open files
-/// are not bounded yet.
+/// caches, 64 the lake pages' temporary files (`sentientiq_lake::pages::MAX_SPILL_FILES`), and
+/// about 400 the files a shipment to a local lake stages at once: one per table (four tables),
+/// tenant and hour of a segment, about 100 tenants in one segment's hour (a shipment to S3
+/// stages in memory). Past that a local shipment's opens fail (it is retried, logged) and the
+/// spool shares what is left: those are not bounded yet.
 pub const FDS_RESERVED: u64 = 768;
 /// Connections a shard may be refusing at once at its cap (each holds its descriptor while
 /// it is told 503); past this, one more is closed without an answer.

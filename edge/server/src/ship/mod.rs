@@ -257,6 +257,8 @@ pub struct Shipper {
     pages: SpillPages,
     /// `pages.refused()` as last counted in the metrics.
     refused_noted: u64,
+    /// `pages.capped()` as last logged.
+    capped_noted: u64,
 }
 
 impl Shipper {
@@ -264,6 +266,7 @@ impl Shipper {
         Shipper {
             pages: SpillPages::new(&env.data_dir),
             refused_noted: 0,
+            capped_noted: 0,
             env,
             pending_floors: Vec::new(),
             dest,
@@ -420,6 +423,15 @@ impl Shipper {
     /// because the data directory refused them, whether or not they succeeded (a full disk is
     /// when both happen).
     fn note_spills(&mut self) {
+        let capped = self.pages.capped();
+        let held = capped.saturating_sub(std::mem::replace(&mut self.capped_noted, capped));
+        if held > 0 {
+            tracing::info!(
+                bytes = held,
+                files = sentientiq_lake::pages::MAX_SPILL_FILES,
+                "lake pages kept in memory: as many lake files as may were spilling already"
+            );
+        }
         let refused = self.pages.refused();
         let kept = refused.saturating_sub(std::mem::replace(&mut self.refused_noted, refused));
         if kept > 0 {
