@@ -322,6 +322,11 @@ impl Spool {
             .custom_flags(libc::O_DSYNC | libc::O_CLOEXEC)
             .open(&path)
             .with_context(|| format!("opening {}", path.display()))?;
+        // The entry naming the file is durable too, as the edge makes each new segment's
+        // (once per file: here at start).
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .with_context(|| format!("syncing {}", dir.display()))?;
         Ok(Spool {
             fd: f.into_raw_fd(),
             every: Box::new(

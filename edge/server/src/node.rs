@@ -196,6 +196,13 @@ impl Node {
         crate::telemetry::render_lake(&mut e, &self.lake_metrics);
         self.control.render(&mut e, self.reports.as_deref());
         e.single(
+            "siq_connection_cap",
+            "Connections each shard takes (max_connections_per_shard, as lowered at start to fit \
+             the open-file limit beside the edge's own files).",
+            crate::telemetry::Kind::Gauge,
+            self.edge.max_connections_per_shard as u64,
+        );
+        e.single(
             "siq_experiment_sessions_known",
             "Experiment assignments the draws know of: every shard's of this boot plus the \
              plane's totals of every other edge boot.",

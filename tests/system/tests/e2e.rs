@@ -787,6 +787,17 @@ fn the_connection_cap_fits_the_open_file_limit_and_the_spool_keeps_writing_at_it
         }
     }
     drop(held);
+    assert_eq!(
+        poll("the cap in the metrics", || {
+            edge.try_http("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+                .ok()
+                .filter(|(st, _, _)| *st == 200)
+                .map(|(_, _, body)| {
+                    metric_sum(&String::from_utf8_lossy(&body), "siq_connection_cap")
+                })
+        }),
+        cap as f64
+    );
     // About 32 KiB of frames went into 4 KiB segments, each a new file (and a directory sync).
     poll_or_explain(
         "the spool to roll into new segments",
