@@ -263,20 +263,33 @@ fn the_io_uring_floor_frames_websocket_messages_of_every_length() {
     d.until_ack(2);
 }
 
+/// The io_uring floor with one shard and a spool committed every `commit_ms`, its port and
+/// its shard's spool file.
+fn durable_floor(dir: &Path, commit_ms: u32) -> (Proc, u16, std::path::PathBuf) {
+    let spool = dir.join("spool");
+    let (spool_arg, commit) = (spool.to_string_lossy().into_owned(), commit_ms.to_string());
+    let (p, port) = serve(
+        "sentientiq-floor-uring",
+        &[
+            "--shards",
+            "1",
+            "--spool",
+            &spool_arg,
+            "--commit-ms",
+            &commit,
+        ],
+        dir,
+    );
+    (p, port, spool.join("shard-0.spool"))
+}
+
 /// `--spool DIR`: the io_uring floor with the edge's durable group commit and nothing else. An
 /// ack comes only once its frame's record is in the shard's spool file, whose records have the
 /// baseline's layout (40 bytes of header, then the frame); frames keep their order.
 #[test]
 fn the_io_uring_floor_with_a_spool_acks_only_what_it_has_written() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let spool = dir.path().join("spool");
-    let spool_arg = spool.to_string_lossy().into_owned();
-    let (_floor, port) = serve(
-        "sentientiq-floor-uring",
-        &["--shards", "1", "--spool", &spool_arg, "--commit-ms", "200"],
-        dir.path(),
-    );
-    let file = spool.join("shard-0.spool");
+    let (_floor, port, file) = durable_floor(dir.path(), 200);
     let size = || std::fs::metadata(&file).map_or(0, |m| m.len());
     let mut c = connect(port);
     c.hello(DEMO_KEY, "s_bench_uring_spool1", None);
@@ -317,20 +330,7 @@ fn the_io_uring_floor_with_a_spool_acks_only_what_it_has_written() {
 #[test]
 fn the_io_uring_floor_sends_a_held_ack_to_its_own_connection_only() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let spool = dir.path().join("spool");
-    let spool_arg = spool.to_string_lossy().into_owned();
-    let (_floor, port) = serve(
-        "sentientiq-floor-uring",
-        &[
-            "--shards",
-            "1",
-            "--spool",
-            &spool_arg,
-            "--commit-ms",
-            "1000",
-        ],
-        dir.path(),
-    );
+    let (_floor, port, _) = durable_floor(dir.path(), 1000);
     let mut gone = connect(port);
     gone.hello(DEMO_KEY, "s_bench_uring_gone01", None);
     gone.send(&moves(7, 2));
