@@ -617,7 +617,8 @@ impl Shard<'_> {
         };
         if res <= 0 {
             // The floor stops rather than ack what it could not store.
-            let e = std::io::Error::from_raw_os_error(-res.min(-libc::EIO));
+            let errno = if res < 0 { -res } else { libc::EIO };
+            let e = std::io::Error::from_raw_os_error(errno);
             return Err(e).context("spool write");
         }
         sp.written += res as usize;
