@@ -51,9 +51,9 @@ pub struct Edge {
     pub config: String,
     /// Extra environment of the edge process.
     pub env: Vec<(String, String)>,
-    /// The open-file limit (`RLIMIT_NOFILE`, soft and hard) the process starts under, if
-    /// not the test's own.
-    pub nofile: Option<u64>,
+    /// The open-file limits (`RLIMIT_NOFILE`: soft, hard) the process starts under, if not
+    /// the test's own.
+    pub nofile: Option<(u64, u64)>,
     proc: Option<Proc>,
 }
 
@@ -107,18 +107,18 @@ impl Edge {
         )
     }
 
-    /// [`Edge::start_edited`] under an open-file limit of `nofile` (soft and hard).
-    pub fn start_edited_with_open_files(
+    /// The example config passed through `edit`, not started yet, to start under open-file
+    /// limits of `soft` and `hard` (`RLIMIT_NOFILE`).
+    pub fn edited_with_open_files(
         shards: usize,
-        nofile: u64,
+        (soft, hard): (u64, u64),
         edit: impl Fn(String) -> String,
     ) -> Edge {
         let mut e = Edge::unstarted(
             |dir, port| edit(example_config(port, shards, dir)),
             Vec::new(),
         );
-        e.nofile = Some(nofile);
-        e.spawn();
+        e.nofile = Some((soft, hard));
         e
     }
 

@@ -20,19 +20,22 @@ impl Proc {
         Proc::run(cmd, log)
     }
 
-    /// [`Proc::spawn`] under an open-file limit of `nofile` (`RLIMIT_NOFILE`, soft and hard:
-    /// the process cannot raise it), set by the shell that then becomes the process.
+    /// [`Proc::spawn`] under open-file limits (`RLIMIT_NOFILE`) of `soft` and `hard` (the
+    /// process may raise its soft limit up to `hard`, no further), set by the shell that then
+    /// becomes the process.
     pub fn spawn_with_open_files(
         bin: PathBuf,
         config: &Path,
         log: PathBuf,
         env: &[(String, String)],
-        nofile: u64,
+        (soft, hard): (u64, u64),
     ) -> Proc {
         let mut cmd = Command::new("sh");
         cmd.arg("-c")
-            .arg("ulimit -n \"$0\" && exec \"$1\" --config \"$2\"")
-            .arg(nofile.to_string())
+            // The soft limit first: a hard limit below the current soft one is refused.
+            .arg("ulimit -S -n \"$0\" && ulimit -H -n \"$1\" && exec \"$2\" --config \"$3\"")
+            .arg(soft.to_string())
+            .arg(hard.to_string())
             .arg(bin)
             .arg(config)
             .envs(env.iter().map(|(k, v)| (k, v)));

@@ -720,8 +720,9 @@ fn the_per_shard_connection_cap_answers_overloaded_at_cap_plus_one() {
 }
 
 /// The connection cap leaves the edge its own descriptors under the process's open-file limit.
-/// Started under a limit too low for its configured cap (20 000), the edge lowers the cap to
-/// what fits beside the descriptors it keeps (`node::FDS_RESERVED`, `node::FDS_PER_SHARD`)
+/// Started with a soft limit too low for even its own descriptors and a hard limit too low for
+/// its configured cap (20 000), the edge raises its soft limit to the hard one, lowers the cap
+/// to what fits beside the descriptors it keeps (`node::FDS_RESERVED`, `node::FDS_PER_SHARD`)
 /// and says so; the connection past that cap is told 503; a burst of connections past it is
 /// answered at most `SHED_IN_FLIGHT` at a time (each answer holds a descriptor for a while),
 /// the rest closed unanswered, and none takes a place. The held sessions keep working: their
@@ -730,16 +731,19 @@ fn the_per_shard_connection_cap_answers_overloaded_at_cap_plus_one() {
 fn the_connection_cap_fits_the_open_file_limit_and_the_spool_keeps_writing_at_it() {
     use sentientiq_edge::node::{FDS_PER_SHARD, FDS_RESERVED, SHED_IN_FLIGHT};
     let cap = 8usize;
-    let nofile = FDS_RESERVED + FDS_PER_SHARD + cap as u64;
-    let edge = Edge::start_edited_with_open_files(1, nofile, |c| {
+    let hard = FDS_RESERVED + FDS_PER_SHARD + cap as u64;
+    let mut edge = Edge::edited_with_open_files(1, (FDS_RESERVED, hard), |c| {
         c.replace(
             "spool_segment_bytes = 67108864",
             "spool_segment_bytes = 4096",
         )
     });
+    edge.spawn();
     let log = edge.log();
     assert!(
-        log.contains("max_connections_per_shard lowered") && log.contains(" cap=8 "),
+        log.contains("max_connections_per_shard lowered")
+            && log.contains(" cap=8 ")
+            && log.contains(&format!("open_file_limit={hard}")),
         "{log}"
     );
     let mut held: Vec<Client> = (0..cap)
@@ -787,32 +791,34 @@ fn the_connection_cap_fits_the_open_file_limit_and_the_spool_keeps_writing_at_it
         }
     }
     drop(held);
-    assert_eq!(
-        poll("the cap in the metrics", || {
-            edge.try_http("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-                .ok()
-                .filter(|(st, _, _)| *st == 200)
-                .map(|(_, _, body)| {
-                    metric_sum(&String::from_utf8_lossy(&body), "siq_connection_cap")
-                })
-        }),
-        cap as f64
-    );
-    // About 32 KiB of frames went into 4 KiB segments, each a new file (and a directory sync).
-    poll_or_explain(
-        "the spool to roll into new segments",
-        || {
-            edge.try_http("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
-                .ok()
-                .filter(|(st, _, _)| *st == 200)
-                .map(|(_, _, body)| {
-                    metric_sum(&String::from_utf8_lossy(&body), "siq_spool_dir_syncs_total")
-                })
-                .filter(|n| *n >= 4.0)
-        },
-        || edge.log(),
+    let metrics = edge.metrics_text_past_cap();
+    assert_eq!(metric_sum(&metrics, "siq_connection_cap"), cap as f64);
+    // About 32 KiB of frames went into 4 KiB segments, each a new file whose directory entry
+    // was synced before its first acks.
+    let rolled = metric_sum(&metrics, "siq_spool_dir_syncs_total");
+    assert!(
+        rolled >= 4.0,
+        "the spool rolled {rolled} times: {}",
+        edge.log()
     );
     assert!(!edge.log().contains("spool write failed"), "{}", edge.log());
+}
+
+/// An open-file limit that leaves no connection beside the descriptors the edge keeps for
+/// itself: the edge refuses to start, naming the limit and how to raise it.
+#[test]
+fn an_edge_whose_open_file_limit_leaves_no_connection_refuses_to_start() {
+    use sentientiq_edge::node::{FDS_PER_SHARD, FDS_RESERVED};
+    let kept = FDS_RESERVED + FDS_PER_SHARD;
+    let mut edge = Edge::edited_with_open_files(1, (kept, kept), |c| c);
+    let early = edge
+        .try_spawn()
+        .expect_err("started with no room for a connection");
+    assert!(
+        early.contains(&format!("may open {kept} files (RLIMIT_NOFILE)"))
+            && early.contains("raise the limit"),
+        "{early}"
+    );
 }
 
 #[test]
