@@ -55,3 +55,39 @@ impl SpoolShare {
         self.replaying.load(Ordering::Acquire) == 0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// What RocksDB wrote as its option `key` in the OPTIONS file of the database at `dir`.
+    fn rocksdb_option(dir: &std::path::Path, key: &str) -> Option<String> {
+        let options = std::fs::read_dir(dir)
+            .ok()?
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with("OPTIONS-"))
+            .max_by_key(|e| e.file_name())?;
+        let text = std::fs::read_to_string(options.path()).ok()?;
+        text.lines().find_map(|l| {
+            l.trim()
+                .strip_prefix(&format!("{key}="))
+                .map(str::to_string)
+        })
+    }
+
+    /// Both stores keep at most `ROCKSDB_MAX_OPEN_FILES` tables open, as RocksDB records it:
+    /// descriptors the edge counts in what it keeps for itself.
+    #[test]
+    fn both_rocksdb_stores_cap_their_open_tables() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let cap = super::ROCKSDB_MAX_OPEN_FILES.to_string();
+        let identity = dir.path().join("identity");
+        let _s = super::identity::IdentityStore::open(&identity)?;
+        assert_eq!(
+            rocksdb_option(&identity, "max_open_files"),
+            Some(cap.clone())
+        );
+        let alerts = dir.path().join("alerts");
+        let _a = crate::alerts::store::RocksStore::open(&alerts, Default::default())?;
+        assert_eq!(rocksdb_option(&alerts, "max_open_files"), Some(cap));
+        Ok(())
+    }
+}
