@@ -217,3 +217,19 @@ impl Store for RocksStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The alerts store keeps at most `ROCKSDB_MAX_OPEN_FILES` tables open, as RocksDB records
+    /// it (RocksDB's own default, -1, keeps every one).
+    #[test]
+    fn the_alerts_store_caps_its_open_tables() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let _a = super::RocksStore::open(dir.path(), Default::default())?;
+        assert_eq!(
+            crate::storage::rocksdb_option(dir.path(), "max_open_files"),
+            Some(crate::storage::ROCKSDB_MAX_OPEN_FILES.to_string())
+        );
+        Ok(())
+    }
+}
