@@ -85,13 +85,43 @@ impl Drop for Room {
 /// blocking pool's files, logging, and what the process opened at start. Measured
 /// (`bench/runs/2026-12-05-vm/README.md`, "Thirty-first session"): an idle one-shard edge
 /// holds 32 descriptors (25 besides its shard's), and at most 37 that are not connections
-/// through a `ws-1k` run and its lake shipment. Of the rest, 256 are the stores' table
-/// caches, 64 the lake pages' temporary files (`sentientiq_lake::pages::MAX_SPILL_FILES`), and
-/// about 400 the files a shipment to a local lake stages at once: one per table (four tables),
-/// tenant and hour of a segment, about 100 tenants in one segment's hour (a shipment to S3
-/// stages in memory). Past that a local shipment's opens fail (it is retried, logged) and the
-/// spool shares what is left: those are not bounded yet.
+/// through a `ws-1k` run and its lake shipment. Of the rest:
+/// - 256: the stores' table caches;
+/// - 64: the lake pages' temporary files (`sentientiq_lake::pages::MAX_SPILL_FILES`);
+/// - about 410 for what grows with the configuration, not with the load: the alerts' HTTP
+///   connections (one lane per destination delivering at once, and idle ones kept 60 s) and the
+///   control plane's.
+///
+/// The lake files a shipment holds open grow with the spool's segment size, and are kept
+/// beside these ([`lake_files_open`]).
 pub const FDS_RESERVED: u64 = 768;
+/// The fewest bytes one input sample takes in a spooled frame: a `b` frame's `k`, `dt`, `x` and
+/// `y` are MessagePack arrays, one byte each for a small value (PROTOCOL.md §3, positive
+/// fixint), and `a` and `s` are optional.
+pub const MIN_SAMPLE_BYTES: u64 = 4;
+
+/// The most lake files a shipment to a local lake holds open at once for a spool segment of
+/// `segment_bytes`. A file is staged (a temporary file opened) at its first byte, which is its
+/// first row group's close (every `sentientiq_lake::events::ROW_GROUP_ROWS` rows, for every
+/// table) or its end, and the shipper stores the segment's files one at a time as it finishes
+/// them. So at most one file per row group's worth of the segment's samples is staged during
+/// the scan, plus the one being stored, however many tenants and hours the segment holds
+/// (`ship::tests::a_segment_of_many_tenants_stages_one_lake_file_at_a_time`). 17 for the
+/// default 64 MiB segment, 129 for 512 MiB. A shipment to S3 stages in memory.
+pub fn lake_files_open(segment_bytes: u64) -> u64 {
+    segment_bytes / MIN_SAMPLE_BYTES / sentientiq_lake::events::ROW_GROUP_ROWS as u64 + 1
+}
+
+/// Every descriptor an edge of `shards` shards with spool segments of `segment_bytes` keeps
+/// for itself before any connection: [`FDS_RESERVED`], [`lake_files_open`] and
+/// [`FDS_PER_SHARD`] for each shard.
+pub fn kept_descriptors(shards: usize, segment_bytes: u64) -> u64 {
+    FDS_PER_SHARD
+        .saturating_mul(shards.max(1) as u64)
+        .saturating_add(FDS_RESERVED)
+        .saturating_add(lake_files_open(segment_bytes))
+}
+
 /// Connections a shard may be refusing at once at its cap (each holds its descriptor while
 /// it is told 503); past this, one more is closed without an answer.
 pub const SHED_IN_FLIGHT: usize = 64;
@@ -126,18 +156,18 @@ pub struct FdLimitError {
     pub kept: u64,
 }
 
-/// The connection cap per shard that leaves the edge its own descriptors under `limit`:
-/// `asked` when `shards × asked` fits beside them, else the most that fits (at least one
-/// connection per shard, or an error).
+/// The connection cap per shard that leaves the edge its own descriptors under `limit`
+/// ([`kept_descriptors`], with spool segments of `segment_bytes`): `asked` when `shards ×
+/// asked` fits beside them, else the most that fits (at least one connection per shard, or an
+/// error).
 pub fn connection_budget(
     limit: u64,
     shards: usize,
     asked: usize,
+    segment_bytes: u64,
 ) -> Result<ConnectionBudget, FdLimitError> {
     let shards_n = shards.max(1) as u64;
-    let kept = FDS_PER_SHARD
-        .saturating_mul(shards_n)
-        .saturating_add(FDS_RESERVED);
+    let kept = kept_descriptors(shards, segment_bytes);
     let fits = limit.saturating_sub(kept) / shards_n;
     if fits == 0 {
         return Err(FdLimitError {
@@ -270,18 +300,30 @@ mod tests {
     /// room to spare (cap + 1); a limit that leaves no connection per shard is an error.
     #[test]
     fn the_connection_cap_fits_the_open_file_limit() {
+        const SEG: u64 = 64 << 20;
+        // One more file for each row group's worth of the fewest bytes a sample takes:
+        // 2^20 samples of 4 bytes are 4 MiB.
+        assert_eq!(lake_files_open(SEG), 17);
+        assert_eq!(lake_files_open((4 << 20) - 1), 1);
+        assert_eq!(lake_files_open(4 << 20), 2);
+        assert_eq!(lake_files_open(512 << 20), 129);
+        assert_eq!(
+            kept_descriptors(1, 512 << 20) - kept_descriptors(1, SEG),
+            112
+        );
         for shards in [1usize, 2, 8] {
-            let kept = FDS_RESERVED + FDS_PER_SHARD * shards as u64;
+            let kept = FDS_RESERVED + FDS_PER_SHARD * shards as u64 + 17;
+            assert_eq!(kept_descriptors(shards, SEG), kept);
             let asked = 1000usize;
             let exact = kept + (shards * asked) as u64;
             let keep = ConnectionBudget {
                 per_shard: asked,
                 lowered_from: None,
             };
-            assert_eq!(connection_budget(exact, shards, asked), Ok(keep));
-            assert_eq!(connection_budget(exact + 1, shards, asked), Ok(keep));
+            assert_eq!(connection_budget(exact, shards, asked, SEG), Ok(keep));
+            assert_eq!(connection_budget(exact + 1, shards, asked, SEG), Ok(keep));
             assert_eq!(
-                connection_budget(exact - 1, shards, asked),
+                connection_budget(exact - 1, shards, asked, SEG),
                 Ok(ConnectionBudget {
                     per_shard: asked - 1,
                     lowered_from: Some(asked),
@@ -291,16 +333,16 @@ mod tests {
             // One connection per shard is the least an edge serves with.
             let least = kept + shards as u64;
             assert_eq!(
-                connection_budget(least, shards, asked).map(|b| b.per_shard),
+                connection_budget(least, shards, asked, SEG).map(|b| b.per_shard),
                 Ok(1)
             );
-            let e = connection_budget(least - 1, shards, asked).expect_err("no room");
+            let e = connection_budget(least - 1, shards, asked, SEG).expect_err("no room");
             assert_eq!((e.limit, e.shards, e.kept), (least - 1, shards, kept));
             assert!(e.to_string().contains("RLIMIT_NOFILE"), "{e}");
         }
         // A limit far above the ask keeps the ask.
         assert_eq!(
-            connection_budget(1 << 20, 2, 20_000).map(|b| b.per_shard),
+            connection_budget(1 << 20, 2, 20_000, SEG).map(|b| b.per_shard),
             Ok(20_000)
         );
     }

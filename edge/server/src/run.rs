@@ -51,8 +51,12 @@ pub fn run(mut cfg: Config) -> Result<()> {
     // The connection cap is a descriptor budget too: it must leave the spool, the identity
     // store and the lake theirs under the process's open-file limit.
     let nofile = open_file_limit();
-    let budget =
-        crate::node::connection_budget(nofile, nshards, cfg.edge.max_connections_per_shard)?;
+    let budget = crate::node::connection_budget(
+        nofile,
+        nshards,
+        cfg.edge.max_connections_per_shard,
+        cfg.edge.spool_segment_bytes,
+    )?;
     match budget.lowered_from {
         Some(asked) => tracing::warn!(
             asked,

@@ -722,16 +722,16 @@ fn the_per_shard_connection_cap_answers_overloaded_at_cap_plus_one() {
 /// The connection cap leaves the edge its own descriptors under the process's open-file limit.
 /// Started with a soft limit too low for even its own descriptors and a hard limit too low for
 /// its configured cap (20 000), the edge raises its soft limit to the hard one, lowers the cap
-/// to what fits beside the descriptors it keeps (`node::FDS_RESERVED`, `node::FDS_PER_SHARD`)
+/// to what fits beside the descriptors it keeps (`node::kept_descriptors`)
 /// and says so; the connection past that cap is told 503; a burst of connections past it is
 /// answered at most `SHED_IN_FLIGHT` at a time (each answer holds a descriptor for a while),
 /// the rest closed unanswered, and none takes a place. The held sessions keep working: their
 /// frames roll the spool into new segments (4 KiB each here), every one acked.
 #[test]
 fn the_connection_cap_fits_the_open_file_limit_and_the_spool_keeps_writing_at_it() {
-    use sentientiq_edge::node::{FDS_PER_SHARD, FDS_RESERVED, SHED_IN_FLIGHT};
+    use sentientiq_edge::node::{FDS_RESERVED, SHED_IN_FLIGHT, kept_descriptors};
     let cap = 8usize;
-    let hard = FDS_RESERVED + FDS_PER_SHARD + cap as u64;
+    let hard = kept_descriptors(1, 4096) + cap as u64;
     let mut edge = Edge::edited_with_open_files(1, (FDS_RESERVED, hard), |c| {
         c.replace(
             "spool_segment_bytes = 67108864",
@@ -808,8 +808,7 @@ fn the_connection_cap_fits_the_open_file_limit_and_the_spool_keeps_writing_at_it
 /// itself: the edge refuses to start, naming the limit and how to raise it.
 #[test]
 fn an_edge_whose_open_file_limit_leaves_no_connection_refuses_to_start() {
-    use sentientiq_edge::node::{FDS_PER_SHARD, FDS_RESERVED};
-    let kept = FDS_RESERVED + FDS_PER_SHARD;
+    let kept = sentientiq_edge::node::kept_descriptors(1, 64 << 20);
     let mut edge = Edge::edited_with_open_files(1, (kept, kept), |c| c);
     let early = edge
         .try_spawn()

@@ -836,6 +836,62 @@ mod tests {
         }
     }
 
+    /// A local lake that counts the files staged and not yet stored or dropped (each holds a
+    /// descriptor, its temporary file), and the most there were at once.
+    #[derive(Debug)]
+    struct Counting {
+        lake: LocalSink,
+        open: Arc<std::sync::atomic::AtomicUsize>,
+        peak: std::sync::atomic::AtomicUsize,
+    }
+
+    /// A file staged in a [`Counting`] lake: counted until it is stored or dropped.
+    struct CountedFile {
+        file: Option<Box<dyn Staged>>,
+        open: Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Sink for Counting {
+        fn stage(&self, key: &str) -> Result<Box<dyn Staged>, SinkError> {
+            let file = Some(self.lake.stage(key)?);
+            let now = self.open.fetch_add(1, Ordering::Relaxed) + 1;
+            self.peak.fetch_max(now, Ordering::Relaxed);
+            Ok(Box::new(CountedFile {
+                file,
+                open: self.open.clone(),
+            }))
+        }
+    }
+
+    impl Drop for CountedFile {
+        fn drop(&mut self) {
+            self.open.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    impl CountedFile {
+        fn file(&mut self) -> &mut Box<dyn Staged> {
+            self.file.as_mut().expect("not stored yet")
+        }
+    }
+
+    impl std::io::Write for CountedFile {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.file().write(b)
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.file().flush()
+        }
+    }
+
+    impl Staged for CountedFile {
+        /// Stores the file; it stops being counted once stored (when `self` drops).
+        fn commit(mut self: Box<Self>) -> Result<u64, SinkError> {
+            self.file.take().expect("not stored yet").commit()
+        }
+    }
+
     /// Every file under `dir`, hidden ones too.
     fn files_under(dir: &Path) -> Vec<PathBuf> {
         let mut out = Vec::new();
@@ -921,6 +977,67 @@ mod tests {
         assert_eq!(shipped(lake.path()), pairs(&want));
         assert!(!path.exists());
         assert_eq!(files_under(lake.path()).len(), 2);
+    }
+
+    /// A local lake file holds a descriptor from its first byte until it is stored. A segment
+    /// of many tenants and hours with no file past a row group stages one file at a time: each
+    /// is staged when it is finished (its first byte) and stored at once, so the files a
+    /// shipment holds open do not grow with the tenants (`node::lake_files_open`). Two of the
+    /// files pass `FLUSH_ROWS`, so their Parquet writers (and page files) exist while the rest
+    /// of the segment is read: a writer's start writes nothing to the lake either.
+    #[test]
+    fn a_segment_of_many_tenants_stages_one_lake_file_at_a_time() {
+        let (data, lake, identity) = stores();
+        let share = Arc::new(SpoolShare::new(&[0], &[0]));
+        let dir = shard0(&data);
+        let hour = 3_600_000;
+        let mut v = spool::header(0).to_vec();
+        let mut want: Vec<(String, u64, usize)> = Vec::new();
+        let mut record = |tenant: &str, sid: &str, seq: u64, at: u64, moves: usize| {
+            let mut body = Vec::new();
+            sentientiq_proto::encode_client(&frames::moves(seq, moves), &mut body);
+            spool::encode_kind(spool::KIND_FRAME, at, tenant, sid, seq, &body, &mut v);
+            want.push((sid.to_string(), seq, moves));
+        };
+        // Tenants b0 and b1 first, with 16 000 rows each (past FLUSH_ROWS, below a row group).
+        for (b, at) in [("b0", T0), ("b1", T0 + hour)] {
+            for seq in 1..=4 {
+                record(b, &format!("s{b}"), seq, at, 4000);
+            }
+        }
+        // 150 tenants, each with a frame in two hours: 300 more `events` files.
+        let tenants = 150u64;
+        for t in 0..tenants {
+            for (seq, at) in [(1, T0), (2, T0 + hour)] {
+                record(&format!("t{t}"), &format!("s{t}"), seq, at, 2);
+            }
+        }
+        let path = spool::segment_path(&dir, 0);
+        std::fs::write(&path, &v).expect("write");
+        let counting = Arc::new(Counting {
+            lake: LocalSink::new(lake.path()),
+            open: Arc::default(),
+            peak: Default::default(),
+        });
+        let (mut shipper, _) = test_shipper(data.path(), counting.clone(), identity, share);
+        let out = shipper.ship(0, &dir, 0, &path).expect("ship");
+        assert_eq!(out.files.len() as u64, 2 * tenants + 2);
+        assert_eq!(
+            counting.peak.load(Ordering::Relaxed),
+            1,
+            "one file at a time"
+        );
+        assert_eq!(
+            counting.open.load(Ordering::Relaxed),
+            0,
+            "every file stored"
+        );
+        let mut rows: Vec<(String, u64)> = want
+            .iter()
+            .flat_map(|(s, q, n)| std::iter::repeat_n((s.clone(), *q), *n))
+            .collect();
+        rows.sort();
+        assert_eq!(shipped(lake.path()), rows);
     }
 
     /// A data directory that refuses the lake's page spill files (no directory here; a full
