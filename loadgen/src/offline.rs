@@ -47,7 +47,8 @@ pub fn escalation_rule() -> Rule {
 }
 
 /// Runs `sessions` sessions of `duration_s` through the core with `tenant`'s policy plus
-/// [`escalation_rule`].
+/// [`escalation_rule`], batched at the SDK's and a tenant's defaults (250 ms, 512 samples): a
+/// live run against a tenant with other `flush_ms` or `max_batch` cuts other frames.
 pub fn score(
     seed: u64,
     sessions: usize,

@@ -52,6 +52,31 @@ pub struct Opts {
     pub quic: Option<QuicOpts>,
 }
 
+impl Opts {
+    /// `sessions` sessions of `duration` over WebSocket to `edge` with the write key `key`:
+    /// the default mix, no identified users or labels, no ramp, a 10 s drain, quiet. Change
+    /// the rest with struct update syntax.
+    pub fn ws(edge: String, key: &str, sessions: usize, duration: Duration, seed: u64) -> Opts {
+        Opts {
+            edges: vec![edge],
+            sessions,
+            duration,
+            ramp: Duration::ZERO,
+            seed,
+            mix: Mix::default(),
+            key: key.into(),
+            identified: 0.0,
+            account_domains: Vec::new(),
+            labels: Vec::new(),
+            drain: Duration::from_secs(10),
+            progress: false,
+            source_ips: 1,
+            transport: Transport::Ws,
+            quic: None,
+        }
+    }
+}
+
 /// Which transport sessions use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Transport {
@@ -721,12 +746,13 @@ async fn session(
         dnt: None,
         uid: None,
     };
-    // The SDK's default flush interval; the session's viewport goes in its hello.
+    // The SDK's default flush interval until the welcome gives the tenant's; the session's
+    // viewport goes in its hello.
     let duration_us = opts.duration.as_micros() as i64;
     let mut script = SessionGen::new(opts.seed, i as u64, persona, duration_us, 250, identify);
     hello.vw = script.vw;
     hello.vh = script.vh;
-    let (mut link, _welcome) = match connect(i, opts, pool, &hello).await {
+    let (mut link, welcome) = match connect(i, opts, pool, &hello).await {
         Ok(x) => x,
         Err(e) => {
             let mut s = stats.borrow_mut();
@@ -744,6 +770,8 @@ async fn session(
         t.sessions_connected += 1;
         record(&mut t.connect, start.elapsed());
     }
+    // Batch as the edge says (the tenant's flush_ms and max_batch), as the SDK does.
+    script.follow(welcome.flush_ms, welcome.max_batch);
     // Intended send time of every frame by seq (index seq − 1), for latencies.
     let mut intended: Vec<Instant> = Vec::new();
     let mut unacked: VecDeque<Sent> = VecDeque::new();
@@ -941,6 +969,7 @@ async fn session(
             match connect(i, opts, pool, &hello).await {
                 Ok((l, welcome)) => {
                     link = l;
+                    script.follow(welcome.flush_ms, welcome.max_batch);
                     let a = welcome.ack.0;
                     let now = Instant::now();
                     let mut s = stats.borrow_mut();

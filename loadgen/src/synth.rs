@@ -215,6 +215,9 @@ const ERRORS: [&str; 3] = [
     "TypeError: Cannot read properties of null (reading 'submit')",
     "ReferenceError: stripe is not defined",
 ];
+/// Samples a frame holds at most until a `welcome` says otherwise: the SDK's default
+/// (`sdk/js/src/client.js`) and a tenant's (`max_batch`, 512 unless configured).
+const DEFAULT_MAX_BATCH: usize = 512;
 const SAMPLE_RATES: [f64; 4] = [60.0, 75.0, 90.0, 120.0];
 
 /// One session's generator: produces frames lazily, so 10k sessions hold only their near
@@ -237,6 +240,8 @@ pub struct SessionGen {
     frontier_us: i64,
     end_us: i64,
     flush_us: i64,
+    /// Samples a frame holds at most (the tenant's `max_batch`).
+    max_batch: usize,
     seq: u64,
     /// The next episode starts no earlier than this.
     next_episode_us: i64,
@@ -284,12 +289,26 @@ impl SessionGen {
             frontier_us: 0,
             end_us: duration_us,
             flush_us: i64::from(flush_ms.max(1)) * 1000,
+            max_batch: DEFAULT_MAX_BATCH,
             seq: 0,
             next_episode_us: first,
             pending: Vec::new(),
             placed: Vec::new(),
             identify,
             identified: false,
+        }
+    }
+
+    /// Batches as the edge's `welcome` says, as the SDK does (PROTOCOL.md §3: `flush_ms`,
+    /// `max_batch`, the tenant's settings): frames cut from here on hold what `flush_ms` of
+    /// client time gathers, at most `max_batch` samples. A zero keeps the current setting (a
+    /// `welcome` without the field). The events are the same whatever the batching.
+    pub fn follow(&mut self, flush_ms: u32, max_batch: u32) {
+        if flush_ms > 0 {
+            self.flush_us = i64::from(flush_ms) * 1000;
+        }
+        if max_batch > 0 {
+            self.max_batch = max_batch as usize;
         }
     }
 
@@ -751,7 +770,7 @@ impl SessionGen {
             let mut prev = (first / 1000) * 1000;
             let mut n = 0;
             while let Some(e) = self.queue.front().copied() {
-                if e.t_us >= window_end || n >= 512 {
+                if e.t_us >= window_end || n >= self.max_batch {
                     break;
                 }
                 self.queue.pop_front();
@@ -835,6 +854,61 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// A session follows its `welcome`'s batching: the same events, cut every `flush_ms` and
+    /// at most `max_batch` to a frame; a zero keeps the setting.
+    #[test]
+    fn frames_follow_the_welcomes_flush_interval_and_batch_size() {
+        let events = |flush_ms: u32, max_batch: u32| {
+            let mut g = SessionGen::new(4, 2, Persona::Rage, 30_000_000, 250, None);
+            g.follow(flush_ms, max_batch);
+            let (mut frames, mut evs) = (Vec::new(), Vec::new());
+            while let Some(f) = g.next_frame() {
+                if let ClientFrame::Batch(b) = &f.frame {
+                    let mut t = b.t0 as i64 * 1000;
+                    for i in 0..b.len() {
+                        t += i64::from(b.dt[i]);
+                        evs.push((t, b.k[i], b.x[i], b.y[i]));
+                    }
+                }
+                frames.push((f.send_at_us, f.samples));
+            }
+            (frames, evs)
+        };
+        let (default, evs) = events(0, 0);
+        assert_eq!(events(250, 512), (default.clone(), evs.clone()));
+        let (fast, fast_evs) = events(100, 0);
+        assert_eq!(fast_evs, evs, "the same events");
+        assert!(
+            fast.iter().all(|(at, _)| at % 100_000 == 0),
+            "cut every 100 ms"
+        );
+        assert!(default.iter().any(|(at, _)| at % 100_000 != 0));
+        // Below the cap, one frame for each flush window that holds an event.
+        let windows = |flush_us: i64| {
+            let mut w: Vec<i64> = evs.iter().map(|e| e.0 / flush_us).collect();
+            w.dedup();
+            w.len()
+        };
+        assert_eq!(default.len(), windows(250_000));
+        assert_eq!(fast.len(), windows(100_000));
+        assert!(fast.len() > default.len());
+        // The largest frame at the cap: it fits whole at max_batch = cap + 1 and cap, and is
+        // split at cap − 1.
+        let most = default.iter().map(|f| f.1).max().unwrap_or(0);
+        assert!(most > 8, "{most}");
+        let cap = most as u32;
+        for (max_batch, frames_more) in [(cap + 1, false), (cap, false), (cap - 1, true)] {
+            let (small, small_evs) = events(0, max_batch);
+            assert_eq!(small_evs, evs);
+            assert!(small.iter().all(|f| f.1 <= max_batch as usize));
+            assert_eq!(
+                small.len() > default.len(),
+                frames_more,
+                "max_batch {max_batch}"
+            );
         }
     }
 

@@ -268,6 +268,8 @@ impl Plan {
                 250,
                 Some((uid.clone(), email)),
             );
+            // Batched as the run's sessions batch: as the tenant's welcome says.
+            script.follow(tenant.flush_ms, tenant.max_batch);
             let mut core = Session::anonymous();
             let mut cooldowns = AccountCooldowns::default();
             let mut aggregates = Aggregates::default();

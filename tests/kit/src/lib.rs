@@ -25,6 +25,16 @@ pub use plane::Plane;
 /// The documented demo tenant's key (`deploy/edge.example.toml`).
 pub const DEMO_KEY: &str = "siq_pk_demo_00000000000000000000";
 
+/// Runs `f` to its end on a current-thread tokio runtime, inside a `LocalSet`, as the loadgen's
+/// `main` runs its sessions (they are not `Send`).
+pub fn block_on_local<F: std::future::Future>(f: F) -> F::Output {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime");
+    tokio::task::LocalSet::new().block_on(&rt, f)
+}
+
 /// The repository's root (for `deploy/` and other files tests read). The manifest dir of this
 /// run, not of the build: a test binary cached in a shared target dir may have been built from
 /// another clone.

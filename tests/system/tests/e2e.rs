@@ -1679,13 +1679,7 @@ fn the_loadgen_against_a_real_edge_gets_exactly_what_the_core_detects_offline() 
         }),
     };
     let stats = Rc::new(RefCell::new(Stats::default()));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    tokio::task::LocalSet::new()
-        .block_on(&rt, run(opts, stats.clone()))
-        .expect("run");
+    sentientiq_testkit::block_on_local(run(opts, stats.clone())).expect("run");
     let s = stats.borrow();
     assert_eq!(s.sessions_connected, sessions as u64, "{:?}", s.errors);
     let by: Vec<_> = s
@@ -1729,6 +1723,58 @@ fn the_loadgen_against_a_real_edge_gets_exactly_what_the_core_detects_offline() 
         s.detections.values().sum::<u64>(),
         "every det timed"
     );
+}
+
+/// The loadgen batches as the edge's `welcome` says, as the SDK does: a tenant flushing every
+/// 100 ms with at most 16 samples a frame gets exactly the frames the generator cuts at those
+/// settings (more than at the default 250 ms and 512), with the same samples, every one acked.
+#[test]
+fn the_loadgen_batches_as_the_tenant_says_in_its_welcome() {
+    use sentientiq_loadgen::run::{Opts, Stats, run};
+    use sentientiq_loadgen::synth::{Mix, SessionGen};
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    let edge = Edge::start_edited(1, |c| {
+        c.replace("flush_ms = 250", "flush_ms = 100")
+            .replace("max_batch = 512", "max_batch = 16")
+    });
+    let (sessions, secs, seed) = (6, 4, 5);
+    // No `id` frames (none identified): the frames are the generator's alone.
+    let opts = Opts {
+        ramp: Duration::from_millis(500),
+        ..Opts::ws(
+            format!("ws://127.0.0.1:{}/v1/ws", edge.port),
+            DEMO_KEY,
+            sessions,
+            Duration::from_secs(secs),
+            seed,
+        )
+    };
+    let stats = Rc::new(RefCell::new(Stats::default()));
+    sentientiq_testkit::block_on_local(run(opts, stats.clone())).expect("run");
+    // What the generator cuts for the same sessions at (flush_ms, max_batch): frames, samples.
+    let cut = |flush_ms: u32, max_batch: u32| {
+        let (mut frames, mut samples) = (0u64, 0u64);
+        for i in 0..sessions {
+            let p = Mix::default().persona_of(i);
+            let mut g = SessionGen::new(seed, i as u64, p, secs as i64 * 1_000_000, 250, None);
+            g.follow(flush_ms, max_batch);
+            while let Some(f) = g.next_frame() {
+                frames += 1;
+                samples += f.samples as u64;
+            }
+        }
+        (frames, samples)
+    };
+    let s = stats.borrow();
+    assert_eq!(s.sessions_connected, sessions as u64, "{:?}", s.errors);
+    assert!(s.errors.is_empty(), "{:?}", s.errors);
+    let (fast, default) = (cut(100, 16), cut(250, 512));
+    assert_eq!((s.frames_sent, s.samples_sent), fast);
+    assert_eq!(fast.1, default.1, "the same samples");
+    assert!(fast.0 > default.0, "{fast:?} {default:?}");
+    assert_eq!(s.acked, s.frames_sent);
+    assert_eq!(edge.metric("siq_ack_seconds_count"), s.acked as f64);
 }
 
 /// Issue 17 through the real edge: the example tenant's `help-on-rage` rule as an experiment

@@ -129,12 +129,7 @@ fn every_expected_alert_arrives_once_signed_and_timed_from_its_completing_frame(
         quic: None,
     };
     let stats = Rc::new(RefCell::new(Stats::default()));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    tokio::task::LocalSet::new()
-        .block_on(&rt, run_watching(opts, stats.clone(), plan.watch()))
+    sentientiq_testkit::block_on_local(run_watching(opts, stats.clone(), plan.watch()))
         .expect("run");
     let st = stats.borrow();
     assert!(st.errors.is_empty(), "{:?}", st.errors);

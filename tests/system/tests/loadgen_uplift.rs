@@ -107,16 +107,13 @@ fn the_edge_counts_per_arm_exactly_the_conversions_the_loadgen_sent() {
         quic: None,
     };
     let stats = Rc::new(RefCell::new(Stats::default()));
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    tokio::task::LocalSet::new()
-        .block_on(
-            &rt,
-            run_with(opts, stats.clone(), Watch::default(), Some(uplift)),
-        )
-        .expect("run");
+    sentientiq_testkit::block_on_local(run_with(
+        opts,
+        stats.clone(),
+        Watch::default(),
+        Some(uplift),
+    ))
+    .expect("run");
     let st = stats.borrow();
     assert!(st.errors.is_empty(), "{:?}", st.errors);
     assert_eq!(st.acked, st.frames_sent, "every frame acked");
