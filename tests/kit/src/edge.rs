@@ -58,11 +58,20 @@ pub struct Edge {
 }
 
 impl Edge {
-    /// An edge whose config is `config(dir, port)`, started and ready.
-    pub fn launch(config: impl FnOnce(&Path, u16) -> String, env: Vec<(String, String)>) -> Edge {
-        let mut e = Edge::unstarted(config, env);
-        e.spawn();
-        e
+    /// An edge whose config is `config(dir, port)`, started and ready. A port is free when
+    /// chosen and may be taken by another test's process before the edge binds it: the edge then
+    /// exits saying so, and it is started again on another port (at most three tries).
+    pub fn launch(config: impl Fn(&Path, u16) -> String, env: Vec<(String, String)>) -> Edge {
+        let mut last = String::new();
+        for _ in 0..3 {
+            let mut e = Edge::unstarted(&config, env.clone());
+            match e.try_spawn() {
+                Ok(()) => return e,
+                Err(early) if early.contains(" is in use") => last = early,
+                Err(early) => panic!("{early}"),
+            }
+        }
+        panic!("three ports taken before the edge could bind them; the last: {last}")
     }
 
     /// An edge whose config is `config(dir, port)`, not started yet.
@@ -204,6 +213,10 @@ impl Edge {
     pub fn try_spawn(&mut self) -> Result<(), String> {
         let path = self.dir.path().join("edge.toml");
         std::fs::write(&path, &self.config).expect("write config");
+        // Ready is this process listening and answering: another process on the port (a
+        // port taken between choosing it and binding it) answers /readyz too.
+        let listening = |log: &str| log.matches("edge listening").count();
+        let before = listening(&self.log());
         let mut p = self.start_process(&path);
         let port = self.port;
         let mut early = None;
@@ -212,7 +225,8 @@ impl Edge {
                 early = Some(format!("edge exited early ({st}): {}", p.log()));
                 return true;
             }
-            net::http(port, "/readyz").is_some_and(|(s, _)| s == 200)
+            listening(&p.log()) > before
+                && net::http(port, "/readyz").is_some_and(|(s, _)| s == 200)
         });
         match early {
             Some(early) => Err(early),
@@ -234,9 +248,13 @@ impl Edge {
     /// The edge process on config `path`, under `nofile` if set.
     fn start_process(&self, path: &Path) -> Proc {
         let log = self.dir.path().join("edge.log");
+        // At info, whatever the test's own RUST_LOG: readiness reads the log (`try_spawn`).
+        // The edge's own `env` comes after, so a test may still set it.
+        let mut env = vec![("RUST_LOG".to_string(), "info".to_string())];
+        env.extend(self.env.iter().cloned());
         match self.nofile {
-            None => Proc::spawn(bin("sentientiq-edge"), path, log, &self.env),
-            Some(n) => Proc::spawn_with_open_files(bin("sentientiq-edge"), path, log, &self.env, n),
+            None => Proc::spawn(bin("sentientiq-edge"), path, log, &env),
+            Some(n) => Proc::spawn_with_open_files(bin("sentientiq-edge"), path, log, &env, n),
         }
     }
 
