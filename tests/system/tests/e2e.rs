@@ -1640,6 +1640,22 @@ fn a_tenant_with_its_own_bucket_and_prefix_ships_there_and_only_there() {
     );
 }
 
+/// The loadgen's options for `sessions` demo-tenant sessions of `secs` over WebSocket to `edge`.
+fn loadgen_opts(
+    edge: &Edge,
+    sessions: usize,
+    secs: u64,
+    seed: u64,
+) -> sentientiq_loadgen::run::Opts {
+    sentientiq_loadgen::run::Opts::ws(
+        format!("ws://127.0.0.1:{}/v1/ws", edge.port),
+        DEMO_KEY,
+        sessions,
+        Duration::from_secs(secs),
+        seed,
+    )
+}
+
 #[test]
 fn the_loadgen_against_a_real_edge_gets_exactly_what_the_core_detects_offline() {
     use sentientiq_loadgen::run::{Opts, QuicOpts, Stats, Transport, run};
@@ -1648,21 +1664,11 @@ fn the_loadgen_against_a_real_edge_gets_exactly_what_the_core_detects_offline() 
     use std::rc::Rc;
     let edge = Edge::start(2, "");
     let (sessions, secs, seed) = (60, 20, 3);
+    // No `id` frames (none identified): seqs then match the offline run frame for frame.
     let opts = Opts {
-        edges: vec![format!("ws://127.0.0.1:{}/v1/ws", edge.port)],
-        sessions,
-        duration: Duration::from_secs(secs),
         ramp: Duration::from_secs(2),
-        seed,
-        mix: Mix::default(),
-        key: DEMO_KEY.into(),
-        // No `id` frames: seqs then match the offline run frame for frame.
-        identified: 0.0,
-        account_domains: vec![],
         // The example tenant labels hesitation in `pricing` as `price_anxiety`.
         labels: vec![("price_anxiety".into(), "hesitation".into())],
-        drain: Duration::from_secs(10),
-        progress: false,
         // Sessions connect from 127.0.0.1 and 127.0.0.2 (the loadgen's --source-ips).
         source_ips: 2,
         // Half the sessions over QUIC, three to a connection, over two client sockets.
@@ -1677,6 +1683,7 @@ fn the_loadgen_against_a_real_edge_gets_exactly_what_the_core_detects_offline() 
             // The sockets driven on a thread of their own, as the loadgen does by default.
             io_threads: 1,
         }),
+        ..loadgen_opts(&edge, sessions, secs, seed)
     };
     let stats = Rc::new(RefCell::new(Stats::default()));
     sentientiq_testkit::block_on_local(run(opts, stats.clone())).expect("run");
@@ -1742,13 +1749,7 @@ fn the_loadgen_batches_as_the_tenant_says_in_its_welcome() {
     // No `id` frames (none identified): the frames are the generator's alone.
     let opts = Opts {
         ramp: Duration::from_millis(500),
-        ..Opts::ws(
-            format!("ws://127.0.0.1:{}/v1/ws", edge.port),
-            DEMO_KEY,
-            sessions,
-            Duration::from_secs(secs),
-            seed,
-        )
+        ..loadgen_opts(&edge, sessions, secs, seed)
     };
     let stats = Rc::new(RefCell::new(Stats::default()));
     sentientiq_testkit::block_on_local(run(opts, stats.clone())).expect("run");

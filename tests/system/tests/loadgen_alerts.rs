@@ -11,7 +11,7 @@ use sentientiq_loadgen::alerts::expect::{Directory, Plan, Run, tenant_for_key};
 use sentientiq_loadgen::alerts::score::score;
 use sentientiq_loadgen::alerts::sink::{Sink, SinkConfig};
 use sentientiq_loadgen::alerts::{Epoch, drain};
-use sentientiq_loadgen::run::{Opts, Stats, Transport, run_watching};
+use sentientiq_loadgen::run::{Opts, Stats, run_watching};
 use sentientiq_loadgen::synth::Mix;
 use sentientiq_testkit::{DEMO_KEY, Edge};
 
@@ -112,21 +112,18 @@ fn every_expected_alert_arrives_once_signed_and_timed_from_its_completing_frame(
     );
     assert_eq!(plan.accounts().len(), expected, "one alert per account");
     let opts = Opts {
-        edges: vec![format!("ws://127.0.0.1:{}/v1/ws", edge.port)],
-        sessions,
-        duration,
         ramp,
-        seed,
         mix: mix.clone(),
-        key: DEMO_KEY.into(),
         identified,
         account_domains: domains.clone(),
         labels: vec![("price_anxiety".into(), "hesitation".into())],
-        drain: Duration::from_secs(10),
-        progress: false,
-        source_ips: 1,
-        transport: Transport::Ws,
-        quic: None,
+        ..Opts::ws(
+            format!("ws://127.0.0.1:{}/v1/ws", edge.port),
+            DEMO_KEY,
+            sessions,
+            duration,
+            seed,
+        )
     };
     let stats = Rc::new(RefCell::new(Stats::default()));
     sentientiq_testkit::block_on_local(run_watching(opts, stats.clone(), plan.watch()))

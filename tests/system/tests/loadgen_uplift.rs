@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use arrow_array::Array;
 use arrow_array::cast::AsArray;
-use sentientiq_loadgen::run::{Opts, Stats, Transport, Watch, run_with, sid_of};
+use sentientiq_loadgen::run::{Opts, Stats, Watch, run_with, sid_of};
 use sentientiq_loadgen::synth::Mix;
 use sentientiq_loadgen::uplift::{Seen, Uplift};
 use sentientiq_testkit::lake::{dict_str, parquet_batches, table_files};
@@ -89,22 +89,19 @@ fn the_edge_counts_per_arm_exactly_the_conversions_the_loadgen_sent() {
         .and_then(|u| u.with_emotions(&["rage"]))
         .expect("uplift");
     let opts = Opts {
-        edges: vec![format!("ws://127.0.0.1:{}/v1/ws", edge.port)],
-        sessions,
-        duration: Duration::from_secs(15),
         ramp: Duration::from_secs(3),
-        seed,
         mix,
-        key: DEMO_KEY.into(),
         // The rule helps identified users only.
         identified: 1.0,
         account_domains: vec!["acme.example".into()],
         labels: vec![("price_anxiety".into(), "hesitation".into())],
-        drain: Duration::from_secs(10),
-        progress: false,
-        source_ips: 1,
-        transport: Transport::Ws,
-        quic: None,
+        ..Opts::ws(
+            format!("ws://127.0.0.1:{}/v1/ws", edge.port),
+            DEMO_KEY,
+            sessions,
+            Duration::from_secs(15),
+            seed,
+        )
     };
     let stats = Rc::new(RefCell::new(Stats::default()));
     sentientiq_testkit::block_on_local(run_with(
