@@ -88,9 +88,9 @@ impl Drop for Room {
 /// through a `ws-1k` run and its lake shipment. Of the rest:
 /// - 256: the stores' table caches;
 /// - 64: the lake pages' temporary files (`sentientiq_lake::pages::MAX_SPILL_FILES`);
-/// - about 410 for what grows with the configuration, not with the load: the alerts' HTTP
-///   connections (one lane per destination delivering at once, and idle ones kept 60 s) and the
-///   control plane's.
+/// - about 410 left, not measured: room for what grows with the configuration rather than the
+///   load, the alerts' HTTP connections (one lane per destination delivering at once, and idle
+///   ones kept 60 s) and the control plane's. No run here has used more than the 37 above.
 ///
 /// The lake files a shipment holds open grow with the spool's segment size, and are kept
 /// beside these ([`lake_files_open`]).
