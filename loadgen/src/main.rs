@@ -226,7 +226,8 @@ fn main() -> Result<()> {
         let sockets = match transport {
             Transport::Ws => a.sessions as u64,
             Transport::Quic => u64::from(a.quic_sockets),
-            Transport::Mixed => a.sessions as u64 + u64::from(a.quic_sockets),
+            // Even sessions over WebSocket (`Transport::of`): half of them, rounded up.
+            Transport::Mixed => a.sessions.div_ceil(2) as u64 + u64::from(a.quic_sockets),
         };
         let needed = sockets + OWN_FILES;
         if needed > limit {

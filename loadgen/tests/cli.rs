@@ -38,3 +38,23 @@ fn a_run_needing_more_open_files_than_allowed_is_refused() {
         "{err}"
     );
 }
+
+/// `--transport mixed`: even sessions over WebSocket, a socket each, the odd ones over the
+/// shared `--quic-sockets`: 51 sessions need 26 + 2 sockets. One file short, refused, naming them.
+#[test]
+fn a_mixed_run_counts_a_socket_per_websocket_session_and_the_shared_quic_sockets() {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("ulimit -n \"$0\" && exec \"$1\" --edge ws://127.0.0.1:9/v1/ws --sessions 51 --duration 1s --ramp 0s --seed 1 --transport mixed --quic-sockets 2 --quic-pin \"$2\"")
+        .arg((26 + 2 + OWN_FILES - 1).to_string())
+        .arg(env!("CARGO_BIN_EXE_sentientiq-loadgen"))
+        .arg("00".repeat(32))
+        .output()
+        .expect("run the loadgen");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("needs about 156 open files (28 sockets and 128 of its own)"),
+        "{err}"
+    );
+}
