@@ -34,6 +34,14 @@ CARGO="${CARGO:-cargo}"
 # BENCH_LOADGEN_NICE=N runs the loadgen at that nice value (e.g. -10): on a shared machine its
 # sends wake the server's threads, which can preempt it and make it late; its summary's
 # `loadgen send lag` line says how late it was (see bench/runs/2026-12-03-vm/README.md).
+# BENCH_SERVER_NICE=N runs the server at that nice value.
+# run.txt's `others_cpu_s` and `others_top` say how much CPU everything else on the machine took
+# during the run. On the sandbox VMs the bench records come from, a process outside the bench
+# (the VM's agent, `process_api`, at nice -10) holds a CPU for about 4 ms once a second and, with
+# tens of thousands of TCP sockets open, for 10-27 ms about every 3 s: reads wait behind it, and
+# at 14 000 sessions those waits are the loadgen's ack tail (bench/runs/2026-12-06-vm/README.md,
+# "Thirty-third session"; scripts/bench-trace.sh shows them). The edge and the loadgen at nice
+# -15 did not shorten them there.
 if [ -n "${BENCH_BIN:-}" ]; then
   BIN="$(cd "$BENCH_BIN" && pwd)"
 else
@@ -67,6 +75,7 @@ pin_server=(); pin_loadgen=()
 [ -n "${BENCH_SERVER_CPUS:-}" ] && pin_server=(taskset -c "$BENCH_SERVER_CPUS")
 [ -n "${BENCH_LOADGEN_CPUS:-}" ] && pin_loadgen=(taskset -c "$BENCH_LOADGEN_CPUS")
 [ -n "${BENCH_LOADGEN_NICE:-}" ] && pin_loadgen+=(nice -n "$BENCH_LOADGEN_NICE")
+[ -n "${BENCH_SERVER_NICE:-}" ] && pin_server+=(nice -n "$BENCH_SERVER_NICE")
 sargs=${BENCH_SERVER_ARGS:-}
 # shellcheck disable=SC2086 # $sargs is split into arguments on purpose
 case "$SERVER" in
@@ -123,6 +132,21 @@ hz=$(getconf CLK_TCK)
 # running, so it is not in them).
 # (`times` must run in this shell, not in a $(...) subshell, to see them.)
 children_cpu() { tail -1 "$1" | awk '{ for (i = 1; i <= 2; i++) { split($i, p, "m"); sub("s", "", p[2]); s += p[1] * 60 + p[2] } printf "%.2f", s }'; }
+# Every process's CPU ticks (utime + stime, its threads' included) by pid and name, to tell what
+# else ran on the machine during the run.
+proc_ticks() {
+  python3 -c '
+import os
+for pid in os.listdir("/proc"):
+    if pid.isdigit():
+        try:
+            s = open("/proc/%s/stat" % pid).read()
+        except OSError:
+            continue
+        name, rest = s[s.index("(") + 1 : s.rindex(")")], s[s.rindex(")") + 2 :].split()
+        print(pid, int(rest[11]) + int(rest[12]), name.replace(" ", "_"))'
+}
+proc_ticks > "$WORK/procs0"
 times > "$WORK/times0"
 e0=$(ticks "$edge")
 # shellcheck disable=SC2086
@@ -130,6 +154,7 @@ e0=$(ticks "$edge")
   2> >(tee "$OUT/progress.txt" >&2) | tee "$OUT/summary.txt"
 e1=$(ticks "$edge")
 times > "$WORK/times1"
+proc_ticks > "$WORK/procs1"
 # The edge's own view (siq_ack_seconds: frame received -> ack released), for telling its
 # latency apart from the loadgen's queueing on a shared machine.
 [ "$SERVER" = edge ] && { exec 3<>"/dev/tcp/127.0.0.1/$port"; } 2>/dev/null && {
@@ -145,7 +170,7 @@ rss_kind_peaks=$(awk 'NF == 4 { if ($3 > a) a = $3; if ($4 > f) f = $4 }
                       END { printf "%d kB %d kB", a, f }' "$OUT/rss.txt")
 {
   echo "case: $NAME"
-  echo "server: $SERVER${BENCH_SERVER_ARGS:+ $BENCH_SERVER_ARGS}${BENCH_SERVER_CPUS:+ (cpus $BENCH_SERVER_CPUS)}${BENCH_DATA_TMPFS:+ (data on a tmpfs: NOT durable, diagnostic)}"
+  echo "server: $SERVER${BENCH_SERVER_ARGS:+ $BENCH_SERVER_ARGS}${BENCH_SERVER_CPUS:+ (cpus $BENCH_SERVER_CPUS)}${BENCH_SERVER_NICE:+ (nice $BENCH_SERVER_NICE)}${BENCH_DATA_TMPFS:+ (data on a tmpfs: NOT durable, diagnostic)}"
   echo "date: $(date -u +%FT%TZ)"
   if [ -n "${BENCH_BIN:-}" ]; then
     echo "binaries: $BIN (not this tree's build)"
@@ -159,6 +184,17 @@ rss_kind_peaks=$(awk 'NF == 4 { if ($3 > a) a = $3; if ($4 > f) f = $4 }
   echo "edge_rss_anon_peak: ${rss_kind_peaks% * kB}"
   echo "edge_rss_file_peak: ${rss_kind_peaks#* kB }"
   echo "loadgen_cpu_s: $(awk -v a="$(children_cpu "$WORK/times0")" -v b="$(children_cpu "$WORK/times1")" 'BEGIN {printf "%.2f", b - a}')"
+  # Everything but the server and this script, over the loadgen's run: the loadgen has exited
+  # and is not listed; the memory sampler is (a few ms); a process that started during the run
+  # counts from zero and one that ended during it is missing.
+  awk -v hz="$hz" -v server="$edge" -v me="$$" '
+    FNR == NR { t0[$1] = $2; next }
+    $1 != server && $1 != me { d = $2 - t0[$1]; if (d > 0) { cpu[$3] += d; all += d } }
+    END { printf "others_cpu_s: %.2f\n", all / hz; n = 0
+          printf "others_top:"
+          while (n < 3) { best = ""; for (k in cpu) if (best == "" || cpu[k] > cpu[best]) best = k
+                          if (best == "") break; printf " %s %.2f s", best, cpu[best] / hz; delete cpu[best]; n++ }
+          printf "\n" }' "$WORK/procs0" "$WORK/procs1"
   echo "edge_samples_per_core_s_at_saturation: $(awk -v a="$e0" -v b="$e1" -v hz="$hz" -v n="$samples" 'BEGIN {printf "%.0f", n / ((b - a) / hz)}')"
   # Upper bounds from the cumulative buckets: the smallest `le` holding the quantile.
   for pq in 50:0.5 99:0.99; do
