@@ -58,20 +58,15 @@ pub struct Edge {
 }
 
 impl Edge {
-    /// An edge whose config is `config(dir, port)`, started and ready. A port is free when
-    /// chosen and may be taken by another test's process before the edge binds it: the edge then
-    /// exits saying so, and it is started again on another port (at most three tries).
+    /// An edge whose config is `config(dir, port)`, started and ready, on a port claimed for
+    /// this test process ([`free_port`]: no other test process and no kernel-chosen port takes
+    /// it; an edge that still finds it in use says so and the test fails with its words).
     pub fn launch(config: impl Fn(&Path, u16) -> String, env: Vec<(String, String)>) -> Edge {
-        let mut last = String::new();
-        for _ in 0..3 {
-            let mut e = Edge::unstarted(&config, env.clone());
-            match e.try_spawn() {
-                Ok(()) => return e,
-                Err(early) if early.contains(" is in use") => last = early,
-                Err(early) => panic!("{early}"),
-            }
+        let mut e = Edge::unstarted(&config, env);
+        if let Err(early) = e.try_spawn() {
+            panic!("{early}");
         }
-        panic!("three ports taken before the edge could bind them; the last: {last}")
+        e
     }
 
     /// An edge whose config is `config(dir, port)`, not started yet.

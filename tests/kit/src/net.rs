@@ -1,22 +1,72 @@
 //! Ports and plain HTTP/1.1 on loopback.
 
+use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpListener, TcpStream, UdpSocket};
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Mutex;
 use std::time::Duration;
 
-/// A free TCP port on 127.0.0.1 (bound, then released) whose next port is free for UDP too:
-/// an edge's QUIC port is its TCP port + 1 unless configured.
+use rustix::fs::{FlockOperation, flock};
+
+/// Ports below the kernel's ephemeral range that [`free_port`] hands out.
+const WINDOW: u16 = 10_000;
+
+/// A free TCP port on 127.0.0.1 whose next port is free for UDP too (an edge's QUIC port is its
+/// TCP port + 1 unless configured), claimed for this process until it exits.
+///
+/// A port the kernel gave to `bind(…:0)` and that was then released can be handed to the next
+/// such bind, in another test process, before the edge meant to have it binds it: two edges
+/// then race for one port (CI at `a85e03f`). So the ports come from below the kernel's
+/// ephemeral range (`net.ipv4.ip_local_port_range`), which neither `bind(…:0)` nor `connect`
+/// ever picks, and each is claimed by an exclusive lock on a file named for it in
+/// `$TMPDIR/siq-test-ports/`, held until the process exits: other test processes skip it.
 pub fn free_port() -> u16 {
-    for _ in 0..100 {
-        let p = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
-        if p < u16::MAX && std::net::UdpSocket::bind(("127.0.0.1", p + 1)).is_ok() {
-            return p;
-        }
+    let (low, _) = ephemeral_range();
+    let window = low.saturating_sub(WINDOW).max(1024)..low.saturating_sub(1);
+    let dir = std::env::temp_dir().join("siq-test-ports");
+    std::fs::create_dir_all(&dir).expect("the test ports' lock directory");
+    // Processes start their scans at different places, so they seldom try the same ports.
+    let start = (std::process::id() as usize).wrapping_mul(7919);
+    claim_port(&dir, window, start).expect("no free port below the ephemeral range")
+}
+
+/// The first port of `window`, from `start` (wrapping), that no other holder has claimed in
+/// `dir` and that is free for TCP (and UDP on the next port); its lock file stays open, and so
+/// locked, for the rest of the process.
+fn claim_port(dir: &Path, window: Range<u16>, start: usize) -> Option<u16> {
+    static HELD: Mutex<Vec<File>> = Mutex::new(Vec::new());
+    let n = window.len();
+    (0..n)
+        .map(|i| window.start + ((start + i) % n) as u16)
+        .find_map(|p| {
+            let f = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(dir.join(p.to_string()))
+                .ok()?;
+            flock(&f, FlockOperation::NonBlockingLockExclusive).ok()?;
+            let free = TcpListener::bind(("127.0.0.1", p)).is_ok()
+                && UdpSocket::bind(("127.0.0.1", p + 1)).is_ok();
+            if !free {
+                return None; // the lock goes with `f`
+            }
+            HELD.lock().unwrap_or_else(|e| e.into_inner()).push(f);
+            Some(p)
+        })
+}
+
+/// The kernel's ephemeral port range (`/proc/sys/net/ipv4/ip_local_port_range`).
+fn ephemeral_range() -> (u16, u16) {
+    let s = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .expect("net.ipv4.ip_local_port_range");
+    let mut it = s.split_whitespace().map(|v| v.parse::<u16>());
+    match (it.next(), it.next()) {
+        (Some(Ok(lo)), Some(Ok(hi))) => (lo, hi),
+        _ => panic!("net.ipv4.ip_local_port_range {s:?}: not two ports"),
     }
-    panic!("no free TCP port with a free UDP port after it");
 }
 
 /// `GET path` on 127.0.0.1:`port` (5 s read timeout): status and body, or `None` when there is
@@ -81,4 +131,47 @@ pub fn metric_with(body: &str, name: &str, label: &str) -> f64 {
         .filter(|l| l.contains(label))
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ten ports just below [`free_port`]'s window: no other caller takes them.
+    fn window() -> Range<u16> {
+        let (low, _) = ephemeral_range();
+        low - WINDOW - 10..low - WINDOW
+    }
+
+    #[test]
+    fn a_port_claimed_elsewhere_or_in_use_is_skipped() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let w = window();
+        let first = claim_port(dir.path(), w.clone(), 0).expect("a port");
+        assert!(w.contains(&first));
+        // This process holds it: the next claim from the same place takes another.
+        let second = claim_port(dir.path(), w.clone(), 0).expect("a port");
+        assert_ne!(first, second);
+        // Another holder's lock (another open file, as another process would have) is skipped.
+        let other = File::create(dir.path().join((second + 1).to_string())).expect("lock file");
+        flock(&other, FlockOperation::NonBlockingLockExclusive).expect("lock");
+        // A port some socket holds is skipped too.
+        let bound = TcpListener::bind(("127.0.0.1", second + 2));
+        let third = claim_port(dir.path(), w.clone(), 0).expect("a port");
+        assert!(third > second + 1, "{third} after {second}");
+        if bound.is_ok() {
+            assert_ne!(third, second + 2);
+        }
+    }
+
+    #[test]
+    fn free_ports_are_below_the_ephemeral_range_and_distinct() {
+        let (low, _) = ephemeral_range();
+        let a = free_port();
+        let b = free_port();
+        assert_ne!(a, b);
+        for p in [a, b] {
+            assert!(p < low && p >= low.saturating_sub(WINDOW).max(1024), "{p}");
+        }
+    }
 }
