@@ -102,8 +102,9 @@ def on_cpu(cpu, start, end, held=None):
 
 
 def merged(intervals):
+    """(start, end, cpu) intervals with those overlapping on one CPU joined."""
     out = []
-    for a, b, cpu in sorted(intervals):
+    for a, b, cpu in sorted(intervals, key=lambda x: (x[2], x[0])):
         if out and a <= out[-1][1] and cpu == out[-1][2]:
             out[-1] = (out[-1][0], max(out[-1][1], b), cpu)
         else:
