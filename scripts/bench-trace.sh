@@ -24,11 +24,11 @@ DATA="/tmp/trace-${LABEL//\//-}.data"
   sleep "$AT"
   perf record -a -o "$DATA" \
     -e sock:sk_data_ready,sock:sock_recv_length,sock:sock_send_length,sched:sched_switch \
-    -e ext4:ext4_sync_file_enter,ext4:ext4_sync_file_exit -- sleep "$FOR" > /dev/null 2>&1
+    -e ext4:ext4_sync_file_enter,ext4:ext4_sync_file_exit -- sleep "$FOR" > "$DATA.log" 2>&1
 ) &
 tracer=$!
 scripts/bench-case.sh "$NAME"
-wait "$tracer"
+wait "$tracer" || { echo "perf record failed:" >&2; cat "$DATA.log" >&2; exit 1; }
 {
   echo "trace: perf record -a of the socket, scheduler and ext4 sync tracepoints, ${FOR} s from ${AT} s into the run"
   perf script -i "$DATA" -s scripts/trace-delays.py 2> /dev/null
