@@ -2,8 +2,9 @@
 # One benchmark case (scripts/bench-case.sh, with all its settings from the environment) with a
 # kernel trace of the whole machine in its middle, and where a frame's time went in it: how long
 # data waited in each socket before the server or the loadgen read it, how long the server held
-# a frame before it wrote back (the edge: its ack), its file syncs, and, for every stall, what
-# held the reader's CPU (scripts/trace-delays.py). The report goes to trace.txt beside the run's
+# a frame before it wrote back (the edge: its ack), its file syncs, what held the reader's CPU
+# while its reads waited, split by whether the reader was runnable then (waiting for a CPU) or
+# asleep, and, for every stall, what held its CPU (scripts/trace-delays.py). The report goes to trace.txt beside the run's
 # record; the trace itself (tens of MB) to /tmp/trace-LABEL.data.
 #
 #   scripts/bench-trace.sh CASE [AT_S FOR_S]     # default: from 40 s into the run, for 4 s
@@ -23,7 +24,7 @@ DATA="/tmp/trace-${LABEL//\//-}.data"
 (
   sleep "$AT"
   perf record -a -o "$DATA" \
-    -e sock:sk_data_ready,sock:sock_recv_length,sock:sock_send_length,sched:sched_switch \
+    -e sock:sk_data_ready,sock:sock_recv_length,sock:sock_send_length,sched:sched_switch,sched:sched_wakeup \
     -e ext4:ext4_sync_file_enter,ext4:ext4_sync_file_exit -- sleep "$FOR" > "$DATA.log" 2>&1
 ) &
 tracer=$!

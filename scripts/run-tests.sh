@@ -2,7 +2,8 @@
 # Runs every cargo test of the workspace, then the browser SDK's tests (sdk/js: unit, the dist/
 # check, and the browser suite in headless Chromium against the edge and lake compaction binaries
 # the cargo build just made), then the control plane's dashboard in headless Chromium
-# (control-plane/web/test, against the sentientiq-control and siqctl binaries), and ends with one
+# (control-plane/web/test, against the sentientiq-control and siqctl binaries), then the bench
+# scripts' own tests (scripts/tests, Python's unittest), and ends with one
 # summary line over all of them: "tests: N passed, M failed" (then each part's counts).
 #
 #   scripts/run-tests.sh             everything
@@ -16,9 +17,10 @@ sdk_only=0
 log=$(mktemp)
 sdklog=$(mktemp)
 weblog=$(mktemp)
+pylog=$(mktemp)
 skips=$(mktemp)
 export SIQ_TEST_SKIPS="$skips"
-trap 'rm -f "$log" "$sdklog" "$weblog" "$skips"' EXIT
+trap 'rm -f "$log" "$sdklog" "$weblog" "$pylog" "$skips"' EXIT
 status=0
 build=0
 rust_passed=0
@@ -138,8 +140,21 @@ if [ "$rust_skipped" -gt 0 ]; then
   rust_note=" ($rust_skipped of them skipped: $(cut -d: -f2- "$skips" | sed 's/^ //; s/ (.*//' | sort -u | paste -sd ';'))"
 fi
 
-passed=$((rust_passed + sdk_passed + web_passed))
-failed=$((rust_failed + sdk_failed + web_failed))
+# The bench scripts' own logic (scripts/tests: Python's unittest, the standard library only).
+py_passed=0
+py_failed=0
+if [ "$sdk_only" -eq 0 ]; then
+  py_status=0
+  python3 -m unittest discover -s scripts/tests 2>&1 | tee "$pylog" || py_status=$?
+  py_ran=$(sed -n 's/^Ran \([0-9]*\) tests* in .*/\1/p' "$pylog" | tail -1)
+  py_failed=$({ grep -Eo '(failures|errors)=[0-9]+' "$pylog" || true; } | awk -F= '{s += $2} END {print s + 0}')
+  py_passed=$((${py_ran:-0} - py_failed))
+  [ "$py_status" -ne 0 ] && [ "$py_failed" -eq 0 ] && py_failed=1
+  [ "$py_failed" -ne 0 ] && [ "$status" -eq 0 ] && status=1
+fi
+
+passed=$((rust_passed + sdk_passed + web_passed + py_passed))
+failed=$((rust_failed + sdk_failed + web_failed + py_failed))
 [ "$sdk_failed" -ne 0 ] && [ "$status" -eq 0 ] && status=1
 [ "$web_failed" -ne 0 ] && [ "$status" -eq 0 ] && status=1
 echo
@@ -148,5 +163,8 @@ if [ "$sdk_only" -eq 0 ]; then
 fi
 echo "  browser SDK (sdk/js: unit, dist/ check, Chromium): $sdk_note"
 echo "  dashboard (control-plane/web, Chromium): $web_note"
+if [ "$sdk_only" -eq 0 ]; then
+  echo "  bench scripts (scripts/tests, Python unittest): $py_passed passed, $py_failed failed"
+fi
 echo "tests: $passed passed, $failed failed"
 exit "$status"
