@@ -40,9 +40,9 @@ use crate::tenants::Directory;
 /// waking shard runs first, and the shipper still gets about a tenth of a contended core and
 /// all of an idle one. Should it fall behind, the spool's backlog grows and, past
 /// `lake.spool_max_bytes`, new frames are refused with `overloaded`: visible, not lost.
-/// `SCHED_IDLE` (weight 3) was tried instead and did no better: when the shipper runs on the
-/// shard's core the shard is mostly asleep gathering completions, not waiting for the CPU
-/// (`bench/runs/2026-12-06-vm/README.md`, "Thirty-fourth session").
+/// `SCHED_IDLE` (weight 3) was tried instead and did no better: it took less from a runnable
+/// shard, but the shard's waits are mostly its own work, and at saturation it would leave the
+/// lake almost nothing (`bench/runs/2026-12-06-vm/README.md`, "Thirty-fourth session").
 pub const SHIPPER_NICE: i32 = 10;
 
 /// Lowers the calling thread's priority by [`SHIPPER_NICE`] (on Linux the nice value is per
