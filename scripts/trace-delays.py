@@ -224,9 +224,8 @@ def trace_end():
         top = ", ".join(f"{k} {v / 1e6:.1f}" for k, v in taken.most_common(5))
         print(f"    of which runnable, waiting for its CPU: {contended / 1e6:.1f} ms: {top}")
     print()
-    server_syncs = [(a, b, c) for a, b, c in syncs]
-    print(f"file syncs: {quantiles([b - a for a, b, _ in server_syncs])}")
-    for a, b, comm in sorted(server_syncs, key=lambda s: s[0] - s[1])[:5]:
+    print(f"file syncs: {quantiles([b - a for a, b, _ in syncs])}")
+    for a, b, comm in sorted(syncs, key=lambda s: s[0] - s[1])[:5]:
         print(f"  {(a - t0) / 1e6:9.1f} ms  {(b - a) / 1e6:6.2f} ms  {comm}")
     print()
     print(f"stalls (reads that waited {STALL_NS / 1e6:g} ms or more), by reader:")
@@ -247,7 +246,7 @@ def trace_end():
         for start, end, n, worst, cpu in clusters:
             held = on_cpu(cpu, start, end)
             top = ", ".join(f"{k} {v / 1e6:.1f}" for k, v in held.most_common(4))
-            inflight = [s for s in server_syncs if s[0] < end and s[1] > start]
+            inflight = [s for s in syncs if s[0] < end and s[1] > start]
             sync_note = ""
             if inflight:
                 longest = max(b - a for a, b, _ in inflight)

@@ -23,8 +23,7 @@ const WINDOW: u16 = 10_000;
 /// ever picks, and each is claimed by an exclusive lock on a file named for it in
 /// `$TMPDIR/siq-test-ports/`, held until the process exits: other test processes skip it.
 pub fn free_port() -> u16 {
-    let (low, _) = ephemeral_range();
-    let window = low.saturating_sub(WINDOW).max(1024)..low.saturating_sub(1);
+    let window = claim_window();
     let dir = std::env::temp_dir().join("siq-test-ports");
     std::fs::create_dir_all(&dir).expect("the test ports' lock directory");
     // Processes start their scans at different places, so they seldom try the same ports.
@@ -56,6 +55,13 @@ fn claim_port(dir: &Path, window: Range<u16>, start: usize) -> Option<u16> {
             HELD.lock().unwrap_or_else(|e| e.into_inner()).push(f);
             Some(p)
         })
+}
+
+/// The ports [`free_port`] claims from: the [`WINDOW`] below the kernel's ephemeral range (not
+/// below 1024).
+fn claim_window() -> Range<u16> {
+    let (low, _) = ephemeral_range();
+    low.saturating_sub(WINDOW).max(1024)..low.saturating_sub(1)
 }
 
 /// The kernel's ephemeral port range (`/proc/sys/net/ipv4/ip_local_port_range`).
@@ -171,7 +177,7 @@ mod tests {
         let b = free_port();
         assert_ne!(a, b);
         for p in [a, b] {
-            assert!(p < low && p >= low.saturating_sub(WINDOW).max(1024), "{p}");
+            assert!(p < low && claim_window().contains(&p), "{p}");
         }
     }
 }

@@ -41,8 +41,8 @@ use crate::tenants::Directory;
 /// all of an idle one. Should it fall behind, the spool's backlog grows and, past
 /// `lake.spool_max_bytes`, new frames are refused with `overloaded`: visible, not lost.
 /// `SCHED_IDLE` (weight 3) was tried instead and did no better: it took less from a runnable
-/// shard, but the shard's waits are mostly its own work, and at saturation it would leave the
-/// lake almost nothing (`bench/runs/2026-12-06-vm/README.md`, "Thirty-fourth session").
+/// shard, but the shard's waits are mostly its own work; and at saturation, by its weight (3
+/// against a shard's 1024; not measured), it would leave the lake almost nothing (`bench/runs/2026-12-06-vm/README.md`, "Thirty-fourth session").
 pub const SHIPPER_NICE: i32 = 10;
 
 /// Lowers the calling thread's priority by [`SHIPPER_NICE`] (on Linux the nice value is per

@@ -689,6 +689,16 @@ mod tests {
         e.finish()
     }
 
+    /// The cumulative count of `siq_ack_seconds`' bucket `le` in a rendering.
+    fn ack_bucket(text: &str, le: &str) -> Option<String> {
+        text.lines()
+            .find(|l| {
+                l.starts_with("siq_ack_seconds_bucket") && l.contains(&format!("le=\"{le}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .map(str::to_string)
+    }
+
     #[test]
     fn histogram_buckets_are_cumulative_at_their_bounds() {
         let m = Arc::new(ShardMetrics::default());
@@ -697,14 +707,7 @@ mod tests {
             m.ack_latency(ms);
         }
         let text = render(m);
-        let line = |le: &str| {
-            text.lines()
-                .find(|l| {
-                    l.starts_with("siq_ack_seconds_bucket") && l.contains(&format!("le=\"{le}\""))
-                })
-                .and_then(|l| l.rsplit(' ').next())
-                .map(str::to_string)
-        };
+        let line = |le: &str| ack_bucket(&text, le);
         assert_eq!(line("0.001").as_deref(), Some("1"));
         assert_eq!(line("0.002").as_deref(), Some("2"));
         assert_eq!(line("0.005").as_deref(), Some("3"));
@@ -725,14 +728,7 @@ mod tests {
             m.ack_latency(ms);
         }
         let text = render(m);
-        let line = |le: &str| {
-            text.lines()
-                .find(|l| {
-                    l.starts_with("siq_ack_seconds_bucket") && l.contains(&format!("le=\"{le}\""))
-                })
-                .and_then(|l| l.rsplit(' ').next())
-                .map(str::to_string)
-        };
+        let line = |le: &str| ack_bucket(&text, le);
         assert_eq!(line("0.01").as_deref(), Some("0"));
         assert_eq!(line("0.015").as_deref(), Some("2"));
         assert_eq!(line("0.02").as_deref(), Some("5"));
