@@ -334,8 +334,15 @@ fn the_io_uring_floor_sends_a_held_ack_to_its_own_connection_only() {
     let mut gone = connect(port);
     gone.hello(DEMO_KEY, "s_bench_uring_gone01", None);
     gone.send(&moves(7, 2));
+    // Half-close and read to the end: the floor closes its side only when it frees the slot,
+    // so the next connection is known to take that slot (the only one, the last freed) while
+    // ack 7 is still held by the 1 s commit. No sleep decides it.
+    gone.ws
+        .get_ref()
+        .shutdown(std::net::Shutdown::Write)
+        .expect("half-close");
+    assert_eq!(gone.recv(), None, "the floor closed the connection, no ack");
     drop(gone);
-    std::thread::sleep(Duration::from_millis(100));
     let mut c = connect(port);
     c.hello(DEMO_KEY, "s_bench_uring_next01", None);
     c.send(&moves(1, 2));
