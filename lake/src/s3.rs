@@ -100,42 +100,75 @@ impl std::fmt::Debug for S3Options {
     }
 }
 
+/// The most [`S3Options::max_attempts`]. A bound of sense, not of measurement: with the
+/// standard strategy's backoff (100 ms doubling, capped at 5 s, see [`S3Sink::new`]) ten
+/// attempts may wait up to 21.3 s between them, on top of ten attempt timeouts, before the
+/// shipper hears of the failure and moves on (it retries the file on a later pass).
+pub const MAX_ATTEMPTS: u32 = 10;
+
+/// Why [`S3Options`] were refused; each names the field and the value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum S3OptionsError {
+    #[error(
+        "bucket `{0}` is not a valid S3 bucket name (3-63 of a-z 0-9 . -, starting and ending with a letter or digit)"
+    )]
+    Bucket(String),
+    #[error("region must not be empty")]
+    EmptyRegion,
+    #[error("endpoint `{0}` must start with http:// or https://")]
+    Endpoint(String),
+    #[error("part_bytes {0} is below S3's minimum part size of {MIN_PART_BYTES}")]
+    PartBytes(usize),
+    #[error("multipart_threshold_bytes {threshold} must be at least part_bytes {part_bytes}")]
+    Threshold { threshold: usize, part_bytes: usize },
+    #[error("max_parts {0} must be within 1..={MAX_PARTS}")]
+    MaxParts(usize),
+    #[error("max_attempts {0} must be within 1..={MAX_ATTEMPTS}")]
+    MaxAttempts(u32),
+    #[error("attempt_timeout and connect_timeout must be positive")]
+    ZeroTimeout,
+}
+
+/// Why an [`S3Sink`] could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum S3SetupError {
+    #[error("S3 options: {0}")]
+    Options(#[from] S3OptionsError),
+    #[error("starting the S3 runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
 impl S3Options {
-    /// Checks every limit; the message names the field.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks every limit, in the order of the fields.
+    pub fn validate(&self) -> Result<(), S3OptionsError> {
         if !valid_bucket(&self.bucket) {
-            return Err(format!(
-                "bucket `{}` is not a valid S3 bucket name (3-63 of a-z 0-9 . -, starting and ending with a letter or digit)",
-                self.bucket
-            ));
+            return Err(S3OptionsError::Bucket(self.bucket.clone()));
         }
         if self.region.is_empty() {
-            return Err("region must not be empty".into());
+            return Err(S3OptionsError::EmptyRegion);
         }
         if let Some(e) = &self.endpoint
             && !(e.starts_with("http://") || e.starts_with("https://"))
         {
-            return Err(format!(
-                "endpoint `{e}` must start with http:// or https://"
-            ));
+            return Err(S3OptionsError::Endpoint(e.clone()));
         }
         if self.part_bytes < MIN_PART_BYTES {
-            return Err(format!(
-                "part_bytes {} is below S3's minimum part size of {MIN_PART_BYTES}",
-                self.part_bytes
-            ));
+            return Err(S3OptionsError::PartBytes(self.part_bytes));
         }
         if self.multipart_threshold_bytes < self.part_bytes {
-            return Err("multipart_threshold_bytes must be at least part_bytes".into());
+            return Err(S3OptionsError::Threshold {
+                threshold: self.multipart_threshold_bytes,
+                part_bytes: self.part_bytes,
+            });
         }
         if !(1..=MAX_PARTS).contains(&self.max_parts) {
-            return Err(format!("max_parts must be within 1..={MAX_PARTS}"));
+            return Err(S3OptionsError::MaxParts(self.max_parts));
         }
-        if !(1..=10).contains(&self.max_attempts) {
-            return Err("max_attempts must be within 1..=10".into());
+        if !(1..=MAX_ATTEMPTS).contains(&self.max_attempts) {
+            return Err(S3OptionsError::MaxAttempts(self.max_attempts));
         }
         if self.attempt_timeout.is_zero() || self.connect_timeout.is_zero() {
-            return Err("timeouts must be positive".into());
+            return Err(S3OptionsError::ZeroTimeout);
         }
         Ok(())
     }
@@ -211,14 +244,14 @@ fn describe<E: ProvideErrorMetadata + std::error::Error + 'static>(
 
 impl S3Sink {
     /// Builds the client (credentials are resolved lazily, at the first request).
-    pub fn new(opts: S3Options) -> Result<S3Sink, SinkError> {
-        opts.validate().map_err(SinkError::Remote)?;
+    pub fn new(opts: S3Options) -> Result<S3Sink, S3SetupError> {
+        opts.validate()?;
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("siq-s3")
             .enable_all()
             .build()
-            .map_err(|e| SinkError::Remote(format!("starting the S3 runtime: {e}")))?;
+            .map_err(S3SetupError::Runtime)?;
         let http = aws_smithy_http_client::Builder::new()
             .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
                 aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,

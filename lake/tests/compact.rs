@@ -14,8 +14,8 @@ use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use sentientiq_lake::compact::{
-    CompactError, CompactOptions, Dropped, HourReport, Lake, LocalFile, LocalLake, Outcome,
-    Request, Table, compact_hours, compact_partition,
+    CompactError, CompactOptions, CompactOptionsError, Dropped, HourReport, Lake, LocalFile,
+    LocalLake, MAX_LOOKBACK_HOURS, Outcome, Request, Table, compact_hours, compact_partition,
 };
 use sentientiq_lake::*;
 use sentientiq_proto::*;
@@ -297,6 +297,63 @@ fn d(frames: u64, rows: u64) -> Dropped {
 
 fn pair(kept: &str, dropped: &str) -> (String, String) {
     (kept.to_string(), dropped.to_string())
+}
+
+/// The options' limits at their edges, each refusal naming its field; `compact_hours` refuses
+/// them before it reads or writes anything.
+#[test]
+fn options_limits_are_checked_at_the_edges() {
+    let with = |f: &dyn Fn(&mut CompactOptions)| {
+        let mut o = CompactOptions::default();
+        f(&mut o);
+        o.validate()
+    };
+    for (n, want) in [
+        (0, Ok(())),
+        (MAX_LOOKBACK_HOURS - 1, Ok(())),
+        (MAX_LOOKBACK_HOURS, Ok(())),
+        (
+            MAX_LOOKBACK_HOURS + 1,
+            Err(CompactOptionsError::LookbackHours(MAX_LOOKBACK_HOURS + 1)),
+        ),
+    ] {
+        assert_eq!(with(&|o| o.lookback_hours = n), want, "lookback_hours {n}");
+    }
+    assert_eq!(
+        with(&|o| o.max_index = 0),
+        Err(CompactOptionsError::ZeroMaxIndex)
+    );
+    assert_eq!(with(&|o| o.max_index = 1), Ok(()));
+    assert_eq!(
+        with(&|o| o.batch_rows = 0),
+        Err(CompactOptionsError::ZeroBatchRows)
+    );
+    assert_eq!(with(&|o| o.batch_rows = 1), Ok(()));
+    assert_eq!(
+        CompactOptionsError::LookbackHours(49).to_string(),
+        "lookback_hours 49 is above 48"
+    );
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    failover(dir.path());
+    let before = snapshot(dir.path());
+    let bad = CompactOptions {
+        lookback_hours: MAX_LOOKBACK_HOURS + 1,
+        ..CompactOptions::default()
+    };
+    let r = compact_hours(&LocalLake::new(dir.path()), &one_hour(&[]), &bad, |_| {
+        panic!("no hour is compacted")
+    });
+    assert!(
+        matches!(
+            r,
+            Err(CompactError::Options(CompactOptionsError::LookbackHours(
+                49
+            )))
+        ),
+        "{r:?}"
+    );
+    assert_eq!(snapshot(dir.path()), before, "nothing written");
 }
 
 /// The issue-16 case: three regions' files with overlapping (session, seq), compacted and read

@@ -5,7 +5,10 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use sentientiq_lake::s3::{MAX_PARTS, MIN_PART_BYTES, S3Options, S3Sink, valid_bucket};
+use sentientiq_lake::s3::{
+    MAX_ATTEMPTS, MAX_PARTS, MIN_PART_BYTES, S3Options, S3OptionsError, S3SetupError, S3Sink,
+    valid_bucket,
+};
 use sentientiq_lake::s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
 use sentientiq_lake::{Sink, SinkError};
 
@@ -199,6 +202,7 @@ fn the_part_limit_holds_at_cap_minus_one_cap_and_cap_plus_one() {
     for (n, ok) in [
         (0, false),
         (1, true),
+        (MAX_PARTS - 1, true),
         (MAX_PARTS, true),
         (MAX_PARTS + 1, false),
     ] {
@@ -206,7 +210,8 @@ fn the_part_limit_holds_at_cap_minus_one_cap_and_cap_plus_one() {
             max_parts: n,
             ..opts(&server.endpoint(), "lake")
         };
-        assert_eq!(o.validate().is_ok(), ok, "max_parts {n}");
+        let want = ok.then_some(()).ok_or(S3OptionsError::MaxParts(n));
+        assert_eq!(o.validate(), want, "max_parts {n}");
     }
 }
 
@@ -392,21 +397,87 @@ fn options_limits_are_checked_at_the_edges() {
         f(&mut o);
         o.validate()
     };
-    assert!(with(&|o| o.part_bytes = MIN_PART_BYTES - 1).is_err());
-    assert!(
-        with(&|o| {
-            o.part_bytes = MIN_PART_BYTES;
-            o.multipart_threshold_bytes = MIN_PART_BYTES
-        })
-        .is_ok()
+    // part_bytes: S3's minimum part size, and the threshold at least one part.
+    assert_eq!(
+        with(&|o| o.part_bytes = MIN_PART_BYTES - 1),
+        Err(S3OptionsError::PartBytes(MIN_PART_BYTES - 1))
     );
-    assert!(with(&|o| o.multipart_threshold_bytes = o.part_bytes - 1).is_err());
-    assert!(with(&|o| o.max_attempts = 0).is_err());
-    assert!(with(&|o| o.max_attempts = 1).is_ok());
-    assert!(with(&|o| o.max_attempts = 10).is_ok());
-    assert!(with(&|o| o.max_attempts = 11).is_err());
-    assert!(with(&|o| o.endpoint = Some("127.0.0.1:9000".into())).is_err());
-    assert!(with(&|o| o.region = String::new()).is_err());
+    let min = |o: &mut S3Options| {
+        o.part_bytes = MIN_PART_BYTES;
+        o.multipart_threshold_bytes = MIN_PART_BYTES
+    };
+    assert_eq!(with(&min), Ok(()));
+    assert_eq!(
+        with(&|o| {
+            min(o);
+            o.part_bytes = MIN_PART_BYTES + 1
+        }),
+        Err(S3OptionsError::Threshold {
+            threshold: MIN_PART_BYTES,
+            part_bytes: MIN_PART_BYTES + 1
+        })
+    );
+    // max_attempts: 1..=MAX_ATTEMPTS.
+    for (n, ok) in [
+        (0, false),
+        (1, true),
+        (MAX_ATTEMPTS - 1, true),
+        (MAX_ATTEMPTS, true),
+        (MAX_ATTEMPTS + 1, false),
+    ] {
+        let want = ok.then_some(()).ok_or(S3OptionsError::MaxAttempts(n));
+        assert_eq!(with(&|o| o.max_attempts = n), want, "max_attempts {n}");
+    }
+    // Timeouts: any positive one.
+    for zero in [
+        &(|o: &mut S3Options| o.attempt_timeout = Duration::ZERO) as &dyn Fn(&mut S3Options),
+        &|o: &mut S3Options| o.connect_timeout = Duration::ZERO,
+    ] {
+        assert_eq!(with(zero), Err(S3OptionsError::ZeroTimeout));
+    }
+    assert_eq!(
+        with(&|o| {
+            o.attempt_timeout = Duration::from_nanos(1);
+            o.connect_timeout = Duration::from_nanos(1)
+        }),
+        Ok(())
+    );
+    assert_eq!(
+        with(&|o| o.endpoint = Some("127.0.0.1:9000".into())),
+        Err(S3OptionsError::Endpoint("127.0.0.1:9000".into()))
+    );
+    assert_eq!(
+        with(&|o| o.endpoint = Some("https://s3.example".into())),
+        Ok(())
+    );
+    assert_eq!(
+        with(&|o| o.region = String::new()),
+        Err(S3OptionsError::EmptyRegion)
+    );
+    assert_eq!(
+        with(&|o| o.bucket = "La ke".into()),
+        Err(S3OptionsError::Bucket("La ke".into()))
+    );
+    // The message names the field and the value.
+    assert_eq!(
+        S3OptionsError::MaxAttempts(11).to_string(),
+        format!("max_attempts 11 must be within 1..={MAX_ATTEMPTS}")
+    );
+    // The sink refuses them before it sends anything, as what they are.
+    let e = S3Sink::new(S3Options {
+        max_attempts: 0,
+        endpoint: Some("http://127.0.0.1:9".into()),
+        ..ok.clone()
+    })
+    .expect_err("refused");
+    assert!(
+        matches!(&e, S3SetupError::Options(S3OptionsError::MaxAttempts(0))),
+        "{e:?}"
+    );
+    assert_eq!(
+        e.to_string(),
+        "S3 options: max_attempts 0 must be within 1..=10"
+    );
     // Bucket names: 3..=63 characters.
     assert!(!valid_bucket("ab"));
     assert!(valid_bucket("abc"));

@@ -117,7 +117,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args> {
         }
     }
     a.hours = Some(hours_of(date.as_deref(), hour.as_deref())?);
-    a.opts.validate().map_err(anyhow::Error::msg)?;
+    a.opts.validate()?;
     Ok(a)
 }
 

@@ -89,17 +89,28 @@ impl Default for CompactOptions {
     }
 }
 
+/// Why [`CompactOptions`] were refused; each names the field and the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CompactOptionsError {
+    #[error("lookback_hours {0} is above {MAX_LOOKBACK_HOURS}")]
+    LookbackHours(u32),
+    #[error("max_index must be positive")]
+    ZeroMaxIndex,
+    #[error("batch_rows must be positive")]
+    ZeroBatchRows,
+}
+
 impl CompactOptions {
-    /// Checks the limits; the message names the field.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks the limits, in the order of the fields.
+    pub fn validate(&self) -> Result<(), CompactOptionsError> {
         if self.lookback_hours > MAX_LOOKBACK_HOURS {
-            return Err(format!(
-                "lookback_hours {} is above {MAX_LOOKBACK_HOURS}",
-                self.lookback_hours
-            ));
+            return Err(CompactOptionsError::LookbackHours(self.lookback_hours));
         }
-        if self.max_index == 0 || self.batch_rows == 0 {
-            return Err("max_index and batch_rows must be positive".into());
+        if self.max_index == 0 {
+            return Err(CompactOptionsError::ZeroMaxIndex);
+        }
+        if self.batch_rows == 0 {
+            return Err(CompactOptionsError::ZeroBatchRows);
         }
         Ok(())
     }
@@ -177,6 +188,8 @@ pub enum CompactError {
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
+    Options(#[from] CompactOptionsError),
+    #[error(transparent)]
     Sink(#[from] SinkError),
 }
 
@@ -249,7 +262,7 @@ pub fn compact_partition(
     opts: &CompactOptions,
     what: &str,
 ) -> Result<Compacted, CompactError> {
-    opts.validate().map_err(CompactError::Invalid)?;
+    opts.validate()?;
     let mut events = events.to_vec();
     events.sort_by(|a, b| a.key.cmp(&b.key));
     // The hour's files are the window's first files, so file i of the hour is window file i.
@@ -674,7 +687,7 @@ pub fn compact_hours(
     opts: &CompactOptions,
     mut each: impl FnMut(&HourReport),
 ) -> Result<Vec<HourReport>, CompactError> {
-    opts.validate().map_err(CompactError::Invalid)?;
+    opts.validate()?;
     check_tenant(req.tenant)?;
     let mut open = OpenFiles::default();
     let result = (|| {
