@@ -4,6 +4,8 @@
 //! its own, and read back as written. (That the shared context writes what a context per codec
 //! wrote is checked by the lake's golden files, `lake/tests/fixtures/*.parquet`, written before
 //! the patch and compared byte for byte by `lake/tests/lake.rs`.)
+//! A file written while the thread's storage is torn down, after its context is gone, gets a
+//! context of its own and the same bytes.
 
 use std::sync::Arc;
 
@@ -91,5 +93,46 @@ fn files_written_in_turn_on_one_thread_are_the_files_written_alone() -> Result<(
         assert_eq!(read.len(), 1);
         assert_eq!(read[0], b);
     }
+    Ok(())
+}
+
+/// A file written while its thread is being torn down, after the thread's shared context is
+/// gone (a writer finished by another thread-local's destructor), is compressed with a context
+/// of its own: the same bytes as written alone. The thread-locals of a thread are destroyed in
+/// the reverse order of their first use (std on Linux registers each destructor with glibc's
+/// `__cxa_thread_atexit_impl`, which runs them last in, first out), so `LATE`, used first, is
+/// dropped after the context the thread's first file made.
+#[test]
+fn a_file_written_during_thread_teardown_is_the_file_written_alone() -> Result<()> {
+    struct WriteOnDrop(std::sync::mpsc::Sender<Result<Vec<u8>>>);
+    impl Drop for WriteOnDrop {
+        fn drop(&mut self) {
+            let file = (|| -> Result<Vec<u8>> {
+                let mut w = writer(3)?;
+                w.write(&batch()?)?;
+                Ok(w.into_inner()?)
+            })();
+            let _ = self.0.send(file);
+        }
+    }
+    thread_local! {
+        static LATE: std::cell::RefCell<Option<WriteOnDrop>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let first = std::thread::spawn(move || -> Result<Vec<u8>> {
+        LATE.with(|l| *l.borrow_mut() = Some(WriteOnDrop(tx)));
+        let mut w = writer(3)?;
+        w.write(&batch()?)?;
+        Ok(w.into_inner()?)
+    })
+    .join()
+    .map_err(|_| anyhow::anyhow!("writer thread panicked"))??;
+    let late = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .context("the destructor's file")??;
+    let want = alone(3)?;
+    assert_eq!(first, want, "with the shared context");
+    assert_eq!(late, want, "during teardown");
     Ok(())
 }
