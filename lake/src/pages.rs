@@ -445,6 +445,69 @@ mod tests {
         Ok(())
     }
 
+    /// Through parquet's own writer, row group after row group: the lake file's temporary
+    /// file fills while a group is open, is emptied each time one closes, and the next group
+    /// fills it again from the start (the same rows: the same length mid-group); the file is
+    /// the file written with its pages on the heap, byte for byte.
+    #[test]
+    fn row_group_after_row_group_the_file_empties_and_fills_from_the_start() -> anyhow::Result<()> {
+        use arrow_array::{ArrayRef, RecordBatch, UInt64Array};
+        use parquet::arrow::ArrowWriter;
+        use parquet::arrow::arrow_writer::ArrowWriterOptions;
+        use parquet::file::properties::WriterProperties;
+        const GROUP: usize = 2_000;
+        // 500-row pages of 8-byte values, uncompressed: about 4 KB each, past SPILL_MIN_BYTES.
+        let mut h = 0x9e37_79b9_7f4a_7c15u64;
+        let half: Vec<u64> = (0..GROUP / 2)
+            .map(|_| {
+                h ^= h << 13;
+                h ^= h >> 7;
+                h ^= h << 17;
+                h
+            })
+            .collect();
+        let col: ArrayRef = Arc::new(UInt64Array::from(half));
+        let batch = RecordBatch::try_from_iter([("v", col)])?;
+        let options = || {
+            ArrowWriterOptions::new().with_properties(
+                WriterProperties::builder()
+                    .set_dictionary_enabled(false)
+                    .set_data_page_row_count_limit(500)
+                    .set_write_batch_size(250)
+                    .set_max_row_group_row_count(Some(GROUP))
+                    .build(),
+            )
+        };
+        let dir = tempfile::tempdir()?;
+        let pages = SpillPages::new(dir.path());
+        let file = pages.one_file();
+        let mut spilled = ArrowWriter::try_new_with_options(
+            Vec::new(),
+            batch.schema(),
+            options().with_page_store_factory(Arc::new(FilePages(file.clone()))),
+        )?;
+        let mut heap = ArrowWriter::try_new_with_options(Vec::new(), batch.schema(), options())?;
+        let mut mid_group = Vec::new();
+        for _ in 0..3 {
+            spilled.write(&batch)?;
+            mid_group.push(file_len(&file));
+            spilled.write(&batch)?;
+            assert_eq!(spilled.flushed_row_groups().len(), mid_group.len());
+            assert_eq!(file_len(&file), 0, "emptied when the group closed");
+            heap.write(&batch)?;
+            heap.write(&batch)?;
+        }
+        assert!(mid_group[0] >= 4 * 1_000, "{mid_group:?}");
+        assert_eq!(
+            mid_group,
+            vec![mid_group[0]; 3],
+            "each group fills it from 0"
+        );
+        assert_eq!(pages.spilled(), 6 * mid_group[0]);
+        assert_eq!(spilled.into_inner()?, heap.into_inner()?);
+        Ok(())
+    }
+
     /// Where no file can be made, or the file refuses a write (after taking one), the blobs
     /// stay on the heap, counted, for the rest of the lake file, and all come back: a full disk
     /// never fails the lake file.
