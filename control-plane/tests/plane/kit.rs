@@ -2,13 +2,14 @@
 //! alerts, and an alerting config with real-looking secrets.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sentientiq_proto::grpc::{
     self, AlertBatch, AlertBatchAck, AlertDelivery, AlertRecord, ConfigUpdate, RegisterEdge,
 };
+use sentientiq_testkit::net::free_port;
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
@@ -79,13 +80,6 @@ pub fn with_token<T>(msg: T, token: &str) -> tonic::Request<T> {
     r
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 /// A real `sentientiq-control` process with its data in a temporary directory.
 #[derive(Debug)]
 pub struct Plane {
@@ -97,13 +91,8 @@ pub struct Plane {
 
 impl Plane {
     pub fn start() -> Plane {
-        let port = free_port();
-        let http_port = loop {
-            let p = free_port();
-            if p != port {
-                break p;
-            }
-        };
+        // Claimed for this test process, below the ephemeral range (the kit's, which says why).
+        let (port, http_port) = (free_port(), free_port());
         let mut p = Plane {
             dir: tempfile::tempdir().expect("tempdir"),
             port,
