@@ -106,7 +106,7 @@ impl std::fmt::Debug for S3Options {
 /// shipper hears of the failure and moves on (it retries the file on a later pass).
 pub const MAX_ATTEMPTS: u32 = 10;
 
-/// Why [`S3Options`] were refused; each names the field and the value.
+/// Why [`S3Options`] were refused; each names the field, and the value where there is one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum S3OptionsError {
     #[error(
@@ -125,21 +125,30 @@ pub enum S3OptionsError {
     MaxParts(usize),
     #[error("max_attempts {0} must be within 1..={MAX_ATTEMPTS}")]
     MaxAttempts(u32),
-    #[error("attempt_timeout and connect_timeout must be positive")]
-    ZeroTimeout,
+    #[error("attempt_timeout must be positive")]
+    ZeroAttemptTimeout,
+    #[error("connect_timeout must be positive")]
+    ZeroConnectTimeout,
 }
 
-/// Why an [`S3Sink`] could not be built.
+/// Why an [`S3Sink`] could not be built. The message says it all: neither variant has a
+/// `source`, so a cause chain (anyhow's `{:#}`) does not print the inner error twice.
 #[derive(Debug, thiserror::Error)]
 pub enum S3SetupError {
     #[error("S3 options: {0}")]
-    Options(#[from] S3OptionsError),
+    Options(S3OptionsError),
     #[error("starting the S3 runtime: {0}")]
     Runtime(std::io::Error),
 }
 
+impl From<S3OptionsError> for S3SetupError {
+    fn from(e: S3OptionsError) -> Self {
+        S3SetupError::Options(e)
+    }
+}
+
 impl S3Options {
-    /// Checks every limit, in the order of the fields.
+    /// Checks every limit; the first one broken is the error.
     pub fn validate(&self) -> Result<(), S3OptionsError> {
         if !valid_bucket(&self.bucket) {
             return Err(S3OptionsError::Bucket(self.bucket.clone()));
@@ -167,8 +176,11 @@ impl S3Options {
         if !(1..=MAX_ATTEMPTS).contains(&self.max_attempts) {
             return Err(S3OptionsError::MaxAttempts(self.max_attempts));
         }
-        if self.attempt_timeout.is_zero() || self.connect_timeout.is_zero() {
-            return Err(S3OptionsError::ZeroTimeout);
+        if self.attempt_timeout.is_zero() {
+            return Err(S3OptionsError::ZeroAttemptTimeout);
+        }
+        if self.connect_timeout.is_zero() {
+            return Err(S3OptionsError::ZeroConnectTimeout);
         }
         Ok(())
     }

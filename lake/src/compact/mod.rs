@@ -89,7 +89,7 @@ impl Default for CompactOptions {
     }
 }
 
-/// Why [`CompactOptions`] were refused; each names the field and the value.
+/// Why [`CompactOptions`] were refused; each names the field, and the value where there is one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum CompactOptionsError {
     #[error("lookback_hours {0} is above {MAX_LOOKBACK_HOURS}")]
@@ -101,7 +101,7 @@ pub enum CompactOptionsError {
 }
 
 impl CompactOptions {
-    /// Checks the limits, in the order of the fields.
+    /// Checks the limits; the first one broken is the error.
     pub fn validate(&self) -> Result<(), CompactOptionsError> {
         if self.lookback_hours > MAX_LOOKBACK_HOURS {
             return Err(CompactOptionsError::LookbackHours(self.lookback_hours));

@@ -37,7 +37,7 @@ impl Destinations {
         let mut d = match &l.s3 {
             Some(s3) if l.sink == "s3" => {
                 let opts = s3.options().map_err(|e| ShipError::Config(e.to_string()))?;
-                let sink = S3Sink::new(opts).map_err(|e| ShipError::Config(e.to_string()))?;
+                let sink = S3Sink::new(opts)?;
                 Destinations {
                     default: (Arc::new(sink.clone()), l.prefix.clone()),
                     tenants: HashMap::new(),

@@ -70,6 +70,9 @@ pub enum ShipError {
     Sink(#[from] sentientiq_lake::SinkError),
     #[error("lake configuration: {0}")]
     Config(String),
+    /// The S3 client could not be built: its options refused, or its runtime not started.
+    #[error(transparent)]
+    S3Setup(#[from] sentientiq_lake::s3::S3SetupError),
     #[error("deleting {path}: {source}")]
     Delete {
         path: String,
