@@ -98,41 +98,62 @@ fn files_written_in_turn_on_one_thread_are_the_files_written_alone() -> Result<(
 
 /// A file written while its thread is being torn down, after the thread's shared context is
 /// gone (a writer finished by another thread-local's destructor), is compressed with a context
-/// of its own: the same bytes as written alone. The thread-locals of a thread are destroyed in
-/// the reverse order of their first use (std on Linux registers each destructor with glibc's
+/// of its own: the same bytes as written alone. A thread's thread-locals are destroyed in the
+/// reverse order of their first use (std on Linux registers each destructor with glibc's
 /// `__cxa_thread_atexit_impl`, which runs them last in, first out), so `LATE`, used first, is
-/// dropped after the context the thread's first file made.
+/// dropped after the context the thread's first file made. `PROBE`, first used after that
+/// context, checks the order as it happens: were it ever first in, first out, the probe would
+/// still be alive when `LATE` writes, and the test fails instead of passing on the shared path.
 #[test]
 fn a_file_written_during_thread_teardown_is_the_file_written_alone() -> Result<()> {
-    struct WriteOnDrop(std::sync::mpsc::Sender<Result<Vec<u8>>>);
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    type Late = (bool, Result<Vec<u8>>);
+    struct WriteOnDrop(std::sync::mpsc::Sender<Late>, Arc<AtomicBool>);
     impl Drop for WriteOnDrop {
         fn drop(&mut self) {
+            let probe_gone = self.1.load(Ordering::SeqCst);
             let file = (|| -> Result<Vec<u8>> {
                 let mut w = writer(3)?;
                 w.write(&batch()?)?;
                 Ok(w.into_inner()?)
             })();
-            let _ = self.0.send(file);
+            let _ = self.0.send((probe_gone, file));
+        }
+    }
+    struct Probe(Arc<AtomicBool>);
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::SeqCst);
         }
     }
     thread_local! {
         static LATE: std::cell::RefCell<Option<WriteOnDrop>> =
             const { std::cell::RefCell::new(None) };
+        static PROBE: std::cell::RefCell<Option<Probe>> = const { std::cell::RefCell::new(None) };
     }
     let (tx, rx) = std::sync::mpsc::channel();
+    let gone = Arc::new(AtomicBool::new(false));
+    let probe = gone.clone();
     let first = std::thread::spawn(move || -> Result<Vec<u8>> {
-        LATE.with(|l| *l.borrow_mut() = Some(WriteOnDrop(tx)));
+        LATE.with(|l| *l.borrow_mut() = Some(WriteOnDrop(tx, gone)));
         let mut w = writer(3)?;
         w.write(&batch()?)?;
-        Ok(w.into_inner()?)
+        let file = w.into_inner()?;
+        PROBE.with(|p| *p.borrow_mut() = Some(Probe(probe)));
+        Ok(file)
     })
     .join()
     .map_err(|_| anyhow::anyhow!("writer thread panicked"))??;
-    let late = rx
+    let (probe_gone, late) = rx
         .recv_timeout(std::time::Duration::from_secs(60))
-        .context("the destructor's file")??;
+        .context("the destructor's file")?;
+    assert!(
+        probe_gone,
+        "thread-locals were not destroyed last in, first out: the shared context may still have been alive"
+    );
     let want = alone(3)?;
     assert_eq!(first, want, "with the shared context");
-    assert_eq!(late, want, "during teardown");
+    assert_eq!(late?, want, "during teardown");
     Ok(())
 }

@@ -333,18 +333,27 @@ fn the_io_uring_floor_sends_a_held_ack_to_its_own_connection_only() {
     let (_floor, port, _) = durable_floor(dir.path(), 1000);
     let mut gone = connect(port);
     gone.hello(DEMO_KEY, "s_bench_uring_gone01", None);
+    let held = std::time::Instant::now();
     gone.send(&moves(7, 2));
     // Half-close and read to the end: the floor closes its side only when it frees the slot,
-    // so the next connection is known to take that slot (the only one, the last freed) while
-    // ack 7 is still held by the 1 s commit. No sleep decides it.
-    gone.ws
-        .get_ref()
-        .shutdown(std::net::Shutdown::Write)
-        .expect("half-close");
-    assert_eq!(gone.recv(), None, "the floor closed the connection, no ack");
+    // so the next connection is known to take that slot (the only one, the last freed). No
+    // sleep decides it. (Read from the socket itself: nothing but the end may come, and a
+    // read timeout is an error here, not an end.)
+    let tcp = gone.ws.get_mut();
+    tcp.shutdown(std::net::Shutdown::Write).expect("half-close");
+    let mut rest = Vec::new();
+    std::io::Read::read_to_end(tcp, &mut rest).expect("the floor closes the connection");
+    assert!(rest.is_empty(), "nothing after the welcome: {rest:?}");
     drop(gone);
     let mut c = connect(port);
     c.hello(DEMO_KEY, "s_bench_uring_next01", None);
+    // The next connection was in the slot before ack 7's commit (1 s after the floor read
+    // frame 7, which was after `held`) released it: the guard below was put to the test.
+    assert!(
+        held.elapsed() < Duration::from_millis(1000),
+        "too slow to test the guard: {:?} from frame 7 to the next welcome",
+        held.elapsed()
+    );
     c.send(&moves(1, 2));
     assert_eq!(
         c.frame(),
