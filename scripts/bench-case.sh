@@ -114,10 +114,15 @@ rss_sample() {
     vm='' anon='' file=''
     { while read -r k v _; do
         case $k in VmRSS:) vm=$v ;; RssAnon:) anon=$v ;; RssFile:) file=$v ;; esac
-      done < "/proc/$1/status"; } 2>/dev/null || return 0
-    [ -n "$vm" ] || return 0
-    now=$(( (${EPOCHREALTIME/./} - t0) / 100000 ))
-    echo "$(( now / 10 )).$(( now % 10 )) $vm $anon $file"
+      done < "/proc/$1/status"; } 2>/dev/null
+    # Only the server's end ends the samples: a read that fails while it runs is skipped (one
+    # run of 2026-12-06 lost 65 of its 70 s of samples to a single one and reported its
+    # first 4.5 s as its peak).
+    [ -e "/proc/$1" ] || return 0
+    if [ -n "$vm" ] && [ -n "$anon" ] && [ -n "$file" ]; then
+      now=$(( (${EPOCHREALTIME/./} - t0) / 100000 ))
+      echo "$(( now / 10 )).$(( now % 10 )) $vm $anon $file"
+    fi
     sleep 0.5
   done
 }
@@ -183,6 +188,8 @@ rss_kind_peaks=$(awk 'NF == 4 { if ($3 > a) a = $3; if ($4 > f) f = $4 }
   echo "edge_rss_peak: $rss_peak"
   echo "edge_rss_anon_peak: ${rss_kind_peaks% * kB}"
   echo "edge_rss_file_peak: ${rss_kind_peaks#* kB }"
+  # How much of the run those peaks cover: samples, and the last one's second.
+  echo "edge_rss_samples: $(awk 'NF == 4 { n++; t = $1 } END { printf "%d to %.1f s", n, t }' "$OUT/rss.txt")"
   echo "loadgen_cpu_s: $(awk -v a="$(children_cpu "$WORK/times0")" -v b="$(children_cpu "$WORK/times1")" 'BEGIN {printf "%.2f", b - a}')"
   # Everything but the server and this script, over the loadgen's run: the loadgen has exited
   # and is not listed; the memory sampler is (a few ms); a process that started during the run
