@@ -86,7 +86,16 @@ impl std::fmt::Debug for S3Options {
         f.debug_struct("S3Options")
             .field("bucket", &self.bucket)
             .field("region", &self.region)
-            .field("endpoint", &self.endpoint)
+            .field(
+                "endpoint",
+                &self.endpoint.as_deref().map(|e| {
+                    if has_userinfo(e) {
+                        "<endpoint with credentials>"
+                    } else {
+                        e
+                    }
+                }),
+            )
             .field("path_style", &self.path_style)
             .field("multipart_threshold_bytes", &self.multipart_threshold_bytes)
             .field("part_bytes", &self.part_bytes)
@@ -117,6 +126,11 @@ pub enum S3OptionsError {
     EmptyRegion,
     #[error("endpoint `{0}` must start with http:// or https://")]
     Endpoint(String),
+    /// The endpoint has a `user:password@` part. Not echoed: it would be a secret in a log.
+    #[error(
+        "endpoint must not carry credentials (user@ or user:password@); set static keys instead"
+    )]
+    EndpointCredentials,
     #[error("part_bytes {0} is below S3's minimum part size of {MIN_PART_BYTES}")]
     PartBytes(usize),
     #[error("multipart_threshold_bytes {threshold} must be at least part_bytes {part_bytes}")]
@@ -156,10 +170,13 @@ impl S3Options {
         if self.region.is_empty() {
             return Err(S3OptionsError::EmptyRegion);
         }
-        if let Some(e) = &self.endpoint
-            && !(e.starts_with("http://") || e.starts_with("https://"))
-        {
-            return Err(S3OptionsError::Endpoint(e.clone()));
+        if let Some(e) = &self.endpoint {
+            if has_userinfo(e) {
+                return Err(S3OptionsError::EndpointCredentials);
+            }
+            if !(e.starts_with("http://") || e.starts_with("https://")) {
+                return Err(S3OptionsError::Endpoint(e.clone()));
+            }
         }
         if self.part_bytes < MIN_PART_BYTES {
             return Err(S3OptionsError::PartBytes(self.part_bytes));
@@ -184,6 +201,15 @@ impl S3Options {
         }
         Ok(())
     }
+}
+
+/// Whether a URL carries `user@` or `user:password@` before its host: an `@` in its authority
+/// (after the scheme's `://`, before the path, query or fragment).
+fn has_userinfo(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    rest.split(['/', '?', '#'])
+        .next()
+        .is_some_and(|authority| authority.contains('@'))
 }
 
 /// S3's bucket naming rules (the subset that matters for addressing).

@@ -452,6 +452,26 @@ fn options_limits_are_checked_at_the_edges() {
         with(&|o| o.endpoint = Some("https://s3.example".into())),
         Ok(())
     );
+    // Credentials in the endpoint are refused without being repeated; an `@` past the
+    // authority is not userinfo.
+    for secret in [
+        "http://AKIAEXAMPLE:hunter2@127.0.0.1:9000",
+        "https://hunter2@s3.example/",
+        "ftp://AKIAEXAMPLE:hunter2@s3.example",
+    ] {
+        let e = with(&|o| o.endpoint = Some(secret.into())).expect_err(secret);
+        assert_eq!(e, S3OptionsError::EndpointCredentials, "{secret}");
+        let o = S3Options {
+            endpoint: Some(secret.into()),
+            ..ok.clone()
+        };
+        let shown = format!("{e} {e:?} {o:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+    assert_eq!(
+        with(&|o| o.endpoint = Some("http://127.0.0.1:9000/a@b?c=@#@".into())),
+        Ok(())
+    );
     assert_eq!(
         with(&|o| o.region = String::new()),
         Err(S3OptionsError::EmptyRegion)
