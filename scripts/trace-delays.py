@@ -196,24 +196,26 @@ def trace_end():
     print(f"server hold ({SERVER}: a read -> its next write on that socket): {quantiles(holds)}")
     print()
     print(f"who held the reader's CPU while its reads waited {WAIT_NS / 1e6:g} ms or more (ms):")
+    def top(held):
+        return ", ".join(f"{k} {v / 1e6:.1f}" for k, v in held.most_common(5))
+
     spans = {}
     for comm, d in sorted(delays.items(), key=lambda kv: -len(kv[1])):
+        by_tid = collections.defaultdict(list)  # the reader's long waits, by reading thread
+        for delay, ready, read, cpu, tid in d:
+            if delay >= WAIT_NS:
+                by_tid[tid].append((ready, read, cpu))
         held = collections.Counter()
-        waits = merged([(ready, read, cpu) for delay, ready, read, cpu, _ in d if delay >= WAIT_NS])
+        waits = merged([w for ws in by_tid.values() for w in ws])
         for a, b, cpu in waits:
             on_cpu(cpu, a, b, held)
         total = sum(b - a for a, b, _ in waits)
-        top = ", ".join(f"{k} {v / 1e6:.1f}" for k, v in held.most_common(5))
-        print(f"  {comm}: {len(waits)} waits, {total / 1e6:.1f} ms in all: {top}")
+        print(f"  {comm}: {len(waits)} waits, {total / 1e6:.1f} ms in all: {top(held)}")
         # The same waits per reading thread, clipped to when that thread was runnable: the time
         # the CPU's holders took from it. The read's CPU stands for the thread's (exact for a
         # pinned reader; an unpinned one may have waited on another).
         taken = collections.Counter()
         contended = 0
-        by_tid = collections.defaultdict(list)
-        for delay, ready, read, cpu, tid in d:
-            if delay >= WAIT_NS:
-                by_tid[tid].append((ready, read, cpu))
         for tid, ws in by_tid.items():
             if tid not in spans:
                 spans[tid] = runnable_spans(tid)
@@ -221,8 +223,7 @@ def trace_end():
                 for lo, hi in clipped(spans[tid], a, b):
                     contended += hi - lo
                     on_cpu(cpu, lo, hi, taken)
-        top = ", ".join(f"{k} {v / 1e6:.1f}" for k, v in taken.most_common(5))
-        print(f"    of which runnable, waiting for its CPU: {contended / 1e6:.1f} ms: {top}")
+        print(f"    of which runnable, waiting for its CPU: {contended / 1e6:.1f} ms: {top(taken)}")
     print()
     print(f"file syncs: {quantiles([b - a for a, b, _ in syncs])}")
     for a, b, comm in sorted(syncs, key=lambda s: s[0] - s[1])[:5]:

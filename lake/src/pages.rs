@@ -456,17 +456,9 @@ mod tests {
         use parquet::arrow::arrow_writer::ArrowWriterOptions;
         use parquet::file::properties::WriterProperties;
         const GROUP: usize = 2_000;
-        // 500-row pages of 8-byte values, uncompressed: about 4 KB each, past SPILL_MIN_BYTES.
-        let mut h = 0x9e37_79b9_7f4a_7c15u64;
-        let half: Vec<u64> = (0..GROUP / 2)
-            .map(|_| {
-                h ^= h << 13;
-                h ^= h >> 7;
-                h ^= h << 17;
-                h
-            })
-            .collect();
-        let col: ArrayRef = Arc::new(UInt64Array::from(half));
+        // 500-row pages of 8-byte values, plain and uncompressed (the writer's defaults with no
+        // dictionary): 4 KB each, past SPILL_MIN_BYTES, whatever the values.
+        let col: ArrayRef = Arc::new(UInt64Array::from_iter_values(0..GROUP as u64 / 2));
         let batch = RecordBatch::try_from_iter([("v", col)])?;
         let options = || {
             ArrowWriterOptions::new().with_properties(

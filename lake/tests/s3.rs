@@ -199,13 +199,7 @@ fn the_part_limit_holds_at_cap_minus_one_cap_and_cap_plus_one() {
     );
     assert_eq!(parts_in_progress(d.path()), 0, "its upload was aborted");
     // The limit itself is checked: 1 to S3's 10 000.
-    for (n, ok) in [
-        (0, false),
-        (1, true),
-        (MAX_PARTS - 1, true),
-        (MAX_PARTS, true),
-        (MAX_PARTS + 1, false),
-    ] {
+    for (n, ok) in one_to(MAX_PARTS) {
         let o = S3Options {
             max_parts: n,
             ..opts(&server.endpoint(), "lake")
@@ -213,6 +207,17 @@ fn the_part_limit_holds_at_cap_minus_one_cap_and_cap_plus_one() {
         let want = ok.then_some(()).ok_or(S3OptionsError::MaxParts(n));
         assert_eq!(o.validate(), want, "max_parts {n}");
     }
+}
+
+/// The edges of a limit `1..=cap`, each with whether it is within: 0, 1, cap − 1, cap, cap + 1.
+fn one_to(cap: usize) -> [(usize, bool); 5] {
+    [
+        (0, false),
+        (1, true),
+        (cap - 1, true),
+        (cap, true),
+        (cap + 1, false),
+    ]
 }
 
 /// The parts of multipart uploads in progress on the test server (s3s-fs keeps each as a file
@@ -418,13 +423,8 @@ fn options_limits_are_checked_at_the_edges() {
         })
     );
     // max_attempts: 1..=MAX_ATTEMPTS.
-    for (n, ok) in [
-        (0, false),
-        (1, true),
-        (MAX_ATTEMPTS - 1, true),
-        (MAX_ATTEMPTS, true),
-        (MAX_ATTEMPTS + 1, false),
-    ] {
+    for (n, ok) in one_to(MAX_ATTEMPTS as usize) {
+        let n = n as u32;
         let want = ok.then_some(()).ok_or(S3OptionsError::MaxAttempts(n));
         assert_eq!(with(&|o| o.max_attempts = n), want, "max_attempts {n}");
     }
