@@ -9,10 +9,12 @@ use sentientiq_proto::grpc::{
 use tonic::Code;
 use tonic::transport::Channel;
 
-use crate::kit::{
-    ADMIN, EDGE, Plane, Reporter, SECRET_ALERTS, admin, alerts, assert_no_secret, commands,
-    next_update, now_ms, record, rt, watch, with_token,
+use sentientiq_testkit::Plane;
+use sentientiq_testkit::alerts::{SECRET_ALERTS, assert_no_secret};
+use sentientiq_testkit::grpc::{
+    Reporter, admin, alerts, commands, next_update, now_ms, record, rt, watch, with_token,
 };
+use sentientiq_testkit::plane::{ADMIN_TOKEN as ADMIN, EDGE_TOKEN as EDGE};
 
 async fn create(ch: &Channel, t: Tenant) -> Tenant {
     admin(ch)
@@ -109,7 +111,7 @@ fn the_alerting_config_is_stored_as_written_sent_whole_to_edges_and_shown_redact
             },
         )
         .await;
-        let mut w = watch(&ch, "e1", 0).await;
+        let mut w = watch(&ch, "e1", "us-east-1", 0).await;
         let snap = next_update(&mut w).await;
         assert_eq!(snap.version, 1);
         let t = &snap.upserted[0];
@@ -170,12 +172,12 @@ fn the_alerting_config_is_stored_as_written_sent_whole_to_edges_and_shown_redact
         assert_no_secret("IssueKey", &format!("{k:?}"));
 
         // A snapshot, and an edge resuming from the log, carry it too.
-        let mut fresh = watch(&ch, "e2", 0).await;
+        let mut fresh = watch(&ch, "e2", "us-east-1", 0).await;
         let s = next_update(&mut fresh).await;
         assert!(s.full_snapshot);
         assert_eq!(s.upserted[0].alerts_toml, SECRET_ALERTS);
         assert_eq!(s.upserted[0].contacts[0].name, "");
-        let mut resumed = watch(&ch, "e3", 1).await;
+        let mut resumed = watch(&ch, "e3", "us-east-1", 1).await;
         let d = next_update(&mut resumed).await;
         assert_eq!(d.version, 2);
         assert_eq!(d.upserted[0].alerts_toml, SECRET_ALERTS);
@@ -213,7 +215,7 @@ fn the_alerting_config_is_stored_as_written_sent_whole_to_edges_and_shown_redact
     r.block_on(async {
         let ch = p.channel().await;
         assert_eq!(get_alerts(&ch, "acme").await.expect("get"), redacted);
-        let mut w = watch(&ch, "e1", 0).await;
+        let mut w = watch(&ch, "e1", "us-east-1", 0).await;
         let s = next_update(&mut w).await;
         let acme = s.upserted.iter().find(|t| t.id == "acme").expect("acme");
         assert_eq!(acme.alerts_toml, SECRET_ALERTS);
@@ -381,7 +383,7 @@ fn rules_and_the_alerting_config_are_validated_together() {
         assert!(get_alerts(&ch, "acme").await.is_ok(), "still there");
 
         // Once no rule pages through it, it can be removed; edges hear of it.
-        let mut w = watch(&ch, "e1", v).await;
+        let mut w = watch(&ch, "e1", "us-east-1", v).await;
         assert_eq!(next_update(&mut w).await.version, v, "current");
         t.rules.clear();
         update(&ch, t.clone()).await.expect("no rules");

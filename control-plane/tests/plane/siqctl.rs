@@ -1,7 +1,11 @@
 //! `siqctl alerts …` and `siqctl tenant rule … --escalate-chain` end to end against a real
 //! plane, with an edge reporting alerts; and no siqctl command ever prints a secret.
 
-use crate::kit::{Plane, Reporter, SECRET_ALERTS, SECRETS, assert_no_secret, now_ms, record, rt};
+use sentientiq_testkit::Plane;
+use sentientiq_testkit::alerts::{SECRET_ALERTS, SECRETS, assert_no_secret};
+use sentientiq_testkit::bins::bin;
+use sentientiq_testkit::grpc::{Reporter, now_ms, record, rt};
+use sentientiq_testkit::plane::ADMIN_TOKEN;
 
 /// Every siqctl run of a test, so that all of their output can be checked for secrets.
 struct Runs<'a> {
@@ -25,7 +29,7 @@ impl Runs<'_> {
     }
 
     fn run(&mut self, args: &[&str]) -> (bool, String, String) {
-        let (ok, out, err) = self.p.siqctl(args);
+        let (ok, out, err) = self.p.siqctl(args, ADMIN_TOKEN);
         self.seen.push((
             format!("siqctl {}", args.join(" ")),
             format!("{out}\n{err}"),
@@ -342,10 +346,10 @@ fn siqctl_sets_shows_lists_and_acts_on_alerts_and_never_prints_a_secret() {
     let e = c.fails(&["alerts", "get", "acme"]);
     assert!(e.contains("not found"), "{e}");
     // Set again from stdin.
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_siqctl"))
+    let o = std::process::Command::new(bin("siqctl"))
         .args(["alerts", "set", "acme", "-"])
         .env("SIQ_ENDPOINT", p.url())
-        .env("SIQ_ADMIN_TOKEN", crate::kit::ADMIN)
+        .env("SIQ_ADMIN_TOKEN", ADMIN_TOKEN)
         .stdin(std::fs::File::open(&good).expect("open"))
         .output()
         .expect("siqctl runs");

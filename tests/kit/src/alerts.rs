@@ -156,3 +156,55 @@ pub fn link_of(r: &Recorded) -> String {
         .unwrap_or_else(|| panic!("no data.link in {v}"))
         .to_string()
 }
+/// A tenant's alerting config whose every credential looks real. [`SECRETS`] are its secret
+/// values: none may ever be shown to an admin.
+pub const SECRET_ALERTS: &str = r#"
+[providers]
+slack_bot_token = "xoxb-2041-7733-SlackBotSecretValue"
+
+[providers.twilio]
+account_sid = "AC0123456789abcdef0123456789abcdef"
+auth = { kind = "auth_token", token = "TwilioAuthTokenSecret0123456789" }
+sms_from = { number = "+14155552345" }
+
+[[contacts]]
+id = "csm"
+name = "Ana (CSM)"
+addresses = [
+  { kind = "slack_webhook", url = "https://hooks.slack.com/services/T0SECRET/B0SECRET/HookSecretValue" },
+  { kind = "sms", to = "+14155550100" },
+]
+
+[[contacts]]
+id = "vp"
+name = "VP Customer Success"
+addresses = [{ kind = "pagerduty", routing_key = "R0ut1ngKeySecret0123456789abcdef" }]
+
+[[contacts]]
+id = "ceo"
+name = "CEO"
+addresses = [
+  { kind = "webhook", url = "https://ops.example.com/hooks/siq?token=UrlTokenSecret", secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" },
+]
+
+[chains.enterprise]
+steps = [{ contacts = ["csm"] }, { contacts = ["vp"], wait_ms = 120000 }, { contacts = ["ceo"] }]
+"#;
+
+/// The secret values of [`SECRET_ALERTS`] (each a distinctive part of one).
+pub const SECRETS: [&str; 7] = [
+    "xoxb-2041",
+    "SlackBotSecretValue",
+    "TwilioAuthTokenSecret",
+    "HookSecretValue",
+    "R0ut1ngKeySecret",
+    "UrlTokenSecret",
+    "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+];
+
+/// Panics if `text` shows any of [`SECRETS`].
+pub fn assert_no_secret(what: &str, text: &str) {
+    for s in SECRETS {
+        assert!(!text.contains(s), "{what} shows the secret {s:?}:\n{text}");
+    }
+}

@@ -1,6 +1,7 @@
 //! The one test kit: real `sentientiq-edge` and `sentientiq-control` processes ([`Edge`],
-//! [`Plane`]), clients for each transport ([`ws::Client`], [`quic`], HTTP in [`net`]), the
-//! frames tests send ([`frames`]), lake readers ([`lake`]) and waiting helpers ([`wait`]).
+//! [`Plane`]), clients for each transport ([`ws::Client`], [`quic`], HTTP in [`net`], the
+//! plane's gRPC in [`grpc`]), the frames tests send ([`frames`]), vendor stand-ins and alerting
+//! configs ([`alerts`]), lake readers ([`lake`]) and waiting helpers ([`wait`]).
 //!
 //! Binaries are the workspace's own, found beside the running test executable
 //! (`cargo test --workspace --all-targets` builds them with the tests; see [`bins`]).
@@ -10,6 +11,7 @@ pub mod bins;
 pub mod drive;
 pub mod edge;
 pub mod frames;
+pub mod grpc;
 pub mod kernel;
 pub mod lake;
 pub mod net;

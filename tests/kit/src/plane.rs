@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use crate::bins::bin;
-use crate::net::free_port;
+use crate::net::{free_port, http};
 use crate::proc::Proc;
 use crate::wait::wait_for;
 
@@ -71,6 +71,7 @@ impl Plane {
         }
     }
 
+    /// Starts the process: again after [`Plane::kill9`], on the same ports and data.
     pub fn spawn(&mut self) {
         self.ports();
         let cfg = self.dir.path().join("control.toml");
@@ -88,11 +89,20 @@ impl Plane {
             ),
         )
         .expect("config");
+        // The tokens also in the environment, which wins over the file: a token the test
+        // runner's environment happens to carry cannot replace them. Debug logs, so that tests
+        // checking the log for secrets check everything the plane can write.
+        let env = [
+            ("SIQ_ADMIN_TOKEN", ADMIN_TOKEN),
+            ("SIQ_EDGE_TOKEN", EDGE_TOKEN),
+            ("RUST_LOG", "info,sentientiq_control=debug"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()));
         let mut p = Proc::spawn(
             bin("sentientiq-control"),
             &cfg,
             self.dir.path().join("control.log"),
-            &[],
+            &env,
         );
         let port = self.port;
         wait_for("the control plane listens", Duration::from_secs(30), || {
@@ -110,6 +120,14 @@ impl Plane {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("control.log")).unwrap_or_default()
+    }
+
+    /// `GET /metrics` on its HTTP face; panics unless it answers 200.
+    pub fn metrics(&self) -> String {
+        match http(self.http_port, "/metrics") {
+            Some((200, body)) => body,
+            other => panic!("GET /metrics: {other:?}"),
+        }
     }
 
     pub fn kill9(&mut self) {

@@ -3,33 +3,17 @@
 //! account import with bad input, EVI from reported windows, and `siqctl`.
 
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use sentientiq_proto::grpc::{
-    self, Account, AggregateBatch, ConfigUpdate, EviRequest, ListTenantsRequest, RegisterEdge,
-    RevokeKeyRequest, RotateKeyRequest, Tenant, TenantId, WindowAggregate,
+    self, Account, AggregateBatch, EviRequest, ListTenantsRequest, RegisterEdge, RevokeKeyRequest,
+    RotateKeyRequest, Tenant, TenantId, WindowAggregate,
 };
 use tokio_stream::StreamExt;
 use tonic::transport::Channel;
 
 use sentientiq_testkit::Plane;
+use sentientiq_testkit::grpc::{next_update, rt, watch, with_token};
 use sentientiq_testkit::plane::{ADMIN_TOKEN as ADMIN, EDGE_TOKEN as EDGE};
-
-fn with_token<T>(msg: T, token: &str) -> tonic::Request<T> {
-    let mut r = tonic::Request::new(msg);
-    r.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("ascii"),
-    );
-    r
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
 
 async fn create_acme(ch: &Channel) {
     grpc::tenant_admin_client::TenantAdminClient::new(ch.clone())
@@ -42,34 +26,6 @@ async fn create_acme(ch: &Channel) {
         ))
         .await
         .expect("create");
-}
-
-async fn watch(
-    sync: &mut grpc::edge_sync_client::EdgeSyncClient<Channel>,
-    edge_id: &str,
-    region: &str,
-    resume_from_version: u64,
-) -> tonic::Streaming<ConfigUpdate> {
-    sync.watch_config(with_token(
-        RegisterEdge {
-            edge_id: edge_id.into(),
-            region: region.into(),
-            resume_from_version,
-            ..RegisterEdge::default()
-        },
-        EDGE,
-    ))
-    .await
-    .expect("watch")
-    .into_inner()
-}
-
-async fn next_update(s: &mut tonic::Streaming<ConfigUpdate>) -> ConfigUpdate {
-    tokio::time::timeout(Duration::from_secs(5), s.next())
-        .await
-        .expect("an update within 5 s")
-        .expect("stream open")
-        .expect("no error")
 }
 
 #[test]
@@ -230,8 +186,7 @@ fn edges_get_a_snapshot_then_deltas_and_resume_across_a_kill_9() {
             ))
             .await
             .expect("create");
-        let mut sync = grpc::edge_sync_client::EdgeSyncClient::new(ch.clone());
-        let mut w = watch(&mut sync, "edge-1", "us-east-1", 0).await;
+        let mut w = watch(&ch, "edge-1", "us-east-1", 0).await;
         let snap = next_update(&mut w).await;
         assert!(snap.full_snapshot && !snap.more);
         assert_eq!(snap.version, 1);
@@ -279,9 +234,8 @@ fn edges_get_a_snapshot_then_deltas_and_resume_across_a_kill_9() {
             .into_inner();
         assert_eq!(t.name, "Acme Corp");
         assert_eq!(t.key_hashes, vec![key_hash.clone()]);
-        let mut sync = grpc::edge_sync_client::EdgeSyncClient::new(ch.clone());
         // Resuming at the current version: told it is current, no snapshot.
-        let mut w = watch(&mut sync, "edge-1", "us-east-1", v_after_key).await;
+        let mut w = watch(&ch, "edge-1", "us-east-1", v_after_key).await;
         let cur = next_update(&mut w).await;
         assert_eq!(cur.version, v_after_key);
         assert!(!cur.full_snapshot && cur.upserted.is_empty());
@@ -301,7 +255,7 @@ fn edges_get_a_snapshot_then_deltas_and_resume_across_a_kill_9() {
         assert_eq!(d.version, v_after_key + 1);
         assert_eq!(d.upserted[0].key_hashes, vec![k2.key_hash.clone()]);
         // An edge two versions behind gets exactly the deltas it missed.
-        let mut w2 = watch(&mut sync, "edge-2", "eu-west-1", 2).await;
+        let mut w2 = watch(&ch, "edge-2", "eu-west-1", 2).await;
         assert_eq!(next_update(&mut w2).await.version, 3);
         assert_eq!(next_update(&mut w2).await.version, 4);
         // Revoking an unknown hash is refused and changes nothing.
@@ -356,8 +310,7 @@ fn an_import_with_a_bad_account_keeps_everything_before_it() {
             e.message()
         );
         // The snapshot an edge gets holds exactly those 1200.
-        let mut sync = grpc::edge_sync_client::EdgeSyncClient::new(ch);
-        let mut w = watch(&mut sync, "e", "us-east-1", 0).await;
+        let mut w = watch(&ch, "e", "us-east-1", 0).await;
         let mut accounts = 0;
         loop {
             let u = next_update(&mut w).await;
