@@ -130,12 +130,10 @@ macro_rules! secret_type {
     };
 }
 
+/// An http(s) URL that is a credential: [`sentientiq_url::check_secret`] (credentials in it
+/// are allowed, it is never shown).
 fn is_http_url(s: &str) -> bool {
-    (s.starts_with("https://") || s.starts_with("http://"))
-        && s.len() <= 2048
-        && !s
-            .bytes()
-            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    sentientiq_url::check_secret(s).is_ok()
 }
 
 secret_type!(
@@ -340,6 +338,13 @@ mod tests {
         assert!(serde_json::from_str::<PagerDutyRoutingKey>("\"short\"").is_err());
         assert!(SlackBotToken::new("xoxp-user-token").is_err());
         assert!(SlackWebhookUrl::new("ftp://x").is_err());
+        // Webhook URLs are the one URL check's, as secrets: credentials in them are allowed,
+        // a missing host or a URL past its length is not.
+        assert!(WebhookUrl::new("https://user:token@ops.example.com/hook").is_ok());
+        assert!(WebhookUrl::new("https:///hook").is_err());
+        let long = |n: usize| format!("https://h/{}", "a".repeat(n - "https://h/".len()));
+        assert!(WebhookUrl::new(long(sentientiq_url::MAX_LEN)).is_ok());
+        assert!(WebhookUrl::new(long(sentientiq_url::MAX_LEN + 1)).is_err());
         assert!(
             WebhookSecret::new("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").is_err(),
             "needs whsec_"

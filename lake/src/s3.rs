@@ -88,13 +88,7 @@ impl std::fmt::Debug for S3Options {
             .field("region", &self.region)
             .field(
                 "endpoint",
-                &self.endpoint.as_deref().map(|e| {
-                    if has_userinfo(e) {
-                        "<endpoint with credentials>"
-                    } else {
-                        e
-                    }
-                }),
+                &self.endpoint.as_deref().map(sentientiq_url::shown),
             )
             .field("path_style", &self.path_style)
             .field("multipart_threshold_bytes", &self.multipart_threshold_bytes)
@@ -115,6 +109,8 @@ impl std::fmt::Debug for S3Options {
 /// shipper hears of the failure and moves on (it retries the file on a later pass).
 pub const MAX_ATTEMPTS: u32 = 10;
 
+pub use sentientiq_url::UrlError;
+
 /// Why [`S3Options`] were refused; each names the field, and the value where there is one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum S3OptionsError {
@@ -124,13 +120,10 @@ pub enum S3OptionsError {
     Bucket(String),
     #[error("region must not be empty")]
     EmptyRegion,
-    #[error("endpoint `{0}` must start with http:// or https://")]
-    Endpoint(String),
-    /// The endpoint has a `user:password@` part. Not echoed: it would be a secret in a log.
-    #[error(
-        "endpoint must not carry credentials (user@ or user:password@); set static keys instead"
-    )]
-    EndpointCredentials,
+    /// Not an http(s) URL that may be shown ([`sentientiq_url::check`]); `endpoint` is it as
+    /// [`sentientiq_url::shown`], credentials hidden (set static keys for those instead).
+    #[error("endpoint `{endpoint}` {reason}")]
+    Endpoint { endpoint: String, reason: UrlError },
     #[error("part_bytes {0} is below S3's minimum part size of {MIN_PART_BYTES}")]
     PartBytes(usize),
     #[error("multipart_threshold_bytes {threshold} must be at least part_bytes {part_bytes}")]
@@ -171,12 +164,10 @@ impl S3Options {
             return Err(S3OptionsError::EmptyRegion);
         }
         if let Some(e) = &self.endpoint {
-            if has_userinfo(e) {
-                return Err(S3OptionsError::EndpointCredentials);
-            }
-            if !(e.starts_with("http://") || e.starts_with("https://")) {
-                return Err(S3OptionsError::Endpoint(e.clone()));
-            }
+            sentientiq_url::check(e).map_err(|reason| S3OptionsError::Endpoint {
+                endpoint: sentientiq_url::shown(e).into_owned(),
+                reason,
+            })?;
         }
         if self.part_bytes < MIN_PART_BYTES {
             return Err(S3OptionsError::PartBytes(self.part_bytes));
@@ -205,13 +196,6 @@ impl S3Options {
 
 /// Whether a URL carries `user@` or `user:password@` before its host: an `@` in its authority
 /// (after the scheme's `://`, before the path, query or fragment).
-fn has_userinfo(url: &str) -> bool {
-    let rest = url.split_once("://").map_or(url, |(_, r)| r);
-    rest.split(['/', '?', '#'])
-        .next()
-        .is_some_and(|authority| authority.contains('@'))
-}
-
 /// S3's bucket naming rules (the subset that matters for addressing).
 pub fn valid_bucket(b: &str) -> bool {
     (3..=63).contains(&b.len())

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use sentientiq_lake::s3::{
     MAX_ATTEMPTS, MAX_PARTS, MIN_PART_BYTES, S3Options, S3OptionsError, S3SetupError, S3Sink,
-    valid_bucket,
+    UrlError, valid_bucket,
 };
 use sentientiq_lake::s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
 use sentientiq_lake::{Sink, SinkError};
@@ -446,21 +446,43 @@ fn options_limits_are_checked_at_the_edges() {
     );
     assert_eq!(
         with(&|o| o.endpoint = Some("127.0.0.1:9000".into())),
-        Err(S3OptionsError::Endpoint("127.0.0.1:9000".into()))
+        Err(S3OptionsError::Endpoint {
+            endpoint: "127.0.0.1:9000".into(),
+            reason: UrlError::Scheme
+        })
     );
     assert_eq!(
         with(&|o| o.endpoint = Some("https://s3.example".into())),
         Ok(())
     );
-    // Credentials in the endpoint are refused without being repeated; an `@` past the
-    // authority is not userinfo.
-    for secret in [
-        "http://AKIAEXAMPLE:hunter2@127.0.0.1:9000",
-        "https://hunter2@s3.example/",
-        "ftp://AKIAEXAMPLE:hunter2@s3.example",
+    // Credentials in the endpoint are refused without being repeated (nor are they when the
+    // endpoint is refused for another reason); an `@` past the authority is not userinfo.
+    for (secret, as_shown, reason) in [
+        (
+            "http://AKIAEXAMPLE:hunter2@127.0.0.1:9000",
+            "http://<credentials>@127.0.0.1:9000",
+            UrlError::Credentials,
+        ),
+        (
+            "https://hunter2@s3.example/",
+            "https://<credentials>@s3.example/",
+            UrlError::Credentials,
+        ),
+        (
+            "ftp://AKIAEXAMPLE:hunter2@s3.example",
+            "ftp://<credentials>@s3.example",
+            UrlError::Scheme,
+        ),
     ] {
         let e = with(&|o| o.endpoint = Some(secret.into())).expect_err(secret);
-        assert_eq!(e, S3OptionsError::EndpointCredentials, "{secret}");
+        assert_eq!(
+            e,
+            S3OptionsError::Endpoint {
+                endpoint: as_shown.into(),
+                reason
+            },
+            "{secret}"
+        );
         let o = S3Options {
             endpoint: Some(secret.into()),
             ..ok.clone()
@@ -468,6 +490,13 @@ fn options_limits_are_checked_at_the_edges() {
         let shown = format!("{e} {e:?} {o:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
     }
+    assert_eq!(
+        with(&|o| o.endpoint = Some("http://AKIAEXAMPLE:hunter2@127.0.0.1:9000".into()))
+            .expect_err("credentials")
+            .to_string(),
+        "endpoint `http://<credentials>@127.0.0.1:9000` carries credentials before its host \
+         (user@ or user:password@): give them elsewhere"
+    );
     assert_eq!(
         with(&|o| o.endpoint = Some("http://127.0.0.1:9000/a@b?c=@#@".into())),
         Ok(())

@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use super::{Error, invalid, within};
+use super::{Error, http_url, within};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -69,12 +69,8 @@ pub const INTERVENE_WAIT_MS: std::ops::RangeInclusive<u64> = 500..=30_000;
 
 impl AlertsSection {
     pub fn validate(&self) -> Result<(), Error> {
-        if let Some(u) = &self.public_url
-            && !(u.starts_with("http://") || u.starts_with("https://"))
-        {
-            return invalid(format!(
-                "alerts.public_url `{u}` must start with http:// or https://"
-            ));
+        if let Some(u) = &self.public_url {
+            http_url("alerts.public_url", u)?;
         }
         within(
             "alerts.attempt_timeout_ms",

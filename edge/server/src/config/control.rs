@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::{Error, invalid, within};
+use super::{Error, http_url, invalid, within};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -45,12 +45,8 @@ pub const REPORT_INTERVAL_MS: std::ops::RangeInclusive<u64> = 1_000..=60_000;
 impl ControlSection {
     /// Checked after the environment's overrides are applied (the token may come from there).
     pub fn validate(&self) -> Result<(), Error> {
-        if let Some(ep) = &self.endpoint
-            && !(ep.starts_with("http://") || ep.starts_with("https://"))
-        {
-            return invalid(format!(
-                "control.endpoint `{ep}` must start with http:// or https://"
-            ));
+        if let Some(ep) = &self.endpoint {
+            http_url("control.endpoint", ep)?;
         }
         within(
             "control.report_interval_ms",

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::{Error, invalid};
+use super::{Error, http_url, invalid};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -232,23 +232,18 @@ impl EdgeSection {
         if self.write_timeout_ms == 0 {
             return invalid("edge.write_timeout_ms must be positive");
         }
-        let url_ok = |u: &str| {
-            (u.starts_with("http://") || u.starts_with("https://"))
-                && !u.contains(['"', '\\', '<', '>', ' '])
-        };
-        if let Some(u) = &self.public_url
-            && !url_ok(u)
-        {
-            return invalid(format!("edge.public_url `{u}` must be an http(s) URL"));
+        if let Some(u) = &self.public_url {
+            http_url("edge.public_url", u)?;
         }
         if self.peers.len() > MAX_PEERS {
             return invalid(format!("edge.peers: at most {MAX_PEERS}"));
         }
         for p in &self.peers {
-            if p.region.is_empty() || !url_ok(&p.url) {
+            http_url("edge.peers url", &p.url)?;
+            if p.region.is_empty() {
                 return invalid(format!(
-                    "edge.peers: `{}` needs a region and an http(s) URL",
-                    p.url
+                    "edge.peers: `{}` needs a region",
+                    sentientiq_url::shown(&p.url)
                 ));
             }
         }

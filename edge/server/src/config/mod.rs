@@ -44,6 +44,13 @@ fn invalid<T>(msg: impl Into<String>) -> Result<T, Error> {
     Err(Error::Invalid(msg.into()))
 }
 
+/// `key` must be an http(s) URL that may be shown ([`sentientiq_url::check`], the one check
+/// of such a URL); the message repeats it without credentials ([`sentientiq_url::shown`]).
+fn http_url(key: &str, url: &str) -> Result<(), Error> {
+    sentientiq_url::check(url)
+        .or_else(|e| invalid(format!("{key} `{}` {e}", sentientiq_url::shown(url))))
+}
+
 /// `name must be within a..=b` unless `v` is in `range`.
 fn within<T: PartialOrd + std::fmt::Display>(
     name: &str,
@@ -164,6 +171,77 @@ mod tests {
     fn with_control(lines: &str) -> Result<Config, Error> {
         let (head, tenants) = EXAMPLE.split_once("[[tenant]]").expect("a tenant");
         Config::parse(&format!("{head}\n[control]\n{lines}\n[[tenant]]{tenants}"))
+    }
+
+    /// Every URL setting goes through the one check (`sentientiq_url::check`): a bad URL is
+    /// refused with its key and reason, credentials in one are refused without repeating
+    /// them, and a good one is taken.
+    #[test]
+    fn every_url_setting_takes_the_one_check_and_never_repeats_credentials() {
+        let (head, tenants) = EXAMPLE.split_once("[[tenant]]").expect("a tenant");
+        let token = "token = \"edge-token-0123456789\"";
+        // The example with `key` set to `u`.
+        let text = |key: &str, u: &str| match key {
+            "edge.public_url" => {
+                EXAMPLE.replacen("[edge]\n", &format!("[edge]\npublic_url = \"{u}\"\n"), 1)
+            }
+            "edge.peers url" => format!(
+                "{head}\n[[edge.peers]]\nregion = \"eu-west-1\"\nurl = \"{u}\"\n[[tenant]]{tenants}"
+            ),
+            "control.endpoint" => {
+                format!("{head}\n[control]\nendpoint = \"{u}\"\n{token}\n[[tenant]]{tenants}")
+            }
+            "alerts.public_url" => {
+                format!("{head}\n[alerts]\npublic_url = \"{u}\"\n[[tenant]]{tenants}")
+            }
+            "lake.s3: endpoint" => EXAMPLE.replacen(
+                "sink = \"local\"",
+                &format!("sink = \"s3\"\ns3 = {{ bucket = \"b-1\", endpoint = \"{u}\" }}"),
+                1,
+            ),
+            _ => unreachable!("{key}"),
+        };
+        for key in [
+            "edge.public_url",
+            "edge.peers url",
+            "control.endpoint",
+            "alerts.public_url",
+            "lake.s3: endpoint",
+        ] {
+            let text = |u: &str| text(key, u);
+            Config::parse(&text("https://h.example:8443/x")).expect(key);
+            let e = Config::parse(&text("h.example:8443"))
+                .expect_err(key)
+                .to_string();
+            assert!(
+                e.contains(&format!("{key} `h.example:8443` must start with http://")),
+                "{e}"
+            );
+            let e = Config::parse(&text("http://h.example/a b"))
+                .expect_err(key)
+                .to_string();
+            assert!(e.contains(key) && e.contains("holds a space"), "{e}");
+            let e = Config::parse(&text("https://ali:hunter2@h.example/"))
+                .expect_err(key)
+                .to_string();
+            assert!(
+                e.contains(&format!(
+                    "{key} `https://<credentials>@h.example/` carries credentials"
+                )) && !e.contains("hunter2"),
+                "{e}"
+            );
+        }
+        // A peer also needs its region.
+        let e = Config::parse(&format!(
+            "{head}\n[[edge.peers]]\nregion = \"\"\nurl = \"https://ali:hunter2@h.example\"\n[[tenant]]{tenants}"
+        ))
+        .expect_err("no region");
+        assert!(e.to_string().contains("credentials"), "{e}");
+        let e = Config::parse(&format!(
+            "{head}\n[[edge.peers]]\nregion = \"\"\nurl = \"https://h.example\"\n[[tenant]]{tenants}"
+        ))
+        .expect_err("no region");
+        assert!(e.to_string().contains("needs a region"), "{e}");
     }
 
     #[test]
