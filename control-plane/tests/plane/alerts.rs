@@ -10,7 +10,7 @@ use tonic::Code;
 use tonic::transport::Channel;
 
 use sentientiq_testkit::Plane;
-use sentientiq_testkit::alerts::{SECRET_ALERTS, assert_no_secret};
+use sentientiq_testkit::alerts::{SECRET_ALERTS, assert_no_secret, assert_plane_log_has_no_secret};
 use sentientiq_testkit::grpc::{
     Reporter, admin, alerts, commands, next_update, now_ms, record, rt, watch, with_token,
 };
@@ -220,7 +220,7 @@ fn the_alerting_config_is_stored_as_written_sent_whole_to_edges_and_shown_redact
         let acme = s.upserted.iter().find(|t| t.id == "acme").expect("acme");
         assert_eq!(acme.alerts_toml, SECRET_ALERTS);
     });
-    assert_no_secret("the plane's log", &p.log());
+    assert_plane_log_has_no_secret(&p.log());
 }
 
 #[test]
@@ -397,7 +397,7 @@ fn rules_and_the_alerting_config_are_validated_together() {
             "alerting config",
         );
     });
-    assert_no_secret("the plane's log", &p.log());
+    assert_plane_log_has_no_secret(&p.log());
 }
 
 async fn list(ch: &Channel, tenant: &str, since_ms: i64, open_only: bool) -> Vec<AlertRecord> {

@@ -2,7 +2,9 @@
 //! plane, with an edge reporting alerts; and no siqctl command ever prints a secret.
 
 use sentientiq_testkit::Plane;
-use sentientiq_testkit::alerts::{SECRET_ALERTS, SECRETS, assert_no_secret};
+use sentientiq_testkit::alerts::{
+    SECRET_ALERTS, SECRETS, assert_no_secret, assert_plane_log_has_no_secret,
+};
 use sentientiq_testkit::bins::bin;
 use sentientiq_testkit::grpc::{Reporter, now_ms, record, rt};
 use sentientiq_testkit::plane::ADMIN_TOKEN;
@@ -367,7 +369,7 @@ fn siqctl_sets_shows_lists_and_acts_on_alerts_and_never_prints_a_secret() {
     for (what, text) in &c.seen {
         assert_no_secret(what, text);
     }
-    assert_no_secret("the plane's log", &p.log());
+    assert_plane_log_has_no_secret(&p.log());
     // The check itself: the file siqctl read holds every secret.
     let f = std::fs::read_to_string(&good).expect("read");
     assert!(SECRETS.iter().all(|s| f.contains(s)));

@@ -202,6 +202,17 @@ pub const SECRETS: [&str; 7] = [
     "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
 ];
 
+/// Panics unless the plane's `log` recorded an alerting config being set (so it is the log of
+/// a plane that handled [`SECRET_ALERTS`], not an empty file) without showing any of
+/// [`SECRETS`].
+pub fn assert_plane_log_has_no_secret(log: &str) {
+    assert!(
+        log.contains("alerting config set"),
+        "the plane's log never recorded an alerting config being set:\n{log}"
+    );
+    assert_no_secret("the plane's log", log);
+}
+
 /// Panics if `text` shows any of [`SECRETS`].
 pub fn assert_no_secret(what: &str, text: &str) {
     for s in SECRETS {

@@ -89,15 +89,13 @@ impl Plane {
             ),
         )
         .expect("config");
-        // The tokens also in the environment, which wins over the file: a token the test
-        // runner's environment happens to carry cannot replace them. Debug logs, so that tests
-        // checking the log for secrets check everything the plane can write.
-        let env = [
-            ("SIQ_ADMIN_TOKEN", ADMIN_TOKEN),
-            ("SIQ_EDGE_TOKEN", EDGE_TOKEN),
-            ("RUST_LOG", "info,sentientiq_control=debug"),
-        ]
-        .map(|(k, v)| (k.to_string(), v.to_string()));
+        // Debug logs, so that tests checking the log for secrets check everything the plane
+        // can write. (The runner's SIQ_* tokens, which would win over the file's, are not
+        // passed on: `Proc`.)
+        let env = [(
+            "RUST_LOG".to_string(),
+            "info,sentientiq_control=debug".to_string(),
+        )];
         let mut p = Proc::spawn(
             bin("sentientiq-control"),
             &cfg,

@@ -51,6 +51,15 @@ impl Proc {
     }
 
     fn run(mut cmd: Command, log: PathBuf) -> Proc {
+        // Settings the runner's environment may carry (`SIQ_EDGE_TOKEN`, `SIQ_ADMIN_TOKEN`,
+        // `SIQ_SECRETS_KEY`, …) win over a config file: a process the kit starts takes only
+        // what its test gives it (`cmd.envs`, set before, wins over the removal).
+        let given: Vec<_> = cmd.get_envs().map(|(k, _)| k.to_owned()).collect();
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("SIQ_") && !given.contains(&k) {
+                cmd.env_remove(&k);
+            }
+        }
         let file = std::fs::File::options()
             .create(true)
             .append(true)
