@@ -94,6 +94,14 @@ pub enum ConfigError {
     Chain(&'static str),
     #[error("chain names unknown contact {0}")]
     UnknownContact(ContactId),
+    /// A vendor's base URL that is not one requests can be sent to
+    /// ([`sentientiq_url::check_base`]); `shown` is it with any credentials hidden.
+    #[error("{key} `{shown}` {reason}")]
+    BaseUrl {
+        key: &'static str,
+        shown: String,
+        reason: sentientiq_url::UrlError,
+    },
 }
 
 /// A tenant's contacts, validated.

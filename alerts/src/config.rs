@@ -30,6 +30,21 @@ pub struct Validated {
 
 impl TenantAlerts {
     pub fn validate(self) -> Result<Validated, ConfigError> {
+        let p = &self.providers;
+        let twilio = p.twilio.as_ref().map(|t| t.base.as_str());
+        for (key, url) in [
+            ("providers.slack_api_base", Some(p.slack_api_base.as_str())),
+            ("providers.pagerduty_base", Some(p.pagerduty_base.as_str())),
+            ("providers.twilio.base", twilio),
+        ] {
+            if let Some(url) = url {
+                sentientiq_url::check_base(url).map_err(|reason| ConfigError::BaseUrl {
+                    key,
+                    shown: sentientiq_url::shown(url).into_owned(),
+                    reason,
+                })?;
+            }
+        }
         if let Some(t) = &self.providers.twilio {
             t.validate()
                 .map_err(|_| ConfigError::Chain("invalid Twilio account"))?;

@@ -343,6 +343,7 @@ mod tests {
         assert!(WebhookUrl::new("https://user:token@ops.example.com/hook").is_ok());
         assert!(WebhookUrl::new("https:///hook").is_err());
         let long = |n: usize| format!("https://h/{}", "a".repeat(n - "https://h/".len()));
+        assert!(WebhookUrl::new(long(sentientiq_url::MAX_LEN - 1)).is_ok());
         assert!(WebhookUrl::new(long(sentientiq_url::MAX_LEN)).is_ok());
         assert!(WebhookUrl::new(long(sentientiq_url::MAX_LEN + 1)).is_err());
         assert!(

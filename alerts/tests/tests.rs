@@ -131,3 +131,58 @@ fn example_config_parses_and_matches_its_stated_defaults() {
     );
     assert!(again.contains("[redacted]"));
 }
+
+/// Every vendor base URL (where the bot token, the routing key and Twilio's Basic auth are
+/// sent) takes the one check of a base URL; an error repeats it without credentials.
+#[test]
+fn vendor_base_urls_are_checked_and_shown_without_credentials() {
+    use sentientiq_alerts::chain::ConfigError;
+    use sentientiq_alerts::config::TenantAlerts;
+    let text = include_str!("../alerts.example.toml");
+    let with = |key: &str, url: &str| {
+        let mut cfg: TenantAlerts = toml::from_str(text).expect("parses");
+        let p = &mut cfg.providers;
+        match key {
+            "providers.slack_api_base" => p.slack_api_base = url.into(),
+            "providers.pagerduty_base" => p.pagerduty_base = url.into(),
+            "providers.twilio.base" => p.twilio.as_mut().expect("twilio").base = url.into(),
+            _ => unreachable!("{key}"),
+        }
+        cfg.validate().map(|_| ())
+    };
+    for key in [
+        "providers.slack_api_base",
+        "providers.pagerduty_base",
+        "providers.twilio.base",
+    ] {
+        with(key, "http://127.0.0.1:9/").expect(key);
+        with(key, "https://proxy.example/slack").expect(key);
+        for (url, shown, reason) in [
+            ("", "", sentientiq_url::UrlError::Scheme),
+            ("ftp://h", "ftp://h", sentientiq_url::UrlError::Scheme),
+            (
+                "https://h/?x=1",
+                "https://h/?x=1",
+                sentientiq_url::UrlError::QueryOrFragment,
+            ),
+            (
+                "https://u:hunter2@proxy.example",
+                "https://<credentials>@proxy.example",
+                sentientiq_url::UrlError::Credentials,
+            ),
+        ] {
+            let e = with(key, url).expect_err(url);
+            let want = ConfigError::BaseUrl {
+                key,
+                shown: shown.into(),
+                reason,
+            };
+            assert_eq!(e, want, "{key} = {url:?}");
+            assert!(
+                e.to_string().starts_with(&format!("{key} `{shown}` ")),
+                "{e}"
+            );
+            assert!(!format!("{e} {e:?}").contains("hunter2"));
+        }
+    }
+}

@@ -120,7 +120,8 @@ pub enum S3OptionsError {
     Bucket(String),
     #[error("region must not be empty")]
     EmptyRegion,
-    /// Not an http(s) URL that may be shown ([`sentientiq_url::check`]); `endpoint` is it as
+    /// Not an http(s) URL that may be shown and have paths appended
+    /// ([`sentientiq_url::check_base`]); `endpoint` is it as
     /// [`sentientiq_url::shown`], credentials hidden (set static keys for those instead).
     #[error("endpoint `{endpoint}` {reason}")]
     Endpoint { endpoint: String, reason: UrlError },
@@ -164,7 +165,7 @@ impl S3Options {
             return Err(S3OptionsError::EmptyRegion);
         }
         if let Some(e) = &self.endpoint {
-            sentientiq_url::check(e).map_err(|reason| S3OptionsError::Endpoint {
+            sentientiq_url::check_base(e).map_err(|reason| S3OptionsError::Endpoint {
                 endpoint: sentientiq_url::shown(e).into_owned(),
                 reason,
             })?;
@@ -194,8 +195,6 @@ impl S3Options {
     }
 }
 
-/// Whether a URL carries `user@` or `user:password@` before its host: an `@` in its authority
-/// (after the scheme's `://`, before the path, query or fragment).
 /// S3's bucket naming rules (the subset that matters for addressing).
 pub fn valid_bucket(b: &str) -> bool {
     (3..=63).contains(&b.len())
@@ -219,7 +218,10 @@ impl std::fmt::Debug for S3Sink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("S3Sink")
             .field("bucket", &self.bucket)
-            .field("endpoint", &self.opts.endpoint)
+            .field(
+                "endpoint",
+                &self.opts.endpoint.as_deref().map(sentientiq_url::shown),
+            )
             .finish_non_exhaustive()
     }
 }

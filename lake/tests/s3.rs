@@ -455,8 +455,8 @@ fn options_limits_are_checked_at_the_edges() {
         with(&|o| o.endpoint = Some("https://s3.example".into())),
         Ok(())
     );
-    // Credentials in the endpoint are refused without being repeated (nor are they when the
-    // endpoint is refused for another reason); an `@` past the authority is not userinfo.
+    // Credentials in the endpoint are refused without being repeated: an `@` anywhere (past
+    // the host it may end a password holding `/`, `?` or `#`), whatever else is wrong.
     for (secret, as_shown, reason) in [
         (
             "http://AKIAEXAMPLE:hunter2@127.0.0.1:9000",
@@ -471,7 +471,12 @@ fn options_limits_are_checked_at_the_edges() {
         (
             "ftp://AKIAEXAMPLE:hunter2@s3.example",
             "ftp://<credentials>@s3.example",
-            UrlError::Scheme,
+            UrlError::Credentials,
+        ),
+        (
+            "https://AKIAEXAMPLE:pa/hunter2@s3.example",
+            "https://<credentials>@s3.example",
+            UrlError::Credentials,
         ),
     ] {
         let e = with(&|o| o.endpoint = Some(secret.into())).expect_err(secret);
@@ -494,12 +499,20 @@ fn options_limits_are_checked_at_the_edges() {
         with(&|o| o.endpoint = Some("http://AKIAEXAMPLE:hunter2@127.0.0.1:9000".into()))
             .expect_err("credentials")
             .to_string(),
-        "endpoint `http://<credentials>@127.0.0.1:9000` carries credentials before its host \
-         (user@ or user:password@): give them elsewhere"
+        "endpoint `http://<credentials>@127.0.0.1:9000` holds an @ (credentials, user@ or \
+         user:password@, are given elsewhere)"
+    );
+    // Keys are appended to it: a path prefix is kept, a query or fragment is refused.
+    assert_eq!(
+        with(&|o| o.endpoint = Some("http://127.0.0.1:9000/s3/".into())),
+        Ok(())
     );
     assert_eq!(
-        with(&|o| o.endpoint = Some("http://127.0.0.1:9000/a@b?c=@#@".into())),
-        Ok(())
+        with(&|o| o.endpoint = Some("http://127.0.0.1:9000/?x=1".into())),
+        Err(S3OptionsError::Endpoint {
+            endpoint: "http://127.0.0.1:9000/?x=1".into(),
+            reason: UrlError::QueryOrFragment
+        })
     );
     assert_eq!(
         with(&|o| o.region = String::new()),

@@ -258,15 +258,21 @@ pub(crate) fn record(h: &mut Histogram<u64>, d: Duration) {
 
 /// Splits `ws://host:port/path`.
 pub fn parse_ws_url(u: &str) -> Result<(String, String), String> {
-    let rest = u
-        .strip_prefix("ws://")
-        .ok_or_else(|| format!("edge URL `{u}` must start with ws://"))?;
+    let rest = u.strip_prefix("ws://").ok_or_else(|| {
+        format!(
+            "edge URL `{}` must start with ws://",
+            sentientiq_url::shown(u)
+        )
+    })?;
     let (host, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/v1/ws"),
     };
     if !host.contains(':') {
-        return Err(format!("edge URL `{u}` needs a port"));
+        return Err(format!(
+            "edge URL `{}` needs a port",
+            sentientiq_url::shown(u)
+        ));
     }
     Ok((host.to_string(), path.to_string()))
 }

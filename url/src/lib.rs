@@ -1,11 +1,14 @@
-//! The one check of an http(s) URL given as a setting: the control plane's endpoint, the edge's
-//! public URL and peers, the alerts' public URL, the lake's S3 endpoint and the alerts' webhook
-//! URLs all pass through [`check`] or [`check_secret`], and every message that repeats such a
-//! URL repeats [`shown`] of it.
+//! The one check of an http(s) URL given as a setting, for each way settings use one:
+//! [`check`] for a URL that is shown (logged, repeated in errors, served), [`check_base`] for
+//! one that paths are appended to (public URLs, vendor API bases, the S3 endpoint),
+//! [`check_root`] for one of which only the scheme and authority are used (a gRPC endpoint),
+//! and [`check_secret`] for a URL that is itself a credential and never shown (a webhook).
+//! Every message that repeats such a URL repeats [`shown`] of it.
 //!
 //! The parts are RFC 3986's (§3: `scheme "://" authority path-abempty [ "?" query ] [ "#"
-//! fragment ]`, §3.2: `authority = [ userinfo "@" ] host [ ":" port ]`). This is a check of a
-//! setting, not a parser: the HTTP clients that use the URL parse it again.
+//! fragment ]`, §3.2: `authority = [ userinfo "@" ] host [ ":" port ]`). A URL accepted here
+//! also parses as an [`http::Uri`], the type hyper, tonic and the AWS SDK send requests to: a
+//! setting that would fail at its first use fails when it is read instead.
 
 use std::borrow::Cow;
 
@@ -16,43 +19,91 @@ use std::borrow::Cow;
 /// shorter; the bound only stops a pasted document from becoming a setting.
 pub const MAX_LEN: usize = 2048;
 
+/// The most characters [`shown`] repeats of a URL; the rest is cut to `…`.
+pub const SHOWN_MAX_CHARS: usize = 200;
+
 /// Why a URL was refused. Never holds the URL: callers repeat [`shown`] of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum UrlError {
     #[error("is {0} bytes long, more than {MAX_LEN}")]
     TooLong(usize),
-    #[error("holds a space, a control character or one of \" \\ < > (RFC 3986 allows none)")]
+    /// RFC 3986 §2 lets none of these stand for themselves in a URL.
+    #[error(
+        "holds a space, a control character, a non-ASCII character or one of \" \\ < > {{ }} | ^ ` (percent-encode it)"
+    )]
     Character,
-    /// The scheme is compared as written (lower case), as every copy of this check did.
+    /// The scheme is compared as written (lower case): every user of these settings does so.
     #[error("must start with http:// or https://")]
     Scheme,
     #[error("has no host")]
     NoHost,
     #[error("has a port that is not a number within 1..=65535")]
     Port,
-    #[error("carries credentials before its host (user@ or user:password@): give them elsewhere")]
+    /// An `@` anywhere in a URL that is shown: before the host it is credentials, and past it
+    /// it may be a password holding `/`, `?` or `#` (`user:pa/ss@host`).
+    #[error("holds an @ (credentials, user@ or user:password@, are given elsewhere)")]
     Credentials,
+    #[error("must not have a query or a fragment (paths are appended to it)")]
+    QueryOrFragment,
+    #[error("must not have a path (only its scheme, host and port are used)")]
+    Path,
+    /// What the checks above let through and an HTTP client would still refuse.
+    #[error("is not a URL an HTTP client accepts")]
+    Malformed,
 }
 
-/// An http(s) URL that may be shown (logged, repeated in errors, put in pages): refuses one
-/// carrying credentials.
+/// An http(s) URL that may be shown (logged, repeated in errors, served to pages): refuses an
+/// `@` anywhere in it.
 pub fn check(url: &str) -> Result<(), UrlError> {
-    if check_secret(url)?.userinfo {
+    if url.contains('@') {
         return Err(UrlError::Credentials);
     }
+    structure(url).map(|_| ())
+}
+
+/// [`check`], for a URL that paths are appended to: no query or fragment.
+pub fn check_base(url: &str) -> Result<(), UrlError> {
+    check(url)?;
+    if url.contains(['?', '#']) {
+        return Err(UrlError::QueryOrFragment);
+    }
     Ok(())
+}
+
+/// [`check_base`], for a URL of which only the scheme and authority are used (tonic sends
+/// every call to the endpoint's root): no path but `/`.
+pub fn check_root(url: &str) -> Result<(), UrlError> {
+    check_base(url)?;
+    let rest = &url[url.find("://").map_or(0, |i| i + 3)..];
+    match rest.find('/') {
+        Some(i) if &rest[i..] != "/" => Err(UrlError::Path),
+        _ => Ok(()),
+    }
 }
 
 /// An http(s) URL that is itself a secret and never shown (a webhook URL): credentials in it
 /// are the owner's business, everything else is checked as in [`check`].
 pub fn check_secret(url: &str) -> Result<Parts, UrlError> {
+    structure(url)
+}
+
+/// What [`check_secret`] saw that a caller may need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parts {
+    /// Credentials came before the host.
+    pub userinfo: bool,
+}
+
+fn structure(url: &str) -> Result<Parts, UrlError> {
     if url.len() > MAX_LEN {
         return Err(UrlError::TooLong(url.len()));
     }
-    if url
-        .bytes()
-        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control() || b"\"\\<>".contains(&b))
-    {
+    if url.bytes().any(|b| {
+        !b.is_ascii()
+            || b.is_ascii_whitespace()
+            || b.is_ascii_control()
+            || b"\"\\<>{}|^`".contains(&b)
+    }) {
         return Err(UrlError::Character);
     }
     let rest = url
@@ -73,7 +124,9 @@ pub fn check_secret(url: &str) -> Result<Parts, UrlError> {
             },
             None => return Err(UrlError::NoHost),
         },
-        None => match host_port.rsplit_once(':') {
+        None => match host_port.split_once(':') {
+            // A second `:` is neither host nor port (an IPv6 address needs its brackets).
+            Some((_, p)) if p.contains(':') => return Err(UrlError::Port),
             Some((h, p)) => (h, Some(p)),
             None => (host_port, None),
         },
@@ -81,39 +134,60 @@ pub fn check_secret(url: &str) -> Result<Parts, UrlError> {
     if host.is_empty() {
         return Err(UrlError::NoHost);
     }
-    if let Some(p) = port
+    // An empty port is the scheme's default (§3.2.3); port 0 reaches nothing.
+    if let Some(p) = port.filter(|p| !p.is_empty())
         && !(p.bytes().all(|b| b.is_ascii_digit()) && p.parse::<u16>().is_ok_and(|n| n != 0))
     {
         return Err(UrlError::Port);
     }
+    let uri: http::Uri = url.parse().map_err(|_| UrlError::Malformed)?;
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(UrlError::Malformed);
+    }
     Ok(Parts { userinfo })
 }
 
-/// What [`check_secret`] saw that a caller may need.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Parts {
-    /// Credentials came before the host.
-    pub userinfo: bool,
-}
-
-/// `url` as it may be shown: credentials before the host (whatever else is wrong with it)
-/// replaced by `<credentials>`, so `https://user:pw@h/x` shows as `https://<credentials>@h/x`.
-/// Everything else as written.
+/// `url` as it may be shown: everything between its scheme and its last `@` (credentials, or
+/// a password holding `/`, `?` or `#`) replaced by `<credentials>`, so `https://user:pw@h/x`
+/// shows as `https://<credentials>@h/x`; control characters escaped; cut after
+/// [`SHOWN_MAX_CHARS`] characters. Whatever else is wrong with it, as written.
 pub fn shown(url: &str) -> Cow<'_, str> {
-    let (scheme, rest) = match url.split_once("://") {
-        Some((s, r)) => (Some(s), r),
-        None => (None, url),
+    let (scheme, rest) = match scheme_end(url) {
+        Some(i) => url.split_at(i),
+        None => ("", url),
     };
-    match authority(rest).rsplit_once('@') {
+    let hidden = match rest.rfind('@') {
+        Some(at) => Cow::Owned(format!("{scheme}<credentials>{}", &rest[at..])),
         None => Cow::Borrowed(url),
-        Some((userinfo, _)) => {
-            let after = &rest[userinfo.len()..];
-            Cow::Owned(match scheme {
-                Some(s) => format!("{s}://<credentials>{after}"),
-                None => format!("<credentials>{after}"),
-            })
+    };
+    let clean = !hidden.chars().any(char::is_control) && hidden.chars().count() <= SHOWN_MAX_CHARS;
+    if clean {
+        return hidden;
+    }
+    let mut out = String::new();
+    for (n, c) in hidden.chars().enumerate() {
+        if n == SHOWN_MAX_CHARS {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_debug());
+        } else {
+            out.push(c);
         }
     }
+    Cow::Owned(out)
+}
+
+/// Where `scheme://` ends, if `url` starts with one (§3.1: a letter, then letters, digits,
+/// `+`, `-` or `.`).
+fn scheme_end(url: &str) -> Option<usize> {
+    let i = url.find("://")?;
+    let s = &url.as_bytes()[..i];
+    let ok = s.first().is_some_and(u8::is_ascii_alphabetic)
+        && s.iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(b));
+    ok.then_some(i + 3)
 }
 
 /// The authority: what follows `scheme://` up to the path, query or fragment.
@@ -133,11 +207,14 @@ mod tests {
             "https://control.example.com/",
             "http://localhost:1/x",
             "http://h:65535",
+            "http://h:/x",
             "https://hooks.slack.com/services/T000/B000/XXXX",
-            "https://ops.example.com/hooks/siq?token=a@b#frag@x",
+            "https://ops.example.com/hooks/siq?token=abc#frag",
             "http://[::1]:9000/bucket",
             "http://[::1]",
-            "https://h/a:b@c",
+            "https://my-bucket.s3.us-east-1.amazonaws.com",
+            "https://acct.r2.cloudflarestorage.com/b",
+            "https://h/a%20b",
         ] {
             assert_eq!(check(ok), Ok(()), "{ok}");
             assert_eq!(check_secret(ok), Ok(Parts { userinfo: false }), "{ok}");
@@ -158,11 +235,12 @@ mod tests {
             ("http://:80", UrlError::NoHost),
             ("http://[::1", UrlError::NoHost),
             ("http://[]:80", UrlError::NoHost),
-            ("http://h:", UrlError::Port),
             ("http://h:0", UrlError::Port),
             ("http://h:65536", UrlError::Port),
             ("http://h:+80", UrlError::Port),
             ("http://h:80x", UrlError::Port),
+            ("http://h:80:90", UrlError::Port),
+            ("http://fe80::1", UrlError::Port),
             ("http://[::1]x", UrlError::Port),
             ("http://h /x", UrlError::Character),
             ("http://h/x\ty", UrlError::Character),
@@ -170,13 +248,40 @@ mod tests {
             ("http://h/\"x", UrlError::Character),
             ("http://h/<script>", UrlError::Character),
             ("http://h/a\\b", UrlError::Character),
+            ("http://h/a`b", UrlError::Character),
+            ("http://h|x", UrlError::Character),
+            ("http://h/{x}", UrlError::Character),
+            ("https://bücher.example", UrlError::Character),
+            ("https://h.example\u{a0}", UrlError::Character),
             (" http://h", UrlError::Character),
+            ("http://h%41", UrlError::Malformed),
             ("http://u:p@h", UrlError::Credentials),
             ("https://u@h/x", UrlError::Credentials),
             ("http://@h", UrlError::Credentials),
+            ("https://user:pa/ss@host", UrlError::Credentials),
+            ("https://admin:2024/Secret@host", UrlError::Credentials),
+            ("https://h/x?a@b", UrlError::Credentials),
         ] {
             assert_eq!(check(bad), Err(why), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_base_has_no_query_or_fragment_and_a_root_no_path() {
+        for ok in ["https://h", "https://h/", "https://h:8443/siq/"] {
+            assert_eq!(check_base(ok), Ok(()), "{ok}");
+        }
+        for bad in ["https://h?x=1", "https://h/#f", "https://h/p?"] {
+            assert_eq!(check_base(bad), Err(UrlError::QueryOrFragment), "{bad}");
+        }
+        assert_eq!(check_base("ftp://h"), Err(UrlError::Scheme));
+        for ok in ["https://h", "https://h/", "http://[::1]:7500"] {
+            assert_eq!(check_root(ok), Ok(()), "{ok}");
+        }
+        for bad in ["https://h/x", "https://h//", "http://[::1]:7500/v1"] {
+            assert_eq!(check_root(bad), Err(UrlError::Path), "{bad}");
+        }
+        assert_eq!(check_root("https://h?x"), Err(UrlError::QueryOrFragment));
     }
 
     #[test]
@@ -185,6 +290,10 @@ mod tests {
         assert_eq!(check(&of(MAX_LEN - 1)), Ok(()));
         assert_eq!(check(&of(MAX_LEN)), Ok(()));
         assert_eq!(check(&of(MAX_LEN + 1)), Err(UrlError::TooLong(MAX_LEN + 1)));
+        assert_eq!(
+            check_secret(&of(MAX_LEN + 1)),
+            Err(UrlError::TooLong(MAX_LEN + 1))
+        );
     }
 
     #[test]
@@ -193,30 +302,50 @@ mod tests {
             check_secret("https://u:p@h/hook"),
             Ok(Parts { userinfo: true })
         );
+        // An `@` past the host is not credentials (Teams' webhook paths hold one).
+        assert_eq!(
+            check_secret("https://x.webhook.office.com/webhookb2/a@b/IncomingWebhook/c"),
+            Ok(Parts { userinfo: false })
+        );
         assert_eq!(check_secret("https://u:p@"), Err(UrlError::NoHost));
         assert_eq!(check_secret("https://u:p@h:0"), Err(UrlError::Port));
         assert_eq!(check_secret("ftp://u:p@h"), Err(UrlError::Scheme));
+        assert_eq!(check_secret("https://u:p@h/a b"), Err(UrlError::Character));
     }
 
     #[test]
-    fn shown_hides_credentials_and_nothing_else() {
+    fn shown_hides_credentials_however_the_url_is_broken() {
         for (url, want) in [
-            ("http://h:1/x?a@b", "http://h:1/x?a@b"),
+            ("http://h:1/x?a=b", "http://h:1/x?a=b"),
             ("https://user:hunter2@h/x", "https://<credentials>@h/x"),
-            // Not `check`'s business here: a malformed URL still loses its credentials.
-            ("ftp://ali:baba@h", "ftp://<credentials>@h"),
-            ("ali:baba@h:9000", "<credentials>@h:9000"),
-            ("http://a@b@h/p", "http://<credentials>@h/p"),
+            ("ftp://ali:hunter2@h", "ftp://<credentials>@h"),
+            ("ali:hunter2@h:9000", "<credentials>@h:9000"),
+            ("http://a@hunter2@h/p", "http://<credentials>@h/p"),
+            // A password holding `/`, `?` or `#`, and `@` past where the host would end.
+            ("https://user:pa/hunter2@host", "https://<credentials>@host"),
+            ("https://user:pa?hunter2@host", "https://<credentials>@host"),
+            ("https://user:pa#hunter2@host", "https://<credentials>@host"),
+            (
+                "https://admin:2024/hunter2@host",
+                "https://<credentials>@host",
+            ),
+            // A mistyped scheme, or a `://` later on, is no scheme.
+            ("https:/u:hunter2@h", "<credentials>@h"),
+            ("https//u:hunter2@h", "<credentials>@h"),
+            ("u:hunter2@h/?r=http://x", "<credentials>@h/?r=http://x"),
             ("no url at all", "no url at all"),
+            ("http://h/\u{1b}[2J\n", "http://h/\\u{1b}[2J\\n"),
         ] {
             assert_eq!(shown(url), want, "{url}");
         }
         assert!(matches!(shown("http://h/"), Cow::Borrowed(_)));
-    }
-
-    #[test]
-    fn reasons_never_repeat_the_url() {
-        let e = check("https://user:hunter2@h").expect_err("credentials");
-        assert!(!e.to_string().contains("hunter2") && !format!("{e:?}").contains("hunter2"));
+        let long = format!("https://h/{}", "a".repeat(3000));
+        let s = shown(&long);
+        assert_eq!(s.chars().count(), SHOWN_MAX_CHARS + 1);
+        assert!(s.ends_with("a…"), "{s}");
+        let at_cap = format!("https://h/{}", "a".repeat(SHOWN_MAX_CHARS - 10));
+        assert_eq!(shown(&at_cap), at_cap);
+        let over = format!("https://h/{}", "a".repeat(SHOWN_MAX_CHARS - 9));
+        assert_eq!(shown(&over).chars().count(), SHOWN_MAX_CHARS + 1);
     }
 }

@@ -335,8 +335,11 @@ impl tonic::service::Interceptor for AddToken {
 type Auth = tonic::service::interceptor::InterceptedService<Channel, AddToken>;
 
 async fn channel(cli: &Cli) -> Result<Channel> {
+    let shown = sentientiq_url::shown(&cli.endpoint);
+    sentientiq_url::check_root(&cli.endpoint)
+        .map_err(|e| anyhow::anyhow!("endpoint `{shown}` {e}"))?;
     let mut ep = Endpoint::from_shared(cli.endpoint.clone())
-        .with_context(|| format!("endpoint `{}`", cli.endpoint))?
+        .with_context(|| format!("endpoint `{shown}`"))?
         .connect_timeout(std::time::Duration::from_secs(5))
         .timeout(std::time::Duration::from_secs(60));
     if cli.endpoint.starts_with("https://") {
@@ -349,7 +352,7 @@ async fn channel(cli: &Cli) -> Result<Channel> {
     }
     ep.connect()
         .await
-        .with_context(|| format!("connecting to {}", cli.endpoint))
+        .with_context(|| format!("connecting to {shown}"))
 }
 
 fn auth(ch: Channel, token: &str) -> Result<Auth> {

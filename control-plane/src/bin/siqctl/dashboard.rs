@@ -34,14 +34,13 @@ pub enum DashboardCmd {
 
 /// `host:port` of an `http://host:port` address.
 fn authority(url: &str) -> Result<&str> {
+    let shown = sentientiq_url::shown(url);
+    let want = "http://HOST:PORT (the plane's http_listen)";
+    sentientiq_url::check_root(url).map_err(|e| anyhow::anyhow!("--http `{shown}` {e}: {want}"))?;
     let rest = url
         .strip_prefix("http://")
-        .with_context(|| format!("--http `{url}`: http://HOST:PORT (the plane's http_listen)"))?;
-    let a = rest.trim_end_matches('/');
-    if a.is_empty() || a.contains('/') {
-        bail!("--http `{url}`: http://HOST:PORT");
-    }
-    Ok(a)
+        .with_context(|| format!("--http `{shown}`: {want}"))?;
+    Ok(rest.trim_end_matches('/'))
 }
 
 /// One `POST` with the admin token; the status and the JSON answer.
@@ -52,8 +51,8 @@ async fn post(http: &str, path: &str, token: &str) -> Result<(u16, serde_json::V
         tokio::net::TcpStream::connect(host),
     )
     .await
-    .with_context(|| format!("connecting to {http}: timed out"))?
-    .with_context(|| format!("connecting to {http}"))?;
+    .with_context(|| format!("connecting to {host}: timed out"))?
+    .with_context(|| format!("connecting to {host}"))?;
     let req = format!(
         "POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\
          Content-Length: 0\r\nConnection: close\r\n\r\n"
@@ -153,6 +152,12 @@ mod tests {
         );
         assert!(authority("https://x:1").is_err());
         assert!(authority("http://x:1/path").is_err());
+        assert!(authority("http://x:1?q").is_err());
+        let e = authority("http://admin:hunter2@x:1")
+            .expect_err("credentials")
+            .to_string();
+        assert!(e.contains("`http://<credentials>@x:1` holds an @"), "{e}");
+        assert!(!e.contains("hunter2"), "{e}");
         assert!(check_tenant("acme-1").is_ok());
         assert!(check_tenant("a/b").is_err());
         assert!(check_tenant("").is_err());

@@ -70,7 +70,7 @@ pub const INTERVENE_WAIT_MS: std::ops::RangeInclusive<u64> = 500..=30_000;
 impl AlertsSection {
     pub fn validate(&self) -> Result<(), Error> {
         if let Some(u) = &self.public_url {
-            http_url("alerts.public_url", u)?;
+            http_url("alerts.public_url", u, sentientiq_url::check_base)?;
         }
         within(
             "alerts.attempt_timeout_ms",

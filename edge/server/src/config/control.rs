@@ -10,7 +10,8 @@ use super::{Error, http_url, invalid, within};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ControlSection {
-    /// `http://host:port` or `https://host:port` of `sentientiq-control`.
+    /// `http://host:port` or `https://host:port` of `sentientiq-control`, nothing after it but
+    /// `/` (tonic calls the root; `sentientiq_url::check_root`).
     #[serde(default)]
     pub endpoint: Option<String>,
     /// The plane's edge token (`SIQ_EDGE_TOKEN` in the environment overrides it).
@@ -46,7 +47,7 @@ impl ControlSection {
     /// Checked after the environment's overrides are applied (the token may come from there).
     pub fn validate(&self) -> Result<(), Error> {
         if let Some(ep) = &self.endpoint {
-            http_url("control.endpoint", ep)?;
+            http_url("control.endpoint", ep, sentientiq_url::check_root)?;
         }
         within(
             "control.report_interval_ms",

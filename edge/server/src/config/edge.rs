@@ -233,13 +233,13 @@ impl EdgeSection {
             return invalid("edge.write_timeout_ms must be positive");
         }
         if let Some(u) = &self.public_url {
-            http_url("edge.public_url", u)?;
+            http_url("edge.public_url", u, sentientiq_url::check_base)?;
         }
         if self.peers.len() > MAX_PEERS {
             return invalid(format!("edge.peers: at most {MAX_PEERS}"));
         }
         for p in &self.peers {
-            http_url("edge.peers url", &p.url)?;
+            http_url("edge.peers url", &p.url, sentientiq_url::check_base)?;
             if p.region.is_empty() {
                 return invalid(format!(
                     "edge.peers: `{}` needs a region",

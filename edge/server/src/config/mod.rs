@@ -44,11 +44,14 @@ fn invalid<T>(msg: impl Into<String>) -> Result<T, Error> {
     Err(Error::Invalid(msg.into()))
 }
 
-/// `key` must be an http(s) URL that may be shown ([`sentientiq_url::check`], the one check
-/// of such a URL); the message repeats it without credentials ([`sentientiq_url::shown`]).
-fn http_url(key: &str, url: &str) -> Result<(), Error> {
-    sentientiq_url::check(url)
-        .or_else(|e| invalid(format!("{key} `{}` {e}", sentientiq_url::shown(url))))
+/// `key` must pass `check`, one of `sentientiq_url`'s checks of an http(s) URL setting; the
+/// message repeats it as [`sentientiq_url::shown`] (credentials hidden).
+fn http_url(
+    key: &str,
+    url: &str,
+    check: fn(&str) -> Result<(), sentientiq_url::UrlError>,
+) -> Result<(), Error> {
+    check(url).or_else(|e| invalid(format!("{key} `{}` {e}", sentientiq_url::shown(url))))
 }
 
 /// `name must be within a..=b` unless `v` is in `range`.
@@ -209,27 +212,46 @@ mod tests {
             "lake.s3: endpoint",
         ] {
             let text = |u: &str| text(key, u);
-            Config::parse(&text("https://h.example:8443/x")).expect(key);
-            let e = Config::parse(&text("h.example:8443"))
-                .expect_err(key)
-                .to_string();
+            let refused = |u: &str| Config::parse(&text(u)).expect_err(key).to_string();
+            Config::parse(&text("https://h.example:8443/")).expect(key);
+            let e = refused("h.example:8443");
             assert!(
                 e.contains(&format!("{key} `h.example:8443` must start with http://")),
                 "{e}"
             );
-            let e = Config::parse(&text("http://h.example/a b"))
-                .expect_err(key)
-                .to_string();
+            let e = refused("http://h.example/a b");
             assert!(e.contains(key) && e.contains("holds a space"), "{e}");
-            let e = Config::parse(&text("https://ali:hunter2@h.example/"))
-                .expect_err(key)
-                .to_string();
-            assert!(
-                e.contains(&format!(
-                    "{key} `https://<credentials>@h.example/` carries credentials"
-                )) && !e.contains("hunter2"),
-                "{e}"
-            );
+            // Paths are appended to every one of them: a query or fragment would swallow them.
+            let e = refused("https://h.example/?x=1");
+            assert!(e.contains(key) && e.contains("query or a fragment"), "{e}");
+            // Credentials, also when a password holding `/` hides where the host ends.
+            for (u, as_shown) in [
+                (
+                    "https://ali:hunter2@h.example/",
+                    "https://<credentials>@h.example/",
+                ),
+                (
+                    "https://ali:pa/hunter2@h.example",
+                    "https://<credentials>@h.example",
+                ),
+            ] {
+                let e = refused(u);
+                assert!(
+                    e.contains(&format!("{key} `{as_shown}` holds an @")) && !e.contains("hunter2"),
+                    "{e}"
+                );
+            }
+            // Only the control plane's endpoint is used without its path (tonic calls its root).
+            let path = Config::parse(&text("https://h.example:8443/siq"));
+            match key {
+                "control.endpoint" => assert!(
+                    path.expect_err(key)
+                        .to_string()
+                        .contains("must not have a path"),
+                    "{key}"
+                ),
+                _ => drop(path.expect(key)),
+            }
         }
         // A peer also needs its region.
         let e = Config::parse(&format!(

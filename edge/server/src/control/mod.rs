@@ -117,7 +117,7 @@ pub fn spawn(
 pub(crate) fn channel(cfg: &ControlSection) -> Result<Channel, String> {
     let ep = cfg.endpoint.clone().unwrap_or_default();
     let mut e = Endpoint::from_shared(ep.clone())
-        .map_err(|e| format!("endpoint `{ep}`: {e}"))?
+        .map_err(|e| format!("endpoint `{}`: {e}", sentientiq_url::shown(&ep)))?
         .connect_timeout(Duration::from_secs(2))
         // A plane that vanishes without closing (a killed host) is noticed within ~15 s.
         .http2_keep_alive_interval(Duration::from_secs(10))
