@@ -58,7 +58,7 @@ pub fn check(url: &str) -> Result<(), UrlError> {
     if url.contains('@') {
         return Err(UrlError::Credentials);
     }
-    structure(url).map(|_| ())
+    structure(url, RFC_3986_RAW).map(|_| ())
 }
 
 /// [`check`], for a URL that paths are appended to: no query or fragment.
@@ -82,10 +82,17 @@ pub fn check_root(url: &str) -> Result<(), UrlError> {
 }
 
 /// An http(s) URL that is itself a secret and never shown (a webhook URL): credentials in it
-/// are the owner's business, everything else is checked as in [`check`].
+/// are the owner's business. Stored by the control plane and checked again by every edge that
+/// receives it, so it refuses no more than the sender would fail on: past the host, the
+/// characters [`http::Uri`] accepts though RFC 3986 does not (`{ } | ^ \ "`, UTF-8 in the
+/// path) are kept; a space, a control character, a bad host or port, or more than
+/// [`MAX_LEN`] bytes are refused as in [`check`].
 pub fn check_secret(url: &str) -> Result<Parts, UrlError> {
-    structure(url)
+    structure(url, &[])
 }
+
+/// Bytes RFC 3986 §2 lets no URL hold raw besides spaces, control characters and non-ASCII.
+const RFC_3986_RAW: &[u8] = b"\"\\<>{}|^`";
 
 /// What [`check_secret`] saw that a caller may need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,15 +101,16 @@ pub struct Parts {
     pub userinfo: bool,
 }
 
-fn structure(url: &str) -> Result<Parts, UrlError> {
+/// The checks every use shares; `refused` (with non-ASCII) are the bytes refused besides
+/// spaces and control characters, or none.
+fn structure(url: &str, refused: &[u8]) -> Result<Parts, UrlError> {
     if url.len() > MAX_LEN {
         return Err(UrlError::TooLong(url.len()));
     }
     if url.bytes().any(|b| {
-        !b.is_ascii()
-            || b.is_ascii_whitespace()
+        b.is_ascii_whitespace()
             || b.is_ascii_control()
-            || b"\"\\<>{}|^`".contains(&b)
+            || (!refused.is_empty() && (!b.is_ascii() || refused.contains(&b)))
     }) {
         return Err(UrlError::Character);
     }
@@ -311,6 +319,26 @@ mod tests {
         assert_eq!(check_secret("https://u:p@h:0"), Err(UrlError::Port));
         assert_eq!(check_secret("ftp://u:p@h"), Err(UrlError::Scheme));
         assert_eq!(check_secret("https://u:p@h/a b"), Err(UrlError::Character));
+        assert_eq!(check_secret("https://h/\u{7f}"), Err(UrlError::Character));
+        // What the sender (hyper, through http::Uri) accepts past the host is kept: a stored
+        // webhook that delivered before must still validate on every edge.
+        for ok in [
+            "https://h/a|b?q={x}^\\`",
+            "https://h/\"x\"",
+            "https://h/caf\u{e9}",
+        ] {
+            assert_eq!(check_secret(ok), Ok(Parts { userinfo: false }), "{ok}");
+            assert_eq!(check(ok), Err(UrlError::Character), "{ok}");
+        }
+        // In the host, nothing of that kind parses.
+        for bad in [
+            "https://h|x/",
+            "https://b\u{fc}cher.example/",
+            "https://h%41/",
+        ] {
+            assert_eq!(check_secret(bad), Err(UrlError::Malformed), "{bad}");
+        }
+        assert_eq!(check_secret("https://h/<x>"), Err(UrlError::Malformed));
     }
 
     #[test]
