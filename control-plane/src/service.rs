@@ -86,6 +86,31 @@ type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'stati
 
 // ------------------------------------------------------------------------ TenantAdmin
 
+/// A tenant's lake destination is a bucket and a prefix, reached through each edge's own
+/// `[lake.s3]` endpoint, region and credentials: no edge uses `LakeDestination.region` or
+/// `.endpoint`, so a write that sets them (or changes them from what `stored` holds) is
+/// refused rather than stored and ignored (a bucket meant for another store would be looked
+/// up on the edge's). A tenant stored with them before this check can still be edited as read.
+fn refuse_unused_lake_fields(
+    new: &Tenant,
+    stored: Option<&grpc::LakeDestination>,
+) -> Result<(), StoreError> {
+    let unused = |l: Option<&grpc::LakeDestination>| {
+        l.map_or((String::new(), String::new()), |l| {
+            (l.region.clone(), l.endpoint.clone())
+        })
+    };
+    let (region, endpoint) = unused(new.lake.as_ref());
+    if (!region.is_empty() || !endpoint.is_empty()) && (region, endpoint) != unused(stored) {
+        return Err(StoreError::Invalid(
+            "lake.region/lake.endpoint: not supported; a tenant's bucket is reached through \
+             each edge's [lake.s3] endpoint and region: set only lake.bucket and lake.prefix"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
 #[tonic::async_trait]
 impl grpc::tenant_admin_server::TenantAdmin for Services {
     /// Validates the tenant with this alerting config, stores the TOML as written (one config
@@ -118,6 +143,7 @@ impl grpc::tenant_admin_server::TenantAdmin for Services {
             ));
         }
         alerts::refuse_alerts_fields(&t)?;
+        refuse_unused_lake_fields(&t, None)?;
         let s = self.store.clone();
         let (t, version) = blocking(move || s.create_tenant(t)).await?;
         tracing::info!(tenant = %t.id, version, "tenant created");
@@ -153,6 +179,7 @@ impl grpc::tenant_admin_server::TenantAdmin for Services {
         let (t, (), version) = blocking(move || {
             let id = new.id.clone();
             s.modify_tenant(&id, move |t| {
+                refuse_unused_lake_fields(&new, t.lake.as_ref())?;
                 let keys = std::mem::take(&mut t.key_hashes);
                 let alerts_toml = std::mem::take(&mut t.alerts_toml);
                 *t = Tenant {
@@ -847,5 +874,43 @@ impl grpc::analytics_server::Analytics for Services {
             }
         });
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lake(region: &str, endpoint: &str) -> Option<grpc::LakeDestination> {
+        Some(grpc::LakeDestination {
+            bucket: "acme-own".into(),
+            prefix: "p".into(),
+            region: region.into(),
+            endpoint: endpoint.into(),
+        })
+    }
+
+    #[test]
+    fn unused_lake_fields_are_refused_when_set_and_kept_when_stored() {
+        let with = |l| Tenant {
+            id: "acme".into(),
+            lake: l,
+            ..Tenant::default()
+        };
+        let refused = |new: &Tenant, stored: Option<grpc::LakeDestination>| {
+            refuse_unused_lake_fields(new, stored.as_ref()).is_err()
+        };
+        // Bucket and prefix alone, or nothing: taken.
+        assert!(!refused(&with(lake("", "")), None));
+        assert!(!refused(&with(None), lake("eu-west-1", "")));
+        // Set on a create or on an update: refused.
+        assert!(refused(&with(lake("eu-west-1", "")), None));
+        assert!(refused(&with(lake("", "https://r2.example")), lake("", "")));
+        // Changed from what is stored: refused; as stored (an edit of something else): taken.
+        assert!(refused(&with(lake("us-east-2", "")), lake("eu-west-1", "")));
+        assert!(!refused(
+            &with(lake("eu-west-1", "")),
+            lake("eu-west-1", "")
+        ));
     }
 }

@@ -209,17 +209,14 @@ enum EditCmd {
         #[arg(action = clap::ArgAction::Set)]
         on: bool,
     },
-    /// The tenant's own lake destination (all empty: the edge's default).
+    /// The tenant's own lake destination (both empty: the edge's default). A bucket of its own
+    /// is reached through each edge's `[lake.s3]` endpoint, region and credentials.
     Lake {
         id: String,
         #[arg(long, default_value = "")]
         bucket: String,
         #[arg(long, default_value = "")]
         prefix: String,
-        #[arg(long, default_value = "")]
-        region: String,
-        #[arg(long, default_value = "")]
-        endpoint: String,
     },
     /// Sets limits: NAME=VALUE ... (max_frame_bytes, max_samples, max_sessions tighten the
     /// protocol's; events_per_month_soft and events_per_month_hard are the monthly quota of
@@ -609,18 +606,11 @@ fn edit_tenant(t: &mut Tenant, edit: EditCmd) -> Result<()> {
             } as i32;
         }
         EditCmd::Emit { on, .. } => t.emit = on,
-        EditCmd::Lake {
-            bucket,
-            prefix,
-            region,
-            endpoint,
-            ..
-        } => {
+        EditCmd::Lake { bucket, prefix, .. } => {
             t.lake = Some(grpc::LakeDestination {
                 bucket,
                 prefix,
-                region,
-                endpoint,
+                ..grpc::LakeDestination::default()
             });
         }
         EditCmd::Limits { set, .. } => {

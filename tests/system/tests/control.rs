@@ -402,6 +402,67 @@ fn evi_per_region_and_global_from_reported_windows() {
     });
 }
 
+/// A tenant's lake destination is a bucket and a prefix: `region` and `endpoint`, which no edge
+/// uses, are refused on a create and on an update with nothing stored, and siqctl offers
+/// neither.
+#[test]
+fn a_tenant_lake_destination_takes_a_bucket_and_a_prefix_only() {
+    let p = Plane::start();
+    rt().block_on(async {
+        let ch = p.channel().await;
+        let mut admin = grpc::tenant_admin_client::TenantAdminClient::new(ch.clone());
+        let lake = |region: &str, endpoint: &str| {
+            Some(grpc::LakeDestination {
+                bucket: "acme-own".into(),
+                prefix: "p".into(),
+                region: region.into(),
+                endpoint: endpoint.into(),
+            })
+        };
+        let acme = |lake| Tenant {
+            id: "acme".into(),
+            lake,
+            ..Tenant::default()
+        };
+        let e = admin
+            .create_tenant(with_token(acme(lake("", "https://r2.example")), ADMIN))
+            .await
+            .expect_err("an endpoint");
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        assert!(e.message().contains("lake.endpoint"), "{}", e.message());
+        let gone = admin
+            .get_tenant(with_token(TenantId { id: "acme".into() }, ADMIN))
+            .await
+            .expect_err("not created");
+        assert_eq!(gone.code(), tonic::Code::NotFound);
+        create_acme(&ch).await;
+        let e = admin
+            .update_tenant(with_token(acme(lake("eu-west-1", "")), ADMIN))
+            .await
+            .expect_err("a region");
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        assert!(e.message().contains("lake.region"), "{}", e.message());
+        let get = |mut admin: grpc::tenant_admin_client::TenantAdminClient<Channel>| async move {
+            admin
+                .get_tenant(with_token(TenantId { id: "acme".into() }, ADMIN))
+                .await
+                .expect("get")
+                .into_inner()
+        };
+        assert_eq!(get(admin.clone()).await.lake, None, "nothing stored");
+        admin
+            .update_tenant(with_token(acme(lake("", "")), ADMIN))
+            .await
+            .expect("a bucket and a prefix");
+        assert_eq!(get(admin.clone()).await.lake, lake("", ""));
+    });
+    let (ok, out, err) = p.siqctl(
+        &["tenant", "lake", "acme", "--endpoint", "https://r2.example"],
+        ADMIN,
+    );
+    assert!(!ok && err.contains("--endpoint"), "{out}{err}");
+}
+
 #[test]
 fn siqctl_runs_tenant_and_key_operations_and_reports_errors() {
     let p = Plane::start();
