@@ -35,7 +35,7 @@ async function signIn (token) {
 /** siqctl's answer, or its failure's stderr as {error}. */
 function ctlTry (args) {
   const r = require('node:child_process').spawnSync(path.join(h.BIN, 'siqctl'), args, {
-    env: { ...process.env, RUST_BACKTRACE: '0', SIQ_ENDPOINT: `http://127.0.0.1:${plane.port}`, SIQ_ADMIN_TOKEN: h.ADMIN_TOKEN },
+    env: h.childEnv({ RUST_BACKTRACE: '0', SIQ_ENDPOINT: `http://127.0.0.1:${plane.port}`, SIQ_ADMIN_TOKEN: h.ADMIN_TOKEN }),
     encoding: 'utf8',
   })
   return r.status === 0 ? { out: r.stdout } : { error: r.stderr || `exit ${r.status}` }

@@ -7,7 +7,7 @@ const { spawn } = require('node:child_process')
 const fs = require('node:fs')
 const os = require('node:os')
 const path = require('node:path')
-const { BIN, EDGE_TOKEN, freePort, until } = require('./plane.js')
+const { BIN, EDGE_TOKEN, childEnv, freePort, until } = require('./plane.js')
 
 const EDGE_BIN = process.env.SIQ_EDGE_BIN || path.join(BIN, 'sentientiq-edge')
 
@@ -49,7 +49,7 @@ async function startEdge (planePort, { region = 'us-east-1' } = {}) {
   const out = fs.openSync(logPath, 'a')
   const proc = spawn(EDGE_BIN, ['--config', path.join(dir, 'edge.toml')], {
     stdio: ['ignore', out, out],
-    env: { ...process.env, RUST_LOG: 'warn', SIQ_SECRETS_KEY: '11'.repeat(32) },
+    env: childEnv({ RUST_LOG: 'warn', SIQ_SECRETS_KEY: '11'.repeat(32) }),
   })
   let exited = null
   proc.on('exit', (code, sig) => { exited = sig || String(code) })

@@ -29,6 +29,13 @@ function missing () {
   return false
 }
 
+/** The environment for a process the kit starts: this one's without SIQ_* (a runner's
+ * SIQ_ADMIN_TOKEN or SIQ_EDGE_TOKEN would win over the config file's), plus `extra`. */
+function childEnv (extra = {}) {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SIQ_')))
+  return { ...env, ...extra }
+}
+
 function freePort () {
   return new Promise((resolve, reject) => {
     const s = net.createServer()
@@ -83,7 +90,7 @@ async function startPlane () {
   ].join('\n'))
   const logPath = path.join(dir, 'control.log')
   const log = fs.openSync(logPath, 'w')
-  const proc = spawn(path.join(BIN, 'sentientiq-control'), ['--config', cfg], { stdio: ['ignore', log, log] })
+  const proc = spawn(path.join(BIN, 'sentientiq-control'), ['--config', cfg], { stdio: ['ignore', log, log], env: childEnv() })
   let exited = null
   proc.on('exit', (code, sig) => { exited = `${code ?? sig}` })
   await until(async () => {
@@ -106,7 +113,7 @@ async function startPlane () {
     log: () => fs.readFileSync(logPath, 'utf8'),
     ctl (args) {
       return execFileSync(path.join(BIN, 'siqctl'), args, {
-        env: { ...process.env, SIQ_ENDPOINT: `http://127.0.0.1:${port}`, SIQ_ADMIN_TOKEN: ADMIN_TOKEN, SIQ_HTTP_ENDPOINT: `http://127.0.0.1:${httpPort}` },
+        env: childEnv({ SIQ_ENDPOINT: `http://127.0.0.1:${port}`, SIQ_ADMIN_TOKEN: ADMIN_TOKEN, SIQ_HTTP_ENDPOINT: `http://127.0.0.1:${httpPort}` }),
         encoding: 'utf8',
       })
     },
@@ -240,5 +247,5 @@ async function reportAlerts (port, edge, records, batchId = 1) {
 }
 
 module.exports = {
-  ADMIN_TOKEN, EDGE_TOKEN, BIN, ARTIFACTS, freePort, CHROMIUM, PLAYWRIGHT, missing, startPlane, request, until, sleep, reportAggregates, reportAlerts,
+  ADMIN_TOKEN, EDGE_TOKEN, BIN, ARTIFACTS, childEnv, freePort, CHROMIUM, PLAYWRIGHT, missing, startPlane, request, until, sleep, reportAggregates, reportAlerts,
 }
