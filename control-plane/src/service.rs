@@ -111,6 +111,27 @@ fn refuse_unused_lake_fields(
     Ok(())
 }
 
+/// A tenant's allowed origins are what browsers send in `Origin`: `*` or `scheme://host[:port]`
+/// with nothing after it but an optional `/` ([`sentientiq_url::check_root`]). One with a path,
+/// query, credentials or a bad host would be stored and never match, and the SDK would be
+/// refused on that site with nothing said at the time; so a write adding one is refused. Those
+/// in `stored` are kept as they are (an edge only checks the prefix, and a tenant stored with
+/// one can still be edited), so only origins this write adds are checked.
+fn refuse_new_bad_origins(new: &Tenant, stored: &[String]) -> Result<(), StoreError> {
+    for o in &new.allowed_origins {
+        if o == "*" || stored.contains(o) {
+            continue;
+        }
+        if let Err(e) = sentientiq_url::check_root(o) {
+            return Err(StoreError::Invalid(format!(
+                "allowed origin `{}` {e}: an origin is scheme://host[:port], as browsers send it",
+                sentientiq_url::shown(o)
+            )));
+        }
+    }
+    Ok(())
+}
+
 #[tonic::async_trait]
 impl grpc::tenant_admin_server::TenantAdmin for Services {
     /// Validates the tenant with this alerting config, stores the TOML as written (one config
@@ -144,6 +165,7 @@ impl grpc::tenant_admin_server::TenantAdmin for Services {
         }
         alerts::refuse_alerts_fields(&t)?;
         refuse_unused_lake_fields(&t, None)?;
+        refuse_new_bad_origins(&t, &[])?;
         let s = self.store.clone();
         let (t, version) = blocking(move || s.create_tenant(t)).await?;
         tracing::info!(tenant = %t.id, version, "tenant created");
@@ -180,6 +202,7 @@ impl grpc::tenant_admin_server::TenantAdmin for Services {
             let id = new.id.clone();
             s.modify_tenant(&id, move |t| {
                 refuse_unused_lake_fields(&new, t.lake.as_ref())?;
+                refuse_new_bad_origins(&new, &t.allowed_origins)?;
                 let keys = std::mem::take(&mut t.key_hashes);
                 let alerts_toml = std::mem::take(&mut t.alerts_toml);
                 *t = Tenant {
@@ -912,5 +935,46 @@ mod tests {
             &with(lake("eu-west-1", "")),
             lake("eu-west-1", "")
         ));
+    }
+
+    #[test]
+    fn only_origins_a_write_adds_must_be_origins() {
+        let with = |origins: &[&str]| Tenant {
+            id: "acme".into(),
+            allowed_origins: origins.iter().map(|o| o.to_string()).collect(),
+            ..Tenant::default()
+        };
+        let refused = |origins: &[&str], stored: &[&str]| {
+            let stored: Vec<String> = stored.iter().map(|o| o.to_string()).collect();
+            refuse_new_bad_origins(&with(origins), &stored).map_err(|e| e.to_string())
+        };
+        for ok in [
+            "*",
+            "https://shop.example",
+            "https://shop.example/",
+            "http://localhost:3000",
+        ] {
+            assert_eq!(refused(&[ok], &[]), Ok(()), "{ok}");
+        }
+        for bad in [
+            "https://shop.example/app",
+            "https://shop.example?x=1",
+            "shop.example",
+            "https://u:hunter2@shop.example",
+        ] {
+            let e = refused(&["https://ok.example", bad], &[]).expect_err(bad);
+            assert!(
+                e.contains("allowed origin") && !e.contains("hunter2"),
+                "{e}"
+            );
+        }
+        // Stored before this check: kept through an edit, not re-checked.
+        assert_eq!(
+            refused(
+                &["https://shop.example/app", "https://new.example"],
+                &["https://shop.example/app"]
+            ),
+            Ok(())
+        );
     }
 }

@@ -463,6 +463,45 @@ fn a_tenant_lake_destination_takes_a_bucket_and_a_prefix_only() {
     assert!(!ok && err.contains("--endpoint"), "{out}{err}");
 }
 
+/// An allowed origin a write adds must be what browsers send (`scheme://host[:port]`): one with
+/// a path would be stored and never match. siqctl says why and nothing changes.
+#[test]
+fn a_new_allowed_origin_must_be_an_origin() {
+    let p = Plane::start();
+    let (ok, out, err) = p.siqctl(&["tenant", "create", "acme"], ADMIN);
+    assert!(ok, "{out}{err}");
+    for bad in [
+        "https://shop.example/app",
+        "shop.example",
+        "https://shop.example?x",
+    ] {
+        let (ok, out, err) = p.siqctl(&["tenant", "origins", "acme", "*", bad], ADMIN);
+        assert!(
+            !ok && err.contains("allowed origin") && err.contains(bad),
+            "{bad}: {out}{err}"
+        );
+    }
+    let (ok, out, err) = p.siqctl(&["--json", "tenant", "get", "acme"], ADMIN);
+    assert!(ok, "{out}{err}");
+    let t: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(
+        t["allowed_origins"],
+        serde_json::json!([]),
+        "nothing changed"
+    );
+    let (ok, out, err) = p.siqctl(
+        &[
+            "tenant",
+            "origins",
+            "acme",
+            "https://shop.example/",
+            "http://localhost:3000",
+        ],
+        ADMIN,
+    );
+    assert!(ok, "{out}{err}");
+}
+
 #[test]
 fn siqctl_runs_tenant_and_key_operations_and_reports_errors() {
     let p = Plane::start();
