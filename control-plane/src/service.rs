@@ -88,48 +88,100 @@ type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'stati
 
 /// A tenant's lake destination is a bucket and a prefix, reached through each edge's own
 /// `[lake.s3]` endpoint, region and credentials: no edge uses `LakeDestination.region` or
-/// `.endpoint`, so a write that sets them (or changes them from what `stored` holds) is
+/// `.endpoint`, so a write that sets either to anything but empty or what `stored` holds is
 /// refused rather than stored and ignored (a bucket meant for another store would be looked
-/// up on the edge's). A tenant stored with them before this check can still be edited as read.
+/// up on the edge's). A tenant stored with them before this check can still be edited as read,
+/// and each can be cleared.
 fn refuse_unused_lake_fields(
     new: &Tenant,
     stored: Option<&grpc::LakeDestination>,
 ) -> Result<(), StoreError> {
-    let unused = |l: Option<&grpc::LakeDestination>| {
-        l.map_or((String::new(), String::new()), |l| {
-            (l.region.clone(), l.endpoint.clone())
-        })
-    };
-    let (region, endpoint) = unused(new.lake.as_ref());
-    if (!region.is_empty() || !endpoint.is_empty()) && (region, endpoint) != unused(stored) {
-        return Err(StoreError::Invalid(
-            "lake.region/lake.endpoint: not supported; a tenant's bucket is reached through \
-             each edge's [lake.s3] endpoint and region: set only lake.bucket and lake.prefix"
-                .into(),
-        ));
+    let Some(l) = &new.lake else { return Ok(()) };
+    for (field, value, was) in [
+        ("lake.region", &l.region, stored.map(|s| &s.region)),
+        ("lake.endpoint", &l.endpoint, stored.map(|s| &s.endpoint)),
+    ] {
+        if !value.is_empty() && Some(value) != was {
+            return Err(StoreError::Invalid(format!(
+                "{field} `{}`: not used by any edge (a tenant's bucket is reached through each \
+                 edge's [lake.s3] endpoint and region); leave it empty and set only lake.bucket \
+                 and lake.prefix",
+                sentientiq_url::shown(value)
+            )));
+        }
     }
     Ok(())
 }
 
 /// A tenant's allowed origins are what browsers send in `Origin`: `*` or `scheme://host[:port]`
-/// with nothing after it but an optional `/` ([`sentientiq_url::check_root`]). One with a path,
-/// query, credentials or a bad host would be stored and never match, and the SDK would be
-/// refused on that site with nothing said at the time; so a write adding one is refused. Those
-/// in `stored` are kept as they are (an edge only checks the prefix, and a tenant stored with
-/// one can still be edited), so only origins this write adds are checked.
+/// with nothing after it but an optional `/` ([`sentientiq_url::check_root`]), without the
+/// scheme's default port (browsers leave it out) and without a wildcard in the host (the edge
+/// compares whole origins). One that breaks this would be stored and never match, and the SDK
+/// would be refused on that site with nothing said at the time; so a write adding one is
+/// refused, with the origin to write instead where one can be told. Those in `stored` are kept
+/// as they are (an edge only checks the prefix, and a tenant stored with one can still be
+/// edited), so only origins this write adds are checked.
 fn refuse_new_bad_origins(new: &Tenant, stored: &[String]) -> Result<(), StoreError> {
     for o in &new.allowed_origins {
         if o == "*" || stored.contains(o) {
             continue;
         }
-        if let Err(e) = sentientiq_url::check_root(o) {
+        if let Some(why) = not_an_origin(o) {
+            let shown = sentientiq_url::shown(o);
+            let instead = origin_of(o).map_or(String::new(), |w| format!("; write `{w}`"));
             return Err(StoreError::Invalid(format!(
-                "allowed origin `{}` {e}: an origin is scheme://host[:port], as browsers send it",
-                sentientiq_url::shown(o)
+                "allowed origin `{shown}` {why}: an origin is scheme://host[:port] as browsers \
+                 send it (or `*`){instead}"
             )));
         }
     }
     Ok(())
+}
+
+/// Why `o` is not an origin a browser can send, in an origin's terms; `None` if it is.
+fn not_an_origin(o: &str) -> Option<&'static str> {
+    use sentientiq_url::UrlError;
+    let why = match sentientiq_url::check_root(o) {
+        Ok(()) => {
+            let (scheme, authority) = o.trim_end_matches('/').split_once("://")?;
+            let port = authority
+                .rsplit_once(':')
+                .map(|(_, p)| p)
+                .filter(|p| !p.contains(']'));
+            return if authority.contains('*') {
+                Some("has a wildcard, which never matches (list each origin)")
+            } else if port == Some("") {
+                Some("has an empty port")
+            } else if port == Some(if scheme == "https" { "443" } else { "80" }) {
+                Some("names the default port, which browsers leave out")
+            } else {
+                None
+            };
+        }
+        Err(UrlError::Path | UrlError::QueryOrFragment) => {
+            "has a path, query or fragment, which an origin never has"
+        }
+        Err(UrlError::Credentials) => "holds an @, which an origin never has",
+        Err(UrlError::Character) => {
+            "holds a space or a character an origin cannot (a non-ASCII host is written in \
+             punycode, xn--…)"
+        }
+        Err(UrlError::Scheme) => "must start with http:// or https://",
+        Err(UrlError::TooLong(_)) => "is too long for an origin",
+        Err(UrlError::NoHost) => "has no host",
+        Err(UrlError::Port) => "has a port that is not a number within 1..=65535",
+        Err(UrlError::Malformed) => "is not an origin an HTTP client accepts",
+    };
+    Some(why)
+}
+
+/// The origin a pasted page URL stands for (`https://shop.example/products?id=1` →
+/// `https://shop.example`), when it has a well-formed one without credentials.
+fn origin_of(o: &str) -> Option<String> {
+    let (scheme, rest) = o.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let origin = format!("{scheme}://{authority}");
+    (origin != o.trim_end_matches('/') && not_an_origin(&origin).is_none()).then_some(origin)
 }
 
 #[tonic::async_trait]
@@ -921,20 +973,43 @@ mod tests {
             ..Tenant::default()
         };
         let refused = |new: &Tenant, stored: Option<grpc::LakeDestination>| {
-            refuse_unused_lake_fields(new, stored.as_ref()).is_err()
+            refuse_unused_lake_fields(new, stored.as_ref()).map_err(|e| e.to_string())
         };
+        let stored = || lake("eu-west-1", "https://r2.example");
         // Bucket and prefix alone, or nothing: taken.
-        assert!(!refused(&with(lake("", "")), None));
-        assert!(!refused(&with(None), lake("eu-west-1", "")));
-        // Set on a create or on an update: refused.
-        assert!(refused(&with(lake("eu-west-1", "")), None));
-        assert!(refused(&with(lake("", "https://r2.example")), lake("", "")));
-        // Changed from what is stored: refused; as stored (an edit of something else): taken.
-        assert!(refused(&with(lake("us-east-2", "")), lake("eu-west-1", "")));
-        assert!(!refused(
-            &with(lake("eu-west-1", "")),
-            lake("eu-west-1", "")
-        ));
+        assert_eq!(refused(&with(lake("", "")), None), Ok(()));
+        assert_eq!(refused(&with(None), stored()), Ok(()));
+        // Set on a create or on an update, or changed from what is stored: refused, naming the
+        // field and its value.
+        for (new, stored, field) in [
+            (lake("eu-west-1", ""), None, "lake.region `eu-west-1`"),
+            (
+                lake("", "https://r2.example"),
+                lake("", ""),
+                "lake.endpoint `https://r2.example`",
+            ),
+            (lake("us-east-2", ""), stored(), "lake.region `us-east-2`"),
+            (
+                lake("eu-west-1", "https://u:hunter2@s3.example"),
+                stored(),
+                "lake.endpoint `https://<credentials>@s3.example`",
+            ),
+        ] {
+            let e = refused(&with(new), stored).expect_err(field);
+            assert!(
+                e.contains(field) && e.contains("not used by any edge"),
+                "{e}"
+            );
+        }
+        // As stored (an edit of something else), or either cleared: taken.
+        for (region, endpoint) in [
+            ("eu-west-1", "https://r2.example"),
+            ("", "https://r2.example"),
+            ("eu-west-1", ""),
+            ("", ""),
+        ] {
+            assert_eq!(refused(&with(lake(region, endpoint)), stored()), Ok(()));
+        }
     }
 
     #[test]
@@ -948,30 +1023,60 @@ mod tests {
             let stored: Vec<String> = stored.iter().map(|o| o.to_string()).collect();
             refuse_new_bad_origins(&with(origins), &stored).map_err(|e| e.to_string())
         };
+        // What the edge matches (`origin_allowed`: whole origins, any case, a trailing `/`).
         for ok in [
             "*",
             "https://shop.example",
             "https://shop.example/",
             "http://localhost:3000",
+            "http://127.0.0.1:8080",
+            "http://[::1]:3000",
+            "https://www.example.co.uk",
+            "https://Shop.Example",
+            "https://shop.example:8443",
         ] {
             assert_eq!(refused(&[ok], &[]), Ok(()), "{ok}");
         }
-        for bad in [
-            "https://shop.example/app",
-            "https://shop.example?x=1",
-            "shop.example",
-            "https://u:hunter2@shop.example",
+        // What it never matches: each with its reason and, where one can be told, what to
+        // write instead; credentials never repeated.
+        for (bad, why, instead) in [
+            (
+                "https://shop.example/products?id=1",
+                "has a path",
+                Some("https://shop.example"),
+            ),
+            (
+                "https://shop.example?x=1",
+                "query or fragment",
+                Some("https://shop.example"),
+            ),
+            (
+                "https://shop.example:8443/app/",
+                "has a path",
+                Some("https://shop.example:8443"),
+            ),
+            ("shop.example", "must start with http://", None),
+            ("https://u:hunter2@shop.example", "holds an @", None),
+            ("https://*.shop.example", "wildcard", None),
+            ("https://shop.example:443", "default port", None),
+            ("http://shop.example:80/", "default port", None),
+            ("https://shop.example:", "empty port", None),
+            ("null", "must start with http://", None),
+            ("chrome-extension://abcdef", "must start with http://", None),
+            ("https://bücher.example", "punycode", None),
         ] {
             let e = refused(&["https://ok.example", bad], &[]).expect_err(bad);
-            assert!(
-                e.contains("allowed origin") && !e.contains("hunter2"),
-                "{e}"
-            );
+            assert!(e.contains("allowed origin") && e.contains(why), "{e}");
+            assert!(!e.contains("hunter2"), "{e}");
+            match instead {
+                Some(w) => assert!(e.ends_with(&format!("; write `{w}`")), "{e}"),
+                None => assert!(!e.contains("; write"), "{e}"),
+            }
         }
-        // Stored before this check: kept through an edit, not re-checked.
+        // Stored before this check: kept through an edit (in any order), not re-checked.
         assert_eq!(
             refused(
-                &["https://shop.example/app", "https://new.example"],
+                &["https://new.example", "https://shop.example/app"],
                 &["https://shop.example/app"]
             ),
             Ok(())

@@ -83,10 +83,10 @@ pub fn check_root(url: &str) -> Result<(), UrlError> {
 
 /// An http(s) URL that is itself a secret and never shown (a webhook URL): credentials in it
 /// are the owner's business. Stored by the control plane and checked again by every edge that
-/// receives it, so it refuses no more than the sender would fail on: past the host, the
-/// characters [`http::Uri`] accepts though RFC 3986 does not (`{ } | ^ \ "`, UTF-8 in the
-/// path) are kept; a space, a control character, a bad host or port, or more than
-/// [`MAX_LEN`] bytes are refused as in [`check`].
+/// receives it, so it refuses no more than the sender would fail on: past the host, what
+/// [`http::Uri`] accepts though RFC 3986 does not is kept (in the path `{ } | ^ \ "`, in the
+/// query also `` ` ``, UTF-8 in both); an ASCII space or control character, what `http::Uri`
+/// refuses, a bad host or port, or more than [`MAX_LEN`] bytes are refused.
 pub fn check_secret(url: &str) -> Result<Parts, UrlError> {
     structure(url, &[])
 }
@@ -305,7 +305,7 @@ mod tests {
     }
 
     #[test]
-    fn a_secret_url_may_carry_credentials_and_is_otherwise_checked_alike() {
+    fn a_secret_url_may_carry_credentials_and_keeps_what_its_sender_accepts() {
         assert_eq!(
             check_secret("https://u:p@h/hook"),
             Ok(Parts { userinfo: true })

@@ -429,7 +429,11 @@ fn a_tenant_lake_destination_takes_a_bucket_and_a_prefix_only() {
             .await
             .expect_err("an endpoint");
         assert_eq!(e.code(), tonic::Code::InvalidArgument);
-        assert!(e.message().contains("lake.endpoint"), "{}", e.message());
+        assert!(
+            e.message().contains("lake.endpoint `https://r2.example`"),
+            "{}",
+            e.message()
+        );
         let gone = admin
             .get_tenant(with_token(TenantId { id: "acme".into() }, ADMIN))
             .await
@@ -441,7 +445,11 @@ fn a_tenant_lake_destination_takes_a_bucket_and_a_prefix_only() {
             .await
             .expect_err("a region");
         assert_eq!(e.code(), tonic::Code::InvalidArgument);
-        assert!(e.message().contains("lake.region"), "{}", e.message());
+        assert!(
+            e.message().contains("lake.region `eu-west-1`"),
+            "{}",
+            e.message()
+        );
         let get = |mut admin: grpc::tenant_admin_client::TenantAdminClient<Channel>| async move {
             admin
                 .get_tenant(with_token(TenantId { id: "acme".into() }, ADMIN))
@@ -468,6 +476,22 @@ fn a_tenant_lake_destination_takes_a_bucket_and_a_prefix_only() {
 #[test]
 fn a_new_allowed_origin_must_be_an_origin() {
     let p = Plane::start();
+    // On a create (the dashboard's setup creates), with what to write instead.
+    let (ok, out, err) = p.siqctl(
+        &[
+            "tenant",
+            "create",
+            "acme",
+            "--origin",
+            "https://shop.example/products?id=1",
+        ],
+        ADMIN,
+    );
+    assert!(
+        !ok && err.contains("has a path, query or fragment")
+            && err.contains("write `https://shop.example`"),
+        "{out}{err}"
+    );
     let (ok, out, err) = p.siqctl(&["tenant", "create", "acme"], ADMIN);
     assert!(ok, "{out}{err}");
     for bad in [

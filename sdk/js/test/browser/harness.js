@@ -96,8 +96,8 @@ ${tenant('dropdnt', KEY_DROP, 'drop')}`
   writeFileSync(join(dir, 'edge.toml'), cfg)
   const log = join(dir, 'edge.log')
   const out = (await import('node:fs')).openSync(log, 'a')
-  // Without the runner's SIQ_* settings, which would win over the config file (SIQ_EDGE_TOKEN,
-  // SIQ_SECRETS_KEY).
+  // Without the runner's SIQ_* settings (SIQ_EDGE_TOKEN wins over the config file's token,
+  // SIQ_SECRETS_KEY is read from the environment only).
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SIQ_')))
   const proc = spawn(EDGE_BIN, ['--config', join(dir, 'edge.toml')], { stdio: ['ignore', out, out], env: { ...env, RUST_LOG: 'warn' } })
   const url = `http://127.0.0.1:${port}`
