@@ -62,6 +62,7 @@ pub(super) async fn set_alerts(
 ) -> Result<AlertsConfig, Status> {
     let s = svc.store.clone();
     let (tenant, toml) = (r.tenant_id, r.toml);
+    refuse_invisible_in_urls(&toml)?;
     let (id, stored) = (tenant.clone(), toml.clone());
     let version = blocking(move || s.set_alerts(&id, stored)).await?;
     tracing::info!(%tenant, version, removed = toml.is_empty(), "alerting config set");
@@ -72,6 +73,46 @@ pub(super) async fn set_alerts(
             false => redacted(&toml)?,
         },
     })
+}
+
+/// A webhook URL (Slack's or a customer's) pasted with an invisible character in it (a
+/// non-breaking or zero-width space, a byte-order mark, a non-ASCII control) passes the URL
+/// check (`sentientiq_url::check_secret` keeps what the sender accepts) and is sent as is, and
+/// its receiver answers 404 at the first alert; so a config that brings one is refused here,
+/// naming the contact and the character, never the URL. Only on this write: edges check stored
+/// configs with `check_secret` alone, so one stored before is never refused there. A config
+/// that does not parse is left to the store's validation, which says why.
+fn refuse_invisible_in_urls(toml: &str) -> Result<(), Status> {
+    use sentientiq_alerts::channels::Address;
+    let Ok(cfg) = AlertsSpec::from_toml(toml).and_then(|a| a.parse()) else {
+        return Ok(());
+    };
+    for c in &cfg.contacts {
+        for a in &c.addresses {
+            let (kind, url) = match a {
+                Address::SlackWebhook { url } => ("slack_webhook", url.secret().expose()),
+                Address::Webhook { url, .. } => ("webhook", url.secret().expose()),
+                _ => continue,
+            };
+            if let Some(ch) = url.chars().find(|&ch| invisible(ch)) {
+                return Err(Status::invalid_argument(format!(
+                    "contact {}: its {kind} URL holds an invisible character (U+{:04X}) its \
+                     receiver would not find; paste the URL again without it",
+                    c.id, ch as u32
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whitespace and control characters beyond ASCII (the URL check refuses ASCII ones), and the
+/// zero-width characters and byte-order mark that show as nothing (Unicode's
+/// `Default_Ignorable_Code_Point` ones met in pasted text: U+200B..U+200D, U+2060, U+FEFF).
+fn invisible(ch: char) -> bool {
+    ch.is_whitespace()
+        || ch.is_control()
+        || matches!(ch, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
 }
 
 pub(super) async fn get_alerts(svc: &Services, tenant: String) -> Result<AlertsConfig, Status> {

@@ -316,6 +316,33 @@ fn rules_and_the_alerting_config_are_validated_together() {
         assert_eq!(e.code(), Code::InvalidArgument);
         assert!(e.message().contains("WebhookSecret"), "{e:?}");
         assert!(!e.message().contains("ShortBadSecret"), "{e:?}");
+        // An invisible character pasted into a webhook URL (which the URL check keeps: edges
+        // re-check stored configs) is refused on this write, naming the contact and the
+        // character, never the URL.
+        for (from, to, contact, character) in [
+            (
+                "HookSecretValue\"",
+                "HookSecretValue\u{200B}\"",
+                "contact csm: its slack_webhook URL",
+                "U+200B",
+            ),
+            (
+                "token=UrlTokenSecret\"",
+                "token=UrlTokenSecret\u{A0}\"",
+                "contact ceo: its webhook URL",
+                "U+00A0",
+            ),
+        ] {
+            let e = set_alerts(&ch, "acme", &SECRET_ALERTS.replace(from, to))
+                .await
+                .expect_err(character);
+            assert_eq!(e.code(), Code::InvalidArgument);
+            assert!(
+                e.message().contains(contact) && e.message().contains(character),
+                "{e:?}"
+            );
+            assert_no_secret("the refusal", e.message());
+        }
         // The size cap (sentientiq_tenant::MAX_ALERTS_TOML), padded with a comment.
         let cap = sentientiq_tenant::MAX_ALERTS_TOML;
         let sized = |n: usize| {
