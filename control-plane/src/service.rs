@@ -1012,6 +1012,62 @@ mod tests {
         }
     }
 
+    /// The "kept as stored" halves, through the service: a tenant written before these checks
+    /// (straight to the store, as an older plane did) with a lake region and endpoint and an
+    /// origin with a path stays editable; only what a write adds or changes is refused.
+    #[tokio::test]
+    async fn a_tenant_stored_before_the_checks_can_still_be_edited() {
+        use grpc::tenant_admin_server::TenantAdmin;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(Store::open(dir.path()).expect("open"));
+        store
+            .create_tenant(Tenant {
+                id: "acme".into(),
+                allowed_origins: vec!["https://shop.example/app".into()],
+                lake: lake("eu-west-1", "https://r2.example"),
+                ..Tenant::default()
+            })
+            .expect("stored as an older plane would");
+        let svc = Services::new(
+            store,
+            Arc::new(crate::telemetry::Metrics::default()),
+            1_000,
+            1_000,
+            0,
+        );
+        let read = || async {
+            svc.get_tenant(Request::new(TenantId { id: "acme".into() }))
+                .await
+                .expect("get")
+                .into_inner()
+        };
+        let update = |t: Tenant| svc.update_tenant(Request::new(t));
+        // An edit of something else (siqctl reads, changes one thing and writes it all back).
+        let mut t = read().await;
+        t.name = "Acme".into();
+        update(t.clone()).await.expect("an edit of the name");
+        assert_eq!(read().await.name, "Acme");
+        // What a write adds or changes is checked.
+        let mut bad = t.clone();
+        bad.allowed_origins.push("https://new.example/app".into());
+        let e = update(bad).await.expect_err("a new origin with a path");
+        assert!(e.message().contains("new.example/app"), "{}", e.message());
+        let mut bad = t.clone();
+        bad.lake = lake("us-east-2", "https://r2.example");
+        let e = update(bad).await.expect_err("a changed region");
+        assert!(
+            e.message().contains("lake.region `us-east-2`"),
+            "{}",
+            e.message()
+        );
+        // Either may be cleared; nothing refused was stored.
+        let mut t = read().await;
+        assert_eq!(t.lake, lake("eu-west-1", "https://r2.example"));
+        t.lake = lake("", "https://r2.example");
+        update(t).await.expect("the region cleared");
+        assert_eq!(read().await.lake, lake("", "https://r2.example"));
+    }
+
     #[test]
     fn only_origins_a_write_adds_must_be_origins() {
         let with = |origins: &[&str]| Tenant {
