@@ -58,7 +58,7 @@ pub fn check(url: &str) -> Result<(), UrlError> {
     if url.contains('@') {
         return Err(UrlError::Credentials);
     }
-    structure(url, RFC_3986_RAW).map(|_| ())
+    structure(url, RFC_3986_RAW)
 }
 
 /// [`check`], for a URL that paths are appended to: no query or fragment.
@@ -87,23 +87,16 @@ pub fn check_root(url: &str) -> Result<(), UrlError> {
 /// [`http::Uri`] accepts though RFC 3986 does not is kept (in the path `{ } | ^ \ "`, in the
 /// query also `` ` ``, UTF-8 in both); an ASCII space or control character, what `http::Uri`
 /// refuses, a bad host or port, or more than [`MAX_LEN`] bytes are refused.
-pub fn check_secret(url: &str) -> Result<Parts, UrlError> {
+pub fn check_secret(url: &str) -> Result<(), UrlError> {
     structure(url, &[])
 }
 
 /// Bytes RFC 3986 §2 lets no URL hold raw besides spaces, control characters and non-ASCII.
 const RFC_3986_RAW: &[u8] = b"\"\\<>{}|^`";
 
-/// What [`check_secret`] saw that a caller may need.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Parts {
-    /// Credentials came before the host.
-    pub userinfo: bool,
-}
-
 /// The checks every use shares; `refused` (with non-ASCII) are the bytes refused besides
 /// spaces and control characters, or none.
-fn structure(url: &str, refused: &[u8]) -> Result<Parts, UrlError> {
+fn structure(url: &str, refused: &[u8]) -> Result<(), UrlError> {
     if url.len() > MAX_LEN {
         return Err(UrlError::TooLong(url.len()));
     }
@@ -119,10 +112,8 @@ fn structure(url: &str, refused: &[u8]) -> Result<Parts, UrlError> {
         .or_else(|| url.strip_prefix("https://"))
         .ok_or(UrlError::Scheme)?;
     let authority = authority(rest);
-    let (userinfo, host_port) = match authority.rsplit_once('@') {
-        Some((_, hp)) => (true, hp),
-        None => (false, authority),
-    };
+    // Past credentials, if any (only `check_secret` lets them through).
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, hp)| hp);
     let (host, port) = match host_port.strip_prefix('[') {
         // An IP literal (§3.2.2): `[` … `]`, then an optional port.
         Some(v6) => match v6.split_once(']') {
@@ -152,7 +143,7 @@ fn structure(url: &str, refused: &[u8]) -> Result<Parts, UrlError> {
     if uri.host().is_none_or(str::is_empty) {
         return Err(UrlError::Malformed);
     }
-    Ok(Parts { userinfo })
+    Ok(())
 }
 
 /// `url` as it may be shown: everything between its scheme and its last `@` (credentials, or
@@ -225,7 +216,7 @@ mod tests {
             "https://h/a%20b",
         ] {
             assert_eq!(check(ok), Ok(()), "{ok}");
-            assert_eq!(check_secret(ok), Ok(Parts { userinfo: false }), "{ok}");
+            assert_eq!(check_secret(ok), Ok(()), "{ok}");
         }
     }
 
@@ -306,14 +297,11 @@ mod tests {
 
     #[test]
     fn a_secret_url_may_carry_credentials_and_keeps_what_its_sender_accepts() {
-        assert_eq!(
-            check_secret("https://u:p@h/hook"),
-            Ok(Parts { userinfo: true })
-        );
+        assert_eq!(check_secret("https://u:p@h/hook"), Ok(()));
         // An `@` past the host is not credentials (Teams' webhook paths hold one).
         assert_eq!(
             check_secret("https://x.webhook.office.com/webhookb2/a@b/IncomingWebhook/c"),
-            Ok(Parts { userinfo: false })
+            Ok(())
         );
         assert_eq!(check_secret("https://u:p@"), Err(UrlError::NoHost));
         assert_eq!(check_secret("https://u:p@h:0"), Err(UrlError::Port));
@@ -327,7 +315,7 @@ mod tests {
             "https://h/\"x\"",
             "https://h/caf\u{e9}",
         ] {
-            assert_eq!(check_secret(ok), Ok(Parts { userinfo: false }), "{ok}");
+            assert_eq!(check_secret(ok), Ok(()), "{ok}");
             assert_eq!(check(ok), Err(UrlError::Character), "{ok}");
         }
         // In the host, nothing of that kind parses.
