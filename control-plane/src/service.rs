@@ -141,38 +141,38 @@ fn refuse_new_bad_origins(new: &Tenant, stored: &[String]) -> Result<(), StoreEr
 /// Why `o` is not an origin a browser can send, in an origin's terms; `None` if it is.
 fn not_an_origin(o: &str) -> Option<&'static str> {
     use sentientiq_url::UrlError;
-    let why = match sentientiq_url::check_root(o) {
-        Ok(()) => {
-            let (scheme, authority) = o.trim_end_matches('/').split_once("://")?;
-            let port = authority
-                .rsplit_once(':')
-                .map(|(_, p)| p)
-                .filter(|p| !p.contains(']'));
-            return if authority.contains('*') {
-                Some("has a wildcard, which never matches (list each origin)")
-            } else if port == Some("") {
-                Some("has an empty port")
-            } else if port == Some(if scheme == "https" { "443" } else { "80" }) {
-                Some("names the default port, which browsers leave out")
-            } else {
-                None
-            };
-        }
-        Err(UrlError::Path | UrlError::QueryOrFragment) => {
-            "has a path, query or fragment, which an origin never has"
-        }
-        Err(UrlError::Credentials) => "holds an @, which an origin never has",
-        Err(UrlError::Character) => {
-            "holds a space or a character an origin cannot (a non-ASCII host is written in \
-             punycode, xn--…)"
-        }
-        Err(UrlError::Scheme) => "must start with http:// or https://",
-        Err(UrlError::TooLong(_)) => "is too long for an origin",
-        Err(UrlError::NoHost) => "has no host",
-        Err(UrlError::Port) => "has a port that is not a number within 1..=65535",
-        Err(UrlError::Malformed) => "is not an origin an HTTP client accepts",
-    };
-    Some(why)
+    if let Err(e) = sentientiq_url::check_root(o) {
+        return Some(match e {
+            UrlError::Path | UrlError::QueryOrFragment => {
+                "has a path, query or fragment, which an origin never has"
+            }
+            UrlError::Credentials => "holds an @, which an origin never has",
+            UrlError::Character => {
+                "holds a space or a character an origin cannot (a non-ASCII host is written in \
+                 punycode, xn--…)"
+            }
+            UrlError::Scheme => "must start with http:// or https://",
+            UrlError::TooLong(_) => "is too long for an origin",
+            UrlError::NoHost => "has no host",
+            UrlError::Port => "has a port that is not a number within 1..=65535",
+            UrlError::Malformed => "is not an origin an HTTP client accepts",
+        });
+    }
+    // A root URL: `scheme://authority`, perhaps with one `/`.
+    let (scheme, authority) = o.trim_end_matches('/').split_once("://")?;
+    let port = authority
+        .rsplit_once(':')
+        .map(|(_, p)| p)
+        .filter(|p| !p.contains(']'));
+    if authority.contains('*') {
+        Some("has a wildcard, which never matches (list each origin)")
+    } else if port == Some("") {
+        Some("has an empty port")
+    } else if port == Some(if scheme == "https" { "443" } else { "80" }) {
+        Some("names the default port, which browsers leave out")
+    } else {
+        None
+    }
 }
 
 /// The origin a pasted page URL stands for (`https://shop.example/products?id=1` →
