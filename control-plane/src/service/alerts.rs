@@ -89,11 +89,13 @@ fn refuse_invisible_in_urls(toml: &str) -> Result<(), Status> {
     };
     for c in &cfg.contacts {
         for a in &c.addresses {
-            let (kind, url) = match a {
-                Address::SlackWebhook { url } => ("slack_webhook", url.secret().expose()),
-                Address::Webhook { url, .. } => ("webhook", url.secret().expose()),
+            let url = match a {
+                Address::SlackWebhook { url } => url.secret(),
+                Address::Webhook { url, .. } => url.secret(),
                 _ => continue,
-            };
+            }
+            .expose();
+            let kind = a.kind().as_str();
             if let Some(ch) = url.chars().find(|&ch| invisible(ch)) {
                 return Err(Status::invalid_argument(format!(
                     "contact {}: its {kind} URL holds an invisible character (U+{:04X}) its \
