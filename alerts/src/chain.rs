@@ -95,13 +95,9 @@ pub enum ConfigError {
     #[error("chain names unknown contact {0}")]
     UnknownContact(ContactId),
     /// A vendor's base URL that is not one requests can be sent to
-    /// ([`sentientiq_url::check_base`]); `shown` is it with any credentials hidden.
-    #[error("{key} `{shown}` {reason}")]
-    BaseUrl {
-        key: &'static str,
-        shown: String,
-        reason: sentientiq_url::UrlError,
-    },
+    /// ([`sentientiq_url::check_base`]), named by its key and shown with credentials hidden.
+    #[error(transparent)]
+    BaseUrl(sentientiq_url::Refused),
 }
 
 /// A tenant's contacts, validated.

@@ -38,11 +38,8 @@ impl TenantAlerts {
             ("providers.twilio.base", twilio),
         ] {
             if let Some(url) = url {
-                sentientiq_url::check_base(url).map_err(|reason| ConfigError::BaseUrl {
-                    key,
-                    shown: sentientiq_url::shown(url).into_owned(),
-                    reason,
-                })?;
+                sentientiq_url::setting(key, url, sentientiq_url::check_base)
+                    .map_err(ConfigError::BaseUrl)?;
             }
         }
         if let Some(t) = &self.providers.twilio {

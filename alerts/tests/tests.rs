@@ -172,11 +172,11 @@ fn vendor_base_urls_are_checked_and_shown_without_credentials() {
             ),
         ] {
             let e = with(key, url).expect_err(url);
-            let want = ConfigError::BaseUrl {
+            let want = ConfigError::BaseUrl(sentientiq_url::Refused {
                 key,
                 shown: shown.into(),
                 reason,
-            };
+            });
             assert_eq!(e, want, "{key} = {url:?}");
             assert!(
                 e.to_string().starts_with(&format!("{key} `{shown}` ")),

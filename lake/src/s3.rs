@@ -109,7 +109,7 @@ impl std::fmt::Debug for S3Options {
 /// shipper hears of the failure and moves on (it retries the file on a later pass).
 pub const MAX_ATTEMPTS: u32 = 10;
 
-pub use sentientiq_url::UrlError;
+pub use sentientiq_url::{Refused, UrlError};
 
 /// Why [`S3Options`] were refused; each names the field, and the value where there is one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -121,10 +121,10 @@ pub enum S3OptionsError {
     #[error("region must not be empty")]
     EmptyRegion,
     /// Not an http(s) URL that may be shown and have paths appended
-    /// ([`sentientiq_url::check_base`]); `endpoint` is it as
-    /// [`sentientiq_url::shown`], credentials hidden (set static keys for those instead).
-    #[error("endpoint `{endpoint}` {reason}")]
-    Endpoint { endpoint: String, reason: UrlError },
+    /// ([`sentientiq_url::check_base`]): the setting `endpoint`, shown with credentials hidden
+    /// (set static keys for those instead).
+    #[error(transparent)]
+    Endpoint(Refused),
     #[error("part_bytes {0} is below S3's minimum part size of {MIN_PART_BYTES}")]
     PartBytes(usize),
     #[error("multipart_threshold_bytes {threshold} must be at least part_bytes {part_bytes}")]
@@ -165,10 +165,8 @@ impl S3Options {
             return Err(S3OptionsError::EmptyRegion);
         }
         if let Some(e) = &self.endpoint {
-            sentientiq_url::check_base(e).map_err(|reason| S3OptionsError::Endpoint {
-                endpoint: sentientiq_url::shown(e).into_owned(),
-                reason,
-            })?;
+            sentientiq_url::setting("endpoint", e, sentientiq_url::check_base)
+                .map_err(S3OptionsError::Endpoint)?;
         }
         if self.part_bytes < MIN_PART_BYTES {
             return Err(S3OptionsError::PartBytes(self.part_bytes));

@@ -6,8 +6,8 @@ use std::io::Write;
 use std::time::{Duration, Instant};
 
 use sentientiq_lake::s3::{
-    MAX_ATTEMPTS, MAX_PARTS, MIN_PART_BYTES, S3Options, S3OptionsError, S3SetupError, S3Sink,
-    UrlError, valid_bucket,
+    MAX_ATTEMPTS, MAX_PARTS, MIN_PART_BYTES, Refused, S3Options, S3OptionsError, S3SetupError,
+    S3Sink, UrlError, valid_bucket,
 };
 use sentientiq_lake::s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
 use sentientiq_lake::{Sink, SinkError};
@@ -446,10 +446,11 @@ fn options_limits_are_checked_at_the_edges() {
     );
     assert_eq!(
         with(&|o| o.endpoint = Some("127.0.0.1:9000".into())),
-        Err(S3OptionsError::Endpoint {
-            endpoint: "127.0.0.1:9000".into(),
+        Err(S3OptionsError::Endpoint(Refused {
+            key: "endpoint",
+            shown: "127.0.0.1:9000".into(),
             reason: UrlError::Scheme
-        })
+        }))
     );
     assert_eq!(
         with(&|o| o.endpoint = Some("https://s3.example".into())),
@@ -482,10 +483,11 @@ fn options_limits_are_checked_at_the_edges() {
         let e = with(&|o| o.endpoint = Some(secret.into())).expect_err(secret);
         assert_eq!(
             e,
-            S3OptionsError::Endpoint {
-                endpoint: as_shown.into(),
+            S3OptionsError::Endpoint(Refused {
+                key: "endpoint",
+                shown: as_shown.into(),
                 reason
-            },
+            }),
             "{secret}"
         );
         let o = S3Options {
@@ -509,10 +511,11 @@ fn options_limits_are_checked_at_the_edges() {
     );
     assert_eq!(
         with(&|o| o.endpoint = Some("http://127.0.0.1:9000/?x=1".into())),
-        Err(S3OptionsError::Endpoint {
-            endpoint: "http://127.0.0.1:9000/?x=1".into(),
+        Err(S3OptionsError::Endpoint(Refused {
+            key: "endpoint",
+            shown: "http://127.0.0.1:9000/?x=1".into(),
             reason: UrlError::QueryOrFragment
-        })
+        }))
     );
     assert_eq!(
         with(&|o| o.region = String::new()),

@@ -52,6 +52,29 @@ pub enum UrlError {
     Malformed,
 }
 
+/// A URL setting refused: the setting's name, the URL as [`shown`] (credentials hidden) and why.
+/// Its message is the one every user of these checks gives: ``{key} `{shown}` {reason}``.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{key} `{shown}` {reason}")]
+pub struct Refused {
+    pub key: &'static str,
+    pub shown: String,
+    pub reason: UrlError,
+}
+
+/// The setting `key` holding `url`, through `check` (one of the checks below).
+pub fn setting(
+    key: &'static str,
+    url: &str,
+    check: fn(&str) -> Result<(), UrlError>,
+) -> Result<(), Refused> {
+    check(url).map_err(|reason| Refused {
+        key,
+        shown: shown(url).into_owned(),
+        reason,
+    })
+}
+
 /// An http(s) URL that may be shown (logged, repeated in errors, served to pages): refuses an
 /// `@` anywhere in it.
 pub fn check(url: &str) -> Result<(), UrlError> {
@@ -281,6 +304,28 @@ mod tests {
             assert_eq!(check_root(bad), Err(UrlError::Path), "{bad}");
         }
         assert_eq!(check_root("https://h?x"), Err(UrlError::QueryOrFragment));
+    }
+
+    #[test]
+    fn a_refused_setting_names_its_key_shows_the_url_without_credentials_and_says_why() {
+        assert_eq!(setting("k", "https://h/", check_root), Ok(()));
+        let e = setting("control.endpoint", "https://u:hunter2@h/x", check_root)
+            .expect_err("credentials");
+        assert_eq!(
+            e,
+            Refused {
+                key: "control.endpoint",
+                shown: "https://<credentials>@h/x".into(),
+                reason: UrlError::Credentials
+            }
+        );
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "control.endpoint `https://<credentials>@h/x` {}",
+                UrlError::Credentials
+            )
+        );
     }
 
     #[test]

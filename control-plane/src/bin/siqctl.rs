@@ -332,9 +332,8 @@ impl tonic::service::Interceptor for AddToken {
 type Auth = tonic::service::interceptor::InterceptedService<Channel, AddToken>;
 
 async fn channel(cli: &Cli) -> Result<Channel> {
+    sentientiq_url::setting("endpoint", &cli.endpoint, sentientiq_url::check_root)?;
     let shown = sentientiq_url::shown(&cli.endpoint);
-    sentientiq_url::check_root(&cli.endpoint)
-        .map_err(|e| anyhow::anyhow!("endpoint `{shown}` {e}"))?;
     let mut ep = Endpoint::from_shared(cli.endpoint.clone())
         .with_context(|| format!("endpoint `{shown}`"))?
         .connect_timeout(std::time::Duration::from_secs(5))

@@ -34,12 +34,12 @@ pub enum DashboardCmd {
 
 /// `host:port` of an `http://host:port` address.
 fn authority(url: &str) -> Result<&str> {
-    let shown = sentientiq_url::shown(url);
     let want = "http://HOST:PORT (the plane's http_listen)";
-    sentientiq_url::check_root(url).map_err(|e| anyhow::anyhow!("--http `{shown}` {e}: {want}"))?;
+    sentientiq_url::setting("--http", url, sentientiq_url::check_root)
+        .map_err(|e| anyhow::anyhow!("{e}: {want}"))?;
     let rest = url
         .strip_prefix("http://")
-        .with_context(|| format!("--http `{shown}`: {want}"))?;
+        .with_context(|| format!("--http `{}`: {want}", sentientiq_url::shown(url)))?;
     Ok(rest.trim_end_matches('/'))
 }
 

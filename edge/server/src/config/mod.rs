@@ -44,14 +44,14 @@ fn invalid<T>(msg: impl Into<String>) -> Result<T, Error> {
     Err(Error::Invalid(msg.into()))
 }
 
-/// `key` must pass `check`, one of `sentientiq_url`'s checks of an http(s) URL setting; the
-/// message repeats it as [`sentientiq_url::shown`] (credentials hidden).
+/// `key` must pass `check`, one of `sentientiq_url`'s checks of an http(s) URL setting
+/// ([`sentientiq_url::setting`]: the message hides credentials).
 fn http_url(
-    key: &str,
+    key: &'static str,
     url: &str,
     check: fn(&str) -> Result<(), sentientiq_url::UrlError>,
 ) -> Result<(), Error> {
-    check(url).or_else(|e| invalid(format!("{key} `{}` {e}", sentientiq_url::shown(url))))
+    sentientiq_url::setting(key, url, check).or_else(|e| invalid(e.to_string()))
 }
 
 /// `name must be within a..=b` unless `v` is in `range`.
