@@ -116,6 +116,21 @@ test('bad input shows a clear error, keeps what was typed, and creates nothing',
   assert.equal(dup.status(), 409)
   assert.match(await page.textContent('.error'), /existing already exists: choose another/)
   assert.equal(plane.json(['tenant', 'get', 'existing']).name, '')
+  // A page's address pasted where its site's origin belongs (it would never match a browser's
+  // Origin, so the SDK would be refused there with nothing said): the service's reason and the
+  // origin to write instead, what was typed kept, nothing created.
+  await page.fill('#id', 'bluebird-pasted')
+  await page.fill('#origins', 'https://shop.bluebird.example/jackets?colour=blue\nhttp://localhost:3000')
+  const [pasted] = await Promise.all([page.waitForNavigation(), page.click('#tenant-form button[type=submit]')])
+  assert.equal(pasted.status(), 400)
+  const why = await page.textContent('.error')
+  assert.match(why, /That was not accepted: .*allowed origin `https:\/\/shop\.bluebird\.example\/jackets\?colour=blue` has a path, query or fragment/)
+  assert.match(why, /write `https:\/\/shop\.bluebird\.example`/)
+  assert.doesNotMatch(why, /localhost:3000/, 'the good origin is not blamed')
+  assert.equal(await page.inputValue('#id'), 'bluebird-pasted')
+  assert.equal(await page.inputValue('#origins'), 'https://shop.bluebird.example/jackets?colour=blue\nhttp://localhost:3000')
+  await shot(page, 'setup-origin-error.png')
+  assert.deepEqual(tenantIds(), before)
   // Without the session's CSRF field, or from another origin: refused before the service.
   const cookie = (await ctx.cookies()).map((c) => `${c.name}=${c.value}`).join('; ')
   const form = { 'content-type': 'application/x-www-form-urlencoded', cookie }
