@@ -217,6 +217,12 @@ enum EditCmd {
         bucket: String,
         #[arg(long, default_value = "")]
         prefix: String,
+        /// Removed ([`refuse_removed`]): hidden, so that a script still passing it is told why
+        /// rather than given "unexpected argument".
+        #[arg(long, hide = true)]
+        region: Option<String>,
+        #[arg(long, hide = true)]
+        endpoint: Option<String>,
     },
     /// Sets limits: NAME=VALUE ... (max_frame_bytes, max_samples, max_sessions tighten the
     /// protocol's; events_per_month_soft and events_per_month_hard are the monthly quota of
@@ -471,6 +477,28 @@ fn set_threshold(th: &mut grpc::Thresholds, kv: &str) -> Result<()> {
     Ok(())
 }
 
+/// Flags siqctl no longer acts on, refused before anything is sent, naming the flag and not
+/// its value (an endpoint may hold credentials): `tenant lake --region` and `--endpoint` (the
+/// plane refuses both, since they were stored and never used).
+fn refuse_removed(cmd: &Cmd) -> Result<()> {
+    if let Cmd::Tenant(TenantCmd::Edit(EditCmd::Lake {
+        region, endpoint, ..
+    })) = cmd
+    {
+        for (flag, given) in [("--region", region), ("--endpoint", endpoint)] {
+            if given.is_some() {
+                bail!(
+                    "{flag}: a tenant's lake no longer has its own region or endpoint; every \
+                     edge reaches the tenant's bucket through its own [lake.s3] endpoint, region \
+                     and credentials (set them in each edge's config): give --bucket and \
+                     --prefix only"
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Applies one of the editing subcommands to a tenant read from the control plane.
 fn edit_tenant(t: &mut Tenant, edit: EditCmd) -> Result<()> {
     match edit {
@@ -663,6 +691,7 @@ fn main() -> Result<()> {
 }
 
 async fn run(cli: Cli) -> Result<()> {
+    refuse_removed(&cli.cmd)?;
     if let Cmd::Dashboard(args) = &cli.cmd {
         return dashboard::run(args, &cli.token, cli.json).await;
     }

@@ -464,11 +464,31 @@ fn a_tenant_lake_destination_takes_a_bucket_and_a_prefix_only() {
             .expect("a bucket and a prefix");
         assert_eq!(get(admin.clone()).await.lake, lake("", ""));
     });
-    let (ok, out, err) = p.siqctl(
-        &["tenant", "lake", "acme", "--endpoint", "https://r2.example"],
-        ADMIN,
-    );
-    assert!(!ok && err.contains("--endpoint"), "{out}{err}");
+    // siqctl no longer offers them and says why (not clap's "unexpected argument").
+    for flag in ["--endpoint", "--region"] {
+        let (ok, out, err) = p.siqctl(
+            &[
+                "tenant",
+                "lake",
+                "acme",
+                "--bucket",
+                "b2",
+                flag,
+                "https://k:s3cret@r2.example",
+            ],
+            ADMIN,
+        );
+        assert!(!ok, "{out}{err}");
+        assert!(
+            err.contains(flag) && err.contains("through its own [lake.s3] endpoint"),
+            "{err}"
+        );
+        assert!(!err.contains("unexpected argument"), "{err}");
+        assert!(!err.contains("s3cret"), "the value is not repeated: {err}");
+    }
+    let (ok, out, err) = p.siqctl(&["--json", "tenant", "get", "acme"], ADMIN);
+    assert!(ok, "{err}");
+    assert!(!out.contains("b2"), "nothing changed: {out}");
 }
 
 /// An allowed origin a write adds must be what browsers send (`scheme://host[:port]`): one with
