@@ -116,7 +116,8 @@ fn refuse_unused_lake_fields(
 /// A tenant's allowed origins are what browsers send in `Origin`: `*` or `scheme://host[:port]`
 /// with nothing after it but an optional `/` ([`sentientiq_url::check_root`]), without the
 /// scheme's default port (browsers leave it out) and without a wildcard in the host (the edge
-/// compares whole origins). One that breaks this would be stored and never match, and the SDK
+/// compares whole origins); or an app's or extension's `scheme://host`
+/// ([`sentientiq_tenant::origin::app_origin`]: `capacitor://localhost`). One that breaks this would be stored and never match, and the SDK
 /// would be refused on that site with nothing said at the time; so a write adding one is
 /// refused, with the origin to write instead where one can be told. Those in `stored` are kept
 /// as they are (an edge only checks the prefix, and a tenant stored with one can still be
@@ -131,7 +132,7 @@ fn refuse_new_bad_origins(new: &Tenant, stored: &[String]) -> Result<(), StoreEr
             let instead = origin_of(o).map_or(String::new(), |w| format!("; write `{w}`"));
             return Err(StoreError::Invalid(format!(
                 "allowed origin `{shown}` {why}: an origin is scheme://host[:port] as browsers \
-                 send it (or `*`){instead}"
+                 send it, an app's scheme://host (capacitor://localhost) or `*`{instead}"
             )));
         }
     }
@@ -141,6 +142,9 @@ fn refuse_new_bad_origins(new: &Tenant, stored: &[String]) -> Result<(), StoreEr
 /// Why `o` is not an origin a browser can send, in an origin's terms; `None` if it is.
 fn not_an_origin(o: &str) -> Option<&'static str> {
     use sentientiq_url::UrlError;
+    if let Some(app) = sentientiq_tenant::origin::app_origin(o) {
+        return app.err();
+    }
     if let Err(e) = sentientiq_url::check_root(o) {
         return Some(match e {
             UrlError::Path | UrlError::QueryOrFragment => {
@@ -1090,6 +1094,8 @@ mod tests {
             "https://www.example.co.uk",
             "https://Shop.Example",
             "https://shop.example:8443",
+            "capacitor://localhost",
+            "chrome-extension://abcdefghijklmnopabcdefghijklmnop",
         ] {
             assert_eq!(refused(&[ok], &[]), Ok(()), "{ok}");
         }
@@ -1117,8 +1123,15 @@ mod tests {
             ("https://shop.example:443", "default port", None),
             ("http://shop.example:80/", "default port", None),
             ("https://shop.example:", "empty port", None),
-            ("null", "must start with http://", None),
-            ("chrome-extension://abcdef", "must start with http://", None),
+            ("null", "sandboxed frames", None),
+            ("file:///index.html", "file://", None),
+            ("capacitor://localhost:8080", "port, path", None),
+            (
+                "chrome-extension://abcdef/popup.html",
+                "port, path",
+                Some("chrome-extension://abcdef"),
+            ),
+            ("HTTPS://shop.example", "must start with http://", None),
             ("https://bücher.example", "punycode", None),
         ] {
             let e = refused(&["https://ok.example", bad], &[]).expect_err(bad);

@@ -10,6 +10,7 @@
 //! Pure: no I/O, no environment, no clock.
 
 mod model;
+pub mod origin;
 #[cfg(feature = "grpc")]
 pub mod plane;
 pub mod quota;

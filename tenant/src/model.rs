@@ -92,10 +92,19 @@ impl TenantSpec {
             key_hashes.push(k);
         }
         for o in &t.allowed_origins {
-            if o != "*" && !(o.starts_with("http://") || o.starts_with("https://")) {
-                return Err(bad(format!(
-                    "origin `{o}` must be `*` or scheme://host[:port]"
-                )));
+            // Web origins by prefix only: one stored with a path before the plane checked them
+            // (it never matches) must not make its tenant unreadable. App origins were never
+            // stored before their check, so they get it whole.
+            match crate::origin::app_origin(o) {
+                Some(Ok(())) => {}
+                Some(Err(why)) => return Err(bad(format!("origin `{o}` {why}"))),
+                None if o == "*" || o.starts_with("http://") || o.starts_with("https://") => {}
+                None => {
+                    return Err(bad(format!(
+                        "origin `{o}` must be `*`, scheme://host[:port] or an app's \
+                         scheme://host (capacitor://localhost)"
+                    )));
+                }
             }
         }
         let emotion = |s: &str| {
@@ -499,7 +508,21 @@ mod tests {
         refused(&t, "64 hex digits");
         let mut t = TenantSpec::new("acme");
         t.allowed_origins = vec!["shop.example".into()];
-        refused(&t, "origin");
+        refused(
+            &t,
+            "origin `shop.example` must be `*`, scheme://host[:port] or an app's",
+        );
+        t.allowed_origins = vec!["null".into()];
+        refused(&t, "origin `null` is what sandboxed frames");
+        t.allowed_origins = vec!["capacitor://localhost/index.html".into()];
+        refused(&t, "port, path");
+        // An app's origin is taken; a web origin is checked by its prefix only (one stored with
+        // a path before the plane checked them keeps its tenant readable).
+        t.allowed_origins = vec![
+            "capacitor://localhost".into(),
+            "https://shop.example/app".into(),
+        ];
+        assert!(t.validate().is_ok());
         let mut t = TenantSpec::new("acme");
         let mut r = rule("help");
         r.emotions = vec!["anger".into()];

@@ -15,7 +15,8 @@ pub struct TenantSpec {
     /// SHA-256 (hex) of each publishable write key. Keys are never stored.
     #[serde(default)]
     pub key_sha256: Vec<String>,
-    /// Origins allowed to send (exact `scheme://host[:port]`), or `*`.
+    /// Origins allowed to send (exact `scheme://host[:port]`, or an app's `scheme://host`:
+    /// [`crate::origin`]), or `*`.
     #[serde(default)]
     pub allowed_origins: Vec<String>,
     #[serde(default)]

@@ -537,7 +537,8 @@ pub fn setup_tenant(csrf: &str, form: &TenantForm, error: Option<&str>) -> Strin
          <textarea id=\"origins\" name=\"origins\" rows=\"3\" spellcheck=\"false\" \
          placeholder=\"https://shop.acme.example\">{}</textarea>\
          <p class=\"hint\">One origin per line (scheme, host and port, no path), e.g. \
-         <code>https://www.acme.example</code>. Pages elsewhere are refused. <code>*</code> allows any site.</p>\
+         <code>https://www.acme.example</code>; an app's or extension's as it sends it, e.g. \
+         <code>capacitor://localhost</code>. Pages elsewhere are refused. <code>*</code> allows any site.</p>\
          <button type=\"submit\" class=\"primary\">Create tenant</button></form></section>",
         error_box(error),
         csrf_field(csrf),

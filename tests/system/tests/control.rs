@@ -518,6 +518,8 @@ fn a_new_allowed_origin_must_be_an_origin() {
         "https://shop.example/app",
         "shop.example",
         "https://shop.example?x",
+        "null",
+        "capacitor://localhost/index.html",
     ] {
         let (ok, out, err) = p.siqctl(&["tenant", "origins", "acme", "*", bad], ADMIN);
         assert!(
@@ -540,10 +542,22 @@ fn a_new_allowed_origin_must_be_an_origin() {
             "acme",
             "https://shop.example/",
             "http://localhost:3000",
+            "capacitor://localhost",
         ],
         ADMIN,
     );
     assert!(ok, "{out}{err}");
+    let (ok, out, err) = p.siqctl(&["--json", "tenant", "get", "acme"], ADMIN);
+    assert!(ok, "{out}{err}");
+    let t: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(
+        t["allowed_origins"],
+        serde_json::json!([
+            "https://shop.example/",
+            "http://localhost:3000",
+            "capacitor://localhost"
+        ])
+    );
 }
 
 #[test]

@@ -539,7 +539,7 @@ fn origin_is_checked_per_tenant_and_a_missing_hello_times_out() {
 [[tenant]]
 id = "strict"
 key_sha256 = ["40573357449e27ac4b5cb2657007e301ebbce2a64bd2f2f0194210fee4d3f9b0"]
-allowed_origins = ["https://shop.example"]
+allowed_origins = ["https://shop.example", "capacitor://localhost"]
 "#,
         400,
     );
@@ -557,11 +557,19 @@ allowed_origins = ["https://shop.example"]
         c.send(&ClientFrame::Hello(h));
         c
     };
-    // The allowed origin is welcome.
-    let mut c = strict(Some("https://shop.example"));
-    assert!(matches!(c.frame(), EdgeFrame::Welcome(_)));
+    // The allowed origins are welcome: a site's, and an iOS Capacitor app's (as its WebView
+    // sends it).
+    for o in ["https://shop.example", "capacitor://localhost"] {
+        let mut c = strict(Some(o));
+        assert!(matches!(c.frame(), EdgeFrame::Welcome(_)), "{o}");
+    }
     // Another origin, or none, is refused with `origin` and 1008.
-    for o in [Some("https://evil.example"), None] {
+    for o in [
+        Some("https://evil.example"),
+        Some("ionic://localhost"),
+        Some("null"),
+        None,
+    ] {
         let mut c = strict(o);
         assert!(
             matches!(c.frame(), EdgeFrame::Err(e) if e.code == ErrorCode::Origin),
