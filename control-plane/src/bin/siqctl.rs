@@ -491,7 +491,7 @@ fn refuse_removed(cmd: &Cmd) -> Result<()> {
                     "{flag}: a tenant's lake no longer has its own region or endpoint; every \
                      edge reaches the tenant's bucket through its own [lake.s3] endpoint, region \
                      and credentials (set them in each edge's config): give --bucket and \
-                     --prefix only"
+                     --prefix only (the plane's own --endpoint goes before the subcommand)"
                 );
             }
         }

@@ -120,7 +120,7 @@ test('bad input shows a clear error, keeps what was typed, and creates nothing',
   // Origin, so the SDK would be refused there with nothing said): the service's reason and the
   // origin to write instead, what was typed kept, nothing created.
   await page.fill('#id', 'bluebird-pasted')
-  await page.fill('#origins', 'https://shop.bluebird.example/jackets?colour=blue\nhttp://localhost:3000')
+  await page.fill('#origins', 'http://localhost:3000\nhttps://shop.bluebird.example/jackets?colour=blue')
   const [pasted] = await Promise.all([page.waitForNavigation(), page.click('#tenant-form button[type=submit]')])
   assert.equal(pasted.status(), 400)
   const why = await page.textContent('.error')
@@ -128,7 +128,7 @@ test('bad input shows a clear error, keeps what was typed, and creates nothing',
   assert.match(why, /write `https:\/\/shop\.bluebird\.example`/)
   assert.doesNotMatch(why, /localhost:3000/, 'the good origin is not blamed')
   assert.equal(await page.inputValue('#id'), 'bluebird-pasted')
-  assert.equal(await page.inputValue('#origins'), 'https://shop.bluebird.example/jackets?colour=blue\nhttp://localhost:3000')
+  assert.equal(await page.inputValue('#origins'), 'http://localhost:3000\nhttps://shop.bluebird.example/jackets?colour=blue')
   await shot(page, 'setup-origin-error.png')
   assert.deepEqual(tenantIds(), before)
   // Without the session's CSRF field, or from another origin: refused before the service.

@@ -488,7 +488,20 @@ fn a_tenant_lake_destination_takes_a_bucket_and_a_prefix_only() {
     }
     let (ok, out, err) = p.siqctl(&["--json", "tenant", "get", "acme"], ADMIN);
     assert!(ok, "{err}");
-    assert!(!out.contains("b2"), "nothing changed: {out}");
+    let t: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(t["lake"]["bucket"], "acme-own", "nothing changed: {out}");
+    // Refused before connecting: against no plane at all, the same reason, not a connection
+    // error.
+    let (ok, out, err) = p.siqctl_at(
+        "http://127.0.0.1:1",
+        &["tenant", "lake", "acme", "--region", "eu-west-1"],
+        ADMIN,
+    );
+    assert!(!ok, "{out}{err}");
+    assert!(
+        err.contains("--region: a tenant's lake no longer has its own region"),
+        "{err}"
+    );
 }
 
 /// An allowed origin a write adds must be what browsers send (`scheme://host[:port]`): one with
