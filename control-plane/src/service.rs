@@ -1096,6 +1096,7 @@ mod tests {
             "https://shop.example:8443",
             "capacitor://localhost",
             "chrome-extension://abcdefghijklmnopabcdefghijklmnop",
+            "app://my.app:1234",
         ] {
             assert_eq!(refused(&[ok], &[]), Ok(()), "{ok}");
         }
@@ -1125,18 +1126,26 @@ mod tests {
             ("https://shop.example:", "empty port", None),
             ("null", "sandboxed frames", None),
             ("file:///index.html", "file://", None),
-            ("capacitor://localhost:8080", "port, path", None),
+            ("wss://use1.edge.example", "WebSocket address", None),
+            ("htps://shop.example", "mistyped", None),
+            (
+                "moz-extension://0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0",
+                "every browser",
+                None,
+            ),
+            ("chrome-extension://*", "wildcard", None),
             (
                 "chrome-extension://abcdef/popup.html",
-                "port, path",
+                "path, @",
                 Some("chrome-extension://abcdef"),
             ),
+            ("capacitor://k:s3cret@localhost", "path, @", None),
             ("HTTPS://shop.example", "must start with http://", None),
             ("https://bücher.example", "punycode", None),
         ] {
             let e = refused(&["https://ok.example", bad], &[]).expect_err(bad);
             assert!(e.contains("allowed origin") && e.contains(why), "{e}");
-            assert!(!e.contains("hunter2"), "{e}");
+            assert!(!e.contains("hunter2") && !e.contains("s3cret"), "{e}");
             match instead {
                 Some(w) => assert!(e.ends_with(&format!("; write `{w}`")), "{e}"),
                 None => assert!(!e.contains("; write"), "{e}"),

@@ -95,14 +95,16 @@ impl TenantSpec {
             // Web origins by prefix only: one stored with a path before the plane checked them
             // (it never matches) must not make its tenant unreadable. App origins were never
             // stored before their check, so they get it whole.
+            let shown = || sentientiq_url::shown(o);
             match crate::origin::app_origin(o) {
                 Some(Ok(())) => {}
-                Some(Err(why)) => return Err(bad(format!("origin `{o}` {why}"))),
+                Some(Err(why)) => return Err(bad(format!("origin `{}` {why}", shown()))),
                 None if o == "*" || o.starts_with("http://") || o.starts_with("https://") => {}
                 None => {
                     return Err(bad(format!(
-                        "origin `{o}` must be `*`, scheme://host[:port] or an app's \
-                         scheme://host (capacitor://localhost)"
+                        "origin `{}` must be `*`, scheme://host[:port] or an app's \
+                         scheme://host (capacitor://localhost)",
+                        shown()
                     )));
                 }
             }
@@ -515,7 +517,16 @@ mod tests {
         t.allowed_origins = vec!["null".into()];
         refused(&t, "origin `null` is what sandboxed frames");
         t.allowed_origins = vec!["capacitor://localhost/index.html".into()];
-        refused(&t, "port, path");
+        refused(&t, "path, @");
+        // Whatever is wrong with an origin, credentials in it are never repeated.
+        for o in [
+            "capacitor://k:s3cret@localhost",
+            "ftp://k:s3cret@files.example",
+        ] {
+            t.allowed_origins = vec![o.into()];
+            let e = t.validate().expect_err(o).to_string();
+            assert!(e.contains("<credentials>@") && !e.contains("s3cret"), "{e}");
+        }
         // An app's origin is taken; a web origin is checked by its prefix only (one stored with
         // a path before the plane checked them keeps its tenant readable).
         t.allowed_origins = vec![

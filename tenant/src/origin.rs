@@ -1,16 +1,24 @@
 //! Allowed origins that are not web sites: apps and browser extensions.
 //!
-//! A page in a Capacitor or Ionic app on iOS sends `Origin: capacitor://localhost` (or
-//! `ionic://localhost`), a Tauri app `tauri://localhost`, an extension's own pages
-//! `chrome-extension://<id>`, `moz-extension://<uuid>` or `safari-web-extension://<uuid>`. The
-//! edge compares whole origins (any case), so a tenant allows one by listing it as the browser
-//! sends it: `scheme://host`, no port, path or `@`. Web origins (`http`/`https`) are checked
-//! by the caller; `null` (sandboxed frames, `file://` pages) is never an origin to allow: any
-//! page can send it.
+//! WebKit WebViews send their app scheme's origin: an iOS Capacitor or Ionic app
+//! `capacitor://localhost` (or `ionic://localhost`), a Tauri app on macOS or iOS
+//! `tauri://localhost`. A Chrome extension's own pages send `chrome-extension://<id>` (32
+//! letters a–p, the same for every install from one store listing). The edge compares whole
+//! origins (any case), so a tenant allows one by listing it as the browser sends it:
+//! `scheme://host[:port]`, no path or `@`. Such an origin is narrower than `*` but names the
+//! framework, not the customer's app: every Capacitor app on iOS sends `capacitor://localhost`.
+//!
+//! Refused, each with its reason, because no browser sends them as a page's origin or they
+//! would match nothing the customer meant: `null` (sandboxed frames and local files: any page
+//! can send it), `file://`, WebSocket addresses (`wss://`: an edge's, pasted in the wrong
+//! place), schemes whose pages have no origin (`data`, `blob`, `about`, …), Firefox and Safari
+//! extensions (`moz-extension://`, `safari-web-extension://`: their UUID differs in every
+//! browser the extension is installed in) and near misses of `http`/`https` (`htps://`).
+//! Web origins (`http`/`https`) are checked by the caller.
 
-/// The longest app origin taken: a host of at most 253 bytes (a DNS name's limit, RFC 1035
-/// §2.3.4), `://` and a scheme of up to 64. Real ones are far shorter:
-/// `chrome-extension://` and a 32-letter id is 51 bytes, a Safari extension's UUID 58.
+/// The longest app origin taken, in bytes: room for a host of 253 (a DNS name's limit, RFC 1035
+/// §2.3.4), `://` and a scheme of 64. Only the whole is capped. Real ones are far shorter:
+/// `chrome-extension://` and a 32-letter id is 51 bytes.
 pub const MAX_APP_ORIGIN_LEN: usize = 64 + 3 + 253;
 
 /// Whether `o` is written as an app's or extension's origin and, if so, why it cannot be one.
@@ -19,7 +27,7 @@ pub const MAX_APP_ORIGIN_LEN: usize = 64 + 3 + 253;
 pub fn app_origin(o: &str) -> Option<Result<(), &'static str>> {
     if o.eq_ignore_ascii_case("null") {
         return Some(Err(
-            "is what sandboxed frames and file:// pages send, and any page can make one: it \
+            "is what sandboxed frames and local files send, and any page can make one: it \
              cannot tell a site apart (allow `*` for such pages)",
         ));
     }
@@ -44,27 +52,79 @@ fn app_origin_parts(o: &str, scheme: &str, rest: &str) -> Result<(), &'static st
                     letters, digits, +, - or .",
         );
     }
-    if scheme == "file" {
-        return Err(
-            "is a file:// page's, which browsers send as `null` (allow `*` for such \
-                    pages)",
-        );
+    match scheme {
+        "file" => {
+            return Err(
+                "is a local file's, which browsers send as `null` (Electron as \
+                        `file://`) and any local file can send (allow `*` for such pages)",
+            );
+        }
+        "ws" | "wss" => {
+            return Err(
+                "is a WebSocket address (an edge's belongs in the SDK's edges), never \
+                        a page's origin: write the page's https://host",
+            );
+        }
+        "ftp" | "data" | "blob" | "about" | "javascript" | "view-source" | "mailto" => {
+            return Err("has a scheme whose pages browsers send no origin of their own for");
+        }
+        "moz-extension" | "safari-web-extension" => {
+            return Err(
+                "is different in every browser the extension is installed in (Firefox \
+                        and Safari give each install its own UUID): allow `*` for such \
+                        extension pages",
+            );
+        }
+        _ if one_edit_from(scheme, "http") || one_edit_from(scheme, "https") => {
+            return Err("has a scheme that looks like a mistyped http or https");
+        }
+        _ => {}
     }
-    let host = rest.strip_suffix('/').unwrap_or(rest);
-    if host.is_empty() {
-        return Err("has no host (an app's origin is e.g. capacitor://localhost)");
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    if authority.contains('*') {
+        return Err("has a wildcard, which never matches (list each origin)");
     }
-    if !host
+    if !authority
         .bytes()
-        .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.')
+        .all(|c| c.is_ascii_alphanumeric() || b"-.:".contains(&c))
     {
         return Err(
-            "has a port, path, @ or other character an app's or extension's origin \
-                    never has: it is scheme://host, e.g. capacitor://localhost or \
+            "has a path, @ or other character an app's or extension's origin never \
+                    has: it is scheme://host[:port], e.g. capacitor://localhost or \
                     chrome-extension://<id>",
         );
     }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (authority, None),
+    };
+    if host.is_empty() {
+        return Err("has no host (an app's origin is e.g. capacitor://localhost)");
+    }
+    if let Some(p) = port
+        && (host.contains(':')
+            || !p.bytes().all(|c| c.is_ascii_digit())
+            || p.starts_with('0')
+            || p.parse::<u16>().is_err())
+    {
+        return Err("has a port that is not a number within 1..=65535");
+    }
     Ok(())
+}
+
+/// Whether `a` becomes `b` by one insertion, deletion or substitution (not when equal).
+fn one_edit_from(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a == b || a.len().abs_diff(b.len()) > 1 {
+        return false;
+    }
+    let common = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    let (ra, rb) = (&a[common..], &b[common..]);
+    match ra.len().cmp(&rb.len()) {
+        std::cmp::Ordering::Equal => ra[1..] == rb[1..],
+        std::cmp::Ordering::Greater => ra[1..] == *rb,
+        std::cmp::Ordering::Less => *ra == rb[1..],
+    }
 }
 
 #[cfg(test)]
@@ -78,10 +138,11 @@ mod tests {
             "ionic://localhost",
             "tauri://localhost",
             "chrome-extension://abcdefghijklmnopabcdefghijklmnop",
-            "moz-extension://0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0",
-            "safari-web-extension://0B1C2D3E-4F50-6172-8394-A5B6C7D8E9F0",
             "capacitor://localhost/",
-            "app+x.y-z://my.app",
+            "app://my.app:1234",
+            "app+x.y-z://My.App",
+            "hxxp://localhost",
+            "httpx2://localhost",
         ] {
             assert_eq!(app_origin(o), Some(Ok(())), "{o}");
         }
@@ -107,26 +168,71 @@ mod tests {
         for (o, why) in [
             ("null", "sandboxed frames"),
             ("NULL", "sandboxed frames"),
-            ("file:///home/me/index.html", "file://"),
-            ("file://", "file://"),
+            ("file:///home/me/index.html", "local file's"),
+            ("file://", "local file's"),
+            ("wss://use1.edge.example", "WebSocket address"),
+            ("ws://localhost:8080", "WebSocket address"),
+            ("data://x", "no origin of their own"),
+            ("about://blank", "no origin of their own"),
+            (
+                "moz-extension://0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0",
+                "every browser",
+            ),
+            (
+                "safari-web-extension://0B1C2D3E-4F50-6172-8394-A5B6C7D8E9F0",
+                "every browser",
+            ),
+            ("htps://shop.example", "mistyped"),
+            ("ttps://shop.example", "mistyped"),
+            ("htttps://shop.example", "mistyped"),
+            ("httpss://shop.example", "mistyped"),
+            ("htp://shop.example", "mistyped"),
+            ("hhttp://shop.example", "mistyped"),
             ("Capacitor://localhost", "lowercase letter"),
             ("1app://localhost", "lowercase letter"),
             ("://localhost", "lowercase letter"),
             ("my_app://localhost", "lowercase letter"),
             ("capacitor://", "no host"),
             ("capacitor:///", "no host"),
-            ("capacitor://localhost:8080", "port, path"),
-            ("capacitor://localhost/index.html", "port, path"),
-            ("chrome-extension://id/popup.html", "port, path"),
-            ("capacitor://user@localhost", "port, path"),
-            ("capacitor://local host", "port, path"),
-            ("capacitor://localhost?x", "port, path"),
-            ("capacitor://lo\u{200b}calhost", "port, path"),
+            ("capacitor://:8080", "no host"),
+            ("chrome-extension://*", "wildcard"),
+            ("capacitor://localhost/index.html", "path, @"),
+            ("chrome-extension://id/popup.html", "path, @"),
+            ("capacitor://user@localhost", "path, @"),
+            ("capacitor://local host", "path, @"),
+            ("capacitor://localhost?x", "path, @"),
+            ("capacitor://lo\u{200b}calhost", "path, @"),
+            ("app://my.app:", "port"),
+            ("app://my.app:0", "port"),
+            ("app://my.app:08080", "port"),
+            ("app://my.app:65536", "port"),
+            ("app://my.app:+80", "port"),
+            ("app://my.app:80:80", "port"),
+            ("capacitor://k:s3cret@localhost", "path, @"),
         ] {
             match app_origin(o) {
                 Some(Err(e)) => assert!(e.contains(why), "{o}: {e}"),
                 other => panic!("{o}: {other:?}"),
             }
+        }
+        assert_eq!(app_origin("app://my.app:65535"), Some(Ok(())));
+        assert_eq!(app_origin("app://my.app:1"), Some(Ok(())));
+    }
+
+    #[test]
+    fn one_edit() {
+        for (a, b, one) in [
+            ("htps", "https", true),
+            ("httpss", "https", true),
+            ("htpps", "https", true),
+            ("ttp", "http", true),
+            ("http", "http", false),
+            ("hp", "http", false),
+            ("ht", "https", false),
+            ("", "http", false),
+            ("tauri", "https", false),
+        ] {
+            assert_eq!(one_edit_from(a, b), one, "{a} {b}");
         }
     }
 

@@ -533,7 +533,7 @@ pub fn setup_tenant(csrf: &str, form: &TenantForm, error: Option<&str>) -> Strin
          It appears in URLs and cannot be changed.</p>\
          <label for=\"name\">Display name</label>\
          <input id=\"name\" name=\"name\" value=\"{}\" autocomplete=\"off\" placeholder=\"Acme Shop\">\
-         <label for=\"origins\">Websites allowed to send sessions</label>\
+         <label for=\"origins\">Websites and apps allowed to send sessions</label>\
          <textarea id=\"origins\" name=\"origins\" rows=\"3\" spellcheck=\"false\" \
          placeholder=\"https://shop.acme.example\">{}</textarea>\
          <p class=\"hint\">One origin per line (scheme, host and port, no path), e.g. \
@@ -570,7 +570,7 @@ pub fn setup_key(
     let body = format!(
         "<section class=\"card\"><h2>2. Issue a publishable key</h2>{}\
          <p class=\"notice\" role=\"status\">Tenant <strong id=\"tenant-id\">{t}</strong>{} is set up. \
-         Allowed websites: {origins}. Keys issued so far: <span id=\"key-count\">{}</span>.</p>\
+         Allowed websites and apps: {origins}. Keys issued so far: <span id=\"key-count\">{}</span>.</p>\
          <p>The publishable key identifies {t}'s pages to the edges. It is safe in a web page, \
          but it will be <strong>shown only once</strong>: the plane keeps only a fingerprint of it.</p>\
          <form method=\"post\" action=\"/setup/{t}/key\" class=\"wizard\" id=\"key-form\">{}\

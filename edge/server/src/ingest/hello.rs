@@ -58,7 +58,45 @@ mod tests {
         let mut b = TenantSpec::new("b");
         b.key_sha256 = vec![hex::encode(key_hash("siq_pk_b"))];
         b.allowed_origins = vec!["*".into()];
-        Tenants::new(vec![a.validate().expect("a"), b.validate().expect("b")])
+        let mut c = TenantSpec::new("c");
+        c.key_sha256 = vec![hex::encode(key_hash("siq_pk_c"))];
+        c.allowed_origins = vec![
+            "capacitor://localhost/".into(),
+            "chrome-extension://abcdefghijklmnopabcdefghijklmnop".into(),
+        ];
+        Tenants::new(vec![
+            a.validate().expect("a"),
+            b.validate().expect("b"),
+            c.validate().expect("c"),
+        ])
+    }
+
+    /// An app's or extension's origin matches as a web origin does: whole, any case, a stored
+    /// trailing `/` ignored; another app's, or a web page's, does not.
+    #[test]
+    fn an_apps_origin_matches_whole() {
+        let t = tenants();
+        let c = key_hash("siq_pk_c");
+        for o in [
+            "capacitor://localhost",
+            "Capacitor://LOCALHOST",
+            "chrome-extension://abcdefghijklmnopabcdefghijklmnop",
+        ] {
+            assert_eq!(tenant_for(&t, &c, From::Web(Some(o))), Ok(2), "{o}");
+        }
+        for o in [
+            "ionic://localhost",
+            "capacitor://localhost.evil.example",
+            "chrome-extension://bbcdefghijklmnopabcdefghijklmnop",
+            "https://localhost",
+            "null",
+        ] {
+            assert_eq!(
+                tenant_for(&t, &c, From::Web(Some(o))).map_err(|r| r.code),
+                Err(ErrorCode::Origin),
+                "{o}"
+            );
+        }
     }
 
     #[test]
