@@ -400,6 +400,17 @@ pub fn edge_problems(x: &crate::store::fleet::Seen, now_ms: i64, current: u64) -
             h.edge_id, h.lake_errors
         ));
     }
+    // What it refuses of the config it serves: that version is only partly in force there.
+    for r in &h.refused_tenants {
+        p.push(format!("{}: refuses tenant {r}", h.edge_id));
+    }
+    let more = (h.refused_tenant_count as usize).saturating_sub(h.refused_tenants.len());
+    if more > 0 {
+        p.push(format!(
+            "{}: refuses {more} more tenant(s) (its log names them)",
+            h.edge_id
+        ));
+    }
     p
 }
 
@@ -1442,6 +1453,22 @@ mod tests {
         assert!(html.contains("us-east-1 <span class=\"badge ok\">healthy</span>"));
         assert!(html.contains("not writable"));
         assert!(regions("tok", &[], now, 7).contains("No edge has reported yet"));
+        // Tenants it refuses: each named as the edge reported it, the rest counted.
+        let mut refusing = seen("usw2", "us-west-2", 7, now);
+        refusing.health.refused_tenants = vec!["acme: origin `<x>` is bad (not served)".into()];
+        refusing.health.refused_tenant_count = 1;
+        assert_eq!(
+            edge_problems(&refusing, now, 7),
+            ["usw2: refuses tenant acme: origin `<x>` is bad (not served)"]
+        );
+        refusing.health.refused_tenant_count = 18;
+        assert_eq!(
+            edge_problems(&refusing, now, 7)[1],
+            "usw2: refuses 17 more tenant(s) (its log names them)"
+        );
+        let html = regions("tok", &[refusing], now, 7);
+        assert!(html.contains("2 problem(s)"), "{html}");
+        assert!(html.contains("origin `&lt;x&gt;`"), "escaped: {html}");
     }
 
     fn frame() -> Frame<'static> {

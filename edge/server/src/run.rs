@@ -131,6 +131,7 @@ pub fn run(mut cfg: Config) -> Result<()> {
     let control_dir = data.join("control");
     let mut synced = crate::control::Synced::default();
     let mut tenants = Tenants::new(cfg.tenants.clone());
+    let control_status = Arc::new(crate::control::Status::default());
     let secrets = match &cfg.alerts.secrets_key {
         Some(k) => Some(Arc::new(
             sentientiq_alerts::secret::SealingKey::parse(k)
@@ -145,6 +146,7 @@ pub fn run(mut cfg: Config) -> Result<()> {
         for b in &bad {
             tracing::error!(tenant = %b, "last-known-good tenant refused");
         }
+        control_status.set_refused(&bad);
         tracing::info!(
             version = s.version,
             tenants = list.len(),
@@ -205,7 +207,7 @@ pub fn run(mut cfg: Config) -> Result<()> {
         ready: AtomicUsize::new(0),
         spool: spool_share,
         lake_metrics: Arc::new(LakeMetrics::default()),
-        control: Arc::new(crate::control::Status::default()),
+        control: control_status,
         reports: cfg
             .control
             .endpoint

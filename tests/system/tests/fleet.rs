@@ -415,6 +415,45 @@ fn a_lake_prefix_set_through_the_plane_is_where_the_edge_ships_the_tenant() {
     });
     assert_eq!(edge.metric("siq_control_tenants_refused_total"), 1.0);
     assert!(edge.try_hello(&key, "s_fleet_lake_0000002").is_ok());
+    // The plane shows it: the edge serves the current version, but not all of it.
+    let mut problems = String::new();
+    wait_for(
+        "the plane names the refused tenant",
+        Duration::from_secs(15),
+        || {
+            problems = regions_json(&plane)["edges"].to_string();
+            problems.contains("edge-us-west-2: refuses tenant acme: ")
+        },
+    );
+    assert!(
+        problems.contains("its own lake bucket needs this edge's lake.sink")
+            && problems.contains("(its previous version stays)"),
+        "{problems}"
+    );
+    // Put back, the problem goes with the next report.
+    plane.ctl(&["tenant", "lake", "acme", "--prefix", "tenants/acme"]);
+    wait_for("the refusal is gone", Duration::from_secs(15), || {
+        !regions_json(&plane)["edges"]
+            .to_string()
+            .contains("refuses tenant")
+    });
+    assert_eq!(
+        edge.metric("siq_control_tenants_refused_total"),
+        1.0,
+        "the counter counts refusals made"
+    );
+}
+
+/// The plane's `/admin/regions.json`, as the admin.
+fn regions_json(plane: &Plane) -> serde_json::Value {
+    let req = format!(
+        "GET /admin/regions.json HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        sentientiq_testkit::plane::ADMIN_TOKEN
+    );
+    let (st, _, body) =
+        sentientiq_testkit::net::raw(plane.http_port, req.as_bytes()).expect("http");
+    assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
+    serde_json::from_slice(&body).expect("json")
 }
 
 #[test]
@@ -881,16 +920,7 @@ fn every_edge_reports_its_health_and_the_plane_shows_who_is_behind() {
         Edge::follow("eu-west-1", &plane),
     ];
     let v = converged(&edges, 0.0);
-    let fleet = |plane: &Plane| -> serde_json::Value {
-        let req = format!(
-            "GET /admin/regions.json HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
-            sentientiq_testkit::plane::ADMIN_TOKEN
-        );
-        let (st, _, body) =
-            sentientiq_testkit::net::raw(plane.http_port, req.as_bytes()).expect("http");
-        assert_eq!(st, 200, "{}", String::from_utf8_lossy(&body));
-        serde_json::from_slice(&body).expect("json")
-    };
+    let fleet = regions_json;
     let edge_of = |f: &serde_json::Value, id: &str| -> serde_json::Value {
         f["edges"]
             .as_array()

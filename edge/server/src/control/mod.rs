@@ -319,6 +319,7 @@ fn apply(link: &Link, dir: &Path, synced: &Synced, c: Changes) -> Result<(), Str
         link.status
             .rejected_tenants
             .fetch_add(bad.len() as u64, Ordering::Relaxed);
+        link.status.set_refused(&bad);
         link.tenants.store(current.replaced_by(tenants));
     }
     link.status.version.store(synced.version, Ordering::Relaxed);
