@@ -295,7 +295,7 @@ pub fn regions(
             let h = &x.health;
             let age = now_ms.saturating_sub(x.received_ms).max(0);
             let stale = age > stale_after_ms(h);
-            let config = if !h.following {
+            let mut config = if !h.following {
                 format!("v{} (not following the plane)", h.config_version)
             } else if h.config_version >= current {
                 format!("v{} current", h.config_version)
@@ -306,6 +306,9 @@ pub fn regions(
                     current - h.config_version
                 )
             };
+            if h.refused_tenant_count > 0 {
+                let _ = write!(config, ", {} tenant(s) refused", h.refused_tenant_count);
+            }
             let _ = write!(
                 body,
                 "<tr data-edge=\"{}\"><td>{}<div class=\"small\">{}</div></td><td{}>{}</td><td>{}</td>\
@@ -1469,6 +1472,7 @@ mod tests {
         let html = regions("tok", &[refusing], now, 7);
         assert!(html.contains("2 problem(s)"), "{html}");
         assert!(html.contains("origin `&lt;x&gt;`"), "escaped: {html}");
+        assert!(html.contains("v7 current, 18 tenant(s) refused"), "{html}");
     }
 
     fn frame() -> Frame<'static> {

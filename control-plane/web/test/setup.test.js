@@ -293,6 +293,22 @@ test('the setup flow creates a tenant, issues a key that works on a real edge, a
   }, 'the edge on the regions page', 15000)
   assert.match(await page.locator('section.card h2').first().textContent(), /us-east-1\s*healthy/)
   await shot(page, 'regions.png')
+  // A tenant the edge cannot use (a bucket of its own; this edge ships to disk): the edge keeps
+  // its previous version and the page names the edge, the tenant and the edge's reason.
+  plane.ctl(['tenant', 'lake', 'bluebird', '--bucket', 'bluebird-own-lake'])
+  await h.until(async () => {
+    await page.reload()
+    return /refuses tenant bluebird/.test(await page.textContent('main'))
+  }, 'the refusal on the regions page', 15000)
+  assert.match(await page.locator('section.card h2').first().textContent(), /us-east-1\s*1 problem/)
+  assert.match(await row.textContent(), /current, 1 tenant\(s\) refused/)
+  assert.match(await page.textContent('ul.problems'), /edge-us-east-1: refuses tenant bluebird: its own lake bucket needs this edge's lake\.sink = "s3" \(its previous version stays\)/)
+  await shot(page, 'regions-refused.png')
+  plane.ctl(['tenant', 'lake', 'bluebird'])
+  await h.until(async () => {
+    await page.reload()
+    return /us-east-1\s*healthy/.test(await page.locator('section.card h2').first().textContent())
+  }, 'healthy again', 15000)
   await ctx.close()
 })
 
