@@ -11,7 +11,8 @@
 //! Refused, each with its reason, because no browser sends them as a page's origin or they
 //! would match nothing the customer meant: `null` (sandboxed frames and local files: any page
 //! can send it), `file://`, WebSocket addresses (`wss://`: an edge's, pasted in the wrong
-//! place), schemes whose pages have no origin (`data`, `blob`, `about`, …), Firefox and Safari
+//! place), schemes whose pages have no origin (`data`, `blob`, `about`, …), the browser's own
+//! pages (`chrome://`, `devtools://`, …), Firefox and Safari
 //! extensions (`moz-extension://`, `safari-web-extension://`: their UUID differs in every
 //! browser the extension is installed in) and near misses of `http`/`https` (`htps://`).
 //! Web origins (`http`/`https`) are checked by the caller.
@@ -65,8 +66,13 @@ fn app_origin_parts(o: &str, scheme: &str, rest: &str) -> Result<(), &'static st
                         a page's origin: write the page's https://host",
             );
         }
-        "ftp" | "data" | "blob" | "about" | "javascript" | "view-source" | "mailto" => {
+        "ftp" | "data" | "blob" | "about" | "javascript" | "view-source" | "mailto" | "tel"
+        | "intent" => {
             return Err("has a scheme whose pages browsers send no origin of their own for");
+        }
+        "chrome" | "chrome-untrusted" | "edge" | "brave" | "opera" | "vivaldi" | "devtools"
+        | "resource" | "moz-icon" => {
+            return Err("is the browser's own pages' scheme, never a customer's page");
         }
         "moz-extension" | "safari-web-extension" => {
             return Err(
@@ -100,6 +106,10 @@ fn app_origin_parts(o: &str, scheme: &str, rest: &str) -> Result<(), &'static st
     };
     if host.is_empty() {
         return Err("has no host (an app's origin is e.g. capacitor://localhost)");
+    }
+    let alnum = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
+    if !alnum(host.as_bytes().first()) || !alnum(host.as_bytes().last()) {
+        return Err("has a host that does not start and end with a letter or digit");
     }
     if let Some(p) = port
         && (host.contains(':')
@@ -173,6 +183,13 @@ mod tests {
             ("wss://use1.edge.example", "WebSocket address"),
             ("ws://localhost:8080", "WebSocket address"),
             ("data://x", "no origin of their own"),
+            ("tel://123", "no origin of their own"),
+            ("chrome://settings", "browser's own pages"),
+            ("devtools://devtools", "browser's own pages"),
+            ("app://-", "start and end"),
+            ("app://.", "start and end"),
+            ("app://my.app.", "start and end"),
+            ("app://-my.app:80", "start and end"),
             ("about://blank", "no origin of their own"),
             (
                 "moz-extension://0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0",
