@@ -44,4 +44,7 @@ pub mod grpc {
     /// The encoded `FileDescriptorSet` of `control.proto`, for gRPC server reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] =
         include_bytes!(concat!(env!("OUT_DIR"), "/control_descriptor.bin"));
+
+    mod health;
+    pub use health::{MAX_REFUSED_REPORTED, MAX_REFUSED_TEXT};
 }

@@ -23,7 +23,9 @@ pub(super) type Fleet = BTreeMap<String, Seen>;
 
 impl Store {
     /// Keeps `h` as its edge's latest report.
-    pub fn put_health(&self, h: EdgeHealth, received_ms: i64) -> Result<(), StoreError> {
+    pub fn put_health(&self, mut h: EdgeHealth, received_ms: i64) -> Result<(), StoreError> {
+        // An edge caps it before sending; one that did not (a bug, or not ours) is capped here.
+        h.cap_refused();
         if h.edge_id.is_empty() || h.region.is_empty() {
             return Err(StoreError::Invalid(
                 "an edge's health needs its edge id and region".into(),
@@ -71,6 +73,33 @@ mod tests {
             report_id: format!("{edge}@{boot}"),
             ..EdgeHealth::default()
         }
+    }
+
+    /// What an edge says it refuses is kept as capped, whatever it sent.
+    #[test]
+    fn refused_tenants_are_capped_on_receipt() -> anyhow::Result<()> {
+        use sentientiq_proto::grpc::{MAX_REFUSED_REPORTED, MAX_REFUSED_TEXT, RefusedTenant};
+        let dir = tempfile::tempdir()?;
+        let store = Store::open(dir.path())?;
+        let mut h = health("use1", 1);
+        h.refused_tenants = (0..MAX_REFUSED_REPORTED + 5)
+            .map(|i| RefusedTenant {
+                tenant_id: format!("t{i}"),
+                reason: "x".repeat(10_000),
+                kept: true,
+            })
+            .collect();
+        h.refused_tenant_count = Some(21);
+        store.put_health(h, 1)?;
+        let kept = &store.fleet()[0].health;
+        assert_eq!(kept.refused_tenants.len(), MAX_REFUSED_REPORTED);
+        assert!(
+            kept.refused_tenants
+                .iter()
+                .all(|r| r.reason.len() <= MAX_REFUSED_TEXT)
+        );
+        assert_eq!(kept.refused_tenant_count, Some(21));
+        Ok(())
     }
 
     #[test]

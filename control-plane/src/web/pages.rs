@@ -306,8 +306,8 @@ pub fn regions(
                     current - h.config_version
                 )
             };
-            if h.refused_tenant_count > 0 {
-                let _ = write!(config, ", {} tenant(s) refused", h.refused_tenant_count);
+            if let Some(n) = h.refused_tenant_count.filter(|n| *n > 0) {
+                let _ = write!(config, ", {n} tenant(s) refused");
             }
             let _ = write!(
                 body,
@@ -405,14 +405,32 @@ pub fn edge_problems(x: &crate::store::fleet::Seen, now_ms: i64, current: u64) -
     }
     // What it refuses of the config it serves: that version is only partly in force there.
     for r in &h.refused_tenants {
-        p.push(format!("{}: refuses tenant {r}", h.edge_id));
-    }
-    let more = (h.refused_tenant_count as usize).saturating_sub(h.refused_tenants.len());
-    if more > 0 {
         p.push(format!(
-            "{}: refuses {more} more tenant(s) (its log names them)",
-            h.edge_id
+            "{}: refuses tenant {}: {} ({})",
+            h.edge_id,
+            r.tenant_id,
+            r.reason,
+            match r.kept {
+                true => "its previous version stays",
+                false => "not served there",
+            }
         ));
+    }
+    match h.refused_tenant_count {
+        Some(n) => {
+            let more = (n as usize).saturating_sub(h.refused_tenants.len());
+            if more > 0 {
+                p.push(format!(
+                    "{}: refuses {more} more tenant(s) (its log names them)",
+                    h.edge_id
+                ));
+            }
+        }
+        None => p.push(format!(
+            "{}: too old to report the tenants it refuses (upgrade edges before the plane; \
+             its log names them)",
+            h.edge_id
+        )),
     }
     p
 }
@@ -1421,6 +1439,7 @@ mod tests {
                 following: true,
                 spool_writable: true,
                 report_interval_ms: 1_000,
+                refused_tenant_count: Some(0),
                 ..EdgeHealth::default()
             },
             received_ms,
@@ -1456,15 +1475,21 @@ mod tests {
         assert!(html.contains("us-east-1 <span class=\"badge ok\">healthy</span>"));
         assert!(html.contains("not writable"));
         assert!(regions("tok", &[], now, 7).contains("No edge has reported yet"));
-        // Tenants it refuses: each named as the edge reported it, the rest counted.
+        // Tenants it refuses: each named with the edge's reason, the rest counted.
         let mut refusing = seen("usw2", "us-west-2", 7, now);
-        refusing.health.refused_tenants = vec!["acme: origin `<x>` is bad (not served)".into()];
-        refusing.health.refused_tenant_count = 1;
+        refusing.health.refused_tenants = vec![sentientiq_proto::grpc::RefusedTenant {
+            tenant_id: "acme".into(),
+            reason: "origin `<x>` is bad".into(),
+            kept: false,
+        }];
+        refusing.health.refused_tenant_count = Some(1);
         assert_eq!(
             edge_problems(&refusing, now, 7),
-            ["usw2: refuses tenant acme: origin `<x>` is bad (not served)"]
+            ["usw2: refuses tenant acme: origin `<x>` is bad (not served there)"]
         );
-        refusing.health.refused_tenant_count = 18;
+        refusing.health.refused_tenants[0].kept = true;
+        assert!(edge_problems(&refusing, now, 7)[0].ends_with("(its previous version stays)"));
+        refusing.health.refused_tenant_count = Some(18);
         assert_eq!(
             edge_problems(&refusing, now, 7)[1],
             "usw2: refuses 17 more tenant(s) (its log names them)"
@@ -1473,6 +1498,16 @@ mod tests {
         assert!(html.contains("2 problem(s)"), "{html}");
         assert!(html.contains("origin `&lt;x&gt;`"), "escaped: {html}");
         assert!(html.contains("v7 current, 18 tenant(s) refused"), "{html}");
+        // An edge from before refusals were reported says nothing of them: that is said.
+        let mut old = seen("old", "r", 7, now);
+        old.health.refused_tenant_count = None;
+        assert_eq!(
+            edge_problems(&old, now, 7),
+            [
+                "old: too old to report the tenants it refuses (upgrade edges before the plane; \
+              its log names them)"
+            ]
+        );
     }
 
     fn frame() -> Frame<'static> {

@@ -144,8 +144,11 @@ pub fn run(mut cfg: Config) -> Result<()> {
     {
         let (list, bad) = crate::control::edge_tenants(&s, None, &cfg.lake);
         for b in &bad {
-            tracing::error!(tenant = %b, "last-known-good tenant refused");
+            crate::control::log_refused(b, "last-known-good tenant refused");
         }
+        control_status
+            .rejected_tenants
+            .fetch_add(bad.len() as u64, std::sync::atomic::Ordering::Relaxed);
         control_status.set_refused(&bad);
         tracing::info!(
             version = s.version,

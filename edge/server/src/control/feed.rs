@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use sentientiq_proto::grpc::{ConfigUpdate, Tenant as PlaneTenant};
+use sentientiq_proto::grpc::{ConfigUpdate, RefusedTenant, Tenant as PlaneTenant};
 use sentientiq_tenant::Tenant;
 
 use super::Error;
@@ -100,9 +100,6 @@ impl Feed {
     }
 }
 
-/// The edge tenants of a synced set. A tenant the edge cannot use (the plane validates less
-/// than the edge does, and cannot know where this edge ships) is reported and, so one bad tenant never blocks the others, replaced by
-/// its version in `current` when it has one there (else left out).
 /// A plane tenant, validated. One whose alerting config is missing here (a last-known-good
 /// file written without `SIQ_SECRETS_KEY`, or one that did not unseal) while its rules page
 /// chains of it is served without those rules (logged): its traffic is taken and its
@@ -126,11 +123,15 @@ fn validate_or_record_only(
     Ok(v)
 }
 
+/// The edge tenants of a synced set. A tenant the edge cannot use (the plane validates less
+/// than the edge does, and cannot know where this edge ships) is reported and, so one bad
+/// tenant never blocks the others, replaced by its version in `current` when it has one there
+/// (else left out).
 pub fn edge_tenants(
     s: &Synced,
     current: Option<&Tenants>,
     lake: &LakeSection,
-) -> (Vec<Tenant>, Vec<String>) {
+) -> (Vec<Tenant>, Vec<RefusedTenant>) {
     let mut ok = Vec::with_capacity(s.tenants.len());
     let mut bad = Vec::new();
     for t in s.tenants.values() {
@@ -145,20 +146,25 @@ pub fn edge_tenants(
                         .filter(|i| !c.is_retired(*i))
                         .map(|i| c.get(i).clone())
                 });
-                bad.push(format!(
-                    "{}: {e} ({})",
-                    t.id,
-                    if kept.is_some() {
-                        "its previous version stays"
-                    } else {
-                        "not served"
-                    }
-                ));
+                bad.push(RefusedTenant {
+                    tenant_id: t.id.clone(),
+                    reason: e,
+                    kept: kept.is_some(),
+                });
                 ok.extend(kept);
             }
         }
     }
     (ok, bad)
+}
+
+/// Logs a tenant this edge refuses (`what`: when it was refused).
+pub fn log_refused(r: &RefusedTenant, what: &str) {
+    let served = match r.kept {
+        true => "its previous version stays",
+        false => "not served",
+    };
+    tracing::error!(tenant = %r.tenant_id, reason = %r.reason, served, "{what}");
 }
 
 #[cfg(test)]
@@ -290,7 +296,8 @@ mod tests {
         let ids: Vec<&str> = list.iter().map(|t| &*t.id).collect();
         assert_eq!(ids, vec!["a", "b"], "a as it was, b, and no c");
         assert_eq!(list[0].key_hashes, current.get(0).key_hashes);
-        assert_eq!(bad.len(), 2, "{bad:?}");
+        let kept: Vec<(&str, bool)> = bad.iter().map(|b| (&*b.tenant_id, b.kept)).collect();
+        assert_eq!(kept, [("a", true), ("c", false)], "{bad:?}");
         // A bucket of its own, on an edge that ships to local disk: b keeps its old version.
         let mut own = good("b");
         own.lake = Some(sentientiq_proto::grpc::LakeDestination {
@@ -307,7 +314,7 @@ mod tests {
         );
         assert!(
             bad.iter()
-                .any(|b| b.starts_with("b: ") && b.contains("lake.sink")),
+                .any(|b| b.tenant_id == "b" && b.kept && b.reason.contains("lake.sink")),
             "{bad:?}"
         );
         // A prefix only is fine anywhere.

@@ -42,7 +42,7 @@ use sentientiq_proto::grpc::{RegisterEdge, edge_sync_client::EdgeSyncClient};
 use sentientiq_tenant::AccountSpec;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
-pub use feed::{Changes, Feed, Synced, edge_tenants};
+pub use feed::{Changes, Feed, Synced, edge_tenants, log_refused};
 pub use lkg::{LKG_FILE, decode_lkg, encode_lkg, load_lkg, save_lkg};
 pub use priors::Priors;
 pub use quotas::Quotas;
@@ -314,7 +314,7 @@ fn apply(link: &Link, dir: &Path, synced: &Synced, c: Changes) -> Result<(), Str
         let current = link.tenants.load();
         let (tenants, bad) = edge_tenants(synced, Some(&current), &link.lake);
         for b in &bad {
-            tracing::error!(tenant = %b, "control: tenant refused by this edge");
+            feed::log_refused(b, "control: tenant refused by this edge");
         }
         link.status
             .rejected_tenants

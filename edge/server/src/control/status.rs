@@ -3,6 +3,8 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Mutex, PoisonError};
 
+use sentientiq_proto::grpc::RefusedTenant;
+
 use super::reports::Reports;
 use crate::telemetry::{Exposition, Kind};
 
@@ -17,53 +19,24 @@ pub struct Status {
     pub report_failures: AtomicU64,
     /// Experiment totals received from the plane.
     pub priors: AtomicU64,
-    /// The tenants of the version served that this edge could not use, as logged
-    /// (`id: why (…)`), replaced whenever the tenants are applied.
-    pub refused: Mutex<Vec<String>>,
-}
-
-/// Refused tenants named in one health report, at most (the rest are counted): a fleet with
-/// many is told to read the edge's log, and a report stays small (16 × 300 bytes).
-pub const MAX_REFUSED_REPORTED: usize = 16;
-/// Bytes of one refused tenant's line in a report, at most (an id of up to 64 bytes and a
-/// reason; longer reasons are cut on a character boundary, ending in `…`).
-pub const MAX_REFUSED_LINE: usize = 300;
-
-/// What one health report says of the refused tenants: the first [`MAX_REFUSED_REPORTED`]
-/// lines, each cut at [`MAX_REFUSED_LINE`] bytes, and how many there are.
-pub fn reported_refusals(refused: &[String]) -> (Vec<String>, u32) {
-    let lines = refused
-        .iter()
-        .take(MAX_REFUSED_REPORTED)
-        .map(|l| {
-            if l.len() <= MAX_REFUSED_LINE {
-                return l.clone();
-            }
-            let mut end = MAX_REFUSED_LINE - '…'.len_utf8();
-            while !l.is_char_boundary(end) {
-                end -= 1;
-            }
-            format!("{}…", &l[..end])
-        })
-        .collect();
-    (lines, u32::try_from(refused.len()).unwrap_or(u32::MAX))
+    /// The tenants of the version served that this edge could not use, replaced whenever the
+    /// tenants are applied.
+    pub refused: Mutex<Vec<RefusedTenant>>,
 }
 
 impl Status {
     /// Replaces the refused tenants (after the tenants are applied).
-    pub fn set_refused(&self, bad: &[String]) {
+    pub fn set_refused(&self, bad: &[RefusedTenant]) {
         *self.refused.lock().unwrap_or_else(PoisonError::into_inner) = bad.to_vec();
     }
 
-    fn refused(&self) -> Vec<String> {
+    fn refused(&self) -> Vec<RefusedTenant> {
         self.refused
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
-}
 
-impl Status {
     /// The link's families (`reports`: `None` without a control plane).
     pub fn render(&self, e: &mut Exposition, reports: Option<&Reports>) {
         let pending = reports.map_or(0, |r| r.pending_len() as u64);
@@ -141,8 +114,9 @@ pub fn health(
         link.shard_metrics.iter().map(|m| f(m)).sum()
     };
     let lake = &link.lake_metrics;
-    let (refused_tenants, refused_tenant_count) = reported_refusals(&link.status.refused());
-    sentientiq_proto::grpc::EdgeHealth {
+    let refused_tenants = link.status.refused();
+    let refused_tenant_count = Some(u32::try_from(refused_tenants.len()).unwrap_or(u32::MAX));
+    let mut h = sentientiq_proto::grpc::EdgeHealth {
         edge_id: link.edge_id.clone(),
         region: link.region.clone(),
         report_id: link.report_id.clone(),
@@ -162,7 +136,9 @@ pub fn health(
         report_interval_ms: report_interval.as_millis() as u64,
         refused_tenants,
         refused_tenant_count,
-    }
+    };
+    h.cap_refused();
+    h
 }
 
 #[cfg(test)]
@@ -170,47 +146,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_report_names_at_most_16_refused_tenants_and_counts_them_all() {
-        let lines = |n: usize| -> Vec<String> {
-            (0..n).map(|i| format!("t{i}: why (not served)")).collect()
-        };
-        for n in [
-            0,
-            MAX_REFUSED_REPORTED - 1,
-            MAX_REFUSED_REPORTED,
-            MAX_REFUSED_REPORTED + 1,
-        ] {
-            let (shown, count) = reported_refusals(&lines(n));
-            assert_eq!(shown.len(), n.min(MAX_REFUSED_REPORTED), "{n}");
-            assert_eq!(count as usize, n);
-            assert_eq!(shown, lines(n)[..shown.len()], "the first, as logged");
-        }
-    }
-
-    #[test]
-    fn a_long_line_is_cut_on_a_character_boundary() {
-        let at = |len: usize| "é".repeat(len / 2) + &"x".repeat(len % 2);
-        for len in [MAX_REFUSED_LINE - 1, MAX_REFUSED_LINE] {
-            let (shown, _) = reported_refusals(&[at(len)]);
-            assert_eq!(shown, [at(len)], "{len}: kept whole");
-        }
-        for len in [MAX_REFUSED_LINE + 1, MAX_REFUSED_LINE + 2, 5000] {
-            let (shown, _) = reported_refusals(&[at(len)]);
-            assert!(shown[0].len() <= MAX_REFUSED_LINE, "{len}");
-            assert!(shown[0].ends_with('…'), "{len}");
-            assert!(
-                shown[0].len() >= MAX_REFUSED_LINE - 4,
-                "{len}: cut no shorter than needed"
-            );
-        }
-    }
-
-    #[test]
     fn the_refused_tenants_are_replaced_not_added() {
+        let r = |id: &str| RefusedTenant {
+            tenant_id: id.into(),
+            reason: "why".into(),
+            kept: false,
+        };
         let s = Status::default();
-        s.set_refused(&["a: x (not served)".into(), "b: y (not served)".into()]);
-        s.set_refused(&["b: y (not served)".into()]);
-        assert_eq!(s.refused(), ["b: y (not served)"]);
+        s.set_refused(&[r("a"), r("b")]);
+        s.set_refused(&[r("b")]);
+        assert_eq!(s.refused(), [r("b")]);
         s.set_refused(&[]);
         assert!(s.refused().is_empty());
     }
