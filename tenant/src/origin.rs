@@ -107,8 +107,9 @@ fn app_origin_parts(o: &str, scheme: &str, rest: &str) -> Result<(), &'static st
     if host.is_empty() {
         return Err("has no host (an app's origin is e.g. capacitor://localhost)");
     }
+    // `.` alone is what Electron apps built with electron-builder's `app://./index.html` send.
     let alnum = |b: Option<&u8>| b.is_some_and(u8::is_ascii_alphanumeric);
-    if !alnum(host.as_bytes().first()) || !alnum(host.as_bytes().last()) {
+    if host != "." && (!alnum(host.as_bytes().first()) || !alnum(host.as_bytes().last())) {
         return Err("has a host that does not start and end with a letter or digit");
     }
     if let Some(p) = port
@@ -150,6 +151,7 @@ mod tests {
             "chrome-extension://abcdefghijklmnopabcdefghijklmnop",
             "capacitor://localhost/",
             "app://my.app:1234",
+            "app://.",
             "app+x.y-z://My.App",
             "hxxp://localhost",
             "httpx2://localhost",
@@ -187,7 +189,7 @@ mod tests {
             ("chrome://settings", "browser's own pages"),
             ("devtools://devtools", "browser's own pages"),
             ("app://-", "start and end"),
-            ("app://.", "start and end"),
+            ("app://..", "start and end"),
             ("app://my.app.", "start and end"),
             ("app://-my.app:80", "start and end"),
             ("about://blank", "no origin of their own"),
