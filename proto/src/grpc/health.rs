@@ -13,9 +13,15 @@ pub const MAX_REFUSED_REPORTED: usize = 16;
 pub const MAX_REFUSED_TEXT: usize = 300;
 
 impl EdgeHealth {
-    /// Keeps the first [`MAX_REFUSED_REPORTED`] refused tenants, each id and reason cut at
-    /// [`MAX_REFUSED_TEXT`] bytes; the count is left as sent.
+    /// Counts the refused tenants (the count becomes at least the list's length, and is set
+    /// when the list is not empty), then keeps the first [`MAX_REFUSED_REPORTED`], each id and
+    /// reason cut at [`MAX_REFUSED_TEXT`] bytes. An edge builds its report with a count of 0 and
+    /// this; the plane applies it to what it receives.
     pub fn cap_refused(&mut self) {
+        let listed = u32::try_from(self.refused_tenants.len()).unwrap_or(u32::MAX);
+        if listed > 0 || self.refused_tenant_count.is_some() {
+            self.refused_tenant_count = Some(self.refused_tenant_count.unwrap_or(0).max(listed));
+        }
         self.refused_tenants.truncate(MAX_REFUSED_REPORTED);
         for r in &mut self.refused_tenants {
             cut(&mut r.tenant_id);
@@ -56,14 +62,16 @@ mod tests {
     }
 
     #[test]
-    fn a_report_names_at_most_16_refused_tenants_the_first() {
+    fn a_report_names_at_most_16_refused_tenants_the_first_and_counts_them_all() {
         for n in [
             0,
             MAX_REFUSED_REPORTED - 1,
             MAX_REFUSED_REPORTED,
             MAX_REFUSED_REPORTED + 1,
         ] {
+            // As an edge builds it: the list, a count of 0.
             let mut h = refused(n, "why");
+            h.refused_tenant_count = Some(0);
             h.cap_refused();
             assert_eq!(h.refused_tenants.len(), n.min(MAX_REFUSED_REPORTED), "{n}");
             assert_eq!(
@@ -71,8 +79,23 @@ mod tests {
                 refused(n, "why").refused_tenants[..h.refused_tenants.len()],
                 "the first, unchanged"
             );
-            assert_eq!(h.refused_tenant_count, Some(n as u32), "the count as sent");
+            assert_eq!(h.refused_tenant_count, Some(n as u32), "all counted");
         }
+        // As received: a larger count is kept; a smaller one, or none with a list, is raised to
+        // the list's length; none without a list (an edge too old to report) stays none.
+        let mut h = refused(3, "why");
+        h.refused_tenant_count = Some(40);
+        h.cap_refused();
+        assert_eq!(h.refused_tenant_count, Some(40));
+        for sent in [Some(1), None] {
+            let mut h = refused(MAX_REFUSED_REPORTED + 4, "why");
+            h.refused_tenant_count = sent;
+            h.cap_refused();
+            assert_eq!(h.refused_tenant_count, Some(20), "{sent:?}");
+        }
+        let mut h = EdgeHealth::default();
+        h.cap_refused();
+        assert_eq!(h.refused_tenant_count, None);
     }
 
     #[test]
@@ -98,7 +121,17 @@ mod tests {
                     s.len() >= MAX_REFUSED_TEXT - 4,
                     "{len}: no shorter than needed"
                 );
+                assert!(
+                    at(len).starts_with(s.trim_end_matches('…')),
+                    "{len}: a prefix"
+                );
             }
         }
+        // ASCII: no backing off, exactly the cap.
+        let mut h = refused(1, &"x".repeat(MAX_REFUSED_TEXT + 1));
+        h.cap_refused();
+        let r = &h.refused_tenants[0].reason;
+        assert_eq!(r.len(), MAX_REFUSED_TEXT);
+        assert_eq!(r, &("x".repeat(MAX_REFUSED_TEXT - 3) + "…"));
     }
 }

@@ -433,8 +433,13 @@ fn a_lake_prefix_set_through_the_plane_is_where_the_edge_ships_the_tenant() {
     // Restarted, the edge has only the plane's version (its last-known-good file keeps what
     // the plane sent, not the version it kept in force): the tenant is not served there, and
     // the plane says so.
-    edge.sigterm();
+    assert!(edge.sigterm().success());
     edge.spawn();
+    assert_eq!(
+        edge.metric("siq_control_tenants_refused_total"),
+        1.0,
+        "counted at start from the last-known-good file"
+    );
     wait_for(
         "the plane says the tenant is not served",
         Duration::from_secs(15),

@@ -114,8 +114,6 @@ pub fn health(
         link.shard_metrics.iter().map(|m| f(m)).sum()
     };
     let lake = &link.lake_metrics;
-    let refused_tenants = link.status.refused();
-    let refused_tenant_count = Some(u32::try_from(refused_tenants.len()).unwrap_or(u32::MAX));
     let mut h = sentientiq_proto::grpc::EdgeHealth {
         edge_id: link.edge_id.clone(),
         region: link.region.clone(),
@@ -134,8 +132,9 @@ pub fn health(
         windows_pending: link.reports.pending_len() as u64,
         build: env!("CARGO_PKG_VERSION").to_string(),
         report_interval_ms: report_interval.as_millis() as u64,
-        refused_tenants,
-        refused_tenant_count,
+        refused_tenants: link.status.refused(),
+        // This edge reports refusals: `cap_refused` counts the list, then keeps its first 16.
+        refused_tenant_count: Some(0),
     };
     h.cap_refused();
     h
