@@ -15,6 +15,7 @@ use sentientiq_proto::grpc::{
     ListTenantsResponse, RegisterEdge, RevokeKeyRequest, RotateKeyRequest, Tenant, TenantId,
     WindowAggregate,
 };
+use sentientiq_tenant::origin;
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_stream::{Stream, StreamExt};
@@ -113,11 +114,8 @@ fn refuse_unused_lake_fields(
     Ok(())
 }
 
-/// A tenant's allowed origins are what browsers send in `Origin`: `*` or `scheme://host[:port]`
-/// with nothing after it but an optional `/` ([`sentientiq_url::check_root`]), without the
-/// scheme's default port (browsers leave it out) and without a wildcard in the host (the edge
-/// compares whole origins); or an app's or extension's `scheme://host`
-/// ([`sentientiq_tenant::origin::app_origin`]: `capacitor://localhost`). One that breaks this would be stored and never match, and the SDK
+/// A tenant's allowed origins are what browsers send in `Origin`
+/// ([`origin::not_an_origin`]). One that is not would be stored and never match, and the SDK
 /// would be refused on that site with nothing said at the time; so a write adding one is
 /// refused, with the origin to write instead where one can be told. Those in `stored` are kept
 /// as they are (an edge only checks the prefix, and a tenant stored with one can still be
@@ -127,9 +125,9 @@ fn refuse_new_bad_origins(new: &Tenant, stored: &[String]) -> Result<(), StoreEr
         if o == "*" || stored.contains(o) {
             continue;
         }
-        if let Some(why) = not_an_origin(o) {
+        if let Some(why) = origin::not_an_origin(o) {
             let shown = sentientiq_url::shown(o);
-            let instead = origin_of(o).map_or(String::new(), |w| format!("; write `{w}`"));
+            let instead = origin::origin_of(o).map_or(String::new(), |w| format!("; write `{w}`"));
             return Err(StoreError::Invalid(format!(
                 "allowed origin `{shown}` {why}: an origin is scheme://host[:port] as browsers \
                  send it, an app's scheme://host (capacitor://localhost) or `*`{instead}"
@@ -137,55 +135,6 @@ fn refuse_new_bad_origins(new: &Tenant, stored: &[String]) -> Result<(), StoreEr
         }
     }
     Ok(())
-}
-
-/// Why `o` is not an origin a browser can send, in an origin's terms; `None` if it is.
-fn not_an_origin(o: &str) -> Option<&'static str> {
-    use sentientiq_url::UrlError;
-    if let Some(app) = sentientiq_tenant::origin::app_origin(o) {
-        return app.err();
-    }
-    if let Err(e) = sentientiq_url::check_root(o) {
-        return Some(match e {
-            UrlError::Path | UrlError::QueryOrFragment => {
-                "has a path, query or fragment, which an origin never has"
-            }
-            UrlError::Credentials => "holds an @, which an origin never has",
-            UrlError::Character => {
-                "holds a space or a character an origin cannot (a non-ASCII host is written in \
-                 punycode, xn--…)"
-            }
-            UrlError::Scheme => "must start with http:// or https://",
-            UrlError::TooLong(_) => "is too long for an origin",
-            UrlError::NoHost => "has no host",
-            UrlError::Port => "has a port that is not a number within 1..=65535",
-            UrlError::Malformed => "is not an origin an HTTP client accepts",
-        });
-    }
-    // A root URL: `scheme://authority`, perhaps with one `/`.
-    let (scheme, authority) = o.trim_end_matches('/').split_once("://")?;
-    let port = authority
-        .rsplit_once(':')
-        .map(|(_, p)| p)
-        .filter(|p| !p.contains(']'));
-    if authority.contains('*') {
-        Some("has a wildcard, which never matches (list each origin)")
-    } else if port == Some("") {
-        Some("has an empty port")
-    } else if port == Some(if scheme == "https" { "443" } else { "80" }) {
-        Some("names the default port, which browsers leave out")
-    } else {
-        None
-    }
-}
-
-/// The origin a pasted page URL stands for (`https://shop.example/products?id=1` →
-/// `https://shop.example`), when it has a well-formed one without credentials.
-fn origin_of(o: &str) -> Option<String> {
-    let (scheme, rest) = o.split_once("://")?;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let origin = format!("{scheme}://{authority}");
-    (origin != o.trim_end_matches('/') && not_an_origin(&origin).is_none()).then_some(origin)
 }
 
 #[tonic::async_trait]

@@ -1,4 +1,11 @@
-//! Allowed origins that are not web sites: apps and browser extensions.
+//! What a tenant's allowed origin may be: the one check of an origin ([`not_an_origin`]), for
+//! the plane's writes, and of an app's or extension's origin ([`app_origin`]), which the
+//! tenant model also applies (it checks web origins by prefix only, so that a tenant stored
+//! before the plane checked them stays readable).
+//!
+//! A web origin is `scheme://host[:port]` as browsers send it: an http(s) root URL
+//! ([`sentientiq_url::check_root`], a trailing `/` tolerated), without the scheme's default
+//! port (browsers leave it out) and without a wildcard (the edge compares whole origins).
 //!
 //! WebKit WebViews send their app scheme's origin: an iOS Capacitor or Ionic app
 //! `capacitor://localhost` (or `ionic://localhost`), a Tauri app on macOS or iOS
@@ -16,6 +23,58 @@
 //! extensions (`moz-extension://`, `safari-web-extension://`: their UUID differs in every
 //! browser the extension is installed in) and near misses of `http`/`https` (`htps://`).
 //! Web origins (`http`/`https`) are checked by the caller.
+
+/// Why `o` is not an origin a browser can send (`*` aside), in an origin's terms; `None` if it
+/// is one.
+pub fn not_an_origin(o: &str) -> Option<&'static str> {
+    use sentientiq_url::UrlError;
+    if let Some(app) = app_origin(o) {
+        return app.err();
+    }
+    if let Err(e) = sentientiq_url::check_root(o) {
+        return Some(match e {
+            UrlError::Path | UrlError::QueryOrFragment => {
+                "has a path, query or fragment, which an origin never has"
+            }
+            UrlError::Credentials => "holds an @, which an origin never has",
+            UrlError::Character => {
+                "holds a space or a character an origin cannot (a non-ASCII host is written in \
+                 punycode, xn--…)"
+            }
+            UrlError::Scheme => "must start with http:// or https://",
+            UrlError::TooLong(_) => "is too long for an origin",
+            UrlError::NoHost => "has no host",
+            UrlError::Port => "has a port that is not a number within 1..=65535",
+            UrlError::Malformed => "is not an origin an HTTP client accepts",
+        });
+    }
+    // A root URL: `scheme://authority`, perhaps with one `/`.
+    let (scheme, authority) = o.trim_end_matches('/').split_once("://")?;
+    let port = authority
+        .rsplit_once(':')
+        .map(|(_, p)| p)
+        .filter(|p| !p.contains(']'));
+    if authority.contains('*') {
+        Some(WILDCARD)
+    } else if port == Some("") {
+        Some("has an empty port")
+    } else if port == Some(if scheme == "https" { "443" } else { "80" }) {
+        Some("names the default port, which browsers leave out")
+    } else {
+        None
+    }
+}
+
+/// The origin a pasted page URL stands for (`https://shop.example/products?id=1` →
+/// `https://shop.example`), when it has a well-formed one without credentials.
+pub fn origin_of(o: &str) -> Option<String> {
+    let (scheme, rest) = o.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let origin = format!("{scheme}://{authority}");
+    (origin != o.trim_end_matches('/') && not_an_origin(&origin).is_none()).then_some(origin)
+}
+
+const WILDCARD: &str = "has a wildcard, which never matches (list each origin)";
 
 /// The longest app origin taken, in bytes: room for a host of 253 (a DNS name's limit, RFC 1035
 /// §2.3.4), `://` and a scheme of 64. Only the whole is capped. Real ones are far shorter:
@@ -50,20 +109,20 @@ fn app_origin_parts(o: &str, scheme: &str, rest: &str) -> Result<(), &'static st
     if !scheme_ok {
         return Err(
             "has a scheme that is not a lowercase letter followed by lowercase \
-                    letters, digits, +, - or .",
+             letters, digits, +, - or .",
         );
     }
     match scheme {
         "file" => {
             return Err(
                 "is a local file's, which browsers send as `null` (Electron as \
-                        `file://`) and any local file can send (allow `*` for such pages)",
+                 `file://`) and any local file can send (allow `*` for such pages)",
             );
         }
         "ws" | "wss" => {
             return Err(
                 "is a WebSocket address (an edge's belongs in the SDK's edges), never \
-                        a page's origin: write the page's https://host",
+                 a page's origin: write the page's https://host",
             );
         }
         "ftp" | "data" | "blob" | "about" | "javascript" | "view-source" | "mailto" | "tel"
@@ -77,8 +136,8 @@ fn app_origin_parts(o: &str, scheme: &str, rest: &str) -> Result<(), &'static st
         "moz-extension" | "safari-web-extension" => {
             return Err(
                 "is different in every browser the extension is installed in (Firefox \
-                        and Safari give each install its own UUID): allow `*` for such \
-                        extension pages",
+                 and Safari give each install its own UUID): allow `*` for such \
+                 extension pages",
             );
         }
         _ if one_edit_from(scheme, "http") || one_edit_from(scheme, "https") => {
@@ -88,7 +147,7 @@ fn app_origin_parts(o: &str, scheme: &str, rest: &str) -> Result<(), &'static st
     }
     let authority = rest.strip_suffix('/').unwrap_or(rest);
     if authority.contains('*') {
-        return Err("has a wildcard, which never matches (list each origin)");
+        return Err(WILDCARD);
     }
     if !authority
         .bytes()
@@ -96,8 +155,8 @@ fn app_origin_parts(o: &str, scheme: &str, rest: &str) -> Result<(), &'static st
     {
         return Err(
             "has a path, @ or other character an app's or extension's origin never \
-                    has: it is scheme://host[:port], e.g. capacitor://localhost or \
-                    chrome-extension://<id>",
+             has: it is scheme://host[:port], e.g. capacitor://localhost or \
+             chrome-extension://<id>",
         );
     }
     let (host, port) = match authority.rsplit_once(':') {
