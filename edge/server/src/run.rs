@@ -143,13 +143,7 @@ pub fn run(mut cfg: Config) -> Result<()> {
         && let Some(s) = crate::control::load_lkg(&control_dir, secrets.as_deref())?
     {
         let (list, bad) = crate::control::edge_tenants(&s, None, &cfg.lake);
-        for b in &bad {
-            crate::control::log_refused(b, "last-known-good tenant refused");
-        }
-        control_status
-            .rejected_tenants
-            .fetch_add(bad.len() as u64, std::sync::atomic::Ordering::Relaxed);
-        control_status.set_refused(&bad);
+        control_status.record_refused(&bad, "last-known-good tenant refused");
         tracing::info!(
             version = s.version,
             tenants = list.len(),

@@ -158,15 +158,6 @@ pub fn edge_tenants(
     (ok, bad)
 }
 
-/// Logs a tenant this edge refuses (`what`: when it was refused).
-pub fn log_refused(r: &RefusedTenant, what: &str) {
-    let served = match r.kept {
-        true => "its previous version stays",
-        false => "not served",
-    };
-    tracing::error!(tenant = %r.tenant_id, reason = %r.reason, served, "{what}");
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

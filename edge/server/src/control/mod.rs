@@ -42,7 +42,7 @@ use sentientiq_proto::grpc::{RegisterEdge, edge_sync_client::EdgeSyncClient};
 use sentientiq_tenant::AccountSpec;
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
-pub use feed::{Changes, Feed, Synced, edge_tenants, log_refused};
+pub use feed::{Changes, Feed, Synced, edge_tenants};
 pub use lkg::{LKG_FILE, decode_lkg, encode_lkg, load_lkg, save_lkg};
 pub use priors::Priors;
 pub use quotas::Quotas;
@@ -313,13 +313,8 @@ fn apply(link: &Link, dir: &Path, synced: &Synced, c: Changes) -> Result<(), Str
     if c.tenants {
         let current = link.tenants.load();
         let (tenants, bad) = edge_tenants(synced, Some(&current), &link.lake);
-        for b in &bad {
-            feed::log_refused(b, "control: tenant refused by this edge");
-        }
         link.status
-            .rejected_tenants
-            .fetch_add(bad.len() as u64, Ordering::Relaxed);
-        link.status.set_refused(&bad);
+            .record_refused(&bad, "control: tenant refused by this edge");
         link.tenants.store(current.replaced_by(tenants));
     }
     link.status.version.store(synced.version, Ordering::Relaxed);

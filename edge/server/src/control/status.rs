@@ -25,8 +25,18 @@ pub struct Status {
 }
 
 impl Status {
-    /// Replaces the refused tenants (after the tenants are applied).
-    pub fn set_refused(&self, bad: &[RefusedTenant]) {
+    /// After tenants are applied (`when`: the log's message): logs each refused tenant,
+    /// counts them (`siq_control_tenants_refused_total`) and replaces the list the health
+    /// report names.
+    pub fn record_refused(&self, bad: &[RefusedTenant], when: &str) {
+        for r in bad {
+            let served = match r.kept {
+                true => "its previous version stays",
+                false => "not served",
+            };
+            tracing::error!(tenant = %r.tenant_id, reason = %r.reason, served, "{when}");
+        }
+        self.rejected_tenants.fetch_add(bad.len() as u64, Relaxed);
         *self.refused.lock().unwrap_or_else(PoisonError::into_inner) = bad.to_vec();
     }
 
@@ -145,17 +155,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_refused_tenants_are_replaced_not_added() {
+    fn the_refused_tenants_are_replaced_not_added_and_counted() {
         let r = |id: &str| RefusedTenant {
             tenant_id: id.into(),
             reason: "why".into(),
             kept: false,
         };
         let s = Status::default();
-        s.set_refused(&[r("a"), r("b")]);
-        s.set_refused(&[r("b")]);
+        s.record_refused(&[r("a"), r("b")], "test");
+        s.record_refused(&[r("b")], "test");
         assert_eq!(s.refused(), [r("b")]);
-        s.set_refused(&[]);
+        s.record_refused(&[], "test");
         assert!(s.refused().is_empty());
+        assert_eq!(s.rejected_tenants.load(Relaxed), 3, "every refusal made");
     }
 }
