@@ -486,10 +486,8 @@ fn a_tenant_lake_destination_takes_a_bucket_and_a_prefix_only() {
         assert!(!err.contains("unexpected argument"), "{err}");
         assert!(!err.contains("s3cret"), "the value is not repeated: {err}");
     }
-    let (ok, out, err) = p.siqctl(&["--json", "tenant", "get", "acme"], ADMIN);
-    assert!(ok, "{err}");
-    let t: serde_json::Value = serde_json::from_str(&out).expect("json");
-    assert_eq!(t["lake"]["bucket"], "acme-own", "nothing changed: {out}");
+    let t = p.json(&["tenant", "get", "acme"]);
+    assert_eq!(t["lake"]["bucket"], "acme-own", "nothing changed: {t}");
     // Refused before connecting: against no plane at all, the same reason, not a connection
     // error.
     let (ok, out, err) = p.siqctl_at(
@@ -540,11 +538,8 @@ fn a_new_allowed_origin_must_be_an_origin() {
             "{bad}: {out}{err}"
         );
     }
-    let (ok, out, err) = p.siqctl(&["--json", "tenant", "get", "acme"], ADMIN);
-    assert!(ok, "{out}{err}");
-    let t: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(
-        t["allowed_origins"],
+        p.json(&["tenant", "get", "acme"])["allowed_origins"],
         serde_json::json!([]),
         "nothing changed"
     );
@@ -560,11 +555,8 @@ fn a_new_allowed_origin_must_be_an_origin() {
         ADMIN,
     );
     assert!(ok, "{out}{err}");
-    let (ok, out, err) = p.siqctl(&["--json", "tenant", "get", "acme"], ADMIN);
-    assert!(ok, "{out}{err}");
-    let t: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(
-        t["allowed_origins"],
+        p.json(&["tenant", "get", "acme"])["allowed_origins"],
         serde_json::json!([
             "https://shop.example/",
             "http://localhost:3000",
