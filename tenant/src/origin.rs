@@ -8,8 +8,9 @@
 //! port (browsers leave it out) and without a wildcard (the edge compares whole origins).
 //!
 //! WebKit WebViews send their app scheme's origin: an iOS Capacitor or Ionic app
-//! `capacitor://localhost` (or `ionic://localhost`), a Tauri app on macOS or iOS
-//! `tauri://localhost`. A Chrome extension's own pages send `chrome-extension://<id>` (32
+//! `capacitor://localhost` (or `ionic://localhost`), a Tauri app on macOS, iOS or Linux
+//! `tauri://localhost` (Tauri 2 serves `http://tauri.localhost` on Windows and Android, a web
+//! origin: `tauri/src/protocol/mod.rs`, `origin`). A Chrome extension's own pages send `chrome-extension://<id>` (32
 //! letters a–p, the same for every install from one store listing). The edge compares whole
 //! origins (any case), so a tenant allows one by listing it as the browser sends it:
 //! `scheme://host[:port]`, no path or `@`. Such an origin is narrower than `*` but names the
@@ -115,7 +116,7 @@ fn app_origin_parts(o: &str, scheme: &str, rest: &str) -> Result<(), &'static st
     match scheme {
         "file" => {
             return Err(
-                "is a local file's, which browsers send as `null` (Electron as \
+                "is a local file's, which browsers send as `null` (some embedders as \
                  `file://`) and any local file can send (allow `*` for such pages)",
             );
         }

@@ -7,9 +7,10 @@ use super::EdgeHealth;
 /// (`refused_tenant_count`) and the edge's log names them. 16 lines fit a regions page and keep
 /// a report small.
 pub const MAX_REFUSED_REPORTED: usize = 16;
-/// Bytes of a refused tenant's id or reason at most: an id is at most 64 bytes (the tenant
-/// model's `MAX_ID_LEN`); a reason quotes at most one shown value (up to 200 characters) and
-/// says why. Longer text is cut on a character boundary and ends in `…`.
+/// Bytes of a refused tenant's id or reason at most: room for an id (at most 64 bytes, the
+/// tenant model's `MAX_ID_LEN`) and a reason of a few lines on the regions page; a chosen bound,
+/// not a measured one. Longer text is cut on a character boundary and ends in `…`; the edge's
+/// log keeps the whole reason.
 pub const MAX_REFUSED_TEXT: usize = 300;
 
 impl EdgeHealth {
