@@ -140,9 +140,10 @@ pub fn run(mut cfg: Config) -> Result<()> {
         None => None,
     };
     if cfg.control.endpoint.is_some()
-        && let Some(s) = crate::control::load_lkg(&control_dir, secrets.as_deref())?
+        && let Some(mut s) = crate::control::load_lkg(&control_dir, secrets.as_deref())?
     {
-        let (list, bad) = crate::control::edge_tenants(&s, None, &cfg.lake);
+        let (list, bad) =
+            crate::control::edge_tenants(&mut s, &std::collections::BTreeMap::new(), &cfg.lake);
         control_status.record_refused(&bad, "last-known-good tenant refused");
         tracing::info!(
             version = s.version,

@@ -430,9 +430,8 @@ fn a_lake_prefix_set_through_the_plane_is_where_the_edge_ships_the_tenant() {
             && problems.contains("(its previous version stays)"),
         "{problems}"
     );
-    // Restarted, the edge has only the plane's version (its last-known-good file keeps what
-    // the plane sent, not the version it kept in force): the tenant is not served there, and
-    // the plane says so.
+    // Restarted, the edge serves what it served (its last-known-good file keeps the version
+    // in force beside the plane's), and the plane still says so.
     assert!(edge.sigterm().success());
     edge.spawn();
     assert_eq!(
@@ -440,22 +439,31 @@ fn a_lake_prefix_set_through_the_plane_is_where_the_edge_ships_the_tenant() {
         1.0,
         "counted at start from the last-known-good file"
     );
+    let mut c = edge
+        .try_hello(&key, "s_fleet_lake_0000003")
+        .expect("served after the restart");
+    for seq in 1..=2 {
+        c.send(&moves(seq, 20));
+    }
+    c.try_until_ack(2).expect("acked");
     wait_for(
-        "the plane says the tenant is not served",
+        "the plane says the previous version stays",
         Duration::from_secs(15),
         || {
-            regions_json(&plane)["edges"]
-                .to_string()
-                .contains("refuses tenant acme: its own lake bucket needs this edge's lake.sink")
-                && regions_json(&plane)["edges"]
-                    .to_string()
-                    .contains("(not served there)")
+            let edges = regions_json(&plane)["edges"].to_string();
+            edges.contains("refuses tenant acme: its own lake bucket needs this edge's lake.sink")
+                && edges.contains("(its previous version stays)")
         },
     );
-    assert_eq!(
-        edge.try_hello(&key, "s_fleet_lake_0000003").err(),
-        Some(ErrorCode::BadKey)
+    // Still shipped where the kept version says.
+    let before = parquet_under(&lake.join("tenants/acme/events"));
+    drop(c);
+    wait_for(
+        "the restarted edge ships under the kept prefix",
+        Duration::from_secs(20),
+        || parquet_under(&lake.join("tenants/acme/events")) > before,
     );
+    assert_eq!(parquet_under(&lake.join("events")), 0);
     // Put back, the problem goes with the next report.
     plane.ctl(&["tenant", "lake", "acme", "--prefix", "tenants/acme"]);
     wait_for("the refusal is gone", Duration::from_secs(15), || {

@@ -9,13 +9,17 @@ use sentientiq_tenant::Tenant;
 
 use super::Error;
 use crate::config::LakeSection;
-use crate::tenants::Tenants;
 
-/// The plane's tenant set as of `version`.
+/// The plane's tenant set as of `version`, and what this edge serves instead where it
+/// refuses the plane's version of a tenant.
 #[derive(Debug, Default, Clone, PartialEq)]
 pub struct Synced {
     pub version: u64,
     pub tenants: BTreeMap<String, PlaneTenant>,
+    /// The version in force of each tenant whose plane version this edge refuses: its previous
+    /// one, kept (set by [`edge_tenants`]; kept in the last-known-good file, so a restart
+    /// serves it too).
+    pub kept: BTreeMap<String, PlaneTenant>,
 }
 
 /// What one applied version changes besides the version.
@@ -23,6 +27,9 @@ pub struct Synced {
 pub struct Changes {
     /// The tenant set changed (rebuild the directory).
     pub tenants: bool,
+    /// The versions the update replaced or removed, by tenant: where this edge refuses a
+    /// tenant's new version, the one it served may be among them.
+    pub replaced: BTreeMap<String, PlaneTenant>,
     pub accounts: Vec<sentientiq_proto::grpc::Account>,
     pub deleted_users: Vec<sentientiq_proto::grpc::DeleteUserRequest>,
 }
@@ -54,13 +61,17 @@ impl Feed {
                 return Ok(None);
             }
             state.version = whole.version;
-            state.tenants = whole
-                .upserted
-                .into_iter()
-                .map(|t| (t.id.clone(), t))
-                .collect();
+            let replaced = std::mem::replace(
+                &mut state.tenants,
+                whole
+                    .upserted
+                    .into_iter()
+                    .map(|t| (t.id.clone(), t))
+                    .collect(),
+            );
             return Ok(Some(Changes {
                 tenants: true,
+                replaced,
                 accounts: whole.accounts,
                 deleted_users: whole.deleted_users,
             }));
@@ -85,15 +96,22 @@ impl Feed {
             });
         }
         let tenants = !u.upserted.is_empty() || !u.deleted_tenant_ids.is_empty();
+        let mut replaced = BTreeMap::new();
         for t in u.upserted {
-            state.tenants.insert(t.id.clone(), t);
+            let id = t.id.clone();
+            if let Some(old) = state.tenants.insert(id.clone(), t) {
+                replaced.entry(id).or_insert(old);
+            }
         }
         for id in &u.deleted_tenant_ids {
-            state.tenants.remove(id);
+            if let Some(old) = state.tenants.remove(id) {
+                replaced.entry(id.clone()).or_insert(old);
+            }
         }
         state.version = u.version;
         Ok(Some(Changes {
             tenants,
+            replaced,
             accounts: u.accounts,
             deleted_users: u.deleted_users,
         }))
@@ -123,38 +141,50 @@ fn validate_or_record_only(
     Ok(v)
 }
 
-/// The edge tenants of a synced set. A tenant the edge cannot use (the plane validates less
-/// than the edge does, and cannot know where this edge ships) is reported and, so one bad
-/// tenant never blocks the others, replaced by its version in `current` when it has one there
-/// (else left out).
+/// A plane tenant as this edge serves it, or why it cannot (the plane validates less than the
+/// edge does, and cannot know where this edge ships).
+fn usable(t: &PlaneTenant, lake: &LakeSection) -> Result<Tenant, String> {
+    validate_or_record_only(t)
+        .map_err(|e| e.to_string())
+        .and_then(|e| lake.usable_for(&e.lake).map(|()| e))
+}
+
+/// The edge tenants of a synced set, and its `kept` brought up to date. A tenant whose plane
+/// version the edge cannot use is reported and, so one bad tenant never blocks the others,
+/// served as the version it served before when there is one (`s.kept`, else its version in
+/// `replaced` when the edge could use that), else left out. `replaced`: what the update just
+/// applied replaced ([`Changes::replaced`]; nothing at start, where `s.kept` comes from the
+/// last-known-good file).
 pub fn edge_tenants(
-    s: &Synced,
-    current: Option<&Tenants>,
+    s: &mut Synced,
+    replaced: &BTreeMap<String, PlaneTenant>,
     lake: &LakeSection,
 ) -> (Vec<Tenant>, Vec<RefusedTenant>) {
     let mut ok = Vec::with_capacity(s.tenants.len());
     let mut bad = Vec::new();
+    let mut kept = BTreeMap::new();
     for t in s.tenants.values() {
-        let usable = validate_or_record_only(t)
-            .map_err(|e| e.to_string())
-            .and_then(|e| lake.usable_for(&e.lake).map(|()| e));
-        match usable {
+        match usable(t, lake) {
             Ok(t) => ok.push(t),
-            Err(e) => {
-                let kept = current.and_then(|c| {
-                    c.index_of(&t.id)
-                        .filter(|i| !c.is_retired(*i))
-                        .map(|i| c.get(i).clone())
-                });
+            Err(reason) => {
+                let before = s
+                    .kept
+                    .remove(&t.id)
+                    .or_else(|| replaced.get(&t.id).cloned())
+                    .and_then(|p| usable(&p, lake).ok().map(|e| (p, e)));
                 bad.push(RefusedTenant {
                     tenant_id: t.id.clone(),
-                    reason: e,
-                    kept: kept.is_some(),
+                    reason,
+                    kept: before.is_some(),
                 });
-                ok.extend(kept);
+                if let Some((p, e)) = before {
+                    kept.insert(t.id.clone(), p);
+                    ok.push(e);
+                }
             }
         }
     }
+    s.kept = kept;
     (ok, bad)
 }
 
@@ -269,34 +299,83 @@ mod tests {
     #[test]
     fn a_tenant_this_edge_refuses_keeps_its_previous_version_and_blocks_no_other() {
         let good = |id: &str| t(id, &"ab".repeat(32));
-        let mut s = Synced::default();
-        s.tenants.insert("a".into(), good("a"));
-        s.tenants.insert("b".into(), good("b"));
+        let delta = |v: u64, upserted: Vec<PlaneTenant>| ConfigUpdate {
+            version: v,
+            upserted,
+            ..ConfigUpdate::default()
+        };
+        let (mut s, mut f) = (Synced::default(), Feed::default());
         let lake = LakeSection::default();
-        let (list, bad) = edge_tenants(&s, None, &lake);
-        assert_eq!((list.len(), bad.len()), (2, 0));
-        let current = Tenants::new(list);
+        let c = f
+            .push(&mut s, snap(1, vec![good("a"), good("b")], false))
+            .expect("snapshot")
+            .expect("applied");
+        let (list, bad) = edge_tenants(&mut s, &c.replaced, &lake);
+        assert_eq!((list.len(), bad.len(), s.kept.len()), (2, 0, 0));
         // An update the edge cannot use (a key hash that is not hex) for `a`, a new bad `c`.
         let mut broken = good("a");
         broken.key_hashes = vec!["zz".into()];
-        s.tenants.insert("a".into(), broken);
         let mut c = good("c");
         c.key_hashes = vec!["zz".into()];
-        s.tenants.insert("c".into(), c);
-        let (list, bad) = edge_tenants(&s, Some(&current), &lake);
+        let ch = f
+            .push(&mut s, delta(2, vec![broken.clone(), c]))
+            .expect("delta")
+            .expect("applied");
+        assert_eq!(ch.replaced.keys().collect::<Vec<_>>(), ["a"]);
+        let (list, bad) = edge_tenants(&mut s, &ch.replaced, &lake);
         let ids: Vec<&str> = list.iter().map(|t| &*t.id).collect();
         assert_eq!(ids, vec!["a", "b"], "a as it was, b, and no c");
-        assert_eq!(list[0].key_hashes, current.get(0).key_hashes);
+        assert_eq!(list[0].key_hashes, [[0xab; 32]]);
         let kept: Vec<(&str, bool)> = bad.iter().map(|b| (&*b.tenant_id, b.kept)).collect();
         assert_eq!(kept, [("a", true), ("c", false)], "{bad:?}");
+        assert_eq!(s.kept.get("a"), Some(&good("a")), "what a restart serves");
+        assert_eq!(
+            s.tenants["a"], broken,
+            "the plane's version is still the plane's"
+        );
+        // Refused again (another bad version of `a`, a second bad `c`): still the version
+        // served before, never a refused one.
+        let mut worse = good("a");
+        worse.key_hashes = vec!["yy".into()];
+        let mut c2 = good("c");
+        c2.key_hashes = vec!["xx".into()];
+        let ch = f
+            .push(&mut s, delta(3, vec![worse, c2]))
+            .expect("delta")
+            .expect("applied");
+        let (list, bad) = edge_tenants(&mut s, &ch.replaced, &lake);
+        assert_eq!(list.iter().map(|t| &*t.id).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(list[0].key_hashes, [[0xab; 32]]);
+        assert_eq!(bad.len(), 2);
+        assert_eq!(s.kept.keys().collect::<Vec<_>>(), ["a"]);
+        // From the last-known-good file alone (a restart): the same.
+        let mut restarted = s.clone();
+        let (list, bad) = edge_tenants(&mut restarted, &BTreeMap::new(), &lake);
+        assert_eq!(list.iter().map(|t| &*t.id).collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(list[0].key_hashes, [[0xab; 32]]);
+        assert_eq!(bad.iter().filter(|b| b.kept).count(), 1);
+        assert_eq!(restarted, s);
+        // A version the edge can use again replaces the kept one; a deleted tenant goes.
+        let mut fixed = good("a");
+        fixed.key_hashes = vec!["cd".repeat(32)];
+        let ch = f
+            .push(&mut s, delta(4, vec![fixed]))
+            .expect("delta")
+            .expect("applied");
+        let (list, _) = edge_tenants(&mut s, &ch.replaced, &lake);
+        assert_eq!(list[0].key_hashes, [[0xcd; 32]]);
+        assert!(s.kept.is_empty());
         // A bucket of its own, on an edge that ships to local disk: b keeps its old version.
         let mut own = good("b");
         own.lake = Some(sentientiq_proto::grpc::LakeDestination {
             bucket: "acme-lake".into(),
             ..Default::default()
         });
-        s.tenants.insert("b".into(), own);
-        let (list, bad) = edge_tenants(&s, Some(&current), &lake);
+        let ch = f
+            .push(&mut s, delta(5, vec![own]))
+            .expect("delta")
+            .expect("applied");
+        let (list, bad) = edge_tenants(&mut s, &ch.replaced, &lake);
         assert_eq!(
             list.iter()
                 .find(|t| &*t.id == "b")
@@ -308,15 +387,59 @@ mod tests {
                 .any(|b| b.tenant_id == "b" && b.kept && b.reason.contains("lake.sink")),
             "{bad:?}"
         );
+        assert_eq!(s.kept.keys().collect::<Vec<_>>(), ["b"]);
+        // Deleted while refused: nothing of it is kept.
+        let ch = f
+            .push(
+                &mut s,
+                ConfigUpdate {
+                    version: 6,
+                    deleted_tenant_ids: vec!["b".into()],
+                    ..ConfigUpdate::default()
+                },
+            )
+            .expect("delta")
+            .expect("applied");
+        let (list, _) = edge_tenants(&mut s, &ch.replaced, &lake);
+        assert!(list.iter().all(|t| &*t.id != "b"));
+        assert!(s.kept.is_empty());
         // A prefix only is fine anywhere.
         let mut own = good("b");
         own.lake = Some(sentientiq_proto::grpc::LakeDestination {
             prefix: "tenants/b".into(),
             ..Default::default()
         });
-        s.tenants.insert("b".into(), own);
-        let (list, _) = edge_tenants(&s, Some(&current), &lake);
+        let ch = f
+            .push(&mut s, delta(7, vec![own]))
+            .expect("delta")
+            .expect("applied");
+        let (list, _) = edge_tenants(&mut s, &ch.replaced, &lake);
         let b = list.iter().find(|t| &*t.id == "b").expect("b");
         assert_eq!(b.lake.prefix.as_deref(), Some("tenants/b"));
+    }
+
+    /// A resync (a full snapshot) replaces everything: what it replaced is where a refused
+    /// tenant's served version comes from.
+    #[test]
+    fn a_snapshot_that_brings_a_refused_version_keeps_the_one_served() {
+        let good = |id: &str| t(id, &"ab".repeat(32));
+        let (mut s, mut f) = (Synced::default(), Feed::default());
+        let lake = LakeSection::default();
+        let c = f
+            .push(&mut s, snap(1, vec![good("a")], false))
+            .expect("snapshot")
+            .expect("applied");
+        edge_tenants(&mut s, &c.replaced, &lake);
+        let mut broken = good("a");
+        broken.key_hashes = vec!["zz".into()];
+        let c = f
+            .push(&mut s, snap(9, vec![broken], false))
+            .expect("snapshot")
+            .expect("applied");
+        assert_eq!(c.replaced.get("a"), Some(&good("a")));
+        let (list, bad) = edge_tenants(&mut s, &c.replaced, &lake);
+        assert_eq!(list.len(), 1);
+        assert!(bad[0].kept);
+        assert_eq!(s.kept.get("a"), Some(&good("a")));
     }
 }

@@ -1,12 +1,13 @@
-//! The last-known-good tenant set: the last version the plane gave, kept under
-//! `data_dir/control/` so an edge started while the plane is down serves it (keys revoked
-//! before the outage stay revoked).
+//! The last-known-good tenant set: the last version the plane gave, and the version kept in
+//! force of each tenant this edge refuses the plane's version of, kept under
+//! `data_dir/control/` so an edge started while the plane is down serves what it served (keys
+//! revoked before the outage stay revoked).
 
 use std::path::Path;
 
 use prost::Message;
 use sentientiq_alerts::secret::SealingKey;
-use sentientiq_proto::grpc::{ConfigUpdate, Tenant};
+use sentientiq_proto::grpc::{ConfigUpdate, KeptTenants, Tenant};
 
 use super::Error;
 use super::feed::Synced;
@@ -38,16 +39,24 @@ fn at_rest(t: &Tenant, key: Option<&SealingKey>) -> Tenant {
 
 /// The file's bytes: magic `SIQLKG\0\x01`, CRC-32 (IEEE, u32 LE) of the body, body length
 /// (u32 LE), body = a protobuf `ConfigUpdate` {version, full_snapshot = true, upserted = the
-/// tenants in id order, each one's `alerts_toml` sealed into `alerts_sealed` with `key`, or
-/// dropped without one}.
+/// plane's tenants in id order} followed by a protobuf `KeptTenants` {kept (field 100) = the
+/// versions kept in force, in id order; nothing when there are none}, each tenant's
+/// `alerts_toml` sealed into `alerts_sealed` with `key`, or dropped without one. The two read
+/// as one message: an edge that predates `kept` reads the plane's version alone.
 pub fn encode_lkg(s: &Synced, key: Option<&SealingKey>) -> Vec<u8> {
-    let body = ConfigUpdate {
+    let mut body = ConfigUpdate {
         version: s.version,
         full_snapshot: true,
         upserted: s.tenants.values().map(|t| at_rest(t, key)).collect(),
         ..ConfigUpdate::default()
     }
     .encode_to_vec();
+    body.extend(
+        KeptTenants {
+            kept: s.kept.values().map(|t| at_rest(t, key)).collect(),
+        }
+        .encode_to_vec(),
+    );
     let mut out = Vec::with_capacity(16 + body.len());
     out.extend_from_slice(LKG_MAGIC);
     out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
@@ -72,30 +81,39 @@ pub fn decode_lkg(bytes: &[u8], key: Option<&SealingKey>) -> Result<Synced, Stri
         return Err("checksum mismatch".into());
     }
     let u = ConfigUpdate::decode(body).map_err(|e| format!("body: {e}"))?;
-    let mut tenants = std::collections::BTreeMap::new();
-    for mut t in u.upserted {
-        if !t.alerts_sealed.is_empty() {
-            let opened = key
-                .ok_or("no SIQ_SECRETS_KEY".to_string())
-                .and_then(|k| {
-                    k.open(&aad(&t.id), &t.alerts_sealed)
-                        .map_err(|e| e.to_string())
-                })
-                .and_then(|b| String::from_utf8(b).map_err(|e| e.to_string()));
-            match opened {
-                Ok(toml) => t.alerts_toml = toml,
-                Err(e) => {
-                    tracing::error!(tenant = %t.id, error = %e, "last-known-good: the tenant's alerting config cannot be unsealed; its escalations are recorded, not delivered, until the plane answers")
-                }
-            }
-            t.alerts_sealed.clear();
-        }
-        tenants.insert(t.id.clone(), t);
-    }
+    let k = KeptTenants::decode(body).map_err(|e| format!("kept tenants: {e}"))?;
+    let by_id = |list: Vec<Tenant>| {
+        list.into_iter()
+            .map(|t| (t.id.clone(), in_memory(t, key)))
+            .collect()
+    };
     Ok(Synced {
         version: u.version,
-        tenants,
+        tenants: by_id(u.upserted),
+        kept: by_id(k.kept),
     })
+}
+
+/// A tenant as read from the file: its sealed alerting config opened with `key` (without the
+/// key, or if it does not open, the tenant comes back without it, logged).
+fn in_memory(mut t: Tenant, key: Option<&SealingKey>) -> Tenant {
+    if !t.alerts_sealed.is_empty() {
+        let opened = key
+            .ok_or("no SIQ_SECRETS_KEY".to_string())
+            .and_then(|k| {
+                k.open(&aad(&t.id), &t.alerts_sealed)
+                    .map_err(|e| e.to_string())
+            })
+            .and_then(|b| String::from_utf8(b).map_err(|e| e.to_string()));
+        match opened {
+            Ok(toml) => t.alerts_toml = toml,
+            Err(e) => {
+                tracing::error!(tenant = %t.id, error = %e, "last-known-good: the tenant's alerting config cannot be unsealed; its escalations are recorded, not delivered, until the plane answers")
+            }
+        }
+        t.alerts_sealed.clear();
+    }
+    t
 }
 
 /// Reads `dir/last-known-good.bin`; `Ok(None)` when there is none.
@@ -192,6 +210,58 @@ mod tests {
         assert_eq!(decode_lkg(&golden, None).expect("decode"), s);
     }
 
+    /// The versions kept in force ride after the plane's version: this edge reads both back,
+    /// an edge that predates them reads the plane's version alone (as it always did), and
+    /// their alerting secrets are sealed like the plane's.
+    #[test]
+    fn kept_versions_follow_the_plane_version_and_an_older_reader_skips_them() {
+        let mut s = Synced {
+            version: 4,
+            ..Synced::default()
+        };
+        let hash = "fd201facda5fb5fba65e6c90d80657ff6cbf5fb220890c8f950233a9982e579d";
+        let mut plane = t("acme", hash);
+        plane.lake = Some(sentientiq_proto::grpc::LakeDestination {
+            bucket: "acme-own-lake".into(),
+            ..Default::default()
+        });
+        s.tenants.insert("acme".into(), plane.clone());
+        s.tenants.insert("zeta".into(), t("zeta", hash));
+        s.kept.insert("acme".into(), t("acme", hash));
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/lkg-v1-kept.bin"
+        );
+        if std::env::var_os("SIQ_BLESS").is_some() {
+            std::fs::write(path, encode_lkg(&s, None)).expect("bless");
+        }
+        let golden = std::fs::read(path).expect("fixture (SIQ_BLESS=1 writes it)");
+        assert_eq!(encode_lkg(&s, None), golden);
+        assert_eq!(decode_lkg(&golden, None).expect("decode"), s);
+        // What an edge without `kept` decodes: the plane's version, nothing else.
+        let old = ConfigUpdate::decode(&golden[16..]).expect("an older edge's read");
+        assert_eq!(
+            (old.version, old.upserted),
+            (4, vec![plane, t("zeta", hash)])
+        );
+        // The file written before `kept` reads as nothing kept.
+        let v1 = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/lkg-v1.bin");
+        let before = decode_lkg(&std::fs::read(v1).expect("fixture"), None).expect("decode");
+        assert!(before.kept.is_empty() && before.tenants.contains_key("acme"));
+        // Sealed at rest, opened only with the key.
+        let mut kept = t("acme", hash);
+        kept.alerts_toml = "[providers]\nslack_bot_token = \"xoxb-kept-secret\"\n".into();
+        s.kept.insert("acme".into(), kept);
+        let key = SealingKey::from_bytes(&[9u8; 32]).expect("key");
+        let bytes = encode_lkg(&s, Some(&key));
+        assert!(!String::from_utf8_lossy(&bytes).contains("xoxb-kept-secret"));
+        assert_eq!(decode_lkg(&bytes, Some(&key)).expect("open"), s);
+        assert_eq!(
+            decode_lkg(&bytes, None).expect("decode").kept["acme"].alerts_toml,
+            ""
+        );
+    }
+
     proptest::proptest! {
         /// Any bytes: an error or a set, never a panic; a set only from intact bytes.
         #[test]
@@ -202,16 +272,21 @@ mod tests {
             let _ = decode_lkg(&framed, None);
         }
 
-        /// Round trip for any tenant ids, keys and version; any single flipped bit is refused.
+        /// Round trip for any tenant ids, kept versions and version; any single flipped bit is
+        /// refused.
         #[test]
         fn round_trip_and_every_flipped_bit_is_refused(
             version in 0u64..u64::MAX,
             ids in proptest::collection::btree_set("[a-z0-9_-]{1,12}", 0..5),
+            kept in proptest::collection::vec(proptest::bool::ANY, 5),
             flip in 0usize..4096,
         ) {
             let mut s = Synced { version, ..Synced::default() };
-            for id in ids {
+            for (id, k) in ids.into_iter().zip(kept) {
                 s.tenants.insert(id.clone(), t(&id, &"cd".repeat(32)));
+                if k {
+                    s.kept.insert(id.clone(), t(&id, &"ab".repeat(32)));
+                }
             }
             let bytes = encode_lkg(&s, None);
             proptest::prop_assert_eq!(decode_lkg(&bytes, None), Ok(s));

@@ -232,7 +232,7 @@ async fn watch(
                                 Ok(None) => {}
                                 Ok(Some(c)) => {
                                     backoff = Duration::from_millis(100);
-                                    if let Err(e) = apply(link, &dir, &synced, c) {
+                                    if let Err(e) = apply(link, &dir, &mut synced, c) {
                                         // Not durable: do not move on; resume from what is stored.
                                         tracing::error!(error = %e, "control: applying a version failed");
                                         synced = load_lkg(&dir, link.secrets.as_deref())
@@ -280,8 +280,9 @@ fn priors_only(u: &sentientiq_proto::grpc::ConfigUpdate, version: u64) -> bool {
         && u.deleted_users.is_empty()
 }
 
-/// Makes one version durable, then live.
-fn apply(link: &Link, dir: &Path, synced: &Synced, c: Changes) -> Result<(), String> {
+/// Makes one version durable, then live. What this edge serves of each tenant is decided
+/// first, so the file keeps the versions kept in force too.
+fn apply(link: &Link, dir: &Path, synced: &mut Synced, c: Changes) -> Result<(), String> {
     if !c.accounts.is_empty() {
         let mut by_tenant: BTreeMap<&str, Vec<AccountSpec>> = BTreeMap::new();
         for a in &c.accounts {
@@ -309,12 +310,14 @@ fn apply(link: &Link, dir: &Path, synced: &Synced, c: Changes) -> Result<(), Str
     link.identity
         .sync()
         .map_err(|e| format!("syncing the identity store: {e}"))?;
+    let served = c
+        .tenants
+        .then(|| edge_tenants(synced, &c.replaced, &link.lake));
     save_lkg(dir, synced, link.secrets.as_deref()).map_err(|e| e.to_string())?;
-    if c.tenants {
-        let current = link.tenants.load();
-        let (tenants, bad) = edge_tenants(synced, Some(&current), &link.lake);
+    if let Some((tenants, bad)) = served {
         link.status
             .record_refused(&bad, "control: tenant refused by this edge");
+        let current = link.tenants.load();
         link.tenants.store(current.replaced_by(tenants));
     }
     link.status.version.store(synced.version, Ordering::Relaxed);
