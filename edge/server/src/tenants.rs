@@ -65,10 +65,6 @@ impl Tenants {
         self.list.iter().position(|t| &*t.id == id)
     }
 
-    pub fn is_retired(&self, i: usize) -> bool {
-        self.retired.get(i).copied().unwrap_or(true)
-    }
-
     /// The tenants that are not retired.
     pub fn live(&self) -> impl Iterator<Item = &Tenant> {
         self.list

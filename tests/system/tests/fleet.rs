@@ -431,7 +431,9 @@ fn a_lake_prefix_set_through_the_plane_is_where_the_edge_ships_the_tenant() {
         "{problems}"
     );
     // Restarted, the edge serves what it served (its last-known-good file keeps the version
-    // in force beside the plane's), and the plane still says so.
+    // in force beside the plane's), and its new boot's report says so.
+    let boot = regions_json(&plane)["edges"][0]["health"]["report_id"].clone();
+    let shipped = parquet_under(&lake.join("tenants/acme/events"));
     assert!(edge.sigterm().success());
     edge.spawn();
     assert_eq!(
@@ -447,21 +449,23 @@ fn a_lake_prefix_set_through_the_plane_is_where_the_edge_ships_the_tenant() {
     }
     c.try_until_ack(2).expect("acked");
     wait_for(
-        "the plane says the previous version stays",
+        "the new boot reports the previous version stays",
         Duration::from_secs(15),
         || {
-            let edges = regions_json(&plane)["edges"].to_string();
-            edges.contains("refuses tenant acme: its own lake bucket needs this edge's lake.sink")
-                && edges.contains("(its previous version stays)")
+            let e = regions_json(&plane)["edges"][0].clone();
+            let problems = e["problems"].to_string();
+            e["health"]["report_id"] != boot
+                && problems.contains(
+                    "refuses tenant acme: its own lake bucket needs this edge's lake.sink",
+                )
+                && problems.contains("(its previous version stays)")
         },
     );
     // Still shipped where the kept version says.
-    let before = parquet_under(&lake.join("tenants/acme/events"));
-    drop(c);
     wait_for(
         "the restarted edge ships under the kept prefix",
         Duration::from_secs(20),
-        || parquet_under(&lake.join("tenants/acme/events")) > before,
+        || parquet_under(&lake.join("tenants/acme/events")) > shipped,
     );
     assert_eq!(parquet_under(&lake.join("events")), 0);
     // Put back, the problem goes with the next report.

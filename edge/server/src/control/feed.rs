@@ -355,7 +355,7 @@ mod tests {
         assert_eq!(list[0].key_hashes, [[0xab; 32]]);
         assert_eq!(bad.iter().filter(|b| b.kept).count(), 1);
         assert_eq!(restarted, s);
-        // A version the edge can use again replaces the kept one; a deleted tenant goes.
+        // A version the edge can use again replaces the kept one.
         let mut fixed = good("a");
         fixed.key_hashes = vec!["cd".repeat(32)];
         let ch = f
