@@ -308,9 +308,148 @@ impl SealingKey {
     }
 }
 
+/// A deserializer's message (serde's, TOML's, JSON's) with the values it quotes left out, the
+/// names it quotes kept: a credential written where another type belongs (`auth = "<token>"`
+/// where a table goes) or as an unknown variant would otherwise be repeated by the very error
+/// that refuses it, into a log, a terminal or the plane's pages. Left out are serde's
+/// `Unexpected` values (`string "…"`, `integer `…``, `floating point `…``, `boolean `…``,
+/// `character `…``) and `unknown variant `…``; field and key names (`unknown field `…``) and
+/// what was expected stay.
+pub fn without_values(msg: &str) -> String {
+    const QUOTED: [(&str, &str); 6] = [
+        ("string \"", "a string"),
+        ("integer `", "an integer"),
+        ("floating point `", "a number"),
+        ("boolean `", "a boolean"),
+        ("character `", "a character"),
+        ("unknown variant `", "an unknown variant"),
+    ];
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    'scan: while !rest.is_empty() {
+        for (open, shown) in QUOTED {
+            if let Some(after) = rest.strip_prefix(open) {
+                let close = open.as_bytes()[open.len() - 1];
+                // `"…"` is Rust's Debug of the string: a `\` escapes the next character.
+                let mut escaped = false;
+                let end = after.bytes().position(|b| {
+                    let end = b == close && !escaped;
+                    escaped = close == b'"' && b == b'\\' && !escaped;
+                    end
+                });
+                if let Some(end) = end {
+                    out.push_str(shown);
+                    rest = &after[end + 1..];
+                    continue 'scan;
+                }
+            }
+        }
+        let mut chars = rest.chars();
+        if let Some(c) = chars.next() {
+            out.push(c);
+        }
+        rest = chars.as_str();
+    }
+    out
+}
+
+/// A parse error of a config `text` as shown: `line L, column C: ` (from `span`, byte offsets
+/// into `text`, when there is one) and [`without_values`] of the message. Never the line
+/// itself, which the TOML crate's own `Display` repeats, secrets and all.
+pub fn shown_parse_error(
+    text: &str,
+    message: &str,
+    span: Option<std::ops::Range<usize>>,
+) -> String {
+    let message = without_values(message.trim_end());
+    let Some(before) = span.and_then(|s| text.get(..s.start)) else {
+        return message;
+    };
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("line {line}, column {column}: {message}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every form serde's messages quote a value in, as serde and TOML really write them
+    /// (types shaped like the alerting config's: Twilio's tagged `auth` and `sender_kind`),
+    /// and the names kept.
+    #[test]
+    fn messages_keep_names_and_lose_values() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+        #[allow(dead_code)]
+        enum TwilioAuth {
+            AuthToken { token: String },
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        enum SenderKind {
+            LongCode,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Conf {
+            auth: TwilioAuth,
+            n: Option<u32>,
+            on: Option<bool>,
+            kind: Option<SenderKind>,
+        }
+        let err = |text: &str| {
+            let e = toml::from_str::<Conf>(text).expect_err(text);
+            shown_parse_error(text, e.message(), e.span())
+        };
+        let a = err("auth = \"tok-SECRET-1\"\n");
+        assert_eq!(
+            a,
+            "line 1, column 8: invalid type: a string, expected internally tagged enum TwilioAuth"
+        );
+        let tagged = "auth = { kind = \"auth_token\", token = \"t\" }\n";
+        for (bad, value, said) in [
+            ("n = \"SECRET-2 \\\" \\\\\"", "SECRET-2", "a string"),
+            ("n = -7000123", "7000123", "an integer"),
+            ("n = 1.5e300", "1.5e300", "a number"),
+            ("on = \"SECRET-3\"", "SECRET-3", "a string"),
+            ("n = true", "true", "a boolean"),
+            ("kind = \"SECRET-4\"", "SECRET-4", "an unknown variant"),
+        ] {
+            let e = err(&format!("{tagged}{bad}\n"));
+            assert!(!e.contains(value), "{bad}: {e}");
+            assert!(e.starts_with("line 2, column "), "{bad}: {e}");
+            assert!(e.contains(said), "{bad}: {e}");
+        }
+        // Names stay: the unknown field, and what was expected.
+        let e = err(&format!("{tagged}tokn = \"SECRET-5\"\n"));
+        assert!(
+            e.contains("unknown field `tokn`") && !e.contains("SECRET-5"),
+            "{e}"
+        );
+        let e = err(&format!("{tagged}kind = \"SECRET-6\"\n"));
+        assert!(e.contains("`long_code`") && !e.contains("SECRET-6"), "{e}");
+        // A parse error of the text itself never repeats its line.
+        let e = err("auth = \"SECRET-7\n");
+        assert!(
+            e.starts_with("line 1, column ") && !e.contains("SECRET-7"),
+            "{e}"
+        );
+        // Without a span: the message alone. A quote never closed is left as it was (nothing
+        // serde writes), and other text passes through.
+        assert_eq!(
+            shown_parse_error("x", "invalid type: string \"s\", expected u8\n", None),
+            "invalid type: a string, expected u8"
+        );
+        assert_eq!(without_values("string \"open"), "string \"open");
+        assert_eq!(
+            without_values("ünïcode `names` stay"),
+            "ünïcode `names` stay"
+        );
+        let c = char::from_u32(0x263A).expect("char");
+        assert_eq!(without_values(&format!("character `{c}`")), "a character");
+    }
 
     fn hex(b: &[u8]) -> String {
         b.iter().map(|x| format!("{x:02x}")).collect()

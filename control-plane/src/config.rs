@@ -83,8 +83,10 @@ pub const DASHBOARD_SESSION_S: std::ops::RangeInclusive<u64> = 60..=7 * 86_400;
 pub enum ConfigError {
     #[error("{0}: {1}")]
     Read(String, std::io::Error),
+    /// The file, then where and what, never the line (it may hold a token):
+    /// [`sentientiq_alerts::secret::shown_parse_error`].
     #[error("{0}: {1}")]
-    Parse(String, toml::de::Error),
+    Parse(String, String),
     #[error("{0}")]
     Invalid(String),
 }
@@ -109,7 +111,10 @@ impl Config {
     }
 
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Parse("config".into(), e))
+        toml::from_str(text).map_err(|e| {
+            let shown = sentientiq_alerts::secret::shown_parse_error(text, e.message(), e.span());
+            ConfigError::Parse("config".into(), shown)
+        })
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -167,6 +172,30 @@ mod tests {
     use super::*;
 
     const OK: &str = "admin_token = \"aaaaaaaaaaaaaaaa\"\nedge_token = \"bbbbbbbbbbbbbbbb\"\n";
+
+    /// A file that does not parse is refused with where and what, never the line: the
+    /// tokens are in it.
+    #[test]
+    fn a_parse_error_says_where_without_repeating_the_line() {
+        for (text, said) in [
+            (
+                "admin_token = \"SECRET-p1\nedge_token = \"x\"\n",
+                "config: line 1, column 25: invalid basic string",
+            ),
+            (
+                "edge_token = \"bbbbbbbbbbbbbbbb\"\nadmin_token = [\"SECRET-p2\"]\n",
+                "config: line 2, column 15: invalid type: sequence",
+            ),
+            (
+                "admin_token = \"SECRET-p3\" x\n",
+                "config: line 1, column 27: unexpected key or value",
+            ),
+        ] {
+            let e = Config::parse(text).expect_err(text).to_string();
+            assert!(e.starts_with(said), "{text}: {e}");
+            assert!(!e.contains("SECRET"), "{text}: {e}");
+        }
+    }
 
     #[test]
     fn the_example_parses_and_defaults_are_documented() {

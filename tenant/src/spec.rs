@@ -351,7 +351,11 @@ impl AlertsSpec {
         }
         text.parse::<toml::Table>()
             .map(|table| AlertsSpec { table })
-            .map_err(|e| format!("alerting config: {}", e.message()))
+            .map_err(|e| {
+                let shown =
+                    sentientiq_alerts::secret::shown_parse_error(text, e.message(), e.span());
+                format!("alerting config: {shown}")
+            })
     }
 
     /// The TOML as written, secrets included: for edges only.
@@ -361,10 +365,13 @@ impl AlertsSpec {
 
     /// The typed config (unchecked: [`crate::TenantSpec::validate`] validates it).
     pub fn parse(&self) -> Result<sentientiq_alerts::config::TenantAlerts, String> {
-        self.table
-            .clone()
-            .try_into()
-            .map_err(|e: toml::de::Error| format!("alerts: {}", e.message()))
+        self.table.clone().try_into().map_err(|e: toml::de::Error| {
+            // A credential of the wrong type must not be repeated (the message quotes it).
+            format!(
+                "alerts: {}",
+                sentientiq_alerts::secret::without_values(e.message())
+            )
+        })
     }
 
     /// The config with every secret shown as `[redacted]` (what an admin reads back).

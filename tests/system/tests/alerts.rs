@@ -296,6 +296,51 @@ fn a_false_alarm_stops_the_chain_and_the_alert_reaches_the_lake() {
     assert_eq!(edge.metric("siq_alert_lake_rows_total"), 1.0);
 }
 
+/// A credential written where a table belongs (`auth = "<token>"` for Twilio's `auth = { kind,
+/// token }`), or as an unknown kind, is refused with the reason and where, and the refusal
+/// repeats it nowhere: not in siqctl's answer, not in the plane's log.
+#[test]
+fn a_credential_of_the_wrong_type_is_refused_without_being_repeated() {
+    use sentientiq_testkit::Plane;
+    use sentientiq_testkit::alerts::TWILIO_TOKEN;
+    let v = Vendors::start();
+    let plane = Plane::start();
+    plane.acme();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let good = v.alerts_toml(60_000);
+    let auth = format!("auth = {{ kind = \"auth_token\", token = \"{TWILIO_TOKEN}\" }}");
+    assert!(good.contains(&auth), "{good}");
+    for (bad, reason) in [
+        (
+            format!("auth = \"{TWILIO_TOKEN}\""),
+            "invalid type: a string, expected internally tagged enum TwilioAuth",
+        ),
+        (
+            format!("auth = {{ kind = \"{TWILIO_TOKEN}\" }}"),
+            "an unknown variant, expected `auth_token` or `api_key`",
+        ),
+        (format!("auth = \"{TWILIO_TOKEN}"), "alerting config: line "),
+    ] {
+        let file = dir.path().join("alerts.toml");
+        std::fs::write(&file, good.replace(&auth, &bad)).expect("toml");
+        let out = plane.try_ctl(&["alerts", "set", "acme", &file.display().to_string()]);
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{bad}: {said}");
+        assert!(said.contains(reason), "{bad}: {said}");
+        assert!(
+            !said.contains(TWILIO_TOKEN),
+            "siqctl repeated the token: {said}"
+        );
+    }
+    assert!(!plane.log().contains(TWILIO_TOKEN), "{}", plane.log());
+    // Nothing was stored: the tenant has no alerting config.
+    assert!(!plane.try_ctl(&["alerts", "get", "acme"]).status.success());
+}
+
 /// The plane holds the tenant's alerting config and shows it only redacted; edges get it whole,
 /// page from it, report their alerts (`siqctl alerts list` sees them across regions), take
 /// acknowledgements given with `siqctl`, and keep paging from their sealed last-known-good

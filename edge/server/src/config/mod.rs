@@ -32,8 +32,11 @@ pub enum Error {
         path: String,
         source: std::io::Error,
     },
+    /// Where and what, never the line (it may hold a secret): [`shown_parse_error`].
+    ///
+    /// [`shown_parse_error`]: sentientiq_alerts::secret::shown_parse_error
     #[error("{0}")]
-    Toml(#[from] toml::de::Error),
+    Toml(String),
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
@@ -118,7 +121,13 @@ impl Config {
         text: &str,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, Error> {
-        let mut file: File = toml::from_str(text)?;
+        let mut file: File = toml::from_str(text).map_err(|e| {
+            Error::Toml(sentientiq_alerts::secret::shown_parse_error(
+                text,
+                e.message(),
+                e.span(),
+            ))
+        })?;
         env::apply(&mut file, lookup);
         file.validate()
     }
@@ -681,6 +690,30 @@ mod tests {
         // A prefix alone is fine with the local sink.
         Config::parse(&EXAMPLE.replacen("#lake = ", "lake = { prefix = \"p\" }\n#", 1))
             .expect("prefix on local");
+    }
+
+    /// A file that does not parse, or holds a value of the wrong type, is refused with where
+    /// and what, never repeating the line or the value (it may be a credential).
+    #[test]
+    fn a_config_error_says_where_without_repeating_the_value() {
+        for (text, said) in [
+            (
+                "[control]\nendpoint = \"http://plane:7700\"\ntoken = \"SECRET-e1\n",
+                "line 3, column 19: invalid basic string",
+            ),
+            (
+                "[lake.s3]\nbucket = \"b\"\nsecret_access_key = [\"SECRET-e2\"]\n",
+                "line 3, column 21: invalid type: sequence",
+            ),
+            (
+                "[edge]\nshards = \"SECRET-e3\"\n",
+                "line 2, column 10: invalid type: a string",
+            ),
+        ] {
+            let e = Config::parse(text).expect_err(text).to_string();
+            assert!(e.starts_with(said), "{text}: {e}");
+            assert!(!e.contains("SECRET"), "{text}: {e}");
+        }
     }
 
     #[test]
