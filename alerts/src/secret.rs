@@ -316,17 +316,26 @@ impl SealingKey {
 /// `character `…``) and `unknown variant `…``; field and key names (`unknown field `…``) and
 /// what was expected stay.
 pub fn without_values(msg: &str) -> String {
-    const QUOTED: [(&str, &str); 6] = [
+    const QUOTED: [(&str, &str); 5] = [
         ("string \"", "a string"),
         ("integer `", "an integer"),
         ("floating point `", "a number"),
         ("boolean `", "a boolean"),
         ("character `", "a character"),
-        ("unknown variant `", "an unknown variant"),
     ];
     let mut out = String::with_capacity(msg.len());
     let mut rest = msg;
     'scan: while !rest.is_empty() {
+        // A variant is written raw, backticks and all: it ends where serde's own words start.
+        if let Some(after) = rest.strip_prefix("unknown variant `")
+            && let Some(end) = after
+                .rfind("`, expected ")
+                .or_else(|| after.rfind("`, there are no variants"))
+        {
+            out.push_str("an unknown variant");
+            rest = &after[end + 1..];
+            continue 'scan;
+        }
         for (open, shown) in QUOTED {
             if let Some(after) = rest.strip_prefix(open) {
                 let close = open.as_bytes()[open.len() - 1];
@@ -410,32 +419,56 @@ mod tests {
         );
         let tagged = "auth = { kind = \"auth_token\", token = \"t\" }\n";
         for (bad, value, said) in [
-            ("n = \"SECRET-2 \\\" \\\\\"", "SECRET-2", "a string"),
-            ("n = -7000123", "7000123", "an integer"),
-            ("n = 1.5e300", "1.5e300", "a number"),
-            ("on = \"SECRET-3\"", "SECRET-3", "a string"),
-            ("n = true", "true", "a boolean"),
-            ("kind = \"SECRET-4\"", "SECRET-4", "an unknown variant"),
+            (
+                "n = \"a \\\" SECRET-2 \\\\\"",
+                "SECRET-2",
+                "line 2, column 5: invalid type: a string, expected u32",
+            ),
+            (
+                "n = -7000123",
+                "7000123",
+                "line 2, column 5: invalid value: an integer, expected u32",
+            ),
+            (
+                "n = 1.25",
+                "1.25",
+                "line 2, column 5: invalid type: a number, expected u32",
+            ),
+            (
+                "on = \"SECRET-3\"",
+                "SECRET-3",
+                "line 2, column 6: invalid type: a string, expected a boolean",
+            ),
+            (
+                "n = true",
+                "true",
+                "line 2, column 5: invalid type: a boolean, expected u32",
+            ),
+            (
+                "kind = \"SECRET-4\"",
+                "SECRET-4",
+                "line 2, column 8: an unknown variant, expected `long_code`",
+            ),
+            (
+                "kind = \"ab`, SECRET-5`, expected x\"",
+                "SECRET-5",
+                "line 2, column 8: an unknown variant, expected `long_code`",
+            ),
         ] {
             let e = err(&format!("{tagged}{bad}\n"));
             assert!(!e.contains(value), "{bad}: {e}");
-            assert!(e.starts_with("line 2, column "), "{bad}: {e}");
-            assert!(e.contains(said), "{bad}: {e}");
+            assert_eq!(e, said, "{bad}");
         }
         // Names stay: the unknown field, and what was expected.
-        let e = err(&format!("{tagged}tokn = \"SECRET-5\"\n"));
+        let e = err(&format!("{tagged}tokn = \"SECRET-6\"\n"));
         assert!(
-            e.contains("unknown field `tokn`") && !e.contains("SECRET-5"),
+            e.starts_with("line 2, column 1: unknown field `tokn`, expected one of `auth`")
+                && !e.contains("SECRET-6"),
             "{e}"
         );
-        let e = err(&format!("{tagged}kind = \"SECRET-6\"\n"));
-        assert!(e.contains("`long_code`") && !e.contains("SECRET-6"), "{e}");
         // A parse error of the text itself never repeats its line.
         let e = err("auth = \"SECRET-7\n");
-        assert!(
-            e.starts_with("line 1, column ") && !e.contains("SECRET-7"),
-            "{e}"
-        );
+        assert_eq!(e, "line 1, column 17: invalid basic string, expected `\"`");
         // Without a span: the message alone. A quote never closed is left as it was (nothing
         // serde writes), and other text passes through.
         assert_eq!(

@@ -363,14 +363,16 @@ impl AlertsSpec {
         toml::to_string(&self.table).unwrap_or_default()
     }
 
-    /// The typed config (unchecked: [`crate::TenantSpec::validate`] validates it).
+    /// The typed config (unchecked: [`crate::TenantSpec::validate`] validates it). An error
+    /// names the key it is about (`providers.twilio.auth`) and never repeats a value: a
+    /// credential of the wrong type would be quoted.
     pub fn parse(&self) -> Result<sentientiq_alerts::config::TenantAlerts, String> {
-        self.table.clone().try_into().map_err(|e: toml::de::Error| {
-            // A credential of the wrong type must not be repeated (the message quotes it).
-            format!(
-                "alerts: {}",
-                sentientiq_alerts::secret::without_values(e.message())
-            )
+        serde_path_to_error::deserialize(self.table.clone()).map_err(|e| {
+            let why = sentientiq_alerts::secret::without_values(e.inner().message());
+            match e.path().to_string() {
+                root if root == "." => format!("alerts: {why}"),
+                key => format!("alerts: {key}: {why}"),
+            }
         })
     }
 

@@ -778,8 +778,12 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Tenant(TenantCmd::Update { file }) => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            let t: Tenant = serde_json::from_str(&text)
-                .with_context(|| format!("{}: not a tenant in JSON", file.display()))?;
+            // The reason never repeats a value: serde quotes a string put where another type
+            // belongs, and a tenant may hold credentials.
+            let t: Tenant = serde_json::from_str(&text).map_err(|e| {
+                let why = sentientiq_alerts::secret::without_values(&e.to_string());
+                anyhow::anyhow!("{}: not a tenant in JSON: {why}", file.display())
+            })?;
             let t = admin.update_tenant(t).await.map_err(status)?.into_inner();
             out(json, &t, || format!("updated {}", describe(&t)))?;
         }

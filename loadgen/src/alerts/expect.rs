@@ -60,7 +60,13 @@ pub fn tenant_for_key(text: &str, key: &str, path: &str) -> Result<Tenant, Error
         path: path.to_string(),
         why,
     };
-    let file: EdgeFile = toml::from_str(text).map_err(|e| bad(e.message().to_string()))?;
+    let file: EdgeFile = toml::from_str(text).map_err(|e| {
+        bad(sentientiq_alerts::secret::shown_parse_error(
+            text,
+            e.message(),
+            e.span(),
+        ))
+    })?;
     let digest = key_hash(key);
     for spec in &file.tenant {
         let t = spec.validate().map_err(|e| bad(e.to_string()))?;

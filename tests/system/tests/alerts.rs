@@ -298,7 +298,8 @@ fn a_false_alarm_stops_the_chain_and_the_alert_reaches_the_lake() {
 
 /// A credential written where a table belongs (`auth = "<token>"` for Twilio's `auth = { kind,
 /// token }`), or as an unknown kind, is refused with the reason and where, and the refusal
-/// repeats it nowhere: not in siqctl's answer, not in the plane's log.
+/// repeats it nowhere: not in siqctl's answer (the plane names the key), not in the plane's
+/// log.
 #[test]
 fn a_credential_of_the_wrong_type_is_refused_without_being_repeated() {
     use sentientiq_testkit::Plane;
@@ -313,13 +314,18 @@ fn a_credential_of_the_wrong_type_is_refused_without_being_repeated() {
     for (bad, reason) in [
         (
             format!("auth = \"{TWILIO_TOKEN}\""),
-            "invalid type: a string, expected internally tagged enum TwilioAuth",
+            "alerts: providers.twilio.auth: invalid type: a string, expected internally tagged \
+             enum TwilioAuth",
         ),
         (
             format!("auth = {{ kind = \"{TWILIO_TOKEN}\" }}"),
-            "an unknown variant, expected `auth_token` or `api_key`",
+            "alerts: providers.twilio.auth.kind: an unknown variant, expected `auth_token` or \
+             `api_key`",
         ),
-        (format!("auth = \"{TWILIO_TOKEN}"), "alerting config: line "),
+        (
+            format!("auth = \"{TWILIO_TOKEN}"),
+            ": invalid basic string, expected `\"`",
+        ),
     ] {
         let file = dir.path().join("alerts.toml");
         std::fs::write(&file, good.replace(&auth, &bad)).expect("toml");
@@ -336,9 +342,15 @@ fn a_credential_of_the_wrong_type_is_refused_without_being_repeated() {
             "siqctl repeated the token: {said}"
         );
     }
+    // The plane does not log refused writes today; should it start to, not with the token.
     assert!(!plane.log().contains(TWILIO_TOKEN), "{}", plane.log());
     // Nothing was stored: the tenant has no alerting config.
-    assert!(!plane.try_ctl(&["alerts", "get", "acme"]).status.success());
+    let get = plane.try_ctl(&["alerts", "get", "acme"]);
+    let said = String::from_utf8_lossy(&get.stderr);
+    assert!(
+        !get.status.success() && said.contains("alerting config of tenant acme"),
+        "{said}"
+    );
 }
 
 /// The plane holds the tenant's alerting config and shows it only redacted; edges get it whole,

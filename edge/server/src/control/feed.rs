@@ -418,6 +418,28 @@ mod tests {
         assert_eq!(b.lake.prefix.as_deref(), Some("tenants/b"));
     }
 
+    /// The reason an edge gives for refusing a tenant (logged, and sent to the plane's Regions
+    /// page) names the key and never repeats a credential of the wrong type.
+    #[test]
+    fn a_refusal_never_repeats_a_credential() {
+        let mut bad = t("a", &"ab".repeat(32));
+        bad.alerts_toml = format!(
+            "[providers.twilio]\naccount_sid = \"AC{}\"\nauth = \"tw-SECRET-token\"\n\
+             [[contacts]]\nid = \"c\"\nname = \"C\"\naddresses = []\n[chains]\n",
+            "0".repeat(32)
+        );
+        let mut s = Synced::default();
+        s.tenants.insert("a".into(), bad);
+        let (list, refused) = edge_tenants(&mut s, &BTreeMap::new(), &LakeSection::default());
+        assert!(list.is_empty());
+        let why = &refused[0].reason;
+        assert!(
+            why.contains("providers.twilio.auth: invalid type: a string"),
+            "{why}"
+        );
+        assert!(!why.contains("SECRET"), "{why}");
+    }
+
     /// A resync (a full snapshot) replaces everything: what it replaced is where a refused
     /// tenant's served version comes from.
     #[test]
