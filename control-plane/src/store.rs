@@ -307,18 +307,20 @@ impl Store {
         Ok((delta, r))
     }
 
-    /// Creates a tenant; fails if it exists. Returns it as admins see it.
+    /// Creates a tenant, stamped with the version that creates it; fails if it exists. Returns
+    /// it as admins see it.
     pub fn create_tenant(&self, mut t: Tenant) -> Result<(Tenant, u64), StoreError> {
         // Edges' sealed copies never come from here.
         t.alerts_sealed.clear();
         validate_tenant(&t)?;
-        let (d, ()) = self.commit(|s, b, d| {
+        let (d, t) = self.commit(|s, b, d| {
             if s.stored_tenant(&t.id)?.is_some() {
                 return Err(StoreError::Exists(format!("tenant {}", t.id)));
             }
+            t.created_version = d.version;
             b.put_cf(s.cf("tenants"), t.id.as_bytes(), t.encode_to_vec());
             d.upserted.push(edge_view(&t));
-            Ok(())
+            Ok(t)
         })?;
         Ok((admin_view(t), d.version))
     }
@@ -335,10 +337,13 @@ impl Store {
             let mut t = s
                 .stored_tenant(id)?
                 .ok_or_else(|| StoreError::NotFound(format!("tenant {id}")))?;
+            let created = t.created_version;
             let r = f(&mut t)?;
             if t.id != id {
                 return Err(StoreError::Invalid("a tenant's id cannot change".into()));
             }
+            // The plane's record, whatever an admin's copy of the tenant says.
+            t.created_version = created;
             t.alerts_sealed.clear();
             validate_tenant(&t)?;
             b.put_cf(s.cf("tenants"), t.id.as_bytes(), t.encode_to_vec());
@@ -659,6 +664,38 @@ mod tests {
             s.deltas_since(6).expect("read").is_none(),
             "ahead of the store"
         );
+    }
+
+    /// A tenant carries the version that created it, to edges too; an admin's copy cannot
+    /// change it, and an id deleted and created again gets the new one.
+    #[test]
+    fn a_tenant_is_stamped_with_the_version_that_created_it() {
+        let (_d, s) = store(StoreLimits::default());
+        s.create_tenant(tenant("other")).expect("create");
+        let mut forged = tenant("acme");
+        forged.created_version = 77;
+        let (t, v) = s.create_tenant(forged).expect("create");
+        assert_eq!((t.created_version, v), (2, 2));
+        let (t, (), _) = s
+            .modify_tenant("acme", |t| {
+                t.created_version = 1;
+                t.name = "Acme".into();
+                Ok(())
+            })
+            .expect("modify");
+        assert_eq!((t.created_version, t.name.as_str()), (2, "Acme"));
+        s.delete_tenant("acme").expect("delete");
+        let (t, v) = s.create_tenant(tenant("acme")).expect("again");
+        assert_eq!((t.created_version, v), (5, 5));
+        let d = s.deltas_since(4).expect("read").expect("in the log");
+        assert_eq!(d[0].upserted[0].created_version, 5, "edges get it");
+        let snap = s.snapshot().expect("snapshot");
+        let acme = snap[0]
+            .upserted
+            .iter()
+            .find(|t| t.id == "acme")
+            .expect("acme");
+        assert_eq!(acme.created_version, 5);
     }
 
     #[test]

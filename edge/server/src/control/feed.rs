@@ -152,7 +152,8 @@ fn usable(t: &PlaneTenant, lake: &LakeSection) -> Result<Tenant, String> {
 /// The edge tenants of a synced set, and its `kept` brought up to date. A tenant whose plane
 /// version the edge cannot use is reported and, so one bad tenant never blocks the others,
 /// served as the version it served before when there is one (`s.kept`, else its version in
-/// `replaced` when the edge could use that), else left out. `replaced`: what the update just
+/// `replaced` when the edge could use that; either created by the same version as the plane's),
+/// else left out. `replaced`: what the update just
 /// applied replaced ([`Changes::replaced`]; nothing at start, where `s.kept` comes from the
 /// last-known-good file).
 pub fn edge_tenants(
@@ -167,10 +168,12 @@ pub fn edge_tenants(
         match usable(t, lake) {
             Ok(t) => ok.push(t),
             Err(reason) => {
+                // Of the same tenant only: an id deleted and created again is another one.
                 let before = s
                     .kept
                     .remove(&t.id)
                     .or_else(|| replaced.get(&t.id).cloned())
+                    .filter(|p| p.created_version == t.created_version)
                     .and_then(|p| usable(&p, lake).ok().map(|e| (p, e)));
                 bad.push(RefusedTenant {
                     tenant_id: t.id.clone(),
@@ -416,6 +419,45 @@ mod tests {
         let (list, _) = edge_tenants(&mut s, &ch.replaced, &lake);
         let b = list.iter().find(|t| &*t.id == "b").expect("b");
         assert_eq!(b.lake.prefix.as_deref(), Some("tenants/b"));
+    }
+
+    /// A tenant deleted and created again under the same id (a resync's snapshot brings the
+    /// new one, refused here) is another tenant: the old one's version is not served for it.
+    #[test]
+    fn an_id_created_again_never_gets_the_deleted_tenants_version() {
+        let good = |id: &str, created: u64| PlaneTenant {
+            created_version: created,
+            ..t(id, &"ab".repeat(32))
+        };
+        let (mut s, mut f) = (Synced::default(), Feed::default());
+        let lake = LakeSection::default();
+        let c = f
+            .push(&mut s, snap(3, vec![good("a", 3)], false))
+            .expect("snapshot")
+            .expect("applied");
+        edge_tenants(&mut s, &c.replaced, &lake);
+        let mut again = good("a", 9);
+        again.key_hashes = vec!["zz".into()];
+        let c = f
+            .push(&mut s, snap(9, vec![again.clone()], false))
+            .expect("snapshot")
+            .expect("applied");
+        let (list, bad) = edge_tenants(&mut s, &c.replaced, &lake);
+        assert!(list.is_empty(), "the deleted tenant's keys are not served");
+        assert!(!bad[0].kept);
+        assert!(s.kept.is_empty());
+        // Nor from a kept version: a refused `a` (created by 3) kept, then `a` created again.
+        let mut refused = good("a", 3);
+        refused.key_hashes = vec!["yy".into()];
+        let mut s = Synced::default();
+        s.tenants.insert("a".into(), refused);
+        s.kept.insert("a".into(), good("a", 3));
+        let (list, _) = edge_tenants(&mut s.clone(), &BTreeMap::new(), &lake);
+        assert_eq!(list.len(), 1, "the same tenant's kept version is served");
+        s.tenants.insert("a".into(), again);
+        let (list, _) = edge_tenants(&mut s, &BTreeMap::new(), &lake);
+        assert!(list.is_empty());
+        assert!(s.kept.is_empty());
     }
 
     /// The reason an edge gives for refusing a tenant (logged, and sent to the plane's Regions
