@@ -1,10 +1,11 @@
 //! Credentials: typed per channel, redacted in every `Debug`, `Display` and `Serialize`, and
 //! sealed (AES-256-GCM) wherever they rest outside the control plane.
 //!
-//! Only [`Secret::expose`] reveals a value; the request builders in [`crate::channels`] are its
-//! only callers outside tests. A credential deserializes from its plain string (config, the
-//! plane's messages) but always serializes as `"[redacted]"`, so `siqctl --json` and logs can
-//! never print one. To store credentials, seal the bytes the plane sent with a [`SealingKey`].
+//! Only [`Secret::expose`] reveals a value; its callers outside tests are the request builders
+//! in [`crate::channels`] and where the edge and the plane put their own tokens and keys from
+//! their config on the wire or check them. A credential deserializes from its plain string
+//! (config, the plane's messages) but always serializes as `"[redacted]"`, so `siqctl --json`
+//! and logs can never print one. To store credentials, seal the bytes the plane sent with a [`SealingKey`].
 //!
 //! ## Sealed format (version 1)
 //!
@@ -31,7 +32,7 @@ use serde::{Deserialize, Serialize, Serializer};
 pub const REDACTED: &str = "[redacted]";
 
 /// A secret string.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(from = "String")]
 pub struct Secret(Box<str>);
 

@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use sentientiq_alerts::secret::Secret;
 use serde::Deserialize;
 
 /// Shortest accepted token: 16 bytes.
@@ -20,10 +21,11 @@ pub struct Config {
     pub http_listen: SocketAddr,
     #[serde(default = "default_data_dir")]
     pub data_dir: PathBuf,
+    /// `Debug` shows it redacted, as `edge_token`.
     #[serde(default)]
-    pub admin_token: String,
+    pub admin_token: Secret,
     #[serde(default)]
-    pub edge_token: String,
+    pub edge_token: Secret,
     /// How often a `WatchEvi` stream recomputes recent minutes.
     #[serde(default = "default_evi_poll_ms")]
     pub evi_poll_ms: u64,
@@ -101,10 +103,10 @@ impl Config {
             e => e,
         })?;
         if let Ok(t) = std::env::var("SIQ_ADMIN_TOKEN") {
-            c.admin_token = t;
+            c.admin_token = Secret::new(t);
         }
         if let Ok(t) = std::env::var("SIQ_EDGE_TOKEN") {
-            c.edge_token = t;
+            c.edge_token = Secret::new(t);
         }
         c.validate()?;
         Ok(c)
@@ -119,8 +121,8 @@ impl Config {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         for (name, t) in [
-            ("admin_token", &self.admin_token),
-            ("edge_token", &self.edge_token),
+            ("admin_token", self.admin_token.expose()),
+            ("edge_token", self.edge_token.expose()),
         ] {
             if t.len() < MIN_TOKEN_LEN {
                 return Err(ConfigError::Invalid(format!(
@@ -172,6 +174,19 @@ mod tests {
     use super::*;
 
     const OK: &str = "admin_token = \"aaaaaaaaaaaaaaaa\"\nedge_token = \"bbbbbbbbbbbbbbbb\"\n";
+
+    /// The tokens never show in the config's `Debug` (a log line or a failed test's message).
+    #[test]
+    fn debug_never_shows_the_tokens() {
+        let c = Config::parse(OK).expect("parses");
+        c.validate().expect("valid");
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("aaaa") && !shown.contains("bbbb"),
+            "{shown}"
+        );
+        assert!(shown.contains("admin_token: [redacted]"), "{shown}");
+    }
 
     /// A file that does not parse is refused with where and what, never the line: the
     /// tokens are in it.

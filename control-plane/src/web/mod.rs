@@ -101,7 +101,7 @@ impl Settings {
     /// The dashboard's part of the plane's config.
     pub fn from_config(cfg: &crate::Config) -> Settings {
         Settings {
-            admin_token: cfg.admin_token.clone(),
+            admin_token: cfg.admin_token.expose().to_string(),
             session_lifetime_ms: (cfg.dashboard_session_s as i64).saturating_mul(1000),
             evi_poll_ms: cfg.evi_poll_ms,
             experiment_totals_ms: cfg.experiment_totals_ms,

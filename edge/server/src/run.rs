@@ -134,7 +134,7 @@ pub fn run(mut cfg: Config) -> Result<()> {
     let control_status = Arc::new(crate::control::Status::default());
     let secrets = match &cfg.alerts.secrets_key {
         Some(k) => Some(Arc::new(
-            sentientiq_alerts::secret::SealingKey::parse(k)
+            sentientiq_alerts::secret::SealingKey::parse(k.expose())
                 .map_err(|_| anyhow::anyhow!("SIQ_SECRETS_KEY is not a 32-byte key"))?,
         )),
         None => None,

@@ -154,7 +154,8 @@ pub async fn run(h: Arc<Handle>, cfg: ControlSection, every: Duration) {
             return;
         }
     };
-    let Ok(token) = format!("Bearer {}", cfg.token.clone().unwrap_or_default()).parse() else {
+    let Ok(token) = format!("Bearer {}", cfg.token.as_ref().map_or("", |t| t.expose())).parse()
+    else {
         return;
     };
     let mut client = EdgeSyncClient::new(ch);

@@ -27,9 +27,10 @@ pub struct AlertsSection {
     #[serde(default = "d_intervene")]
     pub intervene_wait_ms: u64,
     /// The key that seals alerting secrets in the last-known-good file (32 bytes, hex or
-    /// base64). From the environment only (`SIQ_SECRETS_KEY`), never from the file.
+    /// base64). From the environment only (`SIQ_SECRETS_KEY`), never from the file; `Debug`
+    /// shows it redacted.
     #[serde(skip)]
-    pub secrets_key: Option<String>,
+    pub secrets_key: Option<sentientiq_alerts::secret::Secret>,
 }
 
 impl Default for AlertsSection {
@@ -93,7 +94,7 @@ impl AlertsSection {
             &INTERVENE_WAIT_MS,
         )?;
         if let Some(k) = &self.secrets_key {
-            sentientiq_alerts::secret::SealingKey::parse(k).map_err(|_| {
+            sentientiq_alerts::secret::SealingKey::parse(k.expose()).map_err(|_| {
                 Error::Invalid("SIQ_SECRETS_KEY must be 32 bytes as 64 hex digits or base64".into())
             })?;
         }
@@ -171,9 +172,9 @@ mod tests {
             s.base_url("127.0.0.1:7400".parse().expect("addr")),
             "http://127.0.0.1:7400"
         );
-        s.secrets_key = Some("00".repeat(31));
+        s.secrets_key = Some(sentientiq_alerts::secret::Secret::new("00".repeat(31)));
         assert!(s.validate().is_err(), "31 bytes");
-        s.secrets_key = Some("00".repeat(32));
+        s.secrets_key = Some(sentientiq_alerts::secret::Secret::new("00".repeat(32)));
         s.validate().expect("32 bytes");
     }
 }

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use sentientiq_alerts::secret::Secret;
 use serde::Deserialize;
 
 use super::{Error, http_url, invalid, within};
@@ -14,9 +15,10 @@ pub struct ControlSection {
     /// `/` (tonic calls the root; `sentientiq_url::check_root`).
     #[serde(default)]
     pub endpoint: Option<String>,
-    /// The plane's edge token (`SIQ_EDGE_TOKEN` in the environment overrides it).
+    /// The plane's edge token (`SIQ_EDGE_TOKEN` in the environment overrides it); `Debug`
+    /// shows it redacted.
     #[serde(default)]
-    pub token: Option<String>,
+    pub token: Option<Secret>,
     /// PEM CA certificate that signed the plane's TLS certificate (https endpoints).
     #[serde(default)]
     pub ca: Option<PathBuf>,
@@ -54,7 +56,7 @@ impl ControlSection {
             self.report_interval_ms,
             &REPORT_INTERVAL_MS,
         )?;
-        if self.endpoint.is_some() && self.token.as_deref().is_none_or(str::is_empty) {
+        if self.endpoint.is_some() && self.token.as_ref().is_none_or(|t| t.expose().is_empty()) {
             return invalid("control.endpoint needs control.token (or SIQ_EDGE_TOKEN)");
         }
         Ok(())

@@ -1,6 +1,8 @@
 //! Overrides from the environment, applied after the file is read and before it is validated.
 //! Kept apart from parsing so that parsing stays a pure function of the file's text.
 
+use sentientiq_alerts::secret::Secret;
+
 use super::File;
 
 /// `SIQ_EDGE_TOKEN`: the control plane's edge token (so it need not be written in the file).
@@ -13,10 +15,10 @@ pub const SECRETS_KEY: &str = "SIQ_SECRETS_KEY";
 /// Applies every override `lookup` knows (the process environment, or a test's map).
 pub fn apply(file: &mut File, lookup: impl Fn(&str) -> Option<String>) {
     if let Some(t) = lookup(EDGE_TOKEN).filter(|t| !t.is_empty()) {
-        file.control.token = Some(t);
+        file.control.token = Some(Secret::new(t));
     }
     if let Some(k) = lookup(SECRETS_KEY).filter(|k| !k.is_empty()) {
-        file.alerts.secrets_key = Some(k);
+        file.alerts.secrets_key = Some(Secret::new(k));
     }
 }
 

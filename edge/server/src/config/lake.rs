@@ -62,8 +62,9 @@ pub struct S3Section {
     pub connect_timeout_ms: u64,
     #[serde(default)]
     pub access_key_id: Option<String>,
+    /// `Debug` shows it redacted.
     #[serde(default)]
-    pub secret_access_key: Option<String>,
+    pub secret_access_key: Option<sentientiq_alerts::secret::Secret>,
 }
 
 fn d_s3_region() -> String {
@@ -89,7 +90,7 @@ impl S3Section {
     /// The sink's options, checked.
     pub fn options(&self) -> Result<sentientiq_lake::S3Options, Error> {
         let static_keys = match (&self.access_key_id, &self.secret_access_key) {
-            (Some(a), Some(s)) => Some((a.clone(), s.clone())),
+            (Some(a), Some(s)) => Some((a.clone(), s.expose().to_string())),
             (None, None) => None,
             _ => {
                 return invalid(

@@ -297,7 +297,10 @@ mod tests {
         );
         let env = |k: &str| (k == env::EDGE_TOKEN).then(|| "from-env".to_string());
         let c = Config::parse_with(&text, env).expect("token from the environment");
-        assert_eq!(c.control.token.as_deref(), Some("from-env"));
+        assert_eq!(
+            c.control.token.as_ref().map(|t| t.expose()),
+            Some("from-env")
+        );
         let no_file_token = text.replace("token = \"file\"\n", "");
         assert!(Config::parse(&no_file_token).is_err());
         Config::parse_with(&no_file_token, env).expect("the environment's token suffices");
@@ -632,6 +635,39 @@ mod tests {
         assert_eq!(m.static_keys, None);
         assert_eq!(c.tenants[0].lake.bucket.as_deref(), Some("acme-siq"));
         assert_eq!(c.tenants[0].lake.prefix.as_deref(), Some("siq"));
+    }
+
+    /// The edge token, the S3 secret key and the sealing key never show in the config's
+    /// `Debug` (a log line or a failed test's message).
+    #[test]
+    fn debug_never_shows_a_secret() {
+        let s3 = example_s3().replacen(
+            "connect_timeout_ms = 3000",
+            "connect_timeout_ms = 3000\naccess_key_id = \"AKIA\"\nsecret_access_key = \"SECRET-s3\"",
+            1,
+        );
+        let (head, tenants) = s3.split_once("[[tenant]]").expect("a tenant");
+        let text = format!(
+            "{head}\n[control]\nendpoint = \"http://127.0.0.1:7500\"\ntoken = \"SECRET-tok\"\n[[tenant]]{tenants}"
+        );
+        let key = "5ec7".repeat(16);
+        let env = |k: &str| (k == env::SECRETS_KEY).then(|| key.clone());
+        let c = Config::parse_with(&text, env).expect("parses");
+        assert_eq!(
+            c.lake
+                .s3
+                .as_ref()
+                .expect("s3")
+                .options()
+                .expect("options")
+                .static_keys,
+            Some(("AKIA".to_string(), "SECRET-s3".to_string()))
+        );
+        let shown = format!("{c:?}");
+        for secret in ["SECRET", key.as_str()] {
+            assert!(!shown.contains(secret), "{secret}: {shown}");
+        }
+        assert!(shown.contains("token: Some([redacted])"), "{shown}");
     }
 
     #[test]

@@ -151,7 +151,8 @@ async fn run(link: Link, cfg: ControlSection, dir: PathBuf, synced: Synced) {
             return;
         }
     };
-    let Ok(token) = format!("Bearer {}", cfg.token.clone().unwrap_or_default()).parse() else {
+    let Ok(token) = format!("Bearer {}", cfg.token.as_ref().map_or("", |t| t.expose())).parse()
+    else {
         tracing::error!("control: the edge token must be printable ASCII");
         return;
     };
