@@ -2,10 +2,11 @@
 //! sealed (AES-256-GCM) wherever they rest outside the control plane.
 //!
 //! Only [`Secret::expose`] reveals a value; its callers outside tests are the request builders
-//! in [`crate::channels`] and where the edge and the plane put their own tokens and keys from
-//! their config on the wire or check them. A credential deserializes from its plain string
-//! (config, the plane's messages) but always serializes as `"[redacted]"`, so `siqctl --json`
-//! and logs can never print one. To store credentials, seal the bytes the plane sent with a [`SealingKey`].
+//! in [`crate::channels`], the plane's check of webhook URLs for invisible characters, and
+//! where the edge and the plane put their own tokens and keys from their config on the wire or
+//! check them. A credential deserializes from its plain string (config, the plane's messages)
+//! but always serializes as `"[redacted]"`, so `siqctl --json` and logs can never print one. To
+//! store credentials, seal the bytes the plane sent with a [`SealingKey`].
 //!
 //! ## Sealed format (version 1)
 //!
@@ -41,7 +42,8 @@ impl Secret {
         Self(s.into().into_boxed_str())
     }
 
-    /// The value itself. Call it only to put the value on the wire.
+    /// The value itself. Call it only to put the value on the wire or check it (a length, a
+    /// constant-time comparison, parsing a key); what it returns is never printed.
     pub fn expose(&self) -> &str {
         &self.0
     }

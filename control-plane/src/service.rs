@@ -33,7 +33,7 @@ impl From<StoreError> for Status {
             StoreError::NotFound(m) => Status::not_found(format!("{m} not found")),
             StoreError::Exists(m) => Status::already_exists(format!("{m} already exists")),
             StoreError::Invalid(m) => Status::invalid_argument(m),
-            e @ (StoreError::Db(_) | StoreError::Corrupt(_)) => {
+            e @ (StoreError::Db(_) | StoreError::Corrupt(_) | StoreError::Random(_)) => {
                 tracing::error!(error = %e, "storage");
                 Status::internal(e.to_string())
             }

@@ -87,6 +87,8 @@ pub enum StoreError {
     Exists(String),
     #[error("invalid: {0}")]
     Invalid(String),
+    #[error("the OS random source failed: {0}")]
+    Random(String),
 }
 
 /// The store; clone the `Arc` to share it between services.
@@ -307,9 +309,10 @@ impl Store {
         Ok((delta, r))
     }
 
-    /// Creates a tenant, stamped with the version that creates it; fails if it exists. Returns
-    /// it as admins see it.
+    /// Creates a tenant with a new [`incarnation`]; fails if it exists. Returns it as admins
+    /// see it.
     pub fn create_tenant(&self, mut t: Tenant) -> Result<(Tenant, u64), StoreError> {
+        t.incarnation = incarnation()?;
         // Edges' sealed copies never come from here.
         t.alerts_sealed.clear();
         validate_tenant(&t)?;
@@ -317,7 +320,6 @@ impl Store {
             if s.stored_tenant(&t.id)?.is_some() {
                 return Err(StoreError::Exists(format!("tenant {}", t.id)));
             }
-            t.created_version = d.version;
             b.put_cf(s.cf("tenants"), t.id.as_bytes(), t.encode_to_vec());
             d.upserted.push(edge_view(&t));
             Ok(t)
@@ -337,13 +339,13 @@ impl Store {
             let mut t = s
                 .stored_tenant(id)?
                 .ok_or_else(|| StoreError::NotFound(format!("tenant {id}")))?;
-            let created = t.created_version;
+            let incarnation = t.incarnation;
             let r = f(&mut t)?;
             if t.id != id {
                 return Err(StoreError::Invalid("a tenant's id cannot change".into()));
             }
             // The plane's record, whatever an admin's copy of the tenant says.
-            t.created_version = created;
+            t.incarnation = incarnation;
             t.alerts_sealed.clear();
             validate_tenant(&t)?;
             b.put_cf(s.cf("tenants"), t.id.as_bytes(), t.encode_to_vec());
@@ -595,6 +597,15 @@ pub fn edge_view(t: &Tenant) -> Tenant {
     e
 }
 
+/// A tenant's incarnation: a random number from the OS generator, 1 to 2^53 - 1 (exact as a
+/// JSON number, which siqctl --json and the dashboard print). Random rather than the store's
+/// version, which starts again at 1 in a rebuilt store: an edge compares it across both.
+fn incarnation() -> Result<u64, StoreError> {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).map_err(|e| StoreError::Random(e.to_string()))?;
+    Ok((u64::from_le_bytes(b) >> 11).max(1))
+}
+
 /// What an admin gets of a tenant: everything but its alerting config (`GetAlerts` shows that
 /// redacted).
 pub fn admin_view(mut t: Tenant) -> Tenant {
@@ -666,36 +677,42 @@ mod tests {
         );
     }
 
-    /// A tenant carries the version that created it, to edges too; an admin's copy cannot
-    /// change it, and an id deleted and created again gets the new one.
+    /// A tenant carries a random incarnation, to edges too; an admin's copy cannot change it,
+    /// and an id deleted and created again gets another.
     #[test]
-    fn a_tenant_is_stamped_with_the_version_that_created_it() {
+    fn a_tenant_gets_an_incarnation_when_created() {
         let (_d, s) = store(StoreLimits::default());
         s.create_tenant(tenant("other")).expect("create");
         let mut forged = tenant("acme");
-        forged.created_version = 77;
-        let (t, v) = s.create_tenant(forged).expect("create");
-        assert_eq!((t.created_version, v), (2, 2));
+        forged.incarnation = 77;
+        let (t, _) = s.create_tenant(forged).expect("create");
+        let first = t.incarnation;
+        assert!((1..1 << 53).contains(&first) && first != 77, "{first}");
         let (t, (), _) = s
             .modify_tenant("acme", |t| {
-                t.created_version = 1;
+                t.incarnation = 1;
                 t.name = "Acme".into();
                 Ok(())
             })
             .expect("modify");
-        assert_eq!((t.created_version, t.name.as_str()), (2, "Acme"));
+        assert_eq!((t.incarnation, t.name.as_str()), (first, "Acme"));
         s.delete_tenant("acme").expect("delete");
         let (t, v) = s.create_tenant(tenant("acme")).expect("again");
-        assert_eq!((t.created_version, v), (5, 5));
-        let d = s.deltas_since(4).expect("read").expect("in the log");
-        assert_eq!(d[0].upserted[0].created_version, 5, "edges get it");
+        assert_ne!(t.incarnation, first);
+        let d = s.deltas_since(v - 1).expect("read").expect("in the log");
+        assert_eq!(d[0].upserted[0].incarnation, t.incarnation, "edges get it");
         let snap = s.snapshot().expect("snapshot");
         let acme = snap[0]
             .upserted
             .iter()
-            .find(|t| t.id == "acme")
+            .find(|x| x.id == "acme")
             .expect("acme");
-        assert_eq!(acme.created_version, 5);
+        assert_eq!(acme.incarnation, t.incarnation);
+        // Drawn, not counted: a hundred are distinct and within 2^53.
+        let drawn: std::collections::BTreeSet<u64> =
+            (0..100).map(|_| incarnation().expect("random")).collect();
+        assert_eq!(drawn.len(), 100);
+        assert!(drawn.iter().all(|i| (1..1 << 53).contains(i)));
     }
 
     #[test]

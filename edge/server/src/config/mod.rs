@@ -663,6 +663,10 @@ mod tests {
                 .static_keys,
             Some(("AKIA".to_string(), "SECRET-s3".to_string()))
         );
+        assert_eq!(
+            c.alerts.secrets_key.as_ref().map(|k| k.expose()),
+            Some(key.as_str())
+        );
         let shown = format!("{c:?}");
         for secret in ["SECRET", key.as_str()] {
             assert!(!shown.contains(secret), "{secret}: {shown}");

@@ -152,7 +152,7 @@ fn usable(t: &PlaneTenant, lake: &LakeSection) -> Result<Tenant, String> {
 /// The edge tenants of a synced set, and its `kept` brought up to date. A tenant whose plane
 /// version the edge cannot use is reported and, so one bad tenant never blocks the others,
 /// served as the version it served before when there is one (`s.kept`, else its version in
-/// `replaced` when the edge could use that; either created by the same version as the plane's),
+/// `replaced` when the edge could use that; each only with the plane version's incarnation),
 /// else left out. `replaced`: what the update just
 /// applied replaced ([`Changes::replaced`]; nothing at start, where `s.kept` comes from the
 /// last-known-good file).
@@ -169,11 +169,12 @@ pub fn edge_tenants(
             Ok(t) => ok.push(t),
             Err(reason) => {
                 // Of the same tenant only: an id deleted and created again is another one.
+                let same = |p: &PlaneTenant| p.incarnation == t.incarnation;
                 let before = s
                     .kept
                     .remove(&t.id)
-                    .or_else(|| replaced.get(&t.id).cloned())
-                    .filter(|p| p.created_version == t.created_version)
+                    .filter(same)
+                    .or_else(|| replaced.get(&t.id).filter(|p| same(p)).cloned())
                     .and_then(|p| usable(&p, lake).ok().map(|e| (p, e)));
                 bad.push(RefusedTenant {
                     tenant_id: t.id.clone(),
@@ -425,8 +426,8 @@ mod tests {
     /// new one, refused here) is another tenant: the old one's version is not served for it.
     #[test]
     fn an_id_created_again_never_gets_the_deleted_tenants_version() {
-        let good = |id: &str, created: u64| PlaneTenant {
-            created_version: created,
+        let good = |id: &str, incarnation: u64| PlaneTenant {
+            incarnation,
             ..t(id, &"ab".repeat(32))
         };
         let (mut s, mut f) = (Synced::default(), Feed::default());
