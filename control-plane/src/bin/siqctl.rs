@@ -20,8 +20,12 @@ use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 #[path = "siqctl/dashboard.rs"]
 mod dashboard;
+#[path = "siqctl/edges.rs"]
+mod edges;
 #[path = "siqctl/experiment.rs"]
 mod experiment;
+#[path = "siqctl/http.rs"]
+mod http;
 use experiment::ExperimentCmd;
 
 #[derive(Debug, Parser)]
@@ -72,6 +76,9 @@ enum Cmd {
     },
     /// The web dashboard: a tenant's sign-in token, its public failures page.
     Dashboard(dashboard::DashboardArgs),
+    /// Every edge's last health report: region, config served, sessions, build, and each
+    /// problem (the dashboard's Regions page); `--check` exits 1 when there is any.
+    Edges(edges::EdgesArgs),
     /// Usage per UTC day of a month, priced by the plane's rate card (table, --json or --csv).
     Usage {
         tenant: String,
@@ -692,8 +699,10 @@ fn main() -> Result<()> {
 
 async fn run(cli: Cli) -> Result<()> {
     refuse_removed(&cli.cmd)?;
-    if let Cmd::Dashboard(args) = &cli.cmd {
-        return dashboard::run(args, &cli.token, cli.json).await;
+    match &cli.cmd {
+        Cmd::Dashboard(args) => return dashboard::run(args, &cli.token, cli.json).await,
+        Cmd::Edges(args) => return edges::run(args, &cli.token, cli.json).await,
+        _ => {}
     }
     let ch = auth(channel(&cli).await?, &cli.token)?;
     let mut admin = grpc::tenant_admin_client::TenantAdminClient::new(ch.clone());
@@ -939,7 +948,7 @@ async fn run(cli: Cli) -> Result<()> {
             out(json, &f, || sentientiq_control::forensics::render(&f))?;
         }
         // Answered above, before any gRPC connection.
-        Cmd::Dashboard(_) => {}
+        Cmd::Dashboard(_) | Cmd::Edges(_) => {}
         Cmd::Evi { tenant, minutes } => {
             let now = now_minute()?;
             let mut an = grpc::analytics_client::AnalyticsClient::new(ch.clone());

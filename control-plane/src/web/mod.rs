@@ -581,6 +581,7 @@ async fn regions_json(State(d): State<Dashboard>, h: HeaderMap) -> Response {
                 "health": x.health,
                 "received_ms": x.received_ms,
                 "age_ms": now.saturating_sub(x.received_ms),
+                "config": pages::edge_config(&x.health, version),
                 "problems": pages::edge_problems(x, now, version),
             })
         })

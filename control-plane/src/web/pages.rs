@@ -295,20 +295,7 @@ pub fn regions(
             let h = &x.health;
             let age = now_ms.saturating_sub(x.received_ms).max(0);
             let stale = age > stale_after_ms(h);
-            let mut config = if !h.following {
-                format!("v{} (not following the plane)", h.config_version)
-            } else if h.config_version >= current {
-                format!("v{} current", h.config_version)
-            } else {
-                format!(
-                    "v{} ({} behind)",
-                    h.config_version,
-                    current - h.config_version
-                )
-            };
-            if let Some(n) = h.refused_tenant_count.filter(|n| *n > 0) {
-                let _ = write!(config, ", {n} tenant(s) refused");
-            }
+            let config = edge_config(h, current);
             let _ = write!(
                 body,
                 "<tr data-edge=\"{}\"><td>{}<div class=\"small\">{}</div></td><td{}>{}</td><td>{}</td>\
@@ -371,6 +358,27 @@ pub fn regions(
 }
 
 /// What is wrong with one edge, in words (nothing: healthy).
+/// The config an edge serves against the plane's `current` version, as the Regions page and
+/// `siqctl edges` show it: `v5 current`, `v3 (2 behind)` or `v5 (not following the plane)`,
+/// with `, N tenant(s) refused` when it refuses any.
+pub fn edge_config(h: &sentientiq_proto::grpc::EdgeHealth, current: u64) -> String {
+    let mut config = if !h.following {
+        format!("v{} (not following the plane)", h.config_version)
+    } else if h.config_version >= current {
+        format!("v{} current", h.config_version)
+    } else {
+        format!(
+            "v{} ({} behind)",
+            h.config_version,
+            current - h.config_version
+        )
+    };
+    if let Some(n) = h.refused_tenant_count.filter(|n| *n > 0) {
+        let _ = write!(config, ", {n} tenant(s) refused");
+    }
+    config
+}
+
 pub fn edge_problems(x: &crate::store::fleet::Seen, now_ms: i64, current: u64) -> Vec<String> {
     let h = &x.health;
     let mut p = Vec::new();

@@ -430,6 +430,21 @@ fn a_lake_prefix_set_through_the_plane_is_where_the_edge_ships_the_tenant() {
             && problems.contains("(its previous version stays)"),
         "{problems}"
     );
+    // siqctl edges says the same, and --check fails on it.
+    let http = format!("http://127.0.0.1:{}", plane.http_port);
+    let o = plane.try_ctl(&["edges", "--http", &http, "--check"]);
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(!o.status.success(), "{out}");
+    assert!(
+        out.contains("us-west-2  edge-us-west-2")
+            && out.contains("current, 1 tenant(s) refused")
+            && out.contains("problem: edge-us-west-2: refuses tenant acme: its own lake bucket"),
+        "{out}"
+    );
+    assert!(err.contains("1 problem(s) across the edges"), "{err}");
     // Restarted, the edge serves what it served (its last-known-good file keeps the version
     // in force beside the plane's), and its new boot's report says so.
     let boot = regions_json(&plane)["edges"][0]["health"]["report_id"].clone();
@@ -476,6 +491,11 @@ fn a_lake_prefix_set_through_the_plane_is_where_the_edge_ships_the_tenant() {
             .contains("refuses tenant")
     });
     assert!(edge.try_hello(&key, "s_fleet_lake_0000004").is_ok());
+    let out = plane.ctl(&["edges", "--http", &http, "--check"]);
+    assert!(
+        out.contains("1 edge(s), 0 problem(s)") && !out.contains("refused"),
+        "{out}"
+    );
 }
 
 /// The plane's `/admin/regions.json`, as the admin.

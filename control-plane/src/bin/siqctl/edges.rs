@@ -1,0 +1,155 @@
+//! `siqctl edges`: every edge's last health report as the plane holds it (the dashboard's
+//! Regions page in a terminal), from the plane's HTTP face (`/admin/regions.json`) with the
+//! admin token. `--check` exits non-zero when any edge has a problem, for scripts and probes.
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use serde_json::Value;
+
+use crate::http::{PlaneHttp, request};
+
+#[derive(Debug, Args)]
+pub struct EdgesArgs {
+    #[command(flatten)]
+    http: PlaneHttp,
+    /// Exit with status 1 when any edge has a problem (stale, not following, behind, a spool
+    /// not writable, a tenant refused, …).
+    #[arg(long)]
+    check: bool,
+}
+
+pub async fn run(args: &EdgesArgs, token: &str, json: bool) -> Result<()> {
+    let (status, v) = request(&args.http.http, "GET", "/admin/regions.json", token).await?;
+    if status != 200 {
+        let why = v["error"].as_str().unwrap_or("no reason given");
+        bail!("the plane refused ({status}): {why}");
+    }
+    let (table, problems) = render(&v)?;
+    let text = if json {
+        serde_json::to_string_pretty(&v)? + "\n"
+    } else {
+        table
+    };
+    std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes())?;
+    if args.check && problems > 0 {
+        bail!("{problems} problem(s) across the edges");
+    }
+    Ok(())
+}
+
+/// The table and the number of problems of a `/admin/regions.json` answer. Edges by region,
+/// then id; each problem on its own line after the table.
+fn render(v: &Value) -> Result<(String, usize)> {
+    let version = v["config_version"]
+        .as_u64()
+        .context("the plane's answer has no config_version")?;
+    let mut edges: Vec<&Value> = v["edges"]
+        .as_array()
+        .context("the plane's answer has no edges")?
+        .iter()
+        .collect();
+    let text = |e: &Value, k: &str| e["health"][k].as_str().unwrap_or_default().to_string();
+    edges.sort_by_key(|e| (text(e, "region"), text(e, "edge_id")));
+    let problems: Vec<&str> = edges
+        .iter()
+        .flat_map(|e| e["problems"].as_array().into_iter().flatten())
+        .filter_map(Value::as_str)
+        .collect();
+    let mut out = format!(
+        "plane config v{version}: {} edge(s), {} problem(s)\n",
+        edges.len(),
+        problems.len()
+    );
+    if edges.is_empty() {
+        out += "no edge has reported\n";
+        return Ok((out, 0));
+    }
+    let mut rows = vec![[
+        "REGION".to_string(),
+        "EDGE".into(),
+        "LAST REPORT".into(),
+        "CONFIG".into(),
+        "SESSIONS".into(),
+        "BUILD".into(),
+    ]];
+    for e in &edges {
+        let age_ms = e["age_ms"].as_i64().unwrap_or_default();
+        rows.push([
+            text(e, "region"),
+            text(e, "edge_id"),
+            format!("{:.1} s ago", age_ms as f64 / 1000.0),
+            e["config"].as_str().unwrap_or_default().to_string(),
+            e["health"]["live_sessions"]
+                .as_u64()
+                .unwrap_or_default()
+                .to_string(),
+            text(e, "build"),
+        ]);
+    }
+    let widths: Vec<usize> = (0..6)
+        .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
+        .collect();
+    for r in &rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        out += line.join("  ").trim_end();
+        out.push('\n');
+    }
+    for p in &problems {
+        out += &format!("problem: {p}\n");
+    }
+    Ok((out, problems.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edges_are_listed_by_region_with_their_problems() {
+        let v = serde_json::json!({
+            "config_version": 7,
+            "edges": [
+                {
+                    "health": { "edge_id": "edge-b", "region": "us-west-2", "live_sessions": 12,
+                                "build": "0.1.0" },
+                    "age_ms": 1500, "config": "v7 current, 1 tenant(s) refused",
+                    "problems": ["edge-b: refuses tenant acme: a reason (its previous version stays)"]
+                },
+                {
+                    "health": { "edge_id": "edge-a", "region": "eu-west-1", "build": "0.1.0" },
+                    "age_ms": 200, "config": "v6 (1 behind)",
+                    "problems": ["edge-a: config v6, the plane is at v7"]
+                },
+                {
+                    "health": { "edge_id": "edge-c", "region": "us-west-2", "build": "0.1.0" },
+                    "age_ms": 0, "config": "v7 current", "problems": []
+                }
+            ]
+        });
+        let (t, n) = render(&v).expect("render");
+        assert_eq!(n, 2);
+        assert_eq!(
+            t,
+            "plane config v7: 3 edge(s), 2 problem(s)\n\
+             REGION     EDGE    LAST REPORT  CONFIG                           SESSIONS  BUILD\n\
+             eu-west-1  edge-a  0.2 s ago    v6 (1 behind)                    0         0.1.0\n\
+             us-west-2  edge-b  1.5 s ago    v7 current, 1 tenant(s) refused  12        0.1.0\n\
+             us-west-2  edge-c  0.0 s ago    v7 current                       0         0.1.0\n\
+             problem: edge-a: config v6, the plane is at v7\n\
+             problem: edge-b: refuses tenant acme: a reason (its previous version stays)\n"
+        );
+        let none = serde_json::json!({ "config_version": 3, "edges": [] });
+        assert_eq!(
+            render(&none).expect("render"),
+            (
+                "plane config v3: 0 edge(s), 0 problem(s)\nno edge has reported\n".to_string(),
+                0
+            )
+        );
+        assert!(render(&serde_json::json!({ "error": "x" })).is_err());
+    }
+}
