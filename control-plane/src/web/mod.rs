@@ -18,8 +18,10 @@
 //! - **Setup wizard** ([`setup`], the admin's): create a tenant, issue a key, copy the script
 //!   tag, set contacts and a chain, see the first session. It calls the `TenantAdmin` service
 //!   implementation `siqctl` calls ([`crate::service::Services`]), in-process.
-//! - **Operator API** for `siqctl dashboard` (admin bearer token):
-//!   `POST /admin/dashboard/{tenant}/token|revoke|publish?on=true|false`.
+//! - **Operator API** for `siqctl dashboard` and `siqctl edges` (admin bearer token):
+//!   `POST /admin/dashboard/{tenant}/token|revoke|publish?on=true|false`, and
+//!   `GET /admin/regions.json` (every edge's last health report, its config cell and
+//!   problems).
 //!
 //! Static assets (`control-plane/web/`) are compiled into the binary.
 

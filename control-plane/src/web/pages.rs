@@ -357,7 +357,6 @@ pub fn regions(
     s
 }
 
-/// What is wrong with one edge, in words (nothing: healthy).
 /// The config an edge serves against the plane's `current` version, as the Regions page and
 /// `siqctl edges` show it: `v5 current`, `v3 (2 behind)` or `v5 (not following the plane)`,
 /// with `, N tenant(s) refused` when it refuses any.
@@ -379,6 +378,7 @@ pub fn edge_config(h: &sentientiq_proto::grpc::EdgeHealth, current: u64) -> Stri
     config
 }
 
+/// What is wrong with one edge, in words (nothing: healthy).
 pub fn edge_problems(x: &crate::store::fleet::Seen, now_ms: i64, current: u64) -> Vec<String> {
     let h = &x.health;
     let mut p = Vec::new();

@@ -384,6 +384,16 @@ fn parquet_under(dir: &std::path::Path) -> usize {
 fn a_lake_prefix_set_through_the_plane_is_where_the_edge_ships_the_tenant() {
     let plane = Plane::start();
     let key = plane.acme();
+    // Before any edge reports, `siqctl edges --check` fails (1); a plane it cannot ask, 2.
+    let http = format!("http://127.0.0.1:{}", plane.http_port);
+    let o = plane.try_ctl(&["edges", "--http", &http, "--check"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stderr),
+        "Error: no edge has reported\n"
+    );
+    let o = plane.try_ctl(&["edges", "--http", "http://127.0.0.1:1", "--check"]);
+    assert_eq!(o.status.code(), Some(2));
     let mut edge = Edge::follow("us-west-2", &plane);
     let v0 = converged(std::slice::from_ref(&edge), 0.0);
     plane.ctl(&["tenant", "lake", "acme", "--prefix", "tenants/acme"]);
@@ -431,20 +441,19 @@ fn a_lake_prefix_set_through_the_plane_is_where_the_edge_ships_the_tenant() {
         "{problems}"
     );
     // siqctl edges says the same, and --check fails on it.
-    let http = format!("http://127.0.0.1:{}", plane.http_port);
     let o = plane.try_ctl(&["edges", "--http", &http, "--check"]);
     let (out, err) = (
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr),
     );
-    assert!(!o.status.success(), "{out}");
+    assert_eq!(o.status.code(), Some(1), "{out}{err}");
     assert!(
         out.contains("us-west-2  edge-us-west-2")
             && out.contains("current, 1 tenant(s) refused")
             && out.contains("problem: edge-us-west-2: refuses tenant acme: its own lake bucket"),
         "{out}"
     );
-    assert!(err.contains("1 problem(s) across the edges"), "{err}");
+    assert_eq!(err, "Error: 1 problem(s) across the edges\n");
     // Restarted, the edge serves what it served (its last-known-good file keeps the version
     // in force beside the plane's), and its new boot's report says so.
     let boot = regions_json(&plane)["edges"][0]["health"]["report_id"].clone();

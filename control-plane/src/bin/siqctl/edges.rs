@@ -1,6 +1,7 @@
 //! `siqctl edges`: every edge's last health report as the plane holds it (the dashboard's
 //! Regions page in a terminal), from the plane's HTTP face (`/admin/regions.json`) with the
-//! admin token. `--check` exits non-zero when any edge has a problem, for scripts and probes.
+//! admin token. `--check` is for scripts and probes: exit 0 when every edge is healthy, 1 when
+//! any has a problem or none has reported, 2 when the plane could not be asked.
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -13,28 +14,65 @@ pub struct EdgesArgs {
     #[command(flatten)]
     http: PlaneHttp,
     /// Exit with status 1 when any edge has a problem (stale, not following, behind, a spool
-    /// not writable, a tenant refused, …).
+    /// not writable, a tenant refused, …) or none has reported, 2 when the plane could not be
+    /// asked.
     #[arg(long)]
     check: bool,
 }
 
 pub async fn run(args: &EdgesArgs, token: &str, json: bool) -> Result<()> {
+    let (v, table, problems) = match ask(args, token).await {
+        Ok(x) => x,
+        Err(e) if args.check => {
+            eprintln!("Error: {e:#}");
+            std::process::exit(2)
+        }
+        Err(e) => return Err(e),
+    };
+    let text = if json {
+        serde_json::to_string_pretty(&v)? + "\n"
+    } else {
+        table
+    };
+    let mut out = std::io::stdout();
+    std::io::Write::write_all(&mut out, text.as_bytes())?;
+    std::io::Write::flush(&mut out)?;
+    let edges = v["edges"].as_array().map_or(0, Vec::len);
+    if args.check && (problems > 0 || edges == 0) {
+        match problems {
+            0 => eprintln!("Error: no edge has reported"),
+            n => eprintln!("Error: {n} problem(s) across the edges"),
+        }
+        std::process::exit(1)
+    }
+    Ok(())
+}
+
+/// The answer, its table and its number of problems.
+async fn ask(args: &EdgesArgs, token: &str) -> Result<(Value, String, usize)> {
     let (status, v) = request(&args.http.http, "GET", "/admin/regions.json", token).await?;
     if status != 200 {
         let why = v["error"].as_str().unwrap_or("no reason given");
         bail!("the plane refused ({status}): {why}");
     }
     let (table, problems) = render(&v)?;
-    let text = if json {
-        serde_json::to_string_pretty(&v)? + "\n"
-    } else {
-        table
-    };
-    std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes())?;
-    if args.check && problems > 0 {
-        bail!("{problems} problem(s) across the edges");
+    Ok((v, table, problems))
+}
+
+/// How long ago, in the unit that reads best.
+fn ago(ms: i64) -> String {
+    match ms.max(0) {
+        ms if ms < 60_000 => format!("{:.1} s ago", ms as f64 / 1000.0),
+        ms if ms < 3_600_000 => format!("{} min ago", ms / 60_000),
+        ms => format!("{} h ago", ms / 3_600_000),
     }
-    Ok(())
+}
+
+/// A cell as the terminal gets it: what edges send, with control characters shown as `?`.
+fn cell(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
 }
 
 /// The table and the number of problems of a `/admin/regions.json` answer. Edges by region,
@@ -48,7 +86,7 @@ fn render(v: &Value) -> Result<(String, usize)> {
         .context("the plane's answer has no edges")?
         .iter()
         .collect();
-    let text = |e: &Value, k: &str| e["health"][k].as_str().unwrap_or_default().to_string();
+    let text = |e: &Value, k: &str| cell(e["health"][k].as_str().unwrap_or_default());
     edges.sort_by_key(|e| (text(e, "region"), text(e, "edge_id")));
     let problems: Vec<&str> = edges
         .iter()
@@ -77,8 +115,8 @@ fn render(v: &Value) -> Result<(String, usize)> {
         rows.push([
             text(e, "region"),
             text(e, "edge_id"),
-            format!("{:.1} s ago", age_ms as f64 / 1000.0),
-            e["config"].as_str().unwrap_or_default().to_string(),
+            ago(age_ms),
+            cell(e["config"].as_str().unwrap_or_default()),
             e["health"]["live_sessions"]
                 .as_u64()
                 .unwrap_or_default()
@@ -99,7 +137,7 @@ fn render(v: &Value) -> Result<(String, usize)> {
         out.push('\n');
     }
     for p in &problems {
-        out += &format!("problem: {p}\n");
+        out += &format!("problem: {}\n", cell(p));
     }
     Ok((out, problems.len()))
 }
@@ -151,5 +189,25 @@ mod tests {
             )
         );
         assert!(render(&serde_json::json!({ "error": "x" })).is_err());
+        // What edges send reaches the terminal without its control characters.
+        let odd = serde_json::json!({ "config_version": 1, "edges": [{
+            "health": { "edge_id": "e\u{1b}[2J", "region": "r" }, "age_ms": 0,
+            "config": "v1 current", "problems": ["e: refuses tenant t: a\u{7}b"]
+        }]});
+        let (t, _) = render(&odd).expect("render");
+        assert!(
+            t.contains("e?[2J") && t.contains("a?b") && !t.contains('\u{1b}'),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn ages_read_in_seconds_minutes_then_hours() {
+        assert_eq!(ago(-5), "0.0 s ago");
+        assert_eq!(ago(59_999), "60.0 s ago");
+        assert_eq!(ago(60_000), "1 min ago");
+        assert_eq!(ago(3_599_999), "59 min ago");
+        assert_eq!(ago(3_600_000), "1 h ago");
+        assert_eq!(ago(86_400_000), "24 h ago");
     }
 }

@@ -18,8 +18,10 @@ pub struct PlaneHttp {
     pub http: String,
 }
 
-/// The most of an answer read.
-const MAX_ANSWER: u64 = 1 << 20;
+/// The most of an answer read: `/admin/regions.json` for the plane's 1 000 edges
+/// (`store::fleet::MAX_EDGES`), each refusing 16 tenants with 300-byte reasons twice (in its
+/// report and its problems), is about 11 MiB.
+const MAX_ANSWER: u64 = 32 << 20;
 
 /// `host:port` of an `http://host:port` address.
 fn authority(url: &str) -> Result<&str> {
@@ -33,7 +35,7 @@ fn authority(url: &str) -> Result<&str> {
 }
 
 /// One `method path` with the admin token and no body; the status and the JSON answer
-/// (`null` when the answer is not JSON).
+/// (`null` when an error answer is not JSON; a successful one that is not is an error).
 pub async fn request(
     http: &str,
     method: &str,
@@ -60,6 +62,12 @@ pub async fn request(
     )
     .await
     .context("the plane did not answer in 60 s")??;
+    if buf.len() as u64 >= MAX_ANSWER {
+        anyhow::bail!(
+            "the plane's answer is larger than {} MiB (not read)",
+            MAX_ANSWER >> 20
+        );
+    }
     let text = String::from_utf8_lossy(&buf);
     let (head, body) = text
         .split_once("\r\n\r\n")
@@ -69,7 +77,14 @@ pub async fn request(
         .nth(1)
         .and_then(|c| c.parse().ok())
         .context("the plane's answer has no status")?;
-    let json = serde_json::from_str(body.trim()).unwrap_or(serde_json::Value::Null);
+    // An error answer may be text; a successful one must be JSON.
+    let json = match serde_json::from_str(body.trim()) {
+        Ok(v) => v,
+        Err(e) if (200..300).contains(&status) => {
+            anyhow::bail!("the plane's answer ({status}) is not JSON: {e}")
+        }
+        Err(_) => serde_json::Value::Null,
+    };
     Ok((status, json))
 }
 
@@ -91,5 +106,62 @@ mod tests {
             .to_string();
         assert!(e.contains("`http://<credentials>@x:1` holds an @"), "{e}");
         assert!(!e.contains("hunter2"), "{e}");
+    }
+
+    /// Answers each connection with `answer`, once.
+    fn serve(answer: Vec<u8>) -> String {
+        use std::io::{Read, Write};
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", l.local_addr().expect("addr"));
+        std::thread::spawn(move || {
+            if let Ok((mut s, _)) = l.accept() {
+                let mut req = [0u8; 4096];
+                let _ = s.read(&mut req);
+                let _ = s.write_all(&answer);
+            }
+        });
+        url
+    }
+
+    fn ask(answer: Vec<u8>) -> Result<(u16, serde_json::Value)> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        rt.block_on(request(&serve(answer), "GET", "/x", "t"))
+    }
+
+    fn http(status: &str, body: &[u8]) -> Vec<u8> {
+        let mut a = format!(
+            "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        a.extend_from_slice(body);
+        a
+    }
+
+    #[test]
+    fn answers_are_json_within_the_cap_or_a_clear_error() {
+        let (st, v) = ask(http("200 OK", b"{\"a\":1}")).expect("json");
+        assert_eq!((st, v["a"].as_u64()), (200, Some(1)));
+        // An error answer may be text; a successful one that is not JSON is an error.
+        let (st, v) = ask(http("502 Bad Gateway", b"upstream down")).expect("text");
+        assert_eq!((st, v), (502, serde_json::Value::Null));
+        let e = ask(http("200 OK", b"{\"a\":"))
+            .expect_err("cut")
+            .to_string();
+        assert!(e.contains("is not JSON"), "{e}");
+        // At the cap, the answer is refused as too large rather than read as cut JSON.
+        let head = http("200 OK", b"");
+        let big = vec![b' '; MAX_ANSWER as usize - head.len()];
+        let mut at_cap = head.clone();
+        at_cap.extend_from_slice(&big);
+        let e = ask(at_cap).expect_err("too large").to_string();
+        assert!(e.contains("larger than 32 MiB"), "{e}");
+        let mut below = head;
+        below.extend_from_slice(&big[1..]);
+        let e = ask(below).expect_err("not JSON").to_string();
+        assert!(e.contains("is not JSON"), "{e}");
     }
 }
