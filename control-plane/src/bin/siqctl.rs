@@ -39,7 +39,7 @@ struct Cli {
     endpoint: String,
     /// Admin bearer token.
     #[arg(long, env = "SIQ_ADMIN_TOKEN", hide_env_values = true)]
-    token: String,
+    token: sentientiq_alerts::secret::Secret,
     /// PEM CA certificate to verify an https endpoint with.
     #[arg(long, env = "SIQ_CA")]
     ca: Option<std::path::PathBuf>,
@@ -700,11 +700,11 @@ fn main() -> Result<()> {
 async fn run(cli: Cli) -> Result<()> {
     refuse_removed(&cli.cmd)?;
     match &cli.cmd {
-        Cmd::Dashboard(args) => return dashboard::run(args, &cli.token, cli.json).await,
-        Cmd::Edges(args) => return edges::run(args, &cli.token, cli.json).await,
+        Cmd::Dashboard(args) => return dashboard::run(args, cli.token.expose(), cli.json).await,
+        Cmd::Edges(args) => return edges::run(args, cli.token.expose(), cli.json).await,
         _ => {}
     }
-    let ch = auth(channel(&cli).await?, &cli.token)?;
+    let ch = auth(channel(&cli).await?, cli.token.expose())?;
     let mut admin = grpc::tenant_admin_client::TenantAdminClient::new(ch.clone());
     let json = cli.json;
     let status = |e: tonic::Status| anyhow::anyhow!("{}: {}", code_name(e.code()), e.message());

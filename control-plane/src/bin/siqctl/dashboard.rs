@@ -53,11 +53,7 @@ pub async fn run(args: &DashboardArgs, token: &str, json: bool) -> Result<()> {
         }
     };
     check_tenant(tenant)?;
-    let (status, v) = request(&args.http.http, "POST", &path, token).await?;
-    if status != 200 {
-        let why = v["error"].as_str().unwrap_or("no reason given");
-        bail!("the plane refused ({status}): {why}");
-    }
+    let v = request(&args.http.http, "POST", &path, token).await?;
     let text = if json {
         serde_json::to_string_pretty(&v)? + "\n"
     } else {

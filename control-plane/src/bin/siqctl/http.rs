@@ -20,7 +20,8 @@ pub struct PlaneHttp {
 
 /// The most of an answer read: `/admin/regions.json` for the plane's 1 000 edges
 /// (`store::fleet::MAX_EDGES`), each refusing 16 tenants with 300-byte reasons twice (in its
-/// report and its problems), is about 11 MiB.
+/// report and its problems), is about 11 MiB, more if the reasons hold characters JSON
+/// escapes. An answer this large or larger is refused as such, never read cut.
 const MAX_ANSWER: u64 = 32 << 20;
 
 /// `host:port` of an `http://host:port` address.
@@ -34,9 +35,25 @@ fn authority(url: &str) -> Result<&str> {
     Ok(rest.trim_end_matches('/'))
 }
 
-/// One `method path` with the admin token and no body; the status and the JSON answer
-/// (`null` when an error answer is not JSON; a successful one that is not is an error).
+/// One `method path` with the admin token and no body; the JSON answer of a 200, else the
+/// plane's refusal (its status and `error`) as the error.
 pub async fn request(
+    http: &str,
+    method: &str,
+    path: &str,
+    token: &str,
+) -> Result<serde_json::Value> {
+    let (status, v) = exchange(http, method, path, token).await?;
+    if status != 200 {
+        let why = v["error"].as_str().unwrap_or("no reason given");
+        anyhow::bail!("the plane refused ({status}): {why}");
+    }
+    Ok(v)
+}
+
+/// The exchange itself: the status and the JSON answer (`null` when an error answer is not
+/// JSON; a successful one that is not is an error).
+async fn exchange(
     http: &str,
     method: &str,
     path: &str,
@@ -64,7 +81,7 @@ pub async fn request(
     .context("the plane did not answer in 60 s")??;
     if buf.len() as u64 >= MAX_ANSWER {
         anyhow::bail!(
-            "the plane's answer is larger than {} MiB (not read)",
+            "the plane's answer is {} MiB or more (not read)",
             MAX_ANSWER >> 20
         );
     }
@@ -128,7 +145,7 @@ mod tests {
             .enable_all()
             .build()
             .expect("runtime");
-        rt.block_on(request(&serve(answer), "GET", "/x", "t"))
+        rt.block_on(exchange(&serve(answer), "GET", "/x", "t"))
     }
 
     fn http(status: &str, body: &[u8]) -> Vec<u8> {
@@ -152,16 +169,19 @@ mod tests {
             .expect_err("cut")
             .to_string();
         assert!(e.contains("is not JSON"), "{e}");
-        // At the cap, the answer is refused as too large rather than read as cut JSON.
-        let head = http("200 OK", b"");
-        let big = vec![b' '; MAX_ANSWER as usize - head.len()];
-        let mut at_cap = head.clone();
-        at_cap.extend_from_slice(&big);
-        let e = ask(at_cap).expect_err("too large").to_string();
-        assert!(e.contains("larger than 32 MiB"), "{e}");
-        let mut below = head;
-        below.extend_from_slice(&big[1..]);
-        let e = ask(below).expect_err("not JSON").to_string();
-        assert!(e.contains("is not JSON"), "{e}");
+        // Valid JSON padded to a length: read whole one byte below the cap; at the cap and
+        // one byte past it, refused as too large rather than read cut.
+        let sized = |len: usize| {
+            let mut a = http("200 OK", b"{\"a\":2}");
+            a.resize(len, b' ');
+            a
+        };
+        let cap = MAX_ANSWER as usize;
+        let (_, v) = ask(sized(cap - 1)).expect("below the cap");
+        assert_eq!(v["a"].as_u64(), Some(2));
+        for len in [cap, cap + 1] {
+            let e = ask(sized(len)).expect_err("too large").to_string();
+            assert!(e.contains("32 MiB or more"), "{len}: {e}");
+        }
     }
 }
