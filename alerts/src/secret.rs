@@ -365,16 +365,13 @@ pub fn without_values(msg: &str) -> String {
     out
 }
 
-/// A parse error of a config `text` as shown: `line L, column C: ` (from `span`, byte offsets
-/// into `text`, when there is one) and [`without_values`] of the message. Never the line
-/// itself, which the TOML crate's own `Display` repeats, secrets and all.
-pub fn shown_parse_error(
-    text: &str,
-    message: &str,
-    span: Option<std::ops::Range<usize>>,
-) -> String {
-    let message = without_values(message.trim_end());
-    let Some(before) = span.and_then(|s| text.get(..s.start)) else {
+/// A TOML error of a config `text` as shown: `line L, column C: ` (from its span, when it has
+/// one) and [`without_values`] of its message. Never the line itself, which the TOML crate's
+/// own `Display` repeats, secrets and all. (An unterminated string's column is just past the
+/// value: it tells the value's length, not its content.)
+pub fn shown_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = without_values(e.message().trim_end());
+    let Some(before) = e.span().and_then(|s| text.get(..s.start)) else {
         return message;
     };
     let line = before.matches('\n').count() + 1;
@@ -413,7 +410,7 @@ mod tests {
         }
         let err = |text: &str| {
             let e = toml::from_str::<Conf>(text).expect_err(text);
-            shown_parse_error(text, e.message(), e.span())
+            shown_toml_error(text, &e)
         };
         let a = err("auth = \"tok-SECRET-1\"\n");
         assert_eq!(
@@ -472,11 +469,15 @@ mod tests {
         // A parse error of the text itself never repeats its line.
         let e = err("auth = \"SECRET-7\n");
         assert_eq!(e, "line 1, column 17: invalid basic string, expected `\"`");
-        // Without a span: the message alone. A quote never closed is left as it was (nothing
-        // serde writes), and other text passes through.
+        // Without a span (typed from a table already parsed): the message alone. A quote
+        // never closed is left as it was (nothing serde writes), and other text passes through.
+        let text = format!("{tagged}on = \"SECRET-8\"\n");
+        let table: toml::Table = text.parse().expect("parses");
+        let e = table.try_into::<Conf>().expect_err("typed");
+        assert_eq!(e.span(), None);
         assert_eq!(
-            shown_parse_error("x", "invalid type: string \"s\", expected u8\n", None),
-            "invalid type: a string, expected u8"
+            shown_toml_error(&text, &e),
+            "invalid type: a string, expected a boolean"
         );
         assert_eq!(without_values("string \"open"), "string \"open");
         assert_eq!(

@@ -352,8 +352,7 @@ impl AlertsSpec {
         text.parse::<toml::Table>()
             .map(|table| AlertsSpec { table })
             .map_err(|e| {
-                let shown =
-                    sentientiq_alerts::secret::shown_parse_error(text, e.message(), e.span());
+                let shown = sentientiq_alerts::secret::shown_toml_error(text, &e);
                 format!("alerting config: {shown}")
             })
     }

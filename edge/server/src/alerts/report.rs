@@ -154,8 +154,7 @@ pub async fn run(h: Arc<Handle>, cfg: ControlSection, every: Duration) {
             return;
         }
     };
-    let Ok(token) = format!("Bearer {}", cfg.token.as_ref().map_or("", |t| t.expose())).parse()
-    else {
+    let Ok(token) = cfg.bearer().parse() else {
         return;
     };
     let mut client = EdgeSyncClient::new(ch);

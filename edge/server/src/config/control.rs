@@ -27,6 +27,14 @@ pub struct ControlSection {
     pub report_interval_ms: u64,
 }
 
+impl ControlSection {
+    /// The `authorization` header's value for the plane: `Bearer` and the edge token (empty
+    /// without one, which validation refuses with an endpoint). Never printed.
+    pub fn bearer(&self) -> String {
+        format!("Bearer {}", self.token.as_ref().map_or("", |t| t.expose()))
+    }
+}
+
 impl Default for ControlSection {
     fn default() -> Self {
         ControlSection {

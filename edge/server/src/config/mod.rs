@@ -32,9 +32,9 @@ pub enum Error {
         path: String,
         source: std::io::Error,
     },
-    /// Where and what, never the line (it may hold a secret): [`shown_parse_error`].
+    /// Where and what, never the line (it may hold a secret): [`shown_toml_error`].
     ///
-    /// [`shown_parse_error`]: sentientiq_alerts::secret::shown_parse_error
+    /// [`shown_toml_error`]: sentientiq_alerts::secret::shown_toml_error
     #[error("{0}")]
     Toml(String),
     #[error("{0}")]
@@ -121,13 +121,8 @@ impl Config {
         text: &str,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, Error> {
-        let mut file: File = toml::from_str(text).map_err(|e| {
-            Error::Toml(sentientiq_alerts::secret::shown_parse_error(
-                text,
-                e.message(),
-                e.span(),
-            ))
-        })?;
+        let mut file: File = toml::from_str(text)
+            .map_err(|e| Error::Toml(sentientiq_alerts::secret::shown_toml_error(text, &e)))?;
         env::apply(&mut file, lookup);
         file.validate()
     }

@@ -151,8 +151,7 @@ async fn run(link: Link, cfg: ControlSection, dir: PathBuf, synced: Synced) {
             return;
         }
     };
-    let Ok(token) = format!("Bearer {}", cfg.token.as_ref().map_or("", |t| t.expose())).parse()
-    else {
+    let Ok(token) = cfg.bearer().parse() else {
         tracing::error!("control: the edge token must be printable ASCII");
         return;
     };
