@@ -603,7 +603,12 @@ pub fn edge_view(t: &Tenant) -> Tenant {
 fn incarnation() -> Result<u64, StoreError> {
     let mut b = [0u8; 8];
     getrandom::fill(&mut b).map_err(|e| StoreError::Random(e.to_string()))?;
-    Ok((u64::from_le_bytes(b) >> 11).max(1))
+    Ok(incarnation_of(u64::from_le_bytes(b)))
+}
+
+/// 64 random bits as an incarnation: the top 53, never 0 (0 is "drawn before incarnations").
+fn incarnation_of(bits: u64) -> u64 {
+    (bits >> 11).max(1)
 }
 
 /// What an admin gets of a tenant: everything but its alerting config (`GetAlerts` shows that
@@ -708,7 +713,12 @@ mod tests {
             .find(|x| x.id == "acme")
             .expect("acme");
         assert_eq!(acme.incarnation, t.incarnation);
-        // Drawn, not counted: a hundred are distinct and within 2^53.
+        // The range's ends, then draws: a hundred distinct and within it.
+        assert_eq!(incarnation_of(0), 1);
+        assert_eq!(incarnation_of((1 << 11) - 1), 1);
+        assert_eq!(incarnation_of(1 << 11), 1);
+        assert_eq!(incarnation_of(2 << 11), 2);
+        assert_eq!(incarnation_of(u64::MAX), (1 << 53) - 1);
         let drawn: std::collections::BTreeSet<u64> =
             (0..100).map(|_| incarnation().expect("random")).collect();
         assert_eq!(drawn.len(), 100);
