@@ -45,6 +45,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use sentientiq_alerts::secret::Secret;
 use sentientiq_proto::grpc::AlertCommand;
 use serde::Deserialize;
 use sha2::Digest;
@@ -73,9 +74,10 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
                    connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 /// What the dashboard needs of the plane's config.
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Settings {
-    pub admin_token: String,
+    /// `Debug` shows it redacted.
+    pub admin_token: Secret,
     pub session_lifetime_ms: i64,
     /// The plane's `evi_poll_ms`, `experiment_totals_ms` and rate card, for the services the
     /// wizard calls (as `serve` builds them).
@@ -84,26 +86,11 @@ pub struct Settings {
     pub millicents_per_1000_events: u64,
 }
 
-impl std::fmt::Debug for Settings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Settings")
-            .field("admin_token", &"<redacted>")
-            .field("session_lifetime_ms", &self.session_lifetime_ms)
-            .field("evi_poll_ms", &self.evi_poll_ms)
-            .field("experiment_totals_ms", &self.experiment_totals_ms)
-            .field(
-                "millicents_per_1000_events",
-                &self.millicents_per_1000_events,
-            )
-            .finish()
-    }
-}
-
 impl Settings {
     /// The dashboard's part of the plane's config.
     pub fn from_config(cfg: &crate::Config) -> Settings {
         Settings {
-            admin_token: cfg.admin_token.expose().to_string(),
+            admin_token: cfg.admin_token.clone(),
             session_lifetime_ms: (cfg.dashboard_session_s as i64).saturating_mul(1000),
             evi_poll_ms: cfg.evi_poll_ms,
             experiment_totals_ms: cfg.experiment_totals_ms,
@@ -114,7 +101,7 @@ impl Settings {
     /// Settings with the given admin token and session lifetime, the rest defaults (tests).
     pub fn new(admin_token: &str, session_lifetime_ms: i64) -> Settings {
         Settings {
-            admin_token: admin_token.into(),
+            admin_token: Secret::new(admin_token),
             session_lifetime_ms,
             evi_poll_ms: 1000,
             experiment_totals_ms: 1000,
@@ -445,7 +432,7 @@ async fn login(
     let token = f.token.trim().to_string();
     let who = if token.is_empty() {
         None
-    } else if bool::from(token.as_bytes().ct_eq(cfg.admin_token.as_bytes())) {
+    } else if bool::from(token.as_bytes().ct_eq(cfg.admin_token.expose().as_bytes())) {
         Some(Who::Admin)
     } else if token.starts_with(TOKEN_PREFIX) {
         let hash = token_hash(&token);
@@ -562,7 +549,12 @@ async fn regions(State(d): State<Dashboard>, h: HeaderMap) -> Response {
 /// The same as JSON, for the operator's tools: `authorization: Bearer <admin token>`.
 async fn regions_json(State(d): State<Dashboard>, h: HeaderMap) -> Response {
     let bearer = header_str(&h, header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer "));
-    if !bearer.is_some_and(|t| bool::from(t.as_bytes().ct_eq(d.settings.admin_token.as_bytes()))) {
+    if !bearer.is_some_and(|t| {
+        bool::from(
+            t.as_bytes()
+                .ct_eq(d.settings.admin_token.expose().as_bytes()),
+        )
+    }) {
         return json_answer(
             StatusCode::UNAUTHORIZED,
             serde_json::json!({ "error": "`authorization: Bearer <admin token>` required" }),
@@ -990,7 +982,7 @@ async fn admin(
     let cfg = d.settings.clone();
     let bearer = header_str(&h, header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer "));
     match bearer {
-        Some(t) if bool::from(t.as_bytes().ct_eq(cfg.admin_token.as_bytes())) => {}
+        Some(t) if bool::from(t.as_bytes().ct_eq(cfg.admin_token.expose().as_bytes())) => {}
         Some(_) => return err(StatusCode::UNAUTHORIZED, "wrong admin token"),
         None => {
             return err(
