@@ -364,6 +364,16 @@ fn a_user_deleted_through_the_plane_is_purged_on_the_edge_and_nothing_more_is_ke
 }
 
 /// Parquet files under `dir`, recursively.
+/// A session of `frames` movement frames, every one acked.
+fn acked_moves(edge: &Edge, key: &str, sid: &str, frames: u64) -> Client {
+    let mut c = edge.try_hello(key, sid).expect("welcome");
+    for seq in 1..=frames {
+        c.send(&moves(seq, 20));
+    }
+    c.try_until_ack(frames).expect("acked");
+    c
+}
+
 fn parquet_under(dir: &std::path::Path) -> usize {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return 0;
@@ -398,13 +408,7 @@ fn a_lake_prefix_set_through_the_plane_is_where_the_edge_ships_the_tenant() {
     let v0 = converged(std::slice::from_ref(&edge), 0.0);
     plane.ctl(&["tenant", "lake", "acme", "--prefix", "tenants/acme"]);
     converged(std::slice::from_ref(&edge), v0);
-    let mut c = edge
-        .try_hello(&key, "s_fleet_lake_0000001")
-        .expect("welcome");
-    for seq in 1..=3 {
-        c.send(&moves(seq, 20));
-    }
-    c.try_until_ack(3).expect("acked");
+    let _open = acked_moves(&edge, &key, "s_fleet_lake_0000001", 3);
     let lake = edge.dir.path().join("lake");
     wait_for(
         "files under the tenant's prefix",
@@ -465,13 +469,7 @@ fn a_lake_prefix_set_through_the_plane_is_where_the_edge_ships_the_tenant() {
         1.0,
         "counted at start from the last-known-good file"
     );
-    let mut c = edge
-        .try_hello(&key, "s_fleet_lake_0000003")
-        .expect("served after the restart");
-    for seq in 1..=2 {
-        c.send(&moves(seq, 20));
-    }
-    c.try_until_ack(2).expect("acked");
+    let _after = acked_moves(&edge, &key, "s_fleet_lake_0000003", 2);
     wait_for(
         "the new boot reports the previous version stays",
         Duration::from_secs(15),
