@@ -18,10 +18,11 @@ pub struct PlaneHttp {
     pub http: String,
 }
 
-/// The most of an answer read: `/admin/regions.json` for the plane's 1 000 edges
-/// (`store::fleet::MAX_EDGES`), each refusing 16 tenants with 300-byte reasons twice (in its
-/// report and its problems), is about 11 MiB, more if the reasons hold characters JSON
-/// escapes. An answer this large or larger is refused as such, never read cut.
+/// The most of an answer read. `/admin/regions.json` at the plane's limits, 1 000 edges
+/// (`store::fleet::MAX_EDGES`) each naming 16 refused tenants with 64-byte ids and reasons cut
+/// at 300 bytes, measured 13.4 MiB (14 006 030 bytes, serialised as the plane does, on
+/// 2026-12-06); reasons made wholly of characters JSON escapes (`\u0001`) would make it
+/// 58.7 MiB. An answer this large or larger is refused as such, never read cut.
 const MAX_ANSWER: u64 = 32 << 20;
 
 /// `host:port` of an `http://host:port` address.
