@@ -83,7 +83,7 @@ fn render(v: &Value) -> Result<(String, usize)> {
         .iter()
         .collect();
     let text = |e: &Value, k: &str| cell(e["health"][k].as_str().unwrap_or_default());
-    edges.sort_by_key(|e| (text(e, "region"), text(e, "edge_id")));
+    edges.sort_by_cached_key(|e| (text(e, "region"), text(e, "edge_id")));
     let problems: Vec<&str> = edges
         .iter()
         .flat_map(|e| e["problems"].as_array().into_iter().flatten())
