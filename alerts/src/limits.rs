@@ -111,7 +111,7 @@ impl Bucket {
 }
 
 /// The buckets of one process, keyed by destination or contact (non-secret keys: see
-/// [`crate::secret::Secret::fingerprint`]).
+/// [`sentientiq_secret::Secret::fingerprint`]).
 #[derive(Debug, Default)]
 pub struct Limits {
     buckets: HashMap<String, Bucket>,

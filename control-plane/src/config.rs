@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use sentientiq_alerts::secret::Secret;
+use sentientiq_secret::Secret;
 use serde::Deserialize;
 
 /// Shortest accepted token: 16 bytes.
@@ -86,7 +86,7 @@ pub enum ConfigError {
     #[error("{0}: {1}")]
     Read(String, std::io::Error),
     /// The file, then where and what, never the line (it may hold a token):
-    /// [`sentientiq_alerts::secret::shown_toml_error`].
+    /// [`sentientiq_secret::shown_toml_error`].
     #[error("{0}: {1}")]
     Parse(String, String),
     #[error("{0}")]
@@ -114,7 +114,7 @@ impl Config {
 
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
         toml::from_str(text).map_err(|e| {
-            let shown = sentientiq_alerts::secret::shown_toml_error(text, &e);
+            let shown = sentientiq_secret::shown_toml_error(text, &e);
             ConfigError::Parse("config".into(), shown)
         })
     }

@@ -26,6 +26,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 
 use crate::sink::{Sink, SinkError, Staged, put_staged};
+use sentientiq_secret::Secret;
 
 /// The smallest part S3 accepts (every part but the last).
 pub const MIN_PART_BYTES: usize = 5 << 20;
@@ -60,7 +61,7 @@ pub struct S3Options {
     /// Static keys `(access key id, secret access key)`, for S3-compatible stores configured
     /// with fixed keys. `None` (the default, and the right choice on AWS) uses the standard
     /// credential chain.
-    pub static_keys: Option<(String, String)>,
+    pub static_keys: Option<(String, Secret)>,
 }
 
 impl Default for S3Options {
@@ -95,10 +96,7 @@ impl std::fmt::Debug for S3Options {
             .field("part_bytes", &self.part_bytes)
             .field("max_parts", &self.max_parts)
             .field("max_attempts", &self.max_attempts)
-            .field(
-                "static_keys",
-                &self.static_keys.as_ref().map(|(id, _)| (id, "<secret>")),
-            )
+            .field("static_keys", &self.static_keys)
             .finish_non_exhaustive()
     }
 }
@@ -306,7 +304,7 @@ impl S3Sink {
         if let Some((id, secret)) = &opts.static_keys {
             b = b.credentials_provider(aws_sdk_s3::config::Credentials::new(
                 id.clone(),
-                secret.clone(),
+                secret.expose(),
                 None,
                 None,
                 "sentientiq-config",

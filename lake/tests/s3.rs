@@ -11,6 +11,7 @@ use sentientiq_lake::s3::{
 };
 use sentientiq_lake::s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
 use sentientiq_lake::{Sink, SinkError};
+use sentientiq_secret::Secret;
 
 fn opts(endpoint: &str, bucket: &str) -> S3Options {
     S3Options {
@@ -20,7 +21,7 @@ fn opts(endpoint: &str, bucket: &str) -> S3Options {
         max_attempts: 2,
         attempt_timeout: Duration::from_secs(10),
         connect_timeout: Duration::from_secs(1),
-        static_keys: Some((ACCESS_KEY.into(), SECRET_KEY.into())),
+        static_keys: Some((ACCESS_KEY.into(), Secret::new(SECRET_KEY))),
         ..S3Options::default()
     }
 }
@@ -368,7 +369,7 @@ fn wrong_credentials_and_bad_bucket_names_are_clear_errors() {
     let d = tempfile::tempdir().expect("tempdir");
     let server = S3Server::start(d.path(), 0, &["lake"]).expect("server");
     let bad = S3Sink::new(S3Options {
-        static_keys: Some((ACCESS_KEY.into(), "wrong-secret".into())),
+        static_keys: Some((ACCESS_KEY.into(), Secret::new("wrong-secret"))),
         ..opts(&server.endpoint(), "lake")
     })
     .expect("sink");
@@ -562,11 +563,14 @@ fn options_limits_are_checked_at_the_edges() {
     let s = format!(
         "{:?}",
         S3Options {
-            static_keys: Some(("id".into(), "hunter2".into())),
+            static_keys: Some(("id".into(), Secret::new("hunter2"))),
             ..ok.clone()
         }
     );
-    assert!(!s.contains("hunter2"), "{s}");
+    assert!(
+        !s.contains("hunter2") && s.contains("static_keys: Some((\"id\", [redacted]))"),
+        "{s}"
+    );
 }
 
 // ---- compaction in an S3 lake ----

@@ -352,7 +352,7 @@ impl AlertsSpec {
         text.parse::<toml::Table>()
             .map(|table| AlertsSpec { table })
             .map_err(|e| {
-                let shown = sentientiq_alerts::secret::shown_toml_error(text, &e);
+                let shown = sentientiq_secret::shown_toml_error(text, &e);
                 format!("alerting config: {shown}")
             })
     }
@@ -367,7 +367,7 @@ impl AlertsSpec {
     /// credential of the wrong type would be quoted.
     pub fn parse(&self) -> Result<sentientiq_alerts::config::TenantAlerts, String> {
         serde_path_to_error::deserialize(self.table.clone()).map_err(|e| {
-            let why = sentientiq_alerts::secret::without_values(e.inner().message());
+            let why = sentientiq_secret::without_values(e.inner().message());
             match e.path().to_string() {
                 root if root == "." => format!("alerts: {why}"),
                 key => format!("alerts: {key}: {why}"),

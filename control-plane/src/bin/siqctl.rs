@@ -39,7 +39,7 @@ struct Cli {
     endpoint: String,
     /// Admin bearer token.
     #[arg(long, env = "SIQ_ADMIN_TOKEN", hide_env_values = true)]
-    token: sentientiq_alerts::secret::Secret,
+    token: sentientiq_secret::Secret,
     /// PEM CA certificate to verify an https endpoint with.
     #[arg(long, env = "SIQ_CA")]
     ca: Option<std::path::PathBuf>,
@@ -790,7 +790,7 @@ async fn run(cli: Cli) -> Result<()> {
             // The reason never repeats a value: serde quotes a string put where another type
             // belongs, and a tenant may hold credentials.
             let t: Tenant = serde_json::from_str(&text).map_err(|e| {
-                let why = sentientiq_alerts::secret::without_values(&e.to_string());
+                let why = sentientiq_secret::without_values(&e.to_string());
                 anyhow::anyhow!("{}: not a tenant in JSON: {why}", file.display())
             })?;
             let t = admin.update_tenant(t).await.map_err(status)?.into_inner();

@@ -60,8 +60,8 @@ pub fn tenant_for_key(text: &str, key: &str, path: &str) -> Result<Tenant, Error
         path: path.to_string(),
         why,
     };
-    let file: EdgeFile = toml::from_str(text)
-        .map_err(|e| bad(sentientiq_alerts::secret::shown_toml_error(text, &e)))?;
+    let file: EdgeFile =
+        toml::from_str(text).map_err(|e| bad(sentientiq_secret::shown_toml_error(text, &e)))?;
     let digest = key_hash(key);
     for spec in &file.tenant {
         let t = spec.validate().map_err(|e| bad(e.to_string()))?;

@@ -150,7 +150,10 @@ impl Lake {
             bucket: bucket.into(),
             endpoint: Some(format!("http://127.0.0.1:{port}")),
             path_style: true,
-            static_keys: Some((ACCESS_KEY.into(), SECRET_KEY.into())),
+            static_keys: Some((
+                ACCESS_KEY.into(),
+                sentientiq_secret::Secret::new(SECRET_KEY),
+            )),
             ..S3Options::default()
         })
         .expect("client")

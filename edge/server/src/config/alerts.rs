@@ -30,7 +30,7 @@ pub struct AlertsSection {
     /// base64). From the environment only (`SIQ_SECRETS_KEY`), never from the file; `Debug`
     /// shows it redacted.
     #[serde(skip)]
-    pub secrets_key: Option<sentientiq_alerts::secret::Secret>,
+    pub secrets_key: Option<sentientiq_secret::Secret>,
 }
 
 impl Default for AlertsSection {
@@ -172,9 +172,9 @@ mod tests {
             s.base_url("127.0.0.1:7400".parse().expect("addr")),
             "http://127.0.0.1:7400"
         );
-        s.secrets_key = Some(sentientiq_alerts::secret::Secret::new("00".repeat(31)));
+        s.secrets_key = Some(sentientiq_secret::Secret::new("00".repeat(31)));
         assert!(s.validate().is_err(), "31 bytes");
-        s.secrets_key = Some(sentientiq_alerts::secret::Secret::new("00".repeat(32)));
+        s.secrets_key = Some(sentientiq_secret::Secret::new("00".repeat(32)));
         s.validate().expect("32 bytes");
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use sentientiq_alerts::secret::Secret;
+use sentientiq_secret::Secret;
 use serde::Deserialize;
 
 use super::{Error, http_url, invalid, within};

@@ -1,7 +1,7 @@
 //! Overrides from the environment, applied after the file is read and before it is validated.
 //! Kept apart from parsing so that parsing stays a pure function of the file's text.
 
-use sentientiq_alerts::secret::Secret;
+use sentientiq_secret::Secret;
 
 use super::File;
 

@@ -64,7 +64,7 @@ pub struct S3Section {
     pub access_key_id: Option<String>,
     /// `Debug` shows it redacted.
     #[serde(default)]
-    pub secret_access_key: Option<sentientiq_alerts::secret::Secret>,
+    pub secret_access_key: Option<sentientiq_secret::Secret>,
 }
 
 fn d_s3_region() -> String {
@@ -90,7 +90,7 @@ impl S3Section {
     /// The sink's options, checked.
     pub fn options(&self) -> Result<sentientiq_lake::S3Options, Error> {
         let static_keys = match (&self.access_key_id, &self.secret_access_key) {
-            (Some(a), Some(s)) => Some((a.clone(), s.expose().to_string())),
+            (Some(a), Some(s)) => Some((a.clone(), s.clone())),
             (None, None) => None,
             _ => {
                 return invalid(

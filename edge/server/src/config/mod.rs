@@ -34,7 +34,7 @@ pub enum Error {
     },
     /// Where and what, never the line (it may hold a secret): [`shown_toml_error`].
     ///
-    /// [`shown_toml_error`]: sentientiq_alerts::secret::shown_toml_error
+    /// [`shown_toml_error`]: sentientiq_secret::shown_toml_error
     #[error("{0}")]
     Toml(String),
     #[error("{0}")]
@@ -122,7 +122,7 @@ impl Config {
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Config, Error> {
         let mut file: File = toml::from_str(text)
-            .map_err(|e| Error::Toml(sentientiq_alerts::secret::shown_toml_error(text, &e)))?;
+            .map_err(|e| Error::Toml(sentientiq_secret::shown_toml_error(text, &e)))?;
         env::apply(&mut file, lookup);
         file.validate()
     }
@@ -655,7 +655,8 @@ mod tests {
                 .expect("s3")
                 .options()
                 .expect("options")
-                .static_keys,
+                .static_keys
+                .map(|(id, secret)| (id, secret.expose().to_string())),
             Some(("AKIA".to_string(), "SECRET-s3".to_string()))
         );
         assert_eq!(
