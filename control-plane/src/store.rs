@@ -713,7 +713,9 @@ mod tests {
             .find(|x| x.id == "acme")
             .expect("acme");
         assert_eq!(acme.incarnation, t.incarnation);
-        // The range's ends, then draws: a hundred distinct and within it.
+        // The range's ends, then draws: a hundred distinct, within it, and spread over it. Of
+        // a hundred uniform draws, all in one half of the range has odds of 2^-99: a source
+        // short of bits (the top bytes never filled, say) puts every draw in the lower half.
         assert_eq!(incarnation_of(0), 1);
         assert_eq!(incarnation_of((1 << 11) - 1), 1);
         assert_eq!(incarnation_of(1 << 11), 1);
@@ -723,6 +725,8 @@ mod tests {
             (0..100).map(|_| incarnation().expect("random")).collect();
         assert_eq!(drawn.len(), 100);
         assert!(drawn.iter().all(|i| (1..1 << 53).contains(i)));
+        assert!(drawn.iter().any(|&i| i >= 1 << 52), "{drawn:?}");
+        assert!(drawn.iter().any(|&i| i < 1 << 52), "{drawn:?}");
     }
 
     #[test]
