@@ -7,12 +7,16 @@
 //!
 //! ```text
 //! sentientiq-baseline --listen 127.0.0.1:7400 --data DIR [--commit-ms 2] [--key KEY] [--floor]
+//!                     [--threads N]
 //! ```
 //!
 //! `--floor` does none of the work: each frame is decoded for its seq and acked at once, with no
 //! detection, no spool and no fsync. It measures what receiving a frame and sending its ack over
 //! tokio, tungstenite and this machine's TCP costs by itself, the floor under any server's CPU
 //! per frame in the same case (`BENCH_SERVER=floor scripts/bench-case.sh CASE`).
+//!
+//! `--threads N` sets tokio's worker threads (default: one per core, tokio's own default), to
+//! compare with an edge of as many shards.
 #![allow(clippy::print_stdout)]
 
 use std::io::Write;
@@ -51,6 +55,7 @@ fn main() -> Result<()> {
     let mut commit_ms = 2u64;
     let mut key = DEMO_KEY.to_string();
     let mut floor = false;
+    let mut threads: Option<usize> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -59,6 +64,13 @@ fn main() -> Result<()> {
             "--commit-ms" => commit_ms = args.next().context("--commit-ms N")?.parse()?,
             "--key" => key = args.next().context("--key KEY")?,
             "--floor" => floor = true,
+            "--threads" => {
+                let n: usize = args.next().context("--threads N")?.parse()?;
+                if n == 0 {
+                    bail!("--threads must be at least 1");
+                }
+                threads = Some(n);
+            }
             other => bail!("unknown argument {other:?}"),
         }
     }
@@ -69,9 +81,11 @@ fn main() -> Result<()> {
         .open(data.join("spool.log"))?;
     let (spool_tx, spool_rx) = std::sync::mpsc::channel::<Append>();
     std::thread::spawn(move || writer(file, spool_rx, Duration::from_millis(commit_ms)));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = threads {
+        rt.worker_threads(n);
+    }
+    let rt = rt.enable_all().build()?;
     let sessions: Arc<DashMap<String, SessionState>> = Arc::new(DashMap::new());
     let policy = Arc::new(TenantPolicy::default());
     rt.block_on(async move {
