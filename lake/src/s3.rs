@@ -24,9 +24,9 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use sentientiq_secret::Secret;
 
 use crate::sink::{Sink, SinkError, Staged, put_staged};
-use sentientiq_secret::Secret;
 
 /// The smallest part S3 accepts (every part but the last).
 pub const MIN_PART_BYTES: usize = 5 << 20;

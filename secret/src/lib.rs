@@ -21,7 +21,8 @@ use serde::{Deserialize, Serialize, Serializer};
 /// What a redacted value prints as.
 pub const REDACTED: &str = "[redacted]";
 
-/// A secret string.
+/// A secret string. Its `==` is not constant-time: compare a credential someone presents with
+/// a constant-time check (the plane's token checks use `subtle`'s `ct_eq`), not with `==`.
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(from = "String")]
 pub struct Secret(Box<str>);
@@ -261,6 +262,11 @@ mod tests {
         let a = Secret::new("https://hooks.slack.com/services/T/B/x");
         assert_eq!(a.fingerprint(), Secret::new(a.expose()).fingerprint());
         assert_eq!(a.fingerprint().len(), 16);
-        assert!(!a.fingerprint().contains("hooks"));
+        assert!(a.fingerprint().bytes().all(|b| b.is_ascii_hexdigit()));
+        let other = Secret::new("https://hooks.slack.com/services/T/B/y");
+        assert_ne!(a.fingerprint(), other.fingerprint());
+        // SHA-256 of the value's bytes, its first 8 bytes in hex (a fixed vector: `printf %s
+        // abc | sha256sum` starts ba7816bf8f01cfea).
+        assert_eq!(Secret::new("abc").fingerprint(), "ba7816bf8f01cfea");
     }
 }
