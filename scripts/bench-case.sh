@@ -23,7 +23,8 @@ CARGO="${CARGO:-cargo}"
 # floor-uring, or "--spool data/floor" for floor-uring with the edge's durable group commit and
 # nothing else: the durable floor); for the edge it is `[edge]` settings written KEY=VALUE with no spaces (e.g.
 # wait_gather_us=0), each added to the case's edge.toml under `[edge]` (a string value keeps its
-# TOML quotes; one the case already sets replaces the case's line).
+# TOML quotes; one the case already sets replaces the case's line; `listen` and `data_dir`
+# cannot be changed: scripts/edge-settings.py).
 # BENCH_SESSIONS=N replaces the case's `--sessions`. BENCH_SERVER_CPUS / BENCH_LOADGEN_CPUS
 # (taskset lists, e.g. 0 and 1) pin the server and the loadgen to separate cores.
 # BENCH_DATA_TMPFS=SIZE (e.g. 4g; needs root) mounts a tmpfs of that size on the run's `data/`
@@ -59,12 +60,8 @@ OUT="$(cd "$OUT" && pwd)"
 WORK="$(mktemp -d)"
 cp "$CASE/edge.toml" "$WORK/"
 if [ "${BENCH_SERVER:-edge}" = edge ]; then
-  for kv in ${BENCH_SERVER_ARGS:-}; do
-    [[ $kv == *=* ]] || { echo "edge setting $kv is not KEY=VALUE" >&2; rm -rf "$WORK"; exit 1; }
-    # The case's own setting of KEY, if any, gives way (TOML refuses a key set twice).
-    sed -i "/^\[edge\]/,/^\[/{/^${kv%%=*} *=/d}" "$WORK/edge.toml"
-    sed -i "/^\[edge\]/a ${kv%%=*} = ${kv#*=}" "$WORK/edge.toml"
-  done
+  # shellcheck disable=SC2086
+  scripts/edge-settings.py "$WORK/edge.toml" ${BENCH_SERVER_ARGS:-} || { rm -rf "$WORK"; exit 1; }
 fi
 if [ -n "${BENCH_DATA_TMPFS:-}" ]; then
   mkdir -p "$WORK/data"

@@ -7,6 +7,9 @@
 #
 #   scripts/bench-perf.sh CASE LABEL BIN_DIR
 #
+# BENCH_SERVER_ARGS="KEY=VALUE ..." sets the edge's `[edge]` settings (e.g. shards=1), as in
+# scripts/bench-case.sh (scripts/edge-settings.py).
+#
 # PERF_STAT=1 counts instead of sampling: per thread, over PERF_STAT_S seconds (below), context
 # switches, the syscalls the shards make (membarrier, io_uring_enter, sendto, recvfrom, write,
 # futex, fdatasync), their io_uring requests, armed polls and completions, with the edge's CPU
@@ -20,6 +23,8 @@ CASE="bench/cases/${1:?usage: scripts/bench-perf.sh CASE LABEL BIN_DIR}"
 LABEL=${2:?label}
 BIN=$(cd "${3:?binaries directory}" && pwd)
 W=$(mktemp -d); cp "$CASE/edge.toml" "$W/"
+# shellcheck disable=SC2086
+scripts/edge-settings.py "$W/edge.toml" ${BENCH_SERVER_ARGS:-} || { rm -rf "$W"; exit 1; }
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 ( cd "$W" && exec "$BIN/sentientiq-edge" --config edge.toml 2> edge.log ) &
 E=$!
