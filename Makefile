@@ -6,7 +6,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 # Debian packages the build needs: a C/C++ toolchain (zstd, libFuzzer, RocksDB) and libclang
 # (RocksDB's bindgen); curl is the independent HTTP/2 gRPC client one control-plane test uses;
-# python3 runs the module-cycle check.
+# python3 runs the module-cycle check, the bench scripts' tests and their edge settings.
 DEB_PACKAGES := build-essential pkg-config libclang-dev curl python3
 # The browser SDK's tests (sdk/js) need Node 18+ with npm and headless Chromium: Debian's nodejs
 # (18 on Debian 12), npm and chromium, installed only when the commands are missing (a Node from

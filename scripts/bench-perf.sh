@@ -44,7 +44,7 @@ if [ -n "${PERF_STAT:-}" ]; then
       awk '{print "thread", $2, "utime+stime ticks", $14 + $15}' "$t/stat"
     done
   }
-  { ticks; frames; } > "$OUT"
+  { echo "settings: ${BENCH_SERVER_ARGS:-none}"; ticks; frames; } > "$OUT"
   ev=context-switches
   for c in membarrier io_uring_enter sendto recvfrom write futex fdatasync; do
     ev="$ev,syscalls:sys_enter_$c"
@@ -62,7 +62,8 @@ else
   wait "$L"
   kill -TERM "$E"; wait "$E"
   perf report -i "/tmp/perf-$LABEL.data" --no-children --sort symbol 2>/dev/null | grep -v "^#" \
-    | grep -v "^$" | head -25 > "$OUT"
+    | grep -v "^$" | head -25 > "$OUT.top"
+  { echo "settings: ${BENCH_SERVER_ARGS:-none}"; cat "$OUT.top"; } > "$OUT"; rm -f "$OUT.top"
 fi
 grep -E "ack " "$W/lg.txt" | head -2 >> "$OUT"
 rm -rf "$W"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The lake shipper alone, on a recorded spool: its CPU per row with nothing else running, the
 # same input every time (an A/B of two builds ships the same segments, and must write the same
-# files).
+# files). It runs the cases' edge.toml as they are: BENCH_SERVER_ARGS is not applied.
 #
 #   scripts/bench-ship-replay.sh record DIR BIN_DIR
 #     Runs bench/cases/ws-10k-noship (its segments are never sealed during the run, so nothing is

@@ -5,34 +5,63 @@ BENCH_SERVER_ARGS ("KEY=VALUE ...", no spaces) are applied.
     scripts/edge-settings.py EDGE_TOML KEY=VALUE...
 
 Each KEY (letters, digits, `_`) replaces the file's own line for it in `[edge]`, or is added at
-the section's start; VALUE is written as given (a string keeps its TOML quotes). `listen` and
-`data_dir` are refused: the scripts read them from the case itself. Exits 1, the file
-unchanged, on a setting it cannot apply.
+the section's start; VALUE is a TOML value as written (a string keeps its quotes). The result
+is parsed again and must hold each KEY with its VALUE and everything else as it was, or nothing
+is written (a multi-line value in `[edge]`, which a line-by-line edit cannot see past, is
+refused so). `listen` and
+`data_dir` are refused: the scripts take the port from the case and assume its data directory.
+Exits 1, the file unchanged, on a setting it cannot apply.
 """
 import re
 import sys
+import tomllib
 
 FIXED = ("listen", "data_dir")
+EDGE = re.compile(r"\s*\[\s*edge\s*\]\s*(#.*)?")
+# A table or array-of-tables header ends the section (a line of a multi-line array does not end
+# with `]`/`]]` and a comment only).
+HEADER = re.compile(r"\s*\[\[?\s*[A-Za-z0-9_.\-\"' ]+\s*\]\]?\s*(#.*)?")
 
 
 def apply(text, settings):
+    """The text with each setting applied; ValueError says why one cannot be."""
     lines = text.split("\n")
+    wanted = {}
     for kv in settings:
         key, sep, value = kv.partition("=")
-        if not sep or not re.fullmatch(r"[A-Za-z0-9_]+", key) or value == "":
-            raise ValueError(f"edge setting {kv!r} is not KEY=VALUE")
+        if not sep or not key or value == "":
+            raise ValueError(f"{kv!r} is not KEY=VALUE")
+        if not re.fullmatch(r"[A-Za-z0-9_]+", key):
+            raise ValueError(f"{kv!r}: KEY must be letters, digits and _ (no dotted or quoted keys)")
         if key in FIXED:
-            raise ValueError(f"edge setting {key} cannot be changed here: the scripts read it from the case")
+            raise ValueError(f"{key} cannot be set here: the scripts take it from the case")
         try:
-            start = lines.index("[edge]")
-        except ValueError:
-            raise ValueError("the file has no [edge] section") from None
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
+            wanted[key] = tomllib.loads(f"v = {value}")["v"]
+        except tomllib.TOMLDecodeError:
+            raise ValueError(f"{kv!r}: the value is not TOML (a string needs its quotes)") from None
+        start = next((i for i, l in enumerate(lines) if EDGE.fullmatch(l)), None)
+        if start is None:
+            raise ValueError("the file has no [edge] section")
+        end = next((i for i in range(start + 1, len(lines)) if HEADER.fullmatch(lines[i])), len(lines))
         own = re.compile(r"\s*" + key + r"\s*=")
         lines = lines[: start + 1] + [f"{key} = {value}"] + [
             l for l in lines[start + 1 : end] if not own.match(l)
         ] + lines[end:]
-    return "\n".join(lines)
+    out = "\n".join(lines)
+    # Read line by line, a multi-line value in `[edge]` could hide a key's line or end the
+    # section early: the result must parse, hold each setting, and keep everything else.
+    try:
+        before, after = tomllib.loads(text), tomllib.loads(out)
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"the file would not parse ({e}); a multi-line value in [edge]?") from None
+    edge = after.get("edge", {})
+    kept = {k: v for k, v in before.get("edge", {}).items() if k not in wanted}
+    if (any(edge.get(k) != v for k, v in wanted.items())
+            or {k: v for k, v in edge.items() if k not in wanted} != kept
+            or {k: v for k, v in after.items() if k != "edge"}
+            != {k: v for k, v in before.items() if k != "edge"}):
+        raise ValueError("the settings did not apply cleanly; a multi-line value in [edge]?")
+    return out
 
 
 def main():
@@ -42,11 +71,12 @@ def main():
     with open(path) as f:
         text = f.read()
     try:
-        text = apply(text, sys.argv[2:])
+        out = apply(text, sys.argv[2:])
     except ValueError as e:
-        sys.exit(str(e))
-    with open(path, "w") as f:
-        f.write(text)
+        sys.exit(f"edge-settings: {path}: {e}")
+    if out != text:
+        with open(path, "w") as f:
+            f.write(out)
 
 
 if __name__ == "__main__":

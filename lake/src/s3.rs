@@ -3,7 +3,8 @@
 //!
 //! - Works with S3 and S3-compatible stores: endpoint override and path-style addressing.
 //! - Credentials come from the standard AWS chain (environment, shared profile files, web
-//!   identity, ECS and EC2 instance metadata), region from the configuration.
+//!   identity, ECS and EC2 instance metadata), or from `static_keys` (the secret key a
+//!   `Secret`, never printed), region from the configuration.
 //! - Every request is retried by the SDK's standard strategy: exponential backoff with full
 //!   jitter, up to `max_attempts`, with per-attempt and connect timeouts so an endpoint that
 //!   hangs cannot stall the shipper for long; a put that still fails is reported and the caller

@@ -1,6 +1,9 @@
 """scripts/edge-settings.py: BENCH_SERVER_ARGS applied to a case's edge.toml."""
 import importlib.util
 import pathlib
+import subprocess
+import sys
+import tempfile
 import unittest
 
 _spec = importlib.util.spec_from_file_location(
@@ -45,13 +48,60 @@ class Apply(unittest.TestCase):
         self.assertIn('region = "a\\b/c&d"\n', out)
         self.assertIn("shards = 0", out)
 
+    def test_the_last_of_a_repeated_key_wins(self):
+        out = es.apply(CASE, ["shards=1", "shards=2"])
+        self.assertIn("shards = 2", out)
+        self.assertNotIn("shards = 1", out)
+
+    def test_headers_with_comments_and_array_tables_bound_the_section(self):
+        text = "[edge]   # main\nshards = 0\n[[tenant]]\nshards = 5\n"
+        out = es.apply(text, ["shards=1"])
+        self.assertEqual(out, "[edge]   # main\nshards = 1\n[[tenant]]\nshards = 5\n")
+        # A multi-line array's lines with a comma do not end the section; its last element,
+        # which reads as a header, is refused rather than set twice.
+        text = "[edge]\npeers = [\n  [\"a\"],\n  \"b\",\n]\nshards = 0\n"
+        self.assertNotIn("shards = 0", es.apply(text, ["shards=1"]))
+        text = "[edge]\npeers = [\n  [\"a\"],\n  [\"b\"]\n]\nshards = 0\n"
+        with self.assertRaises(ValueError):
+            es.apply(text, ["shards=1"])
+
     def test_settings_it_cannot_apply_are_refused(self):
         for bad in ["shards", "shards=", "=1", "sha/rds=1", "a.b=1", "listen=\"127.0.0.1:1\"",
-                    "data_dir=\"x\""]:
+                    "data_dir=\"x\"", "region=unquoted"]:
             with self.assertRaises(ValueError, msg=bad):
                 es.apply(CASE, [bad])
         with self.assertRaises(ValueError):
             es.apply("[lake]\n", ["shards=1"])
+        # A line of the key inside a multi-line string is not the key: the result is checked.
+        with self.assertRaises(ValueError):
+            es.apply('[edge]\nnote = """\nshards = 3\n"""\n', ["shards=1"])
+
+
+class Main(unittest.TestCase):
+    def run_on(self, text, *settings):
+        with tempfile.NamedTemporaryFile("w", suffix=".toml", delete=False) as f:
+            f.write(text)
+        script = pathlib.Path(es.__file__)
+        r = subprocess.run([sys.executable, str(script), f.name, *settings],
+                           capture_output=True, text=True)
+        out = pathlib.Path(f.name).read_text()
+        pathlib.Path(f.name).unlink()
+        return r, out
+
+    def test_a_refused_setting_exits_1_and_leaves_the_file(self):
+        r, out = self.run_on(CASE, "shards=1", "listen=1")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("edge-settings: ", r.stderr)
+        self.assertIn("listen cannot be set here", r.stderr)
+        self.assertEqual(out, CASE)
+
+    def test_no_settings_leave_the_file_byte_identical(self):
+        r, out = self.run_on(CASE)
+        self.assertEqual(r.returncode, 0)
+        self.assertEqual(out, CASE)
+        r, out = self.run_on(CASE, "shards=1")
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("shards = 1", out)
 
 
 if __name__ == "__main__":

@@ -65,7 +65,11 @@ fn main() -> Result<()> {
             "--key" => key = args.next().context("--key KEY")?,
             "--floor" => floor = true,
             "--threads" => {
-                let n: usize = args.next().context("--threads N")?.parse()?;
+                let n: usize = args
+                    .next()
+                    .context("--threads N")?
+                    .parse()
+                    .context("--threads N: a whole number")?;
                 if n == 0 {
                     bail!("--threads must be at least 1");
                 }
