@@ -111,7 +111,7 @@ impl Bucket {
 }
 
 /// The buckets of one process, keyed by destination or contact (non-secret keys: see
-/// [`sentientiq_secret::Secret::fingerprint`]).
+/// [`crate::secret::fingerprint`]).
 #[derive(Debug, Default)]
 pub struct Limits {
     buckets: HashMap<String, Bucket>,

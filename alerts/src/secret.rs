@@ -30,6 +30,13 @@ use ring::rand::{SecureRandom, SystemRandom};
 use sentientiq_secret::{REDACTED, Secret};
 use serde::{Deserialize, Serialize};
 
+/// A short non-secret fingerprint of a credential (first 8 bytes of SHA-256, hex) for rate-limit
+/// keys and metrics labels: two equal secrets share it, the secret cannot be recovered from it.
+pub fn fingerprint(secret: &Secret) -> String {
+    let d = ring::digest::digest(&ring::digest::SHA256, secret.expose().as_bytes());
+    d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Why a credential was refused. Never contains the credential.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretError {
@@ -306,6 +313,19 @@ mod tests {
         assert!(WebhookSecret::new(format!("whsec_{}", b64(24))).is_ok());
         assert!(WebhookSecret::new(format!("whsec_{}", b64(64))).is_ok());
         assert!(WebhookSecret::new(format!("whsec_{}", b64(65))).is_err());
+    }
+
+    #[test]
+    fn fingerprints_are_stable_and_do_not_reveal() {
+        let a = Secret::new("https://hooks.slack.com/services/T/B/x");
+        assert_eq!(fingerprint(&a), fingerprint(&Secret::new(a.expose())));
+        assert_eq!(fingerprint(&a).len(), 16);
+        assert!(fingerprint(&a).bytes().all(|b| b.is_ascii_hexdigit()));
+        let other = Secret::new("https://hooks.slack.com/services/T/B/y");
+        assert_ne!(fingerprint(&a), fingerprint(&other));
+        // SHA-256 of the value's bytes, its first 8 bytes in hex (a fixed vector: `printf %s
+        // abc | sha256sum` starts ba7816bf8f01cfea).
+        assert_eq!(fingerprint(&Secret::new("abc")), "ba7816bf8f01cfea");
     }
 
     #[test]

@@ -37,13 +37,6 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
-
-    /// A short non-secret fingerprint (first 8 bytes of SHA-256, hex) for rate-limit keys and
-    /// metrics labels: two equal secrets share it, the secret cannot be recovered from it.
-    pub fn fingerprint(&self) -> String {
-        let d = ring::digest::digest(&ring::digest::SHA256, self.0.as_bytes());
-        d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect()
-    }
 }
 
 impl From<String> for Secret {
@@ -255,18 +248,5 @@ mod tests {
         assert_eq!(s.expose(), "hunter2");
         let back: Secret = serde_json::from_str("\"hunter2\"").expect("from a plain string");
         assert_eq!(back, s);
-    }
-
-    #[test]
-    fn fingerprints_are_stable_and_do_not_reveal() {
-        let a = Secret::new("https://hooks.slack.com/services/T/B/x");
-        assert_eq!(a.fingerprint(), Secret::new(a.expose()).fingerprint());
-        assert_eq!(a.fingerprint().len(), 16);
-        assert!(a.fingerprint().bytes().all(|b| b.is_ascii_hexdigit()));
-        let other = Secret::new("https://hooks.slack.com/services/T/B/y");
-        assert_ne!(a.fingerprint(), other.fingerprint());
-        // SHA-256 of the value's bytes, its first 8 bytes in hex (a fixed vector: `printf %s
-        // abc | sha256sum` starts ba7816bf8f01cfea).
-        assert_eq!(Secret::new("abc").fingerprint(), "ba7816bf8f01cfea");
     }
 }

@@ -26,7 +26,7 @@ use crate::ids::DeliveryId;
 use crate::limits::{self, Rate};
 use crate::message::View;
 use crate::secret::{
-    PagerDutyRoutingKey, SlackBotToken, SlackWebhookUrl, WebhookSecret, WebhookUrl,
+    PagerDutyRoutingKey, SlackBotToken, SlackWebhookUrl, WebhookSecret, WebhookUrl, fingerprint,
 };
 
 pub use twilio::{E164, TwilioConfig};
@@ -412,11 +412,11 @@ pub fn classify_transport(kind: ChannelKind, t: Transport) -> Outcome {
 pub fn destination(p: &Providers, a: &Address) -> (String, Rate) {
     match a {
         Address::SlackWebhook { url } => (
-            format!("slack-hook:{}", url.secret().fingerprint()),
+            format!("slack-hook:{}", fingerprint(url.secret())),
             limits::SLACK,
         ),
         Address::SlackChat { channel } => {
-            let team = p.slack_bot_token.as_ref().map(|t| t.secret().fingerprint());
+            let team = p.slack_bot_token.as_ref().map(|t| fingerprint(t.secret()));
             (
                 format!("slack-chat:{}:{channel}", team.unwrap_or_default()),
                 limits::SLACK,
@@ -430,11 +430,11 @@ pub fn destination(p: &Providers, a: &Address) -> (String, Rate) {
             (format!("twilio:{sender}"), rate)
         }
         Address::Pagerduty { routing_key, .. } => (
-            format!("pagerduty:{}", routing_key.secret().fingerprint()),
+            format!("pagerduty:{}", fingerprint(routing_key.secret())),
             limits::PAGERDUTY,
         ),
         Address::Webhook { url, .. } => (
-            format!("webhook:{}", url.secret().fingerprint()),
+            format!("webhook:{}", fingerprint(url.secret())),
             limits::WEBHOOK,
         ),
     }
