@@ -25,7 +25,9 @@ use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
-use sentientiq_secret::Secret;
+/// The type of [`S3Options::static_keys`]' secret key, here so that callers building options
+/// need no dependency of their own.
+pub use sentientiq_secret::Secret;
 
 use crate::sink::{Sink, SinkError, Staged, put_staged};
 

@@ -7,11 +7,10 @@ use std::time::{Duration, Instant};
 
 use sentientiq_lake::s3::{
     MAX_ATTEMPTS, MAX_PARTS, MIN_PART_BYTES, Refused, S3Options, S3OptionsError, S3SetupError,
-    S3Sink, UrlError, valid_bucket,
+    S3Sink, Secret, UrlError, valid_bucket,
 };
 use sentientiq_lake::s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
 use sentientiq_lake::{Sink, SinkError};
-use sentientiq_secret::Secret;
 
 fn opts(endpoint: &str, bucket: &str) -> S3Options {
     S3Options {

@@ -152,7 +152,7 @@ impl Lake {
             path_style: true,
             static_keys: Some((
                 ACCESS_KEY.into(),
-                sentientiq_secret::Secret::new(SECRET_KEY),
+                sentientiq_lake::s3::Secret::new(SECRET_KEY),
             )),
             ..S3Options::default()
         })

@@ -441,3 +441,61 @@ fn the_io_uring_floor_refuses_batch_want_without_batch_us() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--batch-want needs --batch-us"), "{err}");
 }
+
+/// `--threads N` sets the baseline's tokio workers: 1 serves as the default does (a frame
+/// stored, then acked); 0 and a word are refused, naming the flag.
+#[test]
+fn the_baseline_takes_its_worker_threads_and_refuses_none() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let data_arg = data.to_string_lossy().into_owned();
+    let (_server, port) = serve(
+        "sentientiq-baseline",
+        &["--data", &data_arg, "--threads", "1"],
+        dir.path(),
+    );
+    let mut c = connect(port);
+    c.hello(DEMO_KEY, "s_bench_threads_0001", None);
+    c.send(&moves(1, 20));
+    c.until_ack(1);
+    assert!(
+        spool_bytes(&data) > 40,
+        "the frame was stored before its ack"
+    );
+    for (bad, said) in [
+        ("0", "--threads must be at least 1"),
+        ("two", "--threads N: a whole number"),
+    ] {
+        // A baseline that took the value would serve on: it is stopped after 20 s, and the
+        // test fails rather than waiting for it.
+        let log = dir.path().join(format!("threads-{bad}.log"));
+        let mut child = std::process::Command::new(bin("sentientiq-baseline"))
+            .args([
+                "--listen",
+                "127.0.0.1:0",
+                "--data",
+                &data_arg,
+                "--threads",
+                bad,
+            ])
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("run the baseline");
+        let t0 = std::time::Instant::now();
+        let status = loop {
+            match child.try_wait().expect("wait") {
+                Some(s) => break Some(s),
+                None if t0.elapsed() > Duration::from_secs(20) => break None,
+                None => std::thread::sleep(Duration::from_millis(20)),
+            }
+        };
+        let _ = child.kill();
+        let _ = child.wait();
+        let err = std::fs::read_to_string(&log).expect("log");
+        assert!(
+            status.is_some_and(|s| !s.success()),
+            "--threads {bad} was not refused: {err}"
+        );
+        assert!(err.contains(said), "--threads {bad}: {err}");
+    }
+}
