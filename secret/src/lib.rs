@@ -21,8 +21,8 @@ use serde::{Deserialize, Serialize, Serializer};
 /// What a redacted value prints as.
 pub const REDACTED: &str = "[redacted]";
 
-/// A secret string. Its `==` is not constant-time: compare a credential someone presents with
-/// a constant-time check (the plane's token checks use `subtle`'s `ct_eq`), not with `==`.
+/// A secret string. Its `==` is not constant-time: check a credential someone presents with
+/// [`Secret::is`].
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(from = "String")]
 pub struct Secret(Box<str>);
@@ -36,6 +36,13 @@ impl Secret {
     /// constant-time comparison, parsing a key); what it returns is never printed.
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// Whether `presented` is this secret, in time that does not depend on where they differ
+    /// (`subtle`'s constant-time comparison; only the lengths' equality can be told apart).
+    pub fn is(&self, presented: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        bool::from(presented.as_bytes().ct_eq(self.0.as_bytes()))
     }
 }
 
@@ -248,5 +255,9 @@ mod tests {
         assert_eq!(s.expose(), "hunter2");
         let back: Secret = serde_json::from_str("\"hunter2\"").expect("from a plain string");
         assert_eq!(back, s);
+        assert!(s.is("hunter2"));
+        for other in ["hunter3", "hunter", "hunter22", ""] {
+            assert!(!s.is(other), "{other}");
+        }
     }
 }

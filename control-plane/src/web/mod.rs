@@ -49,7 +49,6 @@ use sentientiq_proto::grpc::AlertCommand;
 use sentientiq_secret::Secret;
 use serde::Deserialize;
 use sha2::Digest;
-use subtle::ConstantTimeEq;
 
 use crate::service::Services;
 use crate::store::{Store, StoreError};
@@ -432,7 +431,7 @@ async fn login(
     let token = f.token.trim().to_string();
     let who = if token.is_empty() {
         None
-    } else if bool::from(token.as_bytes().ct_eq(cfg.admin_token.expose().as_bytes())) {
+    } else if cfg.admin_token.is(&token) {
         Some(Who::Admin)
     } else if token.starts_with(TOKEN_PREFIX) {
         let hash = token_hash(&token);
@@ -549,12 +548,7 @@ async fn regions(State(d): State<Dashboard>, h: HeaderMap) -> Response {
 /// The same as JSON, for the operator's tools: `authorization: Bearer <admin token>`.
 async fn regions_json(State(d): State<Dashboard>, h: HeaderMap) -> Response {
     let bearer = header_str(&h, header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer "));
-    if !bearer.is_some_and(|t| {
-        bool::from(
-            t.as_bytes()
-                .ct_eq(d.settings.admin_token.expose().as_bytes()),
-        )
-    }) {
+    if !bearer.is_some_and(|t| d.settings.admin_token.is(t)) {
         return json_answer(
             StatusCode::UNAUTHORIZED,
             serde_json::json!({ "error": "`authorization: Bearer <admin token>` required" }),
@@ -982,7 +976,7 @@ async fn admin(
     let cfg = d.settings.clone();
     let bearer = header_str(&h, header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer "));
     match bearer {
-        Some(t) if bool::from(t.as_bytes().ct_eq(cfg.admin_token.expose().as_bytes())) => {}
+        Some(t) if cfg.admin_token.is(t) => {}
         Some(_) => return err(StatusCode::UNAUTHORIZED, "wrong admin token"),
         None => {
             return err(

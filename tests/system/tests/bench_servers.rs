@@ -466,32 +466,30 @@ fn the_baseline_takes_its_worker_threads_and_refuses_none() {
         ("0", "--threads must be at least 1"),
         ("two", "--threads N: a whole number"),
     ] {
-        // A baseline that took the value would serve on: it is stopped after 20 s, and the
-        // test fails rather than waiting for it.
-        let log = dir.path().join(format!("threads-{bad}.log"));
-        let mut child = std::process::Command::new(bin("sentientiq-baseline"))
-            .args([
+        // A baseline that took the value would serve on: the wait fails the test after 20 s,
+        // and `Proc` stops it.
+        let mut p = Proc::spawn_args(
+            bin("sentientiq-baseline"),
+            &[
                 "--listen",
                 "127.0.0.1:0",
                 "--data",
                 &data_arg,
                 "--threads",
                 bad,
-            ])
-            .stderr(std::fs::File::create(&log).expect("log"))
-            .spawn()
-            .expect("run the baseline");
-        let t0 = std::time::Instant::now();
-        let status = loop {
-            match child.try_wait().expect("wait") {
-                Some(s) => break Some(s),
-                None if t0.elapsed() > Duration::from_secs(20) => break None,
-                None => std::thread::sleep(Duration::from_millis(20)),
-            }
-        };
-        let _ = child.kill();
-        let _ = child.wait();
-        let err = std::fs::read_to_string(&log).expect("log");
+            ],
+            dir.path().join(format!("threads-{bad}.log")),
+        );
+        let mut status = None;
+        wait_for(
+            &format!("--threads {bad} refused"),
+            Duration::from_secs(20),
+            || {
+                status = p.exited();
+                status.is_some()
+            },
+        );
+        let err = p.log();
         assert!(
             status.is_some_and(|s| !s.success()),
             "--threads {bad} was not refused: {err}"
