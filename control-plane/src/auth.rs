@@ -2,29 +2,21 @@
 //! (`EdgeSync`). Compared in constant time; a wrong or missing token is `UNAUTHENTICATED` before
 //! any handler runs. Health and reflection need no token, so standard gRPC tools work.
 
-use subtle::ConstantTimeEq;
+use sentientiq_secret::Secret;
 use tonic::{Request, Status};
 
-/// An interceptor that admits requests carrying `authorization: Bearer <token>`.
-#[derive(Clone)]
+/// An interceptor that admits requests carrying `authorization: Bearer <token>` (`Debug` shows
+/// the token redacted).
+#[derive(Clone, Debug)]
 pub struct Bearer {
-    token: std::sync::Arc<[u8]>,
+    token: std::sync::Arc<Secret>,
     what: &'static str,
 }
 
-impl std::fmt::Debug for Bearer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Bearer")
-            .field("what", &self.what)
-            .field("token", &"<redacted>")
-            .finish()
-    }
-}
-
 impl Bearer {
-    pub fn new(token: &str, what: &'static str) -> Bearer {
+    pub fn new(token: Secret, what: &'static str) -> Bearer {
         Bearer {
-            token: token.as_bytes().into(),
+            token: std::sync::Arc::new(token),
             what,
         }
     }
@@ -34,10 +26,9 @@ impl Bearer {
             .metadata()
             .get("authorization")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::as_bytes);
+            .and_then(|v| v.strip_prefix("Bearer "));
         match got {
-            Some(t) if bool::from(t.ct_eq(&self.token)) => Ok(req),
+            Some(t) if self.token.is(t) => Ok(req),
             Some(_) => Err(Status::unauthenticated(format!(
                 "wrong {} token",
                 self.what
@@ -71,7 +62,8 @@ mod tests {
 
     #[test]
     fn only_the_exact_token_passes() {
-        let b = Bearer::new("s3cret-token", "admin");
+        let b = Bearer::new(Secret::new("s3cret-token"), "admin");
+        assert!(!format!("{b:?}").contains("s3cret"));
         assert!(b.check(req(Some("Bearer s3cret-token"))).is_ok());
         for bad in [
             None,

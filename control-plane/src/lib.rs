@@ -62,8 +62,8 @@ pub async fn serve(
         cfg.experiment_totals_ms,
         cfg.millicents_per_1000_events,
     );
-    let admin = auth::Bearer::new(cfg.admin_token.expose(), "admin");
-    let edge = auth::Bearer::new(cfg.edge_token.expose(), "edge");
+    let admin = auth::Bearer::new(cfg.admin_token.clone(), "admin");
+    let edge = auth::Bearer::new(cfg.edge_token.clone(), "edge");
     let (health, health_svc) = tonic_health::server::health_reporter();
     for name in [
         grpc::tenant_admin_server::SERVICE_NAME,
