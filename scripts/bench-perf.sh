@@ -62,8 +62,7 @@ else
   wait "$L"
   kill -TERM "$E"; wait "$E"
   perf report -i "/tmp/perf-$LABEL.data" --no-children --sort symbol 2>/dev/null | grep -v "^#" \
-    | grep -v "^$" | head -25 > "$OUT.top"
-  { echo "settings: ${BENCH_SERVER_ARGS:-none}"; cat "$OUT.top"; } > "$OUT"; rm -f "$OUT.top"
+    | grep -v "^$" | head -25 | { echo "settings: ${BENCH_SERVER_ARGS:-none}"; cat; } > "$OUT"
 fi
 grep -E "ack " "$W/lg.txt" | head -2 >> "$OUT"
 rm -rf "$W"

@@ -363,7 +363,6 @@ fn a_user_deleted_through_the_plane_is_purged_on_the_edge_and_nothing_more_is_ke
     assert!(store.is_forgotten("acme", "u_gone"));
 }
 
-/// Parquet files under `dir`, recursively.
 /// A session of `frames` movement frames, every one acked.
 fn acked_moves(edge: &Edge, key: &str, sid: &str, frames: u64) -> Client {
     let mut c = edge.try_hello(key, sid).expect("welcome");
@@ -374,6 +373,7 @@ fn acked_moves(edge: &Edge, key: &str, sid: &str, frames: u64) -> Client {
     c
 }
 
+/// Parquet files under `dir`, recursively.
 fn parquet_under(dir: &std::path::Path) -> usize {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return 0;
