@@ -432,8 +432,11 @@ impl grpc::edge_sync_server::EdgeSync for Services {
         req: Request<RegisterEdge>,
     ) -> Result<Response<Self::WatchConfigStream>, Status> {
         let r = req.into_inner();
-        if r.edge_id.is_empty() || r.region.is_empty() {
-            return Err(Status::invalid_argument("edge_id and region are required"));
+        if !grpc::valid_edge_name(&r.edge_id) || !grpc::valid_edge_name(&r.region) {
+            return Err(Status::invalid_argument(format!(
+                "edge_id and region: each {} (the edge's [edge] id and region)",
+                grpc::EDGE_NAME_RULE
+            )));
         }
         // Subscribe before reading, so nothing committed in between is missed.
         let mut rx = self.store.subscribe();

@@ -46,5 +46,7 @@ pub mod grpc {
         include_bytes!(concat!(env!("OUT_DIR"), "/control_descriptor.bin"));
 
     mod health;
-    pub use health::{MAX_REFUSED_REPORTED, MAX_REFUSED_TEXT};
+    pub use health::{
+        EDGE_NAME_RULE, MAX_EDGE_NAME_LEN, MAX_HEALTH_TEXT, MAX_REFUSED_REPORTED, valid_edge_name,
+    };
 }

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use sentientiq_proto::grpc::EdgeHealth;
+use sentientiq_proto::grpc::{EDGE_NAME_RULE, EdgeHealth, valid_edge_name};
 
 use super::{Store, StoreError};
 
@@ -25,11 +25,11 @@ impl Store {
     /// Keeps `h` as its edge's latest report.
     pub fn put_health(&self, mut h: EdgeHealth, received_ms: i64) -> Result<(), StoreError> {
         // An edge caps it before sending; one that did not (a bug, or not ours) is capped here.
-        h.cap_refused();
-        if h.edge_id.is_empty() || h.region.is_empty() {
-            return Err(StoreError::Invalid(
-                "an edge's health needs its edge id and region".into(),
-            ));
+        h.cap();
+        if !valid_edge_name(&h.edge_id) || !valid_edge_name(&h.region) {
+            return Err(StoreError::Invalid(format!(
+                "an edge's health needs its edge id and region, each {EDGE_NAME_RULE}"
+            )));
         }
         let mut f = self.fleet.lock().unwrap_or_else(|p| p.into_inner());
         if f.len() >= MAX_EDGES && !f.contains_key(&h.edge_id) {
@@ -78,7 +78,7 @@ mod tests {
     /// What an edge says it refuses is kept as capped, whatever it sent.
     #[test]
     fn refused_tenants_are_capped_on_receipt() -> anyhow::Result<()> {
-        use sentientiq_proto::grpc::{MAX_REFUSED_REPORTED, MAX_REFUSED_TEXT, RefusedTenant};
+        use sentientiq_proto::grpc::{MAX_HEALTH_TEXT, MAX_REFUSED_REPORTED, RefusedTenant};
         let dir = tempfile::tempdir()?;
         let store = Store::open(dir.path())?;
         let mut h = health("use1", 1);
@@ -96,9 +96,64 @@ mod tests {
         assert!(
             kept.refused_tenants
                 .iter()
-                .all(|r| r.reason.len() <= MAX_REFUSED_TEXT)
+                .all(|r| r.reason.len() <= MAX_HEALTH_TEXT)
         );
         assert_eq!(kept.refused_tenant_count, Some(21));
+        Ok(())
+    }
+
+    /// An edge's id and region key its report and show on the regions page: a report naming
+    /// either out of the one rule is refused whole, and nothing of it is kept.
+    #[test]
+    fn a_report_whose_edge_id_or_region_breaks_the_rule_is_refused() -> anyhow::Result<()> {
+        use sentientiq_proto::grpc::MAX_EDGE_NAME_LEN;
+        let dir = tempfile::tempdir()?;
+        let store = Store::open(dir.path())?;
+        let bad = [
+            String::new(),
+            "a".repeat(MAX_EDGE_NAME_LEN + 1),
+            "a/b".into(),
+            "a\u{1b}[2Jb".into(),
+            "<b>".into(),
+        ];
+        for name in &bad {
+            let mut h = health("use1", 1);
+            h.edge_id.clone_from(name);
+            let e = store.put_health(h, 1).expect_err("a bad id");
+            assert!(e.to_string().contains(EDGE_NAME_RULE), "{e}");
+            let mut h = health("use1", 1);
+            h.region.clone_from(name);
+            assert!(store.put_health(h, 1).is_err(), "a bad region {name:?}");
+        }
+        assert!(store.fleet().is_empty());
+        let mut h = health(&"a".repeat(MAX_EDGE_NAME_LEN), 1);
+        h.region = "b".repeat(MAX_EDGE_NAME_LEN);
+        store.put_health(h, 1)?;
+        assert_eq!(store.fleet().len(), 1, "at the cap");
+        Ok(())
+    }
+
+    /// What an edge writes as text reaches the page and the terminal without its control
+    /// characters, however it was sent.
+    #[test]
+    fn control_characters_in_an_edges_text_are_shown_as_question_marks() -> anyhow::Result<()> {
+        use sentientiq_proto::grpc::RefusedTenant;
+        let dir = tempfile::tempdir()?;
+        let store = Store::open(dir.path())?;
+        let mut h = health("use1", 1);
+        h.report_id = "use1@1\u{7}".into();
+        h.build = "0.1\u{1b}[31m\u{85}".into();
+        h.refused_tenants = vec![RefusedTenant {
+            tenant_id: "t\r\n".into(),
+            reason: "bad\u{0}\ttab é…".into(),
+            kept: false,
+        }];
+        store.put_health(h, 1)?;
+        let kept = &store.fleet()[0].health;
+        assert_eq!(kept.report_id, "use1@1?");
+        assert_eq!(kept.build, "0.1?[31m?");
+        assert_eq!(kept.refused_tenants[0].tenant_id, "t??");
+        assert_eq!(kept.refused_tenants[0].reason, "bad??tab é…");
         Ok(())
     }
 

@@ -1,5 +1,7 @@
-//! What an edge's health report may carry of the tenants it refuses: the edge caps it before
-//! sending, the plane again on receipt (it keeps what every edge sends, in memory, and shows it).
+//! What an edge's health report may carry: the names it reports under ([`valid_edge_name`],
+//! checked by the edge's config and by the plane on receipt) and how much text of the tenants it
+//! refuses, its report id and its build ([`EdgeHealth::cap`]: the edge caps it before sending,
+//! the plane again on receipt; it keeps what every edge sends, in memory, and shows it).
 
 use super::EdgeHealth;
 
@@ -7,35 +9,68 @@ use super::EdgeHealth;
 /// (`refused_tenant_count`) and the edge's log names them. 16 lines fit a regions page and keep
 /// a report small.
 pub const MAX_REFUSED_REPORTED: usize = 16;
-/// Bytes of a refused tenant's id or reason at most: room for an id (at most 64 bytes, the
-/// tenant model's `MAX_ID_LEN`) and a reason of a few lines on the regions page; a chosen bound,
-/// not a measured one. Longer text is cut on a character boundary and ends in `…`; the edge's
-/// log keeps the whole reason.
-pub const MAX_REFUSED_TEXT: usize = 300;
+/// Bytes of a refused tenant's id or reason, a report id or a build at most: room for an id (at
+/// most 64 bytes, the tenant model's `MAX_ID_LEN`) and a reason of a few lines on the regions
+/// page; a chosen bound, not a measured one. Longer text is cut on a character boundary and ends
+/// in `…`; the edge's log keeps the whole reason.
+pub const MAX_HEALTH_TEXT: usize = 300;
+/// Bytes of an edge's id or region at most ([`valid_edge_name`]). 64, as a tenant id: room for
+/// `edge-eu-central-1-az3-07` three times over, and short enough to name lake files.
+pub const MAX_EDGE_NAME_LEN: usize = 64;
+
+/// Whether `s` can be an edge's id or region: 1 to [`MAX_EDGE_NAME_LEN`] bytes of ASCII
+/// letters, digits, `-`, `_` and `.`. Both become parts of the lake's object keys
+/// (`region=<region>/<id>-<shard>-<lsn>.parquet`: a `/` would add a directory, a `..` one would
+/// be refused at every upload), the `siq-edge-id` request header, metric labels, and the
+/// plane's regions page.
+pub fn valid_edge_name(s: &str) -> bool {
+    (1..=MAX_EDGE_NAME_LEN).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// What [`valid_edge_name`] asks, to say in a refusal.
+pub const EDGE_NAME_RULE: &str = "1 to 64 of a-z A-Z 0-9 - _ .";
 
 impl EdgeHealth {
     /// Counts the refused tenants (the count becomes at least the list's length, and is set
-    /// when the list is not empty), then keeps the first [`MAX_REFUSED_REPORTED`], each id and
-    /// reason cut at [`MAX_REFUSED_TEXT`] bytes. An edge builds its report with a count of 0 and
+    /// when the list is not empty), then keeps the first [`MAX_REFUSED_REPORTED`]. Each refused
+    /// tenant's id and reason, the report id and the build are cut at [`MAX_HEALTH_TEXT`] bytes,
+    /// their control characters shown as `?` (what a terminal or a page would otherwise act
+    /// on, and what JSON writes six bytes for). An edge builds its report with a count of 0 and
     /// this; the plane applies it to what it receives.
-    pub fn cap_refused(&mut self) {
+    pub fn cap(&mut self) {
         let listed = u32::try_from(self.refused_tenants.len()).unwrap_or(u32::MAX);
         if listed > 0 || self.refused_tenant_count.is_some() {
             self.refused_tenant_count = Some(self.refused_tenant_count.unwrap_or(0).max(listed));
         }
         self.refused_tenants.truncate(MAX_REFUSED_REPORTED);
         for r in &mut self.refused_tenants {
-            cut(&mut r.tenant_id);
-            cut(&mut r.reason);
+            text(&mut r.tenant_id);
+            text(&mut r.reason);
         }
+        text(&mut self.report_id);
+        text(&mut self.build);
+    }
+}
+
+/// Cuts `s` at [`MAX_HEALTH_TEXT`] bytes, then shows its control characters as `?` (one byte
+/// each, so never longer).
+fn text(s: &mut String) {
+    cut(s);
+    if s.chars().any(char::is_control) {
+        *s = s
+            .chars()
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect();
     }
 }
 
 fn cut(s: &mut String) {
-    if s.len() <= MAX_REFUSED_TEXT {
+    if s.len() <= MAX_HEALTH_TEXT {
         return;
     }
-    let mut end = MAX_REFUSED_TEXT - '…'.len_utf8();
+    let mut end = MAX_HEALTH_TEXT - '…'.len_utf8();
     while !s.is_char_boundary(end) {
         end -= 1;
     }
@@ -73,7 +108,7 @@ mod tests {
             // As an edge builds it: the list, a count of 0.
             let mut h = refused(n, "why");
             h.refused_tenant_count = Some(0);
-            h.cap_refused();
+            h.cap();
             assert_eq!(h.refused_tenants.len(), n.min(MAX_REFUSED_REPORTED), "{n}");
             assert_eq!(
                 h.refused_tenants,
@@ -86,40 +121,40 @@ mod tests {
         // the list's length; none without a list (an edge too old to report) stays none.
         let mut h = refused(3, "why");
         h.refused_tenant_count = Some(40);
-        h.cap_refused();
+        h.cap();
         assert_eq!(h.refused_tenant_count, Some(40));
         for sent in [Some(1), None] {
             let mut h = refused(MAX_REFUSED_REPORTED + 4, "why");
             h.refused_tenant_count = sent;
-            h.cap_refused();
+            h.cap();
             assert_eq!(h.refused_tenant_count, Some(20), "{sent:?}");
         }
         let mut h = EdgeHealth::default();
-        h.cap_refused();
+        h.cap();
         assert_eq!(h.refused_tenant_count, None);
     }
 
     #[test]
     fn a_long_reason_or_id_is_cut_on_a_character_boundary() {
         let at = |len: usize| "é".repeat(len / 2) + &"x".repeat(len % 2);
-        for len in [MAX_REFUSED_TEXT - 1, MAX_REFUSED_TEXT] {
+        for len in [MAX_HEALTH_TEXT - 1, MAX_HEALTH_TEXT] {
             let mut h = refused(1, &at(len));
             h.refused_tenants[0].tenant_id = at(len);
-            h.cap_refused();
+            h.cap();
             assert_eq!(h.refused_tenants[0].reason, at(len), "{len}: kept whole");
             assert_eq!(h.refused_tenants[0].tenant_id, at(len), "{len}: kept whole");
         }
-        for len in [MAX_REFUSED_TEXT + 1, MAX_REFUSED_TEXT + 2, 5000] {
+        for len in [MAX_HEALTH_TEXT + 1, MAX_HEALTH_TEXT + 2, 5000] {
             let mut h = refused(1, &at(len));
             h.refused_tenants[0].tenant_id = at(len);
-            h.cap_refused();
+            h.cap();
             for s in [
                 &h.refused_tenants[0].reason,
                 &h.refused_tenants[0].tenant_id,
             ] {
-                assert!(s.len() <= MAX_REFUSED_TEXT && s.ends_with('…'), "{len}");
+                assert!(s.len() <= MAX_HEALTH_TEXT && s.ends_with('…'), "{len}");
                 assert!(
-                    s.len() >= MAX_REFUSED_TEXT - 4,
+                    s.len() >= MAX_HEALTH_TEXT - 4,
                     "{len}: no shorter than needed"
                 );
                 assert!(
@@ -129,10 +164,10 @@ mod tests {
             }
         }
         // ASCII: no backing off, exactly the cap.
-        let mut h = refused(1, &"x".repeat(MAX_REFUSED_TEXT + 1));
-        h.cap_refused();
+        let mut h = refused(1, &"x".repeat(MAX_HEALTH_TEXT + 1));
+        h.cap();
         let r = &h.refused_tenants[0].reason;
-        assert_eq!(r.len(), MAX_REFUSED_TEXT);
-        assert_eq!(r, &("x".repeat(MAX_REFUSED_TEXT - 3) + "…"));
+        assert_eq!(r.len(), MAX_HEALTH_TEXT);
+        assert_eq!(r, &("x".repeat(MAX_HEALTH_TEXT - 3) + "…"));
     }
 }

@@ -167,6 +167,54 @@ fn wrong_or_missing_tokens_are_unauthenticated_and_change_nothing() {
     });
 }
 
+/// An edge's id and region name its lake files and its reports: a name outside the one rule
+/// (`grpc::valid_edge_name`) is refused its config stream, naming the rule; the longest
+/// allowed name is served.
+#[test]
+fn an_edge_named_outside_the_rule_is_refused_its_config() {
+    let p = Plane::start();
+    rt().block_on(async {
+        let ch = p.channel().await;
+        let long = |n: usize| "e".repeat(n);
+        let max = grpc::MAX_EDGE_NAME_LEN;
+        for (edge, region) in [
+            (String::new(), "r".to_string()),
+            ("e".into(), String::new()),
+            (long(max + 1), "r".into()),
+            ("e".into(), long(max + 1)),
+            ("a/b".into(), "r".into()),
+            ("e".into(), "us east".into()),
+        ] {
+            let e = grpc::edge_sync_client::EdgeSyncClient::new(ch.clone())
+                .watch_config(with_token(
+                    RegisterEdge {
+                        edge_id: edge.clone(),
+                        region: region.clone(),
+                        ..RegisterEdge::default()
+                    },
+                    EDGE,
+                ))
+                .await
+                .expect_err("a bad name");
+            assert_eq!(
+                e.code(),
+                tonic::Code::InvalidArgument,
+                "{edge:?} {region:?}"
+            );
+            assert!(
+                e.message().contains(grpc::EDGE_NAME_RULE),
+                "{}",
+                e.message()
+            );
+        }
+        let mut w = watch(&ch, &long(max), &"r".repeat(max), 0).await;
+        assert!(
+            next_update(&mut w).await.full_snapshot,
+            "the longest names are served"
+        );
+    });
+}
+
 #[test]
 fn edges_get_a_snapshot_then_deltas_and_resume_across_a_kill_9() {
     let mut p = Plane::start();

@@ -197,8 +197,13 @@ fn d_wait_gather_want() -> u32 {
 
 impl EdgeSection {
     pub fn validate(&self) -> Result<(), Error> {
-        if self.id.is_empty() || self.region.is_empty() {
-            return invalid("edge.id and edge.region must not be empty");
+        for (key, v) in [("edge.id", &self.id), ("edge.region", &self.region)] {
+            if !sentientiq_proto::grpc::valid_edge_name(v) {
+                return invalid(format!(
+                    "{key} must be {} (it names the edge's lake files and its reports), not {v:?}",
+                    sentientiq_proto::grpc::EDGE_NAME_RULE
+                ));
+            }
         }
         if !(1..=1000).contains(&self.commit_interval_ms) {
             return invalid("edge.commit_interval_ms must be within 1..=1000");

@@ -512,6 +512,48 @@ mod tests {
         assert_eq!(d.edge.ring_depth, 4096);
     }
 
+    /// The id and region name lake files and reports: the one check, at its cap and for each
+    /// kind of character it refuses, for both keys.
+    #[test]
+    fn the_edge_id_and_region_are_names_of_at_most_64_safe_characters() {
+        use sentientiq_proto::grpc::MAX_EDGE_NAME_LEN;
+        let with = |id: &str, region: &str| {
+            Config::parse(&format!(
+                "[edge]\nid = {}\nregion = {}\n",
+                toml::Value::from(id),
+                toml::Value::from(region)
+            ))
+        };
+        let long = |n: usize| "a".repeat(n);
+        for (name, ok) in [
+            (long(MAX_EDGE_NAME_LEN - 1), true),
+            (long(MAX_EDGE_NAME_LEN), true),
+            (long(MAX_EDGE_NAME_LEN + 1), false),
+            ("edge-US_east.1".into(), true),
+            ("..".into(), true),
+            (String::new(), false),
+            ("a/b".into(), false),
+            ("a b".into(), false),
+            ("a@b".into(), false),
+            ("a\nb".into(), false),
+            ("é".into(), false),
+        ] {
+            for (id, region, key) in [(&*name, "r", "edge.id"), ("e", &*name, "edge.region")] {
+                match with(id, region) {
+                    Ok(c) => {
+                        assert!(ok, "{key} = {name:?} accepted");
+                        assert_eq!((c.edge.id.as_str(), c.edge.region.as_str()), (id, region));
+                    }
+                    Err(e) => {
+                        assert!(!ok, "{key} = {name:?}: {e}");
+                        let e = e.to_string();
+                        assert!(e.contains(key) && e.contains("a-z A-Z 0-9 - _ ."), "{e}");
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn the_wait_gathering_window_and_want_are_checked_at_their_caps() {
         use super::edge::{MAX_WAIT_GATHER_US, MAX_WAIT_GATHER_WANT};

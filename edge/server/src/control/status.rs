@@ -143,10 +143,10 @@ pub fn health(
         build: env!("CARGO_PKG_VERSION").to_string(),
         report_interval_ms: report_interval.as_millis() as u64,
         refused_tenants: link.status.refused(),
-        // This edge reports refusals: `cap_refused` counts the list, then keeps its first 16.
+        // This edge reports refusals: `cap` counts the list, then keeps its first 16.
         refused_tenant_count: Some(0),
     };
-    h.cap_refused();
+    h.cap();
     h
 }
 
