@@ -559,10 +559,30 @@ async fn regions_json(State(d): State<Dashboard>, h: HeaderMap) -> Response {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let now = now_ms();
-    let edges: Vec<serde_json::Value> = d
-        .store
-        .fleet()
+    json_answer(
+        StatusCode::OK,
+        regions_answer(&d.store.fleet(), version, now_ms()),
+    )
+}
+
+/// The most bytes `/admin/regions.json` can be, and what `siqctl edges` reads at most. At the
+/// plane's limits (`store::fleet::MAX_EDGES` edges, each naming `MAX_REFUSED_REPORTED` refused
+/// tenants and having every problem, every text at `MAX_HEALTH_TEXT` bytes), the answer is
+/// 42 985 030 bytes (41.0 MiB) when that text is all `"`, which JSON writes in two bytes, and
+/// 23 383 030 when it is all control characters (shown as `?`, not written in six); with plain
+/// text and 64-byte tenant ids, as edges send them, 15 831 030
+/// (`regions_json_at_the_planes_limits_fits_its_cap`, 2026-12-06). siqctl refuses a larger
+/// answer as such, never reads one cut.
+pub const MAX_REGIONS_JSON_BYTES: u64 = 64 << 20;
+
+/// `/admin/regions.json`: every edge's last report, its config cell and problems (the Regions
+/// page's), and the plane's config version.
+pub fn regions_answer(
+    fleet: &[crate::store::fleet::Seen],
+    version: u64,
+    now: i64,
+) -> serde_json::Value {
+    let edges: Vec<serde_json::Value> = fleet
         .iter()
         .map(|x| {
             serde_json::json!({
@@ -574,10 +594,7 @@ async fn regions_json(State(d): State<Dashboard>, h: HeaderMap) -> Response {
             })
         })
         .collect();
-    json_answer(
-        StatusCode::OK,
-        serde_json::json!({ "config_version": version, "edges": edges }),
-    )
+    serde_json::json!({ "config_version": version, "edges": edges })
 }
 
 /// The EVI points of the last [`LIVE_MINUTES`], as `Analytics.Evi` computes them.
@@ -1032,6 +1049,69 @@ async fn admin(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The regions answer at the plane's limits fits the bound siqctl reads. Every report goes
+    /// through `Store::put_health` (so its caps apply), with each text far past them, of the
+    /// characters JSON writes longest (`"`, two bytes) or control characters (six, before
+    /// they become `?`), and every problem an edge can have.
+    #[test]
+    fn regions_json_at_the_planes_limits_fits_its_cap() -> anyhow::Result<()> {
+        use crate::store::fleet::MAX_EDGES;
+        use sentientiq_proto::grpc::{
+            EdgeHealth, MAX_EDGE_NAME_LEN, MAX_REFUSED_REPORTED, RefusedTenant,
+        };
+        let size = |text: &dyn Fn(usize) -> String,
+                    tenant: &dyn Fn(usize) -> String|
+         -> anyhow::Result<usize> {
+            let dir = tempfile::tempdir()?;
+            let store = Store::open(dir.path())?;
+            for e in 0..MAX_EDGES {
+                let name =
+                    |c: char| format!("{e:04}{}", c.to_string().repeat(MAX_EDGE_NAME_LEN - 4));
+                store.put_health(
+                    EdgeHealth {
+                        edge_id: name('e'),
+                        region: name('r'),
+                        report_id: text(e),
+                        build: text(e),
+                        config_version: u64::MAX,
+                        following: false,
+                        spool_writable: false,
+                        lake_errors: u64::MAX,
+                        refused_tenants: (0..MAX_REFUSED_REPORTED + 1)
+                            .map(|i| RefusedTenant {
+                                tenant_id: tenant(i),
+                                reason: text(i),
+                                kept: false,
+                            })
+                            .collect(),
+                        refused_tenant_count: Some(u32::MAX),
+                        ..EdgeHealth::default()
+                    },
+                    0,
+                )?;
+            }
+            assert_eq!(store.fleet().len(), MAX_EDGES);
+            Ok(serde_json::to_vec(&regions_answer(&store.fleet(), 1, i64::MAX))?.len())
+        };
+        let quotes = size(&|_| "\"".repeat(10_000), &|_| "\"".repeat(10_000))?;
+        let controls = size(&|_| "\u{1}".repeat(10_000), &|_| "\u{1}".repeat(10_000))?;
+        // As edges send them: tenant ids of 64 bytes, other text of 300 plain ones.
+        let plain = size(&|_| "x".repeat(300), &|i| format!("{i:02}").repeat(32))?;
+        eprintln!(
+            "regions.json at the limits: {quotes} bytes (quotes), {controls} (control characters), {plain} (plain)"
+        );
+        assert!(
+            controls < quotes,
+            "control characters are one byte each: {controls}"
+        );
+        assert!(plain < quotes);
+        assert!(
+            quotes as u64 <= MAX_REGIONS_JSON_BYTES,
+            "{quotes} bytes over {MAX_REGIONS_JSON_BYTES}"
+        );
+        Ok(())
+    }
 
     #[test]
     fn tokens_are_random_prefixed_and_stored_as_their_hash() {

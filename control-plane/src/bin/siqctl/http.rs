@@ -18,12 +18,9 @@ pub struct PlaneHttp {
     pub http: String,
 }
 
-/// The most of an answer read. `/admin/regions.json` at the plane's limits, 1 000 edges
-/// (`store::fleet::MAX_EDGES`) each naming 16 refused tenants with 64-byte ids and reasons cut
-/// at 300 bytes, measured 13.4 MiB (14 006 030 bytes, serialised as the plane does, on
-/// 2026-12-06); reasons made wholly of characters JSON escapes (`\u0001`) would make it
-/// 58.7 MiB. An answer this large or larger is refused as such, never read cut.
-const MAX_ANSWER: u64 = 32 << 20;
+/// The most of an answer read: the most `/admin/regions.json`, the largest answer, can be
+/// (measured at the plane's limits there).
+const MAX_ANSWER: u64 = sentientiq_control::web::MAX_REGIONS_JSON_BYTES;
 
 /// `host:port` of an `http://host:port` address.
 fn authority(url: &str) -> Result<&str> {
@@ -182,7 +179,7 @@ mod tests {
         assert_eq!(v["a"].as_u64(), Some(2));
         for len in [cap, cap + 1] {
             let e = ask(sized(len)).expect_err("too large").to_string();
-            assert!(e.contains("32 MiB or more"), "{len}: {e}");
+            assert!(e.contains("64 MiB or more"), "{len}: {e}");
         }
     }
 }
