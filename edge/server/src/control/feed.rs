@@ -455,10 +455,23 @@ mod tests {
         s.kept.insert("a".into(), good("a", 3));
         let (list, _) = edge_tenants(&mut s.clone(), &BTreeMap::new(), &lake);
         assert_eq!(list.len(), 1, "the same tenant's kept version is served");
-        s.tenants.insert("a".into(), again);
+        s.tenants.insert("a".into(), again.clone());
         let (list, _) = edge_tenants(&mut s, &BTreeMap::new(), &lake);
         assert!(list.is_empty());
         assert!(s.kept.is_empty());
+        // Both at once: the kept version is the deleted tenant's (3), and the update replaced
+        // a usable version of the new one (9). The new one's is served and kept, not the old.
+        let mut s = Synced::default();
+        s.tenants.insert("a".into(), again);
+        s.kept.insert("a".into(), good("a", 3));
+        let mut usable9 = good("a", 9);
+        usable9.key_hashes = vec!["cd".repeat(32)];
+        let replaced = BTreeMap::from([("a".to_string(), usable9.clone())]);
+        let (list, bad) = edge_tenants(&mut s, &replaced, &lake);
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].key_hashes, [[0xcd; 32]], "the new tenant's version");
+        assert!(bad[0].kept);
+        assert_eq!(s.kept.get("a"), Some(&usable9));
     }
 
     /// The reason an edge gives for refusing a tenant (logged, and sent to the plane's Regions
