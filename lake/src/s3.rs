@@ -39,7 +39,7 @@ pub const MAX_PARTS: usize = 10_000;
 
 /// How to reach the store. Defaults suit AWS S3; set `endpoint` and `path_style` for MinIO,
 /// Ceph, R2 and the like.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct S3Options {
     pub bucket: String,
     pub region: String,
