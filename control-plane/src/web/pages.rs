@@ -248,6 +248,17 @@ pub fn stale_after_ms(h: &sentientiq_proto::grpc::EdgeHealth) -> i64 {
     every.saturating_mul(STALE_REPORTS)
 }
 
+/// How long ago an edge's last report came, in the unit that reads best: tenths of a second
+/// under a minute (cut, never rounded up to the next unit), then whole minutes, then hours.
+/// The Regions page and `siqctl edges` both say it this way.
+pub fn ago(ms: i64) -> String {
+    match ms.max(0) {
+        ms if ms < 60_000 => format!("{}.{} s ago", ms / 1000, ms % 1000 / 100),
+        ms if ms < 3_600_000 => format!("{} min ago", ms / 60_000),
+        ms => format!("{} h ago", ms / 3_600_000),
+    }
+}
+
 fn mib(b: u64) -> String {
     format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0))
 }
@@ -307,9 +318,9 @@ pub fn regions(
                 esc(&h.report_id),
                 if stale { " class=\"bad\"" } else { "" },
                 if stale {
-                    format!("{} s ago (stale)", age / 1000)
+                    format!("{} (stale)", ago(age))
                 } else {
-                    format!("{:.1} s ago", age as f64 / 1000.0)
+                    ago(age)
                 },
                 esc(&config),
                 h.live_sessions,
@@ -1433,6 +1444,22 @@ pub fn public_failures(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn report_ages_read_in_tenths_of_seconds_minutes_then_hours() {
+        for (ms, want) in [
+            (-5, "0.0 s ago"),
+            (99, "0.0 s ago"),
+            (1_250, "1.2 s ago"),
+            (59_999, "59.9 s ago"),
+            (60_000, "1 min ago"),
+            (3_599_999, "59 min ago"),
+            (3_600_000, "1 h ago"),
+            (86_400_000, "24 h ago"),
+        ] {
+            assert_eq!(ago(ms), want, "{ms}");
+        }
+    }
 
     #[test]
     fn the_regions_page_names_each_problem_and_escapes_what_edges_send() {

@@ -406,14 +406,22 @@ fn a_lake_prefix_set_through_the_plane_is_where_the_edge_ships_the_tenant() {
     assert_eq!(o.status.code(), Some(2));
     // Nor can a plane that refuses the token be asked (2), and the token is not repeated.
     let o = std::process::Command::new(sentientiq_testkit::bins::bin("siqctl"))
-        .args(["--endpoint", &plane.url(), "--token", "not-the-admin-token-77"])
+        .args([
+            "--endpoint",
+            &plane.url(),
+            "--token",
+            "not-the-admin-token-77",
+        ])
         .args(["edges", "--http", &http, "--check"])
         .output()
         .expect("siqctl runs");
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.starts_with("Error: the plane refused (401)"), "{err}");
-    assert!(!err.contains("not-the-admin-token-77") && o.stdout.is_empty(), "{err}");
+    assert!(
+        !err.contains("not-the-admin-token-77") && o.stdout.is_empty(),
+        "{err}"
+    );
     let mut edge = Edge::follow("us-west-2", &plane);
     let v0 = converged(std::slice::from_ref(&edge), 0.0);
     plane.ctl(&["tenant", "lake", "acme", "--prefix", "tenants/acme"]);

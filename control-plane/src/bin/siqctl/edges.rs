@@ -8,6 +8,7 @@ use clap::Args;
 use serde_json::Value;
 
 use crate::http::{PlaneHttp, request};
+use sentientiq_control::web::pages::ago;
 
 #[derive(Debug, Args)]
 pub struct EdgesArgs {
@@ -53,15 +54,6 @@ async fn ask(args: &EdgesArgs, token: &str) -> Result<(Value, String, usize)> {
     let v = request(&args.http.http, "GET", "/admin/regions.json", token).await?;
     let (table, problems) = render(&v)?;
     Ok((v, table, problems))
-}
-
-/// How long ago, in the unit that reads best.
-fn ago(ms: i64) -> String {
-    match ms.max(0) {
-        ms if ms < 60_000 => format!("{:.1} s ago", ms as f64 / 1000.0),
-        ms if ms < 3_600_000 => format!("{} min ago", ms / 60_000),
-        ms => format!("{} h ago", ms / 3_600_000),
-    }
 }
 
 /// A cell as the terminal gets it: what edges send, with control characters shown as `?`.
@@ -195,15 +187,5 @@ mod tests {
             t.contains("e?[2J") && t.contains("a?b") && !t.contains('\u{1b}'),
             "{t}"
         );
-    }
-
-    #[test]
-    fn ages_read_in_seconds_minutes_then_hours() {
-        assert_eq!(ago(-5), "0.0 s ago");
-        assert_eq!(ago(59_999), "60.0 s ago");
-        assert_eq!(ago(60_000), "1 min ago");
-        assert_eq!(ago(3_599_999), "59 min ago");
-        assert_eq!(ago(3_600_000), "1 h ago");
-        assert_eq!(ago(86_400_000), "24 h ago");
     }
 }
