@@ -15,22 +15,25 @@ pub const MAX_REFUSED_REPORTED: usize = 16;
 /// in `…`; the edge's log keeps the whole reason.
 pub const MAX_HEALTH_TEXT: usize = 300;
 /// Bytes of an edge's id or region at most ([`valid_edge_name`]). 64, as a tenant id: room for
-/// `edge-eu-central-1-az3-07` three times over, and short enough to name lake files.
+/// `edge-eu-central-1-az3-07` twice over, and short enough to name lake files.
 pub const MAX_EDGE_NAME_LEN: usize = 64;
 
 /// Whether `s` can be an edge's id or region: 1 to [`MAX_EDGE_NAME_LEN`] bytes of ASCII
-/// letters, digits, `-`, `_` and `.`. Both become parts of the lake's object keys
-/// (`region=<region>/<id>-<shard>-<lsn>.parquet`: a `/` would add a directory, a `..` one would
-/// be refused at every upload), the `siq-edge-id` request header, metric labels, and the
-/// plane's regions page.
+/// letters, digits, `-`, `_` and `.`, the first a letter or a digit. Both become parts of the
+/// lake's object keys (`region=<region>/<id>-<shard>-<lsn>.parquet`: a `/` would add a
+/// directory, and a name beginning with `.` or `_` is a file Hive-style readers and the
+/// compactor take for hidden or temporary), metric labels and the plane's regions page. The
+/// edge's config refuses any other at start; the plane refuses a health report or a config
+/// stream under one (what it keys its fleet and its streams by).
 pub fn valid_edge_name(s: &str) -> bool {
     (1..=MAX_EDGE_NAME_LEN).contains(&s.len())
+        && s.as_bytes()[0].is_ascii_alphanumeric()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// What [`valid_edge_name`] asks, to say in a refusal.
-pub const EDGE_NAME_RULE: &str = "1 to 64 of a-z A-Z 0-9 - _ .";
+pub const EDGE_NAME_RULE: &str = "1 to 64 of a-z A-Z 0-9 - _ ., beginning with a letter or digit";
 
 impl EdgeHealth {
     /// Counts the refused tenants (the count becomes at least the list's length, and is set
@@ -132,6 +135,43 @@ mod tests {
         let mut h = EdgeHealth::default();
         h.cap();
         assert_eq!(h.refused_tenant_count, None);
+    }
+
+    #[test]
+    fn edge_names_are_safe_characters_up_to_the_cap_beginning_with_a_letter_or_digit() {
+        assert!(EDGE_NAME_RULE.starts_with(&format!("1 to {MAX_EDGE_NAME_LEN} ")));
+        for (name, ok) in [
+            ("a".repeat(MAX_EDGE_NAME_LEN - 1), true),
+            ("a".repeat(MAX_EDGE_NAME_LEN), true),
+            ("a".repeat(MAX_EDGE_NAME_LEN + 1), false),
+            ("9-us_east.1".into(), true),
+            (String::new(), false),
+            (".e".into(), false),
+            ("_e".into(), false),
+            ("-e".into(), false),
+            ("a/b".into(), false),
+            ("a b".into(), false),
+            ("a@1".into(), false),
+            ("é".into(), false),
+        ] {
+            assert_eq!(valid_edge_name(&name), ok, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn a_long_report_id_or_build_is_cut_and_loses_its_control_characters() {
+        let mut h = EdgeHealth {
+            report_id: "r".repeat(5000),
+            build: "\u{1b}".repeat(MAX_HEALTH_TEXT),
+            ..EdgeHealth::default()
+        };
+        h.cap();
+        assert_eq!(h.report_id, "r".repeat(MAX_HEALTH_TEXT - 3) + "…");
+        assert_eq!(
+            h.build,
+            "?".repeat(MAX_HEALTH_TEXT),
+            "at the cap: kept whole, shown"
+        );
     }
 
     #[test]

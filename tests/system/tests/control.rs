@@ -184,6 +184,7 @@ fn an_edge_named_outside_the_rule_is_refused_its_config() {
             ("e".into(), long(max + 1)),
             ("a/b".into(), "r".into()),
             ("e".into(), "us east".into()),
+            (".e".into(), "r".into()),
         ] {
             let e = grpc::edge_sync_client::EdgeSyncClient::new(ch.clone())
                 .watch_config(with_token(

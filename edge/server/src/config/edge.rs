@@ -245,10 +245,11 @@ impl EdgeSection {
         }
         for p in &self.peers {
             http_url("edge.peers url", &p.url, sentientiq_url::check_base)?;
-            if p.region.is_empty() {
+            if !sentientiq_proto::grpc::valid_edge_name(&p.region) {
                 return invalid(format!(
-                    "edge.peers: `{}` needs a region",
-                    sentientiq_url::shown(&p.url)
+                    "edge.peers: `{}` needs a region of {}",
+                    sentientiq_url::shown(&p.url),
+                    sentientiq_proto::grpc::EDGE_NAME_RULE
                 ));
             }
         }
