@@ -565,14 +565,14 @@ async fn regions_json(State(d): State<Dashboard>, h: HeaderMap) -> Response {
     )
 }
 
-/// The most bytes `/admin/regions.json` can be, and what `siqctl edges` reads at most. At the
-/// plane's limits (`store::fleet::MAX_EDGES` edges, each naming `MAX_REFUSED_REPORTED` refused
-/// tenants and having every problem, every text at `MAX_HEALTH_TEXT` bytes), the answer is
-/// 42 985 030 bytes (41.0 MiB) when that text is all `"`, which JSON writes in two bytes, and
-/// 23 383 030 when it is all control characters (shown as `?`, not written in six); with plain
-/// text and 64-byte tenant ids, as edges send them, 15 831 030
-/// (`regions_json_at_the_planes_limits_fits_its_cap`, 2026-12-06). siqctl refuses a larger
-/// answer as such, never reads one cut.
+/// What `siqctl edges` reads of `/admin/regions.json` at most: an answer (headers included) of
+/// this size or more is refused as such, never read cut. The answer at the plane's limits as
+/// `regions_json_at_the_planes_limits_fits_its_cap` builds it (`store::fleet::MAX_EDGES`
+/// edges, each naming `MAX_REFUSED_REPORTED` refused tenants, every text at `MAX_HEALTH_TEXT`
+/// bytes of `"`, which JSON writes in two bytes, every counter at its largest, every problem)
+/// is 43 353 030 bytes (41.3 MiB); of control characters instead (shown as `?`, not written in
+/// six bytes) 23 553 030; with plain text and 64-byte tenant ids, as edges send them,
+/// 16 001 030 (2026-12-06).
 pub const MAX_REGIONS_JSON_BYTES: u64 = 64 << 20;
 
 /// `/admin/regions.json`: every edge's last report, its config cell and problems (the Regions
@@ -1051,14 +1051,15 @@ mod tests {
     use super::*;
 
     /// The regions answer at the plane's limits fits the bound siqctl reads. Every report goes
-    /// through `Store::put_health` (so its caps apply), with each text far past them, of the
+    /// through `Store::put_health` (so its caps apply), with each text past them, of the
     /// characters JSON writes longest (`"`, two bytes) or control characters (six, before
-    /// they become `?`), and every problem an edge can have.
+    /// they become `?`), every counter at its largest and every problem an edge can have. The
+    /// sizes are pinned: they are the figures `MAX_REGIONS_JSON_BYTES` cites.
     #[test]
     fn regions_json_at_the_planes_limits_fits_its_cap() -> anyhow::Result<()> {
         use crate::store::fleet::MAX_EDGES;
         use sentientiq_proto::grpc::{
-            EdgeHealth, MAX_EDGE_NAME_LEN, MAX_REFUSED_REPORTED, RefusedTenant,
+            EdgeHealth, MAX_EDGE_NAME_LEN, MAX_HEALTH_TEXT, MAX_REFUSED_REPORTED, RefusedTenant,
         };
         let size = |text: &dyn Fn(usize) -> String,
                     tenant: &dyn Fn(usize) -> String|
@@ -1076,8 +1077,17 @@ mod tests {
                         build: text(e),
                         config_version: u64::MAX,
                         following: false,
-                        spool_writable: false,
+                        sent_ms: i64::MIN,
+                        live_sessions: u64::MAX,
+                        frames: u64::MAX,
+                        errors: u64::MAX,
+                        spool_backlog_bytes: u64::MAX,
+                        lake_backlog_age_s: u64::MAX,
+                        lake_files: u64::MAX,
                         lake_errors: u64::MAX,
+                        spool_writable: false,
+                        windows_pending: u64::MAX,
+                        report_interval_ms: u64::MAX,
                         refused_tenants: (0..MAX_REFUSED_REPORTED + 1)
                             .map(|i| RefusedTenant {
                                 tenant_id: tenant(i),
@@ -1086,7 +1096,6 @@ mod tests {
                             })
                             .collect(),
                         refused_tenant_count: Some(u32::MAX),
-                        ..EdgeHealth::default()
                     },
                     0,
                 )?;
@@ -1094,22 +1103,18 @@ mod tests {
             assert_eq!(store.fleet().len(), MAX_EDGES);
             Ok(serde_json::to_vec(&regions_answer(&store.fleet(), 1, i64::MAX))?.len())
         };
-        let quotes = size(&|_| "\"".repeat(10_000), &|_| "\"".repeat(10_000))?;
+        // At the cap exactly (longer text is cut to fewer of them and a `…`).
+        let quotes = size(&|_| "\"".repeat(MAX_HEALTH_TEXT), &|_| {
+            "\"".repeat(MAX_HEALTH_TEXT)
+        })?;
         let controls = size(&|_| "\u{1}".repeat(10_000), &|_| "\u{1}".repeat(10_000))?;
         // As edges send them: tenant ids of 64 bytes, other text of 300 plain ones.
         let plain = size(&|_| "x".repeat(300), &|i| format!("{i:02}").repeat(32))?;
-        eprintln!(
-            "regions.json at the limits: {quotes} bytes (quotes), {controls} (control characters), {plain} (plain)"
+        assert_eq!(
+            (quotes, controls, plain),
+            (43_353_030, 23_553_030, 16_001_030)
         );
-        assert!(
-            controls < quotes,
-            "control characters are one byte each: {controls}"
-        );
-        assert!(plain < quotes);
-        assert!(
-            quotes as u64 <= MAX_REGIONS_JSON_BYTES,
-            "{quotes} bytes over {MAX_REGIONS_JSON_BYTES}"
-        );
+        assert!(quotes as u64 <= MAX_REGIONS_JSON_BYTES);
         Ok(())
     }
 
