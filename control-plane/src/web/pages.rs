@@ -395,7 +395,7 @@ pub fn edge_problems(x: &crate::store::fleet::Seen, now_ms: i64, current: u64) -
     let mut p = Vec::new();
     let age = now_ms.saturating_sub(x.received_ms);
     if age > stale_after_ms(h) {
-        p.push(format!("{}: no report for {} s", h.edge_id, age / 1000));
+        p.push(format!("{}: last report {}", h.edge_id, ago(age)));
     }
     if !h.following {
         p.push(format!(
@@ -1486,7 +1486,7 @@ mod tests {
         // ms past it stale; an edge that does not say its interval gets the default (60 s).
         assert!(edge_problems(&seen("a", "r", 7, now - 3_000), now, 7).is_empty());
         let stale = seen("a", "r", 7, now - 3_001);
-        assert_eq!(edge_problems(&stale, now, 7), ["a: no report for 3 s"]);
+        assert_eq!(edge_problems(&stale, now, 7), ["a: last report 3.0 s ago"]);
         let mut unsaid = seen("a", "r", 7, now - 3_001);
         unsaid.health.report_interval_ms = 0;
         assert_eq!(stale_after_ms(&unsaid.health), 180_000);
@@ -1509,6 +1509,15 @@ mod tests {
         assert!(html.contains("3 problem(s)"), "{html}");
         assert!(html.contains("us-east-1 <span class=\"badge ok\">healthy</span>"));
         assert!(html.contains("not writable"));
+        // The last report's cell says it as `siqctl edges` does, and marks a stale one.
+        assert!(html.contains("<td>0.5 s ago</td>"), "{html}");
+        let long_gone = seen("d", "r", 7, now - 7_200_000);
+        let html = regions("tok", &[long_gone], now + 1, 7);
+        assert!(
+            html.contains("<td class=\"bad\">2 h ago (stale)</td>"),
+            "{html}"
+        );
+        assert!(html.contains("d: last report 2 h ago"), "{html}");
         assert!(regions("tok", &[], now, 7).contains("No edge has reported yet"));
         // Tenants it refuses: each named with the edge's reason, the rest counted.
         let mut refusing = seen("usw2", "us-west-2", 7, now);
