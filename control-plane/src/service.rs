@@ -563,6 +563,7 @@ impl grpc::edge_sync_server::EdgeSync for Services {
         &self,
         req: Request<Streaming<AggregateBatch>>,
     ) -> Result<Response<Self::ReportAggregatesStream>, Status> {
+        let peer = req.remote_addr();
         let mut stream = req.into_inner();
         let store = self.store.clone();
         let metrics = self.metrics.clone();
@@ -578,7 +579,7 @@ impl grpc::edge_sync_server::EdgeSync for Services {
                 if let Some(h) = b.health {
                     let (edge, region) = (shown_name(&h.edge_id), shown_name(&h.region));
                     if let Err(e) = store.put_health(h, now_ms()) {
-                        tracing::warn!(error = %e, %edge, %region, "edge health not kept");
+                        tracing::warn!(error = %e, %edge, %region, ?peer, "edge health not kept");
                     }
                 }
                 if !b.detections.is_empty() {

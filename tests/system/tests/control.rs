@@ -214,6 +214,18 @@ fn an_edge_named_outside_the_rule_is_refused_its_config() {
             "the longest names are served"
         );
     });
+    // The plane's log names a refused edge (quoted) and where it called from.
+    sentientiq_testkit::wait::wait_for(
+        "the refusal logged",
+        std::time::Duration::from_secs(5),
+        || {
+            p.log().lines().any(|l| {
+                l.contains("config stream refused")
+                    && l.contains(r#"edge="a/b""#)
+                    && l.contains("127.0.0.1:")
+            })
+        },
+    );
 }
 
 #[test]
