@@ -77,7 +77,8 @@ enum Cmd {
     /// The web dashboard: a tenant's sign-in token, its public failures page.
     Dashboard(dashboard::DashboardArgs),
     /// Every edge's last health report: region, config served, sessions, build, and each
-    /// problem (the dashboard's Regions page); `--check` exits 1 when there is any.
+    /// problem (the dashboard's Regions page); `--check` exits 1 when there is any; `--forget`
+    /// drops a decommissioned edge's report.
     Edges(edges::EdgesArgs),
     /// Usage per UTC day of a month, priced by the plane's rate card (table, --json or --csv).
     Usage {

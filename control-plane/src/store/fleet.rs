@@ -47,6 +47,13 @@ impl Store {
         Ok(())
     }
 
+    /// Forgets `edge_id`'s last report (an edge decommissioned or renamed): it is no longer
+    /// listed, nor stale, until it reports again. Whether there was one.
+    pub fn forget_edge(&self, edge_id: &str) -> bool {
+        let mut f = self.fleet.lock().unwrap_or_else(|p| p.into_inner());
+        f.remove(edge_id).is_some()
+    }
+
     /// Every edge's last report, by region then edge id.
     pub fn fleet(&self) -> Vec<Seen> {
         let f = self.fleet.lock().unwrap_or_else(|p| p.into_inner());
@@ -193,5 +200,15 @@ mod tests {
         assert!(s.put_health(health("us-over", 1), 15).is_err(), "cap + 1");
         s.put_health(health("us-1", 3), 16).expect("a known edge");
         assert_eq!(s.fleet().len(), MAX_EDGES);
+        // A forgotten edge makes room, and comes back with its next report.
+        assert!(s.forget_edge("us-1"));
+        assert!(!s.forget_edge("us-1"), "already forgotten");
+        assert_eq!(s.fleet().len(), MAX_EDGES - 1);
+        assert!(s.fleet().iter().all(|x| x.health.edge_id != "us-1"));
+        s.put_health(health("us-over", 1), 17).expect("room again");
+        assert!(
+            s.put_health(health("us-1", 4), 18).is_err(),
+            "at the cap again"
+        );
     }
 }

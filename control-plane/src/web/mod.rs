@@ -21,7 +21,7 @@
 //! - **Operator API** for `siqctl dashboard` and `siqctl edges` (admin bearer token):
 //!   `POST /admin/dashboard/{tenant}/token|revoke|publish?on=true|false`, and
 //!   `GET /admin/regions.json` (every edge's last health report, its config cell and
-//!   problems).
+//!   problems), `POST /admin/edges/{edge}/forget` (drops an edge's last report).
 //!
 //! Static assets (`control-plane/web/`) are compiled into the binary.
 
@@ -331,6 +331,7 @@ pub fn router(
         .route("/t", get(tenants))
         .route("/regions", get(regions))
         .route("/admin/regions.json", get(regions_json))
+        .route("/admin/edges/{edge}/forget", post(forget_edge))
         .route("/t/{tenant}", get(live))
         .route("/t/{tenant}/evi.json", get(evi_json))
         .route("/t/{tenant}/events", get(events))
@@ -547,12 +548,8 @@ async fn regions(State(d): State<Dashboard>, h: HeaderMap) -> Response {
 
 /// The same as JSON, for the operator's tools: `authorization: Bearer <admin token>`.
 async fn regions_json(State(d): State<Dashboard>, h: HeaderMap) -> Response {
-    let bearer = header_str(&h, header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer "));
-    if !bearer.is_some_and(|t| d.settings.admin_token.is(t)) {
-        return json_answer(
-            StatusCode::UNAUTHORIZED,
-            serde_json::json!({ "error": "`authorization: Bearer <admin token>` required" }),
-        );
+    if let Some(r) = admin_refusal(&d, &h) {
+        return r;
     }
     let store = d.store.clone();
     let version = match blocking(move || store.version()).await {
@@ -981,6 +978,52 @@ fn json_answer(status: StatusCode, v: serde_json::Value) -> Response {
     r
 }
 
+/// The operator's HTTP calls (`/admin/…`, siqctl's) need `authorization: Bearer <admin
+/// token>`: the 401 saying which is wrong, or `None` when it is right.
+fn admin_refusal(d: &Dashboard, h: &HeaderMap) -> Option<Response> {
+    let bearer = header_str(h, header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer "));
+    let why = match bearer {
+        Some(t) if d.settings.admin_token.is(t) => return None,
+        Some(_) => "wrong admin token",
+        None => "missing `authorization: Bearer <admin token>`",
+    };
+    Some(json_answer(
+        StatusCode::UNAUTHORIZED,
+        serde_json::json!({ "error": why }),
+    ))
+}
+
+/// `siqctl edges --forget EDGE`: forgets an edge's last report (decommissioned or renamed), so
+/// that it is no longer listed or stale; it is back with its next report. 404 when the plane
+/// holds none under that id.
+async fn forget_edge(
+    State(d): State<Dashboard>,
+    Path(edge): Path<String>,
+    h: HeaderMap,
+) -> Response {
+    if let Some(r) = admin_refusal(&d, &h) {
+        return r;
+    }
+    let err = |status: StatusCode, m: &str| json_answer(status, serde_json::json!({ "error": m }));
+    if !sentientiq_proto::grpc::valid_edge_name(&edge) {
+        return err(
+            StatusCode::BAD_REQUEST,
+            &format!("an edge id is {}", sentientiq_proto::grpc::EDGE_NAME_RULE),
+        );
+    }
+    if !d.store.forget_edge(&edge) {
+        return err(
+            StatusCode::NOT_FOUND,
+            &format!("no report from edge {edge} is held here"),
+        );
+    }
+    tracing::info!(%edge, "edge forgotten");
+    json_answer(
+        StatusCode::OK,
+        serde_json::json!({ "edge": edge, "forgotten": true }),
+    )
+}
+
 /// `siqctl dashboard`: the admin bearer token; `token` issues (shown once in the answer),
 /// `revoke` revokes, `publish?on=` publishes or withdraws the failures page.
 async fn admin(
@@ -990,17 +1033,8 @@ async fn admin(
     h: HeaderMap,
 ) -> Response {
     let err = |status: StatusCode, m: &str| json_answer(status, serde_json::json!({ "error": m }));
-    let cfg = d.settings.clone();
-    let bearer = header_str(&h, header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer "));
-    match bearer {
-        Some(t) if cfg.admin_token.is(t) => {}
-        Some(_) => return err(StatusCode::UNAUTHORIZED, "wrong admin token"),
-        None => {
-            return err(
-                StatusCode::UNAUTHORIZED,
-                "missing `authorization: Bearer <admin token>`",
-            );
-        }
+    if let Some(r) = admin_refusal(&d, &h) {
+        return r;
     }
     let store = d.store.clone();
     let t = tenant.clone();
@@ -1216,6 +1250,37 @@ mod tests {
             Some(token_hash(&token)),
             "only the hash is stored"
         );
+        // Forgetting an edge: the admin's too; a bad id 400, an unknown one 404.
+        store
+            .put_health(
+                sentientiq_proto::grpc::EdgeHealth {
+                    edge_id: "use1".into(),
+                    region: "us-east-1".into(),
+                    ..Default::default()
+                },
+                1,
+            )
+            .expect("health");
+        let wrong = "Authorization: Bearer unit-admin-token-000002\r\n";
+        for (path, auth, want) in [
+            ("/admin/edges/use1/forget", "", 401),
+            ("/admin/edges/use1/forget", wrong, 401),
+            ("/admin/edges/a%2Fb/forget", &*bearer, 400),
+            ("/admin/edges/use2/forget", &*bearer, 404),
+        ] {
+            assert_eq!(
+                http(port, post(path, auth, "")).await.0,
+                want,
+                "{path} {auth}"
+            );
+        }
+        assert_eq!(store.fleet().len(), 1, "kept through refusals");
+        let (st, _, body) = http(port, post("/admin/edges/use1/forget", &bearer, "")).await;
+        assert_eq!(
+            (st, body.as_str()),
+            (200, r#"{"edge":"use1","forgotten":true}"#)
+        );
+        assert!(store.fleet().is_empty());
         // Sign in: refused from another origin, 401 for a wrong token, 303 + cookie for acme's.
         let form = format!("token={token}");
         let (st, _, _) = http(port, post("/login", "Origin: http://evil\r\n", &form)).await;

@@ -521,6 +521,29 @@ fn a_lake_prefix_set_through_the_plane_is_where_the_edge_ships_the_tenant() {
         out.contains("1 edge(s), 0 problem(s)") && !out.contains("refused"),
         "{out}"
     );
+    // Decommissioned: stopped, then forgotten, it is no longer listed (nor stale); a second
+    // forget finds nothing (1, the plane's 404 said), and a bad id is refused before asking.
+    assert!(edge.sigterm().success());
+    let out = plane.ctl(&["edges", "--http", &http, "--forget", "edge-us-west-2"]);
+    assert_eq!(
+        out,
+        "forgot edge edge-us-west-2: listed again when it next reports\n"
+    );
+    assert_eq!(regions_json(&plane)["edges"], serde_json::json!([]));
+    let o = plane.try_ctl(&["edges", "--http", &http, "--check"]);
+    assert_eq!(o.status.code(), Some(1));
+    for (id, said) in [
+        (
+            "edge-us-west-2",
+            "the plane refused (404): no report from edge edge-us-west-2 is held here",
+        ),
+        ("a/b", "--forget: an edge id is 1 to 64 of"),
+    ] {
+        let o = plane.try_ctl(&["edges", "--http", &http, "--forget", id]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{id}: {err}");
+        assert!(err.contains(said), "{id}: {err}");
+    }
 }
 
 /// The plane's `/admin/regions.json`, as the admin.

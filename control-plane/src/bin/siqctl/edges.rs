@@ -1,7 +1,9 @@
 //! `siqctl edges`: every edge's last health report as the plane holds it (the dashboard's
 //! Regions page in a terminal), from the plane's HTTP face (`/admin/regions.json`) with the
 //! admin token. `--check` is for scripts and probes: exit 0 when every edge is healthy, 1 when
-//! any has a problem or none has reported, 2 when the plane could not be asked.
+//! any has a problem or none has reported, 2 when the plane could not be asked. `--forget EDGE`
+//! drops an edge's last report (a decommissioned or renamed edge, which would otherwise stay
+//! listed, stale, until the plane restarts).
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -19,9 +21,29 @@ pub struct EdgesArgs {
     /// asked.
     #[arg(long)]
     check: bool,
+    /// Forget this edge's last report (decommissioned or renamed): no longer listed or stale
+    /// until it reports again.
+    #[arg(long, value_name = "EDGE_ID", conflicts_with = "check")]
+    forget: Option<String>,
 }
 
 pub async fn run(args: &EdgesArgs, token: &str, json: bool) -> Result<()> {
+    if let Some(edge) = &args.forget {
+        if !sentientiq_proto::grpc::valid_edge_name(edge) {
+            anyhow::bail!(
+                "--forget: an edge id is {}",
+                sentientiq_proto::grpc::EDGE_NAME_RULE
+            );
+        }
+        let path = format!("/admin/edges/{edge}/forget");
+        let v = request(&args.http.http, "POST", &path, token).await?;
+        let text = match json {
+            true => serde_json::to_string_pretty(&v)? + "\n",
+            false => format!("forgot edge {edge}: listed again when it next reports\n"),
+        };
+        std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes())?;
+        return Ok(());
+    }
     let (v, table, problems) = match ask(args, token).await {
         Ok(x) => x,
         Err(e) if args.check => {
