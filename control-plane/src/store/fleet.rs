@@ -12,6 +12,39 @@ use super::{Store, StoreError};
 /// misconfigured fleet inventing ids, not a business limit).
 pub const MAX_EDGES: usize = 1_000;
 
+/// An edge is shown stale after this many of its report intervals without a report (one late
+/// report is normal: a report waits for the plane's acknowledgement).
+pub const STALE_REPORTS: i64 = 3;
+/// The interval assumed of an edge that does not say: the edges' default `report_interval_ms`.
+pub const DEFAULT_REPORT_INTERVAL_MS: i64 = 60_000;
+
+/// How long after its last report an edge is stale: [`STALE_REPORTS`] of its intervals.
+pub fn stale_after_ms(h: &EdgeHealth) -> i64 {
+    let every = match i64::try_from(h.report_interval_ms) {
+        Ok(0) | Err(_) => DEFAULT_REPORT_INTERVAL_MS,
+        Ok(ms) => ms,
+    };
+    every.saturating_mul(STALE_REPORTS)
+}
+
+/// Why [`Store::forget_edge`] forgot nothing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ForgetError {
+    #[error("no report from edge {0} is held here")]
+    NotHeld(String),
+    /// Its last report is not stale: the edge is likely running (or its last report was just
+    /// read), and would be back with its next report.
+    #[error(
+        "edge {edge} reported {age_ms} ms ago and is not stale (after {stale_after_ms} ms): \
+         stop it first, or force"
+    )]
+    Fresh {
+        edge: String,
+        age_ms: i64,
+        stale_after_ms: i64,
+    },
+}
+
 /// One edge's last report and when the plane received it (ms since the Unix epoch).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Seen {
@@ -47,11 +80,31 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets `edge_id`'s last report (an edge decommissioned or renamed): it is no longer
-    /// listed, nor stale, until it reports again. Whether there was one.
-    pub fn forget_edge(&self, edge_id: &str) -> bool {
+    /// Forgets `edge_id`'s last report (an edge decommissioned or renamed), and returns it: it
+    /// is no longer listed, nor stale. Only a stale one unless `force`: a fresh report means a
+    /// running edge (or one whose last report was just read), which would be back with its next
+    /// report. Should it report again it is listed again, if there is room (`MAX_EDGES`).
+    pub fn forget_edge(
+        &self,
+        edge_id: &str,
+        now_ms: i64,
+        force: bool,
+    ) -> Result<Seen, ForgetError> {
         let mut f = self.fleet.lock().unwrap_or_else(|p| p.into_inner());
-        f.remove(edge_id).is_some()
+        let Some(x) = f.get(edge_id) else {
+            return Err(ForgetError::NotHeld(edge_id.to_string()));
+        };
+        let age_ms = now_ms.saturating_sub(x.received_ms);
+        let stale_after_ms = stale_after_ms(&x.health);
+        if !force && age_ms <= stale_after_ms {
+            return Err(ForgetError::Fresh {
+                edge: edge_id.to_string(),
+                age_ms,
+                stale_after_ms,
+            });
+        }
+        f.remove(edge_id)
+            .ok_or_else(|| ForgetError::NotHeld(edge_id.to_string()))
     }
 
     /// Every edge's last report, by region then edge id.
@@ -200,15 +253,30 @@ mod tests {
         assert!(s.put_health(health("us-over", 1), 15).is_err(), "cap + 1");
         s.put_health(health("us-1", 3), 16).expect("a known edge");
         assert_eq!(s.fleet().len(), MAX_EDGES);
-        // A forgotten edge makes room, and comes back with its next report.
-        assert!(s.forget_edge("us-1"));
-        assert!(!s.forget_edge("us-1"), "already forgotten");
+        // Forgotten: only once stale (its interval is the default, 60 s: stale past 180 s)
+        // unless forced; it makes room, and is listed again with its next report if there is
+        // room then, not if another edge took it.
+        let stale = 16 + 180_000;
+        assert_eq!(
+            s.forget_edge("us-1", stale, false),
+            Err(ForgetError::Fresh {
+                edge: "us-1".into(),
+                age_ms: 180_000,
+                stale_after_ms: 180_000
+            })
+        );
+        let gone = s.forget_edge("us-1", stale + 1, false).expect("stale");
+        assert_eq!(gone.health.report_id, "us-1@3");
+        assert_eq!(
+            s.forget_edge("us-1", stale + 1, false),
+            Err(ForgetError::NotHeld("us-1".into()))
+        );
         assert_eq!(s.fleet().len(), MAX_EDGES - 1);
         assert!(s.fleet().iter().all(|x| x.health.edge_id != "us-1"));
-        s.put_health(health("us-over", 1), 17).expect("room again");
-        assert!(
-            s.put_health(health("us-1", 4), 18).is_err(),
-            "at the cap again"
-        );
+        s.put_health(health("us-1", 4), 17)
+            .expect("back with its next report");
+        s.forget_edge("us-1", 17, true).expect("forced: fresh");
+        s.put_health(health("us-over", 1), 18).expect("room again");
+        assert!(s.put_health(health("us-1", 5), 19).is_err(), "no room now");
     }
 }

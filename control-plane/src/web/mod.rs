@@ -8,8 +8,10 @@
 //!   ([`limit`]). Tokens are never logged.
 //! - **Scoping**: a tenant's session sees only its own pages; another tenant's URL answers 404,
 //!   as an unknown tenant does (existence is not disclosed).
-//! - **CSRF**: every state-changing POST checks `Origin` (or `Referer`) against `Host`, and,
-//!   once signed in, the session's token in a hidden field.
+//! - **CSRF**: every state-changing POST of the pages checks `Origin` (or `Referer`) against
+//!   `Host`, and, once signed in, the session's token in a hidden field. The operator API below
+//!   takes only the admin token in an `authorization: Bearer` header (never the session
+//!   cookie), which a page cannot make a browser send to another origin.
 //! - **Pages** ([`pages`], pure): live (EVI chart and a server-sent feed of alerts, [`feed`]),
 //!   alerts (chain state; Acknowledge / False alarm queue the command `siqctl alerts ack`
 //!   does), experiments (arms with intervals), forensics, and the public failures page (only
@@ -21,7 +23,7 @@
 //! - **Operator API** for `siqctl dashboard` and `siqctl edges` (admin bearer token):
 //!   `POST /admin/dashboard/{tenant}/token|revoke|publish?on=true|false`, and
 //!   `GET /admin/regions.json` (every edge's last health report, its config cell and
-//!   problems), `POST /admin/edges/{edge}/forget` (drops an edge's last report).
+//!   problems), `POST /admin/edges/{edge}/forget[?force=true]` (drops an edge's stale last report).
 //!
 //! Static assets (`control-plane/web/`) are compiled into the binary.
 
@@ -993,12 +995,16 @@ fn admin_refusal(d: &Dashboard, h: &HeaderMap) -> Option<Response> {
     ))
 }
 
-/// `siqctl edges --forget EDGE`: forgets an edge's last report (decommissioned or renamed), so
-/// that it is no longer listed or stale; it is back with its next report. 404 when the plane
-/// holds none under that id.
+/// `siqctl edges --forget EDGE [--force]`: forgets an edge's last report (decommissioned or
+/// renamed), so that it is no longer listed or stale; answers what was forgotten. A report that
+/// is not stale is kept (409) unless `?force=true`: its edge is likely running and would be
+/// back with its next report. 404 when the plane holds none under that id; logged with the
+/// caller's address, the only record once the report is gone.
 async fn forget_edge(
     State(d): State<Dashboard>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(edge): Path<String>,
+    Query(f): Query<Force>,
     h: HeaderMap,
 ) -> Response {
     if let Some(r) = admin_refusal(&d, &h) {
@@ -1011,17 +1017,41 @@ async fn forget_edge(
             &format!("an edge id is {}", sentientiq_proto::grpc::EDGE_NAME_RULE),
         );
     }
-    if !d.store.forget_edge(&edge) {
-        return err(
-            StatusCode::NOT_FOUND,
-            &format!("no report from edge {edge} is held here"),
-        );
+    let now = now_ms();
+    match d.store.forget_edge(&edge, now, f.force.unwrap_or(false)) {
+        Ok(x) => {
+            let age_ms = now.saturating_sub(x.received_ms);
+            tracing::info!(
+                %edge,
+                region = %x.health.region,
+                report_id = %x.health.report_id,
+                age_ms,
+                %peer,
+                "edge forgotten"
+            );
+            json_answer(
+                StatusCode::OK,
+                serde_json::json!({
+                    "edge": edge,
+                    "forgotten": true,
+                    "region": x.health.region,
+                    "report_id": x.health.report_id,
+                    "age_ms": age_ms,
+                }),
+            )
+        }
+        Err(e @ crate::store::fleet::ForgetError::NotHeld(_)) => {
+            err(StatusCode::NOT_FOUND, &e.to_string())
+        }
+        Err(e @ crate::store::fleet::ForgetError::Fresh { .. }) => {
+            err(StatusCode::CONFLICT, &e.to_string())
+        }
     }
-    tracing::info!(%edge, "edge forgotten");
-    json_answer(
-        StatusCode::OK,
-        serde_json::json!({ "edge": edge, "forgotten": true }),
-    )
+}
+
+#[derive(Deserialize)]
+struct Force {
+    force: Option<bool>,
 }
 
 /// `siqctl dashboard`: the admin bearer token; `token` issues (shown once in the answer),
@@ -1250,36 +1280,77 @@ mod tests {
             Some(token_hash(&token)),
             "only the hash is stored"
         );
-        // Forgetting an edge: the admin's too; a bad id 400, an unknown one 404.
-        store
-            .put_health(
-                sentientiq_proto::grpc::EdgeHealth {
-                    edge_id: "use1".into(),
-                    region: "us-east-1".into(),
-                    ..Default::default()
-                },
-                1,
-            )
-            .expect("health");
+        // Forgetting an edge: the admin token's only (not the admin's dashboard session, so a
+        // page cannot forge it); a bad id 400, an unknown one 404, a fresh report 409 unless
+        // forced.
+        let health = |edge: &str| sentientiq_proto::grpc::EdgeHealth {
+            edge_id: edge.into(),
+            region: "us-east-1".into(),
+            report_id: format!("{edge}@1"),
+            ..Default::default()
+        };
+        store.put_health(health("use1"), 1).expect("stale");
+        store.put_health(health("use9"), now_ms()).expect("fresh");
+        let (_, head, _) = http(port, post("/login", origin, &format!("token={ADMIN}"))).await;
+        let admin_cookie = format!("{origin}Cookie: {}\r\n", cookie_of(&head));
         let wrong = "Authorization: Bearer unit-admin-token-000002\r\n";
-        for (path, auth, want) in [
-            ("/admin/edges/use1/forget", "", 401),
-            ("/admin/edges/use1/forget", wrong, 401),
-            ("/admin/edges/a%2Fb/forget", &*bearer, 400),
-            ("/admin/edges/use2/forget", &*bearer, 404),
+        for (path, auth, want, said) in [
+            (
+                "/admin/edges/use1/forget",
+                "",
+                401,
+                "missing `authorization: Bearer <admin token>`",
+            ),
+            ("/admin/edges/use1/forget", wrong, 401, "wrong admin token"),
+            (
+                "/admin/edges/use1/forget",
+                &*admin_cookie,
+                401,
+                "missing `authorization",
+            ),
+            (
+                "/admin/edges/a%2Fb/forget",
+                &*bearer,
+                400,
+                "an edge id is 1 to 64 of",
+            ),
+            (
+                "/admin/edges/use2/forget",
+                &*bearer,
+                404,
+                "no report from edge use2 is held here",
+            ),
+            (
+                "/admin/edges/use9/forget",
+                &*bearer,
+                409,
+                "and is not stale (after 180000 ms): stop it first, or force",
+            ),
         ] {
-            assert_eq!(
-                http(port, post(path, auth, "")).await.0,
-                want,
-                "{path} {auth}"
-            );
+            let (st, _, body) = http(port, post(path, auth, "")).await;
+            assert_eq!(st, want, "{path} {auth}: {body}");
+            assert!(body.contains(said), "{path} {auth}: {body}");
         }
-        assert_eq!(store.fleet().len(), 1, "kept through refusals");
+        assert_eq!(store.fleet().len(), 2, "kept through refusals");
         let (st, _, body) = http(port, post("/admin/edges/use1/forget", &bearer, "")).await;
+        assert_eq!(st, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("json");
         assert_eq!(
-            (st, body.as_str()),
-            (200, r#"{"edge":"use1","forgotten":true}"#)
+            (&v["edge"], &v["forgotten"], &v["region"], &v["report_id"]),
+            (
+                &serde_json::json!("use1"),
+                &serde_json::json!(true),
+                &serde_json::json!("us-east-1"),
+                &serde_json::json!("use1@1")
+            )
         );
+        assert!(v["age_ms"].as_i64().is_some_and(|a| a > 180_000), "{v}");
+        let (st, _, body) = http(
+            port,
+            post("/admin/edges/use9/forget?force=true", &bearer, ""),
+        )
+        .await;
+        assert_eq!(st, 200, "{body}");
         assert!(store.fleet().is_empty());
         // Sign in: refused from another origin, 401 for a wrong token, 303 + cookie for acme's.
         let form = format!("token={token}");

@@ -233,20 +233,7 @@ fn admin_nav(on: &str) -> String {
 
 // ------------------------------------------------------------------ regions
 
-/// An edge is shown stale after this many of its report intervals without a report (one late
-/// report is normal: a report waits for the plane's acknowledgement).
-pub const STALE_REPORTS: i64 = 3;
-/// The interval assumed of an edge that does not say: the edges' default `report_interval_ms`.
-pub const DEFAULT_REPORT_INTERVAL_MS: i64 = 60_000;
-
-/// How long after its last report an edge is stale: [`STALE_REPORTS`] of its intervals.
-pub fn stale_after_ms(h: &sentientiq_proto::grpc::EdgeHealth) -> i64 {
-    let every = match i64::try_from(h.report_interval_ms) {
-        Ok(0) | Err(_) => DEFAULT_REPORT_INTERVAL_MS,
-        Ok(ms) => ms,
-    };
-    every.saturating_mul(STALE_REPORTS)
-}
+pub use crate::store::fleet::{DEFAULT_REPORT_INTERVAL_MS, STALE_REPORTS, stale_after_ms};
 
 /// How long ago an edge's last report came, in the unit that reads best: tenths of a second
 /// under a minute (cut, never rounded up to the next unit), then whole minutes, then hours.
@@ -353,7 +340,8 @@ pub fn regions(
         body,
         "<p class=\"small\">Plane config version v{current}. Counters (frames, errors, lake files) are since \
          each edge's boot. An edge is stale after {STALE_REPORTS} of its report intervals \
-         (<code>[control] report_interval_ms</code>) without a report.</p>"
+         (<code>[control] report_interval_ms</code>) without a report. A decommissioned edge \
+         stays listed, stale, until <code>siqctl edges --forget EDGE_ID</code>.</p>"
     );
     let mut s = head("Regions");
     let _ = write!(

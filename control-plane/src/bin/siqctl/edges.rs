@@ -1,15 +1,19 @@
 //! `siqctl edges`: every edge's last health report as the plane holds it (the dashboard's
 //! Regions page in a terminal), from the plane's HTTP face (`/admin/regions.json`) with the
 //! admin token. `--check` is for scripts and probes: exit 0 when every edge is healthy, 1 when
-//! any has a problem or none has reported, 2 when the plane could not be asked. `--forget EDGE`
-//! drops an edge's last report (a decommissioned or renamed edge, which would otherwise stay
-//! listed, stale, until the plane restarts).
+//! any has a problem or none has reported, 2 when the plane could not be asked.
+//!
+//! `--forget EDGE_ID` drops one edge's last report (a decommissioned or renamed edge, which would
+//! otherwise stay listed, stale, until the plane restarts): only a stale one unless `--force`
+//! (a fresh report means a running edge, which would be back with its next report). Exit 0 when
+//! forgotten, 1 when the plane refused (no such report, not stale, a bad id or token), 2 when it
+//! could not be asked. The edge's open alerts, lake files and usage counts stay.
 
 use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::Value;
 
-use crate::http::{PlaneHttp, request};
+use crate::http::{PlaneHttp, exchange, request};
 use sentientiq_control::web::pages::ago;
 
 #[derive(Debug, Args)]
@@ -21,10 +25,14 @@ pub struct EdgesArgs {
     /// asked.
     #[arg(long)]
     check: bool,
-    /// Forget this edge's last report (decommissioned or renamed): no longer listed or stale
-    /// until it reports again.
+    /// Forget one edge's last report (decommissioned or renamed): no longer listed or stale,
+    /// until it reports again. Only a stale report unless --force. Its open alerts, lake files
+    /// and usage counts stay. Exit 1 when refused, 2 when the plane could not be asked.
     #[arg(long, value_name = "EDGE_ID", conflicts_with = "check")]
     forget: Option<String>,
+    /// With --forget: forget the report even if it is not stale (the edge may be running).
+    #[arg(long, requires = "forget")]
+    force: bool,
 }
 
 pub async fn run(args: &EdgesArgs, token: &str, json: bool) -> Result<()> {
@@ -35,11 +43,25 @@ pub async fn run(args: &EdgesArgs, token: &str, json: bool) -> Result<()> {
                 sentientiq_proto::grpc::EDGE_NAME_RULE
             );
         }
-        let path = format!("/admin/edges/{edge}/forget");
-        let v = request(&args.http.http, "POST", &path, token).await?;
+        let path = format!("/admin/edges/{edge}/forget?force={}", args.force);
+        let (status, v) = match exchange(&args.http.http, "POST", &path, token).await {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("Error: {e:#}");
+                std::process::exit(2)
+            }
+        };
+        if status != 200 {
+            let why = v["error"].as_str().unwrap_or("no reason given");
+            anyhow::bail!("the plane refused ({status}): {why}");
+        }
         let text = match json {
             true => serde_json::to_string_pretty(&v)? + "\n",
-            false => format!("forgot edge {edge}: listed again when it next reports\n"),
+            false => format!(
+                "forgot edge {edge} ({}, last report {}): listed again if it reports again\n",
+                cell(v["region"].as_str().unwrap_or("?")),
+                ago(v["age_ms"].as_i64().unwrap_or(0))
+            ),
         };
         std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes())?;
         return Ok(());

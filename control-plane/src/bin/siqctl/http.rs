@@ -51,7 +51,7 @@ pub async fn request(
 
 /// The exchange itself: the status and the JSON answer (`null` when an error answer is not
 /// JSON; a successful one that is not is an error).
-async fn exchange(
+pub async fn exchange(
     http: &str,
     method: &str,
     path: &str,
