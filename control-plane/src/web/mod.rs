@@ -332,6 +332,7 @@ pub fn router(
         .route("/static/dashboard.js", get(js))
         .route("/t", get(tenants))
         .route("/regions", get(regions))
+        .route("/regions/{edge}/forget", post(forget_stale_edge))
         .route("/admin/regions.json", get(regions_json))
         .route("/admin/edges/{edge}/forget", post(forget_edge))
         .route("/t/{tenant}", get(live))
@@ -545,6 +546,41 @@ async fn regions(State(d): State<Dashboard>, h: HeaderMap) -> Response {
             pages::regions(&s.s.csrf, &d.store.fleet(), now_ms(), v),
         ),
         Err(r) => r,
+    }
+}
+
+/// The Regions page's Forget button (the admin's session, its CSRF token): forgets a stale
+/// edge's report, as `siqctl edges --forget` does without `--force`, and goes back to the page.
+async fn forget_stale_edge(
+    State(d): State<Dashboard>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(edge): Path<String>,
+    h: HeaderMap,
+    Form(f): Form<CsrfForm>,
+) -> Response {
+    let s = match d.signed(&h).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return redirect("/login"),
+        Err(r) => return r,
+    };
+    if s.s.who != Who::Admin {
+        return not_found();
+    }
+    if !same_origin(&h) || !session::csrf_ok(&s.s, &f.csrf) {
+        return forbidden("This form must be sent from the dashboard's own page.");
+    }
+    match d.store.forget_edge(&edge, now_ms(), false) {
+        Ok(x) => {
+            tracing::info!(%edge, region = %x.health.region, report_id = %x.health.report_id, %peer, "edge forgotten (dashboard)");
+            redirect("/regions")
+        }
+        Err(e) => {
+            let status = match e {
+                crate::store::fleet::ForgetError::NotHeld(_) => StatusCode::NOT_FOUND,
+                crate::store::fleet::ForgetError::Fresh { .. } => StatusCode::CONFLICT,
+            };
+            html(status, pages::message("Not forgotten", &e.to_string()))
+        }
     }
 }
 
@@ -1292,7 +1328,8 @@ mod tests {
         store.put_health(health("use1"), 1).expect("stale");
         store.put_health(health("use9"), now_ms()).expect("fresh");
         let (_, head, _) = http(port, post("/login", origin, &format!("token={ADMIN}"))).await;
-        let admin_cookie = format!("{origin}Cookie: {}\r\n", cookie_of(&head));
+        let admin_c = cookie_of(&head);
+        let admin_cookie = format!("{origin}Cookie: {admin_c}\r\n");
         let wrong = "Authorization: Bearer unit-admin-token-000002\r\n";
         for (path, auth, want, said) in [
             (
@@ -1362,6 +1399,46 @@ mod tests {
         assert_eq!(st, 303);
         assert!(head.contains("HttpOnly; SameSite=Strict"), "{head}");
         let c = cookie_of(&head);
+        // The Regions page's Forget button: on stale rows only, the admin's session and its
+        // CSRF token (not a tenant's session), never a fresh report.
+        store.put_health(health("use3"), 1).expect("stale");
+        store.put_health(health("use9"), now_ms()).expect("fresh");
+        let (st, _, page) = http(port, get("/regions", &admin_c)).await;
+        assert_eq!(st, 200);
+        assert!(page.contains("action=\"/regions/use3/forget\""), "{page}");
+        assert!(!page.contains("/regions/use9/forget"), "fresh: no button");
+        let csrf = page
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .and_then(|r| r.split('"').next())
+            .expect("a csrf token");
+        let csrf_form = format!("csrf={csrf}");
+        let tenant_cookie = format!("{origin}Cookie: {c}\r\n");
+        for (path, who, form, want) in [
+            ("/regions/use3/forget", &admin_cookie, "csrf=nope", 403),
+            ("/regions/use3/forget", &tenant_cookie, &*csrf_form, 404),
+            ("/regions/use9/forget", &admin_cookie, &*csrf_form, 409),
+            ("/regions/use2/forget", &admin_cookie, &*csrf_form, 404),
+        ] {
+            let (st, _, body) = http(port, post(path, who, form)).await;
+            assert_eq!(st, want, "{path} {form}: {body}");
+        }
+        assert_eq!(store.fleet().len(), 2);
+        let (st, head3, _) = http(
+            port,
+            post("/regions/use3/forget", &admin_cookie, &csrf_form),
+        )
+        .await;
+        assert_eq!(st, 303);
+        assert!(head3.contains("location: /regions"), "{head3}");
+        assert_eq!(
+            store
+                .fleet()
+                .iter()
+                .map(|x| x.health.edge_id.as_str())
+                .collect::<Vec<_>>(),
+            ["use9"]
+        );
         // Its own pages; nothing of globex's, which answers as an unknown tenant does.
         for (path, want) in [
             ("/t/acme", 200),

@@ -305,7 +305,15 @@ pub fn regions(
                 esc(&h.report_id),
                 if stale { " class=\"bad\"" } else { "" },
                 if stale {
-                    format!("{} (stale)", ago(age))
+                    // A decommissioned edge stays until forgotten (a stale report only).
+                    format!(
+                        "{} (stale)<form method=\"post\" action=\"/regions/{}/forget\" class=\"inline\">\
+                         <input type=\"hidden\" name=\"csrf\" value=\"{}\">\
+                         <button type=\"submit\" title=\"Decommissioned? Drop its report; it is listed again if it reports\">Forget</button></form>",
+                        ago(age),
+                        esc(&h.edge_id),
+                        esc(csrf)
+                    )
                 } else {
                     ago(age)
                 },
@@ -341,7 +349,8 @@ pub fn regions(
         "<p class=\"small\">Plane config version v{current}. Counters (frames, errors, lake files) are since \
          each edge's boot. An edge is stale after {STALE_REPORTS} of its report intervals \
          (<code>[control] report_interval_ms</code>) without a report. A decommissioned edge \
-         stays listed, stale, until <code>siqctl edges --forget EDGE_ID</code>.</p>"
+         stays listed, stale, until forgotten (its Forget button, or \
+         <code>siqctl edges --forget EDGE_ID</code>).</p>"
     );
     let mut s = head("Regions");
     let _ = write!(
@@ -1502,7 +1511,10 @@ mod tests {
         let long_gone = seen("d", "r", 7, now - 7_200_000);
         let html = regions("tok", &[long_gone], now + 1, 7);
         assert!(
-            html.contains("<td class=\"bad\">2 h ago (stale)</td>"),
+            html.contains(
+                "<td class=\"bad\">2 h ago (stale)<form method=\"post\" action=\"/regions/d/forget\" \
+                 class=\"inline\"><input type=\"hidden\" name=\"csrf\" value=\"tok\">"
+            ),
             "{html}"
         );
         assert!(html.contains("d: last report 2 h ago"), "{html}");
