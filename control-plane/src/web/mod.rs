@@ -531,14 +531,10 @@ async fn tenants(State(d): State<Dashboard>, h: HeaderMap) -> Response {
 
 /// The fleet's health (the admin's only; a tenant's session gets 404).
 async fn regions(State(d): State<Dashboard>, h: HeaderMap) -> Response {
-    let s = match d.signed(&h).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return redirect("/login"),
+    let s = match d.admin(&h).await {
+        Ok(s) => s,
         Err(r) => return r,
     };
-    if s.s.who != Who::Admin {
-        return not_found();
-    }
     let store = d.store.clone();
     match blocking(move || store.version()).await {
         Ok(v) => html(
@@ -558,16 +554,8 @@ async fn forget_stale_edge(
     h: HeaderMap,
     Form(f): Form<CsrfForm>,
 ) -> Response {
-    let s = match d.signed(&h).await {
-        Ok(Some(s)) => s,
-        Ok(None) => return redirect("/login"),
-        Err(r) => return r,
-    };
-    if s.s.who != Who::Admin {
-        return not_found();
-    }
-    if !same_origin(&h) || !session::csrf_ok(&s.s, &f.csrf) {
-        return forbidden("This form must be sent from the dashboard's own page.");
+    if let Err(r) = d.admin_post(&h, &f.csrf).await {
+        return r;
     }
     match d.store.forget_edge(&edge, now_ms(), false) {
         Ok(x) => {

@@ -47,7 +47,7 @@ fn status_code(s: &Status) -> StatusCode {
 impl Dashboard {
     /// The admin's session: sign in first; a tenant's session is answered 404 (the wizard is
     /// not a page of theirs).
-    async fn admin(&self, h: &HeaderMap) -> Result<Signed, Response> {
+    pub(super) async fn admin(&self, h: &HeaderMap) -> Result<Signed, Response> {
         match self.signed(h).await? {
             None => Err(redirect("/login")),
             Some(s) if s.s.who == Who::Admin => Ok(s),
@@ -91,7 +91,7 @@ impl Dashboard {
     }
 
     /// A POST's checks: the admin's session, same origin, its CSRF field.
-    async fn admin_post(&self, h: &HeaderMap, csrf: &str) -> Result<Signed, Response> {
+    pub(super) async fn admin_post(&self, h: &HeaderMap, csrf: &str) -> Result<Signed, Response> {
         let s = self.admin(h).await?;
         if !same_origin(h) || !session::csrf_ok(&s.s, csrf) {
             return Err(forbidden(
