@@ -78,7 +78,7 @@ enum Cmd {
     Dashboard(dashboard::DashboardArgs),
     /// Every edge's last health report: region, config served, sessions, build, and each
     /// problem (the dashboard's Regions page); `--check` exits 1 when there is any; `--forget`
-    /// drops a decommissioned edge's report.
+    /// drops a decommissioned edge's stale report (`--force`: a fresh one too).
     Edges(edges::EdgesArgs),
     /// Usage per UTC day of a month, priced by the plane's rate card (table, --json or --csv).
     Usage {

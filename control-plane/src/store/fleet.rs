@@ -35,8 +35,10 @@ pub enum ForgetError {
     /// Its last report is not stale: the edge is likely running (or its last report was just
     /// read), and would be back with its next report.
     #[error(
-        "edge {edge} reported {age_ms} ms ago and is not stale (after {stale_after_ms} ms): \
-         stop it first, or force"
+        "edge {edge} reported {} s ago and is not stale until {} s after its report: stop it \
+         and wait, or force it (siqctl edges --forget {edge} --force)",
+        age_ms / 1000,
+        stale_after_ms / 1000
     )]
     Fresh {
         edge: String,

@@ -17,6 +17,8 @@
 //!   does), experiments (arms with intervals), forensics, and the public failures page (only
 //!   when the tenant published it); the latter two with the false-positive rate per emotion
 //!   from people's labels ([`labels`]).
+//! - **Regions** (the admin's): every edge's last report and problems, and a Forget button on
+//!   stale rows (`POST /regions/{edge}/forget`, the session's CSRF token; a stale report only).
 //! - **Setup wizard** ([`setup`], the admin's): create a tenant, issue a key, copy the script
 //!   tag, set contacts and a chain, see the first session. It calls the `TenantAdmin` service
 //!   implementation `siqctl` calls ([`crate::service::Services`]), in-process.
@@ -42,7 +44,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Form, Path, Query, State};
+use axum::extract::{ConnectInfo, Form, Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -545,6 +547,35 @@ async fn regions(State(d): State<Dashboard>, h: HeaderMap) -> Response {
     }
 }
 
+/// Forgets `edge`'s report for one of the two ways to ask (`via`), and logs it with who asked:
+/// what was forgotten (the API's answer), or the status and why not.
+fn forget(
+    d: &Dashboard,
+    edge: &str,
+    force: bool,
+    peer: SocketAddr,
+    via: &str,
+) -> Result<serde_json::Value, (StatusCode, String)> {
+    use crate::store::fleet::ForgetError;
+    let now = now_ms();
+    match d.store.forget_edge(edge, now, force) {
+        Ok(x) => {
+            let age_ms = now.saturating_sub(x.received_ms);
+            let (region, report_id) = (&x.health.region, &x.health.report_id);
+            tracing::info!(%edge, %region, %report_id, age_ms, force, %peer, via, "edge forgotten");
+            Ok(serde_json::json!({
+                "edge": edge,
+                "forgotten": true,
+                "region": region,
+                "report_id": report_id,
+                "age_ms": age_ms,
+            }))
+        }
+        Err(e @ ForgetError::NotHeld(_)) => Err((StatusCode::NOT_FOUND, e.to_string())),
+        Err(e @ ForgetError::Fresh { .. }) => Err((StatusCode::CONFLICT, e.to_string())),
+    }
+}
+
 /// The Regions page's Forget button (the admin's session, its CSRF token): forgets a stale
 /// edge's report, as `siqctl edges --forget` does without `--force`, and goes back to the page.
 async fn forget_stale_edge(
@@ -557,18 +588,9 @@ async fn forget_stale_edge(
     if let Err(r) = d.admin_post(&h, &f.csrf).await {
         return r;
     }
-    match d.store.forget_edge(&edge, now_ms(), false) {
-        Ok(x) => {
-            tracing::info!(%edge, region = %x.health.region, report_id = %x.health.report_id, %peer, "edge forgotten (dashboard)");
-            redirect("/regions")
-        }
-        Err(e) => {
-            let status = match e {
-                crate::store::fleet::ForgetError::NotHeld(_) => StatusCode::NOT_FOUND,
-                crate::store::fleet::ForgetError::Fresh { .. } => StatusCode::CONFLICT,
-            };
-            html(status, pages::message("Not forgotten", &e.to_string()))
-        }
+    match forget(&d, &edge, false, peer, "dashboard") {
+        Ok(_) => redirect("/regions"),
+        Err((status, why)) => html(status, pages::message("Not forgotten", &why)),
     }
 }
 
@@ -1028,7 +1050,7 @@ async fn forget_edge(
     State(d): State<Dashboard>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(edge): Path<String>,
-    Query(f): Query<Force>,
+    RawQuery(q): RawQuery,
     h: HeaderMap,
 ) -> Response {
     if let Some(r) = admin_refusal(&d, &h) {
@@ -1041,41 +1063,21 @@ async fn forget_edge(
             &format!("an edge id is {}", sentientiq_proto::grpc::EDGE_NAME_RULE),
         );
     }
-    let now = now_ms();
-    match d.store.forget_edge(&edge, now, f.force.unwrap_or(false)) {
-        Ok(x) => {
-            let age_ms = now.saturating_sub(x.received_ms);
-            tracing::info!(
-                %edge,
-                region = %x.health.region,
-                report_id = %x.health.report_id,
-                age_ms,
-                %peer,
-                "edge forgotten"
+    // Read after the token check, so that a caller without it learns nothing else.
+    let force = match q.as_deref() {
+        None | Some("") | Some("force=false") => false,
+        Some("force=true") => true,
+        Some(_) => {
+            return err(
+                StatusCode::BAD_REQUEST,
+                "the query is force=true or force=false",
             );
-            json_answer(
-                StatusCode::OK,
-                serde_json::json!({
-                    "edge": edge,
-                    "forgotten": true,
-                    "region": x.health.region,
-                    "report_id": x.health.report_id,
-                    "age_ms": age_ms,
-                }),
-            )
         }
-        Err(e @ crate::store::fleet::ForgetError::NotHeld(_)) => {
-            err(StatusCode::NOT_FOUND, &e.to_string())
-        }
-        Err(e @ crate::store::fleet::ForgetError::Fresh { .. }) => {
-            err(StatusCode::CONFLICT, &e.to_string())
-        }
+    };
+    match forget(&d, &edge, force, peer, "api") {
+        Ok(v) => json_answer(StatusCode::OK, v),
+        Err((status, why)) => err(status, &why),
     }
-}
-
-#[derive(Deserialize)]
-struct Force {
-    force: Option<bool>,
 }
 
 /// `siqctl dashboard`: the admin bearer token; `token` issues (shown once in the answer),
@@ -1349,7 +1351,20 @@ mod tests {
                 "/admin/edges/use9/forget",
                 &*bearer,
                 409,
-                "and is not stale (after 180000 ms): stop it first, or force",
+                "and is not stale until 180 s after its report: stop it and wait, or force it \
+                 (siqctl edges --forget use9 --force)",
+            ),
+            (
+                "/admin/edges/use9/forget?force=yes",
+                &*bearer,
+                400,
+                "the query is force=true or force=false",
+            ),
+            (
+                "/admin/edges/use9/forget?force=yes",
+                "",
+                401,
+                "missing `authorization",
             ),
         ] {
             let (st, _, body) = http(port, post(path, auth, "")).await;
@@ -1402,14 +1417,39 @@ mod tests {
             .expect("a csrf token");
         let csrf_form = format!("csrf={csrf}");
         let tenant_cookie = format!("{origin}Cookie: {c}\r\n");
-        for (path, who, form, want) in [
-            ("/regions/use3/forget", &admin_cookie, "csrf=nope", 403),
-            ("/regions/use3/forget", &tenant_cookie, &*csrf_form, 404),
-            ("/regions/use9/forget", &admin_cookie, &*csrf_form, 409),
-            ("/regions/use2/forget", &admin_cookie, &*csrf_form, 404),
+        for (path, who, form, want, said) in [
+            (
+                "/regions/use3/forget",
+                &admin_cookie,
+                "csrf=nope",
+                403,
+                "must be sent from the dashboard",
+            ),
+            (
+                "/regions/use3/forget",
+                &tenant_cookie,
+                &*csrf_form,
+                404,
+                "There is no such page here.",
+            ),
+            (
+                "/regions/use9/forget",
+                &admin_cookie,
+                &*csrf_form,
+                409,
+                "and is not stale until 180 s after its report",
+            ),
+            (
+                "/regions/use2/forget",
+                &admin_cookie,
+                &*csrf_form,
+                404,
+                "no report from edge use2 is held here",
+            ),
         ] {
             let (st, _, body) = http(port, post(path, who, form)).await;
             assert_eq!(st, want, "{path} {form}: {body}");
+            assert!(body.contains(said), "{path} {form}: {body}");
         }
         assert_eq!(store.fleet().len(), 2);
         let (st, head3, _) = http(

@@ -45,8 +45,8 @@ fn status_code(s: &Status) -> StatusCode {
 }
 
 impl Dashboard {
-    /// The admin's session: sign in first; a tenant's session is answered 404 (the wizard is
-    /// not a page of theirs).
+    /// The admin's session: sign in first; a tenant's session is answered 404 (the wizard and
+    /// the Regions page are not pages of theirs).
     pub(super) async fn admin(&self, h: &HeaderMap) -> Result<Signed, Response> {
         match self.signed(h).await? {
             None => Err(redirect("/login")),

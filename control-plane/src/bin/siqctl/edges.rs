@@ -6,8 +6,11 @@
 //! `--forget EDGE_ID` drops one edge's last report (a decommissioned or renamed edge, which would
 //! otherwise stay listed, stale, until the plane restarts): only a stale one unless `--force`
 //! (a fresh report means a running edge, which would be back with its next report). Exit 0 when
-//! forgotten, 1 when the plane refused (no such report, not stale, a bad id or token), 2 when it
-//! could not be asked. The edge's open alerts, lake files and usage counts stay.
+//! forgotten; 1 when refused: an id outside the rule (by siqctl, before asking), or by the plane
+//! (no such report, e.g. already forgotten; not stale; a wrong token); 2 when the plane could
+//! not be asked or failed (no answer, or a 5xx). `--check` counts a refused token as "could not
+//! be asked" (2): a probe cares only that it learned nothing. The edge's open alerts, lake files
+//! and usage counts stay.
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -27,7 +30,8 @@ pub struct EdgesArgs {
     check: bool,
     /// Forget one edge's last report (decommissioned or renamed): no longer listed or stale,
     /// until it reports again. Only a stale report unless --force. Its open alerts, lake files
-    /// and usage counts stay. Exit 1 when refused, 2 when the plane could not be asked.
+    /// and usage counts stay. Exit 1 when refused (404: nothing held, e.g. already forgotten),
+    /// 2 when the plane could not be asked or failed.
     #[arg(long, value_name = "EDGE_ID", conflicts_with = "check")]
     forget: Option<String>,
     /// With --forget: forget the report even if it is not stale (the edge may be running).
@@ -53,6 +57,10 @@ pub async fn run(args: &EdgesArgs, token: &str, json: bool) -> Result<()> {
         };
         if status != 200 {
             let why = v["error"].as_str().unwrap_or("no reason given");
+            if status >= 500 {
+                eprintln!("Error: the plane failed ({status}): {why}");
+                std::process::exit(2)
+            }
             anyhow::bail!("the plane refused ({status}): {why}");
         }
         let text = match json {
