@@ -93,11 +93,11 @@ impl Store {
         force: bool,
     ) -> Result<Seen, ForgetError> {
         let mut f = self.fleet.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(x) = f.get(edge_id) else {
+        let std::collections::btree_map::Entry::Occupied(x) = f.entry(edge_id.to_string()) else {
             return Err(ForgetError::NotHeld(edge_id.to_string()));
         };
-        let age_ms = now_ms.saturating_sub(x.received_ms);
-        let stale_after_ms = stale_after_ms(&x.health);
+        let age_ms = now_ms.saturating_sub(x.get().received_ms);
+        let stale_after_ms = stale_after_ms(&x.get().health);
         if !force && age_ms <= stale_after_ms {
             return Err(ForgetError::Fresh {
                 edge: edge_id.to_string(),
@@ -105,8 +105,7 @@ impl Store {
                 stale_after_ms,
             });
         }
-        f.remove(edge_id)
-            .ok_or_else(|| ForgetError::NotHeld(edge_id.to_string()))
+        Ok(x.remove())
     }
 
     /// Every edge's last report, by region then edge id.

@@ -1035,10 +1035,12 @@ fn admin_refusal(d: &Dashboard, h: &HeaderMap) -> Option<Response> {
         Some(_) => "wrong admin token",
         None => "missing `authorization: Bearer <admin token>`",
     };
-    Some(json_answer(
-        StatusCode::UNAUTHORIZED,
-        serde_json::json!({ "error": why }),
-    ))
+    Some(json_error(StatusCode::UNAUTHORIZED, why))
+}
+
+/// An operator API refusal: `{"error": why}` (siqctl prints `why`).
+fn json_error(status: StatusCode, why: &str) -> Response {
+    json_answer(status, serde_json::json!({ "error": why }))
 }
 
 /// `siqctl edges --forget EDGE [--force]`: forgets an edge's last report (decommissioned or
@@ -1056,7 +1058,7 @@ async fn forget_edge(
     if let Some(r) = admin_refusal(&d, &h) {
         return r;
     }
-    let err = |status: StatusCode, m: &str| json_answer(status, serde_json::json!({ "error": m }));
+    let err = json_error;
     if !sentientiq_proto::grpc::valid_edge_name(&edge) {
         return err(
             StatusCode::BAD_REQUEST,
@@ -1088,7 +1090,7 @@ async fn admin(
     Query(on): Query<On>,
     h: HeaderMap,
 ) -> Response {
-    let err = |status: StatusCode, m: &str| json_answer(status, serde_json::json!({ "error": m }));
+    let err = json_error;
     if let Some(r) = admin_refusal(&d, &h) {
         return r;
     }

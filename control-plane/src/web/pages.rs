@@ -233,7 +233,7 @@ fn admin_nav(on: &str) -> String {
 
 // ------------------------------------------------------------------ regions
 
-pub use crate::store::fleet::{DEFAULT_REPORT_INTERVAL_MS, STALE_REPORTS, stale_after_ms};
+use crate::store::fleet::{STALE_REPORTS, stale_after_ms};
 
 /// How long ago an edge's last report came, in the unit that reads best: tenths of a second
 /// under a minute (cut, never rounded up to the next unit), then whole minutes, then hours.

@@ -16,8 +16,11 @@ use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::Value;
 
-use crate::http::{PlaneHttp, exchange, request};
+use crate::http::{PlaneHttp, exchange, refused, request};
 use sentientiq_control::web::pages::ago;
+// A cell as the terminal gets it: what edges send, control characters shown as `?` (a plane
+// does so on receipt; an older one did not).
+use sentientiq_proto::grpc::shown_plain as cell;
 
 #[derive(Debug, Args)]
 pub struct EdgesArgs {
@@ -41,38 +44,7 @@ pub struct EdgesArgs {
 
 pub async fn run(args: &EdgesArgs, token: &str, json: bool) -> Result<()> {
     if let Some(edge) = &args.forget {
-        if !sentientiq_proto::grpc::valid_edge_name(edge) {
-            anyhow::bail!(
-                "--forget: an edge id is {}",
-                sentientiq_proto::grpc::EDGE_NAME_RULE
-            );
-        }
-        let path = format!("/admin/edges/{edge}/forget?force={}", args.force);
-        let (status, v) = match exchange(&args.http.http, "POST", &path, token).await {
-            Ok(x) => x,
-            Err(e) => {
-                eprintln!("Error: {e:#}");
-                std::process::exit(2)
-            }
-        };
-        if status != 200 {
-            let why = v["error"].as_str().unwrap_or("no reason given");
-            if status >= 500 {
-                eprintln!("Error: the plane failed ({status}): {why}");
-                std::process::exit(2)
-            }
-            anyhow::bail!("the plane refused ({status}): {why}");
-        }
-        let text = match json {
-            true => serde_json::to_string_pretty(&v)? + "\n",
-            false => format!(
-                "forgot edge {edge} ({}, last report {}): listed again if it reports again\n",
-                cell(v["region"].as_str().unwrap_or("?")),
-                ago(v["age_ms"].as_i64().unwrap_or(0))
-            ),
-        };
-        std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes())?;
-        return Ok(());
+        return forget(args, edge, token, json).await;
     }
     let (v, table, problems) = match ask(args, token).await {
         Ok(x) => x,
@@ -101,18 +73,46 @@ pub async fn run(args: &EdgesArgs, token: &str, json: bool) -> Result<()> {
     Ok(())
 }
 
+/// `--forget EDGE_ID`: exits 2 itself when the plane could not be asked or failed.
+async fn forget(args: &EdgesArgs, edge: &str, token: &str, json: bool) -> Result<()> {
+    if !sentientiq_proto::grpc::valid_edge_name(edge) {
+        anyhow::bail!(
+            "--forget: an edge id is {}",
+            sentientiq_proto::grpc::EDGE_NAME_RULE
+        );
+    }
+    let path = format!("/admin/edges/{edge}/forget?force={}", args.force);
+    let (status, v) = match exchange(&args.http.http, "POST", &path, token).await {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("Error: {e:#}");
+            std::process::exit(2)
+        }
+    };
+    if status >= 500 {
+        eprintln!("Error: {:#}", refused(status, &v));
+        std::process::exit(2)
+    }
+    if status != 200 {
+        return Err(refused(status, &v));
+    }
+    let text = match json {
+        true => serde_json::to_string_pretty(&v)? + "\n",
+        false => format!(
+            "forgot edge {edge} ({}, last report {}): listed again if it reports again\n",
+            cell(v["region"].as_str().unwrap_or("?")),
+            ago(v["age_ms"].as_i64().unwrap_or(0))
+        ),
+    };
+    std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes())?;
+    Ok(())
+}
+
 /// The answer, its table and its number of problems.
 async fn ask(args: &EdgesArgs, token: &str) -> Result<(Value, String, usize)> {
     let v = request(&args.http.http, "GET", "/admin/regions.json", token).await?;
     let (table, problems) = render(&v)?;
     Ok((v, table, problems))
-}
-
-/// A cell as the terminal gets it: what edges send, with control characters shown as `?`.
-fn cell(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
 }
 
 /// The table and the number of problems of a `/admin/regions.json` answer. Edges by region,

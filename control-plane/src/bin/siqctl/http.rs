@@ -43,10 +43,15 @@ pub async fn request(
 ) -> Result<serde_json::Value> {
     let (status, v) = exchange(http, method, path, token).await?;
     if status != 200 {
-        let why = v["error"].as_str().unwrap_or("no reason given");
-        anyhow::bail!("the plane refused ({status}): {why}");
+        return Err(refused(status, &v));
     }
     Ok(v)
+}
+
+/// A non-200 answer as the error: its status and the plane's `error`.
+pub fn refused(status: u16, v: &serde_json::Value) -> anyhow::Error {
+    let why = v["error"].as_str().unwrap_or("no reason given");
+    anyhow::anyhow!("the plane refused ({status}): {why}")
 }
 
 /// The exchange itself: the status and the JSON answer (`null` when an error answer is not
