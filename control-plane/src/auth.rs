@@ -25,19 +25,21 @@ impl Bearer {
         let got = req
             .metadata()
             .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        match got {
-            Some(t) if self.token.is(t) => Ok(req),
-            Some(_) => Err(Status::unauthenticated(format!(
-                "wrong {} token",
-                self.what
-            ))),
-            None => Err(Status::unauthenticated(format!(
-                "missing `authorization: Bearer <{} token>`",
-                self.what
-            ))),
+            .and_then(|v| v.to_str().ok());
+        match refusal(&self.token, self.what, got) {
+            None => Ok(req),
+            Some(why) => Err(Status::unauthenticated(why)),
         }
+    }
+}
+
+/// Why an `authorization` header value does not carry `Bearer <token>` (the `what` token), or
+/// `None` when it does: the one check of gRPC's interceptor and the plane's HTTP operator API.
+pub fn refusal(token: &Secret, what: &str, authorization: Option<&str>) -> Option<String> {
+    match authorization.and_then(|v| v.strip_prefix("Bearer ")) {
+        Some(t) if token.is(t) => None,
+        Some(_) => Some(format!("wrong {what} token")),
+        None => Some(format!("missing `authorization: Bearer <{what} token>`")),
     }
 }
 

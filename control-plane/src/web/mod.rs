@@ -1029,13 +1029,9 @@ fn json_answer(status: StatusCode, v: serde_json::Value) -> Response {
 /// The operator's HTTP calls (`/admin/…`, siqctl's) need `authorization: Bearer <admin
 /// token>`: the 401 saying which is wrong, or `None` when it is right.
 fn admin_refusal(d: &Dashboard, h: &HeaderMap) -> Option<Response> {
-    let bearer = header_str(h, header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer "));
-    let why = match bearer {
-        Some(t) if d.settings.admin_token.is(t) => return None,
-        Some(_) => "wrong admin token",
-        None => "missing `authorization: Bearer <admin token>`",
-    };
-    Some(json_error(StatusCode::UNAUTHORIZED, why))
+    let got = header_str(h, header::AUTHORIZATION);
+    crate::auth::refusal(&d.settings.admin_token, "admin", got)
+        .map(|why| json_error(StatusCode::UNAUTHORIZED, &why))
 }
 
 /// An operator API refusal: `{"error": why}` (siqctl prints `why`).
