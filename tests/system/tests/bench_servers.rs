@@ -442,24 +442,37 @@ fn the_io_uring_floor_refuses_batch_want_without_batch_us() {
     assert!(err.contains("--batch-want needs --batch-us"), "{err}");
 }
 
-/// `--threads N` sets the baseline's tokio workers: 1 serves as the default does (a frame
-/// stored, then acked); 0 and a word are refused, naming the flag.
+/// `--threads N` sets the baseline's tokio workers: 3 (no machine here has 3 cores, so not the
+/// default) runs 3 and serves as the default does (a frame stored, then acked); 0 and a word
+/// are refused, naming the flag.
 #[test]
 fn the_baseline_takes_its_worker_threads_and_refuses_none() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let data_arg = data.to_string_lossy().into_owned();
-    let (_server, port) = serve(
+    let (server, port) = serve(
         "sentientiq-baseline",
-        &["--data", &data_arg, "--threads", "1"],
+        &["--data", &data_arg, "--threads", "3"],
         dir.path(),
     );
+    // tokio names its workers `tokio-rt-worker` (this tokio; was `tokio-runtime-worker`); the
+    // baseline has no blocking-pool work, and its spool writer, a plain thread, has the
+    // process's name.
+    let pid = server.pid().expect("running");
+    let workers = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("tasks")
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|comm| comm.starts_with("tokio-r"))
+        .count();
+    assert_eq!(workers, 3, "tokio workers");
     let mut c = connect(port);
     c.hello(DEMO_KEY, "s_bench_threads_0001", None);
     c.send(&moves(1, 20));
     c.until_ack(1);
-    assert!(
-        spool_bytes(&data) > 40,
+    let frame_len = sentientiq_proto::client_to_vec(&moves(1, 20)).len() as u64;
+    assert_eq!(
+        spool_bytes(&data),
+        40 + frame_len,
         "the frame was stored before its ack"
     );
     for (bad, said) in [
