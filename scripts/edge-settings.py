@@ -4,12 +4,12 @@ BENCH_SERVER_ARGS ("KEY=VALUE ...", no spaces) are applied.
 
     scripts/edge-settings.py EDGE_TOML KEY=VALUE...
 
-Each KEY (letters, digits, `_`) replaces the file's own line for it in `[edge]`, or is added at
-the section's start; VALUE is a TOML value as written (a string keeps its quotes). The result
-is parsed again and must hold each KEY with its VALUE and everything else as it was, or nothing
-is written (a multi-line value in `[edge]`, which a line-by-line edit cannot see past, is
-refused so). `listen` and
-`data_dir` are refused: the scripts take the port from the case and assume its data directory.
+Each KEY (letters, digits, `_`) is written as `KEY = VALUE` at the start of `[edge]`, and the
+file's own line for it there, if any, is removed; VALUE is a TOML value as written (a string
+keeps its quotes). The result is parsed again and must hold each KEY with its VALUE and
+everything else as it was, or nothing is written (a multi-line value in `[edge]`, which a
+line-by-line edit cannot see past, is refused so). `listen` and `data_dir` are refused: the
+scripts take the port from the case and assume its data directory.
 Exits 1, the file unchanged, on a setting it cannot apply.
 """
 import re
@@ -25,11 +25,15 @@ HEADER = re.compile(r"\s*\[\[?\s*[A-Za-z0-9_.\-\"' ]+\s*\]\]?\s*(#.*)?")
 
 def apply(text, settings):
     """The text with each setting applied; ValueError says why one cannot be."""
+    try:
+        before = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"the case's edge.toml does not parse ({e})") from None
     lines = text.split("\n")
     wanted = {}
     for kv in settings:
         key, sep, value = kv.partition("=")
-        if not sep or not key or value == "":
+        if not sep or value == "":
             raise ValueError(f"{kv!r} is not KEY=VALUE")
         if not re.fullmatch(r"[A-Za-z0-9_]+", key):
             raise ValueError(f"{kv!r}: KEY must be letters, digits and _ (no dotted or quoted keys)")
@@ -51,7 +55,7 @@ def apply(text, settings):
     # Read line by line, a multi-line value in `[edge]` could hide a key's line or end the
     # section early: the result must parse, hold each setting, and keep everything else.
     try:
-        before, after = tomllib.loads(text), tomllib.loads(out)
+        after = tomllib.loads(out)
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"the file would not parse ({e}); a multi-line value in [edge]?") from None
     edge = after.get("edge", {})

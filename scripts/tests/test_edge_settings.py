@@ -76,6 +76,11 @@ class Apply(unittest.TestCase):
         with self.assertRaises(ValueError):
             es.apply('[edge]\nnote = """\nshards = 3\n"""\n', ["shards=1"])
 
+    def test_a_case_file_that_does_not_parse_is_named_as_the_cause(self):
+        for settings in ([], ["shards=1"]):
+            with self.assertRaisesRegex(ValueError, "the case's edge.toml does not parse"):
+                es.apply('[edge]\nid = "e\n', settings)
+
 
 class Main(unittest.TestCase):
     def run_on(self, text, *settings):
@@ -95,7 +100,7 @@ class Main(unittest.TestCase):
         self.assertIn("listen cannot be set here", r.stderr)
         self.assertEqual(out, CASE)
 
-    def test_no_settings_leave_the_file_byte_identical(self):
+    def test_main_writes_only_when_a_setting_changes_the_file(self):
         r, out = self.run_on(CASE)
         self.assertEqual(r.returncode, 0)
         self.assertEqual(out, CASE)
