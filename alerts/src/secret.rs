@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 /// keys and metrics labels: two equal secrets share it, the secret cannot be recovered from it.
 pub fn fingerprint(secret: &Secret) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, secret.expose().as_bytes());
-    d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(&d.as_ref()[..8])
 }
 
 /// Why a credential was refused. Never contains the credential.
@@ -272,10 +272,6 @@ impl SealingKey {
 mod tests {
     use super::*;
 
-    fn hex(b: &[u8]) -> String {
-        b.iter().map(|x| format!("{x:02x}")).collect()
-    }
-
     #[test]
     fn secrets_never_print() {
         let t = SlackBotToken::new("xoxb-123-abc").expect("valid");
@@ -349,7 +345,7 @@ mod tests {
             .seal_with_nonce(nonce, b"lkg/v1", b"xoxb-secret")
             .expect("seal");
         assert_eq!(
-            hex(&sealed),
+            hex::encode(&sealed),
             include_str!("../tests/fixtures/sealed_v1.hex").trim(),
             "the sealed format changed: bump VERSION and keep opening version 1"
         );
