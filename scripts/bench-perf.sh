@@ -34,6 +34,7 @@ sleep 3
 L=$!
 sleep 55
 OUT="/tmp/perf-$LABEL.txt"
+echo "settings: ${BENCH_SERVER_ARGS:-none}" > "$OUT"
 if [ -n "${PERF_STAT:-}" ]; then
   port=$(sed -n 's/^listen = "127.0.0.1:\([0-9]*\)".*/\1/p' "$CASE/edge.toml")
   frames() { curl -s "http://127.0.0.1:$port/metrics" | grep -E "^siq_((frames|forwarded_frames|ws_handoffs|lake_rows|lake_segments_shipped)_total|fsync_seconds_count)"; }
@@ -44,7 +45,7 @@ if [ -n "${PERF_STAT:-}" ]; then
       awk '{print "thread", $2, "utime+stime ticks", $14 + $15}' "$t/stat"
     done
   }
-  { echo "settings: ${BENCH_SERVER_ARGS:-none}"; ticks; frames; } > "$OUT"
+  { ticks; frames; } >> "$OUT"
   ev=context-switches
   for c in membarrier io_uring_enter sendto recvfrom write futex fdatasync; do
     ev="$ev,syscalls:sys_enter_$c"
@@ -62,7 +63,7 @@ else
   wait "$L"
   kill -TERM "$E"; wait "$E"
   perf report -i "/tmp/perf-$LABEL.data" --no-children --sort symbol 2>/dev/null | grep -v "^#" \
-    | grep -v "^$" | head -25 | { echo "settings: ${BENCH_SERVER_ARGS:-none}"; cat; } > "$OUT"
+    | grep -v "^$" | head -25 >> "$OUT"
 fi
 grep -E "ack " "$W/lg.txt" | head -2 >> "$OUT"
 rm -rf "$W"
