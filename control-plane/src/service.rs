@@ -422,7 +422,7 @@ impl grpc::edge_sync_server::EdgeSync for Services {
         &self,
         req: Request<Streaming<grpc::AlertBatch>>,
     ) -> Result<Response<Self::ReportAlertsStream>, Status> {
-        Ok(Response::new(alerts::report_alerts(self, req)))
+        alerts::report_alerts(self, req).map(Response::new)
     }
 
     /// A full snapshot, or the deltas after `resume_from_version` when the log still holds
@@ -621,6 +621,12 @@ impl grpc::edge_sync_server::EdgeSync for Services {
                     }
                 });
                 let stop = msg.is_err();
+                if let Err(e) = &msg
+                    && e.code() == tonic::Code::InvalidArgument
+                {
+                    // The edge keeps the batch and sends it again; its log says the same.
+                    tracing::warn!(error = %e.message(), ?peer, "aggregate batch refused");
+                }
                 if tx.send(msg).await.is_err() || stop {
                     return;
                 }

@@ -619,6 +619,21 @@ pub fn admin_view(mut t: Tenant) -> Tenant {
     t
 }
 
+/// Why a window's `region` and `edge_id` (the boot's report id, `edge@boot_ms`) cannot be
+/// stored, if they cannot: both are parts of its key, and of the per-boot sums' (`region \0
+/// report id`), so each keeps to its rule (`grpc::valid_edge_name`, `grpc::valid_report_id`).
+/// An edge's config refuses any other name at start; one breaking it here is not an edge's.
+pub(crate) fn check_boot(region: &str, report_id: &str) -> Result<(), String> {
+    use sentientiq_proto::grpc;
+    if !grpc::valid_edge_name(region) {
+        return Err(format!("region: {}", grpc::EDGE_NAME_RULE));
+    }
+    if !grpc::valid_report_id(report_id) {
+        return Err(format!("edge_id: {}", grpc::REPORT_ID_RULE));
+    }
+    Ok(())
+}
+
 /// What an edge would refuse is refused here, before it reaches any edge: the tenant goes
 /// through the same validator (`sentientiq_tenant`) edges build their tenants with.
 pub fn validate_tenant(t: &Tenant) -> Result<(), StoreError> {
@@ -633,11 +648,11 @@ fn validate_account(a: &Account) -> Result<(), StoreError> {
 }
 
 fn validate_window(w: &WindowAggregate) -> Result<(), StoreError> {
-    if w.tenant_id.is_empty() || w.region.is_empty() || w.edge_id.is_empty() {
-        return Err(StoreError::Invalid(
-            "a window needs tenant, region and edge".into(),
-        ));
+    if w.tenant_id.is_empty() {
+        return Err(StoreError::Invalid("a window needs a tenant".into()));
     }
+    check_boot(&w.region, &w.edge_id)
+        .map_err(|e| StoreError::Invalid(format!("a window's {e}")))?;
     if w.detections.len() > 5 || w.intensity_milli.len() > 5 {
         return Err(StoreError::Invalid("at most 5 emotions per window".into()));
     }
@@ -764,7 +779,7 @@ mod tests {
         let w = |minute: i64, region: &str, active: u64| WindowAggregate {
             tenant_id: "acme".into(),
             region: region.into(),
-            edge_id: "e1".into(),
+            edge_id: "e1@1".into(),
             minute,
             active_sessions: active,
             ..WindowAggregate::default()
@@ -788,5 +803,43 @@ mod tests {
         assert!(s.aggregates("acme", -5, 11).expect("read").is_empty());
         assert_eq!(s.put_aggregates(&[w(9, "a", 1)]).expect("late report"), 1);
         assert!(s.aggregates("acme", -5, 11).expect("read").is_empty());
+    }
+
+    #[test]
+    fn a_batch_with_a_window_under_a_name_outside_the_rules_is_refused_whole() {
+        let (_d, s) = store(StoreLimits::default());
+        s.create_tenant(tenant("acme")).expect("tenant");
+        let w = |region: &str, edge: &str| WindowAggregate {
+            tenant_id: "acme".into(),
+            region: region.into(),
+            edge_id: edge.into(),
+            minute: 1,
+            active_sessions: 1,
+            ..WindowAggregate::default()
+        };
+        let good = w("us-east-1", "e1@1733000000000");
+        for (bad, field) in [
+            (w("", "e1@1"), "region"),
+            (w("us\0x", "e1@1"), "region"),
+            (w("us/x", "e1@1"), "region"),
+            (w("us-east-1", ""), "edge_id"),
+            // An edge's id without its boot, as no edge sends it.
+            (w("us-east-1", "e1"), "edge_id"),
+            // It would key beside e1@1's boot as `us-east-1 \0 x \0 e1@1`.
+            (w("us-east-1", "x\0e1@1"), "edge_id"),
+            (w("us-east-1", &format!("e1@{}", "1".repeat(21))), "edge_id"),
+        ] {
+            let e = s.put_aggregates(&[good.clone(), bad.clone()]);
+            let Err(StoreError::Invalid(e)) = e else {
+                panic!("{bad:?}: {e:?}");
+            };
+            assert!(e.starts_with(&format!("a window's {field}: ")), "{e}");
+            assert!(
+                s.aggregates("acme", 0, 5).expect("read").is_empty(),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(s.put_aggregates(&[good]).expect("put"), 0);
+        assert_eq!(s.aggregates("acme", 0, 5).expect("read").len(), 1);
     }
 }

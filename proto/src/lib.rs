@@ -47,7 +47,7 @@ pub mod grpc {
 
     mod health;
     pub use health::{
-        EDGE_NAME_RULE, MAX_EDGE_NAME_LEN, MAX_HEALTH_TEXT, MAX_REFUSED_REPORTED, shown_plain,
-        valid_edge_name,
+        EDGE_NAME_RULE, MAX_BOOT_DIGITS, MAX_EDGE_NAME_LEN, MAX_HEALTH_TEXT, MAX_REFUSED_REPORTED,
+        REPORT_ID_RULE, shown_plain, valid_edge_name, valid_report_id,
     };
 }

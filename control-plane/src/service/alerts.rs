@@ -9,8 +9,9 @@
 //! refused (it is set with `SetAlerts` only). Nothing here logs it.
 //!
 //! **Which edge a report speaks for.** The `siq-edge-id` request header of the
-//! `ReportAlerts` call names it; without the header, a stream speaks for the `edge_id` of the
-//! last record it reported. Each ack carries the pending commands of the alerts whose latest
+//! `ReportAlerts` call names it (a name outside the edge name rule, `grpc::valid_edge_name`, is
+//! refused); without the header, a stream speaks for the `edge_id` of the last record it
+//! reported (records are refused one by one under a name outside the rule). Each ack carries the pending commands of the alerts whose latest
 //! record that edge reported.
 
 use crate::now_ms;
@@ -133,16 +134,28 @@ pub(super) async fn get_alerts(svc: &Services, tenant: String) -> Result<AlertsC
 
 /// The `ReportAlerts` stream: each batch's records upserted (synced) before its ack, and the
 /// ack carrying the commands pending for the alerts the reporting edge holds.
+/// A header naming an edge outside the rule (`grpc::valid_edge_name`) is refused
+/// (`INVALID_ARGUMENT`) before anything is read.
 pub(super) fn report_alerts(
     svc: &Services,
     req: Request<Streaming<AlertBatch>>,
-) -> BoxStream<AlertBatchAck> {
-    let header = req
-        .metadata()
-        .get(EDGE_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|e| !e.is_empty())
-        .map(str::to_string);
+) -> Result<BoxStream<AlertBatchAck>, Status> {
+    let header = match req.metadata().get(EDGE_ID_HEADER) {
+        None => None,
+        Some(v) if v.is_empty() => None,
+        Some(v) => match v.to_str().ok().filter(|e| grpc::valid_edge_name(e)) {
+            Some(e) => Some(e.to_string()),
+            None => {
+                let peer = req.remote_addr();
+                let shown = super::shown_name(&String::from_utf8_lossy(v.as_bytes()));
+                tracing::warn!(edge = %shown, ?peer, "alert stream refused: its {EDGE_ID_HEADER} breaks the rule");
+                return Err(Status::invalid_argument(format!(
+                    "{EDGE_ID_HEADER}: {} (the edge's [edge] id)",
+                    grpc::EDGE_NAME_RULE
+                )));
+            }
+        },
+    };
     let mut stream = req.into_inner();
     let (store, metrics) = (svc.store.clone(), svc.metrics.clone());
     let (tx, rx) = mpsc::channel(64);
@@ -167,7 +180,11 @@ pub(super) fn report_alerts(
                 }
             };
             if header.is_none()
-                && let Some(r) = b.alerts.iter().rev().find(|r| !r.edge_id.is_empty())
+                && let Some(r) = b
+                    .alerts
+                    .iter()
+                    .rev()
+                    .find(|r| grpc::valid_edge_name(&r.edge_id))
             {
                 edge = Some(r.edge_id.clone());
             }
@@ -215,7 +232,7 @@ pub(super) fn report_alerts(
             }
         }
     });
-    Box::pin(ReceiverStream::new(rx))
+    Ok(Box::pin(ReceiverStream::new(rx)))
 }
 
 /// Prunes alert records past their retention now and every [`PRUNE_EVERY`], until dropped.

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use prost::Message;
 use rocksdb::{Direction, IteratorMode, WriteBatch};
-use sentientiq_proto::grpc::{AlertCommand, AlertRecord};
+use sentientiq_proto::grpc::{self, AlertCommand, AlertRecord};
 
 use super::{Store, StoreError, decode, key2};
 
@@ -76,11 +76,19 @@ pub fn check_record(r: &AlertRecord) -> Result<(), String> {
             "alert_id: 1 to {MAX_ALERT_ID_LEN} of A-Z a-z 0-9 _ -"
         ));
     }
-    if r.tenant_id.is_empty() || r.edge_id.is_empty() {
-        return Err(format!(
-            "alert {}: tenant_id and edge_id are required",
-            r.alert_id
-        ));
+    if r.tenant_id.is_empty() {
+        return Err(format!("alert {}: tenant_id is required", r.alert_id));
+    }
+    // The edge that holds it (the one its commands go to) and where: named as its config
+    // names them (`grpc::valid_edge_name`).
+    for (field, name) in [("edge_id", &r.edge_id), ("region", &r.region)] {
+        if !grpc::valid_edge_name(name) {
+            return Err(format!(
+                "alert {}: {field}: {}",
+                r.alert_id,
+                grpc::EDGE_NAME_RULE
+            ));
+        }
     }
     if !STATES.contains(&r.state.as_str()) {
         return Err(format!(
@@ -463,8 +471,15 @@ mod tests {
             );
         }
         assert!(check_record(&rec("acme", "a", "e1", "snoozed", 1)).is_err());
-        assert!(check_record(&rec("acme", "a", "", "open", 1)).is_err());
         assert!(check_record(&rec("", "a", "e1", "open", 1)).is_err());
+        for bad in ["", "e/1", "e1@1", ".e1", "e\u{0}1"] {
+            let e = check_record(&rec("acme", "a", bad, "open", 1)).expect_err(bad);
+            assert_eq!(e, format!("alert a: edge_id: {}", grpc::EDGE_NAME_RULE));
+            let mut r = rec("acme", "a", "e1", "open", 1);
+            r.region = bad.into();
+            let e = check_record(&r).expect_err(bad);
+            assert_eq!(e, format!("alert a: region: {}", grpc::EDGE_NAME_RULE));
+        }
         // The encoded size, padded with the page to exactly n bytes.
         let sized = |n: usize| {
             let mut r = rec("acme", "a", "e1", "open", 1);

@@ -182,6 +182,7 @@ mod tests {
             alert_id: id.into(),
             tenant_id: t.into(),
             edge_id: "e1".into(),
+            region: "us-east-1".into(),
             state: "open".into(),
             ..AlertRecord::default()
         };

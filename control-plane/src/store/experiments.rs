@@ -46,11 +46,13 @@ fn boot(w: &ExperimentWindow) -> String {
 
 /// The one check of a reported window.
 pub fn check_window(w: &ExperimentWindow) -> Result<(), StoreError> {
-    if w.tenant_id.is_empty() || w.region.is_empty() || w.edge_id.is_empty() || w.rule.is_empty() {
+    if w.tenant_id.is_empty() || w.rule.is_empty() {
         return Err(StoreError::Invalid(
-            "an experiment window needs tenant, region, edge and rule".into(),
+            "an experiment window needs a tenant and a rule".into(),
         ));
     }
+    super::check_boot(&w.region, &w.edge_id)
+        .map_err(|e| StoreError::Invalid(format!("an experiment window's {e}")))?;
     if w.arms.len() > MAX_ARMS {
         return Err(StoreError::Invalid(format!(
             "an experiment window has at most {MAX_ARMS} arms, not {}",
@@ -305,6 +307,27 @@ mod tests {
             s.put_experiments(&[w]),
             Err(StoreError::Invalid(_))
         ));
+        for (region, edge, field) in [
+            ("", "e1@1", "region"),
+            ("us/1", "e1@1", "region"),
+            ("us-east-1", "e1", "edge_id"),
+            ("us-east-1", "x\0e1@1", "edge_id"),
+        ] {
+            let mut w = window(edge, 5, 1, 1);
+            w.region = region.into();
+            let Err(StoreError::Invalid(e)) = s.put_experiments(&[w]) else {
+                panic!("{region:?} {edge:?}");
+            };
+            assert!(
+                e.starts_with(&format!("an experiment window's {field}: ")),
+                "{e}"
+            );
+        }
+        assert!(
+            s.experiment_windows("acme", 0, 10)
+                .expect("read")
+                .is_empty()
+        );
         let mut w = window("e1@1", 5, 1, 1);
         w.arms.push(w.arms[1].clone());
         assert!(s.put_experiments(&[w]).is_err(), "an arm named twice");

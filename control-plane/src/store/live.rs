@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use sentientiq_proto::grpc::DetectionEvent;
+use sentientiq_proto::grpc::{DetectionEvent, valid_edge_name};
 
 use super::{Store, StoreError};
 
@@ -19,8 +19,9 @@ pub(super) struct Live {
 }
 
 impl Store {
-    /// Keeps `ds` (of tenants that exist) as their tenants' newest detections and rings the
-    /// bell; returns how many were not kept (unknown tenants).
+    /// Keeps `ds` (of tenants that exist, from an edge and region named as an edge's config
+    /// names them: `grpc::valid_edge_name`) as their tenants' newest detections and rings the
+    /// bell; returns how many were not kept (unknown tenants, names outside the rule).
     pub fn put_detections(&self, ds: Vec<DetectionEvent>) -> Result<usize, StoreError> {
         if ds.is_empty() {
             return Ok(0);
@@ -36,7 +37,10 @@ impl Store {
         let last = {
             let mut l = self.live.lock().unwrap_or_else(|p| p.into_inner());
             for d in ds {
-                if !known.get(&d.tenant_id).copied().unwrap_or(false) {
+                if !known.get(&d.tenant_id).copied().unwrap_or(false)
+                    || !valid_edge_name(&d.edge_id)
+                    || !valid_edge_name(&d.region)
+                {
                     skipped += 1;
                     continue;
                 }
@@ -78,8 +82,41 @@ mod tests {
             tenant_id: tenant.into(),
             sid: sid.into(),
             emotion: "rage".into(),
+            region: "us-east-1".into(),
+            edge_id: "use1-a".into(),
             ..DetectionEvent::default()
         }
+    }
+
+    #[test]
+    fn a_detection_from_an_edge_or_region_named_outside_the_rule_is_not_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let s = Store::open(dir.path()).expect("open");
+        s.create_tenant(Tenant {
+            id: "acme".into(),
+            ..Tenant::default()
+        })
+        .expect("tenant");
+        let named = |region: &str, edge: &str| DetectionEvent {
+            region: region.into(),
+            edge_id: edge.into(),
+            ..det("acme", &format!("{region}/{edge}"))
+        };
+        let sent = vec![
+            named("us-east-1", "use1-a"),
+            named("", "use1-a"),
+            named("us-east-1", ""),
+            named("us/east", "use1-a"),
+            named("us-east-1", "use1-a@1"),
+            named("us-east-1", "use1\u{1b}a"),
+        ];
+        assert_eq!(s.put_detections(sent).expect("put"), 5);
+        let kept: Vec<String> = s
+            .detections_after("acme", 0)
+            .into_iter()
+            .map(|(_, d)| d.sid)
+            .collect();
+        assert_eq!(kept, ["us-east-1/use1-a"]);
     }
 
     #[test]

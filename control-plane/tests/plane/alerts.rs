@@ -535,11 +535,17 @@ fn reported_alerts_are_upserted_and_listed_newest_first_with_filters() {
             .await;
         let got = list(&ch, "acme", 0, true).await;
         assert_eq!((got[0].step, got[0].repeats), (2, 3));
-        // A deleted tenant's and an invalid record are acknowledged and not stored.
+        // A deleted tenant's and invalid records (a bad state; an edge outside the edge name
+        // rule) are acknowledged and not stored.
         let mut bad = record("acme", "a.3", "e1", "open", t0);
         bad.state = "snoozed".into();
-        e1.report(vec![record("initech", "i1", "e1", "open", t0), bad])
-            .await;
+        let misnamed = record("acme", "a4", "e/1", "open", t0);
+        e1.report(vec![
+            record("initech", "i1", "e1", "open", t0),
+            bad,
+            misnamed,
+        ])
+        .await;
         assert_eq!(list(&ch, "", 0, false).await.len(), 3);
         let e = alerts(&ch)
             .list(with_token(
@@ -557,7 +563,7 @@ fn reported_alerts_are_upserted_and_listed_newest_first_with_filters() {
             "siq_plane_alert_records_total 4",
             "siq_plane_alert_records_dropped_total{reason=\"stale\"} 1",
             "siq_plane_alert_records_dropped_total{reason=\"unknown_tenant\"} 1",
-            "siq_plane_alert_records_dropped_total{reason=\"invalid\"} 1",
+            "siq_plane_alert_records_dropped_total{reason=\"invalid\"} 2",
             "siq_plane_alert_streams 2",
         ] {
             assert!(m.contains(want), "{want} in {m}");
@@ -589,6 +595,23 @@ fn alerts_answer_edges_and_admins_only_with_their_own_tokens() {
                 .expect_err("not the edge token");
             assert_eq!(e.code(), Code::Unauthenticated, "{token}");
         }
+        // The edge token, naming an edge outside the edge name rule: refused before anything
+        // is read (the longest name the rule allows is taken).
+        for edge in ["e/1", "e1@1733000000000", ".e1", &"e".repeat(65)] {
+            let e = Reporter::open(&ch, EDGE, Some(edge))
+                .await
+                .expect_err("a name outside the rule");
+            assert_eq!(e.code(), Code::InvalidArgument, "{edge}");
+            assert_eq!(
+                e.message(),
+                format!(
+                    "siq-edge-id: {} (the edge's [edge] id)",
+                    grpc::EDGE_NAME_RULE
+                )
+            );
+        }
+        let mut longest = Reporter::connect(&ch, Some(&"e".repeat(64))).await;
+        assert!(longest.heartbeat().await.is_empty());
         let mut e1 = Reporter::connect(&ch, None).await;
         e1.report(vec![record("acme", "a1", "e1", "open", now_ms())])
             .await;

@@ -1,5 +1,6 @@
 //! What an edge's health report may carry: the names it reports under ([`valid_edge_name`],
-//! checked by the edge's config and by the plane on receipt) and how much text of the tenants it
+//! checked by the edge's config and by the plane on receipt, and [`valid_report_id`], the
+//! boot's id its windows carry) and how much text of the tenants it
 //! refuses, its report id and its build ([`EdgeHealth::cap`]: the edge caps it before sending,
 //! the plane again on receipt; it keeps what every edge sends, in memory, and shows it).
 
@@ -34,6 +35,24 @@ pub fn valid_edge_name(s: &str) -> bool {
 
 /// What [`valid_edge_name`] asks, to say in a refusal.
 pub const EDGE_NAME_RULE: &str = "1 to 64 of a-z A-Z 0-9 - _ ., beginning with a letter or digit";
+
+/// Digits of a report id's boot time at most: a `u64`'s.
+pub const MAX_BOOT_DIGITS: usize = 20;
+
+/// Whether `s` can be the id an edge boot reports its windows under: its edge id
+/// ([`valid_edge_name`]), `@`, and its boot time in ms (1 to [`MAX_BOOT_DIGITS`] ASCII
+/// digits), as every edge has written it (`edge@boot_ms`). The plane keys its windows and its
+/// per-boot sums by it (with the region, `\0`-separated: no `\0` may be in either).
+pub fn valid_report_id(s: &str) -> bool {
+    s.split_once('@').is_some_and(|(name, boot)| {
+        valid_edge_name(name)
+            && (1..=MAX_BOOT_DIGITS).contains(&boot.len())
+            && boot.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+/// What [`valid_report_id`] asks, to say in a refusal.
+pub const REPORT_ID_RULE: &str = "the edge's id (1 to 64 of a-z A-Z 0-9 - _ ., beginning with a letter or digit), @, and its boot time in ms (1 to 20 digits)";
 
 impl EdgeHealth {
     /// Counts the refused tenants (the count becomes at least the list's length, and is set
@@ -159,6 +178,31 @@ mod tests {
             ("é".into(), false),
         ] {
             assert_eq!(valid_edge_name(&name), ok, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn report_ids_are_an_edge_name_at_and_up_to_20_digits() {
+        assert!(REPORT_ID_RULE.contains(EDGE_NAME_RULE.trim_start_matches("1 to 64 ")));
+        assert!(REPORT_ID_RULE.contains(&format!("1 to {MAX_BOOT_DIGITS} digits")));
+        let name = "a".repeat(MAX_EDGE_NAME_LEN);
+        for (id, ok) in [
+            (format!("{name}@{}", u64::MAX), true),
+            (format!("{name}a@1"), false),
+            (format!("e@{}", "9".repeat(MAX_BOOT_DIGITS - 1)), true),
+            (format!("e@{}", "9".repeat(MAX_BOOT_DIGITS)), true),
+            (format!("e@{}", "9".repeat(MAX_BOOT_DIGITS + 1)), false),
+            ("us-east-1.e_2@1733000000000".into(), true),
+            ("e1".into(), false),
+            ("e1@".into(), false),
+            ("@1".into(), false),
+            ("e1@1@2".into(), false),
+            ("e1@-1".into(), false),
+            ("e1@1a".into(), false),
+            ("e\u{0}x@1".into(), false),
+            (".e@1".into(), false),
+        ] {
+            assert_eq!(valid_report_id(&id), ok, "{id:?}");
         }
     }
 

@@ -394,7 +394,7 @@ fn evi_per_region_and_global_from_reported_windows() {
         let w = |region: &str, active: u64, rage_milli: u64| WindowAggregate {
             tenant_id: "acme".into(),
             region: region.into(),
-            edge_id: format!("edge-{region}"),
+            edge_id: format!("edge-{region}@1733000000000"),
             minute,
             active_sessions: active,
             detections: vec![rage_milli / 1000, 0, 0, 0, 0],
@@ -429,6 +429,27 @@ fn evi_per_region_and_global_from_reported_windows() {
             .into_inner();
         assert_eq!(acks.next().await.expect("ack").expect("ok").batch_id, 7);
         assert_eq!(acks.next().await.expect("ack").expect("ok").batch_id, 8);
+        // A window under an edge's id without its boot (`edge@boot_ms`, as every edge
+        // reports) is refused with its batch, and the stream ends there.
+        let mut bad = w("us-east-1", 1000, 1000);
+        bad.edge_id = "edge-us-east-1".into();
+        let batch = AggregateBatch {
+            windows: vec![bad],
+            batch_id: 9,
+            ..AggregateBatch::default()
+        };
+        let mut acks = sync
+            .report_aggregates(with_token(tokio_stream::iter(vec![batch]), EDGE))
+            .await
+            .expect("report")
+            .into_inner();
+        let e = acks.next().await.expect("an answer").expect_err("refused");
+        assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
+        assert!(
+            e.message()
+                .contains(&format!("a window's edge_id: {}", grpc::REPORT_ID_RULE)),
+            "{e:?}"
+        );
         let mut an = grpc::analytics_client::AnalyticsClient::new(ch);
         let r = an
             .evi(with_token(
