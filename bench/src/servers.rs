@@ -30,6 +30,21 @@ pub fn ws_config() -> WebSocketConfig {
         .max_frame_size(Some(Limits::DEFAULT.max_frame_bytes))
 }
 
+/// The value after a flag on a server's command line, parsed: `usage` (`--commit-ms N`) names
+/// the flag in both errors, a missing value and one that does not parse (with the value and
+/// why), e.g. `--commit-ms N: "2ms": invalid digit found in string`.
+pub fn flag_value<T>(args: &mut dyn Iterator<Item = String>, usage: &str) -> Result<T>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let v = args
+        .next()
+        .with_context(|| format!("{usage}: the value is missing"))?;
+    v.parse()
+        .map_err(|e| anyhow::anyhow!("{usage}: {v:?}: {e}"))
+}
+
 /// A transport floor's command line: `--listen ADDR [--shards N] [--key KEY]`, plus the
 /// options `extra` takes (it gets each unknown argument and the rest of the line, and says
 /// whether it took it).
@@ -53,9 +68,9 @@ impl FloorArgs {
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
             match a.as_str() {
-                "--listen" => f.listen = args.next().context("--listen ADDR")?.parse()?,
-                "--shards" => f.shards = args.next().context("--shards N")?.parse()?,
-                "--key" => f.key = args.next().context("--key KEY")?,
+                "--listen" => f.listen = flag_value(&mut args, "--listen ADDR")?,
+                "--shards" => f.shards = flag_value(&mut args, "--shards N")?,
+                "--key" => f.key = flag_value(&mut args, "--key KEY")?,
                 other => {
                     if !extra(other, &mut args)? {
                         bail!("unknown argument {other:?}")
@@ -97,5 +112,47 @@ pub fn floor_reply(frame: &ClientFrame, key: &str, edge: &str) -> FloorReply {
             Some(seq) => FloorReply::Send(EdgeFrame::Ack { seq }),
             None => FloorReply::Nothing,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value<T>(line: &[&str], usage: &str) -> Result<T>
+    where
+        T: std::str::FromStr,
+        T::Err: std::fmt::Display,
+    {
+        flag_value(&mut line.iter().map(|s| s.to_string()), usage)
+    }
+
+    #[test]
+    fn a_flags_value_is_parsed_and_either_error_names_the_flag() {
+        assert_eq!(
+            value::<u64>(&["25", "--key"], "--commit-ms N").ok(),
+            Some(25)
+        );
+        assert_eq!(
+            value::<SocketAddr>(&["127.0.0.1:0"], "--listen ADDR").ok(),
+            "127.0.0.1:0".parse().ok()
+        );
+        assert_eq!(
+            value::<String>(&[""], "--key KEY").ok().as_deref(),
+            Some("")
+        );
+        let e = |r: Result<u64>| r.map_or_else(|e| e.to_string(), |v| format!("took {v}"));
+        assert_eq!(
+            e(value(&[], "--commit-ms N")),
+            "--commit-ms N: the value is missing"
+        );
+        assert_eq!(
+            e(value(&["2ms"], "--commit-ms N")),
+            "--commit-ms N: \"2ms\": invalid digit found in string"
+        );
+        assert_eq!(
+            e(value(&["-1"], "--shards N")),
+            "--shards N: \"-1\": invalid digit found in string"
+        );
     }
 }

@@ -25,12 +25,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use async_tungstenite::tokio::accept_async_with_config;
 use async_tungstenite::tungstenite::Message;
 use dashmap::DashMap;
 use futures_util::StreamExt;
-use sentientiq_bench::servers::{DEMO_KEY, ws_config};
+use sentientiq_bench::servers::{DEMO_KEY, flag_value, ws_config};
 use sentientiq_core::{AccountCooldowns, Aggregates, Ctx, Output, Session, TenantPolicy};
 use sentientiq_proto::{
     ClientFrame, Det, EdgeFrame, Limits, Seq, Welcome, decode_client, edge_to_vec,
@@ -59,17 +59,13 @@ fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
-            "--listen" => listen = args.next().context("--listen ADDR")?.parse()?,
-            "--data" => data = args.next().context("--data DIR")?.into(),
-            "--commit-ms" => commit_ms = args.next().context("--commit-ms N")?.parse()?,
-            "--key" => key = args.next().context("--key KEY")?,
+            "--listen" => listen = flag_value(&mut args, "--listen ADDR")?,
+            "--data" => data = flag_value(&mut args, "--data DIR")?,
+            "--commit-ms" => commit_ms = flag_value(&mut args, "--commit-ms N")?,
+            "--key" => key = flag_value(&mut args, "--key KEY")?,
             "--floor" => floor = true,
             "--threads" => {
-                let n: usize = args
-                    .next()
-                    .context("--threads N")?
-                    .parse()
-                    .context("--threads N: a whole number")?;
+                let n: usize = flag_value(&mut args, "--threads N")?;
                 if n == 0 {
                     bail!("--threads must be at least 1");
                 }

@@ -54,7 +54,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
-use sentientiq_bench::servers::{FloorArgs, FloorReply, READ_BUFFER, floor_reply};
+use sentientiq_bench::servers::{FloorArgs, FloorReply, READ_BUFFER, flag_value, floor_reply};
 use sentientiq_core::wait::WaitBatcher;
 use sentientiq_proto::{EdgeFrame, Limits, Seq, decode_client, encode_edge};
 
@@ -82,19 +82,19 @@ fn main() -> Result<()> {
         key,
     } = FloorArgs::parse(|a, rest| match a {
         "--batch-us" => {
-            batch_us = rest.next().context("--batch-us N")?.parse()?;
+            batch_us = flag_value(rest, "--batch-us N")?;
             Ok(true)
         }
         "--batch-want" => {
-            batch_want = rest.next().context("--batch-want K")?.parse()?;
+            batch_want = flag_value(rest, "--batch-want K")?;
             Ok(true)
         }
         "--spool" => {
-            spool_dir = Some(rest.next().context("--spool DIR")?.into());
+            spool_dir = Some(flag_value(rest, "--spool DIR")?);
             Ok(true)
         }
         "--commit-ms" => {
-            commit_ms = rest.next().context("--commit-ms N")?.parse()?;
+            commit_ms = flag_value(rest, "--commit-ms N")?;
             Ok(true)
         }
         _ => Ok(false),

@@ -430,23 +430,38 @@ fn the_io_uring_floor_gathers_only_while_busy() {
     );
 }
 
-/// `--batch-want` means nothing without a window: refused, not ignored.
+/// `--batch-want` means nothing without a window: refused, not ignored; and a value that is
+/// not a number, of the floors' shared flags or of its own, is refused naming the flag.
 #[test]
-fn the_io_uring_floor_refuses_batch_want_without_batch_us() {
-    let out = std::process::Command::new(bin("sentientiq-floor-uring"))
-        .args(["--listen", "127.0.0.1:0", "--batch-want", "2"])
-        .output()
-        .expect("run the floor");
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("--batch-want needs --batch-us"), "{err}");
+fn the_io_uring_floor_refuses_batch_want_without_batch_us_and_bad_numbers() {
+    for (args, said) in [
+        (&["--batch-want", "2"][..], "--batch-want needs --batch-us"),
+        (
+            &["--batch-us", "1.5"],
+            "--batch-us N: \"1.5\": invalid digit found in string",
+        ),
+        (
+            &["--shards", "x"],
+            "--shards N: \"x\": invalid digit found in string",
+        ),
+        (&["--commit-ms"], "--commit-ms N: the value is missing"),
+    ] {
+        let out = std::process::Command::new(bin("sentientiq-floor-uring"))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .output()
+            .expect("run the floor");
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(said), "{args:?}: {err}");
+    }
 }
 
 /// `--threads N` sets the baseline's tokio workers: 3 (no machine here has 3 cores, so not the
-/// default) runs 3 and serves as the default does (a frame stored, then acked); 0 and a word
-/// are refused, naming the flag.
+/// default) runs 3 and serves as the default does (a frame stored, then acked); 0, a word, and a
+/// `--commit-ms` that is not a number are refused, naming the flag and the value.
 #[test]
-fn the_baseline_takes_its_worker_threads_and_refuses_none() {
+fn the_baseline_takes_its_worker_threads_and_refuses_a_bad_number_naming_its_flag() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let data_arg = data.to_string_lossy().into_owned();
@@ -475,27 +490,29 @@ fn the_baseline_takes_its_worker_threads_and_refuses_none() {
         40 + frame_len,
         "the frame was stored before its ack"
     );
-    for (bad, said) in [
-        ("0", "--threads must be at least 1"),
-        ("two", "--threads N: a whole number"),
+    for (flag, bad, said) in [
+        ("--threads", "0", "--threads must be at least 1"),
+        (
+            "--threads",
+            "two",
+            "--threads N: \"two\": invalid digit found in string",
+        ),
+        (
+            "--commit-ms",
+            "2ms",
+            "--commit-ms N: \"2ms\": invalid digit found in string",
+        ),
     ] {
         // A baseline that took the value would serve on: the wait fails the test after 20 s,
         // and `Proc` stops it.
         let mut p = Proc::spawn_args(
             bin("sentientiq-baseline"),
-            &[
-                "--listen",
-                "127.0.0.1:0",
-                "--data",
-                &data_arg,
-                "--threads",
-                bad,
-            ],
-            dir.path().join(format!("threads-{bad}.log")),
+            &["--listen", "127.0.0.1:0", "--data", &data_arg, flag, bad],
+            dir.path().join(format!("{flag}-{bad}.log")),
         );
         let mut status = None;
         wait_for(
-            &format!("--threads {bad} refused"),
+            &format!("{flag} {bad} refused"),
             Duration::from_secs(20),
             || {
                 status = p.exited();
@@ -505,8 +522,8 @@ fn the_baseline_takes_its_worker_threads_and_refuses_none() {
         let err = p.log();
         assert!(
             status.is_some_and(|s| !s.success()),
-            "--threads {bad} was not refused: {err}"
+            "{flag} {bad} was not refused: {err}"
         );
-        assert!(err.contains(said), "--threads {bad}: {err}");
+        assert!(err.contains(said), "{flag} {bad}: {err}");
     }
 }
