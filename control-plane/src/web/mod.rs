@@ -1015,9 +1015,18 @@ async fn public_failures(
     }
 }
 
-#[derive(Deserialize)]
-struct On {
-    on: Option<bool>,
+/// An operator call's one boolean in its query (`?force=true`, `?on=false`), read by the
+/// handler after its token check (an extractor would answer a bad query before it): `None`
+/// without a query, `Err` for anything but `key=true` or `key=false`.
+fn bool_query(q: Option<&str>, key: &str) -> Result<Option<bool>, ()> {
+    match q.unwrap_or_default() {
+        "" => Ok(None),
+        q => match q.strip_prefix(key).and_then(|v| v.strip_prefix('=')) {
+            Some("true") => Ok(Some(true)),
+            Some("false") => Ok(Some(false)),
+            _ => Err(()),
+        },
+    }
 }
 
 fn json_answer(status: StatusCode, v: serde_json::Value) -> Response {
@@ -1062,16 +1071,13 @@ async fn forget_edge(
         );
     }
     // Read after the token check, so that a caller without it learns nothing else.
-    let force = match q.as_deref() {
-        None | Some("") | Some("force=false") => false,
-        Some("force=true") => true,
-        Some(_) => {
-            return err(
-                StatusCode::BAD_REQUEST,
-                "the query is force=true or force=false",
-            );
-        }
+    let Ok(force) = bool_query(q.as_deref(), "force") else {
+        return err(
+            StatusCode::BAD_REQUEST,
+            "the query is force=true or force=false",
+        );
     };
+    let force = force.unwrap_or(false);
     match forget(&d, &edge, force, peer, "api") {
         Ok(v) => json_answer(StatusCode::OK, v),
         Err((status, why)) => err(status, &why),
@@ -1083,7 +1089,7 @@ async fn forget_edge(
 async fn admin(
     State(d): State<Dashboard>,
     Path((tenant, op)): Path<(String, String)>,
-    Query(on): Query<On>,
+    RawQuery(q): RawQuery,
     h: HeaderMap,
 ) -> Response {
     let err = json_error;
@@ -1118,7 +1124,7 @@ async fn admin(
             Err(_) => return err(StatusCode::NOT_FOUND, &format!("tenant {tenant} not found")),
         },
         "publish" => {
-            let Some(on) = on.on else {
+            let Ok(Some(on)) = bool_query(q.as_deref(), "on") else {
                 return err(StatusCode::BAD_REQUEST, "publish?on=true|false");
             };
             match blocking(move || store.set_failures_public(&t, on)).await {
@@ -1503,7 +1509,39 @@ mod tests {
         let (st, _, _) = http(port, post("/admin/dashboard/acme/revoke", &bearer, "")).await;
         assert_eq!(st, 200);
         assert_eq!(http(port, get("/t/acme", &c)).await.0, 303);
-        // The failures page is public only once published.
+        // The failures page is public only once published; the query is read after the
+        // token (a caller without it gets 401 whatever it asks).
+        assert_eq!(http(port, get("/public/acme/failures", "")).await.0, 404);
+        for (path, auth, want, said) in [
+            (
+                "/admin/dashboard/acme/publish?on=yes",
+                "",
+                401,
+                "missing `authorization",
+            ),
+            (
+                "/admin/dashboard/acme/publish?on=yes",
+                &*bearer,
+                400,
+                "publish?on=true|false",
+            ),
+            (
+                "/admin/dashboard/acme/publish",
+                &*bearer,
+                400,
+                "publish?on=true|false",
+            ),
+            (
+                "/admin/dashboard/acme/publish?on=true&on=false",
+                &*bearer,
+                400,
+                "publish?on=true|false",
+            ),
+        ] {
+            let (st, _, body) = http(port, post(path, auth, "")).await;
+            assert_eq!(st, want, "{path}: {body}");
+            assert!(body.contains(said), "{path}: {body}");
+        }
         assert_eq!(http(port, get("/public/acme/failures", "")).await.0, 404);
         let (st, _, _) = http(
             port,
@@ -1513,6 +1551,14 @@ mod tests {
         assert_eq!(st, 200);
         assert_eq!(http(port, get("/public/acme/failures", "")).await.0, 200);
         assert_eq!(http(port, get("/public/globex/failures", "")).await.0, 404);
+        let (st, _, body) = http(
+            port,
+            post("/admin/dashboard/acme/publish?on=false", &bearer, ""),
+        )
+        .await;
+        assert_eq!(st, 200, "{body}");
+        assert!(body.contains(r#""public_failures":false"#), "{body}");
+        assert_eq!(http(port, get("/public/acme/failures", "")).await.0, 404);
 
         // An open live feed does not hold the server's shutdown up.
         let (_, head, _) = http(port, post("/login", origin, &format!("token={ADMIN}"))).await;
@@ -1535,6 +1581,25 @@ mod tests {
             .expect("the server stops with a feed open")
             .expect("joined")
             .expect("served");
+    }
+
+    #[test]
+    fn an_operator_query_is_one_key_true_or_false() {
+        for (q, want) in [
+            (None, Ok(None)),
+            (Some(""), Ok(None)),
+            (Some("force=true"), Ok(Some(true))),
+            (Some("force=false"), Ok(Some(false))),
+            (Some("force=yes"), Err(())),
+            (Some("force="), Err(())),
+            (Some("force"), Err(())),
+            (Some("forced=true"), Err(())),
+            (Some("on=true"), Err(())),
+            (Some("force=true&force=false"), Err(())),
+            (Some("force=TRUE"), Err(())),
+        ] {
+            assert_eq!(bool_query(q, "force"), want, "{q:?}");
+        }
     }
 
     #[test]
