@@ -1,5 +1,6 @@
 //! `siqctl alerts …` and `siqctl tenant rule … --escalate-chain` end to end against a real
-//! plane, with an edge reporting alerts; and no siqctl command ever prints a secret.
+//! plane, with an edge reporting alerts; and no siqctl command ever prints a secret. Also
+//! `siqctl edges --forget` against a failing stand-in (what a real plane cannot be made to do).
 
 use sentientiq_testkit::Plane;
 use sentientiq_testkit::alerts::{
@@ -461,5 +462,51 @@ fn siqctl_sets_a_rule_with_variants_and_a_holdout_validated_by_the_experiment_cr
             .map(Vec::len),
         Some(8),
         "{t}"
+    );
+}
+
+/// `siqctl edges --forget`'s exit codes where no plane test can put a real plane: a plane that
+/// fails (a 5xx) is 2, "could not be asked", not 1, "refused" (as no answer at all is: the fleet
+/// system test); `--force` without `--forget` is a usage error, asking nothing.
+#[test]
+fn siqctl_edges_forget_counts_a_failing_plane_as_not_asked_and_force_needs_forget() {
+    let body = br#"{"error":"storage: the disk is full"}"#;
+    let mut answer = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    answer.extend_from_slice(body);
+    let (url, asked) = sentientiq_testkit::net::answer_once(answer);
+    let siqctl = |args: &[&str]| {
+        std::process::Command::new(bin("siqctl"))
+            .args(["--token", ADMIN_TOKEN, "edges", "--http", &url])
+            .args(args)
+            .output()
+            .expect("siqctl runs")
+    };
+    let o = siqctl(&["--forget", "use1", "--force"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(
+        err,
+        "Error: the plane refused (503): storage: the disk is full\n"
+    );
+    assert!(o.stdout.is_empty());
+    let req = asked.join().expect("the stand-in answered");
+    assert!(
+        req.starts_with("POST /admin/edges/use1/forget?force=true HTTP/1.1\r\n"),
+        "{req}"
+    );
+    // The stand-in has answered its one connection: a request now would fail to connect (2
+    // too), so the usage error's own text is asserted.
+    let o = siqctl(&["--force"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("the following required arguments were not provided")
+            && err.contains("--forget <EDGE_ID>"),
+        "{err}"
     );
 }

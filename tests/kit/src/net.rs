@@ -113,6 +113,25 @@ pub fn raw(port: u16, raw: &[u8]) -> std::io::Result<(u16, String, Vec<u8>)> {
     Ok((status, head, buf[end + 4..].to_vec()))
 }
 
+/// A server on 127.0.0.1 that answers its first connection with `answer` (a whole HTTP answer,
+/// as a stand-in for a server in a state no test can put the real one in, e.g. failing with a
+/// 5xx): its `http://127.0.0.1:PORT`, and the thread, which returns the request it read (its
+/// first read, up to 4 KiB; empty if no one connected before it was joined: do not join it then).
+pub fn answer_once(answer: Vec<u8>) -> (String, std::thread::JoinHandle<String>) {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", l.local_addr().expect("addr"));
+    let t = std::thread::spawn(move || {
+        let Ok((mut s, _)) = l.accept() else {
+            return String::new();
+        };
+        let mut req = [0u8; 4096];
+        let n = s.read(&mut req).unwrap_or(0);
+        let _ = s.write_all(&answer);
+        String::from_utf8_lossy(&req[..n]).into_owned()
+    });
+    (url, t)
+}
+
 /// The sum of a metric's samples in a Prometheus text body: lines whose name is `name`
 /// (with or without labels).
 pub fn metric_sum(body: &str, name: &str) -> f64 {

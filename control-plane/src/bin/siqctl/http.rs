@@ -128,27 +128,13 @@ mod tests {
         assert!(!e.contains("hunter2"), "{e}");
     }
 
-    /// Answers each connection with `answer`, once.
-    fn serve(answer: Vec<u8>) -> String {
-        use std::io::{Read, Write};
-        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let url = format!("http://{}", l.local_addr().expect("addr"));
-        std::thread::spawn(move || {
-            if let Ok((mut s, _)) = l.accept() {
-                let mut req = [0u8; 4096];
-                let _ = s.read(&mut req);
-                let _ = s.write_all(&answer);
-            }
-        });
-        url
-    }
-
     fn ask(answer: Vec<u8>) -> Result<(u16, serde_json::Value)> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("runtime");
-        rt.block_on(exchange(&serve(answer), "GET", "/x", "t"))
+        let (url, _) = sentientiq_testkit::net::answer_once(answer);
+        rt.block_on(exchange(&url, "GET", "/x", "t"))
     }
 
     fn http(status: &str, body: &[u8]) -> Vec<u8> {
