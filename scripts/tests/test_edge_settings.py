@@ -43,9 +43,11 @@ class Apply(unittest.TestCase):
         self.assertEqual(out, "[edge]\nshards = 2\n")
 
     def test_a_new_key_is_added_and_values_are_written_as_given(self):
-        out = es.apply(CASE, ["wait_gather_us=0", 'region="a\\b/c&d"'])
+        # Written as given (the edge judges the value), with what a sed replacement would act
+        # on: a TOML escape, a slash, an ampersand.
+        out = es.apply(CASE, ["wait_gather_us=0", 'public_url="https://e.example/a\\b/c&d"'])
         self.assertIn("wait_gather_us = 0\n", out)
-        self.assertIn('region = "a\\b/c&d"\n', out)
+        self.assertIn('public_url = "https://e.example/a\\b/c&d"\n', out)
         self.assertIn("shards = 0", out)
 
     def test_the_last_of_a_repeated_key_wins(self):
