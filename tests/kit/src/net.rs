@@ -115,8 +115,8 @@ pub fn raw(port: u16, raw: &[u8]) -> std::io::Result<(u16, String, Vec<u8>)> {
 
 /// A server on 127.0.0.1 that answers its first connection with `answer` (a whole HTTP answer,
 /// as a stand-in for a server in a state no test can put the real one in, e.g. failing with a
-/// 5xx): its `http://127.0.0.1:PORT`, and the thread, which returns the request it read (its
-/// first read, up to 4 KiB; empty if no one connected before it was joined: do not join it then).
+/// 5xx): its `http://127.0.0.1:PORT`, and the thread, which returns the request's head (up to
+/// 16 KiB; a body is not read). It waits for a connection: join it only after a request went.
 pub fn answer_once(answer: Vec<u8>) -> (String, std::thread::JoinHandle<String>) {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}", l.local_addr().expect("addr"));
@@ -124,10 +124,19 @@ pub fn answer_once(answer: Vec<u8>) -> (String, std::thread::JoinHandle<String>)
         let Ok((mut s, _)) = l.accept() else {
             return String::new();
         };
-        let mut req = [0u8; 4096];
-        let n = s.read(&mut req).unwrap_or(0);
+        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+        // The whole head before answering: answering and closing with part of a request
+        // unread could reset the connection before the client reads the answer.
+        let mut req = Vec::new();
+        let mut buf = [0u8; 4096];
+        while req.len() < 16 * 1024 && !req.windows(4).any(|w| w == b"\r\n\r\n") {
+            match s.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => req.extend_from_slice(&buf[..n]),
+            }
+        }
         let _ = s.write_all(&answer);
-        String::from_utf8_lossy(&req[..n]).into_owned()
+        String::from_utf8_lossy(&req).into_owned()
     });
     (url, t)
 }
