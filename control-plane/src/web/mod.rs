@@ -44,6 +44,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, Form, Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -784,7 +785,9 @@ async fn events(State(d): State<Dashboard>, Path(tenant): Path<String>, h: Heade
     r
 }
 
-#[derive(Deserialize)]
+/// The note an alerts page shows after an action (`?done=…&alert=…`, from [`act`]'s redirect);
+/// a query that does not read as one shows none (the page is what was asked for).
+#[derive(Deserialize, Default)]
 struct Notice {
     #[serde(default)]
     done: String,
@@ -795,13 +798,14 @@ struct Notice {
 async fn alerts(
     State(d): State<Dashboard>,
     Path(tenant): Path<String>,
-    Query(q): Query<Notice>,
+    q: Result<Query<Notice>, QueryRejection>,
     h: HeaderMap,
 ) -> Response {
     let s = match d.guard(&h, &tenant).await {
         Ok(s) => s,
         Err(r) => return r,
     };
+    let q = q.map(|Query(q)| q).unwrap_or_default();
     let (store, t) = (d.store.clone(), tenant.clone());
     let (list, pending) = match blocking(move || {
         Ok((
@@ -894,6 +898,10 @@ struct Days {
     days: Option<i64>,
 }
 
+/// `?days=`, read by the handler after its session or publication check (an extractor would
+/// answer a query it cannot read, `?days=x`, before it, and in plain text): [`days_of`].
+type DaysQuery = Result<Query<Days>, QueryRejection>;
+
 /// What the forensics, experiments and public failures pages show of a tenant over `days`.
 struct TenantReport {
     tenant: sentientiq_proto::grpc::Tenant,
@@ -928,8 +936,11 @@ async fn tenant_report(d: &Dashboard, tenant: &str, days: i64) -> Result<TenantR
 }
 
 /// The `days` asked (default 7), or the answer refusing it.
-fn days_of(q: &Days) -> Result<i64, Box<Response>> {
-    let d = q.days.unwrap_or(7);
+fn days_of(q: &DaysQuery) -> Result<i64, Box<Response>> {
+    let d = match q {
+        Ok(Query(q)) => q.days.unwrap_or(7),
+        Err(_) => 0,
+    };
     let max = crate::forensics::MAX_DAYS;
     if !(1..=max).contains(&d) {
         return Err(Box::new(html(
@@ -944,7 +955,7 @@ fn days_of(q: &Days) -> Result<i64, Box<Response>> {
 async fn report_page(
     d: &Dashboard,
     tenant: &str,
-    q: &Days,
+    q: &DaysQuery,
     h: &HeaderMap,
     render: impl FnOnce(&pages::Frame<'_>, &TenantReport, i64) -> String,
 ) -> Response {
@@ -968,7 +979,7 @@ async fn report_page(
 async fn forensics(
     State(d): State<Dashboard>,
     Path(tenant): Path<String>,
-    Query(q): Query<Days>,
+    q: DaysQuery,
     h: HeaderMap,
 ) -> Response {
     report_page(&d, &tenant, &q, &h, |f, r, days| {
@@ -981,7 +992,7 @@ async fn forensics(
 async fn experiments(
     State(d): State<Dashboard>,
     Path(tenant): Path<String>,
-    Query(q): Query<Days>,
+    q: DaysQuery,
     h: HeaderMap,
 ) -> Response {
     report_page(&d, &tenant, &q, &h, |f, r, days| {
@@ -994,18 +1005,18 @@ async fn experiments(
 async fn public_failures(
     State(d): State<Dashboard>,
     Path(tenant): Path<String>,
-    Query(q): Query<Days>,
+    q: DaysQuery,
 ) -> Response {
-    let days = match days_of(&q) {
-        Ok(d) => d,
-        Err(r) => return *r,
-    };
     let (store, t) = (d.store.clone(), tenant.clone());
     match blocking(move || store.failures_public(&t)).await {
         Ok(true) => {}
         Ok(false) => return not_found(),
         Err(r) => return r,
     }
+    let days = match days_of(&q) {
+        Ok(d) => d,
+        Err(r) => return *r,
+    };
     match tenant_report(&d, &tenant, days).await {
         Ok(r) => html(
             StatusCode::OK,
@@ -1017,14 +1028,14 @@ async fn public_failures(
 
 /// An operator call's one boolean in its query (`?force=true`, `?on=false`), read by the
 /// handler after its token check (an extractor would answer a bad query before it): `None`
-/// without a query, `Err` for anything but `key=true` or `key=false`.
-fn bool_query(q: Option<&str>, key: &str) -> Result<Option<bool>, ()> {
+/// without a query; for anything but `key=true` or `key=false`, the refusal's words.
+fn bool_query(q: Option<&str>, key: &str) -> Result<Option<bool>, String> {
     match q.unwrap_or_default() {
         "" => Ok(None),
         q => match q.strip_prefix(key).and_then(|v| v.strip_prefix('=')) {
             Some("true") => Ok(Some(true)),
             Some("false") => Ok(Some(false)),
-            _ => Err(()),
+            _ => Err(format!("the query is {key}=true or {key}=false")),
         },
     }
 }
@@ -1071,13 +1082,10 @@ async fn forget_edge(
         );
     }
     // Read after the token check, so that a caller without it learns nothing else.
-    let Ok(force) = bool_query(q.as_deref(), "force") else {
-        return err(
-            StatusCode::BAD_REQUEST,
-            "the query is force=true or force=false",
-        );
+    let force = match bool_query(q.as_deref(), "force") {
+        Ok(f) => f.unwrap_or(false),
+        Err(why) => return err(StatusCode::BAD_REQUEST, &why),
     };
-    let force = force.unwrap_or(false);
     match forget(&d, &edge, force, peer, "api") {
         Ok(v) => json_answer(StatusCode::OK, v),
         Err((status, why)) => err(status, &why),
@@ -1124,8 +1132,12 @@ async fn admin(
             Err(_) => return err(StatusCode::NOT_FOUND, &format!("tenant {tenant} not found")),
         },
         "publish" => {
-            let Ok(Some(on)) = bool_query(q.as_deref(), "on") else {
-                return err(StatusCode::BAD_REQUEST, "publish?on=true|false");
+            let on = match bool_query(q.as_deref(), "on") {
+                Ok(Some(on)) => on,
+                Ok(None) => {
+                    return err(StatusCode::BAD_REQUEST, "the query is on=true or on=false");
+                }
+                Err(why) => return err(StatusCode::BAD_REQUEST, &why),
             };
             match blocking(move || store.set_failures_public(&t, on)).await {
                 Ok(()) => {
@@ -1494,6 +1506,62 @@ mod tests {
             http(port, get("/t/acme", "siq_session=forged")).await.0,
             303
         );
+        // `?days=` is 1 to MAX_DAYS, read after the session (without one: to the sign-in
+        // page, whatever the query); one that is not a number is refused the same way, in the
+        // page's words. An alerts page's notice query that does not read shows no notice.
+        let max = crate::forensics::MAX_DAYS;
+        for (path, who, want, said) in [
+            ("/t/acme/forensics?days=x".to_string(), "", 303, ""),
+            ("/t/acme/experiments?days=x".into(), "", 303, ""),
+            (
+                "/t/acme/forensics?days=x".into(),
+                &*c,
+                400,
+                "days must be 1 to 366.",
+            ),
+            (
+                "/t/acme/experiments?days=-1".into(),
+                &*c,
+                400,
+                "days must be 1 to 366.",
+            ),
+            (
+                "/t/acme/forensics?days=0".into(),
+                &*c,
+                400,
+                "days must be 1 to 366.",
+            ),
+            ("/t/acme/forensics?days=1".into(), &*c, 200, "Forensics"),
+            (
+                format!("/t/acme/forensics?days={}", max - 1),
+                &*c,
+                200,
+                "Forensics",
+            ),
+            (
+                format!("/t/acme/forensics?days={max}"),
+                &*c,
+                200,
+                "Forensics",
+            ),
+            (
+                format!("/t/acme/forensics?days={}", max + 1),
+                &*c,
+                400,
+                "days must be",
+            ),
+            (
+                "/t/acme/alerts?done=noop&done=noop&alert=a".into(),
+                &*c,
+                200,
+                "Alerts",
+            ),
+        ] {
+            let (st, _, body) = http(port, get(&path, who)).await;
+            assert_eq!(st, want, "{path} {who}: {body}");
+            assert!(body.contains(said), "{path}: {body}");
+            assert!(!body.contains("already shows that"), "{path}: {body}");
+        }
         // A POST without the session's CSRF token is refused.
         let (st, _, _) = http(
             port,
@@ -1523,19 +1591,19 @@ mod tests {
                 "/admin/dashboard/acme/publish?on=yes",
                 &*bearer,
                 400,
-                "publish?on=true|false",
+                "the query is on=true or on=false",
             ),
             (
                 "/admin/dashboard/acme/publish",
                 &*bearer,
                 400,
-                "publish?on=true|false",
+                "the query is on=true or on=false",
             ),
             (
                 "/admin/dashboard/acme/publish?on=true&on=false",
                 &*bearer,
                 400,
-                "publish?on=true|false",
+                "the query is on=true or on=false",
             ),
         ] {
             let (st, _, body) = http(port, post(path, auth, "")).await;
@@ -1551,6 +1619,17 @@ mod tests {
         assert_eq!(st, 200);
         assert_eq!(http(port, get("/public/acme/failures", "")).await.0, 200);
         assert_eq!(http(port, get("/public/globex/failures", "")).await.0, 404);
+        // Its query is read once it is known published: an unpublished page is 404 whatever
+        // is asked of it.
+        for (path, want) in [
+            ("/public/acme/failures?days=x", 400),
+            ("/public/acme/failures?days=30", 200),
+            ("/public/globex/failures?days=x", 404),
+            ("/public/globex/failures?days=0", 404),
+            ("/public/nosuch/failures?days=x", 404),
+        ] {
+            assert_eq!(http(port, get(path, "")).await.0, want, "{path}");
+        }
         let (st, _, body) = http(
             port,
             post("/admin/dashboard/acme/publish?on=false", &bearer, ""),
@@ -1585,18 +1664,19 @@ mod tests {
 
     #[test]
     fn an_operator_query_is_one_key_true_or_false() {
+        let no = || Err("the query is force=true or force=false".to_string());
         for (q, want) in [
             (None, Ok(None)),
             (Some(""), Ok(None)),
             (Some("force=true"), Ok(Some(true))),
             (Some("force=false"), Ok(Some(false))),
-            (Some("force=yes"), Err(())),
-            (Some("force="), Err(())),
-            (Some("force"), Err(())),
-            (Some("forced=true"), Err(())),
-            (Some("on=true"), Err(())),
-            (Some("force=true&force=false"), Err(())),
-            (Some("force=TRUE"), Err(())),
+            (Some("force=yes"), no()),
+            (Some("force="), no()),
+            (Some("force"), no()),
+            (Some("forced=true"), no()),
+            (Some("on=true"), no()),
+            (Some("force=true&force=false"), no()),
+            (Some("force=TRUE"), no()),
         ] {
             assert_eq!(bool_query(q, "force"), want, "{q:?}");
         }
