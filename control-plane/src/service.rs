@@ -435,14 +435,27 @@ impl grpc::edge_sync_server::EdgeSync for Services {
         let r = req.into_inner();
         if !grpc::valid_edge_name(&r.edge_id) || !grpc::valid_edge_name(&r.region) {
             tracing::warn!(
-                edge = %shown_name(&r.edge_id),
-                region = %shown_name(&r.region),
+                edge = %grpc::shown_name(&r.edge_id),
+                region = %grpc::shown_name(&r.region),
                 ?peer,
                 "config stream refused: the edge's id or region breaks the rule"
             );
             return Err(Status::invalid_argument(format!(
                 "edge_id and region: each {} (the edge's [edge] id and region)",
                 grpc::EDGE_NAME_RULE
+            )));
+        }
+        // Empty from an edge older than experiments (it is sent every total, its own too).
+        if !r.report_id.is_empty() && !grpc::valid_report_id(&r.report_id) {
+            tracing::warn!(
+                edge = %r.edge_id,
+                report_id = %grpc::shown_name(&r.report_id),
+                ?peer,
+                "config stream refused: the edge's report id breaks the rule"
+            );
+            return Err(Status::invalid_argument(format!(
+                "report_id: {}",
+                grpc::REPORT_ID_RULE
             )));
         }
         // Subscribe before reading, so nothing committed in between is missed.
@@ -577,15 +590,23 @@ impl grpc::edge_sync_server::EdgeSync for Services {
                     }
                 };
                 if let Some(h) = b.health {
-                    let (edge, region) = (shown_name(&h.edge_id), shown_name(&h.region));
+                    let (edge, region) =
+                        (grpc::shown_name(&h.edge_id), grpc::shown_name(&h.region));
                     if let Err(e) = store.put_health(h, now_ms()) {
                         tracing::warn!(error = %e, %edge, %region, ?peer, "edge health not kept");
                     }
                 }
                 if !b.detections.is_empty() {
                     let (s, ds) = (store.clone(), b.detections);
-                    if let Err(e) = blocking(move || s.put_detections(ds)).await {
-                        tracing::warn!(error = %e, "live detections not kept");
+                    match blocking(move || s.put_detections(ds)).await {
+                        Ok(0) => {}
+                        Ok(skipped) => tracing::info!(
+                            skipped,
+                            ?peer,
+                            "live detections not kept (tenants deleted, or an edge or region \
+                             named outside the rule)"
+                        ),
+                        Err(e) => tracing::warn!(error = %e, "live detections not kept"),
                     }
                 }
                 let s = store.clone();
@@ -923,30 +944,9 @@ impl grpc::analytics_server::Analytics for Services {
     }
 }
 
-/// An edge's id or region as a log line shows it: quoted and escaped, cut at 80 characters
-/// (what an edge sends may be anything until it is checked).
-fn shown_name(s: &str) -> String {
-    const SHOWN: usize = 80;
-    match s.char_indices().nth(SHOWN) {
-        Some((at, _)) => format!("{:?}…", &s[..at]),
-        None => format!("{s:?}"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_refused_edge_name_is_logged_quoted_escaped_and_cut() {
-        assert_eq!(shown_name("edge-1"), "\"edge-1\"");
-        assert_eq!(shown_name("a\u{1b}[2J\n"), "\"a\\u{1b}[2J\\n\"");
-        assert_eq!(shown_name(&"é".repeat(80)), format!("{:?}", "é".repeat(80)));
-        assert_eq!(
-            shown_name(&"é".repeat(81)),
-            format!("{:?}…", "é".repeat(80))
-        );
-    }
 
     fn lake(region: &str, endpoint: &str) -> Option<grpc::LakeDestination> {
         Some(grpc::LakeDestination {

@@ -626,10 +626,18 @@ pub fn admin_view(mut t: Tenant) -> Tenant {
 pub(crate) fn check_boot(region: &str, report_id: &str) -> Result<(), String> {
     use sentientiq_proto::grpc;
     if !grpc::valid_edge_name(region) {
-        return Err(format!("region: {}", grpc::EDGE_NAME_RULE));
+        return Err(format!(
+            "region {}: {}",
+            grpc::shown_name(region),
+            grpc::EDGE_NAME_RULE
+        ));
     }
     if !grpc::valid_report_id(report_id) {
-        return Err(format!("edge_id: {}", grpc::REPORT_ID_RULE));
+        return Err(format!(
+            "edge_id {}: {}",
+            grpc::shown_name(report_id),
+            grpc::REPORT_ID_RULE
+        ));
     }
     Ok(())
 }
@@ -833,13 +841,23 @@ mod tests {
             let Err(StoreError::Invalid(e)) = e else {
                 panic!("{bad:?}: {e:?}");
             };
-            assert!(e.starts_with(&format!("a window's {field}: ")), "{e}");
+            let name = if field == "region" {
+                &bad.region
+            } else {
+                &bad.edge_id
+            };
+            assert!(
+                e.starts_with(&format!("a window's {field} {name:?}: ")),
+                "{e}"
+            );
             assert!(
                 s.aggregates("acme", 0, 5).expect("read").is_empty(),
                 "{bad:?}"
             );
         }
-        assert_eq!(s.put_aggregates(&[good]).expect("put"), 0);
-        assert_eq!(s.aggregates("acme", 0, 5).expect("read").len(), 1);
+        // The longest names each rule allows.
+        let longest = w(&"r".repeat(64), &format!("{}@{}", "e".repeat(64), u64::MAX));
+        assert_eq!(s.put_aggregates(&[good, longest]).expect("put"), 0);
+        assert_eq!(s.aggregates("acme", 0, 5).expect("read").len(), 2);
     }
 }

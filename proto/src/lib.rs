@@ -48,6 +48,6 @@ pub mod grpc {
     mod health;
     pub use health::{
         EDGE_NAME_RULE, MAX_BOOT_DIGITS, MAX_EDGE_NAME_LEN, MAX_HEALTH_TEXT, MAX_REFUSED_REPORTED,
-        REPORT_ID_RULE, shown_plain, valid_edge_name, valid_report_id,
+        REPORT_ID_RULE, report_id, shown_name, shown_plain, valid_edge_name, valid_report_id,
     };
 }

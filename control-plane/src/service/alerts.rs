@@ -11,8 +11,8 @@
 //! **Which edge a report speaks for.** The `siq-edge-id` request header of the
 //! `ReportAlerts` call names it (a name outside the edge name rule, `grpc::valid_edge_name`, is
 //! refused); without the header, a stream speaks for the `edge_id` of the last record it
-//! reported (records are refused one by one under a name outside the rule). Each ack carries the pending commands of the alerts whose latest
-//! record that edge reported.
+//! reported under a name within the rule (a record under any other is refused). Each ack
+//! carries the pending commands of the alerts whose latest record that edge reported.
 
 use crate::now_ms;
 use std::sync::Arc;
@@ -147,7 +147,7 @@ pub(super) fn report_alerts(
             Some(e) => Some(e.to_string()),
             None => {
                 let peer = req.remote_addr();
-                let shown = super::shown_name(&String::from_utf8_lossy(v.as_bytes()));
+                let shown = grpc::shown_name(&String::from_utf8_lossy(v.as_bytes()));
                 tracing::warn!(edge = %shown, ?peer, "alert stream refused: its {EDGE_ID_HEADER} breaks the rule");
                 return Err(Status::invalid_argument(format!(
                     "{EDGE_ID_HEADER}: {} (the edge's [edge] id)",

@@ -318,8 +318,9 @@ mod tests {
             let Err(StoreError::Invalid(e)) = s.put_experiments(&[w]) else {
                 panic!("{region:?} {edge:?}");
             };
+            let name = if field == "region" { region } else { edge };
             assert!(
-                e.starts_with(&format!("an experiment window's {field}: ")),
+                e.starts_with(&format!("an experiment window's {field} {name:?}: ")),
                 "{e}"
             );
         }

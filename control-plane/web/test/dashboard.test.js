@@ -65,17 +65,20 @@ before(async () => {
     assert.match(out.token, /^siq_dash_[0-9a-f]{64}$/)
     tokens[t] = out.token
   }
-  // 40 minutes of windows from two regions (a calm start, a stormy end), and experiment counts.
+  // 40 minutes of windows from two regions (a calm start, a stormy end), and experiment counts,
+  // each under its edge boot's report id (`edge@boot_ms`, as edges send them: the plane refuses
+  // any other).
+  const BOOT = NOW - 3_600_000
   const windows = []
   for (let m = MIN - 40; m <= MIN; m++) {
     for (const [region, k] of [['us-east-1', 1], ['eu-west-1', 2]]) {
       const storm = m > MIN - 12 ? 6 * k : 1
-      windows.push({ tenant: 'acme', region, edge: `edge-${region}`, minute: m, active: 40 + (m % 7) * k, detections: [storm, k, 1, 0, 0], intensity: [storm * 700, 400 * k, 200, 0, 0], valueAtRisk: storm * 100_000 })
+      windows.push({ tenant: 'acme', region, edge: `edge-${region}@${BOOT}`, minute: m, active: 40 + (m % 7) * k, detections: [storm, k, 1, 0, 0], intensity: [storm * 700, 400 * k, 200, 0, 0], valueAtRisk: storm * 100_000 })
     }
-    windows.push({ tenant: 'globex', region: 'us-east-1', edge: 'edge-g', minute: m, active: 10, detections: [1, 0, 0, 0, 0], intensity: [300, 0, 0, 0, 0] })
+    windows.push({ tenant: 'globex', region: 'us-east-1', edge: `edge-g@${BOOT}`, minute: m, active: 10, detections: [1, 0, 0, 0, 0], intensity: [300, 0, 0, 0, 0] })
   }
   const experiments = [{
-    tenant: 'acme', region: 'us-east-1', edge: 'edge-us-east-1', minute: MIN - 5, rule: 'help',
+    tenant: 'acme', region: 'us-east-1', edge: `edge-us-east-1@${BOOT}`, minute: MIN - 5, rule: 'help',
     arms: [{ variant: '', sessions: 200, conversions: 20 }, { variant: 'chat', sessions: 420, conversions: 63, shown: 420, dismissed: 90 }, { variant: 'offer', sessions: 380, conversions: 49, shown: 380, dismissed: 120 }],
   }]
   await h.reportAggregates(plane.port, windows, experiments)

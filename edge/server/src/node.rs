@@ -216,7 +216,7 @@ impl Node {
     /// (tenant, region, edge, minute), so a restarted edge must not overwrite what the previous
     /// process reported for the same minute; with its own id, both are kept and summed.
     pub fn report_edge_id(&self) -> String {
-        format!("{}@{}", self.edge.id, self.boot_ms)
+        sentientiq_proto::grpc::report_id(&self.edge.id, self.boot_ms)
     }
 
     /// `/metrics`: every family of this edge.

@@ -33,8 +33,15 @@ pub fn valid_edge_name(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
+/// [`EDGE_NAME_RULE`]'s text, for the rules that include it.
+macro_rules! edge_name_rule {
+    () => {
+        "1 to 64 of a-z A-Z 0-9 - _ ., beginning with a letter or digit"
+    };
+}
+
 /// What [`valid_edge_name`] asks, to say in a refusal.
-pub const EDGE_NAME_RULE: &str = "1 to 64 of a-z A-Z 0-9 - _ ., beginning with a letter or digit";
+pub const EDGE_NAME_RULE: &str = edge_name_rule!();
 
 /// Digits of a report id's boot time at most: a `u64`'s.
 pub const MAX_BOOT_DIGITS: usize = 20;
@@ -52,7 +59,17 @@ pub fn valid_report_id(s: &str) -> bool {
 }
 
 /// What [`valid_report_id`] asks, to say in a refusal.
-pub const REPORT_ID_RULE: &str = "the edge's id (1 to 64 of a-z A-Z 0-9 - _ ., beginning with a letter or digit), @, and its boot time in ms (1 to 20 digits)";
+pub const REPORT_ID_RULE: &str = concat!(
+    "the edge's id (",
+    edge_name_rule!(),
+    "), @, and its boot time in ms (1 to 20 digits)"
+);
+
+/// The id an edge boot reports its windows under: `edge@boot_ms` ([`valid_report_id`] for a
+/// valid `edge`).
+pub fn report_id(edge: &str, boot_ms: u64) -> String {
+    format!("{edge}@{boot_ms}")
+}
 
 impl EdgeHealth {
     /// Counts the refused tenants (the count becomes at least the list's length, and is set
@@ -90,6 +107,17 @@ pub fn shown_plain(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_control() { '?' } else { c })
         .collect()
+}
+
+/// A name an edge sent (its id, region or report id) as a refusal or a log line shows it:
+/// quoted and escaped, cut at 80 characters (what an edge sends may be anything until it is
+/// checked).
+pub fn shown_name(s: &str) -> String {
+    const SHOWN: usize = 80;
+    match s.char_indices().nth(SHOWN) {
+        Some((at, _)) => format!("{:?}…", &s[..at]),
+        None => format!("{s:?}"),
+    }
 }
 
 fn cut(s: &mut String) {
@@ -182,13 +210,25 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_edge_name_is_shown_quoted_escaped_and_cut() {
+        assert_eq!(shown_name("edge-1"), "\"edge-1\"");
+        assert_eq!(shown_name("a\u{1b}[2J\n"), "\"a\\u{1b}[2J\\n\"");
+        assert_eq!(shown_name(&"é".repeat(80)), format!("{:?}", "é".repeat(80)));
+        assert_eq!(
+            shown_name(&"é".repeat(81)),
+            format!("{:?}…", "é".repeat(80))
+        );
+    }
+
+    #[test]
     fn report_ids_are_an_edge_name_at_and_up_to_20_digits() {
-        assert!(REPORT_ID_RULE.contains(EDGE_NAME_RULE.trim_start_matches("1 to 64 ")));
+        assert!(REPORT_ID_RULE.contains(&format!("({EDGE_NAME_RULE})")));
         assert!(REPORT_ID_RULE.contains(&format!("1 to {MAX_BOOT_DIGITS} digits")));
-        let name = "a".repeat(MAX_EDGE_NAME_LEN);
+        let name = |n: usize| "a".repeat(n);
         for (id, ok) in [
-            (format!("{name}@{}", u64::MAX), true),
-            (format!("{name}a@1"), false),
+            (format!("{}@1", name(MAX_EDGE_NAME_LEN - 1)), true),
+            (report_id(&name(MAX_EDGE_NAME_LEN), u64::MAX), true),
+            (format!("{}@1", name(MAX_EDGE_NAME_LEN + 1)), false),
             (format!("e@{}", "9".repeat(MAX_BOOT_DIGITS - 1)), true),
             (format!("e@{}", "9".repeat(MAX_BOOT_DIGITS)), true),
             (format!("e@{}", "9".repeat(MAX_BOOT_DIGITS + 1)), false),

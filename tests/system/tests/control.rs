@@ -208,6 +208,28 @@ fn an_edge_named_outside_the_rule_is_refused_its_config() {
                 e.message()
             );
         }
+        // A report id (`edge@boot_ms`) outside its rule too; none (an older edge's) is served.
+        for (report_id, ok) in [("e", false), ("e@1x", false), ("e@1", true), ("", true)] {
+            let r = grpc::edge_sync_client::EdgeSyncClient::new(ch.clone())
+                .watch_config(with_token(
+                    RegisterEdge {
+                        edge_id: "e".into(),
+                        region: "r".into(),
+                        report_id: report_id.into(),
+                        ..RegisterEdge::default()
+                    },
+                    EDGE,
+                ))
+                .await;
+            match r {
+                Ok(_) => assert!(ok, "{report_id:?} served"),
+                Err(e) => {
+                    assert!(!ok, "{report_id:?}: {e:?}");
+                    assert_eq!(e.code(), tonic::Code::InvalidArgument);
+                    assert_eq!(e.message(), format!("report_id: {}", grpc::REPORT_ID_RULE));
+                }
+            }
+        }
         let mut w = watch(&ch, &long(max), &"r".repeat(max), 0).await;
         assert!(
             next_update(&mut w).await.full_snapshot,
@@ -444,10 +466,16 @@ fn evi_per_region_and_global_from_reported_windows() {
             .expect("report")
             .into_inner();
         let e = acks.next().await.expect("an answer").expect_err("refused");
+        assert!(
+            acks.next().await.is_none(),
+            "the stream ends at the refusal"
+        );
         assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e:?}");
         assert!(
-            e.message()
-                .contains(&format!("a window's edge_id: {}", grpc::REPORT_ID_RULE)),
+            e.message().contains(&format!(
+                "a window's edge_id \"edge-us-east-1\": {}",
+                grpc::REPORT_ID_RULE
+            )),
             "{e:?}"
         );
         let mut an = grpc::analytics_client::AnalyticsClient::new(ch);
