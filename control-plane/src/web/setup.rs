@@ -8,7 +8,7 @@
 //! issued key (and a generated webhook secret) is in the one answer that shows it, never in a
 //! URL, a log or the store.
 
-use axum::extract::{Form, Path, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use sentientiq_proto::grpc::tenant_admin_server::TenantAdmin;
@@ -17,7 +17,9 @@ use serde::Deserialize;
 use tonic::{Code, Request, Status};
 
 use super::pages::{self, AlertsForm, FirstSession, TenantForm};
-use super::{Dashboard, Signed, blocking, forbidden, html, json_answer, not_found, redirect};
+use super::{
+    Dashboard, Posted, Signed, blocking, forbidden, html, json_answer, not_found, redirect,
+};
 use super::{same_origin, session, session::Who, wizard};
 use crate::now_minute;
 
@@ -112,7 +114,7 @@ pub(super) async fn start(State(d): State<Dashboard>, h: HeaderMap) -> Response 
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub(super) struct CreateForm {
     #[serde(default)]
     csrf: String,
@@ -128,7 +130,7 @@ pub(super) struct CreateForm {
 pub(super) async fn create(
     State(d): State<Dashboard>,
     h: HeaderMap,
-    Form(f): Form<CreateForm>,
+    Posted(f): Posted<CreateForm>,
 ) -> Response {
     let s = match d.admin_post(&h, &f.csrf).await {
         Ok(s) => s,
@@ -171,7 +173,7 @@ pub(super) async fn key_page(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub(super) struct KeyForm {
     #[serde(default)]
     csrf: String,
@@ -184,7 +186,7 @@ pub(super) async fn issue(
     State(d): State<Dashboard>,
     Path(tenant): Path<String>,
     h: HeaderMap,
-    Form(f): Form<KeyForm>,
+    Posted(f): Posted<KeyForm>,
 ) -> Response {
     let (s, t) = match d.admin_tenant_post(&h, &f.csrf, &tenant).await {
         Ok(x) => x,
@@ -230,7 +232,7 @@ pub(super) async fn alerts_page(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub(super) struct AlertsPost {
     #[serde(default)]
     csrf: String,
@@ -256,7 +258,7 @@ pub(super) async fn set_alerts(
     State(d): State<Dashboard>,
     Path(tenant): Path<String>,
     h: HeaderMap,
-    Form(f): Form<AlertsPost>,
+    Posted(f): Posted<AlertsPost>,
 ) -> Response {
     let (s, t) = match d.admin_tenant_post(&h, &f.csrf, &tenant).await {
         Ok(x) => x,
