@@ -856,7 +856,10 @@ mod tests {
             );
         }
         // The longest names each rule allows.
-        let longest = w(&"r".repeat(64), &format!("{}@{}", "e".repeat(64), u64::MAX));
+        let longest = w(
+            &"r".repeat(64),
+            &sentientiq_proto::grpc::report_id(&"e".repeat(64), u64::MAX),
+        );
         assert_eq!(s.put_aggregates(&[good, longest]).expect("put"), 0);
         assert_eq!(s.aggregates("acme", 0, 5).expect("read").len(), 2);
     }

@@ -131,7 +131,7 @@ mod tests {
             } else {
                 "us-east-1".into()
             },
-            report_id: format!("{edge}@{boot}"),
+            report_id: sentientiq_proto::grpc::report_id(edge, boot),
             ..EdgeHealth::default()
         }
     }

@@ -400,11 +400,12 @@ async fn login_page() -> Response {
 }
 
 /// A posted form, read so that the handler's own checks answer first: a body that does not
-/// read as `T` (another content type, bad URL encoding, a field twice) is taken as an empty
-/// form, which the checks refuse as they refuse one without its CSRF token (or, signing in,
-/// without the token), instead of axum's plain-text 415 or 422 before them (before the sign-in
-/// check, in words that are not the dashboard's). Every form's fields are text with a default,
-/// so nothing else makes a body unreadable.
+/// read as `T` (another content type, a field twice) is taken as an empty form, which the
+/// checks refuse as they refuse one without its CSRF token (or, signing in, without the token),
+/// instead of axum's plain-text 415 or 422 before them (before the sign-in check, in words that
+/// are not the dashboard's). Every form's fields are text with a default, so a browser's body
+/// of the form always reads. A body past axum's limit (2 MiB) is still refused as such (413):
+/// as an empty form it would be refused as "not sent from the dashboard", which it was.
 struct Posted<T>(T);
 
 impl<S, T> axum::extract::FromRequest<S> for Posted<T>
@@ -412,11 +413,14 @@ where
     S: Send + Sync,
     T: serde::de::DeserializeOwned + Default,
 {
-    type Rejection = Infallible;
+    type Rejection = Response;
 
-    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Infallible> {
-        let f = Form::<T>::from_request(req, state).await;
-        Ok(Posted(f.map(|Form(f)| f).unwrap_or_default()))
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, Response> {
+        match Form::<T>::from_request(req, state).await {
+            Ok(Form(f)) => Ok(Posted(f)),
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(e.into_response()),
+            Err(_) => Ok(Posted(T::default())),
+        }
     }
 }
 
@@ -1049,16 +1053,22 @@ async fn public_failures(
 
 /// An operator call's one boolean in its query (`?force=true`, `?on=false`), read by the
 /// handler after its token check (an extractor would answer a bad query before it): `None`
-/// without a query; for anything but `key=true` or `key=false`, the refusal's words.
+/// without a query; for anything but `key=true` or `key=false`, the refusal's words
+/// ([`bool_query_rule`]).
 fn bool_query(q: Option<&str>, key: &str) -> Result<Option<bool>, String> {
     match q.unwrap_or_default() {
         "" => Ok(None),
         q => match q.strip_prefix(key).and_then(|v| v.strip_prefix('=')) {
             Some("true") => Ok(Some(true)),
             Some("false") => Ok(Some(false)),
-            _ => Err(format!("the query is {key}=true or {key}=false")),
+            _ => Err(bool_query_rule(key)),
         },
     }
+}
+
+/// What [`bool_query`] takes, to say in a refusal.
+fn bool_query_rule(key: &str) -> String {
+    format!("the query is {key}=true or {key}=false")
 }
 
 fn json_answer(status: StatusCode, v: serde_json::Value) -> Response {
@@ -1155,9 +1165,7 @@ async fn admin(
         "publish" => {
             let on = match bool_query(q.as_deref(), "on") {
                 Ok(Some(on)) => on,
-                Ok(None) => {
-                    return err(StatusCode::BAD_REQUEST, "the query is on=true or on=false");
-                }
+                Ok(None) => return err(StatusCode::BAD_REQUEST, &bool_query_rule("on")),
                 Err(why) => return err(StatusCode::BAD_REQUEST, &why),
             };
             match blocking(move || store.set_failures_public(&t, on)).await {
@@ -1285,8 +1293,12 @@ mod tests {
     }
 
     fn post(path: &str, extra: &str, body: &str) -> String {
+        post_as(path, extra, "application/x-www-form-urlencoded", body)
+    }
+
+    fn post_as(path: &str, extra: &str, content_type: &str, body: &str) -> String {
         format!(
-            "POST {path} HTTP/1.1\r\nHost: h\r\n{extra}Content-Type: application/x-www-form-urlencoded\r\n\
+            "POST {path} HTTP/1.1\r\nHost: h\r\n{extra}Content-Type: {content_type}\r\n\
              Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
             body.len()
         )
@@ -1493,6 +1505,17 @@ mod tests {
             assert!(body.contains(said), "{path} {form}: {body}");
         }
         assert_eq!(store.fleet().len(), 2);
+        // The admin's forms with its valid token in a body that does not read as the form
+        // (text/plain): refused as without the token, nothing done (read, the first would
+        // forget use3 and the second create tenant `plain`).
+        let setup = format!("{csrf_form}&id=plain&name=Plain&origins=https://plain.example");
+        for (path, body) in [("/regions/use3/forget", &csrf_form), ("/setup", &setup)] {
+            let (st, _, page) = http(port, post_as(path, &admin_cookie, "text/plain", body)).await;
+            assert_eq!(st, 403, "{path}: {page}");
+            assert!(page.contains("must be sent from the dashboard"), "{page}");
+        }
+        assert_eq!(store.fleet().len(), 2);
+        assert!(store.tenant("plain").expect("read").is_none());
         let (st, head3, _) = http(
             port,
             post("/regions/use3/forget", &admin_cookie, &csrf_form),
@@ -1535,58 +1558,65 @@ mod tests {
         // page, whatever the query); one that is not a number is refused the same way, in the
         // page's words. An alerts page's notice query that does not read shows no notice.
         let max = crate::forensics::MAX_DAYS;
+        let refused = format!("days must be 1 to {max}.");
+        let shown = |n: i64| format!("last {n} day(s)");
         for (path, who, want, said) in [
-            ("/t/acme/forensics?days=x".to_string(), "", 303, ""),
-            ("/t/acme/experiments?days=x".into(), "", 303, ""),
             (
-                "/t/acme/forensics?days=x".into(),
-                &*c,
-                400,
-                "days must be 1 to 366.",
+                "/t/acme/forensics?days=x".to_string(),
+                "",
+                303,
+                String::new(),
             ),
+            ("/t/acme/experiments?days=x".into(), "", 303, String::new()),
+            ("/t/acme/forensics?days=x".into(), &*c, 400, refused.clone()),
             (
                 "/t/acme/experiments?days=-1".into(),
                 &*c,
                 400,
-                "days must be 1 to 366.",
+                refused.clone(),
             ),
-            (
-                "/t/acme/forensics?days=0".into(),
-                &*c,
-                400,
-                "days must be 1 to 366.",
-            ),
-            ("/t/acme/forensics?days=1".into(), &*c, 200, "Forensics"),
+            ("/t/acme/forensics?days=0".into(), &*c, 400, refused.clone()),
+            ("/t/acme/forensics?days=1".into(), &*c, 200, shown(1)),
+            ("/t/acme/forensics".into(), &*c, 200, shown(7)),
             (
                 format!("/t/acme/forensics?days={}", max - 1),
                 &*c,
                 200,
-                "Forensics",
+                shown(max - 1),
             ),
             (
                 format!("/t/acme/forensics?days={max}"),
                 &*c,
                 200,
-                "Forensics",
+                shown(max),
+            ),
+            (
+                format!("/t/acme/experiments?days={max}"),
+                &*c,
+                200,
+                shown(max),
             ),
             (
                 format!("/t/acme/forensics?days={}", max + 1),
                 &*c,
                 400,
-                "days must be",
+                refused.clone(),
             ),
             (
                 "/t/acme/alerts?done=noop&done=noop&alert=a".into(),
                 &*c,
                 200,
-                "Alerts",
+                "Alerts".into(),
             ),
         ] {
             let (st, _, body) = http(port, get(&path, who)).await;
             assert_eq!(st, want, "{path} {who}: {body}");
-            assert!(body.contains(said), "{path}: {body}");
+            assert!(body.contains(&said), "{path}: {body}");
             assert!(!body.contains("already shows that"), "{path}: {body}");
         }
+        // The notice a readable query asks for is shown (what the row above does not get).
+        let (_, _, body) = http(port, get("/t/acme/alerts?done=noop&alert=a", &c)).await;
+        assert!(body.contains("a already shows that."), "{body}");
         // A POST without the session's CSRF token is refused.
         let (st, _, _) = http(
             port,
@@ -1599,41 +1629,70 @@ mod tests {
         .await;
         assert_eq!(st, 403);
         // A body that does not read as the form is refused by the handler's own checks (not
-        // axum's 415 or 422 before them): to sign-in without a session; as a post without its
-        // CSRF token with one (its token is in the body, so none was read); as no token when
-        // signing in.
+        // axum's 415 or 422 before them), however right what it carries: to sign-in without a
+        // session; as a post without its CSRF token with one (the token is in the body, so
+        // none was read; read, each would pass the CSRF check and get the action's 400); as no
+        // token when signing in (read, acme's token would sign in: 303).
         let (_, _, page) = http(port, get("/t/acme/alerts", &c)).await;
+        let tok = csrf_in(&page);
         // Its own token and an action that does not exist: past the CSRF check, changing
         // nothing.
-        let good = format!("csrf={}&action=bogus", csrf_in(&page));
+        let good = format!("csrf={tok}&action=bogus");
+        let json = format!(r#"{{"csrf":"{tok}","action":"bogus"}}"#);
+        let twice = format!("csrf={tok}&csrf={tok}&action=bogus");
         let signed = format!("{origin}Cookie: {c}\r\n");
-        for (path, who, ctype, body, want) in [
-            ("/t/acme/alerts/al_1", origin, "text/plain", "x", 303),
-            ("/t/acme/alerts/al_1", &*signed, "text/plain", &*good, 403),
+        let form_type = "application/x-www-form-urlencoded";
+        for (path, who, ctype, body, want, said) in [
+            ("/t/acme/alerts/al_1", origin, "text/plain", "x", 303, ""),
+            (
+                "/t/acme/alerts/al_1",
+                &*signed,
+                "text/plain",
+                &*good,
+                403,
+                "must be sent from the dashboard",
+            ),
             (
                 "/t/acme/alerts/al_1",
                 &signed,
                 "application/json",
-                "{}",
+                &json,
                 403,
+                "must be sent from the dashboard",
             ),
             (
                 "/t/acme/alerts/al_1",
                 &signed,
-                "application/x-www-form-urlencoded",
-                "csrf=a&csrf=b",
+                form_type,
+                &twice,
                 403,
+                "must be sent from the dashboard",
             ),
-            ("/logout", &signed, "text/plain", &good, 403),
-            ("/login", origin, "text/plain", "token=x", 401),
+            (
+                "/logout",
+                &signed,
+                "text/plain",
+                &good,
+                403,
+                "must be sent from the dashboard",
+            ),
+            (
+                "/login",
+                origin,
+                "text/plain",
+                &form,
+                401,
+                "Enter a dashboard token.",
+            ),
         ] {
-            let req = post(path, who, body).replace(
-                "Content-Type: application/x-www-form-urlencoded",
-                &format!("Content-Type: {ctype}"),
-            );
-            let (st, _, page) = http(port, req).await;
+            let (st, _, page) = http(port, post_as(path, who, ctype, body)).await;
             assert_eq!(st, want, "{path} {ctype} {body}: {page}");
+            assert!(page.contains(said), "{path} {ctype}: {page}");
         }
+        // A body past axum's limit (2 MiB) is refused as such, not read as an empty form.
+        let big = format!("{good}&pad={}", "x".repeat(2 << 20));
+        let (st, _, page) = http(port, post("/t/acme/alerts/al_1", &signed, &big)).await;
+        assert_eq!(st, 413, "{page}");
         // The same body readable: past the CSRF check, to the action's.
         let (st, _, page) = http(port, post("/t/acme/alerts/al_1", &signed, &good)).await;
         assert_eq!(st, 400, "{page}");
@@ -1686,14 +1745,22 @@ mod tests {
         assert_eq!(http(port, get("/public/globex/failures", "")).await.0, 404);
         // Its query is read once it is known published: an unpublished page is 404 whatever
         // is asked of it.
+        let max = crate::forensics::MAX_DAYS;
         for (path, want) in [
-            ("/public/acme/failures?days=x", 400),
-            ("/public/acme/failures?days=30", 200),
-            ("/public/globex/failures?days=x", 404),
-            ("/public/globex/failures?days=0", 404),
-            ("/public/nosuch/failures?days=x", 404),
+            ("/public/acme/failures?days=x".to_string(), 400),
+            ("/public/acme/failures?days=30".into(), 200),
+            (format!("/public/acme/failures?days={max}"), 200),
+            (format!("/public/acme/failures?days={}", max + 1), 400),
+            ("/public/globex/failures?days=x".into(), 404),
+            ("/public/globex/failures?days=0".into(), 404),
+            ("/public/nosuch/failures?days=x".into(), 404),
         ] {
-            assert_eq!(http(port, get(path, "")).await.0, want, "{path}");
+            let (st, _, body) = http(port, get(&path, "")).await;
+            assert_eq!(st, want, "{path}");
+            if st == 200 {
+                let days = path.rsplit('=').next().unwrap_or_default();
+                assert!(body.contains(&format!("last {days} day(s)")), "{body}");
+            }
         }
         let (st, _, body) = http(
             port,

@@ -115,8 +115,10 @@ pub fn raw(port: u16, raw: &[u8]) -> std::io::Result<(u16, String, Vec<u8>)> {
 
 /// A server on 127.0.0.1 that answers its first connection with `answer` (a whole HTTP answer,
 /// as a stand-in for a server in a state no test can put the real one in, e.g. failing with a
-/// 5xx): its `http://127.0.0.1:PORT`, and the thread, which returns the request's head (up to
-/// 16 KiB; a body is not read). It waits for a connection: join it only after a request went.
+/// 5xx): its `http://127.0.0.1:PORT`, and the thread, which returns the request's head (from
+/// 16 KiB on, what was read). A body is not read: send none (an unread body can reset the
+/// connection before the answer is read). It waits for a connection: join it only after a
+/// request went.
 pub fn answer_once(answer: Vec<u8>) -> (String, std::thread::JoinHandle<String>) {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}", l.local_addr().expect("addr"));
