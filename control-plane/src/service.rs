@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
+use prost::Message as _;
 use sentientiq_core::WindowAgg;
 use sentientiq_core::evi;
 use sentientiq_proto::grpc::{
@@ -313,19 +314,63 @@ impl Services {
 
 // ------------------------------------------------------------------------ Accounts
 
-/// Accounts per committed version during an import.
+/// Accounts per committed version during an import, at most (and at most
+/// [`crate::store::CONFIG_MESSAGE_BYTES`] of them encoded: [`Chunk`]).
 pub const IMPORT_CHUNK: usize = 1_000;
+
+/// An import's accounts gathered into one version (pure): at most `max` accounts and
+/// `max_bytes` as they go out in the version's message (a `ConfigUpdate` of accounts; its
+/// version and flags take fewer than [`DELTA_HEAD_BYTES`]).
+#[derive(Debug)]
+struct Chunk {
+    accounts: Vec<Account>,
+    bytes: usize,
+    max: usize,
+    max_bytes: usize,
+}
+
+/// A delta's bytes besides its accounts, at most: a version (11) and two flags (4).
+const DELTA_HEAD_BYTES: usize = 16;
+
+impl Chunk {
+    fn new(max: usize, max_bytes: usize) -> Chunk {
+        Chunk {
+            accounts: Vec::new(),
+            bytes: DELTA_HEAD_BYTES,
+            max,
+            max_bytes,
+        }
+    }
+
+    /// Adds `a`; returns the accounts gathered before it when it does not fit with them (a
+    /// version to commit first). An account alone always fits (its size is the store's check).
+    fn push(&mut self, a: Account) -> Option<Vec<Account>> {
+        let field = crate::store::config_field_bytes(a.encoded_len());
+        let full = self.accounts.len() >= self.max || self.bytes + field > self.max_bytes;
+        let out = (full && !self.accounts.is_empty()).then(|| self.take());
+        self.accounts.push(a);
+        self.bytes += field;
+        out
+    }
+
+    /// What is gathered, emptied.
+    fn take(&mut self) -> Vec<Account> {
+        self.bytes = DELTA_HEAD_BYTES;
+        std::mem::take(&mut self.accounts)
+    }
+}
 
 #[tonic::async_trait]
 impl grpc::accounts_server::Accounts for Services {
-    /// Commits every [`IMPORT_CHUNK`] accounts; on a bad account, what came before it stays
-    /// stored and the error says how many that is.
+    /// Commits a version every [`IMPORT_CHUNK`] accounts or [`crate::store::CONFIG_MESSAGE_BYTES`]
+    /// of them ([`Chunk`]); on a bad account, what came before it stays stored and the error
+    /// says how many that is.
     async fn import(
         &self,
         req: Request<Streaming<Account>>,
     ) -> Result<Response<ImportSummary>, Status> {
         let mut stream = req.into_inner();
-        let mut buf: Vec<Account> = Vec::with_capacity(IMPORT_CHUNK);
+        let mut chunk = Chunk::new(IMPORT_CHUNK, crate::store::CONFIG_MESSAGE_BYTES);
         let mut stored = 0u64;
         let flush = |buf: Vec<Account>| {
             let s = self.store.clone();
@@ -336,9 +381,10 @@ impl grpc::accounts_server::Accounts for Services {
                 None => break,
                 Some(Ok(a)) => a,
                 Some(Err(e)) => {
+                    let buf = chunk.take();
                     if !buf.is_empty() {
                         let n = buf.len() as u64;
-                        flush(std::mem::take(&mut buf)).await?;
+                        flush(buf).await?;
                         stored += n;
                     }
                     return Err(Status::aborted(format!(
@@ -346,16 +392,15 @@ impl grpc::accounts_server::Accounts for Services {
                     )));
                 }
             };
-            buf.push(next);
-            if buf.len() == IMPORT_CHUNK {
-                let n = buf.len() as u64;
-                let chunk = std::mem::take(&mut buf);
-                if let Err(e) = flush(chunk.clone()).await {
-                    return Err(partial(e, stored, &chunk, self).await);
+            if let Some(full) = chunk.push(next) {
+                let n = full.len() as u64;
+                if let Err(e) = flush(full.clone()).await {
+                    return Err(partial(e, stored, &full, self).await);
                 }
                 stored += n;
             }
         }
+        let buf = chunk.take();
         if !buf.is_empty() {
             let n = buf.len() as u64;
             if let Err(e) = flush(buf.clone()).await {
@@ -947,6 +992,79 @@ impl grpc::analytics_server::Analytics for Services {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An account of `bytes` encoded bytes (its company padded).
+    fn account(i: usize, bytes: usize) -> Account {
+        let mut a = Account {
+            tenant_id: "acme".into(),
+            r#match: format!("u{i:05}"),
+            ..Account::default()
+        };
+        let base = a.encoded_len();
+        // The company's key and a one-byte length (bytes < 130).
+        a.company = "c".repeat(bytes - base - 2);
+        assert_eq!(a.encoded_len(), bytes);
+        a
+    }
+
+    /// The versions an import of `accounts` commits (the last gathered at the stream's end).
+    fn versions(mut c: Chunk, accounts: Vec<Account>) -> Vec<usize> {
+        let mut out = Vec::new();
+        for a in accounts {
+            out.extend(c.push(a).map(|v| v.len()));
+        }
+        out.push(c.take().len());
+        out
+    }
+
+    #[test]
+    fn an_import_commits_a_version_at_its_count_or_its_bytes() {
+        // Count: 3 a version, accounts far below the bytes.
+        for (n, want) in [
+            (2, vec![2]),
+            (3, vec![3]),
+            (4, vec![3, 1]),
+            (7, vec![3, 3, 1]),
+        ] {
+            let all = (0..n).map(|i| account(i, 40)).collect();
+            assert_eq!(versions(Chunk::new(3, 1 << 20), all), want, "{n} accounts");
+        }
+        // Bytes: 100-byte accounts take 102 each in the message; a head of 16 and two accounts
+        // fill 220 exactly: at 219 only one fits, at 221 two.
+        for (max_bytes, want) in [(219, vec![1, 1, 1]), (220, vec![2, 1]), (221, vec![2, 1])] {
+            let all = (0..3).map(|i| account(i, 100)).collect();
+            assert_eq!(
+                versions(Chunk::new(10, max_bytes), all),
+                want,
+                "{max_bytes} bytes"
+            );
+        }
+        // An account larger than the bytes alone is a version of its own (the store judges it).
+        let all = vec![account(0, 40), account(1, 120), account(2, 40)];
+        assert_eq!(versions(Chunk::new(10, 100), all), [1, 1, 1]);
+        // At the defaults, the largest accounts the store takes: 63 a version (64 would pass
+        // the bytes), every version within them.
+        let big = crate::store::MAX_ACCOUNT_BYTES;
+        let field = crate::store::config_field_bytes(big);
+        let per = (crate::store::CONFIG_MESSAGE_BYTES - DELTA_HEAD_BYTES) / field;
+        assert_eq!(per, 63);
+        let mut c = Chunk::new(IMPORT_CHUNK, crate::store::CONFIG_MESSAGE_BYTES);
+        let mut a = account(0, 40);
+        // 14 bytes of tenant and match, the company's key and a two-byte length.
+        a.company = "c".repeat(big - 17);
+        assert_eq!(a.encoded_len(), big);
+        let mut committed = Vec::new();
+        for _ in 0..=per {
+            committed.extend(c.push(a.clone()).into_iter().flatten());
+        }
+        assert_eq!(committed.len(), per);
+        let delta = ConfigUpdate {
+            version: u64::MAX,
+            accounts: committed,
+            ..ConfigUpdate::default()
+        };
+        assert!(delta.encoded_len() <= crate::store::CONFIG_MESSAGE_BYTES);
+    }
 
     fn lake(region: &str, endpoint: &str) -> Option<grpc::LakeDestination> {
         Some(grpc::LakeDestination {

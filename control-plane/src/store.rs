@@ -58,12 +58,25 @@ const CFS: [&str; 10] = [
 pub const LOG_KEEP: u64 = 10_000;
 /// Accounts per snapshot message (a snapshot of a large directory spans several messages).
 pub const SNAPSHOT_ACCOUNTS_PER_MESSAGE: usize = 5_000;
+/// Encoded bytes of a config message at most (a snapshot's part, an import's version): a
+/// quarter of the 4 MiB a gRPC peer decodes by default (tonic's `max_decoding_message_size`,
+/// which every edge keeps). A snapshot put tenants and GDPR deletions in its first message
+/// whatever their size, and an import committed 1000 accounts a version whatever theirs: a
+/// directory past 4 MiB there made every edge that needed it fail to decode it, at each retry.
+/// Room to spare, not a measured bound: a message may pass it by its last item only when that
+/// item alone is larger (a tenant; accounts are at most [`MAX_ACCOUNT_BYTES`]).
+pub const CONFIG_MESSAGE_BYTES: usize = 1 << 20;
+/// Encoded bytes of one account at most (match, company, tier, owners): room for a 256-byte
+/// match, a company's name and a hundred owners, so that a version of accounts stays within
+/// [`CONFIG_MESSAGE_BYTES`] however they were imported. A chosen bound, not a measured one.
+pub const MAX_ACCOUNT_BYTES: usize = 16 * 1024;
 
 /// The store's size limits (the defaults above; tests use small ones to reach them).
 #[derive(Debug, Clone, Copy)]
 pub struct StoreLimits {
     pub log_keep: u64,
     pub snapshot_accounts_per_message: usize,
+    pub config_message_bytes: usize,
 }
 
 impl Default for StoreLimits {
@@ -71,6 +84,7 @@ impl Default for StoreLimits {
         StoreLimits {
             log_keep: LOG_KEEP,
             snapshot_accounts_per_message: SNAPSHOT_ACCOUNTS_PER_MESSAGE,
+            config_message_bytes: CONFIG_MESSAGE_BYTES,
         }
     }
 }
@@ -436,38 +450,29 @@ impl Store {
     }
 
     /// Everything as of the current version, as one or more messages (all but the last with
-    /// `more`), tenants as edges see them ([`edge_view`]). Taken under the writer lock so it is
-    /// one consistent version.
+    /// `more`), tenants as edges see them ([`edge_view`]). Tenants, then GDPR deletions, then
+    /// accounts fill each message up to `config_message_bytes` encoded (an item larger than
+    /// that alone gets a message to itself) and `snapshot_accounts_per_message` accounts; an
+    /// edge merges the parts (every edge has: `upserted`, `deleted_users` and `accounts` of
+    /// each part). Taken under the writer lock so it is one consistent version.
     pub fn snapshot(&self) -> Result<Vec<ConfigUpdate>, StoreError> {
         let _w = self
             .writer
             .lock()
             .map_err(|_| StoreError::Corrupt("a writer panicked".into()))?;
         let version = self.version()?;
-        let mut first = ConfigUpdate {
-            version,
-            full_snapshot: true,
-            upserted: self.stored_tenants()?.iter().map(edge_view).collect(),
-            deleted_users: self.deleted_users(None)?,
-            ..ConfigUpdate::default()
-        };
-        let accounts = self.accounts(None)?;
-        let mut chunks = accounts.chunks(self.limits.snapshot_accounts_per_message.max(1));
-        first.accounts = chunks.next().map(<[Account]>::to_vec).unwrap_or_default();
-        let mut out = vec![first];
-        for c in chunks {
-            out.push(ConfigUpdate {
-                version,
-                full_snapshot: true,
-                accounts: c.to_vec(),
-                ..ConfigUpdate::default()
-            });
+        let mut parts = Parts::new(version, self.limits);
+        for t in self.stored_tenants()? {
+            let t = edge_view(&t);
+            parts.add(t.encoded_len(), false, |u| u.upserted.push(t));
         }
-        let n = out.len();
-        for (i, u) in out.iter_mut().enumerate() {
-            u.more = i + 1 < n;
+        for d in self.deleted_users(None)? {
+            parts.add(d.encoded_len(), false, |u| u.deleted_users.push(d));
         }
-        Ok(out)
+        for a in self.accounts(None)? {
+            parts.add(a.encoded_len(), true, |u| u.accounts.push(a));
+        }
+        Ok(parts.done())
     }
 
     /// The deltas after `from` up to the current version, or `None` when the log no longer
@@ -563,6 +568,74 @@ impl Store {
     }
 }
 
+/// The bytes an item of `len` encoded bytes adds to a `ConfigUpdate` as an element of one of
+/// its repeated fields: its key (one byte: every such field's number is below 16), its length,
+/// itself.
+pub fn config_field_bytes(len: usize) -> usize {
+    1 + prost::encoding::encoded_len_varint(len as u64) + len
+}
+
+/// A snapshot's messages as they fill ([`Store::snapshot`]).
+struct Parts {
+    limits: StoreLimits,
+    out: Vec<ConfigUpdate>,
+    /// The last message's encoded bytes as it would go out (with `more` set), over-counted by
+    /// a byte a field where a field number needs one.
+    bytes: usize,
+    items: usize,
+    accounts: usize,
+}
+
+impl Parts {
+    fn new(version: u64, limits: StoreLimits) -> Parts {
+        let mut p = Parts {
+            limits,
+            out: Vec::new(),
+            bytes: 0,
+            items: 0,
+            accounts: 0,
+        };
+        p.open(version);
+        p
+    }
+
+    fn open(&mut self, version: u64) {
+        let u = ConfigUpdate {
+            version,
+            full_snapshot: true,
+            more: true,
+            ..ConfigUpdate::default()
+        };
+        self.bytes = u.encoded_len();
+        self.out.push(u);
+        (self.items, self.accounts) = (0, 0);
+    }
+
+    /// Adds an item of `len` encoded bytes with `put`, in a new message when this one is full.
+    fn add(&mut self, len: usize, account: bool, put: impl FnOnce(&mut ConfigUpdate)) {
+        let field = config_field_bytes(len);
+        let full = self.bytes + field > self.limits.config_message_bytes
+            || (account && self.accounts >= self.limits.snapshot_accounts_per_message.max(1));
+        if full && self.items > 0 {
+            let version = self.out[0].version;
+            self.open(version);
+        }
+        if let Some(u) = self.out.last_mut() {
+            put(u);
+        }
+        self.bytes += field;
+        self.items += 1;
+        self.accounts += usize::from(account);
+    }
+
+    fn done(mut self) -> Vec<ConfigUpdate> {
+        if let Some(last) = self.out.last_mut() {
+            last.more = false;
+        }
+        self.out
+    }
+}
+
 /// Minutes as order-preserving bytes (sign bit flipped, big-endian).
 fn minute_key(m: i64) -> [u8; 8] {
     ((m as u64) ^ (1 << 63)).to_be_bytes()
@@ -652,7 +725,16 @@ pub fn validate_tenant(t: &Tenant) -> Result<(), StoreError> {
 
 fn validate_account(a: &Account) -> Result<(), StoreError> {
     sentientiq_tenant::check_account(&a.r#match, a.lifetime_value_cents)
-        .map_err(StoreError::Invalid)
+        .map_err(StoreError::Invalid)?;
+    let n = a.encoded_len();
+    if n > MAX_ACCOUNT_BYTES {
+        return Err(StoreError::Invalid(format!(
+            "account {}: {n} bytes encoded (its company, tier and owners); at most \
+             {MAX_ACCOUNT_BYTES}",
+            a.r#match
+        )));
+    }
+    Ok(())
 }
 
 fn validate_window(w: &WindowAggregate) -> Result<(), StoreError> {
@@ -750,6 +832,123 @@ mod tests {
         assert!(drawn.iter().all(|i| (1..1 << 53).contains(i)));
         assert!(drawn.iter().any(|&i| i >= 1 << 52), "{drawn:?}");
         assert!(drawn.iter().any(|&i| i < 1 << 52), "{drawn:?}");
+    }
+
+    #[test]
+    fn snapshot_parts_stay_within_their_bytes_and_carry_everything_once() {
+        let fill = |limit: usize| {
+            let (d, s) = store(StoreLimits {
+                config_message_bytes: limit,
+                ..StoreLimits::default()
+            });
+            for i in 0..30 {
+                s.create_tenant(Tenant {
+                    id: format!("t{i:02}"),
+                    name: "n".repeat(200),
+                    ..Tenant::default()
+                })
+                .expect("create");
+            }
+            for i in 0..40 {
+                s.delete_user(&DeleteUserRequest {
+                    tenant_id: "t00".into(),
+                    uid: format!("u{i:03}{}", "x".repeat(100)),
+                })
+                .expect("delete");
+            }
+            let accounts: Vec<Account> = (0..50)
+                .map(|i| Account {
+                    tenant_id: "t01".into(),
+                    r#match: format!("a{i:03}"),
+                    company: "c".repeat(80),
+                    ..Account::default()
+                })
+                .collect();
+            s.upsert_accounts(&accounts).expect("accounts");
+            (d, s)
+        };
+        // The first item of a part, as it adds to a message.
+        let first = |u: &ConfigUpdate| {
+            let len = u.upserted.first().map(Message::encoded_len);
+            let len = len.or(u.deleted_users.first().map(Message::encoded_len));
+            config_field_bytes(
+                len.or(u.accounts.first().map(Message::encoded_len))
+                    .unwrap_or(0),
+            )
+        };
+        // Everything in one part at the default; 120 parts (one item each) at 100 bytes.
+        for (limit, parts) in [
+            (CONFIG_MESSAGE_BYTES, Some(1)),
+            (4096, None),
+            (100, Some(120)),
+        ] {
+            let (_d, s) = fill(limit);
+            let snap = s.snapshot().expect("snapshot");
+            if let Some(p) = parts {
+                assert_eq!(snap.len(), p, "{limit}");
+            }
+            for (i, u) in snap.iter().enumerate() {
+                // Full: the next part's first item would not have fitted in this one.
+                if let Some(next) = snap.get(i + 1) {
+                    assert!(u.encoded_len() + first(next) > limit, "{limit}: part {i}");
+                }
+                let items = u.upserted.len() + u.deleted_users.len() + u.accounts.len();
+                // Within the bytes, or one item larger than them alone (each item is over 100).
+                assert!(
+                    u.encoded_len() <= limit || items == 1,
+                    "{limit}: part {i} is {} bytes with {items} items",
+                    u.encoded_len()
+                );
+                assert!(items >= 1, "{limit}: part {i} is empty");
+                assert_eq!(u.more, i + 1 < snap.len());
+                assert!(u.full_snapshot && u.version == snap[0].version);
+            }
+            let ids: Vec<&str> = snap
+                .iter()
+                .flat_map(|u| u.upserted.iter().map(|t| t.id.as_str()))
+                .collect();
+            assert_eq!(ids, (0..30).map(|i| format!("t{i:02}")).collect::<Vec<_>>());
+            let n = |f: fn(&ConfigUpdate) -> usize| snap.iter().map(f).sum::<usize>();
+            assert_eq!(n(|u| u.deleted_users.len()), 40, "{limit}");
+            assert_eq!(n(|u| u.accounts.len()), 50, "{limit}");
+        }
+    }
+
+    #[test]
+    fn an_account_is_at_most_its_bytes_encoded() {
+        let (_d, s) = store(StoreLimits::default());
+        s.create_tenant(tenant("acme")).expect("create");
+        let sized = |n: usize| {
+            let mut a = Account {
+                tenant_id: "acme".into(),
+                r#match: "u1".into(),
+                ..Account::default()
+            };
+            // 10 bytes of tenant and match, the company's key and a two-byte length.
+            a.company = "c".repeat(n - 13);
+            assert_eq!(a.encoded_len(), n);
+            a
+        };
+        for (n, ok) in [
+            (MAX_ACCOUNT_BYTES - 1, true),
+            (MAX_ACCOUNT_BYTES, true),
+            (MAX_ACCOUNT_BYTES + 1, false),
+        ] {
+            match s.upsert_accounts(&[sized(n)]) {
+                Ok(_) => assert!(ok, "{n} bytes taken"),
+                Err(StoreError::Invalid(e)) => {
+                    assert!(!ok, "{n} bytes: {e}");
+                    assert_eq!(
+                        e,
+                        format!(
+                            "account u1: {n} bytes encoded (its company, tier and owners); \
+                             at most {MAX_ACCOUNT_BYTES}"
+                        )
+                    );
+                }
+                Err(e) => panic!("{n}: {e}"),
+            }
+        }
     }
 
     #[test]

@@ -406,6 +406,94 @@ fn an_import_with_a_bad_account_keeps_everything_before_it() {
     });
 }
 
+/// A directory past the 4 MiB a gRPC peer decodes by default (every edge keeps that default):
+/// 300 accounts of the most bytes an account may have (4.7 MiB) reach a watcher with that
+/// default both ways, as a snapshot's parts and as an import's versions, each message within
+/// the plane's message bytes. Before, the snapshot put them in one message and the import in
+/// one version: a watcher failed to decode either ("message length too large"), at each retry.
+/// One account past the size is refused, naming it.
+#[test]
+fn a_directory_larger_than_a_grpc_message_reaches_edges_in_parts() {
+    use prost::Message as _;
+    let p = Plane::start();
+    rt().block_on(async {
+        let ch = p.channel().await;
+        create_acme(&ch).await;
+        let mut before = watch(&ch, "e", "us-east-1", 0).await;
+        let from = next_update(&mut before).await.version;
+        let big = |i: usize, bytes: usize| {
+            let mut a = Account {
+                tenant_id: "acme".into(),
+                r#match: format!("u{i:04}"),
+                ..Account::default()
+            };
+            // 13 bytes of tenant and match, the company's key and a two-byte length.
+            a.company = "c".repeat(bytes - 16);
+            assert_eq!(a.encoded_len(), bytes);
+            a
+        };
+        let max = sentientiq_control::store::MAX_ACCOUNT_BYTES;
+        let list: Vec<Account> = (0..300).map(|i| big(i, max)).collect();
+        let total: usize = list.iter().map(|a| a.encoded_len()).sum();
+        assert!(total > 4 << 20, "{total}");
+        let mut accts = grpc::accounts_client::AccountsClient::new(ch.clone());
+        let r = accts
+            .import(with_token(tokio_stream::iter(list), ADMIN))
+            .await
+            .expect("imported")
+            .into_inner();
+        assert_eq!(r.upserted, 300);
+        let limit = sentientiq_control::store::CONFIG_MESSAGE_BYTES;
+        // An edge resuming from before the import: its versions, each a message of its own.
+        let mut w = watch(&ch, "e", "us-east-1", from).await;
+        let mut accounts = 0;
+        while accounts < 300 {
+            let u = next_update(&mut w).await;
+            assert!(
+                !u.full_snapshot && u.encoded_len() <= limit,
+                "{}",
+                u.encoded_len()
+            );
+            accounts += u.accounts.len();
+        }
+        assert_eq!(accounts, 300);
+        // A new edge: the snapshot, in parts.
+        let mut w = watch(&ch, "e2", "us-east-1", 0).await;
+        let (mut accounts, mut parts) = (0, 0);
+        loop {
+            let u = next_update(&mut w).await;
+            assert!(
+                u.full_snapshot && u.encoded_len() <= limit,
+                "{}",
+                u.encoded_len()
+            );
+            accounts += u.accounts.len();
+            parts += 1;
+            if !u.more {
+                break;
+            }
+        }
+        assert_eq!(accounts, 300);
+        assert!(parts >= 5, "{parts} parts");
+        let e = accts
+            .import(with_token(
+                tokio_stream::iter(vec![big(300, max + 1)]),
+                ADMIN,
+            ))
+            .await
+            .expect_err("too large");
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        assert!(
+            e.message().starts_with(&format!(
+                "account #1: account u0300: {} bytes encoded",
+                max + 1
+            )),
+            "{}",
+            e.message()
+        );
+    });
+}
+
 #[test]
 fn evi_per_region_and_global_from_reported_windows() {
     let p = Plane::start();
