@@ -66,6 +66,10 @@ pub const SNAPSHOT_ACCOUNTS_PER_MESSAGE: usize = 5_000;
 /// Room to spare, not a measured bound: a message may pass it by its last item only when that
 /// item alone is larger (a tenant; accounts are at most [`MAX_ACCOUNT_BYTES`]).
 pub const CONFIG_MESSAGE_BYTES: usize = 1 << 20;
+/// Bytes of a uid a GDPR deletion names at most: the most an `id` frame's uid can be (the
+/// protocol's string limit, PROTOCOL.md §7), so that every user an edge identified can be erased.
+/// Was 256, which left users with longer ids (an edge takes up to 2 KiB) beyond erasure.
+pub const MAX_UID_BYTES: usize = sentientiq_proto::Limits::DEFAULT.max_string_bytes;
 /// Encoded bytes of one account at most (match, company, tier, owners): room for a 256-byte
 /// match, a company's name and a hundred owners, so that a version of accounts stays within
 /// [`CONFIG_MESSAGE_BYTES`] however they were imported. A chosen bound, not a measured one.
@@ -429,10 +433,13 @@ impl Store {
         Ok(())
     }
 
-    /// Records a GDPR deletion of a user; edges purge the identity and suppress the user.
+    /// Records a GDPR deletion of a user; edges purge the identity and suppress the user. Any
+    /// uid a session can carry (1 to [`MAX_UID_BYTES`]) can be erased.
     pub fn delete_user(&self, r: &DeleteUserRequest) -> Result<u64, StoreError> {
-        if r.uid.is_empty() || r.uid.len() > 256 {
-            return Err(StoreError::Invalid("uid must be 1 to 256 bytes".into()));
+        if r.uid.is_empty() || r.uid.len() > MAX_UID_BYTES {
+            return Err(StoreError::Invalid(format!(
+                "uid must be 1 to {MAX_UID_BYTES} bytes (the most a session's uid can be)"
+            )));
         }
         let (d, ()) = self.commit(|s, b, d| {
             if s.stored_tenant(&r.tenant_id)?.is_none() {
@@ -743,8 +750,12 @@ fn validate_window(w: &WindowAggregate) -> Result<(), StoreError> {
     }
     check_boot(&w.region, &w.edge_id)
         .map_err(|e| StoreError::Invalid(format!("a window's {e}")))?;
-    if w.detections.len() > 5 || w.intensity_milli.len() > 5 {
-        return Err(StoreError::Invalid("at most 5 emotions per window".into()));
+    // One count a detected emotion, in the core's order (`Emotion::ALL`).
+    let emotions = sentientiq_core::Emotion::ALL.len();
+    if w.detections.len() > emotions || w.intensity_milli.len() > emotions {
+        return Err(StoreError::Invalid(format!(
+            "at most {emotions} emotions per window"
+        )));
     }
     Ok(())
 }
@@ -915,6 +926,37 @@ mod tests {
     }
 
     #[test]
+    fn any_uid_a_session_can_carry_can_be_erased() {
+        let (_d, s) = store(StoreLimits::default());
+        s.create_tenant(tenant("acme")).expect("create");
+        assert_eq!(MAX_UID_BYTES, 2048);
+        for (n, ok) in [
+            (0, false),
+            (1, true),
+            (MAX_UID_BYTES - 1, true),
+            (MAX_UID_BYTES, true),
+            (MAX_UID_BYTES + 1, false),
+        ] {
+            let r = s.delete_user(&DeleteUserRequest {
+                tenant_id: "acme".into(),
+                uid: "u".repeat(n),
+            });
+            match r {
+                Ok(_) => assert!(ok, "{n} bytes taken"),
+                Err(StoreError::Invalid(e)) => {
+                    assert!(!ok, "{n}: {e}");
+                    assert_eq!(
+                        e,
+                        "uid must be 1 to 2048 bytes (the most a session's uid can be)"
+                    );
+                }
+                Err(e) => panic!("{n}: {e}"),
+            }
+        }
+        assert_eq!(s.deleted_users(Some("acme")).expect("read").len(), 3);
+    }
+
+    #[test]
     fn an_account_is_at_most_its_bytes_encoded() {
         let (_d, s) = store(StoreLimits::default());
         s.create_tenant(tenant("acme")).expect("create");
@@ -1053,6 +1095,29 @@ mod tests {
                 s.aggregates("acme", 0, 5).expect("read").is_empty(),
                 "{bad:?}"
             );
+        }
+        // One count an emotion: as many as the core detects, not one more.
+        let emotions = sentientiq_core::Emotion::ALL.len();
+        for (n, ok) in [
+            (emotions - 1, true),
+            (emotions, true),
+            (emotions + 1, false),
+        ] {
+            for intensity in [false, true] {
+                let mut x = w("us-east-1", &format!("e{n}@1"));
+                // Apart from the minutes the rest of the test reads.
+                x.minute = 100;
+                let counts = vec![1; n];
+                match intensity {
+                    false => x.detections = counts,
+                    true => x.intensity_milli = counts,
+                }
+                let r = s.put_aggregates(&[x]);
+                assert_eq!(r.is_ok(), ok, "{n} {intensity}: {r:?}");
+                if let Err(e) = r {
+                    assert_eq!(e.to_string(), "invalid: at most 5 emotions per window");
+                }
+            }
         }
         // The longest names each rule allows.
         let longest = w(
