@@ -1010,7 +1010,11 @@ async fn run(cli: Cli) -> Result<()> {
 async fn alerts(ch: Auth, json: bool, cmd: AlertsCmd) -> Result<()> {
     let status = |e: tonic::Status| anyhow::anyhow!("{}: {}", code_name(e.code()), e.message());
     let mut admin = grpc::tenant_admin_client::TenantAdminClient::new(ch.clone());
-    let mut alerts = grpc::alerts_client::AlertsClient::new(ch);
+    // A list's answer may pass tonic's default 4 MiB: up to MAX_LIST_ALERTS records of up to
+    // MAX_ALERT_RECORD_BYTES each (about 64 MiB), each with its key and length.
+    let mut alerts = grpc::alerts_client::AlertsClient::new(ch).max_decoding_message_size(
+        MAX_LIST_ALERTS * (sentientiq_control::store::alerts::MAX_ALERT_RECORD_BYTES + 8),
+    );
     match cmd {
         AlertsCmd::Set { tenant, file } => {
             let toml = if file.as_os_str() == "-" {

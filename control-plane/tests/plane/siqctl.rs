@@ -510,3 +510,35 @@ fn siqctl_edges_forget_counts_a_failing_plane_as_not_asked_and_force_needs_forge
         "{err}"
     );
 }
+
+/// `siqctl alerts list` reads an answer past tonic's default 4 MiB (a list holds up to 1000
+/// records of up to 64 KiB): 100 records of 60 KiB (6 MB) listed, where the default limit
+/// refused the answer ("decoded message length too large").
+#[test]
+fn siqctl_lists_alerts_past_a_grpc_messages_default_size() {
+    let p = Plane::start();
+    p.ctl(&["tenant", "create", "acme", "--name", "Acme"]);
+    let t0 = now_ms() - 60_000;
+    rt().block_on(async {
+        let ch = p.channel().await;
+        let mut e = Reporter::connect(&ch, Some("edge-1")).await;
+        // Batches of 50 (3 MB): within what the plane decodes of an edge.
+        for batch in 0..2 {
+            let records = (0..50)
+                .map(|i| {
+                    let n = batch * 50 + i;
+                    let mut r = record("acme", &format!("al_{n:03}"), "edge-1", "open", t0 + n);
+                    r.page = "p".repeat(60 * 1024);
+                    r
+                })
+                .collect();
+            e.report(records).await;
+        }
+    });
+    let out = p.ctl(&["alerts", "list", "--tenant", "acme"]);
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("al_")).count(),
+        100,
+        "{out}"
+    );
+}
