@@ -9,11 +9,11 @@
 use std::collections::BTreeMap;
 
 use sentientiq_experiments::{Claim, ExperimentCounts, NoClaim, Report, Srm, forensics};
-use sentientiq_proto::grpc::{AlertRecord, ExperimentTotals, ExperimentWindow, Tenant};
+use sentientiq_proto::grpc::{ExperimentTotals, ExperimentWindow, Tenant};
 use sentientiq_tenant::plane::{arm_counts, counts_of};
 use serde::{Deserialize, Serialize};
 
-use crate::store::alerts::MAX_LIST_ALERTS;
+use crate::store::alerts::{MAX_ANALYZED_ALERTS, Opened};
 use crate::store::experiments::to_tallies;
 
 /// The longest range one request may cover (a year of minutes).
@@ -55,7 +55,8 @@ pub struct Failures {
     /// Sessions shown an experiment's intervention, and those that dismissed it.
     pub interventions_shown: u64,
     pub interventions_dismissed: u64,
-    /// The alert counts above are of the newest [`MAX_LIST_ALERTS`] alerts only.
+    /// The range held more alerts than the newest [`MAX_ANALYZED_ALERTS`] the counts above
+    /// are of (a lower bound).
     pub alerts_capped: bool,
 }
 
@@ -130,7 +131,7 @@ pub fn tenant_forensics(
     from: i64,
     to: i64,
     experiments: &[ExperimentWindow],
-    alerts: &[AlertRecord],
+    alerts: &Opened,
 ) -> TenantForensics {
     let running = running(tenant);
     let (totals, edges) = totals(&tenant.id, experiments);
@@ -173,9 +174,10 @@ pub fn tenant_forensics(
             report,
         });
     }
-    failures.alerts_capped = alerts.len() >= MAX_LIST_ALERTS;
+    failures.alerts_capped = alerts.capped;
     let (lo, hi) = (from.saturating_mul(60_000), to.saturating_mul(60_000));
     for a in alerts
+        .alerts
         .iter()
         .filter(|a| a.tenant_id == tenant.id && (lo..hi).contains(&a.opened_ms))
     {
@@ -380,7 +382,7 @@ pub fn render(f: &TenantForensics) -> String {
         fl.interventions_shown
     );
     if fl.alerts_capped {
-        s += &format!("  (alert counts are of the newest {MAX_LIST_ALERTS} alerts only)\n");
+        s += &format!("  (alert counts are of the newest {MAX_ANALYZED_ALERTS} alerts only)\n");
     }
     s
 }
@@ -389,7 +391,9 @@ pub fn render(f: &TenantForensics) -> String {
 mod tests {
     use super::*;
     use sentientiq_experiments::ArmCounts;
-    use sentientiq_proto::grpc::{AlertDelivery, Experiment, Rule, Variant, rule::Action};
+    use sentientiq_proto::grpc::{
+        AlertDelivery, AlertRecord, Experiment, Rule, Variant, rule::Action,
+    };
     use sentientiq_tenant::plane::arm_tally;
 
     fn tenant() -> Tenant {
@@ -464,14 +468,17 @@ mod tests {
             // A rule whose experiment was removed: kept, not judged.
             window("e1@1", 11, "old", &[("", 1, 1)]),
         ];
-        let alerts = [
-            alert("false_alarm", "ceo", 10, false),
-            alert("acknowledged", "csm", 10, false),
-            alert("open", "", 11, true),
-            alert("closed", "", 11, false),
-            // Outside the range: not counted.
-            alert("false_alarm", "ceo", 99, false),
-        ];
+        let alerts = Opened {
+            alerts: vec![
+                alert("false_alarm", "ceo", 10, false),
+                alert("acknowledged", "csm", 10, false),
+                alert("open", "", 11, true),
+                alert("closed", "", 11, false),
+                // Outside the range: not counted.
+                alert("false_alarm", "ceo", 99, false),
+            ],
+            capped: false,
+        };
         let f = tenant_forensics(&tenant(), 10, 12, &windows, &alerts);
         assert_eq!(f.experiments.len(), 2);
         let help = &f.experiments[0];
@@ -532,7 +539,11 @@ mod tests {
             "help",
             &[("", 40, 4), ("chat", 40, 8), ("offer", 40, 6)],
         )];
-        let f = tenant_forensics(&tenant(), 10, 11, &windows, &[]);
+        let none = Opened {
+            alerts: vec![],
+            capped: false,
+        };
+        let f = tenant_forensics(&tenant(), 10, 11, &windows, &none);
         let json = serde_json::to_string(&f).expect("json");
         assert!(json.contains("\"df\":\"inf\""), "{json}");
         let back: TenantForensics = serde_json::from_str(&json).expect("parses back");

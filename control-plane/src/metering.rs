@@ -8,7 +8,9 @@
 
 use std::collections::BTreeMap;
 
-use sentientiq_proto::grpc::{AlertRecord, Tenant, UsageDay, UsageResponse, WindowAggregate};
+use sentientiq_proto::grpc::{Tenant, UsageDay, UsageResponse, WindowAggregate};
+
+use crate::store::alerts::{MAX_ANALYZED_ALERTS, Opened};
 
 /// The default rate card: $0.01 per 1000 events (issue 18), in millicents per 1000 events.
 pub const DEFAULT_MILLICENTS_PER_1000_EVENTS: u64 = 1_000;
@@ -70,15 +72,14 @@ pub fn quota_status(u: &mut UsageResponse, t: &Tenant, month_events: u64) {
     u.quota_state = q.state(month_events).as_str().to_string();
 }
 
-/// Usage per day of `[from_day, to_day)` from the tenant's windows and alert records.
-/// `alerts_capped`: the alert records read were capped (the counts are a lower bound).
+/// Usage per day of `[from_day, to_day)` from the tenant's windows and alert records (when
+/// they are capped, the alert counts are a lower bound).
 pub fn usage(
     windows: &[WindowAggregate],
-    alerts: &[AlertRecord],
+    alerts: &Opened,
     from_day: i64,
     to_day: i64,
     rate: u64,
-    alerts_capped: bool,
 ) -> UsageResponse {
     let mut days: BTreeMap<i64, UsageDay> = BTreeMap::new();
     let in_range = |day: i64| (from_day..to_day).contains(&day);
@@ -106,7 +107,7 @@ pub fn usage(
             },
         );
     }
-    for a in alerts {
+    for a in &alerts.alerts {
         let day = a.opened_ms.div_euclid(86_400_000);
         if in_range(day) {
             days.entry(day)
@@ -132,7 +133,7 @@ pub fn usage(
         days,
         total: Some(total),
         millicents_per_1000_events: rate,
-        alerts_capped,
+        alerts_capped: alerts.capped,
         quota_state: "under".into(),
         ..UsageResponse::default()
     }
@@ -236,7 +237,7 @@ pub fn render(tenant: &str, u: &UsageResponse) -> String {
         s += &format!(" {:>11}\n", format!("${price}"));
     }
     if u.alerts_capped {
-        s += "  (alert counts are of the newest 1000 alerts only)\n";
+        s += &format!("  (alert counts are of the newest {MAX_ANALYZED_ALERTS} alerts only)\n");
     }
     s += &quota_line(u);
     s
@@ -274,6 +275,7 @@ pub fn quota_line(u: &UsageResponse) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sentientiq_proto::grpc::AlertRecord;
 
     fn w(minute: i64, events: u64, sessions: u64) -> WindowAggregate {
         WindowAggregate {
@@ -350,14 +352,16 @@ mod tests {
             opened_ms: ms,
             ..AlertRecord::default()
         };
-        let alerts = [alert(m * 60_000 + 5), alert((m + 1440) * 60_000 - 1)];
+        let alerts = Opened {
+            alerts: vec![alert(m * 60_000 + 5), alert((m + 1440) * 60_000 - 1)],
+            capped: false,
+        };
         let u = usage(
             &windows,
             &alerts,
             day,
             day + 2,
             DEFAULT_MILLICENTS_PER_1000_EVENTS,
-            false,
         );
         assert_eq!(u.days.len(), 2);
         let d0 = &u.days[0];

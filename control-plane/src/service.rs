@@ -887,10 +887,8 @@ impl grpc::analytics_server::Analytics for Services {
                 r.to_day.saturating_mul(1440),
             );
             let windows = s.aggregates(&t.id, from, to)?;
-            let alerts = s.list_alerts(Some(&t.id), from.saturating_mul(60_000), false)?;
-            let capped = alerts.len() >= crate::store::alerts::MAX_LIST_ALERTS;
-            let mut u =
-                crate::metering::usage(&windows, &alerts, r.from_day, r.to_day, rate, capped);
+            let alerts = s.alerts_opened_in_minutes(&t.id, from, to)?;
+            let mut u = crate::metering::usage(&windows, &alerts, r.from_day, r.to_day, rate);
             let month = crate::store::usage::month_of_minute(now_minute());
             crate::metering::quota_status(&mut u, &t, s.month_events(&t.id, month));
             Ok(u)
@@ -914,7 +912,7 @@ impl grpc::analytics_server::Analytics for Services {
                 .ok_or_else(|| StoreError::NotFound(format!("tenant {}", r.tenant_id)))?;
             let (from, to) = (r.from_minute, r.to_minute);
             let windows = s.experiment_windows(&t.id, from, to)?;
-            let alerts = s.list_alerts(Some(&t.id), from.saturating_mul(60_000), false)?;
+            let alerts = s.alerts_opened_in_minutes(&t.id, from, to)?;
             let f = crate::forensics::tenant_forensics(&t, from, to, &windows, &alerts);
             let report_json = serde_json::to_string(&f)
                 .map_err(|e| StoreError::Corrupt(format!("forensics report: {e}")))?;

@@ -28,6 +28,12 @@ use super::{Store, StoreError, decode, key2};
 
 /// Most records one `List` answers (the newest; narrow with `since_ms` or a tenant for more).
 pub const MAX_LIST_ALERTS: usize = 1_000;
+/// Most alerts the counts of a tenant's range are taken from ([`Store::alerts_opened`]: the
+/// failures, the false-positive rates, usage): the newest. Each is held as its summary (a few
+/// hundred bytes: no page, user or account), so this many is tens of megabytes at most; a
+/// range with more is said to be capped (its counts a lower bound). A chosen bound: 100 times
+/// the `List` page the counts were taken from before.
+pub const MAX_ANALYZED_ALERTS: usize = 100_000;
 /// Records whose last change is older than this may be pruned: 30 days.
 pub const ALERT_RETENTION_MS: i64 = 30 * 24 * 60 * 60 * 1000;
 /// Longest alert id (the alerts crate's `AlertId`: `[A-Za-z0-9_-]{1,64}`).
@@ -55,6 +61,79 @@ pub fn took_effect(action: &str, state: &str) -> bool {
         _ => true,
     }
 }
+
+/// A range's alerts as counted ([`Store::alerts_opened`]).
+#[derive(Debug)]
+pub struct Opened {
+    /// Newest first, as summaries.
+    pub alerts: Vec<AlertRecord>,
+    /// The range held more than were kept: counts of these are a lower bound.
+    pub capped: bool,
+}
+
+/// What the counts read of an alert (tenant, id, emotion, rule, when, state, who labelled it,
+/// each delivery's status, step and channel), without what only a page shows (the page,
+/// section, user, session, account and its value, confidence, delivery ids and contacts).
+pub fn summary(a: AlertRecord) -> AlertRecord {
+    AlertRecord {
+        alert_id: a.alert_id,
+        tenant_id: a.tenant_id,
+        region: a.region,
+        edge_id: a.edge_id,
+        emotion: a.emotion,
+        rule: a.rule,
+        opened_ms: a.opened_ms,
+        updated_ms: a.updated_ms,
+        state: a.state,
+        acked_by: a.acked_by,
+        acked_ms: a.acked_ms,
+        step: a.step,
+        repeats: a.repeats,
+        deliveries: a
+            .deliveries
+            .into_iter()
+            .map(|d| grpc::AlertDelivery {
+                channel: d.channel,
+                status: d.status,
+                attempts: d.attempts,
+                latency_ms: d.latency_ms,
+                step: d.step,
+                ..grpc::AlertDelivery::default()
+            })
+            .collect(),
+        ..AlertRecord::default()
+    }
+}
+
+/// Newest first: by `opened_ms`, then id.
+fn newest_first(a: &AlertRecord, b: &AlertRecord) -> std::cmp::Ordering {
+    b.opened_ms
+        .cmp(&a.opened_ms)
+        .then_with(|| a.alert_id.cmp(&b.alert_id))
+}
+
+/// A record ordered so that the newer is the greater ([`newest_first`] reversed).
+struct Newest(AlertRecord);
+
+impl Ord for Newest {
+    fn cmp(&self, other: &Newest) -> std::cmp::Ordering {
+        newest_first(&other.0, &self.0)
+    }
+}
+
+impl PartialOrd for Newest {
+    fn partial_cmp(&self, other: &Newest) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Newest {
+    fn eq(&self, other: &Newest) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Newest {}
 
 /// When a record last changed, for retention and `since_ms`.
 pub fn last_change(r: &AlertRecord) -> i64 {
@@ -259,6 +338,21 @@ impl Store {
             .transpose()
     }
 
+    /// Each record under `prefix` (a tenant's, or all with an empty one), in key order.
+    fn each_alert(&self, prefix: &[u8], mut f: impl FnMut(AlertRecord)) -> Result<(), StoreError> {
+        for r in self.db.iterator_cf(
+            self.cf("alerts"),
+            IteratorMode::From(prefix, Direction::Forward),
+        ) {
+            let (k, v) = r?;
+            if !k.starts_with(prefix) {
+                break;
+            }
+            f(decode("alert", &v)?);
+        }
+        Ok(())
+    }
+
     /// Records of one tenant (`None`: all) whose last change is at or after `since_ms`, only
     /// open ones with `open_only`, newest first (by `opened_ms`, then id), at most
     /// [`MAX_LIST_ALERTS`].
@@ -270,27 +364,58 @@ impl Store {
     ) -> Result<Vec<AlertRecord>, StoreError> {
         let prefix = tenant.map(|t| key2(t, "")).unwrap_or_default();
         let mut out: Vec<AlertRecord> = Vec::new();
-        for r in self.db.iterator_cf(
-            self.cf("alerts"),
-            IteratorMode::From(&prefix, Direction::Forward),
-        ) {
-            let (k, v) = r?;
-            if !k.starts_with(&prefix) {
-                break;
+        self.each_alert(&prefix, |a| {
+            if last_change(&a) >= since_ms && (!open_only || a.state == "open") {
+                out.push(a);
             }
-            let a: AlertRecord = decode("alert", &v)?;
-            if last_change(&a) < since_ms || (open_only && a.state != "open") {
-                continue;
-            }
-            out.push(a);
-        }
-        out.sort_by(|a, b| {
-            b.opened_ms
-                .cmp(&a.opened_ms)
-                .then_with(|| a.alert_id.cmp(&b.alert_id))
-        });
+        })?;
+        out.sort_by(newest_first);
         out.truncate(MAX_LIST_ALERTS);
         Ok(out)
+    }
+
+    /// `tenant`'s alerts opened in `[from_ms, to_ms)`, newest first (by `opened_ms`, then id),
+    /// at most `cap`, each as its [`summary`], and whether the range held more (the newest `cap`
+    /// are kept). For counting, not showing.
+    pub fn alerts_opened(
+        &self,
+        tenant: &str,
+        from_ms: i64,
+        to_ms: i64,
+        cap: usize,
+    ) -> Result<Opened, StoreError> {
+        use std::cmp::Reverse;
+        // The newest `cap` seen: the heap's top is the oldest of them.
+        let mut kept = std::collections::BinaryHeap::new();
+        let mut capped = false;
+        self.each_alert(&key2(tenant, ""), |a| {
+            if (from_ms..to_ms).contains(&a.opened_ms) {
+                kept.push(Reverse(Newest(summary(a))));
+                if kept.len() > cap {
+                    kept.pop();
+                    capped = true;
+                }
+            }
+        })?;
+        let mut alerts: Vec<AlertRecord> = kept.into_iter().map(|Reverse(Newest(a))| a).collect();
+        alerts.sort_by(newest_first);
+        Ok(Opened { alerts, capped })
+    }
+
+    /// [`Store::alerts_opened`] over the minutes `[from, to)`, at most [`MAX_ANALYZED_ALERTS`]:
+    /// what a tenant's failures, false-positive rates and usage are counted from.
+    pub fn alerts_opened_in_minutes(
+        &self,
+        tenant: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Opened, StoreError> {
+        self.alerts_opened(
+            tenant,
+            from.saturating_mul(60_000),
+            to.saturating_mul(60_000),
+            MAX_ANALYZED_ALERTS,
+        )
     }
 
     /// Queues `c` for the edge holding its alert (synced). `Ok(false)`: the alert's record
@@ -450,6 +575,75 @@ mod tests {
         ] {
             assert_eq!(took_effect(action, state), done, "{action} in {state}");
         }
+    }
+
+    #[test]
+    fn counts_read_a_ranges_alerts_as_summaries_the_newest_up_to_the_cap() {
+        let (_d, s) = store();
+        let full = |id: &str, at: i64| {
+            let mut r = rec("acme", id, "e1", "false_alarm", at);
+            r.page = "https://shop.example/checkout".into();
+            r.user = "ana@globex.example".into();
+            r.account = "Globex".into();
+            r.acked_by = "ana".into();
+            r.emotion = "rage".into();
+            r.deliveries = vec![grpc::AlertDelivery {
+                id: format!("{id}-d1"),
+                contact: "csm".into(),
+                channel: "slack_webhook".into(),
+                status: "failed".into(),
+                attempts: 3,
+                latency_ms: 0,
+                step: 1,
+            }];
+            r
+        };
+        // Opened at 10..=15; the range [11, 15) holds 11, 12, 13, 14; globex's is not acme's.
+        let mut all: Vec<AlertRecord> = (10..=15).map(|t| full(&format!("a{t}"), t)).collect();
+        all.push(rec("globex", "g12", "e1", "open", 12));
+        s.put_alerts(&all).expect("put");
+        let ids = |o: &Opened| {
+            o.alerts
+                .iter()
+                .map(|a| a.alert_id.clone())
+                .collect::<Vec<_>>()
+        };
+        for (cap, want, capped) in [
+            (5, vec!["a14", "a13", "a12", "a11"], false),
+            (4, vec!["a14", "a13", "a12", "a11"], false),
+            (3, vec!["a14", "a13", "a12"], true),
+        ] {
+            let o = s.alerts_opened("acme", 11, 15, cap).expect("read");
+            assert_eq!(
+                (ids(&o), o.capped),
+                (want.iter().map(|s| s.to_string()).collect(), capped),
+                "cap {cap}"
+            );
+        }
+        let o = s
+            .alerts_opened("acme", 11, 15, MAX_ANALYZED_ALERTS)
+            .expect("read");
+        // What the counts read is kept; what only a page shows is not.
+        let a = &o.alerts[0];
+        assert_eq!(
+            (
+                a.state.as_str(),
+                a.acked_by.as_str(),
+                a.emotion.as_str(),
+                a.opened_ms
+            ),
+            ("false_alarm", "ana", "rage", 14)
+        );
+        assert_eq!(
+            (
+                a.deliveries[0].status.as_str(),
+                a.deliveries[0].channel.as_str()
+            ),
+            ("failed", "slack_webhook")
+        );
+        assert!(a.page.is_empty() && a.user.is_empty() && a.account.is_empty());
+        assert!(a.deliveries[0].id.is_empty() && a.deliveries[0].contact.is_empty());
+        assert_eq!(summary(all[4].clone()), *a);
     }
 
     #[test]

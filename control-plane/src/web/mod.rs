@@ -943,14 +943,10 @@ async fn tenant_report(d: &Dashboard, tenant: &str, days: i64) -> Result<TenantR
             .tenant(&t)?
             .ok_or_else(|| StoreError::NotFound(format!("tenant {t}")))?;
         let windows = store.experiment_windows(&tn.id, from, to)?;
-        let alerts = store.list_alerts(Some(&tn.id), from.saturating_mul(60_000), false)?;
+        let alerts = store.alerts_opened_in_minutes(&tn.id, from, to)?;
         let forensics = crate::forensics::tenant_forensics(&tn, from, to, &windows, &alerts);
-        let labels = labels::by_emotion(
-            &tn.id,
-            from.saturating_mul(60_000),
-            to.saturating_mul(60_000),
-            &alerts,
-        );
+        let (lo, hi) = (from.saturating_mul(60_000), to.saturating_mul(60_000));
+        let labels = labels::by_emotion(&tn.id, lo, hi, &alerts.alerts);
         Ok(TenantReport {
             tenant: tn,
             forensics,

@@ -12,6 +12,7 @@ use sentientiq_proto::grpc::{AlertRecord, EviPoint, WindowAggregate};
 
 use super::labels::{EmotionLabels, MIN_LABELS};
 use crate::forensics::{Failures, TenantForensics, claim_text, srm_text};
+use crate::store::alerts::MAX_ANALYZED_ALERTS;
 
 /// HTML-escapes text for element content and quoted attributes.
 pub fn esc(s: &str) -> String {
@@ -1139,7 +1140,9 @@ fn failures_table(fl: &Failures) -> String {
         rate(fl.interventions_dismissed, fl.interventions_shown),
     );
     if fl.alerts_capped {
-        s += "<p class=\"small\">Alert counts are of the newest 1000 alerts only.</p>";
+        s += &format!(
+            "<p class=\"small\">Alert counts are of the newest {MAX_ANALYZED_ALERTS} alerts only.</p>"
+        );
     }
     s
 }
@@ -1319,7 +1322,9 @@ pub fn false_positive_section(rows: &[EmotionLabels], capped: bool) -> String {
     s += "</tbody></table><p class=\"small\">Bars: the rate's 95 % interval (light) and estimate \
           (dark tick) on 0 to 100 %.</p>";
     if capped {
-        s += "<p class=\"small\">Counted over the newest 1000 alerts only.</p>";
+        s += &format!(
+            "<p class=\"small\">Counted over the newest {MAX_ANALYZED_ALERTS} alerts only.</p>"
+        );
     }
     s + "</section>"
 }
@@ -1736,7 +1741,7 @@ mod tests {
         r.rate = sentientiq_experiments::stats::wilson(3, 12);
         let html = false_positive_section(&[r], true);
         assert!(html.contains("25.00 % [8.89, 53.23]"), "{html}");
-        assert!(html.contains("newest 1000 alerts"));
+        assert!(html.contains(&format!("newest {MAX_ANALYZED_ALERTS} alerts")));
     }
 
     #[test]
