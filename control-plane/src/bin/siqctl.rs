@@ -345,6 +345,13 @@ impl tonic::service::Interceptor for AddToken {
 
 type Auth = tonic::service::interceptor::InterceptedService<Channel, AddToken>;
 
+/// Most bytes of one answer siqctl decodes (tonic's default is 4 MiB). An answer grows with
+/// what it lists: `ListTenants` with the tenants (up to 1 MiB each as stored, a few KB as
+/// usually written: 4 MiB is about a thousand of them), an EVI with its minutes and regions.
+/// siqctl holds an answer whole to print it; 256 MiB bounds a runaway one and is far past any
+/// fleet's (a chosen bound, not a measured one). `alerts list` takes its own, computed bound.
+const MAX_ANSWER_BYTES: usize = 256 << 20;
+
 async fn channel(cli: &Cli) -> Result<Channel> {
     sentientiq_url::setting("endpoint", &cli.endpoint, sentientiq_url::check_root)?;
     let shown = sentientiq_url::shown(&cli.endpoint);
@@ -405,6 +412,7 @@ async fn forensics(
     }
     let now = now_minute()?;
     let r = grpc::analytics_client::AnalyticsClient::new(ch.clone())
+        .max_decoding_message_size(MAX_ANSWER_BYTES)
         .forensics(grpc::ForensicsRequest {
             tenant_id: tenant.to_string(),
             from_minute: now + 1 - days * 1440,
@@ -706,7 +714,8 @@ async fn run(cli: Cli) -> Result<()> {
         _ => {}
     }
     let ch = auth(channel(&cli).await?, cli.token.expose())?;
-    let mut admin = grpc::tenant_admin_client::TenantAdminClient::new(ch.clone());
+    let mut admin = grpc::tenant_admin_client::TenantAdminClient::new(ch.clone())
+        .max_decoding_message_size(MAX_ANSWER_BYTES);
     let json = cli.json;
     let status = |e: tonic::Status| anyhow::anyhow!("{}: {}", code_name(e.code()), e.message());
     match cli.cmd {
@@ -871,7 +880,8 @@ async fn run(cli: Cli) -> Result<()> {
                 accounts.push(a);
             }
             let n = accounts.len();
-            let mut acc = grpc::accounts_client::AccountsClient::new(ch.clone());
+            let mut acc = grpc::accounts_client::AccountsClient::new(ch.clone())
+                .max_decoding_message_size(MAX_ANSWER_BYTES);
             let s = acc
                 .import(tokio_stream::iter(accounts))
                 .await
@@ -882,7 +892,8 @@ async fn run(cli: Cli) -> Result<()> {
             })?;
         }
         Cmd::Account(AccountCmd::DeleteUser { tenant, uid }) => {
-            let mut acc = grpc::accounts_client::AccountsClient::new(ch.clone());
+            let mut acc = grpc::accounts_client::AccountsClient::new(ch.clone())
+                .max_decoding_message_size(MAX_ANSWER_BYTES);
             acc.delete_user(DeleteUserRequest {
                 tenant_id: tenant.clone(),
                 uid: uid.clone(),
@@ -928,6 +939,7 @@ async fn run(cli: Cli) -> Result<()> {
                 }
             };
             let u = grpc::analytics_client::AnalyticsClient::new(ch.clone())
+                .max_decoding_message_size(MAX_ANSWER_BYTES)
                 .usage(grpc::UsageRequest {
                     tenant_id: tenant.clone(),
                     from_day,
@@ -952,7 +964,8 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Dashboard(_) | Cmd::Edges(_) => {}
         Cmd::Evi { tenant, minutes } => {
             let now = now_minute()?;
-            let mut an = grpc::analytics_client::AnalyticsClient::new(ch.clone());
+            let mut an = grpc::analytics_client::AnalyticsClient::new(ch.clone())
+                .max_decoding_message_size(MAX_ANSWER_BYTES);
             let r = an
                 .evi(EviRequest {
                     tenant_id: tenant.clone(),
@@ -1009,7 +1022,8 @@ async fn run(cli: Cli) -> Result<()> {
 /// `siqctl alerts …`.
 async fn alerts(ch: Auth, json: bool, cmd: AlertsCmd) -> Result<()> {
     let status = |e: tonic::Status| anyhow::anyhow!("{}: {}", code_name(e.code()), e.message());
-    let mut admin = grpc::tenant_admin_client::TenantAdminClient::new(ch.clone());
+    let mut admin = grpc::tenant_admin_client::TenantAdminClient::new(ch.clone())
+        .max_decoding_message_size(MAX_ANSWER_BYTES);
     // A list's answer may pass tonic's default 4 MiB: up to MAX_LIST_ALERTS records of up to
     // MAX_ALERT_RECORD_BYTES each (about 64 MiB), each with its key and length.
     let mut alerts = grpc::alerts_client::AlertsClient::new(ch).max_decoding_message_size(

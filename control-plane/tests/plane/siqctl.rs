@@ -542,3 +542,38 @@ fn siqctl_lists_alerts_past_a_grpc_messages_default_size() {
         "{out}"
     );
 }
+
+/// siqctl reads an answer past tonic's default 4 MiB from every service: five tenants of
+/// 900 KB each (4.5 MB of origins) listed, where the default limit refused the list.
+#[test]
+fn siqctl_lists_tenants_past_a_grpc_messages_default_size() {
+    let p = Plane::start();
+    rt().block_on(async {
+        let ch = p.channel().await;
+        for t in 0..5 {
+            // 209 bytes each (labels of at most 63).
+            let label = "x".repeat(60);
+            let origins = (0..4500)
+                .map(|i| format!("https://o{i:05}.{label}.{label}.{label}.t{t}.example"))
+                .collect();
+            sentientiq_testkit::grpc::admin(&ch)
+                .create_tenant(sentientiq_testkit::grpc::with_token(
+                    sentientiq_proto::grpc::Tenant {
+                        id: format!("t{t}"),
+                        name: format!("T{t}"),
+                        allowed_origins: origins,
+                        ..Default::default()
+                    },
+                    ADMIN_TOKEN,
+                ))
+                .await
+                .expect("created");
+        }
+    });
+    let out = p.ctl(&["tenant", "list"]);
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with('t')).count(),
+        5,
+        "{out}"
+    );
+}
