@@ -70,6 +70,11 @@ pub const CONFIG_MESSAGE_BYTES: usize = 1 << 20;
 /// protocol's string limit, PROTOCOL.md §7), so that every user an edge identified can be erased.
 /// Was 256, which left users with longer ids (an edge takes up to 2 KiB) beyond erasure.
 pub const MAX_UID_BYTES: usize = sentientiq_proto::Limits::DEFAULT.max_string_bytes;
+/// Encoded bytes of one tenant at most, as edges get it ([`edge_view`]): what leaves room in
+/// one [`CONFIG_MESSAGE_BYTES`] message for the message's version and flags and the tenant's
+/// key and length (under 20 bytes), so that a version changing one tenant, or a snapshot part
+/// holding it, is always a message an edge decodes.
+pub const MAX_TENANT_BYTES: usize = CONFIG_MESSAGE_BYTES - 64;
 /// Encoded bytes of one account at most (match, company, tier, owners): room for a 256-byte
 /// match, a company's name and a hundred owners, so that a version of accounts stays within
 /// [`CONFIG_MESSAGE_BYTES`] however they were imported. A chosen bound, not a measured one.
@@ -484,7 +489,9 @@ impl Store {
 
     /// The deltas after `from` up to the current version, or `None` when the log no longer
     /// holds all of them (or `from` is ahead of this store: a store restored from an older
-    /// backup) and the edge needs a snapshot.
+    /// backup), or when one is larger than `config_message_bytes` (logged before versions were
+    /// bounded: an edge could not decode it, and would ask again for ever), and the edge needs
+    /// a snapshot (which comes in parts).
     pub fn deltas_since(&self, from: u64) -> Result<Option<Vec<ConfigUpdate>>, StoreError> {
         let current = self.version()?;
         if from > current {
@@ -498,6 +505,9 @@ impl Store {
                     // Entries logged before edges got their own view carry the admin's.
                     for t in &mut u.upserted {
                         *t = edge_view(t);
+                    }
+                    if u.encoded_len() > self.limits.config_message_bytes {
+                        return Ok(None);
                     }
                     out.push(u);
                 }
@@ -586,8 +596,8 @@ pub fn config_field_bytes(len: usize) -> usize {
 struct Parts {
     limits: StoreLimits,
     out: Vec<ConfigUpdate>,
-    /// The last message's encoded bytes as it would go out (with `more` set), over-counted by
-    /// a byte a field where a field number needs one.
+    /// The last message's encoded bytes as it would go out (with `more` set; the last part's
+    /// flag cleared only makes it smaller).
     bytes: usize,
     items: usize,
     accounts: usize,
@@ -727,7 +737,16 @@ pub(crate) fn check_boot(region: &str, report_id: &str) -> Result<(), String> {
 pub fn validate_tenant(t: &Tenant) -> Result<(), StoreError> {
     sentientiq_tenant::plane::validate(t)
         .map(drop)
-        .map_err(|e| StoreError::Invalid(e.to_string()))
+        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+    let n = edge_view(t).encoded_len();
+    if n > MAX_TENANT_BYTES {
+        return Err(StoreError::Invalid(format!(
+            "tenant {}: {n} bytes as edges get it (its rules, contacts, origins, labels and \
+             alerting config); at most {MAX_TENANT_BYTES}",
+            t.id
+        )));
+    }
+    Ok(())
 }
 
 fn validate_account(a: &Account) -> Result<(), StoreError> {
@@ -926,6 +945,108 @@ mod tests {
     }
 
     #[test]
+    fn a_logged_version_larger_than_a_message_sends_an_edge_behind_it_a_snapshot() {
+        let (_d, s) = store(StoreLimits {
+            config_message_bytes: 4096,
+            ..StoreLimits::default()
+        });
+        s.create_tenant(tenant("acme")).expect("create");
+        let before = s.version().expect("version");
+        // One version of accounts past the message bytes, as an import committed before
+        // versions were bounded (the store takes any count; the import now splits them).
+        let accounts: Vec<Account> = (0..60)
+            .map(|i| Account {
+                tenant_id: "acme".into(),
+                r#match: format!("u{i:03}"),
+                company: "c".repeat(80),
+                ..Account::default()
+            })
+            .collect();
+        s.upsert_accounts(&accounts).expect("accounts");
+        s.upsert_accounts(&accounts[..1])
+            .expect("a small version after it");
+        assert!(s.deltas_since(before).expect("read").is_none(), "snapshot");
+        // Resuming after it: the small version alone, as a delta.
+        assert_eq!(
+            s.deltas_since(before + 1).expect("read").map(|d| d.len()),
+            Some(1)
+        );
+        // The snapshot an edge gets instead comes in parts within the bytes.
+        let snap = s.snapshot().expect("snapshot");
+        assert!(snap.len() > 1 && snap.iter().all(|u| u.encoded_len() <= 4096));
+    }
+
+    #[test]
+    fn a_tenant_is_at_most_its_bytes_as_edges_get_it() {
+        let (_d, s) = store(StoreLimits::default());
+        // Sized with its origins (each at most 256 bytes: many of them).
+        let sized = |n: usize| {
+            let mut t = tenant("acme");
+            // `https://` + a host of labels of at most 51 + `.example`: `len` bytes.
+            let origin = |i: usize, len: usize| {
+                let want = len - "https://.example".len();
+                let mut host = format!("o{i:05}");
+                while host.len() < want {
+                    match (want - host.len()).min(51) {
+                        1 => host.push('x'),
+                        n => host.push_str(&format!(".{}", "x".repeat(n - 1))),
+                    }
+                }
+                format!("https://{host}.example")
+            };
+            // k origins of 200 bytes and a last one taking exactly the rest: its key, its
+            // length (one byte up to 127, two from 128) and itself. One key's bytes, measured.
+            let base = edge_view(&t).encoded_len();
+            t.allowed_origins.push(origin(0, 100));
+            let key = edge_view(&t).encoded_len() - base - 1 - 100;
+            let field = |len: usize| key + if len <= 127 { 1 } else { 2 } + len;
+            let mut k = (n - base) / field(200);
+            loop {
+                t.allowed_origins = (0..k).map(|i| origin(i, 200)).collect();
+                let rest = n.saturating_sub(edge_view(&t).encoded_len());
+                let last = match rest.saturating_sub(key + 1) {
+                    l if l <= 127 => l,
+                    _ => rest.saturating_sub(key + 2),
+                };
+                if last >= 25 && field(last) == rest {
+                    t.allowed_origins.push(origin(k, last));
+                    break;
+                }
+                k -= 1;
+            }
+            assert_eq!(edge_view(&t).encoded_len(), n, "sized");
+            t
+        };
+        for (n, ok) in [
+            (MAX_TENANT_BYTES - 1, true),
+            (MAX_TENANT_BYTES, true),
+            (MAX_TENANT_BYTES + 1, false),
+        ] {
+            let t = sized(n);
+            assert_eq!(validate_tenant(&t).is_ok(), ok, "{n} bytes");
+        }
+        let e = s
+            .create_tenant(sized(MAX_TENANT_BYTES + 1))
+            .expect_err("too large");
+        assert!(
+            e.to_string()
+                .contains(&format!("at most {MAX_TENANT_BYTES}")),
+            "{e}"
+        );
+        // At the cap with its incarnation (drawn at create: up to 10 bytes with its key), a
+        // version of it is one message within the bytes.
+        let (_, v) = s
+            .create_tenant(sized(MAX_TENANT_BYTES - 10))
+            .expect("at the cap");
+        let d = s.deltas_since(v - 1).expect("read").expect("logged");
+        assert!(
+            d[0].encoded_len() <= CONFIG_MESSAGE_BYTES,
+            "{}",
+            d[0].encoded_len()
+        );
+    }
+
+    #[test]
     fn any_uid_a_session_can_carry_can_be_erased() {
         let (_d, s) = store(StoreLimits::default());
         s.create_tenant(tenant("acme")).expect("create");
@@ -1115,7 +1236,10 @@ mod tests {
                 let r = s.put_aggregates(&[x]);
                 assert_eq!(r.is_ok(), ok, "{n} {intensity}: {r:?}");
                 if let Err(e) = r {
-                    assert_eq!(e.to_string(), "invalid: at most 5 emotions per window");
+                    assert_eq!(
+                        e.to_string(),
+                        format!("invalid: at most {emotions} emotions per window")
+                    );
                 }
             }
         }

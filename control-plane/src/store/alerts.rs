@@ -30,10 +30,16 @@ use super::{Store, StoreError, decode, key2};
 pub const MAX_LIST_ALERTS: usize = 1_000;
 /// Most alerts the counts of a tenant's range are taken from ([`Store::alerts_opened`]: the
 /// failures, the false-positive rates, usage): the newest. Each is held as its summary (a few
-/// hundred bytes: no page, user or account), so this many is tens of megabytes at most; a
-/// range with more is said to be capped (its counts a lower bound). A chosen bound: 100 times
-/// the `List` page the counts were taken from before.
+/// hundred bytes as edges report them: no page, user or account); a range with more is said
+/// to be capped (its counts a lower bound). A chosen bound: 100 times the `List` page the
+/// counts were taken from before.
 pub const MAX_ANALYZED_ALERTS: usize = 100_000;
+/// Encoded bytes of the summaries held at most, whatever their number: a record may be up to
+/// [`MAX_ALERT_RECORD_BYTES`] and its summary nearly as large (many deliveries), so the count
+/// alone does not bound the memory. Past it, the oldest go and the range is capped. 64 MiB: 671
+/// bytes a summary at [`MAX_ANALYZED_ALERTS`], about twice what a record with a dozen
+/// deliveries makes.
+pub const MAX_ANALYZED_BYTES: usize = 64 << 20;
 /// Records whose last change is older than this may be pruned: 30 days.
 pub const ALERT_RETENTION_MS: i64 = 30 * 24 * 60 * 60 * 1000;
 /// Longest alert id (the alerts crate's `AlertId`: `[A-Za-z0-9_-]{1,64}`).
@@ -375,24 +381,30 @@ impl Store {
     }
 
     /// `tenant`'s alerts opened in `[from_ms, to_ms)`, newest first (by `opened_ms`, then id),
-    /// at most `cap`, each as its [`summary`], and whether the range held more (the newest `cap`
-    /// are kept). For counting, not showing.
+    /// at most `cap` of them and `cap_bytes` of their [`summary`]s encoded, and whether the
+    /// range held more (the newest are kept). For counting, not showing.
     pub fn alerts_opened(
         &self,
         tenant: &str,
         from_ms: i64,
         to_ms: i64,
         cap: usize,
+        cap_bytes: usize,
     ) -> Result<Opened, StoreError> {
         use std::cmp::Reverse;
-        // The newest `cap` seen: the heap's top is the oldest of them.
+        // The newest seen within the caps: the heap's top is the oldest of them.
         let mut kept = std::collections::BinaryHeap::new();
-        let mut capped = false;
+        let (mut bytes, mut capped) = (0usize, false);
         self.each_alert(&key2(tenant, ""), |a| {
             if (from_ms..to_ms).contains(&a.opened_ms) {
-                kept.push(Reverse(Newest(summary(a))));
-                if kept.len() > cap {
-                    kept.pop();
+                let a = summary(a);
+                bytes += a.encoded_len();
+                kept.push(Reverse(Newest(a)));
+                while kept.len() > cap || bytes > cap_bytes {
+                    let Some(Reverse(Newest(old))) = kept.pop() else {
+                        break;
+                    };
+                    bytes -= old.encoded_len();
                     capped = true;
                 }
             }
@@ -402,8 +414,9 @@ impl Store {
         Ok(Opened { alerts, capped })
     }
 
-    /// [`Store::alerts_opened`] over the minutes `[from, to)`, at most [`MAX_ANALYZED_ALERTS`]:
-    /// what a tenant's failures, false-positive rates and usage are counted from.
+    /// [`Store::alerts_opened`] over the minutes `[from, to)`, at most [`MAX_ANALYZED_ALERTS`]
+    /// and [`MAX_ANALYZED_BYTES`]: what a tenant's failures, false-positive rates and usage are
+    /// counted from.
     pub fn alerts_opened_in_minutes(
         &self,
         tenant: &str,
@@ -415,6 +428,7 @@ impl Store {
             from.saturating_mul(60_000),
             to.saturating_mul(60_000),
             MAX_ANALYZED_ALERTS,
+            MAX_ANALYZED_BYTES,
         )
     }
 
@@ -613,18 +627,37 @@ mod tests {
             (4, vec!["a14", "a13", "a12", "a11"], false),
             (3, vec!["a14", "a13", "a12"], true),
         ] {
-            let o = s.alerts_opened("acme", 11, 15, cap).expect("read");
+            let o = s
+                .alerts_opened("acme", 11, 15, cap, usize::MAX)
+                .expect("read");
             assert_eq!(
                 (ids(&o), o.capped),
                 (want.iter().map(|s| s.to_string()).collect(), capped),
                 "cap {cap}"
             );
         }
-        let o = s
-            .alerts_opened("acme", 11, 15, MAX_ANALYZED_ALERTS)
-            .expect("read");
+        // The bytes bound the same way, whatever the count: each summary here is the same size.
+        let one = summary(all[4].clone()).encoded_len();
+        for (cap_bytes, kept, capped) in [
+            (4 * one + 1, 4, false),
+            (4 * one, 4, false),
+            (4 * one - 1, 3, true),
+        ] {
+            let o = s
+                .alerts_opened("acme", 11, 15, 10, cap_bytes)
+                .expect("read");
+            assert_eq!(
+                (o.alerts.len(), o.capped),
+                (kept, capped),
+                "{cap_bytes} bytes"
+            );
+            assert_eq!(o.alerts[0].alert_id, "a14", "the newest kept");
+        }
+        // The first minute, at the defaults: all six of acme's, newest first.
+        let o = s.alerts_opened_in_minutes("acme", 0, 1).expect("read");
+        assert_eq!((o.alerts.len(), o.capped), (6, false));
         // What the counts read is kept; what only a page shows is not.
-        let a = &o.alerts[0];
+        let a = &o.alerts[1];
         assert_eq!(
             (
                 a.state.as_str(),
