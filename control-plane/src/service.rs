@@ -840,18 +840,87 @@ pub fn to_core(w: &WindowAggregate) -> WindowAgg {
     a
 }
 
+/// Minutes before now a watch reads again at each poll after its first: a point of an older
+/// minute changed by a window arriving later still (an edge reporting after a plane outage of
+/// over an hour) shows in `Evi`, not in a watch. An hour: edges report every minute by default
+/// and re-send what was not acknowledged at the next report.
+pub const WATCH_RECHECK_MINUTES: i64 = 60;
+
+/// What a `WatchEvi` stream reads at each poll and which points it sends (pure: the clock is
+/// a parameter). The first read is the asked range (at most 366 days; an open end reads to the
+/// next minute); later ones only the last [`WATCH_RECHECK_MINUTES`] of it, and the points sent
+/// are remembered only for those minutes, so a watch's memory and reads stay bounded however
+/// long it runs.
+#[derive(Debug)]
+struct EviWatch {
+    from: i64,
+    /// 0: no end.
+    to: i64,
+    first: bool,
+    /// The minutes re-read from, and the value sent of each point at or after it.
+    since: i64,
+    sent: BTreeMap<(String, i64), f64>,
+}
+
+impl EviWatch {
+    fn new(from: i64, to: i64, now: i64) -> Result<EviWatch, String> {
+        // An open watch may start in the future (nothing to read until then).
+        let end = if to > 0 { to } else { (now + 1).max(from + 1) };
+        crate::forensics::check_range(from, end)?;
+        Ok(EviWatch {
+            from,
+            to,
+            first: true,
+            since: from,
+            sent: BTreeMap::new(),
+        })
+    }
+
+    /// The minutes `[from, to)` to read now, or `None` when a closed range has nothing left
+    /// that may change (its end is more than the recheck before now).
+    fn next_read(&mut self, now: i64) -> Option<(i64, i64)> {
+        let end = if self.to > 0 { self.to } else { now + 1 };
+        let since = self.from.max(now - WATCH_RECHECK_MINUTES);
+        // Only points that a later read may change are remembered.
+        self.since = since;
+        self.sent.retain(|(_, m), _| *m >= since);
+        if std::mem::take(&mut self.first) {
+            return Some((self.from, end.max(self.from + 1)));
+        }
+        if since >= end {
+            return None;
+        }
+        Some((since, end))
+    }
+
+    /// The points of a read that are new or changed since sent.
+    fn changed(&mut self, points: Vec<EviPoint>) -> Vec<EviPoint> {
+        points
+            .into_iter()
+            .filter(|p| {
+                let k = (p.region.clone(), p.minute);
+                if self.sent.get(&k) == Some(&p.evi) {
+                    return false;
+                }
+                if p.minute >= self.since {
+                    self.sent.insert(k, p.evi);
+                }
+                true
+            })
+            .collect()
+    }
+}
+
 /// Minutes of history read before `from` so that its first minutes have a baseline.
 const BASELINE_LOOKBACK_MINUTES: i64 = 4 * evi::BASELINE_MINUTES as i64;
 
+/// The EVI of a range of at most [`crate::forensics::MAX_RANGE_MINUTES`] (366 days, as
+/// Forensics and Usage: a range is read whole, its windows and their baseline's).
 fn evi_response(store: &Store, r: &EviRequest) -> Result<EviResponse, StoreError> {
     if store.tenant(&r.tenant_id)?.is_none() {
         return Err(StoreError::NotFound(format!("tenant {}", r.tenant_id)));
     }
-    if r.to_minute <= r.from_minute {
-        return Err(StoreError::Invalid(
-            "to_minute must be after from_minute".into(),
-        ));
-    }
+    crate::forensics::check_range(r.from_minute, r.to_minute).map_err(StoreError::Invalid)?;
     let windows = store.aggregates(
         &r.tenant_id,
         r.from_minute.saturating_sub(BASELINE_LOOKBACK_MINUTES),
@@ -932,7 +1001,8 @@ impl grpc::analytics_server::Analytics for Services {
     }
 
     /// Every point of the range, then each new or changed point as edges report (a point is
-    /// sent again when a late window changes it). `to_minute` 0: no end.
+    /// sent again when a late window changes it, within [`WATCH_RECHECK_MINUTES`] of now).
+    /// `to_minute` 0: no end. The range read first is at most 366 days, as `Evi`'s.
     async fn watch_evi(
         &self,
         req: Request<EviRequest>,
@@ -946,20 +1016,19 @@ impl grpc::analytics_server::Analytics for Services {
                 r.tenant_id
             )));
         }
+        let mut watch = EviWatch::new(r.from_minute, r.to_minute, now_minute())
+            .map_err(Status::invalid_argument)?;
         let (tx, rx) = mpsc::channel(256);
         let store = self.store.clone();
         let every = self.evi_poll;
         tokio::spawn(async move {
-            let mut sent: BTreeMap<(String, i64), f64> = BTreeMap::new();
             loop {
-                let to = if r.to_minute > 0 {
-                    r.to_minute
-                } else {
-                    i64::MAX
+                let Some((from, to)) = watch.next_read(now_minute()) else {
+                    return;
                 };
                 let req = EviRequest {
                     tenant_id: r.tenant_id.clone(),
-                    from_minute: r.from_minute,
+                    from_minute: from,
                     to_minute: to,
                 };
                 let s = store.clone();
@@ -970,12 +1039,7 @@ impl grpc::analytics_server::Analytics for Services {
                         return;
                     }
                 };
-                for p in resp.points {
-                    let k = (p.region.clone(), p.minute);
-                    if sent.get(&k) == Some(&p.evi) {
-                        continue;
-                    }
-                    sent.insert(k, p.evi);
+                for p in watch.changed(resp.points) {
                     if tx.send(Ok(p)).await.is_err() {
                         return;
                     }
@@ -990,6 +1054,60 @@ impl grpc::analytics_server::Analytics for Services {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn point(region: &str, minute: i64, evi: f64) -> EviPoint {
+        EviPoint {
+            region: region.into(),
+            minute,
+            evi,
+            ..EviPoint::default()
+        }
+    }
+
+    #[test]
+    fn an_evi_watch_reads_its_range_once_then_the_last_hour_and_remembers_only_that() {
+        let max = crate::forensics::MAX_RANGE_MINUTES;
+        let now = 10_000_000;
+        // Ranges: a closed one of at most 366 days and after its start; an open one from at
+        // most 366 days ago (or from the future).
+        for (from, to, ok) in [
+            (now - max, now, true),
+            (now - max - 1, now, false),
+            (now, now, false),
+            (now - max, 0, false),
+            (now - max + 1, 0, true),
+            (now + 50, 0, true),
+        ] {
+            assert_eq!(EviWatch::new(from, to, now).is_ok(), ok, "{from}..{to}");
+        }
+        let r = WATCH_RECHECK_MINUTES;
+        // Open: the range to the next minute, then the last hour of it as time goes.
+        let mut w = EviWatch::new(now - 500, 0, now).expect("open");
+        assert_eq!(w.next_read(now), Some((now - 500, now + 1)));
+        let first = vec![point("", now - 400, 10.0), point("", now - 5, 20.0)];
+        assert_eq!(w.changed(first.clone()), first);
+        // Only the recent point is remembered: the same value again is not sent, a change is.
+        assert_eq!(w.sent.len(), 1);
+        assert_eq!(w.next_read(now), Some((now - r, now + 1)));
+        assert_eq!(w.changed(vec![point("", now - 5, 20.0)]), []);
+        assert_eq!(
+            w.changed(vec![point("", now - 5, 21.0), point("eu", now - 5, 1.0)]),
+            [point("", now - 5, 21.0), point("eu", now - 5, 1.0)]
+        );
+        // A day later: what it remembered of the last day is gone.
+        assert_eq!(w.next_read(now + 1440), Some((now + 1440 - r, now + 1441)));
+        assert!(w.sent.is_empty());
+        // Closed: the range, then its last hour while it is within the hour, then nothing.
+        let mut w = EviWatch::new(now - 100, now - 30, now).expect("closed");
+        assert_eq!(w.next_read(now), Some((now - 100, now - 30)));
+        assert_eq!(w.next_read(now), Some((now - r, now - 30)));
+        assert_eq!(w.next_read(now + 29), Some((now + 29 - r, now - 30)));
+        assert_eq!(w.next_read(now + 30), None, "nothing left that may change");
+        // An old closed range: read once, then done.
+        let mut w = EviWatch::new(now - 1000, now - 900, now).expect("old");
+        assert_eq!(w.next_read(now), Some((now - 1000, now - 900)));
+        assert_eq!(w.next_read(now), None);
+    }
 
     /// An account of `bytes` encoded bytes (its company padded).
     fn account(i: usize, bytes: usize) -> Account {

@@ -597,6 +597,43 @@ fn evi_per_region_and_global_from_reported_windows() {
         assert_eq!(g.active_sessions, 200);
         assert!((g.evi - 37.5).abs() < 1e-9, "{g:?}");
         assert!((r.global - 37.5).abs() < 1e-9);
+        // A watch of the same (long past) range sends the same points, then ends: nothing in
+        // it can change any more. A range past 366 days is refused, by both calls.
+        let ask = |from_minute: i64, to_minute: i64| {
+            with_token(
+                EviRequest {
+                    tenant_id: "acme".into(),
+                    from_minute,
+                    to_minute,
+                },
+                ADMIN,
+            )
+        };
+        let mut watch = an
+            .watch_evi(ask(minute, minute + 1))
+            .await
+            .expect("watch")
+            .into_inner();
+        let mut watched = Vec::new();
+        while let Some(p) = tokio::time::timeout(std::time::Duration::from_secs(20), watch.next())
+            .await
+            .expect("the watch ends")
+        {
+            watched.push(p.expect("a point"));
+        }
+        assert_eq!(watched, r.points);
+        let long = sentientiq_control::forensics::MAX_RANGE_MINUTES + 1;
+        let e = an
+            .evi(ask(minute - long, minute))
+            .await
+            .expect_err("too long");
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
+        assert!(e.message().contains("at most 527040 minutes"), "{e:?}");
+        let e = an
+            .watch_evi(ask(minute - long, minute))
+            .await
+            .expect_err("too long");
+        assert_eq!(e.code(), tonic::Code::InvalidArgument);
     });
 }
 
