@@ -65,11 +65,15 @@ pub fn check_range(from: i64, to: i64) -> Result<(), String> {
     if to <= from {
         return Err(format!("to_minute {to} must be after from_minute {from}"));
     }
-    if to - from > MAX_RANGE_MINUTES {
-        return Err(format!(
-            "a range covers at most {MAX_RANGE_MINUTES} minutes (366 days), not {}",
-            to - from
-        ));
+    // Checked: `to - from` of minutes far apart passes i64 (and wrapped, would pass the cap).
+    match to.checked_sub(from) {
+        Some(n) if n <= MAX_RANGE_MINUTES => {}
+        n => {
+            return Err(format!(
+                "a range covers at most {MAX_RANGE_MINUTES} minutes (366 days), not {}",
+                n.map_or_else(|| "that many".to_string(), |n| n.to_string())
+            ));
+        }
     }
     Ok(())
 }

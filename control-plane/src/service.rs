@@ -840,71 +840,108 @@ pub fn to_core(w: &WindowAggregate) -> WindowAgg {
     a
 }
 
-/// Minutes before now a watch reads again at each poll after its first: a point of an older
-/// minute changed by a window arriving later still (an edge reporting after a plane outage of
-/// over an hour) shows in `Evi`, not in a watch. An hour: edges report every minute by default
-/// and re-send what was not acknowledged at the next report.
+/// Minutes before a watch's previous read whose points it sends again when they change: a
+/// point of an older minute changed by a window arriving later still (an edge reporting after
+/// a plane outage of over an hour) shows in `Evi`, not in a watch. An hour: edges report every
+/// minute by default and re-send what was not acknowledged at the next report.
 pub const WATCH_RECHECK_MINUTES: i64 = 60;
 
-/// What a `WatchEvi` stream reads at each poll and which points it sends (pure: the clock is
-/// a parameter). The first read is the asked range (at most 366 days; an open end reads to the
-/// next minute); later ones only the last [`WATCH_RECHECK_MINUTES`] of it, and the points sent
-/// are remembered only for those minutes, so a watch's memory and reads stay bounded however
-/// long it runs.
+/// What a `WatchEvi` poll does ([`EviWatch::next_read`]).
+#[derive(Debug, PartialEq)]
+enum Read {
+    /// Read the minutes `[from, to)`.
+    Range(i64, i64),
+    /// Nothing to read yet (an open watch starting later).
+    Wait,
+    /// A closed range with nothing left that may change: the stream ends.
+    Done,
+}
+
+/// What a `WatchEvi` stream reads at each poll and which points it sends (pure: the clock is a
+/// parameter). Every read starts at the asked start (at most 366 days before its end), so a
+/// point's value is `Evi`'s over the same start (its baseline is the previous active minutes
+/// read); after the first, only points from [`WATCH_RECHECK_MINUTES`] before the previous read
+/// on are sent when new or changed, and only those are remembered, so a watch's memory stays
+/// bounded however long it runs.
 #[derive(Debug)]
 struct EviWatch {
     from: i64,
     /// 0: no end.
     to: i64,
-    first: bool,
-    /// The minutes re-read from, and the value sent of each point at or after it.
+    /// The first read's end, checked when the watch was asked for; `None` once read.
+    first_end: Option<i64>,
+    /// The clock at the previous read.
+    last: Option<i64>,
+    /// Points of minutes before it are not sent after the first read; the value sent of each
+    /// at or after it.
     since: i64,
     sent: BTreeMap<(String, i64), f64>,
+    sent_first: bool,
 }
 
 impl EviWatch {
     fn new(from: i64, to: i64, now: i64) -> Result<EviWatch, String> {
-        // An open watch may start in the future (nothing to read until then).
-        let end = if to > 0 { to } else { (now + 1).max(from + 1) };
+        // An open watch may start later (nothing to read until then).
+        let end = if to > 0 {
+            to
+        } else {
+            now.saturating_add(1).max(from.saturating_add(1))
+        };
         crate::forensics::check_range(from, end)?;
         Ok(EviWatch {
             from,
             to,
-            first: true,
+            first_end: Some(end),
+            last: None,
             since: from,
             sent: BTreeMap::new(),
+            sent_first: false,
         })
     }
 
-    /// The minutes `[from, to)` to read now, or `None` when a closed range has nothing left
-    /// that may change (its end is more than the recheck before now).
-    fn next_read(&mut self, now: i64) -> Option<(i64, i64)> {
-        let end = if self.to > 0 { self.to } else { now + 1 };
-        let since = self.from.max(now - WATCH_RECHECK_MINUTES);
-        // Only points that a later read may change are remembered.
+    fn next_read(&mut self, now: i64) -> Read {
+        // From the recheck before the previous read (or this one: a clock gone back), so that
+        // no minute between two reads far apart (a long `evi_poll_ms`, a slow client) is missed.
+        let prev = self.last.replace(now).unwrap_or(now).min(now);
+        let since = self.from.max(prev.saturating_sub(WATCH_RECHECK_MINUTES));
         self.since = since;
         self.sent.retain(|(_, m), _| *m >= since);
-        if std::mem::take(&mut self.first) {
-            return Some((self.from, end.max(self.from + 1)));
+        if let Some(end) = self.first_end.take() {
+            return Read::Range(self.from, end);
         }
-        if since >= end {
-            return None;
+        let end = if self.to > 0 {
+            self.to
+        } else {
+            now.saturating_add(1)
+        };
+        if self.to > 0 && since >= end {
+            return Read::Done;
         }
-        Some((since, end))
+        if end <= self.from {
+            return Read::Wait;
+        }
+        Read::Range(
+            self.from
+                .max(end.saturating_sub(crate::forensics::MAX_RANGE_MINUTES)),
+            end,
+        )
     }
 
-    /// The points of a read that are new or changed since sent.
+    /// The points of a read to send: all of the first read's; later, those at or after
+    /// `since` that are new or changed.
     fn changed(&mut self, points: Vec<EviPoint>) -> Vec<EviPoint> {
+        let all = !std::mem::replace(&mut self.sent_first, true);
         points
             .into_iter()
             .filter(|p| {
+                if p.minute < self.since {
+                    return all;
+                }
                 let k = (p.region.clone(), p.minute);
                 if self.sent.get(&k) == Some(&p.evi) {
                     return false;
                 }
-                if p.minute >= self.since {
-                    self.sent.insert(k, p.evi);
-                }
+                self.sent.insert(k, p.evi);
                 true
             })
             .collect()
@@ -1001,8 +1038,8 @@ impl grpc::analytics_server::Analytics for Services {
     }
 
     /// Every point of the range, then each new or changed point as edges report (a point is
-    /// sent again when a late window changes it, within [`WATCH_RECHECK_MINUTES`] of now).
-    /// `to_minute` 0: no end. The range read first is at most 366 days, as `Evi`'s.
+    /// sent again when a late window changes it, within [`WATCH_RECHECK_MINUTES`] of the
+    /// previous poll). `to_minute` 0: no end. The range is at most 366 days, as `Evi`'s.
     async fn watch_evi(
         &self,
         req: Request<EviRequest>,
@@ -1023,8 +1060,13 @@ impl grpc::analytics_server::Analytics for Services {
         let every = self.evi_poll;
         tokio::spawn(async move {
             loop {
-                let Some((from, to)) = watch.next_read(now_minute()) else {
-                    return;
+                let (from, to) = match watch.next_read(now_minute()) {
+                    Read::Range(from, to) => (from, to),
+                    Read::Wait => {
+                        tokio::time::sleep(every).await;
+                        continue;
+                    }
+                    Read::Done => return,
                 };
                 let req = EviRequest {
                     tenant_id: r.tenant_id.clone(),
@@ -1065,11 +1107,11 @@ mod tests {
     }
 
     #[test]
-    fn an_evi_watch_reads_its_range_once_then_the_last_hour_and_remembers_only_that() {
+    fn an_evi_watch_sends_its_range_then_the_last_hours_changes_and_remembers_only_those() {
         let max = crate::forensics::MAX_RANGE_MINUTES;
         let now = 10_000_000;
         // Ranges: a closed one of at most 366 days and after its start; an open one from at
-        // most 366 days ago (or from the future).
+        // most 366 days ago (or from later); no overflow past i64.
         for (from, to, ok) in [
             (now - max, now, true),
             (now - max - 1, now, false),
@@ -1077,36 +1119,61 @@ mod tests {
             (now - max, 0, false),
             (now - max + 1, 0, true),
             (now + 50, 0, true),
+            (-2, i64::MAX, false),
+            (i64::MIN, 0, false),
+            (i64::MAX, 0, false),
         ] {
             assert_eq!(EviWatch::new(from, to, now).is_ok(), ok, "{from}..{to}");
         }
         let r = WATCH_RECHECK_MINUTES;
-        // Open: the range to the next minute, then the last hour of it as time goes.
+        // Open: the range as checked (a minute later too), then from the start to the next
+        // minute at each poll.
+        let mut w = EviWatch::new(now - max + 1, 0, now).expect("open");
+        assert_eq!(w.next_read(now + 1), Read::Range(now - max + 1, now + 1));
+        assert_eq!(w.next_read(now + 2), Read::Range(now - max + 3, now + 3));
         let mut w = EviWatch::new(now - 500, 0, now).expect("open");
-        assert_eq!(w.next_read(now), Some((now - 500, now + 1)));
+        assert_eq!(w.next_read(now), Read::Range(now - 500, now + 1));
         let first = vec![point("", now - 400, 10.0), point("", now - 5, 20.0)];
-        assert_eq!(w.changed(first.clone()), first);
-        // Only the recent point is remembered: the same value again is not sent, a change is.
-        assert_eq!(w.sent.len(), 1);
-        assert_eq!(w.next_read(now), Some((now - r, now + 1)));
-        assert_eq!(w.changed(vec![point("", now - 5, 20.0)]), []);
+        assert_eq!(w.changed(first.clone()), first, "the first read whole");
+        assert_eq!(w.next_read(now), Read::Range(now - 500, now + 1));
+        // Later: an old point is not sent again, nor a recent one unchanged; a change is, and
+        // a new region's point.
+        let again = vec![
+            point("", now - 400, 11.0),
+            point("", now - 5, 20.0),
+            point("", now - 4, 1.0),
+        ];
+        assert_eq!(w.changed(again), [point("", now - 4, 1.0)]);
         assert_eq!(
             w.changed(vec![point("", now - 5, 21.0), point("eu", now - 5, 1.0)]),
             [point("", now - 5, 21.0), point("eu", now - 5, 1.0)]
         );
-        // A day later: what it remembered of the last day is gone.
-        assert_eq!(w.next_read(now + 1440), Some((now + 1440 - r, now + 1441)));
-        assert!(w.sent.is_empty());
-        // Closed: the range, then its last hour while it is within the hour, then nothing.
+        // Polls far apart: the minutes from the recheck before the previous poll are sent.
+        assert_eq!(w.next_read(now + 1440), Read::Range(now - 500, now + 1441));
+        assert_eq!(w.since, now - r);
+        assert_eq!(w.sent.len(), 3, "the last hour's");
+        assert_eq!(w.next_read(now + 1441), Read::Range(now - 500, now + 1442));
+        assert!(w.sent.is_empty(), "a day later, nothing of then is kept");
+        // An open watch starting later waits, then reads.
+        let mut w = EviWatch::new(now + 50, 0, now).expect("later");
+        assert_eq!(w.next_read(now), Read::Range(now + 50, now + 51));
+        assert_eq!(w.next_read(now + 1), Read::Wait);
+        assert_eq!(w.next_read(now + 51), Read::Range(now + 50, now + 52));
+        // Closed: the range, again while its end is within the recheck of the previous poll,
+        // then done.
         let mut w = EviWatch::new(now - 100, now - 30, now).expect("closed");
-        assert_eq!(w.next_read(now), Some((now - 100, now - 30)));
-        assert_eq!(w.next_read(now), Some((now - r, now - 30)));
-        assert_eq!(w.next_read(now + 29), Some((now + 29 - r, now - 30)));
-        assert_eq!(w.next_read(now + 30), None, "nothing left that may change");
+        assert_eq!(w.next_read(now), Read::Range(now - 100, now - 30));
+        assert_eq!(w.next_read(now + 29), Read::Range(now - 100, now - 30));
+        assert_eq!(w.next_read(now + 30), Read::Range(now - 100, now - 30));
+        assert_eq!(
+            w.next_read(now + 31),
+            Read::Done,
+            "nothing left that may change"
+        );
         // An old closed range: read once, then done.
         let mut w = EviWatch::new(now - 1000, now - 900, now).expect("old");
-        assert_eq!(w.next_read(now), Some((now - 1000, now - 900)));
-        assert_eq!(w.next_read(now), None);
+        assert_eq!(w.next_read(now), Read::Range(now - 1000, now - 900));
+        assert_eq!(w.next_read(now), Read::Done);
     }
 
     /// An account of `bytes` encoded bytes (its company padded).

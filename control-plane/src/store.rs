@@ -363,6 +363,7 @@ impl Store {
                 .stored_tenant(id)?
                 .ok_or_else(|| StoreError::NotFound(format!("tenant {id}")))?;
             let incarnation = t.incarnation;
+            let was = edge_view(&t).encoded_len();
             let r = f(&mut t)?;
             if t.id != id {
                 return Err(StoreError::Invalid("a tenant's id cannot change".into()));
@@ -370,7 +371,7 @@ impl Store {
             // The plane's record, whatever an admin's copy of the tenant says.
             t.incarnation = incarnation;
             t.alerts_sealed.clear();
-            validate_tenant(&t)?;
+            validate_tenant_grown(&t, was)?;
             b.put_cf(s.cf("tenants"), t.id.as_bytes(), t.encode_to_vec());
             d.upserted.push(edge_view(&t));
             Ok((t, r))
@@ -735,11 +736,18 @@ pub(crate) fn check_boot(region: &str, report_id: &str) -> Result<(), String> {
 /// What an edge would refuse is refused here, before it reaches any edge: the tenant goes
 /// through the same validator (`sentientiq_tenant`) edges build their tenants with.
 pub fn validate_tenant(t: &Tenant) -> Result<(), StoreError> {
+    validate_tenant_grown(t, 0)
+}
+
+/// [`validate_tenant`] for a change of a tenant that was `was` bytes as edges get it: one
+/// stored larger than [`MAX_TENANT_BYTES`] before it was a limit may still be changed (a key
+/// revoked, an origin removed) as long as it does not grow.
+fn validate_tenant_grown(t: &Tenant, was: usize) -> Result<(), StoreError> {
     sentientiq_tenant::plane::validate(t)
         .map(drop)
         .map_err(|e| StoreError::Invalid(e.to_string()))?;
     let n = edge_view(t).encoded_len();
-    if n > MAX_TENANT_BYTES {
+    if n > MAX_TENANT_BYTES && n > was {
         return Err(StoreError::Invalid(format!(
             "tenant {}: {n} bytes as edges get it (its rules, contacts, origins, labels and \
              alerting config); at most {MAX_TENANT_BYTES}",
@@ -1033,6 +1041,30 @@ mod tests {
                 .contains(&format!("at most {MAX_TENANT_BYTES}")),
             "{e}"
         );
+        // One stored past the cap before it was a limit can still be changed without growing
+        // (a key revoked, an origin removed), not grown.
+        let mut big = sized(MAX_TENANT_BYTES + 100);
+        big.id = "big".into();
+        s.db.put_cf(s.cf("tenants"), b"big", big.encode_to_vec())
+            .expect("stored before the limit");
+        s.modify_tenant("big", |t| {
+            t.allowed_origins.swap(0, 1);
+            Ok(())
+        })
+        .expect("as large as it was");
+        s.modify_tenant("big", |t| {
+            t.allowed_origins.pop();
+            Ok(())
+        })
+        .expect("shrunk");
+        let grown = s.modify_tenant("big", |t| {
+            let o = t.allowed_origins[0].replacen("https://o", "https://p", 1);
+            t.allowed_origins.push(o.clone());
+            t.allowed_origins
+                .push(o.replacen("https://p", "https://q", 1));
+            Ok(())
+        });
+        assert!(matches!(grown, Err(StoreError::Invalid(_))), "{grown:?}");
         // At the cap with its incarnation (drawn at create: up to 10 bytes with its key), a
         // version of it is one message within the bytes.
         let (_, v) = s

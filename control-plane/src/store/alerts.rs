@@ -113,9 +113,17 @@ pub fn summary(a: AlertRecord) -> AlertRecord {
 
 /// Newest first: by `opened_ms`, then id.
 fn newest_first(a: &AlertRecord, b: &AlertRecord) -> std::cmp::Ordering {
-    b.opened_ms
-        .cmp(&a.opened_ms)
-        .then_with(|| a.alert_id.cmp(&b.alert_id))
+    order((a.opened_ms, &a.alert_id), (b.opened_ms, &b.alert_id))
+}
+
+/// [`newest_first`] of (opened_ms, id) pairs.
+fn order(a: (i64, &str), b: (i64, &str)) -> std::cmp::Ordering {
+    b.0.cmp(&a.0).then_with(|| a.1.cmp(b.1))
+}
+
+/// Whether `a` comes before `b` newest first.
+fn newer(a: (i64, &str), b: (i64, &str)) -> bool {
+    order(a, b).is_lt()
 }
 
 /// A record ordered so that the newer is the greater ([`newest_first`] reversed).
@@ -392,20 +400,37 @@ impl Store {
         cap_bytes: usize,
     ) -> Result<Opened, StoreError> {
         use std::cmp::Reverse;
-        // The newest seen within the caps: the heap's top is the oldest of them.
+        // The newest seen within the caps: the heap's top is the oldest of them. Records come
+        // in key order, not time order: one no newer than an alert already let go (for the
+        // bytes, a larger one may go before a smaller, older one comes) is let go too.
         let mut kept = std::collections::BinaryHeap::new();
+        let mut gone: Option<(i64, String)> = None;
         let (mut bytes, mut capped) = (0usize, false);
         self.each_alert(&key2(tenant, ""), |a| {
-            if (from_ms..to_ms).contains(&a.opened_ms) {
-                let a = summary(a);
-                bytes += a.encoded_len();
-                kept.push(Reverse(Newest(a)));
-                while kept.len() > cap || bytes > cap_bytes {
-                    let Some(Reverse(Newest(old))) = kept.pop() else {
-                        break;
-                    };
-                    bytes -= old.encoded_len();
-                    capped = true;
+            if !(from_ms..to_ms).contains(&a.opened_ms) {
+                return;
+            }
+            if gone
+                .as_ref()
+                .is_some_and(|(ms, id)| !newer((a.opened_ms, &a.alert_id), (*ms, id)))
+            {
+                capped = true;
+                return;
+            }
+            let a = summary(a);
+            bytes += a.encoded_len();
+            kept.push(Reverse(Newest(a)));
+            while kept.len() > cap || bytes > cap_bytes {
+                let Some(Reverse(Newest(old))) = kept.pop() else {
+                    break;
+                };
+                bytes -= old.encoded_len();
+                capped = true;
+                if gone
+                    .as_ref()
+                    .is_none_or(|(ms, id)| newer((old.opened_ms, &old.alert_id), (*ms, id)))
+                {
+                    gone = Some((old.opened_ms, old.alert_id));
                 }
             }
         })?;
@@ -653,6 +678,27 @@ mod tests {
             );
             assert_eq!(o.alerts[0].alert_id, "a14", "the newest kept");
         }
+        // Sizes unequal in key order: a large new one let go for the bytes does not let a
+        // smaller, older one in after it (the kept are the newest, capped).
+        let (_d2, s2) = store();
+        let mut big = full("b1", 14);
+        big.acked_by = "a".repeat(400);
+        let (newest, oldest) = (full("a2", 15), full("c0", 11));
+        s2.put_alerts(&[newest.clone(), big, oldest.clone()])
+            .expect("put");
+        let room = summary(newest).encoded_len() + summary(oldest).encoded_len();
+        let o = s2.alerts_opened("acme", 0, 100, 10, room).expect("read");
+        assert_eq!(
+            (
+                o.alerts
+                    .iter()
+                    .map(|a| a.alert_id.as_str())
+                    .collect::<Vec<_>>(),
+                o.capped
+            ),
+            (vec!["a2"], true),
+            "keys a2, b1, c0: b1 does not fit beside a2 and goes; c0, older, stays out"
+        );
         // The first minute, at the defaults: all six of acme's, newest first.
         let o = s.alerts_opened_in_minutes("acme", 0, 1).expect("read");
         assert_eq!((o.alerts.len(), o.capped), (6, false));

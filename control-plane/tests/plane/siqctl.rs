@@ -544,7 +544,7 @@ fn siqctl_lists_alerts_past_a_grpc_messages_default_size() {
 }
 
 /// siqctl reads an answer past tonic's default 4 MiB from every service: five tenants of
-/// 900 KB each (4.5 MB of origins) listed, where the default limit refused the list.
+/// 940 KB each (4.7 MB of origins) listed, where the default limit refused the list.
 #[test]
 fn siqctl_lists_tenants_past_a_grpc_messages_default_size() {
     let p = Plane::start();
