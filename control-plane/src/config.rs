@@ -26,7 +26,8 @@ pub struct Config {
     pub admin_token: Secret,
     #[serde(default)]
     pub edge_token: Secret,
-    /// How often a `WatchEvi` stream recomputes recent minutes.
+    /// How often a `WatchEvi` stream reads its range again (from its start: up to 366 days of
+    /// windows a poll) and sends the recent minutes' new or changed points.
     #[serde(default = "default_evi_poll_ms")]
     pub evi_poll_ms: u64,
     /// How often each edge's config stream is sent every other edge's experiment counts

@@ -572,5 +572,8 @@ mod tests {
         assert!(check_range(0, MAX_RANGE_MINUTES - 1).is_ok());
         assert!(check_range(0, MAX_RANGE_MINUTES).is_ok());
         assert!(check_range(0, MAX_RANGE_MINUTES + 1).is_err());
+        // Minutes far apart: refused, not wrapped past the cap (nor a panic).
+        assert!(check_range(-2, i64::MAX).is_err());
+        assert!(check_range(i64::MIN, 0).is_err());
     }
 }

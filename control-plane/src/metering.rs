@@ -24,11 +24,15 @@ pub fn check_range(from_day: i64, to_day: i64) -> Result<(), String> {
     if to_day <= from_day {
         return Err(format!("to_day {to_day} must be after from_day {from_day}"));
     }
-    if to_day - from_day > MAX_RANGE_DAYS {
-        return Err(format!(
-            "a range covers at most {MAX_RANGE_DAYS} days, not {}",
-            to_day - from_day
-        ));
+    // Checked: `to - from` of days far apart passes i64 (and wrapped, would pass the cap).
+    match to_day.checked_sub(from_day) {
+        Some(n) if n <= MAX_RANGE_DAYS => {}
+        n => {
+            return Err(format!(
+                "a range covers at most {MAX_RANGE_DAYS} days, not {}",
+                n.map_or_else(|| "that many".to_string(), |n| n.to_string())
+            ));
+        }
     }
     Ok(())
 }
@@ -407,5 +411,8 @@ mod tests {
         assert!(check_range(0, MAX_RANGE_DAYS - 1).is_ok());
         assert!(check_range(0, MAX_RANGE_DAYS).is_ok());
         assert!(check_range(0, MAX_RANGE_DAYS + 1).is_err());
+        // Days far apart: refused, not wrapped past the cap (nor a panic).
+        assert!(check_range(-2, i64::MAX).is_err());
+        assert!(check_range(i64::MIN, 0).is_err());
     }
 }

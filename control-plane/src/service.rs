@@ -55,7 +55,7 @@ async fn blocking<T: Send + 'static>(
 #[derive(Debug, Clone)]
 pub struct Services {
     pub store: Arc<Store>,
-    /// How often `WatchEvi` recomputes the recent minutes.
+    /// How often `WatchEvi` reads its range again and sends the recent minutes' changes.
     pub evi_poll: Duration,
     /// How often a config stream is sent the other edges' experiment counts (if changed).
     pub experiment_totals: Duration,
@@ -1060,6 +1060,10 @@ impl grpc::analytics_server::Analytics for Services {
         let every = self.evi_poll;
         tokio::spawn(async move {
             loop {
+                // A client gone: a watch with nothing to send would not learn it otherwise.
+                if tx.is_closed() {
+                    return;
+                }
                 let (from, to) = match watch.next_read(now_minute()) {
                     Read::Range(from, to) => (from, to),
                     Read::Wait => {

@@ -73,7 +73,9 @@ pub const MAX_UID_BYTES: usize = sentientiq_proto::Limits::DEFAULT.max_string_by
 /// Encoded bytes of one tenant at most, as edges get it ([`edge_view`]): what leaves room in
 /// one [`CONFIG_MESSAGE_BYTES`] message for the message's version and flags and the tenant's
 /// key and length (under 20 bytes), so that a version changing one tenant, or a snapshot part
-/// holding it, is always a message an edge decodes.
+/// holding it, is a message an edge decodes. A tenant stored larger before this was a limit
+/// may still be changed without growing (a key revoked): its versions are as large as it (a
+/// logged one past the message bytes sends edges behind it a snapshot instead).
 pub const MAX_TENANT_BYTES: usize = CONFIG_MESSAGE_BYTES - 64;
 /// Encoded bytes of one account at most (match, company, tier, owners): room for a 256-byte
 /// match, a company's name and a hundred owners, so that a version of accounts stays within
@@ -1064,7 +1066,10 @@ mod tests {
                 .push(o.replacen("https://p", "https://q", 1));
             Ok(())
         });
-        assert!(matches!(grown, Err(StoreError::Invalid(_))), "{grown:?}");
+        let Err(StoreError::Invalid(e)) = grown else {
+            panic!("grown past the cap: {grown:?}");
+        };
+        assert!(e.contains(&format!("at most {MAX_TENANT_BYTES}")), "{e}");
         // At the cap with its incarnation (drawn at create: up to 10 bytes with its key), a
         // version of it is one message within the bytes.
         let (_, v) = s
