@@ -948,8 +948,9 @@ impl EviWatch {
     }
 }
 
-/// Minutes of history read before `from` so that its first minutes have a baseline.
-const BASELINE_LOOKBACK_MINUTES: i64 = 4 * evi::BASELINE_MINUTES as i64;
+/// Minutes of history read before `from` so that its first minutes have a baseline (`Evi`,
+/// `WatchEvi` and the dashboard's live chart read the same).
+pub const BASELINE_LOOKBACK_MINUTES: i64 = 4 * evi::BASELINE_MINUTES as i64;
 
 /// The EVI of a range of at most [`crate::forensics::MAX_RANGE_MINUTES`] (366 days, as
 /// Forensics and Usage: a range is read whole, its windows and their baseline's).

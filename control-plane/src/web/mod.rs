@@ -692,7 +692,7 @@ async fn live_data(
     let from = to - LIVE_MINUTES;
     let (store, t) = (d.store.clone(), tenant.to_string());
     blocking(move || {
-        let lookback = 4 * sentientiq_core::evi::BASELINE_MINUTES as i64;
+        let lookback = crate::service::BASELINE_LOOKBACK_MINUTES;
         let windows = store.aggregates(&t, from - lookback, to)?;
         let points = crate::service::evi_points(&windows, from);
         let recent = windows
