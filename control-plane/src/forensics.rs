@@ -62,20 +62,30 @@ pub struct Failures {
 
 /// Why the range is refused.
 pub fn check_range(from: i64, to: i64) -> Result<(), String> {
+    check_span(
+        from,
+        to,
+        MAX_RANGE_MINUTES,
+        "minute",
+        &format!("{MAX_RANGE_MINUTES} minutes (366 days)"),
+    )
+}
+
+/// Why a range `[from, to)` of `unit`s (`to_{unit}`, `from_{unit}` in the refusal) is refused:
+/// empty, or longer than `max` (said as `cap`). The one range check of Forensics, Evi and
+/// Usage.
+pub fn check_span(from: i64, to: i64, max: i64, unit: &str, cap: &str) -> Result<(), String> {
     if to <= from {
-        return Err(format!("to_minute {to} must be after from_minute {from}"));
+        return Err(format!("to_{unit} {to} must be after from_{unit} {from}"));
     }
-    // Checked: `to - from` of minutes far apart passes i64 (and wrapped, would pass the cap).
+    // Checked: `to - from` far apart passes i64 (and wrapped, would pass the cap).
     match to.checked_sub(from) {
-        Some(n) if n <= MAX_RANGE_MINUTES => {}
-        n => {
-            return Err(format!(
-                "a range covers at most {MAX_RANGE_MINUTES} minutes (366 days), not {}",
-                n.map_or_else(|| "that many".to_string(), |n| n.to_string())
-            ));
-        }
+        Some(n) if n <= max => Ok(()),
+        n => Err(format!(
+            "a range covers at most {cap}, not {}",
+            n.map_or_else(|| "that many".to_string(), |n| n.to_string())
+        )),
     }
-    Ok(())
 }
 
 /// Every rule's counts over the windows, arms by id, by rule; and how many edge boots
@@ -575,5 +585,18 @@ mod tests {
         // Minutes far apart: refused, not wrapped past the cap (nor a panic).
         assert!(check_range(-2, i64::MAX).is_err());
         assert!(check_range(i64::MIN, 0).is_err());
+        // The words, as callers pin them.
+        assert_eq!(
+            check_range(10, 10),
+            Err("to_minute 10 must be after from_minute 10".into())
+        );
+        assert_eq!(
+            check_range(0, MAX_RANGE_MINUTES + 1),
+            Err("a range covers at most 527040 minutes (366 days), not 527041".into())
+        );
+        assert_eq!(
+            check_range(-2, i64::MAX),
+            Err("a range covers at most 527040 minutes (366 days), not that many".into())
+        );
     }
 }

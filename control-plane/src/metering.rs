@@ -21,20 +21,13 @@ pub const MAX_RANGE_DAYS: i64 = 366;
 
 /// Why a range is refused.
 pub fn check_range(from_day: i64, to_day: i64) -> Result<(), String> {
-    if to_day <= from_day {
-        return Err(format!("to_day {to_day} must be after from_day {from_day}"));
-    }
-    // Checked: `to - from` of days far apart passes i64 (and wrapped, would pass the cap).
-    match to_day.checked_sub(from_day) {
-        Some(n) if n <= MAX_RANGE_DAYS => {}
-        n => {
-            return Err(format!(
-                "a range covers at most {MAX_RANGE_DAYS} days, not {}",
-                n.map_or_else(|| "that many".to_string(), |n| n.to_string())
-            ));
-        }
-    }
-    Ok(())
+    crate::forensics::check_span(
+        from_day,
+        to_day,
+        MAX_RANGE_DAYS,
+        "day",
+        &format!("{MAX_RANGE_DAYS} days"),
+    )
 }
 
 /// The price of `events` at `rate` millicents per 1000 events, in cents, rounded half up
@@ -414,5 +407,13 @@ mod tests {
         // Days far apart: refused, not wrapped past the cap (nor a panic).
         assert!(check_range(-2, i64::MAX).is_err());
         assert!(check_range(i64::MIN, 0).is_err());
+        assert_eq!(
+            check_range(3, 2),
+            Err("to_day 2 must be after from_day 3".into())
+        );
+        assert_eq!(
+            check_range(0, MAX_RANGE_DAYS + 1),
+            Err("a range covers at most 366 days, not 367".into())
+        );
     }
 }
