@@ -425,8 +425,8 @@ where
 }
 
 #[derive(Deserialize, Default)]
+#[serde(default)]
 struct LoginForm {
-    #[serde(default)]
     token: String,
 }
 
@@ -513,8 +513,8 @@ async fn login(
 }
 
 #[derive(Deserialize, Default)]
+#[serde(default)]
 struct CsrfForm {
-    #[serde(default)]
     csrf: String,
 }
 
@@ -813,10 +813,9 @@ async fn events(State(d): State<Dashboard>, Path(tenant): Path<String>, h: Heade
 /// The note an alerts page shows after an action (`?done=…&alert=…`, from [`act`]'s redirect);
 /// a query that does not read as one shows none (the page is what was asked for).
 #[derive(Deserialize, Default)]
+#[serde(default)]
 struct Notice {
-    #[serde(default)]
     done: String,
-    #[serde(default)]
     alert: String,
 }
 
@@ -868,10 +867,9 @@ async fn alerts(
 }
 
 #[derive(Deserialize, Default)]
+#[serde(default)]
 struct ActForm {
-    #[serde(default)]
     csrf: String,
-    #[serde(default)]
     action: String,
 }
 

@@ -115,14 +115,11 @@ pub(super) async fn start(State(d): State<Dashboard>, h: HeaderMap) -> Response 
 }
 
 #[derive(Deserialize, Default)]
+#[serde(default)]
 pub(super) struct CreateForm {
-    #[serde(default)]
     csrf: String,
-    #[serde(default)]
     id: String,
-    #[serde(default)]
     name: String,
-    #[serde(default)]
     origins: String,
 }
 
@@ -174,10 +171,9 @@ pub(super) async fn key_page(
 }
 
 #[derive(Deserialize, Default)]
+#[serde(default)]
 pub(super) struct KeyForm {
-    #[serde(default)]
     csrf: String,
-    #[serde(default)]
     edges: String,
 }
 
@@ -233,22 +229,15 @@ pub(super) async fn alerts_page(
 }
 
 #[derive(Deserialize, Default)]
+#[serde(default)]
 pub(super) struct AlertsPost {
-    #[serde(default)]
     csrf: String,
-    #[serde(default)]
     contact_id: String,
-    #[serde(default)]
     name: String,
-    #[serde(default)]
     kind: String,
-    #[serde(default)]
     url: String,
-    #[serde(default)]
     secret: String,
-    #[serde(default)]
     chain: String,
-    #[serde(default)]
     toml: String,
 }
 
