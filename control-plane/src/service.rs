@@ -329,7 +329,8 @@ struct Chunk {
     max_bytes: usize,
 }
 
-/// A delta's bytes besides its accounts, at most: a version (11) and two flags (4).
+/// A delta's bytes besides its accounts, at most: its version (a key and up to 10 bytes; an
+/// accounts delta sets no flag): 11, and 5 to spare.
 const DELTA_HEAD_BYTES: usize = 16;
 
 impl Chunk {
