@@ -12,7 +12,8 @@ use sentientiq_proto::{Limits, Value};
 
 use crate::spec::{AccountSpec, ContactSpec, Dnt, LakeSpec, TenantSpec};
 use crate::{
-    DEFAULT_FRAME_BURST, DEFAULT_FRAMES_PER_SEC, Error, MAX_ID_LEN, MAX_NAME_LEN, valid_id,
+    DEFAULT_FRAME_BURST, DEFAULT_FRAMES_PER_SEC, Error, MAX_ID_LEN, MAX_NAME_LEN, MIN_FRAME_BYTES,
+    MIN_HTTP_BODY_BYTES, valid_id,
 };
 
 /// A validated tenant.
@@ -256,6 +257,26 @@ impl TenantSpec {
         })?;
         let l = &t.limits;
         let d = Limits::DEFAULT;
+        for (name, got, floor, cap) in [
+            (
+                "max_frame_bytes",
+                l.max_frame_bytes,
+                MIN_FRAME_BYTES,
+                d.max_frame_bytes,
+            ),
+            (
+                "max_http_body_bytes",
+                l.max_http_body_bytes,
+                MIN_HTTP_BODY_BYTES,
+                d.max_http_body_bytes,
+            ),
+        ] {
+            if let Some(n) = got.filter(|&n| n < floor) {
+                return Err(bad(format!(
+                    "limits.{name} must be at least {floor} bytes, not {n} (the most that applies is {cap})"
+                )));
+            }
+        }
         let limits = Limits::DEFAULT.tightened(&Limits {
             max_frame_bytes: l.max_frame_bytes.unwrap_or(d.max_frame_bytes),
             max_http_body_bytes: l.max_http_body_bytes.unwrap_or(d.max_http_body_bytes),
@@ -477,6 +498,60 @@ mod tests {
         ] {
             assert_eq!(TenantSpec::new(id).validate().is_ok(), ok, "{id:?}");
         }
+    }
+
+    #[test]
+    fn frame_and_body_limits_have_floors_in_bytes() {
+        let d = Limits::DEFAULT;
+        for n in [0, 128, MIN_FRAME_BYTES - 1] {
+            let mut t = TenantSpec::new("acme");
+            t.limits.max_frame_bytes = Some(n);
+            refused(
+                &t,
+                &format!("limits.max_frame_bytes must be at least 8192 bytes, not {n}"),
+            );
+        }
+        for (n, applied) in [
+            (MIN_FRAME_BYTES, MIN_FRAME_BYTES),
+            (MIN_FRAME_BYTES + 1, MIN_FRAME_BYTES + 1),
+            (d.max_frame_bytes + 1, d.max_frame_bytes),
+        ] {
+            let mut t = TenantSpec::new("acme");
+            t.limits.max_frame_bytes = Some(n);
+            let v = t.validate().expect("at or over the floor");
+            assert_eq!(v.limits.max_frame_bytes, applied, "{n}");
+        }
+        for n in [0, 256, MIN_HTTP_BODY_BYTES - 1] {
+            let mut t = TenantSpec::new("acme");
+            t.limits.max_http_body_bytes = Some(n);
+            refused(
+                &t,
+                &format!("limits.max_http_body_bytes must be at least 65536 bytes, not {n}"),
+            );
+        }
+        for n in [MIN_HTTP_BODY_BYTES, MIN_HTTP_BODY_BYTES + 1] {
+            let mut t = TenantSpec::new("acme");
+            t.limits.max_http_body_bytes = Some(n);
+            let v = t.validate().expect("at or over the floor");
+            assert_eq!(v.limits.max_http_body_bytes, n);
+        }
+    }
+
+    /// Where `MIN_FRAME_BYTES` comes from: an `id` frame with its uid and email at the string
+    /// cap is 4 131 bytes: the floor leaves about as much again for its traits.
+    #[test]
+    fn an_identify_frame_at_the_string_caps_fits_the_frame_floor() {
+        use sentientiq_proto::{ClientFrame, Identify, Seq, client_to_vec};
+        let cap = Limits::DEFAULT.max_string_bytes;
+        let f = ClientFrame::Identify(Identify {
+            seq: Seq(u64::MAX),
+            uid: "u".repeat(cap),
+            email: Some("e".repeat(cap)),
+            traits: Vec::new(),
+        });
+        let n = client_to_vec(&f).len();
+        assert_eq!(n, 4131);
+        assert!(n + 4000 <= MIN_FRAME_BYTES, "{n}");
     }
 
     #[test]

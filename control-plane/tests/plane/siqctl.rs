@@ -222,6 +222,16 @@ fn siqctl_sets_shows_lists_and_acts_on_alerts_and_never_prints_a_secret() {
         shown,
         "edits keep the config"
     );
+    // A frame limit written in KiB is refused with the floor, and nothing changes.
+    let e = c.fails(&["tenant", "limits", "acme", "max_frame_bytes=128"]);
+    assert!(
+        e.contains("limits.max_frame_bytes must be at least 8192 bytes, not 128"),
+        "{e}"
+    );
+    c.ok(&["tenant", "limits", "acme", "max_frame_bytes=8192"]);
+    let t: serde_json::Value =
+        serde_json::from_str(&c.ok(&["--json", "tenant", "get", "acme"])).expect("json");
+    assert_eq!(t["limits"]["max_frame_bytes"], 8192);
     c.ok(&["tenant", "create", "globex"]);
     let human = c.ok(&["tenant", "get", "globex"]);
     assert!(human.contains("alerting config: none"), "{human}");
