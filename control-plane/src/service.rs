@@ -557,33 +557,45 @@ impl grpc::edge_sync_server::EdgeSync for Services {
                 let got = tokio::select! {
                     got = rx.recv() => got,
                     _ = tick.tick(), if !r.report_id.is_empty() => {
+                        // Each set in messages an edge decodes (`counts_more` on all but
+                        // the last part).
+                        let bytes = store.config_message_bytes();
+                        let mut parts = Vec::new();
                         let totals = store.experiment_totals_for(&r.report_id);
                         if totals != last_totals {
-                            let u = ConfigUpdate {
+                            let base = ConfigUpdate {
                                 version: at,
-                                experiment_totals: totals.clone(),
                                 ..ConfigUpdate::default()
                             };
-                            if tx.send(Ok(u)).await.is_err() {
-                                return;
-                            }
-                            sent(1);
+                            parts.extend(crate::store::count_parts(
+                                &base,
+                                totals.clone(),
+                                bytes,
+                                |u, t| u.experiment_totals.push(t),
+                            ));
                             last_totals = totals;
                         }
                         let month = crate::store::usage::month_of_minute(now_minute());
                         let usage = (month, store.quota_usage_for(&r.report_id, month));
                         if last_usage.as_ref() != Some(&usage) {
-                            let u = ConfigUpdate {
+                            let base = ConfigUpdate {
                                 version: at,
                                 quota_month: usage.0,
-                                quota_usage: usage.1.clone(),
                                 ..ConfigUpdate::default()
                             };
+                            parts.extend(crate::store::count_parts(
+                                &base,
+                                usage.1.clone(),
+                                bytes,
+                                |u, q| u.quota_usage.push(q),
+                            ));
+                            last_usage = Some(usage);
+                        }
+                        for u in parts {
                             if tx.send(Ok(u)).await.is_err() {
                                 return;
                             }
                             sent(1);
-                            last_usage = Some(usage);
                         }
                         continue;
                     }

@@ -164,6 +164,11 @@ impl Store {
         Store::open_with(path, StoreLimits::default())
     }
 
+    /// Encoded bytes of a config message at most ([`StoreLimits::config_message_bytes`]).
+    pub fn config_message_bytes(&self) -> usize {
+        self.limits.config_message_bytes
+    }
+
     pub fn open_with(path: &Path, limits: StoreLimits) -> Result<Store, StoreError> {
         let mut opts = Options::default();
         opts.create_if_missing(true);
@@ -595,6 +600,40 @@ pub fn config_field_bytes(len: usize) -> usize {
     1 + prost::encoding::encoded_len_varint(len as u64) + len
 }
 
+/// One tick's counts (experiment totals or quota usage) as config messages of at most `bytes`
+/// encoded each, in order: `base` is every message without the counts, `put` adds one count.
+/// All but the last have `counts_more` set (an edge applies the parts together when the last
+/// arrives). A count larger alone than `bytes` goes in a message of its own; no counts: `base`
+/// alone, which tells an edge they are none.
+pub fn count_parts<T: prost::Message>(
+    base: &ConfigUpdate,
+    counts: Vec<T>,
+    bytes: usize,
+    put: impl Fn(&mut ConfigUpdate, T),
+) -> Vec<ConfigUpdate> {
+    // With `counts_more` set: its key and a byte.
+    let empty = base.encoded_len() + 2;
+    let mut out = vec![base.clone()];
+    let mut used = empty;
+    let mut items = 0usize;
+    for c in counts {
+        let field = config_field_bytes(c.encoded_len());
+        if items > 0 && used + field > bytes {
+            if let Some(last) = out.last_mut() {
+                last.counts_more = true;
+            }
+            out.push(base.clone());
+            (used, items) = (empty, 0);
+        }
+        if let Some(last) = out.last_mut() {
+            put(last, c);
+        }
+        used += field;
+        items += 1;
+    }
+    out
+}
+
 /// A snapshot's messages as they fill ([`Store::snapshot`]).
 struct Parts {
     limits: StoreLimits,
@@ -952,6 +991,55 @@ mod tests {
             assert_eq!(n(|u| u.deleted_users.len()), 40, "{limit}");
             assert_eq!(n(|u| u.accounts.len()), 50, "{limit}");
         }
+    }
+
+    #[test]
+    fn a_ticks_counts_go_in_parts_within_the_message_bytes() {
+        use sentientiq_proto::grpc::QuotaUsage;
+        let base = ConfigUpdate {
+            version: 7,
+            quota_month: 683,
+            ..ConfigUpdate::default()
+        };
+        let usage = |n: usize| -> Vec<QuotaUsage> {
+            (0..n)
+                .map(|i| QuotaUsage {
+                    tenant_id: format!("t{i:03}"),
+                    events: 1_000_000 + i as u64,
+                })
+                .collect()
+        };
+        let field = config_field_bytes(usage(1)[0].encoded_len());
+        // A message with the flag set and three counts: exactly `three` bytes.
+        let three = base.encoded_len() + 2 + 3 * field;
+        let put = |u: &mut ConfigUpdate, q: QuotaUsage| u.quota_usage.push(q);
+        for (bytes, sizes) in [
+            (three - 1, vec![2, 2, 2, 1]),
+            (three, vec![3, 3, 1]),
+            (three + 1, vec![3, 3, 1]),
+            (CONFIG_MESSAGE_BYTES, vec![7]),
+        ] {
+            let parts = count_parts(&base, usage(7), bytes, put);
+            let got: Vec<usize> = parts.iter().map(|u| u.quota_usage.len()).collect();
+            assert_eq!(got, sizes, "{bytes}");
+            for (i, u) in parts.iter().enumerate() {
+                assert!(u.encoded_len() <= bytes, "{bytes}: part {i}");
+                assert_eq!(u.counts_more, i + 1 < parts.len(), "{bytes}: part {i}");
+                assert_eq!((u.version, u.quota_month), (7, 683));
+                assert!(!u.more && !u.full_snapshot && u.experiment_totals.is_empty());
+            }
+            let all: Vec<QuotaUsage> = parts.into_iter().flat_map(|u| u.quota_usage).collect();
+            assert_eq!(all, usage(7), "{bytes}: every count once, in order");
+        }
+        // A count larger than the bytes alone goes alone; none: the base alone.
+        let parts = count_parts(&base, usage(3), field, put);
+        let got: Vec<usize> = parts.iter().map(|u| u.quota_usage.len()).collect();
+        assert_eq!(got, vec![1, 1, 1]);
+        assert_eq!(count_parts(&base, usage(0), 100, put), vec![base.clone()]);
+        // A message of one count with the flag: the accounting above is exact.
+        let mut one = count_parts(&base, usage(1), 100, put).remove(0);
+        one.counts_more = true;
+        assert_eq!(one.encoded_len(), base.encoded_len() + 2 + field);
     }
 
     #[test]

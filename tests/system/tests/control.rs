@@ -494,6 +494,107 @@ fn a_directory_larger_than_a_grpc_message_reaches_edges_in_parts() {
     });
 }
 
+/// Other edges' experiment counts larger than a gRPC message (tonic's 4 MiB, which edges keep)
+/// reach an edge in parts within the plane's message bytes, `counts_more` on all but the last;
+/// sent as one message they failed to decode at every tick and broke the edge's config stream.
+#[test]
+fn experiment_totals_larger_than_a_grpc_message_reach_edges_in_parts() {
+    use grpc::{ArmTally, ExperimentWindow};
+    use prost::Message as _;
+    let max_arms = sentientiq_control::store::experiments::MAX_ARMS;
+    let p = Plane::start();
+    rt().block_on(async {
+        let ch = p.channel().await;
+        create_acme(&ch).await;
+        let big = u64::MAX / 3;
+        let arm = |variant: String| ArmTally {
+            variant,
+            sessions: big,
+            conversions: big,
+            revenue_cents: big,
+            revenue_sq_hi: big,
+            revenue_sq_lo: big,
+            revenue_cube_hi: big,
+            revenue_cube_lo: big,
+            shown: big,
+            clicked: big,
+            dismissed: big,
+        };
+        let window = |i: usize| ExperimentWindow {
+            tenant_id: "acme".into(),
+            region: "us-east-1".into(),
+            edge_id: "edge-a@1733000000000".into(),
+            minute: 29_000_000,
+            rule: format!("rule-{i:05}-{}", "r".repeat(50)),
+            arms: std::iter::once(String::new())
+                .chain((1..max_arms).map(|v| format!("variant-{v}-{}", "v".repeat(50))))
+                .map(arm)
+                .collect(),
+            value_at_risk_cents: 0,
+        };
+        let n = 3000;
+        let windows: Vec<ExperimentWindow> = (0..n).map(window).collect();
+        let batches: Vec<AggregateBatch> = windows
+            .chunks(500)
+            .zip(1u64..)
+            .map(|(c, batch_id)| AggregateBatch {
+                experiments: c.to_vec(),
+                batch_id,
+                ..AggregateBatch::default()
+            })
+            .collect();
+        let mut sync = grpc::edge_sync_client::EdgeSyncClient::new(ch.clone());
+        let acks: Vec<u64> = sync
+            .report_aggregates(with_token(tokio_stream::iter(batches), EDGE))
+            .await
+            .expect("report")
+            .into_inner()
+            .map(|a| a.expect("stored").batch_id)
+            .collect()
+            .await;
+        assert_eq!(acks, (1..=6).collect::<Vec<u64>>());
+        // Another edge boot draws from them.
+        let mut w = sync
+            .watch_config(with_token(
+                RegisterEdge {
+                    edge_id: "edge-b".into(),
+                    region: "us-east-1".into(),
+                    resume_from_version: 0,
+                    report_id: "edge-b@1733000000001".into(),
+                },
+                EDGE,
+            ))
+            .await
+            .expect("watch")
+            .into_inner();
+        let limit = sentientiq_control::store::CONFIG_MESSAGE_BYTES;
+        let (mut totals, mut parts, mut bytes) = (Vec::new(), 0, 0);
+        loop {
+            let u = next_update(&mut w).await;
+            if u.experiment_totals.is_empty() {
+                assert!(parts == 0, "the parts come in a row");
+                continue;
+            }
+            assert!(u.encoded_len() <= limit, "{}", u.encoded_len());
+            parts += 1;
+            bytes += u.encoded_len();
+            totals.extend(u.experiment_totals);
+            if !u.counts_more {
+                break;
+            }
+        }
+        assert!(
+            bytes > 4 << 20,
+            "{bytes} bytes: more than one message holds"
+        );
+        assert!(parts >= 5, "{parts} parts");
+        let rules: Vec<String> = totals.iter().map(|t| t.rule.clone()).collect();
+        let want: Vec<String> = windows.iter().map(|w| w.rule.clone()).collect();
+        assert_eq!(rules, want, "every total once, in order");
+        assert!(totals.iter().all(|t| t.arms.len() == max_arms));
+    });
+}
+
 #[test]
 fn evi_per_region_and_global_from_reported_windows() {
     let p = Plane::start();

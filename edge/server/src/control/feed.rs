@@ -4,7 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use sentientiq_proto::grpc::{ConfigUpdate, RefusedTenant, Tenant as PlaneTenant};
+use sentientiq_proto::grpc::{
+    ConfigUpdate, ExperimentTotals, QuotaUsage, RefusedTenant, Tenant as PlaneTenant,
+};
 use sentientiq_tenant::Tenant;
 
 use super::Error;
@@ -32,6 +34,44 @@ pub struct Changes {
     pub replaced: BTreeMap<String, PlaneTenant>,
     pub accounts: Vec<sentientiq_proto::grpc::Account>,
     pub deleted_users: Vec<sentientiq_proto::grpc::DeleteUserRequest>,
+}
+
+/// The plane's counts gathered from an update's parts (`counts_more`), whole.
+#[derive(Debug, Default, PartialEq)]
+pub struct Counts {
+    /// Other edges' experiment totals, when this set replaces the edge's (`None`: not sent).
+    pub totals: Option<Vec<ExperimentTotals>>,
+    /// Other edges' events of the month (`quota_month`), when sent.
+    pub usage: Option<(i64, Vec<QuotaUsage>)>,
+}
+
+/// Takes the counts off each update; a set sent in parts is held until its last part, so the
+/// edge never replaces its counts with a part of them.
+#[derive(Debug, Default)]
+pub struct Gather {
+    held: Counts,
+}
+
+impl Gather {
+    /// The counts `u` completes, taken out of it (`u` keeps everything else); `None` while a
+    /// set's parts are held, or when it carried none.
+    pub fn take(&mut self, u: &mut ConfigUpdate) -> Option<Counts> {
+        if !u.experiment_totals.is_empty() {
+            let t = std::mem::take(&mut u.experiment_totals);
+            self.held.totals.get_or_insert_default().extend(t);
+        }
+        // The month is set whenever usage is sent (the list may be empty).
+        if u.quota_month != 0 {
+            let q = std::mem::take(&mut u.quota_usage);
+            let (month, usage) = self.held.usage.get_or_insert_default();
+            *month = u.quota_month;
+            usage.extend(q);
+        }
+        if u.counts_more || self.held == Counts::default() {
+            return None;
+        }
+        Some(std::mem::take(&mut self.held))
+    }
 }
 
 /// Applies updates in order. The parts of a snapshot are held until its last part arrives.
@@ -204,6 +244,72 @@ mod tests {
             allowed_origins: vec!["*".into()],
             ..PlaneTenant::default()
         }
+    }
+
+    #[test]
+    fn counts_sent_in_parts_are_taken_whole_at_their_last_part() {
+        let totals = |rule: &str| ExperimentTotals {
+            tenant_id: "acme".into(),
+            rule: rule.into(),
+            ..ExperimentTotals::default()
+        };
+        let usage = |t: &str| QuotaUsage {
+            tenant_id: t.into(),
+            events: 5,
+        };
+        let part = |x: Vec<ExperimentTotals>, q: Option<Vec<QuotaUsage>>, more: bool| {
+            let (quota_month, quota_usage) = q.map_or((0, Vec::new()), |q| (683, q));
+            ConfigUpdate {
+                version: 3,
+                experiment_totals: x,
+                quota_month,
+                quota_usage,
+                counts_more: more,
+                ..ConfigUpdate::default()
+            }
+        };
+        let mut g = Gather::default();
+        // One message: taken at once, and out of the update.
+        let mut u = part(vec![totals("r1")], None, false);
+        let got = g.take(&mut u).expect("whole");
+        assert_eq!(got.totals, Some(vec![totals("r1")]));
+        assert_eq!(got.usage, None);
+        assert!(u.experiment_totals.is_empty());
+        // Three parts: nothing until the last, then all of them in order.
+        assert_eq!(g.take(&mut part(vec![totals("a")], None, true)), None);
+        assert_eq!(g.take(&mut part(vec![totals("b")], None, true)), None);
+        let got = g.take(&mut part(vec![totals("c")], None, false));
+        let rules = |c: Option<Counts>| {
+            c.and_then(|c| c.totals)
+                .map(|t| t.into_iter().map(|t| t.rule).collect::<Vec<_>>())
+        };
+        assert_eq!(rules(got), Some(vec!["a".into(), "b".into(), "c".into()]));
+        // Usage likewise, with its month; an empty list of a month is a set (none used).
+        assert_eq!(
+            g.take(&mut part(vec![], Some(vec![usage("t1")]), true)),
+            None
+        );
+        let got = g.take(&mut part(vec![], Some(vec![usage("t2")]), false));
+        assert_eq!(
+            got.and_then(|c| c.usage),
+            Some((683, vec![usage("t1"), usage("t2")]))
+        );
+        let got = g.take(&mut part(vec![], Some(vec![]), false));
+        assert_eq!(got.and_then(|c| c.usage), Some((683, vec![])));
+        // An update without counts completes nothing and holds nothing.
+        assert_eq!(g.take(&mut part(vec![], None, false)), None);
+        assert_eq!(g.held, Counts::default());
+    }
+
+    /// `counts_more` is field 11, a varint: its bytes on the wire.
+    #[test]
+    fn counts_more_is_field_eleven() {
+        use prost::Message;
+        let u = ConfigUpdate {
+            counts_more: true,
+            ..ConfigUpdate::default()
+        };
+        assert_eq!(u.encode_to_vec(), vec![0x58, 0x01]);
     }
 
     fn snap(version: u64, tenants: Vec<PlaneTenant>, more: bool) -> ConfigUpdate {

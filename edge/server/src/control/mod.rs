@@ -209,19 +209,19 @@ async fn watch(
                 tracing::info!(from = resume, "control: following the control plane");
                 let mut stream = resp.into_inner();
                 let mut feed = Feed::default();
+                let mut gather = feed::Gather::default();
                 loop {
                     match stream.message().await {
                         Ok(Some(mut u)) => {
                             let counts = !u.experiment_totals.is_empty() || u.quota_month != 0;
-                            if !u.experiment_totals.is_empty() {
-                                let totals = std::mem::take(&mut u.experiment_totals);
-                                link.priors.set_plane(&link.tenants.load(), &totals);
-                                link.status.priors.fetch_add(1, Ordering::Relaxed);
-                            }
-                            // The month is set whenever usage is sent (the list may be empty).
-                            if u.quota_month != 0 {
-                                let usage = std::mem::take(&mut u.quota_usage);
-                                link.quotas.set_plane(u.quota_month, &usage);
+                            if let Some(c) = gather.take(&mut u) {
+                                if let Some(totals) = c.totals {
+                                    link.priors.set_plane(&link.tenants.load(), &totals);
+                                    link.status.priors.fetch_add(1, Ordering::Relaxed);
+                                }
+                                if let Some((month, usage)) = c.usage {
+                                    link.quotas.set_plane(month, &usage);
+                                }
                             }
                             // Counts ride on an update of the current version with nothing
                             // else in it: taking them is all there is to do.
