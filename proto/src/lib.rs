@@ -17,6 +17,7 @@ pub mod error;
 pub mod frame;
 pub mod limits;
 mod read;
+mod show;
 pub mod stream;
 
 pub use date::{civil_date, days_from_civil, month_first_day, month_of_day};
@@ -28,6 +29,7 @@ pub use frame::{
     Seq, Sid, StrTable, Track, Value, Welcome, WriteKey, kind,
 };
 pub use limits::Limits;
+pub use show::shown_name;
 
 /// Control-plane gRPC messages and services (`sentientiq.v1`), compiled from
 /// `sentientiq/v1/control.proto` without `protoc` (by `protox`).
@@ -46,8 +48,9 @@ pub mod grpc {
         include_bytes!(concat!(env!("OUT_DIR"), "/control_descriptor.bin"));
 
     mod health;
+    pub use crate::shown_name;
     pub use health::{
         EDGE_NAME_RULE, MAX_BOOT_DIGITS, MAX_EDGE_NAME_LEN, MAX_HEALTH_TEXT, MAX_REFUSED_REPORTED,
-        REPORT_ID_RULE, report_id, shown_name, shown_plain, valid_edge_name, valid_report_id,
+        REPORT_ID_RULE, report_id, shown_plain, valid_edge_name, valid_report_id,
     };
 }

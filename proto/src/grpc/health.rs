@@ -109,17 +109,6 @@ pub fn shown_plain(s: &str) -> String {
         .collect()
 }
 
-/// A name an edge sent (its id, region or report id) as a refusal or a log line shows it:
-/// quoted and escaped, cut at 80 characters (what an edge sends may be anything until it is
-/// checked).
-pub fn shown_name(s: &str) -> String {
-    const SHOWN: usize = 80;
-    match s.char_indices().nth(SHOWN) {
-        Some((at, _)) => format!("{:?}…", &s[..at]),
-        None => format!("{s:?}"),
-    }
-}
-
 fn cut(s: &mut String) {
     if s.len() <= MAX_HEALTH_TEXT {
         return;
@@ -207,17 +196,6 @@ mod tests {
         ] {
             assert_eq!(valid_edge_name(&name), ok, "{name:?}");
         }
-    }
-
-    #[test]
-    fn a_refused_edge_name_is_shown_quoted_escaped_and_cut() {
-        assert_eq!(shown_name("edge-1"), "\"edge-1\"");
-        assert_eq!(shown_name("a\u{1b}[2J\n"), "\"a\\u{1b}[2J\\n\"");
-        assert_eq!(shown_name(&"é".repeat(80)), format!("{:?}", "é".repeat(80)));
-        assert_eq!(
-            shown_name(&"é".repeat(81)),
-            format!("{:?}…", "é".repeat(80))
-        );
     }
 
     #[test]
