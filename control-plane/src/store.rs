@@ -77,9 +77,10 @@ pub const MAX_UID_BYTES: usize = sentientiq_proto::Limits::DEFAULT.max_string_by
 /// may still be changed without growing (a key revoked): its versions are as large as it (a
 /// logged one past the message bytes sends edges behind it a snapshot instead).
 pub const MAX_TENANT_BYTES: usize = CONFIG_MESSAGE_BYTES - 64;
-/// Encoded bytes of one account at most (match, company, tier, owners): room for a 256-byte
-/// match, a company's name and a hundred owners, so that a version of accounts stays within
-/// [`CONFIG_MESSAGE_BYTES`] however they were imported. A chosen bound, not a measured one.
+/// Encoded bytes of one account at most (match, company, tier, owners): room for a 2 KiB match
+/// (`sentientiq_tenant::MAX_ACCOUNT_UID_BYTES`), a company's name and a hundred owners, so that
+/// a version of accounts stays within [`CONFIG_MESSAGE_BYTES`] however they were imported. A
+/// chosen bound, not a measured one.
 pub const MAX_ACCOUNT_BYTES: usize = 16 * 1024;
 
 /// The store's size limits (the defaults above; tests use small ones to reach them).

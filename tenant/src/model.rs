@@ -8,13 +8,18 @@ use sentientiq_alerts::config::Validated;
 use sentientiq_alerts::ids::ContactId;
 
 use sentientiq_core::{DntPolicy, Emotion, Rule, RuleAction, TenantPolicy, Thresholds};
-use sentientiq_proto::{Limits, Value};
+use sentientiq_proto::{Limits, Value, shown_name};
 
 use crate::spec::{AccountSpec, ContactSpec, Dnt, LakeSpec, TenantSpec};
 use crate::{
     DEFAULT_FRAME_BURST, DEFAULT_FRAMES_PER_SEC, Error, MAX_ID_LEN, MAX_NAME_LEN, MIN_FRAME_BYTES,
     MIN_HTTP_BODY_BYTES, valid_id,
 };
+
+/// Bytes of an account's user id at most: the longest uid an `id` frame carries (the
+/// protocol's string limit, PROTOCOL.md §7), so every identified user can have an account. Was
+/// 256, which left users with longer ids without a value, and so never escalated.
+pub const MAX_ACCOUNT_UID_BYTES: usize = Limits::DEFAULT.max_string_bytes;
 
 /// A validated tenant.
 #[derive(Debug, Clone)]
@@ -395,20 +400,25 @@ fn escalation(
     }
 }
 
-/// An account of the directory: `matches` is a user id (1 to 256 bytes) or an email domain
-/// written `@example.com`; the value is not negative.
+/// An account of the directory: `matches` is a user id (1 to [`MAX_ACCOUNT_UID_BYTES`]) or an
+/// email domain written `@example.com` (at most 253 bytes, DNS's longest name); the value is
+/// not negative.
 pub fn check_account(matches: &str, value_cents: i64) -> Result<(), String> {
     let ok = match matches.strip_prefix('@') {
         Some(domain) => !domain.is_empty() && domain.contains('.') && domain.len() <= 253,
-        None => !matches.is_empty() && matches.len() <= 256,
+        None => !matches.is_empty() && matches.len() <= MAX_ACCOUNT_UID_BYTES,
     };
     if !ok {
         return Err(format!(
-            "account match `{matches}`: a user id or an email domain like @example.com"
+            "account match {}: a user id of 1 to {MAX_ACCOUNT_UID_BYTES} bytes or an email domain like @example.com",
+            shown_name(matches)
         ));
     }
     if value_cents < 0 {
-        return Err(format!("account {matches}: negative lifetime value"));
+        return Err(format!(
+            "account {}: negative lifetime value",
+            shown_name(matches)
+        ));
     }
     Ok(())
 }
@@ -669,6 +679,30 @@ mod tests {
         ] {
             assert_eq!(check_account(m, v).is_ok(), ok, "{m} {v}");
         }
+        // A user id as long as an `id` frame's uid may be; a domain as long as DNS allows.
+        let cap = MAX_ACCOUNT_UID_BYTES;
+        assert_eq!(cap, 2048);
+        let domain = |n: usize| format!("@{}.example", "d".repeat(n - 8));
+        for (m, ok) in [
+            ("u".repeat(cap - 1), true),
+            ("u".repeat(cap), true),
+            ("u".repeat(cap + 1), false),
+            (domain(252), true),
+            (domain(253), true),
+            (domain(254), false),
+        ] {
+            assert_eq!(check_account(&m, 0).is_ok(), ok, "{} bytes", m.len());
+        }
+        // A refusal shows the match cut, whatever its length.
+        let e = check_account(&"u".repeat(cap + 1), 0).expect_err("over");
+        assert_eq!(
+            e,
+            format!(
+                "account match {:?}…: a user id of 1 to 2048 bytes or an email domain like \
+                 @example.com",
+                "u".repeat(80)
+            )
+        );
     }
 
     #[test]

@@ -615,6 +615,27 @@ mod tests {
             ..id.clone()
         };
         assert_eq!(s.account_for("demo", &free), None);
+        // A user id as long as an `id` frame's may be has its account.
+        let long = "u".repeat(sentientiq_tenant::MAX_ACCOUNT_UID_BYTES);
+        s.put_accounts(
+            "demo",
+            &[AccountSpec {
+                matches: long.clone(),
+                company: None,
+                value_cents: 7,
+                tier: None,
+            }],
+        )
+        .expect("put");
+        let by_uid = Identify {
+            uid: long,
+            email: None,
+            ..id.clone()
+        };
+        let a = s
+            .account_for("demo", &by_uid)
+            .expect("the long uid's account");
+        assert_eq!(a.value_cents, 7);
         // Binding and profile.
         bind(
             &s.db,
