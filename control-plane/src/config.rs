@@ -41,6 +41,15 @@ pub struct Config {
     /// How long a dashboard sign-in lasts, seconds (no renewal: sign in again after it).
     #[serde(default = "default_dashboard_session_s")]
     pub dashboard_session_s: u64,
+    /// The HTTP port's limits (`crate::http`): how long a client may take to send a request's
+    /// head (and a kept-alive connection may wait for its next), and the open connections at
+    /// most, in all and from one address.
+    #[serde(default = "default_http_header_timeout_ms")]
+    pub http_header_timeout_ms: u64,
+    #[serde(default = "default_http_max_connections")]
+    pub http_max_connections: usize,
+    #[serde(default = "default_http_max_per_address")]
+    pub http_max_per_address: usize,
     #[serde(default)]
     pub tls: Option<Tls>,
 }
@@ -79,6 +88,20 @@ fn default_rate() -> u64 {
 fn default_dashboard_session_s() -> u64 {
     8 * 3600
 }
+fn default_http_header_timeout_ms() -> u64 {
+    crate::http::DEFAULT_HEADER_TIMEOUT_MS
+}
+fn default_http_max_connections() -> usize {
+    crate::http::DEFAULT_MAX_CONNECTIONS
+}
+fn default_http_max_per_address() -> usize {
+    crate::http::DEFAULT_MAX_PER_ADDRESS
+}
+/// Bounds of `http_header_timeout_ms`: 100 ms (tests) to ten minutes.
+pub const HTTP_HEADER_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 100..=600_000;
+/// Bounds of `http_max_connections`: 1 to 65 536.
+pub const HTTP_MAX_CONNECTIONS: std::ops::RangeInclusive<usize> = 1..=65_536;
+
 /// Bounds of `dashboard_session_s`: one minute to seven days.
 pub const DASHBOARD_SESSION_S: std::ops::RangeInclusive<u64> = 60..=7 * 86_400;
 
@@ -95,6 +118,15 @@ pub enum ConfigError {
 }
 
 impl Config {
+    /// The HTTP port's limits.
+    pub fn http_limits(&self) -> crate::http::HttpLimits {
+        crate::http::HttpLimits {
+            header_timeout: std::time::Duration::from_millis(self.http_header_timeout_ms),
+            max_connections: self.http_max_connections,
+            max_per_address: self.http_max_per_address,
+        }
+    }
+
     /// Reads `path`, then applies the environment's tokens, then validates.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
@@ -157,6 +189,25 @@ impl Config {
         if !(100..=3_600_000).contains(&self.experiment_totals_ms) {
             return Err(ConfigError::Invalid(
                 "experiment_totals_ms must be 100..=3600000".into(),
+            ));
+        }
+        if !HTTP_HEADER_TIMEOUT_MS.contains(&self.http_header_timeout_ms) {
+            return Err(ConfigError::Invalid(format!(
+                "http_header_timeout_ms must be {}..={}",
+                HTTP_HEADER_TIMEOUT_MS.start(),
+                HTTP_HEADER_TIMEOUT_MS.end()
+            )));
+        }
+        if !HTTP_MAX_CONNECTIONS.contains(&self.http_max_connections) {
+            return Err(ConfigError::Invalid(format!(
+                "http_max_connections must be {}..={}",
+                HTTP_MAX_CONNECTIONS.start(),
+                HTTP_MAX_CONNECTIONS.end()
+            )));
+        }
+        if !(1..=self.http_max_connections).contains(&self.http_max_per_address) {
+            return Err(ConfigError::Invalid(
+                "http_max_per_address must be 1..=http_max_connections".into(),
             ));
         }
         if !DASHBOARD_SESSION_S.contains(&self.dashboard_session_s) {
@@ -273,6 +324,53 @@ mod tests {
             (d.experiment_totals_ms, d.millicents_per_1000_events),
             (1000, crate::metering::DEFAULT_MILLICENTS_PER_1000_EVENTS)
         );
+    }
+
+    #[test]
+    fn the_http_limits_are_checked_at_their_bounds() {
+        let mk = |lines: String| {
+            Config::parse(&format!("{OK}{lines}\n"))
+                .expect("parses")
+                .validate()
+                .map_err(|e| e.to_string())
+        };
+        for (ms, ok) in [
+            (99, false),
+            (100, true),
+            (101, true),
+            (599_999, true),
+            (600_000, true),
+            (600_001, false),
+        ] {
+            assert_eq!(
+                mk(format!("http_header_timeout_ms = {ms}")).is_ok(),
+                ok,
+                "{ms}"
+            );
+        }
+        for (n, ok) in [
+            (0, false),
+            (1, true),
+            (65_535, true),
+            (65_536, true),
+            (65_537, false),
+        ] {
+            let per = format!("http_max_connections = {n}\nhttp_max_per_address = 1");
+            assert_eq!(mk(per).is_ok(), ok, "{n}");
+        }
+        // Per address: 1 to the connections in all.
+        for (n, ok) in [(0, false), (1, true), (99, true), (100, true), (101, false)] {
+            let lines = format!("http_max_connections = 100\nhttp_max_per_address = {n}");
+            assert_eq!(mk(lines.clone()).is_ok(), ok, "{n}");
+            if !ok {
+                assert_eq!(
+                    mk(lines),
+                    Err("http_max_per_address must be 1..=http_max_connections".into())
+                );
+            }
+        }
+        let d = Config::parse(OK).expect("parses");
+        assert_eq!(d.http_limits(), crate::http::HttpLimits::default());
     }
 
     #[test]

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod config;
 pub mod forensics;
+pub mod http;
 pub mod keys;
 pub mod metering;
 pub mod service;
@@ -141,15 +142,17 @@ pub async fn serve(
 }
 
 /// Serves the plane's HTTP face (`/metrics`, `/healthz`, the web dashboard of [`web`]) on
-/// `listener` until `shutdown`.
+/// `listener` within `limits` ([`http::serve`]) until `shutdown`.
 pub async fn serve_http(
     store: Arc<store::Store>,
     metrics: Arc<telemetry::Metrics>,
     dashboard: web::Settings,
     listener: tokio::net::TcpListener,
+    limits: http::HttpLimits,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     use axum::routing::get;
+    let metrics_for_http = metrics.clone();
     // Open live feeds (server-sent events) end when the server stops, so that the graceful
     // shutdown, which waits for every connection, ends too.
     let (stopping, stop_feeds) = tokio::sync::watch::channel(false);
@@ -190,11 +193,7 @@ pub async fn serve_http(
             }),
         )
         .merge(dashboard);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    http::serve(app, listener, limits, metrics_for_http, async move {
         shutdown.await;
         let _ = stopping.send(true);
     })

@@ -51,6 +51,7 @@ fn main() -> Result<()> {
             metrics.clone(),
             sentientiq_control::web::Settings::from_config(&cfg),
             http,
+            cfg.http_limits(),
             async move {
                 let _ = http_stopped.await;
             },

@@ -36,6 +36,10 @@ pub struct Metrics {
     pub alert_commands_sent: AtomicU64,
     /// Alert records pruned past their retention.
     pub alerts_pruned: AtomicU64,
+    /// HTTP connections open now, and those closed unanswered at a cap (`crate::http`).
+    pub http_connections: AtomicU64,
+    pub http_refused_all: AtomicU64,
+    pub http_refused_address: AtomicU64,
 }
 
 /// What the store holds, read by the caller at each scrape.
@@ -156,6 +160,12 @@ impl Metrics {
                 stored.pending_commands,
             ),
             (
+                "siq_control_http_connections",
+                "HTTP connections open now (dashboard, /metrics, /healthz).",
+                "gauge",
+                self.http_connections.load(Relaxed),
+            ),
+            (
                 "siq_plane_alerts_pruned_total",
                 "Alert records pruned past their retention (30 days).",
                 "counter",
@@ -163,6 +173,20 @@ impl Metrics {
             ),
         ] {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
+        }
+        let _ = writeln!(
+            o,
+            "# HELP siq_control_http_connections_refused_total HTTP connections closed unanswered at a cap, by cap (all: http_max_connections; address: http_max_per_address).\n# TYPE siq_control_http_connections_refused_total counter"
+        );
+        for (cap, n) in [
+            ("all", &self.http_refused_all),
+            ("address", &self.http_refused_address),
+        ] {
+            let _ = writeln!(
+                o,
+                "siq_control_http_connections_refused_total{{cap=\"{cap}\"}} {}",
+                n.load(Relaxed)
+            );
         }
         let _ = writeln!(
             o,

@@ -1338,6 +1338,7 @@ mod tests {
             Arc::new(Metrics::default()),
             Settings::new(ADMIN, 60_000),
             l,
+            crate::http::HttpLimits::default(),
             async move {
                 let _ = stopped.await;
             },

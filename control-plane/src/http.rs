@@ -1,0 +1,398 @@
+//! The plane's HTTP listener (`/metrics`, `/healthz`, the dashboard): hyper's HTTP/1 with a
+//! deadline on reading each request's head and caps on open connections, in all and per
+//! address.
+//!
+//! `axum::serve` set none of these: it gives hyper no timer, so hyper's header-read timeout
+//! never ran, and it accepts every connection. A client that opened connections and sent a
+//! request head a byte at a time (or nothing) held each one, a task and a file descriptor, for
+//! ever: enough of them and the plane ran out of descriptors (the ones RocksDB and gRPC need
+//! too), and a signed-in page could open any number of live feeds.
+//!
+//! [`Admission`] decides (pure); [`serve`] is the shell. A connection over a cap is closed at
+//! once, unanswered, and counted (`siq_control_http_connections_refused_total`).
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::task::JoinSet;
+use tower::ServiceExt;
+
+use crate::telemetry::Metrics;
+
+/// How long a client may take to send a request's head, and how long a kept-alive connection
+/// may wait for its next one, by default: hyper's own default for
+/// `http1::Builder::header_read_timeout` (30 s), which `axum::serve` never switched on.
+pub const DEFAULT_HEADER_TIMEOUT_MS: u64 = 30_000;
+/// Open connections at most, by default: half of Debian's default soft limit on a process's
+/// open files (`ulimit -n`: 1024), leaving the rest to RocksDB's files and the gRPC port.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// Open connections from one address at most, by default: ten browser tabs of the six
+/// connections a browser opens to one host over HTTP/1.1 (Chrome's and Firefox's limit), and
+/// room for scripts. Behind a reverse proxy every connection comes from the proxy's address:
+/// raise it to `http_max_connections` there.
+pub const DEFAULT_MAX_PER_ADDRESS: usize = 64;
+
+/// The listener's limits (`http_header_timeout_ms`, `http_max_connections`,
+/// `http_max_per_address` in the plane's config).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    pub header_timeout: Duration,
+    pub max_connections: usize,
+    pub max_per_address: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> HttpLimits {
+        HttpLimits {
+            header_timeout: Duration::from_millis(DEFAULT_HEADER_TIMEOUT_MS),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_per_address: DEFAULT_MAX_PER_ADDRESS,
+        }
+    }
+}
+
+/// Why a connection was not admitted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Full {
+    /// `max_connections` are open.
+    All,
+    /// `max_per_address` are open from its address.
+    Address,
+}
+
+/// Open connections, in all and per address (pure).
+#[derive(Debug)]
+pub struct Admission {
+    max_all: usize,
+    max_per: usize,
+    all: usize,
+    by_addr: HashMap<IpAddr, usize>,
+}
+
+impl Admission {
+    pub fn new(limits: &HttpLimits) -> Admission {
+        Admission {
+            max_all: limits.max_connections,
+            max_per: limits.max_per_address,
+            all: 0,
+            by_addr: HashMap::new(),
+        }
+    }
+
+    /// Counts a connection from `ip` as open, unless a cap is reached.
+    pub fn admit(&mut self, ip: IpAddr) -> Result<(), Full> {
+        if self.all >= self.max_all {
+            return Err(Full::All);
+        }
+        let n = self.by_addr.entry(ip).or_default();
+        if *n >= self.max_per {
+            return Err(Full::Address);
+        }
+        *n += 1;
+        self.all += 1;
+        Ok(())
+    }
+
+    /// A connection from `ip` that [`Admission::admit`] admitted has closed.
+    pub fn release(&mut self, ip: IpAddr) {
+        if let Some(n) = self.by_addr.get_mut(&ip) {
+            *n -= 1;
+            self.all -= 1;
+            if *n == 0 {
+                self.by_addr.remove(&ip);
+            }
+        }
+    }
+
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.all
+    }
+}
+
+/// A connection counted open until dropped.
+struct Admitted {
+    admission: Arc<Mutex<Admission>>,
+    metrics: Arc<Metrics>,
+    ip: IpAddr,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        self.admission
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .release(self.ip);
+        self.metrics.http_connections.fetch_sub(1, Relaxed);
+    }
+}
+
+/// Serves `app` on `listener` within `limits` until `shutdown`; then stops accepting, lets
+/// each connection finish its request (hyper's graceful shutdown) and returns when all have
+/// closed. Handlers see the peer's address as `ConnectInfo<SocketAddr>`.
+pub async fn serve(
+    app: axum::Router,
+    listener: tokio::net::TcpListener,
+    limits: HttpLimits,
+    metrics: Arc<Metrics>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let admission = Arc::new(Mutex::new(Admission::new(&limits)));
+    let (closing, closed) = tokio::sync::watch::channel(false);
+    let mut conns = JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => break,
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+            got = listener.accept() => match got {
+                Ok(c) => c,
+                Err(e) => {
+                    // Out of descriptors, mostly: wait rather than spin (as axum::serve did).
+                    tracing::warn!(error = %e, "http: accept failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            },
+        };
+        let admitted = admission
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .admit(peer.ip());
+        if let Err(full) = admitted {
+            match full {
+                Full::All => &metrics.http_refused_all,
+                Full::Address => &metrics.http_refused_address,
+            }
+            .fetch_add(1, Relaxed);
+            drop(stream);
+            continue;
+        }
+        metrics.http_connections.fetch_add(1, Relaxed);
+        let guard = Admitted {
+            admission: admission.clone(),
+            metrics: metrics.clone(),
+            ip: peer.ip(),
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        let mut closed = closed.clone();
+        conns.spawn(async move {
+            let _guard = guard;
+            let svc = app.map_request(move |mut r: axum::http::Request<hyper::body::Incoming>| {
+                r.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+                r
+            });
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(limits.header_timeout);
+            let conn = builder.serve_connection(
+                TokioIo::new(stream),
+                hyper_util::service::TowerToHyperService::new(svc),
+            );
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, %peer, "http: connection ended");
+                    }
+                    return;
+                }
+                _ = closed.wait_for(|c| *c) => conn.as_mut().graceful_shutdown(),
+            }
+            let _ = conn.await;
+        });
+    }
+    drop(listener);
+    let _ = closing.send(true);
+    while conns.join_next().await.is_some() {}
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(n: u8) -> IpAddr {
+        IpAddr::from([10, 0, 0, n])
+    }
+
+    #[test]
+    fn connections_are_capped_per_address_and_in_all_at_cap_minus_one_cap_and_cap_plus_one() {
+        let limits = HttpLimits {
+            max_connections: 5,
+            max_per_address: 3,
+            ..HttpLimits::default()
+        };
+        let mut a = Admission::new(&limits);
+        // Per address: cap - 1 and cap admitted, cap + 1 refused; another address is not.
+        assert_eq!(a.admit(ip(1)), Ok(()));
+        assert_eq!(a.admit(ip(1)), Ok(()));
+        assert_eq!(a.admit(ip(1)), Ok(()));
+        assert_eq!(a.admit(ip(1)), Err(Full::Address));
+        assert_eq!(a.admit(ip(2)), Ok(()));
+        // In all: the fifth admitted, the sixth refused whatever its address.
+        assert_eq!(a.admit(ip(3)), Ok(()));
+        assert_eq!(a.open(), 5);
+        assert_eq!(a.admit(ip(4)), Err(Full::All));
+        // A refusal counts nothing; a close frees its place, in all and for its address.
+        a.release(ip(1));
+        assert_eq!(a.open(), 4);
+        assert_eq!(a.admit(ip(1)), Ok(()));
+        assert_eq!(a.admit(ip(4)), Err(Full::All));
+        a.release(ip(2));
+        assert_eq!(a.admit(ip(4)), Ok(()));
+        // An address with nothing open is forgotten; releasing it again changes nothing.
+        for _ in 0..3 {
+            a.release(ip(1));
+        }
+        a.release(ip(1));
+        assert_eq!(a.open(), 2);
+        assert!(!a.by_addr.contains_key(&ip(1)));
+    }
+
+    /// A server of `limits` on a real socket: `/ip` answers the peer's address as handlers
+    /// see it. Returns its port, its metrics, the stop switch and the server's task.
+    async fn server(
+        limits: HttpLimits,
+    ) -> (
+        u16,
+        Arc<Metrics>,
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<std::io::Result<()>>,
+    ) {
+        use axum::routing::get;
+        let app = axum::Router::new().route(
+            "/ip",
+            get(|ConnectInfo(a): ConnectInfo<SocketAddr>| async move { a.ip().to_string() }),
+        );
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        let metrics = Arc::new(Metrics::default());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(serve(app, l, limits, metrics.clone(), async move {
+            let _ = stopped.await;
+        }));
+        (port, metrics, stop, task)
+    }
+
+    /// What the server sends on `c` until it closes it (within 10 s; a reset, as when it
+    /// closes with what was sent unread, is a close).
+    async fn rest(c: &mut tokio::net::TcpStream) -> String {
+        use tokio::io::AsyncReadExt;
+        let mut got = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), c.read_to_end(&mut got))
+            .await
+            .expect("closed within 10 s");
+        match read {
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            r => {
+                r.expect("read");
+            }
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    }
+
+    async fn get_ip(port: u16) -> String {
+        use tokio::io::AsyncWriteExt;
+        let mut c = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        c.write_all(b"GET /ip HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("write");
+        rest(&mut c).await
+    }
+
+    #[tokio::test]
+    async fn a_slow_request_head_is_cut_off_and_a_whole_one_answered_with_the_peer() {
+        use tokio::io::AsyncWriteExt;
+        let limits = HttpLimits {
+            header_timeout: Duration::from_millis(300),
+            ..HttpLimits::default()
+        };
+        let (port, metrics, stop, task) = server(limits).await;
+        let answer = get_ip(port).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.ends_with("\r\n\r\n127.0.0.1"), "{answer}");
+        // Half a head, then nothing: closed at the deadline, unanswered but for hyper's 408.
+        let mut slow = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        slow.write_all(b"GET /ip HTTP/1.1\r\nHost: h\r\n")
+            .await
+            .expect("write");
+        let got = rest(&mut slow).await;
+        assert!(got.is_empty() || got.starts_with("HTTP/1.1 408"), "{got}");
+        // A connection that sends nothing is closed too.
+        let mut idle = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        let got = rest(&mut idle).await;
+        assert!(got.is_empty() || got.starts_with("HTTP/1.1 408"), "{got}");
+        let _ = stop.send(());
+        task.await.expect("task").expect("served");
+        assert_eq!(metrics.http_connections.load(Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn connections_past_the_cap_of_an_address_are_closed_unanswered() {
+        use tokio::io::AsyncWriteExt;
+        let limits = HttpLimits {
+            max_per_address: 2,
+            ..HttpLimits::default()
+        };
+        let (port, metrics, stop, task) = server(limits).await;
+        let open = |_| tokio::net::TcpStream::connect(("127.0.0.1", port));
+        let mut held = Vec::new();
+        for i in 0..2 {
+            held.push(open(i).await.expect("connect"));
+        }
+        // Both counted open before the third arrives: it is closed at once.
+        for _ in 0..100 {
+            if metrics.http_connections.load(Relaxed) == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(metrics.http_connections.load(Relaxed), 2);
+        let mut third = open(2).await.expect("connect");
+        let _ = third
+            .write_all(b"GET /ip HTTP/1.1\r\nHost: h\r\n\r\n")
+            .await;
+        assert_eq!(rest(&mut third).await, "", "closed unanswered");
+        assert_eq!(metrics.http_refused_address.load(Relaxed), 1);
+        assert_eq!(metrics.http_refused_all.load(Relaxed), 0);
+        // One closes: its place is free again.
+        drop(held.pop());
+        let mut answered = String::new();
+        for _ in 0..100 {
+            answered = get_ip(port).await;
+            if !answered.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
+        // Stopping closes the one still open and returns.
+        let _ = stop.send(());
+        task.await.expect("task").expect("served");
+        assert_eq!(rest(&mut held[0]).await, "");
+        assert_eq!(metrics.http_connections.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn the_defaults_are_hypers_timeout_and_half_the_default_descriptor_limit() {
+        let d = HttpLimits::default();
+        assert_eq!(d.header_timeout, Duration::from_secs(30));
+        assert_eq!((d.max_connections, d.max_per_address), (512, 64));
+    }
+}
