@@ -371,7 +371,7 @@ impl Store {
                 .stored_tenant(id)?
                 .ok_or_else(|| StoreError::NotFound(format!("tenant {id}")))?;
             let incarnation = t.incarnation;
-            let was = edge_view(&t).encoded_len();
+            let was = t.clone();
             let r = f(&mut t)?;
             if t.id != id {
                 return Err(StoreError::Invalid("a tenant's id cannot change".into()));
@@ -379,7 +379,7 @@ impl Store {
             // The plane's record, whatever an admin's copy of the tenant says.
             t.incarnation = incarnation;
             t.alerts_sealed.clear();
-            validate_tenant_grown(&t, was)?;
+            validate_change(&t, Some(&was))?;
             b.put_cf(s.cf("tenants"), t.id.as_bytes(), t.encode_to_vec());
             d.upserted.push(edge_view(&t));
             Ok((t, r))
@@ -778,17 +778,21 @@ pub(crate) fn check_boot(region: &str, report_id: &str) -> Result<(), String> {
 /// What an edge would refuse is refused here, before it reaches any edge: the tenant goes
 /// through the same validator (`sentientiq_tenant`) edges build their tenants with.
 pub fn validate_tenant(t: &Tenant) -> Result<(), StoreError> {
-    validate_tenant_grown(t, 0)
+    validate_change(t, None)
 }
 
-/// [`validate_tenant`] for a change of a tenant that was `was` bytes as edges get it: one
-/// stored larger than [`MAX_TENANT_BYTES`] before it was a limit may still be changed (a key
-/// revoked, an origin removed) as long as it does not grow.
-fn validate_tenant_grown(t: &Tenant, was: usize) -> Result<(), StoreError> {
-    sentientiq_tenant::plane::validate(t)
-        .map(drop)
-        .map_err(|e| StoreError::Invalid(e.to_string()))?;
+/// [`validate_tenant`] for a change of tenant `was` as stored: what it was stored with before
+/// a limit existed may stay. One larger than [`MAX_TENANT_BYTES`] may still be changed (a key
+/// revoked, an origin removed) as long as it does not grow; a frame or body limit below its
+/// floor may be kept, not set ([`sentientiq_tenant::TenantSpec::check_floors`]).
+fn validate_change(t: &Tenant, was: Option<&Tenant>) -> Result<(), StoreError> {
+    let invalid = |e: sentientiq_tenant::Error| StoreError::Invalid(e.to_string());
+    let spec = sentientiq_tenant::TenantSpec::from_plane(t).map_err(invalid)?;
+    let before = was.and_then(|w| sentientiq_tenant::TenantSpec::from_plane(w).ok());
+    spec.check_floors(before.as_ref()).map_err(invalid)?;
+    spec.validate().map(drop).map_err(invalid)?;
     let n = edge_view(t).encoded_len();
+    let was = was.map_or(0, |w| edge_view(w).encoded_len());
     if n > MAX_TENANT_BYTES && n > was {
         return Err(StoreError::Invalid(format!(
             "tenant {}: {n} bytes as edges get it (its rules, contacts, origins, labels and \
@@ -865,6 +869,53 @@ mod tests {
             s.deltas_since(6).expect("read").is_none(),
             "ahead of the store"
         );
+    }
+
+    /// A frame limit below the floor is refused when set, kept when it was stored before
+    /// the floor existed (so the tenant's other changes, a key revoked, still go through).
+    #[test]
+    fn a_frame_limit_below_its_floor_may_be_kept_not_set() {
+        let (_d, s) = store(StoreLimits::default());
+        let low = |n: u32| {
+            Some(sentientiq_proto::grpc::Limits {
+                max_frame_bytes: Some(n),
+                ..sentientiq_proto::grpc::Limits::default()
+            })
+        };
+        let floor = sentientiq_tenant::MIN_FRAME_BYTES as u32;
+        let mut t = Tenant {
+            id: "acme".into(),
+            limits: low(floor - 1),
+            ..Tenant::default()
+        };
+        let e = s.create_tenant(t.clone()).expect_err("below the floor");
+        assert!(
+            e.to_string().contains("at least 8192 bytes, not 8191"),
+            "{e}"
+        );
+        t.limits = low(floor);
+        s.create_tenant(t.clone()).expect("at the floor");
+        let set = s.modify_tenant("acme", |t| {
+            t.limits = low(100);
+            Ok(())
+        });
+        assert!(matches!(set, Err(StoreError::Invalid(_))), "{set:?}");
+        // Stored with 100 before the floor: other changes go through, the 100 stays.
+        t.limits = low(100);
+        s.db.put_cf(s.cf("tenants"), b"acme", t.encode_to_vec())
+            .expect("stored before the floor");
+        let (changed, _, _) = s
+            .modify_tenant("acme", |t| {
+                t.allowed_origins = vec!["https://acme.example".into()];
+                Ok(())
+            })
+            .expect("kept, not set");
+        assert_eq!(changed.limits, low(100));
+        let lower = s.modify_tenant("acme", |t| {
+            t.limits = low(99);
+            Ok(())
+        });
+        assert!(matches!(lower, Err(StoreError::Invalid(_))), "{lower:?}");
     }
 
     /// A tenant carries a random incarnation, to edges too; an admin's copy cannot change it,

@@ -29,18 +29,19 @@ pub use spec::{
 pub const DEFAULT_FRAMES_PER_SEC: u32 = 50;
 /// Default burst: one full HTTP beacon (256 frames, PROTOCOL.md §7).
 pub const DEFAULT_FRAME_BURST: u32 = 256;
-/// The smallest `limits.max_frame_bytes` a tenant may set, in bytes. An `id` frame whose uid
-/// and email are both at the protocol's 2 KiB string cap (PROTOCOL.md §7) encodes to 4 131
-/// bytes (`model`'s test `an_identify_frame_at_the_string_caps_fits_the_frame_floor`); 8 KiB
-/// leaves about as much again for its traits, so an identified user's frame is not refused for
-/// its size. It also refuses a limit written in KiB where bytes are meant (`max_frame_bytes=128`),
-/// which would refuse nearly every frame.
+/// The smallest `limits.max_frame_bytes` a tenant may set, in bytes. It refuses a limit written
+/// in KiB where bytes are meant (`max_frame_bytes=128`), which would refuse nearly every frame;
+/// it does not make every frame fit. An `id` frame whose uid and email are both at the
+/// protocol's 2 KiB string cap (PROTOCOL.md §7) encodes to 4 131 bytes (`model`'s test
+/// `an_identify_frame_at_the_string_caps_fits_the_frame_floor`) and fits with about as much
+/// again for its traits; a `b` frame of the SDK's 512 samples with long strings can pass it
+/// (the SDK drops a frame refused `too_big`).
 pub const MIN_FRAME_BYTES: usize = 8 * 1024;
 /// The smallest `limits.max_http_body_bytes`, in bytes: 64 KiB, the keepalive quota of the
 /// Fetch standard (fetch.spec.whatwg.org, "inflight keepalive bytes") that bounds a
-/// `navigator.sendBeacon` body. The SDK's page-hide beacons are up to 65 024 bytes
-/// (`sdk/js/src/pipe.js`, `bodies`); a lower limit would answer them 413 when the page is gone
-/// and nothing can send them again.
+/// `navigator.sendBeacon` body. The SDK's page-hide beacons are up to 65 024 bytes but for a
+/// lone larger frame, which goes alone (`sdk/js/src/pipe.js`, `bodies`); a lower limit would
+/// answer them 413 when the page is gone and nothing can send them again.
 pub const MIN_HTTP_BODY_BYTES: usize = 64 * 1024;
 /// Default value from which a session is protected from shedding: the $100k accounts the
 /// product promises to never lose.

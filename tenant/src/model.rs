@@ -73,6 +73,44 @@ pub struct VariantIv {
 impl TenantSpec {
     /// Checks everything and builds the runtime tenant. The error names the tenant and the
     /// setting.
+    /// A write's check of the frame and body limits (a file's tenant, or one the plane is
+    /// about to store): refuses one below its floor ([`MIN_FRAME_BYTES`],
+    /// [`MIN_HTTP_BODY_BYTES`]) unless `was`, the tenant as stored before this change, had that
+    /// same value. [`TenantSpec::validate`] serves a lower one at the floor instead of refusing
+    /// it, so a tenant stored with one before the floors existed keeps being served and can
+    /// still be changed otherwise (a key revoked).
+    pub fn check_floors(&self, was: Option<&TenantSpec>) -> Result<(), Error> {
+        let (l, d) = (&self.limits, Limits::DEFAULT);
+        let before = was.map(|w| &w.limits);
+        for (name, got, had, floor, cap) in [
+            (
+                "max_frame_bytes",
+                l.max_frame_bytes,
+                before.and_then(|b| b.max_frame_bytes),
+                MIN_FRAME_BYTES,
+                d.max_frame_bytes,
+            ),
+            (
+                "max_http_body_bytes",
+                l.max_http_body_bytes,
+                before.and_then(|b| b.max_http_body_bytes),
+                MIN_HTTP_BODY_BYTES,
+                d.max_http_body_bytes,
+            ),
+        ] {
+            if let Some(n) = got.filter(|&n| n < floor && Some(n) != had) {
+                return Err(Error::Invalid {
+                    tenant: self.id.clone(),
+                    msg: format!(
+                        "limits.{name} must be at least {floor} bytes, not {n} (the most that \
+                         applies is {cap})"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
     pub fn validate(&self) -> Result<Tenant, Error> {
         let t = self;
         let bad = |msg: String| Error::Invalid {
@@ -262,29 +300,16 @@ impl TenantSpec {
         })?;
         let l = &t.limits;
         let d = Limits::DEFAULT;
-        for (name, got, floor, cap) in [
-            (
-                "max_frame_bytes",
-                l.max_frame_bytes,
-                MIN_FRAME_BYTES,
-                d.max_frame_bytes,
-            ),
-            (
-                "max_http_body_bytes",
-                l.max_http_body_bytes,
-                MIN_HTTP_BODY_BYTES,
-                d.max_http_body_bytes,
-            ),
-        ] {
-            if let Some(n) = got.filter(|&n| n < floor) {
-                return Err(bad(format!(
-                    "limits.{name} must be at least {floor} bytes, not {n} (the most that applies is {cap})"
-                )));
-            }
-        }
+        // Below a floor (a tenant written before the floors): served at the floor.
         let limits = Limits::DEFAULT.tightened(&Limits {
-            max_frame_bytes: l.max_frame_bytes.unwrap_or(d.max_frame_bytes),
-            max_http_body_bytes: l.max_http_body_bytes.unwrap_or(d.max_http_body_bytes),
+            max_frame_bytes: l
+                .max_frame_bytes
+                .unwrap_or(d.max_frame_bytes)
+                .max(MIN_FRAME_BYTES),
+            max_http_body_bytes: l
+                .max_http_body_bytes
+                .unwrap_or(d.max_http_body_bytes)
+                .max(MIN_HTTP_BODY_BYTES),
             max_samples: l.max_samples.unwrap_or(d.max_samples),
             ..d
         });
@@ -513,38 +538,69 @@ mod tests {
     #[test]
     fn frame_and_body_limits_have_floors_in_bytes() {
         let d = Limits::DEFAULT;
+        let with = |frame: Option<usize>, body: Option<usize>| {
+            let mut t = TenantSpec::new("acme");
+            t.limits.max_frame_bytes = frame;
+            t.limits.max_http_body_bytes = body;
+            t
+        };
+        // A write below a floor is refused, naming it; at and over it, taken (over the
+        // protocol's, lowered to it).
         for n in [0, 128, MIN_FRAME_BYTES - 1] {
-            let mut t = TenantSpec::new("acme");
-            t.limits.max_frame_bytes = Some(n);
-            refused(
-                &t,
-                &format!("limits.max_frame_bytes must be at least 8192 bytes, not {n}"),
+            let e = with(Some(n), None).check_floors(None).expect_err("below");
+            assert!(
+                e.to_string().contains(&format!(
+                    "limits.max_frame_bytes must be at least 8192 bytes, not {n}"
+                )),
+                "{e}"
             );
-        }
-        for (n, applied) in [
-            (MIN_FRAME_BYTES, MIN_FRAME_BYTES),
-            (MIN_FRAME_BYTES + 1, MIN_FRAME_BYTES + 1),
-            (d.max_frame_bytes + 1, d.max_frame_bytes),
-        ] {
-            let mut t = TenantSpec::new("acme");
-            t.limits.max_frame_bytes = Some(n);
-            let v = t.validate().expect("at or over the floor");
-            assert_eq!(v.limits.max_frame_bytes, applied, "{n}");
         }
         for n in [0, 256, MIN_HTTP_BODY_BYTES - 1] {
-            let mut t = TenantSpec::new("acme");
-            t.limits.max_http_body_bytes = Some(n);
-            refused(
-                &t,
-                &format!("limits.max_http_body_bytes must be at least 65536 bytes, not {n}"),
+            let e = with(None, Some(n)).check_floors(None).expect_err("below");
+            assert!(
+                e.to_string().contains(&format!(
+                    "limits.max_http_body_bytes must be at least 65536 bytes, not {n}"
+                )),
+                "{e}"
             );
         }
-        for n in [MIN_HTTP_BODY_BYTES, MIN_HTTP_BODY_BYTES + 1] {
-            let mut t = TenantSpec::new("acme");
-            t.limits.max_http_body_bytes = Some(n);
-            let v = t.validate().expect("at or over the floor");
-            assert_eq!(v.limits.max_http_body_bytes, n);
+        for (frame, applied) in [
+            (MIN_FRAME_BYTES, MIN_FRAME_BYTES),
+            (MIN_FRAME_BYTES + 1, MIN_FRAME_BYTES + 1),
+            (d.max_frame_bytes, d.max_frame_bytes),
+            (d.max_frame_bytes + 1, d.max_frame_bytes),
+        ] {
+            let t = with(Some(frame), None);
+            t.check_floors(None).expect("at or over the floor");
+            assert_eq!(t.validate().expect("valid").limits.max_frame_bytes, applied);
         }
+        for (body, applied) in [
+            (MIN_HTTP_BODY_BYTES, MIN_HTTP_BODY_BYTES),
+            (MIN_HTTP_BODY_BYTES + 1, MIN_HTTP_BODY_BYTES + 1),
+            (d.max_http_body_bytes, d.max_http_body_bytes),
+            (d.max_http_body_bytes + 1, d.max_http_body_bytes),
+        ] {
+            let t = with(None, Some(body));
+            t.check_floors(None).expect("at or over the floor");
+            assert_eq!(
+                t.validate().expect("valid").limits.max_http_body_bytes,
+                applied
+            );
+        }
+        // A tenant stored below the floors before they existed: served at them, and a change
+        // that keeps its values is taken; one that sets another value below is not.
+        let old = with(Some(100), Some(1000));
+        let v = old.validate().expect("served");
+        assert_eq!(
+            (v.limits.max_frame_bytes, v.limits.max_http_body_bytes),
+            (MIN_FRAME_BYTES, MIN_HTTP_BODY_BYTES)
+        );
+        old.check_floors(Some(&old)).expect("unchanged limits");
+        with(Some(100), None)
+            .check_floors(Some(&old))
+            .expect("one kept, one removed");
+        assert!(with(Some(99), Some(1000)).check_floors(Some(&old)).is_err());
+        assert!(with(Some(100), Some(999)).check_floors(Some(&old)).is_err());
     }
 
     /// Where `MIN_FRAME_BYTES` comes from: an `id` frame with its uid and email at the string

@@ -233,9 +233,9 @@ enum EditCmd {
         endpoint: Option<String>,
     },
     /// Sets limits: NAME=VALUE ... (max_frame_bytes, max_samples, max_sessions tighten the
-    /// protocol's; max_frame_bytes is in bytes, 8192 to 131072; events_per_month_soft and
-    /// events_per_month_hard are the monthly quota of billable events). VALUE `none` removes a
-    /// limit.
+    /// protocol's; max_frame_bytes is in bytes, at least 8192, over 131072 lowered to it;
+    /// events_per_month_soft and events_per_month_hard are the monthly quota of billable
+    /// events). VALUE `none` removes a limit.
     Limits {
         id: String,
         #[arg(required = true)]

@@ -138,6 +138,8 @@ impl File {
             if !seen.insert(t.id.clone()) {
                 return invalid(format!("tenant `{}` is defined twice", t.id));
             }
+            // A file is written for this version: no value below a floor stays from before.
+            t.check_floors(None)?;
             tenants.push(t.validate()?);
         }
         let mut keys = HashSet::new();
@@ -853,12 +855,29 @@ mod tests {
                 "high_value_cents = -1",
                 "high_value_cents",
             ),
+            (
+                "[[tenant.labels]]",
+                "[tenant.limits]\nmax_frame_bytes = 8191\n\n[[tenant.labels]]",
+                "limits.max_frame_bytes must be at least 8192 bytes, not 8191",
+            ),
+            (
+                "[[tenant.labels]]",
+                "[tenant.limits]\nmax_http_body_bytes = 65535\n\n[[tenant.labels]]",
+                "limits.max_http_body_bytes must be at least 65536 bytes, not 65535",
+            ),
         ] {
             let e = Config::parse(&EXAMPLE.replacen(from, to, 1)).expect_err(needle);
             assert!(e.to_string().contains(needle), "{e}");
         }
         for ok in ["spool_max_bytes = 1048576", "spool_max_bytes = 1048577"] {
             Config::parse(&EXAMPLE.replacen("spool_max_bytes = 1073741824", ok, 1)).expect(ok);
+        }
+        for ok in [
+            "max_frame_bytes = 8192\nmax_http_body_bytes = 65536",
+            "max_frame_bytes = 8193\nmax_http_body_bytes = 65537",
+        ] {
+            let limits = format!("[tenant.limits]\n{ok}\n\n[[tenant.labels]]");
+            Config::parse(&EXAMPLE.replacen("[[tenant.labels]]", &limits, 1)).expect(ok);
         }
         let twice = format!("{EXAMPLE}\n[[tenant]]\nid = \"demo\"\n");
         assert!(
