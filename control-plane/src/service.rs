@@ -558,8 +558,12 @@ impl grpc::edge_sync_server::EdgeSync for Services {
                     got = rx.recv() => got,
                     _ = tick.tick(), if !r.report_id.is_empty() => {
                         // Each set in messages an edge decodes (`counts_more` on all but
-                        // the last part).
-                        let bytes = store.config_message_bytes();
+                        // the last part); whole to an edge that cannot gather parts.
+                        let bytes = if r.counts_in_parts {
+                            store.config_message_bytes()
+                        } else {
+                            usize::MAX
+                        };
                         let mut parts = Vec::new();
                         let totals = store.experiment_totals_for(&r.report_id);
                         if totals != last_totals {

@@ -605,7 +605,8 @@ pub fn config_field_bytes(len: usize) -> usize {
 /// encoded each, in order: `base` is every message without the counts, `put` adds one count.
 /// All but the last have `counts_more` set (an edge applies the parts together when the last
 /// arrives). A count larger alone than `bytes` goes in a message of its own; no counts: `base`
-/// alone, which tells an edge they are none.
+/// alone (for quota usage, a month with none used; an edge takes an empty list of totals as
+/// nothing sent and keeps the totals it had).
 pub fn count_parts<T: prost::Message>(
     base: &ConfigUpdate,
     counts: Vec<T>,

@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use sentientiq_proto::grpc::{
-    self, AlertBatch, AlertBatchAck, AlertDelivery, AlertRecord, ConfigUpdate, RegisterEdge,
+    self, AggregateBatch, AlertBatch, AlertBatchAck, AlertDelivery, AlertRecord, ArmTally,
+    ConfigUpdate, ExperimentWindow, RegisterEdge,
 };
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
@@ -59,6 +60,69 @@ pub async fn next_update(s: &mut tonic::Streaming<ConfigUpdate>) -> ConfigUpdate
         .expect("an update within 5 s")
         .expect("stream open")
         .expect("no error")
+}
+
+/// `n` experiment windows of `tenant` reported under `edge_id` (`edge@boot_ms`) in
+/// us-east-1, rules `rule-00000-rrr…` (61 bytes), each with the holdout and `arms - 1` variants
+/// of 61-byte ids, every count ten bytes encoded: about 1.5 KB a total, so that 3000 of them
+/// are more than a 4 MiB gRPC message holds.
+pub fn large_experiment_windows(
+    tenant: &str,
+    edge_id: &str,
+    n: usize,
+    arms: usize,
+) -> Vec<ExperimentWindow> {
+    let big = u64::MAX / 3;
+    let arm = |variant: String| ArmTally {
+        variant,
+        sessions: big,
+        conversions: big,
+        revenue_cents: big,
+        revenue_sq_hi: big,
+        revenue_sq_lo: big,
+        revenue_cube_hi: big,
+        revenue_cube_lo: big,
+        shown: big,
+        clicked: big,
+        dismissed: big,
+    };
+    (0..n)
+        .map(|i| ExperimentWindow {
+            tenant_id: tenant.into(),
+            region: "us-east-1".into(),
+            edge_id: edge_id.into(),
+            minute: 29_000_000,
+            rule: format!("rule-{i:05}-{}", "r".repeat(50)),
+            arms: std::iter::once(String::new())
+                .chain((1..arms).map(|v| format!("variant-{v}-{}", "v".repeat(50))))
+                .map(arm)
+                .collect(),
+            value_at_risk_cents: 0,
+        })
+        .collect()
+}
+
+/// Reports `windows` as an edge, 500 a batch; panics unless every batch is stored.
+pub async fn report_experiments(ch: &Channel, windows: Vec<ExperimentWindow>) {
+    let batches: Vec<AggregateBatch> = windows
+        .chunks(500)
+        .zip(1u64..)
+        .map(|(c, batch_id)| AggregateBatch {
+            experiments: c.to_vec(),
+            batch_id,
+            ..AggregateBatch::default()
+        })
+        .collect();
+    let n = batches.len() as u64;
+    let acks: Vec<u64> = grpc::edge_sync_client::EdgeSyncClient::new(ch.clone())
+        .report_aggregates(with_token(tokio_stream::iter(batches), EDGE_TOKEN))
+        .await
+        .expect("report")
+        .into_inner()
+        .map(|a| a.expect("stored").batch_id)
+        .collect()
+        .await;
+    assert_eq!(acks, (1..=n).collect::<Vec<u64>>());
 }
 
 /// An edge's `ReportAlerts` stream.

@@ -499,68 +499,25 @@ fn a_directory_larger_than_a_grpc_message_reaches_edges_in_parts() {
 /// sent as one message they failed to decode at every tick and broke the edge's config stream.
 #[test]
 fn experiment_totals_larger_than_a_grpc_message_reach_edges_in_parts() {
-    use grpc::{ArmTally, ExperimentWindow};
     use prost::Message as _;
+    use sentientiq_testkit::grpc::{large_experiment_windows, report_experiments};
     let max_arms = sentientiq_control::store::experiments::MAX_ARMS;
     let p = Plane::start();
     rt().block_on(async {
         let ch = p.channel().await;
         create_acme(&ch).await;
-        let big = u64::MAX / 3;
-        let arm = |variant: String| ArmTally {
-            variant,
-            sessions: big,
-            conversions: big,
-            revenue_cents: big,
-            revenue_sq_hi: big,
-            revenue_sq_lo: big,
-            revenue_cube_hi: big,
-            revenue_cube_lo: big,
-            shown: big,
-            clicked: big,
-            dismissed: big,
-        };
-        let window = |i: usize| ExperimentWindow {
-            tenant_id: "acme".into(),
-            region: "us-east-1".into(),
-            edge_id: "edge-a@1733000000000".into(),
-            minute: 29_000_000,
-            rule: format!("rule-{i:05}-{}", "r".repeat(50)),
-            arms: std::iter::once(String::new())
-                .chain((1..max_arms).map(|v| format!("variant-{v}-{}", "v".repeat(50))))
-                .map(arm)
-                .collect(),
-            value_at_risk_cents: 0,
-        };
         let n = 3000;
-        let windows: Vec<ExperimentWindow> = (0..n).map(window).collect();
-        let batches: Vec<AggregateBatch> = windows
-            .chunks(500)
-            .zip(1u64..)
-            .map(|(c, batch_id)| AggregateBatch {
-                experiments: c.to_vec(),
-                batch_id,
-                ..AggregateBatch::default()
-            })
-            .collect();
-        let mut sync = grpc::edge_sync_client::EdgeSyncClient::new(ch.clone());
-        let acks: Vec<u64> = sync
-            .report_aggregates(with_token(tokio_stream::iter(batches), EDGE))
-            .await
-            .expect("report")
-            .into_inner()
-            .map(|a| a.expect("stored").batch_id)
-            .collect()
-            .await;
-        assert_eq!(acks, (1..=6).collect::<Vec<u64>>());
+        let windows = large_experiment_windows("acme", "edge-a@1733000000000", n, max_arms);
+        report_experiments(&ch, windows.clone()).await;
         // Another edge boot draws from them.
-        let mut w = sync
+        let mut w = grpc::edge_sync_client::EdgeSyncClient::new(ch.clone())
             .watch_config(with_token(
                 RegisterEdge {
                     edge_id: "edge-b".into(),
                     region: "us-east-1".into(),
                     resume_from_version: 0,
                     report_id: "edge-b@1733000000001".into(),
+                    counts_in_parts: true,
                 },
                 EDGE,
             ))
@@ -592,6 +549,31 @@ fn experiment_totals_larger_than_a_grpc_message_reach_edges_in_parts() {
         let want: Vec<String> = windows.iter().map(|w| w.rule.clone()).collect();
         assert_eq!(rules, want, "every total once, in order");
         assert!(totals.iter().all(|t| t.arms.len() == max_arms));
+        // An edge older than parts is sent the set whole, as before (decoded here up to
+        // 8 MiB; an older edge at 4 MiB fails on it as it did).
+        let mut old = grpc::edge_sync_client::EdgeSyncClient::new(ch.clone())
+            .max_decoding_message_size(8 << 20)
+            .watch_config(with_token(
+                RegisterEdge {
+                    edge_id: "edge-c".into(),
+                    region: "us-east-1".into(),
+                    resume_from_version: 0,
+                    report_id: "edge-c@1733000000002".into(),
+                    counts_in_parts: false,
+                },
+                EDGE,
+            ))
+            .await
+            .expect("watch")
+            .into_inner();
+        let whole = loop {
+            let u = next_update(&mut old).await;
+            if !u.experiment_totals.is_empty() {
+                break u;
+            }
+        };
+        assert_eq!(whole.experiment_totals.len(), n);
+        assert!(!whole.counts_more && whole.encoded_len() > 4 << 20);
     });
 }
 

@@ -44,6 +44,30 @@ fn help_on_rage(plane: &Plane, action: &[&str]) {
     plane.ctl(&args);
 }
 
+/// A plane with tenant acme (its key) and an edge in us-east-1 following it, and the version
+/// the edge serves.
+fn acme_and_an_edge() -> (Plane, String, Edge, f64) {
+    let plane = Plane::start();
+    let key = plane.acme();
+    let edge = Edge::follow("us-east-1", &plane);
+    let v0 = converged(std::slice::from_ref(&edge), 0.0);
+    (plane, key, edge, v0)
+}
+
+/// The hash of acme's first key.
+fn acme_key_hash(plane: &Plane) -> String {
+    plane.json(&["tenant", "get", "acme"])["key_hashes"][0]
+        .as_str()
+        .expect("hash")
+        .to_string()
+}
+
+/// Rotates acme's first key; returns the new key.
+fn rotate_acme_key(plane: &Plane) -> String {
+    let rotated = plane.json(&["key", "rotate", "acme", &acme_key_hash(plane)]);
+    rotated["key"].as_str().expect("new key").to_string()
+}
+
 /// Waits until every edge serves the same config version, greater than `after`; returns it.
 fn converged(edges: &[Edge], after: f64) -> f64 {
     let mut v = 0.0;
@@ -91,12 +115,7 @@ fn a_rotated_key_is_refused_on_every_edge_within_a_second_and_thresholds_change_
         );
     }
 
-    let hash = plane.json(&["tenant", "get", "acme"])["key_hashes"][0]
-        .as_str()
-        .expect("hash")
-        .to_string();
-    let rotated = plane.json(&["key", "rotate", "acme", &hash]);
-    let new = rotated["key"].as_str().expect("new key").to_string();
+    let new = rotate_acme_key(&plane);
     let mut worst = Duration::ZERO;
     for (i, e) in edges.iter().enumerate() {
         let mut n = 0;
@@ -194,11 +213,7 @@ fn an_edge_cold_started_while_the_plane_is_down_serves_its_last_known_good_confi
         .as_str()
         .expect("key")
         .to_string();
-    let hash = plane.json(&["tenant", "get", "acme"])["key_hashes"][0]
-        .as_str()
-        .expect("hash")
-        .to_string();
-    plane.ctl(&["key", "revoke", "acme", &hash]);
+    plane.ctl(&["key", "revoke", "acme", &acme_key_hash(&plane)]);
     let mut edge = Edge::follow("eu-west-1", &plane);
     converged(std::slice::from_ref(&edge), 0.0);
     assert!(edge.try_hello(&kept, "s_fleet_lkg_00000001").is_ok());
@@ -308,10 +323,7 @@ fn evi_per_region_and_global_from_traffic_to_all_three_regions() {
 
 #[test]
 fn a_user_deleted_through_the_plane_is_purged_on_the_edge_and_nothing_more_is_kept() {
-    let plane = Plane::start();
-    let key = plane.acme();
-    let mut edge = Edge::follow("us-east-1", &plane);
-    let v0 = converged(std::slice::from_ref(&edge), 0.0);
+    let (plane, key, mut edge, v0) = acme_and_an_edge();
     let identify = |seq: u64| {
         ClientFrame::Identify(sentientiq_proto::Identify {
             seq: Seq(seq),
@@ -598,10 +610,7 @@ fn an_edge_follows_a_plane_that_serves_tls_only_when_it_trusts_the_certificate()
 #[test]
 fn a_revoked_key_ends_quic_sessions_at_their_next_frame() {
     use sentientiq_client::{Client, Trust};
-    let plane = Plane::start();
-    let old = plane.acme();
-    let edge = Edge::follow("us-east-1", &plane);
-    converged(std::slice::from_ref(&edge), 0.0);
+    let (plane, old, edge, _) = acme_and_an_edge();
     let pin = sentientiq_testkit::quic::quic_pin(&edge.dir.path().join("data"));
     let quic = std::net::SocketAddr::from(([127, 0, 0, 1], edge.port + 1));
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -617,12 +626,7 @@ fn a_revoked_key_ends_quic_sessions_at_their_next_frame() {
             5,
         )
         .await;
-        let hash = plane.json(&["tenant", "get", "acme"])["key_hashes"][0]
-            .as_str()
-            .expect("hash")
-            .to_string();
-        let rotated = plane.json(&["key", "rotate", "acme", &hash]);
-        let new = rotated["key"].as_str().expect("new key").to_string();
+        let new = rotate_acme_key(&plane);
         // The edge applies the rotation; then a new QUIC session with the old key is refused.
         let t0 = Instant::now();
         loop {
@@ -681,10 +685,7 @@ fn a_revoked_key_ends_quic_sessions_at_their_next_frame() {
 /// or nothing (the holdout).
 #[test]
 fn an_experiment_set_through_the_plane_runs_on_a_following_edge() {
-    let plane = Plane::start();
-    let key = plane.acme();
-    let edge = Edge::follow("us-east-1", &plane);
-    let v0 = converged(std::slice::from_ref(&edge), 0.0);
+    let (plane, key, edge, v0) = acme_and_an_edge();
     help_on_rage(
         &plane,
         &[
@@ -817,16 +818,73 @@ fn experiment_counts_go_round_the_fleet_and_add_up_once_in_the_forensics() {
     assert!(String::from_utf8_lossy(&err.stderr).contains("no variant nope"));
 }
 
+/// Other edges' experiment counts larger than a gRPC message reach a real edge in parts and
+/// are taken whole: the two rules it runs, one first of the totals and one last (so in the first
+/// and the last part), both count in its draws; and its config stream still follows the plane
+/// (a single message past 4 MiB broke it at every tick).
+#[test]
+fn experiment_counts_past_a_grpc_message_reach_an_edge_whole_and_its_config_still_flows() {
+    use sentientiq_proto::grpc::{ArmTally, ExperimentWindow};
+    use sentientiq_testkit::grpc::{large_experiment_windows, report_experiments, rt};
+    let (plane, key, edge, v0) = acme_and_an_edge();
+    let variant = [
+        "--variant",
+        r#"chat:chat:{"text":"Need a hand?"}"#,
+        "--holdout",
+        "0.2",
+    ];
+    help_on_rage(&plane, &variant);
+    let v1 = converged(std::slice::from_ref(&edge), v0);
+    let mut last = vec!["tenant", "rule", "acme", "zzz", "--emotion", "rage"];
+    last.extend_from_slice(&variant);
+    plane.ctl(&last);
+    // The edge runs both before the counts come (it takes those of the rules it runs).
+    converged(std::slice::from_ref(&edge), v1);
+    // Another boot's counts: 7 sessions in rule help's holdout and 5 in zzz's, and 3000 rules
+    // this edge does not run between them, about 4.6 MB in all.
+    let arms = sentientiq_control::store::experiments::MAX_ARMS;
+    let mut windows = large_experiment_windows("acme", "edge-x@1733000000000", 3000, arms);
+    for (rule, sessions) in [("help", 7), ("zzz", 5)] {
+        windows.push(ExperimentWindow {
+            rule: rule.into(),
+            arms: vec![ArmTally {
+                variant: String::new(),
+                sessions,
+                ..ArmTally::default()
+            }],
+            ..windows[0].clone()
+        });
+    }
+    rt().block_on(async {
+        let ch = plane.channel().await;
+        report_experiments(&ch, windows).await;
+    });
+    // Either part alone would be 7 or 5.
+    wait_for(
+        "the edge's draws know the plane's 12 sessions",
+        Duration::from_secs(15),
+        || edge.metric("siq_experiment_sessions_known") == 12.0,
+    );
+    // The stream still follows the plane: a key rotated now is served, the old one refused.
+    let new = rotate_acme_key(&plane);
+    let mut n = 0;
+    wait_for("the rotated key served", Duration::from_secs(10), || {
+        n += 1;
+        edge.try_hello(&new, &format!("s_after_{n:08}")).is_ok()
+    });
+    assert!(matches!(
+        edge.try_hello(&key, "s_after_old_0000"),
+        Err(ErrorCode::BadKey)
+    ));
+}
+
 /// Issue 18, metering: what an edge accepted is what `siqctl usage` reports (sessions, frames,
 /// samples, billable events, bytes, detections, interventions), priced at the default rate;
 /// and an edge restart (its spool replayed, a new boot reporting) and a re-sent report count
 /// nothing twice.
 #[test]
 fn usage_is_counted_once_at_the_edge_and_priced_by_the_plane() {
-    let plane = Plane::start();
-    let key = plane.acme();
-    let mut edge = Edge::follow("us-east-1", &plane);
-    let v0 = converged(std::slice::from_ref(&edge), 0.0);
+    let (plane, key, mut edge, v0) = acme_and_an_edge();
     help_on_rage(
         &plane,
         &["--intervene", r#"chat:a:{"text":"Need a hand?"}"#],

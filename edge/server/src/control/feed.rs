@@ -54,8 +54,13 @@ pub struct Gather {
 
 impl Gather {
     /// The counts `u` completes, taken out of it (`u` keeps everything else); `None` while a
-    /// set's parts are held, or when it carried none.
+    /// set's parts are held, or when it carried none. A set's parts come in a row: an update
+    /// without counts after a part drops the parts held (the set was cut short).
     pub fn take(&mut self, u: &mut ConfigUpdate) -> Option<Counts> {
+        if u.experiment_totals.is_empty() && u.quota_month == 0 {
+            self.held = Counts::default();
+            return None;
+        }
         if !u.experiment_totals.is_empty() {
             let t = std::mem::take(&mut u.experiment_totals);
             self.held.totals.get_or_insert_default().extend(t);
@@ -296,9 +301,15 @@ mod tests {
         );
         let got = g.take(&mut part(vec![], Some(vec![]), false));
         assert_eq!(got.and_then(|c| c.usage), Some((683, vec![])));
-        // An update without counts completes nothing and holds nothing.
+        // An update without counts completes nothing and holds nothing; after a part, it
+        // drops the part (its set was cut short) rather than take it as whole.
         assert_eq!(g.take(&mut part(vec![], None, false)), None);
         assert_eq!(g.held, Counts::default());
+        assert_eq!(g.take(&mut part(vec![totals("a")], None, true)), None);
+        assert_eq!(g.take(&mut part(vec![], None, false)), None);
+        assert_eq!(g.held, Counts::default());
+        let got = g.take(&mut part(vec![totals("c")], None, false));
+        assert_eq!(rules(got), Some(vec!["c".into()]));
     }
 
     /// `counts_more` is field 11, a varint: its bytes on the wire.

@@ -202,6 +202,7 @@ async fn watch(
             region: link.region.clone(),
             resume_from_version: resume,
             report_id: link.report_id.clone(),
+            counts_in_parts: true,
         };
         match client.watch_config(authed(reg, token)).await {
             Ok(resp) => {

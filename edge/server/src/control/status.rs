@@ -90,7 +90,7 @@ impl Status {
             ),
             (
                 "siq_control_experiment_totals_received_total",
-                "Updates of other edges' experiment counts received from the plane.",
+                "Sets of other edges' experiment counts received from the plane (each whole, its parts gathered).",
                 Kind::Counter,
                 self.priors.load(Relaxed),
             ),
