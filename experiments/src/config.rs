@@ -151,7 +151,8 @@ pub enum IdError {
     BadChar,
 }
 
-fn check_id(id: &str) -> Result<(), IdError> {
+/// The one check of a rule or variant id.
+pub fn check_id(id: &str) -> Result<(), IdError> {
     if id.is_empty() {
         return Err(IdError::Empty);
     }

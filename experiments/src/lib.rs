@@ -35,7 +35,9 @@ pub mod special;
 pub mod stats;
 
 pub use assign::{AssignError, Assignment, Posterior, Reason, assign};
-pub use config::{ConfigError, Experiment, ExperimentConfig, IdError, MAX_VARIANTS, VariantConfig};
+pub use config::{
+    ConfigError, Experiment, ExperimentConfig, IdError, MAX_VARIANTS, VariantConfig, check_id,
+};
 pub use counts::{Arm, ArmCounts, ExperimentCounts, Exposure, Outcome, Recorded};
 pub use forensics::{ArmReport, Claim, NoClaim, Report, Uplift, VariantReport, forensics};
 pub use rng::{Rng, RngError, RngState};

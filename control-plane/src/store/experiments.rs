@@ -44,12 +44,34 @@ fn boot(w: &ExperimentWindow) -> String {
     format!("{}\0{}", w.region, w.edge_id)
 }
 
-/// The one check of a reported window.
+/// The one check of a reported window. Its tenant and rule are ids as tenants name them, its
+/// arms the holdout (`""`) or variant ids (`sentientiq_experiments::check_id`): so a window, and
+/// the totals edges are sent of it, is bounded (ids of at most 64 bytes, [`MAX_ARMS`] arms).
 pub fn check_window(w: &ExperimentWindow) -> Result<(), StoreError> {
-    if w.tenant_id.is_empty() || w.rule.is_empty() {
-        return Err(StoreError::Invalid(
-            "an experiment window needs a tenant and a rule".into(),
-        ));
+    let shown = sentientiq_proto::shown_name;
+    for (field, id) in [("tenant", &w.tenant_id), ("rule", &w.rule)] {
+        if !sentientiq_tenant::valid_id(id) {
+            return Err(StoreError::Invalid(format!(
+                "an experiment window's {field} {}: 1 to {} of a-z 0-9 _ -",
+                shown(id),
+                sentientiq_tenant::MAX_ID_LEN
+            )));
+        }
+    }
+    if let Some((a, e)) = w
+        .arms
+        .iter()
+        .filter(|a| !a.variant.is_empty())
+        .find_map(|a| {
+            sentientiq_experiments::check_id(&a.variant)
+                .err()
+                .map(|e| (a, e))
+        })
+    {
+        return Err(StoreError::Invalid(format!(
+            "an experiment window's variant {} {e}",
+            shown(&a.variant)
+        )));
     }
     super::check_boot(&w.region, &w.edge_id)
         .map_err(|e| StoreError::Invalid(format!("an experiment window's {e}")))?;
@@ -332,6 +354,39 @@ mod tests {
         let mut w = window("e1@1", 5, 1, 1);
         w.arms.push(w.arms[1].clone());
         assert!(s.put_experiments(&[w]).is_err(), "an arm named twice");
+        // Ids as tenants name them: rules at 63/64/65 bytes and outside the alphabet, the
+        // tenant likewise, variants by the experiments' rule (64 bytes, `A-Z a-z 0-9 _ - . :`).
+        let put = |f: &dyn Fn(&mut ExperimentWindow)| {
+            let mut w = window("e1@1", 5, 1, 1);
+            f(&mut w);
+            s.put_experiments(&[w]).map_err(|e| e.to_string())
+        };
+        for (rule, ok) in [
+            ("r".repeat(63), true),
+            ("r".repeat(64), true),
+            ("r".repeat(65), false),
+            ("Help".into(), false),
+            (String::new(), false),
+        ] {
+            assert_eq!(put(&|w| w.rule = rule.clone()).is_ok(), ok, "{rule}");
+        }
+        assert_eq!(
+            put(&|w| w.tenant_id = "a\0b".into()),
+            Err("invalid: an experiment window's tenant \"a\\0b\": 1 to 64 of a-z 0-9 _ -".into())
+        );
+        for (variant, ok) in [
+            ("v".repeat(64), true),
+            ("v".repeat(65), false),
+            ("Chat.v2:a".into(), true),
+            ("chat v2".into(), false),
+        ] {
+            let got = put(&|w| w.arms[1].variant = variant.clone());
+            assert_eq!(got.is_ok(), ok, "{variant}: {got:?}");
+        }
+        assert_eq!(
+            put(&|w| w.arms[1].variant = "chat v2".into()),
+            Err("invalid: an experiment window's variant \"chat v2\" has a character outside A-Z a-z 0-9 _ - . :".into())
+        );
         // MAX_ARMS at cap - 1, cap and cap + 1 (the holdout and then distinct ids).
         for (n, ok) in [
             (MAX_ARMS - 1, true),
