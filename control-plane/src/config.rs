@@ -310,6 +310,7 @@ mod tests {
             (3_600_001, false),
         ] {
             assert_eq!(mk(format!("experiment_totals_ms = {ms}")), ok, "{ms}");
+            assert_eq!(mk(format!("evi_poll_ms = {ms}")), ok, "evi {ms}");
         }
         let max = crate::metering::MAX_MILLICENTS_PER_1000_EVENTS;
         for (rate, ok) in [(0, true), (max - 1, true), (max, true), (max + 1, false)] {

@@ -1234,6 +1234,13 @@ mod tests {
             let all = (0..n).map(|i| account(i, 40)).collect();
             assert_eq!(versions(Chunk::new(3, 1 << 20), all), want, "{n} accounts");
         }
+        // And at the default count, small accounts: cap - 1, cap and cap + 1.
+        assert_eq!(IMPORT_CHUNK, 1000);
+        for (n, want) in [(999, vec![999]), (1000, vec![1000]), (1001, vec![1000, 1])] {
+            let all = (0..n).map(|i| account(i, 40)).collect();
+            let c = Chunk::new(IMPORT_CHUNK, crate::store::CONFIG_MESSAGE_BYTES);
+            assert_eq!(versions(c, all), want, "{n} accounts");
+        }
         // Bytes: 100-byte accounts take 102 each in the message; a head of 16 and two accounts
         // fill 220 exactly: at 219 only one fits, at 221 two.
         for (max_bytes, want) in [(219, vec![1, 1, 1]), (220, vec![2, 1]), (221, vec![2, 1])] {

@@ -102,4 +102,32 @@ mod tests {
         f.changes(vec![rec("c", 1_100_000, 1_100_000, "open")]);
         assert_eq!(f.since_ms(), 1_100_000 - SLACK_MS);
     }
+
+    /// At most MAX_SEEN remembered: at the cap all are kept; past it those older than the
+    /// read window are forgotten (and would be pushed again if read again).
+    #[test]
+    fn the_seen_alerts_are_trimmed_past_max_seen() {
+        let recs = |n: usize, at: i64| -> Vec<AlertRecord> {
+            (0..n)
+                .map(|i| rec(&format!("a{i:05}"), at, at, "open"))
+                .collect()
+        };
+        // n records, all but one changed long before the newest: at the cap all are kept,
+        // past it only the recent one.
+        let late = 1000 + 10 * SLACK_MS;
+        for (n, kept) in [
+            (MAX_SEEN - 1, MAX_SEEN - 1),
+            (MAX_SEEN, MAX_SEEN),
+            (MAX_SEEN + 1, 1),
+        ] {
+            let mut f = Feed::new(0);
+            let mut read = recs(n - 1, 1000);
+            read.push(rec("new", late, late, "open"));
+            assert_eq!(f.changes(read).len(), n);
+            assert_eq!(f.seen.len(), kept, "{n}");
+            // A forgotten one read again is pushed again; a remembered one is not.
+            let again = f.changes(recs(1, 1000)).len();
+            assert_eq!(again, usize::from(kept == 1), "{n}");
+        }
+    }
 }

@@ -163,4 +163,24 @@ mod tests {
         assert_eq!(rows[3].rate, None);
         assert_eq!(rows[1].alerts, 0);
     }
+
+    #[test]
+    fn a_rate_is_shown_from_min_labels_on() {
+        assert_eq!(MIN_LABELS, 10);
+        for (n, shown) in [(9, false), (10, true), (11, true)] {
+            let a: Vec<AlertRecord> = (0..n)
+                .map(|i| {
+                    let state = if i % 2 == 0 {
+                        "false_alarm"
+                    } else {
+                        "acknowledged"
+                    };
+                    alert("rage", state, "ana", 1000)
+                })
+                .collect();
+            let rage = &by_emotion("acme", 0, 10_000, &a)[0];
+            assert_eq!(rage.labelled(), n);
+            assert_eq!(rage.rate.is_some(), shown, "{n} labels");
+        }
+    }
 }

@@ -212,7 +212,19 @@ mod tests {
         ] {
             assert!(edges(bad).is_err(), "{bad}");
         }
-        assert!(edges(&"https://e.example ".repeat(MAX_EDGES + 1)).is_err());
+        for n in [MAX_EDGES - 1, MAX_EDGES] {
+            let list = (0..n)
+                .map(|i| format!("https://e{i}.example "))
+                .collect::<String>();
+            assert_eq!(edges(&list).expect("within the cap").len(), n);
+        }
+        let over = (0..=MAX_EDGES)
+            .map(|i| format!("https://e{i}.example "))
+            .collect::<String>();
+        assert_eq!(
+            edges(&over),
+            Err(format!("at most {MAX_EDGES} edges, not {}", MAX_EDGES + 1))
+        );
     }
 
     #[test]
