@@ -42,10 +42,10 @@ pub struct Config {
     #[serde(default = "default_dashboard_session_s")]
     pub dashboard_session_s: u64,
     /// The HTTP port's limits (`crate::http`): how long a client may take to send a request's
-    /// head (and a kept-alive connection may wait for its next), and the open connections at
-    /// most, in all and from one address.
-    #[serde(default = "default_http_header_timeout_ms")]
-    pub http_header_timeout_ms: u64,
+    /// head, then its body (and a kept-alive connection may wait for its next), and the open
+    /// connections at most, in all and from one address.
+    #[serde(default = "default_http_read_timeout_ms")]
+    pub http_read_timeout_ms: u64,
     #[serde(default = "default_http_max_connections")]
     pub http_max_connections: usize,
     #[serde(default = "default_http_max_per_address")]
@@ -88,8 +88,8 @@ fn default_rate() -> u64 {
 fn default_dashboard_session_s() -> u64 {
     8 * 3600
 }
-fn default_http_header_timeout_ms() -> u64 {
-    crate::http::DEFAULT_HEADER_TIMEOUT_MS
+fn default_http_read_timeout_ms() -> u64 {
+    crate::http::DEFAULT_READ_TIMEOUT_MS
 }
 fn default_http_max_connections() -> usize {
     crate::http::DEFAULT_MAX_CONNECTIONS
@@ -97,8 +97,8 @@ fn default_http_max_connections() -> usize {
 fn default_http_max_per_address() -> usize {
     crate::http::DEFAULT_MAX_PER_ADDRESS
 }
-/// Bounds of `http_header_timeout_ms`: 100 ms (tests) to ten minutes.
-pub const HTTP_HEADER_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 100..=600_000;
+/// Bounds of `http_read_timeout_ms`: 100 ms (tests) to ten minutes.
+pub const HTTP_READ_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 100..=600_000;
 /// Bounds of `http_max_connections`: 1 to 65 536.
 pub const HTTP_MAX_CONNECTIONS: std::ops::RangeInclusive<usize> = 1..=65_536;
 
@@ -121,9 +121,10 @@ impl Config {
     /// The HTTP port's limits.
     pub fn http_limits(&self) -> crate::http::HttpLimits {
         crate::http::HttpLimits {
-            header_timeout: std::time::Duration::from_millis(self.http_header_timeout_ms),
+            read_timeout: std::time::Duration::from_millis(self.http_read_timeout_ms),
             max_connections: self.http_max_connections,
             max_per_address: self.http_max_per_address,
+            shutdown_grace: crate::http::SHUTDOWN_GRACE,
         }
     }
 
@@ -191,11 +192,11 @@ impl Config {
                 "experiment_totals_ms must be 100..=3600000".into(),
             ));
         }
-        if !HTTP_HEADER_TIMEOUT_MS.contains(&self.http_header_timeout_ms) {
+        if !HTTP_READ_TIMEOUT_MS.contains(&self.http_read_timeout_ms) {
             return Err(ConfigError::Invalid(format!(
-                "http_header_timeout_ms must be {}..={}",
-                HTTP_HEADER_TIMEOUT_MS.start(),
-                HTTP_HEADER_TIMEOUT_MS.end()
+                "http_read_timeout_ms must be {}..={}",
+                HTTP_READ_TIMEOUT_MS.start(),
+                HTTP_READ_TIMEOUT_MS.end()
             )));
         }
         if !HTTP_MAX_CONNECTIONS.contains(&self.http_max_connections) {
@@ -344,7 +345,7 @@ mod tests {
             (600_001, false),
         ] {
             assert_eq!(
-                mk(format!("http_header_timeout_ms = {ms}")).is_ok(),
+                mk(format!("http_read_timeout_ms = {ms}")).is_ok(),
                 ok,
                 "{ms}"
             );

@@ -1,20 +1,27 @@
 //! The plane's HTTP listener (`/metrics`, `/healthz`, the dashboard): hyper's HTTP/1 with a
-//! deadline on reading each request's head and caps on open connections, in all and per
-//! address.
+//! deadline on reading each request's head and then its body, caps on open connections (in all
+//! and per address), and a bounded drain at shutdown.
 //!
 //! `axum::serve` set none of these: it gives hyper no timer, so hyper's header-read timeout
-//! never ran, and it accepts every connection. A client that opened connections and sent a
-//! request head a byte at a time (or nothing) held each one, a task and a file descriptor, for
-//! ever: enough of them and the plane ran out of descriptors (the ones RocksDB and gRPC need
-//! too), and a signed-in page could open any number of live feeds.
+//! never ran, it read bodies for as long as they took, and it accepts every connection. A
+//! client that opened connections and sent a request head a byte at a time (or nothing, or a
+//! `Content-Length` and no body) held each one, a task and a file descriptor, for ever: enough
+//! of them and the plane ran out of descriptors (the ones RocksDB and gRPC need too), and its
+//! graceful shutdown waited on them for ever.
+//!
+//! Not kept from `axum::serve`: HTTP/2 without TLS (h2c) and connection upgrades, which nothing
+//! here uses (browsers speak HTTP/2 only over TLS; the dashboard has no WebSocket).
 //!
 //! [`Admission`] decides (pure); [`serve`] is the shell. A connection over a cap is closed at
 //! once, unanswered, and counted (`siq_control_http_connections_refused_total`).
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
@@ -24,34 +31,45 @@ use tower::ServiceExt;
 
 use crate::telemetry::Metrics;
 
-/// How long a client may take to send a request's head, and how long a kept-alive connection
-/// may wait for its next one, by default: hyper's own default for
-/// `http1::Builder::header_read_timeout` (30 s), which `axum::serve` never switched on.
-pub const DEFAULT_HEADER_TIMEOUT_MS: u64 = 30_000;
+/// How long a client may take to send a request's head, then again its body, and how long a
+/// kept-alive connection may wait for its next request, by default: hyper's own default for
+/// `http1::Builder::header_read_timeout` (30 s), which `axum::serve` never switched on. The
+/// dashboard's largest body, an alerting config of at most 64 KiB, takes that at 2.2 KB/s.
+pub const DEFAULT_READ_TIMEOUT_MS: u64 = 30_000;
 /// Open connections at most, by default: half of Debian's default soft limit on a process's
-/// open files (`ulimit -n`: 1024), leaving the rest to RocksDB's files and the gRPC port.
+/// open files (`ulimit -n`: 1024), leaving the rest to RocksDB's files and the gRPC port. The
+/// plane does not raise or read that limit: a larger value needs a larger `ulimit -n`.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
-/// Open connections from one address at most, by default: ten browser tabs of the six
-/// connections a browser opens to one host over HTTP/1.1 (Chrome's and Firefox's limit), and
-/// room for scripts. Behind a reverse proxy every connection comes from the proxy's address:
-/// raise it to `http_max_connections` there.
+/// Open connections from one address at most, by default. A browser keeps at most six
+/// connections to one host over HTTP/1.1, shared by all its tabs (Chrome's and Firefox's
+/// limit), one of them held by each open live feed: 64 is ten people behind one office or NAT
+/// address, and room for scripts. IPv6 addresses count by their /64 (one host's share of a
+/// network). Behind a reverse proxy every connection comes from the proxy's address: raise it
+/// to `http_max_connections` there.
 pub const DEFAULT_MAX_PER_ADDRESS: usize = 64;
+/// How long a stopping plane waits for the requests in flight to finish before it drops their
+/// connections: well within the 30 s a Kubernetes pod and the 90 s a systemd unit are given to
+/// stop by default.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
-/// The listener's limits (`http_header_timeout_ms`, `http_max_connections`,
+/// The listener's limits (`http_read_timeout_ms`, `http_max_connections`,
 /// `http_max_per_address` in the plane's config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HttpLimits {
-    pub header_timeout: Duration,
+    pub read_timeout: Duration,
     pub max_connections: usize,
     pub max_per_address: usize,
+    /// [`SHUTDOWN_GRACE`] (tests shorten it).
+    pub shutdown_grace: Duration,
 }
 
 impl Default for HttpLimits {
     fn default() -> HttpLimits {
         HttpLimits {
-            header_timeout: Duration::from_millis(DEFAULT_HEADER_TIMEOUT_MS),
+            read_timeout: Duration::from_millis(DEFAULT_READ_TIMEOUT_MS),
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_per_address: DEFAULT_MAX_PER_ADDRESS,
+            shutdown_grace: SHUTDOWN_GRACE,
         }
     }
 }
@@ -89,7 +107,7 @@ impl Admission {
         if self.all >= self.max_all {
             return Err(Full::All);
         }
-        let n = self.by_addr.entry(ip).or_default();
+        let n = self.by_addr.entry(counted(ip)).or_default();
         if *n >= self.max_per {
             return Err(Full::Address);
         }
@@ -100,6 +118,7 @@ impl Admission {
 
     /// A connection from `ip` that [`Admission::admit`] admitted has closed.
     pub fn release(&mut self, ip: IpAddr) {
+        let ip = counted(ip);
         if let Some(n) = self.by_addr.get_mut(&ip) {
             *n -= 1;
             self.all -= 1;
@@ -113,6 +132,70 @@ impl Admission {
     pub fn open(&self) -> usize {
         self.all
     }
+}
+
+/// The address a connection counts under: an IPv4 address (or one mapped into IPv6) itself,
+/// an IPv6 address its /64.
+fn counted(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
+        v4 => v4,
+    }
+}
+
+/// A request body that fails if it has not all arrived by its deadline: hyper times only the
+/// head, so a `Content-Length` and a body that never comes would hold the request (and a
+/// stopping plane) for ever. The handler sees a body error (a form reads as empty and is
+/// refused by its checks).
+struct Deadline<B> {
+    body: B,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<B> http_body::Body for Deadline<B>
+where
+    B: http_body::Body + Unpin,
+    B::Error: Into<axum::BoxError>,
+{
+    type Data = B::Data;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<B::Data>, axum::BoxError>>> {
+        let this = self.get_mut();
+        if let Poll::Ready(f) = Pin::new(&mut this.body).poll_frame(cx) {
+            return Poll::Ready(f.map(|r| r.map_err(Into::into)));
+        }
+        match this.sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(
+                "the request's body did not arrive in time".into()
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+/// Whether an accept error is the peer's (a connection reset before it was taken), not the
+/// listener's: as `axum::serve` judges it.
+fn peer_gone(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    matches!(
+        e.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    )
 }
 
 /// A connection counted open until dropped.
@@ -133,8 +216,9 @@ impl Drop for Admitted {
 }
 
 /// Serves `app` on `listener` within `limits` until `shutdown`; then stops accepting, lets
-/// each connection finish its request (hyper's graceful shutdown) and returns when all have
-/// closed. Handlers see the peer's address as `ConnectInfo<SocketAddr>`.
+/// each connection finish its request (hyper's graceful shutdown) for up to
+/// `limits.shutdown_grace`, drops those still open, and returns. Handlers see the peer's address as
+/// `ConnectInfo<SocketAddr>`.
 pub async fn serve(
     app: axum::Router,
     listener: tokio::net::TcpListener,
@@ -149,14 +233,25 @@ pub async fn serve(
     loop {
         let (stream, peer) = tokio::select! {
             () = &mut shutdown => break,
-            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
+            Some(done) = conns.join_next(), if !conns.is_empty() => {
+                if let Err(e) = done
+                    && e.is_panic()
+                {
+                    tracing::error!(error = %e, "http: a connection's task panicked");
+                }
+                continue;
+            }
             got = listener.accept() => match got {
                 Ok(c) => c,
+                Err(e) if peer_gone(&e) => continue,
                 Err(e) => {
-                    // Out of descriptors, mostly: wait rather than spin (as axum::serve did).
-                    tracing::warn!(error = %e, "http: accept failed");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
+                    // Out of descriptors, mostly: wait rather than spin (as axum::serve does),
+                    // unless stopping.
+                    tracing::error!(error = %e, "http: accept failed");
+                    tokio::select! {
+                        () = &mut shutdown => break,
+                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    }
                 }
             },
         };
@@ -184,14 +279,17 @@ pub async fn serve(
         let mut closed = closed.clone();
         conns.spawn(async move {
             let _guard = guard;
-            let svc = app.map_request(move |mut r: axum::http::Request<hyper::body::Incoming>| {
+            let read = limits.read_timeout;
+            let svc = app.map_request(move |r: axum::http::Request<hyper::body::Incoming>| {
+                let mut r = r.map(|body| Deadline {
+                    body,
+                    sleep: Box::pin(tokio::time::sleep(read)),
+                });
                 r.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
                 r
             });
             let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout);
+            builder.timer(TokioTimer::new()).header_read_timeout(read);
             let conn = builder.serve_connection(
                 TokioIo::new(stream),
                 hyper_util::service::TowerToHyperService::new(svc),
@@ -211,7 +309,17 @@ pub async fn serve(
     }
     drop(listener);
     let _ = closing.send(true);
-    while conns.join_next().await.is_some() {}
+    let drained = tokio::time::timeout(limits.shutdown_grace, async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            open = conns.len(),
+            "http: connections still open after the shutdown grace are dropped"
+        );
+        conns.shutdown().await;
+    }
     Ok(())
 }
 
@@ -267,11 +375,14 @@ mod tests {
         tokio::sync::oneshot::Sender<()>,
         tokio::task::JoinHandle<std::io::Result<()>>,
     ) {
-        use axum::routing::get;
-        let app = axum::Router::new().route(
-            "/ip",
-            get(|ConnectInfo(a): ConnectInfo<SocketAddr>| async move { a.ip().to_string() }),
-        );
+        use axum::routing::{get, post};
+        let app = axum::Router::new()
+            .route(
+                "/ip",
+                get(|ConnectInfo(a): ConnectInfo<SocketAddr>| async move { a.ip().to_string() }),
+            )
+            .route("/echo", post(|body: String| async move { body }))
+            .route("/hang", get(std::future::pending::<String>));
         let l = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -316,7 +427,7 @@ mod tests {
     async fn a_slow_request_head_is_cut_off_and_a_whole_one_answered_with_the_peer() {
         use tokio::io::AsyncWriteExt;
         let limits = HttpLimits {
-            header_timeout: Duration::from_millis(300),
+            read_timeout: Duration::from_millis(300),
             ..HttpLimits::default()
         };
         let (port, metrics, stop, task) = server(limits).await;
@@ -389,10 +500,110 @@ mod tests {
         assert_eq!(metrics.http_connections.load(Relaxed), 0);
     }
 
+    async fn send(port: u16, request: &[u8]) -> tokio::net::TcpStream {
+        use tokio::io::AsyncWriteExt;
+        let mut c = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        c.write_all(request).await.expect("write");
+        c
+    }
+
+    #[tokio::test]
+    async fn a_body_that_never_comes_is_cut_off_and_an_idle_connection_closed() {
+        let limits = HttpLimits {
+            read_timeout: Duration::from_millis(300),
+            ..HttpLimits::default()
+        };
+        let (port, metrics, stop, task) = server(limits).await;
+        // A whole body is echoed.
+        let mut c = send(
+            port,
+            b"POST /echo HTTP/1.1\r\nHost: h\r\nConnection: close\r\nContent-Length: 3\r\n\r\nabc",
+        )
+        .await;
+        let got = rest(&mut c).await;
+        assert!(
+            got.starts_with("HTTP/1.1 200") && got.ends_with("abc"),
+            "{got}"
+        );
+        // Three bytes of a hundred: the handler's read fails at the deadline, answered 400.
+        let mut c = send(
+            port,
+            b"POST /echo HTTP/1.1\r\nHost: h\r\nConnection: close\r\nContent-Length: 100\r\n\r\nabc",
+        )
+        .await;
+        let got = rest(&mut c).await;
+        assert!(got.starts_with("HTTP/1.1 400"), "{got}");
+        // Kept alive after an answer, then idle: closed at the deadline.
+        let mut c = send(port, b"GET /ip HTTP/1.1\r\nHost: h\r\n\r\n").await;
+        let got = rest(&mut c).await;
+        assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+        let _ = stop.send(());
+        task.await.expect("task").expect("served");
+        assert_eq!(metrics.http_connections.load(Relaxed), 0);
+    }
+
+    #[tokio::test]
+    async fn a_stopping_server_drops_a_request_still_running_after_its_grace() {
+        let limits = HttpLimits {
+            shutdown_grace: Duration::from_millis(200),
+            ..HttpLimits::default()
+        };
+        let (port, metrics, stop, task) = server(limits).await;
+        let mut c = send(port, b"GET /hang HTTP/1.1\r\nHost: h\r\n\r\n").await;
+        for _ in 0..100 {
+            if metrics.http_connections.load(Relaxed) == 1 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let _ = stop.send(());
+        tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("returned after the grace")
+            .expect("task")
+            .expect("served");
+        assert_eq!(rest(&mut c).await, "", "dropped unanswered");
+        assert_eq!(metrics.http_connections.load(Relaxed), 0);
+    }
+
+    #[test]
+    fn an_ipv6_address_counts_by_its_64_and_a_mapped_ipv4_as_itself() {
+        let limits = HttpLimits {
+            max_per_address: 2,
+            ..HttpLimits::default()
+        };
+        let mut a = Admission::new(&limits);
+        let v6 = |s: &str| -> IpAddr { s.parse().expect("address") };
+        assert_eq!(a.admit(v6("2001:db8:1:2::1")), Ok(()));
+        assert_eq!(a.admit(v6("2001:db8:1:2:ffff::9")), Ok(()));
+        assert_eq!(
+            a.admit(v6("2001:db8:1:2::3")),
+            Err(Full::Address),
+            "same /64"
+        );
+        assert_eq!(a.admit(v6("2001:db8:1:3::1")), Ok(()), "another /64");
+        assert_eq!(a.admit(v6("10.0.0.1")), Ok(()));
+        assert_eq!(a.admit(v6("::ffff:10.0.0.1")), Ok(()));
+        assert_eq!(
+            a.admit(v6("10.0.0.1")),
+            Err(Full::Address),
+            "mapped: the same"
+        );
+        a.release(v6("2001:db8:1:2::7"));
+        assert_eq!(
+            a.admit(v6("2001:db8:1:2::3")),
+            Ok(()),
+            "a place of its /64 freed"
+        );
+    }
+
     #[test]
     fn the_defaults_are_hypers_timeout_and_half_the_default_descriptor_limit() {
         let d = HttpLimits::default();
-        assert_eq!(d.header_timeout, Duration::from_secs(30));
+        assert_eq!(d.read_timeout, Duration::from_secs(30));
+        assert_eq!(d.shutdown_grace, Duration::from_secs(10));
         assert_eq!((d.max_connections, d.max_per_address), (512, 64));
     }
 }

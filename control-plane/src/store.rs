@@ -66,10 +66,10 @@ pub const SNAPSHOT_ACCOUNTS_PER_MESSAGE: usize = 5_000;
 /// Room to spare, not a measured bound: a message may pass it by its last item only when that
 /// item alone is larger (a tenant; accounts are at most [`MAX_ACCOUNT_BYTES`]).
 pub const CONFIG_MESSAGE_BYTES: usize = 1 << 20;
-/// Bytes of a uid a GDPR deletion names at most: the most an `id` frame's uid can be (the
-/// protocol's string limit, PROTOCOL.md §7), so that every user an edge identified can be erased.
+/// Bytes of a uid a GDPR deletion names at most: the most an `id` frame's uid can be
+/// ([`sentientiq_tenant::MAX_UID_BYTES`]), so that every user an edge identified can be erased.
 /// Was 256, which left users with longer ids (an edge takes up to 2 KiB) beyond erasure.
-pub const MAX_UID_BYTES: usize = sentientiq_proto::Limits::DEFAULT.max_string_bytes;
+pub const MAX_UID_BYTES: usize = sentientiq_tenant::MAX_UID_BYTES;
 /// Encoded bytes of one tenant at most, as edges get it ([`edge_view`]): what leaves room in
 /// one [`CONFIG_MESSAGE_BYTES`] message for the message's version and flags and the tenant's
 /// key and length (under 20 bytes), so that a version changing one tenant, or a snapshot part
@@ -78,7 +78,7 @@ pub const MAX_UID_BYTES: usize = sentientiq_proto::Limits::DEFAULT.max_string_by
 /// logged one past the message bytes sends edges behind it a snapshot instead).
 pub const MAX_TENANT_BYTES: usize = CONFIG_MESSAGE_BYTES - 64;
 /// Encoded bytes of one account at most (match, company, tier, owners): room for a 2 KiB match
-/// (`sentientiq_tenant::MAX_ACCOUNT_UID_BYTES`), a company's name and a hundred owners, so that
+/// (`sentientiq_tenant::MAX_UID_BYTES`), a company's name and a hundred owners, so that
 /// a version of accounts stays within [`CONFIG_MESSAGE_BYTES`] however they were imported. A
 /// chosen bound, not a measured one.
 pub const MAX_ACCOUNT_BYTES: usize = 16 * 1024;

@@ -16,7 +16,7 @@ pub mod plane;
 pub mod quota;
 mod spec;
 
-pub use model::{MAX_ACCOUNT_UID_BYTES, RuleExperiment, Tenant, VariantIv, check_account};
+pub use model::{MAX_UID_BYTES, RuleExperiment, Tenant, VariantIv, check_account};
 pub use quota::{Quota, QuotaState};
 pub use spec::{
     AccountSpec, AlertsSpec, ContactSpec, Dnt, EscalateSpec, ExperimentSpec, InterveneSpec,

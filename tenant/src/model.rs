@@ -16,10 +16,10 @@ use crate::{
     MIN_HTTP_BODY_BYTES, valid_id,
 };
 
-/// Bytes of an account's user id at most: the longest uid an `id` frame carries (the
-/// protocol's string limit, PROTOCOL.md §7), so every identified user can have an account. Was
-/// 256, which left users with longer ids without a value, and so never escalated.
-pub const MAX_ACCOUNT_UID_BYTES: usize = Limits::DEFAULT.max_string_bytes;
+/// Bytes of a user id at most: the longest uid an `id` frame carries (the protocol's string
+/// limit, PROTOCOL.md §7). An account may match one that long (was 256, which left users with
+/// longer ids without a value, and so never escalated), and the plane erases one that long.
+pub const MAX_UID_BYTES: usize = Limits::DEFAULT.max_string_bytes;
 
 /// A validated tenant.
 #[derive(Debug, Clone)]
@@ -71,8 +71,6 @@ pub struct VariantIv {
 }
 
 impl TenantSpec {
-    /// Checks everything and builds the runtime tenant. The error names the tenant and the
-    /// setting.
     /// A write's check of the frame and body limits (a file's tenant, or one the plane is
     /// about to store): refuses one below its floor ([`MIN_FRAME_BYTES`],
     /// [`MIN_HTTP_BODY_BYTES`]) unless `was`, the tenant as stored before this change, had that
@@ -111,6 +109,8 @@ impl TenantSpec {
         Ok(())
     }
 
+    /// Checks everything and builds the runtime tenant. The error names the tenant and the
+    /// setting.
     pub fn validate(&self) -> Result<Tenant, Error> {
         let t = self;
         let bad = |msg: String| Error::Invalid {
@@ -425,17 +425,17 @@ fn escalation(
     }
 }
 
-/// An account of the directory: `matches` is a user id (1 to [`MAX_ACCOUNT_UID_BYTES`]) or an
+/// An account of the directory: `matches` is a user id (1 to [`MAX_UID_BYTES`]) or an
 /// email domain written `@example.com` (at most 253 bytes, DNS's longest name); the value is
 /// not negative.
 pub fn check_account(matches: &str, value_cents: i64) -> Result<(), String> {
     let ok = match matches.strip_prefix('@') {
         Some(domain) => !domain.is_empty() && domain.contains('.') && domain.len() <= 253,
-        None => !matches.is_empty() && matches.len() <= MAX_ACCOUNT_UID_BYTES,
+        None => !matches.is_empty() && matches.len() <= MAX_UID_BYTES,
     };
     if !ok {
         return Err(format!(
-            "account match {}: a user id of 1 to {MAX_ACCOUNT_UID_BYTES} bytes or an email domain like @example.com",
+            "account match {}: a user id of 1 to {MAX_UID_BYTES} bytes or an email domain like @example.com",
             shown_name(matches)
         ));
     }
@@ -736,7 +736,7 @@ mod tests {
             assert_eq!(check_account(m, v).is_ok(), ok, "{m} {v}");
         }
         // A user id as long as an `id` frame's uid may be; a domain as long as DNS allows.
-        let cap = MAX_ACCOUNT_UID_BYTES;
+        let cap = MAX_UID_BYTES;
         assert_eq!(cap, 2048);
         let domain = |n: usize| format!("@{}.example", "d".repeat(n - 8));
         for (m, ok) in [

@@ -739,6 +739,19 @@ async fn evi_json(
     }
 }
 
+/// Sends `ev` to a live feed; false if the feed is gone or the dashboard stops first (a client
+/// that stops reading fills the channel, and a stopping plane must not wait on it).
+async fn send_or_stop(
+    tx: &tokio::sync::mpsc::Sender<Result<Event, Infallible>>,
+    ev: Event,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> bool {
+    tokio::select! {
+        sent = tx.send(Ok(ev)) => sent.is_ok(),
+        _ = stop.wait_for(|stopping| *stopping) => false,
+    }
+}
+
 /// Server-sent events: every new or changed alert of the tenant (polled every second), as
 /// `alert` events of [`pages::alert_json`]. Ends when the session does.
 async fn events(State(d): State<Dashboard>, Path(tenant): Path<String>, h: HeaderMap) -> Response {
@@ -755,9 +768,10 @@ async fn events(State(d): State<Dashboard>, Path(tenant): Path<String>, h: Heade
         if let Some(c) = cookie {
             auth.insert(header::COOKIE, c);
         }
-        let _ = tx
-            .send(Ok(Event::default().event("ready").data("{}")))
-            .await;
+        let ready = Event::default().event("ready").data("{}");
+        if !send_or_stop(&tx, ready, &mut stop).await {
+            return;
+        }
         // Detections: the kept ones first, then each as it arrives (the bell wakes the loop).
         let mut bell = d.store.detection_bell();
         let mut shown = 0u64;
@@ -779,7 +793,7 @@ async fn events(State(d): State<Dashboard>, Path(tenant): Path<String>, h: Heade
                 let ev = Event::default()
                     .event("alert")
                     .data(pages::alert_json(&a).to_string());
-                if tx.send(Ok(ev)).await.is_err() {
+                if !send_or_stop(&tx, ev, &mut stop).await {
                     return;
                 }
             }
@@ -788,7 +802,7 @@ async fn events(State(d): State<Dashboard>, Path(tenant): Path<String>, h: Heade
                 let ev = Event::default()
                     .event("detection")
                     .data(pages::detection_json(&det).to_string());
-                if tx.send(Ok(ev)).await.is_err() {
+                if !send_or_stop(&tx, ev, &mut stop).await {
                     return;
                 }
             }

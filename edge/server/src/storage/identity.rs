@@ -616,7 +616,7 @@ mod tests {
         };
         assert_eq!(s.account_for("demo", &free), None);
         // A user id as long as an `id` frame's may be has its account.
-        let long = "u".repeat(sentientiq_tenant::MAX_ACCOUNT_UID_BYTES);
+        let long = "u".repeat(sentientiq_tenant::MAX_UID_BYTES);
         s.put_accounts(
             "demo",
             &[AccountSpec {
