@@ -468,13 +468,7 @@ mod tests {
             held.push(open(i).await.expect("connect"));
         }
         // Both counted open before the third arrives: it is closed at once.
-        for _ in 0..100 {
-            if metrics.http_connections.load(Relaxed) == 2 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        assert_eq!(metrics.http_connections.load(Relaxed), 2);
+        until_open(&metrics, 2).await;
         let mut third = open(2).await.expect("connect");
         let _ = third
             .write_all(b"GET /ip HTTP/1.1\r\nHost: h\r\n\r\n")
@@ -498,6 +492,17 @@ mod tests {
         task.await.expect("task").expect("served");
         assert_eq!(rest(&mut held[0]).await, "");
         assert_eq!(metrics.http_connections.load(Relaxed), 0);
+    }
+
+    /// Waits (up to 2 s) until the server counts `n` connections open.
+    async fn until_open(metrics: &Metrics, n: u64) {
+        for _ in 0..100 {
+            if metrics.http_connections.load(Relaxed) == n {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("{n} connections open within 2 s");
     }
 
     async fn send(port: u16, request: &[u8]) -> tokio::net::TcpStream {
@@ -552,12 +557,7 @@ mod tests {
         };
         let (port, metrics, stop, task) = server(limits).await;
         let mut c = send(port, b"GET /hang HTTP/1.1\r\nHost: h\r\n\r\n").await;
-        for _ in 0..100 {
-            if metrics.http_connections.load(Relaxed) == 1 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        until_open(&metrics, 1).await;
         let _ = stop.send(());
         tokio::time::timeout(Duration::from_secs(10), task)
             .await
