@@ -93,7 +93,7 @@ enum Cmd {
     /// Emotional Volatility Index per region and global.
     Evi {
         tenant: String,
-        /// Minutes back from now.
+        /// Minutes back from now, the current one included (1 to 527040: 366 days).
         #[arg(long, default_value_t = 60)]
         minutes: i64,
     },
@@ -964,13 +964,17 @@ async fn run(cli: Cli) -> Result<()> {
         // Answered above, before any gRPC connection.
         Cmd::Dashboard(_) | Cmd::Edges(_) => {}
         Cmd::Evi { tenant, minutes } => {
+            let max = sentientiq_control::forensics::MAX_RANGE_MINUTES;
+            if !(1..=max).contains(&minutes) {
+                bail!("--minutes must be 1..={max}");
+            }
             let now = now_minute()?;
             let mut an = grpc::analytics_client::AnalyticsClient::new(ch.clone())
                 .max_decoding_message_size(MAX_ANSWER_BYTES);
             let r = an
                 .evi(EviRequest {
                     tenant_id: tenant.clone(),
-                    from_minute: now - minutes,
+                    from_minute: now + 1 - minutes,
                     to_minute: now + 1,
                 })
                 .await

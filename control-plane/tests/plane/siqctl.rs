@@ -222,6 +222,13 @@ fn siqctl_sets_shows_lists_and_acts_on_alerts_and_never_prints_a_secret() {
         shown,
         "edits keep the config"
     );
+    // EVI over the longest range the plane reads (366 days, the current minute included);
+    // past it, or none, refused before asking.
+    c.ok(&["evi", "acme", "--minutes", "527040"]);
+    for m in ["0", "527041"] {
+        let e = c.fails(&["evi", "acme", "--minutes", m]);
+        assert!(e.contains("--minutes must be 1..=527040"), "{m}: {e}");
+    }
     // A frame limit written in KiB is refused with the floor, and nothing changes.
     let e = c.fails(&["tenant", "limits", "acme", "max_frame_bytes=128"]);
     assert!(
