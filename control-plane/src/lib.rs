@@ -177,7 +177,7 @@ pub async fn serve_http(
                 async move {
                     let stored = tokio::task::spawn_blocking(move || telemetry::Stored {
                         version: store.version().unwrap_or(0),
-                        tenants: store.tenants().map_or(0, |t| t.len() as u64),
+                        tenants: store.tenant_count().unwrap_or(0),
                         pending_commands: store.pending_commands().unwrap_or(0),
                     })
                     .await
