@@ -189,13 +189,35 @@ impl grpc::tenant_admin_server::TenantAdmin for Services {
         Ok(Response::new(t))
     }
 
+    /// Every tenant (an older client), or a page of them: at most [`LIST_PAGE_TENANTS`] and
+    /// [`crate::store::CONFIG_MESSAGE_BYTES`] encoded.
     async fn list_tenants(
         &self,
-        _req: Request<ListTenantsRequest>,
+        req: Request<ListTenantsRequest>,
     ) -> Result<Response<ListTenantsResponse>, Status> {
+        let r = req.into_inner();
         let s = self.store.clone();
-        let tenants = blocking(move || s.tenants()).await?;
-        Ok(Response::new(ListTenantsResponse { tenants }))
+        if !r.paged {
+            let tenants = blocking(move || s.tenants()).await?;
+            return Ok(Response::new(ListTenantsResponse {
+                tenants,
+                next_after: String::new(),
+            }));
+        }
+        let limit = match r.limit as usize {
+            0 => LIST_PAGE_TENANTS,
+            n => n.min(LIST_PAGE_TENANTS),
+        };
+        let bytes = s.config_message_bytes();
+        let (tenants, more) = blocking(move || s.tenants_page(&r.after, limit, bytes)).await?;
+        let next_after = match tenants.last() {
+            Some(t) if more => t.id.clone(),
+            _ => String::new(),
+        };
+        Ok(Response::new(ListTenantsResponse {
+            tenants,
+            next_after,
+        }))
     }
 
     /// Replaces everything but the id, the keys (which only the key calls change) and the
@@ -313,6 +335,11 @@ impl Services {
 }
 
 // ------------------------------------------------------------------------ Accounts
+
+/// Tenants in one page of `ListTenants` at most (and at most
+/// [`crate::store::CONFIG_MESSAGE_BYTES`] of them encoded): a page of small tenants stays a few
+/// hundred KB.
+pub const LIST_PAGE_TENANTS: usize = 1_000;
 
 /// Accounts per committed version during an import, at most (and at most
 /// [`crate::store::CONFIG_MESSAGE_BYTES`] of them encoded: [`Chunk`]).

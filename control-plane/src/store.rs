@@ -235,6 +235,35 @@ impl Store {
         Ok(self.stored_tenants()?.into_iter().map(admin_view).collect())
     }
 
+    /// A page of tenants as admins see them: those whose ids come after `after` (byte order),
+    /// at most `limit` and `bytes` encoded (at least one), and whether more follow.
+    pub fn tenants_page(
+        &self,
+        after: &str,
+        limit: usize,
+        bytes: usize,
+    ) -> Result<(Vec<Tenant>, bool), StoreError> {
+        let mut out = Vec::new();
+        let mut used = 0;
+        let mut it = self.db.raw_iterator_cf(self.cf("tenants"));
+        it.seek(after.as_bytes());
+        if it.valid() && it.key() == Some(after.as_bytes()) {
+            it.next();
+        }
+        while let Some(v) = it.valid().then(|| it.value()).flatten() {
+            let t = admin_view(decode("tenant", v)?);
+            let n = config_field_bytes(t.encoded_len());
+            if !out.is_empty() && (out.len() >= limit || used + n > bytes) {
+                return Ok((out, true));
+            }
+            used += n;
+            out.push(t);
+            it.next();
+        }
+        it.status()?;
+        Ok((out, false))
+    }
+
     /// How many tenants are stored: their keys counted, none decoded (each scrape of
     /// `/metrics` asks; a tenant may be 1 MiB).
     pub fn tenant_count(&self) -> Result<u64, StoreError> {
@@ -931,6 +960,43 @@ mod tests {
             Ok(())
         });
         assert!(matches!(lower, Err(StoreError::Invalid(_))), "{lower:?}");
+    }
+
+    #[test]
+    fn tenants_come_in_pages_by_count_and_bytes_in_id_order() {
+        let (_d, s) = store(StoreLimits::default());
+        for id in ["t0", "t1", "t2", "t3", "t4"] {
+            s.create_tenant(tenant(id)).expect("create");
+        }
+        let ids = |(page, more): (Vec<Tenant>, bool)| {
+            (page.into_iter().map(|t| t.id).collect::<Vec<_>>(), more)
+        };
+        let page = |after: &str, limit: usize, bytes: usize| {
+            ids(s.tenants_page(after, limit, bytes).expect("page"))
+        };
+        let v = |x: &[&str]| x.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // By count: a limit of all but one, all, and one more.
+        assert_eq!(page("", 4, 1 << 20), (v(&["t0", "t1", "t2", "t3"]), true));
+        assert_eq!(
+            page("", 5, 1 << 20),
+            (v(&["t0", "t1", "t2", "t3", "t4"]), false)
+        );
+        assert_eq!(
+            page("", 6, 1 << 20),
+            (v(&["t0", "t1", "t2", "t3", "t4"]), false)
+        );
+        // After an id, stored or not; past the last, nothing.
+        assert_eq!(page("t1", 2, 1 << 20), (v(&["t2", "t3"]), true));
+        assert_eq!(page("t3", 2, 1 << 20), (v(&["t4"]), false));
+        assert_eq!(page("t1x", 1, 1 << 20), (v(&["t2"]), true));
+        assert_eq!(page("t4", 2, 1 << 20), (v(&[]), false));
+        // By bytes: two tenants' exactly, one byte less, and a page too small for any (one).
+        // (Each tenant's size is its own: its random incarnation is 7 or 8 bytes.)
+        let b = |id: &str| config_field_bytes(s.tenant(id).expect("get").expect(id).encoded_len());
+        let two = b("t0") + b("t1");
+        assert_eq!(page("", 10, two), (v(&["t0", "t1"]), true));
+        assert_eq!(page("", 10, two - 1), (v(&["t0"]), true));
+        assert_eq!(page("", 10, 1), (v(&["t0"]), true));
     }
 
     /// A tenant carries a random incarnation, to edges too; an admin's copy cannot change it,

@@ -347,10 +347,10 @@ impl tonic::service::Interceptor for AddToken {
 type Auth = tonic::service::interceptor::InterceptedService<Channel, AddToken>;
 
 /// Most bytes of one answer siqctl decodes (tonic's default is 4 MiB). An answer grows with
-/// what it lists: `ListTenants` with the tenants (up to 1 MiB each as stored, a few KB as
-/// usually written: 4 MiB is about a thousand of them), an EVI with its minutes and regions.
-/// siqctl holds an answer whole to print it; 256 MiB bounds a runaway one and is far past any
-/// fleet's (a chosen bound, not a measured one). `alerts list` takes its own, computed bound.
+/// what it lists: an EVI with its minutes and regions (`tenant list` asks page by page, each
+/// at most about 1 MiB but for one tenant). siqctl holds an answer whole to print it; 256 MiB
+/// bounds a runaway one and is far past any fleet's (a chosen bound, not a measured one).
+/// `alerts list` takes its own, computed bound.
 const MAX_ANSWER_BYTES: usize = 256 << 20;
 
 async fn channel(cli: &Cli) -> Result<Channel> {
@@ -771,16 +771,34 @@ async fn run(cli: Cli) -> Result<()> {
             })?;
         }
         Cmd::Tenant(TenantCmd::List) => {
-            let l = admin
-                .list_tenants(ListTenantsRequest {})
-                .await
-                .map_err(status)?
-                .into_inner();
-            out(json, &l.tenants, || {
-                if l.tenants.is_empty() {
+            // Page by page (each at most 1 MiB), so a list of any size arrives.
+            let mut tenants = Vec::new();
+            let mut after = String::new();
+            loop {
+                let page = admin
+                    .list_tenants(ListTenantsRequest {
+                        after: after.clone(),
+                        limit: 0,
+                        paged: true,
+                    })
+                    .await
+                    .map_err(status)?
+                    .into_inner();
+                tenants.extend(page.tenants);
+                if page.next_after.is_empty() {
+                    break;
+                }
+                // Ids in order: a page that does not move on would be asked for ever.
+                if page.next_after <= after {
+                    bail!("the plane's tenant pages do not move on (after {after:?})");
+                }
+                after = page.next_after;
+            }
+            out(json, &tenants, || {
+                if tenants.is_empty() {
                     return "no tenants\n".into();
                 }
-                l.tenants
+                tenants
                     .iter()
                     .map(|t| format!("{}\t{} keys\t{}\n", t.id, t.key_hashes.len(), t.name))
                     .collect()

@@ -144,7 +144,7 @@ fn the_alerting_config_is_stored_as_written_sent_whole_to_edges_and_shown_redact
         assert!(t.alerts_toml.is_empty() && t.alerts_sealed.is_empty());
         assert_eq!(t.contacts, vec![legacy_contact()]);
         let l = admin(&ch)
-            .list_tenants(with_token(ListTenantsRequest {}, ADMIN))
+            .list_tenants(with_token(ListTenantsRequest::default(), ADMIN))
             .await
             .expect("list")
             .into_inner();

@@ -159,7 +159,7 @@ fn wrong_or_missing_tokens_are_unauthenticated_and_change_nothing() {
             .expect_err("admin token on EdgeSync");
         assert_eq!(e.code(), tonic::Code::Unauthenticated);
         let l = admin
-            .list_tenants(with_token(ListTenantsRequest {}, ADMIN))
+            .list_tenants(with_token(ListTenantsRequest::default(), ADMIN))
             .await
             .expect("list")
             .into_inner();
