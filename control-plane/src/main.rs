@@ -32,6 +32,13 @@ fn main() -> Result<()> {
         sentientiq_control::store::Store::open(&cfg.data_dir)
             .with_context(|| format!("opening the store in {}", cfg.data_dir.display()))?,
     );
+    // Tenants an earlier version stored under looser rules: edges of this one refuse them.
+    for (id, why) in store
+        .refused_tenants()
+        .context("reading the stored tenants")?
+    {
+        tracing::warn!(tenant = %id, reason = %why, "a stored tenant fails this version's checks: edges of this version refuse it and its changes are refused until it is fixed");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -264,6 +264,21 @@ impl Store {
         Ok((out, false))
     }
 
+    /// The stored tenants this version's checks refuse, with why: those stored by an earlier
+    /// version under looser rules. Edges of this version refuse them too, and any change to
+    /// one is refused until what is named is fixed. The plane logs them at start.
+    pub fn refused_tenants(&self) -> Result<Vec<(String, String)>, StoreError> {
+        Ok(self
+            .stored_tenants()?
+            .iter()
+            .filter_map(|t| {
+                validate_change(t, Some(t))
+                    .err()
+                    .map(|e| (t.id.clone(), e.to_string()))
+            })
+            .collect())
+    }
+
     /// How many tenants are stored: their keys counted, none decoded (each scrape of
     /// `/metrics` asks; a tenant may be 1 MiB).
     pub fn tenant_count(&self) -> Result<u64, StoreError> {
@@ -960,6 +975,23 @@ mod tests {
             Ok(())
         });
         assert!(matches!(lower, Err(StoreError::Invalid(_))), "{lower:?}");
+        // Kept below the floor is not a refused tenant; one stored under looser rules is,
+        // named with why (the plane logs it at start).
+        assert_eq!(s.refused_tenants().expect("read"), vec![]);
+        let loose = Tenant {
+            id: "loose".into(),
+            thresholds: Some(sentientiq_proto::grpc::Thresholds {
+                rage_clicks: Some(0),
+                ..Default::default()
+            }),
+            ..Tenant::default()
+        };
+        s.db.put_cf(s.cf("tenants"), b"loose", loose.encode_to_vec())
+            .expect("stored by an earlier version");
+        let refused = s.refused_tenants().expect("read");
+        assert_eq!(refused.len(), 1, "{refused:?}");
+        assert_eq!(refused[0].0, "loose");
+        assert!(refused[0].1.contains("tenant `loose`"), "{refused:?}");
     }
 
     #[test]
