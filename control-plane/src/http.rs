@@ -34,7 +34,8 @@ use crate::telemetry::Metrics;
 /// How long a client may take to send a request's head, then again its body, and how long a
 /// kept-alive connection may wait for its next request, by default: hyper's own default for
 /// `http1::Builder::header_read_timeout` (30 s), which `axum::serve` never switched on. The
-/// dashboard's largest body, an alerting config of at most 64 KiB, takes that at 2.2 KB/s.
+/// dashboard's largest body, an alerting config of at most 64 KiB (up to about three times that
+/// as a form encodes it), takes that at about 6.5 KB/s.
 pub const DEFAULT_READ_TIMEOUT_MS: u64 = 30_000;
 /// Open connections at most, by default: half of Debian's default soft limit on a process's
 /// open files (`ulimit -n`: 1024), leaving the rest to RocksDB's files and the gRPC port. The
@@ -134,16 +135,47 @@ impl Admission {
     }
 }
 
-/// The address a connection counts under: an IPv4 address (or one mapped into IPv6) itself,
-/// an IPv6 address its /64.
+/// The address a connection counts under: an IPv4 address itself, and so one mapped into IPv6
+/// or translated by NAT64 (`64:ff9b::/96`, RFC 6052: an IPv6-only plane behind an IPv4 front
+/// sees every IPv4 client so); any other IPv6 address its /64.
 fn counted(ip: IpAddr) -> IpAddr {
+    const NAT64: u128 = 0x0064_ff9b << 96;
     match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
-        },
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6);
+            match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None if bits >> 32 == NAT64 >> 32 => IpAddr::V4((bits as u32).into()),
+                None => IpAddr::V6((bits & !((1u128 << 64) - 1)).into()),
+            }
+        }
         v4 => v4,
     }
+}
+
+/// The error of a request body that did not all arrive within the read timeout
+/// ([`timed_out`] finds it under the extractors' rejections).
+#[derive(Debug)]
+pub struct BodyTimeout;
+
+impl std::fmt::Display for BodyTimeout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the request's body did not arrive in time")
+    }
+}
+
+impl std::error::Error for BodyTimeout {}
+
+/// Whether `e`, or an error under it, is a [`BodyTimeout`].
+pub fn timed_out(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut at = Some(e);
+    while let Some(x) = at {
+        if x.is::<BodyTimeout>() {
+            return true;
+        }
+        at = x.source();
+    }
+    false
 }
 
 /// A request body that fails if it has not all arrived by its deadline: hyper times only the
@@ -152,7 +184,9 @@ fn counted(ip: IpAddr) -> IpAddr {
 /// refused by its checks).
 struct Deadline<B> {
     body: B,
-    sleep: Pin<Box<tokio::time::Sleep>>,
+    at: tokio::time::Instant,
+    /// Made when a read first waits (most bodies are empty or arrive with their head).
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
 }
 
 impl<B> http_body::Body for Deadline<B>
@@ -171,10 +205,12 @@ where
         if let Poll::Ready(f) = Pin::new(&mut this.body).poll_frame(cx) {
             return Poll::Ready(f.map(|r| r.map_err(Into::into)));
         }
-        match this.sleep.as_mut().poll(cx) {
-            Poll::Ready(()) => Poll::Ready(Some(Err(
-                "the request's body did not arrive in time".into()
-            ))),
+        let at = this.at;
+        let sleep = this
+            .sleep
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(at)));
+        match sleep.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimeout)))),
             Poll::Pending => Poll::Pending,
         }
     }
@@ -196,6 +232,15 @@ fn peer_gone(e: &std::io::Error) -> bool {
         e.kind(),
         ConnectionRefused | ConnectionAborted | ConnectionReset
     )
+}
+
+/// A connection's task, ended: logged if it panicked.
+fn reaped(done: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = done
+        && e.is_panic()
+    {
+        tracing::error!(error = %e, "http: a connection's task panicked");
+    }
 }
 
 /// A connection counted open until dropped.
@@ -234,11 +279,7 @@ pub async fn serve(
         let (stream, peer) = tokio::select! {
             () = &mut shutdown => break,
             Some(done) = conns.join_next(), if !conns.is_empty() => {
-                if let Err(e) = done
-                    && e.is_panic()
-                {
-                    tracing::error!(error = %e, "http: a connection's task panicked");
-                }
+                reaped(done);
                 continue;
             }
             got = listener.accept() => match got {
@@ -283,7 +324,8 @@ pub async fn serve(
             let svc = app.map_request(move |r: axum::http::Request<hyper::body::Incoming>| {
                 let mut r = r.map(|body| Deadline {
                     body,
-                    sleep: Box::pin(tokio::time::sleep(read)),
+                    at: tokio::time::Instant::now() + read,
+                    sleep: None,
                 });
                 r.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
                 r
@@ -310,7 +352,9 @@ pub async fn serve(
     drop(listener);
     let _ = closing.send(true);
     let drained = tokio::time::timeout(limits.shutdown_grace, async {
-        while conns.join_next().await.is_some() {}
+        while let Some(done) = conns.join_next().await {
+            reaped(done);
+        }
     })
     .await;
     if drained.is_err() {
@@ -369,6 +413,7 @@ mod tests {
     /// see it. Returns its port, its metrics, the stop switch and the server's task.
     async fn server(
         limits: HttpLimits,
+        started: Arc<tokio::sync::Notify>,
     ) -> (
         u16,
         Arc<Metrics>,
@@ -382,7 +427,23 @@ mod tests {
                 get(|ConnectInfo(a): ConnectInfo<SocketAddr>| async move { a.ip().to_string() }),
             )
             .route("/echo", post(|body: String| async move { body }))
-            .route("/hang", get(std::future::pending::<String>));
+            .route(
+                "/hang",
+                get(move || {
+                    let started = started.clone();
+                    async move {
+                        started.notify_one();
+                        std::future::pending::<String>().await
+                    }
+                }),
+            )
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    "slow".to_string()
+                }),
+            );
         let l = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -430,7 +491,7 @@ mod tests {
             read_timeout: Duration::from_millis(300),
             ..HttpLimits::default()
         };
-        let (port, metrics, stop, task) = server(limits).await;
+        let (port, metrics, stop, task) = server(limits, Arc::default()).await;
         let answer = get_ip(port).await;
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         assert!(answer.ends_with("\r\n\r\n127.0.0.1"), "{answer}");
@@ -461,7 +522,7 @@ mod tests {
             max_per_address: 2,
             ..HttpLimits::default()
         };
-        let (port, metrics, stop, task) = server(limits).await;
+        let (port, metrics, stop, task) = server(limits, Arc::default()).await;
         let open = |_| tokio::net::TcpStream::connect(("127.0.0.1", port));
         let mut held = Vec::new();
         for i in 0..2 {
@@ -516,30 +577,38 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_that_never_comes_is_cut_off_and_an_idle_connection_closed() {
+        use tokio::io::AsyncWriteExt;
+        let read = Duration::from_millis(1000);
         let limits = HttpLimits {
-            read_timeout: Duration::from_millis(300),
+            read_timeout: read,
             ..HttpLimits::default()
         };
-        let (port, metrics, stop, task) = server(limits).await;
-        // A whole body is echoed.
+        let (port, metrics, stop, task) = server(limits, Arc::default()).await;
+        // A body in pieces within the deadline is read whole.
+        let head = "POST /echo HTTP/1.1\r\nHost: h\r\nConnection: close\r\n";
         let mut c = send(
             port,
-            b"POST /echo HTTP/1.1\r\nHost: h\r\nConnection: close\r\nContent-Length: 3\r\n\r\nabc",
+            format!("{head}Content-Length: 3\r\n\r\nab").as_bytes(),
         )
         .await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        c.write_all(b"c").await.expect("write");
         let got = rest(&mut c).await;
         assert!(
             got.starts_with("HTTP/1.1 200") && got.ends_with("abc"),
             "{got}"
         );
-        // Three bytes of a hundred: the handler's read fails at the deadline, answered 400.
+        // Three bytes of a hundred: the handler's read fails at the deadline (not before),
+        // answered 400 by axum's extractor (the dashboard's forms answer 408).
+        let asked = std::time::Instant::now();
         let mut c = send(
             port,
-            b"POST /echo HTTP/1.1\r\nHost: h\r\nConnection: close\r\nContent-Length: 100\r\n\r\nabc",
+            format!("{head}Content-Length: 100\r\n\r\nabc").as_bytes(),
         )
         .await;
         let got = rest(&mut c).await;
         assert!(got.starts_with("HTTP/1.1 400"), "{got}");
+        assert!(asked.elapsed() >= read, "{:?}", asked.elapsed());
         // Kept alive after an answer, then idle: closed at the deadline.
         let mut c = send(port, b"GET /ip HTTP/1.1\r\nHost: h\r\n\r\n").await;
         let got = rest(&mut c).await;
@@ -550,53 +619,64 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_stopping_server_drops_a_request_still_running_after_its_grace() {
+    async fn a_stopping_server_finishes_requests_within_its_grace_and_drops_the_rest() {
+        let grace = Duration::from_millis(1000);
         let limits = HttpLimits {
-            shutdown_grace: Duration::from_millis(200),
+            shutdown_grace: grace,
             ..HttpLimits::default()
         };
-        let (port, metrics, stop, task) = server(limits).await;
-        let mut c = send(port, b"GET /hang HTTP/1.1\r\nHost: h\r\n\r\n").await;
-        until_open(&metrics, 1).await;
+        let started = Arc::new(tokio::sync::Notify::new());
+        let (port, metrics, stop, task) = server(limits, started.clone()).await;
+        let mut hung = send(port, b"GET /hang HTTP/1.1\r\nHost: h\r\n\r\n").await;
+        tokio::time::timeout(Duration::from_secs(10), started.notified())
+            .await
+            .expect("the hanging request runs");
+        let mut slow = send(port, b"GET /slow HTTP/1.1\r\nHost: h\r\n\r\n").await;
+        until_open(&metrics, 2).await;
+        let stopped = std::time::Instant::now();
         let _ = stop.send(());
+        // The slow one is answered during the drain; the hanging one is dropped at the grace.
+        let got = rest(&mut slow).await;
+        assert!(
+            got.starts_with("HTTP/1.1 200") && got.ends_with("slow"),
+            "{got}"
+        );
         tokio::time::timeout(Duration::from_secs(10), task)
             .await
             .expect("returned after the grace")
             .expect("task")
             .expect("served");
-        assert_eq!(rest(&mut c).await, "", "dropped unanswered");
+        assert!(stopped.elapsed() >= grace, "{:?}", stopped.elapsed());
+        assert_eq!(rest(&mut hung).await, "", "dropped unanswered");
         assert_eq!(metrics.http_connections.load(Relaxed), 0);
     }
 
     #[test]
-    fn an_ipv6_address_counts_by_its_64_and_a_mapped_ipv4_as_itself() {
+    fn an_ipv6_address_counts_by_its_64_and_an_ipv4_one_as_itself() {
         let limits = HttpLimits {
             max_per_address: 2,
             ..HttpLimits::default()
         };
         let mut a = Admission::new(&limits);
-        let v6 = |s: &str| -> IpAddr { s.parse().expect("address") };
-        assert_eq!(a.admit(v6("2001:db8:1:2::1")), Ok(()));
-        assert_eq!(a.admit(v6("2001:db8:1:2:ffff::9")), Ok(()));
-        assert_eq!(
-            a.admit(v6("2001:db8:1:2::3")),
-            Err(Full::Address),
-            "same /64"
-        );
-        assert_eq!(a.admit(v6("2001:db8:1:3::1")), Ok(()), "another /64");
-        assert_eq!(a.admit(v6("10.0.0.1")), Ok(()));
-        assert_eq!(a.admit(v6("::ffff:10.0.0.1")), Ok(()));
-        assert_eq!(
-            a.admit(v6("10.0.0.1")),
-            Err(Full::Address),
-            "mapped: the same"
-        );
-        a.release(v6("2001:db8:1:2::7"));
-        assert_eq!(
-            a.admit(v6("2001:db8:1:2::3")),
-            Ok(()),
-            "a place of its /64 freed"
-        );
+        let addr = |s: &str| -> IpAddr { s.parse().expect("address") };
+        assert_eq!(a.admit(addr("2001:db8:1:2::1")), Ok(()));
+        assert_eq!(a.admit(addr("2001:db8:1:2:ffff::9")), Ok(()));
+        let same = a.admit(addr("2001:db8:1:2::3"));
+        assert_eq!(same, Err(Full::Address), "same /64");
+        assert_eq!(a.admit(addr("2001:db8:1:3::1")), Ok(()), "another /64");
+        assert_eq!(a.admit(addr("10.0.0.1")), Ok(()));
+        assert_eq!(a.admit(addr("::ffff:10.0.0.1")), Ok(()));
+        let mapped = a.admit(addr("10.0.0.1"));
+        assert_eq!(mapped, Err(Full::Address), "mapped: the same address");
+        // NAT64's prefix carries an IPv4 client: counted as that address, not as one /64.
+        assert_eq!(a.admit(addr("64:ff9b::a00:2")), Ok(()));
+        assert_eq!(a.admit(addr("64:ff9b::a00:3")), Ok(()));
+        assert_eq!(a.admit(addr("10.0.0.2")), Ok(()));
+        let nat64 = a.admit(addr("64:ff9b::a00:2"));
+        assert_eq!(nat64, Err(Full::Address), "10.0.0.2 a third time");
+        a.release(addr("2001:db8:1:2::7"));
+        let freed = a.admit(addr("2001:db8:1:2::3"));
+        assert_eq!(freed, Ok(()), "a place of its /64 freed");
     }
 
     #[test]

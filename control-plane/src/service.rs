@@ -204,10 +204,7 @@ impl grpc::tenant_admin_server::TenantAdmin for Services {
                 next_after: String::new(),
             }));
         }
-        let limit = match r.limit as usize {
-            0 => LIST_PAGE_TENANTS,
-            n => n.min(LIST_PAGE_TENANTS),
-        };
+        let limit = page_limit(r.limit);
         let bytes = s.config_message_bytes();
         let (tenants, more) = blocking(move || s.tenants_page(&r.after, limit, bytes)).await?;
         let next_after = match tenants.last() {
@@ -340,6 +337,15 @@ impl Services {
 /// [`crate::store::CONFIG_MESSAGE_BYTES`] of them encoded): a page of small tenants stays a few
 /// hundred KB.
 pub const LIST_PAGE_TENANTS: usize = 1_000;
+
+/// The tenants a `ListTenants` page asking for `limit` holds at most: that many, up to
+/// [`LIST_PAGE_TENANTS`] (0: as many).
+fn page_limit(limit: u32) -> usize {
+    match limit as usize {
+        0 => LIST_PAGE_TENANTS,
+        n => n.min(LIST_PAGE_TENANTS),
+    }
+}
 
 /// Accounts per committed version during an import, at most (and at most
 /// [`crate::store::CONFIG_MESSAGE_BYTES`] of them encoded: [`Chunk`]).
@@ -1247,6 +1253,15 @@ mod tests {
         }
         out.push(c.take().len());
         out
+    }
+
+    #[test]
+    fn a_tenant_page_holds_what_is_asked_up_to_its_cap() {
+        assert_eq!(LIST_PAGE_TENANTS, 1000);
+        for (asked, held) in [(0, 1000), (1, 1), (999, 999), (1000, 1000), (1001, 1000)] {
+            assert_eq!(page_limit(asked), held, "{asked}");
+        }
+        assert_eq!(page_limit(u32::MAX), 1000);
     }
 
     #[test]

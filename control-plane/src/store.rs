@@ -251,9 +251,12 @@ impl Store {
             it.next();
         }
         while let Some(v) = it.valid().then(|| it.value()).flatten() {
+            if out.len() >= limit {
+                return Ok((out, true));
+            }
             let t = admin_view(decode("tenant", v)?);
             let n = config_field_bytes(t.encoded_len());
-            if !out.is_empty() && (out.len() >= limit || used + n > bytes) {
+            if !out.is_empty() && used + n > bytes {
                 return Ok((out, true));
             }
             used += n;
@@ -283,7 +286,10 @@ impl Store {
     /// `/metrics` asks; a tenant may be 1 MiB).
     pub fn tenant_count(&self) -> Result<u64, StoreError> {
         let mut n = 0;
-        let mut it = self.db.raw_iterator_cf(self.cf("tenants"));
+        // Values share blocks with keys: read them past the cache, not into it.
+        let mut ro = rocksdb::ReadOptions::default();
+        ro.fill_cache(false);
+        let mut it = self.db.raw_iterator_cf_opt(self.cf("tenants"), ro);
         it.seek_to_first();
         while it.valid() {
             n += 1;

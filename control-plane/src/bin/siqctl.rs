@@ -93,8 +93,10 @@ enum Cmd {
     /// Emotional Volatility Index per region and global.
     Evi {
         tenant: String,
-        /// Minutes back from now, the current one included (1 to 527040: 366 days).
-        #[arg(long, default_value_t = 60)]
+        /// Minutes back from now, the current one included (at most 366 days).
+        #[arg(long, default_value_t = 60,
+              value_parser = clap::value_parser!(i64)
+                  .range(1..=sentientiq_control::forensics::MAX_RANGE_MINUTES))]
         minutes: i64,
     },
 }
@@ -774,6 +776,7 @@ async fn run(cli: Cli) -> Result<()> {
             // Page by page (each at most 1 MiB), so a list of any size arrives.
             let mut tenants = Vec::new();
             let mut after = String::new();
+            let mut bytes = 0usize;
             loop {
                 let page = admin
                     .list_tenants(ListTenantsRequest {
@@ -784,6 +787,10 @@ async fn run(cli: Cli) -> Result<()> {
                     .await
                     .map_err(status)?
                     .into_inner();
+                bytes += prost::Message::encoded_len(&page);
+                if bytes > MAX_ANSWER_BYTES {
+                    bail!("the tenants pass {MAX_ANSWER_BYTES} bytes: more than siqctl holds");
+                }
                 tenants.extend(page.tenants);
                 if page.next_after.is_empty() {
                     break;
@@ -982,10 +989,6 @@ async fn run(cli: Cli) -> Result<()> {
         // Answered above, before any gRPC connection.
         Cmd::Dashboard(_) | Cmd::Edges(_) => {}
         Cmd::Evi { tenant, minutes } => {
-            let max = sentientiq_control::forensics::MAX_RANGE_MINUTES;
-            if !(1..=max).contains(&minutes) {
-                bail!("--minutes must be 1..={max}");
-            }
             let now = now_minute()?;
             let mut an = grpc::analytics_client::AnalyticsClient::new(ch.clone())
                 .max_decoding_message_size(MAX_ANSWER_BYTES);

@@ -71,6 +71,10 @@ pub const LIVE_MINUTES: i64 = 60;
 pub const FEED_POLL: Duration = Duration::from_secs(1);
 /// The feed starts with the alerts changed in the last hour.
 pub const FEED_BACKLOG_MS: i64 = 60 * 60 * 1000;
+/// How long a live feed waits for its client to take an event when its 64 queued are not
+/// taken: a minute, four of the feed's 15 s keep-alives (a browser tab in the background still
+/// reads its event streams).
+pub const FEED_STALL: Duration = Duration::from_secs(60);
 
 const CSS: &str = include_str!("../../web/dashboard.css");
 const JS: &str = include_str!("../../web/dashboard.js");
@@ -404,8 +408,10 @@ async fn login_page() -> Response {
 /// checks refuse as they refuse one without its CSRF token (or, signing in, without the token),
 /// instead of axum's plain-text 415 or 422 before them (before the sign-in check, in words that
 /// are not the dashboard's). Every form's fields are text with a default, so a browser's body
-/// of the form always reads. A body past axum's limit (2 MiB) is still refused as such (413):
-/// as an empty form it would be refused as "not sent from the dashboard", which it was.
+/// of the form always reads. A body past axum's limit (2 MiB) is still refused as such (413),
+/// and one that did not arrive within the read timeout (`crate::http::BodyTimeout`) as late
+/// (408): as an empty form either would be refused as "not sent from the dashboard", which it
+/// was (and, signing in, counted as a failed sign-in).
 struct Posted<T>(T);
 
 impl<S, T> axum::extract::FromRequest<S> for Posted<T>
@@ -419,6 +425,11 @@ where
         match Form::<T>::from_request(req, state).await {
             Ok(Form(f)) => Ok(Posted(f)),
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => Err(e.into_response()),
+            Err(e) if crate::http::timed_out(&e) => Err((
+                StatusCode::REQUEST_TIMEOUT,
+                "The form did not arrive in time: send it again.\n",
+            )
+                .into_response()),
             Err(_) => Ok(Posted(T::default())),
         }
     }
@@ -739,15 +750,16 @@ async fn evi_json(
     }
 }
 
-/// Sends `ev` to a live feed; false if the feed is gone or the dashboard stops first (a client
-/// that stops reading fills the channel, and a stopping plane must not wait on it).
+/// Sends `ev` to a live feed; false if the feed is gone, if its client has taken nothing for
+/// [`FEED_STALL`] (a client that stops reading fills the channel: its feed ends and frees its
+/// connection), or if the dashboard stops first.
 async fn send_or_stop(
     tx: &tokio::sync::mpsc::Sender<Result<Event, Infallible>>,
     ev: Event,
     stop: &mut tokio::sync::watch::Receiver<bool>,
 ) -> bool {
     tokio::select! {
-        sent = tx.send(Ok(ev)) => sent.is_ok(),
+        sent = tokio::time::timeout(FEED_STALL, tx.send(Ok(ev))) => matches!(sent, Ok(Ok(()))),
         _ = stop.wait_for(|stopping| *stopping) => false,
     }
 }
@@ -1327,6 +1339,43 @@ mod tests {
             .and_then(|c| c.split(';').next())
             .expect("a session cookie")
             .to_string()
+    }
+
+    /// A form whose body does not all arrive within the read timeout is answered 408, not
+    /// taken as an empty form (refused as not the dashboard's, and a failed sign-in).
+    #[tokio::test]
+    async fn a_form_that_arrives_late_is_answered_late_not_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = Arc::new(Store::open(dir.path()).expect("open"));
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let limits = crate::http::HttpLimits {
+            read_timeout: Duration::from_millis(500),
+            ..crate::http::HttpLimits::default()
+        };
+        let server = tokio::spawn(crate::serve_http(
+            store,
+            Arc::new(Metrics::default()),
+            Settings::new(ADMIN, 60_000),
+            l,
+            limits,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        let whole = post("/login", "Origin: http://h\r\n", "token=x");
+        let late = whole.replace("Content-Length: 7", "Content-Length: 70");
+        let (st, _, body) = http(port, late).await;
+        assert_eq!(st, 408, "{body}");
+        assert_eq!(body, "The form did not arrive in time: send it again.\n");
+        // Whole, the same form is the sign-in's to judge.
+        let (st, _, body) = http(port, whole).await;
+        assert_eq!(st, 401, "{body}");
+        let _ = stop.send(());
+        server.await.expect("task").expect("served");
     }
 
     #[tokio::test]

@@ -227,7 +227,7 @@ fn siqctl_sets_shows_lists_and_acts_on_alerts_and_never_prints_a_secret() {
     c.ok(&["evi", "acme", "--minutes", "527040"]);
     for m in ["0", "527041"] {
         let e = c.fails(&["evi", "acme", "--minutes", m]);
-        assert!(e.contains("--minutes must be 1..=527040"), "{m}: {e}");
+        assert!(e.contains("1..=527040"), "{m}: {e}");
     }
     // A frame limit written in KiB is refused with the floor, and nothing changes.
     let e = c.fails(&["tenant", "limits", "acme", "max_frame_bytes=128"]);
@@ -560,10 +560,11 @@ fn siqctl_lists_alerts_past_a_grpc_messages_default_size() {
     );
 }
 
-/// siqctl reads an answer past tonic's default 4 MiB from every service: five tenants of
-/// 940 KB each (4.7 MB of origins) listed, where the default limit refused the list.
+/// Five tenants of 940 KB each (4.7 MB of origins, past tonic's default 4 MiB a message) are
+/// listed: siqctl asks page by page, one tenant a page; an older client that does not page
+/// gets them in one answer.
 #[test]
-fn siqctl_lists_tenants_past_a_grpc_messages_default_size() {
+fn siqctl_lists_tenants_page_by_page_past_a_grpc_messages_default_size() {
     let p = Plane::start();
     rt().block_on(async {
         let ch = p.channel().await;
