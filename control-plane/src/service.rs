@@ -717,20 +717,33 @@ impl grpc::edge_sync_server::EdgeSync for Services {
                     let before: Vec<u64> =
                         tenants.iter().map(|t| s.month_events(t, month)).collect();
                     let skipped = s.put_aggregates(&windows)?;
-                    s.put_experiments(&experiments)?;
+                    let stored =
+                        n.saturating_sub((skipped.unknown_tenant + skipped.invalid) as u64);
+                    let skipped = skipped.and(s.put_experiments(&experiments)?);
                     for (t, before) in tenants.iter().zip(before) {
                         warn_quota(&s, &crossings, t, month, before)?;
                     }
-                    Ok(skipped)
+                    Ok((stored, skipped))
                 })
                 .await;
-                let msg = r.map(|skipped| {
-                    metrics.windows_stored.fetch_add(
-                        n.saturating_sub(skipped as u64),
-                        std::sync::atomic::Ordering::Relaxed,
-                    );
-                    if skipped > 0 {
-                        tracing::info!(skipped, "windows of deleted tenants not stored");
+                let msg = r.map(|(stored, skipped)| {
+                    metrics
+                        .windows_stored
+                        .fetch_add(stored, std::sync::atomic::Ordering::Relaxed);
+                    if skipped.unknown_tenant > 0 {
+                        tracing::info!(
+                            skipped = skipped.unknown_tenant,
+                            "windows of deleted tenants not stored"
+                        );
+                    }
+                    if skipped.invalid > 0 {
+                        // Acknowledged all the same: re-sent, they would be refused again.
+                        tracing::warn!(
+                            skipped = skipped.invalid,
+                            first = skipped.reason.as_deref().unwrap_or(""),
+                            ?peer,
+                            "reported windows this plane refuses not stored (an edge newer than the plane?)"
+                        );
                     }
                     AggregateAck {
                         batch_id: b.batch_id,

@@ -590,19 +590,27 @@ impl Store {
         Ok(Some(out))
     }
 
-    /// Stores windows (idempotent: one per tenant, region, edge and minute), synced. Windows of
-    /// a tenant that does not exist (an edge's late report after the tenant was deleted) are
-    /// not stored; their number is returned.
-    pub fn put_aggregates(&self, windows: &[WindowAggregate]) -> Result<usize, StoreError> {
+    /// Stores windows (idempotent: one per tenant, region, edge and minute), synced. A window
+    /// named outside the edge rules (`check_boot`: a misnamed edge's) refuses the whole batch;
+    /// one of a tenant that does not exist (an edge's late report after the tenant was
+    /// deleted) or whose content this version refuses (more emotions than it knows: a newer
+    /// edge's) is not stored, and counted in what is returned, so that it never holds back the
+    /// edge's other windows, which it would re-send with it for ever.
+    pub fn put_aggregates(&self, windows: &[WindowAggregate]) -> Result<Skipped, StoreError> {
         for w in windows {
-            validate_window(w)?;
+            check_boot(&w.region, &w.edge_id)
+                .map_err(|e| StoreError::Invalid(format!("a window's {e}")))?;
         }
         let _w = self.usage_writer.lock().unwrap_or_else(|p| p.into_inner());
         let mut b = WriteBatch::default();
         let mut known = std::collections::HashMap::new();
-        let mut skipped = 0;
+        let mut skipped = Skipped::default();
         let mut gains = Vec::with_capacity(windows.len());
         for w in windows {
+            if let Err(e) = validate_window(w) {
+                skipped.invalid(e);
+                continue;
+            }
             let exists = match known.get(&w.tenant_id) {
                 Some(e) => *e,
                 None => {
@@ -617,7 +625,7 @@ impl Store {
                 b.put_cf(self.cf("aggregates"), &k, w.encode_to_vec());
                 gains.push((k, w, old));
             } else {
-                skipped += 1;
+                skipped.unknown_tenant += 1;
             }
         }
         let mut wo = rocksdb::WriteOptions::default();
@@ -882,12 +890,35 @@ fn validate_account(a: &Account) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Reported windows not stored: of tenants that do not exist, and refused by their content
+/// (the first one's reason kept, for the log).
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Skipped {
+    pub unknown_tenant: usize,
+    pub invalid: usize,
+    pub reason: Option<String>,
+}
+
+impl Skipped {
+    fn invalid(&mut self, e: StoreError) {
+        self.invalid += 1;
+        self.reason.get_or_insert_with(|| e.to_string());
+    }
+
+    /// Both counts of `self` and `other`; the first reason.
+    pub fn and(mut self, other: Skipped) -> Skipped {
+        self.unknown_tenant += other.unknown_tenant;
+        self.invalid += other.invalid;
+        self.reason = self.reason.or(other.reason);
+        self
+    }
+}
+
+/// A window's content (its boot's names are checked first, by the batch).
 fn validate_window(w: &WindowAggregate) -> Result<(), StoreError> {
     if w.tenant_id.is_empty() {
         return Err(StoreError::Invalid("a window needs a tenant".into()));
     }
-    check_boot(&w.region, &w.edge_id)
-        .map_err(|e| StoreError::Invalid(format!("a window's {e}")))?;
     // One count a detected emotion, in the core's order (`Emotion::ALL`).
     let emotions = sentientiq_core::Emotion::ALL.len();
     if w.detections.len() > emotions || w.intensity_milli.len() > emotions {
@@ -1471,7 +1502,12 @@ mod tests {
         // A deleted tenant's windows go with it, and a late report does not bring them back.
         s.delete_tenant("acme").expect("delete");
         assert!(s.aggregates("acme", -5, 11).expect("read").is_empty());
-        assert_eq!(s.put_aggregates(&[w(9, "a", 1)]).expect("late report"), 1);
+        assert_eq!(
+            s.put_aggregates(&[w(9, "a", 1)])
+                .expect("late report")
+                .unknown_tenant,
+            1
+        );
         assert!(s.aggregates("acme", -5, 11).expect("read").is_empty());
     }
 
@@ -1533,12 +1569,13 @@ mod tests {
                     false => x.detections = counts,
                     true => x.intensity_milli = counts,
                 }
-                let r = s.put_aggregates(&[x]);
-                assert_eq!(r.is_ok(), ok, "{n} {intensity}: {r:?}");
-                if let Err(e) = r {
+                // Past the cap, skipped with its reason (a newer edge's), the batch taken.
+                let r = s.put_aggregates(&[x]).expect("taken");
+                assert_eq!(r.invalid == 0, ok, "{n} {intensity}: {r:?}");
+                if !ok {
                     assert_eq!(
-                        e.to_string(),
-                        format!("invalid: at most {emotions} emotions per window")
+                        r.reason.as_deref(),
+                        Some(format!("invalid: at most {emotions} emotions per window").as_str())
                     );
                 }
             }
@@ -1548,7 +1585,18 @@ mod tests {
             &"r".repeat(64),
             &sentientiq_proto::grpc::report_id(&"e".repeat(64), u64::MAX),
         );
-        assert_eq!(s.put_aggregates(&[good, longest]).expect("put"), 0);
+        assert_eq!(
+            s.put_aggregates(&[good, longest]).expect("put"),
+            Skipped::default()
+        );
         assert_eq!(s.aggregates("acme", 0, 5).expect("read").len(), 2);
+        // A window without its tenant beside a good one: skipped, the good one stored.
+        let mut none = w("us-east-1", "e2@1");
+        none.tenant_id.clear();
+        let r = s
+            .put_aggregates(&[none, w("us-east-1", "e3@1")])
+            .expect("taken");
+        assert_eq!((r.invalid, r.unknown_tenant), (1, 0));
+        assert_eq!(s.aggregates("acme", 0, 5).expect("read").len(), 3);
     }
 }

@@ -20,7 +20,7 @@ use sentientiq_experiments::ArmCounts;
 use sentientiq_proto::grpc::{ArmTally, ExperimentTotals, ExperimentWindow};
 use sentientiq_tenant::plane::{arm_counts, arm_tally};
 
-use super::{Store, StoreError, decode, key2, minute_key};
+use super::{Skipped, Store, StoreError, decode, key2, minute_key};
 
 /// Arms per reported window at most: the holdout and `sentientiq_experiments::MAX_VARIANTS`
 /// variants (a window naming more is refused).
@@ -129,10 +129,13 @@ impl Store {
     }
 
     /// Stores windows (synced), replacing the stored window of each key, and keeps the sums.
-    /// Windows of a tenant that does not exist are not stored; their number is returned.
-    pub fn put_experiments(&self, windows: &[ExperimentWindow]) -> Result<usize, StoreError> {
+    /// As [`Store::put_aggregates`]: a window named outside the edge rules refuses the batch;
+    /// one of a tenant that does not exist, or that [`check_window`] refuses, is skipped and
+    /// counted in what is returned.
+    pub fn put_experiments(&self, windows: &[ExperimentWindow]) -> Result<Skipped, StoreError> {
         for w in windows {
-            check_window(w)?;
+            super::check_boot(&w.region, &w.edge_id)
+                .map_err(|e| StoreError::Invalid(format!("an experiment window's {e}")))?;
         }
         let _w = self
             .experiments_writer
@@ -141,8 +144,12 @@ impl Store {
         let mut b = WriteBatch::default();
         let mut gains = Vec::with_capacity(windows.len());
         let mut known = HashMap::new();
-        let mut skipped = 0;
+        let mut skipped = Skipped::default();
         for w in windows {
+            if let Err(e) = check_window(w) {
+                skipped.invalid(e);
+                continue;
+            }
             let exists = match known.get(&w.tenant_id) {
                 Some(e) => *e,
                 None => {
@@ -152,7 +159,7 @@ impl Store {
                 }
             };
             if !exists {
-                skipped += 1;
+                skipped.unknown_tenant += 1;
                 continue;
             }
             let k = window_key(w);
@@ -321,14 +328,25 @@ mod tests {
     }
 
     #[test]
-    fn bad_windows_are_refused_and_unknown_tenants_skipped() {
+    fn misnamed_edges_are_refused_and_bad_or_unknown_windows_skipped() {
         let (_dir, s) = store();
-        let mut w = window("e1@1", 5, 1, 1);
-        w.rule.clear();
-        assert!(matches!(
-            s.put_experiments(&[w]),
-            Err(StoreError::Invalid(_))
-        ));
+        // A window's content this version refuses is skipped, counted with its reason, and
+        // holds back none of the batch (its edge would send them all again for ever).
+        let mut bad = window("e1@1", 5, 1, 1);
+        bad.rule.clear();
+        let skipped = s
+            .put_experiments(&[bad, window("e1@1", 7, 1, 1)])
+            .expect("taken");
+        assert_eq!((skipped.invalid, skipped.unknown_tenant), (1, 0));
+        assert!(
+            skipped
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.contains("an experiment window's rule \"\"")),
+            "{skipped:?}"
+        );
+        assert_eq!(s.experiment_windows("acme", 0, 10).expect("read").len(), 1);
+        // A misnamed edge's batch is refused whole.
         for (region, edge, field) in [
             ("", "e1@1", "region"),
             ("us/1", "e1@1", "region"),
@@ -346,21 +364,21 @@ mod tests {
                 "{e}"
             );
         }
-        assert!(
-            s.experiment_windows("acme", 0, 10)
-                .expect("read")
-                .is_empty()
-        );
-        let mut w = window("e1@1", 5, 1, 1);
-        w.arms.push(w.arms[1].clone());
-        assert!(s.put_experiments(&[w]).is_err(), "an arm named twice");
-        // Ids as tenants name them: rules at 63/64/65 bytes and outside the alphabet, the
-        // tenant likewise, variants by the experiments' rule (64 bytes, `A-Z a-z 0-9 _ - . :`).
-        let put = |f: &dyn Fn(&mut ExperimentWindow)| {
+        assert_eq!(s.experiment_windows("acme", 0, 10).expect("read").len(), 1);
+        let put = |f: &dyn Fn(&mut ExperimentWindow)| -> Result<(), String> {
             let mut w = window("e1@1", 5, 1, 1);
             f(&mut w);
-            s.put_experiments(&[w]).map_err(|e| e.to_string())
+            match s.put_experiments(&[w]).expect("taken").reason {
+                Some(why) => Err(why),
+                None => Ok(()),
+            }
         };
+        assert!(
+            put(&|w| w.arms.push(w.arms[1].clone())).is_err(),
+            "an arm named twice"
+        );
+        // Ids as tenants name them: rules at 63/64/65 bytes and outside the alphabet, the
+        // tenant likewise, variants by the experiments' rule (64 bytes, `A-Z a-z 0-9 _ - . :`).
         for (rule, ok) in [
             ("r".repeat(63), true),
             ("r".repeat(64), true),
@@ -393,8 +411,7 @@ mod tests {
             (MAX_ARMS, true),
             (MAX_ARMS + 1, false),
         ] {
-            let mut w = window("e1@1", 5, 1, 1);
-            w.arms = (0..n)
+            let arms: Vec<ArmTally> = (0..n)
                 .map(|i| {
                     arm_tally(
                         &if i == 0 {
@@ -406,11 +423,12 @@ mod tests {
                     )
                 })
                 .collect();
-            assert_eq!(s.put_experiments(&[w]).is_ok(), ok, "{n} arms");
+            assert_eq!(put(&|w| w.arms = arms.clone()).is_ok(), ok, "{n} arms");
         }
         let mut w = window("e1@1", 5, 1, 1);
         w.tenant_id = "gone".into();
-        assert_eq!(s.put_experiments(&[w]).expect("put"), 1);
+        let skipped = s.put_experiments(&[w]).expect("put");
+        assert_eq!((skipped.unknown_tenant, skipped.invalid), (1, 0));
         assert!(
             s.experiment_windows("gone", 0, 10)
                 .expect("read")
