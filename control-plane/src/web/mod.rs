@@ -245,6 +245,15 @@ struct Signed {
     s: session::Session,
 }
 
+impl Signed {
+    /// A signed-in POST's checks: the refusal unless it was sent from the dashboard's own
+    /// page (same origin) with this session's CSRF token.
+    fn post_refusal(&self, h: &HeaderMap, csrf: &str) -> Option<Response> {
+        (!same_origin(h) || !session::csrf_ok(&self.s, csrf))
+            .then(|| forbidden("This form must be sent from the dashboard's own page."))
+    }
+}
+
 impl Dashboard {
     /// The dashboard over `services` (its store and metrics are the dashboard's).
     pub fn new(
@@ -535,8 +544,8 @@ async fn logout(State(d): State<Dashboard>, h: HeaderMap, Posted(f): Posted<Csrf
         Ok(None) => return redirect("/login"),
         Err(r) => return r,
     };
-    if !same_origin(&h) || !session::csrf_ok(&s.s, &f.csrf) {
-        return forbidden("This form must be sent from the dashboard's own page.");
+    if let Some(r) = s.post_refusal(&h, &f.csrf) {
+        return r;
     }
     d.sessions().remove(&s.id);
     let mut r = redirect("/login");
@@ -910,8 +919,8 @@ async fn act(
         Ok(s) => s,
         Err(r) => return r,
     };
-    if !same_origin(&h) || !session::csrf_ok(&s.s, &f.csrf) {
-        return forbidden("This form must be sent from the dashboard's own page.");
+    if let Some(r) = s.post_refusal(&h, &f.csrf) {
+        return r;
     }
     if !crate::store::alerts::ACTIONS.contains(&f.action.as_str()) {
         return html(

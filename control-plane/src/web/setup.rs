@@ -17,10 +17,8 @@ use serde::Deserialize;
 use tonic::{Code, Request, Status};
 
 use super::pages::{self, AlertsForm, FirstSession, TenantForm};
-use super::{
-    Dashboard, Posted, Signed, blocking, forbidden, html, json_answer, not_found, redirect,
-};
-use super::{same_origin, session, session::Who, wizard};
+use super::{Dashboard, Posted, Signed, blocking, html, json_answer, not_found, redirect};
+use super::{session::Who, wizard};
 use crate::now_minute;
 
 /// What the page says of a refusal: the service's own message, introduced for a person.
@@ -95,12 +93,10 @@ impl Dashboard {
     /// A POST's checks: the admin's session, same origin, its CSRF field.
     pub(super) async fn admin_post(&self, h: &HeaderMap, csrf: &str) -> Result<Signed, Response> {
         let s = self.admin(h).await?;
-        if !same_origin(h) || !session::csrf_ok(&s.s, csrf) {
-            return Err(forbidden(
-                "This form must be sent from the dashboard's own page.",
-            ));
+        match s.post_refusal(h, csrf) {
+            Some(r) => Err(r),
+            None => Ok(s),
         }
-        Ok(s)
     }
 }
 
