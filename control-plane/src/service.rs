@@ -716,6 +716,8 @@ impl grpc::edge_sync_server::EdgeSync for Services {
                     tenants.dedup();
                     let before: Vec<u64> =
                         tenants.iter().map(|t| s.month_events(t, month)).collect();
+                    // Both lists' edge names before either is written.
+                    crate::store::experiments::check_boots(&experiments)?;
                     let skipped = s.put_aggregates(&windows)?;
                     let stored =
                         n.saturating_sub((skipped.unknown_tenant + skipped.invalid) as u64);
@@ -730,10 +732,15 @@ impl grpc::edge_sync_server::EdgeSync for Services {
                     metrics
                         .windows_stored
                         .fetch_add(stored, std::sync::atomic::Ordering::Relaxed);
+                    metrics.windows_refused.fetch_add(
+                        skipped.invalid as u64,
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
                     if skipped.unknown_tenant > 0 {
                         tracing::info!(
                             skipped = skipped.unknown_tenant,
-                            "windows of deleted tenants not stored"
+                            ?peer,
+                            "windows (or experiment windows) of deleted tenants not stored"
                         );
                     }
                     if skipped.invalid > 0 {

@@ -914,16 +914,21 @@ impl Skipped {
     }
 }
 
+/// Emotions a window counts at most: one count an emotion, in the core's order
+/// (`Emotion::ALL`, 5 today), and room for those a newer edge detects, whose windows are
+/// stored whole (the EVI reads the emotions it knows; usage counts every detection) rather
+/// than lost while edges are upgraded before the plane. A chosen bound, not a measured one: a
+/// window stays small (each count a u64).
+pub const MAX_WINDOW_EMOTIONS: usize = 32;
+
 /// A window's content (its boot's names are checked first, by the batch).
 fn validate_window(w: &WindowAggregate) -> Result<(), StoreError> {
     if w.tenant_id.is_empty() {
         return Err(StoreError::Invalid("a window needs a tenant".into()));
     }
-    // One count a detected emotion, in the core's order (`Emotion::ALL`).
-    let emotions = sentientiq_core::Emotion::ALL.len();
-    if w.detections.len() > emotions || w.intensity_milli.len() > emotions {
+    if w.detections.len() > MAX_WINDOW_EMOTIONS || w.intensity_milli.len() > MAX_WINDOW_EMOTIONS {
         return Err(StoreError::Invalid(format!(
-            "at most {emotions} emotions per window"
+            "at most {MAX_WINDOW_EMOTIONS} emotions per window"
         )));
     }
     Ok(())
@@ -1553,29 +1558,38 @@ mod tests {
                 "{bad:?}"
             );
         }
-        // One count an emotion: as many as the core detects, not one more.
-        let emotions = sentientiq_core::Emotion::ALL.len();
+        // One count an emotion: the core's and a newer edge's, up to the cap (stored whole);
+        // past it skipped with its reason, the batch taken, nothing of it stored.
+        let cap = MAX_WINDOW_EMOTIONS;
+        assert!(cap > sentientiq_core::Emotion::ALL.len());
         for (n, ok) in [
-            (emotions - 1, true),
-            (emotions, true),
-            (emotions + 1, false),
+            (sentientiq_core::Emotion::ALL.len() + 1, true),
+            (cap - 1, true),
+            (cap, true),
+            (cap + 1, false),
         ] {
             for intensity in [false, true] {
-                let mut x = w("us-east-1", &format!("e{n}@1"));
+                let mut x = w("us-east-1", &format!("e{n}-{}@1", u8::from(intensity)));
                 // Apart from the minutes the rest of the test reads.
                 x.minute = 100;
+                x.events = 3;
                 let counts = vec![1; n];
                 match intensity {
                     false => x.detections = counts,
                     true => x.intensity_milli = counts,
                 }
-                // Past the cap, skipped with its reason (a newer edge's), the batch taken.
-                let r = s.put_aggregates(&[x]).expect("taken");
+                let month = usage::month_of_minute(100);
+                let before = s.month_events("acme", month);
+                let r = s.put_aggregates(std::slice::from_ref(&x)).expect("taken");
                 assert_eq!(r.invalid == 0, ok, "{n} {intensity}: {r:?}");
+                let stored = s.aggregates("acme", 100, 101).expect("read");
+                assert_eq!(stored.contains(&x), ok, "{n} {intensity}");
+                let counted = s.month_events("acme", month) - before;
+                assert_eq!(counted, if ok { 3 } else { 0 }, "{n} {intensity}");
                 if !ok {
                     assert_eq!(
                         r.reason.as_deref(),
-                        Some(format!("invalid: at most {emotions} emotions per window").as_str())
+                        Some(format!("invalid: at most {cap} emotions per window").as_str())
                     );
                 }
             }

@@ -19,6 +19,8 @@ pub struct Metrics {
     pub watchers: AtomicU64,
     pub updates_sent: AtomicU64,
     pub windows_stored: AtomicU64,
+    /// Reported windows (and experiment windows) not stored for their content.
+    pub windows_refused: AtomicU64,
     /// Tenants that went past their soft or hard monthly quota (each crossing once).
     pub quota_crossings: AtomicU64,
     /// `ReportAlerts` streams open.
@@ -110,6 +112,12 @@ impl Metrics {
                 "Aggregate windows stored from edge reports.",
                 "counter",
                 self.windows_stored.load(Relaxed),
+            ),
+            (
+                "siq_control_windows_refused_total",
+                "Reported windows and experiment windows not stored for their content (logged with the first reason; the batch is acknowledged).",
+                "counter",
+                self.windows_refused.load(Relaxed),
             ),
             (
                 "siq_control_quota_crossings_total",

@@ -44,6 +44,16 @@ fn boot(w: &ExperimentWindow) -> String {
     format!("{}\0{}", w.region, w.edge_id)
 }
 
+/// The names of every window's edge boot (`check_boot`): one outside the edge rules refuses
+/// the batch (a misnamed edge's), before anything of it is written.
+pub fn check_boots(windows: &[ExperimentWindow]) -> Result<(), StoreError> {
+    for w in windows {
+        super::check_boot(&w.region, &w.edge_id)
+            .map_err(|e| StoreError::Invalid(format!("an experiment window's {e}")))?;
+    }
+    Ok(())
+}
+
 /// The one check of a reported window. Its tenant and rule are ids as tenants name them, its
 /// arms the holdout (`""`) or variant ids (`sentientiq_experiments::check_id`): so a window, and
 /// the totals edges are sent of it, is bounded (ids of at most 64 bytes, [`MAX_ARMS`] arms).
@@ -73,8 +83,6 @@ pub fn check_window(w: &ExperimentWindow) -> Result<(), StoreError> {
             shown(&a.variant)
         )));
     }
-    super::check_boot(&w.region, &w.edge_id)
-        .map_err(|e| StoreError::Invalid(format!("an experiment window's {e}")))?;
     if w.arms.len() > MAX_ARMS {
         return Err(StoreError::Invalid(format!(
             "an experiment window has at most {MAX_ARMS} arms, not {}",
@@ -133,10 +141,7 @@ impl Store {
     /// one of a tenant that does not exist, or that [`check_window`] refuses, is skipped and
     /// counted in what is returned.
     pub fn put_experiments(&self, windows: &[ExperimentWindow]) -> Result<Skipped, StoreError> {
-        for w in windows {
-            super::check_boot(&w.region, &w.edge_id)
-                .map_err(|e| StoreError::Invalid(format!("an experiment window's {e}")))?;
-        }
+        check_boots(windows)?;
         let _w = self
             .experiments_writer
             .lock()
@@ -355,7 +360,9 @@ mod tests {
         ] {
             let mut w = window(edge, 5, 1, 1);
             w.region = region.into();
-            let Err(StoreError::Invalid(e)) = s.put_experiments(&[w]) else {
+            // Beside a good window: nothing of the batch is stored.
+            let good = window("e3@1", 8, 1, 1);
+            let Err(StoreError::Invalid(e)) = s.put_experiments(&[good, w]) else {
                 panic!("{region:?} {edge:?}");
             };
             let name = if field == "region" { region } else { edge };
@@ -365,6 +372,7 @@ mod tests {
             );
         }
         assert_eq!(s.experiment_windows("acme", 0, 10).expect("read").len(), 1);
+        let totals = s.experiment_totals_for("");
         let put = |f: &dyn Fn(&mut ExperimentWindow)| -> Result<(), String> {
             let mut w = window("e1@1", 5, 1, 1);
             f(&mut w);
@@ -377,6 +385,8 @@ mod tests {
             put(&|w| w.arms.push(w.arms[1].clone())).is_err(),
             "an arm named twice"
         );
+        // What was skipped counts nowhere.
+        assert_eq!(s.experiment_totals_for(""), totals);
         // Ids as tenants name them: rules at 63/64/65 bytes and outside the alphabet, the
         // tenant likewise, variants by the experiments' rule (64 bytes, `A-Z a-z 0-9 _ - . :`).
         for (rule, ok) in [

@@ -649,7 +649,47 @@ fn evi_per_region_and_global_from_reported_windows() {
             )),
             "{e:?}"
         );
+        // A window whose content this plane refuses (over the emotions a window counts) is
+        // skipped and counted, and its batch acknowledged: the good window beside it is stored.
+        let mut over = w("us-east-1", 1, 1000);
+        over.detections = vec![1; sentientiq_control::store::MAX_WINDOW_EMOTIONS + 1];
+        over.minute = minute + 5;
+        let mut beside = w("us-west-2", 1, 0);
+        beside.minute = minute + 5;
+        let batch = AggregateBatch {
+            windows: vec![over, beside],
+            batch_id: 10,
+            ..AggregateBatch::default()
+        };
+        let mut acks = sync
+            .report_aggregates(with_token(tokio_stream::iter(vec![batch]), EDGE))
+            .await
+            .expect("report")
+            .into_inner();
+        assert_eq!(acks.next().await.expect("ack").expect("ok").batch_id, 10);
+        let (_, metrics) = sentientiq_testkit::net::http(p.http_port, "/metrics").expect("metrics");
+        assert!(
+            metrics.contains("siq_control_windows_refused_total 1\n"),
+            "{metrics}"
+        );
         let mut an = grpc::analytics_client::AnalyticsClient::new(ch);
+        let five = an
+            .evi(with_token(
+                EviRequest {
+                    tenant_id: "acme".into(),
+                    from_minute: minute + 5,
+                    to_minute: minute + 6,
+                },
+                ADMIN,
+            ))
+            .await
+            .expect("evi")
+            .into_inner();
+        let regions: Vec<&str> = five.points.iter().map(|x| x.region.as_str()).collect();
+        assert!(
+            regions.contains(&"us-west-2") && !regions.contains(&"us-east-1"),
+            "{regions:?}"
+        );
         let r = an
             .evi(with_token(
                 EviRequest {
