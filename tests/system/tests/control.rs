@@ -626,16 +626,19 @@ fn evi_per_region_and_global_from_reported_windows() {
         // reports) is refused with its batch, and the stream ends there.
         let mut bad = w("us-east-1", 1000, 1000);
         bad.edge_id = "edge-us-east-1".into();
-        let batch = AggregateBatch {
-            windows: vec![bad],
-            batch_id: 9,
-            ..AggregateBatch::default()
+        // One batch of `windows` on a report stream of its own: its answers.
+        let mut one = async |windows: Vec<WindowAggregate>, batch_id: u64| {
+            let batch = AggregateBatch {
+                windows,
+                batch_id,
+                ..AggregateBatch::default()
+            };
+            sync.report_aggregates(with_token(tokio_stream::iter(vec![batch]), EDGE))
+                .await
+                .expect("report")
+                .into_inner()
         };
-        let mut acks = sync
-            .report_aggregates(with_token(tokio_stream::iter(vec![batch]), EDGE))
-            .await
-            .expect("report")
-            .into_inner();
+        let mut acks = one(vec![bad], 9).await;
         let e = acks.next().await.expect("an answer").expect_err("refused");
         assert!(
             acks.next().await.is_none(),
@@ -656,16 +659,7 @@ fn evi_per_region_and_global_from_reported_windows() {
         over.minute = minute + 5;
         let mut beside = w("us-west-2", 1, 0);
         beside.minute = minute + 5;
-        let batch = AggregateBatch {
-            windows: vec![over, beside],
-            batch_id: 10,
-            ..AggregateBatch::default()
-        };
-        let mut acks = sync
-            .report_aggregates(with_token(tokio_stream::iter(vec![batch]), EDGE))
-            .await
-            .expect("report")
-            .into_inner();
+        let mut acks = one(vec![over, beside], 10).await;
         assert_eq!(acks.next().await.expect("ack").expect("ok").batch_id, 10);
         let (_, metrics) = sentientiq_testkit::net::http(p.http_port, "/metrics").expect("metrics");
         assert!(
