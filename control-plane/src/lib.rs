@@ -14,6 +14,7 @@ pub mod metering;
 pub mod service;
 pub mod store;
 pub mod telemetry;
+pub mod throttle;
 pub mod web;
 
 /// The plane's wall clock, ms since the Unix epoch (0 before 1970). The only clock read of the

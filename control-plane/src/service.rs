@@ -513,12 +513,17 @@ impl grpc::edge_sync_server::EdgeSync for Services {
         let peer = req.remote_addr();
         let r = req.into_inner();
         if !grpc::valid_edge_name(&r.edge_id) || !grpc::valid_edge_name(&r.region) {
-            tracing::warn!(
-                edge = %grpc::shown_name(&r.edge_id),
-                region = %grpc::shown_name(&r.region),
-                ?peer,
-                "config stream refused: the edge's id or region breaks the rule"
-            );
+            let (edge, region) = (grpc::shown_name(&r.edge_id), grpc::shown_name(&r.region));
+            let key = format!("config {edge} {region}");
+            if let Some(not_logged) = self.metrics.refusal_due(&key, now_ms()) {
+                tracing::warn!(
+                    %edge,
+                    %region,
+                    ?peer,
+                    not_logged,
+                    "config stream refused: the edge's id or region breaks the rule"
+                );
+            }
             return Err(Status::invalid_argument(format!(
                 "edge_id and region: each {} (the edge's [edge] id and region)",
                 grpc::EDGE_NAME_RULE
@@ -526,12 +531,17 @@ impl grpc::edge_sync_server::EdgeSync for Services {
         }
         // Empty from an edge older than experiments (it is sent every total, its own too).
         if !r.report_id.is_empty() && !grpc::valid_report_id(&r.report_id) {
-            tracing::warn!(
-                edge = %r.edge_id,
-                report_id = %grpc::shown_name(&r.report_id),
-                ?peer,
-                "config stream refused: the edge's report id breaks the rule"
-            );
+            let report_id = grpc::shown_name(&r.report_id);
+            let key = format!("config {} {report_id}", r.edge_id);
+            if let Some(not_logged) = self.metrics.refusal_due(&key, now_ms()) {
+                tracing::warn!(
+                    edge = %r.edge_id,
+                    %report_id,
+                    ?peer,
+                    not_logged,
+                    "config stream refused: the edge's report id breaks the rule"
+                );
+            }
             return Err(Status::invalid_argument(format!(
                 "report_id: {}",
                 grpc::REPORT_ID_RULE
@@ -761,7 +771,15 @@ impl grpc::edge_sync_server::EdgeSync for Services {
                     && e.code() == tonic::Code::InvalidArgument
                 {
                     // The edge keeps the batch and sends it again; its log says the same.
-                    tracing::warn!(error = %e.message(), ?peer, "aggregate batch refused");
+                    let key = format!("aggregates {}", e.message());
+                    if let Some(not_logged) = metrics.refusal_due(&key, now_ms()) {
+                        tracing::warn!(
+                            error = %e.message(),
+                            ?peer,
+                            not_logged,
+                            "aggregate batch refused"
+                        );
+                    }
                 }
                 if tx.send(msg).await.is_err() || stop {
                     return;

@@ -42,6 +42,8 @@ pub struct Metrics {
     pub http_connections: AtomicU64,
     pub http_refused_all: AtomicU64,
     pub http_refused_address: AtomicU64,
+    /// Refusals that repeat at every retry, logged throttled (`crate::throttle`).
+    refusal_lines: Mutex<crate::throttle::Throttle>,
 }
 
 /// What the store holds, read by the caller at each scrape.
@@ -53,6 +55,15 @@ pub struct Stored {
 }
 
 impl Metrics {
+    /// Whether a refusal's log line of `key` is due at `now_ms` ([`crate::throttle`]): `Some(n)`
+    /// with the `n` lines of it not logged since the last.
+    pub fn refusal_due(&self, key: &str, now_ms: i64) -> Option<u64> {
+        self.refusal_lines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .due(key, now_ms)
+    }
+
     fn rpc(&self, method: &str, code: &str) {
         let mut m = self.rpcs.lock().unwrap_or_else(|p| p.into_inner());
         *m.entry((method.to_string(), code.to_string())).or_default() += 1;

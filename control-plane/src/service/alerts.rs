@@ -148,7 +148,10 @@ pub(super) fn report_alerts(
             None => {
                 let peer = req.remote_addr();
                 let shown = grpc::shown_name(&String::from_utf8_lossy(v.as_bytes()));
-                tracing::warn!(edge = %shown, ?peer, "alert stream refused: its {EDGE_ID_HEADER} breaks the rule");
+                let key = format!("alerts {shown}");
+                if let Some(not_logged) = svc.metrics.refusal_due(&key, now_ms()) {
+                    tracing::warn!(edge = %shown, ?peer, not_logged, "alert stream refused: its {EDGE_ID_HEADER} breaks the rule");
+                }
                 return Err(Status::invalid_argument(format!(
                     "{EDGE_ID_HEADER}: {} (the edge's [edge] id)",
                     grpc::EDGE_NAME_RULE

@@ -235,19 +235,34 @@ fn an_edge_named_outside_the_rule_is_refused_its_config() {
             next_update(&mut w).await.full_snapshot,
             "the longest names are served"
         );
+        // The same edge refused again at each retry: refused each time, logged once.
+        for _ in 0..3 {
+            let again = grpc::edge_sync_client::EdgeSyncClient::new(ch.clone())
+                .watch_config(with_token(
+                    RegisterEdge {
+                        edge_id: "a/b".into(),
+                        region: "r".into(),
+                        ..RegisterEdge::default()
+                    },
+                    EDGE,
+                ))
+                .await;
+            assert!(again.is_err());
+        }
     });
-    // The plane's log names a refused edge (quoted) and where it called from.
+    // The plane's log names a refused edge (quoted) and where it called from, once in ten
+    // minutes however often it retries (`throttle::EVERY_MS`).
+    let refused = |l: &str| {
+        l.contains("config stream refused")
+            && l.contains(r#"edge="a/b""#)
+            && l.contains("127.0.0.1:")
+    };
     sentientiq_testkit::wait::wait_for(
         "the refusal logged",
         std::time::Duration::from_secs(5),
-        || {
-            p.log().lines().any(|l| {
-                l.contains("config stream refused")
-                    && l.contains(r#"edge="a/b""#)
-                    && l.contains("127.0.0.1:")
-            })
-        },
+        || p.log().lines().any(refused),
     );
+    assert_eq!(p.log().lines().filter(|l| refused(l)).count(), 1);
 }
 
 #[test]

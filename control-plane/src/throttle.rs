@@ -1,0 +1,106 @@
+//! Log lines that would repeat at every retry, throttled per key (pure: time is a parameter).
+//!
+//! A misnamed edge is refused its config stream, its alert stream and its reports at every
+//! attempt (its backoff reaches one each 5 s, reports one each interval): logged each time,
+//! one such edge wrote tens of thousands of lines a day. Now the first refusal of a key is
+//! logged, then at most one each [`EVERY_MS`] with how many were not.
+
+use std::collections::HashMap;
+
+/// Ten minutes between lines of one key: an operator watching the log sees a refusal within
+/// minutes of it starting and a few lines an hour while it lasts.
+pub const EVERY_MS: i64 = 10 * 60 * 1000;
+/// Keys remembered at most; past it the one logged longest ago is forgotten (its next refusal
+/// is logged as a first one).
+pub const MAX_KEYS: usize = 1000;
+
+#[derive(Debug)]
+pub struct Throttle {
+    every_ms: i64,
+    max_keys: usize,
+    /// Key → (when it was last logged, refusals not logged since).
+    seen: HashMap<String, (i64, u64)>,
+}
+
+impl Default for Throttle {
+    fn default() -> Throttle {
+        Throttle::new(EVERY_MS, MAX_KEYS)
+    }
+}
+
+impl Throttle {
+    pub fn new(every_ms: i64, max_keys: usize) -> Throttle {
+        Throttle {
+            every_ms,
+            max_keys: max_keys.max(1),
+            seen: HashMap::new(),
+        }
+    }
+
+    /// Whether the line of `key` at `now_ms` is logged: `Some(n)` with the `n` lines of it
+    /// not logged since the last, `None` when it is not.
+    pub fn due(&mut self, key: &str, now_ms: i64) -> Option<u64> {
+        if let Some((last, quiet)) = self.seen.get_mut(key) {
+            if now_ms.saturating_sub(*last) < self.every_ms {
+                *quiet += 1;
+                return None;
+            }
+            let n = std::mem::take(quiet);
+            *last = now_ms;
+            return Some(n);
+        }
+        if self.seen.len() >= self.max_keys
+            && let Some(oldest) = self
+                .seen
+                .iter()
+                .min_by_key(|(_, (last, _))| *last)
+                .map(|(k, _)| k.clone())
+        {
+            self.seen.remove(&oldest);
+        }
+        self.seen.insert(key.to_string(), (now_ms, 0));
+        Some(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_is_logged_first_then_once_each_interval_with_what_was_not() {
+        let mut t = Throttle::new(1000, 10);
+        assert_eq!(t.due("a", 0), Some(0));
+        assert_eq!(t.due("a", 1), None);
+        assert_eq!(t.due("a", 999), None);
+        assert_eq!(t.due("b", 999), Some(0), "another key is its own");
+        assert_eq!(
+            t.due("a", 1000),
+            Some(2),
+            "at the interval, with the two not logged"
+        );
+        assert_eq!(t.due("a", 1001), None);
+        assert_eq!(t.due("a", 5000), Some(1));
+        // A clock gone back logs nothing until the interval has passed from the last line.
+        assert_eq!(t.due("a", 10), None);
+    }
+
+    #[test]
+    fn keys_are_remembered_up_to_the_cap_and_the_oldest_forgotten_past_it() {
+        let mut t = Throttle::new(1000, 3);
+        for (i, k) in ["a", "b", "c"].iter().enumerate() {
+            assert_eq!(t.due(k, i as i64), Some(0));
+        }
+        // At the cap, all remembered: each quiet within the interval.
+        for k in ["a", "b", "c"] {
+            assert_eq!(t.due(k, 10), None, "{k}");
+        }
+        // One more key: the one logged longest ago (a) is forgotten, the rest kept.
+        assert_eq!(t.due("d", 11), Some(0));
+        assert_eq!(t.seen.len(), 3);
+        assert_eq!(t.due("a", 12), Some(0), "forgotten: logged as a first");
+        assert_eq!(t.due("c", 13), None, "kept");
+        assert_eq!(MAX_KEYS, 1000);
+        assert_eq!(Throttle::default().every_ms, 600_000);
+    }
+}
