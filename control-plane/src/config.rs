@@ -50,6 +50,10 @@ pub struct Config {
     pub http_max_connections: usize,
     #[serde(default = "default_http_max_per_address")]
     pub http_max_per_address: usize,
+    /// How long a gRPC connection may take to send its first bytes (HTTP/2's preface) and,
+    /// over TLS, to finish its handshake (`crate::incoming`).
+    #[serde(default = "default_grpc_handshake_timeout_ms")]
+    pub grpc_handshake_timeout_ms: u64,
     #[serde(default)]
     pub tls: Option<Tls>,
 }
@@ -91,13 +95,17 @@ fn default_dashboard_session_s() -> u64 {
 fn default_http_read_timeout_ms() -> u64 {
     crate::http::DEFAULT_READ_TIMEOUT_MS
 }
+fn default_grpc_handshake_timeout_ms() -> u64 {
+    crate::incoming::DEFAULT_HANDSHAKE_TIMEOUT_MS
+}
 fn default_http_max_connections() -> usize {
     crate::http::DEFAULT_MAX_CONNECTIONS
 }
 fn default_http_max_per_address() -> usize {
     crate::http::DEFAULT_MAX_PER_ADDRESS
 }
-/// Bounds of `http_read_timeout_ms`: 100 ms (tests) to ten minutes.
+/// Bounds of `http_read_timeout_ms` and `grpc_handshake_timeout_ms`: 100 ms (tests) to ten
+/// minutes.
 pub const HTTP_READ_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 100..=600_000;
 /// Bounds of `http_max_connections`: 1 to 65 536.
 pub const HTTP_MAX_CONNECTIONS: std::ops::RangeInclusive<usize> = 1..=65_536;
@@ -195,6 +203,13 @@ impl Config {
         if !HTTP_READ_TIMEOUT_MS.contains(&self.http_read_timeout_ms) {
             return Err(ConfigError::Invalid(format!(
                 "http_read_timeout_ms must be {}..={}",
+                HTTP_READ_TIMEOUT_MS.start(),
+                HTTP_READ_TIMEOUT_MS.end()
+            )));
+        }
+        if !HTTP_READ_TIMEOUT_MS.contains(&self.grpc_handshake_timeout_ms) {
+            return Err(ConfigError::Invalid(format!(
+                "grpc_handshake_timeout_ms must be {}..={}",
                 HTTP_READ_TIMEOUT_MS.start(),
                 HTTP_READ_TIMEOUT_MS.end()
             )));
@@ -345,6 +360,11 @@ mod tests {
             (600_001, false),
         ] {
             assert_eq!(
+                mk(format!("grpc_handshake_timeout_ms = {ms}")).is_ok(),
+                ok,
+                "grpc {ms}"
+            );
+            assert_eq!(
                 mk(format!("http_read_timeout_ms = {ms}")).is_ok(),
                 ok,
                 "{ms}"
@@ -373,6 +393,7 @@ mod tests {
         }
         let d = Config::parse(OK).expect("parses");
         assert_eq!(d.http_limits(), crate::http::HttpLimits::default());
+        assert_eq!(d.grpc_handshake_timeout_ms, 10_000);
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod config;
 pub mod forensics;
 pub mod http;
+pub mod incoming;
 pub mod keys;
 pub mod metering;
 pub mod service;
@@ -87,6 +88,8 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(grpc::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
+    // A connection's first bytes (and over TLS its handshake) within this: `incoming`.
+    let handshake = std::time::Duration::from_millis(cfg.grpc_handshake_timeout_ms);
     let mut builder = Server::builder()
         .layer(telemetry::CountLayer(metrics))
         // Dead edges are noticed and their streams end.
@@ -99,7 +102,8 @@ pub async fn serve(
             .map_err(|e| ServeError::Tls(format!("{}: {e}", tls.key.display())))?;
         builder = builder.tls_config(
             tonic::transport::ServerTlsConfig::new()
-                .identity(tonic::transport::Identity::from_pem(cert, key)),
+                .identity(tonic::transport::Identity::from_pem(cert, key))
+                .timeout(handshake),
         )?;
     }
     // Alert records past their retention go, now and hourly, for as long as the server runs.
@@ -132,10 +136,7 @@ pub async fn serve(
         .add_service(grpc::edge_sync_server::EdgeSyncServer::with_interceptor(
             svc, edge,
         ))
-        .serve_with_incoming_shutdown(
-            tokio_stream::wrappers::TcpListenerStream::new(listener),
-            shutdown,
-        )
+        .serve_with_incoming_shutdown(incoming::first_bytes(listener, handshake), shutdown)
         .await;
     pruner.abort();
     served?;

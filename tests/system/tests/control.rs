@@ -104,6 +104,27 @@ fn standard_health_and_reflection_need_no_token_and_list_every_service() {
     });
 }
 
+/// A client that opens the gRPC port and sends nothing is closed at the handshake deadline
+/// (`grpc_handshake_timeout_ms`, 10 s), where it held a task and a descriptor for ever.
+#[test]
+fn a_grpc_connection_that_sends_nothing_is_closed() {
+    use std::io::Read;
+    let p = Plane::start();
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", p.port)).expect("connect");
+    c.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("timeout");
+    // The server's own settings come first; then the close.
+    let mut buf = [0u8; 64];
+    loop {
+        match c.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("closed within 30 s, not {e:?}"),
+        }
+    }
+}
+
 #[test]
 fn the_plane_serves_its_own_metrics() {
     let p = Plane::start();
