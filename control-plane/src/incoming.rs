@@ -5,7 +5,9 @@
 //! connections and sent nothing held each one, a task and a file descriptor, for ever. Now a
 //! connection that has not sent [`FIRST_BYTES`] within `grpc_handshake_timeout_ms` fails its
 //! read and is closed. Over TLS the same bytes are the start of the ClientHello, and the TLS
-//! handshake itself is bounded by the same timeout (`ServerTlsConfig::timeout`).
+//! handshake itself is bounded by the same timeout (`ServerTlsConfig::timeout`); a TLS client
+//! that completes its handshake and then sends nothing is not cut off here (tonic does the TLS
+//! under this wrapper: timing the preface inside TLS means doing the TLS here).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -108,13 +110,15 @@ impl<IO: Connected> Connected for FirstBytes<IO> {
     }
 }
 
-/// `listener`'s connections, each owing its first bytes within `timeout`.
+/// `listener`'s connections (TCP_NODELAY set: config pushes and acks are small writes), each
+/// owing its first bytes within `timeout`.
 pub fn first_bytes(
     listener: tokio::net::TcpListener,
     timeout: Duration,
 ) -> impl tokio_stream::Stream<Item = std::io::Result<FirstBytes<tokio::net::TcpStream>>> {
     use tokio_stream::StreamExt;
-    tokio_stream::wrappers::TcpListenerStream::new(listener)
+    tonic::transport::server::TcpIncoming::from(listener)
+        .with_nodelay(Some(true))
         .map(move |c| c.map(|s| FirstBytes::new(s, timeout)))
 }
 
@@ -138,8 +142,8 @@ mod tests {
     #[tokio::test]
     async fn a_connection_that_sends_nothing_fails_at_its_deadline() {
         let deadline = Duration::from_millis(300);
-        let (mut server, _client) = pair(deadline).await;
         let started = std::time::Instant::now();
+        let (mut server, _client) = pair(deadline).await;
         let mut buf = [0u8; 64];
         let e = tokio::time::timeout(Duration::from_secs(10), server.read(&mut buf))
             .await

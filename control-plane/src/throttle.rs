@@ -41,7 +41,8 @@ impl Throttle {
     /// not logged since the last, `None` when it is not.
     pub fn due(&mut self, key: &str, now_ms: i64) -> Option<u64> {
         if let Some((last, quiet)) = self.seen.get_mut(key) {
-            if now_ms.saturating_sub(*last) < self.every_ms {
+            // A clock gone back counts as due: it must not silence a key for as long.
+            if (*last..last.saturating_add(self.every_ms)).contains(&now_ms) {
                 *quiet += 1;
                 return None;
             }
@@ -81,8 +82,10 @@ mod tests {
         );
         assert_eq!(t.due("a", 1001), None);
         assert_eq!(t.due("a", 5000), Some(1));
-        // A clock gone back logs nothing until the interval has passed from the last line.
-        assert_eq!(t.due("a", 10), None);
+        // A clock gone back logs at once (and the interval runs from there), rather than
+        // silencing the key until the clock catches up.
+        assert_eq!(t.due("a", 10), Some(0));
+        assert_eq!(t.due("a", 11), None);
     }
 
     #[test]

@@ -148,7 +148,7 @@ pub(super) fn report_alerts(
             None => {
                 let peer = req.remote_addr();
                 let shown = grpc::shown_name(&String::from_utf8_lossy(v.as_bytes()));
-                let key = format!("alerts {shown}");
+                let key = format!("alerts {shown} {:?}", peer.map(|a| a.ip()));
                 if let Some(not_logged) = svc.metrics.refusal_due(&key, now_ms()) {
                     tracing::warn!(edge = %shown, ?peer, not_logged, "alert stream refused: its {EDGE_ID_HEADER} breaks the rule");
                 }
