@@ -944,6 +944,18 @@ mod tests {
         (dir, s)
     }
 
+    /// Accounts `u000`… of `tenant`, each with a company of `company` bytes.
+    fn accounts(tenant: &str, n: usize, company: usize) -> Vec<Account> {
+        (0..n)
+            .map(|i| Account {
+                tenant_id: tenant.into(),
+                r#match: format!("u{i:03}"),
+                company: "c".repeat(company),
+                ..Account::default()
+            })
+            .collect()
+    }
+
     fn tenant(id: &str) -> Tenant {
         Tenant {
             id: id.into(),
@@ -1146,15 +1158,8 @@ mod tests {
                 })
                 .expect("delete");
             }
-            let accounts: Vec<Account> = (0..50)
-                .map(|i| Account {
-                    tenant_id: "t01".into(),
-                    r#match: format!("a{i:03}"),
-                    company: "c".repeat(80),
-                    ..Account::default()
-                })
-                .collect();
-            s.upsert_accounts(&accounts).expect("accounts");
+            s.upsert_accounts(&accounts("t01", 50, 80))
+                .expect("accounts");
             (d, s)
         };
         // The first item of a part, as it adds to a message.
@@ -1263,14 +1268,7 @@ mod tests {
         let before = s.version().expect("version");
         // One version of accounts past the message bytes, as an import committed before
         // versions were bounded (the store takes any count; the import now splits them).
-        let accounts: Vec<Account> = (0..60)
-            .map(|i| Account {
-                tenant_id: "acme".into(),
-                r#match: format!("u{i:03}"),
-                company: "c".repeat(80),
-                ..Account::default()
-            })
-            .collect();
+        let accounts = accounts("acme", 60, 80);
         s.upsert_accounts(&accounts).expect("accounts");
         s.upsert_accounts(&accounts[..1])
             .expect("a small version after it");
@@ -1458,14 +1456,9 @@ mod tests {
             ..StoreLimits::default()
         });
         s.create_tenant(tenant("acme")).expect("create");
-        let account = |i: usize| Account {
-            tenant_id: "acme".into(),
-            r#match: format!("u{i}"),
-            ..Account::default()
-        };
         for (n, messages) in [(per - 1, 1), (per, 1), (per + 1, 2)] {
             // Upserts are by match: accounts 0..n, whatever was there before.
-            let batch: Vec<Account> = (0..n).map(account).collect();
+            let batch = accounts("acme", n, 0);
             s.upsert_accounts(&batch).expect("upsert");
             let snap = s.snapshot().expect("snapshot");
             assert_eq!(snap.len(), messages, "{n} accounts");
