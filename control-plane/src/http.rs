@@ -34,8 +34,9 @@ use crate::telemetry::Metrics;
 /// How long a client may take to send a request's head, then again its body, and how long a
 /// kept-alive connection may wait for its next request, by default: hyper's own default for
 /// `http1::Builder::header_read_timeout` (30 s), which `axum::serve` never switched on. The
-/// dashboard's largest body, an alerting config of at most 64 KiB (up to about three times that
-/// as a form encodes it), takes that at about 6.5 KB/s.
+/// dashboard's largest body, an alerting config of at most 256 KiB
+/// (`sentientiq_tenant::MAX_ALERTS_TOML`; up to about three times that as a form encodes it),
+/// needs about 26 KB/s to arrive in that time.
 pub const DEFAULT_READ_TIMEOUT_MS: u64 = 30_000;
 /// Open connections at most, by default: half of Debian's default soft limit on a process's
 /// open files (`ulimit -n`: 1024), leaving the rest to RocksDB's files and the gRPC port. The
