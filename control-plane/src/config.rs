@@ -104,9 +104,11 @@ fn default_http_max_connections() -> usize {
 fn default_http_max_per_address() -> usize {
     crate::http::DEFAULT_MAX_PER_ADDRESS
 }
+/// Bounds of `evi_poll_ms` and `experiment_totals_ms`: 100 ms to an hour.
+pub const INTERVAL_MS: std::ops::RangeInclusive<u64> = 100..=3_600_000;
 /// Bounds of `http_read_timeout_ms` and `grpc_handshake_timeout_ms`: 100 ms (tests) to ten
 /// minutes.
-pub const HTTP_READ_TIMEOUT_MS: std::ops::RangeInclusive<u64> = 100..=600_000;
+pub const TIMEOUT_MS: std::ops::RangeInclusive<u64> = 100..=600_000;
 /// Bounds of `http_max_connections`: 1 to 65 536.
 pub const HTTP_MAX_CONNECTIONS: std::ops::RangeInclusive<usize> = 1..=65_536;
 
@@ -184,57 +186,61 @@ impl Config {
                     .into(),
             ));
         }
-        if !(100..=3_600_000).contains(&self.evi_poll_ms) {
-            return Err(ConfigError::Invalid(
-                "evi_poll_ms must be 100..=3600000".into(),
-            ));
-        }
+        within("evi_poll_ms", self.evi_poll_ms, INTERVAL_MS)?;
         if self.millicents_per_1000_events > crate::metering::MAX_MILLICENTS_PER_1000_EVENTS {
             return Err(ConfigError::Invalid(format!(
                 "millicents_per_1000_events must be at most {}",
                 crate::metering::MAX_MILLICENTS_PER_1000_EVENTS
             )));
         }
-        if !(100..=3_600_000).contains(&self.experiment_totals_ms) {
-            return Err(ConfigError::Invalid(
-                "experiment_totals_ms must be 100..=3600000".into(),
-            ));
-        }
-        if !HTTP_READ_TIMEOUT_MS.contains(&self.http_read_timeout_ms) {
-            return Err(ConfigError::Invalid(format!(
-                "http_read_timeout_ms must be {}..={}",
-                HTTP_READ_TIMEOUT_MS.start(),
-                HTTP_READ_TIMEOUT_MS.end()
-            )));
-        }
-        if !HTTP_READ_TIMEOUT_MS.contains(&self.grpc_handshake_timeout_ms) {
-            return Err(ConfigError::Invalid(format!(
-                "grpc_handshake_timeout_ms must be {}..={}",
-                HTTP_READ_TIMEOUT_MS.start(),
-                HTTP_READ_TIMEOUT_MS.end()
-            )));
-        }
-        if !HTTP_MAX_CONNECTIONS.contains(&self.http_max_connections) {
-            return Err(ConfigError::Invalid(format!(
-                "http_max_connections must be {}..={}",
-                HTTP_MAX_CONNECTIONS.start(),
-                HTTP_MAX_CONNECTIONS.end()
-            )));
-        }
+        within(
+            "experiment_totals_ms",
+            self.experiment_totals_ms,
+            INTERVAL_MS,
+        )?;
+        within(
+            "http_read_timeout_ms",
+            self.http_read_timeout_ms,
+            TIMEOUT_MS,
+        )?;
+        within(
+            "grpc_handshake_timeout_ms",
+            self.grpc_handshake_timeout_ms,
+            TIMEOUT_MS,
+        )?;
+        within(
+            "http_max_connections",
+            self.http_max_connections,
+            HTTP_MAX_CONNECTIONS,
+        )?;
         if !(1..=self.http_max_connections).contains(&self.http_max_per_address) {
             return Err(ConfigError::Invalid(
                 "http_max_per_address must be 1..=http_max_connections".into(),
             ));
         }
-        if !DASHBOARD_SESSION_S.contains(&self.dashboard_session_s) {
-            return Err(ConfigError::Invalid(format!(
-                "dashboard_session_s must be {}..={} (one minute to seven days)",
-                DASHBOARD_SESSION_S.start(),
-                DASHBOARD_SESSION_S.end()
-            )));
-        }
-        Ok(())
+        within(
+            "dashboard_session_s",
+            self.dashboard_session_s,
+            DASHBOARD_SESSION_S,
+        )
+        .map_err(|e| ConfigError::Invalid(format!("{e} (one minute to seven days)")))
     }
+}
+
+/// The one range check of a setting: `name must be A..=B` when `v` is outside `r`.
+fn within<T: PartialOrd + std::fmt::Display>(
+    name: &str,
+    v: T,
+    r: std::ops::RangeInclusive<T>,
+) -> Result<(), ConfigError> {
+    if r.contains(&v) {
+        return Ok(());
+    }
+    Err(ConfigError::Invalid(format!(
+        "{name} must be {}..={}",
+        r.start(),
+        r.end()
+    )))
 }
 
 #[cfg(test)]
@@ -295,15 +301,22 @@ mod tests {
         assert_eq!(d.dashboard_session_s, 8 * 3600);
     }
 
+    /// `OK` with `lines` added, validated: the refusal's words, if refused.
+    fn validated(lines: &str) -> Result<(), String> {
+        Config::parse(&format!("{OK}{lines}\n"))
+            .expect("parses")
+            .validate()
+            .map_err(|e| e.to_string())
+    }
+
     #[test]
     fn the_dashboard_session_lifetime_is_checked_at_its_bounds() {
-        let mk = |s: u64| {
-            Config::parse(&format!("{OK}dashboard_session_s = {s}\n"))
-                .expect("parses")
-                .validate()
-        };
+        let mk = |s: u64| validated(&format!("dashboard_session_s = {s}"));
         let (lo, hi) = (*DASHBOARD_SESSION_S.start(), *DASHBOARD_SESSION_S.end());
-        assert!(mk(lo - 1).is_err());
+        assert_eq!(
+            mk(lo - 1),
+            Err("dashboard_session_s must be 60..=604800 (one minute to seven days)".into())
+        );
         assert!(mk(lo).is_ok());
         assert!(mk(hi).is_ok());
         assert!(mk(hi + 1).is_err());
@@ -311,12 +324,11 @@ mod tests {
 
     #[test]
     fn experiment_totals_interval_and_rate_card_are_checked_at_their_bounds() {
-        let mk = |line: String| {
-            Config::parse(&format!("{OK}{line}\n"))
-                .expect("parses")
-                .validate()
-                .is_ok()
-        };
+        let mk = |line: String| validated(&line).is_ok();
+        assert_eq!(
+            validated("evi_poll_ms = 99"),
+            Err("evi_poll_ms must be 100..=3600000".into())
+        );
         for (ms, ok) in [
             (99, false),
             (100, true),
@@ -345,12 +357,7 @@ mod tests {
 
     #[test]
     fn the_http_limits_are_checked_at_their_bounds() {
-        let mk = |lines: String| {
-            Config::parse(&format!("{OK}{lines}\n"))
-                .expect("parses")
-                .validate()
-                .map_err(|e| e.to_string())
-        };
+        let mk = |lines: String| validated(&lines);
         for (ms, ok) in [
             (99, false),
             (100, true),
