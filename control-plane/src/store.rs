@@ -857,13 +857,14 @@ pub fn validate_tenant(t: &Tenant) -> Result<(), StoreError> {
 /// [`validate_tenant`] for a change of tenant `was` as stored: what it was stored with before
 /// a limit existed may stay. One larger than [`MAX_TENANT_BYTES`] may still be changed (a key
 /// revoked, an origin removed) as long as it does not grow; a frame or body limit below its
-/// floor may be kept, not set ([`sentientiq_tenant::TenantSpec::check_floors`]).
+/// floor may be kept, not set ([`sentientiq_tenant::TenantSpec::validate_write`]).
 fn validate_change(t: &Tenant, was: Option<&Tenant>) -> Result<(), StoreError> {
     let invalid = |e: sentientiq_tenant::Error| StoreError::Invalid(e.to_string());
     let spec = sentientiq_tenant::TenantSpec::from_plane(t).map_err(invalid)?;
     let before = was.and_then(|w| sentientiq_tenant::TenantSpec::from_plane(w).ok());
-    spec.check_floors(before.as_ref()).map_err(invalid)?;
-    spec.validate().map(drop).map_err(invalid)?;
+    spec.validate_write(before.as_ref())
+        .map(drop)
+        .map_err(invalid)?;
     let n = edge_view(t).encoded_len();
     let was = was.map_or(0, |w| edge_view(w).encoded_len());
     if n > MAX_TENANT_BYTES && n > was {

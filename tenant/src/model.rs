@@ -71,13 +71,20 @@ pub struct VariantIv {
 }
 
 impl TenantSpec {
-    /// A write's check of the frame and body limits (a file's tenant, or one the plane is
-    /// about to store): refuses one below its floor ([`MIN_FRAME_BYTES`],
-    /// [`MIN_HTTP_BODY_BYTES`]) unless `was`, the tenant as stored before this change, had that
-    /// same value. [`TenantSpec::validate`] serves a lower one at the floor instead of refusing
-    /// it, so a tenant stored with one before the floors existed keeps being served and can
-    /// still be changed otherwise (a key revoked).
-    pub fn check_floors(&self, was: Option<&TenantSpec>) -> Result<(), Error> {
+    /// The validator of a write (a file's tenant, or one the plane is about to store): what
+    /// [`TenantSpec::validate`] checks, and [`TenantSpec::check_floors`]. `was` is the tenant as
+    /// stored before this change, if any.
+    pub fn validate_write(&self, was: Option<&TenantSpec>) -> Result<Tenant, Error> {
+        self.check_floors(was)?;
+        self.validate()
+    }
+
+    /// The frame and body limits of a write: one below its floor ([`MIN_FRAME_BYTES`],
+    /// [`MIN_HTTP_BODY_BYTES`]) is refused unless `was` had that same value.
+    /// [`TenantSpec::validate`] serves a lower one at the floor instead of refusing it, so a
+    /// tenant stored with one before the floors existed keeps being served and can still be
+    /// changed otherwise (a key revoked).
+    fn check_floors(&self, was: Option<&TenantSpec>) -> Result<(), Error> {
         let (l, d) = (&self.limits, Limits::DEFAULT);
         let before = was.map(|w| &w.limits);
         for (name, got, had, floor, cap) in [

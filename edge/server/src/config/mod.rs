@@ -139,8 +139,7 @@ impl File {
                 return invalid(format!("tenant `{}` is defined twice", t.id));
             }
             // A file is written for this version: no value below a floor stays from before.
-            t.check_floors(None)?;
-            tenants.push(t.validate()?);
+            tenants.push(t.validate_write(None)?);
         }
         let mut keys = HashSet::new();
         for t in &tenants {
