@@ -45,37 +45,82 @@ pub struct Counts {
     pub usage: Option<(i64, Vec<QuotaUsage>)>,
 }
 
+/// Whether `u` carries other edges' counts (totals, or usage: its month is set whenever it is
+/// sent, the list may be empty).
+pub fn carries_counts(u: &ConfigUpdate) -> bool {
+    !u.experiment_totals.is_empty() || u.quota_month != 0
+}
+
+/// Encoded bytes of a set's parts held at most: 64 times the plane's 1 MiB part, some 40 000
+/// experiments of nine arms. A set past it is dropped whole (counted), never applied in part.
+/// A chosen bound, not a measured one: it keeps a plane that never ends a set from growing
+/// the edge without end.
+pub const MAX_HELD_BYTES: usize = 64 << 20;
+
 /// Takes the counts off each update; a set sent in parts is held until its last part, so the
 /// edge never replaces its counts with a part of them.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Gather {
     held: Counts,
+    bytes: usize,
+    max_bytes: usize,
+    /// Past the bytes: the rest of this set is taken off and dropped.
+    skipping: bool,
+    /// Sets dropped whole for their bytes.
+    pub dropped: u64,
+}
+
+impl Default for Gather {
+    fn default() -> Gather {
+        Gather::with_max(MAX_HELD_BYTES)
+    }
 }
 
 impl Gather {
+    pub fn with_max(max_bytes: usize) -> Gather {
+        Gather {
+            held: Counts::default(),
+            bytes: 0,
+            max_bytes,
+            skipping: false,
+            dropped: 0,
+        }
+    }
+
     /// The counts `u` completes, taken out of it (`u` keeps everything else); `None` while a
     /// set's parts are held, or when it carried none. A set's parts come in a row: an update
     /// without counts after a part drops the parts held (the set was cut short).
     pub fn take(&mut self, u: &mut ConfigUpdate) -> Option<Counts> {
-        if u.experiment_totals.is_empty() && u.quota_month == 0 {
-            self.held = Counts::default();
+        use prost::Message;
+        if !carries_counts(u) {
+            (self.held, self.bytes, self.skipping) = (Counts::default(), 0, false);
             return None;
         }
-        if !u.experiment_totals.is_empty() {
-            let t = std::mem::take(&mut u.experiment_totals);
-            self.held.totals.get_or_insert_default().extend(t);
+        let t = std::mem::take(&mut u.experiment_totals);
+        let q = std::mem::take(&mut u.quota_usage);
+        self.bytes += t.iter().map(Message::encoded_len).sum::<usize>()
+            + q.iter().map(Message::encoded_len).sum::<usize>();
+        if self.bytes > self.max_bytes && !self.skipping {
+            (self.held, self.skipping) = (Counts::default(), true);
+            self.dropped += 1;
         }
-        // The month is set whenever usage is sent (the list may be empty).
-        if u.quota_month != 0 {
-            let q = std::mem::take(&mut u.quota_usage);
-            let (month, usage) = self.held.usage.get_or_insert_default();
-            *month = u.quota_month;
-            usage.extend(q);
+        if !self.skipping {
+            if !t.is_empty() {
+                self.held.totals.get_or_insert_default().extend(t);
+            }
+            if u.quota_month != 0 {
+                let (month, usage) = self.held.usage.get_or_insert_default();
+                *month = u.quota_month;
+                usage.extend(q);
+            }
         }
-        if u.counts_more || self.held == Counts::default() {
+        if u.counts_more {
             return None;
         }
-        Some(std::mem::take(&mut self.held))
+        let skipped = std::mem::replace(&mut self.skipping, false);
+        self.bytes = 0;
+        let whole = std::mem::take(&mut self.held);
+        (!skipped).then_some(whole)
     }
 }
 
@@ -310,6 +355,34 @@ mod tests {
         assert_eq!(g.held, Counts::default());
         let got = g.take(&mut part(vec![totals("c")], None, false));
         assert_eq!(rules(got), Some(vec!["c".into()]));
+
+        // At most MAX_HELD_BYTES held: a set of three one-total parts at cap - 1 (dropped
+        // whole, its later parts too, never applied in part), cap and cap + 1 (taken).
+        use prost::Message;
+        let one = totals("a").encoded_len();
+        assert_eq!(MAX_HELD_BYTES, 64 << 20);
+        // (At one, the set is dropped at its second part and its third is not taken as a set.)
+        for (max, whole) in [
+            (one, false),
+            (3 * one - 1, false),
+            (3 * one, true),
+            (3 * one + 1, true),
+        ] {
+            let mut g = Gather::with_max(max);
+            assert_eq!(g.take(&mut part(vec![totals("a")], None, true)), None);
+            assert_eq!(g.take(&mut part(vec![totals("b")], None, true)), None);
+            let got = g.take(&mut part(vec![totals("c")], None, false));
+            if whole {
+                assert_eq!(rules(got), Some(vec!["a".into(), "b".into(), "c".into()]));
+                assert_eq!(g.dropped, 0);
+            } else {
+                assert_eq!(got, None, "{max}");
+                assert_eq!(g.dropped, 1);
+            }
+            // The next set starts afresh.
+            let got = g.take(&mut part(vec![totals("d")], None, false));
+            assert_eq!(rules(got), Some(vec!["d".into()]), "{max}");
+        }
     }
 
     /// `counts_more` is field 11, a varint: its bytes on the wire.

@@ -214,7 +214,8 @@ async fn watch(
                 loop {
                     match stream.message().await {
                         Ok(Some(mut u)) => {
-                            let counts = !u.experiment_totals.is_empty() || u.quota_month != 0;
+                            let counts = feed::carries_counts(&u);
+                            let dropped = gather.dropped;
                             if let Some(c) = gather.take(&mut u) {
                                 if let Some(totals) = c.totals {
                                     link.priors.set_plane(&link.tenants.load(), &totals);
@@ -223,6 +224,12 @@ async fn watch(
                                 if let Some((month, usage)) = c.usage {
                                     link.quotas.set_plane(month, &usage);
                                 }
+                            }
+                            if gather.dropped > dropped {
+                                tracing::error!(
+                                    max_bytes = feed::MAX_HELD_BYTES,
+                                    "control: a set of other edges' counts past the bytes held is dropped; the counts kept are the last whole set's"
+                                );
                             }
                             // Counts ride on an update of the current version with nothing
                             // else in it: taking them is all there is to do.
