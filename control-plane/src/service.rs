@@ -514,8 +514,8 @@ impl grpc::edge_sync_server::EdgeSync for Services {
         let r = req.into_inner();
         if !grpc::valid_edge_name(&r.edge_id) || !grpc::valid_edge_name(&r.region) {
             let (edge, region) = (grpc::shown_name(&r.edge_id), grpc::shown_name(&r.region));
-            let key = format!("config {edge} {region} {:?}", peer.map(|a| a.ip()));
-            if let Some(not_logged) = self.metrics.refusal_due(&key, now_ms()) {
+            let what = format!("{edge} {region}");
+            if let Some(not_logged) = self.metrics.refusal_due("config", &what, peer) {
                 tracing::warn!(
                     %edge,
                     %region,
@@ -532,12 +532,8 @@ impl grpc::edge_sync_server::EdgeSync for Services {
         // Empty from an edge older than experiments (it is sent every total, its own too).
         if !r.report_id.is_empty() && !grpc::valid_report_id(&r.report_id) {
             let report_id = grpc::shown_name(&r.report_id);
-            let key = format!(
-                "config {} {report_id} {:?}",
-                r.edge_id,
-                peer.map(|a| a.ip())
-            );
-            if let Some(not_logged) = self.metrics.refusal_due(&key, now_ms()) {
+            let what = format!("{} {report_id}", r.edge_id);
+            if let Some(not_logged) = self.metrics.refusal_due("config", &what, peer) {
                 tracing::warn!(
                     edge = %r.edge_id,
                     %report_id,
@@ -775,8 +771,7 @@ impl grpc::edge_sync_server::EdgeSync for Services {
                     && e.code() == tonic::Code::InvalidArgument
                 {
                     // The edge keeps the batch and sends it again; its log says the same.
-                    let key = format!("aggregates {} {:?}", e.message(), peer.map(|a| a.ip()));
-                    if let Some(not_logged) = metrics.refusal_due(&key, now_ms()) {
+                    if let Some(not_logged) = metrics.refusal_due("aggregates", e.message(), peer) {
                         tracing::warn!(
                             error = %e.message(),
                             ?peer,

@@ -55,13 +55,20 @@ pub struct Stored {
 }
 
 impl Metrics {
-    /// Whether a refusal's log line of `key` is due at `now_ms` ([`crate::throttle`]): `Some(n)`
-    /// with the `n` lines of it not logged since the last.
-    pub fn refusal_due(&self, key: &str, now_ms: i64) -> Option<u64> {
+    /// Whether the log line of a refusal of `kind`, about `what` (the names refused), from
+    /// `peer`'s address, is due now ([`crate::throttle`]): `Some(n)` with the `n` lines of it
+    /// not logged since the last.
+    pub fn refusal_due(
+        &self,
+        kind: &str,
+        what: &str,
+        peer: Option<std::net::SocketAddr>,
+    ) -> Option<u64> {
+        let key = format!("{kind} {what} {:?}", peer.map(|a| a.ip()));
         self.refusal_lines
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .due(key, now_ms)
+            .due(&key, crate::now_ms())
     }
 
     fn rpc(&self, method: &str, code: &str) {

@@ -148,8 +148,7 @@ pub(super) fn report_alerts(
             None => {
                 let peer = req.remote_addr();
                 let shown = grpc::shown_name(&String::from_utf8_lossy(v.as_bytes()));
-                let key = format!("alerts {shown} {:?}", peer.map(|a| a.ip()));
-                if let Some(not_logged) = svc.metrics.refusal_due(&key, now_ms()) {
+                if let Some(not_logged) = svc.metrics.refusal_due("alerts", &shown, peer) {
                     tracing::warn!(edge = %shown, ?peer, not_logged, "alert stream refused: its {EDGE_ID_HEADER} breaks the rule");
                 }
                 return Err(Status::invalid_argument(format!(
