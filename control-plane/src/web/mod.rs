@@ -74,7 +74,9 @@ pub const FEED_BACKLOG_MS: i64 = 60 * 60 * 1000;
 /// How long a live feed waits for its client to take an event when its 64 queued are not
 /// taken: a minute, four of the feed's 15 s keep-alives (a browser tab in the background still
 /// reads its event streams).
-pub const FEED_STALL: Duration = Duration::from_secs(60);
+pub const FEED_STALL: Duration = Duration::from_secs(4 * FEED_KEEP_ALIVE.as_secs());
+/// A live feed's keep-alive comment, so proxies keep an idle feed open.
+pub const FEED_KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 const CSS: &str = include_str!("../../web/dashboard.css");
 const JS: &str = include_str!("../../web/dashboard.js");
@@ -838,7 +840,7 @@ async fn events(State(d): State<Dashboard>, Path(tenant): Path<String>, h: Heade
         }
     });
     let mut r = Sse::new(tokio_stream::wrappers::ReceiverStream::new(rx))
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+        .keep_alive(KeepAlive::new().interval(FEED_KEEP_ALIVE))
         .into_response();
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -1348,6 +1350,37 @@ mod tests {
             .and_then(|c| c.split(';').next())
             .expect("a session cookie")
             .to_string()
+    }
+
+    /// A live feed's send: taken when the client reads; false once the client has taken
+    /// nothing for FEED_STALL (cap - 1 s still waiting), and at once when the dashboard stops.
+    #[tokio::test(start_paused = true)]
+    async fn a_feed_send_ends_when_its_client_stalls_or_the_dashboard_stops() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+        let (stopping, mut stop) = tokio::sync::watch::channel(false);
+        let ev = || Event::default().data("x");
+        assert!(send_or_stop(&tx, ev(), &mut stop).await, "room: sent");
+        // Full: waiting until the client takes one, within the stall.
+        {
+            let waiting = send_or_stop(&tx, ev(), &mut stop);
+            tokio::pin!(waiting);
+            tokio::select! {
+                _ = &mut waiting => panic!("sent into a full channel"),
+                () = tokio::time::sleep(FEED_STALL - Duration::from_secs(1)) => {}
+            }
+            assert!(rx.recv().await.is_some());
+            assert!(waiting.await, "taken before the stall");
+        }
+        // Full and never read: false at the stall.
+        let started = tokio::time::Instant::now();
+        assert!(!send_or_stop(&tx, ev(), &mut stop).await);
+        assert_eq!(started.elapsed(), FEED_STALL);
+        // Stopping: false at once.
+        let _ = stopping.send(true);
+        let started = tokio::time::Instant::now();
+        assert!(!send_or_stop(&tx, ev(), &mut stop).await);
+        assert_eq!(started.elapsed(), Duration::ZERO);
+        assert_eq!(FEED_STALL, Duration::from_secs(60));
     }
 
     /// A form whose body does not all arrive within the read timeout is answered 408, not
