@@ -38,8 +38,8 @@ pub const MAX_ANALYZED_ALERTS: usize = 100_000;
 /// [`MAX_ALERT_RECORD_BYTES`] and its summary nearly as large (many deliveries), so the count
 /// alone does not bound the memory. Past it, the oldest go and the range is capped. 64 MiB: 671
 /// bytes a summary at [`MAX_ANALYZED_ALERTS`]; a summary of a record with a dozen deliveries
-/// is 570 (measured in a throwaway test: ids as edges write them, a 14-byte `acked_by`), so
-/// a range of such records is capped by the bytes a little after 100 000 of them would be.
+/// is 543 (the test `a_dozen_deliveries_summary_fits_the_bytes_a_summary_is_given`), so a
+/// range of such records is capped by their number (the bytes would hold about 123 000).
 pub const MAX_ANALYZED_BYTES: usize = 64 << 20;
 /// Records whose last change is older than this may be pruned: 30 days.
 pub const ALERT_RETENTION_MS: i64 = 30 * 24 * 60 * 60 * 1000;
@@ -565,6 +565,26 @@ mod tests {
     use super::*;
     use crate::store::StoreLimits;
     use sentientiq_proto::grpc::Tenant;
+
+    /// Where MAX_ANALYZED_BYTES' figures come from: its bytes over MAX_ANALYZED_ALERTS, and
+    /// the summary of a record with a dozen deliveries as edges write them (a 22-character id
+    /// after `al_`, an edge's report id, a 14-byte `acked_by`).
+    #[test]
+    fn a_dozen_deliveries_summary_fits_the_bytes_a_summary_is_given() {
+        let mut a = sentientiq_testkit::grpc::record(
+            "acme",
+            "al_zfhKjEfJZwMLYXM9zj1Tsw",
+            "edge-us-east-1@1733000000000",
+            "acknowledged",
+            1_733_000_000_000,
+        );
+        let d = a.deliveries[0].clone();
+        a.deliveries = vec![d; 12];
+        a.acked_by = "ana@acme.co.uk".into();
+        let n = summary(a).encoded_len();
+        assert_eq!(MAX_ANALYZED_BYTES / MAX_ANALYZED_ALERTS, 671);
+        assert_eq!(n, 543);
+    }
 
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().expect("tempdir");
