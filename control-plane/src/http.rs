@@ -136,10 +136,11 @@ impl Admission {
     }
 }
 
-/// The address a connection counts under: an IPv4 address itself, and so one mapped into IPv6
-/// or translated by NAT64 (`64:ff9b::/96`, RFC 6052: an IPv6-only plane behind an IPv4 front
-/// sees every IPv4 client so); any other IPv6 address its /64.
-fn counted(ip: IpAddr) -> IpAddr {
+/// The address a client counts under, for the connection caps and the sign-in limiter: an
+/// IPv4 address itself, and so one mapped into IPv6 or translated by NAT64 (`64:ff9b::/96`,
+/// RFC 6052: an IPv6-only plane behind an IPv4 front sees every IPv4 client so); any other
+/// IPv6 address its /64 (one host's share of a network).
+pub(crate) fn counted(ip: IpAddr) -> IpAddr {
     const NAT64: u128 = 0x0064_ff9b << 96;
     match ip {
         IpAddr::V6(v6) => {

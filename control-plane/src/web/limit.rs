@@ -24,6 +24,8 @@ pub struct LoginLimiter {
 
 impl LoginLimiter {
     fn key(&mut self, addr: IpAddr, now_ms: i64) -> Option<IpAddr> {
+        // An IPv6 host could otherwise try again from each address of its /64.
+        let addr = crate::http::counted(addr);
         if self.by_addr.contains_key(&Some(addr)) {
             return Some(addr);
         }
@@ -84,6 +86,19 @@ mod tests {
         assert!(l.check(ip(1), LOGIN_WINDOW_MS).is_ok(), "a new window");
         l.failed(ip(1), LOGIN_WINDOW_MS);
         assert!(l.check(ip(1), LOGIN_WINDOW_MS).is_ok(), "counted afresh");
+    }
+
+    /// An IPv6 host counts by its /64, as the HTTP port's connection caps count it.
+    #[test]
+    fn an_ipv6_host_cannot_try_again_from_another_address_of_its_64() {
+        let mut l = LoginLimiter::default();
+        let v6 = |n: u16| IpAddr::from([0x2001, 0xdb8, 0, 1, 0, 0, 0, n]);
+        for n in 0..MAX_FAILED_LOGINS as u16 {
+            l.failed(v6(n), 0);
+        }
+        assert!(l.check(v6(999), 0).is_err(), "another address of the /64");
+        let other = IpAddr::from([0x2001, 0xdb8, 0, 2, 0, 0, 0, 1]);
+        assert!(l.check(other, 0).is_ok(), "another /64");
     }
 
     #[test]
