@@ -476,19 +476,15 @@ mod tests {
     }
 
     async fn get_ip(port: u16) -> String {
-        use tokio::io::AsyncWriteExt;
-        let mut c = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .expect("connect");
-        c.write_all(b"GET /ip HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
-            .await
-            .expect("write");
-        rest(&mut c).await
+        let c = send(
+            port,
+            b"GET /ip HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n",
+        );
+        rest(&mut c.await).await
     }
 
     #[tokio::test]
     async fn a_slow_request_head_is_cut_off_and_a_whole_one_answered_with_the_peer() {
-        use tokio::io::AsyncWriteExt;
         let limits = HttpLimits {
             read_timeout: Duration::from_millis(300),
             ..HttpLimits::default()
@@ -497,19 +493,19 @@ mod tests {
         let answer = get_ip(port).await;
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
         assert!(answer.ends_with("\r\n\r\n127.0.0.1"), "{answer}");
-        // Half a head, then nothing: closed at the deadline, unanswered but for hyper's 408.
-        let mut slow = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .expect("connect");
-        slow.write_all(b"GET /ip HTTP/1.1\r\nHost: h\r\n")
-            .await
-            .expect("write");
+        // Half a head, then nothing: closed at the deadline (not before), unanswered but for
+        // hyper's 408.
+        let asked = std::time::Instant::now();
+        let mut slow = send(port, b"GET /ip HTTP/1.1\r\nHost: h\r\n").await;
         let got = rest(&mut slow).await;
         assert!(got.is_empty() || got.starts_with("HTTP/1.1 408"), "{got}");
+        assert!(
+            asked.elapsed() >= Duration::from_millis(300),
+            "{:?}",
+            asked.elapsed()
+        );
         // A connection that sends nothing is closed too.
-        let mut idle = tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .expect("connect");
+        let mut idle = send(port, b"").await;
         let got = rest(&mut idle).await;
         assert!(got.is_empty() || got.starts_with("HTTP/1.1 408"), "{got}");
         let _ = stop.send(());
@@ -525,14 +521,14 @@ mod tests {
             ..HttpLimits::default()
         };
         let (port, metrics, stop, task) = server(limits, Arc::default()).await;
-        let open = |_| tokio::net::TcpStream::connect(("127.0.0.1", port));
+        let open = || tokio::net::TcpStream::connect(("127.0.0.1", port));
         let mut held = Vec::new();
-        for i in 0..2 {
-            held.push(open(i).await.expect("connect"));
+        for _ in 0..2 {
+            held.push(open().await.expect("connect"));
         }
         // Both counted open before the third arrives: it is closed at once.
         until_open(&metrics, 2).await;
-        let mut third = open(2).await.expect("connect");
+        let mut third = open().await.expect("connect");
         let _ = third
             .write_all(b"GET /ip HTTP/1.1\r\nHost: h\r\n\r\n")
             .await;
@@ -541,14 +537,8 @@ mod tests {
         assert_eq!(metrics.http_refused_all.load(Relaxed), 0);
         // One closes: its place is free again.
         drop(held.pop());
-        let mut answered = String::new();
-        for _ in 0..100 {
-            answered = get_ip(port).await;
-            if !answered.is_empty() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        until_open(&metrics, 1).await;
+        let answered = get_ip(port).await;
         assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
         // Stopping closes the one still open and returns.
         let _ = stop.send(());
