@@ -773,34 +773,18 @@ async fn run(cli: Cli) -> Result<()> {
             })?;
         }
         Cmd::Tenant(TenantCmd::List) => {
-            // Page by page (each at most 1 MiB), so a list of any size arrives.
-            let mut tenants = Vec::new();
-            let mut after = String::new();
-            let mut bytes = 0usize;
-            loop {
-                let page = admin
-                    .list_tenants(ListTenantsRequest {
-                        after: after.clone(),
+            let tenants = all_pages(MAX_ANSWER_BYTES, |after| {
+                let mut admin = admin.clone();
+                async move {
+                    let req = ListTenantsRequest {
+                        after,
                         limit: 0,
                         paged: true,
-                    })
-                    .await
-                    .map_err(status)?
-                    .into_inner();
-                bytes += prost::Message::encoded_len(&page);
-                if bytes > MAX_ANSWER_BYTES {
-                    bail!("the tenants pass {MAX_ANSWER_BYTES} bytes: more than siqctl holds");
+                    };
+                    Ok(admin.list_tenants(req).await.map_err(status)?.into_inner())
                 }
-                tenants.extend(page.tenants);
-                if page.next_after.is_empty() {
-                    break;
-                }
-                // Ids in order: a page that does not move on would be asked for ever.
-                if page.next_after <= after {
-                    bail!("the plane's tenant pages do not move on (after {after:?})");
-                }
-                after = page.next_after;
-            }
+            })
+            .await?;
             out(json, &tenants, || {
                 if tenants.is_empty() {
                     return "no tenants\n".into();
@@ -1292,10 +1276,100 @@ fn code_name(c: tonic::Code) -> &'static str {
     }
 }
 
+/// Every tenant, page by page (each at most about 1 MiB), so a list of any size arrives:
+/// `page(after)` asks for the page after `after`. At most `max_bytes` of pages are held, and
+/// a page that does not move on (ids come in order) ends the list with an error rather than
+/// being asked for ever.
+async fn all_pages<F, P>(max_bytes: usize, mut page: F) -> Result<Vec<Tenant>>
+where
+    F: FnMut(String) -> P,
+    P: std::future::Future<Output = Result<grpc::ListTenantsResponse>>,
+{
+    let mut tenants = Vec::new();
+    let mut after = String::new();
+    let mut bytes = 0usize;
+    loop {
+        let p = page(after.clone()).await?;
+        bytes += prost::Message::encoded_len(&p);
+        if bytes > max_bytes {
+            bail!("the tenants pass {max_bytes} bytes: more than siqctl holds");
+        }
+        tenants.extend(p.tenants);
+        if p.next_after.is_empty() {
+            return Ok(tenants);
+        }
+        if p.next_after <= after {
+            bail!("the plane's tenant pages do not move on (after {after:?})");
+        }
+        after = p.next_after;
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{age, alert_table, dollars, utc_minute};
-    use sentientiq_proto::grpc::{AlertDelivery, AlertRecord};
+    use super::{age, alert_table, all_pages, dollars, utc_minute};
+    use sentientiq_proto::grpc::{AlertDelivery, AlertRecord, ListTenantsResponse, Tenant};
+
+    /// Pages of one tenant each, `next_after` as given.
+    fn pages(script: &[(&str, &str)]) -> Vec<ListTenantsResponse> {
+        script
+            .iter()
+            .map(|(id, next)| ListTenantsResponse {
+                tenants: vec![Tenant {
+                    id: id.to_string(),
+                    ..Tenant::default()
+                }],
+                next_after: next.to_string(),
+            })
+            .collect()
+    }
+
+    /// Runs `all_pages` over `script`; the ids gathered, or the error's words, and the
+    /// `after` of each ask.
+    fn run(
+        script: &[(&str, &str)],
+        max_bytes: usize,
+    ) -> (Result<Vec<String>, String>, Vec<String>) {
+        let mut left = pages(script).into_iter();
+        let mut asked = Vec::new();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        let got = rt.block_on(all_pages(max_bytes, |after| {
+            asked.push(after);
+            let p = left.next().expect("asked past the script");
+            async move { Ok(p) }
+        }));
+        let got = got
+            .map(|t| t.into_iter().map(|t| t.id).collect())
+            .map_err(|e| e.to_string());
+        (got, asked)
+    }
+
+    #[test]
+    fn tenant_pages_are_followed_to_the_end_within_their_bytes_and_in_order() {
+        let script = [("a", "a"), ("b", "b"), ("c", "")];
+        let (got, asked) = run(&script, usize::MAX);
+        assert_eq!(got, Ok(vec!["a".into(), "b".into(), "c".into()]));
+        assert_eq!(asked, ["", "a", "b"]);
+        // The bytes held: all three pages at exactly their sum, refused one byte under.
+        let sum: usize = pages(&script).iter().map(prost::Message::encoded_len).sum();
+        assert!(run(&script, sum).0.is_ok());
+        assert_eq!(
+            run(&script, sum - 1).0,
+            Err(format!(
+                "the tenants pass {} bytes: more than siqctl holds",
+                sum - 1
+            ))
+        );
+        // A page that does not move on ends the list instead of being asked again.
+        let (got, asked) = run(&[("a", "a"), ("b", "a")], usize::MAX);
+        assert_eq!(
+            got,
+            Err("the plane's tenant pages do not move on (after \"a\")".into())
+        );
+        assert_eq!(asked, ["", "a"]);
+    }
 
     #[test]
     fn values_print_as_dollars() {
