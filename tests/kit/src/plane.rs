@@ -24,16 +24,25 @@ pub struct Plane {
     proc: Option<Proc>,
     /// The CA file of its self-signed certificate when it serves TLS.
     pub ca: Option<PathBuf>,
+    /// Settings added to its config file (`Plane::start_with`).
+    settings: String,
 }
 
 impl Plane {
     pub fn start() -> Plane {
+        Plane::start_with("")
+    }
+
+    /// Started with `settings` (TOML lines, e.g. `grpc_handshake_timeout_ms = 500`) added to
+    /// its config file.
+    pub fn start_with(settings: &str) -> Plane {
         let mut p = Plane {
             dir: tempfile::tempdir().expect("tempdir"),
             port: 0,
             http_port: 0,
             proc: None,
             ca: None,
+            settings: settings.to_string(),
         };
         p.spawn();
         p
@@ -53,6 +62,7 @@ impl Plane {
             http_port: 0,
             proc: None,
             ca: Some(cert),
+            settings: String::new(),
         };
         p.spawn();
         p
@@ -78,10 +88,11 @@ impl Plane {
         std::fs::write(
             &cfg,
             format!(
-                "listen = \"127.0.0.1:{}\"\nhttp_listen = \"127.0.0.1:{}\"\ndata_dir = {:?}\nadmin_token = \"{ADMIN_TOKEN}\"\nedge_token = \"{EDGE_TOKEN}\"\nevi_poll_ms = 200\n{}",
+                "listen = \"127.0.0.1:{}\"\nhttp_listen = \"127.0.0.1:{}\"\ndata_dir = {:?}\nadmin_token = \"{ADMIN_TOKEN}\"\nedge_token = \"{EDGE_TOKEN}\"\nevi_poll_ms = 200\n{}\n{}",
                 self.port,
                 self.http_port,
                 self.dir.path().join("data"),
+                self.settings,
                 self.ca.as_ref().map_or(String::new(), |c| format!(
                     "[tls]\ncert = {c:?}\nkey = {:?}\n",
                     c.with_file_name("key.pem")

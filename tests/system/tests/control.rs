@@ -105,11 +105,13 @@ fn standard_health_and_reflection_need_no_token_and_list_every_service() {
 }
 
 /// A client that opens the gRPC port and sends nothing is closed at the handshake deadline
-/// (`grpc_handshake_timeout_ms`, 10 s), where it held a task and a descriptor for ever.
+/// (`grpc_handshake_timeout_ms`, here 500 ms), not before, where it held a task and a
+/// descriptor for ever.
 #[test]
 fn a_grpc_connection_that_sends_nothing_is_closed() {
     use std::io::Read;
-    let p = Plane::start();
+    let p = Plane::start_with("grpc_handshake_timeout_ms = 500");
+    let connected = std::time::Instant::now();
     let mut c = std::net::TcpStream::connect(("127.0.0.1", p.port)).expect("connect");
     c.set_read_timeout(Some(std::time::Duration::from_secs(30)))
         .expect("timeout");
@@ -123,6 +125,8 @@ fn a_grpc_connection_that_sends_nothing_is_closed() {
             Err(e) => panic!("closed within 30 s, not {e:?}"),
         }
     }
+    let took = connected.elapsed();
+    assert!(took >= std::time::Duration::from_millis(500), "{took:?}");
 }
 
 #[test]

@@ -841,7 +841,10 @@ fn experiment_counts_past_a_grpc_message_reach_an_edge_whole_and_its_config_stil
     // The edge runs both before the counts come (it takes those of the rules it runs).
     converged(std::slice::from_ref(&edge), v1);
     // Another boot's counts: 7 sessions in rule help's holdout and 5 in zzz's, and 3000 rules
-    // this edge does not run between them, about 4.6 MB in all.
+    // this edge does not run between them, about 4.6 MB in all. The plane sends totals sorted
+    // by tenant and rule (`Store::experiment_totals_for`, pinned by the control system test
+    // `experiment_totals_larger_than_a_grpc_message_reach_edges_in_parts`), so `help` is in the
+    // first part and `zzz` in the last whatever order they are reported in.
     let arms = sentientiq_control::store::experiments::MAX_ARMS;
     let mut windows = large_experiment_windows("acme", "edge-x@1733000000000", 3000, arms);
     for (rule, sessions) in [("help", 7), ("zzz", 5)] {
