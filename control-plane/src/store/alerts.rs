@@ -427,12 +427,8 @@ impl Store {
                 };
                 bytes -= old.encoded_len();
                 capped = true;
-                if gone
-                    .as_ref()
-                    .is_none_or(|(ms, id)| newer((old.opened_ms, &old.alert_id), (*ms, id)))
-                {
-                    gone = Some((old.opened_ms, old.alert_id));
-                }
+                // The oldest kept, so newer than any let go before (only those are kept).
+                gone = Some((old.opened_ms, old.alert_id));
             }
         })?;
         let mut alerts: Vec<AlertRecord> = kept.into_iter().map(|Reverse(Newest(a))| a).collect();
