@@ -39,19 +39,28 @@ pub async fn watch(
     region: &str,
     from: u64,
 ) -> tonic::Streaming<ConfigUpdate> {
+    register(
+        ch,
+        RegisterEdge {
+            edge_id: edge_id.into(),
+            region: region.into(),
+            resume_from_version: from,
+            ..RegisterEdge::default()
+        },
+    )
+    .await
+    .expect("watch")
+}
+
+/// `WatchConfig` with the edge token and `reg` as given: the stream, or the refusal.
+pub async fn register(
+    ch: &Channel,
+    reg: RegisterEdge,
+) -> Result<tonic::Streaming<ConfigUpdate>, tonic::Status> {
     grpc::edge_sync_client::EdgeSyncClient::new(ch.clone())
-        .watch_config(with_token(
-            RegisterEdge {
-                edge_id: edge_id.into(),
-                region: region.into(),
-                resume_from_version: from,
-                ..RegisterEdge::default()
-            },
-            EDGE_TOKEN,
-        ))
+        .watch_config(with_token(reg, EDGE_TOKEN))
         .await
-        .expect("watch")
-        .into_inner()
+        .map(tonic::Response::into_inner)
 }
 
 pub async fn next_update(s: &mut tonic::Streaming<ConfigUpdate>) -> ConfigUpdate {

@@ -200,6 +200,15 @@ fn an_edge_named_outside_the_rule_is_refused_its_config() {
     let p = Plane::start();
     rt().block_on(async {
         let ch = p.channel().await;
+        // A config stream asked for as edge `edge` of `region`: the stream or the refusal.
+        let refused = |edge: &str, region: &str| {
+            let reg = RegisterEdge {
+                edge_id: edge.into(),
+                region: region.into(),
+                ..RegisterEdge::default()
+            };
+            sentientiq_testkit::grpc::register(&ch, reg)
+        };
         let long = |n: usize| "e".repeat(n);
         let max = grpc::MAX_EDGE_NAME_LEN;
         for (edge, region) in [
@@ -211,17 +220,7 @@ fn an_edge_named_outside_the_rule_is_refused_its_config() {
             ("e".into(), "us east".into()),
             (".e".into(), "r".into()),
         ] {
-            let e = grpc::edge_sync_client::EdgeSyncClient::new(ch.clone())
-                .watch_config(with_token(
-                    RegisterEdge {
-                        edge_id: edge.clone(),
-                        region: region.clone(),
-                        ..RegisterEdge::default()
-                    },
-                    EDGE,
-                ))
-                .await
-                .expect_err("a bad name");
+            let e = refused(&edge, &region).await.expect_err("a bad name");
             assert_eq!(
                 e.code(),
                 tonic::Code::InvalidArgument,
@@ -235,17 +234,13 @@ fn an_edge_named_outside_the_rule_is_refused_its_config() {
         }
         // A report id (`edge@boot_ms`) outside its rule too; none (an older edge's) is served.
         for (report_id, ok) in [("e", false), ("e@1x", false), ("e@1", true), ("", true)] {
-            let r = grpc::edge_sync_client::EdgeSyncClient::new(ch.clone())
-                .watch_config(with_token(
-                    RegisterEdge {
-                        edge_id: "e".into(),
-                        region: "r".into(),
-                        report_id: report_id.into(),
-                        ..RegisterEdge::default()
-                    },
-                    EDGE,
-                ))
-                .await;
+            let reg = RegisterEdge {
+                edge_id: "e".into(),
+                region: "r".into(),
+                report_id: report_id.into(),
+                ..RegisterEdge::default()
+            };
+            let r = sentientiq_testkit::grpc::register(&ch, reg).await;
             match r {
                 Ok(_) => assert!(ok, "{report_id:?} served"),
                 Err(e) => {
@@ -262,17 +257,7 @@ fn an_edge_named_outside_the_rule_is_refused_its_config() {
         );
         // The same edge refused again at each retry: refused each time, logged once.
         for _ in 0..3 {
-            let again = grpc::edge_sync_client::EdgeSyncClient::new(ch.clone())
-                .watch_config(with_token(
-                    RegisterEdge {
-                        edge_id: "a/b".into(),
-                        region: "r".into(),
-                        ..RegisterEdge::default()
-                    },
-                    EDGE,
-                ))
-                .await;
-            assert!(again.is_err());
+            assert!(refused("a/b", "r").await.is_err());
         }
     });
     // The plane's log names a refused edge (quoted) and where it called from, once in ten
@@ -550,20 +535,16 @@ fn experiment_totals_larger_than_a_grpc_message_reach_edges_in_parts() {
         let windows = large_experiment_windows("acme", "edge-a@1733000000000", n, max_arms);
         report_experiments(&ch, windows.clone()).await;
         // Another edge boot draws from them.
-        let mut w = grpc::edge_sync_client::EdgeSyncClient::new(ch.clone())
-            .watch_config(with_token(
-                RegisterEdge {
-                    edge_id: "edge-b".into(),
-                    region: "us-east-1".into(),
-                    resume_from_version: 0,
-                    report_id: "edge-b@1733000000001".into(),
-                    counts_in_parts: true,
-                },
-                EDGE,
-            ))
+        let reg = RegisterEdge {
+            edge_id: "edge-b".into(),
+            region: "us-east-1".into(),
+            resume_from_version: 0,
+            report_id: "edge-b@1733000000001".into(),
+            counts_in_parts: true,
+        };
+        let mut w = sentientiq_testkit::grpc::register(&ch, reg)
             .await
-            .expect("watch")
-            .into_inner();
+            .expect("watch");
         let limit = sentientiq_control::store::CONFIG_MESSAGE_BYTES;
         let (mut totals, mut parts, mut bytes) = (Vec::new(), 0, 0);
         loop {
