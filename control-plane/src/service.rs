@@ -513,7 +513,10 @@ impl grpc::edge_sync_server::EdgeSync for Services {
         let peer = req.remote_addr();
         let r = req.into_inner();
         if !grpc::valid_edge_name(&r.edge_id) || !grpc::valid_edge_name(&r.region) {
-            let (edge, region) = (grpc::shown_name(&r.edge_id), grpc::shown_name(&r.region));
+            let (edge, region) = (
+                sentientiq_proto::shown_name(&r.edge_id),
+                sentientiq_proto::shown_name(&r.region),
+            );
             let what = format!("{edge} {region}");
             if let Some(not_logged) = self.metrics.refusal_due("config", &what, peer) {
                 tracing::warn!(
@@ -531,7 +534,7 @@ impl grpc::edge_sync_server::EdgeSync for Services {
         }
         // Empty from an edge older than experiments (it is sent every total, its own too).
         if !r.report_id.is_empty() && !grpc::valid_report_id(&r.report_id) {
-            let report_id = grpc::shown_name(&r.report_id);
+            let report_id = sentientiq_proto::shown_name(&r.report_id);
             let what = format!("{} {report_id}", r.edge_id);
             if let Some(not_logged) = self.metrics.refusal_due("config", &what, peer) {
                 tracing::warn!(
@@ -695,8 +698,10 @@ impl grpc::edge_sync_server::EdgeSync for Services {
                     }
                 };
                 if let Some(h) = b.health {
-                    let (edge, region) =
-                        (grpc::shown_name(&h.edge_id), grpc::shown_name(&h.region));
+                    let (edge, region) = (
+                        sentientiq_proto::shown_name(&h.edge_id),
+                        sentientiq_proto::shown_name(&h.region),
+                    );
                     if let Err(e) = store.put_health(h, now_ms()) {
                         tracing::warn!(error = %e, %edge, %region, ?peer, "edge health not kept");
                     }

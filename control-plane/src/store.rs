@@ -834,14 +834,14 @@ pub(crate) fn check_boot(region: &str, report_id: &str) -> Result<(), String> {
     if !grpc::valid_edge_name(region) {
         return Err(format!(
             "region {}: {}",
-            grpc::shown_name(region),
+            sentientiq_proto::shown_name(region),
             grpc::EDGE_NAME_RULE
         ));
     }
     if !grpc::valid_report_id(report_id) {
         return Err(format!(
             "edge_id {}: {}",
-            grpc::shown_name(report_id),
+            sentientiq_proto::shown_name(report_id),
             grpc::REPORT_ID_RULE
         ));
     }

@@ -29,7 +29,7 @@ pub use frame::{
     Seq, Sid, StrTable, Track, Value, Welcome, WriteKey, kind,
 };
 pub use limits::Limits;
-pub use show::shown_name;
+pub use show::{shown_name, shown_plain};
 
 /// Control-plane gRPC messages and services (`sentientiq.v1`), compiled from
 /// `sentientiq/v1/control.proto` without `protoc` (by `protox`).
@@ -48,9 +48,8 @@ pub mod grpc {
         include_bytes!(concat!(env!("OUT_DIR"), "/control_descriptor.bin"));
 
     mod health;
-    pub use crate::shown_name;
     pub use health::{
         EDGE_NAME_RULE, MAX_BOOT_DIGITS, MAX_EDGE_NAME_LEN, MAX_HEALTH_TEXT, MAX_REFUSED_REPORTED,
-        REPORT_ID_RULE, report_id, shown_plain, valid_edge_name, valid_report_id,
+        REPORT_ID_RULE, report_id, valid_edge_name, valid_report_id,
     };
 }

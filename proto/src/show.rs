@@ -11,6 +11,14 @@ pub fn shown_name(s: &str) -> String {
     }
 }
 
+/// `s` with each control character shown as `?` (never longer: a control character is one or
+/// two bytes), as what edges report is shown on a page or a terminal.
+pub fn shown_plain(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -97,16 +97,8 @@ impl EdgeHealth {
 fn text(s: &mut String) {
     cut(s);
     if s.chars().any(char::is_control) {
-        *s = shown_plain(s);
+        *s = crate::shown_plain(s);
     }
-}
-
-/// `s` with each control character shown as `?` (never longer: a control character is one or
-/// two bytes), as what edges report is shown on a page or a terminal.
-pub fn shown_plain(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect()
 }
 
 fn cut(s: &mut String) {

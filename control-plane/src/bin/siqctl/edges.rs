@@ -20,7 +20,7 @@ use crate::http::{PlaneHttp, exchange, refused, request};
 use sentientiq_control::web::pages::ago;
 // A cell as the terminal gets it: what edges send, control characters shown as `?` (a plane
 // does so on receipt; an older one did not).
-use sentientiq_proto::grpc::shown_plain as cell;
+use sentientiq_proto::shown_plain as cell;
 
 #[derive(Debug, Args)]
 pub struct EdgesArgs {
