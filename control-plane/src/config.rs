@@ -50,8 +50,8 @@ pub struct Config {
     pub http_max_connections: usize,
     #[serde(default = "default_http_max_per_address")]
     pub http_max_per_address: usize,
-    /// How long a gRPC connection may take to send its first bytes (HTTP/2's preface) and,
-    /// over TLS, to finish its handshake (`crate::incoming`).
+    /// How long after its accept a gRPC connection may take to send its first bytes (HTTP/2's
+    /// preface); over TLS, to finish its handshake and then send them (`crate::incoming`).
     #[serde(default = "default_grpc_handshake_timeout_ms")]
     pub grpc_handshake_timeout_ms: u64,
     #[serde(default)]

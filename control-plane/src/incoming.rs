@@ -3,17 +3,21 @@
 //! hyper's server reads a connection's first bytes (HTTP/2's 24-byte preface) with no deadline,
 //! and HTTP/2's keepalive pings only start after them, so a client that opened TCP
 //! connections and sent nothing held each one, a task and a file descriptor, for ever. Now a
-//! connection that has not sent [`FIRST_BYTES`] within `grpc_handshake_timeout_ms` fails its
-//! read and is closed. Over TLS the same bytes are the start of the ClientHello, and the TLS
-//! handshake itself is bounded by the same timeout (`ServerTlsConfig::timeout`); a TLS client
-//! that completes its handshake and then sends nothing is not cut off here (tonic does the TLS
-//! under this wrapper: timing the preface inside TLS means doing the TLS here).
+//! connection that has not sent [`FIRST_BYTES`] within `grpc_handshake_timeout_ms` of its
+//! accept fails its read and is closed.
+//!
+//! With `[tls]` the TLS is done here ([`tls`]), not by tonic: below TLS the preface cannot be
+//! seen, and tonic's own handshake timeout let a client that finished its handshake and then
+//! sent nothing hold its connection for ever. Here the handshake and then the preface, read
+//! through the TLS, are due by the same deadline.
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio_rustls::rustls;
 use tonic::transport::server::Connected;
 
 /// Bytes a connection must send within the deadline: HTTP/2's connection preface
@@ -34,10 +38,15 @@ pub struct FirstBytes<IO> {
 
 impl<IO> FirstBytes<IO> {
     pub fn new(io: IO, timeout: Duration) -> FirstBytes<IO> {
+        FirstBytes::until(io, tokio::time::Instant::now() + timeout)
+    }
+
+    /// Owing its first bytes by `deadline`.
+    pub fn until(io: IO, deadline: tokio::time::Instant) -> FirstBytes<IO> {
         FirstBytes {
             io,
             owed: FIRST_BYTES,
-            sleep: Box::pin(tokio::time::sleep(timeout)),
+            sleep: Box::pin(tokio::time::sleep_until(deadline)),
         }
     }
 }
@@ -110,16 +119,121 @@ impl<IO: Connected> Connected for FirstBytes<IO> {
     }
 }
 
-/// `listener`'s connections (TCP_NODELAY set: config pushes and acks are small writes), each
-/// owing its first bytes within `timeout`.
+/// `listener`'s connections (TCP_NODELAY set: config pushes and acks are small writes).
+fn accepted(listener: tokio::net::TcpListener) -> tonic::transport::server::TcpIncoming {
+    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
+}
+
+/// `listener`'s connections, each owing its first bytes within `timeout`.
 pub fn first_bytes(
     listener: tokio::net::TcpListener,
     timeout: Duration,
 ) -> impl tokio_stream::Stream<Item = std::io::Result<FirstBytes<tokio::net::TcpStream>>> {
     use tokio_stream::StreamExt;
-    tonic::transport::server::TcpIncoming::from(listener)
-        .with_nodelay(Some(true))
-        .map(move |c| c.map(|s| FirstBytes::new(s, timeout)))
+    accepted(listener).map(move |c| c.map(|s| FirstBytes::new(s, timeout)))
+}
+
+/// The rustls server config of `[tls]`, as tonic's own was: the certificate chain and key
+/// (PEM), no client certificates, ALPN `h2`.
+pub fn tls_config(cert_pem: &[u8], key_pem: &[u8]) -> Result<rustls::ServerConfig, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("the certificate file: {e}"))?;
+    if certs.is_empty() {
+        return Err("the certificate file holds no certificate".into());
+    }
+    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| format!("the key file: {e}"))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| format!("the certificate and key: {e}"))?;
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    Ok(config)
+}
+
+/// A connection served over TLS.
+pub type TlsConn = FirstBytes<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>;
+
+/// `listener`'s connections over TLS: each owes its handshake, and then [`FIRST_BYTES`]
+/// through the TLS, within `timeout` of its accept. Handshakes run side by side (a slow one
+/// holds no other back); one that fails or is late closes its connection and is logged at
+/// debug, as tonic did.
+pub fn tls(
+    listener: tokio::net::TcpListener,
+    timeout: Duration,
+    config: Arc<rustls::ServerConfig>,
+) -> Handshakes {
+    Handshakes {
+        incoming: accepted(listener),
+        acceptor: tokio_rustls::TlsAcceptor::from(config),
+        timeout,
+        handshakes: tokio::task::JoinSet::new(),
+    }
+}
+
+/// The stream of [`tls`]: accepted connections whose handshakes have finished.
+pub struct Handshakes {
+    incoming: tonic::transport::server::TcpIncoming,
+    acceptor: tokio_rustls::TlsAcceptor,
+    timeout: Duration,
+    /// Handshakes under way; dropped (aborted) with the stream when the server stops.
+    handshakes: tokio::task::JoinSet<std::io::Result<TlsConn>>,
+}
+
+impl std::fmt::Debug for Handshakes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handshakes")
+            .field("timeout", &self.timeout)
+            .field("under_way", &self.handshakes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl tokio_stream::Stream for Handshakes {
+    type Item = std::io::Result<TlsConn>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        // Every connection accepted so far starts its handshake.
+        loop {
+            match Pin::new(&mut this.incoming).poll_next(cx) {
+                Poll::Ready(Some(Ok(tcp))) => {
+                    let deadline = tokio::time::Instant::now() + this.timeout;
+                    let acceptor = this.acceptor.clone();
+                    this.handshakes.spawn(async move {
+                        let tls = tokio::time::timeout_at(deadline, acceptor.accept(tcp))
+                            .await
+                            .map_err(|_| {
+                                std::io::Error::new(
+                                    std::io::ErrorKind::TimedOut,
+                                    "the TLS handshake did not finish in time",
+                                )
+                            })??;
+                        Ok(FirstBytes::until(tls, deadline))
+                    });
+                }
+                // The server decides which accept errors end it, as without TLS.
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(None) => return Poll::Ready(None),
+                Poll::Pending => break,
+            }
+        }
+        loop {
+            match this.handshakes.poll_join_next(cx) {
+                Poll::Ready(Some(Ok(Ok(conn)))) => return Poll::Ready(Some(Ok(conn))),
+                Poll::Ready(Some(Ok(Err(e)))) => tracing::debug!(error = %e, "tls accept error"),
+                Poll::Ready(Some(Err(e))) => tracing::debug!(error = %e, "tls accept task"),
+                // None under way: the accept above wakes this stream.
+                Poll::Ready(None) | Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -144,13 +258,7 @@ mod tests {
         let deadline = Duration::from_millis(300);
         let started = std::time::Instant::now();
         let (mut server, _client) = pair(deadline).await;
-        let mut buf = [0u8; 64];
-        let e = tokio::time::timeout(Duration::from_secs(10), server.read(&mut buf))
-            .await
-            .expect("an answer within 10 s")
-            .expect_err("timed out");
-        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
-        assert!(started.elapsed() >= deadline, "{:?}", started.elapsed());
+        fails_at(&mut server, started, deadline).await;
     }
 
     #[tokio::test]
@@ -198,5 +306,152 @@ mod tests {
         assert_eq!(&two, b"ok");
         let info = server.connect_info();
         assert_eq!(info.remote_addr(), client.local_addr().ok());
+    }
+
+    /// A TLS listener at `deadline`, its address and its certificate (PEM).
+    async fn tls_listener(deadline: Duration) -> (Handshakes, std::net::SocketAddr, String) {
+        let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
+        let config = tls_config(
+            ck.cert.pem().as_bytes(),
+            ck.signing_key.serialize_pem().as_bytes(),
+        )
+        .expect("config");
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = l.local_addr().expect("addr");
+        (tls(l, deadline, Arc::new(config)), addr, ck.cert.pem())
+    }
+
+    async fn handshake(
+        addr: std::net::SocketAddr,
+        connector: &tokio_rustls::TlsConnector,
+    ) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+        sentientiq_testkit::tls::connect(addr, connector)
+            .await
+            .expect("handshake")
+    }
+
+    /// `server`'s read fails as timed out, not before `deadline` from `started`.
+    async fn fails_at(
+        server: &mut (impl AsyncRead + Unpin),
+        started: std::time::Instant,
+        deadline: Duration,
+    ) {
+        let mut buf = [0u8; 64];
+        let e = tokio::time::timeout(Duration::from_secs(10), server.read(&mut buf))
+            .await
+            .expect("an answer within 10 s")
+            .expect_err("timed out");
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+        assert!(started.elapsed() >= deadline, "{:?}", started.elapsed());
+    }
+
+    /// Over TLS the preface is owed through the TLS: a client that finishes its handshake and
+    /// sends nothing fails at the deadline counted from its accept (it held its connection for
+    /// ever when tonic did the TLS), and one that sends the preface is then left alone.
+    #[tokio::test]
+    async fn over_tls_a_client_silent_after_its_handshake_fails_at_its_deadline() {
+        use tokio_stream::StreamExt;
+        let deadline = Duration::from_millis(500);
+        let (mut incoming, addr, ca) = tls_listener(deadline).await;
+        let connector = sentientiq_testkit::tls::connector(ca.as_bytes(), &[b"h2"]);
+        let started = std::time::Instant::now();
+        let (client, conn) = tokio::join!(handshake(addr, &connector), incoming.next());
+        let mut server = conn.expect("a connection").expect("handshake done");
+        assert_eq!(server.io.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+        assert_eq!(
+            server.connect_info().get_ref().remote_addr(),
+            client.get_ref().0.local_addr().ok()
+        );
+        fails_at(&mut server, started, deadline).await;
+
+        // The preface (cap) through the TLS in two writes, the second one byte: read, and then
+        // no deadline however long the connection idles.
+        let mut buf = [0u8; 64];
+        let (client, conn) = tokio::join!(handshake(addr, &connector), incoming.next());
+        let (mut client, mut server) = (client, conn.expect("a connection").expect("done"));
+        client
+            .write_all(&[b'P'; FIRST_BYTES - 1])
+            .await
+            .expect("write");
+        client.flush().await.expect("flush");
+        let mut got = 0;
+        while got < FIRST_BYTES - 1 {
+            got += server.read(&mut buf).await.expect("cap - 1 bytes");
+        }
+        client.write_all(b"P").await.expect("write");
+        client.flush().await.expect("flush");
+        assert_eq!(server.read(&mut buf).await.expect("the last byte"), 1);
+        let idle = tokio::time::timeout(2 * deadline, server.read(&mut buf)).await;
+        assert!(idle.is_err(), "still waiting past the deadline: {idle:?}");
+        server.write_all(b"ok").await.expect("write");
+        server.flush().await.expect("flush");
+        let mut two = [0u8; 2];
+        client.read_exact(&mut two).await.expect("read");
+        assert_eq!(&two, b"ok");
+    }
+
+    /// A client that never starts its handshake holds no other back, and is closed at the
+    /// deadline; one that does not offer h2 is refused.
+    #[tokio::test]
+    async fn over_tls_a_silent_handshake_holds_no_other_back_and_is_closed() {
+        use tokio_stream::StreamExt;
+        let deadline = Duration::from_millis(500);
+        let (mut incoming, addr, ca) = tls_listener(deadline).await;
+        let connector = sentientiq_testkit::tls::connector(ca.as_bytes(), &[b"h2"]);
+        let started = std::time::Instant::now();
+        let mut silent = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        // The stream is polled by its own task, as the server does.
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let server = tokio::spawn(async move {
+            while let Some(c) = incoming.next().await {
+                if tx.send(c).is_err() {
+                    break;
+                }
+            }
+        });
+        let _client = handshake(addr, &connector).await;
+        let first = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .expect("the second client's connection, while the first is silent")
+            .expect("a connection")
+            .expect("handshake done");
+        drop(first);
+        assert!(started.elapsed() < deadline, "{:?}", started.elapsed());
+        let mut buf = [0u8; 16];
+        let closed = tokio::time::timeout(Duration::from_secs(10), silent.read(&mut buf))
+            .await
+            .expect("closed within 10 s");
+        assert!(
+            matches!(closed, Ok(0)) || closed.is_err(),
+            "closed, not {closed:?}"
+        );
+        assert!(started.elapsed() >= deadline, "{:?}", started.elapsed());
+        // No h2 offered: no common protocol, no connection.
+        let http1 = sentientiq_testkit::tls::connector(ca.as_bytes(), &[b"http/1.1"]);
+        let refused = sentientiq_testkit::tls::connect(addr, &http1).await;
+        assert!(refused.is_err(), "http/1.1 only was served");
+        assert!(rx.try_recv().is_err());
+        server.abort();
+    }
+
+    #[test]
+    fn tls_config_says_what_is_wrong_with_its_files() {
+        let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
+        let (cert, key) = (ck.cert.pem(), ck.signing_key.serialize_pem());
+        assert!(tls_config(cert.as_bytes(), key.as_bytes()).is_ok());
+        let e = tls_config(b"", key.as_bytes()).expect_err("no certificate");
+        assert!(e.contains("no certificate"), "{e}");
+        let e = tls_config(cert.as_bytes(), b"").expect_err("no key");
+        assert!(e.contains("the key file"), "{e}");
+        // The key of another certificate.
+        let other = rcgen::generate_simple_self_signed(vec!["x".to_string()]).expect("cert");
+        let e = tls_config(
+            cert.as_bytes(),
+            other.signing_key.serialize_pem().as_bytes(),
+        )
+        .expect_err("a key that does not match");
+        assert!(e.contains("the certificate and key"), "{e}");
     }
 }

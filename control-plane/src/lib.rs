@@ -95,23 +95,25 @@ pub async fn serve(
         // Dead edges are noticed and their streams end.
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
         .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)));
-    if let Some(tls) = &cfg.tls {
-        let cert = std::fs::read(&tls.cert)
-            .map_err(|e| ServeError::Tls(format!("{}: {e}", tls.cert.display())))?;
-        let key = std::fs::read(&tls.key)
-            .map_err(|e| ServeError::Tls(format!("{}: {e}", tls.key.display())))?;
-        builder = builder.tls_config(
-            tonic::transport::ServerTlsConfig::new()
-                .identity(tonic::transport::Identity::from_pem(cert, key))
-                .timeout(handshake),
-        )?;
-    }
+    // Done in `incoming`, which also times the preface under it.
+    let tls = match &cfg.tls {
+        Some(tls) => {
+            let cert = std::fs::read(&tls.cert)
+                .map_err(|e| ServeError::Tls(format!("{}: {e}", tls.cert.display())))?;
+            let key = std::fs::read(&tls.key)
+                .map_err(|e| ServeError::Tls(format!("{}: {e}", tls.key.display())))?;
+            Some(Arc::new(
+                incoming::tls_config(&cert, &key).map_err(ServeError::Tls)?,
+            ))
+        }
+        None => None,
+    };
     // Alert records past their retention go, now and hourly, for as long as the server runs.
     let pruner = tokio::spawn(service::alerts::prune_alerts_periodically(
         svc.store.clone(),
         svc.metrics.clone(),
     ));
-    let served = builder
+    let router = builder
         .add_service(health_svc)
         .add_service(reflection)
         .add_service(reflection_v1alpha)
@@ -135,9 +137,19 @@ pub async fn serve(
         ))
         .add_service(grpc::edge_sync_server::EdgeSyncServer::with_interceptor(
             svc, edge,
-        ))
-        .serve_with_incoming_shutdown(incoming::first_bytes(listener, handshake), shutdown)
-        .await;
+        ));
+    let served = match tls {
+        Some(tls) => {
+            router
+                .serve_with_incoming_shutdown(incoming::tls(listener, handshake, tls), shutdown)
+                .await
+        }
+        None => {
+            router
+                .serve_with_incoming_shutdown(incoming::first_bytes(listener, handshake), shutdown)
+                .await
+        }
+    };
     pruner.abort();
     served?;
     Ok(())

@@ -1,6 +1,6 @@
 //! The one test kit: real `sentientiq-edge` and `sentientiq-control` processes ([`Edge`],
 //! [`Plane`]), clients for each transport ([`ws::Client`], [`quic`], HTTP in [`net`], the
-//! plane's gRPC in [`grpc`]), the frames tests send ([`frames`]), vendor stand-ins and alerting
+//! plane's gRPC in [`grpc`], TLS in [`tls`]), the frames tests send ([`frames`]), vendor stand-ins and alerting
 //! configs ([`alerts`]), lake readers ([`lake`]) and waiting helpers ([`wait`]).
 //!
 //! Binaries are the workspace's own, found beside the running test executable
@@ -18,6 +18,7 @@ pub mod net;
 pub mod plane;
 pub mod proc;
 pub mod quic;
+pub mod tls;
 pub mod wait;
 pub mod ws;
 

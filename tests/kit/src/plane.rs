@@ -50,6 +50,11 @@ impl Plane {
 
     /// Serving TLS only, with a fresh self-signed certificate for `localhost`.
     pub fn start_tls() -> Plane {
+        Plane::start_tls_with("")
+    }
+
+    /// [`Plane::start_tls`] with `settings` added to its config file.
+    pub fn start_tls_with(settings: &str) -> Plane {
         let dir = tempfile::tempdir().expect("tempdir");
         let ck =
             rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
@@ -62,7 +67,7 @@ impl Plane {
             http_port: 0,
             proc: None,
             ca: Some(cert),
-            settings: String::new(),
+            settings: settings.to_string(),
         };
         p.spawn();
         p

@@ -129,6 +129,40 @@ fn a_grpc_connection_that_sends_nothing_is_closed() {
     assert!(took >= std::time::Duration::from_millis(500), "{took:?}");
 }
 
+/// Over TLS, a client that finishes its handshake and then sends nothing is closed at the
+/// same deadline, counted from the connect: when tonic did the TLS only the handshake was
+/// timed, and such a client held its connection for ever.
+#[test]
+fn a_tls_connection_silent_after_its_handshake_is_closed() {
+    use tokio::io::AsyncReadExt;
+    let p = Plane::start_tls_with("grpc_handshake_timeout_ms = 500");
+    let ca = std::fs::read(p.ca.as_ref().expect("a CA file")).expect("ca");
+    let h2 = sentientiq_testkit::tls::connector(&ca, &[b"h2"]);
+    rt().block_on(async {
+        let connected = std::time::Instant::now();
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], p.port));
+        let mut c = sentientiq_testkit::tls::connect(addr, &h2)
+            .await
+            .expect("the handshake");
+        assert_eq!(c.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+        // The server's own settings may come first; then the close.
+        let mut buf = [0u8; 64];
+        let read_all = async {
+            loop {
+                match c.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => continue,
+                }
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(30), read_all)
+            .await
+            .expect("closed within 30 s");
+        let took = connected.elapsed();
+        assert!(took >= std::time::Duration::from_millis(500), "{took:?}");
+    });
+}
+
 #[test]
 fn the_plane_serves_its_own_metrics() {
     let p = Plane::start();
