@@ -168,25 +168,42 @@ pub fn tls(
     listener: tokio::net::TcpListener,
     timeout: Duration,
     config: Arc<rustls::ServerConfig>,
-) -> Handshakes {
-    Handshakes {
-        incoming: accepted(listener),
-        acceptor: tokio_rustls::TlsAcceptor::from(config),
-        timeout,
-        handshakes: tokio::task::JoinSet::new(),
-    }
+) -> Handshakes<tonic::transport::server::TcpIncoming> {
+    Handshakes::over(accepted(listener), timeout, config)
 }
 
+/// Accepts taken in one poll at most, before the stream yields to its task: finished
+/// handshakes are looked at before each accept, and a flood of connections then cannot keep
+/// the stream from the rest of its task's work (tonic's own TLS picks between the two at
+/// random, `select!`).
+const ACCEPTS_PER_POLL: usize = 16;
+
 /// The stream of [`tls`]: accepted connections whose handshakes have finished.
-pub struct Handshakes {
-    incoming: tonic::transport::server::TcpIncoming,
+pub struct Handshakes<S> {
+    incoming: S,
     acceptor: tokio_rustls::TlsAcceptor,
     timeout: Duration,
     /// Handshakes under way; dropped (aborted) with the stream when the server stops.
     handshakes: tokio::task::JoinSet<std::io::Result<TlsConn>>,
 }
 
-impl std::fmt::Debug for Handshakes {
+impl<S> Handshakes<S> {
+    /// Over the connections of `incoming` (a listener's accepts).
+    pub fn over(
+        incoming: S,
+        timeout: Duration,
+        config: Arc<rustls::ServerConfig>,
+    ) -> Handshakes<S> {
+        Handshakes {
+            incoming,
+            acceptor: tokio_rustls::TlsAcceptor::from(config),
+            timeout,
+            handshakes: tokio::task::JoinSet::new(),
+        }
+    }
+}
+
+impl<S> std::fmt::Debug for Handshakes<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Handshakes")
             .field("timeout", &self.timeout)
@@ -195,15 +212,36 @@ impl std::fmt::Debug for Handshakes {
     }
 }
 
-impl tokio_stream::Stream for Handshakes {
+impl<S> tokio_stream::Stream for Handshakes<S>
+where
+    S: tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> + Unpin,
+{
     type Item = std::io::Result<TlsConn>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        // Every connection accepted so far starts its handshake.
+        let mut accepts = 0;
         loop {
+            // Finished handshakes first: neither new connections nor a listener failing
+            // (out of descriptors, say) hold back those that are ready. Polled again after
+            // each start, so a new handshake's end wakes this stream.
+            loop {
+                match this.handshakes.poll_join_next(cx) {
+                    Poll::Ready(Some(Ok(Ok(conn)))) => return Poll::Ready(Some(Ok(conn))),
+                    Poll::Ready(Some(Ok(Err(e)))) => {
+                        tracing::debug!(error = %e, "tls accept error")
+                    }
+                    Poll::Ready(Some(Err(e))) => tracing::debug!(error = %e, "tls accept task"),
+                    Poll::Ready(None) | Poll::Pending => break,
+                }
+            }
+            if accepts == ACCEPTS_PER_POLL {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
             match Pin::new(&mut this.incoming).poll_next(cx) {
                 Poll::Ready(Some(Ok(tcp))) => {
+                    accepts += 1;
                     let deadline = tokio::time::Instant::now() + this.timeout;
                     let acceptor = this.acceptor.clone();
                     this.handshakes.spawn(async move {
@@ -221,16 +259,7 @@ impl tokio_stream::Stream for Handshakes {
                 // The server decides which accept errors end it, as without TLS.
                 Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
                 Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Pending => break,
-            }
-        }
-        loop {
-            match this.handshakes.poll_join_next(cx) {
-                Poll::Ready(Some(Ok(Ok(conn)))) => return Poll::Ready(Some(Ok(conn))),
-                Poll::Ready(Some(Ok(Err(e)))) => tracing::debug!(error = %e, "tls accept error"),
-                Poll::Ready(Some(Err(e))) => tracing::debug!(error = %e, "tls accept task"),
-                // None under way: the accept above wakes this stream.
-                Poll::Ready(None) | Poll::Pending => return Poll::Pending,
+                Poll::Pending => return Poll::Pending,
             }
         }
     }
@@ -308,19 +337,33 @@ mod tests {
         assert_eq!(info.remote_addr(), client.local_addr().ok());
     }
 
-    /// A TLS listener at `deadline`, its address and its certificate (PEM).
-    async fn tls_listener(deadline: Duration) -> (Handshakes, std::net::SocketAddr, String) {
+    /// A server config for a fresh `localhost` certificate, and the certificate (PEM).
+    fn tls_setup() -> (Arc<rustls::ServerConfig>, String) {
         let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
         let config = tls_config(
             ck.cert.pem().as_bytes(),
             ck.signing_key.serialize_pem().as_bytes(),
         )
         .expect("config");
+        (Arc::new(config), ck.cert.pem())
+    }
+
+    /// A TLS listener at `deadline`, its address and a client trusting it that offers h2.
+    async fn tls_listener(
+        deadline: Duration,
+    ) -> (
+        Handshakes<tonic::transport::server::TcpIncoming>,
+        std::net::SocketAddr,
+        tokio_rustls::TlsConnector,
+        String,
+    ) {
+        let (config, ca) = tls_setup();
         let l = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = l.local_addr().expect("addr");
-        (tls(l, deadline, Arc::new(config)), addr, ck.cert.pem())
+        let h2 = sentientiq_testkit::tls::connector(ca.as_bytes(), &[b"h2"]);
+        (tls(l, deadline, config), addr, h2, ca)
     }
 
     async fn handshake(
@@ -330,6 +373,19 @@ mod tests {
         sentientiq_testkit::tls::connect(addr, connector)
             .await
             .expect("handshake")
+    }
+
+    /// The next connection whose handshake finished, within 10 s.
+    async fn next_conn<S>(incoming: &mut Handshakes<S>) -> TlsConn
+    where
+        S: tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> + Unpin,
+    {
+        use tokio_stream::StreamExt;
+        tokio::time::timeout(Duration::from_secs(10), incoming.next())
+            .await
+            .expect("a connection within 10 s")
+            .expect("a connection")
+            .expect("its handshake done")
     }
 
     /// `server`'s read fails as timed out, not before `deadline` from `started`.
@@ -352,25 +408,36 @@ mod tests {
     /// ever when tonic did the TLS), and one that sends the preface is then left alone.
     #[tokio::test]
     async fn over_tls_a_client_silent_after_its_handshake_fails_at_its_deadline() {
-        use tokio_stream::StreamExt;
-        let deadline = Duration::from_millis(500);
-        let (mut incoming, addr, ca) = tls_listener(deadline).await;
-        let connector = sentientiq_testkit::tls::connector(ca.as_bytes(), &[b"h2"]);
+        let deadline = Duration::from_secs(2);
+        let (mut incoming, addr, h2, _) = tls_listener(deadline).await;
+        // Its ClientHello at 0.6 of the deadline, then nothing: closed at the deadline from
+        // the accept, not a deadline's length after the handshake.
         let started = std::time::Instant::now();
-        let (client, conn) = tokio::join!(handshake(addr, &connector), incoming.next());
-        let mut server = conn.expect("a connection").expect("handshake done");
+        let client = async {
+            let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            tokio::time::sleep(deadline * 3 / 5).await;
+            sentientiq_testkit::tls::over(tcp, &h2)
+                .await
+                .expect("handshake")
+        };
+        let (client, mut server) = tokio::join!(client, next_conn(&mut incoming));
         assert_eq!(server.io.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
         assert_eq!(
             server.connect_info().get_ref().remote_addr(),
             client.get_ref().0.local_addr().ok()
         );
         fails_at(&mut server, started, deadline).await;
+        assert!(
+            started.elapsed() < deadline * 3 / 2,
+            "{:?}",
+            started.elapsed()
+        );
 
-        // The preface (cap) through the TLS in two writes, the second one byte: read, and then
-        // no deadline however long the connection idles.
+        // The preface (cap) through the TLS in two writes, the first cap - 1 bytes: read, and
+        // then no deadline however long the connection idles past it.
         let mut buf = [0u8; 64];
-        let (client, conn) = tokio::join!(handshake(addr, &connector), incoming.next());
-        let (mut client, mut server) = (client, conn.expect("a connection").expect("done"));
+        let started = std::time::Instant::now();
+        let (mut client, mut server) = tokio::join!(handshake(addr, &h2), next_conn(&mut incoming));
         client
             .write_all(&[b'P'; FIRST_BYTES - 1])
             .await
@@ -383,7 +450,8 @@ mod tests {
         client.write_all(b"P").await.expect("write");
         client.flush().await.expect("flush");
         assert_eq!(server.read(&mut buf).await.expect("the last byte"), 1);
-        let idle = tokio::time::timeout(2 * deadline, server.read(&mut buf)).await;
+        let past = tokio::time::Instant::from_std(started) + deadline + Duration::from_millis(500);
+        let idle = tokio::time::timeout_at(past, server.read(&mut buf)).await;
         assert!(idle.is_err(), "still waiting past the deadline: {idle:?}");
         server.write_all(b"ok").await.expect("write");
         server.flush().await.expect("flush");
@@ -397,9 +465,8 @@ mod tests {
     #[tokio::test]
     async fn over_tls_a_silent_handshake_holds_no_other_back_and_is_closed() {
         use tokio_stream::StreamExt;
-        let deadline = Duration::from_millis(500);
-        let (mut incoming, addr, ca) = tls_listener(deadline).await;
-        let connector = sentientiq_testkit::tls::connector(ca.as_bytes(), &[b"h2"]);
+        let deadline = Duration::from_secs(2);
+        let (mut incoming, addr, h2, ca) = tls_listener(deadline).await;
         let started = std::time::Instant::now();
         let mut silent = tokio::net::TcpStream::connect(addr).await.expect("connect");
         // The stream is polled by its own task, as the server does.
@@ -411,7 +478,7 @@ mod tests {
                 }
             }
         });
-        let _client = handshake(addr, &connector).await;
+        let _client = handshake(addr, &h2).await;
         let first = tokio::time::timeout(Duration::from_secs(10), rx.recv())
             .await
             .expect("the second client's connection, while the first is silent")
@@ -432,8 +499,44 @@ mod tests {
         let http1 = sentientiq_testkit::tls::connector(ca.as_bytes(), &[b"http/1.1"]);
         let refused = sentientiq_testkit::tls::connect(addr, &http1).await;
         assert!(refused.is_err(), "http/1.1 only was served");
-        assert!(rx.try_recv().is_err());
+        let none = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await;
+        assert!(none.is_err(), "no connection: {none:?}");
         server.abort();
+    }
+
+    /// A listener that fails at every accept after one (out of descriptors, say) does not hold
+    /// back the connection whose handshake has finished: it is handed on between the errors.
+    #[tokio::test]
+    async fn a_failing_listener_holds_no_finished_handshake_back() {
+        use tokio_stream::StreamExt;
+        let (config, ca) = tls_setup();
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let h2 = sentientiq_testkit::tls::connector(ca.as_bytes(), &[b"h2"]);
+        let client = tokio::spawn(async move { handshake(addr, &h2).await });
+        let (tcp, _) = l.accept().await.expect("accept");
+        // EMFILE for ever after the one connection.
+        let accepts =
+            tokio_stream::iter(std::iter::once(Ok(tcp)).chain(std::iter::repeat_with(|| {
+                Err(std::io::Error::from_raw_os_error(24))
+            })));
+        let mut incoming = Handshakes::over(accepts, Duration::from_secs(10), config);
+        let handed = tokio::time::timeout(Duration::from_secs(10), async {
+            let mut errors = 0u64;
+            loop {
+                match incoming.next().await.expect("no end") {
+                    Ok(conn) => break (conn, errors),
+                    Err(_) => errors += 1,
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+        .await
+        .expect("the finished handshake, within 10 s");
+        assert!(handed.1 > 0, "the listener's errors were passed on");
+        let _client = client.await.expect("the client");
     }
 
     #[test]

@@ -88,7 +88,7 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(grpc::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    // A connection's first bytes (and over TLS its handshake) within this: `incoming`.
+    // A connection's first bytes (over TLS: its handshake, then them) within this: `incoming`.
     let handshake = std::time::Duration::from_millis(cfg.grpc_handshake_timeout_ms);
     let mut builder = Server::builder()
         .layer(telemetry::CountLayer(metrics))

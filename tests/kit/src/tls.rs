@@ -28,7 +28,14 @@ pub async fn connect(
     addr: std::net::SocketAddr,
     connector: &tokio_rustls::TlsConnector,
 ) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
-    let tcp = tokio::net::TcpStream::connect(addr).await?;
+    over(tokio::net::TcpStream::connect(addr).await?, connector).await
+}
+
+/// A TLS connection to `localhost` over `tcp`, its handshake done (or its failure).
+pub async fn over(
+    tcp: tokio::net::TcpStream,
+    connector: &tokio_rustls::TlsConnector,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
     let name = rustls::pki_types::ServerName::try_from("localhost").expect("a server name");
     connector.connect(name, tcp).await
 }
