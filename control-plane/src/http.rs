@@ -39,8 +39,9 @@ use crate::telemetry::Metrics;
 /// needs about 26 KB/s to arrive in that time.
 pub const DEFAULT_READ_TIMEOUT_MS: u64 = 30_000;
 /// Open connections at most, by default: half of Debian's default soft limit on a process's
-/// open files (`ulimit -n`: 1024), leaving the rest to RocksDB's files and the gRPC port. The
-/// plane does not raise or read that limit: a larger value needs a larger `ulimit -n`.
+/// open files (`ulimit -n`: 1024), leaving the rest to RocksDB's files and the gRPC port. At
+/// start the plane raises its soft limit to its hard one and lowers a cap the limit cannot
+/// hold ([`connection_budget`]).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 /// Open connections from one address at most, by default. A browser keeps at most six
 /// connections to one host over HTTP/1.1, shared by all its tabs (Chrome's and Firefox's
@@ -53,6 +54,53 @@ pub const DEFAULT_MAX_PER_ADDRESS: usize = 64;
 /// connections: well within the 30 s a Kubernetes pod and the 90 s a systemd unit are given to
 /// stop by default.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Descriptors the plane keeps for itself beside its connections: its store's table cache
+/// ([`crate::store::MAX_OPEN_TABLES`]) and 64 for the rest. Measured: 19 open at start (two
+/// listeners and three other sockets, the runtime's epoll and event descriptors, RocksDB's
+/// WAL, MANIFEST, LOG, LOCK and directory, the standard streams); the rest leaves room for a
+/// compaction's and a flush's new tables and a WAL switch.
+pub const FDS_KEPT: u64 = 64 + crate::store::MAX_OPEN_TABLES as u64;
+
+/// The HTTP connection cap the open-file limit allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionBudget {
+    /// The cap to keep.
+    pub cap: usize,
+    /// The configured cap, when the limit made it lower.
+    pub lowered_from: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "this process may open {limit} files (RLIMIT_NOFILE) and the plane keeps {FDS_KEPT} for itself, leaving none for connections: raise the limit (systemd `LimitNOFILE=`, `ulimit -n`, a container's `nofile`)"
+)]
+pub struct FdLimitError {
+    pub limit: u64,
+}
+
+/// The HTTP connection cap under an open-file `limit`: `asked`, or, when it is more, half of
+/// what the limit leaves beside [`FDS_KEPT`]: every connection holds a descriptor, and the
+/// other half is the gRPC port's, whose connections have no cap of their own (the default's
+/// split). Past the limit, accepts fail and RocksDB cannot open its next file, so a plane
+/// full of dashboard connections would stop storing what edges report. An error when not one
+/// connection fits.
+pub fn connection_budget(limit: u64, asked: usize) -> Result<ConnectionBudget, FdLimitError> {
+    let room = limit.saturating_sub(FDS_KEPT) / 2;
+    if room == 0 {
+        return Err(FdLimitError { limit });
+    }
+    Ok(match u64::try_from(asked).map_or(true, |a| a > room) {
+        true => ConnectionBudget {
+            cap: usize::try_from(room).unwrap_or(usize::MAX),
+            lowered_from: Some(asked),
+        },
+        false => ConnectionBudget {
+            cap: asked,
+            lowered_from: None,
+        },
+    })
+}
 
 /// The listener's limits (`http_read_timeout_ms`, `http_max_connections`,
 /// `http_max_per_address` in the plane's config).
@@ -409,6 +457,48 @@ mod tests {
         a.release(ip(1));
         assert_eq!(a.open(), 2);
         assert!(!a.by_addr.contains_key(&ip(1)));
+    }
+
+    #[test]
+    fn the_connection_cap_fits_half_of_what_the_open_file_limit_leaves() {
+        // A limit leaving room for 100 connections: asked at cap - 1 and cap kept, cap + 1
+        // lowered to it.
+        let limit = FDS_KEPT + 200;
+        let kept = |cap| ConnectionBudget {
+            cap,
+            lowered_from: None,
+        };
+        assert_eq!(connection_budget(limit, 99), Ok(kept(99)));
+        assert_eq!(connection_budget(limit, 100), Ok(kept(100)));
+        assert_eq!(
+            connection_budget(limit, 101),
+            Ok(ConnectionBudget {
+                cap: 100,
+                lowered_from: Some(101),
+            })
+        );
+        // Half of an odd remainder rounds down; room for one connection is enough.
+        assert_eq!(
+            connection_budget(FDS_KEPT + 201, 512).map(|b| b.cap),
+            Ok(100)
+        );
+        assert_eq!(connection_budget(FDS_KEPT + 2, 512).map(|b| b.cap), Ok(1));
+        for limit in [0, FDS_KEPT, FDS_KEPT + 1] {
+            assert_eq!(connection_budget(limit, 1), Err(FdLimitError { limit }));
+        }
+        // A hard limit of 1024 (Debian's default soft limit): the default cap is lowered; the
+        // hard limit systemd gives services (524 288) holds it.
+        assert_eq!(
+            connection_budget(1024, DEFAULT_MAX_CONNECTIONS),
+            Ok(ConnectionBudget {
+                cap: 416,
+                lowered_from: Some(DEFAULT_MAX_CONNECTIONS),
+            })
+        );
+        assert_eq!(
+            connection_budget(524_288, DEFAULT_MAX_CONNECTIONS),
+            Ok(kept(DEFAULT_MAX_CONNECTIONS))
+        );
     }
 
     /// A server of `limits` on a real socket: `/ip` answers the peer's address as handlers

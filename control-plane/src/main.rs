@@ -25,7 +25,26 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
-    let cfg = sentientiq_control::Config::load(&args.config)?;
+    let mut cfg = sentientiq_control::Config::load(&args.config)?;
+    // Every HTTP connection holds a descriptor: the cap must leave the store and the gRPC port
+    // theirs under the process's open-file limit.
+    let nofile = open_file_limit();
+    let budget = sentientiq_control::http::connection_budget(nofile, cfg.http_max_connections)?;
+    match budget.lowered_from {
+        Some(asked) => tracing::warn!(
+            asked,
+            cap = budget.cap,
+            open_file_limit = nofile,
+            "http_max_connections lowered to fit the open-file limit (RLIMIT_NOFILE) beside the store's files and the gRPC port's connections; raise the limit to serve more"
+        ),
+        None => tracing::info!(
+            cap = budget.cap,
+            open_file_limit = nofile,
+            "HTTP connection cap"
+        ),
+    }
+    cfg.http_max_connections = budget.cap;
+    cfg.http_max_per_address = cfg.http_max_per_address.min(budget.cap);
     std::fs::create_dir_all(&cfg.data_dir)
         .with_context(|| format!("creating {}", cfg.data_dir.display()))?;
     let store = Arc::new(
@@ -92,4 +111,27 @@ fn main() -> Result<()> {
         tracing::info!("stopped cleanly");
         anyhow::Ok(())
     })
+}
+
+/// The process's open-file limit (`RLIMIT_NOFILE`), its soft limit first raised to its hard
+/// limit. The soft limit is often 1 024, kept low for programs that use select(2), which the
+/// plane does not; servers raise it the same way (Go's runtime does at start, and the edge).
+/// Unlimited counts as `u64::MAX`.
+fn open_file_limit() -> u64 {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let r = getrlimit(Resource::Nofile);
+    if let (Some(soft), Some(hard)) = (r.current, r.maximum)
+        && soft < hard
+        && setrlimit(
+            Resource::Nofile,
+            Rlimit {
+                current: Some(hard),
+                maximum: Some(hard),
+            },
+        )
+        .is_ok()
+    {
+        return hard;
+    }
+    r.current.unwrap_or(u64::MAX)
 }

@@ -160,6 +160,13 @@ fn decode<M: Message + Default>(what: &str, b: &[u8]) -> Result<M, StoreError> {
     M::decode(b).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
+/// The most table files the store keeps open (its column families share one table cache).
+/// RocksDB's default (−1) keeps every table open, so a store that grows would take the
+/// descriptors the plane's connections need; a table evicted is reopened on a miss. 128 tables
+/// of the 64 MiB RocksDB writes by default are 8 GiB, past any plane's store (the edge's
+/// stores keep the same number). Counted in [`crate::http::FDS_KEPT`].
+pub const MAX_OPEN_TABLES: i32 = 128;
+
 impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         Store::open_with(path, StoreLimits::default())
@@ -173,6 +180,7 @@ impl Store {
     pub fn open_with(path: &Path, limits: StoreLimits) -> Result<Store, StoreError> {
         let mut opts = Options::default();
         opts.create_if_missing(true);
+        opts.set_max_open_files(MAX_OPEN_TABLES);
         opts.create_missing_column_families(true);
         let cfs = CFS.map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
         let db = DB::open_cf_descriptors(&opts, path, cfs)?;
@@ -943,6 +951,17 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let s = Store::open_with(dir.path(), limits).expect("open");
         (dir, s)
+    }
+
+    /// The store keeps at most `MAX_OPEN_TABLES` tables open, as RocksDB records it: the
+    /// descriptors `http::FDS_KEPT` counts for it.
+    #[test]
+    fn the_store_caps_its_open_tables() {
+        let (dir, _s) = store(StoreLimits::default());
+        assert_eq!(
+            sentientiq_testkit::rocks::option(dir.path(), "max_open_files"),
+            Some(MAX_OPEN_TABLES.to_string())
+        );
     }
 
     /// Accounts `u000`… of `tenant`, each with a company of `company` bytes.

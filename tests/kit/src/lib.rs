@@ -1,7 +1,8 @@
 //! The one test kit: real `sentientiq-edge` and `sentientiq-control` processes ([`Edge`],
 //! [`Plane`]), clients for each transport ([`ws::Client`], [`quic`], HTTP in [`net`], the
-//! plane's gRPC in [`grpc`], TLS in [`tls`]), the frames tests send ([`frames`]), vendor stand-ins and alerting
-//! configs ([`alerts`]), lake readers ([`lake`]) and waiting helpers ([`wait`]).
+//! plane's gRPC in [`grpc`], TLS in [`tls`]), the frames tests send ([`frames`]), vendor
+//! stand-ins and alerting configs ([`alerts`]), lake readers ([`lake`]), RocksDB's options
+//! files ([`rocks`]) and waiting helpers ([`wait`]).
 //!
 //! Binaries are the workspace's own, found beside the running test executable
 //! (`cargo test --workspace --all-targets` builds them with the tests; see [`bins`]).
@@ -18,6 +19,7 @@ pub mod net;
 pub mod plane;
 pub mod proc;
 pub mod quic;
+pub mod rocks;
 pub mod tls;
 pub mod wait;
 pub mod ws;

@@ -26,6 +26,8 @@ pub struct Plane {
     pub ca: Option<PathBuf>,
     /// Settings added to its config file (`Plane::start_with`).
     settings: String,
+    /// Its open-file limits (soft, hard) when not the test's own.
+    open_files: Option<(u64, u64)>,
 }
 
 impl Plane {
@@ -36,16 +38,13 @@ impl Plane {
     /// Started with `settings` (TOML lines, e.g. `grpc_handshake_timeout_ms = 500`) added to
     /// its config file.
     pub fn start_with(settings: &str) -> Plane {
-        let mut p = Plane {
-            dir: tempfile::tempdir().expect("tempdir"),
-            port: 0,
-            http_port: 0,
-            proc: None,
-            ca: None,
-            settings: settings.to_string(),
-        };
-        p.spawn();
-        p
+        Plane::started(tempfile::tempdir().expect("tempdir"), None, settings, None)
+    }
+
+    /// [`Plane::start_with`] under open-file limits (`RLIMIT_NOFILE`) of `soft` and `hard`.
+    pub fn start_with_open_files(settings: &str, (soft, hard): (u64, u64)) -> Plane {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Plane::started(dir, None, settings, Some((soft, hard)))
     }
 
     /// Serving TLS only, with a fresh self-signed certificate for `localhost`.
@@ -61,13 +60,23 @@ impl Plane {
         let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
         std::fs::write(&cert, ck.cert.pem()).expect("cert");
         std::fs::write(&key, ck.signing_key.serialize_pem()).expect("key");
+        Plane::started(dir, Some(cert), settings, None)
+    }
+
+    fn started(
+        dir: tempfile::TempDir,
+        ca: Option<PathBuf>,
+        settings: &str,
+        open_files: Option<(u64, u64)>,
+    ) -> Plane {
         let mut p = Plane {
             dir,
             port: 0,
             http_port: 0,
             proc: None,
-            ca: Some(cert),
+            ca,
             settings: settings.to_string(),
+            open_files,
         };
         p.spawn();
         p
@@ -112,12 +121,13 @@ impl Plane {
             "RUST_LOG".to_string(),
             "info,sentientiq_control=debug".to_string(),
         )];
-        let mut p = Proc::spawn(
-            bin("sentientiq-control"),
-            &cfg,
-            self.dir.path().join("control.log"),
-            &env,
-        );
+        let log = self.dir.path().join("control.log");
+        let mut p = match self.open_files {
+            Some(limits) => {
+                Proc::spawn_with_open_files(bin("sentientiq-control"), &cfg, log, &env, limits)
+            }
+            None => Proc::spawn(bin("sentientiq-control"), &cfg, log, &env),
+        };
         let port = self.port;
         wait_for("the control plane listens", Duration::from_secs(30), || {
             if let Some(st) = p.exited() {

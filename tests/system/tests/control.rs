@@ -163,6 +163,70 @@ fn a_tls_connection_silent_after_its_handshake_is_closed() {
     });
 }
 
+/// Under an open-file limit too low for `http_max_connections`, the plane lowers the cap to
+/// what the limit holds beside its store and the gRPC port (`http::connection_budget`), says
+/// so, and closes the connection past it unanswered, where it ran out of descriptors for its
+/// store and the gRPC port's edges. Its soft limit is raised to its hard one first.
+#[test]
+fn the_http_cap_is_lowered_to_what_the_open_file_limit_holds() {
+    use std::io::{Read, Write};
+    let hard = sentientiq_control::http::FDS_KEPT + 2 * 40;
+    let p = Plane::start_with_open_files(
+        "http_max_connections = 1000\nhttp_max_per_address = 1000",
+        (64, hard),
+    );
+    let log = p.log();
+    assert!(
+        log.contains("http_max_connections lowered") && log.contains("cap=40"),
+        "{log}"
+    );
+    assert!(log.contains(&format!("open_file_limit={hard}")), "{log}");
+    // cap - 1 connections held, and a request on the cap-th answered.
+    let mut held: Vec<std::net::TcpStream> = (0..39)
+        .map(|_| std::net::TcpStream::connect(("127.0.0.1", p.http_port)).expect("connect"))
+        .collect();
+    let (status, body) = sentientiq_testkit::net::http(p.http_port, "/metrics").expect("metrics");
+    assert_eq!(status, 200);
+    assert!(body.contains("siq_control_http_connections 40"), "{body}");
+    held.push(std::net::TcpStream::connect(("127.0.0.1", p.http_port)).expect("connect"));
+    // cap + 1: closed unanswered.
+    sentientiq_testkit::wait::wait_for(
+        "a connection past the cap closed unanswered",
+        std::time::Duration::from_secs(10),
+        || {
+            let mut c = std::net::TcpStream::connect(("127.0.0.1", p.http_port)).expect("connect");
+            c.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+                .expect("timeout");
+            let _ = c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+            let mut got = Vec::new();
+            let _ = c.read_to_end(&mut got);
+            got.is_empty()
+        },
+    );
+    // A place freed is taken again, and the refusal was counted.
+    drop(held.pop());
+    let mut body = String::new();
+    sentientiq_testkit::wait::wait_for("a freed place", std::time::Duration::from_secs(10), || {
+        match sentientiq_testkit::net::http(p.http_port, "/metrics") {
+            Some((200, b)) => {
+                body = b;
+                true
+            }
+            _ => false,
+        }
+    });
+    assert!(
+        sentientiq_testkit::net::metric_with(
+            &body,
+            "siq_control_http_connections_refused_total",
+            "cap=\"all\""
+        ) >= 1.0,
+        "{body}"
+    );
+    // The gRPC port still serves.
+    p.ctl(&["tenant", "create", "acme"]);
+}
+
 #[test]
 fn the_plane_serves_its_own_metrics() {
     let p = Plane::start();

@@ -227,7 +227,7 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let _a = super::RocksStore::open(dir.path(), Default::default())?;
         assert_eq!(
-            crate::storage::rocksdb_option(dir.path(), "max_open_files"),
+            sentientiq_testkit::rocks::option(dir.path(), "max_open_files"),
             Some(crate::storage::ROCKSDB_MAX_OPEN_FILES.to_string())
         );
         Ok(())

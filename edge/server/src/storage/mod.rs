@@ -56,23 +56,6 @@ impl SpoolShare {
     }
 }
 
-/// What RocksDB wrote as its option `key` in the OPTIONS file of the database at `dir` (for
-/// the stores' tests).
-#[cfg(test)]
-pub(crate) fn rocksdb_option(dir: &std::path::Path, key: &str) -> Option<String> {
-    let options = std::fs::read_dir(dir)
-        .ok()?
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with("OPTIONS-"))
-        .max_by_key(|e| e.file_name())?;
-    let text = std::fs::read_to_string(options.path()).ok()?;
-    text.lines().find_map(|l| {
-        l.trim()
-            .strip_prefix(&format!("{key}="))
-            .map(str::to_string)
-    })
-}
-
 #[cfg(test)]
 mod tests {
     /// The identity store keeps at most `ROCKSDB_MAX_OPEN_FILES` tables open, as RocksDB
@@ -83,7 +66,7 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let _s = super::identity::IdentityStore::open(dir.path())?;
         assert_eq!(
-            super::rocksdb_option(dir.path(), "max_open_files"),
+            sentientiq_testkit::rocks::option(dir.path(), "max_open_files"),
             Some(super::ROCKSDB_MAX_OPEN_FILES.to_string())
         );
         Ok(())
