@@ -38,10 +38,10 @@ use crate::telemetry::Metrics;
 /// (`sentientiq_tenant::MAX_ALERTS_TOML`; up to about three times that as a form encodes it),
 /// needs about 26 KB/s to arrive in that time.
 pub const DEFAULT_READ_TIMEOUT_MS: u64 = 30_000;
-/// Open connections at most, by default: half of Debian's default soft limit on a process's
-/// open files (`ulimit -n`: 1024), leaving the rest to RocksDB's files and the gRPC port. At
-/// start the plane raises its soft limit to its hard one and lowers a cap the limit cannot
-/// hold ([`connection_budget`]).
+/// Open connections at most, by default: chosen as half of Debian's default soft limit on a
+/// process's open files (`ulimit -n`: 1024). At start the plane raises its soft limit to its
+/// hard one and lowers a cap the limit cannot hold ([`connection_budget`]): 512 needs a limit
+/// of at least 1216 (a hard limit of 1024 lowers it to 416).
 pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 /// Open connections from one address at most, by default. A browser keeps at most six
 /// connections to one host over HTTP/1.1, shared by all its tabs (Chrome's and Firefox's
@@ -62,13 +62,15 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 /// compaction's and a flush's new tables and a WAL switch.
 pub const FDS_KEPT: u64 = 64 + crate::store::MAX_OPEN_TABLES as u64;
 
-/// The HTTP connection cap the open-file limit allows.
+/// The connection caps the open-file limit allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionBudget {
-    /// The cap to keep.
+    /// The HTTP cap to keep.
     pub cap: usize,
-    /// The configured cap, when the limit made it lower.
+    /// The configured HTTP cap, when the limit made it lower.
     pub lowered_from: Option<usize>,
+    /// The gRPC port's cap: the other half ([`crate::incoming::Cap`]).
+    pub grpc: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -79,25 +81,27 @@ pub struct FdLimitError {
     pub limit: u64,
 }
 
-/// The HTTP connection cap under an open-file `limit`: `asked`, or, when it is more, half of
-/// what the limit leaves beside [`FDS_KEPT`]: every connection holds a descriptor, and the
-/// other half is the gRPC port's, whose connections have no cap of their own (the default's
-/// split). Past the limit, accepts fail and RocksDB cannot open its next file, so a plane
-/// full of dashboard connections would stop storing what edges report. An error when not one
-/// connection fits.
+/// The connection caps under an open-file `limit`. Each port gets half of what the limit
+/// leaves beside [`FDS_KEPT`]: every connection holds a descriptor, and past the limit
+/// accepts fail and RocksDB cannot open its next file, so a port full of connections would
+/// stop the store taking what edges report. The HTTP cap is `asked` unless that is more than
+/// its half; the gRPC port's is its half. An error when not one connection fits.
 pub fn connection_budget(limit: u64, asked: usize) -> Result<ConnectionBudget, FdLimitError> {
     let room = limit.saturating_sub(FDS_KEPT) / 2;
     if room == 0 {
         return Err(FdLimitError { limit });
     }
-    Ok(match u64::try_from(asked).map_or(true, |a| a > room) {
+    let half = usize::try_from(room).unwrap_or(usize::MAX);
+    Ok(match asked > half {
         true => ConnectionBudget {
-            cap: usize::try_from(room).unwrap_or(usize::MAX),
+            cap: half,
             lowered_from: Some(asked),
+            grpc: half,
         },
         false => ConnectionBudget {
             cap: asked,
             lowered_from: None,
+            grpc: half,
         },
     })
 }
@@ -461,12 +465,13 @@ mod tests {
 
     #[test]
     fn the_connection_cap_fits_half_of_what_the_open_file_limit_leaves() {
-        // A limit leaving room for 100 connections: asked at cap - 1 and cap kept, cap + 1
-        // lowered to it.
+        // A limit leaving room for 100 connections on each port: asked at cap - 1 and cap
+        // kept, cap + 1 lowered to it; the gRPC port has its half whatever was asked.
         let limit = FDS_KEPT + 200;
         let kept = |cap| ConnectionBudget {
             cap,
             lowered_from: None,
+            grpc: 100,
         };
         assert_eq!(connection_budget(limit, 99), Ok(kept(99)));
         assert_eq!(connection_budget(limit, 100), Ok(kept(100)));
@@ -475,30 +480,36 @@ mod tests {
             Ok(ConnectionBudget {
                 cap: 100,
                 lowered_from: Some(101),
+                grpc: 100,
             })
         );
         // Half of an odd remainder rounds down; room for one connection is enough.
         assert_eq!(
-            connection_budget(FDS_KEPT + 201, 512).map(|b| b.cap),
-            Ok(100)
+            connection_budget(FDS_KEPT + 201, 512).map(|b| (b.cap, b.grpc)),
+            Ok((100, 100))
         );
-        assert_eq!(connection_budget(FDS_KEPT + 2, 512).map(|b| b.cap), Ok(1));
+        assert_eq!(
+            connection_budget(FDS_KEPT + 2, 512).map(|b| (b.cap, b.grpc)),
+            Ok((1, 1))
+        );
         for limit in [0, FDS_KEPT, FDS_KEPT + 1] {
             assert_eq!(connection_budget(limit, 1), Err(FdLimitError { limit }));
         }
         // A hard limit of 1024 (Debian's default soft limit): the default cap is lowered; the
-        // hard limit systemd gives services (524 288) holds it.
+        // hard limit systemd gives services (524 288) holds it. No limit: no cap to speak of.
         assert_eq!(
             connection_budget(1024, DEFAULT_MAX_CONNECTIONS),
             Ok(ConnectionBudget {
                 cap: 416,
                 lowered_from: Some(DEFAULT_MAX_CONNECTIONS),
+                grpc: 416,
             })
         );
         assert_eq!(
-            connection_budget(524_288, DEFAULT_MAX_CONNECTIONS),
-            Ok(kept(DEFAULT_MAX_CONNECTIONS))
+            connection_budget(524_288, DEFAULT_MAX_CONNECTIONS).map(|b| (b.cap, b.lowered_from)),
+            Ok((DEFAULT_MAX_CONNECTIONS, None))
         );
+        assert!(connection_budget(u64::MAX, 512).is_ok_and(|b| b.grpc > 1 << 40));
     }
 
     /// A server of `limits` on a real socket: `/ip` answers the peer's address as handlers

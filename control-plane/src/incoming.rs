@@ -13,12 +13,15 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering::Relaxed;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_rustls::rustls;
 use tonic::transport::server::Connected;
+
+use crate::telemetry::Metrics;
 
 /// Bytes a connection must send within the deadline: HTTP/2's connection preface
 /// (RFC 9113 §3.4, `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`), every gRPC client's first bytes.
@@ -27,6 +30,47 @@ pub const FIRST_BYTES: usize = 24;
 /// round trips of at most ~300 ms) and the time an edge takes to send its preface.
 pub const DEFAULT_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 
+/// The gRPC port's cap on open connections, handshakes included: the half of the open-file
+/// limit's room that is the port's (`http::connection_budget`). Past it a connection is
+/// closed at its accept, before anything is read, and counted: the descriptors it would take
+/// are the store's. The count is the `siq_control_grpc_connections` gauge.
+#[derive(Debug, Clone)]
+pub struct Cap {
+    max: u64,
+    metrics: Arc<Metrics>,
+}
+
+impl Cap {
+    pub fn new(max: usize, metrics: Arc<Metrics>) -> Cap {
+        Cap {
+            max: u64::try_from(max).unwrap_or(u64::MAX),
+            metrics,
+        }
+    }
+
+    /// A place for one more connection, or `None` (counted) when all are taken.
+    pub fn take(&self) -> Option<Held> {
+        let open = &self.metrics.grpc_connections;
+        match open.fetch_update(Relaxed, Relaxed, |n| (n < self.max).then_some(n + 1)) {
+            Ok(_) => Some(Held(self.metrics.clone())),
+            Err(_) => {
+                self.metrics.grpc_refused.fetch_add(1, Relaxed);
+                None
+            }
+        }
+    }
+}
+
+/// A connection's place under its [`Cap`], given back when it is dropped.
+#[derive(Debug)]
+pub struct Held(Arc<Metrics>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.grpc_connections.fetch_sub(1, Relaxed);
+    }
+}
+
 /// A connection that fails its reads if it has not sent [`FIRST_BYTES`] by its deadline.
 #[derive(Debug)]
 pub struct FirstBytes<IO> {
@@ -34,6 +78,8 @@ pub struct FirstBytes<IO> {
     /// Bytes still owed; 0 once they came (then nothing is timed here).
     owed: usize,
     sleep: Pin<Box<tokio::time::Sleep>>,
+    /// Its place under the port's [`Cap`], for as long as it is open.
+    held: Option<Held>,
 }
 
 impl<IO> FirstBytes<IO> {
@@ -47,7 +93,14 @@ impl<IO> FirstBytes<IO> {
             io,
             owed: FIRST_BYTES,
             sleep: Box::pin(tokio::time::sleep_until(deadline)),
+            held: None,
         }
+    }
+
+    /// Holding `held` until it is dropped.
+    pub fn holding(mut self, held: Held) -> FirstBytes<IO> {
+        self.held = Some(held);
+        self
     }
 }
 
@@ -124,13 +177,20 @@ fn accepted(listener: tokio::net::TcpListener) -> tonic::transport::server::TcpI
     tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
 }
 
-/// `listener`'s connections, each owing its first bytes within `timeout`.
+/// `listener`'s connections under `cap`, each owing its first bytes within `timeout`.
 pub fn first_bytes(
     listener: tokio::net::TcpListener,
     timeout: Duration,
+    cap: Cap,
 ) -> impl tokio_stream::Stream<Item = std::io::Result<FirstBytes<tokio::net::TcpStream>>> {
     use tokio_stream::StreamExt;
-    accepted(listener).map(move |c| c.map(|s| FirstBytes::new(s, timeout)))
+    accepted(listener).filter_map(move |c| match c {
+        // Past the cap the connection is dropped: closed.
+        Ok(s) => cap
+            .take()
+            .map(|held| Ok(FirstBytes::new(s, timeout).holding(held))),
+        Err(e) => Some(Err(e)),
+    })
 }
 
 /// The rustls server config of `[tls]`, as tonic's own was: the certificate chain and key
@@ -168,8 +228,9 @@ pub fn tls(
     listener: tokio::net::TcpListener,
     timeout: Duration,
     config: Arc<rustls::ServerConfig>,
+    cap: Cap,
 ) -> Handshakes<tonic::transport::server::TcpIncoming> {
-    Handshakes::over(accepted(listener), timeout, config)
+    Handshakes::over(accepted(listener), timeout, config, cap)
 }
 
 /// Accepts taken in one poll at most, before the stream yields to its task: finished
@@ -183,21 +244,24 @@ pub struct Handshakes<S> {
     incoming: S,
     acceptor: tokio_rustls::TlsAcceptor,
     timeout: Duration,
+    cap: Cap,
     /// Handshakes under way; dropped (aborted) with the stream when the server stops.
     handshakes: tokio::task::JoinSet<std::io::Result<TlsConn>>,
 }
 
 impl<S> Handshakes<S> {
-    /// Over the connections of `incoming` (a listener's accepts).
+    /// Over the connections of `incoming` (a listener's accepts), under `cap`.
     pub fn over(
         incoming: S,
         timeout: Duration,
         config: Arc<rustls::ServerConfig>,
+        cap: Cap,
     ) -> Handshakes<S> {
         Handshakes {
             incoming,
             acceptor: tokio_rustls::TlsAcceptor::from(config),
             timeout,
+            cap,
             handshakes: tokio::task::JoinSet::new(),
         }
     }
@@ -242,6 +306,10 @@ where
             match Pin::new(&mut this.incoming).poll_next(cx) {
                 Poll::Ready(Some(Ok(tcp))) => {
                     accepts += 1;
+                    // Past the cap the connection is dropped: closed.
+                    let Some(held) = this.cap.take() else {
+                        continue;
+                    };
                     let deadline = tokio::time::Instant::now() + this.timeout;
                     let acceptor = this.acceptor.clone();
                     this.handshakes.spawn(async move {
@@ -253,7 +321,7 @@ where
                                     "the TLS handshake did not finish in time",
                                 )
                             })??;
-                        Ok(FirstBytes::until(tls, deadline))
+                        Ok(FirstBytes::until(tls, deadline).holding(held))
                     });
                 }
                 // The server decides which accept errors end it, as without TLS.
@@ -269,6 +337,10 @@ where
 mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    fn unbounded() -> Cap {
+        Cap::new(usize::MAX, Arc::new(Metrics::default()))
+    }
 
     /// A connected pair: the server's side wrapped.
     async fn pair(timeout: Duration) -> (FirstBytes<tokio::net::TcpStream>, tokio::net::TcpStream) {
@@ -363,7 +435,7 @@ mod tests {
             .expect("bind");
         let addr = l.local_addr().expect("addr");
         let h2 = sentientiq_testkit::tls::connector(ca.as_bytes(), &[b"h2"]);
-        (tls(l, deadline, config), addr, h2, ca)
+        (tls(l, deadline, config, unbounded()), addr, h2, ca)
     }
 
     async fn handshake(
@@ -522,7 +594,7 @@ mod tests {
             tokio_stream::iter(std::iter::once(Ok(tcp)).chain(std::iter::repeat_with(|| {
                 Err(std::io::Error::from_raw_os_error(24))
             })));
-        let mut incoming = Handshakes::over(accepts, Duration::from_secs(10), config);
+        let mut incoming = Handshakes::over(accepts, Duration::from_secs(10), config, unbounded());
         let handed = tokio::time::timeout(Duration::from_secs(10), async {
             let mut errors = 0u64;
             loop {
@@ -537,6 +609,90 @@ mod tests {
         .expect("the finished handshake, within 10 s");
         assert!(handed.1 > 0, "the listener's errors were passed on");
         let _client = client.await.expect("the client");
+    }
+
+    /// The next connection `incoming` hands on, within 10 s.
+    async fn taken<S, T>(incoming: &mut S) -> T
+    where
+        S: tokio_stream::Stream<Item = std::io::Result<T>> + Unpin,
+    {
+        use tokio_stream::StreamExt;
+        tokio::time::timeout(Duration::from_secs(10), incoming.next())
+            .await
+            .expect("a connection within 10 s")
+            .expect("a connection")
+            .expect("its accept")
+    }
+
+    /// At the cap (2 here) a connection is closed at its accept and counted; a close frees a
+    /// place. Over TLS the same, before any handshake.
+    #[tokio::test]
+    async fn connections_past_the_cap_are_closed_at_their_accept() {
+        use tokio_stream::StreamExt;
+        let metrics = Arc::new(Metrics::default());
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let mut incoming = Box::pin(first_bytes(
+            l,
+            Duration::from_secs(10),
+            Cap::new(2, metrics.clone()),
+        ));
+        let connect = || tokio::net::TcpStream::connect(addr);
+        // cap - 1 and cap: taken.
+        let mut clients = vec![connect().await.expect("connect")];
+        let first = taken(&mut incoming).await;
+        clients.push(connect().await.expect("connect"));
+        let second = taken(&mut incoming).await;
+        assert_eq!(metrics.grpc_connections.load(Relaxed), 2);
+        // cap + 1: accepted, closed, nothing handed on.
+        let mut third = connect().await.expect("connect");
+        let nothing = tokio::time::timeout(Duration::from_secs(1), incoming.next()).await;
+        assert!(nothing.is_err(), "nothing handed on past the cap");
+        assert_eq!(metrics.grpc_refused.load(Relaxed), 1);
+        let mut buf = [0u8; 8];
+        let closed = third.read(&mut buf).await;
+        assert!(matches!(closed, Ok(0)) || closed.is_err(), "{closed:?}");
+        // A close frees a place.
+        drop(first);
+        assert_eq!(metrics.grpc_connections.load(Relaxed), 1);
+        clients.push(connect().await.expect("connect"));
+        let fourth = taken(&mut incoming).await;
+        assert_eq!(metrics.grpc_connections.load(Relaxed), 2);
+        drop((second, fourth));
+        assert_eq!(metrics.grpc_connections.load(Relaxed), 0);
+
+        // Over TLS, at a cap of 1: the second connection is closed before its handshake.
+        let (config, ca) = tls_setup();
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = l.local_addr().expect("addr");
+        let metrics = Arc::new(Metrics::default());
+        let mut incoming = tls(
+            l,
+            Duration::from_secs(10),
+            config,
+            Cap::new(1, metrics.clone()),
+        );
+        let h2 = sentientiq_testkit::tls::connector(ca.as_bytes(), &[b"h2"]);
+        let (_client, held) = tokio::join!(handshake(addr, &h2), next_conn(&mut incoming));
+        let (refused, nothing) = tokio::join!(
+            sentientiq_testkit::tls::connect(addr, &h2),
+            tokio::time::timeout(Duration::from_secs(1), incoming.next())
+        );
+        assert!(refused.is_err(), "a handshake past the cap");
+        assert!(nothing.is_err(), "nothing handed on past the cap");
+        assert_eq!(
+            (
+                metrics.grpc_connections.load(Relaxed),
+                metrics.grpc_refused.load(Relaxed)
+            ),
+            (1, 1)
+        );
+        drop(held);
+        assert_eq!(metrics.grpc_connections.load(Relaxed), 0);
     }
 
     #[test]

@@ -50,14 +50,17 @@ pub enum ServeError {
     Tls(String),
 }
 
-/// Serves every service on `listener` until `shutdown` completes.
+/// Serves every service on `listener`, at most `max_connections` open at once
+/// ([`incoming::Cap`]), until `shutdown` completes.
 pub async fn serve(
     cfg: &Config,
     store: Arc<store::Store>,
     metrics: Arc<telemetry::Metrics>,
     listener: tokio::net::TcpListener,
+    max_connections: usize,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    let cap = incoming::Cap::new(max_connections, metrics.clone());
     let svc = service::Services::new(
         store,
         metrics.clone(),
@@ -141,12 +144,18 @@ pub async fn serve(
     let served = match tls {
         Some(tls) => {
             router
-                .serve_with_incoming_shutdown(incoming::tls(listener, handshake, tls), shutdown)
+                .serve_with_incoming_shutdown(
+                    incoming::tls(listener, handshake, tls, cap),
+                    shutdown,
+                )
                 .await
         }
         None => {
             router
-                .serve_with_incoming_shutdown(incoming::first_bytes(listener, handshake), shutdown)
+                .serve_with_incoming_shutdown(
+                    incoming::first_bytes(listener, handshake, cap),
+                    shutdown,
+                )
                 .await
         }
     };

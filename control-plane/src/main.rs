@@ -34,6 +34,7 @@ fn main() -> Result<()> {
         Some(asked) => tracing::warn!(
             asked,
             cap = budget.cap,
+            per_address = cfg.http_max_per_address.min(budget.cap),
             open_file_limit = nofile,
             "http_max_connections lowered to fit the open-file limit (RLIMIT_NOFILE) beside the store's files and the gRPC port's connections; raise the limit to serve more"
         ),
@@ -43,6 +44,11 @@ fn main() -> Result<()> {
             "HTTP connection cap"
         ),
     }
+    tracing::info!(
+        cap = budget.grpc,
+        open_file_limit = nofile,
+        "gRPC connection cap"
+    );
     cfg.http_max_connections = budget.cap;
     cfg.http_max_per_address = cfg.http_max_per_address.min(budget.cap);
     std::fs::create_dir_all(&cfg.data_dir)
@@ -105,7 +111,7 @@ fn main() -> Result<()> {
             }
             tracing::info!("shutting down");
         };
-        sentientiq_control::serve(&cfg, store, metrics, listener, shutdown).await?;
+        sentientiq_control::serve(&cfg, store, metrics, listener, budget.grpc, shutdown).await?;
         let _ = stop_http.send(());
         let _ = http_task.await;
         tracing::info!("stopped cleanly");

@@ -42,6 +42,9 @@ pub struct Metrics {
     pub http_connections: AtomicU64,
     pub http_refused_all: AtomicU64,
     pub http_refused_address: AtomicU64,
+    /// gRPC connections open now, and those closed at the cap (`crate::incoming::Cap`).
+    pub grpc_connections: AtomicU64,
+    pub grpc_refused: AtomicU64,
     /// Refusals that repeat at every retry, logged throttled (`crate::throttle`).
     refusal_lines: Mutex<crate::throttle::Throttle>,
 }
@@ -190,6 +193,18 @@ impl Metrics {
                 "HTTP connections open now (dashboard, /metrics, /healthz).",
                 "gauge",
                 self.http_connections.load(Relaxed),
+            ),
+            (
+                "siq_control_grpc_connections",
+                "gRPC connections open now (edges, siqctl), handshakes included.",
+                "gauge",
+                self.grpc_connections.load(Relaxed),
+            ),
+            (
+                "siq_control_grpc_connections_refused_total",
+                "gRPC connections closed at their accept: as many were open as the open-file limit leaves the port.",
+                "counter",
+                self.grpc_refused.load(Relaxed),
             ),
             (
                 "siq_plane_alerts_pruned_total",
