@@ -54,6 +54,10 @@ pub struct Config {
     /// preface); over TLS, to finish its handshake and then send them (`crate::incoming`).
     #[serde(default = "default_grpc_handshake_timeout_ms")]
     pub grpc_handshake_timeout_ms: u64,
+    /// gRPC connections open from one address at most (`crate::incoming::Cap`; the port's cap
+    /// in all is what the open-file limit leaves it).
+    #[serde(default = "default_grpc_max_per_address")]
+    pub grpc_max_per_address: usize,
     #[serde(default)]
     pub tls: Option<Tls>,
 }
@@ -104,12 +108,15 @@ fn default_http_max_connections() -> usize {
 fn default_http_max_per_address() -> usize {
     crate::http::DEFAULT_MAX_PER_ADDRESS
 }
+fn default_grpc_max_per_address() -> usize {
+    crate::incoming::DEFAULT_MAX_PER_ADDRESS
+}
 /// Bounds of `evi_poll_ms` and `experiment_totals_ms`: 100 ms to an hour.
 pub const INTERVAL_MS: std::ops::RangeInclusive<u64> = 100..=3_600_000;
 /// Bounds of `http_read_timeout_ms` and `grpc_handshake_timeout_ms`: 100 ms (tests) to ten
 /// minutes.
 pub const TIMEOUT_MS: std::ops::RangeInclusive<u64> = 100..=600_000;
-/// Bounds of `http_max_connections`: 1 to 65 536.
+/// Bounds of `http_max_connections` and `grpc_max_per_address`: 1 to 65 536.
 pub const HTTP_MAX_CONNECTIONS: std::ops::RangeInclusive<usize> = 1..=65_536;
 
 /// Bounds of `dashboard_session_s`: one minute to seven days.
@@ -219,6 +226,11 @@ impl Config {
             ));
         }
         within(
+            "grpc_max_per_address",
+            self.grpc_max_per_address,
+            HTTP_MAX_CONNECTIONS,
+        )?;
+        within(
             "dashboard_session_s",
             self.dashboard_session_s,
             DASHBOARD_SESSION_S,
@@ -299,6 +311,13 @@ mod tests {
         assert_eq!(d.data_dir, PathBuf::from("data/control"));
         assert_eq!(d.evi_poll_ms, 5000);
         assert_eq!(d.dashboard_session_s, 8 * 3600);
+        assert_eq!(
+            (c.grpc_max_per_address, d.grpc_max_per_address),
+            (
+                crate::incoming::DEFAULT_MAX_PER_ADDRESS,
+                crate::incoming::DEFAULT_MAX_PER_ADDRESS
+            )
+        );
     }
 
     /// `OK` with `lines` added, validated: the refusal's words, if refused.
@@ -384,8 +403,9 @@ mod tests {
             (65_536, true),
             (65_537, false),
         ] {
-            let per = format!("http_max_connections = {n}\nhttp_max_per_address = 1");
-            assert_eq!(mk(per).is_ok(), ok, "{n}");
+            let all = format!("http_max_connections = {n}\nhttp_max_per_address = 1");
+            assert_eq!(mk(all).is_ok(), ok, "{n}");
+            assert_eq!(mk(format!("grpc_max_per_address = {n}")).is_ok(), ok, "{n}");
         }
         // Per address: 1 to the connections in all.
         for (n, ok) in [(0, false), (1, true), (99, true), (100, true), (101, false)] {

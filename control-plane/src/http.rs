@@ -148,9 +148,15 @@ pub struct Admission {
 
 impl Admission {
     pub fn new(limits: &HttpLimits) -> Admission {
+        Admission::with_caps(limits.max_connections, limits.max_per_address)
+    }
+
+    /// At most `max_all` open, `max_per` of them from one address (the gRPC port's too,
+    /// `crate::incoming::Cap`).
+    pub fn with_caps(max_all: usize, max_per: usize) -> Admission {
         Admission {
-            max_all: limits.max_connections,
-            max_per: limits.max_per_address,
+            max_all,
+            max_per,
             all: 0,
             by_addr: HashMap::new(),
         }

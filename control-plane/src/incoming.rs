@@ -11,9 +11,10 @@
 //! sent nothing hold its connection for ever. Here the handshake and then the preface, read
 //! through the TLS, are due by the same deadline.
 
+use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -21,6 +22,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_rustls::rustls;
 use tonic::transport::server::Connected;
 
+use crate::http;
 use crate::telemetry::Metrics;
 
 /// Bytes a connection must send within the deadline: HTTP/2's connection preface
@@ -30,44 +32,80 @@ pub const FIRST_BYTES: usize = 24;
 /// round trips of at most ~300 ms) and the time an edge takes to send its preface.
 pub const DEFAULT_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 
-/// The gRPC port's cap on open connections, handshakes included: the half of the open-file
-/// limit's room that is the port's (`http::connection_budget`). Past it a connection is
-/// closed at its accept, before anything is read, and counted: the descriptors it would take
-/// are the store's. The count is the `siq_control_grpc_connections` gauge.
+/// Open gRPC connections from one address at most, by default. An edge keeps one connection
+/// to the plane and siqctl one a command, so this is 64 edges or operators behind one address
+/// (a NAT gateway); behind a proxy or load balancer that hides the peers' addresses, raise it
+/// to the port's cap. One address cannot then fill the port and lock the edges out.
+pub const DEFAULT_MAX_PER_ADDRESS: usize = 64;
+
+/// The gRPC port's caps on open connections, handshakes included: in all, the half of the
+/// open-file limit's room that is the port's (`http::connection_budget`), and from one address
+/// (`grpc_max_per_address`; IPv6 by its /64, as the HTTP port's [`http::Admission`]). Past
+/// either a connection is closed at its accept, before anything is read, and counted: the
+/// descriptors it would take are the store's. The open count is the
+/// `siq_control_grpc_connections` gauge.
 #[derive(Debug, Clone)]
 pub struct Cap {
-    max: u64,
+    admission: Arc<Mutex<http::Admission>>,
     metrics: Arc<Metrics>,
 }
 
 impl Cap {
-    pub fn new(max: usize, metrics: Arc<Metrics>) -> Cap {
+    pub fn new(max: usize, max_per_address: usize, metrics: Arc<Metrics>) -> Cap {
         Cap {
-            max: u64::try_from(max).unwrap_or(u64::MAX),
+            admission: Arc::new(Mutex::new(http::Admission::with_caps(max, max_per_address))),
             metrics,
         }
     }
 
-    /// A place for one more connection, or `None` (counted) when all are taken.
-    pub fn take(&self) -> Option<Held> {
-        let open = &self.metrics.grpc_connections;
-        match open.fetch_update(Relaxed, Relaxed, |n| (n < self.max).then_some(n + 1)) {
-            Ok(_) => Some(Held(self.metrics.clone())),
-            Err(_) => {
-                self.metrics.grpc_refused.fetch_add(1, Relaxed);
+    /// A place for one more connection from `ip`, or `None` (counted) at a cap.
+    pub fn take(&self, ip: IpAddr) -> Option<Held> {
+        let admitted = self
+            .admission
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .admit(ip);
+        match admitted {
+            Ok(()) => {
+                self.metrics.grpc_connections.fetch_add(1, Relaxed);
+                Some(Held {
+                    cap: self.clone(),
+                    ip,
+                })
+            }
+            Err(full) => {
+                match full {
+                    http::Full::All => &self.metrics.grpc_refused_all,
+                    http::Full::Address => &self.metrics.grpc_refused_address,
+                }
+                .fetch_add(1, Relaxed);
                 None
             }
         }
+    }
+
+    /// `tcp` with its place, or `None` (the connection dropped: closed) at a cap or when its
+    /// peer is already gone.
+    fn admit(&self, tcp: &tokio::net::TcpStream) -> Option<Held> {
+        self.take(tcp.peer_addr().ok()?.ip())
     }
 }
 
 /// A connection's place under its [`Cap`], given back when it is dropped.
 #[derive(Debug)]
-pub struct Held(Arc<Metrics>);
+pub struct Held {
+    cap: Cap,
+    ip: IpAddr,
+}
 
 impl Drop for Held {
     fn drop(&mut self) {
-        self.0.grpc_connections.fetch_sub(1, Relaxed);
+        self.cap
+            .admission
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .release(self.ip);
+        self.cap.metrics.grpc_connections.fetch_sub(1, Relaxed);
     }
 }
 
@@ -187,7 +225,7 @@ pub fn first_bytes(
     accepted(listener).filter_map(move |c| match c {
         // Past the cap the connection is dropped: closed.
         Ok(s) => cap
-            .take()
+            .admit(&s)
             .map(|held| Ok(FirstBytes::new(s, timeout).holding(held))),
         Err(e) => Some(Err(e)),
     })
@@ -307,7 +345,7 @@ where
                 Poll::Ready(Some(Ok(tcp))) => {
                     accepts += 1;
                     // Past the cap the connection is dropped: closed.
-                    let Some(held) = this.cap.take() else {
+                    let Some(held) = this.cap.admit(&tcp) else {
                         continue;
                     };
                     let deadline = tokio::time::Instant::now() + this.timeout;
@@ -339,7 +377,7 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     fn unbounded() -> Cap {
-        Cap::new(usize::MAX, Arc::new(Metrics::default()))
+        Cap::new(usize::MAX, usize::MAX, Arc::new(Metrics::default()))
     }
 
     /// A connected pair: the server's side wrapped.
@@ -625,7 +663,8 @@ mod tests {
     }
 
     /// At the cap (2 here) a connection is closed at its accept and counted; a close frees a
-    /// place. Over TLS the same, before any handshake.
+    /// place. Over TLS the same, before any handshake; and a handshake that fails gives its
+    /// place back. From one address at most `max_per_address`.
     #[tokio::test]
     async fn connections_past_the_cap_are_closed_at_their_accept() {
         use tokio_stream::StreamExt;
@@ -637,7 +676,7 @@ mod tests {
         let mut incoming = Box::pin(first_bytes(
             l,
             Duration::from_secs(10),
-            Cap::new(2, metrics.clone()),
+            Cap::new(2, 2, metrics.clone()),
         ));
         let connect = || tokio::net::TcpStream::connect(addr);
         // cap - 1 and cap: taken.
@@ -650,9 +689,11 @@ mod tests {
         let mut third = connect().await.expect("connect");
         let nothing = tokio::time::timeout(Duration::from_secs(1), incoming.next()).await;
         assert!(nothing.is_err(), "nothing handed on past the cap");
-        assert_eq!(metrics.grpc_refused.load(Relaxed), 1);
+        assert_eq!(metrics.grpc_refused_all.load(Relaxed), 1);
         let mut buf = [0u8; 8];
-        let closed = third.read(&mut buf).await;
+        let closed = tokio::time::timeout(Duration::from_secs(10), third.read(&mut buf))
+            .await
+            .expect("closed within 10 s");
         assert!(matches!(closed, Ok(0)) || closed.is_err(), "{closed:?}");
         // A close frees a place.
         drop(first);
@@ -674,7 +715,7 @@ mod tests {
             l,
             Duration::from_secs(10),
             config,
-            Cap::new(1, metrics.clone()),
+            Cap::new(1, 1, metrics.clone()),
         );
         let h2 = sentientiq_testkit::tls::connector(ca.as_bytes(), &[b"h2"]);
         let (_client, held) = tokio::join!(handshake(addr, &h2), next_conn(&mut incoming));
@@ -687,12 +728,62 @@ mod tests {
         assert_eq!(
             (
                 metrics.grpc_connections.load(Relaxed),
-                metrics.grpc_refused.load(Relaxed)
+                metrics.grpc_refused_all.load(Relaxed)
             ),
             (1, 1)
         );
         drop(held);
         assert_eq!(metrics.grpc_connections.load(Relaxed), 0);
+        // A client gone before its handshake ends: its place comes back.
+        let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        let _ = tokio::time::timeout(Duration::from_millis(300), incoming.next()).await;
+        assert_eq!(metrics.grpc_connections.load(Relaxed), 1);
+        drop(tcp);
+        let mut back = false;
+        for _ in 0..100 {
+            let _ = tokio::time::timeout(Duration::from_millis(100), incoming.next()).await;
+            back = metrics.grpc_connections.load(Relaxed) == 0;
+            if back {
+                break;
+            }
+        }
+        assert!(back, "the failed handshake's place given back");
+
+        // Per address, at 1 of a cap of 10: a second connection from 127.0.0.1 is closed, one
+        // from 127.0.0.2 is not.
+        let l = tokio::net::TcpListener::bind("0.0.0.0:0")
+            .await
+            .expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        let metrics = Arc::new(Metrics::default());
+        let mut incoming = Box::pin(first_bytes(
+            l,
+            Duration::from_secs(10),
+            Cap::new(10, 1, metrics.clone()),
+        ));
+        let from = |ip: [u8; 4]| async move {
+            let s = tokio::net::TcpSocket::new_v4().expect("socket");
+            s.bind((ip, 0).into()).expect("bind");
+            s.connect(([127, 0, 0, 1], port).into())
+                .await
+                .expect("connect")
+        };
+        let _one = from([127, 0, 0, 1]).await;
+        let one = taken(&mut incoming).await;
+        let _again = from([127, 0, 0, 1]).await;
+        let nothing = tokio::time::timeout(Duration::from_secs(1), incoming.next()).await;
+        assert!(nothing.is_err(), "nothing handed on past the address's cap");
+        let _other = from([127, 0, 0, 2]).await;
+        let other = taken(&mut incoming).await;
+        assert_eq!(
+            (
+                metrics.grpc_connections.load(Relaxed),
+                metrics.grpc_refused_address.load(Relaxed),
+                metrics.grpc_refused_all.load(Relaxed)
+            ),
+            (2, 1, 0)
+        );
+        drop((one, other));
     }
 
     #[test]

@@ -60,7 +60,11 @@ pub async fn serve(
     max_connections: usize,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    let cap = incoming::Cap::new(max_connections, metrics.clone());
+    let cap = incoming::Cap::new(
+        max_connections,
+        cfg.grpc_max_per_address.min(max_connections),
+        metrics.clone(),
+    );
     let svc = service::Services::new(
         store,
         metrics.clone(),

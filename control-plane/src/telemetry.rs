@@ -42,9 +42,10 @@ pub struct Metrics {
     pub http_connections: AtomicU64,
     pub http_refused_all: AtomicU64,
     pub http_refused_address: AtomicU64,
-    /// gRPC connections open now, and those closed at the cap (`crate::incoming::Cap`).
+    /// gRPC connections open now, and those closed at a cap (`crate::incoming::Cap`).
     pub grpc_connections: AtomicU64,
-    pub grpc_refused: AtomicU64,
+    pub grpc_refused_all: AtomicU64,
+    pub grpc_refused_address: AtomicU64,
     /// Refusals that repeat at every retry, logged throttled (`crate::throttle`).
     refusal_lines: Mutex<crate::throttle::Throttle>,
 }
@@ -201,12 +202,6 @@ impl Metrics {
                 self.grpc_connections.load(Relaxed),
             ),
             (
-                "siq_control_grpc_connections_refused_total",
-                "gRPC connections closed at their accept: as many were open as the open-file limit leaves the port.",
-                "counter",
-                self.grpc_refused.load(Relaxed),
-            ),
-            (
                 "siq_plane_alerts_pruned_total",
                 "Alert records pruned past their retention (30 days).",
                 "counter",
@@ -215,19 +210,24 @@ impl Metrics {
         ] {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}");
         }
-        let _ = writeln!(
-            o,
-            "# HELP siq_control_http_connections_refused_total HTTP connections closed unanswered at a cap, by cap (all: http_max_connections; address: http_max_per_address).\n# TYPE siq_control_http_connections_refused_total counter"
-        );
-        for (cap, n) in [
-            ("all", &self.http_refused_all),
-            ("address", &self.http_refused_address),
+        for (name, help, all, address) in [
+            (
+                "siq_control_http_connections_refused_total",
+                "HTTP connections closed unanswered at a cap, by cap (all: http_max_connections; address: http_max_per_address).",
+                &self.http_refused_all,
+                &self.http_refused_address,
+            ),
+            (
+                "siq_control_grpc_connections_refused_total",
+                "gRPC connections closed at their accept, by cap (all: what the open-file limit leaves the port; address: grpc_max_per_address).",
+                &self.grpc_refused_all,
+                &self.grpc_refused_address,
+            ),
         ] {
-            let _ = writeln!(
-                o,
-                "siq_control_http_connections_refused_total{{cap=\"{cap}\"}} {}",
-                n.load(Relaxed)
-            );
+            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter");
+            for (cap, n) in [("all", all), ("address", address)] {
+                let _ = writeln!(o, "{name}{{cap=\"{cap}\"}} {}", n.load(Relaxed));
+            }
         }
         let _ = writeln!(
             o,

@@ -163,10 +163,11 @@ fn a_tls_connection_silent_after_its_handshake_is_closed() {
     });
 }
 
-/// Under an open-file limit too low for `http_max_connections`, the plane lowers the cap to
-/// what the limit holds beside its store (`http::connection_budget`), says so, and closes the
-/// connection past it unanswered, where it ran out of descriptors for its store; the gRPC port
-/// has the other half. Its soft limit (32 here, too few to start) is raised to its hard one.
+/// The plane's connection caps fit its open-file limit (`http::connection_budget`): its soft
+/// limit (32 here, too few to start) is raised to its hard one, whose room beside what the
+/// plane keeps is halved between the ports. An HTTP cap asked for above its half is lowered,
+/// with a warning; a connection past a cap is closed unanswered, where the ports ran the store
+/// out of descriptors.
 #[test]
 fn the_connection_caps_fit_the_open_file_limit() {
     use sentientiq_testkit::wait::wait_for;
@@ -174,19 +175,41 @@ fn the_connection_caps_fit_the_open_file_limit() {
     use std::net::TcpStream;
     use std::time::Duration;
     let hard = sentientiq_control::http::FDS_KEPT + 2 * 40;
+    let line = |log: &str, what: &str| -> String {
+        log.lines()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("{what} in {log}"))
+            .to_string()
+    };
+    // Asked for more than its half: lowered to it.
     let p = Plane::start_with_open_files(
-        "http_max_connections = 1000\nhttp_max_per_address = 1000\nhttp_read_timeout_ms = 600000\ngrpc_handshake_timeout_ms = 600000",
+        "http_max_connections = 1000\nhttp_max_per_address = 1000",
+        (32, hard),
+    );
+    let lowered = line(&p.log(), "http_max_connections lowered");
+    for want in [
+        "asked=1000 ",
+        "cap=40 ",
+        "per_address=40 ",
+        &format!("open_file_limit={hard}"),
+    ] {
+        assert!(lowered.contains(want), "{want} in {lowered}");
+    }
+    drop(p);
+    // Asked for less (30): kept; the gRPC port has its half (40), whatever HTTP asked.
+    let p = Plane::start_with_open_files(
+        "http_max_connections = 30\nhttp_max_per_address = 30\nhttp_read_timeout_ms = 600000\ngrpc_handshake_timeout_ms = 600000\ngrpc_max_per_address = 1000",
         (32, hard),
     );
     let log = p.log();
-    for want in [
-        "http_max_connections lowered".to_string(),
-        "cap=40 ".to_string(),
-        format!("open_file_limit={hard}"),
-        "gRPC connection cap".to_string(),
-    ] {
-        assert!(log.contains(&want), "{want} in {log}");
-    }
+    assert!(
+        line(&log, "HTTP connection cap").contains("cap=30 "),
+        "{log}"
+    );
+    assert!(
+        line(&log, "gRPC connection cap").contains("cap=40 "),
+        "{log}"
+    );
     // Whether a request on `c` is answered (it is closed unanswered past a cap).
     let answered = |c: &mut TcpStream| {
         c.set_read_timeout(Some(Duration::from_secs(10)))
@@ -203,7 +226,7 @@ fn the_connection_caps_fit_the_open_file_limit() {
     let connect = |port| TcpStream::connect(("127.0.0.1", port)).expect("connect");
     // cap - 1 connections held, then the cap-th answered and held (tried again while an
     // earlier connection's place is still being given back).
-    let mut held: Vec<TcpStream> = (0..39).map(|_| connect(p.http_port)).collect();
+    let mut held: Vec<TcpStream> = (0..29).map(|_| connect(p.http_port)).collect();
     wait_for(
         "the cap-th connection answered",
         Duration::from_secs(30),
@@ -221,18 +244,21 @@ fn the_connection_caps_fit_the_open_file_limit() {
         !answered(&mut connect(p.http_port)),
         "answered past the cap"
     );
-    // A place freed is taken again, and the refusal was counted.
-    drop(held.pop());
+    // Places freed are taken again, and the refusal was counted.
+    drop(held);
+    let metrics = || match sentientiq_testkit::net::http(p.http_port, "/metrics") {
+        Some((200, b)) => Some(b),
+        _ => None,
+    };
     let mut body = String::new();
     wait_for(
-        "a freed place",
+        "the HTTP port's places back",
         Duration::from_secs(10),
-        || match sentientiq_testkit::net::http(p.http_port, "/metrics") {
-            Some((200, b)) => {
+        || {
+            metrics().is_some_and(|b| {
                 body = b;
-                true
-            }
-            _ => false,
+                body.contains("siq_control_http_connections 1\n")
+            })
         },
     );
     assert!(
@@ -246,12 +272,8 @@ fn the_connection_caps_fit_the_open_file_limit() {
     // The gRPC port: 40 open (sending nothing; an admitted one is sent the server's HTTP/2
     // settings), the 41st closed at its accept with nothing sent. (Once the kit's readiness
     // probes have given their places back.)
-    let metrics = || match sentientiq_testkit::net::http(p.http_port, "/metrics") {
-        Some((200, b)) => b,
-        other => panic!("GET /metrics: {other:?}"),
-    };
     wait_for("the probes' places back", Duration::from_secs(10), || {
-        metrics().contains("siq_control_grpc_connections 0\n")
+        metrics().is_some_and(|b| b.contains("siq_control_grpc_connections 0\n"))
     });
     let mut grpc: Vec<TcpStream> = (0..40).map(|_| connect(p.port)).collect();
     for c in &mut grpc {
@@ -267,10 +289,16 @@ fn the_connection_caps_fit_the_open_file_limit() {
         Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
         other => panic!("closed at its accept, not {other:?}"),
     }
-    let body = metrics();
+    let mut body = String::new();
+    wait_for("the gRPC port's metrics", Duration::from_secs(10), || {
+        metrics().is_some_and(|b| {
+            body = b;
+            true
+        })
+    });
     for want in [
         "siq_control_grpc_connections 40\n",
-        "siq_control_grpc_connections_refused_total 1\n",
+        "siq_control_grpc_connections_refused_total{cap=\"all\"} 1\n",
     ] {
         assert!(body.contains(want), "{want} in {body}");
     }
@@ -279,7 +307,7 @@ fn the_connection_caps_fit_the_open_file_limit() {
     wait_for(
         "the gRPC port's places back",
         Duration::from_secs(10),
-        || metrics().contains("siq_control_grpc_connections 0\n"),
+        || metrics().is_some_and(|b| b.contains("siq_control_grpc_connections 0\n")),
     );
     p.ctl(&["tenant", "create", "acme"]);
 }
