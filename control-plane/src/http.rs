@@ -51,7 +51,7 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 /// to `http_max_connections` there.
 pub const DEFAULT_MAX_PER_ADDRESS: usize = 64;
 /// How long a stopping plane waits for the requests in flight to finish before it drops their
-/// connections: well within the 30 s a Kubernetes pod and the 90 s a systemd unit are given to
+/// connections, on each port (`crate::serve`'s gRPC too): well within the 30 s a Kubernetes pod and the 90 s a systemd unit are given to
 /// stop by default.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 

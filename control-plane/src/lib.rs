@@ -65,13 +65,23 @@ pub async fn serve(
         cfg.grpc_max_per_address.min(max_connections),
         metrics.clone(),
     );
+    // At `shutdown` the streams end (they never do by themselves), the server drains what is
+    // in flight, and after `http::SHUTDOWN_GRACE` drops what is still open.
+    let (stop_streams, stopping) = tokio::sync::watch::channel(false);
+    let (begun, begins) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_streams.send(true);
+        let _ = begun.send(());
+    };
     let svc = service::Services::new(
         store,
         metrics.clone(),
         cfg.evi_poll_ms,
         cfg.experiment_totals_ms,
         cfg.millicents_per_1000_events,
-    );
+    )
+    .stopping_on(stopping);
     let admin = auth::Bearer::new(cfg.admin_token.clone(), "admin");
     let edge = auth::Bearer::new(cfg.edge_token.clone(), "edge");
     let (health, health_svc) = tonic_health::server::health_reporter();
@@ -145,22 +155,37 @@ pub async fn serve(
         .add_service(grpc::edge_sync_server::EdgeSyncServer::with_interceptor(
             svc, edge,
         ));
-    let served = match tls {
-        Some(tls) => {
-            router
-                .serve_with_incoming_shutdown(
-                    incoming::tls(listener, handshake, tls, cap),
-                    shutdown,
-                )
-                .await
+    let served = async {
+        match tls {
+            Some(tls) => {
+                router
+                    .serve_with_incoming_shutdown(
+                        incoming::tls(listener, handshake, tls, cap),
+                        shutdown,
+                    )
+                    .await
+            }
+            None => {
+                router
+                    .serve_with_incoming_shutdown(
+                        incoming::first_bytes(listener, handshake, cap),
+                        shutdown,
+                    )
+                    .await
+            }
         }
-        None => {
-            router
-                .serve_with_incoming_shutdown(
-                    incoming::first_bytes(listener, handshake, cap),
-                    shutdown,
-                )
-                .await
+    };
+    let grace = async {
+        match begins.await {
+            Ok(()) => tokio::time::sleep(http::SHUTDOWN_GRACE).await,
+            Err(_) => std::future::pending().await,
+        }
+    };
+    let served = tokio::select! {
+        served = served => served,
+        () = grace => {
+            tracing::warn!("gRPC connections still open after the shutdown grace are dropped");
+            Ok(())
         }
     };
     pruner.abort();

@@ -62,6 +62,8 @@ pub struct Services {
     /// The rate card: millicents per 1000 billable events.
     pub rate: u64,
     pub metrics: Arc<crate::telemetry::Metrics>,
+    /// Becomes true when the plane stops: its streams then end ([`Services::until_stopping`]).
+    stopping: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl Services {
@@ -80,11 +82,66 @@ impl Services {
             experiment_totals: Duration::from_millis(experiment_totals_ms),
             rate,
             metrics,
+            stopping: None,
         }
+    }
+
+    /// Ending every stream it answers with when `stopping` becomes true.
+    pub fn stopping_on(mut self, stopping: tokio::sync::watch::Receiver<bool>) -> Services {
+        self.stopping = Some(stopping);
+        self
+    }
+
+    /// `s`, ended with `UNAVAILABLE` ("the control plane is stopping") when the plane stops.
+    /// A config watch, a live EVI and the edges' report streams never end by themselves, and
+    /// the server's graceful shutdown waits for every stream: a plane told to stop with an
+    /// edge connected did not, until killed. Edges reconnect on `UNAVAILABLE`.
+    fn until_stopping<T: Send + 'static>(&self, s: BoxStream<T>) -> BoxStream<T> {
+        let Some(mut stopping) = self.stopping.clone() else {
+            return s;
+        };
+        let stopped = async move {
+            // A sender gone (the server's task ended) is no stop: the stream goes on.
+            if stopping.wait_for(|s| *s).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        };
+        Box::pin(UntilStopping {
+            inner: s,
+            stopped: Some(Box::pin(stopped)),
+        })
     }
 }
 
 type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// The stream of [`Services::until_stopping`].
+struct UntilStopping<T> {
+    inner: BoxStream<T>,
+    /// `None` once the plane stopped: the stream has ended.
+    stopped: Option<Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
+}
+
+impl<T> Stream for UntilStopping<T> {
+    type Item = Result<T, Status>;
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let Some(stopped) = this.stopped.as_mut() else {
+            return std::task::Poll::Ready(None);
+        };
+        if stopped.as_mut().poll(cx).is_ready() {
+            this.stopped = None;
+            return std::task::Poll::Ready(Some(Err(Status::unavailable(
+                "the control plane is stopping",
+            ))));
+        }
+        this.inner.as_mut().poll_next(cx)
+    }
+}
 
 // ------------------------------------------------------------------------ TenantAdmin
 
@@ -501,7 +558,7 @@ impl grpc::edge_sync_server::EdgeSync for Services {
         &self,
         req: Request<Streaming<grpc::AlertBatch>>,
     ) -> Result<Response<Self::ReportAlertsStream>, Status> {
-        alerts::report_alerts(self, req).map(Response::new)
+        alerts::report_alerts(self, req).map(|s| Response::new(self.until_stopping(s)))
     }
 
     /// A full snapshot, or the deltas after `resume_from_version` when the log still holds
@@ -676,7 +733,9 @@ impl grpc::edge_sync_server::EdgeSync for Services {
                 }
             }
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(out))))
+        Ok(Response::new(
+            self.until_stopping(Box::pin(ReceiverStream::new(out))),
+        ))
     }
 
     /// Stores each batch (synced) before acknowledging it.
@@ -790,7 +849,7 @@ impl grpc::edge_sync_server::EdgeSync for Services {
                 }
             }
         });
-        Ok(Response::new(out))
+        Ok(Response::new(self.until_stopping(out)))
     }
 }
 
@@ -1186,7 +1245,9 @@ impl grpc::analytics_server::Analytics for Services {
                 tokio::time::sleep(every).await;
             }
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Response::new(
+            self.until_stopping(Box::pin(ReceiverStream::new(rx))),
+        ))
     }
 }
 

@@ -312,6 +312,60 @@ fn the_connection_caps_fit_the_open_file_limit() {
     p.ctl(&["tenant", "create", "acme"]);
 }
 
+/// A plane told to stop (SIGTERM) stops, and cleanly, while an edge watches its config and a
+/// dashboard a live EVI: their streams never end by themselves, and the server's graceful
+/// shutdown waits for every stream (it did not stop until killed). Each client is told
+/// `UNAVAILABLE`, and the plane stops well within its shutdown grace.
+#[test]
+fn a_plane_stops_on_sigterm_with_streams_open() {
+    let mut p = Plane::start();
+    let rt = rt();
+    let (mut config, mut evi) = rt.block_on(async {
+        let ch = p.channel().await;
+        create_acme(&ch).await;
+        let mut config = watch(&ch, "edge-a", "eu-west-1", 0).await;
+        next_update(&mut config).await;
+        let evi = grpc::analytics_client::AnalyticsClient::new(ch)
+            .watch_evi(with_token(
+                EviRequest {
+                    tenant_id: "acme".into(),
+                    from_minute: std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .expect("after 1970")
+                        .as_secs() as i64
+                        / 60
+                        - 10,
+                    to_minute: 0,
+                },
+                ADMIN,
+            ))
+            .await
+            .expect("a live EVI")
+            .into_inner();
+        (config, evi)
+    });
+    let stopping = std::time::Instant::now();
+    assert!(p.sigterm(), "exit 0 after SIGTERM: {}", p.log());
+    let took = stopping.elapsed();
+    assert!(p.log().contains("stopped cleanly"), "{}", p.log());
+    assert!(took < sentientiq_control::http::SHUTDOWN_GRACE, "{took:?}");
+    rt.block_on(async {
+        assert_eq!(ending(&mut config).await, tonic::Code::Unavailable);
+        assert_eq!(ending(&mut evi).await, tonic::Code::Unavailable);
+    });
+}
+
+/// How `s` ends: its status (`Ok` for an end without one), what it still sends skipped.
+async fn ending<T>(s: &mut tonic::Streaming<T>) -> tonic::Code {
+    loop {
+        match s.message().await {
+            Ok(Some(_)) => continue,
+            Ok(None) => return tonic::Code::Ok,
+            Err(e) => return e.code(),
+        }
+    }
+}
+
 #[test]
 fn the_plane_serves_its_own_metrics() {
     let p = Plane::start();

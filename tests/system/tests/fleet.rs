@@ -587,6 +587,31 @@ fn regions_json(plane: &Plane) -> serde_json::Value {
     serde_json::from_slice(&body).expect("json")
 }
 
+/// A plane told to stop while an edge holds its streams (config, reports, alerts) stops within
+/// its shutdown grace, cleanly; the edge follows it again once it is back.
+#[test]
+fn a_plane_stops_with_an_edge_connected_and_the_edge_follows_it_back() {
+    let mut plane = Plane::start();
+    let _key = plane.acme();
+    let edge = Edge::follow("eu-west-1", &plane);
+    let v = converged(std::slice::from_ref(&edge), 0.0);
+    // Its report streams open.
+    wait_for("the edge's report streams", Duration::from_secs(10), || {
+        let m = plane.metrics();
+        ["ReportAggregates", "ReportAlerts"].iter().all(|rpc| {
+            sentientiq_testkit::net::metric_with(&m, "siq_control_grpc_requests_total", rpc) > 0.0
+        })
+    });
+    let stopping = std::time::Instant::now();
+    assert!(plane.sigterm(), "exit 0 after SIGTERM: {}", plane.log());
+    let took = stopping.elapsed();
+    assert!(took < sentientiq_control::http::SHUTDOWN_GRACE, "{took:?}");
+    assert!(plane.log().contains("stopped cleanly"), "{}", plane.log());
+    plane.spawn();
+    plane.ctl(&["tenant", "create", "zeta"]);
+    converged(std::slice::from_ref(&edge), v);
+}
+
 #[test]
 fn an_edge_follows_a_plane_that_serves_tls_only_when_it_trusts_the_certificate() {
     let plane = Plane::start_tls();
