@@ -32,11 +32,12 @@ pub const FIRST_BYTES: usize = 24;
 /// round trips of at most ~300 ms) and the time an edge takes to send its preface.
 pub const DEFAULT_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 
-/// Open gRPC connections from one address at most, by default. An edge keeps one connection
-/// to the plane and siqctl one a command, so this is 64 edges or operators behind one address
-/// (a NAT gateway); behind a proxy or load balancer that hides the peers' addresses, raise it
-/// to the port's cap. One address cannot then fill the port and lock the edges out.
-pub const DEFAULT_MAX_PER_ADDRESS: usize = 64;
+/// Open gRPC connections from one address at most, by default. An edge keeps two connections
+/// to the plane (its config and reports, and its alerts) and siqctl one a command, so this is
+/// 64 edges behind one address (a NAT gateway); behind a proxy or load balancer that hides the
+/// peers' addresses, raise it to the port's cap. One address cannot then fill the port and
+/// lock the edges out.
+pub const DEFAULT_MAX_PER_ADDRESS: usize = 128;
 
 /// The gRPC port's caps on open connections, handshakes included: in all, the half of the
 /// open-file limit's room that is the port's (`http::connection_budget`), and from one address
@@ -74,11 +75,28 @@ impl Cap {
                 })
             }
             Err(full) => {
-                match full {
-                    http::Full::All => &self.metrics.grpc_refused_all,
-                    http::Full::Address => &self.metrics.grpc_refused_address,
+                // Logged once per 10 minutes: in all, whatever the address (a flood from many
+                // addresses is one line); per address, for each.
+                let (counter, setting, peer) = match full {
+                    http::Full::All => (
+                        &self.metrics.grpc_refused_all,
+                        "as many as the open-file limit leaves the port",
+                        None,
+                    ),
+                    http::Full::Address => (
+                        &self.metrics.grpc_refused_address,
+                        "grpc_max_per_address from one address",
+                        Some(std::net::SocketAddr::new(ip, 0)),
+                    ),
+                };
+                counter.fetch_add(1, Relaxed);
+                if let Some(not_logged) = self.metrics.refusal_due("grpc-cap", setting, peer) {
+                    tracing::warn!(
+                        %ip,
+                        not_logged,
+                        "a gRPC connection closed at its accept: {setting} are open (behind a proxy that hides its clients' addresses, raise grpc_max_per_address)"
+                    );
                 }
-                .fetch_add(1, Relaxed);
                 None
             }
         }

@@ -65,15 +65,7 @@ pub async fn serve(
         cfg.grpc_max_per_address.min(max_connections),
         metrics.clone(),
     );
-    // At `shutdown` the streams end (they never do by themselves), the server drains what is
-    // in flight, and after `http::SHUTDOWN_GRACE` drops what is still open.
     let (stop_streams, stopping) = tokio::sync::watch::channel(false);
-    let (begun, begins) = tokio::sync::oneshot::channel::<()>();
-    let shutdown = async move {
-        shutdown.await;
-        let _ = stop_streams.send(true);
-        let _ = begun.send(());
-    };
     let svc = service::Services::new(
         store,
         metrics.clone(),
@@ -84,18 +76,34 @@ pub async fn serve(
     .stopping_on(stopping);
     let admin = auth::Bearer::new(cfg.admin_token.clone(), "admin");
     let edge = auth::Bearer::new(cfg.edge_token.clone(), "edge");
-    let (health, health_svc) = tonic_health::server::health_reporter();
-    for name in [
+    let (mut health, health_svc) = tonic_health::server::health_reporter();
+    let names = [
         grpc::tenant_admin_server::SERVICE_NAME,
         grpc::accounts_server::SERVICE_NAME,
         grpc::edge_sync_server::SERVICE_NAME,
         grpc::analytics_server::SERVICE_NAME,
         grpc::alerts_server::SERVICE_NAME,
-    ] {
+    ];
+    for name in names {
         health
             .set_service_status(name, tonic_health::ServingStatus::Serving)
             .await;
     }
+    // At `shutdown` the streams end (they never do by themselves): health watchers are told
+    // NOT_SERVING and their streams end, as the plane's own do with UNAVAILABLE. The server
+    // then drains what is in flight, for `http::SHUTDOWN_GRACE` at most.
+    let (begun, begins) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop_streams.send(true);
+        for name in names.into_iter().chain([""]) {
+            health
+                .set_service_status(name, tonic_health::ServingStatus::NotServing)
+                .await;
+            health.clear_service_status(name).await;
+        }
+        let _ = begun.send(());
+    };
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(grpc::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -184,7 +192,9 @@ pub async fn serve(
     let served = tokio::select! {
         served = served => served,
         () = grace => {
-            tracing::warn!("gRPC connections still open after the shutdown grace are dropped");
+            // tonic runs each connection as its own task: those still open end with the
+            // process.
+            tracing::warn!("gRPC requests still in flight after the shutdown grace are not waited for");
             Ok(())
         }
     };

@@ -46,6 +46,7 @@ fn main() -> Result<()> {
     }
     tracing::info!(
         cap = budget.grpc,
+        per_address = cfg.grpc_max_per_address.min(budget.grpc),
         open_file_limit = nofile,
         "gRPC connection cap"
     );
@@ -95,7 +96,7 @@ fn main() -> Result<()> {
             http = %cfg.http_listen,
             "control plane serving"
         );
-        let shutdown = async {
+        let shutdown = async move {
             let mut term =
                 match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
                     Ok(s) => s,
@@ -110,9 +111,10 @@ fn main() -> Result<()> {
                 _ = tokio::signal::ctrl_c() => {}
             }
             tracing::info!("shutting down");
+            // Both ports at once, each drained within its grace.
+            let _ = stop_http.send(());
         };
         sentientiq_control::serve(&cfg, store, metrics, listener, budget.grpc, shutdown).await?;
-        let _ = stop_http.send(());
         let _ = http_task.await;
         tracing::info!("stopped cleanly");
         anyhow::Ok(())

@@ -659,6 +659,8 @@ impl grpc::edge_sync_server::EdgeSync for Services {
             loop {
                 let got = tokio::select! {
                     got = rx.recv() => got,
+                    // The watcher gone (or its stream ended at a stop): nothing to wait for.
+                    () = tx.closed() => return,
                     _ = tick.tick(), if !r.report_id.is_empty() => {
                         // Each set in messages an edge decodes (`counts_more` on all but
                         // the last part); whole to an edge that cannot gather parts.

@@ -289,6 +289,9 @@ fn the_connection_caps_fit_the_open_file_limit() {
         Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
         other => panic!("closed at its accept, not {other:?}"),
     }
+    // Said in the log too, naming the setting.
+    let refused = line(&p.log(), "a gRPC connection closed at its accept");
+    assert!(refused.contains("open-file limit"), "{refused}");
     let mut body = String::new();
     wait_for("the gRPC port's metrics", Duration::from_secs(10), || {
         metrics().is_some_and(|b| {
@@ -312,20 +315,21 @@ fn the_connection_caps_fit_the_open_file_limit() {
     p.ctl(&["tenant", "create", "acme"]);
 }
 
-/// A plane told to stop (SIGTERM) stops, and cleanly, while an edge watches its config and a
-/// dashboard a live EVI: their streams never end by themselves, and the server's graceful
-/// shutdown waits for every stream (it did not stop until killed). Each client is told
-/// `UNAVAILABLE`, and the plane stops well within its shutdown grace.
+/// A plane told to stop (SIGTERM) stops, and cleanly, while an edge watches its config, a
+/// dashboard a live EVI and a prober the plane's health: their streams never end by themselves,
+/// and the server's graceful shutdown waits for every stream (it did not stop until killed).
+/// The plane's own streams end with `UNAVAILABLE`, the health watch with NOT_SERVING, and the
+/// plane stops well within its shutdown grace.
 #[test]
 fn a_plane_stops_on_sigterm_with_streams_open() {
     let mut p = Plane::start();
     let rt = rt();
-    let (mut config, mut evi) = rt.block_on(async {
+    let (mut config, mut evi, mut health) = rt.block_on(async {
         let ch = p.channel().await;
         create_acme(&ch).await;
         let mut config = watch(&ch, "edge-a", "eu-west-1", 0).await;
         next_update(&mut config).await;
-        let evi = grpc::analytics_client::AnalyticsClient::new(ch)
+        let evi = grpc::analytics_client::AnalyticsClient::new(ch.clone())
             .watch_evi(with_token(
                 EviRequest {
                     tenant_id: "acme".into(),
@@ -342,7 +346,14 @@ fn a_plane_stops_on_sigterm_with_streams_open() {
             .await
             .expect("a live EVI")
             .into_inner();
-        (config, evi)
+        let health = tonic_health::pb::health_client::HealthClient::new(ch)
+            .watch(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .expect("a health watch")
+            .into_inner();
+        (config, evi, health)
     });
     let stopping = std::time::Instant::now();
     assert!(p.sigterm(), "exit 0 after SIGTERM: {}", p.log());
@@ -352,6 +363,17 @@ fn a_plane_stops_on_sigterm_with_streams_open() {
     rt.block_on(async {
         assert_eq!(ending(&mut config).await, tonic::Code::Unavailable);
         assert_eq!(ending(&mut evi).await, tonic::Code::Unavailable);
+        // A health watch is told NOT_SERVING, then ends.
+        let mut statuses = Vec::new();
+        while let Ok(Some(h)) = health.message().await {
+            statuses.push(h.status);
+        }
+        use tonic_health::pb::health_check_response::ServingStatus;
+        assert_eq!(
+            statuses.last(),
+            Some(&(ServingStatus::NotServing as i32)),
+            "{statuses:?}"
+        );
     });
 }
 

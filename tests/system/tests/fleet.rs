@@ -598,9 +598,12 @@ fn a_plane_stops_with_an_edge_connected_and_the_edge_follows_it_back() {
     // Its report streams open.
     wait_for("the edge's report streams", Duration::from_secs(10), || {
         let m = plane.metrics();
-        ["ReportAggregates", "ReportAlerts"].iter().all(|rpc| {
-            sentientiq_testkit::net::metric_with(&m, "siq_control_grpc_requests_total", rpc) > 0.0
-        })
+        sentientiq_testkit::net::metric_with(
+            &m,
+            "siq_control_grpc_requests_total",
+            "ReportAggregates",
+        ) > 0.0
+            && sentientiq_testkit::net::metric_sum(&m, "siq_plane_alert_streams") >= 1.0
     });
     let stopping = std::time::Instant::now();
     assert!(plane.sigterm(), "exit 0 after SIGTERM: {}", plane.log());
