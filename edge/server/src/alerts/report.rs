@@ -158,15 +158,29 @@ pub async fn run(h: Arc<Handle>, cfg: ControlSection, every: Duration) {
         return;
     };
     let mut client = EdgeSyncClient::new(ch);
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = FIRST_RETRY;
     loop {
-        if let Err(s) = stream(&h, &mut client, &token, every).await {
+        let mut answered = false;
+        if let Err(s) = stream(&h, &mut client, &token, every, &mut answered).await {
             h.metrics.report_failures.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(code = ?s.code(), message = s.message(), "alerts: report stream broke (changes are resent)");
         }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+        let wait = retry_after(backoff, answered);
+        tokio::time::sleep(wait).await;
+        backoff = (wait * 2).min(LAST_RETRY);
     }
+}
+
+/// The first wait before a stream is opened again, doubling at each failure up to
+/// [`LAST_RETRY`] (as the config watch's, `control`).
+const FIRST_RETRY: Duration = Duration::from_millis(100);
+const LAST_RETRY: Duration = Duration::from_secs(5);
+
+/// The wait before opening the stream again: `backoff`, or [`FIRST_RETRY`] after a stream the
+/// plane answered. Without the reset, a few breaks (a plane's restarts) made every later
+/// reconnect wait 5 s, and the records of alerts raised meanwhile waited with it.
+fn retry_after(backoff: Duration, answered: bool) -> Duration {
+    if answered { FIRST_RETRY } else { backoff }
 }
 
 /// One stream: a batch every `every`, answers as they come.
@@ -175,6 +189,7 @@ async fn stream(
     client: &mut EdgeSyncClient<tonic::transport::Channel>,
     token: &tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
     every: Duration,
+    answered: &mut bool,
 ) -> Result<(), tonic::Status> {
     let (tx, rx) = mpsc::channel::<grpc::AlertBatch>(4);
     let mut req = tonic::Request::new(ReceiverStream(rx));
@@ -223,6 +238,7 @@ async fn stream(
                 let Some(a) = a? else {
                     return Err(tonic::Status::unavailable("the plane ended the stream"));
                 };
+                *answered = true;
                 if let Some(chains) = sent.remove(&a.batch_id) {
                     h.metrics.reported.fetch_add(chains.len() as u64, Ordering::Relaxed);
                     h.views.reported(&chains);
@@ -285,6 +301,21 @@ mod tokio_stream_shim {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_wait_doubles_to_five_seconds_and_starts_over_after_an_answered_stream() {
+        // Unanswered streams: 100 ms, 200, 400, … up to 5 s (cap − 1 step, cap, cap + 1).
+        let mut backoff = FIRST_RETRY;
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            let wait = retry_after(backoff, false);
+            waits.push(wait.as_millis());
+            backoff = (wait * 2).min(LAST_RETRY);
+        }
+        assert_eq!(waits, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+        // A stream the plane answered, then broke: 100 ms again, whatever came before.
+        assert_eq!(retry_after(LAST_RETRY, true), FIRST_RETRY);
+    }
     use sentientiq_alerts::chain::{Policy, Roster};
     use sentientiq_alerts::ids::{AlertId, ContactId};
     use sentientiq_alerts::message::Detection;
