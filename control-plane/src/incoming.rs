@@ -77,16 +77,19 @@ impl Cap {
             Err(full) => {
                 // Logged once per 10 minutes: in all, whatever the address (a flood from many
                 // addresses is one line); per address, for each.
-                let (counter, setting, peer) = match full {
+                let (counter, setting, peer, raise) = match full {
                     http::Full::All => (
                         &self.metrics.grpc_refused_all,
                         "as many as the open-file limit leaves the port",
                         None,
+                        "raise the open-file limit (RLIMIT_NOFILE) to take more",
                     ),
                     http::Full::Address => (
                         &self.metrics.grpc_refused_address,
                         "grpc_max_per_address from one address",
-                        Some(std::net::SocketAddr::new(ip, 0)),
+                        // Keyed as the cap counts it (an IPv6 /64 once).
+                        Some(std::net::SocketAddr::new(http::counted(ip), 0)),
+                        "behind a proxy that hides its clients' addresses, raise grpc_max_per_address",
                     ),
                 };
                 counter.fetch_add(1, Relaxed);
@@ -94,7 +97,7 @@ impl Cap {
                     tracing::warn!(
                         %ip,
                         not_logged,
-                        "a gRPC connection closed at its accept: {setting} are open (behind a proxy that hides its clients' addresses, raise grpc_max_per_address)"
+                        "a gRPC connection closed at its accept: {setting} are open ({raise})"
                     );
                 }
                 None

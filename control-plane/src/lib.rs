@@ -96,10 +96,13 @@ pub async fn serve(
     let shutdown = async move {
         shutdown.await;
         let _ = stop_streams.send(true);
-        for name in names.into_iter().chain([""]) {
+        // All NOT_SERVING first (the whole plane, "", before its parts), then cleared.
+        for name in [""].into_iter().chain(names) {
             health
                 .set_service_status(name, tonic_health::ServingStatus::NotServing)
                 .await;
+        }
+        for name in [""].into_iter().chain(names) {
             health.clear_service_status(name).await;
         }
         let _ = begun.send(());
