@@ -286,7 +286,7 @@ where
 
 /// Whether an accept error is the peer's (a connection reset before it was taken), not the
 /// listener's: as `axum::serve` judges it.
-fn peer_gone(e: &std::io::Error) -> bool {
+pub(crate) fn peer_gone(e: &std::io::Error) -> bool {
     use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
     matches!(
         e.kind(),

@@ -231,9 +231,57 @@ impl<IO: Connected> Connected for FirstBytes<IO> {
     }
 }
 
-/// `listener`'s connections (TCP_NODELAY set: config pushes and acks are small writes).
-fn accepted(listener: tokio::net::TcpListener) -> tonic::transport::server::TcpIncoming {
-    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true))
+/// `listener`'s connections (TCP_NODELAY set: config pushes and acks are small writes),
+/// pausing after an accept that fails ([`Paced`]).
+fn accepted(listener: tokio::net::TcpListener) -> Paced<tonic::transport::server::TcpIncoming> {
+    Paced::new(tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)))
+}
+
+/// How long the port waits after an accept failed for another reason than its peer being
+/// gone (out of descriptors, mostly), as the HTTP port and `axum::serve` do.
+pub const ACCEPT_PAUSE: Duration = Duration::from_secs(1);
+
+/// Accepts that pause [`ACCEPT_PAUSE`] after a failure, logged, instead of passing it on:
+/// tonic retries a failed accept at once, and out of descriptors the connection waiting in
+/// the backlog fails it again, so the port spun a core (logged only at trace). A peer gone
+/// before its accept is skipped.
+#[derive(Debug)]
+pub struct Paced<S> {
+    inner: S,
+    pause: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> Paced<S> {
+    pub fn new(inner: S) -> Paced<S> {
+        Paced { inner, pause: None }
+    }
+}
+
+impl<S, T> tokio_stream::Stream for Paced<S>
+where
+    S: tokio_stream::Stream<Item = std::io::Result<T>> + Unpin,
+{
+    type Item = std::io::Result<T>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(pause) = this.pause.as_mut() {
+                if pause.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.pause = None;
+            }
+            match Pin::new(&mut this.inner).poll_next(cx) {
+                Poll::Ready(Some(Err(e))) if http::peer_gone(&e) => {}
+                Poll::Ready(Some(Err(e))) => {
+                    tracing::error!(error = %e, "grpc: accept failed");
+                    this.pause = Some(Box::pin(tokio::time::sleep(ACCEPT_PAUSE)));
+                }
+                other => return other,
+            }
+        }
+    }
 }
 
 /// `listener`'s connections under `cap`, each owing its first bytes within `timeout`.
@@ -288,7 +336,7 @@ pub fn tls(
     timeout: Duration,
     config: Arc<rustls::ServerConfig>,
     cap: Cap,
-) -> Handshakes<tonic::transport::server::TcpIncoming> {
+) -> Handshakes<Paced<tonic::transport::server::TcpIncoming>> {
     Handshakes::over(accepted(listener), timeout, config, cap)
 }
 
@@ -483,7 +531,7 @@ mod tests {
     async fn tls_listener(
         deadline: Duration,
     ) -> (
-        Handshakes<tonic::transport::server::TcpIncoming>,
+        Handshakes<Paced<tonic::transport::server::TcpIncoming>>,
         std::net::SocketAddr,
         tokio_rustls::TlsConnector,
         String,
@@ -805,6 +853,24 @@ mod tests {
             (2, 1, 0)
         );
         drop((one, other));
+    }
+
+    /// A failed accept (out of descriptors) is logged and pauses the port for
+    /// [`ACCEPT_PAUSE`] instead of being retried at once; a peer gone before its accept is
+    /// skipped without a pause; neither is passed on.
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_accept_pauses_the_port_and_a_peer_gone_is_skipped() {
+        use tokio_stream::StreamExt;
+        let emfile = || Err(std::io::Error::from_raw_os_error(24));
+        let reset = || Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        let mut s = Paced::new(tokio_stream::iter(vec![emfile(), Ok(1), reset(), Ok(2)]));
+        let started = tokio::time::Instant::now();
+        assert_eq!(s.next().await.map(|r| r.ok()), Some(Some(1)));
+        assert_eq!(started.elapsed(), ACCEPT_PAUSE);
+        let after = tokio::time::Instant::now();
+        assert_eq!(s.next().await.map(|r| r.ok()), Some(Some(2)));
+        assert_eq!(after.elapsed(), Duration::ZERO);
+        assert!(s.next().await.is_none());
     }
 
     #[test]
