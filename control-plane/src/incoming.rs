@@ -451,12 +451,8 @@ mod tests {
 
     /// A connected pair: the server's side wrapped.
     async fn pair(timeout: Duration) -> (FirstBytes<tokio::net::TcpStream>, tokio::net::TcpStream) {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let client = tokio::net::TcpStream::connect(l.local_addr().expect("addr"))
-            .await
-            .expect("connect");
+        let (l, addr) = bound().await;
+        let client = tokio::net::TcpStream::connect(addr).await.expect("connect");
         let (server, _) = l.accept().await.expect("accept");
         (FirstBytes::new(server, timeout), client)
     }
@@ -516,15 +512,43 @@ mod tests {
         assert_eq!(info.remote_addr(), client.local_addr().ok());
     }
 
-    /// A server config for a fresh `localhost` certificate, and the certificate (PEM).
-    fn tls_setup() -> (Arc<rustls::ServerConfig>, String) {
+    /// A listener on 127.0.0.1 and its address.
+    async fn bound() -> (tokio::net::TcpListener, std::net::SocketAddr) {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = l.local_addr().expect("addr");
+        (l, addr)
+    }
+
+    /// A listener, a server config for a fresh `localhost` certificate, and a client trusting
+    /// it that offers h2.
+    struct TlsSetup {
+        l: tokio::net::TcpListener,
+        addr: std::net::SocketAddr,
+        config: Arc<rustls::ServerConfig>,
+        h2: tokio_rustls::TlsConnector,
+        /// The certificate (PEM).
+        ca: String,
+    }
+
+    async fn tls_setup() -> TlsSetup {
         let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
         let config = tls_config(
             ck.cert.pem().as_bytes(),
             ck.signing_key.serialize_pem().as_bytes(),
         )
         .expect("config");
-        (Arc::new(config), ck.cert.pem())
+        let (l, addr) = bound().await;
+        let ca = ck.cert.pem();
+        let h2 = sentientiq_testkit::tls::connector(ca.as_bytes(), &[b"h2"]);
+        TlsSetup {
+            l,
+            addr,
+            config: Arc::new(config),
+            h2,
+            ca,
+        }
     }
 
     /// A TLS listener at `deadline`, its address and a client trusting it that offers h2.
@@ -536,13 +560,13 @@ mod tests {
         tokio_rustls::TlsConnector,
         String,
     ) {
-        let (config, ca) = tls_setup();
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = l.local_addr().expect("addr");
-        let h2 = sentientiq_testkit::tls::connector(ca.as_bytes(), &[b"h2"]);
-        (tls(l, deadline, config, unbounded()), addr, h2, ca)
+        let t = tls_setup().await;
+        (
+            tls(t.l, deadline, t.config, unbounded()),
+            t.addr,
+            t.h2,
+            t.ca,
+        )
     }
 
     async fn handshake(
@@ -552,19 +576,6 @@ mod tests {
         sentientiq_testkit::tls::connect(addr, connector)
             .await
             .expect("handshake")
-    }
-
-    /// The next connection whose handshake finished, within 10 s.
-    async fn next_conn<S>(incoming: &mut Handshakes<S>) -> TlsConn
-    where
-        S: tokio_stream::Stream<Item = std::io::Result<tokio::net::TcpStream>> + Unpin,
-    {
-        use tokio_stream::StreamExt;
-        tokio::time::timeout(Duration::from_secs(10), incoming.next())
-            .await
-            .expect("a connection within 10 s")
-            .expect("a connection")
-            .expect("its handshake done")
     }
 
     /// `server`'s read fails as timed out, not before `deadline` from `started`.
@@ -599,7 +610,7 @@ mod tests {
                 .await
                 .expect("handshake")
         };
-        let (client, mut server) = tokio::join!(client, next_conn(&mut incoming));
+        let (client, mut server) = tokio::join!(client, taken(&mut incoming));
         assert_eq!(server.io.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
         assert_eq!(
             server.connect_info().get_ref().remote_addr(),
@@ -616,7 +627,7 @@ mod tests {
         // then no deadline however long the connection idles past it.
         let mut buf = [0u8; 64];
         let started = std::time::Instant::now();
-        let (mut client, mut server) = tokio::join!(handshake(addr, &h2), next_conn(&mut incoming));
+        let (mut client, mut server) = tokio::join!(handshake(addr, &h2), taken(&mut incoming));
         client
             .write_all(&[b'P'; FIRST_BYTES - 1])
             .await
@@ -688,12 +699,13 @@ mod tests {
     #[tokio::test]
     async fn a_failing_listener_holds_no_finished_handshake_back() {
         use tokio_stream::StreamExt;
-        let (config, ca) = tls_setup();
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = l.local_addr().expect("addr");
-        let h2 = sentientiq_testkit::tls::connector(ca.as_bytes(), &[b"h2"]);
+        let TlsSetup {
+            l,
+            addr,
+            config,
+            h2,
+            ..
+        } = tls_setup().await;
         let client = tokio::spawn(async move { handshake(addr, &h2).await });
         let (tcp, _) = l.accept().await.expect("accept");
         // EMFILE for ever after the one connection.
@@ -738,10 +750,7 @@ mod tests {
     async fn connections_past_the_cap_are_closed_at_their_accept() {
         use tokio_stream::StreamExt;
         let metrics = Arc::new(Metrics::default());
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = l.local_addr().expect("addr");
+        let (l, addr) = bound().await;
         let mut incoming = Box::pin(first_bytes(
             l,
             Duration::from_secs(10),
@@ -774,11 +783,13 @@ mod tests {
         assert_eq!(metrics.grpc_connections.load(Relaxed), 0);
 
         // Over TLS, at a cap of 1: the second connection is closed before its handshake.
-        let (config, ca) = tls_setup();
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = l.local_addr().expect("addr");
+        let TlsSetup {
+            l,
+            addr,
+            config,
+            h2,
+            ..
+        } = tls_setup().await;
         let metrics = Arc::new(Metrics::default());
         let mut incoming = tls(
             l,
@@ -786,8 +797,7 @@ mod tests {
             config,
             Cap::new(1, 1, metrics.clone()),
         );
-        let h2 = sentientiq_testkit::tls::connector(ca.as_bytes(), &[b"h2"]);
-        let (_client, held) = tokio::join!(handshake(addr, &h2), next_conn(&mut incoming));
+        let (_client, held) = tokio::join!(handshake(addr, &h2), taken(&mut incoming));
         let (refused, nothing) = tokio::join!(
             sentientiq_testkit::tls::connect(addr, &h2),
             tokio::time::timeout(Duration::from_secs(1), incoming.next())
