@@ -117,7 +117,7 @@ pub const INTERVAL_MS: std::ops::RangeInclusive<u64> = 100..=3_600_000;
 /// minutes.
 pub const TIMEOUT_MS: std::ops::RangeInclusive<u64> = 100..=600_000;
 /// Bounds of `http_max_connections` and `grpc_max_per_address`: 1 to 65 536.
-pub const HTTP_MAX_CONNECTIONS: std::ops::RangeInclusive<usize> = 1..=65_536;
+pub const MAX_CONNECTIONS: std::ops::RangeInclusive<usize> = 1..=65_536;
 
 /// Bounds of `dashboard_session_s`: one minute to seven days.
 pub const DASHBOARD_SESSION_S: std::ops::RangeInclusive<u64> = 60..=7 * 86_400;
@@ -218,7 +218,7 @@ impl Config {
         within(
             "http_max_connections",
             self.http_max_connections,
-            HTTP_MAX_CONNECTIONS,
+            MAX_CONNECTIONS,
         )?;
         if !(1..=self.http_max_connections).contains(&self.http_max_per_address) {
             return Err(ConfigError::Invalid(
@@ -228,7 +228,7 @@ impl Config {
         within(
             "grpc_max_per_address",
             self.grpc_max_per_address,
-            HTTP_MAX_CONNECTIONS,
+            MAX_CONNECTIONS,
         )?;
         within(
             "dashboard_session_s",

@@ -51,8 +51,8 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 /// to `http_max_connections` there.
 pub const DEFAULT_MAX_PER_ADDRESS: usize = 64;
 /// How long a stopping plane waits for the requests in flight to finish before it drops their
-/// connections, on each port (`crate::serve`'s gRPC too): well within the 30 s a Kubernetes pod and the 90 s a systemd unit are given to
-/// stop by default.
+/// connections, on each port (`crate::serve`'s gRPC too): well within the 30 s a Kubernetes
+/// pod and the 90 s a systemd unit are given to stop by default.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Descriptors the plane keeps for itself beside its connections: its store's table cache
@@ -286,6 +286,11 @@ where
 
 /// Whether an accept error is the peer's (a connection reset before it was taken), not the
 /// listener's: as `axum::serve` judges it.
+/// How long a port waits after an accept failed for another reason than its peer being gone
+/// (out of descriptors, mostly), as `axum::serve` does: here, and the gRPC port's
+/// `incoming::Paced`.
+pub const ACCEPT_PAUSE: Duration = Duration::from_secs(1);
+
 pub(crate) fn peer_gone(e: &std::io::Error) -> bool {
     use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
     matches!(
@@ -351,7 +356,7 @@ pub async fn serve(
                     tracing::error!(error = %e, "http: accept failed");
                     tokio::select! {
                         () = &mut shutdown => break,
-                        () = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        () = tokio::time::sleep(ACCEPT_PAUSE) => continue,
                     }
                 }
             },
@@ -516,6 +521,15 @@ mod tests {
             Ok((DEFAULT_MAX_CONNECTIONS, None))
         );
         assert!(connection_budget(u64::MAX, 512).is_ok_and(|b| b.grpc > 1 << 40));
+        // The default needs 1216 open files (the doc's number): one under lowers it.
+        assert_eq!(
+            connection_budget(1216, DEFAULT_MAX_CONNECTIONS).map(|b| (b.cap, b.lowered_from)),
+            Ok((DEFAULT_MAX_CONNECTIONS, None))
+        );
+        assert_eq!(
+            connection_budget(1215, DEFAULT_MAX_CONNECTIONS).map(|b| b.cap),
+            Ok(DEFAULT_MAX_CONNECTIONS - 1)
+        );
     }
 
     /// A server of `limits` on a real socket: `/ip` answers the peer's address as handlers

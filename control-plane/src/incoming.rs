@@ -237,11 +237,7 @@ fn accepted(listener: tokio::net::TcpListener) -> Paced<tonic::transport::server
     Paced::new(tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)))
 }
 
-/// How long the port waits after an accept failed for another reason than its peer being
-/// gone (out of descriptors, mostly), as the HTTP port and `axum::serve` do.
-pub const ACCEPT_PAUSE: Duration = Duration::from_secs(1);
-
-/// Accepts that pause [`ACCEPT_PAUSE`] after a failure, logged, instead of passing it on:
+/// Accepts that pause [`http::ACCEPT_PAUSE`] after a failure, logged, instead of passing it on:
 /// tonic retries a failed accept at once, and out of descriptors the connection waiting in
 /// the backlog fails it again, so the port spun a core (logged only at trace). A peer gone
 /// before its accept is skipped.
@@ -276,7 +272,7 @@ where
                 Poll::Ready(Some(Err(e))) if http::peer_gone(&e) => {}
                 Poll::Ready(Some(Err(e))) => {
                     tracing::error!(error = %e, "grpc: accept failed");
-                    this.pause = Some(Box::pin(tokio::time::sleep(ACCEPT_PAUSE)));
+                    this.pause = Some(Box::pin(tokio::time::sleep(http::ACCEPT_PAUSE)));
                 }
                 other => return other,
             }
@@ -431,7 +427,8 @@ where
                         Ok(FirstBytes::until(tls, deadline).holding(held))
                     });
                 }
-                // The server decides which accept errors end it, as without TLS.
+                // Passed on as tonic's own stream would; from `Paced` none come (it logs and
+                // pauses), but `Handshakes` takes any accepts.
                 Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Pending => return Poll::Pending,
@@ -866,7 +863,7 @@ mod tests {
     }
 
     /// A failed accept (out of descriptors) is logged and pauses the port for
-    /// [`ACCEPT_PAUSE`] instead of being retried at once; a peer gone before its accept is
+    /// [`http::ACCEPT_PAUSE`] instead of being retried at once; a peer gone before its accept is
     /// skipped without a pause; neither is passed on.
     #[tokio::test(start_paused = true)]
     async fn a_failed_accept_pauses_the_port_and_a_peer_gone_is_skipped() {
@@ -876,7 +873,7 @@ mod tests {
         let mut s = Paced::new(tokio_stream::iter(vec![emfile(), Ok(1), reset(), Ok(2)]));
         let started = tokio::time::Instant::now();
         assert_eq!(s.next().await.map(|r| r.ok()), Some(Some(1)));
-        assert_eq!(started.elapsed(), ACCEPT_PAUSE);
+        assert_eq!(started.elapsed(), http::ACCEPT_PAUSE);
         let after = tokio::time::Instant::now();
         assert_eq!(s.next().await.map(|r| r.ok()), Some(Some(2)));
         assert_eq!(after.elapsed(), Duration::ZERO);

@@ -60,12 +60,9 @@ pub async fn serve(
     max_connections: usize,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    let cap = incoming::Cap::new(
-        max_connections,
-        cfg.grpc_max_per_address.min(max_connections),
-        metrics.clone(),
-    );
+    let cap = incoming::Cap::new(max_connections, cfg.grpc_max_per_address, metrics.clone());
     let (stop_streams, stopping) = tokio::sync::watch::channel(false);
+    let mut stopped = stopping.clone();
     let svc = service::Services::new(
         store,
         metrics.clone(),
@@ -92,7 +89,6 @@ pub async fn serve(
     // At `shutdown` the streams end (they never do by themselves): health watchers are told
     // NOT_SERVING and their streams end, as the plane's own do with UNAVAILABLE. The server
     // then drains what is in flight, for `http::SHUTDOWN_GRACE` at most.
-    let (begun, begins) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
         shutdown.await;
         let _ = stop_streams.send(true);
@@ -105,7 +101,6 @@ pub async fn serve(
         for name in [""].into_iter().chain(names) {
             health.clear_service_status(name).await;
         }
-        let _ = begun.send(());
     };
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(grpc::FILE_DESCRIPTOR_SET)
@@ -186,11 +181,12 @@ pub async fn serve(
             }
         }
     };
-    let grace = async {
-        match begins.await {
-            Ok(()) => tokio::time::sleep(http::SHUTDOWN_GRACE).await,
-            Err(_) => std::future::pending().await,
+    // From the stop on (the value stays true once set, whatever becomes of its sender).
+    let grace = async move {
+        if stopped.wait_for(|s| *s).await.is_err() {
+            std::future::pending::<()>().await;
         }
+        tokio::time::sleep(http::SHUTDOWN_GRACE).await;
     };
     let served = tokio::select! {
         served = served => served,
