@@ -21,6 +21,7 @@ use tokio_stream_shim::ReceiverStream;
 
 use super::Handle;
 use crate::config::ControlSection;
+use crate::control::{FIRST_RETRY, LAST_RETRY};
 
 /// Alerts in one batch at most.
 pub const MAX_BATCH: usize = 200;
@@ -171,11 +172,6 @@ pub async fn run(h: Arc<Handle>, cfg: ControlSection, every: Duration) {
     }
 }
 
-/// The first wait before a stream is opened again, doubling at each failure up to
-/// [`LAST_RETRY`] (as the config watch's, `control`).
-const FIRST_RETRY: Duration = Duration::from_millis(100);
-const LAST_RETRY: Duration = Duration::from_secs(5);
-
 /// The wait before opening the stream again: `backoff`, or [`FIRST_RETRY`] after a stream the
 /// plane answered. Without the reset, a few breaks (a plane's restarts) made every later
 /// reconnect wait 5 s, and the records of alerts raised meanwhile waited with it.
@@ -302,6 +298,10 @@ mod tokio_stream_shim {
 mod tests {
     use super::*;
 
+    use sentientiq_alerts::chain::{Policy, Roster};
+    use sentientiq_alerts::ids::{AlertId, ContactId};
+    use sentientiq_alerts::message::Detection;
+
     #[test]
     fn the_wait_doubles_to_five_seconds_and_starts_over_after_an_answered_stream() {
         // Unanswered streams: 100 ms, 200, 400, … up to 5 s (cap − 1 step, cap, cap + 1).
@@ -316,9 +316,6 @@ mod tests {
         // A stream the plane answered, then broke: 100 ms again, whatever came before.
         assert_eq!(retry_after(LAST_RETRY, true), FIRST_RETRY);
     }
-    use sentientiq_alerts::chain::{Policy, Roster};
-    use sentientiq_alerts::ids::{AlertId, ContactId};
-    use sentientiq_alerts::message::Detection;
 
     #[test]
     fn a_chain_becomes_the_planes_record_and_the_lakes_row() {

@@ -89,6 +89,12 @@ pub struct Link {
     pub secrets: Option<Arc<sentientiq_alerts::secret::SealingKey>>,
 }
 
+/// The first wait before the plane's config stream (and an edge's alert stream,
+/// `alerts::report`) is opened again, doubling at each failure up to [`LAST_RETRY`]; it starts
+/// over once a stream works.
+pub(crate) const FIRST_RETRY: Duration = Duration::from_millis(100);
+pub(crate) const LAST_RETRY: Duration = Duration::from_secs(5);
+
 /// Starts the `control-sync` thread. `synced` is what the edge starts from (the last-known-good
 /// file, or empty at version 0).
 pub fn spawn(
@@ -194,7 +200,7 @@ async fn watch(
     mut synced: Synced,
 ) {
     let mut client = EdgeSyncClient::new(ch);
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = FIRST_RETRY;
     let mut resume = synced.version;
     loop {
         let reg = RegisterEdge {
@@ -239,7 +245,7 @@ async fn watch(
                             match feed.push(&mut synced, u) {
                                 Ok(None) => {}
                                 Ok(Some(c)) => {
-                                    backoff = Duration::from_millis(100);
+                                    backoff = FIRST_RETRY;
                                     if let Err(e) = apply(link, &dir, &mut synced, c) {
                                         // Not durable: do not move on; resume from what is stored.
                                         tracing::error!(error = %e, "control: applying a version failed");
@@ -273,7 +279,7 @@ async fn watch(
         }
         link.status.connected.store(false, Ordering::Relaxed);
         tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(5));
+        backoff = (backoff * 2).min(LAST_RETRY);
     }
 }
 
