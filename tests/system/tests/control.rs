@@ -361,8 +361,13 @@ fn a_plane_stops_on_sigterm_with_streams_open() {
     assert!(p.log().contains("stopped cleanly"), "{}", p.log());
     assert!(took < sentientiq_control::http::SHUTDOWN_GRACE, "{took:?}");
     rt.block_on(async {
-        assert_eq!(ending(&mut config).await, tonic::Code::Unavailable);
-        assert_eq!(ending(&mut evi).await, tonic::Code::Unavailable);
+        // Ended by the plane's stop, not by the connection breaking.
+        let stopping = (
+            tonic::Code::Unavailable,
+            "the control plane is stopping".to_string(),
+        );
+        assert_eq!(ending(&mut config).await, stopping);
+        assert_eq!(ending(&mut evi).await, stopping);
         // A health watch is told NOT_SERVING, then ends.
         let mut statuses = Vec::new();
         while let Ok(Some(h)) = health.message().await {
@@ -377,15 +382,57 @@ fn a_plane_stops_on_sigterm_with_streams_open() {
     });
 }
 
-/// How `s` ends: its status (`Ok` for an end without one), what it still sends skipped.
-async fn ending<T>(s: &mut tonic::Streaming<T>) -> tonic::Code {
+/// How `s` ends: its status and message (`Ok` for an end without one), what it still sends
+/// skipped.
+async fn ending<T>(s: &mut tonic::Streaming<T>) -> (tonic::Code, String) {
     loop {
         match s.message().await {
             Ok(Some(_)) => continue,
-            Ok(None) => return tonic::Code::Ok,
-            Err(e) => return e.code(),
+            Ok(None) => return (tonic::Code::Ok, String::new()),
+            Err(e) => return (e.code(), e.message().to_string()),
         }
     }
+}
+
+/// `grpc_max_per_address` reaches the port's cap: at 2, a third connection from one address
+/// is closed at its accept, counted by its cap and logged naming the setting.
+#[test]
+fn the_grpc_port_takes_at_most_grpc_max_per_address_from_one_address() {
+    use std::io::Read;
+    let p = Plane::start_with("grpc_max_per_address = 2\ngrpc_handshake_timeout_ms = 600000");
+    let connect = || {
+        let c = std::net::TcpStream::connect(("127.0.0.1", p.port)).expect("connect");
+        c.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .expect("timeout");
+        c
+    };
+    // The kit's readiness probes give their places back first.
+    sentientiq_testkit::wait::wait_for(
+        "the probes' places back",
+        std::time::Duration::from_secs(10),
+        || p.metrics().contains("siq_control_grpc_connections 0\n"),
+    );
+    // cap - 1 and cap: sent the server's settings; cap + 1: closed with nothing sent.
+    let mut held = [connect(), connect()];
+    for c in &mut held {
+        assert!(c.read(&mut [0u8; 64]).expect("the settings") > 0);
+    }
+    match connect().read(&mut [0u8; 64]) {
+        Ok(0) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("closed at its accept, not {other:?}"),
+    }
+    let body = p.metrics();
+    assert!(
+        body.contains("siq_control_grpc_connections_refused_total{cap=\"address\"} 1\n"),
+        "{body}"
+    );
+    assert!(
+        p.log()
+            .contains("grpc_max_per_address from one address are open"),
+        "{}",
+        p.log()
+    );
 }
 
 #[test]
