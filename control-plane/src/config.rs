@@ -54,7 +54,7 @@ pub struct Config {
     /// preface); over TLS, to finish its handshake and then send them (`crate::incoming`).
     #[serde(default = "default_grpc_handshake_timeout_ms")]
     pub grpc_handshake_timeout_ms: u64,
-    /// gRPC connections open from one address at most (`crate::incoming::Cap`; the port's cap
+    /// gRPC connections open from one address at most (`crate::incoming::cap`; the port's cap
     /// in all is what the open-file limit leaves it).
     #[serde(default = "default_grpc_max_per_address")]
     pub grpc_max_per_address: usize,

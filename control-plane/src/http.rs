@@ -13,12 +13,17 @@
 //! here uses (browsers speak HTTP/2 only over TLS; the dashboard has no WebSocket).
 //!
 //! [`Admission`] decides (pure); [`serve`] is the shell. A connection over a cap is closed at
-//! once, unanswered, and counted (`siq_control_http_connections_refused_total`).
+//! once, unanswered, counted (`siq_control_http_connections_refused_total`) and logged.
+//!
+//! Both ports take their connections through this module: [`accepted`] ([`Paced`]: a failed
+//! accept pauses the port) and [`Cap`] (a place under [`Admission`], counted on the port's own
+//! metrics); the gRPC port's are `crate::incoming::cap`.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -69,7 +74,7 @@ pub struct ConnectionBudget {
     pub cap: usize,
     /// The configured HTTP cap, when the limit made it lower.
     pub lowered_from: Option<usize>,
-    /// The gRPC port's cap: the other half ([`crate::incoming::Cap`]).
+    /// The gRPC port's cap: the other half ([`crate::incoming::cap`]).
     pub grpc: usize,
 }
 
@@ -147,12 +152,7 @@ pub struct Admission {
 }
 
 impl Admission {
-    pub fn new(limits: &HttpLimits) -> Admission {
-        Admission::with_caps(limits.max_connections, limits.max_per_address)
-    }
-
-    /// At most `max_all` open, `max_per` of them from one address (the gRPC port's too,
-    /// `crate::incoming::Cap`).
+    /// At most `max_all` open, `max_per` of them from one address ([`Cap`]'s, both ports').
     pub fn with_caps(max_all: usize, max_per: usize) -> Admission {
         Admission {
             max_all,
@@ -284,14 +284,13 @@ where
     }
 }
 
-/// Whether an accept error is the peer's (a connection reset before it was taken), not the
-/// listener's: as `axum::serve` judges it.
 /// How long a port waits after an accept failed for another reason than its peer being gone
-/// (out of descriptors, mostly), as `axum::serve` does: here, and the gRPC port's
-/// `incoming::Paced`.
+/// (out of descriptors, mostly), as `axum::serve` does ([`Paced`]).
 pub const ACCEPT_PAUSE: Duration = Duration::from_secs(1);
 
-pub(crate) fn peer_gone(e: &std::io::Error) -> bool {
+/// Whether an accept error is the peer's (a connection reset before it was taken), not the
+/// listener's: as `axum::serve` judges it.
+fn peer_gone(e: &std::io::Error) -> bool {
     use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
     matches!(
         e.kind(),
@@ -308,21 +307,202 @@ fn reaped(done: Result<(), tokio::task::JoinError>) {
     }
 }
 
-/// A connection counted open until dropped.
-struct Admitted {
+/// The port a [`Cap`] guards: which of [`Metrics`]' counters it keeps and what its refusals'
+/// log lines say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Port {
+    /// This module's (`siq_control_http_connections`, `…_refused_total`).
+    Http,
+    /// The gRPC port's ([`crate::incoming`]; `siq_control_grpc_connections`, `…_refused_total`).
+    Grpc,
+}
+
+impl Port {
+    /// Its name in log lines.
+    fn name(self) -> &'static str {
+        match self {
+            Port::Http => "http",
+            Port::Grpc => "grpc",
+        }
+    }
+
+    /// Its open-connection gauge and its refusal counters, by the cap refusing.
+    fn counters(self, m: &Metrics) -> (&AtomicU64, &AtomicU64, &AtomicU64) {
+        match self {
+            Port::Http => (
+                &m.http_connections,
+                &m.http_refused_all,
+                &m.http_refused_address,
+            ),
+            Port::Grpc => (
+                &m.grpc_connections,
+                &m.grpc_refused_all,
+                &m.grpc_refused_address,
+            ),
+        }
+    }
+
+    /// A refusal's log line: what happened, which connections are open, what to raise.
+    fn refusal(self, full: Full) -> (&'static str, &'static str, &'static str) {
+        match (self, full) {
+            (Port::Http, Full::All) => (
+                "an HTTP connection closed unanswered",
+                "http_max_connections",
+                "raise http_max_connections, and the open-file limit (RLIMIT_NOFILE) if it lowered it",
+            ),
+            (Port::Http, Full::Address) => (
+                "an HTTP connection closed unanswered",
+                "http_max_per_address from one address",
+                "behind a reverse proxy, raise http_max_per_address",
+            ),
+            (Port::Grpc, Full::All) => (
+                "a gRPC connection closed at its accept",
+                "as many as the open-file limit leaves the port",
+                "raise the open-file limit (RLIMIT_NOFILE) to take more",
+            ),
+            (Port::Grpc, Full::Address) => (
+                "a gRPC connection closed at its accept",
+                "grpc_max_per_address from one address",
+                "behind a proxy that hides its clients' addresses, raise grpc_max_per_address",
+            ),
+        }
+    }
+}
+
+/// A port's caps on open connections ([`Admission`]), with its gauge and refusal counters. A
+/// refusal is counted and logged, at most once per 10 minutes ([`crate::throttle`]): for the
+/// cap in all whatever the address (a flood from many addresses is one line), for the cap per
+/// address once per address as the cap counts it (an IPv6 /64 once).
+#[derive(Debug, Clone)]
+pub struct Cap {
     admission: Arc<Mutex<Admission>>,
     metrics: Arc<Metrics>,
+    port: Port,
+}
+
+impl Cap {
+    pub fn new(port: Port, max: usize, max_per_address: usize, metrics: Arc<Metrics>) -> Cap {
+        Cap {
+            admission: Arc::new(Mutex::new(Admission::with_caps(max, max_per_address))),
+            metrics,
+            port,
+        }
+    }
+
+    /// A place for one more connection from `ip`, or `None` (counted, logged) at a cap.
+    pub fn take(&self, ip: IpAddr) -> Option<Held> {
+        let admitted = self
+            .admission
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .admit(ip);
+        let (open, refused_all, refused_address) = self.port.counters(&self.metrics);
+        let Err(full) = admitted else {
+            open.fetch_add(1, Relaxed);
+            return Some(Held {
+                cap: self.clone(),
+                ip,
+            });
+        };
+        let (counter, peer) = match full {
+            Full::All => (refused_all, None),
+            // Keyed as the cap counts it.
+            Full::Address => (refused_address, Some(SocketAddr::new(counted(ip), 0))),
+        };
+        counter.fetch_add(1, Relaxed);
+        let (what, setting, raise) = self.port.refusal(full);
+        let kind = format!("{}-cap", self.port.name());
+        if let Some(not_logged) = self.metrics.refusal_due(&kind, setting, peer) {
+            tracing::warn!(%ip, not_logged, "{what}: {setting} are open ({raise})");
+        }
+        None
+    }
+
+    /// `tcp`'s place and its peer's address, or `None` (the connection to be dropped: closed)
+    /// at a cap or when its peer is already gone.
+    pub fn admit(&self, tcp: &tokio::net::TcpStream) -> Option<(Held, SocketAddr)> {
+        let peer = tcp.peer_addr().ok()?;
+        Some((self.take(peer.ip())?, peer))
+    }
+}
+
+/// A connection's place under its [`Cap`], given back when it is dropped.
+#[derive(Debug)]
+pub struct Held {
+    cap: Cap,
     ip: IpAddr,
 }
 
-impl Drop for Admitted {
+impl Drop for Held {
     fn drop(&mut self) {
-        self.admission
+        self.cap
+            .admission
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .release(self.ip);
-        self.metrics.http_connections.fetch_sub(1, Relaxed);
+        let (open, _, _) = self.cap.port.counters(&self.cap.metrics);
+        open.fetch_sub(1, Relaxed);
     }
+}
+
+/// Accepts that pause [`ACCEPT_PAUSE`] after a failure, logged, instead of passing it on, as
+/// `axum::serve` does: out of descriptors, the connection waiting in the backlog fails the
+/// next accept again, and a port retrying at once spins a core (tonic's did, logged only at
+/// trace). A peer gone before its accept is skipped. Both ports' listeners go through it.
+#[derive(Debug)]
+pub struct Paced<S> {
+    inner: S,
+    port: Port,
+    pause: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<S> Paced<S> {
+    pub fn new(inner: S, port: Port) -> Paced<S> {
+        Paced {
+            inner,
+            port,
+            pause: None,
+        }
+    }
+}
+
+impl<S, T> tokio_stream::Stream for Paced<S>
+where
+    S: tokio_stream::Stream<Item = std::io::Result<T>> + Unpin,
+{
+    type Item = std::io::Result<T>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if let Some(pause) = this.pause.as_mut() {
+                if pause.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.pause = None;
+            }
+            match Pin::new(&mut this.inner).poll_next(cx) {
+                Poll::Ready(Some(Err(e))) if peer_gone(&e) => {}
+                Poll::Ready(Some(Err(e))) => {
+                    tracing::error!(error = %e, "{}: accept failed", this.port.name());
+                    this.pause = Some(Box::pin(tokio::time::sleep(ACCEPT_PAUSE)));
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
+/// `listener`'s connections (TCP_NODELAY set: both ports' answers are small writes), pausing
+/// after an accept that fails ([`Paced`]).
+pub fn accepted(
+    listener: tokio::net::TcpListener,
+    port: Port,
+) -> Paced<tonic::transport::server::TcpIncoming> {
+    Paced::new(
+        tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+        port,
+    )
 }
 
 /// Serves `app` on `listener` within `limits` until `shutdown`; then stops accepting, lets
@@ -336,51 +516,38 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let admission = Arc::new(Mutex::new(Admission::new(&limits)));
+    use tokio_stream::StreamExt;
+    let cap = Cap::new(
+        Port::Http,
+        limits.max_connections,
+        limits.max_per_address,
+        metrics,
+    );
     let (closing, closed) = tokio::sync::watch::channel(false);
     let mut conns = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
+    let mut incoming = accepted(listener, Port::Http);
     loop {
-        let (stream, peer) = tokio::select! {
+        let stream = tokio::select! {
             () = &mut shutdown => break,
             Some(done) = conns.join_next(), if !conns.is_empty() => {
                 reaped(done);
                 continue;
             }
-            got = listener.accept() => match got {
-                Ok(c) => c,
-                Err(e) if peer_gone(&e) => continue,
-                Err(e) => {
-                    // Out of descriptors, mostly: wait rather than spin (as axum::serve does),
-                    // unless stopping.
-                    tracing::error!(error = %e, "http: accept failed");
-                    tokio::select! {
-                        () = &mut shutdown => break,
-                        () = tokio::time::sleep(ACCEPT_PAUSE) => continue,
-                    }
+            got = incoming.next() => match got {
+                Some(Ok(stream)) => stream,
+                // `Paced` passes no error on (it logs and pauses).
+                Some(Err(_)) => continue,
+                None => {
+                    tracing::error!("http: the listener ended; the port stops");
+                    break;
                 }
             },
         };
-        let admitted = admission
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .admit(peer.ip());
-        if let Err(full) = admitted {
-            match full {
-                Full::All => &metrics.http_refused_all,
-                Full::Address => &metrics.http_refused_address,
-            }
-            .fetch_add(1, Relaxed);
-            drop(stream);
+        // Past a cap, or its peer gone, the connection is dropped: closed unanswered.
+        let Some((guard, peer)) = cap.admit(&stream) else {
             continue;
-        }
-        metrics.http_connections.fetch_add(1, Relaxed);
-        let guard = Admitted {
-            admission: admission.clone(),
-            metrics: metrics.clone(),
-            ip: peer.ip(),
         };
-        let _ = stream.set_nodelay(true);
         let app = app.clone();
         let mut closed = closed.clone();
         conns.spawn(async move {
@@ -414,7 +581,7 @@ pub async fn serve(
             let _ = conn.await;
         });
     }
-    drop(listener);
+    drop(incoming);
     let _ = closing.send(true);
     let drained = tokio::time::timeout(limits.shutdown_grace, async {
         while let Some(done) = conns.join_next().await {
@@ -440,14 +607,54 @@ mod tests {
         IpAddr::from([10, 0, 0, n])
     }
 
+    /// A cap's places: counted on its own port's gauge and refusal counters, given back when
+    /// dropped; a refusal's log line keyed per cap in all, and per address as the cap counts
+    /// it (two hosts of one IPv6 /64 are one line).
+    #[test]
+    fn a_cap_counts_on_its_port_and_keys_its_refusal_lines_as_it_counts_addresses() {
+        let metrics = Arc::new(Metrics::default());
+        let http = Cap::new(Port::Http, 3, 1, metrics.clone());
+        let grpc = Cap::new(Port::Grpc, 1, 1, metrics.clone());
+        let v6 = |host: u16| IpAddr::from([0x2001, 0xdb8, 0, 1, 0, 0, 0, host]);
+        let held = http.take(v6(1)).expect("a place");
+        assert!(http.take(v6(2)).is_none(), "the same /64");
+        let other = http.take(ip(1)).expect("another address");
+        let one = grpc.take(ip(1)).expect("its own port's cap");
+        assert!(grpc.take(ip(2)).is_none(), "the gRPC cap in all");
+        let read = |a: &AtomicU64| a.load(Relaxed);
+        assert_eq!(
+            (
+                read(&metrics.http_connections),
+                read(&metrics.http_refused_address),
+                read(&metrics.http_refused_all),
+                read(&metrics.grpc_connections),
+                read(&metrics.grpc_refused_address),
+                read(&metrics.grpc_refused_all),
+            ),
+            (2, 1, 0, 1, 0, 1)
+        );
+        // The lines the refusals logged are throttled now; the same refusal from the other
+        // host of the /64 is not due, from another /64 it is.
+        let (_, per_address, _) = Port::Http.refusal(Full::Address);
+        let key = |ip| Some(SocketAddr::new(ip, 0));
+        let net = IpAddr::from([0x2001, 0xdb8, 0, 1, 0, 0, 0, 0]);
+        assert_eq!(metrics.refusal_due("http-cap", per_address, key(net)), None);
+        let (_, in_all, _) = Port::Grpc.refusal(Full::All);
+        assert_eq!(metrics.refusal_due("grpc-cap", in_all, None), None);
+        let elsewhere = IpAddr::from([0x2001, 0xdb8, 0, 2, 0, 0, 0, 0]);
+        assert_eq!(
+            metrics.refusal_due("http-cap", per_address, key(elsewhere)),
+            Some(0)
+        );
+        drop((held, other, one));
+        assert_eq!(read(&metrics.http_connections), 0);
+        assert_eq!(read(&metrics.grpc_connections), 0);
+        assert!(http.take(v6(2)).is_some(), "its place given back");
+    }
+
     #[test]
     fn connections_are_capped_per_address_and_in_all_at_cap_minus_one_cap_and_cap_plus_one() {
-        let limits = HttpLimits {
-            max_connections: 5,
-            max_per_address: 3,
-            ..HttpLimits::default()
-        };
-        let mut a = Admission::new(&limits);
+        let mut a = Admission::with_caps(5, 3);
         // Per address: cap - 1 and cap admitted, cap + 1 refused; another address is not.
         assert_eq!(a.admit(ip(1)), Ok(()));
         assert_eq!(a.admit(ip(1)), Ok(()));
@@ -472,6 +679,27 @@ mod tests {
         a.release(ip(1));
         assert_eq!(a.open(), 2);
         assert!(!a.by_addr.contains_key(&ip(1)));
+    }
+
+    /// A failed accept (out of descriptors) is logged and pauses the port for
+    /// [`ACCEPT_PAUSE`] instead of being retried at once; a peer gone before its accept is
+    /// skipped without a pause; neither is passed on.
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_accept_pauses_the_port_and_a_peer_gone_is_skipped() {
+        use tokio_stream::StreamExt;
+        let emfile = || Err(std::io::Error::from_raw_os_error(24));
+        let reset = || Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        let mut s = Paced::new(
+            tokio_stream::iter(vec![emfile(), Ok(1), reset(), Ok(2)]),
+            Port::Grpc,
+        );
+        let started = tokio::time::Instant::now();
+        assert_eq!(s.next().await.map(|r| r.ok()), Some(Some(1)));
+        assert_eq!(started.elapsed(), ACCEPT_PAUSE);
+        let after = tokio::time::Instant::now();
+        assert_eq!(s.next().await.map(|r| r.ok()), Some(Some(2)));
+        assert_eq!(after.elapsed(), Duration::ZERO);
+        assert!(s.next().await.is_none());
     }
 
     #[test]
@@ -766,11 +994,7 @@ mod tests {
 
     #[test]
     fn an_ipv6_address_counts_by_its_64_and_an_ipv4_one_as_itself() {
-        let limits = HttpLimits {
-            max_per_address: 2,
-            ..HttpLimits::default()
-        };
-        let mut a = Admission::new(&limits);
+        let mut a = Admission::with_caps(DEFAULT_MAX_CONNECTIONS, 2);
         let addr = |s: &str| -> IpAddr { s.parse().expect("address") };
         assert_eq!(a.admit(addr("2001:db8:1:2::1")), Ok(()));
         assert_eq!(a.admit(addr("2001:db8:1:2:ffff::9")), Ok(()));

@@ -11,10 +11,8 @@
 //! sent nothing hold its connection for ever. Here the handshake and then the preface, read
 //! through the TLS, are due by the same deadline.
 
-use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -41,93 +39,11 @@ pub const DEFAULT_MAX_PER_ADDRESS: usize = 128;
 
 /// The gRPC port's caps on open connections, handshakes included: in all, the half of the
 /// open-file limit's room that is the port's (`http::connection_budget`), and from one address
-/// (`grpc_max_per_address`; IPv6 by its /64, as the HTTP port's [`http::Admission`]). Past
-/// either a connection is closed at its accept, before anything is read, and counted: the
-/// descriptors it would take are the store's. The open count is the
-/// `siq_control_grpc_connections` gauge.
-#[derive(Debug, Clone)]
-pub struct Cap {
-    admission: Arc<Mutex<http::Admission>>,
-    metrics: Arc<Metrics>,
-}
-
-impl Cap {
-    pub fn new(max: usize, max_per_address: usize, metrics: Arc<Metrics>) -> Cap {
-        Cap {
-            admission: Arc::new(Mutex::new(http::Admission::with_caps(max, max_per_address))),
-            metrics,
-        }
-    }
-
-    /// A place for one more connection from `ip`, or `None` (counted) at a cap.
-    pub fn take(&self, ip: IpAddr) -> Option<Held> {
-        let admitted = self
-            .admission
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .admit(ip);
-        match admitted {
-            Ok(()) => {
-                self.metrics.grpc_connections.fetch_add(1, Relaxed);
-                Some(Held {
-                    cap: self.clone(),
-                    ip,
-                })
-            }
-            Err(full) => {
-                // Logged once per 10 minutes: in all, whatever the address (a flood from many
-                // addresses is one line); per address, for each.
-                let (counter, setting, peer, raise) = match full {
-                    http::Full::All => (
-                        &self.metrics.grpc_refused_all,
-                        "as many as the open-file limit leaves the port",
-                        None,
-                        "raise the open-file limit (RLIMIT_NOFILE) to take more",
-                    ),
-                    http::Full::Address => (
-                        &self.metrics.grpc_refused_address,
-                        "grpc_max_per_address from one address",
-                        // Keyed as the cap counts it (an IPv6 /64 once).
-                        Some(std::net::SocketAddr::new(http::counted(ip), 0)),
-                        "behind a proxy that hides its clients' addresses, raise grpc_max_per_address",
-                    ),
-                };
-                counter.fetch_add(1, Relaxed);
-                if let Some(not_logged) = self.metrics.refusal_due("grpc-cap", setting, peer) {
-                    tracing::warn!(
-                        %ip,
-                        not_logged,
-                        "a gRPC connection closed at its accept: {setting} are open ({raise})"
-                    );
-                }
-                None
-            }
-        }
-    }
-
-    /// `tcp` with its place, or `None` (the connection dropped: closed) at a cap or when its
-    /// peer is already gone.
-    fn admit(&self, tcp: &tokio::net::TcpStream) -> Option<Held> {
-        self.take(tcp.peer_addr().ok()?.ip())
-    }
-}
-
-/// A connection's place under its [`Cap`], given back when it is dropped.
-#[derive(Debug)]
-pub struct Held {
-    cap: Cap,
-    ip: IpAddr,
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        self.cap
-            .admission
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .release(self.ip);
-        self.cap.metrics.grpc_connections.fetch_sub(1, Relaxed);
-    }
+/// (`grpc_max_per_address`; IPv6 by its /64, as the HTTP port's). Past either a connection is
+/// closed at its accept, before anything is read, counted and logged: the descriptors it would
+/// take are the store's. The open count is the `siq_control_grpc_connections` gauge.
+pub fn cap(max: usize, max_per_address: usize, metrics: Arc<Metrics>) -> http::Cap {
+    http::Cap::new(http::Port::Grpc, max, max_per_address, metrics)
 }
 
 /// A connection that fails its reads if it has not sent [`FIRST_BYTES`] by its deadline.
@@ -137,8 +53,8 @@ pub struct FirstBytes<IO> {
     /// Bytes still owed; 0 once they came (then nothing is timed here).
     owed: usize,
     sleep: Pin<Box<tokio::time::Sleep>>,
-    /// Its place under the port's [`Cap`], for as long as it is open.
-    held: Option<Held>,
+    /// Its place under the port's cap ([`cap`]), for as long as it is open.
+    held: Option<http::Held>,
 }
 
 impl<IO> FirstBytes<IO> {
@@ -157,7 +73,7 @@ impl<IO> FirstBytes<IO> {
     }
 
     /// Holding `held` until it is dropped.
-    pub fn holding(mut self, held: Held) -> FirstBytes<IO> {
+    pub fn holding(mut self, held: http::Held) -> FirstBytes<IO> {
         self.held = Some(held);
         self
     }
@@ -231,91 +147,66 @@ impl<IO: Connected> Connected for FirstBytes<IO> {
     }
 }
 
-/// `listener`'s connections (TCP_NODELAY set: config pushes and acks are small writes),
-/// pausing after an accept that fails ([`Paced`]).
-fn accepted(listener: tokio::net::TcpListener) -> Paced<tonic::transport::server::TcpIncoming> {
-    Paced::new(tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)))
-}
-
-/// Accepts that pause [`http::ACCEPT_PAUSE`] after a failure, logged, instead of passing it on:
-/// tonic retries a failed accept at once, and out of descriptors the connection waiting in
-/// the backlog fails it again, so the port spun a core (logged only at trace). A peer gone
-/// before its accept is skipped.
-#[derive(Debug)]
-pub struct Paced<S> {
-    inner: S,
-    pause: Option<Pin<Box<tokio::time::Sleep>>>,
-}
-
-impl<S> Paced<S> {
-    pub fn new(inner: S) -> Paced<S> {
-        Paced { inner, pause: None }
-    }
-}
-
-impl<S, T> tokio_stream::Stream for Paced<S>
-where
-    S: tokio_stream::Stream<Item = std::io::Result<T>> + Unpin,
-{
-    type Item = std::io::Result<T>;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = self.get_mut();
-        loop {
-            if let Some(pause) = this.pause.as_mut() {
-                if pause.as_mut().poll(cx).is_pending() {
-                    return Poll::Pending;
-                }
-                this.pause = None;
-            }
-            match Pin::new(&mut this.inner).poll_next(cx) {
-                Poll::Ready(Some(Err(e))) if http::peer_gone(&e) => {}
-                Poll::Ready(Some(Err(e))) => {
-                    tracing::error!(error = %e, "grpc: accept failed");
-                    this.pause = Some(Box::pin(tokio::time::sleep(http::ACCEPT_PAUSE)));
-                }
-                other => return other,
-            }
-        }
-    }
-}
-
 /// `listener`'s connections under `cap`, each owing its first bytes within `timeout`.
 pub fn first_bytes(
     listener: tokio::net::TcpListener,
     timeout: Duration,
-    cap: Cap,
+    cap: http::Cap,
 ) -> impl tokio_stream::Stream<Item = std::io::Result<FirstBytes<tokio::net::TcpStream>>> {
     use tokio_stream::StreamExt;
-    accepted(listener).filter_map(move |c| match c {
+    http::accepted(listener, http::Port::Grpc).filter_map(move |c| match c {
         // Past the cap the connection is dropped: closed.
         Ok(s) => cap
             .admit(&s)
-            .map(|held| Ok(FirstBytes::new(s, timeout).holding(held))),
+            .map(|(held, _)| Ok(FirstBytes::new(s, timeout).holding(held))),
         Err(e) => Some(Err(e)),
     })
 }
 
+/// What is wrong with `[tls]`'s files ([`tls_config`]): which file, in words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TlsFilesError {
+    #[error("the certificate file {0}")]
+    Certificate(String),
+    #[error("the key file {0}")]
+    Key(String),
+    #[error("the certificate and key: {0}")]
+    Pair(String),
+}
+
+/// A PEM reader's error in words (its own `Display` prints markers as lists of bytes).
+fn pem_fault(e: &rustls::pki_types::pem::Error, wanted: &str) -> String {
+    use rustls::pki_types::pem::Error as E;
+    match e {
+        E::MissingSectionEnd { .. } => "is cut short: a PEM section has no END line".into(),
+        E::IllegalSectionStart { .. } => "has a broken PEM BEGIN line".into(),
+        E::Base64Decode(_) => "has a PEM section that is not base64".into(),
+        E::NoItemsFound => format!("holds no {wanted}"),
+        other => format!("cannot be read as PEM: {other}"),
+    }
+}
+
 /// The rustls server config of `[tls]`, as tonic's own was: the certificate chain and key
 /// (PEM), no client certificates, ALPN `h2`.
-pub fn tls_config(cert_pem: &[u8], key_pem: &[u8]) -> Result<rustls::ServerConfig, String> {
+pub fn tls_config(cert_pem: &[u8], key_pem: &[u8]) -> Result<rustls::ServerConfig, TlsFilesError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let certs = CertificateDer::pem_slice_iter(cert_pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("the certificate file: {e}"))?;
+        .map_err(|e| TlsFilesError::Certificate(pem_fault(&e, "certificate")))?;
     if certs.is_empty() {
-        return Err("the certificate file holds no certificate".into());
+        return Err(TlsFilesError::Certificate("holds no certificate".into()));
     }
-    let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| format!("the key file: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem)
+        .map_err(|e| TlsFilesError::Key(pem_fault(&e, "private key")))?;
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .map_err(|e| e.to_string())?
+    .map_err(|e| TlsFilesError::Pair(e.to_string()))?
     .with_no_client_auth()
     .with_single_cert(certs, key)
-    .map_err(|e| format!("the certificate and key: {e}"))?;
+    .map_err(|e| TlsFilesError::Pair(e.to_string()))?;
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(config)
 }
@@ -331,9 +222,14 @@ pub fn tls(
     listener: tokio::net::TcpListener,
     timeout: Duration,
     config: Arc<rustls::ServerConfig>,
-    cap: Cap,
-) -> Handshakes<Paced<tonic::transport::server::TcpIncoming>> {
-    Handshakes::over(accepted(listener), timeout, config, cap)
+    cap: http::Cap,
+) -> Handshakes<http::Paced<tonic::transport::server::TcpIncoming>> {
+    Handshakes::over(
+        http::accepted(listener, http::Port::Grpc),
+        timeout,
+        config,
+        cap,
+    )
 }
 
 /// Accepts taken in one poll at most, before the stream yields to its task: finished
@@ -347,7 +243,7 @@ pub struct Handshakes<S> {
     incoming: S,
     acceptor: tokio_rustls::TlsAcceptor,
     timeout: Duration,
-    cap: Cap,
+    cap: http::Cap,
     /// Handshakes under way; dropped (aborted) with the stream when the server stops.
     handshakes: tokio::task::JoinSet<std::io::Result<TlsConn>>,
 }
@@ -358,7 +254,7 @@ impl<S> Handshakes<S> {
         incoming: S,
         timeout: Duration,
         config: Arc<rustls::ServerConfig>,
-        cap: Cap,
+        cap: http::Cap,
     ) -> Handshakes<S> {
         Handshakes {
             incoming,
@@ -410,7 +306,7 @@ where
                 Poll::Ready(Some(Ok(tcp))) => {
                     accepts += 1;
                     // Past the cap the connection is dropped: closed.
-                    let Some(held) = this.cap.admit(&tcp) else {
+                    let Some((held, _)) = this.cap.admit(&tcp) else {
                         continue;
                     };
                     let deadline = tokio::time::Instant::now() + this.timeout;
@@ -440,10 +336,11 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::Ordering::Relaxed;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    fn unbounded() -> Cap {
-        Cap::new(usize::MAX, usize::MAX, Arc::new(Metrics::default()))
+    fn unbounded() -> http::Cap {
+        cap(usize::MAX, usize::MAX, Arc::new(Metrics::default()))
     }
 
     /// A connected pair: the server's side wrapped.
@@ -552,7 +449,7 @@ mod tests {
     async fn tls_listener(
         deadline: Duration,
     ) -> (
-        Handshakes<Paced<tonic::transport::server::TcpIncoming>>,
+        Handshakes<http::Paced<tonic::transport::server::TcpIncoming>>,
         std::net::SocketAddr,
         tokio_rustls::TlsConnector,
         String,
@@ -751,7 +648,7 @@ mod tests {
         let mut incoming = Box::pin(first_bytes(
             l,
             Duration::from_secs(10),
-            Cap::new(2, 2, metrics.clone()),
+            cap(2, 2, metrics.clone()),
         ));
         let connect = || tokio::net::TcpStream::connect(addr);
         // cap - 1 and cap: taken.
@@ -792,7 +689,7 @@ mod tests {
             l,
             Duration::from_secs(10),
             config,
-            Cap::new(1, 1, metrics.clone()),
+            cap(1, 1, metrics.clone()),
         );
         let (_client, held) = tokio::join!(handshake(addr, &h2), taken(&mut incoming));
         let (refused, nothing) = tokio::join!(
@@ -835,7 +732,7 @@ mod tests {
         let mut incoming = Box::pin(first_bytes(
             l,
             Duration::from_secs(10),
-            Cap::new(10, 1, metrics.clone()),
+            cap(10, 1, metrics.clone()),
         ));
         let from = |ip: [u8; 4]| async move {
             let s = tokio::net::TcpSocket::new_v4().expect("socket");
@@ -862,22 +759,64 @@ mod tests {
         drop((one, other));
     }
 
-    /// A failed accept (out of descriptors) is logged and pauses the port for
-    /// [`http::ACCEPT_PAUSE`] instead of being retried at once; a peer gone before its accept is
-    /// skipped without a pause; neither is passed on.
-    #[tokio::test(start_paused = true)]
-    async fn a_failed_accept_pauses_the_port_and_a_peer_gone_is_skipped() {
-        use tokio_stream::StreamExt;
-        let emfile = || Err(std::io::Error::from_raw_os_error(24));
-        let reset = || Err(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
-        let mut s = Paced::new(tokio_stream::iter(vec![emfile(), Ok(1), reset(), Ok(2)]));
-        let started = tokio::time::Instant::now();
-        assert_eq!(s.next().await.map(|r| r.ok()), Some(Some(1)));
-        assert_eq!(started.elapsed(), http::ACCEPT_PAUSE);
-        let after = tokio::time::Instant::now();
-        assert_eq!(s.next().await.map(|r| r.ok()), Some(Some(2)));
-        assert_eq!(after.elapsed(), Duration::ZERO);
-        assert!(s.next().await.is_none());
+    /// One poll of [`Handshakes`] takes at most [`ACCEPTS_PER_POLL`] accepts, then wakes its
+    /// task to come back: at cap − 1 every ready connection is taken in one poll and the stream
+    /// ends; at cap the first poll takes them all and the next sees the end; at cap + 1 the
+    /// last waits for the next poll.
+    #[tokio::test]
+    async fn one_poll_takes_at_most_accepts_per_poll_connections() {
+        use std::sync::atomic::{AtomicBool, AtomicUsize};
+        use tokio_stream::Stream;
+        struct Woken(AtomicBool);
+        impl std::task::Wake for Woken {
+            fn wake(self: Arc<Self>) {
+                self.0.store(true, Relaxed);
+            }
+        }
+        let t = tls_setup().await;
+        for n in [ACCEPTS_PER_POLL - 1, ACCEPTS_PER_POLL, ACCEPTS_PER_POLL + 1] {
+            // n accepted connections, ready at once; their handshakes never start.
+            let mut ready = Vec::new();
+            let mut clients = Vec::new();
+            for _ in 0..n {
+                clients.push(
+                    tokio::net::TcpStream::connect(t.addr)
+                        .await
+                        .expect("connect"),
+                );
+                ready.push(Ok(t.l.accept().await.expect("accept").0));
+            }
+            let taken = Arc::new(AtomicUsize::new(0));
+            let counted = taken.clone();
+            let incoming = tokio_stream::StreamExt::map(tokio_stream::iter(ready), move |c| {
+                counted.fetch_add(1, Relaxed);
+                c
+            });
+            let mut s = Handshakes::over(
+                incoming,
+                Duration::from_secs(60),
+                t.config.clone(),
+                unbounded(),
+            );
+            let woken = Arc::new(Woken(AtomicBool::new(false)));
+            let waker = std::task::Waker::from(woken.clone());
+            let polled = Pin::new(&mut s).poll_next(&mut Context::from_waker(&waker));
+            match n >= ACCEPTS_PER_POLL {
+                true => {
+                    assert!(polled.is_pending(), "{n}");
+                    assert_eq!(taken.load(Relaxed), ACCEPTS_PER_POLL, "{n}");
+                    assert!(woken.0.load(Relaxed), "{n}: its task woken to come back");
+                    let polled = Pin::new(&mut s).poll_next(&mut Context::from_waker(&waker));
+                    assert!(polled.is_ready(), "{n}: the stream ends");
+                }
+                false => {
+                    assert!(polled.is_ready(), "{n}: the stream ends");
+                    assert!(!woken.0.load(Relaxed), "{n}");
+                }
+            }
+            assert_eq!(taken.load(Relaxed), n);
+            drop((s, clients));
+        }
     }
 
     #[test]
@@ -885,17 +824,51 @@ mod tests {
         let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
         let (cert, key) = (ck.cert.pem(), ck.signing_key.serialize_pem());
         assert!(tls_config(cert.as_bytes(), key.as_bytes()).is_ok());
-        let e = tls_config(b"", key.as_bytes()).expect_err("no certificate");
-        assert!(e.contains("no certificate"), "{e}");
-        let e = tls_config(cert.as_bytes(), b"").expect_err("no key");
-        assert!(e.contains("the key file"), "{e}");
+        let fault = |cert: &str, key: &str| {
+            tls_config(cert.as_bytes(), key.as_bytes())
+                .expect_err("refused")
+                .to_string()
+        };
+        let broken = "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n";
+        let cut = &cert[..cert.len() / 2];
         // The key of another certificate.
         let other = rcgen::generate_simple_self_signed(vec!["x".to_string()]).expect("cert");
-        let e = tls_config(
-            cert.as_bytes(),
-            other.signing_key.serialize_pem().as_bytes(),
-        )
-        .expect_err("a key that does not match");
-        assert!(e.contains("the certificate and key"), "{e}");
+        let other_key = other.signing_key.serialize_pem();
+        for (cert, key, want) in [
+            (
+                "",
+                key.as_str(),
+                "the certificate file holds no certificate",
+            ),
+            (
+                "no PEM here",
+                key.as_str(),
+                "the certificate file holds no certificate",
+            ),
+            (
+                broken,
+                key.as_str(),
+                "the certificate file has a PEM section that is not base64",
+            ),
+            (
+                cut,
+                key.as_str(),
+                "the certificate file is cut short: a PEM section has no END line",
+            ),
+            (cert.as_str(), "", "the key file holds no private key"),
+            (
+                cert.as_str(),
+                &key[..key.len() / 2],
+                "the key file is cut short",
+            ),
+            (
+                cert.as_str(),
+                other_key.as_str(),
+                "the certificate and key: ",
+            ),
+        ] {
+            let e = fault(cert, key);
+            assert!(e.starts_with(want), "{want}: {e}");
+        }
     }
 }

@@ -50,17 +50,43 @@ pub enum ServeError {
     Tls(String),
 }
 
+/// The rustls config of `cfg`'s `[tls]` ([`incoming::tls_config`]), its files read: checked
+/// before either port serves, so that a plane that cannot serve TLS does not start (it said
+/// "serving", and its HTTP port did, before the gRPC port failed).
+pub fn tls(cfg: &Config) -> Result<Option<Arc<tokio_rustls::rustls::ServerConfig>>, ServeError> {
+    let Some(tls) = &cfg.tls else {
+        return Ok(None);
+    };
+    let read = |path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| ServeError::Tls(format!("{}: {e}", path.display())))
+    };
+    let (cert, key) = (read(&tls.cert)?, read(&tls.key)?);
+    let config = incoming::tls_config(&cert, &key).map_err(|e| {
+        let at = match e {
+            incoming::TlsFilesError::Certificate(_) => tls.cert.display().to_string(),
+            incoming::TlsFilesError::Key(_) => tls.key.display().to_string(),
+            incoming::TlsFilesError::Pair(_) => {
+                format!("{} and {}", tls.cert.display(), tls.key.display())
+            }
+        };
+        ServeError::Tls(format!("{at}: {e}"))
+    })?;
+    Ok(Some(Arc::new(config)))
+}
+
 /// Serves every service on `listener`, at most `max_connections` open at once
-/// ([`incoming::Cap`]), until `shutdown` completes.
+/// ([`incoming::cap`]), over TLS when `tls` is given (made by [`tls`] from `cfg`'s `[tls]`),
+/// until `shutdown` completes.
 pub async fn serve(
     cfg: &Config,
     store: Arc<store::Store>,
     metrics: Arc<telemetry::Metrics>,
     listener: tokio::net::TcpListener,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
     max_connections: usize,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
-    let cap = incoming::Cap::new(max_connections, cfg.grpc_max_per_address, metrics.clone());
+    let cap = incoming::cap(max_connections, cfg.grpc_max_per_address, metrics.clone());
     let (stop_streams, stopping) = tokio::sync::watch::channel(false);
     let mut stopped = stopping.clone();
     let svc = service::Services::new(
@@ -118,19 +144,6 @@ pub async fn serve(
         // Dead edges are noticed and their streams end.
         .http2_keepalive_interval(Some(std::time::Duration::from_secs(10)))
         .http2_keepalive_timeout(Some(std::time::Duration::from_secs(20)));
-    // Done in `incoming`, which also times the preface under it.
-    let tls = match &cfg.tls {
-        Some(tls) => {
-            let cert = std::fs::read(&tls.cert)
-                .map_err(|e| ServeError::Tls(format!("{}: {e}", tls.cert.display())))?;
-            let key = std::fs::read(&tls.key)
-                .map_err(|e| ServeError::Tls(format!("{}: {e}", tls.key.display())))?;
-            Some(Arc::new(
-                incoming::tls_config(&cert, &key).map_err(ServeError::Tls)?,
-            ))
-        }
-        None => None,
-    };
     // Alert records past their retention go, now and hourly, for as long as the server runs.
     let pruner = tokio::spawn(service::alerts::prune_alerts_periodically(
         svc.store.clone(),
@@ -161,6 +174,7 @@ pub async fn serve(
         .add_service(grpc::edge_sync_server::EdgeSyncServer::with_interceptor(
             svc, edge,
         ));
+    // TLS is done in `incoming`, which also times the preface under it.
     let served = async {
         match tls {
             Some(tls) => {

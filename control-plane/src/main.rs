@@ -26,6 +26,7 @@ fn main() -> Result<()> {
         .init();
     let args = Args::parse();
     let mut cfg = sentientiq_control::Config::load(&args.config)?;
+    let tls = sentientiq_control::tls(&cfg)?;
     // Every HTTP connection holds a descriptor: the cap must leave the store and the gRPC port
     // theirs under the process's open-file limit.
     let nofile = open_file_limit();
@@ -114,7 +115,8 @@ fn main() -> Result<()> {
             // Both ports at once, each drained within its grace.
             let _ = stop_http.send(());
         };
-        sentientiq_control::serve(&cfg, store, metrics, listener, budget.grpc, shutdown).await?;
+        sentientiq_control::serve(&cfg, store, metrics, listener, tls, budget.grpc, shutdown)
+            .await?;
         let _ = http_task.await;
         tracing::info!("stopped cleanly");
         anyhow::Ok(())

@@ -42,7 +42,7 @@ pub struct Metrics {
     pub http_connections: AtomicU64,
     pub http_refused_all: AtomicU64,
     pub http_refused_address: AtomicU64,
-    /// gRPC connections open now, and those closed at a cap (`crate::incoming::Cap`).
+    /// gRPC connections open now, and those closed at a cap (`crate::incoming::cap`).
     pub grpc_connections: AtomicU64,
     pub grpc_refused_all: AtomicU64,
     pub grpc_refused_address: AtomicU64,
