@@ -2,7 +2,7 @@
 
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, ExitStatus};
 use std::time::Duration;
 
 use crate::bins::bin;
@@ -55,11 +55,7 @@ impl Plane {
     /// [`Plane::start_tls`] with `settings` added to its config file.
     pub fn start_tls_with(settings: &str) -> Plane {
         let dir = tempfile::tempdir().expect("tempdir");
-        let ck =
-            rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate");
-        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-        std::fs::write(&cert, ck.cert.pem()).expect("cert");
-        std::fs::write(&key, ck.signing_key.serialize_pem()).expect("key");
+        let (cert, _key) = crate::tls::self_signed(dir.path(), "cert");
         Plane::started(dir, Some(cert), settings, None)
     }
 
@@ -95,8 +91,50 @@ impl Plane {
         }
     }
 
+    /// A plane that must not start, with `settings` (which may end with a `[tls]` table) under
+    /// open-file limits `open_files` when given: its exit status and log once it has exited.
+    /// Panics if either of its ports listens or it has not exited within 30 s.
+    pub fn refused(settings: &str, open_files: Option<(u64, u64)>) -> (ExitStatus, String) {
+        let mut p = Plane {
+            dir: tempfile::tempdir().expect("tempdir"),
+            port: 0,
+            http_port: 0,
+            proc: None,
+            ca: None,
+            settings: settings.to_string(),
+            open_files,
+        };
+        let mut proc = p.launch();
+        let mut status = None;
+        wait_for("the control plane exits", Duration::from_secs(30), || {
+            for port in [p.port, p.http_port] {
+                assert!(
+                    !listening(port),
+                    "the control plane listens on {port}: {}",
+                    proc.log()
+                );
+            }
+            status = proc.exited();
+            status.is_some()
+        });
+        (status.expect("exited"), proc.log())
+    }
+
     /// Starts the process: again after [`Plane::kill9`], on the same ports and data.
     pub fn spawn(&mut self) {
+        let mut p = self.launch();
+        let port = self.port;
+        wait_for("the control plane listens", Duration::from_secs(30), || {
+            if let Some(st) = p.exited() {
+                panic!("control plane exited ({st}): {}", p.log());
+            }
+            listening(port)
+        });
+        self.proc = Some(p);
+    }
+
+    /// The process, its config written, not yet waited for.
+    fn launch(&mut self) -> Proc {
         self.ports();
         let cfg = self.dir.path().join("control.toml");
         std::fs::write(
@@ -109,7 +147,7 @@ impl Plane {
                 self.settings,
                 self.ca.as_ref().map_or(String::new(), |c| format!(
                     "[tls]\ncert = {c:?}\nkey = {:?}\n",
-                    c.with_file_name("key.pem")
+                    c.with_file_name("cert-key.pem")
                 )),
             ),
         )
@@ -122,28 +160,25 @@ impl Plane {
             "info,sentientiq_control=debug".to_string(),
         )];
         let log = self.dir.path().join("control.log");
-        let mut p = match self.open_files {
+        match self.open_files {
             Some(limits) => {
                 Proc::spawn_with_open_files(bin("sentientiq-control"), &cfg, log, &env, limits)
             }
             None => Proc::spawn(bin("sentientiq-control"), &cfg, log, &env),
-        };
-        let port = self.port;
-        wait_for("the control plane listens", Duration::from_secs(30), || {
-            if let Some(st) = p.exited() {
-                panic!("control plane exited ({st}): {}", p.log());
-            }
-            // A connect to a port in the ephemeral range that nothing listens on yet can
-            // connect the socket to itself (TCP simultaneous open, source port = port): that
-            // is not the plane.
-            TcpStream::connect(("127.0.0.1", port))
-                .is_ok_and(|s| s.local_addr().ok() != s.peer_addr().ok())
-        });
-        self.proc = Some(p);
+        }
     }
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("control.log")).unwrap_or_default()
+    }
+
+    /// The first line of its log that contains `what`; panics, with the log, if none does.
+    pub fn log_line(&self, what: &str) -> String {
+        let log = self.log();
+        match log.lines().find(|l| l.contains(what)) {
+            Some(l) => l.to_string(),
+            None => panic!("{what} in {log}"),
+        }
     }
 
     /// `GET /metrics` on its HTTP face; panics unless it answers 200.
@@ -151,6 +186,25 @@ impl Plane {
         match http(self.http_port, "/metrics") {
             Some((200, body)) => body,
             other => panic!("GET /metrics: {other:?}"),
+        }
+    }
+
+    /// Waits (10 s at most) until `n` connections are open on its gRPC port
+    /// (`siq_control_grpc_connections`; the kit's readiness probe holds one for a moment).
+    pub fn wait_grpc_connections(&self, n: u64) {
+        let want = format!("siq_control_grpc_connections {n}\n");
+        wait_for(
+            &format!("{n} gRPC connections open"),
+            Duration::from_secs(10),
+            || self.try_metrics().is_some_and(|b| b.contains(&want)),
+        );
+    }
+
+    /// [`Plane::metrics`], or `None` when not answered (its HTTP port at a cap, say).
+    pub fn try_metrics(&self) -> Option<String> {
+        match http(self.http_port, "/metrics") {
+            Some((200, body)) => Some(body),
+            _ => None,
         }
     }
 
@@ -286,4 +340,11 @@ impl Drop for Plane {
         }
         self.kill9();
     }
+}
+
+/// Whether something listens on `port` at 127.0.0.1. A connect to a port in the ephemeral range
+/// that nothing listens on yet can connect the socket to itself (TCP simultaneous open, source
+/// port = port): that is not a listener.
+fn listening(port: u16) -> bool {
+    TcpStream::connect(("127.0.0.1", port)).is_ok_and(|s| s.local_addr().ok() != s.peer_addr().ok())
 }

@@ -175,18 +175,12 @@ fn the_connection_caps_fit_the_open_file_limit() {
     use std::net::TcpStream;
     use std::time::Duration;
     let hard = sentientiq_control::http::FDS_KEPT + 2 * 40;
-    let line = |log: &str, what: &str| -> String {
-        log.lines()
-            .find(|l| l.contains(what))
-            .unwrap_or_else(|| panic!("{what} in {log}"))
-            .to_string()
-    };
     // Asked for more than its half: lowered to it.
     let p = Plane::start_with_open_files(
         "http_max_connections = 1000\nhttp_max_per_address = 1000",
         (32, hard),
     );
-    let lowered = line(&p.log(), "http_max_connections lowered");
+    let lowered = p.log_line("http_max_connections lowered");
     for want in [
         "asked=1000 ",
         "cap=40 ",
@@ -201,15 +195,10 @@ fn the_connection_caps_fit_the_open_file_limit() {
         "http_max_connections = 30\nhttp_max_per_address = 30\nhttp_read_timeout_ms = 600000\ngrpc_handshake_timeout_ms = 600000\ngrpc_max_per_address = 1000",
         (32, hard),
     );
-    let log = p.log();
-    assert!(
-        line(&log, "HTTP connection cap").contains("cap=30 "),
-        "{log}"
-    );
-    assert!(
-        line(&log, "gRPC connection cap").contains("cap=40 "),
-        "{log}"
-    );
+    let http = p.log_line("HTTP connection cap");
+    assert!(http.contains("cap=30 "), "{http}");
+    let grpc = p.log_line("gRPC connection cap");
+    assert!(grpc.contains("cap=40 "), "{grpc}");
     // Whether a request on `c` is answered (it is closed unanswered past a cap).
     let answered = |c: &mut TcpStream| {
         c.set_read_timeout(Some(Duration::from_secs(10)))
@@ -244,18 +233,23 @@ fn the_connection_caps_fit_the_open_file_limit() {
         !answered(&mut connect(p.http_port)),
         "answered past the cap"
     );
+    // Said in the log, naming the setting (once: the cap's lines are throttled).
+    wait_for("the HTTP refusal logged", Duration::from_secs(10), || {
+        p.log().contains("an HTTP connection closed unanswered")
+    });
+    let refused = p.log_line("an HTTP connection closed unanswered");
+    assert!(
+        refused.contains("http_max_connections are open"),
+        "{refused}"
+    );
     // Places freed are taken again, and the refusal was counted.
     drop(held);
-    let metrics = || match sentientiq_testkit::net::http(p.http_port, "/metrics") {
-        Some((200, b)) => Some(b),
-        _ => None,
-    };
     let mut body = String::new();
     wait_for(
         "the HTTP port's places back",
         Duration::from_secs(10),
         || {
-            metrics().is_some_and(|b| {
+            p.try_metrics().is_some_and(|b| {
                 body = b;
                 body.contains("siq_control_http_connections 1\n")
             })
@@ -272,9 +266,7 @@ fn the_connection_caps_fit_the_open_file_limit() {
     // The gRPC port: 40 open (sending nothing; an admitted one is sent the server's HTTP/2
     // settings), the 41st closed at its accept with nothing sent. (Once the kit's readiness
     // probes have given their places back.)
-    wait_for("the probes' places back", Duration::from_secs(10), || {
-        metrics().is_some_and(|b| b.contains("siq_control_grpc_connections 0\n"))
-    });
+    p.wait_grpc_connections(0);
     let mut grpc: Vec<TcpStream> = (0..40).map(|_| connect(p.port)).collect();
     for c in &mut grpc {
         c.set_read_timeout(Some(Duration::from_secs(10)))
@@ -290,11 +282,11 @@ fn the_connection_caps_fit_the_open_file_limit() {
         other => panic!("closed at its accept, not {other:?}"),
     }
     // Said in the log too, naming the setting.
-    let refused = line(&p.log(), "a gRPC connection closed at its accept");
+    let refused = p.log_line("a gRPC connection closed at its accept");
     assert!(refused.contains("open-file limit"), "{refused}");
     let mut body = String::new();
     wait_for("the gRPC port's metrics", Duration::from_secs(10), || {
-        metrics().is_some_and(|b| {
+        p.try_metrics().is_some_and(|b| {
             body = b;
             true
         })
@@ -307,11 +299,58 @@ fn the_connection_caps_fit_the_open_file_limit() {
     }
     // Their places given back, the port serves.
     drop(grpc);
-    wait_for(
-        "the gRPC port's places back",
-        Duration::from_secs(10),
-        || metrics().is_some_and(|b| b.contains("siq_control_grpc_connections 0\n")),
-    );
+    p.wait_grpc_connections(0);
+    p.ctl(&["tenant", "create", "acme"]);
+}
+
+/// A plane that cannot serve says why and does not start: it exits with an error naming what
+/// to fix, and neither port ever listens. Its TLS files are read before either port serves (a
+/// missing certificate failed the gRPC port after the plane had logged "control plane serving"
+/// and its HTTP port had started). Below `FDS_KEPT` + 2 open files there is no room for one
+/// connection a port; at it the plane serves, one connection a port.
+#[test]
+fn a_plane_that_cannot_serve_says_why_and_does_not_start() {
+    use sentientiq_control::http::FDS_KEPT;
+    use sentientiq_testkit::tls::self_signed;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert, key) = self_signed(dir.path(), "a");
+    let (_, other_key) = self_signed(dir.path(), "b");
+    let (missing, not_pem) = (dir.path().join("missing.pem"), dir.path().join("not.pem"));
+    std::fs::write(&not_pem, "not a certificate\n").expect("write");
+    let tls = |cert: &std::path::Path, key: &std::path::Path| {
+        format!("[tls]\ncert = {cert:?}\nkey = {key:?}\n")
+    };
+    let missing_named = format!("{}: No such file", missing.display());
+    let too_few = format!("may open {} files", FDS_KEPT + 1);
+    for (settings, open_files, want) in [
+        (tls(&missing, &key), None, missing_named.as_str()),
+        (tls(&cert, &missing), None, missing_named.as_str()),
+        (
+            tls(&not_pem, &key),
+            None,
+            "the certificate file holds no certificate",
+        ),
+        (tls(&cert, &not_pem), None, "the key file"),
+        (tls(&cert, &other_key), None, "the certificate and key"),
+        (
+            String::new(),
+            Some((FDS_KEPT + 1, FDS_KEPT + 1)),
+            too_few.as_str(),
+        ),
+    ] {
+        let (status, log) = Plane::refused(&settings, open_files);
+        assert!(!status.success(), "{settings}: {status} {log}");
+        assert!(log.contains(want), "{settings}: {want} in {log}");
+        assert!(!log.contains("serving"), "{settings}: {log}");
+    }
+    // At FDS_KEPT + 2: serving, one connection a port.
+    let p = Plane::start_with_open_files("", (FDS_KEPT + 2, FDS_KEPT + 2));
+    for cap in ["http_max_connections lowered", "gRPC connection cap"] {
+        let line = p.log_line(cap);
+        assert!(line.contains(" cap=1 "), "{line}");
+    }
+    // siqctl takes the one gRPC place once the kit's readiness probe has given it back.
+    p.wait_grpc_connections(0);
     p.ctl(&["tenant", "create", "acme"]);
 }
 
@@ -407,11 +446,7 @@ fn the_grpc_port_takes_at_most_grpc_max_per_address_from_one_address() {
         c
     };
     // The kit's readiness probes give their places back first.
-    sentientiq_testkit::wait::wait_for(
-        "the probes' places back",
-        std::time::Duration::from_secs(10),
-        || p.metrics().contains("siq_control_grpc_connections 0\n"),
-    );
+    p.wait_grpc_connections(0);
     // cap - 1 and cap: sent the server's settings; cap + 1: closed with nothing sent.
     let mut held = [connect(), connect()];
     for c in &mut held {

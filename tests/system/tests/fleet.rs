@@ -605,6 +605,16 @@ fn a_plane_stops_with_an_edge_connected_and_the_edge_follows_it_back() {
         ) > 0.0
             && sentientiq_testkit::net::metric_sum(&m, "siq_plane_alert_streams") >= 1.0
     });
+    // With every stream open the edge holds two connections, its config and reports' and its
+    // alerts' (the default `grpc_max_per_address`, 128, is 64 edges on that count), and keeps
+    // them (siqctl's, one a command, close with it).
+    let open =
+        || sentientiq_testkit::net::metric_sum(&plane.metrics(), "siq_control_grpc_connections");
+    plane.wait_grpc_connections(2);
+    for _ in 0..5 {
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(open(), 2.0);
+    }
     let stopping = std::time::Instant::now();
     assert!(plane.sigterm(), "exit 0 after SIGTERM: {}", plane.log());
     let took = stopping.elapsed();
