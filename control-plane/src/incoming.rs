@@ -181,7 +181,7 @@ fn pem_fault(e: &rustls::pki_types::pem::Error, wanted: &str) -> String {
         E::MissingSectionEnd { .. } => "is cut short: a PEM section has no END line".into(),
         E::IllegalSectionStart { .. } => "has a broken PEM BEGIN line".into(),
         E::Base64Decode(_) => "has a PEM section that is not base64".into(),
-        E::NoItemsFound => format!("holds no {wanted}"),
+        E::NoItemsFound => format!("holds no {wanted} (an encrypted one cannot be used)"),
         other => format!("cannot be read as PEM: {other}"),
     }
 }
@@ -199,14 +199,25 @@ pub fn tls_config(cert_pem: &[u8], key_pem: &[u8]) -> Result<rustls::ServerConfi
     }
     let key = PrivateKeyDer::from_pem_slice(key_pem)
         .map_err(|e| TlsFilesError::Key(pem_fault(&e, "private key")))?;
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| TlsFilesError::Pair(e.to_string()))?
-    .with_no_client_auth()
-    .with_single_cert(certs, key)
-    .map_err(|e| TlsFilesError::Pair(e.to_string()))?;
+    let provider = rustls::crypto::ring::default_provider();
+    // The key alone first, so that a key ring cannot use is said to be the key file's fault.
+    provider
+        .key_provider
+        .load_private_key(key.clone_key())
+        .map_err(|e| TlsFilesError::Key(format!("holds a key that cannot be used: {e}")))?;
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(provider))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsFilesError::Pair(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| {
+            TlsFilesError::Pair(match e {
+                rustls::Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch) => {
+                    "the key is not the certificate's".into()
+                }
+                e => e.to_string(),
+            })
+        })?;
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(config)
 }
@@ -834,6 +845,9 @@ mod tests {
         // The key of another certificate.
         let other = rcgen::generate_simple_self_signed(vec!["x".to_string()]).expect("cert");
         let other_key = other.signing_key.serialize_pem();
+        // A PKCS#8 block of bytes that are not a key.
+        let nonsense_key =
+            "-----BEGIN PRIVATE KEY-----\nAAECAwQFBgcICQ==\n-----END PRIVATE KEY-----\n";
         for (cert, key, want) in [
             (
                 "",
@@ -863,8 +877,13 @@ mod tests {
             ),
             (
                 cert.as_str(),
+                nonsense_key,
+                "the key file holds a key that cannot be used: ",
+            ),
+            (
+                cert.as_str(),
                 other_key.as_str(),
-                "the certificate and key: ",
+                "the certificate and key: the key is not the certificate's",
             ),
         ] {
             let e = fault(cert, key);

@@ -57,10 +57,11 @@ pub fn tls(cfg: &Config) -> Result<Option<Arc<tokio_rustls::rustls::ServerConfig
     let Some(tls) = &cfg.tls else {
         return Ok(None);
     };
-    let read = |path: &std::path::Path| {
-        std::fs::read(path).map_err(|e| ServeError::Tls(format!("{}: {e}", path.display())))
+    let read = |path: &std::path::Path, what: &str| {
+        std::fs::read(path)
+            .map_err(|e| ServeError::Tls(format!("{}: the {what} file: {e}", path.display())))
     };
-    let (cert, key) = (read(&tls.cert)?, read(&tls.key)?);
+    let (cert, key) = (read(&tls.cert, "certificate")?, read(&tls.key, "key")?);
     let config = incoming::tls_config(&cert, &key).map_err(|e| {
         let at = match e {
             incoming::TlsFilesError::Certificate(_) => tls.cert.display().to_string(),

@@ -93,7 +93,8 @@ impl Plane {
 
     /// A plane that must not start, with `settings` (which may end with a `[tls]` table) under
     /// open-file limits `open_files` when given: its exit status and log once it has exited.
-    /// Panics if either of its ports listens or it has not exited within 30 s.
+    /// Panics if either of its ports is seen listening (looked at every 20 ms) or it has not
+    /// exited within 30 s.
     pub fn refused(settings: &str, open_files: Option<(u64, u64)>) -> (ExitStatus, String) {
         let mut p = Plane {
             dir: tempfile::tempdir().expect("tempdir"),
