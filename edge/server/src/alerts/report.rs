@@ -21,7 +21,7 @@ use tokio_stream_shim::ReceiverStream;
 
 use super::Handle;
 use crate::config::ControlSection;
-use crate::control::{FIRST_RETRY, LAST_RETRY};
+use crate::control::Retry;
 
 /// Alerts in one batch at most.
 pub const MAX_BATCH: usize = 200;
@@ -159,24 +159,14 @@ pub async fn run(h: Arc<Handle>, cfg: ControlSection, every: Duration) {
         return;
     };
     let mut client = EdgeSyncClient::new(ch);
-    let mut backoff = FIRST_RETRY;
+    let mut retry = Retry::new();
     loop {
-        let mut answered = false;
-        if let Err(s) = stream(&h, &mut client, &token, every, &mut answered).await {
+        if let Err(s) = stream(&h, &mut client, &token, every, &mut retry).await {
             h.metrics.report_failures.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(code = ?s.code(), message = s.message(), "alerts: report stream broke (changes are resent)");
         }
-        let wait = retry_after(backoff, answered);
-        tokio::time::sleep(wait).await;
-        backoff = (wait * 2).min(LAST_RETRY);
+        tokio::time::sleep(retry.wait()).await;
     }
-}
-
-/// The wait before opening the stream again: `backoff`, or [`FIRST_RETRY`] after a stream the
-/// plane answered. Without the reset, a few breaks (a plane's restarts) made every later
-/// reconnect wait 5 s, and the records of alerts raised meanwhile waited with it.
-fn retry_after(backoff: Duration, answered: bool) -> Duration {
-    if answered { FIRST_RETRY } else { backoff }
 }
 
 /// One stream: a batch every `every`, answers as they come.
@@ -185,7 +175,7 @@ async fn stream(
     client: &mut EdgeSyncClient<tonic::transport::Channel>,
     token: &tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
     every: Duration,
-    answered: &mut bool,
+    retry: &mut Retry,
 ) -> Result<(), tonic::Status> {
     let (tx, rx) = mpsc::channel::<grpc::AlertBatch>(4);
     let mut req = tonic::Request::new(ReceiverStream(rx));
@@ -234,7 +224,7 @@ async fn stream(
                 let Some(a) = a? else {
                     return Err(tonic::Status::unavailable("the plane ended the stream"));
                 };
-                *answered = true;
+                retry.answered();
                 if let Some(chains) = sent.remove(&a.batch_id) {
                     h.metrics.reported.fetch_add(chains.len() as u64, Ordering::Relaxed);
                     h.views.reported(&chains);
@@ -301,21 +291,6 @@ mod tests {
     use sentientiq_alerts::chain::{Policy, Roster};
     use sentientiq_alerts::ids::{AlertId, ContactId};
     use sentientiq_alerts::message::Detection;
-
-    #[test]
-    fn the_wait_doubles_to_five_seconds_and_starts_over_after_an_answered_stream() {
-        // Unanswered streams: 100 ms, 200, 400, … up to 5 s (cap − 1 step, cap, cap + 1).
-        let mut backoff = FIRST_RETRY;
-        let mut waits = Vec::new();
-        for _ in 0..8 {
-            let wait = retry_after(backoff, false);
-            waits.push(wait.as_millis());
-            backoff = (wait * 2).min(LAST_RETRY);
-        }
-        assert_eq!(waits, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
-        // A stream the plane answered, then broke: 100 ms again, whatever came before.
-        assert_eq!(retry_after(LAST_RETRY, true), FIRST_RETRY);
-    }
 
     #[test]
     fn a_chain_becomes_the_planes_record_and_the_lakes_row() {

@@ -95,6 +95,33 @@ pub struct Link {
 pub(crate) const FIRST_RETRY: Duration = Duration::from_millis(100);
 pub(crate) const LAST_RETRY: Duration = Duration::from_secs(5);
 
+/// When a control-plane stream is opened again (pure): [`FIRST_RETRY`], doubling at each wait
+/// up to [`LAST_RETRY`], and from [`FIRST_RETRY`] again once a stream was answered. Without
+/// the start-over a few breaks (a plane's restarts) made every later reconnect wait 5 s, and
+/// what the stream carries waited with it. The config watch and the alert stream share it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Retry {
+    next: Duration,
+}
+
+impl Retry {
+    pub(crate) fn new() -> Retry {
+        Retry { next: FIRST_RETRY }
+    }
+
+    /// The plane answered the stream: the next wait is the first again.
+    pub(crate) fn answered(&mut self) {
+        self.next = FIRST_RETRY;
+    }
+
+    /// The wait before the next attempt; the one after it doubles.
+    pub(crate) fn wait(&mut self) -> Duration {
+        let wait = self.next;
+        self.next = (wait * 2).min(LAST_RETRY);
+        wait
+    }
+}
+
 /// Starts the `control-sync` thread. `synced` is what the edge starts from (the last-known-good
 /// file, or empty at version 0).
 pub fn spawn(
@@ -200,7 +227,7 @@ async fn watch(
     mut synced: Synced,
 ) {
     let mut client = EdgeSyncClient::new(ch);
-    let mut backoff = FIRST_RETRY;
+    let mut retry = Retry::new();
     let mut resume = synced.version;
     loop {
         let reg = RegisterEdge {
@@ -245,7 +272,7 @@ async fn watch(
                             match feed.push(&mut synced, u) {
                                 Ok(None) => {}
                                 Ok(Some(c)) => {
-                                    backoff = FIRST_RETRY;
+                                    retry.answered();
                                     if let Err(e) = apply(link, &dir, &mut synced, c) {
                                         // Not durable: do not move on; resume from what is stored.
                                         tracing::error!(error = %e, "control: applying a version failed");
@@ -278,8 +305,7 @@ async fn watch(
             }
         }
         link.status.connected.store(false, Ordering::Relaxed);
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(LAST_RETRY);
+        tokio::time::sleep(retry.wait()).await;
     }
 }
 
@@ -413,4 +439,22 @@ async fn report_once(
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_doubles_to_five_seconds_and_starts_over_after_an_answered_stream() {
+        // Unanswered streams: 100 ms, 200, 400, … up to 5 s (cap − 1 step, cap, cap + 1).
+        let mut retry = Retry::new();
+        let waits: Vec<_> = (0..8).map(|_| retry.wait().as_millis()).collect();
+        assert_eq!(waits, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+        // A stream the plane answered, then broke: 100 ms again, whatever came before, then
+        // doubling again.
+        retry.answered();
+        assert_eq!(retry.wait(), FIRST_RETRY);
+        assert_eq!(retry.wait(), FIRST_RETRY * 2);
+    }
 }
