@@ -24,6 +24,8 @@ pub struct Plane {
     proc: Option<Proc>,
     /// The CA file of its self-signed certificate when it serves TLS.
     pub ca: Option<PathBuf>,
+    /// That certificate's key file.
+    key: Option<PathBuf>,
     /// Settings added to its config file (`Plane::start_with`).
     settings: String,
     /// Its open-file limits (soft, hard) when not the test's own.
@@ -55,27 +57,39 @@ impl Plane {
     /// [`Plane::start_tls`] with `settings` added to its config file.
     pub fn start_tls_with(settings: &str) -> Plane {
         let dir = tempfile::tempdir().expect("tempdir");
-        let (cert, _key) = crate::tls::self_signed(dir.path(), "cert");
-        Plane::started(dir, Some(cert), settings, None)
+        let tls = crate::tls::self_signed(dir.path(), "cert");
+        Plane::started(dir, Some(tls), settings, None)
     }
 
     fn started(
         dir: tempfile::TempDir,
-        ca: Option<PathBuf>,
+        tls: Option<(PathBuf, PathBuf)>,
         settings: &str,
         open_files: Option<(u64, u64)>,
     ) -> Plane {
-        let mut p = Plane {
+        let mut p = Plane::unstarted(dir, tls, settings, open_files);
+        p.spawn();
+        p
+    }
+
+    /// Its ports not yet chosen, its process not started.
+    fn unstarted(
+        dir: tempfile::TempDir,
+        tls: Option<(PathBuf, PathBuf)>,
+        settings: &str,
+        open_files: Option<(u64, u64)>,
+    ) -> Plane {
+        let (ca, key) = tls.unzip();
+        Plane {
             dir,
             port: 0,
             http_port: 0,
             proc: None,
             ca,
+            key,
             settings: settings.to_string(),
             open_files,
-        };
-        p.spawn();
-        p
+        }
     }
 
     /// Two distinct free ports (gRPC, HTTP), chosen once.
@@ -96,15 +110,12 @@ impl Plane {
     /// Panics if either of its ports is seen listening (looked at every 20 ms) or it has not
     /// exited within 30 s.
     pub fn refused(settings: &str, open_files: Option<(u64, u64)>) -> (ExitStatus, String) {
-        let mut p = Plane {
-            dir: tempfile::tempdir().expect("tempdir"),
-            port: 0,
-            http_port: 0,
-            proc: None,
-            ca: None,
-            settings: settings.to_string(),
+        let mut p = Plane::unstarted(
+            tempfile::tempdir().expect("tempdir"),
+            None,
+            settings,
             open_files,
-        };
+        );
         let mut proc = p.launch();
         let mut status = None;
         wait_for("the control plane exits", Duration::from_secs(30), || {
@@ -146,10 +157,12 @@ impl Plane {
                 self.http_port,
                 self.dir.path().join("data"),
                 self.settings,
-                self.ca.as_ref().map_or(String::new(), |c| format!(
-                    "[tls]\ncert = {c:?}\nkey = {:?}\n",
-                    c.with_file_name("cert-key.pem")
-                )),
+                self.ca
+                    .as_ref()
+                    .zip(self.key.as_ref())
+                    .map_or(String::new(), |(c, k)| format!(
+                        "[tls]\ncert = {c:?}\nkey = {k:?}\n"
+                    )),
             ),
         )
         .expect("config");

@@ -321,48 +321,50 @@ fn a_plane_that_cannot_serve_says_why_and_does_not_start() {
     let tls = |cert: &std::path::Path, key: &std::path::Path| {
         format!("[tls]\ncert = {cert:?}\nkey = {key:?}\n")
     };
-    let at = |path: &std::path::Path, what: &str| format!("tls: {}: {what}", path.display());
-    for (settings, open_files, want) in [
+    // Exits unsuccessfully, having said `want` and never "serving".
+    let refused = |settings: &str, open_files, want: &str| {
+        let (status, log) = Plane::refused(settings, open_files);
+        assert!(!status.success(), "{settings}: {status} {log}");
+        assert!(log.contains(want), "{settings}: {want} in {log}");
+        assert!(!log.contains("serving"), "{settings}: {log}");
+    };
+    // A file at fault is named, with what is wrong with it.
+    for (cert, key, at, what) in [
         (
-            tls(&missing, &key),
-            None,
-            at(&missing, "the certificate file: No such file"),
+            &missing,
+            &key,
+            &missing,
+            "the certificate file: No such file",
+        ),
+        (&cert, &missing, &missing, "the key file: No such file"),
+        (
+            &not_pem,
+            &key,
+            &not_pem,
+            "the certificate file holds no certificate",
         ),
         (
-            tls(&cert, &missing),
-            None,
-            at(&missing, "the key file: No such file"),
-        ),
-        (
-            tls(&not_pem, &key),
-            None,
-            at(&not_pem, "the certificate file holds no certificate"),
-        ),
-        (
-            tls(&cert, &not_pem),
-            None,
-            at(&not_pem, "the key file holds no private key"),
-        ),
-        (
-            tls(&cert, &other_key),
-            None,
-            format!(
-                "tls: {} and {}: the certificate and key: the key is not the certificate's",
-                cert.display(),
-                other_key.display()
-            ),
-        ),
-        (
-            String::new(),
-            Some((FDS_KEPT + 1, FDS_KEPT + 1)),
-            format!("may open {} files", FDS_KEPT + 1),
+            &cert,
+            &not_pem,
+            &not_pem,
+            "the key file holds no private key",
         ),
     ] {
-        let (status, log) = Plane::refused(&settings, open_files);
-        assert!(!status.success(), "{settings}: {status} {log}");
-        assert!(log.contains(&want), "{settings}: {want} in {log}");
-        assert!(!log.contains("serving"), "{settings}: {log}");
+        let want = format!("tls: {}: {what}", at.display());
+        refused(&tls(cert, key), None, &want);
     }
+    let both = format!("tls: {} and {}", cert.display(), other_key.display());
+    refused(
+        &tls(&cert, &other_key),
+        None,
+        &format!("{both}: the certificate and key: the key is not the certificate's"),
+    );
+    let too_few = FDS_KEPT + 1;
+    refused(
+        "",
+        Some((too_few, too_few)),
+        &format!("may open {too_few} files"),
+    );
     // At FDS_KEPT + 2: serving, one connection a port.
     let p = Plane::start_with_open_files("", (FDS_KEPT + 2, FDS_KEPT + 2));
     for cap in ["http_max_connections lowered", "gRPC connection cap"] {
