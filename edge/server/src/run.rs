@@ -98,6 +98,7 @@ pub fn run(mut cfg: Config) -> Result<()> {
     tracing::info!(
         records = recovered.records(),
         truncated_bytes = recovered.truncated_bytes,
+        zero_bytes = recovered.zero_bytes,
         ms = t0.elapsed().as_millis() as u64,
         "spool recovered"
     );

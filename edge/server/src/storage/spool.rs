@@ -32,6 +32,11 @@
 //! The LSN of a record is the spool's total byte count after it (monotonic across segments).
 //! Recovery reads segments in order and stops at the first record that is short, oversized or
 //! fails its checksum; that segment is truncated there (a torn tail from a crash).
+//!
+//! A segment being written ends in zeros: the writer reserves its space up front and writes
+//! whole blocks (`shard/committer.rs`), and cuts them off when it seals the segment. A record's
+//! length is never 0, so every reader stops at them; recovery cuts them off a segment a crash
+//! left open, counted apart from torn bytes ([`Recovered::zero_bytes`]).
 
 use std::fs;
 use std::io::{self, Read};
@@ -303,8 +308,11 @@ impl<R: Read> SegmentReader<R> {
 pub struct Recovered {
     /// Valid records read.
     pub records: usize,
-    /// Bytes cut off torn segment tails.
+    /// Bytes cut off torn segment tails (up to the last byte that is not zero).
     pub truncated_bytes: u64,
+    /// Zeros cut off segments' ends: space reserved for records and not written, and the
+    /// padding of the last block written.
+    pub zero_bytes: u64,
     /// The LSN the next append continues from.
     pub next_lsn: u64,
     pub segments: usize,
@@ -362,8 +370,10 @@ pub fn recover(dir: &Path, mut each: impl FnMut(RecordRef<'_>)) -> io::Result<Re
             r.valid.push((path.clone(), valid));
         }
         if valid < len {
-            r.truncated_bytes += len - valid;
-            let f = fs::OpenOptions::new().write(true).open(&path)?;
+            let f = fs::OpenOptions::new().read(true).write(true).open(&path)?;
+            let written = written_end(&f, valid, len)?;
+            r.truncated_bytes += written - valid;
+            r.zero_bytes += len - written;
             f.set_len(valid)?;
             f.sync_all()?;
         }
@@ -375,6 +385,54 @@ pub fn recover(dir: &Path, mut each: impl FnMut(RecordRef<'_>)) -> io::Result<Re
     // go back.
     r.next_lsn = r.next_lsn.max(shipped_lsn(dir)?);
     Ok(r)
+}
+
+/// Where the bytes of `f` between `from` and `len` end, but for zeros: just past the last byte
+/// that is not zero, or `from`. Only the file's data is read: reserved space never written is
+/// a hole to `SEEK_DATA` (ext4, xfs), so a crash in a fresh segment costs no read of it.
+fn written_end(f: &fs::File, from: u64, len: u64) -> io::Result<u64> {
+    use rustix::fs::{SeekFrom, seek};
+    use rustix::io::Errno;
+    use std::os::unix::fs::FileExt;
+    // The next stretch of data at or after `at`, up to `len`: `SEEK_DATA` and `SEEK_HOLE` move
+    // only the file's offset, which no read here uses (`read_at`). A filesystem without them
+    // has all of it as data.
+    let data_at = |at: u64| -> io::Result<Option<(u64, u64)>> {
+        match seek(f, SeekFrom::Data(at)) {
+            Ok(data) => match seek(f, SeekFrom::Hole(data)) {
+                Ok(hole) => Ok(Some((data, hole.min(len)))),
+                Err(Errno::NXIO | Errno::INVAL | Errno::OPNOTSUPP) => Ok(Some((data, len))),
+                Err(e) => Err(e.into()),
+            },
+            Err(Errno::NXIO) => Ok(None),
+            Err(Errno::INVAL | Errno::OPNOTSUPP) => Ok(Some((at, len))),
+            Err(e) => Err(e.into()),
+        }
+    };
+    let mut end = from;
+    let mut at = from;
+    let mut buf = vec![0u8; 1 << 16];
+    while at < len {
+        let Some((data, hole)) = data_at(at)? else {
+            break;
+        };
+        let mut pos = data;
+        while pos < hole {
+            let n = buf.len().min((hole - pos) as usize);
+            let got = match f.read_at(&mut buf[..n], pos) {
+                Ok(0) => return Ok(end),
+                Ok(got) => got,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if let Some(i) = buf[..got].iter().rposition(|&b| b != 0) {
+                end = pos + i as u64 + 1;
+            }
+            pos += got as u64;
+        }
+        at = hole.max(data + 1);
+    }
+    Ok(end)
 }
 
 /// Reads back the records [`recover`] found: each segment's valid prefix (`valid`), in order,
@@ -401,6 +459,9 @@ pub struct RecoveredSpool {
     pub backlog: Vec<u64>,
     /// Bytes cut off torn segment tails.
     pub truncated_bytes: u64,
+    /// Zeros cut off segments' ends ([`Recovered::zero_bytes`]): a segment a crash left open,
+    /// or one whose cut at its seal did not reach the disk.
+    pub zero_bytes: u64,
     /// Where each shard reads its records back.
     pub replay: Replay,
 }
@@ -454,6 +515,7 @@ pub fn recover_spool(
         })
         .map_err(|e| io::Error::new(e.kind(), format!("recovering {}: {e}", dir.display())))?;
         r.truncated_bytes += d.truncated_bytes;
+        r.zero_bytes += d.zero_bytes;
         if let Some(i) = own {
             r.next_lsn[i] = d.next_lsn;
             r.backlog[i] = d.bytes;
@@ -992,5 +1054,62 @@ mod tests {
         // Idempotent.
         let again = recover(dir.path(), |_| {}).expect("recover");
         assert_eq!((again.records, again.truncated_bytes), (2, 0));
+    }
+
+    /// A segment a crash left open ends in zeros: its reserved space (never written: a hole to
+    /// `SEEK_DATA`) and its last block's padding (written). They are cut off and counted as
+    /// zeros; torn bytes before them are counted as torn, up to their last byte that is not 0.
+    #[test]
+    fn recover_cuts_a_zero_tail_and_counts_it_apart_from_torn_bytes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let v = seg(&[(1, "t", "s1", 1, b"abc"), (2, "t", "s1", 2, b"defg")]);
+        let good = v.len() as u64;
+        // A byte written at 3 MiB, in the reserved space past what the reader reads at once
+        // (`READ_BUF`: the pages it read count as data to `SEEK_DATA`): data past a hole.
+        let late = 3 << 20;
+        let late_torn = late + 1 - good;
+        // (bytes after the records, zeros reserved past them, a byte at `late`, torn bytes)
+        let cases: [(&[u8], u64, bool, u64); 6] = [
+            (&[0; 4000], 0, false, 0),
+            (&[0; 4000], 1 << 20, false, 0),
+            (&[9, 0, 0, 0, 1, 2], 1 << 20, false, 6),
+            (&[9, 0, 0, 0, 1, 2, 0, 0, 0], 0, false, 6),
+            (&[0, 0, 0, 0, 7], 1 << 16, false, 5),
+            (&[0; 100], 4 << 20, true, late_torn),
+        ];
+        for (i, (after, reserved, late_byte, torn)) in cases.into_iter().enumerate() {
+            let path = segment_path(dir.path(), 0);
+            let mut bytes = v.clone();
+            bytes.extend_from_slice(after);
+            fs::write(&path, &bytes).expect("write");
+            let len = bytes.len() as u64 + reserved;
+            if reserved > 0 {
+                let f = fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .expect("open");
+                rustix::fs::fallocate(&f, rustix::fs::FallocateFlags::empty(), 0, len)
+                    .expect("fallocate");
+                if late_byte {
+                    use std::os::unix::fs::FileExt;
+                    f.write_all_at(b"x", late).expect("a late byte");
+                }
+            }
+            assert_eq!(fs::metadata(&path).expect("meta").len(), len, "case {i}");
+            let r = recover(dir.path(), |_| {}).expect("recover");
+            assert_eq!(
+                (r.records, r.truncated_bytes, r.zero_bytes),
+                (2, torn, len - good - torn),
+                "case {i}"
+            );
+            assert_eq!(r.next_lsn, good - HEADER as u64, "case {i}");
+            assert_eq!(fs::metadata(&path).expect("meta").len(), good, "case {i}");
+            let again = recover(dir.path(), |_| {}).expect("recover");
+            assert_eq!(
+                (again.truncated_bytes, again.zero_bytes),
+                (0, 0),
+                "case {i}"
+            );
+        }
     }
 }
