@@ -248,10 +248,15 @@ impl Tmpfs {
         Tmpfs(dir.to_path_buf())
     }
 
-    /// Fills the filesystem: a file grows until the disk refuses more.
+    /// Fills the filesystem: a file grows until the disk refuses more (again, each call: space
+    /// freed since is taken too).
     fn fill(&self) -> std::path::PathBuf {
         let p = self.0.join("filler");
-        let mut f = std::fs::File::create(&p).expect("filler");
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&p)
+            .expect("filler");
         let chunk = vec![0u8; 64 * 1024];
         while f.write_all(&chunk).is_ok() {}
         let _ = f.sync_all();
@@ -268,6 +273,11 @@ impl Drop for Tmpfs {
     }
 }
 
+/// The disk fills while frames arrive. The segment being written has its space reserved
+/// (`spool_segment_bytes`, 1 MiB here), so frames are still stored until it rolls over (at the
+/// latest `max_age_s` after it opened: 1 s here); the next segment gets no space, and from then
+/// new frames are refused (`overloaded`, `/readyz` 503) until the disk has room again. The
+/// sessions send for at least 3 s, past that roll-over, whatever the scale.
 #[test]
 fn fault_a_full_disk_refuses_new_frames_and_never_stores_one_twice() {
     let s = scale();
@@ -292,17 +302,22 @@ fn fault_a_full_disk_refuses_new_frames_and_never_stores_one_twice() {
             Vec::new(),
         );
         let target = Arc::new(Mutex::new(edge.port));
-        let drive = Drive::start(target, &plan(s, &format!("s_fault_disk{run}_")));
+        let mut p = plan(s, &format!("s_fault_disk{run}_"));
+        p.frames = p.frames.max(3000 / p.every.as_millis() as u64);
+        let drive = Drive::start(target, &p);
         // Full at a different point of each run, for two seconds.
         std::thread::sleep(
             s.every * ((s.frames as u32 / 8) * (run as u32 + 1)).min(s.frames as u32 / 2),
         );
+        // Kept full: space the edge gives back (a sealed segment's unused reservation, a
+        // shipped segment) is taken again, as by another process writing to the disk.
         let filler = disk.fill();
         let t0 = Instant::now();
         let mut not_ready = false;
         while t0.elapsed() < Duration::from_secs(2) {
             not_ready |= edge.get("/readyz").is_some_and(|(st, _)| st == 503);
             std::thread::sleep(Duration::from_millis(100));
+            disk.fill();
         }
         std::fs::remove_file(&filler).expect("free the disk");
         let records = drive.join();
@@ -321,6 +336,10 @@ fn fault_a_full_disk_refuses_new_frames_and_never_stores_one_twice() {
         assert!(
             not_ready,
             "/readyz answers 503 while the spool cannot be written"
+        );
+        assert!(
+            overloaded > 0,
+            "frames were refused while the disk was full"
         );
         drop(edge);
         drop(disk);

@@ -1,6 +1,7 @@
 //! The shard's spool writer (glommio task): groups appends for `commit_interval_ms`, writes
-//! them with io_uring into the current segment (opened `O_DSYNC`: the write is durable when it
-//! completes), and only then releases the acks the write covers. Segments roll at
+//! them with io_uring into the current segment (opened `O_DIRECT | O_DSYNC` into preallocated
+//! space: the write is durable when it completes, and the shard submits it itself; [`Segment`]),
+//! and only then releases the acks the write covers. Segments roll at
 //! `spool_segment_bytes` or `lake.max_age_s`; the segment being written is published
 //! (`SpoolShare::active_segment`) before its file exists, so the shipper never touches it.
 //! A new segment's first acks also wait for its directory entry to be durable ([`sync_dir`]).
@@ -15,22 +16,272 @@ use super::ShardRef;
 use crate::storage::spool;
 use crate::telemetry::ShardMetrics;
 
-/// Creates a segment opened `O_DSYNC`: each write is durable when it completes.
+/// The block a direct write is made of, at least: the machine's pages, and the physical
+/// block of the disks this runs on (`/sys/block/*/queue/physical_block_size` is 4096 on the
+/// bench VMs), so a write never makes the disk read a block to change part of it.
+const BLOCK: u64 = 4096;
+
+/// A segment file being written.
 ///
-/// A write and then an `fdatasync` were two io_uring requests per commit, and the kernel hands
-/// both to an io-wq worker (a buffered ext4 write cannot be done without blocking, nor can a
-/// sync): two worker wake-ups and completions per commit. One `O_DSYNC` write is one request
-/// and one hand-off, with the same guarantee (`open(2)`: as if each write were followed by
-/// `fdatasync`). Measured in `bench/runs/2026-12-03-vm/README.md` ("Twelfth session").
-async fn open_segment(path: &std::path::Path) -> std::io::Result<glommio::io::BufferedFile> {
-    glommio::io::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .custom_flags(libc::O_DSYNC)
-        .buffered_open(path)
-        .await
-        .map_err(std::io::Error::from)
+/// Issue 20: an `O_DSYNC` write through the page cache cannot be done without blocking, so the
+/// kernel hands every commit to an io-wq worker (five context switches a commit); a direct
+/// write (`O_DIRECT`) into blocks the file already holds written is submitted by the shard
+/// itself ([`ZERO_AHEAD`] keeps them ahead). `sentientiq-spool-write`, 3 000 commits of 16 000
+/// bytes back to back, three rounds: 81–98 µs of the process's CPU a commit through the page
+/// cache, 24–25 µs direct with zeros ahead, the zero writes included; the machine's busy CPU
+/// 90–100 µs against 43–57; a commit's latency p50 174–207 µs against 84
+/// (`bench/runs/2026-12-07-vm/session45/spool-write/`).
+enum Segment {
+    /// Opened `O_DIRECT | O_DSYNC` with its space preallocated (`fallocate`): every write is
+    /// of whole blocks, from the block holding the segment's end ([`blocks`]); `tail` holds
+    /// the bytes of that block already written, written again unchanged. The file ends in
+    /// zeros (the space not yet written, the last block's padding) until it is sealed, and a
+    /// record's length is never 0, so readers stop there ([`crate::storage::spool`]).
+    Direct {
+        file: glommio::io::DmaFile,
+        tail: Vec<u8>,
+        block: u64,
+        /// The space reserved for it (made again after a cut gives it back).
+        reserve: u64,
+        /// The file's blocks below this are written (records, or zeros written ahead of them:
+        /// [`Segment::zero_ahead`]); above it the reserved space is unwritten.
+        zeroed: u64,
+        /// How far zeros may be written ahead: the reservation, or 0 when it failed (zeros
+        /// would grow the file).
+        limit: u64,
+    },
+    /// Opened `O_DSYNC` through the page cache: on a filesystem that refuses `O_DIRECT`.
+    Buffered(glommio::io::BufferedFile),
+}
+
+/// Whether opening a file failed because its filesystem refuses `O_DIRECT` (`EINVAL`, from
+/// the `fcntl` that sets it). Read from glommio's error itself: converted to `io::Error` it
+/// keeps the kind, not the OS error.
+fn refuses_direct(e: &glommio::GlommioError<()>) -> bool {
+    matches!(e, glommio::GlommioError::EnhancedIoError { source, .. }
+        if source.raw_os_error() == Some(libc::EINVAL))
+}
+
+/// Reserves `bytes` for a segment (`fallocate`, the file's size with it). A disk too full for
+/// them still takes the segment, unreserved: its writes then grow the file, each a metadata
+/// change to sync, as buffered ones were.
+/// Returns how far zeros may be written ahead in it: `bytes`, or 0 if it failed.
+async fn reserve_space(file: &glommio::io::DmaFile, bytes: u64) -> u64 {
+    match file.pre_allocate(bytes, false).await {
+        Ok(()) => bytes,
+        Err(e) => {
+            tracing::warn!(error = %e, bytes, "a spool segment's space could not be reserved; its writes grow it instead");
+            0
+        }
+    }
+}
+
+/// Zeros are written this far ahead of a direct segment's records, a chunk of this size at a
+/// time ([`Segment::zero_ahead`]).
+///
+/// Issue 20: a direct write that reaches reserved space never written is not an overwrite to
+/// ext4 (its extents must be converted, a journal change), so io_uring hands it to an io-wq
+/// worker as it did buffered writes; a direct write into blocks already written is submitted
+/// by the shard itself. `sentientiq-spool-write` (3 000 commits of 16 000 bytes, back to back,
+/// counted by the `io_uring_queue_async_work` tracepoint): 3 025 hand-offs through the page
+/// cache, 2 931 into reserved space, 71 into space zeroed beforehand, 25 with zeros written
+/// ahead as here (`bench/runs/2026-12-07-vm/session45/spool-write/punts.txt`). One zero write
+/// per chunk, after the acks of the commit before it are released, pays that conversion once
+/// per 64 commits of 16 000 bytes instead of every time. The chunk's size is a choice, not a
+/// calibration: one flush of the disk per MiB, one MiB of zeros allocated at a time.
+const ZERO_AHEAD: u64 = 1 << 20;
+
+/// A direct write's place: `n` new bytes at `off` go out as whole blocks of `block` bytes from
+/// the block holding `off` (its first `off % block` bytes, already written, again) to the end of
+/// the block holding the last new byte. Returns where the write begins and its length.
+fn blocks(off: u64, n: u64, block: u64) -> (u64, u64) {
+    let start = off - off % block;
+    let end = (off + n).div_ceil(block) * block;
+    (start, end - start)
+}
+
+impl Segment {
+    /// Creates a segment, `O_DSYNC`: each write is durable when it completes, as if followed by
+    /// `fdatasync` (`open(2)`). Direct where the filesystem allows it, with `reserve` bytes
+    /// reserved ([`reserve_space`]). Opened write-only: glommio's one probe of the device for
+    /// its poll ring (a read) fails, and the writes stay on the shard's main ring.
+    ///
+    /// One `O_DSYNC` write is one request and one completion; a write and an `fdatasync` were
+    /// two (`bench/runs/2026-12-03-vm/README.md`, "Twelfth session").
+    async fn create(path: &Path, reserve: u64) -> std::io::Result<Segment> {
+        let mut o = glommio::io::OpenOptions::new();
+        o.write(true)
+            .create(true)
+            .truncate(true)
+            .custom_flags(libc::O_DSYNC);
+        match o.dma_open(path).await {
+            Ok(file) => {
+                let limit = reserve_space(&file, reserve).await;
+                let block = file.alignment().max(BLOCK);
+                Ok(Segment::Direct {
+                    file,
+                    tail: Vec::new(),
+                    block,
+                    reserve,
+                    zeroed: 0,
+                    limit,
+                })
+            }
+            Err(e) if refuses_direct(&e) => {
+                tracing::info!(path = %path.display(), "the spool's filesystem refuses O_DIRECT; writing it through the page cache");
+                Segment::buffered(&o, path).await
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Opens a segment with `o` through the page cache.
+    async fn buffered(o: &glommio::io::OpenOptions, path: &Path) -> std::io::Result<Segment> {
+        o.buffered_open(path)
+            .await
+            .map(Segment::Buffered)
+            .map_err(std::io::Error::from)
+    }
+
+    /// Writes `head` then `data` at `off`, the segment's end, durably; a short write is an
+    /// error. Nothing is kept of a write that failed: the next one begins where it began.
+    async fn write(&mut self, off: u64, head: &[u8], data: &[u8]) -> std::io::Result<()> {
+        let n = (head.len() + data.len()) as u64;
+        let written = match self {
+            Segment::Direct {
+                file,
+                tail,
+                block,
+                zeroed,
+                ..
+            } => {
+                if tail.len() as u64 != off % *block {
+                    // Never, by construction; should it be, the write fails, and the cut after
+                    // it reads the block back from the file.
+                    return Err(std::io::Error::other(
+                        "the spool's last block is not the one held for it",
+                    ));
+                }
+                let (start, len) = blocks(off, n, *block);
+                let mut buf = file.alloc_dma_buffer(len as usize);
+                let b = buf.as_bytes_mut();
+                let mut at = 0;
+                for part in [&tail[..], head, data] {
+                    b[at..at + part.len()].copy_from_slice(part);
+                    at += part.len();
+                }
+                b[at..].fill(0);
+                let keep = ((off + n) % *block) as usize;
+                let next = b[at - keep..at].to_vec();
+                let w = file.write_at(buf, start).await?;
+                if w as u64 != len {
+                    return Err(std::io::Error::other("short write to the spool"));
+                }
+                *tail = next;
+                *zeroed = (*zeroed).max(start + len);
+                return Ok(());
+            }
+            Segment::Buffered(file) => {
+                let mut buf = Vec::with_capacity(n as usize);
+                buf.extend_from_slice(head);
+                buf.extend_from_slice(data);
+                file.write_at(buf, off).await?
+            }
+        };
+        if written as u64 != n {
+            return Err(std::io::Error::other("short write to the spool"));
+        }
+        Ok(())
+    }
+
+    /// Cuts the file back to `len` bytes, durably (a failed write's partial records go). A
+    /// direct segment reserves its space again (the cut gave it back), and reads back what stays
+    /// of the block holding `len`: the cut may undo a write that succeeded (a step after it
+    /// failed), whose last block the tail holds.
+    async fn cut(&mut self, len: u64) -> std::io::Result<()> {
+        match self {
+            Segment::Direct {
+                file,
+                tail,
+                block,
+                reserve,
+                zeroed,
+                limit,
+            } => {
+                file.truncate(len).await?;
+                file.fdatasync().await?;
+                // The blocks past `len` went with the cut.
+                *zeroed = len.div_ceil(*block) * *block;
+                *limit = reserve_space(file, *reserve).await;
+                let keep = len % *block;
+                tail.clear();
+                if keep > 0 {
+                    // Read through the page cache, on the blocking pool: a rare path, and one
+                    // read of a few KiB (the kernel keeps a direct write and a cached read of
+                    // the same block coherent).
+                    let path = file
+                        .path()
+                        .map(|p| p.to_path_buf())
+                        .ok_or_else(|| std::io::Error::other("the segment has no path"))?;
+                    let kept = glommio::executor()
+                        .spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+                            use std::os::unix::fs::FileExt;
+                            let mut b = vec![0u8; keep as usize];
+                            std::fs::File::open(path)?.read_exact_at(&mut b, len - keep)?;
+                            Ok(b)
+                        })
+                        .await?;
+                    *tail = kept;
+                }
+            }
+            Segment::Buffered(file) => {
+                file.truncate(len).await?;
+                file.fdatasync().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes zeros over the next [`ZERO_AHEAD`] bytes of reserved space once the records at
+    /// `off` come within [`ZERO_AHEAD`] of the written blocks' end, so the next writes land on
+    /// written blocks ([`ZERO_AHEAD`] says why). Only above every record (`zeroed` is past the
+    /// last block written) and within the reservation; a failure only leaves the space
+    /// unwritten (logged at debug: the writes are slower, not wrong).
+    async fn zero_ahead(&mut self, off: u64) {
+        let Segment::Direct {
+            file,
+            zeroed,
+            limit,
+            ..
+        } = self
+        else {
+            return;
+        };
+        if *zeroed >= *limit || *zeroed >= off + ZERO_AHEAD {
+            return;
+        }
+        let len = ZERO_AHEAD.min(*limit - *zeroed);
+        let mut buf = file.alloc_dma_buffer(len as usize);
+        buf.as_bytes_mut().fill(0);
+        match file.write_at(buf, *zeroed).await {
+            Ok(n) if n as u64 == len => *zeroed += len,
+            Ok(n) => tracing::debug!(n, len, "a spool zero write was short"),
+            Err(e) => tracing::debug!(error = %e, "writing zeros ahead in a spool segment"),
+        }
+    }
+
+    /// Closes a segment whose records end at `len`, giving back the space past them (a crash
+    /// before this leaves it to recovery, which stops reading at the zeros and cuts them).
+    async fn seal(self, len: u64) -> std::io::Result<()> {
+        match self {
+            Segment::Direct { file, .. } => {
+                file.truncate(len).await?;
+                file.close().await?;
+            }
+            Segment::Buffered(file) => file.close().await?,
+        }
+        Ok(())
+    }
 }
 
 /// Makes the entry naming a new segment durable: an `fsync` of its directory (syncing a file
@@ -73,8 +324,9 @@ pub async fn committer(
     let data_dir = node.edge.data_dir.clone();
     let active = &node.spool.active_segment[shard_id as usize];
     let writable = &node.spool.writable[shard_id as usize];
+    let open_bytes = &node.spool.open_bytes[shard_id as usize];
     // (file, first lsn, bytes written: 0 until its first commit, opened)
-    let mut file: Option<(glommio::io::BufferedFile, u64, u64, Instant)> = None;
+    let mut file: Option<(Segment, u64, u64, Instant)> = None;
     let mut retry: Vec<u8> = Vec::new();
     let mut retry_upto = 0u64;
     let mut synced_upto = 0u64;
@@ -96,15 +348,24 @@ pub async fn committer(
                 None => Some(bell.recv().await),
             };
             match woke {
-                Some(None) => return,
+                // The shard is stopping: its segment ends at what was written.
+                Some(None) => {
+                    if let Some((f, _, off, _)) = file.take()
+                        && let Err(e) = f.seal(off).await
+                    {
+                        tracing::error!(error = %e, "sealing the spool segment at a stop");
+                    }
+                    return;
+                }
                 Some(Some(())) => {}
                 None => {
-                    if let Some((f, _, _, _)) = file.take() {
-                        if let Err(e) = f.close().await {
+                    if let Some((f, _, off, _)) = file.take() {
+                        if let Err(e) = f.seal(off).await {
                             tracing::error!(error = %e, "closing a spool segment");
                         }
                         // Everything written so far is in sealed segments.
                         active.store(synced_upto, Ordering::Release);
+                        open_bytes.store(0, Ordering::Release);
                     }
                     continue;
                 }
@@ -134,14 +395,15 @@ pub async fn committer(
                 }
             };
             if rotate {
-                if let Some((f, _, _, _)) = file.take() {
-                    f.close().await?;
+                if let Some((f, _, off, _)) = file.take() {
+                    f.seal(off).await?;
                 }
                 // Published before the file exists: the shipper never touches a segment at or
                 // above it, and everything below it is closed.
                 active.store(start_lsn, Ordering::Release);
                 std::fs::create_dir_all(&dir)?;
-                let f = open_segment(&spool::segment_path(&dir, start_lsn)).await?;
+                let f =
+                    Segment::create(&spool::segment_path(&dir, start_lsn), segment_bytes).await?;
                 // Empty until its first commit, which writes the header with the records.
                 file = Some((f, start_lsn, 0, Instant::now()));
             }
@@ -151,23 +413,13 @@ pub async fn committer(
             began = Some(*off);
             // A new (or cut back to empty) segment's header goes in the same write as its
             // first records: each `O_DSYNC` write is a disk flush of its own.
-            let buf = if *off == 0 {
-                let mut b = Vec::with_capacity(spool::HEADER + data.len());
-                b.extend_from_slice(&spool::header(shard_id));
-                b.extend_from_slice(&data);
-                b
-            } else {
-                data.clone()
-            };
-            let n = buf.len() as u64;
             let first = *off == 0;
+            let header = spool::header(shard_id);
+            let head: &[u8] = if first { &header } else { &[] };
             // `O_DSYNC`: the write returns once its data, and the size that reaches it, are
             // on the disk, as a write followed by fdatasync would.
-            let written = f.write_at(buf, *off).await?;
-            if written as u64 != n {
-                return Err(std::io::Error::other("short write to the spool"));
-            }
-            *off += n;
+            f.write(*off, head, &data).await?;
+            *off += (head.len() + data.len()) as u64;
             if first {
                 // After the write, not before: the write's own flush may carry the entry
                 // (ext4 commits its journal for it), leaving this sync less to flush.
@@ -184,27 +436,28 @@ pub async fn committer(
                 synced_upto = upto;
                 writable.store(true, Ordering::Relaxed);
                 let us = t0.elapsed().as_micros() as u64;
-                let mut s = shard.borrow_mut();
-                s.metrics().fsync(us);
-                s.durable(upto);
+                {
+                    let mut s = shard.borrow_mut();
+                    s.metrics().fsync(us);
+                    s.durable(upto);
+                }
+                // After the acks are released: the next appends gather meanwhile.
+                if let Some((f, _, off, _)) = file.as_mut() {
+                    f.zero_ahead(*off).await;
+                }
             }
             Err(e) => {
                 writable.store(false, Ordering::Relaxed);
                 tracing::error!(error = %e, "spool write failed; nothing is acked until it succeeds");
                 retry = data;
                 retry_upto = upto;
-                match (began, &file) {
+                match (began, file.as_mut()) {
                     // The write began in the open segment: cut it back to where it began, so
                     // the retry writes these records once. Retried until it holds.
-                    (Some(at), Some((f, first, _, _))) => {
+                    (Some(at), Some((f, first, off, _))) => {
                         let first = *first;
                         loop {
-                            let cut = async {
-                                f.truncate(at).await?;
-                                f.fdatasync().await
-                            }
-                            .await;
-                            match cut {
+                            match f.cut(at).await {
                                 Ok(()) => break,
                                 Err(e) => {
                                     tracing::error!(error = %e, segment = first, "cutting a failed write back; retrying");
@@ -212,15 +465,13 @@ pub async fn committer(
                                 }
                             }
                         }
-                        if let Some((_, _, off, _)) = file.as_mut() {
-                            *off = at;
-                        }
+                        *off = at;
                     }
                     // Creating the new segment failed: the file, if it was made, holds
                     // nothing; it goes, and is made again.
                     _ => {
-                        if let Some((f, _, _, _)) = file.take() {
-                            let _ = f.close().await;
+                        if let Some((f, _, off, _)) = file.take() {
+                            let _ = f.seal(off).await;
                         }
                         let _ = std::fs::remove_file(spool::segment_path(&dir, start_lsn));
                     }
@@ -228,6 +479,10 @@ pub async fn committer(
                 glommio::timer::sleep(Duration::from_millis(100)).await;
             }
         }
+        open_bytes.store(
+            file.as_ref().map_or(0, |(_, _, off, _)| *off),
+            Ordering::Release,
+        );
     }
 }
 
@@ -248,23 +503,157 @@ mod tests {
     }
 
     #[test]
-    fn a_segment_is_opened_for_synchronous_data_writes_and_keeps_what_it_is_given() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("seg");
-        std::fs::write(&path, b"an old segment's bytes").expect("an old file");
+    fn a_direct_write_covers_whole_blocks_from_the_one_holding_the_end() {
+        // Ends one short of a block, at it, and one past it.
+        assert_eq!(blocks(0, 4095, 4096), (0, 4096));
+        assert_eq!(blocks(0, 4096, 4096), (0, 4096));
+        assert_eq!(blocks(0, 4097, 4096), (0, 8192));
+        // From inside a block: its written part again.
+        assert_eq!(blocks(4095, 1, 4096), (0, 4096));
+        assert_eq!(blocks(4096, 1, 4096), (4096, 4096));
+        assert_eq!(blocks(4097, 4095, 4096), (4096, 4096));
+        assert_eq!(blocks(4097, 4096, 4096), (4096, 8192));
+    }
+
+    /// Runs `body` on a glommio executor.
+    fn on_glommio<F: std::future::Future<Output = ()> + 'static>(
+        body: impl FnOnce() -> F + Send + 'static,
+    ) {
         glommio::LocalExecutorBuilder::default()
-            .spawn(move || async move {
-                let f = open_segment(&path).await.expect("open");
-                let flags = status_flags(f.as_raw_fd());
-                assert_eq!(flags & libc::O_DSYNC, libc::O_DSYNC, "O_DSYNC in {flags:o}");
-                assert_eq!(flags & libc::O_ACCMODE, libc::O_WRONLY, "write only");
-                // Created afresh: what a file of that name held is gone.
-                assert_eq!(f.write_at(b"abc".to_vec(), 0).await.expect("write"), 3);
-                f.close().await.expect("close");
-                assert_eq!(std::fs::read(&path).expect("read"), b"abc");
-            })
+            .spawn(move || async move { body().await })
             .expect("executor")
             .join()
             .expect("test");
+    }
+
+    /// Writes of sizes that end one short of a block, at one, one past one, and across several,
+    /// each after the last: the file holds exactly the bytes written, then zeros (its reserved
+    /// space, the last block's padding) while open, and exactly the bytes once sealed.
+    async fn writes_keep_every_byte(f: &mut Segment, path: &Path, reserve: u64) {
+        let mut want: Vec<u8> = Vec::new();
+        let header = spool::header(7);
+        let sizes = [4095 - HEADER_LEN, 1, 1, 4094, 4096, 4097, 1, 9000, 3];
+        for (i, n) in sizes.into_iter().enumerate() {
+            let data: Vec<u8> = (0..n).map(|j| (i * 31 + j % 251) as u8 | 1).collect();
+            let head: &[u8] = if i == 0 { &header } else { &[] };
+            f.write(want.len() as u64, head, &data)
+                .await
+                .expect("write");
+            want.extend_from_slice(head);
+            want.extend_from_slice(&data);
+            // Zeros written ahead, never over a record (the reads below see the records).
+            let off = want.len() as u64;
+            f.zero_ahead(off).await;
+            if let Segment::Direct { zeroed, limit, .. } = f {
+                assert!(*zeroed >= (off + ZERO_AHEAD).min(*limit), "after write {i}");
+                assert!(*zeroed <= *limit, "within the reservation");
+            }
+            let on_disk = std::fs::read(path).expect("read");
+            assert_eq!(&on_disk[..want.len()], &want[..], "after write {i}");
+            assert!(
+                on_disk[want.len()..].iter().all(|&b| b == 0),
+                "zeros after write {i}"
+            );
+            if let Segment::Direct { block, .. } = f {
+                let end = (want.len() as u64).div_ceil(*block) * *block;
+                assert_eq!(on_disk.len() as u64, end.max(reserve), "after write {i}");
+            }
+        }
+        // A write undone (a step after it failed) is cut back, across a block: the next write
+        // begins where it began, over the bytes before it.
+        let at = want.len() as u64;
+        f.write(at, &[], &[0xee; 5000]).await.expect("write");
+        f.cut(at).await.expect("cut");
+        let on_disk = std::fs::read(path).expect("read");
+        assert_eq!(&on_disk[..want.len()], &want[..]);
+        assert!(on_disk[want.len()..].iter().all(|&b| b == 0));
+        // The cut gave the reservation back; it is made again.
+        assert_eq!(on_disk.len() as u64, reserve.max(at), "after the cut");
+        f.write(at, &[], b"again").await.expect("write");
+        want.extend_from_slice(b"again");
+        let on_disk = std::fs::read(path).expect("read");
+        assert_eq!(&on_disk[..want.len()], &want[..]);
+        assert!(on_disk[want.len()..].iter().all(|&b| b == 0));
+    }
+
+    const HEADER_LEN: usize = spool::HEADER;
+
+    /// Only `EINVAL` from opening (the `fcntl` setting `O_DIRECT`) falls back to the page
+    /// cache; the conversion to `io::Error` loses the OS error, so it is read before.
+    #[test]
+    fn only_a_refused_o_direct_falls_back_to_the_page_cache() {
+        let open_failed = |errno| glommio::GlommioError::<()>::EnhancedIoError {
+            source: std::io::Error::from_raw_os_error(errno),
+            op: "Creating",
+            path: None,
+            fd: None,
+        };
+        assert!(refuses_direct(&open_failed(libc::EINVAL)));
+        assert!(!refuses_direct(&open_failed(libc::ENOSPC)));
+        assert!(!refuses_direct(&open_failed(libc::EACCES)));
+        let converted = std::io::Error::from(open_failed(libc::EINVAL));
+        assert_eq!(converted.raw_os_error(), None, "why it is read before");
+    }
+
+    #[test]
+    fn a_segment_is_direct_synchronous_reserved_and_keeps_exactly_what_it_is_given() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("seg");
+        std::fs::write(&path, b"an old segment's bytes").expect("an old file");
+        on_glommio(move || async move {
+            // Room for zeros ahead in more than one chunk.
+            let reserve = 3 * ZERO_AHEAD;
+            let mut f = Segment::create(&path, reserve).await.expect("create");
+            let Segment::Direct { file, block, .. } = &f else {
+                panic!("this test's filesystem takes O_DIRECT (ext4 in CI)");
+            };
+            assert_eq!(*block, BLOCK);
+            let flags = status_flags(file.as_raw_fd());
+            assert_eq!(flags & libc::O_DSYNC, libc::O_DSYNC, "O_DSYNC in {flags:o}");
+            assert_eq!(
+                flags & libc::O_DIRECT,
+                libc::O_DIRECT,
+                "O_DIRECT in {flags:o}"
+            );
+            assert_eq!(flags & libc::O_ACCMODE, libc::O_WRONLY, "write only");
+            // Created afresh (what a file of that name held is gone), its space reserved.
+            let on_disk = std::fs::read(&path).expect("read");
+            assert_eq!(on_disk.len() as u64, reserve);
+            assert!(on_disk.iter().all(|&b| b == 0));
+            writes_keep_every_byte(&mut f, &path, reserve).await;
+            let len = std::fs::read(&path)
+                .expect("read")
+                .iter()
+                .rposition(|&b| b != 0);
+            let len = len.map_or(0, |i| i as u64 + 1);
+            f.seal(len).await.expect("seal");
+            assert_eq!(std::fs::metadata(&path).expect("meta").len(), len);
+        });
+    }
+
+    #[test]
+    fn a_segment_through_the_page_cache_keeps_exactly_what_it_is_given() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("seg");
+        std::fs::write(&path, b"an old segment's bytes").expect("an old file");
+        on_glommio(move || async move {
+            let mut o = glommio::io::OpenOptions::new();
+            o.write(true)
+                .create(true)
+                .truncate(true)
+                .custom_flags(libc::O_DSYNC);
+            let mut f = Segment::buffered(&o, &path).await.expect("open");
+            let Segment::Buffered(file) = &f else {
+                panic!("buffered");
+            };
+            let flags = status_flags(file.as_raw_fd());
+            assert_eq!(flags & libc::O_DSYNC, libc::O_DSYNC, "O_DSYNC in {flags:o}");
+            assert_eq!(flags & libc::O_DIRECT, 0, "not O_DIRECT: {flags:o}");
+            assert_eq!(std::fs::read(&path).expect("read"), b"");
+            writes_keep_every_byte(&mut f, &path, 0).await;
+            let len = std::fs::metadata(&path).expect("meta").len();
+            f.seal(len).await.expect("seal");
+            assert_eq!(std::fs::metadata(&path).expect("meta").len(), len);
+        });
     }
 }

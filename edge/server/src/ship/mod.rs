@@ -335,6 +335,12 @@ impl Shipper {
                 .active_segment
                 .get(i)
                 .map_or(u64::MAX, |a| a.load(Ordering::Acquire));
+            let open_bytes = self
+                .env
+                .spool
+                .open_bytes
+                .get(i)
+                .map_or(0, |b| b.load(Ordering::Acquire));
             let Ok(segs) = spool::segments(&dir) else {
                 continue;
             };
@@ -342,7 +348,12 @@ impl Shipper {
             let mut wait = !replayed;
             for (first, path) in segs {
                 let meta = std::fs::metadata(&path).ok();
-                let size = meta.as_ref().map_or(0, |m| m.len());
+                // The segment being written: its file holds reserved space past its records.
+                let size = if first >= active {
+                    open_bytes
+                } else {
+                    meta.as_ref().map_or(0, |m| m.len())
+                };
                 let shipped = first < active
                     && !wait
                     && match self.ship(i, &dir, first, &path) {
@@ -1134,6 +1145,37 @@ mod tests {
         // One more shard reporting does not wrap the count.
         share.replayed();
         assert!(share.all_replayed());
+    }
+
+    /// The segment being written is counted in the backlog by the bytes its writer wrote, not
+    /// by its file, which holds the space reserved for it; a sealed one by its file.
+    #[test]
+    fn the_backlog_counts_the_open_segment_by_what_was_written_to_it() {
+        let (data, lake, identity) = stores();
+        let mut v = spool::header(0).to_vec();
+        spool::encode_kind(spool::KIND_FRAME, T0, "demo", "s1", 1, &frame(1), &mut v);
+        let sealed = v.len() as u64;
+        let open_at = sealed - spool::HEADER as u64;
+        let share = Arc::new(SpoolShare::new(&[open_at], &[0]));
+        let (mut shipper, metrics) =
+            test_shipper(data.path(), local(lake.path()), identity, share.clone());
+        let dir = shard0(&data);
+        std::fs::write(spool::segment_path(&dir, 0), &v).expect("write");
+        // The open segment: a header and 100 bytes written, 1 MiB reserved.
+        let open = spool::segment_path(&dir, open_at);
+        std::fs::write(&open, vec![0u8; 1 << 20]).expect("write");
+        share.open_bytes[0].store(116, Ordering::Release);
+        // While a shard replays nothing ships: both are the backlog.
+        shipper.pass();
+        assert_eq!(metrics.backlog_bytes.load(Ordering::Relaxed), sealed + 116);
+        share.replayed();
+        shipper.pass();
+        assert_eq!(
+            metrics.backlog_bytes.load(Ordering::Relaxed),
+            116,
+            "the sealed one shipped"
+        );
+        assert!(open.exists(), "the open segment is not touched");
     }
 
     /// A session's seqs are kept as runs: rising seqs extend the highest run, a gap starts a new

@@ -21,6 +21,11 @@ pub struct SpoolShare {
     pub active_segment: Vec<AtomicU64>,
     /// Per shard: spool bytes not yet shipped (appends add, the shipper subtracts).
     pub backlog: Vec<AtomicU64>,
+    /// Per shard: the bytes written to the segment at `active_segment` (its header and
+    /// records; 0 until its first commit and once it is sealed). Its file is larger while it is
+    /// written (its reserved space, the last block's padding), so the shipper's backlog gauge
+    /// counts this for it.
+    pub open_bytes: Vec<AtomicU64>,
     /// Per shard: whether the last write and sync of the spool succeeded (a full or failing
     /// disk makes it false until a retry succeeds; new frames are refused meanwhile and
     /// `/readyz` answers 503).
@@ -38,6 +43,7 @@ impl SpoolShare {
         SpoolShare {
             active_segment: next_lsn.iter().map(|l| AtomicU64::new(*l)).collect(),
             backlog: backlog.iter().map(|b| AtomicU64::new(*b)).collect(),
+            open_bytes: next_lsn.iter().map(|_| AtomicU64::new(0)).collect(),
             writable: next_lsn.iter().map(|_| AtomicBool::new(true)).collect(),
             replaying: AtomicUsize::new(next_lsn.len()),
         }
