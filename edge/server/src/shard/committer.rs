@@ -65,7 +65,9 @@ fn refuses_direct(e: &glommio::GlommioError<()>) -> bool {
 /// Reserves `bytes` for a segment (`fallocate`, the file's size with it). A disk too full for
 /// them still takes the segment, unreserved: its writes then grow the file, each a metadata
 /// change to sync, as buffered ones were.
-/// Returns how far zeros may be written ahead in it: `bytes`, or 0 if it failed.
+/// Returns how far zeros may be written ahead in it: `bytes`, or 0 if it failed (ext4 may keep
+/// part of a reservation that ran out of space, with the file's size grown to it: zeros are
+/// then not written ahead, and writes past the part kept grow the file).
 async fn reserve_space(file: &glommio::io::DmaFile, bytes: u64) -> u64 {
     match file.pre_allocate(bytes, false).await {
         Ok(()) => bytes,
@@ -86,8 +88,8 @@ async fn reserve_space(file: &glommio::io::DmaFile, bytes: u64) -> u64 {
 /// counted by the `io_uring_queue_async_work` tracepoint): 3 025 hand-offs through the page
 /// cache, 2 931 into reserved space, 71 into space zeroed beforehand, 25 with zeros written
 /// ahead as here (`bench/runs/2026-12-07-vm/session45/spool-write/punts.txt`). One zero write
-/// per chunk, after the acks of the commit before it are released, pays that conversion once
-/// per 64 commits of 16 000 bytes instead of every time. The chunk's size is a choice, not a
+/// per chunk, while a commit's appends gather, pays that conversion once per 64 commits of
+/// 16 000 bytes instead of every time. The chunk's size is a choice, not a
 /// calibration: one flush of the disk per MiB, one MiB of zeros allocated at a time.
 const ZERO_AHEAD: u64 = 1 << 20;
 
@@ -116,8 +118,9 @@ impl Segment {
             .custom_flags(libc::O_DSYNC);
         match o.dma_open(path).await {
             Ok(file) => {
-                let limit = reserve_space(&file, reserve).await;
                 let block = file.alignment().max(BLOCK);
+                // Zeros go out in whole blocks: never past the last whole block reserved.
+                let limit = reserve_space(&file, reserve).await / block * block;
                 Ok(Segment::Direct {
                     file,
                     tail: Vec::new(),
@@ -212,7 +215,7 @@ impl Segment {
                 file.fdatasync().await?;
                 // The blocks past `len` went with the cut.
                 *zeroed = len.div_ceil(*block) * *block;
-                *limit = reserve_space(file, *reserve).await;
+                *limit = reserve_space(file, *reserve).await / *block * *block;
                 let keep = len % *block;
                 tail.clear();
                 if keep > 0 {
@@ -245,8 +248,8 @@ impl Segment {
     /// Writes zeros over the next [`ZERO_AHEAD`] bytes of reserved space once the records at
     /// `off` come within [`ZERO_AHEAD`] of the written blocks' end, so the next writes land on
     /// written blocks ([`ZERO_AHEAD`] says why). Only above every record (`zeroed` is past the
-    /// last block written) and within the reservation; a failure only leaves the space
-    /// unwritten (logged at debug: the writes are slower, not wrong).
+    /// last block written) and within the reservation's whole blocks; a failure only leaves the
+    /// space unwritten (the writes are slower, not wrong), and stops it for the segment.
     async fn zero_ahead(&mut self, off: u64) {
         let Segment::Direct {
             file,
@@ -265,8 +268,19 @@ impl Segment {
         buf.as_bytes_mut().fill(0);
         match file.write_at(buf, *zeroed).await {
             Ok(n) if n as u64 == len => *zeroed += len,
-            Ok(n) => tracing::debug!(n, len, "a spool zero write was short"),
-            Err(e) => tracing::debug!(error = %e, "writing zeros ahead in a spool segment"),
+            // Not tried again in this segment: its writes reach unwritten space instead.
+            Ok(n) => {
+                tracing::warn!(
+                    n,
+                    len,
+                    "a spool zero write was short; no more in this segment"
+                );
+                *limit = *zeroed;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "writing zeros ahead in a spool segment failed; no more in this segment");
+                *limit = *zeroed;
+            }
         }
     }
 
@@ -371,7 +385,15 @@ pub async fn committer(
                 }
             }
         }
-        glommio::timer::sleep(interval).await;
+        // The appends gather for `interval`; zeros are written ahead meanwhile, so they delay
+        // a commit only when they take longer than that.
+        let gather = glommio::timer::sleep(interval);
+        match file.as_mut() {
+            Some((f, _, off, _)) => {
+                futures_lite::future::zip(gather, f.zero_ahead(*off)).await;
+            }
+            None => gather.await,
+        }
         let (mut data, upto) = shard.borrow_mut().take_spool();
         if !retry.is_empty() {
             retry.extend_from_slice(&data);
@@ -399,7 +421,8 @@ pub async fn committer(
                     f.seal(off).await?;
                 }
                 // Published before the file exists: the shipper never touches a segment at or
-                // above it, and everything below it is closed.
+                // above it, and everything below it is closed. Nothing is written to it yet.
+                open_bytes.store(0, Ordering::Release);
                 active.store(start_lsn, Ordering::Release);
                 std::fs::create_dir_all(&dir)?;
                 let f =
@@ -436,15 +459,9 @@ pub async fn committer(
                 synced_upto = upto;
                 writable.store(true, Ordering::Relaxed);
                 let us = t0.elapsed().as_micros() as u64;
-                {
-                    let mut s = shard.borrow_mut();
-                    s.metrics().fsync(us);
-                    s.durable(upto);
-                }
-                // After the acks are released: the next appends gather meanwhile.
-                if let Some((f, _, off, _)) = file.as_mut() {
-                    f.zero_ahead(*off).await;
-                }
+                let mut s = shard.borrow_mut();
+                s.metrics().fsync(us);
+                s.durable(upto);
             }
             Err(e) => {
                 writable.store(false, Ordering::Relaxed);
@@ -569,6 +586,14 @@ mod tests {
         assert!(on_disk[want.len()..].iter().all(|&b| b == 0));
         // The cut gave the reservation back; it is made again.
         assert_eq!(on_disk.len() as u64, reserve.max(at), "after the cut");
+        // Zeros ahead after the cut start past the block the records end in.
+        f.zero_ahead(at).await;
+        let on_disk = std::fs::read(path).expect("read");
+        assert_eq!(
+            &on_disk[..want.len()],
+            &want[..],
+            "zeros ahead after the cut"
+        );
         f.write(at, &[], b"again").await.expect("write");
         want.extend_from_slice(b"again");
         let on_disk = std::fs::read(path).expect("read");
@@ -601,8 +626,9 @@ mod tests {
         let path = dir.path().join("seg");
         std::fs::write(&path, b"an old segment's bytes").expect("an old file");
         on_glommio(move || async move {
-            // Room for zeros ahead in more than one chunk.
-            let reserve = 3 * ZERO_AHEAD;
+            // Room for one chunk of zeros ahead and part of a second: the second stops at the
+            // reservation.
+            let reserve = ZERO_AHEAD + 3 * BLOCK;
             let mut f = Segment::create(&path, reserve).await.expect("create");
             let Segment::Direct { file, block, .. } = &f else {
                 panic!("this test's filesystem takes O_DIRECT (ext4 in CI)");

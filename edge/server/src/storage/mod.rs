@@ -22,9 +22,9 @@ pub struct SpoolShare {
     /// Per shard: spool bytes not yet shipped (appends add, the shipper subtracts).
     pub backlog: Vec<AtomicU64>,
     /// Per shard: the bytes written to the segment at `active_segment` (its header and
-    /// records; 0 until its first commit and once it is sealed). Its file is larger while it is
-    /// written (its reserved space, the last block's padding), so the shipper's backlog gauge
-    /// counts this for it.
+    /// records; 0 from when a segment is published until its first commit, and after it is
+    /// sealed for its age). Its file is larger while it is written (its reserved space, zeros
+    /// ahead), so the shipper's backlog gauge counts this for it.
     pub open_bytes: Vec<AtomicU64>,
     /// Per shard: whether the last write and sync of the spool succeeded (a full or failing
     /// disk makes it false until a retry succeeds; new frames are refused meanwhile and
