@@ -133,14 +133,21 @@ impl Plane {
     }
 
     /// Starts the process: again after [`Plane::kill9`], on the same ports and data.
+    ///
+    /// Ready when its log says it serves (one line more than before this start: the log is
+    /// appended across restarts), which it says once both ports are bound. Not by connecting:
+    /// a probe's connection could still wait in the backlog when a test counts the plane's
+    /// connections, and take a place at a per-address cap of 2 from the test.
     pub fn spawn(&mut self) {
+        const SERVING: &str = "control plane serving";
+        let log = self.dir.path().join("control.log");
+        let before = std::fs::read_to_string(&log).map_or(0, |l| l.matches(SERVING).count());
         let mut p = self.launch();
-        let port = self.port;
-        wait_for("the control plane listens", Duration::from_secs(30), || {
+        wait_for("the control plane serves", Duration::from_secs(30), || {
             if let Some(st) = p.exited() {
                 panic!("control plane exited ({st}): {}", p.log());
             }
-            listening(port)
+            p.log().matches(SERVING).count() > before
         });
         self.proc = Some(p);
     }
