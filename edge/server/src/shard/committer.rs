@@ -54,6 +54,17 @@ enum Segment {
     Buffered(glommio::io::BufferedFile),
 }
 
+/// How a segment is opened, direct or not: created afresh (what a file of its name held goes),
+/// write-only, each write durable when it completes (`O_DSYNC`).
+fn options() -> glommio::io::OpenOptions {
+    let mut o = glommio::io::OpenOptions::new();
+    o.write(true)
+        .create(true)
+        .truncate(true)
+        .custom_flags(libc::O_DSYNC);
+    o
+}
+
 /// Whether opening a file failed because its filesystem refuses `O_DIRECT` (`EINVAL`, from
 /// the `fcntl` that sets it). Read from glommio's error itself: converted to `io::Error` it
 /// keeps the kind, not the OS error.
@@ -65,12 +76,13 @@ fn refuses_direct(e: &glommio::GlommioError<()>) -> bool {
 /// Reserves `bytes` for a segment (`fallocate`, the file's size with it). A disk too full for
 /// them still takes the segment, unreserved: its writes then grow the file, each a metadata
 /// change to sync, as buffered ones were.
-/// Returns how far zeros may be written ahead in it: `bytes`, or 0 if it failed (ext4 may keep
-/// part of a reservation that ran out of space, with the file's size grown to it: zeros are
-/// then not written ahead, and writes past the part kept grow the file).
-async fn reserve_space(file: &glommio::io::DmaFile, bytes: u64) -> u64 {
+/// Returns how far zeros may be written ahead in it: its last whole `block` (zeros go out in
+/// whole blocks), or 0 if it failed (ext4 may keep part of a reservation that ran out of space,
+/// with the file's size grown to it: zeros are then not written ahead, and writes past the
+/// part kept grow the file).
+async fn reserve_space(file: &glommio::io::DmaFile, bytes: u64, block: u64) -> u64 {
     match file.pre_allocate(bytes, false).await {
-        Ok(()) => bytes,
+        Ok(()) => bytes / block * block,
         Err(e) => {
             tracing::warn!(error = %e, bytes, "a spool segment's space could not be reserved; its writes grow it instead");
             0
@@ -93,6 +105,15 @@ async fn reserve_space(file: &glommio::io::DmaFile, bytes: u64) -> u64 {
 /// calibration: one flush of the disk per MiB, one MiB of zeros allocated at a time.
 const ZERO_AHEAD: u64 = 1 << 20;
 
+/// A write of `want` bytes that wrote `written`: a short one is an error.
+fn whole(written: usize, want: u64) -> std::io::Result<()> {
+    if written as u64 == want {
+        Ok(())
+    } else {
+        Err(std::io::Error::other("short write to the spool"))
+    }
+}
+
 /// A direct write's place: `n` new bytes at `off` go out as whole blocks of `block` bytes from
 /// the block holding `off` (its first `off % block` bytes, already written, again) to the end of
 /// the block holding the last new byte. Returns where the write begins and its length.
@@ -111,16 +132,11 @@ impl Segment {
     /// One `O_DSYNC` write is one request and one completion; a write and an `fdatasync` were
     /// two (`bench/runs/2026-12-03-vm/README.md`, "Twelfth session").
     async fn create(path: &Path, reserve: u64) -> std::io::Result<Segment> {
-        let mut o = glommio::io::OpenOptions::new();
-        o.write(true)
-            .create(true)
-            .truncate(true)
-            .custom_flags(libc::O_DSYNC);
+        let o = options();
         match o.dma_open(path).await {
             Ok(file) => {
                 let block = file.alignment().max(BLOCK);
-                // Zeros go out in whole blocks: never past the last whole block reserved.
-                let limit = reserve_space(&file, reserve).await / block * block;
+                let limit = reserve_space(&file, reserve, block).await;
                 Ok(Segment::Direct {
                     file,
                     tail: Vec::new(),
@@ -138,7 +154,7 @@ impl Segment {
         }
     }
 
-    /// Opens a segment with `o` through the page cache.
+    /// Opens a segment with `o` ([`options`]) through the page cache.
     async fn buffered(o: &glommio::io::OpenOptions, path: &Path) -> std::io::Result<Segment> {
         o.buffered_open(path)
             .await
@@ -150,7 +166,7 @@ impl Segment {
     /// error. Nothing is kept of a write that failed: the next one begins where it began.
     async fn write(&mut self, off: u64, head: &[u8], data: &[u8]) -> std::io::Result<()> {
         let n = (head.len() + data.len()) as u64;
-        let written = match self {
+        match self {
             Segment::Direct {
                 file,
                 tail,
@@ -176,23 +192,16 @@ impl Segment {
                 b[at..].fill(0);
                 let keep = ((off + n) % *block) as usize;
                 let next = b[at - keep..at].to_vec();
-                let w = file.write_at(buf, start).await?;
-                if w as u64 != len {
-                    return Err(std::io::Error::other("short write to the spool"));
-                }
+                whole(file.write_at(buf, start).await?, len)?;
                 *tail = next;
                 *zeroed = (*zeroed).max(start + len);
-                return Ok(());
             }
             Segment::Buffered(file) => {
                 let mut buf = Vec::with_capacity(n as usize);
                 buf.extend_from_slice(head);
                 buf.extend_from_slice(data);
-                file.write_at(buf, off).await?
+                whole(file.write_at(buf, off).await?, n)?;
             }
-        };
-        if written as u64 != n {
-            return Err(std::io::Error::other("short write to the spool"));
         }
         Ok(())
     }
@@ -215,7 +224,7 @@ impl Segment {
                 file.fdatasync().await?;
                 // The blocks past `len` went with the cut.
                 *zeroed = len.div_ceil(*block) * *block;
-                *limit = reserve_space(file, *reserve).await / *block * *block;
+                *limit = reserve_space(file, *reserve, *block).await;
                 let keep = len % *block;
                 tail.clear();
                 if keep > 0 {
@@ -663,12 +672,7 @@ mod tests {
         let path = dir.path().join("seg");
         std::fs::write(&path, b"an old segment's bytes").expect("an old file");
         on_glommio(move || async move {
-            let mut o = glommio::io::OpenOptions::new();
-            o.write(true)
-                .create(true)
-                .truncate(true)
-                .custom_flags(libc::O_DSYNC);
-            let mut f = Segment::buffered(&o, &path).await.expect("open");
+            let mut f = Segment::buffered(&options(), &path).await.expect("open");
             let Segment::Buffered(file) = &f else {
                 panic!("buffered");
             };
