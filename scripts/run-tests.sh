@@ -3,7 +3,8 @@
 # check, and the browser suite in headless Chromium against the edge and lake compaction binaries
 # the cargo build just made), then the control plane's dashboard in headless Chromium
 # (control-plane/web/test, against the sentientiq-control and siqctl binaries), then the bench
-# scripts' own tests (scripts/tests, Python's unittest), and ends with one
+# scripts' own tests (scripts/tests, Python's unittest) and the vendored glommio's tests of its
+# device description (vendor/README.md, change 8), and ends with one
 # summary line over all of them: "tests: N passed, M failed" (then each part's counts).
 #
 #   scripts/run-tests.sh             everything
@@ -18,9 +19,11 @@ log=$(mktemp)
 sdklog=$(mktemp)
 weblog=$(mktemp)
 pylog=$(mktemp)
+vglog=$(mktemp)
 skips=$(mktemp)
 export SIQ_TEST_SKIPS="$skips"
-trap 'rm -f "$log" "$sdklog" "$weblog" "$pylog" "$skips"' EXIT
+vgdir=$(mktemp -d)
+trap 'rm -f "$log" "$sdklog" "$weblog" "$pylog" "$vglog" "$skips"; rm -rf "$vgdir"' EXIT
 status=0
 build=0
 rust_passed=0
@@ -153,8 +156,27 @@ if [ "$sdk_only" -eq 0 ]; then
   [ "$py_failed" -ne 0 ] && [ "$status" -eq 0 ] && status=1
 fi
 
-passed=$((rust_passed + sdk_passed + web_passed + py_passed))
-failed=$((rust_failed + sdk_failed + web_failed + py_failed))
+# The vendored glommio's own tests of its device description (`sys::sysfs`; vendor/README.md,
+# change 8). glommio is not a workspace member, so the cargo test above cannot build its
+# dev-dependencies: it is tested in a copy, with its own committed lockfile
+# (vendor/glommio-tests.lock), in a target directory of its own beside the workspace's.
+vg_passed=0
+vg_failed=0
+if [ "$sdk_only" -eq 0 ]; then
+  vg_status=0
+  cp -r vendor/glommio "$vgdir/glommio"
+  cp vendor/glommio-tests.lock "$vgdir/glommio/Cargo.lock"
+  vgtarget="${CARGO_TARGET_DIR:-$PWD/target}/vendored-glommio"
+  ( cd "$vgdir/glommio" && CARGO_TARGET_DIR="$vgtarget" "$CARGO" test --locked --lib sys::sysfs ) 2>&1 \
+    | tee "$vglog" || vg_status=$?
+  vg_passed=$({ grep -Eo '[0-9]+ passed' "$vglog" || true; } | awk '{s += $1} END {print s + 0}')
+  vg_failed=$({ grep -Eo '[0-9]+ failed' "$vglog" || true; } | awk '{s += $1} END {print s + 0}')
+  [ "$vg_status" -ne 0 ] && [ "$vg_failed" -eq 0 ] && vg_failed=1
+  [ "$vg_failed" -ne 0 ] && [ "$status" -eq 0 ] && status=1
+fi
+
+passed=$((rust_passed + sdk_passed + web_passed + py_passed + vg_passed))
+failed=$((rust_failed + sdk_failed + web_failed + py_failed + vg_failed))
 [ "$sdk_failed" -ne 0 ] && [ "$status" -eq 0 ] && status=1
 [ "$web_failed" -ne 0 ] && [ "$status" -eq 0 ] && status=1
 echo
@@ -165,6 +187,7 @@ echo "  browser SDK (sdk/js: unit, dist/ check, Chromium): $sdk_note"
 echo "  dashboard (control-plane/web, Chromium): $web_note"
 if [ "$sdk_only" -eq 0 ]; then
   echo "  bench scripts (scripts/tests, Python unittest): $py_passed passed, $py_failed failed"
+  echo "  vendored glommio (sys::sysfs, its own lockfile): $vg_passed passed, $vg_failed failed"
 fi
 echo "tests: $passed passed, $failed failed"
 exit "$status"

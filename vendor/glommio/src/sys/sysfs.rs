@@ -74,12 +74,15 @@ macro_rules! set_block_property {
     };
 }
 
-fn read_int<P: AsRef<Path>>(path: P) -> isize {
+fn read_int<P: AsRef<Path>>(path: P) -> io::Result<usize> {
     let path = path.as_ref();
-    let data =
-        read_to_string(path).unwrap_or_else(|err| panic!("reading {} ({})", path.display(), err));
-    let contents = data.trim_matches('\n');
-    contents.parse::<isize>().unwrap()
+    let data = read_to_string(path)?;
+    data.trim_matches('\n').parse::<usize>().map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{}: {e}", path.display()),
+        )
+    })
 }
 
 #[allow(dead_code)]
@@ -100,36 +103,82 @@ impl BlockDevice {
         }
     }
 
+    /// A block device whose description in sysfs could not be read: sizes any
+    /// device takes (direct I/O aligned to 4096 bytes, which every logical
+    /// block size up to 4096 divides; 128 KiB requests), and its poll ring
+    /// still probed.
+    fn unknown() -> BlockDevice {
+        BlockDevice {
+            memory_device: false,
+            rotational: false,
+            minimum_io_size: 4096,
+            optimal_io_size: 128 << 10,
+            logical_block_size: 4096,
+            physical_block_size: 4096,
+            max_sectors_size: 128 << 10,
+            max_segment_size: 64 << 10,
+            cache: StorageCache::WriteBack,
+            iopoll: None,
+            subcomponents: Vec::new(),
+        }
+    }
+
     fn new(dev_id: (usize, usize)) -> BlockDevice {
-        // /sys/dev/block/major:minor is a symlink to the device in /sys/devices/
-        // However if this a partition, we actually want to look at the main device.
-        // So minor is always zero.
-        let dir_path = format!("/sys/dev/block/{}:{}", dev_id.0, 0);
-        let dir = match canonicalize(Path::new(dir_path.as_str())) {
+        Self::at(Path::new("/sys/dev/block"), dev_id)
+    }
+
+    /// The device `dev_id` as `dev_block` (sysfs' `/sys/dev/block`) describes
+    /// it; one it does not hold is in memory (tmpfs, or a filesystem on no
+    /// block device). Never panics: a description that cannot be read or
+    /// parsed is [`BlockDevice::unknown`] (upstream panicked, which took the
+    /// executor down when it opened a file).
+    fn at(dev_block: &Path, dev_id: (usize, usize)) -> BlockDevice {
+        // /sys/dev/block/major:minor is a symlink to the device in /sys/devices/;
+        // a partition's properties are its disk's, in the directory above it.
+        // (Upstream looked at minor 0 of the same major, which is another disk
+        // for every disk but the first of a major, e.g. sdb's 8:16.)
+        let link = dev_block.join(format!("{}:{}", dev_id.0, dev_id.1));
+        let dir = match canonicalize(&link) {
             Ok(path) => path,
-            Err(x) => match x.kind() {
-                io::ErrorKind::NotFound => return BlockDevice::in_memory(),
-                _ => panic!("Unexpected error: {:?}", x),
-            },
+            Err(x) if x.kind() == io::ErrorKind::NotFound => return BlockDevice::in_memory(),
+            Err(_) => return BlockDevice::unknown(),
         };
+        let disk = match dir.join("partition").try_exists() {
+            Ok(true) => match dir.parent() {
+                Some(parent) => parent.to_path_buf(),
+                None => return BlockDevice::unknown(),
+            },
+            Ok(false) => dir,
+            Err(_) => return BlockDevice::unknown(),
+        };
+        Self::read(&disk).unwrap_or_else(|_| BlockDevice::unknown())
+    }
+
+    fn read(dir: &Path) -> io::Result<BlockDevice> {
         let queue = dir.join("queue");
 
-        let rotational = read_int(queue.join("rotational")) != 0;
-        let minimum_io_size = read_int(queue.join("minimum_io_size")) as _;
-        let optimal_io_size = read_int(queue.join("optimal_io_size")) as _;
-        let logical_block_size = read_int(queue.join("logical_block_size")) as _;
-        let physical_block_size = read_int(queue.join("physical_block_size")) as _;
-        let max_sectors_kb = read_int(queue.join("max_sectors_kb")) as usize;
-        let max_segment_size = read_int(queue.join("max_segment_size")) as usize;
+        let rotational = read_int(queue.join("rotational"))? != 0;
+        let minimum_io_size = read_int(queue.join("minimum_io_size"))? as _;
+        let optimal_io_size = read_int(queue.join("optimal_io_size"))? as _;
+        let logical_block_size = read_int(queue.join("logical_block_size"))? as _;
+        let physical_block_size = read_int(queue.join("physical_block_size"))? as _;
+        let max_sectors_kb = read_int(queue.join("max_sectors_kb"))? as usize;
+        let max_segment_size = read_int(queue.join("max_segment_size"))? as usize;
 
-        let cache_data = read_to_string(queue.join("write_cache")).unwrap();
-        let cache = cache_data.parse::<StorageCache>().unwrap();
-        let subcomponents = read_dir(dir.join("slaves"))
-            .unwrap()
-            .map(|x| x.unwrap().path())
-            .collect();
+        let cache_data = read_to_string(queue.join("write_cache"))?;
+        let cache = cache_data
+            .parse::<StorageCache>()
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        // A device without stacked parts may have no `slaves` directory.
+        let subcomponents = match read_dir(dir.join("slaves")) {
+            Ok(entries) => entries
+                .map(|x| x.map(|e| e.path()))
+                .collect::<io::Result<Vec<_>>>()?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
 
-        BlockDevice {
+        BlockDevice::checked(BlockDevice {
             memory_device: false,
             rotational,
             minimum_io_size,
@@ -141,7 +190,23 @@ impl BlockDevice {
             cache,
             iopoll: None,
             subcomponents,
+        })
+    }
+
+    /// Sizes a reader divides by or aligns to are never 0, and a logical
+    /// block is a power of two.
+    fn checked(d: BlockDevice) -> io::Result<BlockDevice> {
+        if d.logical_block_size == 0
+            || !d.logical_block_size.is_power_of_two()
+            || d.max_sectors_size == 0
+            || d.max_segment_size == 0
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("implausible block device sizes: {d:?}"),
+            ));
         }
+        Ok(d)
     }
 
     pub(crate) fn memory_device(major: usize, minor: usize) -> bool {
@@ -829,5 +894,133 @@ mod test {
                 );
             }
         }
+    }
+
+    /// A directory shaped like sysfs' `/sys/dev/block` and the devices its
+    /// links point to, removed when dropped.
+    struct FakeSysfs(PathBuf);
+
+    impl FakeSysfs {
+        fn new(name: &str) -> FakeSysfs {
+            let root =
+                std::env::temp_dir().join(format!("glommio-sysfs-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&root);
+            std::fs::create_dir_all(root.join("dev/block")).unwrap();
+            FakeSysfs(root)
+        }
+
+        fn dev_block(&self) -> PathBuf {
+            self.0.join("dev/block")
+        }
+
+        /// A disk at `devices/NAME` with every queue file, `logical` bytes a
+        /// block, and a link `MAJOR:MINOR` to it.
+        fn disk(&self, name: &str, id: (usize, usize), logical: usize) -> PathBuf {
+            let dir = self.0.join("devices").join(name);
+            let queue = dir.join("queue");
+            std::fs::create_dir_all(&queue).unwrap();
+            std::fs::create_dir_all(dir.join("slaves")).unwrap();
+            for (file, value) in [
+                ("rotational", "0\n".to_string()),
+                ("minimum_io_size", format!("{logical}\n")),
+                ("optimal_io_size", "0\n".to_string()),
+                ("logical_block_size", format!("{logical}\n")),
+                ("physical_block_size", "4096\n".to_string()),
+                ("max_sectors_kb", "1280\n".to_string()),
+                ("max_segment_size", "4294967295\n".to_string()),
+                ("write_cache", "write back\n".to_string()),
+            ] {
+                std::fs::write(queue.join(file), value).unwrap();
+            }
+            self.link(&dir, id);
+            dir
+        }
+
+        /// A partition of `disk` at `disk/NAME`, linked as `MAJOR:MINOR`.
+        fn partition(&self, disk: &Path, name: &str, id: (usize, usize)) {
+            let dir = disk.join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join("partition"), "1\n").unwrap();
+            self.link(&dir, id);
+        }
+
+        fn link(&self, to: &Path, id: (usize, usize)) {
+            std::os::unix::fs::symlink(to, self.dev_block().join(format!("{}:{}", id.0, id.1)))
+                .unwrap();
+        }
+    }
+
+    impl Drop for FakeSysfs {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn a_block_device_is_read_from_its_own_disk() {
+        let sys = FakeSysfs::new("own-disk");
+        sys.disk("sda", (8, 0), 512);
+        let sdb = sys.disk("sdb", (8, 16), 4096);
+        sys.partition(&sdb, "sdb1", (8, 17));
+
+        let a = BlockDevice::at(&sys.dev_block(), (8, 0));
+        assert_eq!((a.memory_device, a.logical_block_size), (false, 512));
+        assert_eq!(a.max_sectors_size, 1280 << 10);
+        assert!(a.iopoll.is_none());
+        // A second disk of the same major, and a partition of it: its own
+        // disk's sizes, not minor 0's (upstream read sda for both).
+        for id in [(8, 16), (8, 17)] {
+            let b = BlockDevice::at(&sys.dev_block(), id);
+            assert_eq!(
+                (b.memory_device, b.logical_block_size),
+                (false, 4096),
+                "{id:?}"
+            );
+        }
+        // A device sysfs does not hold is in memory, as upstream.
+        assert!(BlockDevice::at(&sys.dev_block(), (0, 42)).memory_device);
+    }
+
+    #[test]
+    fn a_block_device_that_cannot_be_read_is_unknown_not_a_panic() {
+        let sys = FakeSysfs::new("unreadable");
+        let unknown = BlockDevice::unknown();
+        let cases: [(&str, Option<&str>); 6] = [
+            ("write_cache", Some("write around\n")),
+            ("logical_block_size", Some("many\n")),
+            ("logical_block_size", Some("-512\n")),
+            ("logical_block_size", Some("0\n")),
+            ("logical_block_size", Some("1000\n")),
+            ("max_segment_size", None),
+        ];
+        for (n, (file, value)) in cases.into_iter().enumerate() {
+            let dir = sys.disk(&format!("vd{n}"), (253, n), 512);
+            match value {
+                Some(v) => std::fs::write(dir.join("queue").join(file), v).unwrap(),
+                None => std::fs::remove_file(dir.join("queue").join(file)).unwrap(),
+            }
+            let d = BlockDevice::at(&sys.dev_block(), (253, n));
+            assert_eq!(
+                (d.memory_device, d.logical_block_size, d.max_sectors_size),
+                (false, unknown.logical_block_size, unknown.max_sectors_size),
+                "{file} = {value:?}"
+            );
+        }
+        // A link that fails other than by being absent (through a file) is
+        // unknown too, not in memory.
+        std::fs::write(sys.0.join("loop"), "").unwrap();
+        sys.link(&sys.0.join("loop/x"), (7, 0));
+        assert!(!BlockDevice::at(&sys.dev_block(), (7, 0)).memory_device);
+
+        // A disk without a `slaves` directory is read, and is not an md device.
+        let dir = sys.disk("nvme0n1", (259, 0), 4096);
+        std::fs::remove_dir(dir.join("slaves")).unwrap();
+        let d = BlockDevice::at(&sys.dev_block(), (259, 0));
+        assert_eq!((d.logical_block_size, d.subcomponents.len()), (4096, 0));
+        // Its other sizes are read as written.
+        assert_eq!(
+            BlockDevice::at(&sys.dev_block(), (259, 0)).max_segment_size,
+            u32::MAX as usize
+        );
     }
 }
