@@ -19,7 +19,7 @@
 //!
 //! ```text
 //! sentientiq-floor-uring --listen 127.0.0.1:7400 [--shards N] [--key KEY] [--batch-us N [--batch-want K]]
-//!                        [--spool DIR [--commit-ms N]]
+//!                        [--spool DIR [--commit-ms N] [--direct]]
 //! ```
 //!
 //! `--spool DIR` adds the durable write, as the edge does it and nothing else: each shard
@@ -31,6 +31,17 @@
 //! timer when it completes. This is the edge committer's cycle (`edge/server/src/shard/
 //! committer.rs`) without segments, recovery or the lake: the least a thread-per-core server
 //! spends for "never ack before durable" on this machine.
+//!
+//! With `--direct` the spool file is written as the edge has written its segments since
+//! 2026-12-07 (`Segment::Direct` in the committer): opened `O_DIRECT | O_DSYNC`, its space
+//! reserved with `fallocate` 64 MiB at a time (the edge reserves each 64 MiB segment when it
+//! makes it; here, once the records or the zeros would pass the reservation), each commit
+//! written as whole 4 KiB blocks from the block holding the file's end (that block's earlier
+//! bytes again), and 1 MiB of zeros written ahead of the records while a commit's records
+//! gather, once the records come within 1 MiB of the written blocks' end, so commits land on
+//! written blocks (the kernel then completes them without an io-wq worker). A commit due while
+//! zeros are being written waits for them, as the edge's does. Without `--direct` the file is
+//! written through the page cache, as the edge did until then.
 //!
 //! `--batch-us N` makes each wait gather completions for up to N µs (io_uring's min-wait,
 //! Linux 6.12) before returning on the first: fewer wake-ups per frame, each ack up to N µs
@@ -66,6 +77,14 @@ const ACCEPT: u64 = u64::MAX;
 /// The group commit's timer and its write (`--spool`).
 const COMMIT_TIMER: u64 = u64::MAX - 1;
 const COMMIT_WRITE: u64 = u64::MAX - 2;
+/// A write of zeros ahead of the records (`--direct`).
+const ZERO_WRITE: u64 = u64::MAX - 3;
+/// `--direct`: the block a write is made of, the zeros written ahead at a time, and the space
+/// reserved at a time: the edge's `BLOCK`, `ZERO_AHEAD` and default `spool_segment_bytes`
+/// (`edge/server/src/shard/committer.rs`, `edge/server/src/config/edge.rs`).
+const BLOCK: u64 = 4096;
+const ZERO_AHEAD: u64 = 1 << 20;
+const RESERVE: u64 = 64 << 20;
 /// The edge's spool record header (`edge/server/src/storage/spool.rs`), as the baseline writes it.
 const RECORD_HEADER: usize = 40;
 const OP_RECV: u64 = 1;
@@ -76,6 +95,7 @@ fn main() -> Result<()> {
     let mut batch_want = 0u32;
     let mut spool_dir: Option<PathBuf> = None;
     let mut commit_ms = 2u64;
+    let mut direct = false;
     let FloorArgs {
         listen,
         shards,
@@ -97,6 +117,10 @@ fn main() -> Result<()> {
             commit_ms = flag_value(rest, "--commit-ms N")?;
             Ok(true)
         }
+        "--direct" => {
+            direct = true;
+            Ok(true)
+        }
         _ => Ok(false),
     })?;
     if batch_want > 0 && batch_us == 0 {
@@ -104,6 +128,9 @@ fn main() -> Result<()> {
     }
     if !(1..=1000).contains(&commit_ms) {
         bail!("--commit-ms is 1..=1000 (the edge's commit_interval_ms range)");
+    }
+    if direct && spool_dir.is_none() {
+        bail!("--direct needs --spool DIR");
     }
     if let Some(d) = &spool_dir {
         std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
@@ -115,7 +142,15 @@ fn main() -> Result<()> {
     eprintln!(
         "floor-uring listening on {listen} with {shards} shards on cpus {cpus:?}, batch {batch_us} µs when {batch_want} per window, spool {}",
         match &spool_dir {
-            Some(d) => format!("{} committed every {commit_ms} ms", d.display()),
+            Some(d) => format!(
+                "{} committed every {commit_ms} ms, {}",
+                d.display(),
+                if direct {
+                    "direct"
+                } else {
+                    "through the page cache"
+                }
+            ),
             None => "none".into(),
         }
     );
@@ -124,7 +159,7 @@ fn main() -> Result<()> {
             let key = key.clone();
             let cpu = cpus[i % cpus.len()];
             let spool = match &spool_dir {
-                Some(d) => Some(Spool::open(d, i, commit_ms)?),
+                Some(d) => Some(Spool::open(d, i, commit_ms, direct)?),
                 None => None,
             };
             Ok(std::thread::Builder::new()
@@ -310,16 +345,49 @@ struct Spool {
     writing: Vec<u8>,
     written: usize,
     releasing: Vec<(usize, u64, Seq)>,
+    /// `--direct`: how the file is written.
+    direct: Option<Direct>,
+}
+
+/// A spool file written `O_DIRECT` (`--direct`).
+struct Direct {
+    /// The bytes of the block holding the file's end that are already written.
+    tail: Vec<u8>,
+    /// The commit's blocks: `len` bytes from `at` (aligned to `BLOCK`), written at `start`.
+    /// Not touched while its write is in flight.
+    raw: Vec<u8>,
+    at: usize,
+    len: usize,
+    start: u64,
+    /// Zeros, `ZERO_AHEAD` of them from `zeros_at` (aligned to `BLOCK`).
+    zeros: Vec<u8>,
+    zeros_at: usize,
+    /// The space reserved (`fallocate`), and the end of the blocks written (records or zeros).
+    reserved: u64,
+    zeroed: u64,
+    zero_inflight: bool,
+    /// A commit came due while zeros were being written: it starts when they are.
+    commit_waiting: bool,
+}
+
+/// `len` bytes of `raw`, from an offset aligned to `BLOCK`, growing `raw` if needed. Returns
+/// the offset.
+fn aligned(raw: &mut Vec<u8>, len: usize) -> usize {
+    if raw.len() < len + BLOCK as usize {
+        *raw = vec![0u8; len + BLOCK as usize];
+    }
+    raw.as_ptr().align_offset(BLOCK as usize)
 }
 
 impl Spool {
-    fn open(dir: &Path, shard: usize, commit_ms: u64) -> Result<Spool> {
+    fn open(dir: &Path, shard: usize, commit_ms: u64, direct: bool) -> Result<Spool> {
         let path = dir.join(format!("shard-{shard}.spool"));
+        let flags = if direct { libc::O_DIRECT } else { 0 };
         let f = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
-            .custom_flags(libc::O_DSYNC | libc::O_CLOEXEC)
+            .custom_flags(libc::O_DSYNC | libc::O_CLOEXEC | flags)
             .open(&path)
             .with_context(|| format!("opening {}", path.display()))?;
         // The entry naming the file is durable too, as the edge makes each new segment's
@@ -341,7 +409,40 @@ impl Spool {
             writing: Vec::new(),
             written: 0,
             releasing: Vec::new(),
+            direct: direct.then(|| {
+                let mut zeros = Vec::new();
+                let zeros_at = aligned(&mut zeros, ZERO_AHEAD as usize);
+                Direct {
+                    tail: Vec::new(),
+                    raw: Vec::new(),
+                    at: 0,
+                    len: 0,
+                    start: 0,
+                    zeros,
+                    zeros_at,
+                    reserved: 0,
+                    zeroed: 0,
+                    zero_inflight: false,
+                    commit_waiting: false,
+                }
+            }),
         })
+    }
+
+    /// Reserves space (`fallocate`, `RESERVE` at a time) until the file's reservation reaches
+    /// `upto`.
+    fn reserve(&mut self, upto: u64) -> Result<()> {
+        let fd = self.fd;
+        let Some(d) = self.direct.as_mut() else {
+            return Ok(());
+        };
+        while d.reserved < upto {
+            // SAFETY: a valid descriptor this spool owns.
+            let r = unsafe { libc::fallocate(fd, 0, d.reserved as i64, RESERVE as i64) };
+            check(r, "fallocate")?;
+            d.reserved += RESERVE;
+        }
+        Ok(())
     }
 
     /// Gathers one acked frame's record and holds its ack.
@@ -447,6 +548,10 @@ fn shard(
                 s.committed(res)?;
                 continue;
             }
+            if ud == ZERO_WRITE {
+                s.zeroed(res)?;
+                continue;
+            }
             let (slot, op) = ((ud >> 2) as usize, ud & 3);
             match op {
                 OP_RECV => s.received(slot, res)?,
@@ -463,7 +568,8 @@ impl Shard<'_> {
     /// Queues a submission, submitting what is queued first if the ring is full.
     fn push(&mut self, e: squeue::Entry) -> Result<()> {
         // SAFETY: every entry's buffers live in a `Conn` that is not freed while an operation
-        // on it is in flight (`close_if_idle`), and are not touched until its completion.
+        // on it is in flight (`close_if_idle`), or in the shard's `Spool` (a commit's `writing`
+        // or `Direct::raw`, the zeros), and are not touched until its completion.
         unsafe {
             if self.ring.submission().push(&e).is_err() {
                 self.ring.submit().context("io_uring_enter")?;
@@ -583,7 +689,56 @@ impl Shard<'_> {
         let e = opcode::Timeout::new(&*sp.every as *const types::Timespec)
             .build()
             .user_data(COMMIT_TIMER);
+        self.push(e)?;
+        self.zero_ahead()
+    }
+
+    /// `--direct`: while records gather (no commit write in flight), writes `ZERO_AHEAD` zeros
+    /// past the written blocks once the records come within `ZERO_AHEAD` of their end.
+    fn zero_ahead(&mut self) -> Result<()> {
+        let Some(sp) = self.spool.as_mut() else {
+            return Ok(());
+        };
+        let off = sp.off;
+        let Some(d) = sp.direct.as_ref() else {
+            return Ok(());
+        };
+        if d.zero_inflight || d.zeroed >= off + ZERO_AHEAD {
+            return Ok(());
+        }
+        let at = d.zeroed;
+        sp.reserve(at + ZERO_AHEAD)?;
+        let fd = sp.fd;
+        let Some(d) = sp.direct.as_mut() else {
+            return Ok(());
+        };
+        let zeros = &d.zeros[d.zeros_at..d.zeros_at + ZERO_AHEAD as usize];
+        let e = opcode::Write::new(types::Fd(fd), zeros.as_ptr(), ZERO_AHEAD as u32)
+            .offset(at)
+            .build()
+            .user_data(ZERO_WRITE);
+        d.zero_inflight = true;
         self.push(e)
+    }
+
+    /// `--direct`: the zeros are written; a commit that came due meanwhile starts.
+    fn zeroed(&mut self, res: i32) -> Result<()> {
+        let Some(d) = self.spool.as_mut().and_then(|sp| sp.direct.as_mut()) else {
+            bail!("a zero write without a direct spool");
+        };
+        d.zero_inflight = false;
+        if res < 0 {
+            let e = std::io::Error::from_raw_os_error(-res);
+            return Err(e).context("spool zero write");
+        }
+        if res as u64 != ZERO_AHEAD {
+            bail!("a short zero write: {res} of {ZERO_AHEAD}");
+        }
+        d.zeroed += ZERO_AHEAD;
+        if std::mem::take(&mut d.commit_waiting) {
+            return self.arm_write();
+        }
+        Ok(())
     }
 
     /// The commit interval is over: everything gathered goes out in one write.
@@ -595,6 +750,12 @@ impl Shard<'_> {
         std::mem::swap(&mut sp.held, &mut sp.releasing);
         sp.written = 0;
         sp.state = Commit::Writing;
+        if let Some(d) = sp.direct.as_mut()
+            && d.zero_inflight
+        {
+            d.commit_waiting = true;
+            return Ok(());
+        }
         self.arm_write()
     }
 
@@ -602,6 +763,31 @@ impl Shard<'_> {
         let Some(sp) = self.spool.as_mut() else {
             return Ok(());
         };
+        if sp.direct.is_some() {
+            // Whole blocks, from the block holding the end: its written bytes, the records,
+            // zeros to the block's end.
+            let (off, n) = (sp.off, sp.writing.len() as u64);
+            let start = off - off % BLOCK;
+            let len = (off + n).div_ceil(BLOCK) * BLOCK - start;
+            sp.reserve(start + len)?;
+            let fd = sp.fd;
+            let Some(d) = sp.direct.as_mut() else {
+                return Ok(());
+            };
+            let at = aligned(&mut d.raw, len as usize);
+            let b = &mut d.raw[at..at + len as usize];
+            let t = d.tail.len();
+            b[..t].copy_from_slice(&d.tail);
+            b[t..t + n as usize].copy_from_slice(&sp.writing);
+            b[t + n as usize..].fill(0);
+            let ptr = b.as_ptr();
+            (d.at, d.len, d.start) = (at, len as usize, start);
+            let e = opcode::Write::new(types::Fd(fd), ptr, len as u32)
+                .offset(start)
+                .build()
+                .user_data(COMMIT_WRITE);
+            return self.push(e);
+        }
         let rest = &sp.writing[sp.written..];
         let e = opcode::Write::new(types::Fd(sp.fd), rest.as_ptr(), rest.len() as u32)
             .offset(sp.off)
@@ -621,10 +807,24 @@ impl Shard<'_> {
             let e = std::io::Error::from_raw_os_error(errno);
             return Err(e).context("spool write");
         }
-        sp.written += res as usize;
-        sp.off += res as u64;
-        if sp.written < sp.writing.len() {
-            return self.arm_write(); // the rest of a short write
+        if let Some(d) = sp.direct.as_mut() {
+            // A direct write is whole or an error: its rest would not be aligned.
+            if res as usize != d.len {
+                bail!("a short direct spool write: {res} of {}", d.len);
+            }
+            let n = sp.writing.len();
+            let end = d.at + d.tail.len() + n;
+            let keep = ((sp.off + n as u64) % BLOCK) as usize;
+            d.tail.clear();
+            d.tail.extend_from_slice(&d.raw[end - keep..end]);
+            d.zeroed = d.zeroed.max(d.start + d.len as u64);
+            sp.off += n as u64;
+        } else {
+            sp.written += res as usize;
+            sp.off += res as u64;
+            if sp.written < sp.writing.len() {
+                return self.arm_write(); // the rest of a short write
+            }
         }
         sp.writing.clear();
         sp.state = Commit::Idle;

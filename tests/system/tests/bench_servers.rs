@@ -264,35 +264,56 @@ fn the_io_uring_floor_frames_websocket_messages_of_every_length() {
 }
 
 /// The io_uring floor with one shard and a spool committed every `commit_ms`, its port and
-/// its shard's spool file.
-fn durable_floor(dir: &Path, commit_ms: u32) -> (Proc, u16, std::path::PathBuf) {
+/// its shard's spool file; `extra` adds flags (`--direct`).
+fn durable_floor(dir: &Path, commit_ms: u32, extra: &[&str]) -> (Proc, u16, std::path::PathBuf) {
     let spool = dir.join("spool");
     let (spool_arg, commit) = (spool.to_string_lossy().into_owned(), commit_ms.to_string());
-    let (p, port) = serve(
-        "sentientiq-floor-uring",
-        &[
-            "--shards",
-            "1",
-            "--spool",
-            &spool_arg,
-            "--commit-ms",
-            &commit,
-        ],
-        dir,
-    );
+    let mut args = vec![
+        "--shards",
+        "1",
+        "--spool",
+        &spool_arg,
+        "--commit-ms",
+        &commit,
+    ];
+    args.extend_from_slice(extra);
+    let (p, port) = serve("sentientiq-floor-uring", &args, dir);
     (p, port, spool.join("shard-0.spool"))
+}
+
+/// The frames in a floor's spool file, in order: records of 40 bytes of header (a length,
+/// then zeros) and the frame, up to the file's end or a length of 0 (the zeros a direct spool
+/// ends in).
+fn spooled_frames(file: &Path) -> Vec<u8> {
+    let bytes = std::fs::read(file).expect("read the spool");
+    let mut frames = Vec::new();
+    let mut at = 0;
+    while at + 4 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
+        if len == 0 {
+            assert!(
+                bytes[at..].iter().all(|&b| b == 0),
+                "a direct spool ends in zeros, with nothing after them"
+            );
+            break;
+        }
+        assert!(bytes[at + 4..at + 40].iter().all(|&b| b == 0));
+        frames.extend_from_slice(&bytes[at + 40..at + len]);
+        at += len;
+    }
+    frames
 }
 
 /// `--spool DIR`: the io_uring floor with the edge's durable group commit and nothing else. An
 /// ack comes only once its frame's record is in the shard's spool file, whose records have the
-/// baseline's layout (40 bytes of header, then the frame); frames keep their order.
-#[test]
-fn the_io_uring_floor_with_a_spool_acks_only_what_it_has_written() {
+/// baseline's layout (40 bytes of header, then the frame); frames keep their order, through a
+/// commit of one frame, one of many that crosses several 4 KiB blocks, and one after it.
+fn a_durable_floor_acks_only_what_it_has_written(extra: &[&str], id: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (_floor, port, file) = durable_floor(dir.path(), 200);
+    let (_floor, port, file) = durable_floor(dir.path(), 200, extra);
     let size = || std::fs::metadata(&file).map_or(0, |m| m.len());
     let mut c = connect(port);
-    c.hello(DEMO_KEY, "s_bench_uring_spool1", None);
+    c.hello(DEMO_KEY, id, None);
     assert_eq!(size(), 0, "a hello is not stored");
 
     let mut stored = Vec::new();
@@ -307,22 +328,67 @@ fn the_io_uring_floor_with_a_spool_acks_only_what_it_has_written() {
             seq: sentientiq_proto::Seq(1)
         }
     );
-    let after_ack = size();
+    let first = sentientiq_proto::client_to_vec(&moves(1, 20));
     assert!(
-        after_ack >= 40 + sentientiq_proto::client_to_vec(&moves(1, 20)).len() as u64,
-        "frame 1 was acked before its record was written ({after_ack} bytes)"
+        spooled_frames(&file).starts_with(&first),
+        "frame 1 was acked before its record was written"
     );
     c.until_ack(3);
-    let bytes = std::fs::read(&file).expect("read the spool");
-    let mut frames = Vec::new();
-    let mut at = 0;
-    while at < bytes.len() {
-        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes")) as usize;
-        assert!(bytes[at + 4..at + 40].iter().all(|&b| b == 0));
-        frames.extend_from_slice(&bytes[at + 40..at + len]);
-        at += len;
+    assert_eq!(
+        spooled_frames(&file),
+        stored,
+        "the records are the frames, in order"
+    );
+
+    // Many frames in one commit, across several blocks, then one more.
+    for seq in 4..=60 {
+        let f = moves(seq, 40);
+        stored.extend_from_slice(&sentientiq_proto::client_to_vec(&f));
+        c.send(&f);
     }
-    assert_eq!(frames, stored, "the records are the frames, in order");
+    c.until_ack(60);
+    assert!(
+        stored.len() > 3 * 4096,
+        "{} bytes span several blocks",
+        stored.len()
+    );
+    assert_eq!(
+        spooled_frames(&file),
+        stored,
+        "after a commit of many blocks"
+    );
+    let f = moves(61, 3);
+    stored.extend_from_slice(&sentientiq_proto::client_to_vec(&f));
+    c.send(&f);
+    c.until_ack(61);
+    assert_eq!(
+        spooled_frames(&file),
+        stored,
+        "after the block holding the end is written again"
+    );
+}
+
+#[test]
+fn the_io_uring_floor_with_a_spool_acks_only_what_it_has_written() {
+    a_durable_floor_acks_only_what_it_has_written(&[], "s_bench_uring_spool1");
+}
+
+/// `--direct`: the same, written as the edge writes its segments (`O_DIRECT`, whole blocks,
+/// space reserved and zeros written ahead): the file is its reservation, ending in zeros.
+#[test]
+fn the_io_uring_floor_with_a_direct_spool_acks_only_what_it_has_written() {
+    a_durable_floor_acks_only_what_it_has_written(&["--direct"], "s_bench_uring_spool2");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_floor, port, file) = durable_floor(dir.path(), 5, &["--direct"]);
+    let mut c = connect(port);
+    c.hello(DEMO_KEY, "s_bench_uring_spool3", None);
+    c.send(&moves(1, 20));
+    c.until_ack(1);
+    assert_eq!(
+        std::fs::metadata(&file).expect("the spool").len(),
+        64 << 20,
+        "the direct spool reserves 64 MiB at a time"
+    );
 }
 
 /// A held ack belongs to its connection: one that closed before its commit gets nothing, and
@@ -330,7 +396,7 @@ fn the_io_uring_floor_with_a_spool_acks_only_what_it_has_written() {
 #[test]
 fn the_io_uring_floor_sends_a_held_ack_to_its_own_connection_only() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (_floor, port, _) = durable_floor(dir.path(), 1000);
+    let (_floor, port, _) = durable_floor(dir.path(), 1000, &[]);
     let mut gone = connect(port);
     gone.hello(DEMO_KEY, "s_bench_uring_gone01", None);
     let held = std::time::Instant::now();
