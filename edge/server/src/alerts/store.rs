@@ -122,6 +122,7 @@ impl RocksStore {
         o.set_max_background_jobs(1);
         o.set_keep_log_file_num(2);
         o.set_max_open_files(crate::storage::ROCKSDB_MAX_OPEN_FILES);
+        o.set_write_buffer_size(crate::storage::ROCKSDB_WRITE_BUFFER_BYTES);
         let db = DB::open(&o, path).map_err(|e| Error(e.to_string()))?;
         Ok(Self {
             db: Arc::new(db),
@@ -229,6 +230,25 @@ mod tests {
         assert_eq!(
             sentientiq_testkit::rocks::option(dir.path(), "max_open_files"),
             Some(crate::storage::ROCKSDB_MAX_OPEN_FILES.to_string())
+        );
+        Ok(())
+    }
+
+    /// Its write buffer is `ROCKSDB_WRITE_BUFFER_BYTES`, and the WAL's reservation at its first
+    /// write follows it (`crate::storage::ROCKSDB_WRITE_BUFFER_BYTES` says why).
+    #[test]
+    fn the_alerts_stores_wal_reserves_little_disk() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let a = super::RocksStore::open(dir.path(), Default::default())?;
+        a.seen(&sentientiq_alerts::AlertId::new("al_1")?, 1)?;
+        assert_eq!(
+            sentientiq_testkit::rocks::options(dir.path(), "write_buffer_size"),
+            [crate::storage::ROCKSDB_WRITE_BUFFER_BYTES.to_string()]
+        );
+        let wal = sentientiq_testkit::rocks::wal_allocated_bytes(dir.path());
+        assert!(
+            (1..=crate::storage::ROCKSDB_WRITE_BUFFER_BYTES as u64 * 5 / 4).contains(&wal),
+            "{wal} bytes of WAL on disk"
         );
         Ok(())
     }

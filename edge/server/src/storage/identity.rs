@@ -91,9 +91,17 @@ impl IdentityStore {
         opts.create_missing_column_families(true);
         // A small node-local store: keep memory modest and the background work light.
         opts.set_max_background_jobs(2);
-        opts.set_write_buffer_size(8 * 1024 * 1024);
+        opts.set_write_buffer_size(super::ROCKSDB_WRITE_BUFFER_BYTES);
         opts.set_max_open_files(super::ROCKSDB_MAX_OPEN_FILES);
-        let cfs = CFS.map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
+        // Every column family's options, the default one's included: the binding opens a
+        // default family not listed with RocksDB's defaults, not `opts`.
+        let cfs = std::iter::once(rocksdb::DEFAULT_COLUMN_FAMILY_NAME)
+            .chain(CFS)
+            .map(|n| {
+                let mut cf = Options::default();
+                cf.set_write_buffer_size(super::ROCKSDB_WRITE_BUFFER_BYTES);
+                ColumnFamilyDescriptor::new(n, cf)
+            });
         let db = DB::open_cf_descriptors(&opts, path, cfs)?;
         let s = IdentityStore {
             db: Arc::new(db),

@@ -11,6 +11,17 @@ pub mod spool;
 /// RocksDB writes by default are 8 GiB of identities.
 pub const ROCKSDB_MAX_OPEN_FILES: i32 = 128;
 
+/// The write buffer (memtable) of every column family of the edge's RocksDB stores (identity,
+/// alerts), and so what their write-ahead logs preallocate: RocksDB reserves a WAL's space
+/// (`fallocate`, keeping its size) at 1.1 times the largest write buffer of the database, 70 MiB
+/// at RocksDB's default of 64 MiB. On ext4 a reservation that runs out of room keeps what it
+/// got: on a data disk with less free than that, the alerts store's WAL took every free block
+/// at its first write and the spool could store nothing (found by the fault matrix's full-disk
+/// row on ext4, 2026-12-07; on tmpfs a failed reservation is undone). 8 MiB is what the
+/// identity store already asked for its default column family ("keep memory modest"); its
+/// other column families had RocksDB's default.
+pub const ROCKSDB_WRITE_BUFFER_BYTES: usize = 8 << 20;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 /// What each shard's spool writer shares with the lake shipper.
@@ -74,6 +85,29 @@ mod tests {
         assert_eq!(
             sentientiq_testkit::rocks::option(dir.path(), "max_open_files"),
             Some(super::ROCKSDB_MAX_OPEN_FILES.to_string())
+        );
+        Ok(())
+    }
+
+    /// Every column family's write buffer is `ROCKSDB_WRITE_BUFFER_BYTES`, and the WAL's
+    /// reservation at its first write follows it (1.1 times; 70 MiB with RocksDB's default).
+    #[test]
+    fn the_identity_stores_wal_reserves_little_disk() -> anyhow::Result<()> {
+        let dir = tempfile::tempdir()?;
+        let s = super::identity::IdentityStore::open(dir.path())?;
+        s.purchase_now("demo", "u_1", 100)?;
+        let sizes = sentientiq_testkit::rocks::options(dir.path(), "write_buffer_size");
+        assert!(sizes.len() > 1, "{sizes:?}");
+        assert!(
+            sizes
+                .iter()
+                .all(|v| *v == super::ROCKSDB_WRITE_BUFFER_BYTES.to_string()),
+            "{sizes:?}"
+        );
+        let wal = sentientiq_testkit::rocks::wal_allocated_bytes(dir.path());
+        assert!(
+            (1..=super::ROCKSDB_WRITE_BUFFER_BYTES as u64 * 5 / 4).contains(&wal),
+            "{wal} bytes of WAL on disk"
         );
         Ok(())
     }
