@@ -6,8 +6,9 @@ SHELL := /bin/bash
 CARGO ?= cargo
 # Debian packages the build needs: a C/C++ toolchain (zstd, libFuzzer, RocksDB) and libclang
 # (RocksDB's bindgen); curl is the independent HTTP/2 gRPC client one control-plane test uses;
-# python3 runs the module-cycle check, the bench scripts' tests and their edge settings.
-DEB_PACKAGES := build-essential pkg-config libclang-dev curl python3
+# python3 runs the module-cycle check, the bench scripts' tests and their edge settings;
+# e2fsprogs makes the small ext4 disk the fault tests fill (mkfs.ext4).
+DEB_PACKAGES := build-essential pkg-config libclang-dev curl python3 e2fsprogs
 # The browser SDK's tests (sdk/js) need Node 18+ with npm and headless Chromium: Debian's nodejs
 # (18 on Debian 12), npm and chromium, installed only when the commands are missing (a Node from
 # elsewhere, e.g. NodeSource's nodejs 20, which carries its own npm and conflicts with Debian's,
