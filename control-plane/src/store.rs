@@ -167,6 +167,19 @@ fn decode<M: Message + Default>(what: &str, b: &[u8]) -> Result<M, StoreError> {
 /// stores keep the same number). Counted in [`crate::http::FDS_KEPT`].
 pub const MAX_OPEN_TABLES: i32 = 128;
 
+/// The write buffer (memtable) of every column family, and so what a write-ahead log reserves
+/// on disk (`fallocate`) at its first write: 1.1 times the largest write buffer, 70 MiB at
+/// RocksDB's default of 64 MiB, which on ext4 keeps what it got when the disk has less room
+/// (the edge's stores had the same setting: `ROCKSDB_WRITE_BUFFER_BYTES` there, found by its
+/// fault matrix on ext4, 2026-12-07). Eleven families at RocksDB's default could also hold
+/// 1.4 GiB of memtables. A config store's writes are small: 8 MiB, the edge's value.
+pub const WRITE_BUFFER_BYTES: usize = 8 << 20;
+
+/// The write-ahead log kept at most, all files together (past it RocksDB flushes the families
+/// holding the oldest back): four write buffers' worth, where RocksDB's own bound is four times
+/// the sum of every family's (5.5 GiB at its defaults for eleven).
+pub const MAX_TOTAL_WAL_BYTES: u64 = 4 * WRITE_BUFFER_BYTES as u64;
+
 impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         Store::open_with(path, StoreLimits::default())
@@ -182,7 +195,16 @@ impl Store {
         opts.create_if_missing(true);
         opts.set_max_open_files(MAX_OPEN_TABLES);
         opts.create_missing_column_families(true);
-        let cfs = CFS.map(|n| ColumnFamilyDescriptor::new(n, Options::default()));
+        opts.set_max_total_wal_size(MAX_TOTAL_WAL_BYTES);
+        // Every family's options, the default one's included (the binding opens an unlisted
+        // default family with RocksDB's defaults).
+        let cfs = std::iter::once(rocksdb::DEFAULT_COLUMN_FAMILY_NAME)
+            .chain(CFS)
+            .map(|n| {
+                let mut cf = Options::default();
+                cf.set_write_buffer_size(WRITE_BUFFER_BYTES);
+                ColumnFamilyDescriptor::new(n, cf)
+            });
         let db = DB::open_cf_descriptors(&opts, path, cfs)?;
         let (updates, _) = broadcast::channel(1024);
         let store = Store {
@@ -961,6 +983,29 @@ mod tests {
         assert_eq!(
             sentientiq_testkit::rocks::option(dir.path(), "max_open_files"),
             Some(MAX_OPEN_TABLES.to_string())
+        );
+    }
+
+    /// Every column family's write buffer is `WRITE_BUFFER_BYTES` and the log is bounded, so
+    /// the write-ahead log's reservation at its first write follows it.
+    #[test]
+    fn the_stores_wal_reserves_little_disk() {
+        let (dir, s) = store(StoreLimits::default());
+        s.create_tenant(tenant("acme")).expect("create");
+        let sizes = sentientiq_testkit::rocks::options(dir.path(), "write_buffer_size");
+        assert_eq!(sizes.len(), CFS.len() + 1, "{sizes:?}");
+        assert!(
+            sizes.iter().all(|v| *v == WRITE_BUFFER_BYTES.to_string()),
+            "{sizes:?}"
+        );
+        assert_eq!(
+            sentientiq_testkit::rocks::option(dir.path(), "max_total_wal_size"),
+            Some(MAX_TOTAL_WAL_BYTES.to_string())
+        );
+        let wal = sentientiq_testkit::rocks::wal_allocated_bytes(dir.path());
+        assert!(
+            (1..=WRITE_BUFFER_BYTES as u64 * 5 / 4).contains(&wal),
+            "{wal} bytes of WAL on disk"
         );
     }
 

@@ -123,6 +123,7 @@ impl RocksStore {
         o.set_keep_log_file_num(2);
         o.set_max_open_files(crate::storage::ROCKSDB_MAX_OPEN_FILES);
         o.set_write_buffer_size(crate::storage::ROCKSDB_WRITE_BUFFER_BYTES);
+        o.set_max_total_wal_size(crate::storage::ROCKSDB_MAX_TOTAL_WAL_BYTES);
         let db = DB::open(&o, path).map_err(|e| Error(e.to_string()))?;
         Ok(Self {
             db: Arc::new(db),
@@ -244,6 +245,10 @@ mod tests {
         assert_eq!(
             sentientiq_testkit::rocks::options(dir.path(), "write_buffer_size"),
             [crate::storage::ROCKSDB_WRITE_BUFFER_BYTES.to_string()]
+        );
+        assert_eq!(
+            sentientiq_testkit::rocks::option(dir.path(), "max_total_wal_size"),
+            Some(crate::storage::ROCKSDB_MAX_TOTAL_WAL_BYTES.to_string())
         );
         let wal = sentientiq_testkit::rocks::wal_allocated_bytes(dir.path());
         assert!(

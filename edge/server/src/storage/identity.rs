@@ -92,6 +92,7 @@ impl IdentityStore {
         // A small node-local store: keep memory modest and the background work light.
         opts.set_max_background_jobs(2);
         opts.set_write_buffer_size(super::ROCKSDB_WRITE_BUFFER_BYTES);
+        opts.set_max_total_wal_size(super::ROCKSDB_MAX_TOTAL_WAL_BYTES);
         opts.set_max_open_files(super::ROCKSDB_MAX_OPEN_FILES);
         // Every column family's options, the default one's included: the binding opens a
         // default family not listed with RocksDB's defaults, not `opts`.

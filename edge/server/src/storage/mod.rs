@@ -22,6 +22,13 @@ pub const ROCKSDB_MAX_OPEN_FILES: i32 = 128;
 /// other column families had RocksDB's default.
 pub const ROCKSDB_WRITE_BUFFER_BYTES: usize = 8 << 20;
 
+/// The write-ahead log those stores keep at most, all files together: past it RocksDB flushes
+/// the column families that hold the oldest log back, so it can go. Four write buffers' worth.
+/// Without it RocksDB allows four times the sum of every family's write buffers (384 MiB for
+/// the identity store's six), which a family written rarely (accounts, forgotten users) could
+/// keep alive. It also caps a log's reservation.
+pub const ROCKSDB_MAX_TOTAL_WAL_BYTES: u64 = 4 * ROCKSDB_WRITE_BUFFER_BYTES as u64;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 /// What each shard's spool writer shares with the lake shipper.
@@ -103,6 +110,10 @@ mod tests {
                 .iter()
                 .all(|v| *v == super::ROCKSDB_WRITE_BUFFER_BYTES.to_string()),
             "{sizes:?}"
+        );
+        assert_eq!(
+            sentientiq_testkit::rocks::option(dir.path(), "max_total_wal_size"),
+            Some(super::ROCKSDB_MAX_TOTAL_WAL_BYTES.to_string())
         );
         let wal = sentientiq_testkit::rocks::wal_allocated_bytes(dir.path());
         assert!(
