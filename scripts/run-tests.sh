@@ -164,11 +164,11 @@ vg_passed=0
 vg_failed=0
 if [ "$sdk_only" -eq 0 ]; then
   vg_status=0
-  cp -r vendor/glommio "$vgdir/glommio"
-  cp vendor/glommio-tests.lock "$vgdir/glommio/Cargo.lock"
-  vgtarget="${CARGO_TARGET_DIR:-$PWD/target}/vendored-glommio"
-  ( cd "$vgdir/glommio" && CARGO_TARGET_DIR="$vgtarget" "$CARGO" test --locked --lib sys::sysfs ) 2>&1 \
-    | tee "$vglog" || vg_status=$?
+  vgtarget="$(realpath -m "${CARGO_TARGET_DIR:-target}")/vendored-glommio"
+  {
+    cp -r vendor/glommio "$vgdir/glommio" && cp vendor/glommio-tests.lock "$vgdir/glommio/Cargo.lock" &&
+      ( cd "$vgdir/glommio" && CARGO_TARGET_DIR="$vgtarget" "$CARGO" test --locked --lib sys::sysfs )
+  } 2>&1 | tee "$vglog" || vg_status=$?
   vg_passed=$({ grep -Eo '[0-9]+ passed' "$vglog" || true; } | awk '{s += $1} END {print s + 0}')
   vg_failed=$({ grep -Eo '[0-9]+ failed' "$vglog" || true; } | awk '{s += $1} END {print s + 0}')
   [ "$vg_status" -ne 0 ] && [ "$vg_failed" -eq 0 ] && vg_failed=1

@@ -41,7 +41,9 @@
 //! gather, once the records come within 1 MiB of the written blocks' end, so commits land on
 //! written blocks (the kernel then completes them without an io-wq worker). A commit due while
 //! zeros are being written waits for them, as the edge's does. Without `--direct` the file is
-//! written through the page cache, as the edge did until then.
+//! written through the page cache, as the edge did until then. A failed reservation or zero
+//! write stops the floor (the edge goes on without them: its writes are then slower, not
+//! wrong); a bench tool measures only runs where neither happens.
 //!
 //! `--batch-us N` makes each wait gather completions for up to N µs (io_uring's min-wait,
 //! Linux 6.12) before returning on the first: fewer wake-ups per frame, each ack up to N µs
@@ -372,11 +374,17 @@ struct Direct {
 
 /// `len` bytes of `raw`, from an offset aligned to `BLOCK`, growing `raw` if needed. Returns
 /// the offset.
-fn aligned(raw: &mut Vec<u8>, len: usize) -> usize {
+fn aligned(raw: &mut Vec<u8>, len: usize) -> Result<usize> {
     if raw.len() < len + BLOCK as usize {
         *raw = vec![0u8; len + BLOCK as usize];
     }
-    raw.as_ptr().align_offset(BLOCK as usize)
+    // `align_offset` may answer "cannot" (usize::MAX); a byte buffer `BLOCK` longer than
+    // needed always holds an aligned start otherwise.
+    let at = raw.as_ptr().align_offset(BLOCK as usize);
+    if at >= BLOCK as usize {
+        bail!("no {BLOCK}-byte aligned start in a buffer");
+    }
+    Ok(at)
 }
 
 impl Spool {
@@ -409,23 +417,26 @@ impl Spool {
             writing: Vec::new(),
             written: 0,
             releasing: Vec::new(),
-            direct: direct.then(|| {
-                let mut zeros = Vec::new();
-                let zeros_at = aligned(&mut zeros, ZERO_AHEAD as usize);
-                Direct {
-                    tail: Vec::new(),
-                    raw: Vec::new(),
-                    at: 0,
-                    len: 0,
-                    start: 0,
-                    zeros,
-                    zeros_at,
-                    reserved: 0,
-                    zeroed: 0,
-                    zero_inflight: false,
-                    commit_waiting: false,
+            direct: match direct {
+                false => None,
+                true => {
+                    let mut zeros = Vec::new();
+                    let zeros_at = aligned(&mut zeros, ZERO_AHEAD as usize)?;
+                    Some(Direct {
+                        tail: Vec::new(),
+                        raw: Vec::new(),
+                        at: 0,
+                        len: 0,
+                        start: 0,
+                        zeros,
+                        zeros_at,
+                        reserved: 0,
+                        zeroed: 0,
+                        zero_inflight: false,
+                        commit_waiting: false,
+                    })
                 }
-            }),
+            },
         })
     }
 
@@ -774,7 +785,7 @@ impl Shard<'_> {
             let Some(d) = sp.direct.as_mut() else {
                 return Ok(());
             };
-            let at = aligned(&mut d.raw, len as usize);
+            let at = aligned(&mut d.raw, len as usize)?;
             let b = &mut d.raw[at..at + len as usize];
             let t = d.tail.len();
             b[..t].copy_from_slice(&d.tail);

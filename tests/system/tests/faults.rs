@@ -256,9 +256,14 @@ impl SmallDisk {
                 std::fs::File::create(&image)
                     .and_then(|f| f.set_len(mib << 20))
                     .expect("the disk's image");
-                // No blocks reserved for root: the edge runs as root here, and the filler too.
+                assert!(
+                    Path::new("/dev/loop-control").exists(),
+                    "an ext4 disk here is mounted over a loop device: no /dev/loop-control"
+                );
+                // No blocks reserved for root (the edge runs as root here, and the filler too);
+                // 4 KiB blocks as on a real disk (mke2fs makes a disk this small with 1 KiB).
                 let st = std::process::Command::new("mkfs.ext4")
-                    .args(["-q", "-F", "-m", "0"])
+                    .args(["-q", "-F", "-m", "0", "-b", "4096"])
                     .arg(&image)
                     .status()
                     .expect("mkfs.ext4 runs (e2fsprogs; make deps installs it)");
@@ -301,11 +306,18 @@ impl SmallDisk {
 }
 
 impl Drop for SmallDisk {
+    /// Unmounted (lazily if still busy); a loop device mounted with `-o loop` goes with it.
     fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
+        let umount = |lazy: bool| {
+            let mut c = std::process::Command::new("umount");
+            if lazy {
+                c.arg("-l");
+            }
+            c.arg(&self.0).status().is_ok_and(|s| s.success())
+        };
+        if !umount(false) {
+            umount(true);
+        }
     }
 }
 
