@@ -95,30 +95,62 @@ pub struct Link {
 pub(crate) const FIRST_RETRY: Duration = Duration::from_millis(100);
 pub(crate) const LAST_RETRY: Duration = Duration::from_secs(5);
 
-/// When a control-plane stream is opened again (pure): [`FIRST_RETRY`], doubling at each wait
-/// up to [`LAST_RETRY`], and from [`FIRST_RETRY`] again once a stream was answered. Without
-/// the start-over a few breaks (a plane's restarts) made every later reconnect wait 5 s, and
-/// what the stream carries waited with it. The config watch and the alert stream share it.
+/// When a control-plane stream is opened again (pure): a step of [`FIRST_RETRY`], doubling at
+/// each wait up to [`LAST_RETRY`], and from [`FIRST_RETRY`] again once a stream was answered.
+/// Without the start-over a few breaks (a plane's restarts) made every later reconnect wait
+/// 5 s, and what the stream carries waited with it. The config watch and the alert stream share
+/// it.
+///
+/// Each wait is half its step plus a part of the other half set by the edge's id and the
+/// attempt ("equal jitter": M. Brooker, "Exponential Backoff And Jitter", AWS Architecture
+/// Blog, 2015): every edge of a fleet loses its streams at the same moment when the plane
+/// restarts, and with the steps alone they all came back at the same moments too. A hash, not
+/// a random number: an edge's waits are the same in every run, and edges' differ.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Retry {
     next: Duration,
+    seed: u64,
+    attempt: u64,
+}
+
+/// The seed of an edge's waits: its id, hashed (FNV-1a, 64 bits).
+pub(crate) fn retry_seed(edge_id: &str) -> u64 {
+    edge_id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// SplitMix64's finalizer: the bits of `x` spread over the whole word.
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
 }
 
 impl Retry {
-    pub(crate) fn new() -> Retry {
-        Retry { next: FIRST_RETRY }
+    pub(crate) fn new(seed: u64) -> Retry {
+        Retry {
+            next: FIRST_RETRY,
+            seed,
+            attempt: 0,
+        }
     }
 
-    /// The plane answered the stream: the next wait is the first again.
+    /// The plane answered the stream: the next step is the first again.
     pub(crate) fn answered(&mut self) {
         self.next = FIRST_RETRY;
     }
 
-    /// The wait before the next attempt; the one after it doubles.
+    /// The wait before the next attempt: between half its step and the step; the next step
+    /// doubles.
     pub(crate) fn wait(&mut self) -> Duration {
-        let wait = self.next;
-        self.next = (wait * 2).min(LAST_RETRY);
-        wait
+        let step = self.next;
+        self.next = (step * 2).min(LAST_RETRY);
+        self.attempt = self.attempt.wrapping_add(1);
+        // 53 bits: a fraction in [0, 1) an f64 holds exactly.
+        let part = (mix(self.seed ^ mix(self.attempt)) >> 11) as f64 / (1u64 << 53) as f64;
+        step / 2 + (step / 2).mul_f64(part)
     }
 }
 
@@ -227,7 +259,7 @@ async fn watch(
     mut synced: Synced,
 ) {
     let mut client = EdgeSyncClient::new(ch);
-    let mut retry = Retry::new();
+    let mut retry = Retry::new(retry_seed(&link.edge_id));
     let mut resume = synced.version;
     loop {
         let reg = RegisterEdge {
@@ -445,16 +477,61 @@ async fn report_once(
 mod tests {
     use super::*;
 
+    /// Whether every wait lies in its step's upper half.
+    fn within(waits: &[Duration], steps_ms: &[u64]) -> bool {
+        waits.len() == steps_ms.len()
+            && waits.iter().zip(steps_ms).all(|(w, &s)| {
+                let s = Duration::from_millis(s);
+                *w >= s / 2 && *w <= s
+            })
+    }
+
     #[test]
     fn the_wait_doubles_to_five_seconds_and_starts_over_after_an_answered_stream() {
-        // Unanswered streams: 100 ms, 200, 400, … up to 5 s (cap − 1 step, cap, cap + 1).
-        let mut retry = Retry::new();
-        let waits: Vec<_> = (0..8).map(|_| retry.wait().as_millis()).collect();
-        assert_eq!(waits, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
-        // A stream the plane answered, then broke: 100 ms again, whatever came before, then
-        // doubling again.
+        // Unanswered streams: steps of 100 ms, 200, 400, … up to 5 s (cap − 1 step, cap,
+        // cap + 1), each wait in its step's upper half.
+        let mut retry = Retry::new(retry_seed("edge-1"));
+        let waits: Vec<_> = (0..8).map(|_| retry.wait()).collect();
+        assert!(
+            within(&waits, &[100, 200, 400, 800, 1600, 3200, 5000, 5000]),
+            "{waits:?}"
+        );
+        // A stream the plane answered, then broke: a step of 100 ms again, whatever came
+        // before, then doubling again.
         retry.answered();
-        assert_eq!(retry.wait(), FIRST_RETRY);
-        assert_eq!(retry.wait(), FIRST_RETRY * 2);
+        let again = [retry.wait(), retry.wait()];
+        assert!(within(&again, &[100, 200]), "{again:?}");
+    }
+
+    /// Edges that lose the plane together do not come back together: a hundred edges' waits
+    /// spread over their step's upper half, and one edge's waits are the same every run.
+    #[test]
+    fn edges_waits_are_spread_by_their_ids_and_repeat_for_one_edge() {
+        let waits = |id: &str| {
+            let mut r = Retry::new(retry_seed(id));
+            (0..8).map(|_| r.wait()).collect::<Vec<_>>()
+        };
+        assert_eq!(waits("edge-use1-a"), waits("edge-use1-a"));
+        let fleet: Vec<Vec<Duration>> = (0..100).map(|i| waits(&format!("edge-{i}"))).collect();
+        for (attempt, step_ms) in [100, 200, 400, 800, 1600, 3200, 5000, 5000]
+            .iter()
+            .enumerate()
+        {
+            let mut at: Vec<Duration> = fleet.iter().map(|w| w[attempt]).collect();
+            assert!(within(&at, &[*step_ms; 100]), "attempt {attempt}");
+            at.sort_unstable();
+            at.dedup();
+            assert!(
+                at.len() >= 95,
+                "attempt {attempt}: {} distinct waits",
+                at.len()
+            );
+            // Spread over most of the upper half, not bunched at one point of it.
+            let (lo, hi) = (at[0], at[at.len() - 1]);
+            assert!(
+                hi - lo > Duration::from_millis(*step_ms) * 2 / 5,
+                "attempt {attempt}: {lo:?}..{hi:?}"
+            );
+        }
     }
 }
