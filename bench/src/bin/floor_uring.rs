@@ -68,6 +68,7 @@ use anyhow::{Context, Result, bail};
 use async_tungstenite::tungstenite::handshake::derive_accept_key;
 use io_uring::{IoUring, cqueue, opcode, squeue, types};
 use sentientiq_bench::servers::{FloorArgs, FloorReply, READ_BUFFER, flag_value, floor_reply};
+use sentientiq_core::spool_blocks::{BLOCK, ZERO_AHEAD, blocks, zeros_due};
 use sentientiq_core::wait::WaitBatcher;
 use sentientiq_proto::{EdgeFrame, Limits, Seq, decode_client, encode_edge};
 
@@ -81,11 +82,9 @@ const COMMIT_TIMER: u64 = u64::MAX - 1;
 const COMMIT_WRITE: u64 = u64::MAX - 2;
 /// A write of zeros ahead of the records (`--direct`).
 const ZERO_WRITE: u64 = u64::MAX - 3;
-/// `--direct`: the block a write is made of, the zeros written ahead at a time, and the space
-/// reserved at a time: the edge's `BLOCK`, `ZERO_AHEAD` and default `spool_segment_bytes`
-/// (`edge/server/src/shard/committer.rs`, `edge/server/src/config/edge.rs`).
-const BLOCK: u64 = 4096;
-const ZERO_AHEAD: u64 = 1 << 20;
+/// `--direct`: the space reserved at a time, the edge's default `spool_segment_bytes`
+/// (`edge/server/src/config/edge.rs`). Blocks and zeros are placed as the edge places them
+/// (`sentientiq_core::spool_blocks`).
 const RESERVE: u64 = 64 << 20;
 /// The edge's spool record header (`edge/server/src/storage/spool.rs`), as the baseline writes it.
 const RECORD_HEADER: usize = 40;
@@ -714,7 +713,8 @@ impl Shard<'_> {
         let Some(d) = sp.direct.as_ref() else {
             return Ok(());
         };
-        if d.zero_inflight || d.zeroed >= off + ZERO_AHEAD {
+        // No limit: the reservation grows as the zeros need it; a chunk is whole.
+        if d.zero_inflight || zeros_due(off, d.zeroed, u64::MAX).is_none() {
             return Ok(());
         }
         let at = d.zeroed;
@@ -778,8 +778,7 @@ impl Shard<'_> {
             // Whole blocks, from the block holding the end: its written bytes, the records,
             // zeros to the block's end.
             let (off, n) = (sp.off, sp.writing.len() as u64);
-            let start = off - off % BLOCK;
-            let len = (off + n).div_ceil(BLOCK) * BLOCK - start;
+            let (start, len) = blocks(off, n, BLOCK);
             sp.reserve(start + len)?;
             let fd = sp.fd;
             let Some(d) = sp.direct.as_mut() else {

@@ -25,11 +25,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use sentientiq_core::spool_blocks::{BLOCK, blocks, zeros_due};
 
 /// A segment's size in the edge's default config (`spool_segment_bytes`).
 const SEGMENT: u64 = 64 << 20;
-/// The block a direct write is made of (the edge's `shard/committer.rs`).
-const BLOCK: usize = 4096;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -95,7 +94,7 @@ fn main() -> Result<()> {
             _ => bail!("unknown flag {flag}"),
         }
     }
-    if commits == 0 || bytes == 0 || (commits as u64) * (bytes as u64 + BLOCK as u64) > SEGMENT {
+    if commits == 0 || bytes == 0 || (commits as u64) * (bytes as u64 + BLOCK) > SEGMENT {
         bail!("--commits × (--bytes + {BLOCK}) must be within one {SEGMENT}-byte segment");
     }
     let _ = std::fs::remove_file(&path);
@@ -172,48 +171,39 @@ async fn run(
             );
         }
         (cpu0, busy0, t0) = (cpu_us()?, busy_ticks()?, Instant::now());
-        let mut off = 0usize;
+        let mut off = 0u64;
         // The bytes of the block holding `off` already written.
         let mut tail: Vec<u8> = Vec::new();
         // Blocks below it are written (records or zeros ahead of them).
-        let mut zeroed = 0usize;
-        const AHEAD: usize = 1 << 20;
+        let mut zeroed = 0u64;
         for _ in 0..commits {
             let t = Instant::now();
-            let start = off - tail.len();
-            let end = off + bytes;
-            let len = (end - start).div_ceil(BLOCK) * BLOCK;
+            let (start, len) = blocks(off, bytes as u64, BLOCK);
+            let end = off + bytes as u64;
+            let len = len as usize;
             let mut buf = f.alloc_dma_buffer(len);
             let b = buf.as_bytes_mut();
             b[..tail.len()].copy_from_slice(&tail);
             b[tail.len()..tail.len() + bytes].copy_from_slice(&payload);
             b[tail.len() + bytes..].fill(0);
-            let keep = end % BLOCK;
+            let keep = (end % BLOCK) as usize;
             let data_end = tail.len() + bytes;
             tail = b[data_end - keep..data_end].to_vec();
-            if f.write_at(buf, start as u64)
-                .await
-                .map_err(std::io::Error::from)?
-                != len
-            {
+            if f.write_at(buf, start).await.map_err(std::io::Error::from)? != len {
                 bail!("short write");
             }
             off = end;
             // The commit's latency; the zeros ahead come after it, as the edge's acks do.
             lat.push(t.elapsed());
-            zeroed = zeroed.max(start + len);
-            if mode == Mode::DirectAhead && zeroed < off + AHEAD && (zeroed as u64) < SEGMENT {
-                let n = AHEAD.min(SEGMENT as usize - zeroed);
+            zeroed = zeroed.max(start + len as u64);
+            if let Some(n) = zeros_due(off, zeroed, SEGMENT).filter(|_| mode == Mode::DirectAhead) {
+                let n = n as usize;
                 let mut z = f.alloc_dma_buffer(n);
                 z.as_bytes_mut().fill(0);
-                if f.write_at(z, zeroed as u64)
-                    .await
-                    .map_err(std::io::Error::from)?
-                    != n
-                {
+                if f.write_at(z, zeroed).await.map_err(std::io::Error::from)? != n {
                     bail!("short zero write");
                 }
-                zeroed += n;
+                zeroed += n as u64;
             }
             if pace_ms > 0 {
                 glommio::timer::sleep(Duration::from_millis(pace_ms)).await;

@@ -18,6 +18,7 @@ pub mod physics;
 pub mod policy;
 pub mod privacy;
 pub mod session;
+pub mod spool_blocks;
 #[cfg(test)]
 pub(crate) mod testutil;
 pub mod wait;

@@ -12,21 +12,18 @@ use std::time::{Duration, Instant};
 
 use glommio::channels::local_channel;
 
+use sentientiq_core::spool_blocks::{BLOCK, blocks, zeros_due};
+
 use super::ShardRef;
 use crate::storage::spool;
 use crate::telemetry::ShardMetrics;
-
-/// The block a direct write is made of, at least: the machine's pages, and the physical
-/// block of the disks this runs on (`/sys/block/*/queue/physical_block_size` is 4096 on the
-/// bench VMs), so a write never makes the disk read a block to change part of it.
-const BLOCK: u64 = 4096;
 
 /// A segment file being written.
 ///
 /// Issue 20: an `O_DSYNC` write through the page cache cannot be done without blocking, so the
 /// kernel hands every commit to an io-wq worker (five context switches a commit); a direct
 /// write (`O_DIRECT`) into blocks the file already holds written is submitted by the shard
-/// itself ([`ZERO_AHEAD`] keeps them ahead). `sentientiq-spool-write`, 3 000 commits of 16 000
+/// itself ([`ZERO_AHEAD`](sentientiq_core::spool_blocks::ZERO_AHEAD) keeps them ahead). `sentientiq-spool-write`, 3 000 commits of 16 000
 /// bytes back to back, three rounds: 81–98 µs of the process's CPU a commit through the page
 /// cache, 24–25 µs direct with zeros ahead, the zero writes included; the machine's busy CPU
 /// 90–100 µs against 43–57; a commit's latency p50 174–207 µs against 84
@@ -90,21 +87,6 @@ async fn reserve_space(file: &glommio::io::DmaFile, bytes: u64, block: u64) -> u
     }
 }
 
-/// Zeros are written this far ahead of a direct segment's records, a chunk of this size at a
-/// time ([`Segment::zero_ahead`]).
-///
-/// Issue 20: a direct write that reaches reserved space never written is not an overwrite to
-/// ext4 (its extents must be converted, a journal change), so io_uring hands it to an io-wq
-/// worker as it did buffered writes; a direct write into blocks already written is submitted
-/// by the shard itself. `sentientiq-spool-write` (3 000 commits of 16 000 bytes, back to back,
-/// counted by the `io_uring_queue_async_work` tracepoint): 3 025 hand-offs through the page
-/// cache, 2 931 into reserved space, 71 into space zeroed beforehand, 25 with zeros written
-/// ahead as here (`bench/runs/2026-12-07-vm/session45/spool-write/punts.txt`). One zero write
-/// per chunk, while a commit's appends gather, pays that conversion once per 64 commits of
-/// 16 000 bytes instead of every time. The chunk's size is a choice, not a
-/// calibration: one flush of the disk per MiB, one MiB of zeros allocated at a time.
-const ZERO_AHEAD: u64 = 1 << 20;
-
 /// A write of `want` bytes that wrote `written`: a short one is an error.
 fn whole(written: usize, want: u64) -> std::io::Result<()> {
     if written as u64 == want {
@@ -112,15 +94,6 @@ fn whole(written: usize, want: u64) -> std::io::Result<()> {
     } else {
         Err(std::io::Error::other("short write to the spool"))
     }
-}
-
-/// A direct write's place: `n` new bytes at `off` go out as whole blocks of `block` bytes from
-/// the block holding `off` (its first `off % block` bytes, already written, again) to the end of
-/// the block holding the last new byte. Returns where the write begins and its length.
-fn blocks(off: u64, n: u64, block: u64) -> (u64, u64) {
-    let start = off - off % block;
-    let end = (off + n).div_ceil(block) * block;
-    (start, end - start)
 }
 
 impl Segment {
@@ -254,9 +227,9 @@ impl Segment {
         Ok(())
     }
 
-    /// Writes zeros over the next [`ZERO_AHEAD`] bytes of reserved space once the records at
-    /// `off` come within [`ZERO_AHEAD`] of the written blocks' end, so the next writes land on
-    /// written blocks ([`ZERO_AHEAD`] says why). Only above every record (`zeroed` is past the
+    /// Writes zeros over the next [`ZERO_AHEAD`](sentientiq_core::spool_blocks::ZERO_AHEAD) bytes of reserved space once the records at
+    /// `off` come within [`ZERO_AHEAD`](sentientiq_core::spool_blocks::ZERO_AHEAD) of the written blocks' end, so the next writes land on
+    /// written blocks ([`ZERO_AHEAD`](sentientiq_core::spool_blocks::ZERO_AHEAD) says why). Only above every record (`zeroed` is past the
     /// last block written) and within the reservation's whole blocks; a failure only leaves the
     /// space unwritten (the writes are slower, not wrong), and stops it for the segment.
     async fn zero_ahead(&mut self, off: u64) {
@@ -269,10 +242,9 @@ impl Segment {
         else {
             return;
         };
-        if *zeroed >= *limit || *zeroed >= off + ZERO_AHEAD {
+        let Some(len) = zeros_due(off, *zeroed, *limit) else {
             return;
-        }
-        let len = ZERO_AHEAD.min(*limit - *zeroed);
+        };
         let mut buf = file.alloc_dma_buffer(len as usize);
         buf.as_bytes_mut().fill(0);
         match file.write_at(buf, *zeroed).await {
@@ -528,19 +500,6 @@ mod tests {
         i32::from_str_radix(flags.trim(), 8).expect("octal flags")
     }
 
-    #[test]
-    fn a_direct_write_covers_whole_blocks_from_the_one_holding_the_end() {
-        // Ends one short of a block, at it, and one past it.
-        assert_eq!(blocks(0, 4095, 4096), (0, 4096));
-        assert_eq!(blocks(0, 4096, 4096), (0, 4096));
-        assert_eq!(blocks(0, 4097, 4096), (0, 8192));
-        // From inside a block: its written part again.
-        assert_eq!(blocks(4095, 1, 4096), (0, 4096));
-        assert_eq!(blocks(4096, 1, 4096), (4096, 4096));
-        assert_eq!(blocks(4097, 4095, 4096), (4096, 4096));
-        assert_eq!(blocks(4097, 4096, 4096), (4096, 8192));
-    }
-
     /// Runs `body` on a glommio executor.
     fn on_glommio<F: std::future::Future<Output = ()> + 'static>(
         body: impl FnOnce() -> F + Send + 'static,
@@ -571,7 +530,10 @@ mod tests {
             let off = want.len() as u64;
             f.zero_ahead(off).await;
             if let Segment::Direct { zeroed, limit, .. } = f {
-                assert!(*zeroed >= (off + ZERO_AHEAD).min(*limit), "after write {i}");
+                assert!(
+                    *zeroed >= (off + sentientiq_core::spool_blocks::ZERO_AHEAD).min(*limit),
+                    "after write {i}"
+                );
                 assert!(*zeroed <= *limit, "within the reservation");
             }
             let on_disk = std::fs::read(path).expect("read");
@@ -637,7 +599,7 @@ mod tests {
         on_glommio(move || async move {
             // Room for one chunk of zeros ahead and part of a second: the second stops at the
             // reservation.
-            let reserve = ZERO_AHEAD + 3 * BLOCK;
+            let reserve = sentientiq_core::spool_blocks::ZERO_AHEAD + 3 * BLOCK;
             let mut f = Segment::create(&path, reserve).await.expect("create");
             let Segment::Direct { file, block, .. } = &f else {
                 panic!("this test's filesystem takes O_DIRECT (ext4 in CI)");
