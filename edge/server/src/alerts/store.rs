@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use rocksdb::{DB, IteratorMode, Options, WriteBatch, WriteOptions};
+use rocksdb::{DB, IteratorMode, WriteBatch, WriteOptions};
 use sentientiq_alerts::shell::{Store, StoreError};
 use sentientiq_alerts::{AlertId, Chain};
 
@@ -116,14 +116,10 @@ fn synced() -> WriteOptions {
 
 impl RocksStore {
     pub fn open(path: &Path, views: Arc<Views>) -> Result<Self, Error> {
-        let mut o = Options::default();
-        o.create_if_missing(true);
+        let mut o = crate::storage::rocksdb_options();
         // A small database: a few KB per alert.
         o.set_max_background_jobs(1);
         o.set_keep_log_file_num(2);
-        o.set_max_open_files(crate::storage::ROCKSDB_MAX_OPEN_FILES);
-        o.set_write_buffer_size(crate::storage::ROCKSDB_WRITE_BUFFER_BYTES);
-        o.set_max_total_wal_size(crate::storage::ROCKSDB_MAX_TOTAL_WAL_BYTES);
         let db = DB::open(&o, path).map_err(|e| Error(e.to_string()))?;
         Ok(Self {
             db: Arc::new(db),

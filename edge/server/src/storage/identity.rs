@@ -16,7 +16,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-use rocksdb::{ColumnFamilyDescriptor, DB, Options};
+use rocksdb::DB;
 use sentientiq_core::Held;
 use sentientiq_core::identity::{AccountInfo, cents, company_domain};
 use sentientiq_proto::{Identify, Value, frame::get};
@@ -86,23 +86,14 @@ fn key(tenant: &str, k: &str) -> Vec<u8> {
 
 impl IdentityStore {
     pub fn open(path: &Path) -> Result<IdentityStore, Error> {
-        let mut opts = Options::default();
-        opts.create_if_missing(true);
+        let mut opts = super::rocksdb_options();
         opts.create_missing_column_families(true);
         // A small node-local store: keep memory modest and the background work light.
         opts.set_max_background_jobs(2);
-        opts.set_write_buffer_size(super::ROCKSDB_WRITE_BUFFER_BYTES);
-        opts.set_max_total_wal_size(super::ROCKSDB_MAX_TOTAL_WAL_BYTES);
-        opts.set_max_open_files(super::ROCKSDB_MAX_OPEN_FILES);
-        // Every column family's options, the default one's included: the binding opens a
-        // default family not listed with RocksDB's defaults, not `opts`.
+        // Every column family, the default one included (`rocksdb_column_family`).
         let cfs = std::iter::once(rocksdb::DEFAULT_COLUMN_FAMILY_NAME)
             .chain(CFS)
-            .map(|n| {
-                let mut cf = Options::default();
-                cf.set_write_buffer_size(super::ROCKSDB_WRITE_BUFFER_BYTES);
-                ColumnFamilyDescriptor::new(n, cf)
-            });
+            .map(super::rocksdb_column_family);
         let db = DB::open_cf_descriptors(&opts, path, cfs)?;
         let s = IdentityStore {
             db: Arc::new(db),

@@ -29,6 +29,27 @@ pub const ROCKSDB_WRITE_BUFFER_BYTES: usize = 8 << 20;
 /// keep alive. It also caps a log's reservation.
 pub const ROCKSDB_MAX_TOTAL_WAL_BYTES: u64 = 4 * ROCKSDB_WRITE_BUFFER_BYTES as u64;
 
+/// What every RocksDB store of the edge opens with, before its own settings: created if
+/// missing, [`ROCKSDB_MAX_OPEN_FILES`], [`ROCKSDB_WRITE_BUFFER_BYTES`] for its default column
+/// family and [`ROCKSDB_MAX_TOTAL_WAL_BYTES`].
+pub fn rocksdb_options() -> rocksdb::Options {
+    let mut o = rocksdb::Options::default();
+    o.create_if_missing(true);
+    o.set_max_open_files(ROCKSDB_MAX_OPEN_FILES);
+    o.set_write_buffer_size(ROCKSDB_WRITE_BUFFER_BYTES);
+    o.set_max_total_wal_size(ROCKSDB_MAX_TOTAL_WAL_BYTES);
+    o
+}
+
+/// A column family of those stores, listed when the database is opened: its own options,
+/// with [`ROCKSDB_WRITE_BUFFER_BYTES`] (the binding gives a family RocksDB's defaults, not the
+/// database's, so the default family is listed too).
+pub fn rocksdb_column_family(name: &str) -> rocksdb::ColumnFamilyDescriptor {
+    let mut cf = rocksdb::Options::default();
+    cf.set_write_buffer_size(ROCKSDB_WRITE_BUFFER_BYTES);
+    rocksdb::ColumnFamilyDescriptor::new(name, cf)
+}
+
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 /// What each shard's spool writer shares with the lake shipper.
