@@ -233,6 +233,9 @@ pub struct Shipped {
     pub files: Vec<String>,
     pub rows: u64,
     pub bytes: u64,
+    /// The segment's records and header: what its shard counted into the spool's backlog.
+    /// Its file can be longer: a segment whose seal failed keeps the space reserved for it.
+    pub spool_bytes: u64,
 }
 
 /// What the shipper reads of the node.
@@ -364,8 +367,11 @@ impl Shipper {
                             m.bytes.fetch_add(s.bytes, Ordering::Relaxed);
                             m.segments.fetch_add(1, Ordering::Relaxed);
                             if let Some(b) = self.env.spool.backlog.get(i) {
+                                // By its records, not its file: a segment whose seal failed
+                                // still holds its reservation (64 MiB), which was never
+                                // counted, and would take other segments' bytes off the count.
                                 let _ = b.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
-                                    Some(v.saturating_sub(size))
+                                    Some(v.saturating_sub(s.spool_bytes))
                                 });
                             }
                             tracing::debug!(
@@ -508,7 +514,8 @@ impl Shipper {
                 index.insert(key.as_slice().into(), sessions.len() - 1);
             }
         }
-        let end_lsn = first + scan.valid().saturating_sub(spool::HEADER) as u64;
+        let valid = scan.valid() as u64;
+        let end_lsn = first + valid.saturating_sub(spool::HEADER as u64);
         drop(scan);
         if self.states.len() > MAX_SESSION_STATES {
             self.states.clear();
@@ -664,7 +671,10 @@ impl Shipper {
             f.flush_if_full()?;
         }
         drop(rows);
-        let mut out = Shipped::default();
+        let mut out = Shipped {
+            spool_bytes: valid,
+            ..Shipped::default()
+        };
         store_all(parts, &tenants, &mut out)?;
         store_all(dets, &tenants, &mut out)?;
         store_all(acts, &tenants, &mut out)?;
@@ -1176,6 +1186,38 @@ mod tests {
             "the sealed one shipped"
         );
         assert!(open.exists(), "the open segment is not touched");
+    }
+
+    /// A segment whose seal failed (the committer's truncate did not hold) is below the open
+    /// one, so it ships, but its file still holds the space reserved for it, zeros past its
+    /// records. Shipping it takes its records off its shard's spool backlog, not its file's
+    /// length: the bytes appended since stay counted, so `spool_max_bytes` still refuses.
+    #[test]
+    fn a_segment_whose_seal_failed_takes_only_its_records_off_the_backlog() {
+        let (data, lake, identity) = stores();
+        let mut v = spool::header(0).to_vec();
+        spool::encode_kind(spool::KIND_FRAME, T0, "demo", "s1", 1, &frame(1), &mut v);
+        let sealed = v.len() as u64;
+        // Appended since into the segment being written, not shipped yet.
+        let waiting = 5_000u64;
+        let open_at = sealed - spool::HEADER as u64;
+        let share = Arc::new(SpoolShare::new(&[open_at], &[sealed + waiting]));
+        share.replayed();
+        let (mut shipper, _metrics) =
+            test_shipper(data.path(), local(lake.path()), identity, share.clone());
+        let dir = shard0(&data);
+        let path = spool::segment_path(&dir, 0);
+        let mut file = v.clone();
+        file.resize(1 << 20, 0);
+        std::fs::write(&path, &file).expect("write");
+        shipper.pass();
+        assert!(!path.exists(), "shipped");
+        assert_eq!(shipped(lake.path()), pairs(&[("s1", 1)]));
+        assert_eq!(
+            share.backlog[0].load(Ordering::Acquire),
+            waiting,
+            "only its records came off"
+        );
     }
 
     /// A session's seqs are kept as runs: rising seqs extend the highest run, a gap starts a new
