@@ -520,14 +520,13 @@ async fn shard_main(
     }
     let (bell_tx, bell_rx) = local_channel::new_bounded::<()>(1);
     shard.borrow_mut().set_spool_bell(bell_tx);
-    glommio::spawn_local(shard::committer::committer(
+    let committer = glommio::spawn_local(shard::committer::committer(
         shard.clone(),
         spool::shard_dir(&node.edge.data_dir, id),
         bell_rx,
         Duration::from_millis(node.edge.commit_interval_ms),
         node.edge.spool_segment_bytes,
-    ))
-    .detach();
+    ));
     let listener = crate::ingest::listener::bind(node.edge.listen, node.edge.backlog)
         .with_context(|| format!("binding {}", node.edge.listen))?;
     if id == 0 {
@@ -597,6 +596,16 @@ async fn shard_main(
         q.borrow_mut().close_all();
     }
     shard.borrow_mut().publish_aggregates();
+    // The spool writer seals its segment, giving back the space reserved past its records
+    // (a restart finds nothing to cut), and stops; a disk failing now leaves that to recovery.
+    shard.borrow_mut().stop_spool();
+    futures_lite::future::or(
+        async {
+            committer.await;
+        },
+        glommio::timer::sleep(Duration::from_secs(2)),
+    )
+    .await;
     glommio::timer::sleep(Duration::from_millis(200)).await;
     Ok(())
 }

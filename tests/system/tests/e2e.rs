@@ -690,6 +690,61 @@ fn slowloris_gets_408_and_sigterm_closes_sessions_with_1001_and_exits_0() {
     assert_eq!(c.got(), Got::Closed(Some(1001)));
 }
 
+/// The open spool segment reserves `spool_segment_bytes` (64 MiB) on disk past its records. An
+/// edge stopped with SIGTERM writes what it holds and seals the segment: its file ends at its
+/// records, the space goes back, and the restart finds nothing to cut. (On a data directory
+/// that refuses `O_DIRECT`, e.g. a tmpfs, segments reserve nothing and this cannot be seen.)
+#[test]
+fn a_stopped_edge_seals_its_spool_segment_and_gives_its_reserved_space_back() {
+    use sentientiq_edge::storage::spool;
+    // The segment's length, and where its valid records end.
+    let lengths = |dir: &std::path::Path| -> Vec<(u64, u64)> {
+        spool::segments(dir)
+            .expect("segments")
+            .into_iter()
+            .map(|(_, path)| {
+                let len = std::fs::metadata(&path).expect("segment").len();
+                let mut r = spool::SegmentReader::new(std::fs::File::open(&path).expect("open"));
+                while r.next_record().expect("read").is_some() {}
+                (len, r.valid() as u64)
+            })
+            .collect()
+    };
+    let mut edge = Edge::start(1, "");
+    let mut c = edge.ws();
+    c.hello(DEMO_KEY, "s_e2e_sealstop_0001", None);
+    for seq in 1..=5 {
+        c.send(&moves(seq, 10));
+    }
+    c.until_ack(5);
+    let dir = edge.spool_dir().join("shard-000");
+    let open = lengths(&dir);
+    let [(len, valid)] = open[..] else {
+        panic!("one open segment: {open:?}");
+    };
+    if len == valid {
+        eprintln!("skipped: the data directory refuses O_DIRECT (segments reserve nothing)");
+        return;
+    }
+    assert_eq!(len, 67_108_864, "the open segment holds its reservation");
+    assert!(edge.sigterm().success(), "{}", edge.log());
+    let sealed = lengths(&dir);
+    assert_eq!(sealed, [(valid, valid)], "sealed at its records");
+    // The restart reads every record and cuts nothing.
+    edge.spawn();
+    let log = edge.log();
+    let line = log
+        .lines()
+        .filter(|l| l.contains("spool recovered"))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no second recovery line: {log}"));
+    assert!(
+        line.contains("truncated_bytes=0") && line.contains("zero_bytes=0"),
+        "{line}"
+    );
+    drop(c);
+}
+
 #[test]
 fn the_per_shard_connection_cap_answers_overloaded_at_cap_plus_one() {
     let edge = Edge::start_edited(1, |c| {

@@ -303,6 +303,9 @@ async fn sync_dir(dir: &Path, up_to: &Path) -> std::io::Result<()> {
 /// retried **at the same offset of the same segment**, after the segment is cut back to where
 /// the failed write began. A short write leaves whole records in the file; writing them again
 /// into a new segment would store them twice. Until the cut succeeds nothing else is written.
+///
+/// When the bell closes (the shard stops: `Shard::stop_spool`), it writes what is buffered,
+/// seals the segment (its reserved space past the records goes back) and returns.
 pub async fn committer(
     shard: ShardRef,
     dir: PathBuf,
@@ -327,8 +330,23 @@ pub async fn committer(
     let mut synced_upto = 0u64;
     // Whether the entries above the shard directory have been synced since start (`sync_dir`).
     let mut dir_known = false;
+    // The bell closed: once what is buffered is written, the segment is sealed (its reserved
+    // space given back) and the writer stops. A write failing meanwhile is retried as ever.
+    let mut stopping = false;
     loop {
-        if retry.is_empty() {
+        if stopping && retry.is_empty() && shard.borrow().spool_buffered() == 0 {
+            if let Some((f, _, off, _)) = file.take() {
+                match f.seal(off).await {
+                    Ok(()) => {
+                        active.store(synced_upto, Ordering::Release);
+                        open_bytes.store(0, Ordering::Release);
+                    }
+                    Err(e) => tracing::error!(error = %e, "sealing the spool segment at a stop"),
+                }
+            }
+            return;
+        }
+        if retry.is_empty() && !stopping {
             // Idle: wait for appends, but seal an open segment once it is `max_age` old so
             // the lake gets it without waiting for more traffic.
             let woke = match &file {
@@ -343,15 +361,9 @@ pub async fn committer(
                 None => Some(bell.recv().await),
             };
             match woke {
-                // The shard is stopping: its segment ends at what was written.
-                Some(None) => {
-                    if let Some((f, _, off, _)) = file.take()
-                        && let Err(e) = f.seal(off).await
-                    {
-                        tracing::error!(error = %e, "sealing the spool segment at a stop");
-                    }
-                    return;
-                }
+                // The shard is stopping (`Shard::stop_spool`): what is buffered is written
+                // below, then the segment is sealed.
+                Some(None) => stopping = true,
                 Some(Some(())) => {}
                 None => {
                     if let Some((f, _, off, _)) = file.take() {

@@ -177,6 +177,17 @@ impl Shard {
         self.spool_bell = Some(bell);
     }
 
+    /// Closes the spool writer's bell: it writes what is buffered, seals its segment and stops
+    /// ([`committer::committer`]). At a stop, once no new records come.
+    pub fn stop_spool(&mut self) {
+        self.spool_bell = None;
+    }
+
+    /// Bytes of records appended and not yet taken by the spool writer.
+    pub fn spool_buffered(&self) -> usize {
+        self.pipeline.spool_buffered()
+    }
+
     pub fn register(&mut self, tx: LocalSender<Out>) -> ConnRef {
         let id = self.next_conn;
         self.next_conn += 1;
