@@ -710,6 +710,8 @@ fn a_stopped_edge_seals_its_spool_segment_and_gives_its_reserved_space_back() {
             })
             .collect()
     };
+    // The shipper stops before the shard seals (its pass, once a second, checks the stop
+    // first), so the sealed segment stays to be read.
     let mut edge = Edge::start(1, "");
     let mut c = edge.ws();
     c.hello(DEMO_KEY, "s_e2e_sealstop_0001", None);

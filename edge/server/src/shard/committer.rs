@@ -381,11 +381,12 @@ pub async fn committer(
         // The appends gather for `interval`; zeros are written ahead meanwhile, so they delay
         // a commit only when they take longer than that.
         let gather = glommio::timer::sleep(interval);
+        // (Not at a stop: the seal is about to give that space back.)
         match file.as_mut() {
-            Some((f, _, off, _)) => {
+            Some((f, _, off, _)) if !stopping => {
                 futures_lite::future::zip(gather, f.zero_ahead(*off)).await;
             }
-            None => gather.await,
+            _ => gather.await,
         }
         let (mut data, upto) = shard.borrow_mut().take_spool();
         if !retry.is_empty() {

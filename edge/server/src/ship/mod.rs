@@ -233,8 +233,9 @@ pub struct Shipped {
     pub files: Vec<String>,
     pub rows: u64,
     pub bytes: u64,
-    /// The segment's records and header: what its shard counted into the spool's backlog.
-    /// Its file can be longer: a segment whose seal failed keeps the space reserved for it.
+    /// The segment's record bytes (its LSN span, the header not counted): what its shard
+    /// counted into the spool's backlog as it appended them, or recovery at a start. Its file
+    /// is longer: the header, and for a segment whose seal failed the space reserved for it.
     pub spool_bytes: u64,
 }
 
@@ -367,9 +368,9 @@ impl Shipper {
                             m.bytes.fetch_add(s.bytes, Ordering::Relaxed);
                             m.segments.fetch_add(1, Ordering::Relaxed);
                             if let Some(b) = self.env.spool.backlog.get(i) {
-                                // By its records, not its file: a segment whose seal failed
-                                // still holds its reservation (64 MiB), which was never
-                                // counted, and would take other segments' bytes off the count.
+                                // By its records, not its file: the header was never counted,
+                                // and a segment whose seal failed still holds its reservation
+                                // (64 MiB), which would take other segments' bytes off.
                                 let _ = b.fetch_update(Ordering::AcqRel, Ordering::Acquire, |v| {
                                     Some(v.saturating_sub(s.spool_bytes))
                                 });
@@ -514,8 +515,8 @@ impl Shipper {
                 index.insert(key.as_slice().into(), sessions.len() - 1);
             }
         }
-        let valid = scan.valid() as u64;
-        let end_lsn = first + valid.saturating_sub(spool::HEADER as u64);
+        let records = (scan.valid() as u64).saturating_sub(spool::HEADER as u64);
+        let end_lsn = first + records;
         drop(scan);
         if self.states.len() > MAX_SESSION_STATES {
             self.states.clear();
@@ -672,7 +673,7 @@ impl Shipper {
         }
         drop(rows);
         let mut out = Shipped {
-            spool_bytes: valid,
+            spool_bytes: records,
             ..Shipped::default()
         };
         store_all(parts, &tenants, &mut out)?;
@@ -1197,11 +1198,11 @@ mod tests {
         let (data, lake, identity) = stores();
         let mut v = spool::header(0).to_vec();
         spool::encode_kind(spool::KIND_FRAME, T0, "demo", "s1", 1, &frame(1), &mut v);
-        let sealed = v.len() as u64;
+        // Its records' bytes, as appending them counted them (the header is not counted).
+        let records = (v.len() - spool::HEADER) as u64;
         // Appended since into the segment being written, not shipped yet.
         let waiting = 5_000u64;
-        let open_at = sealed - spool::HEADER as u64;
-        let share = Arc::new(SpoolShare::new(&[open_at], &[sealed + waiting]));
+        let share = Arc::new(SpoolShare::new(&[records], &[records + waiting]));
         share.replayed();
         let (mut shipper, _metrics) =
             test_shipper(data.path(), local(lake.path()), identity, share.clone());

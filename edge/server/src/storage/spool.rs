@@ -316,7 +316,8 @@ pub struct Recovered {
     /// The LSN the next append continues from.
     pub next_lsn: u64,
     pub segments: usize,
-    /// The segments' bytes once torn tails are cut (none of them shipped yet).
+    /// The segments' record bytes once torn tails are cut (none of them shipped yet): their
+    /// LSN spans, headers not counted, as appends count them (the spool's backlog).
     pub bytes: u64,
     /// Each segment with records and the length of its valid prefix, in LSN order: what
     /// [`Replay::read`] reads back (appends made after recovery are past it).
@@ -378,7 +379,7 @@ pub fn recover(dir: &Path, mut each: impl FnMut(RecordRef<'_>)) -> io::Result<Re
             f.sync_all()?;
         }
         r.next_lsn = first + valid.saturating_sub(HEADER as u64);
-        r.bytes += valid;
+        r.bytes += valid.saturating_sub(HEADER as u64);
         r.segments += 1;
     }
     // Segments already shipped and deleted still count: LSNs (and so lake file names) never
@@ -455,7 +456,8 @@ fn read_segments(
 pub struct RecoveredSpool {
     /// Per shard: the LSN its next append continues from.
     pub next_lsn: Vec<u64>,
-    /// Per shard: the bytes of its directory's segments, not shipped yet.
+    /// Per shard: the record bytes of its directory's segments, not shipped yet
+    /// ([`Recovered::bytes`]).
     pub backlog: Vec<u64>,
     /// Bytes cut off torn segment tails.
     pub truncated_bytes: u64,
@@ -947,7 +949,7 @@ mod tests {
             for (i, w) in written.iter().enumerate().take(n) {
                 let bytes = seg(w).len();
                 assert_eq!(r.next_lsn[i], (bytes - HEADER) as u64);
-                assert_eq!(r.backlog[i], bytes as u64);
+                assert_eq!(r.backlog[i], (bytes - HEADER) as u64);
             }
         }
         // No spool at all: nothing to read.
