@@ -452,10 +452,28 @@ fn a_new_segments_first_write_on_a_full_disk_is_written_again_whole(kind: DiskKi
     wait_for("the spool write to fail", Duration::from_secs(20), || {
         edge.log().contains("spool write failed")
     });
+    // It is retried about ten times a second: each failure counted, the first one logged (then
+    // one line a minute at most).
+    let errors = "siq_spool_write_errors_total";
+    wait_for(
+        "five failed writes counted",
+        Duration::from_secs(20),
+        || sentientiq_testkit::net::metric_sum(&edge.metrics_text_past_cap(), errors) >= 5.0,
+    );
     std::fs::remove_file(&filler).expect("free the disk");
     c.until_ack(1);
     c.send(&sentientiq_testkit::frames::moves(2, 12));
     c.until_ack(2);
+    let log = edge.log();
+    assert_eq!(
+        log.matches("spool write failed").count(),
+        1,
+        "one line for the failures, not one each: {log}"
+    );
+    assert!(
+        log.contains("spool writes hold again"),
+        "the recovery is logged: {log}"
+    );
     edge.kill9();
     let mut seqs = Vec::new();
     for d in std::fs::read_dir(data.join("spool")).expect("spool") {

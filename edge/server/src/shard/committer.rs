@@ -51,6 +51,51 @@ enum Segment {
     Buffered(glommio::io::BufferedFile),
 }
 
+/// How often a spool write that keeps failing is logged: its first failure, then at most one
+/// line each minute with how many failed since, then the first success. The committer retries
+/// about ten times a second, and a full disk can last hours: every failure logged was 36 000
+/// lines an hour per shard. A minute keeps the failure in view of whoever watches the log;
+/// `siq_spool_write_errors_total` and `/readyz` (503) tell it at once.
+const FAILING_LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// Whether the spool writes are failing, for the log ([`FAILING_LOG_EVERY`]). Pure: time is a
+/// parameter.
+#[derive(Debug, Default)]
+struct Failing {
+    /// While failing: the first failure, the last line, failures since it, failures in all.
+    since: Option<(Instant, Instant, u64, u64)>,
+}
+
+impl Failing {
+    /// A failure at `now`: `Some(n)` when it is to be logged, `n` failures not logged since
+    /// the last line (0 for the first).
+    fn failed(&mut self, now: Instant) -> Option<u64> {
+        match &mut self.since {
+            None => {
+                self.since = Some((now, now, 0, 1));
+                Some(0)
+            }
+            Some((_, last, quiet, all)) => {
+                *all += 1;
+                if now.saturating_duration_since(*last) >= FAILING_LOG_EVERY {
+                    *last = now;
+                    Some(std::mem::take(quiet))
+                } else {
+                    *quiet += 1;
+                    None
+                }
+            }
+        }
+    }
+
+    /// A success at `now`: if writes were failing, how many failed and for how long.
+    fn succeeded(&mut self, now: Instant) -> Option<(u64, Duration)> {
+        self.since
+            .take()
+            .map(|(first, _, _, all)| (all, now.saturating_duration_since(first)))
+    }
+}
+
 /// How a segment is opened, direct or not: created afresh (what a file of its name held goes),
 /// write-only, each write durable when it completes (`O_DSYNC`).
 fn options() -> glommio::io::OpenOptions {
@@ -333,6 +378,7 @@ pub async fn committer(
     // The bell closed: once what is buffered is written, the segment is sealed (its reserved
     // space given back) and the writer stops. A write failing meanwhile is retried as ever.
     let mut stopping = false;
+    let mut failing = Failing::default();
     loop {
         if stopping && retry.is_empty() && shard.borrow().spool_buffered() == 0 {
             if let Some((f, _, off, _)) = file.take() {
@@ -453,13 +499,23 @@ pub async fn committer(
                 synced_upto = upto;
                 writable.store(true, Ordering::Relaxed);
                 let us = t0.elapsed().as_micros() as u64;
+                if let Some((failures, took)) = failing.succeeded(Instant::now()) {
+                    tracing::warn!(
+                        failures,
+                        seconds = took.as_secs(),
+                        "spool writes hold again; what they held is acked"
+                    );
+                }
                 let mut s = shard.borrow_mut();
                 s.metrics().fsync(us);
                 s.durable(upto);
             }
             Err(e) => {
                 writable.store(false, Ordering::Relaxed);
-                tracing::error!(error = %e, "spool write failed; nothing is acked until it succeeds");
+                ShardMetrics::inc(&shard.borrow().metrics().spool_write_errors);
+                if let Some(unlogged) = failing.failed(Instant::now()) {
+                    tracing::error!(error = %e, unlogged, "spool write failed; nothing is acked until it succeeds (retried; logged at most once a minute)");
+                }
                 retry = data;
                 retry_upto = upto;
                 match (began, file.as_mut()) {
@@ -467,11 +523,14 @@ pub async fn committer(
                     // the retry writes these records once. Retried until it holds.
                     (Some(at), Some((f, first, off, _))) => {
                         let first = *first;
+                        let mut cutting = Failing::default();
                         loop {
                             match f.cut(at).await {
                                 Ok(()) => break,
                                 Err(e) => {
-                                    tracing::error!(error = %e, segment = first, "cutting a failed write back; retrying");
+                                    if let Some(unlogged) = cutting.failed(Instant::now()) {
+                                        tracing::error!(error = %e, segment = first, unlogged, "cutting a failed write back; retrying (logged at most once a minute)");
+                                    }
                                     glommio::timer::sleep(Duration::from_millis(100)).await;
                                 }
                             }
@@ -499,6 +558,40 @@ pub async fn committer(
 
 #[cfg(test)]
 mod tests {
+    /// A failing write is logged first, then once each [`FAILING_LOG_EVERY`] (at cap−1 not,
+    /// at cap and past it yes) with the failures not logged since; its first success says how
+    /// many failed and for how long, and a success with nothing failing says nothing.
+    #[test]
+    fn a_failing_spool_write_is_logged_first_then_once_a_minute_then_its_recovery() {
+        let t0 = std::time::Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let every = FAILING_LOG_EVERY.as_millis() as u64;
+        let mut f = Failing::default();
+        assert_eq!(f.succeeded(at(0)), None, "nothing was failing");
+        assert_eq!(f.failed(at(0)), Some(0), "the first failure");
+        for ms in (100..every).step_by(100) {
+            assert_eq!(f.failed(at(ms)), None, "{ms} ms");
+        }
+        assert_eq!(f.failed(at(every - 1)), None, "cap - 1");
+        assert_eq!(f.failed(at(every)), Some(600), "cap: the 600 since");
+        assert_eq!(f.failed(at(every + 1)), None, "just logged");
+        assert_eq!(
+            f.failed(at(2 * every + 1)),
+            Some(1),
+            "cap + 1 after the last line"
+        );
+        assert_eq!(
+            f.succeeded(at(2 * every + 100)),
+            Some((604, Duration::from_millis(2 * every + 100)))
+        );
+        assert_eq!(f.succeeded(at(2 * every + 200)), None, "once");
+        assert_eq!(
+            f.failed(at(2 * every + 300)),
+            Some(0),
+            "a new spell is logged at once"
+        );
+    }
+
     use std::os::fd::AsRawFd;
 
     use super::*;

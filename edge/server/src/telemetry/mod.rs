@@ -92,6 +92,9 @@ pub struct ShardMetrics {
     pub spool_bytes: AtomicU64,
     /// Syncs of the spool directory: one per new segment, before its first acks.
     pub spool_dir_syncs: AtomicU64,
+    /// Spool writes that failed (each retried until one holds; nothing they held was acked
+    /// before it did).
+    pub spool_write_errors: AtomicU64,
     /// Spool commit latency, µs ([`FSYNC_BUCKETS_US`]): a commit's synchronous (`O_DSYNC`)
     /// write, which is its fdatasync (the name is kept for dashboards), and for a new
     /// segment's first commit the fsync of its directory.
@@ -397,6 +400,12 @@ pub fn render_shards(e: &mut Exposition, shards: &[Arc<ShardMetrics>]) {
         "Syncs of a shard's spool directory: one per new segment, before the segment's first acks, so the entry naming it survives a power cut.",
         Counter,
         sum(shards, |s| &s.spool_dir_syncs),
+    );
+    e.single(
+        "siq_spool_write_errors_total",
+        "Spool writes that failed (a full or failing disk): each is retried until one holds, and nothing it held is acked before.",
+        Counter,
+        sum(shards, |s| &s.spool_write_errors),
     );
     e.single(
         "siq_unserialisable_outputs_total",
