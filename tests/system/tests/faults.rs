@@ -474,6 +474,12 @@ fn a_new_segments_first_write_on_a_full_disk_is_written_again_whole(kind: DiskKi
         log.contains("spool writes hold again"),
         "the recovery is logged: {log}"
     );
+    // Each retry's cut reserves the segment's space again, which the full disk refuses: that
+    // is not logged again (at most once, when the segment was made).
+    assert!(
+        log.matches("could not be reserved").count() <= 1,
+        "the reservation's refusal is not logged at every retry: {log}"
+    );
     edge.kill9();
     let mut seqs = Vec::new();
     for d in std::fs::read_dir(data.join("spool")).expect("spool") {

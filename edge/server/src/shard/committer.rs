@@ -67,19 +67,19 @@ struct Failing {
 }
 
 impl Failing {
-    /// A failure at `now`: `Some(n)` when it is to be logged, `n` failures not logged since
-    /// the last line (0 for the first).
-    fn failed(&mut self, now: Instant) -> Option<u64> {
+    /// A failure at `now`: `Some((n, for))` when it is to be logged, `n` failures not logged
+    /// since the last line (0 for the first), failing `for` so long.
+    fn failed(&mut self, now: Instant) -> Option<(u64, Duration)> {
         match &mut self.since {
             None => {
                 self.since = Some((now, now, 0, 1));
-                Some(0)
+                Some((0, Duration::ZERO))
             }
-            Some((_, last, quiet, all)) => {
+            Some((first, last, quiet, all)) => {
                 *all += 1;
                 if now.saturating_duration_since(*last) >= FAILING_LOG_EVERY {
                     *last = now;
-                    Some(std::mem::take(quiet))
+                    Some((std::mem::take(quiet), now.saturating_duration_since(*first)))
                 } else {
                     *quiet += 1;
                     None
@@ -122,14 +122,14 @@ fn refuses_direct(e: &glommio::GlommioError<()>) -> bool {
 /// whole blocks), or 0 if it failed (ext4 may keep part of a reservation that ran out of space,
 /// with the file's size grown to it: zeros are then not written ahead, and writes past the
 /// part kept grow the file).
-async fn reserve_space(file: &glommio::io::DmaFile, bytes: u64, block: u64) -> u64 {
-    match file.pre_allocate(bytes, false).await {
-        Ok(()) => bytes / block * block,
-        Err(e) => {
-            tracing::warn!(error = %e, bytes, "a spool segment's space could not be reserved; its writes grow it instead");
-            0
-        }
-    }
+async fn reserve_space(
+    file: &glommio::io::DmaFile,
+    bytes: u64,
+    block: u64,
+) -> Result<u64, glommio::GlommioError<()>> {
+    file.pre_allocate(bytes, false)
+        .await
+        .map(|()| bytes / block * block)
 }
 
 /// A write of `want` bytes that wrote `written`: a short one is an error.
@@ -154,7 +154,10 @@ impl Segment {
         match o.dma_open(path).await {
             Ok(file) => {
                 let block = file.alignment().max(BLOCK);
-                let limit = reserve_space(&file, reserve, block).await;
+                let limit = reserve_space(&file, reserve, block).await.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, bytes = reserve, "a spool segment's space could not be reserved; its writes grow it instead");
+                    0
+                });
                 Ok(Segment::Direct {
                     file,
                     tail: Vec::new(),
@@ -242,7 +245,9 @@ impl Segment {
                 file.fdatasync().await?;
                 // The blocks past `len` went with the cut.
                 *zeroed = len.div_ceil(*block) * *block;
-                *limit = reserve_space(file, *reserve, *block).await;
+                // Quiet: a cut follows a failed write, already counted and logged (a full
+                // disk refuses this at every retry).
+                *limit = reserve_space(file, *reserve, *block).await.unwrap_or(0);
                 let keep = len % *block;
                 tail.clear();
                 if keep > 0 {
@@ -378,7 +383,8 @@ pub async fn committer(
     // The bell closed: once what is buffered is written, the segment is sealed (its reserved
     // space given back) and the writer stops. A write failing meanwhile is retried as ever.
     let mut stopping = false;
-    let mut failing = Failing::default();
+    // Failing writes, and failing cuts of a failed write, for the log.
+    let (mut failing, mut cutting) = (Failing::default(), Failing::default());
     loop {
         if stopping && retry.is_empty() && shard.borrow().spool_buffered() == 0 {
             if let Some((f, _, off, _)) = file.take() {
@@ -502,7 +508,7 @@ pub async fn committer(
                 if let Some((failures, took)) = failing.succeeded(Instant::now()) {
                     tracing::warn!(
                         failures,
-                        seconds = took.as_secs(),
+                        ms = took.as_millis() as u64,
                         "spool writes hold again; what they held is acked"
                     );
                 }
@@ -513,8 +519,8 @@ pub async fn committer(
             Err(e) => {
                 writable.store(false, Ordering::Relaxed);
                 ShardMetrics::inc(&shard.borrow().metrics().spool_write_errors);
-                if let Some(unlogged) = failing.failed(Instant::now()) {
-                    tracing::error!(error = %e, unlogged, "spool write failed; nothing is acked until it succeeds (retried; logged at most once a minute)");
+                if let Some((unlogged, took)) = failing.failed(Instant::now()) {
+                    tracing::error!(error = %e, unlogged, failing_ms = took.as_millis() as u64, "spool write failed; nothing is acked until it succeeds (retried; logged at most once a minute)");
                 }
                 retry = data;
                 retry_upto = upto;
@@ -523,13 +529,25 @@ pub async fn committer(
                     // the retry writes these records once. Retried until it holds.
                     (Some(at), Some((f, first, off, _))) => {
                         let first = *first;
-                        let mut cutting = Failing::default();
                         loop {
                             match f.cut(at).await {
-                                Ok(()) => break,
+                                Ok(()) => {
+                                    if let Some((failures, took)) =
+                                        cutting.succeeded(Instant::now())
+                                    {
+                                        tracing::warn!(
+                                            failures,
+                                            ms = took.as_millis() as u64,
+                                            segment = first,
+                                            "cutting a failed write back holds again"
+                                        );
+                                    }
+                                    break;
+                                }
                                 Err(e) => {
-                                    if let Some(unlogged) = cutting.failed(Instant::now()) {
-                                        tracing::error!(error = %e, segment = first, unlogged, "cutting a failed write back; retrying (logged at most once a minute)");
+                                    ShardMetrics::inc(&shard.borrow().metrics().spool_write_errors);
+                                    if let Some((unlogged, took)) = cutting.failed(Instant::now()) {
+                                        tracing::error!(error = %e, segment = first, unlogged, failing_ms = took.as_millis() as u64, "cutting a failed write back; retrying (logged at most once a minute)");
                                     }
                                     glommio::timer::sleep(Duration::from_millis(100)).await;
                                 }
@@ -565,29 +583,39 @@ mod tests {
     fn a_failing_spool_write_is_logged_first_then_once_a_minute_then_its_recovery() {
         let t0 = std::time::Instant::now();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let ms = Duration::from_millis;
         let every = FAILING_LOG_EVERY.as_millis() as u64;
         let mut f = Failing::default();
         assert_eq!(f.succeeded(at(0)), None, "nothing was failing");
-        assert_eq!(f.failed(at(0)), Some(0), "the first failure");
-        for ms in (100..every).step_by(100) {
-            assert_eq!(f.failed(at(ms)), None, "{ms} ms");
+        assert_eq!(f.failed(at(0)), Some((0, ms(0))), "the first failure");
+        for t in (100..every).step_by(100) {
+            assert_eq!(f.failed(at(t)), None, "{t} ms");
         }
         assert_eq!(f.failed(at(every - 1)), None, "cap - 1");
-        assert_eq!(f.failed(at(every)), Some(600), "cap: the 600 since");
+        assert_eq!(
+            f.failed(at(every)),
+            Some((600, ms(every))),
+            "cap: the 600 since"
+        );
         assert_eq!(f.failed(at(every + 1)), None, "just logged");
         assert_eq!(
-            f.failed(at(2 * every + 1)),
-            Some(1),
-            "cap + 1 after the last line"
+            f.failed(at(2 * every - 1)),
+            None,
+            "cap - 1 after the last line"
+        );
+        assert_eq!(
+            f.failed(at(2 * every)),
+            Some((2, ms(2 * every))),
+            "cap after the last line"
         );
         assert_eq!(
             f.succeeded(at(2 * every + 100)),
-            Some((604, Duration::from_millis(2 * every + 100)))
+            Some((605, ms(2 * every + 100)))
         );
         assert_eq!(f.succeeded(at(2 * every + 200)), None, "once");
         assert_eq!(
             f.failed(at(2 * every + 300)),
-            Some(0),
+            Some((0, ms(0))),
             "a new spell is logged at once"
         );
     }

@@ -92,8 +92,9 @@ pub struct ShardMetrics {
     pub spool_bytes: AtomicU64,
     /// Syncs of the spool directory: one per new segment, before its first acks.
     pub spool_dir_syncs: AtomicU64,
-    /// Spool writes that failed (each retried until one holds; nothing they held was acked
-    /// before it did).
+    /// Spool writes (and the steps around them: a new segment, its directory's sync, a cut
+    /// back) that failed; each is retried until it holds, and nothing a write held is acked
+    /// before it does.
     pub spool_write_errors: AtomicU64,
     /// Spool commit latency, µs ([`FSYNC_BUCKETS_US`]): a commit's synchronous (`O_DSYNC`)
     /// write, which is its fdatasync (the name is kept for dashboards), and for a new
@@ -403,7 +404,7 @@ pub fn render_shards(e: &mut Exposition, shards: &[Arc<ShardMetrics>]) {
     );
     e.single(
         "siq_spool_write_errors_total",
-        "Spool writes that failed (a full or failing disk): each is retried until one holds, and nothing it held is acked before.",
+        "Failed spool writes and the steps around them (a new segment, its directory's sync, cutting a failed write back), on a full or failing disk: each is retried until it holds, and nothing a write held is acked before it does.",
         Counter,
         sum(shards, |s| &s.spool_write_errors),
     );
