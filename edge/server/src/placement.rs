@@ -2,13 +2,17 @@
 
 /// The shard that owns a session: a hash of (tenant, sid).
 pub fn owner(tenant: &str, sid: &str, nshards: usize) -> usize {
-    // FNV-1a: stable across processes and versions (the spool is re-partitioned with it).
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in tenant.bytes().chain([0u8]).chain(sid.bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
+    // Stable across processes and versions (the spool is re-partitioned with it).
+    let h = fnv1a(tenant.bytes().chain([0u8]).chain(sid.bytes()));
     (h % nshards.max(1) as u64) as usize
+}
+
+/// FNV-1a, 64 bits, of `bytes`: a stable hash (not keyed; for placement and seeds, not for
+/// maps of values clients choose).
+pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
 }
 
 #[cfg(test)]

@@ -113,19 +113,14 @@ pub(crate) struct Retry {
     attempt: u64,
 }
 
-/// The seed of an edge's waits: its id, hashed (FNV-1a, 64 bits).
+/// The seed of an edge's waits: its id, hashed ([`crate::placement::fnv1a`]).
 pub(crate) fn retry_seed(edge_id: &str) -> u64 {
-    edge_id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    crate::placement::fnv1a(edge_id.bytes())
 }
 
-/// SplitMix64's finalizer: the bits of `x` spread over the whole word.
-fn mix(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    x ^ (x >> 31)
+/// SplitMix64's output for state `x`: the bits of `x` spread over the whole word.
+fn mix(x: u64) -> u64 {
+    sentientiq_experiments::rng::splitmix64(&mut { x })
 }
 
 impl Retry {
