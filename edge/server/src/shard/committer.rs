@@ -53,8 +53,8 @@ enum Segment {
 
 /// How often a spool write that keeps failing is logged: its first failure, then at most one
 /// line each minute with how many failed since, then the first success. The committer retries
-/// about ten times a second, and a full disk can last hours: every failure logged was 36 000
-/// lines an hour per shard. A minute keeps the failure in view of whoever watches the log;
+/// at most ten times a second (a 100 ms pause between attempts), and a full disk can last
+/// hours: every failure logged could be up to 36 000 lines an hour per shard. A minute keeps the failure in view of whoever watches the log;
 /// `siq_spool_write_errors_total` and `/readyz` (503) tell it at once.
 const FAILING_LOG_EVERY: Duration = Duration::from_secs(60);
 
@@ -345,6 +345,28 @@ async fn sync_dir(dir: &Path, up_to: &Path) -> std::io::Result<()> {
         .await
 }
 
+/// The open segment (file, first LSN, bytes written, when opened).
+type Open = Option<(Segment, u64, u64, Instant)>;
+
+/// Seals the open segment, if any, at what was written, and publishes that everything up to
+/// `synced_upto` is in sealed segments (the shipper may take them). Only with no retry
+/// pending: the segment's last write held. A failed seal leaves zeros (and the reservation)
+/// past its records, which readers stop at and shipping it frees, as at a rotation.
+async fn seal_open(
+    file: &mut Open,
+    synced_upto: u64,
+    active: &std::sync::atomic::AtomicU64,
+    open_bytes: &std::sync::atomic::AtomicU64,
+) {
+    if let Some((f, _, off, _)) = file.take() {
+        if let Err(e) = f.seal(off).await {
+            tracing::error!(error = %e, "sealing a spool segment");
+        }
+        active.store(synced_upto, Ordering::Release);
+        open_bytes.store(0, Ordering::Release);
+    }
+}
+
 /// The shard's spool writer: waits for appends, groups them for `interval`, writes them
 /// durably (one `O_DSYNC` write), then releases the acks the write covers.
 ///
@@ -374,30 +396,18 @@ pub async fn committer(
     let writable = &node.spool.writable[shard_id as usize];
     let open_bytes = &node.spool.open_bytes[shard_id as usize];
     // (file, first lsn, bytes written: 0 until its first commit, opened)
-    let mut file: Option<(Segment, u64, u64, Instant)> = None;
+    let mut file: Open = None;
     let mut retry: Vec<u8> = Vec::new();
     let mut retry_upto = 0u64;
     let mut synced_upto = 0u64;
     // Whether the entries above the shard directory have been synced since start (`sync_dir`).
     let mut dir_known = false;
-    // The bell closed: once what is buffered is written, the segment is sealed (its reserved
-    // space given back) and the writer stops. A write failing meanwhile is retried as ever.
+    // The bell closed: once a gather finds nothing more to write, the segment is sealed (its
+    // reserved space given back) and the writer stops. A write failing meanwhile is retried.
     let mut stopping = false;
     // Failing writes, and failing cuts of a failed write, for the log.
     let (mut failing, mut cutting) = (Failing::default(), Failing::default());
     loop {
-        if stopping && retry.is_empty() && shard.borrow().spool_buffered() == 0 {
-            if let Some((f, _, off, _)) = file.take() {
-                match f.seal(off).await {
-                    Ok(()) => {
-                        active.store(synced_upto, Ordering::Release);
-                        open_bytes.store(0, Ordering::Release);
-                    }
-                    Err(e) => tracing::error!(error = %e, "sealing the spool segment at a stop"),
-                }
-            }
-            return;
-        }
         if retry.is_empty() && !stopping {
             // Idle: wait for appends, but seal an open segment once it is `max_age` old so
             // the lake gets it without waiting for more traffic.
@@ -418,14 +428,7 @@ pub async fn committer(
                 Some(None) => stopping = true,
                 Some(Some(())) => {}
                 None => {
-                    if let Some((f, _, off, _)) = file.take() {
-                        if let Err(e) = f.seal(off).await {
-                            tracing::error!(error = %e, "closing a spool segment");
-                        }
-                        // Everything written so far is in sealed segments.
-                        active.store(synced_upto, Ordering::Release);
-                        open_bytes.store(0, Ordering::Release);
-                    }
+                    seal_open(&mut file, synced_upto, active, open_bytes).await;
                     continue;
                 }
             }
@@ -448,6 +451,11 @@ pub async fn committer(
         let upto = upto.max(retry_upto);
         if data.is_empty() {
             shard.borrow_mut().durable(upto);
+            if stopping {
+                // Everything it was given is written (a retry would be in `data`).
+                seal_open(&mut file, synced_upto, active, open_bytes).await;
+                return;
+            }
             continue;
         }
         let start_lsn = upto - data.len() as u64;
@@ -576,6 +584,10 @@ pub async fn committer(
 
 #[cfg(test)]
 mod tests {
+    use std::os::fd::AsRawFd;
+
+    use super::*;
+
     /// A failing write is logged first, then once each [`FAILING_LOG_EVERY`] (at cap−1 not,
     /// at cap and past it yes) with the failures not logged since; its first success says how
     /// many failed and for how long, and a success with nothing failing says nothing.
@@ -619,10 +631,6 @@ mod tests {
             "a new spell is logged at once"
         );
     }
-
-    use std::os::fd::AsRawFd;
-
-    use super::*;
 
     /// The open file's status flags as the kernel holds them (`flags:` in fdinfo, octal).
     fn status_flags(fd: i32) -> i32 {

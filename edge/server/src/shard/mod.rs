@@ -183,11 +183,6 @@ impl Shard {
         self.spool_bell = None;
     }
 
-    /// Bytes of records appended and not yet taken by the spool writer.
-    pub fn spool_buffered(&self) -> usize {
-        self.pipeline.spool_buffered()
-    }
-
     pub fn register(&mut self, tx: LocalSender<Out>) -> ConnRef {
         let id = self.next_conn;
         self.next_conn += 1;

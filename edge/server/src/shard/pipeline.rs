@@ -1270,11 +1270,6 @@ impl Pipeline {
         Some(s.conn)
     }
 
-    /// Bytes of records appended and not yet taken ([`Pipeline::take_spool`]).
-    pub fn spool_buffered(&self) -> usize {
-        self.spool_buf.len()
-    }
-
     /// Takes what the committer must write: the buffered records and the LSN they end at.
     pub fn take_spool(&mut self) -> (Vec<u8>, u64) {
         (std::mem::take(&mut self.spool_buf), self.appended)
