@@ -220,6 +220,27 @@ fn tenant_no(index: &mut HashMap<Box<str>, u32>, names: &mut Vec<Box<str>>, tena
     t
 }
 
+/// The spool bytes of a segment (first LSN `first`; the next segment, or the one being
+/// written, starts at `next`) waiting to be shipped, counted as the spool's backlog counts them
+/// (`lake.spool_max_bytes`): its records, not its file. The segment being written (`first` at
+/// or past `active`) holds space reserved past its records: what its writer wrote
+/// (`open_bytes`, header included). A sealed one by its file, but never past the next
+/// segment's first LSN: a segment whose seal failed still holds its reservation (64 MiB).
+fn waiting_bytes(
+    first: u64,
+    next: u64,
+    active: u64,
+    open_bytes: u64,
+    meta: Option<&std::fs::Metadata>,
+) -> u64 {
+    let header = spool::HEADER as u64;
+    if first >= active {
+        return open_bytes.saturating_sub(header);
+    }
+    let records = meta.map_or(0, |m| m.len()).saturating_sub(header);
+    records.min(next.saturating_sub(first))
+}
+
 fn older(a: Option<SystemTime>, b: Option<SystemTime>) -> Option<SystemTime> {
     match (a, b) {
         (Some(a), Some(b)) => Some(a.min(b)),
@@ -350,14 +371,11 @@ impl Shipper {
             };
             // Nothing ships while a shard replays; after a failure, later segments wait.
             let mut wait = !replayed;
-            for (first, path) in segs {
+            let firsts: Vec<u64> = segs.iter().map(|(first, _)| *first).collect();
+            for (k, (first, path)) in segs.into_iter().enumerate() {
                 let meta = std::fs::metadata(&path).ok();
-                // The segment being written: its file holds reserved space past its records.
-                let size = if first >= active {
-                    open_bytes
-                } else {
-                    meta.as_ref().map_or(0, |m| m.len())
-                };
+                let next = firsts.get(k + 1).copied().unwrap_or(active);
+                let size = waiting_bytes(first, next, active, open_bytes, meta.as_ref());
                 let shipped = first < active
                     && !wait
                     && match self.ship(i, &dir, first, &path) {
@@ -1143,8 +1161,8 @@ mod tests {
             assert!(path.exists(), "{replaying} shards still read the spool");
             assert_eq!(
                 metrics.backlog_bytes.load(Ordering::Relaxed),
-                v.len() as u64,
-                "the backlog is measured meanwhile"
+                (v.len() - spool::HEADER) as u64,
+                "the backlog is measured meanwhile, by its records"
             );
             share.replayed();
         }
@@ -1158,8 +1176,8 @@ mod tests {
         assert!(share.all_replayed());
     }
 
-    /// The segment being written is counted in the backlog by the bytes its writer wrote, not
-    /// by its file, which holds the space reserved for it; a sealed one by its file.
+    /// The segment being written is counted in the backlog by the records its writer wrote, not
+    /// by its file, which holds the space reserved for it; a sealed one by its records too.
     #[test]
     fn the_backlog_counts_the_open_segment_by_what_was_written_to_it() {
         let (data, lake, identity) = stores();
@@ -1178,12 +1196,12 @@ mod tests {
         share.open_bytes[0].store(116, Ordering::Release);
         // While a shard replays nothing ships: both are the backlog.
         shipper.pass();
-        assert_eq!(metrics.backlog_bytes.load(Ordering::Relaxed), sealed + 116);
+        assert_eq!(metrics.backlog_bytes.load(Ordering::Relaxed), open_at + 100);
         share.replayed();
         shipper.pass();
         assert_eq!(
             metrics.backlog_bytes.load(Ordering::Relaxed),
-            116,
+            100,
             "the sealed one shipped"
         );
         assert!(open.exists(), "the open segment is not touched");
@@ -1191,8 +1209,9 @@ mod tests {
 
     /// A segment whose seal failed (the committer's truncate did not hold) is below the open
     /// one, so it ships, but its file still holds the space reserved for it, zeros past its
-    /// records. Shipping it takes its records off its shard's spool backlog, not its file's
-    /// length: the bytes appended since stay counted, so `spool_max_bytes` still refuses.
+    /// records. The backlog gauge counts it by its records while it waits, and shipping it
+    /// takes its records off its shard's spool backlog, not its file's length: the bytes
+    /// appended since stay counted, so `spool_max_bytes` still refuses.
     #[test]
     fn a_segment_whose_seal_failed_takes_only_its_records_off_the_backlog() {
         let (data, lake, identity) = stores();
@@ -1203,14 +1222,18 @@ mod tests {
         // Appended since into the segment being written, not shipped yet.
         let waiting = 5_000u64;
         let share = Arc::new(SpoolShare::new(&[records], &[records + waiting]));
-        share.replayed();
-        let (mut shipper, _metrics) =
+        let (mut shipper, metrics) =
             test_shipper(data.path(), local(lake.path()), identity, share.clone());
         let dir = shard0(&data);
         let path = spool::segment_path(&dir, 0);
         let mut file = v.clone();
         file.resize(1 << 20, 0);
         std::fs::write(&path, &file).expect("write");
+        // While the shard replays it waits: the gauge has its records, not its reservation.
+        shipper.pass();
+        assert!(path.exists(), "not shipped while the shard replays");
+        assert_eq!(metrics.backlog_bytes.load(Ordering::Relaxed), records);
+        share.replayed();
         shipper.pass();
         assert!(!path.exists(), "shipped");
         assert_eq!(shipped(lake.path()), pairs(&[("s1", 1)]));

@@ -674,7 +674,7 @@ pub fn render_lake(e: &mut Exposition, m: &LakeMetrics) {
         ),
         (
             "siq_lake_backlog_bytes",
-            "Spool bytes waiting to be shipped.",
+            "Spool bytes waiting to be shipped: their records, as lake.spool_max_bytes counts them (not the segments' files, which hold reserved space).",
             Kind::Gauge,
             &m.backlog_bytes,
         ),
