@@ -159,7 +159,10 @@ pub async fn run(h: Arc<Handle>, cfg: ControlSection, every: Duration) {
         return;
     };
     let mut client = EdgeSyncClient::new(ch);
-    let mut retry = Retry::new(crate::control::retry_seed(&h.edge_id));
+    let mut retry = Retry::new(crate::control::retry_seed(
+        &h.edge_id,
+        crate::control::Stream::Alerts,
+    ));
     loop {
         if let Err(s) = stream(&h, &mut client, &token, every, &mut retry).await {
             h.metrics.report_failures.fetch_add(1, Ordering::Relaxed);

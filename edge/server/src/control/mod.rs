@@ -98,8 +98,8 @@ pub(crate) const LAST_RETRY: Duration = Duration::from_secs(5);
 /// When a control-plane stream is opened again (pure): a step of [`FIRST_RETRY`], doubling at
 /// each wait up to [`LAST_RETRY`], and from [`FIRST_RETRY`] again once a stream was answered.
 /// Without the start-over a few breaks (a plane's restarts) made every later reconnect wait
-/// 5 s, and what the stream carries waited with it. The config watch and the alert stream share
-/// it.
+/// 5 s, and what the stream carries waited with it. The config watch and the alert stream each
+/// keep one, seeded apart ([`retry_seed`]).
 ///
 /// Each wait is half its step plus a part of the other half set by the edge's id and the
 /// attempt ("equal jitter": M. Brooker, "Exponential Backoff And Jitter", AWS Architecture
@@ -113,9 +113,24 @@ pub(crate) struct Retry {
     attempt: u64,
 }
 
-/// The seed of an edge's waits: its id, hashed ([`crate::placement::fnv1a`]).
-pub(crate) fn retry_seed(edge_id: &str) -> u64 {
-    crate::placement::fnv1a(edge_id.bytes())
+/// The control-plane streams an edge keeps open, each with its own waits.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Stream {
+    /// The config watch (`Sync`).
+    Config,
+    /// The alert report stream (`ReportAlerts`).
+    Alerts,
+}
+
+/// The seed of one stream's waits: the edge's id and the stream, hashed
+/// ([`crate::placement::fnv1a`]). Both streams of an edge break together when the plane
+/// restarts; with one seed they also came back together.
+pub(crate) fn retry_seed(edge_id: &str, stream: Stream) -> u64 {
+    let name: &[u8] = match stream {
+        Stream::Config => b"config",
+        Stream::Alerts => b"alerts",
+    };
+    crate::placement::fnv1a(edge_id.bytes().chain([0]).chain(name.iter().copied()))
 }
 
 /// SplitMix64's output for state `x`: the bits of `x` spread over the whole word.
@@ -254,7 +269,7 @@ async fn watch(
     mut synced: Synced,
 ) {
     let mut client = EdgeSyncClient::new(ch);
-    let mut retry = Retry::new(retry_seed(&link.edge_id));
+    let mut retry = Retry::new(retry_seed(&link.edge_id, Stream::Config));
     let mut resume = synced.version;
     loop {
         let reg = RegisterEdge {
@@ -485,7 +500,7 @@ mod tests {
     fn the_wait_doubles_to_five_seconds_and_starts_over_after_an_answered_stream() {
         // Unanswered streams: steps of 100 ms, 200, 400, … up to 5 s (cap − 1 step, cap,
         // cap + 1), each wait in its step's upper half.
-        let mut retry = Retry::new(retry_seed("edge-1"));
+        let mut retry = Retry::new(retry_seed("edge-1", Stream::Config));
         let waits: Vec<_> = (0..8).map(|_| retry.wait()).collect();
         assert!(
             within(&waits, &[100, 200, 400, 800, 1600, 3200, 5000, 5000]),
@@ -503,7 +518,7 @@ mod tests {
     #[test]
     fn edges_waits_are_spread_by_their_ids_and_repeat_for_one_edge() {
         let waits = |id: &str| {
-            let mut r = Retry::new(retry_seed(id));
+            let mut r = Retry::new(retry_seed(id, Stream::Config));
             (0..8).map(|_| r.wait()).collect::<Vec<_>>()
         };
         assert_eq!(waits("edge-use1-a"), waits("edge-use1-a"));
@@ -527,6 +542,20 @@ mod tests {
                 hi - lo > Duration::from_millis(*step_ms) * 2 / 5,
                 "attempt {attempt}: {lo:?}..{hi:?}"
             );
+        }
+    }
+
+    /// One edge's config watch and alert stream break together when the plane restarts, and
+    /// do not come back together: their waits differ at every attempt.
+    #[test]
+    fn an_edges_two_streams_wait_apart() {
+        let waits = |stream| {
+            let mut r = Retry::new(retry_seed("edge-use1-a", stream));
+            (0..8).map(|_| r.wait()).collect::<Vec<_>>()
+        };
+        let (config, alerts) = (waits(Stream::Config), waits(Stream::Alerts));
+        for (attempt, (c, a)) in config.iter().zip(&alerts).enumerate() {
+            assert_ne!(c, a, "attempt {attempt}");
         }
     }
 }
