@@ -373,6 +373,11 @@ pub fn run(mut cfg: Config) -> Result<()> {
     }
 }
 
+/// How long a stopping shard waits for its spool writer to write what it holds and seal its
+/// segment. A writer still retrying a failed write (a full or failing disk) is left behind:
+/// what it holds was never acked, and recovery cuts the segment at the next start.
+const SPOOL_STOP_WAIT: Duration = Duration::from_secs(2);
+
 /// Bytes an edge must be able to write in its data directory to start: a spool segment's first
 /// records and the identity store's log and manifest (RocksDB writes a few MiB when it opens).
 pub const START_ROOM_BYTES: usize = 8 << 20;
@@ -599,13 +604,24 @@ async fn shard_main(
     // The spool writer seals its segment, giving back the space reserved past its records
     // (a restart finds nothing to cut), and stops; a disk failing now leaves that to recovery.
     shard.borrow_mut().stop_spool();
-    futures_lite::future::or(
+    let sealed = futures_lite::future::or(
         async {
             committer.await;
+            true
         },
-        glommio::timer::sleep(Duration::from_secs(2)),
+        async {
+            glommio::timer::sleep(SPOOL_STOP_WAIT).await;
+            false
+        },
     )
     .await;
+    if !sealed {
+        tracing::warn!(
+            shard = id,
+            wait_ms = SPOOL_STOP_WAIT.as_millis() as u64,
+            "spool writer still retrying a failed write at the stop: what it holds was never acked, and its segment is left to the next start's recovery"
+        );
+    }
     glommio::timer::sleep(Duration::from_millis(200)).await;
     Ok(())
 }

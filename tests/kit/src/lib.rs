@@ -2,13 +2,14 @@
 //! [`Plane`]), clients for each transport ([`ws::Client`], [`quic`], HTTP in [`net`], the
 //! plane's gRPC in [`grpc`], TLS in [`tls`]), the frames tests send ([`frames`]), vendor
 //! stand-ins and alerting configs ([`alerts`]), lake readers ([`lake`]), RocksDB's options
-//! files ([`rocks`]) and waiting helpers ([`wait`]).
+//! files ([`rocks`]), small filesystems that fill ([`disk`]) and waiting helpers ([`wait`]).
 //!
 //! Binaries are the workspace's own, found beside the running test executable
 //! (`cargo test --workspace --all-targets` builds them with the tests; see [`bins`]).
 
 pub mod alerts;
 pub mod bins;
+pub mod disk;
 pub mod drive;
 pub mod edge;
 pub mod frames;

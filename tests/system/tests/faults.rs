@@ -16,6 +16,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use sentientiq_testkit::disk::{DiskKind, SmallDisk};
 use sentientiq_testkit::drive::{Drive, Oracle, Plan, Record};
 use sentientiq_testkit::lake::{Lake, lake_rows};
 use sentientiq_testkit::wait::{poll, wait_for};
@@ -230,97 +231,6 @@ fn fault_an_s3_outage_loses_nothing() {
     assert_conserved(&o);
 }
 
-/// A small filesystem mounted at `dir` (tests run as root, as CI does), unmounted on drop.
-struct SmallDisk(std::path::PathBuf);
-
-/// The small disk's kind: a tmpfs (glommio opens no file on it `O_DIRECT`, so the spool writes
-/// through the page cache), or ext4 on a loop device over an image file (the spool writes its
-/// segments `O_DIRECT`, reserved with `fallocate`: the edge's path on a real disk).
-#[derive(Clone, Copy, Debug)]
-enum DiskKind {
-    Tmpfs,
-    Ext4,
-}
-
-impl SmallDisk {
-    /// A disk of `mib` MiB at `dir`; an ext4 image is made beside `dir` (`dir` plus `.img`).
-    fn mount(kind: DiskKind, dir: &Path, mib: u64) -> SmallDisk {
-        std::fs::create_dir_all(dir).expect("mount point");
-        let mut mount = std::process::Command::new("mount");
-        match kind {
-            DiskKind::Tmpfs => {
-                mount.args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"]);
-            }
-            DiskKind::Ext4 => {
-                let image = dir.with_extension("img");
-                std::fs::File::create(&image)
-                    .and_then(|f| f.set_len(mib << 20))
-                    .expect("the disk's image");
-                assert!(
-                    Path::new("/dev/loop-control").exists(),
-                    "an ext4 disk here is mounted over a loop device: no /dev/loop-control"
-                );
-                // No blocks reserved for root (the edge runs as root here, and the filler too);
-                // 4 KiB blocks as on a real disk (mke2fs makes a disk this small with 1 KiB).
-                let st = std::process::Command::new("mkfs.ext4")
-                    .args(["-q", "-F", "-m", "0", "-b", "4096"])
-                    .arg(&image)
-                    .status()
-                    .expect("mkfs.ext4 runs (e2fsprogs; make deps installs it)");
-                assert!(st.success(), "mkfs.ext4 failed");
-                mount.args(["-o", "loop"]).arg(image);
-            }
-        }
-        let st = mount.arg(dir).status().expect("mount runs");
-        assert!(
-            st.success(),
-            "mounting a {kind:?} disk needs root (as make test runs in CI)"
-        );
-        SmallDisk(dir.to_path_buf())
-    }
-
-    /// Fills the filesystem: a file grows until the disk refuses more (again, each call: space
-    /// freed since is taken too).
-    fn fill(&self) -> std::path::PathBuf {
-        let p = self.0.join("filler");
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&p)
-            .expect("filler");
-        let chunk = vec![0u8; 64 * 1024];
-        while f.write_all(&chunk).is_ok() {}
-        let _ = f.sync_all();
-        // Then the blocks a buffered write cannot take: ext4 reserves blocks for a buffered
-        // write's metadata at the worst case and gives back what the flush did not use, and
-        // a direct write, or a growing one, would take them. `fallocate` takes them as
-        // they are, 4 KiB (ext4's block) at a time at the end.
-        let mut at = f.metadata().map_or(0, |m| m.len());
-        for size in [1 << 20, 4096] {
-            while rustix::fs::fallocate(&f, rustix::fs::FallocateFlags::empty(), at, size).is_ok() {
-                at += size;
-            }
-        }
-        p
-    }
-}
-
-impl Drop for SmallDisk {
-    /// Unmounted (lazily if still busy); a loop device mounted with `-o loop` goes with it.
-    fn drop(&mut self) {
-        let umount = |lazy: bool| {
-            let mut c = std::process::Command::new("umount");
-            if lazy {
-                c.arg("-l");
-            }
-            c.arg(&self.0).status().is_ok_and(|s| s.success())
-        };
-        if !umount(false) {
-            umount(true);
-        }
-    }
-}
-
 /// The disk fills while frames arrive. The segment being written has its space reserved
 /// (`spool_segment_bytes`, 1 MiB here), so frames are still stored until it rolls over (at the
 /// latest `max_age_s` after it opened: 1 s here); the next segment gets no space, and from then
@@ -351,7 +261,7 @@ fn a_full_disk_refuses_new_frames_and_never_stores_one_twice(kind: DiskKind, row
         let root = tempfile::tempdir().expect("tempdir");
         let disk = SmallDisk::mount(kind, &root.path().join("disk"), 48);
         let lake = root.path().join("lake");
-        let data = disk.0.clone();
+        let data = disk.path().to_path_buf();
         let edge = Edge::launch(
             |_, p| {
                 // The spool and identity store on the small disk; the lake on another.
@@ -412,6 +322,39 @@ fn a_full_disk_refuses_new_frames_and_never_stores_one_twice(kind: DiskKind, row
     }
 }
 
+/// A one-shard edge whose data directory is `data` (on a small disk) and whose segments are
+/// not sealed for their age, so they stay in the spool to be read ([`spooled_frames`]).
+fn unsealed_edge_on(root: &Path, data: &Path) -> Edge {
+    Edge::launch(
+        |_, p| {
+            config(root, p, 1, "", "")
+                .replace(
+                    &format!("data_dir = {:?}", root.join("data")),
+                    &format!("data_dir = {data:?}"),
+                )
+                .replace("max_age_s = 1", "max_age_s = 600")
+        },
+        Vec::new(),
+    )
+}
+
+/// The seqs of session `sid`'s frames in the spool under `data`, read as a start's recovery
+/// reads them (in order), which finds no torn or stray bytes.
+fn spooled_frames(data: &Path, sid: &str) -> Vec<u64> {
+    let mut seqs = Vec::new();
+    for d in std::fs::read_dir(data.join("spool")).expect("spool") {
+        let r = sentientiq_edge::storage::spool::recover(&d.expect("dir").path(), |rec| {
+            if rec.kind == 1 && rec.sid == sid {
+                seqs.push(rec.seq);
+            }
+        })
+        .expect("recover");
+        assert_eq!(r.truncated_bytes, 0, "no torn or stray bytes");
+    }
+    seqs.sort_unstable();
+    seqs
+}
+
 /// The disk is full when a new segment gets its first records: the segment's file is made, the
 /// write of its header and records fails, the file is cut back to empty, and once space frees
 /// the same records are written again whole, header first. Nothing is acked before that, and
@@ -430,19 +373,8 @@ fn fault_a_new_segments_first_write_on_a_full_ext4_disk_is_written_again_whole()
 fn a_new_segments_first_write_on_a_full_disk_is_written_again_whole(kind: DiskKind) {
     let root = tempfile::tempdir().expect("tempdir");
     let disk = SmallDisk::mount(kind, &root.path().join("disk"), 48);
-    let data = disk.0.clone();
-    let mut edge = Edge::launch(
-        |_, p| {
-            config(root.path(), p, 1, "", "")
-                .replace(
-                    &format!("data_dir = {:?}", root.path().join("data")),
-                    &format!("data_dir = {data:?}"),
-                )
-                // No sealing: the segment stays in the spool to be read below.
-                .replace("max_age_s = 1", "max_age_s = 600")
-        },
-        Vec::new(),
-    );
+    let data = disk.path().to_path_buf();
+    let mut edge = unsealed_edge_on(root.path(), &data);
     let sid = &format!("s_fault_first_write_{kind:?}");
     let mut c = edge.ws();
     c.hello(DEMO_KEY, sid, None);
@@ -481,22 +413,65 @@ fn a_new_segments_first_write_on_a_full_disk_is_written_again_whole(kind: DiskKi
         "the reservation's refusal is not logged at every retry: {log}"
     );
     edge.kill9();
-    let mut seqs = Vec::new();
-    for d in std::fs::read_dir(data.join("spool")).expect("spool") {
-        let r = sentientiq_edge::storage::spool::recover(&d.expect("dir").path(), |rec| {
-            if rec.kind == 1 && rec.sid == sid {
-                seqs.push(rec.seq);
-            }
-        })
-        .expect("recover");
-        assert_eq!(r.truncated_bytes, 0, "no torn or stray bytes");
-    }
-    seqs.sort_unstable();
     assert_eq!(
-        seqs,
+        spooled_frames(&data, sid),
         [1, 2],
         "each frame stored once, readable behind the header"
     );
+}
+
+/// The edge is stopped (SIGTERM) while its spool writes fail: a full disk refuses a new
+/// segment's first records, which the writer retries about ten times a second. The stop does
+/// not wait for the disk: the shard waits 5 s for what is pending, then 2 s for the writer,
+/// says in the log that it left the writer retrying, and the edge exits cleanly. The frame
+/// being retried was never acked; after a restart on a disk with room it is sent again and
+/// stored once.
+#[test]
+fn fault_an_edge_stopped_while_its_spool_writes_fail_exits_without_acking_them() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let disk = SmallDisk::mount(DiskKind::Tmpfs, &root.path().join("disk"), 48);
+    let data = disk.path().to_path_buf();
+    let mut edge = unsealed_edge_on(root.path(), &data);
+    let sid = "s_fault_stop_while_failing";
+    let mut c = edge.ws();
+    c.hello(DEMO_KEY, sid, None);
+    let filler = disk.fill();
+    c.send(&sentientiq_testkit::frames::moves(1, 12));
+    let errors = "siq_spool_write_errors_total";
+    wait_for(
+        "five failed writes counted",
+        Duration::from_secs(20),
+        || sentientiq_testkit::net::metric_sum(&edge.metrics_text_past_cap(), errors) >= 5.0,
+    );
+    // `sigterm` fails the test if the edge has not exited 15 s after the signal.
+    let status = edge.sigterm();
+    let log = edge.log();
+    assert!(status.success(), "{status}: {log}");
+    assert!(
+        log.contains("spool writer still retrying a failed write at the stop"),
+        "the writer left behind is said: {log}"
+    );
+    // Nothing was acked: the connection's last word is its close.
+    let mut got = Vec::new();
+    while let Some(f) = c.recv() {
+        got.push(f);
+    }
+    assert!(
+        !got.iter()
+            .any(|f| matches!(f, sentientiq_proto::EdgeFrame::Ack { .. })),
+        "acked while its write failed: {got:?}"
+    );
+    // The disk has room again: the edge starts, the frame is sent again, and stored once.
+    std::fs::remove_file(&filler).expect("free the disk");
+    edge.spawn();
+    let mut c = edge.ws();
+    c.hello(DEMO_KEY, sid, None);
+    c.send(&sentientiq_testkit::frames::moves(1, 12));
+    c.until_ack(1);
+    c.send(&sentientiq_testkit::frames::moves(2, 12));
+    c.until_ack(2);
+    edge.kill9();
+    assert_eq!(spooled_frames(&data, sid), [1, 2], "each frame stored once");
 }
 
 /// One category of hostile input: bytes made from a random number.

@@ -10,6 +10,7 @@ use async_tungstenite::tungstenite::{self, Message};
 use sentientiq_proto::{
     ClientFrame, EdgeFrame, HttpBatch, Limits, client_to_vec, decode_edge, http_batch_to_vec,
 };
+use sentientiq_testkit::disk::{DiskKind, SmallDisk};
 use sentientiq_testkit::frames::{hello, moves};
 use sentientiq_testkit::lake::lake_rows;
 use sentientiq_testkit::wait::poll;
@@ -271,31 +272,11 @@ fn regression_a_flood_of_new_sessions_from_one_address_cannot_push_out_establish
 #[test]
 fn an_edge_started_on_a_full_disk_exits_with_a_clear_error() {
     let root = tempfile::tempdir().expect("tempdir");
-    let disk = root.path().join("disk");
-    std::fs::create_dir_all(&disk).expect("dir");
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
-        .arg(&disk)
-        .status()
-        .expect("mount runs");
-    assert!(
-        mounted.success(),
-        "mounting a tmpfs needs root, as make test runs"
-    );
-    struct Unmount(std::path::PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount")
-                .arg("-l")
-                .arg(&self.0)
-                .status();
-        }
-    }
-    let _u = Unmount(disk.clone());
+    let small = SmallDisk::mount(DiskKind::Tmpfs, &root.path().join("disk"), 4);
+    let disk = small.path().to_path_buf();
     // An edge's data directory, as it was before the disk filled up; then fill it.
     std::fs::create_dir_all(disk.join("data")).expect("data dir");
-    let mut f = std::fs::File::create(disk.join("filler")).expect("filler");
-    while f.write_all(&[0u8; 65536]).is_ok() {}
+    small.fill();
     let port = sentientiq_testkit::net::free_port();
     let cfg = root.path().join("edge.toml");
     std::fs::write(
