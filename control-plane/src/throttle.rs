@@ -7,6 +7,8 @@
 
 use std::collections::HashMap;
 
+use sentientiq_core::LogEvery;
+
 /// Ten minutes between lines of one key: an operator watching the log sees a refusal within
 /// minutes of it starting and a few lines an hour while it lasts.
 pub const EVERY_MS: i64 = 10 * 60 * 1000;
@@ -18,8 +20,8 @@ pub const MAX_KEYS: usize = 1000;
 pub struct Throttle {
     every_ms: i64,
     max_keys: usize,
-    /// Key → (when it was last logged, refusals not logged since).
-    seen: HashMap<String, (i64, u64)>,
+    /// Key → its line ([`LogEvery`], ms).
+    seen: HashMap<String, LogEvery>,
 }
 
 impl Default for Throttle {
@@ -38,29 +40,25 @@ impl Throttle {
     }
 
     /// Whether the line of `key` at `now_ms` is logged: `Some(n)` with the `n` lines of it
-    /// not logged since the last, `None` when it is not.
+    /// not logged since the last, `None` when it is not. A clock gone back counts as due.
     pub fn due(&mut self, key: &str, now_ms: i64) -> Option<u64> {
-        if let Some((last, quiet)) = self.seen.get_mut(key) {
-            // A clock gone back counts as due: it must not silence a key for as long.
-            if (*last..last.saturating_add(self.every_ms)).contains(&now_ms) {
-                *quiet += 1;
-                return None;
-            }
-            let n = std::mem::take(quiet);
-            *last = now_ms;
-            return Some(n);
+        let now = u64::try_from(now_ms).unwrap_or(0);
+        if let Some(line) = self.seen.get_mut(key) {
+            return line.due(now);
         }
         if self.seen.len() >= self.max_keys
             && let Some(oldest) = self
                 .seen
                 .iter()
-                .min_by_key(|(_, (last, _))| *last)
+                .min_by_key(|(_, line)| line.last())
                 .map(|(k, _)| k.clone())
         {
             self.seen.remove(&oldest);
         }
-        self.seen.insert(key.to_string(), (now_ms, 0));
-        Some(0)
+        let mut line = LogEvery::new(u64::try_from(self.every_ms).unwrap_or(0));
+        let first = line.due(now);
+        self.seen.insert(key.to_string(), line);
+        first
     }
 }
 

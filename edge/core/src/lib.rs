@@ -14,6 +14,7 @@ pub mod config;
 pub mod detect;
 pub mod evi;
 pub mod identity;
+pub mod log_every;
 pub mod physics;
 pub mod policy;
 pub mod privacy;
@@ -27,6 +28,7 @@ pub use aggregate::{Aggregates, Usage, WindowAgg};
 pub use config::{ConfigError, DntPolicy, Rule, RuleAction, TenantPolicy, Thresholds};
 pub use detect::{Corroboration, Detection, Evidence, escalation_eligible};
 pub use identity::Identity;
+pub use log_every::LogEvery;
 pub use policy::{AccountCooldowns, Action, ActionKind};
 pub use session::{Ctx, Disposition, Held, Output, Session, SessionCounters};
 

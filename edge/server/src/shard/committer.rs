@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use glommio::channels::local_channel;
 
+use sentientiq_core::LogEvery;
 use sentientiq_core::spool_blocks::{BLOCK, blocks, zeros_due};
 
 use super::ShardRef;
@@ -62,37 +63,29 @@ const FAILING_LOG_EVERY: Duration = Duration::from_secs(60);
 /// parameter.
 #[derive(Debug, Default)]
 struct Failing {
-    /// While failing: the first failure, the last line, failures since it, failures in all.
-    since: Option<(Instant, Instant, u64, u64)>,
+    /// While failing: the first failure, failures in all, and the log line (ms since the
+    /// first).
+    since: Option<(Instant, u64, LogEvery)>,
 }
 
 impl Failing {
     /// A failure at `now`: `Some((n, for))` when it is to be logged, `n` failures not logged
     /// since the last line (0 for the first), failing `for` so long.
     fn failed(&mut self, now: Instant) -> Option<(u64, Duration)> {
-        match &mut self.since {
-            None => {
-                self.since = Some((now, now, 0, 1));
-                Some((0, Duration::ZERO))
-            }
-            Some((first, last, quiet, all)) => {
-                *all += 1;
-                if now.saturating_duration_since(*last) >= FAILING_LOG_EVERY {
-                    *last = now;
-                    Some((std::mem::take(quiet), now.saturating_duration_since(*first)))
-                } else {
-                    *quiet += 1;
-                    None
-                }
-            }
-        }
+        let (first, all, log) = self
+            .since
+            .get_or_insert_with(|| (now, 0, LogEvery::new(FAILING_LOG_EVERY.as_millis() as u64)));
+        *all += 1;
+        let failing = now.saturating_duration_since(*first);
+        log.due(u64::try_from(failing.as_millis()).unwrap_or(u64::MAX))
+            .map(|unlogged| (unlogged, failing))
     }
 
     /// A success at `now`: if writes were failing, how many failed and for how long.
     fn succeeded(&mut self, now: Instant) -> Option<(u64, Duration)> {
         self.since
             .take()
-            .map(|(first, _, _, all)| (all, now.saturating_duration_since(first)))
+            .map(|(first, all, _)| (all, now.saturating_duration_since(first)))
     }
 }
 

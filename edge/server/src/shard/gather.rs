@@ -24,6 +24,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Instant;
 
 use glommio::SleepPolicy;
+use sentientiq_core::LogEvery;
 use sentientiq_core::wait::WaitBatcher;
 
 use crate::config::edge::{DEFAULT_WAIT_GATHER_US, EdgeSection};
@@ -91,9 +92,8 @@ pub struct Gather {
     origin: Instant,
     /// The frame count at the last sleep (`None` before the shard is watched).
     seen: Option<u64>,
-    /// Switches since the last log line, and when that line was written.
-    switches: u64,
-    logged_us: Option<u64>,
+    /// The log line about switches (µs since `origin`).
+    switches: LogEvery,
 }
 
 impl Gather {
@@ -102,8 +102,7 @@ impl Gather {
             batcher: WaitBatcher::new(window_us, want),
             origin: Instant::now(),
             seen: None,
-            switches: 0,
-            logged_us: None,
+            switches: LogEvery::new(LOG_EVERY_US),
         }
     }
 }
@@ -138,18 +137,10 @@ impl SleepPolicy for Gather {
 }
 
 impl Gather {
-    /// Counts a switch at `us`; returns the switches to log now (those since the last line),
-    /// or `None` within [`LOG_EVERY_US`] of it.
+    /// Counts a switch at `us`; returns the switches to log now (this one and those since the
+    /// last line), or `None` within [`LOG_EVERY_US`] of it.
     fn switched(&mut self, us: u64) -> Option<u64> {
-        self.switches += 1;
-        if self
-            .logged_us
-            .is_some_and(|t| us.saturating_sub(t) < LOG_EVERY_US)
-        {
-            return None;
-        }
-        self.logged_us = Some(us);
-        Some(std::mem::take(&mut self.switches))
+        self.switches.due(us).map(|quiet| quiet + 1)
     }
 }
 
