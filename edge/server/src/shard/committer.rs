@@ -54,10 +54,14 @@ enum Segment {
 
 /// How often a spool write that keeps failing is logged: its first failure, then at most one
 /// line each minute with how many failed since, then the first success. The committer retries
-/// at most ten times a second (a 100 ms pause between attempts), and a full disk can last
-/// hours: every failure logged could be up to 36 000 lines an hour per shard. A minute keeps the failure in view of whoever watches the log;
-/// `siq_spool_write_errors_total` and `/readyz` (503) tell it at once.
+/// at most ten times a second ([`RETRY_PAUSE`] between attempts), and a full disk can last
+/// hours: every failure logged could be up to 36 000 lines an hour per shard. A minute keeps
+/// the failure in view of whoever watches the log; `siq_spool_write_errors_total` and
+/// `/readyz` (503) tell it at once.
 const FAILING_LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// The pause before a failed spool write, or a failed cut of one, is tried again.
+const RETRY_PAUSE: Duration = Duration::from_millis(100);
 
 /// Whether the spool writes are failing, for the log ([`FAILING_LOG_EVERY`]). Pure: time is a
 /// parameter.
@@ -529,31 +533,7 @@ pub async fn committer(
                     // The write began in the open segment: cut it back to where it began, so
                     // the retry writes these records once. Retried until it holds.
                     (Some(at), Some((f, first, off, _))) => {
-                        let first = *first;
-                        loop {
-                            match f.cut(at).await {
-                                Ok(()) => {
-                                    if let Some((failures, took)) =
-                                        cutting.succeeded(Instant::now())
-                                    {
-                                        tracing::warn!(
-                                            failures,
-                                            ms = took.as_millis() as u64,
-                                            segment = first,
-                                            "cutting a failed write back holds again"
-                                        );
-                                    }
-                                    break;
-                                }
-                                Err(e) => {
-                                    ShardMetrics::inc(&shard.borrow().metrics().spool_write_errors);
-                                    if let Some((unlogged, took)) = cutting.failed(Instant::now()) {
-                                        tracing::error!(error = %e, segment = first, unlogged, failing_ms = took.as_millis() as u64, "cutting a failed write back; retrying (logged at most once a minute)");
-                                    }
-                                    glommio::timer::sleep(Duration::from_millis(100)).await;
-                                }
-                            }
-                        }
+                        cut_back(f, at, *first, &mut cutting, &shard).await;
                         *off = at;
                     }
                     // Creating the new segment failed: the file, if it was made, holds
@@ -565,13 +545,41 @@ pub async fn committer(
                         let _ = std::fs::remove_file(spool::segment_path(&dir, start_lsn));
                     }
                 }
-                glommio::timer::sleep(Duration::from_millis(100)).await;
+                glommio::timer::sleep(RETRY_PAUSE).await;
             }
         }
         open_bytes.store(
             file.as_ref().map_or(0, |(_, _, off, _)| *off),
             Ordering::Release,
         );
+    }
+}
+
+/// Cuts segment `first` (`f`) back to `at`, where a write that failed began, so that its retry
+/// writes those records once. Retried until it holds: nothing else may be written meanwhile.
+/// Each failure is counted; `cutting` keeps the log to a line a minute and says when it holds.
+async fn cut_back(f: &mut Segment, at: u64, first: u64, cutting: &mut Failing, shard: &ShardRef) {
+    loop {
+        match f.cut(at).await {
+            Ok(()) => {
+                if let Some((failures, took)) = cutting.succeeded(Instant::now()) {
+                    tracing::warn!(
+                        failures,
+                        ms = took.as_millis() as u64,
+                        segment = first,
+                        "cutting a failed write back holds again"
+                    );
+                }
+                return;
+            }
+            Err(e) => {
+                ShardMetrics::inc(&shard.borrow().metrics().spool_write_errors);
+                if let Some((unlogged, took)) = cutting.failed(Instant::now()) {
+                    tracing::error!(error = %e, segment = first, unlogged, failing_ms = took.as_millis() as u64, "cutting a failed write back; retrying (logged at most once a minute)");
+                }
+                glommio::timer::sleep(RETRY_PAUSE).await;
+            }
+        }
     }
 }
 
