@@ -16,6 +16,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use sentientiq_experiments::rng::splitmix64;
 use sentientiq_testkit::disk::{DiskKind, SmallDisk};
 use sentientiq_testkit::drive::{Drive, Oracle, Plan, Record};
 use sentientiq_testkit::lake::{Lake, lake_rows};
@@ -184,9 +185,8 @@ fn fault_kill_9_under_load_loses_and_doubles_nothing() {
     let run = s.every * s.frames as u32;
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
     for _ in 0..s.kills {
-        // SplitMix64: a kill at a random point of each slice of the run.
-        rng = rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let z = (rng ^ (rng >> 31)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        // A kill at a random point of each slice of the run.
+        let z = splitmix64(&mut rng);
         let slice = run / (s.kills as u32 + 1);
         std::thread::sleep(
             slice
@@ -496,13 +496,7 @@ fn fault_hostile_input_of_every_category_is_refused_and_breaks_nothing() {
     let s = scale();
     let edge = Edge::launch(|d, p| config(d, p, 2, ONE_ADDRESS_FOR_ALL, ""), Vec::new());
     let mut rng = 0x1234_5678_9abc_def0u64;
-    let mut next = || {
-        rng = rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
+    let mut next = || splitmix64(&mut rng);
     let mut answered = std::collections::BTreeMap::<String, u64>::new();
     let categories: Vec<(&str, Input)> = vec![
         (
