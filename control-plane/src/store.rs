@@ -992,20 +992,11 @@ mod tests {
     fn the_stores_wal_reserves_little_disk() {
         let (dir, s) = store(StoreLimits::default());
         s.create_tenant(tenant("acme")).expect("create");
-        let sizes = sentientiq_testkit::rocks::options(dir.path(), "write_buffer_size");
-        assert_eq!(sizes.len(), CFS.len() + 1, "{sizes:?}");
-        assert!(
-            sizes.iter().all(|v| *v == WRITE_BUFFER_BYTES.to_string()),
-            "{sizes:?}"
-        );
-        assert_eq!(
-            sentientiq_testkit::rocks::option(dir.path(), "max_total_wal_size"),
-            Some(MAX_TOTAL_WAL_BYTES.to_string())
-        );
-        let wal = sentientiq_testkit::rocks::wal_allocated_bytes(dir.path());
-        assert!(
-            (1..=WRITE_BUFFER_BYTES as u64 * 5 / 4).contains(&wal),
-            "{wal} bytes of WAL on disk"
+        sentientiq_testkit::rocks::assert_wal_bounded(
+            dir.path(),
+            CFS.len() + 1,
+            WRITE_BUFFER_BYTES,
+            MAX_TOTAL_WAL_BYTES,
         );
     }
 

@@ -238,18 +238,11 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let a = super::RocksStore::open(dir.path(), Default::default())?;
         a.seen(&sentientiq_alerts::AlertId::new("al_1")?, 1)?;
-        assert_eq!(
-            sentientiq_testkit::rocks::options(dir.path(), "write_buffer_size"),
-            [crate::storage::ROCKSDB_WRITE_BUFFER_BYTES.to_string()]
-        );
-        assert_eq!(
-            sentientiq_testkit::rocks::option(dir.path(), "max_total_wal_size"),
-            Some(crate::storage::ROCKSDB_MAX_TOTAL_WAL_BYTES.to_string())
-        );
-        let wal = sentientiq_testkit::rocks::wal_allocated_bytes(dir.path());
-        assert!(
-            (1..=crate::storage::ROCKSDB_WRITE_BUFFER_BYTES as u64 * 5 / 4).contains(&wal),
-            "{wal} bytes of WAL on disk"
+        sentientiq_testkit::rocks::assert_wal_bounded(
+            dir.path(),
+            1,
+            crate::storage::ROCKSDB_WRITE_BUFFER_BYTES,
+            crate::storage::ROCKSDB_MAX_TOTAL_WAL_BYTES,
         );
         Ok(())
     }

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use sentientiq_tenant::AccountSpec;
 
-const CFS: [&str; 5] = ["sessions", "users", "accounts", "floors", "forgotten"];
+pub(crate) const CFS: [&str; 5] = ["sessions", "users", "accounts", "floors", "forgotten"];
 
 /// A user's profile as stored.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

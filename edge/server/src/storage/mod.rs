@@ -124,22 +124,11 @@ mod tests {
         let dir = tempfile::tempdir()?;
         let s = super::identity::IdentityStore::open(dir.path())?;
         s.purchase_now("demo", "u_1", 100)?;
-        let sizes = sentientiq_testkit::rocks::options(dir.path(), "write_buffer_size");
-        assert!(sizes.len() > 1, "{sizes:?}");
-        assert!(
-            sizes
-                .iter()
-                .all(|v| *v == super::ROCKSDB_WRITE_BUFFER_BYTES.to_string()),
-            "{sizes:?}"
-        );
-        assert_eq!(
-            sentientiq_testkit::rocks::option(dir.path(), "max_total_wal_size"),
-            Some(super::ROCKSDB_MAX_TOTAL_WAL_BYTES.to_string())
-        );
-        let wal = sentientiq_testkit::rocks::wal_allocated_bytes(dir.path());
-        assert!(
-            (1..=super::ROCKSDB_WRITE_BUFFER_BYTES as u64 * 5 / 4).contains(&wal),
-            "{wal} bytes of WAL on disk"
+        sentientiq_testkit::rocks::assert_wal_bounded(
+            dir.path(),
+            super::identity::CFS.len() + 1,
+            super::ROCKSDB_WRITE_BUFFER_BYTES,
+            super::ROCKSDB_MAX_TOTAL_WAL_BYTES,
         );
         Ok(())
     }
