@@ -374,8 +374,9 @@ pub fn run(mut cfg: Config) -> Result<()> {
 }
 
 /// How long a stopping shard waits for its spool writer to write what it holds and seal its
-/// segment. A writer still retrying a failed write (a full or failing disk) is left behind:
-/// what it holds was never acked, and recovery cuts the segment at the next start.
+/// segment. A writer not done by then (retrying a failed write on a full or failing disk, or a
+/// disk that slow) is cancelled: what it held was never acked (acks follow a write that
+/// succeeded), and the next start's recovery reads its segment as it is.
 const SPOOL_STOP_WAIT: Duration = Duration::from_secs(2);
 
 /// Bytes an edge must be able to write in its data directory to start: a spool segment's first
@@ -619,7 +620,7 @@ async fn shard_main(
         tracing::warn!(
             shard = id,
             wait_ms = SPOOL_STOP_WAIT.as_millis() as u64,
-            "spool writer still retrying a failed write at the stop: what it holds was never acked, and its segment is left to the next start's recovery"
+            "spool writer cancelled at the stop before it finished (a failing or slow disk): what it held was never acked; the next start's recovery reads its segment as it is"
         );
     }
     glommio::timer::sleep(Duration::from_millis(200)).await;

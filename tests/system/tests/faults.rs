@@ -423,7 +423,7 @@ fn a_new_segments_first_write_on_a_full_disk_is_written_again_whole(kind: DiskKi
 /// The edge is stopped (SIGTERM) while its spool writes fail: a full disk refuses a new
 /// segment's first records, which the writer retries about ten times a second. The stop does
 /// not wait for the disk: the shard waits 5 s for what is pending, then 2 s for the writer,
-/// says in the log that it left the writer retrying, and the edge exits cleanly. The frame
+/// cancels it and says so in the log, and the edge exits cleanly. The frame
 /// being retried was never acked; after a restart on a disk with room it is sent again and
 /// stored once.
 #[test]
@@ -448,7 +448,7 @@ fn fault_an_edge_stopped_while_its_spool_writes_fail_exits_without_acking_them()
     let log = edge.log();
     assert!(status.success(), "{status}: {log}");
     assert!(
-        log.contains("spool writer still retrying a failed write at the stop"),
+        log.contains("spool writer cancelled at the stop before it finished"),
         "the writer left behind is said: {log}"
     );
     // Nothing was acked: the connection's last word is its close.

@@ -674,7 +674,7 @@ pub fn render_lake(e: &mut Exposition, m: &LakeMetrics) {
         ),
         (
             "siq_lake_backlog_bytes",
-            "Spool bytes waiting to be shipped: their records, as lake.spool_max_bytes counts them (not the segments' files, which hold reserved space).",
+            "Spool bytes written and waiting to be shipped: their records, as lake.spool_max_bytes counts them (not the segments' files, which hold reserved space); records still buffered are not in it yet.",
             Kind::Gauge,
             &m.backlog_bytes,
         ),
