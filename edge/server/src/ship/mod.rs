@@ -223,9 +223,11 @@ fn tenant_no(index: &mut HashMap<Box<str>, u32>, names: &mut Vec<Box<str>>, tena
 /// The spool bytes of a segment (first LSN `first`; the next segment, or the one being
 /// written, starts at `next`) waiting to be shipped, counted as the spool's backlog counts them
 /// (`lake.spool_max_bytes`): its records, not its file. The segment being written (`first` at
-/// or past `active`) holds space reserved past its records: what its writer wrote
-/// (`open_bytes`, header included). A sealed one by its file, but never past the next
-/// segment's first LSN: a segment whose seal failed still holds its reservation (64 MiB).
+/// `active`) holds space reserved past its records: what its writer wrote (`open_bytes`,
+/// header included). One past it was made by a rotation after `active` and `open_bytes` were
+/// read, which are still the one before's: it counts from the next pass. A sealed one by its
+/// file, but never past the next segment's first LSN: a segment whose seal failed still holds
+/// its reservation (64 MiB).
 fn waiting_bytes(
     first: u64,
     next: u64,
@@ -234,7 +236,10 @@ fn waiting_bytes(
     meta: Option<&std::fs::Metadata>,
 ) -> u64 {
     let header = spool::HEADER as u64;
-    if first >= active {
+    if first > active {
+        return 0;
+    }
+    if first == active {
         return open_bytes.saturating_sub(header);
     }
     let records = meta.map_or(0, |m| m.len()).saturating_sub(header);
@@ -1241,6 +1246,35 @@ mod tests {
             share.backlog[0].load(Ordering::Acquire),
             waiting,
             "only its records came off"
+        );
+    }
+
+    /// Each segment counts once in the backlog gauge: a pass that read the segment being written
+    /// (and its bytes) just before a rotation, then listed the new segment too, counts the new
+    /// one from the next pass, not with the bytes of the one before.
+    #[test]
+    fn a_segment_made_after_the_pass_read_the_open_one_counts_from_the_next_pass() {
+        let data = tempfile::tempdir().expect("tempdir");
+        let path = data.path().join("seg");
+        std::fs::write(&path, vec![0u8; 4096]).expect("write");
+        let meta = std::fs::metadata(&path).expect("meta");
+        let header = spool::HEADER as u64;
+        // The pass read `active` = 1 000 with 5 016 bytes written to it.
+        let (active, open) = (1_000, 5_016);
+        assert_eq!(
+            waiting_bytes(active, u64::MAX, active, open, Some(&meta)),
+            5_000
+        );
+        assert_eq!(
+            waiting_bytes(6_000, u64::MAX, active, open, Some(&meta)),
+            0,
+            "made since"
+        );
+        // Sealed below it: by its records, at most up to the next segment.
+        assert_eq!(waiting_bytes(0, active, active, open, Some(&meta)), 1_000);
+        assert_eq!(
+            waiting_bytes(0, 9_000, active, open, Some(&meta)),
+            4096 - header
         );
     }
 
