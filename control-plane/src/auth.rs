@@ -27,7 +27,11 @@ impl Bearer {
             .get("authorization")
             .and_then(|v| v.to_str().ok());
         match refusal(&self.token, self.what, got) {
-            None => Ok(req),
+            None => {
+                // Its connection may stay open (`crate::incoming`).
+                crate::incoming::mark_authed(&req);
+                Ok(req)
+            }
             Some(why) => Err(Status::unauthenticated(why)),
         }
     }

@@ -54,6 +54,11 @@ pub struct Config {
     /// preface); over TLS, to finish its handshake and then send them (`crate::incoming`).
     #[serde(default = "default_grpc_handshake_timeout_ms")]
     pub grpc_handshake_timeout_ms: u64,
+    /// How long a gRPC connection on which no request has carried a token may go without
+    /// starting a request before it is closed (`crate::incoming`; health checks and reflection
+    /// need no token).
+    #[serde(default = "default_grpc_unauthenticated_idle_ms")]
+    pub grpc_unauthenticated_idle_ms: u64,
     /// gRPC connections open from one address at most (`crate::incoming::cap`; the port's cap
     /// in all is what the open-file limit leaves it).
     #[serde(default = "default_grpc_max_per_address")]
@@ -102,6 +107,9 @@ fn default_http_read_timeout_ms() -> u64 {
 fn default_grpc_handshake_timeout_ms() -> u64 {
     crate::incoming::DEFAULT_HANDSHAKE_TIMEOUT_MS
 }
+fn default_grpc_unauthenticated_idle_ms() -> u64 {
+    crate::incoming::DEFAULT_UNAUTHENTICATED_IDLE_MS
+}
 fn default_http_max_connections() -> usize {
     crate::http::DEFAULT_MAX_CONNECTIONS
 }
@@ -113,8 +121,8 @@ fn default_grpc_max_per_address() -> usize {
 }
 /// Bounds of `evi_poll_ms` and `experiment_totals_ms`: 100 ms to an hour.
 pub const INTERVAL_MS: std::ops::RangeInclusive<u64> = 100..=3_600_000;
-/// Bounds of `http_read_timeout_ms` and `grpc_handshake_timeout_ms`: 100 ms (tests) to ten
-/// minutes.
+/// Bounds of `http_read_timeout_ms`, `grpc_handshake_timeout_ms` and `grpc_unauthenticated_idle_ms`:
+/// 100 ms (tests) to ten minutes.
 pub const TIMEOUT_MS: std::ops::RangeInclusive<u64> = 100..=600_000;
 /// Bounds of `http_max_connections` and `grpc_max_per_address`: 1 to 65 536.
 pub const MAX_CONNECTIONS: std::ops::RangeInclusive<usize> = 1..=65_536;
@@ -213,6 +221,11 @@ impl Config {
         within(
             "grpc_handshake_timeout_ms",
             self.grpc_handshake_timeout_ms,
+            TIMEOUT_MS,
+        )?;
+        within(
+            "grpc_unauthenticated_idle_ms",
+            self.grpc_unauthenticated_idle_ms,
             TIMEOUT_MS,
         )?;
         within(
@@ -318,6 +331,16 @@ mod tests {
                 crate::incoming::DEFAULT_MAX_PER_ADDRESS
             )
         );
+        assert_eq!(
+            (
+                c.grpc_unauthenticated_idle_ms,
+                d.grpc_unauthenticated_idle_ms
+            ),
+            (
+                crate::incoming::DEFAULT_UNAUTHENTICATED_IDLE_MS,
+                crate::incoming::DEFAULT_UNAUTHENTICATED_IDLE_MS
+            )
+        );
     }
 
     /// `OK` with `lines` added, validated: the refusal's words, if refused.
@@ -391,6 +414,11 @@ mod tests {
                 "grpc {ms}"
             );
             assert_eq!(
+                mk(format!("grpc_unauthenticated_idle_ms = {ms}")).is_ok(),
+                ok,
+                "grpc idle {ms}"
+            );
+            assert_eq!(
                 mk(format!("http_read_timeout_ms = {ms}")).is_ok(),
                 ok,
                 "{ms}"
@@ -421,6 +449,7 @@ mod tests {
         let d = Config::parse(OK).expect("parses");
         assert_eq!(d.http_limits(), crate::http::HttpLimits::default());
         assert_eq!(d.grpc_handshake_timeout_ms, 10_000);
+        assert_eq!(d.grpc_unauthenticated_idle_ms, 30_000);
     }
 
     #[test]

@@ -10,6 +10,18 @@
 //! seen, and tonic's own handshake timeout let a client that finished its handshake and then
 //! sent nothing hold its connection for ever. Here the handshake and then the preface, read
 //! through the TLS, are due by the same deadline.
+//!
+//! After its preface a client's HTTP/2 stack answers the server's keepalive pings by itself, so
+//! a client that never sent a request held its connection, and its place under the port's cap,
+//! for ever too. Now a connection on which no request has carried a token (the bearer check,
+//! `crate::auth`, marks it: [`Standing`]) is closed once `grpc_unauthenticated_idle_ms` passes
+//! with no request started on it (counted from its accept, then from each such check: so
+//! after one to two periods of silence). Health checks and reflection need no token: a prober
+//! that checks more often than that keeps its connection, as with grpc-go's
+//! `MaxConnectionIdle`; a health watch on a connection of its own ends after one to two periods
+//! (its client opens it again). Every client that keeps a connection for its work (an edge's
+//! streams, siqctl) sends its token in its first request, and such a connection is never
+//! closed for being idle.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -29,6 +41,94 @@ pub const FIRST_BYTES: usize = 24;
 /// The deadline by default: ten seconds, far past a TLS handshake across the world (a few
 /// round trips of at most ~300 ms) and the time an edge takes to send its preface.
 pub const DEFAULT_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
+/// How long a connection on which no request has carried a token may go without starting a
+/// request, by default: thirty seconds, three times the preface's deadline. An edge and
+/// siqctl send their token in their first request; a health prober checking every 10 s (a
+/// common default) keeps its connection.
+pub const DEFAULT_UNAUTHENTICATED_IDLE_MS: u64 = 30_000;
+
+/// What the connection's requests tell it: whether one carried a valid token, and how many
+/// have started (shared by the connection and its requests' [`Peer`]).
+#[derive(Debug, Clone, Default)]
+pub struct Standing(Arc<StandingInner>);
+
+#[derive(Debug, Default)]
+pub struct StandingInner {
+    authed: std::sync::atomic::AtomicBool,
+    requests: std::sync::atomic::AtomicU64,
+}
+
+impl Standing {
+    /// A request on it carried a valid token.
+    pub fn authed(&self) {
+        self.0
+            .authed
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn is_authed(&self) -> bool {
+        self.0.authed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// A request started on it.
+    pub fn request(&self) {
+        self.0
+            .requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn requests(&self) -> u64 {
+        self.0.requests.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// What a request knows of its connection: the transport's own (the peer's address; over TLS
+/// the session too) and its [`Standing`].
+#[derive(Debug, Clone)]
+pub struct Peer<C> {
+    pub info: C,
+    pub standing: Standing,
+}
+
+type TcpInfo = tonic::transport::server::TcpConnectInfo;
+type TlsInfo = tonic::transport::server::TlsConnectInfo<TcpInfo>;
+
+/// The peer's address of a request on this port, over TLS or not.
+pub fn peer_addr<T>(req: &tonic::Request<T>) -> Option<std::net::SocketAddr> {
+    let ext = req.extensions();
+    ext.get::<Peer<TcpInfo>>()
+        .and_then(|p| p.info.remote_addr())
+        .or_else(|| {
+            ext.get::<Peer<TlsInfo>>()
+                .and_then(|p| p.info.get_ref().remote_addr())
+        })
+}
+
+fn standing(ext: &::http::Extensions) -> Option<&Standing> {
+    ext.get::<Peer<TcpInfo>>()
+        .map(|p| &p.standing)
+        .or_else(|| ext.get::<Peer<TlsInfo>>().map(|p| &p.standing))
+}
+
+/// Marks the connection of `req` as having made a request with a token.
+pub fn mark_authed<T>(req: &tonic::Request<T>) {
+    if let Some(s) = ext_standing(req.extensions()) {
+        s.authed();
+    }
+}
+
+/// Counts a request started on its connection (every service's, `crate::telemetry::Count`).
+pub fn request_started<B>(req: &::http::Request<B>) {
+    if let Some(s) = standing(req.extensions()) {
+        s.request();
+    }
+}
+
+fn ext_standing(ext: &tonic::Extensions) -> Option<&Standing> {
+    ext.get::<Peer<TcpInfo>>()
+        .map(|p| &p.standing)
+        .or_else(|| ext.get::<Peer<TlsInfo>>().map(|p| &p.standing))
+}
 
 /// Open gRPC connections from one address at most, by default. An edge keeps two connections
 /// to the plane (its config and reports, and its alerts) and siqctl one a command, so this is
@@ -46,13 +146,19 @@ pub fn cap(max: usize, max_per_address: usize, metrics: Arc<Metrics>) -> http::C
     http::Cap::new(http::Port::Grpc, max, max_per_address, metrics)
 }
 
-/// A connection that fails its reads if it has not sent [`FIRST_BYTES`] by its deadline.
+/// A connection that fails its reads if it has not sent [`FIRST_BYTES`] by its deadline, or
+/// (if watched: [`FirstBytes::idle_unless_authed`]) once it goes a period without starting a
+/// request while none of its requests has carried a token.
 #[derive(Debug)]
 pub struct FirstBytes<IO> {
     io: IO,
     /// Bytes still owed; 0 once they came (then nothing is timed here).
     owed: usize,
     sleep: Pin<Box<tokio::time::Sleep>>,
+    /// What its requests tell; and until one carries a token, the end of its current period,
+    /// the period, and the requests started when that period began.
+    standing: Standing,
+    idle: Option<(Pin<Box<tokio::time::Sleep>>, Duration, u64)>,
     /// Its place under the port's cap ([`cap`]), for as long as it is open.
     held: Option<http::Held>,
 }
@@ -68,8 +174,21 @@ impl<IO> FirstBytes<IO> {
             io,
             owed: FIRST_BYTES,
             sleep: Box::pin(tokio::time::sleep_until(deadline)),
+            standing: Standing::default(),
+            idle: None,
             held: None,
         }
+    }
+
+    /// Closed (its reads fail) at the end of a `period` in which it started no request, the
+    /// first from `from`, unless a request on it has carried a token.
+    pub fn idle_unless_authed(
+        mut self,
+        from: tokio::time::Instant,
+        period: Duration,
+    ) -> FirstBytes<IO> {
+        self.idle = Some((Box::pin(tokio::time::sleep_until(from + period)), period, 0));
+        self
     }
 
     /// Holding `held` until it is dropped.
@@ -88,24 +207,42 @@ impl<IO: AsyncRead + Unpin> AsyncRead for FirstBytes<IO> {
         let this = self.get_mut();
         let before = buf.filled().len();
         let r = Pin::new(&mut this.io).poll_read(cx, buf);
-        if this.owed == 0 {
-            return r;
-        }
-        match r {
-            Poll::Ready(Ok(())) => {
-                let got = buf.filled().len() - before;
-                this.owed = this.owed.saturating_sub(got);
-                Poll::Ready(Ok(()))
+        if this.owed > 0 {
+            match &r {
+                Poll::Ready(Ok(())) => {
+                    let got = buf.filled().len() - before;
+                    this.owed = this.owed.saturating_sub(got);
+                }
+                Poll::Pending if this.sleep.as_mut().poll(cx).is_ready() => {
+                    return Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "the connection's first bytes did not arrive in time",
+                    )));
+                }
+                _ => {}
             }
-            Poll::Pending => match this.sleep.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "the connection's first bytes did not arrive in time",
-                ))),
-                Poll::Pending => Poll::Pending,
-            },
-            r => r,
         }
+        // Polled whether or not the read is ready: a client's answers to pings are reads too.
+        if let Some((end, period, seen)) = this.idle.as_mut() {
+            if this.standing.is_authed() {
+                this.idle = None;
+            } else {
+                while end.as_mut().poll(cx).is_ready() {
+                    let now = this.standing.requests();
+                    if now == *seen {
+                        return Poll::Ready(Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "no request started on the connection for a period, and none carried a token",
+                        )));
+                    }
+                    // A request started in the period: another one.
+                    *seen = now;
+                    let next = end.deadline() + *period;
+                    end.as_mut().reset(next.max(tokio::time::Instant::now()));
+                }
+            }
+        }
+        r
     }
 }
 
@@ -140,25 +277,40 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for FirstBytes<IO> {
 }
 
 impl<IO: Connected> Connected for FirstBytes<IO> {
-    type ConnectInfo = IO::ConnectInfo;
+    type ConnectInfo = Peer<IO::ConnectInfo>;
 
     fn connect_info(&self) -> Self::ConnectInfo {
-        self.io.connect_info()
+        Peer {
+            info: self.io.connect_info(),
+            standing: self.standing.clone(),
+        }
     }
 }
 
-/// `listener`'s connections under `cap`, each owing its first bytes within `timeout`.
+/// A connection's deadlines: its first bytes (over TLS, its handshake and then them) from its
+/// accept, and the period it may go without starting a request until one carries a token.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadlines {
+    pub first_bytes: Duration,
+    pub unauthenticated_idle: Duration,
+}
+
+/// `listener`'s connections under `cap`, each owing its first bytes, and requests, by its
+/// `deadlines`.
 pub fn first_bytes(
     listener: tokio::net::TcpListener,
-    timeout: Duration,
+    deadlines: Deadlines,
     cap: http::Cap,
 ) -> impl tokio_stream::Stream<Item = std::io::Result<FirstBytes<tokio::net::TcpStream>>> {
     use tokio_stream::StreamExt;
     http::accepted(listener, http::Port::Grpc).filter_map(move |c| match c {
         // Past the cap the connection is dropped: closed.
-        Ok(s) => cap
-            .admit(&s)
-            .map(|(held, _)| Ok(FirstBytes::new(s, timeout).holding(held))),
+        Ok(s) => cap.admit(&s).map(|(held, _)| {
+            let now = tokio::time::Instant::now();
+            Ok(FirstBytes::until(s, now + deadlines.first_bytes)
+                .idle_unless_authed(now, deadlines.unauthenticated_idle)
+                .holding(held))
+        }),
         Err(e) => Some(Err(e)),
     })
 }
@@ -226,18 +378,17 @@ pub fn tls_config(cert_pem: &[u8], key_pem: &[u8]) -> Result<rustls::ServerConfi
 pub type TlsConn = FirstBytes<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>;
 
 /// `listener`'s connections over TLS: each owes its handshake, and then [`FIRST_BYTES`]
-/// through the TLS, within `timeout` of its accept. Handshakes run side by side (a slow one
-/// holds no other back); one that fails or is late closes its connection and is logged at
-/// debug, as tonic did.
+/// through the TLS, by its first deadline from its accept, and then requests by the other. Handshakes run side by side (a slow one holds no other back); one that fails or is
+/// late closes its connection and is logged at debug, as tonic did.
 pub fn tls(
     listener: tokio::net::TcpListener,
-    timeout: Duration,
+    deadlines: Deadlines,
     config: Arc<rustls::ServerConfig>,
     cap: http::Cap,
 ) -> Handshakes<http::Paced<tonic::transport::server::TcpIncoming>> {
     Handshakes::over(
         http::accepted(listener, http::Port::Grpc),
-        timeout,
+        deadlines,
         config,
         cap,
     )
@@ -253,7 +404,7 @@ const ACCEPTS_PER_POLL: usize = 16;
 pub struct Handshakes<S> {
     incoming: S,
     acceptor: tokio_rustls::TlsAcceptor,
-    timeout: Duration,
+    deadlines: Deadlines,
     cap: http::Cap,
     /// Handshakes under way; dropped (aborted) with the stream when the server stops.
     handshakes: tokio::task::JoinSet<std::io::Result<TlsConn>>,
@@ -263,14 +414,14 @@ impl<S> Handshakes<S> {
     /// Over the connections of `incoming` (a listener's accepts), under `cap`.
     pub fn over(
         incoming: S,
-        timeout: Duration,
+        deadlines: Deadlines,
         config: Arc<rustls::ServerConfig>,
         cap: http::Cap,
     ) -> Handshakes<S> {
         Handshakes {
             incoming,
             acceptor: tokio_rustls::TlsAcceptor::from(config),
-            timeout,
+            deadlines,
             cap,
             handshakes: tokio::task::JoinSet::new(),
         }
@@ -280,7 +431,7 @@ impl<S> Handshakes<S> {
 impl<S> std::fmt::Debug for Handshakes<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Handshakes")
-            .field("timeout", &self.timeout)
+            .field("deadlines", &self.deadlines)
             .field("under_way", &self.handshakes.len())
             .finish_non_exhaustive()
     }
@@ -320,7 +471,9 @@ where
                     let Some((held, _)) = this.cap.admit(&tcp) else {
                         continue;
                     };
-                    let deadline = tokio::time::Instant::now() + this.timeout;
+                    let now = tokio::time::Instant::now();
+                    let deadline = now + this.deadlines.first_bytes;
+                    let idle = this.deadlines.unauthenticated_idle;
                     let acceptor = this.acceptor.clone();
                     this.handshakes.spawn(async move {
                         let tls = tokio::time::timeout_at(deadline, acceptor.accept(tcp))
@@ -331,7 +484,9 @@ where
                                     "the TLS handshake did not finish in time",
                                 )
                             })??;
-                        Ok(FirstBytes::until(tls, deadline).holding(held))
+                        Ok(FirstBytes::until(tls, deadline)
+                            .idle_unless_authed(now, idle)
+                            .holding(held))
                     });
                 }
                 // Passed on as tonic's own stream would; from `Paced` none come (it logs and
@@ -349,6 +504,15 @@ mod tests {
     use super::*;
     use std::sync::atomic::Ordering::Relaxed;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Deadlines with only the preface's in reach of a test: a request with a token is owed in
+    /// an hour.
+    fn preface_only(first_bytes: Duration) -> Deadlines {
+        Deadlines {
+            first_bytes,
+            unauthenticated_idle: Duration::from_secs(3600),
+        }
+    }
 
     fn unbounded() -> http::Cap {
         cap(usize::MAX, usize::MAX, Arc::new(Metrics::default()))
@@ -414,7 +578,63 @@ mod tests {
         client.read_exact(&mut two).await.expect("read");
         assert_eq!(&two, b"ok");
         let info = server.connect_info();
-        assert_eq!(info.remote_addr(), client.local_addr().ok());
+        assert_eq!(info.info.remote_addr(), client.local_addr().ok());
+    }
+
+    /// After its preface a connection on which no request has carried a token is closed (its
+    /// read fails) at the end of a period in which it started no request, idle or reading (a
+    /// client's HTTP/2 stack answers the server's pings, which are reads too); a request
+    /// started in a period earns it the next; one carrying a token ends the watch.
+    #[tokio::test]
+    async fn a_connection_without_a_token_is_closed_after_a_period_without_requests() {
+        let period = Duration::from_millis(800);
+        let mut buf = [0u8; 64];
+        let watched = |started: std::time::Instant, server: FirstBytes<tokio::net::TcpStream>| {
+            server.idle_unless_authed(tokio::time::Instant::from_std(started), period)
+        };
+        async fn preface(
+            server: &mut FirstBytes<tokio::net::TcpStream>,
+            client: &mut tokio::net::TcpStream,
+        ) {
+            client.write_all(&[b'P'; FIRST_BYTES]).await.expect("write");
+            let mut buf = [0u8; FIRST_BYTES];
+            server.read_exact(&mut buf).await.expect("the preface");
+        }
+        // Idle after its preface: closed at the end of the first period.
+        let started = std::time::Instant::now();
+        let (server, mut client) = pair(Duration::from_secs(10)).await;
+        let mut server = watched(started, server);
+        preface(&mut server, &mut client).await;
+        fails_at(&mut server, started, period).await;
+        // Sending bytes (pings' answers), no request: read until the period ends, then closed.
+        let started = std::time::Instant::now();
+        let (server, mut client) = pair(Duration::from_secs(10)).await;
+        let mut server = watched(started, server);
+        preface(&mut server, &mut client).await;
+        client.write_all(b"x").await.expect("write");
+        assert_eq!(server.read(&mut buf).await.expect("within the period"), 1);
+        tokio::time::sleep_until(tokio::time::Instant::from_std(started) + period).await;
+        client.write_all(b"y").await.expect("write");
+        let e = server.read(&mut buf).await.expect_err("past the period");
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+        // A request (no token) in the first period earns a second: closed at its end, not
+        // before.
+        let started = std::time::Instant::now();
+        let (server, mut client) = pair(Duration::from_secs(10)).await;
+        let mut server = watched(started, server);
+        preface(&mut server, &mut client).await;
+        server.connect_info().standing.request();
+        fails_at(&mut server, started, 2 * period).await;
+        // A request with a token: read past any period, idle or not.
+        let started = std::time::Instant::now();
+        let (server, mut client) = pair(Duration::from_secs(10)).await;
+        let mut server = watched(started, server);
+        preface(&mut server, &mut client).await;
+        server.connect_info().standing.authed();
+        let idle = tokio::time::timeout(3 * period, server.read(&mut buf)).await;
+        assert!(idle.is_err(), "still waiting past the periods: {idle:?}");
+        client.write_all(b"x").await.expect("write");
+        assert_eq!(server.read(&mut buf).await.expect("read"), 1);
     }
 
     /// A listener on 127.0.0.1 and its address.
@@ -467,7 +687,7 @@ mod tests {
     ) {
         let t = tls_setup().await;
         (
-            tls(t.l, deadline, t.config, unbounded()),
+            tls(t.l, preface_only(deadline), t.config, unbounded()),
             t.addr,
             t.h2,
             t.ca,
@@ -518,7 +738,7 @@ mod tests {
         let (client, mut server) = tokio::join!(client, taken(&mut incoming));
         assert_eq!(server.io.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
         assert_eq!(
-            server.connect_info().get_ref().remote_addr(),
+            server.connect_info().info.get_ref().remote_addr(),
             client.get_ref().0.local_addr().ok()
         );
         fails_at(&mut server, started, deadline).await;
@@ -618,7 +838,12 @@ mod tests {
             tokio_stream::iter(std::iter::once(Ok(tcp)).chain(std::iter::repeat_with(|| {
                 Err(std::io::Error::from_raw_os_error(24))
             })));
-        let mut incoming = Handshakes::over(accepts, Duration::from_secs(10), config, unbounded());
+        let mut incoming = Handshakes::over(
+            accepts,
+            preface_only(Duration::from_secs(10)),
+            config,
+            unbounded(),
+        );
         let handed = tokio::time::timeout(Duration::from_secs(10), async {
             let mut errors = 0u64;
             loop {
@@ -658,7 +883,7 @@ mod tests {
         let (l, addr) = bound().await;
         let mut incoming = Box::pin(first_bytes(
             l,
-            Duration::from_secs(10),
+            preface_only(Duration::from_secs(10)),
             cap(2, 2, metrics.clone()),
         ));
         let connect = || tokio::net::TcpStream::connect(addr);
@@ -698,7 +923,7 @@ mod tests {
         let metrics = Arc::new(Metrics::default());
         let mut incoming = tls(
             l,
-            Duration::from_secs(10),
+            preface_only(Duration::from_secs(10)),
             config,
             cap(1, 1, metrics.clone()),
         );
@@ -742,7 +967,7 @@ mod tests {
         let metrics = Arc::new(Metrics::default());
         let mut incoming = Box::pin(first_bytes(
             l,
-            Duration::from_secs(10),
+            preface_only(Duration::from_secs(10)),
             cap(10, 1, metrics.clone()),
         ));
         let from = |ip: [u8; 4]| async move {
@@ -805,7 +1030,7 @@ mod tests {
             });
             let mut s = Handshakes::over(
                 incoming,
-                Duration::from_secs(60),
+                preface_only(Duration::from_secs(60)),
                 t.config.clone(),
                 unbounded(),
             );

@@ -138,8 +138,12 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(grpc::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
-    // A connection's first bytes (over TLS: its handshake, then them) within this: `incoming`.
-    let handshake = std::time::Duration::from_millis(cfg.grpc_handshake_timeout_ms);
+    // A connection's first bytes (over TLS: its handshake, then them) within the first of these
+    // from its accept, then requests until one carries a token: `incoming`.
+    let deadlines = incoming::Deadlines {
+        first_bytes: std::time::Duration::from_millis(cfg.grpc_handshake_timeout_ms),
+        unauthenticated_idle: std::time::Duration::from_millis(cfg.grpc_unauthenticated_idle_ms),
+    };
     let mut builder = Server::builder()
         .layer(telemetry::CountLayer(metrics))
         // Dead edges are noticed and their streams end.
@@ -181,7 +185,7 @@ pub async fn serve(
             Some(tls) => {
                 router
                     .serve_with_incoming_shutdown(
-                        incoming::tls(listener, handshake, tls, cap),
+                        incoming::tls(listener, deadlines, tls, cap),
                         shutdown,
                     )
                     .await
@@ -189,7 +193,7 @@ pub async fn serve(
             None => {
                 router
                     .serve_with_incoming_shutdown(
-                        incoming::first_bytes(listener, handshake, cap),
+                        incoming::first_bytes(listener, deadlines, cap),
                         shutdown,
                     )
                     .await

@@ -129,6 +129,53 @@ fn a_grpc_connection_that_sends_nothing_is_closed() {
     assert!(took >= std::time::Duration::from_millis(500), "{took:?}");
 }
 
+/// A client that sent its preface keeps its connection open through its HTTP/2 stack answering
+/// pings (here it pings itself every 200 ms); until a request on it carries a token, a period
+/// (`grpc_unauthenticated_idle_ms`, here 1 s) with no request started closes it, where such
+/// clients held their place under the port's cap for ever. A connection whose request carried
+/// a token stays however long it idles, and the closed client's next call opens a new one.
+#[test]
+fn a_grpc_connection_without_a_token_is_closed_once_it_idles() {
+    use std::time::{Duration, Instant};
+    let p = Plane::start_with("grpc_unauthenticated_idle_ms = 1000");
+    p.wait_grpc_connections(0);
+    rt().block_on(async {
+        let endpoint = tonic::transport::Endpoint::from_shared(p.url())
+            .expect("url")
+            .http2_keep_alive_interval(Duration::from_millis(200))
+            .keep_alive_while_idle(true);
+        let health = |ch: &Channel| tonic_health::pb::health_client::HealthClient::new(ch.clone());
+        let check = tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        };
+        let prober = endpoint.connect().await.expect("connect");
+        health(&prober)
+            .check(check.clone())
+            .await
+            .expect("health, no token");
+        let checked = Instant::now();
+        let admin = endpoint.connect().await.expect("connect");
+        sentientiq_testkit::grpc::admin(&admin)
+            .list_tenants(with_token(ListTenantsRequest::default(), ADMIN))
+            .await
+            .expect("tenants, with a token");
+        p.wait_grpc_connections(2);
+        // The prober made a request in its first period: its connection goes at the end of the
+        // second, not before.
+        p.wait_grpc_connections(1);
+        assert!(
+            checked.elapsed() >= Duration::from_secs(1),
+            "{:?}",
+            checked.elapsed()
+        );
+        // The one whose request carried a token stays, three periods on.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        p.wait_grpc_connections(1);
+        // The prober's next check opens a new connection.
+        health(&prober).check(check).await.expect("health again");
+    });
+}
+
 /// Over TLS, a client that finishes its handshake and then sends nothing is closed at the
 /// same deadline, counted from the connect: when tonic did the TLS only the handshake was
 /// timed, and such a client held its connection for ever.
