@@ -29,7 +29,7 @@ impl Bearer {
         match refusal(&self.token, self.what, got) {
             None => {
                 // Its connection may stay open (`crate::incoming`).
-                crate::incoming::mark_authed(&req);
+                crate::standing::mark_authed(&req);
                 Ok(req)
             }
             Some(why) => Err(Status::unauthenticated(why)),

@@ -13,6 +13,7 @@ pub mod incoming;
 pub mod keys;
 pub mod metering;
 pub mod service;
+pub mod standing;
 pub mod store;
 pub mod telemetry;
 pub mod throttle;

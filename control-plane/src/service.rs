@@ -567,7 +567,7 @@ impl grpc::edge_sync_server::EdgeSync for Services {
         &self,
         req: Request<RegisterEdge>,
     ) -> Result<Response<Self::WatchConfigStream>, Status> {
-        let peer = crate::incoming::peer_addr(&req);
+        let peer = crate::standing::peer_addr(&req);
         let r = req.into_inner();
         if !grpc::valid_edge_name(&r.edge_id) || !grpc::valid_edge_name(&r.region) {
             let (edge, region) = (
@@ -745,7 +745,7 @@ impl grpc::edge_sync_server::EdgeSync for Services {
         &self,
         req: Request<Streaming<AggregateBatch>>,
     ) -> Result<Response<Self::ReportAggregatesStream>, Status> {
-        let peer = crate::incoming::peer_addr(&req);
+        let peer = crate::standing::peer_addr(&req);
         let mut stream = req.into_inner();
         let store = self.store.clone();
         let metrics = self.metrics.clone();

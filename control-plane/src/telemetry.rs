@@ -287,7 +287,7 @@ where
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         // Every service's requests, token or not, keep their connection from being idle.
-        crate::incoming::request_started(&req);
+        crate::standing::request_started(&req);
         let method = req.uri().path().to_string();
         let m = self.m.clone();
         let fut = self.inner.call(req);

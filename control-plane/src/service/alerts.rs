@@ -146,7 +146,7 @@ pub(super) fn report_alerts(
         Some(v) => match v.to_str().ok().filter(|e| grpc::valid_edge_name(e)) {
             Some(e) => Some(e.to_string()),
             None => {
-                let peer = crate::incoming::peer_addr(&req);
+                let peer = crate::standing::peer_addr(&req);
                 let shown = sentientiq_proto::shown_name(&String::from_utf8_lossy(v.as_bytes()));
                 if let Some(not_logged) = svc.metrics.refusal_due("alerts", &shown, peer) {
                     tracing::warn!(edge = %shown, ?peer, not_logged, "alert stream refused: its {EDGE_ID_HEADER} breaks the rule");
