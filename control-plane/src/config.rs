@@ -228,6 +228,13 @@ impl Config {
             self.grpc_unauthenticated_idle_ms,
             TIMEOUT_MS,
         )?;
+        // Its first period runs from the accept, as the handshake's deadline does: a shorter
+        // one would close a client still inside its handshake's time.
+        if self.grpc_unauthenticated_idle_ms < self.grpc_handshake_timeout_ms {
+            return Err(ConfigError::Invalid(
+                "grpc_unauthenticated_idle_ms must be at least grpc_handshake_timeout_ms".into(),
+            ));
+        }
         within(
             "http_max_connections",
             self.http_max_connections,
@@ -397,6 +404,23 @@ mod tests {
         );
     }
 
+    /// An unauthenticated connection's idle period is at least its handshake's deadline (both
+    /// run from the accept): cap − 1 refused, cap and cap + 1 taken.
+    #[test]
+    fn the_idle_period_is_at_least_the_handshake_deadline() {
+        let with = |idle: u64| {
+            validated(&format!(
+                "grpc_handshake_timeout_ms = 10000\ngrpc_unauthenticated_idle_ms = {idle}"
+            ))
+        };
+        assert_eq!(
+            with(9_999),
+            Err("grpc_unauthenticated_idle_ms must be at least grpc_handshake_timeout_ms".into())
+        );
+        assert_eq!(with(10_000), Ok(()));
+        assert_eq!(with(10_001), Ok(()));
+    }
+
     #[test]
     fn the_http_limits_are_checked_at_their_bounds() {
         let mk = |lines: String| validated(&lines);
@@ -409,12 +433,18 @@ mod tests {
             (600_001, false),
         ] {
             assert_eq!(
-                mk(format!("grpc_handshake_timeout_ms = {ms}")).is_ok(),
+                mk(format!(
+                    "grpc_handshake_timeout_ms = {ms}\ngrpc_unauthenticated_idle_ms = 600000"
+                ))
+                .is_ok(),
                 ok,
                 "grpc {ms}"
             );
             assert_eq!(
-                mk(format!("grpc_unauthenticated_idle_ms = {ms}")).is_ok(),
+                mk(format!(
+                    "grpc_unauthenticated_idle_ms = {ms}\ngrpc_handshake_timeout_ms = 100"
+                ))
+                .is_ok(),
                 ok,
                 "grpc idle {ms}"
             );

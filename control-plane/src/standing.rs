@@ -63,6 +63,8 @@ pub fn peer_addr<T>(req: &tonic::Request<T>) -> Option<std::net::SocketAddr> {
         })
 }
 
+/// The standing of a request's connection, from its extensions (`tonic::Extensions` is
+/// `http::Extensions`).
 fn standing(ext: &::http::Extensions) -> Option<&Standing> {
     ext.get::<Peer<TcpInfo>>()
         .map(|p| &p.standing)
@@ -71,7 +73,7 @@ fn standing(ext: &::http::Extensions) -> Option<&Standing> {
 
 /// Marks the connection of `req` as having made a request with a token.
 pub fn mark_authed<T>(req: &tonic::Request<T>) {
-    if let Some(s) = ext_standing(req.extensions()) {
+    if let Some(s) = standing(req.extensions()) {
         s.authed();
     }
 }
@@ -81,10 +83,4 @@ pub fn request_started<B>(req: &::http::Request<B>) {
     if let Some(s) = standing(req.extensions()) {
         s.request();
     }
-}
-
-fn ext_standing(ext: &tonic::Extensions) -> Option<&Standing> {
-    ext.get::<Peer<TcpInfo>>()
-        .map(|p| &p.standing)
-        .or_else(|| ext.get::<Peer<TlsInfo>>().map(|p| &p.standing))
 }

@@ -5,7 +5,7 @@
 //! No command prints a secret: the plane never answers an alerting config but redacted
 //! (`[redacted]`), and `siqctl alerts set` prints what the plane answered, not the file.
 
-use std::io::{BufRead, Write};
+use std::io::Write;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -700,6 +700,22 @@ fn edit_tenant(t: &mut Tenant, edit: EditCmd) -> Result<()> {
     Ok(())
 }
 
+/// What a command reads from a file, or from stdin for `-`: `account import`'s accounts and
+/// `alerts set`'s TOML; `None` for the others.
+fn input(cmd: &Cmd) -> Result<Option<String>> {
+    let file = match cmd {
+        Cmd::Account(AccountCmd::Import { file, .. }) => file,
+        Cmd::Alerts(AlertsCmd::Set { file, .. }) => file,
+        _ => return Ok(None),
+    };
+    let text = if file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).context("reading stdin")?
+    } else {
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?
+    };
+    Ok(Some(text))
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -716,6 +732,9 @@ async fn run(cli: Cli) -> Result<()> {
         Cmd::Edges(args) => return edges::run(args, cli.token.expose(), cli.json).await,
         _ => {}
     }
+    // Read before connecting: the plane closes a connection that has started no request for
+    // `grpc_unauthenticated_idle_ms` (30 s), and input typed or piped slowly may take longer.
+    let mut input = input(&cli.cmd)?;
     let ch = auth(channel(&cli).await?, cli.token.expose())?;
     let mut admin = grpc::tenant_admin_client::TenantAdminClient::new(ch.clone())
         .max_decoding_message_size(MAX_ANSWER_BYTES);
@@ -869,22 +888,14 @@ async fn run(cli: Cli) -> Result<()> {
                 )
             })?;
         }
-        Cmd::Account(AccountCmd::Import { tenant, file }) => {
-            let reader: Box<dyn BufRead + Send> = if file.as_os_str() == "-" {
-                Box::new(std::io::BufReader::new(std::io::stdin()))
-            } else {
-                Box::new(std::io::BufReader::new(
-                    std::fs::File::open(&file)
-                        .with_context(|| format!("opening {}", file.display()))?,
-                ))
-            };
+        Cmd::Account(AccountCmd::Import { tenant, .. }) => {
+            let text = input.take().unwrap_or_default();
             let mut accounts = Vec::new();
-            for (i, line) in reader.lines().enumerate() {
-                let line = line.context("reading accounts")?;
+            for (i, line) in text.lines().enumerate() {
                 if line.trim().is_empty() {
                     continue;
                 }
-                let mut a: Account = serde_json::from_str(&line)
+                let mut a: Account = serde_json::from_str(line)
                     .with_context(|| format!("line {}: not an account object", i + 1))?;
                 a.tenant_id = tenant.clone();
                 accounts.push(a);
@@ -914,7 +925,7 @@ async fn run(cli: Cli) -> Result<()> {
                 format!("deletion of {uid} in {tenant} recorded; edges purge it\n")
             })?;
         }
-        Cmd::Alerts(cmd) => alerts(ch, json, cmd).await?,
+        Cmd::Alerts(cmd) => alerts(ch, json, cmd, input.take()).await?,
         Cmd::Experiment(ExperimentCmd::Show { tenant, rule, days }) => {
             let t = admin
                 .get_tenant(TenantId { id: tenant.clone() })
@@ -1030,7 +1041,7 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 /// `siqctl alerts …`.
-async fn alerts(ch: Auth, json: bool, cmd: AlertsCmd) -> Result<()> {
+async fn alerts(ch: Auth, json: bool, cmd: AlertsCmd, input: Option<String>) -> Result<()> {
     let status = |e: tonic::Status| anyhow::anyhow!("{}: {}", code_name(e.code()), e.message());
     let mut admin = grpc::tenant_admin_client::TenantAdminClient::new(ch.clone())
         .max_decoding_message_size(MAX_ANSWER_BYTES);
@@ -1041,12 +1052,7 @@ async fn alerts(ch: Auth, json: bool, cmd: AlertsCmd) -> Result<()> {
     );
     match cmd {
         AlertsCmd::Set { tenant, file } => {
-            let toml = if file.as_os_str() == "-" {
-                std::io::read_to_string(std::io::stdin()).context("reading stdin")?
-            } else {
-                std::fs::read_to_string(&file)
-                    .with_context(|| format!("reading {}", file.display()))?
-            };
+            let toml = input.unwrap_or_default();
             if toml.trim().is_empty() {
                 bail!(
                     "{} is empty; to remove the alerting config: siqctl alerts remove {tenant}",

@@ -267,6 +267,11 @@ impl Plane {
 
     /// `siqctl account import TENANT -` with `jsonl` (one account object per line) on stdin.
     pub fn import_accounts(&self, tenant: &str, jsonl: &str) -> String {
+        self.import_accounts_after(tenant, jsonl, Duration::ZERO)
+    }
+
+    /// The same, its stdin written `pause` after siqctl starts (as typed or piped slowly).
+    pub fn import_accounts_after(&self, tenant: &str, jsonl: &str, pause: Duration) -> String {
         use std::io::Write;
         let mut child = self
             .admin_ctl()
@@ -276,6 +281,7 @@ impl Plane {
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("siqctl runs");
+        std::thread::sleep(pause);
         child
             .stdin
             .take()

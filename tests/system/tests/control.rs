@@ -137,7 +137,8 @@ fn a_grpc_connection_that_sends_nothing_is_closed() {
 #[test]
 fn a_grpc_connection_without_a_token_is_closed_once_it_idles() {
     use std::time::{Duration, Instant};
-    let p = Plane::start_with("grpc_unauthenticated_idle_ms = 1000");
+    let p =
+        Plane::start_with("grpc_handshake_timeout_ms = 500\ngrpc_unauthenticated_idle_ms = 1000");
     p.wait_grpc_connections(0);
     rt().block_on(async {
         let endpoint = tonic::transport::Endpoint::from_shared(p.url())
@@ -174,6 +175,22 @@ fn a_grpc_connection_without_a_token_is_closed_once_it_idles() {
         // The prober's next check opens a new connection.
         health(&prober).check(check).await.expect("health again");
     });
+}
+
+/// siqctl reads what it sends (a file, or stdin for `-`) before it connects: accounts piped
+/// slowly, past two of the plane's idle periods for a connection no token has used yet, are
+/// imported (connecting first, its connection was closed before its first request).
+#[test]
+fn siqctl_reads_slow_stdin_before_it_connects() {
+    let p =
+        Plane::start_with("grpc_handshake_timeout_ms = 100\ngrpc_unauthenticated_idle_ms = 300");
+    p.ctl(&["tenant", "create", "acme"]);
+    let out = p.import_accounts_after(
+        "acme",
+        "{\"match\":\"@acme.example\",\"company\":\"Acme Corp\",\"lifetime_value_cents\":12000000}\n",
+        std::time::Duration::from_millis(1500),
+    );
+    assert_eq!(out, "imported 1 of 1 accounts into acme\n");
 }
 
 /// Over TLS, a client that finishes its handshake and then sends nothing is closed at the
@@ -239,7 +256,7 @@ fn the_connection_caps_fit_the_open_file_limit() {
     drop(p);
     // Asked for less (30): kept; the gRPC port has its half (40), whatever HTTP asked.
     let p = Plane::start_with_open_files(
-        "http_max_connections = 30\nhttp_max_per_address = 30\nhttp_read_timeout_ms = 600000\ngrpc_handshake_timeout_ms = 600000\ngrpc_max_per_address = 1000",
+        "http_max_connections = 30\nhttp_max_per_address = 30\nhttp_read_timeout_ms = 600000\ngrpc_handshake_timeout_ms = 600000\ngrpc_unauthenticated_idle_ms = 600000\ngrpc_max_per_address = 1000",
         (32, hard),
     );
     let http = p.log_line("HTTP connection cap");
@@ -510,7 +527,9 @@ async fn ending<T>(s: &mut tonic::Streaming<T>) -> (tonic::Code, String) {
 #[test]
 fn the_grpc_port_takes_at_most_grpc_max_per_address_from_one_address() {
     use std::io::Read;
-    let p = Plane::start_with("grpc_max_per_address = 2\ngrpc_handshake_timeout_ms = 600000");
+    let p = Plane::start_with(
+        "grpc_max_per_address = 2\ngrpc_handshake_timeout_ms = 600000\ngrpc_unauthenticated_idle_ms = 600000",
+    );
     let connect = || {
         let c = std::net::TcpStream::connect(("127.0.0.1", p.port)).expect("connect");
         c.set_read_timeout(Some(std::time::Duration::from_secs(10)))
