@@ -791,6 +791,33 @@ mod tests {
             .expect("its accept")
     }
 
+    /// Over TLS the same period runs from the accept: a client that finishes its handshake and
+    /// sends its preface through the TLS, then no request, fails its read at the period's end;
+    /// its requests find the connection's standing in a `Peer` of TLS's connection info.
+    #[tokio::test]
+    async fn over_tls_a_connection_without_a_token_is_closed_after_a_period_without_requests() {
+        let period = Duration::from_millis(800);
+        let t = tls_setup().await;
+        let deadlines = Deadlines {
+            first_bytes: Duration::from_secs(10),
+            unauthenticated_idle: period,
+        };
+        let mut incoming = tls(t.l, deadlines, t.config, unbounded());
+        let started = std::time::Instant::now();
+        let (mut client, mut server) = tokio::join!(handshake(t.addr, &t.h2), taken(&mut incoming));
+        client.write_all(&[b'P'; FIRST_BYTES]).await.expect("write");
+        client.flush().await.expect("flush");
+        let mut buf = [0u8; FIRST_BYTES];
+        server.read_exact(&mut buf).await.expect("the preface");
+        let info = server.connect_info();
+        assert_eq!(
+            info.info.get_ref().remote_addr(),
+            client.get_ref().0.local_addr().ok()
+        );
+        assert_eq!(info.standing.requests(), 0);
+        fails_at(&mut server, started, period).await;
+    }
+
     /// At the cap (2 here) a connection is closed at its accept and counted; a close frees a
     /// place. Over TLS the same, before any handshake; and a handshake that fails gives its
     /// place back. From one address at most `max_per_address`.
