@@ -12,7 +12,7 @@ use std::sync::Arc;
 pub struct Standing(Arc<StandingInner>);
 
 #[derive(Debug, Default)]
-pub struct StandingInner {
+struct StandingInner {
     authed: std::sync::atomic::AtomicBool,
     requests: std::sync::atomic::AtomicU64,
 }

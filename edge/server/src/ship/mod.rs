@@ -376,10 +376,10 @@ impl Shipper {
             };
             // Nothing ships while a shard replays; after a failure, later segments wait.
             let mut wait = !replayed;
-            let firsts: Vec<u64> = segs.iter().map(|(first, _)| *first).collect();
-            for (k, (first, path)) in segs.into_iter().enumerate() {
+            let mut segs = segs.into_iter().peekable();
+            while let Some((first, path)) = segs.next() {
                 let meta = std::fs::metadata(&path).ok();
-                let next = firsts.get(k + 1).copied().unwrap_or(active);
+                let next = segs.peek().map_or(active, |(next, _)| *next);
                 let size = waiting_bytes(first, next, active, open_bytes, meta.as_ref());
                 let shipped = first < active
                     && !wait
